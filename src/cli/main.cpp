@@ -1,0 +1,21 @@
+// nimbus: one executable, one subcommand per file (see *_command.cpp).
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "cli/commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Nimbus: a RISC-V machine, hypervisor and cloud in software", "nimbus"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "nimbus 0.1.0");
+  for (const auto& reg : nimbus::cli::command_registry()) reg(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11 uses exit code 0 for --help; every real usage error is exit code 2.
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  return nimbus::cli::exit_code();
+}

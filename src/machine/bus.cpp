@@ -1,0 +1,84 @@
+#include "machine/bus.hpp"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+namespace nimbus::machine {
+
+Bus::Bus(uint64_t ram_base, uint64_t ram_size) : ram_base_(ram_base), ram_size_(ram_size) {
+  // Anonymous mapping: pages are zero and only cost host memory once the guest touches them.
+  void* p = mmap(nullptr, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  ram_ = static_cast<uint8_t*>(p);
+}
+
+Bus::~Bus() { munmap(ram_, ram_size_); }
+
+void Bus::map(uint64_t base, uint64_t size, MmioDevice* device) {
+  const auto overlaps = [&](uint64_t b, uint64_t s) { return base < b + s && b < base + size; };
+  if (size == 0 || overlaps(ram_base_, ram_size_))
+    throw std::invalid_argument("device window overlaps RAM: " + std::string(device->name()));
+  for (const auto& w : windows_)
+    if (overlaps(w.base, w.size))
+      throw std::invalid_argument("device window of " + std::string(device->name()) + " overlaps " +
+                                  std::string(w.device->name()));
+  windows_.push_back({base, size, device});
+  std::sort(windows_.begin(), windows_.end(), [](const Window& a, const Window& b) { return a.base < b.base; });
+}
+
+MmioDevice* Bus::device_at(uint64_t paddr, uint64_t* base) const {
+  auto it = std::upper_bound(windows_.begin(), windows_.end(), paddr,
+                             [](uint64_t addr, const Window& w) { return addr < w.base; });
+  if (it == windows_.begin()) return nullptr;
+  --it;
+  if (paddr - it->base >= it->size) return nullptr;
+  if (base) *base = it->base;
+  return it->device;
+}
+
+bool Bus::read(uint64_t paddr, unsigned size, uint64_t& value) {
+  if (uint8_t* p = ram_pointer(paddr, size)) {
+    value = 0;
+    std::memcpy(&value, p, size); // host is little-endian like RISC-V
+    return true;
+  }
+  uint64_t base = 0;
+  MmioDevice* dev = device_at(paddr, &base);
+  if (!dev || device_at(paddr + size - 1) != dev) return false;
+  value = 0;
+  return dev->read(paddr - base, size, value);
+}
+
+bool Bus::write(uint64_t paddr, unsigned size, uint64_t value) {
+  if (uint8_t* p = ram_pointer(paddr, size)) {
+    std::memcpy(p, &value, size);
+    return true;
+  }
+  uint64_t base = 0;
+  MmioDevice* dev = device_at(paddr, &base);
+  if (!dev || device_at(paddr + size - 1) != dev) return false;
+  if (size < 8) value &= (uint64_t{1} << (8 * size)) - 1;
+  return dev->write(paddr - base, size, value);
+}
+
+bool Bus::copy_to_ram(uint64_t paddr, const void* data, size_t len) {
+  uint8_t* p = ram_pointer(paddr, len);
+  if (!p) return false;
+  std::memcpy(p, data, len);
+  note_dma_write();
+  return true;
+}
+
+bool Bus::copy_from_ram(uint64_t paddr, void* data, size_t len) {
+  const uint8_t* p = ram_pointer(paddr, len);
+  if (!p) return false;
+  std::memcpy(data, p, len);
+  return true;
+}
+
+} // namespace nimbus::machine

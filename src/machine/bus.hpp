@@ -1,0 +1,65 @@
+#pragma once
+// The physical address space: one contiguous RAM region plus MMIO device windows.
+// Harts translate a RAM address to a host pointer once (ram_pointer) and cache it in their soft
+// TLB; MMIO accesses always go through read/write, which dispatch to the owning device.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "machine/mmio_device.hpp"
+
+namespace nimbus::machine {
+
+class Bus {
+public:
+  Bus(uint64_t ram_base, uint64_t ram_size);
+  ~Bus();
+  Bus(const Bus&) = delete;
+  Bus& operator=(const Bus&) = delete;
+
+  uint64_t ram_base() const { return ram_base_; }
+  uint64_t ram_size() const { return ram_size_; }
+  uint8_t* ram() { return ram_; }
+
+  bool is_ram(uint64_t paddr, uint64_t len = 1) const {
+    return paddr >= ram_base_ && len <= ram_size_ && paddr - ram_base_ <= ram_size_ - len;
+  }
+  // Host pointer to [paddr, paddr + len) if it lies entirely in RAM, else nullptr.
+  uint8_t* ram_pointer(uint64_t paddr, uint64_t len = 1) {
+    return is_ram(paddr, len) ? ram_ + (paddr - ram_base_) : nullptr;
+  }
+
+  // Maps a device window; windows must not overlap RAM or each other (throws std::invalid_argument).
+  void map(uint64_t base, uint64_t size, MmioDevice* device);
+  // The device whose window holds paddr (and its base), or nullptr.
+  MmioDevice* device_at(uint64_t paddr, uint64_t* base = nullptr) const;
+
+  // Little-endian access of 1, 2, 4 or 8 bytes to RAM or a device. False means access fault
+  // (nothing there, a window boundary crossed, or the device refused).
+  bool read(uint64_t paddr, unsigned size, uint64_t& value);
+  bool write(uint64_t paddr, unsigned size, uint64_t value);
+
+  // Bulk copies for loaders and DMA; false if any byte falls outside RAM.
+  bool copy_to_ram(uint64_t paddr, const void* data, size_t len);
+  bool copy_from_ram(uint64_t paddr, void* data, size_t len);
+
+  // Bumped whenever something other than a hart's own store path writes RAM (loaders, device
+  // DMA), so harts can drop decoded code that may be stale.
+  uint64_t dma_generation() const { return dma_generation_; }
+  void note_dma_write() { ++dma_generation_; }
+
+private:
+  struct Window {
+    uint64_t base;
+    uint64_t size;
+    MmioDevice* device;
+  };
+  uint64_t ram_base_;
+  uint64_t ram_size_;
+  uint8_t* ram_ = nullptr;
+  std::vector<Window> windows_; // sorted by base
+  uint64_t dma_generation_ = 0;
+};
+
+} // namespace nimbus::machine

@@ -1,0 +1,25 @@
+#pragma once
+// The interrupt wires from board devices into one hart. Devices drive level-sensitive mip bits
+// (MSIP, MTIP, SEIP, MEIP); the hart samples them at block boundaries, so setting a pin is
+// cheap and never touches hart state directly.
+#include <atomic>
+#include <cstdint>
+
+namespace nimbus::machine {
+
+class InterruptPins {
+public:
+  void set(unsigned mip_bit, bool level) {
+    const uint64_t mask = uint64_t{1} << mip_bit;
+    if (level)
+      level_.fetch_or(mask, std::memory_order_release);
+    else
+      level_.fetch_and(~mask, std::memory_order_release);
+  }
+  uint64_t sample() const { return level_.load(std::memory_order_acquire); }
+
+private:
+  std::atomic<uint64_t> level_{0};
+};
+
+} // namespace nimbus::machine
