@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every Nimbus test: builds what is missing (release and ASan/UBSan builds, guest images,
+# cached by content hash), then unit, differential and integration tests of the release build,
+# then the unit tests again under ASan + UBSan.
+# Usage: scripts/test.sh [ctest arguments...]   e.g. scripts/test.sh -L unit
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+jobs="${NIMBUS_JOBS:-$(nproc)}"
+
+echo "== build (release)"
+bash "$root/scripts/build.sh" release
+echo "== guest images"
+bash "$root/guests/build.sh"
+echo "== tests (release build)"
+ctest --test-dir "$root/build/release" --output-on-failure -j "$jobs" "$@"
+echo "== build (ASan + UBSan)"
+bash "$root/scripts/build.sh" sanitize
+echo "== unit tests under ASan + UBSan"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir "$root/build/sanitize" --output-on-failure -j "$jobs" -L unit
