@@ -16,7 +16,7 @@ PACKAGES=(
   # cloud
   etcd-server etcd-client coinor-cbc coinor-libcbc-dev
   # guests: cross compiler, kernel source and its build dependencies
-  gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu linux-source-6.1
+  gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu libc6-dev-riscv64-cross linux-source-6.1
   bc bison flex libssl-dev libelf-dev cpio xz-utils kmod rsync dpkg-dev
   device-tree-compiler
   # firmware and the reference machine

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Builds a static riscv64 busybox from Debian's busybox source package.
+# Usage: build-busybox.sh OUTDIR   (OUTDIR receives busybox, config and build.log)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+
+out="${1:?usage: build-busybox.sh OUTDIR}"
+mkdir -p "$out"
+command -v "${NIMBUS_CROSS}gcc" >/dev/null || guest_die "${NIMBUS_CROSS}gcc missing (scripts/install-deps.sh)"
+[ -f /usr/riscv64-linux-gnu/lib/libc.a ] || guest_die "static riscv64 libc missing: install libc6-dev-riscv64-cross"
+
+# apt-get source through a private sources list and state directory: the system's apt
+# configuration is neither read nor changed, and no root is needed.
+srcroot="$NIMBUS_CACHE/src/busybox-${NIMBUS_BUSYBOX_VERSION#*:}"
+if [ ! -f "$srcroot/tree/Makefile" ]; then
+  apt_dir="$NIMBUS_CACHE/apt"
+  mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial"
+  printf 'deb-src %s %s main\n' "$NIMBUS_DEBIAN_MIRROR" "$NIMBUS_DEBIAN_SUITE" > "$apt_dir/sources.list"
+  apt_opts=(-o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+            -o Dir::State::Lists="$apt_dir/lists" -o Dir::Cache="$apt_dir/cache"
+            -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
+  guest_log "busybox: fetching Debian source package busybox=$NIMBUS_BUSYBOX_VERSION"
+  apt-get "${apt_opts[@]}" update -q > "$out/apt.log" 2>&1 || { cat "$out/apt.log" >&2; guest_die "apt-get update (private list) failed"; }
+  rm -rf "$srcroot.tmp" && mkdir -p "$srcroot.tmp"
+  (cd "$srcroot.tmp" && apt-get "${apt_opts[@]}" source --download-only "busybox=$NIMBUS_BUSYBOX_VERSION") >> "$out/apt.log" 2>&1 \
+    || { cat "$out/apt.log" >&2; guest_die "apt-get source busybox failed"; }
+  # dpkg-source verifies the checksums from the .dsc and applies Debian's patches.
+  (cd "$srcroot.tmp" && dpkg-source --no-check -x ./*.dsc tree) >> "$out/apt.log" 2>&1 \
+    || { cat "$out/apt.log" >&2; guest_die "dpkg-source -x busybox failed"; }
+  mv "$srcroot.tmp" "$srcroot"
+fi
+
+obj="$NIMBUS_CACHE/work/busybox-${NIMBUS_BUSYBOX_VERSION#*:}"
+rm -rf "$obj" && mkdir -p "$obj"
+bmake=(make -C "$srcroot/tree" O="$obj" ARCH=riscv CROSS_COMPILE="$NIMBUS_CROSS" -j"${NIMBUS_JOBS:-2}")
+guest_log "busybox: configuring (defconfig + busybox.config)"
+"${bmake[@]}" defconfig > "$out/build.log" 2>&1
+# Apply our fragment: each CONFIG_X=value / "# CONFIG_X is not set" line replaces the default.
+while IFS= read -r line; do
+  case "$line" in
+    CONFIG_*=*) name="${line%%=*}" ;;
+    "# CONFIG_"*" is not set") name="${line#\# }"; name="${name%% *}" ;;
+    *) continue ;;
+  esac
+  sed -i -e "/^$name=/d" -e "/^# $name is not set/d" "$obj/.config"
+  echo "$line" >> "$obj/.config"
+done < "$NIMBUS_GUESTS_DIR/busybox/busybox.config"
+(yes '' || true) | "${bmake[@]}" oldconfig >> "$out/build.log" 2>&1
+grep -qx 'CONFIG_STATIC=y' "$obj/.config" || guest_die "busybox config lost CONFIG_STATIC"
+
+guest_log "busybox: compiling (log: $out/build.log)"
+start=$SECONDS
+if ! "${bmake[@]}" busybox >> "$out/build.log" 2>&1; then
+  tail -30 "$out/build.log" >&2
+  guest_die "busybox build failed (log: $out/build.log)"
+fi
+file "$obj/busybox" | grep -q 'statically linked' || guest_die "busybox is not static: $(file "$obj/busybox")"
+cp "$obj/busybox" "$out/busybox"
+cp "$obj/.config" "$out/config"
+guest_log "busybox: done in $((SECONDS - start))s, $(stat -c %s "$out/busybox") bytes"

@@ -1,0 +1,63 @@
+# Shared helpers for the guest build scripts and for tests that locate guest artefacts.
+# Sourced, never executed. Every artefact lives in a cache directory named by a hash over
+# exactly the inputs that produce it, so a changed input rebuilds only what depends on it.
+
+NIMBUS_GUESTS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+NIMBUS_CACHE="${NIMBUS_CACHE:-$HOME/.cache/nimbus}"
+NIMBUS_GUEST_CACHE="$NIMBUS_CACHE/guests"
+NIMBUS_CROSS="${NIMBUS_CROSS:-riscv64-linux-gnu-}"
+
+# Pinned upstream inputs. Bumping one of these rebuilds what depends on it.
+NIMBUS_BUSYBOX_VERSION="1:1.35.0-4+deb12u1"
+NIMBUS_DEBIAN_MIRROR="http://deb.debian.org/debian"
+NIMBUS_DEBIAN_SUITE="bookworm"
+
+guest_log() { printf '[guests %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+guest_die() { printf '[guests] error: %s\n' "$*" >&2; exit 1; }
+
+# Installed version of a Debian package, or "absent" (part of the hash, so an upgrade rebuilds).
+guest_pkg_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo absent; }
+
+# Hash of a list of words and files: the file contents and their names, order-sensitive.
+guest_hash() {
+  local item
+  for item in "$@"; do
+    if [ -f "$item" ]; then
+      printf 'file %s\n' "${item#"$NIMBUS_GUESTS_DIR"/}"
+      sha256sum < "$item"
+    else
+      printf 'word %s\n' "$item"
+    fi
+  done | sha256sum | cut -c1-16
+}
+
+# Per-component input hashes. Each names its own sources, the tools that compile them and the
+# hashes of the components it consumes.
+guest_kernel_hash() {
+  guest_hash kernel "$NIMBUS_GUESTS_DIR/linux/nimbus.config" "$NIMBUS_GUESTS_DIR/linux/build-kernel.sh" \
+    "linux-source-6.1=$(guest_pkg_version linux-source-6.1)" \
+    "gcc-riscv64=$(guest_pkg_version gcc-12-riscv64-linux-gnu)"
+}
+guest_busybox_hash() {
+  guest_hash busybox "$NIMBUS_GUESTS_DIR/busybox/busybox.config" "$NIMBUS_GUESTS_DIR/busybox/build-busybox.sh" \
+    "busybox=$NIMBUS_BUSYBOX_VERSION" \
+    "gcc-riscv64=$(guest_pkg_version gcc-12-riscv64-linux-gnu)" \
+    "libc-riscv64=$(guest_pkg_version libc6-dev-riscv64-cross)"
+}
+guest_bench_hash() {
+  guest_hash bench "$NIMBUS_GUESTS_DIR"/bench/*.c "$NIMBUS_GUESTS_DIR"/bench/*.h "$NIMBUS_GUESTS_DIR/bench/build-bench.sh" \
+    "gcc-riscv64=$(guest_pkg_version gcc-12-riscv64-linux-gnu)" \
+    "libc-riscv64=$(guest_pkg_version libc6-dev-riscv64-cross)" \
+    "gcc-native=$(guest_pkg_version gcc-12)"
+}
+guest_initramfs_hash() {
+  guest_hash initramfs "$NIMBUS_GUESTS_DIR"/initramfs/* \
+    "busybox=$(guest_busybox_hash)" "bench=$(guest_bench_hash)"
+}
+guest_uboot_hash() {
+  guest_hash uboot "$NIMBUS_GUESTS_DIR"/uboot/* \
+    "kernel=$(guest_kernel_hash)" "initramfs=$(guest_initramfs_hash)" \
+    "u-boot-qemu=$(guest_pkg_version u-boot-qemu)" "e2fsprogs=$(guest_pkg_version e2fsprogs)"
+}
+
+guest_dir() { echo "$NIMBUS_GUEST_CACHE/$1-$("guest_$1_hash")"; }
