@@ -1,6 +1,8 @@
 // Addition and subtraction: align, add or subtract the significands, round once.
 #include "riscv/fp/round_pack.hpp"
 
+#include <utility>
+
 namespace nimbus::riscv::fp {
 namespace {
 using namespace detail;
