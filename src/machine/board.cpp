@@ -1,0 +1,147 @@
+#include "machine/board.hpp"
+
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "machine/boot_loader.hpp"
+#include "machine/devices/virtio_block.hpp"
+#include "machine/devices/virtio_entropy.hpp"
+
+namespace nimbus::machine {
+
+Board::Board(const BoardConfig& config, Bus& bus, Clock& clock, std::vector<InterruptPins*> hart_pins)
+    : config_(config), bus_(bus), clock_(clock), virtio_(VirtioMmio::kSlots) {
+  if (bus.ram_base() != kRamBase)
+    throw std::invalid_argument(fmt::format("board: RAM must start at {:#x}, not {:#x}", kRamBase, bus.ram_base()));
+  if (config.ram_size != bus.ram_size())
+    throw std::invalid_argument(
+        fmt::format("board: configured RAM {} bytes differs from the bus's {}", config.ram_size, bus.ram_size()));
+  if (config.harts == 0 || config.harts > kMaxHarts)
+    throw std::invalid_argument(fmt::format("board: {} harts is outside 1..{}", config.harts, kMaxHarts));
+  if (hart_pins.size() != config.harts)
+    throw std::invalid_argument(
+        fmt::format("board: {} interrupt pin sets for {} harts", hart_pins.size(), config.harts));
+  for (InterruptPins* p : hart_pins)
+    if (!p) throw std::invalid_argument("board: null interrupt pins");
+
+  plic_ = std::make_unique<Plic>(hart_pins);
+  clint_ = std::make_unique<Clint>(clock, hart_pins);
+  uart_ = std::make_unique<Uart16550>(irq_line(Uart16550::kIrq));
+  rtc_ = std::make_unique<GoldfishRtc>(clock, irq_line(GoldfishRtc::kIrq));
+  finisher_ = std::make_unique<TestFinisher>();
+
+  bus.map(BootRom::kBase, BootRom::kSize, &rom_);
+  bus.map(TestFinisher::kBase, TestFinisher::kSize, finisher_.get());
+  bus.map(GoldfishRtc::kBase, GoldfishRtc::kSize, rtc_.get());
+  bus.map(Clint::kBase, Clint::kSize, clint_.get());
+  bus.map(Plic::kBase, Plic::kSize, plic_.get());
+  bus.map(Uart16550::kBase, Uart16550::kSize, uart_.get());
+
+  unsigned slot = kBlockSlot;
+  if (config.drive_path) add_virtio(slot++, std::make_unique<VirtioBlock>(*config.drive_path, config.drive_read_only));
+  if (config.entropy) add_virtio(slot++, std::make_unique<VirtioEntropy>(clock.deterministic()));
+
+  dtb_ = build_device_tree(tree_spec());
+}
+
+Board::~Board() = default;
+
+IrqLine Board::irq_line(unsigned source) {
+  Plic* plic = plic_.get();
+  return [plic, source](bool level) { plic->set_irq(source, level); };
+}
+
+void Board::add_virtio(unsigned slot, std::unique_ptr<VirtioDevice> device) {
+  virtio_[slot] = std::make_unique<VirtioMmio>(bus_, std::move(device), irq_line(VirtioMmio::kFirstIrq + slot));
+  bus_.map(VirtioMmio::kFirstSlotBase + slot * VirtioMmio::kSlotSize, VirtioMmio::kSlotSize, virtio_[slot].get());
+}
+
+VirtioMmio* Board::virtio(unsigned slot) { return slot < virtio_.size() ? virtio_[slot].get() : nullptr; }
+
+DeviceTreeSpec Board::tree_spec() const {
+  DeviceTreeSpec spec;
+  spec.ram_base = bus_.ram_base();
+  spec.ram_size = bus_.ram_size();
+  spec.harts = config_.harts;
+  spec.isa = config_.isa;
+  spec.mmu_type = config_.mmu_type;
+  spec.bootargs = config_.bootargs;
+  spec.initrd = initrd_;
+  for (unsigned slot = 0; slot < virtio_.size(); ++slot)
+    if (virtio_[slot]) spec.virtio_slots.push_back(slot);
+  return spec;
+}
+
+void Board::tick(uint64_t now) {
+  clint_->tick(now);
+  rtc_->tick();
+}
+
+uint64_t Board::next_deadline() const { return clint_->next_deadline(); }
+
+BootInfo Board::boot(const BootSpec& spec) {
+  BootInfo info;
+  uint64_t occupied_end = bus_.ram_base(); // highest byte any image claims, to keep the DTB clear
+  uint64_t start_addr = 0;
+  uint64_t next_addr = bus_.ram_base();
+
+  if (spec.bios != "none") {
+    const std::string path = spec.bios == "opensbi" ? kDefaultOpenSbi : spec.bios;
+    const LoadedImage fw = load_image(bus_, path, bus_.ram_base());
+    info.firmware_entry = fw.entry;
+    start_addr = fw.entry;
+    occupied_end = std::max(occupied_end, fw.end);
+    next_addr = kernel_address_after_firmware(fw.end);
+  }
+
+  if (spec.kernel) {
+    const LoadedImage kernel = load_image(bus_, *spec.kernel, next_addr);
+    info.kernel_entry = kernel.entry;
+    next_addr = kernel.entry;
+    occupied_end = std::max(occupied_end, kernel.end);
+    if (spec.bios == "none") start_addr = kernel.entry;
+    if (spec.initrd) {
+      const std::vector<uint8_t> bytes = read_boot_file(*spec.initrd);
+      if (bytes.empty()) throw BootError(*spec.initrd + ": file is empty");
+      const uint64_t at = initrd_address(kernel.start, bus_.ram_size());
+      if (at < kernel.end)
+        throw BootError(fmt::format("{}: initrd at {:#x} would overlap the kernel ending at {:#x}", *spec.initrd, at,
+                                    kernel.end));
+      if (!bus_.is_ram(at, bytes.size()))
+        throw BootError(fmt::format("{}: {} bytes at {:#x} do not fit in RAM", *spec.initrd, bytes.size(), at));
+      bus_.copy_to_ram(at, bytes.data(), bytes.size());
+      info.initrd = DeviceTreeSpec::Range{at, at + bytes.size()};
+      occupied_end = std::max(occupied_end, at + bytes.size());
+    }
+  } else if (spec.initrd) {
+    throw BootError(*spec.initrd + ": an initrd needs a kernel");
+  } else if (spec.bios == "none") {
+    throw BootError("no firmware and no kernel: nothing to boot");
+  }
+
+  for (const ExtraLoad& extra : spec.extra) {
+    const std::vector<uint8_t> bytes = read_boot_file(extra.path);
+    if (!bus_.is_ram(extra.address, std::max<size_t>(bytes.size(), 1)))
+      throw BootError(fmt::format("{}: {} bytes at {:#x} do not fit in RAM", extra.path, bytes.size(), extra.address));
+    bus_.copy_to_ram(extra.address, bytes.data(), bytes.size());
+    occupied_end = std::max<uint64_t>(occupied_end, extra.address + bytes.size());
+  }
+
+  initrd_ = info.initrd;
+  dtb_ = build_device_tree(tree_spec());
+  info.dtb_address = dtb_address(bus_.ram_base(), bus_.ram_size(), dtb_.size());
+  if (info.dtb_address < occupied_end || !bus_.is_ram(info.dtb_address, dtb_.size()))
+    throw BootError(fmt::format("device tree: no room at the top of RAM ({:#x} is below the loaded images' end {:#x})",
+                                info.dtb_address, occupied_end));
+  bus_.copy_to_ram(info.dtb_address, dtb_.data(), dtb_.size());
+
+  FwDynamicInfo dynamic;
+  dynamic.next_addr = next_addr;
+  info.next_address = next_addr;
+  rom_.set_contents(BootRom::build(start_addr, info.dtb_address, dynamic));
+  info.reset_pc = BootRom::kBase;
+  return info;
+}
+
+} // namespace nimbus::machine

@@ -1,0 +1,67 @@
+#pragma once
+// SiFive PLIC (platform-level interrupt controller) with QEMU virt's layout: 96 sources (source
+// 0 is reserved), priorities 0..7, two contexts per hart (2h = M-mode -> MEIP, 2h+1 = S-mode ->
+// SEIP). Gateways are level-triggered with the claim/complete protocol of the PLIC spec: a
+// claimed source is not pending again until the claiming context completes it.
+#include <array>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "machine/interrupt_pins.hpp"
+#include "machine/mmio_device.hpp"
+
+namespace nimbus::machine {
+
+class Plic : public MmioDevice {
+public:
+  static constexpr uint64_t kBase = 0x0c00'0000;
+  static constexpr uint64_t kSize = 0x60'0000;
+  static constexpr unsigned kSources = 96; // ids 0..95; the device tree says riscv,ndev = 95
+  static constexpr uint32_t kMaxPriority = 7;
+  static constexpr uint64_t kPriorityOffset = 0x0;
+  static constexpr uint64_t kPendingOffset = 0x1000;
+  static constexpr uint64_t kEnableOffset = 0x2000;
+  static constexpr uint64_t kEnableStride = 0x80;
+  static constexpr uint64_t kContextOffset = 0x20'0000;
+  static constexpr uint64_t kContextStride = 0x1000;
+  static constexpr unsigned kMeipBit = 11;
+  static constexpr unsigned kSeipBit = 9;
+
+  explicit Plic(std::vector<InterruptPins*> hart_pins);
+
+  std::string_view name() const override { return "plic"; }
+  bool read(uint64_t offset, unsigned size, uint64_t& value) override;
+  bool write(uint64_t offset, unsigned size, uint64_t value) override;
+
+  // The level of a device's interrupt line. Source 0 and ids >= kSources are ignored.
+  void set_irq(unsigned source, bool level);
+
+  unsigned contexts() const { return static_cast<unsigned>(contexts_.size()); }
+  bool pending(unsigned source) const;
+
+private:
+  static constexpr unsigned kWords = kSources / 32;
+  struct Context {
+    std::array<uint32_t, kWords> enable{};
+    uint32_t threshold = 0;
+  };
+
+  bool read_register(uint64_t offset, uint32_t& value);
+  bool write_register(uint64_t offset, uint32_t value);
+  uint32_t claim(unsigned context);
+  void complete(unsigned context, uint32_t source);
+  // Highest-priority enabled pending source above the threshold (lowest id on ties), or 0.
+  unsigned best_source(unsigned context) const;
+  void update_outputs();
+
+  std::vector<InterruptPins*> pins_;
+  std::vector<Context> contexts_;
+  std::array<uint32_t, kSources> priority_{};
+  std::array<bool, kSources> line_{};    // current level of each device line
+  std::array<bool, kSources> pending_{}; // gateway has forwarded a request not yet claimed
+  std::array<bool, kSources> claimed_{}; // claimed and not yet completed
+  mutable std::mutex mutex_;
+};
+
+} // namespace nimbus::machine

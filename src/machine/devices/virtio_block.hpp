@@ -1,0 +1,52 @@
+#pragma once
+// virtio-blk (device ID 2) backed by a raw image file. Requests are served synchronously with
+// pread/pwrite straight into guest buffers; FLUSH is an fsync of the file, so data the guest
+// has flushed survives a host crash.
+#include <cstdint>
+#include <string>
+
+#include "machine/devices/virtio_device.hpp"
+
+namespace nimbus::machine {
+
+class VirtioBlock : public VirtioDevice {
+public:
+  static constexpr uint32_t kDeviceId = 2;
+  static constexpr uint64_t kSectorSize = 512;
+  static constexpr uint64_t kFeatureSegMax = uint64_t{1} << 2;
+  static constexpr uint64_t kFeatureRo = uint64_t{1} << 5;
+  static constexpr uint64_t kFeatureBlkSize = uint64_t{1} << 6;
+  static constexpr uint64_t kFeatureFlush = uint64_t{1} << 9;
+  static constexpr uint32_t kTypeIn = 0, kTypeOut = 1, kTypeFlush = 4, kTypeGetId = 8;
+  static constexpr uint8_t kStatusOk = 0, kStatusIoErr = 1, kStatusUnsupported = 2;
+  static constexpr uint64_t kHeaderSize = 16;
+  static constexpr size_t kIdBytes = 20;
+
+  // Opens the image; throws std::runtime_error naming the file when it cannot be used.
+  // A file that cannot be opened for writing is served read-only.
+  VirtioBlock(const std::string& path, bool read_only);
+  ~VirtioBlock() override;
+  VirtioBlock(const VirtioBlock&) = delete;
+  VirtioBlock& operator=(const VirtioBlock&) = delete;
+
+  uint32_t device_id() const override { return kDeviceId; }
+  uint64_t features() const override;
+  unsigned queue_count() const override { return 1; }
+  std::vector<uint8_t> config() const override;
+  Result process(unsigned queue, const DescriptorChain& chain) override;
+
+  uint64_t capacity_sectors() const { return capacity_sectors_; }
+  bool read_only() const { return read_only_; }
+
+private:
+  uint8_t read_sectors(uint64_t sector, const DescriptorChain& chain, uint64_t length);
+  uint8_t write_sectors(uint64_t sector, const DescriptorChain& chain, uint64_t length);
+  bool in_range(uint64_t sector, uint64_t length) const;
+
+  std::string path_;
+  int fd_ = -1;
+  bool read_only_;
+  uint64_t capacity_sectors_ = 0;
+};
+
+} // namespace nimbus::machine

@@ -1,0 +1,200 @@
+#include "machine/devices/virtio_mmio.hpp"
+
+namespace nimbus::machine {
+namespace {
+
+void set_low(uint64_t& reg, uint32_t v) { reg = (reg & ~uint64_t{0xffffffff}) | v; }
+void set_high(uint64_t& reg, uint32_t v) { reg = (reg & 0xffffffff) | (uint64_t{v} << 32); }
+
+} // namespace
+
+VirtioMmio::VirtioMmio(Bus& bus, std::unique_ptr<VirtioDevice> device, IrqLine irq)
+    : bus_(bus), device_(std::move(device)), irq_(std::move(irq)), queues_(device_->queue_count()) {}
+
+uint32_t VirtioMmio::status() const {
+  std::lock_guard lock(mutex_);
+  return status_;
+}
+
+std::string VirtioMmio::last_error() const {
+  std::lock_guard lock(mutex_);
+  return last_error_;
+}
+
+Virtqueue* VirtioMmio::selected_queue() { return queue_sel_ < queues_.size() ? &queues_[queue_sel_] : nullptr; }
+
+bool VirtioMmio::read(uint64_t offset, unsigned size, uint64_t& value) {
+  std::lock_guard lock(mutex_);
+  value = 0;
+  if (offset >= kConfig) {
+    // Configuration space allows byte, half-word and word accesses (and 64-bit for capacity).
+    const std::vector<uint8_t> config = device_->config();
+    const uint64_t at = offset - kConfig;
+    for (unsigned i = 0; i < size; ++i)
+      if (at + i < config.size()) value |= uint64_t{config[at + i]} << (8 * i);
+    return true;
+  }
+  if (size != 4 || offset % 4 != 0) return false; // the spec requires 32-bit register accesses
+  const Virtqueue* q = selected_queue();
+  switch (offset) {
+  case kMagicValue: value = kMagic; break;
+  case kVersion: value = 2; break;
+  case kDeviceId: value = device_->device_id(); break;
+  case kVendor: value = kVendorId; break;
+  case kDeviceFeatures:
+    value = device_features_sel_ == 0 ? static_cast<uint32_t>(offered_features())
+            : device_features_sel_ == 1 ? static_cast<uint32_t>(offered_features() >> 32)
+                                        : 0;
+    break;
+  case kQueueNumMax: value = q ? device_->max_queue_size() : 0; break;
+  case kQueueNum: value = q ? q->size : 0; break;
+  case kQueueReady: value = q && q->ready; break;
+  case kInterruptStatus: value = interrupt_status_; break;
+  case kStatus: value = status_; break;
+  case kQueueDescLow: value = q ? static_cast<uint32_t>(q->desc_addr) : 0; break;
+  case kQueueDescHigh: value = q ? static_cast<uint32_t>(q->desc_addr >> 32) : 0; break;
+  case kQueueDriverLow: value = q ? static_cast<uint32_t>(q->driver_addr) : 0; break;
+  case kQueueDriverHigh: value = q ? static_cast<uint32_t>(q->driver_addr >> 32) : 0; break;
+  case kQueueDeviceLow: value = q ? static_cast<uint32_t>(q->device_addr) : 0; break;
+  case kQueueDeviceHigh: value = q ? static_cast<uint32_t>(q->device_addr >> 32) : 0; break;
+  case kShmLenLow:
+  case kShmLenHigh: value = 0xffffffff; break; // no shared memory regions
+  case kConfigGeneration: value = 0; break;    // the configuration never changes under the driver
+  default: value = 0; break;
+  }
+  return true;
+}
+
+bool VirtioMmio::write(uint64_t offset, unsigned size, uint64_t value) {
+  std::lock_guard lock(mutex_);
+  if (offset >= kConfig) return true; // no writable configuration fields are offered
+  if (size != 4 || offset % 4 != 0) return false;
+  const auto v = static_cast<uint32_t>(value);
+  Virtqueue* q = selected_queue();
+  // Queue layout registers are frozen while the queue is live (the spec forbids changing them).
+  const bool queue_writable = q && !q->ready;
+  switch (offset) {
+  case kDeviceFeaturesSel: device_features_sel_ = v; break;
+  case kDriverFeaturesSel: driver_features_sel_ = v; break;
+  case kDriverFeatures:
+    if (status_ & kStatusFeaturesOk) break; // features are fixed once accepted
+    if (driver_features_sel_ == 0) set_low(driver_features_, v);
+    if (driver_features_sel_ == 1) set_high(driver_features_, v);
+    break;
+  case kQueueSel: queue_sel_ = v; break;
+  case kQueueNum:
+    if (queue_writable) q->size = v;
+    break;
+  case kQueueReady:
+    if (!q) break;
+    if (v & 1) {
+      std::string error;
+      if (!q->validate(bus_, device_->max_queue_size(), error)) {
+        fail("queue " + std::to_string(queue_sel_) + ": " + error);
+        break;
+      }
+      q->ready = true;
+    } else {
+      q->ready = false;
+    }
+    break;
+  case kQueueNotify:
+    if (v < queues_.size()) notify(v);
+    break;
+  case kInterruptAck:
+    interrupt_status_ &= ~v;
+    break;
+  case kStatus:
+    if (v == 0) {
+      reset();
+      break;
+    }
+    {
+      uint32_t next = v & ~kStatusNeedsReset; // only the device sets NEEDS_RESET
+      if ((next & kStatusFeaturesOk) && !(status_ & kStatusFeaturesOk)) {
+        // Accept the features only if they are a subset of ours and include VERSION_1.
+        const bool subset = (driver_features_ & ~offered_features()) == 0;
+        if (!subset || !(driver_features_ & kFeatureVersion1)) next &= ~kStatusFeaturesOk;
+      }
+      status_ = next | (status_ & kStatusNeedsReset);
+    }
+    break;
+  case kQueueDescLow:
+    if (queue_writable) set_low(q->desc_addr, v);
+    break;
+  case kQueueDescHigh:
+    if (queue_writable) set_high(q->desc_addr, v);
+    break;
+  case kQueueDriverLow:
+    if (queue_writable) set_low(q->driver_addr, v);
+    break;
+  case kQueueDriverHigh:
+    if (queue_writable) set_high(q->driver_addr, v);
+    break;
+  case kQueueDeviceLow:
+    if (queue_writable) set_low(q->device_addr, v);
+    break;
+  case kQueueDeviceHigh:
+    if (queue_writable) set_high(q->device_addr, v);
+    break;
+  default: break; // read-only or reserved
+  }
+  update_irq();
+  return true;
+}
+
+void VirtioMmio::reset() {
+  for (Virtqueue& q : queues_) q.reset();
+  device_features_sel_ = driver_features_sel_ = 0;
+  driver_features_ = 0;
+  queue_sel_ = 0;
+  status_ = 0;
+  interrupt_status_ = 0;
+  last_error_.clear();
+  device_->reset();
+}
+
+void VirtioMmio::fail(std::string error) {
+  last_error_ = std::move(error);
+  status_ |= kStatusNeedsReset;
+  interrupt_status_ |= kInterruptConfigChange;
+}
+
+void VirtioMmio::notify(unsigned queue) {
+  // A driver that has not finished initialisation or a broken device serves nothing.
+  if (!(status_ & kStatusDriverOk) || (status_ & kStatusNeedsReset)) return;
+  Virtqueue& q = queues_[queue];
+  bool used = false;
+  // At most one pass over the ring per notify: the driver notifies again for later requests.
+  for (uint32_t served = 0; served < q.size; ++served) {
+    std::string error;
+    const Virtqueue::PopResult r = q.pop(bus_, chain_, error);
+    if (r == Virtqueue::PopResult::kEmpty) break;
+    if (r == Virtqueue::PopResult::kError) {
+      fail("queue " + std::to_string(queue) + ": " + error);
+      break;
+    }
+    const VirtioDevice::Result result = device_->process(queue, chain_);
+    if (!result.ok) {
+      fail("queue " + std::to_string(queue) + ": malformed request");
+      break;
+    }
+    if (result.written > 0) bus_.note_dma_write();
+    if (!q.push_used(bus_, chain_.head(), result.written, error)) {
+      fail("queue " + std::to_string(queue) + ": " + error);
+      break;
+    }
+    used = true;
+  }
+  if (used) interrupt_status_ |= kInterruptUsedBuffer;
+}
+
+void VirtioMmio::update_irq() {
+  const bool level = interrupt_status_ != 0;
+  if (level != irq_level_) {
+    irq_level_ = level;
+    if (irq_) irq_(level);
+  }
+}
+
+} // namespace nimbus::machine
