@@ -12,8 +12,9 @@
 
 namespace nimbus::cloud::placement {
 
-// Largest accepted demand or capacity: keeps sums over millions of items far from overflow.
-inline constexpr int64_t kMaxQuantity = 1'000'000'000'000;  // 10^12
+// Largest accepted demand or capacity: with at most kMaxItems items, every sum (and count times
+// capacity) stays below 2^63.
+inline constexpr int64_t kMaxQuantity = 100'000'000'000;  // 10^11
 // Largest accepted number of items after expanding counts (memory guard against bad input).
 inline constexpr std::size_t kMaxItems = 20'000'000;
 
