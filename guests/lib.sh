@@ -52,12 +52,14 @@ guest_bench_hash() {
 }
 guest_initramfs_hash() {
   guest_hash initramfs "$NIMBUS_GUESTS_DIR"/initramfs/* \
-    "busybox=$(guest_busybox_hash)" "bench=$(guest_bench_hash)"
+    "busybox=$(guest_busybox_hash)" "bench=$(guest_bench_hash)" \
+    "linux-source-6.1=$(guest_pkg_version linux-source-6.1)"
 }
 guest_uboot_hash() {
   guest_hash uboot "$NIMBUS_GUESTS_DIR"/uboot/* \
     "kernel=$(guest_kernel_hash)" "initramfs=$(guest_initramfs_hash)" \
-    "u-boot-qemu=$(guest_pkg_version u-boot-qemu)" "e2fsprogs=$(guest_pkg_version e2fsprogs)"
+    "u-boot-qemu=$(guest_pkg_version u-boot-qemu)" "e2fsprogs=$(guest_pkg_version e2fsprogs)" \
+    "python3=$(guest_pkg_version python3)"
 }
 
 guest_dir() { echo "$NIMBUS_GUEST_CACHE/$1-$("guest_$1_hash")"; }

@@ -21,6 +21,7 @@ fi
 work="${NIMBUS_DIFF_KEEP:-$(mktemp -d)}"
 mkdir -p "$work"
 [ -n "${NIMBUS_DIFF_KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
+rm -f "$work"/*.elf
 read -r -a only <<< "${NIMBUS_DIFF_ONLY:-*}"
 "$here/build-programs.sh" "$work" "${only[@]}" || { echo "FAIL: programs did not build"; exit 1; }
 

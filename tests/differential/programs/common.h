@@ -10,6 +10,7 @@
 #define CLINT_MSIP   (CLINT_BASE + 0x0)
 #define CLINT_MTIMECMP (CLINT_BASE + 0x4000)
 #define CLINT_MTIME  (CLINT_BASE + 0xbff8)
+#define DIFF_RETURN_TO_M 0x4e494d42 /* a7 value of the ecall that ends diff_run_in_mode */
 #define UNMAPPED_ADDR 0x00001000000 /* below RAM, no device on the virt board */
 
 /* Caller-saved registers the helpers use; the macros preserve them all, so a macro can be
@@ -103,6 +104,24 @@
   la t0, trap_record
   csrw mtvec, t0
   HELPER_RESTORE
+.endm
+
+/* IRQ_SIG tag : like TRAP_SIG without epc/tval, whose exact values depend on where an
+   asynchronous interrupt happened to be taken. */
+.macro IRQ_SIG tag
+  SIG_MEM \tag\().count, trap_count
+  SIG_MEM \tag\().cause, trap_cause
+  HELPER_SAVE
+  call diff_trap_clear
+  HELPER_RESTORE
+.endm
+
+/* RUN_IN_MODE function, mode : calls function in U (0) or S (1) mode, back in M afterwards
+   (crt.S: diff_run_in_mode). Clobbers caller-saved registers. */
+.macro RUN_IN_MODE function, mode
+  la a0, \function
+  li a1, \mode
+  call diff_run_in_mode
 .endm
 
 #endif

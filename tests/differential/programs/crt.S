@@ -150,6 +150,14 @@ trap_record:
   la t0, trap_save
   sd t1, 0(t0)
   sd t2, 8(t0)
+  csrr t2, mcause               /* ecall from U or S asking to return to M: not recorded */
+  li t1, 8
+  bltu t2, t1, 3f
+  li t1, 9
+  bgtu t2, t1, 3f
+  li t1, DIFF_RETURN_TO_M
+  beq a7, t1, diff_back_in_m
+3:
   la t1, trap_count
   ld t2, 0(t1)
   addi t2, t2, 1
@@ -207,6 +215,64 @@ trap_record:
   csrr t0, mscratch
   mret
 
+/* diff_run_in_mode(a0 = function, a1 = 0 for U or 1 for S): calls the function in that
+   privilege mode (same stack, translation as set up by the caller) and returns in M-mode
+   when the function returns. PMP entry 0 opens all memory to S/U first. The return path is
+   an ecall with a7 = DIFF_RETURN_TO_M, which the recording handler recognises, so
+   USE_RECORDING_TRAPS must be active (it is installed here); that ecall is not recorded. */
+  .globl diff_run_in_mode
+diff_run_in_mode:
+  la t0, m_context
+  sd ra, 0(t0)
+  sd sp, 8(t0)
+  sd s0, 16(t0)
+  sd s1, 24(t0)
+  sd s2, 32(t0)
+  sd s3, 40(t0)
+  sd s4, 48(t0)
+  sd s5, 56(t0)
+  sd s6, 64(t0)
+  sd s7, 72(t0)
+  sd s8, 80(t0)
+  sd s9, 88(t0)
+  sd s10, 96(t0)
+  sd s11, 104(t0)
+  la t0, trap_record
+  csrw mtvec, t0
+  li t0, -1
+  csrw pmpaddr0, t0
+  li t0, 0x1f                   /* NAPOT, R W X */
+  csrw pmpcfg0, t0
+  li t0, 0x1800                 /* MPP = U */
+  csrc mstatus, t0
+  beqz a1, 1f
+  li t0, 0x0800                 /* MPP = S */
+  csrs mstatus, t0
+1:
+  csrw mepc, a0
+  la ra, diff_mode_trampoline
+  mret
+diff_mode_trampoline:
+  li a7, DIFF_RETURN_TO_M
+  ecall
+diff_back_in_m:                 /* in the trap handler, M-mode: restore the caller */
+  la t0, m_context
+  ld ra, 0(t0)
+  ld sp, 8(t0)
+  ld s0, 16(t0)
+  ld s1, 24(t0)
+  ld s2, 32(t0)
+  ld s3, 40(t0)
+  ld s4, 48(t0)
+  ld s5, 56(t0)
+  ld s6, 64(t0)
+  ld s7, 72(t0)
+  ld s8, 80(t0)
+  ld s9, 88(t0)
+  ld s10, 96(t0)
+  ld s11, 104(t0)
+  ret
+
 /* diff_trap_clear(): forget what the recording handler saw. */
   .globl diff_trap_clear
 diff_trap_clear:
@@ -232,3 +298,4 @@ trap_cause: .dword 0
 trap_epc: .dword 0
 trap_tval: .dword 0
 trap_save: .dword 0, 0
+m_context: .fill 14, 8, 0

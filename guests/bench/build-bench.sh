@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds nimbus-bench for the guest (riscv64, static) and natively (x86-64, the physical limit).
+# Usage: build-bench.sh OUTDIR
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+out="${1:?usage: build-bench.sh OUTDIR}"
+mkdir -p "$out"
+src="$NIMBUS_GUESTS_DIR/bench/nimbus-bench.c"
+# -ffp-contract=off: no fused multiply-add, so riscv64 and x86-64 compute bit-identical checksums.
+flags=(-O2 -std=c11 -D_POSIX_C_SOURCE=200809L -ffp-contract=off -fno-math-errno -Wall -Wextra -Werror)
+"${NIMBUS_CROSS}gcc" "${flags[@]}" -static -o "$out/nimbus-bench" "$src"
+"${NIMBUS_CROSS}strip" "$out/nimbus-bench"
+gcc "${flags[@]}" -o "$out/nimbus-bench-native" "$src"
+guest_log "bench: built nimbus-bench (riscv64 static, $(stat -c %s "$out/nimbus-bench") bytes) and nimbus-bench-native"

@@ -1,0 +1,150 @@
+/* nimbus-bench: a CPU-bound guest workload with an integer, a memory and a floating-point
+ * part. Usage: nimbus-bench [ROUNDS]  (default 10; one round is a fixed amount of work).
+ * Prints a checksum that must be identical on every machine (riscv64 on QEMU or Nimbus, and
+ * x86-64 natively: built with -ffp-contract=off and no libm, so FP results are bit-exact)
+ * and its own elapsed wall time, so guest speed can be compared with the physical limit. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { MEM_WORDS = 1u << 19 };           /* 4 MiB: well beyond caches and the reach of a TLB */
+enum { INT_BYTES = 1u << 16 };
+enum { MATRIX_N = 64 };
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t xorshift64(uint64_t *state) {
+  uint64_t x = *state;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  *state = x;
+  return x;
+}
+
+/* Integer: table-driven CRC-32 over a pseudo-random buffer, plus multiply/divide mixing. */
+static uint64_t integer_part(uint64_t seed) {
+  static uint32_t table[256];
+  static uint8_t data[INT_BYTES];
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    table[i] = c;
+  }
+  uint64_t state = seed | 1;
+  for (uint32_t i = 0; i < INT_BYTES; ++i) data[i] = (uint8_t)xorshift64(&state);
+  uint64_t acc = 0;
+  for (int pass = 0; pass < 96; ++pass) {
+    uint32_t crc = 0xFFFFFFFFu;
+    for (uint32_t i = 0; i < INT_BYTES; ++i) crc = table[(crc ^ data[i]) & 0xFF] ^ (crc >> 8);
+    acc = acc * 6364136223846793005ull + (crc ^ 0xFFFFFFFFu);
+    uint64_t divisor = (acc >> 40) | 3;
+    acc ^= acc / divisor + acc % divisor;
+    data[pass] ^= (uint8_t)acc;
+  }
+  return acc;
+}
+
+/* Memory: a dependent pointer chase through a random cyclic permutation (latency), then a
+ * streaming read-modify-write pass (bandwidth). */
+static uint64_t memory_part(uint64_t seed, uint64_t *words) {
+  uint64_t state = seed | 1;
+  for (uint32_t i = 0; i < MEM_WORDS; ++i) words[i] = i;
+  /* Sattolo's algorithm: one cycle through all elements. */
+  for (uint32_t i = MEM_WORDS - 1; i > 0; --i) {
+    uint32_t j = (uint32_t)(xorshift64(&state) % i);
+    uint64_t t = words[i];
+    words[i] = words[j];
+    words[j] = t;
+  }
+  uint64_t at = 0;
+  uint64_t sum = 0;
+  for (uint32_t step = 0; step < MEM_WORDS / 2; ++step) {
+    at = words[at];
+    sum += at;
+  }
+  for (int pass = 0; pass < 2; ++pass)
+    for (uint32_t i = 0; i < MEM_WORDS; ++i) {
+      words[i] = words[i] * 3 + sum;
+      sum ^= words[i] >> 3;
+    }
+  return sum ^ at;
+}
+
+/* Floating point: a dense matrix product and a Newton square-root iteration, double precision,
+ * only + - * / and sqrt (correctly rounded everywhere). */
+static uint64_t fp_part(uint64_t seed) {
+  static double a[MATRIX_N][MATRIX_N], b[MATRIX_N][MATRIX_N], c[MATRIX_N][MATRIX_N];
+  uint64_t state = seed | 1;
+  for (int i = 0; i < MATRIX_N; ++i)
+    for (int j = 0; j < MATRIX_N; ++j) {
+      a[i][j] = (double)(xorshift64(&state) % 2001) / 1000.0 - 1.0;
+      b[i][j] = (double)(xorshift64(&state) % 2001) / 1000.0 - 1.0;
+    }
+  for (int rep = 0; rep < 40; ++rep) {
+    for (int i = 0; i < MATRIX_N; ++i)
+      for (int j = 0; j < MATRIX_N; ++j) {
+        double s = 0.0;
+        for (int k = 0; k < MATRIX_N; ++k) s += a[i][k] * b[k][j];
+        c[i][j] = s;
+      }
+    for (int i = 0; i < MATRIX_N; ++i)
+      for (int j = 0; j < MATRIX_N; ++j) a[i][j] = c[i][j] / (1.0 + (c[i][j] < 0 ? -c[i][j] : c[i][j]));
+  }
+  double roots = 0.0;
+  for (int i = 1; i <= 200000; ++i) {
+    double x = (double)i, r = x;
+    for (int k = 0; k < 6; ++k) r = 0.5 * (r + x / r);
+    roots += r - __builtin_sqrt(x);
+  }
+  double total = roots;
+  for (int i = 0; i < MATRIX_N; ++i)
+    for (int j = 0; j < MATRIX_N; ++j) total += a[i][j] * (double)(i + 1);
+  uint64_t bits;
+  memcpy(&bits, &total, sizeof bits);
+  return bits;
+}
+
+int main(int argc, char **argv) {
+  long rounds = 10;
+  if (argc > 1) {
+    char *end = NULL;
+    rounds = strtol(argv[1], &end, 10);
+    if (end == argv[1] || *end != '\0' || rounds < 1 || rounds > 100000) {
+      fprintf(stderr, "nimbus-bench: ROUNDS must be an integer in 1..100000, got '%s'\n", argv[1]);
+      return 2;
+    }
+  }
+  uint64_t *words = malloc(sizeof(uint64_t) * MEM_WORDS);
+  if (words == NULL) {
+    fprintf(stderr, "nimbus-bench: cannot allocate %u MiB\n", (unsigned)(sizeof(uint64_t) * MEM_WORDS >> 20));
+    return 1;
+  }
+  double t_int = 0, t_mem = 0, t_fp = 0;
+  uint64_t checksum = 0;
+  double start = now_seconds();
+  for (long r = 0; r < rounds; ++r) {
+    uint64_t seed = 0x9E3779B97F4A7C15ull * (uint64_t)(r + 1);
+    double t0 = now_seconds();
+    checksum = checksum * 31 + integer_part(seed);
+    double t1 = now_seconds();
+    checksum = checksum * 31 + memory_part(seed, words);
+    double t2 = now_seconds();
+    checksum = checksum * 31 + fp_part(seed);
+    double t3 = now_seconds();
+    t_int += t1 - t0;
+    t_mem += t2 - t1;
+    t_fp += t3 - t2;
+  }
+  double elapsed = now_seconds() - start;
+  printf("NIMBUS-BENCH: rounds=%ld checksum=0x%016llx elapsed=%.3fs int=%.3fs mem=%.3fs fp=%.3fs\n",
+         rounds, (unsigned long long)checksum, elapsed, t_int, t_mem, t_fp);
+  free(words);
+  return 0;
+}
