@@ -1,0 +1,74 @@
+#pragma once
+// Decoded basic blocks, keyed by the physical address of their first instruction.
+//
+// A block never crosses a 4 KiB page, so it is valid for any virtual mapping of that page; the
+// hart re-translates the pc (one soft-TLB hit) before looking a block up. The cache tracks which
+// physical pages hold decoded code so stores to them can drop the stale blocks.
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "riscv/opcode.hpp"
+
+namespace nimbus::machine {
+
+class Hart;
+struct BlockOp;
+// Direct-threaded dispatch: each handler executes one instruction and returns the next op to
+// run, or nullptr when the block is left (branch taken or not, trap, state change).
+using OpHandler = const BlockOp* (*)(Hart&, const BlockOp*);
+
+struct BlockOp {
+  OpHandler handler;
+  int64_t imm;
+  uint32_t bits;      // raw instruction, reported as mtval when it turns out illegal
+  uint8_t rd;         // integer destinations: x0 is remapped to a discard register
+  uint8_t rs1, rs2, rs3;
+  uint8_t rm;         // funct3 / rounding mode
+  uint8_t length;     // 2 or 4
+  uint16_t index;     // instructions before this one in the block
+  uint16_t offset;    // bytes from the block's first instruction
+  riscv::Op op;
+};
+
+struct Block {
+  uint64_t paddr = 0;
+  uint32_t count = 0; // instructions (the trailing fall-through op is not one)
+  std::vector<BlockOp> ops;
+};
+
+class BlockCache {
+public:
+  static constexpr unsigned kFastSlots = 4096;
+
+  Block* find(uint64_t paddr) {
+    Block*& slot = fast_[(paddr >> 1) & (kFastSlots - 1)];
+    if (slot != nullptr && slot->paddr == paddr) return slot;
+    const auto it = blocks_.find(paddr);
+    if (it == blocks_.end()) return nullptr;
+    slot = it->second.get();
+    return slot;
+  }
+  // Takes ownership; returns true when the block's page held no code before (the caller must then
+  // stop fast stores into that page).
+  bool insert(std::unique_ptr<Block> block);
+  bool page_has_code(uint64_t paddr_page) const { return pages_.count(paddr_page) != 0; }
+  // Drops every block starting in the page. Blocks are kept alive until collect_garbage(),
+  // because the block being executed may be one of them.
+  void invalidate_page(uint64_t paddr_page);
+  void clear();
+  void collect_garbage() {
+    if (!retired_.empty()) retired_.clear();
+  }
+  size_t size() const { return blocks_.size(); }
+
+private:
+  void forget_fast(const Block* block);
+  std::unordered_map<uint64_t, std::unique_ptr<Block>> blocks_;
+  std::unordered_map<uint64_t, std::vector<uint64_t>> pages_; // page -> block addresses
+  std::vector<std::unique_ptr<Block>> retired_;
+  Block* fast_[kFastSlots] = {};
+};
+
+} // namespace nimbus::machine

@@ -1,0 +1,236 @@
+#include "machine/hart.hpp"
+
+#include <cstring>
+
+#include "machine/hart_execute.hpp"
+#include "riscv/csr.hpp"
+#include "riscv/decoder.hpp"
+
+namespace nimbus::machine {
+
+using riscv::Exception;
+namespace mstatus = riscv::csr::mstatus;
+
+Hart::Hart(unsigned hart_id, Bus& bus, Clock& clock, ReservationSet& reservations)
+    : id_(hart_id), bus_(bus), clock_(clock), reservations_(reservations) {
+  reset(0);
+}
+
+Hart::~Hart() = default;
+
+void Hart::reset(uint64_t pc) {
+  std::memset(x_, 0, sizeof(x_));
+  std::memset(f_, 0, sizeof(f_));
+  pc_ = pc;
+  priv_ = Privilege::Machine;
+  exit_requested_ = false;
+  waiting_ = false;
+  code_modified_ = false;
+  fflags_ = frm_ = 0;
+  mstatus_ = (mstatus::kXlen64 << 32) | (mstatus::kXlen64 << 34);
+  mip_ = sstc_pending_ = mie_ = medeleg_ = mideleg_ = 0;
+  mtvec_ = stvec_ = mepc_ = sepc_ = mcause_ = scause_ = mtval_ = stval_ = 0;
+  mscratch_ = sscratch_ = mcounteren_ = scounteren_ = mcountinhibit_ = 0;
+  menvcfg_ = senvcfg_ = satp_ = 0;
+  stimecmp_ = ~uint64_t{0};
+  instret_ = cycle_ = 0;
+  csr_read_bias_ = csr_write_bias_ = 0;
+  next_timer_poll_ = 0;
+  pmp_.reset();
+  update_data_context();
+  flush_caches();
+}
+
+void Hart::flush_caches() {
+  tlb_.flush();
+  blocks_.clear();
+  dma_generation_seen_ = bus_.dma_generation();
+}
+
+void Hart::set_privilege(unsigned level) {
+  set_priv(level == 0 ? Privilege::User : level == 1 ? Privilege::Supervisor : Privilege::Machine);
+}
+
+bool Hart::waiting() const { return waiting_ && (pending_interrupts() & mie_) == 0; }
+
+uint64_t Hart::timer_deadline() const {
+  return (menvcfg_ & riscv::csr::menvcfg::kStce) ? stimecmp_ : ~uint64_t{0};
+}
+
+void Hart::retire(uint64_t count) {
+  if (!(mcountinhibit_ & riscv::csr::counteren::kIr)) instret_ += count;
+  if (!(mcountinhibit_ & riscv::csr::counteren::kCy)) cycle_ += count;
+}
+
+uint64_t Hart::run(uint64_t budget) {
+  reservations_.switch_to(id_);
+  poll_timer();
+  if (waiting_) {
+    if ((pending_interrupts() & mie_) == 0) return 0;
+    waiting_ = false;
+  }
+  uint64_t retired = 0;
+  uint64_t steps = 0; // retired instructions plus fetch faults, so a faulting loop still ends
+  next_timer_poll_ = kTimerPollInterval;
+  while (steps < budget) {
+    if (exit_requested_) {
+      exit_requested_ = false;
+      break;
+    }
+    if (((mip_ | sstc_pending_ | pins_.sample()) & mie_) != 0) take_pending_interrupt();
+    if (bus_.dma_generation() != dma_generation_seen_) {
+      blocks_.clear();
+      dma_generation_seen_ = bus_.dma_generation();
+    }
+    blocks_.collect_garbage();
+    Block* block = fetch_block();
+    if (block == nullptr) { // the fetch trapped
+      ++steps;
+      continue;
+    }
+    block_pc_ = pc_;
+    block_retired_ = block->count;
+    const BlockOp* op = block->ops.data();
+    do {
+      op = op->handler(*this, op);
+    } while (op != nullptr);
+    retire(block_retired_);
+    retired += block_retired_;
+    steps += block_retired_ + (block_retired_ == 0 ? 1 : 0);
+    if (steps >= next_timer_poll_) {
+      poll_timer();
+      next_timer_poll_ = steps + kTimerPollInterval;
+    }
+    if (waiting_) {
+      if ((pending_interrupts() & mie_) == 0) break;
+      waiting_ = false;
+    }
+  }
+  blocks_.collect_garbage();
+  return retired;
+}
+
+Block* Hart::fetch_block() {
+  const uint64_t pc = pc_;
+  TlbEntry& entry = tlb_.entry(SoftTlb::context_of(priv_), Access::Fetch, pc);
+  uint64_t paddr;
+  if (entry.tag == pc >> 12) {
+    paddr = entry.paddr_page | (pc & 0xfff);
+  } else {
+    if (const auto fault = translate(pc, Access::Fetch, priv_, paddr)) {
+      take_trap(static_cast<uint64_t>(*fault), pc, false);
+      return nullptr;
+    }
+    if (!pmp_.allows(paddr, 2, Access::Fetch, priv_) || bus_.ram_pointer(paddr, 2) == nullptr) {
+      take_trap(static_cast<uint64_t>(Exception::InstructionAccessFault), pc, false);
+      return nullptr;
+    }
+    install_tlb(entry, pc, paddr, Access::Fetch, priv_);
+  }
+  if (Block* cached = blocks_.find(paddr)) return cached;
+  uint8_t* host = bus_.ram_pointer(paddr, 2);
+  if (host == nullptr) {
+    take_trap(static_cast<uint64_t>(Exception::InstructionAccessFault), pc, false);
+    return nullptr;
+  }
+  return build_block(paddr, host);
+}
+
+void Hart::finish_block(Block& block, uint16_t offset, uint16_t index) {
+  BlockOp end{};
+  end.handler = fall_through_handler();
+  end.offset = offset;
+  end.index = index;
+  block.ops.push_back(end);
+}
+
+Block* Hart::build_block(uint64_t paddr, const uint8_t* host) {
+  auto block = std::make_unique<Block>();
+  block->paddr = paddr;
+  const unsigned page_left = 4096 - static_cast<unsigned>(paddr & 0xfff);
+  uint16_t offset = 0;
+  uint16_t index = 0;
+  for (;;) {
+    if (page_left - offset < 2) {
+      finish_block(*block, offset, index);
+      break;
+    }
+    uint16_t low;
+    std::memcpy(&low, host + offset, 2);
+    uint32_t bits = low;
+    if (riscv::instruction_length(low) == 4) {
+      if (page_left - offset < 4) {
+        if (index == 0) return build_page_crossing_block(paddr);
+        finish_block(*block, offset, index);
+        break;
+      }
+      std::memcpy(&bits, host + offset, 4);
+    }
+    const riscv::DecodedInstruction d = riscv::decode(bits);
+    BlockOp op{};
+    op.handler = handler_for(d.op);
+    op.imm = d.imm;
+    op.bits = d.bits;
+    op.rd = (d.rd == 0 && riscv::writes_integer_rd(d.op)) ? static_cast<uint8_t>(kDiscardRegister) : d.rd;
+    op.rs1 = d.rs1;
+    op.rs2 = d.rs2;
+    op.rs3 = d.rs3;
+    op.rm = d.rm;
+    op.length = d.length;
+    op.index = index;
+    op.offset = offset;
+    op.op = d.op;
+    block->ops.push_back(op);
+    offset = static_cast<uint16_t>(offset + d.length);
+    ++index;
+    if (riscv::ends_block(d.op)) break;
+    if (index >= kMaxBlockInstructions) {
+      finish_block(*block, offset, index);
+      break;
+    }
+  }
+  block->count = index;
+  Block* result = block.get();
+  if (blocks_.insert(std::move(block))) tlb_.flush_physical_page(Access::Store, paddr & ~uint64_t{0xfff});
+  return result;
+}
+
+// A 32-bit instruction whose upper half lies on the next virtual page: fetch that half through
+// its own translation and run the instruction alone, uncached.
+Block* Hart::build_page_crossing_block(uint64_t paddr_low) {
+  const uint64_t upper_va = pc_ + 2;
+  uint64_t paddr_high;
+  if (const auto fault = translate(upper_va, Access::Fetch, priv_, paddr_high)) {
+    take_trap(static_cast<uint64_t>(*fault), upper_va, false);
+    return nullptr;
+  }
+  const uint8_t* low_host = bus_.ram_pointer(paddr_low, 2);
+  const uint8_t* high_host = bus_.ram_pointer(paddr_high, 2);
+  if (high_host == nullptr || !pmp_.allows(paddr_high, 2, Access::Fetch, priv_)) {
+    take_trap(static_cast<uint64_t>(Exception::InstructionAccessFault), upper_va, false);
+    return nullptr;
+  }
+  uint16_t low, high;
+  std::memcpy(&low, low_host, 2);
+  std::memcpy(&high, high_host, 2);
+  const riscv::DecodedInstruction d = riscv::decode(uint32_t{low} | uint32_t{high} << 16);
+  scratch_block_ = std::make_unique<Block>();
+  BlockOp op{};
+  op.handler = handler_for(d.op);
+  op.imm = d.imm;
+  op.bits = d.bits;
+  op.rd = (d.rd == 0 && riscv::writes_integer_rd(d.op)) ? static_cast<uint8_t>(kDiscardRegister) : d.rd;
+  op.rs1 = d.rs1;
+  op.rs2 = d.rs2;
+  op.rs3 = d.rs3;
+  op.rm = d.rm;
+  op.length = 4;
+  op.op = d.op;
+  scratch_block_->paddr = paddr_low;
+  scratch_block_->count = 1;
+  scratch_block_->ops.push_back(op);
+  if (!riscv::ends_block(d.op)) finish_block(*scratch_block_, 4, 1);
+  return scratch_block_.get();
+}
+
+} // namespace nimbus::machine

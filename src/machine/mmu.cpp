@@ -1,0 +1,212 @@
+// Virtual memory: Sv39/Sv48/Sv57 page walks with hardware A/D updates, PMP checks, the soft-TLB
+// refill and the slow paths of loads and stores (MMIO, page-crossing, watched code pages).
+#include <cstring>
+
+#include "machine/hart.hpp"
+#include "riscv/csr.hpp"
+
+namespace nimbus::machine {
+
+using riscv::Exception;
+namespace mstatus = riscv::csr::mstatus;
+namespace satp = riscv::csr::satp;
+
+namespace {
+constexpr uint64_t kPteV = 1, kPteR = 2, kPteW = 4, kPteX = 8, kPteU = 16, kPteA = 64, kPteD = 128;
+constexpr uint64_t kPagePpnMask = (uint64_t{1} << 44) - 1;
+constexpr uint64_t kPageMask = 0xfff;
+
+Exception page_fault(Access access) {
+  return access == Access::Fetch  ? Exception::InstructionPageFault
+         : access == Access::Load ? Exception::LoadPageFault
+                                  : Exception::StorePageFault;
+}
+Exception access_fault(Access access) {
+  return access == Access::Fetch  ? Exception::InstructionAccessFault
+         : access == Access::Load ? Exception::LoadAccessFault
+                                  : Exception::StoreAccessFault;
+}
+} // namespace
+
+std::optional<Exception> Hart::translate(uint64_t vaddr, Access access, Privilege privilege, uint64_t& paddr) {
+  const uint64_t mode = satp_ >> satp::kModeShift;
+  if (privilege == Privilege::Machine || mode == satp::kModeBare) {
+    paddr = vaddr;
+    return std::nullopt;
+  }
+  const int levels = mode == satp::kModeSv39 ? 3 : mode == satp::kModeSv48 ? 4 : 5;
+  const unsigned va_bits = 12 + 9 * static_cast<unsigned>(levels);
+  // The address must be the sign extension of its top implemented bit.
+  const int64_t upper = static_cast<int64_t>(vaddr) >> (va_bits - 1);
+  if (upper != 0 && upper != -1) return page_fault(access);
+
+  uint64_t table = (satp_ & satp::kPpnMask) << 12;
+  for (int level = levels - 1; level >= 0; --level) {
+    const unsigned shift = 12 + 9 * static_cast<unsigned>(level);
+    const uint64_t pte_addr = table + ((vaddr >> shift) & 0x1ff) * 8;
+    uint64_t pte;
+    if (!pmp_.allows(pte_addr, 8, Access::Load, Privilege::Supervisor) || !read_physical(pte_addr, 8, pte))
+      return access_fault(access);
+    if (!(pte & kPteV) || (!(pte & kPteR) && (pte & kPteW))) return page_fault(access);
+    if (pte >> 54) return page_fault(access); // reserved bits, and no Svpbmt/Svnapot
+    const uint64_t ppn = (pte >> 10) & kPagePpnMask;
+    if (!(pte & (kPteR | kPteX))) { // pointer to the next level
+      if (pte & (kPteD | kPteA | kPteU)) return page_fault(access);
+      table = ppn << 12;
+      continue;
+    }
+    // Leaf.
+    const uint64_t level_mask = (uint64_t{1} << (shift - 12)) - 1;
+    if (ppn & level_mask) return page_fault(access); // misaligned superpage
+    if (pte & kPteU) {
+      if (privilege == Privilege::Supervisor && (access == Access::Fetch || !(mstatus_ & mstatus::kSum)))
+        return page_fault(access);
+    } else if (privilege == Privilege::User) {
+      return page_fault(access);
+    }
+    bool permitted;
+    switch (access) {
+    case Access::Fetch: permitted = pte & kPteX; break;
+    case Access::Load: permitted = (pte & kPteR) || ((mstatus_ & mstatus::kMxr) && (pte & kPteX)); break;
+    default: permitted = pte & kPteW; break;
+    }
+    if (!permitted) return page_fault(access);
+    const uint64_t wanted = kPteA | (access == Access::Store ? kPteD : 0);
+    if ((pte & wanted) != wanted) {
+      // Hardware A/D update (Svadu behaviour, as QEMU): one hart runs at a time, so this is atomic.
+      if (!pmp_.allows(pte_addr, 8, Access::Store, Privilege::Supervisor) ||
+          !write_physical(pte_addr, 8, pte | wanted))
+        return access_fault(access);
+    }
+    const uint64_t offset_mask = (uint64_t{1} << shift) - 1;
+    paddr = ((ppn << 12) & ~offset_mask) | (vaddr & offset_mask);
+    return std::nullopt;
+  }
+  return page_fault(access);
+}
+
+void Hart::install_tlb(TlbEntry& entry, uint64_t vaddr, uint64_t paddr, Access access, Privilege privilege) {
+  const uint64_t page = paddr & ~kPageMask;
+  uint8_t* host = bus_.ram_pointer(page, 4096);
+  if (host == nullptr) return; // MMIO always takes the slow path
+  if (!pmp_.allows(page, 4096, access, privilege)) return;
+  if (access == Access::Store && blocks_.page_has_code(page)) return; // watched: stores go slow
+  entry.tag = vaddr >> 12;
+  entry.addend = reinterpret_cast<uintptr_t>(host) - (vaddr & ~kPageMask);
+  entry.paddr_page = page;
+}
+
+std::optional<Exception> Hart::translate_data(uint64_t vaddr, unsigned size, Access access, uint64_t& paddr) {
+  const Privilege privilege = data_privilege();
+  if (const auto fault = translate(vaddr, access, privilege, paddr)) return fault;
+  if (!pmp_.allows(paddr, size, access, privilege)) return access_fault(access);
+  install_tlb(tlb_.entry(data_context_, access, vaddr), vaddr, paddr, access, privilege);
+  return std::nullopt;
+}
+
+bool Hart::read_physical(uint64_t paddr, unsigned size, uint64_t& value) {
+  if (const uint8_t* host = bus_.ram_pointer(paddr, size)) {
+    value = 0;
+    std::memcpy(&value, host, size);
+    return true;
+  }
+  if ((paddr & (size - 1)) == 0) return bus_.read(paddr, size, value);
+  value = 0;
+  for (unsigned i = 0; i < size; ++i) { // misaligned device access: byte by byte
+    uint64_t byte;
+    if (!bus_.read(paddr + i, 1, byte)) return false;
+    value |= (byte & 0xff) << (8 * i);
+  }
+  return true;
+}
+
+bool Hart::write_physical(uint64_t paddr, unsigned size, uint64_t value) {
+  if (uint8_t* host = bus_.ram_pointer(paddr, size)) {
+    std::memcpy(host, &value, size);
+    for (uint64_t page = paddr & ~kPageMask; page <= ((paddr + size - 1) & ~kPageMask); page += 4096) {
+      if (blocks_.page_has_code(page)) {
+        blocks_.invalidate_page(page);
+        code_modified_ = true;
+      }
+    }
+    return true;
+  }
+  if ((paddr & (size - 1)) == 0) return bus_.write(paddr, size, value);
+  for (unsigned i = 0; i < size; ++i)
+    if (!bus_.write(paddr + i, 1, (value >> (8 * i)) & 0xff)) return false;
+  return true;
+}
+
+bool Hart::load_slow(uint64_t vaddr, unsigned size, uint64_t& value, const BlockOp* op) {
+  const unsigned in_page = static_cast<unsigned>(4096 - (vaddr & kPageMask));
+  if (size <= in_page) {
+    uint64_t paddr;
+    if (const auto fault = translate_data(vaddr, size, Access::Load, paddr)) {
+      raise(op, *fault, vaddr);
+      return false;
+    }
+    if (!read_physical(paddr, size, value)) {
+      raise(op, Exception::LoadAccessFault, vaddr);
+      return false;
+    }
+    return true;
+  }
+  // Misaligned across a page boundary: translate both parts before reading either.
+  const uint64_t second = vaddr + in_page;
+  uint64_t paddr_first, paddr_second;
+  if (const auto fault = translate_data(vaddr, in_page, Access::Load, paddr_first)) {
+    raise(op, *fault, vaddr);
+    return false;
+  }
+  if (const auto fault = translate_data(second, size - in_page, Access::Load, paddr_second)) {
+    raise(op, *fault, second);
+    return false;
+  }
+  value = 0;
+  for (unsigned i = 0; i < size; ++i) {
+    uint64_t byte;
+    const uint64_t paddr = i < in_page ? paddr_first + i : paddr_second + (i - in_page);
+    if (!read_physical(paddr, 1, byte)) {
+      raise(op, Exception::LoadAccessFault, vaddr + i);
+      return false;
+    }
+    value |= (byte & 0xff) << (8 * i);
+  }
+  return true;
+}
+
+bool Hart::store_slow(uint64_t vaddr, unsigned size, uint64_t value, const BlockOp* op) {
+  const unsigned in_page = static_cast<unsigned>(4096 - (vaddr & kPageMask));
+  if (size <= in_page) {
+    uint64_t paddr;
+    if (const auto fault = translate_data(vaddr, size, Access::Store, paddr)) {
+      raise(op, *fault, vaddr);
+      return false;
+    }
+    if (!write_physical(paddr, size, value)) {
+      raise(op, Exception::StoreAccessFault, vaddr);
+      return false;
+    }
+    return true;
+  }
+  const uint64_t second = vaddr + in_page;
+  uint64_t paddr_first, paddr_second;
+  if (const auto fault = translate_data(vaddr, in_page, Access::Store, paddr_first)) {
+    raise(op, *fault, vaddr);
+    return false;
+  }
+  if (const auto fault = translate_data(second, size - in_page, Access::Store, paddr_second)) {
+    raise(op, *fault, second);
+    return false;
+  }
+  for (unsigned i = 0; i < size; ++i) {
+    const uint64_t paddr = i < in_page ? paddr_first + i : paddr_second + (i - in_page);
+    if (!write_physical(paddr, 1, (value >> (8 * i)) & 0xff)) {
+      raise(op, Exception::StoreAccessFault, vaddr + i);
+      return false;
+    }
+  }
+  return true;
+}
+
+} // namespace nimbus::machine

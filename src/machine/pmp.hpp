@@ -1,0 +1,36 @@
+#pragma once
+// Physical memory protection: 16 entries (pmpcfg0/pmpcfg2, pmpaddr0-15), OFF/TOR/NA4/NAPOT,
+// locking, granularity 4 bytes. M-mode accesses are checked only against locked entries.
+#include <array>
+#include <cstdint>
+
+#include "machine/hart_privilege.hpp"
+
+namespace nimbus::machine {
+
+class Pmp {
+public:
+  static constexpr unsigned kEntries = 16;
+
+  // `index` is the pmpcfg register number (0 or 2 on RV64; others read zero, ignore writes).
+  uint64_t read_cfg(unsigned index) const;
+  void write_cfg(unsigned index, uint64_t value);
+  uint64_t read_addr(unsigned index) const;
+  void write_addr(unsigned index, uint64_t value);
+
+  // Whether an access of `size` bytes at `paddr` is permitted. Like QEMU, a hart with no active
+  // entry at all allows everything (so bare-metal S-mode tests need no PMP setup).
+  bool allows(uint64_t paddr, uint64_t size, Access access, Privilege privilege) const;
+
+  void reset();
+
+private:
+  void recompute();
+  std::array<uint8_t, kEntries> cfg_{};
+  std::array<uint64_t, kEntries> addr_{};
+  std::array<uint64_t, kEntries> low_{};  // inclusive
+  std::array<uint64_t, kEntries> high_{}; // exclusive
+  bool any_active_ = false;
+};
+
+} // namespace nimbus::machine

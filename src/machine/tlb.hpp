@@ -1,0 +1,52 @@
+#pragma once
+// The soft TLB: per translation context and access kind, a direct-mapped array of virtual pages
+// that translate to RAM with the permission already checked. A hit is a tag compare and an add.
+#include <array>
+#include <cstdint>
+
+#include "machine/hart_privilege.hpp"
+
+namespace nimbus::machine {
+
+struct TlbEntry {
+  static constexpr uint64_t kInvalidTag = ~uint64_t{0}; // no virtual page number is this large
+  uint64_t tag = kInvalidTag; // virtual page number
+  uintptr_t addend = 0;       // host address - virtual address, for any address in the page
+  uint64_t paddr_page = 0;    // physical address of the page
+};
+
+class SoftTlb {
+public:
+  static constexpr unsigned kEntries = 256;
+  // Translation contexts: effective privilege U, S, M. (V-mode contexts will be added with H.)
+  static constexpr unsigned kContexts = 3;
+
+  static constexpr unsigned context_of(Privilege p) {
+    return p == Privilege::Machine ? 2u : static_cast<unsigned>(p);
+  }
+
+  TlbEntry& entry(unsigned context, Access access, uint64_t vaddr) {
+    return entries_[context][static_cast<unsigned>(access)][(vaddr >> 12) & (kEntries - 1)];
+  }
+
+  void flush() {
+    for (auto& context : entries_)
+      for (auto& kind : context)
+        for (auto& e : kind) e.tag = TlbEntry::kInvalidTag;
+  }
+  void flush_access(Access access) {
+    for (auto& context : entries_)
+      for (auto& e : context[static_cast<unsigned>(access)]) e.tag = TlbEntry::kInvalidTag;
+  }
+  // Drops every entry of `access` kind that maps the physical page `paddr_page`.
+  void flush_physical_page(Access access, uint64_t paddr_page) {
+    for (auto& context : entries_)
+      for (auto& e : context[static_cast<unsigned>(access)])
+        if (e.tag != TlbEntry::kInvalidTag && e.paddr_page == paddr_page) e.tag = TlbEntry::kInvalidTag;
+  }
+
+private:
+  std::array<std::array<std::array<TlbEntry, kEntries>, 3>, kContexts> entries_{};
+};
+
+} // namespace nimbus::machine
