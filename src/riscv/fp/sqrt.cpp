@@ -16,14 +16,19 @@ uint64_t integerSqrt64(uint64_t n) {
     return root;
 }
 
+// Conversions to double from two 64-bit halves: inexact but cheap (no libgcc 128-bit calls), and only
+// estimates depend on them.
+double approximate(u128 v) { return double(uint64_t(v >> 64)) * 0x1p64 + double(uint64_t(v)); }
+__extension__ typedef __int128 i128;
+double approximate(i128 v) { return double(int64_t(v >> 64)) * 0x1p64 + double(uint64_t(v)); }
+
 // floor(sqrt(n)) for n < 2^126: a host estimate, one Newton correction from the exact remainder, then
 // exact unit steps.
 uint64_t integerSqrt128(u128 n) {
-    uint64_t root = uint64_t(std::sqrt(double(n)));
+    uint64_t root = uint64_t(std::sqrt(approximate(n)));
     if (root > uint64_t(INT64_MAX)) root = uint64_t(INT64_MAX); // an upward-rounded estimate of sqrt(2^126)
-    __extension__ typedef __int128 i128;
     const i128 remainder = i128(n) - i128(u128(root) * root);
-    root = uint64_t(int64_t(root) + int64_t(double(remainder) / (2.0 * double(root))));
+    root = uint64_t(int64_t(root) + int64_t(approximate(remainder) / (2.0 * double(root))));
     while (u128(root) * root > n) --root;
     while (u128(root + 1) * (root + 1) <= n) ++root;
     return root;
