@@ -171,7 +171,8 @@ struct Hart::Exec {
                                                                : Exception::EcallFromM;
     return h.raise(op, cause, 0);
   }
-  static P ebreak(Hart& h, P op) { return h.raise(op, Exception::Breakpoint, pc_of(h, op)); }
+  // mtval = 0 for EBREAK (allowed by the spec; what QEMU 7.2 reports).
+  static P ebreak(Hart& h, P op) { return h.raise(op, Exception::Breakpoint, 0); }
   static P mret(Hart& h, P op) {
     if (h.priv_ != Privilege::Machine) return illegal(h, op);
     h.do_mret();
