@@ -217,7 +217,7 @@ trap_record:
 
 /* diff_run_in_mode(a0 = function, a1 = 0 for U or 1 for S): calls the function in that
    privilege mode (same stack, translation as set up by the caller) and returns in M-mode
-   when the function returns. PMP entry 0 opens all memory to S/U first. The return path is
+   when the function returns. If the program has not configured PMP (pmpcfg0 = 0), entry 0 opens all memory to S/U first. The return path is
    an ecall with a7 = DIFF_RETURN_TO_M, which the recording handler recognises, so
    USE_RECORDING_TRAPS must be active (it is installed here); that ecall is not recorded. */
   .globl diff_run_in_mode
@@ -239,16 +239,19 @@ diff_run_in_mode:
   sd s11, 104(t0)
   la t0, trap_record
   csrw mtvec, t0
+  csrr t0, pmpcfg0              /* unless the program set up PMP itself */
+  bnez t0, 1f
   li t0, -1
   csrw pmpaddr0, t0
   li t0, 0x1f                   /* NAPOT, R W X */
   csrw pmpcfg0, t0
+1:
   li t0, 0x1800                 /* MPP = U */
   csrc mstatus, t0
-  beqz a1, 1f
+  beqz a1, 2f
   li t0, 0x0800                 /* MPP = S */
   csrs mstatus, t0
-1:
+2:
   csrw mepc, a0
   la ra, diff_mode_trampoline
   mret
