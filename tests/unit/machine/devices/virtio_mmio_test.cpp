@@ -1,0 +1,327 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
+#include "machine/devices/virtio_test_driver.hpp"
+#include "machine/devices/virtio_entropy.hpp"
+
+namespace nimbus::machine {
+namespace {
+
+using testing::VirtioTestDriver;
+using M = VirtioMmio;
+
+// A device that records what it was asked and echoes the readable bytes into the writable part.
+class EchoDevice : public VirtioDevice {
+public:
+  uint32_t device_id() const override { return 42; }
+  uint64_t features() const override { return uint64_t{1} << 3; }
+  unsigned queue_count() const override { return 1; }
+  uint16_t max_queue_size() const override { return 8; }
+  std::vector<uint8_t> config() const override { return {0x11, 0x22, 0x33, 0x44, 0x55}; }
+  Result process(unsigned, const DescriptorChain& chain) override {
+    ++requests;
+    std::vector<uint8_t> data(chain.readable_bytes());
+    chain.read(0, data.data(), data.size());
+    last_readable = data;
+    return {true, static_cast<uint32_t>(chain.write(0, data.data(), data.size()))};
+  }
+  void reset() override { ++resets; }
+  int requests = 0, resets = 0;
+  std::vector<uint8_t> last_readable;
+};
+
+struct VirtioMmioTest : ::testing::Test {
+  Bus bus{VirtioTestDriver::kRamBase, 1 << 20};
+  EchoDevice* echo = nullptr;
+  bool irq = false;
+  std::unique_ptr<M> transport = make();
+  VirtioTestDriver driver{bus, *transport};
+
+  std::unique_ptr<M> make() {
+    auto dev = std::make_unique<EchoDevice>();
+    echo = dev.get();
+    return std::make_unique<M>(bus, std::move(dev), [this](bool level) { irq = level; });
+  }
+  void put(uint64_t at, const std::string& s) { ASSERT_TRUE(bus.copy_to_ram(at, s.data(), s.size())); }
+  std::string get(uint64_t at, size_t n) {
+    std::string s(n, '\0');
+    EXPECT_TRUE(bus.copy_from_ram(at, s.data(), n));
+    return s;
+  }
+  // Posts a chain, notifies and expects the device to reject it without crashing.
+  void expect_rejected(uint16_t head) {
+    driver.make_available(head);
+    driver.notify();
+    EXPECT_TRUE(driver.needs_reset()) << transport->last_error();
+    EXPECT_FALSE(transport->last_error().empty());
+    EXPECT_EQ(driver.reg(M::kInterruptStatus) & M::kInterruptConfigChange, M::kInterruptConfigChange);
+    EXPECT_TRUE(irq);
+    EXPECT_EQ(echo->requests, 0);
+  }
+};
+
+TEST_F(VirtioMmioTest, IdentifiesAsModernTransport) {
+  EXPECT_EQ(driver.reg(M::kMagicValue), 0x74726976u);
+  EXPECT_EQ(driver.reg(M::kVersion), 2u);
+  EXPECT_EQ(driver.reg(M::kDeviceId), 42u);
+  EXPECT_EQ(driver.reg(M::kVendor), M::kVendorId);
+  EXPECT_EQ(driver.device_features(), (uint64_t{1} << 3) | M::kFeatureVersion1 | M::kFeatureIndirectDesc);
+}
+
+TEST_F(VirtioMmioTest, QueueNumMaxIsZeroForAbsentQueues) {
+  driver.set_reg(M::kQueueSel, 0);
+  EXPECT_EQ(driver.reg(M::kQueueNumMax), 8u);
+  driver.set_reg(M::kQueueSel, 1);
+  EXPECT_EQ(driver.reg(M::kQueueNumMax), 0u);
+}
+
+TEST_F(VirtioMmioTest, ConfigSpaceIsByteAddressable) {
+  uint64_t v = 0;
+  ASSERT_TRUE(transport->read(M::kConfig + 1, 1, v));
+  EXPECT_EQ(v, 0x22u);
+  ASSERT_TRUE(transport->read(M::kConfig + 2, 4, v));
+  EXPECT_EQ(v, 0x00554433u) << "bytes past the config read as zero";
+}
+
+TEST_F(VirtioMmioTest, RegistersNeedWordAccess) {
+  uint64_t v = 0;
+  EXPECT_FALSE(transport->read(M::kMagicValue, 1, v));
+  EXPECT_FALSE(transport->read(M::kMagicValue + 2, 4, v));
+}
+
+TEST_F(VirtioMmioTest, FeaturesWithoutVersion1AreRefused) { EXPECT_FALSE(driver.init(M::kFeatureIndirectDesc)); }
+
+TEST_F(VirtioMmioTest, UnofferedFeaturesAreRefused) { EXPECT_FALSE(driver.init(M::kFeatureVersion1 | 1u << 7)); }
+
+TEST_F(VirtioMmioTest, ServesChainAndRaisesUsedBufferInterrupt) {
+  ASSERT_TRUE(driver.init());
+  put(VirtioTestDriver::kBuffers, "hello");
+  driver.set_desc(0, VirtioTestDriver::kBuffers, 3, Virtqueue::kDescNext, 1);
+  driver.set_desc(1, VirtioTestDriver::kBuffers + 3, 2, Virtqueue::kDescNext, 2);
+  driver.set_desc(2, VirtioTestDriver::kBuffers + 0x100, 16, Virtqueue::kDescWrite);
+  driver.make_available(0);
+  EXPECT_EQ(echo->requests, 0) << "nothing happens before the notify";
+  const uint64_t generation = bus.dma_generation();
+  driver.notify();
+  EXPECT_EQ(echo->requests, 1);
+  EXPECT_EQ(driver.used_idx(), 1);
+  EXPECT_EQ(driver.used(0), (std::pair<uint32_t, uint32_t>{0, 5}));
+  EXPECT_EQ(get(VirtioTestDriver::kBuffers + 0x100, 5), "hello");
+  EXPECT_GT(bus.dma_generation(), generation);
+  EXPECT_TRUE(irq);
+  EXPECT_EQ(driver.reg(M::kInterruptStatus), M::kInterruptUsedBuffer);
+  driver.set_reg(M::kInterruptAck, M::kInterruptUsedBuffer);
+  EXPECT_FALSE(irq);
+}
+
+TEST_F(VirtioMmioTest, IndirectTable) {
+  ASSERT_TRUE(driver.init());
+  const uint64_t table = VirtioTestDriver::kBuffers + 0x1000;
+  put(VirtioTestDriver::kBuffers, "abc");
+  driver.set_desc(0, VirtioTestDriver::kBuffers, 3, Virtqueue::kDescNext, 1, table);
+  driver.set_desc(1, VirtioTestDriver::kBuffers + 0x100, 8, Virtqueue::kDescWrite, 0, table);
+  driver.set_desc(5, table, 32, Virtqueue::kDescIndirect);
+  driver.make_available(5);
+  driver.notify();
+  ASSERT_FALSE(driver.needs_reset()) << transport->last_error();
+  EXPECT_EQ(driver.used(0), (std::pair<uint32_t, uint32_t>{5, 3}));
+  EXPECT_EQ(get(VirtioTestDriver::kBuffers + 0x100, 3), "abc");
+}
+
+TEST_F(VirtioMmioTest, ManyRequestsInOneNotifyWrapTheRing) {
+  ASSERT_TRUE(driver.init());
+  for (int round = 0; round < 3; ++round) {
+    for (uint16_t i = 0; i < 8; ++i) {
+      driver.set_desc(i, VirtioTestDriver::kBuffers + 64 * i, 4, 0);
+      driver.make_available(i);
+    }
+    driver.notify();
+  }
+  EXPECT_EQ(echo->requests, 24);
+  EXPECT_EQ(driver.used_idx(), 24);
+  EXPECT_FALSE(driver.needs_reset());
+}
+
+TEST_F(VirtioMmioTest, NotifyBeforeDriverOkIsIgnored) {
+  driver.set_desc(0, VirtioTestDriver::kBuffers, 4, 0);
+  driver.make_available(0);
+  driver.notify();
+  EXPECT_EQ(echo->requests, 0);
+}
+
+TEST_F(VirtioMmioTest, StatusZeroResetsEverything) {
+  ASSERT_TRUE(driver.init());
+  const int resets_before = echo->resets;
+  driver.set_reg(M::kStatus, 0);
+  EXPECT_EQ(driver.reg(M::kStatus), 0u);
+  EXPECT_EQ(driver.reg(M::kQueueReady), 0u);
+  EXPECT_EQ(driver.reg(M::kQueueNum), 0u);
+  EXPECT_EQ(echo->resets, resets_before + 1);
+}
+
+TEST_F(VirtioMmioTest, RingsOutsideRamAreRefusedAtQueueReady) {
+  ASSERT_TRUE(driver.init());
+  driver.set_reg(M::kStatus, 0);
+  driver.set_reg(M::kStatus, M::kStatusAcknowledge | M::kStatusDriver);
+  driver.set_reg(M::kQueueNum, 8);
+  driver.set_reg(M::kQueueDescLow, 0x10000000); // the UART, not RAM
+  driver.set_reg(M::kQueueDriverLow, static_cast<uint32_t>(VirtioTestDriver::kAvail));
+  driver.set_reg(M::kQueueDeviceLow, static_cast<uint32_t>(VirtioTestDriver::kUsed));
+  driver.set_reg(M::kQueueReady, 1);
+  EXPECT_EQ(driver.reg(M::kQueueReady), 0u);
+  EXPECT_TRUE(driver.needs_reset());
+}
+
+TEST_F(VirtioMmioTest, QueueSizeMustBePowerOfTwoWithinMax) {
+  ASSERT_TRUE(driver.init());
+  driver.set_reg(M::kStatus, 0);
+  driver.set_reg(M::kQueueNum, 6);
+  driver.set_reg(M::kQueueDescLow, static_cast<uint32_t>(VirtioTestDriver::kDesc));
+  driver.set_reg(M::kQueueDriverLow, static_cast<uint32_t>(VirtioTestDriver::kAvail));
+  driver.set_reg(M::kQueueDeviceLow, static_cast<uint32_t>(VirtioTestDriver::kUsed));
+  driver.set_reg(M::kQueueReady, 1);
+  EXPECT_EQ(driver.reg(M::kQueueReady), 0u);
+  EXPECT_TRUE(driver.needs_reset());
+}
+
+TEST_F(VirtioMmioTest, BufferInMmioIsRejected) {
+  ASSERT_TRUE(driver.init());
+  driver.set_desc(0, 0x10000000, 16, Virtqueue::kDescWrite);
+  expect_rejected(0);
+}
+
+TEST_F(VirtioMmioTest, BufferPastRamEndIsRejected) {
+  ASSERT_TRUE(driver.init());
+  driver.set_desc(0, VirtioTestDriver::kRamBase + (1 << 20) - 8, 16, 0);
+  expect_rejected(0);
+}
+
+TEST_F(VirtioMmioTest, AddressThatWrapsAroundIsRejected) {
+  ASSERT_TRUE(driver.init());
+  driver.set_desc(0, ~uint64_t{0} - 4, 16, 0);
+  expect_rejected(0);
+}
+
+TEST_F(VirtioMmioTest, HugeLengthIsRejected) {
+  ASSERT_TRUE(driver.init());
+  driver.set_desc(0, VirtioTestDriver::kBuffers, 0xffffffff, Virtqueue::kDescWrite);
+  expect_rejected(0);
+}
+
+TEST_F(VirtioMmioTest, LoopingChainIsRejected) {
+  ASSERT_TRUE(driver.init());
+  driver.set_desc(0, VirtioTestDriver::kBuffers, 4, Virtqueue::kDescNext, 1);
+  driver.set_desc(1, VirtioTestDriver::kBuffers, 4, Virtqueue::kDescNext, 0);
+  expect_rejected(0);
+}
+
+TEST_F(VirtioMmioTest, NextPastTableIsRejected) {
+  ASSERT_TRUE(driver.init());
+  driver.set_desc(0, VirtioTestDriver::kBuffers, 4, Virtqueue::kDescNext, 200);
+  expect_rejected(0);
+}
+
+TEST_F(VirtioMmioTest, HeadPastTableIsRejected) {
+  ASSERT_TRUE(driver.init());
+  expect_rejected(9);
+}
+
+TEST_F(VirtioMmioTest, AvailIndexJumpingPastQueueSizeIsRejected) {
+  ASSERT_TRUE(driver.init());
+  driver.set_avail_index(100);
+  driver.notify();
+  EXPECT_TRUE(driver.needs_reset());
+  EXPECT_EQ(echo->requests, 0);
+}
+
+TEST_F(VirtioMmioTest, NestedIndirectIsRejected) {
+  ASSERT_TRUE(driver.init());
+  const uint64_t table = VirtioTestDriver::kBuffers + 0x1000;
+  driver.set_desc(0, table, 16, Virtqueue::kDescIndirect, 0, table);
+  driver.set_desc(0, table, 16, Virtqueue::kDescIndirect);
+  expect_rejected(0);
+}
+
+TEST_F(VirtioMmioTest, IndirectTableOutsideRamIsRejected) {
+  ASSERT_TRUE(driver.init());
+  driver.set_desc(0, 0x0c000000, 64, Virtqueue::kDescIndirect);
+  expect_rejected(0);
+}
+
+TEST_F(VirtioMmioTest, IndirectTableWithOddLengthIsRejected) {
+  ASSERT_TRUE(driver.init());
+  driver.set_desc(0, VirtioTestDriver::kBuffers + 0x1000, 20, Virtqueue::kDescIndirect);
+  expect_rejected(0);
+}
+
+TEST_F(VirtioMmioTest, LoopInsideIndirectTableIsRejected) {
+  ASSERT_TRUE(driver.init());
+  const uint64_t table = VirtioTestDriver::kBuffers + 0x1000;
+  driver.set_desc(0, VirtioTestDriver::kBuffers, 4, Virtqueue::kDescNext, 1, table);
+  driver.set_desc(1, VirtioTestDriver::kBuffers, 4, Virtqueue::kDescNext, 0, table);
+  driver.set_desc(0, table, 32, Virtqueue::kDescIndirect);
+  expect_rejected(0);
+}
+
+TEST_F(VirtioMmioTest, ReadableAfterWritableIsRejected) {
+  ASSERT_TRUE(driver.init());
+  driver.set_desc(0, VirtioTestDriver::kBuffers, 4, Virtqueue::kDescWrite | Virtqueue::kDescNext, 1);
+  driver.set_desc(1, VirtioTestDriver::kBuffers + 64, 4, 0);
+  expect_rejected(0);
+}
+
+TEST_F(VirtioMmioTest, BrokenDeviceServesNothingUntilReset) {
+  ASSERT_TRUE(driver.init());
+  driver.set_desc(0, 0x10000000, 16, 0);
+  expect_rejected(0);
+  driver.set_desc(1, VirtioTestDriver::kBuffers, 4, 0);
+  driver.make_available(1);
+  driver.notify();
+  EXPECT_EQ(echo->requests, 0);
+  // A fresh initialisation brings it back.
+  VirtioTestDriver fresh(bus, *transport);
+  ASSERT_TRUE(fresh.init());
+  EXPECT_FALSE(fresh.needs_reset());
+  fresh.set_desc(0, VirtioTestDriver::kBuffers, 4, 0);
+  fresh.make_available(0);
+  fresh.notify();
+  EXPECT_EQ(echo->requests, 1);
+}
+
+TEST(VirtioEntropy, DeterministicModeRepeatsAndFillsWritableBuffers) {
+  auto run = [] {
+    Bus bus(VirtioTestDriver::kRamBase, 1 << 20);
+    VirtioMmio t(bus, std::make_unique<VirtioEntropy>(true), {});
+    VirtioTestDriver d(bus, t);
+    EXPECT_TRUE(d.init());
+    d.set_desc(0, VirtioTestDriver::kBuffers, 37, Virtqueue::kDescWrite);
+    d.make_available(0);
+    d.notify();
+    EXPECT_EQ(d.used(0).second, 37u);
+    std::vector<uint8_t> out(40);
+    EXPECT_TRUE(bus.copy_from_ram(VirtioTestDriver::kBuffers, out.data(), out.size()));
+    return out;
+  };
+  const std::vector<uint8_t> a = run(), b = run();
+  EXPECT_EQ(a, b);
+  EXPECT_NE(std::count(a.begin(), a.begin() + 37, 0), 37);
+  EXPECT_EQ(a[37], 0) << "wrote past the buffer";
+}
+
+TEST(VirtioEntropy, HostModeDiffersBetweenRuns) {
+  VirtioEntropy e1(false), e2(false);
+  Bus bus(VirtioTestDriver::kRamBase, 1 << 20);
+  DescriptorChain c1, c2;
+  c1.add_writable({bus.ram(), 32});
+  c2.add_writable({bus.ram() + 32, 32});
+  EXPECT_EQ(e1.process(0, c1).written, 32u);
+  EXPECT_EQ(e2.process(0, c2).written, 32u);
+  EXPECT_NE(std::memcmp(bus.ram(), bus.ram() + 32, 32), 0);
+  EXPECT_EQ(e1.device_id(), 4u);
+}
+
+} // namespace
+} // namespace nimbus::machine
