@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <string>
 
 #include "cli/commands.hpp"
 
@@ -9,6 +10,10 @@ int main(int argc, char** argv) {
   CLI::App app{"Nimbus: a RISC-V machine, hypervisor and cloud in software", "nimbus"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "nimbus 0.1.0");
+  // One line per usage error, naming the problem and where to look, as the other errors do.
+  app.failure_message([](const CLI::App* failed, const CLI::Error& e) {
+    return std::string("nimbus: ") + e.what() + " (see: " + failed->get_display_name(true) + " --help)\n";
+  });
   for (const auto& reg : nimbus::cli::command_registry()) reg(app);
   try {
     app.parse(argc, argv);

@@ -1,0 +1,141 @@
+#include "machine/machine.hpp"
+
+#include <algorithm>
+
+#include "machine/hart.hpp"
+
+namespace nimbus::machine {
+
+namespace {
+
+// Instructions a hart runs before the loop looks at devices, time and the console again. Short
+// enough that timer interrupts land within ~0.1 ms, long enough that the checks cost nothing.
+constexpr uint64_t kSliceSingleHart = 32768;
+// With several harts, shorter slices keep spinlocks and IPIs between them responsive.
+constexpr uint64_t kSliceSmp = 4096;
+// The longest the host sleeps while every hart waits, so quit and timeout are noticed.
+constexpr auto kMaxIdleSleep = std::chrono::milliseconds(50);
+
+} // namespace
+
+std::string_view to_string(StopCause cause) {
+  switch (cause) {
+  case StopCause::PowerOff: return "power-off";
+  case StopCause::Reboot: return "reboot";
+  case StopCause::UserQuit: return "quit";
+  case StopCause::Timeout: return "timeout";
+  case StopCause::InstructionLimit: return "instruction-limit";
+  }
+  return "unknown";
+}
+
+Machine::Machine(const MachineConfig& config, ConsoleBackend& console)
+    : config_(config),
+      console_(console),
+      clock_(std::make_unique<Clock>(config.deterministic)),
+      bus_(std::make_unique<Bus>(Board::kRamBase, config.ram_size)),
+      reservations_(std::make_unique<ReservationSet>()) {
+  std::vector<InterruptPins*> pins;
+  for (unsigned i = 0; i < config.harts; ++i) {
+    harts_.push_back(std::make_unique<Hart>(i, *bus_, *clock_, *reservations_));
+    pins.push_back(&harts_.back()->pins());
+  }
+  BoardConfig board_config;
+  board_config.ram_size = config.ram_size;
+  board_config.harts = config.harts;
+  board_config.bootargs = config.append;
+  board_config.drive_path = config.drive;
+  board_config.drive_read_only = config.drive_read_only;
+  board_ = std::make_unique<Board>(board_config, *bus_, *clock_, std::move(pins));
+  board_->uart().set_sink([this](uint8_t byte) { console_.write(byte); });
+
+  BootSpec spec;
+  spec.bios = config.bios;
+  if (!config.kernel.empty()) spec.kernel = config.kernel;
+  if (!config.initrd.empty()) spec.initrd = config.initrd;
+  spec.extra = config.loads;
+  const BootInfo info = board_->boot(spec);
+  for (auto& hart : harts_) hart->reset(info.reset_pc);
+}
+
+Machine::~Machine() = default;
+
+Bus& Machine::bus() { return *bus_; }
+Hart& Machine::hart(unsigned index) { return *harts_.at(index); }
+unsigned Machine::hart_count() const { return static_cast<unsigned>(harts_.size()); }
+
+RunResult Machine::run() {
+  const auto started = std::chrono::steady_clock::now();
+  const uint64_t slice = harts_.size() == 1 ? kSliceSingleHart : kSliceSmp;
+  RunResult result;
+  auto finish = [&](StopCause cause) {
+    console_.flush();
+    result.cause = cause;
+    result.elapsed = std::chrono::steady_clock::now() - started;
+    return result;
+  };
+
+  for (;;) {
+    uint64_t retired = 0;
+    bool all_waiting = true;
+    for (auto& hart : harts_) {
+      if (!hart->waiting()) {
+        reservations_->switch_to(hart->id());
+        retired += hart->run(slice);
+      }
+      all_waiting = all_waiting && hart->waiting();
+    }
+    result.instructions += retired;
+    clock_->retire(retired);
+    const uint64_t now = clock_->now();
+    board_->tick(now);
+
+    Uart16550& uart = board_->uart();
+    while (uart.can_accept_input()) {
+      const auto byte = console_.read();
+      if (!byte) break;
+      uart.push_input(*byte);
+    }
+    console_.flush();
+
+    const ShutdownRequest request = board_->shutdown_request();
+    if (request.kind == ShutdownRequest::Kind::kPowerOff) {
+      result.exit_code = static_cast<int>(request.exit_code);
+      return finish(StopCause::PowerOff);
+    }
+    if (request.kind == ShutdownRequest::Kind::kReboot) return finish(StopCause::Reboot);
+    if (console_.quit_requested()) return finish(StopCause::UserQuit);
+    if (config_.max_instructions && result.instructions >= config_.max_instructions)
+      return finish(StopCause::InstructionLimit);
+    if (config_.timeout.count() && std::chrono::steady_clock::now() - started >= config_.timeout)
+      return finish(StopCause::Timeout);
+
+    if (all_waiting) idle(now);
+  }
+}
+
+// Every hart waits for an interrupt: nothing happens until a timer fires or input arrives.
+void Machine::idle(uint64_t now) {
+  uint64_t deadline = board_->next_deadline();
+  for (auto& hart : harts_) {
+    if (!hart->waiting()) return; // a device interrupt arrived during tick()
+    deadline = std::min(deadline, hart->timer_deadline());
+  }
+  if (clock_->deterministic()) {
+    // Time is virtual: jump to the deadline. With no deadline only input can wake the guest.
+    if (deadline != Clint::kNoDeadline)
+      clock_->skip_to(deadline);
+    else
+      console_.wait_for_input(kMaxIdleSleep);
+    return;
+  }
+  std::chrono::nanoseconds sleep = kMaxIdleSleep;
+  if (deadline != Clint::kNoDeadline) {
+    const uint64_t ticks = deadline > now ? deadline - now : 0;
+    sleep = std::min<std::chrono::nanoseconds>(
+        sleep, std::chrono::nanoseconds(ticks * (1'000'000'000 / Clock::kTimebaseHz)));
+  }
+  console_.wait_for_input(sleep);
+}
+
+} // namespace nimbus::machine

@@ -1,0 +1,77 @@
+#pragma once
+// A whole computer: RAM, harts, the virt board, and the loop that runs them.
+//
+// Harts are interleaved on the calling thread in slices (deterministic, and LR/SC stays simple);
+// between slices the loop retires time, ticks the timer devices, moves console input into the
+// UART and checks for power-off, quit, timeout and the instruction limit. When every hart waits
+// for an interrupt the loop sleeps until the next timer deadline or console input (or, with a
+// deterministic clock, jumps time straight to that deadline).
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "machine/board.hpp"
+#include "machine/console_backend.hpp"
+
+namespace nimbus::machine {
+
+class Hart;
+class ReservationSet;
+
+struct MachineConfig {
+  uint64_t ram_size = 256ull << 20;
+  unsigned harts = 1;
+  bool deterministic = false;
+  std::string bios = "opensbi"; // "opensbi", "none", or a firmware path
+  std::string kernel;
+  std::string initrd;
+  std::string append;
+  std::optional<std::string> drive;
+  bool drive_read_only = false;
+  std::vector<ExtraLoad> loads;
+  std::chrono::milliseconds timeout{0}; // zero: none
+  uint64_t max_instructions = 0;       // zero: none
+};
+
+enum class StopCause { PowerOff, Reboot, UserQuit, Timeout, InstructionLimit };
+
+struct RunResult {
+  StopCause cause = StopCause::PowerOff;
+  int exit_code = 0; // the guest's power-off code when cause is PowerOff
+  uint64_t instructions = 0;
+  std::chrono::nanoseconds elapsed{0};
+};
+
+class Machine {
+public:
+  // Builds the board and loads firmware, kernel and initrd; throws std::runtime_error (with a
+  // message naming the file and the problem) when an image cannot be used.
+  Machine(const MachineConfig& config, ConsoleBackend& console);
+  ~Machine();
+  Machine(const Machine&) = delete;
+  Machine& operator=(const Machine&) = delete;
+
+  RunResult run();
+
+  Bus& bus();
+  Hart& hart(unsigned index);
+  unsigned hart_count() const;
+
+private:
+  void idle(uint64_t now);
+
+  MachineConfig config_;
+  ConsoleBackend& console_;
+  std::unique_ptr<Clock> clock_;
+  std::unique_ptr<Bus> bus_;
+  std::unique_ptr<ReservationSet> reservations_;
+  std::vector<std::unique_ptr<Hart>> harts_;
+  std::unique_ptr<Board> board_;
+};
+
+std::string_view to_string(StopCause cause);
+
+} // namespace nimbus::machine
