@@ -21,9 +21,12 @@ namespace {
 // Thin wrapper over libfdt's sequential-write API that turns error codes into exceptions.
 class FdtWriter {
 public:
-  explicit FdtWriter(size_t capacity) : buffer_(capacity) { check(fdt_create(buffer_.data(), size()), "create"); }
+  explicit FdtWriter(size_t capacity) : buffer_(capacity) {
+    check(fdt_create(buffer_.data(), size()), "create");
+    check(fdt_finish_reservemap(buffer_.data()), "memory reservation map"); // no reservations
+  }
 
-  void begin(const std::string& name) { check(fdt_begin_node(buffer_.data(), name.c_str()), name.c_str()); }
+  void begin(const std::string& name) { check(fdt_begin_node(buffer_.data(), name.c_str()), name.empty() ? "/" : name.c_str()); }
   void end() { check(fdt_end_node(buffer_.data()), "end node"); }
   void u32(const char* prop, uint32_t v) { check(fdt_property_u32(buffer_.data(), prop, v), prop); }
   void str(const char* prop, std::string_view v) {
