@@ -7,27 +7,32 @@ namespace nimbus::riscv::fp {
 namespace {
 using namespace detail;
 
+// NaN, infinity or zero operands: no rounding needed. Kept out of line so the finite path stays lean.
+template <class F> [[gnu::cold, gnu::noinline]] typename F::Bits addSpecial(typename F::Bits a, typename F::Bits b,
+                                                                          bool signB, Rounding rm, uint8_t& flags) {
+    using B = typename F::Bits;
+    const bool signA = signOf<F>(a);
+    if (isNaN<F>(a) || isNaN<F>(b)) return propagateNaN<F>(a, b, flags);
+    if (isInf<F>(a)) {
+        if (isInf<F>(b) && signA != signB) {
+            flags |= Invalid; // inf - inf
+            return F::kCanonicalNaN;
+        }
+        return a;
+    }
+    if (isInf<F>(b)) return signedInfinity<F>(signB);
+    if (isZero<F>(a)) {
+        if (isZero<F>(b)) return signedZero<F>(signA == signB ? signA : rm == Rounding::Down);
+        return B(b & ~F::kSignMask) | signedZero<F>(signB);
+    }
+    return a; // x + 0 is exact
+}
+
 template <class F> typename F::Bits add(typename F::Bits a, typename F::Bits b, bool negateB, Rounding rm,
                                         uint8_t& flags) {
-    using B = typename F::Bits;
-    bool signA = signOf<F>(a);
-    bool signB = signOf<F>(b) != negateB;
-    if (isSpecial<F>(a) || isSpecial<F>(b) || isZero<F>(a) || isZero<F>(b)) [[unlikely]] {
-        if (isNaN<F>(a) || isNaN<F>(b)) return propagateNaN<F>(a, b, flags);
-        if (isInf<F>(a)) {
-            if (isInf<F>(b) && signA != signB) {
-                flags |= Invalid; // inf - inf
-                return F::kCanonicalNaN;
-            }
-            return a;
-        }
-        if (isInf<F>(b)) return signedInfinity<F>(signB);
-        if (isZero<F>(a)) {
-            if (isZero<F>(b)) return signedZero<F>(signA == signB ? signA : rm == Rounding::Down);
-            return B(b & ~F::kSignMask) | signedZero<F>(signB);
-        }
-        return a; // x + 0 is exact
-    }
+    const bool signB = signOf<F>(b) != negateB;
+    if (isSpecial<F>(a) || isSpecial<F>(b) || isZero<F>(a) || isZero<F>(b)) [[unlikely]]
+        return addSpecial<F>(a, b, signB, rm, flags);
     Unpacked x = unpackFinite<F>(a);
     Unpacked y = unpackFinite<F>(b);
     y.negative = signB;

@@ -5,21 +5,27 @@ namespace nimbus::riscv::fp {
 namespace {
 using namespace detail;
 
-template <class F> typename F::Bits div(typename F::Bits a, typename F::Bits b, Rounding rm, uint8_t& flags) {
+// NaN, infinity or zero operands: no rounding needed. Kept out of line so the finite path stays lean.
+template <class F> [[gnu::cold, gnu::noinline]] typename F::Bits divSpecial(typename F::Bits a, typename F::Bits b,
+                                                                          uint8_t& flags) {
     const bool negative = signOf<F>(a) != signOf<F>(b);
-    if (isSpecial<F>(a) || isSpecial<F>(b) || isZero<F>(a) || isZero<F>(b)) [[unlikely]] {
-        if (isNaN<F>(a) || isNaN<F>(b)) return propagateNaN<F>(a, b, flags);
-        if ((isInf<F>(a) && isInf<F>(b)) || (isZero<F>(a) && isZero<F>(b))) {
-            flags |= Invalid;
-            return F::kCanonicalNaN;
-        }
-        if (isInf<F>(a)) return signedInfinity<F>(negative);
-        if (isZero<F>(b)) {
-            flags |= DivideByZero;
-            return signedInfinity<F>(negative);
-        }
-        return signedZero<F>(negative); // 0 / x or x / inf
+    if (isNaN<F>(a) || isNaN<F>(b)) return propagateNaN<F>(a, b, flags);
+    if ((isInf<F>(a) && isInf<F>(b)) || (isZero<F>(a) && isZero<F>(b))) {
+        flags |= Invalid;
+        return F::kCanonicalNaN;
     }
+    if (isInf<F>(a)) return signedInfinity<F>(negative);
+    if (isZero<F>(b)) {
+        flags |= DivideByZero;
+        return signedInfinity<F>(negative);
+    }
+    return signedZero<F>(negative); // 0 / x or x / inf
+}
+
+template <class F> typename F::Bits div(typename F::Bits a, typename F::Bits b, Rounding rm, uint8_t& flags) {
+    if (isSpecial<F>(a) || isSpecial<F>(b) || isZero<F>(a) || isZero<F>(b)) [[unlikely]]
+        return divSpecial<F>(a, b, flags);
+    const bool negative = signOf<F>(a) != signOf<F>(b);
     const Unpacked x = unpackFinite<F>(a);
     const Unpacked y = unpackFinite<F>(b);
     // The dividend is shifted so the quotient (in (2^(s-1), 2^(s+1))) keeps at least kFracBits + 3 bits.

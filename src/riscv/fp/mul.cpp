@@ -5,26 +5,37 @@ namespace nimbus::riscv::fp {
 namespace {
 using namespace detail;
 
-template <class F> typename F::Bits mul(typename F::Bits a, typename F::Bits b, Rounding rm, uint8_t& flags) {
+// NaN, infinity or zero operands: no rounding needed. Kept out of line so the finite path stays lean.
+template <class F> [[gnu::cold, gnu::noinline]] typename F::Bits mulSpecial(typename F::Bits a, typename F::Bits b,
+                                                                          uint8_t& flags) {
     const bool negative = signOf<F>(a) != signOf<F>(b);
-    if (isSpecial<F>(a) || isSpecial<F>(b) || isZero<F>(a) || isZero<F>(b)) [[unlikely]] {
-        if (isNaN<F>(a) || isNaN<F>(b)) return propagateNaN<F>(a, b, flags);
-        if (isInf<F>(a) || isInf<F>(b)) {
-            if (isZero<F>(a) || isZero<F>(b)) {
-                flags |= Invalid; // inf * 0
-                return F::kCanonicalNaN;
-            }
-            return signedInfinity<F>(negative);
+    if (isNaN<F>(a) || isNaN<F>(b)) return propagateNaN<F>(a, b, flags);
+    if (isInf<F>(a) || isInf<F>(b)) {
+        if (isZero<F>(a) || isZero<F>(b)) {
+            flags |= Invalid; // inf * 0
+            return F::kCanonicalNaN;
         }
-        return signedZero<F>(negative);
+        return signedInfinity<F>(negative);
     }
+    return signedZero<F>(negative);
+}
+
+template <class F> typename F::Bits mul(typename F::Bits a, typename F::Bits b, Rounding rm, uint8_t& flags) {
+    if (isSpecial<F>(a) || isSpecial<F>(b) || isZero<F>(a) || isZero<F>(b)) [[unlikely]]
+        return mulSpecial<F>(a, b, flags);
+    const bool negative = signOf<F>(a) != signOf<F>(b);
     const Unpacked x = unpackFinite<F>(a);
     const Unpacked y = unpackFinite<F>(b);
     const int32_t scale = x.exp + y.exp - 2 * F::kFracBits;
     if constexpr (2 * (F::kFracBits + 1) <= 64) {
         return packScaled<F>(negative, scale, x.sig * y.sig, rm, flags);
     } else {
-        return packScaled128<F>(negative, scale, u128(x.sig) * y.sig, rm, flags);
+        // Pre-shift both significands so the product's high half holds its leading one at bit 61 or 62;
+        // the low half only matters as a sticky bit.
+        constexpr int kUpX = 62 - F::kFracBits, kUpY = 63 - F::kFracBits;
+        const u128 product = u128(x.sig << kUpX) * (y.sig << kUpY);
+        const uint64_t high = uint64_t(product >> 64) | (uint64_t(product) != 0);
+        return packScaled<F>(negative, scale - (kUpX + kUpY) + 64, high, rm, flags);
     }
 }
 

@@ -6,7 +6,7 @@
 namespace nimbus::riscv::fp::detail {
 
 // Amount added to the round bits before truncation; RNE's tie-to-even fix-up happens afterwards.
-inline uint64_t roundingIncrement(Rounding rm, bool negative, uint64_t roundMask, uint64_t half) {
+[[gnu::always_inline]] inline uint64_t roundingIncrement(Rounding rm, bool negative, uint64_t roundMask, uint64_t half) {
     switch (rm) {
     case Rounding::NearestEven:
     case Rounding::NearestMaxMagnitude: return half;
@@ -19,7 +19,7 @@ inline uint64_t roundingIncrement(Rounding rm, bool negative, uint64_t roundMask
 
 // Rounds (-1)^negative * sig * 2^(exp - 62) to format F. `sig` has its leading one at bit 62 and any
 // lower-order nonzero bits already jammed into its low bits.
-template <class F> inline typename F::Bits roundPack(bool negative, int32_t exp, uint64_t sig, Rounding rm,
+template <class F> [[gnu::always_inline]] inline typename F::Bits roundPack(bool negative, int32_t exp, uint64_t sig, Rounding rm,
                                                      uint8_t& flags) {
     using B = typename F::Bits;
     constexpr int kRound = F::kRoundBits;
@@ -49,14 +49,14 @@ template <class F> inline typename F::Bits roundPack(bool negative, int32_t exp,
 }
 
 // Rounds (-1)^negative * value * 2^scale for any nonzero value.
-template <class F> inline typename F::Bits packScaled(bool negative, int32_t scale, uint64_t value, Rounding rm,
+template <class F> [[gnu::always_inline]] inline typename F::Bits packScaled(bool negative, int32_t scale, uint64_t value, Rounding rm,
                                                       uint8_t& flags) {
     const int lead = 63 - std::countl_zero(value);
     const uint64_t sig = lead == 63 ? (value >> 1) | (value & 1) : value << (62 - lead);
     return roundPack<F>(negative, scale + lead, sig, rm, flags);
 }
 
-template <class F> inline typename F::Bits packScaled128(bool negative, int32_t scale, u128 value, Rounding rm,
+template <class F> [[gnu::always_inline]] inline typename F::Bits packScaled128(bool negative, int32_t scale, u128 value, Rounding rm,
                                                          uint8_t& flags) {
     const int lead = 127 - countLeadingZeros128(value);
     if (lead <= 62) return roundPack<F>(negative, scale + lead, uint64_t(value) << (62 - lead), rm, flags);
