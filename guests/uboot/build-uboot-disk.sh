@@ -14,7 +14,7 @@ cp "$NIMBUS_GUESTS_DIR/uboot/extlinux.conf" "$out/root/extlinux/extlinux.conf"
 cp "$image" "$out/root/Image"
 cp "$initrd" "$out/root/initramfs.cpio.gz"
 
-disk_mib=64
+disk_mib=32
 part_start_sector=2048
 part_sectors=$(( disk_mib * 2048 - part_start_sector ))
 rm -f "$out/uboot-disk.img"

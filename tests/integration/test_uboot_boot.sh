@@ -7,7 +7,7 @@ require_machine
 require_guests kernel initramfs uboot
 [ -f "$NIMBUS_UBOOT_SMODE" ] || skip "$NIMBUS_UBOOT_SMODE missing (package u-boot-qemu)"
 disk="$TEST_WORK/uboot-disk.img"
-cp "$NIMBUS_GUEST_UBOOT_DISK" "$disk"     # U-Boot may write its environment; keep the cache clean
+cp --sparse=always "$NIMBUS_GUEST_UBOOT_DISK" "$disk"   # never let a run modify the cached image
 say "checking: fw_dynamic + u-boot.bin + extlinux disk -> U-Boot banner, Linux, 'NIMBUS-TEST: PASS'"
 run_guest "$TEST_WORK/console.log" "$GUEST_TIMEOUT" --bios opensbi --kernel "$NIMBUS_UBOOT_SMODE" \
   --mem 256M --smp 1 --drive "$disk" --deterministic
