@@ -1,4 +1,5 @@
 // Addition and subtraction: align, add or subtract the significands, round once.
+#include "riscv/fp/host_fast_path.hpp"
 #include "riscv/fp/round_pack.hpp"
 
 #include <utility>
@@ -30,6 +31,10 @@ template <class F> [[gnu::cold, gnu::noinline]] typename F::Bits addSpecial(type
 
 template <class F> typename F::Bits add(typename F::Bits a, typename F::Bits b, bool negateB, Rounding rm,
                                         uint8_t& flags) {
+    if (fastPathApplies<F>(rm, a, b)) {
+        typename F::Bits result;
+        if (hostAdd<F>(a, b, negateB, result, flags)) return result;
+    }
     const bool signB = signOf<F>(b) != negateB;
     if (isSpecial<F>(a) || isSpecial<F>(b) || isZero<F>(a) || isZero<F>(b)) [[unlikely]]
         return addSpecial<F>(a, b, signB, rm, flags);

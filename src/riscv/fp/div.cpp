@@ -1,4 +1,5 @@
 // Division: an integer quotient with more bits than the format keeps, the remainder as sticky bit.
+#include "riscv/fp/host_fast_path.hpp"
 #include "riscv/fp/round_pack.hpp"
 
 namespace nimbus::riscv::fp {
@@ -23,6 +24,10 @@ template <class F> [[gnu::cold, gnu::noinline]] typename F::Bits divSpecial(type
 }
 
 template <class F> typename F::Bits div(typename F::Bits a, typename F::Bits b, Rounding rm, uint8_t& flags) {
+    if (fastPathApplies<F>(rm, a, b)) {
+        typename F::Bits result;
+        if (hostDiv<F>(a, b, result, flags)) return result;
+    }
     if (isSpecial<F>(a) || isSpecial<F>(b) || isZero<F>(a) || isZero<F>(b)) [[unlikely]]
         return divSpecial<F>(a, b, flags);
     const bool negative = signOf<F>(a) != signOf<F>(b);

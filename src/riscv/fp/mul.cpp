@@ -1,4 +1,5 @@
 // Multiplication: the exact significand product, rounded once.
+#include "riscv/fp/host_fast_path.hpp"
 #include "riscv/fp/round_pack.hpp"
 
 namespace nimbus::riscv::fp {
@@ -21,6 +22,10 @@ template <class F> [[gnu::cold, gnu::noinline]] typename F::Bits mulSpecial(type
 }
 
 template <class F> typename F::Bits mul(typename F::Bits a, typename F::Bits b, Rounding rm, uint8_t& flags) {
+    if (fastPathApplies<F>(rm, a, b)) {
+        typename F::Bits result;
+        if (hostMul<F>(a, b, result, flags)) return result;
+    }
     if (isSpecial<F>(a) || isSpecial<F>(b) || isZero<F>(a) || isZero<F>(b)) [[unlikely]]
         return mulSpecial<F>(a, b, flags);
     const bool negative = signOf<F>(a) != signOf<F>(b);

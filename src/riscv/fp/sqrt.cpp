@@ -1,4 +1,5 @@
 // Square root: an exact integer square root of the shifted significand, the remainder as sticky bit.
+#include "riscv/fp/host_fast_path.hpp"
 #include "riscv/fp/round_pack.hpp"
 
 #include <cmath>
@@ -35,6 +36,10 @@ uint64_t integerSqrt128(u128 n) {
 }
 
 template <class F> typename F::Bits sqrt(typename F::Bits a, Rounding rm, uint8_t& flags) {
+    if (!signOf<F>(a) && fastPathApplies<F>(rm, a, a)) {
+        typename F::Bits result;
+        if (hostSqrt<F>(a, result, flags)) return result;
+    }
     if (isSpecial<F>(a) || isZero<F>(a) || signOf<F>(a)) [[unlikely]] {
         if (isNaN<F>(a)) return propagateNaN<F>(a, a, flags);
         if (isZero<F>(a)) return a; // sqrt(-0) = -0
