@@ -18,6 +18,9 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
+#if defined(__FAST_MATH__)
+#error "the host fast path relies on strict IEEE evaluation (TwoSum); do not build src/riscv/fp with -ffast-math"
+#endif
 
 namespace nimbus::riscv::fp::detail {
 
