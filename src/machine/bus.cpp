@@ -41,6 +41,14 @@ MmioDevice* Bus::device_at(uint64_t paddr, uint64_t* base) const {
   return it->device;
 }
 
+const uint8_t* Bus::code_pointer(uint64_t paddr, uint64_t len) {
+  if (uint8_t* p = ram_pointer(paddr, len)) return p;
+  uint64_t base = 0;
+  MmioDevice* dev = device_at(paddr, &base);
+  if (!dev || device_at(paddr + len - 1) != dev) return nullptr;
+  return dev->code_pointer(paddr - base, len);
+}
+
 bool Bus::read(uint64_t paddr, unsigned size, uint64_t& value) {
   if (uint8_t* p = ram_pointer(paddr, size)) {
     value = 0;

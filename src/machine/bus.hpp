@@ -30,6 +30,10 @@ public:
     return is_ram(paddr, len) ? ram_ + (paddr - ram_base_) : nullptr;
   }
 
+  // Host pointer for instruction fetch: RAM, or a device window that exposes read-only code
+  // (the boot ROM). nullptr means an instruction access fault.
+  const uint8_t* code_pointer(uint64_t paddr, uint64_t len);
+
   // Maps a device window; windows must not overlap RAM or each other (throws std::invalid_argument).
   void map(uint64_t base, uint64_t size, MmioDevice* device);
   // The device whose window holds paddr (and its base), or nullptr.
