@@ -44,7 +44,7 @@ ConsolidationPlan plan_consolidation(const OnlineEngine& engine, const Consolida
     std::vector<std::pair<MigrationUnit, HostId>> moved;
     bool emptied = true;
     for (const MigrationUnit& unit : trial.migration_units(source)) {
-      const std::optional<HostId> to = trial.find_host_for_unit(unit, source);
+      const std::optional<HostId> to = trial.find_host_for_unit(unit, source, /*allow_empty_hosts=*/false);
       if (!to) {
         emptied = false;
         break;

@@ -188,38 +188,51 @@ std::optional<OnlineEngine::Candidate> OnlineEngine::search(const FreeCapacityIn
     scratch_ranked_.emplace_back(s, b);
   }
   const auto better = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
-  const std::size_t top = std::min(kBucketsExamined, scratch_ranked_.size());
-  std::partial_sort(scratch_ranked_.begin(), scratch_ranked_.begin() + static_cast<std::ptrdiff_t>(top),
-                    scratch_ranked_.end(), better);
+  // Whole-range buckets first, then boundary ones; the best few of each kind in rank order.
+  const auto boundary_begin = std::partition(scratch_ranked_.begin(), scratch_ranked_.end(), [&](const auto& r) {
+    return demand.fits_in(index.bucket(r.second).low);
+  });
+  const auto top_of = [&](auto first, auto last) {
+    const auto n = std::min<std::ptrdiff_t>(static_cast<std::ptrdiff_t>(kBucketsExamined), last - first);
+    std::partial_sort(first, first + n, last, better);
+  };
+  top_of(scratch_ranked_.begin(), boundary_begin);
+  top_of(boundary_begin, scratch_ranked_.end());
 
   std::optional<Candidate> best;
   const auto consider = [&](HostId id) {
     const double s = exact_score(id, demand);
     if (!best || s > best->score || (s == best->score && id < best->host)) best = Candidate{s, id};
   };
-  for (std::size_t i = 0; i < top; ++i) {
-    const auto& hosts = index.bucket(scratch_ranked_[i].second).hosts;
-    std::size_t walked = 0;
-    auto front = hosts.begin();
-    for (; front != hosts.end() && walked < kWalkPerEnd; ++front, ++walked) {
-      if (admits(front->second, demand, anti, exclude)) {
-        consider(front->second);
-        break;
+  // Look closely at the best-ranked buckets of two kinds: those whose whole range holds the
+  // demand (their first host fits unless an anti-affinity peer sits there) and boundary buckets
+  // (some hosts fit). Walks are bounded, so a decision costs the same on any fleet size.
+  const auto examine = [&](auto first, auto last) {
+    for (std::size_t i = 0; first != last && i < kBucketsExamined; ++first, ++i) {
+      const auto& hosts = index.bucket(first->second).hosts;
+      std::size_t walked = 0;
+      for (auto front = hosts.begin(); front != hosts.end() && walked < kWalkPerEnd; ++front, ++walked) {
+        if (admits(front->second, demand, anti, exclude)) {
+          consider(front->second);
+          break;
+        }
+      }
+      walked = 0;
+      for (auto back = hosts.rbegin(); back != hosts.rend() && walked < kWalkPerEnd; ++back, ++walked) {
+        if (admits(back->second, demand, anti, exclude)) {
+          consider(back->second);
+          break;
+        }
       }
     }
-    walked = 0;
-    for (auto back = hosts.rbegin(); back != hosts.rend() && walked < kWalkPerEnd; ++back, ++walked) {
-      if (admits(back->second, demand, anti, exclude)) {
-        consider(back->second);
-        break;
-      }
-    }
-  }
+  };
+  examine(scratch_ranked_.begin(), boundary_begin);
+  examine(boundary_begin, scratch_ranked_.end());
   if (best) return best;
   // Rare: the closely examined buckets had no admissible host near their ends (boundary buckets,
   // anti-affinity peers). Walk every candidate bucket in rank order so a VM is rejected only
   // when no host can take it.
-  std::sort(scratch_ranked_.begin() + static_cast<std::ptrdiff_t>(top), scratch_ranked_.end(), better);
+  std::sort(scratch_ranked_.begin(), scratch_ranked_.end(), better);
   for (const auto& [score, b] : scratch_ranked_) {
     for (const auto& [key, id] : index.bucket(b).hosts) {
       if (admits(id, demand, anti, exclude)) {
@@ -232,8 +245,9 @@ std::optional<OnlineEngine::Candidate> OnlineEngine::search(const FreeCapacityIn
 }
 
 std::optional<HostId> OnlineEngine::find_host(const ResourceVector& demand, const std::vector<GroupId>& anti,
-                                              HostId exclude) const {
+                                              HostId exclude, bool allow_empty_hosts) const {
   std::optional<Candidate> active = search(active_index_, demand, anti, exclude);
+  if (!allow_empty_hosts) return active ? std::optional<HostId>(active->host) : std::nullopt;
   if (active && prefers_active_hosts(config_.policy)) return active->host;
   std::optional<Candidate> empty = search(empty_index_, demand, anti, exclude);
   if (!active && !empty) return std::nullopt;
@@ -353,7 +367,8 @@ std::vector<MigrationUnit> OnlineEngine::migration_units(HostId id) const {
   return units;
 }
 
-std::optional<HostId> OnlineEngine::find_host_for_unit(const MigrationUnit& unit, HostId exclude) const {
+std::optional<HostId> OnlineEngine::find_host_for_unit(const MigrationUnit& unit, HostId exclude,
+                                                       bool allow_empty_hosts) const {
   ResourceVector demand;
   std::vector<GroupId> anti;
   for (VmId vm : unit) {
@@ -362,7 +377,7 @@ std::optional<HostId> OnlineEngine::find_host_for_unit(const MigrationUnit& unit
     demand += rec->demand;
     add_group(anti, rec->anti_affinity_group);
   }
-  return find_host(demand, anti, exclude);
+  return find_host(demand, anti, exclude, allow_empty_hosts);
 }
 
 void OnlineEngine::move_unit(const MigrationUnit& unit, HostId to) {

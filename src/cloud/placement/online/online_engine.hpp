@@ -58,6 +58,9 @@ class OnlineEngine {
   // indexes, so callers that know the whole fleet up front should set it first.
   void reserve_reference(const ResourceVector& usable_capacity);
 
+  // Room for this many live VMs without rehashing mid-run (a rehash stalls one decision).
+  void reserve_vms(std::size_t count) { vms_.reserve(count); }
+
   HostId add_host(const HostSpec& spec);
   // Stops new placements on the host and moves its VMs elsewhere where possible.
   EvacuationOutcome drain_host(HostId host);
@@ -71,8 +74,10 @@ class OnlineEngine {
   void release(VmId vm);
 
   std::vector<MigrationUnit> migration_units(HostId host) const;
-  // Where the policy would put this unit now, ignoring `exclude` (and every non-schedulable host).
-  std::optional<HostId> find_host_for_unit(const MigrationUnit& unit, HostId exclude) const;
+  // Where the policy would put this unit now, ignoring `exclude` (and every non-schedulable host);
+  // the consolidation planner passes allow_empty_hosts = false so moves never wake a host.
+  std::optional<HostId> find_host_for_unit(const MigrationUnit& unit, HostId exclude,
+                                           bool allow_empty_hosts = true) const;
   // Moves a unit; throws PlacementError when the target lacks room or holds an anti-affinity peer.
   void move_unit(const MigrationUnit& unit, HostId to);
 
@@ -103,7 +108,7 @@ class OnlineEngine {
   std::optional<Candidate> search(const FreeCapacityIndex& index, const ResourceVector& demand,
                                   const std::vector<GroupId>& anti, HostId exclude) const;
   std::optional<HostId> find_host(const ResourceVector& demand, const std::vector<GroupId>& anti,
-                                  HostId exclude) const;
+                                  HostId exclude, bool allow_empty_hosts = true) const;
   void attach(VmId vm, VmRecord& rec, HostId to);
   void detach(VmId vm, VmRecord& rec);
   EvacuationOutcome evacuate(HostId host);

@@ -97,6 +97,9 @@ SimulationReport run_simulation(const Trace& trace, const SimulationConfig& conf
   for (const ResourceVector& s : shapes)
     for (std::size_t d = 0; d < dims; ++d) reference[d] = std::max(reference[d], s[d]);
   engine.reserve_reference(reference);
+  std::size_t arrivals = 0;
+  for (const TraceEvent& ev : trace.events) arrivals += ev.kind == TraceEventKind::Arrive;
+  engine.reserve_vms(arrivals);
   for (std::size_t i = 0; i < config.initial_hosts; ++i) engine.add_host(config.host_spec);
 
   SimulationReport report;
