@@ -1,6 +1,8 @@
 # Shared helpers for the guest build scripts and for tests that locate guest artefacts.
 # Sourced, never executed. Every artefact lives in a cache directory named by a hash over
 # exactly the inputs that produce it, so a changed input rebuilds only what depends on it.
+[ -z "${NIMBUS_GUEST_LIB_LOADED:-}" ] || return 0
+NIMBUS_GUEST_LIB_LOADED=1
 
 NIMBUS_GUESTS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 NIMBUS_CACHE="${NIMBUS_CACHE:-$HOME/.cache/nimbus}"
@@ -15,8 +17,15 @@ NIMBUS_DEBIAN_SUITE="bookworm"
 guest_log() { printf '[guests %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 guest_die() { printf '[guests] error: %s\n' "$*" >&2; exit 1; }
 
-# Installed version of a Debian package, or "absent" (part of the hash, so an upgrade rebuilds).
-guest_pkg_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo absent; }
+# Installed versions of the Debian packages the guests depend on, read once (dpkg-query is
+# slow, and every hash needs some). Missing packages read as "absent", so installing or
+# upgrading one changes the hashes that depend on it.
+declare -A NIMBUS_PKG_VERSIONS=()
+while read -r pkg ver; do
+  [ -n "$ver" ] && NIMBUS_PKG_VERSIONS[$pkg]="$ver"
+done < <(dpkg-query -W -f='${Package} ${Version}\n' linux-source-6.1 gcc-12-riscv64-linux-gnu \
+           libc6-dev-riscv64-cross gcc-12 u-boot-qemu e2fsprogs python3 2>/dev/null)
+guest_pkg_version() { echo "${NIMBUS_PKG_VERSIONS[$1]:-absent}"; }
 
 # Hash of a list of words and files: the file contents and their names, order-sensitive.
 guest_hash() {
@@ -52,14 +61,21 @@ guest_bench_hash() {
 }
 guest_initramfs_hash() {
   guest_hash initramfs "$NIMBUS_GUESTS_DIR"/initramfs/* \
-    "busybox=$(guest_busybox_hash)" "bench=$(guest_bench_hash)" \
+    "busybox=${NIMBUS_HASH[busybox]}" "bench=${NIMBUS_HASH[bench]}" \
     "linux-source-6.1=$(guest_pkg_version linux-source-6.1)"
 }
 guest_uboot_hash() {
   guest_hash uboot "$NIMBUS_GUESTS_DIR"/uboot/* \
-    "kernel=$(guest_kernel_hash)" "initramfs=$(guest_initramfs_hash)" \
+    "kernel=${NIMBUS_HASH[kernel]}" "initramfs=${NIMBUS_HASH[initramfs]}" \
     "u-boot-qemu=$(guest_pkg_version u-boot-qemu)" "e2fsprogs=$(guest_pkg_version e2fsprogs)" \
     "python3=$(guest_pkg_version python3)"
 }
 
-guest_dir() { echo "$NIMBUS_GUEST_CACHE/$1-$("guest_$1_hash")"; }
+# Computed once when this file is sourced, in dependency order.
+declare -A NIMBUS_HASH=()
+for component in kernel busybox bench initramfs uboot; do
+  NIMBUS_HASH[$component]="$("guest_${component}_hash")"
+done
+unset component
+
+guest_dir() { echo "$NIMBUS_GUEST_CACHE/$1-${NIMBUS_HASH[$1]}"; }
