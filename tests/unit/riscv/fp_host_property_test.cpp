@@ -7,12 +7,17 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cfenv>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <type_traits>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include <random>
 #include <string>
 
@@ -380,6 +385,49 @@ TEST(FpHostProperty, F64ToInt64InRange) {
         },
         [](uint64_t a, uint64_t, uint64_t, Rounding rm, uint8_t& f) { return f64_to_i64(a, rm, f); },
         [](double x, double, double) { return uint64_t(std::llrint(x)); });
+}
+
+// Flush-to-zero and denormals-are-zero in the host's MXCSR must not change any result or flag: the
+// library may use the host unit for speed, but never where those modes could matter.
+TEST(FpHostProperty, HostFlushModesDoNotChangeResults) {
+#if !defined(__x86_64__)
+    GTEST_SKIP() << "MXCSR is x86-only";
+#else
+    Source32 source32(14);
+    Source64 source64(15);
+    constexpr unsigned kFlushToZero = 0x8000, kDenormalsAreZero = 0x0040;
+    int failures = 0;
+    for (int i = 0; i < kIterations && failures < 5; ++i) {
+        const uint32_t a32 = source32.normal(), b32 = source32.coin() ? source32.near(a32) : source32.normal();
+        const uint64_t a64 = source64.normal(), b64 = source64.coin() ? source64.near(a64) : source64.normal();
+        // Each operation's result and its own flags (flags OR-ed over several operations would hide one).
+        auto runAll = [&] {
+            const Rounding rne = Rounding::NearestEven;
+            std::array<std::pair<uint64_t, uint8_t>, 10> r{};
+            r[0].first = f32_add(a32, b32, rne, r[0].second);
+            r[1].first = f32_mul(a32, b32, rne, r[1].second);
+            r[2].first = f32_div(a32, b32, rne, r[2].second);
+            r[3].first = f32_sqrt(a32 & 0x7fffffffu, rne, r[3].second);
+            r[4].first = f32_sub(a32, b32, rne, r[4].second);
+            r[5].first = f64_add(a64, b64, rne, r[5].second);
+            r[6].first = f64_mul(a64, b64, rne, r[6].second);
+            r[7].first = f64_div(a64, b64, rne, r[7].second);
+            r[8].first = f64_sqrt(a64 & ~(uint64_t(1) << 63), rne, r[8].second);
+            r[9].first = f64_fma(a64, b64, a64, false, true, rne, r[9].second);
+            return r;
+        };
+        const auto expected = runAll();
+        const unsigned saved = _mm_getcsr();
+        _mm_setcsr(saved | kFlushToZero | kDenormalsAreZero);
+        const auto flushed = runAll();
+        _mm_setcsr(saved);
+        if (expected != flushed) {
+            ++failures;
+            ADD_FAILURE() << "FTZ/DAZ changed a result for a32=" << hex(a32) << " b32=" << hex(b32)
+                          << " a64=" << hex(a64) << " b64=" << hex(b64);
+        }
+    }
+#endif
 }
 
 } // namespace
