@@ -1,0 +1,335 @@
+// Sv39/Sv48/Sv57 translation, A/D updates, every page-fault case, MPRV and PMP.
+#include "hart_test_support.hpp"
+
+namespace nimbus::test {
+namespace {
+
+using namespace as;
+namespace csr = riscv::csr;
+namespace mst = riscv::csr::mstatus;
+
+constexpr uint64_t V = 1, R = 2, W = 4, X = 8, U = 16, A = 64, D = 128;
+constexpr uint64_t kLoadPageFault = 13, kStorePageFault = 15, kFetchPageFault = 12;
+
+class HartMmuTest : public HartTest {
+protected:
+  static constexpr uint64_t kTables = kRamBase + 0x200000;
+  static constexpr uint64_t kPage = kRamBase + 0x300000; // target physical page
+  uint64_t next_table_ = kTables + 0x1000;
+  int levels_ = 3;
+
+  void use_mode(uint64_t mode, int levels) {
+    levels_ = levels;
+    hart.set_csr(csr::kSatp, (mode << 60) | (kTables >> 12));
+  }
+  // Maps va -> pa with a leaf at `leaf_level` (0 = 4 KiB, 1 = 2 MiB, 2 = 1 GiB...).
+  uint64_t map(uint64_t va, uint64_t pa, uint64_t flags, int leaf_level = 0) {
+    uint64_t table = kTables;
+    for (int level = levels_ - 1; level > leaf_level; --level) {
+      const uint64_t slot = table + ((va >> (12 + 9 * level)) & 0x1ff) * 8;
+      uint64_t pte = get64(slot);
+      if (!(pte & V)) {
+        pte = ((next_table_ >> 12) << 10) | V;
+        next_table_ += 0x1000;
+        put64(slot, pte);
+      }
+      table = ((pte >> 10) << 12);
+    }
+    const uint64_t slot = table + ((va >> (12 + 9 * leaf_level)) & 0x1ff) * 8;
+    put64(slot, ((pa >> 12) << 10) | flags);
+    return slot;
+  }
+  // Runs `insn` in S-mode (code identity-mapped) with a1 = va; returns the trap cause.
+  uint64_t access(uint32_t insn, uint64_t va, unsigned privilege = 1) {
+    map(kCode, kCode, V | R | X | A | (privilege == 0 ? U : 0));
+    hart.set_x(a1, va);
+    cursor = kCode;
+    emit({insn, ecall()});
+    hart.set_pc(kCode);
+    hart.set_privilege(privilege);
+    return run_to_trap();
+  }
+  uint64_t ecall_cause(unsigned privilege) const { return privilege == 0 ? 8 : 9; }
+};
+
+TEST_F(HartMmuTest, Sv39LoadStoreAndAccessedDirtyUpdates) {
+  use_mode(8, 3);
+  const uint64_t va = 0x40001000;
+  const uint64_t pte_slot = map(va, kPage, V | R | W);
+  put64(kPage + 8, 0xabcdef);
+  EXPECT_EQ(access(ld(a0, a1, 8), va), 9u);
+  EXPECT_EQ(hart.x(a0), 0xabcdefu);
+  EXPECT_EQ(get64(pte_slot) & (A | D), A);
+  hart.set_x(a2, 77);
+  EXPECT_EQ(access(sd(a2, a1, 16), va), 9u);
+  EXPECT_EQ(get64(kPage + 16), 77u);
+  EXPECT_EQ(get64(pte_slot) & (A | D), A | D);
+}
+
+TEST_F(HartMmuTest, UnmappedAddressIsAPageFaultWithTval) {
+  use_mode(8, 3);
+  EXPECT_EQ(access(ld(a0, a1, 0), 0x50000000), kLoadPageFault);
+  EXPECT_EQ(mtval(), 0x50000000u);
+  EXPECT_EQ(mepc(), kCode);
+  EXPECT_EQ(access(sd(a0, a1, 0), 0x50000000), kStorePageFault);
+}
+
+TEST_F(HartMmuTest, PageFaultsDelegateToSupervisor) {
+  use_mode(8, 3);
+  hart.set_csr(csr::kMedeleg, 1u << kLoadPageFault);
+  map(kSupervisorTrap & ~uint64_t{0xfff}, kSupervisorTrap & ~uint64_t{0xfff}, V | R | X | A);
+  EXPECT_EQ(access(ld(a0, a1, 0), 0x50000000), kLoadPageFault);
+  EXPECT_EQ(hart.pc(), kSupervisorTrap);
+  EXPECT_EQ(hart.csr(csr::kStval), 0x50000000u);
+}
+
+TEST_F(HartMmuTest, WriteWithoutReadIsReserved) {
+  use_mode(8, 3);
+  map(0x40000000, kPage, V | W | A | D);
+  EXPECT_EQ(access(ld(a0, a1, 0), 0x40000000), kLoadPageFault);
+}
+
+TEST_F(HartMmuTest, StoreToReadOnlyPageFaults) {
+  use_mode(8, 3);
+  map(0x40000000, kPage, V | R | A | D);
+  EXPECT_EQ(access(sd(a0, a1, 0), 0x40000000), kStorePageFault);
+}
+
+TEST_F(HartMmuTest, ReservedHighBitsFault) {
+  use_mode(8, 3);
+  const uint64_t slot = map(0x40000000, kPage, V | R | A);
+  put64(slot, get64(slot) | (1ull << 63)); // Svnapot not implemented
+  EXPECT_EQ(access(ld(a0, a1, 0), 0x40000000), kLoadPageFault);
+  put64(slot, (get64(slot) & ~(1ull << 63)) | (1ull << 61)); // Svpbmt not implemented
+  EXPECT_EQ(access(ld(a0, a1, 0), 0x40000000), kLoadPageFault);
+}
+
+TEST_F(HartMmuTest, NonLeafWithAccessedBitFaults) {
+  use_mode(8, 3);
+  map(0x40000000, kPage, V | R | A);
+  put64(kTables + 1 * 8, get64(kTables + 1 * 8) | A); // the root entry for VA 0x40000000
+  EXPECT_EQ(access(ld(a0, a1, 0), 0x40000000), kLoadPageFault);
+}
+
+TEST_F(HartMmuTest, LeafAtLevelZeroIsRequiredEventually) {
+  use_mode(8, 3);
+  map(0x40000000, kPage, V | R | A);
+  // Turn the level-0 leaf into a pointer: walking past level 0 is a page fault.
+  const uint64_t l1 = ((get64(kTables + 8) >> 10) << 12);
+  const uint64_t l0 = ((get64(l1) >> 10) << 12);
+  put64(l0, ((kPage >> 12) << 10) | V);
+  EXPECT_EQ(access(ld(a0, a1, 0), 0x40000000), kLoadPageFault);
+}
+
+TEST_F(HartMmuTest, MisalignedSuperpageFaults) {
+  use_mode(8, 3);
+  map(0x40200000, kRamBase + 0x1000, V | R | A, 1); // 2 MiB leaf pointing at a 4 KiB-aligned address
+  EXPECT_EQ(access(ld(a0, a1, 0), 0x40200000), kLoadPageFault);
+}
+
+TEST_F(HartMmuTest, MegapageAndGigapageTranslate) {
+  use_mode(8, 3);
+  map(0x40200000, kRamBase + 0x200000 * 2, V | R | A, 1);
+  put64(kRamBase + 0x400000 + 0x1238, 5);
+  EXPECT_EQ(access(ld(a0, a1, 0), 0x40201238), 9u);
+  EXPECT_EQ(hart.x(a0), 5u);
+  map(0xc0000000, kRamBase, V | R | A, 2);
+  put64(kRamBase + 0x400000 + 0x10, 6);
+  EXPECT_EQ(access(ld(a0, a1, 0), 0xc0400010), 9u);
+  EXPECT_EQ(hart.x(a0), 6u);
+}
+
+TEST_F(HartMmuTest, NonCanonicalAddressFaults) {
+  use_mode(8, 3);
+  EXPECT_EQ(access(ld(a0, a1, 0), 0x0000008000000000u), kLoadPageFault); // bit 39 set, upper clear
+  EXPECT_EQ(mtval(), 0x0000008000000000u);
+}
+
+TEST_F(HartMmuTest, UserPagesAndSum) {
+  use_mode(8, 3);
+  map(0x40000000, kPage, V | R | W | A | D | U);
+  EXPECT_EQ(access(ld(a0, a1, 0), 0x40000000), kLoadPageFault); // S touching U page without SUM
+  hart.set_csr(csr::kMstatus, mst::kSum);
+  EXPECT_EQ(access(ld(a0, a1, 0), 0x40000000), 9u);
+  EXPECT_EQ(access(ld(a0, a1, 0), 0x40000000, 0), 8u); // user may
+}
+
+TEST_F(HartMmuTest, SupervisorNeverExecutesUserPages) {
+  use_mode(8, 3);
+  hart.set_csr(csr::kMstatus, mst::kSum);
+  map(0x40000000, kPage, V | R | X | A | U);
+  put32(kPage, ecall());
+  map(kCode, kCode, V | R | X | A);
+  hart.set_x(a1, 0x40000000);
+  emit({jalr(zero, a1, 0)});
+  hart.set_privilege(1);
+  EXPECT_EQ(run_to_trap(), kFetchPageFault);
+  EXPECT_EQ(mtval(), 0x40000000u);
+}
+
+TEST_F(HartMmuTest, UserCannotTouchSupervisorPages) {
+  use_mode(8, 3);
+  map(0x40000000, kPage, V | R | A);
+  EXPECT_EQ(access(ld(a0, a1, 0), 0x40000000, 0), kLoadPageFault);
+}
+
+TEST_F(HartMmuTest, MxrMakesExecutablePagesReadable) {
+  use_mode(8, 3);
+  map(0x40000000, kPage, V | X | A);
+  EXPECT_EQ(access(ld(a0, a1, 0), 0x40000000), kLoadPageFault);
+  hart.set_csr(csr::kMstatus, mst::kMxr);
+  EXPECT_EQ(access(ld(a0, a1, 0), 0x40000000), 9u);
+}
+
+TEST_F(HartMmuTest, FetchThroughMappingAndPageFaultTval) {
+  use_mode(8, 3);
+  map(0x40000000, kPage, V | R | X | A);
+  put32(kPage, addi(a0, zero, 9));
+  put32(kPage + 4, ecall());
+  hart.set_pc(0x40000000);
+  hart.set_privilege(1);
+  EXPECT_EQ(run_to_trap(), 9u);
+  EXPECT_EQ(hart.x(a0), 9u);
+  EXPECT_EQ(mepc(), 0x40000004u);
+  hart.set_pc(0x40001000); // unmapped
+  hart.set_privilege(1);
+  EXPECT_EQ(run_to_trap(), kFetchPageFault);
+  EXPECT_EQ(mtval(), 0x40001000u);
+}
+
+TEST_F(HartMmuTest, SatpChangeTakesEffectAfterwards) {
+  use_mode(8, 3);
+  map(0x40000000, kPage, V | R | A);
+  put64(kPage, 1);
+  put64(kPage + 0x1000, 2);
+  EXPECT_EQ(access(ld(a0, a1, 0), 0x40000000), 9u);
+  EXPECT_EQ(hart.x(a0), 1u);
+  map(0x40000000, kPage + 0x1000, V | R | A);
+  // Without SFENCE.VMA the old translation may be used; after it, the new one must be.
+  map(kCode, kCode, V | R | X | A);
+  cursor = kCode;
+  emit({sfence_vma(), ld(a0, a1, 0), ecall()});
+  hart.set_pc(kCode);
+  hart.set_privilege(1);
+  EXPECT_EQ(run_to_trap(), 9u);
+  EXPECT_EQ(hart.x(a0), 2u);
+}
+
+TEST_F(HartMmuTest, Sv48TranslatesAndChecksCanonicalForm) {
+  use_mode(9, 4);
+  map(0x0000400000000000u, kPage, V | R | A);
+  put64(kPage, 48);
+  EXPECT_EQ(access(ld(a0, a1, 0), 0x0000400000000000u), 9u);
+  EXPECT_EQ(hart.x(a0), 48u);
+  EXPECT_EQ(access(ld(a0, a1, 0), 0x0000800000000000u), kLoadPageFault);
+}
+
+TEST_F(HartMmuTest, Sv57TranslatesAndChecksCanonicalForm) {
+  use_mode(10, 5);
+  map(0x0080000000000000u, kPage, V | R | A);
+  put64(kPage, 57);
+  EXPECT_EQ(access(ld(a0, a1, 0), 0x0080000000000000u), 9u);
+  EXPECT_EQ(hart.x(a0), 57u);
+  EXPECT_EQ(access(ld(a0, a1, 0), 0x0100000000000000u), kLoadPageFault);
+  EXPECT_EQ(access(ld(a0, a1, 0), 0xff80000000000000u), kLoadPageFault); // canonical but unmapped
+}
+
+TEST_F(HartMmuTest, PageTableInNothingIsAnAccessFault) {
+  hart.set_csr(csr::kSatp, (8ull << 60) | (0x1000 >> 12));
+  hart.set_privilege(1);
+  EXPECT_EQ(run_to_trap(), 1u); // the fetch's walk reads from nothing
+}
+
+TEST_F(HartMmuTest, MprvTranslatesMachineLoads) {
+  use_mode(8, 3);
+  map(0x40000000, kPage, V | R | A);
+  put64(kPage, 0x77);
+  hart.set_csr(csr::kMstatus, mst::kMprv | (1ull << mst::kMppShift));
+  hart.set_x(a1, 0x40000000);
+  emit({ld(a0, a1, 0), ebreak()});
+  EXPECT_EQ(run_to_trap(), kBreakpoint);
+  EXPECT_EQ(hart.x(a0), 0x77u);
+}
+
+TEST_F(HartMmuTest, MisalignedLoadAcrossPagesFaultsOnTheSecondPage) {
+  use_mode(8, 3);
+  map(0x40000000, kPage, V | R | A);
+  EXPECT_EQ(access(ld(a0, a1, 0), 0x40000ffc), kLoadPageFault);
+  EXPECT_EQ(mtval(), 0x40001000u);
+}
+
+// ---- PMP
+
+class HartPmpTest : public HartTest {
+protected:
+  static constexpr uint8_t kR = 1, kW = 2, kX = 4, kTor = 1 << 3, kNa4 = 2 << 3, kNapot = 3 << 3, kL = 0x80;
+  uint64_t napot(uint64_t base, uint64_t size) { return (base >> 2) | ((size >> 3) - 1); }
+  uint64_t run_in(unsigned privilege, uint32_t insn) {
+    cursor = kCode;
+    emit({insn, ecall()});
+    hart.set_pc(kCode);
+    hart.set_privilege(privilege);
+    return run_to_trap();
+  }
+};
+
+TEST_F(HartPmpTest, SupervisorNeedsAMatchingEntryOnceAnyIsActive) {
+  // Entry 0: code region RX (NAPOT 64 KiB). Data at kData is not covered.
+  hart.set_csr(csr::kPmpaddr0, napot(kRamBase, 0x10000));
+  hart.set_csr(csr::kPmpcfg0, kNapot | kR | kX);
+  hart.set_x(a1, kData);
+  EXPECT_EQ(run_in(1, ld(a0, a1, 0)), 5u);
+  EXPECT_EQ(mtval(), kData);
+  EXPECT_EQ(run_in(3, ld(a0, a1, 0)), 11u); // M-mode is not checked against unlocked entries
+}
+
+TEST_F(HartPmpTest, TorRangeGrantsReadButNotWrite) {
+  hart.set_csr(csr::kPmpaddr0, kRamBase >> 2);
+  hart.set_csr(csr::kPmpaddr0 + 1, (kRamBase + 0x20000) >> 2);
+  hart.set_csr(csr::kPmpcfg0, uint64_t{kTor | kR | kX} << 8);
+  hart.set_x(a1, kData);
+  EXPECT_EQ(run_in(1, ld(a0, a1, 0)), 9u);
+  EXPECT_EQ(run_in(1, sd(a0, a1, 0)), 7u);
+}
+
+TEST_F(HartPmpTest, Na4CoversFourBytesOnly) {
+  hart.set_csr(csr::kPmpaddr0, kData >> 2);
+  hart.set_csr(csr::kPmpaddr0 + 1, napot(kRamBase, 0x1000000));
+  hart.set_csr(csr::kPmpcfg0, (kNa4 | kR) | (uint64_t{kNapot | kR | kW | kX} << 8));
+  hart.set_x(a1, kData);
+  EXPECT_EQ(run_in(1, sd(a0, a1, 0)), 7u);  // entry 0 matches first and has no W
+  EXPECT_EQ(run_in(1, sd(a0, a1, 4)), 9u);  // beyond the 4 bytes: entry 1
+  EXPECT_EQ(run_in(1, ld(a0, a1, 0)), 5u);  // 8-byte load only partly inside entry 0: fails
+  EXPECT_EQ(run_in(1, lw(a0, a1, 0)), 9u);
+}
+
+TEST_F(HartPmpTest, LockedEntriesBindMachineModeAndIgnoreWrites) {
+  hart.set_csr(csr::kPmpaddr0, kData >> 2);
+  hart.set_csr(csr::kPmpcfg0, kNa4 | kR | kL);
+  hart.set_x(a1, kData);
+  EXPECT_EQ(run_in(3, sw(a0, a1, 0)), 7u);
+  hart.set_csr(csr::kPmpcfg0, 0);
+  hart.set_csr(csr::kPmpaddr0, 0);
+  EXPECT_EQ(hart.csr(csr::kPmpcfg0) & 0xff, uint64_t{kNa4 | kR | kL});
+  EXPECT_EQ(hart.csr(csr::kPmpaddr0), kData >> 2);
+}
+
+TEST_F(HartPmpTest, WriteOnlyEncodingIsRejected) {
+  hart.set_csr(csr::kPmpcfg0, kNapot | kW);
+  EXPECT_EQ(hart.csr(csr::kPmpcfg0), 0u);
+}
+
+TEST_F(HartPmpTest, FetchNeedsExecutePermission) {
+  hart.set_csr(csr::kPmpaddr0, napot(kRamBase, 0x1000000));
+  hart.set_csr(csr::kPmpcfg0, kNapot | kR | kW);
+  hart.set_privilege(1);
+  EXPECT_EQ(run_to_trap(), 1u);
+}
+
+TEST_F(HartPmpTest, OddPmpcfgRegistersDoNotExist) {
+  emit({csrrs(a0, 0x3a1, zero)});
+  EXPECT_EQ(run_to_trap(), kIllegal);
+}
+
+} // namespace
+} // namespace nimbus::test
