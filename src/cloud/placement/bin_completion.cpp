@@ -52,6 +52,39 @@ private:
     int64_t waste;
   };
 
+  // Martello-Toth L2 over the remaining items, in one sweep over the distinct sizes.
+  int64_t remaining_l2() const {
+    const std::size_t m = size_.size();
+    std::size_t half = 0;  // first index with 2*size <= C (sizes decrease)
+    while (half < m && 2 * size_[half] > capacity_) ++half;
+    int64_t n2 = 0, s2 = 0, s3 = 0;
+    for (std::size_t j = 0; j < half; ++j) {
+      n2 += count_[j];
+      s2 += size_[j] * count_[j];
+    }
+    for (std::size_t j = half; j < m; ++j) s3 += size_[j] * count_[j];
+    int64_t n1 = 0;
+    auto value = [&] {
+      const int64_t spill = s3 - (n2 * capacity_ - s2);
+      return n1 + n2 + (spill > 0 ? (spill + capacity_ - 1) / capacity_ : 0);
+    };
+    int64_t best = value();
+    std::size_t p = 0;
+    for (std::size_t j = m; j-- > half;) {
+      if (count_[j] == 0) continue;
+      const int64_t k = size_[j];
+      while (p < half && size_[p] > capacity_ - k) {
+        n1 += count_[p];
+        n2 -= count_[p];
+        s2 -= size_[p] * count_[p];
+        ++p;
+      }
+      best = std::max(best, value());
+      s3 -= size_[j] * count_[j];
+    }
+    return best;
+  }
+
   void take(const std::vector<std::pair<std::size_t, int64_t>>& items, int sign) {
     for (const auto& [j, c] : items) {
       count_[j] -= sign * c;
@@ -66,6 +99,7 @@ private:
     while (first < size_.size() && count_[first] == 0) ++first;
     if (first == size_.size()) return true;
     if (bins_used >= bins_ || bins_used + large_ > bins_) return false;
+    if (bins_used + remaining_l2() > bins_) return false;
 
     const std::vector<std::pair<std::size_t, int64_t>> largest{{first, 1}};
     take(largest, +1);
@@ -104,6 +138,7 @@ private:
       truncated_ = true;
       return;
     }
+    if (deadline_.expired()) return;  // a node's enumeration can itself be long
     while (j < size_.size() && (count_[j] == 0 || size_[j] > room)) ++j;
     if (j == size_.size()) {
       // Maximal: no remaining item fits the leftover room.

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cmath>
 
+#include "cloud/placement/arc_flow.hpp"
+#include "cloud/placement/heuristics.hpp"
 #include "cloud/placement/lower_bounds.hpp"
 #include "cloud/placement/vector_branch_and_bound.hpp"
 
@@ -26,32 +28,76 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
                                  cost > 0 ? static_cast<int64_t>(std::ceil(initial_lower_bound / cost - 1e-9)) : 0);
   std::vector<int64_t> sizes(instance.item_count());
   for (std::size_t i = 0; i < sizes.size(); ++i) sizes[i] = instance.demands[i][0];
-  // Ask "do k bins suffice?" from the lower bound up: the first yes is optimal, each proven no
-  // raises the bound.
-  for (int64_t k = lower; k < upper; ++k) {
-    const double left = time_limit_seconds - seconds_since(start);
-    if (left <= 0) {
-      r.timed_out = true;
-      break;
+  const int64_t capacity = instance.host_types[0].capacity[0];
+  // First the arc-flow LP: its Gilmore-Gomory bound usually closes the gap L2 leaves, and
+  // rounding its solution usually gives a packing that meets it.
+  if (lower < upper) {
+    // The few items the rounding leaves are packed by bin completion into as few bins as it
+    // can find quickly, else by FFD.
+    const ResidualPacker pack_rest = [&](const std::vector<uint32_t>& rest) {
+      std::vector<int64_t> rest_sizes;
+      for (uint32_t i : rest) rest_sizes.push_back(sizes[i]);
+      Instance sub;
+      sub.host_types = instance.host_types;
+      for (int64_t w : rest_sizes) sub.demands.push_back(ResourceVector{{w, 0, 0, 0}});
+      const Packing ffd = heuristic_packing(sub, Heuristic::FirstFitDecreasing);
+      std::vector<int32_t> best = ffd.bin_of_item;
+      for (auto k = static_cast<int64_t>(ffd.bin_count()) - 1; k >= bin_lower_bound(sub).best; --k) {
+        std::vector<int32_t> bin_of;
+        uint64_t nodes = 0;
+        if (bin_completion_decide(rest_sizes, capacity, k, 0.05, bin_of, nodes) != 1) break;
+        best = bin_of;
+      }
+      return best;
+    };
+    ArcFlowResult lp = arc_flow_rounding(sizes, capacity, pack_rest, (time_limit_seconds - seconds_since(start)) / 2);
+    if (lp.lp_solved) lower = std::max(lower, lp.lp_bound);
+    if (lp.found && lp.bins < upper) {
+      r.packing.bin_of_item = std::move(lp.bin_of);
+      r.packing.bin_host_type.assign(static_cast<std::size_t>(lp.bins), 0);
+      drop_empty_bins(r.packing);
+      upper = static_cast<int64_t>(r.packing.bin_count());
+      r.method = "arc-flow-lp-rounding";
     }
+  }
+  // Then bin completion for a third of the time left: it finds packings fast or not at all.
+  const double completion_time = seconds_since(start) + (time_limit_seconds - seconds_since(start)) / 3;
+  // Ask "do k bins suffice?" from just below the incumbent down: every yes improves the packing
+  // at once, and a proven no at k makes k+1 optimal.
+  while (lower < upper) {
+    const int64_t k = upper - 1;
+    const double left = completion_time - seconds_since(start);
+    if (left <= 0) break;
     std::vector<int32_t> bin_of;
     uint64_t nodes = 0;
-    const int answer = bin_completion_decide(sizes, instance.host_types[0].capacity[0], k, left, bin_of, nodes);
+    const int answer = bin_completion_decide(sizes, capacity, k, left, bin_of, nodes);
     r.nodes += nodes;
     if (answer == 1) {
       r.packing.bin_of_item = bin_of;
       r.packing.bin_host_type.assign(static_cast<std::size_t>(k), 0);
       drop_empty_bins(r.packing);  // k bins suffice; fewer may have been used
       upper = static_cast<int64_t>(r.packing.bin_count());
-      break;
-    }
-    if (answer == 0) {
-      lower = k + 1;
       continue;
     }
-    r.timed_out = true;
+    if (answer == 0) lower = k + 1;
     break;
   }
+  // Then the arc-flow integer program with Cbc for the rest of the time.
+  if (lower < upper) {
+    const double left = time_limit_seconds - seconds_since(start);
+    if (left > 0) {
+      const ArcFlowResult ip = arc_flow_solve(sizes, capacity, upper, left);
+      lower = std::max(lower, std::min(ip.proven_bound, upper));
+      if (ip.found && ip.bins < upper) {
+        r.packing.bin_of_item = ip.bin_of;
+        r.packing.bin_host_type.assign(static_cast<std::size_t>(ip.bins), 0);
+        drop_empty_bins(r.packing);
+        upper = static_cast<int64_t>(r.packing.bin_count());
+        r.method = "arc-flow-cbc";
+      }
+    }
+  }
+  r.timed_out = lower < upper;
   r.cost = static_cast<double>(upper) * cost;
   r.lower_bound = static_cast<double>(std::min(lower, upper)) * cost;
   r.optimal = lower >= upper;

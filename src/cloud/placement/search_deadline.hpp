@@ -1,5 +1,5 @@
 #pragma once
-// A wall-clock deadline that search loops poll cheaply (the clock is read every 1024 polls).
+// A wall-clock deadline that search loops poll cheaply (the clock is read every 64 polls).
 #include <chrono>
 #include <cstdint>
 
@@ -13,7 +13,7 @@ public:
 
   bool expired() {
     if (expired_) return true;
-    if ((++polls_ & 1023u) == 0 && Clock::now() >= end_) expired_ = true;
+    if ((++polls_ & 63u) == 0 && Clock::now() >= end_) expired_ = true;
     return expired_;
   }
   bool expired_now() {

@@ -37,7 +37,11 @@ ConsolidationPlan plan_consolidation(const OnlineEngine& engine, const Consolida
   OnlineEngine trial = engine;
   if (trial.config().policy == Policy::WorstFit) trial.set_policy(Policy::BestFit);
   std::size_t budget = options.migration_budget;
+  // Hosts that received VMs in this plan are never emptied by it: that would spend the budget
+  // moving the same VMs twice.
+  std::vector<bool> received(engine.host_count(), false);
   for (const auto& [load, source] : candidates) {
+    if (received[source]) continue;
     const HostState& h = trial.host(source);
     if (h.vms.empty() || h.vms.size() > budget) continue;
     trial.cordon(source);
@@ -60,6 +64,7 @@ ConsolidationPlan plan_consolidation(const OnlineEngine& engine, const Consolida
     }
     // The emptied host stays cordoned in the trial so later moves do not refill it.
     for (const auto& [unit, to] : moved) {
+      received[to] = true;
       for (VmId vm : unit) plan.migrations.push_back(Migration{vm, source, to});
       budget -= unit.size();
     }

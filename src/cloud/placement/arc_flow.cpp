@@ -1,0 +1,264 @@
+#include "cloud/placement/arc_flow.hpp"
+
+#include <CbcModel.hpp>
+#include <OsiClpSolverInterface.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <memory>
+
+namespace nimbus::cloud::placement {
+
+namespace {
+
+constexpr std::size_t kMaxArcs = 50'000;  // beyond this the LP alone takes seconds
+constexpr int64_t kMaxCapacity = 1'000'000;
+
+struct Arc {
+  int64_t from, to;
+  int32_t type;  // index into the distinct sizes, or -1 for a loss arc
+};
+
+struct ArcFlowModel {
+  std::vector<int64_t> size;   // distinct sizes, decreasing
+  std::vector<int64_t> count;  // items of each size
+  std::vector<std::vector<uint32_t>> members;
+  std::vector<Arc> arcs;
+  std::vector<int64_t> nodes;  // sorted reachable loads (0 and C included)
+  std::unique_ptr<OsiClpSolverInterface> solver;
+};
+
+bool build(const std::vector<int64_t>& sizes, int64_t capacity, ArcFlowModel& m) {
+  if (capacity > kMaxCapacity) return false;
+  std::map<int64_t, std::vector<uint32_t>, std::greater<>> by_size;
+  for (std::size_t i = 0; i < sizes.size(); ++i) by_size[sizes[i]].push_back(static_cast<uint32_t>(i));
+  for (auto& [s, items] : by_size) {
+    m.size.push_back(s);
+    m.count.push_back(static_cast<int64_t>(items.size()));
+    m.members.push_back(std::move(items));
+  }
+  // Items enter a bin in non-increasing size order, so an arc of type j starts only at loads
+  // reachable with types 0..j; at most count[j] of them are chained.
+  std::vector<char> reachable(static_cast<std::size_t>(capacity) + 1, 0);
+  reachable[0] = 1;
+  for (std::size_t j = 0; j < m.size.size(); ++j) {
+    const int64_t w = m.size[j];
+    std::vector<int64_t> depth(static_cast<std::size_t>(capacity) + 1, -1);  // copies of w used to get here
+    for (int64_t u = 0; u + w <= capacity; ++u) {
+      const auto uu = static_cast<std::size_t>(u);
+      if (!reachable[uu]) continue;
+      const int64_t d = depth[uu] < 0 ? 0 : depth[uu];
+      if (d >= m.count[j]) continue;
+      m.arcs.push_back({u, u + w, static_cast<int32_t>(j)});
+      if (m.arcs.size() > kMaxArcs) return false;
+      const auto v = static_cast<std::size_t>(u + w);
+      if (!reachable[v] || depth[v] < 0 || depth[v] > d + 1) depth[v] = d + 1;
+      reachable[v] = 1;
+    }
+  }
+  reachable[static_cast<std::size_t>(capacity)] = 1;
+  for (int64_t u = 0; u <= capacity; ++u)
+    if (reachable[static_cast<std::size_t>(u)]) m.nodes.push_back(u);
+  for (int64_t u : m.nodes)
+    if (u < capacity) m.arcs.push_back({u, capacity, -1});
+
+  // Rows: flow conservation at every node except 0 and C, then one demand row per size.
+  std::map<int64_t, int> row_of_node;
+  int rows = 0;
+  for (int64_t u : m.nodes)
+    if (u != 0 && u != capacity) row_of_node[u] = rows++;
+  const int demand_row = rows;
+  rows += static_cast<int>(m.size.size());
+  // Column-ordered sparse matrix built in one go (appending column by column is quadratic).
+  std::vector<int> starts{0}, index;
+  std::vector<double> value, col_lb, col_ub, objective;
+  for (const Arc& a : m.arcs) {
+    if (a.from != 0) {
+      index.push_back(row_of_node[a.from]);
+      value.push_back(-1.0);
+    }
+    if (a.to != capacity) {
+      index.push_back(row_of_node[a.to]);
+      value.push_back(1.0);
+    }
+    if (a.type >= 0) {
+      index.push_back(demand_row + a.type);
+      value.push_back(1.0);
+    }
+    starts.push_back(static_cast<int>(index.size()));
+    col_lb.push_back(0.0);
+    col_ub.push_back(static_cast<double>(sizes.size()));
+    objective.push_back(a.from == 0 ? 1.0 : 0.0);  // flow leaving 0 = number of bins
+  }
+  std::vector<double> row_lb(static_cast<std::size_t>(rows), 0.0), row_ub(static_cast<std::size_t>(rows), 0.0);
+  for (std::size_t j = 0; j < m.size.size(); ++j) {
+    row_lb[static_cast<std::size_t>(demand_row) + j] = static_cast<double>(m.count[j]);
+    row_ub[static_cast<std::size_t>(demand_row) + j] = static_cast<double>(m.count[j]);
+  }
+  m.solver = std::make_unique<OsiClpSolverInterface>();
+  m.solver->messageHandler()->setLogLevel(0);
+  m.solver->loadProblem(static_cast<int>(m.arcs.size()), rows, starts.data(), index.data(), value.data(), col_lb.data(),
+                        col_ub.data(), objective.data(), row_lb.data(), row_ub.data());
+  return true;
+}
+
+void solve_lp(ArcFlowModel& m, ArcFlowResult& r, double time_limit_seconds) {
+  m.solver->getModelPtr()->setMaximumSeconds(std::max(0.01, time_limit_seconds));
+  // Primal simplex from the all-slack basis is markedly faster than dual on these flow models.
+  m.solver->setHintParam(OsiDoDualInInitial, false, OsiHintDo);
+  m.solver->initialSolve();
+  if (!m.solver->isProvenOptimal()) return;
+  r.lp_solved = true;
+  r.lp_value = m.solver->getObjValue();
+  // Tolerance against LP round-off before rounding up.
+  r.lp_bound = static_cast<int64_t>(std::ceil(r.lp_value - 1e-6));
+}
+
+// Splits an integer flow into 0->C paths (bins) and hands out concrete items.
+bool decompose(const ArcFlowModel& m, const double* flow, int64_t capacity, std::size_t items, ArcFlowResult& r) {
+  std::map<int64_t, std::vector<std::pair<std::size_t, int64_t>>> out;  // node -> (arc, remaining flow)
+  for (std::size_t a = 0; a < m.arcs.size(); ++a) {
+    const auto f = static_cast<int64_t>(std::llround(flow[a]));
+    if (f > 0) out[m.arcs[a].from].push_back({a, f});
+  }
+  // Next arc with flow left out of u, or nullptr.
+  auto next_arc = [&](int64_t u) -> std::pair<std::size_t, int64_t>* {
+    auto it = out.find(u);
+    if (it == out.end()) return nullptr;
+    while (!it->second.empty() && it->second.back().second == 0) it->second.pop_back();
+    return it->second.empty() ? nullptr : &it->second.back();
+  };
+  std::vector<std::vector<uint32_t>> members = m.members;
+  r.bin_of.assign(items, -1);
+  int32_t bin = 0;
+  while (next_arc(0) != nullptr) {
+    for (int64_t u = 0; u != capacity;) {
+      auto* arc = next_arc(u);
+      if (arc == nullptr) return false;  // flow not conserved: not a valid solution
+      --arc->second;
+      const Arc& a = m.arcs[arc->first];
+      if (a.type >= 0) {
+        auto& pool = members[static_cast<std::size_t>(a.type)];
+        if (pool.empty()) return false;
+        r.bin_of[pool.back()] = bin;
+        pool.pop_back();
+      }
+      u = a.to;
+    }
+    ++bin;
+  }
+  for (int32_t b : r.bin_of)
+    if (b < 0) return false;
+  r.bins = bin;
+  return true;
+}
+
+// LP rounding: split the fractional flow into weighted patterns, keep floor(weight) copies of
+// each, and pack the few items left with `pack_rest` (which returns their bins).
+void round_lp(const ArcFlowModel& m, int64_t capacity, std::size_t items, const ResidualPacker& pack_rest,
+              ArcFlowResult& r) {
+  std::vector<double> flow(m.solver->getColSolution(), m.solver->getColSolution() + m.arcs.size());
+  std::map<int64_t, std::vector<std::size_t>> out;
+  for (std::size_t a = 0; a < m.arcs.size(); ++a) out[m.arcs[a].from].push_back(a);
+  std::vector<std::vector<uint32_t>> members = m.members;
+  std::vector<int32_t> bin_of(items, -1);
+  int32_t bin = 0;
+  constexpr double kTiny = 1e-7;
+  for (;;) {
+    // Follow the heaviest arcs from 0 to C; the path's weight is its smallest arc flow.
+    std::vector<std::size_t> path;
+    double weight = 1e300;
+    for (int64_t u = 0; u != capacity;) {
+      std::size_t best = SIZE_MAX;
+      for (std::size_t a : out[u])
+        if (flow[a] > kTiny && (best == SIZE_MAX || flow[a] > flow[best])) best = a;
+      if (best == SIZE_MAX) break;
+      path.push_back(best);
+      weight = std::min(weight, flow[best]);
+      u = m.arcs[best].to;
+    }
+    if (path.empty() || m.arcs[path.back()].to != capacity) break;
+    for (std::size_t a : path) flow[a] -= weight;
+    for (auto copies = static_cast<int64_t>(std::floor(weight + 1e-9)); copies > 0; --copies) {
+      bool complete = true;  // enough unassigned items left for the whole pattern
+      std::map<int32_t, int64_t> need;
+      for (std::size_t a : path)
+        if (m.arcs[a].type >= 0) ++need[m.arcs[a].type];
+      for (const auto& [t, c] : need) complete = complete && static_cast<int64_t>(members[static_cast<std::size_t>(t)].size()) >= c;
+      if (!complete) break;
+      for (std::size_t a : path) {
+        if (m.arcs[a].type < 0) continue;
+        auto& pool = members[static_cast<std::size_t>(m.arcs[a].type)];
+        bin_of[pool.back()] = bin;
+        pool.pop_back();
+      }
+      ++bin;
+    }
+  }
+  std::vector<uint32_t> rest;
+  for (const auto& pool : members) rest.insert(rest.end(), pool.begin(), pool.end());
+  const std::vector<int32_t> rest_bins = pack_rest(rest);
+  int32_t extra = 0;
+  for (std::size_t k = 0; k < rest.size(); ++k) {
+    bin_of[rest[k]] = bin + rest_bins[k];
+    extra = std::max(extra, rest_bins[k] + 1);
+  }
+  r.found = true;
+  r.bins = bin + extra;
+  r.bin_of = std::move(bin_of);
+}
+
+} // namespace
+
+ArcFlowResult arc_flow_rounding(const std::vector<int64_t>& sizes, int64_t capacity, const ResidualPacker& pack_rest,
+                                double time_limit_seconds) {
+  ArcFlowResult r;
+  ArcFlowModel m;
+  if (sizes.empty() || !build(sizes, capacity, m)) return r;
+  r.built = true;
+  r.arcs = m.arcs.size();
+  solve_lp(m, r, time_limit_seconds);
+  if (r.lp_solved) round_lp(m, capacity, sizes.size(), pack_rest, r);
+  return r;
+}
+
+ArcFlowResult arc_flow_bound(const std::vector<int64_t>& sizes, int64_t capacity, double time_limit_seconds) {
+  ArcFlowResult r;
+  ArcFlowModel m;
+  if (sizes.empty() || !build(sizes, capacity, m)) return r;
+  r.built = true;
+  r.arcs = m.arcs.size();
+  solve_lp(m, r, time_limit_seconds);
+  return r;
+}
+
+ArcFlowResult arc_flow_solve(const std::vector<int64_t>& sizes, int64_t capacity, int64_t upper_bound,
+                             double time_limit_seconds) {
+  ArcFlowResult r;
+  ArcFlowModel m;
+  if (sizes.empty() || !build(sizes, capacity, m)) return r;
+  r.built = true;
+  r.arcs = m.arcs.size();
+  solve_lp(m, r, time_limit_seconds);
+  if (!r.lp_solved) return r;
+  r.proven_bound = r.lp_bound;
+  if (r.lp_bound >= upper_bound) return r;
+  for (int c = 0; c < m.solver->getNumCols(); ++c) m.solver->setInteger(c);
+  CbcModel model(*m.solver);
+  model.setLogLevel(0);
+  model.messageHandler()->setLogLevel(0);
+  model.setUseElapsedTime(true);  // the time limit is wall-clock, like the rest of the solver
+  model.setMaximumSeconds(std::max(0.01, time_limit_seconds));
+  model.setCutoff(static_cast<double>(upper_bound) - 0.5);  // only packings with fewer bins
+  model.branchAndBound();
+  const double best_possible = model.getBestPossibleObjValue();
+  if (std::isfinite(best_possible))
+    r.proven_bound = std::max(r.proven_bound, static_cast<int64_t>(std::ceil(best_possible - 1e-6)));
+  if (model.bestSolution() && decompose(m, model.bestSolution(), capacity, sizes.size(), r)) r.found = true;
+  r.proven_optimal = model.isProvenOptimal();
+  if (r.proven_optimal && !r.found) r.proven_bound = std::max(r.proven_bound, upper_bound);  // nothing below the cutoff
+  return r;
+}
+
+} // namespace nimbus::cloud::placement
