@@ -41,8 +41,9 @@ cases=(
   "--smp not a number|${K[*]} --smp two"
   "--timeout not a number|${K[*]} --timeout soon"
   "--max-instructions negative|${K[*]} --max-instructions -5"
-  "--load without address|--bios none --load $garbage"
-  "--load bad address|--bios none --load $garbage@nowhere"
+  "--load without address|--bios none --kernel $TEST_WORK/elf/rv64i_alu.elf --load $garbage"
+  "--load bad address|--bios none --kernel $TEST_WORK/elf/rv64i_alu.elf --load $garbage@nowhere"
+  "--load missing file|--bios none --kernel $TEST_WORK/elf/rv64i_alu.elf --load $TEST_WORK/does-not-exist@0x80100000"
   "unknown option|${K[*]} --frobnicate"
   "unknown --bios keyword|${K[*]} --bios sbi-of-my-dreams"
 )
