@@ -1,5 +1,7 @@
-// Fused multiply-add: the exact 128-bit product plus the aligned addend, rounded once.
+// Fused multiply-add: the exact product plus the aligned addend, rounded once.
 #include "riscv/fp/round_pack.hpp"
+
+#include <type_traits>
 
 namespace nimbus::riscv::fp {
 namespace {
@@ -45,27 +47,37 @@ template <class F> typename F::Bits fma(typename F::Bits a, typename F::Bits b, 
     const Unpacked x = unpackFinite<F>(a);
     const Unpacked y = unpackFinite<F>(b);
     const Unpacked z = unpackFinite<F>(c);
-    // Both terms get their leading one at bit 125 (bit 126 is room for the carry); bit 0 of each is worth
-    // 2^scale. The low bits of both stay zero, which keeps jamming the smaller one exact for rounding.
-    u128 product = u128(x.sig) * y.sig;
-    const int productLead = 127 - countLeadingZeros128(product);
-    product <<= 125 - productLead;
-    int32_t productScale = x.exp + y.exp - 2 * F::kFracBits - (125 - productLead);
-    u128 addend = u128(z.sig) << (125 - F::kFracBits);
-    int32_t addendScale = z.exp - 125;
+    // Exact sum in a word W wide enough for the product: uint64 for binary32, 128 bits for binary64. The
+    // addend's leading one goes to bit kTop, the product's (2f+1 or 2f+2 bits) to kTop-1 or kTop, leaving
+    // the top bit free for a carry; bit 0 of each is worth 2^scale. Both have many zero low bits: the
+    // alignment shift only drops nonzero bits when it exceeds them, and then the unshifted term is far
+    // larger, so the jammed bit stays below the rounding position (the usual sticky-bit argument).
+    using W = std::conditional_t<2 * (F::kFracBits + 1) <= 62, uint64_t, u128>;
+    constexpr int kTop = int(sizeof(W) * 8) - 3;
+    constexpr int kProductUp = kTop - 1 - 2 * F::kFracBits;
+    constexpr int kAddendUp = kTop - F::kFracBits;
+    W product = W(W(x.sig) * y.sig) << kProductUp;
+    W addend = W(z.sig) << kAddendUp;
+    const int32_t productScale = x.exp + y.exp - 2 * F::kFracBits - kProductUp;
+    const int32_t addendScale = z.exp - F::kFracBits - kAddendUp;
     int32_t scale;
     if (productScale >= addendScale) {
-        addend = shiftRightJam128(addend, productScale - addendScale);
+        addend = shiftRightJam(addend, productScale - addendScale);
         scale = productScale;
     } else {
-        product = shiftRightJam128(product, addendScale - productScale);
+        product = shiftRightJam(product, addendScale - productScale);
         scale = addendScale;
     }
-    if (productNegative == addendNegative)
-        return packScaled128<F>(productNegative, scale, product + addend, rm, flags);
+    auto pack = [&](bool negative, W value) {
+        if constexpr (sizeof(W) == 8)
+            return packScaled<F>(negative, scale, value, rm, flags);
+        else
+            return packScaled128<F>(negative, scale, value, rm, flags);
+    };
+    if (productNegative == addendNegative) return pack(productNegative, product + addend);
     if (product == addend) return signedZero<F>(rm == Rounding::Down);
-    if (product > addend) return packScaled128<F>(productNegative, scale, product - addend, rm, flags);
-    return packScaled128<F>(addendNegative, scale, addend - product, rm, flags);
+    if (product > addend) return pack(productNegative, product - addend);
+    return pack(addendNegative, addend - product);
 }
 
 } // namespace

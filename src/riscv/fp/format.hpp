@@ -76,6 +76,8 @@ inline u128 shiftRightJam128(u128 v, int n) {
     if (n >= 128) return v != 0;
     return (v >> n) | u128((v << (128 - n)) != 0);
 }
+inline uint64_t shiftRightJam(uint64_t v, int n) { return shiftRightJam64(v, n); }
+inline u128 shiftRightJam(u128 v, int n) { return shiftRightJam128(v, n); }
 inline int countLeadingZeros128(u128 v) {
     const uint64_t high = uint64_t(v >> 64);
     return high != 0 ? std::countl_zero(high) : 64 + std::countl_zero(uint64_t(v));
