@@ -78,6 +78,16 @@ void Board::tick(uint64_t now) {
   rtc_->tick();
 }
 
+void Board::reset() {
+  clint_->reset();
+  plic_->reset();
+  uart_->reset();
+  rtc_->reset();
+  for (auto& transport : virtio_)
+    if (transport) transport->reset();
+  finisher_->clear();
+}
+
 uint64_t Board::next_deadline() const { return clint_->next_deadline(); }
 
 BootInfo Board::boot(const BootSpec& spec) {

@@ -5,8 +5,16 @@
 namespace nimbus::machine {
 
 Clint::Clint(Clock& clock, std::vector<InterruptPins*> hart_pins)
-    : clock_(clock), pins_(std::move(hart_pins)), msip_(pins_.size(), 0), mtimecmp_(pins_.size(), kNoDeadline) {
+    : clock_(clock), pins_(std::move(hart_pins)) {
+  reset();
+}
+
+void Clint::reset() {
+  std::lock_guard lock(mutex_);
+  msip_.assign(pins_.size(), 0);
   // All-ones keeps MTIP low until firmware arms the timer (QEMU only raises MTIP once written).
+  mtimecmp_.assign(pins_.size(), kNoDeadline);
+  mtime_offset_ = 0;
   for (InterruptPins* p : pins_) {
     p->set(kMsipBit, false);
     p->set(kMtipBit, false);

@@ -29,6 +29,8 @@ public:
   bool write(uint64_t offset, unsigned size, uint64_t value) override;
 
   // Re-evaluates every hart's MTIP against the clock reading `now` (Clock::now() time base).
+  // Power-on state (machine reset): no software interrupts, timers disarmed, no mtime offset.
+  void reset();
   void tick(uint64_t now);
   // The earliest Clock::now() value at which some hart's timer fires, or kNoDeadline.
   uint64_t next_deadline() const;

@@ -80,6 +80,15 @@ void GoldfishRtc::tick() {
   update_irq();
 }
 
+void GoldfishRtc::reset() {
+  std::lock_guard lock(mutex_);
+  offset_ns_ = 0;
+  alarm_ns_ = 0;
+  time_high_latch_ = alarm_high_latch_ = 0;
+  alarm_running_ = irq_enabled_ = irq_pending_ = false;
+  update_irq();
+}
+
 void GoldfishRtc::update_irq() {
   const bool level = irq_pending_ && irq_enabled_;
   if (level != irq_level_) {

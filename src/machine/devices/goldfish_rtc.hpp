@@ -38,6 +38,8 @@ public:
 
   // Fires the alarm once its time has come; called by the board's tick.
   void tick();
+  // Power-on state: alarm and interrupt off, guest time offset dropped.
+  void reset();
   // Nanoseconds since the Unix epoch as the guest sees it.
   uint64_t time_ns() const;
 

@@ -6,6 +6,16 @@ Plic::Plic(std::vector<InterruptPins*> hart_pins) : pins_(std::move(hart_pins)),
   update_outputs();
 }
 
+void Plic::reset() {
+  std::lock_guard lock(mutex_);
+  for (Context& c : contexts_) c = Context{};
+  priority_.fill(0);
+  claimed_.fill(false);
+  pending_ = line_;
+  pending_[0] = false;
+  update_outputs();
+}
+
 bool Plic::pending(unsigned source) const {
   std::lock_guard lock(mutex_);
   return source < kSources && pending_[source];

@@ -34,6 +34,10 @@ public:
   bool read(uint64_t offset, unsigned size, uint64_t& value) override;
   bool write(uint64_t offset, unsigned size, uint64_t value) override;
 
+  // Power-on state: priorities, enables and thresholds zero, nothing claimed. Line levels are
+  // kept (they belong to the devices) and re-enter the gateways as fresh requests.
+  void reset();
+
   // The level of a device's interrupt line. Source 0 and ids >= kSources are ignored.
   void set_irq(unsigned source, bool level);
 

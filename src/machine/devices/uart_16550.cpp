@@ -4,6 +4,16 @@ namespace nimbus::machine {
 
 Uart16550::Uart16550(IrqLine irq, Sink sink) : irq_(std::move(irq)), sink_(std::move(sink)) {}
 
+void Uart16550::reset() {
+  std::lock_guard lock(mutex_);
+  rx_fifo_.clear();
+  ier_ = fcr_ = lcr_ = scr_ = dlm_ = msr_deltas_ = 0;
+  mcr_ = kMcrOut2;
+  dll_ = 0x0c;
+  overrun_ = thr_interrupt_ = false;
+  update_irq();
+}
+
 void Uart16550::set_sink(Sink sink) {
   std::lock_guard lock(mutex_);
   sink_ = std::move(sink);

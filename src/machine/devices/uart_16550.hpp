@@ -42,6 +42,8 @@ public:
   bool read(uint64_t offset, unsigned size, uint64_t& value) override;
   bool write(uint64_t offset, unsigned size, uint64_t value) override;
 
+  // Power-on register state; the receive FIFO is emptied.
+  void reset();
   void set_sink(Sink sink);
   // Host input (console keystrokes). Bytes that arrive while the FIFO is full are dropped and
   // flagged as an overrun, as on real hardware; callers should check can_accept_input first.

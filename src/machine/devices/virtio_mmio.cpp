@@ -144,6 +144,7 @@ bool VirtioMmio::write(uint64_t offset, unsigned size, uint64_t value) {
 }
 
 void VirtioMmio::reset() {
+  std::lock_guard lock(mutex_);
   for (Virtqueue& q : queues_) q.reset();
   device_features_sel_ = driver_features_sel_ = 0;
   driver_features_ = 0;
@@ -152,6 +153,7 @@ void VirtioMmio::reset() {
   interrupt_status_ = 0;
   last_error_.clear();
   device_->reset();
+  update_irq();
 }
 
 void VirtioMmio::fail(std::string error) {

@@ -73,12 +73,13 @@ public:
   bool write(uint64_t offset, unsigned size, uint64_t value) override;
 
   VirtioDevice& device() { return *device_; }
+  // Machine reset: the same as the driver writing 0 to Status.
+  void reset();
   uint32_t status() const;
   // Why the device last entered DEVICE_NEEDS_RESET (empty if it has not).
   std::string last_error() const;
 
 private:
-  void reset();
   void notify(unsigned queue);
   void fail(std::string error);
   void update_irq();

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <libfdt.h>
 
+#include <cstring>
 #include <fstream>
 #include <string>
 
@@ -73,6 +74,22 @@ TEST_F(BoardTest, DevicesAreAtQemuVirtAddresses) {
   EXPECT_EQ(board.shutdown_request(), (ShutdownRequest{ShutdownRequest::Kind::kPowerOff, 0}));
   board.clear_shutdown_request();
   EXPECT_EQ(board.shutdown_request().kind, ShutdownRequest::Kind::kNone);
+}
+
+TEST_F(BoardTest, ResetReturnsDevicesToPowerOnState) {
+  Board board(config, bus, clock, {&hart0, &hart1});
+  ASSERT_TRUE(bus.write(0x02000000, 4, 1));       // msip hart 0
+  ASSERT_TRUE(bus.write(0x02004000, 8, 0));       // mtimecmp hart 0: fires at once
+  ASSERT_TRUE(bus.write(0x0c000000 + 4 * 10, 4, 3));
+  ASSERT_TRUE(bus.write(0x10000007, 1, 0x42));    // UART scratch
+  ASSERT_TRUE(bus.write(0x00100000, 4, 0x7777));  // reboot request
+  EXPECT_NE(hart0.sample() & ((1u << 3) | (1u << 7)), 0u);
+  board.reset();
+  EXPECT_EQ(hart0.sample(), 0u);
+  EXPECT_EQ(read(0x0c000000 + 4 * 10), 0u);
+  EXPECT_EQ(read(0x10000007, 1), 0u);
+  EXPECT_EQ(board.shutdown_request().kind, ShutdownRequest::Kind::kNone);
+  EXPECT_EQ(board.next_deadline(), Clint::kNoDeadline);
 }
 
 TEST_F(BoardTest, UartInterruptReachesHartThroughPlic) {
@@ -166,9 +183,12 @@ TEST_F(BoardTest, BootsOpenSbiWithKernelAndInitrdLikeQemu) {
   EXPECT_EQ(ram(info.dtb_address, dtb.size()), dtb);
   const int chosen = fdt_path_offset(dtb.data(), "/chosen");
   int len = 0;
-  const auto* start = static_cast<const fdt64_t*>(fdt_getprop(dtb.data(), chosen, "linux,initrd-start", &len));
+  const void* start = fdt_getprop(dtb.data(), chosen, "linux,initrd-start", &len);
   ASSERT_NE(start, nullptr);
-  EXPECT_EQ(fdt64_to_cpu(*start), info.initrd->start);
+  ASSERT_EQ(len, 8);
+  fdt64_t value;
+  std::memcpy(&value, start, 8); // properties are only 4-byte aligned
+  EXPECT_EQ(fdt64_to_cpu(value), info.initrd->start);
   EXPECT_STREQ(static_cast<const char*>(fdt_getprop(dtb.data(), chosen, "bootargs", nullptr)), "console=ttyS0");
 }
 
