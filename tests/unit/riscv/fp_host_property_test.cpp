@@ -373,6 +373,45 @@ TEST(FpHostProperty, Int64ToFloat) {
         [](double x, double, double) { return double(std::bit_cast<uint64_t>(x)); });
 }
 
+TEST(FpHostProperty, Int64ToFloat32) {
+    std::mt19937_64 engine(16);
+    compareWithHost<double, uint64_t>("i64_to_f32",
+        [&](uint64_t& a, uint64_t& b, uint64_t& c) {
+            a = engine() >> (engine() % 64), b = c = 0;
+            if (engine() & 1) a = ~a + 1;
+        },
+        [](uint64_t a, uint64_t, uint64_t, Rounding rm, uint8_t& f) { return uint64_t(i64_to_f32(int64_t(a), rm, f)); },
+        [](double x, double, double) { return uint64_t(std::bit_cast<uint32_t>(float(std::bit_cast<int64_t>(x)))); });
+    compareWithHost<double, uint64_t>("u64_to_f32",
+        [&](uint64_t& a, uint64_t& b, uint64_t& c) { a = engine() >> (engine() % 64), b = c = 0; },
+        [](uint64_t a, uint64_t, uint64_t, Rounding rm, uint8_t& f) { return uint64_t(u64_to_f32(a, rm, f)); },
+        [](double x, double, double) { return uint64_t(std::bit_cast<uint32_t>(float(std::bit_cast<uint64_t>(x)))); });
+}
+
+// lrintf/llrintf agree with FCVT.W.S/FCVT.L.S wherever the result is in range.
+TEST(FpHostProperty, F32ToIntInRange) {
+    Source32 source(17);
+    compareWithHost<float, uint32_t>("f32_to_i32",
+        [&](uint32_t& a, uint32_t& b, uint32_t& c) {
+            do a = source.moderate(40);
+            while (((a >> 23) & 0xff) >= 127 + 31);
+            b = c = 0;
+        },
+        [](uint32_t a, uint32_t, uint32_t, Rounding rm, uint8_t& f) { return uint32_t(f32_to_i32(a, rm, f)); },
+        [](float x, float, float) { return uint32_t(int32_t(std::lrint(x))); });
+    compareWithHost<double, uint64_t>("f32_to_i64",
+        [&](uint64_t& a, uint64_t& b, uint64_t& c) {
+            uint32_t single;
+            do single = source.moderate(70);
+            while (((single >> 23) & 0xff) >= 127 + 63);
+            a = single, b = c = 0;
+        },
+        [](uint64_t a, uint64_t, uint64_t, Rounding rm, uint8_t& f) { return f32_to_i64(uint32_t(a), rm, f); },
+        [](double x, double, double) {
+            return uint64_t(std::llrint(std::bit_cast<float>(uint32_t(std::bit_cast<uint64_t>(x)))));
+        });
+}
+
 // llrint rounds in the current host mode and agrees with FCVT.L.D wherever the result is in range.
 TEST(FpHostProperty, F64ToInt64InRange) {
     Source64 source(11);
