@@ -1,6 +1,7 @@
 #include "machine/boot_rom.hpp"
 
 #include <cstring>
+#include <stdexcept>
 
 namespace nimbus::machine {
 namespace {
@@ -35,11 +36,22 @@ std::vector<uint8_t> BootRom::build(uint64_t start_addr, uint64_t dtb_addr, cons
   return rom;
 }
 
+void BootRom::set_contents(const std::vector<uint8_t>& bytes) {
+  if (bytes.size() > bytes_.size()) throw std::invalid_argument("boot ROM image is larger than the ROM");
+  bytes_.fill(0);
+  std::memcpy(bytes_.data(), bytes.data(), bytes.size());
+}
+
 bool BootRom::read(uint64_t offset, unsigned size, uint64_t& value) {
+  if (offset > bytes_.size() || size > bytes_.size() - offset) return false;
   value = 0;
-  for (unsigned i = 0; i < size; ++i)
-    if (offset + i < bytes_.size()) value |= uint64_t{bytes_[offset + i]} << (8 * i);
+  std::memcpy(&value, bytes_.data() + offset, size); // little-endian host
   return true;
+}
+
+const uint8_t* BootRom::code_pointer(uint64_t offset, uint64_t len) const {
+  if (offset > bytes_.size() || len > bytes_.size() - offset) return nullptr;
+  return bytes_.data() + offset;
 }
 
 } // namespace nimbus::machine

@@ -185,6 +185,13 @@ TEST(BootRom, LayoutMatchesQemuResetVector) {
   EXPECT_FALSE(dev.write(0, 4, 0)) << "ROM is read-only";
   ASSERT_TRUE(dev.read(0x800, 4, v));
   EXPECT_EQ(v, 0u);
+  // Harts execute straight from the ROM's storage.
+  const uint8_t* code = dev.code_pointer(0, 24);
+  ASSERT_NE(code, nullptr);
+  EXPECT_EQ(std::memcmp(code, rom.data(), 24), 0);
+  EXPECT_EQ(dev.code_pointer(BootRom::kSize - 4, 8), nullptr);
+  EXPECT_NE(dev.code_pointer(BootRom::kSize - 4, 4), nullptr);
+  EXPECT_THROW(dev.set_contents(std::vector<uint8_t>(BootRom::kSize + 1)), std::invalid_argument);
 }
 
 TEST(BootRom, DisassemblesToTheIntendedInstructions) {
