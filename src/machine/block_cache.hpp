@@ -32,15 +32,28 @@ struct BlockOp {
   riscv::Op op;
 };
 
-struct Block {
+class Block;
+// A remembered successor: when the block ends with pc == `pc` at `privilege`, and the hart's chain
+// epoch is still `epoch` (no translation or code change since), the next block is `block`.
+struct BlockLink {
+  uint64_t pc = ~uint64_t{0};
+  uint64_t epoch = 0;
+  class Block* block = nullptr;
+  uint8_t privilege = 0xff;
+};
+
+class Block {
+public:
   uint64_t paddr = 0;
   uint32_t count = 0; // instructions (the trailing fall-through op is not one)
+  uint32_t next_link = 0; // which link to replace next
+  BlockLink links[2];     // taken / not taken successors
   std::vector<BlockOp> ops;
 };
 
 class BlockCache {
 public:
-  static constexpr unsigned kFastSlots = 4096;
+  static constexpr unsigned kFastSlots = 32768;
 
   Block* find(uint64_t paddr) {
     Block*& slot = fast_[(paddr >> 1) & (kFastSlots - 1)];

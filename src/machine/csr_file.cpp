@@ -172,7 +172,7 @@ bool Hart::csr_write(uint16_t number, uint64_t value) {
         mode != csr::satp::kModeSv57)
       return true; // unsupported mode: the write has no effect
     satp_ = value & ((uint64_t{0xf} << csr::satp::kModeShift) | csr::satp::kAsidMask | csr::satp::kPpnMask);
-    tlb_.flush();
+    flush_tlb();
     return true;
   }
   case csr::kMstatus: write_mstatus(value); return true;
@@ -207,12 +207,12 @@ bool Hart::csr_write(uint16_t number, uint64_t value) {
   if (number >= csr::kPmpcfg0 && number <= csr::kPmpcfg15) {
     if (number & 1) return false;
     pmp_.write_cfg(number - csr::kPmpcfg0, value);
-    tlb_.flush();
+    flush_tlb();
     return true;
   }
   if (number >= csr::kPmpaddr0 && number <= csr::kPmpaddr63) {
     pmp_.write_addr(number - csr::kPmpaddr0, value);
-    tlb_.flush();
+    flush_tlb();
     return true;
   }
   // Read-only CSRs that exist (writes are stopped earlier by the access check).

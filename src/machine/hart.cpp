@@ -42,7 +42,7 @@ void Hart::reset(uint64_t pc) {
 }
 
 void Hart::flush_caches() {
-  tlb_.flush();
+  flush_tlb();
   blocks_.clear();
   dma_generation_seen_ = bus_.dma_generation();
 }
@@ -72,6 +72,8 @@ uint64_t Hart::run(uint64_t budget) {
   uint64_t retired = 0;
   uint64_t steps = 0; // retired instructions plus fetch faults, so a faulting loop still ends
   next_timer_poll_ = kTimerPollInterval;
+  Block* previous = nullptr; // the block just run, to follow or record its successor link
+  uint64_t previous_epoch = 0;
   while (steps < budget) {
     if (exit_requested_) {
       exit_requested_ = false;
@@ -80,13 +82,33 @@ uint64_t Hart::run(uint64_t budget) {
     if (((mip_ | sstc_pending_ | pins_.sample()) & mie_) != 0) take_pending_interrupt();
     if (bus_.dma_generation() != dma_generation_seen_) {
       blocks_.clear();
+      break_chains();
       dma_generation_seen_ = bus_.dma_generation();
     }
+    if (previous_epoch != chain_epoch_) previous = nullptr; // it may be garbage now
     blocks_.collect_garbage();
-    Block* block = fetch_block();
-    if (block == nullptr) { // the fetch trapped
-      ++steps;
-      continue;
+    Block* block = nullptr;
+    const auto privilege = static_cast<uint8_t>(priv_);
+    if (previous != nullptr) {
+      for (const BlockLink& link : previous->links) {
+        if (link.pc == pc_ && link.privilege == privilege && link.epoch == chain_epoch_) {
+          block = link.block;
+          break;
+        }
+      }
+    }
+    if (block == nullptr) {
+      block = fetch_block();
+      if (block == nullptr) { // the fetch trapped
+        ++steps;
+        previous = nullptr;
+        continue;
+      }
+      if (previous != nullptr && block != scratch_block_.get() && previous_epoch == chain_epoch_) {
+        BlockLink& link = previous->links[previous->next_link];
+        previous->next_link ^= 1;
+        link = BlockLink{pc_, chain_epoch_, block, privilege};
+      }
     }
     block_pc_ = pc_;
     block_retired_ = block->count;
@@ -96,6 +118,8 @@ uint64_t Hart::run(uint64_t budget) {
     } while (op != nullptr);
     retire(block_retired_);
     retired += block_retired_;
+    previous = block == scratch_block_.get() ? nullptr : block;
+    previous_epoch = chain_epoch_;
     steps += block_retired_ + (block_retired_ == 0 ? 1 : 0);
     if (steps >= next_timer_poll_) {
       poll_timer();
@@ -121,14 +145,14 @@ Block* Hart::fetch_block() {
       take_trap(static_cast<uint64_t>(*fault), pc, false);
       return nullptr;
     }
-    if (!pmp_.allows(paddr, 2, Access::Fetch, priv_) || bus_.ram_pointer(paddr, 2) == nullptr) {
+    if (!pmp_.allows(paddr, 2, Access::Fetch, priv_) || bus_.code_pointer(paddr, 2) == nullptr) {
       take_trap(static_cast<uint64_t>(Exception::InstructionAccessFault), pc, false);
       return nullptr;
     }
     install_tlb(entry, pc, paddr, Access::Fetch, priv_);
   }
   if (Block* cached = blocks_.find(paddr)) return cached;
-  uint8_t* host = bus_.ram_pointer(paddr, 2);
+  const uint8_t* host = bus_.code_pointer(paddr, 2);
   if (host == nullptr) {
     take_trap(static_cast<uint64_t>(Exception::InstructionAccessFault), pc, false);
     return nullptr;
@@ -192,6 +216,7 @@ Block* Hart::build_block(uint64_t paddr, const uint8_t* host) {
   block->count = index;
   Block* result = block.get();
   if (blocks_.insert(std::move(block))) tlb_.flush_physical_page(Access::Store, paddr & ~uint64_t{0xfff});
+  break_chains(); // insert may have replaced a block that others link to
   return result;
 }
 
@@ -204,8 +229,8 @@ Block* Hart::build_page_crossing_block(uint64_t paddr_low) {
     take_trap(static_cast<uint64_t>(*fault), upper_va, false);
     return nullptr;
   }
-  const uint8_t* low_host = bus_.ram_pointer(paddr_low, 2);
-  const uint8_t* high_host = bus_.ram_pointer(paddr_high, 2);
+  const uint8_t* low_host = bus_.code_pointer(paddr_low, 2);
+  const uint8_t* high_host = bus_.code_pointer(paddr_high, 2);
   if (high_host == nullptr || !pmp_.allows(paddr_high, 2, Access::Fetch, priv_)) {
     take_trap(static_cast<uint64_t>(Exception::InstructionAccessFault), upper_va, false);
     return nullptr;

@@ -80,6 +80,13 @@ private:
   void finish_block(Block& block, uint16_t offset, uint16_t index);
   void retire(uint64_t count);
 
+  // Translation or decoded code changed: remembered block successors are no longer valid.
+  void break_chains() { ++chain_epoch_; }
+  void flush_tlb() {
+    tlb_.flush();
+    break_chains();
+  }
+
   // ---- traps (trap.cpp)
   // Raises a synchronous exception at `op` inside the running block; returns nullptr for the handler.
   const BlockOp* raise(const BlockOp* op, riscv::Exception cause, uint64_t tval);
@@ -145,6 +152,7 @@ private:
   // and including it (write bias), so counters read and write exactly. Zero otherwise.
   uint64_t csr_read_bias_ = 0, csr_write_bias_ = 0;
   uint64_t next_timer_poll_ = 0;
+  uint64_t chain_epoch_ = 1;
   uint64_t dma_generation_seen_ = 0;
   Pmp pmp_;
 

@@ -163,6 +163,7 @@ struct Hart::Exec {
   static P fence(Hart&, P op) { return op + 1; }
   static P fence_i(Hart& h, P op) {
     h.blocks_.clear(); // the running block stays alive until the next block boundary
+    h.break_chains();
     return leave(h, op, next_pc(h, op));
   }
   static P ecall(Hart& h, P op) {
@@ -193,7 +194,7 @@ struct Hart::Exec {
   static P sfence_vma(Hart& h, P op) {
     if (h.priv_ == Privilege::User || (h.priv_ == Privilege::Supervisor && (h.mstatus_ & mstatus::kTvm)))
       return illegal(h, op);
-    h.tlb_.flush();
+    h.flush_tlb();
     return leave(h, op, next_pc(h, op));
   }
   enum CsrKind { kWrite, kSet, kClear };

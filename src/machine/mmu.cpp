@@ -126,6 +126,7 @@ bool Hart::write_physical(uint64_t paddr, unsigned size, uint64_t value) {
     for (uint64_t page = paddr & ~kPageMask; page <= ((paddr + size - 1) & ~kPageMask); page += 4096) {
       if (blocks_.page_has_code(page)) {
         blocks_.invalidate_page(page);
+        break_chains();
         code_modified_ = true;
       }
     }
