@@ -1,0 +1,53 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+
+#include "cloud/placement/instance_generators.hpp"
+
+namespace nimbus::cloud::placement {
+namespace {
+
+TEST(OfflineGenerators, UniformWeightsInRangeAndReproducible) {
+  const Instance a = falkenauer_uniform(1000, 5);
+  const Instance b = falkenauer_uniform(1000, 5);
+  const Instance c = falkenauer_uniform(1000, 6);
+  ASSERT_EQ(a.item_count(), 1000u);
+  EXPECT_EQ(a.host_types[0].capacity[0], 150);
+  EXPECT_EQ(a.demands, b.demands);
+  EXPECT_NE(a.demands, c.demands);
+  int64_t lo = 1000, hi = 0;
+  for (const auto& v : a.demands) {
+    lo = std::min(lo, v[0]);
+    hi = std::max(hi, v[0]);
+  }
+  EXPECT_GE(lo, 20);
+  EXPECT_LE(hi, 100);
+  EXPECT_LE(lo, 22);  // 1000 draws cover the range's ends
+  EXPECT_GE(hi, 98);
+}
+
+TEST(OfflineGenerators, TripletsFillBinsExactly) {
+  const Instance t = falkenauer_triplet(40, 3);
+  ASSERT_EQ(t.item_count(), 120u);
+  EXPECT_EQ(t.host_types[0].capacity[0], 1000);
+  int64_t total = 0;
+  for (const auto& v : t.demands) {
+    EXPECT_GT(v[0], 250);
+    EXPECT_LT(v[0], 500);
+    total += v[0];
+  }
+  EXPECT_EQ(total, 40 * 1000);  // so the continuous bound equals the known optimum
+}
+
+TEST(OfflineGenerators, SplitMixUniformCoversItsRange) {
+  SplitMix64 rng(1);
+  std::map<int64_t, int> seen;
+  for (int i = 0; i < 2000; ++i) ++seen[rng.uniform(3, 7)];
+  EXPECT_EQ(seen.size(), 5u);
+  EXPECT_EQ(seen.begin()->first, 3);
+  EXPECT_EQ(seen.rbegin()->first, 7);
+}
+
+} // namespace
+} // namespace nimbus::cloud::placement
