@@ -32,9 +32,15 @@ public:
   void set(std::size_t slot, const ResourceVector& residual) {
     std::size_t node = leaves_ + slot;
     for (std::size_t d = 0; d < dims_; ++d) max_[node * dims_ + d] = residual[d];
-    for (node /= 2; node >= 1; node /= 2)
-      for (std::size_t d = 0; d < dims_; ++d)
-        max_[node * dims_ + d] = std::max(max_[2 * node * dims_ + d], max_[(2 * node + 1) * dims_ + d]);
+    for (node /= 2; node >= 1; node /= 2) {
+      bool changed = false;
+      for (std::size_t d = 0; d < dims_; ++d) {
+        const int64_t m = std::max(max_[2 * node * dims_ + d], max_[(2 * node + 1) * dims_ + d]);
+        changed = changed || m != max_[node * dims_ + d];
+        max_[node * dims_ + d] = m;
+      }
+      if (!changed) break;  // ancestors already hold the right maxima
+    }
   }
 
 private:
@@ -56,6 +62,54 @@ private:
     return left >= 0 ? left : search(2 * node + 1, demand);
   }
 };
+
+// The one-dimensional case of the tree: an iterative descent with no backtracking.
+class FirstFitTree1D {
+public:
+  FirstFitTree1D(std::size_t slots, int64_t capacity) {
+    leaves_ = 1;
+    while (leaves_ < std::max<std::size_t>(slots, 1)) leaves_ *= 2;
+    max_.assign(2 * leaves_, capacity);
+  }
+  // Leftmost slot with residual >= w (the caller guarantees w <= capacity).
+  std::size_t find(int64_t w) const {
+    std::size_t node = 1;
+    while (node < leaves_) node = max_[2 * node] >= w ? 2 * node : 2 * node + 1;
+    return node - leaves_;
+  }
+  void set(std::size_t slot, int64_t residual) {
+    std::size_t node = leaves_ + slot;
+    max_[node] = residual;
+    for (node /= 2; node >= 1; node /= 2) {
+      const int64_t m = std::max(max_[2 * node], max_[2 * node + 1]);
+      if (m == max_[node]) break;
+      max_[node] = m;
+    }
+  }
+
+private:
+  std::size_t leaves_;
+  std::vector<int64_t> max_;
+};
+
+SubPacking first_fit_1d(const ItemSet& set, std::span<const uint32_t> order) {
+  SubPacking out;
+  out.bin_of.assign(set.items.size(), -1);
+  const int64_t capacity = set.capacity[0];
+  FirstFitTree1D tree(set.items.size(), capacity);
+  std::vector<int64_t> residual;
+  for (uint32_t k : order) {
+    const int64_t w = set.demands[set.items[k]][0];
+    if (w > capacity) continue;
+    const std::size_t b = tree.find(w);
+    if (b == residual.size()) residual.push_back(capacity);
+    residual[b] -= w;
+    tree.set(b, residual[b]);
+    out.bin_of[k] = static_cast<int32_t>(b);
+  }
+  out.bins = static_cast<int32_t>(residual.size());
+  return out;
+}
 
 double normalized_residual(const ResourceVector& residual, const ResourceVector& capacity, std::size_t dims) {
   return normalized_size(residual, capacity, dims);
@@ -179,7 +233,7 @@ SubPacking fit_pack(const ItemSet& set, Heuristic h) {
   case Heuristic::WorstFit:
   case Heuristic::WorstFitDecreasing:
     return set.dimensions == 1 ? worst_fit_1d(set, order) : scan_fit(set, order, false);
-  default: return first_fit(set, order);
+  default: return set.dimensions == 1 ? first_fit_1d(set, order) : first_fit(set, order);
   }
 }
 

@@ -40,8 +40,12 @@ OfflineReport solve_offline(const Instance& instance, const OfflineOptions& opti
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   OfflineReport report;
-  if (instance.single_host_type()) report.bin_bound = bin_lower_bound(instance);
-  report.lower_bound = cost_lower_bound(instance);
+  if (instance.single_host_type()) {
+    report.bin_bound = bin_lower_bound(instance);
+    report.lower_bound = static_cast<double>(report.bin_bound.best) * instance.host_types[0].cost;
+  } else {
+    report.lower_bound = cost_lower_bound(instance);
+  }
 
   // Construction.
   std::vector<Heuristic> candidates;

@@ -1,0 +1,89 @@
+// Offline placement benchmarks: FFD on a million items, the exact solver on Falkenauer uniform
+// instances (proving optimality), and the lower bounds.
+//   cmake -B build -DNIMBUS_BENCHMARKS=ON && ninja -C build nimbus_microbench
+//   build/bench/nimbus_microbench --benchmark_filter=Placement
+#include <benchmark/benchmark.h>
+
+#include <numeric>
+
+#include "cloud/placement/heuristics.hpp"
+#include "cloud/placement/instance_generators.hpp"
+#include "cloud/placement/lower_bounds.hpp"
+#include "cloud/placement/offline_solver.hpp"
+
+namespace {
+
+using namespace nimbus::cloud::placement;
+
+// One dimension, indexed FFD/BFD: sort plus O(log bins) per item.
+void PlacementFfdMillion(benchmark::State& state) {
+  const Instance in = falkenauer_uniform(static_cast<std::size_t>(state.range(0)), 1);
+  const auto h = static_cast<Heuristic>(state.range(1));
+  std::size_t bins = 0;
+  for (auto _ : state) {
+    const Packing p = heuristic_packing(in, h);
+    bins = p.bin_count();
+    benchmark::DoNotOptimize(bins);
+  }
+  state.counters["bins"] = static_cast<double>(bins);
+  state.SetLabel(std::string(heuristic_name(h)));
+}
+BENCHMARK(PlacementFfdMillion)
+    ->Args({1'000'000, static_cast<int>(Heuristic::FirstFitDecreasing)})
+    ->Args({1'000'000, static_cast<int>(Heuristic::BestFitDecreasing)})
+    ->Args({1'000'000, static_cast<int>(Heuristic::WorstFitDecreasing)})
+    ->Unit(benchmark::kMillisecond);
+
+// The full pipeline (heuristics, bounds, exact search) on uniform instances, averaged over
+// ten seeds per size; counts how many were proven optimal.
+void PlacementExactUniform(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  std::vector<Instance> instances;
+  for (uint64_t seed = 1; seed <= 10; ++seed) instances.push_back(falkenauer_uniform(n, seed));
+  OfflineOptions options;
+  options.time_limit_seconds = 10;
+  double proven = 0, runs = 0;
+  for (auto _ : state) {
+    for (const Instance& in : instances) {
+      const OfflineReport r = solve_offline(in, options);
+      proven += r.optimal ? 1 : 0;
+      runs += 1;
+    }
+  }
+  state.counters["optimal_fraction"] = proven / runs;
+  state.counters["ms_per_instance"] =
+      benchmark::Counter(runs, benchmark::Counter::kIsRate | benchmark::Counter::kInvert, benchmark::Counter::kIs1000);
+}
+BENCHMARK(PlacementExactUniform)->Arg(120)->Arg(250)->Arg(500)->Arg(1000)->Unit(benchmark::kMillisecond)->Iterations(1);
+
+void PlacementLowerBoundMillion(benchmark::State& state) {
+  const Instance in = falkenauer_uniform(1'000'000, 2);
+  for (auto _ : state) benchmark::DoNotOptimize(bin_lower_bound(in).best);
+}
+BENCHMARK(PlacementLowerBoundMillion)->Unit(benchmark::kMillisecond);
+
+// Vector heuristics on 10,000 VMs drawn from a few shapes (3 dimensions).
+void PlacementVectorHeuristics(benchmark::State& state) {
+  Instance in;
+  in.dimensions = 3;
+  in.dimension_names = default_dimension_names(3);
+  in.host_types.push_back({"host", ResourceVector{{64, 256, 2000, 0}}, 1.0});
+  SplitMix64 rng(3);
+  const ResourceVector shapes[] = {{{2, 8, 50, 0}}, {{4, 16, 100, 0}}, {{8, 64, 200, 0}}, {{16, 32, 400, 0}},
+                                   {{1, 2, 20, 0}}, {{32, 128, 500, 0}}};
+  for (int i = 0; i < 10'000; ++i) in.demands.push_back(shapes[rng.uniform(0, 5)]);
+  const auto h = static_cast<Heuristic>(state.range(0));
+  std::size_t bins = 0;
+  for (auto _ : state) bins = heuristic_packing(in, h).bin_count();
+  state.counters["bins"] = static_cast<double>(bins);
+  state.SetLabel(std::string(heuristic_name(h)));
+}
+BENCHMARK(PlacementVectorHeuristics)
+    ->Arg(static_cast<int>(Heuristic::FfdSum))
+    ->Arg(static_cast<int>(Heuristic::FfdProduct))
+    ->Arg(static_cast<int>(Heuristic::FfdL2))
+    ->Arg(static_cast<int>(Heuristic::DotProduct))
+    ->Arg(static_cast<int>(Heuristic::L2Norm))
+    ->Unit(benchmark::kMillisecond);
+
+} // namespace
