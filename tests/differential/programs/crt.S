@@ -3,7 +3,7 @@
    through the syscon (exit code 0). Other harts park. */
 #include "common.h"
 
-  .section .text.init
+  .section .text.init, "ax"
   .globl _start
 _start:
   csrr t0, mhartid
