@@ -10,24 +10,23 @@ void Plic::reset() {
   std::lock_guard lock(mutex_);
   for (Context& c : contexts_) c = Context{};
   priority_.fill(0);
-  claimed_.fill(false);
-  pending_ = line_;
-  pending_[0] = false;
+  claimed_.fill(0);
+  pending_ = line_; // source 0 never has a line (set_irq ignores it)
   update_outputs();
 }
 
 bool Plic::pending(unsigned source) const {
   std::lock_guard lock(mutex_);
-  return source < kSources && pending_[source];
+  return source < kSources && test(pending_, source);
 }
 
 void Plic::set_irq(unsigned source, bool level) {
   if (source == 0 || source >= kSources) return;
   std::lock_guard lock(mutex_);
-  line_[source] = level;
+  assign(line_, source, level);
   // A level gateway forwards the line while no request is in flight; once claimed it waits for
   // the completion before it looks at the line again.
-  if (!claimed_[source]) pending_[source] = level;
+  if (!test(claimed_, source)) assign(pending_, source, level);
   update_outputs();
 }
 
@@ -61,9 +60,7 @@ bool Plic::read_register(uint64_t offset, uint32_t& value) {
   }
   if (offset < kEnableOffset) {
     const uint64_t word = (offset - kPendingOffset) / 4;
-    if (word < kWords)
-      for (unsigned bit = 0; bit < 32; ++bit)
-        if (pending_[word * 32 + bit]) value |= uint32_t{1} << bit;
+    if (word < kWords) value = pending_[word];
     return true;
   }
   if (offset < kContextOffset) {
@@ -106,11 +103,14 @@ unsigned Plic::best_source(unsigned context) const {
   const Context& ctx = contexts_[context];
   unsigned best = 0;
   uint32_t best_priority = ctx.threshold;
-  for (unsigned source = 1; source < kSources; ++source) {
-    if (!pending_[source] || !(ctx.enable[source / 32] >> (source % 32) & 1)) continue;
-    if (priority_[source] > best_priority) {
-      best = source;
-      best_priority = priority_[source];
+  // Visit only the enabled pending sources, in increasing id order so ties go to the lowest.
+  for (unsigned word = 0; word < kWords; ++word) {
+    for (uint32_t candidates = pending_[word] & ctx.enable[word]; candidates != 0; candidates &= candidates - 1) {
+      const unsigned source = word * 32 + static_cast<unsigned>(__builtin_ctz(candidates));
+      if (priority_[source] > best_priority) {
+        best = source;
+        best_priority = priority_[source];
+      }
     }
   }
   return best;
@@ -119,8 +119,8 @@ unsigned Plic::best_source(unsigned context) const {
 uint32_t Plic::claim(unsigned context) {
   const unsigned source = best_source(context);
   if (source != 0) {
-    pending_[source] = false;
-    claimed_[source] = true;
+    assign(pending_, source, false);
+    assign(claimed_, source, true);
   }
   return source;
 }
@@ -129,9 +129,9 @@ void Plic::complete(unsigned context, uint32_t source) {
   // The spec ignores completions for sources not enabled for this context.
   if (source == 0 || source >= kSources) return;
   if (!(contexts_[context].enable[source / 32] >> (source % 32) & 1)) return;
-  if (!claimed_[source]) return;
-  claimed_[source] = false;
-  pending_[source] = line_[source]; // a line still asserted raises a new request
+  if (!test(claimed_, source)) return;
+  assign(claimed_, source, false);
+  assign(pending_, source, test(line_, source)); // a line still asserted raises a new request
 }
 
 void Plic::update_outputs() {

@@ -61,10 +61,17 @@ private:
 
   std::vector<InterruptPins*> pins_;
   std::vector<Context> contexts_;
+  using Bits = std::array<uint32_t, kWords>; // one bit per source, as the pending registers
+  static bool test(const Bits& bits, unsigned source) { return bits[source / 32] >> (source % 32) & 1; }
+  static void assign(Bits& bits, unsigned source, bool value) {
+    const uint32_t mask = uint32_t{1} << (source % 32);
+    bits[source / 32] = value ? bits[source / 32] | mask : bits[source / 32] & ~mask;
+  }
+
   std::array<uint32_t, kSources> priority_{};
-  std::array<bool, kSources> line_{};    // current level of each device line
-  std::array<bool, kSources> pending_{}; // gateway has forwarded a request not yet claimed
-  std::array<bool, kSources> claimed_{}; // claimed and not yet completed
+  Bits line_{};    // current level of each device line
+  Bits pending_{}; // gateway has forwarded a request not yet claimed
+  Bits claimed_{}; // claimed and not yet completed
   mutable std::mutex mutex_;
 };
 

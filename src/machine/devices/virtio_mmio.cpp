@@ -167,6 +167,7 @@ void VirtioMmio::notify(unsigned queue) {
   if (!(status_ & kStatusDriverOk) || (status_ & kStatusNeedsReset)) return;
   Virtqueue& q = queues_[queue];
   bool used = false;
+  bool touched_ram = false;
   // At most one pass over the ring per notify: the driver notifies again for later requests.
   for (uint32_t served = 0; served < q.size; ++served) {
     std::string error;
@@ -177,17 +178,20 @@ void VirtioMmio::notify(unsigned queue) {
       break;
     }
     const VirtioDevice::Result result = device_->process(queue, chain_);
+    touched_ram = touched_ram || result.written > 0;
     if (!result.ok) {
       fail("queue " + std::to_string(queue) + ": malformed request");
       break;
     }
-    if (result.written > 0) bus_.note_dma_write();
     if (!q.push_used(bus_, chain_.head(), result.written, error)) {
       fail("queue " + std::to_string(queue) + ": " + error);
       break;
     }
     used = true;
   }
+  // One notice for the whole batch: harts are stopped while we run, and each notice may make
+  // them drop decoded code, so fewer is cheaper.
+  if (used || touched_ram) bus_.note_dma_write();
   if (used) interrupt_status_ |= kInterruptUsedBuffer;
 }
 

@@ -148,8 +148,7 @@ bool Virtqueue::push_used(Bus& bus, uint16_t head, uint32_t written, std::string
   ++used_index_;
   std::atomic_thread_fence(std::memory_order_release); // the element before the index
   std::memcpy(idx, &used_index_, 2);
-  bus.note_dma_write();
-  return true;
+  return true; // the transport calls note_dma_write once per batch
 }
 
 } // namespace nimbus::machine

@@ -35,7 +35,8 @@ public:
   bool validate(const Bus& bus, uint32_t max_size, std::string& error) const;
   // Takes the next available chain into `chain`.
   PopResult pop(Bus& bus, DescriptorChain& chain, std::string& error);
-  // Returns a chain to the driver through the used ring.
+  // Returns a chain to the driver through the used ring. The caller reports the RAM write to
+  // the bus (Bus::note_dma_write), once for a whole batch.
   bool push_used(Bus& bus, uint16_t head, uint32_t written, std::string& error);
 
   uint16_t last_avail_index() const { return last_avail_; }

@@ -138,7 +138,9 @@ TEST_F(VirtioMmioTest, ManyRequestsInOneNotifyWrapTheRing) {
       driver.set_desc(i, VirtioTestDriver::kBuffers + 64 * i, 4, 0);
       driver.make_available(i);
     }
+    const uint64_t generation = bus.dma_generation();
     driver.notify();
+    EXPECT_EQ(bus.dma_generation(), generation + 1) << "one DMA notice per batch";
   }
   EXPECT_EQ(echo->requests, 24);
   EXPECT_EQ(driver.used_idx(), 24);
