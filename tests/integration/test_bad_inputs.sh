@@ -12,7 +12,7 @@ truncated_image="$TEST_WORK/truncated-Image"
 head -c 40 "$NIMBUS_GUEST_KERNEL" > "$truncated_image"
 empty="$TEST_WORK/empty"
 : > "$empty"
-x86_elf="$(command -v true)"
+x86_elf="$(type -P true)"   # an x86-64 ELF executable (not the shell builtin)
 # A RISC-V ELF whose program headers point past the end of the file.
 "$NIMBUS_SOURCE_DIR/tests/differential/build-programs.sh" "$TEST_WORK/elf" rv64i_alu > /dev/null 2>&1 \
   || fail "could not build a RISC-V ELF for the truncated-ELF case"
