@@ -58,6 +58,15 @@ build_uboot() {
   rm -rf "$dir" && mv "$dir.tmp" "$dir"
 }
 
+# Tests may call this script in parallel: one build at a time, the others wait and then find
+# the cache complete.
+mkdir -p "$NIMBUS_GUEST_CACHE"
+exec 9> "$NIMBUS_GUEST_CACHE/.build.lock"
+if ! flock -n 9; then
+  guest_log "another guests/build.sh is running; waiting for it"
+  flock 9
+fi
+
 components=("$@")
 [ ${#components[@]} -gt 0 ] || components=(kernel busybox bench initramfs uboot)
 for c in "${components[@]}"; do
