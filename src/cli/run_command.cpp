@@ -127,10 +127,12 @@ int run_machine(const RunOptions& options) {
       console.flush();
       fmt::print(stderr, "nimbus run: stopped after the {} s timeout ({} instructions)\n", options.timeout_seconds,
                  result.instructions);
+      for (const auto& state : result.hart_states) fmt::print(stderr, "nimbus run:   {}\n", state);
       return kExitTimeout;
     case machine::StopCause::InstructionLimit:
       console.flush();
       fmt::print(stderr, "nimbus run: stopped at the instruction limit ({} instructions)\n", result.instructions);
+      for (const auto& state : result.hart_states) fmt::print(stderr, "nimbus run:   {}\n", state);
       return kExitInstructionLimit;
     }
   }

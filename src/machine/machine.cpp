@@ -1,5 +1,7 @@
 #include "machine/machine.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "machine/hart.hpp"
@@ -71,6 +73,9 @@ RunResult Machine::run() {
   auto finish = [&](StopCause cause) {
     console_.flush();
     result.cause = cause;
+    for (const auto& hart : harts_)
+      result.hart_states.push_back(fmt::format("hart {}: pc={:#x} {}-mode{}", hart->id(), hart->pc(),
+                                               "US?M"[hart->privilege() & 3], hart->waiting() ? ", waiting (wfi)" : ""));
     result.elapsed = std::chrono::steady_clock::now() - started;
     return result;
   };
@@ -79,10 +84,10 @@ RunResult Machine::run() {
     uint64_t retired = 0;
     bool all_waiting = true;
     for (auto& hart : harts_) {
-      if (!hart->waiting()) {
-        reservations_->switch_to(hart->id());
-        retired += hart->run(slice);
-      }
+      // A waiting hart still gets run(): it samples its timer (Sstc) and pins there and returns
+      // at once if nothing woke it.
+      reservations_->switch_to(hart->id());
+      retired += hart->run(slice);
       all_waiting = all_waiting && hart->waiting();
     }
     result.instructions += retired;

@@ -43,6 +43,9 @@ struct RunResult {
   int exit_code = 0; // the guest's power-off code when cause is PowerOff
   uint64_t instructions = 0;
   std::chrono::nanoseconds elapsed{0};
+  // Where each hart was when the machine stopped ("hart 0: pc=... S-mode, waiting"), so a
+  // timeout says where the guest was stuck.
+  std::vector<std::string> hart_states;
 };
 
 class Machine {
