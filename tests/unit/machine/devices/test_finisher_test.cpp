@@ -21,6 +21,12 @@ TEST(TestFinisher, FailCarriesTheCode) {
   EXPECT_EQ(f.request(), (ShutdownRequest{Kind::kPowerOff, 42}));
 }
 
+TEST(TestFinisher, SixteenBitWriteAsOpenSbiDoes) {
+  TestFinisher f;
+  ASSERT_TRUE(f.write(0, 2, 0x5555));
+  EXPECT_EQ(f.request(), (ShutdownRequest{Kind::kPowerOff, 0}));
+}
+
 TEST(TestFinisher, ResetRequestsReboot) {
   TestFinisher f;
   ASSERT_TRUE(f.write(0, 4, 0x7777));
@@ -33,7 +39,7 @@ TEST(TestFinisher, OtherValuesAndOffsetsDoNothing) {
   TestFinisher f;
   ASSERT_TRUE(f.write(0, 4, 0x1234));
   ASSERT_TRUE(f.write(4, 4, 0x5555));
-  ASSERT_TRUE(f.write(0, 1, 0x55));
+  ASSERT_TRUE(f.write(0, 1, 0x55)); // bytes are below the device's minimum access size
   EXPECT_EQ(f.request().kind, Kind::kNone);
 }
 
