@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the guest build scripts and for tests that locate guest artefacts.
 # Sourced, never executed. Every artefact lives in a cache directory named by a hash over
 # exactly the inputs that produce it, so a changed input rebuilds only what depends on it.
@@ -11,7 +12,9 @@ NIMBUS_CROSS="${NIMBUS_CROSS:-riscv64-linux-gnu-}"
 
 # Pinned upstream inputs. Bumping one of these rebuilds what depends on it.
 NIMBUS_BUSYBOX_VERSION="1:1.35.0-4+deb12u1"
+# shellcheck disable=SC2034  # used by busybox/build-busybox.sh
 NIMBUS_DEBIAN_MIRROR="http://deb.debian.org/debian"
+# shellcheck disable=SC2034
 NIMBUS_DEBIAN_SUITE="bookworm"
 
 guest_log() { printf '[guests %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Locates the guest artefacts built by guests/build.sh (same content hashes, so a changed
 # input means "not built yet"). Source it; it defines:
 #   NIMBUS_GUEST_KERNEL      Linux Image              NIMBUS_GUEST_INITRD  initramfs.cpio.gz

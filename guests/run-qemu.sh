@@ -9,7 +9,9 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 mode="${1:-shell}"
 shift || true
-"$here/build.sh" kernel initramfs $([ "$mode" = uboot ] && echo uboot) > /dev/null
+components=(kernel initramfs)
+[ "$mode" = uboot ] && components+=(uboot)
+"$here/build.sh" "${components[@]}" > /dev/null
 source "$here/paths.sh"
 qemu=(qemu-system-riscv64 -M virt -nographic -m "${MEM:-256M}" -smp "${SMP:-1}" -bios "$NIMBUS_OPENSBI_DYNAMIC")
 case "$mode" in

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by tests/integration/test_*.sh. Sourced with the nimbus binary as $1.
 # NIMBUS_TEST_MACHINE=qemu runs the same guests on qemu-system-riscv64 -M virt instead (the
 # reference machine: validates the guest images and the tests themselves).
@@ -87,4 +88,5 @@ expect_marker() {
   say "ok: $line (exit 0)"
 }
 
+# shellcheck disable=SC2034  # used by the test scripts
 GUEST_TIMEOUT="${NIMBUS_GUEST_TIMEOUT:-300}"
