@@ -75,6 +75,30 @@ test_main:
   csrr a0, mstatus
   andi a0, a0, 2
   SIG mstatus_sees_sie_clear, a0
+  /* spec-defined WARL behaviour */
+  csrr a0, misa
+  srli a0, a0, 62
+  SIG misa_mxl, a0              /* 2 = 64-bit */
+  li t0, -1
+  csrw medeleg, t0
+  csrr a0, medeleg
+  srli a0, a0, 11
+  andi a0, a0, 1
+  // QEMU-DIFFERS: medeleg_bit11_read_only_zero: 0x0000000000000001 => medeleg_bit11_read_only_zero: 0x0000000000000000 ; priv spec machine.adoc (medeleg): medeleg[11] (ecall from M) is read-only zero
+  SIG medeleg_bit11_read_only_zero, a0
+  csrw medeleg, zero
+  li t0, (8 << 60) | 0x12345    /* Sv39, some PPN */
+  csrw satp, t0
+  li t1, (5 << 60) | 0x54321    /* reserved MODE: the whole write has no effect */
+  csrw satp, t1
+  csrr a0, satp
+  SIG satp_after_reserved_mode_write, a0
+  csrw satp, zero
+  li t0, 0x1800                 /* MPP = M is invisible through sstatus */
+  csrs mstatus, t0
+  csrr a0, sstatus
+  and a0, a0, t0
+  SIG sstatus_hides_mpp, a0
   /* mhartid on hart 0, counters advance */
   SIG_CSR mhartid, mhartid
   csrr t0, minstret
