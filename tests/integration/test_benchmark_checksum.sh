@@ -18,5 +18,5 @@ guest_line="$(grep -a -m1 '^NIMBUS-BENCH: ' "$TEST_WORK/console.log" || true)"
 say "guest riscv64 ($TEST_MACHINE): $guest_line"
 guest_sum="$(echo "$guest_line" | sed -n 's/.*checksum=\(0x[0-9a-f]*\).*/\1/p')"
 [ "$guest_sum" = "$native_sum" ] || fail "checksum differs: guest $guest_sum, native $native_sum"
-[ "$RUN_STATUS" -eq 0 ] || fail "benchmark ran but the machine exited with $RUN_STATUS"
+[ "$RUN_STATUS" -eq 0 ] || { explain_exit "$TEST_WORK/console.log"; fail "benchmark ran but the machine exited with $RUN_STATUS"; }
 say "ok: checksums match ($guest_sum), exit 0"

@@ -42,5 +42,5 @@ wait "$feeder" 2>/dev/null
 grep -aq '^answer=42' "$log" || { tail -20 "$log" | sed 's/^/    /'; fail "no 'answer=42' from the guest shell (exit $RUN_STATUS)"; }
 say "ok: shell answered: $(grep -a -m1 '^answer=' "$log")"
 grep -aq '^cpus=1' "$log" || { tail -20 "$log" | sed 's/^/    /'; fail "no 'cpus=1' from the guest shell"; }
-[ "$RUN_STATUS" -eq 0 ] || fail "poweroff -f should exit 0, got $RUN_STATUS"
+[ "$RUN_STATUS" -eq 0 ] || { explain_exit "$log"; fail "poweroff -f should exit 0, got $RUN_STATUS"; }
 say "ok: poweroff -f -> exit 0"
