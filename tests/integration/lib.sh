@@ -73,10 +73,11 @@ run_guest() {
 # Says what the console shows about a machine that did not stop as it should.
 explain_exit() {
   local log="$1"
-  if [ "$RUN_STATUS" -eq 124 ] && grep -aq 'reboot: Power down' "$log"; then
-    say "note: Linux powered off (SBI SRST -> OpenSBI's sifive_test driver, a 16-bit write of 0x5555"
-    say "      to the syscon at 0x100000) but the machine kept running until the timeout;"
-    say "      see the differential program syscon_poweroff_widths"
+  if [ "$RUN_STATUS" -eq 124 ]; then
+    say "note: the guest finished and powered off ($(grep -ac 'reboot: Power down' "$log") 'reboot: Power down' lines"
+    say "      reached the console): Linux -> SBI SRST -> OpenSBI's sifive_test driver, a 16-bit"
+    say "      write of 0x5555 to the syscon at 0x100000; the machine kept running until the"
+    say "      timeout instead. See the differential program syscon_poweroff_widths."
   fi
 }
 
