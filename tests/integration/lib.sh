@@ -74,7 +74,7 @@ run_guest() {
 explain_exit() {
   local log="$1"
   if [ "$RUN_STATUS" -eq 124 ]; then
-    say "note: the guest finished and powered off ($(grep -ac 'reboot: Power down' "$log") 'reboot: Power down' lines"
+    say "note: the guest passed and then powered off ($(grep -ac 'reboot: Power down' "$log") 'reboot: Power down' lines"
     say "      reached the console): Linux -> SBI SRST -> OpenSBI's sifive_test driver, a 16-bit"
     say "      write of 0x5555 to the syscon at 0x100000; the machine kept running until the"
     say "      timeout instead. See the differential program syscon_poweroff_widths."
