@@ -1,0 +1,190 @@
+// `nimbus bench`: runs the same kernel, initramfs and workloads on Nimbus and on
+// qemu-system-riscv64 in one run and prints the ratios (DESIGN.md: speed is reported against
+// QEMU measured in the same run, since the machines are noisy).
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <regex>
+
+#include "cli/child_process.hpp"
+#include "cli/commands.hpp"
+#include "machine/size_parser.hpp"
+
+namespace nimbus::cli {
+namespace {
+
+constexpr const char* kDebianOpenSbi = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin";
+constexpr const char* kInitMarker = "NIMBUS-GUEST:";
+
+struct BenchOptions {
+  std::string kernel, initrd, qemu = "qemu-system-riscv64", bios = kDebianOpenSbi, mem = "256M", json;
+  unsigned rounds = 10;
+  unsigned timeout = 900;
+};
+
+// One guest run on one emulator.
+struct Measurement {
+  std::optional<double> marker_seconds; // host time from start to the init marker
+  std::optional<double> guest_seconds;  // the CPU benchmark's own elapsed time
+  std::string checksum;
+  double wall_seconds = 0;
+  uint64_t peak_overhead = 0; // host bytes beyond guest RAM
+  int exit_code = -1;
+  std::string last_lines;
+};
+
+Measurement measure(const std::vector<std::string>& argv, uint64_t ram, unsigned timeout, const char* what) {
+  fmt::print(stderr, "nimbus bench: {} ...\n", what);
+  Measurement m;
+  static const std::regex bench_line(R"(NIMBUS-BENCH: .*checksum=(0x[0-9a-f]+) elapsed=([0-9.]+)s)");
+  std::vector<std::string> tail;
+  auto on_line = [&](const std::string& line, ChildProcess::Clock::duration t) {
+    tail.push_back(line);
+    if (tail.size() > 8) tail.erase(tail.begin());
+    if (!m.marker_seconds && line.find(kInitMarker) != std::string::npos)
+      m.marker_seconds = std::chrono::duration<double>(t).count();
+    std::smatch match;
+    if (std::regex_search(line, match, bench_line)) {
+      m.checksum = match[1];
+      m.guest_seconds = std::stod(match[2]);
+    }
+    return true;
+  };
+  auto sampler = [&](pid_t pid) { m.peak_overhead = std::max(m.peak_overhead, sample_memory(pid, ram).overhead()); };
+  const auto r = ChildProcess::run(argv, std::chrono::seconds(timeout), on_line, sampler);
+  m.wall_seconds = std::chrono::duration<double>(r.elapsed).count();
+  m.exit_code = r.exit_code;
+  for (const auto& l : tail) m.last_lines += "    " + l + "\n";
+  if (r.timed_out) fmt::print(stderr, "nimbus bench: {} timed out after {} s\n", what, timeout);
+  return m;
+}
+
+std::string self_path() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? "nimbus" : p.string();
+}
+
+int run_bench(const BenchOptions& o) {
+  for (const auto* f : {&o.kernel, &o.initrd, &o.bios})
+    if (!std::filesystem::is_regular_file(*f)) {
+      fmt::print(stderr, "nimbus bench: '{}' is not a file (build guests with guests/build.sh)\n", *f);
+      return 2;
+    }
+  const auto ram = machine::parse_size(o.mem);
+  if (!ram) {
+    fmt::print(stderr, "nimbus bench: --mem '{}' is not a size\n", o.mem);
+    return 2;
+  }
+  const auto dir = std::filesystem::temp_directory_path() / fmt::format("nimbus-bench-{}", getpid());
+  std::filesystem::create_directories(dir);
+  auto fresh_disk = [&](const char* name) {
+    const auto path = (dir / name).string();
+    std::ofstream(path).close();
+    std::filesystem::resize_file(path, 64ull << 20);
+    return path;
+  };
+  const std::string test_append = "console=ttyS0 nimbus.mode=test";
+  const std::string bench_append = fmt::format("console=ttyS0 nimbus.mode=bench nimbus.bench={}", o.rounds);
+  auto nimbus_argv = [&](const std::string& append, const std::string& disk) {
+    return std::vector<std::string>{self_path(), "run", "--kernel", o.kernel, "--initrd", o.initrd, "--bios", o.bios,
+                                    "--mem", o.mem, "--append", append, "--drive", disk};
+  };
+  auto qemu_argv = [&](const std::string& append, const std::string& disk) {
+    return std::vector<std::string>{o.qemu, "-M", "virt", "-nographic", "-m", o.mem, "-smp", "1", "-bios", o.bios,
+                                    "-kernel", o.kernel, "-initrd", o.initrd, "-append", append, "-drive",
+                                    "file=" + disk + ",if=none,format=raw,id=d0", "-device",
+                                    "virtio-blk-device,drive=d0"};
+  };
+
+  const Measurement nimbus_boot =
+      measure(nimbus_argv(test_append, fresh_disk("nimbus-boot.img")), *ram, o.timeout, "boot on Nimbus");
+  const Measurement qemu_boot =
+      measure(qemu_argv(test_append, fresh_disk("qemu-boot.img")), *ram, o.timeout, "boot on QEMU");
+  const Measurement nimbus_cpu =
+      measure(nimbus_argv(bench_append, fresh_disk("nimbus-cpu.img")), *ram, o.timeout, "CPU benchmark on Nimbus");
+  const Measurement qemu_cpu =
+      measure(qemu_argv(bench_append, fresh_disk("qemu-cpu.img")), *ram, o.timeout, "CPU benchmark on QEMU");
+  std::filesystem::remove_all(dir);
+
+  bool ok = true;
+  for (const auto* m : {&nimbus_boot, &qemu_boot}) {
+    if (!m->marker_seconds) {
+      fmt::print(stderr, "nimbus bench: a boot run never printed the init marker; last output:\n{}", m->last_lines);
+      ok = false;
+    }
+  }
+  for (const auto* m : {&nimbus_cpu, &qemu_cpu}) {
+    if (!m->guest_seconds) {
+      fmt::print(stderr, "nimbus bench: a CPU run never printed its result; last output:\n{}", m->last_lines);
+      ok = false;
+    }
+  }
+  if (!ok) return 1;
+  if (nimbus_cpu.checksum != qemu_cpu.checksum) {
+    fmt::print(stderr, "nimbus bench: checksums differ (Nimbus {}, QEMU {}): Nimbus computed a wrong result\n",
+               nimbus_cpu.checksum, qemu_cpu.checksum);
+    return 1;
+  }
+
+  const double boot_ratio = *nimbus_boot.marker_seconds / *qemu_boot.marker_seconds;
+  const double speed_ratio = *qemu_cpu.guest_seconds / *nimbus_cpu.guest_seconds;
+  const uint64_t nimbus_overhead = std::max(nimbus_boot.peak_overhead, nimbus_cpu.peak_overhead);
+  const uint64_t qemu_overhead = std::max(qemu_boot.peak_overhead, qemu_cpu.peak_overhead);
+  const auto mib = [](uint64_t b) { return static_cast<double>(b) / (1 << 20); };
+
+  fmt::print("{:<36} {:>12} {:>12} {:>10}   {}\n", "workload (1 hart, " + o.mem + ")", "Nimbus", "QEMU", "ratio",
+             "bar");
+  fmt::print("{:<36} {:>10.2f} s {:>10.2f} s {:>9.2f}x   <= 1.5x boot time {}\n", "start to init marker",
+             *nimbus_boot.marker_seconds, *qemu_boot.marker_seconds, boot_ratio, boot_ratio <= 1.5 ? "met" : "MISSED");
+  fmt::print("{:<36} {:>10.2f} s {:>10.2f} s {:>9.2f}x   >= 0.25x guest speed {}\n",
+             fmt::format("CPU benchmark ({} rounds)", o.rounds), *nimbus_cpu.guest_seconds, *qemu_cpu.guest_seconds,
+             speed_ratio, speed_ratio >= 0.25 ? "met" : "MISSED");
+  fmt::print("{:<36} {:>8.1f} MiB {:>8.1f} MiB {:>9.2f}x   <= 16 MiB {}\n", "host memory beyond guest RAM",
+             mib(nimbus_overhead), mib(qemu_overhead), mib(nimbus_overhead) / std::max(mib(qemu_overhead), 0.01),
+             mib(nimbus_overhead) <= 16 ? "met" : "MISSED");
+  fmt::print("(speed ratio = QEMU time / Nimbus time; checksum {} identical on both)\n", nimbus_cpu.checksum);
+
+  if (!o.json.empty()) {
+    nlohmann::json j;
+    j["boot_seconds"] = {{"nimbus", *nimbus_boot.marker_seconds}, {"qemu", *qemu_boot.marker_seconds}};
+    j["cpu_seconds"] = {{"nimbus", *nimbus_cpu.guest_seconds}, {"qemu", *qemu_cpu.guest_seconds}};
+    j["overhead_bytes"] = {{"nimbus", nimbus_overhead}, {"qemu", qemu_overhead}};
+    j["boot_ratio"] = boot_ratio;
+    j["speed_ratio"] = speed_ratio;
+    j["rounds"] = o.rounds;
+    std::ofstream(o.json) << j.dump(2) << "\n";
+  }
+  return 0;
+}
+
+void register_bench(CLI::App& app) {
+  auto o = std::make_shared<BenchOptions>();
+  auto* cmd = app.add_subcommand("bench", "Run whole-guest workloads on Nimbus and qemu-system-riscv64 and compare");
+  cmd->footer(
+      "Runs, in one go: boot to the init marker (nimbus.mode=test) and the CPU benchmark (nimbus.mode=bench)\n"
+      "on both machines with the same firmware, kernel and initramfs, samples host memory beyond guest RAM,\n"
+      "and prints ratios. Build the guest images first: guests/build.sh (paths: source guests/paths.sh).\n"
+      "Example: nimbus bench --kernel $NIMBUS_GUEST_KERNEL --initrd $NIMBUS_GUEST_INITRD");
+  cmd->add_option("--kernel", o->kernel, "Linux Image built by guests/build.sh")->required();
+  cmd->add_option("--initrd", o->initrd, "Nimbus initramfs built by guests/build.sh (has the init marker and benchmark)")
+      ->required();
+  cmd->add_option("--bios", o->bios, "Firmware for both machines")->capture_default_str();
+  cmd->add_option("--qemu", o->qemu, "The reference emulator")->capture_default_str();
+  cmd->add_option("--mem", o->mem, "Guest RAM for both machines")->capture_default_str();
+  cmd->add_option("--rounds", o->rounds, "CPU benchmark size (nimbus.bench=N)")->capture_default_str();
+  cmd->add_option("--timeout", o->timeout, "Seconds allowed for each run")->capture_default_str();
+  cmd->add_option("--json", o->json, "Also write the figures as JSON to this file");
+  cmd->callback([o] { set_exit_code(run_bench(*o)); });
+}
+
+NIMBUS_REGISTER_COMMAND(register_bench);
+
+} // namespace
+} // namespace nimbus::cli
