@@ -158,12 +158,11 @@ bool decompose(const ArcFlowModel& m, const double* flow, int64_t capacity, std:
 // each, and pack the few items left with `pack_rest` (which returns their bins).
 void round_lp(const ArcFlowModel& m, int64_t capacity, std::size_t items, const ResidualPacker& pack_rest,
               ArcFlowResult& r) {
+  // Split the flow into weighted patterns (lists of size indices).
   std::vector<double> flow(m.solver->getColSolution(), m.solver->getColSolution() + m.arcs.size());
   std::map<int64_t, std::vector<std::size_t>> out;
   for (std::size_t a = 0; a < m.arcs.size(); ++a) out[m.arcs[a].from].push_back(a);
-  std::vector<std::vector<uint32_t>> members = m.members;
-  std::vector<int32_t> bin_of(items, -1);
-  int32_t bin = 0;
+  std::vector<std::pair<std::vector<int32_t>, double>> patterns;
   constexpr double kTiny = 1e-7;
   for (;;) {
     // Follow the heaviest arcs from 0 to C; the path's weight is its smallest arc flow.
@@ -179,34 +178,50 @@ void round_lp(const ArcFlowModel& m, int64_t capacity, std::size_t items, const 
       u = m.arcs[best].to;
     }
     if (path.empty() || m.arcs[path.back()].to != capacity) break;
-    for (std::size_t a : path) flow[a] -= weight;
-    for (auto copies = static_cast<int64_t>(std::floor(weight + 1e-9)); copies > 0; --copies) {
-      bool complete = true;  // enough unassigned items left for the whole pattern
-      std::map<int32_t, int64_t> need;
-      for (std::size_t a : path)
-        if (m.arcs[a].type >= 0) ++need[m.arcs[a].type];
-      for (const auto& [t, c] : need) complete = complete && static_cast<int64_t>(members[static_cast<std::size_t>(t)].size()) >= c;
-      if (!complete) break;
-      for (std::size_t a : path) {
-        if (m.arcs[a].type < 0) continue;
-        auto& pool = members[static_cast<std::size_t>(m.arcs[a].type)];
-        bin_of[pool.back()] = bin;
-        pool.pop_back();
-      }
-      ++bin;
+    std::vector<int32_t> types;
+    for (std::size_t a : path) {
+      flow[a] -= weight;
+      if (m.arcs[a].type >= 0) types.push_back(m.arcs[a].type);
     }
+    patterns.push_back({std::move(types), weight});
   }
-  std::vector<uint32_t> rest;
-  for (const auto& pool : members) rest.insert(rest.end(), pool.begin(), pool.end());
-  const std::vector<int32_t> rest_bins = pack_rest(rest);
-  int32_t extra = 0;
-  for (std::size_t k = 0; k < rest.size(); ++k) {
-    bin_of[rest[k]] = bin + rest_bins[k];
-    extra = std::max(extra, rest_bins[k] + 1);
+  // Keep floor(weight) - reduce copies of each pattern and pack the rest; a larger residual
+  // gives the residual packer more freedom when the plain rounding misses the bound.
+  for (int64_t reduce = 0; reduce <= 3; ++reduce) {
+    std::vector<std::vector<uint32_t>> members = m.members;
+    std::vector<int32_t> bin_of(items, -1);
+    int32_t bin = 0;
+    for (const auto& [types, weight] : patterns) {
+      for (auto copies = static_cast<int64_t>(std::floor(weight + 1e-9)) - reduce; copies > 0; --copies) {
+        std::map<int32_t, int64_t> need;
+        for (int32_t t : types) ++need[t];
+        bool complete = true;  // enough unassigned items left for the whole pattern
+        for (const auto& [t, c] : need)
+          complete = complete && static_cast<int64_t>(members[static_cast<std::size_t>(t)].size()) >= c;
+        if (!complete) break;
+        for (int32_t t : types) {
+          auto& pool = members[static_cast<std::size_t>(t)];
+          bin_of[pool.back()] = bin;
+          pool.pop_back();
+        }
+        ++bin;
+      }
+    }
+    std::vector<uint32_t> rest;
+    for (const auto& pool : members) rest.insert(rest.end(), pool.begin(), pool.end());
+    const std::vector<int32_t> rest_bins = pack_rest(rest, r.lp_bound - bin);
+    int32_t extra = 0;
+    for (std::size_t k = 0; k < rest.size(); ++k) {
+      bin_of[rest[k]] = bin + rest_bins[k];
+      extra = std::max(extra, rest_bins[k] + 1);
+    }
+    if (!r.found || bin + extra < r.bins) {
+      r.found = true;
+      r.bins = bin + extra;
+      r.bin_of = std::move(bin_of);
+    }
+    if (r.bins <= r.lp_bound) break;
   }
-  r.found = true;
-  r.bins = bin + extra;
-  r.bin_of = std::move(bin_of);
 }
 
 } // namespace

@@ -24,11 +24,12 @@ struct ArcFlowResult {
   int64_t proven_bound = 0;     // best proven lower bound from the integer search
 };
 
-// Packs the given items (indices into sizes) and returns the bin of each, numbered from 0.
-using ResidualPacker = std::function<std::vector<int32_t>(const std::vector<uint32_t>&)>;
+// Packs the given items (indices into sizes), aiming at `target` bins, and returns the bin of
+// each, numbered from 0.
+using ResidualPacker = std::function<std::vector<int32_t>(const std::vector<uint32_t>& items, int64_t target)>;
 
 // LP bound, and a packing by rounding the LP solution (`found`, `bins`, `bin_of`): floor(weight)
-// copies of each pattern in the flow, the rest packed by `pack_rest`.
+// (less up to 3) copies of each pattern in the flow, the rest packed by `pack_rest`.
 ArcFlowResult arc_flow_rounding(const std::vector<int64_t>& sizes, int64_t capacity, const ResidualPacker& pack_rest,
                                 double time_limit_seconds);
 // LP bound only (each solve stops at the time limit; lp_solved is then false).

@@ -82,13 +82,13 @@ TEST(OfflineExact, ArcFlowIntegerProgramMatchesBruteForce) {
 // finds it.
 TEST(OfflineExact, TripletOptimumIsKnownByConstruction) {
   for (uint64_t seed = 1; seed <= 3; ++seed) {
-    const Instance in = falkenauer_triplet(20, seed);
-    EXPECT_EQ(bin_lower_bound(in).continuous, 20);
+    const Instance in = falkenauer_triplet(15, seed);
+    EXPECT_EQ(bin_lower_bound(in).continuous, 15);
     OfflineOptions options;
     options.time_limit_seconds = 20;
     const OfflineReport r = solve_offline(in, options);
     EXPECT_EQ(packing_violation(in, r.packing), "");
-    EXPECT_EQ(r.bins, 20u) << "seed " << seed;
+    EXPECT_EQ(r.bins, 15u) << "seed " << seed;
     EXPECT_TRUE(r.optimal);
   }
 }
