@@ -41,9 +41,15 @@ void Hart::write_mstatus(uint64_t value) {
   next = (next & ~mstatus::kMpp) | (mpp << mstatus::kMppShift);
   mstatus_ = next;
   const uint64_t changed = old ^ next;
-  if (changed & (mstatus::kSum | mstatus::kMxr)) {
-    tlb_.flush_access(Access::Load);
-    tlb_.flush_access(Access::Store);
+  // SUM only changes what S-mode may touch; MXR only changes what loads may read.
+  const unsigned supervisor = SoftTlb::context_of(Privilege::Supervisor);
+  if (changed & mstatus::kSum) {
+    tlb_.flush_context(supervisor, Access::Load);
+    tlb_.flush_context(supervisor, Access::Store);
+  }
+  if (changed & mstatus::kMxr) {
+    tlb_.flush_context(supervisor, Access::Load);
+    tlb_.flush_context(SoftTlb::context_of(Privilege::User), Access::Load);
   }
   if (changed & (mstatus::kMprv | mstatus::kMpp)) update_data_context();
 }

@@ -112,13 +112,15 @@ uint64_t Hart::run(uint64_t budget) {
     }
     block_pc_ = pc_;
     block_retired_ = block->count;
+    const uint64_t epoch_before = chain_epoch_;
     const BlockOp* op = block->ops.data();
     do {
       op = op->handler(*this, op);
     } while (op != nullptr);
     retire(block_retired_);
     retired += block_retired_;
-    previous = block == scratch_block_.get() ? nullptr : block;
+    // A block that changed code or translation while running may itself be garbage now.
+    previous = (block == scratch_block_.get() || chain_epoch_ != epoch_before) ? nullptr : block;
     previous_epoch = chain_epoch_;
     steps += block_retired_ + (block_retired_ == 0 ? 1 : 0);
     if (steps >= next_timer_poll_) {
@@ -215,8 +217,8 @@ Block* Hart::build_block(uint64_t paddr, const uint8_t* host) {
   }
   block->count = index;
   Block* result = block.get();
+  // Only called after a lookup miss, so the insert never replaces a block something links to.
   if (blocks_.insert(std::move(block))) tlb_.flush_physical_page(Access::Store, paddr & ~uint64_t{0xfff});
-  break_chains(); // insert may have replaced a block that others link to
   return result;
 }
 

@@ -38,6 +38,9 @@ public:
     for (auto& context : entries_)
       for (auto& e : context[static_cast<unsigned>(access)]) e.tag = TlbEntry::kInvalidTag;
   }
+  void flush_context(unsigned context, Access access) {
+    for (auto& e : entries_[context][static_cast<unsigned>(access)]) e.tag = TlbEntry::kInvalidTag;
+  }
   // Drops every entry of `access` kind that maps the physical page `paddr_page`.
   void flush_physical_page(Access access, uint64_t paddr_page) {
     for (auto& context : entries_)
