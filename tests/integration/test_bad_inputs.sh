@@ -6,10 +6,18 @@ source "$(dirname "$0")/lib.sh"
 require_machine
 require_guests kernel initramfs
 
+# Raw binaries are legitimate kernels (u-boot.bin is one), so random bytes alone cannot be
+# told from a program. What can be told: a file carrying the RISC-V Linux Image magic whose
+# header is cut short, or whose header asks for more memory than the machine has.
 garbage="$TEST_WORK/garbage.bin"
 head -c 65536 /dev/urandom > "$garbage"
 truncated_image="$TEST_WORK/truncated-Image"
-head -c 40 "$NIMBUS_GUEST_KERNEL" > "$truncated_image"
+head -c 60 "$NIMBUS_GUEST_KERNEL" > "$truncated_image"     # both magics, header (64 bytes) cut
+grep -aq 'RISCV' "$truncated_image" || fail "the guest Image has no RISC-V Image magic at offset 48"
+huge_image="$TEST_WORK/huge-Image"
+{ head -c 16 "$NIMBUS_GUEST_KERNEL"
+  printf '\x00\x00\x00\x00\x00\x01\x00\x00'                   # image_size = 1 TiB
+  tail -c +25 "$NIMBUS_GUEST_KERNEL" | head -c 65536; } > "$huge_image"
 empty="$TEST_WORK/empty"
 : > "$empty"
 x86_elf="$(type -P true)"   # an x86-64 ELF executable (not the shell builtin)
@@ -27,8 +35,8 @@ cases=(
   "missing firmware file|${K[*]} --bios $TEST_WORK/does-not-exist"
   "no kernel at all|--mem 256M"
   "empty kernel|--kernel $empty"
-  "garbage kernel|--kernel $garbage"
-  "truncated Linux Image|--kernel $truncated_image"
+  "Linux Image header cut short|--kernel $truncated_image"
+  "Linux Image larger than RAM (image_size 1 TiB)|--kernel $huge_image --mem 256M"
   "truncated RISC-V ELF (bare metal)|--bios none --kernel $truncated_elf"
   "x86-64 ELF kernel|--kernel $x86_elf"
   "x86-64 ELF kernel (bare metal)|--bios none --kernel $x86_elf"
