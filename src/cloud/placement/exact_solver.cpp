@@ -117,7 +117,11 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
 
 ExactResult solve_exact(const Instance& instance, const Packing& incumbent, double initial_lower_bound,
                         double time_limit_seconds) {
-  if (instance.dimensions == 1 && instance.single_host_type())
+  // Bin completion and arc flow need positive sizes; zero-size items (possible only when an
+  // instance is built in code, the readers reject them) go to branch-and-bound.
+  bool positive = true;
+  for (const ResourceVector& v : instance.demands) positive = positive && v[0] > 0;
+  if (instance.dimensions == 1 && instance.single_host_type() && positive)
     return solve_one_dimension(instance, incumbent, initial_lower_bound, time_limit_seconds);
   ExactResult r;
   r.method = "branch-and-bound";

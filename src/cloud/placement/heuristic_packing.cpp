@@ -30,7 +30,10 @@ Packing heuristic_packing(const Instance& instance, Heuristic h) {
     const ResourceVector& capacity = instance.host_types[main].capacity;
     for (std::size_t i = 0; i < instance.item_count(); ++i) {
       if (instance.demands[i].fits_in(capacity)) fits_main.push_back(static_cast<uint32_t>(i));
-      else elsewhere[cheapest_fitting_host_type(instance, instance.demands[i])].push_back(static_cast<uint32_t>(i));
+      else if (const int t = cheapest_fitting_host_type(instance, instance.demands[i]); t >= 0)
+        elsewhere[t].push_back(static_cast<uint32_t>(i));
+      // An item no host holds stays unassigned (-1); packing_violation reports it. The readers
+      // and instance_problem() reject such instances before solving.
     }
     Packing packing;
     packing.bin_of_item.assign(instance.item_count(), -1);

@@ -106,6 +106,15 @@ TEST(OfflineExact, ProvesOptimalityOnUniformInstances) {
   }
 }
 
+TEST(OfflineExact, ZeroSizeItemsInOneDimension) {
+  // Built in code (the readers reject zero sizes): solved by branch-and-bound, not arc flow.
+  const Instance in = make_instance(1, {vec(10)}, {1.0}, {vec(0), vec(6), vec(6), vec(0), vec(4)});
+  const ExactResult r = exact(in);
+  EXPECT_TRUE(r.optimal);
+  EXPECT_EQ(r.packing.bin_count(), 2u);
+  EXPECT_EQ(packing_violation(in, r.packing), "");
+}
+
 TEST(OfflineExact, VectorInstanceBranchAndBound) {
   // Capacity (10,10): (6,1)+(4,5) and (1,6)+(5,4) fill two bins; no single bin holds three.
   const Instance in = make_instance(2, {vec(10, 10)}, {1.0}, {vec(6, 1), vec(1, 6), vec(5, 4), vec(4, 5)});

@@ -82,5 +82,13 @@ TEST(OfflineHeuristics, SeveralHostTypesUseTheCheapestThatFits) {
   EXPECT_DOUBLE_EQ(packing_cost(in, p), 2.0);
 }
 
+TEST(OfflineHeuristics, ItemThatFitsNoHostIsReportedNotPlaced) {
+  // Built in code (the readers reject this): the packing leaves it out and says so.
+  const Instance in = one_dimension(10, {4, 12});
+  const Packing p = heuristic_packing(in, Heuristic::FirstFitDecreasing);
+  EXPECT_EQ(p.bin_of_item[1], -1);
+  EXPECT_NE(packing_violation(in, p), "");
+}
+
 } // namespace
 } // namespace nimbus::cloud::placement
