@@ -96,6 +96,16 @@ std::string render_svg(const LineChart& chart) {
   fmt::format_to(out,
                  "<text x=\"18\" y=\"{:.1f}\" text-anchor=\"middle\" transform=\"rotate(-90 18 {:.1f})\">{}</text>\n",
                  top + plot_h / 2, top + plot_h / 2, escape_xml(chart.y_label));
+  // The legend goes on top of the curves, in a light box so lines under it stay readable.
+  std::string legend;
+  auto legend_out = std::back_inserter(legend);
+  std::size_t longest = 0;
+  for (const auto& s : chart.series) longest = std::max(longest, s.name.size());
+  if (!chart.series.empty())
+    fmt::format_to(legend_out,
+                   "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"white\" "
+                   "fill-opacity=\"0.85\" stroke=\"#999\"/>\n",
+                   left + 6, top + 4, 48 + 7.0 * static_cast<double>(longest), 18.0 * static_cast<double>(chart.series.size()) + 6);
   for (std::size_t i = 0; i < chart.series.size(); ++i) {
     const ChartSeries& s = chart.series[i];
     if (!s.points.empty()) {
@@ -105,10 +115,11 @@ std::string render_svg(const LineChart& chart) {
       svg += "\"/>\n";
     }
     const double ly = top + 16 + 18 * static_cast<double>(i);
-    fmt::format_to(out, "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" stroke-width=\"2\"{}/>\n",
+    fmt::format_to(legend_out, "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" stroke-width=\"2\"{}/>\n",
                    left + 12, ly, left + 40, ly, escape_xml(s.color), s.dashed ? " stroke-dasharray=\"6 4\"" : "");
-    fmt::format_to(out, "<text x=\"{:.1f}\" y=\"{:.1f}\">{}</text>\n", left + 46, ly + 4, escape_xml(s.name));
+    fmt::format_to(legend_out, "<text x=\"{:.1f}\" y=\"{:.1f}\">{}</text>\n", left + 46, ly + 4, escape_xml(s.name));
   }
+  svg += legend;
   svg += "</svg>\n";
   return svg;
 }
