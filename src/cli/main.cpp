@@ -12,7 +12,9 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "nimbus 0.1.0");
   // One line per usage error, naming the problem and where to look, as the other errors do.
   app.failure_message([](const CLI::App* failed, const CLI::Error& e) {
-    return std::string("nimbus: ") + e.what() + " (see: " + failed->get_display_name(true) + " --help)\n";
+    const auto subcommands = failed->get_subcommands();
+    const std::string where = subcommands.empty() ? "nimbus" : "nimbus " + subcommands.front()->get_name();
+    return "nimbus: " + std::string(e.what()) + " (see: " + where + " --help)\n";
   });
   for (const auto& reg : nimbus::cli::command_registry()) reg(app);
   try {

@@ -34,6 +34,10 @@ struct RunOptions {
   std::vector<std::string> loads;
 };
 
+const CLI::Validator kNotNegative(
+    [](std::string& value) { return value.starts_with('-') ? std::string("must not be negative") : std::string(); },
+    "NUMBER >= 0");
+
 class UsageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
@@ -153,14 +157,16 @@ void register_run(CLI::App& app) {
                   "0x80000000), or a path to a firmware image")
       ->capture_default_str();
   run->add_option("--mem,-m", options->mem, "Guest RAM, e.g. 256M or 1G (16M to 16G)")->capture_default_str();
-  run->add_option("--smp", options->smp, "Number of harts (1 to 8)")->capture_default_str();
+  run->add_option("--smp", options->smp, "Number of harts (1 to 8)")->check(CLI::Range(1u, kMaxHarts))->capture_default_str();
   run->add_option("--drive", options->drive, "Raw disk image for the virtio block device");
   run->add_flag("--drive-read-only", options->drive_read_only, "Attach the drive read-only");
   run->add_option("--load", options->loads, "Load FILE@ADDRESS into guest memory before boot (repeatable)");
   run->add_flag("--deterministic", options->deterministic,
                 "Derive time from retired instructions so that runs repeat exactly");
-  run->add_option("--timeout", options->timeout_seconds, "Stop after this many seconds of host time (0: never)");
-  run->add_option("--max-instructions", options->max_instructions, "Stop after this many instructions (0: never)");
+  run->add_option("--timeout", options->timeout_seconds, "Stop after this many seconds of host time (0: never)")
+      ->check(kNotNegative);
+  run->add_option("--max-instructions", options->max_instructions, "Stop after this many instructions (0: never)")
+      ->check(kNotNegative);
   run->callback([options] { set_exit_code(run_machine(*options)); });
 }
 

@@ -96,6 +96,13 @@ LoadedImage load_raw(Bus& bus, const std::string& path, const std::vector<uint8_
   LoadedImage image;
   image.entry = image.start = address;
   uint64_t span = bytes.size();
+  // A RISC-V Linux Image starts with its 64-byte header (and, with the EFI stub, "MZ"); a file
+  // that begins like one but ends inside the header is a truncated kernel, not a raw program.
+  const bool image_magic_cut = bytes.size() >= 0x38 && bytes.size() < 0x40 &&
+                               std::memcmp(bytes.data() + 0x30, "RISCV\0\0\0", 8) == 0;
+  const bool efi_stub_cut = bytes.size() >= 2 && bytes.size() < 0x40 && bytes[0] == 'M' && bytes[1] == 'Z';
+  if (image_magic_cut || efi_stub_cut)
+    fail(path, fmt::format("truncated Linux Image: {} bytes, shorter than its 64-byte header", bytes.size()));
   if (looks_like_linux_image(bytes)) {
     image.linux_image = true;
     uint64_t image_size = 0;
