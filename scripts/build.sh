@@ -14,7 +14,7 @@ case "$flavor" in
   sanitize)
     cmake -S "$root" -B "$root/build/sanitize" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DNIMBUS_SANITIZE=ON \
       -DNIMBUS_BENCHMARKS=OFF >/dev/null
-    ninja -C "$root/build/sanitize" -j "$jobs" nimbus_riscv_tests nimbus_machine_tests nimbus_hypervisor_tests nimbus_cloud_tests
+    ninja -C "$root/build/sanitize" -j "$jobs" unit_tests
     ;;
   *)
     echo "scripts/build.sh: unknown flavor '$flavor' (use release or sanitize)" >&2
