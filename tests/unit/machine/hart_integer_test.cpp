@@ -283,6 +283,42 @@ TEST_F(HartIntegerTest, FenceIMakesExternallyWrittenCodeVisible) {
   EXPECT_EQ(hart.x(a0), 2u);
 }
 
+// A device that asks the hart to stop when written, as a power-off register would.
+class StopDevice : public machine::MmioDevice {
+public:
+  machine::Hart* hart = nullptr;
+  std::string_view name() const override { return "stop"; }
+  bool read(uint64_t, unsigned, uint64_t& value) override {
+    value = 0;
+    return true;
+  }
+  bool write(uint64_t, unsigned, uint64_t) override {
+    hart->request_exit();
+    return true;
+  }
+};
+
+TEST_F(HartIntegerTest, DeviceWriteCanStopTheRunAtTheBlockBoundary) {
+  StopDevice device;
+  device.hart = &hart;
+  bus.map(0x10000000, 0x1000, &device);
+  hart.set_x(a1, 0x10000000);
+  emit({sw(zero, a1, 0), addi(a0, a0, 1), jal(zero, -8)});
+  const uint64_t retired = hart.run(100000);
+  EXPECT_EQ(retired, 3u); // the block with the store finishes, then run() returns
+  EXPECT_EQ(hart.x(a0), 1u);
+}
+
+TEST_F(HartIntegerTest, MisalignedDeviceAccessIsSplitIntoBytes) {
+  StopDevice device;
+  device.hart = &hart;
+  bus.map(0x10000000, 0x1000, &device);
+  hart.set_x(a1, 0x10000001);
+  emit({lw(a0, a1, 0), ebreak()});
+  EXPECT_EQ(run_to_trap(), kBreakpoint);
+  EXPECT_EQ(hart.x(a0), 0u);
+}
+
 TEST_F(HartIntegerTest, RunReturnsRetiredCountAndStopsOnRequest) {
   emit({addi(a0, a0, 1), jal(zero, -4)});
   const uint64_t retired = hart.run(1000);

@@ -258,6 +258,18 @@ TEST_F(HartMmuTest, MisalignedLoadAcrossPagesFaultsOnTheSecondPage) {
   EXPECT_EQ(mtval(), 0x40001000u);
 }
 
+TEST_F(HartMmuTest, InstructionStraddlingIntoAnUnmappedPageFaultsOnItsSecondHalf) {
+  use_mode(8, 3);
+  map(0x40000000, kPage, V | R | X | A);
+  const uint32_t insn = addi(a0, zero, 1);
+  put16(kPage + 0xffe, static_cast<uint16_t>(insn));
+  hart.set_pc(0x40000ffe);
+  hart.set_privilege(1);
+  EXPECT_EQ(run_to_trap(), kFetchPageFault);
+  EXPECT_EQ(mepc(), 0x40000ffeu);
+  EXPECT_EQ(mtval(), 0x40001000u);
+}
+
 // ---- PMP
 
 class HartPmpTest : public HartTest {
