@@ -1,0 +1,72 @@
+#pragma once
+// One VM's guest-physical RAM: a map from guest page to machine frame, filled on first touch
+// from the machine-wide FramePool and emptied back into it when the VM goes away. Guest-physical
+// addresses are not machine addresses: the only way to reach a frame is through its owner's map,
+// and an access outside [ram_base, ram_base + ram_size) is refused, never wrapped. Running out of
+// frames is reported to this VM's caller as an error; other VMs are unaffected.
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "hypervisor/frame_pool.hpp"
+
+namespace nimbus::hypervisor {
+
+enum class GuestMemoryStatus {
+  ok,
+  outside_ram,        // some byte lies outside the VM's guest-physical RAM
+  frames_exhausted,   // the machine frame pool has no frame left for a first touch
+};
+
+class GuestMemory {
+public:
+  // Throws FramePoolError if the RAM window is empty, not page aligned, or wraps around.
+  GuestMemory(FramePool& pool, std::string vm_name, uint64_t ram_base, uint64_t ram_size);
+  ~GuestMemory();   // every frame goes back to the pool
+  GuestMemory(const GuestMemory&) = delete;
+  GuestMemory& operator=(const GuestMemory&) = delete;
+
+  const std::string& vm_name() const { return vm_name_; }
+  VmId vm_id() const { return id_; }
+  uint64_t ram_base() const { return ram_base_; }
+  uint64_t ram_size() const { return ram_size_; }
+  bool contains(uint64_t gpa, uint64_t len = 1) const {
+    return gpa >= ram_base_ && len <= ram_size_ && gpa - ram_base_ <= ram_size_ - len;
+  }
+
+  // Host pointer to the byte at `gpa`, valid up to the end of its 4 KiB page; the page gets a
+  // frame if it has none yet. On error `host` is left untouched.
+  GuestMemoryStatus host_page(uint64_t gpa, uint8_t*& host);
+
+  // Copies that may span pages. Either the whole range is in RAM and backed, or nothing is
+  // copied (frames for the range are secured before the first byte moves).
+  GuestMemoryStatus read(uint64_t gpa, void* data, size_t len);
+  GuestMemoryStatus write(uint64_t gpa, const void* data, size_t len);
+
+  // The error as a sentence naming this VM and the address, for logs and exits.
+  std::string describe(GuestMemoryStatus status, uint64_t gpa, size_t len = 1) const;
+
+  uint64_t resident_pages() const { return resident_.load(std::memory_order_relaxed); }
+  // The frames this VM holds, for audits and tests (a snapshot).
+  std::vector<FrameNumber> frames() const;
+
+private:
+  static constexpr FrameNumber kNoFrame = ~FrameNumber{0};
+  GuestMemoryStatus secure(uint64_t gpa, size_t len);
+
+  FramePool& pool_;
+  std::string vm_name_;
+  VmId id_;
+  uint64_t ram_base_;
+  uint64_t ram_size_;
+  uint64_t pages_;
+  std::unique_ptr<std::atomic<FrameNumber>[]> page_frame_;   // per guest page; kNoFrame until touched
+  std::mutex fill_mutex_;                                      // serializes first touches of this VM
+  std::atomic<uint64_t> resident_{0};
+};
+
+} // namespace nimbus::hypervisor
