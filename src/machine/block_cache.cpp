@@ -12,8 +12,10 @@ bool BlockCache::insert(std::unique_ptr<Block> block) {
   auto& stored = blocks_[paddr];
   if (stored) {
     forget_fast(stored.get());
+    cached_ops_ -= stored->ops.size();
     retired_.push_back(std::move(stored));
   }
+  cached_ops_ += block->ops.size();
   stored = std::move(block);
   fast_[(paddr >> 1) & (kFastSlots - 1)] = stored.get();
   return new_page;
@@ -31,6 +33,7 @@ void BlockCache::invalidate_page(uint64_t paddr_page) {
     const auto it = blocks_.find(paddr);
     if (it == blocks_.end()) continue;
     forget_fast(it->second.get());
+    cached_ops_ -= it->second->ops.size();
     retired_.push_back(std::move(it->second));
     blocks_.erase(it);
   }
@@ -41,6 +44,7 @@ void BlockCache::clear() {
   for (auto& [paddr, block] : blocks_) retired_.push_back(std::move(block));
   blocks_.clear();
   pages_.clear();
+  cached_ops_ = 0;
   std::fill(std::begin(fast_), std::end(fast_), nullptr);
 }
 

@@ -54,6 +54,10 @@ public:
 class BlockCache {
 public:
   static constexpr unsigned kFastSlots = 32768;
+  // Decoded ops kept before the whole cache is dropped and refilled from what runs next (QEMU
+  // flushes its translation buffer the same way). ~4 MiB: a Linux guest's hot code fits, and the
+  // host memory a hart costs beyond guest RAM stays bounded whatever the guest executes.
+  static constexpr size_t kMaxCachedOps = size_t{1} << 16;
 
   Block* find(uint64_t paddr) {
     Block*& slot = fast_[(paddr >> 1) & (kFastSlots - 1)];
@@ -75,12 +79,14 @@ public:
     if (!retired_.empty()) retired_.clear();
   }
   size_t size() const { return blocks_.size(); }
+  bool full() const { return cached_ops_ >= kMaxCachedOps; }
 
 private:
   void forget_fast(const Block* block);
   std::unordered_map<uint64_t, std::unique_ptr<Block>> blocks_;
   std::unordered_map<uint64_t, std::vector<uint64_t>> pages_; // page -> block addresses
   std::vector<std::unique_ptr<Block>> retired_;
+  size_t cached_ops_ = 0;
   Block* fast_[kFastSlots] = {};
 };
 

@@ -171,6 +171,11 @@ void Hart::finish_block(Block& block, uint16_t offset, uint16_t index) {
 }
 
 Block* Hart::build_block(uint64_t paddr, const uint8_t* host) {
+  if (blocks_.full()) {
+    // Start over rather than grow without bound; links into the dropped blocks die with the epoch.
+    blocks_.clear();
+    break_chains();
+  }
   auto block = std::make_unique<Block>();
   block->paddr = paddr;
   const unsigned page_left = 4096 - static_cast<unsigned>(paddr & 0xfff);

@@ -209,7 +209,11 @@ struct Hart::Exec {
     uint64_t old = 0;
     bool ok = !reads || h.csr_read(number, old);
     if (ok && writes) {
-      const uint64_t value = Kind == kWrite ? source : Kind == kSet ? (old | source) : (old & ~source);
+      // mip.SEIP reads as the software bit OR the PLIC's line, but a read-modify-write must use
+      // the software bit alone (privileged spec, mip): otherwise setting SSIP while a device
+      // interrupt is pending would latch SEIP forever.
+      const uint64_t base = number == riscv::csr::kMip ? (old & ~riscv::csr::irq::kSeip) | (h.mip_ & riscv::csr::irq::kSeip) : old;
+      const uint64_t value = Kind == kWrite ? source : Kind == kSet ? (base | source) : (base & ~source);
       ok = h.csr_write(number, value);
     }
     h.csr_read_bias_ = h.csr_write_bias_ = 0;

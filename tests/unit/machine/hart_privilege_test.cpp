@@ -314,3 +314,24 @@ TEST_F(HartPrivilegeTest, MinstretCountsAndCanBeInhibited) {
 
 } // namespace
 } // namespace nimbus::test
+
+namespace nimbus::test {
+namespace {
+
+// OpenSBI injects S-mode IPIs with `csrs mip, SSIP` while a PLIC line may be up. The
+// read-modify-write must use the software SEIP bit, or SEIP stays set after the line drops and
+// the kernel takes external interrupts forever (seen as a hang with 2 harts and disk I/O).
+TEST_F(HartTest, CsrSetOnMipDoesNotLatchTheExternalSeipLine) {
+  namespace csr = riscv::csr;
+  hart.pins().set(csr::irq::kSei, true);
+  emit({as::addi(5, 0, 2),              // t0 = SSIP
+        as::csrrs(0, csr::kMip, 5),     // csrs mip, t0 (reads SEIP = 1 from the line)
+        as::ebreak()});
+  ASSERT_EQ(run_to_trap(), kBreakpoint);
+  EXPECT_NE(hart.csr(csr::kMip) & csr::irq::kSsip, 0u);
+  hart.pins().set(csr::irq::kSei, false);
+  EXPECT_EQ(hart.csr(csr::kMip) & csr::irq::kSeip, 0u) << "SEIP latched into the software bit";
+}
+
+} // namespace
+} // namespace nimbus::test
