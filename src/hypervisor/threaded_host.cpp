@@ -1,0 +1,71 @@
+#include "hypervisor/threaded_host.hpp"
+
+namespace nimbus::hypervisor {
+
+ThreadedHost::ThreadedHost(Scheduler& scheduler) : scheduler_(scheduler) {}
+
+ThreadedHost::~ThreadedHost() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  for (auto& thread : workers_)
+    if (thread.joinable()) thread.join();
+}
+
+Nanoseconds ThreadedHost::run_for(Nanoseconds duration) {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = false;
+    start_ = std::chrono::steady_clock::now();
+  }
+  for (uint32_t i = 0; i < scheduler_.options().harts; ++i) workers_.emplace_back([this] { worker(); });
+  std::this_thread::sleep_for(duration);
+  Nanoseconds ran;
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    ran = elapsed();
+  }
+  changed_.notify_all();
+  for (auto& thread : workers_) thread.join();
+  workers_.clear();
+  return ran;
+}
+
+void ThreadedHost::wake(SchedVcpuIndex vcpu) {
+  {
+    std::lock_guard lock(mutex_);
+    scheduler_.wake(vcpu, elapsed());
+  }
+  changed_.notify_all();
+}
+
+Nanoseconds ThreadedHost::vm_runtime(SchedVmIndex vm) const {
+  std::lock_guard lock(mutex_);
+  return scheduler_.vm_runtime(vm);
+}
+
+void ThreadedHost::worker() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    auto dispatch = scheduler_.pick(elapsed());
+    if (!dispatch) {
+      auto next = scheduler_.next_change(elapsed());
+      if (next) changed_.wait_until(lock, start_ + *next);
+      else changed_.wait(lock);
+      continue;
+    }
+    VcpuRun& run = scheduler_.runner(dispatch->vcpu);
+    lock.unlock();
+    auto began = std::chrono::steady_clock::now();
+    RunResult result = run(dispatch->budget);
+    auto ended = std::chrono::steady_clock::now();
+    lock.lock();
+    scheduler_.complete(dispatch->vcpu, ended - start_, result, ended - began);
+    changed_.notify_all();
+  }
+}
+
+} // namespace nimbus::hypervisor
