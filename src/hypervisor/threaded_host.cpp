@@ -2,7 +2,9 @@
 
 namespace nimbus::hypervisor {
 
-ThreadedHost::ThreadedHost(Scheduler& scheduler) : scheduler_(scheduler) {}
+// Scheduler time runs from construction and never restarts, so it stays monotonic across
+// several run_for calls and wake() is meaningful before the first one.
+ThreadedHost::ThreadedHost(Scheduler& scheduler) : scheduler_(scheduler), start_(std::chrono::steady_clock::now()) {}
 
 ThreadedHost::~ThreadedHost() {
   {
@@ -15,10 +17,11 @@ ThreadedHost::~ThreadedHost() {
 }
 
 Nanoseconds ThreadedHost::run_for(Nanoseconds duration) {
+  Nanoseconds began;
   {
     std::lock_guard lock(mutex_);
     stopping_ = false;
-    start_ = std::chrono::steady_clock::now();
+    began = elapsed();
   }
   for (uint32_t i = 0; i < scheduler_.options().harts; ++i) workers_.emplace_back([this] { worker(); });
   std::this_thread::sleep_for(duration);
@@ -26,7 +29,7 @@ Nanoseconds ThreadedHost::run_for(Nanoseconds duration) {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
-    ran = elapsed();
+    ran = elapsed() - began;
   }
   changed_.notify_all();
   for (auto& thread : workers_) thread.join();
