@@ -108,7 +108,7 @@ void TerminalConsole::handle_input_byte(uint8_t byte) {
     escape_pending_ = false;
     switch (byte) {
     case 'x':
-    case 'X': quit_ = true; message("QEMU-style console: terminated by Ctrl-A x"); return;
+    case 'X': quit_ = true; message("nimbus: terminated (Ctrl-A x)"); return;
     case kCtrlA: in_buffer_.push_back(static_cast<char>(kCtrlA)); return;
     case 'h':
     case '?':
