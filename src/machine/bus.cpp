@@ -51,8 +51,7 @@ const uint8_t* Bus::code_pointer(uint64_t paddr, uint64_t len) {
 
 bool Bus::read(uint64_t paddr, unsigned size, uint64_t& value) {
   if (uint8_t* p = ram_pointer(paddr, size)) {
-    value = 0;
-    std::memcpy(&value, p, size); // host is little-endian like RISC-V
+    value = load_le(p, size); // host is little-endian like RISC-V
     return true;
   }
   uint64_t base = 0;
@@ -64,7 +63,7 @@ bool Bus::read(uint64_t paddr, unsigned size, uint64_t& value) {
 
 bool Bus::write(uint64_t paddr, unsigned size, uint64_t value) {
   if (uint8_t* p = ram_pointer(paddr, size)) {
-    std::memcpy(p, &value, size);
+    store_le(p, size, value);
     return true;
   }
   uint64_t base = 0;

@@ -4,12 +4,32 @@
 // TLB; MMIO accesses always go through read/write, which dispatch to the owning device.
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <vector>
 
 #include "machine/mmio_device.hpp"
 
 namespace nimbus::machine {
+
+// Little-endian loads and stores of 1, 2, 4 or 8 bytes at a host pointer. A switch over the
+// sizes lets the compiler emit one move each; a memcpy of a run-time size is a library call.
+inline uint64_t load_le(const uint8_t* p, unsigned size) {
+  switch (size) {
+  case 1: return *p;
+  case 2: { uint16_t v; std::memcpy(&v, p, 2); return v; }
+  case 4: { uint32_t v; std::memcpy(&v, p, 4); return v; }
+  default: { uint64_t v; std::memcpy(&v, p, 8); return v; }
+  }
+}
+inline void store_le(uint8_t* p, unsigned size, uint64_t value) {
+  switch (size) {
+  case 1: *p = static_cast<uint8_t>(value); return;
+  case 2: { const auto v = static_cast<uint16_t>(value); std::memcpy(p, &v, 2); return; }
+  case 4: { const auto v = static_cast<uint32_t>(value); std::memcpy(p, &v, 4); return; }
+  default: std::memcpy(p, &value, 8); return;
+  }
+}
 
 class Bus {
 public:

@@ -106,8 +106,7 @@ std::optional<Exception> Hart::translate_data(uint64_t vaddr, unsigned size, Acc
 
 bool Hart::read_physical(uint64_t paddr, unsigned size, uint64_t& value) {
   if (const uint8_t* host = bus_.ram_pointer(paddr, size)) {
-    value = 0;
-    std::memcpy(&value, host, size);
+    value = load_le(host, size);
     return true;
   }
   if ((paddr & (size - 1)) == 0) return bus_.read(paddr, size, value);
@@ -122,7 +121,7 @@ bool Hart::read_physical(uint64_t paddr, unsigned size, uint64_t& value) {
 
 bool Hart::write_physical(uint64_t paddr, unsigned size, uint64_t value) {
   if (uint8_t* host = bus_.ram_pointer(paddr, size)) {
-    std::memcpy(host, &value, size);
+    store_le(host, size, value);
     for (uint64_t page = paddr & ~kPageMask; page <= ((paddr + size - 1) & ~kPageMask); page += 4096) {
       if (blocks_.page_has_code(page)) {
         blocks_.invalidate_page(page);
