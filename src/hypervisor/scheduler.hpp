@@ -85,6 +85,7 @@ public:
   Nanoseconds vcpu_runtime(SchedVcpuIndex vcpu) const { return vcpus_.at(vcpu).runtime; }
   uint64_t vm_dispatches(SchedVmIndex vm) const { return vms_.at(vm).dispatches; }
   const std::string& vm_name(SchedVmIndex vm) const { return vms_.at(vm).spec.name; }
+  SchedVmIndex vcpu_vm(SchedVcpuIndex vcpu) const { return vcpus_.at(vcpu).vm; }
 
 private:
   enum class State { runnable, running, waiting, halted };

@@ -1,5 +1,9 @@
 #include "hypervisor/threaded_host.hpp"
 
+#include <fmt/format.h>
+
+#include <exception>
+
 namespace nimbus::hypervisor {
 
 // Scheduler time runs from construction and never restarts, so it stays monotonic across
@@ -45,6 +49,11 @@ void ThreadedHost::wake(SchedVcpuIndex vcpu) {
   changed_.notify_all();
 }
 
+std::vector<std::string> ThreadedHost::failures() const {
+  std::lock_guard lock(mutex_);
+  return failures_;
+}
+
 Nanoseconds ThreadedHost::vm_runtime(SchedVmIndex vm) const {
   std::lock_guard lock(mutex_);
   return scheduler_.vm_runtime(vm);
@@ -63,9 +72,22 @@ void ThreadedHost::worker() {
     VcpuRun& run = scheduler_.runner(dispatch->vcpu);
     lock.unlock();
     auto began = std::chrono::steady_clock::now();
-    RunResult result = run(dispatch->budget);
+    RunResult result;
+    std::string failure;
+    try {
+      result = run(dispatch->budget);
+    } catch (const std::exception& error) {
+      failure = error.what();
+    } catch (...) {
+      failure = "unknown exception";
+    }
     auto ended = std::chrono::steady_clock::now();
     lock.lock();
+    if (!failure.empty()) {
+      result = RunResult{RunResult::Stop::halt, ended - began, std::nullopt};
+      failures_.push_back(fmt::format("vCPU {} of VM '{}' halted: {}", dispatch->vcpu,
+                                      scheduler_.vm_name(scheduler_.vcpu_vm(dispatch->vcpu)), failure));
+    }
     scheduler_.complete(dispatch->vcpu, ended - start_, result, ended - began);
     changed_.notify_all();
   }

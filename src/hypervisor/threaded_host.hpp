@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -30,6 +31,10 @@ public:
   // Thread-safe reads of the scheduler's accounting.
   Nanoseconds vm_runtime(SchedVmIndex vm) const;
 
+  // A vCPU whose run function throws is halted alone (its VM's other vCPUs and all other VMs
+  // keep running); the failures are kept here, one line per vCPU.
+  std::vector<std::string> failures() const;
+
 private:
   void worker();
   Nanoseconds elapsed() const { return std::chrono::steady_clock::now() - start_; }
@@ -40,6 +45,7 @@ private:
   bool stopping_ = false;
   std::chrono::steady_clock::time_point start_;
   std::vector<std::thread> workers_;
+  std::vector<std::string> failures_;
 };
 
 } // namespace nimbus::hypervisor

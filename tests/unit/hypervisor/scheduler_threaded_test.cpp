@@ -82,5 +82,19 @@ TEST(SchedulerThreaded, WakeRunsAWaitingVcpu) {
   EXPECT_LE(runs.load(), 6);
 }
 
+TEST(SchedulerThreaded, AVcpuThatThrowsHaltsAloneAndTheOthersRun) {
+  Scheduler scheduler({.harts = 1, .quantum = milliseconds(1), .period = milliseconds(10)});
+  auto broken = scheduler.add_vm({"broken", 100, 0, 0});
+  auto healthy = scheduler.add_vm({"healthy", 100, 0, 0});
+  scheduler.add_vcpu(broken, [](Nanoseconds) -> RunResult { throw std::runtime_error("garbage instruction stream"); });
+  scheduler.add_vcpu(healthy, spinning_busy_vcpu());
+  ThreadedHost host(scheduler);
+  Nanoseconds ran = host.run_for(milliseconds(100));
+  auto failures = host.failures();
+  ASSERT_EQ(failures.size(), 1u);
+  EXPECT_EQ(failures[0], "vCPU 0 of VM 'broken' halted: garbage instruction stream");
+  EXPECT_GE(host.vm_runtime(healthy), ran / 2) << "the healthy VM keeps the hart";
+}
+
 } // namespace
 } // namespace nimbus::hypervisor
