@@ -170,6 +170,25 @@ void Hart::finish_block(Block& block, uint16_t offset, uint16_t index) {
   block.ops.push_back(end);
 }
 
+// The executable form of one decoded instruction, `index` instructions and `offset` bytes into
+// its block.
+BlockOp Hart::make_op(const riscv::DecodedInstruction& d, uint16_t index, uint16_t offset) {
+  BlockOp op{};
+  op.handler = handler_for(d.op);
+  op.imm = d.imm;
+  op.bits = d.bits;
+  op.rd = (d.rd == 0 && riscv::writes_integer_rd(d.op)) ? static_cast<uint8_t>(kDiscardRegister) : d.rd;
+  op.rs1 = d.rs1;
+  op.rs2 = d.rs2;
+  op.rs3 = d.rs3;
+  op.rm = d.rm;
+  op.length = d.length;
+  op.index = index;
+  op.offset = offset;
+  op.op = d.op;
+  return op;
+}
+
 Block* Hart::build_block(uint64_t paddr, const uint8_t* host) {
   if (blocks_.full()) {
     // Start over rather than grow without bound; links into the dropped blocks die with the epoch.
@@ -198,20 +217,7 @@ Block* Hart::build_block(uint64_t paddr, const uint8_t* host) {
       std::memcpy(&bits, host + offset, 4);
     }
     const riscv::DecodedInstruction d = riscv::decode(bits);
-    BlockOp op{};
-    op.handler = handler_for(d.op);
-    op.imm = d.imm;
-    op.bits = d.bits;
-    op.rd = (d.rd == 0 && riscv::writes_integer_rd(d.op)) ? static_cast<uint8_t>(kDiscardRegister) : d.rd;
-    op.rs1 = d.rs1;
-    op.rs2 = d.rs2;
-    op.rs3 = d.rs3;
-    op.rm = d.rm;
-    op.length = d.length;
-    op.index = index;
-    op.offset = offset;
-    op.op = d.op;
-    block->ops.push_back(op);
+    block->ops.push_back(make_op(d, index, offset));
     offset = static_cast<uint16_t>(offset + d.length);
     ++index;
     if (riscv::ends_block(d.op)) break;
@@ -247,20 +253,9 @@ Block* Hart::build_page_crossing_block(uint64_t paddr_low) {
   std::memcpy(&high, high_host, 2);
   const riscv::DecodedInstruction d = riscv::decode(uint32_t{low} | uint32_t{high} << 16);
   scratch_block_ = std::make_unique<Block>();
-  BlockOp op{};
-  op.handler = handler_for(d.op);
-  op.imm = d.imm;
-  op.bits = d.bits;
-  op.rd = (d.rd == 0 && riscv::writes_integer_rd(d.op)) ? static_cast<uint8_t>(kDiscardRegister) : d.rd;
-  op.rs1 = d.rs1;
-  op.rs2 = d.rs2;
-  op.rs3 = d.rs3;
-  op.rm = d.rm;
-  op.length = 4;
-  op.op = d.op;
   scratch_block_->paddr = paddr_low;
   scratch_block_->count = 1;
-  scratch_block_->ops.push_back(op);
+  scratch_block_->ops.push_back(make_op(d, 0, 0));
   if (!riscv::ends_block(d.op)) finish_block(*scratch_block_, 4, 1);
   return scratch_block_.get();
 }

@@ -17,6 +17,7 @@
 #include "machine/interrupt_pins.hpp"
 #include "machine/pmp.hpp"
 #include "machine/tlb.hpp"
+#include "riscv/decoded_instruction.hpp"
 #include "riscv/trap_cause.hpp"
 
 namespace nimbus::machine {
@@ -77,6 +78,7 @@ private:
   Block* fetch_block();
   Block* build_block(uint64_t paddr, const uint8_t* host);
   Block* build_page_crossing_block(uint64_t paddr_low);
+  static BlockOp make_op(const riscv::DecodedInstruction& d, uint16_t index, uint16_t offset);
   void finish_block(Block& block, uint16_t offset, uint16_t index);
   void retire(uint64_t count);
 
