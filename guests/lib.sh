@@ -6,7 +6,7 @@
 NIMBUS_GUEST_LIB_LOADED=1
 
 NIMBUS_GUESTS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-NIMBUS_CACHE="${NIMBUS_CACHE:-$HOME/.cache/nimbus}"
+NIMBUS_CACHE="${NIMBUS_CACHE:-${HOME:-/var/tmp}/.cache/nimbus}"
 NIMBUS_GUEST_CACHE="$NIMBUS_CACHE/guests"
 NIMBUS_CROSS="${NIMBUS_CROSS:-riscv64-linux-gnu-}"
 

@@ -14,7 +14,7 @@ echo "== guest images"
 bash "$root/guests/build.sh"
 source "$root/guests/paths.sh"
 
-disk="${NIMBUS_CACHE:-$HOME/.cache/nimbus}/disk.img"
+disk="${NIMBUS_CACHE:-${HOME:-/var/tmp}/.cache/nimbus}/disk.img"
 [ -f "$disk" ] || truncate -s 64M "$disk"
 echo "== booting Linux on Nimbus (OpenSBI -> Linux 6.1 -> busybox); Ctrl-A x quits"
 exec "$root/build/release/src/cli/nimbus" run --kernel "$NIMBUS_GUEST_KERNEL" --initrd "$NIMBUS_GUEST_INITRD" \
