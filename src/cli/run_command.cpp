@@ -157,7 +157,7 @@ void register_run(CLI::App& app) {
                   "0x80000000), or a path to a firmware image")
       ->capture_default_str();
   run->add_option("--mem,-m", options->mem, "Guest RAM, e.g. 256M or 1G (16M to 16G)")->capture_default_str();
-  run->add_option("--smp", options->smp, "Number of harts (1 to 8)")->check(CLI::Range(1u, kMaxHarts))->capture_default_str();
+  run->add_option("--smp", options->smp, "Number of harts (1 to 8)")->capture_default_str();
   run->add_option("--drive", options->drive, "Raw disk image for the virtio block device");
   run->add_flag("--drive-read-only", options->drive_read_only, "Attach the drive read-only");
   run->add_option("--load", options->loads, "Load FILE@ADDRESS into guest memory before boot (repeatable)");

@@ -51,7 +51,8 @@ void Hart::set_privilege(unsigned level) {
   set_priv(level == 0 ? Privilege::User : level == 1 ? Privilege::Supervisor : Privilege::Machine);
 }
 
-bool Hart::waiting() const { return waiting_ && (pending_interrupts() & mie_) == 0; }
+// Reads the Sstc timer afresh: time moves while the hart sleeps, and nothing else would notice.
+bool Hart::waiting() const { return waiting_ && ((pending_interrupts() | sstc_level()) & mie_) == 0; }
 
 uint64_t Hart::timer_deadline() const {
   return (menvcfg_ & riscv::csr::menvcfg::kStce) ? stimecmp_ : ~uint64_t{0};

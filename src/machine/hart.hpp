@@ -96,6 +96,7 @@ private:
   bool take_pending_interrupt();
   uint64_t pending_interrupts() const;
   void poll_timer();
+  uint64_t sstc_level() const; // STIP as the Sstc comparator drives it now
   void do_mret();
   void do_sret();
   void set_priv(Privilege p);

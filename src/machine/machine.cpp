@@ -84,10 +84,10 @@ RunResult Machine::run() {
     uint64_t retired = 0;
     bool all_waiting = true;
     for (auto& hart : harts_) {
-      // A waiting hart still gets run(): it samples its timer (Sstc) and pins there and returns
-      // at once if nothing woke it.
-      reservations_->switch_to(hart->id());
-      retired += hart->run(slice);
+      if (!hart->waiting()) {
+        reservations_->switch_to(hart->id());
+        retired += hart->run(slice);
+      }
       all_waiting = all_waiting && hart->waiting();
     }
     result.instructions += retired;

@@ -58,12 +58,11 @@ uint64_t Hart::pending_interrupts() const {
   return mip_ | sstc_pending_ | wired;
 }
 
-void Hart::poll_timer() {
-  if (menvcfg_ & riscv::csr::menvcfg::kStce)
-    sstc_pending_ = clock_.now() >= stimecmp_ ? irq::kStip : 0;
-  else
-    sstc_pending_ = 0;
+uint64_t Hart::sstc_level() const {
+  return (menvcfg_ & riscv::csr::menvcfg::kStce) && clock_.now() >= stimecmp_ ? irq::kStip : 0;
 }
+
+void Hart::poll_timer() { sstc_pending_ = sstc_level(); }
 
 bool Hart::take_pending_interrupt() {
   const uint64_t pending = pending_interrupts() & mie_;
