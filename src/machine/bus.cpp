@@ -17,7 +17,12 @@ Bus::Bus(uint64_t ram_base, uint64_t ram_size) : ram_base_(ram_base), ram_size_(
   ram_ = static_cast<uint8_t*>(p);
 }
 
-Bus::~Bus() { munmap(ram_, ram_size_); }
+Bus::Bus(uint64_t ram_base, uint64_t ram_size, RamBacking& backing)
+    : ram_base_(ram_base), ram_size_(ram_size), ram_(backing.view()), backing_(&backing) {}
+
+Bus::~Bus() {
+  if (backing_ == nullptr) munmap(ram_, ram_size_);
+}
 
 void Bus::map(uint64_t base, uint64_t size, MmioDevice* device) {
   const auto overlaps = [&](uint64_t b, uint64_t s) { return base < b + s && b < base + size; };

@@ -31,9 +31,24 @@ inline void store_le(uint8_t* p, unsigned size, uint64_t value) {
   }
 }
 
+// RAM the bus does not own: a contiguous host view of [ram_base, ram_base + ram_size) whose
+// pages the backing makes usable on demand (a VM's guest memory, backed by frames of the
+// machine-wide pool). The bus asks before it hands out a pointer.
+class RamBacking {
+public:
+  virtual ~RamBacking() = default;
+  virtual uint8_t* view() = 0;
+  // Makes [offset, offset + len) of the view readable and writable; false if it cannot be
+  // backed (the frame pool is exhausted), which the bus reports as an access fault.
+  virtual bool commit(uint64_t offset, uint64_t len) = 0;
+};
+
 class Bus {
 public:
+  // RAM of its own: an anonymous mapping, committed by the host kernel on first touch.
   Bus(uint64_t ram_base, uint64_t ram_size);
+  // RAM provided by `backing` (which must outlive the bus).
+  Bus(uint64_t ram_base, uint64_t ram_size, RamBacking& backing);
   ~Bus();
   Bus(const Bus&) = delete;
   Bus& operator=(const Bus&) = delete;
@@ -42,8 +57,11 @@ public:
   uint64_t ram_size() const { return ram_size_; }
   uint8_t* ram() { return ram_; }
 
+  // True if [paddr, paddr + len) lies entirely in RAM (and, with a backing, is backed: after a
+  // true answer ram_pointer for the same range cannot fail).
   bool is_ram(uint64_t paddr, uint64_t len = 1) const {
-    return paddr >= ram_base_ && len <= ram_size_ && paddr - ram_base_ <= ram_size_ - len;
+    const bool inside = paddr >= ram_base_ && len <= ram_size_ && paddr - ram_base_ <= ram_size_ - len;
+    return inside && (backing_ == nullptr || backing_->commit(paddr - ram_base_, len));
   }
   // Host pointer to [paddr, paddr + len) if it lies entirely in RAM, else nullptr.
   uint8_t* ram_pointer(uint64_t paddr, uint64_t len = 1) {
@@ -82,6 +100,7 @@ private:
   uint64_t ram_base_;
   uint64_t ram_size_;
   uint8_t* ram_ = nullptr;
+  RamBacking* backing_ = nullptr; // null: ram_ is our own mapping
   std::vector<Window> windows_; // sorted by base
   uint64_t dma_generation_ = 0;
 };

@@ -26,6 +26,7 @@ void Hart::reset(uint64_t pc) {
   exit_requested_ = false;
   waiting_ = false;
   code_modified_ = false;
+  pending_exit_.reset();
   fflags_ = frm_ = 0;
   mstatus_ = (mstatus::kXlen64 << 32) | (mstatus::kXlen64 << 34);
   mip_ = sstc_pending_ = mie_ = medeleg_ = mideleg_ = 0;
@@ -52,6 +53,22 @@ void Hart::set_privilege(unsigned level) {
 }
 
 // Reads the Sstc timer afresh: time moves while the hart sleeps, and nothing else would notice.
+bool Hart::fetch_instruction(uint64_t pc, uint32_t& bits) {
+  uint32_t value = 0;
+  for (unsigned half = 0; half < 2; ++half) {
+    const uint64_t vaddr = pc + 2 * half;
+    uint64_t paddr = 0;
+    if (translate(vaddr, Access::Fetch, priv_, paddr)) return false;
+    if (!pmp_.allows(paddr, 2, Access::Fetch, priv_)) return false;
+    const uint8_t* host = bus_.code_pointer(paddr, 2);
+    if (host == nullptr) return false;
+    value |= static_cast<uint32_t>(load_le(host, 2)) << (16 * half);
+    if (half == 0 && (value & 3) != 3) break; // compressed: one parcel
+  }
+  bits = value;
+  return true;
+}
+
 bool Hart::waiting() const { return waiting_ && ((pending_interrupts() | sstc_level()) & mie_) == 0; }
 
 uint64_t Hart::timer_deadline() const {

@@ -45,6 +45,34 @@ public:
   uint64_t timer_deadline() const;
   uint64_t instret() const { return instret_; }
 
+  // VMM exits. With them on, a trap that would enter M-mode is not taken: run() stops at the next
+  // block boundary and take_exit() hands the trap to the caller, which plays M-mode (the VMM as
+  // firmware in emulate mode, the trap-and-emulate VMM in trap mode). The hart is left exactly at
+  // the trap point: pc is the trapping instruction (or, for an interrupt, the next one to run),
+  // privilege and CSRs unchanged; the caller resumes it by adjusting pc and calling run() again.
+  struct TrapExit {
+    uint64_t cause = 0; // exception or interrupt number, without the interrupt bit
+    uint64_t tval = 0;  // what mtval would have received
+    uint64_t pc = 0;
+    bool interrupt = false;
+  };
+  void set_vmm_exits(bool on) { vmm_exits_ = on; }
+  bool vmm_exits() const { return vmm_exits_; }
+  std::optional<TrapExit> take_exit() {
+    std::optional<TrapExit> e = pending_exit_;
+    pending_exit_.reset();
+    return e;
+  }
+  // Reads the 16- or 32-bit instruction at virtual address `pc` as an instruction fetch at the
+  // current privilege would (translation, PMP, no side effects on A bits of the guest beyond a
+  // normal fetch). False if it cannot be fetched. For VMMs that emulate a trapped instruction.
+  bool fetch_instruction(uint64_t pc, uint32_t& bits);
+  // Drops cached translations only (SFENCE.VMA on behalf of another hart: SBI RFENCE, shadow
+  // page-table changes).
+  void flush_translations() { flush_tlb(); }
+  // Leaves WFI, as an interrupt made pending from outside would.
+  void wake() { waiting_ = false; }
+
   // Debug and test access.
   uint64_t x(unsigned reg) const { return reg < 32 ? x_[reg] : 0; }
   void set_x(unsigned reg, uint64_t value) {
@@ -131,6 +159,8 @@ private:
   bool exit_requested_ = false;
   bool waiting_ = false;
   bool code_modified_ = false;  // a store hit decoded code: end the block after it
+  bool vmm_exits_ = false;
+  std::optional<TrapExit> pending_exit_;
   SoftTlb tlb_;
 
   uint64_t f_[32] = {};

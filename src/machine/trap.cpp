@@ -24,6 +24,11 @@ void Hart::take_trap(uint64_t cause, uint64_t tval, bool interrupt) {
   const uint64_t delegation = interrupt ? mideleg_ : medeleg_;
   const bool to_supervisor = priv_ != Privilege::Machine && cause < 64 && ((delegation >> cause) & 1);
   const uint64_t cause_value = cause | (interrupt ? riscv::kInterruptBit : 0);
+  if (!to_supervisor && vmm_exits_) {
+    pending_exit_ = TrapExit{cause, tval, pc_, interrupt};
+    exit_requested_ = true;
+    return;
+  }
   reservations_.clear();
   waiting_ = false;
   if (to_supervisor) {
