@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds nimbus-bench for the guest (riscv64, static) and natively (x86-64, the physical limit).
+# Builds nimbus-bench for the guest (riscv64, static) and natively (x86-64, the physical limit),
+# and nimbus-micro (the virtualization-cost microbenchmarks) for the guest.
 # Usage: build-bench.sh OUTDIR
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -11,4 +12,7 @@ flags=(-O2 -std=c11 -D_POSIX_C_SOURCE=200809L -ffp-contract=off -fno-math-errno 
 "${NIMBUS_CROSS}gcc" "${flags[@]}" -static -o "$out/nimbus-bench" "$src"
 "${NIMBUS_CROSS}strip" "$out/nimbus-bench"
 gcc "${flags[@]}" -o "$out/nimbus-bench-native" "$src"
-guest_log "bench: built nimbus-bench (riscv64 static, $(stat -c %s "$out/nimbus-bench") bytes) and nimbus-bench-native"
+"${NIMBUS_CROSS}gcc" "${flags[@]}" -static -o "$out/nimbus-micro" "$NIMBUS_GUESTS_DIR/bench/nimbus-micro.c"
+"${NIMBUS_CROSS}strip" "$out/nimbus-micro"
+guest_log "bench: built nimbus-bench (riscv64 static, $(stat -c %s "$out/nimbus-bench") bytes), nimbus-bench-native" \
+  "and nimbus-micro (riscv64 static, $(stat -c %s "$out/nimbus-micro") bytes)"
