@@ -1,34 +1,51 @@
 #include "hypervisor/frame_pool.hpp"
 
 #include <fmt/format.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
 namespace nimbus::hypervisor {
 
-FramePool::FramePool(uint64_t machine_bytes) {
-  if (machine_bytes == 0 || machine_bytes % kFrameSize != 0)
-    throw FramePoolError(fmt::format("machine memory must be a positive number of 4 KiB frames, got {} bytes",
-                                     machine_bytes));
-  total_frames_ = machine_bytes >> kFrameShift;
+FramePool::FramePool(uint64_t machine_bytes, uint64_t frame_bytes) {
+  if (frame_bytes < kFrameSize || (frame_bytes & (frame_bytes - 1)) != 0)
+    throw FramePoolError(fmt::format("frame size must be a power of two of at least 4 KiB, got {} bytes", frame_bytes));
+  frame_shift_ = static_cast<unsigned>(__builtin_ctzll(frame_bytes));
+  if (machine_bytes == 0 || machine_bytes % frame_bytes != 0)
+    throw FramePoolError(fmt::format("machine memory must be a positive number of {} KiB frames, got {} bytes",
+                                     frame_bytes >> 10, machine_bytes));
+  total_frames_ = machine_bytes >> frame_shift_;
   if (total_frames_ > (uint64_t{1} << 32) - 1)
-    throw FramePoolError(fmt::format("machine memory of {} bytes exceeds the 16 TiB a frame pool can hold",
+    throw FramePoolError(fmt::format("machine memory of {} bytes holds more frames than a frame pool can count",
                                      machine_bytes));
-  // MAP_NORESERVE: the host commits a page only when a guest touches its frame.
-  void* mapping = mmap(nullptr, machine_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                       -1, 0);
-  if (mapping == MAP_FAILED)
-    throw FramePoolError(fmt::format("cannot reserve {} bytes of machine memory: {}", machine_bytes,
-                                     std::strerror(errno)));
+  // A sparse memfd: the host commits a page only when a guest touches it, and VM views can map
+  // single frames of it at any address (MAP_SHARED aliases of the same machine memory).
+  fd_ = memfd_create("nimbus-machine-memory", MFD_CLOEXEC);
+  if (fd_ < 0) throw FramePoolError(fmt::format("cannot create machine memory: memfd_create: {}", std::strerror(errno)));
+  if (ftruncate(fd_, static_cast<off_t>(machine_bytes)) != 0) {
+    const int error = errno;
+    close(fd_);
+    throw FramePoolError(fmt::format("cannot size machine memory to {} bytes: {}", machine_bytes, std::strerror(error)));
+  }
+  void* mapping = mmap(nullptr, machine_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd_, 0);
+  if (mapping == MAP_FAILED) {
+    const int error = errno;
+    close(fd_);
+    throw FramePoolError(fmt::format("cannot map {} bytes of machine memory: {}", machine_bytes, std::strerror(error)));
+  }
   base_ = static_cast<uint8_t*>(mapping);
   mapped_bytes_ = machine_bytes;
   owner_.assign(total_frames_, kNoVm);
   owned_count_.push_back(0);   // kNoVm's slot, unused
 }
 
-FramePool::~FramePool() { munmap(base_, mapped_bytes_); }
+FramePool::~FramePool() {
+  munmap(base_, mapped_bytes_);
+  close(fd_);
+}
 
 VmId FramePool::register_vm() {
   std::lock_guard lock(mutex_);
@@ -62,10 +79,11 @@ void FramePool::release(FrameNumber frame, VmId owner) {
   if (owner == kNoVm || owner_[frame] != owner)
     throw FramePoolError(fmt::format("VM {} released frame {} which it does not own (owner {})", owner, frame,
                                      owner_[frame]));
-  // Drop the host page: it reads as zeros for the next owner and stops costing host memory.
-  // Fall back to clearing by hand if the kernel refuses.
-  uint8_t* data = frame_data(frame);
-  if (madvise(data, kFrameSize, MADV_DONTNEED) != 0) std::memset(data, 0, kFrameSize);
+  // Punch the frame out of the memfd: it reads as zeros for the next owner (through every
+  // mapping) and stops costing host memory. Fall back to clearing by hand if the kernel refuses.
+  if (fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(frame_offset(frame)),
+                static_cast<off_t>(frame_size())) != 0)
+    std::memset(frame_data(frame), 0, frame_size());
   owner_[frame] = kNoVm;
   --owned_count_[owner];
   --in_use_;

@@ -2,94 +2,117 @@
 
 #include <fmt/format.h>
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 namespace nimbus::hypervisor {
 
 GuestMemory::GuestMemory(FramePool& pool, std::string vm_name, uint64_t ram_base, uint64_t ram_size)
-    : pool_(pool), vm_name_(std::move(vm_name)), ram_base_(ram_base), ram_size_(ram_size) {
+    : pool_(pool), vm_name_(std::move(vm_name)), ram_base_(ram_base), ram_size_(ram_size),
+      frame_shift_(pool.frame_shift()) {
   if (ram_size == 0 || ram_size % kFrameSize != 0 || ram_base % kFrameSize != 0)
     throw FramePoolError(fmt::format("VM '{}': guest RAM 0x{:x}+0x{:x} must be a non-empty run of whole 4 KiB pages",
                                      vm_name_, ram_base, ram_size));
   if (ram_base + ram_size < ram_base)
     throw FramePoolError(fmt::format("VM '{}': guest RAM 0x{:x}+0x{:x} wraps past the end of the address space",
                                      vm_name_, ram_base, ram_size));
-  pages_ = ram_size >> kFrameShift;
+  const uint64_t frame = uint64_t{1} << frame_shift_;
+  pages_ = (ram_size + frame - 1) >> frame_shift_;
+  view_bytes_ = pages_ << frame_shift_;
+  // Reserve the view without access; frames are mapped into it as they are handed out.
+  void* view = mmap(nullptr, view_bytes_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (view == MAP_FAILED)
+    throw FramePoolError(fmt::format("VM '{}': cannot reserve {} bytes of address space for its RAM: {}", vm_name_,
+                                     view_bytes_, std::strerror(errno)));
+  view_ = static_cast<uint8_t*>(view);
   page_frame_.reset(new std::atomic<FrameNumber>[pages_]);
   for (uint64_t i = 0; i < pages_; ++i) page_frame_[i].store(kNoFrame, std::memory_order_relaxed);
   id_ = pool_.register_vm();
 }
 
 GuestMemory::~GuestMemory() {
+  munmap(view_, view_bytes_);   // no alias of a frame survives its return to the pool
   for (uint64_t i = 0; i < pages_; ++i) {
     FrameNumber frame = page_frame_[i].load(std::memory_order_relaxed);
     if (frame != kNoFrame) pool_.release(frame, id_);
   }
 }
 
+GuestMemoryStatus GuestMemory::fill(uint64_t page) {
+  std::lock_guard lock(fill_mutex_);
+  if (page_frame_[page].load(std::memory_order_relaxed) != kNoFrame) return GuestMemoryStatus::ok;
+  auto fresh = pool_.allocate(id_);
+  if (!fresh) return GuestMemoryStatus::frames_exhausted;
+  const uint64_t frame_bytes = uint64_t{1} << frame_shift_;
+  void* at = mmap(view_ + (page << frame_shift_), frame_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+                  pool_.fd(), static_cast<off_t>(pool_.frame_offset(*fresh)));
+  if (at == MAP_FAILED) {
+    // Out of host mappings: this VM cannot grow, like an exhausted pool.
+    pool_.release(*fresh, id_);
+    return GuestMemoryStatus::frames_exhausted;
+  }
+  page_frame_[page].store(*fresh, std::memory_order_release);
+  resident_.fetch_add(1, std::memory_order_relaxed);
+  return GuestMemoryStatus::ok;
+}
+
 GuestMemoryStatus GuestMemory::host_page(uint64_t gpa, uint8_t*& host) {
   if (!contains(gpa)) return GuestMemoryStatus::outside_ram;
-  const uint64_t page = (gpa - ram_base_) >> kFrameShift;
-  FrameNumber frame = page_frame_[page].load(std::memory_order_acquire);
-  if (frame == kNoFrame) {
-    std::lock_guard lock(fill_mutex_);
-    frame = page_frame_[page].load(std::memory_order_relaxed);
-    if (frame == kNoFrame) {
-      auto fresh = pool_.allocate(id_);
-      if (!fresh) return GuestMemoryStatus::frames_exhausted;
-      frame = *fresh;
-      page_frame_[page].store(frame, std::memory_order_release);
-      resident_.fetch_add(1, std::memory_order_relaxed);
-    }
+  const uint64_t page = (gpa - ram_base_) >> frame_shift_;
+  if (page_frame_[page].load(std::memory_order_acquire) == kNoFrame) {
+    const GuestMemoryStatus status = fill(page);
+    if (status != GuestMemoryStatus::ok) return status;
   }
-  host = pool_.frame_data(frame) + (gpa & (kFrameSize - 1));
+  host = view_ + (gpa - ram_base_);
+  return GuestMemoryStatus::ok;
+}
+
+GuestMemoryStatus GuestMemory::machine_address(uint64_t gpa, uint64_t& machine) {
+  uint8_t* unused = nullptr;
+  const GuestMemoryStatus status = host_page(gpa, unused);
+  if (status != GuestMemoryStatus::ok) return status;
+  const uint64_t offset = gpa - ram_base_;
+  const FrameNumber frame = page_frame_[offset >> frame_shift_].load(std::memory_order_acquire);
+  machine = pool_.frame_offset(frame) + (offset & ((uint64_t{1} << frame_shift_) - 1));
   return GuestMemoryStatus::ok;
 }
 
 GuestMemoryStatus GuestMemory::secure(uint64_t gpa, size_t len) {
   if (len == 0) return contains(gpa, 0) ? GuestMemoryStatus::ok : GuestMemoryStatus::outside_ram;
   if (!contains(gpa, len)) return GuestMemoryStatus::outside_ram;
-  uint64_t first = gpa & ~(kFrameSize - 1);
-  uint64_t last = (gpa + len - 1) & ~(kFrameSize - 1);
-  for (uint64_t page = first;; page += kFrameSize) {
-    uint8_t* unused = nullptr;
-    GuestMemoryStatus status = host_page(page, unused);
+  const uint64_t first = (gpa - ram_base_) >> frame_shift_;
+  const uint64_t last = (gpa - ram_base_ + len - 1) >> frame_shift_;
+  for (uint64_t page = first; page <= last; ++page) {
+    if (page_frame_[page].load(std::memory_order_acquire) != kNoFrame) continue;
+    const GuestMemoryStatus status = fill(page);
     if (status != GuestMemoryStatus::ok) return status;
-    if (page == last) break;
   }
   return GuestMemoryStatus::ok;
 }
 
+bool GuestMemory::commit(uint64_t offset, uint64_t len) {
+  // The common case (a TLB fill of a backed page) is one atomic load.
+  if (len != 0 && offset < ram_size_ &&
+      page_frame_[offset >> frame_shift_].load(std::memory_order_acquire) != kNoFrame &&
+      ((offset + len - 1) >> frame_shift_) == (offset >> frame_shift_))
+    return true;
+  return secure(ram_base_ + offset, len) == GuestMemoryStatus::ok;
+}
+
 GuestMemoryStatus GuestMemory::read(uint64_t gpa, void* data, size_t len) {
-  GuestMemoryStatus status = secure(gpa, len);
+  const GuestMemoryStatus status = secure(gpa, len);
   if (status != GuestMemoryStatus::ok) return status;
-  auto* out = static_cast<uint8_t*>(data);
-  while (len > 0) {
-    uint8_t* host;
-    host_page(gpa, host);
-    size_t chunk = std::min<uint64_t>(len, kFrameSize - (gpa & (kFrameSize - 1)));
-    std::memcpy(out, host, chunk);
-    out += chunk;
-    gpa += chunk;
-    len -= chunk;
-  }
+  if (len != 0) std::memcpy(data, view_ + (gpa - ram_base_), len);
   return GuestMemoryStatus::ok;
 }
 
 GuestMemoryStatus GuestMemory::write(uint64_t gpa, const void* data, size_t len) {
-  GuestMemoryStatus status = secure(gpa, len);
+  const GuestMemoryStatus status = secure(gpa, len);
   if (status != GuestMemoryStatus::ok) return status;
-  const auto* in = static_cast<const uint8_t*>(data);
-  while (len > 0) {
-    uint8_t* host;
-    host_page(gpa, host);
-    size_t chunk = std::min<uint64_t>(len, kFrameSize - (gpa & (kFrameSize - 1)));
-    std::memcpy(host, in, chunk);
-    in += chunk;
-    gpa += chunk;
-    len -= chunk;
-  }
+  if (len != 0) std::memcpy(view_ + (gpa - ram_base_), data, len);
   return GuestMemoryStatus::ok;
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "hypervisor/frame_pool.hpp"
+#include "machine/bus.hpp"
 
 namespace nimbus::hypervisor {
 
@@ -22,11 +23,15 @@ enum class GuestMemoryStatus {
   frames_exhausted,   // the machine frame pool has no frame left for a first touch
 };
 
-class GuestMemory {
+// GuestMemory is also the VM's RAM as its bus sees it (machine::RamBacking): one contiguous host
+// view of the guest-physical RAM, into which each frame is mapped (a MAP_SHARED alias of machine
+// memory) when its guest page range is first touched. Until then the view is PROT_NONE, so even
+// a VMM bug cannot read another VM's frame through it.
+class GuestMemory final : public machine::RamBacking {
 public:
   // Throws FramePoolError if the RAM window is empty, not page aligned, or wraps around.
   GuestMemory(FramePool& pool, std::string vm_name, uint64_t ram_base, uint64_t ram_size);
-  ~GuestMemory();   // every frame goes back to the pool
+  ~GuestMemory() override;   // every frame goes back to the pool
   GuestMemory(const GuestMemory&) = delete;
   GuestMemory& operator=(const GuestMemory&) = delete;
 
@@ -38,9 +43,21 @@ public:
     return gpa >= ram_base_ && len <= ram_size_ && gpa - ram_base_ <= ram_size_ - len;
   }
 
-  // Host pointer to the byte at `gpa`, valid up to the end of its 4 KiB page; the page gets a
-  // frame if it has none yet. On error `host` is left untouched.
+  // Host pointer to the byte at `gpa`, valid up to the end of its frame (and, through the
+  // contiguous view, to the end of the secured range); the page gets a frame if it has none yet.
+  // On error `host` is left untouched.
   GuestMemoryStatus host_page(uint64_t gpa, uint8_t*& host);
+
+  // Machine-physical address (offset in the pool's machine memory) of guest-physical `gpa`,
+  // backing it first: what shadow page tables and G-stage tables point at.
+  GuestMemoryStatus machine_address(uint64_t gpa, uint64_t& machine);
+
+  // Secures [gpa, gpa + len): every frame of the range is allocated and mapped into the view.
+  GuestMemoryStatus secure(uint64_t gpa, size_t len);
+
+  // machine::RamBacking: the view (offset 0 = ram_base) and on-demand commit.
+  uint8_t* view() override { return view_; }
+  bool commit(uint64_t offset, uint64_t len) override;
 
   // Copies that may span pages. Either the whole range is in RAM and backed, or nothing is
   // copied (frames for the range are secured before the first byte moves).
@@ -56,14 +73,17 @@ public:
 
 private:
   static constexpr FrameNumber kNoFrame = ~FrameNumber{0};
-  GuestMemoryStatus secure(uint64_t gpa, size_t len);
+  GuestMemoryStatus fill(uint64_t page);
 
   FramePool& pool_;
   std::string vm_name_;
   VmId id_;
   uint64_t ram_base_;
   uint64_t ram_size_;
-  uint64_t pages_;
+  unsigned frame_shift_;
+  uint64_t pages_;   // frames' worth of guest RAM (the last may be partly beyond ram_size)
+  uint8_t* view_ = nullptr;
+  uint64_t view_bytes_ = 0;
   std::unique_ptr<std::atomic<FrameNumber>[]> page_frame_;   // per guest page; kNoFrame until touched
   std::mutex fill_mutex_;                                      // serializes first touches of this VM
   std::atomic<uint64_t> resident_{0};
