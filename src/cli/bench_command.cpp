@@ -1,6 +1,7 @@
 // `nimbus bench`: runs the same kernel, initramfs and workloads on Nimbus and on
 // qemu-system-riscv64 in one run and prints the ratios (DESIGN.md: speed is reported against
-// QEMU measured in the same run, since the machines are noisy).
+// QEMU measured in the same run, since the machines are noisy). Workloads: boot and the CPU
+// benchmark ("cpu"), the virtualization-cost microbenchmarks ("micro", bench_micro.hpp).
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -8,10 +9,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
 
+#include "cli/bench_micro.hpp"
 #include "cli/child_process.hpp"
 #include "cli/commands.hpp"
 #include "machine/size_parser.hpp"
@@ -25,6 +28,8 @@ constexpr const char* kInitMarker = "NIMBUS-GUEST:";
 struct BenchOptions {
   std::string kernel, initrd, qemu = "qemu-system-riscv64", bios = kDebianOpenSbi, mem = "256M", json;
   unsigned rounds = 35; // about 10 s on QEMU on an idle host, as the benchmark bar asks
+  std::string workload = "cpu";
+  unsigned micro_scale = 10; // a few seconds per microbenchmark on Nimbus
   unsigned timeout = 900;
 };
 
@@ -39,7 +44,9 @@ struct Measurement {
   std::string last_lines;
 };
 
-Measurement measure(const std::vector<std::string>& argv, uint64_t ram, unsigned timeout, const char* what) {
+// `also` sees every console line too, with its host time in seconds since the start.
+Measurement measure(const std::vector<std::string>& argv, uint64_t ram, unsigned timeout, const std::string& what,
+                    const std::function<void(const std::string&, double)>& also = {}) {
   fmt::print(stderr, "nimbus bench: {} ...\n", what);
   Measurement m;
   static const std::regex bench_line(R"(NIMBUS-BENCH: .*checksum=(0x[0-9a-f]+) elapsed=([0-9.]+)s)");
@@ -54,6 +61,7 @@ Measurement measure(const std::vector<std::string>& argv, uint64_t ram, unsigned
       m.checksum = match[1];
       m.guest_seconds = std::stod(match[2]);
     }
+    if (also) also(line, std::chrono::duration<double>(t).count());
     return true;
   };
   auto sampler = [&](pid_t pid) { m.peak_overhead = std::max(m.peak_overhead, sample_memory(pid, ram).overhead()); };
@@ -71,47 +79,61 @@ std::string self_path() {
   return ec ? "nimbus" : p.string();
 }
 
-int run_bench(const BenchOptions& o) {
-  for (const auto* f : {&o.kernel, &o.initrd, &o.bios})
-    if (!std::filesystem::is_regular_file(*f)) {
-      fmt::print(stderr, "nimbus bench: '{}' is not a file (build guests with guests/build.sh)\n", *f);
-      return 2;
-    }
-  const auto ram = machine::parse_size(o.mem);
-  if (!ram) {
-    fmt::print(stderr, "nimbus bench: --mem '{}' is not a size\n", o.mem);
-    return 2;
+// Starts either machine with the same firmware, kernel, initramfs and RAM, and makes scratch
+// disks in a directory of its own.
+class Machines {
+public:
+  explicit Machines(const BenchOptions& o)
+      : o_(o), dir_(std::filesystem::temp_directory_path() / fmt::format("nimbus-bench-{}", getpid())) {
+    std::filesystem::create_directories(dir_);
   }
-  const auto dir = std::filesystem::temp_directory_path() / fmt::format("nimbus-bench-{}", getpid());
-  std::filesystem::create_directories(dir);
-  auto fresh_disk = [&](const char* name) {
-    const auto path = (dir / name).string();
+  ~Machines() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  Machines(const Machines&) = delete;
+  Machines& operator=(const Machines&) = delete;
+
+  std::string fresh_disk(const char* name) const {
+    const auto path = (dir_ / name).string();
     std::ofstream(path).close();
     std::filesystem::resize_file(path, 64ull << 20);
     return path;
-  };
+  }
+  // An empty disk means none.
+  std::vector<std::string> nimbus(const std::string& append, const std::string& disk) const {
+    std::vector<std::string> argv{self_path(), "run",   "--kernel", o_.kernel, "--initrd", o_.initrd, "--bios",
+                                  o_.bios,     "--mem", o_.mem,     "--append", append};
+    if (!disk.empty()) argv.insert(argv.end(), {"--drive", disk});
+    return argv;
+  }
+  std::vector<std::string> qemu(const std::string& append, const std::string& disk) const {
+    std::vector<std::string> argv{o_.qemu,  "-M",      "virt",    "-nographic", "-m",      o_.mem,
+                                  "-smp",   "1",       "-bios",   o_.bios,      "-kernel", o_.kernel,
+                                  "-initrd", o_.initrd, "-append", append};
+    if (!disk.empty())
+      argv.insert(argv.end(),
+                  {"-drive", "file=" + disk + ",if=none,format=raw,id=d0", "-device", "virtio-blk-device,drive=d0"});
+    return argv;
+  }
+
+private:
+  const BenchOptions& o_;
+  std::filesystem::path dir_;
+};
+
+// Boot time, CPU benchmark and host memory: the default workload.
+int run_cpu_workload(const BenchOptions& o, const Machines& machines, uint64_t ram, nlohmann::json& j) {
   const std::string test_append = "console=ttyS0 nimbus.mode=test";
   const std::string bench_append = fmt::format("console=ttyS0 nimbus.mode=bench nimbus.bench={}", o.rounds);
-  auto nimbus_argv = [&](const std::string& append, const std::string& disk) {
-    return std::vector<std::string>{self_path(), "run", "--kernel", o.kernel, "--initrd", o.initrd, "--bios", o.bios,
-                                    "--mem", o.mem, "--append", append, "--drive", disk};
-  };
-  auto qemu_argv = [&](const std::string& append, const std::string& disk) {
-    return std::vector<std::string>{o.qemu, "-M", "virt", "-nographic", "-m", o.mem, "-smp", "1", "-bios", o.bios,
-                                    "-kernel", o.kernel, "-initrd", o.initrd, "-append", append, "-drive",
-                                    "file=" + disk + ",if=none,format=raw,id=d0", "-device",
-                                    "virtio-blk-device,drive=d0"};
-  };
-
   const Measurement nimbus_boot =
-      measure(nimbus_argv(test_append, fresh_disk("nimbus-boot.img")), *ram, o.timeout, "boot on Nimbus");
+      measure(machines.nimbus(test_append, machines.fresh_disk("nimbus-boot.img")), ram, o.timeout, "boot on Nimbus");
   const Measurement qemu_boot =
-      measure(qemu_argv(test_append, fresh_disk("qemu-boot.img")), *ram, o.timeout, "boot on QEMU");
-  const Measurement nimbus_cpu =
-      measure(nimbus_argv(bench_append, fresh_disk("nimbus-cpu.img")), *ram, o.timeout, "CPU benchmark on Nimbus");
-  const Measurement qemu_cpu =
-      measure(qemu_argv(bench_append, fresh_disk("qemu-cpu.img")), *ram, o.timeout, "CPU benchmark on QEMU");
-  std::filesystem::remove_all(dir);
+      measure(machines.qemu(test_append, machines.fresh_disk("qemu-boot.img")), ram, o.timeout, "boot on QEMU");
+  const Measurement nimbus_cpu = measure(machines.nimbus(bench_append, machines.fresh_disk("nimbus-cpu.img")), ram,
+                                         o.timeout, "CPU benchmark on Nimbus");
+  const Measurement qemu_cpu = measure(machines.qemu(bench_append, machines.fresh_disk("qemu-cpu.img")), ram,
+                                       o.timeout, "CPU benchmark on QEMU");
 
   bool ok = true;
   for (const auto* m : {&nimbus_boot, &qemu_boot}) {
@@ -151,17 +173,81 @@ int run_bench(const BenchOptions& o) {
              mib(nimbus_overhead) <= 16 ? "met" : "MISSED");
   fmt::print("(speed ratio = QEMU time / Nimbus time; checksum {} identical on both)\n", nimbus_cpu.checksum);
 
-  if (!o.json.empty()) {
-    nlohmann::json j;
-    j["boot_seconds"] = {{"nimbus", *nimbus_boot.marker_seconds}, {"qemu", *qemu_boot.marker_seconds}};
-    j["cpu_seconds"] = {{"nimbus", *nimbus_cpu.guest_seconds}, {"qemu", *qemu_cpu.guest_seconds}};
-    j["overhead_bytes"] = {{"nimbus", nimbus_overhead}, {"qemu", qemu_overhead}};
-    j["boot_ratio"] = boot_ratio;
-    j["speed_ratio"] = speed_ratio;
-    j["rounds"] = o.rounds;
-    std::ofstream(o.json) << j.dump(2) << "\n";
-  }
+  j["boot_seconds"] = {{"nimbus", *nimbus_boot.marker_seconds}, {"qemu", *qemu_boot.marker_seconds}};
+  j["cpu_seconds"] = {{"nimbus", *nimbus_cpu.guest_seconds}, {"qemu", *qemu_cpu.guest_seconds}};
+  j["overhead_bytes"] = {{"nimbus", nimbus_overhead}, {"qemu", qemu_overhead}};
+  j["boot_ratio"] = boot_ratio;
+  j["speed_ratio"] = speed_ratio;
+  j["rounds"] = o.rounds;
   return 0;
+}
+
+
+// One column of the microbenchmark table: a label and the command line that runs the guest in
+// nimbus.mode=micro (today Nimbus and QEMU; one per virtualization mode once VMs have modes).
+struct BenchConfig {
+  std::string label;
+  std::vector<std::string> argv;
+};
+
+// The microbenchmarks under every configuration, side by side; the last one is the reference
+// the ratios are taken to.
+int run_micro_workload(const BenchOptions& o, const Machines& machines, uint64_t ram, nlohmann::json& j) {
+  const std::string append = fmt::format("console=ttyS0 nimbus.mode=micro nimbus.micro={}", o.micro_scale);
+  const std::vector<BenchConfig> configs{{"Nimbus", machines.nimbus(append, "")}, {"QEMU", machines.qemu(append, "")}};
+  std::vector<MicroRun> runs;
+  bool ok = true;
+  for (const auto& config : configs) {
+    MicroRun run{config.label, {}};
+    const Measurement m = measure(config.argv, ram, o.timeout, "microbenchmarks on " + config.label,
+                                  [&](const std::string& line, double t) { run.parsed.feed(line, t); });
+    auto problems = run.parsed.problems();
+    if (m.exit_code != 0) problems.push_back(fmt::format("the machine exited with {}, not 0", m.exit_code));
+    for (const auto& p : problems) fmt::print(stderr, "nimbus bench: microbenchmarks on {}: {}\n", config.label, p);
+    if (!problems.empty()) {
+      fmt::print(stderr, "nimbus bench: last output on {}:\n{}", config.label, m.last_lines);
+      ok = false;
+    }
+    runs.push_back(std::move(run));
+  }
+  if (!ok) return 1;
+  for (const auto& run : runs)
+    if (run.parsed.checksum() != runs.back().parsed.checksum()) {
+      fmt::print(stderr, "nimbus bench: CPU benchmark checksums differ ({} {}, {} {}): a wrong result\n", run.label,
+                 run.parsed.checksum(), runs.back().label, runs.back().parsed.checksum());
+      return 1;
+    }
+
+  const size_t reference = runs.size() - 1;
+  fmt::print("\nmicrobenchmarks (1 hart, {}, nimbus.micro={}), host time per operation:\n{}", o.mem, o.micro_scale,
+             micro_table(runs, reference, MicroClock::host));
+  fmt::print("the guests' own clocks:\n{}", micro_table(runs, reference, MicroClock::guest));
+  fmt::print("(host time: between the benchmark's start and result lines reaching the host console; ratio = cost\n"
+             " relative to {}, above 1 is slower; cpu is one round of the CPU benchmark, checksum {} on all)\n",
+             runs[reference].label, runs.back().parsed.checksum());
+  j["micro"] = micro_json(runs);
+  j["micro_scale"] = o.micro_scale;
+  return 0;
+}
+
+int run_bench(const BenchOptions& o) {
+  for (const auto* f : {&o.kernel, &o.initrd, &o.bios})
+    if (!std::filesystem::is_regular_file(*f)) {
+      fmt::print(stderr, "nimbus bench: '{}' is not a file (build guests with guests/build.sh)\n", *f);
+      return 2;
+    }
+  const auto ram = machine::parse_size(o.mem);
+  if (!ram) {
+    fmt::print(stderr, "nimbus bench: --mem '{}' is not a size\n", o.mem);
+    return 2;
+  }
+  const Machines machines(o);
+  nlohmann::json j;
+  int rc = 0;
+  if (o.workload == "cpu" || o.workload == "all") rc = run_cpu_workload(o, machines, *ram, j);
+  if (rc == 0 && (o.workload == "micro" || o.workload == "all")) rc = run_micro_workload(o, machines, *ram, j);
+  if (rc == 0 && !o.json.empty()) std::ofstream(o.json) << j.dump(2) << "\n";
+  return rc;
 }
 
 void register_bench(CLI::App& app) {
@@ -170,7 +256,9 @@ void register_bench(CLI::App& app) {
   cmd->footer(
       "Runs, in one go: boot to the init marker (nimbus.mode=test) and the CPU benchmark (nimbus.mode=bench)\n"
       "on both machines with the same firmware, kernel and initramfs, samples host memory beyond guest RAM,\n"
-      "and prints ratios. Build the guest images first: guests/build.sh (paths: source guests/paths.sh).\n"
+      "and prints ratios. --workload micro runs the virtualization-cost microbenchmarks instead (null system\n"
+      "call, page fault, fork+exit+wait, exec, pipe round trip, CPU benchmark; nimbus.mode=micro), all both.\n"
+      "Build the guest images first: guests/build.sh (paths: source guests/paths.sh).\n"
       "Example: nimbus bench --kernel $NIMBUS_GUEST_KERNEL --initrd $NIMBUS_GUEST_INITRD");
   cmd->add_option("--kernel", o->kernel, "Linux Image built by guests/build.sh")->required();
   cmd->add_option("--initrd", o->initrd, "Nimbus initramfs built by guests/build.sh (has the init marker and benchmark)")
@@ -179,6 +267,12 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--qemu", o->qemu, "The reference emulator")->capture_default_str();
   cmd->add_option("--mem", o->mem, "Guest RAM for both machines")->capture_default_str();
   cmd->add_option("--rounds", o->rounds, "CPU benchmark size (nimbus.bench=N)")->capture_default_str();
+  cmd->add_option("--workload", o->workload, "cpu: boot and CPU benchmark; micro: microbenchmarks; all: both")
+      ->check(CLI::IsMember({"cpu", "micro", "all"}))
+      ->capture_default_str();
+  cmd->add_option("--micro-scale", o->micro_scale, "Microbenchmark size (nimbus.micro=SCALE)")
+      ->check(CLI::Range(1u, 100000u))
+      ->capture_default_str();
   cmd->add_option("--timeout", o->timeout, "Seconds allowed for each run")->capture_default_str();
   cmd->add_option("--json", o->json, "Also write the figures as JSON to this file");
   cmd->callback([o] { set_exit_code(run_bench(*o)); });
