@@ -219,7 +219,7 @@ int run_micro_workload(const BenchOptions& o, const Machines& machines, uint64_t
     }
 
   const size_t reference = runs.size() - 1;
-  fmt::print("\nmicrobenchmarks (1 hart, {}, nimbus.micro={}), host time per operation:\n{}", o.mem, o.micro_scale,
+  fmt::print("microbenchmarks (1 hart, {}, nimbus.micro={}), host time per operation:\n{}", o.mem, o.micro_scale,
              micro_table(runs, reference, MicroClock::host));
   fmt::print("the guests' own clocks:\n{}", micro_table(runs, reference, MicroClock::guest));
   fmt::print("(host time: between the benchmark's start and result lines reaching the host console; ratio = cost\n"
@@ -245,6 +245,7 @@ int run_bench(const BenchOptions& o) {
   nlohmann::json j;
   int rc = 0;
   if (o.workload == "cpu" || o.workload == "all") rc = run_cpu_workload(o, machines, *ram, j);
+  if (rc == 0 && o.workload == "all") fmt::print("\n");
   if (rc == 0 && (o.workload == "micro" || o.workload == "all")) rc = run_micro_workload(o, machines, *ram, j);
   if (rc == 0 && !o.json.empty()) std::ofstream(o.json) << j.dump(2) << "\n";
   return rc;
