@@ -163,7 +163,7 @@ VmmResult Vmm::run() {
       slot.vm = std::make_unique<Vm>(config, *pool_, *console, vm_options);
     } catch (const std::exception& error) {
       slot.build_error = error.what();
-      options_.log(fmt::format("VM '{}' failed to start: {}", config.name, error.what()));
+      options_.log(fmt::format("failed to start: {}", error.what())); // the error names the VM
       continue;
     }
     SchedulerVmSpec spec;
