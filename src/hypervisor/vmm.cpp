@@ -163,7 +163,9 @@ VmmResult Vmm::run() {
       slot.vm = std::make_unique<Vm>(config, *pool_, *console, vm_options);
     } catch (const std::exception& error) {
       slot.build_error = error.what();
-      options_.log(fmt::format("failed to start: {}", error.what())); // the error names the VM
+      const std::string what = error.what();
+      options_.log(what.starts_with("VM '") ? "failed to start: " + what
+                                            : fmt::format("VM '{}' failed to start: {}", config.name, what));
       continue;
     }
     SchedulerVmSpec spec;
