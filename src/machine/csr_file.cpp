@@ -12,8 +12,9 @@ namespace {
 // 0-10, 12, 13, 15 (as QEMU) and the H causes 20-23 (guest-page faults, virtual instruction).
 constexpr uint64_t kDelegableExceptions = 0xb7ff | (0xfull << 20);
 constexpr uint64_t kDelegableInterrupts = irq::kSupervisorBits;
-// Bits of mideleg that are read-only one with the H extension: VS-level and guest external.
-constexpr uint64_t kForcedDelegation = irq::kVsBits | irq::kSgeip;
+// Bits of mideleg that are read-only one with the H extension: the VS-level interrupts (SGEIP too
+// only when GEILEN > 0, which it is not here).
+constexpr uint64_t kForcedDelegation = irq::kVsBits;
 constexpr uint64_t kMieWritable = irq::kAll;
 // mip.VSSIP is an alias of hvip.VSSIP; VSTIP/VSEIP are set through hvip only.
 constexpr uint64_t kMipWritable = irq::kSsip | irq::kStip | irq::kSeip | irq::kVssip;

@@ -43,7 +43,7 @@ void Hart::reset(uint64_t pc) {
   vstvec_ = vsscratch_ = vsepc_ = vscause_ = vstval_ = vsatp_ = 0;
   vstimecmp_ = ~uint64_t{0};
   mtval2_ = mtinst_ = fault_gpa_ = fault_tinst_ = 0;
-  mideleg_ = riscv::csr::irq::kVsBits | riscv::csr::irq::kSgeip; // read-only one with H
+  mideleg_ = riscv::csr::irq::kVsBits; // read-only one with H
   hypervisor_access_ = false;
   virt_ = false;
   instret_ = cycle_ = 0;

@@ -100,10 +100,11 @@ bool Hart::hypervisor_csr_write(uint16_t number, uint64_t value) {
   case csr::kHtval: htval_ = value; return true;
   case csr::kHtinst: htinst_ = value; return true;
   case csr::kHgatp: {
-    if (!legal_translation_mode(value)) return true; // unsupported mode: no effect
-    // The root table is 16 KiB aligned: PPN bits 1:0 are zero.
-    hgatp_ = value & ((uint64_t{0xf} << csr::satp::kModeShift) | csr::hgatp::kVmidMask |
-                      (csr::satp::kPpnMask & ~uint64_t{3}));
+    // Unlike satp, an unsupported MODE does not cancel the write: the fields are WARL, and MODE
+    // becomes Bare. The root table is 16 KiB aligned: PPN bits 1:0 read as zero.
+    const uint64_t mode = legal_translation_mode(value) ? value >> csr::satp::kModeShift : 0;
+    hgatp_ = (mode << csr::satp::kModeShift) |
+             (value & (csr::hgatp::kVmidMask | (csr::satp::kPpnMask & ~uint64_t{3})));
     flush_guest_tlb();
     return true;
   }
