@@ -6,6 +6,7 @@
 #include "hypervisor/hw_mode/hw_cpu.hpp"
 #include "hypervisor/machine_memory.hpp"
 #include "hypervisor/table_pages.hpp"
+#include "riscv/csr.hpp"
 
 namespace nimbus::hypervisor {
 
@@ -36,7 +37,11 @@ struct HwVmState final : VmModeState {
 std::unique_ptr<GuestCpu> make_hw_cpu(const GuestCpuContext& context) {
   if (!context.mode_state) context.mode_state = std::make_unique<HwVmState>(context);
   auto& state = dynamic_cast<HwVmState&>(*context.mode_state);
-  return std::make_unique<HwCpu>(context.index, state.context);
+  auto cpu = std::make_unique<HwCpu>(context.index, state.context);
+  // As in emulate mode: the guest's U-mode may read cycle, time and instret (Linux's vDSO reads
+  // time) without an SBI PMU driver to enable them.
+  cpu->hart().set_csr(riscv::csr::kScounteren, 7);   // not VS-banked: VU checks it too
+  return cpu;
 }
 
 } // namespace nimbus::hypervisor

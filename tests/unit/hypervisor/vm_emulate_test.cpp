@@ -210,6 +210,41 @@ TEST(VmEmulate, SecondHartStartsThroughHsm) {
   EXPECT_EQ(vm.vcpu(0).reg(s0), 0u);
 }
 
+// Linux's vDSO reads `time` in U-mode; with no SBI PMU driver to open scounteren, the VMM's
+// boot state must allow it.
+TEST(VmEmulate, UserModeMayReadTheCounters) {
+  std::vector<uint32_t> c;
+  c.push_back(auipc(t0, 0));
+  c.push_back(addi(t0, t0, 0x200));
+  c.push_back(csrrw(zero, riscv::csr::kStvec, t0));   // handler at +0x200
+  c.push_back(auipc(t1, 0));
+  c.push_back(addi(t1, t1, 0x100 - 12));
+  c.push_back(csrrw(zero, riscv::csr::kSepc, t1));    // user code at +0x100
+  c.push_back(sret());                                // sstatus.SPP = 0: to U-mode
+  while (c.size() < 0x100 / 4) c.push_back(addi(zero, zero, 0));
+  c.push_back(csrrs(s0, riscv::csr::kTime, zero));
+  c.push_back(csrrs(s0, riscv::csr::kInstret, zero));
+  c.push_back(addi(s1, zero, 1));
+  c.push_back(ecall());                               // ECALL from U: the guest's own handler
+  while (c.size() < 0x200 / 4) c.push_back(addi(zero, zero, 0));
+  c.push_back(csrrs(s2, riscv::csr::kScause, zero));
+  c.push_back(addi(a0, zero, 0));
+  c.push_back(addi(a1, zero, 0));
+  sbi_call(c, 0x53525354, 0);
+  TempFile kernel(image(c));
+  for (const VirtMode mode : {VirtMode::emulate, VirtMode::hw}) {
+    FramePool pool(64 << 20, 2 << 20);
+    BufferConsole console;
+    VmConfig config = config_for(kernel);
+    config.mode = mode;
+    Vm vm(config, pool, console);
+    run_to_halt(vm);
+    EXPECT_EQ(vm.state(), Vm::State::powered_off) << to_string(mode) << ": " << vm.reason();
+    EXPECT_EQ(vm.vcpu(0).reg(s2), 8u) << to_string(mode) << ": scause should be ECALL from U, not illegal instruction";
+    EXPECT_EQ(vm.vcpu(0).reg(s1), 1u) << to_string(mode);
+  }
+}
+
 // The guest arms the SBI timer 1 ms ahead, enables only sie.STIE (interrupts stay globally off,
 // so WFI wakes without trapping) and waits: the VM reports wait with the deadline, then resumes.
 std::vector<uint32_t> timer_guest() {
