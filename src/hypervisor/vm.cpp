@@ -39,7 +39,7 @@ Vm::Vm(const VmConfig& config, FramePool& pool, machine::ConsoleBackend& console
     std::vector<machine::InterruptPins*> pins;
     std::vector<GuestCpu*> raw;
     for (unsigned i = 0; i < config.vcpus; ++i) {
-      vcpus_.push_back(make_guest_cpu(config.mode, GuestCpuContext{i, *bus_, *clock_, *reservations_, *memory_}));
+      vcpus_.push_back(make_guest_cpu(config.mode, GuestCpuContext{i, *bus_, *clock_, *reservations_, *memory_, pool, mode_state_}));
       vcpus_.back()->attach_counters(counters_);
       pins.push_back(&vcpus_.back()->pins());
       raw.push_back(vcpus_.back().get());
@@ -69,6 +69,7 @@ Vm::~Vm() {
   sbi_.reset();
   board_.reset();
   vcpus_.clear();
+  mode_state_.reset();
   bus_.reset();
   memory_.reset();
 }

@@ -20,6 +20,7 @@
 
 #include "hypervisor/frame_pool.hpp"
 #include "hypervisor/guest_cpu.hpp"
+#include "hypervisor/guest_cpu_factory.hpp"
 #include "hypervisor/guest_memory.hpp"
 #include "hypervisor/sbi.hpp"
 #include "hypervisor/vcpu_run.hpp"
@@ -88,6 +89,7 @@ private:
   std::unique_ptr<machine::Bus> bus_;
   std::unique_ptr<machine::Clock> clock_;
   std::unique_ptr<machine::ReservationSet> reservations_;
+  std::unique_ptr<VmModeState> mode_state_;   // after the vCPUs are gone (declared before them)
   std::vector<std::unique_ptr<GuestCpu>> vcpus_;
   std::unique_ptr<machine::Board> board_;
   std::unique_ptr<Sbi> sbi_;

@@ -15,11 +15,11 @@ run_guest "$TEST_WORK/two.log" "$GUEST_TIMEOUT" "${args[@]}"
 expect_marker "$TEST_WORK/two.log" "harts=2"
 cmp -s "$TEST_WORK/one.log" "$TEST_WORK/two.log" || { diff "$TEST_WORK/one.log" "$TEST_WORK/two.log" | head; fail "deterministic VM runs differ"; }
 say "ok: two deterministic runs printed identical consoles"
-"$NIMBUS_BIN" run --virt hw --kernel "$NIMBUS_GUEST_KERNEL" --state-dir "$TEST_WORK/state" < /dev/null > /dev/null 2> "$TEST_WORK/hw.err"
+"$NIMBUS_BIN" run --virt trap --kernel "$NIMBUS_GUEST_KERNEL" --state-dir "$TEST_WORK/state" < /dev/null > /dev/null 2> "$TEST_WORK/hw.err"
 status=$?
 if grep -q "not available" "$TEST_WORK/hw.err"; then
   [ "$status" -ne 0 ] || fail "an unavailable mode must not exit 0"
-  say "ok: --virt hw: $(head -1 "$TEST_WORK/hw.err") (exit $status)"
+  say "ok: --virt trap: $(head -1 "$TEST_WORK/hw.err") (exit $status)"
 else
-  say "ok: --virt hw is available in this build (exit $status)"
+  say "ok: --virt trap is available in this build (exit $status)"
 fi
