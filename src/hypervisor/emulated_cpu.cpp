@@ -41,6 +41,9 @@ void EmulatedCpu::start(uint64_t pc, uint64_t a1) {
   hart_.set_csr(csr::kMideleg, kDelegatedInterrupts);
   hart_.set_csr(csr::kMenvcfg, csr::menvcfg::kStce);
   hart_.set_csr(csr::kMcounteren, kCounters);
+  // Linux leaves scounteren to its SBI PMU driver, which we do not offer; without TM its vDSO's
+  // rdtime in U-mode would be an illegal instruction. OpenSBI + PMU ends in the same state.
+  hart_.set_csr(csr::kScounteren, kCounters);
   hart_.set_privilege(static_cast<unsigned>(machine::Privilege::Supervisor));
   hart_.set_x(10, index_);
   hart_.set_x(11, a1);

@@ -14,6 +14,14 @@
 
 namespace nimbus::hypervisor {
 
+// State a mode keeps once per VM, shared by the VM's vCPUs (hw: the G-stage table and the
+// machine bus; trap: shadow page tables). The first vCPU's factory call creates it in
+// GuestCpuContext::mode_state, the others find it there; the Vm destroys it after the vCPUs.
+class VmModeState {
+public:
+  virtual ~VmModeState() = default;
+};
+
 // Everything of its VM a vCPU may use. The references outlive the vCPU (the Vm owns them all).
 struct GuestCpuContext {
   unsigned index = 0;                    // the vCPU's hart id inside its VM (0-based)
@@ -21,6 +29,8 @@ struct GuestCpuContext {
   machine::Clock& clock;                 // the VM's time base
   machine::ReservationSet& reservations; // LR/SC reservations shared by the VM's harts
   GuestMemory& memory;                   // the VM's guest-physical RAM (machine_address for tables)
+  FramePool& pool;                       // machine memory (for modes whose harts address it)
+  std::unique_ptr<VmModeState>& mode_state;   // the VM's per-mode state (see VmModeState)
 };
 
 class UnsupportedModeError : public std::runtime_error {
@@ -35,6 +45,6 @@ std::unique_ptr<GuestCpu> make_guest_cpu(VirtMode mode, const GuestCpuContext& c
 // The per-mode factories.
 std::unique_ptr<GuestCpu> make_emulated_cpu(const GuestCpuContext& context);   // emulated_cpu.cpp
 // trap: std::unique_ptr<GuestCpu> make_trapped_cpu(const GuestCpuContext& context);  (trap_mode/)
-// hw:   std::unique_ptr<GuestCpu> make_hw_cpu(const GuestCpuContext& context);
+std::unique_ptr<GuestCpu> make_hw_cpu(const GuestCpuContext& context);         // hw_cpu_factory.cpp
 
 } // namespace nimbus::hypervisor

@@ -30,7 +30,7 @@ std::string_view to_string(Vm::State state) {
 }
 
 Vm::Vm(const VmConfig& config, FramePool& pool, machine::ConsoleBackend& console, const VmOptions& options)
-    : config_(config), options_(options), console_(console) {
+    : config_(config), options_(options), console_(console), pool_(pool) {
   try {
     memory_ = std::make_unique<GuestMemory>(pool, config.name, machine::Board::kRamBase, config.memory_bytes);
     bus_ = std::make_unique<machine::Bus>(machine::Board::kRamBase, config.memory_bytes, *memory_);
@@ -39,7 +39,7 @@ Vm::Vm(const VmConfig& config, FramePool& pool, machine::ConsoleBackend& console
     std::vector<machine::InterruptPins*> pins;
     std::vector<GuestCpu*> raw;
     for (unsigned i = 0; i < config.vcpus; ++i) {
-      vcpus_.push_back(make_guest_cpu(config.mode, GuestCpuContext{i, *bus_, *clock_, *reservations_, *memory_}));
+      vcpus_.push_back(make_guest_cpu(config.mode, GuestCpuContext{i, *bus_, *clock_, *reservations_, *memory_, pool, mode_state_}));
       vcpus_.back()->attach_counters(counters_);
       pins.push_back(&vcpus_.back()->pins());
       raw.push_back(vcpus_.back().get());
@@ -69,11 +69,12 @@ Vm::~Vm() {
   sbi_.reset();
   board_.reset();
   vcpus_.clear();
+  mode_state_.reset();
   bus_.reset();
   memory_.reset();
 }
 
-uint64_t Vm::resident_bytes() const { return memory_->resident_pages() * kFrameSize; }
+uint64_t Vm::resident_bytes() const { return memory_->resident_pages() * pool_.frame_size(); }
 
 std::vector<std::string> Vm::vcpu_states() const {
   std::vector<std::string> states;

@@ -20,6 +20,7 @@
 
 #include "hypervisor/frame_pool.hpp"
 #include "hypervisor/guest_cpu.hpp"
+#include "hypervisor/guest_cpu_factory.hpp"
 #include "hypervisor/guest_memory.hpp"
 #include "hypervisor/sbi.hpp"
 #include "hypervisor/vcpu_run.hpp"
@@ -64,7 +65,7 @@ public:
   const std::string& reason() const { return reason_; }
   VmCounters& counters() { return counters_; }
   const VmCounters& counters() const { return counters_; }
-  uint64_t resident_bytes() const;
+  uint64_t resident_bytes() const;   // guest RAM backed by machine frames so far
 
   // For tests and diagnostics (not thread-safe while the VM runs).
   GuestCpu& vcpu(unsigned index) { return *vcpus_.at(index); }
@@ -82,11 +83,13 @@ private:
   VmConfig config_;
   VmOptions options_;
   machine::ConsoleBackend& console_;
+  FramePool& pool_;
   VmCounters counters_;
   std::unique_ptr<GuestMemory> memory_;
   std::unique_ptr<machine::Bus> bus_;
   std::unique_ptr<machine::Clock> clock_;
   std::unique_ptr<machine::ReservationSet> reservations_;
+  std::unique_ptr<VmModeState> mode_state_;   // after the vCPUs are gone (declared before them)
   std::vector<std::unique_ptr<GuestCpu>> vcpus_;
   std::unique_ptr<machine::Board> board_;
   std::unique_ptr<Sbi> sbi_;
