@@ -38,14 +38,6 @@ bool Hart::data_virt() const {
 
 void Hart::update_data_context() { data_context_ = SoftTlb::context_of(data_privilege(), data_virt()); }
 
-bool Hart::fs_off() const {
-  return (mstatus_ & mstatus::kFs) == 0 || (virt_ && (vsstatus_ & mstatus::kFs) == 0);
-}
-
-void Hart::mark_fs_dirty() {
-  mstatus_ |= mstatus::kFs;
-  if (virt_) vsstatus_ |= mstatus::kFs;
-}
 
 uint64_t Hart::read_mstatus() const {
   uint64_t value = mstatus_;

@@ -18,6 +18,7 @@
 #include "machine/interrupt_pins.hpp"
 #include "machine/pmp.hpp"
 #include "machine/tlb.hpp"
+#include "riscv/csr.hpp"
 #include "riscv/decoded_instruction.hpp"
 #include "riscv/trap_cause.hpp"
 
@@ -168,8 +169,14 @@ private:
   bool hypervisor_csr_write(uint16_t number, uint64_t value);
   uint64_t read_vsstatus() const;
   void write_vsstatus(uint64_t value);
-  bool fs_off() const; // FP disabled by mstatus.FS, or by vsstatus.FS when V=1
-  void mark_fs_dirty();
+  // FP disabled by mstatus.FS, or by vsstatus.FS when V=1 (inline: every FP op asks).
+  bool fs_off() const {
+    return (mstatus_ & riscv::csr::mstatus::kFs) == 0 || (virt_ && (vsstatus_ & riscv::csr::mstatus::kFs) == 0);
+  }
+  void mark_fs_dirty() {
+    mstatus_ |= riscv::csr::mstatus::kFs;
+    if (virt_) [[unlikely]] vsstatus_ |= riscv::csr::mstatus::kFs;
+  }
   uint64_t read_mstatus() const;
   void write_mstatus(uint64_t value);
   void update_data_context();
