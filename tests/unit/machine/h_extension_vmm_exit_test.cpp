@@ -144,5 +144,20 @@ TEST_F(HVmmExitTest, SetVirtualizationIsIgnoredInMachineMode) {
   EXPECT_FALSE(hart.virtualization());
 }
 
+TEST_F(HVmmExitTest, TrappedGuestInstructionCanBeFetchedForEmulation) {
+  // MMIO emulation in hw mode: the VMM reads the faulting instruction through both stages.
+  use_g_stage();
+  use_vs_stage();
+  vsmap(0x10000000, 0x40000000, V | R | W | A | D); // the G-stage leaves this GPA unmapped (a device)
+  hart.set_x(a1, 0x10000000);
+  const auto exit = enter({addi(a0, zero, 1), sw(a0, a1, 0x10)});
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_EQ(exit->cause, kStoreGuestPageFault);
+  EXPECT_EQ(exit->htval, 0x40000010u >> 2);
+  uint32_t bits = 0;
+  ASSERT_TRUE(hart.fetch_instruction(exit->pc, bits));
+  EXPECT_EQ(bits, sw(a0, a1, 0x10));
+}
+
 } // namespace
 } // namespace nimbus::test
