@@ -38,7 +38,8 @@ TrappedCpu::Step TrappedCpu::emulate_mmio(uint64_t va, uint64_t gpa, GuestAccess
   const uint64_t fault = static_cast<uint64_t>(access == GuestAccess::load ? riscv::Exception::LoadAccessFault
                                                                            : riscv::Exception::StoreAccessFault);
   uint32_t bits = 0;
-  if (!hart_.fetch_instruction(pc, bits)) {
+  // Nothing there (past RAM, between devices): an access fault, as on the board.
+  if (ctx_.device_bus.device_at(gpa) == nullptr || !hart_.fetch_instruction(pc, bits)) {
     deliver_trap(fault, va, false, pc);
     return Step::resume;
   }
