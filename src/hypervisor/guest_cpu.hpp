@@ -59,6 +59,9 @@ public:
   virtual void raise_software_interrupt() = 0;
   // SBI RFENCE: drop the guest's cached translations (all of them: a superset is allowed).
   virtual void flush_guest_tlb() = 0;
+  // SBI RFENCE remote_fence_i: drop decoded guest code too (another vCPU rewrote it). The
+  // default is enough for a mode that decodes nothing of its own beyond the TLB.
+  virtual void flush_guest_code() { flush_guest_tlb(); }
 
   // The pins the VM's PLIC drives (its supervisor-context external interrupt line).
   virtual machine::InterruptPins& pins() = 0;

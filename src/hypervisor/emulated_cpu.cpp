@@ -1,0 +1,121 @@
+#include "hypervisor/emulated_cpu.hpp"
+
+#include <fmt/format.h>
+
+#include "hypervisor/guest_cpu_factory.hpp"
+#include "riscv/csr.hpp"
+#include "riscv/trap_cause.hpp"
+
+namespace nimbus::hypervisor {
+
+namespace csr = riscv::csr;
+using riscv::Exception;
+
+namespace {
+
+// Every exception M-mode may delegate except ECALL from S-mode, which is the SBI: instruction
+// misaligned/access fault, illegal instruction, breakpoint, load/store misaligned and access
+// faults, ECALL from U, and the three page faults (bits 0-8, 12, 13, 15).
+constexpr uint64_t kDelegatedExceptions = 0xb1ff;
+constexpr uint64_t kDelegatedInterrupts = csr::irq::kSupervisorBits;
+// cycle, time and instret readable from S-mode (scounteren then decides for U-mode).
+constexpr uint64_t kCounters = csr::counteren::kCy | csr::counteren::kTm | csr::counteren::kIr;
+
+} // namespace
+
+std::unique_ptr<GuestCpu> make_emulated_cpu(const GuestCpuContext& context) {
+  return std::make_unique<EmulatedCpu>(context.index, context.bus, context.clock, context.reservations);
+}
+
+EmulatedCpu::EmulatedCpu(unsigned index, machine::Bus& bus, machine::Clock& clock,
+                         machine::ReservationSet& reservations)
+    : index_(index), hart_(index, bus, clock, reservations) {
+  hart_.set_vmm_exits(true);
+}
+
+void EmulatedCpu::start(uint64_t pc, uint64_t a1) {
+  // What firmware leaves behind for an S-mode kernel (as OpenSBI does): delegation, Sstc,
+  // counters, and the SBI boot protocol's a0 = hart id, a1 = opaque (the DTB for hart 0).
+  hart_.reset(pc);
+  hart_.set_csr(csr::kMedeleg, kDelegatedExceptions);
+  hart_.set_csr(csr::kMideleg, kDelegatedInterrupts);
+  hart_.set_csr(csr::kMenvcfg, csr::menvcfg::kStce);
+  hart_.set_csr(csr::kMcounteren, kCounters);
+  hart_.set_privilege(static_cast<unsigned>(machine::Privilege::Supervisor));
+  hart_.set_x(10, index_);
+  hart_.set_x(11, a1);
+  running_ = true;
+}
+
+CpuExit EmulatedCpu::run(uint64_t budget) {
+  CpuExit exit;
+  if (!running_) {
+    exit.kind = CpuExit::Kind::stopped;
+    return exit;
+  }
+  if (counters_ != nullptr) counters_->count_world_switch();
+  exit.instructions = hart_.run(budget);
+  if (counters_ != nullptr) counters_->count_instructions_retired(exit.instructions);
+  if (const auto trap = hart_.take_exit()) {
+    if (!trap->interrupt && trap->cause == static_cast<uint64_t>(Exception::EcallFromS)) {
+      count_exit(ExitReason::sbi_call);
+      exit.kind = CpuExit::Kind::sbi_call;
+      return exit;
+    }
+    exit.kind = CpuExit::Kind::fatal;
+    exit.reason = fmt::format("vCPU {}: {} {} bound for M-mode at pc={:#x} (tval={:#x}); {}", index_,
+                              trap->interrupt ? "interrupt" : "exception", trap->cause, trap->pc, trap->tval,
+                              describe());
+    return exit;
+  }
+  if (in_trap_loop()) {
+    exit.kind = CpuExit::Kind::fatal;
+    exit.reason = fmt::format("vCPU {}: the guest's trap handler at {:#x} faults on itself (scause={:#x}, "
+                              "stval={:#x}): the guest kernel is dead",
+                              index_, hart_.pc(), hart_.csr(csr::kScause), hart_.csr(csr::kStval));
+    return exit;
+  }
+  if (hart_.waiting()) {
+    count_exit(ExitReason::wfi);
+    exit.kind = CpuExit::Kind::wait;
+  }
+  return exit;
+}
+
+bool EmulatedCpu::in_trap_loop() const {
+  if (hart_.privilege() != static_cast<unsigned>(machine::Privilege::Supervisor)) return false;
+  const uint64_t handler = hart_.csr(csr::kStvec) & ~uint64_t{3};
+  if (hart_.pc() != handler || hart_.csr(csr::kSepc) != handler) return false;
+  const uint64_t cause = hart_.csr(csr::kScause);
+  return cause == static_cast<uint64_t>(Exception::InstructionAccessFault) ||
+         cause == static_cast<uint64_t>(Exception::IllegalInstruction) ||
+         cause == static_cast<uint64_t>(Exception::InstructionPageFault) ||
+         cause == static_cast<uint64_t>(Exception::InstructionMisaligned);
+}
+
+void EmulatedCpu::set_timer(uint64_t deadline) {
+  // Sstc's comparator drives STIP from now on; a deadline in the future clears a pending one.
+  hart_.set_csr(csr::kStimecmp, deadline);
+}
+
+void EmulatedCpu::raise_software_interrupt() {
+  hart_.set_csr(csr::kMip, hart_.csr(csr::kMip) | csr::irq::kSsip);
+  hart_.wake();
+}
+
+void EmulatedCpu::flush_guest_tlb() {
+  hart_.flush_translations();
+  if (counters_ != nullptr) counters_->count_tlb_flush();
+}
+
+void EmulatedCpu::flush_guest_code() {
+  hart_.flush_caches();
+  if (counters_ != nullptr) counters_->count_tlb_flush();
+}
+
+std::string EmulatedCpu::describe() const {
+  return fmt::format("pc={:#x} {}-mode{}{}", hart_.pc(), "US?M"[hart_.privilege() & 3],
+                     hart_.waiting() ? ", waiting (wfi)" : "", running_ ? "" : ", stopped");
+}
+
+} // namespace nimbus::hypervisor

@@ -1,0 +1,17 @@
+#include "hypervisor/guest_cpu_factory.hpp"
+
+#include <fmt/format.h>
+
+namespace nimbus::hypervisor {
+
+std::unique_ptr<GuestCpu> make_guest_cpu(VirtMode mode, const GuestCpuContext& context) {
+  switch (mode) {
+  case VirtMode::emulate: return make_emulated_cpu(context);
+  case VirtMode::trap:
+  case VirtMode::hw: break;
+  }
+  throw UnsupportedModeError(
+      fmt::format("virtualization mode '{}' is not available in this build (only 'emulate' is)", to_string(mode)));
+}
+
+} // namespace nimbus::hypervisor

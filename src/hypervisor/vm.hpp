@@ -1,0 +1,101 @@
+#pragma once
+// One virtual machine: guest memory from the machine-wide frame pool, its own bus and virt board
+// (UART, PLIC, CLINT, RTC, virtio entropy, virtio block if it has a disk), its own clock, its
+// vCPUs (made by the factory of its mode) and the SBI, with the VMM as its firmware: there is no
+// OpenSBI inside; vCPU 0 enters the kernel in S-mode with a0 = 0, a1 = the DTB, the others stay
+// stopped until the guest starts them through HSM.
+//
+// run() is the VM's VcpuRun for the scheduler: the scheduler sees one entry per VM, and run()
+// interleaves the VM's vCPUs in short slices on the calling worker thread, as machine::Machine
+// does. Limit: a VM uses at most one host hart at a time, however many vCPUs it has, because its
+// devices (PLIC, UART, virtio) are not thread-safe; the VM's vCPUs share that hart fairly.
+// A VM that fails (a fatal vCPU exit, an exception in the VMM) stops alone, with its reason.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hypervisor/frame_pool.hpp"
+#include "hypervisor/guest_cpu.hpp"
+#include "hypervisor/guest_memory.hpp"
+#include "hypervisor/sbi.hpp"
+#include "hypervisor/vcpu_run.hpp"
+#include "hypervisor/vm_config.hpp"
+#include "hypervisor/vm_counters.hpp"
+#include "machine/board.hpp"
+#include "machine/bus.hpp"
+#include "machine/clock.hpp"
+#include "machine/console_backend.hpp"
+#include "machine/hart_reservation_set.hpp"
+
+namespace nimbus::hypervisor {
+
+struct VmOptions {
+  bool deterministic = false;   // time from retired instructions (runs repeat exactly)
+  // The longest a waiting VM sleeps before it looks at its console again; for consoles that
+  // cannot wake the scheduler themselves (a terminal). Unset: only timers and wake() wake it.
+  std::optional<Nanoseconds> max_idle;
+};
+
+class Vm {
+public:
+  enum class State { running, powered_off, failed };
+
+  // Builds everything and loads kernel, initrd and DTB. Throws std::runtime_error (naming the VM
+  // and the problem) for images that cannot be loaded, a disk that cannot be opened, or a mode
+  // that is not available (UnsupportedModeError).
+  Vm(const VmConfig& config, FramePool& pool, machine::ConsoleBackend& console, const VmOptions& options = {});
+  ~Vm();
+  Vm(const Vm&) = delete;
+  Vm& operator=(const Vm&) = delete;
+
+  // VcpuRun: runs the VM for about `budget` of host time.
+  RunResult run(Nanoseconds budget);
+
+  const std::string& name() const { return config_.name; }
+  const VmConfig& config() const { return config_; }
+  // Thread-safe: state() may be read from any thread; exit_code() and reason() once state() is
+  // no longer running.
+  State state() const { return state_.load(std::memory_order_acquire); }
+  int exit_code() const { return exit_code_; }
+  const std::string& reason() const { return reason_; }
+  VmCounters& counters() { return counters_; }
+  const VmCounters& counters() const { return counters_; }
+  uint64_t resident_bytes() const;
+
+  // For tests and diagnostics (not thread-safe while the VM runs).
+  GuestCpu& vcpu(unsigned index) { return *vcpus_.at(index); }
+  unsigned vcpu_count() const { return static_cast<unsigned>(vcpus_.size()); }
+  GuestMemory& memory() { return *memory_; }
+  uint64_t instructions() const { return instructions_; }
+  std::vector<std::string> vcpu_states() const;
+
+private:
+  void finish(State state, int exit_code, std::string reason);
+  void on_reset(const SystemResetRequest& request);
+  // One round: every runnable vCPU runs one slice. Returns the instructions retired.
+  uint64_t round(uint64_t slice);
+
+  VmConfig config_;
+  VmOptions options_;
+  machine::ConsoleBackend& console_;
+  VmCounters counters_;
+  std::unique_ptr<GuestMemory> memory_;
+  std::unique_ptr<machine::Bus> bus_;
+  std::unique_ptr<machine::Clock> clock_;
+  std::unique_ptr<machine::ReservationSet> reservations_;
+  std::vector<std::unique_ptr<GuestCpu>> vcpus_;
+  std::unique_ptr<machine::Board> board_;
+  std::unique_ptr<Sbi> sbi_;
+  uint64_t instructions_ = 0;
+  std::atomic<State> state_{State::running};
+  int exit_code_ = 0;
+  std::string reason_;
+};
+
+std::string_view to_string(Vm::State state);
+
+} // namespace nimbus::hypervisor
