@@ -6,6 +6,7 @@
 #include "hypervisor/guest_memory.hpp"
 #include "machine/bus.hpp"
 #include "machine/clock.hpp"
+#include "machine/hart_reservation_set.hpp"
 
 namespace nimbus::hypervisor {
 
@@ -15,6 +16,8 @@ struct TrapModeContext {
   machine::Bus& device_bus;    // this VM's guest-physical bus: MMIO to its devices goes here
   machine::Clock& clock;       // the VM clock (time CSR, timer deadlines)
   unsigned hart_id = 0;        // the guest's hart id (a0 at start)
+  // LR/SC reservations shared by the VM's harts (null: the vCPU keeps its own).
+  machine::ReservationSet* reservations = nullptr;
   // Shadow page-table pages this vCPU may hold (4 KiB each); at the limit every shadow of the
   // vCPU is dropped and rebuilt on demand.
   uint64_t shadow_table_limit = 4096;

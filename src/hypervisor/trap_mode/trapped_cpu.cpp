@@ -22,6 +22,7 @@ constexpr uint64_t code(Exception e) { return static_cast<uint64_t>(e); }
 
 TrappedCpu::TrappedCpu(const TrapModeContext& context)
     : ctx_(context), machine_ram_(context.pool), machine_bus_(0, context.pool.bytes(), machine_ram_),
+      reservations_(context.reservations ? *context.reservations : own_reservations_),
       hart_(context.hart_id, machine_bus_, context.clock, reservations_),
       table_pages_(context.pool, context.memory.vm_id(), context.shadow_table_limit),
       shadows_(table_pages_, context.shadow_spaces) {
@@ -32,6 +33,12 @@ TrappedCpu::~TrappedCpu() = default;
 
 std::unique_ptr<GuestCpu> make_trapped_cpu(const TrapModeContext& context) {
   return std::make_unique<TrappedCpu>(context);
+}
+
+std::unique_ptr<GuestCpu> make_trapped_cpu(const GuestCpuContext& context) {
+  TrapModeContext trap{context.memory.pool(), context.memory, context.bus, context.clock, context.index};
+  trap.reservations = &context.reservations;
+  return std::make_unique<TrappedCpu>(trap);
 }
 
 void TrappedCpu::start(uint64_t pc, uint64_t a1) {
@@ -101,6 +108,14 @@ std::string TrappedCpu::describe() const {
 }
 
 void TrappedCpu::deliver_trap(uint64_t cause, uint64_t tval, bool interrupt, uint64_t epc) {
+  const uint64_t handler = vs_.stvec & ~uint64_t{3};
+  if (!interrupt && vs_.supervisor && epc == handler && vs_.sepc == handler &&
+      (cause == code(Exception::InstructionAccessFault) || cause == code(Exception::IllegalInstruction) ||
+       cause == code(Exception::InstructionPageFault) || cause == code(Exception::InstructionMisaligned))) {
+    fatal_reason_ = fmt::format("the guest's trap handler at {:#x} faults on itself (scause={:#x}, stval={:#x}): "
+                                "the guest kernel is dead", handler, cause, tval);
+    return;
+  }
   vs_.scause = cause | (interrupt ? riscv::kInterruptBit : 0);
   vs_.sepc = epc;
   vs_.stval = tval;
@@ -139,6 +154,7 @@ CpuExit TrappedCpu::run(uint64_t budget) {
     out.reason = fatal_reason_;
     return out;
   }
+  if (code_flush_requested_.exchange(false, std::memory_order_acq_rel)) hart_.flush_caches();
   if (flush_requested_.exchange(false, std::memory_order_acq_rel)) {
     shadows_.invalidate_all();
     hart_satp_ = ~uint64_t{0};
@@ -198,7 +214,10 @@ TrappedCpu::Step TrappedCpu::handle_exit(const machine::Hart::TrapExit& exit) {
     return Step::resume;
   }
   case Exception::EcallFromU:
-    if (vs_.supervisor) return Step::sbi_call; // pc stays on the ECALL: the core advances it
+    if (vs_.supervisor) { // pc stays on the ECALL: the core advances it
+      count(ExitReason::sbi_call);
+      return Step::sbi_call;
+    }
     deliver_trap(exit.cause, 0, false, exit.pc);
     return Step::resume;
   case Exception::InstructionPageFault:

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "hypervisor/guest_cpu.hpp"
+#include "hypervisor/guest_cpu_factory.hpp"
 #include "hypervisor/trap_mode/guest_page_walk.hpp"
 #include "hypervisor/trap_mode/machine_ram.hpp"
 #include "hypervisor/trap_mode/shadow_page_tables.hpp"
@@ -58,6 +59,10 @@ public:
     soft_pending_.fetch_or(riscv::csr::irq::kSsip, std::memory_order_acq_rel);
   }
   void flush_guest_tlb() override { flush_requested_.store(true, std::memory_order_release); }
+  void flush_guest_code() override {
+    code_flush_requested_.store(true, std::memory_order_release);
+    flush_guest_tlb();
+  }
   machine::InterruptPins& pins() override { return pins_; }
   bool waiting() const override;
   uint64_t timer_deadline() const override { return timer_deadline_.load(std::memory_order_acquire); }
@@ -102,7 +107,8 @@ private:
   TrapModeContext ctx_;
   MachineRam machine_ram_;
   machine::Bus machine_bus_;
-  machine::ReservationSet reservations_;
+  machine::ReservationSet own_reservations_;
+  machine::ReservationSet& reservations_;
   machine::Hart hart_;
   ShadowTablePages table_pages_;
   ShadowPageTables shadows_;
@@ -119,9 +125,12 @@ private:
   std::atomic<uint64_t> timer_deadline_{~uint64_t{0}};
   std::atomic<uint64_t> soft_pending_{0};  // SSIP (guest sip writes and IPIs)
   std::atomic<bool> flush_requested_{false};
+  std::atomic<bool> code_flush_requested_{false};
   std::string fatal_reason_;
 };
 
 std::unique_ptr<GuestCpu> make_trapped_cpu(const TrapModeContext& context);
+// The factory of mode `trap` for Vm (guest_cpu_factory.hpp).
+std::unique_ptr<GuestCpu> make_trapped_cpu(const GuestCpuContext& context);
 
 } // namespace nimbus::hypervisor

@@ -161,3 +161,20 @@ TEST_F(TrapModeTest, AGuestThatOnlyTrapsStillReturnsAtItsBudget) {
 
 } // namespace
 } // namespace nimbus::hypervisor::test
+
+namespace nimbus::hypervisor::test {
+namespace {
+
+TEST_F(TrapModeTest, ATrapHandlerThatFaultsOnItselfIsFatalForThisVcpuOnly) {
+  using namespace nimbus::test::as;
+  code(kKernel, {csrrw(0, riscv::csr::kStvec, t0), 0 /* illegal */});
+  start();
+  cpu->set_reg(t0, kRamBase + 0x5000); // zeros: illegal instructions
+  const CpuExit exit = run();
+  EXPECT_EQ(exit.kind, CpuExit::Kind::fatal);
+  EXPECT_NE(exit.reason.find("faults on itself"), std::string::npos) << exit.reason;
+  EXPECT_FALSE(cpu->running());
+}
+
+} // namespace
+} // namespace nimbus::hypervisor::test
