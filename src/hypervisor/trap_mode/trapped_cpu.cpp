@@ -51,6 +51,9 @@ void TrappedCpu::start(uint64_t pc, uint64_t a1) {
   hart_.set_x(10, ctx_.hart_id);
   hart_.set_x(11, a1);
   vs_ = VirtualSupervisor{};
+  // What firmware leaves behind (OpenSBI's mstatus_init): cycle, time and instret readable by
+  // the guest's user mode until the kernel decides otherwise (the vDSO reads time directly).
+  vs_.scounteren = csr::counteren::kCy | csr::counteren::kTm | csr::counteren::kIr;
   shadows_.invalidate_all();
   shadows_.select(0);
   hart_satp_ = ~uint64_t{0};

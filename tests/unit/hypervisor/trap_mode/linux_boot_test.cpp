@@ -42,7 +42,8 @@ TEST(TrapModeLinux, BootsToTheTestVerdict) {
   config.mode = mode != nullptr && std::string(mode) == "emulate" ? VirtMode::emulate : VirtMode::trap;
   config.kernel = kernel;
   config.initrd = initrd;
-  config.append = "console=ttyS0 nimbus.mode=test nimbus.disk=none";
+  const char* append = std::getenv("NIMBUS_TRAP_LINUX_APPEND"); // e.g. nimbus.mode=micro
+  config.append = append != nullptr ? append : "console=ttyS0 nimbus.mode=test nimbus.disk=none";
   StderrConsole console;
   Vm vm(config, pool, console);
   const auto began = std::chrono::steady_clock::now();
@@ -58,7 +59,9 @@ TEST(TrapModeLinux, BootsToTheTestVerdict) {
                seconds, std::string(to_string(vm.state())).c_str(), vm.reason().c_str(),
                static_cast<unsigned long long>(vm.instructions()));
   std::fprintf(stderr, "%s\n", format_counters_table({{"linux", vm.counters().snapshot()}}).c_str());
-  EXPECT_NE(console.output.find("NIMBUS-TEST: PASS"), std::string::npos);
+  if (append == nullptr) {
+    EXPECT_NE(console.output.find("NIMBUS-TEST: PASS"), std::string::npos);
+  }
 }
 
 } // namespace
