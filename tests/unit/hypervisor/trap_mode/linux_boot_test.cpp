@@ -39,6 +39,8 @@ TEST(TrapModeLinux, BootsToTheTestVerdict) {
   VmConfig config;
   config.name = "linux";
   config.memory_bytes = 256ull << 20;
+  const char* vcpus = std::getenv("NIMBUS_TRAP_LINUX_VCPUS");
+  if (vcpus != nullptr) config.vcpus = static_cast<uint32_t>(std::atoi(vcpus));
   config.mode = mode != nullptr && std::string(mode) == "emulate" ? VirtMode::emulate : VirtMode::trap;
   config.kernel = kernel;
   config.initrd = initrd;
