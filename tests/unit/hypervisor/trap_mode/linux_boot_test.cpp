@@ -47,7 +47,9 @@ TEST(TrapModeLinux, BootsToTheTestVerdict) {
   const char* append = std::getenv("NIMBUS_TRAP_LINUX_APPEND"); // e.g. nimbus.mode=micro
   config.append = append != nullptr ? append : "console=ttyS0 nimbus.mode=test nimbus.disk=none";
   StderrConsole console;
-  Vm vm(config, pool, console);
+  VmOptions options;
+  options.deterministic = std::getenv("NIMBUS_TRAP_LINUX_DETERMINISTIC") != nullptr;
+  Vm vm(config, pool, console, options);
   const auto began = std::chrono::steady_clock::now();
   while (vm.state() == Vm::State::running &&
          std::chrono::steady_clock::now() - began < std::chrono::seconds(600)) {
