@@ -77,7 +77,7 @@ bool TrappedCpu::enter_root() {
     hart_satp_ = ~uint64_t{0}; // the same root address may now hold a fresh table
   }
   if (satp != hart_satp_) {
-    hart_.set_csr(csr::kSatp, satp); // also drops the hart's cached translations
+    hart_.switch_user_satp(satp); // drops the (U-mode) cached translations of the old root
     hart_satp_ = satp;
   }
   hart_.set_csr(csr::kScounteren, vs_.supervisor ? 0xffffffff : vs_.scounteren);
