@@ -80,11 +80,13 @@ protected:
     EXPECT_EQ(memory.read(gpa, &value, 8), GuestMemoryStatus::ok);
     return value;
   }
+  // Writes code as a loader or a device would (DMA: harts drop stale decoded code).
   void code(uint64_t gpa, std::initializer_list<uint32_t> instructions) {
     for (const uint32_t i : instructions) {
       put32(gpa, i);
       gpa += 4;
     }
+    device_bus.note_dma_write();
   }
 
   // Maps va -> pa with a 4 KiB leaf in the guest's Sv39 table at kTables; returns the PTE's gpa.

@@ -178,3 +178,23 @@ TEST_F(TrapModeTest, ATrapHandlerThatFaultsOnItselfIsFatalForThisVcpuOnly) {
 
 } // namespace
 } // namespace nimbus::hypervisor::test
+
+namespace nimbus::hypervisor::test {
+namespace {
+
+TEST_F(TrapModeTest, CodeRewrittenByDeviceDmaIsDecodedAgain) {
+  using namespace nimbus::test::as;
+  code(kKernel, {addi(a3, 0, 1), ecall()});
+  start();
+  ASSERT_EQ(run().kind, CpuExit::Kind::sbi_call);
+  EXPECT_EQ(reg(a3), 1u);
+  // A device writes new code over it through the VM's bus (as virtio-blk reading a binary).
+  const uint32_t replacement = addi(a3, 0, 2);
+  ASSERT_TRUE(device_bus.copy_to_ram(kKernel, &replacement, 4));
+  device_bus.note_dma_write();
+  ASSERT_EQ(resume(kKernel).kind, CpuExit::Kind::sbi_call);
+  EXPECT_EQ(reg(a3), 2u);
+}
+
+} // namespace
+} // namespace nimbus::hypervisor::test
