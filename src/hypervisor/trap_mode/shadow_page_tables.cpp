@@ -81,7 +81,7 @@ bool ShadowPageTables::new_table(uint64_t& page, Result& result) {
 uint64_t ShadowPageTables::hart_satp(Root root, Result& result) {
   result = Result::ok;
   const auto r = static_cast<unsigned>(root);
-  if (current().roots[r] == 0) {
+  if (current().roots[r] == kNoRoot) {
     uint64_t page = 0;
     if (!new_table(page, result)) return 0;
     current().roots[r] = page;
@@ -95,7 +95,7 @@ ShadowPageTables::Result ShadowPageTables::map(Root root, uint64_t va, const Lea
   Result result = Result::ok;
   for (;;) {
     const auto r = static_cast<unsigned>(root);
-    if (current().roots[r] == 0) {
+    if (current().roots[r] == kNoRoot) {
       uint64_t page = 0;
       if (!new_table(page, result)) return Result::failed;
       current().roots[r] = page;
@@ -124,7 +124,17 @@ ShadowPageTables::Result ShadowPageTables::map(Root root, uint64_t va, const Lea
     if (leaf.global) entry |= kGlobalSoftwareBit;
     uint64_t* slot = pages_.entries(table) + ((va >> 12) & 0x1ff);
     *slot = entry;
-    if (leaf.sum_user) current().sum_slots.push_back(table + ((va >> 12) & 0x1ff) * 8);
+    if (leaf.sum_user) {
+      Space& space = current();
+      if (space.sum_slots.size() >= kMaxSumSlots) {
+        const uint64_t keep = table + ((va >> 12) & 0x1ff) * 8;
+        for (const uint64_t other : space.sum_slots)
+          if (other != keep) *reinterpret_cast<uint64_t*>(pool_byte(other)) = 0;
+        space.sum_slots.clear();
+      }
+      space.sum_slots.push_back(table + ((va >> 12) & 0x1ff) * 8);
+      space.sum_mapped = true;
+    }
     return result;
   }
 }
@@ -143,7 +153,7 @@ uint64_t ShadowPageTables::lookup(Root root, uint64_t va) const {
   const Space& space = spaces_[current_index_];
   const uint64_t r = space.roots[static_cast<unsigned>(root)];
   const unsigned n = levels();
-  if (r == 0 || !canonical(va, n)) return 0;
+  if (r == kNoRoot || !canonical(va, n)) return 0;
   const uint64_t* slot = slot_for(r, va, n);
   return slot ? *slot : 0;
 }
@@ -153,7 +163,7 @@ void ShadowPageTables::invalidate_address(uint64_t va) {
     const unsigned n = levels_of(shadow_mode(space.key));
     if (!canonical(va, n)) continue;
     for (const uint64_t root : space.roots) {
-      if (root == 0) continue;
+      if (root == kNoRoot) continue;
       if (uint64_t* slot = slot_for(root, va, n)) *slot = 0;
     }
   }
@@ -180,11 +190,11 @@ void ShadowPageTables::invalidate_all() {
 
 bool ShadowPageTables::clear_sum_leaves() {
   Space& space = current();
-  if (space.sum_slots.empty()) return false;
-  for (const uint64_t slot : space.sum_slots)
-    *reinterpret_cast<uint64_t*>(reinterpret_cast<uint8_t*>(pages_.entries(0)) + slot) = 0;
+  for (const uint64_t slot : space.sum_slots) *reinterpret_cast<uint64_t*>(pool_byte(slot)) = 0;
   space.sum_slots.clear();
-  return true;
+  const bool mapped = space.sum_mapped;
+  space.sum_mapped = false;
+  return mapped;
 }
 
 } // namespace nimbus::hypervisor

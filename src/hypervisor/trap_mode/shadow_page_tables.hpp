@@ -60,13 +60,18 @@ public:
   uint64_t lookup(Root root, uint64_t va) const;
 
   static constexpr uint64_t kGlobalSoftwareBit = uint64_t{1} << 8; // RSW: the hart ignores it
+  // SUM leaves remembered per space; beyond that they are dropped early (a guest that keeps SUM
+  // set and refills the same pages must not grow the list without bound).
+  static constexpr size_t kMaxSumSlots = 4096;
 
 private:
+  static constexpr uint64_t kNoRoot = ~uint64_t{0};
   struct Space {
     uint64_t key = 0;                 // guest satp
-    uint64_t roots[2] = {0, 0};       // machine addresses; 0 = not allocated yet
+    uint64_t roots[2] = {kNoRoot, kNoRoot};  // machine addresses (0 is a valid one)
     std::vector<uint64_t> tables;     // every table page of the space (roots included)
     std::vector<uint64_t> sum_slots;  // machine addresses of SUM leaves in the supervisor root
+    bool sum_mapped = false;          // a SUM leaf was written since SUM was last cleared
     uint64_t last_used = 0;
   };
 
@@ -76,6 +81,7 @@ private:
   void drop_space(size_t index);
   unsigned levels() const;
   uint64_t* slot_for(uint64_t root, uint64_t va, unsigned levels) const;
+  uint8_t* pool_byte(uint64_t machine) const { return reinterpret_cast<uint8_t*>(pages_.entries(0)) + machine; }
 
   ShadowTablePages& pages_;
   unsigned max_spaces_;
