@@ -33,7 +33,7 @@ enum { PAGE = 4096, FAULT_REGION_PAGES = 256 }; /* 1 MiB: under a huge page, so 
 /* Iterations at SCALE 1: each about 0.1-0.5 s on an emulator, so CI can run them all quickly. */
 enum {
   NULL_SYSCALL_N = 20000,
-  PAGE_FAULT_N = 8 * FAULT_REGION_PAGES,
+  PAGE_FAULT_ROUNDS = 8, /* of FAULT_REGION_PAGES faults */
   FORK_N = 100,
   EXEC_N = 50,
   PIPE_N = 2000,
@@ -68,31 +68,13 @@ static void report(const char *name, long n, double t0) {
   fflush(stdout);
 }
 
-/* A trap into the kernel and back with almost no work: getppid through syscall(), which libc
- * cannot cache. */
-static void null_syscall(long n) {
-  for (long i = 0; i < n / 10; ++i) syscall(SYS_getppid);
-  double t0 = start("null_syscall");
-  for (long i = 0; i < n; ++i) syscall(SYS_getppid);
-  report("null_syscall", n, t0);
-}
-
-/* One write per fresh page of an anonymous mapping: each is a demand-zero fault (trap, page
- * allocation and zeroing, page-table update). munmap between rounds returns the pages, so its
- * cost is included, shared by FAULT_REGION_PAGES faults. */
-static void fault_round(void) {
-  char *region = mmap(NULL, FAULT_REGION_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (region == MAP_FAILED) die("page_fault", "mmap");
-  for (long p = 0; p < FAULT_REGION_PAGES; ++p) ((volatile char *)region)[p * PAGE] = (char)p;
-  if (munmap(region, FAULT_REGION_PAGES * PAGE) != 0) die("page_fault", "munmap");
-}
-
-static void page_fault(long n) {
-  long rounds = (n + FAULT_REGION_PAGES - 1) / FAULT_REGION_PAGES;
-  fault_round();
-  double t0 = start("page_fault");
-  for (long r = 0; r < rounds; ++r) fault_round();
-  report("page_fault", rounds * FAULT_REGION_PAGES, t0);
+/* Warms up with a tenth of the calls, then times `calls` calls of `op`, each `ops_per_call`
+ * operations. */
+static void timed(const char *name, long calls, long ops_per_call, void (*op)(void)) {
+  for (long i = 0; i < calls / 10 + 1; ++i) op();
+  double t0 = start(name);
+  for (long i = 0; i < calls; ++i) op();
+  report(name, calls * ops_per_call, t0);
 }
 
 static void wait_ok(const char *bench, pid_t pid) {
@@ -105,41 +87,45 @@ static void wait_ok(const char *bench, pid_t pid) {
   }
 }
 
+/* fork, execv(path, {path, arg}) in the child, wait for it to exit with 0. */
+static void run_program(const char *bench, const char *path, const char *arg) {
+  pid_t pid = fork();
+  if (pid < 0) die(bench, "fork");
+  if (pid == 0) {
+    char *args[] = {(char *)path, (char *)arg, NULL};
+    execv(path, args);
+    _exit(127);
+  }
+  wait_ok(bench, pid);
+}
+
+/* A trap into the kernel and back with almost no work: getppid through syscall(), which libc
+ * cannot cache. */
+static void null_syscall(void) { syscall(SYS_getppid); }
+
+/* One write per fresh page of an anonymous mapping: each is a demand-zero fault (trap, page
+ * allocation and zeroing, page-table update). munmap between rounds returns the pages, so its
+ * cost is included, shared by FAULT_REGION_PAGES faults. */
+static void fault_round(void) {
+  char *region = mmap(NULL, FAULT_REGION_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (region == MAP_FAILED) die("page_fault", "mmap");
+  for (long p = 0; p < FAULT_REGION_PAGES; ++p) ((volatile char *)region)[p * PAGE] = (char)p;
+  if (munmap(region, FAULT_REGION_PAGES * PAGE) != 0) die("page_fault", "munmap");
+}
+
+
 /* Process creation and teardown: copying the address space (copy-on-write), scheduling the
  * child, its exit, and reaping it. */
-static void fork_once(void) {
+static void fork_exit_wait(void) {
   pid_t pid = fork();
   if (pid < 0) die("fork_exit_wait", "fork");
   if (pid == 0) _exit(0);
   wait_ok("fork_exit_wait", pid);
 }
 
-static void fork_exit_wait(long n) {
-  for (long i = 0; i < n / 10 + 1; ++i) fork_once();
-  double t0 = start("fork_exit_wait");
-  for (long i = 0; i < n; ++i) fork_once();
-  report("fork_exit_wait", n, t0);
-}
-
 /* fork + execve of this static program with --exit + wait: a fresh address space built from an
  * ELF file, on top of fork_exit_wait. */
-static void exec_once(void) {
-  pid_t pid = fork();
-  if (pid < 0) die("exec", "fork");
-  if (pid == 0) {
-    char *args[] = {self_path, "--exit", NULL};
-    execv(self_path, args);
-    _exit(127);
-  }
-  wait_ok("exec", pid);
-}
-
-static void exec_bench(long n) {
-  for (long i = 0; i < n / 10 + 1; ++i) exec_once();
-  double t0 = start("exec");
-  for (long i = 0; i < n; ++i) exec_once();
-  report("exec", n, t0);
-}
+static void exec_self(void) { run_program("exec", self_path, "--exit"); }
 
 /* Two processes bounce one byte through two pipes: per round trip two writes, two reads and two
  * context switches (on one hart), each a blocking wake-up. */
@@ -184,14 +170,7 @@ static void cpu(long rounds, const char *bench) {
   char arg[32];
   snprintf(arg, sizeof arg, "%ld", rounds);
   double t0 = start("cpu");
-  pid_t pid = fork();
-  if (pid < 0) die("cpu", "fork");
-  if (pid == 0) {
-    char *args[] = {(char *)bench, arg, NULL};
-    execv(bench, args);
-    _exit(127);
-  }
-  wait_ok("cpu", pid);
+  run_program("cpu", bench, arg);
   report("cpu", rounds, t0);
 }
 
@@ -212,10 +191,10 @@ int main(int argc, char **argv) {
   self_path[len] = '\0';
 
   printf("NIMBUS-MICRO: scale=%ld\n", scale);
-  null_syscall(NULL_SYSCALL_N * scale);
-  page_fault(PAGE_FAULT_N * scale);
-  fork_exit_wait(FORK_N * scale);
-  exec_bench(EXEC_N * scale);
+  timed("null_syscall", NULL_SYSCALL_N * scale, 1, null_syscall);
+  timed("page_fault", PAGE_FAULT_ROUNDS * scale, FAULT_REGION_PAGES, fault_round);
+  timed("fork_exit_wait", FORK_N * scale, 1, fork_exit_wait);
+  timed("exec", EXEC_N * scale, 1, exec_self);
   pipe_roundtrip(PIPE_N * scale);
   cpu(scale, bench);
   printf("NIMBUS-MICRO: done\n");

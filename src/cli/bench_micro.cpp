@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <map>
@@ -95,6 +96,18 @@ const MicroResult* MicroParser::find(std::string_view name) const {
   for (const auto& r : results_)
     if (r.name == name) return &r;
   return nullptr;
+}
+
+void MicroParser::keep_fastest(const MicroParser& other) {
+  for (const auto& theirs : other.results_) {
+    auto mine = std::find_if(results_.begin(), results_.end(), [&](const auto& r) { return r.name == theirs.name; });
+    if (mine == results_.end()) {
+      results_.push_back(theirs);
+      continue;
+    }
+    const auto a = mine->host_us_per_op(), b = theirs.host_us_per_op();
+    if (b && (!a || *b < *a)) *mine = theirs;
+  }
 }
 
 std::vector<std::string> MicroParser::problems() const {

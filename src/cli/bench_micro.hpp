@@ -45,6 +45,11 @@ public:
   // line, no "done". Empty for a complete run.
   std::vector<std::string> problems() const;
 
+  // Keeps, benchmark by benchmark, the one of this run and `other` (another run of the same
+  // configuration) with the lower host time per operation: load on a shared host only ever
+  // adds time, so the fastest of a few runs is the steadiest figure.
+  void keep_fastest(const MicroParser& other);
+
 private:
   std::vector<MicroResult> results_;
   std::vector<std::string> malformed_;

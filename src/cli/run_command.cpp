@@ -1,4 +1,5 @@
-// `nimbus run`: boots one machine on the terminal, like `qemu-system-riscv64 -M virt -nographic`.
+// `nimbus run`: boots one machine on the terminal, like `qemu-system-riscv64 -M virt -nographic`;
+// with --vm or --virt, runs VMs under the VMM instead (the VMM is their firmware).
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -7,9 +8,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <stdexcept>
+#include <thread>
 
 #include "cli/commands.hpp"
 #include "cli/terminal_console.hpp"
+#include "hypervisor/vm_config.hpp"
+#include "hypervisor/vmm.hpp"
 #include "machine/machine.hpp"
 #include "machine/size_parser.hpp"
 
@@ -32,6 +36,14 @@ struct RunOptions {
   double timeout_seconds = 0;
   uint64_t max_instructions = 0;
   std::vector<std::string> loads;
+  // The VMM (--vm or --virt).
+  std::vector<std::string> vm_files;
+  std::string virt;          // single VM without TOML: its mode
+  std::string name = "vm";   // single VM: its name
+  std::string machine_mem;   // default: the sum of the VMs' memory
+  unsigned host_harts = 0;   // default: the host's harts
+  std::string state_dir, log_dir;
+  bool console_stdout = false;
 };
 
 const CLI::Validator kNotNegative(
@@ -104,7 +116,124 @@ machine::MachineConfig validate(const RunOptions& o) {
   return c;
 }
 
+// ---- the VMM: --vm FILE... or --virt MODE
+
+void require_vm_files(const hypervisor::VmConfig& vm) {
+  require_readable_file(vm.kernel, fmt::format("VM '{}': kernel", vm.name).c_str());
+  if (!vm.initrd.empty()) require_readable_file(vm.initrd, fmt::format("VM '{}': initrd", vm.name).c_str());
+  if (!vm.disk.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(vm.disk, ec))
+      throw UsageError(fmt::format("VM '{}': disk '{}' is not a regular file", vm.name, vm.disk));
+  }
+}
+
+hypervisor::VirtMode parse_mode(const std::string& mode) {
+  if (mode == "emulate") return hypervisor::VirtMode::emulate;
+  if (mode == "trap") return hypervisor::VirtMode::trap;
+  if (mode == "hw") return hypervisor::VirtMode::hw;
+  throw UsageError(fmt::format("--virt '{}' is not a mode (emulate, trap or hw)", mode));
+}
+
+struct VmmSetup {
+  std::vector<hypervisor::VmConfig> vms;
+  hypervisor::VmmOptions options;
+  bool on_terminal = false;
+};
+
+VmmSetup validate_vmm(const RunOptions& o) {
+  VmmSetup setup;
+  if (!o.bios.empty() && o.bios != "opensbi") throw UsageError("--bios cannot be used with --vm or --virt: the VMM is the firmware");
+  if (!o.loads.empty()) throw UsageError("--load cannot be used with --vm or --virt");
+  if (o.max_instructions != 0) throw UsageError("--max-instructions cannot be used with --vm or --virt");
+  const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
+  setup.options.host_harts = o.host_harts != 0 ? o.host_harts : hardware;
+  if (setup.options.host_harts > 256) throw UsageError(fmt::format("--host-harts {} is out of range: 1 to 256", o.host_harts));
+  if (!o.vm_files.empty()) {
+    if (!o.virt.empty() || !o.kernel.empty() || !o.initrd.empty() || !o.drive.empty())
+      throw UsageError("--vm takes everything from its TOML files: do not combine it with --virt, --kernel, --initrd or --drive");
+    std::vector<std::filesystem::path> files(o.vm_files.begin(), o.vm_files.end());
+    try {
+      setup.vms = hypervisor::load_vm_configs(files, setup.options.host_harts);
+    } catch (const hypervisor::ConfigError& e) {
+      throw UsageError(e.what());
+    }
+  } else {
+    hypervisor::VmConfig vm;
+    vm.source = "command line";
+    vm.name = o.name;
+    const bool name_ok = !o.name.empty() && o.name.size() <= hypervisor::kMaxVmNameLength && o.name[0] != '.' &&
+                         o.name[0] != '-' && o.name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == std::string::npos;
+    if (!name_ok) throw UsageError(fmt::format("--name '{}': use 1-63 of A-Z a-z 0-9 . _ -, not starting with '.' or '-'", o.name));
+    vm.mode = parse_mode(o.virt);
+    if (o.kernel.empty()) throw UsageError("--kernel is required");
+    vm.kernel = o.kernel;
+    vm.initrd = o.initrd;
+    vm.append = o.append;
+    vm.disk = o.drive;
+    const auto ram = machine::parse_size(o.mem);
+    if (!ram || *ram < kMinRam || *ram > kMaxRam || *ram % 4096)
+      throw UsageError(fmt::format("--mem '{}' must be a size from 16M to 16G in whole 4 KiB pages", o.mem));
+    vm.memory_bytes = *ram;
+    if (o.smp < 1 || o.smp > hypervisor::kMaxVcpus)
+      throw UsageError(fmt::format("--smp {} is out of range: 1 to {} vCPUs", o.smp, hypervisor::kMaxVcpus));
+    vm.vcpus = o.smp;
+    setup.vms.push_back(vm);
+    setup.on_terminal = !o.console_stdout;
+  }
+  for (const auto& vm : setup.vms) require_vm_files(vm);
+  if (!o.machine_mem.empty()) {
+    const auto bytes = machine::parse_size(o.machine_mem);
+    if (!bytes || *bytes == 0) throw UsageError(fmt::format("--machine-mem '{}' is not a size (use e.g. 2G)", o.machine_mem));
+    setup.options.machine_memory = *bytes;
+  }
+  if (o.timeout_seconds < 0) throw UsageError("--timeout must not be negative");
+  setup.options.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.timeout_seconds * 1000));
+  setup.options.deterministic = o.deterministic;
+  setup.options.state_dir = o.state_dir.empty() ? hypervisor::default_state_dir() : std::filesystem::path(o.state_dir);
+  setup.options.log_dir = o.log_dir.empty() ? setup.options.state_dir : std::filesystem::path(o.log_dir);
+  setup.options.echo_stdout = o.console_stdout;
+  return setup;
+}
+
+int run_vmm(const RunOptions& options) {
+  VmmSetup setup;
+  try {
+    setup = validate_vmm(options);
+  } catch (const UsageError& e) {
+    fmt::print(stderr, "nimbus run: {}\n", e.what());
+    return kExitUsage;
+  }
+  std::unique_ptr<TerminalConsole> terminal;
+  if (setup.on_terminal) {
+    terminal = std::make_unique<TerminalConsole>(STDIN_FILENO, STDOUT_FILENO);
+    setup.options.terminal = terminal.get();
+    setup.options.log = [&terminal](const std::string& line) {
+      terminal->flush();
+      fmt::print(stderr, "nimbus run: {}\n", line);
+    };
+  } else {
+    setup.options.log = [](const std::string& line) { fmt::print(stderr, "nimbus run: {}\n", line); };
+  }
+  try {
+    hypervisor::Vmm vmm(setup.vms, setup.options);
+    const hypervisor::VmmResult result = vmm.run();
+    if (terminal) terminal->flush();
+    if (result.timed_out) fmt::print(stderr, "nimbus run: stopped after the {} s timeout\n", options.timeout_seconds);
+    return result.exit_code();
+  } catch (const std::exception& e) {
+    if (terminal) terminal->flush();
+    fmt::print(stderr, "nimbus run: {}\n", e.what());
+    return kExitUsage;
+  }
+}
+
 int run_machine(const RunOptions& options) {
+  if (!options.vm_files.empty() || !options.virt.empty()) return run_vmm(options);
+  if (options.kernel.empty()) {
+    fmt::print(stderr, "nimbus run: --kernel is required (or --vm FILE to run VMs under the VMM)\n");
+    return kExitUsage;
+  }
   machine::MachineConfig config;
   try {
     config = validate(options);
@@ -144,29 +273,58 @@ int run_machine(const RunOptions& options) {
 
 void register_run(CLI::App& app) {
   auto options = std::make_shared<RunOptions>();
-  auto* run = app.add_subcommand("run", "Boot a RISC-V virt machine on this terminal (Ctrl-A x quits)");
+  auto* run = app.add_subcommand(
+      "run", "Boot a RISC-V virt machine on this terminal (Ctrl-A x quits), or VMs under the VMM (--vm, --virt)");
   run->footer(
-      "Exit status: the guest's power-off code (0 for a normal poweroff), 2 for bad options or images,\n"
-      "124 when --timeout expired, 125 when --max-instructions was reached.\n"
-      "Example: nimbus run --kernel Image --initrd initramfs.cpio --append 'console=ttyS0' --smp 2");
-  run->add_option("--kernel", options->kernel, "Kernel: a Linux Image, an ELF, or a raw binary")->required();
+      "Bare machine: nimbus run --kernel Image --initrd initramfs.cpio --append 'console=ttyS0' --smp 2\n"
+      "VMs under the VMM (the VMM is their firmware; no OpenSBI inside):\n"
+      "  nimbus run --vm a.toml --vm b.toml [--machine-mem 2G] [--host-harts 2] [--state-dir D] [--log-dir D]\n"
+      "    Each VM's console is logged to <log-dir>/<name>.log and served on <state-dir>/<name>.console\n"
+      "    (attach with: nimbus console NAME); its counters are in <state-dir>/stats.json, rewritten every\n"
+      "    second (print with: nimbus stats). The run ends when every VM stopped.\n"
+      "  nimbus run --virt emulate --kernel Image --initrd initramfs.cpio --append 'console=ttyS0' [--smp N]\n"
+      "    one VM under the VMM, its console on this terminal.\n"
+      "Exit status: the guest's power-off code (0 for a normal poweroff; with several VMs, the first VM's\n"
+      "non-zero code, 1 for a VM that failed), 2 for bad options or images, 124 when --timeout expired,\n"
+      "125 when --max-instructions was reached.");
+  run->add_option("--kernel", options->kernel, "Kernel: a Linux Image, an ELF, or a raw binary");
   run->add_option("--initrd", options->initrd, "Initial ramdisk (cpio archive) for Linux");
   run->add_option("--append", options->append, "Kernel command line (the device tree's /chosen/bootargs)");
   run->add_option("--bios", options->bios,
                   "M-mode firmware: 'opensbi' (Debian's fw_dynamic), 'none' (run the kernel in M-mode from "
-                  "0x80000000), or a path to a firmware image")
+                  "0x80000000), or a path to a firmware image (bare machine only)")
       ->capture_default_str();
   run->add_option("--mem,-m", options->mem, "Guest RAM, e.g. 256M or 1G (16M to 16G)")->capture_default_str();
-  run->add_option("--smp", options->smp, "Number of harts (1 to 8)")->capture_default_str();
+  run->add_option("--smp", options->smp, "Number of harts (1 to 8; with --virt, vCPUs: 1 to 64)")->capture_default_str();
   run->add_option("--drive", options->drive, "Raw disk image for the virtio block device");
-  run->add_flag("--drive-read-only", options->drive_read_only, "Attach the drive read-only");
-  run->add_option("--load", options->loads, "Load FILE@ADDRESS into guest memory before boot (repeatable)");
+  run->add_flag("--drive-read-only", options->drive_read_only, "Attach the drive read-only (bare machine only)");
+  run->add_option("--load", options->loads, "Load FILE@ADDRESS into guest memory before boot (repeatable; bare machine only)");
   run->add_flag("--deterministic", options->deterministic,
-                "Derive time from retired instructions so that runs repeat exactly");
+                "Derive time from retired instructions so that runs repeat exactly (per VM under the VMM)");
   run->add_option("--timeout", options->timeout_seconds, "Stop after this many seconds of host time (0: never)")
       ->check(kNotNegative);
-  run->add_option("--max-instructions", options->max_instructions, "Stop after this many instructions (0: never)")
+  run->add_option("--max-instructions", options->max_instructions,
+                  "Stop after this many instructions (0: never; bare machine only)")
       ->check(kNotNegative);
+  run->add_option("--vm", options->vm_files,
+                  "Run the VM described by this TOML file under the VMM (repeatable; see docs/hypervisor.md)");
+  run->add_option("--virt", options->virt,
+                  "Run one VM under the VMM from --kernel/--initrd/--append/--mem/--smp/--drive, in this mode: "
+                  "emulate (trap and hw when built)");
+  run->add_option("--name", options->name, "With --virt: the VM's name (for logs, console and stats)")
+      ->capture_default_str();
+  run->add_option("--machine-mem", options->machine_mem,
+                  "VMM: machine memory shared by all VMs, handed out in 2 MiB frames on first touch "
+                  "(default: the sum of the VMs' memory)");
+  run->add_option("--host-harts", options->host_harts,
+                  "VMM: host worker threads that run the VMs (default: the host's CPU count)");
+  run->add_option("--state-dir", options->state_dir,
+                  "VMM: directory for console sockets (<name>.console) and stats.json "
+                  "(default: $XDG_RUNTIME_DIR/nimbus or /tmp/nimbus-UID)");
+  run->add_option("--log-dir", options->log_dir, "VMM: directory for console logs <name>.log (default: the state directory)");
+  run->add_flag("--console-stdout", options->console_stdout,
+                "VMM: also print every VM's console on stdout, each line prefixed with 'NAME| ' (with --virt: "
+                "instead of the terminal console)");
   run->callback([options] { set_exit_code(run_machine(*options)); });
 }
 

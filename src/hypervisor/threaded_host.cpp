@@ -24,21 +24,40 @@ Nanoseconds ThreadedHost::run_for(Nanoseconds duration) {
   Nanoseconds began;
   {
     std::lock_guard lock(mutex_);
-    stopping_ = false;
     began = elapsed();
   }
-  for (uint32_t i = 0; i < scheduler_.options().harts; ++i) workers_.emplace_back([this] { worker(); });
+  start();
   std::this_thread::sleep_for(duration);
   Nanoseconds ran;
   {
     std::lock_guard lock(mutex_);
-    stopping_ = true;
     ran = elapsed() - began;
+  }
+  stop();
+  return ran;
+}
+
+void ThreadedHost::start() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = false;
+  }
+  for (uint32_t i = 0; i < scheduler_.options().harts; ++i) workers_.emplace_back([this] { worker(); });
+}
+
+bool ThreadedHost::wait_all_halted(Nanoseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_for(lock, timeout, [this] { return scheduler_.all_halted(); });
+}
+
+void ThreadedHost::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
   }
   changed_.notify_all();
   for (auto& thread : workers_) thread.join();
   workers_.clear();
-  return ran;
 }
 
 void ThreadedHost::wake(SchedVcpuIndex vcpu) {

@@ -25,6 +25,13 @@ public:
   // slices and joins them. Returns the wall time between start and stop.
   Nanoseconds run_for(Nanoseconds duration);
 
+  // The same in steps, for a VMM that runs until its VMs are done: start() starts the workers
+  // and returns; wait_all_halted() blocks until every vCPU halted (true) or `timeout` passed
+  // (false); stop() stops the workers after their current slices and joins them.
+  void start();
+  bool wait_all_halted(Nanoseconds timeout);
+  void stop();
+
   // Thread-safe: an interrupt for a vCPU (callable from any thread while running).
   void wake(SchedVcpuIndex vcpu);
 

@@ -30,7 +30,7 @@ std::string_view to_string(Vm::State state) {
 }
 
 Vm::Vm(const VmConfig& config, FramePool& pool, machine::ConsoleBackend& console, const VmOptions& options)
-    : config_(config), options_(options), console_(console) {
+    : config_(config), options_(options), console_(console), pool_(pool) {
   try {
     memory_ = std::make_unique<GuestMemory>(pool, config.name, machine::Board::kRamBase, config.memory_bytes);
     bus_ = std::make_unique<machine::Bus>(machine::Board::kRamBase, config.memory_bytes, *memory_);
@@ -73,7 +73,7 @@ Vm::~Vm() {
   memory_.reset();
 }
 
-uint64_t Vm::resident_bytes() const { return memory_->resident_pages() * kFrameSize; }
+uint64_t Vm::resident_bytes() const { return memory_->resident_pages() * pool_.frame_size(); }
 
 std::vector<std::string> Vm::vcpu_states() const {
   std::vector<std::string> states;

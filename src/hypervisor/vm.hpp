@@ -64,7 +64,7 @@ public:
   const std::string& reason() const { return reason_; }
   VmCounters& counters() { return counters_; }
   const VmCounters& counters() const { return counters_; }
-  uint64_t resident_bytes() const;
+  uint64_t resident_bytes() const;   // guest RAM backed by machine frames so far
 
   // For tests and diagnostics (not thread-safe while the VM runs).
   GuestCpu& vcpu(unsigned index) { return *vcpus_.at(index); }
@@ -82,6 +82,7 @@ private:
   VmConfig config_;
   VmOptions options_;
   machine::ConsoleBackend& console_;
+  FramePool& pool_;
   VmCounters counters_;
   std::unique_ptr<GuestMemory> memory_;
   std::unique_ptr<machine::Bus> bus_;

@@ -9,10 +9,15 @@ namespace mstatus = riscv::csr::mstatus;
 namespace irq = riscv::csr::irq;
 
 namespace {
-constexpr uint64_t kDelegableExceptions = 0xb3ff; // 0-9, 12, 13, 15 (as QEMU)
+// 0-10, 12, 13, 15 (as QEMU) and the H causes 20-23 (guest-page faults, virtual instruction).
+constexpr uint64_t kDelegableExceptions = 0xb7ff | (0xfull << 20);
 constexpr uint64_t kDelegableInterrupts = irq::kSupervisorBits;
+// Bits of mideleg that are read-only one with the H extension: the VS-level interrupts (SGEIP too
+// only when GEILEN > 0, which it is not here).
+constexpr uint64_t kForcedDelegation = irq::kVsBits;
 constexpr uint64_t kMieWritable = irq::kAll;
-constexpr uint64_t kMipWritable = irq::kSsip | irq::kStip | irq::kSeip;
+// mip.VSSIP is an alias of hvip.VSSIP; VSTIP/VSEIP are set through hvip only.
+constexpr uint64_t kMipWritable = irq::kSsip | irq::kStip | irq::kSeip | irq::kVssip;
 constexpr uint64_t kCounterenMask = 0xffffffff;
 constexpr uint64_t kCountinhibitMask = csr::counteren::kCy | csr::counteren::kIr;
 constexpr uint64_t kMenvcfgMask = csr::menvcfg::kFiom | csr::menvcfg::kStce;
@@ -25,7 +30,22 @@ Privilege Hart::data_privilege() const {
   return priv_;
 }
 
-void Hart::update_data_context() { data_context_ = SoftTlb::context_of(data_privilege()); }
+bool Hart::data_virt() const {
+  if (priv_ == Privilege::Machine && (mstatus_ & mstatus::kMprv))
+    return (mstatus_ & mstatus::kMpv) && (mstatus_ & mstatus::kMpp) != mstatus::kMpp;
+  return virt_;
+}
+
+void Hart::update_data_context() { data_context_ = SoftTlb::context_of(data_privilege(), data_virt()); }
+
+bool Hart::fs_off() const {
+  return (mstatus_ & mstatus::kFs) == 0 || (virt_ && (vsstatus_ & mstatus::kFs) == 0);
+}
+
+void Hart::mark_fs_dirty() {
+  mstatus_ |= mstatus::kFs;
+  if (virt_) vsstatus_ |= mstatus::kFs;
+}
 
 uint64_t Hart::read_mstatus() const {
   uint64_t value = mstatus_;
@@ -50,27 +70,55 @@ void Hart::write_mstatus(uint64_t value) {
   if (changed & mstatus::kMxr) {
     tlb_.flush_context(supervisor, Access::Load);
     tlb_.flush_context(SoftTlb::context_of(Privilege::User), Access::Load);
+    // mstatus.MXR applies to both stages of guest translation too.
+    tlb_.flush_context(SoftTlb::context_of(Privilege::Supervisor, true), Access::Load);
+    tlb_.flush_context(SoftTlb::context_of(Privilege::User, true), Access::Load);
   }
-  if (changed & (mstatus::kMprv | mstatus::kMpp)) update_data_context();
+  if (changed & (mstatus::kMprv | mstatus::kMpp | mstatus::kMpv)) update_data_context();
 }
 
-bool Hart::counter_accessible(unsigned counter) const {
-  if (priv_ == Privilege::Machine) return true;
-  if (!((mcounteren_ >> counter) & 1)) return false;
-  if (priv_ == Privilege::User && !((scounteren_ >> counter) & 1)) return false;
-  return true;
+// mcounteren gates S and U (illegal instruction); with V=1 hcounteren gates VS and VU, and
+// scounteren VU (virtual instruction).
+Hart::CsrAccess Hart::counter_accessible(unsigned counter) const {
+  if (priv_ == Privilege::Machine) return CsrAccess::Ok;
+  if (!((mcounteren_ >> counter) & 1)) return CsrAccess::Illegal;
+  if (virt_ && !((hcounteren_ >> counter) & 1)) return CsrAccess::Virtual;
+  if (priv_ == Privilege::User && !((scounteren_ >> counter) & 1))
+    return virt_ ? CsrAccess::Virtual : CsrAccess::Illegal;
+  return CsrAccess::Ok;
 }
 
-bool Hart::csr_accessible(uint16_t number, bool writing) const {
-  if (((number >> 8) & 3) > static_cast<unsigned>(priv_)) return false;
-  if (writing && (number >> 10) == 3) return false;
-  if (number <= csr::kFcsr && (mstatus_ & mstatus::kFs) == 0) return false;
+Hart::CsrAccess Hart::csr_accessible(uint16_t number, bool writing) const {
+  const unsigned level = (number >> 8) & 3; // 0 U, 1 S, 2 H (and VS), 3 M
+  const bool read_only = (number >> 10) == 3;
+  if (virt_) {
+    if (level == 3) return CsrAccess::Illegal;
+    // H and VS CSRs from VS/VU, S CSRs from VU: a virtual-instruction exception when HS-mode
+    // could make the same access, else illegal.
+    if (level == 2 || (level == 1 && priv_ == Privilege::User)) {
+      uint64_t ignored;
+      if (!csr_read(number, ignored) || (writing && read_only)) return CsrAccess::Illegal;
+      return CsrAccess::Virtual;
+    }
+  } else {
+    const unsigned highest = priv_ == Privilege::Machine ? 3 : priv_ == Privilege::Supervisor ? 2 : 0;
+    if (level > highest) return CsrAccess::Illegal;
+  }
+  if (writing && read_only) return CsrAccess::Illegal;
+  if (number <= csr::kFcsr && fs_off()) return CsrAccess::Illegal;
   if (number >= csr::kCycle && number <= csr::kHpmCounter31) return counter_accessible(number - csr::kCycle);
-  if (number == csr::kSatp && priv_ == Privilege::Supervisor && (mstatus_ & mstatus::kTvm)) return false;
-  if (number == csr::kStimecmp && priv_ != Privilege::Machine) {
-    if (!(mcounteren_ & csr::counteren::kTm) || !(menvcfg_ & csr::menvcfg::kStce)) return false;
+  if (number == csr::kSatp && priv_ == Privilege::Supervisor) {
+    if (!virt_ && (mstatus_ & mstatus::kTvm)) return CsrAccess::Illegal;
+    if (virt_ && (hstatus_ & csr::hstatus::kVtvm)) return CsrAccess::Virtual;
   }
-  return true;
+  if (number == csr::kHgatp && priv_ == Privilege::Supervisor && (mstatus_ & mstatus::kTvm))
+    return CsrAccess::Illegal;
+  if ((number == csr::kStimecmp || number == csr::kVstimecmp) && priv_ != Privilege::Machine) {
+    if (!(mcounteren_ & csr::counteren::kTm) || !(menvcfg_ & csr::menvcfg::kStce)) return CsrAccess::Illegal;
+    if (virt_ && (!(hcounteren_ & csr::counteren::kTm) || !(henvcfg_ & csr::menvcfg::kStce)))
+      return CsrAccess::Virtual;
+  }
+  return CsrAccess::Ok;
 }
 
 bool Hart::csr_read(uint16_t number, uint64_t& value) const {
@@ -82,9 +130,9 @@ bool Hart::csr_read(uint16_t number, uint64_t& value) const {
   case csr::kMcycle: value = cycle_ + csr_read_bias_; return true;
   case csr::kInstret:
   case csr::kMinstret: value = instret_ + csr_read_bias_; return true;
-  case csr::kTime: value = clock_.now(); return true;
+  case csr::kTime: value = clock_.now() + (virt_ ? htimedelta_ : 0); return true;
   case csr::kSstatus: value = read_mstatus() & mstatus::kSstatusView; return true;
-  case csr::kSie: value = mie_ & mideleg_; return true;
+  case csr::kSie: value = mie_ & mideleg_ & kDelegableInterrupts; return true;
   case csr::kStvec: value = stvec_; return true;
   case csr::kScounteren: value = scounteren_; return true;
   case csr::kSenvcfg: value = senvcfg_; return true;
@@ -92,7 +140,7 @@ bool Hart::csr_read(uint16_t number, uint64_t& value) const {
   case csr::kSepc: value = sepc_; return true;
   case csr::kScause: value = scause_; return true;
   case csr::kStval: value = stval_; return true;
-  case csr::kSip: value = pending_interrupts() & mideleg_; return true;
+  case csr::kSip: value = pending_interrupts() & mideleg_ & kDelegableInterrupts; return true;
   case csr::kStimecmp: value = stimecmp_; return true;
   case csr::kSatp: value = satp_; return true;
   case csr::kMvendorid:
@@ -116,6 +164,7 @@ bool Hart::csr_read(uint16_t number, uint64_t& value) const {
   case csr::kMip: value = pending_interrupts(); return true;
   default: break;
   }
+  if (hypervisor_csr_read(number, value)) return true;
   if ((number >= csr::kHpmCounter3 && number <= csr::kHpmCounter31) ||
       (number >= csr::kMhpmcounter3 && number <= csr::kMhpmcounter31) ||
       (number >= csr::kMhpmevent3 && number <= csr::kMhpmevent31)) {
@@ -135,14 +184,13 @@ bool Hart::csr_read(uint16_t number, uint64_t& value) const {
 }
 
 bool Hart::csr_write(uint16_t number, uint64_t value) {
-  const uint64_t fs_dirty = mstatus::kFs;
   switch (number) {
-  case csr::kFflags: fflags_ = value & 0x1f; mstatus_ |= fs_dirty; return true;
-  case csr::kFrm: frm_ = value & 7; mstatus_ |= fs_dirty; return true;
+  case csr::kFflags: fflags_ = value & 0x1f; mark_fs_dirty(); return true;
+  case csr::kFrm: frm_ = value & 7; mark_fs_dirty(); return true;
   case csr::kFcsr:
     fflags_ = value & 0x1f;
     frm_ = (value >> 5) & 7;
-    mstatus_ |= fs_dirty;
+    mark_fs_dirty();
     return true;
   case csr::kMcycle: cycle_ = value - csr_write_bias_; return true;
   case csr::kMinstret: instret_ = value - csr_write_bias_; return true;
@@ -184,7 +232,7 @@ bool Hart::csr_write(uint16_t number, uint64_t value) {
   case csr::kMstatus: write_mstatus(value); return true;
   case csr::kMisa: return true; // fixed
   case csr::kMedeleg: medeleg_ = value & kDelegableExceptions; return true;
-  case csr::kMideleg: mideleg_ = value & kDelegableInterrupts; return true;
+  case csr::kMideleg: mideleg_ = (value & kDelegableInterrupts) | kForcedDelegation; return true;
   case csr::kMie: mie_ = value & kMieWritable; return true;
   case csr::kMtvec:
     if ((value & 3) < 2) mtvec_ = value;
@@ -207,6 +255,7 @@ bool Hart::csr_write(uint16_t number, uint64_t value) {
   }
   default: break;
   }
+  if (hypervisor_csr_write(number, value)) return true;
   if ((number >= csr::kMhpmcounter3 && number <= csr::kMhpmcounter31) ||
       (number >= csr::kMhpmevent3 && number <= csr::kMhpmevent31))
     return true; // read-only zero

@@ -1,5 +1,6 @@
 #include "machine/hart.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "machine/hart_execute.hpp"
@@ -23,6 +24,8 @@ void Hart::reset(uint64_t pc) {
   std::memset(f_, 0, sizeof(f_));
   pc_ = pc;
   priv_ = Privilege::Machine;
+  virt_ = false;
+  fetch_context_ = SoftTlb::context_of(priv_);
   exit_requested_ = false;
   waiting_ = false;
   code_modified_ = false;
@@ -34,6 +37,15 @@ void Hart::reset(uint64_t pc) {
   mscratch_ = sscratch_ = mcounteren_ = scounteren_ = mcountinhibit_ = 0;
   menvcfg_ = senvcfg_ = satp_ = 0;
   stimecmp_ = ~uint64_t{0};
+  hstatus_ = riscv::csr::hstatus::kVsxl & (mstatus::kXlen64 << 32);
+  hedeleg_ = hideleg_ = hcounteren_ = htimedelta_ = htval_ = htinst_ = hgatp_ = henvcfg_ = 0;
+  vsstatus_ = mstatus::kXlen64 << 32; // UXL = 64
+  vstvec_ = vsscratch_ = vsepc_ = vscause_ = vstval_ = vsatp_ = 0;
+  vstimecmp_ = ~uint64_t{0};
+  mtval2_ = mtinst_ = fault_gpa_ = fault_tinst_ = 0;
+  mideleg_ = riscv::csr::irq::kVsBits; // read-only one with H
+  hypervisor_access_ = false;
+  virt_ = false;
   instret_ = cycle_ = 0;
   csr_read_bias_ = csr_write_bias_ = 0;
   next_timer_poll_ = 0;
@@ -52,13 +64,15 @@ void Hart::set_privilege(unsigned level) {
   set_priv(level == 0 ? Privilege::User : level == 1 ? Privilege::Supervisor : Privilege::Machine);
 }
 
+void Hart::set_virtualization(bool on) { set_mode(priv_, on); }
+
 // Reads the Sstc timer afresh: time moves while the hart sleeps, and nothing else would notice.
 bool Hart::fetch_instruction(uint64_t pc, uint32_t& bits) {
   uint32_t value = 0;
   for (unsigned half = 0; half < 2; ++half) {
     const uint64_t vaddr = pc + 2 * half;
     uint64_t paddr = 0;
-    if (translate(vaddr, Access::Fetch, priv_, paddr)) return false;
+    if (translate(vaddr, Access::Fetch, priv_, paddr, virt_)) return false;
     if (!pmp_.allows(paddr, 2, Access::Fetch, priv_)) return false;
     const uint8_t* host = bus_.code_pointer(paddr, 2);
     if (host == nullptr) return false;
@@ -72,7 +86,13 @@ bool Hart::fetch_instruction(uint64_t pc, uint32_t& bits) {
 bool Hart::waiting() const { return waiting_ && ((pending_interrupts() | sstc_level()) & mie_) == 0; }
 
 uint64_t Hart::timer_deadline() const {
-  return (menvcfg_ & riscv::csr::menvcfg::kStce) ? stimecmp_ : ~uint64_t{0};
+  if (!(menvcfg_ & riscv::csr::menvcfg::kStce)) return ~uint64_t{0};
+  uint64_t deadline = stimecmp_;
+  if (henvcfg_ & riscv::csr::menvcfg::kStce) { // vstimecmp compares against time + htimedelta
+    const uint64_t guest = vstimecmp_ >= htimedelta_ ? vstimecmp_ - htimedelta_ : 0; // 0: already due
+    deadline = std::min(deadline, vstimecmp_ == ~uint64_t{0} ? vstimecmp_ : guest);
+  }
+  return deadline;
 }
 
 void Hart::retire(uint64_t count) {
@@ -97,7 +117,8 @@ uint64_t Hart::run(uint64_t budget) {
       exit_requested_ = false;
       break;
     }
-    if (((mip_ | sstc_pending_ | pins_.sample()) & mie_) != 0) take_pending_interrupt();
+    if (((mip_ | sstc_pending_ | pins_.sample()) & mie_) != 0 && take_pending_interrupt() && exit_requested_)
+      continue; // a VMM exit: leave with the hart at the interrupt point
     if (bus_.dma_generation() != dma_generation_seen_) {
       blocks_.clear();
       break_chains();
@@ -106,7 +127,7 @@ uint64_t Hart::run(uint64_t budget) {
     if (previous_epoch != chain_epoch_) previous = nullptr; // it may be garbage now
     blocks_.collect_garbage();
     Block* block = nullptr;
-    const auto privilege = static_cast<uint8_t>(priv_);
+    const auto privilege = static_cast<uint8_t>(fetch_context_); // privilege and V
     if (previous != nullptr) {
       for (const BlockLink& link : previous->links) {
         if (link.pc == pc_ && link.privilege == privilege && link.epoch == chain_epoch_) {
@@ -156,12 +177,12 @@ uint64_t Hart::run(uint64_t budget) {
 
 Block* Hart::fetch_block() {
   const uint64_t pc = pc_;
-  TlbEntry& entry = tlb_.entry(SoftTlb::context_of(priv_), Access::Fetch, pc);
+  TlbEntry& entry = tlb_.entry(fetch_context_, Access::Fetch, pc);
   uint64_t paddr;
   if (entry.tag == pc >> 12) {
     paddr = entry.paddr_page | (pc & 0xfff);
   } else {
-    if (const auto fault = translate(pc, Access::Fetch, priv_, paddr)) {
+    if (const auto fault = translate(pc, Access::Fetch, priv_, paddr, virt_)) {
       take_trap(static_cast<uint64_t>(*fault), pc, false);
       return nullptr;
     }
@@ -256,7 +277,7 @@ Block* Hart::build_block(uint64_t paddr, const uint8_t* host) {
 Block* Hart::build_page_crossing_block(uint64_t paddr_low) {
   const uint64_t upper_va = pc_ + 2;
   uint64_t paddr_high;
-  if (const auto fault = translate(upper_va, Access::Fetch, priv_, paddr_high)) {
+  if (const auto fault = translate(upper_va, Access::Fetch, priv_, paddr_high, virt_)) {
     take_trap(static_cast<uint64_t>(*fault), upper_va, false);
     return nullptr;
   }

@@ -1,5 +1,6 @@
 #pragma once
-// One RV64IMAFDC hart with M/S/U privilege, Sv39/48/57, PMP and Sstc.
+// One RV64IMAFDC hart with M/S/U privilege, the H extension (VS/VU, two-stage translation),
+// Sv39/48/57, PMP and Sstc.
 //
 // Execution: the pc is translated through the fetch soft TLB, the physical address selects a
 // decoded basic block (decoded once, cached), and the block's ops run direct-threaded: each
@@ -52,12 +53,24 @@ public:
   // privilege and CSRs unchanged; the caller resumes it by adjusting pc and calling run() again.
   struct TrapExit {
     uint64_t cause = 0; // exception or interrupt number, without the interrupt bit
-    uint64_t tval = 0;  // what mtval would have received
+    uint64_t tval = 0;  // what mtval (or, for an HS exit, stval: a guest virtual address) would have received
     uint64_t pc = 0;
     bool interrupt = false;
+    // H extension: what mtval2/htval and mtinst/htinst would have received, whether the trap came
+    // from V=1, whether tval is a guest virtual address (the GVA bit), and whether HS-mode (rather
+    // than M-mode) would have taken it.
+    uint64_t htval = 0; // guest physical address >> 2 for guest-page faults, else 0
+    uint64_t htinst = 0;
+    bool virt = false;
+    bool gva = false;
+    bool to_hs = false;
   };
   void set_vmm_exits(bool on) { vmm_exits_ = on; }
   bool vmm_exits() const { return vmm_exits_; }
+  // "hw" mode: the VMM plays HS-mode. A trap from V=1 that would be taken into HS-mode (not
+  // delegated to VS by hedeleg/hideleg) stops run() like an M exit, with to_hs set.
+  void set_vmm_exits_hs(bool on) { vmm_exits_hs_ = on; }
+  bool vmm_exits_hs() const { return vmm_exits_hs_; }
   std::optional<TrapExit> take_exit() {
     std::optional<TrapExit> e = pending_exit_;
     pending_exit_.reset();
@@ -99,6 +112,10 @@ public:
   void set_csr(uint16_t number, uint64_t value);
   unsigned privilege() const { return static_cast<unsigned>(priv_); }
   void set_privilege(unsigned level);
+  // The virtualization mode V. A VMM enters a guest with set_privilege(1), set_virtualization(true)
+  // and set_pc(entry): the hart then runs in VS-mode. Ignored (V stays 0) in M-mode.
+  bool virtualization() const { return virt_; }
+  void set_virtualization(bool on);
   // Drops all decoded code and translations (e.g. after a loader rewrote memory).
   void flush_caches();
   size_t decoded_blocks() const { return blocks_.size(); }
@@ -125,11 +142,17 @@ private:
     tlb_.flush();
     break_chains();
   }
+  void flush_guest_tlb() {
+    tlb_.flush_guest();
+    break_chains();
+  }
 
   // ---- traps (trap.cpp)
   // Raises a synchronous exception at `op` inside the running block; returns nullptr for the handler.
   const BlockOp* raise(const BlockOp* op, riscv::Exception cause, uint64_t tval);
   void take_trap(uint64_t cause, uint64_t tval, bool interrupt);
+  enum class TrapTarget : uint8_t { Machine, Hypervisor, Guest }; // M, HS, VS
+  TrapTarget trap_target(uint64_t cause, bool interrupt) const;
   bool take_pending_interrupt();
   uint64_t pending_interrupts() const;
   void poll_timer();
@@ -137,18 +160,49 @@ private:
   void do_mret();
   void do_sret();
   void set_priv(Privilege p);
+  void set_mode(Privilege p, bool virt); // privilege and V together
 
   // ---- CSRs (csr_file.cpp)
   bool csr_read(uint16_t number, uint64_t& value) const;
   bool csr_write(uint16_t number, uint64_t value);
-  bool csr_accessible(uint16_t number, bool writing) const;
-  bool counter_accessible(unsigned counter) const;
+  enum class CsrAccess : uint8_t { Ok, Illegal, Virtual }; // Virtual: virtual-instruction exception
+  CsrAccess csr_accessible(uint16_t number, bool writing) const;
+  CsrAccess counter_accessible(unsigned counter) const;
+  // The hypervisor and VS CSRs (hart_hypervisor_csr.cpp); false if `number` is none of them.
+  bool hypervisor_csr_read(uint16_t number, uint64_t& value) const;
+  bool hypervisor_csr_write(uint16_t number, uint64_t value);
+  uint64_t read_vsstatus() const;
+  void write_vsstatus(uint64_t value);
+  bool fs_off() const; // FP disabled by mstatus.FS, or by vsstatus.FS when V=1
+  void mark_fs_dirty();
   uint64_t read_mstatus() const;
   void write_mstatus(uint64_t value);
   void update_data_context();
 
-  // ---- memory (mmu.cpp)
-  std::optional<riscv::Exception> translate(uint64_t vaddr, Access access, Privilege privilege, uint64_t& paddr);
+  // ---- memory (mmu.cpp, two_stage_translation.cpp)
+  // `virt`: translate as V=1 (VS-stage through vsatp, then G-stage through hgatp). `execute_as_read`
+  // (HLVX): a load that needs execute permission instead of read. A guest-page fault leaves the
+  // faulting guest physical address in fault_gpa_ and the htinst value in fault_tinst_.
+  std::optional<riscv::Exception> translate(uint64_t vaddr, Access access, Privilege privilege, uint64_t& paddr,
+                                            bool virt = false, bool execute_as_read = false);
+  // One stage of a page walk (mmu.cpp).
+  struct Walk {
+    uint64_t root = 0;        // physical address of the root table
+    unsigned levels = 3;      // 3, 4, 5: Sv39, Sv48, Sv57 (x4 for the G-stage)
+    unsigned root_extra = 0;  // 2 for the G-stage: a 16 KiB root indexed by 2 more address bits
+    Access access = Access::Load;
+    Privilege privilege = Privilege::User; // U for the G-stage
+    bool g_stage = false;     // guest-page faults; the address is zero-extended, not sign-extended
+    bool nested = false;      // VS-stage: page-table addresses are guest physical (G-stage translated)
+    bool sum = false, mxr = false, execute_as_read = false;
+  };
+  std::optional<riscv::Exception> walk(const Walk& w, uint64_t address, uint64_t& result);
+  std::optional<riscv::Exception> translate_guest(uint64_t vaddr, Access access, Privilege privilege,
+                                                  bool execute_as_read, uint64_t& paddr);
+  std::optional<riscv::Exception> g_stage(uint64_t gpa, Access access, bool execute_as_read, uint64_t& paddr);
+  // HLV/HLVX/HSV: one access as VS/VU (hstatus.SPVP) would make it, never through the soft TLB.
+  bool hypervisor_load(uint64_t vaddr, unsigned size, bool execute, uint64_t& value, const BlockOp* op);
+  bool hypervisor_store(uint64_t vaddr, unsigned size, uint64_t value, const BlockOp* op);
   // Translates and checks PMP for a data access of `size` bytes inside one page; may fill the TLB.
   std::optional<riscv::Exception> translate_data(uint64_t vaddr, unsigned size, Access access, uint64_t& paddr);
   bool load_slow(uint64_t vaddr, unsigned size, uint64_t& value, const BlockOp* op);
@@ -157,18 +211,23 @@ private:
   bool write_physical(uint64_t paddr, unsigned size, uint64_t value);
   void install_tlb(TlbEntry& entry, uint64_t vaddr, uint64_t paddr, Access access, Privilege privilege);
   Privilege data_privilege() const;
+  bool data_virt() const; // V for loads and stores (mstatus.MPV under MPRV)
 
   // Hot state first.
   uint64_t x_[33] = {};
   uint64_t pc_ = 0;
   uint64_t block_pc_ = 0;       // virtual pc of the running block's first instruction
   uint64_t block_retired_ = 0;  // instructions the running block retires (cut short by a trap)
-  unsigned data_context_ = 2;   // TLB context for loads/stores (effective privilege)
+  unsigned data_context_ = 2;   // TLB context for loads/stores (effective privilege and V)
+  unsigned fetch_context_ = 2;  // TLB context for fetches (privilege and V); also the block-link key
   Privilege priv_ = Privilege::Machine;
+  bool virt_ = false;           // H extension: V
   bool exit_requested_ = false;
   bool waiting_ = false;
   bool code_modified_ = false;  // a store hit decoded code: end the block after it
   bool vmm_exits_ = false;
+  bool vmm_exits_hs_ = false;
+  bool hypervisor_access_ = false; // an HLV/HLVX/HSV is running: its faulting address is a guest VA
   std::optional<TrapExit> pending_exit_;
   SoftTlb tlb_;
 
@@ -189,6 +248,13 @@ private:
   uint64_t menvcfg_ = 0, senvcfg_ = 0;
   uint64_t satp_ = 0;
   uint64_t stimecmp_ = ~uint64_t{0};
+  // H extension. VS-level interrupt bits pending by software (hvip) live in mip_ at 2, 6, 10.
+  uint64_t hstatus_ = 0, hedeleg_ = 0, hideleg_ = 0, hcounteren_ = 0, htimedelta_ = 0, htval_ = 0, htinst_ = 0;
+  uint64_t hgatp_ = 0, henvcfg_ = 0;
+  uint64_t vsstatus_ = 0, vstvec_ = 0, vsscratch_ = 0, vsepc_ = 0, vscause_ = 0, vstval_ = 0, vsatp_ = 0;
+  uint64_t vstimecmp_ = ~uint64_t{0};
+  uint64_t mtval2_ = 0, mtinst_ = 0;
+  uint64_t fault_gpa_ = 0, fault_tinst_ = 0; // of the last guest-page fault (htval << 2, htinst)
   uint64_t instret_ = 0, cycle_ = 0;
   // While a CSR instruction executes: instructions of its block retired before it (read bias)
   // and including it (write bias), so counters read and write exactly. Zero otherwise.

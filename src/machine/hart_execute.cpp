@@ -19,6 +19,7 @@ using riscv::Op;
 namespace sem = riscv::sem;
 namespace fp = riscv::fp;
 namespace mstatus = riscv::csr::mstatus;
+namespace hstatus = riscv::csr::hstatus;
 
 struct Hart::Exec {
   using P = const BlockOp*;
@@ -31,6 +32,8 @@ struct Hart::Exec {
     return nullptr;
   }
   static P illegal(Hart& h, P op) { return h.raise(op, Exception::IllegalInstruction, op->bits); }
+  // H extension: an instruction HS-mode could execute but VS/VU may not (tval as for illegal).
+  static P virtual_instruction(Hart& h, P op) { return h.raise(op, Exception::VirtualInstruction, op->bits); }
   // After a store that hit decoded code, the rest of this block may be stale: leave it.
   static P after_store(Hart& h, P op) {
     if (h.code_modified_) [[unlikely]] {
@@ -168,7 +171,7 @@ struct Hart::Exec {
   }
   static P ecall(Hart& h, P op) {
     const Exception cause = h.priv_ == Privilege::User         ? Exception::EcallFromU
-                            : h.priv_ == Privilege::Supervisor ? Exception::EcallFromS
+                            : h.priv_ == Privilege::Supervisor ? (h.virt_ ? Exception::EcallFromVS : Exception::EcallFromS)
                                                                : Exception::EcallFromM;
     return h.raise(op, cause, 0);
   }
@@ -179,31 +182,84 @@ struct Hart::Exec {
     h.do_mret();
     return nullptr;
   }
+  // With V=1, mstatus.TSR/TVM give way to hstatus.VTSR/VTVM (virtual instruction); mstatus.TW
+  // still applies (illegal), then hstatus.VTW.
   static P sret(Hart& h, P op) {
-    if (h.priv_ == Privilege::User || (h.priv_ == Privilege::Supervisor && (h.mstatus_ & mstatus::kTsr)))
+    if (h.virt_) {
+      if (h.priv_ == Privilege::User || (h.hstatus_ & hstatus::kVtsr)) return virtual_instruction(h, op);
+    } else if (h.priv_ == Privilege::User || (h.priv_ == Privilege::Supervisor && (h.mstatus_ & mstatus::kTsr))) {
       return illegal(h, op);
+    }
     h.do_sret();
     return nullptr;
   }
   static P wfi(Hart& h, P op) {
-    if (h.priv_ == Privilege::User || (h.priv_ == Privilege::Supervisor && (h.mstatus_ & mstatus::kTw)))
+    if (h.priv_ != Privilege::Machine && (h.mstatus_ & mstatus::kTw)) return illegal(h, op);
+    if (h.virt_) {
+      if (h.priv_ == Privilege::User || (h.hstatus_ & hstatus::kVtw)) return virtual_instruction(h, op);
+    } else if (h.priv_ == Privilege::User) {
       return illegal(h, op);
+    }
     h.waiting_ = true;
     return leave(h, op, next_pc(h, op));
   }
   static P sfence_vma(Hart& h, P op) {
+    if (h.virt_) {
+      if (h.priv_ == Privilege::User || (h.hstatus_ & hstatus::kVtvm)) return virtual_instruction(h, op);
+      h.flush_guest_tlb(); // the guest's own fence: its translations only
+      return leave(h, op, next_pc(h, op));
+    }
     if (h.priv_ == Privilege::User || (h.priv_ == Privilege::Supervisor && (h.mstatus_ & mstatus::kTvm)))
       return illegal(h, op);
     h.flush_tlb();
     return leave(h, op, next_pc(h, op));
   }
+
+  // ---- H extension: HFENCE, HLV/HLVX/HSV. Legal in M and HS (and U with hstatus.HU for the
+  // loads and stores); from VS/VU a virtual-instruction exception.
+  static P hfence(Hart& h, P op) {
+    if (h.virt_) return virtual_instruction(h, op);
+    if (h.priv_ == Privilege::User) return illegal(h, op);
+    if (op->op == Op::HfenceGvma && h.priv_ == Privilege::Supervisor && (h.mstatus_ & mstatus::kTvm))
+      return illegal(h, op);
+    h.flush_guest_tlb();
+    return leave(h, op, next_pc(h, op));
+  }
+  static bool hypervisor_memory_allowed(Hart& h, P op) {
+    if (h.virt_) {
+      virtual_instruction(h, op);
+      return false;
+    }
+    if (h.priv_ == Privilege::User && !(h.hstatus_ & hstatus::kHu)) {
+      illegal(h, op);
+      return false;
+    }
+    return true;
+  }
+  template <typename T, bool Execute> static P hlv(Hart& h, P op) {
+    if (!hypervisor_memory_allowed(h, op)) return nullptr;
+    uint64_t raw;
+    if (!h.hypervisor_load(h.x_[op->rs1], sizeof(T), Execute, raw, op)) return nullptr;
+    if constexpr (std::is_signed_v<T>)
+      h.x_[op->rd] = static_cast<uint64_t>(static_cast<int64_t>(static_cast<T>(raw)));
+    else
+      h.x_[op->rd] = static_cast<T>(raw);
+    return op + 1;
+  }
+  template <typename T> static P hsv(Hart& h, P op) {
+    if (!hypervisor_memory_allowed(h, op)) return nullptr;
+    if (!h.hypervisor_store(h.x_[op->rs1], sizeof(T), static_cast<T>(h.x_[op->rs2]), op)) return nullptr;
+    return after_store(h, op);
+  }
   enum CsrKind { kWrite, kSet, kClear };
   template <CsrKind Kind, bool Immediate> static P csr_op(Hart& h, P op) {
-    const auto number = static_cast<uint16_t>(op->imm & 0xfff);
+    auto number = static_cast<uint16_t>(op->imm & 0xfff);
     const uint64_t source = Immediate ? op->rs1 : h.x_[op->rs1];
     const bool writes = Kind == kWrite || op->rs1 != 0;
     const bool reads = Kind != kWrite || op->rd != kDiscardRegister;
-    if (!h.csr_accessible(number, writes)) return illegal(h, op);
+    const CsrAccess access = h.csr_accessible(number, writes);
+    if (access != CsrAccess::Ok) return access == CsrAccess::Virtual ? virtual_instruction(h, op) : illegal(h, op);
+    if (h.virt_) number = riscv::csr::vs_substitute(number); // VS-mode's sstatus is vsstatus, etc.
     h.csr_read_bias_ = op->index;
     h.csr_write_bias_ = op->index + 1u;
     uint64_t old = 0;
@@ -224,8 +280,8 @@ struct Hart::Exec {
   static P fall_through(Hart& h, P op) { return leave(h, op, h.block_pc_ + op->offset); }
 
   // ---- floating point
-  static bool fp_off(const Hart& h) { return (h.mstatus_ & mstatus::kFs) == 0; }
-  static void fp_dirty(Hart& h) { h.mstatus_ |= mstatus::kFs; }
+  static bool fp_off(const Hart& h) { return h.fs_off(); }
+  static void fp_dirty(Hart& h) { h.mark_fs_dirty(); }
   static bool rounding(const Hart& h, P op, fp::Rounding& rm) {
     const unsigned r = op->rm == 7 ? h.frm_ : op->rm;
     if (r > 4) return false;
@@ -588,6 +644,21 @@ std::array<OpHandler, riscv::kOpCount> Hart::Exec::build_table() {
   set(Op::FmvDX, &fmv_d_x);
   set(Op::FcvtSD, &s_from_d);
   set(Op::FcvtDS, &d_from_s);
+  set(Op::HlvB, &hlv<int8_t, false>);
+  set(Op::HlvBu, &hlv<uint8_t, false>);
+  set(Op::HlvH, &hlv<int16_t, false>);
+  set(Op::HlvHu, &hlv<uint16_t, false>);
+  set(Op::HlvW, &hlv<int32_t, false>);
+  set(Op::HlvWu, &hlv<uint32_t, false>);
+  set(Op::HlvD, &hlv<uint64_t, false>);
+  set(Op::HlvxHu, &hlv<uint16_t, true>);
+  set(Op::HlvxWu, &hlv<uint32_t, true>);
+  set(Op::HsvB, &hsv<uint8_t>);
+  set(Op::HsvH, &hsv<uint16_t>);
+  set(Op::HsvW, &hsv<uint32_t>);
+  set(Op::HsvD, &hsv<uint64_t>);
+  set(Op::HfenceVvma, &hfence);
+  set(Op::HfenceGvma, &hfence);
   return t;
 }
 

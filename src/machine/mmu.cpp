@@ -1,5 +1,5 @@
-// Virtual memory: Sv39/Sv48/Sv57 page walks with hardware A/D updates, PMP checks, the soft-TLB
-// refill and the slow paths of loads and stores (MMIO, page-crossing, watched code pages).
+// Virtual memory: Sv39/Sv48/Sv57 page walks (single-stage, VS-stage and G-stage) with hardware A/D
+// updates, PMP checks, the soft-TLB refill and the slow paths of loads and stores (MMIO, page-crossing, watched code pages).
 #include <cstring>
 
 #include "machine/hart.hpp"
@@ -26,63 +26,127 @@ Exception access_fault(Access access) {
          : access == Access::Load ? Exception::LoadAccessFault
                                   : Exception::StoreAccessFault;
 }
+Exception guest_page_fault(Access access) {
+  return access == Access::Fetch  ? Exception::InstructionGuestPageFault
+         : access == Access::Load ? Exception::LoadGuestPageFault
+                                  : Exception::StoreGuestPageFault;
+}
+// htinst pseudoinstructions for a G-stage fault on an implicit VS-stage page-table access (RV64).
+constexpr uint64_t kTinstImplicitRead = 0x3000, kTinstImplicitWrite = 0x3020;
 } // namespace
 
-std::optional<Exception> Hart::translate(uint64_t vaddr, Access access, Privilege privilege, uint64_t& paddr) {
-  const uint64_t mode = satp_ >> satp::kModeShift;
-  if (privilege == Privilege::Machine || mode == satp::kModeBare) {
+std::optional<Exception> Hart::translate(uint64_t vaddr, Access access, Privilege privilege, uint64_t& paddr,
+                                         bool virt, bool execute_as_read) {
+  if (privilege == Privilege::Machine) {
     paddr = vaddr;
     return std::nullopt;
   }
-  const int levels = mode == satp::kModeSv39 ? 3 : mode == satp::kModeSv48 ? 4 : 5;
-  const unsigned va_bits = 12 + 9 * static_cast<unsigned>(levels);
-  // The address must be the sign extension of its top implemented bit.
-  const int64_t upper = static_cast<int64_t>(vaddr) >> (va_bits - 1);
-  if (upper != 0 && upper != -1) return page_fault(access);
+  if (virt) return translate_guest(vaddr, access, privilege, execute_as_read, paddr);
+  const uint64_t mode = satp_ >> satp::kModeShift;
+  if (mode == satp::kModeBare) {
+    paddr = vaddr;
+    return std::nullopt;
+  }
+  Walk w;
+  w.root = (satp_ & satp::kPpnMask) << 12;
+  w.levels = mode == satp::kModeSv39 ? 3 : mode == satp::kModeSv48 ? 4 : 5;
+  w.access = access;
+  w.privilege = privilege;
+  w.sum = mstatus_ & mstatus::kSum;
+  w.mxr = mstatus_ & mstatus::kMxr;
+  w.execute_as_read = execute_as_read;
+  return walk(w, vaddr, paddr);
+}
 
-  uint64_t table = (satp_ & satp::kPpnMask) << 12;
-  for (int level = levels - 1; level >= 0; --level) {
+// The Sv39/48/57 algorithm of the privileged spec (4.3.2), shared by the single-stage, VS- and
+// G-stage translations; `w` says which.
+std::optional<Exception> Hart::walk(const Walk& w, uint64_t address, uint64_t& result) {
+  const Access access = w.access;
+  const auto fault = [&]() -> Exception {
+    if (w.g_stage) {
+      fault_gpa_ = address;
+      fault_tinst_ = 0;
+      return guest_page_fault(access);
+    }
+    return page_fault(access);
+  };
+  const unsigned va_bits = 12 + 9 * w.levels + w.root_extra;
+  if (w.g_stage) {
+    if (address >> va_bits) return fault(); // guest physical addresses are zero-extended
+  } else {
+    // The address must be the sign extension of its top implemented bit.
+    const int64_t upper = static_cast<int64_t>(address) >> (va_bits - 1);
+    if (upper != 0 && upper != -1) return fault();
+  }
+  uint64_t table = w.root;
+  for (int level = static_cast<int>(w.levels) - 1; level >= 0; --level) {
     const unsigned shift = 12 + 9 * static_cast<unsigned>(level);
-    const uint64_t pte_addr = table + ((vaddr >> shift) & 0x1ff) * 8;
+    const unsigned index_bits = 9 + (level == static_cast<int>(w.levels) - 1 ? w.root_extra : 0);
+    uint64_t pte_addr = table + ((address >> shift) & ((uint64_t{1} << index_bits) - 1)) * 8;
+    const uint64_t pte_gpa = pte_addr;
+    if (w.nested) {
+      // The VS-level table lives in guest physical memory: an implicit load through the G-stage,
+      // any fault reported for the original access type.
+      if (const auto g = g_stage(pte_gpa, Access::Load, false, pte_addr)) {
+        if (*g == Exception::LoadGuestPageFault) {
+          fault_tinst_ = kTinstImplicitRead;
+          return guest_page_fault(access);
+        }
+        return access_fault(access);
+      }
+    }
     uint64_t pte;
     if (!pmp_.allows(pte_addr, 8, Access::Load, Privilege::Supervisor) || !read_physical(pte_addr, 8, pte))
       return access_fault(access);
-    if (!(pte & kPteV) || (!(pte & kPteR) && (pte & kPteW))) return page_fault(access);
-    if (pte >> 54) return page_fault(access); // reserved bits, and no Svpbmt/Svnapot
+    if (!(pte & kPteV) || (!(pte & kPteR) && (pte & kPteW))) return fault();
+    if (pte >> 54) return fault(); // reserved bits, and no Svpbmt/Svnapot
     const uint64_t ppn = (pte >> 10) & kPagePpnMask;
     if (!(pte & (kPteR | kPteX))) { // pointer to the next level
-      if (pte & (kPteD | kPteA | kPteU)) return page_fault(access);
+      if (pte & (kPteD | kPteA | kPteU)) return fault();
       table = ppn << 12;
       continue;
     }
     // Leaf.
     const uint64_t level_mask = (uint64_t{1} << (shift - 12)) - 1;
-    if (ppn & level_mask) return page_fault(access); // misaligned superpage
-    if (pte & kPteU) {
-      if (privilege == Privilege::Supervisor && (access == Access::Fetch || !(mstatus_ & mstatus::kSum)))
-        return page_fault(access);
-    } else if (privilege == Privilege::User) {
-      return page_fault(access);
+    if (ppn & level_mask) return fault(); // misaligned superpage
+    if (w.g_stage) {
+      if (!(pte & kPteU)) return fault(); // G-stage accesses are all user-level
+    } else if (pte & kPteU) {
+      if (w.privilege == Privilege::Supervisor && (access == Access::Fetch || !w.sum)) return fault();
+    } else if (w.privilege == Privilege::User) {
+      return fault();
     }
     bool permitted;
     switch (access) {
     case Access::Fetch: permitted = pte & kPteX; break;
-    case Access::Load: permitted = (pte & kPteR) || ((mstatus_ & mstatus::kMxr) && (pte & kPteX)); break;
+    case Access::Load:
+      permitted = w.execute_as_read ? (pte & kPteX) : ((pte & kPteR) || (w.mxr && (pte & kPteX)));
+      break;
     default: permitted = pte & kPteW; break;
     }
-    if (!permitted) return page_fault(access);
+    if (!permitted) return fault();
     const uint64_t wanted = kPteA | (access == Access::Store ? kPteD : 0);
     if ((pte & wanted) != wanted) {
       // Hardware A/D update (Svadu behaviour, as QEMU): one hart runs at a time, so this is atomic.
+      // A VS-level PTE is written through the G-stage as an implicit store.
+      if (w.nested) {
+        if (const auto g = g_stage(pte_gpa, Access::Store, false, pte_addr)) {
+          if (*g == Exception::StoreGuestPageFault) {
+            fault_tinst_ = kTinstImplicitWrite;
+            return guest_page_fault(access);
+          }
+          return access_fault(access);
+        }
+      }
       if (!pmp_.allows(pte_addr, 8, Access::Store, Privilege::Supervisor) ||
           !write_physical(pte_addr, 8, pte | wanted))
         return access_fault(access);
     }
     const uint64_t offset_mask = (uint64_t{1} << shift) - 1;
-    paddr = ((ppn << 12) & ~offset_mask) | (vaddr & offset_mask);
+    result = ((ppn << 12) & ~offset_mask) | (address & offset_mask);
     return std::nullopt;
   }
-  return page_fault(access);
+  return fault();
 }
 
 void Hart::install_tlb(TlbEntry& entry, uint64_t vaddr, uint64_t paddr, Access access, Privilege privilege) {
@@ -98,7 +162,7 @@ void Hart::install_tlb(TlbEntry& entry, uint64_t vaddr, uint64_t paddr, Access a
 
 std::optional<Exception> Hart::translate_data(uint64_t vaddr, unsigned size, Access access, uint64_t& paddr) {
   const Privilege privilege = data_privilege();
-  if (const auto fault = translate(vaddr, access, privilege, paddr)) return fault;
+  if (const auto fault = translate(vaddr, access, privilege, paddr, data_virt())) return fault;
   if (!pmp_.allows(paddr, size, access, privilege)) return access_fault(access);
   install_tlb(tlb_.entry(data_context_, access, vaddr), vaddr, paddr, access, privilege);
   return std::nullopt;

@@ -18,11 +18,15 @@ struct TlbEntry {
 class SoftTlb {
 public:
   static constexpr unsigned kEntries = 256;
-  // Translation contexts: effective privilege U, S, M. (V-mode contexts will be added with H.)
-  static constexpr unsigned kContexts = 3;
+  // Translation contexts: effective privilege U, S, M, and with V=1 VU, VS. Guest contexts are kept
+  // apart from the host's so a world switch needs no flush; a change of vsatp or hgatp (ASID, VMID)
+  // flushes the guest contexts only.
+  static constexpr unsigned kContexts = 5;
+  static constexpr unsigned kFirstGuestContext = 3;
 
-  static constexpr unsigned context_of(Privilege p) {
-    return p == Privilege::Machine ? 2u : static_cast<unsigned>(p);
+  static constexpr unsigned context_of(Privilege p, bool virt = false) {
+    if (p == Privilege::Machine) return 2u;
+    return static_cast<unsigned>(p) + (virt ? kFirstGuestContext : 0u);
   }
 
   TlbEntry& entry(unsigned context, Access access, uint64_t vaddr) {
@@ -37,6 +41,11 @@ public:
   void flush_access(Access access) {
     for (auto& context : entries_)
       for (auto& e : context[static_cast<unsigned>(access)]) e.tag = TlbEntry::kInvalidTag;
+  }
+  void flush_guest() {
+    for (unsigned c = kFirstGuestContext; c < kContexts; ++c)
+      for (auto& kind : entries_[c])
+        for (auto& e : kind) e.tag = TlbEntry::kInvalidTag;
   }
   void flush_context(unsigned context, Access access) {
     for (auto& e : entries_[context][static_cast<unsigned>(access)]) e.tag = TlbEntry::kInvalidTag;

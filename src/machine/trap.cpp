@@ -1,4 +1,4 @@
-// Trap entry, interrupt selection, xRET and privilege changes.
+// Trap entry (M, HS, VS), interrupt selection, xRET and privilege/virtualization changes.
 #include "machine/hart.hpp"
 #include "riscv/csr.hpp"
 
@@ -7,9 +7,14 @@ namespace nimbus::machine {
 using riscv::Exception;
 namespace mstatus = riscv::csr::mstatus;
 namespace irq = riscv::csr::irq;
+namespace hstatus = riscv::csr::hstatus;
 
-void Hart::set_priv(Privilege p) {
+void Hart::set_priv(Privilege p) { set_mode(p, virt_); }
+
+void Hart::set_mode(Privilege p, bool virt) {
   priv_ = p;
+  virt_ = virt && p != Privilege::Machine;
+  fetch_context_ = SoftTlb::context_of(priv_, virt_);
   update_data_context();
 }
 
@@ -20,21 +25,83 @@ const BlockOp* Hart::raise(const BlockOp* op, Exception cause, uint64_t tval) {
   return nullptr;
 }
 
+// Where a trap goes: M unless medeleg/mideleg delegate it (never from M); a delegated trap from
+// V=1 goes on to VS if hedeleg/hideleg delegate it too.
+Hart::TrapTarget Hart::trap_target(uint64_t cause, bool interrupt) const {
+  if (priv_ == Privilege::Machine || cause >= 64) return TrapTarget::Machine;
+  if (!(((interrupt ? mideleg_ : medeleg_) >> cause) & 1)) return TrapTarget::Machine;
+  if (virt_ && (((interrupt ? hideleg_ : hedeleg_) >> cause) & 1)) return TrapTarget::Guest;
+  return TrapTarget::Hypervisor;
+}
+
+namespace {
+// Exceptions whose tval is a memory address (the GVA bit says whether it is a guest virtual one).
+bool tval_is_address(uint64_t cause, bool interrupt) {
+  if (interrupt) return false;
+  switch (static_cast<Exception>(cause)) {
+  case Exception::InstructionMisaligned:
+  case Exception::InstructionAccessFault:
+  case Exception::LoadMisaligned:
+  case Exception::LoadAccessFault:
+  case Exception::StoreMisaligned:
+  case Exception::StoreAccessFault:
+  case Exception::InstructionPageFault:
+  case Exception::LoadPageFault:
+  case Exception::StorePageFault:
+  case Exception::InstructionGuestPageFault:
+  case Exception::LoadGuestPageFault:
+  case Exception::StoreGuestPageFault: return true;
+  default: return false;
+  }
+}
+bool is_guest_page_fault(uint64_t cause, bool interrupt) {
+  return !interrupt && (cause == static_cast<uint64_t>(Exception::InstructionGuestPageFault) ||
+                        cause == static_cast<uint64_t>(Exception::LoadGuestPageFault) ||
+                        cause == static_cast<uint64_t>(Exception::StoreGuestPageFault));
+}
+} // namespace
+
 void Hart::take_trap(uint64_t cause, uint64_t tval, bool interrupt) {
-  const uint64_t delegation = interrupt ? mideleg_ : medeleg_;
-  const bool to_supervisor = priv_ != Privilege::Machine && cause < 64 && ((delegation >> cause) & 1);
+  const TrapTarget target = trap_target(cause, interrupt);
   const uint64_t cause_value = cause | (interrupt ? riscv::kInterruptBit : 0);
-  if (!to_supervisor && vmm_exits_) {
-    pending_exit_ = TrapExit{cause, tval, pc_, interrupt};
+  const bool gva = tval_is_address(cause, interrupt) && (virt_ || hypervisor_access_);
+  const bool guest_page_fault = is_guest_page_fault(cause, interrupt);
+  const uint64_t htval = guest_page_fault ? fault_gpa_ >> 2 : 0;
+  const uint64_t htinst = guest_page_fault ? fault_tinst_ : 0;
+  if ((target == TrapTarget::Machine && vmm_exits_) ||
+      (target == TrapTarget::Hypervisor && vmm_exits_hs_ && virt_)) {
+    pending_exit_ = TrapExit{cause, tval, pc_, interrupt, htval, htinst, virt_, gva, target == TrapTarget::Hypervisor};
     exit_requested_ = true;
     return;
   }
   reservations_.clear();
   waiting_ = false;
-  if (to_supervisor) {
+  if (target == TrapTarget::Guest) {
+    // VS-level interrupts arrive as the S-level codes (VSSI 2 -> SSI 1, VSTI 6 -> 5, VSEI 10 -> 9).
+    const uint64_t vs_cause = interrupt && (cause == irq::kVssi || cause == irq::kVsti || cause == irq::kVsei)
+                                  ? cause - 1
+                                  : cause;
+    vscause_ = vs_cause | (interrupt ? riscv::kInterruptBit : 0);
+    vsepc_ = pc_;
+    vstval_ = tval;
+    uint64_t s = vsstatus_;
+    s = (s & ~mstatus::kSpie) | ((s & mstatus::kSie) ? mstatus::kSpie : 0);
+    s &= ~mstatus::kSie;
+    s = (s & ~mstatus::kSpp) | (priv_ == Privilege::Supervisor ? mstatus::kSpp : 0);
+    vsstatus_ = s;
+    const bool vectored = (vstvec_ & 3) == 1 && interrupt;
+    pc_ = (vstvec_ & ~uint64_t{3}) + (vectored ? 4 * vs_cause : 0);
+    set_mode(Privilege::Supervisor, true);
+  } else if (target == TrapTarget::Hypervisor) {
     scause_ = cause_value;
     sepc_ = pc_;
     stval_ = tval;
+    htval_ = htval;
+    htinst_ = htinst;
+    uint64_t h = hstatus_ & ~(hstatus::kSpv | hstatus::kGva);
+    if (virt_) h = (h & ~hstatus::kSpvp) | (priv_ == Privilege::Supervisor ? hstatus::kSpvp : 0) | hstatus::kSpv;
+    if (gva) h |= hstatus::kGva;
+    hstatus_ = h;
     uint64_t s = mstatus_;
     s = (s & ~mstatus::kSpie) | ((s & mstatus::kSie) ? mstatus::kSpie : 0);
     s &= ~mstatus::kSie;
@@ -42,19 +109,23 @@ void Hart::take_trap(uint64_t cause, uint64_t tval, bool interrupt) {
     mstatus_ = s;
     const bool vectored = (stvec_ & 3) == 1 && interrupt;
     pc_ = (stvec_ & ~uint64_t{3}) + (vectored ? 4 * cause : 0);
-    set_priv(Privilege::Supervisor);
+    set_mode(Privilege::Supervisor, false);
   } else {
     mcause_ = cause_value;
     mepc_ = pc_;
     mtval_ = tval;
-    uint64_t s = mstatus_;
+    mtval2_ = htval;
+    mtinst_ = htinst;
+    uint64_t s = mstatus_ & ~(mstatus::kMpv | mstatus::kGva);
     s = (s & ~mstatus::kMpie) | ((s & mstatus::kMie) ? mstatus::kMpie : 0);
     s &= ~mstatus::kMie;
     s = (s & ~mstatus::kMpp) | (static_cast<uint64_t>(priv_) << mstatus::kMppShift);
+    if (virt_) s |= mstatus::kMpv;
+    if (gva) s |= mstatus::kGva;
     mstatus_ = s;
     const bool vectored = (mtvec_ & 3) == 1 && interrupt;
     pc_ = (mtvec_ & ~uint64_t{3}) + (vectored ? 4 * cause : 0);
-    set_priv(Privilege::Machine);
+    set_mode(Privilege::Machine, false);
   }
 }
 
@@ -63,8 +134,13 @@ uint64_t Hart::pending_interrupts() const {
   return mip_ | sstc_pending_ | wired;
 }
 
+// STIP from stimecmp and VSTIP from vstimecmp (guest time = time + htimedelta), as Sstc drives them.
 uint64_t Hart::sstc_level() const {
-  return (menvcfg_ & riscv::csr::menvcfg::kStce) && clock_.now() >= stimecmp_ ? irq::kStip : 0;
+  if (!(menvcfg_ & riscv::csr::menvcfg::kStce)) return 0;
+  const uint64_t now = clock_.now();
+  uint64_t level = now >= stimecmp_ ? irq::kStip : 0;
+  if ((henvcfg_ & riscv::csr::menvcfg::kStce) && now + htimedelta_ >= vstimecmp_) level |= irq::kVstip;
+  return level;
 }
 
 void Hart::poll_timer() { sstc_pending_ = sstc_level(); }
@@ -72,14 +148,19 @@ void Hart::poll_timer() { sstc_pending_ = sstc_level(); }
 bool Hart::take_pending_interrupt() {
   const uint64_t pending = pending_interrupts() & mie_;
   if (pending == 0) return false;
+  // Each level's interrupts are enabled when running below that level, or at it with its xIE set.
   const bool machine_enabled = priv_ != Privilege::Machine || (mstatus_ & mstatus::kMie);
-  const bool supervisor_enabled =
-      priv_ == Privilege::User || (priv_ == Privilege::Supervisor && (mstatus_ & mstatus::kSie));
+  const bool hypervisor_enabled =
+      virt_ || priv_ == Privilege::User || (priv_ == Privilege::Supervisor && (mstatus_ & mstatus::kSie));
+  const bool guest_enabled =
+      virt_ && (priv_ == Privilege::User || (vsstatus_ & mstatus::kSie));
   uint64_t candidates = machine_enabled ? (pending & ~mideleg_) : 0;
-  if (candidates == 0 && supervisor_enabled) candidates = pending & mideleg_;
+  if (candidates == 0 && hypervisor_enabled) candidates = pending & mideleg_ & ~hideleg_;
+  if (candidates == 0 && guest_enabled) candidates = pending & mideleg_ & hideleg_;
   if (candidates == 0) return false;
-  // Priority order of the privileged spec: MEI, MSI, MTI, SEI, SSI, STI.
-  static constexpr unsigned kOrder[] = {irq::kMei, irq::kMsi, irq::kMti, irq::kSei, irq::kSsi, irq::kSti};
+  // Priority order of the privileged spec: MEI, MSI, MTI, SEI, SSI, STI, (SGEI), VSEI, VSSI, VSTI.
+  static constexpr unsigned kOrder[] = {irq::kMei, irq::kMsi,  irq::kMti,  irq::kSei,
+                                        irq::kSsi, irq::kSti,  irq::kVsei, irq::kVssi, irq::kVsti};
   for (const unsigned number : kOrder) {
     if (candidates & (uint64_t{1} << number)) {
       take_trap(number, 0, true);
@@ -92,27 +173,42 @@ bool Hart::take_pending_interrupt() {
 void Hart::do_mret() {
   uint64_t s = mstatus_;
   const auto target = static_cast<Privilege>((s & mstatus::kMpp) >> mstatus::kMppShift);
+  const bool virt = target != Privilege::Machine && (s & mstatus::kMpv);
   s = (s & ~mstatus::kMie) | ((s & mstatus::kMpie) ? mstatus::kMie : 0);
   s |= mstatus::kMpie;
-  s &= ~mstatus::kMpp; // MPP = U
+  s &= ~(mstatus::kMpp | mstatus::kMpv); // MPP = U, MPV = 0
   if (target != Privilege::Machine) s &= ~mstatus::kMprv;
   mstatus_ = s;
   pc_ = mepc_;
   reservations_.clear();
-  set_priv(target);
+  set_mode(target, virt);
 }
 
 void Hart::do_sret() {
+  if (virt_) { // VS-mode: vsstatus and vsepc; V stays 1
+    uint64_t s = vsstatus_;
+    const Privilege target = (s & mstatus::kSpp) ? Privilege::Supervisor : Privilege::User;
+    s = (s & ~mstatus::kSie) | ((s & mstatus::kSpie) ? mstatus::kSie : 0);
+    s |= mstatus::kSpie;
+    s &= ~mstatus::kSpp;
+    vsstatus_ = s;
+    pc_ = vsepc_;
+    reservations_.clear();
+    set_mode(target, true);
+    return;
+  }
   uint64_t s = mstatus_;
   const Privilege target = (s & mstatus::kSpp) ? Privilege::Supervisor : Privilege::User;
+  const bool virt = (hstatus_ & hstatus::kSpv) != 0;
   s = (s & ~mstatus::kSie) | ((s & mstatus::kSpie) ? mstatus::kSie : 0);
   s |= mstatus::kSpie;
   s &= ~mstatus::kSpp;
   s &= ~mstatus::kMprv;
   mstatus_ = s;
+  hstatus_ &= ~hstatus::kSpv;
   pc_ = sepc_;
   reservations_.clear();
-  set_priv(target);
+  set_mode(target, virt);
 }
 
 } // namespace nimbus::machine

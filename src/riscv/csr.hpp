@@ -16,7 +16,25 @@ enum Number : uint16_t {
   kMscratch = 0x340, kMepc = 0x341, kMcause = 0x342, kMtval = 0x343, kMip = 0x344,
   kPmpcfg0 = 0x3a0, kPmpcfg15 = 0x3af, kPmpaddr0 = 0x3b0, kPmpaddr63 = 0x3ef,
   kMcycle = 0xb00, kMinstret = 0xb02, kMhpmcounter3 = 0xb03, kMhpmcounter31 = 0xb1f,
+  // H extension: hypervisor CSRs, VS CSRs (substituted for the S CSRs when V=1), M additions.
+  kHstatus = 0x600, kHedeleg = 0x602, kHideleg = 0x603, kHie = 0x604, kHtimedelta = 0x605,
+  kHcounteren = 0x606, kHgeie = 0x607, kHenvcfg = 0x60a, kHtval = 0x643, kHip = 0x644, kHvip = 0x645,
+  kHtinst = 0x64a, kHgatp = 0x680, kHgeip = 0xe12,
+  kVsstatus = 0x200, kVsie = 0x204, kVstvec = 0x205, kVsscratch = 0x240, kVsepc = 0x241, kVscause = 0x242,
+  kVstval = 0x243, kVsip = 0x244, kVstimecmp = 0x24d, kVsatp = 0x280,
+  kMtinst = 0x34a, kMtval2 = 0x34b,
 };
+
+// When V=1, an S CSR number names its VS counterpart (0x1xx -> 0x2xx); others are unchanged.
+constexpr uint16_t vs_substitute(uint16_t number) {
+  switch (number) {
+  case kSstatus: case kSie: case kStvec: case kSscratch: case kSepc: case kScause: case kStval: case kSip:
+  case kStimecmp: case kSatp:
+    return static_cast<uint16_t>(number + 0x100);
+  default:
+    return number;
+  }
+}
 
 // mstatus / sstatus fields.
 namespace mstatus {
@@ -24,11 +42,11 @@ inline constexpr uint64_t kSie = 1ull << 1, kMie = 1ull << 3, kSpie = 1ull << 5,
                           kSpp = 1ull << 8, kMppShift = 11, kMpp = 3ull << 11, kFsShift = 13, kFs = 3ull << 13,
                           kXs = 3ull << 15, kMprv = 1ull << 17, kSum = 1ull << 18, kMxr = 1ull << 19,
                           kTvm = 1ull << 20, kTw = 1ull << 21, kTsr = 1ull << 22, kUxl = 3ull << 32,
-                          kSxl = 3ull << 34, kSd = 1ull << 63;
+                          kSxl = 3ull << 34, kGva = 1ull << 38, kMpv = 1ull << 39, kSd = 1ull << 63;
 inline constexpr uint64_t kXlen64 = 2;
 // Bits writable through mstatus (SD, XS, UXL, SXL are derived or fixed).
 inline constexpr uint64_t kWritable =
-    kSie | kMie | kSpie | kMpie | kSpp | kMpp | kFs | kMprv | kSum | kMxr | kTvm | kTw | kTsr;
+    kSie | kMie | kSpie | kMpie | kSpp | kMpp | kFs | kMprv | kSum | kMxr | kTvm | kTw | kTsr | kGva | kMpv;
 // The sstatus view of mstatus.
 inline constexpr uint64_t kSstatusView = kSie | kSpie | kSpp | kFs | kXs | kSum | kMxr | kUxl | kSd;
 inline constexpr uint64_t kSstatusWritable = kSie | kSpie | kSpp | kFs | kSum | kMxr;
@@ -39,9 +57,26 @@ namespace irq {
 inline constexpr unsigned kSsi = 1, kMsi = 3, kSti = 5, kMti = 7, kSei = 9, kMei = 11;
 inline constexpr uint64_t kSsip = 1ull << kSsi, kMsip = 1ull << kMsi, kStip = 1ull << kSti, kMtip = 1ull << kMti,
                           kSeip = 1ull << kSei, kMeip = 1ull << kMei;
+inline constexpr unsigned kVssi = 2, kVsti = 6, kVsei = 10, kSgei = 12;
+inline constexpr uint64_t kVssip = 1ull << kVssi, kVstip = 1ull << kVsti, kVseip = 1ull << kVsei,
+                          kSgeip = 1ull << kSgei;
 inline constexpr uint64_t kSupervisorBits = kSsip | kStip | kSeip;
-inline constexpr uint64_t kAll = kSupervisorBits | kMsip | kMtip | kMeip;
+inline constexpr uint64_t kVsBits = kVssip | kVstip | kVseip;
+// SGEIP/SGEIE are read-only zero: GEILEN = 0 (no guest external interrupt files).
+inline constexpr uint64_t kAll = kSupervisorBits | kMsip | kMtip | kMeip | kVsBits;
 } // namespace irq
+
+// hstatus fields (VSBE = 0, VGEIN read-only 0 since GEILEN = 0, VSXL fixed at 64 bits).
+namespace hstatus {
+inline constexpr uint64_t kGva = 1ull << 6, kSpv = 1ull << 7, kSpvp = 1ull << 8, kHu = 1ull << 9,
+                          kVtvm = 1ull << 20, kVtw = 1ull << 21, kVtsr = 1ull << 22, kVsxl = 3ull << 32;
+inline constexpr uint64_t kWritable = kGva | kSpv | kSpvp | kHu | kVtvm | kVtw | kVtsr;
+} // namespace hstatus
+
+// hgatp: MODE 63:60 (Bare, Sv39x4 = 8, Sv48x4 = 9, Sv57x4 = 10), VMID 57:44, PPN 43:0.
+namespace hgatp {
+inline constexpr uint64_t kVmidMask = 0x3fffull << 44;
+} // namespace hgatp
 
 namespace menvcfg {
 inline constexpr uint64_t kFiom = 1ull << 0, kStce = 1ull << 63;
@@ -51,9 +86,9 @@ namespace counteren {
 inline constexpr uint64_t kCy = 1, kTm = 2, kIr = 4;
 }
 
-// misa: RV64 with A, C, D, F, I, M, S, U.
+// misa: RV64 with A, C, D, F, H, I, M, S, U.
 inline constexpr uint64_t kMisaValue = (2ull << 62) | (1ull << 0) | (1ull << 2) | (1ull << 3) | (1ull << 5) |
-                                       (1ull << 8) | (1ull << 12) | (1ull << 18) | (1ull << 20);
+                                       (1ull << 7) | (1ull << 8) | (1ull << 12) | (1ull << 18) | (1ull << 20);
 
 // satp modes.
 namespace satp {

@@ -101,6 +101,23 @@ Op decode_amo(uint32_t b, unsigned funct3, unsigned rs2) {
   }
 }
 
+// HLV/HLVX/HSV (SYSTEM, funct3 = 4): funct7 picks the width and load/store, rs2 the variant.
+Op decode_hypervisor_memory(uint32_t b, unsigned rd) {
+  const unsigned funct7 = b >> 25;
+  const unsigned rs2 = (b >> 20) & 31;
+  switch (funct7) {
+  case 0x30: return rs2 == 0 ? Op::HlvB : rs2 == 1 ? Op::HlvBu : Op::Illegal;
+  case 0x32: return rs2 == 0 ? Op::HlvH : rs2 == 1 ? Op::HlvHu : rs2 == 3 ? Op::HlvxHu : Op::Illegal;
+  case 0x34: return rs2 == 0 ? Op::HlvW : rs2 == 1 ? Op::HlvWu : rs2 == 3 ? Op::HlvxWu : Op::Illegal;
+  case 0x36: return rs2 == 0 ? Op::HlvD : Op::Illegal;
+  case 0x31: return rd == 0 ? Op::HsvB : Op::Illegal;
+  case 0x33: return rd == 0 ? Op::HsvH : Op::Illegal;
+  case 0x35: return rd == 0 ? Op::HsvW : Op::Illegal;
+  case 0x37: return rd == 0 ? Op::HsvD : Op::Illegal;
+  default: return Op::Illegal;
+  }
+}
+
 Op decode_system(uint32_t b, unsigned funct3, unsigned rd, unsigned rs1) {
   switch (funct3) {
   case 0:
@@ -110,8 +127,11 @@ Op decode_system(uint32_t b, unsigned funct3, unsigned rd, unsigned rs1) {
     if (b == 0x10200073) return Op::Sret;
     if (b == 0x10500073) return Op::Wfi;
     if ((b >> 25) == 0x09 && rd == 0) return Op::SfenceVma;
+    if ((b >> 25) == 0x11 && rd == 0) return Op::HfenceVvma;
+    if ((b >> 25) == 0x31 && rd == 0) return Op::HfenceGvma;
     (void)rs1;
     return Op::Illegal;
+  case 4: return decode_hypervisor_memory(b, rd);
   case 1: return Op::Csrrw;
   case 2: return Op::Csrrs;
   case 3: return Op::Csrrc;

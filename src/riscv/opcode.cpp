@@ -30,6 +30,8 @@ bool ends_block(Op op) {
   case Op::Sret:
   case Op::Wfi:
   case Op::SfenceVma:
+  case Op::HfenceVvma:
+  case Op::HfenceGvma:
   case Op::Csrrw:
   case Op::Csrrs:
   case Op::Csrrc:

@@ -1,5 +1,5 @@
 #pragma once
-// Every RV64IMAFDC + Zicsr + Zifencei operation the decoder can produce. Compressed instructions
+// Every RV64IMAFDC + Zicsr + Zifencei + H operation the decoder can produce. Compressed instructions
 // expand to one of these, so the execution tiers only ever see this list.
 #include <cstdint>
 
@@ -31,7 +31,9 @@ namespace nimbus::riscv {
   X(FmaddD) X(FmsubD) X(FnmsubD) X(FnmaddD) X(FaddD) X(FsubD) X(FmulD) X(FdivD) X(FsqrtD)                    \
   X(FsgnjD) X(FsgnjnD) X(FsgnjxD) X(FminD) X(FmaxD)                                                          \
   X(FcvtWD) X(FcvtWuD) X(FcvtLD) X(FcvtLuD) X(FmvXD) X(FeqD) X(FltD) X(FleD) X(FclassD)                      \
-  X(FcvtDW) X(FcvtDWu) X(FcvtDL) X(FcvtDLu) X(FmvDX) X(FcvtSD) X(FcvtDS)
+  X(FcvtDW) X(FcvtDWu) X(FcvtDL) X(FcvtDLu) X(FmvDX) X(FcvtSD) X(FcvtDS)                                     \
+  X(HlvB) X(HlvBu) X(HlvH) X(HlvHu) X(HlvW) X(HlvWu) X(HlvD) X(HlvxHu) X(HlvxWu)                             \
+  X(HsvB) X(HsvH) X(HsvW) X(HsvD) X(HfenceVvma) X(HfenceGvma)
 
 enum class Op : uint16_t {
 #define NIMBUS_OP_ENUM(name) name,

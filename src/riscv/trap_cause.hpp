@@ -14,11 +14,16 @@ enum class Exception : uint8_t {
   StoreMisaligned = 6,
   StoreAccessFault = 7,
   EcallFromU = 8,
-  EcallFromS = 9,
+  EcallFromS = 9, // from HS-mode when V=0
+  EcallFromVS = 10,
   EcallFromM = 11,
   InstructionPageFault = 12,
   LoadPageFault = 13,
   StorePageFault = 15,
+  InstructionGuestPageFault = 20,
+  LoadGuestPageFault = 21,
+  VirtualInstruction = 22,
+  StoreGuestPageFault = 23,
 };
 
 inline constexpr uint64_t kInterruptBit = 1ull << 63;

@@ -26,8 +26,11 @@ read -r -a only <<< "${NIMBUS_DIFF_ONLY:-*}"
 "$here/build-programs.sh" "$work" "${only[@]}" || { echo "FAIL: programs did not build"; exit 1; }
 
 # Runs one machine; writes its UART output (CR stripped) and "exit <code>" as the last line.
+# h_* programs test the H extension, which Nimbus always has and QEMU 7.2 only with h=true.
 run_qemu() {
-  timeout 30 qemu-system-riscv64 -M virt -bios none -kernel "$1" -nographic -m 128M -smp 1 \
+  local cpu=()
+  case "$(basename "$1")" in h_*) cpu=(-cpu rv64,h=true) ;; esac
+  timeout 30 qemu-system-riscv64 -M virt "${cpu[@]}" -bios none -kernel "$1" -nographic -m 128M -smp 1 \
     -monitor none -serial stdio < /dev/null 2> "$2.stderr" | tr -d '\r' > "$2"
   echo "exit ${PIPESTATUS[0]}" >> "$2"
 }

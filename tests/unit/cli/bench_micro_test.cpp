@@ -107,6 +107,28 @@ TEST(MicroParser, MalformedAndNonsenseResultsAreProblems) {
   EXPECT_NE(problems[2].find("page_fault: ns_per_op"), std::string::npos);
 }
 
+TEST(MicroParser, KeepFastestTakesTheLowerHostTimeBenchmarkByBenchmark) {
+  auto lines = complete_run();
+  MicroParser a = parse(lines, 0, 1);
+  // A second run: exec took 0.5 s instead of 1 s, everything else 3 s instead of 1 s.
+  MicroParser b;
+  for (size_t i = 0; i < lines.size(); ++i) b.feed(lines[i], 100 + 3.0 * static_cast<double>(i) - (i == 10 ? 2.5 : 0));
+  a.keep_fastest(b);
+  EXPECT_DOUBLE_EQ(*a.find("exec")->host_seconds, 0.5);
+  EXPECT_DOUBLE_EQ(*a.find("null_syscall")->host_seconds, 1.0);
+  EXPECT_DOUBLE_EQ(*a.find("cpu")->host_seconds, 2.0);
+  EXPECT_EQ(a.results().size(), micro_benchmark_names().size());
+  EXPECT_TRUE(a.problems().empty());
+
+  // A benchmark only the other run has is taken as it is.
+  lines.resize(4);
+  MicroParser c = parse(lines);
+  c.keep_fastest(b);
+  ASSERT_NE(c.find("exec"), nullptr);
+  EXPECT_DOUBLE_EQ(*c.find("exec")->host_seconds, 0.5);
+  EXPECT_DOUBLE_EQ(*c.find("null_syscall")->host_seconds, 1.0);
+}
+
 TEST(MicroTable, ColumnsPerRunAndRatiosToTheReference) {
   MicroRun slow{"Nimbus", parse(complete_run(), 0, 2)};
   MicroRun fast{"QEMU", parse(complete_run(), 0, 1)};

@@ -1,0 +1,240 @@
+#include "hypervisor/vmm.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+
+#include "hypervisor/scheduler.hpp"
+#include "hypervisor/threaded_host.hpp"
+#include "hypervisor/vm_console.hpp"
+#include "hypervisor/vm_counters_report.hpp"
+
+namespace nimbus::hypervisor {
+
+namespace {
+
+// The VMM uses 2 MiB frames, as KVM hosts use huge pages: few mappings per VM view.
+constexpr uint64_t kVmmFrameSize = 2ull << 20;
+// A VM on the user's terminal polls it this often while idle (a terminal cannot wake it).
+constexpr auto kTerminalPoll = std::chrono::milliseconds(50);
+constexpr auto kStatsInterval = std::chrono::seconds(1);
+
+} // namespace
+
+struct Vmm::Slot {
+  VmConfig config;
+  std::unique_ptr<VmConsole> console;
+  std::unique_ptr<Vm> vm;
+  std::atomic<int64_t> sched_index{-1};
+  std::string build_error;   // the VM could not be built
+  bool reported = false;
+};
+
+std::filesystem::path default_state_dir() {
+  if (const char* runtime = std::getenv("XDG_RUNTIME_DIR"); runtime != nullptr && *runtime != '\0')
+    return std::filesystem::path(runtime) / "nimbus";
+  return fmt::format("/tmp/nimbus-{}", getuid());
+}
+
+int VmmResult::exit_code() const {
+  if (timed_out) return kVmmExitTimeout;
+  for (const auto& vm : vms) {
+    if (vm.state == Vm::State::failed) return vm.exit_code != 0 ? vm.exit_code : 1;
+    if (vm.exit_code != 0) return vm.exit_code;
+  }
+  return 0;
+}
+
+Vmm::Vmm(std::vector<VmConfig> configs, VmmOptions options) : options_(std::move(options)) {
+  if (!options_.log) options_.log = [](const std::string& line) { fmt::print(stderr, "nimbus: {}\n", line); };
+  if (options_.host_harts == 0) options_.host_harts = 1;
+  std::error_code ec;
+  std::filesystem::create_directories(options_.state_dir, ec);
+  if (ec) throw std::runtime_error(fmt::format("state directory {}: {}", options_.state_dir.string(), ec.message()));
+  std::filesystem::create_directories(options_.log_dir, ec);
+  if (ec) throw std::runtime_error(fmt::format("log directory {}: {}", options_.log_dir.string(), ec.message()));
+
+  uint64_t machine_memory = options_.machine_memory;
+  if (machine_memory == 0)
+    for (const auto& c : configs) machine_memory += (c.memory_bytes + kVmmFrameSize - 1) / kVmmFrameSize * kVmmFrameSize;
+  machine_memory = (machine_memory + kVmmFrameSize - 1) / kVmmFrameSize * kVmmFrameSize;
+  pool_ = std::make_unique<FramePool>(machine_memory, kVmmFrameSize);
+
+  for (auto& config : configs) {
+    auto slot = std::make_unique<Slot>();
+    slot->config = config;
+    slots_.push_back(std::move(slot));
+  }
+}
+
+Vmm::~Vmm() {
+  // VMs before consoles (a VM writes to its console) and before the pool (frames go back).
+  for (auto& slot : slots_) slot->vm.reset();
+  for (auto& slot : slots_) slot->console.reset();
+}
+
+std::string Vmm::stats_json() const {
+  std::vector<NamedVmCounters> named;
+  for (const auto& slot : slots_) {
+    NamedVmCounters entry{slot->config.name, {}};
+    if (slot->vm) entry.counters = slot->vm->counters().snapshot();
+    named.push_back(std::move(entry));
+  }
+  nlohmann::json json = counters_to_json(named);
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    const Slot& slot = *slots_[i];
+    nlohmann::json& entry = json["vms"][i];
+    entry["mode"] = std::string(to_string(slot.config.mode));
+    entry["vcpus"] = slot.config.vcpus;
+    if (!slot.vm) {
+      entry["state"] = "failed";
+      entry["reason"] = slot.build_error;
+      continue;
+    }
+    const Vm::State state = slot.vm->state();
+    entry["state"] = std::string(to_string(state));
+    entry["resident_bytes"] = slot.vm->resident_bytes();
+    if (state != Vm::State::running) {
+      entry["exit_code"] = slot.vm->exit_code();
+      entry["reason"] = slot.vm->reason();
+    }
+  }
+  json["pid"] = getpid();
+  json["machine_memory"] = pool_->bytes();
+  json["machine_memory_free"] = pool_->free_frames() * pool_->frame_size();
+  return json.dump(2) + "\n";
+}
+
+// Written to a temporary file and renamed over the old one: readers never see half a file.
+void Vmm::write_stats() const {
+  const auto path = stats_path(options_.state_dir);
+  const auto temporary = path.string() + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << stats_json();
+    if (!out) return;
+  }
+  std::rename(temporary.c_str(), path.c_str());
+}
+
+void Vmm::report_stopped(Slot& slot) {
+  slot.reported = true;
+  const Vm& vm = *slot.vm;
+  if (vm.state() == Vm::State::failed) {
+    options_.log(fmt::format("VM '{}' failed: {}", vm.name(), vm.reason()));
+    for (const auto& state : vm.vcpu_states()) options_.log(fmt::format("VM '{}':   {}", vm.name(), state));
+  } else {
+    options_.log(fmt::format("VM '{}' powered off (exit code {}: {})", vm.name(), vm.exit_code(), vm.reason()));
+  }
+  if (slot.console) slot.console->close_socket();
+}
+
+VmmResult Vmm::run() {
+  SchedulerOptions scheduler_options;
+  scheduler_options.harts = options_.host_harts;
+  Scheduler scheduler(scheduler_options);
+  ThreadedHost host(scheduler);
+
+  for (auto& slot_ptr : slots_) {
+    Slot& slot = *slot_ptr;
+    const VmConfig& config = slot.config;
+    try {
+      machine::ConsoleBackend* console = options_.terminal;
+      if (console == nullptr) {
+        VmConsoleOptions console_options;
+        console_options.name = config.name;
+        console_options.log_file = options_.log_dir / (config.name + ".log");
+        console_options.socket_path = console_path(options_.state_dir, config.name);
+        console_options.echo_stdout = options_.echo_stdout;
+        console_options.on_input = [&host, &slot] {
+          const int64_t index = slot.sched_index.load();
+          if (index >= 0) host.wake(static_cast<SchedVcpuIndex>(index));
+        };
+        slot.console = std::make_unique<VmConsole>(std::move(console_options));
+        console = slot.console.get();
+      }
+      VmOptions vm_options;
+      vm_options.deterministic = options_.deterministic;
+      if (options_.terminal != nullptr) vm_options.max_idle = kTerminalPoll;
+      slot.vm = std::make_unique<Vm>(config, *pool_, *console, vm_options);
+    } catch (const std::exception& error) {
+      slot.build_error = error.what();
+      const std::string what = error.what();
+      options_.log(what.starts_with("VM '") ? "failed to start: " + what
+                                            : fmt::format("VM '{}' failed to start: {}", config.name, what));
+      continue;
+    }
+    SchedulerVmSpec spec;
+    spec.name = config.name;
+    spec.weight = config.weight;
+    spec.cap_percent = std::min<uint32_t>(config.cap_percent, 100);
+    spec.reservation_percent = std::min<uint32_t>(config.reservation_percent, 100);
+    if (config.cap_percent > 100 || config.reservation_percent > 100)
+      options_.log(fmt::format("VM '{}': cap and reservation are limited to 100 % (one host hart per VM)", config.name));
+    const SchedVmIndex vm_index = scheduler.add_vm(spec);
+    Vm* vm = slot.vm.get();
+    slot.sched_index = scheduler.add_vcpu(vm_index, [vm](Nanoseconds budget) { return vm->run(budget); });
+  }
+
+  const auto started = std::chrono::steady_clock::now();
+  VmmResult result;
+  bool any = scheduler.vcpu_count() > 0;
+  if (any) host.start();
+  auto last_stats = std::chrono::steady_clock::time_point{};
+  for (;;) {
+    bool done = !any;
+    if (any) {
+      auto wait = std::chrono::duration_cast<Nanoseconds>(kStatsInterval);
+      if (options_.timeout.count() != 0) {
+        const auto left = started + options_.timeout - std::chrono::steady_clock::now();
+        wait = std::max(Nanoseconds(0), std::min(wait, std::chrono::duration_cast<Nanoseconds>(left)));
+      }
+      // Wake at least every 100 ms to report VMs that stopped while others keep running.
+      done = host.wait_all_halted(std::min(wait, Nanoseconds(std::chrono::milliseconds(100))));
+    }
+    for (auto& slot : slots_)
+      if (slot->vm && !slot->reported && slot->vm->state() != Vm::State::running) report_stopped(*slot);
+    const auto now = std::chrono::steady_clock::now();
+    if (done) break;
+    if (options_.timeout.count() != 0 && now - started >= options_.timeout) {
+      result.timed_out = true;
+      break;
+    }
+    if (now - last_stats >= kStatsInterval) {
+      write_stats();
+      last_stats = now;
+    }
+  }
+  if (any) host.stop();
+  for (const auto& failure : host.failures()) options_.log(failure);
+  write_stats();
+
+  for (auto& slot : slots_) {
+    VmOutcome outcome;
+    outcome.name = slot->config.name;
+    if (!slot->vm) {
+      outcome.state = Vm::State::failed;
+      outcome.exit_code = 1;
+      outcome.reason = slot->build_error;
+    } else {
+      outcome.state = slot->vm->state();
+      outcome.exit_code = slot->vm->exit_code();
+      outcome.reason = slot->vm->reason();
+      if (outcome.state == Vm::State::running) {
+        options_.log(fmt::format("VM '{}' still running at the timeout ({} instructions)", outcome.name,
+                                 slot->vm->instructions()));
+        for (const auto& state : slot->vm->vcpu_states()) options_.log(fmt::format("VM '{}':   {}", outcome.name, state));
+      }
+    }
+    result.vms.push_back(std::move(outcome));
+  }
+  for (auto& slot : slots_)
+    if (slot->console) slot->console->close_socket();
+  return result;
+}
+
+} // namespace nimbus::hypervisor

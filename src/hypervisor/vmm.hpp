@@ -1,0 +1,86 @@
+#pragma once
+// The VMM of `nimbus run --vm a.toml --vm b.toml ...`: builds the machine-wide frame pool, one Vm
+// and one VmConsole per configuration, schedules the VMs on host worker threads (weights, caps,
+// reservations) and runs until every VM stopped or the timeout. While it runs it rewrites
+// <state-dir>/stats.json once a second (and at the end): what `nimbus stats` prints.
+//
+// Each VM is one scheduler entry (see vm.hpp: a VM's vCPUs share one host hart at a time), so
+// a cap or reservation above 100 % of one hart is clamped to 100 %.
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hypervisor/vm.hpp"
+#include "hypervisor/vm_config.hpp"
+#include "machine/console_backend.hpp"
+
+namespace nimbus::hypervisor {
+
+struct VmmOptions {
+  uint64_t machine_memory = 0;              // 0: the sum of the VMs' memory
+  uint32_t host_harts = 1;                  // worker threads
+  bool deterministic = false;
+  std::chrono::milliseconds timeout{0};     // 0: none
+  std::filesystem::path state_dir;          // sockets and stats.json
+  std::filesystem::path log_dir;            // <name>.log
+  bool echo_stdout = false;                 // every VM's output on stdout as "name| line"
+  // A single VM may use this console (the user's terminal) instead of log + socket.
+  machine::ConsoleBackend* terminal = nullptr;
+  // Messages from the VMM itself (a VM stopped, why); default: stderr.
+  std::function<void(const std::string&)> log;
+};
+
+struct VmOutcome {
+  std::string name;
+  Vm::State state = Vm::State::running;   // running: still running when the run ended (timeout)
+  int exit_code = 0;
+  std::string reason;
+};
+
+struct VmmResult {
+  bool timed_out = false;
+  std::vector<VmOutcome> vms;
+  // 0 if every VM powered off with 0; else the first VM's (in configuration order) non-zero
+  // code (1 for a VM that failed); 124 on timeout.
+  int exit_code() const;
+};
+
+inline constexpr int kVmmExitTimeout = 124;
+
+class Vmm {
+public:
+  // Builds the pool and the VMs. A VM that cannot be built (its images do not load) is a failed
+  // VM, reported in the result; the others still run. Throws std::runtime_error for problems of
+  // the whole VMM (the state directory, a pool that cannot be mapped, a scheduler refusal).
+  Vmm(std::vector<VmConfig> configs, VmmOptions options);
+  ~Vmm();
+  Vmm(const Vmm&) = delete;
+  Vmm& operator=(const Vmm&) = delete;
+
+  VmmResult run();
+
+  // The stats file's contents now (counters_to_json plus each VM's state).
+  std::string stats_json() const;
+  static std::filesystem::path stats_path(const std::filesystem::path& state_dir) { return state_dir / "stats.json"; }
+  static std::filesystem::path console_path(const std::filesystem::path& state_dir, const std::string& vm) {
+    return state_dir / (vm + ".console");
+  }
+
+private:
+  struct Slot;
+  void write_stats() const;
+  void report_stopped(Slot& slot);
+
+  VmmOptions options_;
+  std::unique_ptr<FramePool> pool_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+};
+
+// The default state directory: $XDG_RUNTIME_DIR/nimbus, else /tmp/nimbus-<uid>.
+std::filesystem::path default_state_dir();
+
+} // namespace nimbus::hypervisor
