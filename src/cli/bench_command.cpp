@@ -183,7 +183,6 @@ int run_cpu_workload(const BenchOptions& o, const Machines& machines, uint64_t r
   return 0;
 }
 
-
 // One column of the microbenchmark table: a label and the command line that runs the guest in
 // nimbus.mode=micro (today Nimbus and QEMU; one per virtualization mode once VMs have modes).
 struct BenchConfig {
