@@ -5,8 +5,11 @@
 source "$(dirname "$0")/lib.sh"
 [ "$TEST_MACHINE" = nimbus ] || skip "trap mode is a Nimbus VMM mode (no QEMU equivalent)"
 require_machine
-# shellcheck source=../../guests/paths.sh
-source "$NIMBUS_SOURCE_DIR/guests/paths.sh" > /dev/null 2>&1 || true
+# Images given in the environment win; else those of this tree's guests/ (by content hash).
+if [ ! -f "${NIMBUS_GUEST_KERNEL:-}" ] || [ ! -f "${NIMBUS_GUEST_INITRD:-}" ]; then
+  # shellcheck source=../../guests/paths.sh
+  source "$NIMBUS_SOURCE_DIR/guests/paths.sh" > /dev/null 2>&1 || true
+fi
 [ -f "${NIMBUS_GUEST_KERNEL:-}" ] && [ -f "${NIMBUS_GUEST_INITRD:-}" ] || skip "guest images missing (run guests/build.sh)"
 "$NIMBUS_BIN" run --help 2>&1 | grep -q -- '--virt' || fail "nimbus run has no --virt option"
 say "checking: --virt trap, Image + initramfs, 1 vCPU, 256M -> 'NIMBUS-TEST: PASS harts=1', exit 0"
