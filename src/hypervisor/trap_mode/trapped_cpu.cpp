@@ -234,7 +234,6 @@ TrappedCpu::Step TrappedCpu::handle_exit(const machine::Hart::TrapExit& exit) {
 }
 
 TrappedCpu::Step TrappedCpu::handle_page_fault(uint64_t cause, uint64_t va) {
-  count(ExitReason::guest_page_fault);
   const GuestAccess access = cause == code(Exception::InstructionPageFault) ? GuestAccess::fetch
                              : cause == code(Exception::LoadPageFault)      ? GuestAccess::load
                                                                             : GuestAccess::store;
@@ -244,6 +243,7 @@ TrappedCpu::Step TrappedCpu::handle_page_fault(uint64_t cause, uint64_t va) {
   const uint64_t access_fault = access == GuestAccess::fetch  ? code(Exception::InstructionAccessFault)
                                 : access == GuestAccess::load ? code(Exception::LoadAccessFault)
                                                               : code(Exception::StoreAccessFault);
+  if (t.status != GuestTranslation::Status::ok) count(ExitReason::guest_page_fault);
   if (t.status == GuestTranslation::Status::page_fault) {
     ++stats_.virtual_page_faults;
     deliver_trap(cause, va, false, pc);
@@ -255,12 +255,12 @@ TrappedCpu::Step TrappedCpu::handle_page_fault(uint64_t cause, uint64_t va) {
   }
   const uint64_t page_gpa = t.gpa & ~uint64_t{0xfff};
   if (!ctx_.memory.contains(page_gpa, 4096)) {
-    if (access == GuestAccess::fetch) {
-      deliver_trap(access_fault, va, false, pc);
-      return Step::resume;
-    }
-    return emulate_mmio(va, t.gpa, access);
+    if (access != GuestAccess::fetch) return emulate_mmio(va, t.gpa, access); // counted as mmio
+    count(ExitReason::guest_page_fault);
+    deliver_trap(access_fault, va, false, pc);
+    return Step::resume;
   }
+  count(ExitReason::guest_page_fault);
   uint64_t machine = 0;
   const GuestMemoryStatus status = ctx_.memory.machine_address(page_gpa, machine);
   if (status != GuestMemoryStatus::ok) {

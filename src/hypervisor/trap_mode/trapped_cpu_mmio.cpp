@@ -40,6 +40,7 @@ TrappedCpu::Step TrappedCpu::emulate_mmio(uint64_t va, uint64_t gpa, GuestAccess
   uint32_t bits = 0;
   // Nothing there (past RAM, between devices): an access fault, as on the board.
   if (ctx_.device_bus.device_at(gpa) == nullptr || !hart_.fetch_instruction(pc, bits)) {
+    count(ExitReason::guest_page_fault); // a guest-visible fault, not a device access
     deliver_trap(fault, va, false, pc);
     return Step::resume;
   }
@@ -47,6 +48,7 @@ TrappedCpu::Step TrappedCpu::emulate_mmio(uint64_t va, uint64_t gpa, GuestAccess
   const MmioShape shape = shape_of(d.op);
   // AMOs, LR/SC and FP accesses to devices are access faults, as on boards without them.
   if (shape.size == 0 || shape.load != (access == GuestAccess::load)) {
+    count(ExitReason::guest_page_fault);
     deliver_trap(fault, va, false, pc);
     return Step::resume;
   }
