@@ -62,6 +62,7 @@ void TrappedCpu::start(uint64_t pc, uint64_t a1) {
   flush_requested_.store(false, std::memory_order_release);
   device_dma_seen_ = ctx_.device_bus.dma_generation();
   waiting_ = false;
+  fatal_reason_.clear();
   running_ = enter_root();
   if (!running_) fatal_reason_ = "no machine memory for the first shadow page table";
 }
