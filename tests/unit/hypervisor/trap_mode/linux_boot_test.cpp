@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "hypervisor/trap_mode/trapped_cpu.hpp"
 #include "hypervisor/vm.hpp"
 #include "hypervisor/vm_counters_report.hpp"
 
@@ -63,6 +64,21 @@ TEST(TrapModeLinux, BootsToTheTestVerdict) {
                seconds, std::string(to_string(vm.state())).c_str(), vm.reason().c_str(),
                static_cast<unsigned long long>(vm.instructions()));
   std::fprintf(stderr, "%s\n", format_counters_table({{"linux", vm.counters().snapshot()}}).c_str());
+  for (unsigned i = 0; i < vm.vcpu_count(); ++i) {
+    if (const auto* cpu = dynamic_cast<const TrappedCpu*>(&vm.vcpu(i))) {
+      const TrapModeStats& st = cpu->stats();
+      std::fprintf(stderr,
+                   "vCPU %u: exits %llu, virtual traps %llu, virtual interrupts %llu, shadow fills %llu, "
+                   "virtual page faults %llu, mmio %llu, emulated %llu, shadow resets %llu, "
+                   "shadow table pages %llu, address spaces %zu\n",
+                   i, static_cast<unsigned long long>(st.exits), static_cast<unsigned long long>(st.virtual_traps),
+                   static_cast<unsigned long long>(st.virtual_interrupts),
+                   static_cast<unsigned long long>(st.shadow_fills),
+                   static_cast<unsigned long long>(st.virtual_page_faults), static_cast<unsigned long long>(st.mmio),
+                   static_cast<unsigned long long>(st.emulated), static_cast<unsigned long long>(st.shadow_resets),
+                   static_cast<unsigned long long>(cpu->shadows().table_pages()), cpu->shadows().spaces());
+    }
+  }
   if (append == nullptr) {
     EXPECT_NE(console.output.find("NIMBUS-TEST: PASS"), std::string::npos);
   }
