@@ -44,7 +44,7 @@ std::unique_ptr<GuestCpu> make_guest_cpu(VirtMode mode, const GuestCpuContext& c
 
 // The per-mode factories.
 std::unique_ptr<GuestCpu> make_emulated_cpu(const GuestCpuContext& context);   // emulated_cpu.cpp
-// trap: std::unique_ptr<GuestCpu> make_trapped_cpu(const GuestCpuContext& context);  (trap_mode/)
+// trap: make_trapped_cpu, declared in trap_mode/trapped_cpu.hpp
 std::unique_ptr<GuestCpu> make_hw_cpu(const GuestCpuContext& context);         // hw_cpu_factory.cpp
 
 } // namespace nimbus::hypervisor

@@ -43,6 +43,7 @@ std::filesystem::path default_state_dir() {
 }
 
 int VmmResult::exit_code() const {
+  if (interrupted) return kVmmExitInterrupted;
   if (timed_out) return kVmmExitTimeout;
   for (const auto& vm : vms) {
     if (vm.state == Vm::State::failed) return vm.exit_code != 0 ? vm.exit_code : 1;
@@ -212,6 +213,11 @@ VmmResult Vmm::run() {
       result.timed_out = true;
       break;
     }
+    if (options_.stop_requested && options_.stop_requested()) {
+      result.interrupted = true;
+      options_.log("interrupted: stopping every VM");
+      break;
+    }
     if (now - last_stats >= kStatsInterval) {
       write_stats();
       last_stats = now;
@@ -219,6 +225,9 @@ VmmResult Vmm::run() {
   }
   if (any) host.stop();
   for (const auto& failure : host.failures()) options_.log(failure);
+  if (pool_->free_frames() == 0)
+    options_.log(fmt::format("machine memory ({} MiB, --machine-mem) ran out: guests were refused memory",
+                             pool_->bytes() >> 20));
   write_stats();
 
   for (auto& slot : slots_) {
@@ -233,7 +242,8 @@ VmmResult Vmm::run() {
       outcome.exit_code = slot->vm->exit_code();
       outcome.reason = slot->vm->reason();
       if (outcome.state == Vm::State::running) {
-        options_.log(fmt::format("VM '{}' still running at the timeout ({} instructions)", outcome.name,
+        options_.log(fmt::format("VM '{}' still running at the {} ({} instructions)", outcome.name,
+                                 result.interrupted ? "interrupt" : "timeout",
                                  slot->vm->instructions()));
         for (const auto& state : slot->vm->vcpu_states()) options_.log(fmt::format("VM '{}':   {}", outcome.name, state));
       }

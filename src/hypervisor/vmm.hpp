@@ -34,6 +34,8 @@ struct VmmOptions {
   machine::ConsoleBackend* terminal = nullptr;
   // Messages from the VMM itself (a VM stopped, why); default: stderr.
   std::function<void(const std::string&)> log;
+  // Polled about every 100 ms: when it returns true, the run ends as at a timeout (for SIGINT).
+  std::function<bool()> stop_requested;
 };
 
 struct VmOutcome {
@@ -45,13 +47,15 @@ struct VmOutcome {
 
 struct VmmResult {
   bool timed_out = false;
+  bool interrupted = false;   // stop_requested said so
   std::vector<VmOutcome> vms;
   // 0 if every VM powered off with 0; else the first VM's (in configuration order) non-zero
-  // code (1 for a VM that failed); 124 on timeout.
+  // code (1 for a VM that failed); 124 on timeout; 130 when interrupted.
   int exit_code() const;
 };
 
 inline constexpr int kVmmExitTimeout = 124;
+inline constexpr int kVmmExitInterrupted = 130;
 
 class Vmm {
 public:

@@ -1,0 +1,126 @@
+// A VM's host console: output to the log and to socket clients, client input back to the guest
+// (waking the VM through on_input), stale sockets replaced, live ones refused.
+#include "hypervisor/vm_console.hpp"
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace nimbus::hypervisor {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+public:
+  TempDir() {
+    char name[] = "/tmp/nimbus-console-XXXXXX";
+    path_ = mkdtemp(name);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const fs::path& path() const { return path_; }
+
+private:
+  fs::path path_;
+};
+
+int connect_to(const fs::path& path) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Waits (bounded, by polling a condition, never by asserting on time) until `done` holds.
+template <typename F> bool eventually(F done) {
+  for (int i = 0; i < 2000 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  return done();
+}
+
+TEST(VmConsole, LogsOutputServesClientsAndTakesInput) {
+  TempDir dir;
+  std::atomic<int> wakes{0};
+  VmConsoleOptions options;
+  options.name = "web";
+  options.log_file = dir.path() / "web.log";
+  options.socket_path = dir.path() / "web.console";
+  options.on_input = [&wakes] { ++wakes; };
+  VmConsole console(options);
+
+  const int client = connect_to(options.socket_path);
+  ASSERT_GE(client, 0);
+  ASSERT_TRUE(eventually([&] { return console.clients() == 1; }));
+
+  for (const char c : std::string("boot ok\n")) console.write(static_cast<uint8_t>(c));
+  console.flush();
+  EXPECT_EQ(read_file(options.log_file), "boot ok\n");
+  char buffer[64] = {};
+  pollfd pfd{client, POLLIN, 0};
+  ASSERT_EQ(::poll(&pfd, 1, 10000), 1);
+  EXPECT_EQ(::recv(client, buffer, sizeof(buffer), 0), 8);
+  EXPECT_STREQ(buffer, "boot ok\n");
+
+  ASSERT_EQ(::send(client, "ls\n", 3, 0), 3);
+  ASSERT_TRUE(eventually([&] { return wakes.load() >= 1; }));
+  std::string input;
+  while (const auto byte = console.read()) input += static_cast<char>(*byte);
+  EXPECT_EQ(input, "ls\n");
+
+  ::close(client);
+  EXPECT_TRUE(eventually([&] { return console.clients() == 0; }));
+  console.close_socket();
+  EXPECT_FALSE(fs::exists(options.socket_path));
+}
+
+TEST(VmConsole, StaleSocketIsReplacedLiveOneRefused) {
+  TempDir dir;
+  VmConsoleOptions options;
+  options.name = "db";
+  options.socket_path = dir.path() / "db.console";
+  {
+    // A socket file nobody listens on, as a crashed VMM leaves behind.
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, options.socket_path.c_str(), sizeof(address.sun_path) - 1);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+    ::close(fd);
+  }
+  VmConsole first(options);
+  EXPECT_THROW(VmConsole second(options), std::runtime_error);
+  const int client = connect_to(options.socket_path);
+  EXPECT_GE(client, 0) << "the refused second console must not have removed the first one's socket";
+  if (client >= 0) ::close(client);
+}
+
+TEST(VmConsole, SocketPathTooLongIsAnError) {
+  VmConsoleOptions options;
+  options.name = "x";
+  options.socket_path = "/tmp/" + std::string(200, 'a') + ".console";
+  EXPECT_THROW(VmConsole console(options), std::runtime_error);
+}
+
+} // namespace
+} // namespace nimbus::hypervisor
