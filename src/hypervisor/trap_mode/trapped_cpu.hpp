@@ -19,7 +19,7 @@
 #include "hypervisor/guest_cpu.hpp"
 #include "hypervisor/guest_cpu_factory.hpp"
 #include "hypervisor/trap_mode/guest_page_walk.hpp"
-#include "hypervisor/trap_mode/machine_ram.hpp"
+#include "hypervisor/machine_memory.hpp"
 #include "hypervisor/trap_mode/shadow_page_tables.hpp"
 #include "hypervisor/trap_mode/shadow_table_pages.hpp"
 #include "hypervisor/trap_mode/trap_mode_context.hpp"
@@ -105,7 +105,7 @@ private:
   uint64_t hart_fs() const;
 
   TrapModeContext ctx_;
-  MachineRam machine_ram_;
+  MachineMemory machine_ram_;
   machine::Bus machine_bus_;
   machine::ReservationSet own_reservations_;
   machine::ReservationSet& reservations_;
