@@ -30,7 +30,9 @@ done < <(dpkg-query -W -f='${Package} ${Version}\n' linux-source-6.1 gcc-12-risc
            libc6-dev-riscv64-cross gcc-12 u-boot-qemu e2fsprogs python3 2>/dev/null)
 guest_pkg_version() { echo "${NIMBUS_PKG_VERSIONS[$1]:-absent}"; }
 
-# Hash of a list of words and files: the file contents and their names, order-sensitive.
+# Hash of a list of words and files: the file contents and their names, order-sensitive. Names
+# are relative to the guests directory, words too (a glob that matches nothing stays a word
+# holding the checkout's path, which must not make the hash differ between clones).
 guest_hash() {
   local item
   for item in "$@"; do
@@ -38,7 +40,7 @@ guest_hash() {
       printf 'file %s\n' "${item#"$NIMBUS_GUESTS_DIR"/}"
       sha256sum < "$item"
     else
-      printf 'word %s\n' "$item"
+      printf 'word %s\n' "${item#"$NIMBUS_GUESTS_DIR"/}"
     fi
   done | sha256sum | cut -c1-16
 }

@@ -17,6 +17,7 @@
 #include "cli/bench_micro.hpp"
 #include "cli/child_process.hpp"
 #include "cli/commands.hpp"
+#include "hypervisor/vmm.hpp"
 #include "machine/size_parser.hpp"
 
 namespace nimbus::cli {
@@ -31,6 +32,7 @@ struct BenchOptions {
   std::string workload = "cpu";
   unsigned micro_scale = 10; // a few seconds per microbenchmark on Nimbus
   unsigned micro_repeat = 1;
+  std::vector<std::string> virt; // virtualization modes to compare (micro workload)
   unsigned timeout = 900;
 };
 
@@ -108,6 +110,13 @@ public:
     if (!disk.empty()) argv.insert(argv.end(), {"--drive", disk});
     return argv;
   }
+  // One VM under the VMM in `mode`, logging its markers with counters into state_dir(mode).
+  std::vector<std::string> vmm(const std::string& mode, const std::string& append) const {
+    return {self_path(), "run",      "--virt", mode,   "--kernel",      o_.kernel,           "--initrd",
+            o_.initrd,   "--mem",    o_.mem,   "--append", append,      "--state-dir",       state_dir(mode).string(),
+            "--marker-log"};
+  }
+  std::filesystem::path state_dir(const std::string& mode) const { return dir_ / ("vmm-" + mode); }
   std::vector<std::string> qemu(const std::string& append, const std::string& disk) const {
     std::vector<std::string> argv{o_.qemu,  "-M",      "virt",    "-nographic", "-m",      o_.mem,
                                   "-smp",   "1",       "-bios",   o_.bios,      "-kernel", o_.kernel,
@@ -183,7 +192,6 @@ int run_cpu_workload(const BenchOptions& o, const Machines& machines, uint64_t r
   return 0;
 }
 
-
 // One column of the microbenchmark table: a label and the command line that runs the guest in
 // nimbus.mode=micro (today Nimbus and QEMU; one per virtualization mode once VMs have modes).
 struct BenchConfig {
@@ -191,12 +199,16 @@ struct BenchConfig {
   std::vector<std::string> argv;
 };
 
-// The microbenchmarks under every configuration, side by side; the last one is the reference
-// the ratios are taken to. With --micro-repeat N the configurations take turns N times (so load
+// The microbenchmarks under every configuration, side by side; the ratios are taken to the last
+// configuration (QEMU), or with --virt to the first mode. With --micro-repeat N the configurations take turns N times (so load
 // that comes and goes hits them alike) and each benchmark keeps its fastest run.
 int run_micro_workload(const BenchOptions& o, const Machines& machines, uint64_t ram, nlohmann::json& j) {
   const std::string append = fmt::format("console=ttyS0 nimbus.mode=micro nimbus.micro={}", o.micro_scale);
-  const std::vector<BenchConfig> configs{{"Nimbus", machines.nimbus(append, "")}, {"QEMU", machines.qemu(append, "")}};
+  // Either the virtualization modes (the first is the reference: the cost of each mode relative
+  // to it) or the bare machine against QEMU.
+  std::vector<BenchConfig> configs;
+  for (const auto& mode : o.virt) configs.push_back({mode, machines.vmm(mode, append)});
+  if (configs.empty()) configs = {{"Nimbus", machines.nimbus(append, "")}, {"QEMU", machines.qemu(append, "")}};
   std::vector<MicroRun> runs;
   for (unsigned repeat = 0; repeat < o.micro_repeat; ++repeat) {
     for (size_t c = 0; c < configs.size(); ++c) {
@@ -216,20 +228,27 @@ int run_micro_workload(const BenchOptions& o, const Machines& machines, uint64_t
         fmt::print(stderr, "nimbus bench: last output on {}:\n{}", label, m.last_lines);
         return 1;
       }
+      std::vector<MicroExits> exits;
+      if (!o.virt.empty()) {
+        std::ifstream log(hypervisor::Vmm::marker_log_path(machines.state_dir(label), "vm"));
+        exits = micro_exits(log);
+        if (exits.empty()) fmt::print(stderr, "nimbus bench: no counters in the marker log of {}\n", label);
+      }
       if (repeat == 0)
-        runs.push_back({label, std::move(parsed)});
+        runs.push_back({label, std::move(parsed), std::move(exits)});
       else
         runs[c].parsed.keep_fastest(parsed);
     }
   }
 
-  const size_t reference = runs.size() - 1;
+  const size_t reference = o.virt.empty() ? runs.size() - 1 : 0;
   fmt::print("microbenchmarks (1 hart, {}, nimbus.micro={}, fastest of {}), host time per operation:\n{}", o.mem,
              o.micro_scale, o.micro_repeat, micro_table(runs, reference, MicroClock::host));
   fmt::print("the guests' own clocks:\n{}", micro_table(runs, reference, MicroClock::guest));
   fmt::print("(host time: between the benchmark's start and result lines reaching the host console; ratio = cost\n"
              " relative to {}, above 1 is slower; cpu is one round of the CPU benchmark, checksum {} on all)\n",
              runs[reference].label, runs.back().parsed.checksum());
+  if (!o.virt.empty()) fmt::print("VMM exits per operation:\n{}", micro_exits_table(runs));
   j["micro"] = micro_json(runs);
   j["micro_scale"] = o.micro_scale;
   j["micro_repeat"] = o.micro_repeat;
@@ -284,6 +303,12 @@ void register_bench(CLI::App& app) {
                   "Run the microbenchmarks this many times per machine, in turns, and keep each one's fastest")
       ->check(CLI::Range(1u, 100u))
       ->capture_default_str();
+  cmd->add_option("--virt", o->virt,
+                  "Run the microbenchmarks as one VM under the VMM in each of these virtualization modes "
+                  "(e.g. emulate,trap,hw; the first is the reference) instead of bare Nimbus vs QEMU, "
+                  "with the VMM's exits per operation")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"emulate", "trap", "hw"}));
   cmd->add_option("--timeout", o->timeout, "Seconds allowed for each run")->capture_default_str();
   cmd->add_option("--json", o->json, "Also write the figures as JSON to this file");
   cmd->callback([o] { set_exit_code(run_bench(*o)); });

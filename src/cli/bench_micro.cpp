@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <map>
+#include <regex>
 
 namespace nimbus::cli {
 namespace {
@@ -155,6 +156,87 @@ std::string micro_table(const std::vector<MicroRun>& runs, size_t reference, Mic
   return out;
 }
 
+std::vector<MicroExits> micro_exits(std::istream& marker_log) {
+  static const std::regex start_line(R"(NIMBUS-MICRO: start name=(\S+))");
+  static const std::regex result_line(R"(NIMBUS-MICRO: name=(\S+) iterations=(\d+) )");
+  std::vector<MicroExits> out;
+  std::string started;
+  nlohmann::json start_counters;
+  std::string text;
+  while (std::getline(marker_log, text)) {
+    const auto entry = nlohmann::json::parse(text, nullptr, false);
+    if (entry.is_discarded() || !entry.is_object() || !entry.contains("line") || !entry["line"].is_string() ||
+        !entry.contains("counters") || !entry["counters"].is_object())
+      continue;
+    const std::string line = entry["line"];
+    const auto& counters = entry["counters"];
+    std::smatch m;
+    if (std::regex_search(line, m, start_line)) {
+      started = m[1];
+      start_counters = counters;
+      continue;
+    }
+    if (!std::regex_search(line, m, result_line) || m[1] != started) continue;
+    const double iterations = std::stod(m[2]);
+    if (iterations <= 0) continue;
+    MicroExits e;
+    e.name = m[1];
+    // Every numeric counter, flattened: exits.<reason> and the top-level fault/flush counts.
+    auto delta = [&](const nlohmann::json& now, const nlohmann::json& then) -> double {
+      return now.is_number() && then.is_number() ? (now.get<double>() - then.get<double>()) / iterations : 0.0;
+    };
+    for (const auto& [key, value] : counters.items()) {
+      if (key == "exits" && value.is_object() && start_counters.contains("exits")) {
+        for (const auto& [reason, n] : value.items())
+          if (start_counters["exits"].contains(reason)) e.by_reason["exits." + reason] = delta(n, start_counters["exits"][reason]);
+      } else if (start_counters.contains(key)) {
+        e.by_reason[key] = delta(value, start_counters[key]);
+      }
+    }
+    e.exits = e.by_reason.count("exits.total") ? e.by_reason["exits.total"] : 0;
+    out.push_back(std::move(e));
+    started.clear();
+  }
+  return out;
+}
+
+std::string micro_exits_table(const std::vector<MicroRun>& runs) {
+  auto find = [](const MicroRun& run, const std::string& name) -> const MicroExits* {
+    for (const auto& e : run.exits)
+      if (e.name == name) return &e;
+    return nullptr;
+  };
+  static const std::vector<std::pair<std::string, std::string>> details{
+      {"exits.sbi_call", "sbi"}, {"exits.mmio", "mmio"}, {"exits.privileged_instruction", "priv"},
+      {"exits.guest_page_fault", "pgfault"}, {"tlb_flushes", "tlbflush"}};
+  std::string out = fmt::format("{:<16}", "exits/op");
+  for (const auto& run : runs) out += fmt::format(" {:>12}", run.label);
+  out += "   breakdown (per op)\n";
+  for (const auto& name : micro_benchmark_names()) {
+    bool any = false;
+    for (const auto& run : runs) any = any || find(run, name) != nullptr;
+    if (!any) continue;
+    out += fmt::format("{:<16}", name);
+    for (const auto& run : runs) {
+      const MicroExits* e = find(run, name);
+      out += e ? fmt::format(" {:>12.2f}", e->exits) : fmt::format(" {:>12}", "-");
+    }
+    out += "  ";
+    for (const auto& run : runs) {
+      const MicroExits* e = find(run, name);
+      if (!e) continue;
+      std::string parts;
+      for (const auto& [key, label] : details) {
+        const auto it = e->by_reason.find(key);
+        if (it != e->by_reason.end() && it->second >= 0.005) parts += fmt::format(" {} {:.2f}", label, it->second);
+      }
+      if (!parts.empty()) out += fmt::format(" [{}:{}]", run.label, parts);
+    }
+    out += "\n";
+  }
+  return out;
+}
+
 nlohmann::json micro_json(const std::vector<MicroRun>& runs) {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& run : runs) {
@@ -162,6 +244,10 @@ nlohmann::json micro_json(const std::vector<MicroRun>& runs) {
     for (const auto& r : run.parsed.results()) {
       by_name[r.name] = {{"iterations", r.iterations}, {"guest_us_per_op", r.guest_us_per_op()}};
       if (const auto host = r.host_us_per_op()) by_name[r.name]["host_us_per_op"] = *host;
+    }
+    for (const auto& e : run.exits) {
+      by_name[e.name]["exits_per_op"] = e.exits;
+      by_name[e.name]["counters_per_op"] = e.by_reason;
     }
   }
   return j;

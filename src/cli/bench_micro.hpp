@@ -4,6 +4,8 @@
 // which each line arrived, and printing runs side by side. Pure: no processes, so it is unit
 // tested; bench_command.cpp runs the machines.
 #include <cstdint>
+#include <istream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -59,11 +61,29 @@ private:
   bool done_ = false;
 };
 
-// One way of running the guest, e.g. "Nimbus" or "QEMU" (later one per virtualization mode).
+// What one benchmark cost the VMM per operation: the change of the VM's counters between the
+// benchmark's start line and its result line (the VMM's marker log, `nimbus run --marker-log`),
+// divided by the iterations.
+struct MicroExits {
+  std::string name;
+  double exits = 0;                        // all exits (exits.total)
+  std::map<std::string, double> by_reason; // each exit reason, and the fault/flush counters
+};
+
+// Reads a marker log (one JSON object per line: line, counters). Malformed lines are skipped;
+// benchmarks without both lines and counters are left out.
+std::vector<MicroExits> micro_exits(std::istream& marker_log);
+
+// One way of running the guest, e.g. "Nimbus", "QEMU", or a virtualization mode.
 struct MicroRun {
   std::string label;
   MicroParser parsed;
+  std::vector<MicroExits> exits; // empty when the machine has no VMM counters (QEMU, bare Nimbus)
 };
+
+// Rows are the benchmarks, columns each run's exits per operation ("-" without counters), then
+// the main reasons of the run with the most exits.
+std::string micro_exits_table(const std::vector<MicroRun>& runs);
 
 enum class MicroClock { host, guest };
 

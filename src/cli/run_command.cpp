@@ -45,6 +45,7 @@ struct RunOptions {
   unsigned host_harts = 0;   // default: the host's harts
   std::string state_dir, log_dir;
   bool console_stdout = false;
+  bool marker_log = false;
 };
 
 const CLI::Validator kNotNegative(
@@ -194,6 +195,7 @@ VmmSetup validate_vmm(const RunOptions& o) {
   setup.options.state_dir = o.state_dir.empty() ? hypervisor::default_state_dir() : std::filesystem::path(o.state_dir);
   setup.options.log_dir = o.log_dir.empty() ? setup.options.state_dir : std::filesystem::path(o.log_dir);
   setup.options.echo_stdout = o.console_stdout;
+  setup.options.marker_log = o.marker_log;
   return setup;
 }
 
@@ -335,6 +337,10 @@ void register_run(CLI::App& app) {
   run->add_flag("--console-stdout", options->console_stdout,
                 "VMM: also print every VM's console on stdout, each line prefixed with 'NAME| ' (with --virt: "
                 "instead of the terminal console)");
+  run->add_flag("--marker-log", options->marker_log,
+                "VMM: write every guest console line that starts with 'NIMBUS-' to "
+                "<state-dir>/<name>.markers.jsonl with the VM's counters at that moment (exits per benchmark "
+                "operation in nimbus bench)");
   run->callback([options] { set_exit_code(run_machine(*options)); });
 }
 

@@ -10,6 +10,7 @@
 
 #include "hypervisor/scheduler.hpp"
 #include "hypervisor/threaded_host.hpp"
+#include "hypervisor/marker_log.hpp"
 #include "hypervisor/vm_console.hpp"
 #include "hypervisor/vm_counters_report.hpp"
 
@@ -28,6 +29,7 @@ constexpr auto kStatsInterval = std::chrono::seconds(1);
 struct Vmm::Slot {
   VmConfig config;
   std::unique_ptr<VmConsole> console;
+  std::unique_ptr<MarkerLog> markers;   // wraps whichever console the VM has
   std::unique_ptr<Vm> vm;
   std::atomic<int64_t> sched_index{-1};
   std::string build_error;   // the VM could not be built
@@ -75,6 +77,7 @@ Vmm::Vmm(std::vector<VmConfig> configs, VmmOptions options) : options_(std::move
 Vmm::~Vmm() {
   // VMs before consoles (a VM writes to its console) and before the pool (frames go back).
   for (auto& slot : slots_) slot->vm.reset();
+  for (auto& slot : slots_) slot->markers.reset();
   for (auto& slot : slots_) slot->console.reset();
 }
 
@@ -158,10 +161,15 @@ VmmResult Vmm::run() {
         slot.console = std::make_unique<VmConsole>(std::move(console_options));
         console = slot.console.get();
       }
+      if (options_.marker_log) {
+        slot.markers = std::make_unique<MarkerLog>(*console, marker_log_path(options_.state_dir, config.name));
+        console = slot.markers.get();
+      }
       VmOptions vm_options;
       vm_options.deterministic = options_.deterministic;
       if (options_.terminal != nullptr) vm_options.max_idle = kTerminalPoll;
       slot.vm = std::make_unique<Vm>(config, *pool_, *console, vm_options);
+      if (slot.markers) slot.markers->watch(slot.vm->counters());
     } catch (const std::exception& error) {
       slot.build_error = error.what();
       const std::string what = error.what();

@@ -28,6 +28,8 @@ struct VmmOptions {
   std::filesystem::path state_dir;          // sockets and stats.json
   std::filesystem::path log_dir;            // <name>.log
   bool echo_stdout = false;                 // every VM's output on stdout as "name| line"
+  // Log each guest "NIMBUS-" line with the VM's counters to <state-dir>/<name>.markers.jsonl.
+  bool marker_log = false;
   // A single VM may use this console (the user's terminal) instead of log + socket.
   machine::ConsoleBackend* terminal = nullptr;
   // Messages from the VMM itself (a VM stopped, why); default: stderr.
@@ -70,6 +72,9 @@ public:
   // The stats file's contents now (counters_to_json plus each VM's state).
   std::string stats_json() const;
   static std::filesystem::path stats_path(const std::filesystem::path& state_dir) { return state_dir / "stats.json"; }
+  static std::filesystem::path marker_log_path(const std::filesystem::path& state_dir, const std::string& vm) {
+    return state_dir / (vm + ".markers.jsonl");
+  }
   static std::filesystem::path console_path(const std::filesystem::path& state_dir, const std::string& vm) {
     return state_dir / (vm + ".console");
   }

@@ -226,7 +226,7 @@ bool Hart::csr_write(uint16_t number, uint64_t value) {
         mode != csr::satp::kModeSv57)
       return true; // unsupported mode: the write has no effect
     satp_ = value & ((uint64_t{0xf} << csr::satp::kModeShift) | csr::satp::kAsidMask | csr::satp::kPpnMask);
-    flush_tlb();
+    flush_host_tlb(); // guest translations do not use satp
     return true;
   }
   case csr::kMstatus: write_mstatus(value); return true;

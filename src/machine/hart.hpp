@@ -137,6 +137,10 @@ private:
     tlb_.flush_guest();
     break_chains();
   }
+  void flush_host_tlb() {
+    tlb_.flush_host();
+    break_chains();
+  }
 
   // ---- traps (trap.cpp)
   // Raises a synchronous exception at `op` inside the running block; returns nullptr for the handler.

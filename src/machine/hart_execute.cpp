@@ -211,7 +211,7 @@ struct Hart::Exec {
     }
     if (h.priv_ == Privilege::User || (h.priv_ == Privilege::Supervisor && (h.mstatus_ & mstatus::kTvm)))
       return illegal(h, op);
-    h.flush_tlb();
+    h.flush_host_tlb(); // HS-level translations only; guests' need HFENCE
     return leave(h, op, next_pc(h, op));
   }
 

@@ -42,11 +42,9 @@ public:
     for (auto& context : entries_)
       for (auto& e : context[static_cast<unsigned>(access)]) e.tag = TlbEntry::kInvalidTag;
   }
-  void flush_guest() {
-    for (unsigned c = kFirstGuestContext; c < kContexts; ++c)
-      for (auto& kind : entries_[c])
-        for (auto& e : kind) e.tag = TlbEntry::kInvalidTag;
-  }
+  // The V=0 contexts (satp, SFENCE.VMA in HS) or the V=1 ones (vsatp, hgatp, HFENCE).
+  void flush_host() { flush_contexts(0, kFirstGuestContext); }
+  void flush_guest() { flush_contexts(kFirstGuestContext, kContexts); }
   void flush_context(unsigned context, Access access) {
     for (auto& e : entries_[context][static_cast<unsigned>(access)]) e.tag = TlbEntry::kInvalidTag;
   }
@@ -58,6 +56,12 @@ public:
   }
 
 private:
+  void flush_contexts(unsigned first, unsigned end) {
+    for (unsigned c = first; c < end; ++c)
+      for (auto& kind : entries_[c])
+        for (auto& e : kind) e.tag = TlbEntry::kInvalidTag;
+  }
+
   std::array<std::array<std::array<TlbEntry, kEntries>, 3>, kContexts> entries_{};
 };
 

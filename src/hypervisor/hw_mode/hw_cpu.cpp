@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "hypervisor/trap_loop.hpp"
 #include "riscv/csr.hpp"
 #include "riscv/trap_cause.hpp"
 
@@ -97,6 +98,12 @@ void HwCpu::propagate_dma() {
   }
 }
 
+bool HwCpu::in_trap_loop() const {
+  return hart_.virtualization() && hart_.privilege() == 1 &&
+         trap_handler_faults_on_itself(hart_.pc(), hart_.csr(csr::kVstvec), hart_.csr(csr::kVsepc),
+                                       hart_.csr(csr::kVscause));
+}
+
 bool HwCpu::waiting() const {
   if (!running_ || !hart_.waiting()) return false;
   if (vm_.clock.now() >= sbi_deadline_) return false;
@@ -129,6 +136,14 @@ CpuExit HwCpu::run(uint64_t budget) {
     result.instructions += retired;
     spent += std::max<uint64_t>({ran, retired, 1});
     const auto exit = hart_.take_exit();
+    if (in_trap_loop()) {
+      result.kind = CpuExit::Kind::fatal;
+      result.reason = fmt::format("{}: the guest's trap handler faults on itself (scause={:#x}, stval={:#x}): the "
+                                  "guest kernel is dead",
+                                  describe(), hart_.csr(csr::kVscause), hart_.csr(csr::kVstval));
+      running_ = false;
+      break;
+    }
     if (!exit) {
       if (hart_.waiting()) {
         update_interrupts();

@@ -61,6 +61,7 @@ private:
   enum class Handled { resume, sbi_call, fatal };
   void configure();
   void update_interrupts();
+  bool in_trap_loop() const;
   void propagate_dma();
   Handled handle(const machine::Hart::TrapExit& exit, std::string& reason);
   Handled guest_page_fault(const machine::Hart::TrapExit& exit, std::string& reason);

@@ -2,6 +2,7 @@
 #include "cli/bench_micro.hpp"
 
 #include <gtest/gtest.h>
+#include <sstream>
 
 namespace nimbus::cli {
 namespace {
@@ -167,6 +168,37 @@ TEST(MicroJson, EveryRunAndBenchmark) {
   EXPECT_EQ(j["Nimbus"].size(), micro_benchmark_names().size());
   EXPECT_EQ(j["Nimbus"]["exec"]["iterations"], 50);
   EXPECT_DOUBLE_EQ(j["Nimbus"]["exec"]["host_us_per_op"].get<double>(), 1e6 / 50);
+}
+
+} // namespace
+} // namespace nimbus::cli
+
+namespace nimbus::cli {
+namespace {
+
+TEST(MicroExits, CountersBetweenStartAndResultLinesPerIteration) {
+  std::istringstream log(
+      R"({"t":1.0,"line":"NIMBUS-GUEST: Linux","counters":{"exits":{"total":5,"mmio":5},"tlb_flushes":0}})" "\n"
+      R"({"t":1.1,"line":"NIMBUS-MICRO: start name=fork_exit_wait","counters":{"exits":{"total":10,"mmio":4},"tlb_flushes":2}})" "\n"
+      "not json at all\n"
+      R"({"t":1.2,"line":"NIMBUS-MICRO: name=fork_exit_wait iterations=100 ns_per_op=1.0 elapsed=0.1s","counters":{"exits":{"total":410,"mmio":204},"tlb_flushes":52}})" "\n"
+      R"({"t":1.3,"line":"NIMBUS-MICRO: start name=exec","counters":{"exits":{"total":500}}})" "\n"
+      R"({"t":1.4,"line":"NIMBUS-MICRO: name=pipe_roundtrip iterations=10 ns_per_op=1.0 elapsed=0.1s","counters":{"exits":{"total":900}}})" "\n");
+  const auto exits = micro_exits(log);
+  ASSERT_EQ(exits.size(), 1u);   // exec never finished; pipe_roundtrip never started
+  EXPECT_EQ(exits[0].name, "fork_exit_wait");
+  EXPECT_DOUBLE_EQ(exits[0].exits, 4.0);
+  EXPECT_DOUBLE_EQ(exits[0].by_reason.at("exits.mmio"), 2.0);
+  EXPECT_DOUBLE_EQ(exits[0].by_reason.at("tlb_flushes"), 0.5);
+
+  std::vector<MicroRun> runs(2);
+  runs[0].label = "emulate";
+  runs[1].label = "trap";
+  runs[1].exits = exits;
+  const std::string table = micro_exits_table(runs);
+  EXPECT_NE(table.find("fork_exit_wait"), std::string::npos);
+  EXPECT_NE(table.find("4.00"), std::string::npos);
+  EXPECT_NE(table.find("[trap: mmio 2.00 tlbflush 0.50]"), std::string::npos) << table;
 }
 
 } // namespace

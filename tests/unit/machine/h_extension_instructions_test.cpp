@@ -192,5 +192,19 @@ TEST_F(HInstructionTest, EcallCauses) {
   EXPECT_EQ(csr(csr::kMcause), 9u); // from HS
 }
 
+TEST_F(HInstructionTest, MisalignedHlvAndHsvAcrossPages) {
+  vsmap(kGva + 0x5000, kGpa + 0x5000, V | R | W | A | D);
+  vsmap(kGva + 0x6000, kGpa + 0x6000, V | R | W | A | D);
+  gmap(kGpa + 0x5000, kTarget + 0x5000, V | R | W | U | A | D);
+  gmap(kGpa + 0x6000, kTarget + 0x3000, V | R | W | U | A | D); // not adjacent in machine memory
+  hart.set_x(a1, kGva + 0x5ffc);
+  hart.set_x(a2, 0x1122334455667788);
+  EXPECT_EQ(hs({hsv_d(a2, a1), hlv_d(a0, a1), ebreak()}), Parked::Machine);
+  EXPECT_EQ(csr(csr::kMcause), kBreakpoint);
+  EXPECT_EQ(hart.x(a0), 0x1122334455667788u);
+  EXPECT_EQ(get32(kTarget + 0x5ffc), 0x55667788u);
+  EXPECT_EQ(get32(kTarget + 0x3000), 0x11223344u);
+}
+
 } // namespace
 } // namespace nimbus::test

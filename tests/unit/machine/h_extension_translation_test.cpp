@@ -278,5 +278,47 @@ TEST_F(HTranslationTest, MprvWithMpvTranslatesMachineModeAccessesAsTheGuest) {
   EXPECT_EQ(csr(csr::kMtval2), 0x40070000u >> 2);
 }
 
+TEST_F(HTranslationTest, Sv57x4GStageAndSv48VsStage) {
+  use_g_stage(10, 5); // Sv57x4: 59-bit guest physical addresses
+  use_vs_stage(9, 4); // Sv48 in the guest
+  const uint64_t gpa = (1ull << 55) + 0x7000; // beyond Sv48x4 (50 bits); PTEs hold 56-bit addresses
+  vsmap(0x7f0000000000ull, gpa, V | R | W | A | D);
+  gmap(gpa, kTarget, V | R | W | U | A | D);
+  put64(kTarget + 0x30, 0x5757);
+  EXPECT_EQ(guest_access(ld(a0, a1, 0x30), 0x7f0000000000ull), Parked::Machine);
+  EXPECT_EQ(csr(csr::kMcause), kBreakpoint);
+  EXPECT_EQ(hart.x(a0), 0x5757u);
+  // Sv48 guest addresses must be sign-extended from bit 47.
+  EXPECT_EQ(guest_access(ld(a0, a1, 0), 0x0000800000000000ull), Parked::Machine);
+  EXPECT_EQ(csr(csr::kMcause), kLoadPageFault);
+}
+
+TEST_F(HTranslationTest, GuestInstructionCrossingAPageBoundaryFetchesBothHalves) {
+  use_g_stage();
+  use_vs_stage();
+  // GVA 0x10000000..0x10001fff: two guest pages backed by non-adjacent machine pages.
+  vsmap(0x10000000, 0x40090000, V | R | X | A);
+  vsmap(0x10001000, 0x40091000, V | R | X | A);
+  gmap(0x40090000, kTarget + 0x3000, V | R | X | U | A);
+  gmap(0x40091000, kTarget + 0x1000, V | R | X | U | A);
+  const uint32_t insn = addi(a0, zero, 0x123);
+  put16(kTarget + 0x3ffe, static_cast<uint16_t>(insn));
+  put16(kTarget + 0x1000, static_cast<uint16_t>(insn >> 16));
+  put32(kTarget + 0x1002, ebreak());
+  hart.set_x(a1, 0x10000ffe);
+  EXPECT_EQ(run_guest({jalr(zero, a1, 0)}), Parked::Machine);
+  EXPECT_EQ(csr(csr::kMcause), kBreakpoint);
+  EXPECT_EQ(hart.x(a0), 0x123u);
+  // Unmapping the second guest page in the G-stage: an instruction guest-page fault at the
+  // page boundary (the upper half's address).
+  gmap(0x40091000, kTarget + 0x1000, 0);
+  hart.set_csr(csr::kHgatp, csr(csr::kHgatp));
+  hart.set_x(a1, 0x10000ffe);
+  EXPECT_EQ(run_guest({jalr(zero, a1, 0)}), Parked::Machine);
+  EXPECT_EQ(csr(csr::kMcause), kInstructionGuestPageFault);
+  EXPECT_EQ(mtval(), 0x10001000u);
+  EXPECT_EQ(csr(csr::kMtval2), 0x40091000u >> 2);
+}
+
 } // namespace
 } // namespace nimbus::test
