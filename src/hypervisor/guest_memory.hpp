@@ -36,6 +36,8 @@ public:
   GuestMemory& operator=(const GuestMemory&) = delete;
 
   const std::string& vm_name() const { return vm_name_; }
+  // The machine-wide pool its frames come from (trap and hw modes carve their tables from it).
+  FramePool& pool() const { return pool_; }
   VmId vm_id() const { return id_; }
   uint64_t ram_base() const { return ram_base_; }
   uint64_t ram_size() const { return ram_size_; }

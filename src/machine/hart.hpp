@@ -83,6 +83,15 @@ public:
   // Drops cached translations only (SFENCE.VMA on behalf of another hart: SBI RFENCE, shadow
   // page-table changes).
   void flush_translations() { flush_tlb(); }
+  // For a VMM that keeps the hart in U-mode and switches it between shadow roots (trap mode):
+  // sets satp and drops only U-mode translations, the only ones such a hart holds (a third of a
+  // full flush, which dominated every guest system call).
+  void switch_user_satp(uint64_t satp) {
+    satp_ = satp;
+    for (const Access access : {Access::Fetch, Access::Load, Access::Store})
+      tlb_.flush_context(SoftTlb::context_of(Privilege::User), access);
+    break_chains();
+  }
   // Leaves WFI, as an interrupt made pending from outside would.
   void wake() { waiting_ = false; }
 

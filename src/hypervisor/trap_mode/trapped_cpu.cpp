@@ -1,0 +1,291 @@
+// Trap-mode vCPU: the run loop, exit dispatch, shadow fills and virtual trap delivery.
+#include "hypervisor/trap_mode/trapped_cpu.hpp"
+
+#include <fmt/format.h>
+
+#include "riscv/csr.hpp"
+#include "riscv/trap_cause.hpp"
+
+namespace nimbus::hypervisor {
+
+namespace csr = riscv::csr;
+namespace mstatus = riscv::csr::mstatus;
+namespace irq = riscv::csr::irq;
+using riscv::Exception;
+
+namespace {
+// Instructions per hart run while a timer is armed: the hart does not know the guest's timer,
+// so it must come back often enough to deliver it on time (~1 ms of guest code or less).
+constexpr uint64_t kTimerSlice = 16384;
+constexpr uint64_t code(Exception e) { return static_cast<uint64_t>(e); }
+} // namespace
+
+TrappedCpu::TrappedCpu(const TrapModeContext& context)
+    : ctx_(context), machine_ram_(context.pool), machine_bus_(0, context.pool.bytes(), machine_ram_),
+      reservations_(context.reservations ? *context.reservations : own_reservations_),
+      hart_(context.hart_id, machine_bus_, context.clock, reservations_),
+      table_pages_(context.pool, context.memory.vm_id(), context.shadow_table_limit),
+      shadows_(table_pages_, context.shadow_spaces) {
+  hart_.set_vmm_exits(true);
+}
+
+TrappedCpu::~TrappedCpu() = default;
+
+std::unique_ptr<GuestCpu> make_trapped_cpu(const TrapModeContext& context) {
+  return std::make_unique<TrappedCpu>(context);
+}
+
+std::unique_ptr<GuestCpu> make_trapped_cpu(const GuestCpuContext& context) {
+  TrapModeContext trap{context.memory.pool(), context.memory, context.bus, context.clock, context.index};
+  trap.reservations = &context.reservations;
+  return std::make_unique<TrappedCpu>(trap);
+}
+
+void TrappedCpu::start(uint64_t pc, uint64_t a1) {
+  hart_.reset(pc);
+  hart_.set_vmm_exits(true);
+  // Counters readable from U-mode as the guest kernel would read them from S-mode; the guest's
+  // own scounteren applies while it runs its user mode (enter_root).
+  hart_.set_csr(csr::kMcounteren, 0xffffffff);
+  hart_.set_privilege(0);
+  hart_.set_x(10, ctx_.hart_id);
+  hart_.set_x(11, a1);
+  vs_ = VirtualSupervisor{};
+  // What firmware leaves behind (OpenSBI's mstatus_init): cycle, time and instret readable by
+  // the guest's user mode until the kernel decides otherwise (the vDSO reads time directly).
+  vs_.scounteren = csr::counteren::kCy | csr::counteren::kTm | csr::counteren::kIr;
+  shadows_.invalidate_all();
+  shadows_.select(0);
+  hart_satp_ = ~uint64_t{0};
+  timer_deadline_.store(~uint64_t{0}, std::memory_order_release);
+  soft_pending_.store(0, std::memory_order_release);
+  flush_requested_.store(false, std::memory_order_release);
+  device_dma_seen_ = ctx_.device_bus.dma_generation();
+  waiting_ = false;
+  running_ = enter_root();
+  if (!running_) fatal_reason_ = "no machine memory for the first shadow page table";
+}
+
+bool TrappedCpu::enter_root() {
+  ShadowPageTables::Result result;
+  const uint64_t satp =
+      shadows_.hart_satp(vs_.supervisor ? ShadowPageTables::Root::supervisor : ShadowPageTables::Root::user, result);
+  if (satp == 0) return false;
+  if (shadows_.resets() != resets_seen_) {
+    stats_.shadow_resets += shadows_.resets() - resets_seen_;
+    resets_seen_ = shadows_.resets();
+    hart_satp_ = ~uint64_t{0}; // the same root address may now hold a fresh table
+  }
+  if (satp != hart_satp_) {
+    hart_.switch_user_satp(satp); // drops the (U-mode) cached translations of the old root
+    hart_satp_ = satp;
+  }
+  hart_.set_csr(csr::kScounteren, vs_.supervisor ? 0xffffffff : vs_.scounteren);
+  return true;
+}
+
+void TrappedCpu::sync_device_dma() {
+  // Devices write guest RAM through the VM's bus; the hart decodes code from machine memory
+  // through its own bus, which must hear of it to drop stale decoded blocks.
+  const uint64_t generation = ctx_.device_bus.dma_generation();
+  if (generation != device_dma_seen_) {
+    device_dma_seen_ = generation;
+    machine_bus_.note_dma_write();
+  }
+}
+
+uint64_t TrappedCpu::hart_fs() const { return hart_.csr(csr::kMstatus) & mstatus::kFs; }
+
+uint64_t TrappedCpu::pending_interrupts() const {
+  uint64_t pending = soft_pending_.load(std::memory_order_acquire) & irq::kSsip;
+  if (ctx_.clock.now() >= timer_deadline_.load(std::memory_order_acquire)) pending |= irq::kStip;
+  pending |= pins_.sample() & irq::kSeip;
+  return pending;
+}
+
+bool TrappedCpu::waiting() const { return waiting_ && (pending_interrupts() & vs_.sie) == 0; }
+
+std::string TrappedCpu::describe() const {
+  return fmt::format("pc={:#x} {}-mode (trap mode: hart in U-mode), satp={:#x}", hart_.pc(),
+                     vs_.supervisor ? 'S' : 'U', vs_.satp);
+}
+
+void TrappedCpu::deliver_trap(uint64_t cause, uint64_t tval, bool interrupt, uint64_t epc) {
+  const uint64_t handler = vs_.stvec & ~uint64_t{3};
+  if (!interrupt && vs_.supervisor && epc == handler && vs_.sepc == handler &&
+      (cause == code(Exception::InstructionAccessFault) || cause == code(Exception::IllegalInstruction) ||
+       cause == code(Exception::InstructionPageFault) || cause == code(Exception::InstructionMisaligned))) {
+    fatal_reason_ = fmt::format("the guest's trap handler at {:#x} faults on itself (scause={:#x}, stval={:#x}): "
+                                "the guest kernel is dead", handler, cause, tval);
+    return;
+  }
+  vs_.scause = cause | (interrupt ? riscv::kInterruptBit : 0);
+  vs_.sepc = epc;
+  vs_.stval = tval;
+  uint64_t s = vs_.sstatus;
+  s = (s & ~mstatus::kSpie) | ((s & mstatus::kSie) ? mstatus::kSpie : 0);
+  s &= ~mstatus::kSie;
+  s = (s & ~mstatus::kSpp) | (vs_.supervisor ? mstatus::kSpp : 0);
+  vs_.sstatus = s;
+  vs_.supervisor = true;
+  const bool vectored = (vs_.stvec & 3) == 1 && interrupt;
+  hart_.set_pc((vs_.stvec & ~uint64_t{3}) + (vectored ? 4 * cause : 0));
+  reservations_.clear();
+  if (interrupt)
+    ++stats_.virtual_interrupts;
+  else
+    ++stats_.virtual_traps;
+  if (!enter_root()) fatal_reason_ = "no machine memory for a shadow page table";
+}
+
+bool TrappedCpu::deliver_pending_interrupt() {
+  const uint64_t pending = pending_interrupts() & vs_.sie;
+  if (pending == 0 || (vs_.supervisor && !vs_.sie_enabled())) return false;
+  for (const unsigned number : {irq::kSei, irq::kSsi, irq::kSti}) {
+    if (pending & (uint64_t{1} << number)) {
+      deliver_trap(number, 0, true, hart_.pc());
+      return true;
+    }
+  }
+  return false;
+}
+
+CpuExit TrappedCpu::run(uint64_t budget) {
+  CpuExit out;
+  if (!running_) {
+    out.kind = fatal_reason_.empty() ? CpuExit::Kind::stopped : CpuExit::Kind::fatal;
+    out.reason = fatal_reason_;
+    return out;
+  }
+  if (code_flush_requested_.exchange(false, std::memory_order_acq_rel)) hart_.flush_caches();
+  if (flush_requested_.exchange(false, std::memory_order_acq_rel)) {
+    shadows_.invalidate_all();
+    hart_satp_ = ~uint64_t{0};
+    enter_root();
+    counters_->count_tlb_flush();
+  }
+  if (waiting_) {
+    if ((pending_interrupts() & vs_.sie) == 0) {
+      out.kind = CpuExit::Kind::wait;
+      return out;
+    }
+    waiting_ = false;
+  }
+  uint64_t retired_total = 0;
+  uint64_t steps = 0; // retired instructions plus exits, so a guest that only traps still yields
+  while (steps < budget) {
+    sync_device_dma();
+    deliver_pending_interrupt();
+    if (!fatal_reason_.empty()) break;
+    uint64_t chunk = budget - steps;
+    if (timer_deadline_.load(std::memory_order_relaxed) != ~uint64_t{0} && chunk > kTimerSlice) chunk = kTimerSlice;
+    const uint64_t retired = hart_.run(chunk);
+    retired_total += retired;
+    steps += retired;
+    const auto exit = hart_.take_exit();
+    if (!exit) {
+      if (retired == 0) ++steps; // cannot happen (the hart never waits in U-mode); never spin
+      continue;
+    }
+    ++steps;
+    ++stats_.exits;
+    counters_->count_world_switch();
+    const Step step = handle_exit(*exit);
+    if (step == Step::resume && fatal_reason_.empty()) continue;
+    if (step == Step::sbi_call) out.kind = CpuExit::Kind::sbi_call;
+    if (step == Step::wait) out.kind = CpuExit::Kind::wait;
+    break;
+  }
+  if (!fatal_reason_.empty()) {
+    out.kind = CpuExit::Kind::fatal;
+    out.reason = fatal_reason_ + " at " + describe();
+    running_ = false;
+  }
+  out.instructions = retired_total;
+  counters_->count_instructions_retired(retired_total);
+  return out;
+}
+
+TrappedCpu::Step TrappedCpu::handle_exit(const machine::Hart::TrapExit& exit) {
+  if (exit.interrupt) return Step::resume; // the hart's own interrupts are never enabled
+  switch (static_cast<Exception>(exit.cause)) {
+  case Exception::IllegalInstruction: {
+    uint32_t bits = static_cast<uint32_t>(exit.tval);
+    if (bits == 0 && !hart_.fetch_instruction(exit.pc, bits)) bits = 0;
+    if (vs_.supervisor) return emulate_privileged(bits, exit.pc);
+    deliver_trap(exit.cause, exit.tval, false, exit.pc);
+    return Step::resume;
+  }
+  case Exception::EcallFromU:
+    if (vs_.supervisor) { // pc stays on the ECALL: the core advances it
+      count(ExitReason::sbi_call);
+      return Step::sbi_call;
+    }
+    deliver_trap(exit.cause, 0, false, exit.pc);
+    return Step::resume;
+  case Exception::InstructionPageFault:
+  case Exception::LoadPageFault:
+  case Exception::StorePageFault:
+    return handle_page_fault(exit.cause, exit.tval);
+  default:
+    deliver_trap(exit.cause, exit.tval, false, exit.pc);
+    return Step::resume;
+  }
+}
+
+TrappedCpu::Step TrappedCpu::handle_page_fault(uint64_t cause, uint64_t va) {
+  const GuestAccess access = cause == code(Exception::InstructionPageFault) ? GuestAccess::fetch
+                             : cause == code(Exception::LoadPageFault)      ? GuestAccess::load
+                                                                            : GuestAccess::store;
+  const uint64_t pc = hart_.pc();
+  const GuestWalkRequest request{vs_.satp, !vs_.supervisor, vs_.sum(), vs_.mxr()};
+  const GuestTranslation t = walk_guest(ctx_.memory, request, va, access);
+  const uint64_t access_fault = access == GuestAccess::fetch  ? code(Exception::InstructionAccessFault)
+                                : access == GuestAccess::load ? code(Exception::LoadAccessFault)
+                                                              : code(Exception::StoreAccessFault);
+  if (t.status != GuestTranslation::Status::ok) count(ExitReason::guest_page_fault);
+  if (t.status == GuestTranslation::Status::page_fault) {
+    ++stats_.virtual_page_faults;
+    deliver_trap(cause, va, false, pc);
+    return Step::resume;
+  }
+  if (t.status == GuestTranslation::Status::access_fault) {
+    deliver_trap(access_fault, va, false, pc);
+    return Step::resume;
+  }
+  const uint64_t page_gpa = t.gpa & ~uint64_t{0xfff};
+  if (!ctx_.memory.contains(page_gpa, 4096)) {
+    if (access != GuestAccess::fetch) return emulate_mmio(va, t.gpa, access); // counted as mmio
+    count(ExitReason::guest_page_fault);
+    deliver_trap(access_fault, va, false, pc);
+    return Step::resume;
+  }
+  count(ExitReason::guest_page_fault);
+  uint64_t machine = 0;
+  const GuestMemoryStatus status = ctx_.memory.machine_address(page_gpa, machine);
+  if (status != GuestMemoryStatus::ok) {
+    fatal_reason_ = ctx_.memory.describe(status, page_gpa, 4096);
+    return Step::fatal;
+  }
+  const bool bare = (vs_.satp >> csr::satp::kModeShift) == csr::satp::kModeBare;
+  const bool user_page = !bare && (t.pte & pte::kU);
+  ShadowPageTables::Leaf leaf;
+  leaf.machine_page = machine;
+  leaf.read = (t.pte & pte::kR) || (vs_.mxr() && (t.pte & pte::kX));
+  // Writable only once the guest's D bit is set, so the first write still reaches the walker.
+  leaf.write = (t.pte & pte::kW) && (t.pte & pte::kD);
+  // Guest user pages are never executable from the guest kernel's root.
+  leaf.execute = (t.pte & pte::kX) && !(vs_.supervisor && user_page);
+  leaf.global = t.global;
+  leaf.sum_user = vs_.supervisor && user_page;
+  const auto root = vs_.supervisor ? ShadowPageTables::Root::supervisor : ShadowPageTables::Root::user;
+  if (shadows_.map(root, va, leaf) == ShadowPageTables::Result::failed || !enter_root()) {
+    fatal_reason_ = fmt::format("cannot shadow va {:#x} (shadow table limit {} pages)", va, table_pages_.limit());
+    return Step::fatal;
+  }
+  ++stats_.shadow_fills;
+  counters_->count_shadow_page_fault();
+  return Step::resume;
+}
+
+} // namespace nimbus::hypervisor
