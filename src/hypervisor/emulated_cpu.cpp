@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "hypervisor/guest_cpu_factory.hpp"
+#include "hypervisor/trap_loop.hpp"
 #include "riscv/csr.hpp"
 #include "riscv/trap_cause.hpp"
 
@@ -87,13 +88,8 @@ CpuExit EmulatedCpu::run(uint64_t budget) {
 
 bool EmulatedCpu::in_trap_loop() const {
   if (hart_.privilege() != static_cast<unsigned>(machine::Privilege::Supervisor)) return false;
-  const uint64_t handler = hart_.csr(csr::kStvec) & ~uint64_t{3};
-  if (hart_.pc() != handler || hart_.csr(csr::kSepc) != handler) return false;
-  const uint64_t cause = hart_.csr(csr::kScause);
-  return cause == static_cast<uint64_t>(Exception::InstructionAccessFault) ||
-         cause == static_cast<uint64_t>(Exception::IllegalInstruction) ||
-         cause == static_cast<uint64_t>(Exception::InstructionPageFault) ||
-         cause == static_cast<uint64_t>(Exception::InstructionMisaligned);
+  return trap_handler_faults_on_itself(hart_.pc(), hart_.csr(csr::kStvec), hart_.csr(csr::kSepc),
+                                       hart_.csr(csr::kScause));
 }
 
 void EmulatedCpu::set_timer(uint64_t deadline) {

@@ -12,7 +12,7 @@ std::unique_ptr<GuestCpu> make_guest_cpu(VirtMode mode, const GuestCpuContext& c
   case VirtMode::trap: return make_trapped_cpu(context);
   case VirtMode::hw: return make_hw_cpu(context);
   }
-  throw UnsupportedModeError(fmt::format("virtualization mode {} is unknown", static_cast<int>(mode)));
+  throw UnsupportedModeError(fmt::format("virtualization mode '{}' is not available in this build", to_string(mode)));
 }
 
 } // namespace nimbus::hypervisor

@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 require_machine
 require_guests kernel initramfs
 modes=(emulate hw)
-probe="$("$NIMBUS_BIN" run --virt trap --kernel /dev/null --state-dir "$TEST_WORK/probe" < /dev/null 2>&1)"
+probe="$("$NIMBUS_BIN" run --virt trap --kernel /dev/null --state-dir "$TEST_WORK/probe" --timeout 5 < /dev/null 2>&1)"
 if [[ "$probe" == *"not available"* ]]; then
   say "note: trap mode is not built yet; running emulate and hw"
 else
