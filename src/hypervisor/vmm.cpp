@@ -32,6 +32,7 @@ struct Vmm::Slot {
   std::unique_ptr<MarkerLog> markers;   // wraps whichever console the VM has
   std::unique_ptr<Vm> vm;
   std::atomic<int64_t> sched_index{-1};
+  int64_t sched_vm = -1;   // its scheduler entry (for the host CPU time it was given)
   std::string build_error;   // the VM could not be built
   bool reported = false;
 };
@@ -102,6 +103,9 @@ std::string Vmm::stats_json() const {
     const Vm::State state = slot.vm->state();
     entry["state"] = std::string(to_string(state));
     entry["resident_bytes"] = slot.vm->resident_bytes();
+    if (host_ != nullptr && slot.sched_vm >= 0)
+      entry["cpu_seconds"] =
+          std::chrono::duration<double>(host_->vm_runtime(static_cast<SchedVmIndex>(slot.sched_vm))).count();
     if (state != Vm::State::running) {
       entry["exit_code"] = slot.vm->exit_code();
       entry["reason"] = slot.vm->reason();
@@ -142,6 +146,12 @@ VmmResult Vmm::run() {
   scheduler_options.harts = options_.host_harts;
   Scheduler scheduler(scheduler_options);
   ThreadedHost host(scheduler);
+  // stats_json reads each VM's host CPU time from the host while it exists.
+  struct HostInStats {
+    const ThreadedHost*& seen;
+    ~HostInStats() { seen = nullptr; }
+  } host_in_stats{host_};
+  host_ = &host;
 
   for (auto& slot_ptr : slots_) {
     Slot& slot = *slot_ptr;
@@ -185,6 +195,7 @@ VmmResult Vmm::run() {
     if (config.cap_percent > 100 || config.reservation_percent > 100)
       options_.log(fmt::format("VM '{}': cap and reservation are limited to 100 % (one host hart per VM)", config.name));
     const SchedVmIndex vm_index = scheduler.add_vm(spec);
+    slot.sched_vm = static_cast<int64_t>(vm_index);
     Vm* vm = slot.vm.get();
     slot.sched_index = scheduler.add_vcpu(vm_index, [vm](Nanoseconds budget) { return vm->run(budget); });
   }

@@ -20,6 +20,8 @@
 
 namespace nimbus::hypervisor {
 
+class ThreadedHost;
+
 struct VmmOptions {
   uint64_t machine_memory = 0;              // 0: the sum of the VMs' memory
   uint32_t host_harts = 1;                  // worker threads
@@ -87,6 +89,7 @@ private:
   VmmOptions options_;
   std::unique_ptr<FramePool> pool_;
   std::vector<std::unique_ptr<Slot>> slots_;
+  const ThreadedHost* host_ = nullptr;   // while run() runs the VMs
 };
 
 // The default state directory: $XDG_RUNTIME_DIR/nimbus, else /tmp/nimbus-<uid>.
