@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Sets everything up on a fresh Debian 12 machine — Debian packages, the Nimbus build, the guest
-# images (Linux 6.1, busybox, initramfs; cached by content hash) — and boots Linux on Nimbus to a
-# busybox shell. Leave the shell with `poweroff`, or quit at any time with Ctrl-A x.
-# Extra arguments go to `nimbus run` (e.g. --smp 4 --mem 512M).
+# images (Linux 6.1, busybox, initramfs; cached by content hash) — then boots VMs: three Linux VMs
+# side by side under the VMM, one per virtualization mode (emulate, trap, hw), each checking itself
+# and printing its verdict, and finally one Linux VM (hw mode, 2 vCPUs, a virtio disk) to a busybox
+# shell on this terminal. Leave the shell with `poweroff`, or quit at any time with Ctrl-A x.
+# Extra arguments go to that last `nimbus run` (e.g. --smp 4 --mem 512M, or --virt trap).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -16,6 +18,26 @@ source "$root/guests/paths.sh"
 
 disk="${NIMBUS_CACHE:-${HOME:-/var/tmp}/.cache/nimbus}/disk.img"
 [ -f "$disk" ] || truncate -s 64M "$disk"
-echo "== booting Linux on Nimbus (OpenSBI -> Linux 6.1 -> busybox); Ctrl-A x quits"
-exec "$root/build/release/src/cli/nimbus" run --kernel "$NIMBUS_GUEST_KERNEL" --initrd "$NIMBUS_GUEST_INITRD" \
-  --append "console=ttyS0" --drive "$disk" --smp 2 --mem 256M "$@"
+vms="${NIMBUS_CACHE:-${HOME:-/var/tmp}/.cache/nimbus}/setup-vms"
+mkdir -p "$vms"
+args=()
+for mode in emulate trap hw; do
+  cat > "$vms/$mode.toml" <<TOML
+name = "$mode"
+mode = "$mode"
+memory = "128M"
+vcpus = 2
+kernel = "$NIMBUS_GUEST_KERNEL"
+initrd = "$NIMBUS_GUEST_INITRD"
+append = "console=ttyS0 nimbus.mode=test nimbus.disk=none"
+TOML
+  args+=(--vm "$vms/$mode.toml")
+done
+echo "== three Linux VMs side by side, one per virtualization mode (their consoles, prefixed by name)"
+"$root/build/release/src/cli/nimbus" run "${args[@]}" --console-stdout --state-dir "$vms/state" --timeout 300 |
+  grep -a -E '\| (NIMBUS-|Linux version)' || true
+"$root/build/release/src/cli/nimbus" stats --state-dir "$vms/state"
+
+echo "== one Linux VM (hw mode: the H extension with G-stage paging) to a busybox shell; Ctrl-A x quits"
+exec "$root/build/release/src/cli/nimbus" run --virt hw --kernel "$NIMBUS_GUEST_KERNEL" --initrd "$NIMBUS_GUEST_INITRD" \
+  --append "console=ttyS0" --drive "$disk" --smp 2 --mem 256M --state-dir "$vms/state" "$@"

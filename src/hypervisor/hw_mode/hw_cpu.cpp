@@ -170,7 +170,6 @@ CpuExit HwCpu::run(uint64_t budget) {
     }
   }
   if (counters_) counters_->count_instructions_retired(result.instructions);
-  if (result.kind == CpuExit::Kind::budget) count(ExitReason::preempted);
   return result;
 }
 
