@@ -322,7 +322,7 @@ void register_run(CLI::App& app) {
                   "Run the VM described by this TOML file under the VMM (repeatable; see docs/hypervisor.md)");
   run->add_option("--virt", options->virt,
                   "Run one VM under the VMM from --kernel/--initrd/--append/--mem/--smp/--drive, in this mode: "
-                  "emulate or hw (trap when built)");
+                  "emulate, trap or hw");
   run->add_option("--name", options->name, "With --virt: the VM's name (for logs, console and stats)")
       ->capture_default_str();
   run->add_option("--machine-mem", options->machine_mem,

@@ -1,7 +1,7 @@
 #pragma once
 // How a Vm gets its vCPUs: one factory per virtualization mode, all with the same signature, so
-// the VMM core never names a mode's class. emulate is built in; each other mode provides its
-// make_*_cpu in its own directory and adds one case to make_guest_cpu (guest_cpu_factory.cpp).
+// the VMM core never names a mode's class. Each mode provides its make_*_cpu and one case in
+// make_guest_cpu (guest_cpu_factory.cpp).
 #include <memory>
 #include <stdexcept>
 
@@ -44,7 +44,7 @@ std::unique_ptr<GuestCpu> make_guest_cpu(VirtMode mode, const GuestCpuContext& c
 
 // The per-mode factories.
 std::unique_ptr<GuestCpu> make_emulated_cpu(const GuestCpuContext& context);   // emulated_cpu.cpp
-// trap: make_trapped_cpu, declared in trap_mode/trapped_cpu.hpp
+std::unique_ptr<GuestCpu> make_trapped_cpu(const GuestCpuContext& context);    // trap_mode/trapped_cpu.cpp
 std::unique_ptr<GuestCpu> make_hw_cpu(const GuestCpuContext& context);         // hw_cpu_factory.cpp
 
 } // namespace nimbus::hypervisor

@@ -48,6 +48,7 @@ public:
   void set_timer(uint64_t deadline) override;
   void raise_software_interrupt() override;
   void flush_guest_tlb() override;
+  void flush_guest_code() override { hart_.flush_caches(); }
   machine::InterruptPins& pins() override { return pins_; }
   bool waiting() const override;
   uint64_t timer_deadline() const override;
