@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "hypervisor/trap_loop.hpp"
 #include "riscv/csr.hpp"
 #include "riscv/trap_cause.hpp"
 
@@ -113,9 +114,7 @@ std::string TrappedCpu::describe() const {
 
 void TrappedCpu::deliver_trap(uint64_t cause, uint64_t tval, bool interrupt, uint64_t epc) {
   const uint64_t handler = vs_.stvec & ~uint64_t{3};
-  if (!interrupt && vs_.supervisor && epc == handler && vs_.sepc == handler &&
-      (cause == code(Exception::InstructionAccessFault) || cause == code(Exception::IllegalInstruction) ||
-       cause == code(Exception::InstructionPageFault) || cause == code(Exception::InstructionMisaligned))) {
+  if (!interrupt && vs_.supervisor && trap_handler_faults_on_itself(epc, vs_.stvec, vs_.sepc, cause)) {
     fatal_reason_ = fmt::format("the guest's trap handler at {:#x} faults on itself (scause={:#x}, stval={:#x}): "
                                 "the guest kernel is dead", handler, cause, tval);
     return;
