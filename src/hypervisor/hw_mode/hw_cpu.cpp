@@ -246,7 +246,9 @@ HwCpu::Handled HwCpu::emulate_mmio(const machine::Hart::TrapExit& exit, uint64_t
       return Handled::resume;
     }
   } else if ((bits & 2) == 0) {
-    bits &= ~uint32_t{2};   // a transformed compressed instruction keeps bit 1 clear
+    // A transformed compressed instruction is its 32-bit expansion with bit 1 cleared (the
+    // length is taken from that bit below): set it again to decode the expansion.
+    bits |= 2;
   }
   auto access = decode_mmio_access(bits);
   if (!access || access->write != (exit.cause == kCauseStoreGuestPageFault)) {
