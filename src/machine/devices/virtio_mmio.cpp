@@ -112,9 +112,13 @@ bool VirtioMmio::write(uint64_t offset, unsigned size, uint64_t value) {
     {
       uint32_t next = v & ~kStatusNeedsReset; // only the device sets NEEDS_RESET
       if ((next & kStatusFeaturesOk) && !(status_ & kStatusFeaturesOk)) {
-        // Accept the features only if they are a subset of ours and include VERSION_1.
-        const bool subset = (driver_features_ & ~offered_features()) == 0;
-        if (!subset || !(driver_features_ & kFeatureVersion1)) next &= ~kStatusFeaturesOk;
+        // Accept the features if they are a subset of ours (virtio 1.x 2.2.2: the device
+        // SHOULD accept any valid subset, else it MUST leave FEATURES_OK clear). VERSION_1 is not
+        // required: a device MAY refuse to work without it (6.2), QEMU 7.2's version 2 transport
+        // does not (it validates features only when VERSION_1 was accepted), and drivers that
+        // write only the low 32 feature bits (xv6) depend on that. Without VERSION_1 our
+        // little-endian devices behave the same.
+        if ((driver_features_ & ~offered_features()) != 0) next &= ~kStatusFeaturesOk;
       }
       status_ = next | (status_ & kStatusNeedsReset);
     }
@@ -192,12 +196,18 @@ void VirtioMmio::notify(unsigned queue) {
   // One notice for the whole batch: harts are stopped while we run, and each notice may make
   // them drop decoded code, so fewer is cheaper.
   if (used || touched_ram) bus_.note_dma_write();
-  if (used) interrupt_status_ |= kInterruptUsedBuffer;
+  if (used) {
+    interrupt_status_ |= kInterruptUsedBuffer;
+    // Every batch of used buffers is a new request to the PLIC, even while the line is already
+    // high (QEMU's virtio_notify raises its line each time): the PLIC pends on assertions, so a
+    // driver that completed before acknowledging still hears about later buffers.
+    update_irq(true);
+  }
 }
 
-void VirtioMmio::update_irq() {
+void VirtioMmio::update_irq(bool new_event) {
   const bool level = interrupt_status_ != 0;
-  if (level != irq_level_) {
+  if (level != irq_level_ || (level && new_event)) {
     irq_level_ = level;
     if (irq_) irq_(level);
   }

@@ -82,7 +82,8 @@ public:
 private:
   void notify(unsigned queue);
   void fail(std::string error);
-  void update_irq();
+  // Drives the line; with new_event a high line is asserted again (a fresh request).
+  void update_irq(bool new_event = false);
   uint64_t offered_features() const { return device_->features() | kFeatureVersion1 | kFeatureIndirectDesc; }
   Virtqueue* selected_queue();
 
