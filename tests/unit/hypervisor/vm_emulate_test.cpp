@@ -325,6 +325,63 @@ TEST(VmEmulate, GuestWhoseTrapHandlerFaultsFails) {
   run_to_halt(vm);
   EXPECT_EQ(vm.state(), Vm::State::failed);
   EXPECT_NE(vm.reason().find("scause=0x2"), std::string::npos) << vm.reason();
+  EXPECT_NE(vm.reason().find("first fault: illegal instruction (cause 2) at pc=0x8000000c in S-mode"),
+            std::string::npos)
+      << vm.reason();
+}
+
+// A kernel written for M-mode (QEMU -bios none) reads mhartid first. Under the VMM it runs in
+// S-mode: illegal instruction, delegated to stvec = 0, where the fetch faults for ever. The
+// report names that first fault, not only the loop at 0 it ended in.
+TEST(VmEmulate, MModeKernelNamesItsFirstFault) {
+  std::vector<uint32_t> c;
+  c.push_back(csrrs(a0, 0xf14, zero)); // csrr a0, mhartid
+  c.push_back(addi(a1, zero, 0));
+  TempFile kernel(image(c));
+  for (const VirtMode mode : {VirtMode::emulate, VirtMode::hw}) {
+    FramePool pool(64 << 20, 2 << 20);
+    BufferConsole console;
+    VmConfig config = config_for(kernel);
+    config.mode = mode;
+    Vm vm(config, pool, console);
+    run_to_halt(vm);
+    EXPECT_EQ(vm.state(), Vm::State::failed) << to_string(mode);
+    const std::string& why = vm.reason();
+    EXPECT_NE(why.find("first fault: illegal instruction (cause 2) at pc=0x80000000 in "), std::string::npos)
+        << to_string(mode) << ": " << why;
+    EXPECT_NE(why.find("tval=0xf1402573"), std::string::npos) << to_string(mode) << ": " << why;
+    EXPECT_NE(why.find("instruction 0xf1402573 (csrrs, CSR 0xf14 mhartid)"), std::string::npos)
+        << to_string(mode) << ": " << why;
+  }
+}
+
+// The first fault is forgotten when the handler returns: a guest that handled an illegal
+// instruction and then died of a load access fault is reported with the load.
+TEST(VmEmulate, FaultHandledWithSretIsNotTheFirstFault) {
+  std::vector<uint32_t> c;
+  c.push_back(auipc(t0, 0));
+  c.push_back(addi(t0, t0, 0x200));
+  c.push_back(csrrw(zero, riscv::csr::kStvec, t0));   // handler at +0x200
+  c.push_back(csrrw(zero, riscv::csr::kMstatus, zero)); // +0xc: illegal, handled
+  c.push_back(ld(t2, zero, 0));                          // +0x10: load access fault at 0, fatal
+  while (c.size() < 0x200 / 4) c.push_back(addi(zero, zero, 0));
+  // The handler skips the instruction, points stvec at zeros (illegal) and returns.
+  c.push_back(csrrs(t1, riscv::csr::kSepc, zero));
+  c.push_back(addi(t1, t1, 4));
+  c.push_back(csrrw(zero, riscv::csr::kSepc, t1));
+  c.push_back(addi(t0, t0, 0x100));
+  c.push_back(csrrw(zero, riscv::csr::kStvec, t0));
+  c.push_back(sret());
+  TempFile kernel(image(c));
+  FramePool pool(64 << 20, 2 << 20);
+  BufferConsole console;
+  Vm vm(config_for(kernel), pool, console);
+  run_to_halt(vm);
+  EXPECT_EQ(vm.state(), Vm::State::failed);
+  EXPECT_NE(vm.reason().find("first fault: load access fault (cause 5) at pc=0x80000010 in S-mode, tval=0x0"),
+            std::string::npos)
+      << vm.reason();
+  EXPECT_NE(vm.reason().find("faults on itself"), std::string::npos) << vm.reason();
 }
 
 TEST(VmEmulate, MissingKernelNamesTheVm) {
