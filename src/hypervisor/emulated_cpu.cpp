@@ -52,6 +52,16 @@ void EmulatedCpu::start(uint64_t pc, uint64_t a1) {
   running_ = true;
 }
 
+bool EmulatedCpu::power_on_in_machine_mode(uint64_t reset_pc) {
+  // As the bare machine: every hart starts at the reset vector in M-mode and the guest's own
+  // firmware (or M-mode kernel) takes every trap, SBI calls included.
+  own_firmware_ = true;
+  hart_.set_vmm_exits(false);
+  hart_.reset(reset_pc);
+  running_ = true;
+  return true;
+}
+
 CpuExit EmulatedCpu::run(uint64_t budget) {
   CpuExit exit;
   if (!running_) {
@@ -110,6 +120,9 @@ CpuExit EmulatedCpu::run(uint64_t budget) {
 }
 
 bool EmulatedCpu::in_trap_loop() const {
+  if (own_firmware_ && hart_.privilege() == static_cast<unsigned>(machine::Privilege::Machine))
+    return trap_handler_faults_on_itself(hart_.pc(), hart_.csr(csr::kMtvec), hart_.csr(csr::kMepc),
+                                         hart_.csr(csr::kMcause));
   if (hart_.privilege() != static_cast<unsigned>(machine::Privilege::Supervisor)) return false;
   return trap_handler_faults_on_itself(hart_.pc(), hart_.csr(csr::kStvec), hart_.csr(csr::kSepc),
                                        hart_.csr(csr::kScause));

@@ -384,6 +384,66 @@ TEST(VmEmulate, FaultHandledWithSretIsNotTheFirstFault) {
   EXPECT_NE(vm.reason().find("faults on itself"), std::string::npos) << vm.reason();
 }
 
+// bios = "none": the kernel starts at 0x8000_0000 in M-mode as on QEMU -bios none (through the
+// reset ROM: a0 = hart id, a1 = the DTB); it may read mhartid, take its own M-mode traps and
+// power off through the syscon. Its neighbour under the VMM's SBI is unaffected.
+TEST(VmEmulate, BiosNoneRunsAnMModeKernel) {
+  std::vector<uint32_t> c;
+  c.push_back(csrrs(s0, 0xf14, zero));                 // csrr s0, mhartid
+  c.push_back(csrrs(s1, riscv::csr::kMstatus, zero)); // M-mode CSR
+  c.push_back(auipc(t0, 0));
+  c.push_back(addi(t0, t0, 0x100 - 8));
+  c.push_back(csrrw(zero, riscv::csr::kMtvec, t0));   // own M-mode handler at +0x100
+  c.push_back(ecall());                               // ECALL from M: its own handler, not the VMM
+  li(c, t0, 0x100000);                                // syscon
+  li(c, t1, 0x5555);
+  c.push_back(sw(t1, t0, 0));
+  c.push_back(jal(zero, 0));
+  while (c.size() < 0x100 / 4) c.push_back(addi(zero, zero, 0));
+  c.push_back(csrrs(s2, riscv::csr::kMcause, zero));
+  c.push_back(csrrs(t1, riscv::csr::kMepc, zero));
+  c.push_back(addi(t1, t1, 4));
+  c.push_back(csrrw(zero, riscv::csr::kMepc, t1));
+  c.push_back(0x30200073); // mret
+  TempFile kernel(image(c));
+  std::vector<uint32_t> g;
+  g.push_back(addi(a0, zero, 0));
+  g.push_back(addi(a1, zero, 0));
+  sbi_call(g, 0x53525354, 0);
+  TempFile good(image(g));
+
+  FramePool pool(64 << 20, 2 << 20);
+  BufferConsole console_a, console_b;
+  VmConfig config = config_for(kernel, 2);
+  config.bios = "none";
+  Vm vm(config, pool, console_a, VmOptions{.deterministic = true});
+  Vm neighbour(config_for(good), pool, console_b);
+  run_to_halt(vm);
+  run_to_halt(neighbour);
+  EXPECT_EQ(vm.state(), Vm::State::powered_off) << vm.reason();
+  EXPECT_EQ(vm.exit_code(), 0);
+  EXPECT_EQ(vm.vcpu(0).reg(s0), 0u);
+  EXPECT_EQ(vm.vcpu(0).reg(s2), 11u) << "its own handler saw ECALL from M";
+  EXPECT_EQ(vm.counters().snapshot().exits_for(ExitReason::sbi_call), 0u) << "no SBI call reached the VMM";
+  EXPECT_EQ(neighbour.state(), Vm::State::powered_off) << neighbour.reason();
+}
+
+TEST(VmEmulate, OwnFirmwareNeedsEmulateMode) {
+  std::vector<uint32_t> c{jal(zero, 0)};
+  TempFile kernel(image(c));
+  FramePool pool(64 << 20, 2 << 20);
+  BufferConsole console;
+  VmConfig config = config_for(kernel);
+  config.bios = "none";
+  config.mode = VirtMode::hw;
+  try {
+    Vm vm(config, pool, console);
+    FAIL() << "expected an error";
+  } catch (const std::exception& error) {
+    EXPECT_NE(std::string(error.what()).find("needs mode = emulate"), std::string::npos) << error.what();
+  }
+}
+
 TEST(VmEmulate, MissingKernelNamesTheVm) {
   VmConfig config;
   config.name = "lost";
