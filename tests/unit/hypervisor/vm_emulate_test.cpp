@@ -338,7 +338,7 @@ TEST(VmEmulate, MModeKernelNamesItsFirstFault) {
   c.push_back(csrrs(a0, 0xf14, zero)); // csrr a0, mhartid
   c.push_back(addi(a1, zero, 0));
   TempFile kernel(image(c));
-  for (const VirtMode mode : {VirtMode::emulate, VirtMode::hw}) {
+  for (const VirtMode mode : {VirtMode::emulate, VirtMode::hw, VirtMode::trap}) {
     FramePool pool(64 << 20, 2 << 20);
     BufferConsole console;
     VmConfig config = config_for(kernel);
