@@ -31,6 +31,8 @@ read -r -a only <<< "${NIMBUS_DIFF_ONLY:-*}"
 # the modern transport (-global virtio-mmio.force-legacy=false: QEMU 7.2's default is the
 # legacy version 1 transport, which Nimbus does not offer), Nimbus as --drive (slot 0).
 drive_size() { sed -n 's|^// DIFF-DRIVE: *\([0-9A-Za-z]*\).*|\1|p' "$1" | head -1; }
+# "// DIFF-VIRTIO-LEGACY": the legacy virtio-mmio transport (QEMU's default; Nimbus --virtio-legacy).
+virtio_legacy() { grep -q '^// DIFF-VIRTIO-LEGACY' "$1"; }
 make_disk() {
   dd if=/dev/zero of="$1" bs="$2" count=1 status=none
   printf 'NIMBUS-DIFF-DISK' | dd of="$1" conv=notrunc status=none
@@ -44,8 +46,8 @@ run_qemu() {
   size="$(drive_size "$3")"
   if [ -n "$size" ]; then
     make_disk "$2.img" "$size"
-    drive=(-global virtio-mmio.force-legacy=false -drive "file=$2.img,if=none,format=raw,id=d0"
-           -device virtio-blk-device,drive=d0,bus=virtio-mmio-bus.0)
+    drive=(-drive "file=$2.img,if=none,format=raw,id=d0" -device virtio-blk-device,drive=d0,bus=virtio-mmio-bus.0)
+    virtio_legacy "$3" || drive=(-global virtio-mmio.force-legacy=false "${drive[@]}")
   fi
   timeout 30 qemu-system-riscv64 -M virt "${cpu[@]}" -bios none -kernel "$1" -nographic -m 128M -smp 1 \
     "${drive[@]}" -monitor none -serial stdio < /dev/null 2> "$2.stderr" | tr -d '\r' > "$2"
@@ -57,6 +59,7 @@ run_nimbus() {
   if [ -n "$size" ]; then
     make_disk "$2.img" "$size"
     drive=(--drive "$2.img")
+    ! virtio_legacy "$3" || drive+=(--virtio-legacy)
   fi
   timeout 60 "$nimbus" run --bios none --kernel "$1" "${drive[@]}" --deterministic --timeout 30 \
     < /dev/null 2> "$2.stderr" | tr -d '\r' > "$2"

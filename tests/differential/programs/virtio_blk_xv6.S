@@ -20,6 +20,8 @@
 #define R_QUEUE_NUM_MAX 0x034
 #define R_QUEUE_NUM    0x038
 #define R_QUEUE_READY  0x044
+#define R_GUEST_PAGE_SIZE 0x028 /* legacy */
+#define R_QUEUE_PFN    0x040    /* legacy */
 #define R_QUEUE_NOTIFY 0x050
 #define R_INT_STATUS   0x060
 #define R_INT_ACK      0x064
@@ -85,9 +87,20 @@ test_main:
   li a0, 6
   j diff_exit
 1:
+#ifdef LEGACY
+  /* 2020 xv6: DRIVER_OK before the queue, then the legacy page-frame layout */
+  ori s1, s1, S_DRIVER_OK
+  sw s1, R_STATUS(s0)
+  li t0, 4096
+  sw t0, R_GUEST_PAGE_SIZE(s0)
+  sw zero, R_QUEUE_SEL(s0)
+  lw a0, R_QUEUE_PFN(s0)
+  SIG queue_pfn_before, a0
+#else
   sw zero, R_QUEUE_SEL(s0)
   lw a0, R_QUEUE_READY(s0)
   SIG queue_ready_before, a0
+#endif
   lw a0, R_QUEUE_NUM_MAX(s0)
   li t0, NUM
   sltu a0, a0, t0
@@ -95,6 +108,16 @@ test_main:
   SIG queue_num_max_at_least_8, a0
   li t0, NUM
   sw t0, R_QUEUE_NUM(s0)
+#ifdef LEGACY
+  la t0, desc
+  srli t0, t0, 12
+  sw t0, R_QUEUE_PFN(s0)
+  lw a0, R_QUEUE_PFN(s0)
+  la t0, desc
+  srli t0, t0, 12
+  sub a0, a0, t0
+  SIG queue_pfn_readback_minus_pfn, a0
+#else
   la t0, desc
   sw t0, R_DESC_LOW(s0)
   srli t0, t0, 32
@@ -111,6 +134,7 @@ test_main:
   sw t0, R_QUEUE_READY(s0)
   ori s1, s1, S_DRIVER_OK
   sw s1, R_STATUS(s0)
+#endif
   lw a0, R_STATUS(s0)
   SIG status_driver_ok, a0
   ld a0, R_CONFIG(s0)
@@ -316,9 +340,15 @@ message: .ascii "sector one, wri."
 
   .section .pages, "aw", @nobits
   .balign 4096
+#ifdef LEGACY
+desc: .skip 16 * NUM             /* legacy layout: avail right after the table, used on the next page */
+avail: .skip 4096 - 16 * NUM
+used: .skip 4096
+#else
 desc: .skip 4096
 avail: .skip 4096
 used: .skip 4096
+#endif
 buf: .skip 512
 req: .skip 16
 status: .skip 8
