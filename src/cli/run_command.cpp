@@ -34,6 +34,7 @@ struct RunOptions {
   unsigned smp = 1;
   bool deterministic = false;
   bool drive_read_only = false;
+  bool virtio_legacy = false;
   double timeout_seconds = 0;
   uint64_t max_instructions = 0;
   std::vector<std::string> loads;
@@ -115,6 +116,7 @@ machine::MachineConfig validate(const RunOptions& o) {
   c.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.timeout_seconds * 1000));
   c.max_instructions = o.max_instructions;
   c.deterministic = o.deterministic;
+  c.virtio_legacy = o.virtio_legacy;
   return c;
 }
 
@@ -147,6 +149,7 @@ VmmSetup validate_vmm(const RunOptions& o) {
   VmmSetup setup;
   if (!o.bios.empty() && o.bios != "opensbi") throw UsageError("--bios cannot be used with --vm or --virt: the VMM is the firmware");
   if (!o.loads.empty()) throw UsageError("--load cannot be used with --vm or --virt");
+  if (o.virtio_legacy) throw UsageError("--virtio-legacy cannot be used with --vm or --virt");
   if (o.max_instructions != 0) throw UsageError("--max-instructions cannot be used with --vm or --virt");
   const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
   setup.options.host_harts = o.host_harts != 0 ? o.host_harts : hardware;
@@ -310,6 +313,9 @@ void register_run(CLI::App& app) {
   run->add_option("--smp", options->smp, "Number of harts (1 to 8; with --virt, vCPUs: 1 to 64)")->capture_default_str();
   run->add_option("--drive", options->drive, "Raw disk image for the virtio block device");
   run->add_flag("--drive-read-only", options->drive_read_only, "Attach the drive read-only (bare machine only)");
+  run->add_flag("--virtio-legacy", options->virtio_legacy,
+                "Legacy virtio-mmio transports (version 1, QEMU 7.2's default) instead of version 2 "
+                "(bare machine only)");
   run->add_option("--load", options->loads, "Load FILE@ADDRESS into guest memory before boot (repeatable; bare machine only)");
   run->add_flag("--deterministic", options->deterministic,
                 "Derive time from retired instructions so that runs repeat exactly (per VM under the VMM)");

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "hypervisor/fault_report.hpp"
 #include "hypervisor/guest_cpu_factory.hpp"
 #include "hypervisor/trap_loop.hpp"
 #include "riscv/csr.hpp"
@@ -51,6 +52,16 @@ void EmulatedCpu::start(uint64_t pc, uint64_t a1) {
   running_ = true;
 }
 
+bool EmulatedCpu::power_on_in_machine_mode(uint64_t reset_pc) {
+  // As the bare machine: every hart starts at the reset vector in M-mode and the guest's own
+  // firmware (or M-mode kernel) takes every trap, SBI calls included.
+  own_firmware_ = true;
+  hart_.set_vmm_exits(false);
+  hart_.reset(reset_pc);
+  running_ = true;
+  return true;
+}
+
 CpuExit EmulatedCpu::run(uint64_t budget) {
   CpuExit exit;
   if (!running_) {
@@ -67,16 +78,38 @@ CpuExit EmulatedCpu::run(uint64_t budget) {
       return exit;
     }
     exit.kind = CpuExit::Kind::fatal;
-    exit.reason = fmt::format("vCPU {}: {} {} bound for M-mode at pc={:#x} (tval={:#x}); {}", index_,
-                              trap->interrupt ? "interrupt" : "exception", trap->cause, trap->pc, trap->tval,
-                              describe());
+    const std::string ending =
+        fmt::format("{} {} bound for M-mode at pc={:#x} (tval={:#x}); {}", trap->interrupt ? "interrupt" : "exception",
+                    trap->interrupt ? std::to_string(trap->cause) : exception_name(trap->cause), trap->pc, trap->tval,
+                    describe());
+    std::optional<machine::Hart::FaultRecord> first = hart_.first_fault();
+    if (!first && !trap->interrupt) {
+      // This trap is itself the first fault: describe it with its instruction.
+      machine::Hart::FaultRecord r;
+      r.cause = trap->cause;
+      r.tval = trap->tval;
+      r.pc = trap->pc;
+      r.privilege = hart_.privilege();
+      r.handler_privilege = 3;
+      r.have_instruction = hart_.fetch_instruction(trap->pc, r.instruction);
+      first = r;
+    }
+    exit.reason = fmt::format("vCPU {}: {}", index_, death_report(first, ending));
     return exit;
   }
   if (in_trap_loop()) {
     exit.kind = CpuExit::Kind::fatal;
-    exit.reason = fmt::format("vCPU {}: the guest's trap handler at {:#x} faults on itself (scause={:#x}, "
-                              "stval={:#x}): the guest kernel is dead",
-                              index_, hart_.pc(), hart_.csr(csr::kScause), hart_.csr(csr::kStval));
+    exit.reason = fmt::format("vCPU {}: {}", index_,
+                              death_report(hart_.first_fault(),
+                                           hart_.privilege() == static_cast<unsigned>(machine::Privilege::Machine)
+                                               ? fmt::format("the guest's M-mode trap handler at {:#x} faults on "
+                                                             "itself (mcause={:#x}, mtval={:#x}): the guest is dead",
+                                                             hart_.pc(), hart_.csr(csr::kMcause),
+                                                             hart_.csr(csr::kMtval))
+                                               : fmt::format("the guest's trap handler at {:#x} faults on itself "
+                                                             "(scause={:#x}, stval={:#x}): the guest kernel is dead",
+                                                             hart_.pc(), hart_.csr(csr::kScause),
+                                                             hart_.csr(csr::kStval))));
     return exit;
   }
   if (hart_.waiting()) {
@@ -87,6 +120,9 @@ CpuExit EmulatedCpu::run(uint64_t budget) {
 }
 
 bool EmulatedCpu::in_trap_loop() const {
+  if (own_firmware_ && hart_.privilege() == static_cast<unsigned>(machine::Privilege::Machine))
+    return trap_handler_faults_on_itself(hart_.pc(), hart_.csr(csr::kMtvec), hart_.csr(csr::kMepc),
+                                         hart_.csr(csr::kMcause));
   if (hart_.privilege() != static_cast<unsigned>(machine::Privilege::Supervisor)) return false;
   return trap_handler_faults_on_itself(hart_.pc(), hart_.csr(csr::kStvec), hart_.csr(csr::kSepc),
                                        hart_.csr(csr::kScause));

@@ -22,6 +22,7 @@ public:
   uint64_t pc() const override { return hart_.pc(); }
   void advance_pc(unsigned bytes) override { hart_.set_pc(hart_.pc() + bytes); }
   void start(uint64_t pc, uint64_t a1) override;
+  bool power_on_in_machine_mode(uint64_t reset_pc) override;
   void stop() override { running_ = false; }
   bool running() const override { return running_; }
   void set_timer(uint64_t deadline) override;
@@ -49,6 +50,7 @@ private:
   unsigned index_;
   machine::Hart hart_;
   bool running_ = false;
+  bool own_firmware_ = false; // the guest has its own M-mode (no VMM exits)
   VmCounters* counters_ = nullptr;
 };
 

@@ -48,6 +48,13 @@ public:
 
   // HSM: start in guest S-mode at `pc` with a0 = hart id, a1 = opaque, MMU off, interrupts off.
   virtual void start(uint64_t pc, uint64_t a1) = 0;
+  // The VM brings its own M-mode firmware (VmConfig::bios other than "vmm"): power the hart on
+  // in M-mode at `reset_pc` as the bare machine does, with no SBI exits to the VMM. Returns false
+  // for a mode that cannot run guest M-mode (only emulate can).
+  virtual bool power_on_in_machine_mode(uint64_t reset_pc) {
+    (void)reset_pc;
+    return false;
+  }
   // HSM: stop (hart_stop); run() returns stopped until start() again.
   virtual void stop() = 0;
   virtual bool running() const = 0;

@@ -52,13 +52,26 @@ Vm::Vm(const VmConfig& config, FramePool& pool, machine::ConsoleBackend& console
     board_ = std::make_unique<machine::Board>(board, *bus_, *clock_, std::move(pins));
     board_->uart().set_sink([this](uint8_t byte) { console_.write(byte); });
 
+    const bool own_firmware = config.bios != "vmm";
+    if (own_firmware && config.mode != VirtMode::emulate)
+      throw std::runtime_error(fmt::format("bios = '{}' needs mode = emulate (the VM's own M-mode); {} mode runs "
+                                           "under the VMM's SBI only",
+                                           config.bios, to_string(config.mode)));
     machine::BootSpec boot;
-    boot.bios = "none"; // the VMM is the firmware
+    boot.bios = own_firmware ? config.bios : "none"; // "vmm": the VMM is the firmware
     boot.kernel = config.kernel;
     if (!config.initrd.empty()) boot.initrd = config.initrd;
     const machine::BootInfo info = board_->boot(boot);
     sbi_ = std::make_unique<Sbi>(raw, *memory_, console_, [this](const SystemResetRequest& r) { on_reset(r); });
-    vcpus_[0]->start(*info.kernel_entry, info.dtb_address);
+    if (own_firmware) {
+      // As the bare machine (and QEMU): every hart in M-mode at the reset ROM, which hands the
+      // firmware (or, with "none", the kernel at 0x8000_0000) a0 = hart id, a1 = the DTB.
+      for (auto& cpu : vcpus_)
+        if (!cpu->power_on_in_machine_mode(info.reset_pc))
+          throw std::runtime_error(fmt::format("{} mode cannot run the VM's own firmware", to_string(config.mode)));
+    } else {
+      vcpus_[0]->start(*info.kernel_entry, info.dtb_address);
+    }
   } catch (const std::exception& error) {
     throw std::runtime_error(fmt::format("VM '{}': {}", config.name, error.what()));
   }

@@ -23,8 +23,8 @@ std::string_view to_string(VirtMode mode) {
 
 namespace {
 
-constexpr std::array kKnownKeys = {"name",   "vcpus", "memory", "mode", "kernel",     "initrd",
-                                   "append", "disk",  "weight", "cap",  "reservation"};
+constexpr std::array kKnownKeys = {"name", "vcpus",  "memory", "mode", "kernel",     "initrd",
+                                   "append", "disk", "weight", "cap",  "reservation", "bios"};
 
 // "file:line: key 'k': what" — the line is left out when toml++ does not know it.
 [[noreturn]] void fail(std::string_view source, const toml::source_region& where, std::string_view key,
@@ -144,7 +144,8 @@ VmConfig parse_vm_config(std::string_view toml_text, std::string_view source) {
     for (std::string_view k : kKnownKeys) known = known || key.str() == k;
     if (!known)
       fail(source, key.source().begin.line ? key.source() : node.source(), key.str(),
-           "unknown key (known: name, vcpus, memory, mode, kernel, initrd, append, disk, weight, cap, reservation)");
+           "unknown key (known: name, vcpus, memory, mode, kernel, initrd, append, disk, bios, weight, cap, "
+           "reservation)");
   }
 
   Reader reader(table, source);
@@ -170,6 +171,15 @@ VmConfig parse_vm_config(std::string_view toml_text, std::string_view source) {
   config.initrd = reader.string("initrd", false);
   config.append = reader.string("append", false);
   config.disk = reader.string("disk", false);
+  if (reader.find("bios")) {
+    config.bios = reader.string("bios", false);
+    if (config.bios.empty())
+      reader.fail_at("bios", "must be vmm, none, opensbi or a firmware file, got an empty string");
+    if (config.bios != "vmm" && config.mode != VirtMode::emulate)
+      reader.fail_at("bios", fmt::format("'{}' runs the VM's own M-mode firmware, which only mode = \"emulate\" "
+                                         "can do; {} mode needs the VMM's SBI (bios = \"vmm\", the default)",
+                                         config.bios, to_string(config.mode)));
+  }
 
   config.weight = static_cast<uint32_t>(reader.integer("weight", 1, kMaxWeight, config.weight));
   // A VM can use at most one hart per vCPU, so a cap or reservation above 100 % per vCPU means nothing.
@@ -197,6 +207,7 @@ VmConfig load_vm_config(const std::filesystem::path& file) {
   resolve(config.kernel);
   resolve(config.initrd);
   resolve(config.disk);
+  if (config.bios != "vmm" && config.bios != "none" && config.bios != "opensbi") resolve(config.bios);
   return config;
 }
 

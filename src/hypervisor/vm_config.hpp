@@ -22,6 +22,11 @@ struct VmConfig {
   uint32_t vcpus = 1;                  // 1 .. kMaxVcpus
   uint64_t memory_bytes = 0;           // required; whole 4 KiB pages
   VirtMode mode = VirtMode::emulate;
+  // Firmware: "vmm" (default: the VMM is the firmware and answers SBI calls; the kernel starts
+  // in S-mode), "none" (the kernel starts at 0x8000_0000 in M-mode, as QEMU -bios none),
+  // "opensbi" (Debian's fw_dynamic runs inside the VM in M-mode and boots the kernel in S-mode)
+  // or a firmware file. Anything but "vmm" needs mode = emulate.
+  std::string bios = "vmm";
   std::string kernel;                  // required
   std::string initrd;                  // optional
   std::string append;                  // kernel command line, optional

@@ -53,7 +53,9 @@ IrqLine Board::irq_line(unsigned source) {
 }
 
 void Board::add_virtio(unsigned slot, std::unique_ptr<VirtioDevice> device) {
-  virtio_[slot] = std::make_unique<VirtioMmio>(bus_, std::move(device), irq_line(VirtioMmio::kFirstIrq + slot));
+  virtio_[slot] = std::make_unique<VirtioMmio>(bus_, std::move(device), irq_line(VirtioMmio::kFirstIrq + slot),
+                                               config_.virtio_legacy ? VirtioMmio::Layout::legacy
+                                                                     : VirtioMmio::Layout::modern);
   bus_.map(VirtioMmio::kFirstSlotBase + slot * VirtioMmio::kSlotSize, VirtioMmio::kSlotSize, virtio_[slot].get());
 }
 

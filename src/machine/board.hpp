@@ -30,6 +30,9 @@ struct BoardConfig {
   std::optional<std::string> drive_path; // raw disk image for virtio-blk
   bool drive_read_only = false;
   bool entropy = true;
+  // virtio-mmio transports with the legacy layout (version 1), as QEMU 7.2 presents them by
+  // default; false: the modern layout (version 2, QEMU's -global virtio-mmio.force-legacy=false).
+  bool virtio_legacy = false;
   std::string isa = DeviceTreeSpec{}.isa;
   std::string mmu_type = DeviceTreeSpec{}.mmu_type;
 };

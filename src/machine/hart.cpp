@@ -30,6 +30,7 @@ void Hart::reset(uint64_t pc) {
   waiting_ = false;
   code_modified_ = false;
   pending_exit_.reset();
+  first_fault_.reset();
   fflags_ = frm_ = 0;
   mstatus_ = (mstatus::kXlen64 << 32) | (mstatus::kXlen64 << 34);
   mip_ = sstc_pending_ = mie_ = medeleg_ = mideleg_ = 0;

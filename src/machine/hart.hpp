@@ -77,6 +77,22 @@ public:
     pending_exit_.reset();
     return e;
   }
+  // The first exception of the chain the guest has not returned from: recorded when the hart
+  // itself takes an exception (not an ECALL, not a VMM exit) while no earlier one is
+  // outstanding, forgotten at the next xRET. When a kernel faults inside its own trap handler
+  // and ends in a loop (or in a trap bound for the VMM), this is the fault that started it.
+  struct FaultRecord {
+    uint64_t cause = 0;
+    uint64_t tval = 0;
+    uint64_t pc = 0;
+    uint32_t instruction = 0;   // the faulting instruction, when it could be fetched
+    bool have_instruction = false;
+    unsigned privilege = 0;     // where it happened (0 U, 1 S, 3 M)
+    bool virt = false;
+    unsigned handler_privilege = 0; // the mode that took it
+    uint64_t nested = 0;        // exceptions taken after it without an xRET
+  };
+  const std::optional<FaultRecord>& first_fault() const { return first_fault_; }
   // Reads the 16- or 32-bit instruction at virtual address `pc` as an instruction fetch at the
   // current privilege would (translation, PMP, no side effects on A bits of the guest beyond a
   // normal fetch). False if it cannot be fetched. For VMMs that emulate a trapped instruction.
@@ -240,6 +256,8 @@ private:
   bool vmm_exits_hs_ = false;
   bool hypervisor_access_ = false; // an HLV/HLVX/HSV is running: its faulting address is a guest VA
   std::optional<TrapExit> pending_exit_;
+  std::optional<FaultRecord> first_fault_;
+  void record_fault(uint64_t cause, uint64_t tval, unsigned handler_privilege);
   SoftTlb tlb_;
 
   uint64_t f_[32] = {};

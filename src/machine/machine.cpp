@@ -48,6 +48,7 @@ Machine::Machine(const MachineConfig& config, ConsoleBackend& console)
   board_config.bootargs = config.append;
   board_config.drive_path = config.drive;
   board_config.drive_read_only = config.drive_read_only;
+  board_config.virtio_legacy = config.virtio_legacy;
   board_ = std::make_unique<Board>(board_config, *bus_, *clock_, std::move(pins));
   board_->uart().set_sink([this](uint8_t byte) { console_.write(byte); });
 

@@ -31,6 +31,7 @@ struct MachineConfig {
   std::string append;
   std::optional<std::string> drive;
   bool drive_read_only = false;
+  bool virtio_legacy = false; // legacy virtio-mmio (version 1) transports, QEMU 7.2's default
   std::vector<ExtraLoad> loads;
   std::chrono::milliseconds timeout{0}; // zero: none
   uint64_t max_instructions = 0;       // zero: none

@@ -74,6 +74,7 @@ void Hart::take_trap(uint64_t cause, uint64_t tval, bool interrupt) {
     exit_requested_ = true;
     return;
   }
+  if (!interrupt) record_fault(cause, tval, target == TrapTarget::Machine ? 3 : 1);
   reservations_.clear();
   waiting_ = false;
   if (target == TrapTarget::Guest) {
@@ -170,7 +171,36 @@ bool Hart::take_pending_interrupt() {
   return false;
 }
 
+void Hart::record_fault(uint64_t cause, uint64_t tval, unsigned handler_privilege) {
+  if (first_fault_) {
+    ++first_fault_->nested;
+    return;
+  }
+  switch (static_cast<Exception>(cause)) {
+  case Exception::EcallFromU:
+  case Exception::EcallFromS:
+  case Exception::EcallFromVS:
+  case Exception::EcallFromM: return; // calls, not faults
+  default: break;
+  }
+  FaultRecord r;
+  r.cause = cause;
+  r.tval = tval;
+  r.pc = pc_;
+  r.privilege = static_cast<unsigned>(priv_);
+  r.virt = virt_;
+  r.handler_privilege = handler_privilege;
+  // The instruction, for the report; not for fetch faults (it could not be fetched).
+  const bool fetch_fault = cause == static_cast<uint64_t>(Exception::InstructionMisaligned) ||
+                           cause == static_cast<uint64_t>(Exception::InstructionAccessFault) ||
+                           cause == static_cast<uint64_t>(Exception::InstructionPageFault) ||
+                           cause == static_cast<uint64_t>(Exception::InstructionGuestPageFault);
+  if (!fetch_fault) r.have_instruction = fetch_instruction(pc_, r.instruction);
+  first_fault_ = r;
+}
+
 void Hart::do_mret() {
+  first_fault_.reset();
   uint64_t s = mstatus_;
   const auto target = static_cast<Privilege>((s & mstatus::kMpp) >> mstatus::kMppShift);
   const bool virt = target != Privilege::Machine && (s & mstatus::kMpv);
@@ -185,6 +215,7 @@ void Hart::do_mret() {
 }
 
 void Hart::do_sret() {
+  first_fault_.reset();
   if (virt_) { // VS-mode: vsstatus and vsepc; V stays 1
     uint64_t s = vsstatus_;
     const Privilege target = (s & mstatus::kSpp) ? Privilege::Supervisor : Privilege::User;

@@ -25,17 +25,43 @@ rm -f "$work"/*.elf
 read -r -a only <<< "${NIMBUS_DIFF_ONLY:-*}"
 "$here/build-programs.sh" "$work" "${only[@]}" || { echo "FAIL: programs did not build"; exit 1; }
 
+# A program whose source says "// DIFF-DRIVE: SIZE" gets a fresh raw disk of SIZE bytes (dd
+# size suffixes) on each machine, sector 0 starting with "NIMBUS-DIFF-DISK" and the rest zero:
+# QEMU gets it as virtio-blk on virtio-mmio slot 0 (bus=virtio-mmio-bus.0, as xv6 does) with
+# the modern transport (-global virtio-mmio.force-legacy=false: QEMU 7.2's default is the
+# legacy version 1 transport, which Nimbus does not offer), Nimbus as --drive (slot 0).
+drive_size() { sed -n 's|^// DIFF-DRIVE: *\([0-9A-Za-z]*\).*|\1|p' "$1" | head -1; }
+# "// DIFF-VIRTIO-LEGACY": the legacy virtio-mmio transport (QEMU's default; Nimbus --virtio-legacy).
+virtio_legacy() { grep -q '^// DIFF-VIRTIO-LEGACY' "$1"; }
+make_disk() {
+  dd if=/dev/zero of="$1" bs="$2" count=1 status=none
+  printf 'NIMBUS-DIFF-DISK' | dd of="$1" conv=notrunc status=none
+}
+
 # Runs one machine; writes its UART output (CR stripped) and "exit <code>" as the last line.
 # h_* programs test the H extension, which Nimbus always has and QEMU 7.2 only with h=true.
 run_qemu() {
-  local cpu=()
+  local cpu=() drive=() size
   case "$(basename "$1")" in h_*) cpu=(-cpu rv64,h=true) ;; esac
+  size="$(drive_size "$3")"
+  if [ -n "$size" ]; then
+    make_disk "$2.img" "$size"
+    drive=(-drive "file=$2.img,if=none,format=raw,id=d0" -device virtio-blk-device,drive=d0,bus=virtio-mmio-bus.0)
+    virtio_legacy "$3" || drive=(-global virtio-mmio.force-legacy=false "${drive[@]}")
+  fi
   timeout 30 qemu-system-riscv64 -M virt "${cpu[@]}" -bios none -kernel "$1" -nographic -m 128M -smp 1 \
-    -monitor none -serial stdio < /dev/null 2> "$2.stderr" | tr -d '\r' > "$2"
+    "${drive[@]}" -monitor none -serial stdio < /dev/null 2> "$2.stderr" | tr -d '\r' > "$2"
   echo "exit ${PIPESTATUS[0]}" >> "$2"
 }
 run_nimbus() {
-  timeout 60 "$nimbus" run --bios none --kernel "$1" --deterministic --timeout 30 \
+  local drive=() size
+  size="$(drive_size "$3")"
+  if [ -n "$size" ]; then
+    make_disk "$2.img" "$size"
+    drive=(--drive "$2.img")
+    ! virtio_legacy "$3" || drive+=(--virtio-legacy)
+  fi
+  timeout 60 "$nimbus" run --bios none --kernel "$1" "${drive[@]}" --deterministic --timeout 30 \
     < /dev/null 2> "$2.stderr" | tr -d '\r' > "$2"
   echo "exit ${PIPESTATUS[0]}" >> "$2"
 }
@@ -59,7 +85,7 @@ for elf in "$work"/*.elf; do
   [ -e "$elf" ] || { echo "FAIL: no program matched '${NIMBUS_DIFF_ONLY:-*}'"; exit 1; }
   name="$(basename "$elf" .elf)"
   src="$here/programs/$name.S"
-  run_qemu "$elf" "$work/$name.qemu"
+  run_qemu "$elf" "$work/$name.qemu" "$src"
   apply_spec_overrides "$src" "$work/$name.qemu"
   # The reference must run the program to the end; otherwise the program itself is broken.
   if ! grep -qx DONE "$work/$name.qemu" || ! grep -qx 'exit 0' "$work/$name.qemu"; then
@@ -71,7 +97,7 @@ for elf in "$work"/*.elf; do
   if [ "$reference_only" = 1 ]; then
     echo "ok   $name (reference only, $lines lines)"; passed=$((passed + 1)); continue
   fi
-  run_nimbus "$elf" "$work/$name.nimbus"
+  run_nimbus "$elf" "$work/$name.nimbus" "$src"
   if diff -u --label "qemu/$name" --label "nimbus/$name" "$work/$name.qemu" "$work/$name.nimbus" > "$work/$name.diff"; then
     echo "ok   $name ($lines signature lines identical)"
     passed=$((passed + 1))

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "hypervisor/fault_report.hpp"
 #include "hypervisor/trap_loop.hpp"
 #include "riscv/csr.hpp"
 #include "riscv/trap_cause.hpp"
@@ -138,9 +139,11 @@ CpuExit HwCpu::run(uint64_t budget) {
     const auto exit = hart_.take_exit();
     if (in_trap_loop()) {
       result.kind = CpuExit::Kind::fatal;
-      result.reason = fmt::format("{}: the guest's trap handler faults on itself (scause={:#x}, stval={:#x}): the "
-                                  "guest kernel is dead",
-                                  describe(), hart_.csr(csr::kVscause), hart_.csr(csr::kVstval));
+      result.reason = fmt::format("{}: {}", describe(),
+                                  death_report(hart_.first_fault(),
+                                               fmt::format("the guest's trap handler faults on itself (scause={:#x}, "
+                                                           "stval={:#x}): the guest kernel is dead",
+                                                           hart_.csr(csr::kVscause), hart_.csr(csr::kVstval))));
       running_ = false;
       break;
     }
@@ -164,7 +167,7 @@ CpuExit HwCpu::run(uint64_t budget) {
     }
     if (handled == Handled::fatal) {
       result.kind = CpuExit::Kind::fatal;
-      result.reason = fmt::format("{}: {}", describe(), reason);
+      result.reason = fmt::format("{}: {}", describe(), death_report(hart_.first_fault(), reason));
       running_ = false;
       break;
     }

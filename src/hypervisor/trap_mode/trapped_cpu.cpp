@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "hypervisor/fault_report.hpp"
 #include "hypervisor/trap_loop.hpp"
 #include "riscv/csr.hpp"
 #include "riscv/trap_cause.hpp"
@@ -64,6 +65,7 @@ void TrappedCpu::start(uint64_t pc, uint64_t a1) {
   device_dma_seen_ = ctx_.device_bus.dma_generation();
   waiting_ = false;
   fatal_reason_.clear();
+  first_fault_.reset();
   running_ = enter_root();
   if (!running_) fatal_reason_ = "no machine memory for the first shadow page table";
 }
@@ -112,11 +114,34 @@ std::string TrappedCpu::describe() const {
                      vs_.supervisor ? 'S' : 'U', vs_.satp);
 }
 
+void TrappedCpu::note_fault(uint64_t cause, uint64_t tval, uint64_t epc) {
+  using riscv::Exception;
+  if (cause == static_cast<uint64_t>(Exception::EcallFromU) || cause == static_cast<uint64_t>(Exception::EcallFromS))
+    return; // calls, not faults
+  if (first_fault_) {
+    ++first_fault_->nested;
+    return;
+  }
+  machine::Hart::FaultRecord r;
+  r.cause = cause;
+  r.tval = tval;
+  r.pc = epc;
+  r.privilege = vs_.supervisor ? 1 : 0;
+  r.handler_privilege = 1;
+  if (cause == static_cast<uint64_t>(Exception::IllegalInstruction) && tval != 0) {
+    r.instruction = static_cast<uint32_t>(tval);
+    r.have_instruction = true;
+  }
+  first_fault_ = r;
+}
+
 void TrappedCpu::deliver_trap(uint64_t cause, uint64_t tval, bool interrupt, uint64_t epc) {
   const uint64_t handler = vs_.stvec & ~uint64_t{3};
+  if (!interrupt) note_fault(cause, tval, epc);
   if (!interrupt && vs_.supervisor && trap_handler_faults_on_itself(epc, vs_.stvec, vs_.sepc, cause)) {
-    fatal_reason_ = fmt::format("the guest's trap handler at {:#x} faults on itself (scause={:#x}, stval={:#x}): "
-                                "the guest kernel is dead", handler, cause, tval);
+    fatal_reason_ = death_report(first_fault_, fmt::format("the guest's trap handler at {:#x} faults on itself "
+                                                           "(scause={:#x}, stval={:#x}): the guest kernel is dead",
+                                                           handler, cause, tval));
     return;
   }
   vs_.scause = cause | (interrupt ? riscv::kInterruptBit : 0);

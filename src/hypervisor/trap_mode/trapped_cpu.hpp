@@ -127,6 +127,11 @@ private:
   std::atomic<bool> flush_requested_{false};
   std::atomic<bool> code_flush_requested_{false};
   std::string fatal_reason_;
+  // The first exception delivered to the guest while no earlier one is outstanding (forgotten at
+  // the guest's sret): the fault the failure report names (as Hart::first_fault in the other
+  // modes; here the VMM delivers the traps and emulates sret, so it keeps the record itself).
+  std::optional<machine::Hart::FaultRecord> first_fault_;
+  void note_fault(uint64_t cause, uint64_t tval, uint64_t epc);
 };
 
 std::unique_ptr<GuestCpu> make_trapped_cpu(const TrapModeContext& context);

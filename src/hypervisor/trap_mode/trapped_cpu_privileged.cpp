@@ -173,6 +173,7 @@ void TrappedCpu::sfence(uint64_t address, bool has_address, uint64_t asid, bool 
 }
 
 void TrappedCpu::do_sret() {
+  first_fault_.reset();
   uint64_t s = vs_.sstatus;
   const bool to_supervisor = s & mstatus::kSpp;
   s = (s & ~mstatus::kSie) | ((s & mstatus::kSpie) ? mstatus::kSie : 0);

@@ -63,21 +63,23 @@ bool GoldfishRtc::write(uint64_t offset, unsigned size, uint64_t value) {
   case kClearInterrupt: irq_pending_ = false; break;
   default: break;
   }
+  bool fired = false;
   if (alarm_running_ && time_ns() >= alarm_ns_) {
     alarm_running_ = false;
-    irq_pending_ = true;
+    irq_pending_ = fired = true;
   }
-  update_irq();
+  update_irq(fired);
   return true;
 }
 
 void GoldfishRtc::tick() {
   std::lock_guard lock(mutex_);
+  bool fired = false;
   if (alarm_running_ && time_ns() >= alarm_ns_) {
     alarm_running_ = false;
-    irq_pending_ = true;
+    irq_pending_ = fired = true;
   }
-  update_irq();
+  update_irq(fired);
 }
 
 void GoldfishRtc::reset() {
@@ -89,9 +91,11 @@ void GoldfishRtc::reset() {
   update_irq();
 }
 
-void GoldfishRtc::update_irq() {
+void GoldfishRtc::update_irq(bool fired) {
   const bool level = irq_pending_ && irq_enabled_;
-  if (level != irq_level_) {
+  // An alarm that fires is a new assertion even if the previous one was never cleared (QEMU's
+  // goldfish_rtc_update raises its line on every alarm); the PLIC pends on assertions.
+  if (level != irq_level_ || (level && fired)) {
     irq_level_ = level;
     if (irq_) irq_(level);
   }

@@ -45,7 +45,7 @@ public:
 
 private:
   uint64_t source_ns() const;
-  void update_irq();
+  void update_irq(bool fired = false);
 
   Clock& clock_;
   IrqLine irq_;

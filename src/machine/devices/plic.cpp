@@ -24,9 +24,11 @@ void Plic::set_irq(unsigned source, bool level) {
   if (source == 0 || source >= kSources) return;
   std::lock_guard lock(mutex_);
   assign(line_, source, level);
-  // A level gateway forwards the line while no request is in flight; once claimed it waits for
-  // the completion before it looks at the line again.
-  if (!test(claimed_, source)) assign(pending_, source, level);
+  // As QEMU 7.2's sifive_plic: every assertion the device reports is a new request (devices
+  // report one when their interrupt condition arises, so in effect the rising edge), lowering
+  // the line withdraws a request not yet claimed. A request that arrives while the source is
+  // claimed waits in the pending bit until the completion (claim skips claimed sources).
+  assign(pending_, source, level);
   update_outputs();
 }
 
@@ -105,7 +107,8 @@ unsigned Plic::best_source(unsigned context) const {
   uint32_t best_priority = ctx.threshold;
   // Visit only the enabled pending sources, in increasing id order so ties go to the lowest.
   for (unsigned word = 0; word < kWords; ++word) {
-    for (uint32_t candidates = pending_[word] & ctx.enable[word]; candidates != 0; candidates &= candidates - 1) {
+    for (uint32_t candidates = pending_[word] & ~claimed_[word] & ctx.enable[word]; candidates != 0;
+         candidates &= candidates - 1) {
       const unsigned source = word * 32 + static_cast<unsigned>(__builtin_ctz(candidates));
       if (priority_[source] > best_priority) {
         best = source;
@@ -130,8 +133,10 @@ void Plic::complete(unsigned context, uint32_t source) {
   if (source == 0 || source >= kSources) return;
   if (!(contexts_[context].enable[source / 32] >> (source % 32) & 1)) return;
   if (!test(claimed_, source)) return;
+  // Completion does not look at the line: a source whose line stayed high is not pending again
+  // until the device asserts it anew (QEMU 7.2; see docs/board.md for the PLIC spec's level
+  // gateway, which would forward a new request here).
   assign(claimed_, source, false);
-  assign(pending_, source, test(line_, source)); // a line still asserted raises a new request
 }
 
 void Plic::update_outputs() {

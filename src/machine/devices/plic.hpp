@@ -1,8 +1,11 @@
 #pragma once
 // SiFive PLIC (platform-level interrupt controller) with QEMU virt's layout: 96 sources (source
 // 0 is reserved), priorities 0..7, two contexts per hart (2h = M-mode -> MEIP, 2h+1 = S-mode ->
-// SEIP). Gateways are level-triggered with the claim/complete protocol of the PLIC spec: a
-// claimed source is not pending again until the claiming context completes it.
+// SEIP). The gateways behave as QEMU 7.2's: a device asserting its line (IrqLine called with
+// true) makes a request pending, lowering it withdraws an unclaimed request, a claim clears the
+// pending bit, and a claimed source is not delivered again until it is completed. Completion
+// does NOT re-pend a line that stayed high (the PLIC spec's level gateway would); software
+// written for QEMU (xv6's UART driver never reads IIR) depends on that.
 #include <array>
 #include <cstdint>
 #include <mutex>
@@ -38,7 +41,8 @@ public:
   // kept (they belong to the devices) and re-enter the gateways as fresh requests.
   void reset();
 
-  // The level of a device's interrupt line. Source 0 and ids >= kSources are ignored.
+  // A device's interrupt line: true asserts it (a new request, also when it was high already),
+  // false lowers it. Source 0 and ids >= kSources are ignored.
   void set_irq(unsigned source, bool level);
 
   unsigned contexts() const { return static_cast<unsigned>(contexts_.size()); }
@@ -70,7 +74,7 @@ private:
 
   std::array<uint32_t, kSources> priority_{};
   Bits line_{};    // current level of each device line
-  Bits pending_{}; // gateway has forwarded a request not yet claimed
+  Bits pending_{}; // a request not yet claimed (may be set while claimed: delivered after completion)
   Bits claimed_{}; // claimed and not yet completed
   mutable std::mutex mutex_;
 };

@@ -11,7 +11,7 @@ void Uart16550::reset() {
   mcr_ = kMcrOut2;
   dll_ = 0x0c;
   overrun_ = thr_interrupt_ = false;
-  update_irq();
+  signal_irq();
 }
 
 void Uart16550::set_sink(Sink sink) {
@@ -29,7 +29,7 @@ void Uart16550::push_input(uint8_t byte) {
   std::lock_guard lock(mutex_);
   if (mcr_ & kMcrLoop) return;
   receive(byte);
-  update_irq();
+  signal_irq();
 }
 
 void Uart16550::receive(uint8_t byte) {
@@ -49,7 +49,6 @@ bool Uart16550::read(uint64_t offset, unsigned size, uint64_t& value) {
   if (size != 1 && size != 4) return false; // byte registers; some firmware uses 32-bit accesses
   std::lock_guard lock(mutex_);
   value = offset < 8 ? read_register(offset) : 0;
-  update_irq();
   return true;
 }
 
@@ -57,7 +56,6 @@ bool Uart16550::write(uint64_t offset, unsigned size, uint64_t value) {
   if (size != 1 && size != 4) return false;
   std::lock_guard lock(mutex_);
   if (offset < 8) write_register(offset, static_cast<uint8_t>(value));
-  update_irq();
   return true;
 }
 
@@ -104,25 +102,35 @@ uint8_t Uart16550::read_register(uint64_t offset) {
     if (rx_fifo_.empty()) return 0;
     const uint8_t byte = rx_fifo_.front();
     rx_fifo_.pop_front();
+    signal_irq();
     return byte;
   }
   case kIer: return dlab ? dlm_ : ier_;
   case kIirFcr: {
     const uint8_t iir = interrupt_identification();
     // Reading IIR while it reports THR empty acknowledges that interrupt.
-    if ((iir & 0x0f) == kIirThrEmpty) thr_interrupt_ = false;
+    if ((iir & 0x0f) == kIirThrEmpty) {
+      thr_interrupt_ = false;
+      signal_irq();
+    }
     return iir;
   }
   case kLcr: return lcr_;
   case kMcr: return mcr_;
   case kLsr: {
     const uint8_t lsr = line_status();
-    overrun_ = false; // error bits clear on read
+    if (overrun_) {
+      overrun_ = false; // error bits clear on read
+      signal_irq();
+    }
     return lsr;
   }
   case kMsr: {
     const uint8_t msr = modem_status_inputs() | msr_deltas_;
-    msr_deltas_ = 0;
+    if (msr_deltas_) {
+      msr_deltas_ = 0;
+      signal_irq();
+    }
     return msr;
   }
   case kScr: return scr_;
@@ -138,21 +146,33 @@ void Uart16550::write_register(uint64_t offset, uint8_t value) {
       dll_ = value;
       return;
     }
-    if (mcr_ & kMcrLoop)
-      receive(value);
-    else if (sink_)
-      sink_(value);
-    // The byte left at once, so the holding register is empty again.
+    // Writing THR acknowledges a THR-empty interrupt; the byte then leaves at once, the holding
+    // register is empty again and that is a new THR-empty interrupt (the line falls and rises,
+    // as in QEMU's serial_ioport_write + serial_xmit).
+    thr_interrupt_ = false;
+    signal_irq();
     thr_interrupt_ = true;
+    signal_irq();
+    if (mcr_ & kMcrLoop) {
+      receive(value);
+      signal_irq();
+    } else if (sink_) {
+      sink_(value);
+    }
     return;
   case kIer:
     if (dlab) {
       dlm_ = value;
       return;
     }
-    // Enabling the THR-empty interrupt while the THR is empty raises it (drivers rely on this).
-    if ((value & kIerThrEmpty) && !(ier_ & kIerThrEmpty)) thr_interrupt_ = true;
-    ier_ = value & 0x0f;
+    {
+      const uint8_t changed = (ier_ ^ value) & 0x0f;
+      // Turning the THR-empty interrupt on while the THR is empty raises it (drivers rely on
+      // this, and Linux's 8250 THRE test checks it); turning it off forgets it (as QEMU).
+      if (changed & kIerThrEmpty) thr_interrupt_ = (value & kIerThrEmpty) != 0;
+      ier_ = value & 0x0f;
+      if (changed) signal_irq();
+    }
     return;
   case kIirFcr:
     if ((value & kFcrEnable) != (fcr_ & kFcrEnable)) rx_fifo_.clear(); // mode change resets the FIFOs
@@ -160,7 +180,11 @@ void Uart16550::write_register(uint64_t offset, uint8_t value) {
       rx_fifo_.clear();
       overrun_ = false;
     }
+    // Clearing the (always empty) transmit FIFO leaves THR empty: a THR-empty interrupt, as in
+    // QEMU. A change of the FIFO mode clears both FIFOs.
+    if ((value & kFcrClearTx) || ((value ^ fcr_) & kFcrEnable)) thr_interrupt_ = true;
     fcr_ = value & 0xc9; // enable, DMA mode and trigger level are stored; clear bits self-reset
+    signal_irq();
     return;
   case kLcr: lcr_ = value; return;
   case kMcr: {
@@ -171,6 +195,7 @@ void Uart16550::write_register(uint64_t offset, uint8_t value) {
     if ((before ^ after) & kMsrDsr) msr_deltas_ |= kMsrDdsr;
     if ((before & kMsrRi) && !(after & kMsrRi)) msr_deltas_ |= kMsrTeri; // trailing edge only
     if ((before ^ after) & kMsrDcd) msr_deltas_ |= kMsrDdcd;
+    if (((before ^ after) & 0xf0) != 0) signal_irq();
     return;
   }
   case kLsr: return; // read-only (factory test register on some parts)
@@ -180,9 +205,11 @@ void Uart16550::write_register(uint64_t offset, uint8_t value) {
   }
 }
 
-void Uart16550::update_irq() {
+void Uart16550::signal_irq() {
   const bool level = (interrupt_identification() & kIirNoInterrupt) == 0;
-  if (level != irq_level_) {
+  // An interrupt identified now is (re)asserted, which the PLIC takes as a new request; a low
+  // line is only reported when it falls.
+  if (level || level != irq_level_) {
     irq_level_ = level;
     if (irq_) irq_(level);
   }

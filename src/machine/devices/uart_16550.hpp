@@ -59,7 +59,11 @@ private:
   uint8_t interrupt_identification() const;
   uint8_t line_status() const;
   uint8_t modem_status_inputs() const;
-  void update_irq();
+  // Re-evaluates the interrupt output at the points where QEMU 7.2's serial.c calls
+  // serial_update_irq: a pending interrupt asserts the line again (a new PLIC request), so this
+  // is called when an interrupt condition may have arisen or gone, never on plain register
+  // reads (a driver polling LSR, like xv6's, must not re-raise a THR-empty interrupt).
+  void signal_irq();
 
   IrqLine irq_;
   Sink sink_;
@@ -67,7 +71,8 @@ private:
   uint8_t ier_ = 0, fcr_ = 0, lcr_ = 0, mcr_ = kMcrOut2, scr_ = 0, dll_ = 0x0c, dlm_ = 0;
   uint8_t msr_deltas_ = 0;
   bool overrun_ = false;
-  bool thr_interrupt_ = false; // THR-empty interrupt pending (cleared by IIR read or THR write)
+  bool thr_interrupt_ = false; // THR-empty interrupt pending (QEMU's thr_ipending: set when the THR
+                               // empties, cleared by an IIR read reporting it or a THR write)
   bool irq_level_ = false;
   mutable std::recursive_mutex mutex_;
 };

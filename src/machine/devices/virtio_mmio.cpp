@@ -1,5 +1,7 @@
 #include "machine/devices/virtio_mmio.hpp"
 
+#include <algorithm>
+
 namespace nimbus::machine {
 namespace {
 
@@ -8,8 +10,33 @@ void set_high(uint64_t& reg, uint32_t v) { reg = (reg & 0xffffffff) | (uint64_t{
 
 } // namespace
 
-VirtioMmio::VirtioMmio(Bus& bus, std::unique_ptr<VirtioDevice> device, IrqLine irq)
-    : bus_(bus), device_(std::move(device)), irq_(std::move(irq)), queues_(device_->queue_count()) {}
+VirtioMmio::VirtioMmio(Bus& bus, std::unique_ptr<VirtioDevice> device, IrqLine irq, Layout layout)
+    : bus_(bus), legacy_(layout == Layout::legacy), legacy_pfn_(device->queue_count(), 0),
+      legacy_align_(device->queue_count(), 4096), device_(std::move(device)), irq_(std::move(irq)),
+      queues_(device_->queue_count()) {}
+
+void VirtioMmio::set_legacy_pfn(uint32_t pfn) {
+  Virtqueue* q = selected_queue();
+  if (!q) return;
+  legacy_pfn_[queue_sel_] = pfn;
+  if (pfn == 0) { // the driver takes the queue away
+    q->reset();
+    return;
+  }
+  if (q->size == 0) q->size = device_->max_queue_size(); // QueueNum left unset: the maximum
+  const uint64_t base = uint64_t{pfn} * guest_page_size_;
+  const uint64_t align = legacy_align_[queue_sel_];
+  q->desc_addr = base;
+  q->driver_addr = base + Virtqueue::kDescSize * q->size;
+  const uint64_t avail_end = q->driver_addr + 6 + 2ull * q->size;
+  q->device_addr = (avail_end + align - 1) & ~(align - 1);
+  std::string error;
+  if (!q->validate(bus_, device_->max_queue_size(), error)) {
+    fail("queue " + std::to_string(queue_sel_) + ": " + error);
+    return;
+  }
+  q->ready = true;
+}
 
 uint32_t VirtioMmio::status() const {
   std::lock_guard lock(mutex_);
@@ -38,17 +65,20 @@ bool VirtioMmio::read(uint64_t offset, unsigned size, uint64_t& value) {
   const Virtqueue* q = selected_queue();
   switch (offset) {
   case kMagicValue: value = kMagic; break;
-  case kVersion: value = 2; break;
+  case kVersion: value = legacy_ ? 1 : 2; break;
   case kDeviceId: value = device_->device_id(); break;
   case kVendor: value = kVendorId; break;
   case kDeviceFeatures:
-    value = device_features_sel_ == 0 ? static_cast<uint32_t>(offered_features())
+    // Legacy devices have 32 feature bits and no VERSION_1 (QEMU returns 0 for other words).
+    if (legacy_) value = device_features_sel_ == 0 ? static_cast<uint32_t>(offered_features()) : 0;
+    else value = device_features_sel_ == 0 ? static_cast<uint32_t>(offered_features())
             : device_features_sel_ == 1 ? static_cast<uint32_t>(offered_features() >> 32)
                                         : 0;
     break;
   case kQueueNumMax: value = q ? device_->max_queue_size() : 0; break;
   case kQueueNum: value = q ? q->size : 0; break;
-  case kQueueReady: value = q && q->ready; break;
+  case kQueueReady: value = !legacy_ && q && q->ready; break;
+  case kLegacyQueuePfn: value = legacy_ && q ? legacy_pfn_[queue_sel_] : 0; break;
   case kInterruptStatus: value = interrupt_status_; break;
   case kStatus: value = status_; break;
   case kQueueDescLow: value = q ? static_cast<uint32_t>(q->desc_addr) : 0; break;
@@ -79,14 +109,24 @@ bool VirtioMmio::write(uint64_t offset, unsigned size, uint64_t value) {
   case kDriverFeatures:
     if (status_ & kStatusFeaturesOk) break; // features are fixed once accepted
     if (driver_features_sel_ == 0) set_low(driver_features_, v);
-    if (driver_features_sel_ == 1) set_high(driver_features_, v);
+    if (driver_features_sel_ == 1 && !legacy_) set_high(driver_features_, v);
+    break;
+  case kLegacyGuestPageSize:
+    // A power of two; anything else (or 0) leaves the page size alone.
+    if (legacy_ && v != 0 && (v & (v - 1)) == 0) guest_page_size_ = v;
+    break;
+  case kLegacyQueueAlign:
+    if (legacy_ && q && v != 0 && (v & (v - 1)) == 0) legacy_align_[queue_sel_] = v;
+    break;
+  case kLegacyQueuePfn:
+    if (legacy_) set_legacy_pfn(v);
     break;
   case kQueueSel: queue_sel_ = v; break;
   case kQueueNum:
     if (queue_writable) q->size = v;
     break;
   case kQueueReady:
-    if (!q) break;
+    if (!q || legacy_) break;
     if (v & 1) {
       std::string error;
       if (!q->validate(bus_, device_->max_queue_size(), error)) {
@@ -111,30 +151,41 @@ bool VirtioMmio::write(uint64_t offset, unsigned size, uint64_t value) {
     }
     {
       uint32_t next = v & ~kStatusNeedsReset; // only the device sets NEEDS_RESET
-      if ((next & kStatusFeaturesOk) && !(status_ & kStatusFeaturesOk)) {
-        // Accept the features only if they are a subset of ours and include VERSION_1.
-        const bool subset = (driver_features_ & ~offered_features()) == 0;
-        if (!subset || !(driver_features_ & kFeatureVersion1)) next &= ~kStatusFeaturesOk;
+      // Legacy devices have no FEATURES_OK handshake: the status is what the driver wrote.
+      if (!legacy_ && (next & kStatusFeaturesOk) && !(status_ & kStatusFeaturesOk)) {
+        // Accept the features if they are a subset of ours (virtio 1.x 2.2.2: the device
+        // SHOULD accept any valid subset, else it MUST leave FEATURES_OK clear). VERSION_1 is not
+        // required: a device MAY refuse to work without it (6.2), QEMU 7.2's version 2 transport
+        // does not (it validates features only when VERSION_1 was accepted), and drivers that
+        // write only the low 32 feature bits (xv6) depend on that. Without VERSION_1 our
+        // little-endian devices behave the same.
+        if ((driver_features_ & ~offered_features()) != 0) next &= ~kStatusFeaturesOk;
       }
       status_ = next | (status_ & kStatusNeedsReset);
     }
     break;
   case kQueueDescLow:
+    if (legacy_) break; // the legacy layout places the rings through QueuePFN
     if (queue_writable) set_low(q->desc_addr, v);
     break;
   case kQueueDescHigh:
+    if (legacy_) break;
     if (queue_writable) set_high(q->desc_addr, v);
     break;
   case kQueueDriverLow:
+    if (legacy_) break;
     if (queue_writable) set_low(q->driver_addr, v);
     break;
   case kQueueDriverHigh:
+    if (legacy_) break;
     if (queue_writable) set_high(q->driver_addr, v);
     break;
   case kQueueDeviceLow:
+    if (legacy_) break;
     if (queue_writable) set_low(q->device_addr, v);
     break;
   case kQueueDeviceHigh:
+    if (legacy_) break;
     if (queue_writable) set_high(q->device_addr, v);
     break;
   default: break; // read-only or reserved
@@ -146,6 +197,9 @@ bool VirtioMmio::write(uint64_t offset, unsigned size, uint64_t value) {
 void VirtioMmio::reset() {
   std::lock_guard lock(mutex_);
   for (Virtqueue& q : queues_) q.reset();
+  std::fill(legacy_pfn_.begin(), legacy_pfn_.end(), 0);
+  std::fill(legacy_align_.begin(), legacy_align_.end(), 4096);
+  guest_page_size_ = 4096;
   device_features_sel_ = driver_features_sel_ = 0;
   driver_features_ = 0;
   queue_sel_ = 0;
@@ -192,12 +246,18 @@ void VirtioMmio::notify(unsigned queue) {
   // One notice for the whole batch: harts are stopped while we run, and each notice may make
   // them drop decoded code, so fewer is cheaper.
   if (used || touched_ram) bus_.note_dma_write();
-  if (used) interrupt_status_ |= kInterruptUsedBuffer;
+  if (used) {
+    interrupt_status_ |= kInterruptUsedBuffer;
+    // Every batch of used buffers is a new request to the PLIC, even while the line is already
+    // high (QEMU's virtio_notify raises its line each time): the PLIC pends on assertions, so a
+    // driver that completed before acknowledging still hears about later buffers.
+    update_irq(true);
+  }
 }
 
-void VirtioMmio::update_irq() {
+void VirtioMmio::update_irq(bool new_event) {
   const bool level = interrupt_status_ != 0;
-  if (level != irq_level_) {
+  if (level != irq_level_ || (level && new_event)) {
     irq_level_ = level;
     if (irq_) irq_(level);
   }

@@ -1,7 +1,9 @@
 #pragma once
-// A virtio-mmio transport (virtio 1.x section 4.2, modern layout "version 2" only) in one of
-// QEMU virt's slots at 0x1000_1000 + n * 0x1000, IRQ 1 + n. Requests are processed synchronously
-// when the driver writes QueueNotify, which keeps runs deterministic.
+// A virtio-mmio transport (virtio 1.x section 4.2) in one of QEMU virt's slots at
+// 0x1000_1000 + n * 0x1000, IRQ 1 + n: the modern layout ("version 2") by default, or the legacy
+// one ("version 1", section 4.2.4: GuestPageSize, QueueAlign, QueuePFN, no FEATURES_OK), which is
+// what QEMU 7.2 presents unless told -global virtio-mmio.force-legacy=false. Requests are
+// processed synchronously when the driver writes QueueNotify, which keeps runs deterministic.
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -39,9 +41,12 @@ public:
     kDeviceFeaturesSel = 0x014,
     kDriverFeatures = 0x020,
     kDriverFeaturesSel = 0x024,
+    kLegacyGuestPageSize = 0x028, // legacy only
     kQueueSel = 0x030,
     kQueueNumMax = 0x034,
     kQueueNum = 0x038,
+    kLegacyQueueAlign = 0x03c, // legacy only
+    kLegacyQueuePfn = 0x040,   // legacy only
     kQueueReady = 0x044,
     kQueueNotify = 0x050,
     kInterruptStatus = 0x060,
@@ -66,7 +71,9 @@ public:
                             kStatusNeedsReset = 64, kStatusFailed = 128;
   static constexpr uint32_t kInterruptUsedBuffer = 1, kInterruptConfigChange = 2;
 
-  VirtioMmio(Bus& bus, std::unique_ptr<VirtioDevice> device, IrqLine irq);
+  enum class Layout { modern, legacy };
+  VirtioMmio(Bus& bus, std::unique_ptr<VirtioDevice> device, IrqLine irq, Layout layout = Layout::modern);
+  bool legacy() const { return legacy_; }
 
   std::string_view name() const override { return "virtio-mmio"; }
   bool read(uint64_t offset, unsigned size, uint64_t& value) override;
@@ -82,11 +89,19 @@ public:
 private:
   void notify(unsigned queue);
   void fail(std::string error);
-  void update_irq();
+  // Drives the line; with new_event a high line is asserted again (a fresh request).
+  void update_irq(bool new_event = false);
   uint64_t offered_features() const { return device_->features() | kFeatureVersion1 | kFeatureIndirectDesc; }
   Virtqueue* selected_queue();
 
+  // Legacy QueuePFN write: the queue at pfn * GuestPageSize (desc, then avail, then used at the
+  // next QueueAlign boundary), or off for 0.
+  void set_legacy_pfn(uint32_t pfn);
+
   Bus& bus_;
+  bool legacy_ = false;
+  uint32_t guest_page_size_ = 4096;
+  std::vector<uint32_t> legacy_pfn_, legacy_align_; // per queue
   std::unique_ptr<VirtioDevice> device_;
   IrqLine irq_;
   std::vector<Virtqueue> queues_;

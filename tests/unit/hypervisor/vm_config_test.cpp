@@ -159,6 +159,26 @@ VmConfig make_vm(const std::string& name, uint32_t reservation, const std::strin
   return vm;
 }
 
+TEST(VmConfig, BiosDefaultsToTheVmmAndTakesNoneOrOpensbiInEmulateMode) {
+  EXPECT_EQ(parse_vm_config(kMinimal, "a.toml").bios, "vmm");
+  EXPECT_EQ(parse_vm_config(std::string(kMinimal) + "bios = \"none\"\n", "a.toml").bios, "none");
+  EXPECT_EQ(parse_vm_config(std::string(kMinimal) + "bios = \"opensbi\"\nmode = \"emulate\"\n", "a.toml").bios,
+            "opensbi");
+  EXPECT_EQ(parse_vm_config(std::string(kMinimal) + "bios = \"vmm\"\nmode = \"hw\"\n", "a.toml").bios, "vmm");
+}
+
+TEST(VmConfig, OwnFirmwareOnlyInEmulateMode) {
+  for (const char* mode : {"trap", "hw"}) {
+    const std::string error =
+        error_of(std::string(kMinimal) + "mode = \"" + mode + "\"\nbios = \"opensbi\"\n", "x.toml");
+    EXPECT_THAT(error, HasSubstr("x.toml:5: key 'bios':")) << error;
+    EXPECT_THAT(error, HasSubstr("only mode = \"emulate\"")) << error;
+    EXPECT_THAT(error, HasSubstr(std::string(mode) + " mode needs the VMM's SBI")) << error;
+  }
+  EXPECT_THAT(error_of(std::string(kMinimal) + "bios = \"\"\n"), HasSubstr("key 'bios'"));
+  EXPECT_THAT(error_of(std::string(kMinimal) + "bios = 1\n"), HasSubstr("key 'bios'"));
+}
+
 TEST(VmSet, DuplicateNamesNameBothFiles) {
   std::vector<VmConfig> vms = {make_vm("a", 0, "one.toml"), make_vm("b", 0, "two.toml"), make_vm("a", 0, "three.toml")};
   try {
@@ -208,6 +228,14 @@ TEST_F(VmConfigFiles, LoadsFilesAndResolvesPathsRelativeToThem) {
   EXPECT_EQ(vms[0].disk, "/abs/disk.img");
   EXPECT_EQ(vms[0].source, a.string());
   EXPECT_EQ(vms[1].reservation_percent, 40u);
+}
+
+TEST_F(VmConfigFiles, FirmwareFileIsRelativeToTheTomlFile) {
+  auto a = write("a.toml", "name = \"a\"\nmemory = \"64M\"\nkernel = \"Image\"\nbios = \"fw/fw_jump.bin\"\n");
+  auto b = write("b.toml", "name = \"b\"\nmemory = \"64M\"\nkernel = \"Image\"\nbios = \"opensbi\"\n");
+  auto vms = load_vm_configs({a, b}, 1);
+  EXPECT_EQ(vms[0].bios, (dir_ / "fw/fw_jump.bin").string());
+  EXPECT_EQ(vms[1].bios, "opensbi");
 }
 
 TEST_F(VmConfigFiles, DuplicateAcrossFilesAndMissingFile) {

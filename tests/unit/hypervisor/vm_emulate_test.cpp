@@ -325,6 +325,123 @@ TEST(VmEmulate, GuestWhoseTrapHandlerFaultsFails) {
   run_to_halt(vm);
   EXPECT_EQ(vm.state(), Vm::State::failed);
   EXPECT_NE(vm.reason().find("scause=0x2"), std::string::npos) << vm.reason();
+  EXPECT_NE(vm.reason().find("first fault: illegal instruction (cause 2) at pc=0x8000000c in S-mode"),
+            std::string::npos)
+      << vm.reason();
+}
+
+// A kernel written for M-mode (QEMU -bios none) reads mhartid first. Under the VMM it runs in
+// S-mode: illegal instruction, delegated to stvec = 0, where the fetch faults for ever. The
+// report names that first fault, not only the loop at 0 it ended in.
+TEST(VmEmulate, MModeKernelNamesItsFirstFault) {
+  std::vector<uint32_t> c;
+  c.push_back(csrrs(a0, 0xf14, zero)); // csrr a0, mhartid
+  c.push_back(addi(a1, zero, 0));
+  TempFile kernel(image(c));
+  for (const VirtMode mode : {VirtMode::emulate, VirtMode::hw, VirtMode::trap}) {
+    FramePool pool(64 << 20, 2 << 20);
+    BufferConsole console;
+    VmConfig config = config_for(kernel);
+    config.mode = mode;
+    Vm vm(config, pool, console);
+    run_to_halt(vm);
+    EXPECT_EQ(vm.state(), Vm::State::failed) << to_string(mode);
+    const std::string& why = vm.reason();
+    EXPECT_NE(why.find("first fault: illegal instruction (cause 2) at pc=0x80000000 in "), std::string::npos)
+        << to_string(mode) << ": " << why;
+    EXPECT_NE(why.find("tval=0xf1402573"), std::string::npos) << to_string(mode) << ": " << why;
+    EXPECT_NE(why.find("instruction 0xf1402573 (csrrs, CSR 0xf14 mhartid)"), std::string::npos)
+        << to_string(mode) << ": " << why;
+  }
+}
+
+// The first fault is forgotten when the handler returns: a guest that handled an illegal
+// instruction and then died of a load access fault is reported with the load.
+TEST(VmEmulate, FaultHandledWithSretIsNotTheFirstFault) {
+  std::vector<uint32_t> c;
+  c.push_back(auipc(t0, 0));
+  c.push_back(addi(t0, t0, 0x200));
+  c.push_back(csrrw(zero, riscv::csr::kStvec, t0));   // handler at +0x200
+  c.push_back(csrrw(zero, riscv::csr::kMstatus, zero)); // +0xc: illegal, handled
+  c.push_back(ld(t2, zero, 0));                          // +0x10: load access fault at 0, fatal
+  while (c.size() < 0x200 / 4) c.push_back(addi(zero, zero, 0));
+  // The handler skips the instruction, points stvec at zeros (illegal) and returns.
+  c.push_back(csrrs(t1, riscv::csr::kSepc, zero));
+  c.push_back(addi(t1, t1, 4));
+  c.push_back(csrrw(zero, riscv::csr::kSepc, t1));
+  c.push_back(addi(t0, t0, 0x100));
+  c.push_back(csrrw(zero, riscv::csr::kStvec, t0));
+  c.push_back(sret());
+  TempFile kernel(image(c));
+  FramePool pool(64 << 20, 2 << 20);
+  BufferConsole console;
+  Vm vm(config_for(kernel), pool, console);
+  run_to_halt(vm);
+  EXPECT_EQ(vm.state(), Vm::State::failed);
+  EXPECT_NE(vm.reason().find("first fault: load access fault (cause 5) at pc=0x80000010 in S-mode, tval=0x0"),
+            std::string::npos)
+      << vm.reason();
+  EXPECT_NE(vm.reason().find("faults on itself"), std::string::npos) << vm.reason();
+}
+
+// bios = "none": the kernel starts at 0x8000_0000 in M-mode as on QEMU -bios none (through the
+// reset ROM: a0 = hart id, a1 = the DTB); it may read mhartid, take its own M-mode traps and
+// power off through the syscon. Its neighbour under the VMM's SBI is unaffected.
+TEST(VmEmulate, BiosNoneRunsAnMModeKernel) {
+  std::vector<uint32_t> c;
+  c.push_back(csrrs(s0, 0xf14, zero));                 // csrr s0, mhartid
+  c.push_back(csrrs(s1, riscv::csr::kMstatus, zero)); // M-mode CSR
+  c.push_back(auipc(t0, 0));
+  c.push_back(addi(t0, t0, 0x100 - 8));
+  c.push_back(csrrw(zero, riscv::csr::kMtvec, t0));   // own M-mode handler at +0x100
+  c.push_back(ecall());                               // ECALL from M: its own handler, not the VMM
+  li(c, t0, 0x100000);                                // syscon
+  li(c, t1, 0x5555);
+  c.push_back(sw(t1, t0, 0));
+  c.push_back(jal(zero, 0));
+  while (c.size() < 0x100 / 4) c.push_back(addi(zero, zero, 0));
+  c.push_back(csrrs(s2, riscv::csr::kMcause, zero));
+  c.push_back(csrrs(t1, riscv::csr::kMepc, zero));
+  c.push_back(addi(t1, t1, 4));
+  c.push_back(csrrw(zero, riscv::csr::kMepc, t1));
+  c.push_back(0x30200073); // mret
+  TempFile kernel(image(c));
+  std::vector<uint32_t> g;
+  g.push_back(addi(a0, zero, 0));
+  g.push_back(addi(a1, zero, 0));
+  sbi_call(g, 0x53525354, 0);
+  TempFile good(image(g));
+
+  FramePool pool(64 << 20, 2 << 20);
+  BufferConsole console_a, console_b;
+  VmConfig config = config_for(kernel, 2);
+  config.bios = "none";
+  Vm vm(config, pool, console_a, VmOptions{.deterministic = true});
+  Vm neighbour(config_for(good), pool, console_b);
+  run_to_halt(vm);
+  run_to_halt(neighbour);
+  EXPECT_EQ(vm.state(), Vm::State::powered_off) << vm.reason();
+  EXPECT_EQ(vm.exit_code(), 0);
+  EXPECT_EQ(vm.vcpu(0).reg(s0), 0u);
+  EXPECT_EQ(vm.vcpu(0).reg(s2), 11u) << "its own handler saw ECALL from M";
+  EXPECT_EQ(vm.counters().snapshot().exits_for(ExitReason::sbi_call), 0u) << "no SBI call reached the VMM";
+  EXPECT_EQ(neighbour.state(), Vm::State::powered_off) << neighbour.reason();
+}
+
+TEST(VmEmulate, OwnFirmwareNeedsEmulateMode) {
+  std::vector<uint32_t> c{jal(zero, 0)};
+  TempFile kernel(image(c));
+  FramePool pool(64 << 20, 2 << 20);
+  BufferConsole console;
+  VmConfig config = config_for(kernel);
+  config.bios = "none";
+  config.mode = VirtMode::hw;
+  try {
+    Vm vm(config, pool, console);
+    FAIL() << "expected an error";
+  } catch (const std::exception& error) {
+    EXPECT_NE(std::string(error.what()).find("needs mode = emulate"), std::string::npos) << error.what();
+  }
 }
 
 TEST(VmEmulate, MissingKernelNamesTheVm) {

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "machine/devices/uart_16550.hpp"
 
@@ -141,6 +142,61 @@ TEST_F(UartTest, ModemStatusInterrupt) {
   EXPECT_EQ(r(U::kIirFcr) & 0x0f, U::kIirModemStatus);
   r(U::kMsr);
   EXPECT_FALSE(irq);
+}
+
+// What QEMU 7.2's serial.c does for a driver that never reads IIR (xv6): the THR-empty interrupt
+// stays identified, but the line is asserted (a new PLIC request) only when the THR empties
+// again, never by status polling.
+TEST_F(UartTest, ThrEmptyIsAssertedOnlyWhenTheThrEmptiesAgain) {
+  std::vector<bool> calls;
+  U u{[&](bool level) { calls.push_back(level); }, [](uint8_t) {}};
+  auto wr = [&](uint64_t o, uint8_t v) { ASSERT_TRUE(u.write(o, 1, v)); };
+  auto rd = [&](uint64_t o) {
+    uint64_t v = 0;
+    EXPECT_TRUE(u.read(o, 1, v));
+    return static_cast<uint8_t>(v);
+  };
+  wr(U::kIer, 0);
+  wr(U::kLcr, U::kLcrDlab);
+  wr(U::kRbrThr, 3);
+  wr(U::kIer, 0);
+  wr(U::kLcr, 3);
+  wr(U::kIirFcr, U::kFcrEnable | U::kFcrClearRx | U::kFcrClearTx);
+  calls.clear();
+  wr(U::kIer, U::kIerRxData | U::kIerThrEmpty);
+  EXPECT_EQ(calls, (std::vector<bool>{true})) << "enabling THRI with an empty THR asserts once";
+  calls.clear();
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(rd(U::kLsr) & U::kLsrDataReady, 0); // xv6's uartgetc in the interrupt handler
+    EXPECT_EQ(rd(U::kLsr) & U::kLsrThrEmpty, U::kLsrThrEmpty);
+    rd(U::kIer);
+    rd(U::kLcr);
+  }
+  EXPECT_TRUE(calls.empty()) << "polling status registers asserts nothing";
+  wr(U::kRbrThr, 'x'); // uartstart: THR written, the byte leaves, THR empty again
+  EXPECT_EQ(calls, (std::vector<bool>{false, true})) << "one fall and one new assertion per byte";
+  calls.clear();
+  u.push_input('k');
+  EXPECT_EQ(calls, (std::vector<bool>{true})) << "received data is a new assertion";
+  calls.clear();
+  EXPECT_EQ(rd(U::kRbrThr), 'k');
+  EXPECT_EQ(calls, (std::vector<bool>{true})) << "THRI still identified after the RBR read (QEMU re-raises)";
+  calls.clear();
+  EXPECT_EQ(rd(U::kIirFcr) & 0x0f, U::kIirThrEmpty);
+  EXPECT_EQ(calls, (std::vector<bool>{false})) << "an IIR read reporting THRI acknowledges it";
+  calls.clear();
+  wr(U::kIer, U::kIerRxData);
+  wr(U::kIer, U::kIerRxData | U::kIerThrEmpty);
+  EXPECT_EQ(calls, (std::vector<bool>{true})) << "re-enabling THRI raises it again (Linux's THRE test)";
+}
+
+TEST_F(UartTest, ClearingTheTransmitFifoIsAThrEmptyInterrupt) {
+  w(U::kIer, U::kIerThrEmpty);
+  r(U::kIirFcr);
+  EXPECT_FALSE(irq);
+  w(U::kIirFcr, U::kFcrEnable | U::kFcrClearTx);
+  EXPECT_TRUE(irq);
+  EXPECT_EQ(r(U::kIirFcr) & 0x0f, U::kIirThrEmpty);
 }
 
 TEST_F(UartTest, ScratchRegisterAndWideAccess) {

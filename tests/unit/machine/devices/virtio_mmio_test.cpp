@@ -92,9 +92,110 @@ TEST_F(VirtioMmioTest, RegistersNeedWordAccess) {
   EXPECT_FALSE(transport->read(M::kMagicValue + 2, 4, v));
 }
 
-TEST_F(VirtioMmioTest, FeaturesWithoutVersion1AreRefused) { EXPECT_FALSE(driver.init(M::kFeatureIndirectDesc)); }
+// Virtio 1.x 6.2 lets a device refuse to work without VERSION_1; QEMU 7.2's version 2 transport
+// accepts, and drivers that only know the low 32 feature bits (xv6) rely on it.
+TEST_F(VirtioMmioTest, FeaturesWithoutVersion1AreAccepted) {
+  EXPECT_TRUE(driver.init(M::kFeatureIndirectDesc));
+  EXPECT_TRUE(driver.init(0));
+}
 
-TEST_F(VirtioMmioTest, UnofferedFeaturesAreRefused) { EXPECT_FALSE(driver.init(M::kFeatureVersion1 | 1u << 7)); }
+TEST_F(VirtioMmioTest, DriverWritingOnlyTheLow32BitsWorks) {
+  ASSERT_TRUE(driver.init_low_32_bits(M::kFeatureIndirectDesc));
+  EXPECT_EQ(driver.reg(M::kStatus) & M::kStatusFeaturesOk, M::kStatusFeaturesOk);
+  put(VirtioTestDriver::kBuffers, "xv6");
+  driver.set_desc(0, VirtioTestDriver::kBuffers, 3, Virtqueue::kDescNext, 1);
+  driver.set_desc(1, VirtioTestDriver::kBuffers + 0x100, 8, Virtqueue::kDescWrite);
+  driver.make_available(0);
+  driver.notify();
+  ASSERT_FALSE(driver.needs_reset()) << transport->last_error();
+  EXPECT_EQ(driver.used(0), (std::pair<uint32_t, uint32_t>{0, 3}));
+  EXPECT_EQ(get(VirtioTestDriver::kBuffers + 0x100, 3), "xv6");
+}
+
+// The legacy layout (virtio 1.x 4.2.4), QEMU 7.2's default: version 1, 32 feature bits, no
+// FEATURES_OK handshake, rings placed by GuestPageSize/QueueAlign/QueuePFN. Driven as the 2020
+// xv6-riscv virtio_disk_init did.
+TEST_F(VirtioMmioTest, LegacyLayoutServesAQueuePlacedByPfn) {
+  bool legacy_irq = false;
+  auto dev = std::make_unique<EchoDevice>();
+  EchoDevice* legacy_echo = dev.get();
+  M t(bus, std::move(dev), [&](bool level) { legacy_irq = level; }, M::Layout::legacy);
+  auto reg = [&](uint64_t o) {
+    uint64_t v = 0;
+    EXPECT_TRUE(t.read(o, 4, v));
+    return static_cast<uint32_t>(v);
+  };
+  auto set = [&](uint64_t o, uint32_t v) { EXPECT_TRUE(t.write(o, 4, v)); };
+  EXPECT_EQ(reg(M::kVersion), 1u);
+  set(M::kDeviceFeaturesSel, 1);
+  EXPECT_EQ(reg(M::kDeviceFeatures), 0u) << "no VERSION_1, no high word";
+  set(M::kDeviceFeaturesSel, 0);
+  EXPECT_EQ(reg(M::kDeviceFeatures), (1u << 3) | static_cast<uint32_t>(M::kFeatureIndirectDesc));
+  set(M::kStatus, M::kStatusAcknowledge);
+  set(M::kStatus, M::kStatusAcknowledge | M::kStatusDriver);
+  set(M::kDriverFeatures, 1u << 3);
+  set(M::kStatus, M::kStatusAcknowledge | M::kStatusDriver | M::kStatusFeaturesOk);
+  set(M::kStatus, M::kStatusAcknowledge | M::kStatusDriver | M::kStatusFeaturesOk | M::kStatusDriverOk);
+  set(M::kLegacyGuestPageSize, 4096);
+  set(M::kQueueSel, 0);
+  EXPECT_EQ(reg(M::kLegacyQueuePfn), 0u);
+  EXPECT_EQ(reg(M::kQueueNumMax), 8u);
+  set(M::kQueueNum, 8);
+  const uint64_t base = VirtioTestDriver::kRamBase + 0x4000;
+  set(M::kLegacyQueuePfn, static_cast<uint32_t>(base >> 12));
+  EXPECT_EQ(reg(M::kLegacyQueuePfn), base >> 12);
+  ASSERT_FALSE(t.status() & M::kStatusNeedsReset) << t.last_error();
+  // desc at base, avail at base + 16 * 8, used at the next 4 KiB boundary.
+  auto put16 = [&](uint64_t at, uint16_t v) { ASSERT_TRUE(bus.copy_to_ram(at, &v, 2)); };
+  put(VirtioTestDriver::kBuffers, "legacy");
+  driver.set_desc(0, VirtioTestDriver::kBuffers, 6, Virtqueue::kDescNext, 1, base);
+  driver.set_desc(1, VirtioTestDriver::kBuffers + 0x100, 8, Virtqueue::kDescWrite, 0, base);
+  put16(base + 128 + 4, 0); // ring[0] = descriptor 0
+  put16(base + 128 + 2, 1); // avail idx
+  set(M::kQueueNotify, 0);
+  ASSERT_FALSE(t.status() & M::kStatusNeedsReset) << t.last_error();
+  EXPECT_EQ(legacy_echo->requests, 1);
+  EXPECT_EQ(get(VirtioTestDriver::kBuffers + 0x100, 6), "legacy");
+  uint16_t used_idx = 0;
+  uint32_t used_len = 0;
+  ASSERT_TRUE(bus.copy_from_ram(base + 0x1000 + 2, &used_idx, 2));
+  ASSERT_TRUE(bus.copy_from_ram(base + 0x1000 + 8, &used_len, 4));
+  EXPECT_EQ(used_idx, 1);
+  EXPECT_EQ(used_len, 6u);
+  EXPECT_TRUE(legacy_irq);
+  EXPECT_EQ(reg(M::kQueueReady), 0u) << "QueueReady is not a legacy register";
+  set(M::kLegacyQueuePfn, 0);
+  EXPECT_EQ(reg(M::kLegacyQueuePfn), 0u) << "PFN 0 takes the queue away";
+}
+
+TEST_F(VirtioMmioTest, ModernLayoutIgnoresLegacyRegisters) {
+  ASSERT_TRUE(driver.init());
+  driver.set_reg(M::kLegacyQueuePfn, 0x80004);
+  EXPECT_EQ(driver.reg(M::kLegacyQueuePfn), 0u);
+  EXPECT_EQ(driver.reg(M::kQueueReady), 1u);
+}
+
+TEST_F(VirtioMmioTest, UnofferedFeaturesAreRefused) {
+  // QEMU 7.2 silently drops unoffered bits and sets FEATURES_OK; the spec (2.2.2) has the device
+  // leave FEATURES_OK clear for a set it does not accept, and so do we.
+  EXPECT_FALSE(driver.init(M::kFeatureVersion1 | 1u << 7));
+  EXPECT_FALSE(driver.init(1u << 7));
+}
+
+TEST_F(VirtioMmioTest, EachBatchOfUsedBuffersIsANewInterruptRequest) {
+  std::vector<bool> levels;
+  auto t = std::make_unique<M>(bus, std::make_unique<EchoDevice>(), [&](bool level) { levels.push_back(level); });
+  VirtioTestDriver d{bus, *t};
+  ASSERT_TRUE(d.init());
+  for (uint16_t i = 0; i < 2; ++i) {
+    d.set_desc(i, VirtioTestDriver::kBuffers + 0x100 * i, 8, Virtqueue::kDescWrite);
+    d.make_available(i);
+    d.notify(); // not acknowledged in between: the line stays high but is asserted again
+  }
+  EXPECT_EQ(levels, (std::vector<bool>{true, true}));
+  d.set_reg(M::kInterruptAck, M::kInterruptUsedBuffer);
+  EXPECT_EQ(levels.back(), false);
+}
 
 TEST_F(VirtioMmioTest, ServesChainAndRaisesUsedBufferInterrupt) {
   ASSERT_TRUE(driver.init());

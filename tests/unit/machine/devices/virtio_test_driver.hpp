@@ -60,6 +60,30 @@ public:
     return reg(M::kQueueReady) == 1;
   }
   bool init() { return init(M::kFeatureVersion1 | M::kFeatureIndirectDesc); }
+  // As xv6's virtio_disk_init: reads the device features with the select left at 0, writes back
+  // the low 32 bits minus `cleared` (never touching DriverFeaturesSel, so VERSION_1 is not
+  // accepted), sets FEATURES_OK and re-reads it; returns whether it stuck.
+  bool init_low_32_bits(uint32_t cleared) {
+    set_reg(M::kStatus, 0);
+    set_reg(M::kStatus, M::kStatusAcknowledge);
+    set_reg(M::kStatus, M::kStatusAcknowledge | M::kStatusDriver);
+    const uint32_t features = reg(M::kDeviceFeatures) & ~cleared;
+    set_reg(M::kDriverFeatures, features);
+    set_reg(M::kStatus, M::kStatusAcknowledge | M::kStatusDriver | M::kStatusFeaturesOk);
+    if (!(reg(M::kStatus) & M::kStatusFeaturesOk)) return false;
+    set_reg(M::kQueueSel, 0);
+    if (reg(M::kQueueReady) != 0 || reg(M::kQueueNumMax) < size_) return false;
+    set_reg(M::kQueueNum, size_);
+    set_reg(M::kQueueDescLow, static_cast<uint32_t>(kDesc));
+    set_reg(M::kQueueDescHigh, 0);
+    set_reg(M::kQueueDriverLow, static_cast<uint32_t>(kAvail));
+    set_reg(M::kQueueDriverHigh, 0);
+    set_reg(M::kQueueDeviceLow, static_cast<uint32_t>(kUsed));
+    set_reg(M::kQueueDeviceHigh, 0);
+    set_reg(M::kQueueReady, 1);
+    set_reg(M::kStatus, M::kStatusAcknowledge | M::kStatusDriver | M::kStatusFeaturesOk | M::kStatusDriverOk);
+    return reg(M::kQueueReady) == 1;
+  }
 
   // Writes descriptor `index` of the table at `table` (the queue's own table by default).
   void set_desc(uint16_t index, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next = 0,
