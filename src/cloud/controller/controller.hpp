@@ -62,6 +62,8 @@ class Controller {
   void stop();
   bool is_leader() const { return leader_.load(); }
   const ControllerOptions& options() const { return options_; }
+  // How clients reach this replica (once the API is bound; before start()).
+  void set_api_url(std::string url) { options_.api_url = std::move(url); }
   Metrics& metrics() { return metrics_; }
 
   // nullopt: the token is unknown.
