@@ -70,6 +70,13 @@ void extend_host(CLI::App& app) {
   } catch (const CLI::OptionNotFound&) {
     host = app.add_subcommand("host", "Host agent and the fleet's hosts");
   }
+  // The agent's --name is required only when no admin subcommand is given.
+  if (auto* name = host->get_option_no_throw("--name"); name && name->get_required()) {
+    name->required(false);
+    host->parse_complete_callback([host, name] {
+      if (host->get_subcommands().empty() && name->count() == 0) throw CLI::RequiredError("--name");
+    });
+  }
   auto list = std::make_shared<HostAdminOptions>();
   auto* l = host->add_subcommand("list", "List hosts: capacity, allocation, load, drain state (admin)");
   add_cloud_target_options(*l, list->target);
