@@ -17,7 +17,7 @@ cloud_up_cleanup() {
     timeout 20 "$NIMBUS_BIN" cloud down --dir "$CLOUD_DIR" >/dev/null 2>&1
     for p in $pids; do kill -9 "$p" 2>/dev/null; done
   fi
-  for p in $(pgrep -f "nimbus run --vm $TEST_WORK/" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+  for p in $(pgrep -f "run --vm $TEST_WORK/" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
   for p in "${EXTRA_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
   rm -rf "$TEST_WORK"
 }

@@ -24,7 +24,7 @@ moving=$(api GET /v1/vms "$T" | jq -r --arg h "$victim" '[.[] | select(.host == 
 say "VMs on: $hosts_used; killing the agent of $victim ($moving VMs)"
 all_running() { [ "$(api GET /v1/vms "$T" | jq '[.[] | select(.state == "running")] | length')" -eq 3 ]; }
 wait_until 90 "3 VMs running" all_running
-some_vmm_of() { [ -n "$(pgrep -f "nimbus run --vm $CLOUD_DIR/hosts/$1/" || true)" ]; }
+some_vmm_of() { [ -n "$(pgrep -f "run --vm $CLOUD_DIR/hosts/$1/" || true)" ]; }
 wait_until 10 "VMMs of $victim" some_vmm_of "$victim"
 
 pid=$(jq -r --arg h "$victim" '.hosts[] | select(.name == $h) | .pid' "$CLOUD_DIR/cloud.json")
@@ -47,12 +47,22 @@ some_vmm_of "$victim" && fail "a VMM of the lost host $victim still runs"
 for id in $(api GET /v1/vms "$T" | jq -r '.[].id'); do
   n=$(ectl get --prefix /nimbus/assign/ --keys-only | grep -c "/$id\$")
   [ "$n" -eq 1 ] || fail "VM $id has $n assignments"
-  v=$(pgrep -fc "nimbus run --vm $CLOUD_DIR/hosts/.*/$id.toml" || true)
+  v=$(pgrep -fc "run --vm $CLOUD_DIR/hosts/.*/$id.toml" || true)
   [ "$v" -eq 1 ] || fail "VM $id has $v VMM processes"
   st=$(ectl get "/nimbus/vmstatus/$id" --print-value-only)
   [ "$(echo "$st" | jq -r .host)" != "$victim" ] || fail "vmstatus of $id still on $victim"
 done
 api GET /v1/vms "$T" | jq -e --arg h "$victim" '[.[] | select(.generation == 2)] | length >= 1' >/dev/null || fail "no VM has generation 2"
 api GET /v1/vms "$T" | jq -c '.[] | {name, host, state, generation}' | while read -r l; do say "  $l"; done
+# The restarted guests boot (their console logs on the new host show the kernel).
+booted() {
+  local id h
+  for id in $(api GET /v1/vms "$T" | jq -r '.[].id'); do
+    h=$(api GET "/v1/vms/$id" "$T" | jq -r .host)
+    grep -qa "Linux version" "$CLOUD_DIR/hosts/$h/vms/$id/$id.log" 2>/dev/null || return 1
+  done
+}
+wait_until 60 "the moved guests' kernels on their new hosts' consoles" booted
+say "moved guests booted $(printf '%.1f' "$(echo "$(date +%s.%N) - $t0" | bc)") s after the kill"
 grep -E "lost|moved" "$CLOUD_DIR/logs/controller.log" | tail -4 | while read -r l; do say "  log: $l"; done
 say PASS
