@@ -22,7 +22,7 @@ PACKAGES=(
   # firmware and the reference machine
   opensbi u-boot-qemu qemu-system-misc
   # tools used by tests and benchmarks
-  python3 expect e2fsprogs
+  python3 expect e2fsprogs curl jq
 )
 
 export DEBIAN_FRONTEND=noninteractive

@@ -120,6 +120,11 @@ int CloudClient::stream(const std::string& path, const std::function<bool(const 
 }
 
 int CloudClient::fail(const ApiResponse& r) const {
+  if (r.status == 0 && r.error.find("SSL") != std::string::npos) {
+    fmt::print(stderr, "nimbus {}: TLS with {} failed ({}): give the CA that signed its certificate with --ca FILE\n", command_, url_,
+               r.error);
+    return 3;
+  }
   if (r.status == 0) {
     fmt::print(stderr, "nimbus {}: the controller at {} did not answer ({}); is it running? (nimbus cloud status)\n", command_, url_,
                r.error);
