@@ -53,6 +53,7 @@ for h in $(ectl get --prefix /nimbus/hosts/ --keys-only | sed -n 's#^/nimbus/hos
   al=$(ectl get "/nimbus/alloc/$h" --print-value-only | jq '.vcpus // 0')
   n=$(ectl get "/nimbus/alloc/$h" --print-value-only | jq '.vms | length')
   as=$(ectl get --prefix "/nimbus/assign/$h/" --keys-only | grep -c .)
+  al=${al:-0}; n=${n:-0}  # no alloc key: nothing placed there
   say "host $h: alloc $al of $cap vCPUs, $n VMs, $as assignments"
   [ "$al" -le "$cap" ] || over=$((over + 1))
   [ "$n" = "$as" ] || fail "host $h: alloc lists $n VMs but has $as assignments"
@@ -65,6 +66,27 @@ u2=$(ectl get /nimbus/usage/t2 --print-value-only | jq .vcpus)
 [ "$u1" -eq 10 ] && [ "$u2" -eq 12 ] || fail "usage t1 $u1 (quota 10), t2 $u2 (quota 12)"
 [ "$(ectl get --prefix /nimbus/vms/ --keys-only | grep -c .)" -eq 22 ] || fail "VM records != 22"
 say "zero overcommitted hosts, zero quota overruns (t1 10/10, t2 12/12)"
+
+# Now capacity binds: t2's quota is raised and 30 more creates race for the 2 free vCPUs.
+api PUT /v1/tenants/t2/quota "$ADMIN_TOKEN" '{"vcpus":1000,"memory_mib":1000000,"vms":1000,"disk_gib":1000}' >/dev/null
+expect_status 200 "raise t2's quota"
+sleep 0.3
+CURLS=()
+for i in $(seq 101 130); do
+  if [ $((i % 2)) -eq 0 ]; then url=$CLOUD_URL; else url=$URL2; fi
+  curl -s -o "$TEST_WORK/req/r$i.json" -w '%{http_code}\n' -X POST -H "Authorization: Bearer $T2" \
+    --data-binary "{\"name\":\"vm$i\",\"flavor\":\"n1.tiny\",\"image\":\"sim\"}" "$url/v1/vms" > "$TEST_WORK/req/cap$i" &
+  CURLS+=($!)
+done
+wait "${CURLS[@]}"
+ok=$(cat "$TEST_WORK"/req/cap* | grep -c '^201$'); full=$(cat "$TEST_WORK"/req/cap* | grep -c '^503$')
+say "30 more creates against 2 free vCPUs: $ok created, $full refused with 503 no_capacity"
+[ "$ok" -eq 2 ] && [ "$full" -eq 28 ] || fail "expected 2 created and 28 no_capacity"
+for h in $(ectl get --prefix /nimbus/hosts/ --keys-only | sed -n 's#^/nimbus/hosts/##p'); do
+  al=$(ectl get "/nimbus/alloc/$h" --print-value-only | jq '.vcpus // 0'); al=${al:-0}
+  [ "$al" -le 8 ] || fail "host $h overcommitted: $al of 8 vCPUs"
+done
+say "still zero overcommitted hosts (all 3 at 8 of 8 vCPUs)"
 for u in "$CLOUD_URL" "$URL2"; do
   curl -s "$u/metrics" | grep -E '^nimbus_(placement_decisions_total|txn_conflicts_total)' | while read -r l; do say "  $u $l"; done
 done
