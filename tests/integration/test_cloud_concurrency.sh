@@ -89,5 +89,7 @@ done
 say "still zero overcommitted hosts (all 3 at 8 of 8 vCPUs)"
 for u in "$CLOUD_URL" "$URL2"; do
   curl -s "$u/metrics" | grep -E '^nimbus_(placement_decisions_total|txn_conflicts_total)' | while read -r l; do say "  $u $l"; done
+  curl -s "$u/metrics" | awk '$1 == "nimbus_placement_latency_seconds_sum" {s = $2} $1 == "nimbus_placement_latency_seconds_count" {c = $2}
+    END {if (c > 0) printf "mean placement latency %.1f ms over %d decisions\n", 1000 * s / c, c}' | while read -r l; do say "  $u $l"; done
 done
 say PASS
