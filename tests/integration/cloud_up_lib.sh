@@ -19,7 +19,7 @@ cloud_up_cleanup() {
   fi
   for p in $(pgrep -f "run --vm $TEST_WORK/" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
   for p in "${EXTRA_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-  rm -rf "$TEST_WORK"
+  [ -n "${KEEP_WORK:-}" ] || rm -rf "$TEST_WORK"
 }
 EXTRA_PIDS=()
 trap cloud_up_cleanup EXIT

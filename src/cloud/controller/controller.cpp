@@ -536,7 +536,9 @@ void Controller::reconcile_once() {
         if (!to) {
           std::lock_guard<std::mutex> lock(mu_);
           auto v = vms_.find(id);
-          log(fmt::format("no host has room for {} from lost host {}; will retry", v == vms_.end() ? id : v->second.value.name, host));
+          auto l = lost_.find(host);
+          if (l != lost_.end() && l->second.stranded.insert(id).second)
+            log(fmt::format("no host has room for {} from lost host {}; retrying every round", v == vms_.end() ? id : v->second.value.name, host));
           break;
         }
         if (move_vm(id, *to, true, "host " + host + " lost")) break;

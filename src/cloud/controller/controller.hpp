@@ -112,6 +112,7 @@ class Controller {
     HostInfo info;
     std::chrono::steady_clock::time_point since;
     bool announced = false;
+    std::set<std::string> stranded;  // VMs already reported as finding no room
   };
 
   // Cache fed by the watch (and by our own committed transactions).
