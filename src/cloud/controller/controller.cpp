@@ -15,6 +15,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// Pseudo-VMs standing for allocated resources whose VM records this replica has not seen yet.
+const std::string kResidualPrefix = "~residual~";
+
 std::string default_id() {
   char host[256] = {};
   ::gethostname(host, sizeof(host) - 1);
@@ -407,19 +410,32 @@ void Controller::fleet_snapshot(std::vector<FleetHost>& hosts, std::vector<Fleet
     if (st != hoststatus_.end()) fh.cpu_load = st->second.cpu_load;
     hosts.push_back(fh);
   }
-  for (const auto& [id, v] : vms_) {
-    const VmRecord& r = v.value;
-    if (r.host.empty()) continue;
-    if (!include_stopped && r.state == vm_state::kStopped) continue;
-    FleetVm fv{r.id, r.tenant, r.host, r.resources(), r.affinity, r.anti_affinity, 0.0};
-    auto st = hoststatus_.find(r.host);
-    if (st != hoststatus_.end()) {
-      auto o = st->second.vms.find(r.id);
-      if (o != st->second.vms.end()) fv.cpu_load = o->second.cpu_load;
+  // The allocs are the truth of what each host holds (they are what the transactions guard); a
+  // VM record may reach this replica's cache later than the alloc naming it, so what the alloc
+  // holds beyond the records known here is seated as one residual pseudo-VM.
+  for (const auto& [host, a] : alloc_) {
+    Resources known;
+    for (const auto& id : a.value.vms) {
+      auto v = vms_.find(id);
+      if (v == vms_.end()) continue;
+      const VmRecord& r = v->second.value;
+      if (!include_stopped && r.state == vm_state::kStopped) continue;
+      FleetVm fv{r.id, r.tenant, host, r.resources(), r.affinity, r.anti_affinity, 0.0};
+      known += r.resources();
+      auto st = hoststatus_.find(host);
+      if (st != hoststatus_.end()) {
+        auto o = st->second.vms.find(r.id);
+        if (o != st->second.vms.end()) fv.cpu_load = o->second.cpu_load;
+      }
+      auto vs = vmstatus_.find(r.id);
+      if (fv.cpu_load == 0 && vs != vmstatus_.end()) fv.cpu_load = vs->second.cpu_load;
+      vms.push_back(fv);
     }
-    auto vs = vmstatus_.find(r.id);
-    if (fv.cpu_load == 0 && vs != vmstatus_.end()) fv.cpu_load = vs->second.cpu_load;
-    vms.push_back(fv);
+    Resources residual = a.value.resources() - known;
+    residual.vcpus = std::max<int64_t>(0, residual.vcpus);
+    residual.memory_mib = std::max<int64_t>(0, residual.memory_mib);
+    residual.disk_gib = std::max<int64_t>(0, residual.disk_gib);
+    if (!(residual == Resources{})) vms.push_back(FleetVm{kResidualPrefix + host, "", host, residual, "", "", 0.0});
   }
 }
 
