@@ -23,6 +23,8 @@ PACKAGES=(
   opensbi u-boot-qemu qemu-system-misc
   # tools used by tests and benchmarks
   python3 expect e2fsprogs
+  # the host agent tests: its API over a UNIX socket, a test CA for TLS
+  curl openssl jq
 )
 
 export DEBIAN_FRONTEND=noninteractive

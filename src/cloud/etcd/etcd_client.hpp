@@ -91,6 +91,13 @@ struct ClientOptions {
   std::chrono::milliseconds request_timeout{2000};
   // TLS to etcd (https endpoints): CA bundle to verify the server, optional client certificate.
   std::string ca_file, cert_file, key_file;
+  // A watch whose stream keeps failing (every endpoint down) for this long calls on_error and
+  // stops; 0: retry for ever. Each retry resumes from the revision after the last delivered one.
+  std::chrono::milliseconds watch_retry_budget{30000};
+  // An idle watch stream receives nothing; after this long without a byte it is reopened (from
+  // where it was), which bounds how long a silently dead connection (etcd frozen, network cut)
+  // goes unnoticed.
+  std::chrono::milliseconds watch_idle_reconnect{30000};
 };
 
 class Watch;
@@ -105,13 +112,19 @@ class Client {
   std::optional<KeyValue> get(const std::string& key);
   RangeResult get_prefix(const std::string& prefix, int64_t limit = 0);
   int64_t put(const std::string& key, const std::string& value, int64_t lease = 0);  // new revision
-  int64_t del(const std::string& key);
-  int64_t del_prefix(const std::string& prefix);
+  int64_t del(const std::string& key);               // how many keys were deleted (0 or 1)
+  int64_t del_prefix(const std::string& prefix);     // how many keys were deleted
   TxnResult txn(const std::vector<Compare>& compares, const std::vector<Op>& success,
                 const std::vector<Op>& failure = {});
 
   // Leases: grant returns the lease id; keepalive returns the remaining TTL in seconds (0 or
-  // less: the lease is gone and cannot be renewed); revoke deletes every key bound to it.
+  // less: the lease is gone and cannot be renewed); revoke deletes every key bound to it (a lease
+  // that is already gone is not an error).
+  //
+  // Errors: every call throws EtcdError naming the gateway path and each endpoint tried with
+  // what failed there. Endpoints are tried in turn (starting with the one that answered last)
+  // on transport failures and "unavailable" answers; a call takes at most about
+  // request_timeout per endpoint.
   int64_t lease_grant(int64_t ttl_seconds);
   int64_t lease_keepalive(int64_t lease);
   void lease_revoke(int64_t lease);

@@ -1,0 +1,152 @@
+// `nimbus controller`: one replica of the cloud controller (REST API + placement + reconciler);
+// several may run against one etcd, one of them leads. See docs/cloud.md "Controller".
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "cli/commands.hpp"
+#include "cloud/controller/api_server.hpp"
+#include "cloud/controller/controller.hpp"
+
+namespace nimbus::cli {
+namespace {
+
+namespace ctl = cloud::controller;
+
+struct ControllerCliOptions {
+  std::vector<std::string> etcd{"http://127.0.0.1:2379"};
+  std::string prefix = "/nimbus/";
+  std::string listen = "127.0.0.1:8080";
+  std::string tls_cert, tls_key;
+  std::string admin_token_file, agent_token_file;
+  std::string disks_dir;
+  std::string url_file;
+  std::string id;
+  std::string policy = "best-fit";
+  double grace = 2.0;
+  double consolidate_interval = 10.0;
+  double cpu_overcommit = 4.0;
+  double memory_overcommit = 1.0;
+  std::size_t moves_per_round = 5;
+  std::size_t moves_per_host = 2;
+  int64_t leader_ttl = 5;
+};
+
+bool read_token(const std::string& path, std::string& out) {
+  std::ifstream in(path);
+  if (!in) return false;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  out = ss.str();
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r' || out.back() == ' ')) out.pop_back();
+  return !out.empty();
+}
+
+int run_controller(const ControllerCliOptions& o) {
+  ctl::ControllerOptions co;
+  co.etcd_endpoints = o.etcd;
+  co.etcd_prefix = o.prefix;
+  co.id = o.id;
+  co.disks_dir = o.disks_dir;
+  co.grace = std::chrono::milliseconds(static_cast<int64_t>(o.grace * 1000));
+  co.consolidate_interval = std::chrono::milliseconds(static_cast<int64_t>(o.consolidate_interval * 1000));
+  co.leader_ttl_seconds = o.leader_ttl;
+  co.fleet.cpu_overcommit = o.cpu_overcommit;
+  co.fleet.memory_overcommit = o.memory_overcommit;
+  co.consolidation.moves_per_round = o.moves_per_round;
+  co.consolidation.moves_per_host = o.moves_per_host;
+  if (!cloud::placement::online::parse_policy(o.policy, co.fleet.policy)) {
+    fmt::print(stderr, "nimbus controller: unknown --policy '{}': use best-fit, worst-fit, dot-product or hybrid\n", o.policy);
+    return 2;
+  }
+  if (!o.admin_token_file.empty() && !read_token(o.admin_token_file, co.admin_token)) {
+    fmt::print(stderr, "nimbus controller: cannot read the admin token from {}\n", o.admin_token_file);
+    return 2;
+  }
+  if (!o.agent_token_file.empty() && !read_token(o.agent_token_file, co.agent_token)) {
+    fmt::print(stderr, "nimbus controller: cannot read the agent token from {}\n", o.agent_token_file);
+    return 2;
+  }
+  ctl::ApiServerOptions so;
+  if (!ctl::parse_listen(o.listen, so.host, so.port)) {
+    fmt::print(stderr, "nimbus controller: --listen wants HOST:PORT (e.g. 127.0.0.1:8080), not '{}'\n", o.listen);
+    return 2;
+  }
+  so.tls_cert = o.tls_cert;
+  so.tls_key = o.tls_key;
+  if (so.tls_cert.empty() != so.tls_key.empty()) {
+    fmt::print(stderr, "nimbus controller: give both --tls-cert and --tls-key, or neither\n");
+    return 2;
+  }
+
+  // Signals go to a thread of their own; every other thread inherits the blocked mask.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  try {
+    ctl::Controller controller(co);
+    ctl::ApiServer server(controller, so);
+    const int port = server.bind();
+    const std::string url = fmt::format("{}://{}:{}", server.tls() ? "https" : "http", so.host, port);
+    controller.set_api_url(url);
+    controller.start();
+    std::thread serving([&] { server.run(); });
+    if (!o.url_file.empty()) {
+      const std::string tmp = o.url_file + ".tmp";
+      std::ofstream(tmp) << url << "\n";
+      std::rename(tmp.c_str(), o.url_file.c_str());
+    }
+    fmt::print(stderr, "nimbus controller: {} listening on {}\n", controller.options().id, url);
+    int sig = 0;
+    sigwait(&set, &sig);
+    fmt::print(stderr, "nimbus controller: signal {}, stopping\n", sig);
+    server.stop();
+    serving.join();
+    controller.stop();
+    return 0;
+  } catch (const cloud::etcd::EtcdError& e) {
+    fmt::print(stderr, "nimbus controller: etcd unreachable at {}: {} (is etcd running? see --etcd)\n", o.etcd.front(), e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "nimbus controller: {}\n", e.what());
+    return 1;
+  }
+}
+
+void register_controller(CLI::App& app) {
+  auto opts = std::make_shared<ControllerCliOptions>();
+  auto* cmd = app.add_subcommand("controller", "Run a cloud controller replica (REST API, placement, failover)");
+  cmd->add_option("--etcd", opts->etcd, "etcd endpoint URL (repeatable)")->capture_default_str();
+  cmd->add_option("--etcd-prefix", opts->prefix, "key prefix in etcd")->capture_default_str();
+  cmd->add_option("--listen", opts->listen, "HOST:PORT of the REST API (port 0: any free port)")->capture_default_str();
+  cmd->add_option("--tls-cert", opts->tls_cert, "TLS certificate (PEM) for HTTPS");
+  cmd->add_option("--tls-key", opts->tls_key, "TLS private key (PEM) for HTTPS");
+  cmd->add_option("--admin-token-file", opts->admin_token_file, "file holding the admin bearer token");
+  cmd->add_option("--agent-token-file", opts->agent_token_file, "file holding the token the host agents accept");
+  cmd->add_option("--disks-dir", opts->disks_dir, "shared directory holding the VMs' disks");
+  cmd->add_option("--url-file", opts->url_file, "write the API URL here once listening");
+  cmd->add_option("--id", opts->id, "this replica's name (default: hostname-pid)");
+  cmd->add_option("--policy", opts->policy, "placement policy: best-fit, worst-fit, dot-product, hybrid")->capture_default_str();
+  cmd->add_option("--grace", opts->grace, "seconds after a host's lease expired before its VMs are re-placed")->capture_default_str();
+  cmd->add_option("--consolidate-interval", opts->consolidate_interval, "seconds between consolidation rounds (0: off)")
+      ->capture_default_str();
+  cmd->add_option("--cpu-overcommit", opts->cpu_overcommit, "vCPUs placed per host CPU")->capture_default_str();
+  cmd->add_option("--memory-overcommit", opts->memory_overcommit, "memory overcommit factor")->capture_default_str();
+  cmd->add_option("--moves-per-round", opts->moves_per_round, "most VM moves per consolidation/drain round")->capture_default_str();
+  cmd->add_option("--moves-per-host", opts->moves_per_host, "most VM moves out of one host per round")->capture_default_str();
+  cmd->add_option("--leader-ttl", opts->leader_ttl, "seconds of the leader lease")->capture_default_str();
+  cmd->callback([opts] { set_exit_code(run_controller(*opts)); });
+}
+
+NIMBUS_REGISTER_COMMAND(register_controller);
+
+} // namespace
+} // namespace nimbus::cli

@@ -1,0 +1,1243 @@
+#include "cloud/controller/controller.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <random>
+
+#include <fmt/format.h>
+
+namespace nimbus::cloud::controller {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Pseudo-VMs standing for allocated resources whose VM records this replica has not seen yet.
+const std::string kResidualPrefix = "~residual~";
+
+std::string default_id() {
+  char host[256] = {};
+  ::gethostname(host, sizeof(host) - 1);
+  return fmt::format("{}-{}", host, ::getpid());
+}
+
+// Wraps an etcd call: times it and turns a transport failure into the API's 503.
+template <typename F>
+auto timed(Metrics& m, F&& f) -> decltype(f()) {
+  ScopedTimer t(m.etcd_latency);
+  return f();
+}
+
+void backoff(int attempt) {
+  static thread_local std::mt19937 rng{std::random_device{}()};
+  const int ceiling = std::min(50, 2 + attempt * 3);
+  std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(1, ceiling)(rng)));
+}
+
+} // namespace
+
+Controller::Controller(ControllerOptions options) : options_(std::move(options)) {
+  keys_.prefix = options_.etcd_prefix;
+  if (keys_.prefix.empty() || keys_.prefix.back() != '/') keys_.prefix += '/';
+  if (options_.id.empty()) options_.id = default_id();
+  if (!options_.admin_token.empty()) admin_sha_ = sha256_hex(options_.admin_token);
+  etcd::ClientOptions co;
+  co.endpoints = options_.etcd_endpoints;
+  client_ = std::make_unique<etcd::Client>(co);
+}
+
+Controller::~Controller() { stop(); }
+
+void Controller::log(const std::string& text) const {
+  std::fprintf(stderr, "%s controller %s: %s\n", now_rfc3339().c_str(), options_.id.c_str(), text.c_str());
+  std::fflush(stderr);
+}
+
+void Controller::start() {
+  load_all();
+  seed();
+  watch_thread_ = std::thread([this] { watch_loop(); });
+  leader_thread_ = std::thread([this] { leader_loop(); });
+  reconcile_thread_ = std::thread([this] { reconcile_loop(); });
+  log(fmt::format("started (etcd {}, prefix {})", options_.etcd_endpoints.front(), keys_.prefix));
+}
+
+void Controller::stop() {
+  if (stopping_.exchange(true)) return;
+  changed_.notify_all();
+  if (leader_thread_.joinable()) leader_thread_.join();
+  if (reconcile_thread_.joinable()) reconcile_thread_.join();
+  if (watch_thread_.joinable()) watch_thread_.join();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (watch_) watch_->stop();
+  }
+  watch_.reset();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cache
+
+void Controller::load_all() {
+  const auto range = timed(metrics_, [&] { return client_->get_prefix(keys_.prefix); });
+  std::lock_guard<std::mutex> lock(mu_);
+  hosts_.clear();
+  hoststatus_.clear();
+  hostadmin_.clear();
+  alloc_.clear();
+  tenants_.clear();
+  token_index_.clear();
+  usage_.clear();
+  flavors_.clear();
+  images_.clear();
+  vms_.clear();
+  vm_index_.clear();
+  vmstatus_.clear();
+  leader_key_present_ = false;
+  for (const auto& kv : range.kvs) apply(kv, false);
+  watch_revision_ = range.revision;
+}
+
+void Controller::apply(const etcd::KeyValue& kv, bool deleted) {
+  const std::string& key = kv.key;
+  std::string name;
+  auto stale = [&](int64_t cached) { return kv.mod_revision != 0 && cached > kv.mod_revision; };
+  if (!(name = Keys::tail(key, keys_.hosts())).empty()) {
+    auto it = hosts_.find(name);
+    if (deleted) {
+      if (it != hosts_.end() && !stale(it->second.revision)) {
+        last_host_info_[name] = it->second.value;
+        hosts_.erase(it);
+        lost_[name] = LostHost{last_host_info_[name], Clock::now(), false};
+        log(fmt::format("host {} lost (its lease expired or it left)", name));
+      }
+    } else if (it == hosts_.end() || !stale(it->second.revision)) {
+      HostInfo h;
+      parse_record(kv.value, h);
+      if (h.name.empty()) h.name = name;
+      if (it == hosts_.end()) log(fmt::format("host {} registered ({} vCPUs, {} MiB)", name, h.capacity.vcpus, h.capacity.memory_mib));
+      hosts_[name] = {h, kv.mod_revision};
+      last_host_info_[name] = h;
+      lost_.erase(name);
+    }
+  } else if (!(name = Keys::tail(key, keys_.hoststatus())).empty()) {
+    if (deleted) hoststatus_.erase(name);
+    else parse_record(kv.value, hoststatus_[name]);
+  } else if (!(name = Keys::tail(key, keys_.hostadmin())).empty()) {
+    auto& v = hostadmin_[name];
+    if (stale(v.revision)) return;
+    if (deleted) hostadmin_.erase(name);
+    else {
+      parse_record(kv.value, v.value);
+      v.revision = kv.mod_revision;
+    }
+  } else if (!(name = Keys::tail(key, keys_.allocs())).empty()) {
+    auto& v = alloc_[name];
+    if (stale(v.revision)) return;
+    if (deleted) alloc_.erase(name);
+    else {
+      parse_record(kv.value, v.value);
+      v.revision = kv.mod_revision;
+    }
+  } else if (!(name = Keys::tail(key, keys_.tenants())).empty()) {
+    auto& v = tenants_[name];
+    if (stale(v.revision)) return;
+    for (auto it = token_index_.begin(); it != token_index_.end();)
+      it = it->second == name ? token_index_.erase(it) : std::next(it);
+    if (deleted) tenants_.erase(name);
+    else {
+      parse_record(kv.value, v.value);
+      v.revision = kv.mod_revision;
+      if (!v.value.token_sha256.empty()) token_index_[v.value.token_sha256] = name;
+    }
+  } else if (!(name = Keys::tail(key, keys_.prefix + "usage/")).empty()) {
+    auto& v = usage_[name];
+    if (stale(v.revision)) return;
+    if (deleted) usage_.erase(name);
+    else {
+      parse_record(kv.value, v.value);
+      v.revision = kv.mod_revision;
+    }
+  } else if (!(name = Keys::tail(key, keys_.flavors())).empty()) {
+    if (deleted) flavors_.erase(name);
+    else {
+      Flavor f;
+      parse_record(kv.value, f);
+      f.name = name;
+      flavors_[name] = f;
+    }
+  } else if (!(name = Keys::tail(key, keys_.images())).empty()) {
+    if (deleted) images_.erase(name);
+    else {
+      Image im;
+      parse_record(kv.value, im);
+      im.name = name;
+      images_[name] = im;
+    }
+  } else if (!(name = Keys::tail(key, keys_.vms())).empty()) {
+    // name is "<tenant>/<vm>"
+    auto idx = vm_index_.find(name);
+    if (deleted) {
+      if (idx != vm_index_.end()) {
+        auto it = vms_.find(idx->second);
+        if (it != vms_.end() && !stale(it->second.revision)) {
+          vms_.erase(it);
+          vm_index_.erase(idx);
+        }
+      }
+    } else {
+      VmRecord rec;
+      if (!parse_record(kv.value, rec) || rec.id.empty()) return;
+      auto it = vms_.find(rec.id);
+      if (it != vms_.end() && stale(it->second.revision)) return;
+      vms_[rec.id] = {rec, kv.mod_revision};
+      vm_index_[name] = rec.id;
+    }
+  } else if (!(name = Keys::tail(key, keys_.vmstatuses())).empty()) {
+    if (deleted) vmstatus_.erase(name);
+    else parse_record(kv.value, vmstatus_[name]);
+  } else if (key == keys_.leader()) {
+    leader_key_present_ = !deleted;
+  } else if (key == keys_.admin()) {
+    if (deleted) admin_sha_from_store_.clear();
+    else {
+      try {
+        admin_sha_from_store_ = json::parse(kv.value).value("token_sha256", "");
+      } catch (const std::exception&) {
+        admin_sha_from_store_.clear();
+      }
+    }
+  }
+}
+
+void Controller::apply_plan_locally(const TxnPlan& plan, int64_t revision) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& op : plan.ops) {
+    etcd::KeyValue kv;
+    kv.key = op.key;
+    kv.value = op.value;
+    kv.mod_revision = revision;
+    if (op.kind == etcd::Op::Kind::Put) apply(kv, false);
+    else if (op.kind == etcd::Op::Kind::Delete) apply(kv, true);
+  }
+  changed_.notify_all();
+}
+
+void Controller::watch_loop() {
+  while (!stopping_) {
+    std::atomic<bool> broken{false};
+    int64_t from;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      from = watch_revision_ + 1;
+    }
+    try {
+      auto w = client_->watch_prefix(
+          keys_.prefix, from,
+          [this](const std::vector<etcd::WatchEvent>& events, int64_t revision) {
+            std::lock_guard<std::mutex> lock(mu_);
+            for (const auto& e : events) apply(e.kv, e.type == etcd::EventType::Delete);
+            watch_revision_ = std::max(watch_revision_, revision);
+            changed_.notify_all();
+          },
+          [this, &broken](const std::string& error) {
+            log("watch broke: " + error + "; reloading");
+            broken = true;
+            changed_.notify_all();
+          });
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        watch_ = std::move(w);
+      }
+      while (!stopping_ && !broken) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      std::unique_ptr<etcd::Watch> old;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        old = std::move(watch_);
+      }
+      if (old) old->stop();
+      if (stopping_) return;
+      load_all();
+    } catch (const etcd::EtcdError& e) {
+      log(std::string("watch: ") + e.what());
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      try {
+        load_all();
+      } catch (const etcd::EtcdError&) {
+      }
+    }
+  }
+}
+
+void Controller::seed() {
+  bool empty;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    empty = flavors_.empty();
+  }
+  if (empty) {
+    for (const auto& f : default_flavors()) {
+      TxnPlan plan;
+      plan.compares.push_back(etcd::Compare::absent(keys_.flavor(f.name)));
+      plan.ops.push_back(etcd::Op::put(keys_.flavor(f.name), dump_record(f)));
+      auto r = txn(plan);
+      if (r.succeeded) apply_plan_locally(plan, r.revision);
+    }
+  }
+  if (!admin_sha_.empty()) {
+    TxnPlan plan;
+    plan.compares.push_back(etcd::Compare::absent(keys_.admin()));
+    plan.ops.push_back(etcd::Op::put(keys_.admin(), json{{"token_sha256", admin_sha_}}.dump()));
+    txn(plan);
+  }
+}
+
+etcd::TxnResult Controller::txn(const TxnPlan& plan, const std::vector<etcd::Op>& failure) {
+  return timed(metrics_, [&] { return client_->txn(plan.compares, plan.ops, failure); });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leader election and background work
+
+void Controller::leader_loop() {
+  int64_t lease = 0;
+  auto last_renew = Clock::now();
+  while (!stopping_) {
+    try {
+      if (!leader_) {
+        if (lease == 0) lease = timed(metrics_, [&] { return client_->lease_grant(options_.leader_ttl_seconds); });
+        TxnPlan plan;
+        plan.compares.push_back(etcd::Compare::absent(keys_.leader()));
+        plan.ops.push_back(etcd::Op::put(keys_.leader(), dump_record(LeaderRecord{options_.id, options_.api_url}), lease));
+        if (txn(plan).succeeded) {
+          leader_ = true;
+          last_renew = Clock::now();
+          {
+            // Hosts already gone when we take over start their grace period now.
+            std::lock_guard<std::mutex> lock(mu_);
+            for (const auto& [host, a] : alloc_)
+              if (!hosts_.count(host) && !lost_.count(host) && !a.value.vms.empty())
+                lost_[host] = LostHost{last_host_info_[host], Clock::now(), false};
+          }
+          log("became the leader");
+        } else {
+          // Keep our lease alive while we wait; take over when the leader key goes away.
+          if (timed(metrics_, [&] { return client_->lease_keepalive(lease); }) <= 0) lease = 0;
+          std::unique_lock<std::mutex> lock(mu_);
+          changed_.wait_for(lock, std::chrono::milliseconds(1000), [&] { return stopping_.load() || !leader_key_present_; });
+        }
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(options_.leader_ttl_seconds * 1000 / 4));
+        const int64_t ttl = timed(metrics_, [&] { return client_->lease_keepalive(lease); });
+        if (ttl <= 0) {
+          log("lost the leadership (lease gone)");
+          leader_ = false;
+          lease = 0;
+        } else {
+          last_renew = Clock::now();
+        }
+      }
+    } catch (const etcd::EtcdError& e) {
+      if (leader_ && Clock::now() - last_renew > std::chrono::seconds(options_.leader_ttl_seconds)) {
+        log(std::string("stepping down: cannot renew the leader lease: ") + e.what());
+        leader_ = false;
+        lease = 0;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    }
+  }
+  if (leader_ && lease != 0) {
+    try {
+      client_->lease_revoke(lease);
+    } catch (const etcd::EtcdError&) {
+    }
+  }
+  leader_ = false;
+}
+
+void Controller::reconcile_loop() {
+  while (!stopping_) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      changed_.wait_for(lock, options_.reconcile_interval, [&] { return stopping_.load(); });
+    }
+    if (stopping_) break;
+    if (!leader_) continue;
+    try {
+      reconcile_once();
+      if (options_.consolidate_interval.count() > 0 && Clock::now() - last_consolidation_ >= options_.consolidate_interval) {
+        last_consolidation_ = Clock::now();
+        consolidate_once();
+      }
+    } catch (const etcd::EtcdError& e) {
+      log(std::string("reconcile: etcd: ") + e.what());
+    } catch (const std::exception& e) {
+      log(std::string("reconcile: ") + e.what());
+    }
+  }
+}
+
+void Controller::fleet_snapshot(std::vector<FleetHost>& hosts, std::vector<FleetVm>& vms, bool include_stopped) const {
+  std::set<std::string> names;
+  for (const auto& [n, h] : hosts_) names.insert(n);
+  for (const auto& [n, a] : alloc_)
+    if (!a.value.vms.empty()) names.insert(n);
+  for (const auto& n : names) {
+    FleetHost fh;
+    fh.name = n;
+    auto h = hosts_.find(n);
+    if (h != hosts_.end()) {
+      fh.capacity = h->second.value.capacity;
+    } else {
+      auto last = last_host_info_.find(n);
+      if (last != last_host_info_.end()) fh.capacity = last->second.capacity;
+      fh.schedulable = false;
+    }
+    auto a = alloc_.find(n);
+    if (a != alloc_.end()) {
+      // Never smaller than what is committed there (capacity may be unknown for a lost host).
+      const Resources used = a->second.value.resources();
+      fh.capacity.vcpus = std::max(fh.capacity.vcpus, used.vcpus);
+      fh.capacity.memory_mib = std::max(fh.capacity.memory_mib, used.memory_mib);
+      fh.capacity.disk_gib = std::max(fh.capacity.disk_gib, used.disk_gib);
+    }
+    auto adm = hostadmin_.find(n);
+    if (adm != hostadmin_.end() && (adm->second.value.cordoned || adm->second.value.draining)) fh.schedulable = false;
+    auto st = hoststatus_.find(n);
+    if (st != hoststatus_.end()) fh.cpu_load = st->second.cpu_load;
+    hosts.push_back(fh);
+  }
+  // The allocs are the truth of what each host holds (they are what the transactions guard); a
+  // VM record may reach this replica's cache later than the alloc naming it, so what the alloc
+  // holds beyond the records known here is seated as one residual pseudo-VM.
+  for (const auto& [host, a] : alloc_) {
+    Resources known;
+    for (const auto& id : a.value.vms) {
+      auto v = vms_.find(id);
+      if (v == vms_.end()) continue;
+      const VmRecord& r = v->second.value;
+      if (!include_stopped && r.state == vm_state::kStopped) continue;
+      FleetVm fv{r.id, r.tenant, host, r.resources(), r.affinity, r.anti_affinity, 0.0};
+      known += r.resources();
+      auto st = hoststatus_.find(host);
+      if (st != hoststatus_.end()) {
+        auto o = st->second.vms.find(r.id);
+        if (o != st->second.vms.end()) fv.cpu_load = o->second.cpu_load;
+      }
+      auto vs = vmstatus_.find(r.id);
+      if (fv.cpu_load == 0 && vs != vmstatus_.end()) fv.cpu_load = vs->second.cpu_load;
+      vms.push_back(fv);
+    }
+    Resources residual = a.value.resources() - known;
+    residual.vcpus = std::max<int64_t>(0, residual.vcpus);
+    residual.memory_mib = std::max<int64_t>(0, residual.memory_mib);
+    residual.disk_gib = std::max<int64_t>(0, residual.disk_gib);
+    if (!(residual == Resources{})) vms.push_back(FleetVm{kResidualPrefix + host, "", host, residual, "", "", 0.0});
+  }
+}
+
+bool Controller::move_vm(const std::string& vm_id, const std::string& to, bool require_old_host_absent,
+                         const std::string& why) {
+  std::lock_guard<std::mutex> place_lock(placement_mu_);
+  MoveTxnInput in;
+  in.to = to;
+  Image image;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto v = vms_.find(vm_id);
+    if (v == vms_.end()) return false;
+    in.before = v->second.value;
+    in.record_revision = v->second.revision;
+    if (in.before.host == to) return false;
+    auto fa = alloc_.find(in.before.host);
+    if (fa != alloc_.end()) {
+      in.from_alloc_after = fa->second.value;
+      in.from_alloc_revision = fa->second.revision;
+    }
+    in.from_alloc_after.remove(vm_id, in.before.resources());
+    auto ta = alloc_.find(to);
+    if (ta != alloc_.end()) {
+      in.to_alloc_after = ta->second.value;
+      in.to_alloc_revision = ta->second.revision;
+    }
+    in.to_alloc_after.add(vm_id, in.before.resources());
+    auto im = images_.find(in.before.image);
+    if (im != images_.end()) image = im->second;
+  }
+  // The target must still hold it under its usable capacity (the cache may have moved on).
+  {
+    std::vector<FleetHost> hosts;
+    std::vector<FleetVm> vms;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      fleet_snapshot(hosts, vms);
+    }
+    FleetModel fleet(hosts, vms, options_.fleet);
+    if (!in.to_alloc_after.resources().fits_in(fleet.usable(to))) return false;
+  }
+  const bool stopped = in.before.state == vm_state::kStopped;
+  in.new_state = stopped ? vm_state::kStopped : vm_state::kScheduled;
+  in.require_old_host_absent = require_old_host_absent;
+  in.assign = make_assign(in.before, image, options_.disks_dir);
+  VmRecord after;
+  TxnPlan plan = move_vm_txn(keys_, in, after);
+  if (stopped) {
+    // A stopped VM moves on paper only: no assignment on the target.
+    plan.ops.erase(std::remove_if(plan.ops.begin(), plan.ops.end(),
+                                  [&](const etcd::Op& op) { return op.kind == etcd::Op::Kind::Put && op.key == keys_.assign(to, vm_id); }),
+                   plan.ops.end());
+  }
+  const auto r = txn(plan, {etcd::Op::get(keys_.alloc(in.before.host)), etcd::Op::get(keys_.alloc(to)),
+                            etcd::Op::get(keys_.vm(in.before.tenant, in.before.name))});
+  if (!r.succeeded) {
+    ++metrics_.conflicts;
+    log(fmt::format("move of {} to {} conflicted (read record {}, alloc {} {}, alloc {} {}); retrying", vm_id, to,
+                    in.record_revision, in.before.host, in.from_alloc_revision, to, in.to_alloc_revision));
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& range : r.ranges)
+      for (const auto& kv : range.kvs) apply(kv, false);
+    return false;
+  }
+  apply_plan_locally(plan, r.revision);
+  ++metrics_.moves;
+  event(in.before.tenant, in.before.name, to, "moved",
+        fmt::format("{} from {} to {} (generation {}): {}moved by stop-and-restart; live migration not available", why,
+                    in.before.host, to, after.generation, stopped ? "stopped VM, " : ""));
+  log(fmt::format("moved {}/{} ({}) {} -> {}: {}", in.before.tenant, in.before.name, vm_id, in.before.host, to, why));
+  return true;
+}
+
+void Controller::reconcile_once() {
+  // 1. Lost hosts past their grace period: re-place their VMs elsewhere.
+  std::vector<std::pair<std::string, std::vector<std::string>>> evacuate;  // host -> VM ids
+  std::vector<std::string> draining;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto now = Clock::now();
+    for (auto& [host, lost] : lost_) {
+      if (hosts_.count(host)) continue;
+      if (now - lost.since < options_.grace) continue;
+      auto a = alloc_.find(host);
+      if (a == alloc_.end() || a->second.value.vms.empty()) continue;
+      std::vector<std::string> ids;
+      for (const auto& id : a->second.value.vms)
+        if (vms_.count(id)) ids.push_back(id);
+      if (!lost.announced) {
+        log(fmt::format("host {} lost for {} ms: re-placing its {} VMs", host,
+                        std::chrono::duration_cast<std::chrono::milliseconds>(now - lost.since).count(), ids.size()));
+        lost.announced = true;
+      }
+      evacuate.push_back({host, ids});
+    }
+    for (const auto& [host, adm] : hostadmin_)
+      if (adm.value.draining && alloc_.count(host) && !alloc_[host].value.vms.empty()) draining.push_back(host);
+  }
+  for (const auto& [host, ids] : evacuate) {
+    for (const auto& id : ids) {
+      for (int attempt = 0; attempt < options_.max_retries && !stopping_; ++attempt) {
+        std::optional<std::string> to;
+        {
+          std::vector<FleetHost> hosts;
+          std::vector<FleetVm> vms;
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            fleet_snapshot(hosts, vms);
+          }
+          FleetModel fleet(hosts, vms, options_.fleet);
+          to = fleet.find_target(id, true);
+        }
+        if (!to) {
+          std::lock_guard<std::mutex> lock(mu_);
+          auto v = vms_.find(id);
+          auto l = lost_.find(host);
+          if (l != lost_.end() && l->second.stranded.insert(id).second)
+            log(fmt::format("no host has room for {} from lost host {}; retrying every round", v == vms_.end() ? id : v->second.value.name, host));
+          break;
+        }
+        if (move_vm(id, *to, true, "host " + host + " lost")) break;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          if (hosts_.count(host)) break;  // it came back in time: it keeps its VMs
+        }
+        backoff(attempt);
+      }
+    }
+  }
+  // 2. Draining hosts: move their VMs, within the per-round and per-host budgets.
+  std::size_t round = 0;
+  for (const auto& host : draining) {
+    std::vector<std::string> ids;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ids = alloc_[host].value.vms;
+    }
+    std::size_t from_host = 0;
+    for (const auto& id : ids) {
+      if (round >= options_.consolidation.moves_per_round || from_host >= options_.consolidation.moves_per_host) break;
+      std::optional<std::string> to;
+      {
+        std::vector<FleetHost> hosts;
+        std::vector<FleetVm> vms;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          fleet_snapshot(hosts, vms);
+        }
+        FleetModel fleet(hosts, vms, options_.fleet);
+        to = fleet.find_target(id, true);
+      }
+      if (to && move_vm(id, *to, false, "drain of " + host)) {
+        ++round;
+        ++from_host;
+      }
+    }
+  }
+}
+
+ConsolidationResult Controller::consolidate_once() {
+  std::vector<FleetHost> hosts;
+  std::vector<FleetVm> vms;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    fleet_snapshot(hosts, vms);
+  }
+  FleetModel fleet(hosts, vms, options_.fleet);
+  auto result = choose_consolidation(fleet, hosts, vms, options_.consolidation, engaged_);
+  engaged_ = result.engaged;
+  std::size_t done = 0;
+  for (const auto& m : result.moves)
+    if (move_vm(m.vm, m.to, false, m.why == "relieve" ? "relieve hot host " + m.from : "consolidation")) ++done;
+  if (!result.moves.empty() || result.engaged)
+    log(fmt::format("consolidation: {} active hosts, lower bound {}, {} of {} planned moves done{}", result.active_hosts,
+                    result.lower_bound, done, result.moves.size(), result.engaged ? " (engaged)" : ""));
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+int64_t Controller::event_lease() {
+  std::lock_guard<std::mutex> lock(event_mu_);
+  const auto now = Clock::now();
+  if (event_lease_ == 0 || now >= event_lease_until_) {
+    event_lease_ = timed(metrics_, [&] { return client_->lease_grant(options_.event_retention_seconds); });
+    // Each lease takes events for a tenth of the retention: events live 90-100 % of it.
+    event_lease_until_ = now + std::chrono::seconds(std::max<int64_t>(1, options_.event_retention_seconds / 10));
+  }
+  return event_lease_;
+}
+
+void Controller::event(const std::string& tenant, const std::string& vm, const std::string& host, const std::string& kind,
+                       const std::string& message) {
+  Event e{now_rfc3339(), tenant, vm, host, kind, message};
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const std::string key = keys_.events() + fmt::format("{:020}-{}-{}", ns, options_.id, event_counter_++);
+  try {
+    timed(metrics_, [&] { return client_->put(key, dump_record(e), event_lease()); });
+  } catch (const etcd::EtcdError& err) {
+    {
+      std::lock_guard<std::mutex> lock(event_mu_);
+      event_lease_ = 0;
+    }
+    log(std::string("event not recorded: ") + err.what());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authentication
+
+std::optional<Caller> Controller::authenticate(const std::string& bearer) const {
+  if (bearer.empty()) return std::nullopt;
+  const std::string sha = sha256_hex(bearer);
+  std::lock_guard<std::mutex> lock(mu_);
+  if ((!admin_sha_.empty() && sha == admin_sha_) || (!admin_sha_from_store_.empty() && sha == admin_sha_from_store_))
+    return Caller{true, ""};
+  auto it = token_index_.find(sha);
+  if (it != token_index_.end()) return Caller{false, it->second};
+  return std::nullopt;
+}
+
+Caller Controller::require_admin(const Caller& c) const {
+  if (!c.admin) throw ApiError(403, "forbidden", "this needs the admin token");
+  return c;
+}
+
+void Controller::require_tenant_access(const Caller& c, const std::string& tenant) const {
+  if (!c.admin && c.tenant != tenant)
+    throw ApiError(403, "forbidden", fmt::format("a token of tenant '{}' cannot see tenant '{}'", c.tenant, tenant));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tenants, flavors, images
+
+json Controller::create_tenant(const Caller& c, const std::string& body) {
+  require_admin(c);
+  const auto req = parse_create_tenant(body);
+  const std::string token = random_hex(32);
+  Tenant t{req.name, req.quota, sha256_hex(token), now_rfc3339()};
+  TxnPlan plan;
+  plan.compares.push_back(etcd::Compare::absent(keys_.tenant(t.name)));
+  plan.ops.push_back(etcd::Op::put(keys_.tenant(t.name), dump_record(t)));
+  plan.ops.push_back(etcd::Op::put(keys_.usage(t.name), dump_record(Usage{})));
+  const auto r = txn(plan);
+  if (!r.succeeded) throw ApiError(409, "exists", fmt::format("tenant '{}' exists already; pick another name", t.name));
+  apply_plan_locally(plan, r.revision);
+  event(t.name, "", "", "tenant_created", fmt::format("tenant {} created", t.name));
+  return json{{"name", t.name}, {"quota", t.quota}, {"token", token},
+              {"note", "the token is shown only now; etcd keeps only its SHA-256"}};
+}
+
+json Controller::list_tenants(const Caller& c) {
+  json out = json::array();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [name, t] : tenants_) {
+    if (!c.admin && c.tenant != name) continue;
+    auto u = usage_.find(name);
+    out.push_back(json{{"name", name}, {"quota", t.value.quota}, {"usage", u == usage_.end() ? Usage{} : u->second.value},
+                       {"created", t.value.created}});
+  }
+  return out;
+}
+
+json Controller::show_tenant(const Caller& c, const std::string& tenant) {
+  require_tenant_access(c, tenant);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto t = tenants_.find(tenant);
+  if (t == tenants_.end()) throw ApiError(404, "not_found", fmt::format("no tenant '{}' (nimbus tenant list)", tenant));
+  auto u = usage_.find(tenant);
+  return json{{"name", tenant}, {"quota", t->second.value.quota}, {"usage", u == usage_.end() ? Usage{} : u->second.value},
+              {"created", t->second.value.created}};
+}
+
+json Controller::set_quota(const Caller& c, const std::string& tenant, const std::string& body) {
+  require_admin(c);
+  const Quota q = parse_quota(body);
+  for (int attempt = 0; attempt < options_.max_retries; ++attempt) {
+    Versioned<Tenant> t;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = tenants_.find(tenant);
+      if (it == tenants_.end()) throw ApiError(404, "not_found", fmt::format("no tenant '{}' (nimbus tenant list)", tenant));
+      t = it->second;
+    }
+    t.value.quota = q;
+    TxnPlan plan;
+    plan.compares.push_back(etcd::Compare::mod_revision_is(keys_.tenant(tenant), t.revision));
+    plan.ops.push_back(etcd::Op::put(keys_.tenant(tenant), dump_record(t.value)));
+    const auto r = txn(plan, {etcd::Op::get(keys_.tenant(tenant))});
+    if (r.succeeded) {
+      apply_plan_locally(plan, r.revision);
+      return show_tenant(c, tenant);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& range : r.ranges)
+      for (const auto& kv : range.kvs) apply(kv, false);
+  }
+  throw ApiError(503, "contention", "too many concurrent changes; retry");
+}
+
+json Controller::usage(const Caller& c, const std::string& tenant) {
+  if (tenant.empty() && c.admin) {
+    json out = json::object();
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [name, t] : tenants_) {
+      auto u = usage_.find(name);
+      out[name] = json{{"quota", t.value.quota}, {"usage", u == usage_.end() ? Usage{} : u->second.value}};
+    }
+    return out;
+  }
+  const std::string who = tenant.empty() ? c.tenant : tenant;
+  const json t = show_tenant(c, who);
+  return json{{"tenant", who}, {"quota", t["quota"]}, {"usage", t["usage"]}};
+}
+
+json Controller::list_flavors(const Caller&) {
+  json out = json::array();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [name, f] : flavors_) out.push_back(f);
+  return out;
+}
+
+json Controller::create_flavor(const Caller& c, const std::string& body) {
+  require_admin(c);
+  const Flavor f = parse_flavor(body);
+  TxnPlan plan;
+  plan.compares.push_back(etcd::Compare::absent(keys_.flavor(f.name)));
+  plan.ops.push_back(etcd::Op::put(keys_.flavor(f.name), dump_record(f)));
+  const auto r = txn(plan);
+  if (!r.succeeded) throw ApiError(409, "exists", fmt::format("flavor '{}' exists already", f.name));
+  apply_plan_locally(plan, r.revision);
+  return f;
+}
+
+json Controller::list_images(const Caller&) {
+  json out = json::array();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [name, im] : images_) out.push_back(im);
+  return out;
+}
+
+json Controller::create_image(const Caller& c, const std::string& body) {
+  require_admin(c);
+  const Image im = parse_image(body);
+  TxnPlan plan;
+  plan.compares.push_back(etcd::Compare::absent(keys_.image(im.name)));
+  plan.ops.push_back(etcd::Op::put(keys_.image(im.name), dump_record(im)));
+  const auto r = txn(plan);
+  if (!r.succeeded) throw ApiError(409, "exists", fmt::format("image '{}' exists already", im.name));
+  apply_plan_locally(plan, r.revision);
+  return im;
+}
+
+// ---------------------------------------------------------------------------------------------
+// VMs
+
+std::string Controller::derived_state(const VmRecord& rec) const {
+  auto o = vmstatus_.find(rec.id);
+  const VmObserved* obs = o == vmstatus_.end() ? nullptr : &o->second;
+  // vmstatus/<id> may still be the old host's (or missing) right after a move: the host's own
+  // hoststatus, refreshed every few seconds, says what runs there.
+  VmObserved from_host;
+  if (!obs || obs->host != rec.host || obs->generation != rec.generation) {
+    auto hs = hoststatus_.find(rec.host);
+    if (hs != hoststatus_.end()) {
+      auto v = hs->second.vms.find(rec.id);
+      if (v != hs->second.vms.end() && v->second.generation == rec.generation) {
+        from_host.host = rec.host;
+        from_host.generation = rec.generation;
+        from_host.state = v->second.state;
+        obs = &from_host;
+      }
+    }
+  }
+  if (rec.state == vm_state::kStopped) return obs && obs->state == "running" ? vm_state::kStopping : vm_state::kStopped;
+  if (rec.state == vm_state::kFailed) return vm_state::kFailed;
+  if (rec.state == vm_state::kScheduled || rec.state == vm_state::kMigrating || rec.state == vm_state::kRunning) {
+    if (obs && obs->generation == rec.generation && obs->host == rec.host) {
+      if (obs->state == "running") return vm_state::kRunning;
+      if (obs->state == "failed") return vm_state::kFailed;
+      if (obs->state == "stopped" || obs->state == "powered off") return vm_state::kStopped;
+    }
+    return rec.state == vm_state::kRunning ? vm_state::kScheduled : rec.state;
+  }
+  return rec.state;
+}
+
+json Controller::vm_json(const VmRecord& rec) const {
+  json j = rec;
+  j["desired"] = rec.state;
+  j["state"] = derived_state(rec);
+  auto o = vmstatus_.find(rec.id);
+  if (o != vmstatus_.end()) {
+    j["observed"] = json{{"host", o->second.host}, {"generation", o->second.generation}, {"state", o->second.state},
+                         {"cpu_load", o->second.cpu_load}, {"started", o->second.started}};
+  }
+  return j;
+}
+
+Controller::Versioned<VmRecord> Controller::find_vm(const Caller& c, const std::string& ref, const std::string& tenant_hint) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const std::string tenant = c.admin ? tenant_hint : c.tenant;
+  auto not_found = [&] {
+    return ApiError(404, "not_found",
+                    tenant.empty() ? fmt::format("no VM '{}' (nimbus vm list)", ref)
+                                   : fmt::format("no VM '{}' in tenant '{}' (nimbus vm list)", ref, tenant));
+  };
+  if (!tenant.empty()) {
+    auto idx = vm_index_.find(tenant + "/" + ref);
+    if (idx != vm_index_.end()) return vms_.at(idx->second);
+  }
+  auto byid = vms_.find(ref);
+  if (byid != vms_.end() && (tenant.empty() || byid->second.value.tenant == tenant)) return byid->second;
+  if (c.admin && tenant.empty()) {
+    std::vector<const Versioned<VmRecord>*> matches;
+    for (const auto& [id, v] : vms_)
+      if (v.value.name == ref) matches.push_back(&v);
+    if (matches.size() == 1) return *matches.front();
+    if (matches.size() > 1)
+      throw ApiError(409, "ambiguous", fmt::format("several tenants have a VM '{}': add ?tenant=NAME or use its id", ref));
+  }
+  throw not_found();
+}
+
+json Controller::create_vm(const Caller& c, const std::string& body) {
+  const auto started = Clock::now();
+  auto observe = [&](const std::string& result) {
+    metrics_.placement_latency.observe(std::chrono::duration<double>(Clock::now() - started).count());
+    metrics_.count_decision(result);
+  };
+  const CreateVmRequest req = parse_create_vm(body, c.admin ? "" : c.tenant);
+  Flavor flavor;
+  Image image;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!tenants_.count(req.tenant)) throw ApiError(404, "unknown_tenant", fmt::format("no tenant '{}' (nimbus tenant list)", req.tenant));
+    flavor = find_flavor(flavors_, req.flavor);
+    image = find_image(images_, req.image);
+  }
+  VmRecord rec;
+  rec.id = random_hex(8);
+  rec.tenant = req.tenant;
+  rec.name = req.name;
+  rec.flavor = flavor.name;
+  rec.image = image.name;
+  rec.mode = image.mode;
+  rec.state = vm_state::kScheduled;
+  rec.generation = 1;
+  rec.anti_affinity = req.anti_affinity;
+  rec.affinity = req.affinity;
+  rec.created = now_rfc3339();
+  rec.vcpus = flavor.vcpus;
+  rec.memory_mib = flavor.memory_mib;
+  rec.disk_gib = flavor.disk_gib;
+
+  for (int attempt = 0; attempt < options_.max_retries; ++attempt) {
+    std::unique_lock<std::mutex> place_lock(placement_mu_);
+    Usage usage;
+    Revisions revs;
+    Alloc alloc;
+    std::optional<std::string> host;
+    std::string reason;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (vm_index_.count(rec.tenant + "/" + rec.name)) {
+        observe("name_taken");
+        throw ApiError(409, "name_taken",
+                       fmt::format("tenant '{}' already has a VM named '{}'; pick another name or delete it first", rec.tenant, rec.name));
+      }
+      auto u = usage_.find(rec.tenant);
+      if (u != usage_.end()) {
+        usage = u->second.value;
+        revs.usage = u->second.revision;
+      }
+      if (auto err = check_quota(rec.tenant, tenants_.at(rec.tenant).value.quota, usage, rec.resources())) {
+        observe("quota_exceeded");
+        throw *err;
+      }
+      std::vector<FleetHost> hosts;
+      std::vector<FleetVm> vms;
+      fleet_snapshot(hosts, vms);
+      FleetModel fleet(hosts, vms, options_.fleet);
+      host = fleet.place(FleetVm{rec.id, rec.tenant, "", rec.resources(), rec.affinity, rec.anti_affinity, 0.0}, &reason);
+      if (host) {
+        auto a = alloc_.find(*host);
+        if (a != alloc_.end()) {
+          alloc = a->second.value;
+          revs.alloc = a->second.revision;
+        }
+      }
+    }
+    if (!host) {
+      observe("no_capacity");
+      throw ApiError(503, "no_capacity",
+                     fmt::format("no host has room for flavor {} ({} vCPUs, {} MiB, {} GiB){}: {}; try a smaller flavor, "
+                                 "delete VMs or add hosts",
+                                 flavor.name, flavor.vcpus, flavor.memory_mib, flavor.disk_gib,
+                                 rec.anti_affinity.empty() && rec.affinity.empty() ? "" : " with its (anti-)affinity group",
+                                 reason),
+                     json{{"reason", reason}});
+    }
+    rec.host = *host;
+    alloc.add(rec.id, rec.resources());
+    const AssignSpec assign = make_assign(rec, image, options_.disks_dir);
+    const TxnPlan plan = create_vm_txn(keys_, rec, assign, alloc, usage_after(usage, rec.resources(), +1), revs);
+    const auto r = txn(plan, {etcd::Op::get(keys_.vm(rec.tenant, rec.name)), etcd::Op::get(keys_.alloc(rec.host)),
+                              etcd::Op::get(keys_.usage(rec.tenant))});
+    if (r.succeeded) {
+      apply_plan_locally(plan, r.revision);
+      place_lock.unlock();
+      observe("placed");
+      event(rec.tenant, rec.name, rec.host, "created",
+            fmt::format("created {} ({}) on {} with flavor {}, image {}", rec.name, rec.id, rec.host, rec.flavor, rec.image));
+      std::lock_guard<std::mutex> lock(mu_);
+      return vm_json(rec);
+    }
+    ++metrics_.conflicts;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& range : r.ranges)
+        for (const auto& kv : range.kvs) apply(kv, false);
+    }
+    if (!r.ranges.empty() && !r.ranges[0].kvs.empty()) {
+      observe("name_taken");
+      throw ApiError(409, "name_taken",
+                     fmt::format("tenant '{}' already has a VM named '{}'; pick another name or delete it first", rec.tenant, rec.name));
+    }
+    place_lock.unlock();
+    backoff(attempt);
+  }
+  observe("contention");
+  throw ApiError(503, "contention", "too many concurrent placements; retry");
+}
+
+json Controller::list_vms(const Caller& c, const std::string& tenant_filter) {
+  json out = json::array();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [key, id] : vm_index_) {
+    const VmRecord& r = vms_.at(id).value;
+    if (!c.admin && r.tenant != c.tenant) continue;
+    if (!tenant_filter.empty() && r.tenant != tenant_filter) continue;
+    out.push_back(vm_json(r));
+  }
+  return out;
+}
+
+json Controller::show_vm(const Caller& c, const std::string& ref, const std::string& tenant_hint) {
+  const auto v = find_vm(c, ref, tenant_hint);
+  std::lock_guard<std::mutex> lock(mu_);
+  return vm_json(v.value);
+}
+
+json Controller::delete_vm(const Caller& c, const std::string& ref, const std::string& tenant_hint) {
+  for (int attempt = 0; attempt < options_.max_retries; ++attempt) {
+    const auto v = find_vm(c, ref, tenant_hint);
+    const VmRecord& rec = v.value;
+    std::unique_lock<std::mutex> place_lock(placement_mu_);
+    Alloc alloc;
+    int64_t alloc_rev = 0;
+    Usage usage;
+    int64_t usage_rev = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto a = alloc_.find(rec.host);
+      if (a != alloc_.end()) {
+        alloc = a->second.value;
+        alloc_rev = a->second.revision;
+      }
+      auto u = usage_.find(rec.tenant);
+      if (u != usage_.end()) {
+        usage = u->second.value;
+        usage_rev = u->second.revision;
+      }
+    }
+    alloc.remove(rec.id, rec.resources());
+    const TxnPlan plan = delete_vm_txn(keys_, rec, v.revision, alloc, alloc_rev, usage_after(usage, rec.resources(), -1), usage_rev);
+    const auto r = txn(plan, {etcd::Op::get(keys_.vm(rec.tenant, rec.name)), etcd::Op::get(keys_.alloc(rec.host)),
+                              etcd::Op::get(keys_.usage(rec.tenant))});
+    if (r.succeeded) {
+      apply_plan_locally(plan, r.revision);
+      place_lock.unlock();
+      event(rec.tenant, rec.name, rec.host, "deleted", fmt::format("deleted {} ({}) from {}", rec.name, rec.id, rec.host));
+      json j = rec;
+      j["state"] = vm_state::kDeleted;
+      return j;
+    }
+    ++metrics_.conflicts;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& range : r.ranges)
+        for (const auto& kv : range.kvs) apply(kv, false);
+    }
+    place_lock.unlock();
+    backoff(attempt);
+  }
+  throw ApiError(503, "contention", "too many concurrent changes; retry");
+}
+
+json Controller::vm_action(const Caller& c, const std::string& ref, const std::string& tenant_hint, const std::string& action,
+                           const std::string& body) {
+  if (action == "migrate") {
+    require_admin(c);
+    const auto v = find_vm(c, ref, tenant_hint);
+    std::string to;
+    if (!body.empty()) {
+      const json j = parse_body(body, R"({"host": "host-2"} or {} to let placement choose)");
+      if (j.contains("host") && j["host"].is_string()) to = j["host"].get<std::string>();
+    }
+    for (int attempt = 0; attempt < options_.max_retries; ++attempt) {
+      std::string target = to;
+      {
+        std::vector<FleetHost> hosts;
+        std::vector<FleetVm> vms;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          if (!to.empty() && !hosts_.count(to)) throw ApiError(404, "unknown_host", fmt::format("no live host '{}' (nimbus host list)", to));
+          fleet_snapshot(hosts, vms);
+        }
+        FleetModel fleet(hosts, vms, options_.fleet);
+        if (target.empty()) {
+          auto t = fleet.find_target(v.value.id, true);
+          if (!t) throw ApiError(409, "no_capacity", "no other host has room for this VM");
+          target = *t;
+        } else {
+          try {
+            fleet.move(v.value.id, target);
+          } catch (const placement::online::PlacementError& e) {
+            throw ApiError(409, "no_capacity", fmt::format("host '{}' cannot take this VM: {}", target, e.what()));
+          }
+        }
+      }
+      if (target == v.value.host) throw ApiError(409, "same_host", fmt::format("the VM already runs on '{}'", target));
+      if (move_vm(v.value.id, target, false, "migrate requested")) return show_vm(c, v.value.id, v.value.tenant);
+      backoff(attempt);
+    }
+    throw ApiError(503, "contention", "too many concurrent changes; retry");
+  }
+  if (action != "start" && action != "stop" && action != "reboot")
+    throw ApiError(404, "unknown_action", fmt::format("unknown action '{}': use start, stop, reboot or migrate", action));
+  for (int attempt = 0; attempt < options_.max_retries; ++attempt) {
+    const auto v = find_vm(c, ref, tenant_hint);
+    VmRecord rec = v.value;
+    Image image;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto im = images_.find(rec.image);
+      if (im != images_.end()) image = im->second;
+    }
+    TxnPlan plan;
+    plan.compares.push_back(etcd::Compare::mod_revision_is(keys_.vm(rec.tenant, rec.name), v.revision));
+    if (action == "stop") {
+      if (rec.state == vm_state::kStopped) {
+        std::lock_guard<std::mutex> lock(mu_);
+        return vm_json(rec);
+      }
+      rec.state = vm_state::kStopped;
+      plan.ops.push_back(etcd::Op::del(keys_.assign(rec.host, rec.id)));
+    } else {
+      if (action == "start" && rec.state != vm_state::kStopped && rec.state != vm_state::kFailed) {
+        std::lock_guard<std::mutex> lock(mu_);
+        return vm_json(rec);
+      }
+      rec.state = vm_state::kScheduled;
+      rec.generation += 1;
+      plan.ops.push_back(etcd::Op::put(keys_.assign(rec.host, rec.id), dump_record(make_assign(rec, image, options_.disks_dir))));
+    }
+    plan.ops.push_back(etcd::Op::put(keys_.vm(rec.tenant, rec.name), dump_record(rec)));
+    const auto r = txn(plan);
+    if (r.succeeded) {
+      apply_plan_locally(plan, r.revision);
+      event(rec.tenant, rec.name, rec.host, action, fmt::format("{} {} (generation {})", action, rec.name, rec.generation));
+      std::lock_guard<std::mutex> lock(mu_);
+      return vm_json(rec);
+    }
+    backoff(attempt);
+    try {
+      load_all();
+    } catch (const etcd::EtcdError&) {
+    }
+  }
+  throw ApiError(503, "contention", "too many concurrent changes; retry");
+}
+
+Controller::ConsoleTarget Controller::console_target(const Caller& c, const std::string& ref, const std::string& tenant_hint) {
+  const auto v = find_vm(c, ref, tenant_hint);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto h = hosts_.find(v.value.host);
+  if (h == hosts_.end())
+    throw ApiError(503, "host_unreachable", fmt::format("the VM's host '{}' is not up; retry once it moved", v.value.host));
+  if (v.value.state == vm_state::kStopped) throw ApiError(409, "stopped", "the VM is stopped: nimbus vm start first");
+  return {h->second.value.api, v.value.id, v.value.host};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hosts, events, metrics
+
+json Controller::list_hosts(const Caller& c) {
+  require_admin(c);
+  json out = json::array();
+  std::vector<FleetHost> hosts;
+  std::vector<FleetVm> vms;
+  std::lock_guard<std::mutex> lock(mu_);
+  fleet_snapshot(hosts, vms);
+  for (const auto& fh : hosts) {
+    json j;
+    j["name"] = fh.name;
+    auto h = hosts_.find(fh.name);
+    j["state"] = h != hosts_.end() ? "up" : "lost";
+    if (h != hosts_.end()) j["api"] = h->second.value.api;
+    j["capacity"] = fh.capacity;
+    auto a = alloc_.find(fh.name);
+    const Alloc alloc = a == alloc_.end() ? Alloc{} : a->second.value;
+    j["allocated"] = alloc.resources();
+    j["vms"] = alloc.vms.size();
+    auto adm = hostadmin_.find(fh.name);
+    const HostAdmin admin = adm == hostadmin_.end() ? HostAdmin{} : adm->second.value;
+    j["cordoned"] = admin.cordoned;
+    j["draining"] = admin.draining;
+    j["cpu_load"] = fh.cpu_load;
+    out.push_back(j);
+  }
+  return out;
+}
+
+json Controller::drain_host(const Caller& c, const std::string& host, bool drain) {
+  require_admin(c);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!hosts_.count(host) && !alloc_.count(host) && !hostadmin_.count(host))
+      throw ApiError(404, "unknown_host", fmt::format("no host '{}' (nimbus host list)", host));
+  }
+  HostAdmin admin{drain, drain};
+  TxnPlan plan;
+  plan.ops.push_back(etcd::Op::put(keys_.hostadmin(host), dump_record(admin)));
+  const auto r = txn(plan);
+  apply_plan_locally(plan, r.revision);
+  event("", "", host, drain ? "drain" : "undrain",
+        drain ? fmt::format("host {} cordoned and draining: its VMs move by stop-and-restart", host)
+              : fmt::format("host {} schedulable again", host));
+  return json{{"host", host}, {"cordoned", drain}, {"draining", drain}};
+}
+
+json Controller::list_events(const Caller& c, std::size_t limit) {
+  const auto range = timed(metrics_, [&] { return client_->get_prefix(keys_.events()); });
+  json out = json::array();
+  for (auto it = range.kvs.rbegin(); it != range.kvs.rend() && out.size() < limit; ++it) {
+    Event e;
+    if (!parse_record(it->value, e)) continue;
+    if (!c.admin && e.tenant != c.tenant) continue;
+    out.push_back(e);
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+std::string Controller::metrics_text() {
+  std::string out;
+  std::map<std::string, uint64_t> by_state;
+  std::size_t hosts_up = 0, hosts_lost = 0;
+  std::size_t active = 0, bound = 0;
+  {
+    std::vector<FleetHost> hosts;
+    std::vector<FleetVm> vms;
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, v] : vms_) ++by_state[derived_state(v.value)];
+    hosts_up = hosts_.size();
+    for (const auto& [h, l] : lost_)
+      if (!hosts_.count(h)) ++hosts_lost;
+    fleet_snapshot(hosts, vms);
+    FleetModel fleet(hosts, vms, options_.fleet);
+    active = fleet.active_hosts();
+    bound = fleet.lower_bound();
+  }
+  out += "# HELP nimbus_vms VMs by lifecycle state\n# TYPE nimbus_vms gauge\n";
+  for (const char* s : {vm_state::kPending, vm_state::kScheduled, vm_state::kRunning, vm_state::kStopping, vm_state::kStopped,
+                        vm_state::kMigrating, vm_state::kFailed})
+    out += fmt::format("nimbus_vms{{state=\"{}\"}} {}\n", s, by_state[s]);
+  out += fmt::format("# HELP nimbus_hosts Hosts by presence\n# TYPE nimbus_hosts gauge\nnimbus_hosts{{state=\"up\"}} {}\n"
+                     "nimbus_hosts{{state=\"lost\"}} {}\n",
+                     hosts_up, hosts_lost);
+  out += fmt::format("# HELP nimbus_active_hosts Hosts holding at least one VM\n# TYPE nimbus_active_hosts gauge\n"
+                     "nimbus_active_hosts {}\n# HELP nimbus_hosts_lower_bound Fewest hosts any placement needs\n"
+                     "# TYPE nimbus_hosts_lower_bound gauge\nnimbus_hosts_lower_bound {}\n",
+                     active, bound);
+  out += "# HELP nimbus_placement_decisions_total Placement decisions by result\n# TYPE nimbus_placement_decisions_total counter\n";
+  {
+    std::lock_guard<std::mutex> lock(metrics_.mu);
+    for (const auto& [k, v] : metrics_.decisions) out += fmt::format("nimbus_placement_decisions_total{{result=\"{}\"}} {}\n", k, v);
+  }
+  out += fmt::format("# HELP nimbus_txn_conflicts_total Transactions refused by their compares (then retried)\n"
+                     "# TYPE nimbus_txn_conflicts_total counter\nnimbus_txn_conflicts_total {}\n",
+                     metrics_.conflicts.load());
+  out += fmt::format("# HELP nimbus_moves_total VMs moved (stop-and-restart)\n# TYPE nimbus_moves_total counter\nnimbus_moves_total {}\n",
+                     metrics_.moves.load());
+  out += fmt::format("# HELP nimbus_controller_leader 1 when this replica leads\n# TYPE nimbus_controller_leader gauge\n"
+                     "nimbus_controller_leader {}\n",
+                     leader_ ? 1 : 0);
+  out += metrics_.placement_latency.text("nimbus_placement_latency_seconds", "Create request to committed decision");
+  out += metrics_.etcd_latency.text("nimbus_etcd_request_seconds", "Latency of the controller's etcd requests");
+  return out;
+}
+
+} // namespace nimbus::cloud::controller

@@ -1,0 +1,184 @@
+#pragma once
+// The cloud controller: desired state in etcd, placement through the OnlineEngine over a cache
+// fed by one etcd watch, every decision one guarded transaction, leader election for the
+// background work (host loss, drain, consolidation). The REST API (api_server.hpp) calls the
+// operations here; each returns JSON or throws ApiError.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cloud/controller/fleet.hpp"
+#include "cloud/controller/logic.hpp"
+#include "cloud/controller/metrics.hpp"
+#include "cloud/controller/model.hpp"
+#include "cloud/etcd/etcd_client.hpp"
+
+namespace nimbus::cloud::controller {
+
+struct ControllerOptions {
+  std::vector<std::string> etcd_endpoints{"http://127.0.0.1:2379"};
+  std::string etcd_prefix = "/nimbus/";
+  std::string id;            // this replica's name (default: hostname-pid)
+  std::string api_url;       // how clients reach this replica (for the leader record)
+  std::string admin_token;   // the admin bearer token (from --admin-token-file)
+  std::string agent_token;   // sent to agents when proxying consoles
+  std::string disks_dir;     // the shared directory holding the VMs' disks
+  std::chrono::milliseconds grace{2000};          // after a host's lease expired, before re-placing
+  int64_t leader_ttl_seconds = 5;
+  std::chrono::milliseconds reconcile_interval{500};
+  std::chrono::milliseconds consolidate_interval{10000};  // 0: no consolidation
+  int64_t event_retention_seconds = 86400;
+  int max_retries = 30;
+  FleetOptions fleet;
+  ConsolidationPolicy consolidation;
+};
+
+// Who called: the admin, or one tenant.
+struct Caller {
+  bool admin = false;
+  std::string tenant;
+};
+
+class Controller {
+ public:
+  explicit Controller(ControllerOptions options);
+  ~Controller();
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
+
+  // Loads the store, seeds flavors, starts the watch, the leader election and the reconciler.
+  // Throws etcd::EtcdError when etcd cannot be reached.
+  void start();
+  void stop();
+  bool is_leader() const { return leader_.load(); }
+  const ControllerOptions& options() const { return options_; }
+  // How clients reach this replica (once the API is bound; before start()).
+  void set_api_url(std::string url) { options_.api_url = std::move(url); }
+  Metrics& metrics() { return metrics_; }
+
+  // nullopt: the token is unknown.
+  std::optional<Caller> authenticate(const std::string& bearer) const;
+
+  // The API's operations. Results are JSON; failures throw ApiError (or etcd::EtcdError).
+  nlohmann::json create_tenant(const Caller& c, const std::string& body);
+  nlohmann::json list_tenants(const Caller& c);
+  nlohmann::json show_tenant(const Caller& c, const std::string& tenant);
+  nlohmann::json set_quota(const Caller& c, const std::string& tenant, const std::string& body);
+  nlohmann::json usage(const Caller& c, const std::string& tenant);  // "" : the caller's, or all for admin
+  nlohmann::json list_flavors(const Caller& c);
+  nlohmann::json create_flavor(const Caller& c, const std::string& body);
+  nlohmann::json list_images(const Caller& c);
+  nlohmann::json create_image(const Caller& c, const std::string& body);
+  nlohmann::json create_vm(const Caller& c, const std::string& body);
+  nlohmann::json list_vms(const Caller& c, const std::string& tenant_filter);
+  nlohmann::json show_vm(const Caller& c, const std::string& ref, const std::string& tenant_hint);
+  nlohmann::json delete_vm(const Caller& c, const std::string& ref, const std::string& tenant_hint);
+  nlohmann::json vm_action(const Caller& c, const std::string& ref, const std::string& tenant_hint,
+                           const std::string& action, const std::string& body);
+  nlohmann::json list_hosts(const Caller& c);
+  nlohmann::json drain_host(const Caller& c, const std::string& host, bool drain);
+  nlohmann::json list_events(const Caller& c, std::size_t limit);
+  std::string metrics_text();
+
+  // For the console proxy: the agent endpoint and VM id of a VM the caller may reach.
+  struct ConsoleTarget {
+    std::string api;
+    std::string vm_id;
+    std::string host;
+  };
+  ConsoleTarget console_target(const Caller& c, const std::string& ref, const std::string& tenant_hint);
+
+  // Background work, public so tests can drive a round directly.
+  void reconcile_once();
+  ConsolidationResult consolidate_once();
+
+ private:
+  template <typename T>
+  struct Versioned {
+    T value{};
+    int64_t revision = 0;
+  };
+  struct LostHost {
+    HostInfo info;
+    std::chrono::steady_clock::time_point since;
+    bool announced = false;
+    std::set<std::string> stranded;  // VMs already reported as finding no room
+  };
+
+  // Cache fed by the watch (and by our own committed transactions).
+  void load_all();
+  void apply(const etcd::KeyValue& kv, bool deleted);
+  void apply_plan_locally(const TxnPlan& plan, int64_t revision);
+  void watch_loop();
+  void leader_loop();
+  void reconcile_loop();
+  void seed();
+
+  Caller require_admin(const Caller& c) const;
+  void require_tenant_access(const Caller& c, const std::string& tenant) const;
+  // Finds a VM the caller may see; 404 otherwise. Locked cache access.
+  Versioned<VmRecord> find_vm(const Caller& c, const std::string& ref, const std::string& tenant_hint) const;
+  nlohmann::json vm_json(const VmRecord& rec) const;  // with observed state; cache lock held
+  std::string derived_state(const VmRecord& rec) const;  // cache lock held
+
+  // Snapshots of the fleet for placement (cache lock held).
+  void fleet_snapshot(std::vector<FleetHost>& hosts, std::vector<FleetVm>& vms, bool include_stopped = true) const;
+  // Moves one VM by stop-and-restart in one txn; false on conflict or when it no longer fits.
+  bool move_vm(const std::string& vm_id, const std::string& to, bool require_old_host_absent, const std::string& why);
+  etcd::TxnResult txn(const TxnPlan& plan, const std::vector<etcd::Op>& failure = {});
+  void event(const std::string& tenant, const std::string& vm, const std::string& host, const std::string& kind,
+             const std::string& message);
+  int64_t event_lease();
+  void log(const std::string& text) const;
+
+  ControllerOptions options_;
+  Keys keys_;
+  std::unique_ptr<etcd::Client> client_;
+  Metrics metrics_;
+
+  mutable std::mutex mu_;  // guards the cache below
+  std::condition_variable changed_;
+  std::map<std::string, Versioned<HostInfo>> hosts_;
+  std::map<std::string, HostInfo> last_host_info_;
+  std::map<std::string, LostHost> lost_;
+  std::map<std::string, HostStatusRecord> hoststatus_;
+  std::map<std::string, Versioned<HostAdmin>> hostadmin_;
+  std::map<std::string, Versioned<Alloc>> alloc_;
+  std::map<std::string, Versioned<Tenant>> tenants_;
+  std::map<std::string, std::string> token_index_;  // sha256 -> tenant
+  std::map<std::string, Versioned<Usage>> usage_;
+  std::map<std::string, Flavor> flavors_;
+  std::map<std::string, Image> images_;
+  std::map<std::string, Versioned<VmRecord>> vms_;      // by id
+  std::map<std::string, std::string> vm_index_;         // tenant/name -> id
+  std::map<std::string, VmObserved> vmstatus_;
+  std::string admin_sha_from_store_;
+  bool leader_key_present_ = true;
+  int64_t watch_revision_ = 0;
+
+  std::mutex placement_mu_;  // one decision at a time per replica (others race through etcd)
+  std::mutex event_mu_;
+  int64_t event_lease_ = 0;
+  std::chrono::steady_clock::time_point event_lease_until_{};
+  std::atomic<uint64_t> event_counter_{0};
+
+  std::atomic<bool> leader_{false};
+  std::atomic<bool> stopping_{false};
+  bool engaged_ = false;  // consolidation hysteresis
+  std::chrono::steady_clock::time_point last_consolidation_{};
+  std::string admin_sha_;
+  std::unique_ptr<etcd::Watch> watch_;
+  std::thread watch_thread_, leader_thread_, reconcile_thread_;
+};
+
+} // namespace nimbus::cloud::controller

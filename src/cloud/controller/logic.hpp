@@ -1,0 +1,114 @@
+#pragma once
+// The controller's pure decisions, testable without etcd: request validation, quota arithmetic,
+// and turning a placement decision into the one etcd transaction that commits it.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cloud/controller/model.hpp"
+#include "cloud/etcd/etcd_client.hpp"
+
+namespace nimbus::cloud::controller {
+
+// An answer the REST API turns into `status` and {"error": message, "code": code, ...details}.
+class ApiError : public std::runtime_error {
+ public:
+  ApiError(int status, std::string code, const std::string& message, nlohmann::json details = nlohmann::json::object())
+      : std::runtime_error(message), status_(status), code_(std::move(code)), details_(std::move(details)) {}
+  int status() const { return status_; }
+  const std::string& code() const { return code_; }
+  const nlohmann::json& details() const { return details_; }
+  nlohmann::json body() const;
+
+ private:
+  int status_;
+  std::string code_;
+  nlohmann::json details_;
+};
+
+// Names of tenants, VMs, flavors, images, groups: 1-63 of [a-z0-9._-], starting alphanumeric.
+bool valid_name(const std::string& name);
+
+// Parses a JSON request body into an object; 400 naming the position and the expected shape.
+nlohmann::json parse_body(const std::string& body, const std::string& expected_shape);
+
+struct CreateVmRequest {
+  std::string tenant;  // from the token; an admin names it in the body
+  std::string name;
+  std::string flavor;
+  std::string image;
+  std::string anti_affinity;
+  std::string affinity;
+};
+// `token_tenant` empty means the admin token. Throws ApiError (400) naming what is wrong.
+CreateVmRequest parse_create_vm(const std::string& body, const std::string& token_tenant);
+
+struct CreateTenantRequest {
+  std::string name;
+  Quota quota;
+};
+CreateTenantRequest parse_create_tenant(const std::string& body);
+Quota parse_quota(const std::string& body);
+Flavor parse_flavor(const std::string& body);
+Image parse_image(const std::string& body);
+
+// Finds a flavor or image by name; 400 (`status`) naming it and listing the choices.
+const Flavor& find_flavor(const std::map<std::string, Flavor>& flavors, const std::string& name, int status = 400);
+const Image& find_image(const std::map<std::string, Image>& images, const std::string& name, int status = 400);
+
+// Usage after adding (sign +1) or removing (-1) one VM of `r`.
+Usage usage_after(const Usage& usage, const Resources& r, int sign);
+// nullopt when the VM fits the quota; else the 403 naming the first quota it breaks.
+std::optional<ApiError> check_quota(const std::string& tenant, const Quota& quota, const Usage& usage, const Resources& r);
+
+// A transaction: every compare must hold for the ops to apply.
+struct TxnPlan {
+  std::vector<etcd::Compare> compares;
+  std::vector<etcd::Op> ops;
+};
+
+// Revisions the decision was made from (0: the key was absent).
+struct Revisions {
+  int64_t alloc = 0;
+  int64_t usage = 0;
+};
+
+// Commits a new VM on `rec.host`: alloc/<host> and usage/<tenant> unchanged since read, the name
+// still free; puts the record, the assignment, the new alloc and usage, and the event.
+TxnPlan create_vm_txn(const Keys& keys, const VmRecord& rec, const AssignSpec& assign, const Alloc& alloc_after,
+                      const Usage& usage_after_create, const Revisions& revs);
+
+// Deletes a VM: record unchanged, alloc and usage unchanged since read.
+TxnPlan delete_vm_txn(const Keys& keys, const VmRecord& rec, int64_t rec_revision, const Alloc& alloc_after,
+                      int64_t alloc_revision, const Usage& usage_after_delete, int64_t usage_revision);
+
+struct MoveTxnInput {
+  VmRecord before;           // the record as read
+  int64_t record_revision = 0;
+  std::string to;            // target host
+  Alloc from_alloc_after;    // alloc of before.host without the VM
+  int64_t from_alloc_revision = 0;
+  Alloc to_alloc_after;      // alloc of `to` with the VM
+  int64_t to_alloc_revision = 0;
+  AssignSpec assign;         // the spec to run on `to` (its generation is overwritten)
+  bool require_old_host_absent = false;  // host loss: only while hosts/<old> is gone
+  std::string new_state = vm_state::kScheduled;
+};
+// Moves a VM (stop-and-restart): deletes assign/<old>/<id>, puts assign/<new>/<id> and the
+// record with generation + 1, updates both allocs. Returns the new record in `after`.
+TxnPlan move_vm_txn(const Keys& keys, const MoveTxnInput& in, VmRecord& after);
+
+// The assignment for a VM record and its image; `disks_dir` holds the VMs' disks.
+AssignSpec make_assign(const VmRecord& rec, const Image& image, const std::string& disks_dir);
+
+// A hex SHA-256 of `text` (tokens are stored only as this).
+std::string sha256_hex(const std::string& text);
+// `bytes` random bytes from the OS as hex.
+std::string random_hex(std::size_t bytes);
+
+} // namespace nimbus::cloud::controller

@@ -1,0 +1,241 @@
+#include "cloud/controller/model.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+
+#include <fmt/format.h>
+
+namespace nimbus::cloud::controller {
+
+using nlohmann::json;
+
+#define NIMBUS_GET(field) v.field = j.value(#field, v.field)
+
+void Alloc::add(const std::string& id, const Resources& r) {
+  if (std::find(vms.begin(), vms.end(), id) != vms.end()) return;
+  vms.push_back(id);
+  vcpus += r.vcpus;
+  memory_mib += r.memory_mib;
+  disk_gib += r.disk_gib;
+}
+
+bool Alloc::remove(const std::string& id, const Resources& r) {
+  auto it = std::find(vms.begin(), vms.end(), id);
+  if (it == vms.end()) return false;
+  vms.erase(it);
+  vcpus = std::max<int64_t>(0, vcpus - r.vcpus);
+  memory_mib = std::max<int64_t>(0, memory_mib - r.memory_mib);
+  disk_gib = std::max<int64_t>(0, disk_gib - r.disk_gib);
+  return true;
+}
+
+void to_json(json& j, const Resources& v) { j = json{{"vcpus", v.vcpus}, {"memory_mib", v.memory_mib}, {"disk_gib", v.disk_gib}}; }
+void from_json(const json& j, Resources& v) {
+  v = {};
+  NIMBUS_GET(vcpus);
+  NIMBUS_GET(memory_mib);
+  NIMBUS_GET(disk_gib);
+}
+void to_json(json& j, const Quota& v) {
+  j = json{{"vcpus", v.vcpus}, {"memory_mib", v.memory_mib}, {"vms", v.vms}, {"disk_gib", v.disk_gib}};
+}
+void from_json(const json& j, Quota& v) {
+  v = {};
+  NIMBUS_GET(vcpus);
+  NIMBUS_GET(memory_mib);
+  NIMBUS_GET(vms);
+  NIMBUS_GET(disk_gib);
+}
+void to_json(json& j, const Flavor& v) {
+  j = json{{"name", v.name}, {"vcpus", v.vcpus}, {"memory_mib", v.memory_mib}, {"disk_gib", v.disk_gib}};
+}
+void from_json(const json& j, Flavor& v) {
+  v = {};
+  NIMBUS_GET(name);
+  NIMBUS_GET(vcpus);
+  NIMBUS_GET(memory_mib);
+  NIMBUS_GET(disk_gib);
+}
+void to_json(json& j, const Image& v) {
+  j = json{{"name", v.name}, {"kernel", v.kernel}, {"initrd", v.initrd}, {"append", v.append},
+           {"disk_template", v.disk_template}, {"mode", v.mode}, {"bios", v.bios}};
+}
+void from_json(const json& j, Image& v) {
+  v = {};
+  NIMBUS_GET(name);
+  NIMBUS_GET(kernel);
+  NIMBUS_GET(initrd);
+  NIMBUS_GET(append);
+  NIMBUS_GET(disk_template);
+  NIMBUS_GET(mode);
+  NIMBUS_GET(bios);
+}
+void to_json(json& j, const Tenant& v) {
+  j = json{{"name", v.name}, {"quota", v.quota}, {"token_sha256", v.token_sha256}, {"created", v.created}};
+}
+void from_json(const json& j, Tenant& v) {
+  v = {};
+  NIMBUS_GET(name);
+  if (j.contains("quota")) v.quota = j.at("quota").get<Quota>();
+  NIMBUS_GET(token_sha256);
+  NIMBUS_GET(created);
+}
+void to_json(json& j, const VmRecord& v) {
+  j = json{{"id", v.id},
+           {"tenant", v.tenant},
+           {"name", v.name},
+           {"flavor", v.flavor},
+           {"image", v.image},
+           {"mode", v.mode},
+           {"state", v.state},
+           {"host", v.host},
+           {"generation", v.generation},
+           {"anti_affinity", v.anti_affinity},
+           {"affinity", v.affinity},
+           {"created", v.created},
+           {"events_seq", v.events_seq},
+           {"vcpus", v.vcpus},
+           {"memory_mib", v.memory_mib},
+           {"disk_gib", v.disk_gib}};
+}
+void from_json(const json& j, VmRecord& v) {
+  v = {};
+  NIMBUS_GET(id);
+  NIMBUS_GET(tenant);
+  NIMBUS_GET(name);
+  NIMBUS_GET(flavor);
+  NIMBUS_GET(image);
+  NIMBUS_GET(mode);
+  NIMBUS_GET(state);
+  NIMBUS_GET(host);
+  NIMBUS_GET(generation);
+  NIMBUS_GET(anti_affinity);
+  NIMBUS_GET(affinity);
+  NIMBUS_GET(created);
+  NIMBUS_GET(events_seq);
+  NIMBUS_GET(vcpus);
+  NIMBUS_GET(memory_mib);
+  NIMBUS_GET(disk_gib);
+}
+void to_json(json& j, const HostInfo& v) {
+  j = json{{"name", v.name}, {"api", v.api}, {"capacity", v.capacity}, {"rack", v.rack}, {"started", v.started}};
+}
+void from_json(const json& j, HostInfo& v) {
+  v = {};
+  NIMBUS_GET(name);
+  NIMBUS_GET(api);
+  if (j.contains("capacity")) v.capacity = j.at("capacity").get<Resources>();
+  NIMBUS_GET(rack);
+  if (j.contains("started") && j["started"].is_string()) v.started = j["started"].get<std::string>();
+}
+void from_json(const json& j, HostStatusRecord& v) {
+  v = {};
+  if (j.contains("used") && j["used"].is_object()) v.used = j.at("used").get<Resources>();
+  if (j.contains("updated") && j["updated"].is_string()) v.updated = j["updated"].get<std::string>();
+  if (j.contains("vms") && j["vms"].is_object()) {
+    for (const auto& [id, o] : j["vms"].items()) {
+      ObservedVm vm;
+      if (o.is_object()) {
+        if (o.contains("state") && o["state"].is_string()) vm.state = o["state"].get<std::string>();
+        if (o.contains("cpu_load") && o["cpu_load"].is_number()) vm.cpu_load = o["cpu_load"].get<double>();
+        if (o.contains("pid") && o["pid"].is_number()) vm.pid = o["pid"].get<int64_t>();
+        if (o.contains("generation") && o["generation"].is_number()) vm.generation = o["generation"].get<int64_t>();
+      }
+      v.cpu_load += vm.cpu_load;
+      v.vms[id] = vm;
+    }
+  }
+}
+void to_json(json& j, const HostAdmin& v) { j = json{{"cordoned", v.cordoned}, {"draining", v.draining}}; }
+void from_json(const json& j, HostAdmin& v) {
+  v = {};
+  NIMBUS_GET(cordoned);
+  NIMBUS_GET(draining);
+}
+void to_json(json& j, const Alloc& v) {
+  j = json{{"vcpus", v.vcpus}, {"memory_mib", v.memory_mib}, {"disk_gib", v.disk_gib}, {"vms", v.vms}};
+}
+void from_json(const json& j, Alloc& v) {
+  v = {};
+  NIMBUS_GET(vcpus);
+  NIMBUS_GET(memory_mib);
+  NIMBUS_GET(disk_gib);
+  NIMBUS_GET(vms);
+}
+void to_json(json& j, const AssignSpec& v) {
+  j = json{{"id", v.id},         {"tenant", v.tenant}, {"name", v.name},         {"generation", v.generation},
+           {"vcpus", v.vcpus},   {"memory_mib", v.memory_mib}, {"disk_gib", v.disk_gib}, {"mode", v.mode},
+           {"kernel", v.kernel}, {"initrd", v.initrd}, {"append", v.append},     {"bios", v.bios},
+           {"disk", v.disk},     {"disk_template", v.disk_template}};
+}
+void from_json(const json& j, AssignSpec& v) {
+  v = {};
+  NIMBUS_GET(id);
+  NIMBUS_GET(tenant);
+  NIMBUS_GET(name);
+  NIMBUS_GET(generation);
+  NIMBUS_GET(vcpus);
+  NIMBUS_GET(memory_mib);
+  NIMBUS_GET(disk_gib);
+  NIMBUS_GET(mode);
+  NIMBUS_GET(kernel);
+  NIMBUS_GET(initrd);
+  NIMBUS_GET(append);
+  NIMBUS_GET(bios);
+  NIMBUS_GET(disk);
+  NIMBUS_GET(disk_template);
+}
+void from_json(const json& j, VmObserved& v) {
+  v = {};
+  NIMBUS_GET(host);
+  NIMBUS_GET(generation);
+  NIMBUS_GET(state);
+  NIMBUS_GET(pid);
+  if (j.contains("cpu_load") && j["cpu_load"].is_number()) v.cpu_load = j["cpu_load"].get<double>();
+  if (j.contains("console") && j["console"].is_string()) v.console = j["console"].get<std::string>();
+  if (j.contains("started") && j["started"].is_string()) v.started = j["started"].get<std::string>();
+}
+void to_json(json& j, const Event& v) {
+  j = json{{"time", v.time}, {"tenant", v.tenant}, {"vm", v.vm}, {"host", v.host}, {"kind", v.kind}, {"message", v.message}};
+}
+void from_json(const json& j, Event& v) {
+  v = {};
+  NIMBUS_GET(time);
+  NIMBUS_GET(tenant);
+  NIMBUS_GET(vm);
+  NIMBUS_GET(host);
+  NIMBUS_GET(kind);
+  NIMBUS_GET(message);
+}
+void to_json(json& j, const LeaderRecord& v) { j = json{{"id", v.id}, {"api", v.api}}; }
+void from_json(const json& j, LeaderRecord& v) {
+  v = {};
+  NIMBUS_GET(id);
+  NIMBUS_GET(api);
+}
+
+std::string Keys::tail(const std::string& key, const std::string& dir) {
+  if (key.size() <= dir.size() || key.compare(0, dir.size(), dir) != 0) return {};
+  return key.substr(dir.size());
+}
+
+std::vector<Flavor> default_flavors() {
+  return {
+      {"n1.tiny", 1, 64, 1},      {"n1.small", 1, 128, 2},    {"n1.medium", 2, 256, 4},
+      {"n1.large", 4, 512, 8},    {"n1.xlarge", 8, 1024, 16}, {"m1.small", 1, 256, 2},
+      {"m1.medium", 2, 1024, 4},  {"c1.medium", 4, 256, 4},
+  };
+}
+
+std::string now_rfc3339() {
+  const auto now = std::chrono::system_clock::now();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                     tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+}
+
+} // namespace nimbus::cloud::controller
