@@ -1,0 +1,1108 @@
+#include "cloud/host/host_agent.hpp"
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+
+#include "cloud/host/vmm_process.hpp"
+
+namespace nimbus::cloud::host {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string now_iso() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  return fmt::format("{}.{:03}Z", buf, ms);
+}
+
+void log_line(const std::string& text) { fmt::print(stderr, "[{}] nimbus host: {}\n", now_iso(), text); }
+
+// A deterministic synthetic load in [0.05, 0.95] per vCPU from the VM id (FNV-1a).
+double hash_load(const std::string& id) {
+  uint64_t h = 1469598103934665603ull;
+  for (char c : id) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ull;
+  return 0.05 + 0.9 * static_cast<double>(h % 10000) / 10000.0;
+}
+
+} // namespace
+
+HostAgent::HostAgent(HostAgentOptions options) : options_(std::move(options)) {
+  if (options_.hosts.empty()) throw std::invalid_argument("host agent: no host name");
+  for (const auto& h : options_.hosts) {
+    if (!valid_vm_id(h)) throw std::invalid_argument("host agent: invalid host name '" + h + "' (1-63 of A-Z a-z 0-9 . _ -)");
+    host_set_.insert(h);
+  }
+  if (options_.etcd_prefix.empty() || options_.etcd_prefix.back() != '/') options_.etcd_prefix += '/';
+  if (options_.lease_ttl < 2) throw std::invalid_argument("host agent: --lease-ttl must be at least 2 s");
+}
+
+HostAgent::~HostAgent() {
+  try {
+    shutdown();
+  } catch (...) {
+  }
+}
+
+void HostAgent::set_api_address(const std::string& api) {
+  std::lock_guard lock(mutex_);
+  options_.api = api;
+}
+
+void HostAgent::start() {
+  if (started_) return;
+  started_ = true;
+  started_wall_ = now_iso();
+  if (options_.dir.empty()) throw std::invalid_argument("host agent: no state directory (--dir)");
+  fs::create_directories(fs::path(options_.dir) / "vms");
+  if (!options_.simulate) {
+    exe_ = options_.nimbus_executable;
+    if (exe_.empty()) {
+      std::error_code ec;
+      exe_ = fs::read_symlink("/proc/self/exe", ec).string();
+      if (ec) exe_ = "/proc/self/exe";
+    }
+  }
+  if (!options_.etcd_endpoints.empty()) {
+    etcd::ClientOptions o;
+    o.endpoints = options_.etcd_endpoints;
+    o.ca_file = options_.etcd_ca;
+    o.cert_file = options_.etcd_cert;
+    o.key_file = options_.etcd_key;
+    o.request_timeout = 2000ms;
+    o.watch_retry_budget = 0ms;  // the lease keeper re-registers (and re-watches) anyway
+    o.watch_idle_reconnect = 30000ms;
+    etcd_ = std::make_unique<etcd::Client>(o);
+    // Keepalives must fail fast: the fencing deadline is TTL - 1 s after the last good one.
+    o.request_timeout = std::chrono::milliseconds(std::clamp<int64_t>(options_.lease_ttl * 1000 / 4, 300, 2000));
+    keepalive_client_ = std::make_unique<etcd::Client>(o);
+  }
+  supervisor_ = std::thread([this] { supervise(); });
+  if (etcd_) {
+    lease_thread_ = std::thread([this] { keep_lease(); });
+    publisher_ = std::thread([this] { publish(); });
+  }
+}
+
+void HostAgent::shutdown() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!started_ || shut_down_) return;
+    shut_down_ = true;
+  }
+  {
+    std::lock_guard lock(watch_mutex_);
+    if (watch_) watch_->stop();
+    watch_.reset();
+  }
+  // Stop every VM: SIGTERM now, SIGKILL at the deadline (the supervisor does both and reaps).
+  size_t active = 0;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, vm] : vms_) {
+      if (is_active(vm.state)) {
+        request_stop(vm);
+        ++active;
+      }
+    }
+    wake_.notify_all();
+  }
+  if (active) log_line(fmt::format("stopping {} VM(s)", active));
+  const auto deadline = Clock::now() + options_.stop_grace + 2s;
+  for (;;) {
+    {
+      std::lock_guard lock(mutex_);
+      bool any = false;
+      for (auto& [id, vm] : vms_) any = any || is_active(vm.state);
+      if (!any || Clock::now() > deadline) break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    wake_.notify_all();
+    publish_cv_.notify_all();
+  }
+  if (supervisor_.joinable()) supervisor_.join();
+  if (lease_thread_.joinable()) lease_thread_.join();
+  if (publisher_.joinable()) publisher_.join();
+  // Whatever is left (a VMM that ignored SIGKILL's reaping window) dies with its group.
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, vm] : vms_)
+      if (vm.pid > 0) signal_group(vm.pid, SIGKILL);
+  }
+  if (etcd_ && lease_ != 0) {
+    try {
+      etcd_->lease_revoke(lease_);
+      log_line("lease revoked");
+    } catch (const std::exception& e) {
+      log_line(std::string("could not revoke the lease (it expires by itself): ") + e.what());
+    }
+    lease_ = 0;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// VM table helpers (lock held)
+
+std::string HostAgent::dir_for(const std::string& id) const { return (fs::path(options_.dir) / "vms" / id).string(); }
+
+const HostAgent::Vm& HostAgent::find(const std::string& id) const {
+  auto it = vms_.find(id);
+  if (it == vms_.end()) throw ApiError(404, "no VM '" + id + "' on this host");
+  return it->second;
+}
+
+void HostAgent::set_state(Vm& vm, VmState s, const std::string& reason) {
+  if (vm.state == s && reason.empty()) return;
+  vm.state = s;
+  if (!reason.empty() || s == VmState::Running || s == VmState::Starting) vm.reason = reason;
+  if (vm.from_etcd) status_dirty_.insert(vm.spec.id);
+  publish_cv_.notify_all();
+}
+
+void HostAgent::request_start(Vm& vm) {
+  vm.spawn_wanted = true;
+  vm.killed_by_fence = false;
+  vm.stop_requested = false;
+  vm.exit_code = 0;
+  vm.cpu_load = 0;
+  vm.cpu_seconds = 0;
+  vm.sampled_at = {};
+  vm.started = now_iso();
+  ++vm.starts;
+  set_state(vm, VmState::Starting);
+  wake_.notify_all();
+}
+
+void HostAgent::request_stop(Vm& vm) {
+  vm.spawn_wanted = false;
+  if (vm.state == VmState::Starting && vm.pid == 0 && !vm.spawning) {
+    set_state(vm, VmState::Stopped);
+    return;
+  }
+  if (!is_active(vm.state)) return;
+  vm.stop_requested = true;
+  if (vm.state != VmState::Stopping) {
+    vm.stop_deadline = Clock::now() + options_.stop_grace;
+    if (vm.pid > 0) signal_group(vm.pid, SIGTERM);
+    set_state(vm, VmState::Stopping);
+  }
+  wake_.notify_all();
+}
+
+double HostAgent::simulated_load(const Vm& vm) const {
+  if (vm.load_override >= 0) return vm.load_override;
+  return hash_load(vm.spec.id) * static_cast<double>(vm.spec.vcpus);
+}
+
+json HostAgent::vm_json(const Vm& vm) const {
+  json j = {{"id", vm.spec.id},
+            {"host", vm.host},
+            {"state", to_string(vm.state)},
+            {"generation", vm.spec.generation},
+            {"source", vm.from_etcd ? "etcd" : "api"},
+            {"pid", vm.pid},
+            {"cpu_load", std::round(vm.cpu_load * 1000) / 1000},
+            {"cpu_seconds", vm.cpu_seconds},
+            {"started", vm.started},
+            {"spec", vm_spec_to_json(vm.spec)}};
+  if (vm.state == VmState::PoweredOff || vm.state == VmState::Failed) j["exit_code"] = vm.exit_code;
+  if (!vm.reason.empty()) j["reason"] = vm.reason;
+  if (!options_.simulate) j["console"] = "/v1/vms/" + vm.spec.id + "/console";
+  return j;
+}
+
+// ---------------------------------------------------------------------------------------------
+// API operations
+
+json HostAgent::host_info(const std::string& host_name) const {
+  const std::string host = host_name.empty() ? options_.hosts.front() : host_name;
+  if (!host_set_.count(host)) throw ApiError(404, "this agent does not play host '" + host + "'");
+  std::lock_guard lock(mutex_);
+  json status = host_status(host);
+  json vms = json::array();
+  for (const auto& [id, vm] : vms_)
+    if (vm.host == host) vms.push_back(vm_json(vm));
+  return json{{"name", host},
+              {"rack", options_.rack},
+              {"api", options_.api},
+              {"capacity", {{"vcpus", options_.harts}, {"memory_mib", options_.memory_mib}, {"disk_gib", options_.disk_gib}}},
+              {"used", status["used"]},
+              {"cpu_load", status["cpu_load"]},
+              {"simulate", options_.simulate},
+              {"etcd", !options_.etcd_endpoints.empty()},
+              {"registered", registered_.load()},
+              {"fenced", fenced_},
+              {"lease", std::to_string(lease_.load())},
+              {"started", started_wall_},
+              {"vms", vms}};
+}
+
+json HostAgent::hosts() const {
+  json out = json::array();
+  for (const auto& h : options_.hosts) out.push_back(h);
+  return out;
+}
+
+json HostAgent::list_vms() const {
+  std::lock_guard lock(mutex_);
+  json out = json::array();
+  for (const auto& [id, vm] : vms_) out.push_back(vm_json(vm));
+  return out;
+}
+
+json HostAgent::get_vm(const std::string& id) const {
+  std::lock_guard lock(mutex_);
+  return vm_json(find(id));
+}
+
+std::pair<bool, json> HostAgent::put_vm(const std::string& host_name, const VmSpec& spec) {
+  const std::string host = host_name.empty() ? options_.hosts.front() : host_name;
+  if (!host_set_.count(host)) throw ApiError(404, "this agent does not play host '" + host + "'");
+  if (!options_.disks_dir.empty() && !spec.disk.empty() &&
+      spec.disk.rfind(options_.disks_dir + "/", 0) != 0)
+    throw ApiError(400, "field 'disk': \"" + spec.disk + "\" is not under the shared disk directory " + options_.disks_dir);
+  std::lock_guard lock(mutex_);
+  if (shut_down_) throw ApiError(503, "the agent is shutting down");
+  if (auto it = vms_.find(spec.id); it != vms_.end()) {
+    if (it->second.spec == spec && it->second.host == host) return {false, vm_json(it->second)};
+    throw ApiError(409, "VM '" + spec.id + "' already exists with another spec (" +
+                            std::string(it->second.from_etcd ? "assigned by the controller" : "created through the API") +
+                            "); DELETE it first");
+  }
+  Vm& vm = vms_[spec.id];
+  vm.spec = spec;
+  vm.host = host;
+  vm.from_etcd = false;
+  vm.state = VmState::Stopped;
+  if (spec.state == "running") request_start(vm);
+  return {true, vm_json(vm)};
+}
+
+void HostAgent::vm_action(const std::string& id, const std::string& action) {
+  std::lock_guard lock(mutex_);
+  if (shut_down_) throw ApiError(503, "the agent is shutting down");
+  auto it = vms_.find(id);
+  if (it == vms_.end()) throw ApiError(404, "no VM '" + id + "' on this host");
+  Vm& vm = it->second;
+  if (fenced_) throw ApiError(409, "the host is fenced (no etcd lease): VMs cannot start until it registers again");
+  if (action == "start") {
+    if (is_active(vm.state)) throw ApiError(409, "VM '" + id + "' is already " + to_string(vm.state));
+    request_start(vm);
+  } else if (action == "stop") {
+    if (!is_active(vm.state)) throw ApiError(409, "VM '" + id + "' is not running (" + std::string(to_string(vm.state)) + ")");
+    request_stop(vm);
+  } else if (action == "reboot") {
+    // The VMM ends a VM on reboot; the agent restarts it with a fresh VMM.
+    if (is_active(vm.state)) {
+      vm.restart_after_stop = true;
+      vm.restart_spec = vm.spec;
+      request_stop(vm);
+    } else {
+      request_start(vm);
+    }
+  } else {
+    throw ApiError(400, "field 'action': must be start, stop or reboot, got \"" + action + "\"");
+  }
+}
+
+void HostAgent::delete_vm(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  auto it = vms_.find(id);
+  if (it == vms_.end()) throw ApiError(404, "no VM '" + id + "' on this host");
+  Vm& vm = it->second;
+  if (vm.from_etcd && assigned_.count(id))
+    throw ApiError(409, "VM '" + id + "' is assigned to this host by the controller; delete it through the controller");
+  if (is_active(vm.state)) {
+    vm.remove_after_stop = true;
+    request_stop(vm);
+  } else {
+    vms_.erase(it);
+  }
+}
+
+json HostAgent::vm_stats(const std::string& id) const {
+  std::string stats_file;
+  json j;
+  {
+    std::lock_guard lock(mutex_);
+    const Vm& vm = find(id);
+    j = {{"id", id},
+         {"state", to_string(vm.state)},
+         {"cpu_load", vm.cpu_load},
+         {"cpu_seconds", vm.cpu_seconds},
+         {"pid", vm.pid},
+         {"starts", vm.starts}};
+    if (options_.simulate) return j;
+    stats_file = (fs::path(dir_for(id)) / "stats.json").string();
+  }
+  std::ifstream in(stats_file);
+  if (in) {
+    try {
+      j["vmm"] = json::parse(in);
+    } catch (const std::exception&) {
+    }
+  }
+  return j;
+}
+
+void HostAgent::set_load(const std::string& id, double load) {
+  if (!options_.simulate) throw ApiError(409, "the load of a VM can only be set with --simulate");
+  if (!(load >= 0) || load > 1000) throw ApiError(400, "field 'load': must be a number >= 0 (host harts' worth)");
+  std::lock_guard lock(mutex_);
+  auto it = vms_.find(id);
+  if (it == vms_.end()) throw ApiError(404, "no VM '" + id + "' on this host");
+  it->second.load_override = load;
+  if (it->second.state == VmState::Running) it->second.cpu_load = load;
+  publish_cv_.notify_all();
+}
+
+std::string HostAgent::console_log(const std::string& id) const {
+  std::lock_guard lock(mutex_);
+  find(id);
+  if (options_.simulate) throw ApiError(409, "simulated VMs have no console");
+  return (fs::path(dir_for(id)) / (id + ".log")).string();
+}
+
+std::string HostAgent::console_socket(const std::string& id) const {
+  std::lock_guard lock(mutex_);
+  find(id);
+  if (options_.simulate) throw ApiError(409, "simulated VMs have no console");
+  return (fs::path(dir_for(id)) / (id + ".console")).string();
+}
+
+bool HostAgent::vm_active(const std::string& id) const {
+  std::lock_guard lock(mutex_);
+  auto it = vms_.find(id);
+  return it != vms_.end() && is_active(it->second.state);
+}
+
+bool HostAgent::fenced() const {
+  std::lock_guard lock(mutex_);
+  return fenced_;
+}
+
+std::string HostAgent::metrics() const {
+  std::string out;
+  std::map<std::string, int> by_state;
+  for (VmState s : {VmState::Starting, VmState::Running, VmState::Stopping, VmState::Stopped, VmState::PoweredOff,
+                    VmState::Failed, VmState::Fenced})
+    by_state[to_string(s)] = 0;
+  std::vector<std::pair<std::string, double>> cpu;
+  bool fenced = false;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, vm] : vms_) {
+      by_state[to_string(vm.state)]++;
+      cpu.emplace_back(id, vm.cpu_seconds);
+    }
+    fenced = fenced_;
+  }
+  out += "# HELP nimbus_host_vms VMs on this agent by state.\n# TYPE nimbus_host_vms gauge\n";
+  for (const auto& [s, n] : by_state) out += fmt::format("nimbus_host_vms{{state=\"{}\"}} {}\n", s, n);
+  out += "# HELP nimbus_host_vm_cpu_seconds Host CPU time each VM got (from its VMM).\n# TYPE nimbus_host_vm_cpu_seconds counter\n";
+  for (const auto& [id, s] : cpu) out += fmt::format("nimbus_host_vm_cpu_seconds{{vm=\"{}\"}} {}\n", id, s);
+  std::lock_guard lock(metrics_mutex_);
+  out += "# HELP nimbus_host_vm_exits_total VMM exits by kind.\n# TYPE nimbus_host_vm_exits_total counter\n";
+  for (const char* k : {"powered_off", "failed", "stopped", "fenced"}) {
+    auto it = exits_.find(k);
+    out += fmt::format("nimbus_host_vm_exits_total{{kind=\"{}\"}} {}\n", k, it == exits_.end() ? 0 : it->second);
+  }
+  out += "# HELP nimbus_host_lease_renew_failures_total Lease keepalives that failed.\n# TYPE nimbus_host_lease_renew_failures_total counter\n";
+  out += fmt::format("nimbus_host_lease_renew_failures_total {}\n", lease_renew_failures_);
+  out += "# HELP nimbus_host_fences_total Times the agent fenced itself (killed every VM).\n# TYPE nimbus_host_fences_total counter\n";
+  out += fmt::format("nimbus_host_fences_total {}\n", fences_);
+  out += "# HELP nimbus_host_registrations_total Registrations in etcd (new lease each).\n# TYPE nimbus_host_registrations_total counter\n";
+  out += fmt::format("nimbus_host_registrations_total {}\n", registrations_);
+  out += fmt::format("# HELP nimbus_host_fenced 1 while the agent is fenced.\n# TYPE nimbus_host_fenced gauge\nnimbus_host_fenced {}\n", fenced ? 1 : 0);
+  out += "# HELP nimbus_host_etcd_errors_total etcd requests that failed.\n# TYPE nimbus_host_etcd_errors_total counter\n";
+  out += fmt::format("nimbus_host_etcd_errors_total {}\n", etcd_errors_);
+  out += "# HELP nimbus_host_etcd_request_seconds Latency of the agent's etcd requests.\n# TYPE nimbus_host_etcd_request_seconds histogram\n";
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < latency_buckets_.size(); ++i) {
+    cumulative += latency_counts_[i];
+    out += fmt::format("nimbus_host_etcd_request_seconds_bucket{{le=\"{}\"}} {}\n", latency_buckets_[i], cumulative);
+  }
+  cumulative += latency_counts_.back();
+  out += fmt::format("nimbus_host_etcd_request_seconds_bucket{{le=\"+Inf\"}} {}\n", cumulative);
+  out += fmt::format("nimbus_host_etcd_request_seconds_sum {}\n", latency_sum_);
+  out += fmt::format("nimbus_host_etcd_request_seconds_count {}\n", latency_count_);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Supervisor: all process work happens on this one thread (PR_SET_PDEATHSIG is tied to the
+// thread that forked, so VMMs must be forked by a thread that lives as long as the agent).
+
+void HostAgent::supervise() {
+  auto last_sample = Clock::now();
+  std::unique_lock lock(mutex_);
+  const auto fence_after = std::chrono::seconds(options_.lease_ttl) - 1s;
+  while (!stopping_) {
+    // 0. The fencing watchdog: here, not in the lease keeper, whose keepalive may be blocked in
+    // a request when the deadline passes.
+    if (registered_ && !fenced_ && !shut_down_) {
+      const auto last_ok = Clock::time_point(std::chrono::nanoseconds(last_ok_send_ns_.load()));
+      const auto since = Clock::now() - last_ok;
+      if (since >= fence_after) {
+        const size_t killed = fence_locked();
+        log_line(fmt::format("FENCING: no lease keepalive succeeded within {} ms of the last good one's send time "
+                             "(TTL {} s - 1 s); killed {} VM(s) (SIGKILL to each VMM's process group). Will register "
+                             "again with a new lease once etcd answers.",
+                             std::chrono::duration_cast<std::chrono::milliseconds>(since).count(), options_.lease_ttl, killed));
+      }
+    }
+    // 1. Spawns wanted.
+    std::vector<std::pair<std::string, VmSpec>> to_spawn;
+    for (auto& [id, vm] : vms_) {
+      if (!vm.spawn_wanted) continue;
+      vm.spawn_wanted = false;
+      if (fenced_ || (shut_down_)) {
+        set_state(vm, fenced_ ? VmState::Fenced : VmState::Stopped);
+        continue;
+      }
+      if (options_.simulate) {
+        vm.cpu_load = simulated_load(vm);
+        set_state(vm, VmState::Running);
+      } else {
+        vm.spawning = true;
+        to_spawn.emplace_back(id, vm.spec);
+      }
+    }
+    if (!to_spawn.empty()) {
+      lock.unlock();
+      for (const auto& [id, spec] : to_spawn) spawn(id, spec);
+      lock.lock();
+    }
+    // 2. Exits and stop deadlines; simulated stops complete at once.
+    reap_and_time_out();
+    // 3. Reconcile with the assignments.
+    if (reconcile_dirty_ && !fenced_ && !shut_down_) {
+      reconcile_dirty_ = false;
+      apply_reconcile();
+      continue;  // spawn what it asked for right away
+    }
+    // 4. CPU load from the VMMs' stats, once a second.
+    if (Clock::now() - last_sample >= 1s) {
+      last_sample = Clock::now();
+      lock.unlock();
+      sample_stats();
+      lock.lock();
+    }
+    wake_.wait_for(lock, 100ms);
+  }
+}
+
+void HostAgent::spawn(const std::string& id, const VmSpec& spec) {
+  const fs::path dir = dir_for(id);
+  std::string error;
+  pid_t pid = 0;
+  try {
+    fs::create_directories(dir);
+    // A previous run's stats would report a stale state; its console log is kept (appended).
+    std::error_code ec;
+    fs::remove(dir / "stats.json", ec);
+    if (!spec.disk.empty() && !fs::exists(spec.disk)) {
+      if (spec.disk_template.empty())
+        throw std::runtime_error("disk " + spec.disk + " does not exist and the spec names no disk_template");
+      log_line(fmt::format("VM {}: copying disk template {} to {}", id, spec.disk_template, spec.disk));
+      sparse_copy(spec.disk_template, spec.disk);
+    }
+    const fs::path toml = dir / (id + ".toml");
+    {
+      std::ofstream out(toml);
+      out << vm_toml(spec);
+      if (!out) throw std::runtime_error("cannot write " + toml.string());
+    }
+    VmmCommand cmd;
+    cmd.executable = exe_;
+    const int64_t harts = std::max<int64_t>(1, std::min(spec.vcpus, options_.harts));
+    cmd.args = {"run", "--vm", toml.string(), "--state-dir", dir.string(), "--host-harts", std::to_string(harts)};
+    cmd.log_file = (dir / "vmm.log").string();
+    pid = spawn_vmm(cmd);
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  std::lock_guard lock(mutex_);
+  auto it = vms_.find(id);
+  if (it == vms_.end()) {
+    if (pid > 0) signal_group(pid, SIGKILL);
+    return;
+  }
+  Vm& vm = it->second;
+  vm.spawning = false;
+  if (!error.empty()) {
+    log_line(fmt::format("VM {}: could not start: {}", id, error));
+    vm.exit_code = -1;
+    set_state(vm, VmState::Failed, "could not start: " + error);
+    std::lock_guard m(metrics_mutex_);
+    exits_["failed"]++;
+    return;
+  }
+  vm.pid = pid;
+  if (fenced_ || vm.killed_by_fence) {  // fenced while we were forking: this copy must not run
+    signal_group(pid, SIGKILL);
+    vm.killed_by_fence = true;
+    return;
+  }
+  if (vm.state != VmState::Starting) {  // stopped while starting
+    vm.stop_requested = true;
+    vm.stop_deadline = Clock::now() + options_.stop_grace;
+    signal_group(pid, SIGTERM);
+    if (vm.state != VmState::Stopping) set_state(vm, VmState::Stopping);
+    return;
+  }
+  log_line(fmt::format("VM {}: VMM started, pid {}", id, pid));
+  set_state(vm, VmState::Running);
+}
+
+void HostAgent::reap_and_time_out() {
+  const auto now = Clock::now();
+  std::vector<std::string> erase;
+  for (auto& [id, vm] : vms_) {
+    if (options_.simulate) {
+      if (vm.state == VmState::Stopping) {
+        vm.cpu_load = 0;
+        set_state(vm, VmState::Stopped);
+        std::lock_guard m(metrics_mutex_);
+        exits_["stopped"]++;
+      }
+    } else if (vm.pid > 0) {
+      auto exit = try_reap(vm.pid);
+      if (!exit) {
+        if (vm.state == VmState::Stopping && now > vm.stop_deadline) {
+          log_line(fmt::format("VM {}: VMM {} did not stop within {} ms of SIGTERM: SIGKILL", id, vm.pid,
+                               options_.stop_grace.count()));
+          signal_group(vm.pid, SIGKILL);
+          vm.stop_deadline = now + 24h;
+        }
+        continue;
+      }
+      signal_group(vm.pid, SIGKILL);  // anything the VMM left in its group
+      vm.pid = 0;
+      vm.cpu_load = 0;
+      const std::string how = exit->signaled ? fmt::format("killed by signal {}", exit->code)
+                                             : fmt::format("exit code {}", exit->code);
+      std::string kind;
+      if (vm.killed_by_fence) {
+        set_state(vm, VmState::Fenced, "killed by self-fencing (no etcd lease renewal)");
+        kind = "fenced";
+      } else if (vm.stop_requested) {
+        set_state(vm, VmState::Stopped);
+        kind = "stopped";
+      } else if (!exit->signaled && exit->code == 0) {
+        vm.exit_code = 0;
+        set_state(vm, VmState::PoweredOff, "the guest powered off");
+        kind = "powered_off";
+      } else {
+        vm.exit_code = exit->signaled ? 128 + exit->code : exit->code;
+        std::string detail;
+        std::ifstream log(fs::path(dir_for(id)) / "vmm.log");
+        for (std::string line; std::getline(log, line);)
+          if (!line.empty()) detail = line;  // the VMM's last word
+        set_state(vm, VmState::Failed, "VMM " + how + (detail.empty() ? "" : ": " + detail));
+        kind = "failed";
+      }
+      log_line(fmt::format("VM {}: VMM exited ({}): {}", id, how, to_string(vm.state)));
+      {
+        std::lock_guard m(metrics_mutex_);
+        exits_[kind]++;
+      }
+    } else if (vm.state == VmState::Stopping && !vm.spawning) {
+      set_state(vm, VmState::Stopped);
+    }
+    if (!is_active(vm.state) && !vm.spawning) {
+      if (vm.remove_after_stop) {
+        erase.push_back(id);
+      } else if (vm.restart_after_stop && !fenced_ && !shut_down_) {
+        vm.restart_after_stop = false;
+        vm.spec = vm.restart_spec;
+        request_start(vm);
+      }
+    }
+  }
+  for (const auto& id : erase) {
+    if (vms_[id].from_etcd) status_gone_.insert(id);
+    status_dirty_.erase(id);
+    vms_.erase(id);
+    log_line(fmt::format("VM {}: removed", id));
+  }
+}
+
+void HostAgent::sample_stats() {
+  std::vector<std::pair<std::string, std::string>> files;
+  {
+    std::lock_guard lock(mutex_);
+    if (options_.simulate) {
+      for (auto& [id, vm] : vms_)
+        if (vm.state == VmState::Running) {
+          vm.cpu_load = simulated_load(vm);
+          vm.cpu_seconds += vm.cpu_load;  // one second per sample
+        }
+      return;
+    }
+    for (const auto& [id, vm] : vms_)
+      if (vm.state == VmState::Running) files.emplace_back(id, (fs::path(dir_for(id)) / "stats.json").string());
+  }
+  for (const auto& [id, file] : files) {
+    auto stats = read_vmm_stats(file);
+    if (!stats) continue;
+    const auto now = Clock::now();
+    std::lock_guard lock(mutex_);
+    auto it = vms_.find(id);
+    if (it == vms_.end() || it->second.state != VmState::Running) continue;
+    Vm& vm = it->second;
+    if (vm.sampled_at != Clock::time_point{}) {
+      const double dt = std::chrono::duration<double>(now - vm.sampled_at).count();
+      if (dt > 0.2) vm.cpu_load = std::max(0.0, (stats->cpu_seconds - vm.cpu_seconds) / dt);
+    }
+    vm.cpu_seconds = stats->cpu_seconds;
+    vm.sampled_at = now;
+  }
+}
+
+void HostAgent::apply_reconcile() {
+  std::map<std::string, Assigned> assigned;
+  for (const auto& [id, spec] : assigned_) assigned[id] = Assigned{spec.generation};
+  std::map<std::string, Present> present;
+  for (const auto& [id, vm] : vms_) {
+    // A VM whose next generation is already waiting to start counts as that generation.
+    const int64_t gen = vm.restart_after_stop ? vm.restart_spec.generation : vm.spec.generation;
+    VmState st = vm.state;
+    if (vm.remove_after_stop) continue;  // on its way out; a new assignment starts it afresh below
+    present[id] = Present{gen, st, vm.from_etcd};
+  }
+  for (const auto& action : reconcile(assigned, present)) {
+    const std::string& id = action.id;
+    switch (action.kind) {
+      case ReconcileAction::Kind::Remove: {
+        Vm& vm = vms_[id];
+        log_line(fmt::format("VM {}: no longer assigned here: stopping and removing it", id));
+        vm.remove_after_stop = true;
+        vm.restart_after_stop = false;
+        if (is_active(vm.state)) request_stop(vm);
+        break;
+      }
+      case ReconcileAction::Kind::Restart: {
+        Vm& vm = vms_[id];
+        log_line(fmt::format("VM {}: generation {} -> {}: restarting it", id, vm.spec.generation, assigned_[id].generation));
+        vm.from_etcd = true;
+        vm.host = assigned_host_[id];
+        if (is_active(vm.state)) {
+          vm.restart_after_stop = true;
+          vm.restart_spec = assigned_[id];
+          request_stop(vm);
+        } else {
+          vm.spec = assigned_[id];
+          request_start(vm);
+        }
+        break;
+      }
+      case ReconcileAction::Kind::Start: {
+        auto it = vms_.find(id);
+        if (it != vms_.end() && it->second.remove_after_stop) {
+          // Still stopping the old copy: start the new one when it is gone.
+          it->second.remove_after_stop = false;
+          it->second.restart_after_stop = true;
+          it->second.restart_spec = assigned_[id];
+          it->second.from_etcd = true;
+          break;
+        }
+        Vm& vm = vms_[id];
+        vm.spec = assigned_[id];
+        vm.host = assigned_host_[id];
+        vm.from_etcd = true;
+        log_line(fmt::format("VM {}: assigned (generation {}): starting it", id, vm.spec.generation));
+        request_start(vm);
+        break;
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// etcd: registration, lease, fencing
+
+template <typename F>
+auto HostAgent::timed(F&& f) -> decltype(f()) {
+  const auto t0 = Clock::now();
+  auto record = [&](bool failed) {
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    std::lock_guard lock(metrics_mutex_);
+    size_t i = 0;
+    while (i < latency_buckets_.size() && s > latency_buckets_[i]) ++i;
+    latency_counts_[i]++;
+    latency_sum_ += s;
+    latency_count_++;
+    if (failed) etcd_errors_++;
+  };
+  try {
+    if constexpr (std::is_void_v<decltype(f())>) {
+      f();
+      record(false);
+    } else {
+      auto r = f();
+      record(false);
+      return r;
+    }
+  } catch (...) {
+    record(true);
+    throw;
+  }
+}
+
+json HostAgent::host_record(const std::string& host) const {
+  return json{{"name", host},
+              {"api", options_.api},
+              {"capacity", {{"vcpus", options_.harts}, {"memory_mib", options_.memory_mib}, {"disk_gib", options_.disk_gib}}},
+              {"rack", options_.rack},
+              {"started", started_wall_},
+              {"simulated", options_.simulate}};
+}
+
+json HostAgent::host_status(const std::string& host) const {
+  int64_t vcpus = 0, memory = 0, disk = 0;
+  double load = 0;
+  json vms = json::object();
+  for (const auto& [id, vm] : vms_) {
+    if (vm.host != host) continue;
+    if (is_active(vm.state)) {
+      vcpus += vm.spec.vcpus;
+      memory += vm.spec.memory_mib;
+      disk += vm.spec.disk_gib;
+      load += vm.cpu_load;
+    }
+    vms[id] = {{"state", to_string(vm.state)}, {"cpu_load", std::round(vm.cpu_load * 1000) / 1000}, {"pid", vm.pid},
+               {"generation", vm.spec.generation}};
+  }
+  return json{{"used", {{"vcpus", vcpus}, {"memory_mib", memory}, {"disk_gib", disk}}},
+              {"cpu_load", std::round(load * 1000) / 1000},
+              {"vms", vms},
+              {"fenced", fenced_},
+              {"updated", now_iso()}};
+}
+
+size_t HostAgent::fence_locked() {
+  if (fenced_) return 0;
+  fenced_ = true;
+  registered_ = false;
+  size_t killed = 0;
+  for (auto& [id, vm] : vms_) {
+    vm.spawn_wanted = false;
+    vm.restart_after_stop = false;
+    if (!is_active(vm.state)) continue;
+    ++killed;
+    if (vm.pid > 0) {
+      signal_group(vm.pid, SIGKILL);
+      vm.killed_by_fence = true;
+    } else if (vm.spawning) {
+      vm.killed_by_fence = true;  // spawn() kills it when the fork returns
+    } else {
+      vm.cpu_load = 0;
+      set_state(vm, VmState::Fenced, "killed by self-fencing (no etcd lease renewal)");
+      std::lock_guard m(metrics_mutex_);
+      exits_["fenced"]++;
+    }
+  }
+  {
+    std::lock_guard m(metrics_mutex_);
+    fences_++;
+  }
+  wake_.notify_all();
+  publish_cv_.notify_all();
+  return killed;
+}
+
+void HostAgent::fence(const std::string& why) {
+  size_t killed = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (fenced_) return;
+    killed = fence_locked();
+  }
+  log_line(fmt::format("FENCING: {}; killed {} VM(s) (SIGKILL to each VMM's process group). Will register again "
+                       "with a new lease once etcd answers.", why, killed));
+}
+
+bool HostAgent::register_hosts() {
+  const std::string& p = options_.etcd_prefix;
+  {
+    std::lock_guard lock(watch_mutex_);
+    if (watch_) watch_->stop();
+    watch_.reset();
+  }
+  const int64_t old_lease = lease_;
+  int64_t lease = 0;
+  try {
+    lease = timed([&] { return etcd_->lease_grant(options_.lease_ttl); });
+    // 1. Presence first (with the new lease)...
+    std::vector<etcd::Op> ops;
+    auto flush = [&] {
+      if (ops.empty()) return;
+      timed([&] { return etcd_->txn({}, ops); });
+      ops.clear();
+    };
+    for (const auto& h : options_.hosts) {
+      ops.push_back(etcd::Op::put(p + "hosts/" + h, host_record(h).dump(), lease));
+      if (ops.size() >= 100) flush();
+    }
+    flush();
+    // 2. ...then what is assigned, as of one revision...
+    const std::string assign_prefix = options_.hosts.size() == 1 ? p + "assign/" + options_.hosts.front() + "/" : p + "assign/";
+    const auto range = timed([&] { return etcd_->get_prefix(assign_prefix); });
+    {
+      std::lock_guard lock(mutex_);
+      assigned_.clear();
+      assigned_host_.clear();
+      for (const auto& kv : range.kvs) apply_assign(kv.key, &kv.value);
+      lease_ = lease;
+      fenced_ = false;
+      registered_ = true;
+      reconcile_dirty_ = true;
+      // Everything we run is (re)published under the new lease.
+      for (const auto& [id, vm] : vms_)
+        if (vm.from_etcd) status_dirty_.insert(id);
+      wake_.notify_all();
+      publish_cv_.notify_all();
+    }
+    // 3. ...and changes after that revision.
+    auto watch = etcd_->watch_prefix(
+        assign_prefix, range.revision + 1, [this](const std::vector<etcd::WatchEvent>& evs, int64_t) { on_watch_events(evs); },
+        [this](const std::string& error) {
+          log_line("watch ended: " + error + "; listing the assignments again");
+          relist_ = true;
+        });
+    {
+      std::lock_guard lock(watch_mutex_);
+      watch_ = std::move(watch);
+    }
+    {
+      std::lock_guard m(metrics_mutex_);
+      registrations_++;
+    }
+    log_line(fmt::format("registered {} host(s) ({}{}) with lease {} (TTL {} s); {} VM(s) assigned at revision {}",
+                         options_.hosts.size(), options_.hosts.front(), options_.hosts.size() > 1 ? ", ..." : "", lease,
+                         options_.lease_ttl, range.kvs.size(), range.revision));
+  } catch (const std::exception& e) {
+    log_line(std::string("registration failed (will retry): ") + e.what());
+    if (lease != 0 && lease_ != lease) {
+      try {
+        etcd_->lease_revoke(lease);
+      } catch (...) {
+      }
+    }
+    return false;
+  }
+  if (old_lease != 0 && old_lease != lease) {
+    try {
+      etcd_->lease_revoke(old_lease);
+    } catch (...) {
+    }
+  }
+  return true;
+}
+
+void HostAgent::apply_assign(const std::string& key, const std::string* value) {
+  const std::string base = options_.etcd_prefix + "assign/";
+  if (key.rfind(base, 0) != 0) return;
+  const std::string rest = key.substr(base.size());
+  const auto slash = rest.find('/');
+  if (slash == std::string::npos) return;
+  const std::string host = rest.substr(0, slash);
+  const std::string id = rest.substr(slash + 1);
+  if (!host_set_.count(host)) return;
+  if (!value) {
+    assigned_.erase(id);
+    assigned_host_.erase(id);
+    reconcile_dirty_ = true;
+    return;
+  }
+  try {
+    VmSpec spec = parse_vm_spec_text(*value, id);
+    assigned_[id] = spec;
+    assigned_host_[id] = host;
+  } catch (const SpecError& e) {
+    log_line(fmt::format("assignment {} refused: {}", key, e.what()));
+    assigned_.erase(id);
+    assigned_host_.erase(id);
+    if (valid_vm_id(id) && !vms_.count(id)) {
+      Vm& vm = vms_[id];
+      vm.spec.id = id;
+      vm.host = host;
+      vm.from_etcd = true;
+      vm.state = VmState::Failed;
+      vm.reason = std::string("invalid assignment: ") + e.what();
+      status_dirty_.insert(id);
+      // Keep it visible while the assignment exists: mark it assigned with its own generation.
+      assigned_[id] = vm.spec;
+      assigned_host_[id] = host;
+    }
+  }
+  reconcile_dirty_ = true;
+}
+
+void HostAgent::on_watch_events(const std::vector<etcd::WatchEvent>& events) {
+  std::lock_guard lock(mutex_);
+  for (const auto& ev : events) apply_assign(ev.kv.key, ev.type == etcd::EventType::Put ? &ev.kv.value : nullptr);
+  wake_.notify_all();
+}
+
+void HostAgent::keep_lease() {
+  const auto period = std::chrono::milliseconds(options_.lease_ttl * 1000 / 3);
+  Clock::time_point next_keepalive{};
+  auto sleep_until = [&](Clock::time_point t) {
+    std::unique_lock lock(mutex_);
+    publish_cv_.wait_until(lock, t, [&] { return stopping_ || shut_down_; });
+    return !(stopping_ || shut_down_);
+  };
+  auto mark_ok = [&](Clock::time_point sent) { last_ok_send_ns_ = sent.time_since_epoch().count(); };
+  while (true) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_ || shut_down_) return;
+    }
+    if (!registered_) {
+      const auto sent = Clock::now();
+      mark_ok(sent);  // before registered_ turns true, so the watchdog never sees a stale time
+      if (register_hosts()) {
+        next_keepalive = sent + period;
+      } else if (!sleep_until(Clock::now() + 500ms)) {
+        return;
+      }
+      continue;
+    }
+    if (relist_.exchange(false)) {
+      // The watch broke for good (e.g. compacted): a fresh registration re-lists and re-watches.
+      registered_ = false;
+      continue;
+    }
+    if (Clock::now() >= next_keepalive) {
+      const auto sent = Clock::now();
+      try {
+        const int64_t left = timed([&] { return keepalive_client_->lease_keepalive(lease_); });
+        if (left <= 0) {
+          {
+            std::lock_guard m(metrics_mutex_);
+            lease_renew_failures_++;
+          }
+          fence("the lease " + std::to_string(lease_.load()) + " is gone from etcd (expired)");
+          continue;  // registered_ is false now: register anew
+        }
+        mark_ok(sent);
+      } catch (const etcd::EtcdError& e) {
+        {
+          std::lock_guard m(metrics_mutex_);
+          lease_renew_failures_++;
+        }
+        log_line(std::string("lease keepalive failed: ") + e.what());
+      }
+      next_keepalive = sent + period;
+      if (Clock::now() >= next_keepalive) next_keepalive = Clock::now() + 200ms;
+    }
+    if (!sleep_until(next_keepalive)) return;
+  }
+}
+
+void HostAgent::publish() {
+  const std::string& p = options_.etcd_prefix;
+  // Many simulated hosts: publish their status less often (one etcd serves them all).
+  const auto interval = std::max(options_.status_interval,
+                                 std::chrono::milliseconds(static_cast<int64_t>(options_.hosts.size()) * 20));
+  auto next_status = Clock::now();
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    publish_cv_.wait_until(lock, std::min(next_status, Clock::now() + 1s),
+                           [&] { return stopping_ || (registered_ && (!status_dirty_.empty() || !status_gone_.empty())); });
+    if (stopping_) break;
+    if (!registered_ || fenced_) continue;
+    const int64_t lease = lease_;
+    // Collect under the lock, write without it.
+    std::vector<std::pair<std::string, std::string>> vm_puts;
+    for (const auto& id : status_dirty_) {
+      auto it = vms_.find(id);
+      if (it == vms_.end()) continue;
+      const Vm& vm = it->second;
+      json s = {{"host", vm.host},
+                {"generation", vm.spec.generation},
+                {"state", to_string(vm.state)},
+                {"pid", vm.pid},
+                {"cpu_load", std::round(vm.cpu_load * 1000) / 1000},
+                {"started", vm.started},
+                {"updated", now_iso()}};
+      if (!options_.simulate) s["console"] = "/v1/vms/" + id + "/console";
+      if (!vm.reason.empty()) s["reason"] = vm.reason;
+      if (vm.state == VmState::PoweredOff || vm.state == VmState::Failed) s["exit_code"] = vm.exit_code;
+      vm_puts.emplace_back(p + "vmstatus/" + id, s.dump());
+    }
+    std::vector<std::string> vm_dels;
+    for (const auto& id : status_gone_) vm_dels.push_back(p + "vmstatus/" + id);
+    std::set<std::string> dirty = std::move(status_dirty_), gone = std::move(status_gone_);
+    status_dirty_.clear();
+    status_gone_.clear();
+    std::vector<std::pair<std::string, std::string>> host_puts;
+    const bool status_due = Clock::now() >= next_status;
+    if (status_due) {
+      for (const auto& h : options_.hosts) host_puts.emplace_back(p + "hoststatus/" + h, host_status(h).dump());
+      next_status = Clock::now() + interval;
+    }
+    lock.unlock();
+    bool failed = false;
+    try {
+      // vmstatus: only overwrite our own (same lease) or a missing key, so a host that has not
+      // yet seen a VM move away never hides the new host's status.
+      for (const auto& [key, value] : vm_puts) {
+        auto r = timed([&] {
+          return etcd_->txn({etcd::Compare{key, etcd::Compare::Target::Lease, etcd::Compare::Result::Equal, lease, {}}},
+                            {etcd::Op::put(key, value, lease)});
+        });
+        if (!r.succeeded) timed([&] { return etcd_->txn({etcd::Compare::absent(key)}, {etcd::Op::put(key, value, lease)}); });
+      }
+      for (const auto& key : vm_dels)
+        timed([&] {
+          return etcd_->txn({etcd::Compare{key, etcd::Compare::Target::Lease, etcd::Compare::Result::Equal, lease, {}}},
+                            {etcd::Op::del(key)});
+        });
+      std::vector<etcd::Op> ops;
+      for (const auto& [key, value] : host_puts) {
+        ops.push_back(etcd::Op::put(key, value, lease));
+        if (ops.size() >= 100) {
+          timed([&] { return etcd_->txn({}, ops); });
+          ops.clear();
+        }
+      }
+      if (!ops.empty()) timed([&] { return etcd_->txn({}, ops); });
+    } catch (const std::exception& e) {
+      failed = true;
+      log_line(std::string("publishing status failed (will retry): ") + e.what());
+    }
+    lock.lock();
+    if (failed) {
+      // Retry what did not go out (newer changes merge in).
+      status_dirty_.insert(dirty.begin(), dirty.end());
+      status_gone_.insert(gone.begin(), gone.end());
+      next_status = std::min(next_status, Clock::now() + 1s);
+      publish_cv_.wait_for(lock, 500ms, [&] { return stopping_; });
+    }
+  }
+}
+
+} // namespace nimbus::cloud::host

@@ -1,0 +1,43 @@
+#include "cloud/host/reconcile.hpp"
+
+namespace nimbus::cloud::host {
+
+const char* to_string(VmState s) {
+  switch (s) {
+    case VmState::Starting: return "starting";
+    case VmState::Running: return "running";
+    case VmState::Stopping: return "stopping";
+    case VmState::Stopped: return "stopped";
+    case VmState::PoweredOff: return "powered off";
+    case VmState::Failed: return "failed";
+    case VmState::Fenced: return "fenced";
+  }
+  return "?";
+}
+
+bool is_active(VmState s) { return s == VmState::Starting || s == VmState::Running || s == VmState::Stopping; }
+
+std::vector<ReconcileAction> reconcile(const std::map<std::string, Assigned>& assigned,
+                                       const std::map<std::string, Present>& present) {
+  std::vector<ReconcileAction> removes, restarts, starts;
+  for (const auto& [id, p] : present) {
+    if (!p.from_etcd) continue;
+    if (!assigned.count(id)) removes.push_back({ReconcileAction::Kind::Remove, id});
+  }
+  for (const auto& [id, a] : assigned) {
+    auto it = present.find(id);
+    if (it == present.end()) {
+      starts.push_back({ReconcileAction::Kind::Start, id});
+    } else if (it->second.generation != a.generation) {
+      restarts.push_back({ReconcileAction::Kind::Restart, id});
+    } else if (it->second.state == VmState::Fenced) {
+      starts.push_back({ReconcileAction::Kind::Start, id});
+    }
+  }
+  std::vector<ReconcileAction> out = std::move(removes);
+  out.insert(out.end(), restarts.begin(), restarts.end());
+  out.insert(out.end(), starts.begin(), starts.end());
+  return out;
+}
+
+} // namespace nimbus::cloud::host

@@ -1,0 +1,178 @@
+#include "cloud/host/vm_spec.hpp"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include <set>
+
+namespace nimbus::cloud::host {
+
+using nlohmann::json;
+
+bool valid_vm_id(const std::string& id) {
+  if (id.empty() || id.size() > 63 || id[0] == '.' || id[0] == '-') return false;
+  for (char c : id)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) return false;
+  return true;
+}
+
+namespace {
+
+const char* type_name(const json& v) {
+  switch (v.type()) {
+    case json::value_t::null: return "null";
+    case json::value_t::boolean: return "a boolean";
+    case json::value_t::string: return "a string";
+    case json::value_t::array: return "an array";
+    case json::value_t::object: return "an object";
+    case json::value_t::number_float: return "a fractional number";
+    default: return "a number";
+  }
+}
+
+std::string get_string(const json& j, const char* field, const std::string& fallback) {
+  auto it = j.find(field);
+  if (it == j.end() || it->is_null()) return fallback;
+  if (!it->is_string()) throw SpecError(fmt::format("field '{}': must be a string, got {} ({})", field, type_name(*it), it->dump()));
+  return it->get<std::string>();
+}
+
+int64_t get_int(const json& j, const char* field, int64_t fallback, int64_t min, int64_t max) {
+  auto it = j.find(field);
+  if (it == j.end() || it->is_null()) return fallback;
+  int64_t v = 0;
+  if (it->is_number_integer()) {
+    v = it->get<int64_t>();
+  } else if (it->is_number_float() && it->get<double>() == static_cast<double>(static_cast<int64_t>(it->get<double>()))) {
+    v = static_cast<int64_t>(it->get<double>());
+  } else if (it->is_string()) {  // int64 as a string, as protobuf JSON writes it
+    const std::string s = it->get<std::string>();
+    size_t used = 0;
+    try {
+      v = std::stoll(s, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != s.size())
+      throw SpecError(fmt::format("field '{}': must be an integer, got \"{}\"", field, s));
+  } else {
+    throw SpecError(fmt::format("field '{}': must be an integer, got {} ({})", field, type_name(*it), it->dump()));
+  }
+  if (v < min || v > max) throw SpecError(fmt::format("field '{}': must be {}..{}, got {}", field, min, max, v));
+  return v;
+}
+
+void check_path(const char* field, const std::string& path, bool required) {
+  if (path.empty()) {
+    if (required) throw SpecError(fmt::format("field '{}': required (an absolute path on the host)", field));
+    return;
+  }
+  if (path[0] != '/') throw SpecError(fmt::format("field '{}': must be an absolute path, got \"{}\"", field, path));
+  if (path.find('\n') != std::string::npos || path.find('\0') != std::string::npos)
+    throw SpecError(fmt::format("field '{}': contains a newline or NUL", field));
+}
+
+std::string toml_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) out += fmt::format("\\u{:04X}", static_cast<unsigned char>(c));
+        else out += c;
+    }
+  }
+  return out + "\"";
+}
+
+} // namespace
+
+VmSpec parse_vm_spec(const json& j, const std::string& path_id) {
+  if (!j.is_object()) throw SpecError(fmt::format("the VM spec must be a JSON object, got {}", type_name(j)));
+  static const std::set<std::string> known = {"id", "tenant", "name", "generation", "vcpus", "memory_mib", "disk_gib",
+                                              "mode", "kernel", "initrd", "append", "bios", "disk", "disk_template",
+                                              "weight", "cap", "state"};
+  for (const auto& [key, value] : j.items())
+    if (!known.count(key))
+      throw SpecError(fmt::format("unknown field '{}' (known: id, tenant, name, generation, vcpus, memory_mib, disk_gib, "
+                                  "mode, kernel, initrd, append, bios, disk, disk_template, weight, cap, state)", key));
+  VmSpec s;
+  s.id = get_string(j, "id", path_id);
+  if (s.id.empty()) throw SpecError("field 'id': required");
+  if (!path_id.empty() && s.id != path_id)
+    throw SpecError(fmt::format("field 'id': \"{}\" does not match the id in the path \"{}\"", s.id, path_id));
+  if (!valid_vm_id(s.id))
+    throw SpecError(fmt::format("field 'id': \"{}\" is not a valid VM id (1-63 of A-Z a-z 0-9 . _ -, not starting with . or -)", s.id));
+  s.tenant = get_string(j, "tenant", "");
+  s.name = get_string(j, "name", "");
+  s.generation = get_int(j, "generation", 1, 0, INT64_MAX);
+  s.vcpus = get_int(j, "vcpus", 1, 1, 64);
+  s.memory_mib = get_int(j, "memory_mib", 128, 16, 1 << 20);
+  s.disk_gib = get_int(j, "disk_gib", 0, 0, 1 << 20);
+  s.mode = get_string(j, "mode", "emulate");
+  if (s.mode.empty()) s.mode = "emulate";
+  if (s.mode != "emulate" && s.mode != "trap" && s.mode != "hw")
+    throw SpecError(fmt::format("field 'mode': must be emulate, trap or hw, got \"{}\"", s.mode));
+  s.kernel = get_string(j, "kernel", "");
+  check_path("kernel", s.kernel, true);
+  s.initrd = get_string(j, "initrd", "");
+  check_path("initrd", s.initrd, false);
+  s.append = get_string(j, "append", "");
+  s.bios = get_string(j, "bios", "");
+  s.disk = get_string(j, "disk", "");
+  check_path("disk", s.disk, false);
+  s.disk_template = get_string(j, "disk_template", "");
+  check_path("disk_template", s.disk_template, false);
+  if (!s.disk_template.empty() && s.disk.empty())
+    throw SpecError("field 'disk_template': given without 'disk' (the path to copy the template to)");
+  s.weight = get_int(j, "weight", 100, 1, 10000);
+  s.cap = get_int(j, "cap", 0, 0, 100 * s.vcpus);
+  s.state = get_string(j, "state", "running");
+  if (s.state != "running" && s.state != "stopped")
+    throw SpecError(fmt::format("field 'state': must be running or stopped, got \"{}\"", s.state));
+  return s;
+}
+
+VmSpec parse_vm_spec_text(const std::string& text, const std::string& path_id) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    // nlohmann's text: "[json.exception.parse_error.101] parse error at line 1, column 5: ..."
+    std::string what = e.what();
+    if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
+    throw SpecError("malformed JSON: " + what);
+  }
+  return parse_vm_spec(j, path_id);
+}
+
+json vm_spec_to_json(const VmSpec& s) {
+  return json{{"id", s.id},         {"tenant", s.tenant},   {"name", s.name},     {"generation", s.generation},
+              {"vcpus", s.vcpus},   {"memory_mib", s.memory_mib}, {"disk_gib", s.disk_gib}, {"mode", s.mode},
+              {"kernel", s.kernel}, {"initrd", s.initrd},   {"append", s.append}, {"bios", s.bios},
+              {"disk", s.disk},     {"disk_template", s.disk_template}, {"weight", s.weight}, {"cap", s.cap},
+              {"state", s.state}};
+}
+
+std::string vm_toml(const VmSpec& s) {
+  std::string t;
+  t += "# Written by the nimbus host agent for VM " + s.id + (s.tenant.empty() ? "" : " of tenant " + s.tenant) + "\n";
+  t += "name = " + toml_string(s.id) + "\n";
+  t += fmt::format("memory = \"{}M\"\n", s.memory_mib);
+  t += fmt::format("vcpus = {}\n", s.vcpus);
+  t += "mode = " + toml_string(s.mode) + "\n";
+  t += "kernel = " + toml_string(s.kernel) + "\n";
+  if (!s.initrd.empty()) t += "initrd = " + toml_string(s.initrd) + "\n";
+  if (!s.append.empty()) t += "append = " + toml_string(s.append) + "\n";
+  if (!s.disk.empty()) t += "disk = " + toml_string(s.disk) + "\n";
+  t += fmt::format("weight = {}\n", s.weight);
+  if (s.cap > 0) t += fmt::format("cap = {}\n", s.cap);
+  return t;
+}
+
+} // namespace nimbus::cloud::host

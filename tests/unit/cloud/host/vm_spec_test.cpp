@@ -1,0 +1,111 @@
+// The host agent's VM spec: parsing with precise errors, and the VM TOML it writes.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cloud/host/vm_spec.hpp"
+
+namespace nimbus::cloud::host {
+namespace {
+
+using nlohmann::json;
+
+json minimal() { return json{{"id", "vm-1"}, {"kernel", "/images/Image"}}; }
+
+std::string error_of(const json& j, const std::string& path_id = {}) {
+  try {
+    parse_vm_spec(j, path_id);
+  } catch (const SpecError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(VmSpec, DefaultsForAMinimalSpec) {
+  const VmSpec s = parse_vm_spec(minimal());
+  EXPECT_EQ(s.id, "vm-1");
+  EXPECT_EQ(s.vcpus, 1);
+  EXPECT_EQ(s.memory_mib, 128);
+  EXPECT_EQ(s.mode, "emulate");
+  EXPECT_EQ(s.generation, 1);
+  EXPECT_EQ(s.state, "running");
+  EXPECT_EQ(s.weight, 100);
+}
+
+TEST(VmSpec, TheControllersAssignmentParses) {
+  // What the controller writes to assign/<host>/<id> (empty strings for absent parts).
+  const json j = {{"id", "v7"},       {"tenant", "acme"}, {"name", "web"},  {"generation", 3},
+                  {"vcpus", 2},       {"memory_mib", 256}, {"disk_gib", 1}, {"mode", "emulate"},
+                  {"kernel", "/k/Image"}, {"initrd", "/k/initrd"}, {"append", "console=ttyS0"}, {"bios", ""},
+                  {"disk", "/disks/v7.img"}, {"disk_template", "/images/t.img"}};
+  const VmSpec s = parse_vm_spec(j, "v7");
+  EXPECT_EQ(s.generation, 3);
+  EXPECT_EQ(s.vcpus, 2);
+  EXPECT_EQ(s.disk, "/disks/v7.img");
+  EXPECT_EQ(s.tenant, "acme");
+  // Round trip.
+  EXPECT_EQ(parse_vm_spec(vm_spec_to_json(s)), s);
+  // int64 as strings, as protobuf JSON writes them.
+  json strings = j;
+  strings["generation"] = "3";
+  EXPECT_EQ(parse_vm_spec(strings).generation, 3);
+}
+
+TEST(VmSpec, ErrorsNameTheFieldAndWhatIsWrong) {
+  auto with = [](const char* k, json v) {
+    json j = minimal();
+    j[k] = v;
+    return j;
+  };
+  EXPECT_EQ(error_of(json::array()), "the VM spec must be a JSON object, got an array");
+  EXPECT_EQ(error_of(json{{"kernel", "/k"}}), "field 'id': required");
+  EXPECT_EQ(error_of(minimal(), "other"), "field 'id': \"vm-1\" does not match the id in the path \"other\"");
+  EXPECT_NE(error_of(with("id", "-bad")).find("field 'id': \"-bad\" is not a valid VM id"), std::string::npos);
+  EXPECT_EQ(error_of(with("vcpus", 0)), "field 'vcpus': must be 1..64, got 0");
+  EXPECT_EQ(error_of(with("vcpus", "two")), "field 'vcpus': must be an integer, got \"two\"");
+  EXPECT_EQ(error_of(with("vcpus", 1.5)), "field 'vcpus': must be an integer, got a fractional number (1.5)");
+  EXPECT_EQ(error_of(with("memory_mib", 8)), "field 'memory_mib': must be 16..1048576, got 8");
+  EXPECT_EQ(error_of(with("mode", "kvm")), "field 'mode': must be emulate, trap or hw, got \"kvm\"");
+  EXPECT_EQ(error_of(with("kernel", "Image")), "field 'kernel': must be an absolute path, got \"Image\"");
+  EXPECT_EQ(error_of(with("kernel", 5)), "field 'kernel': must be a string, got a number (5)");
+  EXPECT_EQ(error_of(json{{"id", "a"}}), "field 'kernel': required (an absolute path on the host)");
+  EXPECT_EQ(error_of(with("disk_template", "/t.img")),
+            "field 'disk_template': given without 'disk' (the path to copy the template to)");
+  EXPECT_EQ(error_of(with("state", "paused")), "field 'state': must be running or stopped, got \"paused\"");
+  EXPECT_EQ(error_of(with("cap", 150)), "field 'cap': must be 0..100, got 150");
+  EXPECT_NE(error_of(with("vcpu", 2)).find("unknown field 'vcpu'"), std::string::npos);
+}
+
+TEST(VmSpec, MalformedJsonSaysWhere) {
+  try {
+    parse_vm_spec_text("{\"id\": \"a\",\n \"kernel\": }");
+    FAIL();
+  } catch (const SpecError& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.rfind("malformed JSON: ", 0), 0u) << what;
+    EXPECT_NE(what.find("line 2"), std::string::npos) << what;
+  }
+}
+
+TEST(VmSpec, TomlForTheVmm) {
+  json j = minimal();
+  j["vcpus"] = 2;
+  j["memory_mib"] = 64;
+  j["initrd"] = "/images/initramfs.cpio.gz";
+  j["append"] = "console=ttyS0 quote=\"x\" back=\\";
+  j["disk"] = "/disks/vm-1.img";
+  j["cap"] = 50;
+  const std::string t = vm_toml(parse_vm_spec(j));
+  EXPECT_NE(t.find("name = \"vm-1\"\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("memory = \"64M\"\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("vcpus = 2\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("mode = \"emulate\"\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("kernel = \"/images/Image\"\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("initrd = \"/images/initramfs.cpio.gz\"\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("append = \"console=ttyS0 quote=\\\"x\\\" back=\\\\\"\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("disk = \"/disks/vm-1.img\"\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("cap = 50\n"), std::string::npos) << t;
+}
+
+} // namespace
+} // namespace nimbus::cloud::host
