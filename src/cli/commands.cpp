@@ -7,6 +7,11 @@ std::vector<CommandRegistrar>& command_registry() {
   return registry;
 }
 
+std::vector<CommandRegistrar>& command_extension_registry() {
+  static std::vector<CommandRegistrar> registry;
+  return registry;
+}
+
 namespace {
 int g_exit_code = 0;
 }

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
     return "nimbus: " + std::string(e.what()) + " (see: " + where + " --help)\n";
   });
   for (const auto& reg : nimbus::cli::command_registry()) reg(app);
+  for (const auto& reg : nimbus::cli::command_extension_registry()) reg(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -427,6 +427,7 @@ bool Controller::move_vm(const std::string& vm_id, const std::string& to, bool r
                          const std::string& why) {
   std::lock_guard<std::mutex> place_lock(placement_mu_);
   MoveTxnInput in;
+  in.to = to;
   Image image;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -477,6 +478,8 @@ bool Controller::move_vm(const std::string& vm_id, const std::string& to, bool r
                             etcd::Op::get(keys_.vm(in.before.tenant, in.before.name))});
   if (!r.succeeded) {
     ++metrics_.conflicts;
+    log(fmt::format("move of {} to {} conflicted (read record {}, alloc {} {}, alloc {} {}); retrying", vm_id, to,
+                    in.record_revision, in.before.host, in.from_alloc_revision, to, in.to_alloc_revision));
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& range : r.ranges)
       for (const auto& kv : range.kvs) apply(kv, false);

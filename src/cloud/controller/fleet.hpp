@@ -55,7 +55,7 @@ class FleetModel {
   const placement::online::OnlineEngine& engine() const { return engine_; }
   const std::string& host_name(placement::online::HostId id) const { return host_names_.at(id); }
   std::optional<placement::online::HostId> host_id(const std::string& name) const;
-  const std::string& vm_name(placement::online::VmId id) const { return vm_names_.at(id); }
+  const std::string& vm_name(placement::online::VmId id) const { return vm_names_.at(id - 1); }  // ids start at 1
   std::optional<placement::online::VmId> vm_id(const std::string& id) const;
   Resources usable(const std::string& host) const;
   const std::vector<std::string>& unplaced() const { return unplaced_; }  // VMs the model could not seat

@@ -108,8 +108,8 @@ json name_list(const Map& m) {
 
 CreateVmRequest parse_create_vm(const std::string& body, const std::string& token_tenant) {
   const std::string shape =
-      R"({"name": "web1", "flavor": "n1.tiny", "image": "linux"} (optional: "anti_affinity", "affinity": group names)" +
-      std::string(token_tenant.empty() ? R"(, and "tenant" with the admin token)" : "");
+      R"({"name": "web1", "flavor": "n1.tiny", "image": "linux"} (optional: "anti_affinity" and "affinity" group names)" +
+      std::string(token_tenant.empty() ? R"(; with the admin token also "tenant")" : "");
   const json j = parse_body(body, shape);
   reject_unknown(j, {"name", "flavor", "image", "anti_affinity", "affinity", "tenant"}, shape);
   CreateVmRequest r;
@@ -282,6 +282,7 @@ TxnPlan delete_vm_txn(const Keys& keys, const VmRecord& rec, int64_t rec_revisio
 TxnPlan move_vm_txn(const Keys& keys, const MoveTxnInput& in, VmRecord& after) {
   TxnPlan t;
   const VmRecord& rec = in.before;
+  if (in.to.empty() || in.to == rec.host) throw std::invalid_argument("move_vm_txn: the target host is empty or the VM's own");
   after = rec;
   after.host = in.to;
   after.generation = rec.generation + 1;

@@ -143,6 +143,11 @@ void HostAgent::shutdown() {
   if (supervisor_.joinable()) supervisor_.join();
   if (lease_thread_.joinable()) lease_thread_.join();
   if (publisher_.joinable()) publisher_.join();
+  {
+    std::lock_guard lock(watch_mutex_);  // a registration racing with shutdown may have made one
+    if (watch_) watch_->stop();
+    watch_.reset();
+  }
   // Whatever is left (a VMM that ignored SIGKILL's reaping window) dies with its group.
   {
     std::lock_guard lock(mutex_);
@@ -843,6 +848,45 @@ void HostAgent::fence(const std::string& why) {
                        "with a new lease once etcd answers.", why, killed));
 }
 
+std::pair<size_t, int64_t> HostAgent::list_and_watch(int64_t new_lease) {
+  const std::string& p = options_.etcd_prefix;
+  {
+    std::lock_guard lock(watch_mutex_);
+    if (watch_) watch_->stop();
+    watch_.reset();
+  }
+  const std::string assign_prefix = options_.hosts.size() == 1 ? p + "assign/" + options_.hosts.front() + "/" : p + "assign/";
+  const auto range = timed([&] { return etcd_->get_prefix(assign_prefix); });
+  {
+    std::lock_guard lock(mutex_);
+    assigned_.clear();
+    assigned_host_.clear();
+    for (const auto& kv : range.kvs) apply_assign(kv.key, &kv.value);
+    if (new_lease != 0) {
+      lease_ = new_lease;
+      fenced_ = false;
+      registered_ = true;
+      // Everything we run is (re)published under the new lease.
+      for (const auto& [id, vm] : vms_)
+        if (vm.from_etcd) status_dirty_.insert(id);
+    }
+    reconcile_dirty_ = true;
+    wake_.notify_all();
+    publish_cv_.notify_all();
+  }
+  auto watch = etcd_->watch_prefix(
+      assign_prefix, range.revision + 1, [this](const std::vector<etcd::WatchEvent>& evs, int64_t) { on_watch_events(evs); },
+      [this](const std::string& error) {
+        log_line("watch ended: " + error + "; listing the assignments again");
+        relist_ = true;
+      });
+  {
+    std::lock_guard lock(watch_mutex_);
+    watch_ = std::move(watch);
+  }
+  return {range.kvs.size(), range.revision};
+}
+
 bool HostAgent::register_hosts() {
   const std::string& p = options_.etcd_prefix;
   {
@@ -866,42 +910,15 @@ bool HostAgent::register_hosts() {
       if (ops.size() >= 100) flush();
     }
     flush();
-    // 2. ...then what is assigned, as of one revision...
-    const std::string assign_prefix = options_.hosts.size() == 1 ? p + "assign/" + options_.hosts.front() + "/" : p + "assign/";
-    const auto range = timed([&] { return etcd_->get_prefix(assign_prefix); });
-    {
-      std::lock_guard lock(mutex_);
-      assigned_.clear();
-      assigned_host_.clear();
-      for (const auto& kv : range.kvs) apply_assign(kv.key, &kv.value);
-      lease_ = lease;
-      fenced_ = false;
-      registered_ = true;
-      reconcile_dirty_ = true;
-      // Everything we run is (re)published under the new lease.
-      for (const auto& [id, vm] : vms_)
-        if (vm.from_etcd) status_dirty_.insert(id);
-      wake_.notify_all();
-      publish_cv_.notify_all();
-    }
-    // 3. ...and changes after that revision.
-    auto watch = etcd_->watch_prefix(
-        assign_prefix, range.revision + 1, [this](const std::vector<etcd::WatchEvent>& evs, int64_t) { on_watch_events(evs); },
-        [this](const std::string& error) {
-          log_line("watch ended: " + error + "; listing the assignments again");
-          relist_ = true;
-        });
-    {
-      std::lock_guard lock(watch_mutex_);
-      watch_ = std::move(watch);
-    }
+    // 2. and 3.: what is assigned as of one revision, then changes after it.
+    const auto [count, revision] = list_and_watch(lease);
     {
       std::lock_guard m(metrics_mutex_);
       registrations_++;
     }
     log_line(fmt::format("registered {} host(s) ({}{}) with lease {} (TTL {} s); {} VM(s) assigned at revision {}",
                          options_.hosts.size(), options_.hosts.front(), options_.hosts.size() > 1 ? ", ..." : "", lease,
-                         options_.lease_ttl, range.kvs.size(), range.revision));
+                         options_.lease_ttl, count, revision));
   } catch (const std::exception& e) {
     log_line(std::string("registration failed (will retry): ") + e.what());
     if (lease != 0 && lease_ != lease) {
@@ -991,9 +1008,15 @@ void HostAgent::keep_lease() {
       continue;
     }
     if (relist_.exchange(false)) {
-      // The watch broke for good (e.g. compacted): a fresh registration re-lists and re-watches.
-      registered_ = false;
-      continue;
+      // The watch broke for good (e.g. compacted): list again and watch from there, keeping the
+      // lease (and its keepalives and the fencing watchdog) as they are.
+      try {
+        const auto [count, revision] = list_and_watch(0);
+        log_line(fmt::format("listed the assignments again: {} at revision {}", count, revision));
+      } catch (const std::exception& e) {
+        log_line(std::string("listing the assignments failed (will retry): ") + e.what());
+        relist_ = true;
+      }
     }
     if (Clock::now() >= next_keepalive) {
       const auto sent = Clock::now();

@@ -144,6 +144,9 @@ class HostAgent {
   // etcd
   void keep_lease();
   bool register_hosts();
+  // Ranges the assignments, replaces the assigned set, watches from the next revision; with a
+  // new lease (registration) also marks the agent registered. Returns (count, revision).
+  std::pair<size_t, int64_t> list_and_watch(int64_t new_lease);
   void fence(const std::string& why);
   size_t fence_locked();  // mutex_ held; returns how many VMs were killed
   void publish();

@@ -1,0 +1,171 @@
+// `nimbus vm create|list|show|delete|start|stop|reboot|migrate|console`: the cloud's VMs through
+// the controller's REST API (like `openstack server ...`).
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <thread>
+
+#include "cli/cloud_client.hpp"
+#include "cli/commands.hpp"
+#include "cli/terminal_console.hpp"
+
+namespace nimbus::cli {
+namespace {
+
+using nlohmann::json;
+
+struct VmOptions {
+  CloudTarget target;
+  std::string name, flavor, image, tenant, anti_affinity, affinity, host;
+  bool wait = false;
+};
+
+std::string vm_path(const VmOptions& o, const std::string& suffix = "") {
+  std::string p = "/v1/vms/" + o.name + suffix;
+  if (!o.tenant.empty()) p += "?tenant=" + o.tenant;
+  return p;
+}
+
+void print_vm(const json& vm) {
+  for (const char* k : {"name", "id", "tenant", "state", "desired", "host", "flavor", "image", "mode", "vcpus", "memory_mib",
+                        "disk_gib", "generation", "anti_affinity", "affinity", "created"})
+    if (vm.contains(k)) fmt::print("{:<14}{}\n", k, json_text(vm[k]));
+}
+
+int vm_create(const VmOptions& o) {
+  CloudClient c(o.target, "vm create");
+  if (!c.ok()) return 2;
+  json body{{"name", o.name}, {"flavor", o.flavor}, {"image", o.image}};
+  if (!o.tenant.empty()) body["tenant"] = o.tenant;
+  if (!o.anti_affinity.empty()) body["anti_affinity"] = o.anti_affinity;
+  if (!o.affinity.empty()) body["affinity"] = o.affinity;
+  auto r = c.request("POST", "/v1/vms", body.dump());
+  if (r.status != 201) return c.fail(r);
+  json vm = r.body;
+  if (o.wait) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (vm.value("state", "") != "running" && std::chrono::steady_clock::now() < end) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      auto s = c.request("GET", "/v1/vms/" + vm.value("id", o.name));
+      if (s.status == 200) vm = s.body;
+    }
+  }
+  if (o.target.json) fmt::print("{}\n", vm.dump(2));
+  else print_vm(vm);
+  return 0;
+}
+
+int vm_list(const VmOptions& o) {
+  CloudClient c(o.target, "vm list");
+  if (!c.ok()) return 2;
+  auto r = c.request("GET", o.tenant.empty() ? "/v1/vms" : "/v1/vms?tenant=" + o.tenant);
+  if (r.status != 200) return c.fail(r);
+  if (o.target.json) {
+    fmt::print("{}\n", r.body.dump(2));
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& vm : r.body)
+    rows.push_back({json_text(vm["tenant"]), json_text(vm["name"]), json_text(vm["id"]), json_text(vm["state"]), json_text(vm["host"]),
+                    json_text(vm["flavor"]), json_text(vm["image"]), json_text(vm["generation"])});
+  print_table({"TENANT", "NAME", "ID", "STATE", "HOST", "FLAVOR", "IMAGE", "GEN"}, rows);
+  return 0;
+}
+
+int vm_simple(const VmOptions& o, const std::string& verb) {
+  CloudClient c(o.target, "vm " + verb);
+  if (!c.ok()) return 2;
+  ApiResponse r;
+  if (verb == "show") r = c.request("GET", vm_path(o));
+  else if (verb == "delete") r = c.request("DELETE", vm_path(o));
+  else if (verb == "migrate") r = c.request("POST", vm_path(o, "/migrate"), o.host.empty() ? "{}" : json{{"host", o.host}}.dump());
+  else r = c.request("POST", vm_path(o, "/" + verb), "{}");
+  if (r.status != 200) return c.fail(r);
+  if (o.target.json) fmt::print("{}\n", r.body.dump(2));
+  else if (verb == "show") print_vm(r.body);
+  else fmt::print("{} {}: {} on {}\n", verb, json_text(r.body["name"]), json_text(r.body["state"]), json_text(r.body["host"]));
+  return 0;
+}
+
+// The console through the controller's proxy to the host agent: output polled from
+// GET .../console?offset=N (the agent answers the bytes from N and X-Console-Offset, the next
+// offset), input sent with POST .../console. Raw terminal; Ctrl-A x detaches.
+int vm_console(const VmOptions& o) {
+  CloudClient c(o.target, "vm console");
+  if (!c.ok()) return 2;
+  auto first = c.request("GET", vm_path(o));
+  if (first.status != 200) return c.fail(first);
+  const std::string id = first.body.value("id", o.name);
+  std::string base = "/v1/vms/" + id + "/console";
+  TerminalConsole terminal(STDIN_FILENO, STDOUT_FILENO);
+  terminal.message(fmt::format("[nimbus vm console: attached to '{}' on {}; Ctrl-A x detaches]", o.name, json_text(first.body["host"])));
+  long long offset = -1;  // -1: start from the last few KiB
+  int failures = 0;
+  for (;;) {
+    std::string input;
+    while (const auto byte = terminal.read()) input.push_back(static_cast<char>(*byte));
+    if (terminal.quit_requested()) break;
+    if (!input.empty()) c.request("POST", base, input, "application/octet-stream");
+    auto r = c.request("GET", base + (offset >= 0 ? fmt::format("?offset={}", offset) : std::string("?tail=4096")));
+    if (r.status != 200) {
+      if (++failures > 20) {
+        terminal.message(fmt::format("[nimbus vm console: the console is gone (HTTP {}): {}]", r.status, json_text(r.body.value("error", json()))));
+        return 1;
+      }
+    } else {
+      failures = 0;
+      std::string data = r.raw;
+      if (r.body.is_object() && r.body.contains("data")) {
+        data = r.body["data"].get<std::string>();
+        if (r.body.contains("next_offset")) offset = r.body["next_offset"].get<long long>();
+      } else {
+        offset = offset < 0 ? 0 : offset + static_cast<long long>(data.size());
+      }
+      for (char ch : data) terminal.write(static_cast<uint8_t>(ch));
+      terminal.flush();
+    }
+    terminal.wait_for_input(std::chrono::milliseconds(100));
+  }
+  terminal.message("[nimbus vm console: detached; the VM keeps running]");
+  return 0;
+}
+
+void register_vm(CLI::App& app) {
+  auto* vm = app.add_subcommand("vm", "The cloud's VMs (through the controller): create, list, show, delete, ...");
+  vm->require_subcommand(1);
+  auto add = [&](const char* name, const char* help, bool needs_name, auto&& fn, auto&& extra) {
+    auto o = std::make_shared<VmOptions>();
+    auto* cmd = vm->add_subcommand(name, help);
+    if (needs_name) cmd->add_option("name", o->name, "VM name (or id)")->required();
+    cmd->add_option("--tenant", o->tenant, "tenant of the VM (with the admin token)");
+    add_cloud_target_options(*cmd, o->target);
+    extra(*cmd, *o);
+    cmd->callback([o, fn] { set_exit_code(fn(*o)); });
+  };
+  auto none = [](CLI::App&, VmOptions&) {};
+  add("create", "Create a VM (placement picks the host)", true, vm_create, [](CLI::App& cmd, VmOptions& o) {
+    cmd.add_option("--flavor", o.flavor, "flavor (nimbus flavor list)")->required();
+    cmd.add_option("--image", o.image, "image (nimbus image list)")->required();
+    cmd.add_option("--anti-affinity", o.anti_affinity, "anti-affinity group: no two members share a host");
+    cmd.add_option("--affinity", o.affinity, "affinity group: members share a host");
+    cmd.add_flag("--wait", o.wait, "wait (up to 60 s) until it runs");
+  });
+  add("list", "List VMs", false, vm_list, none);
+  add("show", "Show a VM", true, [](const VmOptions& o) { return vm_simple(o, "show"); }, none);
+  add("delete", "Delete a VM", true, [](const VmOptions& o) { return vm_simple(o, "delete"); }, none);
+  add("start", "Start a stopped VM", true, [](const VmOptions& o) { return vm_simple(o, "start"); }, none);
+  add("stop", "Stop a VM (keeps its place and disk)", true, [](const VmOptions& o) { return vm_simple(o, "stop"); }, none);
+  add("reboot", "Restart a VM", true, [](const VmOptions& o) { return vm_simple(o, "reboot"); }, none);
+  add("migrate", "Move a VM to another host (admin; stop-and-restart)", true,
+      [](const VmOptions& o) { return vm_simple(o, "migrate"); },
+      [](CLI::App& cmd, VmOptions& o) { cmd.add_option("--host", o.host, "target host (default: placement chooses)"); });
+  add("console", "Attach to a VM's console (Ctrl-A x detaches)", true, vm_console, none);
+}
+
+NIMBUS_REGISTER_COMMAND(register_vm);
+
+} // namespace
+} // namespace nimbus::cli

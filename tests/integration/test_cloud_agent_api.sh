@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The host agent's REST API over its UNIX socket (curl --unix-socket) and over TCP with a bearer
+# token: create, get, stop, start, reboot, delete a real VM; malformed requests get 400 with a
+# message saying what is wrong, unknown VMs 404, conflicts 409; /metrics is Prometheus text.
+source "$(dirname "$0")/lib.sh"
+[ "$TEST_MACHINE" = qemu ] && skip "a host agent test: no QEMU equivalent"
+require_machine
+require_guests kernel initramfs
+source "$(dirname "$0")/cloud_lib.sh"
+
+echo "s3cret-token" > "$TEST_WORK/token"
+start_agent h1 --harts 2 --memory 1G --listen 127.0.0.1:0 --token-file "$TEST_WORK/token" --stop-grace 3
+[ "$(stat -c %a "$AGENT_SOCK")" = 600 ] || fail "API socket mode is $(stat -c %a "$AGENT_SOCK"), expected 600"
+wait_until 5 "the TCP address line" grep -q '^API listening on http://127.0.0.1:' "$TEST_WORK/h1.out"
+url=$(sed -n 's/^API listening on //p' "$TEST_WORK/h1.out")
+say "ok: API on $AGENT_SOCK (mode 0600) and $url"
+
+expect() { # expect STATUS BODY-SUBSTRING
+  [ "$API_STATUS" = "$1" ] || fail "expected HTTP $1, got $API_STATUS: $body"
+  [ -z "${2:-}" ] || grep -qF -- "$2" <<< "$body" || fail "expected '$2' in: $body"
+}
+
+api "$AGENT_SOCK" PUT /v1/vms/web -d '{"id":"web", "vcpus": '; body=$API_BODY
+expect 400 '"error": "malformed JSON: '
+api "$AGENT_SOCK" PUT /v1/vms/web -d '{"vcpus": 2}'; body=$API_BODY
+expect 400 "field 'kernel': required"
+api "$AGENT_SOCK" PUT /v1/vms/web -d '{"kernel": "/k", "vcpus": 99}'; body=$API_BODY
+expect 400 "field 'vcpus': must be 1..64, got 99"
+api "$AGENT_SOCK" PUT /v1/vms/web -d '{"id": "other", "kernel": "/k"}'; body=$API_BODY
+expect 400 "does not match the id in the path"
+api "$AGENT_SOCK" GET /v1/vms/nope; body=$API_BODY
+expect 404 "no VM 'nope'"
+api "$AGENT_SOCK" GET /v1/nothing; body=$API_BODY
+expect 404 "no such endpoint"
+say "ok: malformed requests: 400 with the reason; unknown VM and path: 404"
+
+api "$AGENT_SOCK" PUT /v1/vms/web -d "$(linux_spec web)"; body=$API_BODY
+expect 201 '"state": "starting"'
+api "$AGENT_SOCK" PUT /v1/vms/web -d "$(linux_spec web)"; body=$API_BODY
+expect 200 ""
+api "$AGENT_SOCK" PUT /v1/vms/web -d "$(linux_spec web 2)"; body=$API_BODY
+expect 409 "already exists with another spec"
+running() { apiget "$AGENT_SOCK" GET /v1/vms/web | grep -q '"state": "running"'; }
+wait_until 10 "web running" running
+some_vmm "$TEST_WORK/h1/vms/web/" || fail "no VMM process for web"
+say "ok: PUT created web (201; same spec again 200, another spec 409), its VMM runs"
+
+api "$AGENT_SOCK" POST /v1/vms/web/actions -d '{"action":"start"}'; body=$API_BODY
+expect 409 "already running"
+api "$AGENT_SOCK" POST /v1/vms/web/actions -d '{"action":"pause"}'; body=$API_BODY
+expect 400 "field 'action': must be start, stop or reboot"
+api "$AGENT_SOCK" POST /v1/vms/web/actions -d '{"verb":"stop"}'; body=$API_BODY
+expect 400 "field 'action': required"
+api "$AGENT_SOCK" POST /v1/vms/web/actions -d '{"action":"stop"}'; body=$API_BODY
+expect 202 ""
+stopped() { apiget "$AGENT_SOCK" GET /v1/vms/web | grep -q '"state": "stopped"'; }
+wait_until 10 "web stopped" stopped
+no_vmm "$TEST_WORK/h1/vms/web/" || fail "web's VMM still runs after stop"
+say "ok: stop: the VMM exited, state stopped"
+
+api "$AGENT_SOCK" POST /v1/vms/web/actions -d '{"action":"start"}'; body=$API_BODY
+expect 202 ""
+wait_until 10 "web running again" running
+old=$(vmm_pids "$TEST_WORK/h1/vms/web/")
+api "$AGENT_SOCK" POST /v1/vms/web/actions -d '{"action":"reboot"}'; body=$API_BODY
+expect 202 ""
+rebooted() { local p; p=$(vmm_pids "$TEST_WORK/h1/vms/web/"); [ -n "$p" ] && [ "$p" != "$old" ] && running; }
+wait_until 15 "web rebooted with a new VMM" rebooted
+say "ok: start, then reboot (a fresh VMM: pid $old -> $(vmm_pids "$TEST_WORK/h1/vms/web/"))"
+
+api "$AGENT_SOCK" GET /v1/vms/web/stats; body=$API_BODY
+expect 200 '"cpu_seconds"'
+api "$AGENT_SOCK" GET /v1/host; body=$API_BODY
+expect 200 '"capacity"'
+api "$AGENT_SOCK" GET /metrics; body=$API_BODY
+expect 200 'nimbus_host_vms{state="running"} 1'
+grep -q 'nimbus_host_vm_exits_total{kind="stopped"} 2' <<< "$body" || fail "metrics: expected 2 stopped exits: $body"
+say "ok: stats, host and metrics"
+
+# TCP: the token is required.
+code=$(curl -s -o /dev/null -w '%{http_code}' "$url/v1/vms")
+[ "$code" = 401 ] || fail "TCP without a token: HTTP $code, expected 401"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer wrong" "$url/v1/vms")
+[ "$code" = 401 ] || fail "TCP with a wrong token: HTTP $code, expected 401"
+curl -sf -H "Authorization: Bearer s3cret-token" "$url/v1/vms" | grep -q '"id": "web"' || fail "TCP with the token did not list web"
+say "ok: TCP API: 401 without or with a wrong token, 200 with it"
+
+api "$AGENT_SOCK" DELETE /v1/vms/web; body=$API_BODY
+expect 204 ""
+gone() { api "$AGENT_SOCK" GET /v1/vms/web; [ "$API_STATUS" = 404 ]; }
+wait_until 10 "web deleted" gone
+no_vmm "$TEST_WORK/h1/vms/web/" || fail "web's VMM still runs after DELETE"
+say "ok: DELETE stopped and removed web"
+
+kill -TERM "$AGENT_PID"; wait "$AGENT_PID"; rc=$?
+[ "$rc" -eq 0 ] || fail "agent exit code $rc after SIGTERM"
+[ ! -e "$AGENT_SOCK" ] || fail "the API socket was left behind"
+say "PASS"

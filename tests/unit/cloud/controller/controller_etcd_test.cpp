@@ -1,0 +1,234 @@
+// The controller against a real etcd (EtcdProcess): concurrent creates from two replicas never
+// overcommit a host or overrun a quota, a lost host's VMs move after the grace period (and stay
+// when it comes back in time), one replica leads and another takes over.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "cloud/controller/controller.hpp"
+#include "cloud/etcd/etcd_client.hpp"
+#include "cloud/etcd/etcd_process.hpp"
+
+namespace nimbus::cloud::controller {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+class ControllerEtcdTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    etcd_ = new etcd::EtcdProcess();
+    try {
+      etcd_->start();
+    } catch (const std::exception& e) {
+      start_error_ = e.what();
+    }
+  }
+  static void TearDownTestSuite() {
+    delete etcd_;
+    etcd_ = nullptr;
+  }
+  void SetUp() override {
+    if (!start_error_.empty()) GTEST_SKIP() << "etcd did not start: " << start_error_;
+    etcd::ClientOptions o;
+    o.endpoints = {etcd_->endpoint()};
+    client_ = std::make_unique<etcd::Client>(o);
+    prefix_ = std::string("/t/") + ::testing::UnitTest::GetInstance()->current_test_info()->name() + "/";
+    keys_.prefix = prefix_;
+  }
+  ControllerOptions options(const std::string& id) {
+    ControllerOptions o;
+    o.etcd_endpoints = {etcd_->endpoint()};
+    o.etcd_prefix = prefix_;
+    o.id = id;
+    o.admin_token = "admin-secret";
+    o.grace = 300ms;
+    o.reconcile_interval = 100ms;
+    o.leader_ttl_seconds = 2;
+    o.consolidate_interval = 0ms;
+    return o;
+  }
+  // A host as an agent registers it: hosts/<name> bound to a lease.
+  int64_t add_host(const std::string& name, int64_t vcpus, int64_t mem) {
+    const int64_t lease = client_->lease_grant(60);
+    HostInfo h{name, "http://127.0.0.1:1", {vcpus, mem, 100}, "", ""};
+    client_->put(keys_.host(name), dump_record(h), lease);
+    return lease;
+  }
+  template <typename F>
+  bool wait_for(F&& f, std::chrono::milliseconds limit = 5000ms) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      if (f()) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return f();
+  }
+  Alloc alloc_of(const std::string& host) {
+    Alloc a;
+    if (auto kv = client_->get(keys_.alloc(host))) parse_record(kv->value, a);
+    return a;
+  }
+
+  static etcd::EtcdProcess* etcd_;
+  static std::string start_error_;
+  std::unique_ptr<etcd::Client> client_;
+  std::string prefix_;
+  Keys keys_;
+};
+
+etcd::EtcdProcess* ControllerEtcdTest::etcd_ = nullptr;
+std::string ControllerEtcdTest::start_error_;
+
+const Caller kAdmin{true, ""};
+
+TEST_F(ControllerEtcdTest, ConcurrentCreatesFromTwoReplicasNeverOvercommit) {
+  add_host("h1", 4, 1024);
+  add_host("h2", 4, 1024);
+  Controller a(options("a")), b(options("b"));
+  a.start();
+  b.start();
+  ASSERT_TRUE(wait_for([&] { return b.list_flavors(kAdmin).size() >= 5; }));
+  a.create_image(kAdmin, R"({"name":"linux","kernel":"/k"})");
+  // Tenant t1 may have 5 VMs, t2 10; the hosts hold 8 tiny VMs (4 vCPUs each, overcommit 1).
+  a.create_tenant(kAdmin, R"({"name":"t1","quota":{"vcpus":100,"memory_mib":100000,"vms":5,"disk_gib":100}})");
+  a.create_tenant(kAdmin, R"({"name":"t2","quota":{"vcpus":100,"memory_mib":100000,"vms":10,"disk_gib":100}})");
+  ASSERT_TRUE(wait_for([&] { return b.list_tenants(kAdmin).size() == 2 && b.list_images(kAdmin).size() == 1; }));
+
+  std::atomic<int> created{0}, quota{0}, capacity{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 24; ++i) {
+    threads.emplace_back([&, i] {
+      Controller& c = i % 2 ? a : b;
+      const std::string tenant = i % 3 ? "t2" : "t1";
+      try {
+        c.create_vm(kAdmin, json{{"name", "vm" + std::to_string(i)}, {"flavor", "n1.tiny"}, {"image", "linux"}, {"tenant", tenant}}.dump());
+        ++created;
+      } catch (const ApiError& e) {
+        if (e.code() == "quota_exceeded") ++quota;
+        else if (e.code() == "no_capacity") ++capacity;
+        else ++other;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(created.load(), 8) << "quota " << quota << " capacity " << capacity;
+  for (const char* h : {"h1", "h2"}) {
+    const Alloc al = alloc_of(h);
+    EXPECT_LE(al.vcpus, 4) << h;
+    EXPECT_EQ(static_cast<int64_t>(al.vms.size()), al.vcpus) << h;
+  }
+  Usage u1, u2;
+  parse_record(client_->get(keys_.usage("t1"))->value, u1);
+  parse_record(client_->get(keys_.usage("t2"))->value, u2);
+  EXPECT_LE(u1.vms, 5);
+  EXPECT_LE(u2.vms, 10);
+  EXPECT_EQ(u1.vms + u2.vms, 8);
+  EXPECT_EQ(static_cast<int>(client_->get_prefix(keys_.assigns()).kvs.size()), 8);
+  // A reused name is a 409.
+  try {
+    a.create_vm(kAdmin, R"({"name":"vm0","flavor":"n1.tiny","image":"linux","tenant":"t1"})");
+    FAIL();
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status(), u1.vms >= 5 ? 403 : 409);
+  }
+  a.stop();
+  b.stop();
+}
+
+TEST_F(ControllerEtcdTest, LostHostVmsMoveAfterGraceAndTenantsAreIsolated) {
+  const int64_t lease1 = add_host("h1", 8, 4096);
+  Controller c(options("solo"));
+  c.start();
+  ASSERT_TRUE(wait_for([&] { return c.is_leader(); }));
+  c.create_image(kAdmin, R"({"name":"linux","kernel":"/k"})");
+  const json t1 = c.create_tenant(kAdmin, R"({"name":"t1","quota":{"vcpus":8,"memory_mib":4096,"vms":8,"disk_gib":100}})");
+  c.create_tenant(kAdmin, R"({"name":"t2","quota":{"vcpus":8,"memory_mib":4096,"vms":8,"disk_gib":100}})");
+  ASSERT_TRUE(wait_for([&] { return c.authenticate(t1["token"].get<std::string>()).has_value(); }));
+  const Caller alice = *c.authenticate(t1["token"].get<std::string>());
+  EXPECT_EQ(alice.tenant, "t1");
+  const Caller bob{false, "t2"};
+  for (int i = 0; i < 3; ++i) c.create_vm(alice, json{{"name", "a" + std::to_string(i)}, {"flavor", "n1.small"}, {"image", "linux"}}.dump());
+  const json bvm = c.create_vm(bob, R"({"name":"b0","flavor":"n1.tiny","image":"linux"})");
+  EXPECT_EQ(c.list_vms(alice, "").size(), 3u);
+  EXPECT_EQ(c.list_vms(bob, "").size(), 1u);
+  EXPECT_THROW(c.show_vm(alice, "b0", ""), ApiError);
+  EXPECT_THROW(c.show_vm(alice, bvm["id"].get<std::string>(), ""), ApiError);
+  EXPECT_THROW(c.delete_vm(alice, bvm["id"].get<std::string>(), ""), ApiError);
+  EXPECT_THROW(c.list_hosts(alice), ApiError);
+  EXPECT_EQ(alloc_of("h1").vms.size(), 4u);
+
+  // h2 joins; h1's lease expires: after the grace period its VMs run on h2 with a new generation.
+  add_host("h2", 8, 4096);
+  ASSERT_TRUE(wait_for([&] { return c.list_hosts(kAdmin).size() == 2; }));
+  const auto lost_at = std::chrono::steady_clock::now();
+  client_->lease_revoke(lease1);
+  ASSERT_TRUE(wait_for([&] { return alloc_of("h2").vms.size() == 4; }, 5000ms));
+  const auto moved_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - lost_at).count();
+  EXPECT_GE(moved_ms, 300);
+  EXPECT_TRUE(alloc_of("h1").vms.empty());
+  EXPECT_EQ(client_->get_prefix(keys_.assigns() + "h1/").kvs.size(), 0u);
+  EXPECT_EQ(client_->get_prefix(keys_.assigns() + "h2/").kvs.size(), 4u);
+  const json a0 = c.show_vm(alice, "a0", "");
+  EXPECT_EQ(a0["host"], "h2");
+  EXPECT_EQ(a0["generation"], 2);
+
+  // Drain h2 after h3 joins: every VM moves to h3.
+  add_host("h3", 8, 4096);
+  ASSERT_TRUE(wait_for([&] { return c.list_hosts(kAdmin).size() >= 2; }));
+  c.drain_host(kAdmin, "h2", true);
+  ASSERT_TRUE(wait_for([&] { return alloc_of("h3").vms.size() == 4; }, 8000ms));
+  EXPECT_TRUE(alloc_of("h2").vms.empty());
+  // Delete frees quota and capacity.
+  c.delete_vm(alice, "a0", "");
+  EXPECT_EQ(c.list_vms(alice, "").size(), 2u);
+  EXPECT_EQ(alloc_of("h3").vms.size(), 3u);
+  c.stop();
+}
+
+TEST_F(ControllerEtcdTest, HostBackWithinGraceKeepsItsVms) {
+  const int64_t lease1 = add_host("h1", 8, 4096);
+  add_host("h2", 8, 4096);
+  auto o = options("g");
+  o.grace = 1500ms;
+  Controller c(o);
+  c.start();
+  ASSERT_TRUE(wait_for([&] { return c.is_leader() && c.list_hosts(kAdmin).size() == 2; }));
+  c.create_image(kAdmin, R"({"name":"linux","kernel":"/k"})");
+  c.create_tenant(kAdmin, R"({"name":"t","quota":{"vcpus":8,"memory_mib":4096,"vms":8,"disk_gib":100}})");
+  ASSERT_TRUE(wait_for([&] { return c.list_tenants(kAdmin).size() == 1; }));
+  const json vm = c.create_vm(kAdmin, R"({"name":"x","flavor":"n1.tiny","image":"linux","tenant":"t"})");
+  const std::string host = vm["host"];
+  const int64_t lease = host == "h1" ? lease1 : 0;
+  if (lease == 0) GTEST_SKIP() << "placed on h2";
+  client_->lease_revoke(lease);
+  std::this_thread::sleep_for(300ms);
+  add_host("h1", 8, 4096);  // back before the grace period ended
+  std::this_thread::sleep_for(2000ms);
+  EXPECT_EQ(c.show_vm(kAdmin, "x", "t")["host"], "h1");
+  EXPECT_EQ(c.show_vm(kAdmin, "x", "t")["generation"], 1);
+  c.stop();
+}
+
+TEST_F(ControllerEtcdTest, OneLeaderAndTakeover) {
+  Controller a(options("a"));
+  a.start();
+  ASSERT_TRUE(wait_for([&] { return a.is_leader(); }));
+  Controller b(options("b"));
+  b.start();
+  std::this_thread::sleep_for(500ms);
+  EXPECT_FALSE(b.is_leader());
+  a.stop();  // revokes its lease: the leader key vanishes at once
+  ASSERT_TRUE(wait_for([&] { return b.is_leader(); }, 5000ms));
+  LeaderRecord r;
+  parse_record(client_->get(keys_.leader())->value, r);
+  EXPECT_EQ(r.id, "b");
+  b.stop();
+}
+
+} // namespace
+} // namespace nimbus::cloud::controller

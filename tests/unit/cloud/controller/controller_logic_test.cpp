@@ -1,0 +1,221 @@
+// The controller's pure parts: request validation, quota arithmetic, decision -> transaction,
+// the fleet model over the OnlineEngine and the consolidation choice. No etcd.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <set>
+
+#include "cloud/controller/fleet.hpp"
+#include "cloud/controller/logic.hpp"
+
+namespace nimbus::cloud::controller {
+namespace {
+
+int status_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const ApiError& e) {
+    return e.status();
+  }
+  return 0;
+}
+
+TEST(ControllerLogic, CreateVmRequestValidation) {
+  auto r = parse_create_vm(R"({"name":"web1","flavor":"n1.tiny","image":"linux","anti_affinity":"web"})", "acme");
+  EXPECT_EQ(r.tenant, "acme");
+  EXPECT_EQ(r.name, "web1");
+  EXPECT_EQ(r.anti_affinity, "web");
+  EXPECT_EQ(status_of([] { parse_create_vm("{not json", "acme"); }), 400);
+  EXPECT_EQ(status_of([] { parse_create_vm("[1,2]", "acme"); }), 400);
+  EXPECT_EQ(status_of([] { parse_create_vm(R"({"flavor":"n1.tiny","image":"x"})", "acme"); }), 400);
+  EXPECT_EQ(status_of([] { parse_create_vm(R"({"name":"Bad Name","flavor":"n1.tiny","image":"x"})", "acme"); }), 400);
+  EXPECT_EQ(status_of([] { parse_create_vm(R"({"name":"a","flavor":"n1.tiny","image":"x","colour":"red"})", "acme"); }), 400);
+  EXPECT_EQ(status_of([] { parse_create_vm(R"({"name":"a","flavor":7,"image":"x"})", "acme"); }), 400);
+  // A tenant token cannot create in another tenant; the admin must name one.
+  EXPECT_EQ(status_of([] { parse_create_vm(R"({"name":"a","flavor":"f","image":"x","tenant":"other"})", "acme"); }), 403);
+  EXPECT_EQ(status_of([] { parse_create_vm(R"({"name":"a","flavor":"f","image":"x"})", ""); }), 400);
+  EXPECT_EQ(parse_create_vm(R"({"name":"a","flavor":"f","image":"x","tenant":"t2"})", "").tenant, "t2");
+  try {
+    parse_create_vm("{\"name\": ", "acme");
+    FAIL();
+  } catch (const ApiError& e) {
+    EXPECT_NE(std::string(e.what()).find("malformed JSON"), std::string::npos);
+    EXPECT_EQ(e.body()["code"], "malformed_json");
+  }
+}
+
+TEST(ControllerLogic, UnknownFlavorListsChoices) {
+  std::map<std::string, Flavor> flavors;
+  for (const auto& f : default_flavors()) flavors[f.name] = f;
+  try {
+    find_flavor(flavors, "huge");
+    FAIL();
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status(), 400);
+    EXPECT_NE(std::string(e.what()).find("'huge'"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("n1.tiny"), std::string::npos);
+    EXPECT_EQ(e.body()["choices"].size(), flavors.size());
+  }
+  EXPECT_EQ(find_flavor(flavors, "n1.tiny").memory_mib, 64);
+}
+
+TEST(ControllerLogic, QuotaArithmetic) {
+  const Quota q{4, 256, 3, 10};
+  Usage u{};
+  const Resources tiny{1, 64, 1};
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_FALSE(check_quota("t", q, u, tiny).has_value()) << i;
+    u = usage_after(u, tiny, +1);
+  }
+  auto err = check_quota("t", q, u, tiny);
+  ASSERT_TRUE(err.has_value());
+  EXPECT_EQ(err->status(), 403);
+  EXPECT_EQ(err->body()["quota"], "vms");
+  EXPECT_EQ(err->body()["usage"], 3);
+  // Memory breaks first when the VM count still fits.
+  err = check_quota("t", Quota{8, 100, 10, 10}, Usage{1, 64, 1, 1}, tiny);
+  ASSERT_TRUE(err.has_value());
+  EXPECT_EQ(err->body()["quota"], "memory_mib");
+  u = usage_after(u, tiny, -1);
+  EXPECT_EQ(u.vms, 2);
+  EXPECT_EQ(u.memory_mib, 128);
+  EXPECT_EQ(usage_after(Usage{}, tiny, -1), Usage{});  // never negative
+}
+
+TEST(ControllerLogic, CreateTxnGuardsAllocUsageAndName) {
+  Keys keys;
+  VmRecord rec;
+  rec.id = "abc";
+  rec.tenant = "acme";
+  rec.name = "web1";
+  rec.host = "h1";
+  Alloc alloc;
+  alloc.add("abc", {1, 64, 1});
+  const auto plan = create_vm_txn(keys, rec, AssignSpec{}, alloc, Usage{1, 64, 1, 1}, Revisions{17, 0});
+  ASSERT_EQ(plan.compares.size(), 3u);
+  EXPECT_EQ(plan.compares[0].key, "/nimbus/vms/acme/web1");
+  EXPECT_EQ(plan.compares[0].target, etcd::Compare::Target::Version);
+  EXPECT_EQ(plan.compares[1].key, "/nimbus/alloc/h1");
+  EXPECT_EQ(plan.compares[1].number, 17);
+  EXPECT_EQ(plan.compares[2].key, "/nimbus/usage/acme");
+  EXPECT_EQ(plan.compares[2].number, 0);
+  std::set<std::string> put;
+  for (const auto& op : plan.ops) put.insert(op.key);
+  EXPECT_TRUE(put.count("/nimbus/assign/h1/abc"));
+  EXPECT_TRUE(put.count("/nimbus/alloc/h1"));
+  EXPECT_TRUE(put.count("/nimbus/usage/acme"));
+}
+
+TEST(ControllerLogic, MoveTxnBumpsGenerationAndRequiresLostHostAbsent) {
+  Keys keys;
+  MoveTxnInput in;
+  in.before.id = "v1";
+  in.before.tenant = "t";
+  in.before.name = "a";
+  in.before.host = "old";
+  in.before.generation = 3;
+  in.record_revision = 9;
+  in.to = "new";
+  in.require_old_host_absent = true;
+  VmRecord after;
+  const auto plan = move_vm_txn(keys, in, after);
+  EXPECT_EQ(after.generation, 4);
+  EXPECT_EQ(after.host, "new");
+  bool host_absent = false;
+  for (const auto& c : plan.compares)
+    if (c.key == "/nimbus/hosts/old" && c.target == etcd::Compare::Target::Version && c.number == 0) host_absent = true;
+  EXPECT_TRUE(host_absent);
+  bool deleted_old = false, put_new = false;
+  for (const auto& op : plan.ops) {
+    if (op.kind == etcd::Op::Kind::Delete && op.key == "/nimbus/assign/old/v1") deleted_old = true;
+    if (op.kind == etcd::Op::Kind::Put && op.key == "/nimbus/assign/new/v1") {
+      put_new = true;
+      EXPECT_EQ(nlohmann::json::parse(op.value)["generation"], 4);
+    }
+  }
+  EXPECT_TRUE(deleted_old);
+  EXPECT_TRUE(put_new);
+}
+
+TEST(ControllerLogic, TokensAreHashed) {
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  const auto a = random_hex(32), b = random_hex(32);
+  EXPECT_EQ(a.size(), 64u);
+  EXPECT_NE(a, b);
+}
+
+std::vector<FleetHost> hosts(int n, int64_t vcpus = 4, int64_t mem = 1024) {
+  std::vector<FleetHost> out;
+  for (int i = 0; i < n; ++i) out.push_back({"h" + std::to_string(i), {vcpus, mem, 100}, true, 0.0});
+  return out;
+}
+
+TEST(FleetModel, RebuildsPlacementsAndPlacesWithinCapacity) {
+  auto hs = hosts(2);
+  std::vector<FleetVm> vms{{"a", "t", "h0", {2, 256, 1}, "", "", 0}, {"b", "t", "h1", {4, 256, 1}, "", "", 0}};
+  FleetModel fleet(hs, vms, FleetOptions{});
+  EXPECT_TRUE(fleet.unplaced().empty());
+  EXPECT_EQ(fleet.active_hosts(), 2u);
+  // h1 is full in vCPUs: a 2-vCPU VM goes to h0, a third does not fit anywhere.
+  EXPECT_EQ(fleet.place({"c", "t", "", {2, 128, 1}, "", "", 0}), std::optional<std::string>("h0"));
+  std::string reason;
+  EXPECT_FALSE(fleet.place({"d", "t", "", {2, 128, 1}, "", "", 0}, &reason).has_value());
+  EXPECT_EQ(reason, "no-capacity");
+}
+
+TEST(FleetModel, AntiAffinitySpreadsAndCordonedHostsTakeNothing) {
+  auto hs = hosts(3);
+  hs[2].schedulable = false;
+  FleetModel fleet(hs, {}, FleetOptions{});
+  auto a = fleet.place({"a", "t", "", {1, 64, 1}, "", "web", 0});
+  auto b = fleet.place({"b", "t", "", {1, 64, 1}, "", "web", 0});
+  ASSERT_TRUE(a && b);
+  EXPECT_NE(*a, *b);
+  EXPECT_FALSE(fleet.place({"c", "t", "", {1, 64, 1}, "", "web", 0}).has_value());  // h2 is cordoned
+  // Same group name in another tenant is another group.
+  EXPECT_TRUE(fleet.place({"d", "u", "", {1, 64, 1}, "", "web", 0}).has_value());
+}
+
+TEST(FleetModel, ConsolidationRespectsBudgetsAndApproachesTheBound) {
+  // 6 hosts each holding one small VM: the bound is 1 host; one round moves at most 5 VMs and at
+  // most 2 out of any host.
+  auto hs = hosts(6);
+  std::vector<FleetVm> vms;
+  for (int i = 0; i < 6; ++i) vms.push_back({"v" + std::to_string(i), "t", "h" + std::to_string(i), {1, 64, 1}, "", "", 0.0});
+  bool engaged = false;
+  std::size_t rounds = 0, active = 6, bound = 0;
+  while (rounds < 10) {
+    FleetModel fleet(hs, vms, FleetOptions{});
+    auto r = choose_consolidation(fleet, hs, vms, ConsolidationPolicy{}, engaged);
+    engaged = r.engaged;
+    bound = r.lower_bound;
+    EXPECT_LE(r.moves.size(), 5u);
+    std::map<std::string, int> per_host;
+    for (const auto& m : r.moves) EXPECT_LE(++per_host[m.from], 2);
+    for (const auto& m : r.moves)
+      for (auto& vm : vms)
+        if (vm.id == m.vm) vm.host = m.to;
+    active = r.active_hosts;
+    ++rounds;
+
+    if (r.moves.empty()) break;
+  }
+  EXPECT_EQ(bound, 2u) << "4 vCPUs per host, 6 vCPUs of VMs";
+  EXPECT_LE(active, 2u);
+}
+
+TEST(FleetModel, HotHostIsRelieved) {
+  auto hs = hosts(2);
+  hs[0].cpu_load = 3.9;  // 4 vCPUs, 97 % busy
+  std::vector<FleetVm> vms{{"a", "t", "h0", {1, 64, 1}, "", "", 1.5}, {"b", "t", "h0", {1, 64, 1}, "", "", 1.2},
+                           {"c", "t", "h0", {1, 64, 1}, "", "", 1.2}};
+  FleetModel fleet(hs, vms, FleetOptions{});
+  auto r = choose_consolidation(fleet, hs, vms, ConsolidationPolicy{}, false);
+  ASSERT_FALSE(r.moves.empty());
+  EXPECT_EQ(r.moves[0].vm, "a");
+  EXPECT_EQ(r.moves[0].why, "relieve");
+  EXPECT_EQ(r.moves[0].to, "h1");
+}
+
+} // namespace
+} // namespace nimbus::cloud::controller
