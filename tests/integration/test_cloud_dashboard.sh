@@ -33,7 +33,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' TERM INT
 # The whole test is bounded: a watchdog ends it after 240 s.
-( sleep 240 & s=$!; trap 'kill $s; exit 0' TERM; wait $s; echo "[$TEST_NAME] FAIL: timed out after 240 s"; kill -TERM $$ ) &
+( sleep $((240 + ${NIMBUS_TEST_PAUSE:-0})) & s=$!; trap 'kill $s; exit 0' TERM; wait $s; echo "[$TEST_NAME] FAIL: timed out after 240 s"; kill -TERM $$ ) &
 WATCHDOG=$!
 
 W="$TEST_WORK"
@@ -131,7 +131,7 @@ for vm in "acme web-1 n1.large" "acme web-2 n1.large" "acme db-1 n1.xlarge" "acm
   echo "$out" | grep -q '"id"' || fail "creating VM $2 failed: $out"
 done
 out=$(# rack2-node-d dies (no lease revoke): lost, its VM kept there for the long --grace.
-kill -9 "${HOST_PID[rack2-node-d]}"
+{ kill -9 "${HOST_PID[rack2-node-d]}"; wait "${HOST_PID[rack2-node-d]}"; } 2>/dev/null
 wait_for 20 host_listed rack2-node-d lost || fail "rack2-node-d is not reported lost"
 capi "$ADMIN" POST /v1/hosts/rack2-node-c/drain '{}')
 echo "$out" | grep -q '"draining": true' || fail "draining rack2-node-c failed: $out"
@@ -166,8 +166,27 @@ say "serving: redirect, content types, 404s and path escapes OK"
 capi "$ADMIN" GET "/v1/vms/$CONSOLE_ID/console?follow=0" | grep -q NIMBUS-CONSOLE-OK || fail "console output does not come through"
 capi "$ACME" POST "/v1/vms/$CONSOLE_ID/console" 'echo typed' >/dev/null
 capi "$ACME" GET "/v1/vms/$CONSOLE_ID/console?follow=0" | grep -q 'input: echo typed' || fail "console input does not reach the agent"
+# The dashboard's relay streams: output typed while the agent's stream is open arrives at once.
+# (Accept-Encoding as a browser sends it: a compressed stream would arrive only at its end.)
+curl -sS -N --max-time 4 -H "Authorization: Bearer $ACME" -H 'Accept-Encoding: gzip, deflate, br' \
+  "$URL/v1/dashboard/vms/$CONSOLE_ID/console" > "$W/stream.txt" 2>/dev/null &
+STREAM=$!
+sleep 1.5
+capi "$ACME" POST "/v1/vms/$CONSOLE_ID/console" 'live-key' >/dev/null
+wait "$STREAM"
+grep -q NIMBUS-CONSOLE-OK "$W/stream.txt" || fail "the dashboard's console relay does not stream the log"
+grep -q 'input: live-key' "$W/stream.txt" || fail "the dashboard's console relay does not stream new output"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $GLOBEX" "$URL/v1/dashboard/vms/$CONSOLE_ID/console")" = 404 ] ||
+  fail "another tenant reaches acme's console through the relay"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/v1/dashboard/vms/$CONSOLE_ID/console")" = 401 ] || fail "the relay answers without a token"
+say "console: output and input through the controller, streamed by the relay"
 
 # --- the browser --------------------------------------------------------------------------------
+if [ -n "${NIMBUS_TEST_PAUSE:-}" ]; then  # look at it by hand for a while
+  echo "$URL/ui/#token=$ADMIN (admin)  $URL/ui/#token=$GLOBEX (globex)  console VM $CONSOLE_ID" > "$W/links"
+  say "paused ${NIMBUS_TEST_PAUSE} s: $(cat "$W/links")"
+  sleep "$NIMBUS_TEST_PAUSE"
+fi
 chrome() {  # chrome OUTFILE URL [flags...]: dump-dom into OUTFILE
   local out="$1" url="$2"; shift 2
   timeout 90 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run \
@@ -192,6 +211,7 @@ say "admin view: hosts, VMs, tenant usage ($1 vCPUs, $2 VMs of acme), fleet boun
 chrome "$W/console.html" "$URL/ui/#token=$ADMIN&console=$CONSOLE_ID&tenant=acme"
 grep -q 'NIMBUS-CONSOLE-OK' "$W/console.html" || fail "the console does not show the VM's output"
 grep -q 'class="xterm' "$W/console.html" || fail "the console is not an xterm.js terminal"
+grep -Eq 'class="console-state ok"[^>]*>live<' "$W/console.html" || fail "the console is not live (streamed)"
 say "console: the VM's output rendered in xterm.js"
 
 chrome "$W/tenant.html" "$URL/ui/#token=$GLOBEX"

@@ -238,7 +238,7 @@ async function refresh() {
   if (state.admin === null) {
     state.admin = hostsR.status === 'fulfilled';
     const tenantName = !state.admin && tenantsR.status === 'fulfilled' && tenantsR.value[0] ? tenantsR.value[0].name : '';
-    replace($('who'), h('span', { class: `role ${state.admin ? 'admin' : 'tenant'}` }, state.admin ? 'admin' : `tenant ${tenantName}`));
+    replace($('who'), h('span', { class: `role ${state.admin ? 'role-admin' : 'role-tenant'}` }, state.admin ? 'admin' : `tenant ${tenantName}`));
   }
   const vms = vmsR.status === 'fulfilled' ? vmsR.value : [];
   state.vms = vms;

@@ -1,5 +1,5 @@
-// A VM's console in xterm.js: output from the streamed GET /v1/vms/{id}/console (fetch +
-// ReadableStream), keystrokes POSTed to the same path. xterm.js comes from npm (web/node_modules,
+// A VM's console in xterm.js: output from a streamed console GET (fetch + ReadableStream),
+// keystrokes POSTed to /v1/vms/{id}/console. xterm.js comes from npm (web/node_modules,
 // served at /ui/vendor/xterm/); without it the rest of the dashboard still works.
 import { authHeaders } from './api.js';
 
@@ -84,9 +84,12 @@ export class ConsoleView {
     this.output(this.abort.signal);
   }
 
-  url(extra = '') {
-    const q = this.vm.tenant ? `?tenant=${encodeURIComponent(this.vm.tenant)}${extra ? '&' + extra : ''}` : extra ? `?${extra}` : '';
-    return `/v1/vms/${encodeURIComponent(this.vm.id || this.vm.name)}/console${q}`;
+  // base: '/v1' for the REST API's console, '/v1/dashboard' for the dashboard's streaming relay.
+  url(extra = '', base = '/v1') {
+    const params = new URLSearchParams(extra);
+    if (this.vm.tenant) params.set('tenant', this.vm.tenant);
+    const q = params.toString();
+    return `${base}/vms/${encodeURIComponent(this.vm.id || this.vm.name)}/console${q ? '?' + q : ''}`;
   }
 
   // Keystrokes go out in order, batched while a POST is in flight.
@@ -110,9 +113,12 @@ export class ConsoleView {
     this.sending = false;
   }
 
-  // The agent replays the console log from its start on every GET, so `shown` counts the bytes
-  // already written and a reconnect skips them. When the stream ends (VM stopped) or the
-  // response does not start within 3 s (a proxy that buffers), fall back to polling ?follow=0.
+  // Output: the streamed GET of /v1/dashboard/vms/{id}/console (the controller relays the agent's
+  // following stream as it comes; the REST API's own console GET reads the agent's whole reply
+  // first). The agent replays the log from its start on every GET, so `shown` counts the bytes
+  // already written and a reconnect skips them; a stream that ends (idle timeout, VM stopped)
+  // is reopened. Without the relay (404: an older controller) the page polls the REST API's
+  // ?follow=0 every second instead.
   async output(signal) {
     let shown = 0;
     let polling = false;
@@ -128,12 +134,16 @@ export class ConsoleView {
         const attempt = new AbortController();
         const stopAttempt = () => attempt.abort();
         signal.addEventListener('abort', stopAttempt, { once: true });
-        const slow = setTimeout(() => { polling = true; attempt.abort(); }, 3000);
         try {
-          const res = await fetch(this.url(), { headers: authHeaders(), signal: attempt.signal, cache: 'no-store' });
-          clearTimeout(slow);
+          const res = await fetch(this.url('', '/v1/dashboard'), { headers: authHeaders(), signal: attempt.signal, cache: 'no-store' });
+          if (res.status === 404 && !(res.headers.get('content-type') || '').includes('json')) {
+            polling = true;
+            continue;
+          }
           if (!res.ok) {
-            this.setState(await errorText(res), 'bad');
+            const text = await errorText(res);
+            if (res.status === 404 && /no route/.test(text)) { polling = true; continue; }
+            this.setState(text, 'bad');
             await sleep(3000, signal);
             continue;
           }
@@ -146,9 +156,9 @@ export class ConsoleView {
             write(value, pos);
             pos += value.length;
           }
-          polling = true;  // ended: the VM stopped, or the reply was the whole log at once
+          this.setState('reconnecting…');
+          await sleep(1000, signal);
         } catch (e) {
-          clearTimeout(slow);
           if (signal.aborted) break;
           if (!polling) {
             this.setState(`disconnected: ${e.message}`, 'bad');

@@ -97,6 +97,80 @@ std::string state_label(const std::string& labels) {
   return end == std::string::npos ? std::string() : labels.substr(at + key.size(), end - at - key.size());
 }
 
+std::optional<Caller> caller_of(Controller& controller, const httplib::Request& req) {
+  const std::string auth = req.get_header_value("Authorization");
+  const std::string prefix = "Bearer ";
+  if (auth.size() <= prefix.size() || auth.compare(0, prefix.size(), prefix) != 0) return std::nullopt;
+  return controller.authenticate(auth.substr(prefix.size()));
+}
+
+// GET /v1/dashboard/vms/{vm}/console: the agent's console stream relayed as it comes (the
+// console proxy of the REST API reads the agent's whole reply first, so a following stream never
+// arrives). Same checks as the API's console: the caller must see the VM, the VM must not be
+// stopped; query parameters except `tenant` go to the agent. An agent failure after the reply
+// started is written into the stream as a last line.
+void stream_console(Controller& controller, const httplib::Request& req, httplib::Response& res) {
+  const auto caller = caller_of(controller, req);
+  if (!caller) return send_json(res, 401, json{{"error", "missing or unknown bearer token"}, {"code", "unauthenticated"}});
+  Controller::ConsoleTarget target;
+  try {
+    target = controller.console_target(*caller, req.matches[1], req.has_param("tenant") ? req.get_param_value("tenant") : "");
+  } catch (const ApiError& e) {
+    return send_json(res, e.status(), e.body());
+  } catch (const std::exception& e) {
+    return send_json(res, 503, json{{"error", std::string("cannot find the VM's host: ") + e.what()}, {"code", "unavailable"}});
+  }
+  httplib::Params params;
+  for (const auto& [k, v] : req.params)
+    if (k != "tenant") params.emplace(k, v);
+  const std::string path = httplib::append_query_params("/v1/vms/" + target.vm_id + "/console", params);
+  httplib::Headers headers;
+  if (!controller.options().agent_token.empty()) headers.emplace("Authorization", "Bearer " + controller.options().agent_token);
+  res.set_header("Cache-Control", "no-store");
+  res.set_header("X-Content-Type-Options", "nosniff");
+  // Not text/*: cpp-httplib would gzip a text stream for browsers, holding every byte until the end.
+  res.set_chunked_content_provider("application/octet-stream", [target, path, headers](size_t, httplib::DataSink& sink) {
+    httplib::Client agent(target.api);
+    agent.set_connection_timeout(std::chrono::seconds(2));
+    agent.set_read_timeout(std::chrono::seconds(30));  // an idle console is re-requested by the page
+    int status = 0;
+    std::string error_body;
+    bool client_gone = false;
+    auto r = agent.Get(
+        path, headers, [&](const httplib::Response& head) {
+          status = head.status;
+          return true;
+        },
+        [&](const char* data, size_t len) {
+          if (status != 200) {
+            error_body.append(data, len);
+            return error_body.size() < 4096;
+          }
+          if (!sink.write(data, len)) {
+            client_gone = true;
+            return false;
+          }
+          return true;
+        });
+    if (client_gone) return false;
+    std::string note;
+    if (status != 0 && status != 200) {
+      std::string msg = error_body;
+      try {
+        msg = json::parse(error_body).value("error", error_body);
+      } catch (const std::exception&) {
+      }
+      note = fmt::format("\r\n[nimbus: the console of host '{}' answered HTTP {}: {}]\r\n", target.host, status, msg);
+    } else if (!r && r.error() != httplib::Error::Canceled && r.error() != httplib::Error::Read) {
+      note = fmt::format("\r\n[nimbus: the agent of host '{}' at {} did not answer ({})]\r\n", target.host, target.api,
+                         httplib::to_string(r.error()));
+    }
+    if (!note.empty()) sink.write(note.data(), note.size());
+    sink.done();
+    return true;
+  });
+}
+
 json fleet_summary(Controller& controller) {
   json out{{"controller", controller.options().id}, {"leader", controller.is_leader()}, {"hosts", json::object()},
            {"vms", json::object()}};
@@ -200,11 +274,10 @@ void add_dashboard_routes(httplib::Server& server, Controller& controller, const
     res.set_content(body.str(), type);
   });
 
+  server.Get(R"(/v1/dashboard/vms/([^/]+)/console)",
+             [&controller](const httplib::Request& req, httplib::Response& res) { stream_console(controller, req, res); });
   server.Get("/v1/dashboard/fleet", [&controller](const httplib::Request& req, httplib::Response& res) {
-    const std::string auth = req.get_header_value("Authorization");
-    const std::string prefix = "Bearer ";
-    const std::string token = auth.compare(0, prefix.size(), prefix) == 0 ? auth.substr(prefix.size()) : std::string();
-    const auto caller = token.empty() ? std::nullopt : controller.authenticate(token);
+    const auto caller = caller_of(controller, req);
     if (!caller) return send_json(res, 401, json{{"error", "missing or unknown bearer token"}, {"code", "unauthenticated"}});
     if (!caller->admin) return send_json(res, 403, json{{"error", "this needs the admin token"}, {"code", "forbidden"}});
     try {

@@ -7,6 +7,9 @@
 //   GET /ui/vendor/xterm/...   files of WEB_DIR/node_modules/@xterm/ (installed by `npm ci` in web/)
 //   GET /v1/dashboard/fleet    admin token: active hosts, the placement lower bound, hosts and
 //                              VMs by state (built from Controller::metrics_text())
+//   GET /v1/dashboard/vms/{vm}/console
+//                              the agent's console relayed as a stream (the API's console GET
+//                              buffers the agent's whole reply); same auth as that endpoint
 //
 // Files are served only from inside those two directories: every path segment must be a plain
 // name (no "", ".", "..", dot files, backslashes or NULs, after URL decoding) and the resolved

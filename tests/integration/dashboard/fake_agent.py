@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """fake_agent.py PORT_FILE: a stand-in host agent serving one VM console, for the dashboard test.
 
-GET /v1/vms/ID/console: the log (follow=0) or the log streamed chunked (then the stream ends, as
-when a VM stops); POST appends 'input: BODY' to the log. Writes its port to PORT_FILE."""
+GET /v1/vms/ID/console: the log (follow=0), or the log and then what is added to it, streamed
+chunked for 20 s (as the real agent follows a running VM's console); POST appends
+'input: BODY' to the log. Writes its port to PORT_FILE."""
 import http.server
 import sys
 import threading
+import time
 
 LOG = bytearray(b"NIMBUS-CONSOLE-OK: fake guest console\r\nlogin: ")
 LOCK = threading.Lock()
@@ -34,7 +36,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+        sent = 0
+        try:
+            end = time.monotonic() + 20
+            while time.monotonic() < end:
+                with LOCK:
+                    body = bytes(LOG[sent:])
+                if body:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(body), body))
+                    self.wfile.flush()
+                    sent += len(body)
+                time.sleep(0.05)
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            pass
 
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
