@@ -258,7 +258,7 @@ int cloud_up(const CloudUpOptions& o) {
   std::string kernel = o.kernel, initrd = o.initrd;
   if (kernel.empty()) kernel = find_guest("kernel", "Image");
   if (initrd.empty()) initrd = find_guest("initramfs", "initramfs.cpio.gz");
-  std::string image_note = "no guest images found (guests/build.sh builds them; then nimbus image create)";
+  std::string image_note = o.no_image ? "no image (--no-image)" : "no guest images found (guests/build.sh builds them; then nimbus image create)";
   if (!o.no_image && !kernel.empty()) {
     CloudTarget target;
     target.url = url;

@@ -108,7 +108,7 @@ json name_list(const Map& m) {
 
 CreateVmRequest parse_create_vm(const std::string& body, const std::string& token_tenant) {
   const std::string shape =
-      R"({"name": "web1", "flavor": "n1.tiny", "image": "linux"} (optional: "anti_affinity" and "affinity" group names)" +
+      R"({"name": "web1", "flavor": "n1.tiny", "image": "linux"}; optional: "anti_affinity" and "affinity" group names)" +
       std::string(token_tenant.empty() ? R"(; with the admin token also "tenant")" : "");
   const json j = parse_body(body, shape);
   reject_unknown(j, {"name", "flavor", "image", "anti_affinity", "affinity", "tenant"}, shape);
