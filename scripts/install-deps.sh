@@ -23,8 +23,10 @@ PACKAGES=(
   opensbi u-boot-qemu qemu-system-misc
   # tools used by tests and benchmarks
   python3 expect e2fsprogs
+  # the host agent tests: its API over a UNIX socket, a test CA for TLS
+  curl openssl
   # the controller dashboard's browser test (tests/integration/test_cloud_dashboard.sh)
-  chromium curl
+  chromium
 )
 
 # The dashboard's xterm.js comes from npm (web/package-lock.json); Debian's Node when none is installed.

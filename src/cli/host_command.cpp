@@ -145,7 +145,7 @@ int run_host(const HostCommandOptions& o) {
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  fmt::print(stderr, "nimbus host: {}: stopping VMs, revoking the lease\n", strsignal(sig));
+  fmt::print(stderr, "nimbus host: {}: stopping VMs{}\n", strsignal(sig), a.etcd_endpoints.empty() ? "" : ", revoking the lease");
   server->stop();
   agent->shutdown();
   fmt::print(stderr, "nimbus host: stopped\n");

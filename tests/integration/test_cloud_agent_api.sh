@@ -43,7 +43,9 @@ expect 409 "already exists with another spec"
 running() { apiget "$AGENT_SOCK" GET /v1/vms/web | grep -q '"state": "running"'; }
 wait_until 10 "web running" running
 some_vmm "$TEST_WORK/h1/vms/web/" || fail "no VMM process for web"
-say "ok: PUT created web (201; same spec again 200, another spec 409), its VMM runs"
+api "$AGENT_SOCK" PUT /v1/vms/huge -d '{"kernel": "/k", "vcpus": 2, "memory_mib": 1024}'; body=$API_BODY
+expect 409 "does not fit on host h1"
+say "ok: PUT created web (201; same spec again 200, another spec 409, too big 409), its VMM runs"
 
 api "$AGENT_SOCK" POST /v1/vms/web/actions -d '{"action":"start"}'; body=$API_BODY
 expect 409 "already running"

@@ -33,12 +33,18 @@ assert s["vms"]["vm-a"]["state"] == "running" and s["used"]["memory_mib"] == 64 
 wait_until 10 "vmstatus/vm-a and hoststatus/h1 showing vm-a running" status_ok
 say "ok: vmstatus/vm-a and hoststatus/h1 show it running"
 
-# Console input through the API reaches the guest.
+# Console input through the API reaches the guest; a following GET streams the output live.
+curl -sN --max-time 60 --unix-socket "$AGENT_SOCK" http://agent/v1/vms/vm-a/console > "$TEST_WORK/follow.out" &
+follower=$!
+sleep 0.5
 api "$AGENT_SOCK" POST /v1/vms/vm-a/console --data-binary $'echo "sum=$((40 + 2))"\n'
 [ "$API_STATUS" = 200 ] || fail "POST console: HTTP $API_STATUS"
 answered() { apiget "$AGENT_SOCK" GET "/v1/vms/vm-a/console?follow=0" | grep -aq '^sum=42'; }
 wait_until 20 "the guest's answer on the console" answered
-say "ok: console input through the API reached the guest"
+streamed() { grep -aq '^sum=42' "$TEST_WORK/follow.out"; }
+wait_until 10 "the answer in the following console stream" streamed
+grep -aq 'NIMBUS-GUEST: busybox shell' "$TEST_WORK/follow.out" || fail "the console stream did not start with the log so far"
+say "ok: console input through the API reached the guest; the following stream showed the log, then the answer"
 
 ectl del /nimbus/assign/h1/vm-a > /dev/null
 wait_until 15 "vm-a's VMM to stop after its assignment went" no_vmm "$TEST_WORK/h1/vms/vm-a/"
@@ -46,7 +52,8 @@ gone() { [ -z "$(ectl get /nimbus/vmstatus/vm-a --print-value-only)" ]; }
 wait_until 10 "vmstatus/vm-a to be deleted" gone
 api "$AGENT_SOCK" GET /v1/vms/vm-a
 [ "$API_STATUS" = 404 ] || fail "vm-a still known to the agent (HTTP $API_STATUS)"
-say "ok: deleting the assignment stopped vm-a and removed it"
+wait_until 10 "the console stream to end with the VM" bash -c "! kill -0 $follower 2>/dev/null"
+say "ok: deleting the assignment stopped vm-a and removed it; its console stream ended"
 
 kill -TERM "$AGENT_PID"
 wait "$AGENT_PID"; rc=$?

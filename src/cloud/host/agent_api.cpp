@@ -252,6 +252,8 @@ void routes(httplib::Server& s, HostAgent& agent) {
     send_error(res, 500, "internal error");
   });
   s.set_payload_max_length(1 << 20);
+  // Each following console stream holds a worker for as long as it lasts: more than the default 8.
+  s.new_task_queue = [] { return new httplib::ThreadPool(32); };
 }
 
 } // namespace

@@ -96,6 +96,7 @@ void HostAgent::start() {
   supervisor_ = std::thread([this] { supervise(); });
   if (etcd_) {
     lease_thread_ = std::thread([this] { keep_lease(); });
+    watchdog_ = std::thread([this] { watchdog(); });
     publisher_ = std::thread([this] { publish(); });
   }
 }
@@ -140,7 +141,9 @@ void HostAgent::shutdown() {
     wake_.notify_all();
     publish_cv_.notify_all();
   }
+  stop_cv_.notify_all();
   if (supervisor_.joinable()) supervisor_.join();
+  if (watchdog_.joinable()) watchdog_.join();
   if (lease_thread_.joinable()) lease_thread_.join();
   if (publisher_.joinable()) publisher_.join();
   {
@@ -294,6 +297,7 @@ std::pair<bool, json> HostAgent::put_vm(const std::string& host_name, const VmSp
                             std::string(it->second.from_etcd ? "assigned by the controller" : "created through the API") +
                             "); DELETE it first");
   }
+  if (spec.state == "running") check_fits(host, spec);
   Vm& vm = vms_[spec.id];
   vm.spec = spec;
   vm.host = host;
@@ -301,6 +305,19 @@ std::pair<bool, json> HostAgent::put_vm(const std::string& host_name, const VmSp
   vm.state = VmState::Stopped;
   if (spec.state == "running") request_start(vm);
   return {true, vm_json(vm)};
+}
+
+void HostAgent::check_fits(const std::string& host, const VmSpec& spec) const {
+  int64_t vcpus = 0, memory = 0;
+  for (const auto& [id, vm] : vms_)
+    if (vm.host == host && is_active(vm.state) && id != spec.id) {
+      vcpus += vm.spec.vcpus;
+      memory += vm.spec.memory_mib;
+    }
+  if (vcpus + spec.vcpus > options_.harts || memory + spec.memory_mib > options_.memory_mib)
+    throw ApiError(409, fmt::format("VM '{}' ({} vCPUs, {} MiB) does not fit on host {}: {} of {} vCPUs and {} of {} MiB "
+                                    "are in use", spec.id, spec.vcpus, spec.memory_mib, host, vcpus, options_.harts, memory,
+                                    options_.memory_mib));
 }
 
 void HostAgent::vm_action(const std::string& id, const std::string& action) {
@@ -312,6 +329,7 @@ void HostAgent::vm_action(const std::string& id, const std::string& action) {
   if (fenced_) throw ApiError(409, "the host is fenced (no etcd lease): VMs cannot start until it registers again");
   if (action == "start") {
     if (is_active(vm.state)) throw ApiError(409, "VM '" + id + "' is already " + to_string(vm.state));
+    if (!vm.from_etcd) check_fits(vm.host, vm.spec);
     request_start(vm);
   } else if (action == "stop") {
     if (!is_active(vm.state)) throw ApiError(409, "VM '" + id + "' is not running (" + std::string(to_string(vm.state)) + ")");
@@ -458,24 +476,34 @@ std::string HostAgent::metrics() const {
 // Supervisor: all process work happens on this one thread (PR_SET_PDEATHSIG is tied to the
 // thread that forked, so VMMs must be forked by a thread that lives as long as the agent).
 
-void HostAgent::supervise() {
-  auto last_sample = Clock::now();
-  std::unique_lock lock(mutex_);
+// The fencing watchdog: a thread of its own, so neither a keepalive blocked in its request nor
+// the supervisor busy copying a disk template can delay it.
+void HostAgent::watchdog() {
   const auto fence_after = std::chrono::seconds(options_.lease_ttl) - 1s;
+  std::unique_lock lock(mutex_);
   while (!stopping_) {
-    // 0. The fencing watchdog: here, not in the lease keeper, whose keepalive may be blocked in
-    // a request when the deadline passes.
     if (registered_ && !fenced_ && !shut_down_) {
       const auto last_ok = Clock::time_point(std::chrono::nanoseconds(last_ok_send_ns_.load()));
       const auto since = Clock::now() - last_ok;
       if (since >= fence_after) {
         const size_t killed = fence_locked();
+        lock.unlock();
         log_line(fmt::format("FENCING: no lease keepalive succeeded within {} ms of the last good one's send time "
                              "(TTL {} s - 1 s); killed {} VM(s) (SIGKILL to each VMM's process group). Will register "
                              "again with a new lease once etcd answers.",
                              std::chrono::duration_cast<std::chrono::milliseconds>(since).count(), options_.lease_ttl, killed));
+        lock.lock();
+        continue;
       }
     }
+    stop_cv_.wait_for(lock, 50ms);
+  }
+}
+
+void HostAgent::supervise() {
+  auto last_sample = Clock::now();
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
     // 1. Spawns wanted.
     std::vector<std::pair<std::string, VmSpec>> to_spawn;
     for (auto& [id, vm] : vms_) {

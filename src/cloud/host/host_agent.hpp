@@ -7,8 +7,8 @@
 // with `hosts.size() > 1`, one agent plays several simulated hosts sharing one lease and one watch.
 //
 // Threads: the supervisor (every process operation: fork/exec, reaping, signals, stats sampling,
-// reconcile), the lease keeper (keepalive, fencing, registration), the publisher (etcd status
-// writes), and the etcd watch. Public methods may be called from any thread.
+// reconcile), the lease keeper (keepalive, registration), the fencing watchdog, the publisher
+// (etcd status writes), and the etcd watch. Public methods may be called from any thread.
 #include <sys/types.h>
 
 #include <atomic>
@@ -132,9 +132,13 @@ class HostAgent {
   void set_state(Vm& vm, VmState s, const std::string& reason = {});  // lock held
   void request_start(Vm& vm);                                        // lock held
   void request_stop(Vm& vm);                                         // lock held
+  // API VMs only (the controller places etcd VMs): ApiError 409 when the active VMs of `host`
+  // plus `spec` exceed its vCPUs or memory.
+  void check_fits(const std::string& host, const VmSpec& spec) const;  // lock held
 
   // supervisor
   void supervise();
+  void watchdog();
   void spawn(const std::string& id, const VmSpec& spec);
   void reap_and_time_out();
   void sample_stats();
@@ -164,6 +168,7 @@ class HostAgent {
   mutable std::mutex mutex_;
   std::condition_variable wake_;       // supervisor
   std::condition_variable publish_cv_; // publisher
+  std::condition_variable stop_cv_;    // watchdog
   std::map<std::string, Vm> vms_;
   std::map<std::string, VmSpec> assigned_;  // from etcd: id -> spec (host in spec_hosts_)
   std::map<std::string, std::string> assigned_host_;
@@ -199,7 +204,7 @@ class HostAgent {
   uint64_t latency_count_ = 0;
   uint64_t etcd_errors_ = 0;
 
-  std::thread supervisor_, lease_thread_, publisher_;
+  std::thread supervisor_, lease_thread_, publisher_, watchdog_;
 };
 
 } // namespace nimbus::cloud::host
