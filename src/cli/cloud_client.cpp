@@ -102,7 +102,29 @@ ApiResponse CloudClient::request(const std::string& method, const std::string& p
   return out;
 }
 
+int CloudClient::stream(const std::string& path, const std::function<bool(const char*, size_t)>& on_data) {
+  httplib::Client client(url_);
+  client.set_connection_timeout(std::chrono::seconds(5));
+  client.set_read_timeout(std::chrono::hours(24));
+  if (!ca_file_.empty()) client.set_ca_cert_path(ca_file_.c_str());
+  httplib::Headers headers{{"Authorization", "Bearer " + token_}};
+  int status = 0;
+  auto r = client.Get(
+      path, headers,
+      [&](const httplib::Response& head) {
+        status = head.status;
+        return true;
+      },
+      [&](const char* data, size_t n) { return status == 200 ? on_data(data, n) : true; });
+  return r ? r->status : status;
+}
+
 int CloudClient::fail(const ApiResponse& r) const {
+  if (r.status == 0 && r.error.find("SSL") != std::string::npos) {
+    fmt::print(stderr, "nimbus {}: TLS with {} failed ({}): give the CA that signed its certificate with --ca FILE\n", command_, url_,
+               r.error);
+    return 3;
+  }
   if (r.status == 0) {
     fmt::print(stderr, "nimbus {}: the controller at {} did not answer ({}); is it running? (nimbus cloud status)\n", command_, url_,
                r.error);

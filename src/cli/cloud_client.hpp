@@ -3,6 +3,7 @@
 // the controller is and which token to send (--url/--token, NIMBUS_URL/NIMBUS_TOKEN, or the
 // cloud dir's cloud.json and admin token), one JSON request, tables, and errors that say what
 // to do next.
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +45,8 @@ class CloudClient {
   const std::string& url() const { return url_; }
   ApiResponse request(const std::string& method, const std::string& path, const std::string& body = "",
                       const std::string& content_type = "application/json");
+  // GET streamed to `on_data` (return false to stop); returns the HTTP status (0: no answer).
+  int stream(const std::string& path, const std::function<bool(const char*, size_t)>& on_data);
   // Prints an error response as "nimbus CMD: message (HTTP n)" and returns the exit code to use.
   int fail(const ApiResponse& r) const;
 

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -90,47 +91,53 @@ int vm_simple(const VmOptions& o, const std::string& verb) {
   return 0;
 }
 
-// The console through the controller's proxy to the host agent: output polled from
-// GET .../console?offset=N (the agent answers the bytes from N and X-Console-Offset, the next
-// offset), input sent with POST .../console. Raw terminal; Ctrl-A x detaches.
+// The console through the controller's proxy to the host agent: GET .../console streams the log
+// so far and then live output (chunked) until the VM stops; keystrokes go in with POST
+// .../console. Raw terminal; Ctrl-A x detaches (the VM keeps running).
 int vm_console(const VmOptions& o) {
   CloudClient c(o.target, "vm console");
   if (!c.ok()) return 2;
   auto first = c.request("GET", vm_path(o));
   if (first.status != 200) return c.fail(first);
   const std::string id = first.body.value("id", o.name);
-  std::string base = "/v1/vms/" + id + "/console";
-  TerminalConsole terminal(STDIN_FILENO, STDOUT_FILENO);
-  terminal.message(fmt::format("[nimbus vm console: attached to '{}' on {}; Ctrl-A x detaches]", o.name, json_text(first.body["host"])));
-  long long offset = -1;  // -1: start from the last few KiB
-  int failures = 0;
-  for (;;) {
-    std::string input;
-    while (const auto byte = terminal.read()) input.push_back(static_cast<char>(*byte));
-    if (terminal.quit_requested()) break;
-    if (!input.empty()) c.request("POST", base, input, "application/octet-stream");
-    auto r = c.request("GET", base + (offset >= 0 ? fmt::format("?offset={}", offset) : std::string("?tail=4096")));
-    if (r.status != 200) {
-      if (++failures > 20) {
-        terminal.message(fmt::format("[nimbus vm console: the console is gone (HTTP {}): {}]", r.status, json_text(r.body.value("error", json()))));
-        return 1;
+  const std::string path = "/v1/vms/" + id + "/console";
+  auto ended = std::make_shared<std::atomic<int>>(0);  // 0 running, else the HTTP status (or -1)
+  {
+    TerminalConsole terminal(STDIN_FILENO, STDOUT_FILENO);
+    terminal.message(fmt::format("[nimbus vm console: attached to '{}' on {}; Ctrl-A x detaches]", o.name, json_text(first.body["host"])));
+    std::thread([&c, path, ended] {
+      const int status = c.stream(path + "?follow=1", [](const char* data, size_t n) {
+        std::size_t off = 0;
+        while (off < n) {
+          const ssize_t w = ::write(STDOUT_FILENO, data + off, n - off);
+          if (w <= 0) return false;
+          off += static_cast<std::size_t>(w);
+        }
+        return true;
+      });
+      ended->store(status == 200 ? 200 : (status == 0 ? -1 : status));
+    }).detach();
+    while (ended->load() == 0) {
+      std::string input;
+      while (const auto byte = terminal.read()) input.push_back(static_cast<char>(*byte));
+      if (terminal.quit_requested()) break;
+      if (!input.empty()) {
+        auto r = c.request("POST", path, input, "application/octet-stream");
+        if (r.status != 200) terminal.message(fmt::format("[nimbus vm console: input refused (HTTP {})]", r.status));
       }
-    } else {
-      failures = 0;
-      std::string data = r.raw;
-      if (r.body.is_object() && r.body.contains("data")) {
-        data = r.body["data"].get<std::string>();
-        if (r.body.contains("next_offset")) offset = r.body["next_offset"].get<long long>();
-      } else {
-        offset = offset < 0 ? 0 : offset + static_cast<long long>(data.size());
-      }
-      for (char ch : data) terminal.write(static_cast<uint8_t>(ch));
-      terminal.flush();
+      terminal.wait_for_input(std::chrono::milliseconds(50));
     }
-    terminal.wait_for_input(std::chrono::milliseconds(100));
+    const int status = ended->load();
+    if (status == 0) terminal.message("[nimbus vm console: detached; the VM keeps running]");
+    else if (status == 200) terminal.message("[nimbus vm console: the VM stopped]");
+    else terminal.message(fmt::format("[nimbus vm console: the console is not available (HTTP {}); nimbus vm show {}]", status, o.name));
+    if (status != 0 && status != 200) {
+      std::fflush(stdout);
+      ::_exit(1);
+    }
   }
-  terminal.message("[nimbus vm console: detached; the VM keeps running]");
-  return 0;
+  std::fflush(stdout);
+  ::_exit(0);  // the streaming thread may still be blocked in its request
 }
 
 void register_vm(CLI::App& app) {

@@ -2,6 +2,12 @@
 
 #include <httplib.h>
 
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
 #include <fmt/format.h>
 
 #include "cloud/controller/controller.hpp"
@@ -108,21 +114,90 @@ struct ApiServer::Impl {
       for (const auto& [k, v] : req.params)
         if (k != "tenant") params.emplace(k, v);
       const std::string path = httplib::append_query_params("/v1/vms/" + target.vm_id + "/console", params);
-      auto r = post ? agent.Post(path, headers, req.body, req.get_header_value("Content-Type").empty()
-                                                               ? "application/octet-stream"
-                                                               : req.get_header_value("Content-Type"))
-                    : agent.Get(path, headers);
-      if (!r) {
-        send(res, 502, json{{"error", fmt::format("the agent of host '{}' at {} did not answer ({}); retry", target.host, target.api,
-                                                  httplib::to_string(r.error()))},
-                            {"code", "agent_unreachable"}});
+      if (post) {
+        auto r = agent.Post(path, headers, req.body, "application/octet-stream");
+        if (!r) {
+          send(res, 502, json{{"error", fmt::format("the agent of host '{}' at {} did not answer ({}); retry", target.host, target.api,
+                                                    httplib::to_string(r.error()))},
+                              {"code", "agent_unreachable"}});
+          return;
+        }
+        res.status = r->status;
+        res.set_content(r->body, r->get_header_value("Content-Type").empty() ? "application/json" : r->get_header_value("Content-Type"));
         return;
       }
-      res.status = r->status;
-      for (const auto& [k, v] : r->headers)
-        if (k.rfind("X-", 0) == 0 || k.rfind("x-", 0) == 0) res.set_header(k, v);
-      res.set_content(r->body, r->get_header_value("Content-Type").empty() ? "application/octet-stream"
-                                                                            : r->get_header_value("Content-Type"));
+      // GET streams (the agent follows the console until the VM stops): relay chunk by chunk.
+      struct Relay {
+        std::mutex mu;
+        std::condition_variable cv;
+        std::deque<std::string> chunks;
+        int status = 0;
+        std::string content_type = "text/plain";
+        bool done = false;
+        std::atomic<bool> cancel{false};
+        std::string error;
+      };
+      auto relay = std::make_shared<Relay>();
+      std::thread([relay, api = target.api, path, headers] {
+        httplib::Client agent_stream(api);
+        agent_stream.set_connection_timeout(std::chrono::seconds(2));
+        agent_stream.set_read_timeout(std::chrono::hours(24));
+        auto r = agent_stream.Get(
+            path, headers,
+            [relay](const httplib::Response& head) {
+              std::lock_guard<std::mutex> lock(relay->mu);
+              relay->status = head.status;
+              if (!head.get_header_value("Content-Type").empty()) relay->content_type = head.get_header_value("Content-Type");
+              relay->cv.notify_all();
+              return true;
+            },
+            [relay](const char* data, size_t n) {
+              std::lock_guard<std::mutex> lock(relay->mu);
+              relay->chunks.emplace_back(data, n);
+              relay->cv.notify_all();
+              return !relay->cancel.load();
+            });
+        std::lock_guard<std::mutex> lock(relay->mu);
+        if (!r && relay->status == 0) relay->error = httplib::to_string(r.error());
+        relay->done = true;
+        relay->cv.notify_all();
+      }).detach();
+      {
+        std::unique_lock<std::mutex> lock(relay->mu);
+        relay->cv.wait_for(lock, std::chrono::seconds(5), [&] { return relay->status != 0 || relay->done; });
+        if (relay->status == 0) {
+          relay->cancel = true;
+          send(res, 502, json{{"error", fmt::format("the agent of host '{}' at {} did not answer ({}); retry", target.host, target.api,
+                                                    relay->error.empty() ? "timeout" : relay->error)},
+                              {"code", "agent_unreachable"}});
+          return;
+        }
+        if (relay->status != 200) {
+          relay->cv.wait_for(lock, std::chrono::seconds(2), [&] { return relay->done; });
+          std::string body;
+          for (auto& c : relay->chunks) body += c;
+          res.status = relay->status;
+          res.set_content(body, relay->content_type);
+          return;
+        }
+      }
+      res.status = 200;
+      res.set_chunked_content_provider(
+          relay->content_type,
+          [relay](size_t, httplib::DataSink& sink) {
+            std::unique_lock<std::mutex> lock(relay->mu);
+            relay->cv.wait_for(lock, std::chrono::milliseconds(500), [&] { return !relay->chunks.empty() || relay->done; });
+            while (!relay->chunks.empty()) {
+              std::string c = std::move(relay->chunks.front());
+              relay->chunks.pop_front();
+              lock.unlock();
+              if (!sink.write(c.data(), c.size())) return false;
+              lock.lock();
+            }
+            if (relay->done) sink.done();
+            return true;
+          },
+          [relay](bool) { relay->cancel = true; });
     } catch (const ApiError& e) {
       send(res, e.status(), e.body());
     } catch (const etcd::EtcdError& e) {

@@ -779,6 +779,21 @@ json Controller::create_image(const Caller& c, const std::string& body) {
 std::string Controller::derived_state(const VmRecord& rec) const {
   auto o = vmstatus_.find(rec.id);
   const VmObserved* obs = o == vmstatus_.end() ? nullptr : &o->second;
+  // vmstatus/<id> may still be the old host's (or missing) right after a move: the host's own
+  // hoststatus, refreshed every few seconds, says what runs there.
+  VmObserved from_host;
+  if (!obs || obs->host != rec.host || obs->generation != rec.generation) {
+    auto hs = hoststatus_.find(rec.host);
+    if (hs != hoststatus_.end()) {
+      auto v = hs->second.vms.find(rec.id);
+      if (v != hs->second.vms.end() && v->second.generation == rec.generation) {
+        from_host.host = rec.host;
+        from_host.generation = rec.generation;
+        from_host.state = v->second.state;
+        obs = &from_host;
+      }
+    }
+  }
   if (rec.state == vm_state::kStopped) return obs && obs->state == "running" ? vm_state::kStopping : vm_state::kStopped;
   if (rec.state == vm_state::kFailed) return vm_state::kFailed;
   if (rec.state == vm_state::kScheduled || rec.state == vm_state::kMigrating || rec.state == vm_state::kRunning) {

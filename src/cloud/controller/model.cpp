@@ -140,6 +140,7 @@ void from_json(const json& j, HostStatusRecord& v) {
         if (o.contains("state") && o["state"].is_string()) vm.state = o["state"].get<std::string>();
         if (o.contains("cpu_load") && o["cpu_load"].is_number()) vm.cpu_load = o["cpu_load"].get<double>();
         if (o.contains("pid") && o["pid"].is_number()) vm.pid = o["pid"].get<int64_t>();
+        if (o.contains("generation") && o["generation"].is_number()) vm.generation = o["generation"].get<int64_t>();
       }
       v.cpu_load += vm.cpu_load;
       v.vms[id] = vm;

@@ -112,6 +112,7 @@ struct HostInfo {
 
 struct ObservedVm {
   std::string state;
+  int64_t generation = 0;
   double cpu_load = 0;  // host CPUs' worth (1.0 = one hart busy)
   int64_t pid = 0;
 };
