@@ -114,8 +114,8 @@ export class ConsoleView {
   }
 
   // Output: the streamed GET of /v1/dashboard/vms/{id}/console (the controller relays the agent's
-  // following stream as it comes; the REST API's own console GET reads the agent's whole reply
-  // first). The agent replays the log from its start on every GET, so `shown` counts the bytes
+  // following stream as it comes, uncompressed; the REST API's console GET reaches a browser
+  // gzipped, i.e. only when the stream ends). The agent replays the log from its start on every GET, so `shown` counts the bytes
   // already written and a reconnect skips them; a stream that ends (idle timeout, VM stopped)
   // is reopened. Without the relay (404: an older controller) the page polls the REST API's
   // ?follow=0 every second instead.

@@ -104,9 +104,9 @@ std::optional<Caller> caller_of(Controller& controller, const httplib::Request& 
   return controller.authenticate(auth.substr(prefix.size()));
 }
 
-// GET /v1/dashboard/vms/{vm}/console: the agent's console stream relayed as it comes (the
-// console proxy of the REST API reads the agent's whole reply first, so a following stream never
-// arrives). Same checks as the API's console: the caller must see the VM, the VM must not be
+// GET /v1/dashboard/vms/{vm}/console: the agent's console stream relayed as it comes, as
+// application/octet-stream (the REST API's console GET relays text/plain, which cpp-httplib
+// gzips for browsers and so holds until the stream ends). Same checks as the API's console: the caller must see the VM, the VM must not be
 // stopped; query parameters except `tenant` go to the agent. An agent failure after the reply
 // started is written into the stream as a last line.
 void stream_console(Controller& controller, const httplib::Request& req, httplib::Response& res) {

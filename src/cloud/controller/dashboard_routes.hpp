@@ -8,8 +8,9 @@
 //   GET /v1/dashboard/fleet    admin token: active hosts, the placement lower bound, hosts and
 //                              VMs by state (built from Controller::metrics_text())
 //   GET /v1/dashboard/vms/{vm}/console
-//                              the agent's console relayed as a stream (the API's console GET
-//                              buffers the agent's whole reply); same auth as that endpoint
+//                              the agent's console relayed as a stream that is never compressed
+//                              (browsers get the API's text/plain one gzipped, i.e. only at its
+//                              end); same auth as /v1/vms/{vm}/console
 //
 // Files are served only from inside those two directories: every path segment must be a plain
 // name (no "", ".", "..", dot files, backslashes or NULs, after URL decoding) and the resolved
