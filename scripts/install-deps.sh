@@ -22,10 +22,15 @@ PACKAGES=(
   # firmware and the reference machine
   opensbi u-boot-qemu qemu-system-misc
   # tools used by tests and benchmarks
-  python3 expect e2fsprogs
+  python3 expect e2fsprogs jq
   # the host agent tests: its API over a UNIX socket, a test CA for TLS
-  curl openssl jq
+  curl openssl
+  # the controller dashboard's browser test (tests/integration/test_cloud_dashboard.sh)
+  chromium
 )
+
+# The dashboard's xterm.js comes from npm (web/package-lock.json); Debian's Node when none is installed.
+if ! command -v npm >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi
 
 export DEBIAN_FRONTEND=noninteractive
 # apt-get update once per boot of the machine is enough; a stamp avoids redoing it.
@@ -35,3 +40,7 @@ if [ ! -f "$stamp" ] || [ "$(find "$stamp" -mmin +720 2>/dev/null)" ]; then
   $SUDO touch "$stamp" 2>/dev/null || true
 fi
 $SUDO apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
+
+# The dashboard's npm packages (xterm.js) into web/node_modules, exactly as locked.
+WEB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/web"
+(cd "$WEB_DIR" && npm ci --no-audit --no-fund)

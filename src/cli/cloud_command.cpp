@@ -273,6 +273,7 @@ int cloud_up(const CloudUpOptions& o) {
   fmt::print("cloud up in {:.1f} s: etcd {}, controller {}, {} {}hosts ({} harts, {} MiB each), {}\n", took, endpoint, url, o.hosts,
              o.simulate ? "simulated " : "", harts, memory_mib, image_note);
   fmt::print("  dir {} (cloud.json, logs/, disks/); admin token in {}\n", dir, admin_file);
+  fmt::print("  dashboard {}/ui/#token={} (admin; the fragment never leaves the browser)\n", url, admin_token);
   fmt::print("  try: nimbus tenant create demo{}\n", o.dir.empty() ? "" : " --cloud " + dir);
   fmt::print("       NIMBUS_URL={} NIMBUS_TOKEN=<tenant token> nimbus vm create web1 --flavor n1.tiny --image linux\n", url);
   fmt::print("       nimbus host list{0}; nimbus cloud status{0}; nimbus cloud down{0}\n", o.dir.empty() ? "" : " --cloud " + dir);

@@ -26,6 +26,7 @@ struct ControllerCliOptions {
   std::string admin_token_file, agent_token_file;
   std::string disks_dir;
   std::string url_file;
+  std::string web_dir;
   std::string id;
   std::string policy = "best-fit";
   double grace = 2.0;
@@ -79,6 +80,7 @@ int run_controller(const ControllerCliOptions& o) {
   }
   so.tls_cert = o.tls_cert;
   so.tls_key = o.tls_key;
+  so.web_dir = o.web_dir;
   if (so.tls_cert.empty() != so.tls_key.empty()) {
     fmt::print(stderr, "nimbus controller: give both --tls-cert and --tls-key, or neither\n");
     return 2;
@@ -132,6 +134,7 @@ void register_controller(CLI::App& app) {
   cmd->add_option("--admin-token-file", opts->admin_token_file, "file holding the admin bearer token");
   cmd->add_option("--agent-token-file", opts->agent_token_file, "file holding the token the host agents accept");
   cmd->add_option("--disks-dir", opts->disks_dir, "shared directory holding the VMs' disks");
+  cmd->add_option("--web-dir", opts->web_dir, "web directory of the dashboard at /ui/ (default: web/ by the executable, else the source tree's)");
   cmd->add_option("--url-file", opts->url_file, "write the API URL here once listening");
   cmd->add_option("--id", opts->id, "this replica's name (default: hostname-pid)");
   cmd->add_option("--policy", opts->policy, "placement policy: best-fit, worst-fit, dot-product, hybrid")->capture_default_str();

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "cloud/controller/controller.hpp"
+#include "cloud/controller/dashboard_routes.hpp"
 
 namespace nimbus::cloud::controller {
 
@@ -275,6 +276,7 @@ struct ApiServer::Impl {
         return controller.list_events(who, limit);
       });
     });
+    add_dashboard_routes(s, c, options.web_dir);
     s.set_error_handler([](const httplib::Request& q, httplib::Response& r) {
       if (!r.body.empty()) return;
       if (r.status == 404)

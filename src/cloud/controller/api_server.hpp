@@ -12,6 +12,7 @@ struct ApiServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;  // 0: any free port (see bound_port)
   std::string tls_cert, tls_key;  // both set: HTTPS
+  std::string web_dir;  // the dashboard's files (dashboard_routes.hpp); empty: the default
 };
 
 class ApiServer {
