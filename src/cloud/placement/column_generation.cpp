@@ -1,0 +1,258 @@
+#include "cloud/placement/column_generation.hpp"
+
+#include <CoinFinite.hpp>
+#include <CoinTypes.hpp>
+#include <OsiClpSolverInterface.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <set>
+
+#include "cloud/placement/instance_generators.hpp"
+
+namespace nimbus::cloud::placement {
+
+namespace {
+
+__extension__ typedef __int128 i128;
+
+constexpr uint64_t kPricingNodeLimit = 2'000'000;
+constexpr int64_t kFinishItems = 36;  // dives hand residuals this small to the finisher
+constexpr uint64_t kMaxDives = 64;
+
+class Master {
+public:
+  Master(const ColumnGenerationInput& in, SearchDeadline& deadline) : in_(in), deadline_(deadline) {
+    const std::size_t m = in.types.size();
+    scale_ = dual_scale(in.types, in.capacity, in.dimensions);
+    // Start with one single-type column per type (always feasible) and the given patterns.
+    std::vector<Pattern> start;
+    for (std::size_t j = 0; j < m; ++j) {
+      Pattern p(m, 0);
+      int64_t most = in.types[j].count;
+      for (std::size_t d = 0; d < in.dimensions; ++d)
+        if (in.types[j].weight[d] > 0) most = std::min(most, in.capacity[d] / in.types[j].weight[d]);
+      p[j] = std::max<int64_t>(1, most);
+      start.push_back(std::move(p));
+    }
+    for (const Pattern& p : in.initial) start.push_back(p);
+    std::vector<CoinBigIndex> starts{0};
+    std::vector<int> index;
+    std::vector<double> value, lb, ub, obj;
+    for (const Pattern& p : start) {
+      if (!known_.insert(p).second) continue;
+      columns_.push_back(p);
+      for (std::size_t j = 0; j < m; ++j)
+        if (p[j] > 0) {
+          index.push_back(static_cast<int>(j));
+          value.push_back(static_cast<double>(p[j]));
+        }
+      starts.push_back(static_cast<CoinBigIndex>(index.size()));
+      lb.push_back(0);
+      ub.push_back(COIN_DBL_MAX);
+      obj.push_back(1);
+    }
+    std::vector<double> row_lb(m), row_ub(m, COIN_DBL_MAX);
+    for (std::size_t j = 0; j < m; ++j) row_lb[j] = static_cast<double>(in.types[j].count);
+    solver_.messageHandler()->setLogLevel(0);
+    solver_.loadProblem(static_cast<int>(columns_.size()), static_cast<int>(m), starts.data(), index.data(), value.data(),
+                        lb.data(), ub.data(), obj.data(), row_lb.data(), row_ub.data());
+  }
+
+  struct Outcome {
+    bool solved = false;     // the LP was solved (maybe not to convergence)
+    bool converged = false;  // proven: no improving column
+    bool pricing_incomplete = false;
+    double lp = 0;
+    int64_t bound = 0;       // proven bound on the residual
+  };
+
+  // Column generation on the residual demand `r`.
+  Outcome optimize(const std::vector<int64_t>& r, uint64_t& iterations) {
+    const std::size_t m = in_.types.size();
+    for (std::size_t j = 0; j < m; ++j) solver_.setRowLower(static_cast<int>(j), static_cast<double>(r[j]));
+    std::vector<PatternType> residual_types = in_.types;
+    for (std::size_t j = 0; j < m; ++j) residual_types[j].count = r[j];
+    Outcome out;
+    bool rows_changed = true;
+    for (;;) {
+      if (deadline_.expired_now()) return out;
+      const double left = deadline_.seconds_left();
+      solver_.getModelPtr()->setMaximumWallSeconds(std::max(0.001, left));
+      // Dual simplex after changing row bounds, primal after adding columns.
+      solver_.setHintParam(OsiDoDualInResolve, rows_changed, OsiHintDo);
+      if (first_solve_) {
+        solver_.setHintParam(OsiDoDualInInitial, false, OsiHintDo);
+        solver_.initialSolve();
+        first_solve_ = false;
+      } else {
+        solver_.resolve();
+      }
+      rows_changed = false;
+      if (!solver_.isProvenOptimal()) return out;
+      ++iterations;
+      out.solved = true;
+      out.lp = solver_.getObjValue();
+      const double* price = solver_.getRowPrice();
+      std::vector<int64_t> values(m, 0);
+      i128 total = 0;
+      for (std::size_t j = 0; j < m; ++j) {
+        if (r[j] == 0) continue;
+        const double y = std::clamp(std::isfinite(price[j]) ? price[j] : 0.0, 0.0, 1.0);
+        values[j] = static_cast<int64_t>(std::floor(y * static_cast<double>(scale_)));
+        total += static_cast<i128>(values[j]) * r[j];
+      }
+      const PatternKnapsackResult best =
+          max_value_pattern(residual_types, values, in_.capacity, in_.dimensions, kPricingNodeLimit, &deadline_);
+      if (best.complete && best.value > 0 && total > 0)
+        out.bound = std::max(out.bound, static_cast<int64_t>((total + best.value - 1) / best.value));
+      if (!best.complete) {
+        if (deadline_.expired_now()) return out;
+        out.pricing_incomplete = true;
+      }
+      // Improving column: reduced cost 1 - sum_j a_j y_j < 0, i.e. value above the scale (with
+      // a margin for the LP's own tolerance; the bound above does not depend on it).
+      const bool improving = static_cast<double>(best.value) > static_cast<double>(scale_) * (1 + 1e-9);
+      if (!improving) {
+        out.converged = best.complete;
+        return out;
+      }
+      // The bound cannot rise above the rounded-up LP value: stop once it got there.
+      if (out.bound >= static_cast<int64_t>(std::ceil(out.lp - 1e-7))) {
+        out.converged = false;
+        return out;
+      }
+      Pattern p = best.take;
+      if (!known_.insert(p).second) {
+        // A column the LP already has prices out again: numerical trouble; stop here.
+        return out;
+      }
+      add_column(p);
+    }
+  }
+
+  const std::vector<Pattern>& columns() const { return columns_; }
+  const double* solution() const { return solver_.getColSolution(); }
+
+private:
+  const ColumnGenerationInput& in_;
+  SearchDeadline& deadline_;
+  OsiClpSolverInterface solver_;
+  std::vector<Pattern> columns_;
+  std::set<Pattern> known_;
+  int64_t scale_ = 1;
+  bool first_solve_ = true;
+
+  void add_column(const Pattern& p) {
+    std::vector<int> rows;
+    std::vector<double> values;
+    for (std::size_t j = 0; j < p.size(); ++j)
+      if (p[j] > 0) {
+        rows.push_back(static_cast<int>(j));
+        values.push_back(static_cast<double>(p[j]));
+      }
+    solver_.addCol(static_cast<int>(rows.size()), rows.data(), values.data(), 0.0, COIN_DBL_MAX, 1.0);
+    columns_.push_back(p);
+  }
+};
+
+// Takes one copy of `p` out of the residual (only the items still there); false if it takes none.
+bool fix_pattern(const Pattern& p, std::vector<int64_t>& r, std::vector<Pattern>& fixed) {
+  Pattern take(p.size(), 0);
+  bool any = false;
+  for (std::size_t j = 0; j < p.size(); ++j) {
+    take[j] = std::min(p[j], r[j]);
+    any = any || take[j] > 0;
+  }
+  if (!any) return false;
+  for (std::size_t j = 0; j < p.size(); ++j) r[j] -= take[j];
+  fixed.push_back(std::move(take));
+  return true;
+}
+
+} // namespace
+
+ColumnGenerationResult solve_by_column_generation(const ColumnGenerationInput& input, SearchDeadline& deadline,
+                                                  const ResidualFinisher& finish) {
+  ColumnGenerationResult result;
+  const std::size_t m = input.types.size();
+  if (m == 0) return result;
+  Master master(input, deadline);
+  std::vector<int64_t> demand(m);
+  for (std::size_t j = 0; j < m; ++j) demand[j] = input.types[j].count;
+
+  const Master::Outcome root = master.optimize(demand, result.iterations);
+  result.lp_value = root.lp;
+  result.lp_converged = root.converged;
+  result.pricing_incomplete = root.pricing_incomplete;
+  result.bound = root.bound;
+  int64_t upper = input.upper_bound;
+  const int64_t lower = std::max(input.known_lower_bound, result.bound);
+  if (!root.solved || !input.dive || lower >= upper) {
+    result.columns = master.columns().size();
+    return result;
+  }
+  SplitMix64 rng(12345);
+  for (uint64_t dive = 0; dive < kMaxDives && lower < upper && !deadline.expired_now(); ++dive) {
+    ++result.dives;
+    std::vector<int64_t> r = demand;
+    std::vector<Pattern> fixed;
+    bool ok = false;
+    for (;;) {
+      const int64_t left_items = std::accumulate(r.begin(), r.end(), int64_t{0});
+      if (left_items == 0) {
+        ok = true;
+        break;
+      }
+      const Master::Outcome here = master.optimize(r, result.iterations);
+      if (!here.solved) break;
+      // The LP says how many more bins the residual needs (a proof when `bound` is set; the
+      // rounded LP value otherwise, good enough to abandon a dive).
+      const int64_t need = std::max(here.bound, static_cast<int64_t>(std::ceil(here.lp - 1e-6)));
+      if (static_cast<int64_t>(fixed.size()) + need >= upper) break;
+      if (left_items <= kFinishItems && finish) {
+        const auto rest = finish(r, upper - 1 - static_cast<int64_t>(fixed.size()));
+        if (rest) {
+          for (const Pattern& p : *rest) fixed.push_back(p);
+          ok = true;
+        }
+        break;
+      }
+      const double* x = master.solution();
+      const auto& cols = master.columns();
+      bool progressed = false;
+      if (dive == 0) {
+        // First dive: keep every pattern the LP uses at least once, as often as it does.
+        for (std::size_t c = 0; c < cols.size(); ++c)
+          for (auto k = static_cast<int64_t>(std::floor(x[c] + 1e-6)); k > 0; --k)
+            progressed = fix_pattern(cols[c], r, fixed) || progressed;
+      }
+      if (!progressed) {
+        // One copy of the most used pattern (later dives: a random one among those above 1/2,
+        // weighted towards the larger values, to vary the dives).
+        std::size_t pick = SIZE_MAX;
+        double best = 0;
+        for (std::size_t c = 0; c < cols.size(); ++c) {
+          double score = x[c];
+          if (dive > 0 && x[c] > 1e-6) score = x[c] * (0.5 + static_cast<double>(rng.uniform(0, 1000)) / 1000.0);
+          if (x[c] > 1e-6 && score > best) {
+            best = score;
+            pick = c;
+          }
+        }
+        if (pick != SIZE_MAX) progressed = fix_pattern(cols[pick], r, fixed);
+      }
+      if (!progressed) break;
+    }
+    if (ok && static_cast<int64_t>(fixed.size()) < upper) {
+      upper = static_cast<int64_t>(fixed.size());
+      result.found = true;
+      result.packing = std::move(fixed);
+    }
+  }
+  result.columns = master.columns().size();
+  return result;
+}
+
+} // namespace nimbus::cloud::placement
