@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "cli/commands.hpp"
+#include "cli/place_bench.hpp"
 #include "cli/place_generate.hpp"
 #include "cli/place_simulate.hpp"
 #include "cloud/placement/certify.hpp"
@@ -179,6 +180,7 @@ void register_place(CLI::App& app) {
   place->require_subcommand(0, 1);
   register_place_simulate(*place);
   register_place_generate(*place);
+  register_place_bench(*place);
   place->callback([options, place] {
     if (!place->get_subcommands().empty()) return;  // a subcommand ran instead
     set_exit_code(run_place(*options));

@@ -55,6 +55,11 @@ public:
     }
     std::vector<double> row_lb(m), row_ub(m, COIN_DBL_MAX);
     for (std::size_t j = 0; j < m; ++j) row_lb[j] = static_cast<double>(in.types[j].count);
+    if (in.dimensions == 1 && in.capacity[0] > 4000) {
+      coarse_ = true;
+      coarse_unit_ = in.capacity[0] / 2000;
+      coarse_capacity_[0] = in.capacity[0] / coarse_unit_;
+    }
     solver_.messageHandler()->setLogLevel(0);
     solver_.loadProblem(static_cast<int>(columns_.size()), static_cast<int>(m), starts.data(), index.data(), value.data(),
                         lb.data(), ub.data(), obj.data(), row_lb.data(), row_ub.data());
@@ -69,15 +74,24 @@ public:
   };
 
   // Column generation on the residual demand `r`.
-  Outcome optimize(const std::vector<int64_t>& r, uint64_t& iterations) {
+  Outcome optimize(const std::vector<int64_t>& r, uint64_t& iterations, uint64_t max_rounds = UINT64_MAX) {
     const std::size_t m = in_.types.size();
     for (std::size_t j = 0; j < m; ++j) solver_.setRowLower(static_cast<int>(j), static_cast<double>(r[j]));
     std::vector<PatternType> residual_types = in_.types;
     for (std::size_t j = 0; j < m; ++j) residual_types[j].count = r[j];
     Outcome out;
     bool rows_changed = true;
+    stable_.clear();
+    stable_value_ = 0;
     for (;;) {
       if (deadline_.expired_now()) return out;
+      if (max_rounds-- == 0) {
+        // Dives need a good LP solution, not a converged one: resolve and stop.
+        solver_.resolve();
+        out.solved = solver_.isProvenOptimal();
+        out.lp = solver_.getObjValue();
+        return out;
+      }
       const double left = deadline_.seconds_left();
       solver_.getModelPtr()->setMaximumWallSeconds(std::max(0.001, left));
       // Dual simplex after changing row bounds, primal after adding columns.
@@ -95,40 +109,68 @@ public:
       out.solved = true;
       out.lp = solver_.getObjValue();
       const double* price = solver_.getRowPrice();
-      std::vector<int64_t> values(m, 0);
-      i128 total = 0;
-      for (std::size_t j = 0; j < m; ++j) {
-        if (r[j] == 0) continue;
-        const double y = std::clamp(std::isfinite(price[j]) ? price[j] : 0.0, 0.0, 1.0);
-        values[j] = static_cast<int64_t>(std::floor(y * static_cast<double>(scale_)));
-        total += static_cast<i128>(values[j]) * r[j];
+      std::vector<double> y(m, 0.0);
+      for (std::size_t j = 0; j < m; ++j)
+        if (r[j] > 0) y[j] = std::clamp(std::isfinite(price[j]) ? price[j] : 0.0, 0.0, 1.0);
+      // Prices at a point between the best dual vector so far (by its proven bound) and the
+      // LP's (Wentges smoothing: far fewer iterations on degenerate masters); every vector
+      // priced exactly gives a valid bound, whichever it is.
+      auto price_at = [&](const std::vector<double>& duals, bool& complete, bool coarse) {
+        std::vector<int64_t> values(m, 0);
+        i128 total = 0;
+        for (std::size_t j = 0; j < m; ++j) {
+          values[j] = static_cast<int64_t>(std::floor(duals[j] * static_cast<double>(scale_)));
+          total += static_cast<i128>(values[j]) * r[j];
+        }
+        PatternKnapsackResult best =
+            coarse ? max_value_pattern(coarse_types(r), values, coarse_capacity_, in_.dimensions, kPricingNodeLimit, &deadline_)
+                   : max_value_pattern(residual_types, values, in_.capacity, in_.dimensions, kPricingNodeLimit, &deadline_);
+        complete = best.complete && !coarse;
+        if (coarse) best.complete = false;  // a search on rounded weights proves nothing
+        else if (!best.complete) out.pricing_incomplete = true;
+        if (best.complete && best.value > 0 && total > 0) {
+          const double value = static_cast<double>(total) / static_cast<double>(best.value);
+          out.bound = std::max(out.bound, static_cast<int64_t>((total + best.value - 1) / best.value));
+          if (value > stable_value_) {
+            stable_value_ = value;
+            stable_ = duals;
+          }
+        }
+        // Columns with negative reduced cost at the LP's duals.
+        int added = 0;
+        best.others.push_back(best.take);
+        for (const Pattern& p : best.others) {
+          double v = 0;
+          for (std::size_t j = 0; j < m; ++j) v += static_cast<double>(p[j]) * y[j];
+          if (v > 1 + 1e-9 && known_.insert(p).second) {
+            add_column(p);
+            ++added;
+          }
+        }
+        return added;
+      };
+      // Cheap first: the smoothed point, on rounded weights when the capacity is large (their
+      // patterns fit the real bin too); exact pricing at the LP's duals when those find nothing,
+      // and every few rounds for the bound.
+      int added = 0;
+      bool complete = false;
+      const bool exact_round = ++rounds_ % 8 == 0;
+      if (stable_.size() == m && !exact_round) {
+        std::vector<double> mid(m);
+        for (std::size_t j = 0; j < m; ++j) mid[j] = 0.5 * stable_[j] + 0.5 * y[j];
+        added = price_at(mid, complete, coarse_);
       }
-      const PatternKnapsackResult best =
-          max_value_pattern(residual_types, values, in_.capacity, in_.dimensions, kPricingNodeLimit, &deadline_);
-      if (best.complete && best.value > 0 && total > 0)
-        out.bound = std::max(out.bound, static_cast<int64_t>((total + best.value - 1) / best.value));
-      if (!best.complete) {
+      if (added == 0 && coarse_ && !exact_round) added = price_at(y, complete, true);
+      if (added == 0) {
         if (deadline_.expired_now()) return out;
-        out.pricing_incomplete = true;
-      }
-      // Improving column: reduced cost 1 - sum_j a_j y_j < 0, i.e. value above the scale (with
-      // a margin for the LP's own tolerance; the bound above does not depend on it).
-      const bool improving = static_cast<double>(best.value) > static_cast<double>(scale_) * (1 + 1e-9);
-      if (!improving) {
-        out.converged = best.complete;
-        return out;
+        added = price_at(y, complete, false);
+        if (added == 0) {
+          out.converged = complete;
+          return out;
+        }
       }
       // The bound cannot rise above the rounded-up LP value: stop once it got there.
-      if (out.bound >= static_cast<int64_t>(std::ceil(out.lp - 1e-7))) {
-        out.converged = false;
-        return out;
-      }
-      Pattern p = best.take;
-      if (!known_.insert(p).second) {
-        // A column the LP already has prices out again: numerical trouble; stop here.
-        return out;
-      }
-      add_column(p);
+      if (out.bound >= static_cast<int64_t>(std::ceil(out.lp - 1e-7))) return out;
     }
   }
 
@@ -143,6 +185,23 @@ private:
   std::set<Pattern> known_;
   int64_t scale_ = 1;
   bool first_solve_ = true;
+  uint64_t rounds_ = 0;
+  bool coarse_ = false;                    // price on rounded weights first (large capacities)
+  int64_t coarse_unit_ = 1;
+  ResourceVector coarse_capacity_;
+  std::vector<double> stable_;  // the dual vector with the best proven bound (this residual)
+  double stable_value_ = 0;
+
+  // Weights rounded up to multiples of the unit, capacity rounded down: every pattern of these
+  // fits the real bin.
+  std::vector<PatternType> coarse_types(const std::vector<int64_t>& r) const {
+    std::vector<PatternType> t = in_.types;
+    for (std::size_t j = 0; j < t.size(); ++j) {
+      t[j].count = r[j];
+      for (std::size_t d = 0; d < in_.dimensions; ++d) t[j].weight[d] = (t[j].weight[d] + coarse_unit_ - 1) / coarse_unit_;
+    }
+    return t;
+  }
 
   void add_column(const Pattern& p) {
     std::vector<int> rows;
@@ -205,7 +264,7 @@ ColumnGenerationResult solve_by_column_generation(const ColumnGenerationInput& i
         ok = true;
         break;
       }
-      const Master::Outcome here = master.optimize(r, result.iterations);
+      const Master::Outcome here = master.optimize(r, result.iterations, 12);
       if (!here.solved) break;
       // The LP says how many more bins the residual needs (a proof when `bound` is set; the
       // rounded LP value otherwise, good enough to abandon a dive).
@@ -227,6 +286,11 @@ ColumnGenerationResult solve_by_column_generation(const ColumnGenerationInput& i
         for (std::size_t c = 0; c < cols.size(); ++c)
           for (auto k = static_cast<int64_t>(std::floor(x[c] + 1e-6)); k > 0; --k)
             progressed = fix_pattern(cols[c], r, fixed) || progressed;
+      }
+      if (!progressed) {
+        // Patterns the LP uses nearly once are all kept.
+        for (std::size_t c = 0; c < cols.size(); ++c)
+          if (x[c] >= 0.9 && x[c] < 1) progressed = fix_pattern(cols[c], r, fixed) || progressed;
       }
       if (!progressed) {
         // One copy of the most used pattern (later dives: a random one among those above 1/2,

@@ -122,7 +122,7 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
   };
 
   // 1. Bin completion, briefly: when L2 is the optimum it usually finds a packing at once.
-  descend(std::min(time_limit_seconds * 0.05, 0.5));
+  descend(std::min(time_limit_seconds * 0.05, 0.25));
 
   // 2. Column generation: a proven LP bound (nearly always the optimum) and packings by diving.
   if (lower < upper && !deadline.expired_now()) {

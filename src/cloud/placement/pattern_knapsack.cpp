@@ -46,17 +46,30 @@ PatternKnapsackResult dp_one_dimension(const std::vector<PatternType>& types, co
       }
     }
   }
+  auto pattern_at = [&](std::size_t c) {
+    std::vector<int64_t> take(types.size(), 0);
+    for (std::size_t p = pieces.size(); p-- > 0;)
+      if (chose[p * words + c / 64] >> (c % 64) & 1u) {
+        take[pieces[p].type] += pieces[p].copies;
+        c -= static_cast<std::size_t>(pieces[p].weight);
+      }
+    return take;
+  };
   PatternKnapsackResult r;
   r.complete = true;
   r.value = best[cells - 1];
-  r.take.assign(types.size(), 0);
-  std::size_t c = cells - 1;
-  for (std::size_t p = pieces.size(); p-- > 0;)
-    if (chose[p * words + c / 64] >> (c % 64) & 1u) {
-      r.take[pieces[p].type] += pieces[p].copies;
-      c -= static_cast<std::size_t>(pieces[p].weight);
-    }
+  r.take = pattern_at(cells - 1);
   r.nodes = pieces.size();
+  // Other patterns: the best ones ending at the loads where the table steps up (each is the best
+  // pattern of exactly that weight or less), highest values first.
+  std::vector<std::size_t> steps;
+  for (std::size_t c = 1; c + 1 < cells; ++c)
+    if (best[c] > best[c - 1]) steps.push_back(c);
+  constexpr std::size_t kOthers = 8;
+  const std::size_t keep = std::min(kOthers, steps.size());
+  std::partial_sort(steps.begin(), steps.begin() + static_cast<std::ptrdiff_t>(keep), steps.end(),
+                    [&](std::size_t a, std::size_t b) { return best[a] > best[b]; });
+  for (std::size_t k = 0; k < keep; ++k) r.others.push_back(pattern_at(steps[k]));
   return r;
 }
 
@@ -121,6 +134,11 @@ public:
     r.nodes = nodes_;
     r.take.assign(type_count, 0);
     for (std::size_t k = 0; k < order_.size(); ++k) r.take[order_[k]] = best_take_[k];
+    for (const auto& o : others_) {
+      std::vector<int64_t> take(type_count, 0);
+      for (std::size_t k = 0; k < order_.size(); ++k) take[order_[k]] = o[k];
+      r.others.push_back(std::move(take));
+    }
     return r;
   }
 
@@ -135,6 +153,7 @@ private:
   std::vector<int64_t> densest_;
   std::vector<char> unbounded_;
   std::vector<int64_t> take_, best_take_;
+  std::vector<std::vector<int64_t>> others_;  // earlier incumbents, in order position
   ResourceVector residual_;
   int64_t best_ = 0;
   uint64_t nodes_ = 0;
@@ -175,6 +194,10 @@ private:
       return;
     }
     if (value > best_) {
+      if (best_ > 0) {
+        if (others_.size() >= 8) others_.erase(others_.begin());
+        others_.push_back(best_take_);
+      }
       best_ = value;
       best_take_ = take_;
     }

@@ -28,6 +28,9 @@ struct PatternKnapsackResult {
   bool complete = false;       // `value` is the proven maximum
   int64_t value = 0;           // best pattern value found
   std::vector<int64_t> take;   // copies of each type in that pattern
+  // A few more good patterns (other values found on the way; feasible, not necessarily
+  // maximal or improving): column generation adds those that price out too.
+  std::vector<std::vector<int64_t>> others;
   uint64_t nodes = 0;
 };
 
