@@ -264,7 +264,7 @@ ColumnGenerationResult solve_by_column_generation(const ColumnGenerationInput& i
         ok = true;
         break;
       }
-      const Master::Outcome here = master.optimize(r, result.iterations, 12);
+      const Master::Outcome here = master.optimize(r, result.iterations, 6);
       if (!here.solved) break;
       // The LP says how many more bins the residual needs (a proof when `bound` is set; the
       // rounded LP value otherwise, good enough to abandon a dive).
@@ -281,8 +281,8 @@ ColumnGenerationResult solve_by_column_generation(const ColumnGenerationInput& i
       const double* x = master.solution();
       const auto& cols = master.columns();
       bool progressed = false;
-      if (dive == 0) {
-        // First dive: keep every pattern the LP uses at least once, as often as it does.
+      {
+        // Keep every pattern the LP uses at least once, as often as it does.
         for (std::size_t c = 0; c < cols.size(); ++c)
           for (auto k = static_cast<int64_t>(std::floor(x[c] + 1e-6)); k > 0; --k)
             progressed = fix_pattern(cols[c], r, fixed) || progressed;

@@ -198,6 +198,129 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
   return r;
 }
 
+// Several dimensions, one host type: column generation with the vector pattern knapsack gives
+// the LP bound (dual-feasible, checked exactly) and packings by diving; branch-and-bound then
+// searches for the rest of the time.
+ExactResult solve_vector(const Instance& instance, const Packing& incumbent, double initial_lower_bound,
+                         double time_limit_seconds) {
+  SearchDeadline deadline(time_limit_seconds);
+  ExactResult r;
+  r.method = "heuristic";
+  r.bound_source = "continuous/L2 (best dimension)";
+  r.packing = incumbent;
+  const double cost = instance.host_types[0].cost;
+  const std::size_t dims = instance.dimensions;
+  auto upper = static_cast<int64_t>(incumbent.bin_count());
+  auto lower = std::max<int64_t>(bin_lower_bound(instance).best,
+                                 cost > 0 ? static_cast<int64_t>(std::ceil(initial_lower_bound / cost - 1e-9)) : 0);
+  // Item types: identical demand vectors merged.
+  std::map<std::array<int64_t, kMaxDimensions>, std::size_t> type_of;
+  std::vector<std::vector<uint32_t>> members;
+  ColumnGenerationInput in;
+  in.dimensions = dims;
+  in.capacity = instance.host_types[0].capacity;
+  for (std::size_t i = 0; i < instance.item_count(); ++i) {
+    auto [it, fresh] = type_of.emplace(instance.demands[i].v, in.types.size());
+    if (fresh) {
+      PatternType t;
+      t.weight = instance.demands[i];
+      in.types.push_back(t);
+      members.emplace_back();
+    }
+    ++in.types[it->second].count;
+    members[it->second].push_back(static_cast<uint32_t>(i));
+  }
+  bool zero = false;
+  for (const PatternType& t : in.types) {
+    bool all_zero = true;
+    for (std::size_t d = 0; d < dims; ++d) all_zero = all_zero && t.weight[d] == 0;
+    zero = zero || all_zero;
+  }
+  auto adopt_patterns = [&](const std::vector<Pattern>& patterns, const char* method) {
+    std::vector<std::vector<uint32_t>> pool = members;
+    Packing p;
+    p.bin_of_item.assign(instance.item_count(), -1);
+    int32_t bin = 0;
+    for (const Pattern& pat : patterns) {
+      bool used = false;
+      for (std::size_t j = 0; j < pat.size(); ++j)
+        for (int64_t k = 0; k < pat[j] && !pool[j].empty(); ++k) {
+          p.bin_of_item[pool[j].back()] = bin;
+          pool[j].pop_back();
+          used = true;
+        }
+      if (used) ++bin;
+    }
+    p.bin_host_type.assign(static_cast<std::size_t>(bin), 0);
+    if (static_cast<int64_t>(p.bin_count()) < upper && packing_violation(instance, p).empty()) {
+      r.packing = std::move(p);
+      upper = static_cast<int64_t>(r.packing.bin_count());
+      r.method = method;
+    }
+  };
+  if (lower < upper && !zero) {
+    std::vector<Pattern> bins(r.packing.bin_count(), Pattern(in.types.size(), 0));
+    for (std::size_t i = 0; i < instance.item_count(); ++i)
+      ++bins[static_cast<std::size_t>(r.packing.bin_of_item[i])][type_of[instance.demands[i].v]];
+    in.initial = bins;
+    in.upper_bound = upper;
+    in.known_lower_bound = lower;
+    // Residuals of a dive: FFD on the items left, then a short branch-and-bound.
+    const ResidualFinisher finish = [&](const std::vector<int64_t>& residual, int64_t max_bins) -> std::optional<std::vector<Pattern>> {
+      if (max_bins <= 0) return std::nullopt;
+      Instance sub;
+      sub.dimensions = dims;
+      sub.dimension_names = instance.dimension_names;
+      sub.host_types = instance.host_types;
+      std::vector<std::size_t> cls;
+      for (std::size_t j = 0; j < residual.size(); ++j)
+        for (int64_t k = 0; k < residual[j]; ++k) {
+          sub.demands.push_back(in.types[j].weight);
+          cls.push_back(j);
+        }
+      Packing p = heuristic_packing(sub, Heuristic::FfdSum);
+      if (static_cast<int64_t>(p.bin_count()) > max_bins) {
+        const BranchAndBoundResult bb = vector_branch_and_bound(sub, static_cast<double>(max_bins) * cost + 0.5 * cost,
+                                                                std::min(0.1, deadline.seconds_left()));
+        if (!bb.improved) return std::nullopt;
+        p = bb.packing;
+      }
+      if (static_cast<int64_t>(p.bin_count()) > max_bins) return std::nullopt;
+      std::vector<Pattern> out(p.bin_count(), Pattern(residual.size(), 0));
+      for (std::size_t k = 0; k < cls.size(); ++k) ++out[static_cast<std::size_t>(p.bin_of_item[k])][cls[k]];
+      return out;
+    };
+    SearchDeadline cg_deadline(std::max(0.0, deadline.seconds_left() * 0.6));
+    const ColumnGenerationResult cg = solve_by_column_generation(in, cg_deadline, finish);
+    if (cg.bound > lower) {
+      lower = cg.bound;
+      r.bound_source = "LP (dual-feasible, checked exactly)";
+    }
+    if (cg.found) adopt_patterns(cg.packing, "column-generation-dive");
+  }
+  bool complete = false;
+  if (lower < upper && !deadline.expired_now()) {
+    const BranchAndBoundResult bb =
+        vector_branch_and_bound(instance, static_cast<double>(upper) * cost, deadline.seconds_left());
+    r.nodes = bb.nodes;
+    if (bb.improved && static_cast<int64_t>(bb.packing.bin_count()) < upper) {
+      r.packing = bb.packing;
+      upper = static_cast<int64_t>(bb.packing.bin_count());
+      r.method = "branch-and-bound";
+    }
+    if (bb.complete) {
+      complete = true;
+      lower = upper;
+      r.bound_source = "complete search (branch-and-bound)";
+    }
+  }
+  r.optimal = lower >= upper || complete;
+  r.stop = r.optimal ? StopReason::Optimal : deadline.expired_now() ? StopReason::TimeLimit : StopReason::NodeLimit;
+  r.cost = static_cast<double>(upper) * cost;
+  r.lower_bound = static_cast<double>(std::min(lower, upper)) * cost;
+  return r;
+}
+
 } // namespace
 
 ExactResult solve_exact(const Instance& instance, const Packing& incumbent, double initial_lower_bound,
@@ -208,6 +331,8 @@ ExactResult solve_exact(const Instance& instance, const Packing& incumbent, doub
   for (const ResourceVector& v : instance.demands) positive = positive && v[0] > 0;
   if (instance.dimensions == 1 && instance.single_host_type() && positive)
     return solve_one_dimension(instance, incumbent, initial_lower_bound, time_limit_seconds);
+  if (instance.dimensions > 1 && instance.single_host_type())
+    return solve_vector(instance, incumbent, initial_lower_bound, time_limit_seconds);
   ExactResult r;
   r.method = "branch-and-bound";
   r.bound_source = "continuous";

@@ -1,6 +1,7 @@
 #include "cloud/placement/pattern_knapsack.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <numeric>
 
@@ -120,6 +121,13 @@ public:
           densest_[here] = static_cast<int64_t>(k);
       }
     }
+    for (std::size_t d = 0; d < dims; ++d) {
+      by_dimension_[d].resize(m);
+      std::iota(by_dimension_[d].begin(), by_dimension_[d].end(), std::size_t{0});
+      std::sort(by_dimension_[d].begin(), by_dimension_[d].end(), [&](std::size_t a, std::size_t b) {
+        return static_cast<i128>(value_[a]) * weight_[b][d] > static_cast<i128>(value_[b]) * weight_[a][d];
+      });
+    }
     take_.assign(m, 0);
     best_take_.assign(m, 0);
     residual_ = capacity;
@@ -153,6 +161,7 @@ private:
   std::vector<int64_t> densest_;
   std::vector<char> unbounded_;
   std::vector<int64_t> take_, best_take_;
+  std::array<std::vector<std::size_t>, kMaxDimensions> by_dimension_;  // density order per dimension
   std::vector<std::vector<int64_t>> others_;  // earlier incumbents, in order position
   ResourceVector residual_;
   int64_t best_ = 0;
@@ -178,11 +187,24 @@ private:
       }
       return std::min(b, sum);
     }
+    // Several dimensions: Dantzig's bound of each dimension alone (items in that dimension's
+    // density order), the smallest of them.
     for (std::size_t d = 0; d < dims_; ++d) {
-      const std::size_t at = k * kMaxDimensions + d;
-      if (unbounded_[at] || densest_[at] < 0) continue;
-      const auto j = static_cast<std::size_t>(densest_[at]);
-      b = std::min(b, static_cast<i128>(value_[j]) * residual_[d] / weight_[j][d]);
+      i128 sum = 0;
+      int64_t room = residual_[d];
+      for (std::size_t i : by_dimension_[d]) {
+        if (i < k) continue;
+        const i128 all = static_cast<i128>(weight_[i][d]) * count_[i];
+        if (all <= room) {
+          sum += static_cast<i128>(value_[i]) * count_[i];
+          room -= static_cast<int64_t>(all);
+        } else {
+          sum += static_cast<i128>(value_[i]) * room / weight_[i][d];
+          break;
+        }
+        if (sum >= b) break;
+      }
+      b = std::min(b, sum);
     }
     return b;
   }
