@@ -37,6 +37,24 @@ public:
       start.push_back(std::move(p));
     }
     for (const Pattern& p : in.initial) start.push_back(p);
+    // One greedy pattern per type: that item, then the largest others that still fit (types
+    // come in decreasing size in one dimension; any order is valid). A varied start saves many
+    // pricing rounds on degenerate masters.
+    for (std::size_t j = 0; j < m; ++j) {
+      Pattern p(m, 0);
+      ResourceVector room = in.capacity;
+      auto take = [&](std::size_t k, int64_t most) {
+        for (std::size_t d = 0; d < in.dimensions; ++d)
+          if (in.types[k].weight[d] > 0) most = std::min(most, room[d] / in.types[k].weight[d]);
+        most = std::min(most, in.types[k].count - p[k]);
+        if (most <= 0) return;
+        p[k] += most;
+        for (std::size_t d = 0; d < in.dimensions; ++d) room[d] -= most * in.types[k].weight[d];
+      };
+      take(j, 1);
+      for (std::size_t k = 0; k < m; ++k) take(k, in.types[k].count);
+      start.push_back(std::move(p));
+    }
     std::vector<CoinBigIndex> starts{0};
     std::vector<int> index;
     std::vector<double> value, lb, ub, obj;
@@ -81,6 +99,7 @@ public:
     for (std::size_t j = 0; j < m; ++j) residual_types[j].count = r[j];
     Outcome out;
     bool rows_changed = true;
+    const bool limited = max_rounds != UINT64_MAX;
     stable_.clear();
     stable_value_ = 0;
     for (;;) {
@@ -154,7 +173,8 @@ public:
       // and every few rounds for the bound.
       int added = 0;
       bool complete = false;
-      const bool exact_round = ++rounds_ % 8 == 0;
+      // (Dives price exactly more often: coarse pricing misses the tightest patterns.)
+      const bool exact_round = ++rounds_ % (limited ? 3 : 16) == 0;
       if (stable_.size() == m && !exact_round) {
         std::vector<double> mid(m);
         for (std::size_t j = 0; j < m; ++j) mid[j] = 0.5 * stable_[j] + 0.5 * y[j];

@@ -254,7 +254,7 @@ PatternKnapsackResult max_value_pattern(const std::vector<PatternType>& types, c
     if (!zero_weight && static_cast<double>(pieces) * static_cast<double>(capacity[0] + 1) <= static_cast<double>(kDpCellLimit)) {
       // Small problems: the dynamic program is exact and needs no node limit. Prefer the search
       // when items are large (few per bin), where it is much faster.
-      PatternSearch quick(types, values, capacity, dimensions, std::min<uint64_t>(node_limit, 20'000), deadline);
+      PatternSearch quick(types, values, capacity, dimensions, std::min<uint64_t>(node_limit, 3'000), deadline);
       PatternKnapsackResult r = quick.run(types.size());
       if (r.complete) return r;
       return dp_one_dimension(types, values, capacity[0]);
