@@ -19,7 +19,7 @@ __extension__ typedef __int128 i128;
 
 constexpr uint64_t kPricingNodeLimit = 2'000'000;
 constexpr int64_t kFinishItems = 36;  // dives hand residuals this small to the finisher
-constexpr uint64_t kMaxDives = 64;
+constexpr uint64_t kMaxDives = 1000;
 
 class Master {
 public:
@@ -337,6 +337,95 @@ ColumnGenerationResult solve_by_column_generation(const ColumnGenerationInput& i
   }
   result.columns = master.columns().size();
   return result;
+}
+
+} // namespace nimbus::cloud::placement
+
+#include <CbcModel.hpp>
+
+namespace nimbus::cloud::placement {
+
+std::vector<Pattern> all_maximal_patterns(const std::vector<PatternType>& types, const ResourceVector& capacity,
+                                          std::size_t dimensions, std::size_t limit) {
+  const std::size_t m = types.size();
+  std::vector<Pattern> out;
+  Pattern current(m, 0);
+  ResourceVector room = capacity;
+  bool overflow = false;
+  auto fits = [&](std::size_t j) {
+    for (std::size_t d = 0; d < dimensions; ++d)
+      if (types[j].weight[d] > room[d]) return false;
+    return true;
+  };
+  auto recurse = [&](auto&& self, std::size_t j) -> void {
+    if (overflow) return;
+    if (j == m) {
+      // Maximal: no type with copies left fits the room.
+      for (std::size_t k = 0; k < m; ++k)
+        if (current[k] < types[k].count && fits(k)) return;
+      if (out.size() >= limit) {
+        overflow = true;
+        return;
+      }
+      out.push_back(current);
+      return;
+    }
+    int64_t most = types[j].count;
+    for (std::size_t d = 0; d < dimensions; ++d)
+      if (types[j].weight[d] > 0) most = std::min(most, room[d] / types[j].weight[d]);
+    for (int64_t c = most; c >= 0 && !overflow; --c) {
+      current[j] = c;
+      for (std::size_t d = 0; d < dimensions; ++d) room[d] -= c * types[j].weight[d];
+      self(self, j + 1);
+      for (std::size_t d = 0; d < dimensions; ++d) room[d] += c * types[j].weight[d];
+    }
+    current[j] = 0;
+  };
+  recurse(recurse, 0);
+  if (overflow) out.clear();
+  return out;
+}
+
+PatternIpResult solve_pattern_ip(const std::vector<PatternType>& types, const std::vector<Pattern>& columns,
+                                 int64_t upper_bound, double time_limit_seconds) {
+  PatternIpResult r;
+  const std::size_t m = types.size();
+  if (columns.empty() || time_limit_seconds <= 0) return r;
+  std::vector<CoinBigIndex> starts{0};
+  std::vector<int> index;
+  std::vector<double> value, lb, ub, obj;
+  for (const Pattern& p : columns) {
+    for (std::size_t j = 0; j < m; ++j)
+      if (p[j] > 0) {
+        index.push_back(static_cast<int>(j));
+        value.push_back(static_cast<double>(p[j]));
+      }
+    starts.push_back(static_cast<CoinBigIndex>(index.size()));
+    lb.push_back(0);
+    ub.push_back(static_cast<double>(upper_bound));
+    obj.push_back(1);
+  }
+  std::vector<double> row_lb(m), row_ub(m, COIN_DBL_MAX);
+  for (std::size_t j = 0; j < m; ++j) row_lb[j] = static_cast<double>(types[j].count);
+  OsiClpSolverInterface solver;
+  solver.messageHandler()->setLogLevel(0);
+  solver.loadProblem(static_cast<int>(columns.size()), static_cast<int>(m), starts.data(), index.data(), value.data(),
+                     lb.data(), ub.data(), obj.data(), row_lb.data(), row_ub.data());
+  for (int c = 0; c < solver.getNumCols(); ++c) solver.setInteger(c);
+  CbcModel model(solver);
+  model.setLogLevel(0);
+  model.messageHandler()->setLogLevel(0);
+  model.setUseElapsedTime(true);
+  model.setMaximumSeconds(time_limit_seconds);
+  model.setCutoff(static_cast<double>(upper_bound) - 0.5);
+  model.branchAndBound();
+  r.complete = model.status() == 0 && !model.isSecondsLimitReached() && !model.isNodeLimitReached();
+  if (const double* x = model.bestSolution()) {
+    for (std::size_t c = 0; c < columns.size(); ++c)
+      for (auto k = std::llround(x[c]); k > 0; --k) r.packing.push_back(columns[c]);
+    r.found = static_cast<int64_t>(r.packing.size()) < upper_bound;
+  }
+  return r;
 }
 
 } // namespace nimbus::cloud::placement

@@ -47,3 +47,22 @@ ColumnGenerationResult solve_by_column_generation(const ColumnGenerationInput& i
                                                   const ResidualFinisher& finish);
 
 } // namespace nimbus::cloud::placement
+
+namespace nimbus::cloud::placement {
+
+// Every maximal pattern (no further item fits) of the types, or nothing when there are more
+// than `limit`. Covering the demand with maximal patterns is an exact model of bin packing.
+std::vector<Pattern> all_maximal_patterns(const std::vector<PatternType>& types, const ResourceVector& capacity,
+                                          std::size_t dimensions, std::size_t limit);
+
+struct PatternIpResult {
+  bool complete = false;         // Cbc finished: with all maximal patterns, a proof
+  bool found = false;            // a packing with fewer than upper_bound bins
+  std::vector<Pattern> packing;  // one pattern per bin (may over-cover: drop the extras)
+};
+// The integer covering program over `columns` (min bins, sum_p a_pj x_p >= count_j), with Cbc,
+// looking for fewer than `upper_bound` bins.
+PatternIpResult solve_pattern_ip(const std::vector<PatternType>& types, const std::vector<Pattern>& columns,
+                                 int64_t upper_bound, double time_limit_seconds);
+
+} // namespace nimbus::cloud::placement

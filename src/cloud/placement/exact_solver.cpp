@@ -290,7 +290,7 @@ ExactResult solve_vector(const Instance& instance, const Packing& incumbent, dou
       for (std::size_t k = 0; k < cls.size(); ++k) ++out[static_cast<std::size_t>(p.bin_of_item[k])][cls[k]];
       return out;
     };
-    SearchDeadline cg_deadline(std::max(0.0, deadline.seconds_left() * 0.6));
+    SearchDeadline cg_deadline(std::max(0.0, deadline.seconds_left() * 0.3));
     const ColumnGenerationResult cg = solve_by_column_generation(in, cg_deadline, finish);
     if (cg.bound > lower) {
       lower = cg.bound;
@@ -299,7 +299,21 @@ ExactResult solve_vector(const Instance& instance, const Packing& incumbent, dou
     if (cg.found) adopt_patterns(cg.packing, "column-generation-dive");
   }
   bool complete = false;
-  if (lower < upper && !deadline.expired_now()) {
+  // Small enough to list every maximal pattern: the covering program over all of them is an
+  // exact model; Cbc finishing it is a proof, and its packings are optimal.
+  if (lower < upper && !zero && !deadline.expired_now()) {
+    const std::vector<Pattern> all = all_maximal_patterns(in.types, in.capacity, dims, 20'000);
+    if (!all.empty()) {
+      const PatternIpResult ip = solve_pattern_ip(in.types, all, upper, deadline.seconds_left() * 0.8);
+      if (ip.found) adopt_patterns(ip.packing, "pattern-ip-cbc");
+      if (ip.complete) {
+        complete = true;
+        lower = upper;
+        r.bound_source = "complete search (all-pattern covering program, Cbc)";
+      }
+    }
+  }
+  if (lower < upper && !complete && !deadline.expired_now()) {
     const BranchAndBoundResult bb =
         vector_branch_and_bound(instance, static_cast<double>(upper) * cost, deadline.seconds_left());
     r.nodes = bb.nodes;
