@@ -270,6 +270,7 @@ ColumnGenerationResult solve_by_column_generation(const ColumnGenerationInput& i
   const int64_t lower = std::max(input.known_lower_bound, result.bound);
   if (!root.solved || !input.dive || lower >= upper) {
     result.columns = master.columns().size();
+    result.pool = master.columns();
     return result;
   }
   SplitMix64 rng(12345);
@@ -336,6 +337,7 @@ ColumnGenerationResult solve_by_column_generation(const ColumnGenerationInput& i
     }
   }
   result.columns = master.columns().size();
+  result.pool = master.columns();
   return result;
 }
 

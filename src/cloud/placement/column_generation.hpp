@@ -41,6 +41,7 @@ struct ColumnGenerationResult {
   bool found = false;         // `packing` has fewer bins than upper_bound
   std::vector<Pattern> packing;
   uint64_t iterations = 0, columns = 0, dives = 0;
+  std::vector<Pattern> pool;  // every column generated (for the restricted-master program)
 };
 
 ColumnGenerationResult solve_by_column_generation(const ColumnGenerationInput& input, SearchDeadline& deadline,

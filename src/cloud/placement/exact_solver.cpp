@@ -168,6 +168,12 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
       r.bound_source = "LP (dual-feasible, checked exactly)";
     }
     if (cg.found) adopt(patterns_to_bins(classes, cg.packing, sizes.size()), "column-generation-dive");
+    // Dives missed the bound: the integer program over the generated columns (restricted
+    // master) often has the packing that meets it.
+    if (lower < upper && !deadline.expired_now()) {
+      const PatternIpResult ip = solve_pattern_ip(in.types, cg.pool, upper, deadline.seconds_left() * 0.3);
+      if (ip.found) adopt(patterns_to_bins(classes, ip.packing, sizes.size()), "restricted-master-cbc");
+    }
   }
 
   // 3. Bin completion again for a third of the time left.
@@ -230,6 +236,7 @@ ExactResult solve_vector(const Instance& instance, const Packing& incumbent, dou
     ++in.types[it->second].count;
     members[it->second].push_back(static_cast<uint32_t>(i));
   }
+  std::vector<Pattern> column_pool;
   bool zero = false;
   for (const PatternType& t : in.types) {
     bool all_zero = true;
@@ -297,14 +304,21 @@ ExactResult solve_vector(const Instance& instance, const Packing& incumbent, dou
       r.bound_source = "LP (dual-feasible, checked exactly)";
     }
     if (cg.found) adopt_patterns(cg.packing, "column-generation-dive");
+    column_pool = cg.pool;
   }
   bool complete = false;
   // Small enough to list every maximal pattern: the covering program over all of them is an
   // exact model; Cbc finishing it is a proof, and its packings are optimal.
   if (lower < upper && !zero && !deadline.expired_now()) {
     const std::vector<Pattern> all = all_maximal_patterns(in.types, in.capacity, dims, 20'000);
+    if (all.empty() && !column_pool.empty()) {
+      // Too many patterns: the program over the columns generated so far (restricted master,
+      // "price and branch") finds packings but proves nothing.
+      const PatternIpResult ip = solve_pattern_ip(in.types, column_pool, upper, deadline.seconds_left() * 0.6);
+      if (ip.found) adopt_patterns(ip.packing, "restricted-master-cbc");
+    }
     if (!all.empty()) {
-      const PatternIpResult ip = solve_pattern_ip(in.types, all, upper, deadline.seconds_left() * 0.8);
+      const PatternIpResult ip = solve_pattern_ip(in.types, all, upper, deadline.seconds_left() * 0.6);
       if (ip.found) adopt_patterns(ip.packing, "pattern-ip-cbc");
       if (ip.complete) {
         complete = true;
