@@ -348,7 +348,7 @@ ColumnGenerationResult solve_by_column_generation(const ColumnGenerationInput& i
 namespace nimbus::cloud::placement {
 
 std::vector<Pattern> all_maximal_patterns(const std::vector<PatternType>& types, const ResourceVector& capacity,
-                                          std::size_t dimensions, std::size_t limit) {
+                                          std::size_t dimensions, std::size_t limit, SearchDeadline* deadline) {
   const std::size_t m = types.size();
   std::vector<Pattern> out;
   Pattern current(m, 0);
@@ -359,8 +359,13 @@ std::vector<Pattern> all_maximal_patterns(const std::vector<PatternType>& types,
       if (types[j].weight[d] > room[d]) return false;
     return true;
   };
+  uint64_t nodes = 0;
   auto recurse = [&](auto&& self, std::size_t j) -> void {
     if (overflow) return;
+    if (++nodes > 50 * limit || (deadline != nullptr && deadline->expired())) {
+      overflow = true;  // too long to list: treated like too many
+      return;
+    }
     if (j == m) {
       // Maximal: no type with copies left fits the room.
       for (std::size_t k = 0; k < m; ++k)

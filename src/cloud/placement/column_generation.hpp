@@ -54,7 +54,7 @@ namespace nimbus::cloud::placement {
 // Every maximal pattern (no further item fits) of the types, or nothing when there are more
 // than `limit`. Covering the demand with maximal patterns is an exact model of bin packing.
 std::vector<Pattern> all_maximal_patterns(const std::vector<PatternType>& types, const ResourceVector& capacity,
-                                          std::size_t dimensions, std::size_t limit);
+                                          std::size_t dimensions, std::size_t limit, SearchDeadline* deadline = nullptr);
 
 struct PatternIpResult {
   bool complete = false;         // Cbc finished: with all maximal patterns, a proof

@@ -310,7 +310,7 @@ ExactResult solve_vector(const Instance& instance, const Packing& incumbent, dou
   // Small enough to list every maximal pattern: the covering program over all of them is an
   // exact model; Cbc finishing it is a proof, and its packings are optimal.
   if (lower < upper && !zero && !deadline.expired_now()) {
-    const std::vector<Pattern> all = all_maximal_patterns(in.types, in.capacity, dims, 20'000);
+    const std::vector<Pattern> all = all_maximal_patterns(in.types, in.capacity, dims, 20'000, &deadline);
     if (all.empty() && !column_pool.empty()) {
       // Too many patterns: the program over the columns generated so far (restricted master,
       // "price and branch") finds packings but proves nothing.
