@@ -289,7 +289,8 @@ ColumnGenerationResult solve_by_column_generation(const ColumnGenerationInput& i
       if (!here.solved) break;
       // The LP says how many more bins the residual needs (a proof when `bound` is set; the
       // rounded LP value otherwise, good enough to abandon a dive).
-      const int64_t need = std::max(here.bound, static_cast<int64_t>(std::ceil(here.lp - 1e-6)));
+      // (A few pricing rounds leave the LP above its optimum: half a bin of tolerance.)
+      const int64_t need = std::max(here.bound, static_cast<int64_t>(std::ceil(here.lp - (here.converged ? 1e-6 : 0.5))));
       if (static_cast<int64_t>(fixed.size()) + need >= upper) break;
       if (left_items <= kFinishItems && finish) {
         const auto rest = finish(r, upper - 1 - static_cast<int64_t>(fixed.size()));
