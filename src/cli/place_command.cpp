@@ -47,7 +47,8 @@ const char* kFooter = R"(Formats (chosen by extension .bpp/.txt, .vbp, .json, or
         several host types, each with a cost; the objective is total cost.
 Algorithms:
   auto        best of the fitting heuristics, local search, then exact search (default)
-  exact       FFD, then exact search only (bin completion in 1-D, branch-and-bound otherwise)
+  exact       FFD, then exact search only (1-D: bin completion, column generation with dives,
+              arc-flow program; vectors: column generation, all-pattern program, branch-and-bound)
   ff bf wf ffd bfd wfd             First/Best/Worst Fit, plain or Decreasing
   ffd-sum ffd-product ffd-l2       vector FFD by sum, product or L2 norm of normalized demands
   dot-product l2-norm              bin-centric heuristics of Panigrahy et al. (2011)

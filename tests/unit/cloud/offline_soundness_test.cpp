@@ -214,6 +214,34 @@ TEST(OfflineSoundness, PipelineBoundsAndClaimsMatchTheOptimum) {
   }
 }
 
+// Vectors: the covering program over every maximal pattern is a proof when Cbc finishes, so it
+// must never miss a packing of the optimum nor find one below it; the vector pipeline's bounds
+// and claims likewise.
+TEST(OfflineSoundness, VectorPatternProgramAndPipelineMatchBruteForce) {
+  SplitMix64 rng(31);
+  for (int round = 0; round < 150; ++round) {
+    const std::size_t dims = 2 + static_cast<std::size_t>(round % 2);
+    const Instance in = testing::random_instance(rng, dims, 1 + static_cast<std::size_t>(rng.uniform(0, 8)), 1);
+    const auto opt = static_cast<int64_t>(subset_dp_optimum(in, 13));
+    std::vector<PatternType> types;
+    for (const auto& v : in.demands) types.push_back({v, 1});
+    const std::vector<Pattern> all = all_maximal_patterns(types, in.host_types[0].capacity, dims, 100'000);
+    ASSERT_FALSE(all.empty());
+    const PatternIpResult below = solve_pattern_ip(types, all, opt, 5.0);
+    ASSERT_TRUE(below.complete) << "round " << round;
+    ASSERT_FALSE(below.found) << "round " << round;
+    const PatternIpResult at = solve_pattern_ip(types, all, opt + 1, 5.0);
+    ASSERT_TRUE(at.found) << "round " << round;
+    ASSERT_EQ(static_cast<int64_t>(at.packing.size()), opt);
+
+    const ExactResult r = solve_exact(in, heuristic_packing(in, Heuristic::FirstFit), cost_lower_bound(in), 5.0);
+    ASSERT_EQ(packing_violation(in, r.packing), "");
+    ASSERT_LE(r.lower_bound, static_cast<double>(opt) + 1e-9) << "round " << round;
+    ASSERT_TRUE(r.optimal) << "round " << round;
+    ASSERT_EQ(static_cast<int64_t>(r.packing.bin_count()), opt) << "round " << round;
+  }
+}
+
 TEST(OfflineSoundness, CertifyAgreesWithBruteForceAndRefutesFalseClaims) {
   SplitMix64 rng(9);
   for (int round = 0; round < 60; ++round) {
