@@ -8,10 +8,13 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "cli/commands.hpp"
+#include "cli/place_bench.hpp"
 #include "cli/place_generate.hpp"
 #include "cli/place_simulate.hpp"
+#include "cloud/placement/certify.hpp"
 #include "cloud/placement/input_error.hpp"
 #include "cloud/placement/instance_formats.hpp"
 #include "cloud/placement/offline_report_json.hpp"
@@ -31,6 +34,7 @@ struct PlaceOptions {
   bool no_local_search = false;
   std::string output;
   bool summary_only = false;
+  bool certify = false;
 };
 
 const char* kFooter = R"(Formats (chosen by extension .bpp/.txt, .vbp, .json, or else by content; --format overrides):
@@ -43,14 +47,16 @@ const char* kFooter = R"(Formats (chosen by extension .bpp/.txt, .vbp, .json, or
         several host types, each with a cost; the objective is total cost.
 Algorithms:
   auto        best of the fitting heuristics, local search, then exact search (default)
-  exact       FFD, then exact search only (bin completion in 1-D, branch-and-bound otherwise)
+  exact       FFD, then exact search only (1-D: bin completion, column generation with dives,
+              arc-flow program; vectors: column generation, all-pattern program, branch-and-bound)
   ff bf wf ffd bfd wfd             First/Best/Worst Fit, plain or Decreasing
   ffd-sum ffd-product ffd-l2       vector FFD by sum, product or L2 norm of normalized demands
   dot-product l2-norm              bin-centric heuristics of Panigrahy et al. (2011)
 Output: the assignment as JSON (bins with host type, items, load; summary figures) on standard
 output or --output; the summary (bins used, lower bound, gap %, time) on standard error, or on
 standard output with --output or --summary-only.
-Exit codes: 0 solved (optimal or not), 2 bad input or usage (message names file and line).)";
+Exit codes: 0 solved (optimal or not), 1 internal error or --certify refuted the claim, 2 bad input
+or usage (message names file and line).)";
 
 std::string format_cost(double v) {
   if (v == static_cast<double>(static_cast<int64_t>(v))) return fmt::format("{}", static_cast<int64_t>(v));
@@ -58,7 +64,7 @@ std::string format_cost(double v) {
 }
 
 void print_summary(std::FILE* out, const Instance& instance, const OfflineReport& r, const std::string& file,
-                   double read_seconds) {
+                   double read_seconds, const CertifyResult* certificate) {
   const bool unit_cost = instance.single_host_type() && instance.host_types[0].cost == 1.0;
   fmt::print(out, "instance     {} ({} items, {} dimension{}, {} host type{})\n", file, instance.item_count(),
              instance.dimensions, instance.dimensions == 1 ? "" : "s", instance.host_types.size(),
@@ -67,13 +73,18 @@ void print_summary(std::FILE* out, const Instance& instance, const OfflineReport
   fmt::print(out, "bins used    {}\n", r.bins);
   if (!unit_cost) fmt::print(out, "cost         {}\n", format_cost(r.cost));
   if (instance.single_host_type())
-    fmt::print(out, "lower bound  {} (continuous {}, Martello-Toth L2 {}{})\n", format_cost(r.lower_bound),
-               r.bin_bound.continuous, r.bin_bound.l2,
-               r.lower_bound > static_cast<double>(r.bin_bound.l2) * instance.host_types[0].cost ? ", raised by exact search" : "");
+    fmt::print(out, "lower bound  {} (continuous {}, Martello-Toth L2 {}; proven by {})\n", format_cost(r.lower_bound),
+               r.bin_bound.continuous, r.bin_bound.l2, r.bound_source);
   else
-    fmt::print(out, "lower bound  {} (cost)\n", format_cost(r.lower_bound));
-  fmt::print(out, "gap          {:.2f} %{}\n", r.gap_percent,
-             r.optimal ? " (optimal)" : r.timed_out ? " (time limit reached)" : "");
+    fmt::print(out, "lower bound  {} (cost; proven by {})\n", format_cost(r.lower_bound), r.bound_source);
+  fmt::print(out, "gap          {:.2f} %{}\n", r.gap_percent, r.optimal ? " (optimal)" : "");
+  fmt::print(out, "stopped      {}\n", stop_reason_name(r.stop));
+  if (certificate != nullptr)
+    fmt::print(out, "certified    {} ({})\n",
+               certificate->verdict == Certificate::Certified ? "yes"
+               : certificate->verdict == Certificate::Refuted ? "NO, refuted"
+                                                              : "no",
+               certificate->method);
   fmt::print(out, "time         {:.3f} ms solve, {:.3f} ms read\n", r.seconds * 1e3, read_seconds * 1e3);
 }
 
@@ -109,6 +120,8 @@ int run_place(const PlaceOptions& o) {
     return 2;
   }
 
+  // The limit covers the whole run: reading counts against it.
+  options.time_limit_seconds = std::max(0.0, o.time_limit - read_seconds);
   const OfflineReport report = solve_offline(instance, options);
   if (const std::string violation = packing_violation(instance, report.packing); !violation.empty()) {
     // A solver bug, never bad input: say so rather than print a wrong assignment.
@@ -129,7 +142,17 @@ int run_place(const PlaceOptions& o) {
       }
     }
   }
-  print_summary(o.output.empty() && !o.summary_only ? stderr : stdout, instance, report, o.file, read_seconds);
+  std::optional<CertifyResult> certificate;
+  if (o.certify) {
+    if (report.optimal) {
+      certificate = certify_optimum(instance, report.packing, report.cost, o.time_limit);
+    } else {
+      certificate = CertifyResult{Certificate::NotCertified, "no optimum was claimed"};
+    }
+  }
+  print_summary(o.output.empty() && !o.summary_only ? stderr : stdout, instance, report, o.file, read_seconds,
+                certificate ? &*certificate : nullptr);
+  if (certificate && certificate->verdict == Certificate::Refuted) return 1;
   return 0;
 }
 
@@ -152,9 +175,13 @@ void register_place(CLI::App& app) {
   place->add_flag("--no-local-search", options->no_local_search, "Skip the local search after the heuristics");
   place->add_option("-o,--output", options->output, "Write the assignment JSON to this file");
   place->add_flag("--summary-only", options->summary_only, "Print only the summary, not the assignment");
+  place->add_flag("--certify", options->certify,
+                  "Re-check a claimed optimum by an independent method (subset DP, arc-flow LP/IP); "
+                  "takes up to another --time-limit");
   place->require_subcommand(0, 1);
   register_place_simulate(*place);
   register_place_generate(*place);
+  register_place_bench(*place);
   place->callback([options, place] {
     if (!place->get_subcommands().empty()) return;  // a subcommand ran instead
     set_exit_code(run_place(*options));

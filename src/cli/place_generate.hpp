@@ -1,5 +1,5 @@
 #pragma once
-// `nimbus place generate`: writes Falkenauer uniform or triplet instances in the bpp format.
+// `nimbus place generate`: writes generated benchmark instances (bpp, or vbp for vectors).
 namespace CLI {
 class App;
 }

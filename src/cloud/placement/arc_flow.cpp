@@ -8,6 +8,8 @@
 #include <map>
 #include <memory>
 
+#include "cloud/placement/pattern_knapsack.hpp"
+
 namespace nimbus::cloud::placement {
 
 namespace {
@@ -26,6 +28,8 @@ struct ArcFlowModel {
   std::vector<std::vector<uint32_t>> members;
   std::vector<Arc> arcs;
   std::vector<int64_t> nodes;  // sorted reachable loads (0 and C included)
+  int demand_row = 0;          // first of the demand rows (one per size)
+  int64_t capacity = 0;
   std::unique_ptr<OsiClpSolverInterface> solver;
 };
 
@@ -38,24 +42,28 @@ bool build(const std::vector<int64_t>& sizes, int64_t capacity, ArcFlowModel& m)
     m.count.push_back(static_cast<int64_t>(items.size()));
     m.members.push_back(std::move(items));
   }
-  // Items enter a bin in non-increasing size order, so an arc of type j starts only at loads
-  // reachable with types 0..j; at most count[j] of them are chained.
+  // Items enter a bin in non-increasing size order, so arcs of type j start at loads reachable
+  // with types 0..j-1 (depth 0) or by a chain of fewer than count[j] arcs of type j from one.
+  // `depth` is the fewest copies of w needed to reach a load: a load that types 0..j-1 already
+  // reach has depth 0 whatever chains of w also lead there (counting such a chain's copies
+  // instead would drop patterns, and a graph missing patterns over-states the bound).
   std::vector<char> reachable(static_cast<std::size_t>(capacity) + 1, 0);
   reachable[0] = 1;
+  std::vector<int64_t> depth(static_cast<std::size_t>(capacity) + 1, -1);
   for (std::size_t j = 0; j < m.size.size(); ++j) {
     const int64_t w = m.size[j];
-    std::vector<int64_t> depth(static_cast<std::size_t>(capacity) + 1, -1);  // copies of w used to get here
+    for (int64_t u = 0; u <= capacity; ++u) depth[static_cast<std::size_t>(u)] = reachable[static_cast<std::size_t>(u)] ? 0 : -1;
     for (int64_t u = 0; u + w <= capacity; ++u) {
       const auto uu = static_cast<std::size_t>(u);
-      if (!reachable[uu]) continue;
-      const int64_t d = depth[uu] < 0 ? 0 : depth[uu];
-      if (d >= m.count[j]) continue;
+      const int64_t d = depth[uu];
+      if (d < 0 || d >= m.count[j]) continue;
       m.arcs.push_back({u, u + w, static_cast<int32_t>(j)});
       if (m.arcs.size() > kMaxArcs) return false;
       const auto v = static_cast<std::size_t>(u + w);
-      if (!reachable[v] || depth[v] < 0 || depth[v] > d + 1) depth[v] = d + 1;
-      reachable[v] = 1;
+      if (depth[v] < 0 || depth[v] > d + 1) depth[v] = d + 1;
     }
+    for (int64_t u = 0; u <= capacity; ++u)
+      if (depth[static_cast<std::size_t>(u)] >= 0) reachable[static_cast<std::size_t>(u)] = 1;
   }
   reachable[static_cast<std::size_t>(capacity)] = 1;
   for (int64_t u = 0; u <= capacity; ++u)
@@ -69,6 +77,8 @@ bool build(const std::vector<int64_t>& sizes, int64_t capacity, ArcFlowModel& m)
   for (int64_t u : m.nodes)
     if (u != 0 && u != capacity) row_of_node[u] = rows++;
   const int demand_row = rows;
+  m.demand_row = demand_row;
+  m.capacity = capacity;
   rows += static_cast<int>(m.size.size());
   // Column-ordered sparse matrix built in one go (appending column by column is quadratic).
   std::vector<int> starts{0}, index;
@@ -104,15 +114,27 @@ bool build(const std::vector<int64_t>& sizes, int64_t capacity, ArcFlowModel& m)
 }
 
 void solve_lp(ArcFlowModel& m, ArcFlowResult& r, double time_limit_seconds) {
-  m.solver->getModelPtr()->setMaximumSeconds(std::max(0.01, time_limit_seconds));
+  m.solver->getModelPtr()->setMaximumWallSeconds(std::max(0.001, time_limit_seconds));
   // Primal simplex from the all-slack basis is markedly faster than dual on these flow models.
   m.solver->setHintParam(OsiDoDualInInitial, false, OsiHintDo);
   m.solver->initialSolve();
   if (!m.solver->isProvenOptimal()) return;
   r.lp_solved = true;
   r.lp_value = m.solver->getObjValue();
-  // Tolerance against LP round-off before rounding up.
-  r.lp_bound = static_cast<int64_t>(std::ceil(r.lp_value - 1e-6));
+  // The bound is not ceil(lp_value - eps), which trusts the LP's floating point: the dual
+  // values of the demand rows are checked exactly (dual_feasible_bound) and give the proof.
+  std::vector<PatternType> types(m.size.size());
+  std::vector<double> duals(m.size.size());
+  const double* price = m.solver->getRowPrice();
+  for (std::size_t j = 0; j < m.size.size(); ++j) {
+    types[j].weight[0] = m.size[j];
+    types[j].count = m.count[j];
+    duals[j] = price[static_cast<std::size_t>(m.demand_row) + j];
+  }
+  ResourceVector cap;
+  cap[0] = m.capacity;
+  const DualBound b = dual_feasible_bound(types, m.count, cap, 1, duals, 2'000'000, nullptr);
+  r.lp_bound = b.valid ? b.bound : 0;
 }
 
 // Splits an integer flow into 0->C paths (bins) and hands out concrete items.
@@ -267,12 +289,12 @@ ArcFlowResult arc_flow_solve(const std::vector<int64_t>& sizes, int64_t capacity
   model.setMaximumSeconds(std::max(0.01, time_limit_seconds));
   model.setCutoff(static_cast<double>(upper_bound) - 0.5);  // only packings with fewer bins
   model.branchAndBound();
-  const double best_possible = model.getBestPossibleObjValue();
-  if (std::isfinite(best_possible))
-    r.proven_bound = std::max(r.proven_bound, static_cast<int64_t>(std::ceil(best_possible - 1e-6)));
+  // Only a finished search is a proof: Cbc's best possible value at a stop is not used (it is a
+  // floating-point figure); a proven optimum with nothing below the cutoff proves upper_bound.
   if (model.bestSolution() && decompose(m, model.bestSolution(), capacity, sizes.size(), r)) r.found = true;
-  r.proven_optimal = model.isProvenOptimal();
-  if (r.proven_optimal && !r.found) r.proven_bound = std::max(r.proven_bound, upper_bound);  // nothing below the cutoff
+  r.proven_optimal = model.status() == 0 && !model.isSecondsLimitReached() && !model.isNodeLimitReached();
+  r.timed_out = model.isSecondsLimitReached();
+  if (r.proven_optimal) r.proven_bound = std::max(r.proven_bound, r.found ? r.bins : upper_bound);
   return r;
 }
 

@@ -16,12 +16,13 @@ struct ArcFlowResult {
   std::size_t arcs = 0;
   bool lp_solved = false;
   double lp_value = 0;
-  int64_t lp_bound = 0;     // ceil(lp_value), a valid lower bound
+  int64_t lp_bound = 0;     // proven: Farley's bound from the LP duals, checked exactly (~ceil(lp_value))
   bool found = false;       // an integer packing better than the given upper bound
   std::vector<int32_t> bin_of;  // with `found`: bin of each item
   int64_t bins = 0;
   bool proven_optimal = false;  // the integer program was solved to optimality
-  int64_t proven_bound = 0;     // best proven lower bound from the integer search
+  int64_t proven_bound = 0;     // best proven lower bound (LP, or a finished integer search)
+  bool timed_out = false;       // the integer search stopped at the time limit
 };
 
 // Packs the given items (indices into sizes), aiming at `target` bins, and returns the bin of

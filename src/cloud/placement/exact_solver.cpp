@@ -1,26 +1,76 @@
 #include "cloud/placement/exact_solver.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <map>
 
 #include "cloud/placement/arc_flow.hpp"
+#include "cloud/placement/column_generation.hpp"
 #include "cloud/placement/heuristics.hpp"
 #include "cloud/placement/lower_bounds.hpp"
+#include "cloud/placement/search_deadline.hpp"
 #include "cloud/placement/vector_branch_and_bound.hpp"
 
 namespace nimbus::cloud::placement {
 
+const char* stop_reason_name(StopReason reason) {
+  switch (reason) {
+    case StopReason::Optimal: return "proven optimal";
+    case StopReason::TimeLimit: return "time limit";
+    case StopReason::NodeLimit: return "node limit";
+    case StopReason::MemoryLimit: return "memory limit";
+    case StopReason::NotSearched: return "heuristic only";
+  }
+  return "?";
+}
+
 namespace {
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+// Distinct sizes (decreasing) with their items.
+struct SizeClasses {
+  std::vector<int64_t> size;
+  std::vector<std::vector<uint32_t>> members;
+};
+
+SizeClasses size_classes(const std::vector<int64_t>& sizes) {
+  std::map<int64_t, std::vector<uint32_t>, std::greater<>> by_size;
+  for (std::size_t i = 0; i < sizes.size(); ++i) by_size[sizes[i]].push_back(static_cast<uint32_t>(i));
+  SizeClasses c;
+  for (auto& [s, m] : by_size) {
+    c.size.push_back(s);
+    c.members.push_back(std::move(m));
+  }
+  return c;
+}
+
+// Patterns (copies per size class) to the bin of each item.
+std::vector<int32_t> patterns_to_bins(const SizeClasses& classes, const std::vector<Pattern>& patterns,
+                                      std::size_t items) {
+  std::vector<std::vector<uint32_t>> pool = classes.members;
+  std::vector<int32_t> bin_of(items, -1);
+  int32_t bin = 0;
+  for (const Pattern& p : patterns) {
+    bool used = false;
+    for (std::size_t j = 0; j < p.size(); ++j)
+      for (int64_t k = 0; k < p[j] && !pool[j].empty(); ++k) {
+        bin_of[pool[j].back()] = bin;
+        pool[j].pop_back();
+        used = true;
+      }
+    if (used) ++bin;
+  }
+  return bin_of;
 }
 
 ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbent, double initial_lower_bound,
                                 double time_limit_seconds) {
+  SearchDeadline deadline(time_limit_seconds);
   const auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   ExactResult r;
-  r.method = "bin-completion";
+  r.method = "heuristic";
+  r.bound_source = "L2";
   r.packing = incumbent;
   const double cost = instance.host_types[0].cost;
   auto upper = static_cast<int64_t>(incumbent.bin_count());
@@ -29,87 +79,273 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
   std::vector<int64_t> sizes(instance.item_count());
   for (std::size_t i = 0; i < sizes.size(); ++i) sizes[i] = instance.demands[i][0];
   const int64_t capacity = instance.host_types[0].capacity[0];
+  const SizeClasses classes = size_classes(sizes);
+  bool node_limit = false, memory_limit = false;
+
+  auto adopt = [&](std::vector<int32_t> bin_of, const char* method) {
+    Packing p;
+    p.bin_of_item = std::move(bin_of);
+    int32_t bins = 0;
+    for (int32_t b : p.bin_of_item) bins = std::max(bins, b + 1);
+    p.bin_host_type.assign(static_cast<std::size_t>(bins), 0);
+    drop_empty_bins(p);
+    if (static_cast<int64_t>(p.bin_count()) < upper && packing_violation(instance, p).empty()) {
+      r.packing = std::move(p);
+      upper = static_cast<int64_t>(r.packing.bin_count());
+      r.method = method;
+    }
+  };
   // Asks "do k bins suffice?" from just below the incumbent down, until `until` seconds into the
-  // solve: every yes improves the packing at once, and a proven no at k makes k+1 optimal.
+  // solve: every yes improves the packing at once; only a COMPLETE search answering no at k
+  // proves k+1 (a stop at the deadline or at the completion cap proves nothing).
   auto descend = [&](double until) {
     while (lower < upper) {
       const int64_t k = upper - 1;
-      const double left = until - seconds_since(start);
+      const double left = std::min(until - elapsed(), deadline.seconds_left());
       if (left <= 0) return;
       std::vector<int32_t> bin_of;
       uint64_t nodes = 0;
       const int answer = bin_completion_decide(sizes, capacity, k, left, bin_of, nodes);
       r.nodes += nodes;
       if (answer == 1) {
-        r.packing.bin_of_item = bin_of;
-        r.packing.bin_host_type.assign(static_cast<std::size_t>(k), 0);
-        drop_empty_bins(r.packing);  // k bins suffice; fewer may have been used
-        upper = static_cast<int64_t>(r.packing.bin_count());
-        r.method = "bin-completion";
+        adopt(std::move(bin_of), "bin-completion");
         continue;
       }
-      if (answer == 0) lower = k + 1;
+      if (answer == 0) {
+        lower = k + 1;
+        r.bound_source = "complete search (bin completion)";
+      } else if (elapsed() < until - 1e-3 && !deadline.expired_now()) {
+        node_limit = true;  // stopped by its completion cap, not the clock
+      }
       return;
     }
   };
-  // Bin completion first, briefly: when the L2 bound is the optimum it usually finds a packing
-  // within milliseconds (and exact-fill instances such as triplets need it).
-  descend(time_limit_seconds * 0.05);
-  // Then the arc-flow LP: its Gilmore-Gomory bound usually closes the gap L2 leaves, and
-  // rounding its solution usually gives a packing that meets it.
-  if (lower < upper) {
-    // The few items the rounding leaves are packed by bin completion into as few bins as it
-    // can find quickly, else by FFD.
-    const ResidualPacker pack_rest = [&](const std::vector<uint32_t>& rest, int64_t target) {
-      std::vector<int64_t> rest_sizes;
-      for (uint32_t i : rest) rest_sizes.push_back(sizes[i]);
-      Instance sub;
-      sub.host_types = instance.host_types;
-      for (int64_t w : rest_sizes) sub.demands.push_back(ResourceVector{{w, 0, 0, 0}});
-      const Packing ffd = heuristic_packing(sub, Heuristic::FirstFitDecreasing);
+
+  // 1. Bin completion, briefly: when L2 is the optimum it usually finds a packing at once.
+  descend(std::min(time_limit_seconds * 0.05, 0.25));
+
+  // 2. Column generation: a proven LP bound (nearly always the optimum) and packings by diving.
+  if (lower < upper && !deadline.expired_now()) {
+    ColumnGenerationInput in;
+    in.dimensions = 1;
+    in.capacity[0] = capacity;
+    for (std::size_t j = 0; j < classes.size.size(); ++j) {
+      PatternType t;
+      t.weight[0] = classes.size[j];
+      t.count = static_cast<int64_t>(classes.members[j].size());
+      in.types.push_back(t);
+    }
+    std::map<int64_t, std::size_t> class_of;
+    for (std::size_t j = 0; j < classes.size.size(); ++j) class_of[classes.size[j]] = j;
+    std::vector<Pattern> bins(r.packing.bin_count(), Pattern(classes.size.size(), 0));
+    for (std::size_t i = 0; i < sizes.size(); ++i) ++bins[static_cast<std::size_t>(r.packing.bin_of_item[i])][class_of[sizes[i]]];
+    in.initial = bins;
+    in.upper_bound = upper;
+    in.known_lower_bound = lower;
+    const ResidualFinisher finish = [&](const std::vector<int64_t>& residual, int64_t max_bins) -> std::optional<std::vector<Pattern>> {
+      if (max_bins <= 0) return std::nullopt;
+      std::vector<int64_t> rest;
+      std::vector<std::size_t> cls;
+      for (std::size_t j = 0; j < residual.size(); ++j)
+        for (int64_t k = 0; k < residual[j]; ++k) {
+          rest.push_back(classes.size[j]);
+          cls.push_back(j);
+        }
       std::vector<int32_t> bin_of;
       uint64_t nodes = 0;
-      if (static_cast<int64_t>(ffd.bin_count()) > target && target >= 0 &&
-          bin_completion_decide(rest_sizes, capacity, target, 0.2, bin_of, nodes) == 1)
-        return bin_of;
-      // The residual is small: its own arc-flow program is quick to solve.
-      if (static_cast<int64_t>(ffd.bin_count()) > target && target >= 0) {
-        const ArcFlowResult sub_ip = arc_flow_solve(rest_sizes, capacity, static_cast<int64_t>(ffd.bin_count()), 1.0);
-        if (sub_ip.found) return sub_ip.bin_of;
-      }
-      return ffd.bin_of_item;
+      const double left = std::min(0.25, deadline.seconds_left());
+      if (left <= 0 || bin_completion_decide(rest, capacity, max_bins, left, bin_of, nodes) != 1) return std::nullopt;
+      std::vector<Pattern> out(static_cast<std::size_t>(max_bins), Pattern(residual.size(), 0));
+      for (std::size_t k = 0; k < rest.size(); ++k) ++out[static_cast<std::size_t>(bin_of[k])][cls[k]];
+      return out;
     };
-    ArcFlowResult lp = arc_flow_rounding(sizes, capacity, pack_rest, (time_limit_seconds - seconds_since(start)) / 2);
-    if (lp.lp_solved) lower = std::max(lower, lp.lp_bound);
-    if (lp.found && lp.bins < upper) {
-      r.packing.bin_of_item = std::move(lp.bin_of);
-      r.packing.bin_host_type.assign(static_cast<std::size_t>(lp.bins), 0);
-      drop_empty_bins(r.packing);
-      upper = static_cast<int64_t>(r.packing.bin_count());
-      r.method = "arc-flow-lp-rounding";
+    // Most of the time: the dives nearly always end the search; the rest is for the searches below.
+    SearchDeadline cg_deadline(std::max(0.0, deadline.seconds_left() * 0.6));
+    const ColumnGenerationResult cg = solve_by_column_generation(in, cg_deadline, finish);
+    node_limit = node_limit || cg.pricing_incomplete;
+    if (cg.bound > lower) {
+      lower = cg.bound;
+      r.bound_source = "LP (dual-feasible, checked exactly)";
+    }
+    if (cg.found) adopt(patterns_to_bins(classes, cg.packing, sizes.size()), "column-generation-dive");
+    // Dives missed the bound: the integer program over the generated columns (restricted
+    // master) often has the packing that meets it.
+    if (lower < upper && !deadline.expired_now()) {
+      const PatternIpResult ip = solve_pattern_ip(in.types, cg.pool, upper, deadline.seconds_left() * 0.3);
+      if (ip.found) adopt(patterns_to_bins(classes, ip.packing, sizes.size()), "restricted-master-cbc");
     }
   }
-  // Then bin completion again for a third of the time left.
-  descend(seconds_since(start) + (time_limit_seconds - seconds_since(start)) / 3);
-  // Then the arc-flow integer program with Cbc for the rest of the time.
-  if (lower < upper) {
-    const double left = time_limit_seconds - seconds_since(start);
-    if (left > 0) {
-      const ArcFlowResult ip = arc_flow_solve(sizes, capacity, upper, left);
-      lower = std::max(lower, std::min(ip.proven_bound, upper));
-      if (ip.found && ip.bins < upper) {
-        r.packing.bin_of_item = ip.bin_of;
-        r.packing.bin_host_type.assign(static_cast<std::size_t>(ip.bins), 0);
-        drop_empty_bins(r.packing);
-        upper = static_cast<int64_t>(r.packing.bin_count());
-        r.method = "arc-flow-cbc";
-      }
+
+  // 3. Bin completion again for a third of the time left.
+  if (lower < upper) descend(elapsed() + deadline.seconds_left() / 3);
+
+  // 4. The arc-flow integer program with Cbc for the rest of the time.
+  if (lower < upper && !deadline.expired_now()) {
+    const ArcFlowResult ip = arc_flow_solve(sizes, capacity, upper, deadline.seconds_left());
+    if (!ip.built) memory_limit = true;
+    if (ip.proven_bound > lower) {
+      lower = std::min(ip.proven_bound, upper);
+      r.bound_source = ip.proven_optimal ? "complete search (arc-flow, Cbc)" : "LP (dual-feasible, checked exactly)";
     }
+    if (ip.found) adopt(ip.bin_of, "arc-flow-cbc");
+    if (ip.built && !ip.proven_optimal && !ip.timed_out) node_limit = true;
   }
-  r.timed_out = lower < upper;
+  // 5. Whatever time is left: bin completion.
+  if (lower < upper) descend(elapsed() + deadline.seconds_left());
+
+  r.optimal = lower >= upper;
+  if (r.optimal) r.stop = StopReason::Optimal;
+  else if (deadline.expired_now()) r.stop = StopReason::TimeLimit;
+  else if (memory_limit) r.stop = StopReason::MemoryLimit;
+  else r.stop = StopReason::NodeLimit;
+  (void)node_limit;
   r.cost = static_cast<double>(upper) * cost;
   r.lower_bound = static_cast<double>(std::min(lower, upper)) * cost;
-  r.optimal = lower >= upper;
+  return r;
+}
+
+// Several dimensions, one host type: column generation with the vector pattern knapsack gives
+// the LP bound (dual-feasible, checked exactly) and packings by diving; branch-and-bound then
+// searches for the rest of the time.
+ExactResult solve_vector(const Instance& instance, const Packing& incumbent, double initial_lower_bound,
+                         double time_limit_seconds) {
+  SearchDeadline deadline(time_limit_seconds);
+  ExactResult r;
+  r.method = "heuristic";
+  r.bound_source = "continuous/L2 (best dimension)";
+  r.packing = incumbent;
+  const double cost = instance.host_types[0].cost;
+  const std::size_t dims = instance.dimensions;
+  auto upper = static_cast<int64_t>(incumbent.bin_count());
+  auto lower = std::max<int64_t>(bin_lower_bound(instance).best,
+                                 cost > 0 ? static_cast<int64_t>(std::ceil(initial_lower_bound / cost - 1e-9)) : 0);
+  // Item types: identical demand vectors merged.
+  std::map<std::array<int64_t, kMaxDimensions>, std::size_t> type_of;
+  std::vector<std::vector<uint32_t>> members;
+  ColumnGenerationInput in;
+  in.dimensions = dims;
+  in.capacity = instance.host_types[0].capacity;
+  for (std::size_t i = 0; i < instance.item_count(); ++i) {
+    auto [it, fresh] = type_of.emplace(instance.demands[i].v, in.types.size());
+    if (fresh) {
+      PatternType t;
+      t.weight = instance.demands[i];
+      in.types.push_back(t);
+      members.emplace_back();
+    }
+    ++in.types[it->second].count;
+    members[it->second].push_back(static_cast<uint32_t>(i));
+  }
+  std::vector<Pattern> column_pool;
+  bool zero = false;
+  for (const PatternType& t : in.types) {
+    bool all_zero = true;
+    for (std::size_t d = 0; d < dims; ++d) all_zero = all_zero && t.weight[d] == 0;
+    zero = zero || all_zero;
+  }
+  auto adopt_patterns = [&](const std::vector<Pattern>& patterns, const char* method) {
+    std::vector<std::vector<uint32_t>> pool = members;
+    Packing p;
+    p.bin_of_item.assign(instance.item_count(), -1);
+    int32_t bin = 0;
+    for (const Pattern& pat : patterns) {
+      bool used = false;
+      for (std::size_t j = 0; j < pat.size(); ++j)
+        for (int64_t k = 0; k < pat[j] && !pool[j].empty(); ++k) {
+          p.bin_of_item[pool[j].back()] = bin;
+          pool[j].pop_back();
+          used = true;
+        }
+      if (used) ++bin;
+    }
+    p.bin_host_type.assign(static_cast<std::size_t>(bin), 0);
+    if (static_cast<int64_t>(p.bin_count()) < upper && packing_violation(instance, p).empty()) {
+      r.packing = std::move(p);
+      upper = static_cast<int64_t>(r.packing.bin_count());
+      r.method = method;
+    }
+  };
+  if (lower < upper && !zero) {
+    std::vector<Pattern> bins(r.packing.bin_count(), Pattern(in.types.size(), 0));
+    for (std::size_t i = 0; i < instance.item_count(); ++i)
+      ++bins[static_cast<std::size_t>(r.packing.bin_of_item[i])][type_of[instance.demands[i].v]];
+    in.initial = bins;
+    in.upper_bound = upper;
+    in.known_lower_bound = lower;
+    // Residuals of a dive: FFD on the items left, then a short branch-and-bound.
+    const ResidualFinisher finish = [&](const std::vector<int64_t>& residual, int64_t max_bins) -> std::optional<std::vector<Pattern>> {
+      if (max_bins <= 0) return std::nullopt;
+      Instance sub;
+      sub.dimensions = dims;
+      sub.dimension_names = instance.dimension_names;
+      sub.host_types = instance.host_types;
+      std::vector<std::size_t> cls;
+      for (std::size_t j = 0; j < residual.size(); ++j)
+        for (int64_t k = 0; k < residual[j]; ++k) {
+          sub.demands.push_back(in.types[j].weight);
+          cls.push_back(j);
+        }
+      Packing p = heuristic_packing(sub, Heuristic::FfdSum);
+      if (static_cast<int64_t>(p.bin_count()) > max_bins) {
+        const BranchAndBoundResult bb = vector_branch_and_bound(sub, static_cast<double>(max_bins) * cost + 0.5 * cost,
+                                                                std::min(0.1, deadline.seconds_left()));
+        if (!bb.improved) return std::nullopt;
+        p = bb.packing;
+      }
+      if (static_cast<int64_t>(p.bin_count()) > max_bins) return std::nullopt;
+      std::vector<Pattern> out(p.bin_count(), Pattern(residual.size(), 0));
+      for (std::size_t k = 0; k < cls.size(); ++k) ++out[static_cast<std::size_t>(p.bin_of_item[k])][cls[k]];
+      return out;
+    };
+    SearchDeadline cg_deadline(std::max(0.0, deadline.seconds_left() * 0.3));
+    const ColumnGenerationResult cg = solve_by_column_generation(in, cg_deadline, finish);
+    if (cg.bound > lower) {
+      lower = cg.bound;
+      r.bound_source = "LP (dual-feasible, checked exactly)";
+    }
+    if (cg.found) adopt_patterns(cg.packing, "column-generation-dive");
+    column_pool = cg.pool;
+  }
+  bool complete = false;
+  // Small enough to list every maximal pattern: the covering program over all of them is an
+  // exact model; Cbc finishing it is a proof, and its packings are optimal.
+  if (lower < upper && !zero && !deadline.expired_now()) {
+    const std::vector<Pattern> all = all_maximal_patterns(in.types, in.capacity, dims, 20'000, &deadline);
+    if (all.empty() && !column_pool.empty()) {
+      // Too many patterns: the program over the columns generated so far (restricted master,
+      // "price and branch") finds packings but proves nothing.
+      const PatternIpResult ip = solve_pattern_ip(in.types, column_pool, upper, deadline.seconds_left() * 0.6);
+      if (ip.found) adopt_patterns(ip.packing, "restricted-master-cbc");
+    }
+    if (!all.empty()) {
+      const PatternIpResult ip = solve_pattern_ip(in.types, all, upper, deadline.seconds_left() * 0.6);
+      if (ip.found) adopt_patterns(ip.packing, "pattern-ip-cbc");
+      if (ip.complete) {
+        complete = true;
+        lower = upper;
+        r.bound_source = "complete search (all-pattern covering program, Cbc)";
+      }
+    }
+  }
+  if (lower < upper && !complete && !deadline.expired_now()) {
+    const BranchAndBoundResult bb =
+        vector_branch_and_bound(instance, static_cast<double>(upper) * cost, deadline.seconds_left());
+    r.nodes = bb.nodes;
+    if (bb.improved && static_cast<int64_t>(bb.packing.bin_count()) < upper) {
+      r.packing = bb.packing;
+      upper = static_cast<int64_t>(bb.packing.bin_count());
+      r.method = "branch-and-bound";
+    }
+    if (bb.complete) {
+      complete = true;
+      lower = upper;
+      r.bound_source = "complete search (branch-and-bound)";
+    }
+  }
+  r.optimal = lower >= upper || complete;
+  r.stop = r.optimal ? StopReason::Optimal : deadline.expired_now() ? StopReason::TimeLimit : StopReason::NodeLimit;
+  r.cost = static_cast<double>(upper) * cost;
+  r.lower_bound = static_cast<double>(std::min(lower, upper)) * cost;
   return r;
 }
 
@@ -123,15 +359,19 @@ ExactResult solve_exact(const Instance& instance, const Packing& incumbent, doub
   for (const ResourceVector& v : instance.demands) positive = positive && v[0] > 0;
   if (instance.dimensions == 1 && instance.single_host_type() && positive)
     return solve_one_dimension(instance, incumbent, initial_lower_bound, time_limit_seconds);
+  if (instance.dimensions > 1 && instance.single_host_type())
+    return solve_vector(instance, incumbent, initial_lower_bound, time_limit_seconds);
   ExactResult r;
   r.method = "branch-and-bound";
+  r.bound_source = "continuous";
   const double incumbent_cost = packing_cost(instance, incumbent);
   const BranchAndBoundResult bb = vector_branch_and_bound(instance, incumbent_cost, time_limit_seconds);
   r.nodes = bb.nodes;
   r.packing = bb.improved ? bb.packing : incumbent;
   r.cost = bb.improved ? bb.cost : incumbent_cost;
-  r.timed_out = !bb.complete;
   r.optimal = bb.complete || r.cost <= initial_lower_bound + 1e-9;
+  if (bb.complete) r.bound_source = "complete search (branch-and-bound)";
+  r.stop = r.optimal ? StopReason::Optimal : StopReason::TimeLimit;
   r.lower_bound = r.optimal ? r.cost : initial_lower_bound;
   return r;
 }

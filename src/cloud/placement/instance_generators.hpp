@@ -5,6 +5,8 @@
 //    a bin exactly; since every item exceeds 250 no bin holds four, so the optimum is known by
 //    construction: exactly `triplets` bins.
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "cloud/placement/instance.hpp"
 
@@ -12,6 +14,43 @@ namespace nimbus::cloud::placement {
 
 Instance falkenauer_uniform(std::size_t items, uint64_t seed);
 Instance falkenauer_triplet(std::size_t triplets, uint64_t seed);
+
+// Scholl, Klein and Juergens (1997), data set 1: capacity 100, 120 or 150, weights uniform in
+// [min_weight, 100] with min_weight 1, 20 or 30.
+Instance scholl_set1(std::size_t items, int64_t capacity, int64_t min_weight, uint64_t seed);
+// Data set 2: capacity 1000, weights uniform in [W(1-d), W(1+d)] around W = 1000/divisor
+// (divisor 3, 5, 7 or 9: about 3 to 9 items per bin), spread d = spread_percent/100 (20, 50, 90).
+Instance scholl_set2(std::size_t items, int divisor, int spread_percent, uint64_t seed);
+// Data set 3 ("hard"): 200 items, capacity 100000, weights uniform in [20000, 35000].
+Instance scholl_set3(uint64_t seed);
+// Schwerin and Waescher (1997): capacity 1000, weights uniform in [150, 200] (100 or 120 items).
+Instance schwerin_waescher(std::size_t items, uint64_t seed);
+// In the style of Waescher and Gau (1996): capacity 10000, 57 to 239 items, few distinct
+// sizes repeated: half the types large (C/5..C/2), half small (1..C/5), each 1..6 copies.
+Instance waescher_gau(uint64_t seed);
+// In the style of Schoenfield's hard instances: capacity 100000, 160 to 200 items, every size
+// in (C/5, C/2], built from k bins of 3 or 4 items each filled to C minus a slack, the total
+// slack below C: the continuous bound is k and k bins suffice, so the optimum is exactly k,
+// known by construction, but few combinations of items fill a bin that tightly.
+Instance schoenfield_style_hard(uint64_t seed, int64_t* optimum = nullptr);
+
+// Vector instances (2 to 4 dimensions).
+// In the style of Caprara and Toth (2001), 2 dimensions, capacity 150 x 150 (class 1: both
+// demands uniform in [20, 100] independently; 2: positively correlated, second = first +- 10;
+// 3: negatively correlated, second = 120 - first +- 10; 4: one large and one small demand).
+Instance caprara_toth(std::size_t items, int cls, uint64_t seed);
+// In the style of Panigrahy et al. (2011), VM placement: capacity 1000 per dimension,
+// `dims` dimensions; class 1 uniform [10%, 40%]; 2 positively correlated; 3 anti-correlated
+// (complementary VMs); 4 small VMs [2%, 20%]; 5 a mix of large and small.
+Instance panigrahy(std::size_t items, std::size_t dims, int cls, uint64_t seed);
+
+// One instance of a named benchmark kind, the class chosen from the seed where the kind has
+// several (u120..u1000, t60..t501, scholl1, scholl2, scholl3, sw, wg, hard, ct1..ct4,
+// pan1..pan5); `optimum` is set when it is known by construction. Empty name list when unknown.
+bool generate_kind(const std::string& kind, uint64_t seed, Instance& out, int64_t* optimum = nullptr);
+// Every kind generate_kind accepts (the benchmark kinds), in the order of the report.
+const std::vector<std::string>& benchmark_kinds_1d();
+const std::vector<std::string>& benchmark_kinds_vector();
 
 // A deterministic generator independent of the standard library's distributions (whose
 // results differ between implementations).

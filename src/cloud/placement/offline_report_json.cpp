@@ -18,9 +18,11 @@ nlohmann::json offline_report_json(const Instance& instance, const OfflineReport
     bound["martello_toth_l2"] = report.bin_bound.l2;
     bound["best_dimension"] = instance.dimension_names[report.bin_bound.best_dimension];
   }
-  out["lower_bound"] = bound;
   out["gap_percent"] = report.gap_percent;
+  bound["proven_by"] = report.bound_source;
+  out["lower_bound"] = bound;
   out["optimal"] = report.optimal;
+  out["stop_reason"] = stop_reason_name(report.stop);
   out["time_ms"] = report.seconds * 1e3;
 
   std::vector<std::vector<std::size_t>> members(report.packing.bin_count());

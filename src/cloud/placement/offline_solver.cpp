@@ -40,6 +40,7 @@ OfflineReport solve_offline(const Instance& instance, const OfflineOptions& opti
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   OfflineReport report;
+  report.bound_source = instance.single_host_type() ? "L2" : "continuous";
   if (instance.single_host_type()) {
     report.bin_bound = bin_lower_bound(instance);
     report.lower_bound = static_cast<double>(report.bin_bound.best) * instance.host_types[0].cost;
@@ -97,7 +98,8 @@ OfflineReport solve_offline(const Instance& instance, const OfflineOptions& opti
     const double left = std::max(0.0, options.time_limit_seconds - elapsed());
     ExactResult exact = solve_exact(instance, report.packing, report.lower_bound, left);
     report.exact_nodes = exact.nodes;
-    report.timed_out = exact.timed_out;
+    report.stop = exact.stop;
+    if (exact.lower_bound > report.lower_bound + kEpsilon) report.bound_source = exact.bound_source;
     report.lower_bound = std::max(report.lower_bound, exact.lower_bound);
     if (exact.cost < report.cost - kEpsilon) {
       report.packing = std::move(exact.packing);
@@ -107,6 +109,7 @@ OfflineReport solve_offline(const Instance& instance, const OfflineOptions& opti
     report.optimal = exact.optimal || report.cost <= report.lower_bound + kEpsilon;
     if (report.optimal) report.lower_bound = report.cost;
   }
+  if (report.optimal) report.stop = StopReason::Optimal;
 
   report.bins = report.packing.bin_count();
   report.gap_percent = report.lower_bound > 0 ? 100.0 * (report.cost - report.lower_bound) / report.lower_bound : 0.0;

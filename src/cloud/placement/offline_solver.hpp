@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "cloud/placement/exact_solver.hpp"
 #include "cloud/placement/heuristics.hpp"
 #include "cloud/placement/instance.hpp"
 #include "cloud/placement/lower_bounds.hpp"
@@ -34,7 +35,8 @@ struct OfflineReport {
   double lower_bound = 0;      // on cost; in bins when every cost is 1
   double gap_percent = 0;
   bool optimal = false;
-  bool timed_out = false;
+  StopReason stop = StopReason::NotSearched;  // why the search ended (Optimal when proven)
+  std::string bound_source;    // what proved the lower bound
   std::string algorithm;       // what produced the final packing, e.g. "ffd+local-search"
   uint64_t exact_nodes = 0;
   double seconds = 0;

@@ -16,6 +16,8 @@ public:
     if ((++polls_ & 63u) == 0 && Clock::now() >= end_) expired_ = true;
     return expired_;
   }
+  double seconds_left() const { return std::chrono::duration<double>(end_ - Clock::now()).count(); }
+  Clock::time_point end() const { return end_; }
   bool expired_now() {
     if (!expired_ && Clock::now() >= end_) expired_ = true;
     return expired_;

@@ -40,6 +40,54 @@ TEST(OfflineGenerators, TripletsFillBinsExactly) {
   EXPECT_EQ(total, 40 * 1000);  // so the continuous bound equals the known optimum
 }
 
+TEST(OfflineGenerators, HardInstancesHaveTheirOptimumByConstruction) {
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    int64_t optimum = 0;
+    const Instance in = schoenfield_style_hard(seed, &optimum);
+    const int64_t c = in.host_types[0].capacity[0];
+    EXPECT_EQ(c, 100000);
+    EXPECT_GE(in.item_count(), 160u);
+    EXPECT_LE(in.item_count(), 200u);
+    int64_t total = 0;
+    for (const auto& v : in.demands) {
+      EXPECT_GT(v[0], c / 5);
+      EXPECT_LE(v[0], c / 2);
+      total += v[0];
+    }
+    // k bins were filled, with less than C of slack in all: ceil(total / C) = k.
+    EXPECT_EQ(optimum, (total + c - 1) / c);
+    EXPECT_GT(total, (optimum - 1) * c);
+  }
+}
+
+TEST(OfflineGenerators, ClassicKindsMatchTheirDefinitions) {
+  for (uint64_t seed = 1; seed <= 36; ++seed) {
+    Instance in;
+    ASSERT_TRUE(generate_kind("scholl1", seed, in));
+    const int64_t c = in.host_types[0].capacity[0];
+    EXPECT_TRUE(c == 100 || c == 120 || c == 150);
+    for (const auto& v : in.demands) EXPECT_LE(v[0], 100);
+    ASSERT_TRUE(generate_kind("scholl2", seed, in));
+    EXPECT_EQ(in.host_types[0].capacity[0], 1000);
+  }
+  Instance in;
+  ASSERT_TRUE(generate_kind("scholl3", 1, in));
+  EXPECT_EQ(in.item_count(), 200u);
+  for (const auto& v : in.demands) {
+    EXPECT_GE(v[0], 20000);
+    EXPECT_LE(v[0], 35000);
+  }
+  ASSERT_TRUE(generate_kind("sw", 2, in));
+  EXPECT_EQ(in.item_count(), 120u);
+  for (const auto& v : in.demands) {
+    EXPECT_GE(v[0], 150);
+    EXPECT_LE(v[0], 200);
+  }
+  ASSERT_TRUE(generate_kind("pan3", 4, in));
+  EXPECT_EQ(in.dimensions, 3u);
+  EXPECT_FALSE(generate_kind("nope", 1, in));
+}
+
 TEST(OfflineGenerators, SplitMixUniformCoversItsRange) {
   SplitMix64 rng(1);
   std::map<int64_t, int> seen;

@@ -1,0 +1,264 @@
+// Soundness of every printed bound and every "optimal": property tests on thousands of small
+// random one-dimensional instances against an exact dynamic program written here (independent of
+// the solver's code), including instances shaped like Schoenfield's hard ones (all sizes between
+// C/5 and C/2), and the arc-flow graph that once dropped patterns and over-stated the bound.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <limits>
+#include <numeric>
+
+#include "cloud/placement/arc_flow.hpp"
+#include "cloud/placement/certify.hpp"
+#include "cloud/placement/column_generation.hpp"
+#include "cloud/placement/exact_solver.hpp"
+#include "cloud/placement/heuristics.hpp"
+#include "cloud/placement/lower_bounds.hpp"
+#include "cloud/placement/offline_solver.hpp"
+#include "cloud/placement/pattern_knapsack.hpp"
+#include "offline_test_support.hpp"
+
+namespace nimbus::cloud::placement {
+namespace {
+
+// Fewest bins, by DP over subsets: for each set of packed items the lexicographically smallest
+// (closed bins, load of the open bin).
+int64_t optimum_by_dp(const std::vector<int64_t>& w, int64_t c) {
+  const std::size_t n = w.size();
+  std::vector<std::pair<int64_t, int64_t>> s(std::size_t{1} << n, {std::numeric_limits<int64_t>::max(), 0});
+  s[0] = {1, 0};
+  for (std::size_t mask = 0; mask < s.size(); ++mask)
+    for (std::size_t i = 0; i < n; ++i)
+      if (!(mask >> i & 1u) && s[mask].first != std::numeric_limits<int64_t>::max()) {
+        auto next = s[mask].second + w[i] <= c ? std::pair{s[mask].first, s[mask].second + w[i]} : std::pair{s[mask].first + 1, w[i]};
+        s[mask | (std::size_t{1} << i)] = std::min(s[mask | (std::size_t{1} << i)], next);
+      }
+  return n == 0 ? 0 : s.back().first;
+}
+
+// Three shapes: uniform sizes, "hard" sizes in [C/5, C/2] (few per bin, LP tight), and sizes
+// with many repeats (the identical-item merging and multiplicities).
+std::vector<int64_t> random_sizes(SplitMix64& rng, int shape, std::size_t n, int64_t& capacity) {
+  std::vector<int64_t> w(n);
+  if (shape == 0) {
+    capacity = rng.uniform(10, 60);
+    for (auto& x : w) x = rng.uniform(1, capacity);
+  } else if (shape == 1) {
+    capacity = rng.uniform(50, 400);
+    for (auto& x : w) x = rng.uniform(capacity / 5, capacity / 2);
+  } else {
+    capacity = rng.uniform(10, 30);
+    const int64_t a = rng.uniform(1, capacity), b = rng.uniform(1, capacity), c = rng.uniform(1, capacity);
+    for (auto& x : w) x = std::array{a, b, c}[static_cast<std::size_t>(rng.uniform(0, 2))];
+  }
+  return w;
+}
+
+std::vector<PatternType> types_of(const std::vector<int64_t>& w, std::vector<int64_t>& count) {
+  std::vector<int64_t> s = w;
+  std::sort(s.begin(), s.end(), std::greater<>());
+  s.erase(std::unique(s.begin(), s.end()), s.end());
+  std::vector<PatternType> t(s.size());
+  count.assign(s.size(), 0);
+  for (std::size_t j = 0; j < s.size(); ++j) {
+    t[j].weight[0] = s[j];
+    t[j].count = static_cast<int64_t>(std::count(w.begin(), w.end(), s[j]));
+    count[j] = t[j].count;
+  }
+  return t;
+}
+
+// The arc-flow graph of the earlier version gave a load that smaller types already reach a
+// "depth" as if reached through copies of the current size w, and dropped the arcs of w leaving
+// it. Here (capacity 10) it lost {6,3,1} and {8,1,1}-like patterns: its integer program needed
+// 6 bins where 5 suffice ({8,1,1} {8,1} {6,3,1} {6,3} {6}), and its LP value exceeded 5.
+TEST(OfflineSoundness, ArcFlowGraphKeepsEveryPattern) {
+  const std::vector<int64_t> w{8, 8, 6, 6, 6, 3, 3, 1, 1, 1};
+  const int64_t opt = optimum_by_dp(w, 10);
+  EXPECT_EQ(opt, 5);
+  const ArcFlowResult lp = arc_flow_bound(w, 10, 5.0);
+  ASSERT_TRUE(lp.lp_solved);
+  EXPECT_LE(lp.lp_bound, opt);
+  EXPECT_LE(lp.lp_value, 5.0 + 1e-6);
+  const ArcFlowResult ip = arc_flow_solve(w, 10, 7, 5.0);
+  ASSERT_TRUE(ip.found);
+  EXPECT_EQ(ip.bins, 5);
+  EXPECT_LE(ip.proven_bound, 5);
+}
+
+TEST(OfflineSoundness, ArcFlowAndBinCompletionNeverOverstate) {
+  SplitMix64 rng(77);
+  for (int round = 0; round < 1500; ++round) {
+    const int shape = round % 3;
+    int64_t c = 0;
+    const std::vector<int64_t> w = random_sizes(rng, shape, 1 + static_cast<std::size_t>(rng.uniform(0, 11)), c);
+    const int64_t opt = optimum_by_dp(w, c);
+    if (round % 2 == 0) {
+      const ArcFlowResult lp = arc_flow_bound(w, c, 5.0);
+      ASSERT_TRUE(lp.lp_solved);
+      ASSERT_LE(lp.lp_bound, opt) << "round " << round;
+      ASSERT_LE(lp.lp_value, static_cast<double>(opt) + 1e-6) << "round " << round;
+    }
+    // Bin completion: never "impossible" where the optimum fits, never a packing below it.
+    std::vector<int32_t> bin_of;
+    uint64_t nodes = 0;
+    ASSERT_NE(bin_completion_decide(w, c, opt, 5.0, bin_of, nodes), 0) << "round " << round;
+    if (opt > 1) {
+      ASSERT_NE(bin_completion_decide(w, c, opt - 1, 5.0, bin_of, nodes), 1) << "round " << round;
+    }
+    std::vector<int64_t> sorted = w;
+    std::sort(sorted.begin(), sorted.end());
+    ASSERT_LE(martello_toth_l2(sorted, c), opt);
+  }
+}
+
+// Farley's bound is valid for ANY dual vector, exact or not: random vectors must never give a
+// bound above the optimum (the knapsack check makes it so).
+TEST(OfflineSoundness, DualFeasibleBoundHoldsForArbitraryDuals) {
+  SplitMix64 rng(5);
+  for (int round = 0; round < 2000; ++round) {
+    int64_t c = 0;
+    const std::vector<int64_t> w = random_sizes(rng, round % 3, 1 + static_cast<std::size_t>(rng.uniform(0, 11)), c);
+    const int64_t opt = optimum_by_dp(w, c);
+    std::vector<int64_t> count;
+    const std::vector<PatternType> types = types_of(w, count);
+    std::vector<double> y(types.size());
+    for (std::size_t j = 0; j < y.size(); ++j)
+      y[j] = round % 2 == 0 ? static_cast<double>(rng.uniform(0, 1000)) / 1000.0
+                            : static_cast<double>(types[j].weight[0]) / static_cast<double>(c) * (1 + 1e-7);
+    ResourceVector cap;
+    cap[0] = c;
+    const DualBound b = dual_feasible_bound(types, count, cap, 1, y, 1'000'000, nullptr);
+    ASSERT_TRUE(b.valid);
+    ASSERT_LE(b.bound, opt) << "round " << round;
+  }
+}
+
+TEST(OfflineSoundness, PatternKnapsackIsExact) {
+  SplitMix64 rng(11);
+  for (int round = 0; round < 500; ++round) {
+    const std::size_t dims = 1 + static_cast<std::size_t>(round % 3);
+    ResourceVector cap;
+    for (std::size_t d = 0; d < dims; ++d) cap[d] = rng.uniform(5, 40);
+    std::vector<PatternType> types(static_cast<std::size_t>(rng.uniform(1, 5)));
+    std::vector<int64_t> values;
+    for (auto& t : types) {
+      for (std::size_t d = 0; d < dims; ++d) t.weight[d] = rng.uniform(1, 20);
+      t.count = rng.uniform(1, 3);
+      values.push_back(rng.uniform(-5, 100));
+    }
+    // Brute force over every count vector.
+    int64_t best = 0;
+    std::vector<int64_t> x(types.size(), 0);
+    for (;;) {
+      ResourceVector load;
+      int64_t v = 0;
+      for (std::size_t j = 0; j < types.size(); ++j) {
+        for (std::size_t d = 0; d < dims; ++d) load[d] += x[j] * types[j].weight[d];
+        v += x[j] * values[j];
+      }
+      if (load.fits_in(cap)) best = std::max(best, v);
+      std::size_t j = 0;
+      while (j < x.size() && x[j] == types[j].count) x[j++] = 0;
+      if (j == x.size()) break;
+      ++x[j];
+    }
+    const PatternKnapsackResult r = max_value_pattern(types, values, cap, dims, 1'000'000, nullptr);
+    ASSERT_TRUE(r.complete);
+    ASSERT_EQ(r.value, best) << "round " << round;
+  }
+}
+
+// The whole pipeline: the bound never exceeds the optimum, "optimal" only when it is, the
+// column generation bound and dives likewise.
+TEST(OfflineSoundness, PipelineBoundsAndClaimsMatchTheOptimum) {
+  SplitMix64 rng(2026);
+  for (int round = 0; round < 400; ++round) {
+    int64_t c = 0;
+    const std::vector<int64_t> w = random_sizes(rng, round % 3, 1 + static_cast<std::size_t>(rng.uniform(0, 13)), c);
+    const int64_t opt = optimum_by_dp(w, c);
+    std::vector<ResourceVector> d;
+    for (int64_t x : w) d.push_back(testing::vec(x));
+    const Instance in = testing::make_instance(1, {testing::vec(c)}, {1.0}, d);
+    const Packing start = heuristic_packing(in, Heuristic::FirstFit);
+    const ExactResult r = solve_exact(in, start, 0, 5.0);
+    ASSERT_EQ(packing_violation(in, r.packing), "") << "round " << round;
+    ASSERT_LE(r.lower_bound, static_cast<double>(opt)) << "round " << round;
+    ASSERT_GE(static_cast<double>(r.packing.bin_count()), static_cast<double>(opt));
+    if (r.optimal) {
+      ASSERT_EQ(static_cast<int64_t>(r.packing.bin_count()), opt) << "round " << round;
+    }
+    ASSERT_TRUE(r.optimal) << "round " << round;  // tiny instances: always settled
+
+    std::vector<int64_t> count;
+    ColumnGenerationInput cg;
+    cg.types = types_of(w, count);
+    cg.capacity[0] = c;
+    cg.upper_bound = static_cast<int64_t>(w.size()) + 1;
+    SearchDeadline deadline(5.0);
+    const ColumnGenerationResult g = solve_by_column_generation(cg, deadline, nullptr);
+    ASSERT_LE(g.bound, opt) << "round " << round;
+    if (g.found) {
+      ASSERT_GE(static_cast<int64_t>(g.packing.size()), opt);
+      std::vector<int64_t> covered(count.size(), 0);
+      for (const Pattern& p : g.packing) {
+        int64_t load = 0;
+        for (std::size_t j = 0; j < p.size(); ++j) {
+          load += p[j] * cg.types[j].weight[0];
+          covered[j] += p[j];
+        }
+        ASSERT_LE(load, c);
+      }
+      ASSERT_EQ(covered, count);
+    }
+  }
+}
+
+// Vectors: the covering program over every maximal pattern is a proof when Cbc finishes, so it
+// must never miss a packing of the optimum nor find one below it; the vector pipeline's bounds
+// and claims likewise.
+TEST(OfflineSoundness, VectorPatternProgramAndPipelineMatchBruteForce) {
+  SplitMix64 rng(31);
+  for (int round = 0; round < 150; ++round) {
+    const std::size_t dims = 2 + static_cast<std::size_t>(round % 2);
+    const Instance in = testing::random_instance(rng, dims, 1 + static_cast<std::size_t>(rng.uniform(0, 8)), 1);
+    const auto opt = static_cast<int64_t>(subset_dp_optimum(in, 13));
+    std::vector<PatternType> types;
+    for (const auto& v : in.demands) types.push_back({v, 1});
+    const std::vector<Pattern> all = all_maximal_patterns(types, in.host_types[0].capacity, dims, 100'000);
+    ASSERT_FALSE(all.empty());
+    const PatternIpResult below = solve_pattern_ip(types, all, opt, 5.0);
+    ASSERT_TRUE(below.complete) << "round " << round;
+    ASSERT_FALSE(below.found) << "round " << round;
+    const PatternIpResult at = solve_pattern_ip(types, all, opt + 1, 5.0);
+    ASSERT_TRUE(at.found) << "round " << round;
+    ASSERT_EQ(static_cast<int64_t>(at.packing.size()), opt);
+
+    const ExactResult r = solve_exact(in, heuristic_packing(in, Heuristic::FirstFit), cost_lower_bound(in), 5.0);
+    ASSERT_EQ(packing_violation(in, r.packing), "");
+    ASSERT_LE(r.lower_bound, static_cast<double>(opt) + 1e-9) << "round " << round;
+    ASSERT_TRUE(r.optimal) << "round " << round;
+    ASSERT_EQ(static_cast<int64_t>(r.packing.bin_count()), opt) << "round " << round;
+  }
+}
+
+TEST(OfflineSoundness, CertifyAgreesWithBruteForceAndRefutesFalseClaims) {
+  SplitMix64 rng(9);
+  for (int round = 0; round < 60; ++round) {
+    const std::size_t dims = 1 + static_cast<std::size_t>(round % 2);
+    const Instance in = testing::random_instance(rng, dims, 1 + static_cast<std::size_t>(rng.uniform(0, 8)), 1 + round % 3 / 2);
+    EXPECT_NEAR(subset_dp_optimum(in, 13), testing::brute_force_optimum(in), 1e-9) << "round " << round;
+  }
+  // One bin per item is a feasible packing; claiming it optimal is refuted when fewer suffice.
+  const Instance in = testing::make_instance(1, {testing::vec(10)}, {1.0}, {testing::vec(5), testing::vec(5), testing::vec(4)});
+  Packing p;
+  p.bin_of_item = {0, 1, 2};
+  p.bin_host_type = {0, 0, 0};
+  EXPECT_EQ(certify_optimum(in, p, 3, 5.0).verdict, Certificate::Refuted);
+  p.bin_of_item = {0, 0, 1};
+  p.bin_host_type = {0, 0};
+  EXPECT_EQ(certify_optimum(in, p, 2, 5.0).verdict, Certificate::Certified);
+}
+
+} // namespace
+} // namespace nimbus::cloud::placement
