@@ -176,6 +176,7 @@ VmmSetup validate_vmm(const RunOptions& o) {
     vm.initrd = o.initrd;
     vm.append = o.append;
     vm.disk = o.drive;
+    vm.disk_read_only = o.drive_read_only;
     const auto ram = machine::parse_size(o.mem);
     if (!ram || *ram < kMinRam || *ram > kMaxRam || *ram % 4096)
       throw UsageError(fmt::format("--mem '{}' must be a size from 16M to 16G in whole 4 KiB pages", o.mem));
@@ -312,7 +313,7 @@ void register_run(CLI::App& app) {
   run->add_option("--mem,-m", options->mem, "Guest RAM, e.g. 256M or 1G (16M to 16G)")->capture_default_str();
   run->add_option("--smp", options->smp, "Number of harts (1 to 8; with --virt, vCPUs: 1 to 64)")->capture_default_str();
   run->add_option("--drive", options->drive, "Raw disk image for the virtio block device");
-  run->add_flag("--drive-read-only", options->drive_read_only, "Attach the drive read-only (bare machine only)");
+  run->add_flag("--drive-read-only", options->drive_read_only, "Attach the drive read-only (bare machine and --virt; in a TOML: readonly = true)");
   run->add_flag("--virtio-legacy", options->virtio_legacy,
                 "Legacy virtio-mmio transports (version 1, QEMU 7.2's default) instead of version 2 "
                 "(bare machine only)");
