@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "cli/commands.hpp"
+#include "cli/sandbox.hpp"
 #include "cli/terminal_console.hpp"
 #include "hypervisor/vm_config.hpp"
 #include "hypervisor/vmm.hpp"
@@ -47,6 +48,7 @@ struct RunOptions {
   std::string state_dir, log_dir;
   bool console_stdout = false;
   bool marker_log = false;
+  bool no_sandbox = false;
 };
 
 const CLI::Validator kNotNegative(
@@ -216,6 +218,7 @@ int run_vmm(const RunOptions& options) {
     fmt::print(stderr, "nimbus run: {}\n", e.what());
     return kExitUsage;
   }
+  if (!options.no_sandbox) setup.options.after_setup = [] { enter_sandbox(); };
   std::unique_ptr<TerminalConsole> terminal;
   if (setup.on_terminal) {
     terminal = std::make_unique<TerminalConsole>(STDIN_FILENO, STDOUT_FILENO);
@@ -258,10 +261,15 @@ int run_machine(const RunOptions& options) {
     return kExitUsage;
   }
   TerminalConsole console(STDIN_FILENO, STDOUT_FILENO);
+  bool sandboxed = options.no_sandbox;
   for (;;) {
     machine::RunResult result;
     try {
       machine::Machine vm(config, console);
+      if (!sandboxed) {
+        enter_sandbox(); // devices open, RAM mapped; stays on across reboots
+        sandboxed = true;
+      }
       result = vm.run();
     } catch (const std::exception& e) {
       console.flush();
@@ -302,7 +310,8 @@ void register_run(CLI::App& app) {
       "    one VM under the VMM, its console on this terminal.\n"
       "Exit status: the guest's power-off code (0 for a normal poweroff; with several VMs, the first VM's\n"
       "non-zero code, 1 for a VM that failed), 2 for bad options or images, 124 when --timeout expired,\n"
-      "125 when --max-instructions was reached, 130 when a VMM with --vm was stopped by SIGINT/SIGTERM.");
+      "125 when --max-instructions was reached, 130 when a VMM with --vm was stopped by SIGINT/SIGTERM,\n"
+      "159 when the sandbox stopped a forbidden system call (docs/security.md).");
   run->add_option("--kernel", options->kernel, "Kernel: a Linux Image, an ELF, or a raw binary");
   run->add_option("--initrd", options->initrd, "Initial ramdisk (cpio archive) for Linux");
   run->add_option("--append", options->append, "Kernel command line (the device tree's /chosen/bootargs)");
@@ -348,6 +357,9 @@ void register_run(CLI::App& app) {
                 "VMM: write every guest console line that starts with 'NIMBUS-' to "
                 "<state-dir>/<name>.markers.jsonl with the VM's counters at that moment (exits per benchmark "
                 "operation in nimbus bench)");
+  run->add_flag("--no-sandbox", options->no_sandbox,
+                "Do not install the seccomp filter that limits the running VMM to the system calls it needs "
+                "(docs/security.md)");
   run->callback([options] { set_exit_code(run_machine(*options)); });
 }
 

@@ -1,0 +1,22 @@
+#pragma once
+// The VMM's seccomp sandbox (docs/security.md): once a `nimbus run` process has opened its
+// images and devices and mapped guest memory, it sets PR_SET_NO_NEW_PRIVS and installs a
+// seccomp filter on every thread (TSYNC) that allows only the system calls listed in
+// sandbox.cpp. Any other system call raises SIGSYS; the handler writes
+//   nimbus run: sandbox: forbidden system call NAME (number N); the VMM stops
+// to stderr and ends the whole process with exit code kSandboxExitCode.
+#include <string>
+
+namespace nimbus::cli {
+
+inline constexpr int kSandboxExitCode = 159; // 128 + SIGSYS
+
+// Installs the filter; throws std::runtime_error when the kernel or libseccomp refuse it.
+// Hidden test hook: with NIMBUS_TEST_FORBIDDEN_SYSCALL=1 in the environment, makes a forbidden
+// system call (ptrace) right after installing, so tests can see the report and the exit code.
+void enter_sandbox();
+
+// The allowed system calls' names, in the filter's order (for docs and tests).
+const char* const* sandbox_allowed_syscalls(size_t& count);
+
+} // namespace nimbus::cli
