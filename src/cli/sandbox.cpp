@@ -1,13 +1,18 @@
 #include "cli/sandbox.hpp"
 
+#include <sched.h>
 #include <seccomp.h>
+#include <sys/ioctl.h>
+#include <dirent.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <array>
 #include <csignal>
 #include <cstdlib>
+#include <cerrno>
 #include <cstring>
 #include <stdexcept>
 
@@ -17,25 +22,32 @@ namespace {
 // Everything a running VMM does: guest I/O (pread/pwrite/fdatasync on disk images), console
 // logs, the console sockets (accept, send, recv, poll/epoll, eventfd wake-ups), stats.json
 // (open a temp file, write, rename), threads (worker harts, console I/O) and their futexes,
-// sleeps and clocks, frame-pool memory (memfd mmap/munmap/madvise, fallocate punching freed frames), signals (SIGINT/SIGTERM,
-// the terminal), and exit. The bare machine's reboot re-reads kernel and images (openat).
+// sleeps and clocks, frame-pool memory (memfd mmap/munmap/madvise, fallocate punching freed
+// frames), signals (SIGINT/SIGTERM, the terminal), and exit. The bare machine's reboot re-reads
+// kernel and images (openat).
+// Threads only: clone needs CLONE_THREAD (no fork), clone3 (whose flags sit behind a pointer
+// the filter cannot read) fails with ENOSYS so glibc falls back to clone.
+// Not allowed, among others: execve/execveat, fork/vfork, ptrace, socket/bind/listen/connect
+// (console sockets are bound before), mount, memfd_create, process_vm_*, kill, setrlimit and
+// prlimit64, bpf, perf_event_open. ioctl is limited to the terminal requests below.
+constexpr std::array<unsigned long, 7> kIoctls = {TCGETS, TCSETS, TCSETSW, TCSETSF, TIOCGWINSZ, FIONREAD, FIONBIO};
 constexpr std::array kAllowed = {
     "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "lseek",
     "openat", "close", "fstat", "newfstatat", "statx", "fsync", "fdatasync", "flock", "fcntl",
-    "ioctl", "rename", "renameat", "renameat2", "unlink", "unlinkat", "mkdir", "mkdirat", "ftruncate",
+    "rename", "renameat", "renameat2", "unlink", "unlinkat", "ftruncate",
     "fallocate", "getdents64", "readlink", "readlinkat", "access", "faccessat", "faccessat2", "umask",
-    "mmap", "munmap", "mremap", "mprotect", "madvise", "brk", "memfd_create",
+    "mmap", "munmap", "mremap", "mprotect", "madvise", "brk",
     "futex", "futex_waitv", "set_robust_list", "get_robust_list", "rseq", "sched_yield",
     "sched_getaffinity", "sched_setaffinity", "getcpu",
-    "clone", "clone3", "exit", "exit_group", "gettid", "getpid", "getppid", "tgkill", "kill",
+    "exit", "exit_group", "gettid", "getpid", "getppid", "tgkill",
     "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "rt_sigtimedwait",
     "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep", "gettimeofday", "time",
     "timerfd_create", "timerfd_settime", "timerfd_gettime",
     "poll", "ppoll", "select", "pselect6", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait",
     "eventfd2", "pipe2", "dup", "dup3",
-    "socket", "bind", "listen", "accept", "accept4", "connect", "shutdown", "sendto", "recvfrom",
+    "accept", "accept4", "shutdown", "sendto", "recvfrom",
     "sendmsg", "recvmsg", "getsockopt", "setsockopt", "getsockname",
-    "getrandom", "uname", "prlimit64", "getrusage", "getuid", "geteuid", "getgid", "getegid",
+    "getrandom", "uname", "getrusage", "getuid", "geteuid", "getgid", "getegid",
     "restart_syscall",
 };
 
@@ -71,9 +83,37 @@ void on_sigsys(int, siginfo_t* info, void*) {
   ::_exit(kSandboxExitCode);
 }
 
+// Open descriptors now (after setup).
+rlim_t open_descriptors() {
+  rlim_t count = 0;
+  if (DIR* dir = ::opendir("/proc/self/fd")) {
+    while (const dirent* entry = ::readdir(dir)) count += entry->d_name[0] != '.';
+    ::closedir(dir);
+  }
+  return count;
+}
+
+void lower_limit(int resource, rlim_t value, const char* name) {
+  struct rlimit limit {};
+  if (::getrlimit(resource, &limit) != 0) return;
+  if (limit.rlim_max != RLIM_INFINITY && limit.rlim_max < value) value = limit.rlim_max;
+  limit.rlim_cur = limit.rlim_max = value;
+  if (::setrlimit(resource, &limit) != 0)
+    throw std::runtime_error(std::string("sandbox: cannot set ") + name + ": " + std::strerror(errno));
+}
+
 } // namespace
 
-const char* const* sandbox_allowed_syscalls(size_t& count) {
+void limit_resources() {
+  // No core dumps: a dump would hold guest memory. Descriptors: what setup opened plus room for
+  // console clients, stats.json's temp file and a bare-machine reboot. No new processes (threads
+  // are counted against RLIMIT_NPROC too, so that one is left alone; clone without
+  // CLONE_THREAD is refused by the filter instead).
+  lower_limit(RLIMIT_CORE, 0, "RLIMIT_CORE");
+  lower_limit(RLIMIT_NOFILE, open_descriptors() + kSpareDescriptors, "RLIMIT_NOFILE");
+}
+
+const char* const* sandbox_allowed_syscalls(size_t& count) { // plus ioctl (terminal requests)
   count = kAllowed.size();
   return kAllowed.data();
 }
@@ -90,6 +130,7 @@ void enter_sandbox() {
   sigemptyset(&action.sa_mask);
   if (sigaction(SIGSYS, &action, nullptr) != 0) throw std::runtime_error("sandbox: cannot handle SIGSYS");
 
+  limit_resources();
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
   if (ctx == nullptr) throw std::runtime_error("sandbox: seccomp_init failed");
   struct Release {
@@ -102,6 +143,15 @@ void enter_sandbox() {
     if (const int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, number, 0); rc != 0)
       throw std::runtime_error(std::string("sandbox: cannot allow ") + name + ": " + std::strerror(-rc));
   }
+  for (const unsigned long request : kIoctls)
+    if (const int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, request)); rc != 0)
+      throw std::runtime_error(std::string("sandbox: cannot allow ioctl: ") + std::strerror(-rc));
+  if (const int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+                                     SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+      rc != 0)
+    throw std::runtime_error(std::string("sandbox: cannot allow clone: ") + std::strerror(-rc));
+  if (const int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0); rc != 0)
+    throw std::runtime_error(std::string("sandbox: cannot refuse clone3: ") + std::strerror(-rc));
   // Every thread of the VMM (harts, console I/O) gets the filter, not just this one; libseccomp
   // sets PR_SET_NO_NEW_PRIVS (SCMP_FLTATR_CTL_NNP, default on) before loading.
   if (const int rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1); rc != 0)

@@ -10,8 +10,14 @@
 namespace nimbus::cli {
 
 inline constexpr int kSandboxExitCode = 159; // 128 + SIGSYS
+// Descriptors a sandboxed VMM may open beyond those it had at the end of setup.
+inline constexpr unsigned kSpareDescriptors = 256;
 
-// Installs the filter; throws std::runtime_error when the kernel or libseccomp refuse it.
+// Lowers the process's limits (soft and hard, so they cannot be raised again): RLIMIT_CORE 0,
+// RLIMIT_NOFILE to the descriptors open now + kSpareDescriptors. Called by enter_sandbox.
+void limit_resources();
+
+// Lowers the limits, then installs the filter; throws std::runtime_error when the kernel or libseccomp refuse it.
 // Hidden test hook: with NIMBUS_TEST_FORBIDDEN_SYSCALL=1 in the environment, makes a forbidden
 // system call (ptrace) right after installing, so tests can see the report and the exit code.
 void enter_sandbox();

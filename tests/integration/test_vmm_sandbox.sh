@@ -32,12 +32,25 @@ seccomp_of() {
 expect_sandboxed() {
   local what="$1" want="$2"; shift 2
   "$@" < /dev/null > "$TEST_WORK/$what.out" 2> "$TEST_WORK/$what.err" &
-  local pid=$! value
+  local pid=$! value status
   value="$(seccomp_of "$pid")"
-  kill -TERM "$pid" 2> /dev/null; sleep 0.2; kill -9 "$pid" 2> /dev/null; wait "$pid" 2> /dev/null
+  local limits
+  limits="$(grep -E '^Max (core file size|open files)' "/proc/$pid/limits" 2> /dev/null | awk '{print $(NF-2)}' | tr '\n' ' ')"
+  sleep 1 # let the guest run a little under the filter
+  kill -TERM "$pid" 2> /dev/null
+  for _ in $(seq 50); do kill -0 "$pid" 2> /dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2> /dev/null; wait "$pid" 2> /dev/null
+  status=$?
   grep -q 'sandbox' "$TEST_WORK/$what.err" && { cat "$TEST_WORK/$what.err"; fail "$what: the sandbox stopped the VMM"; }
   [ "$value" = "$want" ] || { cat "$TEST_WORK/$what.err"; fail "$what: Seccomp is '$value', expected $want"; }
-  say "ok: $what: Seccomp: $value"
+  # A --vm VMM stops cleanly on SIGTERM (sockets removed, final stats written): 130.
+  [[ "$what" != vm-* ]] || [ "$status" -eq 130 ] || { cat "$TEST_WORK/$what.err"; fail "$what: SIGTERM gave exit $status, expected 130"; }
+  # Resource limits come with the sandbox (docs/security.md): no core dumps, few descriptors.
+  if [ "$want" = 2 ]; then
+    read -r core files <<< "$limits"
+    [ "$core" = 0 ] && [ "$files" -lt 1024 ] || fail "$what: limits core=$core open-files=$files, expected 0 and < 1024"
+  fi
+  say "ok: $what: Seccomp: $value, exit $status after SIGTERM, limits (core, open files): $limits"
 }
 
 say "checking: a running VMM is in seccomp filter mode in every mode"
