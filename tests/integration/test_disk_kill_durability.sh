@@ -21,7 +21,7 @@ riscv64-linux-gnu-gcc -march=rv64gc -mabi=lp64d -mcmodel=medany -O2 -ffreestandi
   -T "$programs/link.ld" -o "$writer" "$programs/crt.S" "$NIMBUS_SOURCE_DIR/tests/integration/programs/disk_writer.c" \
   || fail "could not build the writer"
 disk="$TEST_WORK/disk.img"
-truncate -s 8M "$disk"
+truncate -s 256M "$disk" # 65535 records: no run reaches the end before its kill
 kills="${NIMBUS_KILLS:-60}"
 
 # check_run CONSOLE_LOG: verifies the acknowledged records; prints "acked lost torn".
@@ -42,10 +42,11 @@ def fnv(b):
     h = 0xcbf29ce484222325
     for x in b: h = ((h ^ x) * 0x100000001b3) & 0xffffffffffffffff
     return h
-data = open(disk, 'rb').read()
+image = open(disk, 'rb')
 lost = torn = 0
 for i in acked:
-    rec = data[512 + (i - 1) * 4096: 512 + i * 4096]
+    image.seek(512 + (i - 1) * 4096)
+    rec = image.read(4096)
     magic, n, idx = struct.unpack_from('<QQQ', rec)
     if magic != 0x31434552424d494e or n != nonce or idx != i:
         lost += 1; print(f'record {i}: lost (magic {magic:x} nonce {n:x} index {idx})', file=sys.stderr)
@@ -78,7 +79,7 @@ start_writer() {
 }
 
 say "checking: $kills kill -9s of a writer flushing 4 KiB records -> every acknowledged record intact"
-total_acked=0 total_lost=0 total_torn=0 start=$SECONDS
+total_acked=0 total_lost=0 total_torn=0 finished=0 start=$SECONDS
 for ((k = 1; k <= kills; k++)); do
   mode=bare; [ $((k % 2)) -eq 0 ] && mode=vm
   run="$TEST_WORK/run$k"
@@ -87,13 +88,17 @@ for ((k = 1; k <= kills; k++)); do
   kill -9 "$WRITER_PID" 2> /dev/null
   wait "$WRITER_PID" 2> /dev/null
   status=$?
-  [ "$status" -eq 137 ] || { cat "$run.stderr"; fail "kill $k ($mode): the writer exited with $status before the kill"; }
+  # 137: killed. 0 with FULL: the writer filled the disk first (a fast host); checked all the same.
+  [ "$status" -eq 137 ] || { [ "$status" -eq 0 ] && grep -q '^FULL' "$WRITER_CONSOLE"; } \
+    || { cat "$run.stderr"; fail "kill $k ($mode): the writer exited with $status before the kill"; }
+  [ "$status" -eq 137 ] || finished=$((finished + 1))
   read -r acked lost torn < <(check_run "$WRITER_CONSOLE" 2> "$run.check") \
     || { cat "$run.check"; fail "kill $k: could not check the run"; }
   [ -s "$run.check" ] && sed 's/^/    /' "$run.check"
   total_acked=$((total_acked + acked)) total_lost=$((total_lost + lost)) total_torn=$((total_torn + torn))
 done
-say "kills: $kills, records acknowledged: $total_acked, lost: $total_lost, torn: $total_torn ($((SECONDS - start)) s)"
+say "kills: $((kills - finished)), records acknowledged: $total_acked, lost: $total_lost, torn: $total_torn ($((SECONDS - start)) s)"
+[ "$finished" -eq 0 ] || say "note: $finished runs filled the disk before their kill"
 [ "$total_lost" -eq 0 ] && [ "$total_torn" -eq 0 ] || fail "acknowledged records were lost or torn"
 [ "$total_acked" -ge "$kills" ] || fail "too few acknowledged records ($total_acked) for the test to mean anything"
 say "ok: zero lost, zero torn"
