@@ -4,7 +4,8 @@
 #     machine and under --vm in emulate, trap and hw mode; with --no-sandbox it is not (0);
 #  2. a forbidden system call (hidden hook NIMBUS_TEST_FORBIDDEN_SYSCALL=1: ptrace after the
 #     filter is on) ends that VMM alone with exit code 159 and a report naming the call, while
-#     another VMM running next to it finishes normally.
+#     another VMM running next to it finishes normally;
+#  3. a bare-machine reboot (Linux reboot -f typed on the console) works under the filter.
 source "$(dirname "$0")/lib.sh"
 [ "$TEST_MACHINE" = qemu ] && skip "a VMM test: no QEMU equivalent"
 require_machine
@@ -95,3 +96,14 @@ say "ok: $(grep -m1 'forbidden' "$TEST_WORK/bad.err") (exit 159, bare machine an
 [ "$good_status" -eq 0 ] && grep -q '^FULL' "$TEST_WORK/good.out" \
   || { cat "$TEST_WORK/good.err"; fail "the neighbour VMM did not finish normally (exit $good_status)"; }
 say "ok: the neighbour wrote its disk full and exited 0"
+
+say "checking: a bare-machine reboot under the filter (kernel, initrd and the locked drive reopened)"
+truncate -s 8M "$TEST_WORK/reboot.img"
+(sleep 10; echo 'reboot -f'; sleep 15; echo 'echo second-boot-$((6*7))'; sleep 2; echo 'poweroff -f') |
+  timeout 90 "$NIMBUS_BIN" run --kernel "$NIMBUS_GUEST_KERNEL" --initrd "$NIMBUS_GUEST_INITRD" --append console=ttyS0 \
+    --drive "$TEST_WORK/reboot.img" --timeout 60 > "$TEST_WORK/reboot.out" 2> "$TEST_WORK/reboot.err"
+reboot_status=$?
+boots="$(grep -ac 'Linux version' "$TEST_WORK/reboot.out")"
+[ "$reboot_status" -eq 0 ] && [ "$boots" -eq 2 ] && grep -aq '^second-boot-42' "$TEST_WORK/reboot.out" \
+  || { tail -5 "$TEST_WORK/reboot.out"; cat "$TEST_WORK/reboot.err"; fail "reboot under the sandbox: exit $reboot_status, $boots boots"; }
+say "ok: 2 boots, the second answers, exit 0"
