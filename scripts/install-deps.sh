@@ -12,7 +12,7 @@ PACKAGES=(
   # libraries
   libfdt-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   libfmt-dev libspdlog-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
-  libcpp-httplib-dev
+  libcpp-httplib-dev libseccomp-dev
   # cloud
   etcd-server etcd-client coinor-cbc coinor-libcbc-dev
   # guests: cross compiler, kernel source and its build dependencies

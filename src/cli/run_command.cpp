@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "cli/commands.hpp"
+#include "cli/sandbox.hpp"
 #include "cli/terminal_console.hpp"
 #include "hypervisor/vm_config.hpp"
 #include "hypervisor/vmm.hpp"
@@ -47,6 +48,7 @@ struct RunOptions {
   std::string state_dir, log_dir;
   bool console_stdout = false;
   bool marker_log = false;
+  bool no_sandbox = false;
 };
 
 const CLI::Validator kNotNegative(
@@ -176,6 +178,7 @@ VmmSetup validate_vmm(const RunOptions& o) {
     vm.initrd = o.initrd;
     vm.append = o.append;
     vm.disk = o.drive;
+    vm.disk_read_only = o.drive_read_only;
     const auto ram = machine::parse_size(o.mem);
     if (!ram || *ram < kMinRam || *ram > kMaxRam || *ram % 4096)
       throw UsageError(fmt::format("--mem '{}' must be a size from 16M to 16G in whole 4 KiB pages", o.mem));
@@ -215,6 +218,7 @@ int run_vmm(const RunOptions& options) {
     fmt::print(stderr, "nimbus run: {}\n", e.what());
     return kExitUsage;
   }
+  if (!options.no_sandbox) setup.options.after_setup = [] { enter_sandbox(); };
   std::unique_ptr<TerminalConsole> terminal;
   if (setup.on_terminal) {
     terminal = std::make_unique<TerminalConsole>(STDIN_FILENO, STDOUT_FILENO);
@@ -257,10 +261,15 @@ int run_machine(const RunOptions& options) {
     return kExitUsage;
   }
   TerminalConsole console(STDIN_FILENO, STDOUT_FILENO);
+  bool sandboxed = options.no_sandbox;
   for (;;) {
     machine::RunResult result;
     try {
       machine::Machine vm(config, console);
+      if (!sandboxed) {
+        enter_sandbox(); // devices open, RAM mapped; stays on across reboots
+        sandboxed = true;
+      }
       result = vm.run();
     } catch (const std::exception& e) {
       console.flush();
@@ -301,7 +310,8 @@ void register_run(CLI::App& app) {
       "    one VM under the VMM, its console on this terminal.\n"
       "Exit status: the guest's power-off code (0 for a normal poweroff; with several VMs, the first VM's\n"
       "non-zero code, 1 for a VM that failed), 2 for bad options or images, 124 when --timeout expired,\n"
-      "125 when --max-instructions was reached, 130 when a VMM with --vm was stopped by SIGINT/SIGTERM.");
+      "125 when --max-instructions was reached, 130 when a VMM with --vm was stopped by SIGINT/SIGTERM,\n"
+      "159 when the sandbox stopped a forbidden system call (docs/security.md).");
   run->add_option("--kernel", options->kernel, "Kernel: a Linux Image, an ELF, or a raw binary");
   run->add_option("--initrd", options->initrd, "Initial ramdisk (cpio archive) for Linux");
   run->add_option("--append", options->append, "Kernel command line (the device tree's /chosen/bootargs)");
@@ -312,7 +322,7 @@ void register_run(CLI::App& app) {
   run->add_option("--mem,-m", options->mem, "Guest RAM, e.g. 256M or 1G (16M to 16G)")->capture_default_str();
   run->add_option("--smp", options->smp, "Number of harts (1 to 8; with --virt, vCPUs: 1 to 64)")->capture_default_str();
   run->add_option("--drive", options->drive, "Raw disk image for the virtio block device");
-  run->add_flag("--drive-read-only", options->drive_read_only, "Attach the drive read-only (bare machine only)");
+  run->add_flag("--drive-read-only", options->drive_read_only, "Attach the drive read-only (bare machine and --virt; in a TOML: readonly = true)");
   run->add_flag("--virtio-legacy", options->virtio_legacy,
                 "Legacy virtio-mmio transports (version 1, QEMU 7.2's default) instead of version 2 "
                 "(bare machine only)");
@@ -347,6 +357,9 @@ void register_run(CLI::App& app) {
                 "VMM: write every guest console line that starts with 'NIMBUS-' to "
                 "<state-dir>/<name>.markers.jsonl with the VM's counters at that moment (exits per benchmark "
                 "operation in nimbus bench)");
+  run->add_flag("--no-sandbox", options->no_sandbox,
+                "Do not install the seccomp filter that limits the running VMM to the system calls it needs "
+                "(docs/security.md)");
   run->callback([options] { set_exit_code(run_machine(*options)); });
 }
 

@@ -49,6 +49,7 @@ Vm::Vm(const VmConfig& config, FramePool& pool, machine::ConsoleBackend& console
     board.harts = config.vcpus;
     board.bootargs = config.append;
     if (!config.disk.empty()) board.drive_path = config.disk;
+    board.drive_read_only = config.disk_read_only;
     board_ = std::make_unique<machine::Board>(board, *bus_, *clock_, std::move(pins));
     board_->uart().set_sink([this](uint8_t byte) { console_.write(byte); });
 

@@ -24,7 +24,8 @@ std::string_view to_string(VirtMode mode) {
 namespace {
 
 constexpr std::array kKnownKeys = {"name", "vcpus",  "memory", "mode", "kernel",     "initrd",
-                                   "append", "disk", "weight", "cap",  "reservation", "bios"};
+                                   "append", "disk", "weight", "cap",  "reservation", "bios",
+                                   "readonly"};
 
 // "file:line: key 'k': what" — the line is left out when toml++ does not know it.
 [[noreturn]] void fail(std::string_view source, const toml::source_region& where, std::string_view key,
@@ -77,6 +78,14 @@ public:
     if (value < min || value > max)
       fail(source_, node->source(), key, fmt::format("must be between {} and {}, got {}", min, max, value));
     return static_cast<uint64_t>(value);
+  }
+
+  bool boolean(std::string_view key, bool fallback) const {
+    const toml::node* node = find(key);
+    if (!node) return fallback;
+    if (!node->is_boolean())
+      fail(source_, node->source(), key, fmt::format("must be true or false, got {}", type_name(node->type())));
+    return node->as_boolean()->get();
   }
 
   [[noreturn]] void fail_at(std::string_view key, std::string_view what) const {
@@ -144,8 +153,8 @@ VmConfig parse_vm_config(std::string_view toml_text, std::string_view source) {
     for (std::string_view k : kKnownKeys) known = known || key.str() == k;
     if (!known)
       fail(source, key.source().begin.line ? key.source() : node.source(), key.str(),
-           "unknown key (known: name, vcpus, memory, mode, kernel, initrd, append, disk, bios, weight, cap, "
-           "reservation)");
+           "unknown key (known: name, vcpus, memory, mode, kernel, initrd, append, disk, readonly, bios, weight, "
+           "cap, reservation)");
   }
 
   Reader reader(table, source);
@@ -171,6 +180,8 @@ VmConfig parse_vm_config(std::string_view toml_text, std::string_view source) {
   config.initrd = reader.string("initrd", false);
   config.append = reader.string("append", false);
   config.disk = reader.string("disk", false);
+  config.disk_read_only = reader.boolean("readonly", false);
+  if (config.disk_read_only && config.disk.empty()) reader.fail_at("readonly", "needs a disk to apply to");
   if (reader.find("bios")) {
     config.bios = reader.string("bios", false);
     if (config.bios.empty())

@@ -31,6 +31,7 @@ struct VmConfig {
   std::string initrd;                  // optional
   std::string append;                  // kernel command line, optional
   std::string disk;                    // optional
+  bool disk_read_only = false;         // `readonly = true`: the guest cannot write the disk
   uint32_t weight = 100;               // relative share, 1 .. kMaxWeight
   uint32_t cap_percent = 0;            // percent of one host hart, 0 = no cap
   uint32_t reservation_percent = 0;    // guaranteed percent of one host hart

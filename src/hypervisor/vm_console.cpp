@@ -11,9 +11,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <stdexcept>
+#include <thread>
 
 namespace nimbus::hypervisor {
 
@@ -157,7 +159,12 @@ size_t VmConsole::clients() const {
 
 void VmConsole::accept_client() {
   const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-  if (fd < 0) return;
+  if (fd < 0) {
+    // Out of descriptors (the sandbox caps RLIMIT_NOFILE): the connection stays pending and the
+    // socket stays readable, so back off instead of spinning until a client leaves.
+    if (errno == EMFILE || errno == ENFILE) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return;
+  }
   std::lock_guard lock(mutex_);
   clients_.push_back(fd);
 }

@@ -203,6 +203,7 @@ VmmResult Vmm::run() {
   const auto started = std::chrono::steady_clock::now();
   VmmResult result;
   bool any = scheduler.vcpu_count() > 0;
+  if (options_.after_setup) options_.after_setup();
   if (any) host.start();
   auto last_stats = std::chrono::steady_clock::time_point{};
   for (;;) {

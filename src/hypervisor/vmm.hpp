@@ -38,6 +38,9 @@ struct VmmOptions {
   std::function<void(const std::string&)> log;
   // Polled about every 100 ms: when it returns true, the run ends as at a timeout (for SIGINT).
   std::function<bool()> stop_requested;
+  // Called once every VM's devices and memory are set up, just before the vCPUs start (the
+  // seccomp sandbox goes on here). An exception ends the run as a setup error would.
+  std::function<void()> after_setup;
 };
 
 struct VmOutcome {

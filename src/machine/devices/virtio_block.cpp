@@ -1,12 +1,16 @@
 #include "machine/devices/virtio_block.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 namespace nimbus::machine {
@@ -35,7 +39,47 @@ bool for_each_piece(const std::vector<DescriptorChain::Segment>& segments, uint6
   return length == 0;
 }
 
+// "pid N (comm)" of a process holding a flock on the file (dev, ino), from /proc/locks; empty
+// when it cannot be told.
+std::string lock_holder(const struct stat& st) {
+  std::ifstream locks("/proc/locks");
+  std::string line;
+  char want[64];
+  std::snprintf(want, sizeof want, "%02x:%02x:%llu", major(st.st_dev), minor(st.st_dev),
+                static_cast<unsigned long long>(st.st_ino));
+  while (std::getline(locks, line)) {
+    // "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"
+    std::istringstream in(line);
+    std::string number, kind, advisory, mode, pid, id;
+    if (!(in >> number >> kind)) continue;
+    if (kind == "->") in >> kind; // a waiter
+    if (!(in >> advisory >> mode >> pid >> id) || kind != "FLOCK" || id != want) continue;
+    std::string who = "pid " + pid;
+    if (pid == std::to_string(::getpid())) return who + " (this process: another VM or drive uses it)";
+    std::ifstream comm("/proc/" + pid + "/comm");
+    std::string name;
+    if (std::getline(comm, name) && !name.empty()) who += " (" + name + ")";
+    return who;
+  }
+  return {};
+}
+
 } // namespace
+
+void lock_disk_image(int fd, const std::string& path, bool read_only) {
+  // flock locks belong to the open file description, so two opens in one process (two VMs of one
+  // VMM) conflict as two processes do; the lock goes away with the descriptor, also on kill -9.
+  while (::flock(fd, (read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+    if (errno == EINTR) continue;
+    if (errno != EWOULDBLOCK)
+      throw std::runtime_error(path + ": cannot lock disk image: " + std::strerror(errno));
+    struct stat st {};
+    std::string holder = ::fstat(fd, &st) == 0 ? lock_holder(st) : std::string();
+    throw std::runtime_error(path + ": disk image is in use" + (holder.empty() ? "" : " by " + holder) +
+                             (read_only ? " for writing; a read-only attach needs no writer"
+                                        : "; a read-write attach needs it to itself"));
+  }
+}
 
 VirtioBlock::VirtioBlock(const std::string& path, bool read_only) : path_(path), read_only_(read_only) {
   if (!read_only_) {
@@ -48,6 +92,12 @@ VirtioBlock::VirtioBlock(const std::string& path, bool read_only) : path_(path),
   if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd_);
     throw std::runtime_error(path + ": disk image is not a regular file");
+  }
+  try {
+    lock_disk_image(fd_, path, read_only_);
+  } catch (...) {
+    ::close(fd_);
+    throw;
   }
   capacity_sectors_ = static_cast<uint64_t>(st.st_size) / kSectorSize;
 }
@@ -130,7 +180,9 @@ VirtioDevice::Result VirtioBlock::process(unsigned, const DescriptorChain& chain
     break;
   case kTypeOut: status = write_sectors(sector, chain, chain.readable_bytes() - kHeaderSize); break;
   case kTypeFlush:
-    status = read_only_ || ::fsync(fd_) == 0 ? kStatusOk : kStatusIoErr;
+    // Every OUT before this request was pwritten before it completed; fdatasync puts them on
+    // stable storage before the FLUSH completes (file size never changes, so no metadata is due).
+    status = read_only_ || ::fdatasync(fd_) == 0 ? kStatusOk : kStatusIoErr;
     break;
   case kTypeGetId: {
     char id[kIdBytes] = {};

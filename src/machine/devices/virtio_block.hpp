@@ -1,13 +1,19 @@
 #pragma once
 // virtio-blk (device ID 2) backed by a raw image file. Requests are served synchronously with
-// pread/pwrite straight into guest buffers; FLUSH is an fsync of the file, so data the guest
-// has flushed survives a host crash.
+// pread/pwrite straight into guest buffers (an OUT completes only once its pwrite returned: no
+// write-back cache in the VMM); FLUSH is an fdatasync of the file, so data the guest has flushed
+// survives a kill -9 of the VMM and a host crash. The image is flock'ed while attached: exclusive
+// read-write, shared read-only, so two VMMs (or two VMs of one VMM) never write one image.
 #include <cstdint>
 #include <string>
 
 #include "machine/devices/virtio_device.hpp"
 
 namespace nimbus::machine {
+
+// Takes the disk lock on `fd` (LOCK_EX, or LOCK_SH when read_only), without waiting; throws
+// std::runtime_error naming `path` and, when /proc/locks tells, the holder's pid and name.
+void lock_disk_image(int fd, const std::string& path, bool read_only);
 
 class VirtioBlock : public VirtioDevice {
 public:
@@ -23,7 +29,8 @@ public:
   static constexpr size_t kIdBytes = 20;
 
   // Opens the image; throws std::runtime_error naming the file when it cannot be used.
-  // A file that cannot be opened for writing is served read-only.
+  // A file that cannot be opened for writing is served read-only. Throws when another user holds
+  // the image's lock (see lock_disk_image).
   VirtioBlock(const std::string& path, bool read_only);
   ~VirtioBlock() override;
   VirtioBlock(const VirtioBlock&) = delete;

@@ -50,6 +50,7 @@ kernel = "/k/Image"
 initrd = "/k/initrd"
 append = "console=ttyS0 quiet"
 disk = "/d/db.img"
+readonly = true
 weight = 300
 cap = 250
 reservation = 150
@@ -63,6 +64,8 @@ reservation = 150
   EXPECT_EQ(vm.initrd, "/k/initrd");
   EXPECT_EQ(vm.append, "console=ttyS0 quiet");
   EXPECT_EQ(vm.disk, "/d/db.img");
+  EXPECT_TRUE(vm.disk_read_only);
+  EXPECT_FALSE(parse_vm_config(std::string(kMinimal) + "disk = \"d\"\n", "x").disk_read_only);
   EXPECT_EQ(vm.weight, 300u);
   EXPECT_EQ(vm.cap_percent, 250u);
   EXPECT_EQ(vm.reservation_percent, 150u);
@@ -91,6 +94,12 @@ TEST(VmConfig, UnknownKeyNamesFileLineAndKey) {
   EXPECT_THAT(error, HasSubstr("'cpus'"));
   EXPECT_THAT(error, HasSubstr("unknown key"));
   EXPECT_THAT(error_of(std::string(kMinimal) + "[extra]\nx = 1\n"), HasSubstr("'extra'"));
+}
+
+TEST(VmConfig, ReadonlyIsABooleanForADisk) {
+  EXPECT_THAT(error_of(std::string(kMinimal) + "disk = \"d\"\nreadonly = \"yes\"\n"),
+              HasSubstr("key 'readonly': must be true or false"));
+  EXPECT_THAT(error_of(std::string(kMinimal) + "readonly = true\n"), HasSubstr("key 'readonly': needs a disk"));
 }
 
 TEST(VmConfig, MissingRequiredKeys) {

@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -160,6 +163,8 @@ TEST_F(VirtioBlockTest, ReadOnlyDriveRefusesWrites) {
 TEST_F(VirtioBlockTest, ReadOnlyFileIsServedReadOnly) {
   if (geteuid() == 0) GTEST_SKIP() << "root can write any file";
   chmod(path.c_str(), 0444);
+  driver.reset();
+  transport.reset(); // the fixture's read-write attach holds the exclusive lock
   B dev(path, false);
   EXPECT_TRUE(dev.read_only());
   EXPECT_TRUE(dev.features() & B::kFeatureRo);
@@ -172,6 +177,65 @@ TEST_F(VirtioBlockTest, RequestWithoutStatusByteNeedsReset) {
   driver->make_available(0);
   driver->notify();
   EXPECT_TRUE(driver->needs_reset());
+}
+
+// The error of an attach that finds the image locked.
+std::string lock_error(const std::string& path, bool read_only) {
+  try {
+    B dev(path, read_only);
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return {};
+}
+
+TEST_F(VirtioBlockTest, SecondReadWriteAttachIsRefusedNamingImageAndHolder) {
+  const std::string error = lock_error(path, false);
+  ASSERT_FALSE(error.empty()) << "a second read-write attach of a locked image succeeded";
+  EXPECT_NE(error.find(path), std::string::npos) << error;
+  EXPECT_NE(error.find("in use by pid " + std::to_string(getpid())), std::string::npos) << error;
+}
+
+TEST_F(VirtioBlockTest, ReadOnlyAttachIsRefusedWhileAWriterHoldsTheImage) {
+  EXPECT_NE(lock_error(path, true).find("in use"), std::string::npos);
+}
+
+TEST_F(VirtioBlockTest, ReadOnlyAttachesShareButExcludeAWriter) {
+  open(true);
+  EXPECT_EQ(lock_error(path, true), "");
+  EXPECT_NE(lock_error(path, false).find("in use"), std::string::npos);
+}
+
+TEST_F(VirtioBlockTest, LockIsReleasedWithTheDevice) {
+  driver.reset();
+  transport.reset();
+  EXPECT_EQ(lock_error(path, false), "");
+  EXPECT_EQ(lock_error(path, false), ""); // and again: the first one's destructor released it
+}
+
+TEST_F(VirtioBlockTest, HolderInAnotherProcessIsNamed) {
+  driver.reset();
+  transport.reset();
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const int fd = ::open(path.c_str(), O_RDWR);
+    if (fd < 0 || flock(fd, LOCK_EX) != 0) _exit(1);
+    if (write(ready[1], "x", 1) != 1) _exit(1);
+    pause();
+    _exit(0);
+  }
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  const std::string error = lock_error(path, false);
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  close(ready[0]);
+  close(ready[1]);
+  EXPECT_NE(error.find("in use by pid " + std::to_string(child)), std::string::npos) << error;
+  EXPECT_EQ(lock_error(path, false), ""); // kill -9 of the holder frees the image
 }
 
 TEST(VirtioBlockOpen, MissingFileNamesThePath) {
