@@ -18,7 +18,7 @@ namespace nimbus::cloud::placement::simulator {
 namespace {
 
 std::string data_file(const std::string& name) {
-  return (std::filesystem::path(__FILE__).parent_path() / "../../data/placement" / name).lexically_normal().string();
+  return (std::filesystem::path(NIMBUS_TEST_DATA_DIR) / "placement" / name).string();
 }
 
 SimulationConfig two_dim_config(online::Policy p = online::Policy::BestFit) {

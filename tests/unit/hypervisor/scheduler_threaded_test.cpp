@@ -44,8 +44,10 @@ TEST(SchedulerThreaded, CappedVmStaysUnderItsCap) {
   Nanoseconds ran = host.run_for(milliseconds(300));
   // The cap holds per 10 ms accounting period (checked exactly in the simulation). A window that
   // is not whole periods touches up to two more periods, each with its own allowance, and the
-  // last slice can return late (the host preempts our worker) with no next period to pay it back.
-  EXPECT_LE(host.vm_runtime(capped), (ran + 2 * milliseconds(10)) * 30 / 100 + milliseconds(3));
+  // last slice can return late (the host preempts our worker) with no next period to pay it back;
+  // on a loaded 2-core host that lateness is a host time slice (a few ms), so allow one period.
+  // Without the cap the VM would run the whole 300 ms.
+  EXPECT_LE(host.vm_runtime(capped), (ran + 2 * milliseconds(10)) * 30 / 100 + milliseconds(10));
   EXPECT_GE(host.vm_runtime(capped), ran * 15 / 100) << "the capped VM should still run";
 }
 
