@@ -2,8 +2,9 @@
 # Sets everything up on a fresh Debian 12 machine — Debian packages, the Nimbus build, the guest
 # images (Linux 6.1, busybox, initramfs; cached by content hash) — then boots VMs: three Linux VMs
 # side by side under the VMM, one per virtualization mode (emulate, trap, hw), each checking itself
-# and printing its verdict, and finally one Linux VM (hw mode, 2 vCPUs, a virtio disk) to a busybox
-# shell on this terminal. Leave the shell with `poweroff`, or quit at any time with Ctrl-A x.
+# and printing its verdict; then a cloud on this machine (etcd, a controller, three host agents,
+# two tenants' VMs placed by the controller, a web dashboard); and finally one Linux VM (hw mode,
+# 2 vCPUs, a virtio disk) to a busybox shell on this terminal. The cloud stops when the shell ends. Leave the shell with `poweroff`, or quit at any time with Ctrl-A x.
 # Extra arguments go to that last `nimbus run` (e.g. --smp 4 --mem 512M, or --virt trap).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -38,6 +39,28 @@ echo "== three Linux VMs side by side, one per virtualization mode (their consol
   grep -a -E '\| (NIMBUS-|Linux version)' || true
 "$root/build/release/src/cli/nimbus" stats --state-dir "$vms/state"
 
+echo "== a cloud on this machine: etcd, a controller and three host agents; two tenants' Linux VMs placed on them"
+nimbus="$root/build/release/src/cli/nimbus"
+cloud="${NIMBUS_CACHE:-${HOME:-/var/tmp}/.cache/nimbus}/setup-cloud"
+"$nimbus" cloud down --dir "$cloud" >/dev/null 2>&1 || true  # a cloud left by an earlier run
+rm -rf "$cloud"
+"$nimbus" cloud up --hosts 3 --dir "$cloud"
+for tenant in acme globex; do "$nimbus" tenant create "$tenant" --cloud "$cloud" | head -1; done
+"$nimbus" vm create web1 --tenant acme --flavor n1.tiny --image linux --anti-affinity web --cloud "$cloud" >/dev/null
+"$nimbus" vm create web2 --tenant acme --flavor n1.tiny --image linux --anti-affinity web --cloud "$cloud" >/dev/null
+"$nimbus" vm create db1 --tenant globex --flavor n1.small --image linux --wait --cloud "$cloud" >/dev/null
+"$nimbus" vm list --cloud "$cloud"
+"$nimbus" host list --cloud "$cloud"
+for _ in $(seq 60); do  # the kernel's first lines on the console, read through the controller
+  "$nimbus" vm console db1 --tenant globex --log --cloud "$cloud" | grep -a -q 'NIMBUS-GUEST' && break
+  sleep 1
+done
+"$nimbus" vm console db1 --tenant globex --log --cloud "$cloud" | grep -a -E 'Linux version|NIMBUS-GUEST' || true
+echo "   the cloud stays up while the shell below runs (its dashboard link is above); it stops when the shell ends"
+
 echo "== one Linux VM (hw mode: the H extension with G-stage paging) to a busybox shell; Ctrl-A x quits"
-exec "$root/build/release/src/cli/nimbus" run --virt hw --kernel "$NIMBUS_GUEST_KERNEL" --initrd "$NIMBUS_GUEST_INITRD" \
-  --append "console=ttyS0" --drive "$disk" --smp 2 --mem 256M --state-dir "$vms/state" "$@"
+status=0
+"$root/build/release/src/cli/nimbus" run --virt hw --kernel "$NIMBUS_GUEST_KERNEL" --initrd "$NIMBUS_GUEST_INITRD" \
+  --append "console=ttyS0" --drive "$disk" --smp 2 --mem 256M --state-dir "$vms/state" "$@" || status=$?
+"$nimbus" cloud down --dir "$cloud" >/dev/null || true
+exit "$status"

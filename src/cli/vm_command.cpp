@@ -22,6 +22,7 @@ struct VmOptions {
   CloudTarget target;
   std::string name, flavor, image, tenant, anti_affinity, affinity, host;
   bool wait = false;
+  bool log = false;  // console: print what it printed so far and exit
 };
 
 std::string vm_path(const VmOptions& o, const std::string& suffix = "") {
@@ -101,6 +102,12 @@ int vm_console(const VmOptions& o) {
   if (first.status != 200) return c.fail(first);
   const std::string id = first.body.value("id", o.name);
   const std::string path = "/v1/vms/" + id + "/console";
+  if (o.log) {  // like `openstack console log show`: no terminal, no input, no following
+    auto log = c.request("GET", path + "?follow=0");
+    if (log.status != 200) return c.fail(log);
+    std::fwrite(log.raw.data(), 1, log.raw.size(), stdout);
+    return 0;
+  }
   auto ended = std::make_shared<std::atomic<int>>(0);  // 0 running, else the HTTP status (or -1)
   {
     TerminalConsole terminal(STDIN_FILENO, STDOUT_FILENO);
@@ -169,7 +176,9 @@ void register_vm(CLI::App& app) {
   add("migrate", "Move a VM to another host (admin; stop-and-restart)", true,
       [](const VmOptions& o) { return vm_simple(o, "migrate"); },
       [](CLI::App& cmd, VmOptions& o) { cmd.add_option("--host", o.host, "target host (default: placement chooses)"); });
-  add("console", "Attach to a VM's console (Ctrl-A x detaches)", true, vm_console, none);
+  add("console", "Attach to a VM's console (Ctrl-A x detaches)", true, vm_console, [](CLI::App& cmd, VmOptions& o) {
+    cmd.add_flag("--log", o.log, "print what the console has printed so far and exit (for scripts)");
+  });
 }
 
 NIMBUS_REGISTER_COMMAND(register_vm);
