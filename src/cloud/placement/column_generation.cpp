@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <cstdio>
+#include <cstdlib>
 #include <set>
 
 #include "cloud/placement/instance_generators.hpp"
@@ -262,12 +264,16 @@ ColumnGenerationResult solve_by_column_generation(const ColumnGenerationInput& i
   for (std::size_t j = 0; j < m; ++j) demand[j] = input.types[j].count;
 
   const Master::Outcome root = master.optimize(demand, result.iterations);
+  if (std::getenv("NIMBUS_PLACE_TRACE") != nullptr)
+    std::fprintf(stderr, "  cg root: lp=%.4f bound=%lld conv=%d iters=%llu cols=%zu left=%.3f\n", root.lp, (long long)root.bound,
+                 root.converged, (unsigned long long)result.iterations, master.columns().size(), deadline.seconds_left());
   result.lp_value = root.lp;
   result.lp_converged = root.converged;
   result.pricing_incomplete = root.pricing_incomplete;
   result.bound = root.bound;
   int64_t upper = input.upper_bound;
   const int64_t lower = std::max(input.known_lower_bound, result.bound);
+  if (root.solved && input.dive && lower < upper && input.after_root) upper = std::min(upper, input.after_root(lower));
   if (!root.solved || !input.dive || lower >= upper) {
     result.columns = master.columns().size();
     result.pool = master.columns();
