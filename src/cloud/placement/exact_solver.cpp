@@ -357,6 +357,25 @@ ExactResult solve_vector(const Instance& instance, const Packing& incumbent, dou
     if (cg.found) adopt_patterns(cg.packing, "column-generation-dive");
     column_pool = cg.pool;
   }
+  // The excess search (exchanges between over-full bins and the others) aiming below the
+  // incumbent, down to the bound, for a third of the time left.
+  if (lower < upper && !zero && !deadline.expired_now()) {
+    SearchDeadline slice(deadline.seconds_left() / 3);
+    uint64_t seed = 1;
+    while (lower < upper && !slice.expired_now()) {
+      const ExcessSearchResult ps =
+          excess_search_vector(instance.demands, in.capacity, dims, upper - 1, r.packing.bin_of_item, slice, seed++);
+      if (!ps.found) break;
+      Packing p;
+      p.bin_of_item = ps.bin_of;
+      p.bin_host_type.assign(static_cast<std::size_t>(upper - 1), 0);
+      drop_empty_bins(p);
+      if (static_cast<int64_t>(p.bin_count()) >= upper || !packing_violation(instance, p).empty()) break;
+      r.packing = std::move(p);
+      upper = static_cast<int64_t>(r.packing.bin_count());
+      r.method = "excess-search";
+    }
+  }
   bool complete = false;
   // Small enough to list every maximal pattern: the covering program over all of them is an
   // exact model; Cbc finishing it is a proof, and its packings are optimal.

@@ -1,6 +1,7 @@
 #include "cloud/placement/excess_search.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <random>
 
 namespace nimbus::cloud::placement {
@@ -10,16 +11,20 @@ namespace {
 constexpr std::size_t kPairItems = 24;  // pairs of a bin only among its first items (bins with many small items)
 
 struct Subset {
-  int64_t weight = 0;
+  ResourceVector weight;
   uint32_t item[2] = {0, 0};
   uint8_t size = 0;
 };
 
 class ExcessSearch {
 public:
-  ExcessSearch(const std::vector<int64_t>& sizes, int64_t capacity, int64_t bins, uint64_t seed)
-      : w_(sizes), capacity_(capacity), k_(static_cast<std::size_t>(bins)), rng_(seed), tabu_bin_(sizes.size(), -1),
-        tabu_until_(sizes.size(), 0) {}
+  ExcessSearch(const std::vector<ResourceVector>& demands, const ResourceVector& capacity, std::size_t dims, int64_t bins,
+               uint64_t seed)
+      : w_(demands), capacity_(capacity), dims_(dims), k_(static_cast<std::size_t>(bins)), rng_(seed),
+        tabu_bin_(demands.size(), -1), tabu_until_(demands.size(), 0) {
+    // The excess of a dimension counts relative to its capacity (exact integers in one dimension).
+    for (std::size_t d = 0; d < dims_; ++d) unit_[d] = dims_ == 1 ? 1.0 : 1.0 / static_cast<double>(capacity_[d]);
+  }
 
   bool init(const std::vector<int32_t>& start) {
     int32_t m = 0;
@@ -30,15 +35,27 @@ public:
       all[static_cast<std::size_t>(start[i])].push_back(static_cast<uint32_t>(i));
     }
     auto load_of = [&](const std::vector<uint32_t>& b) {
-      int64_t s = 0;
+      ResourceVector s;
       for (uint32_t i : b) s += w_[i];
       return s;
     };
+    auto fill = [&](const ResourceVector& load) {
+      double f = 0;
+      for (std::size_t d = 0; d < dims_; ++d) f += static_cast<double>(load[d]) / static_cast<double>(capacity_[d]);
+      return f;
+    };
     // Keep the fullest bins; the items of the others go where they fit best, or else to the
     // emptiest bin.
-    std::sort(all.begin(), all.end(), [&](const auto& a, const auto& b) { return load_of(a) > load_of(b); });
+    std::vector<double> full(all.size());
+    for (std::size_t b = 0; b < all.size(); ++b) full[b] = fill(load_of(all[b]));
+    std::vector<std::size_t> order(all.size());
+    for (std::size_t b = 0; b < order.size(); ++b) order[b] = b;
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return full[a] > full[b]; });
+    std::vector<std::vector<uint32_t>> sorted;
+    for (std::size_t b : order) sorted.push_back(std::move(all[b]));
+    all = std::move(sorted);
     bins_.assign(k_, {});
-    load_.assign(k_, 0);
+    load_.assign(k_, ResourceVector{});
     std::vector<uint32_t> rest;
     for (std::size_t b = 0; b < all.size(); ++b) {
       if (b < k_) {
@@ -48,23 +65,25 @@ public:
         rest.insert(rest.end(), all[b].begin(), all[b].end());
       }
     }
-    std::sort(rest.begin(), rest.end(), [&](uint32_t a, uint32_t b) { return w_[a] > w_[b]; });
+    std::stable_sort(rest.begin(), rest.end(), [&](uint32_t a, uint32_t b) { return fill(w_[a]) > fill(w_[b]); });
     for (uint32_t i : rest) {
       std::size_t best = k_, emptiest = 0;
       for (std::size_t b = 0; b < k_; ++b) {
-        if (load_[b] + w_[i] <= capacity_ && (best == k_ || load_[b] > load_[best])) best = b;
-        if (load_[b] < load_[emptiest]) emptiest = b;
+        if ((load_[b] + w_[i]).fits_in(capacity_) && (best == k_ || fill(load_[b]) > fill(load_[best]))) best = b;
+        if (fill(load_[b]) < fill(load_[emptiest])) emptiest = b;
       }
       if (best == k_) best = emptiest;
       bins_[best].push_back(i);
       load_[best] += w_[i];
     }
-    for (std::size_t b = 0; b < k_; ++b) excess_ += excess(load_[b]);
     return true;
   }
 
   bool run(SearchDeadline& deadline, uint64_t& iterations) {
-    while (excess_ > 0) {
+    for (;;) {
+      bool over = false;
+      for (std::size_t b = 0; b < k_ && !over; ++b) over = !load_[b].fits_in(capacity_);
+      if (!over) break;
       if (deadline.expired()) return false;
       ++iterations;
       ++t_;
@@ -81,18 +100,24 @@ public:
   }
 
 private:
-  const std::vector<int64_t>& w_;
-  int64_t capacity_;
+  const std::vector<ResourceVector>& w_;
+  ResourceVector capacity_;
+  std::size_t dims_;
+  std::array<double, kMaxDimensions> unit_{};
   std::size_t k_;
   std::mt19937_64 rng_;
   std::vector<std::vector<uint32_t>> bins_;
-  std::vector<int64_t> load_;
+  std::vector<ResourceVector> load_;
   std::vector<int32_t> tabu_bin_;     // an item that left this bin ...
   std::vector<uint64_t> tabu_until_;  // ... may not go back before this iteration
-  int64_t excess_ = 0;
   uint64_t t_ = 0;
 
-  int64_t excess(int64_t load) const { return load > capacity_ ? load - capacity_ : 0; }
+  double excess(const ResourceVector& load) const {
+    double e = 0;
+    for (std::size_t d = 0; d < dims_; ++d)
+      if (load[d] > capacity_[d]) e += static_cast<double>(load[d] - capacity_[d]) * unit_[d];
+    return e;
+  }
 
   // Subsets of 0 to 2 items of a bin.
   void subsets(std::size_t b, std::vector<Subset>& out) const {
@@ -127,27 +152,31 @@ private:
   // The best exchange between an over-full bin and another bin, by the change of the total excess
   // (ties at random); tabu moves only when they reach excess zero.
   void step() {
-    int64_t best_delta = INT64_MAX;
+    std::size_t over = 0;  // over-full bins
+    for (std::size_t b = 0; b < k_; ++b) over += load_[b].fits_in(capacity_) ? 0 : 1;
+    double best_delta = std::numeric_limits<double>::infinity();
     uint64_t ties = 0;
     std::size_t best_a = 0, best_b = 0;
     Subset best_s, best_t;
     std::vector<Subset> sa, sb;
     for (std::size_t a = 0; a < k_; ++a) {
-      if (load_[a] <= capacity_) continue;
+      if (load_[a].fits_in(capacity_)) continue;
       subsets(a, sa);
       for (std::size_t b = 0; b < k_; ++b) {
         if (b == a) continue;
         subsets(b, sb);
-        const int64_t before = excess(load_[a]) + excess(load_[b]);
+        const double before = excess(load_[a]) + excess(load_[b]);
+        const bool others_fit = over == 1 + (load_[b].fits_in(capacity_) ? 0 : 1);
         for (const Subset& s : sa) {
           const bool s_tabu = tabu(s, b);
           for (const Subset& t : sb) {
             if (t.weight == s.weight) continue;  // nothing changes
             if (s.size == 0 && t.size == 0) continue;
-            const int64_t la = load_[a] - s.weight + t.weight, lb = load_[b] + s.weight - t.weight;
-            const int64_t delta = excess(la) + excess(lb) - before;
+            const ResourceVector la = load_[a] - s.weight + t.weight, lb = load_[b] + s.weight - t.weight;
+            const double delta = excess(la) + excess(lb) - before;
             if (delta > best_delta) continue;
-            if ((s_tabu || tabu(t, a)) && excess_ + delta > 0) continue;
+            // Tabu unless it leaves no bin over-full (aspiration).
+            if ((s_tabu || tabu(t, a)) && !(others_fit && la.fits_in(capacity_) && lb.fits_in(capacity_))) continue;
             if (delta < best_delta) {
               best_delta = delta;
               ties = 0;
@@ -162,7 +191,7 @@ private:
         }
       }
     }
-    if (best_delta == INT64_MAX) {
+    if (best_delta == std::numeric_limits<double>::infinity()) {
       std::fill(tabu_until_.begin(), tabu_until_.end(), 0);  // everything tabu: forget
       return;
     }
@@ -179,28 +208,40 @@ private:
         tabu_until_[i] = t_ + tenure;
       }
     };
-    excess_ -= excess(load_[best_a]) + excess(load_[best_b]);
     move(best_s, best_a, best_b);
     move(best_t, best_b, best_a);
-    excess_ += excess(load_[best_a]) + excess(load_[best_b]);
   }
 };
 
 } // namespace
 
-ExcessSearchResult excess_search(const std::vector<int64_t>& sizes, int64_t capacity, int64_t bins,
-                                 const std::vector<int32_t>& start, SearchDeadline& deadline, uint64_t seed) {
+ExcessSearchResult excess_search_vector(const std::vector<ResourceVector>& demands, const ResourceVector& capacity,
+                                        std::size_t dimensions, int64_t bins, const std::vector<int32_t>& start,
+                                        SearchDeadline& deadline, uint64_t seed) {
   ExcessSearchResult r;
-  if (bins <= 0 || start.size() != sizes.size()) return r;
-  for (int64_t s : sizes)
-    if (s <= 0 || s > capacity) return r;
-  ExcessSearch search(sizes, capacity, bins, seed);
+  if (bins <= 0 || start.size() != demands.size() || dimensions < 1 || dimensions > kMaxDimensions) return r;
+  for (const ResourceVector& v : demands)
+    if (!v.fits_in(capacity)) return r;
+  for (std::size_t d = 0; d < dimensions; ++d)
+    if (capacity[d] <= 0) return r;
+  ExcessSearch search(demands, capacity, dimensions, bins, seed);
   if (!search.init(start)) return r;
   if (search.run(deadline, r.iterations)) {
     r.found = true;
     r.bin_of = search.bin_of();
   }
   return r;
+}
+
+ExcessSearchResult excess_search(const std::vector<int64_t>& sizes, int64_t capacity, int64_t bins,
+                                 const std::vector<int32_t>& start, SearchDeadline& deadline, uint64_t seed) {
+  for (int64_t s : sizes)
+    if (s <= 0) return {};
+  std::vector<ResourceVector> demands(sizes.size());
+  for (std::size_t i = 0; i < sizes.size(); ++i) demands[i][0] = sizes[i];
+  ResourceVector cap;
+  cap[0] = capacity;
+  return excess_search_vector(demands, cap, 1, bins, start, deadline, seed);
 }
 
 } // namespace nimbus::cloud::placement

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "cloud/placement/resource_vector.hpp"
 #include "cloud/placement/search_deadline.hpp"
 
 namespace nimbus::cloud::placement {
@@ -26,5 +27,11 @@ struct ExcessSearchResult {
 // beyond `bins` are emptied into the others. Every size must be in 1..capacity.
 ExcessSearchResult excess_search(const std::vector<int64_t>& sizes, int64_t capacity, int64_t bins,
                                  const std::vector<int32_t>& start, SearchDeadline& deadline, uint64_t seed = 1);
+
+// The same in 1 to 4 dimensions: a bin's excess is the sum over dimensions of its load beyond
+// the capacity, relative to the capacity. Every demand must fit the capacity.
+ExcessSearchResult excess_search_vector(const std::vector<ResourceVector>& demands, const ResourceVector& capacity,
+                                        std::size_t dimensions, int64_t bins, const std::vector<int32_t>& start,
+                                        SearchDeadline& deadline, uint64_t seed = 1);
 
 } // namespace nimbus::cloud::placement
