@@ -261,6 +261,8 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
 ExactResult solve_vector(const Instance& instance, const Packing& incumbent, double initial_lower_bound,
                          double time_limit_seconds) {
   SearchDeadline deadline(time_limit_seconds);
+  const bool trace = std::getenv("NIMBUS_PLACE_TRACE") != nullptr;  // stages on stderr, for tuning
+  auto deadline_elapsed = [&] { return time_limit_seconds - deadline.seconds_left(); };
   ExactResult r;
   r.method = "heuristic";
   r.bound_source = "continuous/L2 (best dimension)";
@@ -316,6 +318,30 @@ ExactResult solve_vector(const Instance& instance, const Packing& incumbent, dou
       r.method = method;
     }
   };
+  // The excess search (exchanges between over-full bins and the others) aiming below the
+  // incumbent, down to the bound, for `seconds`.
+  uint64_t excess_seed = 1;
+  auto excess = [&](double seconds) {
+    if (lower >= upper || zero || deadline.expired_now()) return;
+    SearchDeadline slice(std::min(seconds, deadline.seconds_left()));
+    while (lower < upper && !slice.expired_now()) {
+      const uint64_t seed = excess_seed++;
+      const ExcessSearchResult ps =
+          excess_search_vector(instance.demands, in.capacity, dims, upper - 1, r.packing.bin_of_item, slice, seed);
+      if (trace)
+        std::fprintf(stderr, "[%.3f] excess search k=%lld lower=%lld found=%d iters=%llu\n", deadline_elapsed(),
+                     (long long)(upper - 1), (long long)lower, ps.found, (unsigned long long)ps.iterations);
+      if (!ps.found) break;
+      Packing p;
+      p.bin_of_item = ps.bin_of;
+      p.bin_host_type.assign(static_cast<std::size_t>(upper - 1), 0);
+      drop_empty_bins(p);
+      if (static_cast<int64_t>(p.bin_count()) >= upper || !packing_violation(instance, p).empty()) break;
+      r.packing = std::move(p);
+      upper = static_cast<int64_t>(r.packing.bin_count());
+      r.method = "excess-search";
+    }
+  };
   if (lower < upper && !zero) {
     std::vector<Pattern> bins(r.packing.bin_count(), Pattern(in.types.size(), 0));
     for (std::size_t i = 0; i < instance.item_count(); ++i)
@@ -348,7 +374,16 @@ ExactResult solve_vector(const Instance& instance, const Packing& incumbent, dou
       for (std::size_t k = 0; k < cls.size(); ++k) ++out[static_cast<std::size_t>(p.bin_of_item[k])][cls[k]];
       return out;
     };
-    SearchDeadline cg_deadline(std::max(0.0, deadline.seconds_left() * 0.3));
+    // Right after the root LP, with its proven bound: the excess search, before any dive.
+    in.after_root = [&](int64_t bound) {
+      if (bound > lower) {
+        lower = bound;
+        r.bound_source = "LP (dual-feasible, checked exactly)";
+      }
+      excess(deadline.seconds_left() / 4);
+      return upper;
+    };
+    SearchDeadline cg_deadline(std::max(0.0, deadline.seconds_left() * 0.5));
     const ColumnGenerationResult cg = solve_by_column_generation(in, cg_deadline, finish);
     if (cg.bound > lower) {
       lower = cg.bound;
@@ -356,26 +391,11 @@ ExactResult solve_vector(const Instance& instance, const Packing& incumbent, dou
     }
     if (cg.found) adopt_patterns(cg.packing, "column-generation-dive");
     column_pool = cg.pool;
+    if (trace)
+      std::fprintf(stderr, "[%.3f] cg lp=%.4f bound=%lld found=%d dives=%llu upper=%lld\n", deadline_elapsed(), cg.lp_value,
+                   (long long)cg.bound, cg.found, (unsigned long long)cg.dives, (long long)upper);
   }
-  // The excess search (exchanges between over-full bins and the others) aiming below the
-  // incumbent, down to the bound, for a third of the time left.
-  if (lower < upper && !zero && !deadline.expired_now()) {
-    SearchDeadline slice(deadline.seconds_left() / 3);
-    uint64_t seed = 1;
-    while (lower < upper && !slice.expired_now()) {
-      const ExcessSearchResult ps =
-          excess_search_vector(instance.demands, in.capacity, dims, upper - 1, r.packing.bin_of_item, slice, seed++);
-      if (!ps.found) break;
-      Packing p;
-      p.bin_of_item = ps.bin_of;
-      p.bin_host_type.assign(static_cast<std::size_t>(upper - 1), 0);
-      drop_empty_bins(p);
-      if (static_cast<int64_t>(p.bin_count()) >= upper || !packing_violation(instance, p).empty()) break;
-      r.packing = std::move(p);
-      upper = static_cast<int64_t>(r.packing.bin_count());
-      r.method = "excess-search";
-    }
-  }
+  excess(deadline.seconds_left() / 3);
   bool complete = false;
   // Small enough to list every maximal pattern: the covering program over all of them is an
   // exact model; Cbc finishing it is a proof, and its packings are optimal.
