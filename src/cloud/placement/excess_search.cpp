@@ -111,6 +111,8 @@ private:
   std::vector<int32_t> tabu_bin_;     // an item that left this bin ...
   std::vector<uint64_t> tabu_until_;  // ... may not go back before this iteration
   uint64_t t_ = 0;
+  double best_total_ = std::numeric_limits<double>::infinity();
+  uint64_t last_best_ = 0;
 
   double excess(const ResourceVector& load) const {
     double e = 0;
@@ -153,7 +155,34 @@ private:
   // (ties at random); tabu moves only when they reach excess zero.
   void step() {
     std::size_t over = 0;  // over-full bins
-    for (std::size_t b = 0; b < k_; ++b) over += load_[b].fits_in(capacity_) ? 0 : 1;
+    double total = 0;
+    for (std::size_t b = 0; b < k_; ++b) {
+      over += load_[b].fits_in(capacity_) ? 0 : 1;
+      total += excess(load_[b]);
+    }
+    // Stagnation (no new best excess for a while; the exchanges can cycle despite the tabu
+    // lists): move a random item of an over-full bin to a random other bin.
+    if (total < best_total_) {
+      best_total_ = total;
+      last_best_ = t_;
+    } else if (t_ - last_best_ > 100 + 10 * k_ && k_ > 1) {
+      last_best_ = t_;
+      best_total_ = std::numeric_limits<double>::infinity();
+      std::vector<std::size_t> full;
+      for (std::size_t b = 0; b < k_; ++b)
+        if (!load_[b].fits_in(capacity_)) full.push_back(b);
+      const std::size_t a = full[rng_() % full.size()];
+      std::size_t b = rng_() % (k_ - 1);
+      if (b >= a) ++b;
+      const uint32_t i = bins_[a][rng_() % bins_[a].size()];
+      bins_[a].erase(std::find(bins_[a].begin(), bins_[a].end(), i));
+      bins_[b].push_back(i);
+      load_[a] -= w_[i];
+      load_[b] += w_[i];
+      tabu_bin_[i] = static_cast<int32_t>(a);
+      tabu_until_[i] = t_ + 10;
+      return;
+    }
     double best_delta = std::numeric_limits<double>::infinity();
     uint64_t ties = 0;
     std::size_t best_a = 0, best_b = 0;

@@ -51,6 +51,34 @@ TEST(OfflineExcessSearch, FindsOptimumAndNeverBelowOnSmallInstances) {
   }
 }
 
+// The same in two and three dimensions: every bin within capacity in every dimension.
+TEST(OfflineExcessSearch, VectorFindsOptimumAndNeverBelowOnSmallInstances) {
+  SplitMix64 rng(78);
+  for (int round = 0; round < 150; ++round) {
+    const std::size_t dims = 2 + static_cast<std::size_t>(round % 2);
+    const Instance in = testing::random_instance(rng, dims, 1 + static_cast<std::size_t>(rng.uniform(0, 8)), 1);
+    const auto optimum = static_cast<int64_t>(std::llround(testing::brute_force_optimum(in)));
+    const ResourceVector capacity = in.host_types[0].capacity;
+    const Packing start = heuristic_packing(in, Heuristic::FirstFit);
+    for (int64_t bins = std::max<int64_t>(1, optimum - 1); bins <= optimum; ++bins) {
+      SearchDeadline deadline(bins < optimum ? 0.005 : 1.0);
+      const ExcessSearchResult r = excess_search_vector(in.demands, capacity, dims, bins, start.bin_of_item, deadline, 1 + round);
+      if (bins < optimum) {
+        EXPECT_FALSE(r.found) << "round " << round;
+        continue;
+      }
+      ASSERT_TRUE(r.found) << "round " << round << " optimum " << optimum;
+      std::vector<ResourceVector> load(static_cast<std::size_t>(bins));
+      for (std::size_t i = 0; i < in.item_count(); ++i) {
+        ASSERT_GE(r.bin_of[i], 0);
+        ASSERT_LT(r.bin_of[i], bins);
+        load[static_cast<std::size_t>(r.bin_of[i])] += in.demands[i];
+      }
+      for (const ResourceVector& l : load) EXPECT_TRUE(l.fits_in(capacity)) << "round " << round;
+    }
+  }
+}
+
 // Scholl's set 3 (huge capacity, 3-5 items per bin): one bin fewer than first-fit decreasing.
 TEST(OfflineExcessSearch, ImprovesSchollSet3) {
   const Instance in = scholl_set3(2);
