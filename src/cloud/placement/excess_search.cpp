@@ -112,6 +112,8 @@ private:
   std::vector<uint64_t> tabu_until_;  // ... may not go back before this iteration
   uint64_t t_ = 0;
   double best_total_ = std::numeric_limits<double>::infinity();
+  std::vector<std::vector<Subset>> cache_;  // subsets of each bin ...
+  std::vector<char> dirty_;                 // ... to recompute after the bin changed
   uint64_t last_best_ = 0;
 
   double excess(const ResourceVector& load) const {
@@ -177,6 +179,7 @@ private:
       const uint32_t i = bins_[a][rng_() % bins_[a].size()];
       bins_[a].erase(std::find(bins_[a].begin(), bins_[a].end(), i));
       bins_[b].push_back(i);
+      if (!dirty_.empty()) dirty_[a] = dirty_[b] = 1;
       load_[a] -= w_[i];
       load_[b] += w_[i];
       tabu_bin_[i] = static_cast<int32_t>(a);
@@ -187,25 +190,37 @@ private:
     uint64_t ties = 0;
     std::size_t best_a = 0, best_b = 0;
     Subset best_s, best_t;
-    std::vector<Subset> sa, sb;
+    if (cache_.size() != k_) {
+      cache_.assign(k_, {});
+      dirty_.assign(k_, 1);
+    }
+    for (std::size_t b = 0; b < k_; ++b)
+      if (dirty_[b]) {
+        subsets(b, cache_[b]);
+        dirty_[b] = 0;
+      }
+    std::vector<char> t_tabu;
     for (std::size_t a = 0; a < k_; ++a) {
       if (load_[a].fits_in(capacity_)) continue;
-      subsets(a, sa);
+      const std::vector<Subset>& sa = cache_[a];
       for (std::size_t b = 0; b < k_; ++b) {
         if (b == a) continue;
-        subsets(b, sb);
+        const std::vector<Subset>& sb = cache_[b];
+        t_tabu.resize(sb.size());
+        for (std::size_t q = 0; q < sb.size(); ++q) t_tabu[q] = tabu(sb[q], a) ? 1 : 0;
         const double before = excess(load_[a]) + excess(load_[b]);
         const bool others_fit = over == 1 + (load_[b].fits_in(capacity_) ? 0 : 1);
         for (const Subset& s : sa) {
           const bool s_tabu = tabu(s, b);
-          for (const Subset& t : sb) {
+          for (std::size_t q = 0; q < sb.size(); ++q) {
+            const Subset& t = sb[q];
             if (t.weight == s.weight) continue;  // nothing changes
             if (s.size == 0 && t.size == 0) continue;
             const ResourceVector la = load_[a] - s.weight + t.weight, lb = load_[b] + s.weight - t.weight;
             const double delta = excess(la) + excess(lb) - before;
             if (delta > best_delta) continue;
             // Tabu unless it leaves no bin over-full (aspiration).
-            if ((s_tabu || tabu(t, a)) && !(others_fit && la.fits_in(capacity_) && lb.fits_in(capacity_))) continue;
+            if ((s_tabu || t_tabu[q] != 0) && !(others_fit && la.fits_in(capacity_) && lb.fits_in(capacity_))) continue;
             if (delta < best_delta) {
               best_delta = delta;
               ties = 0;
@@ -231,6 +246,7 @@ private:
         auto& f = bins_[from];
         f.erase(std::find(f.begin(), f.end(), i));
         bins_[to].push_back(i);
+        dirty_[from] = dirty_[to] = 1;
         load_[from] -= w_[i];
         load_[to] += w_[i];
         tabu_bin_[i] = static_cast<int32_t>(from);
