@@ -426,6 +426,8 @@ PatternIpResult solve_pattern_ip(const std::vector<PatternType>& types, const st
   solver.loadProblem(static_cast<int>(columns.size()), static_cast<int>(m), starts.data(), index.data(), value.data(),
                      lb.data(), ub.data(), obj.data(), row_lb.data(), row_ub.data());
   for (int c = 0; c < solver.getNumCols(); ++c) solver.setInteger(c);
+  // Cbc checks its clock between nodes only: the LPs themselves must stop at the limit too.
+  solver.getModelPtr()->setMaximumWallSeconds(time_limit_seconds);
   CbcModel model(solver);
   model.setLogLevel(0);
   model.messageHandler()->setLogLevel(0);

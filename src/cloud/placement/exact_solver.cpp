@@ -401,6 +401,7 @@ ExactResult solve_vector(const Instance& instance, const Packing& incumbent, dou
   // exact model; Cbc finishing it is a proof, and its packings are optimal.
   if (lower < upper && !zero && !deadline.expired_now()) {
     const std::vector<Pattern> all = all_maximal_patterns(in.types, in.capacity, dims, 20'000, &deadline);
+    if (trace) std::fprintf(stderr, "[%.3f] maximal patterns: %zu\n", deadline_elapsed(), all.size());
     if (all.empty() && !column_pool.empty()) {
       // Too many patterns: the program over the columns generated so far (restricted master,
       // "price and branch") finds packings but proves nothing.
@@ -418,8 +419,10 @@ ExactResult solve_vector(const Instance& instance, const Packing& incumbent, dou
     }
   }
   if (lower < upper && !complete && !deadline.expired_now()) {
+    if (trace) std::fprintf(stderr, "[%.3f] branch-and-bound\n", deadline_elapsed());
     const BranchAndBoundResult bb =
         vector_branch_and_bound(instance, static_cast<double>(upper) * cost, deadline.seconds_left());
+    if (trace) std::fprintf(stderr, "[%.3f] branch-and-bound done\n", deadline_elapsed());
     r.nodes = bb.nodes;
     if (bb.improved && static_cast<int64_t>(bb.packing.bin_count()) < upper) {
       r.packing = bb.packing;
