@@ -130,11 +130,11 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
 
   // The excess search for `seconds`: a packing into one bin fewer than the incumbent, again and
   // again until the bound is met.
-  uint64_t pool_seed = 1;
-  auto pool = [&](double seconds) {
+  uint64_t excess_seed_1d = 1;
+  auto excess_slice = [&](double seconds) {
     SearchDeadline slice(std::min(seconds, deadline.seconds_left()));
     while (lower < upper && !slice.expired_now()) {
-      const ExcessSearchResult ps = excess_search(sizes, capacity, upper - 1, r.packing.bin_of_item, slice, pool_seed++);
+      const ExcessSearchResult ps = excess_search(sizes, capacity, upper - 1, r.packing.bin_of_item, slice, excess_seed_1d++);
       r.nodes += ps.iterations;
       if (trace) std::fprintf(stderr, "  excess search k=%lld found=%d iters=%llu\n", (long long)(upper - 1), ps.found, (unsigned long long)ps.iterations);
       if (!ps.found) break;
@@ -147,8 +147,8 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
   say("after first descend");
   // 2. The excess search, very briefly: with few items per bin and room to spare it finds the
   //    packings bin completion misses within a few hundred exchanges.
-  pool(std::min(time_limit_seconds * 0.02, 0.2));
-  say("after pool");
+  excess_slice(std::min(time_limit_seconds * 0.02, 0.2));
+  say("after excess search");
 
   // 3. Column generation: a proven LP bound (nearly always the optimum); then the excess search
   //    aiming at it; then packings by diving and the restricted master program.
@@ -201,7 +201,8 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
   // After the root LP, a short excess search aiming at its bound (not on instances without
   // room to spare, such as triplets, where every bin must be exactly full: there the dives are
   // much faster).
-  int64_t total = 0;
+  __extension__ typedef __int128 wide;
+  wide total = 0;
   for (int64_t s : sizes) total += s;
   in.after_root = [&](int64_t bound) {
     if (bound > lower) {
@@ -209,8 +210,8 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
       r.bound_source = "LP (dual-feasible, checked exactly)";
     }
     say("after cg root");
-    if (lower < upper && lower * capacity > total) pool(deadline.seconds_left() * 0.1);
-    say("after second pool");
+    if (lower < upper && static_cast<wide>(lower) * capacity > total) excess_slice(deadline.seconds_left() * 0.1);
+    say("after second excess search");
     return upper;
   };
   if (lower < upper && !deadline.expired_now()) {
@@ -225,7 +226,7 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
   }
 
   // 4. The excess search again for half the time left, then bin completion for a third of the rest.
-  if (lower < upper && !deadline.expired_now()) pool(deadline.seconds_left() * 0.5);
+  if (lower < upper && !deadline.expired_now()) excess_slice(deadline.seconds_left() * 0.5);
   if (lower < upper) descend(elapsed() + deadline.seconds_left() / 3);
 
   say("after second descend");
