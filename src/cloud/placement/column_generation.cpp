@@ -94,7 +94,8 @@ public:
   };
 
   // Column generation on the residual demand `r`.
-  Outcome optimize(const std::vector<int64_t>& r, uint64_t& iterations, uint64_t max_rounds = UINT64_MAX) {
+  Outcome optimize(const std::vector<int64_t>& r, uint64_t& iterations, uint64_t max_rounds = UINT64_MAX,
+                   int64_t stop_at = 0) {
     const std::size_t m = in_.types.size();
     for (std::size_t j = 0; j < m; ++j) solver_.setRowLower(static_cast<int>(j), static_cast<double>(r[j]));
     std::vector<PatternType> residual_types = in_.types;
@@ -191,8 +192,10 @@ public:
           return out;
         }
       }
-      // The bound cannot rise above the rounded-up LP value: stop once it got there.
-      if (out.bound >= static_cast<int64_t>(std::ceil(out.lp - 1e-7))) return out;
+      // The bound cannot rise above the rounded-up LP value: stop once it got there, or once
+      // that is no more than a bound known already (the restricted master's value only falls).
+      const auto rounded = static_cast<int64_t>(std::ceil(out.lp - 1e-7));
+      if (out.bound >= rounded || rounded <= stop_at) return out;
     }
   }
 
@@ -263,7 +266,7 @@ ColumnGenerationResult solve_by_column_generation(const ColumnGenerationInput& i
   std::vector<int64_t> demand(m);
   for (std::size_t j = 0; j < m; ++j) demand[j] = input.types[j].count;
 
-  const Master::Outcome root = master.optimize(demand, result.iterations);
+  const Master::Outcome root = master.optimize(demand, result.iterations, UINT64_MAX, input.known_lower_bound);
   if (std::getenv("NIMBUS_PLACE_TRACE") != nullptr)
     std::fprintf(stderr, "  cg root: lp=%.4f bound=%lld conv=%d iters=%llu cols=%zu left=%.3f\n", root.lp, (long long)root.bound,
                  root.converged, (unsigned long long)result.iterations, master.columns().size(), deadline.seconds_left());
