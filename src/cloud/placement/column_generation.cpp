@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <cstdio>
+#include <cstdlib>
 #include <set>
 
 #include "cloud/placement/instance_generators.hpp"
@@ -92,7 +94,8 @@ public:
   };
 
   // Column generation on the residual demand `r`.
-  Outcome optimize(const std::vector<int64_t>& r, uint64_t& iterations, uint64_t max_rounds = UINT64_MAX) {
+  Outcome optimize(const std::vector<int64_t>& r, uint64_t& iterations, uint64_t max_rounds = UINT64_MAX,
+                   int64_t stop_at = 0) {
     const std::size_t m = in_.types.size();
     for (std::size_t j = 0; j < m; ++j) solver_.setRowLower(static_cast<int>(j), static_cast<double>(r[j]));
     std::vector<PatternType> residual_types = in_.types;
@@ -189,8 +192,10 @@ public:
           return out;
         }
       }
-      // The bound cannot rise above the rounded-up LP value: stop once it got there.
-      if (out.bound >= static_cast<int64_t>(std::ceil(out.lp - 1e-7))) return out;
+      // The bound cannot rise above the rounded-up LP value: stop once it got there, or once
+      // that is no more than a bound known already (the restricted master's value only falls).
+      const auto rounded = static_cast<int64_t>(std::ceil(out.lp - 1e-7));
+      if (out.bound >= rounded || rounded <= stop_at) return out;
     }
   }
 
@@ -261,13 +266,17 @@ ColumnGenerationResult solve_by_column_generation(const ColumnGenerationInput& i
   std::vector<int64_t> demand(m);
   for (std::size_t j = 0; j < m; ++j) demand[j] = input.types[j].count;
 
-  const Master::Outcome root = master.optimize(demand, result.iterations);
+  const Master::Outcome root = master.optimize(demand, result.iterations, UINT64_MAX, input.known_lower_bound);
+  if (std::getenv("NIMBUS_PLACE_TRACE") != nullptr)
+    std::fprintf(stderr, "  cg root: lp=%.4f bound=%lld conv=%d iters=%llu cols=%zu left=%.3f\n", root.lp, (long long)root.bound,
+                 root.converged, (unsigned long long)result.iterations, master.columns().size(), deadline.seconds_left());
   result.lp_value = root.lp;
   result.lp_converged = root.converged;
   result.pricing_incomplete = root.pricing_incomplete;
   result.bound = root.bound;
   int64_t upper = input.upper_bound;
   const int64_t lower = std::max(input.known_lower_bound, result.bound);
+  if (root.solved && input.dive && lower < upper && input.after_root) upper = std::min(upper, input.after_root(lower));
   if (!root.solved || !input.dive || lower >= upper) {
     result.columns = master.columns().size();
     result.pool = master.columns();
@@ -420,6 +429,8 @@ PatternIpResult solve_pattern_ip(const std::vector<PatternType>& types, const st
   solver.loadProblem(static_cast<int>(columns.size()), static_cast<int>(m), starts.data(), index.data(), value.data(),
                      lb.data(), ub.data(), obj.data(), row_lb.data(), row_ub.data());
   for (int c = 0; c < solver.getNumCols(); ++c) solver.setInteger(c);
+  // Cbc checks its clock between nodes only: the LPs themselves must stop at the limit too.
+  solver.getModelPtr()->setMaximumWallSeconds(time_limit_seconds);
   CbcModel model(solver);
   model.setLogLevel(0);
   model.messageHandler()->setLogLevel(0);

@@ -31,6 +31,9 @@ struct ColumnGenerationInput {
   int64_t upper_bound = 0;             // bins of the incumbent; only packings below it count
   int64_t known_lower_bound = 0;       // e.g. L2; dives stop when they meet the bound
   bool dive = true;                    // false: the LP bound only
+  // Called once after the root LP with its proven bound (before any dive); returns the bins of
+  // the best packing known by then (e.g. found by another search), so that the dives aim below it.
+  std::function<int64_t(int64_t bound)> after_root;
 };
 
 struct ColumnGenerationResult {

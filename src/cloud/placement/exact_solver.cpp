@@ -3,12 +3,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 
 #include "cloud/placement/arc_flow.hpp"
 #include "cloud/placement/column_generation.hpp"
 #include "cloud/placement/heuristics.hpp"
 #include "cloud/placement/lower_bounds.hpp"
+#include "cloud/placement/excess_search.hpp"
 #include "cloud/placement/search_deadline.hpp"
 #include "cloud/placement/vector_branch_and_bound.hpp"
 
@@ -80,6 +83,10 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
   for (std::size_t i = 0; i < sizes.size(); ++i) sizes[i] = instance.demands[i][0];
   const int64_t capacity = instance.host_types[0].capacity[0];
   const SizeClasses classes = size_classes(sizes);
+  const bool trace = std::getenv("NIMBUS_PLACE_TRACE") != nullptr;  // stages on stderr, for tuning
+  auto say = [&](const char* what) {
+    if (trace) std::fprintf(stderr, "[%.3f] %s lower=%lld upper=%lld\n", elapsed(), what, (long long)lower, (long long)upper);
+  };
   bool node_limit = false, memory_limit = false;
 
   auto adopt = [&](std::vector<int32_t> bin_of, const char* method) {
@@ -121,65 +128,109 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
     }
   };
 
+  // The excess search for `seconds`: a packing into one bin fewer than the incumbent, again and
+  // again until the bound is met.
+  uint64_t excess_seed_1d = 1;
+  auto excess_slice = [&](double seconds) {
+    SearchDeadline slice(std::min(seconds, deadline.seconds_left()));
+    while (lower < upper && !slice.expired_now()) {
+      const ExcessSearchResult ps = excess_search(sizes, capacity, upper - 1, r.packing.bin_of_item, slice, excess_seed_1d++);
+      r.nodes += ps.iterations;
+      if (trace) std::fprintf(stderr, "  excess search k=%lld found=%d iters=%llu\n", (long long)(upper - 1), ps.found, (unsigned long long)ps.iterations);
+      if (!ps.found) break;
+      adopt(ps.bin_of, "excess-search");
+    }
+  };
+  say("start");
   // 1. Bin completion, briefly: when L2 is the optimum it usually finds a packing at once.
   descend(std::min(time_limit_seconds * 0.05, 0.25));
+  say("after first descend");
+  // 2. The excess search, very briefly: with few items per bin and room to spare it finds the
+  //    packings bin completion misses within a few hundred exchanges.
+  excess_slice(std::min(time_limit_seconds * 0.02, 0.2));
+  say("after excess search");
 
-  // 2. Column generation: a proven LP bound (nearly always the optimum) and packings by diving.
-  if (lower < upper && !deadline.expired_now()) {
-    ColumnGenerationInput in;
-    in.dimensions = 1;
-    in.capacity[0] = capacity;
-    for (std::size_t j = 0; j < classes.size.size(); ++j) {
-      PatternType t;
-      t.weight[0] = classes.size[j];
-      t.count = static_cast<int64_t>(classes.members[j].size());
-      in.types.push_back(t);
-    }
-    std::map<int64_t, std::size_t> class_of;
-    for (std::size_t j = 0; j < classes.size.size(); ++j) class_of[classes.size[j]] = j;
+  // 3. Column generation: a proven LP bound (nearly always the optimum); then the excess search
+  //    aiming at it; then packings by diving and the restricted master program.
+  ColumnGenerationInput in;
+  in.dimensions = 1;
+  in.capacity[0] = capacity;
+  for (std::size_t j = 0; j < classes.size.size(); ++j) {
+    PatternType t;
+    t.weight[0] = classes.size[j];
+    t.count = static_cast<int64_t>(classes.members[j].size());
+    in.types.push_back(t);
+  }
+  std::map<int64_t, std::size_t> class_of;
+  for (std::size_t j = 0; j < classes.size.size(); ++j) class_of[classes.size[j]] = j;
+  const ResidualFinisher finish = [&](const std::vector<int64_t>& residual, int64_t max_bins) -> std::optional<std::vector<Pattern>> {
+    if (max_bins <= 0) return std::nullopt;
+    std::vector<int64_t> rest;
+    std::vector<std::size_t> cls;
+    for (std::size_t j = 0; j < residual.size(); ++j)
+      for (int64_t k = 0; k < residual[j]; ++k) {
+        rest.push_back(classes.size[j]);
+        cls.push_back(j);
+      }
+    std::vector<int32_t> bin_of;
+    uint64_t nodes = 0;
+    const double left = std::min(0.1, deadline.seconds_left());
+    if (left <= 0 || bin_completion_decide(rest, capacity, max_bins, left, bin_of, nodes) != 1) return std::nullopt;
+    std::vector<Pattern> out(static_cast<std::size_t>(max_bins), Pattern(residual.size(), 0));
+    for (std::size_t k = 0; k < rest.size(); ++k) ++out[static_cast<std::size_t>(bin_of[k])][cls[k]];
+    return out;
+  };
+  auto column_generation = [&](bool dive, double share) {
     std::vector<Pattern> bins(r.packing.bin_count(), Pattern(classes.size.size(), 0));
     for (std::size_t i = 0; i < sizes.size(); ++i) ++bins[static_cast<std::size_t>(r.packing.bin_of_item[i])][class_of[sizes[i]]];
     in.initial = bins;
     in.upper_bound = upper;
     in.known_lower_bound = lower;
-    const ResidualFinisher finish = [&](const std::vector<int64_t>& residual, int64_t max_bins) -> std::optional<std::vector<Pattern>> {
-      if (max_bins <= 0) return std::nullopt;
-      std::vector<int64_t> rest;
-      std::vector<std::size_t> cls;
-      for (std::size_t j = 0; j < residual.size(); ++j)
-        for (int64_t k = 0; k < residual[j]; ++k) {
-          rest.push_back(classes.size[j]);
-          cls.push_back(j);
-        }
-      std::vector<int32_t> bin_of;
-      uint64_t nodes = 0;
-      const double left = std::min(0.25, deadline.seconds_left());
-      if (left <= 0 || bin_completion_decide(rest, capacity, max_bins, left, bin_of, nodes) != 1) return std::nullopt;
-      std::vector<Pattern> out(static_cast<std::size_t>(max_bins), Pattern(residual.size(), 0));
-      for (std::size_t k = 0; k < rest.size(); ++k) ++out[static_cast<std::size_t>(bin_of[k])][cls[k]];
-      return out;
-    };
-    // Most of the time: the dives nearly always end the search; the rest is for the searches below.
-    SearchDeadline cg_deadline(std::max(0.0, deadline.seconds_left() * 0.6));
+    in.dive = dive;
+    SearchDeadline cg_deadline(std::max(0.0, deadline.seconds_left() * share));
     const ColumnGenerationResult cg = solve_by_column_generation(in, cg_deadline, finish);
     node_limit = node_limit || cg.pricing_incomplete;
+    if (trace) std::fprintf(stderr, "  cg lp=%.4f conv=%d bound=%lld found=%d iters=%llu cols=%llu dives=%llu\n", cg.lp_value, cg.lp_converged, (long long)cg.bound, cg.found, (unsigned long long)cg.iterations, (unsigned long long)cg.columns, (unsigned long long)cg.dives);
     if (cg.bound > lower) {
       lower = cg.bound;
       r.bound_source = "LP (dual-feasible, checked exactly)";
     }
     if (cg.found) adopt(patterns_to_bins(classes, cg.packing, sizes.size()), "column-generation-dive");
+    return cg;
+  };
+  // After the root LP, a short excess search aiming at its bound (not on instances without
+  // room to spare, such as triplets, where every bin must be exactly full: there the dives are
+  // much faster).
+  __extension__ typedef __int128 wide;
+  wide total = 0;
+  for (int64_t s : sizes) total += s;
+  in.after_root = [&](int64_t bound) {
+    if (bound > lower) {
+      lower = bound;
+      r.bound_source = "LP (dual-feasible, checked exactly)";
+    }
+    say("after cg root");
+    if (lower < upper && static_cast<wide>(lower) * capacity > total) excess_slice(deadline.seconds_left() * 0.1);
+    say("after second excess search");
+    return upper;
+  };
+  if (lower < upper && !deadline.expired_now()) {
+    const ColumnGenerationResult cg = column_generation(true, 0.6);
     // Dives missed the bound: the integer program over the generated columns (restricted
     // master) often has the packing that meets it.
     if (lower < upper && !deadline.expired_now()) {
       const PatternIpResult ip = solve_pattern_ip(in.types, cg.pool, upper, deadline.seconds_left() * 0.3);
       if (ip.found) adopt(patterns_to_bins(classes, ip.packing, sizes.size()), "restricted-master-cbc");
     }
+    say("after cg dives");
   }
 
-  // 3. Bin completion again for a third of the time left.
+  // 4. The excess search again for half the time left, then bin completion for a third of the rest.
+  if (lower < upper && !deadline.expired_now()) excess_slice(deadline.seconds_left() * 0.5);
   if (lower < upper) descend(elapsed() + deadline.seconds_left() / 3);
 
-  // 4. The arc-flow integer program with Cbc for the rest of the time.
+  say("after second descend");
+  // 5. The arc-flow integer program with Cbc for the rest of the time.
   if (lower < upper && !deadline.expired_now()) {
     const ArcFlowResult ip = arc_flow_solve(sizes, capacity, upper, deadline.seconds_left());
     if (!ip.built) memory_limit = true;
@@ -190,7 +241,8 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
     if (ip.found) adopt(ip.bin_of, "arc-flow-cbc");
     if (ip.built && !ip.proven_optimal && !ip.timed_out) node_limit = true;
   }
-  // 5. Whatever time is left: bin completion.
+  say("after arc flow");
+  // 6. Whatever time is left: bin completion.
   if (lower < upper) descend(elapsed() + deadline.seconds_left());
 
   r.optimal = lower >= upper;
@@ -210,6 +262,8 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
 ExactResult solve_vector(const Instance& instance, const Packing& incumbent, double initial_lower_bound,
                          double time_limit_seconds) {
   SearchDeadline deadline(time_limit_seconds);
+  const bool trace = std::getenv("NIMBUS_PLACE_TRACE") != nullptr;  // stages on stderr, for tuning
+  auto deadline_elapsed = [&] { return time_limit_seconds - deadline.seconds_left(); };
   ExactResult r;
   r.method = "heuristic";
   r.bound_source = "continuous/L2 (best dimension)";
@@ -265,6 +319,30 @@ ExactResult solve_vector(const Instance& instance, const Packing& incumbent, dou
       r.method = method;
     }
   };
+  // The excess search (exchanges between over-full bins and the others) aiming below the
+  // incumbent, down to the bound, for `seconds`.
+  uint64_t excess_seed = 1;
+  auto excess = [&](double seconds) {
+    if (lower >= upper || zero || deadline.expired_now()) return;
+    SearchDeadline slice(std::min(seconds, deadline.seconds_left()));
+    while (lower < upper && !slice.expired_now()) {
+      const uint64_t seed = excess_seed++;
+      const ExcessSearchResult ps =
+          excess_search_vector(instance.demands, in.capacity, dims, upper - 1, r.packing.bin_of_item, slice, seed);
+      if (trace)
+        std::fprintf(stderr, "[%.3f] excess search k=%lld lower=%lld found=%d iters=%llu\n", deadline_elapsed(),
+                     (long long)(upper - 1), (long long)lower, ps.found, (unsigned long long)ps.iterations);
+      if (!ps.found) break;
+      Packing p;
+      p.bin_of_item = ps.bin_of;
+      p.bin_host_type.assign(static_cast<std::size_t>(upper - 1), 0);
+      drop_empty_bins(p);
+      if (static_cast<int64_t>(p.bin_count()) >= upper || !packing_violation(instance, p).empty()) break;
+      r.packing = std::move(p);
+      upper = static_cast<int64_t>(r.packing.bin_count());
+      r.method = "excess-search";
+    }
+  };
   if (lower < upper && !zero) {
     std::vector<Pattern> bins(r.packing.bin_count(), Pattern(in.types.size(), 0));
     for (std::size_t i = 0; i < instance.item_count(); ++i)
@@ -297,7 +375,16 @@ ExactResult solve_vector(const Instance& instance, const Packing& incumbent, dou
       for (std::size_t k = 0; k < cls.size(); ++k) ++out[static_cast<std::size_t>(p.bin_of_item[k])][cls[k]];
       return out;
     };
-    SearchDeadline cg_deadline(std::max(0.0, deadline.seconds_left() * 0.3));
+    // Right after the root LP, with its proven bound: the excess search, before any dive.
+    in.after_root = [&](int64_t bound) {
+      if (bound > lower) {
+        lower = bound;
+        r.bound_source = "LP (dual-feasible, checked exactly)";
+      }
+      excess(deadline.seconds_left() / 4);
+      return upper;
+    };
+    SearchDeadline cg_deadline(std::max(0.0, deadline.seconds_left() * 0.5));
     const ColumnGenerationResult cg = solve_by_column_generation(in, cg_deadline, finish);
     if (cg.bound > lower) {
       lower = cg.bound;
@@ -305,12 +392,17 @@ ExactResult solve_vector(const Instance& instance, const Packing& incumbent, dou
     }
     if (cg.found) adopt_patterns(cg.packing, "column-generation-dive");
     column_pool = cg.pool;
+    if (trace)
+      std::fprintf(stderr, "[%.3f] cg lp=%.4f bound=%lld found=%d dives=%llu upper=%lld\n", deadline_elapsed(), cg.lp_value,
+                   (long long)cg.bound, cg.found, (unsigned long long)cg.dives, (long long)upper);
   }
+  excess(deadline.seconds_left() / 3);
   bool complete = false;
   // Small enough to list every maximal pattern: the covering program over all of them is an
   // exact model; Cbc finishing it is a proof, and its packings are optimal.
   if (lower < upper && !zero && !deadline.expired_now()) {
     const std::vector<Pattern> all = all_maximal_patterns(in.types, in.capacity, dims, 20'000, &deadline);
+    if (trace) std::fprintf(stderr, "[%.3f] maximal patterns: %zu\n", deadline_elapsed(), all.size());
     if (all.empty() && !column_pool.empty()) {
       // Too many patterns: the program over the columns generated so far (restricted master,
       // "price and branch") finds packings but proves nothing.
@@ -328,8 +420,10 @@ ExactResult solve_vector(const Instance& instance, const Packing& incumbent, dou
     }
   }
   if (lower < upper && !complete && !deadline.expired_now()) {
+    if (trace) std::fprintf(stderr, "[%.3f] branch-and-bound\n", deadline_elapsed());
     const BranchAndBoundResult bb =
         vector_branch_and_bound(instance, static_cast<double>(upper) * cost, deadline.seconds_left());
+    if (trace) std::fprintf(stderr, "[%.3f] branch-and-bound done\n", deadline_elapsed());
     r.nodes = bb.nodes;
     if (bb.improved && static_cast<int64_t>(bb.packing.bin_count()) < upper) {
       r.packing = bb.packing;

@@ -76,9 +76,9 @@ OfflineReport solve_offline(const Instance& instance, const OfflineOptions& opti
 
   // Local search.
   const bool gap = report.cost > report.lower_bound + kEpsilon;
-  // In one dimension with one host type the exact search (arc-flow LP rounding, bin completion)
+  // With one host type the exact search (its excess search, column generation, bin completion)
   // is both faster and stronger, so auto mode goes straight to it.
-  const bool exact_is_better = options.mode == OfflineMode::Auto && instance.dimensions == 1 && instance.single_host_type();
+  const bool exact_is_better = options.mode == OfflineMode::Auto && instance.single_host_type();
   if (gap && options.local_search && options.mode != OfflineMode::Exact && !exact_is_better &&
       instance.item_count() <= kLocalSearchItemLimit) {
     const double budget = options.mode == OfflineMode::Auto ? options.time_limit_seconds / 4 : options.time_limit_seconds;
