@@ -46,6 +46,9 @@ struct ApiServer::Impl {
     } else {
       server = std::make_unique<httplib::Server>();
     }
+    // One thread per keep-alive client connection (cpp-httplib's default is max(8, cores - 1),
+    // so a ninth concurrent client waited for a free thread); consoles hold one each too.
+    server->new_task_queue = [] { return new httplib::ThreadPool(64); };
     routes();
   }
 

@@ -97,6 +97,8 @@ void Controller::load_all() {
   vm_index_.clear();
   vmstatus_.clear();
   leader_key_present_ = false;
+  model_stale_ = true;
+  model_dirty_.clear();
   for (const auto& kv : range.kvs) apply(kv, false);
   watch_revision_ = range.revision;
 }
@@ -106,6 +108,7 @@ void Controller::apply(const etcd::KeyValue& kv, bool deleted) {
   std::string name;
   auto stale = [&](int64_t cached) { return kv.mod_revision != 0 && cached > kv.mod_revision; };
   if (!(name = Keys::tail(key, keys_.hosts())).empty()) {
+    model_stale_ = true;
     auto it = hosts_.find(name);
     if (deleted) {
       if (it != hosts_.end() && !stale(it->second.revision)) {
@@ -127,6 +130,7 @@ void Controller::apply(const etcd::KeyValue& kv, bool deleted) {
     if (deleted) hoststatus_.erase(name);
     else parse_record(kv.value, hoststatus_[name]);
   } else if (!(name = Keys::tail(key, keys_.hostadmin())).empty()) {
+    model_stale_ = true;
     auto& v = hostadmin_[name];
     if (stale(v.revision)) return;
     if (deleted) hostadmin_.erase(name);
@@ -135,6 +139,7 @@ void Controller::apply(const etcd::KeyValue& kv, bool deleted) {
       v.revision = kv.mod_revision;
     }
   } else if (!(name = Keys::tail(key, keys_.allocs())).empty()) {
+    model_dirty_.insert(name);
     auto& v = alloc_[name];
     if (stale(v.revision)) return;
     if (deleted) alloc_.erase(name);
@@ -184,6 +189,7 @@ void Controller::apply(const etcd::KeyValue& kv, bool deleted) {
       if (idx != vm_index_.end()) {
         auto it = vms_.find(idx->second);
         if (it != vms_.end() && !stale(it->second.revision)) {
+          model_dirty_.insert(it->second.value.host);
           vms_.erase(it);
           vm_index_.erase(idx);
         }
@@ -193,6 +199,8 @@ void Controller::apply(const etcd::KeyValue& kv, bool deleted) {
       if (!parse_record(kv.value, rec) || rec.id.empty()) return;
       auto it = vms_.find(rec.id);
       if (it != vms_.end() && stale(it->second.revision)) return;
+      if (it != vms_.end()) model_dirty_.insert(it->second.value.host);
+      model_dirty_.insert(rec.host);
       vms_[rec.id] = {rec, kv.mod_revision};
       vm_index_[name] = rec.id;
     }
@@ -380,7 +388,7 @@ void Controller::reconcile_loop() {
   }
 }
 
-void Controller::fleet_snapshot(std::vector<FleetHost>& hosts, std::vector<FleetVm>& vms, bool include_stopped) const {
+void Controller::fleet_hosts(std::vector<FleetHost>& hosts) const {
   std::set<std::string> names;
   for (const auto& [n, h] : hosts_) names.insert(n);
   for (const auto& [n, a] : alloc_)
@@ -410,6 +418,22 @@ void Controller::fleet_snapshot(std::vector<FleetHost>& hosts, std::vector<Fleet
     if (st != hoststatus_.end()) fh.cpu_load = st->second.cpu_load;
     hosts.push_back(fh);
   }
+}
+
+FleetVm Controller::fleet_vm(const VmRecord& r, const std::string& host) const {
+  FleetVm fv{r.id, r.tenant, host, r.resources(), r.affinity, r.anti_affinity, 0.0};
+  auto st = hoststatus_.find(host);
+  if (st != hoststatus_.end()) {
+    auto o = st->second.vms.find(r.id);
+    if (o != st->second.vms.end()) fv.cpu_load = o->second.cpu_load;
+  }
+  auto vs = vmstatus_.find(r.id);
+  if (fv.cpu_load == 0 && vs != vmstatus_.end()) fv.cpu_load = vs->second.cpu_load;
+  return fv;
+}
+
+void Controller::fleet_snapshot(std::vector<FleetHost>& hosts, std::vector<FleetVm>& vms, bool include_stopped) const {
+  fleet_hosts(hosts);
   // The allocs are the truth of what each host holds (they are what the transactions guard); a
   // VM record may reach this replica's cache later than the alloc naming it, so what the alloc
   // holds beyond the records known here is seated as one residual pseudo-VM.
@@ -420,22 +444,74 @@ void Controller::fleet_snapshot(std::vector<FleetHost>& hosts, std::vector<Fleet
       if (v == vms_.end()) continue;
       const VmRecord& r = v->second.value;
       if (!include_stopped && r.state == vm_state::kStopped) continue;
-      FleetVm fv{r.id, r.tenant, host, r.resources(), r.affinity, r.anti_affinity, 0.0};
       known += r.resources();
-      auto st = hoststatus_.find(host);
-      if (st != hoststatus_.end()) {
-        auto o = st->second.vms.find(r.id);
-        if (o != st->second.vms.end()) fv.cpu_load = o->second.cpu_load;
-      }
-      auto vs = vmstatus_.find(r.id);
-      if (fv.cpu_load == 0 && vs != vmstatus_.end()) fv.cpu_load = vs->second.cpu_load;
-      vms.push_back(fv);
+      vms.push_back(fleet_vm(r, host));
     }
     Resources residual = a.value.resources() - known;
     residual.vcpus = std::max<int64_t>(0, residual.vcpus);
     residual.memory_mib = std::max<int64_t>(0, residual.memory_mib);
     residual.disk_gib = std::max<int64_t>(0, residual.disk_gib);
     if (!(residual == Resources{})) vms.push_back(FleetVm{kResidualPrefix + host, "", host, residual, "", "", 0.0});
+  }
+}
+
+FleetModel& Controller::placement_model() {
+  if (model_ && !model_stale_) {
+    const std::set<std::string> dirty = std::move(model_dirty_);
+    model_dirty_.clear();
+    for (const auto& host : dirty) {
+      resync_model_host(host);
+      if (model_stale_) break;
+    }
+  }
+  if (!model_ || model_stale_) {
+    std::vector<FleetHost> hosts;
+    std::vector<FleetVm> vms;
+    fleet_snapshot(hosts, vms);
+    model_ = std::make_unique<FleetModel>(hosts, vms, options_.fleet);
+    model_stale_ = false;
+    model_dirty_.clear();
+    ++metrics_.model_rebuilds;
+  }
+  return *model_;
+}
+
+void Controller::resync_model_host(const std::string& host) {
+  FleetModel& m = *model_;
+  auto a = alloc_.find(host);
+  const bool holds = a != alloc_.end() && !a->second.value.vms.empty();
+  if (!m.host_id(host)) {
+    // A host the model does not know (its alloc was empty at the last rebuild, or it is new).
+    if (holds || hosts_.count(host)) model_stale_ = true;
+    return;
+  }
+  std::set<std::string> want;
+  Resources known;
+  if (a != alloc_.end()) {
+    for (const auto& id : a->second.value.vms) {
+      auto v = vms_.find(id);
+      if (v == vms_.end()) continue;
+      want.insert(id);
+      known += v->second.value.resources();
+    }
+  }
+  for (const auto& id : m.vms_on(host))
+    if (!want.count(id)) m.release(id);  // gone, moved away, or the residual (re-seated below)
+  for (const auto& id : want) {
+    const auto at = m.host_of(id);
+    if (at && *at == host) continue;
+    if (at) m.release(id);
+    if (!m.seat(fleet_vm(vms_.at(id).value, host))) {
+      model_stale_ = true;  // does not fit the capacity the model knows: rebuild from scratch
+      return;
+    }
+  }
+  if (a != alloc_.end()) {
+    Resources residual = a->second.value.resources() - known;
+    residual.vcpus = std::max<int64_t>(0, residual.vcpus);
+    residual.memory_mib = std::max<int64_t>(0, residual.memory_mib);
+    residual.disk_gib = std::max<int64_t>(0, residual.disk_gib);
+    if (!(residual == Resources{}) && !m.seat(FleetVm{kResidualPrefix + host, "", host, residual, "", "", 0.0})) model_stale_ = true;
   }
 }
 
@@ -469,14 +545,8 @@ bool Controller::move_vm(const std::string& vm_id, const std::string& to, bool r
   }
   // The target must still hold it under its usable capacity (the cache may have moved on).
   {
-    std::vector<FleetHost> hosts;
-    std::vector<FleetVm> vms;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      fleet_snapshot(hosts, vms);
-    }
-    FleetModel fleet(hosts, vms, options_.fleet);
-    if (!in.to_alloc_after.resources().fits_in(fleet.usable(to))) return false;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!in.to_alloc_after.resources().fits_in(placement_model().usable(to))) return false;
   }
   const bool stopped = in.before.state == vm_state::kStopped;
   in.new_state = stopped ? vm_state::kStopped : vm_state::kScheduled;
@@ -540,14 +610,8 @@ void Controller::reconcile_once() {
       for (int attempt = 0; attempt < options_.max_retries && !stopping_; ++attempt) {
         std::optional<std::string> to;
         {
-          std::vector<FleetHost> hosts;
-          std::vector<FleetVm> vms;
-          {
-            std::lock_guard<std::mutex> lock(mu_);
-            fleet_snapshot(hosts, vms);
-          }
-          FleetModel fleet(hosts, vms, options_.fleet);
-          to = fleet.find_target(id, true);
+          std::lock_guard<std::mutex> lock(mu_);
+          to = placement_model().find_target(id, true);
         }
         if (!to) {
           std::lock_guard<std::mutex> lock(mu_);
@@ -579,14 +643,8 @@ void Controller::reconcile_once() {
       if (round >= options_.consolidation.moves_per_round || from_host >= options_.consolidation.moves_per_host) break;
       std::optional<std::string> to;
       {
-        std::vector<FleetHost> hosts;
-        std::vector<FleetVm> vms;
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          fleet_snapshot(hosts, vms);
-        }
-        FleetModel fleet(hosts, vms, options_.fleet);
-        to = fleet.find_target(id, true);
+        std::lock_guard<std::mutex> lock(mu_);
+        to = placement_model().find_target(id, true);
       }
       if (to && move_vm(id, *to, false, "drain of " + host)) {
         ++round;
@@ -916,11 +974,14 @@ json Controller::create_vm(const Caller& c, const std::string& body) {
         observe("quota_exceeded");
         throw *err;
       }
-      std::vector<FleetHost> hosts;
-      std::vector<FleetVm> vms;
-      fleet_snapshot(hosts, vms);
-      FleetModel fleet(hosts, vms, options_.fleet);
-      host = fleet.place(FleetVm{rec.id, rec.tenant, "", rec.resources(), rec.affinity, rec.anti_affinity, 0.0}, &reason);
+      {
+        // The model keeps the tentative placement (a reservation while the transaction runs);
+        // marking the host dirty afterwards makes the cache agree with etcd either way.
+        ScopedTimer decide(metrics_.placement_decision);
+        host = placement_model().place(FleetVm{rec.id, rec.tenant, "", rec.resources(), rec.affinity, rec.anti_affinity, 0.0},
+                                       &reason);
+      }
+      if (host) model_dirty_.insert(*host);
       if (host) {
         auto a = alloc_.find(*host);
         if (a != alloc_.end()) {
@@ -1138,9 +1199,8 @@ json Controller::list_hosts(const Caller& c) {
   require_admin(c);
   json out = json::array();
   std::vector<FleetHost> hosts;
-  std::vector<FleetVm> vms;
   std::lock_guard<std::mutex> lock(mu_);
-  fleet_snapshot(hosts, vms);
+  fleet_hosts(hosts);
   for (const auto& fh : hosts) {
     json j;
     j["name"] = fh.name;
@@ -1199,15 +1259,12 @@ std::string Controller::metrics_text() {
   std::size_t hosts_up = 0, hosts_lost = 0;
   std::size_t active = 0, bound = 0;
   {
-    std::vector<FleetHost> hosts;
-    std::vector<FleetVm> vms;
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [id, v] : vms_) ++by_state[derived_state(v.value)];
     hosts_up = hosts_.size();
     for (const auto& [h, l] : lost_)
       if (!hosts_.count(h)) ++hosts_lost;
-    fleet_snapshot(hosts, vms);
-    FleetModel fleet(hosts, vms, options_.fleet);
+    const FleetModel& fleet = placement_model();
     active = fleet.active_hosts();
     bound = fleet.lower_bound();
   }
@@ -1236,7 +1293,11 @@ std::string Controller::metrics_text() {
                      "nimbus_controller_leader {}\n",
                      leader_ ? 1 : 0);
   out += metrics_.placement_latency.text("nimbus_placement_latency_seconds", "Create request to committed decision");
+  out += metrics_.placement_decision.text("nimbus_placement_decision_seconds", "Choosing the host in the placement cache");
   out += metrics_.etcd_latency.text("nimbus_etcd_request_seconds", "Latency of the controller's etcd requests");
+  out += fmt::format("# HELP nimbus_placement_cache_rebuilds_total Full rebuilds of the placement cache\n"
+                     "# TYPE nimbus_placement_cache_rebuilds_total counter\nnimbus_placement_cache_rebuilds_total {}\n",
+                     metrics_.model_rebuilds.load());
   return out;
 }
 

@@ -132,7 +132,14 @@ class Controller {
   std::string derived_state(const VmRecord& rec) const;  // cache lock held
 
   // Snapshots of the fleet for placement (cache lock held).
+  void fleet_hosts(std::vector<FleetHost>& hosts) const;
   void fleet_snapshot(std::vector<FleetHost>& hosts, std::vector<FleetVm>& vms, bool include_stopped = true) const;
+  FleetVm fleet_vm(const VmRecord& r, const std::string& host) const;
+  // The placement cache: one FleetModel kept in step with the etcd cache. Changes to hosts,
+  // cordons or a reload rebuild it; a changed alloc or VM record only re-syncs that host, so a
+  // decision costs the engine's bounded search, not a pass over the fleet. Cache lock held.
+  FleetModel& placement_model();
+  void resync_model_host(const std::string& host);
   // Moves one VM by stop-and-restart in one txn; false on conflict or when it no longer fits.
   bool move_vm(const std::string& vm_id, const std::string& to, bool require_old_host_absent, const std::string& why);
   etcd::TxnResult txn(const TxnPlan& plan, const std::vector<etcd::Op>& failure = {});
@@ -163,6 +170,9 @@ class Controller {
   std::map<std::string, std::string> vm_index_;         // tenant/name -> id
   std::map<std::string, VmObserved> vmstatus_;
   std::string admin_sha_from_store_;
+  std::unique_ptr<FleetModel> model_;      // see placement_model()
+  bool model_stale_ = true;
+  std::set<std::string> model_dirty_;      // hosts whose alloc or VM records changed
   bool leader_key_present_ = true;
   int64_t watch_revision_ = 0;
 

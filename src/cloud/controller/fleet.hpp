@@ -48,6 +48,13 @@ class FleetModel {
   void move(const std::string& vm_id, const std::string& to);
   void release(const std::string& vm_id);
   void cordon(const std::string& host);
+  // Incremental upkeep of a long-lived model (the controller's placement cache): seat a VM on
+  // the host its alloc names (false: unknown host or no room there), and the VMs a host holds.
+  bool seat(const FleetVm& vm);
+  std::vector<std::string> vms_on(const std::string& host) const;
+  bool has_vm(const std::string& vm_id) const { return vm_ids_.count(vm_id) != 0; }
+  std::optional<std::string> host_of(const std::string& vm_id) const;
+  std::size_t host_count() const { return host_names_.size(); }
 
   std::size_t active_hosts() const { return engine_.active_host_count(); }
   std::size_t lower_bound() const;

@@ -163,6 +163,25 @@ TEST(FleetModel, RebuildsPlacementsAndPlacesWithinCapacity) {
   EXPECT_EQ(reason, "no-capacity");
 }
 
+TEST(FleetModel, SeatAndReleaseKeepALongLivedModelInStep) {
+  // The controller's placement cache mirrors commits made elsewhere by seating and releasing.
+  auto hs = hosts(2);
+  FleetModel fleet(hs, {}, FleetOptions{});
+  EXPECT_TRUE(fleet.seat({"a", "t", "h1", {3, 256, 1}, "", "web", 0}));
+  EXPECT_EQ(fleet.host_of("a"), std::optional<std::string>("h1"));
+  EXPECT_EQ(fleet.vms_on("h1"), std::vector<std::string>{"a"});
+  EXPECT_FALSE(fleet.seat({"b", "t", "h1", {2, 256, 1}, "", "", 0}));  // no room left on h1
+  EXPECT_FALSE(fleet.seat({"a", "t", "h0", {1, 64, 1}, "", "", 0}));   // already seated
+  EXPECT_FALSE(fleet.seat({"x", "t", "nope", {1, 64, 1}, "", "", 0})); // unknown host
+  // The seated anti-affinity member keeps its peer off h1.
+  EXPECT_EQ(fleet.place({"c", "t", "", {1, 64, 1}, "", "web", 0}), std::optional<std::string>("h0"));
+  fleet.release("a");
+  EXPECT_FALSE(fleet.has_vm("a"));
+  EXPECT_TRUE(fleet.vms_on("h1").empty());
+  EXPECT_TRUE(fleet.seat({"b", "t", "h1", {4, 256, 1}, "", "", 0}));
+  EXPECT_EQ(fleet.active_hosts(), 2u);
+}
+
 TEST(FleetModel, AntiAffinitySpreadsAndCordonedHostsTakeNothing) {
   auto hs = hosts(3);
   hs[2].schedulable = false;
