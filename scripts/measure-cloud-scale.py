@@ -400,6 +400,8 @@ def main():
                     - metric_value(m_before, "nimbus_etcd_request_seconds_count"))
         ctl_txns = (metric_value(m_after, "nimbus_etcd_txn_total") - metric_value(m_before, "nimbus_etcd_txn_total"))
         conflicts = metric_value(m_after, "nimbus_txn_conflicts_total") - metric_value(m_before, "nimbus_txn_conflicts_total")
+        rebuilds = (metric_value(m_after, "nimbus_placement_cache_rebuilds_total")
+                    - metric_value(m_before, "nimbus_placement_cache_rebuilds_total"))
         rss_after_create = proc_status_mib(ctl.pid, "VmRSS")
         log(f"{len(ok)} creates in {create_s:.1f} s ({len(ok) / create_s:.0f}/s), {len(refused)} refused {refusal_codes}")
 
@@ -492,6 +494,7 @@ def main():
             "controller_etcd_txns_per_decision": round(ctl_txns / max(1, len(ok)), 3) if ctl_txns else None,
             "etcd_requests_per_decision_all_clients": round((etcd_after - etcd_before) / max(1, len(ok)), 3),
             "txn_conflicts": int(conflicts),
+            "placement_cache_rebuilds": int(rebuilds),
             "controller_rss_mib_after_creates": round(rss_after_create, 1),
             "churn_deleted": dels_ok, "churn_recreated": recs_ok, "churn_seconds": round(churn_s, 2),
             "lost_rack_hosts": len(lost_hosts), "lost_rack_vms": len(on_lost),
@@ -521,6 +524,7 @@ def main():
                 ("controller's etcd requests p50 / p99", f"{report['controller_etcd_request_ms_p50']} / "
                                                          f"{report['controller_etcd_request_ms_p99']} ms"),
                 ("txn conflicts (retried)", f"{int(conflicts)}"),
+                ("placement cache rebuilds", f"{int(rebuilds)} during the creates"),
                 ("churn", f"{dels_ok} deleted + {recs_ok} re-created in {churn_s:.1f} s"),
                 ("lost rack", f"{len(lost_hosts)} hosts, {len(on_lost)} VMs; re-placed after {report['lost_rack_replaced_seconds']} s, "
                               f"running after {report['lost_rack_running_seconds']} s (lease {a.lease_ttl} s + grace {a.grace:g} s)"),

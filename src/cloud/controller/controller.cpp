@@ -687,13 +687,19 @@ int64_t Controller::event_lease() {
   return event_lease_;
 }
 
-void Controller::event(const std::string& tenant, const std::string& vm, const std::string& host, const std::string& kind,
-                       const std::string& message) {
+etcd::Op Controller::event_op(const std::string& tenant, const std::string& vm, const std::string& host, const std::string& kind,
+                              const std::string& message) {
   Event e{now_rfc3339(), tenant, vm, host, kind, message};
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   const std::string key = keys_.events() + fmt::format("{:020}-{}-{}", ns, options_.id, event_counter_++);
+  return etcd::Op::put(key, dump_record(e), event_lease());
+}
+
+void Controller::event(const std::string& tenant, const std::string& vm, const std::string& host, const std::string& kind,
+                       const std::string& message) {
   try {
-    timed(metrics_, [&] { return client_->put(key, dump_record(e), event_lease()); });
+    const etcd::Op op = event_op(tenant, vm, host, kind, message);
+    timed(metrics_, [&] { return client_->put(op.key, op.value, op.lease); });
   } catch (const etcd::EtcdError& err) {
     {
       std::lock_guard<std::mutex> lock(event_mu_);
@@ -922,10 +928,6 @@ Controller::Versioned<VmRecord> Controller::find_vm(const Caller& c, const std::
 
 json Controller::create_vm(const Caller& c, const std::string& body) {
   const auto started = Clock::now();
-  auto observe = [&](const std::string& result) {
-    metrics_.placement_latency.observe(std::chrono::duration<double>(Clock::now() - started).count());
-    metrics_.count_decision(result);
-  };
   const CreateVmRequest req = parse_create_vm(body, c.admin ? "" : c.tenant);
   Flavor flavor;
   Image image;
@@ -951,69 +953,162 @@ json Controller::create_vm(const Caller& c, const std::string& body) {
   rec.memory_mib = flavor.memory_mib;
   rec.disk_gib = flavor.disk_gib;
 
-  for (int attempt = 0; attempt < options_.max_retries; ++attempt) {
+  auto pending = std::make_shared<PendingCreate>();
+  pending->rec = std::move(rec);
+  pending->image = std::move(image);
+  pending->flavor = std::move(flavor);
+  pending->started = started;
+  {
+    std::unique_lock<std::mutex> lock(batch_mu_);
+    batch_queue_.push_back(pending);
+    while (!pending->done) {
+      if (batch_running_) {
+        batch_cv_.wait(lock);
+        continue;
+      }
+      // Nobody is committing: this thread commits what is queued (its own create included).
+      batch_running_ = true;
+      std::vector<std::shared_ptr<PendingCreate>> batch;
+      while (!batch_queue_.empty() && batch.size() < std::max<std::size_t>(1, options_.max_batch)) {
+        batch.push_back(std::move(batch_queue_.front()));
+        batch_queue_.pop_front();
+      }
+      lock.unlock();
+      try {
+        commit_creates(batch);
+      } catch (...) {
+          for (auto& p : batch)
+          if (!p->done) {
+            p->error = std::current_exception();
+            p->done = true;
+          }
+      }
+      lock.lock();
+      // Creates deferred by the batch (a name twice in it) go back to the head of the queue.
+      for (auto it = batch.rbegin(); it != batch.rend(); ++it)
+        if (!(*it)->done) batch_queue_.push_front(*it);
+      batch_running_ = false;
+      batch_cv_.notify_all();
+    }
+  }
+  if (pending->error) std::rethrow_exception(pending->error);
+  return pending->result;
+}
+
+void Controller::commit_creates(std::vector<std::shared_ptr<PendingCreate>>& batch) {
+  auto finish = [&](PendingCreate& p, const std::string& result, std::exception_ptr error, json answer = {}) {
+    metrics_.placement_latency.observe(std::chrono::duration<double>(Clock::now() - p.started).count());
+    metrics_.count_decision(result);
+    p.error = std::move(error);
+    p.result = std::move(answer);
+    p.done = true;
+  };
+  int attempt = 0;
+  while (true) {
     std::unique_lock<std::mutex> place_lock(placement_mu_);
-    Usage usage;
-    Revisions revs;
-    Alloc alloc;
-    std::optional<std::string> host;
-    std::string reason;
+    std::vector<BatchedCreate> creates;
+    std::vector<PendingCreate*> in_txn;
+    std::map<std::string, KeyAfter<Alloc>> allocs;
+    std::map<std::string, KeyAfter<Usage>> usages;
+    std::size_t ops = 0;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (vm_index_.count(rec.tenant + "/" + rec.name)) {
-        observe("name_taken");
-        throw ApiError(409, "name_taken",
-                       fmt::format("tenant '{}' already has a VM named '{}'; pick another name or delete it first", rec.tenant, rec.name));
-      }
-      auto u = usage_.find(rec.tenant);
-      if (u != usage_.end()) {
-        usage = u->second.value;
-        revs.usage = u->second.revision;
-      }
-      if (auto err = check_quota(rec.tenant, tenants_.at(rec.tenant).value.quota, usage, rec.resources())) {
-        observe("quota_exceeded");
-        throw *err;
-      }
-      {
-        // The model keeps the tentative placement (a reservation while the transaction runs);
-        // marking the host dirty afterwards makes the cache agree with etcd either way.
-        ScopedTimer decide(metrics_.placement_decision);
-        host = placement_model().place(FleetVm{rec.id, rec.tenant, "", rec.resources(), rec.affinity, rec.anti_affinity, 0.0},
-                                       &reason);
-      }
-      if (host) model_dirty_.insert(*host);
-      if (host) {
-        auto a = alloc_.find(*host);
-        if (a != alloc_.end()) {
-          alloc = a->second.value;
-          revs.alloc = a->second.revision;
+      std::set<std::string> names;
+      for (auto& pp : batch) {
+        PendingCreate& p = *pp;
+        if (p.done) continue;
+        VmRecord& rec = p.rec;
+        const std::string name_key = rec.tenant + "/" + rec.name;
+        if (vm_index_.count(name_key)) {
+          finish(p, "name_taken",
+                 std::make_exception_ptr(ApiError(409, "name_taken",
+                                                  fmt::format("tenant '{}' already has a VM named '{}'; pick another name or delete it first",
+                                                              rec.tenant, rec.name))));
+          continue;
         }
-      }
-    }
-    if (!host) {
-      observe("no_capacity");
-      throw ApiError(503, "no_capacity",
+        // A name twice in one batch, or no room left in the transaction: the next batch.
+        // (each create adds at most 4 ops: record, assignment, and maybe a new alloc and usage)
+        if (names.count(name_key) || ops + 4 > 120) continue;
+        auto t = tenants_.find(rec.tenant);
+        if (t == tenants_.end()) {
+          finish(p, "unknown_tenant",
+                 std::make_exception_ptr(ApiError(404, "unknown_tenant", fmt::format("no tenant '{}' (nimbus tenant list)", rec.tenant))));
+          continue;
+        }
+        auto [u, u_new] = usages.try_emplace(rec.tenant);
+        if (u_new) {
+          auto cached = usage_.find(rec.tenant);
+          if (cached != usage_.end()) u->second = {cached->second.value, cached->second.revision};
+        }
+        if (auto err = check_quota(rec.tenant, t->second.value.quota, u->second.value, rec.resources())) {
+          if (u_new) usages.erase(u);
+          finish(p, "quota_exceeded", std::make_exception_ptr(*err));
+          continue;
+        }
+        std::optional<std::string> host;
+        std::string reason;
+        {
+          // The model keeps the tentative placement (later creates of the batch see it); the
+          // host is re-synced from the etcd cache after the batch, whether it committed or not.
+          ScopedTimer decide(metrics_.placement_decision);
+          host = placement_model().place(FleetVm{rec.id, rec.tenant, "", rec.resources(), rec.affinity, rec.anti_affinity, 0.0},
+                                         &reason);
+        }
+        if (!host) {
+          if (u_new) usages.erase(u);
+          const Flavor& flavor = p.flavor;
+          finish(p, "no_capacity",
+                 std::make_exception_ptr(ApiError(
+                     503, "no_capacity",
                      fmt::format("no host has room for flavor {} ({} vCPUs, {} MiB, {} GiB){}: {}; try a smaller flavor, "
                                  "delete VMs or add hosts",
                                  flavor.name, flavor.vcpus, flavor.memory_mib, flavor.disk_gib,
-                                 rec.anti_affinity.empty() && rec.affinity.empty() ? "" : " with its (anti-)affinity group",
-                                 reason),
-                     json{{"reason", reason}});
+                                 rec.anti_affinity.empty() && rec.affinity.empty() ? "" : " with its (anti-)affinity group", reason),
+                     json{{"reason", reason}})));
+          continue;
+        }
+        auto [a, a_new] = allocs.try_emplace(*host);
+        if (a_new) {
+          auto cached = alloc_.find(*host);
+          if (cached != alloc_.end()) a->second = {cached->second.value, cached->second.revision};
+        }
+        ops += 2 + (a_new ? 1 : 0) + (u_new ? 1 : 0);
+        rec.host = *host;
+        a->second.value.add(rec.id, rec.resources());
+        u->second.value = usage_after(u->second.value, rec.resources(), +1);
+        names.insert(name_key);
+        creates.push_back({rec, make_assign(rec, p.image, options_.disks_dir)});
+        in_txn.push_back(&p);
+      }
+      // Only now: a dirty host is re-synced at the next placement_model(), which would drop the
+      // tentative placements the later creates of this batch must see.
+      for (const auto& [host, a] : allocs) model_dirty_.insert(host);
     }
-    rec.host = *host;
-    alloc.add(rec.id, rec.resources());
-    const AssignSpec assign = make_assign(rec, image, options_.disks_dir);
-    const TxnPlan plan = create_vm_txn(keys_, rec, assign, alloc, usage_after(usage, rec.resources(), +1), revs);
-    const auto r = txn(plan, {etcd::Op::get(keys_.vm(rec.tenant, rec.name)), etcd::Op::get(keys_.alloc(rec.host)),
-                              etcd::Op::get(keys_.usage(rec.tenant))});
+    if (creates.empty()) return;  // everything answered (or deferred to the next batch)
+    const TxnPlan plan = create_vms_txn(keys_, creates, allocs, usages);
+    std::vector<etcd::Op> failure;
+    for (const auto& c : creates) failure.push_back(etcd::Op::get(keys_.vm(c.rec.tenant, c.rec.name)));
+    for (const auto& [host, a] : allocs) failure.push_back(etcd::Op::get(keys_.alloc(host)));
+    for (const auto& [tenant, u] : usages) failure.push_back(etcd::Op::get(keys_.usage(tenant)));
+    const auto r = txn(plan, failure);
     if (r.succeeded) {
       apply_plan_locally(plan, r.revision);
       place_lock.unlock();
-      observe("placed");
-      event(rec.tenant, rec.name, rec.host, "created",
-            fmt::format("created {} ({}) on {} with flavor {}, image {}", rec.name, rec.id, rec.host, rec.flavor, rec.image));
+      std::vector<etcd::Op> events;
+      try {
+        for (const auto& c : creates)
+          events.push_back(event_op(c.rec.tenant, c.rec.name, c.rec.host, "created",
+                                    fmt::format("created {} ({}) on {} with flavor {}, image {}", c.rec.name, c.rec.id, c.rec.host,
+                                                c.rec.flavor, c.rec.image)));
+        timed(metrics_, [&] { return client_->txn({}, events, {}); });
+      } catch (const etcd::EtcdError& err) {
+        std::lock_guard<std::mutex> lock(event_mu_);
+        event_lease_ = 0;
+        log(std::string("events not recorded: ") + err.what());
+      }
       std::lock_guard<std::mutex> lock(mu_);
-      return vm_json(rec);
+      for (std::size_t i = 0; i < creates.size(); ++i) finish(*in_txn[i], "placed", nullptr, vm_json(creates[i].rec));
+      continue;  // creates deferred within this batch, if any
     }
     ++metrics_.conflicts;
     {
@@ -1021,16 +1116,14 @@ json Controller::create_vm(const Caller& c, const std::string& body) {
       for (const auto& range : r.ranges)
         for (const auto& kv : range.kvs) apply(kv, false);
     }
-    if (!r.ranges.empty() && !r.ranges[0].kvs.empty()) {
-      observe("name_taken");
-      throw ApiError(409, "name_taken",
-                     fmt::format("tenant '{}' already has a VM named '{}'; pick another name or delete it first", rec.tenant, rec.name));
-    }
     place_lock.unlock();
+    if (++attempt >= options_.max_retries) {
+      for (auto* p : in_txn)
+        finish(*p, "contention", std::make_exception_ptr(ApiError(503, "contention", "too many concurrent placements; retry")));
+      return;
+    }
     backoff(attempt);
   }
-  observe("contention");
-  throw ApiError(503, "contention", "too many concurrent placements; retry");
 }
 
 json Controller::list_vms(const Caller& c, const std::string& tenant_filter) {

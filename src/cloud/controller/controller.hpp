@@ -6,6 +6,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
+#include <exception>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -39,6 +41,7 @@ struct ControllerOptions {
   std::chrono::milliseconds consolidate_interval{10000};  // 0: no consolidation
   int64_t event_retention_seconds = 86400;
   int max_retries = 30;
+  std::size_t max_batch = 24;  // creates per group-commit transaction (etcd allows 128 ops per txn)
   FleetOptions fleet;
   ConsolidationPolicy consolidation;
 };
@@ -143,6 +146,21 @@ class Controller {
   // Moves one VM by stop-and-restart in one txn; false on conflict or when it no longer fits.
   bool move_vm(const std::string& vm_id, const std::string& to, bool require_old_host_absent, const std::string& why);
   etcd::TxnResult txn(const TxnPlan& plan, const std::vector<etcd::Op>& failure = {});
+  // Group commit of creates: requests queue up while a batch commits; the request thread that
+  // finds no batch running decides the queued creates one after another on the placement cache
+  // and commits them in one transaction (create_vms_txn), then hands each its answer.
+  struct PendingCreate {
+    VmRecord rec;
+    Image image;
+    Flavor flavor;
+    std::chrono::steady_clock::time_point started;
+    std::atomic<bool> done{false};  // set last, after result or error
+    nlohmann::json result;
+    std::exception_ptr error;
+  };
+  void commit_creates(std::vector<std::shared_ptr<PendingCreate>>& batch);
+  etcd::Op event_op(const std::string& tenant, const std::string& vm, const std::string& host, const std::string& kind,
+                    const std::string& message);
   void event(const std::string& tenant, const std::string& vm, const std::string& host, const std::string& kind,
              const std::string& message);
   int64_t event_lease();
@@ -177,6 +195,10 @@ class Controller {
   int64_t watch_revision_ = 0;
 
   std::mutex placement_mu_;  // one decision at a time per replica (others race through etcd)
+  std::mutex batch_mu_;      // the queue of creates waiting for a group commit
+  std::condition_variable batch_cv_;
+  std::deque<std::shared_ptr<PendingCreate>> batch_queue_;
+  bool batch_running_ = false;
   std::mutex event_mu_;
   int64_t event_lease_ = 0;
   std::chrono::steady_clock::time_point event_lease_until_{};

@@ -83,6 +83,24 @@ struct Revisions {
 TxnPlan create_vm_txn(const Keys& keys, const VmRecord& rec, const AssignSpec& assign, const Alloc& alloc_after,
                       const Usage& usage_after_create, const Revisions& revs);
 
+// Several creates decided one after another on the same cache (group commit), committed in ONE
+// transaction: every alloc/<host> and usage/<tenant> they touch unchanged since it was read
+// (one compare per key, revision 0 = absent), every name still free; each such key is put once
+// with its value after all of them, plus each VM's record and assignment. All or none apply, so
+// each decision is still guarded exactly as create_vm_txn guards a single one.
+struct BatchedCreate {
+  VmRecord rec;  // rec.host set
+  AssignSpec assign;
+};
+template <typename T>
+struct KeyAfter {
+  T value;               // the value after every create of the batch
+  int64_t revision = 0;  // the mod revision it was read at (0: absent)
+};
+TxnPlan create_vms_txn(const Keys& keys, const std::vector<BatchedCreate>& creates,
+                       const std::map<std::string, KeyAfter<Alloc>>& allocs_after,
+                       const std::map<std::string, KeyAfter<Usage>>& usages_after);
+
 // Deletes a VM: record unchanged, alloc and usage unchanged since read.
 TxnPlan delete_vm_txn(const Keys& keys, const VmRecord& rec, int64_t rec_revision, const Alloc& alloc_after,
                       int64_t alloc_revision, const Usage& usage_after_delete, int64_t usage_revision);

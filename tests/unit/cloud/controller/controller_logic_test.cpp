@@ -106,6 +106,38 @@ TEST(ControllerLogic, CreateTxnGuardsAllocUsageAndName) {
   EXPECT_TRUE(put.count("/nimbus/usage/acme"));
 }
 
+TEST(ControllerLogic, BatchedCreateTxnGuardsEveryKeyOnceAndPutsItOnce) {
+  Keys keys;
+  keys.prefix = "/n/";
+  std::vector<BatchedCreate> creates;
+  for (const char* name : {"a", "b", "c"}) {
+    VmRecord r;
+    r.id = std::string("id-") + name;
+    r.tenant = "acme";
+    r.name = name;
+    r.host = std::string(name) == "c" ? "h2" : "h1";
+    creates.push_back({r, AssignSpec{}});
+  }
+  std::map<std::string, KeyAfter<Alloc>> allocs{{"h1", {Alloc{2, 0, 0, {"id-a", "id-b"}}, 7}}, {"h2", {Alloc{1, 0, 0, {"id-c"}}, 0}}};
+  std::map<std::string, KeyAfter<Usage>> usages{{"acme", {Usage{3, 0, 3, 0}, 9}}};
+  const TxnPlan t = create_vms_txn(keys, creates, allocs, usages);
+  // 3 names absent + 2 allocs + 1 usage, each compared once; no key put twice (etcd refuses that).
+  EXPECT_EQ(t.compares.size(), 6u);
+  std::set<std::string> put;
+  for (const auto& op : t.ops) EXPECT_TRUE(put.insert(op.key).second) << op.key;
+  EXPECT_EQ(put.size(), 3u * 2 + 2 + 1);
+  EXPECT_TRUE(put.count("/n/alloc/h1") && put.count("/n/usage/acme") && put.count("/n/assign/h2/id-c"));
+  int absent = 0, revs = 0;
+  for (const auto& c : t.compares) {
+    if (c.key == "/n/alloc/h1" || c.key == "/n/usage/acme") ++revs;
+    if (c.key.rfind("/n/vms/acme/", 0) == 0) ++absent;
+  }
+  EXPECT_EQ(absent, 3);
+  EXPECT_EQ(revs, 2);
+  creates[0].rec.host = "h9";  // a host without an alloc value is a caller bug
+  EXPECT_THROW(create_vms_txn(keys, creates, allocs, usages), std::invalid_argument);
+}
+
 TEST(ControllerLogic, MoveTxnBumpsGenerationAndRequiresLostHostAbsent) {
   Keys keys;
   MoveTxnInput in;
