@@ -605,29 +605,20 @@ void Controller::reconcile_once() {
     for (const auto& [host, adm] : hostadmin_)
       if (adm.value.draining && alloc_.count(host) && !alloc_[host].value.vms.empty()) draining.push_back(host);
   }
-  for (const auto& [host, ids] : evacuate) {
-    for (const auto& id : ids) {
-      for (int attempt = 0; attempt < options_.max_retries && !stopping_; ++attempt) {
-        std::optional<std::string> to;
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          to = placement_model().find_target(id, true);
-        }
-        if (!to) {
-          std::lock_guard<std::mutex> lock(mu_);
-          auto v = vms_.find(id);
-          auto l = lost_.find(host);
-          if (l != lost_.end() && l->second.stranded.insert(id).second)
-            log(fmt::format("no host has room for {} from lost host {}; retrying every round", v == vms_.end() ? id : v->second.value.name, host));
-          break;
-        }
-        if (move_vm(id, *to, true, "host " + host + " lost")) break;
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          if (hosts_.count(host)) break;  // it came back in time: it keeps its VMs
-        }
-        backoff(attempt);
-      }
+  // In batches of moves, each batch one transaction guarded like a single move.
+  std::vector<std::pair<std::string, std::string>> todo;
+  for (const auto& [host, ids] : evacuate)
+    for (const auto& id : ids) todo.push_back({id, host});
+  const std::size_t per_batch = std::max<std::size_t>(1, options_.max_batch);
+  int failures = 0;
+  for (std::size_t i = 0; i < todo.size() && !stopping_;) {
+    const std::vector<std::pair<std::string, std::string>> chunk(todo.begin() + i, todo.begin() + std::min(todo.size(), i + per_batch));
+    if (evacuate_batch(chunk)) {
+      i += chunk.size();
+      failures = 0;
+    } else {
+      if (++failures >= options_.max_retries) break;  // next round
+      backoff(failures);
     }
   }
   // 2. Draining hosts: move their VMs, within the per-round and per-host budgets.
@@ -652,6 +643,95 @@ void Controller::reconcile_once() {
       }
     }
   }
+}
+
+bool Controller::evacuate_batch(const std::vector<std::pair<std::string, std::string>>& items) {
+  std::unique_lock<std::mutex> place_lock(placement_mu_);
+  std::vector<BatchedMove> moves;
+  std::map<std::string, KeyAfter<Alloc>> allocs;
+  std::set<std::string> absent;
+  std::size_t ops = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    FleetModel& m = placement_model();
+    auto alloc_after = [&](const std::string& host) -> KeyAfter<Alloc>& {
+      auto [a, fresh] = allocs.try_emplace(host);
+      if (fresh) {
+        auto cached = alloc_.find(host);
+        if (cached != alloc_.end()) a->second = {cached->second.value, cached->second.revision};
+      }
+      return a->second;
+    };
+    for (const auto& [id, lost] : items) {
+      if (hosts_.count(lost)) continue;  // it came back in time: it keeps its VMs
+      auto v = vms_.find(id);
+      if (v == vms_.end() || v->second.value.host != lost) continue;
+      if (ops + 6 > 120) break;  // the rest in the next batch
+      const VmRecord& rec = v->second.value;
+      auto to = m.find_target(id, true);
+      if (to) {
+        try {
+          m.move(id, *to);  // tentative: the batch's later moves see it
+        } catch (const placement::online::PlacementError&) {
+          to.reset();
+        }
+      }
+      if (!to) {
+        auto l = lost_.find(lost);
+        if (l != lost_.end() && l->second.stranded.insert(id).second)
+          log(fmt::format("no host has room for {} from lost host {}; retrying every round", rec.name, lost));
+        continue;
+      }
+      const std::size_t before = allocs.size();
+      alloc_after(lost).value.remove(id, rec.resources());
+      alloc_after(*to).value.add(id, rec.resources());
+      ops += 3 + (allocs.size() - before);
+      Image image;
+      auto im = images_.find(rec.image);
+      if (im != images_.end()) image = im->second;
+      const bool stopped = rec.state == vm_state::kStopped;
+      moves.push_back({rec, v->second.revision, *to, make_assign(rec, image, options_.disks_dir),
+                       stopped ? vm_state::kStopped : vm_state::kScheduled});
+      absent.insert(lost);
+    }
+    for (const auto& [host, a] : allocs) model_dirty_.insert(host);
+  }
+  if (moves.empty()) return true;
+  std::vector<VmRecord> afters;
+  const TxnPlan plan = move_vms_txn(keys_, moves, allocs, absent, afters);
+  std::vector<etcd::Op> failure;
+  for (const auto& mv : moves) failure.push_back(etcd::Op::get(keys_.vm(mv.before.tenant, mv.before.name)));
+  for (const auto& [host, a] : allocs) failure.push_back(etcd::Op::get(keys_.alloc(host)));
+  const auto r = txn(plan, failure);
+  if (!r.succeeded) {
+    ++metrics_.conflicts;
+    log(fmt::format("evacuation of {} VMs conflicted (a record or alloc changed, or a lost host is back); retrying", moves.size()));
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& range : r.ranges)
+      for (const auto& kv : range.kvs) apply(kv, false);
+    return false;
+  }
+  apply_plan_locally(plan, r.revision);
+  place_lock.unlock();
+  metrics_.moves += moves.size();
+  std::vector<etcd::Op> events;
+  try {
+    for (std::size_t i = 0; i < moves.size(); ++i) {
+      const auto& mv = moves[i];
+      const bool stopped = mv.new_state == vm_state::kStopped;
+      events.push_back(event_op(mv.before.tenant, mv.before.name, mv.to, "moved",
+                                fmt::format("host {} lost from {} to {} (generation {}): {}moved by stop-and-restart; live migration not available",
+                                            mv.before.host, mv.before.host, mv.to, afters[i].generation, stopped ? "stopped VM, " : "")));
+      log(fmt::format("moved {}/{} ({}) {} -> {}: host {} lost", mv.before.tenant, mv.before.name, mv.before.id, mv.before.host, mv.to,
+                      mv.before.host));
+    }
+    timed(metrics_, [&] { return client_->txn({}, events, {}); });
+  } catch (const etcd::EtcdError& err) {
+    std::lock_guard<std::mutex> lock(event_mu_);
+    event_lease_ = 0;
+    log(std::string("events not recorded: ") + err.what());
+  }
+  return true;
 }
 
 ConsolidationResult Controller::consolidate_once() {
@@ -974,8 +1054,9 @@ json Controller::create_vm(const Caller& c, const std::string& body) {
         batch_queue_.pop_front();
       }
       lock.unlock();
+      std::vector<etcd::Op> events;
       try {
-        commit_creates(batch);
+        events = commit_creates(batch);
       } catch (...) {
           for (auto& p : batch)
           if (!p->done) {
@@ -989,13 +1070,27 @@ json Controller::create_vm(const Caller& c, const std::string& body) {
         if (!(*it)->done) batch_queue_.push_front(*it);
       batch_running_ = false;
       batch_cv_.notify_all();
+      if (!events.empty()) {
+        lock.unlock();
+        try {
+          timed(metrics_, [&] { return client_->txn({}, events, {}); });
+        } catch (const etcd::EtcdError& err) {
+          {
+            std::lock_guard<std::mutex> event_lock(event_mu_);
+            event_lease_ = 0;
+          }
+          log(std::string("events not recorded: ") + err.what());
+        }
+        lock.lock();
+      }
     }
   }
   if (pending->error) std::rethrow_exception(pending->error);
   return pending->result;
 }
 
-void Controller::commit_creates(std::vector<std::shared_ptr<PendingCreate>>& batch) {
+std::vector<etcd::Op> Controller::commit_creates(std::vector<std::shared_ptr<PendingCreate>>& batch) {
+  std::vector<etcd::Op> events;
   auto finish = [&](PendingCreate& p, const std::string& result, std::exception_ptr error, json answer = {}) {
     metrics_.placement_latency.observe(std::chrono::duration<double>(Clock::now() - p.started).count());
     metrics_.count_decision(result);
@@ -1084,7 +1179,7 @@ void Controller::commit_creates(std::vector<std::shared_ptr<PendingCreate>>& bat
       // tentative placements the later creates of this batch must see.
       for (const auto& [host, a] : allocs) model_dirty_.insert(host);
     }
-    if (creates.empty()) return;  // everything answered (or deferred to the next batch)
+    if (creates.empty()) return events;  // everything answered (or deferred to the next batch)
     const TxnPlan plan = create_vms_txn(keys_, creates, allocs, usages);
     std::vector<etcd::Op> failure;
     for (const auto& c : creates) failure.push_back(etcd::Op::get(keys_.vm(c.rec.tenant, c.rec.name)));
@@ -1094,17 +1189,15 @@ void Controller::commit_creates(std::vector<std::shared_ptr<PendingCreate>>& bat
     if (r.succeeded) {
       apply_plan_locally(plan, r.revision);
       place_lock.unlock();
-      std::vector<etcd::Op> events;
       try {
         for (const auto& c : creates)
           events.push_back(event_op(c.rec.tenant, c.rec.name, c.rec.host, "created",
                                     fmt::format("created {} ({}) on {} with flavor {}, image {}", c.rec.name, c.rec.id, c.rec.host,
                                                 c.rec.flavor, c.rec.image)));
-        timed(metrics_, [&] { return client_->txn({}, events, {}); });
       } catch (const etcd::EtcdError& err) {
         std::lock_guard<std::mutex> lock(event_mu_);
         event_lease_ = 0;
-        log(std::string("events not recorded: ") + err.what());
+        log(std::string("events not recorded (no event lease): ") + err.what());
       }
       std::lock_guard<std::mutex> lock(mu_);
       for (std::size_t i = 0; i < creates.size(); ++i) finish(*in_txn[i], "placed", nullptr, vm_json(creates[i].rec));
@@ -1120,7 +1213,7 @@ void Controller::commit_creates(std::vector<std::shared_ptr<PendingCreate>>& bat
     if (++attempt >= options_.max_retries) {
       for (auto* p : in_txn)
         finish(*p, "contention", std::make_exception_ptr(ApiError(503, "contention", "too many concurrent placements; retry")));
-      return;
+      return events;
     }
     backoff(attempt);
   }

@@ -146,6 +146,9 @@ class Controller {
   // Moves one VM by stop-and-restart in one txn; false on conflict or when it no longer fits.
   bool move_vm(const std::string& vm_id, const std::string& to, bool require_old_host_absent, const std::string& why);
   etcd::TxnResult txn(const TxnPlan& plan, const std::vector<etcd::Op>& failure = {});
+  // Moves a batch of (VM id, lost host) to hosts the placement cache picks, in one transaction
+  // (move_vms_txn). False on a conflict (the cache is refreshed; call again).
+  bool evacuate_batch(const std::vector<std::pair<std::string, std::string>>& items);
   // Group commit of creates: requests queue up while a batch commits; the request thread that
   // finds no batch running decides the queued creates one after another on the placement cache
   // and commits them in one transaction (create_vms_txn), then hands each its answer.
@@ -158,7 +161,9 @@ class Controller {
     nlohmann::json result;
     std::exception_ptr error;
   };
-  void commit_creates(std::vector<std::shared_ptr<PendingCreate>>& batch);
+  // Decides and commits a batch; returns the 'created' events to record (after the next batch
+  // may start: they are not part of the decision).
+  std::vector<etcd::Op> commit_creates(std::vector<std::shared_ptr<PendingCreate>>& batch);
   etcd::Op event_op(const std::string& tenant, const std::string& vm, const std::string& host, const std::string& kind,
                     const std::string& message);
   void event(const std::string& tenant, const std::string& vm, const std::string& host, const std::string& kind,

@@ -301,6 +301,38 @@ TxnPlan delete_vm_txn(const Keys& keys, const VmRecord& rec, int64_t rec_revisio
   return t;
 }
 
+TxnPlan move_vms_txn(const Keys& keys, const std::vector<BatchedMove>& moves,
+                     const std::map<std::string, KeyAfter<Alloc>>& allocs_after,
+                     const std::set<std::string>& hosts_absent, std::vector<VmRecord>& afters) {
+  TxnPlan t;
+  afters.clear();
+  for (const auto& m : moves) {
+    const VmRecord& rec = m.before;
+    if (m.to.empty() || m.to == rec.host) throw std::invalid_argument("move_vms_txn: the target host is empty or the VM's own");
+    if (!allocs_after.count(rec.host) || !allocs_after.count(m.to))
+      throw std::invalid_argument("move_vms_txn: a move's host has no alloc value after the batch");
+    VmRecord after = rec;
+    after.host = m.to;
+    after.generation = rec.generation + 1;
+    after.state = m.new_state;
+    t.compares.push_back(etcd::Compare::mod_revision_is(keys.vm(rec.tenant, rec.name), m.record_revision));
+    t.ops.push_back(etcd::Op::del(keys.assign(rec.host, rec.id)));
+    if (after.state != vm_state::kStopped) {
+      AssignSpec assign = m.assign;
+      assign.generation = after.generation;
+      t.ops.push_back(etcd::Op::put(keys.assign(m.to, rec.id), dump_record(assign)));
+    }
+    t.ops.push_back(etcd::Op::put(keys.vm(rec.tenant, rec.name), dump_record(after)));
+    afters.push_back(std::move(after));
+  }
+  for (const auto& [host, a] : allocs_after) {
+    t.compares.push_back(etcd::Compare::mod_revision_is(keys.alloc(host), a.revision));
+    t.ops.push_back(etcd::Op::put(keys.alloc(host), dump_record(a.value)));
+  }
+  for (const auto& host : hosts_absent) t.compares.push_back(etcd::Compare::absent(keys.host(host)));
+  return t;
+}
+
 TxnPlan move_vm_txn(const Keys& keys, const MoveTxnInput& in, VmRecord& after) {
   TxnPlan t;
   const VmRecord& rec = in.before;

@@ -812,26 +812,42 @@ json HostAgent::host_record(const std::string& host) const {
               {"simulated", options_.simulate}};
 }
 
-json HostAgent::host_status(const std::string& host) const {
+namespace {
+struct StatusSum {
   int64_t vcpus = 0, memory = 0, disk = 0;
   double load = 0;
   json vms = json::object();
+};
+} // namespace
+
+std::map<std::string, json> HostAgent::host_statuses() const {
+  std::map<std::string, StatusSum> sums;
+  for (const auto& h : options_.hosts) sums[h];
   for (const auto& [id, vm] : vms_) {
-    if (vm.host != host) continue;
+    auto& s = sums[vm.host];
     if (is_active(vm.state)) {
-      vcpus += vm.spec.vcpus;
-      memory += vm.spec.memory_mib;
-      disk += vm.spec.disk_gib;
-      load += vm.cpu_load;
+      s.vcpus += vm.spec.vcpus;
+      s.memory += vm.spec.memory_mib;
+      s.disk += vm.spec.disk_gib;
+      s.load += vm.cpu_load;
     }
-    vms[id] = {{"state", to_string(vm.state)}, {"cpu_load", std::round(vm.cpu_load * 1000) / 1000}, {"pid", vm.pid},
-               {"generation", vm.spec.generation}};
+    s.vms[id] = {{"state", to_string(vm.state)}, {"cpu_load", std::round(vm.cpu_load * 1000) / 1000}, {"pid", vm.pid},
+                 {"generation", vm.spec.generation}};
   }
-  return json{{"used", {{"vcpus", vcpus}, {"memory_mib", memory}, {"disk_gib", disk}}},
-              {"cpu_load", std::round(load * 1000) / 1000},
-              {"vms", vms},
-              {"fenced", fenced_},
-              {"updated", now_iso()}};
+  const std::string now = now_iso();
+  std::map<std::string, json> out;
+  for (auto& [host, s] : sums)
+    out[host] = json{{"used", {{"vcpus", s.vcpus}, {"memory_mib", s.memory}, {"disk_gib", s.disk}}},
+                     {"cpu_load", std::round(s.load * 1000) / 1000},
+                     {"vms", std::move(s.vms)},
+                     {"fenced", fenced_},
+                     {"updated", now}};
+  return out;
+}
+
+json HostAgent::host_status(const std::string& host) const {
+  auto all = host_statuses();
+  return std::move(all[host]);
 }
 
 size_t HostAgent::fence_locked() {
@@ -1112,7 +1128,8 @@ void HostAgent::publish() {
     std::vector<std::pair<std::string, std::string>> host_puts;
     const bool status_due = Clock::now() >= next_status;
     if (status_due) {
-      for (const auto& h : options_.hosts) host_puts.emplace_back(p + "hoststatus/" + h, host_status(h).dump());
+      auto statuses = host_statuses();
+      for (const auto& h : options_.hosts) host_puts.emplace_back(p + "hoststatus/" + h, statuses[h].dump());
       next_status = Clock::now() + interval;
     }
     lock.unlock();

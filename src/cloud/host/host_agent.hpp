@@ -158,6 +158,9 @@ class HostAgent {
   void apply_assign(const std::string& key, const std::string* value);  // lock held
   nlohmann::json host_record(const std::string& host) const;
   nlohmann::json host_status(const std::string& host) const;         // lock held
+  // Every played host's status in one pass over the VMs (host_status per host is O(hosts x VMs)
+  // for an agent playing many simulated hosts). Lock held.
+  std::map<std::string, nlohmann::json> host_statuses() const;
   template <typename F>
   auto timed(F&& f) -> decltype(f());
 

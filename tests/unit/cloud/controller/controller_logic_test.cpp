@@ -138,6 +138,47 @@ TEST(ControllerLogic, BatchedCreateTxnGuardsEveryKeyOnceAndPutsItOnce) {
   EXPECT_THROW(create_vms_txn(keys, creates, allocs, usages), std::invalid_argument);
 }
 
+TEST(ControllerLogic, BatchedMoveTxnGuardsRecordsAllocsAndLostHosts) {
+  Keys keys;
+  keys.prefix = "/n/";
+  std::vector<BatchedMove> moves;
+  for (const char* name : {"a", "b"}) {
+    VmRecord r;
+    r.id = std::string("id-") + name;
+    r.tenant = "acme";
+    r.name = name;
+    r.host = "lost";
+    r.generation = 3;
+    moves.push_back({r, 11, std::string(name) == "a" ? "h1" : "h2", AssignSpec{}, vm_state::kScheduled});
+  }
+  moves[1].new_state = vm_state::kStopped;  // moves on paper: no assignment on h2
+  std::map<std::string, KeyAfter<Alloc>> allocs{
+      {"lost", {Alloc{}, 5}}, {"h1", {Alloc{1, 0, 0, {"id-a"}}, 6}}, {"h2", {Alloc{1, 0, 0, {"id-b"}}, 0}}};
+  std::vector<VmRecord> afters;
+  const TxnPlan t = move_vms_txn(keys, moves, allocs, {"lost"}, afters);
+  ASSERT_EQ(afters.size(), 2u);
+  EXPECT_EQ(afters[0].host, "h1");
+  EXPECT_EQ(afters[0].generation, 4);
+  EXPECT_EQ(afters[1].state, vm_state::kStopped);
+  EXPECT_EQ(t.compares.size(), 2u + 3u + 1u);  // 2 records, 3 allocs, the lost host absent
+  std::set<std::string> put, del;
+  for (const auto& op : t.ops) {
+    if (op.kind == etcd::Op::Kind::Put) {
+      EXPECT_TRUE(put.insert(op.key).second) << op.key;
+    } else if (op.kind == etcd::Op::Kind::Delete) {
+      del.insert(op.key);
+    }
+  }
+  EXPECT_TRUE(put.count("/n/assign/h1/id-a"));
+  EXPECT_FALSE(put.count("/n/assign/h2/id-b"));
+  EXPECT_TRUE(del.count("/n/assign/lost/id-a") && del.count("/n/assign/lost/id-b"));
+  EXPECT_TRUE(put.count("/n/alloc/lost") && put.count("/n/alloc/h1") && put.count("/n/alloc/h2"));
+  bool lost_absent = false;
+  for (const auto& c : t.compares)
+    if (c.key == "/n/hosts/lost") lost_absent = true;
+  EXPECT_TRUE(lost_absent);
+}
+
 TEST(ControllerLogic, MoveTxnBumpsGenerationAndRequiresLostHostAbsent) {
   Keys keys;
   MoveTxnInput in;
