@@ -666,7 +666,7 @@ bool Controller::evacuate_batch(const std::vector<std::pair<std::string, std::st
       if (hosts_.count(lost)) continue;  // it came back in time: it keeps its VMs
       auto v = vms_.find(id);
       if (v == vms_.end() || v->second.value.host != lost) continue;
-      if (ops + 6 > 120) break;  // the rest in the next batch
+      if (ops + 6 > options_.etcd_max_txn_ops - 8) break;  // the rest in the next batch
       const VmRecord& rec = v->second.value;
       auto to = m.find_target(id, true);
       if (to) {
@@ -1123,7 +1123,7 @@ std::vector<etcd::Op> Controller::commit_creates(std::vector<std::shared_ptr<Pen
         }
         // A name twice in one batch, or no room left in the transaction: the next batch.
         // (each create adds at most 4 ops: record, assignment, and maybe a new alloc and usage)
-        if (names.count(name_key) || ops + 4 > 120) continue;
+        if (names.count(name_key) || ops + 4 > options_.etcd_max_txn_ops - 8) continue;
         auto t = tenants_.find(rec.tenant);
         if (t == tenants_.end()) {
           finish(p, "unknown_tenant",

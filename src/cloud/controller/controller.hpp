@@ -41,7 +41,8 @@ struct ControllerOptions {
   std::chrono::milliseconds consolidate_interval{10000};  // 0: no consolidation
   int64_t event_retention_seconds = 86400;
   int max_retries = 30;
-  std::size_t max_batch = 24;  // creates per group-commit transaction (etcd allows 128 ops per txn)
+  std::size_t max_batch = 24;          // creates (or evacuation moves) per group-commit transaction
+  std::size_t etcd_max_txn_ops = 128;  // etcd's --max-txn-ops: no batch's transaction exceeds it
   FleetOptions fleet;
   ConsolidationPolicy consolidation;
 };
