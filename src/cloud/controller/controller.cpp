@@ -1,5 +1,6 @@
 #include "cloud/controller/controller.hpp"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -367,12 +368,20 @@ void Controller::leader_loop() {
 }
 
 void Controller::reconcile_loop() {
+  auto last_trim = Clock::now();
   while (!stopping_) {
     {
       std::unique_lock<std::mutex> lock(mu_);
       changed_.wait_for(lock, options_.reconcile_interval, [&] { return stopping_.load(); });
     }
     if (stopping_) break;
+    if (Clock::now() - last_trim >= std::chrono::seconds(10)) {
+      // Listing 20,000 VMs builds tens of MiB of JSON on whichever of the 64 API threads serves
+      // it; glibc keeps such memory in per-thread arenas (RSS grew from 50 to 700 MiB in the
+      // scale run). Hand free pages back now and then.
+      last_trim = Clock::now();
+      ::malloc_trim(0);
+    }
     if (!leader_) continue;
     try {
       reconcile_once();

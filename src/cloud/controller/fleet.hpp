@@ -1,7 +1,8 @@
 #pragma once
-// The fleet as placement sees it, rebuilt from the controller's etcd cache for each decision:
-// an OnlineEngine holding every live host (cordoned ones not schedulable) and every VM where its
-// alloc says it is. Pure: unit-testable without etcd.
+// The fleet as placement sees it, built from the controller's etcd cache: an OnlineEngine holding
+// every live host (cordoned ones not schedulable) and every VM where its alloc says it is. The
+// controller keeps one between decisions and keeps it in step with seat()/release(); consolidation
+// plans on a fresh one. Pure: unit-testable without etcd.
 #include <cstddef>
 #include <map>
 #include <optional>

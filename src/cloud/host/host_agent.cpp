@@ -1137,18 +1137,49 @@ void HostAgent::publish() {
     try {
       // vmstatus: only overwrite our own (same lease) or a missing key, so a host that has not
       // yet seen a VM move away never hides the new host's status.
-      for (const auto& [key, value] : vm_puts) {
-        auto r = timed([&] {
-          return etcd_->txn({etcd::Compare{key, etcd::Compare::Target::Lease, etcd::Compare::Result::Equal, lease, {}}},
-                            {etcd::Op::put(key, value, lease)});
-        });
-        if (!r.succeeded) timed([&] { return etcd_->txn({etcd::Compare::absent(key)}, {etcd::Op::put(key, value, lease)}); });
+      // Batches of up to 50 keys, each compared "bound to our lease" when we wrote it under this
+      // lease, else "absent"; a batch that fails (some key is another host's) goes key by key.
+      auto ours = [&](const std::string& key) {
+        auto it = published_lease_.find(key);
+        return it != published_lease_.end() && it->second == lease;
+      };
+      auto lease_is_ours = [&](const std::string& key) {
+        return etcd::Compare{key, etcd::Compare::Target::Lease, etcd::Compare::Result::Equal, lease, {}};
+      };
+      constexpr std::size_t kBatch = 50;
+      for (std::size_t i = 0; i < vm_puts.size(); i += kBatch) {
+        const std::size_t end = std::min(vm_puts.size(), i + kBatch);
+        std::vector<etcd::Compare> cmp;
+        std::vector<etcd::Op> ops;
+        for (std::size_t k = i; k < end; ++k) {
+          const auto& [key, value] = vm_puts[k];
+          cmp.push_back(ours(key) ? lease_is_ours(key) : etcd::Compare::absent(key));
+          ops.push_back(etcd::Op::put(key, value, lease));
+        }
+        if (end - i > 1 && timed([&] { return etcd_->txn(cmp, ops); }).succeeded) {
+          for (std::size_t k = i; k < end; ++k) published_lease_[vm_puts[k].first] = lease;
+          continue;
+        }
+        for (std::size_t k = i; k < end; ++k) {
+          const auto& [key, value] = vm_puts[k];
+          auto r = timed([&] { return etcd_->txn({lease_is_ours(key)}, {etcd::Op::put(key, value, lease)}); });
+          if (!r.succeeded) r = timed([&] { return etcd_->txn({etcd::Compare::absent(key)}, {etcd::Op::put(key, value, lease)}); });
+          if (r.succeeded) published_lease_[key] = lease;
+        }
       }
-      for (const auto& key : vm_dels)
-        timed([&] {
-          return etcd_->txn({etcd::Compare{key, etcd::Compare::Target::Lease, etcd::Compare::Result::Equal, lease, {}}},
-                            {etcd::Op::del(key)});
-        });
+      for (std::size_t i = 0; i < vm_dels.size(); i += kBatch) {
+        const std::size_t end = std::min(vm_dels.size(), i + kBatch);
+        std::vector<etcd::Compare> cmp;
+        std::vector<etcd::Op> ops;
+        for (std::size_t k = i; k < end; ++k) {
+          cmp.push_back(lease_is_ours(vm_dels[k]));
+          ops.push_back(etcd::Op::del(vm_dels[k]));
+        }
+        if (!(end - i > 1 && timed([&] { return etcd_->txn(cmp, ops); }).succeeded))
+          for (std::size_t k = i; k < end; ++k)
+            timed([&] { return etcd_->txn({lease_is_ours(vm_dels[k])}, {etcd::Op::del(vm_dels[k])}); });
+        for (std::size_t k = i; k < end; ++k) published_lease_.erase(vm_dels[k]);
+      }
       std::vector<etcd::Op> ops;
       for (const auto& [key, value] : host_puts) {
         ops.push_back(etcd::Op::put(key, value, lease));

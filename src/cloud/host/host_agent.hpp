@@ -178,6 +178,9 @@ class HostAgent {
   bool reconcile_dirty_ = false;
   std::set<std::string> status_dirty_;      // vmstatus to publish
   std::set<std::string> status_gone_;       // vmstatus to delete
+  // Publisher thread only: the lease each vmstatus key was last written with by this agent, so
+  // a batch can compare "still ours" (or "absent" for a key not written under this lease).
+  std::map<std::string, int64_t> published_lease_;
   bool fenced_ = false;
   bool stopping_ = false;
   bool shut_down_ = false;
