@@ -36,6 +36,8 @@ struct ControllerCliOptions {
   std::size_t moves_per_round = 5;
   std::size_t moves_per_host = 2;
   int64_t leader_ttl = 5;
+  std::size_t max_batch = 24;
+  std::size_t etcd_max_txn_ops = 128;
 };
 
 bool read_token(const std::string& path, std::string& out) {
@@ -57,6 +59,8 @@ int run_controller(const ControllerCliOptions& o) {
   co.grace = std::chrono::milliseconds(static_cast<int64_t>(o.grace * 1000));
   co.consolidate_interval = std::chrono::milliseconds(static_cast<int64_t>(o.consolidate_interval * 1000));
   co.leader_ttl_seconds = o.leader_ttl;
+  co.max_batch = o.max_batch;
+  co.etcd_max_txn_ops = o.etcd_max_txn_ops;
   co.fleet.cpu_overcommit = o.cpu_overcommit;
   co.fleet.memory_overcommit = o.memory_overcommit;
   co.consolidation.moves_per_round = o.moves_per_round;
@@ -146,6 +150,12 @@ void register_controller(CLI::App& app) {
   cmd->add_option("--moves-per-round", opts->moves_per_round, "most VM moves per consolidation/drain round")->capture_default_str();
   cmd->add_option("--moves-per-host", opts->moves_per_host, "most VM moves out of one host per round")->capture_default_str();
   cmd->add_option("--leader-ttl", opts->leader_ttl, "seconds of the leader lease")->capture_default_str();
+  cmd->add_option("--max-batch", opts->max_batch, "most creates (or evacuation moves) committed in one etcd transaction")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 1000u));
+  cmd->add_option("--etcd-max-txn-ops", opts->etcd_max_txn_ops, "etcd's --max-txn-ops (bounds a batch's transaction)")
+      ->capture_default_str()
+      ->check(CLI::Range(16u, 100000u));
   cmd->callback([opts] { set_exit_code(run_controller(*opts)); });
 }
 

@@ -46,6 +46,12 @@ struct ApiServer::Impl {
     } else {
       server = std::make_unique<httplib::Server>();
     }
+    // One thread per keep-alive client connection (cpp-httplib's default is max(8, cores - 1),
+    // so a ninth concurrent client waited for a free thread); consoles hold one each too.
+    server->new_task_queue = [] { return new httplib::ThreadPool(64); };
+    // Headers and body go out in separate writes: without TCP_NODELAY, Nagle holds the body
+    // until the client's delayed ACK (40 ms per answer on Linux).
+    server->set_tcp_nodelay(true);
     routes();
   }
 

@@ -1,5 +1,6 @@
 #include "cloud/controller/controller.hpp"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -97,6 +98,8 @@ void Controller::load_all() {
   vm_index_.clear();
   vmstatus_.clear();
   leader_key_present_ = false;
+  model_stale_ = true;
+  model_dirty_.clear();
   for (const auto& kv : range.kvs) apply(kv, false);
   watch_revision_ = range.revision;
 }
@@ -106,6 +109,7 @@ void Controller::apply(const etcd::KeyValue& kv, bool deleted) {
   std::string name;
   auto stale = [&](int64_t cached) { return kv.mod_revision != 0 && cached > kv.mod_revision; };
   if (!(name = Keys::tail(key, keys_.hosts())).empty()) {
+    model_stale_ = true;
     auto it = hosts_.find(name);
     if (deleted) {
       if (it != hosts_.end() && !stale(it->second.revision)) {
@@ -127,6 +131,7 @@ void Controller::apply(const etcd::KeyValue& kv, bool deleted) {
     if (deleted) hoststatus_.erase(name);
     else parse_record(kv.value, hoststatus_[name]);
   } else if (!(name = Keys::tail(key, keys_.hostadmin())).empty()) {
+    model_stale_ = true;
     auto& v = hostadmin_[name];
     if (stale(v.revision)) return;
     if (deleted) hostadmin_.erase(name);
@@ -135,6 +140,7 @@ void Controller::apply(const etcd::KeyValue& kv, bool deleted) {
       v.revision = kv.mod_revision;
     }
   } else if (!(name = Keys::tail(key, keys_.allocs())).empty()) {
+    model_dirty_.insert(name);
     auto& v = alloc_[name];
     if (stale(v.revision)) return;
     if (deleted) alloc_.erase(name);
@@ -184,6 +190,7 @@ void Controller::apply(const etcd::KeyValue& kv, bool deleted) {
       if (idx != vm_index_.end()) {
         auto it = vms_.find(idx->second);
         if (it != vms_.end() && !stale(it->second.revision)) {
+          model_dirty_.insert(it->second.value.host);
           vms_.erase(it);
           vm_index_.erase(idx);
         }
@@ -193,6 +200,8 @@ void Controller::apply(const etcd::KeyValue& kv, bool deleted) {
       if (!parse_record(kv.value, rec) || rec.id.empty()) return;
       auto it = vms_.find(rec.id);
       if (it != vms_.end() && stale(it->second.revision)) return;
+      if (it != vms_.end()) model_dirty_.insert(it->second.value.host);
+      model_dirty_.insert(rec.host);
       vms_[rec.id] = {rec, kv.mod_revision};
       vm_index_[name] = rec.id;
     }
@@ -359,12 +368,20 @@ void Controller::leader_loop() {
 }
 
 void Controller::reconcile_loop() {
+  auto last_trim = Clock::now();
   while (!stopping_) {
     {
       std::unique_lock<std::mutex> lock(mu_);
       changed_.wait_for(lock, options_.reconcile_interval, [&] { return stopping_.load(); });
     }
     if (stopping_) break;
+    if (Clock::now() - last_trim >= std::chrono::seconds(10)) {
+      // Listing 20,000 VMs builds tens of MiB of JSON on whichever of the 64 API threads serves
+      // it; glibc keeps such memory in per-thread arenas (RSS grew from 50 to 700 MiB in the
+      // scale run). Hand free pages back now and then.
+      last_trim = Clock::now();
+      ::malloc_trim(0);
+    }
     if (!leader_) continue;
     try {
       reconcile_once();
@@ -380,7 +397,7 @@ void Controller::reconcile_loop() {
   }
 }
 
-void Controller::fleet_snapshot(std::vector<FleetHost>& hosts, std::vector<FleetVm>& vms, bool include_stopped) const {
+void Controller::fleet_hosts(std::vector<FleetHost>& hosts) const {
   std::set<std::string> names;
   for (const auto& [n, h] : hosts_) names.insert(n);
   for (const auto& [n, a] : alloc_)
@@ -410,6 +427,22 @@ void Controller::fleet_snapshot(std::vector<FleetHost>& hosts, std::vector<Fleet
     if (st != hoststatus_.end()) fh.cpu_load = st->second.cpu_load;
     hosts.push_back(fh);
   }
+}
+
+FleetVm Controller::fleet_vm(const VmRecord& r, const std::string& host) const {
+  FleetVm fv{r.id, r.tenant, host, r.resources(), r.affinity, r.anti_affinity, 0.0};
+  auto st = hoststatus_.find(host);
+  if (st != hoststatus_.end()) {
+    auto o = st->second.vms.find(r.id);
+    if (o != st->second.vms.end()) fv.cpu_load = o->second.cpu_load;
+  }
+  auto vs = vmstatus_.find(r.id);
+  if (fv.cpu_load == 0 && vs != vmstatus_.end()) fv.cpu_load = vs->second.cpu_load;
+  return fv;
+}
+
+void Controller::fleet_snapshot(std::vector<FleetHost>& hosts, std::vector<FleetVm>& vms, bool include_stopped) const {
+  fleet_hosts(hosts);
   // The allocs are the truth of what each host holds (they are what the transactions guard); a
   // VM record may reach this replica's cache later than the alloc naming it, so what the alloc
   // holds beyond the records known here is seated as one residual pseudo-VM.
@@ -420,22 +453,74 @@ void Controller::fleet_snapshot(std::vector<FleetHost>& hosts, std::vector<Fleet
       if (v == vms_.end()) continue;
       const VmRecord& r = v->second.value;
       if (!include_stopped && r.state == vm_state::kStopped) continue;
-      FleetVm fv{r.id, r.tenant, host, r.resources(), r.affinity, r.anti_affinity, 0.0};
       known += r.resources();
-      auto st = hoststatus_.find(host);
-      if (st != hoststatus_.end()) {
-        auto o = st->second.vms.find(r.id);
-        if (o != st->second.vms.end()) fv.cpu_load = o->second.cpu_load;
-      }
-      auto vs = vmstatus_.find(r.id);
-      if (fv.cpu_load == 0 && vs != vmstatus_.end()) fv.cpu_load = vs->second.cpu_load;
-      vms.push_back(fv);
+      vms.push_back(fleet_vm(r, host));
     }
     Resources residual = a.value.resources() - known;
     residual.vcpus = std::max<int64_t>(0, residual.vcpus);
     residual.memory_mib = std::max<int64_t>(0, residual.memory_mib);
     residual.disk_gib = std::max<int64_t>(0, residual.disk_gib);
     if (!(residual == Resources{})) vms.push_back(FleetVm{kResidualPrefix + host, "", host, residual, "", "", 0.0});
+  }
+}
+
+FleetModel& Controller::placement_model() {
+  if (model_ && !model_stale_) {
+    const std::set<std::string> dirty = std::move(model_dirty_);
+    model_dirty_.clear();
+    for (const auto& host : dirty) {
+      resync_model_host(host);
+      if (model_stale_) break;
+    }
+  }
+  if (!model_ || model_stale_) {
+    std::vector<FleetHost> hosts;
+    std::vector<FleetVm> vms;
+    fleet_snapshot(hosts, vms);
+    model_ = std::make_unique<FleetModel>(hosts, vms, options_.fleet);
+    model_stale_ = false;
+    model_dirty_.clear();
+    ++metrics_.model_rebuilds;
+  }
+  return *model_;
+}
+
+void Controller::resync_model_host(const std::string& host) {
+  FleetModel& m = *model_;
+  auto a = alloc_.find(host);
+  const bool holds = a != alloc_.end() && !a->second.value.vms.empty();
+  if (!m.host_id(host)) {
+    // A host the model does not know (its alloc was empty at the last rebuild, or it is new).
+    if (holds || hosts_.count(host)) model_stale_ = true;
+    return;
+  }
+  std::set<std::string> want;
+  Resources known;
+  if (a != alloc_.end()) {
+    for (const auto& id : a->second.value.vms) {
+      auto v = vms_.find(id);
+      if (v == vms_.end()) continue;
+      want.insert(id);
+      known += v->second.value.resources();
+    }
+  }
+  for (const auto& id : m.vms_on(host))
+    if (!want.count(id)) m.release(id);  // gone, moved away, or the residual (re-seated below)
+  for (const auto& id : want) {
+    const auto at = m.host_of(id);
+    if (at && *at == host) continue;
+    if (at) m.release(id);
+    if (!m.seat(fleet_vm(vms_.at(id).value, host))) {
+      model_stale_ = true;  // does not fit the capacity the model knows: rebuild from scratch
+      return;
+    }
+  }
+  if (a != alloc_.end()) {
+    Resources residual = a->second.value.resources() - known;
+    residual.vcpus = std::max<int64_t>(0, residual.vcpus);
+    residual.memory_mib = std::max<int64_t>(0, residual.memory_mib);
+    residual.disk_gib = std::max<int64_t>(0, residual.disk_gib);
+    if (!(residual == Resources{}) && !m.seat(FleetVm{kResidualPrefix + host, "", host, residual, "", "", 0.0})) model_stale_ = true;
   }
 }
 
@@ -469,14 +554,8 @@ bool Controller::move_vm(const std::string& vm_id, const std::string& to, bool r
   }
   // The target must still hold it under its usable capacity (the cache may have moved on).
   {
-    std::vector<FleetHost> hosts;
-    std::vector<FleetVm> vms;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      fleet_snapshot(hosts, vms);
-    }
-    FleetModel fleet(hosts, vms, options_.fleet);
-    if (!in.to_alloc_after.resources().fits_in(fleet.usable(to))) return false;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!in.to_alloc_after.resources().fits_in(placement_model().usable(to))) return false;
   }
   const bool stopped = in.before.state == vm_state::kStopped;
   in.new_state = stopped ? vm_state::kStopped : vm_state::kScheduled;
@@ -535,35 +614,20 @@ void Controller::reconcile_once() {
     for (const auto& [host, adm] : hostadmin_)
       if (adm.value.draining && alloc_.count(host) && !alloc_[host].value.vms.empty()) draining.push_back(host);
   }
-  for (const auto& [host, ids] : evacuate) {
-    for (const auto& id : ids) {
-      for (int attempt = 0; attempt < options_.max_retries && !stopping_; ++attempt) {
-        std::optional<std::string> to;
-        {
-          std::vector<FleetHost> hosts;
-          std::vector<FleetVm> vms;
-          {
-            std::lock_guard<std::mutex> lock(mu_);
-            fleet_snapshot(hosts, vms);
-          }
-          FleetModel fleet(hosts, vms, options_.fleet);
-          to = fleet.find_target(id, true);
-        }
-        if (!to) {
-          std::lock_guard<std::mutex> lock(mu_);
-          auto v = vms_.find(id);
-          auto l = lost_.find(host);
-          if (l != lost_.end() && l->second.stranded.insert(id).second)
-            log(fmt::format("no host has room for {} from lost host {}; retrying every round", v == vms_.end() ? id : v->second.value.name, host));
-          break;
-        }
-        if (move_vm(id, *to, true, "host " + host + " lost")) break;
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          if (hosts_.count(host)) break;  // it came back in time: it keeps its VMs
-        }
-        backoff(attempt);
-      }
+  // In batches of moves, each batch one transaction guarded like a single move.
+  std::vector<std::pair<std::string, std::string>> todo;
+  for (const auto& [host, ids] : evacuate)
+    for (const auto& id : ids) todo.push_back({id, host});
+  const std::size_t per_batch = std::max<std::size_t>(1, options_.max_batch);
+  int failures = 0;
+  for (std::size_t i = 0; i < todo.size() && !stopping_;) {
+    const std::vector<std::pair<std::string, std::string>> chunk(todo.begin() + i, todo.begin() + std::min(todo.size(), i + per_batch));
+    if (evacuate_batch(chunk)) {
+      i += chunk.size();
+      failures = 0;
+    } else {
+      if (++failures >= options_.max_retries) break;  // next round
+      backoff(failures);
     }
   }
   // 2. Draining hosts: move their VMs, within the per-round and per-host budgets.
@@ -579,14 +643,8 @@ void Controller::reconcile_once() {
       if (round >= options_.consolidation.moves_per_round || from_host >= options_.consolidation.moves_per_host) break;
       std::optional<std::string> to;
       {
-        std::vector<FleetHost> hosts;
-        std::vector<FleetVm> vms;
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          fleet_snapshot(hosts, vms);
-        }
-        FleetModel fleet(hosts, vms, options_.fleet);
-        to = fleet.find_target(id, true);
+        std::lock_guard<std::mutex> lock(mu_);
+        to = placement_model().find_target(id, true);
       }
       if (to && move_vm(id, *to, false, "drain of " + host)) {
         ++round;
@@ -594,6 +652,95 @@ void Controller::reconcile_once() {
       }
     }
   }
+}
+
+bool Controller::evacuate_batch(const std::vector<std::pair<std::string, std::string>>& items) {
+  std::unique_lock<std::mutex> place_lock(placement_mu_);
+  std::vector<BatchedMove> moves;
+  std::map<std::string, KeyAfter<Alloc>> allocs;
+  std::set<std::string> absent;
+  std::size_t ops = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    FleetModel& m = placement_model();
+    auto alloc_after = [&](const std::string& host) -> KeyAfter<Alloc>& {
+      auto [a, fresh] = allocs.try_emplace(host);
+      if (fresh) {
+        auto cached = alloc_.find(host);
+        if (cached != alloc_.end()) a->second = {cached->second.value, cached->second.revision};
+      }
+      return a->second;
+    };
+    for (const auto& [id, lost] : items) {
+      if (hosts_.count(lost)) continue;  // it came back in time: it keeps its VMs
+      auto v = vms_.find(id);
+      if (v == vms_.end() || v->second.value.host != lost) continue;
+      if (ops + 6 > options_.etcd_max_txn_ops - 8) break;  // the rest in the next batch
+      const VmRecord& rec = v->second.value;
+      auto to = m.find_target(id, true);
+      if (to) {
+        try {
+          m.move(id, *to);  // tentative: the batch's later moves see it
+        } catch (const placement::online::PlacementError&) {
+          to.reset();
+        }
+      }
+      if (!to) {
+        auto l = lost_.find(lost);
+        if (l != lost_.end() && l->second.stranded.insert(id).second)
+          log(fmt::format("no host has room for {} from lost host {}; retrying every round", rec.name, lost));
+        continue;
+      }
+      const std::size_t before = allocs.size();
+      alloc_after(lost).value.remove(id, rec.resources());
+      alloc_after(*to).value.add(id, rec.resources());
+      ops += 3 + (allocs.size() - before);
+      Image image;
+      auto im = images_.find(rec.image);
+      if (im != images_.end()) image = im->second;
+      const bool stopped = rec.state == vm_state::kStopped;
+      moves.push_back({rec, v->second.revision, *to, make_assign(rec, image, options_.disks_dir),
+                       stopped ? vm_state::kStopped : vm_state::kScheduled});
+      absent.insert(lost);
+    }
+    for (const auto& [host, a] : allocs) model_dirty_.insert(host);
+  }
+  if (moves.empty()) return true;
+  std::vector<VmRecord> afters;
+  const TxnPlan plan = move_vms_txn(keys_, moves, allocs, absent, afters);
+  std::vector<etcd::Op> failure;
+  for (const auto& mv : moves) failure.push_back(etcd::Op::get(keys_.vm(mv.before.tenant, mv.before.name)));
+  for (const auto& [host, a] : allocs) failure.push_back(etcd::Op::get(keys_.alloc(host)));
+  const auto r = txn(plan, failure);
+  if (!r.succeeded) {
+    ++metrics_.conflicts;
+    log(fmt::format("evacuation of {} VMs conflicted (a record or alloc changed, or a lost host is back); retrying", moves.size()));
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& range : r.ranges)
+      for (const auto& kv : range.kvs) apply(kv, false);
+    return false;
+  }
+  apply_plan_locally(plan, r.revision);
+  place_lock.unlock();
+  metrics_.moves += moves.size();
+  std::vector<etcd::Op> events;
+  try {
+    for (std::size_t i = 0; i < moves.size(); ++i) {
+      const auto& mv = moves[i];
+      const bool stopped = mv.new_state == vm_state::kStopped;
+      events.push_back(event_op(mv.before.tenant, mv.before.name, mv.to, "moved",
+                                fmt::format("host {} lost from {} to {} (generation {}): {}moved by stop-and-restart; live migration not available",
+                                            mv.before.host, mv.before.host, mv.to, afters[i].generation, stopped ? "stopped VM, " : "")));
+      log(fmt::format("moved {}/{} ({}) {} -> {}: host {} lost", mv.before.tenant, mv.before.name, mv.before.id, mv.before.host, mv.to,
+                      mv.before.host));
+    }
+    timed(metrics_, [&] { return client_->txn({}, events, {}); });
+  } catch (const etcd::EtcdError& err) {
+    std::lock_guard<std::mutex> lock(event_mu_);
+    event_lease_ = 0;
+    log(std::string("events not recorded: ") + err.what());
+  }
+  return true;
 }
 
 ConsolidationResult Controller::consolidate_once() {
@@ -629,13 +776,19 @@ int64_t Controller::event_lease() {
   return event_lease_;
 }
 
-void Controller::event(const std::string& tenant, const std::string& vm, const std::string& host, const std::string& kind,
-                       const std::string& message) {
+etcd::Op Controller::event_op(const std::string& tenant, const std::string& vm, const std::string& host, const std::string& kind,
+                              const std::string& message) {
   Event e{now_rfc3339(), tenant, vm, host, kind, message};
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   const std::string key = keys_.events() + fmt::format("{:020}-{}-{}", ns, options_.id, event_counter_++);
+  return etcd::Op::put(key, dump_record(e), event_lease());
+}
+
+void Controller::event(const std::string& tenant, const std::string& vm, const std::string& host, const std::string& kind,
+                       const std::string& message) {
   try {
-    timed(metrics_, [&] { return client_->put(key, dump_record(e), event_lease()); });
+    const etcd::Op op = event_op(tenant, vm, host, kind, message);
+    timed(metrics_, [&] { return client_->put(op.key, op.value, op.lease); });
   } catch (const etcd::EtcdError& err) {
     {
       std::lock_guard<std::mutex> lock(event_mu_);
@@ -864,10 +1017,6 @@ Controller::Versioned<VmRecord> Controller::find_vm(const Caller& c, const std::
 
 json Controller::create_vm(const Caller& c, const std::string& body) {
   const auto started = Clock::now();
-  auto observe = [&](const std::string& result) {
-    metrics_.placement_latency.observe(std::chrono::duration<double>(Clock::now() - started).count());
-    metrics_.count_decision(result);
-  };
   const CreateVmRequest req = parse_create_vm(body, c.admin ? "" : c.tenant);
   Flavor flavor;
   Image image;
@@ -893,66 +1042,175 @@ json Controller::create_vm(const Caller& c, const std::string& body) {
   rec.memory_mib = flavor.memory_mib;
   rec.disk_gib = flavor.disk_gib;
 
-  for (int attempt = 0; attempt < options_.max_retries; ++attempt) {
-    std::unique_lock<std::mutex> place_lock(placement_mu_);
-    Usage usage;
-    Revisions revs;
-    Alloc alloc;
-    std::optional<std::string> host;
-    std::string reason;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (vm_index_.count(rec.tenant + "/" + rec.name)) {
-        observe("name_taken");
-        throw ApiError(409, "name_taken",
-                       fmt::format("tenant '{}' already has a VM named '{}'; pick another name or delete it first", rec.tenant, rec.name));
+  auto pending = std::make_shared<PendingCreate>();
+  pending->rec = std::move(rec);
+  pending->image = std::move(image);
+  pending->flavor = std::move(flavor);
+  pending->started = started;
+  {
+    std::unique_lock<std::mutex> lock(batch_mu_);
+    batch_queue_.push_back(pending);
+    while (!pending->done) {
+      if (batch_running_) {
+        batch_cv_.wait(lock);
+        continue;
       }
-      auto u = usage_.find(rec.tenant);
-      if (u != usage_.end()) {
-        usage = u->second.value;
-        revs.usage = u->second.revision;
+      // Nobody is committing: this thread commits what is queued (its own create included).
+      batch_running_ = true;
+      std::vector<std::shared_ptr<PendingCreate>> batch;
+      while (!batch_queue_.empty() && batch.size() < std::max<std::size_t>(1, options_.max_batch)) {
+        batch.push_back(std::move(batch_queue_.front()));
+        batch_queue_.pop_front();
       }
-      if (auto err = check_quota(rec.tenant, tenants_.at(rec.tenant).value.quota, usage, rec.resources())) {
-        observe("quota_exceeded");
-        throw *err;
+      lock.unlock();
+      std::vector<etcd::Op> events;
+      try {
+        events = commit_creates(batch);
+      } catch (...) {
+          for (auto& p : batch)
+          if (!p->done) {
+            p->error = std::current_exception();
+            p->done = true;
+          }
       }
-      std::vector<FleetHost> hosts;
-      std::vector<FleetVm> vms;
-      fleet_snapshot(hosts, vms);
-      FleetModel fleet(hosts, vms, options_.fleet);
-      host = fleet.place(FleetVm{rec.id, rec.tenant, "", rec.resources(), rec.affinity, rec.anti_affinity, 0.0}, &reason);
-      if (host) {
-        auto a = alloc_.find(*host);
-        if (a != alloc_.end()) {
-          alloc = a->second.value;
-          revs.alloc = a->second.revision;
+      lock.lock();
+      // Creates deferred by the batch (a name twice in it) go back to the head of the queue.
+      for (auto it = batch.rbegin(); it != batch.rend(); ++it)
+        if (!(*it)->done) batch_queue_.push_front(*it);
+      batch_running_ = false;
+      batch_cv_.notify_all();
+      if (!events.empty()) {
+        lock.unlock();
+        try {
+          timed(metrics_, [&] { return client_->txn({}, events, {}); });
+        } catch (const etcd::EtcdError& err) {
+          {
+            std::lock_guard<std::mutex> event_lock(event_mu_);
+            event_lease_ = 0;
+          }
+          log(std::string("events not recorded: ") + err.what());
         }
+        lock.lock();
       }
     }
-    if (!host) {
-      observe("no_capacity");
-      throw ApiError(503, "no_capacity",
+  }
+  if (pending->error) std::rethrow_exception(pending->error);
+  return pending->result;
+}
+
+std::vector<etcd::Op> Controller::commit_creates(std::vector<std::shared_ptr<PendingCreate>>& batch) {
+  std::vector<etcd::Op> events;
+  auto finish = [&](PendingCreate& p, const std::string& result, std::exception_ptr error, json answer = {}) {
+    metrics_.placement_latency.observe(std::chrono::duration<double>(Clock::now() - p.started).count());
+    metrics_.count_decision(result);
+    p.error = std::move(error);
+    p.result = std::move(answer);
+    p.done = true;
+  };
+  int attempt = 0;
+  while (true) {
+    std::unique_lock<std::mutex> place_lock(placement_mu_);
+    std::vector<BatchedCreate> creates;
+    std::vector<PendingCreate*> in_txn;
+    std::map<std::string, KeyAfter<Alloc>> allocs;
+    std::map<std::string, KeyAfter<Usage>> usages;
+    std::size_t ops = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      std::set<std::string> names;
+      for (auto& pp : batch) {
+        PendingCreate& p = *pp;
+        if (p.done) continue;
+        VmRecord& rec = p.rec;
+        const std::string name_key = rec.tenant + "/" + rec.name;
+        if (vm_index_.count(name_key)) {
+          finish(p, "name_taken",
+                 std::make_exception_ptr(ApiError(409, "name_taken",
+                                                  fmt::format("tenant '{}' already has a VM named '{}'; pick another name or delete it first",
+                                                              rec.tenant, rec.name))));
+          continue;
+        }
+        // A name twice in one batch, or no room left in the transaction: the next batch.
+        // (each create adds at most 4 ops: record, assignment, and maybe a new alloc and usage)
+        if (names.count(name_key) || ops + 4 > options_.etcd_max_txn_ops - 8) continue;
+        auto t = tenants_.find(rec.tenant);
+        if (t == tenants_.end()) {
+          finish(p, "unknown_tenant",
+                 std::make_exception_ptr(ApiError(404, "unknown_tenant", fmt::format("no tenant '{}' (nimbus tenant list)", rec.tenant))));
+          continue;
+        }
+        auto [u, u_new] = usages.try_emplace(rec.tenant);
+        if (u_new) {
+          auto cached = usage_.find(rec.tenant);
+          if (cached != usage_.end()) u->second = {cached->second.value, cached->second.revision};
+        }
+        if (auto err = check_quota(rec.tenant, t->second.value.quota, u->second.value, rec.resources())) {
+          if (u_new) usages.erase(u);
+          finish(p, "quota_exceeded", std::make_exception_ptr(*err));
+          continue;
+        }
+        std::optional<std::string> host;
+        std::string reason;
+        {
+          // The model keeps the tentative placement (later creates of the batch see it); the
+          // host is re-synced from the etcd cache after the batch, whether it committed or not.
+          ScopedTimer decide(metrics_.placement_decision);
+          host = placement_model().place(FleetVm{rec.id, rec.tenant, "", rec.resources(), rec.affinity, rec.anti_affinity, 0.0},
+                                         &reason);
+        }
+        if (!host) {
+          if (u_new) usages.erase(u);
+          const Flavor& flavor = p.flavor;
+          finish(p, "no_capacity",
+                 std::make_exception_ptr(ApiError(
+                     503, "no_capacity",
                      fmt::format("no host has room for flavor {} ({} vCPUs, {} MiB, {} GiB){}: {}; try a smaller flavor, "
                                  "delete VMs or add hosts",
                                  flavor.name, flavor.vcpus, flavor.memory_mib, flavor.disk_gib,
-                                 rec.anti_affinity.empty() && rec.affinity.empty() ? "" : " with its (anti-)affinity group",
-                                 reason),
-                     json{{"reason", reason}});
+                                 rec.anti_affinity.empty() && rec.affinity.empty() ? "" : " with its (anti-)affinity group", reason),
+                     json{{"reason", reason}})));
+          continue;
+        }
+        auto [a, a_new] = allocs.try_emplace(*host);
+        if (a_new) {
+          auto cached = alloc_.find(*host);
+          if (cached != alloc_.end()) a->second = {cached->second.value, cached->second.revision};
+        }
+        ops += 2 + (a_new ? 1 : 0) + (u_new ? 1 : 0);
+        rec.host = *host;
+        a->second.value.add(rec.id, rec.resources());
+        u->second.value = usage_after(u->second.value, rec.resources(), +1);
+        names.insert(name_key);
+        creates.push_back({rec, make_assign(rec, p.image, options_.disks_dir)});
+        in_txn.push_back(&p);
+      }
+      // Only now: a dirty host is re-synced at the next placement_model(), which would drop the
+      // tentative placements the later creates of this batch must see.
+      for (const auto& [host, a] : allocs) model_dirty_.insert(host);
     }
-    rec.host = *host;
-    alloc.add(rec.id, rec.resources());
-    const AssignSpec assign = make_assign(rec, image, options_.disks_dir);
-    const TxnPlan plan = create_vm_txn(keys_, rec, assign, alloc, usage_after(usage, rec.resources(), +1), revs);
-    const auto r = txn(plan, {etcd::Op::get(keys_.vm(rec.tenant, rec.name)), etcd::Op::get(keys_.alloc(rec.host)),
-                              etcd::Op::get(keys_.usage(rec.tenant))});
+    if (creates.empty()) return events;  // everything answered (or deferred to the next batch)
+    const TxnPlan plan = create_vms_txn(keys_, creates, allocs, usages);
+    std::vector<etcd::Op> failure;
+    for (const auto& c : creates) failure.push_back(etcd::Op::get(keys_.vm(c.rec.tenant, c.rec.name)));
+    for (const auto& [host, a] : allocs) failure.push_back(etcd::Op::get(keys_.alloc(host)));
+    for (const auto& [tenant, u] : usages) failure.push_back(etcd::Op::get(keys_.usage(tenant)));
+    const auto r = txn(plan, failure);
     if (r.succeeded) {
       apply_plan_locally(plan, r.revision);
       place_lock.unlock();
-      observe("placed");
-      event(rec.tenant, rec.name, rec.host, "created",
-            fmt::format("created {} ({}) on {} with flavor {}, image {}", rec.name, rec.id, rec.host, rec.flavor, rec.image));
+      try {
+        for (const auto& c : creates)
+          events.push_back(event_op(c.rec.tenant, c.rec.name, c.rec.host, "created",
+                                    fmt::format("created {} ({}) on {} with flavor {}, image {}", c.rec.name, c.rec.id, c.rec.host,
+                                                c.rec.flavor, c.rec.image)));
+      } catch (const etcd::EtcdError& err) {
+        std::lock_guard<std::mutex> lock(event_mu_);
+        event_lease_ = 0;
+        log(std::string("events not recorded (no event lease): ") + err.what());
+      }
       std::lock_guard<std::mutex> lock(mu_);
-      return vm_json(rec);
+      for (std::size_t i = 0; i < creates.size(); ++i) finish(*in_txn[i], "placed", nullptr, vm_json(creates[i].rec));
+      continue;  // creates deferred within this batch, if any
     }
     ++metrics_.conflicts;
     {
@@ -960,16 +1218,14 @@ json Controller::create_vm(const Caller& c, const std::string& body) {
       for (const auto& range : r.ranges)
         for (const auto& kv : range.kvs) apply(kv, false);
     }
-    if (!r.ranges.empty() && !r.ranges[0].kvs.empty()) {
-      observe("name_taken");
-      throw ApiError(409, "name_taken",
-                     fmt::format("tenant '{}' already has a VM named '{}'; pick another name or delete it first", rec.tenant, rec.name));
-    }
     place_lock.unlock();
+    if (++attempt >= options_.max_retries) {
+      for (auto* p : in_txn)
+        finish(*p, "contention", std::make_exception_ptr(ApiError(503, "contention", "too many concurrent placements; retry")));
+      return events;
+    }
     backoff(attempt);
   }
-  observe("contention");
-  throw ApiError(503, "contention", "too many concurrent placements; retry");
 }
 
 json Controller::list_vms(const Caller& c, const std::string& tenant_filter) {
@@ -1138,9 +1394,8 @@ json Controller::list_hosts(const Caller& c) {
   require_admin(c);
   json out = json::array();
   std::vector<FleetHost> hosts;
-  std::vector<FleetVm> vms;
   std::lock_guard<std::mutex> lock(mu_);
-  fleet_snapshot(hosts, vms);
+  fleet_hosts(hosts);
   for (const auto& fh : hosts) {
     json j;
     j["name"] = fh.name;
@@ -1199,15 +1454,12 @@ std::string Controller::metrics_text() {
   std::size_t hosts_up = 0, hosts_lost = 0;
   std::size_t active = 0, bound = 0;
   {
-    std::vector<FleetHost> hosts;
-    std::vector<FleetVm> vms;
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [id, v] : vms_) ++by_state[derived_state(v.value)];
     hosts_up = hosts_.size();
     for (const auto& [h, l] : lost_)
       if (!hosts_.count(h)) ++hosts_lost;
-    fleet_snapshot(hosts, vms);
-    FleetModel fleet(hosts, vms, options_.fleet);
+    const FleetModel& fleet = placement_model();
     active = fleet.active_hosts();
     bound = fleet.lower_bound();
   }
@@ -1236,7 +1488,11 @@ std::string Controller::metrics_text() {
                      "nimbus_controller_leader {}\n",
                      leader_ ? 1 : 0);
   out += metrics_.placement_latency.text("nimbus_placement_latency_seconds", "Create request to committed decision");
+  out += metrics_.placement_decision.text("nimbus_placement_decision_seconds", "Choosing the host in the placement cache");
   out += metrics_.etcd_latency.text("nimbus_etcd_request_seconds", "Latency of the controller's etcd requests");
+  out += fmt::format("# HELP nimbus_placement_cache_rebuilds_total Full rebuilds of the placement cache\n"
+                     "# TYPE nimbus_placement_cache_rebuilds_total counter\nnimbus_placement_cache_rebuilds_total {}\n",
+                     metrics_.model_rebuilds.load());
   return out;
 }
 

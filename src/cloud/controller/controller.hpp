@@ -6,6 +6,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
+#include <exception>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -39,6 +41,8 @@ struct ControllerOptions {
   std::chrono::milliseconds consolidate_interval{10000};  // 0: no consolidation
   int64_t event_retention_seconds = 86400;
   int max_retries = 30;
+  std::size_t max_batch = 24;          // creates (or evacuation moves) per group-commit transaction
+  std::size_t etcd_max_txn_ops = 128;  // etcd's --max-txn-ops: no batch's transaction exceeds it
   FleetOptions fleet;
   ConsolidationPolicy consolidation;
 };
@@ -132,10 +136,37 @@ class Controller {
   std::string derived_state(const VmRecord& rec) const;  // cache lock held
 
   // Snapshots of the fleet for placement (cache lock held).
+  void fleet_hosts(std::vector<FleetHost>& hosts) const;
   void fleet_snapshot(std::vector<FleetHost>& hosts, std::vector<FleetVm>& vms, bool include_stopped = true) const;
+  FleetVm fleet_vm(const VmRecord& r, const std::string& host) const;
+  // The placement cache: one FleetModel kept in step with the etcd cache. Changes to hosts,
+  // cordons or a reload rebuild it; a changed alloc or VM record only re-syncs that host, so a
+  // decision costs the engine's bounded search, not a pass over the fleet. Cache lock held.
+  FleetModel& placement_model();
+  void resync_model_host(const std::string& host);
   // Moves one VM by stop-and-restart in one txn; false on conflict or when it no longer fits.
   bool move_vm(const std::string& vm_id, const std::string& to, bool require_old_host_absent, const std::string& why);
   etcd::TxnResult txn(const TxnPlan& plan, const std::vector<etcd::Op>& failure = {});
+  // Moves a batch of (VM id, lost host) to hosts the placement cache picks, in one transaction
+  // (move_vms_txn). False on a conflict (the cache is refreshed; call again).
+  bool evacuate_batch(const std::vector<std::pair<std::string, std::string>>& items);
+  // Group commit of creates: requests queue up while a batch commits; the request thread that
+  // finds no batch running decides the queued creates one after another on the placement cache
+  // and commits them in one transaction (create_vms_txn), then hands each its answer.
+  struct PendingCreate {
+    VmRecord rec;
+    Image image;
+    Flavor flavor;
+    std::chrono::steady_clock::time_point started;
+    std::atomic<bool> done{false};  // set last, after result or error
+    nlohmann::json result;
+    std::exception_ptr error;
+  };
+  // Decides and commits a batch; returns the 'created' events to record (after the next batch
+  // may start: they are not part of the decision).
+  std::vector<etcd::Op> commit_creates(std::vector<std::shared_ptr<PendingCreate>>& batch);
+  etcd::Op event_op(const std::string& tenant, const std::string& vm, const std::string& host, const std::string& kind,
+                    const std::string& message);
   void event(const std::string& tenant, const std::string& vm, const std::string& host, const std::string& kind,
              const std::string& message);
   int64_t event_lease();
@@ -163,10 +194,17 @@ class Controller {
   std::map<std::string, std::string> vm_index_;         // tenant/name -> id
   std::map<std::string, VmObserved> vmstatus_;
   std::string admin_sha_from_store_;
+  std::unique_ptr<FleetModel> model_;      // see placement_model()
+  bool model_stale_ = true;
+  std::set<std::string> model_dirty_;      // hosts whose alloc or VM records changed
   bool leader_key_present_ = true;
   int64_t watch_revision_ = 0;
 
   std::mutex placement_mu_;  // one decision at a time per replica (others race through etcd)
+  std::mutex batch_mu_;      // the queue of creates waiting for a group commit
+  std::condition_variable batch_cv_;
+  std::deque<std::shared_ptr<PendingCreate>> batch_queue_;
+  bool batch_running_ = false;
   std::mutex event_mu_;
   int64_t event_lease_ = 0;
   std::chrono::steady_clock::time_point event_lease_until_{};

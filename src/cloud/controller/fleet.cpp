@@ -134,6 +134,33 @@ void FleetModel::release(const std::string& vm_id) {
   if (!vid) return;
   engine_.release(*vid);
   vm_ids_.erase(vm_id);
+  vm_names_[*vid - 1].clear();  // ids are never reused; keep the slot, drop the string
+}
+
+bool FleetModel::seat(const FleetVm& vm) {
+  auto hid = host_id(vm.host);
+  if (!hid || vm_ids_.count(vm.id)) return false;
+  const online::VmId vid = vm_names_.size() + 1;
+  if (!engine_.seat(request(vm, vid), *hid)) return false;
+  vm_names_.push_back(vm.id);
+  vm_ids_[vm.id] = vid;
+  return true;
+}
+
+std::optional<std::string> FleetModel::host_of(const std::string& vm_id) const {
+  auto vid = this->vm_id(vm_id);
+  if (!vid) return std::nullopt;
+  const auto* rec = engine_.find_vm(*vid);
+  if (!rec) return std::nullopt;
+  return host_names_.at(rec->host);
+}
+
+std::vector<std::string> FleetModel::vms_on(const std::string& host) const {
+  std::vector<std::string> out;
+  auto hid = host_id(host);
+  if (!hid) return out;
+  for (online::VmId vid : engine_.host(*hid).vms) out.push_back(vm_names_.at(vid - 1));
+  return out;
 }
 
 void FleetModel::cordon(const std::string& host) {

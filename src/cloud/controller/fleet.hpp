@@ -1,7 +1,8 @@
 #pragma once
-// The fleet as placement sees it, rebuilt from the controller's etcd cache for each decision:
-// an OnlineEngine holding every live host (cordoned ones not schedulable) and every VM where its
-// alloc says it is. Pure: unit-testable without etcd.
+// The fleet as placement sees it, built from the controller's etcd cache: an OnlineEngine holding
+// every live host (cordoned ones not schedulable) and every VM where its alloc says it is. The
+// controller keeps one between decisions and keeps it in step with seat()/release(); consolidation
+// plans on a fresh one. Pure: unit-testable without etcd.
 #include <cstddef>
 #include <map>
 #include <optional>
@@ -48,6 +49,13 @@ class FleetModel {
   void move(const std::string& vm_id, const std::string& to);
   void release(const std::string& vm_id);
   void cordon(const std::string& host);
+  // Incremental upkeep of a long-lived model (the controller's placement cache): seat a VM on
+  // the host its alloc names (false: unknown host or no room there), and the VMs a host holds.
+  bool seat(const FleetVm& vm);
+  std::vector<std::string> vms_on(const std::string& host) const;
+  bool has_vm(const std::string& vm_id) const { return vm_ids_.count(vm_id) != 0; }
+  std::optional<std::string> host_of(const std::string& vm_id) const;
+  std::size_t host_count() const { return host_names_.size(); }
 
   std::size_t active_hosts() const { return engine_.active_host_count(); }
   std::size_t lower_bound() const;

@@ -264,6 +264,28 @@ TxnPlan create_vm_txn(const Keys& keys, const VmRecord& rec, const AssignSpec& a
   return t;
 }
 
+TxnPlan create_vms_txn(const Keys& keys, const std::vector<BatchedCreate>& creates,
+                       const std::map<std::string, KeyAfter<Alloc>>& allocs_after,
+                       const std::map<std::string, KeyAfter<Usage>>& usages_after) {
+  TxnPlan t;
+  for (const auto& c : creates) {
+    if (!allocs_after.count(c.rec.host) || !usages_after.count(c.rec.tenant))
+      throw std::invalid_argument("create_vms_txn: a create's host or tenant has no value after the batch");
+    t.compares.push_back(etcd::Compare::absent(keys.vm(c.rec.tenant, c.rec.name)));
+    t.ops.push_back(etcd::Op::put(keys.vm(c.rec.tenant, c.rec.name), dump_record(c.rec)));
+    t.ops.push_back(etcd::Op::put(keys.assign(c.rec.host, c.rec.id), dump_record(c.assign)));
+  }
+  for (const auto& [host, a] : allocs_after) {
+    t.compares.push_back(etcd::Compare::mod_revision_is(keys.alloc(host), a.revision));
+    t.ops.push_back(etcd::Op::put(keys.alloc(host), dump_record(a.value)));
+  }
+  for (const auto& [tenant, u] : usages_after) {
+    t.compares.push_back(etcd::Compare::mod_revision_is(keys.usage(tenant), u.revision));
+    t.ops.push_back(etcd::Op::put(keys.usage(tenant), dump_record(u.value)));
+  }
+  return t;
+}
+
 TxnPlan delete_vm_txn(const Keys& keys, const VmRecord& rec, int64_t rec_revision, const Alloc& alloc_after,
                       int64_t alloc_revision, const Usage& usage_after_delete, int64_t usage_revision) {
   TxnPlan t;
@@ -276,6 +298,38 @@ TxnPlan delete_vm_txn(const Keys& keys, const VmRecord& rec, int64_t rec_revisio
     t.ops.push_back(etcd::Op::del(keys.assign(rec.host, rec.id)));
     t.ops.push_back(etcd::Op::put(keys.alloc(rec.host), dump_record(alloc_after)));
   }
+  return t;
+}
+
+TxnPlan move_vms_txn(const Keys& keys, const std::vector<BatchedMove>& moves,
+                     const std::map<std::string, KeyAfter<Alloc>>& allocs_after,
+                     const std::set<std::string>& hosts_absent, std::vector<VmRecord>& afters) {
+  TxnPlan t;
+  afters.clear();
+  for (const auto& m : moves) {
+    const VmRecord& rec = m.before;
+    if (m.to.empty() || m.to == rec.host) throw std::invalid_argument("move_vms_txn: the target host is empty or the VM's own");
+    if (!allocs_after.count(rec.host) || !allocs_after.count(m.to))
+      throw std::invalid_argument("move_vms_txn: a move's host has no alloc value after the batch");
+    VmRecord after = rec;
+    after.host = m.to;
+    after.generation = rec.generation + 1;
+    after.state = m.new_state;
+    t.compares.push_back(etcd::Compare::mod_revision_is(keys.vm(rec.tenant, rec.name), m.record_revision));
+    t.ops.push_back(etcd::Op::del(keys.assign(rec.host, rec.id)));
+    if (after.state != vm_state::kStopped) {
+      AssignSpec assign = m.assign;
+      assign.generation = after.generation;
+      t.ops.push_back(etcd::Op::put(keys.assign(m.to, rec.id), dump_record(assign)));
+    }
+    t.ops.push_back(etcd::Op::put(keys.vm(rec.tenant, rec.name), dump_record(after)));
+    afters.push_back(std::move(after));
+  }
+  for (const auto& [host, a] : allocs_after) {
+    t.compares.push_back(etcd::Compare::mod_revision_is(keys.alloc(host), a.revision));
+    t.ops.push_back(etcd::Op::put(keys.alloc(host), dump_record(a.value)));
+  }
+  for (const auto& host : hosts_absent) t.compares.push_back(etcd::Compare::absent(keys.host(host)));
   return t;
 }
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -83,6 +84,24 @@ struct Revisions {
 TxnPlan create_vm_txn(const Keys& keys, const VmRecord& rec, const AssignSpec& assign, const Alloc& alloc_after,
                       const Usage& usage_after_create, const Revisions& revs);
 
+// Several creates decided one after another on the same cache (group commit), committed in ONE
+// transaction: every alloc/<host> and usage/<tenant> they touch unchanged since it was read
+// (one compare per key, revision 0 = absent), every name still free; each such key is put once
+// with its value after all of them, plus each VM's record and assignment. All or none apply, so
+// each decision is still guarded exactly as create_vm_txn guards a single one.
+struct BatchedCreate {
+  VmRecord rec;  // rec.host set
+  AssignSpec assign;
+};
+template <typename T>
+struct KeyAfter {
+  T value;               // the value after every create of the batch
+  int64_t revision = 0;  // the mod revision it was read at (0: absent)
+};
+TxnPlan create_vms_txn(const Keys& keys, const std::vector<BatchedCreate>& creates,
+                       const std::map<std::string, KeyAfter<Alloc>>& allocs_after,
+                       const std::map<std::string, KeyAfter<Usage>>& usages_after);
+
 // Deletes a VM: record unchanged, alloc and usage unchanged since read.
 TxnPlan delete_vm_txn(const Keys& keys, const VmRecord& rec, int64_t rec_revision, const Alloc& alloc_after,
                       int64_t alloc_revision, const Usage& usage_after_delete, int64_t usage_revision);
@@ -102,6 +121,22 @@ struct MoveTxnInput {
 // Moves a VM (stop-and-restart): deletes assign/<old>/<id>, puts assign/<new>/<id> and the
 // record with generation + 1, updates both allocs. Returns the new record in `after`.
 TxnPlan move_vm_txn(const Keys& keys, const MoveTxnInput& in, VmRecord& after);
+
+// Several moves off lost hosts in ONE transaction (evacuation in batches): each VM's record
+// unchanged since read, each alloc touched compared once at its read revision and put once with
+// its value after every move, each lost host compared absent. Per VM: the old assignment
+// deleted, the new one put (not for a stopped VM: it moves on paper only), the record put with
+// generation + 1 and state `new_state`. `afters` receives the new records, in order.
+struct BatchedMove {
+  VmRecord before;
+  int64_t record_revision = 0;
+  std::string to;
+  AssignSpec assign;  // generation overwritten
+  std::string new_state = vm_state::kScheduled;
+};
+TxnPlan move_vms_txn(const Keys& keys, const std::vector<BatchedMove>& moves,
+                     const std::map<std::string, KeyAfter<Alloc>>& allocs_after,
+                     const std::set<std::string>& hosts_absent, std::vector<VmRecord>& afters);
 
 // The assignment for a VM record and its image; `disks_dir` holds the VMs' disks.
 AssignSpec make_assign(const VmRecord& rec, const Image& image, const std::string& disks_dir);

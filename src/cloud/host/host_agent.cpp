@@ -812,26 +812,42 @@ json HostAgent::host_record(const std::string& host) const {
               {"simulated", options_.simulate}};
 }
 
-json HostAgent::host_status(const std::string& host) const {
+namespace {
+struct StatusSum {
   int64_t vcpus = 0, memory = 0, disk = 0;
   double load = 0;
   json vms = json::object();
+};
+} // namespace
+
+std::map<std::string, json> HostAgent::host_statuses() const {
+  std::map<std::string, StatusSum> sums;
+  for (const auto& h : options_.hosts) sums[h];
   for (const auto& [id, vm] : vms_) {
-    if (vm.host != host) continue;
+    auto& s = sums[vm.host];
     if (is_active(vm.state)) {
-      vcpus += vm.spec.vcpus;
-      memory += vm.spec.memory_mib;
-      disk += vm.spec.disk_gib;
-      load += vm.cpu_load;
+      s.vcpus += vm.spec.vcpus;
+      s.memory += vm.spec.memory_mib;
+      s.disk += vm.spec.disk_gib;
+      s.load += vm.cpu_load;
     }
-    vms[id] = {{"state", to_string(vm.state)}, {"cpu_load", std::round(vm.cpu_load * 1000) / 1000}, {"pid", vm.pid},
-               {"generation", vm.spec.generation}};
+    s.vms[id] = {{"state", to_string(vm.state)}, {"cpu_load", std::round(vm.cpu_load * 1000) / 1000}, {"pid", vm.pid},
+                 {"generation", vm.spec.generation}};
   }
-  return json{{"used", {{"vcpus", vcpus}, {"memory_mib", memory}, {"disk_gib", disk}}},
-              {"cpu_load", std::round(load * 1000) / 1000},
-              {"vms", vms},
-              {"fenced", fenced_},
-              {"updated", now_iso()}};
+  const std::string now = now_iso();
+  std::map<std::string, json> out;
+  for (auto& [host, s] : sums)
+    out[host] = json{{"used", {{"vcpus", s.vcpus}, {"memory_mib", s.memory}, {"disk_gib", s.disk}}},
+                     {"cpu_load", std::round(s.load * 1000) / 1000},
+                     {"vms", std::move(s.vms)},
+                     {"fenced", fenced_},
+                     {"updated", now}};
+  return out;
+}
+
+json HostAgent::host_status(const std::string& host) const {
+  auto all = host_statuses();
+  return std::move(all[host]);
 }
 
 size_t HostAgent::fence_locked() {
@@ -1112,7 +1128,8 @@ void HostAgent::publish() {
     std::vector<std::pair<std::string, std::string>> host_puts;
     const bool status_due = Clock::now() >= next_status;
     if (status_due) {
-      for (const auto& h : options_.hosts) host_puts.emplace_back(p + "hoststatus/" + h, host_status(h).dump());
+      auto statuses = host_statuses();
+      for (const auto& h : options_.hosts) host_puts.emplace_back(p + "hoststatus/" + h, statuses[h].dump());
       next_status = Clock::now() + interval;
     }
     lock.unlock();
@@ -1120,18 +1137,49 @@ void HostAgent::publish() {
     try {
       // vmstatus: only overwrite our own (same lease) or a missing key, so a host that has not
       // yet seen a VM move away never hides the new host's status.
-      for (const auto& [key, value] : vm_puts) {
-        auto r = timed([&] {
-          return etcd_->txn({etcd::Compare{key, etcd::Compare::Target::Lease, etcd::Compare::Result::Equal, lease, {}}},
-                            {etcd::Op::put(key, value, lease)});
-        });
-        if (!r.succeeded) timed([&] { return etcd_->txn({etcd::Compare::absent(key)}, {etcd::Op::put(key, value, lease)}); });
+      // Batches of up to 50 keys, each compared "bound to our lease" when we wrote it under this
+      // lease, else "absent"; a batch that fails (some key is another host's) goes key by key.
+      auto ours = [&](const std::string& key) {
+        auto it = published_lease_.find(key);
+        return it != published_lease_.end() && it->second == lease;
+      };
+      auto lease_is_ours = [&](const std::string& key) {
+        return etcd::Compare{key, etcd::Compare::Target::Lease, etcd::Compare::Result::Equal, lease, {}};
+      };
+      constexpr std::size_t kBatch = 50;
+      for (std::size_t i = 0; i < vm_puts.size(); i += kBatch) {
+        const std::size_t end = std::min(vm_puts.size(), i + kBatch);
+        std::vector<etcd::Compare> cmp;
+        std::vector<etcd::Op> ops;
+        for (std::size_t k = i; k < end; ++k) {
+          const auto& [key, value] = vm_puts[k];
+          cmp.push_back(ours(key) ? lease_is_ours(key) : etcd::Compare::absent(key));
+          ops.push_back(etcd::Op::put(key, value, lease));
+        }
+        if (end - i > 1 && timed([&] { return etcd_->txn(cmp, ops); }).succeeded) {
+          for (std::size_t k = i; k < end; ++k) published_lease_[vm_puts[k].first] = lease;
+          continue;
+        }
+        for (std::size_t k = i; k < end; ++k) {
+          const auto& [key, value] = vm_puts[k];
+          auto r = timed([&] { return etcd_->txn({lease_is_ours(key)}, {etcd::Op::put(key, value, lease)}); });
+          if (!r.succeeded) r = timed([&] { return etcd_->txn({etcd::Compare::absent(key)}, {etcd::Op::put(key, value, lease)}); });
+          if (r.succeeded) published_lease_[key] = lease;
+        }
       }
-      for (const auto& key : vm_dels)
-        timed([&] {
-          return etcd_->txn({etcd::Compare{key, etcd::Compare::Target::Lease, etcd::Compare::Result::Equal, lease, {}}},
-                            {etcd::Op::del(key)});
-        });
+      for (std::size_t i = 0; i < vm_dels.size(); i += kBatch) {
+        const std::size_t end = std::min(vm_dels.size(), i + kBatch);
+        std::vector<etcd::Compare> cmp;
+        std::vector<etcd::Op> ops;
+        for (std::size_t k = i; k < end; ++k) {
+          cmp.push_back(lease_is_ours(vm_dels[k]));
+          ops.push_back(etcd::Op::del(vm_dels[k]));
+        }
+        if (!(end - i > 1 && timed([&] { return etcd_->txn(cmp, ops); }).succeeded))
+          for (std::size_t k = i; k < end; ++k)
+            timed([&] { return etcd_->txn({lease_is_ours(vm_dels[k])}, {etcd::Op::del(vm_dels[k])}); });
+        for (std::size_t k = i; k < end; ++k) published_lease_.erase(vm_dels[k]);
+      }
       std::vector<etcd::Op> ops;
       for (const auto& [key, value] : host_puts) {
         ops.push_back(etcd::Op::put(key, value, lease));

@@ -158,6 +158,9 @@ class HostAgent {
   void apply_assign(const std::string& key, const std::string* value);  // lock held
   nlohmann::json host_record(const std::string& host) const;
   nlohmann::json host_status(const std::string& host) const;         // lock held
+  // Every played host's status in one pass over the VMs (host_status per host is O(hosts x VMs)
+  // for an agent playing many simulated hosts). Lock held.
+  std::map<std::string, nlohmann::json> host_statuses() const;
   template <typename F>
   auto timed(F&& f) -> decltype(f());
 
@@ -175,6 +178,9 @@ class HostAgent {
   bool reconcile_dirty_ = false;
   std::set<std::string> status_dirty_;      // vmstatus to publish
   std::set<std::string> status_gone_;       // vmstatus to delete
+  // Publisher thread only: the lease each vmstatus key was last written with by this agent, so
+  // a batch can compare "still ours" (or "absent" for a key not written under this lease).
+  std::map<std::string, int64_t> published_lease_;
   bool fenced_ = false;
   bool stopping_ = false;
   bool shut_down_ = false;

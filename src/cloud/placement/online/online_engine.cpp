@@ -334,6 +334,29 @@ PlacementDecision OnlineEngine::place(const VmRequest& request) {
   return PlacementDecision{true, target, RejectReason::None};
 }
 
+bool OnlineEngine::seat(const VmRequest& request, HostId host) {
+  validate_demand(request.demand);
+  if (vms_.count(request.id)) throw PlacementError(fmt::format("VM {} is already placed", request.id));
+  const HostState& h = this->host(host);
+  if (h.status == HostStatus::Removed || !request.demand.fits_in(h.free())) return false;
+  GroupId affinity = request.affinity_group;
+  if (affinity != kNoGroup) {
+    auto it = affinity_.find(affinity);
+    if (it != affinity_.end() && it->second.first != host) affinity = kNoGroup;
+  }
+  VmRecord& rec = vms_[request.id];
+  rec.demand = request.demand;
+  rec.affinity_group = affinity;
+  rec.anti_affinity_group = request.anti_affinity_group;
+  attach(request.id, rec, host);
+  if (affinity != kNoGroup) {
+    auto& [group_host, members] = affinity_[affinity];
+    group_host = host;
+    ++members;
+  }
+  return true;
+}
+
 void OnlineEngine::release(VmId vm) {
   auto it = vms_.find(vm);
   if (it == vms_.end()) throw PlacementError(fmt::format("VM {} is not placed", vm));

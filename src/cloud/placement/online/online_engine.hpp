@@ -71,6 +71,10 @@ class OnlineEngine {
   void uncordon(HostId host);
 
   PlacementDecision place(const VmRequest& request);
+  // Puts a VM on the given host without asking the policy (a cache mirroring placements decided
+  // elsewhere). Needs room on the host; anti-affinity is counted, not checked, and an affinity
+  // group already seated on another host is dropped for this VM. False when it does not fit.
+  bool seat(const VmRequest& request, HostId host);
   void release(VmId vm);
 
   std::vector<MigrationUnit> migration_units(HostId host) const;

@@ -106,6 +106,79 @@ TEST(ControllerLogic, CreateTxnGuardsAllocUsageAndName) {
   EXPECT_TRUE(put.count("/nimbus/usage/acme"));
 }
 
+TEST(ControllerLogic, BatchedCreateTxnGuardsEveryKeyOnceAndPutsItOnce) {
+  Keys keys;
+  keys.prefix = "/n/";
+  std::vector<BatchedCreate> creates;
+  for (const char* name : {"a", "b", "c"}) {
+    VmRecord r;
+    r.id = std::string("id-") + name;
+    r.tenant = "acme";
+    r.name = name;
+    r.host = std::string(name) == "c" ? "h2" : "h1";
+    creates.push_back({r, AssignSpec{}});
+  }
+  std::map<std::string, KeyAfter<Alloc>> allocs{{"h1", {Alloc{2, 0, 0, {"id-a", "id-b"}}, 7}}, {"h2", {Alloc{1, 0, 0, {"id-c"}}, 0}}};
+  std::map<std::string, KeyAfter<Usage>> usages{{"acme", {Usage{3, 0, 3, 0}, 9}}};
+  const TxnPlan t = create_vms_txn(keys, creates, allocs, usages);
+  // 3 names absent + 2 allocs + 1 usage, each compared once; no key put twice (etcd refuses that).
+  EXPECT_EQ(t.compares.size(), 6u);
+  std::set<std::string> put;
+  for (const auto& op : t.ops) EXPECT_TRUE(put.insert(op.key).second) << op.key;
+  EXPECT_EQ(put.size(), 3u * 2 + 2 + 1);
+  EXPECT_TRUE(put.count("/n/alloc/h1") && put.count("/n/usage/acme") && put.count("/n/assign/h2/id-c"));
+  int absent = 0, revs = 0;
+  for (const auto& c : t.compares) {
+    if (c.key == "/n/alloc/h1" || c.key == "/n/usage/acme") ++revs;
+    if (c.key.rfind("/n/vms/acme/", 0) == 0) ++absent;
+  }
+  EXPECT_EQ(absent, 3);
+  EXPECT_EQ(revs, 2);
+  creates[0].rec.host = "h9";  // a host without an alloc value is a caller bug
+  EXPECT_THROW(create_vms_txn(keys, creates, allocs, usages), std::invalid_argument);
+}
+
+TEST(ControllerLogic, BatchedMoveTxnGuardsRecordsAllocsAndLostHosts) {
+  Keys keys;
+  keys.prefix = "/n/";
+  std::vector<BatchedMove> moves;
+  for (const char* name : {"a", "b"}) {
+    VmRecord r;
+    r.id = std::string("id-") + name;
+    r.tenant = "acme";
+    r.name = name;
+    r.host = "lost";
+    r.generation = 3;
+    moves.push_back({r, 11, std::string(name) == "a" ? "h1" : "h2", AssignSpec{}, vm_state::kScheduled});
+  }
+  moves[1].new_state = vm_state::kStopped;  // moves on paper: no assignment on h2
+  std::map<std::string, KeyAfter<Alloc>> allocs{
+      {"lost", {Alloc{}, 5}}, {"h1", {Alloc{1, 0, 0, {"id-a"}}, 6}}, {"h2", {Alloc{1, 0, 0, {"id-b"}}, 0}}};
+  std::vector<VmRecord> afters;
+  const TxnPlan t = move_vms_txn(keys, moves, allocs, {"lost"}, afters);
+  ASSERT_EQ(afters.size(), 2u);
+  EXPECT_EQ(afters[0].host, "h1");
+  EXPECT_EQ(afters[0].generation, 4);
+  EXPECT_EQ(afters[1].state, vm_state::kStopped);
+  EXPECT_EQ(t.compares.size(), 2u + 3u + 1u);  // 2 records, 3 allocs, the lost host absent
+  std::set<std::string> put, del;
+  for (const auto& op : t.ops) {
+    if (op.kind == etcd::Op::Kind::Put) {
+      EXPECT_TRUE(put.insert(op.key).second) << op.key;
+    } else if (op.kind == etcd::Op::Kind::Delete) {
+      del.insert(op.key);
+    }
+  }
+  EXPECT_TRUE(put.count("/n/assign/h1/id-a"));
+  EXPECT_FALSE(put.count("/n/assign/h2/id-b"));
+  EXPECT_TRUE(del.count("/n/assign/lost/id-a") && del.count("/n/assign/lost/id-b"));
+  EXPECT_TRUE(put.count("/n/alloc/lost") && put.count("/n/alloc/h1") && put.count("/n/alloc/h2"));
+  bool lost_absent = false;
+  for (const auto& c : t.compares)
+    if (c.key == "/n/hosts/lost") lost_absent = true;
+  EXPECT_TRUE(lost_absent);
+}
+
 TEST(ControllerLogic, MoveTxnBumpsGenerationAndRequiresLostHostAbsent) {
   Keys keys;
   MoveTxnInput in;
@@ -161,6 +234,25 @@ TEST(FleetModel, RebuildsPlacementsAndPlacesWithinCapacity) {
   std::string reason;
   EXPECT_FALSE(fleet.place({"d", "t", "", {2, 128, 1}, "", "", 0}, &reason).has_value());
   EXPECT_EQ(reason, "no-capacity");
+}
+
+TEST(FleetModel, SeatAndReleaseKeepALongLivedModelInStep) {
+  // The controller's placement cache mirrors commits made elsewhere by seating and releasing.
+  auto hs = hosts(2);
+  FleetModel fleet(hs, {}, FleetOptions{});
+  EXPECT_TRUE(fleet.seat({"a", "t", "h1", {3, 256, 1}, "", "web", 0}));
+  EXPECT_EQ(fleet.host_of("a"), std::optional<std::string>("h1"));
+  EXPECT_EQ(fleet.vms_on("h1"), std::vector<std::string>{"a"});
+  EXPECT_FALSE(fleet.seat({"b", "t", "h1", {2, 256, 1}, "", "", 0}));  // no room left on h1
+  EXPECT_FALSE(fleet.seat({"a", "t", "h0", {1, 64, 1}, "", "", 0}));   // already seated
+  EXPECT_FALSE(fleet.seat({"x", "t", "nope", {1, 64, 1}, "", "", 0})); // unknown host
+  // The seated anti-affinity member keeps its peer off h1.
+  EXPECT_EQ(fleet.place({"c", "t", "", {1, 64, 1}, "", "web", 0}), std::optional<std::string>("h0"));
+  fleet.release("a");
+  EXPECT_FALSE(fleet.has_vm("a"));
+  EXPECT_TRUE(fleet.vms_on("h1").empty());
+  EXPECT_TRUE(fleet.seat({"b", "t", "h1", {4, 256, 1}, "", "", 0}));
+  EXPECT_EQ(fleet.active_hosts(), 2u);
 }
 
 TEST(FleetModel, AntiAffinitySpreadsAndCordonedHostsTakeNothing) {
