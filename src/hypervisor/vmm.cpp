@@ -178,6 +178,11 @@ VmmResult Vmm::run() {
       VmOptions vm_options;
       vm_options.deterministic = options_.deterministic;
       if (options_.terminal != nullptr) vm_options.max_idle = kTerminalPoll;
+      vm_options.log = options_.log;
+      if (options_.restore && &slot == slots_.front().get()) {
+        vm_options.restore = options_.restore;
+        vm_options.restore_began = options_.restore_began;
+      }
       slot.vm = std::make_unique<Vm>(config, *pool_, *console, vm_options);
       if (slot.markers) slot.markers->watch(slot.vm->counters());
     } catch (const std::exception& error) {
@@ -229,6 +234,14 @@ VmmResult Vmm::run() {
       result.interrupted = true;
       options_.log("interrupted: stopping every VM");
       break;
+    }
+    if (options_.snapshot_requested && options_.snapshot_requested()) {
+      for (auto& slot : slots_) {
+        if (!slot->vm || slot->vm->state() != Vm::State::running) continue;
+        slot->vm->request_snapshot(options_.snapshot_dir);
+        const int64_t index = slot->sched_index.load();
+        if (index >= 0) host.wake(static_cast<SchedVcpuIndex>(index));
+      }
     }
     if (now - last_stats >= kStatsInterval) {
       write_stats();

@@ -38,6 +38,13 @@ struct VmmOptions {
   std::function<void(const std::string&)> log;
   // Polled about every 100 ms: when it returns true, the run ends as at a timeout (for SIGINT).
   std::function<bool()> stop_requested;
+  // Snapshots (one VM): polled about every 100 ms; when it returns true the VM writes a snapshot
+  // into snapshot_dir (which must exist) at its next round boundary and runs on.
+  std::function<bool()> snapshot_requested;
+  std::filesystem::path snapshot_dir;
+  // Restore (one VM, whose configuration came from this snapshot) instead of booting.
+  std::shared_ptr<const SnapshotImage> restore;
+  std::chrono::steady_clock::time_point restore_began{};
   // Called once every VM's devices and memory are set up, just before the vCPUs start (the
   // seccomp sandbox goes on here). An exception ends the run as a setup error would.
   std::function<void()> after_setup;
