@@ -160,11 +160,14 @@ RunResult Vm::run(Nanoseconds budget) {
       if (snapshot_requested_.load(std::memory_order_acquire)) take_requested_snapshot();
       if (report_resume_) {
         report_resume_ = false;
-        const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - options_.restore_began);
+        using Ms = std::chrono::duration<double, std::milli>;
+        const Ms ms = std::chrono::steady_clock::now() - options_.restore_began;
+        const Ms built = restored_at_ - options_.restore_began;
         if (options_.log)
           options_.log(fmt::format("VM '{}' resumed from snapshot {}: first guest instruction {:.2f} ms after the "
-                                   "restore began ({} MiB of RAM mapped from the memory file)",
-                                   config_.name, options_.restore->dir.string(), ms.count(),
+                                   "restore began (VM state restored after {:.2f} ms; {} MiB of RAM mapped from the "
+                                   "memory file)",
+                                   config_.name, options_.restore->dir.string(), ms.count(), built.count(),
                                    memory_->resident_pages() * pool_.frame_size() >> 20));
       }
       const uint64_t retired = round(slice);
@@ -441,6 +444,7 @@ void Vm::restore_from(const SnapshotImage& image) {
     throw FormatError(fmt::format("snapshot {}: {}", where, error.what()));
   }
   report_resume_ = true;
+  restored_at_ = std::chrono::steady_clock::now();
 }
 
 } // namespace nimbus::hypervisor

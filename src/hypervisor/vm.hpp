@@ -122,6 +122,7 @@ private:
   std::filesystem::path snapshot_dir_;
   std::filesystem::path last_memory_file_;   // the memory file of the last snapshot (or restore)
   bool report_resume_ = false;               // restored: report the first guest instruction
+  std::chrono::steady_clock::time_point restored_at_{};
   uint64_t instructions_ = 0;
   std::atomic<State> state_{State::running};
   int exit_code_ = 0;
