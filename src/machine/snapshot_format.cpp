@@ -62,10 +62,12 @@ std::vector<uint8_t> encode(const std::vector<Section>& sections) {
   put_le(out, crc32(out.data(), out.size()), 4);
   put_le(out, 0, 4);
   for (const auto& s : sections) {
+    const size_t header = out.size();
     put_le(out, s.tag, 4);
     put_le(out, s.instance, 4);
     put_le(out, s.payload.size(), 8);
-    put_le(out, crc32(s.payload.data(), s.payload.size()), 4);
+    // The checksum covers tag, instance and length too: a damaged tag must not rename a section.
+    put_le(out, crc32(s.payload.data(), s.payload.size(), crc32(out.data() + header, 16)), 4);
     put_le(out, 0, 4);
     out.insert(out.end(), s.payload.begin(), s.payload.end());
   }
@@ -116,7 +118,7 @@ std::vector<Section> decode(std::span<const uint8_t> file) {
     if (length > total - at)
       throw FormatError(fmt::format("truncated snapshot: {} is {} bytes long but only {} remain", name, length,
                                     total - at));
-    if (crc32(p + at, length) != crc) throw FormatError(fmt::format("corrupt snapshot: {} checksum mismatch", name));
+    if (crc32(p + at, length, crc32(p + at - kSectionHeaderSize, 16)) != crc) throw FormatError(fmt::format("corrupt snapshot: {} checksum mismatch", name));
     if (!seen.insert({s.tag, s.instance}).second)
       throw FormatError(fmt::format("corrupt snapshot: {} appears twice", name));
     s.payload.assign(p + at, p + at + length);
