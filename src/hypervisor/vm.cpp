@@ -161,14 +161,16 @@ RunResult Vm::run(Nanoseconds budget) {
       if (report_resume_) {
         report_resume_ = false;
         using Ms = std::chrono::duration<double, std::milli>;
-        const Ms ms = std::chrono::steady_clock::now() - options_.restore_began;
+        const auto first = std::chrono::steady_clock::now();
+        const Ms ms = first - options_.restore_began;
         const Ms built = restored_at_ - options_.restore_began;
         if (options_.log)
           options_.log(fmt::format("VM '{}' resumed from snapshot {}: first guest instruction {:.2f} ms after the "
                                    "restore began (VM state restored after {:.2f} ms; {} MiB of RAM mapped from the "
-                                   "memory file)",
+                                   "memory file; CLOCK_MONOTONIC {:.6f} s)",
                                    config_.name, options_.restore->dir.string(), ms.count(), built.count(),
-                                   memory_->resident_pages() * pool_.frame_size() >> 20));
+                                   memory_->resident_pages() * pool_.frame_size() >> 20,
+                                   std::chrono::duration<double>(first.time_since_epoch()).count()));
       }
       const uint64_t retired = round(slice);
       instructions_ += retired;
