@@ -279,33 +279,39 @@ void rename_file(const std::filesystem::path& from, const std::filesystem::path&
 
 } // namespace
 
-void Vm::request_snapshot(std::filesystem::path dir) {
+void Vm::request_snapshot(std::filesystem::path dir, SnapshotDone done) {
   {
     std::lock_guard lock(snapshot_mutex_);
     snapshot_dir_ = std::move(dir);
+    if (done) snapshot_waiters_.push_back(std::move(done));
   }
   snapshot_requested_.store(true, std::memory_order_release);
 }
 
 void Vm::take_requested_snapshot() {
   std::filesystem::path dir;
+  std::vector<SnapshotDone> waiters;
   {
     std::lock_guard lock(snapshot_mutex_);
     dir = snapshot_dir_;
+    waiters.swap(snapshot_waiters_);
     snapshot_requested_.store(false, std::memory_order_relaxed);
   }
+  bool ok = false;
+  std::string message;
   try {
     const SnapshotStats stats = save_snapshot(dir);
-    if (options_.log)
-      options_.log(fmt::format("VM '{}': snapshot written to {} in {:.1f} ms ({} pages = {} MiB of memory, {} bytes "
-                               "of state); running on",
-                               config_.name, dir.string(),
-                               std::chrono::duration<double, std::milli>(stats.elapsed).count(), stats.memory_pages,
-                               stats.memory_pages * GuestMemory::kSnapshotPage >> 20, stats.state_bytes));
+    ok = true;
+    message = fmt::format("VM '{}': snapshot written to {} in {:.1f} ms ({} pages = {} MiB of memory, {} bytes of "
+                          "state); running on",
+                          config_.name, dir.string(), std::chrono::duration<double, std::milli>(stats.elapsed).count(),
+                          stats.memory_pages, stats.memory_pages * GuestMemory::kSnapshotPage >> 20, stats.state_bytes);
   } catch (const std::exception& error) {
     // A failed snapshot leaves the VM running and the directory's previous snapshot intact.
-    if (options_.log) options_.log(fmt::format("VM '{}': snapshot to {} failed: {}", config_.name, dir.string(), error.what()));
+    message = fmt::format("VM '{}': snapshot to {} failed: {}", config_.name, dir.string(), error.what());
   }
+  if (options_.log) options_.log(message);
+  for (auto& done : waiters) done(ok, message);
 }
 
 Vm::SnapshotStats Vm::save_snapshot(const std::filesystem::path& dir) {

@@ -81,7 +81,9 @@ public:
   // must exist) at its next round boundary, then run on; the outcome goes to VmOptions::log.
   // save_snapshot writes it now (only while the VM is not running). Throws SnapshotUnsupported
   // in a mode that cannot snapshot, std::runtime_error for I/O errors.
-  void request_snapshot(std::filesystem::path dir);
+  // `done` (optional) gets the outcome: true and the report, or false and the error.
+  using SnapshotDone = std::function<void(bool ok, const std::string& message)>;
+  void request_snapshot(std::filesystem::path dir, SnapshotDone done = {});
   struct SnapshotStats {
     uint64_t memory_pages = 0;   // 4 KiB pages written
     uint64_t state_bytes = 0;
@@ -120,6 +122,7 @@ private:
   std::atomic<bool> snapshot_requested_{false};
   std::mutex snapshot_mutex_;
   std::filesystem::path snapshot_dir_;
+  std::vector<SnapshotDone> snapshot_waiters_;
   std::filesystem::path last_memory_file_;   // the memory file of the last snapshot (or restore)
   bool report_resume_ = false;               // restored: report the first guest instruction
   std::chrono::steady_clock::time_point restored_at_{};

@@ -7,6 +7,7 @@
 // Each VM is one scheduler entry (see vm.hpp: a VM's vCPUs share one host hart at a time), so
 // a cap or reservation above 100 % of one hart is clamped to 100 %.
 #include <chrono>
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -95,6 +96,8 @@ private:
   struct Slot;
   void write_stats() const;
   void report_stopped(Slot& slot);
+  // A control-socket request for `slot` (vm_control.hpp); blocks until the snapshot is written.
+  std::string control(Slot& slot, ThreadedHost& host, const std::atomic<bool>& stopping, const std::string& request);
 
   VmmOptions options_;
   std::unique_ptr<FramePool> pool_;

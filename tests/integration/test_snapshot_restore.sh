@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Snapshot and restore (docs/migration.md), emulate mode: a Linux guest runs nimbus-bench (a
 # long integer/memory/FP checksum); mid-run SIGUSR1 snapshots it, the VMM is killed with -9 and
-# `nimbus run --restore` resumes it; the restored guest is snapshotted and killed once more, then
-# restored again. The guest must finish with the same checksum as the benchmark computes natively
+# `nimbus run --restore` resumes it; the restored guest is snapshotted once more, this time with
+# `nimbus snapshot NAME --to DIR` through the VMM's control socket, killed, and restored again. The guest must finish with the same checksum as the benchmark computes natively
 # (what an unsnapshotted run prints: test_benchmark_checksum.sh), its console going on where it
 # stopped. Also: a corrupt, truncated or newer-version state file and a missing memory file are
 # refused with a clear message and exit code 2, and trap mode refuses snapshots.
@@ -28,11 +28,18 @@ wait_for() {
   return 1
 }
 
-# snapshot_and_kill PID LOG: SIGUSR1, wait until the snapshot is reported, kill -9.
+# snapshot_and_kill PID LOG [signal|control]: snapshot (SIGUSR1 or `nimbus snapshot`), wait until
+# the VMM reports it, kill -9.
 snapshot_and_kill() {
-  local pid="$1" err="$2" before
+  local pid="$1" err="$2" how="${3:-signal}" before
   before="$(grep -ac 'snapshot written' "$err" 2>/dev/null || true)"
-  kill -USR1 "$pid" || fail "VMM $pid is not running"
+  if [ "$how" = signal ]; then
+    kill -USR1 "$pid" || fail "VMM $pid is not running"
+  else
+    "$NIMBUS_BIN" snapshot vm --to "$snap" --state-dir "$state" > "$TEST_WORK/snapshot.out" 2>&1 \
+      || { cat "$TEST_WORK/snapshot.out"; fail "nimbus snapshot failed"; }
+    grep -q "snapshot written to $snap" "$TEST_WORK/snapshot.out" || fail "nimbus snapshot printed: $(cat "$TEST_WORK/snapshot.out")"
+  fi
   for _ in $(seq 1 100); do
     [ "$(grep -ac 'snapshot written' "$err" 2>/dev/null || true)" -gt "$before" ] && break
     sleep 0.1
@@ -61,14 +68,14 @@ allocated=$(( $(stat -c %b "$snap/$memory_file") * $(stat -c %B "$snap/$memory_f
 [ "$allocated" -lt $((128 << 20)) ] || fail "memory file is not sparse: $allocated bytes allocated"
 say "ok: memory file $((allocated >> 20)) MiB on disk of $((apparent >> 20)) MiB"
 
-say "run 2: restore, snapshot again 2 s later into the same directory, kill -9"
-"$NIMBUS_BIN" run --restore "$snap" --console-stdout --state-dir "$state" --timeout 60 --snapshot-on-signal "$snap" \
+say "run 2: restore, 'nimbus snapshot vm --to' the same directory 2 s later, kill -9"
+"$NIMBUS_BIN" run --restore "$snap" --console-stdout --state-dir "$state" --timeout 60 \
   > "$TEST_WORK/run2.log" 2> "$TEST_WORK/run2.err" &
 pid=$!
 wait_for "$TEST_WORK/run2.err" 'resumed from snapshot' 10 || { cat "$TEST_WORK/run2.err"; fail "run 2 did not resume"; }
 say "$(grep -a 'resumed from snapshot' "$TEST_WORK/run2.err" | sed 's/^nimbus run: //')"
 sleep 2
-snapshot_and_kill "$pid" "$TEST_WORK/run2.err"
+snapshot_and_kill "$pid" "$TEST_WORK/run2.err" control
 grep -aq 'NIMBUS-BENCH' "$TEST_WORK/run2.log" && fail "the benchmark finished before the second snapshot"
 [ "$(ls "$snap" | grep -c '^memory-')" -eq 1 ] || fail "the replaced snapshot's memory file was not removed: $(ls "$snap")"
 
@@ -113,3 +120,15 @@ say "ok: missing memory file refused: $(echo "$out" | grep -m1 'memory file')"
 out="$("$NIMBUS_BIN" run --virt trap --kernel "$NIMBUS_GUEST_KERNEL" --snapshot-on-signal "$bad" --timeout 1 2>&1 > /dev/null)"
 echo "$out" | grep -q "not supported in trap mode yet" || fail "trap mode: '$out'"
 say "ok: trap mode: $out"
+"$NIMBUS_BIN" run --virt trap --name trapvm --kernel "$NIMBUS_GUEST_KERNEL" --initrd "$NIMBUS_GUEST_INITRD" \
+  --append console=ttyS0 --console-stdout --state-dir "$state" --timeout 20 > /dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 50); do [ -S "$state/trapvm.control" ] && break; sleep 0.1; done
+out="$("$NIMBUS_BIN" snapshot trapvm --to "$bad" --state-dir "$state" 2>&1)"
+rc=$?
+kill -9 "$pid"; wait "$pid" 2>/dev/null
+[ "$rc" -eq 1 ] && echo "$out" | grep -q "not supported in trap mode yet" || fail "nimbus snapshot of a trap VM: exit $rc, '$out'"
+say "ok: $out"
+out="$("$NIMBUS_BIN" snapshot nosuchvm --to "$bad" --state-dir "$state" 2>&1)"
+[ $? -eq 1 ] && echo "$out" | grep -q "no running VM 'nosuchvm'" || fail "nimbus snapshot of no VM: '$out'"
+say "ok: $out"
