@@ -90,7 +90,7 @@ public:
   virtual std::string describe() const = 0;
 
   // Snapshots (docs/migration.md): the vCPU's whole state between run() calls. A mode that
-  // cannot snapshot yet throws SnapshotUnsupported naming itself; restore throws
+  // cannot snapshot yet throws SnapshotUnsupported saying so; restore throws
   // machine::snapshot::FormatError for a payload that does not fit.
   virtual void save_state(machine::snapshot::Writer& out) const {
     (void)out;

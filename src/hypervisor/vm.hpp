@@ -14,8 +14,8 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -78,10 +78,10 @@ public:
   uint64_t resident_bytes() const;   // guest RAM backed by machine frames so far
 
   // Snapshots. request_snapshot (any thread) asks the VM to write a snapshot into `dir` (which
-  // must exist) at its next round boundary, then run on; the outcome goes to VmOptions::log.
-  // save_snapshot writes it now (only while the VM is not running). Throws SnapshotUnsupported
-  // in a mode that cannot snapshot, std::runtime_error for I/O errors.
-  // `done` (optional) gets the outcome: true and the report, or false and the error.
+  // must exist) at its next round boundary, then run on; the outcome goes to VmOptions::log
+  // and to `done` (optional, called on the VM's thread: true and the report, or false and the
+  // error). save_snapshot writes it now (never while run() runs). Throws SnapshotUnsupported in
+  // a mode that cannot snapshot, std::runtime_error for I/O errors.
   using SnapshotDone = std::function<void(bool ok, const std::string& message)>;
   void request_snapshot(std::filesystem::path dir, SnapshotDone done = {});
   struct SnapshotStats {
@@ -91,7 +91,7 @@ public:
   };
   SnapshotStats save_snapshot(const std::filesystem::path& dir);
 
-  // For tests and diagnostics (not thread-safe while the VM runs).  // For tests and diagnostics (not thread-safe while the VM runs).
+  // For tests and diagnostics (not thread-safe while the VM runs).
   GuestCpu& vcpu(unsigned index) { return *vcpus_.at(index); }
   unsigned vcpu_count() const { return static_cast<unsigned>(vcpus_.size()); }
   GuestMemory& memory() { return *memory_; }

@@ -3,6 +3,8 @@
 // and one VmConsole per configuration, schedules the VMs on host worker threads (weights, caps,
 // reservations) and runs until every VM stopped or the timeout. While it runs it rewrites
 // <state-dir>/stats.json once a second (and at the end): what `nimbus stats` prints.
+// Each VM also gets a control socket, <state-dir>/<name>.control (vm_control.hpp), through which
+// `nimbus snapshot NAME --to DIR` snapshots it (docs/migration.md).
 //
 // Each VM is one scheduler entry (see vm.hpp: a VM's vCPUs share one host hart at a time), so
 // a cap or reservation above 100 % of one hart is clamped to 100 %.
