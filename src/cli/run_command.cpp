@@ -165,9 +165,9 @@ VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::Sna
         !o.append.empty())
       throw UsageError("--restore takes the VM from its snapshot: do not combine it with --vm, --virt, --kernel, "
                        "--initrd, --append or --drive");
-    if (restore->config.mode != hypervisor::VirtMode::emulate)
+    if (!hypervisor::snapshot_supported(restore->config.mode))
       throw UsageError(fmt::format("--restore: the snapshot is of a {} mode VM; restoring is not supported in that "
-                                   "mode yet (only emulate)",
+                                   "mode yet (only emulate and hw)",
                                    hypervisor::to_string(restore->config.mode)));
     hypervisor::VmConfig vm = restore->config;
     if (!vm.disk.empty()) {
@@ -214,8 +214,8 @@ VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::Sna
     for (const auto& vm : setup.vms) require_vm_files(vm);
   if (!o.snapshot_on_signal.empty()) {
     if (setup.vms.size() != 1) throw UsageError("--snapshot-on-signal needs exactly one VM");
-    if (setup.vms[0].mode != hypervisor::VirtMode::emulate)
-      throw UsageError(fmt::format("--snapshot-on-signal: snapshots are not supported in {} mode yet (only emulate)",
+    if (!hypervisor::snapshot_supported(setup.vms[0].mode))
+      throw UsageError(fmt::format("--snapshot-on-signal: snapshots are not supported in {} mode yet (only emulate and hw)",
                                    hypervisor::to_string(setup.vms[0].mode)));
     std::error_code ec;
     std::filesystem::create_directories(o.snapshot_on_signal, ec);

@@ -94,11 +94,11 @@ public:
   // machine::snapshot::FormatError for a payload that does not fit.
   virtual void save_state(machine::snapshot::Writer& out) const {
     (void)out;
-    throw SnapshotUnsupported("snapshots are not supported in this mode yet (only --virt emulate)");
+    throw SnapshotUnsupported("snapshots are not supported in this mode yet (only emulate and hw)");
   }
   virtual void restore_state(machine::snapshot::Reader& in) {
     (void)in;
-    throw SnapshotUnsupported("restoring a snapshot is not supported in this mode yet (only --virt emulate)");
+    throw SnapshotUnsupported("restoring a snapshot is not supported in this mode yet (only emulate and hw)");
   }
 
   // Per-VM counters this vCPU adds to (exits by reason, emulated instructions, faults...).

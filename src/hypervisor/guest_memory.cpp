@@ -194,7 +194,48 @@ std::vector<GuestMemory::PageRun> GuestMemory::save_pages(int fd, const std::str
   return runs;
 }
 
+namespace {
+// Size and order checks shared by both restores: the file is exactly the RAM, the runs are
+// non-empty, in increasing order and inside RAM.
+void check_snapshot_runs(int fd, const std::vector<GuestMemory::PageRun>& runs, uint64_t ram_size,
+                         const std::string& what) {
+  struct stat st{};
+  if (::fstat(fd, &st) != 0) throw std::runtime_error(fmt::format("{}: {}", what, std::strerror(errno)));
+  if (static_cast<uint64_t>(st.st_size) != ram_size)
+    throw std::runtime_error(fmt::format("{}: {} bytes, but the VM's RAM is {} bytes (truncated or not this "
+                                         "snapshot's memory file)",
+                                         what, st.st_size, ram_size));
+  const uint64_t ram_pages = ram_size / GuestMemory::kSnapshotPage;
+  uint64_t previous_end = 0;
+  for (const auto& run : runs) {
+    if (run.count == 0 || run.first < previous_end || run.first >= ram_pages || run.count > ram_pages - run.first)
+      throw std::runtime_error(fmt::format("{}: page run {}+{} is empty, out of order or outside the {} pages of RAM",
+                                           what, run.first, run.count, ram_pages));
+    previous_end = run.first + run.count;
+  }
+}
+} // namespace
+
+void GuestMemory::load_snapshot(int fd, const std::vector<PageRun>& runs, const std::string& what) {
+  check_snapshot_runs(fd, runs, ram_size_, what);
+  for (const auto& run : runs) {
+    const uint64_t offset = run.first * kSnapshotPage;
+    const uint64_t length = run.count * kSnapshotPage;
+    const GuestMemoryStatus status = secure(ram_base_ + offset, length);
+    if (status != GuestMemoryStatus::ok) throw std::runtime_error(fmt::format("{}: {}", what, describe(status, ram_base_ + offset, length)));
+    uint64_t done = 0;
+    while (done < length) {
+      const ssize_t n = ::pread(fd, view_ + offset + done, length - done, static_cast<off_t>(offset + done));
+      if (n <= 0)
+        throw std::runtime_error(fmt::format("{}: read at offset {} failed: {}", what, offset + done,
+                                             n < 0 ? std::strerror(errno) : "end of file"));
+      done += static_cast<uint64_t>(n);
+    }
+  }
+}
+
 void GuestMemory::map_snapshot(int fd, const std::vector<PageRun>& runs, const std::string& what) {
+  check_snapshot_runs(fd, runs, ram_size_, what);
   struct stat st{};
   if (::fstat(fd, &st) != 0) throw std::runtime_error(fmt::format("{}: {}", what, std::strerror(errno)));
   if (static_cast<uint64_t>(st.st_size) != ram_size_)

@@ -85,6 +85,9 @@ public:
   // frames are charged to the VM as if touched, pages fault in from the file on first access.
   // Throws std::runtime_error for runs outside RAM, a file of the wrong size, or a failed map.
   void map_snapshot(int fd, const std::vector<PageRun>& runs, const std::string& what);
+  // The same restore by copying `runs` from the file into frames of the pool (for modes whose
+  // harts address frames by machine address: hw). Reads every saved page now.
+  void load_snapshot(int fd, const std::vector<PageRun>& runs, const std::string& what);
   // Whether map_snapshot put file pages in the view (machine_address then refuses: trap and hw
   // modes address frames directly and cannot see them).
   bool snapshot_mapped() const { return snapshot_mapped_; }

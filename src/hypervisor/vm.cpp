@@ -166,10 +166,11 @@ RunResult Vm::run(Nanoseconds budget) {
         const Ms built = restored_at_ - options_.restore_began;
         if (options_.log)
           options_.log(fmt::format("VM '{}' resumed from snapshot {}: first guest instruction {:.2f} ms after the "
-                                   "restore began (VM state restored after {:.2f} ms; {} MiB of RAM mapped from the "
-                                   "memory file; CLOCK_MONOTONIC {:.6f} s)",
+                                   "restore began (VM state restored after {:.2f} ms; {} MiB of RAM {} the memory "
+                                   "file; CLOCK_MONOTONIC {:.6f} s)",
                                    config_.name, options_.restore->dir.string(), ms.count(), built.count(),
                                    memory_->resident_pages() * pool_.frame_size() >> 20,
+                                   memory_->snapshot_mapped() ? "mapped from" : "copied from",
                                    std::chrono::duration<double>(first.time_since_epoch()).count()));
       }
       const uint64_t retired = round(slice);
@@ -316,8 +317,8 @@ void Vm::take_requested_snapshot() {
 
 Vm::SnapshotStats Vm::save_snapshot(const std::filesystem::path& dir) {
   const auto began = std::chrono::steady_clock::now();
-  if (config_.mode != VirtMode::emulate)
-    throw SnapshotUnsupported(fmt::format("snapshots are not supported in {} mode yet (only --virt emulate)",
+  if (!snapshot_supported(config_.mode))
+    throw SnapshotUnsupported(fmt::format("snapshots are not supported in {} mode yet (only emulate and hw)",
                                           to_string(config_.mode)));
   std::vector<Section> sections;
   sections.push_back(encode_config(config_));
@@ -392,8 +393,8 @@ Vm::SnapshotStats Vm::save_snapshot(const std::filesystem::path& dir) {
 }
 
 void Vm::restore_from(const SnapshotImage& image) {
-  if (config_.mode != VirtMode::emulate)
-    throw SnapshotUnsupported(fmt::format("restoring a snapshot is not supported in {} mode yet (only --virt emulate)",
+  if (!snapshot_supported(config_.mode))
+    throw SnapshotUnsupported(fmt::format("restoring a snapshot is not supported in {} mode yet (only emulate and hw)",
                                           to_string(config_.mode)));
   const std::string where = (image.dir / kSnapshotStateFile).string();
   try {
@@ -416,7 +417,12 @@ void Vm::restore_from(const SnapshotImage& image) {
       const int fd = ::open(memory_path.c_str(), O_RDONLY | O_CLOEXEC);
       if (fd < 0) throw std::runtime_error(fmt::format("memory file {}: {}", memory_path.string(), std::strerror(errno)));
       try {
-        memory_->map_snapshot(fd, runs, fmt::format("memory file {}", memory_path.string()));
+        // emulate: mapped copy-on-write, pages fault in on demand. hw: the harts address frames by
+        // machine address (G-stage tables), so the pages are copied into frames.
+        if (config_.mode == VirtMode::emulate)
+          memory_->map_snapshot(fd, runs, fmt::format("memory file {}", memory_path.string()));
+        else
+          memory_->load_snapshot(fd, runs, fmt::format("memory file {}", memory_path.string()));
       } catch (...) {
         ::close(fd);
         throw;

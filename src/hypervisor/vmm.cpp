@@ -316,8 +316,8 @@ std::string Vmm::control(Slot& slot, ThreadedHost& host, const std::atomic<bool>
   if (space == std::string::npos || space + 1 == request.size()) return "error snapshot needs a directory";
   const std::filesystem::path dir = request.substr(space + 1);
   if (!dir.is_absolute()) return fmt::format("error '{}' is not an absolute path", dir.string());
-  if (slot.config.mode != VirtMode::emulate)
-    return fmt::format("error snapshots are not supported in {} mode yet (only emulate)", to_string(slot.config.mode));
+  if (!snapshot_supported(slot.config.mode))
+    return fmt::format("error snapshots are not supported in {} mode yet (only emulate and hw)", to_string(slot.config.mode));
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) return fmt::format("error '{}' is not a directory", dir.string());
   if (slot.vm->state() != Vm::State::running) return fmt::format("error VM '{}' is not running", slot.config.name);

@@ -80,6 +80,26 @@ TEST(GuestMemorySnapshot, SavesOnlyNonZeroPagesAndRestoresThemCopyOnWrite) {
   EXPECT_THROW(restored.machine_address(a, machine), std::logic_error);
 }
 
+TEST(GuestMemorySnapshot, LoadCopiesPagesIntoFramesWithMachineAddresses) {
+  FramePool pool(16 * kLarge, kLarge);
+  GuestMemory source(pool, "src", kRamBase, 2 * kLarge);
+  const uint64_t value = 0xfeedfacecafebeefull;
+  ASSERT_EQ(source.write(kRamBase + kLarge + 0x10, &value, 8), GuestMemoryStatus::ok);
+  TempFile file;
+  const auto runs = source.save_pages(file.fd, file.path);
+  GuestMemory restored(pool, "dst", kRamBase, 2 * kLarge);
+  restored.load_snapshot(file.fd, runs, file.path);
+  EXPECT_FALSE(restored.snapshot_mapped());
+  EXPECT_EQ(restored.resident_pages(), 1u);
+  uint64_t machine = 0;
+  ASSERT_EQ(restored.machine_address(kRamBase + kLarge + 0x10, machine), GuestMemoryStatus::ok);
+  uint64_t seen = 0;
+  std::memcpy(&seen, pool.base() + machine, 8);
+  EXPECT_EQ(seen, value) << "the bytes are in the VM's own frame";
+  GuestMemory wrong(pool, "wrong", kRamBase, 4 * kLarge);
+  EXPECT_THROW(wrong.load_snapshot(file.fd, runs, file.path), std::runtime_error) << "file size differs";
+}
+
 TEST(GuestMemorySnapshot, RefusesAWrongSizedFileAndBadRuns) {
   FramePool pool(8 * kLarge, kLarge);
   TempFile file;

@@ -1,4 +1,4 @@
-// Vm snapshots in emulate mode: a bare-metal guest that hashes a counter and prints progress is
+// Vm snapshots in emulate and hw mode: a bare-metal guest that hashes a counter and prints progress is
 // snapshotted mid-run; a VM restored from the directory prints the rest, and the two halves
 // together are exactly what an uninterrupted run prints. Modes that cannot snapshot say so.
 #include <gtest/gtest.h>
@@ -106,21 +106,25 @@ struct TempDir {
   ~TempDir() { std::filesystem::remove_all(path); }
 };
 
-TEST(VmSnapshot, RestoredVmContinuesExactlyWhereTheSnapshotWasTaken) {
+class VmSnapshotModes : public ::testing::TestWithParam<VirtMode> {};
+
+TEST_P(VmSnapshotModes, RestoredVmContinuesExactlyWhereTheSnapshotWasTaken) {
   TempFile kernel(counting_guest());
   VmOptions options;
   options.deterministic = true;
+  const VirtMode mode = GetParam();
+  const uint64_t kFrame = 2 << 20;   // the VMM's frames (hw mode's G-stage maps megapages)
 
-  FramePool pool_a(64 << 20);
+  FramePool pool_a(64 << 20, kFrame);
   BufferConsole whole;
-  Vm reference(config_for(kernel), pool_a, whole, options);
+  Vm reference(config_for(kernel, mode), pool_a, whole, options);
   run_to_halt(reference);
   ASSERT_EQ(reference.state(), Vm::State::powered_off) << reference.reason();
   ASSERT_EQ(whole.output.size(), 32u + 16u) << whole.output;
 
-  FramePool pool_b(64 << 20);
+  FramePool pool_b(64 << 20, kFrame);
   BufferConsole first;
-  Vm original(config_for(kernel), pool_b, first, options);
+  Vm original(config_for(kernel, mode), pool_b, first, options);
   // Run until some, but not all, progress dots are out.
   for (int i = 0; i < 10000 && first.output.size() < 8; ++i) original.run(std::chrono::microseconds(200));
   ASSERT_GE(first.output.size(), 8u);
@@ -133,9 +137,10 @@ TEST(VmSnapshot, RestoredVmContinuesExactlyWhereTheSnapshotWasTaken) {
   auto image = load_snapshot(dir.path);
   EXPECT_EQ(image->config.name, "snap");
   EXPECT_EQ(image->config.memory_bytes, 16u << 20);
+  EXPECT_EQ(image->config.mode, mode);
   VmOptions restore_options = options;
   restore_options.restore = image;
-  FramePool pool_c(64 << 20);
+  FramePool pool_c(64 << 20, kFrame);
   BufferConsole rest;
   Vm restored(image->config, pool_c, rest, restore_options);
   EXPECT_EQ(restored.instructions(), original.instructions());
@@ -147,7 +152,12 @@ TEST(VmSnapshot, RestoredVmContinuesExactlyWhereTheSnapshotWasTaken) {
   // The original runs on after its snapshot, to the same end.
   run_to_halt(original);
   EXPECT_EQ(first.output, whole.output);
+  // emulate maps the memory file copy-on-write; hw copies it into frames its G-stage table maps.
+  EXPECT_EQ(restored.memory().snapshot_mapped(), mode == VirtMode::emulate);
 }
+
+INSTANTIATE_TEST_SUITE_P(Modes, VmSnapshotModes, ::testing::Values(VirtMode::emulate, VirtMode::hw),
+                         [](const auto& mode_info) { return std::string(to_string(mode_info.param)); });
 
 TEST(VmSnapshot, ARestoreOfADifferentShapeIsRefused) {
   TempFile kernel(counting_guest());
@@ -186,7 +196,8 @@ TEST(VmSnapshot, TrapModeSaysSnapshotsAreNotSupportedYet) {
     vm.save_snapshot(dir.path);
     FAIL() << "trap mode saved a snapshot";
   } catch (const SnapshotUnsupported& e) {
-    EXPECT_NE(std::string(e.what()).find("not supported in trap mode yet"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("not supported in trap mode yet (only emulate and hw)"), std::string::npos)
+      << e.what();
   }
   EXPECT_FALSE(std::filesystem::exists(dir.path / "state"));
 }
