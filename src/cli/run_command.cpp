@@ -361,8 +361,8 @@ void register_run(CLI::App& app) {
       "    second (print with: nimbus stats). The run ends when every VM stopped.\n"
       "  nimbus run --virt emulate --kernel Image --initrd initramfs.cpio --append 'console=ttyS0' [--smp N]\n"
       "    one VM under the VMM, its console on this terminal.\n"
-      "Snapshots (emulate mode): nimbus run --virt emulate ... --snapshot-on-signal DIR; kill -USR1 <pid>\n"
-      "  writes DIR/state and DIR/memory-*; nimbus run --restore DIR resumes the VM.\n"
+      "Snapshots (emulate and hw modes): nimbus snapshot NAME --to DIR (or --snapshot-on-signal DIR and\n"
+      "  kill -USR1 <pid>) writes DIR/state and DIR/memory-*; nimbus run --restore DIR resumes the VM.\n"
       "Exit status: the guest's power-off code (0 for a normal poweroff; with several VMs, the first VM's\n"
       "non-zero code, 1 for a VM that failed), 2 for bad options or images, 124 when --timeout expired,\n"
       "125 when --max-instructions was reached, 130 when a VMM with --vm was stopped by SIGINT/SIGTERM,\n"
@@ -413,10 +413,11 @@ void register_run(CLI::App& app) {
                 "<state-dir>/<name>.markers.jsonl with the VM's counters at that moment (exits per benchmark "
                 "operation in nimbus bench)");
   run->add_option("--restore", options->restore,
-                  "VMM: resume the VM snapshotted in this directory instead of booting one (emulate mode; "
-                  "docs/migration.md). Its memory file is mapped copy-on-write, pages load on first touch");
+                  "VMM: resume the VM snapshotted in this directory instead of booting one (emulate and hw modes; "
+                  "docs/migration.md). In emulate mode its memory file is mapped copy-on-write, pages load on "
+                  "first touch");
   run->add_option("--snapshot-on-signal", options->snapshot_on_signal,
-                  "VMM, one VM in emulate mode: on SIGUSR1 write a snapshot of the VM into this directory "
+                  "VMM, one VM in emulate or hw mode: on SIGUSR1 write a snapshot of the VM into this directory "
                   "(created if needed; the previous snapshot there is replaced atomically) and run on");
   run->add_flag("--no-sandbox", options->no_sandbox,
                 "Do not install the seccomp filter that limits the running VMM to the system calls it needs "
