@@ -15,6 +15,7 @@
 #include "cli/sandbox.hpp"
 #include "cli/terminal_console.hpp"
 #include "hypervisor/vm_config.hpp"
+#include "hypervisor/vm_snapshot.hpp"
 #include "hypervisor/vmm.hpp"
 #include "machine/machine.hpp"
 #include "machine/size_parser.hpp"
@@ -49,6 +50,9 @@ struct RunOptions {
   bool console_stdout = false;
   bool marker_log = false;
   bool no_sandbox = false;
+  // Snapshots (docs/migration.md).
+  std::string restore;             // resume the VM snapshotted in this directory
+  std::string snapshot_on_signal;  // SIGUSR1 writes a snapshot of the (single) VM here
 };
 
 const CLI::Validator kNotNegative(
@@ -147,7 +151,7 @@ struct VmmSetup {
   bool on_terminal = false;
 };
 
-VmmSetup validate_vmm(const RunOptions& o) {
+VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::SnapshotImage> restore) {
   VmmSetup setup;
   if (!o.bios.empty() && o.bios != "opensbi") throw UsageError("--bios cannot be used with --vm or --virt: the VMM is the firmware");
   if (!o.loads.empty()) throw UsageError("--load cannot be used with --vm or --virt");
@@ -156,7 +160,24 @@ VmmSetup validate_vmm(const RunOptions& o) {
   const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
   setup.options.host_harts = o.host_harts != 0 ? o.host_harts : hardware;
   if (setup.options.host_harts > 256) throw UsageError(fmt::format("--host-harts {} is out of range: 1 to 256", o.host_harts));
-  if (!o.vm_files.empty()) {
+  if (restore) {
+    if (!o.vm_files.empty() || !o.virt.empty() || !o.kernel.empty() || !o.initrd.empty() || !o.drive.empty() ||
+        !o.append.empty())
+      throw UsageError("--restore takes the VM from its snapshot: do not combine it with --vm, --virt, --kernel, "
+                       "--initrd, --append or --drive");
+    if (!hypervisor::snapshot_supported(restore->config.mode))
+      throw UsageError(fmt::format("--restore: the snapshot is of a {} mode VM; restoring is not supported in that "
+                                   "mode yet (only emulate and hw)",
+                                   hypervisor::to_string(restore->config.mode)));
+    hypervisor::VmConfig vm = restore->config;
+    if (!vm.disk.empty()) {
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(vm.disk, ec))
+        throw UsageError(fmt::format("--restore: the snapshot's disk '{}' is not a regular file", vm.disk));
+    }
+    setup.vms.push_back(vm);
+    setup.on_terminal = !o.console_stdout;
+  } else if (!o.vm_files.empty()) {
     if (!o.virt.empty() || !o.kernel.empty() || !o.initrd.empty() || !o.drive.empty())
       throw UsageError("--vm takes everything from its TOML files: do not combine it with --virt, --kernel, --initrd or --drive");
     std::vector<std::filesystem::path> files(o.vm_files.begin(), o.vm_files.end());
@@ -189,7 +210,20 @@ VmmSetup validate_vmm(const RunOptions& o) {
     setup.vms.push_back(vm);
     setup.on_terminal = !o.console_stdout;
   }
-  for (const auto& vm : setup.vms) require_vm_files(vm);
+  if (!restore)
+    for (const auto& vm : setup.vms) require_vm_files(vm);
+  if (!o.snapshot_on_signal.empty()) {
+    if (setup.vms.size() != 1) throw UsageError("--snapshot-on-signal needs exactly one VM");
+    if (!hypervisor::snapshot_supported(setup.vms[0].mode))
+      throw UsageError(fmt::format("--snapshot-on-signal: snapshots are not supported in {} mode yet (only emulate and hw)",
+                                   hypervisor::to_string(setup.vms[0].mode)));
+    std::error_code ec;
+    std::filesystem::create_directories(o.snapshot_on_signal, ec);
+    if (ec || !std::filesystem::is_directory(o.snapshot_on_signal))
+      throw UsageError(fmt::format("--snapshot-on-signal: cannot create directory '{}': {}", o.snapshot_on_signal,
+                                   ec ? ec.message() : "not a directory"));
+    setup.options.snapshot_dir = o.snapshot_on_signal;
+  }
   if (!o.machine_mem.empty()) {
     const auto bytes = machine::parse_size(o.machine_mem);
     if (!bytes || *bytes == 0) throw UsageError(fmt::format("--machine-mem '{}' is not a size (use e.g. 2G)", o.machine_mem));
@@ -209,14 +243,33 @@ VmmSetup validate_vmm(const RunOptions& o) {
 // sockets removed, final stats written, exit status 130.
 volatile std::sig_atomic_t g_stop_signal = 0;
 void request_stop(int) { g_stop_signal = 1; }
+// SIGUSR1 with --snapshot-on-signal: snapshot the VM and run on.
+volatile std::sig_atomic_t g_snapshot_signal = 0;
+void request_snapshot(int) { g_snapshot_signal = 1; }
 
 int run_vmm(const RunOptions& options) {
+  const auto began = std::chrono::steady_clock::now();
   VmmSetup setup;
+  std::shared_ptr<const hypervisor::SnapshotImage> restore;
   try {
-    setup = validate_vmm(options);
+    if (!options.restore.empty()) restore = hypervisor::load_snapshot(options.restore);
+    setup = validate_vmm(options, restore);
   } catch (const UsageError& e) {
     fmt::print(stderr, "nimbus run: {}\n", e.what());
     return kExitUsage;
+  } catch (const std::exception& e) {   // an unreadable, corrupt, truncated or newer snapshot
+    fmt::print(stderr, "nimbus run: --restore: {}\n", e.what());
+    return kExitUsage;
+  }
+  setup.options.restore = restore;
+  setup.options.restore_began = began;
+  if (!options.snapshot_on_signal.empty()) {
+    std::signal(SIGUSR1, request_snapshot);
+    setup.options.snapshot_requested = [] {
+      if (g_snapshot_signal == 0) return false;
+      g_snapshot_signal = 0;
+      return true;
+    };
   }
   if (!options.no_sandbox) setup.options.after_setup = [] { enter_sandbox(); };
   std::unique_ptr<TerminalConsole> terminal;
@@ -248,7 +301,7 @@ int run_vmm(const RunOptions& options) {
 }
 
 int run_machine(const RunOptions& options) {
-  if (!options.vm_files.empty() || !options.virt.empty()) return run_vmm(options);
+  if (!options.vm_files.empty() || !options.virt.empty() || !options.restore.empty()) return run_vmm(options);
   if (options.kernel.empty()) {
     fmt::print(stderr, "nimbus run: --kernel is required (or --vm FILE to run VMs under the VMM)\n");
     return kExitUsage;
@@ -308,6 +361,8 @@ void register_run(CLI::App& app) {
       "    second (print with: nimbus stats). The run ends when every VM stopped.\n"
       "  nimbus run --virt emulate --kernel Image --initrd initramfs.cpio --append 'console=ttyS0' [--smp N]\n"
       "    one VM under the VMM, its console on this terminal.\n"
+      "Snapshots (emulate and hw modes): nimbus snapshot NAME --to DIR (or --snapshot-on-signal DIR and\n"
+      "  kill -USR1 <pid>) writes DIR/state and DIR/memory-*; nimbus run --restore DIR resumes the VM.\n"
       "Exit status: the guest's power-off code (0 for a normal poweroff; with several VMs, the first VM's\n"
       "non-zero code, 1 for a VM that failed), 2 for bad options or images, 124 when --timeout expired,\n"
       "125 when --max-instructions was reached, 130 when a VMM with --vm was stopped by SIGINT/SIGTERM,\n"
@@ -357,6 +412,13 @@ void register_run(CLI::App& app) {
                 "VMM: write every guest console line that starts with 'NIMBUS-' to "
                 "<state-dir>/<name>.markers.jsonl with the VM's counters at that moment (exits per benchmark "
                 "operation in nimbus bench)");
+  run->add_option("--restore", options->restore,
+                  "VMM: resume the VM snapshotted in this directory instead of booting one (emulate and hw modes; "
+                  "docs/migration.md). In emulate mode its memory file is mapped copy-on-write, pages load on "
+                  "first touch");
+  run->add_option("--snapshot-on-signal", options->snapshot_on_signal,
+                  "VMM, one VM in emulate or hw mode: on SIGUSR1 write a snapshot of the VM into this directory "
+                  "(created if needed; the previous snapshot there is replaced atomically) and run on");
   run->add_flag("--no-sandbox", options->no_sandbox,
                 "Do not install the seccomp filter that limits the running VMM to the system calls it needs "
                 "(docs/security.md)");

@@ -154,3 +154,24 @@ std::string EmulatedCpu::describe() const {
 }
 
 } // namespace nimbus::hypervisor
+
+namespace nimbus::hypervisor {
+
+void EmulatedCpu::save_state(machine::snapshot::Writer& out) const {
+  out.u32(index_);
+  out.boolean(running_);
+  out.boolean(own_firmware_);
+  hart_.save_state(out);
+}
+
+void EmulatedCpu::restore_state(machine::snapshot::Reader& in) {
+  const uint32_t index = in.u32();
+  if (index != index_) in.fail(fmt::format("holds vCPU {} but restores vCPU {}", index, index_));
+  const bool running = in.boolean();
+  const bool own_firmware = in.boolean();
+  hart_.restore_state(in);
+  running_ = running;
+  own_firmware_ = own_firmware;
+}
+
+} // namespace nimbus::hypervisor

@@ -36,6 +36,9 @@ public:
   std::string describe() const override;
   void attach_counters(VmCounters& counters) override { counters_ = &counters; }
 
+  void save_state(machine::snapshot::Writer& out) const override;
+  void restore_state(machine::snapshot::Reader& in) override;
+
   // The hart itself, for tests.
   machine::Hart& hart() { return hart_; }
 

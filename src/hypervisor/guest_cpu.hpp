@@ -12,11 +12,18 @@
 // emulated CSR accesses, MMIO to the VM's devices) stays inside run() and is only counted.
 #include <cstdint>
 #include <string>
+#include <stdexcept>
 
 #include "hypervisor/vm_counters.hpp"
 #include "machine/interrupt_pins.hpp"
+#include "machine/snapshot_format.hpp"
 
 namespace nimbus::hypervisor {
+
+class SnapshotUnsupported : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
 
 struct CpuExit {
   enum class Kind {
@@ -81,6 +88,18 @@ public:
 
   // Where the vCPU is, for logs and fatal-exit messages ("pc=... S-mode").
   virtual std::string describe() const = 0;
+
+  // Snapshots (docs/migration.md): the vCPU's whole state between run() calls. A mode that
+  // cannot snapshot yet throws SnapshotUnsupported saying so; restore throws
+  // machine::snapshot::FormatError for a payload that does not fit.
+  virtual void save_state(machine::snapshot::Writer& out) const {
+    (void)out;
+    throw SnapshotUnsupported("snapshots are not supported in this mode yet (only emulate and hw)");
+  }
+  virtual void restore_state(machine::snapshot::Reader& in) {
+    (void)in;
+    throw SnapshotUnsupported("restoring a snapshot is not supported in this mode yet (only emulate and hw)");
+  }
 
   // Per-VM counters this vCPU adds to (exits by reason, emulated instructions, faults...).
   virtual void attach_counters(VmCounters& counters) = 0;

@@ -3,10 +3,13 @@
 #include <fmt/format.h>
 
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <stdexcept>
 
 namespace nimbus::hypervisor {
 
@@ -71,6 +74,8 @@ GuestMemoryStatus GuestMemory::host_page(uint64_t gpa, uint8_t*& host) {
 }
 
 GuestMemoryStatus GuestMemory::machine_address(uint64_t gpa, uint64_t& machine) {
+  // Frames under a snapshot mapping are not where the view's bytes are.
+  if (snapshot_mapped_) throw std::logic_error("machine_address on RAM restored from a snapshot (emulate mode only)");
   uint8_t* unused = nullptr;
   const GuestMemoryStatus status = host_page(gpa, unused);
   if (status != GuestMemoryStatus::ok) return status;
@@ -137,6 +142,147 @@ std::vector<FrameNumber> GuestMemory::frames() const {
     if (frame != kNoFrame) held.push_back(frame);
   }
   return held;
+}
+
+} // namespace nimbus::hypervisor
+
+namespace nimbus::hypervisor {
+
+std::vector<GuestMemory::PageRun> GuestMemory::save_pages(int fd, const std::string& what) {
+  if (::ftruncate(fd, 0) != 0 || ::ftruncate(fd, static_cast<off_t>(ram_size_)) != 0)
+    throw std::runtime_error(fmt::format("{}: cannot size to {} bytes: {}", what, ram_size_, std::strerror(errno)));
+  std::vector<PageRun> runs;
+  auto write_run = [&](const PageRun& run) {
+    const uint8_t* data = view_ + run.first * kSnapshotPage;
+    uint64_t left = run.count * kSnapshotPage;
+    uint64_t offset = run.first * kSnapshotPage;
+    while (left > 0) {
+      const ssize_t n = ::pwrite(fd, data, left, static_cast<off_t>(offset));
+      if (n <= 0)
+        throw std::runtime_error(fmt::format("{}: write at offset {} failed: {}", what, offset,
+                                             n < 0 ? std::strerror(errno) : "no progress"));
+      data += n, offset += static_cast<uint64_t>(n), left -= static_cast<uint64_t>(n);
+    }
+  };
+  const uint64_t subpages = (uint64_t{1} << frame_shift_) / kSnapshotPage;
+  const uint64_t ram_pages = ram_size_ / kSnapshotPage;
+  PageRun current;
+  for (uint64_t frame_page = 0; frame_page < pages_; ++frame_page) {
+    if (page_frame_[frame_page].load(std::memory_order_acquire) == kNoFrame) continue;
+    for (uint64_t sub = 0; sub < subpages; ++sub) {
+      const uint64_t page = frame_page * subpages + sub;
+      if (page >= ram_pages) break;
+      const auto* words = reinterpret_cast<const uint64_t*>(view_ + page * kSnapshotPage);
+      bool zero = true;
+      for (size_t i = 0; i < kSnapshotPage / 8 && zero; ++i) zero = words[i] == 0;
+      if (zero) continue;
+      if (current.count != 0 && current.first + current.count == page) {
+        ++current.count;
+      } else {
+        if (current.count != 0) {
+          write_run(current);
+          runs.push_back(current);
+        }
+        current = PageRun{page, 1};
+      }
+    }
+  }
+  if (current.count != 0) {
+    write_run(current);
+    runs.push_back(current);
+  }
+  return runs;
+}
+
+namespace {
+// Size and order checks shared by both restores: the file is exactly the RAM, the runs are
+// non-empty, in increasing order and inside RAM.
+void check_snapshot_runs(int fd, const std::vector<GuestMemory::PageRun>& runs, uint64_t ram_size,
+                         const std::string& what) {
+  struct stat st{};
+  if (::fstat(fd, &st) != 0) throw std::runtime_error(fmt::format("{}: {}", what, std::strerror(errno)));
+  if (static_cast<uint64_t>(st.st_size) != ram_size)
+    throw std::runtime_error(fmt::format("{}: {} bytes, but the VM's RAM is {} bytes (truncated or not this "
+                                         "snapshot's memory file)",
+                                         what, st.st_size, ram_size));
+  const uint64_t ram_pages = ram_size / GuestMemory::kSnapshotPage;
+  uint64_t previous_end = 0;
+  for (const auto& run : runs) {
+    if (run.count == 0 || run.first < previous_end || run.first >= ram_pages || run.count > ram_pages - run.first)
+      throw std::runtime_error(fmt::format("{}: page run {}+{} is empty, out of order or outside the {} pages of RAM",
+                                           what, run.first, run.count, ram_pages));
+    previous_end = run.first + run.count;
+  }
+}
+} // namespace
+
+void GuestMemory::load_snapshot(int fd, const std::vector<PageRun>& runs, const std::string& what) {
+  check_snapshot_runs(fd, runs, ram_size_, what);
+  for (const auto& run : runs) {
+    const uint64_t offset = run.first * kSnapshotPage;
+    const uint64_t length = run.count * kSnapshotPage;
+    const GuestMemoryStatus status = secure(ram_base_ + offset, length);
+    if (status != GuestMemoryStatus::ok) throw std::runtime_error(fmt::format("{}: {}", what, describe(status, ram_base_ + offset, length)));
+    uint64_t done = 0;
+    while (done < length) {
+      const ssize_t n = ::pread(fd, view_ + offset + done, length - done, static_cast<off_t>(offset + done));
+      if (n <= 0)
+        throw std::runtime_error(fmt::format("{}: read at offset {} failed: {}", what, offset + done,
+                                             n < 0 ? std::strerror(errno) : "end of file"));
+      done += static_cast<uint64_t>(n);
+    }
+  }
+}
+
+void GuestMemory::map_snapshot(int fd, const std::vector<PageRun>& runs, const std::string& what) {
+  check_snapshot_runs(fd, runs, ram_size_, what);
+  struct stat st{};
+  if (::fstat(fd, &st) != 0) throw std::runtime_error(fmt::format("{}: {}", what, std::strerror(errno)));
+  if (static_cast<uint64_t>(st.st_size) != ram_size_)
+    throw std::runtime_error(fmt::format("{}: {} bytes, but the VM's RAM is {} bytes (truncated or not this "
+                                         "snapshot's memory file)",
+                                         what, st.st_size, ram_size_));
+  if (resident_pages() != 0) throw std::logic_error("map_snapshot on a VM that touched its RAM");
+  const uint64_t ram_pages = ram_size_ / kSnapshotPage;
+  const uint64_t subpages = (uint64_t{1} << frame_shift_) / kSnapshotPage;
+  std::vector<bool> wanted(pages_, false);
+  uint64_t previous_end = 0;
+  for (const PageRun& run : runs) {
+    if (run.count == 0 || run.first < previous_end || run.first >= ram_pages || run.count > ram_pages - run.first)
+      throw std::runtime_error(fmt::format("{}: page run {}+{} is empty, out of order or outside the {} pages of RAM",
+                                           what, run.first, run.count, ram_pages));
+    previous_end = run.first + run.count;
+    for (uint64_t fp = run.first / subpages; fp <= (previous_end - 1) / subpages; ++fp) wanted[fp] = true;
+  }
+  std::lock_guard lock(fill_mutex_);
+  const uint64_t frame_bytes = uint64_t{1} << frame_shift_;
+  for (uint64_t fp = 0; fp < pages_;) {
+    if (!wanted[fp]) {
+      ++fp;
+      continue;
+    }
+    uint64_t end = fp;
+    while (end < pages_ && wanted[end]) {
+      auto frame = pool_.allocate(id_);
+      if (!frame)
+        throw std::runtime_error(fmt::format("{}: {}", what, describe(GuestMemoryStatus::frames_exhausted,
+                                                                      ram_base_ + (end << frame_shift_))));
+      page_frame_[end].store(*frame, std::memory_order_release);
+      resident_.fetch_add(1, std::memory_order_relaxed);
+      ++end;
+    }
+    // The last frame may run past the end of the file (RAM not a whole number of frames): map
+    // only what the file has; the rest of that frame stays PROT_NONE beyond ram_size anyway.
+    const uint64_t offset = fp * frame_bytes;
+    const uint64_t length = std::min(end * frame_bytes, ram_size_) - offset;
+    void* at = mmap(view_ + offset, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd,
+                    static_cast<off_t>(offset));
+    if (at == MAP_FAILED)
+      throw std::runtime_error(fmt::format("{}: cannot map {} bytes at offset {}: {}", what, length, offset,
+                                           std::strerror(errno)));
+    snapshot_mapped_ = true;
+    fp = end;
+  }
 }
 
 } // namespace nimbus::hypervisor

@@ -69,6 +69,29 @@ public:
   // The error as a sentence naming this VM and the address, for logs and exits.
   std::string describe(GuestMemoryStatus status, uint64_t gpa, size_t len = 1) const;
 
+  // Snapshots (docs/migration.md, "Memory file"). A run of 4 KiB pages, in page numbers from
+  // ram_base.
+  struct PageRun {
+    uint64_t first = 0;
+    uint64_t count = 0;
+  };
+  static constexpr uint64_t kSnapshotPage = 4096;
+  // Writes every non-zero 4 KiB page of the RAM this VM touched into `fd` at its offset; the
+  // file is sized to ram_size, everything else a hole. Returns the pages written, in order.
+  // Throws std::runtime_error (naming `what`) on a write error.
+  std::vector<PageRun> save_pages(int fd, const std::string& what);
+  // Restore, on a VM that has not touched its RAM yet: maps `fd` (a memory file of exactly
+  // ram_size bytes) copy-on-write (MAP_PRIVATE) over every frame that holds one of `runs`; those
+  // frames are charged to the VM as if touched, pages fault in from the file on first access.
+  // Throws std::runtime_error for runs outside RAM, a file of the wrong size, or a failed map.
+  void map_snapshot(int fd, const std::vector<PageRun>& runs, const std::string& what);
+  // The same restore by copying `runs` from the file into frames of the pool (for modes whose
+  // harts address frames by machine address: hw). Reads every saved page now.
+  void load_snapshot(int fd, const std::vector<PageRun>& runs, const std::string& what);
+  // Whether map_snapshot put file pages in the view (machine_address then refuses: trap and hw
+  // modes address frames directly and cannot see them).
+  bool snapshot_mapped() const { return snapshot_mapped_; }
+
   uint64_t resident_pages() const { return resident_.load(std::memory_order_relaxed); }
   // The frames this VM holds, for audits and tests (a snapshot).
   std::vector<FrameNumber> frames() const;
@@ -89,6 +112,7 @@ private:
   std::unique_ptr<std::atomic<FrameNumber>[]> page_frame_;   // per guest page; kNoFrame until touched
   std::mutex fill_mutex_;                                      // serializes first touches of this VM
   std::atomic<uint64_t> resident_{0};
+  bool snapshot_mapped_ = false;
 };
 
 } // namespace nimbus::hypervisor

@@ -2,7 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include "hypervisor/guest_cpu_factory.hpp"
 
@@ -53,25 +58,30 @@ Vm::Vm(const VmConfig& config, FramePool& pool, machine::ConsoleBackend& console
     board_ = std::make_unique<machine::Board>(board, *bus_, *clock_, std::move(pins));
     board_->uart().set_sink([this](uint8_t byte) { console_.write(byte); });
 
-    const bool own_firmware = config.bios != "vmm";
-    if (own_firmware && config.mode != VirtMode::emulate)
-      throw std::runtime_error(fmt::format("bios = '{}' needs mode = emulate (the VM's own M-mode); {} mode runs "
-                                           "under the VMM's SBI only",
-                                           config.bios, to_string(config.mode)));
-    machine::BootSpec boot;
-    boot.bios = own_firmware ? config.bios : "none"; // "vmm": the VMM is the firmware
-    boot.kernel = config.kernel;
-    if (!config.initrd.empty()) boot.initrd = config.initrd;
-    const machine::BootInfo info = board_->boot(boot);
-    sbi_ = std::make_unique<Sbi>(raw, *memory_, console_, [this](const SystemResetRequest& r) { on_reset(r); });
-    if (own_firmware) {
-      // As the bare machine (and QEMU): every hart in M-mode at the reset ROM, which hands the
-      // firmware (or, with "none", the kernel at 0x8000_0000) a0 = hart id, a1 = the DTB.
-      for (auto& cpu : vcpus_)
-        if (!cpu->power_on_in_machine_mode(info.reset_pc))
-          throw std::runtime_error(fmt::format("{} mode cannot run the VM's own firmware", to_string(config.mode)));
+    if (options.restore) {
+      sbi_ = std::make_unique<Sbi>(raw, *memory_, console_, [this](const SystemResetRequest& r) { on_reset(r); });
+      restore_from(*options.restore);
     } else {
-      vcpus_[0]->start(*info.kernel_entry, info.dtb_address);
+      const bool own_firmware = config.bios != "vmm";
+      if (own_firmware && config.mode != VirtMode::emulate)
+        throw std::runtime_error(fmt::format("bios = '{}' needs mode = emulate (the VM's own M-mode); {} mode runs "
+                                             "under the VMM's SBI only",
+                                             config.bios, to_string(config.mode)));
+      machine::BootSpec boot;
+      boot.bios = own_firmware ? config.bios : "none"; // "vmm": the VMM is the firmware
+      boot.kernel = config.kernel;
+      if (!config.initrd.empty()) boot.initrd = config.initrd;
+      const machine::BootInfo info = board_->boot(boot);
+      sbi_ = std::make_unique<Sbi>(raw, *memory_, console_, [this](const SystemResetRequest& r) { on_reset(r); });
+      if (own_firmware) {
+        // As the bare machine (and QEMU): every hart in M-mode at the reset ROM, which hands the
+        // firmware (or, with "none", the kernel at 0x8000_0000) a0 = hart id, a1 = the DTB.
+        for (auto& cpu : vcpus_)
+          if (!cpu->power_on_in_machine_mode(info.reset_pc))
+            throw std::runtime_error(fmt::format("{} mode cannot run the VM's own firmware", to_string(config.mode)));
+      } else {
+        vcpus_[0]->start(*info.kernel_entry, info.dtb_address);
+      }
     }
   } catch (const std::exception& error) {
     throw std::runtime_error(fmt::format("VM '{}': {}", config.name, error.what()));
@@ -147,6 +157,22 @@ RunResult Vm::run(Nanoseconds budget) {
   const uint64_t slice = vcpus_.size() == 1 ? kSliceSingle : kSliceSmp;
   try {
     for (;;) {
+      if (snapshot_requested_.load(std::memory_order_acquire)) take_requested_snapshot();
+      if (report_resume_) {
+        report_resume_ = false;
+        using Ms = std::chrono::duration<double, std::milli>;
+        const auto first = std::chrono::steady_clock::now();
+        const Ms ms = first - options_.restore_began;
+        const Ms built = restored_at_ - options_.restore_began;
+        if (options_.log)
+          options_.log(fmt::format("VM '{}' resumed from snapshot {}: first guest instruction {:.2f} ms after the "
+                                   "restore began (VM state restored after {:.2f} ms; {} MiB of RAM {} the memory "
+                                   "file; CLOCK_MONOTONIC {:.6f} s)",
+                                   config_.name, options_.restore->dir.string(), ms.count(), built.count(),
+                                   memory_->resident_pages() * pool_.frame_size() >> 20,
+                                   memory_->snapshot_mapped() ? "mapped from" : "copied from",
+                                   std::chrono::duration<double>(first.time_since_epoch()).count()));
+      }
       const uint64_t retired = round(slice);
       instructions_ += retired;
       clock_->retire(retired);
@@ -211,6 +237,228 @@ RunResult Vm::run(Nanoseconds budget) {
     finish(State::failed, 1, fmt::format("VMM error: {}", error.what()));
     return result(RunResult::Stop::halt);
   }
+}
+
+} // namespace nimbus::hypervisor
+
+// ---- snapshots (docs/migration.md)
+
+namespace nimbus::hypervisor {
+
+namespace {
+
+using machine::snapshot::FormatError;
+using machine::snapshot::Reader;
+using machine::snapshot::Section;
+using machine::snapshot::Writer;
+
+void write_file(const std::filesystem::path& path, const std::vector<uint8_t>& bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::runtime_error(fmt::format("{}: {}", path.string(), std::strerror(errno)));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n <= 0) {
+      const int error = errno;
+      ::close(fd);
+      throw std::runtime_error(fmt::format("{}: write failed: {}", path.string(), std::strerror(error)));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    const int error = errno;
+    ::close(fd);
+    throw std::runtime_error(fmt::format("{}: fsync failed: {}", path.string(), std::strerror(error)));
+  }
+  ::close(fd);
+}
+
+void rename_file(const std::filesystem::path& from, const std::filesystem::path& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0)
+    throw std::runtime_error(fmt::format("cannot rename {} to {}: {}", from.string(), to.string(), std::strerror(errno)));
+}
+
+} // namespace
+
+void Vm::request_snapshot(std::filesystem::path dir, SnapshotDone done) {
+  {
+    std::lock_guard lock(snapshot_mutex_);
+    snapshot_dir_ = std::move(dir);
+    if (done) snapshot_waiters_.push_back(std::move(done));
+  }
+  snapshot_requested_.store(true, std::memory_order_release);
+}
+
+void Vm::take_requested_snapshot() {
+  std::filesystem::path dir;
+  std::vector<SnapshotDone> waiters;
+  {
+    std::lock_guard lock(snapshot_mutex_);
+    dir = snapshot_dir_;
+    waiters.swap(snapshot_waiters_);
+    snapshot_requested_.store(false, std::memory_order_relaxed);
+  }
+  bool ok = false;
+  std::string message;
+  try {
+    const SnapshotStats stats = save_snapshot(dir);
+    ok = true;
+    message = fmt::format("VM '{}': snapshot written to {} in {:.1f} ms ({} pages = {} MiB of memory, {} bytes of "
+                          "state); running on",
+                          config_.name, dir.string(), std::chrono::duration<double, std::milli>(stats.elapsed).count(),
+                          stats.memory_pages, stats.memory_pages * GuestMemory::kSnapshotPage >> 20, stats.state_bytes);
+  } catch (const std::exception& error) {
+    // A failed snapshot leaves the VM running and the directory's previous snapshot intact.
+    message = fmt::format("VM '{}': snapshot to {} failed: {}", config_.name, dir.string(), error.what());
+  }
+  if (options_.log) options_.log(message);
+  for (auto& done : waiters) done(ok, message);
+}
+
+Vm::SnapshotStats Vm::save_snapshot(const std::filesystem::path& dir) {
+  const auto began = std::chrono::steady_clock::now();
+  if (!snapshot_supported(config_.mode))
+    throw SnapshotUnsupported(fmt::format("snapshots are not supported in {} mode yet (only emulate and hw)",
+                                          to_string(config_.mode)));
+  std::vector<Section> sections;
+  sections.push_back(encode_config(config_));
+  {
+    Writer w;
+    w.u64(clock_->now());
+    w.u64(clock_->retired());
+    w.boolean(clock_->deterministic());
+    w.u64(instructions_);
+    sections.push_back(Section{snapshot_tags::kVm, 0, w.take()});
+  }
+  {
+    Writer w;
+    reservations_->save_state(w);
+    sections.push_back(Section{snapshot_tags::kReservation, 0, w.take()});
+  }
+  for (unsigned i = 0; i < vcpus_.size(); ++i) {
+    Writer w;
+    vcpus_[i]->save_state(w);
+    sections.push_back(Section{snapshot_tags::kCpu, i, w.take()});
+  }
+  board_->save_state(sections);
+
+  // Memory: a fresh file per snapshot (a restored VM may still map the previous one), named in
+  // the state file, which is renamed into place last: the directory always holds one whole
+  // snapshot, the previous or the new one.
+  const auto stamp = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  const std::string memory_name = fmt::format("memory-{:016x}", stamp ^ (uint64_t(::getpid()) << 40));
+  const std::filesystem::path memory_path = dir / memory_name;
+  const int fd = ::open(memory_path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::runtime_error(fmt::format("{}: {}", memory_path.string(), std::strerror(errno)));
+  std::vector<GuestMemory::PageRun> runs;
+  try {
+    runs = memory_->save_pages(fd, memory_path.string());
+    if (::fsync(fd) != 0) throw std::runtime_error(fmt::format("{}: fsync failed: {}", memory_path.string(), std::strerror(errno)));
+  } catch (...) {
+    ::close(fd);
+    ::unlink(memory_path.c_str());
+    throw;
+  }
+  ::close(fd);
+  uint64_t pages = 0;
+  {
+    Writer w;
+    w.string(memory_name);
+    w.u64(memory_->ram_size());
+    w.u64(GuestMemory::kSnapshotPage);
+    w.u32(static_cast<uint32_t>(runs.size()));
+    for (const auto& run : runs) {
+      w.u64(run.first);
+      w.u64(run.count);
+      pages += run.count;
+    }
+    sections.push_back(Section{snapshot_tags::kMemory, 0, w.take()});
+  }
+  const std::vector<uint8_t> state = machine::snapshot::encode(sections);
+  const std::filesystem::path temp = dir / (std::string(kSnapshotStateFile) + ".tmp");
+  try {
+    write_file(temp, state);
+    rename_file(temp, dir / kSnapshotStateFile);
+  } catch (...) {
+    ::unlink(temp.c_str());
+    ::unlink(memory_path.c_str());
+    throw;
+  }
+  // The memory file of the snapshot this one replaced in the same directory is garbage now.
+  if (!last_memory_file_.empty() && last_memory_file_.parent_path() == memory_path.parent_path() &&
+      last_memory_file_ != memory_path)
+    ::unlink(last_memory_file_.c_str());
+  last_memory_file_ = memory_path;
+  return SnapshotStats{pages, state.size(), std::chrono::steady_clock::now() - began};
+}
+
+void Vm::restore_from(const SnapshotImage& image) {
+  if (!snapshot_supported(config_.mode))
+    throw SnapshotUnsupported(fmt::format("restoring a snapshot is not supported in {} mode yet (only emulate and hw)",
+                                          to_string(config_.mode)));
+  const std::string where = (image.dir / kSnapshotStateFile).string();
+  try {
+    // Memory first: the devices check their virtqueues against RAM.
+    {
+      Reader r(image.get(snapshot_tags::kMemory));
+      const std::string name = r.string(255);
+      if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+        r.fail(fmt::format("memory file name '{}' is not a plain file name", name));
+      if (r.u64() != config_.memory_bytes) r.fail("RAM size differs from the configuration's");
+      if (r.u64() != GuestMemory::kSnapshotPage) r.fail("page size is not 4096");
+      const uint32_t count = r.count(static_cast<uint32_t>(config_.memory_bytes / GuestMemory::kSnapshotPage), "run count");
+      std::vector<GuestMemory::PageRun> runs(count);
+      for (auto& run : runs) {
+        run.first = r.u64();
+        run.count = r.u64();
+      }
+      r.expect_end();
+      const std::filesystem::path memory_path = image.dir / name;
+      const int fd = ::open(memory_path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) throw std::runtime_error(fmt::format("memory file {}: {}", memory_path.string(), std::strerror(errno)));
+      try {
+        // emulate: mapped copy-on-write, pages fault in on demand. hw: the harts address frames by
+        // machine address (G-stage tables), so the pages are copied into frames.
+        if (config_.mode == VirtMode::emulate)
+          memory_->map_snapshot(fd, runs, fmt::format("memory file {}", memory_path.string()));
+        else
+          memory_->load_snapshot(fd, runs, fmt::format("memory file {}", memory_path.string()));
+      } catch (...) {
+        ::close(fd);
+        throw;
+      }
+      ::close(fd); // the mappings keep the file
+      last_memory_file_ = memory_path;
+    }
+    {
+      Reader r(image.get(snapshot_tags::kVm));
+      const uint64_t now = r.u64(), retired = r.u64();
+      const bool deterministic = r.boolean();
+      instructions_ = r.u64();
+      r.expect_end();
+      if (deterministic != clock_->deterministic())
+        throw FormatError(fmt::format("the snapshot was taken {} --deterministic; restore it the same way",
+                                      deterministic ? "with" : "without"));
+      clock_->restore(now, retired);
+    }
+    {
+      Reader r(image.get(snapshot_tags::kReservation));
+      reservations_->restore_state(r);
+    }
+    for (const auto& s : image.sections)
+      if (s.tag == snapshot_tags::kCpu && s.instance >= vcpus_.size())
+        throw FormatError(fmt::format("section CPU_ {} for a VM of {} vCPUs", s.instance, vcpus_.size()));
+    for (unsigned i = 0; i < vcpus_.size(); ++i) {
+      Reader r(image.get(snapshot_tags::kCpu, i));
+      vcpus_[i]->restore_state(r);
+      r.expect_end();
+    }
+    board_->restore_state(image.sections);
+  } catch (const FormatError& error) {
+    throw FormatError(fmt::format("snapshot {}: {}", where, error.what()));
+  }
+  report_resume_ = true;
+  restored_at_ = std::chrono::steady_clock::now();
 }
 
 } // namespace nimbus::hypervisor

@@ -13,7 +13,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,6 +27,7 @@
 #include "hypervisor/sbi.hpp"
 #include "hypervisor/vcpu_run.hpp"
 #include "hypervisor/vm_config.hpp"
+#include "hypervisor/vm_snapshot.hpp"
 #include "hypervisor/vm_counters.hpp"
 #include "machine/board.hpp"
 #include "machine/bus.hpp"
@@ -39,6 +42,13 @@ struct VmOptions {
   // The longest a waiting VM sleeps before it looks at its console again; for consoles that
   // cannot wake the scheduler themselves (a terminal). Unset: only timers and wake() wake it.
   std::optional<Nanoseconds> max_idle;
+  // Resume from this snapshot instead of booting (its VMCF section must have produced the
+  // configuration the Vm is built with). Only emulate mode can restore.
+  std::shared_ptr<const SnapshotImage> restore;
+  // When the restore began (for the "first guest instruction after N ms" report).
+  std::chrono::steady_clock::time_point restore_began{};
+  // Messages about snapshots and restores (from the thread that runs the VM); default: none.
+  std::function<void(const std::string&)> log;
 };
 
 class Vm {
@@ -67,6 +77,20 @@ public:
   const VmCounters& counters() const { return counters_; }
   uint64_t resident_bytes() const;   // guest RAM backed by machine frames so far
 
+  // Snapshots. request_snapshot (any thread) asks the VM to write a snapshot into `dir` (which
+  // must exist) at its next round boundary, then run on; the outcome goes to VmOptions::log
+  // and to `done` (optional, called on the VM's thread: true and the report, or false and the
+  // error). save_snapshot writes it now (never while run() runs). Throws SnapshotUnsupported in
+  // a mode that cannot snapshot, std::runtime_error for I/O errors.
+  using SnapshotDone = std::function<void(bool ok, const std::string& message)>;
+  void request_snapshot(std::filesystem::path dir, SnapshotDone done = {});
+  struct SnapshotStats {
+    uint64_t memory_pages = 0;   // 4 KiB pages written
+    uint64_t state_bytes = 0;
+    std::chrono::nanoseconds elapsed{0};
+  };
+  SnapshotStats save_snapshot(const std::filesystem::path& dir);
+
   // For tests and diagnostics (not thread-safe while the VM runs).
   GuestCpu& vcpu(unsigned index) { return *vcpus_.at(index); }
   unsigned vcpu_count() const { return static_cast<unsigned>(vcpus_.size()); }
@@ -93,6 +117,15 @@ private:
   std::vector<std::unique_ptr<GuestCpu>> vcpus_;
   std::unique_ptr<machine::Board> board_;
   std::unique_ptr<Sbi> sbi_;
+  void restore_from(const SnapshotImage& image);
+  void take_requested_snapshot();
+  std::atomic<bool> snapshot_requested_{false};
+  std::mutex snapshot_mutex_;
+  std::filesystem::path snapshot_dir_;
+  std::vector<SnapshotDone> snapshot_waiters_;
+  std::filesystem::path last_memory_file_;   // the memory file of the last snapshot (or restore)
+  bool report_resume_ = false;               // restored: report the first guest instruction
+  std::chrono::steady_clock::time_point restored_at_{};
   uint64_t instructions_ = 0;
   std::atomic<State> state_{State::running};
   int exit_code_ = 0;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <future>
 #include <cstdio>
 #include <fstream>
 
@@ -12,6 +13,7 @@
 #include "hypervisor/threaded_host.hpp"
 #include "hypervisor/marker_log.hpp"
 #include "hypervisor/vm_console.hpp"
+#include "hypervisor/vm_control.hpp"
 #include "hypervisor/vm_counters_report.hpp"
 
 namespace nimbus::hypervisor {
@@ -178,6 +180,11 @@ VmmResult Vmm::run() {
       VmOptions vm_options;
       vm_options.deterministic = options_.deterministic;
       if (options_.terminal != nullptr) vm_options.max_idle = kTerminalPoll;
+      vm_options.log = options_.log;
+      if (options_.restore && &slot == slots_.front().get()) {
+        vm_options.restore = options_.restore;
+        vm_options.restore_began = options_.restore_began;
+      }
       slot.vm = std::make_unique<Vm>(config, *pool_, *console, vm_options);
       if (slot.markers) slot.markers->watch(slot.vm->counters());
     } catch (const std::exception& error) {
@@ -199,6 +206,30 @@ VmmResult Vmm::run() {
     Vm* vm = slot.vm.get();
     slot.sched_index = scheduler.add_vcpu(vm_index, [vm](Nanoseconds budget) { return vm->run(budget); });
   }
+
+  // A control socket per VM (bound before the sandbox goes on): `nimbus snapshot NAME --to DIR`.
+  std::atomic<bool> stopping{false};
+  std::vector<std::unique_ptr<VmControl>> controls;
+  for (auto& slot_ptr : slots_) {
+    Slot& slot = *slot_ptr;
+    if (!slot.vm) continue;
+    try {
+      controls.push_back(std::make_unique<VmControl>(
+          VmControl::path(options_.state_dir, slot.config.name), slot.config.name,
+          [this, &slot, &host, &stopping](const std::string& request) { return control(slot, host, stopping, request); }));
+    } catch (const std::exception& error) {
+      options_.log(fmt::format("VM '{}': no control socket: {}", slot.config.name, error.what()));
+    }
+  }
+  // Closed (threads joined) before the host stops: a waiting request sees `stopping`.
+  struct CloseControls {
+    std::atomic<bool>& stopping;
+    std::vector<std::unique_ptr<VmControl>>& controls;
+    ~CloseControls() {
+      stopping = true;
+      controls.clear();
+    }
+  } close_controls{stopping, controls};
 
   const auto started = std::chrono::steady_clock::now();
   VmmResult result;
@@ -230,11 +261,21 @@ VmmResult Vmm::run() {
       options_.log("interrupted: stopping every VM");
       break;
     }
+    if (options_.snapshot_requested && options_.snapshot_requested()) {
+      for (auto& slot : slots_) {
+        if (!slot->vm || slot->vm->state() != Vm::State::running) continue;
+        slot->vm->request_snapshot(options_.snapshot_dir);
+        const int64_t index = slot->sched_index.load();
+        if (index >= 0) host.wake(static_cast<SchedVcpuIndex>(index));
+      }
+    }
     if (now - last_stats >= kStatsInterval) {
       write_stats();
       last_stats = now;
     }
   }
+  stopping = true;
+  controls.clear();
   if (any) host.stop();
   for (const auto& failure : host.failures()) options_.log(failure);
   if (pool_->free_frames() == 0)
@@ -265,6 +306,34 @@ VmmResult Vmm::run() {
   for (auto& slot : slots_)
     if (slot->console) slot->console->close_socket();
   return result;
+}
+
+std::string Vmm::control(Slot& slot, ThreadedHost& host, const std::atomic<bool>& stopping, const std::string& request) {
+  const auto space = request.find(' ');
+  const std::string verb = request.substr(0, space);
+  if (verb != "snapshot")
+    return fmt::format("error unknown request '{}' (this VMM knows: snapshot DIR)", verb.substr(0, 40));
+  if (space == std::string::npos || space + 1 == request.size()) return "error snapshot needs a directory";
+  const std::filesystem::path dir = request.substr(space + 1);
+  if (!dir.is_absolute()) return fmt::format("error '{}' is not an absolute path", dir.string());
+  if (!snapshot_supported(slot.config.mode))
+    return fmt::format("error snapshots are not supported in {} mode yet (only emulate and hw)", to_string(slot.config.mode));
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return fmt::format("error '{}' is not a directory", dir.string());
+  if (slot.vm->state() != Vm::State::running) return fmt::format("error VM '{}' is not running", slot.config.name);
+  auto outcome = std::make_shared<std::promise<std::pair<bool, std::string>>>();
+  auto future = outcome->get_future();
+  slot.vm->request_snapshot(dir, [outcome](bool ok, const std::string& message) { outcome->set_value({ok, message}); });
+  const int64_t index = slot.sched_index.load();
+  if (index >= 0) host.wake(static_cast<SchedVcpuIndex>(index));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (future.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+    if (stopping) return "error the VMM is stopping";
+    if (slot.vm->state() != Vm::State::running) return fmt::format("error VM '{}' stopped before its snapshot", slot.config.name);
+    if (std::chrono::steady_clock::now() > deadline) return "error no snapshot within 120 s";
+  }
+  const auto [ok, message] = future.get();
+  return (ok ? "ok " : "error ") + message;
 }
 
 } // namespace nimbus::hypervisor

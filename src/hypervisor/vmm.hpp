@@ -3,10 +3,13 @@
 // and one VmConsole per configuration, schedules the VMs on host worker threads (weights, caps,
 // reservations) and runs until every VM stopped or the timeout. While it runs it rewrites
 // <state-dir>/stats.json once a second (and at the end): what `nimbus stats` prints.
+// Each VM also gets a control socket, <state-dir>/<name>.control (vm_control.hpp), through which
+// `nimbus snapshot NAME --to DIR` snapshots it (docs/migration.md).
 //
 // Each VM is one scheduler entry (see vm.hpp: a VM's vCPUs share one host hart at a time), so
 // a cap or reservation above 100 % of one hart is clamped to 100 %.
 #include <chrono>
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -38,6 +41,13 @@ struct VmmOptions {
   std::function<void(const std::string&)> log;
   // Polled about every 100 ms: when it returns true, the run ends as at a timeout (for SIGINT).
   std::function<bool()> stop_requested;
+  // Snapshots (one VM): polled about every 100 ms; when it returns true the VM writes a snapshot
+  // into snapshot_dir (which must exist) at its next round boundary and runs on.
+  std::function<bool()> snapshot_requested;
+  std::filesystem::path snapshot_dir;
+  // Restore (one VM, whose configuration came from this snapshot) instead of booting.
+  std::shared_ptr<const SnapshotImage> restore;
+  std::chrono::steady_clock::time_point restore_began{};
   // Called once every VM's devices and memory are set up, just before the vCPUs start (the
   // seccomp sandbox goes on here). An exception ends the run as a setup error would.
   std::function<void()> after_setup;
@@ -88,6 +98,8 @@ private:
   struct Slot;
   void write_stats() const;
   void report_stopped(Slot& slot);
+  // A control-socket request for `slot` (vm_control.hpp); blocks until the snapshot is written.
+  std::string control(Slot& slot, ThreadedHost& host, const std::atomic<bool>& stopping, const std::string& request);
 
   VmmOptions options_;
   std::unique_ptr<FramePool> pool_;

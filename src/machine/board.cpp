@@ -157,3 +157,54 @@ BootInfo Board::boot(const BootSpec& spec) {
 }
 
 } // namespace nimbus::machine
+
+namespace nimbus::machine {
+
+namespace {
+constexpr uint32_t kUartTag = snapshot::make_tag("UART");
+constexpr uint32_t kPlicTag = snapshot::make_tag("PLIC");
+constexpr uint32_t kClintTag = snapshot::make_tag("CLNT");
+constexpr uint32_t kRtcTag = snapshot::make_tag("RTC_");
+constexpr uint32_t kVirtioTag = snapshot::make_tag("VIRT");
+
+template <typename Device>
+snapshot::Section device_section(uint32_t tag, uint32_t instance, const Device& device) {
+  snapshot::Writer w;
+  device.save_state(w);
+  return snapshot::Section{tag, instance, w.take()};
+}
+
+const snapshot::Section& find(const std::vector<snapshot::Section>& sections, uint32_t tag, uint32_t instance) {
+  for (const auto& s : sections)
+    if (s.tag == tag && s.instance == instance) return s;
+  throw snapshot::FormatError(fmt::format("snapshot has no section {} {}", snapshot::tag_name(tag), instance));
+}
+} // namespace
+
+void Board::save_state(std::vector<snapshot::Section>& out) const {
+  out.push_back(device_section(kUartTag, 0, *uart_));
+  out.push_back(device_section(kPlicTag, 0, *plic_));
+  out.push_back(device_section(kClintTag, 0, *clint_));
+  out.push_back(device_section(kRtcTag, 0, *rtc_));
+  for (unsigned slot = 0; slot < virtio_.size(); ++slot)
+    if (virtio_[slot]) out.push_back(device_section(kVirtioTag, slot, *virtio_[slot]));
+}
+
+void Board::restore_state(const std::vector<snapshot::Section>& sections) {
+  for (const auto& s : sections)
+    if (s.tag == kVirtioTag && (s.instance >= virtio_.size() || !virtio_[s.instance]))
+      throw snapshot::FormatError(fmt::format("snapshot has virtio slot {}, which this VM's board leaves empty "
+                                              "(a disk in the snapshot but none here?)", s.instance));
+  auto restore = [&](uint32_t tag, uint32_t instance, auto& device) {
+    snapshot::Reader in(find(sections, tag, instance));
+    device.restore_state(in);
+  };
+  restore(kUartTag, 0, *uart_);
+  restore(kRtcTag, 0, *rtc_);
+  for (unsigned slot = 0; slot < virtio_.size(); ++slot)
+    if (virtio_[slot]) restore(kVirtioTag, slot, *virtio_[slot]);
+  restore(kClintTag, 0, *clint_);
+  restore(kPlicTag, 0, *plic_); // last: it drives the harts' external interrupt pins
+}
+
+} // namespace nimbus::machine

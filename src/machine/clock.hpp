@@ -34,6 +34,16 @@ public:
     if (ticks > current) offset_ += ticks - current;
   }
 
+  // Snapshots: the reading now and the instructions retired (deterministic time needs both).
+  // restore() makes now() continue from `ticks`: time as a suspended machine sees it (no jump).
+  uint64_t retired() const { return retired_; }
+  void restore(uint64_t ticks, uint64_t retired) {
+    start_ = std::chrono::steady_clock::now();
+    retired_ = retired;
+    const uint64_t base = deterministic_ ? retired_ / kInstructionsPerTick : 0;
+    offset_ = ticks - base;
+  }
+
 private:
   bool deterministic_;
   std::chrono::steady_clock::time_point start_;

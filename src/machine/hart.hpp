@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "machine/block_cache.hpp"
 #include "machine/bus.hpp"
@@ -17,6 +18,7 @@
 #include "machine/hart_reservation_set.hpp"
 #include "machine/interrupt_pins.hpp"
 #include "machine/pmp.hpp"
+#include "machine/snapshot_format.hpp"
 #include "machine/tlb.hpp"
 #include "riscv/csr.hpp"
 #include "riscv/decoded_instruction.hpp"
@@ -137,6 +139,14 @@ public:
   void flush_caches();
   size_t decoded_blocks() const { return blocks_.size(); }
 
+  // Snapshots (hart_state.cpp): every architectural register (GPRs, FPRs, pc, privilege and V,
+  // all M/S/H/VS CSRs, PMP, counters, Sstc comparators, WFI, the interrupt pin levels). Only
+  // between run() calls, with no VMM exit pending (save throws std::logic_error otherwise).
+  // Decoded code and translations are not saved: restore drops them and they are rebuilt.
+  void save_state(snapshot::Writer& out) const;
+  // Throws snapshot::FormatError for a payload that does not fit.
+  void restore_state(snapshot::Reader& in);
+
   struct Exec; // instruction handlers (hart_execute.cpp)
   friend struct Exec;
 
@@ -144,6 +154,9 @@ private:
   static constexpr unsigned kDiscardRegister = 32; // rd = x0 writes land here
   static constexpr unsigned kMaxBlockInstructions = 64;
   static constexpr uint64_t kTimerPollInterval = 4096; // instructions between Sstc checks
+
+  // Every uint64_t CSR field in snapshot order (hart_state.cpp).
+  std::vector<uint64_t*> snapshot_csr_fields();
 
   // ---- execution (hart.cpp)
   Block* fetch_block();

@@ -4,6 +4,8 @@
 // the thread, that hart's stores might hit the reserved address, and the reservation is dropped.
 #include <cstdint>
 
+#include "machine/snapshot_format.hpp"
+
 namespace nimbus::machine {
 
 class ReservationSet {
@@ -28,6 +30,21 @@ public:
     }
   }
   bool valid() const { return valid_; }
+
+  // Snapshots: owner, last runner, address, valid.
+  void save_state(snapshot::Writer& out) const {
+    out.u32(owner_);
+    out.u32(last_runner_);
+    out.u64(address_);
+    out.boolean(valid_);
+  }
+  void restore_state(snapshot::Reader& in) {
+    const uint32_t owner = in.u32(), last = in.u32();
+    const uint64_t address = in.u64();
+    const bool valid = in.boolean();
+    in.expect_end();
+    owner_ = owner, last_runner_ = last, address_ = address, valid_ = valid;
+  }
 
 private:
   unsigned owner_ = 0;

@@ -286,4 +286,28 @@ void HwCpu::inject_guest_exception(uint64_t cause, uint64_t tval) {
   hart_.set_pc(hart_.csr(csr::kVstvec) & ~uint64_t{3});
 }
 
+void HwCpu::save_state(machine::snapshot::Writer& out) const {
+  out.u32(id_);
+  out.boolean(running_);
+  out.u64(sbi_deadline_);
+  out.u64(pins_.sample());
+  hart_.save_state(out);
+}
+
+void HwCpu::restore_state(machine::snapshot::Reader& in) {
+  const uint32_t id = in.u32();
+  if (id != id_) in.fail(fmt::format("holds vCPU {} but restores vCPU {}", id, id_));
+  const bool running = in.boolean();
+  const uint64_t deadline = in.u64();
+  const uint64_t pins = in.u64();
+  hart_.restore_state(in);
+  running_ = running;
+  sbi_deadline_ = deadline;
+  for (unsigned bit = 0; bit < 64; ++bit) pins_.set(bit, (pins >> bit) & 1);
+  // Shadow structures are rebuilt, not copied: a fresh G-stage table (and VMID) of this VM.
+  hart_.set_csr(csr::kHgatp, vm_.g_stage.hgatp(vm_.vmid));
+  hart_.flush_caches();
+  dma_seen_ = vm_.devices.dma_generation();
+}
+
 } // namespace nimbus::hypervisor

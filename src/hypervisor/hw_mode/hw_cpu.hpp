@@ -56,6 +56,12 @@ public:
   std::string describe() const override;
   void attach_counters(VmCounters& counters) override { counters_ = &counters; }
 
+  // Snapshots: the hart (VS and H CSRs included) and the VM-level interrupt pins. The G-stage
+  // table is not saved: restore points hgatp at this VM's (empty) table, which G-stage faults
+  // fill again as the guest touches its RAM.
+  void save_state(machine::snapshot::Writer& out) const override;
+  void restore_state(machine::snapshot::Reader& in) override;
+
   machine::Hart& hart() { return hart_; }
 
 private:

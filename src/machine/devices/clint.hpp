@@ -1,6 +1,7 @@
 #pragma once
 // SiFive CLINT (core-local interruptor) as on QEMU's virt board: per-hart software interrupt
 // (msip) and timer compare (mtimecmp) registers plus the shared mtime counter.
+#include "machine/snapshot_format.hpp"
 #include <cstdint>
 #include <mutex>
 #include <vector>
@@ -37,6 +38,10 @@ public:
   // mtime as the guest sees it (the clock plus any offset the guest wrote).
   uint64_t mtime() const;
 
+  // Snapshots (devices/device_state.cpp): registers and internal state, not the wiring.
+  // restore_state throws snapshot::FormatError for a payload that does not fit this device.
+  void save_state(snapshot::Writer& out) const;
+  void restore_state(snapshot::Reader& in);
 private:
   unsigned harts() const { return static_cast<unsigned>(pins_.size()); }
   void update_timer_pin(unsigned hart, uint64_t guest_now);

@@ -2,6 +2,7 @@
 // Google's goldfish RTC at 0x10_1000, IRQ 11: nanoseconds since the Unix epoch plus a one-shot
 // alarm. Time comes from the host's wall clock, or in deterministic mode from a fixed epoch
 // plus mtime so runs repeat exactly.
+#include "machine/snapshot_format.hpp"
 #include <cstdint>
 #include <mutex>
 
@@ -43,6 +44,10 @@ public:
   // Nanoseconds since the Unix epoch as the guest sees it.
   uint64_t time_ns() const;
 
+  // Snapshots (devices/device_state.cpp): registers and internal state, not the wiring.
+  // restore_state throws snapshot::FormatError for a payload that does not fit this device.
+  void save_state(snapshot::Writer& out) const;
+  void restore_state(snapshot::Reader& in);
 private:
   uint64_t source_ns() const;
   void update_irq(bool fired = false);

@@ -6,6 +6,7 @@
 // pending bit, and a claimed source is not delivered again until it is completed. Completion
 // does NOT re-pend a line that stayed high (the PLIC spec's level gateway would); software
 // written for QEMU (xv6's UART driver never reads IIR) depends on that.
+#include "machine/snapshot_format.hpp"
 #include <array>
 #include <cstdint>
 #include <mutex>
@@ -45,6 +46,10 @@ public:
   // false lowers it. Source 0 and ids >= kSources are ignored.
   void set_irq(unsigned source, bool level);
 
+  // Snapshots (devices/device_state.cpp): registers and internal state, not the wiring.
+  // restore_state throws snapshot::FormatError for a payload that does not fit this device.
+  void save_state(snapshot::Writer& out) const;
+  void restore_state(snapshot::Reader& in);
   unsigned contexts() const { return static_cast<unsigned>(contexts_.size()); }
   bool pending(unsigned source) const;
 

@@ -2,6 +2,7 @@
 // NS16550A UART as on QEMU's virt board (0x1000_0000, IRQ 10, one byte per register). The
 // transmitter is infinitely fast: every THR write goes straight to the sink. Input arrives from
 // the run loop through push_input into a 16-byte receive FIFO.
+#include "machine/snapshot_format.hpp"
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -50,6 +51,10 @@ public:
   void push_input(uint8_t byte);
   bool can_accept_input() const;
 
+  // Snapshots (devices/device_state.cpp): registers and internal state, not the wiring.
+  // restore_state throws snapshot::FormatError for a payload that does not fit this device.
+  void save_state(snapshot::Writer& out) const;
+  void restore_state(snapshot::Reader& in);
 private:
   unsigned rx_capacity() const { return (fcr_ & kFcrEnable) ? kFifoSize : 1; }
   unsigned rx_trigger_level() const;

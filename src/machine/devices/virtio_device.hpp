@@ -1,6 +1,7 @@
 #pragma once
 // The device half of a virtio device (block, entropy, ...), independent of the transport.
 // The transport owns feature negotiation, queues and interrupts; the device serves requests.
+#include "machine/snapshot_format.hpp"
 #include <cstdint>
 #include <vector>
 
@@ -27,6 +28,10 @@ public:
   virtual std::vector<uint8_t> config() const = 0;
   // Serves one request from queue `queue`; called synchronously on QueueNotify.
   virtual Result process(unsigned queue, const DescriptorChain& chain) = 0;
+  // Snapshots of device-specific state (default: none). Requests are served synchronously, so
+  // none is ever in flight between guest instructions.
+  virtual void save_state(snapshot::Writer& out) const { (void)out; }
+  virtual void restore_state(snapshot::Reader& in) { (void)in; }
   // The driver reset the device (status 0).
   virtual void reset() {}
 };

@@ -25,6 +25,9 @@ public:
   std::vector<uint8_t> config() const override { return {}; }
   Result process(unsigned queue, const DescriptorChain& chain) override;
 
+  void save_state(snapshot::Writer& out) const override { out.u64(state_); }
+  void restore_state(snapshot::Reader& in) override { state_ = in.u64(); }
+
 private:
   void fill(uint8_t* out, size_t len);
 

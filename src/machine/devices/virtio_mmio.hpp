@@ -4,6 +4,7 @@
 // one ("version 1", section 4.2.4: GuestPageSize, QueueAlign, QueuePFN, no FEATURES_OK), which is
 // what QEMU 7.2 presents unless told -global virtio-mmio.force-legacy=false. Requests are
 // processed synchronously when the driver writes QueueNotify, which keeps runs deterministic.
+#include "machine/snapshot_format.hpp"
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -86,6 +87,10 @@ public:
   // Why the device last entered DEVICE_NEEDS_RESET (empty if it has not).
   std::string last_error() const;
 
+  // Snapshots (devices/device_state.cpp): registers and internal state, not the wiring.
+  // restore_state throws snapshot::FormatError for a payload that does not fit this device.
+  void save_state(snapshot::Writer& out) const;
+  void restore_state(snapshot::Reader& in);
 private:
   void notify(unsigned queue);
   void fail(std::string error);

@@ -4,6 +4,7 @@
 // may not loop or exceed the queue size, indirect tables may not nest. A violation makes pop()
 // report an error (the transport then sets DEVICE_NEEDS_RESET); host memory outside guest RAM is
 // never touched.
+#include "machine/snapshot_format.hpp"
 #include <cstdint>
 #include <string>
 
@@ -39,6 +40,9 @@ public:
   // the bus (Bus::note_dma_write), once for a whole batch.
   bool push_used(Bus& bus, uint16_t head, uint32_t written, std::string& error);
 
+  // Snapshots: registers and ring indices (the rings themselves are in guest RAM).
+  void save_state(snapshot::Writer& out) const;
+  void restore_state(snapshot::Reader& in);
   uint16_t last_avail_index() const { return last_avail_; }
 
 private:

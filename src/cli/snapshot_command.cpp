@@ -1,0 +1,100 @@
+// `nimbus snapshot NAME --to DIR`: asks the VMM that runs VM NAME (through its control socket
+// <state-dir>/<NAME>.control) to write a snapshot of the VM into DIR and keep it running.
+// Resume it later with `nimbus run --restore DIR` (docs/migration.md).
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "cli/commands.hpp"
+#include "hypervisor/vm_control.hpp"
+#include "hypervisor/vmm.hpp"
+
+namespace nimbus::cli {
+namespace {
+
+struct SnapshotOptions {
+  std::string name;
+  std::string to;
+  std::string state_dir;
+};
+
+int run_snapshot(const SnapshotOptions& options) {
+  const std::filesystem::path state_dir =
+      options.state_dir.empty() ? hypervisor::default_state_dir() : std::filesystem::path(options.state_dir);
+  std::error_code ec;
+  std::filesystem::create_directories(options.to, ec);
+  const std::filesystem::path dir = std::filesystem::absolute(options.to, ec);
+  if (ec || !std::filesystem::is_directory(dir)) {
+    fmt::print(stderr, "nimbus snapshot: cannot use directory '{}'{}\n", options.to, ec ? ": " + ec.message() : "");
+    return 2;
+  }
+  const auto path = hypervisor::VmControl::path(state_dir, options.name);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  const std::string text = path.string();
+  if (text.size() >= sizeof(address.sun_path)) {
+    fmt::print(stderr, "nimbus snapshot: {}: path too long\n", text);
+    return 2;
+  }
+  std::memcpy(address.sun_path, text.c_str(), text.size() + 1);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    fmt::print(stderr, "nimbus snapshot: no running VM '{}' ({}: {})\n", options.name, text, std::strerror(errno));
+    if (fd >= 0) ::close(fd);
+    return 1;
+  }
+  const std::string request = "snapshot " + dir.lexically_normal().string() + "\n";
+  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
+    fmt::print(stderr, "nimbus snapshot: cannot send the request: {}\n", std::strerror(errno));
+    ::close(fd);
+    return 1;
+  }
+  std::string reply;
+  char buffer[1024];
+  for (;;) {
+    pollfd pfd{fd, POLLIN, 0};
+    if (::poll(&pfd, 1, 180'000) <= 0) break;
+    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) break;
+    reply.append(buffer, static_cast<size_t>(n));
+    if (reply.find('\n') != std::string::npos) break;
+  }
+  ::close(fd);
+  if (const auto nl = reply.find('\n'); nl != std::string::npos) reply.resize(nl);
+  if (reply.starts_with("ok ")) {
+    fmt::print("{}\n", reply.substr(3));
+    return 0;
+  }
+  fmt::print(stderr, "nimbus snapshot: {}\n",
+             reply.starts_with("error ") ? reply.substr(6) : reply.empty() ? "the VMM closed the connection" : reply);
+  return 1;
+}
+
+void register_snapshot(CLI::App& app) {
+  auto options = std::make_shared<SnapshotOptions>();
+  auto* cmd = app.add_subcommand("snapshot", "Snapshot a running VM (emulate or hw mode) into a directory; it keeps running");
+  cmd->footer("Talks to the VMM (nimbus run --virt/--vm) through <state-dir>/<NAME>.control. The directory gets\n"
+              "'state' and a sparse memory file (docs/migration.md); resume with: nimbus run --restore DIR.\n"
+              "Exit status: 0 when the snapshot is written, 1 if it failed or no such VM runs, 2 for a bad DIR.");
+  cmd->add_option("NAME", options->name, "The VM's name (from its TOML file, or --name)")->required();
+  cmd->add_option("--to", options->to, "Directory for the snapshot (created if needed; a previous snapshot there is "
+                                       "replaced atomically)")
+      ->required();
+  cmd->add_option("--state-dir", options->state_dir,
+                  "The VMM's state directory (default: $XDG_RUNTIME_DIR/nimbus or /tmp/nimbus-UID)");
+  cmd->callback([options] { set_exit_code(run_snapshot(*options)); });
+}
+
+NIMBUS_REGISTER_COMMAND(register_snapshot);
+
+} // namespace
+} // namespace nimbus::cli
