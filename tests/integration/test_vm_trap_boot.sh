@@ -12,7 +12,9 @@ if [ ! -f "${NIMBUS_GUEST_KERNEL:-}" ] || [ ! -f "${NIMBUS_GUEST_INITRD:-}" ]; t
   source "$NIMBUS_SOURCE_DIR/guests/paths.sh" > /dev/null 2>&1 || true
 fi
 [ -f "${NIMBUS_GUEST_KERNEL:-}" ] && [ -f "${NIMBUS_GUEST_INITRD:-}" ] || skip "guest images missing (run guests/build.sh)"
-"$NIMBUS_BIN" run --help 2>&1 | grep -q -- '--virt' || fail "nimbus run has no --virt option"
+# Captured first: `| grep -q` exits at the first match and, under pipefail, the help's SIGPIPE fails it.
+run_help="$("$NIMBUS_BIN" run --help 2>&1)"
+grep -q -- '--virt' <<<"$run_help" || fail "nimbus run has no --virt option"
 say "checking: --virt trap, Image + initramfs, 1 vCPU, 256M -> 'NIMBUS-TEST: PASS harts=1', exit 0"
 run_guest "$TEST_WORK/console.log" "$GUEST_TIMEOUT" --virt trap --kernel "$NIMBUS_GUEST_KERNEL" \
   --initrd "$NIMBUS_GUEST_INITRD" --append "console=ttyS0 nimbus.mode=test nimbus.disk=none" --mem 256M
