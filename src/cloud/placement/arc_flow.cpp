@@ -4,10 +4,12 @@
 #include <OsiClpSolverInterface.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <memory>
 
+#include "cloud/placement/cbc_run.hpp"
 #include "cloud/placement/pattern_knapsack.hpp"
 
 namespace nimbus::cloud::placement {
@@ -272,6 +274,7 @@ ArcFlowResult arc_flow_bound(const std::vector<int64_t>& sizes, int64_t capacity
 
 ArcFlowResult arc_flow_solve(const std::vector<int64_t>& sizes, int64_t capacity, int64_t upper_bound,
                              double time_limit_seconds) {
+  const auto start = std::chrono::steady_clock::now();
   ArcFlowResult r;
   ArcFlowModel m;
   if (sizes.empty() || !build(sizes, capacity, m)) return r;
@@ -282,18 +285,17 @@ ArcFlowResult arc_flow_solve(const std::vector<int64_t>& sizes, int64_t capacity
   r.proven_bound = r.lp_bound;
   if (r.lp_bound >= upper_bound) return r;
   for (int c = 0; c < m.solver->getNumCols(); ++c) m.solver->setInteger(c);
-  CbcModel model(*m.solver);
-  model.setLogLevel(0);
-  model.messageHandler()->setLogLevel(0);
-  model.setUseElapsedTime(true);  // the time limit is wall-clock, like the rest of the solver
-  model.setMaximumSeconds(std::max(0.01, time_limit_seconds));
-  model.setCutoff(static_cast<double>(upper_bound) - 0.5);  // only packings with fewer bins
-  model.branchAndBound();
-  // Only a finished search is a proof: Cbc's best possible value at a stop is not used (it is a
-  // floating-point figure); a proven optimum with nothing below the cutoff proves upper_bound.
-  if (model.bestSolution() && decompose(m, model.bestSolution(), capacity, sizes.size(), r)) r.found = true;
-  r.proven_optimal = model.status() == 0 && !model.isSecondsLimitReached() && !model.isNodeLimitReached();
-  r.timed_out = model.isSecondsLimitReached();
+  // Only packings with fewer bins; only a finished search is a proof (run_cbc says why a stop at
+  // the limit can look finished): Cbc's best possible value at a stop is not used either.
+  const double left = time_limit_seconds - std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (left <= 0.01) {
+    r.timed_out = true;
+    return r;
+  }
+  const CbcRunOutcome run = run_cbc(*m.solver, static_cast<double>(upper_bound) - 0.5, left);
+  if (run.model->bestSolution() && decompose(m, run.model->bestSolution(), capacity, sizes.size(), r)) r.found = true;
+  r.proven_optimal = run.finished;
+  r.timed_out = run.timed_out;
   if (r.proven_optimal) r.proven_bound = std::max(r.proven_bound, r.found ? r.bins : upper_bound);
   return r;
 }
