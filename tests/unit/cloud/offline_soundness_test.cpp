@@ -9,6 +9,7 @@
 #include <numeric>
 
 #include "cloud/placement/arc_flow.hpp"
+#include "cloud/placement/cbc_run.hpp"
 #include "cloud/placement/certify.hpp"
 #include "cloud/placement/column_generation.hpp"
 #include "cloud/placement/exact_solver.hpp"
@@ -258,6 +259,55 @@ TEST(OfflineSoundness, CertifyAgreesWithBruteForceAndRefutesFalseClaims) {
   p.bin_of_item = {0, 0, 1};
   p.bin_host_type = {0, 0};
   EXPECT_EQ(certify_optimum(in, p, 2, 5.0).verdict, Certificate::Certified);
+}
+
+
+// A Cbc run cut short by the clock must never count as finished. Clp's time limit is an absolute
+// deadline: once it passes, every node LP stops and Cbc used to empty its tree and report a
+// finished search ("nothing below the cutoff") at exactly its time limit. Here the assignment
+// model of a triplet instance (20 bins suffice, so a finished search below the cutoff 20.5 must
+// hold a solution) runs with limits far too short to solve it.
+TEST(OfflineSoundness, CbcStoppedByTheClockIsNoProof) {
+  const Instance in = falkenauer_triplet(20, 3);
+  const int items = static_cast<int>(in.item_count()), bins = 20;
+  // Columns: x[i][b] (item i in bin b), then y[b] (bin b used); rows: each item once, then
+  // for each bin sum_i w_i x[i][b] - C y[b] <= 0.
+  std::vector<int> starts{0}, index;
+  std::vector<double> value, lb, ub, obj;
+  for (int i = 0; i < items; ++i)
+    for (int b = 0; b < bins; ++b) {
+      index.insert(index.end(), {i, items + b});
+      value.insert(value.end(), {1.0, static_cast<double>(in.demands[static_cast<std::size_t>(i)][0])});
+      starts.push_back(static_cast<int>(index.size()));
+      lb.push_back(0);
+      ub.push_back(1);
+      obj.push_back(0);
+    }
+  for (int b = 0; b < bins; ++b) {
+    index.push_back(items + b);
+    value.push_back(-1000.0);
+    starts.push_back(static_cast<int>(index.size()));
+    lb.push_back(0);
+    ub.push_back(1);
+    obj.push_back(1);
+  }
+  std::vector<double> row_lb(static_cast<std::size_t>(items + bins)), row_ub(row_lb.size());
+  for (int r = 0; r < items + bins; ++r) {
+    row_lb[static_cast<std::size_t>(r)] = r < items ? 1.0 : -1e30;
+    row_ub[static_cast<std::size_t>(r)] = r < items ? 1.0 : 0.0;
+  }
+  for (double seconds : {0.02, 0.1, 0.3}) {
+    OsiClpSolverInterface solver;
+    solver.messageHandler()->setLogLevel(0);
+    solver.loadProblem(items * bins + bins, items + bins, starts.data(), index.data(), value.data(), lb.data(),
+                       ub.data(), obj.data(), row_lb.data(), row_ub.data());
+    for (int c = 0; c < solver.getNumCols(); ++c) solver.setInteger(c);
+    const CbcRunOutcome run = run_cbc(solver, 20.5, seconds);
+    if (run.finished) {
+      EXPECT_NE(run.model->bestSolution(), nullptr) << "finished without the 20-bin solution, limit " << seconds;
+    }
+    EXPECT_TRUE(run.finished || run.timed_out || run.model->bestSolution() != nullptr);
+  }
 }
 
 } // namespace
