@@ -137,6 +137,8 @@ void solve_lp(ArcFlowModel& m, ArcFlowResult& r, double time_limit_seconds) {
   cap[0] = m.capacity;
   const DualBound b = dual_feasible_bound(types, m.count, cap, 1, duals, 2'000'000, nullptr);
   r.lp_bound = b.valid ? b.bound : 0;
+  r.distinct_sizes = m.size;
+  r.duals = duals;
 }
 
 // Splits an integer flow into 0->C paths (bins) and hands out concrete items.

@@ -17,6 +17,8 @@ struct ArcFlowResult {
   bool lp_solved = false;
   double lp_value = 0;
   int64_t lp_bound = 0;     // proven: Farley's bound from the LP duals, checked exactly (~ceil(lp_value))
+  std::vector<int64_t> distinct_sizes;  // with lp_solved: the demand rows' sizes (decreasing)
+  std::vector<double> duals;            // and their dual values (for an independent check)
   bool found = false;       // an integer packing better than the given upper bound
   std::vector<int32_t> bin_of;  // with `found`: bin of each item
   int64_t bins = 0;

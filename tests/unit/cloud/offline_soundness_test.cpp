@@ -262,6 +262,79 @@ TEST(OfflineSoundness, CertifyAgreesWithBruteForceAndRefutesFalseClaims) {
 }
 
 
+// --certify's own LP machinery: Farley's bound by its own knapsack never exceeds the optimum for
+// arbitrary duals (random, proportional to size and slightly infeasible, negative, huge), its
+// pattern value M is the true maximum (against enumeration of the item subsets), and its
+// column generation's bound never exceeds the optimum either.
+TEST(OfflineSoundness, CertifyLpBoundNeverExceedsTheOptimum) {
+  SplitMix64 rng(21);
+  for (int round = 0; round < 1500; ++round) {
+    int64_t c = 0;
+    const std::vector<int64_t> w = random_sizes(rng, round % 3, 1 + static_cast<std::size_t>(rng.uniform(0, 11)), c);
+    const int64_t opt = optimum_by_dp(w, c);
+    std::vector<int64_t> count;
+    const std::vector<PatternType> types = types_of(w, count);
+    std::vector<int64_t> size;
+    for (const PatternType& t : types) size.push_back(t.weight[0]);
+    std::vector<double> y(types.size());
+    for (std::size_t j = 0; j < y.size(); ++j) {
+      switch (round % 4) {
+        case 0: y[j] = static_cast<double>(rng.uniform(0, 1000)) / 1000.0; break;
+        case 1: y[j] = static_cast<double>(size[j]) / static_cast<double>(c) * (1 + 1e-7); break;
+        case 2: y[j] = static_cast<double>(rng.uniform(-1000, 3000)) / 1000.0; break;
+        default: y[j] = 1e300; break;
+      }
+    }
+    const ExactFarleyBound f = exact_farley_bound(size, count, c, y);
+    ASSERT_TRUE(f.valid);
+    ASSERT_LE(f.bound, opt) << "round " << round;
+    // M against enumeration of the item subsets that fit, with the same integer values.
+    if (w.size() <= 10) {
+      int64_t best = 0;
+      for (std::size_t mask = 0; mask < (std::size_t{1} << w.size()); ++mask) {
+        int64_t load = 0;
+        int64_t value = 0;
+        for (std::size_t i = 0; i < w.size(); ++i)
+          if (mask >> i & 1u) {
+            load += w[i];
+            const std::size_t j = static_cast<std::size_t>(std::find(size.begin(), size.end(), w[i]) - size.begin());
+            value += static_cast<int64_t>(std::floor(std::clamp(y[j], 0.0, 1.0) * static_cast<double>(int64_t{1} << 30)));
+          }
+        if (load <= c) best = std::max(best, value);
+      }
+      ASSERT_EQ(f.max_pattern_value, best) << "round " << round;
+    }
+    if (round % 5 == 0) {
+      const IndependentLpBound lp = independent_lp_bound(w, c, opt + 1, {}, 5.0);
+      ASSERT_TRUE(lp.valid);
+      ASSERT_LE(lp.bound, opt) << "round " << round;
+    }
+  }
+}
+
+// A large capacity (where the arc-flow graph is not built): the independent column generation
+// proves the optimum the continuous bound cannot, and a claim above the LP bound with no
+// finished search is not certified.
+TEST(OfflineSoundness, CertifyByIndependentColumnGenerationAtLargeCapacity) {
+  const Instance in = scholl_set3(2);  // 200 items, C = 100,000: optimum 56, continuous bound 55
+  std::vector<int64_t> w;
+  int64_t total = 0;
+  for (const auto& v : in.demands) {
+    w.push_back(v[0]);
+    total += v[0];
+  }
+  ASSERT_EQ((total + 99'999) / 100'000, 55);
+  const IndependentLpBound lp = independent_lp_bound(w, 100'000, 56, {}, 30.0);
+  ASSERT_TRUE(lp.valid) << lp.why;
+  EXPECT_EQ(lp.bound, 56);
+  // FFD's packing (more bins than 56) claimed optimal: above the LP bound, and no complete search
+  // can finish at this capacity, so it must not be certified.
+  const Packing ffd = heuristic_packing(in, Heuristic::FirstFitDecreasing);
+  ASSERT_GT(ffd.bin_count(), 56u);
+  const CertifyResult c = certify_optimum(in, ffd, static_cast<double>(ffd.bin_count()), 1.5);
+  EXPECT_EQ(c.verdict, Certificate::NotCertified) << c.method;
+}
+
 // A Cbc run cut short by the clock must never count as finished. Clp's time limit is an absolute
 // deadline: once it passes, every node LP stops and Cbc used to empty its tree and report a
 // finished search ("nothing below the cutoff") at exactly its time limit. Here the assignment
