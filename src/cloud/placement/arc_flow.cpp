@@ -8,6 +8,7 @@
 #include <cmath>
 #include <map>
 #include <memory>
+#include <tuple>
 
 #include "cloud/placement/cbc_run.hpp"
 #include "cloud/placement/pattern_knapsack.hpp"
@@ -16,7 +17,8 @@ namespace nimbus::cloud::placement {
 
 namespace {
 
-constexpr std::size_t kMaxArcs = 50'000;  // beyond this the LP alone takes seconds
+constexpr std::size_t kMaxArcs = 50'000;        // after compression; beyond this the LP alone takes seconds
+constexpr std::size_t kMaxRawArcs = 600'000;    // before compression (memory and build time)
 constexpr int64_t kMaxCapacity = 1'000'000;
 
 struct Arc {
@@ -29,7 +31,9 @@ struct ArcFlowModel {
   std::vector<int64_t> count;  // items of each size
   std::vector<std::vector<uint32_t>> members;
   std::vector<Arc> arcs;
-  std::vector<int64_t> nodes;  // sorted reachable loads (0 and C included)
+  std::vector<int64_t> nodes;  // sorted node labels (the source's and C included)
+  int64_t source = 0;          // label of the node every bin starts from
+  std::size_t raw_arcs = 0;    // item arcs before compression
   int demand_row = 0;          // first of the demand rows (one per size)
   int64_t capacity = 0;
   std::unique_ptr<OsiClpSolverInterface> solver;
@@ -60,24 +64,64 @@ bool build(const std::vector<int64_t>& sizes, int64_t capacity, ArcFlowModel& m)
       const int64_t d = depth[uu];
       if (d < 0 || d >= m.count[j]) continue;
       m.arcs.push_back({u, u + w, static_cast<int32_t>(j)});
-      if (m.arcs.size() > kMaxArcs) return false;
+      if (m.arcs.size() > kMaxRawArcs) return false;
       const auto v = static_cast<std::size_t>(u + w);
       if (depth[v] < 0 || depth[v] > d + 1) depth[v] = d + 1;
     }
     for (int64_t u = 0; u <= capacity; ++u)
       if (depth[static_cast<std::size_t>(u)] >= 0) reachable[static_cast<std::size_t>(u)] = 1;
   }
+  // Compression (Brandao and Pedroso 2016, the "main compression" step): every node u gets the
+  // label phi(u) = min over its item arcs (u, v, w) of phi(v) - w, phi = C where no item arc
+  // leaves, and nodes with the same label merge. Along every arc the label rises by at least the
+  // item's size, so any path from the source's label to C still carries at most C (every flow
+  // decomposes into patterns that fit); every path of the graph before is still there, so no
+  // pattern is lost. Duplicate arcs are dropped. Loads that differ only in room nothing can use
+  // any more collapse into one node.
+  m.raw_arcs = m.arcs.size();
+  std::vector<int64_t> phi(static_cast<std::size_t>(capacity) + 1, capacity);
+  {
+    std::vector<std::vector<std::size_t>> out_arcs(static_cast<std::size_t>(capacity) + 1);
+    for (std::size_t a = 0; a < m.arcs.size(); ++a) out_arcs[static_cast<std::size_t>(m.arcs[a].from)].push_back(a);
+    for (int64_t u = capacity; u >= 0; --u) {
+      const auto uu = static_cast<std::size_t>(u);
+      for (std::size_t a : out_arcs[uu]) {
+        const Arc& arc = m.arcs[a];
+        const int64_t w = arc.to - arc.from;
+        phi[uu] = std::min(phi[uu], phi[static_cast<std::size_t>(arc.to)] - w);
+      }
+    }
+  }
+  std::vector<Arc> compressed;
+  compressed.reserve(m.arcs.size());
+  for (const Arc& a : m.arcs)
+    compressed.push_back({phi[static_cast<std::size_t>(a.from)], phi[static_cast<std::size_t>(a.to)], a.type});
+  std::sort(compressed.begin(), compressed.end(), [](const Arc& x, const Arc& y) {
+    return std::tie(x.from, x.to, x.type) < std::tie(y.from, y.to, y.type);
+  });
+  compressed.erase(std::unique(compressed.begin(), compressed.end(),
+                               [](const Arc& x, const Arc& y) { return x.from == y.from && x.to == y.to && x.type == y.type; }),
+                   compressed.end());
+  if (compressed.size() > kMaxArcs) return false;
+  m.arcs = std::move(compressed);
+  m.source = phi[0];
+  reachable.assign(static_cast<std::size_t>(capacity) + 1, 0);
+  reachable[static_cast<std::size_t>(m.source)] = 1;
   reachable[static_cast<std::size_t>(capacity)] = 1;
+  for (const Arc& a : m.arcs) {
+    reachable[static_cast<std::size_t>(a.from)] = 1;
+    reachable[static_cast<std::size_t>(a.to)] = 1;
+  }
   for (int64_t u = 0; u <= capacity; ++u)
     if (reachable[static_cast<std::size_t>(u)]) m.nodes.push_back(u);
   for (int64_t u : m.nodes)
     if (u < capacity) m.arcs.push_back({u, capacity, -1});
-
-  // Rows: flow conservation at every node except 0 and C, then one demand row per size.
+  if (m.arcs.size() > kMaxArcs + m.nodes.size()) return false;
+  // Rows: flow conservation at every node except the source and C, then one demand row per size.
   std::map<int64_t, int> row_of_node;
   int rows = 0;
   for (int64_t u : m.nodes)
-    if (u != 0 && u != capacity) row_of_node[u] = rows++;
+    if (u != m.source && u != capacity) row_of_node[u] = rows++;
   const int demand_row = rows;
   m.demand_row = demand_row;
   m.capacity = capacity;
@@ -86,7 +130,7 @@ bool build(const std::vector<int64_t>& sizes, int64_t capacity, ArcFlowModel& m)
   std::vector<int> starts{0}, index;
   std::vector<double> value, col_lb, col_ub, objective;
   for (const Arc& a : m.arcs) {
-    if (a.from != 0) {
+    if (a.from != m.source) {
       index.push_back(row_of_node[a.from]);
       value.push_back(-1.0);
     }
@@ -101,7 +145,7 @@ bool build(const std::vector<int64_t>& sizes, int64_t capacity, ArcFlowModel& m)
     starts.push_back(static_cast<int>(index.size()));
     col_lb.push_back(0.0);
     col_ub.push_back(static_cast<double>(sizes.size()));
-    objective.push_back(a.from == 0 ? 1.0 : 0.0);  // flow leaving 0 = number of bins
+    objective.push_back(a.from == m.source ? 1.0 : 0.0);  // flow leaving the source = number of bins
   }
   std::vector<double> row_lb(static_cast<std::size_t>(rows), 0.0), row_ub(static_cast<std::size_t>(rows), 0.0);
   for (std::size_t j = 0; j < m.size.size(); ++j) {
@@ -158,8 +202,8 @@ bool decompose(const ArcFlowModel& m, const double* flow, int64_t capacity, std:
   std::vector<std::vector<uint32_t>> members = m.members;
   r.bin_of.assign(items, -1);
   int32_t bin = 0;
-  while (next_arc(0) != nullptr) {
-    for (int64_t u = 0; u != capacity;) {
+  while (next_arc(m.source) != nullptr) {
+    for (int64_t u = m.source; u != capacity;) {
       auto* arc = next_arc(u);
       if (arc == nullptr) return false;  // flow not conserved: not a valid solution
       --arc->second;
@@ -194,7 +238,7 @@ void round_lp(const ArcFlowModel& m, int64_t capacity, std::size_t items, const 
     // Follow the heaviest arcs from 0 to C; the path's weight is its smallest arc flow.
     std::vector<std::size_t> path;
     double weight = 1e300;
-    for (int64_t u = 0; u != capacity;) {
+    for (int64_t u = m.source; u != capacity;) {
       std::size_t best = SIZE_MAX;
       for (std::size_t a : out[u])
         if (flow[a] > kTiny && (best == SIZE_MAX || flow[a] > flow[best])) best = a;
@@ -259,6 +303,7 @@ ArcFlowResult arc_flow_rounding(const std::vector<int64_t>& sizes, int64_t capac
   if (sizes.empty() || !build(sizes, capacity, m)) return r;
   r.built = true;
   r.arcs = m.arcs.size();
+  r.raw_arcs = m.raw_arcs;
   solve_lp(m, r, time_limit_seconds);
   if (r.lp_solved) round_lp(m, capacity, sizes.size(), pack_rest, r);
   return r;
@@ -270,6 +315,7 @@ ArcFlowResult arc_flow_bound(const std::vector<int64_t>& sizes, int64_t capacity
   if (sizes.empty() || !build(sizes, capacity, m)) return r;
   r.built = true;
   r.arcs = m.arcs.size();
+  r.raw_arcs = m.raw_arcs;
   solve_lp(m, r, time_limit_seconds);
   return r;
 }
@@ -282,6 +328,7 @@ ArcFlowResult arc_flow_solve(const std::vector<int64_t>& sizes, int64_t capacity
   if (sizes.empty() || !build(sizes, capacity, m)) return r;
   r.built = true;
   r.arcs = m.arcs.size();
+  r.raw_arcs = m.raw_arcs;
   solve_lp(m, r, time_limit_seconds);
   if (!r.lp_solved) return r;
   r.proven_bound = r.lp_bound;

@@ -13,7 +13,8 @@ namespace nimbus::cloud::placement {
 
 struct ArcFlowResult {
   bool built = false;       // false when the graph would be too large (pseudo-polynomial in C)
-  std::size_t arcs = 0;
+  std::size_t arcs = 0;      // after compression (item and loss arcs)
+  std::size_t raw_arcs = 0;  // item arcs before compression
   bool lp_solved = false;
   double lp_value = 0;
   int64_t lp_bound = 0;     // proven: Farley's bound from the LP duals, checked exactly (~ceil(lp_value))

@@ -99,6 +99,16 @@ TEST(OfflineSoundness, ArcFlowAndBinCompletionNeverOverstate) {
       ASSERT_TRUE(lp.lp_solved);
       ASSERT_LE(lp.lp_bound, opt) << "round " << round;
       ASSERT_LE(lp.lp_value, static_cast<double>(opt) + 1e-6) << "round " << round;
+    } else if (round % 4 == 1) {
+      // The compressed graph keeps every pattern (the integer program reaches the optimum) and
+      // only patterns that fit (every packing it returns is feasible and not below the optimum).
+      const ArcFlowResult ip = arc_flow_solve(w, c, opt + 1, 5.0);
+      ASSERT_TRUE(ip.found) << "round " << round;
+      ASSERT_EQ(ip.bins, opt) << "round " << round;
+      ASSERT_TRUE(ip.proven_optimal) << "round " << round;
+      std::vector<int64_t> load(static_cast<std::size_t>(ip.bins), 0);
+      for (std::size_t i = 0; i < w.size(); ++i) load[static_cast<std::size_t>(ip.bin_of[i])] += w[i];
+      for (int64_t l : load) ASSERT_LE(l, c) << "round " << round;
     }
     // Bin completion: never "impossible" where the optimum fits, never a packing below it.
     std::vector<int32_t> bin_of;
