@@ -15,6 +15,7 @@ struct ArcFlowResult {
   bool built = false;       // false when the graph would be too large (pseudo-polynomial in C)
   std::size_t arcs = 0;      // after compression (item and loss arcs)
   std::size_t raw_arcs = 0;  // item arcs before compression
+  std::size_t fixed_arcs = 0;  // arcs the integer program left out by reduced-cost fixing
   bool lp_solved = false;
   double lp_value = 0;
   int64_t lp_bound = 0;     // proven: Farley's bound from the LP duals, checked exactly (~ceil(lp_value))
