@@ -323,25 +323,35 @@ TEST(OfflineSoundness, CertifyLpBoundNeverExceedsTheOptimum) {
 }
 
 // A large capacity (where the arc-flow graph is not built): the independent column generation
-// proves the optimum the continuous bound cannot, and a claim above the LP bound with no
-// finished search is not certified.
+// proves the bound the continuous bound cannot, and a claim above the LP bound with no finished
+// search is not certified.
 TEST(OfflineSoundness, CertifyByIndependentColumnGenerationAtLargeCapacity) {
-  const Instance in = scholl_set3(2);  // 200 items, C = 100,000: optimum 56, continuous bound 55
+  // The first 40 items of Scholl 3 seed 3 (C = 100,000): continuous bound 11, LP bound 12.
+  const Instance full = scholl_set3(3);
+  Instance in = full;
+  in.demands.resize(40);
   std::vector<int64_t> w;
   int64_t total = 0;
   for (const auto& v : in.demands) {
     w.push_back(v[0]);
     total += v[0];
   }
-  ASSERT_EQ((total + 99'999) / 100'000, 55);
-  const IndependentLpBound lp = independent_lp_bound(w, 100'000, 56, {}, 30.0);
+  ASSERT_EQ((total + 99'999) / 100'000, 11);
+  const IndependentLpBound lp = independent_lp_bound(w, 100'000, 12, {}, 30.0);
   ASSERT_TRUE(lp.valid) << lp.why;
-  EXPECT_EQ(lp.bound, 56);
-  // FFD's packing (more bins than 56) claimed optimal: above the LP bound, and no complete search
-  // can finish at this capacity, so it must not be certified.
-  const Packing ffd = heuristic_packing(in, Heuristic::FirstFitDecreasing);
-  ASSERT_GT(ffd.bin_count(), 56u);
-  const CertifyResult c = certify_optimum(in, ffd, static_cast<double>(ffd.bin_count()), 1.5);
+  EXPECT_EQ(lp.bound, 12);
+  // A packing of 13 bins claimed optimal: above the LP bound, and no complete search exists at
+  // this capacity (the arc-flow graph is too large), so it must not be certified.
+  Packing p = heuristic_packing(in, Heuristic::FirstFitDecreasing);
+  while (p.bin_count() < 13) {
+    const auto moved = std::find(p.bin_of_item.begin(), p.bin_of_item.end(), p.bin_of_item[0]);
+    std::size_t in_bin = static_cast<std::size_t>(std::count(p.bin_of_item.begin(), p.bin_of_item.end(), *moved));
+    if (in_bin < 2) break;
+    *moved = static_cast<int32_t>(p.bin_count());
+    p.bin_host_type.push_back(0);
+  }
+  ASSERT_EQ(p.bin_count(), 13u);
+  const CertifyResult c = certify_optimum(in, p, 13, 1.5);
   EXPECT_EQ(c.verdict, Certificate::NotCertified) << c.method;
 }
 
