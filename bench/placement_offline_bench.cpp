@@ -92,7 +92,7 @@ BENCHMARK(PlacementVectorHeuristics)
 // construction); counts the exchanges it needed.
 void PlacementExcessSearch(benchmark::State& state) {
   int64_t optimum = 0;
-  const Instance in = state.range(0) == 3 ? scholl_set3(5) : schoenfield_style_hard(2, &optimum);
+  const Instance in = state.range(0) == 3 ? scholl_set3(5) : planted_hard(2, &optimum);
   std::vector<int64_t> sizes;
   int64_t total = 0;
   for (const ResourceVector& v : in.demands) {
@@ -120,7 +120,7 @@ void PlacementExcessSearch(benchmark::State& state) {
   state.counters["exchanges"] = static_cast<double>(iterations);
   state.counters["found"] = found ? 1 : 0;
   state.counters["bins_ffd"] = static_cast<double>(start.bin_count());
-  state.SetLabel(state.range(0) == 3 ? "scholl3" : "hard");
+  state.SetLabel(state.range(0) == 3 ? "scholl3" : "planted");
 }
 BENCHMARK(PlacementExcessSearch)->Arg(3)->Arg(0)->Unit(benchmark::kMillisecond);
 

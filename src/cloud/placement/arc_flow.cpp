@@ -4,17 +4,21 @@
 #include <OsiClpSolverInterface.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <memory>
+#include <tuple>
 
+#include "cloud/placement/cbc_run.hpp"
 #include "cloud/placement/pattern_knapsack.hpp"
 
 namespace nimbus::cloud::placement {
 
 namespace {
 
-constexpr std::size_t kMaxArcs = 50'000;  // beyond this the LP alone takes seconds
+constexpr std::size_t kMaxArcs = 50'000;        // after compression; beyond this the LP alone takes seconds
+constexpr std::size_t kMaxRawArcs = 600'000;    // before compression (memory and build time)
 constexpr int64_t kMaxCapacity = 1'000'000;
 
 struct Arc {
@@ -27,7 +31,9 @@ struct ArcFlowModel {
   std::vector<int64_t> count;  // items of each size
   std::vector<std::vector<uint32_t>> members;
   std::vector<Arc> arcs;
-  std::vector<int64_t> nodes;  // sorted reachable loads (0 and C included)
+  std::vector<int64_t> nodes;  // sorted node labels (the source's and C included)
+  int64_t source = 0;          // label of the node every bin starts from
+  std::size_t raw_arcs = 0;    // item arcs before compression
   int demand_row = 0;          // first of the demand rows (one per size)
   int64_t capacity = 0;
   std::unique_ptr<OsiClpSolverInterface> solver;
@@ -58,24 +64,64 @@ bool build(const std::vector<int64_t>& sizes, int64_t capacity, ArcFlowModel& m)
       const int64_t d = depth[uu];
       if (d < 0 || d >= m.count[j]) continue;
       m.arcs.push_back({u, u + w, static_cast<int32_t>(j)});
-      if (m.arcs.size() > kMaxArcs) return false;
+      if (m.arcs.size() > kMaxRawArcs) return false;
       const auto v = static_cast<std::size_t>(u + w);
       if (depth[v] < 0 || depth[v] > d + 1) depth[v] = d + 1;
     }
     for (int64_t u = 0; u <= capacity; ++u)
       if (depth[static_cast<std::size_t>(u)] >= 0) reachable[static_cast<std::size_t>(u)] = 1;
   }
+  // Compression (Brandao and Pedroso 2016, the "main compression" step): every node u gets the
+  // label phi(u) = min over its item arcs (u, v, w) of phi(v) - w, phi = C where no item arc
+  // leaves, and nodes with the same label merge. Along every arc the label rises by at least the
+  // item's size, so any path from the source's label to C still carries at most C (every flow
+  // decomposes into patterns that fit); every path of the graph before is still there, so no
+  // pattern is lost. Duplicate arcs are dropped. Loads that differ only in room nothing can use
+  // any more collapse into one node.
+  m.raw_arcs = m.arcs.size();
+  std::vector<int64_t> phi(static_cast<std::size_t>(capacity) + 1, capacity);
+  {
+    std::vector<std::vector<std::size_t>> out_arcs(static_cast<std::size_t>(capacity) + 1);
+    for (std::size_t a = 0; a < m.arcs.size(); ++a) out_arcs[static_cast<std::size_t>(m.arcs[a].from)].push_back(a);
+    for (int64_t u = capacity; u >= 0; --u) {
+      const auto uu = static_cast<std::size_t>(u);
+      for (std::size_t a : out_arcs[uu]) {
+        const Arc& arc = m.arcs[a];
+        const int64_t w = arc.to - arc.from;
+        phi[uu] = std::min(phi[uu], phi[static_cast<std::size_t>(arc.to)] - w);
+      }
+    }
+  }
+  std::vector<Arc> compressed;
+  compressed.reserve(m.arcs.size());
+  for (const Arc& a : m.arcs)
+    compressed.push_back({phi[static_cast<std::size_t>(a.from)], phi[static_cast<std::size_t>(a.to)], a.type});
+  std::sort(compressed.begin(), compressed.end(), [](const Arc& x, const Arc& y) {
+    return std::tie(x.from, x.to, x.type) < std::tie(y.from, y.to, y.type);
+  });
+  compressed.erase(std::unique(compressed.begin(), compressed.end(),
+                               [](const Arc& x, const Arc& y) { return x.from == y.from && x.to == y.to && x.type == y.type; }),
+                   compressed.end());
+  if (compressed.size() > kMaxArcs) return false;
+  m.arcs = std::move(compressed);
+  m.source = phi[0];
+  reachable.assign(static_cast<std::size_t>(capacity) + 1, 0);
+  reachable[static_cast<std::size_t>(m.source)] = 1;
   reachable[static_cast<std::size_t>(capacity)] = 1;
+  for (const Arc& a : m.arcs) {
+    reachable[static_cast<std::size_t>(a.from)] = 1;
+    reachable[static_cast<std::size_t>(a.to)] = 1;
+  }
   for (int64_t u = 0; u <= capacity; ++u)
     if (reachable[static_cast<std::size_t>(u)]) m.nodes.push_back(u);
   for (int64_t u : m.nodes)
     if (u < capacity) m.arcs.push_back({u, capacity, -1});
-
-  // Rows: flow conservation at every node except 0 and C, then one demand row per size.
+  if (m.arcs.size() > kMaxArcs + m.nodes.size()) return false;
+  // Rows: flow conservation at every node except the source and C, then one demand row per size.
   std::map<int64_t, int> row_of_node;
   int rows = 0;
   for (int64_t u : m.nodes)
-    if (u != 0 && u != capacity) row_of_node[u] = rows++;
+    if (u != m.source && u != capacity) row_of_node[u] = rows++;
   const int demand_row = rows;
   m.demand_row = demand_row;
   m.capacity = capacity;
@@ -84,7 +130,7 @@ bool build(const std::vector<int64_t>& sizes, int64_t capacity, ArcFlowModel& m)
   std::vector<int> starts{0}, index;
   std::vector<double> value, col_lb, col_ub, objective;
   for (const Arc& a : m.arcs) {
-    if (a.from != 0) {
+    if (a.from != m.source) {
       index.push_back(row_of_node[a.from]);
       value.push_back(-1.0);
     }
@@ -99,7 +145,7 @@ bool build(const std::vector<int64_t>& sizes, int64_t capacity, ArcFlowModel& m)
     starts.push_back(static_cast<int>(index.size()));
     col_lb.push_back(0.0);
     col_ub.push_back(static_cast<double>(sizes.size()));
-    objective.push_back(a.from == 0 ? 1.0 : 0.0);  // flow leaving 0 = number of bins
+    objective.push_back(a.from == m.source ? 1.0 : 0.0);  // flow leaving the source = number of bins
   }
   std::vector<double> row_lb(static_cast<std::size_t>(rows), 0.0), row_ub(static_cast<std::size_t>(rows), 0.0);
   for (std::size_t j = 0; j < m.size.size(); ++j) {
@@ -135,6 +181,55 @@ void solve_lp(ArcFlowModel& m, ArcFlowResult& r, double time_limit_seconds) {
   cap[0] = m.capacity;
   const DualBound b = dual_feasible_bound(types, m.count, cap, 1, duals, 2'000'000, nullptr);
   r.lp_bound = b.valid ? b.bound : 0;
+  r.distinct_sizes = m.size;
+  r.duals = duals;
+}
+
+// Reduced-cost fixing for "at most k bins": for ANY vector y of row values, every integer flow
+// x (A x = b exactly: conservation and demand rows are equalities) satisfies
+//   bins(x) = c.x = y.b + rc.x,  rc = c - A^T y,
+// so a flow with at most k bins has rc.x <= k - y.b. An arc's flow never exceeds the number of
+// bins (k), so the negative reduced costs contribute at least k * sum(min(0, rc)), and an arc
+// with rc_a > k - y.b - k * sum(min(0, rc)) cannot carry flow in such a packing: its upper
+// bound is set to 0. y is the LP's dual vector, but the argument holds for any y, and rc and
+// y.b are recomputed here in long double from the matrix with a margin, so Clp's floating-point
+// error cannot make the fixing wrong. With the LP value a hair below k (MIRUP: k = ceil(LP)),
+// almost every arc goes, and Cbc then settles "k bins?" quickly either way. Returns the arcs
+// fixed.
+std::size_t fix_by_reduced_cost(ArcFlowModel& m, int64_t k) {
+  OsiClpSolverInterface& s = *m.solver;
+  const int cols = s.getNumCols(), rows = s.getNumRows();
+  const double* y = s.getRowPrice();
+  const double* rhs = s.getRowLower();  // every row is an equality
+  const double* obj = s.getObjCoefficients();
+  const CoinPackedMatrix* a = s.getMatrixByCol();
+  if (y == nullptr || a == nullptr || k < 0) return 0;
+  long double yb = 0;
+  for (int r = 0; r < rows; ++r) {
+    if (!std::isfinite(y[r])) return 0;
+    yb += static_cast<long double>(y[r]) * rhs[r];
+  }
+  std::vector<long double> rc(static_cast<std::size_t>(cols));
+  long double negative = 0;
+  const CoinBigIndex* start = a->getVectorStarts();
+  const int* length = a->getVectorLengths();
+  const int* index = a->getIndices();
+  const double* value = a->getElements();
+  for (int c = 0; c < cols; ++c) {
+    long double v = obj[c];
+    for (CoinBigIndex e = start[c]; e < start[c] + length[c]; ++e) v -= static_cast<long double>(y[index[e]]) * value[e];
+    rc[static_cast<std::size_t>(c)] = v;
+    if (v < 0) negative += v;
+  }
+  const long double kk = static_cast<long double>(k);
+  const long double threshold = kk - yb - kk * negative + 1e-6L;
+  std::size_t fixed = 0;
+  for (int c = 0; c < cols; ++c)
+    if (rc[static_cast<std::size_t>(c)] > threshold) {
+      s.setColUpper(c, 0.0);
+      ++fixed;
+    }
+  return fixed;
 }
 
 // Splits an integer flow into 0->C paths (bins) and hands out concrete items.
@@ -154,8 +249,8 @@ bool decompose(const ArcFlowModel& m, const double* flow, int64_t capacity, std:
   std::vector<std::vector<uint32_t>> members = m.members;
   r.bin_of.assign(items, -1);
   int32_t bin = 0;
-  while (next_arc(0) != nullptr) {
-    for (int64_t u = 0; u != capacity;) {
+  while (next_arc(m.source) != nullptr) {
+    for (int64_t u = m.source; u != capacity;) {
       auto* arc = next_arc(u);
       if (arc == nullptr) return false;  // flow not conserved: not a valid solution
       --arc->second;
@@ -190,7 +285,7 @@ void round_lp(const ArcFlowModel& m, int64_t capacity, std::size_t items, const 
     // Follow the heaviest arcs from 0 to C; the path's weight is its smallest arc flow.
     std::vector<std::size_t> path;
     double weight = 1e300;
-    for (int64_t u = 0; u != capacity;) {
+    for (int64_t u = m.source; u != capacity;) {
       std::size_t best = SIZE_MAX;
       for (std::size_t a : out[u])
         if (flow[a] > kTiny && (best == SIZE_MAX || flow[a] > flow[best])) best = a;
@@ -255,6 +350,7 @@ ArcFlowResult arc_flow_rounding(const std::vector<int64_t>& sizes, int64_t capac
   if (sizes.empty() || !build(sizes, capacity, m)) return r;
   r.built = true;
   r.arcs = m.arcs.size();
+  r.raw_arcs = m.raw_arcs;
   solve_lp(m, r, time_limit_seconds);
   if (r.lp_solved) round_lp(m, capacity, sizes.size(), pack_rest, r);
   return r;
@@ -266,34 +362,37 @@ ArcFlowResult arc_flow_bound(const std::vector<int64_t>& sizes, int64_t capacity
   if (sizes.empty() || !build(sizes, capacity, m)) return r;
   r.built = true;
   r.arcs = m.arcs.size();
+  r.raw_arcs = m.raw_arcs;
   solve_lp(m, r, time_limit_seconds);
   return r;
 }
 
 ArcFlowResult arc_flow_solve(const std::vector<int64_t>& sizes, int64_t capacity, int64_t upper_bound,
                              double time_limit_seconds) {
+  const auto start = std::chrono::steady_clock::now();
   ArcFlowResult r;
   ArcFlowModel m;
   if (sizes.empty() || !build(sizes, capacity, m)) return r;
   r.built = true;
   r.arcs = m.arcs.size();
+  r.raw_arcs = m.raw_arcs;
   solve_lp(m, r, time_limit_seconds);
   if (!r.lp_solved) return r;
   r.proven_bound = r.lp_bound;
   if (r.lp_bound >= upper_bound) return r;
+  r.fixed_arcs = fix_by_reduced_cost(m, upper_bound - 1);
   for (int c = 0; c < m.solver->getNumCols(); ++c) m.solver->setInteger(c);
-  CbcModel model(*m.solver);
-  model.setLogLevel(0);
-  model.messageHandler()->setLogLevel(0);
-  model.setUseElapsedTime(true);  // the time limit is wall-clock, like the rest of the solver
-  model.setMaximumSeconds(std::max(0.01, time_limit_seconds));
-  model.setCutoff(static_cast<double>(upper_bound) - 0.5);  // only packings with fewer bins
-  model.branchAndBound();
-  // Only a finished search is a proof: Cbc's best possible value at a stop is not used (it is a
-  // floating-point figure); a proven optimum with nothing below the cutoff proves upper_bound.
-  if (model.bestSolution() && decompose(m, model.bestSolution(), capacity, sizes.size(), r)) r.found = true;
-  r.proven_optimal = model.status() == 0 && !model.isSecondsLimitReached() && !model.isNodeLimitReached();
-  r.timed_out = model.isSecondsLimitReached();
+  // Only packings with fewer bins; only a finished search is a proof (run_cbc says why a stop at
+  // the limit can look finished): Cbc's best possible value at a stop is not used either.
+  const double left = time_limit_seconds - std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (left <= 0.01) {
+    r.timed_out = true;
+    return r;
+  }
+  const CbcRunOutcome run = run_cbc(*m.solver, static_cast<double>(upper_bound) - 0.5, left);
+  if (run.model->bestSolution() && decompose(m, run.model->bestSolution(), capacity, sizes.size(), r)) r.found = true;
+  r.proven_optimal = run.finished;
+  r.timed_out = run.timed_out;
   if (r.proven_optimal) r.proven_bound = std::max(r.proven_bound, r.found ? r.bins : upper_bound);
   return r;
 }

@@ -13,10 +13,14 @@ namespace nimbus::cloud::placement {
 
 struct ArcFlowResult {
   bool built = false;       // false when the graph would be too large (pseudo-polynomial in C)
-  std::size_t arcs = 0;
+  std::size_t arcs = 0;      // after compression (item and loss arcs)
+  std::size_t raw_arcs = 0;  // item arcs before compression
+  std::size_t fixed_arcs = 0;  // arcs the integer program left out by reduced-cost fixing
   bool lp_solved = false;
   double lp_value = 0;
   int64_t lp_bound = 0;     // proven: Farley's bound from the LP duals, checked exactly (~ceil(lp_value))
+  std::vector<int64_t> distinct_sizes;  // with lp_solved: the demand rows' sizes (decreasing)
+  std::vector<double> duals;            // and their dual values (for an independent check)
   bool found = false;       // an integer packing better than the given upper bound
   std::vector<int32_t> bin_of;  // with `found`: bin of each item
   int64_t bins = 0;

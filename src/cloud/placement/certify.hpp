@@ -6,8 +6,14 @@
 //  - one dimension: the continuous bound recomputed; the arc-flow LP (a different model from
 //    the solver's column generation) with its dual values checked exactly; the arc-flow integer
 //    program with Cbc, which must finish and find nothing below the claim.
-// The packing itself is always re-checked for feasibility.
+//  - one dimension, any capacity: the Gilmore-Gomory LP bound by column generation with its own
+//    Clp master and its own exact knapsack (certify_lp.cpp), for capacities where the arc-flow
+//    graph is too large (Scholl's set 3, C = 100,000);
+// Every LP's duals are checked by this file's own exact knapsack (Farley's bound), never by the
+// solver's. The packing itself is always re-checked for feasibility.
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "cloud/placement/instance.hpp"
 #include "cloud/placement/packing.hpp"
@@ -28,6 +34,33 @@ struct CertifyResult {
 // `claimed_cost` is the optimum claimed for `packing` (its cost).
 CertifyResult certify_optimum(const Instance& instance, const Packing& packing, double claimed_cost,
                               double time_limit_seconds);
+
+// Farley's bound from arbitrary duals (one per distinct size; clamped to [0, 1], scaled by 2^30
+// and floored to integers), with the largest pattern value computed exactly by a 0/1 dynamic
+// program over the capacity. `valid` false when the table would be too large.
+struct ExactFarleyBound {
+  bool valid = false;
+  int64_t bound = 0;               // ceil(sum count_j Y_j / M): a proof for any duals
+  int64_t max_pattern_value = 0;   // M
+  double ratio = 0;                // sum count_j Y_j / M before rounding up
+  std::vector<int64_t> best_pattern;  // copies of each size in a pattern of value M
+  bool improving = false;          // M exceeds the scaled 1: that pattern prices out
+  std::vector<std::vector<int64_t>> other_patterns;  // more patterns of value above the scaled 1
+};
+ExactFarleyBound exact_farley_bound(const std::vector<int64_t>& size, const std::vector<int64_t>& count,
+                                    int64_t capacity, const std::vector<double>& duals);
+
+// The LP bound by column generation (own master and pricer), stopping once it reaches `target`;
+// `initial_bins` (item sizes of each bin of a packing) seed the master.
+struct IndependentLpBound {
+  bool valid = false;      // `bound` is proven
+  int64_t bound = 0;
+  bool converged = false;  // the LP is solved: no better bound from it
+  int rounds = 0;
+  std::string why;         // why it stopped below the target
+};
+IndependentLpBound independent_lp_bound(const std::vector<int64_t>& sizes, int64_t capacity, int64_t target,
+                                        const std::vector<std::vector<int64_t>>& initial_bins, double seconds);
 
 // The minimum cost by dynamic programming over subsets, or a negative value when the instance
 // is too large for it (more than `max_items` items). Exposed for tests.

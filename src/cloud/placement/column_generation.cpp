@@ -353,7 +353,7 @@ ColumnGenerationResult solve_by_column_generation(const ColumnGenerationInput& i
 
 } // namespace nimbus::cloud::placement
 
-#include <CbcModel.hpp>
+#include "cloud/placement/cbc_run.hpp"
 
 namespace nimbus::cloud::placement {
 
@@ -429,16 +429,9 @@ PatternIpResult solve_pattern_ip(const std::vector<PatternType>& types, const st
   solver.loadProblem(static_cast<int>(columns.size()), static_cast<int>(m), starts.data(), index.data(), value.data(),
                      lb.data(), ub.data(), obj.data(), row_lb.data(), row_ub.data());
   for (int c = 0; c < solver.getNumCols(); ++c) solver.setInteger(c);
-  // Cbc checks its clock between nodes only: the LPs themselves must stop at the limit too.
-  solver.getModelPtr()->setMaximumWallSeconds(time_limit_seconds);
-  CbcModel model(solver);
-  model.setLogLevel(0);
-  model.messageHandler()->setLogLevel(0);
-  model.setUseElapsedTime(true);
-  model.setMaximumSeconds(time_limit_seconds);
-  model.setCutoff(static_cast<double>(upper_bound) - 0.5);
-  model.branchAndBound();
-  r.complete = model.status() == 0 && !model.isSecondsLimitReached() && !model.isNodeLimitReached();
+  const CbcRunOutcome run = run_cbc(solver, static_cast<double>(upper_bound) - 0.5, time_limit_seconds);
+  r.complete = run.finished;
+  const CbcModel& model = *run.model;
   if (const double* x = model.bestSolution()) {
     for (std::size_t c = 0; c < columns.size(); ++c)
       for (auto k = std::llround(x[c]); k > 0; --k) r.packing.push_back(columns[c]);

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <utility>
 
+#include "cloud/placement/heuristics.hpp"
+#include "cloud/placement/lower_bounds.hpp"
+
 namespace nimbus::cloud::placement {
 
 namespace {
@@ -29,10 +32,13 @@ Instance falkenauer_triplet(std::size_t triplets, uint64_t seed) {
   Instance instance = one_dimension(1000);
   SplitMix64 rng(seed);
   for (std::size_t t = 0; t < triplets; ++t) {
-    // a in [380, 490]; b chosen so that c = 1000 - a - b also lies in [251, 499].
+    // Falkenauer's rule: the first item uniform in [380, 490], leaving s = C - a; the second
+    // uniform in [250, s/2]; the third s - b. The second is drawn from 251 (not 250) so that
+    // every item exceeds C/4 and no bin can hold four: the optimum stays exactly `triplets`.
     const int64_t a = rng.uniform(380, 490);
-    const int64_t b = rng.uniform(std::max<int64_t>(251, 1000 - a - 499), std::min<int64_t>(499, 1000 - a - 251));
-    const int64_t c = 1000 - a - b;
+    const int64_t s = 1000 - a;
+    const int64_t b = rng.uniform(251, s / 2);
+    const int64_t c = s - b;
     for (int64_t w : {a, b, c}) {
       ResourceVector v;
       v[0] = w;
@@ -119,7 +125,7 @@ Instance waescher_gau(uint64_t seed) {
   return in;
 }
 
-Instance schoenfield_style_hard(uint64_t seed, int64_t* optimum) {
+Instance planted_hard(uint64_t seed, int64_t* optimum) {
   const int64_t c = 100000, lo = c / 5 + 1, hi = c / 2;
   Instance in = one_dimension(c);
   SplitMix64 rng(seed);
@@ -150,6 +156,31 @@ Instance schoenfield_style_hard(uint64_t seed, int64_t* optimum) {
   for (const auto& v : in.demands) total += v[0];
   if (optimum != nullptr) *optimum = (total + c - 1) / c;  // = k, and k bins are packed above
   return in;
+}
+
+Instance schoenfield_style_hard(uint64_t seed, int* candidates_tried) {
+  constexpr int64_t c = 1000;
+  SplitMix64 rng(seed);
+  for (int tried = 1;; ++tried) {
+    Instance in = one_dimension(c);
+    const int64_t n = rng.uniform(160, 200);
+    for (int64_t i = 0; i < n; ++i) add_item(in, rng.uniform(1, 800));
+    std::vector<int64_t> sorted;
+    int64_t total = 0;
+    for (const auto& v : in.demands) {
+      sorted.push_back(v[0]);
+      total += v[0];
+    }
+    std::sort(sorted.begin(), sorted.end());
+    const int64_t l2 = martello_toth_l2(sorted, c);
+    // Kept only when neither simple heuristic meets L2 and L2 bins would leave less than 0.3 C
+    // of room in all: the optimum needs nearly every bin nearly full (or one bin more than L2).
+    if (l2 * c - total >= 3 * c / 10) continue;
+    const auto bins_by = [&](Heuristic h) { return static_cast<int64_t>(heuristic_packing(in, h).bin_count()); };
+    if (bins_by(Heuristic::FirstFitDecreasing) <= l2 || bins_by(Heuristic::BestFitDecreasing) <= l2) continue;
+    if (candidates_tried != nullptr) *candidates_tried = tried;
+    return in;
+  }
 }
 
 Instance caprara_toth(std::size_t items, int cls, uint64_t seed) {
@@ -191,7 +222,7 @@ Instance panigrahy(std::size_t items, std::size_t dims, int cls, uint64_t seed) 
 
 const std::vector<std::string>& benchmark_kinds_1d() {
   static const std::vector<std::string> kinds{"u120", "u250", "u500", "u1000", "t60", "t120", "t249", "t501",
-                                              "scholl1", "scholl2", "scholl3", "sw", "wg", "hard"};
+                                              "scholl1", "scholl2", "scholl3", "sw", "wg", "hard", "planted"};
   return kinds;
 }
 const std::vector<std::string>& benchmark_kinds_vector() {
@@ -225,7 +256,9 @@ bool generate_kind(const std::string& kind, uint64_t seed, Instance& out, int64_
   } else if (kind == "wg") {
     out = waescher_gau(seed);
   } else if (kind == "hard") {
-    out = schoenfield_style_hard(seed, optimum);
+    out = schoenfield_style_hard(seed);
+  } else if (kind == "planted") {
+    out = planted_hard(seed, optimum);
   } else if (kind.rfind("ct", 0) == 0 && kind.size() == 3 && kind[2] >= '1' && kind[2] <= '4') {
     out = caprara_toth(seed % 2 == 0 ? 50 : 25, kind[2] - '0', seed);
   } else if (kind.rfind("pan", 0) == 0 && kind.size() == 4 && kind[3] >= '1' && kind[3] <= '5') {

@@ -28,11 +28,19 @@ Instance schwerin_waescher(std::size_t items, uint64_t seed);
 // In the style of Waescher and Gau (1996): capacity 10000, 57 to 239 items, few distinct
 // sizes repeated: half the types large (C/5..C/2), half small (1..C/5), each 1..6 copies.
 Instance waescher_gau(uint64_t seed);
-// In the style of Schoenfield's hard instances: capacity 100000, 160 to 200 items, every size
-// in (C/5, C/2], built from k bins of 3 or 4 items each filled to C minus a slack, the total
-// slack below C: the continuous bound is k and k bins suffice, so the optimum is exactly k,
-// known by construction, but few combinations of items fill a bin that tightly.
-Instance schoenfield_style_hard(uint64_t seed, int64_t* optimum = nullptr);
+// In the style of Schoenfield's hard28 set (2002): capacity 1000, 160 to 200 items, sizes
+// uniform in [1, 800] (about 2.6 items per bin), and, as Schoenfield kept only the instances his
+// solver found hard out of a great many random ones, only candidates on which FFD and BFD both
+// miss the Martello-Toth L2 bound while L2 bins would leave less than 0.3 C of room in all.
+// Candidates are drawn one after another from the seed until one qualifies (about one in six);
+// `candidates_tried` says how many. The optimum is not known by construction (it may even be one
+// bin above the LP bound).
+Instance schoenfield_style_hard(uint64_t seed, int* candidates_tried = nullptr);
+// Hard instances with a planted optimum: capacity 100000, 160 to 200 items, every size in
+// (C/5, C/2], built from k bins of 3 or 4 items each filled to C minus a slack, the total slack
+// below C: the continuous bound is k and k bins suffice, so the optimum is exactly k, known by
+// construction, but few combinations of items fill a bin that tightly.
+Instance planted_hard(uint64_t seed, int64_t* optimum = nullptr);
 
 // Vector instances (2 to 4 dimensions).
 // In the style of Caprara and Toth (2001), 2 dimensions, capacity 150 x 150 (class 1: both
@@ -45,7 +53,7 @@ Instance caprara_toth(std::size_t items, int cls, uint64_t seed);
 Instance panigrahy(std::size_t items, std::size_t dims, int cls, uint64_t seed);
 
 // One instance of a named benchmark kind, the class chosen from the seed where the kind has
-// several (u120..u1000, t60..t501, scholl1, scholl2, scholl3, sw, wg, hard, ct1..ct4,
+// several (u120..u1000, t60..t501, scholl1, scholl2, scholl3, sw, wg, hard, planted, ct1..ct4,
 // pan1..pan5); `optimum` is set when it is known by construction. Empty name list when unknown.
 bool generate_kind(const std::string& kind, uint64_t seed, Instance& out, int64_t* optimum = nullptr);
 // Every kind generate_kind accepts (the benchmark kinds), in the order of the report.

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "cloud/placement/instance_generators.hpp"
+#include "cloud/placement/lower_bounds.hpp"
 
 namespace nimbus::cloud::placement {
 namespace {
@@ -40,10 +41,10 @@ TEST(OfflineGenerators, TripletsFillBinsExactly) {
   EXPECT_EQ(total, 40 * 1000);  // so the continuous bound equals the known optimum
 }
 
-TEST(OfflineGenerators, HardInstancesHaveTheirOptimumByConstruction) {
+TEST(OfflineGenerators, PlantedInstancesHaveTheirOptimumByConstruction) {
   for (uint64_t seed = 1; seed <= 20; ++seed) {
     int64_t optimum = 0;
-    const Instance in = schoenfield_style_hard(seed, &optimum);
+    const Instance in = planted_hard(seed, &optimum);
     const int64_t c = in.host_types[0].capacity[0];
     EXPECT_EQ(c, 100000);
     EXPECT_GE(in.item_count(), 160u);
@@ -57,6 +58,39 @@ TEST(OfflineGenerators, HardInstancesHaveTheirOptimumByConstruction) {
     // k bins were filled, with less than C of slack in all: ceil(total / C) = k.
     EXPECT_EQ(optimum, (total + c - 1) / c);
     EXPECT_GT(total, (optimum - 1) * c);
+  }
+}
+
+// Hard28-style: the published shape (C 1000, 160-200 items, sizes in [1, 800]) and the selection
+// rule (FFD and BFD above L2, L2 bins nearly full), checked here with the test's own FFD.
+TEST(OfflineGenerators, HardInstancesAreSelectedLikeSchoenfields) {
+  for (uint64_t seed = 1; seed <= 10; ++seed) {
+    int tried = 0;
+    const Instance in = schoenfield_style_hard(seed, &tried);
+    EXPECT_GE(tried, 1);
+    const int64_t c = in.host_types[0].capacity[0];
+    EXPECT_EQ(c, 1000);
+    EXPECT_GE(in.item_count(), 160u);
+    EXPECT_LE(in.item_count(), 200u);
+    std::vector<int64_t> w;
+    int64_t total = 0;
+    for (const auto& v : in.demands) {
+      EXPECT_GE(v[0], 1);
+      EXPECT_LE(v[0], 800);
+      w.push_back(v[0]);
+      total += v[0];
+    }
+    std::sort(w.begin(), w.end(), std::greater<>());
+    std::vector<int64_t> load;
+    for (int64_t x : w) {
+      auto it = std::find_if(load.begin(), load.end(), [&](int64_t l) { return l + x <= c; });
+      if (it == load.end()) load.push_back(x);
+      else *it += x;
+    }
+    std::sort(w.begin(), w.end());
+    const int64_t l2 = martello_toth_l2(w, c);
+    EXPECT_GT(static_cast<int64_t>(load.size()), l2) << "seed " << seed;
+    EXPECT_LT(l2 * c - total, 300) << "seed " << seed;
   }
 }
 

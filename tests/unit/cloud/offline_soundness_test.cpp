@@ -9,6 +9,7 @@
 #include <numeric>
 
 #include "cloud/placement/arc_flow.hpp"
+#include "cloud/placement/cbc_run.hpp"
 #include "cloud/placement/certify.hpp"
 #include "cloud/placement/column_generation.hpp"
 #include "cloud/placement/exact_solver.hpp"
@@ -98,6 +99,16 @@ TEST(OfflineSoundness, ArcFlowAndBinCompletionNeverOverstate) {
       ASSERT_TRUE(lp.lp_solved);
       ASSERT_LE(lp.lp_bound, opt) << "round " << round;
       ASSERT_LE(lp.lp_value, static_cast<double>(opt) + 1e-6) << "round " << round;
+    } else if (round % 4 == 1) {
+      // The compressed graph keeps every pattern (the integer program reaches the optimum) and
+      // only patterns that fit (every packing it returns is feasible and not below the optimum).
+      const ArcFlowResult ip = arc_flow_solve(w, c, opt + 1, 5.0);
+      ASSERT_TRUE(ip.found) << "round " << round;
+      ASSERT_EQ(ip.bins, opt) << "round " << round;
+      ASSERT_TRUE(ip.proven_optimal) << "round " << round;
+      std::vector<int64_t> load(static_cast<std::size_t>(ip.bins), 0);
+      for (std::size_t i = 0; i < w.size(); ++i) load[static_cast<std::size_t>(ip.bin_of[i])] += w[i];
+      for (int64_t l : load) ASSERT_LE(l, c) << "round " << round;
     }
     // Bin completion: never "impossible" where the optimum fits, never a packing below it.
     std::vector<int32_t> bin_of;
@@ -258,6 +269,138 @@ TEST(OfflineSoundness, CertifyAgreesWithBruteForceAndRefutesFalseClaims) {
   p.bin_of_item = {0, 0, 1};
   p.bin_host_type = {0, 0};
   EXPECT_EQ(certify_optimum(in, p, 2, 5.0).verdict, Certificate::Certified);
+}
+
+
+// --certify's own LP machinery: Farley's bound by its own knapsack never exceeds the optimum for
+// arbitrary duals (random, proportional to size and slightly infeasible, negative, huge), its
+// pattern value M is the true maximum (against enumeration of the item subsets), and its
+// column generation's bound never exceeds the optimum either.
+TEST(OfflineSoundness, CertifyLpBoundNeverExceedsTheOptimum) {
+  SplitMix64 rng(21);
+  for (int round = 0; round < 1500; ++round) {
+    int64_t c = 0;
+    const std::vector<int64_t> w = random_sizes(rng, round % 3, 1 + static_cast<std::size_t>(rng.uniform(0, 11)), c);
+    const int64_t opt = optimum_by_dp(w, c);
+    std::vector<int64_t> count;
+    const std::vector<PatternType> types = types_of(w, count);
+    std::vector<int64_t> size;
+    for (const PatternType& t : types) size.push_back(t.weight[0]);
+    std::vector<double> y(types.size());
+    for (std::size_t j = 0; j < y.size(); ++j) {
+      switch (round % 4) {
+        case 0: y[j] = static_cast<double>(rng.uniform(0, 1000)) / 1000.0; break;
+        case 1: y[j] = static_cast<double>(size[j]) / static_cast<double>(c) * (1 + 1e-7); break;
+        case 2: y[j] = static_cast<double>(rng.uniform(-1000, 3000)) / 1000.0; break;
+        default: y[j] = 1e300; break;
+      }
+    }
+    const ExactFarleyBound f = exact_farley_bound(size, count, c, y);
+    ASSERT_TRUE(f.valid);
+    ASSERT_LE(f.bound, opt) << "round " << round;
+    // M against enumeration of the item subsets that fit, with the same integer values.
+    if (w.size() <= 10) {
+      int64_t best = 0;
+      for (std::size_t mask = 0; mask < (std::size_t{1} << w.size()); ++mask) {
+        int64_t load = 0;
+        int64_t value = 0;
+        for (std::size_t i = 0; i < w.size(); ++i)
+          if (mask >> i & 1u) {
+            load += w[i];
+            const std::size_t j = static_cast<std::size_t>(std::find(size.begin(), size.end(), w[i]) - size.begin());
+            value += static_cast<int64_t>(std::floor(std::clamp(y[j], 0.0, 1.0) * static_cast<double>(int64_t{1} << 30)));
+          }
+        if (load <= c) best = std::max(best, value);
+      }
+      ASSERT_EQ(f.max_pattern_value, best) << "round " << round;
+    }
+    if (round % 5 == 0) {
+      const IndependentLpBound lp = independent_lp_bound(w, c, opt + 1, {}, 5.0);
+      ASSERT_TRUE(lp.valid);
+      ASSERT_LE(lp.bound, opt) << "round " << round;
+    }
+  }
+}
+
+// A large capacity (where the arc-flow graph is not built): the independent column generation
+// proves the bound the continuous bound cannot, and a claim above the LP bound with no finished
+// search is not certified.
+TEST(OfflineSoundness, CertifyByIndependentColumnGenerationAtLargeCapacity) {
+  // The first 40 items of Scholl 3 seed 3 (C = 100,000): continuous bound 11, LP bound 12.
+  const Instance full = scholl_set3(3);
+  Instance in = full;
+  in.demands.resize(40);
+  std::vector<int64_t> w;
+  int64_t total = 0;
+  for (const auto& v : in.demands) {
+    w.push_back(v[0]);
+    total += v[0];
+  }
+  ASSERT_EQ((total + 99'999) / 100'000, 11);
+  const IndependentLpBound lp = independent_lp_bound(w, 100'000, 12, {}, 30.0);
+  ASSERT_TRUE(lp.valid) << lp.why;
+  EXPECT_EQ(lp.bound, 12);
+  // A packing of 13 bins claimed optimal: above the LP bound, and no complete search exists at
+  // this capacity (the arc-flow graph is too large), so it must not be certified.
+  Packing p = heuristic_packing(in, Heuristic::FirstFitDecreasing);
+  while (p.bin_count() < 13) {
+    const auto moved = std::find(p.bin_of_item.begin(), p.bin_of_item.end(), p.bin_of_item[0]);
+    std::size_t in_bin = static_cast<std::size_t>(std::count(p.bin_of_item.begin(), p.bin_of_item.end(), *moved));
+    if (in_bin < 2) break;
+    *moved = static_cast<int32_t>(p.bin_count());
+    p.bin_host_type.push_back(0);
+  }
+  ASSERT_EQ(p.bin_count(), 13u);
+  const CertifyResult c = certify_optimum(in, p, 13, 1.5);
+  EXPECT_EQ(c.verdict, Certificate::NotCertified) << c.method;
+}
+
+// A Cbc run cut short by the clock must never count as finished. Clp's time limit is an absolute
+// deadline: once it passes, every node LP stops and Cbc used to empty its tree and report a
+// finished search ("nothing below the cutoff") at exactly its time limit. Here the assignment
+// model of a triplet instance (20 bins suffice, so a finished search below the cutoff 20.5 must
+// hold a solution) runs with limits far too short to solve it.
+TEST(OfflineSoundness, CbcStoppedByTheClockIsNoProof) {
+  const Instance in = falkenauer_triplet(20, 3);
+  const int items = static_cast<int>(in.item_count()), bins = 20;
+  // Columns: x[i][b] (item i in bin b), then y[b] (bin b used); rows: each item once, then
+  // for each bin sum_i w_i x[i][b] - C y[b] <= 0.
+  std::vector<int> starts{0}, index;
+  std::vector<double> value, lb, ub, obj;
+  for (int i = 0; i < items; ++i)
+    for (int b = 0; b < bins; ++b) {
+      index.insert(index.end(), {i, items + b});
+      value.insert(value.end(), {1.0, static_cast<double>(in.demands[static_cast<std::size_t>(i)][0])});
+      starts.push_back(static_cast<int>(index.size()));
+      lb.push_back(0);
+      ub.push_back(1);
+      obj.push_back(0);
+    }
+  for (int b = 0; b < bins; ++b) {
+    index.push_back(items + b);
+    value.push_back(-1000.0);
+    starts.push_back(static_cast<int>(index.size()));
+    lb.push_back(0);
+    ub.push_back(1);
+    obj.push_back(1);
+  }
+  std::vector<double> row_lb(static_cast<std::size_t>(items + bins)), row_ub(row_lb.size());
+  for (int r = 0; r < items + bins; ++r) {
+    row_lb[static_cast<std::size_t>(r)] = r < items ? 1.0 : -1e30;
+    row_ub[static_cast<std::size_t>(r)] = r < items ? 1.0 : 0.0;
+  }
+  for (double seconds : {0.02, 0.1, 0.3}) {
+    OsiClpSolverInterface solver;
+    solver.messageHandler()->setLogLevel(0);
+    solver.loadProblem(items * bins + bins, items + bins, starts.data(), index.data(), value.data(), lb.data(),
+                       ub.data(), obj.data(), row_lb.data(), row_ub.data());
+    for (int c = 0; c < solver.getNumCols(); ++c) solver.setInteger(c);
+    const CbcRunOutcome run = run_cbc(solver, 20.5, seconds);
+    if (run.finished) {
+      EXPECT_NE(run.model->bestSolution(), nullptr) << "finished without the 20-bin solution, limit " << seconds;
+    }
+    EXPECT_TRUE(run.finished || run.timed_out || run.model->bestSolution() != nullptr);
+  }
 }
 
 } // namespace
