@@ -108,6 +108,134 @@ def proc_status_mib(pid, field):
     return 0.0
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """User + system CPU of a process (all its threads) so far, from /proc/<pid>/stat."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+class CpuMeter:
+    """CPU seconds per role over a phase: far steadier than wall time on a shared machine,
+    because what other processes take does not count."""
+
+    def __init__(self, roles):
+        self.roles = roles  # {role: [pid, ...]}
+        self.start = {r: sum(cpu_seconds(p) for p in pids) for r, pids in roles.items()}
+
+    def stop(self):
+        return {r: sum(cpu_seconds(p) for p in pids) - self.start[r] for r, pids in self.roles.items()}
+
+
+def _pb_fields(buf):
+    """(field number, wire type, value) of one protobuf message: ints for varints, bytes otherwise."""
+    i, n = 0, len(buf)
+
+    def varint():
+        nonlocal i
+        shift = result = 0
+        while True:
+            b = buf[i]
+            i += 1
+            result |= (b & 0x7F) << shift
+            if b < 0x80:
+                return result
+            shift += 7
+
+    while i < n:
+        key = varint()
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            yield field, wire, varint()
+        elif wire == 2:
+            length = varint()
+            yield field, wire, buf[i:i + length]
+            i += length
+        elif wire == 1:
+            yield field, wire, buf[i:i + 8]
+            i += 8
+        elif wire == 5:
+            yield field, wire, buf[i:i + 4]
+            i += 4
+        else:
+            raise ValueError(f"protobuf wire type {wire}")
+
+
+def _pb_ints(wire, value):
+    """A repeated integer field: packed (bytes) or one varint."""
+    if wire == 0:
+        return [value]
+    i, res = 0, []
+    while i < len(value):
+        shift = r = 0
+        while True:
+            b = value[i]
+            i += 1
+            r |= (b & 0x7F) << shift
+            if b < 0x80:
+                break
+            shift += 7
+        res.append(r)
+    return res
+
+
+def pprof_top(data, n=25):
+    """Flat and cumulative CPU by function of a Go pprof CPU profile (gzipped profile.proto), as
+    text lines: etcd's binary is stripped, so perf cannot name its functions but Go's own
+    profiler can."""
+    import gzip
+    buf = gzip.decompress(data)
+    strings, functions, locations, samples = [], {}, {}, []
+    for field, wire, v in _pb_fields(buf):
+        if field == 6:
+            strings.append(v.decode(errors="replace"))
+        elif field == 5:
+            fid = name = 0
+            for f, w, x in _pb_fields(v):
+                if f == 1:
+                    fid = x
+                elif f == 2:
+                    name = x
+            functions[fid] = name
+        elif field == 4:
+            lid, fids = 0, []
+            for f, w, x in _pb_fields(v):
+                if f == 1:
+                    lid = x
+                elif f == 4:
+                    for f2, w2, y in _pb_fields(x):
+                        if f2 == 1:
+                            fids.append(y)
+            locations[lid] = fids
+        elif field == 2:
+            locs, vals = [], []
+            for f, w, x in _pb_fields(v):
+                if f == 1:
+                    locs += _pb_ints(w, x)
+                elif f == 2:
+                    vals += _pb_ints(w, x)
+            samples.append((locs, vals[-1] if vals else 0))
+    flat, cum, total = {}, {}, 0
+    for locs, val in samples:
+        total += val
+        names = [strings[functions.get(fid, 0)] for lid in locs for fid in locations.get(lid, [])]
+        if names:
+            flat[names[0]] = flat.get(names[0], 0) + val
+        for name in set(names):
+            cum[name] = cum.get(name, 0) + val
+    lines = [f"total {total / 1e9:.2f} CPU-s", "flat:"]
+    lines += [f"  {v * 100 / total:5.1f}%  {k}" for k, v in sorted(flat.items(), key=lambda kv: -kv[1])[:n]]
+    lines.append("cumulative:")
+    lines += [f"  {v * 100 / total:5.1f}%  {k}" for k, v in sorted(cum.items(), key=lambda kv: -kv[1])[:n * 2]]
+    return "\n".join(lines) if total else "empty profile"
+
+
 def percentile(values, p):
     if not values:
         return float("nan")
@@ -258,6 +386,11 @@ def main():
     ap.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     ap.add_argument("--require-bars", action="store_true", help="exit 1 when a performance bar is missed")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--perf", metavar="DIR",
+                    help="record `perf record -g` profiles of etcd, the controller and one agent during the "
+                         "closed-loop create phase into DIR, and etcd's own CPU profile (--enable-pprof) for "
+                         "--perf-seconds (etcd-top.txt); the CPU figures of such a run include the profilers' cost")
+    ap.add_argument("--perf-seconds", type=int, default=20)
     a = ap.parse_args()
     QUIET = a.quiet
     if a.hosts % a.racks:
@@ -294,7 +427,7 @@ def main():
              "--listen-peer-urls", f"http://127.0.0.1:{pport}",
              "--initial-advertise-peer-urls", f"http://127.0.0.1:{pport}",
              "--initial-cluster", f"scale=http://127.0.0.1:{pport}", "--quota-backend-bytes", str(4 << 30),
-             "--max-txn-ops", str(a.etcd_max_txn_ops)],
+             "--max-txn-ops", str(a.etcd_max_txn_ops)] + (["--enable-pprof"] if a.perf else []),
             stdout=open(f"{work}/etcd.log", "w"), stderr=subprocess.STDOUT)
         procs.append(etcd)
         for _ in range(100):
@@ -384,10 +517,45 @@ def main():
         clients = [Api(port, token) for _ in range(a.clients)]
         m_before = http_get_text(port, "/metrics")
         etcd_before = etcd_grpc_requests(cport)
+        roles = {"controller": [ctl.pid], "etcd": [etcd.pid], "agents": [p.pid for _, p in racks],
+                 "client": [os.getpid()]}
+        perfs = []
+        if a.perf:
+            os.makedirs(a.perf, exist_ok=True)
+            # Frame-pointer stacks only (dwarf unwinding costs the profiled processes too much):
+            # the flat profile by symbol is what counts.
+            for role, pid in (("controller", ctl.pid), ("agent", racks[-1][1].pid)):
+                perfs.append(subprocess.Popen(["perf", "record", "-F", "99", "-g", "-p", str(pid), "-o",
+                                               f"{os.path.abspath(a.perf)}/{role}.data"],
+                                              stdout=subprocess.DEVNULL, stderr=open(f"{a.perf}/{role}.log", "w")))
+
+            def etcd_pprof():
+                try:
+                    c = http.client.HTTPConnection("127.0.0.1", cport, timeout=a.perf_seconds + 30)
+                    c.request("GET", f"/debug/pprof/profile?seconds={a.perf_seconds}")
+                    body = c.getresponse().read()
+                    with open(f"{a.perf}/etcd.pprof", "wb") as f:
+                        f.write(body)
+                    with open(f"{a.perf}/etcd-top.txt", "w") as f:
+                        f.write(pprof_top(body) + "\n")
+                except Exception as e:  # noqa: BLE001 - the profile is optional
+                    log(f"etcd profile failed: {e}")
+
+            pprof_thread = threading.Thread(target=etcd_pprof)
+            pprof_thread.start()
+            time.sleep(1)
         log(f"creating {a.vms} VMs from {a.tenants} tenants with {a.clients} concurrent clients")
+        meter = CpuMeter(roles)
         t0 = time.perf_counter()
         results = run_parallel(clients, jobs, create)
         create_s = time.perf_counter() - t0
+        create_cpu = meter.stop()
+        for p in perfs:
+            p.send_signal(signal.SIGINT)
+        for p in perfs:
+            p.wait()
+        if a.perf:
+            pprof_thread.join()
         etcd_after = etcd_grpc_requests(cport)
         m_after = http_get_text(port, "/metrics")
         ok = [r for r in results if r[1][0] == 201]
@@ -479,6 +647,10 @@ def main():
             return round(x * 1000, 3) if x is not None else None
 
         dps = len(ok) / create_s if create_s else 0.0
+        cpu_ms = {r: round(v * 1000 / max(1, len(ok)), 3) for r, v in create_cpu.items()}
+        server_ms = cpu_ms["controller"] + cpu_ms["etcd"] + cpu_ms["agents"]
+        all_ms = server_ms + cpu_ms["client"]
+        ncpu = os.cpu_count() or 1
         p99_decision = ms(histogram_quantile(place_hist, 0.99))
         report = {
             "max_batch": a.max_batch, "etcd_max_txn_ops": a.etcd_max_txn_ops,
@@ -493,6 +665,14 @@ def main():
             "client_latency_ms_p99": round(percentile(lat, 99), 2),
             "decision_latency_ms_p50": ms(histogram_quantile(place_hist, 0.5)),
             "decision_latency_ms_p99": p99_decision,
+            "cpu_ms_per_placement": cpu_ms,
+            "cpu_ms_per_placement_server": round(server_ms, 3),
+            "cpu_ms_per_placement_all": round(all_ms, 3),
+            "cpus": ncpu,
+            # What the CPU alone allows with every core busy and nothing else running: an upper
+            # bound (it ignores serial sections, e.g. etcd's one apply loop, and idle waits).
+            "cpu_bound_placements_per_second_server": round(ncpu * 1000 / server_ms, 1) if server_ms else None,
+            "cpu_bound_placements_per_second_all": round(ncpu * 1000 / all_ms, 1) if all_ms else None,
             "placement_compute_ms_p50": ms(histogram_quantile(decide_hist, 0.5)),
             "placement_compute_ms_p99": ms(histogram_quantile(decide_hist, 0.99)),
             "controller_etcd_request_ms_p50": ms(histogram_quantile(etcd_hist, 0.5)),
@@ -523,6 +703,11 @@ def main():
                                            f"{'met' if report['bar_decisions_met'] else 'MISSED'})"),
                 ("decision latency p50 / p99", f"{report['decision_latency_ms_p50']} / {p99_decision} ms  "
                                                f"(bar p99 <= {BAR_P99_MS} ms: {'met' if report['bar_p99_met'] else 'MISSED'})"),
+                ("CPU ms per placement", ", ".join(f"{r} {v:.2f}" for r, v in cpu_ms.items())
+                                         + f"; server side {server_ms:.2f}, all {all_ms:.2f}"),
+                (f"CPU-bound rate on {ncpu} idle cores", f"{report['cpu_bound_placements_per_second_server']}/s "
+                                                         f"(client elsewhere), {report['cpu_bound_placements_per_second_all']}/s "
+                                                         "(client here too)"),
                 ("placement compute p50 / p99", f"{report['placement_compute_ms_p50']} / {report['placement_compute_ms_p99']} ms"),
                 ("client latency p50 / p99", f"{report['client_latency_ms_p50']} / {report['client_latency_ms_p99']} ms"),
                 ("etcd requests per decision", f"{report['controller_etcd_requests_per_decision']} (controller), "
