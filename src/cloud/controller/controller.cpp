@@ -1381,12 +1381,19 @@ std::vector<etcd::Op> Controller::commit_deletes(std::vector<std::shared_ptr<Pen
     }
     ++metrics_.conflicts;
     {
-      // What changed: the keys that exist now are applied; a record that is gone (deleted by
-      // another replica) leaves the cache when the watch brings its deletion, so the retry
-      // after the backoff sees it gone and answers 404.
+      // What changed: the keys that exist now are applied, and a record that is gone (deleted
+      // by another replica; its Get comes first, in the order of `deletes`) leaves the cache now
+      // rather than when the watch brings its deletion, so the retry answers 404 at once.
       std::lock_guard<std::mutex> lock(mu_);
-      for (const auto& range : r.ranges)
-        for (const auto& kv : range.kvs) apply(kv, false);
+      for (std::size_t i = 0; i < r.ranges.size(); ++i) {
+        for (const auto& kv : r.ranges[i].kvs) apply(kv, false);
+        if (i < deletes.size() && r.ranges[i].kvs.empty() && r.revision > 0) {
+          etcd::KeyValue gone;
+          gone.key = keys_.vm(deletes[i].rec.tenant, deletes[i].rec.name);
+          gone.mod_revision = r.revision;
+          apply(gone, true);
+        }
+      }
     }
     place_lock.unlock();
     if (++attempt >= options_.max_retries) {
