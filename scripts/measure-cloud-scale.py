@@ -7,16 +7,20 @@ Starts etcd on loopback, one controller, and simulated host agents (`nimbus host
      (HTTP request to committed etcd transaction), client latency p50/p99, the controller's own
      placement latency p50/p99 (its histograms), etcd requests per decision (the controller's own,
      and all of etcd's gRPC requests including the agents'), the controller's resident memory;
+     Also: CPU-ms per placement of each process (/proc/<pid>/stat), idle and marginal; latency
+     split into (a) decision, queue wait, (b) etcd commit, committed, (c) end to end;
   2. checks invariants: no host over capacity, no quota overrun, allocs = VM records, every
      create placed or refused with a clear error code;
-  3. churns (deletes and re-creates a share of the VMs);
+  2b. an open loop: creates due at a fixed rate (--open-rate), latency counted from when due;
+  3. churns (deletes, timed on their own, and re-creates a share of the VMs);
   4. loses a rack (kill -9 of one rack's agent process) and times until every VM of it is placed
      on another host and until the agents report them running again.
 Everything runs on 127.0.0.1 with random ports and stops at the end. Exit 0 only when every
 invariant holds (a missed performance bar is reported, not failed, unless --require-bars).
 
 Usage: scripts/measure-cloud-scale.py NIMBUS [--hosts 1000] [--racks 10] [--vms 20000]
-           [--tenants 4] [--clients 16] [--churn 2000] [--lease-ttl 5] [--grace 2] [--json]
+           [--tenants 4] [--clients 16] [--churn 2000] [--open-rate 400] [--open-count 4000]
+           [--lease-ttl 5] [--grace 2] [--perf DIR] [--json]
 """
 import argparse
 import http.client
