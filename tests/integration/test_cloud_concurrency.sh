@@ -2,7 +2,7 @@
 # 100 VM creates at once from two tenants against 3 simulated hosts whose capacity exceeds the
 # tenants' quotas: exactly quota-many succeed, every other one is a 403 naming the quota, no host's
 # alloc exceeds its capacity, no tenant's usage exceeds its quota, and alloc, usage, records and
-# assignments agree.
+# assignments agree. Then every VM is deleted twice at once through both replicas: each exactly once.
 source "$(dirname "$0")/lib.sh"
 require_machine
 source "$(dirname "$0")/cloud_up_lib.sh"
@@ -87,6 +87,34 @@ for h in $(ectl get --prefix /nimbus/hosts/ --keys-only | sed -n 's#^/nimbus/hos
   [ "$al" -le 8 ] || fail "host $h overcommitted: $al of 8 vCPUs"
 done
 say "still zero overcommitted hosts (all 3 at 8 of 8 vCPUs)"
+
+# Deletes are group-committed too: every VM deleted twice at once, through both replicas. Each
+# VM goes exactly once (one 200, one 404), and alloc, usage and assignments drop to zero.
+ids=$(cat "$TEST_WORK"/req/r*.json | jq -r 'select(.id != null) | .id')
+[ "$(echo "$ids" | grep -c .)" -eq 24 ] || fail "expected 24 VM ids, got $(echo "$ids" | grep -c .)"
+CURLS=()
+for id in $ids; do
+  for url in "$CLOUD_URL" "$URL2"; do
+    curl -s -o /dev/null -w '%{http_code}\n' -X DELETE -H "Authorization: Bearer $ADMIN_TOKEN" "$url/v1/vms/$id" \
+      > "$TEST_WORK/req/del-$id-${url##*:}" &
+    CURLS+=($!)
+  done
+done
+wait "${CURLS[@]}"
+d200=$(cat "$TEST_WORK"/req/del-* | grep -c '^200$'); d404=$(cat "$TEST_WORK"/req/del-* | grep -c '^404$')
+say "48 concurrent deletes of 24 VMs (each twice, 2 replicas): $d200 deleted, $d404 not found"
+[ "$d200" -eq 24 ] && [ "$d404" -eq 24 ] || fail "expected 24 deleted and 24 not found; answers: $(cat "$TEST_WORK"/req/del-* | sort | uniq -c | tr "\n" " ")"
+for t in t1 t2; do
+  u=$(ectl get "/nimbus/usage/$t" --print-value-only | jq '[.vcpus, .memory_mib, .vms] | add')
+  [ "$u" -eq 0 ] || fail "usage of $t is $u after deleting everything"
+done
+for h in $(ectl get --prefix /nimbus/hosts/ --keys-only | sed -n 's#^/nimbus/hosts/##p'); do
+  al=$(ectl get "/nimbus/alloc/$h" --print-value-only | jq '.vcpus + (.vms | length)'); al=${al:-0}
+  [ "$al" -eq 0 ] || fail "host $h: alloc not empty after deleting everything"
+done
+[ "$(ectl get --prefix /nimbus/assign/ --keys-only | grep -c .)" -eq 0 ] || fail "assignments left"
+[ "$(ectl get --prefix /nimbus/vms/ --keys-only | grep -c .)" -eq 0 ] || fail "VM records left"
+say "allocs, usage, assignments and records all back to zero"
 for u in "$CLOUD_URL" "$URL2"; do
   curl -s "$u/metrics" | grep -E '^nimbus_(placement_decisions_total|txn_conflicts_total)' | while read -r l; do say "  $u $l"; done
   curl -s "$u/metrics" | awk '$1 == "nimbus_placement_latency_seconds_sum" {s = $2} $1 == "nimbus_placement_latency_seconds_count" {c = $2}

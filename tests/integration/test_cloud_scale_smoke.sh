@@ -15,7 +15,7 @@ command -v python3 >/dev/null || skip "python3 not installed"
 report="$TEST_WORK/report.json"
 t0=$(date +%s)
 python3 "$NIMBUS_SOURCE_DIR/scripts/measure-cloud-scale.py" "$NIMBUS_BIN" --hosts 50 --racks 5 --vms 500 \
-  --tenants 2 --clients 8 --churn 100 --quota-vcpus 300 --lease-ttl 3 --grace 1 --recover-timeout 60 \
+  --tenants 2 --clients 8 --churn 100 --open-rate 100 --open-count 40 --quota-vcpus 300 --lease-ttl 3 --grace 1 --recover-timeout 60 \
   --json --quiet > "$report" 2> "$TEST_WORK/stderr"
 rc=$?
 elapsed=$(( $(date +%s) - t0 ))
@@ -34,8 +34,17 @@ good &= check(set(r["refusals"]) <= {"403 quota_exceeded"}, f"every refusal is t
 good &= check(r["lost_rack_vms"] > 0, f"the lost rack held {r['lost_rack_vms']} VMs")
 good &= check(r["lost_rack_replaced_seconds"] is not None, f"all re-placed after {r['lost_rack_replaced_seconds']} s (lease 3 s + grace 1 s)")
 good &= check(r["churn_deleted"] == 100, f"churn: {r['churn_deleted']} deleted, {r['churn_recreated']} re-created")
-print(f"figures (not checked): {r['decisions_per_second']} decisions/s, decision p99 {r['decision_latency_ms_p99']} ms, "
-      f"placement compute p99 {r['placement_compute_ms_p99']} ms, controller RSS {r['controller_rss_mib']} MiB")
+good &= check(r["deletes"]["deleted"] == 100 and r["deletes"]["controller_latency_ms"]["p99"] is not None,
+              f"deletes group-committed: {r['deletes']}")
+o = r["open_loop"]
+good &= check(o["creates_ok"] + o["creates_refused"] == 40, f"open loop: 40 creates answered ({o['creates_ok']} placed)")
+lat = r["latency_ms"]
+good &= check(all(lat[k]["p99"] is not None for k in ("decision", "queue", "commit", "committed", "end_to_end")),
+              f"every latency measured: {lat}")
+good &= check(all(v >= 0 for v in r["cpu_ms_per_placement"].values()) and r["cpu_ms_per_placement"]["controller"] > 0,
+              f"CPU per placement: {r['cpu_ms_per_placement']}")
+print(f"figures (not checked): {r['decisions_per_second']} decisions/s, decision p99 {lat['decision']['p99']} ms, "
+      f"committed p99 {lat['committed']['p99']} ms, controller RSS {r['controller_rss_mib']} MiB")
 sys.exit(0 if good else 1)
 PY
 [ "$rc" -eq 0 ] || { tail -5 "$TEST_WORK/stderr"; fail "measure-cloud-scale.py exited $rc"; }

@@ -108,6 +108,10 @@ void Controller::apply(const etcd::KeyValue& kv, bool deleted) {
   const std::string& key = kv.key;
   std::string name;
   auto stale = [&](int64_t cached) { return kv.mod_revision != 0 && cached > kv.mod_revision; };
+  // The watch's echo of a transaction this replica already applied (apply_plan_locally): same
+  // key, same revision, so the same value; parsing it again would also re-sync its host in the
+  // placement cache for nothing.
+  auto seen = [&](int64_t cached) { return !deleted && kv.mod_revision != 0 && cached == kv.mod_revision; };
   if (!(name = Keys::tail(key, keys_.hosts())).empty()) {
     model_stale_ = true;
     auto it = hosts_.find(name);
@@ -140,9 +144,9 @@ void Controller::apply(const etcd::KeyValue& kv, bool deleted) {
       v.revision = kv.mod_revision;
     }
   } else if (!(name = Keys::tail(key, keys_.allocs())).empty()) {
-    model_dirty_.insert(name);
     auto& v = alloc_[name];
-    if (stale(v.revision)) return;
+    if (stale(v.revision) || seen(v.revision)) return;
+    model_dirty_.insert(name);
     if (deleted) alloc_.erase(name);
     else {
       parse_record(kv.value, v.value);
@@ -161,7 +165,7 @@ void Controller::apply(const etcd::KeyValue& kv, bool deleted) {
     }
   } else if (!(name = Keys::tail(key, keys_.prefix + "usage/")).empty()) {
     auto& v = usage_[name];
-    if (stale(v.revision)) return;
+    if (stale(v.revision) || seen(v.revision)) return;
     if (deleted) usage_.erase(name);
     else {
       parse_record(kv.value, v.value);
@@ -196,6 +200,10 @@ void Controller::apply(const etcd::KeyValue& kv, bool deleted) {
         }
       }
     } else {
+      if (idx != vm_index_.end()) {
+        auto it = vms_.find(idx->second);
+        if (it != vms_.end() && seen(it->second.revision)) return;
+      }
       VmRecord rec;
       if (!parse_record(kv.value, rec) || rec.id.empty()) return;
       auto it = vms_.find(rec.id);
@@ -247,8 +255,34 @@ void Controller::watch_loop() {
       auto w = client_->watch_prefix(
           keys_.prefix, from,
           [this](const std::vector<etcd::WatchEvent>& events, int64_t revision) {
+            // The agents' status records (most of what the watch brings while VMs come and go)
+            // are parsed before taking the cache lock, which API requests and decisions wait for.
+            struct Status {
+              std::string host, vm;
+              HostStatusRecord host_status;
+              VmObserved vm_status;
+            };
+            std::vector<std::optional<Status>> parsed(events.size());
+            for (std::size_t i = 0; i < events.size(); ++i) {
+              const auto& e = events[i];
+              if (e.type == etcd::EventType::Delete) continue;
+              std::string name;
+              if (!(name = Keys::tail(e.kv.key, keys_.hoststatus())).empty()) {
+                parsed[i].emplace();
+                parsed[i]->host = name;
+                parse_record(e.kv.value, parsed[i]->host_status);
+              } else if (!(name = Keys::tail(e.kv.key, keys_.vmstatuses())).empty()) {
+                parsed[i].emplace();
+                parsed[i]->vm = name;
+                parse_record(e.kv.value, parsed[i]->vm_status);
+              }
+            }
             std::lock_guard<std::mutex> lock(mu_);
-            for (const auto& e : events) apply(e.kv, e.type == etcd::EventType::Delete);
+            for (std::size_t i = 0; i < events.size(); ++i) {
+              if (!parsed[i]) apply(events[i].kv, events[i].type == etcd::EventType::Delete);
+              else if (!parsed[i]->host.empty()) hoststatus_[parsed[i]->host] = std::move(parsed[i]->host_status);
+              else vmstatus_[parsed[i]->vm] = std::move(parsed[i]->vm_status);
+            }
             watch_revision_ = std::max(watch_revision_, revision);
             changed_.notify_all();
           },
@@ -1015,6 +1049,56 @@ Controller::Versioned<VmRecord> Controller::find_vm(const Caller& c, const std::
   throw not_found();
 }
 
+template <typename P>
+void Controller::group_commit(std::deque<std::shared_ptr<P>>& queue, bool& running, const std::shared_ptr<P>& pending,
+                              std::vector<etcd::Op> (Controller::*commit)(std::vector<std::shared_ptr<P>>&)) {
+  std::unique_lock<std::mutex> lock(batch_mu_);
+  queue.push_back(pending);
+  while (!pending->done) {
+    if (running) {
+      batch_cv_.wait(lock);
+      continue;
+    }
+    // Nobody is committing: this thread commits what is queued (its own request included).
+    running = true;
+    std::vector<std::shared_ptr<P>> batch;
+    while (!queue.empty() && batch.size() < std::max<std::size_t>(1, options_.max_batch)) {
+      batch.push_back(std::move(queue.front()));
+      queue.pop_front();
+    }
+    lock.unlock();
+    std::vector<etcd::Op> events;
+    try {
+      events = (this->*commit)(batch);
+    } catch (...) {
+      for (auto& p : batch)
+        if (!p->done) {
+          p->error = std::current_exception();
+          p->done = true;
+        }
+    }
+    lock.lock();
+    // Requests deferred by the batch (a name or VM twice in it) go back to the head of the queue.
+    for (auto it = batch.rbegin(); it != batch.rend(); ++it)
+      if (!(*it)->done) queue.push_front(*it);
+    running = false;
+    batch_cv_.notify_all();
+    if (!events.empty()) {
+      lock.unlock();
+      try {
+        timed(metrics_, [&] { return client_->txn({}, events, {}); });
+      } catch (const etcd::EtcdError& err) {
+        {
+          std::lock_guard<std::mutex> event_lock(event_mu_);
+          event_lease_ = 0;
+        }
+        log(std::string("events not recorded: ") + err.what());
+      }
+      lock.lock();
+    }
+  }
+}
+
 json Controller::create_vm(const Caller& c, const std::string& body) {
   const auto started = Clock::now();
   const CreateVmRequest req = parse_create_vm(body, c.admin ? "" : c.tenant);
@@ -1047,53 +1131,7 @@ json Controller::create_vm(const Caller& c, const std::string& body) {
   pending->image = std::move(image);
   pending->flavor = std::move(flavor);
   pending->started = started;
-  {
-    std::unique_lock<std::mutex> lock(batch_mu_);
-    batch_queue_.push_back(pending);
-    while (!pending->done) {
-      if (batch_running_) {
-        batch_cv_.wait(lock);
-        continue;
-      }
-      // Nobody is committing: this thread commits what is queued (its own create included).
-      batch_running_ = true;
-      std::vector<std::shared_ptr<PendingCreate>> batch;
-      while (!batch_queue_.empty() && batch.size() < std::max<std::size_t>(1, options_.max_batch)) {
-        batch.push_back(std::move(batch_queue_.front()));
-        batch_queue_.pop_front();
-      }
-      lock.unlock();
-      std::vector<etcd::Op> events;
-      try {
-        events = commit_creates(batch);
-      } catch (...) {
-          for (auto& p : batch)
-          if (!p->done) {
-            p->error = std::current_exception();
-            p->done = true;
-          }
-      }
-      lock.lock();
-      // Creates deferred by the batch (a name twice in it) go back to the head of the queue.
-      for (auto it = batch.rbegin(); it != batch.rend(); ++it)
-        if (!(*it)->done) batch_queue_.push_front(*it);
-      batch_running_ = false;
-      batch_cv_.notify_all();
-      if (!events.empty()) {
-        lock.unlock();
-        try {
-          timed(metrics_, [&] { return client_->txn({}, events, {}); });
-        } catch (const etcd::EtcdError& err) {
-          {
-            std::lock_guard<std::mutex> event_lock(event_mu_);
-            event_lease_ = 0;
-          }
-          log(std::string("events not recorded: ") + err.what());
-        }
-        lock.lock();
-      }
-    }
-  }
+  group_commit(batch_queue_, batch_running_, pending, &Controller::commit_creates);
   if (pending->error) std::rethrow_exception(pending->error);
   return pending->result;
 }
@@ -1107,6 +1145,12 @@ std::vector<etcd::Op> Controller::commit_creates(std::vector<std::shared_ptr<Pen
     p.result = std::move(answer);
     p.done = true;
   };
+  const auto batch_start = Clock::now();
+  for (auto& p : batch)
+    if (!p->dequeued) {
+      p->dequeued = true;
+      metrics_.placement_queue.observe(std::chrono::duration<double>(batch_start - p->started).count());
+    }
   int attempt = 0;
   while (true) {
     std::unique_lock<std::mutex> place_lock(placement_mu_);
@@ -1194,7 +1238,9 @@ std::vector<etcd::Op> Controller::commit_creates(std::vector<std::shared_ptr<Pen
     for (const auto& c : creates) failure.push_back(etcd::Op::get(keys_.vm(c.rec.tenant, c.rec.name)));
     for (const auto& [host, a] : allocs) failure.push_back(etcd::Op::get(keys_.alloc(host)));
     for (const auto& [tenant, u] : usages) failure.push_back(etcd::Op::get(keys_.usage(tenant)));
+    const auto commit_start = Clock::now();
     const auto r = txn(plan, failure);
+    metrics_.placement_commit.observe(std::chrono::duration<double>(Clock::now() - commit_start).count(), creates.size());
     if (r.succeeded) {
       apply_plan_locally(plan, r.revision);
       place_lock.unlock();
@@ -1247,49 +1293,115 @@ json Controller::show_vm(const Caller& c, const std::string& ref, const std::str
 }
 
 json Controller::delete_vm(const Caller& c, const std::string& ref, const std::string& tenant_hint) {
-  for (int attempt = 0; attempt < options_.max_retries; ++attempt) {
-    const auto v = find_vm(c, ref, tenant_hint);
-    const VmRecord& rec = v.value;
+  auto pending = std::make_shared<PendingDelete>();
+  pending->started = Clock::now();
+  pending->id = find_vm(c, ref, tenant_hint).value.id;
+  group_commit(delete_queue_, delete_running_, pending, &Controller::commit_deletes);
+  if (pending->error) std::rethrow_exception(pending->error);
+  return pending->result;
+}
+
+std::vector<etcd::Op> Controller::commit_deletes(std::vector<std::shared_ptr<PendingDelete>>& batch) {
+  std::vector<etcd::Op> events;
+  auto finish = [&](PendingDelete& p, std::exception_ptr error, json answer = {}) {
+    metrics_.delete_latency.observe(std::chrono::duration<double>(Clock::now() - p.started).count());
+    p.error = std::move(error);
+    p.result = std::move(answer);
+    p.done = true;
+  };
+  int attempt = 0;
+  while (true) {
     std::unique_lock<std::mutex> place_lock(placement_mu_);
-    Alloc alloc;
-    int64_t alloc_rev = 0;
-    Usage usage;
-    int64_t usage_rev = 0;
+    std::vector<BatchedDelete> deletes;
+    std::vector<PendingDelete*> in_txn;
+    std::map<std::string, KeyAfter<Alloc>> allocs;
+    std::map<std::string, KeyAfter<Usage>> usages;
+    std::size_t ops = 0;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      auto a = alloc_.find(rec.host);
-      if (a != alloc_.end()) {
-        alloc = a->second.value;
-        alloc_rev = a->second.revision;
-      }
-      auto u = usage_.find(rec.tenant);
-      if (u != usage_.end()) {
-        usage = u->second.value;
-        usage_rev = u->second.revision;
+      std::set<std::string> ids;
+      for (auto& pp : batch) {
+        PendingDelete& p = *pp;
+        if (p.done) continue;
+        auto it = vms_.find(p.id);
+        if (it == vms_.end()) {  // deleted meanwhile (by another request, or a second time in this batch)
+          finish(p, std::make_exception_ptr(ApiError(404, "not_found", fmt::format("no VM '{}' (it was just deleted)", p.id))));
+          continue;
+        }
+        // The same VM twice in one batch, or no room left in the transaction: the next round.
+        if (ids.count(p.id) || ops + 4 > options_.etcd_max_txn_ops - 8) continue;
+        const VmRecord& rec = it->second.value;
+        auto [u, u_new] = usages.try_emplace(rec.tenant);
+        if (u_new) {
+          auto cached = usage_.find(rec.tenant);
+          if (cached != usage_.end()) u->second = {cached->second.value, cached->second.revision};
+        }
+        u->second.value = usage_after(u->second.value, rec.resources(), -1);
+        bool a_new = false;
+        if (!rec.host.empty()) {
+          auto [a, inserted] = allocs.try_emplace(rec.host);
+          a_new = inserted;
+          if (a_new) {
+            auto cached = alloc_.find(rec.host);
+            if (cached != alloc_.end()) a->second = {cached->second.value, cached->second.revision};
+          }
+          a->second.value.remove(rec.id, rec.resources());
+        }
+        ops += 2 + (a_new ? 1 : 0) + (u_new ? 1 : 0);
+        ids.insert(p.id);
+        deletes.push_back({rec, it->second.revision});
+        in_txn.push_back(&p);
       }
     }
-    alloc.remove(rec.id, rec.resources());
-    const TxnPlan plan = delete_vm_txn(keys_, rec, v.revision, alloc, alloc_rev, usage_after(usage, rec.resources(), -1), usage_rev);
-    const auto r = txn(plan, {etcd::Op::get(keys_.vm(rec.tenant, rec.name)), etcd::Op::get(keys_.alloc(rec.host)),
-                              etcd::Op::get(keys_.usage(rec.tenant))});
+    if (deletes.empty()) return events;
+    const TxnPlan plan = delete_vms_txn(keys_, deletes, allocs, usages);
+    std::vector<etcd::Op> failure;
+    for (const auto& d : deletes) failure.push_back(etcd::Op::get(keys_.vm(d.rec.tenant, d.rec.name)));
+    for (const auto& [host, a] : allocs) failure.push_back(etcd::Op::get(keys_.alloc(host)));
+    for (const auto& [tenant, u] : usages) failure.push_back(etcd::Op::get(keys_.usage(tenant)));
+    const auto r = txn(plan, failure);
     if (r.succeeded) {
       apply_plan_locally(plan, r.revision);
       place_lock.unlock();
-      event(rec.tenant, rec.name, rec.host, "deleted", fmt::format("deleted {} ({}) from {}", rec.name, rec.id, rec.host));
-      json j = rec;
-      j["state"] = vm_state::kDeleted;
-      return j;
+      try {
+        for (const auto& d : deletes)
+          events.push_back(event_op(d.rec.tenant, d.rec.name, d.rec.host, "deleted",
+                                    fmt::format("deleted {} ({}) from {}", d.rec.name, d.rec.id, d.rec.host)));
+      } catch (const etcd::EtcdError& err) {
+        std::lock_guard<std::mutex> lock(event_mu_);
+        event_lease_ = 0;
+        log(std::string("events not recorded (no event lease): ") + err.what());
+      }
+      for (std::size_t i = 0; i < deletes.size(); ++i) {
+        json j = deletes[i].rec;
+        j["state"] = vm_state::kDeleted;
+        finish(*in_txn[i], nullptr, std::move(j));
+      }
+      continue;  // deletes deferred within this batch, if any
     }
     ++metrics_.conflicts;
     {
+      // What changed: the keys that exist now are applied, and a record that is gone (deleted
+      // by another replica; its Get comes first, in the order of `deletes`) leaves the cache now
+      // rather than when the watch brings its deletion, so the retry answers 404 at once.
       std::lock_guard<std::mutex> lock(mu_);
-      for (const auto& range : r.ranges)
-        for (const auto& kv : range.kvs) apply(kv, false);
+      for (std::size_t i = 0; i < r.ranges.size(); ++i) {
+        for (const auto& kv : r.ranges[i].kvs) apply(kv, false);
+        if (i < deletes.size() && r.ranges[i].kvs.empty() && r.revision > 0) {
+          etcd::KeyValue gone;
+          gone.key = keys_.vm(deletes[i].rec.tenant, deletes[i].rec.name);
+          gone.mod_revision = r.revision;
+          apply(gone, true);
+        }
+      }
     }
     place_lock.unlock();
+    if (++attempt >= options_.max_retries) {
+      for (auto* p : in_txn) finish(*p, std::make_exception_ptr(ApiError(503, "contention", "too many concurrent changes; retry")));
+      return events;
+    }
     backoff(attempt);
   }
-  throw ApiError(503, "contention", "too many concurrent changes; retry");
 }
 
 json Controller::vm_action(const Caller& c, const std::string& ref, const std::string& tenant_hint, const std::string& action,
@@ -1489,6 +1601,11 @@ std::string Controller::metrics_text() {
                      leader_ ? 1 : 0);
   out += metrics_.placement_latency.text("nimbus_placement_latency_seconds", "Create request to committed decision");
   out += metrics_.placement_decision.text("nimbus_placement_decision_seconds", "Choosing the host in the placement cache");
+  out += metrics_.placement_queue.text("nimbus_placement_queue_seconds",
+                                       "Create request to the start of its batch (waiting for the batch ahead to commit)");
+  out += metrics_.placement_commit.text("nimbus_placement_commit_seconds",
+                                        "The etcd transaction committing a create's batch (one observation per create)");
+  out += metrics_.delete_latency.text("nimbus_delete_latency_seconds", "Delete request to committed deletion");
   out += metrics_.etcd_latency.text("nimbus_etcd_request_seconds", "Latency of the controller's etcd requests");
   out += fmt::format("# HELP nimbus_placement_cache_rebuilds_total Full rebuilds of the placement cache\n"
                      "# TYPE nimbus_placement_cache_rebuilds_total counter\nnimbus_placement_cache_rebuilds_total {}\n",

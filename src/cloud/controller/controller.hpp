@@ -158,10 +158,25 @@ class Controller {
     Image image;
     Flavor flavor;
     std::chrono::steady_clock::time_point started;
+    bool dequeued = false;          // its wait in the queue is measured (placement_queue)
     std::atomic<bool> done{false};  // set last, after result or error
     nlohmann::json result;
     std::exception_ptr error;
   };
+  // Deletes are group-committed the same way (delete_vms_txn), on a queue of their own.
+  struct PendingDelete {
+    std::string id;  // the VM, as find_vm resolved it for the caller
+    std::chrono::steady_clock::time_point started;
+    std::atomic<bool> done{false};
+    nlohmann::json result;
+    std::exception_ptr error;
+  };
+  // Queues `pending` and returns once it is done: the calling thread either waits for the batch
+  // committing it, or, when no batch of this queue is running, commits what is queued itself.
+  template <typename P>
+  void group_commit(std::deque<std::shared_ptr<P>>& queue, bool& running, const std::shared_ptr<P>& pending,
+                    std::vector<etcd::Op> (Controller::*commit)(std::vector<std::shared_ptr<P>>&));
+  std::vector<etcd::Op> commit_deletes(std::vector<std::shared_ptr<PendingDelete>>& batch);
   // Decides and commits a batch; returns the 'created' events to record (after the next batch
   // may start: they are not part of the decision).
   std::vector<etcd::Op> commit_creates(std::vector<std::shared_ptr<PendingCreate>>& batch);
@@ -205,6 +220,8 @@ class Controller {
   std::condition_variable batch_cv_;
   std::deque<std::shared_ptr<PendingCreate>> batch_queue_;
   bool batch_running_ = false;
+  std::deque<std::shared_ptr<PendingDelete>> delete_queue_;  // under batch_mu_
+  bool delete_running_ = false;
   std::mutex event_mu_;
   int64_t event_lease_ = 0;
   std::chrono::steady_clock::time_point event_lease_until_{};

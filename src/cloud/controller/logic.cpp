@@ -301,6 +301,29 @@ TxnPlan delete_vm_txn(const Keys& keys, const VmRecord& rec, int64_t rec_revisio
   return t;
 }
 
+TxnPlan delete_vms_txn(const Keys& keys, const std::vector<BatchedDelete>& deletes,
+                       const std::map<std::string, KeyAfter<Alloc>>& allocs_after,
+                       const std::map<std::string, KeyAfter<Usage>>& usages_after) {
+  TxnPlan t;
+  for (const auto& d : deletes) {
+    const VmRecord& rec = d.rec;
+    if (!usages_after.count(rec.tenant) || (!rec.host.empty() && !allocs_after.count(rec.host)))
+      throw std::invalid_argument("delete_vms_txn: a delete's host or tenant has no value after the batch");
+    t.compares.push_back(etcd::Compare::mod_revision_is(keys.vm(rec.tenant, rec.name), d.record_revision));
+    t.ops.push_back(etcd::Op::del(keys.vm(rec.tenant, rec.name)));
+    if (!rec.host.empty()) t.ops.push_back(etcd::Op::del(keys.assign(rec.host, rec.id)));
+  }
+  for (const auto& [host, a] : allocs_after) {
+    t.compares.push_back(etcd::Compare::mod_revision_is(keys.alloc(host), a.revision));
+    t.ops.push_back(etcd::Op::put(keys.alloc(host), dump_record(a.value)));
+  }
+  for (const auto& [tenant, u] : usages_after) {
+    t.compares.push_back(etcd::Compare::mod_revision_is(keys.usage(tenant), u.revision));
+    t.ops.push_back(etcd::Op::put(keys.usage(tenant), dump_record(u.value)));
+  }
+  return t;
+}
+
 TxnPlan move_vms_txn(const Keys& keys, const std::vector<BatchedMove>& moves,
                      const std::map<std::string, KeyAfter<Alloc>>& allocs_after,
                      const std::set<std::string>& hosts_absent, std::vector<VmRecord>& afters) {

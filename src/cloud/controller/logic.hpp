@@ -106,6 +106,18 @@ TxnPlan create_vms_txn(const Keys& keys, const std::vector<BatchedCreate>& creat
 TxnPlan delete_vm_txn(const Keys& keys, const VmRecord& rec, int64_t rec_revision, const Alloc& alloc_after,
                       int64_t alloc_revision, const Usage& usage_after_delete, int64_t usage_revision);
 
+// Several deletes decided on the same cache (group commit), committed in ONE transaction: each
+// VM's record unchanged since read, each alloc/<host> and usage/<tenant> touched compared once at
+// its read revision and put once with its value after every delete; per VM the record and its
+// assignment are deleted. All or none apply, each delete guarded exactly as delete_vm_txn's.
+struct BatchedDelete {
+  VmRecord rec;
+  int64_t record_revision = 0;
+};
+TxnPlan delete_vms_txn(const Keys& keys, const std::vector<BatchedDelete>& deletes,
+                       const std::map<std::string, KeyAfter<Alloc>>& allocs_after,
+                       const std::map<std::string, KeyAfter<Usage>>& usages_after);
+
 struct MoveTxnInput {
   VmRecord before;           // the record as read
   int64_t record_revision = 0;

@@ -4,12 +4,12 @@
 
 namespace nimbus::cloud::controller {
 
-void Histogram::observe(double seconds) {
+void Histogram::observe(double seconds, uint64_t times) {
   std::lock_guard<std::mutex> lock(mu_);
   for (std::size_t i = 0; i < kBounds.size(); ++i)
-    if (seconds <= kBounds[i]) ++buckets_[i];
-  ++count_;
-  sum_ += seconds;
+    if (seconds <= kBounds[i]) buckets_[i] += times;
+  count_ += times;
+  sum_ += seconds * static_cast<double>(times);
 }
 
 std::string Histogram::text(const std::string& name, const std::string& help) const {

@@ -16,7 +16,7 @@ class Histogram {
   static constexpr std::array<double, 20> kBounds{0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002,
                                                   0.0025, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.025,
                                                   0.05, 0.1, 0.25, 0.5, 1.0, 2.0};
-  void observe(double seconds);
+  void observe(double seconds, uint64_t times = 1);  // `times` observations of the same value
   std::string text(const std::string& name, const std::string& help) const;
 
  private:
@@ -29,6 +29,9 @@ class Histogram {
 struct Metrics {
   Histogram placement_latency;  // request received -> decision committed (or refused)
   Histogram placement_decision; // choosing the host in the placement cache (no etcd)
+  Histogram placement_queue;    // request received -> its batch starts (waiting for the batch ahead)
+  Histogram placement_commit;   // the etcd transaction committing a decision's batch, per decision
+  Histogram delete_latency;     // delete request -> committed (or refused)
   Histogram etcd_latency;       // each etcd request the controller makes
   std::atomic<uint64_t> model_rebuilds{0};  // full rebuilds of the placement cache
   std::mutex mu;

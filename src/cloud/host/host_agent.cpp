@@ -899,7 +899,17 @@ std::pair<size_t, int64_t> HostAgent::list_and_watch(int64_t new_lease) {
     if (watch_) watch_->stop();
     watch_.reset();
   }
-  const std::string assign_prefix = options_.hosts.size() == 1 ? p + "assign/" + options_.hosts.front() + "/" : p + "assign/";
+  // The longest prefix all our hosts' assignment keys share: exactly assign/<host>/ for one host;
+  // for simulated hosts named <name>-0000... it leaves out the other agents' keys, so etcd sends
+  // each agent only (about) its own assignments, as it would to one agent per machine.
+  // apply_assign() still ignores keys of hosts that are not ours.
+  std::string assign_prefix = p + "assign/" + options_.hosts.front() + "/";
+  for (const auto& h : options_.hosts) {
+    const std::string k = p + "assign/" + h + "/";
+    std::size_t n = 0;
+    while (n < assign_prefix.size() && n < k.size() && assign_prefix[n] == k[n]) ++n;
+    assign_prefix.resize(n);
+  }
   const auto range = timed([&] { return etcd_->get_prefix(assign_prefix); });
   {
     std::lock_guard lock(mutex_);

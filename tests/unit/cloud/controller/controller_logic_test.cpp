@@ -138,6 +138,40 @@ TEST(ControllerLogic, BatchedCreateTxnGuardsEveryKeyOnceAndPutsItOnce) {
   EXPECT_THROW(create_vms_txn(keys, creates, allocs, usages), std::invalid_argument);
 }
 
+TEST(ControllerLogic, BatchedDeleteTxnGuardsRecordsAllocsAndUsageOnce) {
+  Keys keys;
+  keys.prefix = "/n/";
+  std::vector<BatchedDelete> deletes;
+  int64_t rev = 40;
+  for (const char* name : {"a", "b", "c"}) {
+    VmRecord r;
+    r.id = std::string("id-") + name;
+    r.tenant = std::string(name) == "c" ? "beta" : "acme";
+    r.name = name;
+    r.host = std::string(name) == "b" ? "" : "h1";  // b was never placed: no alloc, no assignment
+    deletes.push_back({r, ++rev});
+  }
+  std::map<std::string, KeyAfter<Alloc>> allocs{{"h1", {Alloc{}, 7}}};
+  std::map<std::string, KeyAfter<Usage>> usages{{"acme", {Usage{}, 9}}, {"beta", {Usage{}, 0}}};
+  const TxnPlan t = delete_vms_txn(keys, deletes, allocs, usages);
+  // 3 records at their revisions + 1 alloc + 2 usages, each compared once.
+  ASSERT_EQ(t.compares.size(), 6u);
+  EXPECT_EQ(t.compares[0].key, "/n/vms/acme/a");
+  EXPECT_EQ(t.compares[0].number, 41);
+  EXPECT_EQ(t.compares[2].key, "/n/vms/beta/c");
+  EXPECT_EQ(t.compares[2].number, 43);
+  std::set<std::string> keys_seen, deleted;
+  for (const auto& op : t.ops) {
+    EXPECT_TRUE(keys_seen.insert(op.key).second) << op.key;  // etcd refuses a key twice in a txn
+    if (op.kind == etcd::Op::Kind::Delete) deleted.insert(op.key);
+  }
+  EXPECT_EQ(deleted, (std::set<std::string>{"/n/vms/acme/a", "/n/vms/acme/b", "/n/vms/beta/c", "/n/assign/h1/id-a",
+                                            "/n/assign/h1/id-c"}));
+  EXPECT_TRUE(keys_seen.count("/n/alloc/h1") && keys_seen.count("/n/usage/acme") && keys_seen.count("/n/usage/beta"));
+  deletes[0].rec.host = "h9";  // a host without an alloc value is a caller bug
+  EXPECT_THROW(delete_vms_txn(keys, deletes, allocs, usages), std::invalid_argument);
+}
+
 TEST(ControllerLogic, BatchedMoveTxnGuardsRecordsAllocsAndLostHosts) {
   Keys keys;
   keys.prefix = "/n/";
