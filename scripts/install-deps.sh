@@ -22,7 +22,7 @@ PACKAGES=(
   # firmware and the reference machine
   opensbi u-boot-qemu qemu-system-misc
   # tools used by tests and benchmarks
-  python3 expect e2fsprogs jq
+  python3 python3-yaml expect e2fsprogs jq
   # the host agent tests: its API over a UNIX socket, a test CA for TLS
   curl openssl
   # the controller dashboard's browser test (tests/integration/test_cloud_dashboard.sh)

@@ -591,7 +591,7 @@ def main():
             tenant, name, flavor = job
             res = api.call("POST", "/v1/vms", {"tenant": tenant, "name": name, "flavor": flavor, "image": "scale"})
             code = res[1].get("code") if isinstance(res[1], dict) else None
-            if (api.retried and res[0] == 409) or code == "etcd_unavailable":
+            if (api.retried and res[0] == 409) or code in ("etcd_unavailable", "etcd_outcome_unknown"):
                 # Outcome unknown to the client, so look: the connection broke after the request
                 # went out (the server closes keep-alive connections after 5 requests or 5 s
                 # idle) and the retry found the name taken; or the controller's etcd request

@@ -88,8 +88,14 @@ struct ApiServer::Impl {
     } catch (const ApiError& e) {
       send(res, e.status(), e.body());
     } catch (const etcd::EtcdError& e) {
-      if (e.unavailable())
+      if (e.unavailable() && req.method == "GET")
         send(res, 503, json{{"error", "etcd unreachable, retry"}, {"code", "etcd_unavailable"}, {"detail", e.what()}});
+      else if (e.unavailable())
+        // A write whose transaction went out may still commit after our timeout: "retry" would be
+        // a lie (a retried create finds its name taken), so the answer says the outcome is unknown.
+        send(res, 503, json{{"error", "etcd did not answer in time: the change may have been applied; "
+                                      "check it (GET, or nimbus vm show/list) before retrying"},
+                            {"code", "etcd_outcome_unknown"}, {"detail", e.what()}});
       else
         send(res, 500, json{{"error", std::string("etcd refused the request: ") + e.what()}, {"code", "etcd_error"}});
     } catch (const std::exception& e) {
