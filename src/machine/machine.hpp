@@ -35,6 +35,7 @@ struct MachineConfig {
   std::vector<ExtraLoad> loads;
   std::chrono::milliseconds timeout{0}; // zero: none
   uint64_t max_instructions = 0;       // zero: none
+  bool jit = false;                    // the JIT tier (docs/jit.md); off by default on this branch
 };
 
 enum class StopCause { PowerOff, Reboot, UserQuit, Timeout, InstructionLimit };
