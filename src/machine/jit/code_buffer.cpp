@@ -1,7 +1,9 @@
 #include "machine/jit/code_buffer.hpp"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -9,26 +11,36 @@
 
 namespace nimbus::machine::jit {
 
+namespace {
+[[noreturn]] void fail(const char* what) {
+  throw std::runtime_error(std::string("JIT: cannot set up the code cache (") + what + ": " + std::strerror(errno) +
+                           "); run with --jit off");
+}
+} // namespace
+
 CodeBuffer::CodeBuffer(size_t bytes) : size_(bytes) {
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED)
-    throw std::runtime_error("JIT: cannot map a " + std::to_string(bytes >> 20) + " MiB code cache: " +
-                             std::strerror(errno) + " (run with --jit off)");
-  base_ = static_cast<uint8_t*>(p);
+  const int fd = memfd_create("nimbus-jit-code", MFD_CLOEXEC);
+  if (fd < 0) fail("memfd_create");
+  if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+    close(fd);
+    fail("ftruncate");
+  }
+  void* w = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  void* x = w == MAP_FAILED ? MAP_FAILED : mmap(nullptr, bytes, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+  close(fd);
+  if (w == MAP_FAILED || x == MAP_FAILED) {
+    if (w != MAP_FAILED) munmap(w, bytes);
+    fail("mmap");
+  }
+  write_ = static_cast<uint8_t*>(w);
+  exec_ = static_cast<const uint8_t*>(x);
 }
 
-CodeBuffer::~CodeBuffer() { munmap(base_, size_); }
+CodeBuffer::~CodeBuffer() {
+  munmap(write_, size_);
+  munmap(const_cast<uint8_t*>(exec_), size_);
+}
 
 void CodeBuffer::commit(size_t bytes) { used_ = std::min(size_, used_ + ((bytes + 15) & ~size_t{15})); }
-
-void CodeBuffer::make_writable() {
-  if (mprotect(base_, size_, PROT_READ | PROT_WRITE) != 0)
-    throw std::runtime_error(std::string("JIT: mprotect(RW) failed: ") + std::strerror(errno));
-}
-
-void CodeBuffer::make_executable() {
-  if (mprotect(base_, size_, PROT_READ | PROT_EXEC) != 0)
-    throw std::runtime_error(std::string("JIT: mprotect(RX) failed: ") + std::strerror(errno));
-}
 
 } // namespace nimbus::machine::jit

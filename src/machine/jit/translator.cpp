@@ -225,9 +225,9 @@ private:
       if (const auto h = host(r)) mov(*h, slot(r));
   }
   // Every allocated register the block writes anywhere: the others still equal x_[] in memory.
-  void store_written() {
+  void store_written(unsigned except = 0) {
     for (unsigned r = 1; r < kGuestRegisters; ++r)
-      if (written_[r])
+      if (written_[r] && r != except)
         if (const auto h = host(r)) mov(slot(r), *h);
   }
   // Out-of-line call with arguments already in rdi, rsi, rdx, rcx; guest registers in
@@ -273,23 +273,30 @@ private:
   }
 
   // ---- ops the interpreter runs
+  // An interpreter handler touches only x_[rs1], x_[rs2] and x_[rd] (whatever the fields mean for
+  // the op), so only those are synced: stored before the call when the block has changed them,
+  // rd reloaded after. When the handler leaves the block, every changed register is stored except
+  // rd, whose slot already holds the truth (stored before, or written by the handler).
   void emit_fallback(const BlockOp& op, bool last) {
-    store_written();
+    const unsigned touched[3] = {op.rs1, op.rs2, op.rd};
+    for (unsigned k = 0; k < 3; ++k) {
+      const unsigned r = touched[k];
+      if (r == 0 || r >= kGuestRegisters || !written_[r] || !host(r)) continue;
+      if ((k >= 1 && touched[0] == r) || (k == 2 && touched[1] == r)) continue;
+      mov(slot(r), *host(r));
+    }
     mov(rdi, rbx);
     mov(rsi, reinterpret_cast<uint64_t>(&op));
-    mov(rax, reinterpret_cast<uint64_t>(&Runtime::call_handler));
-    call(rax);
+    call_out(reinterpret_cast<const void*>(&Runtime::call_handler));
     test(rax, rax);
-    // Left the block: the handler set pc_ (and block_retired_ on a trap); registers are in x_[].
-    if (last) {
-      jmp_exit();
-      return;
-    }
     Xbyak::Label go_on;
-    jnz(go_on, T_NEAR);
+    if (!last) jnz(go_on, T_NEAR);
+    store_written(op.rd);
     jmp_exit();
+    if (last) return;
     L(go_on);
-    reload_all();
+    if (op.rd != 0 && op.rd < kGuestRegisters)
+      if (const auto h = host(op.rd)) mov(*h, slot(op.rd));
   }
 
   // ---- ops translated inline
@@ -594,14 +601,12 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
 Translator::~Translator() = default;
 
 void Translator::emit_stubs() {
-  code_.make_writable();
-  StubEmitter stubs(code_.remaining(), code_.cursor());
+  StubEmitter stubs(4096, code_.cursor());
   stubs.emit();
-  enter_ = reinterpret_cast<void (*)(Hart*, const void*)>(const_cast<uint8_t*>(stubs.enter));
-  exit_ = stubs.exit;
+  enter_ = reinterpret_cast<void (*)(Hart*, const void*)>(const_cast<void*>(code_.executable(stubs.enter)));
+  exit_ = code_.executable(stubs.exit);
   code_.commit(stubs.getSize());
   stub_bytes_ = code_.used();
-  code_.make_executable();
 }
 
 void Translator::flush_everything() {
@@ -613,21 +618,19 @@ void Translator::flush_everything() {
 bool Translator::translate(Block& block) {
   if (block.jit_code != nullptr) return true;
   if (block.ops.empty()) return false;
-  code_.make_writable();
+  const size_t window = std::min(kMaxBlockBytes, code_.remaining());
   try {
-    BlockEmitter emitter(layout_, block, exit_, code_.remaining(), code_.cursor());
+    BlockEmitter emitter(layout_, block, exit_, window, code_.cursor());
     emitter.emit();
     emitter.ready();
-    block.jit_code = emitter.getCode();
+    block.jit_code = code_.executable(emitter.getCode());
     code_.commit(emitter.getSize());
     ++translated_;
   } catch (const Xbyak::Error&) {
     // The cache is full (the only error a well-formed block can meet): start over.
-    code_.make_executable();
     flush_everything();
     return false;
   }
-  code_.make_executable();
   return true;
 }
 

@@ -32,7 +32,9 @@ struct Layout {
 
 class Translator {
 public:
-  static constexpr size_t kCodeCacheBytes = size_t{8} << 20;
+  static constexpr size_t kCodeCacheBytes = size_t{4} << 20;
+  // Generous for one block (64 instructions, their out-of-line paths and the chain code).
+  static constexpr size_t kMaxBlockBytes = size_t{64} << 10;
 
   explicit Translator(Hart& hart);
   ~Translator();
