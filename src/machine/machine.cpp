@@ -60,7 +60,7 @@ Machine::Machine(const MachineConfig& config, ConsoleBackend& console)
   const BootInfo info = board_->boot(spec);
   for (auto& hart : harts_) {
     hart->reset(info.reset_pc);
-    hart->set_jit(config.jit);
+    hart->set_jit(config.jit, config.jit_threshold);
   }
 }
 
