@@ -15,8 +15,9 @@ struct LoadResult {
 };
 
 struct Runtime {
-  // An op the JIT does not translate, run by the interpreter's handler. Instructions of earlier
-  // chained blocks are retired first so counter CSRs read exactly what the interpreter reads.
+  // A CSR op, run by the interpreter's handler. Instructions of earlier chained blocks are
+  // retired first so counter CSRs read (and write) exactly what the interpreter sees. Other
+  // untranslated ops call their handler directly (nothing else reads the counters mid-run).
   // Returns the handler's result: the next op, or null when the block was left.
   static const BlockOp* call_handler(Hart* h, const BlockOp* op) {
     if (h->jit_retired_ != 0) {

@@ -83,6 +83,15 @@ bool writes_rd(Op op) {
   }
 }
 
+bool reads_counters(Op op) {
+  switch (op) {
+  case Op::Csrrw: case Op::Csrrs: case Op::Csrrc: case Op::Csrrwi: case Op::Csrrsi: case Op::Csrrci:
+    return true;
+  default:
+    return false;
+  }
+}
+
 // Division and remainder call the shared semantic functions: their corner cases (x/0, overflow)
 // are defined once, and a host divide costs more than the call.
 uint64_t (*division_function(Op op))(uint64_t, uint64_t) {
@@ -287,7 +296,10 @@ private:
     }
     mov(rdi, rbx);
     mov(rsi, reinterpret_cast<uint64_t>(&op));
-    call_out(reinterpret_cast<const void*>(&Runtime::call_handler));
+    // Only CSR instructions read instret/cycle: they go through the thunk that retires the
+    // chained blocks first; every other handler is called directly.
+    call_out(reads_counters(op.op) ? reinterpret_cast<const void*>(&Runtime::call_handler)
+                                   : reinterpret_cast<const void*>(op.handler));
     test(rax, rax);
     Xbyak::Label go_on;
     if (!last) jnz(go_on, T_NEAR);
