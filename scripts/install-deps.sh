@@ -13,6 +13,8 @@ PACKAGES=(
   libfdt-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   libfmt-dev libspdlog-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
   libcpp-httplib-dev libseccomp-dev
+  # the JIT tier's x86-64 code emitter (header-only)
+  libxbyak-dev
   # cloud
   etcd-server etcd-client coinor-cbc coinor-libcbc-dev
   # guests: cross compiler, kernel source and its build dependencies

@@ -34,6 +34,7 @@ struct BenchOptions {
   unsigned micro_repeat = 1;
   std::vector<std::string> virt; // virtualization modes to compare (micro workload)
   unsigned timeout = 900;
+  std::string jit = "off"; // the Nimbus tier: off, on, or both (CPU workload: a row for each)
 };
 
 // One guest run on one emulator.
@@ -104,9 +105,11 @@ public:
     return path;
   }
   // An empty disk means none.
-  std::vector<std::string> nimbus(const std::string& append, const std::string& disk) const {
+  // `jit`: "on" or "off"; empty: the --jit option ("both" means on here; the interpreter row asks for off).
+  std::vector<std::string> nimbus(const std::string& append, const std::string& disk, std::string jit = "") const {
+    if (jit.empty()) jit = o_.jit == "off" ? "off" : "on";
     std::vector<std::string> argv{self_path(), "run",   "--kernel", o_.kernel, "--initrd", o_.initrd, "--bios",
-                                  o_.bios,     "--mem", o_.mem,     "--append", append};
+                                  o_.bios,     "--mem", o_.mem,     "--append", append, "--jit", jit};
     if (!disk.empty()) argv.insert(argv.end(), {"--drive", disk});
     return argv;
   }
@@ -144,6 +147,10 @@ int run_cpu_workload(const BenchOptions& o, const Machines& machines, uint64_t r
                                          o.timeout, "CPU benchmark on Nimbus");
   const Measurement qemu_cpu = measure(machines.qemu(bench_append, machines.fresh_disk("qemu-cpu.img")), ram,
                                        o.timeout, "CPU benchmark on QEMU");
+  std::optional<Measurement> interpreter_cpu; // --jit both: the interpreter too, in the same run
+  if (o.jit == "both")
+    interpreter_cpu = measure(machines.nimbus(bench_append, machines.fresh_disk("nimbus-interp.img"), "off"), ram,
+                              o.timeout, "CPU benchmark on Nimbus, interpreter");
 
   bool ok = true;
   for (const auto* m : {&nimbus_boot, &qemu_boot}) {
@@ -152,13 +159,18 @@ int run_cpu_workload(const BenchOptions& o, const Machines& machines, uint64_t r
       ok = false;
     }
   }
-  for (const auto* m : {&nimbus_cpu, &qemu_cpu}) {
+  for (const auto* m : {&nimbus_cpu, &qemu_cpu, interpreter_cpu ? &*interpreter_cpu : &nimbus_cpu}) {
     if (!m->guest_seconds) {
       fmt::print(stderr, "nimbus bench: a CPU run never printed its result; last output:\n{}", m->last_lines);
       ok = false;
     }
   }
   if (!ok) return 1;
+  if (interpreter_cpu && interpreter_cpu->checksum != qemu_cpu.checksum) {
+    fmt::print(stderr, "nimbus bench: checksums differ (Nimbus interpreter {}, QEMU {})\n", interpreter_cpu->checksum,
+               qemu_cpu.checksum);
+    return 1;
+  }
   if (nimbus_cpu.checksum != qemu_cpu.checksum) {
     fmt::print(stderr, "nimbus bench: checksums differ (Nimbus {}, QEMU {}): Nimbus computed a wrong result\n",
                nimbus_cpu.checksum, qemu_cpu.checksum);
@@ -178,6 +190,14 @@ int run_cpu_workload(const BenchOptions& o, const Machines& machines, uint64_t r
   fmt::print("{:<36} {:>10.2f} s {:>10.2f} s {:>9.2f}x   >= 0.25x guest speed {}\n",
              fmt::format("CPU benchmark ({} rounds)", o.rounds), *nimbus_cpu.guest_seconds, *qemu_cpu.guest_seconds,
              speed_ratio, speed_ratio >= 0.25 ? "met" : "MISSED");
+  if (interpreter_cpu) {
+    const double interpreter_ratio = *qemu_cpu.guest_seconds / *interpreter_cpu->guest_seconds;
+    fmt::print("{:<36} {:>10.2f} s {:>10.2f} s {:>9.2f}x   (the CPU row above is --jit on: {:.2f}x the interpreter)\n",
+               "  same, interpreter (--jit off)", *interpreter_cpu->guest_seconds, *qemu_cpu.guest_seconds,
+               interpreter_ratio, *interpreter_cpu->guest_seconds / *nimbus_cpu.guest_seconds);
+    j["cpu_seconds_interpreter"] = *interpreter_cpu->guest_seconds;
+    j["speed_ratio_interpreter"] = interpreter_ratio;
+  }
   fmt::print("{:<36} {:>8.1f} MiB {:>8.1f} MiB {:>9.2f}x   <= 16 MiB {}\n", "host memory beyond guest RAM",
              mib(nimbus_overhead), mib(qemu_overhead), mib(nimbus_overhead) / std::max(mib(qemu_overhead), 0.01),
              mib(nimbus_overhead) <= 16 ? "met" : "MISSED");
@@ -293,6 +313,11 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--qemu", o->qemu, "The reference emulator")->capture_default_str();
   cmd->add_option("--mem", o->mem, "Guest RAM for both machines")->capture_default_str();
   cmd->add_option("--rounds", o->rounds, "CPU benchmark size (nimbus.bench=N)")->capture_default_str();
+  cmd->add_option("--jit", o->jit,
+                  "Nimbus's tier: off (interpreter), on (JIT), both (CPU workload: the JIT's rows plus the "
+                  "interpreter's CPU benchmark, all against the same QEMU run)")
+      ->check(CLI::IsMember({"off", "on", "both"}))
+      ->capture_default_str();
   cmd->add_option("--workload", o->workload, "cpu: boot and CPU benchmark; micro: microbenchmarks; all: both")
       ->check(CLI::IsMember({"cpu", "micro", "all"}))
       ->capture_default_str();

@@ -1,5 +1,6 @@
 // `nimbus run`: boots one machine on the terminal, like `qemu-system-riscv64 -M virt -nographic`;
 // with --vm or --virt, runs VMs under the VMM instead (the VMM is their firmware).
+#include <cstdlib>
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -39,6 +40,7 @@ struct RunOptions {
   bool virtio_legacy = false;
   double timeout_seconds = 0;
   uint64_t max_instructions = 0;
+  std::string jit; // "on" or "off"; default from NIMBUS_JIT, else off
   std::vector<std::string> loads;
   // The VMM (--vm or --virt).
   std::vector<std::string> vm_files;
@@ -62,6 +64,19 @@ const CLI::Validator kNotNegative(
 class UsageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+// --jit, or NIMBUS_JIT from the environment (so whole test suites can run with the JIT on).
+bool jit_on(const RunOptions& o) {
+  std::string value = o.jit;
+  if (value.empty()) {
+    const char* env = std::getenv("NIMBUS_JIT");
+    value = env != nullptr ? env : "off";
+  }
+  if (value == "on") return true;
+  if (value == "off") return false;
+  throw UsageError(fmt::format("--jit '{}' (or NIMBUS_JIT) must be 'on' or 'off'", value));
+}
+
 
 void require_readable_file(const std::string& path, const char* what) {
   std::error_code ec;
@@ -123,6 +138,16 @@ machine::MachineConfig validate(const RunOptions& o) {
   c.max_instructions = o.max_instructions;
   c.deterministic = o.deterministic;
   c.virtio_legacy = o.virtio_legacy;
+  c.jit = jit_on(o);
+  // A test knob, not an option: NIMBUS_JIT_THRESHOLD=1 translates every block on its first run,
+  // so test suites exercise the JIT on code that runs only a few times.
+  if (const char* threshold = std::getenv("NIMBUS_JIT_THRESHOLD")) {
+    char* end = nullptr;
+    const unsigned long value = std::strtoul(threshold, &end, 10);
+    if (end == threshold || *end != '\0' || value == 0 || value > 1000000)
+      throw UsageError(fmt::format("NIMBUS_JIT_THRESHOLD '{}' must be a number from 1 to 1000000", threshold));
+    c.jit_threshold = static_cast<uint32_t>(value);
+  }
   return c;
 }
 
@@ -157,6 +182,8 @@ VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::Sna
   if (!o.loads.empty()) throw UsageError("--load cannot be used with --vm or --virt");
   if (o.virtio_legacy) throw UsageError("--virtio-legacy cannot be used with --vm or --virt");
   if (o.max_instructions != 0) throw UsageError("--max-instructions cannot be used with --vm or --virt");
+  // NIMBUS_JIT alone does not refuse: it sets the bare machine's default, which VMs do not have yet.
+  if (o.jit == "on") throw UsageError("--jit on is not available with --vm or --virt yet (bare machine only; use --jit off)");
   const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
   setup.options.host_harts = o.host_harts != 0 ? o.host_harts : hardware;
   if (setup.options.host_harts > 256) throw UsageError(fmt::format("--host-harts {} is out of range: 1 to 256", o.host_harts));
@@ -384,6 +411,11 @@ void register_run(CLI::App& app) {
   run->add_option("--load", options->loads, "Load FILE@ADDRESS into guest memory before boot (repeatable; bare machine only)");
   run->add_flag("--deterministic", options->deterministic,
                 "Derive time from retired instructions so that runs repeat exactly (per VM under the VMM)");
+  run->add_option("--jit", options->jit,
+                  "The JIT tier: on translates hot guest code to x86-64, off interprets (default off on this "
+                  "branch until the JIT passes the whole suite; NIMBUS_JIT=on|off sets the default; bare "
+                  "machine only; see docs/jit.md)")
+      ->check(CLI::IsMember({"on", "off"}));
   run->add_option("--timeout", options->timeout_seconds, "Stop after this many seconds of host time (0: never)")
       ->check(kNotNegative);
   run->add_option("--max-instructions", options->max_instructions,

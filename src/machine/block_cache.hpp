@@ -49,6 +49,10 @@ public:
   uint32_t next_link = 0; // which link to replace next
   BlockLink links[2];     // taken / not taken successors
   std::vector<BlockOp> ops;
+  // JIT tier (machine/jit): native code for this block once it is hot (null: interpret), and how
+  // often the dispatcher has run it. The code dies with the block.
+  const void* jit_code = nullptr;
+  uint32_t heat = 0;
 };
 
 class BlockCache {

@@ -90,6 +90,7 @@ public:
   // DMA), so harts can drop decoded code that may be stale.
   uint64_t dma_generation() const { return dma_generation_; }
   void note_dma_write() { ++dma_generation_; }
+  const uint64_t* dma_generation_address() const { return &dma_generation_; } // for generated code
 
 private:
   struct Window {

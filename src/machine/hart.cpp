@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "machine/hart_execute.hpp"
+#include "machine/jit/translator.hpp"
 #include "riscv/csr.hpp"
 #include "riscv/decoder.hpp"
 
@@ -153,16 +154,22 @@ uint64_t Hart::run(uint64_t budget) {
     block_pc_ = pc_;
     block_retired_ = block->count;
     const uint64_t epoch_before = chain_epoch_;
-    const BlockOp* op = block->ops.data();
-    do {
-      op = op->handler(*this, op);
-    } while (op != nullptr);
-    retire(block_retired_);
-    retired += block_retired_;
+    if (jit_ != nullptr && block != scratch_block_.get() &&
+        (block->jit_code != nullptr || ++block->heat >= jit_hot_threshold_) && jit_->translate(*block)) {
+      // Native code runs this block and any blocks chained after it (docs/jit.md).
+      run_translated(block, steps, budget, retired, steps);
+    } else {
+      const BlockOp* op = block->ops.data();
+      do {
+        op = op->handler(*this, op);
+      } while (op != nullptr);
+      retire(block_retired_);
+      retired += block_retired_;
+      steps += block_retired_ + (block_retired_ == 0 ? 1 : 0);
+    }
     // A block that changed code or translation while running may itself be garbage now.
     previous = (block == scratch_block_.get() || chain_epoch_ != epoch_before) ? nullptr : block;
     previous_epoch = chain_epoch_;
-    steps += block_retired_ + (block_retired_ == 0 ? 1 : 0);
     if (steps >= next_timer_poll_) {
       poll_timer();
       next_timer_poll_ = steps + kTimerPollInterval;
@@ -174,6 +181,34 @@ uint64_t Hart::run(uint64_t budget) {
   }
   blocks_.collect_garbage();
   return retired;
+}
+
+void Hart::set_jit(bool on, uint32_t hot_threshold) {
+  jit_hot_threshold_ = hot_threshold == 0 ? 1 : hot_threshold;
+  if (on == (jit_ != nullptr)) return;
+  // Native code belongs to blocks: start both tiers from empty caches.
+  blocks_.clear();
+  break_chains();
+  jit_ = on ? std::make_unique<jit::Translator>(*this) : nullptr;
+}
+
+uint64_t Hart::jit_translated_blocks() const { return jit_ ? jit_->translated_blocks() : 0; }
+
+// Enters native code at `block`. On return `block` is the block native code ended in, with the
+// hart exactly as the interpreter would leave it after that block.
+void Hart::run_translated(Block*& block, uint64_t steps, uint64_t budget, uint64_t& retired_total,
+                          uint64_t& steps_total) {
+  jit_retired_ = 0;
+  jit_committed_ = 0;
+  jit_block_ = block;
+  // Chain while the dispatcher would still start another block without polling the timer.
+  jit_limit_ = std::min(budget, next_timer_poll_) - steps;
+  jit_->enter(block->jit_code);
+  block = jit_block_;
+  const uint64_t uncommitted = jit_retired_ + block_retired_;
+  retire(uncommitted);
+  retired_total += jit_committed_ + uncommitted;
+  steps_total += jit_committed_ + uncommitted + (block_retired_ == 0 ? 1 : 0);
 }
 
 Block* Hart::fetch_block() {

@@ -26,6 +26,11 @@
 
 namespace nimbus::machine {
 
+namespace jit {
+class Translator;
+struct Runtime;
+} // namespace jit
+
 class Hart {
 public:
   Hart(unsigned hart_id, Bus& bus, Clock& clock, ReservationSet& reservations);
@@ -137,6 +142,12 @@ public:
   void set_virtualization(bool on);
   // Drops all decoded code and translations (e.g. after a loader rewrote memory).
   void flush_caches();
+  // The JIT tier (machine/jit, docs/jit.md): hot blocks run as translated x86-64 code. Off by
+  // default. `hot_threshold`: how many times a block is interpreted before it is translated.
+  void set_jit(bool on, uint32_t hot_threshold = 32);
+  bool jit_enabled() const { return jit_ != nullptr; }
+  // Blocks translated since the JIT was turned on (tests and statistics).
+  uint64_t jit_translated_blocks() const;
   size_t decoded_blocks() const { return blocks_.size(); }
 
   // Snapshots (hart_state.cpp): every architectural register (GPRs, FPRs, pc, privilege and V,
@@ -149,6 +160,8 @@ public:
 
   struct Exec; // instruction handlers (hart_execute.cpp)
   friend struct Exec;
+  friend class jit::Translator;
+  friend struct jit::Runtime;
 
 private:
   static constexpr unsigned kDiscardRegister = 32; // rd = x0 writes land here
@@ -313,6 +326,15 @@ private:
   InterruptPins pins_;
   BlockCache blocks_;
   std::unique_ptr<Block> scratch_block_; // an instruction straddling two pages (never cached)
+
+  // ---- JIT tier (machine/jit). Native code reads and writes these between blocks.
+  void run_translated(Block*& block, uint64_t steps, uint64_t budget, uint64_t& retired_total, uint64_t& steps_total);
+  std::unique_ptr<jit::Translator> jit_;
+  uint32_t jit_hot_threshold_ = 32;
+  uint64_t jit_retired_ = 0;   // instructions of chained blocks completed, not yet retired
+  uint64_t jit_committed_ = 0; // instructions already retired into instret by a fallback call
+  uint64_t jit_limit_ = 0;     // stop chaining once jit_retired_ reaches this
+  Block* jit_block_ = nullptr; // the block native code is in (or last ran)
 };
 
 } // namespace nimbus::machine

@@ -17,6 +17,8 @@ public:
       level_.fetch_and(~mask, std::memory_order_release);
   }
   uint64_t sample() const { return level_.load(std::memory_order_acquire); }
+  // For generated code that samples the pins itself (an aligned 64-bit load is atomic on x86-64).
+  const void* level_address() const { return &level_; }
 
 private:
   std::atomic<uint64_t> level_{0};

@@ -58,7 +58,10 @@ Machine::Machine(const MachineConfig& config, ConsoleBackend& console)
   if (!config.initrd.empty()) spec.initrd = config.initrd;
   spec.extra = config.loads;
   const BootInfo info = board_->boot(spec);
-  for (auto& hart : harts_) hart->reset(info.reset_pc);
+  for (auto& hart : harts_) {
+    hart->reset(info.reset_pc);
+    hart->set_jit(config.jit, config.jit_threshold);
+  }
 }
 
 Machine::~Machine() = default;

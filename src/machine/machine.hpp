@@ -35,6 +35,8 @@ struct MachineConfig {
   std::vector<ExtraLoad> loads;
   std::chrono::milliseconds timeout{0}; // zero: none
   uint64_t max_instructions = 0;       // zero: none
+  bool jit = false;                    // the JIT tier (docs/jit.md); off by default on this branch
+  uint32_t jit_threshold = 32;         // runs of a block before it is translated
 };
 
 enum class StopCause { PowerOff, Reboot, UserQuit, Timeout, InstructionLimit };

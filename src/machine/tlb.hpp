@@ -33,6 +33,9 @@ public:
     return entries_[context][static_cast<unsigned>(access)][(vaddr >> 12) & (kEntries - 1)];
   }
 
+  // For generated code: entry(c, a, v) lives at base() + ((c * 3 + a) * kEntries + ((v >> 12) & (kEntries - 1))).
+  const TlbEntry* base() const { return &entries_[0][0][0]; }
+
   void flush() {
     for (auto& context : entries_)
       for (auto& kind : context)

@@ -1,0 +1,52 @@
+#pragma once
+// What generated code calls out of line: the interpreter's own slow paths and handlers, so the
+// JIT defines no semantics of its own beyond the ops it emits inline.
+#include <cstdint>
+
+#include "machine/block_cache.hpp"
+#include "machine/hart.hpp"
+
+namespace nimbus::machine::jit {
+
+// Returned in rax:rdx (System V: a 16-byte trivially copyable struct).
+struct LoadResult {
+  uint64_t value; // the bytes read, zero-extended
+  uint64_t ok;    // 0: the load trapped (pc, block_retired_ and the trap CSRs are set)
+};
+
+struct Runtime {
+  // A CSR op, run by the interpreter's handler. Instructions of earlier chained blocks are
+  // retired first so counter CSRs read (and write) exactly what the interpreter sees. Other
+  // untranslated ops call their handler directly (nothing else reads the counters mid-run).
+  // Returns the handler's result: the next op, or null when the block was left.
+  static const BlockOp* call_handler(Hart* h, const BlockOp* op) {
+    if (h->jit_retired_ != 0) {
+      h->retire(h->jit_retired_);
+      h->jit_committed_ += h->jit_retired_;
+      h->jit_limit_ -= h->jit_retired_; // the chain budget counts committed instructions too
+      h->jit_retired_ = 0;
+    }
+    return op->handler(*h, op);
+  }
+  // A load that missed the inline soft-TLB path (miss, MMIO, page crossing).
+  template <unsigned Size> static LoadResult load(Hart* h, uint64_t va, const BlockOp* op) {
+    uint64_t value = 0;
+    const bool ok = h->load_slow(va, Size, value, op);
+    return LoadResult{value, ok ? 1u : 0u};
+  }
+  // A store that missed the inline path. Returns 0 to continue the block, 1 when it ended: the
+  // store trapped, or it hit decoded code (as the interpreter's after_store: leave after it).
+  template <unsigned Size> static uint64_t store(Hart* h, uint64_t va, uint64_t value, const BlockOp* op) {
+    if constexpr (Size < 8) value &= (uint64_t{1} << (8 * Size)) - 1;
+    if (!h->store_slow(va, Size, value, op)) return 1;
+    if (h->code_modified_) {
+      h->code_modified_ = false;
+      h->block_retired_ = op->index + 1u;
+      h->pc_ = h->block_pc_ + op->offset + op->length;
+      return 1;
+    }
+    return 0;
+  }
+};
+
+} // namespace nimbus::machine::jit

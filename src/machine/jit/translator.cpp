@@ -1,0 +1,649 @@
+// Emission of x86-64 for one decoded block (docs/jit.md). Host register use:
+//   rbx            the Hart*
+//   rbp, r12-r15   guest registers (callee-saved: they survive helper calls)
+//   r8-r11         guest registers (caller-saved: pushed around out-of-line calls)
+//   rax rcx rdx rsi rdi   scratch
+#include "machine/jit/translator.hpp"
+
+#include <xbyak/xbyak.h>
+
+#include <algorithm>
+#include <array>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "machine/hart.hpp"
+#include "machine/hart_execute.hpp"
+#include "machine/jit/runtime.hpp"
+#include "riscv/integer_semantics.hpp"
+
+namespace nimbus::machine::jit {
+
+using riscv::Op;
+using namespace Xbyak::util;
+namespace sem = riscv::sem;
+
+namespace {
+
+template <typename T, typename M> int32_t offset_of(const T& object, const M& member) {
+  return static_cast<int32_t>(reinterpret_cast<const char*>(&member) - reinterpret_cast<const char*>(&object));
+}
+
+static_assert(sizeof(TlbEntry) == 24, "the inline TLB path indexes 24-byte entries");
+static_assert(static_cast<unsigned>(Access::Load) == 1 && static_cast<unsigned>(Access::Store) == 2);
+
+constexpr unsigned kGuestRegisters = 32;
+constexpr unsigned kDiscard = 32; // the decoder's rd for writes to x0
+
+bool translated_inline(Op op) {
+  switch (op) {
+  case Op::Lui: case Op::Auipc: case Op::Jal: case Op::Jalr:
+  case Op::Beq: case Op::Bne: case Op::Blt: case Op::Bge: case Op::Bltu: case Op::Bgeu:
+  case Op::Lb: case Op::Lh: case Op::Lw: case Op::Ld: case Op::Lbu: case Op::Lhu: case Op::Lwu:
+  case Op::Sb: case Op::Sh: case Op::Sw: case Op::Sd:
+  case Op::Addi: case Op::Slti: case Op::Sltiu: case Op::Xori: case Op::Ori: case Op::Andi:
+  case Op::Slli: case Op::Srli: case Op::Srai:
+  case Op::Add: case Op::Sub: case Op::Sll: case Op::Slt: case Op::Sltu: case Op::Xor: case Op::Srl:
+  case Op::Sra: case Op::Or: case Op::And:
+  case Op::Addiw: case Op::Slliw: case Op::Srliw: case Op::Sraiw:
+  case Op::Addw: case Op::Subw: case Op::Sllw: case Op::Srlw: case Op::Sraw:
+  case Op::Mul: case Op::Mulh: case Op::Mulhsu: case Op::Mulhu: case Op::Div: case Op::Divu: case Op::Rem:
+  case Op::Remu: case Op::Mulw: case Op::Divw: case Op::Divuw: case Op::Remw: case Op::Remuw:
+  case Op::Fence:
+    return true;
+  default:
+    return false;
+  }
+}
+
+bool reads_rs1(Op op) { return op != Op::Lui && op != Op::Auipc && op != Op::Jal && op != Op::Fence; }
+bool reads_rs2(Op op) {
+  switch (op) {
+  case Op::Beq: case Op::Bne: case Op::Blt: case Op::Bge: case Op::Bltu: case Op::Bgeu:
+  case Op::Sb: case Op::Sh: case Op::Sw: case Op::Sd:
+  case Op::Add: case Op::Sub: case Op::Sll: case Op::Slt: case Op::Sltu: case Op::Xor: case Op::Srl:
+  case Op::Sra: case Op::Or: case Op::And: case Op::Addw: case Op::Subw: case Op::Sllw: case Op::Srlw:
+  case Op::Sraw: case Op::Mul: case Op::Mulh: case Op::Mulhsu: case Op::Mulhu: case Op::Div: case Op::Divu:
+  case Op::Rem: case Op::Remu: case Op::Mulw: case Op::Divw: case Op::Divuw: case Op::Remw: case Op::Remuw:
+    return true;
+  default:
+    return false;
+  }
+}
+bool writes_rd(Op op) {
+  switch (op) {
+  case Op::Fence:
+  case Op::Beq: case Op::Bne: case Op::Blt: case Op::Bge: case Op::Bltu: case Op::Bgeu:
+  case Op::Sb: case Op::Sh: case Op::Sw: case Op::Sd:
+    return false;
+  default:
+    return translated_inline(op);
+  }
+}
+
+bool reads_counters(Op op) {
+  switch (op) {
+  case Op::Csrrw: case Op::Csrrs: case Op::Csrrc: case Op::Csrrwi: case Op::Csrrsi: case Op::Csrrci:
+    return true;
+  default:
+    return false;
+  }
+}
+
+// Division and remainder call the shared semantic functions: their corner cases (x/0, overflow)
+// are defined once, and a host divide costs more than the call.
+uint64_t (*division_function(Op op))(uint64_t, uint64_t) {
+  switch (op) {
+  case Op::Div: return &sem::div;
+  case Op::Divu: return &sem::divu;
+  case Op::Rem: return &sem::rem;
+  case Op::Remu: return &sem::remu;
+  case Op::Divw: return &sem::divw;
+  case Op::Divuw: return &sem::divuw;
+  case Op::Remw: return &sem::remw;
+  case Op::Remuw: return &sem::remuw;
+  default: return nullptr;
+  }
+}
+
+class BlockEmitter : public Xbyak::CodeGenerator {
+public:
+  BlockEmitter(const Layout& layout, Block& block, const void* exit, size_t max, uint8_t* at)
+      : Xbyak::CodeGenerator(max, at), l_(layout), block_(block), exit_(exit) {}
+
+  void emit() {
+    allocate();
+    // Entry: this block's pc is in pc_ (the dispatcher or the previous block put it there).
+    mov(rax, qword[rbx + l_.pc]);
+    mov(qword[rbx + l_.block_pc], rax);
+    mov(rax, reinterpret_cast<uint64_t>(&block_));
+    mov(qword[rbx + l_.jit_block], rax);
+    mov(qword[rbx + l_.block_retired], static_cast<uint32_t>(block_.count));
+    reload_all();
+
+    const OpHandler fall_through = fall_through_handler();
+    for (size_t i = 0; i < block_.ops.size(); ++i) {
+      const BlockOp& op = block_.ops[i];
+      const bool last = i + 1 == block_.ops.size();
+      if (op.handler == fall_through) {
+        mov(rax, qword[rbx + l_.block_pc]);
+        add(rax, static_cast<uint32_t>(op.offset));
+        exit_to_rax();
+        break;
+      }
+      if (translated_inline(op.op))
+        emit_inline(op);
+      else
+        emit_fallback(op, last);
+    }
+
+    // The once-per-block check and the chain to a successor.
+    L(chain_);
+    mov(rax, qword[rbx + l_.jit_retired]);
+    add(rax, static_cast<uint32_t>(block_.count));
+    cmp(rax, qword[rbx + l_.jit_limit]);
+    jae(to_dispatcher_, T_NEAR);
+    cmp(byte[rbx + l_.exit_requested], 0);
+    jne(to_dispatcher_, T_NEAR);
+    mov(rcx, qword[rbx + l_.mip]);
+    or_(rcx, qword[rbx + l_.sstc_pending]);
+    mov(rdx, reinterpret_cast<uint64_t>(l_.pins));
+    or_(rcx, qword[rdx]);
+    test(qword[rbx + l_.mie], rcx);
+    jnz(to_dispatcher_, T_NEAR);
+    mov(rdx, reinterpret_cast<uint64_t>(l_.dma_generation));
+    mov(rdx, qword[rdx]);
+    cmp(rdx, qword[rbx + l_.dma_seen]);
+    jne(to_dispatcher_, T_NEAR);
+    mov(rcx, qword[rbx + l_.pc]);
+    mov(rsi, qword[rbx + l_.chain_epoch]);
+    mov(edx, dword[rbx + l_.fetch_context]);
+    for (int link = 0; link < 2; ++link) {
+      Xbyak::Label next;
+      mov(rdi, reinterpret_cast<uint64_t>(&block_) + static_cast<uint64_t>(l_.block_links + link * l_.link_size));
+      cmp(rcx, qword[rdi + l_.link_pc]);
+      jne(next, T_NEAR);
+      cmp(rsi, qword[rdi + l_.link_epoch]);
+      jne(next, T_NEAR);
+      cmp(dl, byte[rdi + l_.link_privilege]);
+      jne(next, T_NEAR);
+      mov(rdi, qword[rdi + l_.link_block]);
+      mov(rdi, qword[rdi + l_.block_jit_code]);
+      test(rdi, rdi);
+      jz(to_dispatcher_, T_NEAR);
+      mov(qword[rbx + l_.jit_retired], rax); // this block is done: count it, enter the next
+      jmp(rdi);
+      L(next);
+    }
+    L(to_dispatcher_);
+    jmp_exit();
+
+    // Registers stored back, then to the dispatcher: traps and stores into code end here.
+    L(sync_exit_);
+    store_written();
+    jmp_exit();
+
+    for (auto& slow : slow_paths_) slow();
+  }
+
+private:
+  // ---- register allocation: the most used guest registers of the inline ops get host registers.
+  void allocate() {
+    std::array<unsigned, kGuestRegisters> uses{};
+    for (const BlockOp& op : block_.ops) {
+      if (!translated_inline(op.op)) continue;
+      if (reads_rs1(op.op) && op.rs1 != 0) ++uses[op.rs1];
+      if (reads_rs2(op.op) && op.rs2 != 0) ++uses[op.rs2];
+      if (writes_rd(op.op) && op.rd != 0 && op.rd < kGuestRegisters) {
+        ++uses[op.rd];
+        written_[op.rd] = true;
+      }
+    }
+    std::array<unsigned, kGuestRegisters> order{};
+    for (unsigned r = 0; r < kGuestRegisters; ++r) order[r] = r;
+    std::stable_sort(order.begin(), order.end(), [&](unsigned a, unsigned b) { return uses[a] > uses[b]; });
+    const std::array<Xbyak::Reg64, 9> pool{rbp, r12, r13, r14, r15, r8, r9, r10, r11};
+    size_t next = 0;
+    for (const unsigned r : order) {
+      if (next == pool.size() || uses[r] < 2) break; // one use is cheaper from memory
+      host_[r] = pool[next++];
+    }
+  }
+  std::optional<Xbyak::Reg64> host(unsigned r) const { return r < kGuestRegisters ? host_[r] : std::nullopt; }
+  Xbyak::Address slot(unsigned r) { return qword[rbx + l_.x + static_cast<int32_t>(8 * r)]; }
+
+  void get(const Xbyak::Reg64& dst, unsigned r) {
+    if (r == 0)
+      xor_(dst.cvt32(), dst.cvt32());
+    else if (const auto h = host(r))
+      mov(dst, *h);
+    else
+      mov(dst, slot(r));
+  }
+  void put(unsigned r, const Xbyak::Reg64& src) {
+    if (r == 0 || r >= kGuestRegisters) return; // x0: the write is dropped
+    if (const auto h = host(r))
+      mov(*h, src);
+    else
+      mov(slot(r), src);
+  }
+  void reload_all() {
+    for (unsigned r = 1; r < kGuestRegisters; ++r)
+      if (const auto h = host(r)) mov(*h, slot(r));
+  }
+  // Every allocated register the block writes anywhere: the others still equal x_[] in memory.
+  void store_written(unsigned except = 0) {
+    for (unsigned r = 1; r < kGuestRegisters; ++r)
+      if (written_[r] && r != except)
+        if (const auto h = host(r)) mov(slot(r), *h);
+  }
+  // Out-of-line call with arguments already in rdi, rsi, rdx, rcx; guest registers in
+  // caller-saved host registers are preserved around it.
+  void call_out(const void* function) {
+    std::vector<Xbyak::Reg64> saved;
+    for (unsigned r = 1; r < kGuestRegisters; ++r)
+      if (const auto h = host(r); h && h->getIdx() >= 8 && h->getIdx() <= 11) saved.push_back(*h);
+    for (const auto& reg : saved) push(reg);
+    if (saved.size() % 2) sub(rsp, 8);
+    mov(rax, reinterpret_cast<uint64_t>(function));
+    call(rax);
+    if (saved.size() % 2) add(rsp, 8);
+    for (auto it = saved.rbegin(); it != saved.rend(); ++it) pop(*it);
+  }
+  void jmp_exit() {
+    mov(rax, reinterpret_cast<uint64_t>(exit_));
+    jmp(rax);
+  }
+  // A normal end of the block with the next pc in rax.
+  void exit_to_rax() {
+    mov(qword[rbx + l_.pc], rax);
+    store_written();
+    jmp(chain_, T_NEAR);
+  }
+  void pc_plus(const Xbyak::Reg64& dst, const BlockOp& op, int64_t delta) {
+    mov(dst, qword[rbx + l_.block_pc]);
+    const int64_t d = static_cast<int64_t>(op.offset) + delta;
+    if (d >= INT32_MIN && d <= INT32_MAX) {
+      if (d != 0) add(dst, static_cast<uint32_t>(static_cast<int32_t>(d)));
+    } else {
+      mov(rdx, static_cast<uint64_t>(d));
+      add(dst, rdx);
+    }
+  }
+  static bool fits32(int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
+  // rcx = rs2, or the immediate.
+  void second_operand(const BlockOp& op, bool immediate) {
+    if (!immediate)
+      get(rcx, op.rs2);
+    else
+      mov(rcx, static_cast<uint64_t>(op.imm));
+  }
+
+  // ---- ops the interpreter runs
+  // An interpreter handler touches only x_[rs1], x_[rs2] and x_[rd] (whatever the fields mean for
+  // the op), so only those are synced: stored before the call when the block has changed them,
+  // rd reloaded after. When the handler leaves the block, every changed register is stored except
+  // rd, whose slot already holds the truth (stored before, or written by the handler).
+  void emit_fallback(const BlockOp& op, bool last) {
+    const unsigned touched[3] = {op.rs1, op.rs2, op.rd};
+    for (unsigned k = 0; k < 3; ++k) {
+      const unsigned r = touched[k];
+      if (r == 0 || r >= kGuestRegisters || !written_[r] || !host(r)) continue;
+      if ((k >= 1 && touched[0] == r) || (k == 2 && touched[1] == r)) continue;
+      mov(slot(r), *host(r));
+    }
+    mov(rdi, rbx);
+    mov(rsi, reinterpret_cast<uint64_t>(&op));
+    // Only CSR instructions read instret/cycle: they go through the thunk that retires the
+    // chained blocks first; every other handler is called directly.
+    call_out(reads_counters(op.op) ? reinterpret_cast<const void*>(&Runtime::call_handler)
+                                   : reinterpret_cast<const void*>(op.handler));
+    test(rax, rax);
+    Xbyak::Label go_on;
+    if (!last) jnz(go_on, T_NEAR);
+    store_written(op.rd);
+    jmp_exit();
+    if (last) return;
+    L(go_on);
+    if (op.rd != 0 && op.rd < kGuestRegisters)
+      if (const auto h = host(op.rd)) mov(*h, slot(op.rd));
+  }
+
+  // ---- ops translated inline
+  void emit_inline(const BlockOp& op) {
+    switch (op.op) {
+    case Op::Fence: return; // one hart runs at a time in this process: ordering holds already
+    case Op::Lui:
+      mov(rax, static_cast<uint64_t>(op.imm));
+      put(op.rd, rax);
+      return;
+    case Op::Auipc:
+      pc_plus(rax, op, op.imm);
+      put(op.rd, rax);
+      return;
+    case Op::Jal:
+      pc_plus(rax, op, op.length);
+      put(op.rd, rax);
+      pc_plus(rax, op, op.imm);
+      exit_to_rax();
+      return;
+    case Op::Jalr:
+      get(rsi, op.rs1);
+      add(rsi, static_cast<uint32_t>(static_cast<int32_t>(op.imm)));
+      and_(rsi, -2);
+      pc_plus(rax, op, op.length);
+      put(op.rd, rax);
+      mov(rax, rsi);
+      exit_to_rax();
+      return;
+    case Op::Beq: case Op::Bne: case Op::Blt: case Op::Bge: case Op::Bltu: case Op::Bgeu: {
+      get(rax, op.rs1);
+      get(rcx, op.rs2);
+      cmp(rax, rcx);
+      Xbyak::Label taken;
+      switch (op.op) {
+      case Op::Beq: je(taken, T_NEAR); break;
+      case Op::Bne: jne(taken, T_NEAR); break;
+      case Op::Blt: jl(taken, T_NEAR); break;
+      case Op::Bge: jge(taken, T_NEAR); break;
+      case Op::Bltu: jb(taken, T_NEAR); break;
+      default: jae(taken, T_NEAR); break;
+      }
+      pc_plus(rax, op, op.length);
+      exit_to_rax();
+      L(taken);
+      pc_plus(rax, op, op.imm);
+      exit_to_rax();
+      return;
+    }
+    case Op::Lb: return load(op, 1, true);
+    case Op::Lh: return load(op, 2, true);
+    case Op::Lw: return load(op, 4, true);
+    case Op::Ld: return load(op, 8, false);
+    case Op::Lbu: return load(op, 1, false);
+    case Op::Lhu: return load(op, 2, false);
+    case Op::Lwu: return load(op, 4, false);
+    case Op::Sb: return store(op, 1);
+    case Op::Sh: return store(op, 2);
+    case Op::Sw: return store(op, 4);
+    case Op::Sd: return store(op, 8);
+    default: break;
+    }
+    if (const auto f = division_function(op.op)) {
+      get(rdi, op.rs1);
+      get(rsi, op.rs2);
+      call_out(reinterpret_cast<const void*>(f));
+      put(op.rd, rax);
+      return;
+    }
+    alu(op);
+  }
+
+  void alu(const BlockOp& op) {
+    const bool imm = !reads_rs2(op.op);
+    get(rax, op.rs1);
+    const auto imm32 = static_cast<uint32_t>(static_cast<int32_t>(op.imm)); // I-type: 12-bit, sign-extended
+    switch (op.op) {
+    case Op::Addi: add(rax, imm32); break;
+    case Op::Xori: xor_(rax, imm32); break;
+    case Op::Ori: or_(rax, imm32); break;
+    case Op::Andi: and_(rax, imm32); break;
+    case Op::Slli: shl(rax, static_cast<int>(op.imm & 63)); break;
+    case Op::Srli: shr(rax, static_cast<int>(op.imm & 63)); break;
+    case Op::Srai: sar(rax, static_cast<int>(op.imm & 63)); break;
+    case Op::Slti: case Op::Sltiu: case Op::Slt: case Op::Sltu:
+      second_operand(op, imm);
+      cmp(rax, rcx);
+      if (op.op == Op::Slti || op.op == Op::Slt)
+        setl(al);
+      else
+        setb(al);
+      movzx(eax, al);
+      break;
+    case Op::Addiw: add(eax, imm32); movsxd(rax, eax); break;
+    case Op::Slliw: shl(eax, static_cast<int>(op.imm & 31)); movsxd(rax, eax); break;
+    case Op::Srliw: shr(eax, static_cast<int>(op.imm & 31)); movsxd(rax, eax); break;
+    case Op::Sraiw: sar(eax, static_cast<int>(op.imm & 31)); movsxd(rax, eax); break;
+    case Op::Add: get(rcx, op.rs2); add(rax, rcx); break;
+    case Op::Sub: get(rcx, op.rs2); sub(rax, rcx); break;
+    case Op::Xor: get(rcx, op.rs2); xor_(rax, rcx); break;
+    case Op::Or: get(rcx, op.rs2); or_(rax, rcx); break;
+    case Op::And: get(rcx, op.rs2); and_(rax, rcx); break;
+    case Op::Sll: get(rcx, op.rs2); shl(rax, cl); break; // x86 masks a 64-bit shift count to 6 bits
+    case Op::Srl: get(rcx, op.rs2); shr(rax, cl); break;
+    case Op::Sra: get(rcx, op.rs2); sar(rax, cl); break;
+    case Op::Addw: get(rcx, op.rs2); add(eax, ecx); movsxd(rax, eax); break;
+    case Op::Subw: get(rcx, op.rs2); sub(eax, ecx); movsxd(rax, eax); break;
+    case Op::Sllw: get(rcx, op.rs2); shl(eax, cl); movsxd(rax, eax); break; // and to 5 bits for 32-bit
+    case Op::Srlw: get(rcx, op.rs2); shr(eax, cl); movsxd(rax, eax); break;
+    case Op::Sraw: get(rcx, op.rs2); sar(eax, cl); movsxd(rax, eax); break;
+    case Op::Mul: get(rcx, op.rs2); imul(rax, rcx); break;
+    case Op::Mulw: get(rcx, op.rs2); imul(eax, ecx); movsxd(rax, eax); break;
+    case Op::Mulh: get(rcx, op.rs2); imul(rcx); mov(rax, rdx); break;
+    case Op::Mulhu: get(rcx, op.rs2); mul(rcx); mov(rax, rdx); break;
+    case Op::Mulhsu: { // the unsigned high product, minus rs2 when rs1 is negative
+      Xbyak::Label positive;
+      get(rcx, op.rs2);
+      mov(rsi, rax);
+      mul(rcx);
+      test(rsi, rsi);
+      jns(positive);
+      sub(rdx, rcx);
+      L(positive);
+      mov(rax, rdx);
+      break;
+    }
+    default: ud2(); break; // not reached: translated_inline() lists exactly the ops above
+    }
+    put(op.rd, rax);
+  }
+
+  // rsi = virtual address; rcx = its soft-TLB entry for `access`; jumps to `miss` unless the
+  // entry maps the page and the access stays inside it. Leaves the host address in rsi.
+  void tlb_lookup(const BlockOp& op, Access access, unsigned size, Xbyak::Label& miss) {
+    get(rsi, op.rs1);
+    if (op.imm != 0) add(rsi, static_cast<uint32_t>(static_cast<int32_t>(op.imm)));
+    mov(rax, rsi);
+    shr(rax, 12);
+    mov(ecx, eax);
+    and_(ecx, SoftTlb::kEntries - 1);
+    mov(edx, dword[rbx + l_.data_context]);
+    imul(edx, edx, 3 * SoftTlb::kEntries);
+    add(ecx, edx);
+    lea(rcx, ptr[rcx + rcx * 2]);
+    lea(rcx, ptr[rbx + rcx * 8 + (l_.tlb + static_cast<int32_t>(static_cast<unsigned>(access) *
+                                                                 SoftTlb::kEntries * sizeof(TlbEntry)))]);
+    cmp(rax, qword[rcx]);
+    jne(miss, T_NEAR);
+    if (size > 1) {
+      mov(eax, esi);
+      and_(eax, 0xfff);
+      cmp(eax, 4096 - size);
+      ja(miss, T_NEAR);
+    }
+    mov(rcx, qword[rcx + 8]); // addend
+  }
+
+  void extend(unsigned size, bool sign) { // rax holds `size` loaded bytes, zero-extended
+    if (size == 8) return;
+    if (sign) {
+      if (size == 1) movsx(rax, al);
+      if (size == 2) movsx(rax, ax);
+      if (size == 4) movsxd(rax, eax);
+    }
+  }
+
+  void load(const BlockOp& op, unsigned size, bool sign) {
+    Xbyak::Label& miss = labels_.emplace_back();
+    Xbyak::Label& done = labels_.emplace_back();
+    tlb_lookup(op, Access::Load, size, miss);
+    switch (size) {
+    case 1: if (sign) movsx(rax, byte[rcx + rsi]); else movzx(eax, byte[rcx + rsi]); break;
+    case 2: if (sign) movsx(rax, word[rcx + rsi]); else movzx(eax, word[rcx + rsi]); break;
+    case 4: if (sign) movsxd(rax, dword[rcx + rsi]); else mov(eax, dword[rcx + rsi]); break;
+    default: mov(rax, qword[rcx + rsi]); break;
+    }
+    L(done);
+    put(op.rd, rax);
+    const BlockOp* p = &op;
+    slow_paths_.push_back([this, p, size, sign, &miss, &done]() {
+      L(miss);
+      mov(rdi, rbx); // rsi: the address
+      mov(rdx, reinterpret_cast<uint64_t>(p));
+      const void* f = size == 1   ? reinterpret_cast<const void*>(&Runtime::load<1>)
+                      : size == 2 ? reinterpret_cast<const void*>(&Runtime::load<2>)
+                      : size == 4 ? reinterpret_cast<const void*>(&Runtime::load<4>)
+                                  : reinterpret_cast<const void*>(&Runtime::load<8>);
+      call_out(f);
+      test(rdx, rdx);
+      jz(sync_exit_, T_NEAR);
+      extend(size, sign);
+      jmp(done, T_NEAR);
+    });
+  }
+
+  void store(const BlockOp& op, unsigned size) {
+    Xbyak::Label& miss = labels_.emplace_back();
+    Xbyak::Label& done = labels_.emplace_back();
+    tlb_lookup(op, Access::Store, size, miss);
+    get(rdi, op.rs2);
+    switch (size) {
+    case 1: mov(byte[rcx + rsi], dil); break;
+    case 2: mov(word[rcx + rsi], di); break;
+    case 4: mov(dword[rcx + rsi], edi); break;
+    default: mov(qword[rcx + rsi], rdi); break;
+    }
+    L(done);
+    const BlockOp* p = &op;
+    slow_paths_.push_back([this, p, size, &miss, &done]() {
+      L(miss);
+      mov(rdi, rbx); // rsi: the address
+      get(rdx, p->rs2);
+      mov(rcx, reinterpret_cast<uint64_t>(p));
+      const void* f = size == 1   ? reinterpret_cast<const void*>(&Runtime::store<1>)
+                      : size == 2 ? reinterpret_cast<const void*>(&Runtime::store<2>)
+                      : size == 4 ? reinterpret_cast<const void*>(&Runtime::store<4>)
+                                  : reinterpret_cast<const void*>(&Runtime::store<8>);
+      call_out(f);
+      test(rax, rax);
+      jnz(sync_exit_, T_NEAR);
+      jmp(done, T_NEAR);
+    });
+  }
+
+  const Layout& l_;
+  Block& block_;
+  const void* exit_;
+  std::array<std::optional<Xbyak::Reg64>, kGuestRegisters> host_{};
+  std::array<bool, kGuestRegisters> written_{};
+  Xbyak::Label chain_, to_dispatcher_, sync_exit_;
+  std::deque<Xbyak::Label> labels_; // of out-of-line paths (stable addresses)
+  std::vector<std::function<void()>> slow_paths_;
+};
+
+// enter(hart, code): saves the host's callee-saved registers, aligns the stack, jumps to code.
+// exit: undoes that and returns from enter.
+class StubEmitter : public Xbyak::CodeGenerator {
+public:
+  StubEmitter(size_t max, uint8_t* at) : Xbyak::CodeGenerator(max, at) {}
+  const uint8_t* enter = nullptr;
+  const uint8_t* exit = nullptr;
+  void emit() {
+    enter = getCurr();
+    push(rbx);
+    push(rbp);
+    push(r12);
+    push(r13);
+    push(r14);
+    push(r15);
+    sub(rsp, 8);
+    mov(rbx, rdi);
+    jmp(rsi);
+    align(16);
+    exit = getCurr();
+    add(rsp, 8);
+    pop(r15);
+    pop(r14);
+    pop(r13);
+    pop(r12);
+    pop(rbp);
+    pop(rbx);
+    ret();
+  }
+};
+
+} // namespace
+
+Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
+  Layout& l = layout_;
+  const Hart& h = hart;
+  l.x = offset_of(h, h.x_);
+  l.pc = offset_of(h, h.pc_);
+  l.block_pc = offset_of(h, h.block_pc_);
+  l.block_retired = offset_of(h, h.block_retired_);
+  l.data_context = offset_of(h, h.data_context_);
+  l.fetch_context = offset_of(h, h.fetch_context_);
+  l.exit_requested = offset_of(h, h.exit_requested_);
+  l.mip = offset_of(h, h.mip_);
+  l.sstc_pending = offset_of(h, h.sstc_pending_);
+  l.mie = offset_of(h, h.mie_);
+  l.chain_epoch = offset_of(h, h.chain_epoch_);
+  l.tlb = offset_of(h, *h.tlb_.base());
+  l.jit_retired = offset_of(h, h.jit_retired_);
+  l.jit_limit = offset_of(h, h.jit_limit_);
+  l.jit_block = offset_of(h, h.jit_block_);
+  l.dma_seen = offset_of(h, h.dma_generation_seen_);
+  l.pins = hart.pins_.level_address();
+  l.dma_generation = hart.bus_.dma_generation_address();
+  static_assert(sizeof(h.block_retired_) == 8 && sizeof(h.fetch_context_) == 4 && sizeof(h.data_context_) == 4);
+  static_assert(sizeof(h.exit_requested_) == 1);
+  const Block b;
+  l.block_links = offset_of(b, b.links[0]);
+  l.block_jit_code = offset_of(b, b.jit_code);
+  l.link_size = static_cast<int32_t>(sizeof(BlockLink));
+  l.link_pc = offset_of(b.links[0], b.links[0].pc);
+  l.link_epoch = offset_of(b.links[0], b.links[0].epoch);
+  l.link_block = offset_of(b.links[0], b.links[0].block);
+  l.link_privilege = offset_of(b.links[0], b.links[0].privilege);
+  emit_stubs();
+}
+
+Translator::~Translator() = default;
+
+void Translator::emit_stubs() {
+  StubEmitter stubs(4096, code_.cursor());
+  stubs.emit();
+  enter_ = reinterpret_cast<void (*)(Hart*, const void*)>(const_cast<void*>(code_.executable(stubs.enter)));
+  exit_ = code_.executable(stubs.exit);
+  code_.commit(stubs.getSize());
+  stub_bytes_ = code_.used();
+}
+
+void Translator::flush_everything() {
+  hart_.blocks_.clear();
+  hart_.break_chains();
+  code_.reset_to(stub_bytes_);
+}
+
+bool Translator::translate(Block& block) {
+  if (block.jit_code != nullptr) return true;
+  if (block.ops.empty()) return false;
+  const size_t window = std::min(kMaxBlockBytes, code_.remaining());
+  try {
+    BlockEmitter emitter(layout_, block, exit_, window, code_.cursor());
+    emitter.emit();
+    emitter.ready();
+    block.jit_code = code_.executable(emitter.getCode());
+    code_.commit(emitter.getSize());
+    ++translated_;
+  } catch (const Xbyak::Error&) {
+    // The cache is full (the only error a well-formed block can meet): start over.
+    flush_everything();
+    return false;
+  }
+  return true;
+}
+
+} // namespace nimbus::machine::jit
