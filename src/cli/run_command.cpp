@@ -377,9 +377,8 @@ int run_vmm(const RunOptions& options) {
     auto* receiver = incoming.get();
     setup.options.incoming = [receiver](hypervisor::Vm& vm) {
       const auto report = receiver->receive(vm);
-      fmt::print(stderr, "nimbus run: VM '{}' arrived: {} pages in {} rounds ({} MiB received); its clocks moved on {:.1f} "
-                         "ms, the time it was stopped; running\n",
-                 vm.name(), report.pages, report.rounds, report.bytes >> 20, report.clock_advanced_ms);
+      fmt::print(stderr, "nimbus run: VM '{}' arrived: {} pages in {} rounds ({} MiB received); running\n", vm.name(),
+                 report.pages, report.rounds, report.bytes >> 20);
     };
     setup.options.incoming_refused = [receiver](const std::string& why) { receiver->refuse(why); };
   }

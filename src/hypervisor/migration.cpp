@@ -493,9 +493,7 @@ Incoming::Report Incoming::receive(Vm& vm, std::chrono::milliseconds idle_timeou
     // The source has stopped for good and released the disk.
     if (machine::VirtioBlock* disk = vm.disk()) disk->lock();
     // The guest's clocks follow real time across the hand-off (as a machine that kept running).
-    const int64_t stopped_ns = std::clamp<int64_t>(realtime_ns() - state->paused_at_realtime_ns, 0, 60'000'000'000);
-    vm.advance_clock(static_cast<uint64_t>(stopped_ns) * machine::Clock::kTimebaseHz / 1'000'000'000);
-    report.clock_advanced_ms = static_cast<double>(stopped_ns) / 1e6;
+    vm.catch_up_clock_at_start(state->paused_at_realtime_ns);
     try {
       channel_.send(FrameType::started, {}, std::chrono::seconds(5));
     } catch (const std::exception&) {

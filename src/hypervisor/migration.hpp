@@ -114,7 +114,6 @@ public:
     uint64_t pages = 0;
     uint32_t rounds = 0;
     uint64_t bytes = 0;
-    double clock_advanced_ms = 0;   // the time the VM was stopped, added to its clocks
   };
   // With `vm` built from hello().config with VmOptions::incoming: receives memory and state,
   // takes the disk lock at the hand-off. When it returns the VM is this VMM's to run; when it

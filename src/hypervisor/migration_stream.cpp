@@ -331,6 +331,9 @@ void check_source_stream(std::span<const uint8_t> bytes) {
     case Expect::done: throw StreamError(fmt::format("{} frame after the end of the stream", to_string(frame->type)));
     }
   }
+  if (expect != Expect::done)
+    throw StreamError(expect == Expect::hello ? "empty stream: no HELLO"
+                                              : "the stream ended before the hand-off (no GO): the source keeps the VM");
 }
 
 } // namespace nimbus::hypervisor::migration

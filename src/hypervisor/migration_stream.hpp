@@ -129,7 +129,8 @@ EndMessage decode_end(std::span<const uint8_t> payload);
 
 // The destination's side of a whole stream as bytes, for tests and fuzzing: parses every frame
 // the source sends in order (HELLO, PAGES..., STATE, END, GO), checking sequence numbers, the
-// order of types and every payload, without building a VM. Throws StreamError.
+// order of types and every payload, without building a VM; a stream that stops before GO (or
+// an ABORT) is refused too. Throws StreamError.
 void check_source_stream(std::span<const uint8_t> bytes);
 
 } // namespace nimbus::hypervisor::migration

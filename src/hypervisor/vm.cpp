@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 
 #include "hypervisor/guest_cpu_factory.hpp"
 
@@ -169,6 +170,18 @@ RunResult Vm::run(Nanoseconds budget) {
       if (boundary_work_pending_.load(std::memory_order_acquire)) {
         run_boundary_work();
         if (state() != State::running) return result(RunResult::Stop::halt);
+      }
+      if (catch_up_from_ns_ != 0) {
+        timespec ts{};
+        ::clock_gettime(CLOCK_REALTIME, &ts);
+        const int64_t away = std::clamp<int64_t>(int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec - catch_up_from_ns_, 0,
+                                                 60'000'000'000);
+        catch_up_from_ns_ = 0;
+        advance_clock(static_cast<uint64_t>(away) / kNanosecondsPerTick);
+        if (options_.log)
+          options_.log(fmt::format("VM '{}': first guest instruction after the migration; its clocks moved on {:.1f} ms, "
+                                   "the time it was stopped",
+                                   config_.name, static_cast<double>(away) / 1e6));
       }
       if (report_resume_) {
         report_resume_ = false;

@@ -120,6 +120,12 @@ public:
   // Moves the guest's clock forward (the time a migrated VM was stopped: its clocks keep
   // following real time across the hand-off).
   void advance_clock(uint64_t ticks);
+  // A migrated VM: just before its first instruction here, its clocks move on by the real time
+  // since CLOCK_REALTIME `paused_at_ns` on the source (at most a minute), so the guest sees the
+  // gap it was really away, no more, no less.
+  void catch_up_clock_at_start(int64_t paused_at_ns) { catch_up_from_ns_ = paused_at_ns; }
+  // Ends a VM that must never run (an incoming migration that failed): State::failed.
+  void abandon(std::string reason) { finish(State::failed, 1, std::move(reason)); }
   // The VM's disk, or nullptr.
   machine::VirtioBlock* disk() { return board_->block(); }
   // Ends this copy of the VM: it runs on a migration's destination now.
@@ -159,6 +165,7 @@ private:
   std::mutex boundary_mutex_;
   std::vector<std::function<void()>> boundary_work_;
   std::unique_ptr<machine::DirtyLog> dirty_log_;
+  int64_t catch_up_from_ns_ = 0;
   std::mutex snapshot_mutex_;
   std::filesystem::path snapshot_dir_;
   std::vector<SnapshotDone> snapshot_waiters_;

@@ -196,14 +196,6 @@ VmmResult Vmm::run() {
         if (incoming && options_.incoming_refused) options_.incoming_refused(error.what());
         throw;
       }
-      if (incoming) {
-        try {
-          options_.incoming(*slot.vm);
-        } catch (const std::exception& error) {
-          slot.vm.reset();   // it must not run: the source keeps it
-          throw std::runtime_error(fmt::format("VM '{}': incoming migration failed: {}", config.name, error.what()));
-        }
-      }
       if (slot.markers) slot.markers->watch(slot.vm->counters());
     } catch (const std::exception& error) {
       slot.build_error = error.what();
@@ -255,6 +247,16 @@ VmmResult Vmm::run() {
   VmmResult result;
   bool any = scheduler.vcpu_count() > 0;
   if (options_.after_setup) options_.after_setup();
+  // An incoming migration is received last, with everything else set up (sockets, sandbox), so
+  // the VM starts the moment it is handed over.
+  if (options_.incoming && !slots_.empty() && slots_.front()->vm) {
+    Vm& vm = *slots_.front()->vm;
+    try {
+      options_.incoming(vm);
+    } catch (const std::exception& error) {
+      vm.abandon(fmt::format("incoming migration failed: {}", error.what()));   // it never runs: the source keeps it
+    }
+  }
   if (any) host.start();
   auto last_stats = std::chrono::steady_clock::time_point{};
   for (;;) {
