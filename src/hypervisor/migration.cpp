@@ -297,7 +297,10 @@ SendReport send_vm(Vm& vm, int fd, const SendOptions& options) {
       // What the stop-and-copy would cost now: the pages at the measured bandwidth, plus a
       // fixed allowance for the state, the hand-off round trips and the destination's restore.
       const double expected = static_cast<double>(pages * (kPageSize + 9)) / bandwidth + 0.005;
-      if (expected <= max_downtime_s) {
+      // Within the target: stop, unless another round still pays off (the dirty set more than
+      // halved since the last round and is over 1 MiB), for a shorter downtime than the target.
+      const bool shrinking = last_sent != 0 && pages * 2 < last_sent && pages > 256 && s.round < 8;
+      if (expected <= max_downtime_s && !shrinking) {
         carried = std::move(dirty);
         s.report.expected_downtime_ms = expected * 1000;
         break;
