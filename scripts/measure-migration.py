@@ -48,7 +48,7 @@ def guest_paths():
 
 
 def one(nimbus, kernel, initrd, size, workload, work):
-    gap_seconds = 9
+    gap_seconds = 15
     if workload == "idle":
         append = "console=ttyS0 nimbus.mode=shell"
         ready = r"busybox shell"
@@ -106,7 +106,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("nimbus")
     parser.add_argument("--sizes", default="64M,128M,256M")
-    parser.add_argument("--workloads", default="idle,cpu,dirty:32:50,dirty:32:0")
+    parser.add_argument("--workloads", default="idle,cpu,dirty:16:20,dirty:16:0")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--kernel")
     parser.add_argument("--initrd")

@@ -427,6 +427,8 @@ SendReport send_vm(Vm& vm, int fd, const SendOptions& options) {
     } catch (const std::exception&) {
     }
     undo();
+    if (vm.state() != Vm::State::running)
+      throw MigrationError(fmt::format("{} ({}); it did not move", error.what(), vm.reason()));
     throw MigrationError(fmt::format("{}; VM '{}' runs on here", error.what(), vm.name()));
   }
 }
