@@ -177,7 +177,7 @@ RunResult Vm::run(Nanoseconds budget) {
         const int64_t away = std::clamp<int64_t>(int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec - catch_up_from_ns_, 0,
                                                  60'000'000'000);
         catch_up_from_ns_ = 0;
-        advance_clock(static_cast<uint64_t>(away) / kNanosecondsPerTick);
+        clock_->restore(restored_ticks_ + static_cast<uint64_t>(away) / kNanosecondsPerTick, clock_->retired());
         if (options_.log)
           options_.log(fmt::format("VM '{}': first guest instruction after the migration; its clocks moved on {:.1f} ms, "
                                    "the time it was stopped",
@@ -504,6 +504,7 @@ void Vm::restore_state_sections(const std::vector<Section>& sections, const std:
         throw FormatError(fmt::format("the VM ran {} --deterministic; resume it the same way",
                                       deterministic ? "with" : "without"));
       clock_->restore(now, retired);
+      restored_ticks_ = now;
     }
     {
       Reader r(get_section(sections, snapshot_tags::kReservation));

@@ -123,6 +123,8 @@ public:
   // A migrated VM: just before its first instruction here, its clocks move on by the real time
   // since CLOCK_REALTIME `paused_at_ns` on the source (at most a minute), so the guest sees the
   // gap it was really away, no more, no less.
+  // (The clock is set from the value the source saved, not moved on from the restore: it has
+  // been running since the state was restored.)
   void catch_up_clock_at_start(int64_t paused_at_ns) { catch_up_from_ns_ = paused_at_ns; }
   // Ends a VM that must never run (an incoming migration that failed): State::failed.
   void abandon(std::string reason) { finish(State::failed, 1, std::move(reason)); }
@@ -166,6 +168,7 @@ private:
   std::vector<std::function<void()>> boundary_work_;
   std::unique_ptr<machine::DirtyLog> dirty_log_;
   int64_t catch_up_from_ns_ = 0;
+  uint64_t restored_ticks_ = 0;   // the clock reading in the last restored VMST section
   std::mutex snapshot_mutex_;
   std::filesystem::path snapshot_dir_;
   std::vector<SnapshotDone> snapshot_waiters_;
