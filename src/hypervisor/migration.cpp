@@ -350,11 +350,14 @@ SendReport send_vm(Vm& vm, int fd, const SendOptions& options) {
       Vm& stopped = out.vm;
       const auto paused = Clock::now();
       const int64_t paused_realtime = realtime_ns();
+      // The state (its clock reading above all) as of the stop: the destination adds the real
+      // time since paused_realtime, the page copy below included.
+      const auto sections = stopped.save_state_sections();
       std::vector<uint64_t> bits = stopped.take_dirty_log();
       for (size_t i = 0; i < bits.size() && i < carried.size(); ++i) bits[i] |= carried[i];
       out.report.final_pages = out.send_pages(bits, false);
       ++out.round;
-      out.channel.send(FrameType::state, encode_state(paused_realtime, stopped.save_state_sections()));
+      out.channel.send(FrameType::state, encode_state(paused_realtime, sections));
       out.channel.send(FrameType::end, encode_end(EndMessage{out.report.pages_sent, out.round}));
       const auto ready = out.channel.receive(std::chrono::seconds(30));
       if (ready.type != FrameType::ready)
