@@ -33,6 +33,7 @@ struct MigrateOptions {
   uint64_t max_downtime_ms = 300;
   double timeout_seconds = 60;
   bool no_auto_converge = false;
+  uint64_t max_bandwidth_mib = 0;
   std::string state_dir;
   std::string held_dir;
   bool json = false;
@@ -129,8 +130,9 @@ int run_migrate(const MigrateOptions& options) {
   }
   // The VMM's sandbox cannot set O_NONBLOCK on it for us; the stream code polls either way.
   const std::string request =
-      fmt::format("migrate {} max-downtime-ms={} timeout-ms={} auto-converge={} held-dir={} json={}\n", options.to,
-                  options.max_downtime_ms, static_cast<uint64_t>(options.timeout_seconds * 1000),
+      fmt::format("migrate {} max-downtime-ms={} timeout-ms={} max-bandwidth-mib={} auto-converge={} held-dir={} json={}\n",
+                  options.to, options.max_downtime_ms, static_cast<uint64_t>(options.timeout_seconds * 1000),
+                  options.max_bandwidth_mib,
                   options.no_auto_converge ? 0 : 1, held.lexically_normal().string(), options.json ? 1 : 0);
   iovec io{const_cast<char*>(request.data()), request.size()};
   alignas(cmsghdr) char cmsg_buffer[CMSG_SPACE(sizeof(int))] = {};
@@ -195,6 +197,10 @@ void register_migrate(CLI::App& app) {
                   "Give up after this many seconds of pre-copy that did not converge (the VM runs on here)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-bandwidth", options->max_bandwidth_mib,
+                  "Pre-copy takes at most this many MiB/s of the link (0: no limit; the final copy with the VM "
+                  "stopped is never limited)")
+      ->capture_default_str();
   cmd->add_flag("--no-auto-converge", options->no_auto_converge,
                 "Do not throttle a VM that dirties memory faster than the link copies it");
   cmd->add_option("--held-dir", options->held_dir,

@@ -14,6 +14,7 @@
 #include <ctime>
 #include <future>
 #include <mutex>
+#include <thread>
 
 #include "machine/clock.hpp"
 
@@ -161,9 +162,10 @@ struct Sender {
   SendReport report;
   uint64_t ram_pages;
   uint32_t round = 0;
+  double max_bandwidth = 0;   // 0 while the VM is stopped
 
   Sender(Vm& v, int fd, const SendOptions& o)
-      : vm(v), options(o), channel(fd), ram_pages(v.config().memory_bytes / kPageSize) {}
+      : vm(v), options(o), channel(fd), ram_pages(v.config().memory_bytes / kPageSize), max_bandwidth(o.max_bandwidth) {}
 
   void log(const std::string& line) const {
     if (options.log) options.log(line);
@@ -176,11 +178,19 @@ struct Sender {
     GuestMemory& memory = vm.memory();
     PageBatchWriter batch(round);
     uint64_t sent = 0;
+    const auto began = Clock::now();
+    const uint64_t bytes_before = channel.bytes_sent();
     auto flush = [&] {
       if (batch.count() == 0) return;
       sent += batch.count();
       const std::vector<uint8_t> payload = batch.take();
       channel.send(FrameType::pages, payload);
+      // --max-bandwidth: never ahead of the allowed rate (not while the VM is stopped).
+      if (max_bandwidth > 0) {
+        const auto due = began + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                                     static_cast<double>(channel.bytes_sent() - bytes_before) / max_bandwidth));
+        std::this_thread::sleep_until(due);
+      }
     };
     for (uint64_t word = 0; word < bits.size(); ++word) {
       uint64_t w = bits[word];
@@ -350,6 +360,7 @@ SendReport send_vm(Vm& vm, int fd, const SendOptions& options) {
       Vm& stopped = out.vm;
       const auto paused = Clock::now();
       const int64_t paused_realtime = realtime_ns();
+      out.max_bandwidth = 0;   // the VM is stopped: as fast as the link goes
       // The state (its clock reading above all) as of the stop: the destination adds the real
       // time since paused_realtime, the page copy below included.
       const auto sections = stopped.save_state_sections();

@@ -76,6 +76,7 @@ struct SendOptions {
   std::chrono::milliseconds max_downtime{300};
   std::chrono::milliseconds timeout{std::chrono::seconds(60)};   // pre-copy gives up after this
   bool auto_converge = true;
+  double max_bandwidth = 0;   // bytes per second the pages may take of the link; 0: no limit
   std::filesystem::path held_dir;                         // existing directory (no-disk ambiguity)
   std::function<void()> wake;                             // wakes the VM if it sleeps
   std::function<uint32_t(uint32_t)> set_cap;              // sets the VM's cap (percent), returns the old one

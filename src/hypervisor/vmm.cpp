@@ -360,7 +360,8 @@ std::string Vmm::control(Slot& slot, ThreadedHost& host, const std::atomic<bool>
   return (ok ? "ok " : "error ") + message;
 }
 
-// "migrate tcp:HOST:PORT [max-downtime-ms=N] [timeout-ms=N] [auto-converge=0|1] [held-dir=/abs] [json=0|1]"
+// "migrate tcp:HOST:PORT [max-downtime-ms=N] [timeout-ms=N] [max-bandwidth-mib=N] [auto-converge=0|1]
+//  [held-dir=/abs] [json=0|1]"
 // with the connection to the destination passed as a descriptor (the sandbox forbids connect).
 std::string Vmm::migrate(Slot& slot, ThreadedHost& host, const std::string& request, int& fd) {
   std::vector<std::string> words;
@@ -383,6 +384,7 @@ std::string Vmm::migrate(Slot& slot, ThreadedHost& host, const std::string& requ
     if (numeric) number = std::stoull(value);
     if (key == "max-downtime-ms" && numeric && number >= 1) options.max_downtime = std::chrono::milliseconds(number);
     else if (key == "timeout-ms" && numeric && number >= 1) options.timeout = std::chrono::milliseconds(number);
+    else if (key == "max-bandwidth-mib" && numeric) options.max_bandwidth = static_cast<double>(number) * (1 << 20);
     else if (key == "auto-converge" && (value == "0" || value == "1")) options.auto_converge = value == "1";
     else if (key == "json" && (value == "0" || value == "1")) json = value == "1";
     else if (key == "held-dir" && value.starts_with('/')) options.held_dir = value;
