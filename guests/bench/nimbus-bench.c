@@ -1,5 +1,10 @@
 /* nimbus-bench: a CPU-bound guest workload with an integer, a memory and a floating-point
  * part. Usage: nimbus-bench [ROUNDS]  (default 10; one round is a fixed amount of work).
+ * Also: nimbus-bench gap SECONDS [DIRTY_MIB [MIB_PER_SECOND]], the clock-gap loop that live
+ * migration is measured with (docs/migration.md): it spins reading CLOCK_MONOTONIC and reports
+ * the longest time between two consecutive readings (the downtime as the guest sees it), every
+ * second and at the end, optionally writing one byte per page of a DIRTY_MIB buffer at a set
+ * rate (0 or none: as fast as the loop goes).
  * Prints a checksum that must be identical on every machine (riscv64 on QEMU or Nimbus, and
  * x86-64 natively: built with -ffp-contract=off and no libm, so FP results are bit-exact)
  * and its own elapsed wall time, so guest speed can be compared with the physical limit. */
@@ -111,7 +116,69 @@ static uint64_t fp_part(uint64_t seed) {
   return bits;
 }
 
+static int clock_gap(int argc, char **argv) {
+  char *end = NULL;
+  const double seconds = argc > 2 ? strtod(argv[2], &end) : 0;
+  if (argc < 3 || end == argv[2] || *end != '\0' || seconds <= 0 || seconds > 86400) {
+    fprintf(stderr, "usage: nimbus-bench gap SECONDS [DIRTY_MIB [MIB_PER_SECOND]]\n");
+    return 2;
+  }
+  const long dirty_mib = argc > 3 ? strtol(argv[3], NULL, 10) : 0;
+  const double rate = argc > 4 ? strtod(argv[4], NULL) : 0;
+  if (dirty_mib < 0 || dirty_mib > 65536 || rate < 0) {
+    fprintf(stderr, "nimbus-bench gap: DIRTY_MIB must be 0..65536 and MIB_PER_SECOND not negative\n");
+    return 2;
+  }
+  const size_t pages = (size_t)dirty_mib * 256;
+  unsigned char *buffer = NULL;
+  if (pages) {
+    buffer = malloc(pages * 4096);
+    if (buffer == NULL) {
+      fprintf(stderr, "nimbus-bench gap: cannot allocate %ld MiB\n", dirty_mib);
+      return 1;
+    }
+    memset(buffer, 1, pages * 4096);
+  }
+  printf("NIMBUS-GAP-START: %.0f s, dirtying %ld MiB at %s MiB/s\n", seconds, dirty_mib,
+         rate > 0 ? argv[4] : "full speed");
+  fflush(stdout);
+  const double start = now_seconds();
+  double last = start, worst = 0, worst_at = 0, window = 0, dirtied = 0;
+  size_t next_page = 0;
+  long report = 1;
+  for (;;) {
+    const double t = now_seconds();
+    const double gap = t - last;
+    if (gap > worst) {
+      worst = gap;
+      worst_at = last - start;
+    }
+    if (gap > window) window = gap;
+    last = t;
+    if (t - start >= seconds) break;
+    if (pages) {
+      const double due = rate > 0 ? rate * 256 * (t - start) : dirtied + 16;
+      while (dirtied < due) {
+        buffer[next_page * 4096] += 1;
+        next_page = next_page + 1 == pages ? 0 : next_page + 1;
+        dirtied += 1;
+      }
+    }
+    if (t - start >= report) {
+      printf("NIMBUS-GAP: t=%ld s longest gap in this second %.3f ms\n", report, window * 1000);
+      fflush(stdout);
+      window = 0;
+      ++report;
+    }
+  }
+  printf("NIMBUS-GAP-DONE: longest gap %.3f ms at t=%.3f s over %.0f s, %.0f pages dirtied\n", worst * 1000, worst_at,
+         seconds, dirtied);
+  free(buffer);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "gap") == 0) return clock_gap(argc, argv);
   long rounds = 10;
   if (argc > 1) {
     char *end = NULL;

@@ -3,6 +3,12 @@
 #include <cstdlib>
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -15,6 +21,7 @@
 #include "cli/commands.hpp"
 #include "cli/sandbox.hpp"
 #include "cli/terminal_console.hpp"
+#include "hypervisor/migration.hpp"
 #include "hypervisor/vm_config.hpp"
 #include "hypervisor/vm_snapshot.hpp"
 #include "hypervisor/vmm.hpp"
@@ -55,6 +62,9 @@ struct RunOptions {
   // Snapshots (docs/migration.md).
   std::string restore;             // resume the VM snapshotted in this directory
   std::string snapshot_on_signal;  // SIGUSR1 writes a snapshot of the (single) VM here
+  // Live migration (docs/migration.md): wait on tcp:HOST:PORT for a VM sent by nimbus migrate.
+  std::string incoming;
+  double incoming_wait_seconds = 0;   // 0: wait for the source as long as it takes
 };
 
 const CLI::Validator kNotNegative(
@@ -176,7 +186,8 @@ struct VmmSetup {
   bool on_terminal = false;
 };
 
-VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::SnapshotImage> restore) {
+VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::SnapshotImage> restore,
+                      const hypervisor::VmConfig* incoming = nullptr) {
   VmmSetup setup;
   if (!o.bios.empty() && o.bios != "opensbi") throw UsageError("--bios cannot be used with --vm or --virt: the VMM is the firmware");
   if (!o.loads.empty()) throw UsageError("--load cannot be used with --vm or --virt");
@@ -187,7 +198,18 @@ VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::Sna
   const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
   setup.options.host_harts = o.host_harts != 0 ? o.host_harts : hardware;
   if (setup.options.host_harts > 256) throw UsageError(fmt::format("--host-harts {} is out of range: 1 to 256", o.host_harts));
-  if (restore) {
+  if (incoming) {
+    hypervisor::VmConfig vm = *incoming;
+    if (!vm.disk.empty()) {
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(vm.disk, ec))
+        throw UsageError(fmt::format("--incoming: the VM's disk '{}' is not a regular file here (disks must be on "
+                                     "shared storage at the same path)",
+                                     vm.disk));
+    }
+    setup.vms.push_back(vm);
+    setup.on_terminal = !o.console_stdout;
+  } else if (restore) {
     if (!o.vm_files.empty() || !o.virt.empty() || !o.kernel.empty() || !o.initrd.empty() || !o.drive.empty() ||
         !o.append.empty())
       throw UsageError("--restore takes the VM from its snapshot: do not combine it with --vm, --virt, --kernel, "
@@ -237,7 +259,7 @@ VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::Sna
     setup.vms.push_back(vm);
     setup.on_terminal = !o.console_stdout;
   }
-  if (!restore)
+  if (!restore && !incoming)
     for (const auto& vm : setup.vms) require_vm_files(vm);
   if (!o.snapshot_on_signal.empty()) {
     if (setup.vms.size() != 1) throw UsageError("--snapshot-on-signal needs exactly one VM");
@@ -266,6 +288,75 @@ VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::Sna
   return setup;
 }
 
+// --incoming tcp:HOST:PORT: listens, accepts the first connection and reads its HELLO (the VM's
+// configuration), all before the VMM and its sandbox exist (the sandbox forbids bind/listen).
+std::unique_ptr<hypervisor::migration::Incoming> accept_incoming(const RunOptions& o) {
+  hypervisor::migration::TcpAddress address;
+  try {
+    address = hypervisor::migration::parse_tcp_address(o.incoming);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(fmt::format("--incoming: {}", e.what()));
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const std::string port = std::to_string(address.port);
+  if (const int rc = ::getaddrinfo(address.host.c_str(), port.c_str(), &hints, &found); rc != 0)
+    throw UsageError(fmt::format("--incoming: cannot resolve '{}': {}", address.host, ::gai_strerror(rc)));
+  int listener = -1;
+  std::string error = "no address";
+  for (addrinfo* a = found; a != nullptr && listener < 0; a = a->ai_next) {
+    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    const int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd, a->ai_addr, a->ai_addrlen) == 0 && ::listen(fd, 1) == 0) {
+      listener = fd;
+    } else {
+      error = std::strerror(errno);
+      ::close(fd);
+    }
+  }
+  ::freeaddrinfo(found);
+  if (listener < 0) throw UsageError(fmt::format("--incoming: cannot listen on {}: {}", o.incoming, error));
+  sockaddr_storage bound{};
+  socklen_t bound_len = sizeof bound;
+  uint16_t bound_port = address.port;
+  if (::getsockname(listener, reinterpret_cast<sockaddr*>(&bound), &bound_len) == 0)
+    bound_port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                                   : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  fmt::print(stderr, "nimbus run: waiting for an incoming migration on tcp:{}:{}\n", address.host, bound_port);
+  pollfd p{listener, POLLIN, 0};
+  const int wait_ms = o.incoming_wait_seconds > 0 ? static_cast<int>(o.incoming_wait_seconds * 1000) : -1;
+  int ready;
+  while ((ready = ::poll(&p, 1, wait_ms)) < 0 && errno == EINTR) {
+  }
+  if (ready == 0) {
+    ::close(listener);
+    throw std::runtime_error(fmt::format("no source connected within {} s", o.incoming_wait_seconds));
+  }
+  const int connection = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  const int accept_error = errno;
+  ::close(listener);   // one VM per --incoming
+  if (connection < 0) throw std::runtime_error(fmt::format("accept failed: {}", std::strerror(accept_error)));
+  const int one = 1;
+  ::setsockopt(connection, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  auto incoming = std::make_unique<hypervisor::migration::Incoming>(connection);
+  const auto& hello = incoming->hello(std::chrono::seconds(30));
+  if (hello.config.mode != hypervisor::VirtMode::emulate) {
+    const std::string why = fmt::format("live migration is not supported in {} mode yet (only emulate)",
+                                        hypervisor::to_string(hello.config.mode));
+    incoming->refuse(why);
+    throw std::runtime_error(why);
+  }
+  fmt::print(stderr, "nimbus run: incoming VM '{}' ({} vCPUs, {} MiB, {} mode{})\n", hello.config.name,
+             hello.config.vcpus, hello.config.memory_bytes >> 20, hypervisor::to_string(hello.config.mode),
+             hello.config.disk.empty() ? "" : ", disk " + hello.config.disk);
+  return incoming;
+}
+
 // Ctrl-C (or SIGTERM) on a VMM whose consoles are not on the terminal stops every VM cleanly:
 // sockets removed, final stats written, exit status 130.
 volatile std::sig_atomic_t g_stop_signal = 0;
@@ -278,15 +369,45 @@ int run_vmm(const RunOptions& options) {
   const auto began = std::chrono::steady_clock::now();
   VmmSetup setup;
   std::shared_ptr<const hypervisor::SnapshotImage> restore;
+  std::unique_ptr<hypervisor::migration::Incoming> incoming;
+  if (!options.incoming.empty()) {
+    if (!options.restore.empty() || !options.vm_files.empty() || !options.virt.empty() || !options.kernel.empty() ||
+        !options.initrd.empty() || !options.drive.empty() || !options.append.empty() || !options.snapshot_on_signal.empty()) {
+      fmt::print(stderr, "nimbus run: --incoming takes the VM from the migration stream: do not combine it with "
+                         "--restore, --vm, --virt, --kernel, --initrd, --append, --drive or --snapshot-on-signal\n");
+      return kExitUsage;
+    }
+    try {
+      incoming = accept_incoming(options);
+    } catch (const UsageError& e) {
+      fmt::print(stderr, "nimbus run: {}\n", e.what());
+      return kExitUsage;
+    } catch (const std::exception& e) {   // a corrupt, hostile or silent source
+      fmt::print(stderr, "nimbus run: --incoming: {}\n", e.what());
+      return kExitUsage;
+    }
+  }
   try {
     if (!options.restore.empty()) restore = hypervisor::load_snapshot(options.restore);
-    setup = validate_vmm(options, restore);
+    hypervisor::VmConfig incoming_config;
+    if (incoming) incoming_config = incoming->hello(std::chrono::seconds(0)).config;
+    setup = validate_vmm(options, restore, incoming ? &incoming_config : nullptr);
   } catch (const UsageError& e) {
+    if (incoming) incoming->refuse(e.what());
     fmt::print(stderr, "nimbus run: {}\n", e.what());
     return kExitUsage;
   } catch (const std::exception& e) {   // an unreadable, corrupt, truncated or newer snapshot
     fmt::print(stderr, "nimbus run: --restore: {}\n", e.what());
     return kExitUsage;
+  }
+  if (incoming) {
+    auto* receiver = incoming.get();
+    setup.options.incoming = [receiver](hypervisor::Vm& vm) {
+      const auto report = receiver->receive(vm);
+      fmt::print(stderr, "nimbus run: VM '{}' arrived: {} pages in {} rounds ({} MiB received); running\n", vm.name(),
+                 report.pages, report.rounds, report.bytes >> 20);
+    };
+    setup.options.incoming_refused = [receiver](const std::string& why) { receiver->refuse(why); };
   }
   setup.options.restore = restore;
   setup.options.restore_began = began;
@@ -328,7 +449,8 @@ int run_vmm(const RunOptions& options) {
 }
 
 int run_machine(const RunOptions& options) {
-  if (!options.vm_files.empty() || !options.virt.empty() || !options.restore.empty()) return run_vmm(options);
+  if (!options.vm_files.empty() || !options.virt.empty() || !options.restore.empty() || !options.incoming.empty())
+    return run_vmm(options);
   if (options.kernel.empty()) {
     fmt::print(stderr, "nimbus run: --kernel is required (or --vm FILE to run VMs under the VMM)\n");
     return kExitUsage;
@@ -390,6 +512,8 @@ void register_run(CLI::App& app) {
       "    one VM under the VMM, its console on this terminal.\n"
       "Snapshots (emulate and hw modes): nimbus snapshot NAME --to DIR (or --snapshot-on-signal DIR and\n"
       "  kill -USR1 <pid>) writes DIR/state and DIR/memory-*; nimbus run --restore DIR resumes the VM.\n"
+      "Live migration (emulate mode): nimbus run --incoming tcp:HOST:PORT [--console-stdout] waits for a VM;\n"
+      "  nimbus migrate NAME --to tcp:HOST:PORT sends it there while it runs.\n"
       "Exit status: the guest's power-off code (0 for a normal poweroff; with several VMs, the first VM's\n"
       "non-zero code, 1 for a VM that failed), 2 for bad options or images, 124 when --timeout expired,\n"
       "125 when --max-instructions was reached, 130 when a VMM with --vm was stopped by SIGINT/SIGTERM,\n"
@@ -451,6 +575,13 @@ void register_run(CLI::App& app) {
   run->add_option("--snapshot-on-signal", options->snapshot_on_signal,
                   "VMM, one VM in emulate or hw mode: on SIGUSR1 write a snapshot of the VM into this directory "
                   "(created if needed; the previous snapshot there is replaced atomically) and run on");
+  run->add_option("--incoming", options->incoming,
+                  "VMM: wait on tcp:HOST:PORT for one VM that `nimbus migrate NAME --to tcp:HOST:PORT` sends live "
+                  "(emulate mode; its disk must be at the same path here; docs/migration.md). Port 0 picks a free "
+                  "port, printed on stderr");
+  run->add_option("--incoming-wait", options->incoming_wait_seconds,
+                  "With --incoming: give up when no source connected within this many seconds (0: wait forever)")
+      ->check(kNotNegative);
   run->add_flag("--no-sandbox", options->no_sandbox,
                 "Do not install the seccomp filter that limits the running VMM to the system calls it needs "
                 "(docs/security.md)");

@@ -76,6 +76,12 @@ public:
   // SBI RFENCE remote_fence_i: drop decoded guest code too (another vCPU rewrote it). The
   // default is enough for a mode that decodes nothing of its own beyond the TLB.
   virtual void flush_guest_code() { flush_guest_tlb(); }
+  // Live migration: whether every guest write to RAM goes through the VM's bus (its soft TLB
+  // and slow paths), so the bus's dirty log sees it (emulate mode). Modes whose harts write
+  // machine frames directly (hw: G-stage tables; trap: shadow tables) need their own tracking.
+  virtual bool writes_through_bus() const { return false; }
+  // Drops the cached write permissions, so the next store to each page marks the dirty log.
+  virtual void flush_write_translations() {}
 
   // The pins the VM's PLIC drives (its supervisor-context external interrupt line).
   virtual machine::InterruptPins& pins() = 0;

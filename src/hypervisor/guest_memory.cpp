@@ -118,6 +118,7 @@ GuestMemoryStatus GuestMemory::write(uint64_t gpa, const void* data, size_t len)
   const GuestMemoryStatus status = secure(gpa, len);
   if (status != GuestMemoryStatus::ok) return status;
   if (len != 0) std::memcpy(view_ + (gpa - ram_base_), data, len);
+  if (dirty_log_ != nullptr) dirty_log_->mark(gpa - ram_base_, len);
   return GuestMemoryStatus::ok;
 }
 

@@ -14,6 +14,7 @@
 
 #include "hypervisor/frame_pool.hpp"
 #include "machine/bus.hpp"
+#include "machine/dirty_log.hpp"
 
 namespace nimbus::hypervisor {
 
@@ -92,6 +93,17 @@ public:
   // modes address frames directly and cannot see them).
   bool snapshot_mapped() const { return snapshot_mapped_; }
 
+  // Live migration: writes through write() mark this log too (the VMM writing guest memory).
+  void set_dirty_log(machine::DirtyLog* log) { dirty_log_ = log; }
+  // Whether 4 KiB page `page` (numbered from ram_base) has a frame; safe from any thread. A page
+  // without one reads as zeros.
+  bool page_backed(uint64_t page) const {
+    const uint64_t offset = page * kSnapshotPage;
+    return offset < ram_size_ && page_frame_[offset >> frame_shift_].load(std::memory_order_acquire) != kNoFrame;
+  }
+  // The bytes of a backed page (valid while the VM exists).
+  const uint8_t* page_bytes(uint64_t page) const { return view_ + page * kSnapshotPage; }
+
   uint64_t resident_pages() const { return resident_.load(std::memory_order_relaxed); }
   // The frames this VM holds, for audits and tests (a snapshot).
   std::vector<FrameNumber> frames() const;
@@ -113,6 +125,7 @@ private:
   std::mutex fill_mutex_;                                      // serializes first touches of this VM
   std::atomic<uint64_t> resident_{0};
   bool snapshot_mapped_ = false;
+  machine::DirtyLog* dirty_log_ = nullptr;
 };
 
 } // namespace nimbus::hypervisor

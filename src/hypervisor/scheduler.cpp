@@ -16,6 +16,17 @@ Scheduler::Scheduler(SchedulerOptions options) : options_(options) {
     throw SchedulerError("scheduler: the minimum slice must lie in [0, quantum)");
 }
 
+uint32_t Scheduler::set_cap(SchedVmIndex index, uint32_t cap_percent) {
+  if (index >= vms_.size()) throw SchedulerError(fmt::format("no VM {}", index));
+  VmSlot& vm = vms_[index];
+  if (cap_percent != 0 && vm.spec.reservation_percent > cap_percent)
+    throw SchedulerError(fmt::format("VM '{}': cap {} % is below its reservation {} %", vm.spec.name, cap_percent,
+                                     vm.spec.reservation_percent));
+  const uint32_t old = vm.spec.cap_percent;
+  vm.spec.cap_percent = cap_percent;
+  return old;
+}
+
 SchedVmIndex Scheduler::add_vm(const SchedulerVmSpec& spec) {
   if (spec.weight == 0) throw SchedulerError(fmt::format("VM '{}': weight must be at least 1", spec.name));
   if (spec.cap_percent != 0 && spec.reservation_percent > spec.cap_percent)

@@ -58,6 +58,10 @@ public:
   // A new vCPU starts runnable. Throws SchedulerError if the VM index is unknown or the VM's
   // cap or reservation exceeds 100 % per vCPU it has.
   SchedVcpuIndex add_vcpu(SchedVmIndex vm, VcpuRun run);
+  // Changes a VM's cap while it runs (0 = none): live migration's auto-converge throttles a VM
+  // that dirties memory faster than the link copies it. Returns the cap it had. Throws
+  // SchedulerError for an unknown VM or a cap below its reservation.
+  uint32_t set_cap(SchedVmIndex vm, uint32_t cap_percent);
 
   struct Dispatch {
     SchedVcpuIndex vcpu;

@@ -73,6 +73,16 @@ std::vector<std::string> ThreadedHost::failures() const {
   return failures_;
 }
 
+uint32_t ThreadedHost::set_cap(SchedVmIndex vm, uint32_t cap_percent) {
+  uint32_t old;
+  {
+    std::lock_guard lock(mutex_);
+    old = scheduler_.set_cap(vm, cap_percent);
+  }
+  changed_.notify_all();   // a lifted cap lets a throttled VM run now
+  return old;
+}
+
 Nanoseconds ThreadedHost::vm_runtime(SchedVmIndex vm) const {
   std::lock_guard lock(mutex_);
   return scheduler_.vm_runtime(vm);

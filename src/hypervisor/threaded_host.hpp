@@ -34,6 +34,8 @@ public:
 
   // Thread-safe: an interrupt for a vCPU (callable from any thread while running).
   void wake(SchedVcpuIndex vcpu);
+  // Scheduler::set_cap under the host's lock (while the workers run).
+  uint32_t set_cap(SchedVmIndex vm, uint32_t cap_percent);
 
   // Thread-safe reads of the scheduler's accounting.
   Nanoseconds vm_runtime(SchedVmIndex vm) const;

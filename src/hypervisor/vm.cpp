@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 
 #include "hypervisor/guest_cpu_factory.hpp"
 
@@ -30,6 +31,7 @@ std::string_view to_string(Vm::State state) {
   case Vm::State::running: return "running";
   case Vm::State::powered_off: return "powered off";
   case Vm::State::failed: return "failed";
+  case Vm::State::migrated: return "migrated";
   }
   return "unknown";
 }
@@ -55,10 +57,14 @@ Vm::Vm(const VmConfig& config, FramePool& pool, machine::ConsoleBackend& console
     board.bootargs = config.append;
     if (!config.disk.empty()) board.drive_path = config.disk;
     board.drive_read_only = config.disk_read_only;
+    board.drive_lock_deferred = options.incoming;
     board_ = std::make_unique<machine::Board>(board, *bus_, *clock_, std::move(pins));
     board_->uart().set_sink([this](uint8_t byte) { console_.write(byte); });
 
-    if (options.restore) {
+    if (options.incoming) {
+      // Everything arrives from the migration stream (migration.hpp) before the VM first runs.
+      sbi_ = std::make_unique<Sbi>(raw, *memory_, console_, [this](const SystemResetRequest& r) { on_reset(r); });
+    } else if (options.restore) {
       sbi_ = std::make_unique<Sbi>(raw, *memory_, console_, [this](const SystemResetRequest& r) { on_reset(r); });
       restore_from(*options.restore);
     } else {
@@ -90,6 +96,9 @@ Vm::Vm(const VmConfig& config, FramePool& pool, machine::ConsoleBackend& console
 
 Vm::~Vm() {
   // The vCPUs and the board refer to the bus and memory: tear down in reverse order of use.
+  boundary_work_.clear();
+  if (bus_) bus_->set_dirty_log(nullptr);
+  if (memory_) memory_->set_dirty_log(nullptr);
   sbi_.reset();
   board_.reset();
   vcpus_.clear();
@@ -158,6 +167,22 @@ RunResult Vm::run(Nanoseconds budget) {
   try {
     for (;;) {
       if (snapshot_requested_.load(std::memory_order_acquire)) take_requested_snapshot();
+      if (boundary_work_pending_.load(std::memory_order_acquire)) {
+        run_boundary_work();
+        if (state() != State::running) return result(RunResult::Stop::halt);
+      }
+      if (catch_up_from_ns_ != 0) {
+        timespec ts{};
+        ::clock_gettime(CLOCK_REALTIME, &ts);
+        const int64_t away = std::clamp<int64_t>(int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec - catch_up_from_ns_, 0,
+                                                 60'000'000'000);
+        catch_up_from_ns_ = 0;
+        clock_->restore(restored_ticks_ + static_cast<uint64_t>(away) / kNanosecondsPerTick, clock_->retired());
+        if (options_.log)
+          options_.log(fmt::format("VM '{}': first guest instruction after the migration; its clocks moved on {:.1f} ms, "
+                                   "the time it was stopped",
+                                   config_.name, static_cast<double>(away) / 1e6));
+      }
       if (report_resume_) {
         report_resume_ = false;
         using Ms = std::chrono::duration<double, std::milli>;
@@ -322,25 +347,7 @@ Vm::SnapshotStats Vm::save_snapshot(const std::filesystem::path& dir) {
                                           to_string(config_.mode)));
   std::vector<Section> sections;
   sections.push_back(encode_config(config_));
-  {
-    Writer w;
-    w.u64(clock_->now());
-    w.u64(clock_->retired());
-    w.boolean(clock_->deterministic());
-    w.u64(instructions_);
-    sections.push_back(Section{snapshot_tags::kVm, 0, w.take()});
-  }
-  {
-    Writer w;
-    reservations_->save_state(w);
-    sections.push_back(Section{snapshot_tags::kReservation, 0, w.take()});
-  }
-  for (unsigned i = 0; i < vcpus_.size(); ++i) {
-    Writer w;
-    vcpus_[i]->save_state(w);
-    sections.push_back(Section{snapshot_tags::kCpu, i, w.take()});
-  }
-  board_->save_state(sections);
+  for (auto& section : save_state_sections()) sections.push_back(std::move(section));
 
   // Memory: a fresh file per snapshot (a restored VM may still map the previous one), named in
   // the state file, which is renamed into place last: the directory always holds one whole
@@ -430,35 +437,137 @@ void Vm::restore_from(const SnapshotImage& image) {
       ::close(fd); // the mappings keep the file
       last_memory_file_ = memory_path;
     }
+  } catch (const FormatError& error) {
+    throw FormatError(fmt::format("snapshot {}: {}", where, error.what()));
+  }
+  restore_state_sections(image.sections, "snapshot " + where);
+  report_resume_ = true;
+  restored_at_ = std::chrono::steady_clock::now();
+}
+
+} // namespace nimbus::hypervisor
+
+// ---- live migration (migration.hpp, docs/migration.md)
+
+namespace nimbus::hypervisor {
+
+using machine::snapshot::FormatError;
+using machine::snapshot::Reader;
+using machine::snapshot::Section;
+using machine::snapshot::Writer;
+
+namespace {
+const Section* find_section(const std::vector<Section>& sections, uint32_t tag, uint32_t instance = 0) {
+  for (const auto& s : sections)
+    if (s.tag == tag && s.instance == instance) return &s;
+  return nullptr;
+}
+const Section& get_section(const std::vector<Section>& sections, uint32_t tag, uint32_t instance = 0) {
+  if (const Section* s = find_section(sections, tag, instance)) return *s;
+  throw FormatError(fmt::format("no section {} {}", machine::snapshot::tag_name(tag), instance));
+}
+} // namespace
+
+std::vector<Section> Vm::save_state_sections() const {
+  std::vector<Section> sections;
+  {
+    Writer w;
+    w.u64(clock_->now());
+    w.u64(clock_->retired());
+    w.boolean(clock_->deterministic());
+    w.u64(instructions_);
+    sections.push_back(Section{snapshot_tags::kVm, 0, w.take()});
+  }
+  {
+    Writer w;
+    reservations_->save_state(w);
+    sections.push_back(Section{snapshot_tags::kReservation, 0, w.take()});
+  }
+  for (unsigned i = 0; i < vcpus_.size(); ++i) {
+    Writer w;
+    vcpus_[i]->save_state(w);
+    sections.push_back(Section{snapshot_tags::kCpu, i, w.take()});
+  }
+  board_->save_state(sections);
+  return sections;
+}
+
+void Vm::restore_state_sections(const std::vector<Section>& sections, const std::string& where) {
+  try {
     {
-      Reader r(image.get(snapshot_tags::kVm));
+      Reader r(get_section(sections, snapshot_tags::kVm));
       const uint64_t now = r.u64(), retired = r.u64();
       const bool deterministic = r.boolean();
       instructions_ = r.u64();
       r.expect_end();
       if (deterministic != clock_->deterministic())
-        throw FormatError(fmt::format("the snapshot was taken {} --deterministic; restore it the same way",
+        throw FormatError(fmt::format("the VM ran {} --deterministic; resume it the same way",
                                       deterministic ? "with" : "without"));
       clock_->restore(now, retired);
+      restored_ticks_ = now;
     }
     {
-      Reader r(image.get(snapshot_tags::kReservation));
+      Reader r(get_section(sections, snapshot_tags::kReservation));
       reservations_->restore_state(r);
     }
-    for (const auto& s : image.sections)
+    for (const auto& s : sections)
       if (s.tag == snapshot_tags::kCpu && s.instance >= vcpus_.size())
         throw FormatError(fmt::format("section CPU_ {} for a VM of {} vCPUs", s.instance, vcpus_.size()));
     for (unsigned i = 0; i < vcpus_.size(); ++i) {
-      Reader r(image.get(snapshot_tags::kCpu, i));
+      Reader r(get_section(sections, snapshot_tags::kCpu, i));
       vcpus_[i]->restore_state(r);
       r.expect_end();
     }
-    board_->restore_state(image.sections);
+    board_->restore_state(sections);
   } catch (const FormatError& error) {
-    throw FormatError(fmt::format("snapshot {}: {}", where, error.what()));
+    throw FormatError(fmt::format("{}: {}", where, error.what()));
   }
-  report_resume_ = true;
-  restored_at_ = std::chrono::steady_clock::now();
+}
+
+void Vm::advance_clock(uint64_t ticks) { clock_->restore(clock_->now() + ticks, clock_->retired()); }
+
+void Vm::run_at_boundary(std::function<void()> work) {
+  {
+    std::lock_guard lock(boundary_mutex_);
+    boundary_work_.push_back(std::move(work));
+  }
+  boundary_work_pending_.store(true, std::memory_order_release);
+}
+
+void Vm::run_boundary_work() {
+  std::vector<std::function<void()>> work;
+  {
+    std::lock_guard lock(boundary_mutex_);
+    work.swap(boundary_work_);
+    boundary_work_pending_.store(false, std::memory_order_relaxed);
+  }
+  for (auto& item : work) item();
+}
+
+bool Vm::dirty_logging_supported() const {
+  return std::all_of(vcpus_.begin(), vcpus_.end(), [](const auto& cpu) { return cpu->writes_through_bus(); });
+}
+
+void Vm::start_dirty_log() {
+  if (!dirty_logging_supported())
+    throw std::runtime_error(fmt::format("dirty-page logging is not available in {} mode", to_string(config_.mode)));
+  if (!dirty_log_) dirty_log_ = std::make_unique<machine::DirtyLog>(config_.memory_bytes);
+  bus_->set_dirty_log(dirty_log_.get());
+  memory_->set_dirty_log(dirty_log_.get());
+  for (auto& cpu : vcpus_) cpu->flush_write_translations();
+}
+
+std::vector<uint64_t> Vm::take_dirty_log() {
+  if (!dirty_log_) throw std::logic_error("take_dirty_log without start_dirty_log");
+  std::vector<uint64_t> bits = dirty_log_->take();
+  for (auto& cpu : vcpus_) cpu->flush_write_translations();
+  return bits;
+}
+
+void Vm::stop_dirty_log() {
+  bus_->set_dirty_log(nullptr);
+  memory_->set_dirty_log(nullptr);
+  dirty_log_.reset();
 }
 
 } // namespace nimbus::hypervisor

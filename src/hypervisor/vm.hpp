@@ -32,6 +32,7 @@
 #include "machine/board.hpp"
 #include "machine/bus.hpp"
 #include "machine/clock.hpp"
+#include "machine/dirty_log.hpp"
 #include "machine/console_backend.hpp"
 #include "machine/hart_reservation_set.hpp"
 
@@ -47,13 +48,18 @@ struct VmOptions {
   std::shared_ptr<const SnapshotImage> restore;
   // When the restore began (for the "first guest instruction after N ms" report).
   std::chrono::steady_clock::time_point restore_began{};
+  // Live migration's destination (migration.hpp): build the VM without booting it and with its
+  // disk opened but not locked; the migration fills its RAM, restores its state and takes the
+  // disk lock at the hand-off, before the VM first runs.
+  bool incoming = false;
   // Messages about snapshots and restores (from the thread that runs the VM); default: none.
   std::function<void(const std::string&)> log;
 };
 
 class Vm {
 public:
-  enum class State { running, powered_off, failed };
+  // migrated: the VM left this VMM for a live migration's destination (it runs there now).
+  enum class State { running, powered_off, failed, migrated };
 
   // Builds everything and loads kernel, initrd and DTB. Throws std::runtime_error (naming the VM
   // and the problem) for images that cannot be loaded, a disk that cannot be opened, or a mode
@@ -91,6 +97,42 @@ public:
   };
   SnapshotStats save_snapshot(const std::filesystem::path& dir);
 
+  // Live migration (migration.hpp). run_at_boundary (any thread) queues `work` to run on the
+  // VM's thread at its next round boundary: every vCPU between two blocks, no VMM exit pending,
+  // no MMIO access half done, no block request in flight; the vCPUs wait while it runs. The
+  // caller wakes the VM (it may sleep in WFI). Work still queued when the VM stops is destroyed
+  // unrun. The functions below run inside such work (or before the VM first runs).
+  void run_at_boundary(std::function<void()> work);
+  // Whether the write paths of this VM's mode feed the dirty log (emulate mode).
+  bool dirty_logging_supported() const;
+  // Starts logging: every vCPU's write translations are dropped, so each first store to a
+  // page from now on marks it.
+  void start_dirty_log();
+  // The pages written since the start or the last take (bit p = 4 KiB page p from the start of
+  // RAM), cleared; write translations are dropped again in the same step.
+  std::vector<uint64_t> take_dirty_log();
+  void stop_dirty_log();
+  // The VM's state without its configuration and memory (VMST, RSRV, CPU_, the devices), and
+  // back into a VM built from the same configuration whose RAM is already in place. Throws
+  // machine::snapshot::FormatError naming `where` and the section.
+  std::vector<machine::snapshot::Section> save_state_sections() const;
+  void restore_state_sections(const std::vector<machine::snapshot::Section>& sections, const std::string& where);
+  // Moves the guest's clock forward (the time a migrated VM was stopped: its clocks keep
+  // following real time across the hand-off).
+  void advance_clock(uint64_t ticks);
+  // A migrated VM: just before its first instruction here, its clocks move on by the real time
+  // since CLOCK_REALTIME `paused_at_ns` on the source (at most a minute), so the guest sees the
+  // gap it was really away, no more, no less.
+  // (The clock is set from the value the source saved, not moved on from the restore: it has
+  // been running since the state was restored.)
+  void catch_up_clock_at_start(int64_t paused_at_ns) { catch_up_from_ns_ = paused_at_ns; }
+  // Ends a VM that must never run (an incoming migration that failed): State::failed.
+  void abandon(std::string reason) { finish(State::failed, 1, std::move(reason)); }
+  // The VM's disk, or nullptr.
+  machine::VirtioBlock* disk() { return board_->block(); }
+  // Ends this copy of the VM: it runs on a migration's destination now.
+  void migrated_away(std::string reason) { finish(State::migrated, 0, std::move(reason)); }
+
   // For tests and diagnostics (not thread-safe while the VM runs).
   GuestCpu& vcpu(unsigned index) { return *vcpus_.at(index); }
   unsigned vcpu_count() const { return static_cast<unsigned>(vcpus_.size()); }
@@ -120,6 +162,13 @@ private:
   void restore_from(const SnapshotImage& image);
   void take_requested_snapshot();
   std::atomic<bool> snapshot_requested_{false};
+  void run_boundary_work();
+  std::atomic<bool> boundary_work_pending_{false};
+  std::mutex boundary_mutex_;
+  std::vector<std::function<void()>> boundary_work_;
+  std::unique_ptr<machine::DirtyLog> dirty_log_;
+  int64_t catch_up_from_ns_ = 0;
+  uint64_t restored_ticks_ = 0;   // the clock reading in the last restored VMST section
   std::mutex snapshot_mutex_;
   std::filesystem::path snapshot_dir_;
   std::vector<SnapshotDone> snapshot_waiters_;

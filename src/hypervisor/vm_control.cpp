@@ -19,6 +19,10 @@ constexpr int kRequestTimeoutMs = 5000;
 } // namespace
 
 VmControl::VmControl(std::filesystem::path socket_path, std::string vm_name, Handler handler)
+    : VmControl(std::move(socket_path), std::move(vm_name),
+                FdHandler([handler = std::move(handler)](const std::string& request, int&) { return handler(request); })) {}
+
+VmControl::VmControl(std::filesystem::path socket_path, std::string vm_name, FdHandler handler)
     : path_(std::move(socket_path)), name_(std::move(vm_name)), handler_(std::move(handler)) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
@@ -86,6 +90,13 @@ void VmControl::serve_client(int fd) {
     [[maybe_unused]] const auto n = ::send(fd, text.data(), text.size(), MSG_NOSIGNAL);
   };
   std::string request;
+  int passed_fd = -1;
+  struct ClosePassed {
+    int& fd;
+    ~ClosePassed() {
+      if (fd >= 0) ::close(fd);
+    }
+  } close_passed{passed_fd};
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kRequestTimeoutMs);
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -95,8 +106,26 @@ void VmControl::serve_client(int fd) {
     if (fds[1].revents != 0) return reply("error the VMM is shutting down");
     if (fds[0].revents == 0) continue;
     char buffer[512];
-    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    // recvmsg: the client may pass one descriptor with its request (SCM_RIGHTS).
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    iovec io{buffer, sizeof buffer};
+    msghdr message{};
+    message.msg_iov = &io;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    const ssize_t n = ::recvmsg(fd, &message, MSG_CMSG_CLOEXEC);
     if (n <= 0) return;   // the client went away
+    for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; ++i) {
+        int received;
+        std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        if (passed_fd < 0) passed_fd = received;
+        else ::close(received);   // one descriptor per request
+      }
+    }
     request.append(buffer, static_cast<size_t>(n));
     const auto newline = request.find('\n');
     if (newline != std::string::npos) {
@@ -108,7 +137,7 @@ void VmControl::serve_client(int fd) {
   if (!request.empty() && request.back() == '\r') request.pop_back();
   std::string answer;
   try {
-    answer = handler_(request);
+    answer = handler_(request, passed_fd);
   } catch (const std::exception& error) {
     answer = fmt::format("error {}", error.what());
   }

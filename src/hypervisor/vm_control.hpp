@@ -18,9 +18,15 @@ public:
   static constexpr size_t kMaxRequest = 4096;
   // Returns the reply line without its newline ("ok ..." or "error ...").
   using Handler = std::function<std::string(const std::string& request)>;
+  // A handler that may also receive a file descriptor the client passed with its request
+  // (SCM_RIGHTS; `nimbus migrate` passes its connection to the destination, so the sandboxed
+  // VMM never has to connect anywhere itself). `fd` is -1 without one; a handler that keeps it
+  // sets it to -1, otherwise it is closed after the handler returns.
+  using FdHandler = std::function<std::string(const std::string& request, int& fd)>;
 
   // Binds the socket (throws std::runtime_error: path too long, a live VMM serves the name).
   VmControl(std::filesystem::path socket_path, std::string vm_name, Handler handler);
+  VmControl(std::filesystem::path socket_path, std::string vm_name, FdHandler handler);
   ~VmControl();   // close()
   VmControl(const VmControl&) = delete;
   VmControl& operator=(const VmControl&) = delete;
@@ -38,7 +44,7 @@ private:
 
   std::filesystem::path path_;
   std::string name_;
-  Handler handler_;
+  FdHandler handler_;
   int listen_fd_ = -1;
   int wake_fd_ = -1;
   std::atomic<bool> stopping_{false};

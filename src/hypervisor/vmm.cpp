@@ -12,6 +12,7 @@
 #include "hypervisor/scheduler.hpp"
 #include "hypervisor/threaded_host.hpp"
 #include "hypervisor/marker_log.hpp"
+#include "hypervisor/migration.hpp"
 #include "hypervisor/vm_console.hpp"
 #include "hypervisor/vm_control.hpp"
 #include "hypervisor/vm_counters_report.hpp"
@@ -137,6 +138,8 @@ void Vmm::report_stopped(Slot& slot) {
   if (vm.state() == Vm::State::failed) {
     options_.log(fmt::format("VM '{}' failed: {}", vm.name(), vm.reason()));
     for (const auto& state : vm.vcpu_states()) options_.log(fmt::format("VM '{}':   {}", vm.name(), state));
+  } else if (vm.state() == Vm::State::migrated) {
+    options_.log(fmt::format("VM '{}' left this VMM: {}", vm.name(), vm.reason()));
   } else {
     options_.log(fmt::format("VM '{}' powered off (exit code {}: {})", vm.name(), vm.exit_code(), vm.reason()));
   }
@@ -185,7 +188,14 @@ VmmResult Vmm::run() {
         vm_options.restore = options_.restore;
         vm_options.restore_began = options_.restore_began;
       }
-      slot.vm = std::make_unique<Vm>(config, *pool_, *console, vm_options);
+      const bool incoming = options_.incoming && &slot == slots_.front().get();
+      vm_options.incoming = incoming;
+      try {
+        slot.vm = std::make_unique<Vm>(config, *pool_, *console, vm_options);
+      } catch (const std::exception& error) {
+        if (incoming && options_.incoming_refused) options_.incoming_refused(error.what());
+        throw;
+      }
       if (slot.markers) slot.markers->watch(slot.vm->counters());
     } catch (const std::exception& error) {
       slot.build_error = error.what();
@@ -216,7 +226,9 @@ VmmResult Vmm::run() {
     try {
       controls.push_back(std::make_unique<VmControl>(
           VmControl::path(options_.state_dir, slot.config.name), slot.config.name,
-          [this, &slot, &host, &stopping](const std::string& request) { return control(slot, host, stopping, request); }));
+          VmControl::FdHandler([this, &slot, &host, &stopping](const std::string& request, int& fd) {
+            return control(slot, host, stopping, request, fd);
+          })));
     } catch (const std::exception& error) {
       options_.log(fmt::format("VM '{}': no control socket: {}", slot.config.name, error.what()));
     }
@@ -235,6 +247,16 @@ VmmResult Vmm::run() {
   VmmResult result;
   bool any = scheduler.vcpu_count() > 0;
   if (options_.after_setup) options_.after_setup();
+  // An incoming migration is received last, with everything else set up (sockets, sandbox), so
+  // the VM starts the moment it is handed over.
+  if (options_.incoming && !slots_.empty() && slots_.front()->vm) {
+    Vm& vm = *slots_.front()->vm;
+    try {
+      options_.incoming(vm);
+    } catch (const std::exception& error) {
+      vm.abandon(fmt::format("incoming migration failed: {}", error.what()));   // it never runs: the source keeps it
+    }
+  }
   if (any) host.start();
   auto last_stats = std::chrono::steady_clock::time_point{};
   for (;;) {
@@ -308,11 +330,13 @@ VmmResult Vmm::run() {
   return result;
 }
 
-std::string Vmm::control(Slot& slot, ThreadedHost& host, const std::atomic<bool>& stopping, const std::string& request) {
+std::string Vmm::control(Slot& slot, ThreadedHost& host, const std::atomic<bool>& stopping, const std::string& request,
+                         int& fd) {
   const auto space = request.find(' ');
   const std::string verb = request.substr(0, space);
+  if (verb == "migrate") return migrate(slot, host, request, fd);
   if (verb != "snapshot")
-    return fmt::format("error unknown request '{}' (this VMM knows: snapshot DIR)", verb.substr(0, 40));
+    return fmt::format("error unknown request '{}' (this VMM knows: snapshot DIR, migrate ADDRESS ...)", verb.substr(0, 40));
   if (space == std::string::npos || space + 1 == request.size()) return "error snapshot needs a directory";
   const std::filesystem::path dir = request.substr(space + 1);
   if (!dir.is_absolute()) return fmt::format("error '{}' is not an absolute path", dir.string());
@@ -334,6 +358,59 @@ std::string Vmm::control(Slot& slot, ThreadedHost& host, const std::atomic<bool>
   }
   const auto [ok, message] = future.get();
   return (ok ? "ok " : "error ") + message;
+}
+
+// "migrate tcp:HOST:PORT [max-downtime-ms=N] [timeout-ms=N] [max-bandwidth-mib=N] [auto-converge=0|1]
+//  [held-dir=/abs] [json=0|1]"
+// with the connection to the destination passed as a descriptor (the sandbox forbids connect).
+std::string Vmm::migrate(Slot& slot, ThreadedHost& host, const std::string& request, int& fd) {
+  std::vector<std::string> words;
+  for (size_t at = 0; at < request.size();) {
+    const size_t end = std::min(request.find(' ', at), request.size());
+    if (end > at) words.push_back(request.substr(at, end - at));
+    at = end + 1;
+  }
+  if (words.size() < 2) return "error migrate needs the destination address (tcp:HOST:PORT)";
+  if (fd < 0) return "error migrate needs the connection to the destination passed with the request (use nimbus migrate)";
+  migration::SendOptions options;
+  options.destination = words[1];
+  bool json = false;
+  for (size_t i = 2; i < words.size(); ++i) {
+    const auto eq = words[i].find('=');
+    if (eq == std::string::npos) return fmt::format("error '{}' is not KEY=VALUE", words[i].substr(0, 60));
+    const std::string key = words[i].substr(0, eq), value = words[i].substr(eq + 1);
+    uint64_t number = 0;
+    const bool numeric = !value.empty() && value.size() <= 12 && value.find_first_not_of("0123456789") == std::string::npos;
+    if (numeric) number = std::stoull(value);
+    if (key == "max-downtime-ms" && numeric && number >= 1) options.max_downtime = std::chrono::milliseconds(number);
+    else if (key == "timeout-ms" && numeric && number >= 1) options.timeout = std::chrono::milliseconds(number);
+    else if (key == "max-bandwidth-mib" && numeric) options.max_bandwidth = static_cast<double>(number) * (1 << 20);
+    else if (key == "auto-converge" && (value == "0" || value == "1")) options.auto_converge = value == "1";
+    else if (key == "json" && (value == "0" || value == "1")) json = value == "1";
+    else if (key == "held-dir" && value.starts_with('/')) options.held_dir = value;
+    else return fmt::format("error bad migrate option '{}'", words[i].substr(0, 60));
+  }
+  if (!slot.vm || slot.vm->state() != Vm::State::running) return fmt::format("error VM '{}' is not running", slot.config.name);
+  const int64_t index = slot.sched_index.load();
+  options.wake = [&host, index] {
+    if (index >= 0) host.wake(static_cast<SchedVcpuIndex>(index));
+  };
+  if (slot.sched_vm >= 0) {
+    const auto vm_index = static_cast<SchedVmIndex>(slot.sched_vm);
+    options.set_cap = [&host, vm_index](uint32_t percent) { return host.set_cap(vm_index, percent); };
+  }
+  options.log = options_.log;
+  const int connection = fd;
+  fd = -1;   // send_vm owns it now
+  try {
+    const migration::SendReport report = migration::send_vm(*slot.vm, connection, options);
+    options_.log(fmt::format("VM '{}' migrated to {}: {}", slot.config.name, options.destination, report.summary()));
+    return "ok " + (json ? report.json()
+                         : fmt::format("VM '{}' migrated to {}: {}", slot.config.name, options.destination, report.summary()));
+  } catch (const std::exception& error) {
+    options_.log(fmt::format("VM '{}': migration to {} failed: {}", slot.config.name, options.destination, error.what()));
+    return fmt::format("error migration to {} failed: {}", options.destination, error.what());
+  }
 }
 
 } // namespace nimbus::hypervisor

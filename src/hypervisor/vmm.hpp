@@ -48,6 +48,11 @@ struct VmmOptions {
   // Restore (one VM, whose configuration came from this snapshot) instead of booting.
   std::shared_ptr<const SnapshotImage> restore;
   std::chrono::steady_clock::time_point restore_began{};
+  // Live migration's destination (one VM, built with VmOptions::incoming): called with the VM
+  // before it first runs, to receive its memory and state (migration.hpp). An exception fails
+  // the VM (it never runs); incoming_refused hears why a VM could not even be built.
+  std::function<void(Vm&)> incoming;
+  std::function<void(const std::string&)> incoming_refused;
   // Called once every VM's devices and memory are set up, just before the vCPUs start (the
   // seccomp sandbox goes on here). An exception ends the run as a setup error would.
   std::function<void()> after_setup;
@@ -99,7 +104,8 @@ private:
   void write_stats() const;
   void report_stopped(Slot& slot);
   // A control-socket request for `slot` (vm_control.hpp); blocks until the snapshot is written.
-  std::string control(Slot& slot, ThreadedHost& host, const std::atomic<bool>& stopping, const std::string& request);
+  std::string control(Slot& slot, ThreadedHost& host, const std::atomic<bool>& stopping, const std::string& request, int& fd);
+  std::string migrate(Slot& slot, ThreadedHost& host, const std::string& request, int& fd);
 
   VmmOptions options_;
   std::unique_ptr<FramePool> pool_;

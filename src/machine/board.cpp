@@ -39,7 +39,11 @@ Board::Board(const BoardConfig& config, Bus& bus, Clock& clock, std::vector<Inte
   bus.map(Uart16550::kBase, Uart16550::kSize, uart_.get());
 
   unsigned slot = kBlockSlot;
-  if (config.drive_path) add_virtio(slot++, std::make_unique<VirtioBlock>(*config.drive_path, config.drive_read_only));
+  if (config.drive_path) {
+    auto block = std::make_unique<VirtioBlock>(*config.drive_path, config.drive_read_only, !config.drive_lock_deferred);
+    block_ = block.get();
+    add_virtio(slot++, std::move(block));
+  }
   if (config.entropy) add_virtio(slot++, std::make_unique<VirtioEntropy>(clock.deterministic()));
 
   dtb_ = build_device_tree(tree_spec());

@@ -18,6 +18,7 @@
 #include "machine/devices/shutdown_request.hpp"
 #include "machine/devices/test_finisher.hpp"
 #include "machine/devices/uart_16550.hpp"
+#include "machine/devices/virtio_block.hpp"
 #include "machine/devices/virtio_mmio.hpp"
 #include "machine/interrupt_pins.hpp"
 #include "machine/snapshot_format.hpp"
@@ -30,6 +31,7 @@ struct BoardConfig {
   std::string bootargs;
   std::optional<std::string> drive_path; // raw disk image for virtio-blk
   bool drive_read_only = false;
+  bool drive_lock_deferred = false;      // open the drive unlocked (a migration's destination)
   bool entropy = true;
   // virtio-mmio transports with the legacy layout (version 1), as QEMU 7.2 presents them by
   // default; false: the modern layout (version 2, QEMU's -global virtio-mmio.force-legacy=false).
@@ -83,6 +85,8 @@ public:
   BootRom& boot_rom() { return rom_; }
   // The transport in virtio slot n, or nullptr if the slot is empty.
   VirtioMmio* virtio(unsigned slot);
+  // The disk, or nullptr without one.
+  VirtioBlock* block() { return block_; }
 
   // Advances time-driven device state (timer interrupts, RTC alarm) to clock reading `now`.
   void tick(uint64_t now);
@@ -117,6 +121,7 @@ private:
   Bus& bus_;
   Clock& clock_;
   std::unique_ptr<Plic> plic_;
+  VirtioBlock* block_ = nullptr;   // owned by its transport
   std::unique_ptr<Clint> clint_;
   std::unique_ptr<Uart16550> uart_;
   std::unique_ptr<GoldfishRtc> rtc_;

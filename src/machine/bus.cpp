@@ -69,6 +69,7 @@ bool Bus::read(uint64_t paddr, unsigned size, uint64_t& value) {
 bool Bus::write(uint64_t paddr, unsigned size, uint64_t value) {
   if (uint8_t* p = ram_pointer(paddr, size)) {
     store_le(p, size, value);
+    mark_dirty(paddr, size);
     return true;
   }
   uint64_t base = 0;
@@ -82,6 +83,7 @@ bool Bus::copy_to_ram(uint64_t paddr, const void* data, size_t len) {
   uint8_t* p = ram_pointer(paddr, len);
   if (!p) return false;
   std::memcpy(p, data, len);
+  mark_dirty(paddr, len);
   note_dma_write();
   return true;
 }

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "machine/dirty_log.hpp"
 #include "machine/mmio_device.hpp"
 
 namespace nimbus::machine {
@@ -92,6 +93,15 @@ public:
   void note_dma_write() { ++dma_generation_; }
   const uint64_t* dma_generation_address() const { return &dma_generation_; } // for generated code
 
+  // Live migration (dirty_log.hpp): while a log is set, every write path that reaches RAM
+  // through the bus or a host pointer from it calls mark_dirty. Set and cleared on the VM's
+  // thread between two rounds of its vCPUs.
+  void set_dirty_log(DirtyLog* log) { dirty_log_ = log; }
+  DirtyLog* dirty_log() const { return dirty_log_; }
+  void mark_dirty(uint64_t paddr, uint64_t len) {
+    if (dirty_log_ != nullptr && paddr >= ram_base_) dirty_log_->mark(paddr - ram_base_, len);
+  }
+
 private:
   struct Window {
     uint64_t base;
@@ -104,6 +114,7 @@ private:
   RamBacking* backing_ = nullptr; // null: ram_ is our own mapping
   std::vector<Window> windows_; // sorted by base
   uint64_t dma_generation_ = 0;
+  DirtyLog* dirty_log_ = nullptr;
 };
 
 } // namespace nimbus::machine

@@ -107,6 +107,9 @@ public:
   // Drops cached translations only (SFENCE.VMA on behalf of another hart: SBI RFENCE, shadow
   // page-table changes).
   void flush_translations() { flush_tlb(); }
+  // Drops the store entries only: the next store to each page takes the slow path once, which
+  // marks it in the bus's dirty log (live migration, dirty_log.hpp).
+  void flush_store_translations() { tlb_.flush_access(Access::Store); }
   // For a VMM that keeps the hart in U-mode and switches it between shadow roots (trap mode):
   // sets satp and drops only U-mode translations, the only ones such a hart holds (a third of a
   // full flush, which dominated every guest system call).

@@ -154,7 +154,10 @@ void Hart::install_tlb(TlbEntry& entry, uint64_t vaddr, uint64_t paddr, Access a
   uint8_t* host = bus_.ram_pointer(page, 4096);
   if (host == nullptr) return; // MMIO always takes the slow path
   if (!pmp_.allows(page, 4096, access, privilege)) return;
-  if (access == Access::Store && blocks_.page_has_code(page)) return; // watched: stores go slow
+  if (access == Access::Store) {
+    if (blocks_.page_has_code(page)) return; // watched: stores go slow
+    bus_.mark_dirty(page, 4096);            // stores through this entry mark nothing themselves
+  }
   entry.tag = vaddr >> 12;
   entry.addend = reinterpret_cast<uintptr_t>(host) - (vaddr & ~kPageMask);
   entry.paddr_page = page;
@@ -186,6 +189,7 @@ bool Hart::read_physical(uint64_t paddr, unsigned size, uint64_t& value) {
 bool Hart::write_physical(uint64_t paddr, unsigned size, uint64_t value) {
   if (uint8_t* host = bus_.ram_pointer(paddr, size)) {
     store_le(host, size, value);
+    bus_.mark_dirty(paddr, size);
     for (uint64_t page = paddr & ~kPageMask; page <= ((paddr + size - 1) & ~kPageMask); page += 4096) {
       if (blocks_.page_has_code(page)) {
         blocks_.invalidate_page(page);

@@ -81,7 +81,7 @@ void lock_disk_image(int fd, const std::string& path, bool read_only) {
   }
 }
 
-VirtioBlock::VirtioBlock(const std::string& path, bool read_only) : path_(path), read_only_(read_only) {
+VirtioBlock::VirtioBlock(const std::string& path, bool read_only, bool take_lock) : path_(path), read_only_(read_only) {
   if (!read_only_) {
     fd_ = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
     if (fd_ < 0 && (errno == EACCES || errno == EROFS || errno == EPERM)) read_only_ = true;
@@ -94,12 +94,25 @@ VirtioBlock::VirtioBlock(const std::string& path, bool read_only) : path_(path),
     throw std::runtime_error(path + ": disk image is not a regular file");
   }
   try {
-    lock_disk_image(fd_, path, read_only_);
+    if (take_lock) lock();
   } catch (...) {
     ::close(fd_);
     throw;
   }
   capacity_sectors_ = static_cast<uint64_t>(st.st_size) / kSectorSize;
+}
+
+void VirtioBlock::lock() {
+  if (locked_) return;
+  lock_disk_image(fd_, path_, read_only_);
+  locked_ = true;
+}
+
+void VirtioBlock::unlock() {
+  if (!locked_) return;
+  while (::flock(fd_, LOCK_UN) != 0 && errno == EINTR) {
+  }
+  locked_ = false;
 }
 
 VirtioBlock::~VirtioBlock() {

@@ -31,7 +31,7 @@ public:
   // Opens the image; throws std::runtime_error naming the file when it cannot be used.
   // A file that cannot be opened for writing is served read-only. Throws when another user holds
   // the image's lock (see lock_disk_image).
-  VirtioBlock(const std::string& path, bool read_only);
+  VirtioBlock(const std::string& path, bool read_only, bool take_lock = true);
   ~VirtioBlock() override;
   VirtioBlock(const VirtioBlock&) = delete;
   VirtioBlock& operator=(const VirtioBlock&) = delete;
@@ -44,6 +44,12 @@ public:
 
   uint64_t capacity_sectors() const { return capacity_sectors_; }
   bool read_only() const { return read_only_; }
+  // Live migration hands the image from the source VMM to the destination's on one machine
+  // (docs/migration.md): the destination opens it unlocked (take_lock = false) and locks it
+  // once the source has released it. lock() throws as the constructor does; unlock() drops it.
+  void lock();
+  void unlock();
+  bool locked() const { return locked_; }
 
 private:
   uint8_t read_sectors(uint64_t sector, const DescriptorChain& chain, uint64_t length);
@@ -53,6 +59,7 @@ private:
   std::string path_;
   int fd_ = -1;
   bool read_only_;
+  bool locked_ = false;
   uint64_t capacity_sectors_ = 0;
 };
 

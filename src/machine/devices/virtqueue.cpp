@@ -117,6 +117,7 @@ bool Virtqueue::walk(Bus& bus, uint64_t table, uint32_t entries, uint16_t first,
       return false;
     }
     if (d.flags & kDescWrite) {
+      bus.mark_dirty(d.addr, d.len);   // the device may write any of it
       chain.add_writable({host, d.len});
     } else {
       if (!chain.writable().empty()) {
@@ -142,6 +143,8 @@ bool Virtqueue::push_used(Bus& bus, uint16_t head, uint32_t written, std::string
     error = "used ring is no longer in guest RAM";
     return false;
   }
+  bus.mark_dirty(slot, 8);
+  bus.mark_dirty(device_addr + 2, 2);
   const uint32_t id = head;
   std::memcpy(elem, &id, 4);
   std::memcpy(elem + 4, &written, 4);

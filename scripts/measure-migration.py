@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Measures live migration over loopback (docs/migration.md, "Measured").
+
+Usage: scripts/measure-migration.py PATH/TO/nimbus [--sizes 64M,128M,256M] [--runs N]
+           [--workloads idle,cpu,dirty:64:50,dirty:64:0] [--kernel Image --initrd initramfs.cpio.gz]
+
+For each VM size and workload, boots a Linux guest in emulate mode (guests/build.sh's kernel and
+initramfs unless given), starts `nimbus run --incoming tcp:127.0.0.1:0`, migrates the VM there
+with `nimbus migrate vm --to ... --json` 2 s into the workload, and prints one table row: total
+time, rounds, pages and bytes sent, the pages copied with the VM stopped, the throttle
+auto-converge applied, the downtime as the VMM sees it (source stopped until the destination
+said STARTED) and as the guest sees it: the longest gap in `nimbus-bench gap`'s clock loop
+(nimbus.mode=gap) in the second in which the VM moved, next to the longest gap of the same loop
+in any other second of the run (the host's scheduling noise, and auto-converge's throttling
+during pre-copy).
+Workloads: idle (the busybox shell waits; no guest-side figure), cpu (the clock loop alone:
+CPU-bound), dirty:MIB:RATE (the loop writing one byte per page of a MIB buffer at RATE MiB/s,
+0 = as fast as it can).
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def wait_for(path, pattern, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with open(path, errors="replace") as f:
+                m = re.search(pattern, f.read())
+                if m:
+                    return m
+        except FileNotFoundError:
+            pass
+        time.sleep(0.05)
+    return None
+
+
+def guest_paths():
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = subprocess.run(["bash", "-c", f"source {here}/../guests/paths.sh && echo $NIMBUS_GUEST_KERNEL && "
+                          "echo $NIMBUS_GUEST_INITRD"], capture_output=True, text=True, check=True).stdout.split()
+    return out[0], out[1]
+
+
+def one(nimbus, kernel, initrd, size, workload, work):
+    gap_seconds = 15
+    if workload == "idle":
+        append = "console=ttyS0 nimbus.mode=shell"
+        ready = r"busybox shell"
+    elif workload == "cpu":
+        append = f"console=ttyS0 nimbus.mode=gap nimbus.gap={gap_seconds}"
+        ready = r"NIMBUS-GAP-START"
+    else:
+        _, mib, rate = workload.split(":")
+        append = f"console=ttyS0 nimbus.mode=gap nimbus.gap={gap_seconds},{mib},{rate}"
+        ready = r"NIMBUS-GAP-START"
+    src_log, dst_log, dst_err = (os.path.join(work, n) for n in ("src.log", "dst.log", "dst.err"))
+    for p in (src_log, dst_log, dst_err):
+        if os.path.exists(p):
+            os.unlink(p)
+    dst = subprocess.Popen([nimbus, "run", "--incoming", "tcp:127.0.0.1:0", "--console-stdout", "--state-dir",
+                            os.path.join(work, "dst"), "--timeout", "60"], stdout=open(dst_log, "w"),
+                           stderr=open(dst_err, "w"), stdin=subprocess.DEVNULL)
+    src = subprocess.Popen([nimbus, "run", "--virt", "emulate", "--kernel", kernel, "--initrd", initrd, "--append", append,
+                            "--mem", size, "--console-stdout", "--state-dir", os.path.join(work, "src"), "--timeout", "60"],
+                           stdout=open(src_log, "w"), stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        port = wait_for(dst_err, r"tcp:127\.0\.0\.1:(\d+)", 10)
+        if not port or not wait_for(src_log, ready, 60):
+            raise RuntimeError("the guest or the destination did not start")
+        time.sleep(2)
+        m = subprocess.run([nimbus, "migrate", "vm", "--to", f"tcp:127.0.0.1:{port.group(1)}", "--state-dir",
+                            os.path.join(work, "src"), "--json", "--timeout", "30"], capture_output=True, text=True)
+        if m.returncode != 0:
+            raise RuntimeError(f"migrate failed: {m.stderr.strip()}")
+        report = json.loads(m.stdout)
+        row = dict(report)
+        if workload == "idle":
+            time.sleep(1)
+            row["guest_gap_ms"] = row["other_gap_ms"] = None
+        else:
+            done = wait_for(dst_log, r"NIMBUS-GAP-DONE: longest gap ([0-9.]+) ms", gap_seconds + 20)
+            if not done:
+                raise RuntimeError("the clock loop did not finish on the destination")
+            pattern = r"longest gap in this second ([0-9.]+) ms"
+            with open(src_log, errors="replace") as f:
+                before = [float(x) for x in re.findall(pattern, f.read())]
+            with open(dst_log, errors="replace") as f:
+                after = [float(x) for x in re.findall(pattern, f.read())]
+            # The second in which the VM moved is the first the destination reports (or, if the
+            # loop ended in it, the whole run's longest gap).
+            row["guest_gap_ms"] = after[0] if after else float(done.group(1))
+            others = before + after[1:]
+            row["other_gap_ms"] = max(others) if others else None
+        return row
+    finally:
+        for p in (src, dst):
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("nimbus")
+    parser.add_argument("--sizes", default="64M,128M,256M")
+    parser.add_argument("--workloads", default="idle,cpu,dirty:16:20,dirty:16:0")
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--kernel")
+    parser.add_argument("--initrd")
+    args = parser.parse_args()
+    kernel, initrd = (args.kernel, args.initrd) if args.kernel else guest_paths()
+    print("| VM | workload | total ms | rounds | pages sent | MiB sent | pages stopped | throttle | "
+          "downtime (VMM) ms | guest clock gap, switch-over second, ms | longest gap in other seconds, ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as work:
+        for size in args.sizes.split(","):
+            for workload in args.workloads.split(","):
+                for _ in range(args.runs):
+                    try:
+                        r = one(args.nimbus, kernel, initrd, size, workload, work)
+                    except RuntimeError as error:
+                        print(f"| {size} | {workload} | failed: {error} |||||||||")
+                        continue
+                    gap = "-" if r["guest_gap_ms"] is None else f"{r['guest_gap_ms']:.1f}"
+                    other = "-" if r["other_gap_ms"] is None else f"{r['other_gap_ms']:.1f}"
+                    throttle = f"{r['throttle_percent']} %" if r["throttle_percent"] else "-"
+                    print(f"| {size} | {workload} | {r['total_ms']:.0f} | {r['rounds']} | {r['pages_sent']} | "
+                          f"{r['bytes_sent'] / 2**20:.1f} | {r['final_pages']} | {throttle} | {r['downtime_ms']:.1f} | "
+                          f"{gap} | {other} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

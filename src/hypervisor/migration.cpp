@@ -1,0 +1,553 @@
+#include "hypervisor/migration.hpp"
+
+#include <fmt/format.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <ctime>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "machine/clock.hpp"
+
+namespace nimbus::hypervisor::migration {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Ms = std::chrono::duration<double, std::milli>;
+
+int poll_ms(Clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  return static_cast<int>(std::clamp<int64_t>(left, 0, 1000));
+}
+
+int64_t realtime_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+bool page_is_zero(const uint8_t* page) {
+  uint64_t acc = 0;
+  for (size_t i = 0; i < kPageSize; i += 64) {
+    uint64_t words[8];
+    std::memcpy(words, page + i, 64);
+    for (uint64_t w : words) acc |= w;
+    if (acc != 0) return false;
+  }
+  return true;
+}
+
+} // namespace
+
+// ---- Channel
+
+Channel::Channel(int fd) : fd_(fd) {}
+
+Channel::~Channel() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void Channel::send(FrameType type, std::span<const uint8_t> payload, std::chrono::milliseconds timeout) {
+  const std::vector<uint8_t> frame = encode_frame(type, next_out_, payload);
+  const auto deadline = Clock::now() + timeout;
+  size_t done = 0;
+  while (done < frame.size()) {
+    const ssize_t n = ::send(fd_, frame.data() + done, frame.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      done += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (Clock::now() >= deadline)
+        throw MigrationError(fmt::format("the other side took no data for {} ms (sending {})", timeout.count(), to_string(type)));
+      pollfd p{fd_, POLLOUT, 0};
+      ::poll(&p, 1, poll_ms(deadline));
+      continue;
+    }
+    throw MigrationError(fmt::format("connection lost while sending {}: {}", to_string(type),
+                                     n < 0 ? std::strerror(errno) : "closed"));
+  }
+  ++next_out_;
+  bytes_sent_ += frame.size();
+}
+
+void Channel::read_exact(uint8_t* out, size_t len, Clock::time_point deadline) {
+  size_t done = 0;
+  while (done < len) {
+    const ssize_t n = ::recv(fd_, out + done, len - done, MSG_DONTWAIT);
+    if (n > 0) {
+      done += static_cast<size_t>(n);
+      continue;
+    }
+    if (n == 0) throw MigrationError(done == 0 ? "the other side closed the connection" : "the stream ended inside a frame (truncated)");
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) throw MigrationError(fmt::format("connection lost: {}", std::strerror(errno)));
+    if (Clock::now() >= deadline) throw MigrationError("timed out waiting for the other side");
+    pollfd p{fd_, POLLIN, 0};
+    ::poll(&p, 1, poll_ms(deadline));
+  }
+  bytes_received_ += len;
+}
+
+Channel::Received Channel::receive(std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  uint8_t header_bytes[kHeaderSize];
+  read_exact(header_bytes, kHeaderSize, deadline);
+  const FrameHeader header = decode_header(header_bytes);
+  if (header.sequence != next_in_)
+    throw StreamError(fmt::format("{} frame numbered {} where frame {} was due (lost, repeated or injected frames)",
+                                  to_string(header.type), header.sequence, next_in_));
+  Received received;
+  received.type = header.type;
+  received.payload.resize(header.length);   // bounded by max_payload(type)
+  read_exact(received.payload.data(), header.length, deadline);
+  check_payload(header, received.payload);
+  ++next_in_;
+  if (received.type == FrameType::abort || received.type == FrameType::refuse)
+    throw MigrationError(fmt::format("the other side {}: {}", received.type == FrameType::abort ? "aborted" : "refused",
+                                     decode_reason(received.payload)));
+  return received;
+}
+
+// ---- the source
+
+namespace {
+
+// Runs `work` on the VM's thread at its next round boundary and waits for it. Everything the
+// work touches is owned by the closure, so a late run after the waiter gave up is still safe.
+template <typename R>
+R on_vm_thread(Vm& vm, const SendOptions& options, std::function<R()> work,
+               std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  auto promise = std::make_shared<std::promise<R>>();
+  auto future = promise->get_future();
+  vm.run_at_boundary([promise, work = std::move(work)] {
+    try {
+      if constexpr (std::is_void_v<R>) {
+        work();
+        promise->set_value();
+      } else {
+        promise->set_value(work());
+      }
+    } catch (...) {
+      promise->set_exception(std::current_exception());
+    }
+  });
+  if (options.wake) options.wake();
+  const auto deadline = Clock::now() + timeout;
+  while (future.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
+    // The work itself may end the VM (the hand-off): give it time to report.
+    if (vm.state() != Vm::State::running && future.wait_for(std::chrono::seconds(2)) != std::future_status::ready)
+      throw MigrationError(fmt::format("VM '{}' stopped during the migration", vm.name()));
+    if (Clock::now() > deadline) throw MigrationError("the VM did not reach a round boundary in time");
+    if (options.wake) options.wake();
+  }
+  return future.get();
+}
+
+struct Sender {
+  Vm& vm;
+  const SendOptions& options;
+  Channel channel;
+  SendReport report;
+  uint64_t ram_pages;
+  uint32_t round = 0;
+  double max_bandwidth = 0;   // 0 while the VM is stopped
+
+  Sender(Vm& v, int fd, const SendOptions& o)
+      : vm(v), options(o), channel(fd), ram_pages(v.config().memory_bytes / kPageSize), max_bandwidth(o.max_bandwidth) {}
+
+  void log(const std::string& line) const {
+    if (options.log) options.log(line);
+  }
+
+  // Sends the pages of `bits` (4 KiB pages from the start of RAM); in round 0, pages of zeros
+  // are skipped (the destination's RAM starts zeroed), later a written page that reads zero is
+  // sent as a zero record. Returns the records sent.
+  uint64_t send_pages(const std::vector<uint64_t>& bits, bool first_round) {
+    GuestMemory& memory = vm.memory();
+    PageBatchWriter batch(round);
+    uint64_t sent = 0;
+    const auto began = Clock::now();
+    const uint64_t bytes_before = channel.bytes_sent();
+    auto flush = [&] {
+      if (batch.count() == 0) return;
+      sent += batch.count();
+      const std::vector<uint8_t> payload = batch.take();
+      channel.send(FrameType::pages, payload);
+      // --max-bandwidth: never ahead of the allowed rate (not while the VM is stopped).
+      if (max_bandwidth > 0) {
+        const auto due = began + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                                     static_cast<double>(channel.bytes_sent() - bytes_before) / max_bandwidth));
+        std::this_thread::sleep_until(due);
+      }
+    };
+    for (uint64_t word = 0; word < bits.size(); ++word) {
+      uint64_t w = bits[word];
+      while (w != 0) {
+        const uint64_t page = word * 64 + static_cast<uint64_t>(std::countr_zero(w));
+        w &= w - 1;
+        if (page >= ram_pages) break;
+        if (!memory.page_backed(page)) {
+          // Never touched: zeros on both sides (a frame appears only on first touch, which the
+          // log sees as a write if it is one).
+          continue;
+        }
+        const uint8_t* bytes = memory.page_bytes(page);
+        const bool zero = page_is_zero(bytes);
+        if (zero && first_round) continue;
+        batch.add(page, zero ? nullptr : bytes);
+        if (batch.full()) flush();
+      }
+    }
+    flush();
+    report.pages_sent += sent;
+    return sent;
+  }
+
+  std::vector<uint64_t> all_pages() const {
+    std::vector<uint64_t> bits((ram_pages + 63) / 64, ~uint64_t{0});
+    if (ram_pages % 64) bits.back() = (uint64_t{1} << (ram_pages % 64)) - 1;
+    return bits;
+  }
+};
+
+uint64_t count_bits(const std::vector<uint64_t>& bits) {
+  uint64_t n = 0;
+  for (uint64_t w : bits) n += static_cast<uint64_t>(std::popcount(w));
+  return n;
+}
+
+} // namespace
+
+std::string SendReport::summary() const {
+  return fmt::format("{} rounds, {} pages ({} MiB on the wire), {} pages with the VM stopped, downtime {:.1f} ms "
+                     "(estimated {:.1f} ms), total {:.0f} ms{}",
+                     rounds, pages_sent, bytes_sent >> 20, final_pages, downtime_ms, expected_downtime_ms, total_ms,
+                     throttle_percent ? fmt::format(", throttled to {} %", throttle_percent) : std::string());
+}
+
+std::string SendReport::json() const {
+  return fmt::format("{{\"rounds\": {}, \"pages_sent\": {}, \"bytes_sent\": {}, \"final_pages\": {}, "
+                     "\"throttle_percent\": {}, \"total_ms\": {:.3f}, \"downtime_ms\": {:.3f}, "
+                     "\"expected_downtime_ms\": {:.3f}}}",
+                     rounds, pages_sent, bytes_sent, final_pages, throttle_percent, total_ms, downtime_ms,
+                     expected_downtime_ms);
+}
+
+SendReport send_vm(Vm& vm, int fd, const SendOptions& options) {
+  const auto began = Clock::now();
+  if (vm.state() != Vm::State::running) {
+    ::close(fd);
+    throw MigrationError(fmt::format("VM '{}' is not running", vm.name()));
+  }
+  if (!vm.dirty_logging_supported()) {
+    ::close(fd);
+    throw MigrationError(fmt::format("live migration is not supported in {} mode yet (only emulate: its write paths "
+                                     "feed the dirty log)",
+                                     to_string(vm.config().mode)));
+  }
+  auto sender = std::make_shared<Sender>(vm, fd, options);
+  Sender& s = *sender;
+  bool logging = false;
+  uint32_t original_cap = 0;
+  bool throttled = false;
+  // Any failure before the hand-off: the VM runs on here, unthrottled, without the log.
+  auto undo = [&] {
+    if (throttled && options.set_cap) options.set_cap(original_cap);
+    throttled = false;
+    if (logging) {
+      try {
+        on_vm_thread<void>(vm, options, [&vm] { vm.stop_dirty_log(); });
+      } catch (const std::exception&) {
+      }
+      logging = false;
+    }
+  };
+  try {
+    s.channel.send(FrameType::hello, encode_hello(vm.config()));
+    const auto accepted = s.channel.receive(std::chrono::seconds(30));
+    if (accepted.type != FrameType::accept)
+      throw StreamError(fmt::format("expected ACCEPT, the destination sent {}", to_string(accepted.type)));
+
+    on_vm_thread<void>(vm, options, [&vm] { vm.start_dirty_log(); });
+    logging = true;
+
+    // Round 0: everything the VM has touched.
+    auto round_began = Clock::now();
+    uint64_t bytes_before = s.channel.bytes_sent();
+    s.send_pages(s.all_pages(), true);
+    double bandwidth = 0;   // bytes per second, of the last round
+    auto measure = [&] {
+      const double seconds = std::chrono::duration<double>(Clock::now() - round_began).count();
+      const uint64_t bytes = s.channel.bytes_sent() - bytes_before;
+      if (bytes >= (256u << 10) && seconds > 0) bandwidth = static_cast<double>(bytes) / seconds;
+      else if (bandwidth == 0) bandwidth = 200e6;   // too little sent to tell: a modest guess
+    };
+    measure();
+    ++s.round;
+
+    std::vector<uint64_t> carried;   // dirty pages not sent yet
+    uint32_t busy_rounds = 0;
+    uint64_t last_sent = 0;
+    const double max_downtime_s = std::chrono::duration<double>(options.max_downtime).count();
+    for (;;) {
+      std::vector<uint64_t> dirty = on_vm_thread<std::vector<uint64_t>>(vm, options, [&vm] { return vm.take_dirty_log(); });
+      const uint64_t pages = count_bits(dirty);
+      // What the stop-and-copy would cost now: the pages at the measured bandwidth, plus a
+      // fixed allowance for the state, the hand-off round trips and the destination's restore.
+      const double expected = static_cast<double>(pages * (kPageSize + 9)) / bandwidth + 0.005;
+      // Within the target: stop, unless another round still pays off (the dirty set more than
+      // halved since the last round and is over 1 MiB), for a shorter downtime than the target.
+      const bool shrinking = last_sent != 0 && pages * 2 < last_sent && pages > 256 && s.round < 8;
+      if (expected <= max_downtime_s && !shrinking) {
+        carried = std::move(dirty);
+        s.report.expected_downtime_ms = expected * 1000;
+        break;
+      }
+      if (Clock::now() - began > options.timeout) {
+        throw MigrationError(fmt::format("did not converge within {} s ({} pages still dirty after {} rounds, about "
+                                         "{:.0f} ms to copy at {:.0f} MB/s, the target is {} ms)",
+                                         std::chrono::duration<double>(options.timeout).count(), pages, s.round,
+                                         expected * 1000, bandwidth / 1e6, options.max_downtime.count()));
+      }
+      // Auto-converge: the guest wrote more than half of what the last round copied, twice in
+      // a row: halve the VM's share of a host hart (100 -> 50 -> 25 -> 12 -> 6 %).
+      if (options.auto_converge && options.set_cap && last_sent != 0 && pages * 2 > last_sent) {
+        if (++busy_rounds >= 2) {
+          busy_rounds = 0;
+          const uint32_t current = throttled ? s.report.throttle_percent : 100;
+          const uint32_t next = std::max<uint32_t>(current / 2, 5);
+          if (!throttled || next < current) {
+            const uint32_t old = options.set_cap(next);
+            if (!throttled) original_cap = old;
+            throttled = true;
+            s.report.throttle_percent = next;
+            s.log(fmt::format("migration of VM '{}': {} pages dirtied in round {}, throttling it to {} % of a hart",
+                              vm.name(), pages, s.round, next));
+          }
+        }
+      } else {
+        busy_rounds = 0;
+      }
+      round_began = Clock::now();
+      bytes_before = s.channel.bytes_sent();
+      last_sent = s.send_pages(dirty, false);
+      measure();
+      ++s.round;
+    }
+
+    // Stop-and-copy, on the VM's thread: the VM is stopped while this runs.
+    struct Outcome {
+      bool migrated = false;
+      bool held = false;
+      std::string message;
+    };
+    const std::string destination = options.destination;
+    const std::filesystem::path held_dir = options.held_dir;
+    auto outcome = on_vm_thread<Outcome>(vm, options, [sender, carried, destination, held_dir, began] {
+      Sender& out = *sender;
+      Vm& stopped = out.vm;
+      const auto paused = Clock::now();
+      const int64_t paused_realtime = realtime_ns();
+      out.max_bandwidth = 0;   // the VM is stopped: as fast as the link goes
+      // The state (its clock reading above all) as of the stop: the destination adds the real
+      // time since paused_realtime, the page copy below included.
+      const auto sections = stopped.save_state_sections();
+      std::vector<uint64_t> bits = stopped.take_dirty_log();
+      for (size_t i = 0; i < bits.size() && i < carried.size(); ++i) bits[i] |= carried[i];
+      out.report.final_pages = out.send_pages(bits, false);
+      ++out.round;
+      out.channel.send(FrameType::state, encode_state(paused_realtime, sections));
+      out.channel.send(FrameType::end, encode_end(EndMessage{out.report.pages_sent, out.round}));
+      const auto ready = out.channel.receive(std::chrono::seconds(30));
+      if (ready.type != FrameType::ready)
+        throw StreamError(fmt::format("expected READY, the destination sent {}", to_string(ready.type)));
+      // The point of no return: the disk is released, then GO.
+      machine::VirtioBlock* disk = stopped.disk();
+      if (disk != nullptr) disk->unlock();
+      try {
+        out.channel.send(FrameType::go);
+      } catch (const std::exception&) {
+        // GO never left: the destination cannot run the VM.
+        if (disk != nullptr) disk->lock();
+        throw;
+      }
+      Outcome result;
+      try {
+        const auto started = out.channel.receive(std::chrono::seconds(30));
+        if (started.type != FrameType::started)
+          throw StreamError(fmt::format("expected STARTED, the destination sent {}", to_string(started.type)));
+      } catch (const std::exception& error) {
+        if (disk != nullptr) {
+          try {
+            disk->lock();
+          } catch (const std::exception&) {
+            // The destination holds the disk: it runs the VM.
+            result.migrated = true;
+            result.message = fmt::format("the destination's STARTED was lost ({}) but it holds the disk: the VM runs there",
+                                         error.what());
+          }
+          if (!result.migrated)
+            throw MigrationError(fmt::format("no STARTED from the destination ({}); the disk lock came back: the VM "
+                                             "runs on here",
+                                             error.what()));
+        } else {
+          // No arbiter: keep the VM stopped, and not lost.
+          result.held = true;
+          std::string saved;
+          try {
+            stopped.save_snapshot(held_dir);
+            saved = fmt::format("a snapshot of it is in {}: restore it (nimbus run --restore {}) only if the "
+                                "destination does not run it",
+                                held_dir.string(), held_dir.string());
+          } catch (const std::exception& snap_error) {
+            saved = fmt::format("its snapshot into {} failed too: {}", held_dir.string(), snap_error.what());
+          }
+          result.message = fmt::format("no STARTED from the destination after GO ({}): the VM may run there; it is "
+                                       "stopped here and {}",
+                                       error.what(), saved);
+          stopped.migrated_away("migration hand-off unacknowledged: " + result.message);
+          return result;
+        }
+      }
+      const auto now = Clock::now();
+      out.report.downtime_ms = Ms(now - paused).count();
+      out.report.total_ms = Ms(now - began).count();
+      out.report.rounds = out.round;
+      out.report.bytes_sent = out.channel.bytes_sent();
+      stopped.stop_dirty_log();
+      stopped.migrated_away(fmt::format("migrated to {}", destination));
+      result.migrated = true;
+      return result;
+    }, std::chrono::minutes(5));
+    if (outcome.held) throw MigrationError(outcome.message);
+    if (!outcome.message.empty()) s.log(fmt::format("migration of VM '{}': {}", vm.name(), outcome.message));
+    return s.report;
+  } catch (const std::exception& error) {
+    if (vm.state() == Vm::State::migrated) throw MigrationError(error.what());
+    try {
+      s.channel.send(FrameType::abort, encode_reason(error.what()), std::chrono::milliseconds(200));
+    } catch (const std::exception&) {
+    }
+    undo();
+    if (vm.state() != Vm::State::running)
+      throw MigrationError(fmt::format("{} ({}); it did not move", error.what(), vm.reason()));
+    throw MigrationError(fmt::format("{}; VM '{}' runs on here", error.what(), vm.name()));
+  }
+}
+
+// ---- the destination
+
+Incoming::Incoming(int fd) : channel_(fd) {}
+
+const Hello& Incoming::hello(std::chrono::milliseconds timeout) {
+  if (!hello_) {
+    const auto frame = channel_.receive(timeout);
+    if (frame.type != FrameType::hello)
+      throw StreamError(fmt::format("the stream starts with {}, not HELLO", to_string(frame.type)));
+    hello_ = decode_hello(frame.payload);
+  }
+  return *hello_;
+}
+
+void Incoming::refuse(const std::string& reason) {
+  try {
+    channel_.send(FrameType::refuse, encode_reason(reason), std::chrono::milliseconds(500));
+  } catch (const std::exception&) {
+  }
+}
+
+Incoming::Report Incoming::receive(Vm& vm, std::chrono::milliseconds idle_timeout) {
+  if (!hello_) throw std::logic_error("Incoming::receive before hello");
+  Report report;
+  try {
+    channel_.send(FrameType::accept);
+    const uint64_t ram_pages = hello_->ram_size / kPageSize;
+    GuestMemory& memory = vm.memory();
+    std::optional<StateMessage> state;
+    uint32_t last_round = 0;
+    static const std::array<uint8_t, kPageSize> zeros{};
+    for (;;) {
+      auto frame = channel_.receive(idle_timeout);
+      if (frame.type == FrameType::pages && !state) {
+        const PageBatch batch = decode_pages(frame.payload, ram_pages);
+        if (batch.round < last_round) throw StreamError(fmt::format("PAGES of round {} after round {}", batch.round, last_round));
+        last_round = batch.round;
+        for (const auto& page : batch.pages) {
+          const uint64_t gpa = memory.ram_base() + page.page * kPageSize;
+          if (page.data.empty()) {
+            if (memory.page_backed(page.page)) memory.write(gpa, zeros.data(), kPageSize);
+          } else if (const auto status = memory.write(gpa, page.data.data(), kPageSize); status != GuestMemoryStatus::ok) {
+            throw MigrationError(memory.describe(status, gpa, kPageSize));
+          }
+        }
+        report.pages += batch.pages.size();
+      } else if (frame.type == FrameType::state && !state) {
+        state = decode_state(frame.payload);
+      } else if (frame.type == FrameType::end && state) {
+        const EndMessage end = decode_end(frame.payload);
+        if (end.pages_sent != report.pages)
+          throw StreamError(fmt::format("END counts {} pages, {} arrived", end.pages_sent, report.pages));
+        report.rounds = end.rounds;
+        break;
+      } else {
+        throw StreamError(fmt::format("unexpected {} frame{}", to_string(frame.type), state ? " after STATE" : ""));
+      }
+    }
+    vm.restore_state_sections(state->sections, "migration stream");
+    channel_.send(FrameType::ready);
+    const auto go = channel_.receive(std::chrono::seconds(30));
+    if (go.type != FrameType::go) throw StreamError(fmt::format("expected GO, the source sent {}", to_string(go.type)));
+    // The source has stopped for good and released the disk.
+    if (machine::VirtioBlock* disk = vm.disk()) disk->lock();
+    // The guest's clocks follow real time across the hand-off (as a machine that kept running).
+    vm.catch_up_clock_at_start(state->paused_at_realtime_ns);
+    try {
+      channel_.send(FrameType::started, {}, std::chrono::seconds(5));
+    } catch (const std::exception&) {
+      // The source decided at GO; it finds out through the disk lock or holds a snapshot.
+    }
+    report.bytes = channel_.bytes_received();
+    return report;
+  } catch (const std::exception& error) {
+    try {
+      channel_.send(FrameType::abort, encode_reason(error.what()), std::chrono::milliseconds(200));
+    } catch (const std::exception&) {
+    }
+    throw;
+  }
+}
+
+TcpAddress parse_tcp_address(const std::string& text) {
+  if (!text.starts_with("tcp:"))
+    throw std::invalid_argument(fmt::format("'{}' is not an address of the form tcp:HOST:PORT", text));
+  const std::string rest = text.substr(4);
+  const auto colon = rest.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == rest.size())
+    throw std::invalid_argument(fmt::format("'{}' is not an address of the form tcp:HOST:PORT", text));
+  TcpAddress address;
+  address.host = rest.substr(0, colon);
+  if (address.host.size() > 2 && address.host.front() == '[' && address.host.back() == ']')
+    address.host = address.host.substr(1, address.host.size() - 2);
+  unsigned port = 0;
+  const char* first = rest.data() + colon + 1;
+  const char* last = rest.data() + rest.size();
+  auto [p, ec] = std::from_chars(first, last, port);
+  if (ec != std::errc() || p != last || port > 65535)
+    throw std::invalid_argument(fmt::format("'{}': port '{}' is not a number from 0 to 65535", text, rest.substr(colon + 1)));
+  address.port = static_cast<uint16_t>(port);
+  return address;
+}
+
+} // namespace nimbus::hypervisor::migration
