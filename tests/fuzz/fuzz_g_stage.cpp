@@ -39,19 +39,19 @@ using hypervisor::GStageTable;
 
 namespace {
 
-constexpr uint64_t kMachineBytes = 4ull << 20;
+constexpr uint64_t kMachineBytes = 8ull << 20; // four 2 MiB frames, as hw mode's pool has
 constexpr uint64_t kMachinePages = kMachineBytes / 4096;
 constexpr uint64_t kLoadGuestPageFault = 21, kStoreGuestPageFault = 23;
 constexpr uint64_t kModes[4] = {0, 8, 9, 10};
 
 struct World {
-  hypervisor::FramePool pool{kMachineBytes};
+  hypervisor::FramePool pool{kMachineBytes, 2ull << 20};
   hypervisor::MachineMemory machine_memory{pool};
   machine::Bus bus{0, kMachineBytes, machine_memory};
   fuzz::ProbeRom rom;
   machine::Clock clock{true};
   machine::ReservationSet reservations;
-  hypervisor::GuestMemory vm{pool, "vm", 0x8000'0000, 64 * 1024};
+  hypervisor::GuestMemory vm{pool, "vm", 0x8000'0000, 2ull << 20};
   World() { bus.map(fuzz::ProbeRom::kBase, fuzz::ProbeRom::kSize, &rom); }
 };
 World& world() {

@@ -38,10 +38,8 @@ const uint32_t kTags[] = {snap::make_tag("UART"), snap::make_tag("PLIC"), snap::
 
 struct World {
   nimbus::fuzz::ScratchFile disk{64 * 1024};
-  Bus bus{Board::kRamBase, kRamSize};
   Clock clock{true};
   ReservationSet reservations;
-  Hart hart{0, bus, clock, reservations};
   BoardConfig config() const {
     BoardConfig c;
     c.ram_size = kRamSize;
@@ -53,6 +51,16 @@ World& world() {
   static World w;
   return w;
 }
+
+// A board and its hart on a bus of their own (a bus keeps its devices' windows for good).
+struct Rig {
+  Bus bus{Board::kRamBase, kRamSize};
+  Hart hart;
+  Board board;
+  explicit Rig(World& w) : hart(0, bus, w.clock, w.reservations), board(w.config(), bus, w.clock, {&hart.pins()}) {
+    hart.reset(Board::kRamBase);
+  }
+};
 
 std::vector<snap::Section> save_all(Board& board, Hart& hart) {
   std::vector<snap::Section> out;
@@ -112,10 +120,8 @@ void write_sections(nimbus::fuzz::ByteWriter& out, const std::vector<snap::Secti
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   if (!nimbus::fuzz::seed_dir()) return 0;
   // Seeds: the state of a freshly built board and hart, as a file and as structured sections.
-  World& w = world();
-  Board board(w.config(), w.bus, w.clock, {&w.hart.pins()});
-  w.hart.reset(Board::kRamBase);
-  const auto sections = save_all(board, w.hart);
+  Rig rig(world());
+  const auto sections = save_all(rig.board, rig.hart);
   std::vector<uint8_t> file{0};
   const auto encoded = snap::encode(sections);
   file.insert(file.end(), encoded.begin(), encoded.end());
@@ -157,26 +163,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(same(decoded, sections));
   }
 
-  World& w = world();
   std::vector<snap::Section> saved;
   {
-    Board board(w.config(), w.bus, w.clock, {&w.hart.pins()});
-    w.hart.reset(Board::kRamBase);
+    Rig rig(world());
     try {
-      restore_all(board, w.hart, sections);
+      restore_all(rig.board, rig.hart, sections);
     } catch (const snap::FormatError&) {
       return 0;
     }
-    saved = save_all(board, w.hart);
+    saved = save_all(rig.board, rig.hart);
   } // the board holds the disk image's lock until here
   // Restored: the state must survive another save/restore unchanged.
-  Board board2(w.config(), w.bus, w.clock, {&w.hart.pins()});
+  Rig again(world());
   try {
-    restore_all(board2, w.hart, saved);
+    restore_all(again.board, again.hart, saved);
   } catch (const snap::FormatError& e) {
     std::fprintf(stderr, "a saved state does not restore: %s\n", e.what());
     FUZZ_CHECK(false);
   }
-  FUZZ_CHECK(same(save_all(board2, w.hart), saved));
+  FUZZ_CHECK(same(save_all(again.board, again.hart), saved));
   return 0;
 }
