@@ -42,6 +42,7 @@ mkdir -p "$build/crashes" "$build/logs"
 run_target() {
   local t="$1" corpus="$corpus_root/$1" log="$build/logs/$1.log"
   mkdir -p "$corpus"
+  rm -f "$build/logs/$t.status"
   # -timeout: one input taking 10 s is a hang; -rss_limit_mb: ASan's shadow plus a 1 GiB input
   # budget; leaks are checked (ASan's LeakSanitizer) at the end of every input that leaked.
   if "$build/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
@@ -70,7 +71,7 @@ failed=0
 printf '%-12s %-8s %12s %9s %8s %8s %8s\n' target status executions exec/s cov features corpus
 for t in "${targets[@]}"; do
   log="$build/logs/$t.log"
-  status="$(cat "$build/logs/$t.status")"
+  status="$(cat "$build/logs/$t.status" 2>/dev/null || echo missing)"
   execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
   rate="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)"
   last="$(grep -E '^#[0-9]+' "$log" | tail -1)"
