@@ -458,3 +458,30 @@ TEST(VirtioMmioLegacy, AFailedQueueMoveLeavesTheQueueNotReadyAndTheStateRestorab
 
 } // namespace
 } // namespace nimbus::machine
+
+namespace nimbus::machine {
+namespace {
+
+// Found by fuzz_virtio_rng: a QueueNum above QueueNumMax in a queue never made ready is what a
+// driver may leave behind (the device checks it only when the queue goes live), but the
+// snapshot of that state was refused ("queue 0 size ... too large").
+TEST(VirtioMmioSnapshot, AQueueNumNeverEnabledRestores) {
+  Bus bus{VirtioTestDriver::kRamBase, 1 << 20};
+  for (const auto layout : {M::Layout::modern, M::Layout::legacy}) {
+    M t(bus, std::make_unique<VirtioEntropy>(true), [](bool) {}, layout);
+    EXPECT_TRUE(t.write(M::kQueueSel, 4, 0));
+    EXPECT_TRUE(t.write(M::kQueueNum, 4, 0x5600'0000));
+    snapshot::Writer w;
+    t.save_state(w);
+    const std::vector<uint8_t> state = w.take();
+    M fresh(bus, std::make_unique<VirtioEntropy>(true), [](bool) {}, layout);
+    snapshot::Reader in(state, "virtio");
+    EXPECT_NO_THROW(fresh.restore_state(in));
+    snapshot::Writer again;
+    fresh.save_state(again);
+    EXPECT_EQ(again.data(), state);
+  }
+}
+
+} // namespace
+} // namespace nimbus::machine
