@@ -46,12 +46,15 @@ for t in "${targets[@]}"; do
   LLVM_PROFILE_FILE="$build/profiles/$t.%p.profraw" "$build/tests/fuzz/fuzz_$t" -runs=0 "$corpus" \
     > "$build/profiles/$t.log" 2>&1
   llvm-profdata-14 merge -sparse "$build/profiles/$t".*.profraw -o "$build/profiles/$t.profdata"
-  # shellcheck disable=SC2046
-  total="$(llvm-cov-14 report "$build/tests/fuzz/fuzz_$t" -instr-profile="$build/profiles/$t.profdata" \
-    $(sources "$t") | tail -1)"
-  # TOTAL regions missed cover% functions missed cover% lines missed cover% ...
-  regions="$(awk '{print $4}' <<< "$total")"
-  lines="$(awk '{print $10}' <<< "$total")"
+  # The per-file rows of the whole report (file names as the compiler recorded them, relative
+  # once ccache rewrote them), summed over the target's own files: regions, missed, lines, missed.
+  files="$(sources "$t" | tr ' ' '\n' | sed "s|$s/||" | paste -sd' ')"
+  read -r regions lines <<< "$(llvm-cov-14 report "$build/tests/fuzz/fuzz_$t" \
+    -instr-profile="$build/profiles/$t.profdata" | awk -v files="$files" '
+      BEGIN { n = split(files, f, " ") }
+      { for (i = 1; i <= n; i++) if (index($1, f[i]) && substr($1, length($1) - length(f[i]) + 1) == f[i]) {
+          r += $2; rm += $3; l += $8; lm += $9 } }
+      END { printf "%.2f%% %.2f%%\n", r ? 100 * (r - rm) / r : 0, l ? 100 * (l - lm) / l : 0 }')"
   printf '%-12s %8s %10s %10s  %s\n' "$t" "$(ls "$corpus" | wc -l)" "$lines" "$regions" \
     "$(sources "$t" | tr ' ' '\n' | sed "s|$s/||" | paste -sd, -)"
 done
