@@ -9,6 +9,9 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PACKAGES=(
   # build
   build-essential cmake ninja-build pkg-config git ccache
+  # the fuzz targets (scripts/fuzz.sh): clang and its libFuzzer/ASan/UBSan runtimes; llvm-cov and
+  # llvm-profdata for the coverage report (tests/fuzz/coverage.sh)
+  clang-14 libclang-rt-14-dev llvm-14
   # libraries
   libfdt-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   libfmt-dev libspdlog-dev libgtest-dev libgmock-dev googletest libbenchmark-dev

@@ -160,6 +160,7 @@ bool Reader::boolean() {
 
 void Reader::bytes(void* out, size_t len) {
   if (remaining() < len) fail(fmt::format("truncated at byte {} (needs {} more)", offset_, len));
+  if (len == 0) return; // an empty payload has no data pointer, and memcpy may not be given null
   std::memcpy(out, data_.data() + offset_, len);
   offset_ += len;
 }

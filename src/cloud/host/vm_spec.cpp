@@ -73,6 +73,23 @@ void check_path(const char* field, const std::string& path, bool required) {
     throw SpecError(fmt::format("field '{}': contains a newline or NUL", field));
 }
 
+bool is_control(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
+
+// Informational text (tenant, name) ends up in logs and in a comment line of the VM TOML: a
+// newline there would start a TOML line of its own (found by tests/fuzz/fuzz_cloud_api.cpp).
+void check_printable(const char* field, const std::string& text) {
+  for (const char c : text)
+    if (is_control(c))
+      throw SpecError(fmt::format("field '{}': contains a control character (0x{:02x})", field, static_cast<unsigned char>(c)));
+}
+
+// Text for a TOML comment: control characters (a newline would end the comment) become '?'.
+std::string comment_text(std::string text) {
+  for (char& c : text)
+    if (is_control(c)) c = '?';
+  return text;
+}
+
 std::string toml_string(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
@@ -109,7 +126,9 @@ VmSpec parse_vm_spec(const json& j, const std::string& path_id) {
   if (!valid_vm_id(s.id))
     throw SpecError(fmt::format("field 'id': \"{}\" is not a valid VM id (1-63 of A-Z a-z 0-9 . _ -, not starting with . or -)", s.id));
   s.tenant = get_string(j, "tenant", "");
+  check_printable("tenant", s.tenant);
   s.name = get_string(j, "name", "");
+  check_printable("name", s.name);
   s.generation = get_int(j, "generation", 1, 0, INT64_MAX);
   s.vcpus = get_int(j, "vcpus", 1, 1, 64);
   s.memory_mib = get_int(j, "memory_mib", 128, 16, 1 << 20);
@@ -161,7 +180,8 @@ json vm_spec_to_json(const VmSpec& s) {
 
 std::string vm_toml(const VmSpec& s) {
   std::string t;
-  t += "# Written by the nimbus host agent for VM " + s.id + (s.tenant.empty() ? "" : " of tenant " + s.tenant) + "\n";
+  t += "# Written by the nimbus host agent for VM " + comment_text(s.id) +
+       (s.tenant.empty() ? "" : " of tenant " + comment_text(s.tenant)) + "\n";
   t += "name = " + toml_string(s.id) + "\n";
   t += fmt::format("memory = \"{}M\"\n", s.memory_mib);
   t += fmt::format("vcpus = {}\n", s.vcpus);

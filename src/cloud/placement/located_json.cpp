@@ -105,7 +105,7 @@ private:
       if (peek() != '"') fail(fmt::format("expected a member name in quotes, found '{}'", text_[pos_]));
       std::string key = string();
       expect(':', "after a member name");
-      v.members.emplace_back(std::move(key), value(depth + 1));
+      v.members.push_back(LocatedJson::Member{std::move(key), value(depth + 1)});
       const char c = peek();
       ++pos_;
       if (c == '}') return v;

@@ -20,15 +20,25 @@ struct LocatedJson {
   double number = 0;
   bool is_integer = false;  // number literal without fraction or exponent
   std::vector<LocatedJson> elements;
-  std::vector<std::pair<std::string, LocatedJson>> members;  // object members in file order
+  struct Member;  // a key and its value (not std::pair: a pair of this still incomplete type does
+                  // not compile with clang's checks of libstdc++)
+  std::vector<Member> members;  // object members in file order
 
-  const LocatedJson* find(std::string_view key) const {
-    for (const auto& [k, v] : members)
-      if (k == key) return &v;
-    return nullptr;
-  }
+  // The member named `key`, or nullptr.
+  const LocatedJson* find(std::string_view key) const;
   static const char* kind_name(Kind kind);
 };
+
+struct LocatedJson::Member {
+  std::string key;
+  LocatedJson value;
+};
+
+inline const LocatedJson* LocatedJson::find(std::string_view key) const {
+  for (const auto& [k, v] : members)
+    if (k == key) return &v;
+  return nullptr;
+}
 
 // Parses `text`; throws InputError naming the file and line of a syntax error.
 LocatedJson parse_located_json(std::string_view text, const std::string& file_name);

@@ -32,6 +32,9 @@ void VirtioMmio::set_legacy_pfn(uint32_t pfn) {
   q->device_addr = (avail_end + align - 1) & ~(align - 1);
   std::string error;
   if (!q->validate(bus_, device_->max_queue_size(), error)) {
+    // The queue was possibly live at its old place: it must not stay ready at one that failed
+    // the checks (found by tests/fuzz/fuzz_virtio_rng.cpp: such a state did not even restore).
+    q->ready = false;
     fail("queue " + std::to_string(queue_sel_) + ": " + error);
     return;
   }

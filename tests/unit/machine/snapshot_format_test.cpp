@@ -186,3 +186,23 @@ TEST(SnapshotFormat, RandomCorruptionNeverCrashes) {
 
 } // namespace
 } // namespace nimbus::machine::snapshot
+
+namespace nimbus::machine::snapshot {
+namespace {
+
+// Found by fuzz_snapshot: a zero-length read from an empty section (a device with no state of
+// its own) passed a null pointer to memcpy, undefined behaviour that UBSan reports.
+TEST(SnapshotFormat, ZeroLengthReadsFromAnEmptySectionAreFine) {
+  const Section empty{make_tag("EMPT"), 0, {}};
+  Reader in(empty);
+  uint8_t out[1] = {0x5a};
+  in.bytes(out, 0);
+  EXPECT_EQ(out[0], 0x5a);
+  in.expect_end();
+  Reader none(std::span<const uint8_t>{}, "nothing");
+  none.bytes(out, 0);
+  EXPECT_THROW(none.u8(), FormatError);
+}
+
+} // namespace
+} // namespace nimbus::machine::snapshot

@@ -109,3 +109,32 @@ TEST(VmSpec, TomlForTheVmm) {
 
 } // namespace
 } // namespace nimbus::cloud::host
+
+namespace nimbus::cloud::host {
+namespace {
+
+// Found by fuzz_cloud_api: the tenant went unescaped into the TOML's first comment line, so a
+// tenant "a\nbios = \"none\"" (or "\ndisk = ...") added keys to the VM's configuration.
+TEST(VmSpec, TenantAndNameWithControlCharactersAreRefused) {
+  json j = json{{"id", "vm-1"}, {"kernel", "/images/Image"}, {"tenant", "acme\nbios = \"none\""}};
+  EXPECT_THROW(parse_vm_spec(j), SpecError);
+  j["tenant"] = "acme";
+  j["name"] = "web\r1";
+  EXPECT_THROW(parse_vm_spec(j), SpecError);
+  j["name"] = "web 1 (ünïcode)";
+  EXPECT_EQ(parse_vm_spec(j).name, "web 1 (ünïcode)");
+}
+
+TEST(VmSpec, TomlCommentCannotCarryKeys) {
+  VmSpec spec;
+  spec.id = "vm-1";
+  spec.kernel = "/images/Image";
+  spec.tenant = "acme\ndisk = \"/disks/other.img\"\nbios = \"none\"";
+  const std::string t = vm_toml(spec);
+  EXPECT_EQ(t.find("\ndisk"), std::string::npos) << t;
+  EXPECT_EQ(t.find("\nbios"), std::string::npos) << t;
+  EXPECT_NE(t.find("of tenant acme?disk"), std::string::npos) << t;
+}
+
+} // namespace
+} // namespace nimbus::cloud::host

@@ -428,3 +428,60 @@ TEST(VirtioEntropy, HostModeDiffersBetweenRuns) {
 
 } // namespace
 } // namespace nimbus::machine
+
+namespace nimbus::machine {
+namespace {
+
+// Found by fuzz_virtio_rng: moving a live legacy queue (QueuePFN written again) to a place that
+// is not RAM failed the device, but left the queue ready at the bad address; that state did not
+// even restore from its own snapshot ("descriptor table ... is not 16-byte aligned guest RAM").
+TEST(VirtioMmioLegacy, AFailedQueueMoveLeavesTheQueueNotReadyAndTheStateRestorable) {
+  Bus bus{VirtioTestDriver::kRamBase, 1 << 20};
+  M t(bus, std::make_unique<VirtioEntropy>(true), [](bool) {}, M::Layout::legacy);
+  auto set = [&](uint64_t o, uint32_t v) { EXPECT_TRUE(t.write(o, 4, v)); };
+  set(M::kStatus, M::kStatusAcknowledge | M::kStatusDriver | M::kStatusDriverOk);
+  set(M::kLegacyGuestPageSize, 4096);
+  set(M::kQueueSel, 0);
+  set(M::kQueueNum, 8);
+  set(M::kLegacyQueuePfn, static_cast<uint32_t>((VirtioTestDriver::kRamBase + 0x4000) >> 12));
+  ASSERT_FALSE(t.status() & M::kStatusNeedsReset) << t.last_error();
+  set(M::kLegacyQueuePfn, 0x80); // 0x80000: below RAM
+  EXPECT_TRUE(t.status() & M::kStatusNeedsReset);
+  EXPECT_NE(t.last_error().find("descriptor table"), std::string::npos) << t.last_error();
+  snapshot::Writer w;
+  t.save_state(w);
+  const std::vector<uint8_t> state = w.take();
+  M fresh(bus, std::make_unique<VirtioEntropy>(true), [](bool) {}, M::Layout::legacy);
+  snapshot::Reader in(state, "virtio");
+  EXPECT_NO_THROW(fresh.restore_state(in));
+}
+
+} // namespace
+} // namespace nimbus::machine
+
+namespace nimbus::machine {
+namespace {
+
+// Found by fuzz_virtio_rng: a QueueNum above QueueNumMax in a queue never made ready is what a
+// driver may leave behind (the device checks it only when the queue goes live), but the
+// snapshot of that state was refused ("queue 0 size ... too large").
+TEST(VirtioMmioSnapshot, AQueueNumNeverEnabledRestores) {
+  Bus bus{VirtioTestDriver::kRamBase, 1 << 20};
+  for (const auto layout : {M::Layout::modern, M::Layout::legacy}) {
+    M t(bus, std::make_unique<VirtioEntropy>(true), [](bool) {}, layout);
+    EXPECT_TRUE(t.write(M::kQueueSel, 4, 0));
+    EXPECT_TRUE(t.write(M::kQueueNum, 4, 0x5600'0000));
+    snapshot::Writer w;
+    t.save_state(w);
+    const std::vector<uint8_t> state = w.take();
+    M fresh(bus, std::make_unique<VirtioEntropy>(true), [](bool) {}, layout);
+    snapshot::Reader in(state, "virtio");
+    EXPECT_NO_THROW(fresh.restore_state(in));
+    snapshot::Writer again;
+    fresh.save_state(again);
+    EXPECT_EQ(again.data(), state);
+  }
+}
+
+} // namespace
+} // namespace nimbus::machine
