@@ -15,7 +15,7 @@ seconds="${1:-20}"
 shift || true
 build="$root/build/fuzz"
 all_targets=(decoder page_walk g_stage virtio_blk virtio_rng uart plic clint loader device_tree snapshot vm_config
-             placement cloud_api)
+             placement cloud_api migration_stream)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 jobs="${NIMBUS_FUZZ_JOBS:-$(nproc)}"
@@ -28,6 +28,7 @@ max_len() {
   case "$1" in
     loader) echo 131072 ;;
     snapshot|placement|device_tree|virtio_blk|virtio_rng) echo 16384 ;;
+    migration_stream) echo 32768 ;;   # room for a PAGES frame of a few 4 KiB pages
     *) echo 4096 ;;
   esac
 }

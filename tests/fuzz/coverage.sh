@@ -11,7 +11,7 @@ corpus_root="${NIMBUS_FUZZ_CORPUS:-$root/build/fuzz/corpus}"
 jobs="${NIMBUS_JOBS:-$(nproc)}"
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(decoder page_walk g_stage virtio_blk virtio_rng uart plic clint loader device_tree
-                                    snapshot vm_config placement cloud_api)
+                                    snapshot vm_config placement cloud_api migration_stream)
 s="$root/src"
 # The files each target is about (the "code under test" column of docs/fuzzing.md).
 sources() {
@@ -30,6 +30,7 @@ sources() {
     vm_config) echo "$s/hypervisor/vm_config.cpp" ;;
     placement) echo "$s/cloud/placement/bpp_format.cpp $s/cloud/placement/vbp_format.cpp $s/cloud/placement/json_instance_format.cpp $s/cloud/placement/located_json.cpp $s/cloud/placement/text_lines.cpp $s/cloud/placement/instance_reader.cpp $s/cloud/placement/simulator/trace_csv.cpp" ;;
     cloud_api) echo "$s/cloud/controller/logic.cpp $s/cloud/controller/model.cpp $s/cloud/host/vm_spec.cpp" ;;
+    migration_stream) echo "$s/hypervisor/migration_stream.cpp" ;;
   esac
 }
 
