@@ -264,6 +264,21 @@ TxnPlan create_vm_txn(const Keys& keys, const VmRecord& rec, const AssignSpec& a
   return t;
 }
 
+// A batch's host allocations and tenant usages as they are after it, each written only if the
+// key is still at the revision the batch was computed from (so concurrent batches never
+// overcommit a host or a quota: the later one fails and is recomputed).
+static void put_guarded(TxnPlan& t, const Keys& keys, const std::map<std::string, KeyAfter<Alloc>>& allocs_after,
+                 const std::map<std::string, KeyAfter<Usage>>& usages_after) {
+  for (const auto& [host, a] : allocs_after) {
+    t.compares.push_back(etcd::Compare::mod_revision_is(keys.alloc(host), a.revision));
+    t.ops.push_back(etcd::Op::put(keys.alloc(host), dump_record(a.value)));
+  }
+  for (const auto& [tenant, u] : usages_after) {
+    t.compares.push_back(etcd::Compare::mod_revision_is(keys.usage(tenant), u.revision));
+    t.ops.push_back(etcd::Op::put(keys.usage(tenant), dump_record(u.value)));
+  }
+}
+
 TxnPlan create_vms_txn(const Keys& keys, const std::vector<BatchedCreate>& creates,
                        const std::map<std::string, KeyAfter<Alloc>>& allocs_after,
                        const std::map<std::string, KeyAfter<Usage>>& usages_after) {
@@ -275,14 +290,7 @@ TxnPlan create_vms_txn(const Keys& keys, const std::vector<BatchedCreate>& creat
     t.ops.push_back(etcd::Op::put(keys.vm(c.rec.tenant, c.rec.name), dump_record(c.rec)));
     t.ops.push_back(etcd::Op::put(keys.assign(c.rec.host, c.rec.id), dump_record(c.assign)));
   }
-  for (const auto& [host, a] : allocs_after) {
-    t.compares.push_back(etcd::Compare::mod_revision_is(keys.alloc(host), a.revision));
-    t.ops.push_back(etcd::Op::put(keys.alloc(host), dump_record(a.value)));
-  }
-  for (const auto& [tenant, u] : usages_after) {
-    t.compares.push_back(etcd::Compare::mod_revision_is(keys.usage(tenant), u.revision));
-    t.ops.push_back(etcd::Op::put(keys.usage(tenant), dump_record(u.value)));
-  }
+  put_guarded(t, keys, allocs_after, usages_after);
   return t;
 }
 
@@ -313,14 +321,7 @@ TxnPlan delete_vms_txn(const Keys& keys, const std::vector<BatchedDelete>& delet
     t.ops.push_back(etcd::Op::del(keys.vm(rec.tenant, rec.name)));
     if (!rec.host.empty()) t.ops.push_back(etcd::Op::del(keys.assign(rec.host, rec.id)));
   }
-  for (const auto& [host, a] : allocs_after) {
-    t.compares.push_back(etcd::Compare::mod_revision_is(keys.alloc(host), a.revision));
-    t.ops.push_back(etcd::Op::put(keys.alloc(host), dump_record(a.value)));
-  }
-  for (const auto& [tenant, u] : usages_after) {
-    t.compares.push_back(etcd::Compare::mod_revision_is(keys.usage(tenant), u.revision));
-    t.ops.push_back(etcd::Op::put(keys.usage(tenant), dump_record(u.value)));
-  }
+  put_guarded(t, keys, allocs_after, usages_after);
   return t;
 }
 

@@ -27,22 +27,10 @@ using testing::BufferConsole;
 constexpr uint64_t kRamBase = 0x8000'0000;
 constexpr uint32_t a6 = 16, a7 = 17, s2 = 18;
 
-// Loads a 32-bit constant with lui + addi (addi sign-extends its 12 bits, lui compensates).
-void li(std::vector<uint32_t>& code, uint32_t rd, uint32_t value) {
-  const int32_t low = static_cast<int32_t>(value << 20) >> 20;
-  const uint32_t high = value - static_cast<uint32_t>(low);
-  if (high != 0) {
-    code.push_back(lui(rd, static_cast<int32_t>(high)));
-    code.push_back(addiw(rd, rd, low));
-  } else {
-    code.push_back(addi(rd, zero, low));
-  }
-}
-
 // ecall with a7 = eid, a6 = fid (a0-a5 already set).
 void sbi_call(std::vector<uint32_t>& code, uint32_t eid, uint32_t fid) {
-  li(code, a7, eid);
-  li(code, a6, fid);
+  li32(code, a7, eid);
+  li32(code, a6, fid);
   code.push_back(ecall());
 }
 
@@ -82,7 +70,7 @@ TEST(VmEmulate, GuestPrintsThroughSbiAndShutsDown) {
   std::vector<uint32_t> c;
   c.push_back(auipc(a1, 0));                  // a1 = image base (this instruction is at offset 0)
   c.push_back(addi(a1, a1, 0x400));           // a1 = the string
-  li(c, a0, static_cast<uint32_t>(hello.size()));
+  li32(c, a0, static_cast<uint32_t>(hello.size()));
   c.push_back(addi(a2, zero, 0));
   sbi_call(c, 0x4442434E, 0);                 // DBCN console_write
   c.push_back(addi(s1, a1, 0));               // s1 = bytes written (a1)
@@ -126,7 +114,7 @@ TEST(VmHw, GuestPrintsThroughSbiAndShutsDown) {
   std::vector<uint32_t> c;
   c.push_back(auipc(a1, 0));
   c.push_back(addi(a1, a1, 0x400));
-  li(c, a0, static_cast<uint32_t>(hello.size()));
+  li32(c, a0, static_cast<uint32_t>(hello.size()));
   c.push_back(addi(a2, zero, 0));
   sbi_call(c, 0x4442434E, 0);
   c.push_back(addi(a0, zero, 0));
@@ -250,7 +238,7 @@ TEST(VmEmulate, UserModeMayReadTheCounters) {
 std::vector<uint32_t> timer_guest() {
   std::vector<uint32_t> c;
   c.push_back(csrrs(a0, riscv::csr::kTime, zero));
-  li(c, t0, 10000);                 // 1 ms of 10 MHz ticks
+  li32(c, t0, 10000);                 // 1 ms of 10 MHz ticks
   c.push_back(add(a0, a0, t0));
   sbi_call(c, 0x54494D45, 0);       // TIME set_timer
   c.push_back(addi(t0, zero, 1 << 5));
@@ -395,8 +383,8 @@ TEST(VmEmulate, BiosNoneRunsAnMModeKernel) {
   c.push_back(addi(t0, t0, 0x100 - 8));
   c.push_back(csrrw(zero, riscv::csr::kMtvec, t0));   // own M-mode handler at +0x100
   c.push_back(ecall());                               // ECALL from M: its own handler, not the VMM
-  li(c, t0, 0x100000);                                // syscon
-  li(c, t1, 0x5555);
+  li32(c, t0, 0x100000);                                // syscon
+  li32(c, t1, 0x5555);
   c.push_back(sw(t1, t0, 0));
   c.push_back(jal(zero, 0));
   while (c.size() < 0x100 / 4) c.push_back(addi(zero, zero, 0));

@@ -25,36 +25,19 @@ using testing::BufferConsole;
 
 constexpr uint32_t a6 = 16, a7 = 17, s2 = 18, s3 = 19, s4 = 20, s5 = 21, t3 = 28;
 
-void li(std::vector<uint32_t>& code, uint32_t rd, uint32_t value) {
-  const int32_t low = static_cast<int32_t>(value << 20) >> 20;
-  const uint32_t high = value - static_cast<uint32_t>(low);
-  if (high != 0) {
-    code.push_back(lui(rd, static_cast<int32_t>(high)));
-    code.push_back(addiw(rd, rd, low));
-  } else {
-    code.push_back(addi(rd, zero, low));
-  }
-}
-
-void putchar_a0(std::vector<uint32_t>& c) {
-  li(c, a7, 1);
-  li(c, a6, 0);
-  c.push_back(ecall());
-}
-
 // 160 passes over the 1 MiB at 0x8010_0000: word = hash = hash * 31 + word + offset; a '.'
 // per pass, then the hash as 16 letters and SRST shutdown.
 std::vector<uint8_t> dirtying_guest() {
   std::vector<uint32_t> c;
   c.push_back(addi(s2, zero, 0));
   c.push_back(addi(t1, zero, 31));
-  li(c, s3, 0x801);
+  li32(c, s3, 0x801);
   c.push_back(slli(s3, s3, 20));
   c.push_back(addi(s4, zero, 0));
-  li(c, s5, 160);
+  li32(c, s5, 160);
   const size_t pass = c.size();
   c.push_back(addi(s1, zero, 0));
-  li(c, t0, 1u << 20);
+  li32(c, t0, 1u << 20);
   const size_t inner = c.size();
   c.push_back(add(t2, s3, s1));
   c.push_back(ld(t3, t2, 0));
@@ -65,19 +48,19 @@ std::vector<uint8_t> dirtying_guest() {
   c.push_back(addi(s1, s1, 8));
   c.push_back(blt(s1, t0, -static_cast<int32_t>((c.size() - inner) * 4)));
   c.push_back(addi(a0, zero, '.'));
-  putchar_a0(c);
+  sbi_putchar_a0(c);
   c.push_back(addi(s4, s4, 1));
   c.push_back(blt(s4, s5, -static_cast<int32_t>((c.size() - pass) * 4)));
   for (int k = 0; k < 16; ++k) {
     c.push_back(srli(t3, s2, 4 * k));
     c.push_back(andi(t3, t3, 15));
     c.push_back(addi(a0, t3, 'a'));
-    putchar_a0(c);
+    sbi_putchar_a0(c);
   }
-  li(c, a0, 0);
-  li(c, a1, 0);
-  li(c, a7, 0x53525354);
-  li(c, a6, 0);
+  li32(c, a0, 0);
+  li32(c, a1, 0);
+  li32(c, a7, 0x53525354);
+  li32(c, a6, 0);
   c.push_back(ecall());
   std::vector<uint8_t> bytes(c.size() * 4);
   std::memcpy(bytes.data(), c.data(), bytes.size());

@@ -23,23 +23,6 @@ using testing::BufferConsole;
 
 constexpr uint32_t a6 = 16, a7 = 17, s2 = 18, t3 = 28;
 
-void li(std::vector<uint32_t>& code, uint32_t rd, uint32_t value) {
-  const int32_t low = static_cast<int32_t>(value << 20) >> 20;
-  const uint32_t high = value - static_cast<uint32_t>(low);
-  if (high != 0) {
-    code.push_back(lui(rd, static_cast<int32_t>(high)));
-    code.push_back(addiw(rd, rd, low));
-  } else {
-    code.push_back(addi(rd, zero, low));
-  }
-}
-
-void putchar_a0(std::vector<uint32_t>& c) {
-  li(c, a7, 1);
-  li(c, a6, 0);
-  c.push_back(ecall());
-}
-
 // s2 = s2 * 31 + s1 for s1 = 0 .. 2^21 - 1, a '.' every 2^16 steps, then s2 as 16 letters
 // 'a' + nibble, then SRST shutdown.
 std::vector<uint8_t> counting_guest() {
@@ -47,7 +30,7 @@ std::vector<uint8_t> counting_guest() {
   c.push_back(addi(s1, zero, 0));
   c.push_back(addi(s2, zero, 0));
   c.push_back(addi(t1, zero, 31));
-  li(c, t0, 1u << 21);
+  li32(c, t0, 1u << 21);
   const size_t loop = c.size();
   c.push_back(mul(s2, s2, t1));
   c.push_back(add(s2, s2, s1));
@@ -56,7 +39,7 @@ std::vector<uint8_t> counting_guest() {
   const size_t branch = c.size();
   c.push_back(0); // bne t2, zero, skip
   c.push_back(addi(a0, zero, '.'));
-  putchar_a0(c);
+  sbi_putchar_a0(c);
   const size_t skip = c.size();
   c[branch] = bne(t2, zero, static_cast<int32_t>((skip - branch) * 4));
   c.push_back(blt(s1, t0, -static_cast<int32_t>((c.size() - loop) * 4)));
@@ -64,12 +47,12 @@ std::vector<uint8_t> counting_guest() {
     c.push_back(srli(t3, s2, 4 * k));
     c.push_back(andi(t3, t3, 15));
     c.push_back(addi(a0, t3, 'a'));
-    putchar_a0(c);
+    sbi_putchar_a0(c);
   }
-  li(c, a0, 0);
-  li(c, a1, 0);
-  li(c, a7, 0x53525354);
-  li(c, a6, 0);
+  li32(c, a0, 0);
+  li32(c, a1, 0);
+  li32(c, a7, 0x53525354);
+  li32(c, a6, 0);
   c.push_back(ecall());
   if (c.size() * 4 > 4096) std::abort();
   std::vector<uint8_t> bytes(c.size() * 4);

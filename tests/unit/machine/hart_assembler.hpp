@@ -1,6 +1,7 @@
 #pragma once
 // A tiny RV64GC assembler for hart tests: each function returns one instruction's encoding.
 #include <cstdint>
+#include <vector>
 
 #include "riscv/encoding.hpp"
 
@@ -124,5 +125,24 @@ constexpr uint32_t fmv_d_x(uint32_t rd, uint32_t rs1) { return fp_op(0x79, 0, rd
 constexpr uint32_t feq_d(uint32_t rd, uint32_t a, uint32_t b) { return fp_op(0x51, 2, rd, a, b); }
 constexpr uint32_t fcvt_w_d(uint32_t rd, uint32_t rs1, uint32_t rm) { return fp_op(0x61, rm, rd, rs1, 0); }
 constexpr uint32_t fcvt_d_w(uint32_t rd, uint32_t rs1, uint32_t rm = 0) { return fp_op(0x69, rm, rd, rs1, 0); }
+
+// Loads a 32-bit constant with lui + addiw (addiw sign-extends its 12 bits, lui compensates).
+inline void li32(std::vector<uint32_t>& code, uint32_t rd, uint32_t value) {
+  const int32_t low = static_cast<int32_t>(value << 20) >> 20;
+  const uint32_t high = value - static_cast<uint32_t>(low);
+  if (high != 0) {
+    code.push_back(lui(rd, static_cast<int32_t>(high)));
+    code.push_back(addiw(rd, rd, low));
+  } else {
+    code.push_back(addi(rd, zero, low));
+  }
+}
+
+// The legacy SBI console putchar of a0 (a7 = 1, a6 = 0, ecall): how test guests print.
+inline void sbi_putchar_a0(std::vector<uint32_t>& code) {
+  li32(code, 17, 1);
+  li32(code, 16, 0);
+  code.push_back(ecall());
+}
 
 } // namespace nimbus::test::as
