@@ -104,7 +104,7 @@ int run_controller(const ControllerCliOptions& o) {
     const std::string url = fmt::format("{}://{}:{}", server.tls() ? "https" : "http", so.host, port);
     controller.set_api_url(url);
     controller.start();
-    std::thread serving([&] { server.run(); });
+    server.start();
     if (!o.url_file.empty()) {
       const std::string tmp = o.url_file + ".tmp";
       std::ofstream(tmp) << url << "\n";
@@ -115,7 +115,6 @@ int run_controller(const ControllerCliOptions& o) {
     sigwait(&set, &sig);
     fmt::print(stderr, "nimbus controller: signal {}, stopping\n", sig);
     server.stop();
-    serving.join();
     controller.stop();
     return 0;
   } catch (const cloud::etcd::EtcdError& e) {

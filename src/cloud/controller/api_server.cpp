@@ -1,4 +1,5 @@
 #include "cloud/controller/api_server.hpp"
+#include "cloud/serving_thread.hpp"
 
 #include <httplib.h>
 
@@ -36,6 +37,7 @@ struct ApiServer::Impl {
   Controller& controller;
   ApiServerOptions options;
   std::unique_ptr<httplib::Server> server;
+  ServingThread serving;   // after the server: stopped before it goes
 
   Impl(Controller& c, ApiServerOptions o) : controller(c), options(std::move(o)) {
     if (!options.tls_cert.empty() && !options.tls_key.empty()) {
@@ -311,8 +313,8 @@ int ApiServer::bind() {
   return port;
 }
 
-void ApiServer::run() { impl_->server->listen_after_bind(); }
-void ApiServer::stop() { impl_->server->stop(); }
+void ApiServer::start() { impl_->serving.start(*impl_->server); }
+void ApiServer::stop() { impl_->serving.stop(); }
 bool ApiServer::tls() const { return !impl_->options.tls_cert.empty() && !impl_->options.tls_key.empty(); }
 
 } // namespace nimbus::cloud::controller

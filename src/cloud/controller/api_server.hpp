@@ -24,8 +24,8 @@ class ApiServer {
 
   // Binds the socket; returns the port (throws std::runtime_error when it cannot).
   int bind();
-  // Serves until stop(); call bind() first.
-  void run();
+  // Serves on a thread of its own until stop() (the destructor stops too); call bind() first.
+  void start();
   void stop();
   bool tls() const;
 

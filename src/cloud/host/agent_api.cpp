@@ -268,7 +268,7 @@ void AgentApi::start() {
     routes(*server, agent_);
     server->bind_unix(options_.socket_path);
     unix_server_ = std::move(server);
-    unix_thread_ = std::thread([s = unix_server_.get()] { s->listen_after_bind(); });
+    unix_serving_.start(*unix_server_);
   }
   if (!options_.listen.empty()) {
     const auto colon = options_.listen.rfind(':');
@@ -313,15 +313,13 @@ void AgentApi::start() {
     const std::string shown = host.find(':') != std::string::npos ? "[" + host + "]" : host;
     tcp_url_ = fmt::format("{}://{}:{}", tls ? "https" : "http", shown, bound);
     tcp_server_ = std::move(server);
-    tcp_thread_ = std::thread([s = tcp_server_.get()] { s->listen_after_bind(); });
+    tcp_serving_.start(*tcp_server_);
   }
 }
 
 void AgentApi::stop() {
-  if (unix_server_) unix_server_->stop();
-  if (tcp_server_) tcp_server_->stop();
-  if (unix_thread_.joinable()) unix_thread_.join();
-  if (tcp_thread_.joinable()) tcp_thread_.join();
+  unix_serving_.stop();
+  tcp_serving_.stop();
   if (unix_server_ && !options_.socket_path.empty()) ::unlink(options_.socket_path.c_str());
   unix_server_.reset();
   tcp_server_.reset();

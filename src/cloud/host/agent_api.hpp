@@ -4,7 +4,8 @@
 // (bearer token when one is configured; TLS with a certificate and key).
 #include <memory>
 #include <string>
-#include <thread>
+
+#include "cloud/serving_thread.hpp"
 
 namespace httplib {
 class Server;
@@ -39,7 +40,7 @@ class AgentApi {
   HostAgent& agent_;
   AgentApiOptions options_;
   std::unique_ptr<httplib::Server> unix_server_, tcp_server_;
-  std::thread unix_thread_, tcp_thread_;
+  ServingThread unix_serving_, tcp_serving_;   // declared after the servers: stopped before they go
   std::string tcp_url_;
 };
 
