@@ -150,7 +150,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const bool fetched = hart.fetch_instruction(va, bits);
         hart.set_privilege(3);
         FUZZ_CHECK(rom || fetched == reachable);
-        if (fetched) {
+        if (fetched && !rom) {   // the ROM is not RAM for the software walker: nothing to compare
           const uint32_t low = static_cast<uint32_t>(expected);
           FUZZ_CHECK((low & 3) == 3 ? bits == low : (bits & 0xffff) == (low & 0xffff));
         }

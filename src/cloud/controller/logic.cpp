@@ -117,6 +117,8 @@ CreateVmRequest parse_create_vm(const std::string& body, const std::string& toke
   check_name("vm", r.name);
   r.flavor = string_field(j, "flavor", true, shape);
   r.image = string_field(j, "image", true, shape);
+  check_name("flavor", r.flavor);
+  check_name("image", r.image);
   r.anti_affinity = string_field(j, "anti_affinity", false, shape);
   r.affinity = string_field(j, "affinity", false, shape);
   if (!r.anti_affinity.empty()) check_name("anti_affinity group", r.anti_affinity);
@@ -126,6 +128,7 @@ CreateVmRequest parse_create_vm(const std::string& body, const std::string& toke
     if (tenant.empty())
       throw ApiError(400, "missing_field", "the admin token must say which tenant owns the VM: add \"tenant\": NAME",
                      json{{"field", "tenant"}});
+    check_name("tenant", tenant);   // it becomes a key segment (vms/<tenant>/<name>)
     r.tenant = tenant;
   } else {
     if (!tenant.empty() && tenant != token_tenant)

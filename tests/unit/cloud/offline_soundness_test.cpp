@@ -341,7 +341,9 @@ TEST(OfflineSoundness, CertifyByIndependentColumnGenerationAtLargeCapacity) {
   ASSERT_TRUE(lp.valid) << lp.why;
   EXPECT_EQ(lp.bound, 12);
   // A packing of 13 bins claimed optimal: above the LP bound, and no complete search exists at
-  // this capacity (the arc-flow graph is too large), so it must not be certified.
+  // this capacity (the arc-flow graph is too large), so it must not be certified. Whether Cbc
+  // also finds a 12-bin packing within the limit (Refuted) depends on the machine's speed: on a
+  // quiet one it does, under load it does not (NotCertified); both are right, Certified never.
   Packing p = heuristic_packing(in, Heuristic::FirstFitDecreasing);
   while (p.bin_count() < 13) {
     const auto moved = std::find(p.bin_of_item.begin(), p.bin_of_item.end(), p.bin_of_item[0]);
@@ -352,7 +354,7 @@ TEST(OfflineSoundness, CertifyByIndependentColumnGenerationAtLargeCapacity) {
   }
   ASSERT_EQ(p.bin_count(), 13u);
   const CertifyResult c = certify_optimum(in, p, 13, 1.5);
-  EXPECT_EQ(c.verdict, Certificate::NotCertified) << c.method;
+  EXPECT_NE(c.verdict, Certificate::Certified) << c.method;
 }
 
 // A Cbc run cut short by the clock must never count as finished. Clp's time limit is an absolute

@@ -29,6 +29,10 @@ TEST(ControllerLogic, CreateVmRequestValidation) {
   EXPECT_EQ(status_of([] { parse_create_vm("[1,2]", "acme"); }), 400);
   EXPECT_EQ(status_of([] { parse_create_vm(R"({"flavor":"n1.tiny","image":"x"})", "acme"); }), 400);
   EXPECT_EQ(status_of([] { parse_create_vm(R"({"name":"Bad Name","flavor":"n1.tiny","image":"x"})", "acme"); }), 400);
+  // Found by the cloud_api fuzz target: the admin's "tenant", "flavor" and "image" were taken unchecked.
+  EXPECT_EQ(status_of([] { parse_create_vm(R"({"tenant":"*acme","name":"web1","flavor":"n1.tiny","image":"x"})", ""); }), 400);
+  EXPECT_EQ(status_of([] { parse_create_vm(R"({"name":"web1","flavor":"n1 tiny","image":"x"})", "acme"); }), 400);
+  EXPECT_EQ(status_of([] { parse_create_vm(R"({"name":"web1","flavor":"n1.tiny","image":""})", "acme"); }), 400);
   EXPECT_EQ(status_of([] { parse_create_vm(R"({"name":"a","flavor":"n1.tiny","image":"x","colour":"red"})", "acme"); }), 400);
   EXPECT_EQ(status_of([] { parse_create_vm(R"({"name":"a","flavor":7,"image":"x"})", "acme"); }), 400);
   // A tenant token cannot create in another tenant; the admin must name one.
