@@ -2,8 +2,8 @@
 # Runs every Nimbus test: builds what is missing (release and ASan/UBSan builds, guest images,
 # cached by content hash), then unit, differential and integration tests of the release build,
 # then the unit tests again under ASan + UBSan, then, when NIMBUS_FUZZ_SECONDS is set (e.g. 20),
-# every libFuzzer target for that long. The stage is off by default until the open crashes listed
-# in docs/fuzzing.md are fixed: a fresh corpus still finds one within seconds.
+# every libFuzzer target for that long. CI leaves the stage off until a longer campaign from a
+# fresh corpus is clean (docs/fuzzing.md).
 # Usage: scripts/test.sh [ctest arguments...]   e.g. scripts/test.sh -L unit
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
