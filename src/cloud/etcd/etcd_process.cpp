@@ -201,7 +201,17 @@ void EtcdProcess::stop() {
 }
 
 void EtcdProcess::pause() {
-  if (pid_ > 0) ::kill(pid_, SIGSTOP);
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGSTOP);
+  // kill() returns before every thread has stopped: until the group stop completes, etcd can still
+  // answer a request sent after pause() (seen in a unit test under load). Our own child reports
+  // the stop to waitpid(WUNTRACED); anything else (a detached etcd) just gets the signal.
+  int status = 0;
+  pid_t r;
+  do {
+    r = ::waitpid(pid_, &status, WUNTRACED);
+  } while (r < 0 && errno == EINTR);
+  if (r == pid_ && (WIFEXITED(status) || WIFSIGNALED(status))) pid_ = -1;   // it died meanwhile
 }
 
 void EtcdProcess::resume() {
