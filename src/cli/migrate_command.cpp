@@ -20,6 +20,7 @@
 #include <string>
 
 #include "cli/commands.hpp"
+#include "cli/jail.hpp"
 #include "hypervisor/migration.hpp"
 #include "hypervisor/vm_control.hpp"
 #include "hypervisor/vmm.hpp"
@@ -118,6 +119,11 @@ int run_migrate(const MigrateOptions& options) {
     fmt::print(stderr, "nimbus migrate: no running VM '{}' ({}: {})\n", options.name, text, std::strerror(errno));
     if (control >= 0) ::close(control);
     return 1;
+  }
+  if (const std::string wrong = prepare_directory_for_vmm(control, held, state_dir); !wrong.empty()) {
+    fmt::print(stderr, "nimbus migrate: --held-dir {}: {}; VM '{}' runs on here\n", held.string(), wrong, options.name);
+    ::close(control);
+    return 2;
   }
   std::string error;
   const int destination = connect_tcp(address, 10'000, error);

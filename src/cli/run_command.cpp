@@ -19,12 +19,14 @@
 #include <thread>
 
 #include "cli/commands.hpp"
+#include "cli/jail.hpp"
 #include "cli/sandbox.hpp"
 #include "cli/terminal_console.hpp"
 #include "hypervisor/migration.hpp"
 #include "hypervisor/vm_config.hpp"
 #include "hypervisor/vm_snapshot.hpp"
 #include "hypervisor/vmm.hpp"
+#include "machine/board.hpp"
 #include "machine/machine.hpp"
 #include "machine/size_parser.hpp"
 
@@ -59,6 +61,10 @@ struct RunOptions {
   bool console_stdout = false;
   bool marker_log = false;
   bool no_sandbox = false;
+  // --jail (docs/security.md): namespaces, a new root of only what the VMM needs, another user.
+  bool jail = false;
+  std::string jail_user = "nobody";
+  std::string jail_network = "none";
   // Snapshots (docs/migration.md).
   std::string restore;             // resume the VM snapshotted in this directory
   std::string snapshot_on_signal;  // SIGUSR1 writes a snapshot of the (single) VM here
@@ -365,8 +371,42 @@ void request_stop(int) { g_stop_signal = 1; }
 volatile std::sig_atomic_t g_snapshot_signal = 0;
 void request_snapshot(int) { g_snapshot_signal = 1; }
 
+// What a jailed VMM sees (docs/security.md): each VM's boot files and disk, its firmware, the
+// state, log and snapshot directories (given to the jail user), a snapshot it restores from,
+// and the two devices it opens.
+JailSpec jail_spec(const RunOptions& o, const VmmSetup& setup) {
+  JailSpec spec;
+  try {
+    spec.user = parse_jail_user(o.jail_user);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(fmt::format("--jail-user '{}' {}", o.jail_user, e.what()));
+  }
+  if (o.jail_network != "none" && o.jail_network != "host")
+    throw UsageError(fmt::format("--jail-network '{}': use none (an empty network namespace) or host", o.jail_network));
+  spec.host_network = o.jail_network == "host";
+  for (const auto& vm : setup.vms) {
+    add_jail_path(spec, vm.kernel, JailAccess::read_only);
+    add_jail_path(spec, vm.initrd, JailAccess::read_only);
+    add_jail_path(spec, vm.disk, vm.disk_read_only ? JailAccess::read_only : JailAccess::read_write);
+    if (vm.bios == "opensbi") add_jail_path(spec, machine::Board::kDefaultOpenSbi, JailAccess::read_only);
+    else if (vm.bios != "vmm" && vm.bios != "none") add_jail_path(spec, vm.bios, JailAccess::read_only);
+  }
+  add_jail_path(spec, setup.options.state_dir.string(), JailAccess::read_write, true);
+  add_jail_path(spec, setup.options.log_dir.string(), JailAccess::read_write, true);
+  add_jail_path(spec, setup.options.snapshot_dir.string(), JailAccess::read_write, true);
+  add_jail_path(spec, o.restore, JailAccess::read_only);
+  add_jail_path(spec, "/dev/null", JailAccess::device);
+  add_jail_path(spec, "/dev/urandom", JailAccess::device);
+  return spec;
+}
+
 int run_vmm(const RunOptions& options) {
   const auto began = std::chrono::steady_clock::now();
+  if (options.jail && ::geteuid() != 0) {
+    fmt::print(stderr, "nimbus run: --jail needs root: it makes namespaces and then drops to --jail-user (without "
+                       "--jail the VMM still runs under its seccomp filter)\n");
+    return kExitUsage;
+  }
   VmmSetup setup;
   std::shared_ptr<const hypervisor::SnapshotImage> restore;
   std::unique_ptr<hypervisor::migration::Incoming> incoming;
@@ -419,7 +459,22 @@ int run_vmm(const RunOptions& options) {
       return true;
     };
   }
-  if (!options.no_sandbox) setup.options.after_setup = [] { enter_sandbox(); };
+  std::shared_ptr<JailSpec> jail;
+  if (options.jail) {
+    try {
+      jail = std::make_shared<JailSpec>(jail_spec(options, setup));
+      enter_jail(*jail); // one thread still: the VMM and its threads start inside
+    } catch (const std::exception& e) { // a bad --jail-user, or a step the kernel refused
+      if (incoming) incoming->refuse(e.what());
+      fmt::print(stderr, "nimbus run: {}\n", e.what());
+      return kExitUsage;
+    }
+  }
+  const auto drop = [jail] {
+    if (jail) drop_jail_privileges(*jail);
+  };
+  if (!options.no_sandbox) setup.options.after_setup = [drop] { enter_sandbox(drop); };
+  else if (jail) setup.options.after_setup = drop;
   std::unique_ptr<TerminalConsole> terminal;
   if (setup.on_terminal) {
     terminal = std::make_unique<TerminalConsole>(STDIN_FILENO, STDOUT_FILENO);
@@ -451,6 +506,11 @@ int run_vmm(const RunOptions& options) {
 int run_machine(const RunOptions& options) {
   if (!options.vm_files.empty() || !options.virt.empty() || !options.restore.empty() || !options.incoming.empty())
     return run_vmm(options);
+  if (options.jail) {
+    fmt::print(stderr, "nimbus run: --jail confines the VMM (--vm, --virt, --restore or --incoming); the bare machine "
+                       "runs under the seccomp filter only\n");
+    return kExitUsage;
+  }
   if (options.kernel.empty()) {
     fmt::print(stderr, "nimbus run: --kernel is required (or --vm FILE to run VMs under the VMM)\n");
     return kExitUsage;
@@ -585,6 +645,17 @@ void register_run(CLI::App& app) {
   run->add_flag("--no-sandbox", options->no_sandbox,
                 "Do not install the seccomp filter that limits the running VMM to the system calls it needs "
                 "(docs/security.md)");
+  run->add_flag("--jail", options->jail,
+                "Run the VMM confined (needs root; docs/security.md): its own mount, network, IPC and UTS "
+                "namespaces, a root holding only its boot files, disks, state and log directories, then as "
+                "--jail-user with no capabilities, under the seccomp filter");
+  run->add_option("--jail-user", options->jail_user,
+                  "With --jail: the unprivileged user the VMM becomes after setup: NAME, NAME:GROUP, UID or UID:GID "
+                  "(default nobody); it is given the state and log directories")
+      ->type_name("USER");
+  run->add_option("--jail-network", options->jail_network,
+                  "With --jail: none (default: an empty network namespace) or host (keep the host's network)")
+      ->type_name("none|host");
   run->callback([options] { set_exit_code(run_machine(*options)); });
 }
 

@@ -118,7 +118,7 @@ const char* const* sandbox_allowed_syscalls(size_t& count) { // plus ioctl (term
   return kAllowed.data();
 }
 
-void enter_sandbox() {
+void enter_sandbox(const std::function<void()>& last_privileged_step) {
   for (int i = 0; i < kNames; ++i) {
     if (g_names[i]) continue;
     char* name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, i);
@@ -131,6 +131,7 @@ void enter_sandbox() {
   if (sigaction(SIGSYS, &action, nullptr) != 0) throw std::runtime_error("sandbox: cannot handle SIGSYS");
 
   limit_resources();
+  if (last_privileged_step) last_privileged_step();
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
   if (ctx == nullptr) throw std::runtime_error("sandbox: seccomp_init failed");
   struct Release {

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "cli/commands.hpp"
+#include "cli/jail.hpp"
 #include "hypervisor/vm_control.hpp"
 #include "hypervisor/vmm.hpp"
 
@@ -51,6 +52,11 @@ int run_snapshot(const SnapshotOptions& options) {
     fmt::print(stderr, "nimbus snapshot: no running VM '{}' ({}: {})\n", options.name, text, std::strerror(errno));
     if (fd >= 0) ::close(fd);
     return 1;
+  }
+  if (const std::string wrong = prepare_directory_for_vmm(fd, dir, state_dir); !wrong.empty()) {
+    fmt::print(stderr, "nimbus snapshot: '{}': {}\n", options.to, wrong);
+    ::close(fd);
+    return 2;
   }
   const std::string request = "snapshot " + dir.lexically_normal().string() + "\n";
   if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
