@@ -14,7 +14,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 seconds="${1:-20}"
 shift || true
 build="$root/build/fuzz"
-all_targets=(decoder page_walk g_stage virtio_blk virtio_rng uart plic clint loader device_tree snapshot vm_config
+all_targets=(decoder page_walk g_stage shadow_tables virtio_blk virtio_rng uart plic clint loader device_tree snapshot vm_config
              placement cloud_api migration_stream)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")

@@ -10,7 +10,7 @@ build="$root/build/fuzz-coverage"
 corpus_root="${NIMBUS_FUZZ_CORPUS:-$root/build/fuzz/corpus}"
 jobs="${NIMBUS_JOBS:-$(nproc)}"
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(decoder page_walk g_stage virtio_blk virtio_rng uart plic clint loader device_tree
+[ ${#targets[@]} -gt 0 ] || targets=(decoder page_walk g_stage shadow_tables virtio_blk virtio_rng uart plic clint loader device_tree
                                     snapshot vm_config placement cloud_api migration_stream)
 s="$root/src"
 # The files each target is about (the "code under test" column of docs/fuzzing.md).
@@ -19,6 +19,7 @@ sources() {
     decoder) echo "$s/riscv/decoder.cpp $s/riscv/compressed.cpp" ;;
     page_walk) echo "$s/machine/mmu.cpp $s/hypervisor/trap_mode/guest_page_walk.cpp" ;;
     g_stage) echo "$s/hypervisor/hw_mode/g_stage_table.cpp $s/machine/mmu.cpp" ;;
+    shadow_tables) echo "$s/hypervisor/trap_mode/shadow_page_tables.cpp $s/hypervisor/trap_mode/shadow_table_pages.cpp" ;;
     virtio_blk) echo "$s/machine/devices/virtio_block.cpp $s/machine/devices/virtio_mmio.cpp $s/machine/devices/virtqueue.cpp $s/machine/devices/descriptor_chain.cpp" ;;
     virtio_rng) echo "$s/machine/devices/virtio_entropy.cpp $s/machine/devices/virtio_mmio.cpp $s/machine/devices/virtqueue.cpp $s/machine/devices/descriptor_chain.cpp" ;;
     uart) echo "$s/machine/devices/uart_16550.cpp" ;;

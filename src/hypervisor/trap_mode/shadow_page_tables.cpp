@@ -93,7 +93,10 @@ ShadowPageTables::Result ShadowPageTables::map(Root root, uint64_t va, const Lea
   const unsigned n = levels();
   if (!canonical(va, n)) return Result::failed;
   Result result = Result::ok;
-  for (;;) {
+  // One restart at most: after a reset the space is empty, and a walk that still runs out of
+  // table pages never will fit (a limit below the levels needed would otherwise loop forever).
+  for (unsigned walks = 0;; ++walks) {
+    if (walks == 2) return Result::failed;
     const auto r = static_cast<unsigned>(root);
     if (current().roots[r] == kNoRoot) {
       uint64_t page = 0;
@@ -108,7 +111,8 @@ ShadowPageTables::Result ShadowPageTables::map(Root root, uint64_t va, const Lea
       if (!(*slot & pte::kV)) {
         uint64_t page = 0;
         if (!new_table(page, result)) return Result::failed;
-        if (resets_ != resets_before) { // every table went away: walk again from a new root
+        if (resets_ != resets_before) { // every table went away: walk again from this fresh page as the root
+          current().roots[r] = page;
           restarted = true;
           break;
         }
@@ -178,7 +182,8 @@ void ShadowPageTables::invalidate_asid(uint64_t asid) {
       for (unsigned i = 0; i < 512; ++i)
         if (is_leaf(entries[i]) && !(entries[i] & kGlobalSoftwareBit)) entries[i] = 0;
     }
-    space.sum_slots.clear();
+    // A global SUM leaf survives the fence and must still go when SUM clears.
+    std::erase_if(space.sum_slots, [this](uint64_t slot) { return !is_leaf(*reinterpret_cast<uint64_t*>(pool_byte(slot))); });
   }
 }
 

@@ -129,3 +129,50 @@ TEST_F(ShadowTablesTest, TheLimitResetsEverythingAndReportsIt) {
 
 } // namespace
 } // namespace nimbus::hypervisor
+
+namespace nimbus::hypervisor {
+namespace {
+
+// Found by fuzz_shadow_tables: with fewer table pages than one walk needs, map() reset and
+// restarted forever. It now fails after one reset (the caller reports the VM out of shadow
+// memory) and a walk that fits still works.
+TEST(ShadowTableLimit, AWalkThatCannotFitFailsInsteadOfLooping) {
+  FramePool pool{8ull << 20};
+  const VmId vm = pool.register_vm();
+  ShadowTablePages pages{pool, vm, 3};
+  ShadowPageTables shadows{pages, 2};
+  ShadowPageTables::Leaf leaf;
+  leaf.machine_page = 0x5000;
+  leaf.read = true;
+  shadows.select(uint64_t{10} << 60);   // Sv57: a walk needs 5 table pages
+  EXPECT_EQ(shadows.map(ShadowPageTables::Root::user, 0x4000, leaf), ShadowPageTables::Result::failed);
+  EXPECT_LE(shadows.table_pages(), 3u);
+  shadows.select(uint64_t{8} << 60);    // Sv39: 3 pages fit, after the reset the failure left
+  EXPECT_NE(shadows.map(ShadowPageTables::Root::user, 0x4000, leaf), ShadowPageTables::Result::failed);
+  EXPECT_NE(shadows.lookup(ShadowPageTables::Root::user, 0x4000), 0u);
+}
+
+} // namespace
+} // namespace nimbus::hypervisor
+
+namespace nimbus::hypervisor {
+namespace {
+
+// Found by fuzz_shadow_tables: an ASID fence forgot every SUM leaf, also the global ones it
+// kept, so a guest user page marked global stayed reachable from the guest kernel after it
+// cleared SUM (the guest's own protection, not the host's, but a difference from hardware).
+TEST_F(ShadowTablesTest, AGlobalSumLeafKeptByAnAsidFenceStillGoesWhenSumClears) {
+  shadows.select(kSv39 | uint64_t{1} << 44);
+  ASSERT_EQ(shadows.map(Root::supervisor, 0x10000, leaf(0x7000, /*global=*/true, /*sum_user=*/true)),
+            ShadowPageTables::Result::ok);
+  ASSERT_EQ(shadows.map(Root::supervisor, 0x11000, leaf(0x8000, /*global=*/false, /*sum_user=*/true)),
+            ShadowPageTables::Result::ok);
+  shadows.invalidate_asid(1);
+  EXPECT_NE(shadows.lookup(Root::supervisor, 0x10000), 0u); // global: survives the fence
+  EXPECT_EQ(shadows.lookup(Root::supervisor, 0x11000), 0u);
+  shadows.clear_sum_leaves();
+  EXPECT_EQ(shadows.lookup(Root::supervisor, 0x10000), 0u);
+}
+
+} // namespace
+} // namespace nimbus::hypervisor
