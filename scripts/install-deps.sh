@@ -15,7 +15,7 @@ PACKAGES=(
   # libraries
   libfdt-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   libfmt-dev libspdlog-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
-  libcpp-httplib-dev libseccomp-dev
+  libcpp-httplib-dev libseccomp-dev zlib1g-dev
   # the JIT tier's x86-64 code emitter (header-only)
   libxbyak-dev
   # cloud

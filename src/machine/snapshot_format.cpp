@@ -1,6 +1,7 @@
 #include "machine/snapshot_format.hpp"
 
 #include <fmt/format.h>
+#include <zlib.h>
 
 #include <array>
 #include <cstring>
@@ -10,17 +11,6 @@
 namespace nimbus::machine::snapshot {
 
 namespace {
-
-constexpr std::array<uint32_t, 256> make_crc_table() {
-  std::array<uint32_t, 256> table{};
-  for (uint32_t i = 0; i < 256; ++i) {
-    uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
-    table[i] = c;
-  }
-  return table;
-}
-constexpr std::array<uint32_t, 256> kCrcTable = make_crc_table();
 
 void put_le(std::vector<uint8_t>& out, uint64_t v, unsigned n) {
   for (unsigned i = 0; i < n; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
@@ -33,11 +23,11 @@ uint64_t get_le(const uint8_t* p, unsigned n) {
 
 } // namespace
 
+// zlib's CRC-32 (the same polynomial and conventions as a table-driven one, several times faster:
+// a byte-at-a-time table loop was a third of a migrating VMM's CPU).
 uint32_t crc32(const void* data, size_t len, uint32_t crc) {
-  const auto* p = static_cast<const uint8_t*>(data);
-  crc = ~crc;
-  for (size_t i = 0; i < len; ++i) crc = kCrcTable[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-  return ~crc;
+  if (len == 0) return crc; // zlib reads a null buffer (an empty vector's data()) as "start over"
+  return static_cast<uint32_t>(::crc32_z(crc, static_cast<const Bytef*>(data), len));
 }
 
 std::string tag_name(uint32_t tag) {
