@@ -191,7 +191,8 @@ void register_migrate(CLI::App& app) {
       "the destination names with --incoming-disk. Every mode migrates (emulate, trap, hw). docs/migration.md\n"
       "describes the protocol.\n"
       "Exit status: 0 when the VM runs on the destination, 1 when the migration failed (the VM runs on here, or\n"
-      "after a lost hand-off of a VM without a disk, is held stopped with a snapshot: the message says which),\n"
+      "after a lost hand-off of a VM without a disk or with --with-disk, is held stopped with a snapshot: the\n"
+      "message says which),\n"
       "2 for bad options.");
   cmd->add_option("NAME", options->name, "The VM's name (from its TOML file, or --name)")->required();
   cmd->add_option("--to", options->to, "Destination: tcp:HOST:PORT where nimbus run --incoming waits")->required();
@@ -209,7 +210,8 @@ void register_migrate(CLI::App& app) {
   cmd->add_flag("--no-auto-converge", options->no_auto_converge,
                 "Do not throttle a VM that dirties memory faster than the link copies it");
   cmd->add_option("--held-dir", options->held_dir,
-                  "Where a VM without a disk is snapshotted if the destination never confirms the hand-off "
+                  "Where a VM without a disk (or migrated --with-disk) is snapshotted if the destination never confirms "
+                  "the hand-off "
                   "(default: <state-dir>/NAME.migration-held)");
   cmd->add_option("--state-dir", options->state_dir,
                   "The VMM's state directory (default: $XDG_RUNTIME_DIR/nimbus or /tmp/nimbus-UID)");
