@@ -545,7 +545,12 @@ void Vm::run_boundary_work() {
     work.swap(boundary_work_);
     boundary_work_pending_.store(false, std::memory_order_relaxed);
   }
-  for (auto& item : work) item();
+  // Work queued behind an item that ended the VM (a migration's hand-off) is dropped unrun, as
+  // documented: nothing may act for a VM that runs elsewhere now.
+  for (auto& item : work) {
+    if (state() != State::running) break;
+    item();
+  }
 }
 
 bool Vm::dirty_logging_supported() const {
