@@ -2,9 +2,11 @@
 """Measures live migration over loopback (docs/migration.md, "Measured").
 
 Usage: scripts/measure-migration.py PATH/TO/nimbus [--sizes 64M,128M,256M] [--runs N]
-           [--workloads idle,cpu,dirty:64:50,dirty:64:0] [--kernel Image --initrd initramfs.cpio.gz]
+           [--workloads idle,cpu,dirty:64:50,dirty:64:0] [--virt emulate,trap,hw]
+           [--kernel Image --initrd initramfs.cpio.gz]
 
-For each VM size and workload, boots a Linux guest in emulate mode (guests/build.sh's kernel and
+For each mode, VM size and workload, boots a Linux guest in that --virt mode (default emulate;
+guests/build.sh's kernel and
 initramfs unless given), starts `nimbus run --incoming tcp:127.0.0.1:0`, migrates the VM there
 with `nimbus migrate vm --to ... --json` 2 s into the workload, and prints one table row: total
 time, rounds, pages and bytes sent, the pages copied with the VM stopped, the throttle
@@ -48,7 +50,7 @@ def guest_paths():
     return out[0], out[1]
 
 
-def one(nimbus, kernel, initrd, size, workload, work):
+def one(nimbus, kernel, initrd, size, workload, work, mode="emulate"):
     gap_seconds = 15
     if workload == "idle":
         append = "console=ttyS0 nimbus.mode=shell"
@@ -67,7 +69,7 @@ def one(nimbus, kernel, initrd, size, workload, work):
     dst = subprocess.Popen([nimbus, "run", "--incoming", "tcp:127.0.0.1:0", "--console-stdout", "--state-dir",
                             os.path.join(work, "dst"), "--timeout", "60"], stdout=open(dst_log, "w"),
                            stderr=open(dst_err, "w"), stdin=subprocess.DEVNULL)
-    src = subprocess.Popen([nimbus, "run", "--virt", "emulate", "--kernel", kernel, "--initrd", initrd, "--append", append,
+    src = subprocess.Popen([nimbus, "run", "--virt", mode, "--kernel", kernel, "--initrd", initrd, "--append", append,
                             "--mem", size, "--console-stdout", "--state-dir", os.path.join(work, "src"), "--timeout", "60"],
                            stdout=open(src_log, "w"), stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     try:
@@ -112,26 +114,28 @@ def main():
     parser.add_argument("--sizes", default="64M,128M,256M")
     parser.add_argument("--workloads", default="idle,cpu,dirty:16:20,dirty:16:0")
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--virt", default="emulate", help="modes to measure, comma-separated: emulate,trap,hw")
     parser.add_argument("--kernel")
     parser.add_argument("--initrd")
     args = parser.parse_args()
     kernel, initrd = (args.kernel, args.initrd) if args.kernel else guest_paths()
-    print("| VM | workload | total ms | rounds | pages sent | MiB sent | pages stopped | throttle | "
+    print("| mode | VM | workload | total ms | rounds | pages sent | MiB sent | pages stopped | throttle | "
           "downtime (VMM) ms | guest clock gap, switch-over second, ms | longest gap in other seconds, ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as work:
-        for size in args.sizes.split(","):
+        for mode in args.virt.split(","):
+          for size in args.sizes.split(","):
             for workload in args.workloads.split(","):
                 for _ in range(args.runs):
                     try:
-                        r = one(args.nimbus, kernel, initrd, size, workload, work)
+                        r = one(args.nimbus, kernel, initrd, size, workload, work, mode)
                     except RuntimeError as error:
-                        print(f"| {size} | {workload} | failed: {error} |||||||||")
+                        print(f"| {mode} | {size} | {workload} | failed: {error} |||||||||")
                         continue
                     gap = "-" if r["guest_gap_ms"] is None else f"{r['guest_gap_ms']:.1f}"
                     other = "-" if r["other_gap_ms"] is None else f"{r['other_gap_ms']:.1f}"
                     throttle = f"{r['throttle_percent']} %" if r["throttle_percent"] else "-"
-                    print(f"| {size} | {workload} | {r['total_ms']:.0f} | {r['rounds']} | {r['pages_sent']} | "
+                    print(f"| {mode} | {size} | {workload} | {r['total_ms']:.0f} | {r['rounds']} | {r['pages_sent']} | "
                           f"{r['bytes_sent'] / 2**20:.1f} | {r['final_pages']} | {throttle} | {r['downtime_ms']:.1f} | "
                           f"{gap} | {other} |", flush=True)
 

@@ -38,6 +38,7 @@ struct MigrateOptions {
   std::string state_dir;
   std::string held_dir;
   bool json = false;
+  bool with_disk = false;
 };
 
 // A TCP connection to the destination within `timeout_ms`, or -1 with `error` set.
@@ -135,11 +136,13 @@ int run_migrate(const MigrateOptions& options) {
     return 1;
   }
   // The VMM's sandbox cannot set O_NONBLOCK on it for us; the stream code polls either way.
-  const std::string request =
+  std::string request =
       fmt::format("migrate {} max-downtime-ms={} timeout-ms={} max-bandwidth-mib={} auto-converge={} held-dir={} json={}\n",
                   options.to, options.max_downtime_ms, static_cast<uint64_t>(options.timeout_seconds * 1000),
                   options.max_bandwidth_mib,
                   options.no_auto_converge ? 0 : 1, held.lexically_normal().string(), options.json ? 1 : 0);
+  // Only when asked, so the request stays what older VMMs parse.
+  if (options.with_disk) request.insert(request.size() - 1, " with-disk=1");
   iovec io{const_cast<char*>(request.data()), request.size()};
   alignas(cmsghdr) char cmsg_buffer[CMSG_SPACE(sizeof(int))] = {};
   msghdr message{};
@@ -183,16 +186,19 @@ int run_migrate(const MigrateOptions& options) {
 
 void register_migrate(CLI::App& app) {
   auto options = std::make_shared<MigrateOptions>();
-  auto* cmd = app.add_subcommand("migrate", "Live-migrate a running VM (emulate mode) to a VMM waiting with nimbus run --incoming");
+  auto* cmd = app.add_subcommand("migrate", "Live-migrate a running VM (any mode: emulate, trap, hw) to a VMM waiting with nimbus run --incoming");
   cmd->footer(
       "On the destination first: nimbus run --incoming tcp:HOST:PORT [--console-stdout] [--state-dir D]\n"
       "Then here: nimbus migrate NAME --to tcp:HOST:PORT. Pre-copy: the VM runs on while its memory is copied in\n"
       "rounds; it stops only for the last dirty pages and its state (--max-downtime), and runs on the destination\n"
       "afterwards. If the guest writes memory faster than the link copies, its vCPUs are throttled (auto-converge);\n"
-      "after --timeout the migration gives up and the VM runs on here. Disks must be on shared storage (the same\n"
-      "path on both sides); the disk lock moves with the VM. docs/migration.md describes the protocol.\n"
+      "after --timeout the migration gives up and the VM runs on here. Disks are on shared storage (the same\n"
+      "path on both sides; the disk lock moves with the VM), or, with --with-disk, copied with the VM to the path\n"
+      "the destination names with --incoming-disk. Every mode migrates (emulate, trap, hw). docs/migration.md\n"
+      "describes the protocol.\n"
       "Exit status: 0 when the VM runs on the destination, 1 when the migration failed (the VM runs on here, or\n"
-      "after a lost hand-off of a VM without a disk, is held stopped with a snapshot: the message says which),\n"
+      "after a lost hand-off of a VM without a disk or with --with-disk, is held stopped with a snapshot: the\n"
+      "message says which),\n"
       "2 for bad options.");
   cmd->add_option("NAME", options->name, "The VM's name (from its TOML file, or --name)")->required();
   cmd->add_option("--to", options->to, "Destination: tcp:HOST:PORT where nimbus run --incoming waits")->required();
@@ -210,10 +216,15 @@ void register_migrate(CLI::App& app) {
   cmd->add_flag("--no-auto-converge", options->no_auto_converge,
                 "Do not throttle a VM that dirties memory faster than the link copies it");
   cmd->add_option("--held-dir", options->held_dir,
-                  "Where a VM without a disk is snapshotted if the destination never confirms the hand-off "
+                  "Where a VM without a disk (or migrated --with-disk) is snapshotted if the destination never confirms "
+                  "the hand-off "
                   "(default: <state-dir>/NAME.migration-held)");
   cmd->add_option("--state-dir", options->state_dir,
                   "The VMM's state directory (default: $XDG_RUNTIME_DIR/nimbus or /tmp/nimbus-UID)");
+  cmd->add_flag("--with-disk", options->with_disk,
+                "Copy the VM's local disk with it: its blocks go in pre-copy rounds (the blocks the guest writes "
+                "meanwhile again), the rest with the VM stopped; the destination must wait with "
+                "nimbus run --incoming ADDRESS --incoming-disk PATH");
   cmd->add_flag("--json", options->json, "Print the report as JSON (rounds, pages, bytes, downtime, total time)");
   cmd->callback([options] { set_exit_code(run_migrate(*options)); });
 }

@@ -70,6 +70,7 @@ struct RunOptions {
   std::string snapshot_on_signal;  // SIGUSR1 writes a snapshot of the (single) VM here
   // Live migration (docs/migration.md): wait on tcp:HOST:PORT for a VM sent by nimbus migrate.
   std::string incoming;
+  std::string incoming_disk;          // --incoming-disk: where a disk copied with the VM goes
   double incoming_wait_seconds = 0;   // 0: wait for the source as long as it takes
 };
 
@@ -222,7 +223,7 @@ VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::Sna
                        "--initrd, --append or --drive");
     if (!hypervisor::snapshot_supported(restore->config.mode))
       throw UsageError(fmt::format("--restore: the snapshot is of a {} mode VM; restoring is not supported in that "
-                                   "mode yet (only emulate and hw)",
+                                   "mode",
                                    hypervisor::to_string(restore->config.mode)));
     hypervisor::VmConfig vm = restore->config;
     if (!vm.disk.empty()) {
@@ -270,7 +271,7 @@ VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::Sna
   if (!o.snapshot_on_signal.empty()) {
     if (setup.vms.size() != 1) throw UsageError("--snapshot-on-signal needs exactly one VM");
     if (!hypervisor::snapshot_supported(setup.vms[0].mode))
-      throw UsageError(fmt::format("--snapshot-on-signal: snapshots are not supported in {} mode yet (only emulate and hw)",
+      throw UsageError(fmt::format("--snapshot-on-signal: snapshots are not supported in {} mode",
                                    hypervisor::to_string(setup.vms[0].mode)));
     std::error_code ec;
     std::filesystem::create_directories(o.snapshot_on_signal, ec);
@@ -351,15 +352,19 @@ std::unique_ptr<hypervisor::migration::Incoming> accept_incoming(const RunOption
   ::setsockopt(connection, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   auto incoming = std::make_unique<hypervisor::migration::Incoming>(connection);
   const auto& hello = incoming->hello(std::chrono::seconds(30));
-  if (hello.config.mode != hypervisor::VirtMode::emulate) {
-    const std::string why = fmt::format("live migration is not supported in {} mode yet (only emulate)",
-                                        hypervisor::to_string(hello.config.mode));
-    incoming->refuse(why);
-    throw std::runtime_error(why);
-  }
   fmt::print(stderr, "nimbus run: incoming VM '{}' ({} vCPUs, {} MiB, {} mode{})\n", hello.config.name,
              hello.config.vcpus, hello.config.memory_bytes >> 20, hypervisor::to_string(hello.config.mode),
              hello.config.disk.empty() ? "" : ", disk " + hello.config.disk);
+  if (!o.incoming_disk.empty()) {
+    try {
+      if (hello.config.disk.empty()) throw std::runtime_error("--incoming-disk: the incoming VM has no disk");
+      const uint64_t bytes = incoming->expect_disk(std::filesystem::absolute(o.incoming_disk), std::chrono::seconds(30));
+      fmt::print(stderr, "nimbus run: its disk ({} MiB) is copied to {}\n", bytes >> 20, o.incoming_disk);
+    } catch (const std::exception& e) {
+      incoming->refuse(e.what());
+      throw;
+    }
+  }
   return incoming;
 }
 
@@ -410,6 +415,10 @@ int run_vmm(const RunOptions& options) {
   VmmSetup setup;
   std::shared_ptr<const hypervisor::SnapshotImage> restore;
   std::unique_ptr<hypervisor::migration::Incoming> incoming;
+  if (!options.incoming_disk.empty() && options.incoming.empty()) {
+    fmt::print(stderr, "nimbus run: --incoming-disk goes with --incoming (the disk of a VM that arrives)\n");
+    return kExitUsage;
+  }
   if (!options.incoming.empty()) {
     if (!options.restore.empty() || !options.vm_files.empty() || !options.virt.empty() || !options.kernel.empty() ||
         !options.initrd.empty() || !options.drive.empty() || !options.append.empty() || !options.snapshot_on_signal.empty()) {
@@ -431,6 +440,8 @@ int run_vmm(const RunOptions& options) {
     if (!options.restore.empty()) restore = hypervisor::load_snapshot(options.restore);
     hypervisor::VmConfig incoming_config;
     if (incoming) incoming_config = incoming->hello(std::chrono::seconds(0)).config;
+    if (incoming && !options.incoming_disk.empty())
+      incoming_config.disk = std::filesystem::absolute(options.incoming_disk).string();   // the copy, created above
     setup = validate_vmm(options, restore, incoming ? &incoming_config : nullptr);
   } catch (const UsageError& e) {
     if (incoming) incoming->refuse(e.what());
@@ -444,8 +455,9 @@ int run_vmm(const RunOptions& options) {
     auto* receiver = incoming.get();
     setup.options.incoming = [receiver](hypervisor::Vm& vm) {
       const auto report = receiver->receive(vm);
-      fmt::print(stderr, "nimbus run: VM '{}' arrived: {} pages in {} rounds ({} MiB received); running\n", vm.name(),
-                 report.pages, report.rounds, report.bytes >> 20);
+      fmt::print(stderr, "nimbus run: VM '{}' arrived: {} pages in {} rounds ({} MiB received{}); running\n", vm.name(),
+                 report.pages, report.rounds, report.bytes >> 20,
+                 report.disk_blocks ? fmt::format(", {} disk blocks written to its copy", report.disk_blocks) : "");
     };
     setup.options.incoming_refused = [receiver](const std::string& why) { receiver->refuse(why); };
   }
@@ -570,10 +582,11 @@ void register_run(CLI::App& app) {
       "    second (print with: nimbus stats). The run ends when every VM stopped.\n"
       "  nimbus run --virt emulate --kernel Image --initrd initramfs.cpio --append 'console=ttyS0' [--smp N]\n"
       "    one VM under the VMM, its console on this terminal.\n"
-      "Snapshots (emulate and hw modes): nimbus snapshot NAME --to DIR (or --snapshot-on-signal DIR and\n"
+      "Snapshots (every mode: emulate, trap, hw): nimbus snapshot NAME --to DIR (or --snapshot-on-signal DIR and\n"
       "  kill -USR1 <pid>) writes DIR/state and DIR/memory-*; nimbus run --restore DIR resumes the VM.\n"
-      "Live migration (emulate mode): nimbus run --incoming tcp:HOST:PORT [--console-stdout] waits for a VM;\n"
-      "  nimbus migrate NAME --to tcp:HOST:PORT sends it there while it runs.\n"
+      "Live migration (every mode): nimbus run --incoming tcp:HOST:PORT [--console-stdout] waits for a VM;\n"
+      "  nimbus migrate NAME --to tcp:HOST:PORT sends it there while it runs (a local disk with it:\n"
+      "  --incoming-disk PATH here, nimbus migrate --with-disk there).\n"
       "Exit status: the guest's power-off code (0 for a normal poweroff; with several VMs, the first VM's\n"
       "non-zero code, 1 for a VM that failed), 2 for bad options or images, 124 when --timeout expired,\n"
       "125 when --max-instructions was reached, 130 when a VMM with --vm was stopped by SIGINT/SIGTERM,\n"
@@ -629,16 +642,19 @@ void register_run(CLI::App& app) {
                 "<state-dir>/<name>.markers.jsonl with the VM's counters at that moment (exits per benchmark "
                 "operation in nimbus bench)");
   run->add_option("--restore", options->restore,
-                  "VMM: resume the VM snapshotted in this directory instead of booting one (emulate and hw modes; "
+                  "VMM: resume the VM snapshotted in this directory instead of booting one (any mode; "
                   "docs/migration.md). In emulate mode its memory file is mapped copy-on-write, pages load on "
-                  "first touch");
+                  "first touch; trap and hw copy it into frames");
   run->add_option("--snapshot-on-signal", options->snapshot_on_signal,
-                  "VMM, one VM in emulate or hw mode: on SIGUSR1 write a snapshot of the VM into this directory "
+                  "VMM, one VM (any mode): on SIGUSR1 write a snapshot of the VM into this directory "
                   "(created if needed; the previous snapshot there is replaced atomically) and run on");
   run->add_option("--incoming", options->incoming,
                   "VMM: wait on tcp:HOST:PORT for one VM that `nimbus migrate NAME --to tcp:HOST:PORT` sends live "
-                  "(emulate mode; its disk must be at the same path here; docs/migration.md). Port 0 picks a free "
+                  "(any mode; its disk must be at the same path here; docs/migration.md). Port 0 picks a free "
                   "port, printed on stderr");
+  run->add_option("--incoming-disk", options->incoming_disk,
+                  "With --incoming, for a source that copies the VM's disk (nimbus migrate --with-disk): write the "
+                  "copy to this new file (it must not exist, or be empty) and run the VM on it");
   run->add_option("--incoming-wait", options->incoming_wait_seconds,
                   "With --incoming: give up when no source connected within this many seconds (0: wait forever)")
       ->check(kNotNegative);

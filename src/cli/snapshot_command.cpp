@@ -87,7 +87,7 @@ int run_snapshot(const SnapshotOptions& options) {
 
 void register_snapshot(CLI::App& app) {
   auto options = std::make_shared<SnapshotOptions>();
-  auto* cmd = app.add_subcommand("snapshot", "Snapshot a running VM (emulate or hw mode) into a directory; it keeps running");
+  auto* cmd = app.add_subcommand("snapshot", "Snapshot a running VM (any mode: emulate, trap, hw) into a directory; it keeps running");
   cmd->footer("Talks to the VMM (nimbus run --virt/--vm) through <state-dir>/<NAME>.control. The directory gets\n"
               "'state' and a sparse memory file (docs/migration.md); resume with: nimbus run --restore DIR.\n"
               "Exit status: 0 when the snapshot is written, 1 if it failed or no such VM runs, 2 for a bad DIR.");

@@ -29,7 +29,7 @@ public:
   void raise_software_interrupt() override;
   void flush_guest_tlb() override;
   void flush_guest_code() override;
-  bool writes_through_bus() const override { return true; }
+  bool tracks_dirty_pages() const override { return true; }
   void flush_write_translations() override { hart_.flush_store_translations(); }
   machine::InterruptPins& pins() override { return hart_.pins(); }
   bool waiting() const override { return running_ && hart_.waiting(); }

@@ -76,11 +76,15 @@ public:
   // SBI RFENCE remote_fence_i: drop decoded guest code too (another vCPU rewrote it). The
   // default is enough for a mode that decodes nothing of its own beyond the TLB.
   virtual void flush_guest_code() { flush_guest_tlb(); }
-  // Live migration: whether every guest write to RAM goes through the VM's bus (its soft TLB
-  // and slow paths), so the bus's dirty log sees it (emulate mode). Modes whose harts write
-  // machine frames directly (hw: G-stage tables; trap: shadow tables) need their own tracking.
-  virtual bool writes_through_bus() const { return false; }
-  // Drops the cached write permissions, so the next store to each page marks the dirty log.
+  // Live migration: whether every guest write to RAM reaches the VM's dirty log while it is on
+  // (GuestMemory::dirty_log). emulate: its harts write through the VM's bus (soft-TLB store
+  // entries and slow paths mark it). trap and hw: their harts write machine frames through
+  // shadow or G-stage leaves, which are mapped writable only by a write fault that marks the
+  // page while the log is on.
+  virtual bool tracks_dirty_pages() const { return false; }
+  // Drops every cached write permission (soft-TLB store entries; in trap and hw mode also the W
+  // bit of every shadow or G-stage leaf), so the next store to each page faults or goes slow
+  // and marks the log. Called at the start of logging and at every take, at a round boundary.
   virtual void flush_write_translations() {}
 
   // The pins the VM's PLIC drives (its supervisor-context external interrupt line).
@@ -100,11 +104,11 @@ public:
   // machine::snapshot::FormatError for a payload that does not fit.
   virtual void save_state(machine::snapshot::Writer& out) const {
     (void)out;
-    throw SnapshotUnsupported("snapshots are not supported in this mode yet (only emulate and hw)");
+    throw SnapshotUnsupported("snapshots are not supported in this mode");
   }
   virtual void restore_state(machine::snapshot::Reader& in) {
     (void)in;
-    throw SnapshotUnsupported("restoring a snapshot is not supported in this mode yet (only emulate and hw)");
+    throw SnapshotUnsupported("restoring a snapshot is not supported in this mode");
   }
 
   // Per-VM counters this vCPU adds to (exits by reason, emulated instructions, faults...).

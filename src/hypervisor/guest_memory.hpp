@@ -95,6 +95,13 @@ public:
 
   // Live migration: writes through write() mark this log too (the VMM writing guest memory).
   void set_dirty_log(machine::DirtyLog* log) { dirty_log_ = log; }
+  // The log while one is on (hw and trap vCPUs map pages writable only through a fault then).
+  machine::DirtyLog* dirty_log() const { return dirty_log_; }
+  // Marks [gpa, gpa + len) in the log if one is on: a write the VMM or a mode's own tables let
+  // through without GuestMemory::write (a guest PTE's A/D bits, a page mapped writable).
+  void mark_dirty(uint64_t gpa, uint64_t len) {
+    if (dirty_log_ != nullptr && gpa >= ram_base_) dirty_log_->mark(gpa - ram_base_, len);
+  }
   // Whether 4 KiB page `page` (numbered from ram_base) has a frame; safe from any thread. A page
   // without one reads as zeros.
   bool page_backed(uint64_t page) const {

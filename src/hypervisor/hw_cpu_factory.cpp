@@ -12,9 +12,10 @@ namespace nimbus::hypervisor {
 
 namespace {
 
-// Table pages a VM may hold: the Sv39x4 root (4 pages) and one page per GiB of guest-physical
-// space mapped with megapages, with room to spare.
-uint64_t table_page_cap(uint64_t ram_bytes) { return 64 + (ram_bytes >> 30) * 2; }
+// Table pages a VM may hold: the Sv39x4 root (4 pages), one page per GiB of guest-physical
+// space mapped with megapages, and, while live migration logs dirty pages (RAM mapped in 4 KiB
+// pages), one leaf table per 2 MiB, with room to spare.
+uint64_t table_page_cap(uint64_t ram_bytes) { return 64 + (ram_bytes >> 30) * 2 + (ram_bytes >> 21); }
 
 struct HwVmState final : VmModeState {
   explicit HwVmState(const GuestCpuContext& c)

@@ -16,6 +16,9 @@
 #include <mutex>
 #include <thread>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include "machine/clock.hpp"
 
 namespace nimbus::hypervisor::migration {
@@ -220,6 +223,81 @@ struct Sender {
     if (ram_pages % 64) bits.back() = (uint64_t{1} << (ram_pages % 64)) - 1;
     return bits;
   }
+
+  // --with-disk: the image (read with pread on the device's own descriptor while the guest
+  // writes it: a block written during its read is marked again and goes in a later round).
+  int disk_fd = -1;
+  uint64_t disk_bytes = 0;
+  uint64_t disk_block_count = 0;
+
+  // Sends the disk blocks of `bits`; in round 0 blocks of zeros are skipped (the destination's
+  // copy starts as a sparse file of zeros). Returns the records sent.
+  uint64_t send_disk(const std::vector<uint64_t>& bits, bool first_round) {
+    PageBatchWriter batch(round);
+    uint64_t sent = 0;
+    const auto began = Clock::now();
+    const uint64_t bytes_before = channel.bytes_sent();
+    auto flush = [&] {
+      if (batch.count() == 0) return;
+      sent += batch.count();
+      const std::vector<uint8_t> payload = batch.take();
+      channel.send(FrameType::disk, payload);
+      if (max_bandwidth > 0) {
+        const auto due = began + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                                     static_cast<double>(channel.bytes_sent() - bytes_before) / max_bandwidth));
+        std::this_thread::sleep_until(due);
+      }
+    };
+    std::array<uint8_t, kDiskBlock> block{};
+    for (uint64_t word = 0; word < bits.size(); ++word) {
+      uint64_t w = bits[word];
+      while (w != 0) {
+        const uint64_t index = word * 64 + static_cast<uint64_t>(std::countr_zero(w));
+        w &= w - 1;
+        if (index >= disk_block_count) break;
+        const uint64_t offset = index * kDiskBlock;
+        const uint64_t length = std::min<uint64_t>(kDiskBlock, disk_bytes - offset);
+        block.fill(0);
+        uint64_t done = 0;
+        while (done < length) {
+          const ssize_t n = ::pread(disk_fd, block.data() + done, length - done, static_cast<off_t>(offset + done));
+          if (n < 0 && errno == EINTR) continue;
+          if (n < 0) throw MigrationError(fmt::format("reading the disk image at byte {}: {}", offset + done, std::strerror(errno)));
+          if (n == 0) break;   // the image is shorter than its capacity: zeros
+          done += static_cast<uint64_t>(n);
+        }
+        const bool zero = page_is_zero(block.data());
+        if (zero && first_round) continue;
+        batch.add(index, zero ? nullptr : block.data());
+        if (batch.full()) flush();
+      }
+    }
+    flush();
+    report.disk_blocks_sent += sent;
+    return sent;
+  }
+
+  // Round 0 of the disk: the blocks that hold data (SEEK_DATA skips the image's holes).
+  std::vector<uint64_t> disk_data_blocks() const {
+    std::vector<uint64_t> bits((disk_block_count + 63) / 64, 0);
+    auto mark = [&](uint64_t from, uint64_t to) {
+      for (uint64_t b = from / kDiskBlock; b < disk_block_count && b * kDiskBlock < to; ++b) bits[b / 64] |= uint64_t{1} << (b % 64);
+    };
+    off_t at = 0;
+    while (static_cast<uint64_t>(at) < disk_bytes) {
+      const off_t data = ::lseek(disk_fd, at, SEEK_DATA);
+      if (data < 0) {
+        if (errno == ENXIO) break;   // no data after `at`
+        mark(static_cast<uint64_t>(at), disk_bytes);   // no SEEK_DATA here: everything
+        break;
+      }
+      off_t hole = ::lseek(disk_fd, data, SEEK_HOLE);
+      if (hole < 0) hole = static_cast<off_t>(disk_bytes);
+      mark(static_cast<uint64_t>(data), static_cast<uint64_t>(hole));
+      at = hole;
+    }
+    return bits;
+  }
 };
 
 uint64_t count_bits(const std::vector<uint64_t>& bits) {
@@ -234,15 +312,18 @@ std::string SendReport::summary() const {
   return fmt::format("{} rounds, {} pages ({} MiB on the wire), {} pages with the VM stopped, downtime {:.1f} ms "
                      "(estimated {:.1f} ms), total {:.0f} ms{}",
                      rounds, pages_sent, bytes_sent >> 20, final_pages, downtime_ms, expected_downtime_ms, total_ms,
-                     throttle_percent ? fmt::format(", throttled to {} %", throttle_percent) : std::string());
+                     throttle_percent ? fmt::format(", throttled to {} %", throttle_percent) : std::string()) +
+         (disk_blocks_sent ? fmt::format("; disk copied: {} blocks of 4 KiB, {} with the VM stopped", disk_blocks_sent,
+                                         final_disk_blocks)
+                           : std::string());
 }
 
 std::string SendReport::json() const {
   return fmt::format("{{\"rounds\": {}, \"pages_sent\": {}, \"bytes_sent\": {}, \"final_pages\": {}, "
                      "\"throttle_percent\": {}, \"total_ms\": {:.3f}, \"downtime_ms\": {:.3f}, "
-                     "\"expected_downtime_ms\": {:.3f}}}",
+                     "\"expected_downtime_ms\": {:.3f}, \"disk_blocks_sent\": {}, \"final_disk_blocks\": {}}}",
                      rounds, pages_sent, bytes_sent, final_pages, throttle_percent, total_ms, downtime_ms,
-                     expected_downtime_ms);
+                     expected_downtime_ms, disk_blocks_sent, final_disk_blocks);
 }
 
 SendReport send_vm(Vm& vm, int fd, const SendOptions& options) {
@@ -253,12 +334,20 @@ SendReport send_vm(Vm& vm, int fd, const SendOptions& options) {
   }
   if (!vm.dirty_logging_supported()) {
     ::close(fd);
-    throw MigrationError(fmt::format("live migration is not supported in {} mode yet (only emulate: its write paths "
-                                     "feed the dirty log)",
+    throw MigrationError(fmt::format("live migration is not supported in {} mode: its vCPUs do not track dirty pages",
                                      to_string(vm.config().mode)));
+  }
+  if (options.with_disk && vm.disk() == nullptr) {
+    ::close(fd);
+    throw MigrationError(fmt::format("--with-disk: VM '{}' has no disk", vm.name()));
   }
   auto sender = std::make_shared<Sender>(vm, fd, options);
   Sender& s = *sender;
+  if (options.with_disk) {
+    s.disk_fd = vm.disk()->image_fd();
+    s.disk_bytes = vm.disk()->capacity_bytes();
+    s.disk_block_count = disk_blocks(s.disk_bytes);
+  }
   bool logging = false;
   uint32_t original_cap = 0;
   bool throttled = false;
@@ -268,7 +357,10 @@ SendReport send_vm(Vm& vm, int fd, const SendOptions& options) {
     throttled = false;
     if (logging) {
       try {
-        on_vm_thread<void>(vm, options, [&vm] { vm.stop_dirty_log(); });
+        on_vm_thread<void>(vm, options, [&vm, disk = options.with_disk] {
+          vm.stop_dirty_log();
+          if (disk) vm.stop_disk_log();
+        });
       } catch (const std::exception&) {
       }
       logging = false;
@@ -276,17 +368,22 @@ SendReport send_vm(Vm& vm, int fd, const SendOptions& options) {
   };
   try {
     s.channel.send(FrameType::hello, encode_hello(vm.config()));
+    if (options.with_disk) s.channel.send(FrameType::disk_info, encode_disk_info(s.disk_bytes));
     const auto accepted = s.channel.receive(std::chrono::seconds(30));
     if (accepted.type != FrameType::accept)
       throw StreamError(fmt::format("expected ACCEPT, the destination sent {}", to_string(accepted.type)));
 
-    on_vm_thread<void>(vm, options, [&vm] { vm.start_dirty_log(); });
+    on_vm_thread<void>(vm, options, [&vm, disk = options.with_disk] {
+      vm.start_dirty_log();
+      if (disk) vm.start_disk_log();
+    });
     logging = true;
 
-    // Round 0: everything the VM has touched.
+    // Round 0: everything the VM has touched (and the disk's data blocks).
     auto round_began = Clock::now();
     uint64_t bytes_before = s.channel.bytes_sent();
     s.send_pages(s.all_pages(), true);
+    if (options.with_disk) s.send_disk(s.disk_data_blocks(), true);
     double bandwidth = 0;   // bytes per second, of the last round
     auto measure = [&] {
       const double seconds = std::chrono::duration<double>(Clock::now() - round_began).count();
@@ -297,13 +394,20 @@ SendReport send_vm(Vm& vm, int fd, const SendOptions& options) {
     measure();
     ++s.round;
 
-    std::vector<uint64_t> carried;   // dirty pages not sent yet
+    std::vector<uint64_t> carried;        // dirty pages not sent yet
+    std::vector<uint64_t> carried_disk;   // written disk blocks not sent yet
     uint32_t busy_rounds = 0;
     uint64_t last_sent = 0;
     const double max_downtime_s = std::chrono::duration<double>(options.max_downtime).count();
     for (;;) {
-      std::vector<uint64_t> dirty = on_vm_thread<std::vector<uint64_t>>(vm, options, [&vm] { return vm.take_dirty_log(); });
-      const uint64_t pages = count_bits(dirty);
+      using Logs = std::pair<std::vector<uint64_t>, std::vector<uint64_t>>;
+      Logs logs = on_vm_thread<Logs>(vm, options, [&vm, disk = options.with_disk] {
+        return Logs{vm.take_dirty_log(), disk ? vm.take_disk_log() : std::vector<uint64_t>{}};
+      });
+      std::vector<uint64_t> dirty = std::move(logs.first);
+      std::vector<uint64_t> dirty_disk = std::move(logs.second);
+      // Disk blocks count as pages: both are 4 KiB records.
+      const uint64_t pages = count_bits(dirty) + count_bits(dirty_disk);
       // What the stop-and-copy would cost now: the pages at the measured bandwidth, plus a
       // fixed allowance for the state, the hand-off round trips and the destination's restore.
       const double expected = static_cast<double>(pages * (kPageSize + 9)) / bandwidth + 0.005;
@@ -312,6 +416,7 @@ SendReport send_vm(Vm& vm, int fd, const SendOptions& options) {
       const bool shrinking = last_sent != 0 && pages * 2 < last_sent && pages > 256 && s.round < 8;
       if (expected <= max_downtime_s && !shrinking) {
         carried = std::move(dirty);
+        carried_disk = std::move(dirty_disk);
         s.report.expected_downtime_ms = expected * 1000;
         break;
       }
@@ -343,6 +448,7 @@ SendReport send_vm(Vm& vm, int fd, const SendOptions& options) {
       round_began = Clock::now();
       bytes_before = s.channel.bytes_sent();
       last_sent = s.send_pages(dirty, false);
+      if (options.with_disk) last_sent += s.send_disk(dirty_disk, false);
       measure();
       ++s.round;
     }
@@ -355,7 +461,8 @@ SendReport send_vm(Vm& vm, int fd, const SendOptions& options) {
     };
     const std::string destination = options.destination;
     const std::filesystem::path held_dir = options.held_dir;
-    auto outcome = on_vm_thread<Outcome>(vm, options, [sender, carried, destination, held_dir, began] {
+    const bool with_disk = options.with_disk;
+    auto outcome = on_vm_thread<Outcome>(vm, options, [sender, carried, carried_disk, destination, held_dir, began, with_disk] {
       Sender& out = *sender;
       Vm& stopped = out.vm;
       const auto paused = Clock::now();
@@ -364,6 +471,14 @@ SendReport send_vm(Vm& vm, int fd, const SendOptions& options) {
       // The state (its clock reading above all) as of the stop: the destination adds the real
       // time since paused_realtime, the page copy below included.
       const auto sections = stopped.save_state_sections();
+      if (with_disk) {
+        // No request is in flight at a round boundary: every block the guest wrote is in the
+        // image and marked.
+        std::vector<uint64_t> blocks = stopped.take_disk_log();
+        for (size_t i = 0; i < blocks.size() && i < carried_disk.size(); ++i) blocks[i] |= carried_disk[i];
+        out.report.final_disk_blocks = out.send_disk(blocks, false);
+        out.channel.send(FrameType::disk_end, encode_disk_end(out.report.disk_blocks_sent));
+      }
       std::vector<uint64_t> bits = stopped.take_dirty_log();
       for (size_t i = 0; i < bits.size() && i < carried.size(); ++i) bits[i] |= carried[i];
       out.report.final_pages = out.send_pages(bits, false);
@@ -373,8 +488,10 @@ SendReport send_vm(Vm& vm, int fd, const SendOptions& options) {
       const auto ready = out.channel.receive(std::chrono::seconds(30));
       if (ready.type != FrameType::ready)
         throw StreamError(fmt::format("expected READY, the destination sent {}", to_string(ready.type)));
-      // The point of no return: the disk is released, then GO.
-      machine::VirtioBlock* disk = stopped.disk();
+      // The point of no return: the disk is released, then GO. A disk copied with the VM is
+      // another file on the destination: its lock cannot arbitrate a lost STARTED, so such a VM
+      // is handled as one without a disk (held stopped, with a snapshot).
+      machine::VirtioBlock* disk = with_disk ? nullptr : stopped.disk();
       if (disk != nullptr) disk->unlock();
       try {
         out.channel.send(FrameType::go);
@@ -427,6 +544,7 @@ SendReport send_vm(Vm& vm, int fd, const SendOptions& options) {
       out.report.rounds = out.round;
       out.report.bytes_sent = out.channel.bytes_sent();
       stopped.stop_dirty_log();
+      if (with_disk) stopped.stop_disk_log();
       stopped.migrated_away(fmt::format("migrated to {}", destination));
       result.migrated = true;
       return result;
@@ -450,6 +568,55 @@ SendReport send_vm(Vm& vm, int fd, const SendOptions& options) {
 // ---- the destination
 
 Incoming::Incoming(int fd) : channel_(fd) {}
+
+Incoming::~Incoming() { drop_disk(false); }
+
+void Incoming::drop_disk(bool remove) {
+  if (disk_fd_ >= 0) {
+    ::close(disk_fd_);   // and its lock
+    disk_fd_ = -1;
+    if (remove) ::unlink(disk_path_.c_str());
+  }
+}
+
+uint64_t Incoming::expect_disk(const std::filesystem::path& path, std::chrono::milliseconds timeout) {
+  if (!hello_) throw std::logic_error("Incoming::expect_disk before hello");
+  Channel::Received frame;
+  try {
+    frame = channel_.receive(timeout);
+  } catch (const MigrationError& error) {
+    throw MigrationError(fmt::format("no DISK_INFO from the source ({}): with --incoming-disk the source must copy "
+                                     "its disk (nimbus migrate --with-disk)",
+                                     error.what()));
+  }
+  if (frame.type != FrameType::disk_info)
+    throw StreamError(fmt::format("{} frame where DISK_INFO was due: with --incoming-disk the source must copy its "
+                                  "disk (nimbus migrate --with-disk)",
+                                  to_string(frame.type)));
+  const uint64_t bytes = decode_disk_info(frame.payload);
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) throw std::runtime_error(fmt::format("--incoming-disk {}: {}", path.string(), std::strerror(errno)));
+  try {
+    machine::lock_disk_image(fd, path.string(), false);   // e.g. the source's own image on this host
+    struct stat st{};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+      throw std::runtime_error(fmt::format("--incoming-disk {}: not a regular file", path.string()));
+    if (st.st_size != 0)
+      throw std::runtime_error(fmt::format("--incoming-disk {}: the file exists and is not empty; give a new path "
+                                           "(the copied disk is written there)",
+                                           path.string()));
+    if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0)
+      throw std::runtime_error(fmt::format("--incoming-disk {}: cannot make it {} bytes: {}", path.string(), bytes,
+                                           std::strerror(errno)));
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  disk_fd_ = fd;
+  disk_path_ = path;
+  disk_bytes_ = bytes;
+  return bytes;
+}
 
 const Hello& Incoming::hello(std::chrono::milliseconds timeout) {
   if (!hello_) {
@@ -478,9 +645,38 @@ Incoming::Report Incoming::receive(Vm& vm, std::chrono::milliseconds idle_timeou
     std::optional<StateMessage> state;
     uint32_t last_round = 0;
     static const std::array<uint8_t, kPageSize> zeros{};
+    const uint64_t disk_block_count = disk_fd_ >= 0 ? disk_blocks(disk_bytes_) : 0;
+    bool disk_done = disk_fd_ < 0;
     for (;;) {
       auto frame = channel_.receive(idle_timeout);
-      if (frame.type == FrameType::pages && !state) {
+      if (frame.type == FrameType::disk_info && disk_fd_ < 0) {
+        throw MigrationError("the source copies its disk (nimbus migrate --with-disk): start the destination with "
+                             "nimbus run --incoming ADDRESS --incoming-disk PATH");
+      } else if (frame.type == FrameType::disk && !disk_done) {
+        const PageBatch batch = decode_pages(frame.payload, disk_block_count);
+        for (const auto& block : batch.pages) {
+          const uint64_t offset = block.page * kDiskBlock;
+          const uint64_t length = std::min<uint64_t>(kDiskBlock, disk_bytes_ - offset);
+          const uint8_t* data = block.data.empty() ? zeros.data() : block.data.data();
+          uint64_t done = 0;
+          while (done < length) {
+            const ssize_t n = ::pwrite(disk_fd_, data + done, length - done, static_cast<off_t>(offset + done));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0)
+              throw MigrationError(fmt::format("writing the disk copy {} at byte {}: {}", disk_path_.string(),
+                                               offset + done, n < 0 ? std::strerror(errno) : "no progress"));
+            done += static_cast<uint64_t>(n);
+          }
+        }
+        report.disk_blocks += batch.pages.size();
+      } else if (frame.type == FrameType::disk_end && !disk_done) {
+        const uint64_t sent = decode_disk_end(frame.payload);
+        if (sent != report.disk_blocks)
+          throw StreamError(fmt::format("DISK_END counts {} disk blocks, {} arrived", sent, report.disk_blocks));
+        if (::fdatasync(disk_fd_) != 0)
+          throw MigrationError(fmt::format("fdatasync of the disk copy {}: {}", disk_path_.string(), std::strerror(errno)));
+        disk_done = true;
+      } else if (frame.type == FrameType::pages && !state) {
         const PageBatch batch = decode_pages(frame.payload, ram_pages);
         if (batch.round < last_round) throw StreamError(fmt::format("PAGES of round {} after round {}", batch.round, last_round));
         last_round = batch.round;
@@ -494,6 +690,7 @@ Incoming::Report Incoming::receive(Vm& vm, std::chrono::milliseconds idle_timeou
         }
         report.pages += batch.pages.size();
       } else if (frame.type == FrameType::state && !state) {
+        if (!disk_done) throw StreamError("STATE frame before the disk copy's DISK_END");
         state = decode_state(frame.payload);
       } else if (frame.type == FrameType::end && state) {
         const EndMessage end = decode_end(frame.payload);
@@ -509,7 +706,9 @@ Incoming::Report Incoming::receive(Vm& vm, std::chrono::milliseconds idle_timeou
     channel_.send(FrameType::ready);
     const auto go = channel_.receive(std::chrono::seconds(30));
     if (go.type != FrameType::go) throw StreamError(fmt::format("expected GO, the source sent {}", to_string(go.type)));
-    // The source has stopped for good and released the disk.
+    // The source has stopped for good and released the disk (or, --with-disk, the copy here is
+    // complete: its writer's lock goes, the VM's own takes over).
+    drop_disk(false);
     if (machine::VirtioBlock* disk = vm.disk()) disk->lock();
     // The guest's clocks follow real time across the hand-off (as a machine that kept running).
     vm.catch_up_clock_at_start(state->paused_at_realtime_ns);
@@ -525,6 +724,7 @@ Incoming::Report Incoming::receive(Vm& vm, std::chrono::milliseconds idle_timeou
       channel_.send(FrameType::abort, encode_reason(error.what()), std::chrono::milliseconds(200));
     } catch (const std::exception&) {
     }
+    drop_disk(true);   // a partial copy of the disk: the VM never ran here
     throw;
   }
 }

@@ -81,6 +81,10 @@ struct SendOptions {
   std::function<void()> wake;                             // wakes the VM if it sleeps
   std::function<uint32_t(uint32_t)> set_cap;              // sets the VM's cap (percent), returns the old one
   std::function<void(const std::string&)> log;
+  // --with-disk: copy the VM's disk image with it (a local disk: the destination writes it to
+  // its own path, nimbus run --incoming-disk): every block in round 0, then the blocks written
+  // since each round, the rest with the VM stopped.
+  bool with_disk = false;
 };
 
 struct SendReport {
@@ -92,6 +96,8 @@ struct SendReport {
   double total_ms = 0;              // from HELLO to STARTED
   double downtime_ms = 0;           // VM stopped here until the destination said STARTED
   double expected_downtime_ms = 0;  // the estimate that ended pre-copy
+  uint64_t disk_blocks_sent = 0;    // --with-disk: 4 KiB disk block records, all rounds
+  uint64_t final_disk_blocks = 0;   // of those, sent while the VM was stopped
   std::string summary() const;
   std::string json() const;
 };
@@ -109,12 +115,20 @@ public:
   explicit Incoming(int fd);
   // Reads HELLO (within `timeout`): the VM's configuration. Throws StreamError/MigrationError.
   const Hello& hello(std::chrono::milliseconds timeout);
+  // After hello(), for a source that copies its disk (nimbus migrate --with-disk): reads
+  // DISK_INFO and creates `path` (which must not exist, or be empty) as a sparse file of the
+  // disk's size, locked until the hand-off; the VM is then built with `path` as its disk.
+  // Returns the disk's size. Throws StreamError/MigrationError (a source that does not copy its
+  // disk sends no DISK_INFO: the wait ends after `timeout`) or std::runtime_error for the file.
+  uint64_t expect_disk(const std::filesystem::path& path, std::chrono::milliseconds timeout);
+  ~Incoming();
   // Tells the source this VMM cannot take the VM (best effort).
   void refuse(const std::string& reason);
   struct Report {
     uint64_t pages = 0;
     uint32_t rounds = 0;
     uint64_t bytes = 0;
+    uint64_t disk_blocks = 0;   // --with-disk: block records written to the disk copy
   };
   // With `vm` built from hello().config with VmOptions::incoming: receives memory and state,
   // takes the disk lock at the hand-off. When it returns the VM is this VMM's to run; when it
@@ -122,8 +136,12 @@ public:
   Report receive(Vm& vm, std::chrono::milliseconds idle_timeout = std::chrono::seconds(60));
 
 private:
+  void drop_disk(bool remove);
   Channel channel_;
   std::optional<Hello> hello_;
+  int disk_fd_ = -1;                 // --incoming-disk: the copy being written
+  std::filesystem::path disk_path_;
+  uint64_t disk_bytes_ = 0;
 };
 
 // "tcp:HOST:PORT" -> host and port. Throws std::invalid_argument with a message for the user.

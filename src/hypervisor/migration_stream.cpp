@@ -52,6 +52,9 @@ std::string_view to_string(FrameType type) {
   case FrameType::go: return "GO";
   case FrameType::started: return "STARTED";
   case FrameType::abort: return "ABORT";
+  case FrameType::disk_info: return "DISK_INFO";
+  case FrameType::disk: return "DISK";
+  case FrameType::disk_end: return "DISK_END";
   }
   return "unknown";
 }
@@ -61,7 +64,10 @@ uint32_t max_payload(FrameType type) {
   case FrameType::hello: return 64 * 1024;
   case FrameType::refuse:
   case FrameType::abort: return kMaxReason + 4;
-  case FrameType::pages: return 8 + kMaxPagesPerFrame * static_cast<uint32_t>(kPageRecordHeader + kPageSize);
+  case FrameType::pages:
+  case FrameType::disk: return 8 + kMaxPagesPerFrame * static_cast<uint32_t>(kPageRecordHeader + kPageSize);
+  case FrameType::disk_info:
+  case FrameType::disk_end: return 8;
   case FrameType::state: return kMaxState;
   case FrameType::end: return 12;
   case FrameType::accept:
@@ -85,7 +91,7 @@ FrameHeader decode_header(std::span<const uint8_t> b) {
   if (crc32(b.data(), 20) != get_u32(b.data() + 20)) throw StreamError("corrupt frame header (checksum mismatch)");
   FrameHeader h;
   const uint16_t type = get_u16(b.data() + 6);
-  if (type < static_cast<uint16_t>(FrameType::hello) || type > static_cast<uint16_t>(FrameType::abort))
+  if (type < static_cast<uint16_t>(FrameType::hello) || type > static_cast<uint16_t>(FrameType::disk_end))
     throw StreamError(fmt::format("unknown frame type {}", type));
   h.type = static_cast<FrameType>(type);
   h.sequence = get_u32(b.data() + 8);
@@ -262,6 +268,41 @@ StateMessage decode_state(std::span<const uint8_t> payload) {
   });
 }
 
+std::vector<uint8_t> encode_disk_info(uint64_t disk_bytes) {
+  Writer w;
+  w.u64(disk_bytes);
+  return w.take();
+}
+
+uint64_t decode_disk_info(std::span<const uint8_t> payload) {
+  return payload_of(FrameType::disk_info, [&] {
+    Reader r(payload, "DISK_INFO frame");
+    const uint64_t bytes = r.u64();
+    r.expect_end();
+    if (bytes == 0 || bytes % 512 != 0 || bytes > kMaxDiskBytes)
+      r.fail(fmt::format("disk size {} is not a whole number of 512-byte sectors from 512 bytes to {} TiB", bytes,
+                         kMaxDiskBytes >> 40));
+    return bytes;
+  });
+}
+
+uint64_t disk_blocks(uint64_t disk_bytes) { return (disk_bytes + kDiskBlock - 1) / kDiskBlock; }
+
+std::vector<uint8_t> encode_disk_end(uint64_t blocks_sent) {
+  Writer w;
+  w.u64(blocks_sent);
+  return w.take();
+}
+
+uint64_t decode_disk_end(std::span<const uint8_t> payload) {
+  return payload_of(FrameType::disk_end, [&] {
+    Reader r(payload, "DISK_END frame");
+    const uint64_t blocks = r.u64();
+    r.expect_end();
+    return blocks;
+  });
+}
+
 std::vector<uint8_t> encode_end(const EndMessage& end) {
   Writer w;
   w.u64(end.pages_sent);
@@ -286,6 +327,10 @@ void check_source_stream(std::span<const uint8_t> bytes) {
   uint64_t ram_pages = 0, pages = 0;
   uint32_t last_round = 0;
   bool have_state = false;
+  bool after_hello = false;     // the frame right after HELLO (where DISK_INFO may come)
+  uint64_t disk_block_count = 0;   // 0: no disk copied
+  uint64_t disk_sent = 0;
+  bool disk_done = false;
   while (!bytes.empty()) {
     size_t consumed = 0, needed = 0;
     const auto frame = parse_frame(bytes, consumed, needed);
@@ -304,15 +349,25 @@ void check_source_stream(std::span<const uint8_t> bytes) {
       if (frame->type != FrameType::hello) throw StreamError(fmt::format("{} frame before HELLO", to_string(frame->type)));
       ram_pages = decode_hello(frame->payload).ram_size / kPageSize;
       expect = Expect::body;
-      break;
+      after_hello = true;
+      continue;
     }
     case Expect::body:
-      if (frame->type == FrameType::pages && !have_state) {
+      if (frame->type == FrameType::disk_info && after_hello) {
+        disk_block_count = disk_blocks(decode_disk_info(frame->payload));
+      } else if (frame->type == FrameType::disk && disk_block_count != 0 && !disk_done) {
+        disk_sent += decode_pages(frame->payload, disk_block_count).pages.size();
+      } else if (frame->type == FrameType::disk_end && disk_block_count != 0 && !disk_done) {
+        if (decode_disk_end(frame->payload) != disk_sent)
+          throw StreamError(fmt::format("DISK_END frame counts other than the {} disk blocks that arrived", disk_sent));
+        disk_done = true;
+      } else if (frame->type == FrameType::pages && !have_state) {
         const PageBatch batch = decode_pages(frame->payload, ram_pages);
         if (batch.round < last_round) throw StreamError("PAGES frame of an earlier round");
         last_round = batch.round;
         pages += batch.pages.size();
       } else if (frame->type == FrameType::state && !have_state) {
+        if (disk_block_count != 0 && !disk_done) throw StreamError("STATE frame before the disk copy's DISK_END");
         decode_state(frame->payload);
         have_state = true;
       } else if (frame->type == FrameType::end && have_state) {
@@ -323,6 +378,7 @@ void check_source_stream(std::span<const uint8_t> bytes) {
       } else {
         throw StreamError(fmt::format("unexpected {} frame", to_string(frame->type)));
       }
+      after_hello = false;
       break;
     case Expect::go:
       if (frame->type != FrameType::go) throw StreamError(fmt::format("unexpected {} frame after END", to_string(frame->type)));

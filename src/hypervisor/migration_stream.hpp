@@ -45,7 +45,15 @@ enum class FrameType : uint16_t {
   go = 8,        // source: it has stopped for good and released the disk; run it
   started = 9,   // destination: took the disk and runs the VM
   abort = 10,    // either side: giving up (reason); the VM stays on the source
+  // --with-disk (a local disk copied with the VM); a destination older than these types refuses
+  // the stream with "unknown frame type 11".
+  disk_info = 11,  // source, right after HELLO: the disk image's size in bytes
+  disk = 12,       // source: a batch of 4 KiB disk blocks (the PAGES layout, block numbers)
+  disk_end = 13,   // source, with the VM stopped, before STATE: disk blocks sent in all
 };
+inline constexpr uint64_t kDiskBlock = 4096;
+// The largest disk image --with-disk copies (the destination creates a file of this size).
+inline constexpr uint64_t kMaxDiskBytes = uint64_t{1} << 44;
 std::string_view to_string(FrameType type);
 // The largest payload a frame of this type may declare (checked before a byte of it is read).
 uint32_t max_payload(FrameType type);
@@ -120,6 +128,15 @@ std::vector<uint8_t> encode_state(int64_t paused_at_realtime_ns, const std::vect
 // The container must hold none of VMCF and MEMR (configuration and memory came before).
 StateMessage decode_state(std::span<const uint8_t> payload);
 
+// DISK_INFO: a size in bytes, a multiple of 512, from 512 to kMaxDiskBytes.
+std::vector<uint8_t> encode_disk_info(uint64_t disk_bytes);
+uint64_t decode_disk_info(std::span<const uint8_t> payload);
+// DISK: decode_pages over `disk_blocks` blocks (the last may be partial: its data past the end of
+// the image is ignored). DISK_END: the block records of every DISK frame.
+uint64_t disk_blocks(uint64_t disk_bytes);
+std::vector<uint8_t> encode_disk_end(uint64_t blocks_sent);
+uint64_t decode_disk_end(std::span<const uint8_t> payload);
+
 struct EndMessage {
   uint64_t pages_sent = 0;   // page records of every PAGES frame, data and zero
   uint32_t rounds = 0;
@@ -128,7 +145,8 @@ std::vector<uint8_t> encode_end(const EndMessage& end);
 EndMessage decode_end(std::span<const uint8_t> payload);
 
 // The destination's side of a whole stream as bytes, for tests and fuzzing: parses every frame
-// the source sends in order (HELLO, PAGES..., STATE, END, GO), checking sequence numbers, the
+// the source sends in order (HELLO, [DISK_INFO], PAGES and DISK..., [DISK_END], STATE, END, GO),
+// checking sequence numbers, the
 // order of types and every payload, without building a VM; a stream that stops before GO (or
 // an ABORT) is refused too. Throws StreamError.
 void check_source_stream(std::span<const uint8_t> bytes);

@@ -343,7 +343,7 @@ void Vm::take_requested_snapshot() {
 Vm::SnapshotStats Vm::save_snapshot(const std::filesystem::path& dir) {
   const auto began = std::chrono::steady_clock::now();
   if (!snapshot_supported(config_.mode))
-    throw SnapshotUnsupported(fmt::format("snapshots are not supported in {} mode yet (only emulate and hw)",
+    throw SnapshotUnsupported(fmt::format("snapshots are not supported in {} mode",
                                           to_string(config_.mode)));
   std::vector<Section> sections;
   sections.push_back(encode_config(config_));
@@ -401,7 +401,7 @@ Vm::SnapshotStats Vm::save_snapshot(const std::filesystem::path& dir) {
 
 void Vm::restore_from(const SnapshotImage& image) {
   if (!snapshot_supported(config_.mode))
-    throw SnapshotUnsupported(fmt::format("restoring a snapshot is not supported in {} mode yet (only emulate and hw)",
+    throw SnapshotUnsupported(fmt::format("restoring a snapshot is not supported in {} mode",
                                           to_string(config_.mode)));
   const std::string where = (image.dir / kSnapshotStateFile).string();
   try {
@@ -424,8 +424,8 @@ void Vm::restore_from(const SnapshotImage& image) {
       const int fd = ::open(memory_path.c_str(), O_RDONLY | O_CLOEXEC);
       if (fd < 0) throw std::runtime_error(fmt::format("memory file {}: {}", memory_path.string(), std::strerror(errno)));
       try {
-        // emulate: mapped copy-on-write, pages fault in on demand. hw: the harts address frames by
-        // machine address (G-stage tables), so the pages are copied into frames.
+        // emulate: mapped copy-on-write, pages fault in on demand. hw and trap: the harts address
+        // frames by machine address (G-stage or shadow tables), so the pages are copied into frames.
         if (config_.mode == VirtMode::emulate)
           memory_->map_snapshot(fd, runs, fmt::format("memory file {}", memory_path.string()));
         else
@@ -509,6 +509,10 @@ void Vm::restore_state_sections(const std::vector<Section>& sections, const std:
     {
       Reader r(get_section(sections, snapshot_tags::kReservation));
       reservations_->restore_state(r);
+      // trap and hw harts reserve machine addresses, which mean other frames in this VM: the
+      // reservation is dropped (a later SC fails and the guest's LR/SC loop retries, as the
+      // ISA allows any SC to fail).
+      if (config_.mode != VirtMode::emulate) reservations_->clear();
     }
     for (const auto& s : sections)
       if (s.tag == snapshot_tags::kCpu && s.instance >= vcpus_.size())
@@ -541,11 +545,16 @@ void Vm::run_boundary_work() {
     work.swap(boundary_work_);
     boundary_work_pending_.store(false, std::memory_order_relaxed);
   }
-  for (auto& item : work) item();
+  // Work queued behind an item that ended the VM (a migration's hand-off) is dropped unrun, as
+  // documented: nothing may act for a VM that runs elsewhere now.
+  for (auto& item : work) {
+    if (state() != State::running) break;
+    item();
+  }
 }
 
 bool Vm::dirty_logging_supported() const {
-  return std::all_of(vcpus_.begin(), vcpus_.end(), [](const auto& cpu) { return cpu->writes_through_bus(); });
+  return std::all_of(vcpus_.begin(), vcpus_.end(), [](const auto& cpu) { return cpu->tracks_dirty_pages(); });
 }
 
 void Vm::start_dirty_log() {
@@ -568,6 +577,23 @@ void Vm::stop_dirty_log() {
   bus_->set_dirty_log(nullptr);
   memory_->set_dirty_log(nullptr);
   dirty_log_.reset();
+}
+
+void Vm::start_disk_log() {
+  machine::VirtioBlock* block = disk();
+  if (block == nullptr) throw std::runtime_error(fmt::format("VM '{}' has no disk to copy", config_.name));
+  if (!disk_log_) disk_log_ = std::make_unique<machine::DirtyLog>(block->capacity_bytes());
+  block->set_write_log(disk_log_.get());
+}
+
+std::vector<uint64_t> Vm::take_disk_log() {
+  if (!disk_log_) throw std::logic_error("take_disk_log without start_disk_log");
+  return disk_log_->take();
+}
+
+void Vm::stop_disk_log() {
+  if (machine::VirtioBlock* block = disk()) block->set_write_log(nullptr);
+  disk_log_.reset();
 }
 
 } // namespace nimbus::hypervisor

@@ -103,7 +103,7 @@ public:
   // caller wakes the VM (it may sleep in WFI). Work still queued when the VM stops is destroyed
   // unrun. The functions below run inside such work (or before the VM first runs).
   void run_at_boundary(std::function<void()> work);
-  // Whether the write paths of this VM's mode feed the dirty log (emulate mode).
+  // Whether the write paths of this VM's mode feed the dirty log (every mode's vCPUs do).
   bool dirty_logging_supported() const;
   // Starts logging: every vCPU's write translations are dropped, so each first store to a
   // page from now on marks it.
@@ -112,6 +112,12 @@ public:
   // RAM), cleared; write translations are dropped again in the same step.
   std::vector<uint64_t> take_dirty_log();
   void stop_dirty_log();
+  // --with-disk: the 4 KiB blocks of the VM's disk image that OUT requests wrote since the start
+  // or the last take (VirtioBlock::set_write_log). start_disk_log throws std::runtime_error when
+  // the VM has no disk. Run at a round boundary (no request in flight).
+  void start_disk_log();
+  std::vector<uint64_t> take_disk_log();
+  void stop_disk_log();
   // The VM's state without its configuration and memory (VMST, RSRV, CPU_, the devices), and
   // back into a VM built from the same configuration whose RAM is already in place. Throws
   // machine::snapshot::FormatError naming `where` and the section.
@@ -137,6 +143,8 @@ public:
   GuestCpu& vcpu(unsigned index) { return *vcpus_.at(index); }
   unsigned vcpu_count() const { return static_cast<unsigned>(vcpus_.size()); }
   GuestMemory& memory() { return *memory_; }
+  machine::Bus& bus() { return *bus_; }
+  machine::Board& board() { return *board_; }
   uint64_t instructions() const { return instructions_; }
   std::vector<std::string> vcpu_states() const;
 
@@ -167,6 +175,7 @@ private:
   std::mutex boundary_mutex_;
   std::vector<std::function<void()>> boundary_work_;
   std::unique_ptr<machine::DirtyLog> dirty_log_;
+  std::unique_ptr<machine::DirtyLog> disk_log_;
   int64_t catch_up_from_ns_ = 0;
   uint64_t restored_ticks_ = 0;   // the clock reading in the last restored VMST section
   std::mutex snapshot_mutex_;

@@ -35,8 +35,11 @@ struct SnapshotImage {
   const machine::snapshot::Section& get(uint32_t tag, uint32_t instance = 0) const;
 };
 
-// The modes whose VMs can be snapshotted and restored (emulate, hw; not trap yet).
-inline bool snapshot_supported(VirtMode mode) { return mode == VirtMode::emulate || mode == VirtMode::hw; }
+// The modes whose VMs can be snapshotted and restored: all three (emulate, trap, hw). Kept as a
+// function so a future mode can say no before any VM is built.
+inline bool snapshot_supported(VirtMode mode) {
+  return mode == VirtMode::emulate || mode == VirtMode::trap || mode == VirtMode::hw;
+}
 
 // Reads <dir>/state. Throws machine::snapshot::FormatError (corrupt, truncated, newer version,
 // a configuration that makes no sense) or std::runtime_error (cannot read the file), each

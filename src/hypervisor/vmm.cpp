@@ -341,7 +341,7 @@ std::string Vmm::control(Slot& slot, ThreadedHost& host, const std::atomic<bool>
   const std::filesystem::path dir = request.substr(space + 1);
   if (!dir.is_absolute()) return fmt::format("error '{}' is not an absolute path", dir.string());
   if (!snapshot_supported(slot.config.mode))
-    return fmt::format("error snapshots are not supported in {} mode yet (only emulate and hw)", to_string(slot.config.mode));
+    return fmt::format("error snapshots are not supported in {} mode", to_string(slot.config.mode));
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) return fmt::format("error '{}' is not a directory", dir.string());
   if (slot.vm->state() != Vm::State::running) return fmt::format("error VM '{}' is not running", slot.config.name);
@@ -361,7 +361,7 @@ std::string Vmm::control(Slot& slot, ThreadedHost& host, const std::atomic<bool>
 }
 
 // "migrate tcp:HOST:PORT [max-downtime-ms=N] [timeout-ms=N] [max-bandwidth-mib=N] [auto-converge=0|1]
-//  [held-dir=/abs] [json=0|1]"
+//  [held-dir=/abs] [json=0|1] [with-disk=0|1]" (with-disk: nimbus migrate --with-disk, sent only then)
 // with the connection to the destination passed as a descriptor (the sandbox forbids connect).
 std::string Vmm::migrate(Slot& slot, ThreadedHost& host, const std::string& request, int& fd) {
   std::vector<std::string> words;
@@ -388,6 +388,7 @@ std::string Vmm::migrate(Slot& slot, ThreadedHost& host, const std::string& requ
     else if (key == "auto-converge" && (value == "0" || value == "1")) options.auto_converge = value == "1";
     else if (key == "json" && (value == "0" || value == "1")) json = value == "1";
     else if (key == "held-dir" && value.starts_with('/')) options.held_dir = value;
+    else if (key == "with-disk" && (value == "0" || value == "1")) options.with_disk = value == "1";
     else return fmt::format("error bad migrate option '{}'", words[i].substr(0, 60));
   }
   if (!slot.vm || slot.vm->state() != Vm::State::running) return fmt::format("error VM '{}' is not running", slot.config.name);

@@ -5,7 +5,7 @@
 # `nimbus snapshot NAME --to DIR` through the VMM's control socket, killed, and restored again. The guest must finish with the same checksum as the benchmark computes natively
 # (what an unsnapshotted run prints: test_benchmark_checksum.sh), its console going on where it
 # stopped. Also: a corrupt, truncated or newer-version state file and a missing memory file are
-# refused with a clear message and exit code 2, and trap mode refuses snapshots.
+# refused with a clear message and exit code 2; trap mode has its own test (test_snapshot_restore_trap.sh).
 source "$(dirname "$0")/lib.sh"
 require_machine
 [ "$TEST_MACHINE" = nimbus ] || skip "snapshots are a nimbus feature"
@@ -117,18 +117,6 @@ out="$("$NIMBUS_BIN" run --restore "$bad" --console-stdout --state-dir "$state" 
 rc=$?
 [ "$rc" -ne 0 ] && echo "$out" | grep -q "memory file" || fail "missing memory file: exit $rc, '$out'"
 say "ok: missing memory file refused: $(echo "$out" | grep -m1 'memory file')"
-out="$("$NIMBUS_BIN" run --virt trap --kernel "$NIMBUS_GUEST_KERNEL" --snapshot-on-signal "$bad" --timeout 1 2>&1 > /dev/null)"
-echo "$out" | grep -q "not supported in trap mode yet" || fail "trap mode: '$out'"
-say "ok: trap mode: $out"
-"$NIMBUS_BIN" run --virt trap --name trapvm --kernel "$NIMBUS_GUEST_KERNEL" --initrd "$NIMBUS_GUEST_INITRD" \
-  --append console=ttyS0 --console-stdout --state-dir "$state" --timeout 20 > /dev/null 2>&1 &
-pid=$!
-for _ in $(seq 1 50); do [ -S "$state/trapvm.control" ] && break; sleep 0.1; done
-out="$("$NIMBUS_BIN" snapshot trapvm --to "$bad" --state-dir "$state" 2>&1)"
-rc=$?
-kill -9 "$pid"; wait "$pid" 2>/dev/null
-[ "$rc" -eq 1 ] && echo "$out" | grep -q "not supported in trap mode yet" || fail "nimbus snapshot of a trap VM: exit $rc, '$out'"
-say "ok: $out"
 out="$("$NIMBUS_BIN" snapshot nosuchvm --to "$bad" --state-dir "$state" 2>&1)"
 [ $? -eq 1 ] && echo "$out" | grep -q "no running VM 'nosuchvm'" || fail "nimbus snapshot of no VM: '$out'"
 say "ok: $out"

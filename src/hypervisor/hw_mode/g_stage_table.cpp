@@ -55,7 +55,11 @@ GStageTable::MapStatus GStageTable::map(uint64_t gpa, uint64_t machine, uint64_t
   for (unsigned level = 2;; --level) {
     uint64_t& pte = table(at)[index_at(gpa, level)];
     if (level == leaf_level) {
-      if (pte & kValid) return pte == leaf ? MapStatus::ok : MapStatus::conflict;
+      if (pte & kValid) {
+        if (!(pte & kLeafBits) || pte_target(pte) != machine) return MapStatus::conflict;
+        pte = leaf;   // the same page: new permissions (write after a write-protect)
+        return MapStatus::ok;
+      }
       pte = leaf;
       mapped_bytes_ += size;
       return MapStatus::ok;
@@ -78,6 +82,27 @@ void GStageTable::clear() {
   const auto root = allocate_root();
   if (!root) throw std::runtime_error("no machine memory left for the VM's G-stage root table");
   root_ = *root;
+}
+
+void GStageTable::protect_writes() {
+  // The tree from the root: 2048 root entries, then 512 per table.
+  for (uint64_t i2 = 0; i2 < 2048; ++i2) {
+    const uint64_t p2 = table(root_)[i2];
+    if (!(p2 & kValid) || (p2 & kLeafBits)) continue;   // map() never makes root leaves
+    uint64_t* level1 = table(pte_target(p2));
+    for (unsigned i1 = 0; i1 < 512; ++i1) {
+      uint64_t& p1 = level1[i1];
+      if (!(p1 & kValid)) continue;
+      if (p1 & kLeafBits) {
+        p1 = 0;
+        mapped_bytes_ -= kMegapage;
+        continue;
+      }
+      uint64_t* level0 = table(pte_target(p1));
+      for (unsigned i0 = 0; i0 < 512; ++i0)
+        if (level0[i0] & kValid) level0[i0] &= ~uint64_t{kWrite};
+    }
+  }
 }
 
 std::optional<uint64_t> GStageTable::translate(uint64_t gpa) const {

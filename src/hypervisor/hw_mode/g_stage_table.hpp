@@ -28,11 +28,16 @@ public:
 
   enum class MapStatus { ok, no_table_memory, bad_address, conflict };
   // Maps [gpa, gpa + size) to [machine, machine + size); size is 4 KiB or 2 MiB, both addresses
-  // aligned to it. Remapping an already-mapped page to the same target is ok; to another
-  // target (or a 4 KiB page inside an existing megapage) is a conflict.
+  // aligned to it. Remapping an already-mapped page to the same target is ok (with the new
+  // permissions); to another target, a 4 KiB page inside an existing megapage, or a megapage
+  // over a table of 4 KiB pages is a conflict.
   MapStatus map(uint64_t gpa, uint64_t machine, uint64_t size, uint64_t permissions);
   // Drops every mapping (the caller then issues HFENCE.GVMA / flushes the hart).
   void clear();
+  // Live migration: clears W in every 4 KiB leaf and drops every megapage (which refault as
+  // 4 KiB pages while dirty pages are logged), so the next guest store to each page is a
+  // G-stage fault. The caller flushes the harts' cached translations.
+  void protect_writes();
 
   // Software walk (for tests, audits and "is this mapped"): the machine address gpa maps to.
   std::optional<uint64_t> translate(uint64_t gpa) const;

@@ -205,6 +205,7 @@ HwCpu::Handled HwCpu::guest_page_fault(const machine::Hart::TrapExit& exit, std:
   if (vm_.ram.contains(gpa)) {
     count(ExitReason::guest_page_fault);
     if (counters_) counters_->count_g_stage_fault();
+    if (vm_.ram.dirty_log() != nullptr) return map_logged_page(exit, gpa, reason);
     // Map the whole 2 MiB around it when it lies inside RAM and one frame backs it contiguously
     // (frames are at least that large when the pool uses 2 MiB frames), else the 4 KiB page.
     const uint64_t mega = gpa & ~(GStageTable::kMegapage - 1);
@@ -222,13 +223,50 @@ HwCpu::Handled HwCpu::guest_page_fault(const machine::Hart::TrapExit& exit, std:
       return Handled::fatal;
     }
     const auto rwx = GStageTable::kRead | GStageTable::kWrite | GStageTable::kExecute;
-    const auto mapped = vm_.g_stage.map(page, vm_.machine_base + base, size, rwx);
+    auto mapped = vm_.g_stage.map(page, vm_.machine_base + base, size, rwx);
+    if (mapped == GStageTable::MapStatus::conflict && megapage) {
+      // 4 KiB pages of this megapage were mapped while dirty pages were logged: go on in 4 KiB.
+      const uint64_t small = gpa & ~uint64_t{4095};
+      const GuestMemoryStatus small_status = vm_.ram.machine_address(small, base);
+      if (small_status != GuestMemoryStatus::ok) {
+        reason = vm_.ram.describe(small_status, gpa);
+        return Handled::fatal;
+      }
+      mapped = vm_.g_stage.map(small, vm_.machine_base + base, 4096, rwx);
+    }
     if (mapped == GStageTable::MapStatus::ok) return Handled::resume;
     reason = fmt::format("cannot map guest-physical {:#x} in the G-stage table ({})", gpa,
                          mapped == GStageTable::MapStatus::no_table_memory ? "table memory limit reached" : "conflict");
     return Handled::fatal;
   }
   return emulate_mmio(exit, gpa, reason);
+}
+
+HwCpu::Handled HwCpu::map_logged_page(const machine::Hart::TrapExit& exit, uint64_t gpa, std::string& reason) {
+  const uint64_t page = gpa & ~uint64_t{4095};
+  uint64_t base = 0;
+  const GuestMemoryStatus status = vm_.ram.machine_address(page, base);
+  if (status != GuestMemoryStatus::ok) {
+    reason = vm_.ram.describe(status, gpa);
+    return Handled::fatal;
+  }
+  // A fault on a page that is already mapped (readable and executable) is a write: an explicit
+  // store, or the hart's implicit write of a VS-stage PTE's A/D bits, which it reports as a
+  // fault of the original access (a load or fetch) with htinst saying "implicit write".
+  const bool write = exit.cause == kCauseStoreGuestPageFault || vm_.g_stage.translate(page).has_value();
+  if (write) vm_.ram.mark_dirty(page, 4096);   // before the guest can write it
+  const uint64_t permissions =
+      GStageTable::kRead | GStageTable::kExecute | (write ? uint64_t{GStageTable::kWrite} : uint64_t{0});
+  const auto mapped = vm_.g_stage.map(page, vm_.machine_base + base, 4096, permissions);
+  if (mapped == GStageTable::MapStatus::ok) return Handled::resume;
+  reason = fmt::format("cannot map guest-physical {:#x} in the G-stage table while logging dirty pages ({})", gpa,
+                       mapped == GStageTable::MapStatus::no_table_memory ? "table memory limit reached" : "conflict");
+  return Handled::fatal;
+}
+
+void HwCpu::flush_write_translations() {
+vm_.g_stage.protect_writes();
+  hart_.flush_translations();
 }
 
 HwCpu::Handled HwCpu::emulate_mmio(const machine::Hart::TrapExit& exit, uint64_t gpa, std::string&) {

@@ -55,6 +55,11 @@ public:
   uint64_t instret() const override { return hart_.instret(); }
   std::string describe() const override;
   void attach_counters(VmCounters& counters) override { counters_ = &counters; }
+  // Live migration: while the log is on, RAM is mapped in 4 KiB G-stage pages, writable only
+  // after a store (or implicit VS-stage A/D write) fault that marks the page;
+  // flush_write_translations write-protects the VM's G-stage table and flushes this hart.
+  bool tracks_dirty_pages() const override { return true; }
+  void flush_write_translations() override;
 
   // Snapshots: the hart (VS and H CSRs included) and the VM-level interrupt pins. The G-stage
   // table is not saved: restore points hgatp at this VM's (empty) table, which G-stage faults
@@ -72,6 +77,7 @@ private:
   void propagate_dma();
   Handled handle(const machine::Hart::TrapExit& exit, std::string& reason);
   Handled guest_page_fault(const machine::Hart::TrapExit& exit, std::string& reason);
+  Handled map_logged_page(const machine::Hart::TrapExit& exit, uint64_t gpa, std::string& reason);
   Handled emulate_mmio(const machine::Hart::TrapExit& exit, uint64_t gpa, std::string& reason);
   // Delivers an exception to the guest kernel as if its hart had raised it (VS trap entry).
   void inject_guest_exception(uint64_t cause, uint64_t tval);

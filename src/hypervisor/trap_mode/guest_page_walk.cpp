@@ -59,7 +59,10 @@ GuestTranslation walk_guest(GuestMemory& memory, const GuestWalkRequest& request
     }
     if (!permitted) return result;
     const uint64_t wanted = pte::kA | (access == GuestAccess::store ? pte::kD : 0);
-    if ((entry & wanted) != wanted) entry = slot.fetch_or(wanted, std::memory_order_acq_rel) | wanted;
+    if ((entry & wanted) != wanted) {
+      entry = slot.fetch_or(wanted, std::memory_order_acq_rel) | wanted;
+      memory.mark_dirty(pte_gpa, 8);   // written through a host pointer: live migration must hear of it
+    }
     const uint64_t offset_mask = (uint64_t{1} << shift) - 1;
     result.status = Status::ok;
     result.gpa = ((ppn << 12) & ~offset_mask) | (va & offset_mask);

@@ -193,6 +193,16 @@ void ShadowPageTables::invalidate_all() {
   select(current_key_);
 }
 
+void ShadowPageTables::protect_writes() {
+  // Table pages hold either table pointers or leaves; a linear scan finds every leaf.
+  for (Space& space : spaces_)
+    for (const uint64_t table : space.tables) {
+      uint64_t* entries = pages_.entries(table);
+      for (unsigned i = 0; i < 512; ++i)
+        if (is_leaf(entries[i])) entries[i] &= ~pte::kW;
+    }
+}
+
 bool ShadowPageTables::clear_sum_leaves() {
   Space& space = current();
   for (const uint64_t slot : space.sum_slots) *reinterpret_cast<uint64_t*>(pool_byte(slot)) = 0;

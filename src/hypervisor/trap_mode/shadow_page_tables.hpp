@@ -52,6 +52,9 @@ public:
   // Drops the guest user pages mapped into the current supervisor root under SUM. Returns
   // whether any was mapped (the hart's cached translations must then be dropped).
   bool clear_sum_leaves();
+  // Clears W in every leaf of every space (live migration: the next store to each page faults
+  // and is marked dirty). The caller drops the hart's cached translations.
+  void protect_writes();
 
   uint64_t resets() const { return resets_; }
   size_t spaces() const { return spaces_.size(); }

@@ -297,8 +297,11 @@ TrappedCpu::Step TrappedCpu::handle_page_fault(uint64_t cause, uint64_t va) {
   ShadowPageTables::Leaf leaf;
   leaf.machine_page = machine;
   leaf.read = (t.pte & pte::kR) || (vs_.mxr() && (t.pte & pte::kX));
-  // Writable only once the guest's D bit is set, so the first write still reaches the walker.
-  leaf.write = (t.pte & pte::kW) && (t.pte & pte::kD);
+  // Writable only once the guest's D bit is set, so the first write still reaches the walker;
+  // while live migration logs dirty pages, only for a store, which marks the page first.
+  const bool logging = ctx_.memory.dirty_log() != nullptr;
+  leaf.write = (t.pte & pte::kW) && (t.pte & pte::kD) && (!logging || access == GuestAccess::store);
+  if (leaf.write) ctx_.memory.mark_dirty(page_gpa, 4096);
   // Guest user pages are never executable from the guest kernel's root.
   leaf.execute = (t.pte & pte::kX) && !(vs_.supervisor && user_page);
   leaf.global = t.global;
@@ -311,6 +314,71 @@ TrappedCpu::Step TrappedCpu::handle_page_fault(uint64_t cause, uint64_t va) {
   ++stats_.shadow_fills;
   counters_->count_shadow_page_fault();
   return Step::resume;
+}
+
+void TrappedCpu::save_state(machine::snapshot::Writer& out) const {
+  out.u32(ctx_.hart_id);
+  out.boolean(running_);
+  out.boolean(waiting_);
+  out.u64(timer_deadline_.load(std::memory_order_acquire));
+  out.u64(soft_pending_.load(std::memory_order_acquire));
+  out.u64(pins_.sample());
+  out.boolean(vs_.supervisor);
+  for (const uint64_t value : {vs_.sstatus, vs_.sie, vs_.stvec, vs_.sepc, vs_.scause, vs_.stval, vs_.sscratch, vs_.satp,
+                               vs_.scounteren, vs_.senvcfg})
+    out.u64(value);
+  hart_.save_state(out);
+}
+
+void TrappedCpu::restore_state(machine::snapshot::Reader& in) {
+  const uint32_t id = in.u32();
+  if (id != ctx_.hart_id) in.fail(fmt::format("holds vCPU {} but restores vCPU {}", id, ctx_.hart_id));
+  const bool running = in.boolean();
+  const bool waiting = in.boolean();
+  const uint64_t deadline = in.u64();
+  const uint64_t soft = in.u64();
+  const uint64_t pins = in.u64();
+  VirtualSupervisor vs;
+  vs.supervisor = in.boolean();
+  for (uint64_t* field : {&vs.sstatus, &vs.sie, &vs.stvec, &vs.sepc, &vs.scause, &vs.stval, &vs.sscratch, &vs.satp,
+                          &vs.scounteren, &vs.senvcfg})
+    *field = in.u64();
+  // Only values the emulated CSR writes can produce (the shadow code relies on them).
+  const uint64_t mode = vs.satp >> csr::satp::kModeShift;
+  if (mode != csr::satp::kModeBare && mode != csr::satp::kModeSv39 && mode != csr::satp::kModeSv48 &&
+      mode != csr::satp::kModeSv57)
+    in.fail(fmt::format("virtual satp {:#x} has an unsupported mode", vs.satp));
+  if (mode == csr::satp::kModeBare && vs.satp != 0) in.fail(fmt::format("virtual satp {:#x} is bare with bits set", vs.satp));
+  if ((vs.sstatus & ~VirtualSupervisor::kSstatusState) != 0 || (vs.sie & ~VirtualSupervisor::kSieWritable) != 0 ||
+      (soft & ~irq::kSsip) != 0 || (vs.stvec & 2) != 0 || (vs.scounteren >> 32) != 0 ||
+      (vs.senvcfg & ~csr::menvcfg::kFiom) != 0)
+    in.fail("virtual supervisor state holds bits its CSRs cannot hold");
+  hart_.restore_state(in);
+  if (hart_.privilege() != 0 || hart_.virtualization())
+    in.fail("the trap-mode hart must be in U-mode (the guest's privilege is virtual)");
+  running_ = running;
+  waiting_ = waiting;
+  timer_deadline_.store(deadline, std::memory_order_release);
+  soft_pending_.store(soft, std::memory_order_release);
+  for (unsigned bit = 0; bit < 64; ++bit) pins_.set(bit, (pins >> bit) & 1);
+  vs_ = vs;
+  // Shadows are rebuilt, not copied: empty tables for the saved guest address space.
+  shadows_.invalidate_all();
+  shadows_.select(vs_.satp);
+  resets_seen_ = shadows_.resets();
+  hart_satp_ = ~uint64_t{0};
+  hart_.flush_caches();
+  flush_requested_.store(false, std::memory_order_release);
+  code_flush_requested_.store(false, std::memory_order_release);
+  device_dma_seen_ = ctx_.device_bus.dma_generation();
+  fatal_reason_.clear();
+  first_fault_.reset();
+  if (running_ && !enter_root()) in.fail("no machine memory for the first shadow page table");
+}
+
+void TrappedCpu::flush_write_translations() {
+shadows_.protect_writes();
+  hart_.flush_translations();
 }
 
 } // namespace nimbus::hypervisor

@@ -69,6 +69,17 @@ public:
   uint64_t instret() const override { return hart_.instret(); }
   std::string describe() const override;
   void attach_counters(VmCounters& counters) override { counters_ = &counters; }
+  // Live migration: shadow leaves are writable only after a store fault, which marks the page
+  // while the log is on; flush_write_translations clears W in every shadow leaf.
+  bool tracks_dirty_pages() const override { return true; }
+  void flush_write_translations() override;
+
+  // Snapshots: the hart (always in U-mode), the virtual supervisor state, the SBI timer, the
+  // pending software interrupt and the interrupt pins. Shadow page tables are not saved: a
+  // restored vCPU starts with empty shadows of the saved guest satp, which shadow misses fill
+  // again (their leaves point at machine frames, which differ in the new VM).
+  void save_state(machine::snapshot::Writer& out) const override;
+  void restore_state(machine::snapshot::Reader& in) override;
 
   // For tests and reports.
   const TrapModeStats& stats() const { return stats_; }

@@ -160,15 +160,22 @@ uint8_t VirtioBlock::write_sectors(uint64_t sector, const DescriptorChain& chain
   if (read_only_ || length % kSectorSize != 0 || !in_range(sector, length)) return kStatusIoErr;
   const bool ok = for_each_piece(chain.readable(), kHeaderSize, length, sector * kSectorSize,
                                  [&](uint8_t* host, uint64_t n, uint64_t at) {
+                                   const uint64_t first = at, total = n;
+                                   bool written = true;
                                    while (n > 0) {
                                      const ssize_t w = ::pwrite(fd_, host, n, static_cast<off_t>(at));
                                      if (w < 0 && errno == EINTR) continue;
-                                     if (w <= 0) return false;
+                                     if (w <= 0) {
+                                       written = false;
+                                       break;
+                                     }
                                      host += w;
                                      n -= static_cast<uint64_t>(w);
                                      at += static_cast<uint64_t>(w);
                                    }
-                                   return true;
+                                   // After the pwrite (even a partial one): see set_write_log.
+                                   if (write_log_ != nullptr) write_log_->mark(first, total);
+                                   return written;
                                  });
   return ok ? kStatusOk : kStatusIoErr;
 }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "machine/devices/virtio_device.hpp"
+#include "machine/dirty_log.hpp"
 
 namespace nimbus::machine {
 
@@ -50,6 +51,15 @@ public:
   void lock();
   void unlock();
   bool locked() const { return locked_; }
+  // Live migration with --with-disk: every block an OUT request writes is marked in `log`
+  // (4 KiB blocks of the image, a DirtyLog of capacity_bytes()), after its pwrite returned, so
+  // a reader that takes the log and then reads the block sees the data or a later mark.
+  // nullptr: off. Set on the VM's thread.
+  void set_write_log(DirtyLog* log) { write_log_ = log; }
+  uint64_t capacity_bytes() const { return capacity_sectors_ * kSectorSize; }
+  const std::string& path() const { return path_; }
+  // The image's descriptor, for pread by the migration (any thread: pread has no file offset).
+  int image_fd() const { return fd_; }
 
 private:
   uint8_t read_sectors(uint64_t sector, const DescriptorChain& chain, uint64_t length);
@@ -61,6 +71,7 @@ private:
   bool read_only_;
   bool locked_ = false;
   uint64_t capacity_sectors_ = 0;
+  DirtyLog* write_log_ = nullptr;
 };
 
 } // namespace nimbus::machine

@@ -213,6 +213,50 @@ TEST(MigrationStream, FramesOutOfOrderAreRefused) {
   EXPECT_NE(stream_error(out).find("unexpected END"), std::string::npos) << stream_error(out);
 }
 
+// --with-disk: HELLO, DISK_INFO, DISK frames, PAGES, DISK_END, STATE, END, GO.
+std::vector<uint8_t> disk_stream(uint64_t disk_end_count = 3, bool disk_end = true, bool info = true) {
+  std::vector<uint8_t> out;
+  uint32_t seq = 0;
+  append(out, FrameType::hello, seq, encode_hello(config()));
+  if (info) append(out, FrameType::disk_info, seq, encode_disk_info(1 << 20));   // 256 blocks
+  std::vector<uint8_t> block(kDiskBlock, 0x5a);
+  PageBatchWriter disk0(0);
+  disk0.add(0, block.data());
+  disk0.add(255, block.data());
+  append(out, FrameType::disk, seq, disk0.take());
+  PageBatchWriter pages(0);
+  pages.add(1, block.data());
+  append(out, FrameType::pages, seq, pages.take());
+  PageBatchWriter disk1(1);
+  disk1.add(7, nullptr);
+  append(out, FrameType::disk, seq, disk1.take());
+  if (disk_end) append(out, FrameType::disk_end, seq, encode_disk_end(disk_end_count));
+  append(out, FrameType::state, seq, encode_state(1, state_sections()));
+  append(out, FrameType::end, seq, encode_end(EndMessage{1, 2}));
+  append(out, FrameType::go, seq, {});
+  return out;
+}
+
+TEST(MigrationStream, DiskFramesAreCheckedLikePages) {
+  EXPECT_EQ(stream_error(disk_stream()), "");
+  EXPECT_EQ(decode_disk_info(encode_disk_info(512)), 512u);
+  EXPECT_EQ(disk_blocks(4097), 2u);
+  EXPECT_NE(stream_error(disk_stream(2)).find("DISK_END frame counts"), std::string::npos) << stream_error(disk_stream(2));
+  EXPECT_NE(stream_error(disk_stream(3, false)).find("STATE frame before the disk copy's DISK_END"), std::string::npos);
+  EXPECT_NE(stream_error(disk_stream(3, true, false)).find("unexpected DISK frame"), std::string::npos);
+  for (const uint64_t bad : {uint64_t{0}, uint64_t{511}, uint64_t{1000}, kMaxDiskBytes + 512})
+    EXPECT_THROW(decode_disk_info(encode_disk_info(bad)), StreamError) << bad;
+  // A block outside the image.
+  PageBatchWriter outside(0);
+  std::vector<uint8_t> block(kDiskBlock, 1);
+  outside.add(256, block.data());
+  EXPECT_THROW(decode_pages(outside.take(), disk_blocks(1 << 20)), StreamError);
+  // Every truncation of a stream with a disk is refused too.
+  const auto bytes = disk_stream();
+  for (size_t cut = 0; cut < bytes.size(); cut += 97)
+    EXPECT_THROW(check_source_stream(std::span(bytes).first(cut)), StreamError) << cut;
+}
+
 TEST(MigrationStream, TcpAddresses) {
   const TcpAddress a = parse_tcp_address("tcp:127.0.0.1:4444");
   EXPECT_EQ(a.host, "127.0.0.1");

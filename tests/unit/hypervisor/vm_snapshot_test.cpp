@@ -1,6 +1,6 @@
-// Vm snapshots in emulate and hw mode: a bare-metal guest that hashes a counter and prints progress is
+// Vm snapshots in every mode (emulate, trap, hw): a bare-metal guest that hashes a counter and prints progress is
 // snapshotted mid-run; a VM restored from the directory prints the rest, and the two halves
-// together are exactly what an uninterrupted run prints. Modes that cannot snapshot say so.
+// together are exactly what an uninterrupted run prints.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -125,11 +125,12 @@ TEST_P(VmSnapshotModes, RestoredVmContinuesExactlyWhereTheSnapshotWasTaken) {
   // The original runs on after its snapshot, to the same end.
   run_to_halt(original);
   EXPECT_EQ(first.output, whole.output);
-  // emulate maps the memory file copy-on-write; hw copies it into frames its G-stage table maps.
+  // emulate maps the memory file copy-on-write; trap and hw copy it into frames their shadow or
+  // G-stage tables map.
   EXPECT_EQ(restored.memory().snapshot_mapped(), mode == VirtMode::emulate);
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, VmSnapshotModes, ::testing::Values(VirtMode::emulate, VirtMode::hw),
+INSTANTIATE_TEST_SUITE_P(Modes, VmSnapshotModes, ::testing::Values(VirtMode::emulate, VirtMode::trap, VirtMode::hw),
                          [](const auto& mode_info) { return std::string(to_string(mode_info.param)); });
 
 TEST(VmSnapshot, ARestoreOfADifferentShapeIsRefused) {
@@ -157,22 +158,6 @@ TEST(VmSnapshot, ARestoreOfADifferentShapeIsRefused) {
   bigger.memory_bytes = 32 << 20;
   EXPECT_THROW(Vm(bigger, pool2, out, restore_options), std::runtime_error);
   EXPECT_EQ(pool2.free_frames(), pool2.total_frames()) << "a refused restore gives its frames back";
-}
-
-TEST(VmSnapshot, TrapModeSaysSnapshotsAreNotSupportedYet) {
-  TempFile kernel(counting_guest());
-  FramePool pool(64 << 20);
-  BufferConsole console;
-  Vm vm(config_for(kernel, VirtMode::trap), pool, console);
-  TempDir dir;
-  try {
-    vm.save_snapshot(dir.path);
-    FAIL() << "trap mode saved a snapshot";
-  } catch (const SnapshotUnsupported& e) {
-    EXPECT_NE(std::string(e.what()).find("not supported in trap mode yet (only emulate and hw)"), std::string::npos)
-      << e.what();
-  }
-  EXPECT_FALSE(std::filesystem::exists(dir.path / "state"));
 }
 
 } // namespace
