@@ -8,6 +8,7 @@
 #include <map>
 
 #include "cloud/placement/arc_flow.hpp"
+#include "cloud/placement/branch_and_price.hpp"
 #include "cloud/placement/column_generation.hpp"
 #include "cloud/placement/heuristics.hpp"
 #include "cloud/placement/lower_bounds.hpp"
@@ -65,6 +66,9 @@ std::vector<int32_t> patterns_to_bins(const SizeClasses& classes, const std::vec
   }
   return bin_of;
 }
+
+// Branch-and-price works on single items (Ryan-Foster pairs): up to this many.
+constexpr std::size_t kBranchAndPriceItems = 1000;
 
 ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbent, double initial_lower_bound,
                                 double time_limit_seconds) {
@@ -223,6 +227,41 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
       if (ip.found) adopt(patterns_to_bins(classes, ip.packing, sizes.size()), "restricted-master-cbc");
     }
     say("after cg dives");
+    // 3b. Branch-and-price: column generation at every node with Ryan-Foster branching. It is
+    //     what settles instances whose optimum is above the rounded-up LP bound (non-IRUP), and
+    //     it finds packings too; a complete tree is a proof.
+    if (lower < upper && !deadline.expired_now() && sizes.size() <= kBranchAndPriceItems) {
+      BranchAndPriceInput bp;
+      bp.sizes = sizes;
+      bp.capacity = capacity;
+      bp.upper_bound = upper;
+      std::vector<std::vector<uint32_t>> bins(r.packing.bin_count());
+      for (std::size_t i = 0; i < sizes.size(); ++i)
+        bins[static_cast<std::size_t>(r.packing.bin_of_item[i])].push_back(static_cast<uint32_t>(i));
+      bp.initial_bins = std::move(bins);
+      for (const Pattern& p : cg.pool) {
+        std::vector<uint32_t> items;
+        for (std::size_t j = 0; j < p.size(); ++j)
+          for (int64_t k = 0; k < p[j] && k < static_cast<int64_t>(classes.members[j].size()); ++k)
+            items.push_back(classes.members[j][static_cast<std::size_t>(k)]);
+        bp.initial_bins.push_back(std::move(items));
+      }
+      SearchDeadline bp_deadline(std::max(0.0, deadline.seconds_left() * 0.8));
+      const BranchAndPriceResult tree = branch_and_price(bp, bp_deadline);
+      r.nodes += tree.nodes;
+      if (trace)
+        std::fprintf(stderr, "  b&p complete=%d found=%d best=%lld root_bound=%lld nodes=%llu cols=%llu rounds=%llu pricing_nodes=%llu\n",
+                     tree.complete, tree.found, (long long)tree.best_bins, (long long)tree.root_bound,
+                     (unsigned long long)tree.nodes, (unsigned long long)tree.columns,
+                     (unsigned long long)tree.pricing_rounds, (unsigned long long)tree.pricing_nodes);
+      if (tree.found) adopt(tree.bin_of, "branch-and-price");
+      if (tree.complete && tree.best_bins > lower) {
+        // No packing with fewer than best_bins bins exists (and upper <= best_bins).
+        lower = tree.best_bins;
+        r.bound_source = "complete search (branch-and-price)";
+      }
+      say("after branch-and-price");
+    }
   }
 
   // 4. The excess search again for half the time left, then bin completion for a third of the rest.
