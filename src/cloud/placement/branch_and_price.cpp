@@ -6,6 +6,7 @@
 #include <OsiClpSolverInterface.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -244,6 +245,7 @@ public:
     }
     res.complete = complete && stack.empty();
     res.columns = columns_.size();
+    if (trace_) std::fprintf(stderr, "  bp lp %.3f s, pricing %.3f s\n", lp_seconds_, price_seconds_);
     return res;
   }
 
@@ -263,8 +265,10 @@ private:
   OsiClpSolverInterface solver_;
   std::vector<Column> columns_;
   std::set<std::vector<uint32_t>> known_;
+  std::vector<bool> allowed_;  // the column's upper bound is not 0
   bool trace_ = false;
   bool first_solve_ = true;
+  double lp_seconds_ = 0, price_seconds_ = 0;  // for the trace
 
   bool add_column(std::vector<uint32_t> items) {
     if (!known_.insert(items).second) return false;
@@ -276,6 +280,7 @@ private:
     solver_.addCol(static_cast<int>(rows.size()), rows.data(), ones.data(), 0.0, COIN_DBL_MAX, 1.0);
     c.items = std::move(items);
     columns_.push_back(std::move(c));
+    allowed_.push_back(true);
     return true;
   }
 
@@ -309,8 +314,14 @@ private:
         return o;
       }
     // This node's columns: the compatible ones; a single group alone always is, so the LP is feasible.
-    for (std::size_t c = 0; c < columns_.size(); ++c)
-      solver_.setColUpper(static_cast<int>(c), compatible(columns_[c], node) ? COIN_DBL_MAX : 0.0);
+    // (Only the bounds that change: every change costs the simplex some of its warm start.)
+    for (std::size_t c = 0; c < columns_.size(); ++c) {
+      const bool allowed = compatible(columns_[c], node);
+      if (allowed != allowed_[c]) {
+        solver_.setColUpper(static_cast<int>(c), allowed ? COIN_DBL_MAX : 0.0);
+        allowed_[c] = allowed;
+      }
+    }
     for (auto& [root, items] : by_root) {
       std::vector<uint32_t> sorted = items;
       std::sort(sorted.begin(), sorted.end());
@@ -321,6 +332,7 @@ private:
       if (deadline_.expired_now()) return o;
       solver_.getModelPtr()->setMaximumWallSeconds(std::max(0.001, deadline_.seconds_left()));
       solver_.setHintParam(OsiDoDualInResolve, bounds_changed, OsiHintDo);
+      const auto t0 = std::chrono::steady_clock::now();
       if (first_solve_) {
         solver_.initialSolve();
         first_solve_ = false;
@@ -328,6 +340,8 @@ private:
         solver_.resolve();
       }
       bounds_changed = false;
+      const auto t1 = std::chrono::steady_clock::now();
+      lp_seconds_ += std::chrono::duration<double>(t1 - t0).count();
       if (!solver_.isProvenOptimal()) return o;
       ++res.pricing_rounds;
       o.lp = solver_.getObjValue();
@@ -343,6 +357,7 @@ private:
       const ConflictKnapsackResult knap =
           conflict_knapsack(in_.sizes, values, in_.capacity, together, node.apart, kPricingNodeLimit, &deadline_);
       res.pricing_nodes += knap.nodes;
+      price_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
       if (!knap.complete) res.pricing_incomplete = true;
       // Farley's bound for this node: every packing here has bins made of patterns allowed
       // here, each worth at most knap.value, and covering every item once.

@@ -219,13 +219,7 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
     return upper;
   };
   if (lower < upper && !deadline.expired_now()) {
-    const ColumnGenerationResult cg = column_generation(true, 0.6);
-    // Dives missed the bound: the integer program over the generated columns (restricted
-    // master) often has the packing that meets it.
-    if (lower < upper && !deadline.expired_now()) {
-      const PatternIpResult ip = solve_pattern_ip(in.types, cg.pool, upper, deadline.seconds_left() * 0.3);
-      if (ip.found) adopt(patterns_to_bins(classes, ip.packing, sizes.size()), "restricted-master-cbc");
-    }
+    const ColumnGenerationResult cg = column_generation(true, sizes.size() <= kBranchAndPriceItems ? 0.5 : 0.6);
     say("after cg dives");
     // 3b. Branch-and-price: column generation at every node with Ryan-Foster branching. It is
     //     what settles instances whose optimum is above the rounded-up LP bound (non-IRUP), and
@@ -246,7 +240,7 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
             items.push_back(classes.members[j][static_cast<std::size_t>(k)]);
         bp.initial_bins.push_back(std::move(items));
       }
-      SearchDeadline bp_deadline(std::max(0.0, deadline.seconds_left() * 0.8));
+      SearchDeadline bp_deadline(std::max(0.0, deadline.seconds_left() * 0.7));
       const BranchAndPriceResult tree = branch_and_price(bp, bp_deadline);
       r.nodes += tree.nodes;
       if (trace)
@@ -261,6 +255,12 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
         r.bound_source = "complete search (branch-and-price)";
       }
       say("after branch-and-price");
+    }
+    // Still open: the integer program over the generated columns (restricted master) sometimes
+    // has the packing that meets the bound.
+    if (lower < upper && !deadline.expired_now()) {
+      const PatternIpResult ip = solve_pattern_ip(in.types, cg.pool, upper, deadline.seconds_left() * 0.3);
+      if (ip.found) adopt(patterns_to_bins(classes, ip.packing, sizes.size()), "restricted-master-cbc");
     }
   }
 
