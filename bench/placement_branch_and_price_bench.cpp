@@ -14,8 +14,9 @@ using namespace nimbus::cloud::placement;
 const char* const kKinds[] = {"hard", "t501", "u1000"};
 
 struct Pricing {
-  std::vector<int64_t> weights, values;
-  int64_t capacity = 0;
+  std::vector<ResourceVector> weights;
+  std::vector<int64_t> values;
+  ResourceVector capacity;
   std::vector<std::vector<uint32_t>> together;
   std::vector<std::pair<uint32_t, uint32_t>> apart;
 };
@@ -27,12 +28,12 @@ Pricing pricing(const char* name, bool constraints) {
   Instance in;
   generate_kind(name, 1, in);
   Pricing p;
-  p.capacity = in.host_types[0].capacity[0];
+  p.capacity = in.host_types[0].capacity;
   SplitMix64 rng(3);
   const double scale = static_cast<double>(int64_t{1} << 40);
   for (const ResourceVector& v : in.demands) {
-    p.weights.push_back(v[0]);
-    const double y = static_cast<double>(v[0]) / static_cast<double>(p.capacity) * (0.95 + 0.1 * static_cast<double>(rng.uniform(0, 1000)) / 1000.0);
+    p.weights.push_back(v);
+    const double y = static_cast<double>(v[0]) / static_cast<double>(p.capacity[0]) * (0.95 + 0.1 * static_cast<double>(rng.uniform(0, 1000)) / 1000.0);
     p.values.push_back(static_cast<int64_t>(y * scale));
   }
   if (constraints) {
@@ -40,7 +41,7 @@ Pricing pricing(const char* name, bool constraints) {
     for (int k = 0; k < 10; ++k) {
       // Two distinct items that fit one bin together, not in a group yet.
       const auto a = static_cast<uint32_t>(2 * k), b = static_cast<uint32_t>(2 * k + 1);
-      if (p.weights[a] + p.weights[b] <= p.capacity) p.together.push_back({a, b});
+      if (p.weights[a][0] + p.weights[b][0] <= p.capacity[0]) p.together.push_back({a, b});
     }
     while (p.apart.size() < 20) {
       const auto a = static_cast<uint32_t>(rng.uniform(20, n - 1)), b = static_cast<uint32_t>(rng.uniform(20, n - 1));
@@ -55,7 +56,7 @@ void PlacementConflictPricing(benchmark::State& state) {
   const Pricing p = pricing(name, state.range(1) != 0);
   ConflictKnapsackResult r;
   for (auto _ : state) {
-    r = conflict_knapsack(p.weights, p.values, p.capacity, p.together, p.apart, 5'000'000, nullptr);
+    r = conflict_knapsack(p.weights, p.values, p.capacity, 1, p.together, p.apart, 5'000'000, nullptr);
     benchmark::DoNotOptimize(r.value);
   }
   state.SetLabel(std::string(name) + (state.range(1) != 0 ? " node constraints" : " root"));
@@ -70,8 +71,8 @@ void PlacementBranchAndPrice(benchmark::State& state) {
   Instance in;
   generate_kind("t60", 1, in);
   BranchAndPriceInput bp;
-  bp.capacity = in.host_types[0].capacity[0];
-  for (const ResourceVector& v : in.demands) bp.sizes.push_back(v[0]);
+  bp.capacity = in.host_types[0].capacity;
+  bp.demands = in.demands;
   bp.upper_bound = 21;
   BranchAndPriceResult r;
   for (auto _ : state) {

@@ -6,10 +6,12 @@
 #include <OsiClpSolverInterface.hpp>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <numeric>
 #include <set>
 #include <unordered_map>
@@ -36,8 +38,9 @@ struct Groups {
 
 } // namespace
 
-ConflictKnapsackResult conflict_knapsack(const std::vector<int64_t>& weights, const std::vector<int64_t>& values,
-                                         int64_t capacity, const std::vector<std::vector<uint32_t>>& together,
+ConflictKnapsackResult conflict_knapsack(const std::vector<ResourceVector>& weights, const std::vector<int64_t>& values,
+                                         const ResourceVector& capacity, std::size_t dims,
+                                         const std::vector<std::vector<uint32_t>>& together,
                                          const std::vector<std::pair<uint32_t, uint32_t>>& apart,
                                          uint64_t node_limit, SearchDeadline* deadline) {
   ConflictKnapsackResult out;
@@ -59,27 +62,35 @@ ConflictKnapsackResult conflict_knapsack(const std::vector<int64_t>& weights, co
       group_of[i] = static_cast<int32_t>(members.size());
       members.push_back({i});
     }
-  // Candidates: positive value and fitting the bin, by value per unit of weight, decreasing
-  // (compared exactly by cross-multiplication).
+  // Candidates: positive value and fitting the bin. Branching order: value per unit of the
+  // weight relative to capacity, summed over dimensions, decreasing (one fixed key per item:
+  // the order only steers the search, the bounds below are exact).
   struct Super {
-    int64_t w = 0, v = 0;
+    ResourceVector w;
+    long double key = 0;
+    int64_t v = 0;
     uint32_t id = 0;
   };
   std::vector<Super> cand;
   std::vector<int32_t> cand_of(members.size(), -1);
+  dims = std::clamp<std::size_t>(dims, 1, kMaxDimensions);
   for (uint32_t g = 0; g < members.size(); ++g) {
-    int64_t w = 0, v = 0;
+    Super c;
+    c.id = g;
     for (uint32_t i : members[g]) {
-      w += weights[i];
-      v += values[i];
+      c.w += weights[i];
+      c.v += values[i];
     }
-    if (v > 0 && w <= capacity) cand.push_back({w, v, g});
+    bool fits = true;
+    for (std::size_t d = 0; d < dims; ++d) fits = fits && c.w[d] <= capacity[d];
+    if (c.v <= 0 || !fits) continue;
+    long double size = 0;
+    for (std::size_t d = 0; d < dims; ++d)
+      size += static_cast<long double>(c.w[d]) / static_cast<long double>(std::max<int64_t>(1, capacity[d]));
+    c.key = size > 0 ? static_cast<long double>(c.v) / size : std::numeric_limits<long double>::infinity();
+    cand.push_back(c);
   }
-  std::sort(cand.begin(), cand.end(), [](const Super& a, const Super& b) {
-    const i128 l = static_cast<i128>(a.v) * b.w, r = static_cast<i128>(b.v) * a.w;
-    if (l != r) return l > r;
-    return a.w > b.w;
-  });
+  std::stable_sort(cand.begin(), cand.end(), [](const Super& a, const Super& b) { return a.key > b.key; });
   const std::size_t k = cand.size();
   for (std::size_t t = 0; t < k; ++t) cand_of[cand[t].id] = static_cast<int32_t>(t);
   std::vector<std::vector<uint32_t>> conflicts(k);
@@ -106,27 +117,51 @@ ConflictKnapsackResult conflict_knapsack(const std::vector<int64_t>& weights, co
                       conflicts[t + 1].empty();
     next_different[t] = same ? next_different[t + 1] : static_cast<uint32_t>(t + 1);
   }
+  // Per dimension, the candidates by value per unit of that dimension's weight, decreasing
+  // (weight 0 first): the order of that dimension's Dantzig bound.
+  std::array<std::vector<uint32_t>, kMaxDimensions> by_ratio;
+  for (std::size_t d = 0; d < dims; ++d) {
+    auto& o = by_ratio[d];
+    o.resize(k);
+    std::iota(o.begin(), o.end(), 0u);
+    std::sort(o.begin(), o.end(), [&](uint32_t a, uint32_t b) {
+      const i128 l = static_cast<i128>(cand[a].v) * cand[b].w[d], r = static_cast<i128>(cand[b].v) * cand[a].w[d];
+      if (l != r) return l > r;
+      return a < b;
+    });
+  }
+  auto fits_room = [&](const ResourceVector& w, const ResourceVector& room) {
+    for (std::size_t d = 0; d < dims; ++d)
+      if (w[d] > room[d]) return false;
+    return true;
+  };
 
   std::vector<uint32_t> chosen;
   int64_t best = 0;
   bool aborted = false;
   std::vector<std::vector<uint32_t>> found;  // candidate index sets, by increasing value
-  // Dantzig bound: the fractional knapsack over the unblocked candidates from t.
-  auto dantzig = [&](std::size_t t, int64_t room, int64_t value) {
-    i128 v = value;
-    for (; t < k; ++t) {
-      if (blocked[t] != 0) continue;
-      if (cand[t].w <= room) {
-        room -= cand[t].w;
-        v += cand[t].v;
-      } else {
-        v += static_cast<i128>(cand[t].v) * room / cand[t].w;
-        break;
+  // Dantzig bound: the fractional knapsack over the unblocked candidates from t, in each
+  // dimension alone (exact integers); the smallest of them.
+  auto dantzig = [&](std::size_t from, const ResourceVector& room, int64_t value) {
+    i128 best_bound = -1;
+    for (std::size_t d = 0; d < dims; ++d) {
+      i128 v = value;
+      int64_t r = room[d];
+      for (uint32_t t : by_ratio[d]) {
+        if (t < from || blocked[t] != 0) continue;
+        if (cand[t].w[d] <= r) {
+          r -= cand[t].w[d];
+          v += cand[t].v;
+        } else {
+          v += static_cast<i128>(cand[t].v) * r / cand[t].w[d];
+          break;
+        }
       }
+      if (best_bound < 0 || v < best_bound) best_bound = v;
     }
-    return v;
+    return best_bound;
   };
-  auto dfs = [&](auto&& self, std::size_t from, int64_t room, int64_t value) -> void {
+  auto dfs = [&](auto&& self, std::size_t from, const ResourceVector& room, int64_t value) -> void {
     if (aborted) return;
     if (++out.nodes > node_limit || (deadline != nullptr && deadline->expired())) {
       aborted = true;
@@ -137,7 +172,7 @@ ConflictKnapsackResult conflict_knapsack(const std::vector<int64_t>& weights, co
       found.push_back(chosen);
     }
     std::size_t t = from;
-    while (t < k && (blocked[t] != 0 || cand[t].w > room)) ++t;
+    while (t < k && (blocked[t] != 0 || !fits_room(cand[t].w, room))) ++t;
     if (t == k) return;
     if (dantzig(t, room, value) <= best) return;
     chosen.push_back(static_cast<uint32_t>(t));
@@ -176,7 +211,8 @@ struct Node {
 
 class Tree {
 public:
-  Tree(const BranchAndPriceInput& in, SearchDeadline& deadline) : in_(in), deadline_(deadline), n_(in.sizes.size()) {
+  Tree(const BranchAndPriceInput& in, SearchDeadline& deadline)
+      : in_(in), deadline_(deadline), n_(in.demands.size()), dims_(std::clamp<std::size_t>(in.dimensions, 1, kMaxDimensions)) {
     words_ = (n_ + 63) / 64;
     // |Y_i| <= S and at most n items per pattern: every sum stays below 2^62.
     scale_ = std::min<int64_t>(int64_t{1} << 40, (int64_t{1} << 61) / static_cast<int64_t>(std::max<std::size_t>(1, n_)));
@@ -191,13 +227,13 @@ public:
       std::vector<uint32_t> items(b.begin(), b.end());
       std::sort(items.begin(), items.end());
       items.erase(std::unique(items.begin(), items.end()), items.end());
-      int64_t load = 0;
+      ResourceVector load;
       bool ok = !items.empty();
       for (uint32_t i : items) {
         ok = ok && i < n_;
-        if (ok) load += in.sizes[i];
+        if (ok) load += in.demands[i];
       }
-      if (ok && load <= in.capacity) add_column(std::move(items));
+      if (ok && fits(load)) add_column(std::move(items));
     }
     trace_ = std::getenv("NIMBUS_PLACE_TRACE") != nullptr;
   }
@@ -260,7 +296,7 @@ private:
 
   const BranchAndPriceInput& in_;
   SearchDeadline& deadline_;
-  std::size_t n_, words_;
+  std::size_t n_, dims_, words_ = 0;
   int64_t scale_;
   OsiClpSolverInterface solver_;
   std::vector<Column> columns_;
@@ -269,6 +305,12 @@ private:
   bool trace_ = false;
   bool first_solve_ = true;
   double lp_seconds_ = 0, price_seconds_ = 0;  // for the trace
+
+  bool fits(const ResourceVector& load) const {
+    for (std::size_t d = 0; d < dims_; ++d)
+      if (load[d] > in_.capacity[d]) return false;
+    return true;
+  }
 
   bool add_column(std::vector<uint32_t> items) {
     if (!known_.insert(items).second) return false;
@@ -300,9 +342,9 @@ private:
     for (uint32_t i = 0; i < n_; ++i) by_root[groups.find(i)].push_back(i);
     std::vector<std::vector<uint32_t>> together;
     for (auto& [root, items] : by_root) {
-      int64_t load = 0;
-      for (uint32_t i : items) load += in_.sizes[i];
-      if (load > in_.capacity) {  // the group cannot share a bin: no packing here
+      ResourceVector load;
+      for (uint32_t i : items) load += in_.demands[i];
+      if (!fits(load)) {  // the group cannot share a bin: no packing here
         o.state = State::Pruned;
         return o;
       }
@@ -355,7 +397,7 @@ private:
         total += values[i];
       }
       const ConflictKnapsackResult knap =
-          conflict_knapsack(in_.sizes, values, in_.capacity, together, node.apart, kPricingNodeLimit, &deadline_);
+          conflict_knapsack(in_.demands, values, in_.capacity, dims_, together, node.apart, kPricingNodeLimit, &deadline_);
       res.pricing_nodes += knap.nodes;
       price_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
       if (!knap.complete) res.pricing_incomplete = true;
@@ -392,13 +434,13 @@ private:
       bool ok = true;
       for (std::size_t c = 0; c < columns_.size() && ok; ++c) {
         if (x[c] < 0.5) continue;
-        int64_t load = 0;
+        ResourceVector load;
         for (uint32_t i : columns_[c].items) {
           ok = ok && bin_of[i] < 0;
           bin_of[i] = bins;
-          load += in_.sizes[i];
+          load += in_.demands[i];
         }
-        ok = ok && load <= in_.capacity;
+        ok = ok && fits(load);
         ++bins;
       }
       for (int32_t b : bin_of) ok = ok && b >= 0;
@@ -428,7 +470,9 @@ private:
       const double score = std::min(s, 1 - s);
       if (score < 1e-6) continue;
       const auto a = static_cast<uint32_t>(key >> 32), b = static_cast<uint32_t>(key & 0xffffffffu);
-      const int64_t w = in_.sizes[a] + in_.sizes[b];
+      int64_t w = 0;  // larger items first on ties (relative to capacity, summed over dimensions)
+      for (std::size_t d = 0; d < dims_; ++d)
+        w += (in_.demands[a][d] + in_.demands[b][d]) * (int64_t{1} << 20) / std::max<int64_t>(1, in_.capacity[d]);
       if (score > best_score + 1e-9 || (score > best_score - 1e-9 && w > best_weight)) {
         best_score = std::max(best_score, score);
         best_weight = w;
@@ -442,15 +486,17 @@ private:
 } // namespace
 
 BranchAndPriceResult branch_and_price(const BranchAndPriceInput& input, SearchDeadline& deadline) {
-  if (input.sizes.empty() || input.capacity <= 0) {
+  if (input.demands.empty()) {
     BranchAndPriceResult r;
     r.complete = true;
     r.best_bins = std::min<int64_t>(input.upper_bound, 0);
     r.found = input.upper_bound > 0;
     return r;
   }
-  for (int64_t s : input.sizes)
-    if (s < 0 || s > input.capacity) return {};  // not an instance: nothing proven
+  const std::size_t dims = std::clamp<std::size_t>(input.dimensions, 1, kMaxDimensions);
+  for (const ResourceVector& v : input.demands)
+    for (std::size_t d = 0; d < dims; ++d)
+      if (v[d] < 0 || v[d] > input.capacity[d]) return {};  // not an instance: nothing proven
   Tree tree(input, deadline);
   return tree.run();
 }

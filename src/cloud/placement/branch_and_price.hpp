@@ -1,11 +1,12 @@
 #pragma once
-// Branch-and-price for one-dimensional bin packing: column generation at every node of a
+// Branch-and-price for bin packing in 1 to 4 dimensions: column generation at every node of a
 // depth-first tree, Ryan-Foster branching on item pairs ("i and j in the same bin" / "i and j
 // in different bins"), and a pricer that is an exact 0/1 knapsack over the node's items with
 // those pairs merged (together) or in conflict (apart).
 //
 // It answers the question the root LP cannot when the rounded-up LP bound is below the
-// optimum (non-IRUP instances): is there a packing with fewer bins than the incumbent? Every
+// optimum (non-IRUP instances; common in several dimensions): is there a packing with fewer
+// bins than the incumbent? Every
 // node is pruned only by a proof: Farley's bound from that node's duals, turned into integers
 // and checked with the node's exact knapsack (ceil(sum_i Y_i / M), M the largest pattern value
 // under the node's pair constraints; it holds for any dual vector, whatever its floating-point
@@ -16,13 +17,15 @@
 #include <cstdint>
 #include <vector>
 
+#include "cloud/placement/resource_vector.hpp"
 #include "cloud/placement/search_deadline.hpp"
 
 namespace nimbus::cloud::placement {
 
 struct BranchAndPriceInput {
-  std::vector<int64_t> sizes;                      // one per item, each in [0, capacity]
-  int64_t capacity = 0;
+  std::vector<ResourceVector> demands;             // one per item, each within capacity
+  ResourceVector capacity;
+  std::size_t dimensions = 1;                      // 1 to kMaxDimensions
   int64_t upper_bound = 0;                         // bins of the incumbent: look for fewer
   std::vector<std::vector<uint32_t>> initial_bins; // starting columns (item indices), e.g. the incumbent's bins
 };
@@ -48,8 +51,11 @@ struct ConflictKnapsackResult {
   std::vector<std::vector<uint32_t>> best;    // the best set first, then other good sets found on the way
   uint64_t nodes = 0;
 };
-ConflictKnapsackResult conflict_knapsack(const std::vector<int64_t>& weights, const std::vector<int64_t>& values,
-                                         int64_t capacity, const std::vector<std::vector<uint32_t>>& together,
+// In several dimensions the set must fit in every dimension; the bound is the smallest of the
+// per-dimension Dantzig bounds (each dimension alone is a relaxation).
+ConflictKnapsackResult conflict_knapsack(const std::vector<ResourceVector>& weights, const std::vector<int64_t>& values,
+                                         const ResourceVector& capacity, std::size_t dimensions,
+                                         const std::vector<std::vector<uint32_t>>& together,
                                          const std::vector<std::pair<uint32_t, uint32_t>>& apart,
                                          uint64_t node_limit, SearchDeadline* deadline);
 

@@ -226,8 +226,9 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
     //     it finds packings too; a complete tree is a proof.
     if (lower < upper && !deadline.expired_now() && sizes.size() <= kBranchAndPriceItems) {
       BranchAndPriceInput bp;
-      bp.sizes = sizes;
-      bp.capacity = capacity;
+      bp.demands = instance.demands;
+      bp.capacity = instance.host_types[0].capacity;
+      bp.dimensions = 1;
       bp.upper_bound = upper;
       std::vector<std::vector<uint32_t>> bins(r.packing.bin_count());
       for (std::size_t i = 0; i < sizes.size(); ++i)
@@ -437,6 +438,48 @@ ExactResult solve_vector(const Instance& instance, const Packing& incumbent, dou
   }
   excess(deadline.seconds_left() / 3);
   bool complete = false;
+  // Branch-and-price over single VMs (Ryan-Foster pairs): packings, and a proof when its tree
+  // is explored to the end (a gap of one bin above the LP bound is common in several dimensions).
+  if (lower < upper && !zero && !deadline.expired_now() && instance.item_count() <= kBranchAndPriceItems) {
+    BranchAndPriceInput bp;
+    bp.demands = instance.demands;
+    bp.capacity = instance.host_types[0].capacity;
+    bp.dimensions = dims;
+    bp.upper_bound = upper;
+    std::vector<std::vector<uint32_t>> bins(r.packing.bin_count());
+    for (std::size_t i = 0; i < instance.item_count(); ++i)
+      bins[static_cast<std::size_t>(r.packing.bin_of_item[i])].push_back(static_cast<uint32_t>(i));
+    bp.initial_bins = std::move(bins);
+    for (const Pattern& p : column_pool) {
+      std::vector<uint32_t> items;
+      for (std::size_t j = 0; j < p.size(); ++j)
+        for (int64_t k = 0; k < p[j] && k < static_cast<int64_t>(members[j].size()); ++k)
+          items.push_back(members[j][static_cast<std::size_t>(k)]);
+      bp.initial_bins.push_back(std::move(items));
+    }
+    SearchDeadline bp_deadline(std::max(0.0, deadline.seconds_left() * 0.6));
+    const BranchAndPriceResult tree = branch_and_price(bp, bp_deadline);
+    r.nodes += tree.nodes;
+    if (trace)
+      std::fprintf(stderr, "[%.3f] b&p complete=%d found=%d best=%lld root_bound=%lld nodes=%llu cols=%llu\n", deadline_elapsed(),
+                   tree.complete, tree.found, (long long)tree.best_bins, (long long)tree.root_bound,
+                   (unsigned long long)tree.nodes, (unsigned long long)tree.columns);
+    if (tree.found) {
+      Packing p;
+      p.bin_of_item = tree.bin_of;
+      p.bin_host_type.assign(static_cast<std::size_t>(tree.best_bins), 0);
+      drop_empty_bins(p);
+      if (static_cast<int64_t>(p.bin_count()) < upper && packing_violation(instance, p).empty()) {
+        r.packing = std::move(p);
+        upper = static_cast<int64_t>(r.packing.bin_count());
+        r.method = "branch-and-price";
+      }
+    }
+    if (tree.complete && tree.best_bins > lower) {
+      lower = tree.best_bins;  // no packing has fewer bins (and upper <= best_bins)
+      r.bound_source = "complete search (branch-and-price)";
+    }
+  }
   // Small enough to list every maximal pattern: the covering program over all of them is an
   // exact model; Cbc finishing it is a proof, and its packings are optimal.
   if (lower < upper && !zero && !deadline.expired_now()) {
