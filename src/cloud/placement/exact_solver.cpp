@@ -436,7 +436,6 @@ ExactResult solve_vector(const Instance& instance, const Packing& incumbent, dou
       std::fprintf(stderr, "[%.3f] cg lp=%.4f bound=%lld found=%d dives=%llu upper=%lld\n", deadline_elapsed(), cg.lp_value,
                    (long long)cg.bound, cg.found, (unsigned long long)cg.dives, (long long)upper);
   }
-  excess(deadline.seconds_left() / 3);
   bool complete = false;
   // Branch-and-price over single VMs (Ryan-Foster pairs): packings, and a proof when its tree
   // is explored to the end (a gap of one bin above the LP bound is common in several dimensions).
@@ -480,6 +479,7 @@ ExactResult solve_vector(const Instance& instance, const Packing& incumbent, dou
       r.bound_source = "complete search (branch-and-price)";
     }
   }
+  excess(deadline.seconds_left() / 3);
   // Small enough to list every maximal pattern: the covering program over all of them is an
   // exact model; Cbc finishing it is a proof, and its packings are optimal.
   if (lower < upper && !zero && !deadline.expired_now()) {
