@@ -426,7 +426,10 @@ ExactResult solve_vector(const Instance& instance, const Packing& incumbent, dou
       excess(deadline.seconds_left() / 4);
       return upper;
     };
-    SearchDeadline cg_deadline(std::max(0.0, deadline.seconds_left() * 0.5));
+    // Up to 1,000 VMs branch-and-price follows, and its depth-first tree is the better dive:
+    // column generation's own dives get a short slice.
+    const bool tree_follows = instance.item_count() <= kBranchAndPriceItems;
+    SearchDeadline cg_deadline(std::max(0.0, deadline.seconds_left() * (tree_follows ? 0.2 : 0.5)));
     const ColumnGenerationResult cg = solve_by_column_generation(in, cg_deadline, finish);
     if (cg.bound > lower) {
       lower = cg.bound;
@@ -458,7 +461,7 @@ ExactResult solve_vector(const Instance& instance, const Packing& incumbent, dou
           items.push_back(members[j][static_cast<std::size_t>(k)]);
       bp.initial_bins.push_back(std::move(items));
     }
-    SearchDeadline bp_deadline(std::max(0.0, deadline.seconds_left() * 0.6));
+    SearchDeadline bp_deadline(std::max(0.0, deadline.seconds_left() * 0.85));
     const BranchAndPriceResult tree = branch_and_price(bp, bp_deadline);
     r.nodes += tree.nodes;
     if (trace)
