@@ -218,45 +218,11 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
     say("after second excess search");
     return upper;
   };
+  std::vector<Pattern> column_pool;
   if (lower < upper && !deadline.expired_now()) {
-    const ColumnGenerationResult cg = column_generation(true, sizes.size() <= kBranchAndPriceItems ? 0.5 : 0.6);
+    const ColumnGenerationResult cg = column_generation(true, 0.6);
+    column_pool = cg.pool;
     say("after cg dives");
-    // 3b. Branch-and-price: column generation at every node with Ryan-Foster branching. It is
-    //     what settles instances whose optimum is above the rounded-up LP bound (non-IRUP), and
-    //     it finds packings too; a complete tree is a proof.
-    if (lower < upper && !deadline.expired_now() && sizes.size() <= kBranchAndPriceItems) {
-      BranchAndPriceInput bp;
-      bp.demands = instance.demands;
-      bp.capacity = instance.host_types[0].capacity;
-      bp.dimensions = 1;
-      bp.upper_bound = upper;
-      std::vector<std::vector<uint32_t>> bins(r.packing.bin_count());
-      for (std::size_t i = 0; i < sizes.size(); ++i)
-        bins[static_cast<std::size_t>(r.packing.bin_of_item[i])].push_back(static_cast<uint32_t>(i));
-      bp.initial_bins = std::move(bins);
-      for (const Pattern& p : cg.pool) {
-        std::vector<uint32_t> items;
-        for (std::size_t j = 0; j < p.size(); ++j)
-          for (int64_t k = 0; k < p[j] && k < static_cast<int64_t>(classes.members[j].size()); ++k)
-            items.push_back(classes.members[j][static_cast<std::size_t>(k)]);
-        bp.initial_bins.push_back(std::move(items));
-      }
-      SearchDeadline bp_deadline(std::max(0.0, deadline.seconds_left() * 0.7));
-      const BranchAndPriceResult tree = branch_and_price(bp, bp_deadline);
-      r.nodes += tree.nodes;
-      if (trace)
-        std::fprintf(stderr, "  b&p complete=%d found=%d best=%lld root_bound=%lld nodes=%llu cols=%llu rounds=%llu pricing_nodes=%llu\n",
-                     tree.complete, tree.found, (long long)tree.best_bins, (long long)tree.root_bound,
-                     (unsigned long long)tree.nodes, (unsigned long long)tree.columns,
-                     (unsigned long long)tree.pricing_rounds, (unsigned long long)tree.pricing_nodes);
-      if (tree.found) adopt(tree.bin_of, "branch-and-price");
-      if (tree.complete && tree.best_bins > lower) {
-        // No packing with fewer than best_bins bins exists (and upper <= best_bins).
-        lower = tree.best_bins;
-        r.bound_source = "complete search (branch-and-price)";
-      }
-      say("after branch-and-price");
-    }
     // Still open: the integer program over the generated columns (restricted master) sometimes
     // has the packing that meets the bound.
     if (lower < upper && !deadline.expired_now()) {
@@ -270,7 +236,44 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
   if (lower < upper) descend(elapsed() + deadline.seconds_left() / 3);
 
   say("after second descend");
-  // 5. The arc-flow integer program with Cbc for the rest of the time (not in the last quarter
+  // 5. Branch-and-price: column generation at every node with Ryan-Foster branching. It is
+  //    what settles instances whose optimum is above the rounded-up LP bound (non-IRUP), and it
+  //    finds packings too; a complete tree is a proof. (After the cheaper searches: on Scholl's
+  //    set 3 its item-level pricing is slow at C = 100,000, and the excess search closes those.)
+  if (lower < upper && !deadline.expired_now() && sizes.size() <= kBranchAndPriceItems) {
+    BranchAndPriceInput bp;
+    bp.demands = instance.demands;
+    bp.capacity = instance.host_types[0].capacity;
+    bp.dimensions = 1;
+    bp.upper_bound = upper;
+    std::vector<std::vector<uint32_t>> bins(r.packing.bin_count());
+    for (std::size_t i = 0; i < sizes.size(); ++i)
+      bins[static_cast<std::size_t>(r.packing.bin_of_item[i])].push_back(static_cast<uint32_t>(i));
+    bp.initial_bins = std::move(bins);
+    for (const Pattern& p : column_pool) {
+      std::vector<uint32_t> items;
+      for (std::size_t j = 0; j < p.size(); ++j)
+        for (int64_t k = 0; k < p[j] && k < static_cast<int64_t>(classes.members[j].size()); ++k)
+          items.push_back(classes.members[j][static_cast<std::size_t>(k)]);
+      bp.initial_bins.push_back(std::move(items));
+    }
+    SearchDeadline bp_deadline(std::max(0.0, deadline.seconds_left() * 0.8));
+    const BranchAndPriceResult tree = branch_and_price(bp, bp_deadline);
+    r.nodes += tree.nodes;
+    if (trace)
+      std::fprintf(stderr, "  b&p complete=%d found=%d best=%lld root_bound=%lld nodes=%llu cols=%llu rounds=%llu pricing_nodes=%llu\n",
+                   tree.complete, tree.found, (long long)tree.best_bins, (long long)tree.root_bound,
+                   (unsigned long long)tree.nodes, (unsigned long long)tree.columns,
+                   (unsigned long long)tree.pricing_rounds, (unsigned long long)tree.pricing_nodes);
+    if (tree.found) adopt(tree.bin_of, "branch-and-price");
+    if (tree.complete && tree.best_bins > lower) {
+      // No packing with fewer than best_bins bins exists (and upper <= best_bins).
+      lower = tree.best_bins;
+      r.bound_source = "complete search (branch-and-price)";
+    }
+    say("after branch-and-price");
+  }
+  // 6. The arc-flow integer program with Cbc for the rest of the time (not in the last quarter
   //    second: building the graph cannot be interrupted and takes 0.1 s or more on hard28-sized
   //    instances, which overran -t 2 by 5 %; its LP alone needs seconds there anyway).
   if (lower < upper && deadline.seconds_left() > 0.25) {
@@ -284,7 +287,7 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
     if (ip.built && !ip.proven_optimal && !ip.timed_out) node_limit = true;
   }
   say("after arc flow");
-  // 6. Whatever time is left: bin completion.
+  // 7. Whatever time is left: bin completion.
   if (lower < upper) descend(elapsed() + deadline.seconds_left());
 
   r.optimal = lower >= upper;
