@@ -90,7 +90,16 @@ ConflictKnapsackResult conflict_knapsack(const std::vector<ResourceVector>& weig
     c.key = size > 0 ? static_cast<long double>(c.v) / size : std::numeric_limits<long double>::infinity();
     cand.push_back(c);
   }
-  std::stable_sort(cand.begin(), cand.end(), [](const Super& a, const Super& b) { return a.key > b.key; });
+  if (dims == 1) {
+    // One dimension: the exact value-per-weight order (cross-multiplication), which is also
+    // the Dantzig bound's order, so the bound can run straight from the branching position.
+    std::stable_sort(cand.begin(), cand.end(), [](const Super& a, const Super& b) {
+      const i128 l = static_cast<i128>(a.v) * b.w[0], r = static_cast<i128>(b.v) * a.w[0];
+      return l > r;
+    });
+  } else {
+    std::stable_sort(cand.begin(), cand.end(), [](const Super& a, const Super& b) { return a.key > b.key; });
+  }
   const std::size_t k = cand.size();
   for (std::size_t t = 0; t < k; ++t) cand_of[cand[t].id] = static_cast<int32_t>(t);
   std::vector<std::vector<uint32_t>> conflicts(k);
@@ -120,7 +129,7 @@ ConflictKnapsackResult conflict_knapsack(const std::vector<ResourceVector>& weig
   // Per dimension, the candidates by value per unit of that dimension's weight, decreasing
   // (weight 0 first): the order of that dimension's Dantzig bound.
   std::array<std::vector<uint32_t>, kMaxDimensions> by_ratio;
-  for (std::size_t d = 0; d < dims; ++d) {
+  for (std::size_t d = 0; d < dims && dims > 1; ++d) {
     auto& o = by_ratio[d];
     o.resize(k);
     std::iota(o.begin(), o.end(), 0u);
@@ -143,6 +152,21 @@ ConflictKnapsackResult conflict_knapsack(const std::vector<ResourceVector>& weig
   // Dantzig bound: the fractional knapsack over the unblocked candidates from t, in each
   // dimension alone (exact integers); the smallest of them.
   auto dantzig = [&](std::size_t from, const ResourceVector& room, int64_t value) {
+    if (dims == 1) {
+      i128 v = value;
+      int64_t r = room[0];
+      for (std::size_t t = from; t < k; ++t) {
+        if (blocked[t] != 0) continue;
+        if (cand[t].w[0] <= r) {
+          r -= cand[t].w[0];
+          v += cand[t].v;
+        } else {
+          v += static_cast<i128>(cand[t].v) * r / cand[t].w[0];
+          break;
+        }
+      }
+      return v;
+    }
     i128 best_bound = -1;
     for (std::size_t d = 0; d < dims; ++d) {
       i128 v = value;
