@@ -58,26 +58,17 @@ build_uboot() {
   rm -rf "$dir" && mv "$dir.tmp" "$dir"
 }
 
-components=("$@")
-[ ${#components[@]} -gt 0 ] || components=(kernel busybox bench initramfs uboot)
-
-# Everything asked for is in the cache already: no need to wait for a build of something else
-# (another checkout's kernel, say) that holds the lock.
-all_complete=1
-for c in "${components[@]}"; do
-  [ -n "${NIMBUS_HASH[$c]:-}" ] && [ -f "$(guest_dir "$c")/.complete" ] || all_complete=0
-done
-
 # Tests may call this script in parallel: one build at a time, the others wait and then find
 # the cache complete.
-if [ "$all_complete" = 0 ]; then
-  mkdir -p "$NIMBUS_GUEST_CACHE"
-  exec 9> "$NIMBUS_GUEST_CACHE/.build.lock"
-  if ! flock -n 9; then
-    guest_log "another guests/build.sh is running; waiting for it"
-    flock 9
-  fi
+mkdir -p "$NIMBUS_GUEST_CACHE"
+exec 9> "$NIMBUS_GUEST_CACHE/.build.lock"
+if ! flock -n 9; then
+  guest_log "another guests/build.sh is running; waiting for it"
+  flock 9
 fi
+
+components=("$@")
+[ ${#components[@]} -gt 0 ] || components=(kernel busybox bench initramfs uboot)
 for c in "${components[@]}"; do
   case "$c" in
     kernel|busybox|bench|initramfs|uboot) "build_$c" ;;
