@@ -136,7 +136,7 @@ void register_place_bench(CLI::App& place) {
   CLI::App* bench = place.add_subcommand("bench", "Solve generated instances of the classic kinds and report per kind");
   bench->add_option("--kinds", options->kinds,
                     "Comma-separated kinds (default: every 1-D kind: u120 u250 u500 u1000 t60 t120 t249 t501 scholl1 "
-                    "scholl2 scholl3 sw wg hard planted; with --vector: ct1-ct4 pan1-pan5)");
+                    "scholl2 scholl3 sw wg cutgen hard planted; with --vector: ct1-ct4 pan1-pan5)");
   bench->add_flag("--vector", options->vector, "Run the vector kinds instead");
   bench->add_option("-n,--instances", options->instances, "Instances per kind (seeds 1..N)")
       ->check(CLI::Range(1, 1000))

@@ -105,7 +105,7 @@ void register_place_generate(CLI::App& place) {
                   "uniform (capacity 150, weights in [20,100], --items), triplet (capacity 1000, exact triples, "
                   "optimum items/3, --items), caprara-toth (2-D, --class 1-4, --items), panigrahy (--dims 2-4, "
                   "--class 1-5, --items), or a benchmark kind (class and size from --seed): u120 u250 u500 u1000 "
-                  "t60 t120 t249 t501 scholl1 scholl2 scholl3 sw wg hard planted ct1-ct4 pan1-pan5; see docs/placement.md")
+                  "t60 t120 t249 t501 scholl1 scholl2 scholl3 sw wg cutgen hard planted ct1-ct4 pan1-pan5; see docs/placement.md")
       ->required()
       ->check(CLI::IsMember(kinds));
   gen->add_option("-n,--items", options->items, "Number of items (a multiple of 3 for triplet)")->capture_default_str();

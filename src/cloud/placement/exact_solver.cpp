@@ -8,6 +8,7 @@
 #include <map>
 
 #include "cloud/placement/arc_flow.hpp"
+#include "cloud/placement/branch_and_price.hpp"
 #include "cloud/placement/column_generation.hpp"
 #include "cloud/placement/heuristics.hpp"
 #include "cloud/placement/lower_bounds.hpp"
@@ -65,6 +66,9 @@ std::vector<int32_t> patterns_to_bins(const SizeClasses& classes, const std::vec
   }
   return bin_of;
 }
+
+// Branch-and-price works on single items (Ryan-Foster pairs): up to this many.
+constexpr std::size_t kBranchAndPriceItems = 1000;
 
 ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbent, double initial_lower_bound,
                                 double time_limit_seconds) {
@@ -214,15 +218,17 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
     say("after second excess search");
     return upper;
   };
+  std::vector<Pattern> column_pool;
   if (lower < upper && !deadline.expired_now()) {
     const ColumnGenerationResult cg = column_generation(true, 0.6);
-    // Dives missed the bound: the integer program over the generated columns (restricted
-    // master) often has the packing that meets it.
+    column_pool = cg.pool;
+    say("after cg dives");
+    // Still open: the integer program over the generated columns (restricted master) sometimes
+    // has the packing that meets the bound.
     if (lower < upper && !deadline.expired_now()) {
       const PatternIpResult ip = solve_pattern_ip(in.types, cg.pool, upper, deadline.seconds_left() * 0.3);
       if (ip.found) adopt(patterns_to_bins(classes, ip.packing, sizes.size()), "restricted-master-cbc");
     }
-    say("after cg dives");
   }
 
   // 4. The excess search again for half the time left, then bin completion for a third of the rest.
@@ -230,8 +236,47 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
   if (lower < upper) descend(elapsed() + deadline.seconds_left() / 3);
 
   say("after second descend");
-  // 5. The arc-flow integer program with Cbc for the rest of the time.
-  if (lower < upper && !deadline.expired_now()) {
+  // 5. Branch-and-price: column generation at every node with Ryan-Foster branching. It is
+  //    what settles instances whose optimum is above the rounded-up LP bound (non-IRUP), and it
+  //    finds packings too; a complete tree is a proof. (After the cheaper searches: on Scholl's
+  //    set 3 its item-level pricing is slow at C = 100,000, and the excess search closes those.)
+  if (lower < upper && !deadline.expired_now() && sizes.size() <= kBranchAndPriceItems) {
+    BranchAndPriceInput bp;
+    bp.demands = instance.demands;
+    bp.capacity = instance.host_types[0].capacity;
+    bp.dimensions = 1;
+    bp.upper_bound = upper;
+    std::vector<std::vector<uint32_t>> bins(r.packing.bin_count());
+    for (std::size_t i = 0; i < sizes.size(); ++i)
+      bins[static_cast<std::size_t>(r.packing.bin_of_item[i])].push_back(static_cast<uint32_t>(i));
+    bp.initial_bins = std::move(bins);
+    for (const Pattern& p : column_pool) {
+      std::vector<uint32_t> items;
+      for (std::size_t j = 0; j < p.size(); ++j)
+        for (int64_t k = 0; k < p[j] && k < static_cast<int64_t>(classes.members[j].size()); ++k)
+          items.push_back(classes.members[j][static_cast<std::size_t>(k)]);
+      bp.initial_bins.push_back(std::move(items));
+    }
+    SearchDeadline bp_deadline(std::max(0.0, deadline.seconds_left() * 0.8));
+    const BranchAndPriceResult tree = branch_and_price(bp, bp_deadline);
+    r.nodes += tree.nodes;
+    if (trace)
+      std::fprintf(stderr, "  b&p complete=%d found=%d best=%lld root_bound=%lld nodes=%llu cols=%llu rounds=%llu pricing_nodes=%llu\n",
+                   tree.complete, tree.found, (long long)tree.best_bins, (long long)tree.root_bound,
+                   (unsigned long long)tree.nodes, (unsigned long long)tree.columns,
+                   (unsigned long long)tree.pricing_rounds, (unsigned long long)tree.pricing_nodes);
+    if (tree.found) adopt(tree.bin_of, "branch-and-price");
+    if (tree.complete && tree.best_bins > lower) {
+      // No packing with fewer than best_bins bins exists (and upper <= best_bins).
+      lower = tree.best_bins;
+      r.bound_source = "complete search (branch-and-price)";
+    }
+    say("after branch-and-price");
+  }
+  // 6. The arc-flow integer program with Cbc for the rest of the time (not in the last quarter
+  //    second: building the graph cannot be interrupted and takes 0.1 s or more on hard28-sized
+  //    instances, which overran -t 2 by 5 %; its LP alone needs seconds there anyway).
+  if (lower < upper && deadline.seconds_left() > 0.25) {
     const ArcFlowResult ip = arc_flow_solve(sizes, capacity, upper, deadline.seconds_left());
     if (!ip.built) memory_limit = true;
     if (ip.proven_bound > lower) {
@@ -242,7 +287,7 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
     if (ip.built && !ip.proven_optimal && !ip.timed_out) node_limit = true;
   }
   say("after arc flow");
-  // 6. Whatever time is left: bin completion.
+  // 7. Whatever time is left: bin completion.
   if (lower < upper) descend(elapsed() + deadline.seconds_left());
 
   r.optimal = lower >= upper;
@@ -384,7 +429,10 @@ ExactResult solve_vector(const Instance& instance, const Packing& incumbent, dou
       excess(deadline.seconds_left() / 4);
       return upper;
     };
-    SearchDeadline cg_deadline(std::max(0.0, deadline.seconds_left() * 0.5));
+    // Up to 1,000 VMs branch-and-price follows, and its depth-first tree is the better dive:
+    // column generation's own dives get a short slice.
+    const bool tree_follows = instance.item_count() <= kBranchAndPriceItems;
+    SearchDeadline cg_deadline(std::max(0.0, deadline.seconds_left() * (tree_follows ? 0.2 : 0.5)));
     const ColumnGenerationResult cg = solve_by_column_generation(in, cg_deadline, finish);
     if (cg.bound > lower) {
       lower = cg.bound;
@@ -396,8 +444,50 @@ ExactResult solve_vector(const Instance& instance, const Packing& incumbent, dou
       std::fprintf(stderr, "[%.3f] cg lp=%.4f bound=%lld found=%d dives=%llu upper=%lld\n", deadline_elapsed(), cg.lp_value,
                    (long long)cg.bound, cg.found, (unsigned long long)cg.dives, (long long)upper);
   }
-  excess(deadline.seconds_left() / 3);
   bool complete = false;
+  // Branch-and-price over single VMs (Ryan-Foster pairs): packings, and a proof when its tree
+  // is explored to the end (a gap of one bin above the LP bound is common in several dimensions).
+  if (lower < upper && !zero && !deadline.expired_now() && instance.item_count() <= kBranchAndPriceItems) {
+    BranchAndPriceInput bp;
+    bp.demands = instance.demands;
+    bp.capacity = instance.host_types[0].capacity;
+    bp.dimensions = dims;
+    bp.upper_bound = upper;
+    std::vector<std::vector<uint32_t>> bins(r.packing.bin_count());
+    for (std::size_t i = 0; i < instance.item_count(); ++i)
+      bins[static_cast<std::size_t>(r.packing.bin_of_item[i])].push_back(static_cast<uint32_t>(i));
+    bp.initial_bins = std::move(bins);
+    for (const Pattern& p : column_pool) {
+      std::vector<uint32_t> items;
+      for (std::size_t j = 0; j < p.size(); ++j)
+        for (int64_t k = 0; k < p[j] && k < static_cast<int64_t>(members[j].size()); ++k)
+          items.push_back(members[j][static_cast<std::size_t>(k)]);
+      bp.initial_bins.push_back(std::move(items));
+    }
+    SearchDeadline bp_deadline(std::max(0.0, deadline.seconds_left() * 0.85));
+    const BranchAndPriceResult tree = branch_and_price(bp, bp_deadline);
+    r.nodes += tree.nodes;
+    if (trace)
+      std::fprintf(stderr, "[%.3f] b&p complete=%d found=%d best=%lld root_bound=%lld nodes=%llu cols=%llu\n", deadline_elapsed(),
+                   tree.complete, tree.found, (long long)tree.best_bins, (long long)tree.root_bound,
+                   (unsigned long long)tree.nodes, (unsigned long long)tree.columns);
+    if (tree.found) {
+      Packing p;
+      p.bin_of_item = tree.bin_of;
+      p.bin_host_type.assign(static_cast<std::size_t>(tree.best_bins), 0);
+      drop_empty_bins(p);
+      if (static_cast<int64_t>(p.bin_count()) < upper && packing_violation(instance, p).empty()) {
+        r.packing = std::move(p);
+        upper = static_cast<int64_t>(r.packing.bin_count());
+        r.method = "branch-and-price";
+      }
+    }
+    if (tree.complete && tree.best_bins > lower) {
+      lower = tree.best_bins;  // no packing has fewer bins (and upper <= best_bins)
+      r.bound_source = "complete search (branch-and-price)";
+    }
+  }
+  excess(deadline.seconds_left() / 3);
   // Small enough to list every maximal pattern: the covering program over all of them is an
   // exact model; Cbc finishing it is a proof, and its packings are optimal.
   if (lower < upper && !zero && !deadline.expired_now()) {

@@ -84,10 +84,10 @@ public:
       bool over = false;
       for (std::size_t b = 0; b < k_ && !over; ++b) over = !load_[b].fits_in(capacity_);
       if (!over) break;
-      if (deadline.expired()) return false;
+      if (deadline.expired_now()) return false;  // (one step can take long on big instances)
       ++iterations;
       ++t_;
-      step();
+      step(deadline);
     }
     return true;
   }
@@ -155,7 +155,9 @@ private:
 
   // The best exchange between an over-full bin and another bin, by the change of the total excess
   // (ties at random); tabu moves only when they reach excess zero.
-  void step() {
+  // Returns without a move when the deadline passes during the scan (large instances: one scan
+  // is bins x bins x subsets^2 and may take seconds).
+  void step(SearchDeadline& deadline) {
     std::size_t over = 0;  // over-full bins
     double total = 0;
     for (std::size_t b = 0; b < k_; ++b) {
@@ -205,6 +207,7 @@ private:
       const std::vector<Subset>& sa = cache_[a];
       for (std::size_t b = 0; b < k_; ++b) {
         if (b == a) continue;
+        if (deadline.expired()) return;
         const std::vector<Subset>& sb = cache_[b];
         t_tabu.resize(sb.size());
         for (std::size_t q = 0; q < sb.size(); ++q) t_tabu[q] = tabu(sb[q], a) ? 1 : 0;

@@ -1,6 +1,8 @@
 #include "cloud/placement/instance_generators.hpp"
 
 #include <algorithm>
+#include <array>
+#include <map>
 #include <utility>
 
 #include "cloud/placement/heuristics.hpp"
@@ -125,6 +127,45 @@ Instance waescher_gau(uint64_t seed) {
   return in;
 }
 
+Instance cutgen1(int cls, uint64_t seed) {
+  const int k = std::clamp(cls, 1, 18) - 1;
+  const int64_t length = 1000;
+  const double v1[] = {0.01, 0.01, 0.2}, v2[] = {0.2, 0.8, 0.8};
+  const std::size_t m = std::array<std::size_t, 3>{10, 20, 40}[static_cast<std::size_t>(k / 2 % 3)];
+  const int64_t average = k % 2 == 0 ? 10 : 100;
+  const double lo = v1[k / 6], hi = v2[k / 6];
+  // Lehmer's minimal standard generator (x <- 16807 x mod 2^31 - 1), seeded away from 0.
+  constexpr uint64_t kModulus = 2147483647;
+  uint64_t x = seed % (kModulus - 1) + 1;
+  auto random = [&] {
+    x = x * 16807 % kModulus;
+    return static_cast<double>(x) / static_cast<double>(kModulus);
+  };
+  std::vector<int64_t> lengths(m);
+  for (auto& l : lengths) {
+    const double r = random();
+    l = std::clamp<int64_t>(static_cast<int64_t>((lo + (hi - lo) * r) * static_cast<double>(length) + r), 1, length);
+  }
+  std::vector<double> share(m);
+  double sum = 0;
+  for (auto& s : share) sum += (s = random());
+  const int64_t total = static_cast<int64_t>(m) * average;
+  std::vector<int64_t> demand(m);
+  int64_t given = 0;
+  for (std::size_t i = 0; i + 1 < m; ++i) {
+    demand[i] = std::max<int64_t>(1, static_cast<int64_t>(share[i] / sum * static_cast<double>(total) + 0.5));
+    given += demand[i];
+  }
+  demand[m - 1] = std::max<int64_t>(1, total - given);
+  // Equal lengths merged, longest first.
+  std::map<int64_t, int64_t, std::greater<>> merged;
+  for (std::size_t i = 0; i < m; ++i) merged[lengths[i]] += demand[i];
+  Instance in = one_dimension(length);
+  for (const auto& [l, d] : merged)
+    for (int64_t c = 0; c < d; ++c) add_item(in, l);
+  return in;
+}
+
 Instance planted_hard(uint64_t seed, int64_t* optimum) {
   const int64_t c = 100000, lo = c / 5 + 1, hi = c / 2;
   Instance in = one_dimension(c);
@@ -222,7 +263,7 @@ Instance panigrahy(std::size_t items, std::size_t dims, int cls, uint64_t seed) 
 
 const std::vector<std::string>& benchmark_kinds_1d() {
   static const std::vector<std::string> kinds{"u120", "u250", "u500", "u1000", "t60", "t120", "t249", "t501",
-                                              "scholl1", "scholl2", "scholl3", "sw", "wg", "hard", "planted"};
+                                              "scholl1", "scholl2", "scholl3", "sw", "wg", "cutgen", "hard", "planted"};
   return kinds;
 }
 const std::vector<std::string>& benchmark_kinds_vector() {
@@ -255,6 +296,8 @@ bool generate_kind(const std::string& kind, uint64_t seed, Instance& out, int64_
     out = schwerin_waescher(seed % 2 == 0 ? 120 : 100, seed);
   } else if (kind == "wg") {
     out = waescher_gau(seed);
+  } else if (kind == "cutgen") {
+    out = cutgen1(static_cast<int>((seed - 1) % 18) + 1, seed);  // the 18 classes cycle with the seed
   } else if (kind == "hard") {
     out = schoenfield_style_hard(seed);
   } else if (kind == "planted") {

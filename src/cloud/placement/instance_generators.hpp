@@ -28,6 +28,13 @@ Instance schwerin_waescher(std::size_t items, uint64_t seed);
 // In the style of Waescher and Gau (1996): capacity 10000, 57 to 239 items, few distinct
 // sizes repeated: half the types large (C/5..C/2), half small (1..C/5), each 1..6 copies.
 Instance waescher_gau(uint64_t seed);
+// CUTGEN1 (Gau and Waescher 1995), class 1 to 18: capacity L = 1000, m = 10, 20 or 40 order
+// lengths uniform in [v1 L, v2 L] with (v1, v2) = (0.01, 0.2), (0.01, 0.8) or (0.2, 0.8), and an
+// average demand of 10 or 100 per length, split at random over the lengths (the total is exactly
+// m times the average); equal lengths are merged. Classes: (v1, v2) changes every 6, m every 2,
+// the average demand every class (class 1: (0.01, 0.2), m 10, demand 10; class 18: (0.2, 0.8),
+// m 40, demand 100). Random numbers from the Lehmer (Park-Miller) generator, as CUTGEN uses.
+Instance cutgen1(int cls, uint64_t seed);
 // In the style of Schoenfield's hard28 set (2002): capacity 1000, 160 to 200 items, sizes
 // uniform in [1, 800] (about 2.6 items per bin), and, as Schoenfield kept only the instances his
 // solver found hard out of a great many random ones, only candidates on which FFD and BFD both
@@ -53,7 +60,7 @@ Instance caprara_toth(std::size_t items, int cls, uint64_t seed);
 Instance panigrahy(std::size_t items, std::size_t dims, int cls, uint64_t seed);
 
 // One instance of a named benchmark kind, the class chosen from the seed where the kind has
-// several (u120..u1000, t60..t501, scholl1, scholl2, scholl3, sw, wg, hard, planted, ct1..ct4,
+// several (u120..u1000, t60..t501, scholl1, scholl2, scholl3, sw, wg, cutgen, hard, planted, ct1..ct4,
 // pan1..pan5); `optimum` is set when it is known by construction. Empty name list when unknown.
 bool generate_kind(const std::string& kind, uint64_t seed, Instance& out, int64_t* optimum = nullptr);
 // Every kind generate_kind accepts (the benchmark kinds), in the order of the report.

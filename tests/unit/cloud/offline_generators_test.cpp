@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <map>
 
 #include "cloud/placement/instance_generators.hpp"
@@ -120,6 +121,35 @@ TEST(OfflineGenerators, ClassicKindsMatchTheirDefinitions) {
   ASSERT_TRUE(generate_kind("pan3", 4, in));
   EXPECT_EQ(in.dimensions, 3u);
   EXPECT_FALSE(generate_kind("nope", 1, in));
+}
+
+// CUTGEN1's 18 classes: lengths in [v1 L, v2 L] (+1 for its rounding), at most m distinct, and
+// exactly m times the average demand in all (each length at least once).
+TEST(OfflineGenerators, CutgenClassesMatchGauAndWaescher) {
+  const double v1[] = {0.01, 0.01, 0.2}, v2[] = {0.2, 0.8, 0.8};
+  for (int cls = 1; cls <= 18; ++cls)
+    for (uint64_t seed : {1u, 7u, 1234567u}) {
+      const Instance in = cutgen1(cls, seed);
+      const int k = cls - 1;
+      const std::size_t m = std::array<std::size_t, 3>{10, 20, 40}[static_cast<std::size_t>(k / 2 % 3)];
+      const int64_t average = k % 2 == 0 ? 10 : 100;
+      ASSERT_EQ(in.host_types[0].capacity[0], 1000);
+      std::map<int64_t, int64_t> lengths;
+      for (const auto& v : in.demands) {
+        EXPECT_GE(v[0], static_cast<int64_t>(v1[k / 6] * 1000)) << "class " << cls;
+        EXPECT_LE(v[0], static_cast<int64_t>(v2[k / 6] * 1000) + 1) << "class " << cls;
+        ++lengths[v[0]];
+      }
+      EXPECT_LE(lengths.size(), m) << "class " << cls;
+      EXPECT_GE(lengths.size(), m / 2) << "class " << cls;  // few repeats among m draws
+      // The split of the total may round the last length up to 1; otherwise it is exact.
+      EXPECT_GE(in.item_count(), m * static_cast<std::size_t>(average)) << "class " << cls;
+      EXPECT_LE(in.item_count(), m * static_cast<std::size_t>(average) + m) << "class " << cls;
+      EXPECT_EQ(cutgen1(cls, seed).demands, in.demands);
+    }
+  Instance kind;
+  ASSERT_TRUE(generate_kind("cutgen", 20, kind));  // seed 20: class 2
+  EXPECT_EQ(kind.demands, cutgen1(2, 20).demands);
 }
 
 TEST(OfflineGenerators, SplitMixUniformCoversItsRange) {
