@@ -823,7 +823,9 @@ std::map<std::string, std::size_t> Controller::moves_in_flight() const {
 std::string Controller::live_refusal(const VmRecord& rec) const {
   if (!options_.live_moves) return "live moves are off (--no-live-moves)";
   if (rec.state == vm_state::kStopped) return "the VM is stopped";
-  if (!hosts_.count(rec.host)) return "its host is not up";
+  auto h = hosts_.find(rec.host);
+  if (h == hosts_.end()) return "its host is not up";
+  if (h->second.value.simulated) return "a simulated host runs no VMM to migrate";
   const std::string mode = rec.mode.empty() ? "emulate" : rec.mode;
   if (live_unsupported_modes_.count(mode))
     return fmt::format("the VMM cannot live-migrate {} mode VMs (it said so on an earlier try)", mode);
@@ -1862,7 +1864,7 @@ json Controller::drain_host(const Caller& c, const std::string& host, bool drain
   const auto r = txn(plan);
   apply_plan_locally(plan, r.revision);
   event("", "", host, drain ? "drain" : "undrain",
-        drain ? fmt::format("host {} cordoned and draining: its VMs move by stop-and-restart", host)
+        drain ? fmt::format("host {} cordoned and draining: its VMs move live where they can, else by stop-and-restart", host)
               : fmt::format("host {} schedulable again", host));
   return json{{"host", host}, {"cordoned", drain}, {"draining", drain}};
 }

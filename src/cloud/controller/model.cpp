@@ -129,6 +129,7 @@ void from_json(const json& j, VmRecord& v) {
 }
 void to_json(json& j, const HostInfo& v) {
   j = json{{"name", v.name}, {"api", v.api}, {"capacity", v.capacity}, {"rack", v.rack}, {"started", v.started}};
+  if (v.simulated) j["simulated"] = true;
 }
 void from_json(const json& j, HostInfo& v) {
   v = {};
@@ -137,6 +138,7 @@ void from_json(const json& j, HostInfo& v) {
   if (j.contains("capacity")) v.capacity = j.at("capacity").get<Resources>();
   NIMBUS_GET(rack);
   if (j.contains("started") && j["started"].is_string()) v.started = j["started"].get<std::string>();
+  if (j.contains("simulated") && j["simulated"].is_boolean()) v.simulated = j["simulated"].get<bool>();
 }
 void from_json(const json& j, HostStatusRecord& v) {
   v = {};

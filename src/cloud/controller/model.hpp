@@ -119,6 +119,7 @@ struct HostInfo {
   Resources capacity;
   std::string rack;
   std::string started;
+  bool simulated = false;  // a --simulate agent: no VMMs, so moves are stop-and-restart
 };
 
 struct ObservedVm {
