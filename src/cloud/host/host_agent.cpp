@@ -527,7 +527,19 @@ void HostAgent::send_vm(const std::string& id, const std::string& address) {
 void HostAgent::find_incoming_addresses() {
   if (options_.simulate) return;
   for (auto& [id, vm] : vms_) {
-    if (!vm.incoming || !vm.incoming_address.empty() || vm.pid <= 0) continue;
+    if (!vm.incoming || vm.pid <= 0) continue;
+    if (!vm.incoming_address.empty()) {
+      // An API VM has no controller to switch it over: it is adopted once its VMM runs it.
+      if (!vm.from_etcd && vm.state == VmState::Incoming) {
+        auto stats = read_vmm_stats((fs::path(dir_for(id)) / "stats.json").string());
+        if (stats && stats->state == "running") {
+          vm.incoming = false;
+          log_line(fmt::format("VM {}: arrived by live migration: it runs here now", id));
+          set_state(vm, VmState::Running);
+        }
+      }
+      continue;
+    }
     std::ifstream in(fs::path(dir_for(id)) / "vmm.log");
     if (!in) continue;
     in.seekg(static_cast<std::streamoff>(vm.log_offset));
