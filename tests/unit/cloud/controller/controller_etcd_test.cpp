@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include "cloud/controller/controller.hpp"
@@ -85,6 +86,15 @@ etcd::EtcdProcess* ControllerEtcdTest::etcd_ = nullptr;
 std::string ControllerEtcdTest::start_error_;
 
 const Caller kAdmin{true, ""};
+
+int status_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const ApiError& e) {
+    return e.status();
+  }
+  return 0;
+}
 
 TEST_F(ControllerEtcdTest, ConcurrentCreatesFromTwoReplicasNeverOvercommit) {
   add_host("h1", 4, 1024);
@@ -319,6 +329,41 @@ TEST_F(ControllerEtcdTest, DrainMovesRunningVmsLiveThroughEtcd) {
   }
   EXPECT_TRUE(failed_event);
   EXPECT_TRUE(live_event);
+  c.stop();
+}
+
+// The source host is lost mid-move: the VM restarts from its disk on the destination (new
+// generation, so that agent stops its incoming VMM first), never on a third host.
+TEST_F(ControllerEtcdTest, SourceLostMidMoveRestartsOnTheDestination) {
+  const int64_t lease1 = add_host("h1", 4, 4096);
+  Controller c(options("lost"));
+  c.start();
+  ASSERT_TRUE(wait_for([&] { return c.is_leader() && c.list_hosts(kAdmin).size() == 1; }));
+  c.create_image(kAdmin, R"({"name":"linux","kernel":"/k"})");
+  c.create_tenant(kAdmin, R"({"name":"t","quota":{"vcpus":8,"memory_mib":4096,"vms":8,"disk_gib":100}})");
+  ASSERT_TRUE(wait_for([&] { return c.list_tenants(kAdmin).size() == 1 && c.list_images(kAdmin).size() == 1; }));
+  const std::string id = c.create_vm(kAdmin, R"({"name":"a","flavor":"n1.tiny","image":"linux","tenant":"t"})")["id"];
+  client_->put(keys_.vmstatus(id), json{{"host", "h1"}, {"generation", 1}, {"state", "running"}}.dump());
+  add_host("h2", 4, 4096);
+  add_host("h3", 4, 4096);
+  ASSERT_TRUE(wait_for([&] { return c.list_hosts(kAdmin).size() == 3 && c.show_vm(kAdmin, "a", "t")["state"] == "running"; }));
+  EXPECT_EQ(c.vm_action(kAdmin, "a", "t", "migrate", R"({"host":"h2"})")["state"], "migrating");
+  EXPECT_EQ(status_of([&] { c.vm_action(kAdmin, "a", "t", "stop", ""); }), 409);
+  EXPECT_EQ(status_of([&] { c.delete_vm(kAdmin, "a", "t"); }), 409);
+  client_->lease_revoke(lease1);
+  ASSERT_TRUE(wait_for([&] {
+    const json vm = c.show_vm(kAdmin, "a", "t");
+    return vm["host"] == "h2" && vm["generation"] == 2 && vm["desired"] == "scheduled";
+  }));
+  EXPECT_FALSE(client_->get(keys_.assign("h1", id)));
+  EXPECT_FALSE(client_->get(keys_.assign("h3", id)));
+  AssignSpec a;
+  parse_record(client_->get(keys_.assign("h2", id))->value, a);
+  EXPECT_FALSE(a.incoming);
+  EXPECT_EQ(a.generation, 2);
+  const auto h2 = alloc_of("h2").vms;
+  EXPECT_EQ(std::count(h2.begin(), h2.end(), id), 1);
+  EXPECT_TRUE(alloc_of("h1").vms.empty());
   c.stop();
 }
 
