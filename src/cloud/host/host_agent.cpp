@@ -145,13 +145,13 @@ void HostAgent::shutdown() {
     publish_cv_.notify_all();
   }
   stop_cv_.notify_all();
-  std::vector<std::thread> senders;
+  std::vector<Sender> senders;
   {
     std::lock_guard lock(mutex_);
     senders = std::move(senders_);
   }
   for (auto& t : senders)
-    if (t.joinable()) t.join();  // their `nimbus migrate` ends with the VMM it talked to
+    if (t.thread.joinable()) t.thread.join();  // their `nimbus migrate` ends with the VMM it talked to
   if (supervisor_.joinable()) supervisor_.join();
   if (watchdog_.joinable()) watchdog_.join();
   if (lease_thread_.joinable()) lease_thread_.join();
@@ -1021,7 +1021,20 @@ void HostAgent::apply_reconcile() {
         vm.sent_to = assigned_[id].migrate_to;
         vm.sending = true;
         log_line(fmt::format("VM {}: live move out to {}", id, vm.sent_to));
-        senders_.emplace_back([this, id, to = vm.sent_to] { send_vm(id, to); });
+        for (auto it = senders_.begin(); it != senders_.end();) {
+          if (!it->done->load()) {
+            ++it;
+            continue;
+          }
+          it->thread.join();  // it has returned from send_vm (and released the lock)
+          it = senders_.erase(it);
+        }
+        auto done = std::make_shared<std::atomic<bool>>(false);
+        senders_.push_back(Sender{std::thread([this, id, to = vm.sent_to, done] {
+                                    send_vm(id, to);
+                                    *done = true;
+                                  }),
+                                  done});
         break;
       }
       case ReconcileAction::Kind::Start: {

@@ -203,7 +203,13 @@ class HostAgent {
   // Keys published under the lease besides vmstatus: incoming/<id> and migration/<id>.
   std::map<std::string, std::string> extra_puts_;
   std::set<std::string> extra_dels_;
-  std::vector<std::thread> senders_;  // live moves out (joined at shutdown)
+  // Live moves out, one thread each; finished ones are joined when the next starts, the rest at
+  // shutdown.
+  struct Sender {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<Sender> senders_;
   std::set<std::string> status_dirty_;      // vmstatus to publish
   std::set<std::string> status_gone_;       // vmstatus to delete
   // Publisher thread only: the lease each vmstatus key was last written with by this agent, so
