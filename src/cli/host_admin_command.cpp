@@ -50,7 +50,7 @@ int host_drain(const HostAdminOptions& o, bool drain) {
   if (r.status != 200) return c.fail(r);
   if (o.target.json) fmt::print("{}\n", r.body.dump(2));
   else
-    fmt::print("{}\n", drain ? fmt::format("host {} cordoned and draining: its VMs move by stop-and-restart (watch: nimbus host list)", o.host)
+    fmt::print("{}\n", drain ? fmt::format("host {} cordoned and draining: its VMs move live where they can, else by stop-and-restart (watch: nimbus host list, nimbus vm list)", o.host)
                              : fmt::format("host {} schedulable again", o.host));
   return 0;
 }

@@ -35,6 +35,11 @@ void print_vm(const json& vm) {
   for (const char* k : {"name", "id", "tenant", "state", "desired", "host", "flavor", "image", "mode", "vcpus", "memory_mib",
                         "disk_gib", "generation", "anti_affinity", "affinity", "created"})
     if (vm.contains(k)) fmt::print("{:<14}{}\n", k, json_text(vm[k]));
+  if (vm.contains("migration") && vm["migration"].is_object()) {
+    const json& m = vm["migration"];
+    fmt::print("{:<14}live to {} since {} ({}){}\n", "migration", json_text(m.value("to", json())), json_text(m.value("started", json())),
+               json_text(m.value("why", json())), m.value("address", "").empty() ? ", destination getting ready" : ", sending");
+  }
 }
 
 int vm_create(const VmOptions& o) {
@@ -88,6 +93,11 @@ int vm_simple(const VmOptions& o, const std::string& verb) {
   if (r.status != 200) return c.fail(r);
   if (o.target.json) fmt::print("{}\n", r.body.dump(2));
   else if (verb == "show") print_vm(r.body);
+  else if (verb == "migrate" && r.body.value("state", "") == "migrating")
+    fmt::print("migrate {}: moving live from {} to {} (nimbus vm show {} says when it runs there; a failure leaves it on "
+               "{} and is an event)\n",
+               json_text(r.body["name"]), json_text(r.body["host"]), json_text(r.body["migration"]["to"]), json_text(r.body["name"]),
+               json_text(r.body["host"]));
   else fmt::print("{} {}: {} on {}\n", verb, json_text(r.body["name"]), json_text(r.body["state"]), json_text(r.body["host"]));
   return 0;
 }
@@ -173,9 +183,9 @@ void register_vm(CLI::App& app) {
   add("start", "Start a stopped VM", true, [](const VmOptions& o) { return vm_simple(o, "start"); }, none);
   add("stop", "Stop a VM (keeps its place and disk)", true, [](const VmOptions& o) { return vm_simple(o, "stop"); }, none);
   add("reboot", "Restart a VM", true, [](const VmOptions& o) { return vm_simple(o, "reboot"); }, none);
-  add("migrate", "Move a VM to another host (admin; stop-and-restart)", true,
+  add("migrate", "Move a VM to another host (admin; live migration when it runs and its mode allows, else stop-and-restart)", true,
       [](const VmOptions& o) { return vm_simple(o, "migrate"); },
-      [](CLI::App& cmd, VmOptions& o) { cmd.add_option("--host", o.host, "target host (default: placement chooses)"); });
+      [](CLI::App& cmd, VmOptions& o) { cmd.add_option("--to,--host", o.host, "target host (default: placement chooses)"); });
   add("console", "Attach to a VM's console (Ctrl-A x detaches)", true, vm_console, [](CLI::App& cmd, VmOptions& o) {
     cmd.add_flag("--log", o.log, "print what the console has printed so far and exit (for scripts)");
   });

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The host agent's REST API over its UNIX socket (curl --unix-socket) and over TCP with a bearer
-# token: create, get, stop, start, reboot, delete a real VM; malformed requests get 400 with a
+# token: create, get, stop, start, reboot, snapshot, live-migrate to a second agent (PUT with
+# "incoming": true there), delete a real VM; malformed requests get 400 with a
 # message saying what is wrong, unknown VMs 404, conflicts 409; /metrics is Prometheus text.
 source "$(dirname "$0")/lib.sh"
 [ "$TEST_MACHINE" = qemu ] && skip "a host agent test: no QEMU equivalent"
@@ -87,12 +88,50 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer wrong" "
 curl -sf -H "Authorization: Bearer s3cret-token" "$url/v1/vms" | grep -q '"id": "web"' || fail "TCP with the token did not list web"
 say "ok: TCP API: 401 without or with a wrong token, 200 with it"
 
+# Snapshot and live migration through the API (docs/migration.md "Through the host agent").
+api "$AGENT_SOCK" POST /v1/vms/web/snapshot -d '{"to":"snap"}'; body=$API_BODY
+expect 400 "field 'to': must be an absolute directory, got"
+api "$AGENT_SOCK" POST /v1/vms/web/snapshot -d '{"to":"/tmp/../etc"}'; body=$API_BODY
+expect 400 "has a '..' component"
+api "$AGENT_SOCK" POST /v1/vms/nope/snapshot -d "{}"; body=$API_BODY
+expect 404 "no VM 'nope'"
+api "$AGENT_SOCK" POST /v1/vms/web/snapshot -d "{\"to\":\"$TEST_WORK/snap\"}"; body=$API_BODY
+expect 201 "nimbus run --restore $TEST_WORK/snap"
+[ -s "$TEST_WORK/snap/state" ] || fail "no snapshot state file in $TEST_WORK/snap"
+running || fail "web stopped running after its snapshot"
+api "$AGENT_SOCK" POST /v1/vms/web/migrate -d '{}'; body=$API_BODY
+expect 400 "field 'to': required"
+api "$AGENT_SOCK" POST /v1/vms/web/migrate -d '{"to":"tcp:127.0.0.1:0"}'; body=$API_BODY
+expect 400 "field 'to': port must be 1..65535"
+api "$AGENT_SOCK" POST /v1/vms/web/migrate -d '{"to":"tcp:127.0.0.1:9","max_downtime_ms":0}'; body=$API_BODY
+expect 400 "field 'max_downtime_ms': must be 1..60000, got 0"
+h1_pid=$AGENT_PID h1_sock=$AGENT_SOCK
+start_agent h2 --harts 2 --memory 1G --stop-grace 3
+api "$AGENT_SOCK" PUT /v1/vms/web -d "$(linux_spec web | sed 's/}$/,"incoming":true}/')"; body=$API_BODY
+expect 201 '"incoming": true'
+listening() { api "$AGENT_SOCK" GET /v1/vms/web; grep -q '"incoming_address": "tcp:' <<< "$API_BODY"; }
+wait_until 10 "the incoming VMM's address" listening
+to=$(sed -n 's/.*"incoming_address": "\(tcp:[^"]*\)".*/\1/p' <<< "$API_BODY")
+api "$h1_sock" POST /v1/vms/web/migrate -d "{\"to\":\"$to\"}"; body=$API_BODY
+expect 200 '"downtime_ms"'
+say "ok: snapshot to $TEST_WORK/snap; migrated web to h2 ($to): $(grep -o '"downtime_ms": [0-9.]*' <<< "$body")"
+arrived() { api "$AGENT_SOCK" GET /v1/vms/web; grep -q '"state": "running"' <<< "$API_BODY"; }
+wait_until 10 "web running on h2" arrived
+migrated() { api "$h1_sock" GET /v1/vms/web; grep -q '"state": "migrated"' <<< "$API_BODY"; }
+wait_until 10 "web migrated on h1" migrated
+grep -aq 'Linux version' "$TEST_WORK/h2/vms/web/web.log" && fail "web booted again on h2"
+api "$AGENT_SOCK" DELETE /v1/vms/web; body=$API_BODY
+expect 204 ""
+kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || fail "agent h2 exit code $? after SIGTERM"
+AGENT_PID=$h1_pid AGENT_SOCK=$h1_sock
+say "ok: web runs on h2 (not rebooted), migrated on h1"
+
 api "$AGENT_SOCK" DELETE /v1/vms/web; body=$API_BODY
 expect 204 ""
 gone() { api "$AGENT_SOCK" GET /v1/vms/web; [ "$API_STATUS" = 404 ]; }
 wait_until 10 "web deleted" gone
 no_vmm "$TEST_WORK/h1/vms/web/" || fail "web's VMM still runs after DELETE"
-say "ok: DELETE stopped and removed web"
+say "ok: DELETE removed web"
 
 kill -TERM "$AGENT_PID"; wait "$AGENT_PID"; rc=$?
 [ "$rc" -eq 0 ] || fail "agent exit code $rc after SIGTERM"

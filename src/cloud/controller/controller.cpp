@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <random>
 
 #include <fmt/format.h>
@@ -18,6 +19,8 @@ namespace {
 
 // Pseudo-VMs standing for allocated resources whose VM records this replica has not seen yet.
 const std::string kResidualPrefix = "~residual~";
+// The room a live move's destination holds for the VM until the switch-over.
+const std::string kIncomingPrefix = "~incoming~";
 
 std::string default_id() {
   char host[256] = {};
@@ -216,6 +219,14 @@ void Controller::apply(const etcd::KeyValue& kv, bool deleted) {
   } else if (!(name = Keys::tail(key, keys_.vmstatuses())).empty()) {
     if (deleted) vmstatus_.erase(name);
     else parse_record(kv.value, vmstatus_[name]);
+  } else if (!(name = Keys::tail(key, keys_.incomings())).empty()) {
+    if (deleted) incoming_.erase(name);
+    else parse_record(kv.value, incoming_[name]);
+    changed_.notify_all();
+  } else if (!(name = Keys::tail(key, keys_.migrations())).empty()) {
+    if (deleted) migration_results_.erase(name);
+    else parse_record(kv.value, migration_results_[name]);
+    changed_.notify_all();
   } else if (key == keys_.leader()) {
     leader_key_present_ = !deleted;
   } else if (key == keys_.admin()) {
@@ -488,6 +499,10 @@ void Controller::fleet_snapshot(std::vector<FleetHost>& hosts, std::vector<Fleet
       const VmRecord& r = v->second.value;
       if (!include_stopped && r.state == vm_state::kStopped) continue;
       known += r.resources();
+      if (r.host != host) {  // a live move's destination: the VM's room is held there until switch-over
+        vms.push_back(FleetVm{kIncomingPrefix + id, "", host, r.resources(), "", "", 0.0});
+        continue;
+      }
       vms.push_back(fleet_vm(r, host));
     }
     Resources residual = a.value.resources() - known;
@@ -534,7 +549,7 @@ void Controller::resync_model_host(const std::string& host) {
     for (const auto& id : a->second.value.vms) {
       auto v = vms_.find(id);
       if (v == vms_.end()) continue;
-      want.insert(id);
+      want.insert(v->second.value.host == host ? id : kIncomingPrefix + id);
       known += v->second.value.resources();
     }
   }
@@ -544,7 +559,10 @@ void Controller::resync_model_host(const std::string& host) {
     const auto at = m.host_of(id);
     if (at && *at == host) continue;
     if (at) m.release(id);
-    if (!m.seat(fleet_vm(vms_.at(id).value, host))) {
+    const bool reservation = id.rfind(kIncomingPrefix, 0) == 0;
+    const FleetVm fv = reservation ? FleetVm{id, "", host, vms_.at(id.substr(kIncomingPrefix.size())).value.resources(), "", "", 0.0}
+                                   : fleet_vm(vms_.at(id).value, host);
+    if (!m.seat(fv)) {
       model_stale_ = true;  // does not fit the capacity the model knows: rebuild from scratch
       return;
     }
@@ -559,7 +577,7 @@ void Controller::resync_model_host(const std::string& host) {
 }
 
 bool Controller::move_vm(const std::string& vm_id, const std::string& to, bool require_old_host_absent,
-                         const std::string& why) {
+                         const std::string& why, const std::string& how) {
   std::lock_guard<std::mutex> place_lock(placement_mu_);
   MoveTxnInput in;
   in.to = to;
@@ -571,6 +589,7 @@ bool Controller::move_vm(const std::string& vm_id, const std::string& to, bool r
     in.before = v->second.value;
     in.record_revision = v->second.revision;
     if (in.before.host == to) return false;
+    if (in.before.state == vm_state::kMigrating) return false;  // a live move is in flight
     auto fa = alloc_.find(in.before.host);
     if (fa != alloc_.end()) {
       in.from_alloc_after = fa->second.value;
@@ -617,13 +636,15 @@ bool Controller::move_vm(const std::string& vm_id, const std::string& to, bool r
   apply_plan_locally(plan, r.revision);
   ++metrics_.moves;
   event(in.before.tenant, in.before.name, to, "moved",
-        fmt::format("{} from {} to {} (generation {}): {}moved by stop-and-restart; live migration not available", why,
-                    in.before.host, to, after.generation, stopped ? "stopped VM, " : ""));
+        fmt::format("{} from {} to {} (generation {}): {}{}", why, in.before.host, to, after.generation,
+                    stopped ? "stopped VM, moved on paper" : "", stopped ? "" : how));
   log(fmt::format("moved {}/{} ({}) {} -> {}: {}", in.before.tenant, in.before.name, vm_id, in.before.host, to, why));
   return true;
 }
 
 void Controller::reconcile_once() {
+  // 0. Live moves in flight: one step each (live_move.hpp).
+  advance_live_moves();
   // 1. Lost hosts past their grace period: re-place their VMs elsewhere.
   std::vector<std::pair<std::string, std::vector<std::string>>> evacuate;  // host -> VM ids
   std::vector<std::string> draining;
@@ -678,9 +699,17 @@ void Controller::reconcile_once() {
       std::optional<std::string> to;
       {
         std::lock_guard<std::mutex> lock(mu_);
+        auto v = vms_.find(id);
+        if (v == vms_.end() || v->second.value.host != host || v->second.value.state == vm_state::kMigrating) continue;
+        // Live moves still in flight count against both hosts' budgets.
+        const auto flying = moves_in_flight();
+        auto in_flight = [&](const std::string& h) { auto f = flying.find(h); return f == flying.end() ? 0 : f->second; };
+        from_host = std::max(from_host, in_flight(host));
+        if (from_host >= options_.consolidation.moves_per_host) break;
         to = placement_model().find_target(id, true);
+        if (to && in_flight(*to) >= options_.consolidation.moves_per_host) to.reset();
       }
-      if (to && move_vm(id, *to, false, "drain of " + host)) {
+      if (to && move_vm_auto(id, *to, "drain of " + host)) {
         ++round;
         ++from_host;
       }
@@ -709,6 +738,7 @@ bool Controller::evacuate_batch(const std::vector<std::pair<std::string, std::st
       if (hosts_.count(lost)) continue;  // it came back in time: it keeps its VMs
       auto v = vms_.find(id);
       if (v == vms_.end() || v->second.value.host != lost) continue;
+      if (v->second.value.state == vm_state::kMigrating) continue;  // advance_live_moves() restarts it
       if (ops + 6 > options_.etcd_max_txn_ops - 8) break;  // the rest in the next batch
       const VmRecord& rec = v->second.value;
       auto to = m.find_target(id, true);
@@ -763,7 +793,7 @@ bool Controller::evacuate_batch(const std::vector<std::pair<std::string, std::st
       const auto& mv = moves[i];
       const bool stopped = mv.new_state == vm_state::kStopped;
       events.push_back(event_op(mv.before.tenant, mv.before.name, mv.to, "moved",
-                                fmt::format("host {} lost from {} to {} (generation {}): {}moved by stop-and-restart; live migration not available",
+                                fmt::format("host {} lost from {} to {} (generation {}): {}restarted from its disk (the source is gone)",
                                             mv.before.host, mv.before.host, mv.to, afters[i].generation, stopped ? "stopped VM, " : "")));
       log(fmt::format("moved {}/{} ({}) {} -> {}: host {} lost", mv.before.tenant, mv.before.name, mv.before.id, mv.before.host, mv.to,
                       mv.before.host));
@@ -773,6 +803,279 @@ bool Controller::evacuate_batch(const std::vector<std::pair<std::string, std::st
     std::lock_guard<std::mutex> lock(event_mu_);
     event_lease_ = 0;
     log(std::string("events not recorded: ") + err.what());
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Live moves (live_move.hpp; docs/cloud.md "Moves")
+
+std::map<std::string, std::size_t> Controller::moves_in_flight() const {
+  std::map<std::string, std::size_t> out;
+  for (const auto& [id, v] : vms_)
+    if (v.value.state == vm_state::kMigrating) {
+      ++out[v.value.host];
+      ++out[v.value.migration.to];
+    }
+  return out;
+}
+
+std::string Controller::live_refusal(const VmRecord& rec) const {
+  if (!options_.live_moves) return "live moves are off (--no-live-moves)";
+  if (rec.state == vm_state::kStopped) return "the VM is stopped";
+  auto h = hosts_.find(rec.host);
+  if (h == hosts_.end()) return "its host is not up";
+  if (h->second.value.simulated) return "a simulated host runs no VMM to migrate";
+  const std::string mode = rec.mode.empty() ? "emulate" : rec.mode;
+  if (live_unsupported_modes_.count(mode))
+    return fmt::format("the VMM cannot live-migrate {} mode VMs (it said so on an earlier try)", mode);
+  if (auto f = live_failures_.find(rec.id); f != live_failures_.end() && f->second >= 3)
+    return fmt::format("its last {} live moves failed", f->second);
+  if (derived_state(rec) != vm_state::kRunning) return "it is not running (" + derived_state(rec) + ")";
+  return "";
+}
+
+bool Controller::live_suspect(const std::string& host) const {
+  auto s = live_suspect_until_.find(host);
+  return s != live_suspect_until_.end() && Clock::now() < s->second;
+}
+
+bool Controller::move_vm_auto(const std::string& vm_id, const std::string& to, const std::string& why) {
+  std::string refusal;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (live_suspect(to)) return false;  // a live move to it just failed: not now
+    auto v = vms_.find(vm_id);
+    if (v == vms_.end() || v->second.value.state == vm_state::kMigrating) return false;
+    refusal = live_refusal(v->second.value);
+  }
+  if (refusal.empty()) return start_live_move(vm_id, to, why);
+  return move_vm(vm_id, to, false, why, "moved by stop-and-restart (not live: " + refusal + ")");
+}
+
+bool Controller::start_live_move(const std::string& vm_id, const std::string& to, const std::string& why) {
+  std::lock_guard<std::mutex> place_lock(placement_mu_);
+  VmRecord rec;
+  int64_t rec_revision = 0;
+  Alloc to_after;
+  int64_t to_revision = 0;
+  Image image;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto v = vms_.find(vm_id);
+    if (v == vms_.end()) return false;
+    rec = v->second.value;
+    rec_revision = v->second.revision;
+    if (rec.host == to || rec.state == vm_state::kMigrating) return false;
+    auto ta = alloc_.find(to);
+    if (ta != alloc_.end()) {
+      to_after = ta->second.value;
+      to_revision = ta->second.revision;
+    }
+    to_after.add(vm_id, rec.resources());
+    if (!to_after.resources().fits_in(placement_model().usable(to))) return false;
+    auto im = images_.find(rec.image);
+    if (im != images_.end()) image = im->second;
+  }
+  VmRecord after;
+  const TxnPlan plan = start_live_move_txn(keys_, rec, rec_revision, to, to_after, to_revision,
+                                           make_assign(rec, image, options_.disks_dir), why, now_rfc3339(), after);
+  const auto r = txn(plan, {etcd::Op::get(keys_.alloc(to)), etcd::Op::get(keys_.vm(rec.tenant, rec.name))});
+  if (!r.succeeded) {
+    ++metrics_.conflicts;
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& range : r.ranges)
+      for (const auto& kv : range.kvs) apply(kv, false);
+    return false;
+  }
+  apply_plan_locally(plan, r.revision);
+  event(rec.tenant, rec.name, to, "migrating", fmt::format("{}: live move from {} to {} started", why, rec.host, to));
+  log(fmt::format("live move of {}/{} ({}) {} -> {} started: {}", rec.tenant, rec.name, vm_id, rec.host, to, why));
+  return true;
+}
+
+void Controller::advance_live_moves() {
+  std::vector<std::pair<std::string, LiveDecision>> steps;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto now = Clock::now();
+    for (const auto& [id, v] : vms_) {
+      const VmRecord& rec = v.value;
+      if (rec.state != vm_state::kMigrating) continue;
+      LiveMoveView view;
+      view.rec = rec;
+      if (!hosts_.count(rec.host)) {
+        auto l = lost_.find(rec.host);
+        view.source_lost = l == lost_.end() || now - l->second.since >= options_.grace;
+      }
+      view.destination_up = hosts_.count(rec.migration.to) > 0;
+      auto hs = hoststatus_.find(rec.host);
+      if (hs != hoststatus_.end()) {
+        auto o = hs->second.vms.find(id);
+        // "migrated": the VM left (the result says where); anything else but running ends the wait.
+        if (o != hs->second.vms.end() && o->second.generation == rec.generation)
+          view.source_running = o->second.state == "running" || o->second.state == "migrated";
+      }
+      auto in = incoming_.find(id);
+      if (in != incoming_.end()) view.incoming = &in->second;
+      auto res = migration_results_.find(id);
+      if (res != migration_results_.end()) view.result = &res->second;
+      // Time since the move started, from the record (another replica may have started it).
+      std::tm tm{};
+      double since = 0;
+      if (strptime(rec.migration.started.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) {
+        const auto started = std::chrono::system_clock::from_time_t(timegm(&tm));
+        since = std::chrono::duration<double>(std::chrono::system_clock::now() - started).count();
+      }
+      view.seconds_since_start = since;
+      view.ready_timeout_seconds = options_.live_ready_timeout_seconds;
+      const LiveDecision d = decide_live_move(view);
+      if (d.step != LiveStep::Wait) steps.emplace_back(id, d);
+    }
+  }
+  for (const auto& [id, d] : steps) {
+    if (stopping_) return;
+    apply_live_step(id, d);
+  }
+}
+
+bool Controller::apply_live_step(const std::string& vm_id, const LiveDecision& d) {
+  std::unique_lock<std::mutex> place_lock(placement_mu_);
+  VmRecord rec;
+  int64_t rec_revision = 0;
+  Image image;
+  Alloc alloc_after;
+  int64_t alloc_revision = 0;
+  MigrationResult result;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto v = vms_.find(vm_id);
+    if (v == vms_.end() || v->second.value.state != vm_state::kMigrating) return false;
+    rec = v->second.value;
+    rec_revision = v->second.revision;
+    auto im = images_.find(rec.image);
+    if (im != images_.end()) image = im->second;
+    // finish: the source's alloc loses the VM; abort: the destination's.
+    const std::string& host = d.step == LiveStep::Finish ? rec.host : rec.migration.to;
+    auto a = alloc_.find(host);
+    if (a != alloc_.end()) {
+      alloc_after = a->second.value;
+      alloc_revision = a->second.revision;
+    }
+    alloc_after.remove(vm_id, rec.resources());
+    auto res = migration_results_.find(vm_id);
+    if (res != migration_results_.end()) result = res->second;
+  }
+  const AssignSpec assign = make_assign(rec, image, options_.disks_dir);
+  VmRecord after;
+  TxnPlan plan;
+  std::vector<etcd::Op> failure = {etcd::Op::get(keys_.vm(rec.tenant, rec.name))};
+  switch (d.step) {
+    case LiveStep::Wait: return false;
+    case LiveStep::Deliver:
+      plan = deliver_live_move_txn(keys_, rec, rec_revision, d.address, assign, after);
+      break;
+    case LiveStep::Finish:
+      plan = finish_live_move_txn(keys_, rec, rec_revision, alloc_after, alloc_revision, assign, after);
+      failure.push_back(etcd::Op::get(keys_.alloc(rec.host)));
+      break;
+    case LiveStep::Abort:
+      plan = abort_live_move_txn(keys_, rec, rec_revision, alloc_after, alloc_revision, assign, after);
+      failure.push_back(etcd::Op::get(keys_.alloc(rec.migration.to)));
+      break;
+    case LiveStep::RestartOnDestination: {
+      // The destination's alloc holds the VM already; the source's loses it. A new generation:
+      // the destination's agent stops its incoming VMM, then boots the VM from its disk.
+      MoveTxnInput in;
+      in.before = rec;
+      in.before.migration = {};
+      in.before.state = vm_state::kScheduled;
+      in.record_revision = rec_revision;
+      in.to = rec.migration.to;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto fa = alloc_.find(rec.host);
+        if (fa != alloc_.end()) {
+          in.from_alloc_after = fa->second.value;
+          in.from_alloc_revision = fa->second.revision;
+        }
+        auto ta = alloc_.find(in.to);
+        if (ta != alloc_.end()) {
+          in.to_alloc_after = ta->second.value;
+          in.to_alloc_revision = ta->second.revision;
+        }
+      }
+      in.from_alloc_after.remove(vm_id, rec.resources());
+      if (std::find(in.to_alloc_after.vms.begin(), in.to_alloc_after.vms.end(), vm_id) == in.to_alloc_after.vms.end())
+        in.to_alloc_after.add(vm_id, rec.resources());
+      in.require_old_host_absent = true;
+      in.assign = assign;
+      plan = move_vm_txn(keys_, in, after);
+      plan.ops.push_back(etcd::Op::del(keys_.incoming(vm_id)));
+      plan.ops.push_back(etcd::Op::del(keys_.migration(vm_id)));
+      failure.push_back(etcd::Op::get(keys_.alloc(rec.host)));
+      failure.push_back(etcd::Op::get(keys_.alloc(in.to)));
+      break;
+    }
+  }
+  const auto r = txn(plan, failure);
+  if (!r.succeeded) {
+    ++metrics_.conflicts;
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& range : r.ranges)
+      for (const auto& kv : range.kvs) apply(kv, false);
+    return false;
+  }
+  apply_plan_locally(plan, r.revision);
+  const std::string mode = rec.mode.empty() ? "emulate" : rec.mode;
+  switch (d.step) {
+    case LiveStep::Wait: break;
+    case LiveStep::Deliver:
+      log(fmt::format("live move of {} {} -> {}: the destination listens on {}; the source sends", rec.name, rec.host,
+                      rec.migration.to, d.address));
+      break;
+    case LiveStep::Finish: {
+      ++metrics_.live_moves;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        live_failures_.erase(vm_id);
+      }
+      event(rec.tenant, rec.name, after.host, "moved",
+            fmt::format("{} from {} to {} (generation {}): moved live (downtime {:.1f} ms, total {:.0f} ms, {} rounds)",
+                        rec.migration.why, rec.host, after.host, rec.generation, result.downtime_ms, result.total_ms,
+                        result.rounds));
+      log(fmt::format("moved {}/{} ({}) {} -> {} live: {}; downtime {:.1f} ms", rec.tenant, rec.name, vm_id, rec.host,
+                      after.host, rec.migration.why, result.downtime_ms));
+      break;
+    }
+    case LiveStep::Abort: {
+      ++metrics_.live_failures;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (d.unsupported) live_unsupported_modes_.insert(mode);
+        else ++live_failures_[vm_id];
+        if (!d.unsupported) live_suspect_until_[rec.migration.to] = Clock::now() + std::chrono::seconds(10);
+      }
+      event(rec.tenant, rec.name, rec.host, "migration_failed",
+            fmt::format("{}: live move from {} to {} failed before the switch-over: {}; the VM runs on {}", rec.migration.why,
+                        rec.host, rec.migration.to, d.reason, rec.host));
+      log(fmt::format("live move of {}/{} ({}) {} -> {} aborted: {}", rec.tenant, rec.name, vm_id, rec.host, rec.migration.to,
+                      d.reason));
+      if (d.unsupported) {
+        // The VMM cannot live-migrate this mode: the move the caller wanted happens by stop-and-restart.
+        place_lock.unlock();
+        move_vm(vm_id, rec.migration.to, false, rec.migration.why,
+                fmt::format("moved by stop-and-restart (not live: the VMM cannot live-migrate {} mode VMs)", mode));
+      }
+      break;
+    }
+    case LiveStep::RestartOnDestination:
+      ++metrics_.moves;
+      event(rec.tenant, rec.name, after.host, "moved",
+            fmt::format("{} from {} to {} (generation {}): {}; restarted from its disk on the destination", rec.migration.why,
+                        rec.host, after.host, after.generation, d.reason));
+      log(fmt::format("live move of {} {} -> {}: {}; restarting it there", rec.name, rec.host, after.host, d.reason));
+      break;
   }
   return true;
 }
@@ -789,7 +1092,7 @@ ConsolidationResult Controller::consolidate_once() {
   engaged_ = result.engaged;
   std::size_t done = 0;
   for (const auto& m : result.moves)
-    if (move_vm(m.vm, m.to, false, m.why == "relieve" ? "relieve hot host " + m.from : "consolidation")) ++done;
+    if (move_vm_auto(m.vm, m.to, m.why == "relieve" ? "relieve hot host " + m.from : "consolidation")) ++done;
   if (!result.moves.empty() || result.engaged)
     log(fmt::format("consolidation: {} active hosts, lower bound {}, {} of {} planned moves done{}", result.active_hosts,
                     result.lower_bound, done, result.moves.size(), result.engaged ? " (engaged)" : ""));
@@ -1001,6 +1304,7 @@ std::string Controller::derived_state(const VmRecord& rec) const {
   }
   if (rec.state == vm_state::kStopped) return obs && obs->state == "running" ? vm_state::kStopping : vm_state::kStopped;
   if (rec.state == vm_state::kFailed) return vm_state::kFailed;
+  if (rec.state == vm_state::kMigrating) return vm_state::kMigrating;
   if (rec.state == vm_state::kScheduled || rec.state == vm_state::kMigrating || rec.state == vm_state::kRunning) {
     if (obs && obs->generation == rec.generation && obs->host == rec.host) {
       if (obs->state == "running") return vm_state::kRunning;
@@ -1331,6 +1635,12 @@ std::vector<etcd::Op> Controller::commit_deletes(std::vector<std::shared_ptr<Pen
         // The same VM twice in one batch, or no room left in the transaction: the next round.
         if (ids.count(p.id) || ops + 4 > options_.etcd_max_txn_ops - 8) continue;
         const VmRecord& rec = it->second.value;
+        if (rec.state == vm_state::kMigrating) {
+          finish(p, std::make_exception_ptr(ApiError(409, "migrating", fmt::format(
+                        "VM '{}' is moving live to '{}': delete it once the move ends (seconds; nimbus vm show)", rec.name,
+                        rec.migration.to))));
+          continue;
+        }
         auto [u, u_new] = usages.try_emplace(rec.tenant);
         if (u_new) {
           auto cached = usage_.find(rec.tenant);
@@ -1409,10 +1719,19 @@ json Controller::vm_action(const Caller& c, const std::string& ref, const std::s
   if (action == "migrate") {
     require_admin(c);
     const auto v = find_vm(c, ref, tenant_hint);
+    if (v.value.state == vm_state::kMigrating)
+      throw ApiError(409, "migrating", fmt::format("VM '{}' is already moving live to '{}'; wait for it (nimbus vm show)",
+                                                   v.value.name, v.value.migration.to));
     std::string to;
     if (!body.empty()) {
       const json j = parse_body(body, R"({"host": "host-2"} or {} to let placement choose)");
       if (j.contains("host") && j["host"].is_string()) to = j["host"].get<std::string>();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!to.empty() && live_suspect(to))
+        throw ApiError(409, "recent_failure", fmt::format("a live move to '{}' failed in the last 10 s; retry later or "
+                                                          "choose another host", to));
     }
     for (int attempt = 0; attempt < options_.max_retries; ++attempt) {
       std::string target = to;
@@ -1438,7 +1757,7 @@ json Controller::vm_action(const Caller& c, const std::string& ref, const std::s
         }
       }
       if (target == v.value.host) throw ApiError(409, "same_host", fmt::format("the VM already runs on '{}'", target));
-      if (move_vm(v.value.id, target, false, "migrate requested")) return show_vm(c, v.value.id, v.value.tenant);
+      if (move_vm_auto(v.value.id, target, "migrate requested")) return show_vm(c, v.value.id, v.value.tenant);
       backoff(attempt);
     }
     throw ApiError(503, "contention", "too many concurrent changes; retry");
@@ -1448,6 +1767,9 @@ json Controller::vm_action(const Caller& c, const std::string& ref, const std::s
   for (int attempt = 0; attempt < options_.max_retries; ++attempt) {
     const auto v = find_vm(c, ref, tenant_hint);
     VmRecord rec = v.value;
+    if (rec.state == vm_state::kMigrating)
+      throw ApiError(409, "migrating", fmt::format("VM '{}' is moving live to '{}': {} it once the move ends (seconds; "
+                                                   "nimbus vm show)", rec.name, rec.migration.to, action));
     Image image;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -1542,7 +1864,7 @@ json Controller::drain_host(const Caller& c, const std::string& host, bool drain
   const auto r = txn(plan);
   apply_plan_locally(plan, r.revision);
   event("", "", host, drain ? "drain" : "undrain",
-        drain ? fmt::format("host {} cordoned and draining: its VMs move by stop-and-restart", host)
+        drain ? fmt::format("host {} cordoned and draining: its VMs move live where they can, else by stop-and-restart", host)
               : fmt::format("host {} schedulable again", host));
   return json{{"host", host}, {"cordoned", drain}, {"draining", drain}};
 }
@@ -1594,8 +1916,13 @@ std::string Controller::metrics_text() {
   out += fmt::format("# HELP nimbus_txn_conflicts_total Transactions refused by their compares (then retried)\n"
                      "# TYPE nimbus_txn_conflicts_total counter\nnimbus_txn_conflicts_total {}\n",
                      metrics_.conflicts.load());
-  out += fmt::format("# HELP nimbus_moves_total VMs moved (stop-and-restart)\n# TYPE nimbus_moves_total counter\nnimbus_moves_total {}\n",
-                     metrics_.moves.load());
+  out += fmt::format("# HELP nimbus_moves_total VMs moved to another host, by kind: live migration, or stop-and-restart "
+                     "(drain, consolidation, migrate when live is not possible, and host loss)\n# TYPE nimbus_moves_total counter\n"
+                     "nimbus_moves_total{{kind=\"live\"}} {}\nnimbus_moves_total{{kind=\"restart\"}} {}\n",
+                     metrics_.live_moves.load(), metrics_.moves.load());
+  out += fmt::format("# HELP nimbus_live_move_failures_total Live moves aborted before the switch-over (the VM ran on "
+                     "on its source)\n# TYPE nimbus_live_move_failures_total counter\nnimbus_live_move_failures_total {}\n",
+                     metrics_.live_failures.load());
   out += fmt::format("# HELP nimbus_controller_leader 1 when this replica leads\n# TYPE nimbus_controller_leader gauge\n"
                      "nimbus_controller_leader {}\n",
                      leader_ ? 1 : 0);

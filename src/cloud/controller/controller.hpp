@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cloud/controller/fleet.hpp"
+#include "cloud/controller/live_move.hpp"
 #include "cloud/controller/logic.hpp"
 #include "cloud/controller/metrics.hpp"
 #include "cloud/controller/model.hpp"
@@ -39,6 +40,8 @@ struct ControllerOptions {
   int64_t leader_ttl_seconds = 5;
   std::chrono::milliseconds reconcile_interval{500};
   std::chrono::milliseconds consolidate_interval{10000};  // 0: no consolidation
+  bool live_moves = true;                  // false: every move is stop-and-restart
+  double live_ready_timeout_seconds = 60;  // the destination's incoming VMM must listen within it
   int64_t event_retention_seconds = 86400;
   int max_retries = 30;
   std::size_t max_batch = 24;          // creates (or evacuation moves) per group-commit transaction
@@ -145,7 +148,21 @@ class Controller {
   FleetModel& placement_model();
   void resync_model_host(const std::string& host);
   // Moves one VM by stop-and-restart in one txn; false on conflict or when it no longer fits.
-  bool move_vm(const std::string& vm_id, const std::string& to, bool require_old_host_absent, const std::string& why);
+  bool move_vm(const std::string& vm_id, const std::string& to, bool require_old_host_absent, const std::string& why,
+               const std::string& how = "moved by stop-and-restart");
+  // Moves a VM the best way it can: live (start_live_move) when it runs and its mode is not
+  // known to refuse live migration, else stop-and-restart (move_vm), naming why in the event.
+  // True when the move started (live) or was done (restart).
+  bool move_vm_auto(const std::string& vm_id, const std::string& to, const std::string& why);
+  // Why a VM cannot move live now ("" : it can). Cache lock held.
+  std::string live_refusal(const VmRecord& rec) const;
+  bool live_suspect(const std::string& host) const;  // cache lock held
+  bool start_live_move(const std::string& vm_id, const std::string& to, const std::string& why);
+  // One step for every VM in state `migrating` (live_move.hpp); leader only.
+  void advance_live_moves();
+  bool apply_live_step(const std::string& vm_id, const LiveDecision& d);
+  // Live moves in flight by host (as source or destination). Cache lock held.
+  std::map<std::string, std::size_t> moves_in_flight() const;
   etcd::TxnResult txn(const TxnPlan& plan, const std::vector<etcd::Op>& failure = {});
   // Moves a batch of (VM id, lost host) to hosts the placement cache picks, in one transaction
   // (move_vms_txn). False on a conflict (the cache is refreshed; call again).
@@ -208,6 +225,13 @@ class Controller {
   std::map<std::string, Versioned<VmRecord>> vms_;      // by id
   std::map<std::string, std::string> vm_index_;         // tenant/name -> id
   std::map<std::string, VmObserved> vmstatus_;
+  std::map<std::string, IncomingRecord> incoming_;      // incoming/<id>: destination VMMs listening
+  std::map<std::string, MigrationResult> migration_results_;  // migration/<id>: how sending ended
+  std::set<std::string> live_unsupported_modes_;        // modes whose VMM refused live migration
+  std::map<std::string, int> live_failures_;            // VM id -> failed live moves in a row
+  // Destinations of a live move that just failed get no new moves for a while (a dead agent's
+  // host stays registered until its lease expires).
+  std::map<std::string, std::chrono::steady_clock::time_point> live_suspect_until_;
   std::string admin_sha_from_store_;
   std::unique_ptr<FleetModel> model_;      // see placement_model()
   bool model_stale_ = true;

@@ -37,7 +37,9 @@ struct Metrics {
   std::mutex mu;
   std::map<std::string, uint64_t> decisions;  // result -> count
   std::atomic<uint64_t> conflicts{0};
-  std::atomic<uint64_t> moves{0};
+  std::atomic<uint64_t> moves{0};          // stop-and-restart moves
+  std::atomic<uint64_t> live_moves{0};     // live moves switched over
+  std::atomic<uint64_t> live_failures{0};  // live moves aborted (the VM stayed on its source)
   std::atomic<uint64_t> requests{0};
   void count_decision(const std::string& result) {
     std::lock_guard<std::mutex> lock(mu);

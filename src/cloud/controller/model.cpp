@@ -98,6 +98,9 @@ void to_json(json& j, const VmRecord& v) {
            {"vcpus", v.vcpus},
            {"memory_mib", v.memory_mib},
            {"disk_gib", v.disk_gib}};
+  if (!(v.migration == MigrationInfo{}))
+    j["migration"] = json{{"to", v.migration.to}, {"address", v.migration.address}, {"why", v.migration.why},
+                          {"started", v.migration.started}};
 }
 void from_json(const json& j, VmRecord& v) {
   v = {};
@@ -117,9 +120,16 @@ void from_json(const json& j, VmRecord& v) {
   NIMBUS_GET(vcpus);
   NIMBUS_GET(memory_mib);
   NIMBUS_GET(disk_gib);
+  if (auto m = j.find("migration"); m != j.end() && m->is_object()) {
+    v.migration.to = m->value("to", "");
+    v.migration.address = m->value("address", "");
+    v.migration.why = m->value("why", "");
+    v.migration.started = m->value("started", "");
+  }
 }
 void to_json(json& j, const HostInfo& v) {
   j = json{{"name", v.name}, {"api", v.api}, {"capacity", v.capacity}, {"rack", v.rack}, {"started", v.started}};
+  if (v.simulated) j["simulated"] = true;
 }
 void from_json(const json& j, HostInfo& v) {
   v = {};
@@ -128,6 +138,7 @@ void from_json(const json& j, HostInfo& v) {
   if (j.contains("capacity")) v.capacity = j.at("capacity").get<Resources>();
   NIMBUS_GET(rack);
   if (j.contains("started") && j["started"].is_string()) v.started = j["started"].get<std::string>();
+  if (j.contains("simulated") && j["simulated"].is_boolean()) v.simulated = j["simulated"].get<bool>();
 }
 void from_json(const json& j, HostStatusRecord& v) {
   v = {};
@@ -168,6 +179,8 @@ void to_json(json& j, const AssignSpec& v) {
            {"vcpus", v.vcpus},   {"memory_mib", v.memory_mib}, {"disk_gib", v.disk_gib}, {"mode", v.mode},
            {"kernel", v.kernel}, {"initrd", v.initrd}, {"append", v.append},     {"bios", v.bios},
            {"disk", v.disk},     {"disk_template", v.disk_template}};
+  if (v.incoming) j["incoming"] = true;
+  if (!v.migrate_to.empty()) j["migrate_to"] = v.migrate_to;
 }
 void from_json(const json& j, AssignSpec& v) {
   v = {};
@@ -185,6 +198,32 @@ void from_json(const json& j, AssignSpec& v) {
   NIMBUS_GET(bios);
   NIMBUS_GET(disk);
   NIMBUS_GET(disk_template);
+  NIMBUS_GET(incoming);
+  NIMBUS_GET(migrate_to);
+}
+void to_json(json& j, const IncomingRecord& v) {
+  j = json{{"host", v.host}, {"generation", v.generation}, {"address", v.address}};
+}
+void from_json(const json& j, IncomingRecord& v) {
+  v = {};
+  NIMBUS_GET(host);
+  NIMBUS_GET(generation);
+  NIMBUS_GET(address);
+}
+void to_json(json& j, const MigrationResult& v) {
+  j = json{{"host", v.host}, {"to", v.to}, {"generation", v.generation}, {"ok", v.ok}, {"error", v.error},
+           {"downtime_ms", v.downtime_ms}, {"total_ms", v.total_ms}, {"rounds", v.rounds}};
+}
+void from_json(const json& j, MigrationResult& v) {
+  v = {};
+  NIMBUS_GET(host);
+  NIMBUS_GET(to);
+  NIMBUS_GET(generation);
+  NIMBUS_GET(ok);
+  NIMBUS_GET(error);
+  NIMBUS_GET(downtime_ms);
+  NIMBUS_GET(total_ms);
+  NIMBUS_GET(rounds);
 }
 void from_json(const json& j, VmObserved& v) {
   v = {};

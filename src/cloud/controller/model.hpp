@@ -82,6 +82,16 @@ inline constexpr const char* kFailed = "failed";
 inline constexpr const char* kDeleted = "deleted";
 } // namespace vm_state
 
+// A live move in flight (state `migrating`, docs/cloud.md "Moves"): the VM runs on `host`, the
+// destination waits for it with an incoming VMM, and the record says how far it got.
+struct MigrationInfo {
+  std::string to;       // destination host (its alloc already holds the VM)
+  std::string address;  // tcp:HOST:PORT the destination's VMM listens on, once it said so
+  std::string why;      // drain of h, consolidation, migrate requested, ...
+  std::string started;  // RFC 3339
+  bool operator==(const MigrationInfo&) const = default;
+};
+
 struct VmRecord {
   std::string id;
   std::string tenant;
@@ -99,6 +109,7 @@ struct VmRecord {
   int64_t vcpus = 0;
   int64_t memory_mib = 0;
   int64_t disk_gib = 0;
+  MigrationInfo migration;  // set only while state is `migrating`
   Resources resources() const { return {vcpus, memory_mib, disk_gib}; }
 };
 
@@ -108,6 +119,7 @@ struct HostInfo {
   Resources capacity;
   std::string rack;
   std::string started;
+  bool simulated = false;  // a --simulate agent: no VMMs, so moves are stop-and-restart
 };
 
 struct ObservedVm {
@@ -157,6 +169,28 @@ struct AssignSpec {
   std::string bios;
   std::string disk;           // the VM's disk image path in the shared disks dir, empty: none
   std::string disk_template;  // copied to `disk` by the agent when `disk` does not exist yet
+  bool incoming = false;      // live move: wait for the VM (`nimbus run --incoming`), do not boot it
+  std::string migrate_to;     // live move: send the running VM to this tcp:HOST:PORT
+};
+
+// Written by the destination agent under its lease (incoming/<vm-id>): its VMM for this VM
+// listens at `address`.
+struct IncomingRecord {
+  std::string host;
+  int64_t generation = 0;
+  std::string address;
+};
+
+// Written by the source agent under its lease (migration/<vm-id>): how sending the VM ended.
+struct MigrationResult {
+  std::string host;
+  std::string to;  // the address it was sent to
+  int64_t generation = 0;
+  bool ok = false;
+  std::string error;
+  double downtime_ms = 0;
+  double total_ms = 0;
+  int64_t rounds = 0;
 };
 
 struct VmObserved {
@@ -205,6 +239,10 @@ void from_json(const nlohmann::json& j, Alloc& v);
 void to_json(nlohmann::json& j, const AssignSpec& v);
 void from_json(const nlohmann::json& j, AssignSpec& v);
 void from_json(const nlohmann::json& j, VmObserved& v);
+void to_json(nlohmann::json& j, const IncomingRecord& v);
+void from_json(const nlohmann::json& j, IncomingRecord& v);
+void to_json(nlohmann::json& j, const MigrationResult& v);
+void from_json(const nlohmann::json& j, MigrationResult& v);
 void to_json(nlohmann::json& j, const Event& v);
 void from_json(const nlohmann::json& j, Event& v);
 void to_json(nlohmann::json& j, const LeaderRecord& v);
@@ -251,6 +289,10 @@ struct Keys {
   std::string assign(const std::string& h, const std::string& id) const { return assigns() + h + "/" + id; }
   std::string vmstatuses() const { return prefix + "vmstatus/"; }
   std::string vmstatus(const std::string& id) const { return vmstatuses() + id; }
+  std::string incomings() const { return prefix + "incoming/"; }
+  std::string incoming(const std::string& id) const { return incomings() + id; }
+  std::string migrations() const { return prefix + "migration/"; }
+  std::string migration(const std::string& id) const { return migrations() + id; }
   std::string events() const { return prefix + "events/"; }
   std::string leader() const { return prefix + "leader"; }
   std::string admin() const { return prefix + "admin"; }

@@ -14,6 +14,7 @@
 #include <fstream>
 
 #include "cloud/host/host_agent.hpp"
+#include "cloud/host/move_requests.hpp"
 
 namespace nimbus::cloud::host {
 
@@ -142,6 +143,26 @@ void routes(httplib::Server& s, HostAgent& agent) {
         if (k != "action") throw ApiError(400, "unknown field '" + k + "' (known: action)");
       agent.vm_action(req.matches[1], (*body)["action"].get<std::string>());
       send_json(res, 202, agent.get_vm(req.matches[1]));
+    });
+  });
+  s.Post(R"(/v1/vms/([^/]+)/snapshot)", [&](const httplib::Request& req, httplib::Response& res) {
+    guarded(res, [&] {
+      json body = json::object();
+      if (!req.body.empty()) {
+        auto parsed = json_body(req, res);
+        if (!parsed) return;
+        body = std::move(*parsed);
+      }
+      const SnapshotRequest r = parse_snapshot_request(body);
+      send_json(res, 201, agent.snapshot_vm(req.matches[1], r.to));
+    });
+  });
+  s.Post(R"(/v1/vms/([^/]+)/migrate)", [&](const httplib::Request& req, httplib::Response& res) {
+    guarded(res, [&] {
+      auto body = json_body(req, res);
+      if (!body) return;
+      const MigrateRequest r = parse_migrate_request(*body);
+      send_json(res, 200, agent.migrate_vm(req.matches[1], r.to, r.max_downtime_ms));
     });
   });
   s.Post(R"(/v1/vms/([^/]+)/load)", [&](const httplib::Request& req, httplib::Response& res) {

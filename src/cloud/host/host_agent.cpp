@@ -2,9 +2,12 @@
 
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <ctime>
 #include <filesystem>
@@ -142,6 +145,13 @@ void HostAgent::shutdown() {
     publish_cv_.notify_all();
   }
   stop_cv_.notify_all();
+  std::vector<Sender> senders;
+  {
+    std::lock_guard lock(mutex_);
+    senders = std::move(senders_);
+  }
+  for (auto& t : senders)
+    if (t.thread.joinable()) t.thread.join();  // their `nimbus migrate` ends with the VMM it talked to
   if (supervisor_.joinable()) supervisor_.join();
   if (watchdog_.joinable()) watchdog_.join();
   if (lease_thread_.joinable()) lease_thread_.join();
@@ -189,6 +199,10 @@ void HostAgent::set_state(Vm& vm, VmState s, const std::string& reason) {
 
 void HostAgent::request_start(Vm& vm) {
   vm.spawn_wanted = true;
+  vm.incoming = false;
+  vm.incoming_address.clear();
+  vm.sent_to.clear();
+  vm.migrated = false;
   vm.killed_by_fence = false;
   vm.stop_requested = false;
   vm.exit_code = 0;
@@ -236,6 +250,8 @@ json HostAgent::vm_json(const Vm& vm) const {
   if (vm.state == VmState::PoweredOff || vm.state == VmState::Failed) j["exit_code"] = vm.exit_code;
   if (!vm.reason.empty()) j["reason"] = vm.reason;
   if (!options_.simulate) j["console"] = "/v1/vms/" + vm.spec.id + "/console";
+  if (vm.incoming) j["incoming_address"] = vm.incoming_address;
+  if (!vm.sent_to.empty()) j["migrating_to"] = vm.sent_to;
   return j;
 }
 
@@ -419,6 +435,199 @@ bool HostAgent::vm_active(const std::string& id) const {
   return it != vms_.end() && is_active(it->second.state);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Snapshots and live moves
+
+std::string HostAgent::listen_host() const {
+  // The host part of the advertised API address ("http://H:P"): what other hosts reach us at.
+  std::string api = options_.api;
+  if (auto p = api.find("://"); p != std::string::npos) api = api.substr(p + 3);
+  if (auto c = api.rfind(':'); c != std::string::npos) api = api.substr(0, c);
+  if (api.empty() || api == "0.0.0.0" || api == "[::]") return "127.0.0.1";
+  return api;
+}
+
+HostAgent::ToolResult HostAgent::run_tool(const std::vector<std::string>& args, const std::string& log_file) const {
+  ToolResult r;
+  {
+    std::ofstream truncate(log_file, std::ios::trunc);
+  }
+  VmmCommand cmd;
+  cmd.executable = exe_;
+  cmd.args = args;
+  cmd.log_file = log_file;
+  pid_t pid = 0;
+  try {
+    pid = spawn_vmm(cmd);  // its own group, killed if this thread (the agent) dies
+  } catch (const std::exception& e) {
+    r.output = e.what();
+    return r;
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  std::ifstream in(log_file);
+  std::string last, all;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) {
+      last = line;
+      all += line + "\n";
+    }
+  r.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  r.output = r.ok ? last : (last.empty() ? fmt::format("`nimbus {}` ended with status {}", args.front(), status) : last);
+  // "nimbus migrate: ..." / "nimbus snapshot: ...": the tool's name is ours to say.
+  for (const std::string prefix : {"nimbus migrate: ", "nimbus snapshot: "})
+    if (r.output.rfind(prefix, 0) == 0) r.output = r.output.substr(prefix.size());
+  return r;
+}
+
+void HostAgent::send_vm(const std::string& id, const std::string& address) {
+  json report;
+  ToolResult r;
+  std::string dir;
+  {
+    std::lock_guard lock(mutex_);
+    dir = dir_for(id);
+  }
+  if (options_.simulate) {
+    r.ok = true;
+    report = {{"rounds", 0}, {"downtime_ms", 0.0}, {"total_ms", 0.0}, {"simulated", true}};
+  } else {
+    r = run_tool({"migrate", id, "--to", address, "--state-dir", dir, "--json"}, (fs::path(dir) / "migrate.log").string());
+    if (r.ok) {
+      try {
+        report = json::parse(r.output);
+      } catch (const std::exception&) {
+        report = json::object();
+      }
+    }
+  }
+  std::lock_guard lock(mutex_);
+  auto it = vms_.find(id);
+  if (it == vms_.end()) return;
+  Vm& vm = it->second;
+  vm.sending = false;
+  vm.migrated = r.ok;
+  if (r.ok && options_.simulate) {
+    vm.cpu_load = 0;
+    set_state(vm, VmState::Migrated, "migrated live to " + address);
+  }
+  if (!r.ok && vm.state == VmState::Migrated)  // its VMM ended, but the hand-off was not confirmed
+    set_state(vm, VmState::Failed, "live migration hand-off not confirmed: " + r.output);
+  json result = {{"host", vm.host}, {"to", address}, {"generation", vm.spec.generation}, {"ok", r.ok},
+                 {"error", r.ok ? "" : r.output}};
+  for (const char* k : {"downtime_ms", "total_ms", "rounds"})
+    if (report.contains(k)) result[k] = report[k];
+  if (vm.from_etcd) extra_puts_[options_.etcd_prefix + "migration/" + id] = result.dump();
+  publish_cv_.notify_all();
+  log_line(r.ok ? fmt::format("VM {}: migrated live to {}: {}", id, address, report.dump())
+                : fmt::format("VM {}: live migration to {} failed, it runs on here: {}", id, address, r.output));
+}
+
+void HostAgent::find_incoming_addresses() {
+  if (options_.simulate) return;
+  for (auto& [id, vm] : vms_) {
+    if (!vm.incoming || vm.pid <= 0) continue;
+    if (!vm.incoming_address.empty()) {
+      // An API VM has no controller to switch it over: it is adopted once its VMM runs it.
+      if (!vm.from_etcd && vm.state == VmState::Incoming) {
+        auto stats = read_vmm_stats((fs::path(dir_for(id)) / "stats.json").string());
+        if (stats && stats->state == "running") {
+          vm.incoming = false;
+          log_line(fmt::format("VM {}: arrived by live migration: it runs here now", id));
+          set_state(vm, VmState::Running);
+        }
+      }
+      continue;
+    }
+    std::ifstream in(fs::path(dir_for(id)) / "vmm.log");
+    if (!in) continue;
+    in.seekg(static_cast<std::streamoff>(vm.log_offset));
+    const std::string marker = "waiting for an incoming migration on ";
+    for (std::string line; std::getline(in, line);) {
+      const auto at = line.find(marker);
+      if (at == std::string::npos) continue;
+      vm.incoming_address = line.substr(at + marker.size());
+      while (!vm.incoming_address.empty() && std::isspace(static_cast<unsigned char>(vm.incoming_address.back())))
+        vm.incoming_address.pop_back();
+      log_line(fmt::format("VM {}: incoming VMM listens on {}", id, vm.incoming_address));
+      if (vm.from_etcd)
+        extra_puts_[options_.etcd_prefix + "incoming/" + id] =
+            json{{"host", vm.host}, {"generation", vm.spec.generation}, {"address", vm.incoming_address}}.dump();
+      publish_cv_.notify_all();
+      break;
+    }
+  }
+}
+
+json HostAgent::snapshot_vm(const std::string& id, const std::string& to) {
+  std::string dir, path;
+  {
+    std::lock_guard lock(mutex_);
+    const Vm& vm = find(id);
+    if (options_.simulate) throw ApiError(409, "simulated VMs have no state to snapshot");
+    if (vm.state != VmState::Running || vm.pid <= 0)
+      throw ApiError(409, fmt::format("VM '{}' is {}: only a running VM can be snapshotted", id, to_string(vm.state)));
+    dir = dir_for(id);
+    if (to.empty()) {
+      std::string stamp = now_iso();
+      for (char& c : stamp)
+        if (c == ':') c = '-';
+      path = (fs::path(options_.dir) / "snapshots" / (id + "-" + stamp)).string();
+    } else {
+      path = to;
+    }
+  }
+  std::error_code ec;
+  fs::create_directories(fs::path(path).parent_path(), ec);
+  const ToolResult r = run_tool({"snapshot", id, "--to", path, "--state-dir", dir}, (fs::path(dir) / "snapshot.log").string());
+  if (!r.ok)
+    throw ApiError(r.output.find("not supported") != std::string::npos ? 409 : 500,
+                   fmt::format("snapshot of VM '{}' failed: {}", id, r.output));
+  log_line(fmt::format("VM {}: snapshot written to {}", id, path));
+  return json{{"id", id}, {"path", path}, {"report", r.output}, {"restore", "nimbus run --restore " + path}};
+}
+
+json HostAgent::migrate_vm(const std::string& id, const std::string& to, int64_t max_downtime_ms) {
+  std::string dir;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = vms_.find(id);
+    if (it == vms_.end()) throw ApiError(404, "no VM '" + id + "' on this host");
+    Vm& vm = it->second;
+    if (vm.from_etcd)
+      throw ApiError(409, fmt::format("VM '{}' is assigned by the controller: move it with `nimbus vm migrate` "
+                                      "(the controller drives both agents through etcd)", id));
+    if (options_.simulate) throw ApiError(409, "simulated VMs cannot be migrated through the API");
+    if (vm.sending) throw ApiError(409, fmt::format("VM '{}' is already being migrated to {}", id, vm.sent_to));
+    if (vm.state != VmState::Running || vm.pid <= 0)
+      throw ApiError(409, fmt::format("VM '{}' is {}: only a running VM can be migrated", id, to_string(vm.state)));
+    vm.sending = true;
+    vm.sent_to = to;
+    dir = dir_for(id);
+  }
+  const ToolResult r = run_tool({"migrate", id, "--to", to, "--state-dir", dir, "--json", "--max-downtime",
+                                 std::to_string(max_downtime_ms)},
+                                (fs::path(dir) / "migrate.log").string());
+  {
+    std::lock_guard lock(mutex_);
+    auto it = vms_.find(id);
+    if (it != vms_.end()) {
+      it->second.sending = false;
+      it->second.migrated = r.ok;
+      if (!r.ok && it->second.state == VmState::Migrated)
+        set_state(it->second, VmState::Failed, "live migration hand-off not confirmed: " + r.output);
+    }
+  }
+  if (!r.ok) throw ApiError(502, fmt::format("live migration of VM '{}' to {} failed: {}", id, to, r.output));
+  log_line(fmt::format("VM {}: migrated live to {} (API)", id, to));
+  try {
+    return json{{"id", id}, {"to", to}, {"report", json::parse(r.output)}};
+  } catch (const std::exception&) {
+    return json{{"id", id}, {"to", to}, {"report", r.output}};
+  }
+}
+
 bool HostAgent::fenced() const {
   std::lock_guard lock(mutex_);
   return fenced_;
@@ -428,7 +637,7 @@ std::string HostAgent::metrics() const {
   std::string out;
   std::map<std::string, int> by_state;
   for (VmState s : {VmState::Starting, VmState::Running, VmState::Stopping, VmState::Stopped, VmState::PoweredOff,
-                    VmState::Failed, VmState::Fenced})
+                    VmState::Failed, VmState::Fenced, VmState::Incoming, VmState::Migrated})
     by_state[to_string(s)] = 0;
   std::vector<std::pair<std::string, double>> cpu;
   bool fenced = false;
@@ -446,7 +655,7 @@ std::string HostAgent::metrics() const {
   for (const auto& [id, s] : cpu) out += fmt::format("nimbus_host_vm_cpu_seconds{{vm=\"{}\"}} {}\n", id, s);
   std::lock_guard lock(metrics_mutex_);
   out += "# HELP nimbus_host_vm_exits_total VMM exits by kind.\n# TYPE nimbus_host_vm_exits_total counter\n";
-  for (const char* k : {"powered_off", "failed", "stopped", "fenced"}) {
+  for (const char* k : {"powered_off", "failed", "stopped", "fenced", "migrated"}) {
     auto it = exits_.find(k);
     out += fmt::format("nimbus_host_vm_exits_total{{kind=\"{}\"}} {}\n", k, it == exits_.end() ? 0 : it->second);
   }
@@ -514,6 +723,15 @@ void HostAgent::supervise() {
         continue;
       }
       if (options_.simulate) {
+        if (vm.spec.incoming) {
+          // A simulated VM arrives at once; the address is only a placeholder.
+          vm.incoming = true;
+          vm.incoming_address = "tcp:127.0.0.1:9";
+          extra_puts_[options_.etcd_prefix + "incoming/" + id] =
+              json{{"host", vm.host}, {"generation", vm.spec.generation}, {"address", vm.incoming_address}}.dump();
+          set_state(vm, VmState::Incoming);
+          continue;
+        }
         vm.cpu_load = simulated_load(vm);
         set_state(vm, VmState::Running);
       } else {
@@ -528,6 +746,7 @@ void HostAgent::supervise() {
     }
     // 2. Exits and stop deadlines; simulated stops complete at once.
     reap_and_time_out();
+    find_incoming_addresses();
     // 3. Reconcile with the assignments.
     if (reconcile_dirty_ && !fenced_ && !shut_down_) {
       reconcile_dirty_ = false;
@@ -549,12 +768,13 @@ void HostAgent::spawn(const std::string& id, const VmSpec& spec) {
   const fs::path dir = dir_for(id);
   std::string error;
   pid_t pid = 0;
+  std::uintmax_t log_offset = 0;
   try {
     fs::create_directories(dir);
     // A previous run's stats would report a stale state; its console log is kept (appended).
     std::error_code ec;
     fs::remove(dir / "stats.json", ec);
-    if (!spec.disk.empty() && !fs::exists(spec.disk)) {
+    if (!spec.disk.empty() && !spec.incoming && !fs::exists(spec.disk)) {
       if (spec.disk_template.empty())
         throw std::runtime_error("disk " + spec.disk + " does not exist and the spec names no disk_template");
       log_line(fmt::format("VM {}: copying disk template {} to {}", id, spec.disk_template, spec.disk));
@@ -569,8 +789,20 @@ void HostAgent::spawn(const std::string& id, const VmSpec& spec) {
     VmmCommand cmd;
     cmd.executable = exe_;
     const int64_t harts = std::max<int64_t>(1, std::min(spec.vcpus, options_.harts));
-    cmd.args = {"run", "--vm", toml.string(), "--state-dir", dir.string(), "--host-harts", std::to_string(harts)};
+    if (spec.incoming) {
+      // A live move in: the VMM takes the VM (configuration, memory, state) from the stream;
+      // port 0 picks a free port, which it prints and find_incoming_addresses() reads.
+      // --console-stdout: the console goes to <id>.log and the console socket as with --vm (a
+      // single incoming VM would otherwise take the terminal); its echo lands in vmm.log.
+      cmd.args = {"run", "--incoming", "tcp:" + listen_host() + ":0", "--state-dir", dir.string(), "--host-harts",
+                  std::to_string(harts), "--console-stdout"};
+    } else {
+      cmd.args = {"run", "--vm", toml.string(), "--state-dir", dir.string(), "--host-harts", std::to_string(harts)};
+    }
     cmd.log_file = (dir / "vmm.log").string();
+    std::error_code size_ec;
+    const auto size = fs::file_size(cmd.log_file, size_ec);
+    log_offset = size_ec ? 0 : size;
     pid = spawn_vmm(cmd);
   } catch (const std::exception& e) {
     error = e.what();
@@ -604,8 +836,16 @@ void HostAgent::spawn(const std::string& id, const VmSpec& spec) {
     if (vm.state != VmState::Stopping) set_state(vm, VmState::Stopping);
     return;
   }
+  vm.log_offset = log_offset;
+  if (spec.incoming) {
+    vm.incoming = true;
+    log_line(fmt::format("VM {}: incoming VMM started, pid {}: waiting for the VM to arrive", id, pid));
+    set_state(vm, VmState::Incoming);
+    return;
+  }
   log_line(fmt::format("VM {}: VMM started, pid {}", id, pid));
   set_state(vm, VmState::Running);
+  reconcile_dirty_ = true;  // a live move out may have waited for it to run
 }
 
 void HostAgent::reap_and_time_out() {
@@ -639,6 +879,10 @@ void HostAgent::reap_and_time_out() {
       if (vm.killed_by_fence) {
         set_state(vm, VmState::Fenced, "killed by self-fencing (no etcd lease renewal)");
         kind = "fenced";
+      } else if ((vm.sending || vm.migrated) && !exit->signaled && exit->code == 0) {
+        // The VMM ends with 0 once its VM left (docs/migration.md): the VM runs at sent_to now.
+        set_state(vm, VmState::Migrated, "migrated live to " + vm.sent_to);
+        kind = "migrated";
       } else if (vm.stop_requested) {
         set_state(vm, VmState::Stopped);
         kind = "stopped";
@@ -674,7 +918,13 @@ void HostAgent::reap_and_time_out() {
     }
   }
   for (const auto& id : erase) {
-    if (vms_[id].from_etcd) status_gone_.insert(id);
+    if (vms_[id].from_etcd) {
+      status_gone_.insert(id);
+      for (const char* dir : {"incoming/", "migration/"}) {
+        extra_puts_.erase(options_.etcd_prefix + dir + id);
+        extra_dels_.insert(options_.etcd_prefix + dir + id);
+      }
+    }
     status_dirty_.erase(id);
     vms_.erase(id);
     log_line(fmt::format("VM {}: removed", id));
@@ -715,14 +965,14 @@ void HostAgent::sample_stats() {
 
 void HostAgent::apply_reconcile() {
   std::map<std::string, Assigned> assigned;
-  for (const auto& [id, spec] : assigned_) assigned[id] = Assigned{spec.generation};
+  for (const auto& [id, spec] : assigned_) assigned[id] = Assigned{spec.generation, spec.incoming, spec.migrate_to};
   std::map<std::string, Present> present;
   for (const auto& [id, vm] : vms_) {
     // A VM whose next generation is already waiting to start counts as that generation.
     const int64_t gen = vm.restart_after_stop ? vm.restart_spec.generation : vm.spec.generation;
     VmState st = vm.state;
     if (vm.remove_after_stop) continue;  // on its way out; a new assignment starts it afresh below
-    present[id] = Present{gen, st, vm.from_etcd};
+    present[id] = Present{gen, st, vm.from_etcd, vm.incoming, vm.sent_to};
   }
   for (const auto& action : reconcile(assigned, present)) {
     const std::string& id = action.id;
@@ -748,6 +998,43 @@ void HostAgent::apply_reconcile() {
           vm.spec = assigned_[id];
           request_start(vm);
         }
+        break;
+      }
+      case ReconcileAction::Kind::Adopt: {
+        // The controller switched the live move over: this copy is the VM now.
+        Vm& vm = vms_[id];
+        vm.incoming = false;
+        vm.spec = assigned_[id];
+        extra_puts_.erase(options_.etcd_prefix + "incoming/" + id);
+        extra_dels_.insert(options_.etcd_prefix + "incoming/" + id);
+        if (vm.state == VmState::Incoming) {
+          if (options_.simulate) vm.cpu_load = simulated_load(vm);
+          set_state(vm, VmState::Running);
+        } else {
+          status_dirty_.insert(id);
+        }
+        log_line(fmt::format("VM {}: live move switched over: it runs here now ({})", id, to_string(vm.state)));
+        break;
+      }
+      case ReconcileAction::Kind::Send: {
+        Vm& vm = vms_[id];
+        vm.sent_to = assigned_[id].migrate_to;
+        vm.sending = true;
+        log_line(fmt::format("VM {}: live move out to {}", id, vm.sent_to));
+        for (auto it = senders_.begin(); it != senders_.end();) {
+          if (!it->done->load()) {
+            ++it;
+            continue;
+          }
+          it->thread.join();  // it has returned from send_vm (and released the lock)
+          it = senders_.erase(it);
+        }
+        auto done = std::make_shared<std::atomic<bool>>(false);
+        senders_.push_back(Sender{std::thread([this, id, to = vm.sent_to, done] {
+                                    send_vm(id, to);
+                                    *done = true;
+                                  }),
+                                  done});
         break;
       }
       case ReconcileAction::Kind::Start: {
@@ -1108,7 +1395,10 @@ void HostAgent::publish() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     publish_cv_.wait_until(lock, std::min(next_status, Clock::now() + 1s),
-                           [&] { return stopping_ || (registered_ && (!status_dirty_.empty() || !status_gone_.empty())); });
+                           [&] {
+                             return stopping_ || (registered_ && (!status_dirty_.empty() || !status_gone_.empty() ||
+                                                                  !extra_puts_.empty() || !extra_dels_.empty()));
+                           });
     if (stopping_) break;
     if (!registered_ || fenced_) continue;
     const int64_t lease = lease_;
@@ -1135,6 +1425,10 @@ void HostAgent::publish() {
     std::set<std::string> dirty = std::move(status_dirty_), gone = std::move(status_gone_);
     status_dirty_.clear();
     status_gone_.clear();
+    std::map<std::string, std::string> extra_puts = std::move(extra_puts_);
+    std::set<std::string> extra_dels = std::move(extra_dels_);
+    extra_puts_.clear();
+    extra_dels_.clear();
     std::vector<std::pair<std::string, std::string>> host_puts;
     const bool status_due = Clock::now() >= next_status;
     if (status_due) {
@@ -1190,6 +1484,10 @@ void HostAgent::publish() {
             timed([&] { return etcd_->txn({lease_is_ours(vm_dels[k])}, {etcd::Op::del(vm_dels[k])}); });
         for (std::size_t k = i; k < end; ++k) published_lease_.erase(vm_dels[k]);
       }
+      // incoming/<id> and migration/<id>: ours alone while the live move lasts; deleted only
+      // while still bound to our lease (the controller may have removed them already).
+      for (const auto& [key, value] : extra_puts) timed([&] { return etcd_->put(key, value, lease); });
+      for (const auto& key : extra_dels) timed([&] { return etcd_->txn({lease_is_ours(key)}, {etcd::Op::del(key)}); });
       std::vector<etcd::Op> ops;
       for (const auto& [key, value] : host_puts) {
         ops.push_back(etcd::Op::put(key, value, lease));
@@ -1208,6 +1506,9 @@ void HostAgent::publish() {
       // Retry what did not go out (newer changes merge in).
       status_dirty_.insert(dirty.begin(), dirty.end());
       status_gone_.insert(gone.begin(), gone.end());
+      for (auto& [k, v] : extra_puts) extra_puts_.try_emplace(k, v);
+      for (const auto& k : extra_dels)
+        if (!extra_puts_.count(k)) extra_dels_.insert(k);
       next_status = std::min(next_status, Clock::now() + 1s);
       publish_cv_.wait_for(lock, 500ms, [&] { return stopping_; });
     }

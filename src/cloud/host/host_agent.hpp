@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <cstdint>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -87,6 +88,13 @@ class HostAgent {
   void delete_vm(const std::string& id);
   nlohmann::json vm_stats(const std::string& id) const;
   void set_load(const std::string& id, double load);                 // simulate only
+  // POST /v1/vms/{id}/snapshot: `nimbus snapshot` against the VM's VMM into `to` (an absolute
+  // directory; empty: <dir>/snapshots/<id>-<time>). Returns {path, report}.
+  nlohmann::json snapshot_vm(const std::string& id, const std::string& to);
+  // POST /v1/vms/{id}/migrate: `nimbus migrate` of an API-created VM to a VMM waiting at `to`
+  // (tcp:HOST:PORT, e.g. another agent's VM PUT with "incoming": true). Blocks until it ends;
+  // returns the VMM's report, or ApiError 502 with the reason (the VM then runs on here).
+  nlohmann::json migrate_vm(const std::string& id, const std::string& to, int64_t max_downtime_ms);
   std::string metrics() const;                                       // Prometheus text
 
   // Console: the log file and the VMM's console socket (ApiError 404 for unknown VMs; 409 in
@@ -124,7 +132,23 @@ class HostAgent {
     double load_override = -1;  // simulate: set through the API
     std::string started;        // wall time of the last start (ISO 8601)
     int64_t starts = 0;
+    // Live moves (docs/cloud.md "Moves").
+    bool incoming = false;          // this copy is a VMM waiting for the VM (not adopted yet)
+    std::string incoming_address;   // where it listens, once its log said so
+    std::uintmax_t log_offset = 0;  // vmm.log's size when this copy started (older lines are stale)
+    std::string sent_to;            // the address this copy is being (or was) sent to
+    bool sending = false;           // `nimbus migrate` for it is running
+    bool migrated = false;          // ... and succeeded: the VMM's exit is the VM leaving
   };
+  // How one `nimbus migrate` or `nimbus snapshot` run ended.
+  struct ToolResult {
+    bool ok = false;
+    std::string output;  // the report (its last line), or the error
+  };
+  ToolResult run_tool(const std::vector<std::string>& args, const std::string& log_file) const;
+  void send_vm(const std::string& id, const std::string& address);  // a thread per live move out
+  void find_incoming_addresses();                                    // lock held
+  std::string listen_host() const;
 
   std::string dir_for(const std::string& id) const;
   nlohmann::json vm_json(const Vm& vm) const;
@@ -176,6 +200,16 @@ class HostAgent {
   std::map<std::string, VmSpec> assigned_;  // from etcd: id -> spec (host in spec_hosts_)
   std::map<std::string, std::string> assigned_host_;
   bool reconcile_dirty_ = false;
+  // Keys published under the lease besides vmstatus: incoming/<id> and migration/<id>.
+  std::map<std::string, std::string> extra_puts_;
+  std::set<std::string> extra_dels_;
+  // Live moves out, one thread each; finished ones are joined when the next starts, the rest at
+  // shutdown.
+  struct Sender {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<Sender> senders_;
   std::set<std::string> status_dirty_;      // vmstatus to publish
   std::set<std::string> status_gone_;       // vmstatus to delete
   // Publisher thread only: the lease each vmstatus key was last written with by this agent, so

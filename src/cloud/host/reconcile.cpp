@@ -11,15 +11,19 @@ const char* to_string(VmState s) {
     case VmState::PoweredOff: return "powered off";
     case VmState::Failed: return "failed";
     case VmState::Fenced: return "fenced";
+    case VmState::Incoming: return "incoming";
+    case VmState::Migrated: return "migrated";
   }
   return "?";
 }
 
-bool is_active(VmState s) { return s == VmState::Starting || s == VmState::Running || s == VmState::Stopping; }
+bool is_active(VmState s) {
+  return s == VmState::Starting || s == VmState::Running || s == VmState::Stopping || s == VmState::Incoming;
+}
 
 std::vector<ReconcileAction> reconcile(const std::map<std::string, Assigned>& assigned,
                                        const std::map<std::string, Present>& present) {
-  std::vector<ReconcileAction> removes, restarts, starts;
+  std::vector<ReconcileAction> removes, restarts, adopts, sends, starts;
   for (const auto& [id, p] : present) {
     if (!p.from_etcd) continue;
     if (!assigned.count(id)) removes.push_back({ReconcileAction::Kind::Remove, id});
@@ -32,10 +36,17 @@ std::vector<ReconcileAction> reconcile(const std::map<std::string, Assigned>& as
       restarts.push_back({ReconcileAction::Kind::Restart, id});
     } else if (it->second.state == VmState::Fenced) {
       starts.push_back({ReconcileAction::Kind::Start, id});
+    } else if (it->second.incoming && !a.incoming) {
+      adopts.push_back({ReconcileAction::Kind::Adopt, id});
+    } else if (!a.migrate_to.empty() && !it->second.incoming && it->second.state == VmState::Running &&
+               it->second.sent_to != a.migrate_to) {
+      sends.push_back({ReconcileAction::Kind::Send, id});
     }
   }
   std::vector<ReconcileAction> out = std::move(removes);
   out.insert(out.end(), restarts.begin(), restarts.end());
+  out.insert(out.end(), adopts.begin(), adopts.end());
+  out.insert(out.end(), sends.begin(), sends.end());
   out.insert(out.end(), starts.begin(), starts.end());
   return out;
 }

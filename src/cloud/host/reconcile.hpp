@@ -17,18 +17,24 @@ enum class VmState {
   PoweredOff,  // the guest powered off (VMM exit code 0)
   Failed,      // the VMM failed (non-zero exit, signal, could not start)
   Fenced,      // killed by self-fencing (the host lost etcd); restarted if still assigned after re-registration
+  Incoming,    // live move in: a VMM waits for (or has received) the VM; the controller has not switched over yet
+  Migrated,    // live move out: the VM left for another host; its VMM ended
 };
 const char* to_string(VmState s);
-bool is_active(VmState s);  // Starting, Running or Stopping: a VMM process may exist
+bool is_active(VmState s);  // Starting, Running, Stopping or Incoming: a VMM process may exist
 
 struct Assigned {
   int64_t generation = 0;
+  bool incoming = false;   // start a VMM that waits for the VM (live move in)
+  std::string migrate_to;  // send the running VM there (live move out), empty: stay
 };
 
 struct Present {
   int64_t generation = 0;
   VmState state = VmState::Running;
   bool from_etcd = true;  // false: created through the agent's API (reconcile leaves it alone)
+  bool incoming = false;  // this copy was started as an incoming VMM and not adopted yet
+  std::string sent_to;    // the address this copy is being (or was) sent to
 };
 
 struct ReconcileAction {
@@ -36,6 +42,8 @@ struct ReconcileAction {
     Start,    // create and start (not present yet, or fenced)
     Restart,  // stop the running copy and start the new generation
     Remove,   // stop (if active) and forget: no longer assigned here
+    Adopt,    // the controller switched a live move over to this host: the incoming copy is the VM now
+    Send,     // live-migrate the running copy to the assignment's migrate_to
   };
   Kind kind;
   std::string id;
@@ -45,10 +53,15 @@ struct ReconcileAction {
 // Rules:
 // - assigned, not present (or present but fenced): Start;
 // - assigned with another generation than the present one: Restart (whatever its state);
+// - assigned, same generation, present as an incoming copy, no longer assigned as incoming: Adopt;
+// - assigned with a migrate_to, same generation, present Running (not an incoming copy) and not
+//   yet sent there: Send (once per address);
 // - assigned, same generation, any other state: nothing (a VM that powered off or failed is
 //   reported, not restarted: the controller decides);
 // - present from etcd, not assigned: Remove.
-// Actions come in id order: Removes first (they free capacity), then Restarts, then Starts.
+// A Start of an assignment marked incoming starts the waiting VMM (the agent reads the spec).
+// Actions come in id order: Removes first (they free capacity), then Restarts, then Adopts,
+// Sends, then Starts.
 std::vector<ReconcileAction> reconcile(const std::map<std::string, Assigned>& assigned,
                                        const std::map<std::string, Present>& present);
 

@@ -114,15 +114,35 @@ std::string toml_string(const std::string& s) {
 
 } // namespace
 
+void check_tcp_address(const char* field, const std::string& address) {
+  if (address.rfind("tcp:", 0) != 0)
+    throw SpecError(fmt::format("field '{}': must be tcp:HOST:PORT, got \"{}\"", field, comment_text(address)));
+  const std::string rest = address.substr(4);
+  const auto colon = rest.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    throw SpecError(fmt::format("field '{}': must be tcp:HOST:PORT (no host or port in \"{}\")", field, comment_text(address)));
+  const std::string host = rest.substr(0, colon), port = rest.substr(colon + 1);
+  for (char c : host)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' || c == '[' || c == ']'))
+      throw SpecError(fmt::format("field '{}': host \"{}\" has a character other than letters, digits, . - : [ ]", field,
+                                  comment_text(host)));
+  if (host.size() > 253) throw SpecError(fmt::format("field '{}': host name longer than 253 characters", field));
+  long p = 0;
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos || (p = std::stol(port)) < 1 ||
+      p > 65535)
+    throw SpecError(fmt::format("field '{}': port must be 1..65535, got \"{}\"", field, comment_text(port)));
+}
+
 VmSpec parse_vm_spec(const json& j, const std::string& path_id) {
   if (!j.is_object()) throw SpecError(fmt::format("the VM spec must be a JSON object, got {}", type_name(j)));
   static const std::set<std::string> known = {"id", "tenant", "name", "generation", "vcpus", "memory_mib", "disk_gib",
                                               "mode", "kernel", "initrd", "append", "bios", "disk", "disk_template",
-                                              "weight", "cap", "state"};
+                                              "weight", "cap", "state", "incoming", "migrate_to"};
   for (const auto& [key, value] : j.items())
     if (!known.count(key))
       throw SpecError(fmt::format("unknown field '{}' (known: id, tenant, name, generation, vcpus, memory_mib, disk_gib, "
-                                  "mode, kernel, initrd, append, bios, disk, disk_template, weight, cap, state)", key));
+                                  "mode, kernel, initrd, append, bios, disk, disk_template, weight, cap, state, incoming, "
+                                  "migrate_to)", key));
   VmSpec s;
   s.id = get_string(j, "id", path_id);
   if (s.id.empty()) throw SpecError("field 'id': required");
@@ -159,6 +179,17 @@ VmSpec parse_vm_spec(const json& j, const std::string& path_id) {
   s.state = get_string(j, "state", "running");
   if (s.state != "running" && s.state != "stopped")
     throw SpecError(fmt::format("field 'state': must be running or stopped, got \"{}\"", s.state));
+  if (auto it = j.find("incoming"); it != j.end() && !it->is_null()) {
+    if (!it->is_boolean())
+      throw SpecError(fmt::format("field 'incoming': must be true or false, got {} ({})", type_name(*it), it->dump()));
+    s.incoming = it->get<bool>();
+  }
+  s.migrate_to = get_string(j, "migrate_to", "");
+  if (!s.migrate_to.empty()) check_tcp_address("migrate_to", s.migrate_to);
+  if (s.incoming && !s.migrate_to.empty())
+    throw SpecError("fields 'incoming' and 'migrate_to': a VM is either arriving here or leaving, not both");
+  if (s.incoming && s.state != "running")
+    throw SpecError("field 'incoming': a VM that waits for a live migration must have state \"running\"");
   return s;
 }
 
@@ -180,7 +211,7 @@ json vm_spec_to_json(const VmSpec& s) {
               {"vcpus", s.vcpus},   {"memory_mib", s.memory_mib}, {"disk_gib", s.disk_gib}, {"mode", s.mode},
               {"kernel", s.kernel}, {"initrd", s.initrd},   {"append", s.append}, {"bios", s.bios},
               {"disk", s.disk},     {"disk_template", s.disk_template}, {"weight", s.weight}, {"cap", s.cap},
-              {"state", s.state}};
+              {"state", s.state},   {"incoming", s.incoming}, {"migrate_to", s.migrate_to}};
 }
 
 std::string vm_toml(const VmSpec& s) {

@@ -34,6 +34,11 @@ struct VmSpec {
   int64_t weight = 100;        // scheduler weight 1..10000
   int64_t cap = 0;             // percent of one host hart, 0 = none
   std::string state = "running";  // desired state for API-created VMs: running | stopped
+  // Live migration (docs/cloud.md, "Moves"): `incoming` starts a VMM that waits for this VM to
+  // arrive (`nimbus run --incoming`) instead of booting it; `migrate_to`, on the running copy's
+  // assignment, asks the agent to send it there (`nimbus migrate --to tcp:HOST:PORT`).
+  bool incoming = false;
+  std::string migrate_to;
 
   bool operator==(const VmSpec&) const = default;
 };
@@ -46,6 +51,10 @@ VmSpec parse_vm_spec(const nlohmann::json& j, const std::string& path_id = {});
 VmSpec parse_vm_spec_text(const std::string& text, const std::string& path_id = {});
 
 nlohmann::json vm_spec_to_json(const VmSpec& spec);
+
+// "tcp:HOST:PORT" with a port 1..65535 and a host of letters, digits, '.', '-', ':' (IPv6 in
+// brackets) or an error saying what is wrong; `field` names it in the message.
+void check_tcp_address(const char* field, const std::string& address);
 
 // True for a valid VM id / VMM name.
 bool valid_vm_id(const std::string& id);

@@ -3,8 +3,10 @@
 // when it comes back in time), one replica leads and another takes over.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include "cloud/controller/controller.hpp"
@@ -84,6 +86,15 @@ etcd::EtcdProcess* ControllerEtcdTest::etcd_ = nullptr;
 std::string ControllerEtcdTest::start_error_;
 
 const Caller kAdmin{true, ""};
+
+int status_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const ApiError& e) {
+    return e.status();
+  }
+  return 0;
+}
 
 TEST_F(ControllerEtcdTest, ConcurrentCreatesFromTwoReplicasNeverOvercommit) {
   add_host("h1", 4, 1024);
@@ -229,6 +240,131 @@ TEST_F(ControllerEtcdTest, OneLeaderAndTakeover) {
   parse_record(client_->get(keys_.leader())->value, r);
   EXPECT_EQ(r.id, "b");
   b.stop();
+}
+
+// A drain of running VMs moves them live through etcd, the agents' part played here by hand:
+// at most --moves-per-host in flight, the destination assigned `incoming`, its address passed
+// to the source as `migrate_to`, then a result: ok switches over, a failure aborts (the VM stays).
+TEST_F(ControllerEtcdTest, DrainMovesRunningVmsLiveThroughEtcd) {
+  add_host("h1", 4, 4096);
+  auto o = options("live");
+  o.consolidation.moves_per_host = 2;
+  Controller c(o);
+  c.start();
+  ASSERT_TRUE(wait_for([&] { return c.is_leader() && c.list_hosts(kAdmin).size() == 1; }));
+  c.create_image(kAdmin, R"({"name":"linux","kernel":"/k"})");
+  c.create_tenant(kAdmin, R"({"name":"t","quota":{"vcpus":8,"memory_mib":4096,"vms":8,"disk_gib":100}})");
+  ASSERT_TRUE(wait_for([&] { return c.list_tenants(kAdmin).size() == 1 && c.list_images(kAdmin).size() == 1; }));
+  std::vector<std::string> ids;
+  for (const char* n : {"a", "b", "c"}) {
+    const json vm = c.create_vm(kAdmin, json{{"name", n}, {"flavor", "n1.tiny"}, {"image", "linux"}, {"tenant", "t"}}.dump());
+    ids.push_back(vm["id"]);
+    // What the agent on h1 would report: the VM runs.
+    client_->put(keys_.vmstatus(vm["id"]), json{{"host", "h1"}, {"generation", 1}, {"state", "running"}}.dump());
+  }
+  add_host("h2", 4, 4096);
+  ASSERT_TRUE(wait_for([&] { return c.list_hosts(kAdmin).size() == 2; }));
+  ASSERT_TRUE(wait_for([&] { return c.show_vm(kAdmin, "a", "t")["state"] == "running"; }));
+  c.drain_host(kAdmin, "h1", true);
+  auto migrating = [&] {
+    std::vector<std::string> out;
+    for (const auto& vm : c.list_vms(kAdmin, "")) if (vm["state"] == "migrating") out.push_back(vm["id"]);
+    return out;
+  };
+  ASSERT_TRUE(wait_for([&] { return migrating().size() == 2; }));
+  std::this_thread::sleep_for(400ms);  // several reconcile rounds: the budget holds
+  const auto moving = migrating();
+  ASSERT_EQ(moving.size(), 2u);
+  EXPECT_EQ(alloc_of("h2").vms.size(), 2u);  // the destination holds their room
+  EXPECT_EQ(alloc_of("h1").vms.size(), 3u);  // and the source still runs them
+  const std::string x = moving[0], y = moving[1];
+  AssignSpec a;
+  ASSERT_TRUE(client_->get(keys_.assign("h2", x)));
+  parse_record(client_->get(keys_.assign("h2", x))->value, a);
+  EXPECT_TRUE(a.incoming);
+  EXPECT_EQ(a.generation, 1);
+
+  // The destination listens: the source is told where to send.
+  for (const auto& [id, port] : {std::pair{x, 4444}, std::pair{y, 5555}})
+    client_->put(keys_.incoming(id), json{{"host", "h2"}, {"generation", 1}, {"address", "tcp:127.0.0.1:" + std::to_string(port)}}.dump());
+  auto migrate_to = [&](const std::string& id) {
+    AssignSpec s;
+    if (auto kv = client_->get(keys_.assign("h1", id))) parse_record(kv->value, s);
+    return s.migrate_to;
+  };
+  ASSERT_TRUE(wait_for([&] { return migrate_to(x) == "tcp:127.0.0.1:4444" && migrate_to(y) == "tcp:127.0.0.1:5555"; }));
+
+  // x arrived: switch-over. y failed: it stays on h1.
+  client_->put(keys_.migration(x), json{{"host", "h1"}, {"to", "tcp:127.0.0.1:4444"}, {"generation", 1}, {"ok", true},
+                                        {"downtime_ms", 12.5}, {"total_ms", 300}, {"rounds", 2}}.dump());
+  client_->put(keys_.migration(y), json{{"host", "h1"}, {"to", "tcp:127.0.0.1:5555"}, {"generation", 1}, {"ok", false},
+                                        {"error", "connection lost: Connection reset by peer"}}.dump());
+  auto host_of = [&](const std::string& id) {
+    for (const auto& vm : c.list_vms(kAdmin, "")) if (vm["id"] == id) return std::make_pair(vm["host"].get<std::string>(), vm["desired"].get<std::string>());
+    return std::make_pair(std::string(), std::string());
+  };
+  ASSERT_TRUE(wait_for([&] { return host_of(x) == std::make_pair(std::string("h2"), std::string("scheduled")); }));
+  ASSERT_TRUE(wait_for([&] { return host_of(y) == std::make_pair(std::string("h1"), std::string("scheduled")); }));
+  EXPECT_FALSE(client_->get(keys_.assign("h1", x)));
+  parse_record(client_->get(keys_.assign("h2", x))->value, a);
+  EXPECT_FALSE(a.incoming);
+  EXPECT_EQ(a.generation, 1);  // no restart
+  EXPECT_FALSE(client_->get(keys_.assign("h2", y)));
+  EXPECT_EQ(migrate_to(y), "");
+  EXPECT_FALSE(client_->get(keys_.incoming(x)));
+  EXPECT_FALSE(client_->get(keys_.migration(y)));
+  const auto h1 = alloc_of("h1").vms, h2 = alloc_of("h2").vms;
+  EXPECT_EQ(std::count(h1.begin(), h1.end(), x), 0);
+  EXPECT_EQ(std::count(h1.begin(), h1.end(), y), 1);
+  EXPECT_EQ(std::count(h2.begin(), h2.end(), x), 1);
+  EXPECT_EQ(std::count(h2.begin(), h2.end(), y), 0);
+  const std::string m = c.metrics_text();
+  EXPECT_NE(m.find("nimbus_moves_total{kind=\"live\"} 1\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("nimbus_live_move_failures_total 1\n"), std::string::npos);
+  bool failed_event = false, live_event = false;
+  for (const auto& e : c.list_events(kAdmin, 100)) {
+    failed_event = failed_event || (e["kind"] == "migration_failed" &&
+                                    e["message"].get<std::string>().find("Connection reset by peer; the VM runs on h1") != std::string::npos);
+    live_event = live_event || (e["kind"] == "moved" && e["message"].get<std::string>().find("moved live (downtime 12.5 ms") != std::string::npos);
+  }
+  EXPECT_TRUE(failed_event);
+  EXPECT_TRUE(live_event);
+  c.stop();
+}
+
+// The source host is lost mid-move: the VM restarts from its disk on the destination (new
+// generation, so that agent stops its incoming VMM first), never on a third host.
+TEST_F(ControllerEtcdTest, SourceLostMidMoveRestartsOnTheDestination) {
+  const int64_t lease1 = add_host("h1", 4, 4096);
+  Controller c(options("lost"));
+  c.start();
+  ASSERT_TRUE(wait_for([&] { return c.is_leader() && c.list_hosts(kAdmin).size() == 1; }));
+  c.create_image(kAdmin, R"({"name":"linux","kernel":"/k"})");
+  c.create_tenant(kAdmin, R"({"name":"t","quota":{"vcpus":8,"memory_mib":4096,"vms":8,"disk_gib":100}})");
+  ASSERT_TRUE(wait_for([&] { return c.list_tenants(kAdmin).size() == 1 && c.list_images(kAdmin).size() == 1; }));
+  const std::string id = c.create_vm(kAdmin, R"({"name":"a","flavor":"n1.tiny","image":"linux","tenant":"t"})")["id"];
+  client_->put(keys_.vmstatus(id), json{{"host", "h1"}, {"generation", 1}, {"state", "running"}}.dump());
+  add_host("h2", 4, 4096);
+  add_host("h3", 4, 4096);
+  ASSERT_TRUE(wait_for([&] { return c.list_hosts(kAdmin).size() == 3 && c.show_vm(kAdmin, "a", "t")["state"] == "running"; }));
+  EXPECT_EQ(c.vm_action(kAdmin, "a", "t", "migrate", R"({"host":"h2"})")["state"], "migrating");
+  EXPECT_EQ(status_of([&] { c.vm_action(kAdmin, "a", "t", "stop", ""); }), 409);
+  EXPECT_EQ(status_of([&] { c.delete_vm(kAdmin, "a", "t"); }), 409);
+  client_->lease_revoke(lease1);
+  ASSERT_TRUE(wait_for([&] {
+    const json vm = c.show_vm(kAdmin, "a", "t");
+    return vm["host"] == "h2" && vm["generation"] == 2 && vm["desired"] == "scheduled";
+  }));
+  EXPECT_FALSE(client_->get(keys_.assign("h1", id)));
+  EXPECT_FALSE(client_->get(keys_.assign("h3", id)));
+  AssignSpec a;
+  parse_record(client_->get(keys_.assign("h2", id))->value, a);
+  EXPECT_FALSE(a.incoming);
+  EXPECT_EQ(a.generation, 2);
+  const auto h2 = alloc_of("h2").vms;
+  EXPECT_EQ(std::count(h2.begin(), h2.end(), id), 1);
+  EXPECT_TRUE(alloc_of("h1").vms.empty());
+  c.stop();
 }
 
 } // namespace

@@ -43,5 +43,39 @@ TEST(Reconcile, RemovesComeFirstThenRestartsThenStarts) {
             (std::vector<ReconcileAction>{{K::Remove, "c"}, {K::Restart, "b"}, {K::Start, "a"}}));
 }
 
+// Live moves: an incoming copy is adopted once the controller drops "incoming"; the running copy
+// is sent once per address, and only while it runs.
+TEST(Reconcile, LiveMoveInAdoptsTheIncomingCopyAtSwitchOver) {
+  Present waiting{1, VmState::Incoming, true, true, ""};
+  EXPECT_TRUE(reconcile({{"a", {1, true, ""}}}, {{"a", waiting}}).empty());
+  EXPECT_EQ(reconcile({{"a", {1, false, ""}}}, {{"a", waiting}}), (std::vector<ReconcileAction>{{K::Adopt, "a"}}));
+  // A new generation while waiting (the source was lost): restart from the disk.
+  EXPECT_EQ(reconcile({{"a", {2, false, ""}}}, {{"a", waiting}}), (std::vector<ReconcileAction>{{K::Restart, "a"}}));
+  // Not present yet: Start (the agent starts the incoming VMM from the spec).
+  EXPECT_EQ(reconcile({{"a", {1, true, ""}}}, {}), (std::vector<ReconcileAction>{{K::Start, "a"}}));
+}
+
+TEST(Reconcile, LiveMoveOutSendsARunningCopyOncePerAddress) {
+  const std::string to = "tcp:127.0.0.1:4444";
+  EXPECT_EQ(reconcile({{"a", {1, false, to}}}, {{"a", {1, VmState::Running, true, false, ""}}}),
+            (std::vector<ReconcileAction>{{K::Send, "a"}}));
+  EXPECT_TRUE(reconcile({{"a", {1, false, to}}}, {{"a", {1, VmState::Running, true, false, to}}}).empty());
+  // A later attempt to another address sends again.
+  EXPECT_EQ(reconcile({{"a", {1, false, "tcp:127.0.0.1:5555"}}}, {{"a", {1, VmState::Running, true, false, to}}}),
+            (std::vector<ReconcileAction>{{K::Send, "a"}}));
+  for (VmState s : {VmState::Starting, VmState::Stopping, VmState::Stopped, VmState::Failed, VmState::Migrated})
+    EXPECT_TRUE(reconcile({{"a", {1, false, to}}}, {{"a", {1, s, true, false, ""}}}).empty()) << to_string(s);
+  // An incoming copy is adopted first, never sent on in the same step.
+  EXPECT_EQ(reconcile({{"a", {1, false, to}}}, {{"a", {1, VmState::Running, true, true, ""}}}),
+            (std::vector<ReconcileAction>{{K::Adopt, "a"}}));
+}
+
+TEST(Reconcile, LiveMoveStatesAreActiveOrNot) {
+  EXPECT_TRUE(is_active(VmState::Incoming));
+  EXPECT_FALSE(is_active(VmState::Migrated));
+  EXPECT_STREQ(to_string(VmState::Incoming), "incoming");
+  EXPECT_STREQ(to_string(VmState::Migrated), "migrated");
+}
+
 } // namespace
 } // namespace nimbus::cloud::host

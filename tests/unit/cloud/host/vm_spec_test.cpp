@@ -136,5 +136,33 @@ TEST(VmSpec, TomlCommentCannotCarryKeys) {
   EXPECT_NE(t.find("of tenant acme?disk"), std::string::npos) << t;
 }
 
+TEST(VmSpec, LiveMoveFields) {
+  json in = minimal();
+  in["incoming"] = true;
+  EXPECT_TRUE(parse_vm_spec(in).incoming);
+  json out = minimal();
+  out["migrate_to"] = "tcp:10.0.0.2:4444";
+  EXPECT_EQ(parse_vm_spec(out).migrate_to, "tcp:10.0.0.2:4444");
+  EXPECT_EQ(parse_vm_spec(out), parse_vm_spec(vm_spec_to_json(parse_vm_spec(out))));
+  auto with = [](const char* k, json v) {
+    json j = minimal();
+    j[k] = v;
+    return j;
+  };
+  EXPECT_EQ(error_of(with("incoming", "yes")), "field 'incoming': must be true or false, got a string (\"yes\")");
+  EXPECT_EQ(error_of(with("migrate_to", "10.0.0.2:4444")), "field 'migrate_to': must be tcp:HOST:PORT, got \"10.0.0.2:4444\"");
+  EXPECT_EQ(error_of(with("migrate_to", "tcp:4444")), "field 'migrate_to': must be tcp:HOST:PORT (no host or port in \"tcp:4444\")");
+  EXPECT_EQ(error_of(with("migrate_to", "tcp:h:0")), "field 'migrate_to': port must be 1..65535, got \"0\"");
+  EXPECT_EQ(error_of(with("migrate_to", "tcp:h:99999")), "field 'migrate_to': port must be 1..65535, got \"99999\"");
+  EXPECT_EQ(error_of(with("migrate_to", "tcp:a b:1")),
+            "field 'migrate_to': host \"a b\" has a character other than letters, digits, . - : [ ]");
+  json both = with("incoming", true);
+  both["migrate_to"] = "tcp:h:1";
+  EXPECT_EQ(error_of(both), "fields 'incoming' and 'migrate_to': a VM is either arriving here or leaving, not both");
+  json stopped = with("incoming", true);
+  stopped["state"] = "stopped";
+  EXPECT_EQ(error_of(stopped), "field 'incoming': a VM that waits for a live migration must have state \"running\"");
+}
+
 } // namespace
 } // namespace nimbus::cloud::host
