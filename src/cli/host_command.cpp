@@ -36,6 +36,7 @@ struct HostCommandOptions {
   std::string tls_cert, tls_key;
   int64_t lease_ttl = 5;
   std::string token_file;
+  std::string vmm_jail_user;
   bool simulate = false;
   int simulate_hosts = 0;
   double stop_grace = 5;
@@ -75,6 +76,11 @@ int run_host(const HostCommandOptions& o) {
     a.memory_mib = static_cast<int64_t>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGESIZE) >> 20;
   }
   a.disk_gib = o.disk_gib;
+  if (!o.vmm_jail_user.empty() && ::geteuid() != 0) {
+    fmt::print(stderr, "nimbus host: --vmm-jail-user needs root (the VMMs make namespaces and then drop to that user)\n");
+    return 2;
+  }
+  a.vmm_jail_user = o.vmm_jail_user;
   if (!o.dir.empty()) {
     a.dir = o.dir;
   } else {
@@ -180,6 +186,10 @@ void register_host(CLI::App& app) {
   cmd->add_option("--lease-ttl", o->lease_ttl, "etcd lease TTL in seconds (fencing after TTL-1 s without renewal)")
       ->capture_default_str()->check(CLI::Range(2, 3600));
   cmd->add_option("--token-file", o->token_file, "File holding the bearer token the TCP API requires");
+  cmd->add_option("--vmm-jail-user", o->vmm_jail_user,
+                  "Run every VMM jailed (nimbus run --jail) as this unprivileged user, e.g. nobody; needs root "
+                  "(docs/security.md)")
+      ->type_name("USER");
   cmd->add_flag("--simulate", o->simulate, "Fake VMs: same protocol, no processes, synthetic CPU load");
   cmd->add_option("--simulate-hosts", o->simulate_hosts, "Play N simulated hosts NAME-0000... (one lease, one watch)")
       ->check(CLI::Range(1, 100000));

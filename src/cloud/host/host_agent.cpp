@@ -580,7 +580,21 @@ json HostAgent::snapshot_vm(const std::string& id, const std::string& to) {
   }
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);
-  const ToolResult r = run_tool({"snapshot", id, "--to", path, "--state-dir", dir}, (fs::path(dir) / "snapshot.log").string());
+  // A jailed VMM sees only its state directory: it writes there, and the snapshot moves after.
+  const std::string written =
+      options_.vmm_jail_user.empty() ? path : (fs::path(dir) / ("snapshot-" + fs::path(path).filename().string())).string();
+  const ToolResult r = run_tool({"snapshot", id, "--to", written, "--state-dir", dir}, (fs::path(dir) / "snapshot.log").string());
+  if (r.ok && written != path) {
+    fs::rename(written, path, ec);
+    if (ec) { // another file system: copy, then drop the original
+      ec.clear();
+      fs::copy(written, path, fs::copy_options::recursive, ec);
+      if (ec)
+        throw ApiError(500, fmt::format("snapshot of VM '{}' written to {} but not moved to {}: {}", id, written, path,
+                                        ec.message()));
+      fs::remove_all(written, ec);
+    }
+  }
   if (!r.ok)
     throw ApiError(r.output.find("not supported") != std::string::npos ? 409 : 500,
                    fmt::format("snapshot of VM '{}' failed: {}", id, r.output));
@@ -799,6 +813,7 @@ void HostAgent::spawn(const std::string& id, const VmSpec& spec) {
     } else {
       cmd.args = {"run", "--vm", toml.string(), "--state-dir", dir.string(), "--host-harts", std::to_string(harts)};
     }
+    if (!options_.vmm_jail_user.empty()) cmd.args.insert(cmd.args.end(), {"--jail", "--jail-user", options_.vmm_jail_user});
     cmd.log_file = (dir / "vmm.log").string();
     std::error_code size_ec;
     const auto size = fs::file_size(cmd.log_file, size_ec);

@@ -61,6 +61,10 @@ struct HostAgentOptions {
 
   bool simulate = false;
   std::string nimbus_executable;   // the VMM binary; empty: this process's own (/proc/self/exe)
+  // Non-empty: every VMM runs jailed as this user (`nimbus run --jail --jail-user USER`, needs
+  // root; docs/security.md). Snapshots are then written inside the VM's state directory, the only
+  // one its VMM sees, and moved to where they were asked for.
+  std::string vmm_jail_user;
   std::chrono::milliseconds stop_grace{5000};              // SIGTERM, then SIGKILL
 };
 
