@@ -151,6 +151,8 @@ public:
   bool jit_enabled() const { return jit_ != nullptr; }
   // Blocks translated since the JIT was turned on (tests and statistics).
   uint64_t jit_translated_blocks() const;
+  // Direct exits patched to jump straight to their successor (tests and statistics).
+  uint64_t jit_linked_exits() const;
   size_t decoded_blocks() const { return blocks_.size(); }
 
   // Snapshots (hart_state.cpp): every architectural register (GPRs, FPRs, pc, privilege and V,
@@ -319,6 +321,7 @@ private:
   uint64_t csr_read_bias_ = 0, csr_write_bias_ = 0;
   uint64_t next_timer_poll_ = 0;
   uint64_t chain_epoch_ = 1;
+  uint64_t fence_i_switches_ = ~uint64_t{0}; // reservations_.switches() at the last FENCE.I that dropped code
   uint64_t dma_generation_seen_ = 0;
   Pmp pmp_;
 
@@ -338,6 +341,12 @@ private:
   uint64_t jit_committed_ = 0; // instructions already retired into instret by a fallback call
   uint64_t jit_limit_ = 0;     // stop chaining once jit_retired_ reaches this
   Block* jit_block_ = nullptr; // the block native code is in (or last ran)
+  // An unlinked direct exit asked to be linked to whatever block runs next (docs/jit.md): the
+  // block, which of its exits, and the chain epoch when native code returned (the request is
+  // void once it changed: the block may have been dropped).
+  Block* jit_link_from_ = nullptr;
+  uint64_t jit_link_exit_ = 0;
+  uint64_t jit_link_epoch_ = 0;
 };
 
 } // namespace nimbus::machine
