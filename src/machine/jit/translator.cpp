@@ -18,6 +18,7 @@
 #include "machine/hart.hpp"
 #include "machine/hart_execute.hpp"
 #include "machine/jit/runtime.hpp"
+#include "riscv/csr.hpp"
 #include "riscv/integer_semantics.hpp"
 
 namespace nimbus::machine::jit {
@@ -53,11 +54,14 @@ bool translated_inline(Op op) {
   case Op::Mul: case Op::Mulh: case Op::Mulhsu: case Op::Mulhu: case Op::Div: case Op::Divu: case Op::Rem:
   case Op::Remu: case Op::Mulw: case Op::Divw: case Op::Divuw: case Op::Remw: case Op::Remuw:
   case Op::Fence:
+  case Op::Flw: case Op::Fld: case Op::Fsw: case Op::Fsd:
     return true;
   default:
     return false;
   }
 }
+
+bool fp_memory(Op op) { return op == Op::Flw || op == Op::Fld || op == Op::Fsw || op == Op::Fsd; }
 
 bool reads_rs1(Op op) { return op != Op::Lui && op != Op::Auipc && op != Op::Jal && op != Op::Fence; }
 bool reads_rs2(Op op) {
@@ -76,6 +80,7 @@ bool reads_rs2(Op op) {
 bool writes_rd(Op op) {
   switch (op) {
   case Op::Fence:
+  case Op::Flw: case Op::Fld: case Op::Fsw: case Op::Fsd: // rd/rs2 are FP registers
   case Op::Beq: case Op::Bne: case Op::Blt: case Op::Bge: case Op::Bltu: case Op::Bgeu:
   case Op::Sb: case Op::Sh: case Op::Sw: case Op::Sd:
     return false;
@@ -164,7 +169,9 @@ public:
         exit_static(op.offset);
         break;
       }
-      if (translated_inline(op.op))
+      if (fp_memory(op.op))
+        fp_memory_access(op, last);
+      else if (translated_inline(op.op))
         emit_inline(op);
       else
         emit_fallback(op, last);
@@ -522,7 +529,37 @@ private:
     }
   }
 
-  void load(const BlockOp& op, unsigned size, bool sign) {
+  // FLW/FLD/FSW/FSD: inline while mstatus.FS is Dirty and V=0 (then the handler's FS check
+  // passes and its marking changes nothing); otherwise the handler runs. The access itself is
+  // the integer one's: inline soft-TLB hit, load_slow/store_slow on a miss.
+  void fp_memory_access(const BlockOp& op, bool last) {
+    Xbyak::Label handler, done;
+    mov(eax, dword[rbx + l_.mstatus]);
+    and_(eax, static_cast<uint32_t>(riscv::csr::mstatus::kFs));
+    cmp(eax, static_cast<uint32_t>(riscv::csr::mstatus::kFs));
+    jne(handler, T_NEAR);
+    cmp(byte[rbx + l_.virt], 0);
+    jne(handler, T_NEAR);
+    const bool single = op.op == Op::Flw || op.op == Op::Fsw;
+    const auto f = qword[rbx + l_.f + static_cast<int32_t>(8 * (op.op == Op::Flw || op.op == Op::Fld ? op.rd : op.rs2))];
+    if (op.op == Op::Flw || op.op == Op::Fld) {
+      load(op, single ? 4 : 8, false, true);
+      if (single) { // NaN-boxed
+        mov(rdx, 0xffffffff00000000ull);
+        or_(rax, rdx);
+      }
+      mov(f, rax);
+    } else {
+      mov(rdi, f);
+      store(op, single ? 4 : 8, true);
+    }
+    jmp(done, T_NEAR);
+    L(handler);
+    emit_fallback(op, last);
+    L(done);
+  }
+
+  void load(const BlockOp& op, unsigned size, bool sign, bool fp = false) {
     Xbyak::Label& miss = labels_.emplace_back();
     Xbyak::Label& done = labels_.emplace_back();
     tlb_lookup(op, Access::Load, size, miss);
@@ -533,7 +570,7 @@ private:
     default: mov(rax, qword[rcx + rsi]); break;
     }
     L(done);
-    put(op.rd, rax);
+    if (!fp) put(op.rd, rax);
     const BlockOp* p = &op;
     slow_paths_.push_back([this, p, size, sign, &miss, &done]() {
       L(miss);
@@ -551,11 +588,12 @@ private:
     });
   }
 
-  void store(const BlockOp& op, unsigned size) {
+  // `fp`: the value is in rdi already (an FP register); it survives the TLB lookup.
+  void store(const BlockOp& op, unsigned size, bool fp = false) {
     Xbyak::Label& miss = labels_.emplace_back();
     Xbyak::Label& done = labels_.emplace_back();
     tlb_lookup(op, Access::Store, size, miss);
-    get(rdi, op.rs2);
+    if (!fp) get(rdi, op.rs2);
     switch (size) {
     case 1: mov(byte[rcx + rsi], dil); break;
     case 2: mov(word[rcx + rsi], di); break;
@@ -564,10 +602,13 @@ private:
     }
     L(done);
     const BlockOp* p = &op;
-    slow_paths_.push_back([this, p, size, &miss, &done]() {
+    slow_paths_.push_back([this, p, size, fp, &miss, &done]() {
       L(miss);
+      if (fp)
+        mov(rdx, rdi);
+      else
+        get(rdx, p->rs2);
       mov(rdi, rbx); // rsi: the address
-      get(rdx, p->rs2);
       mov(rcx, reinterpret_cast<uint64_t>(p));
       const void* f = size == 1   ? reinterpret_cast<const void*>(&Runtime::store<1>)
                       : size == 2 ? reinterpret_cast<const void*>(&Runtime::store<2>)
@@ -646,6 +687,10 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
   l.jit_block = offset_of(h, h.jit_block_);
   l.dma_seen = offset_of(h, h.dma_generation_seen_);
   l.link_from = offset_of(h, h.jit_link_from_);
+  l.f = offset_of(h, h.f_);
+  l.mstatus = offset_of(h, h.mstatus_);
+  l.virt = offset_of(h, h.virt_);
+  static_assert(sizeof(h.virt_) == 1);
   l.link_exit = offset_of(h, h.jit_link_exit_);
   l.pins = hart.pins_.level_address();
   l.dma_generation = hart.bus_.dma_generation_address();
