@@ -198,6 +198,11 @@ private:
     tlb_.flush_host();
     break_chains();
   }
+  // SFENCE.VMA with an address, V=0: that page's entries and every superpage-derived one.
+  void flush_host_tlb_page(uint64_t vaddr) {
+    tlb_.flush_host_page(vaddr);
+    break_chains();
+  }
 
   // ---- traps (trap.cpp)
   // Raises a synchronous exception at `op` inside the running block; returns nullptr for the handler.
@@ -286,6 +291,7 @@ private:
   bool vmm_exits_ = false;
   bool vmm_exits_hs_ = false;
   bool hypervisor_access_ = false; // an HLV/HLVX/HSV is running: its faulting address is a guest VA
+  bool walked_superpage_ = false;  // the last translate() went through a superpage leaf
   std::optional<TrapExit> pending_exit_;
   std::optional<FaultRecord> first_fault_;
   void record_fault(uint64_t cause, uint64_t tval, unsigned handler_privilege);

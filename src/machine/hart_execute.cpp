@@ -218,7 +218,12 @@ struct Hart::Exec {
     }
     if (h.priv_ == Privilege::User || (h.priv_ == Privilege::Supervisor && (h.mstatus_ & mstatus::kTvm)))
       return illegal(h, op);
-    h.flush_host_tlb(); // HS-level translations only; guests' need HFENCE
+    // HS-level translations only; guests' need HFENCE. With an address (Linux after changing
+    // one PTE), that page's and the superpage-derived entries only; the ASID is ignored (a superset).
+    if (op->rs1 != 0)
+      h.flush_host_tlb_page(h.x_[op->rs1]);
+    else
+      h.flush_host_tlb();
     return leave(h, op, next_pc(h, op));
   }
 
