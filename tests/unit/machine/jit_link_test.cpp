@@ -33,7 +33,7 @@ struct Rig {
   explicit Rig(unsigned harts) {
     for (unsigned i = 0; i < harts; ++i) hart.push_back(std::make_unique<machine::Hart>(i, bus, clock, reservations));
   }
-  machine::Bus bus{kRamBase, 1ull << 20};
+  machine::Bus bus{kRamBase, 8ull << 20};
   machine::Clock clock{true};
   machine::ReservationSet reservations;
   std::vector<std::unique_ptr<machine::Hart>> hart;
@@ -245,6 +245,46 @@ TEST(JitLink, PageRemapWithSfenceVmaUnderLinkedChain) {
   EXPECT_LE(h.x(10), expected + 200u);
   EXPECT_EQ(h.csr(csr::kMcause), 0u);
   EXPECT_GT(h.jit_linked_exits(), 0u);
+}
+
+// SFENCE.VMA with an address inside a megapage must drop the soft-TLB entries of the whole
+// megapage (they are kept per 4 KiB page), not only the named page's: a load through another
+// 4 KiB page of the remapped megapage sees the new mapping. Both tiers share the TLB.
+TEST(JitLink, SfenceVmaWithAddressDropsTheWholeSuperpage) {
+  constexpr uint64_t kV = 1, kR = 2, kW = 4, kX = 8, kA = 64, kD = 128;
+  constexpr uint64_t root = kTables, level1 = kTables + 0x1000, level0 = kTables + 0x2000;
+  constexpr uint64_t kOld = kRamBase + 0x200000, kNew = kRamBase + 0x400000; // 2 MiB aligned
+  const auto leaf = [&](uint64_t pa, uint64_t bits) { return ((pa >> 12) << 10) | kV | kA | kD | bits; };
+  Pair pair(1, [&](Rig& rig) {
+    rig.put(kHandler, kHandlerCode);
+    rig.put64(root + 8 * 2, leaf(kRamBase, kR | kW)); // identity gigapage: page tables as data
+    rig.put64(root + 8 * 1, ((level1 >> 12) << 10) | kV);
+    rig.put64(level1 + 0, ((level0 >> 12) << 10) | kV);
+    rig.put64(level0 + 0, leaf(kCode, kR | kX));      // code at VA 0x40000000
+    rig.put64(level1 + 8, leaf(kOld, kR | kW));       // megapage VA 0x40200000
+    rig.put64(kOld + 0x3000, 1);
+    rig.put64(kNew + 0x3000, 2);
+    rig.put(kCode, {
+        ld(10, 20, 0),                     // through the old megapage: 1
+        sd(21, 22, 0),                     // remap the megapage
+        0x12000073u | (23u << 15),         // sfence.vma x23 (another 4 KiB page of it)
+        ld(11, 20, 0),                     // the new mapping: 2
+        jal(0, 0),
+    });
+    rig.start(0, 0x40000000);
+    machine::Hart& h = *rig.hart[0];
+    h.set_csr(csr::kSatp, (8ull << 60) | (root >> 12));
+    h.set_privilege(1);
+    h.set_x(20, 0x40203000);
+    h.set_x(21, leaf(kNew, kR | kW));
+    h.set_x(22, level1 + 8);
+    h.set_x(23, 0x40300000);
+  });
+  pair.run(3, 10);
+  EXPECT_EQ(pair.interp.hart[0]->x(10), 1u);
+  EXPECT_EQ(pair.interp.hart[0]->x(11), 2u);
+  EXPECT_EQ(pair.jit.hart[0]->x(11), 2u);
+  EXPECT_EQ(pair.jit.hart[0]->csr(csr::kMcause), 0u);
 }
 
 } // namespace
