@@ -11,6 +11,7 @@ bool BlockCache::insert(std::unique_ptr<Block> block) {
   page_it->second.push_back(paddr);
   auto& stored = blocks_[paddr];
   if (stored) {
+    if (listener_ != nullptr) listener_->block_retired(*stored);
     forget_fast(stored.get());
     cached_ops_ -= stored->ops.size();
     retired_.push_back(std::move(stored));
@@ -32,6 +33,7 @@ void BlockCache::invalidate_page(uint64_t paddr_page) {
   for (const uint64_t paddr : page_it->second) {
     const auto it = blocks_.find(paddr);
     if (it == blocks_.end()) continue;
+    if (listener_ != nullptr) listener_->block_retired(*it->second);
     forget_fast(it->second.get());
     cached_ops_ -= it->second->ops.size();
     retired_.push_back(std::move(it->second));
@@ -46,6 +48,7 @@ void BlockCache::clear() {
   pages_.clear();
   cached_ops_ = 0;
   std::fill(std::begin(fast_), std::end(fast_), nullptr);
+  if (listener_ != nullptr) listener_->blocks_cleared();
 }
 
 } // namespace nimbus::machine

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "riscv/opcode.hpp"
@@ -42,6 +43,17 @@ struct BlockLink {
   uint8_t privilege = 0xff;
 };
 
+// JIT tier (machine/jit): one direct exit of a translated block whose successor lies in the same
+// 4 KiB page (so it is the same physical block whatever the mapping, privilege or TLB state). Its
+// `jmp rel32` at `site` goes to the block's own "ask for a link" stub until the dispatcher patches
+// it to `linked`'s code; the patch is undone when either block is dropped.
+struct JitExit {
+  uint8_t* site = nullptr;      // the rel32 of the jmp, in the code cache's writable view
+  int32_t unlinked = 0;         // its value when unlinked (to the stub)
+  uint64_t target_paddr = ~uint64_t{0};
+  class Block* linked = nullptr;
+};
+
 class Block {
 public:
   uint64_t paddr = 0;
@@ -53,6 +65,20 @@ public:
   // often the dispatcher has run it. The code dies with the block.
   const void* jit_code = nullptr;
   uint32_t heat = 0;
+  // The entry other blocks' native code jumps to: the once-per-block check, then jit_code.
+  const void* jit_chain = nullptr;
+  JitExit jit_exits[2];
+  // Exits of other blocks patched to jump here: (block, exit index).
+  std::vector<std::pair<Block*, uint8_t>> jit_incoming;
+};
+
+// Told when blocks are dropped (the JIT unlinks native jumps into them).
+class BlockRetireListener {
+public:
+  virtual void block_retired(Block& block) = 0; // one block (its page was written, or it was replaced)
+  virtual void blocks_cleared() = 0;            // every block at once
+protected:
+  ~BlockRetireListener() = default;
 };
 
 class BlockCache {
@@ -84,6 +110,7 @@ public:
   }
   size_t size() const { return blocks_.size(); }
   bool full() const { return cached_ops_ >= kMaxCachedOps; }
+  void set_retire_listener(BlockRetireListener* listener) { listener_ = listener; }
 
 private:
   void forget_fast(const Block* block);
@@ -92,6 +119,7 @@ private:
   std::vector<std::unique_ptr<Block>> retired_;
   size_t cached_ops_ = 0;
   Block* fast_[kFastSlots] = {};
+  BlockRetireListener* listener_ = nullptr;
 };
 
 } // namespace nimbus::machine

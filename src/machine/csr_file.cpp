@@ -255,11 +255,13 @@ bool Hart::csr_write(uint16_t number, uint64_t value) {
     if (number & 1) return false;
     pmp_.write_cfg(number - csr::kPmpcfg0, value);
     flush_tlb();
+    if (jit_) blocks_.clear(); // native direct links skip PMP checks inside a page (docs/jit.md)
     return true;
   }
   if (number >= csr::kPmpaddr0 && number <= csr::kPmpaddr63) {
     pmp_.write_addr(number - csr::kPmpaddr0, value);
     flush_tlb();
+    if (jit_) blocks_.clear(); // native direct links skip PMP checks inside a page (docs/jit.md)
     return true;
   }
   // Read-only CSRs that exist (writes are stopped earlier by the access check).

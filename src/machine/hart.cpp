@@ -109,6 +109,7 @@ uint64_t Hart::run(uint64_t budget) {
     if ((pending_interrupts() & mie_) == 0) return 0;
     waiting_ = false;
   }
+  jit_link_from_ = nullptr;
   uint64_t retired = 0;
   uint64_t steps = 0; // retired instructions plus fetch faults, so a faulting loop still ends
   next_timer_poll_ = kTimerPollInterval;
@@ -156,9 +157,15 @@ uint64_t Hart::run(uint64_t budget) {
     const uint64_t epoch_before = chain_epoch_;
     if (jit_ != nullptr && block != scratch_block_.get() &&
         (block->jit_code != nullptr || ++block->heat >= jit_hot_threshold_) && jit_->translate(*block)) {
-      // Native code runs this block and any blocks chained after it (docs/jit.md).
+      // Native code runs this block and any blocks chained after it (docs/jit.md). The exit that
+      // brought us here may ask for a direct link to it; the lookup table learns where it is.
+      if (jit_link_from_ != nullptr && jit_link_epoch_ == chain_epoch_)
+        jit_->link(*jit_link_from_, static_cast<unsigned>(jit_link_exit_), *block);
+      jit_link_from_ = nullptr;
+      jit_->remember(pc_, fetch_context_, chain_epoch_, *block);
       run_translated(block, steps, budget, retired, steps);
     } else {
+      jit_link_from_ = nullptr;
       const BlockOp* op = block->ops.data();
       do {
         op = op->handler(*this, op);
@@ -193,6 +200,7 @@ void Hart::set_jit(bool on, uint32_t hot_threshold) {
 }
 
 uint64_t Hart::jit_translated_blocks() const { return jit_ ? jit_->translated_blocks() : 0; }
+uint64_t Hart::jit_linked_exits() const { return jit_ ? jit_->linked_exits() : 0; }
 
 // Enters native code at `block`. On return `block` is the block native code ended in, with the
 // hart exactly as the interpreter would leave it after that block.
@@ -204,6 +212,7 @@ void Hart::run_translated(Block*& block, uint64_t steps, uint64_t budget, uint64
   // Chain while the dispatcher would still start another block without polling the timer.
   jit_limit_ = std::min(budget, next_timer_poll_) - steps;
   jit_->enter(block->jit_code);
+  jit_link_epoch_ = chain_epoch_;
   block = jit_block_;
   const uint64_t uncommitted = jit_retired_ + block_retired_;
   retire(uncommitted);

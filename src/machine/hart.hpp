@@ -151,6 +151,8 @@ public:
   bool jit_enabled() const { return jit_ != nullptr; }
   // Blocks translated since the JIT was turned on (tests and statistics).
   uint64_t jit_translated_blocks() const;
+  // Direct exits patched to jump straight to their successor (tests and statistics).
+  uint64_t jit_linked_exits() const;
   size_t decoded_blocks() const { return blocks_.size(); }
 
   // Snapshots (hart_state.cpp): every architectural register (GPRs, FPRs, pc, privilege and V,
@@ -194,6 +196,11 @@ private:
   }
   void flush_host_tlb() {
     tlb_.flush_host();
+    break_chains();
+  }
+  // SFENCE.VMA with an address, V=0: that page's entries and every superpage-derived one.
+  void flush_host_tlb_page(uint64_t vaddr) {
+    tlb_.flush_host_page(vaddr);
     break_chains();
   }
 
@@ -284,6 +291,7 @@ private:
   bool vmm_exits_ = false;
   bool vmm_exits_hs_ = false;
   bool hypervisor_access_ = false; // an HLV/HLVX/HSV is running: its faulting address is a guest VA
+  bool walked_superpage_ = false;  // the last translate() went through a superpage leaf
   std::optional<TrapExit> pending_exit_;
   std::optional<FaultRecord> first_fault_;
   void record_fault(uint64_t cause, uint64_t tval, unsigned handler_privilege);
@@ -319,6 +327,7 @@ private:
   uint64_t csr_read_bias_ = 0, csr_write_bias_ = 0;
   uint64_t next_timer_poll_ = 0;
   uint64_t chain_epoch_ = 1;
+  uint64_t fence_i_switches_ = ~uint64_t{0}; // reservations_.switches() at the last FENCE.I that dropped code
   uint64_t dma_generation_seen_ = 0;
   Pmp pmp_;
 
@@ -338,6 +347,12 @@ private:
   uint64_t jit_committed_ = 0; // instructions already retired into instret by a fallback call
   uint64_t jit_limit_ = 0;     // stop chaining once jit_retired_ reaches this
   Block* jit_block_ = nullptr; // the block native code is in (or last ran)
+  // An unlinked direct exit asked to be linked to whatever block runs next (docs/jit.md): the
+  // block, which of its exits, and the chain epoch when native code returned (the request is
+  // void once it changed: the block may have been dropped).
+  Block* jit_link_from_ = nullptr;
+  uint64_t jit_link_exit_ = 0;
+  uint64_t jit_link_epoch_ = 0;
 };
 
 } // namespace nimbus::machine

@@ -164,9 +164,16 @@ struct Hart::Exec {
 
   // ---- system
   static P fence(Hart&, P op) { return op + 1; }
+  // This hart's own stores into decoded code drop it as they happen (write_physical), and DMA
+  // drops it at the next block boundary: only another hart's stores can have left stale code.
+  // So decoded (and translated) code is dropped only if another hart ran since the last drop;
+  // a FENCE.I flood on one hart costs no retranslation.
   static P fence_i(Hart& h, P op) {
-    h.blocks_.clear(); // the running block stays alive until the next block boundary
-    h.break_chains();
+    if (h.reservations_.switches() != h.fence_i_switches_) {
+      h.blocks_.clear(); // the running block stays alive until the next block boundary
+      h.break_chains();
+      h.fence_i_switches_ = h.reservations_.switches();
+    }
     return leave(h, op, next_pc(h, op));
   }
   static P ecall(Hart& h, P op) {
@@ -211,7 +218,12 @@ struct Hart::Exec {
     }
     if (h.priv_ == Privilege::User || (h.priv_ == Privilege::Supervisor && (h.mstatus_ & mstatus::kTvm)))
       return illegal(h, op);
-    h.flush_host_tlb(); // HS-level translations only; guests' need HFENCE
+    // HS-level translations only; guests' need HFENCE. With an address (Linux after changing
+    // one PTE), that page's and the superpage-derived entries only; the ASID is ignored (a superset).
+    if (op->rs1 != 0)
+      h.flush_host_tlb_page(h.x_[op->rs1]);
+    else
+      h.flush_host_tlb();
     return leave(h, op, next_pc(h, op));
   }
 

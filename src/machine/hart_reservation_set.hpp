@@ -27,8 +27,12 @@ public:
     if (last_runner_ != hart) {
       valid_ = false;
       last_runner_ = hart;
+      ++switches_;
     }
   }
+  // How often the thread went from one hart to another: unchanged means no other hart ran (and
+  // so none wrote memory) in between (FENCE.I keeps decoded code then).
+  uint64_t switches() const { return switches_; }
   bool valid() const { return valid_; }
 
   // Snapshots: owner, last runner, address, valid.
@@ -51,6 +55,7 @@ private:
   unsigned last_runner_ = ~0u;
   uint64_t address_ = 0;
   bool valid_ = false;
+  uint64_t switches_ = 0; // not architectural: not in snapshots
 };
 
 } // namespace nimbus::machine

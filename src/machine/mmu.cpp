@@ -37,6 +37,7 @@ constexpr uint64_t kTinstImplicitRead = 0x3000, kTinstImplicitWrite = 0x3020;
 
 std::optional<Exception> Hart::translate(uint64_t vaddr, Access access, Privilege privilege, uint64_t& paddr,
                                          bool virt, bool execute_as_read) {
+  walked_superpage_ = false;
   if (privilege == Privilege::Machine) {
     paddr = vaddr;
     return std::nullopt;
@@ -144,6 +145,7 @@ std::optional<Exception> Hart::walk(const Walk& w, uint64_t address, uint64_t& r
     }
     const uint64_t offset_mask = (uint64_t{1} << shift) - 1;
     result = ((ppn << 12) & ~offset_mask) | (address & offset_mask);
+    if (shift > 12) walked_superpage_ = true; // install_tlb: an SFENCE.VMA of any address in it drops it
     return std::nullopt;
   }
   return fault();
@@ -161,6 +163,7 @@ void Hart::install_tlb(TlbEntry& entry, uint64_t vaddr, uint64_t paddr, Access a
   entry.tag = vaddr >> 12;
   entry.addend = reinterpret_cast<uintptr_t>(host) - (vaddr & ~kPageMask);
   entry.paddr_page = page;
+  if (walked_superpage_) tlb_.note_superpage(entry);
 }
 
 std::optional<Exception> Hart::translate_data(uint64_t vaddr, unsigned size, Access access, uint64_t& paddr) {

@@ -3,6 +3,7 @@
 // that translate to RAM with the permission already checked. A hit is a tag compare and an add.
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include "machine/hart_privilege.hpp"
 
@@ -40,13 +41,43 @@ public:
     for (auto& context : entries_)
       for (auto& kind : context)
         for (auto& e : kind) e.tag = TlbEntry::kInvalidTag;
+    superpages_.clear();
+    superpages_lost_ = false;
+  }
+  // An entry just installed from a superpage (entries are per 4 KiB page, so a one-address
+  // flush cannot find its siblings by tag: it drops all such entries instead).
+  void note_superpage(TlbEntry& e) {
+    if (superpages_.size() < kMaxSuperpageEntries)
+      superpages_.push_back(&e);
+    else
+      superpages_lost_ = true;
+  }
+  // SFENCE.VMA rs1=vaddr in HS/M (V=0): drops the host contexts' entries for that page and every
+  // superpage-derived entry (a superset of the leaf entries that could translate vaddr, as the
+  // spec allows), keeping the rest of the working set.
+  void flush_host_page(uint64_t vaddr) {
+    if (superpages_lost_) {
+      flush_host();
+      return;
+    }
+    for (unsigned c = 0; c < kFirstGuestContext; ++c)
+      for (auto& kind : entries_[c]) {
+        TlbEntry& e = kind[(vaddr >> 12) & (kEntries - 1)];
+        if (e.tag == vaddr >> 12) e.tag = TlbEntry::kInvalidTag;
+      }
+    for (TlbEntry* e : superpages_) e->tag = TlbEntry::kInvalidTag;
+    superpages_.clear();
   }
   void flush_access(Access access) {
     for (auto& context : entries_)
       for (auto& e : context[static_cast<unsigned>(access)]) e.tag = TlbEntry::kInvalidTag;
   }
   // The V=0 contexts (satp, SFENCE.VMA in HS) or the V=1 ones (vsatp, hgatp, HFENCE).
-  void flush_host() { flush_contexts(0, kFirstGuestContext); }
+  void flush_host() {
+    flush_contexts(0, kFirstGuestContext);
+    superpages_.clear(); // the guest contexts' superpage entries go too: an extra miss at worst
+    superpages_lost_ = false;
+  }
   void flush_guest() { flush_contexts(kFirstGuestContext, kContexts); }
   void flush_context(unsigned context, Access access) {
     for (auto& e : entries_[context][static_cast<unsigned>(access)]) e.tag = TlbEntry::kInvalidTag;
@@ -66,6 +97,12 @@ private:
   }
 
   std::array<std::array<std::array<TlbEntry, kEntries>, 3>, kContexts> entries_{};
+  // Entries installed from superpages since the last flush of the host contexts (may repeat, may
+  // since hold a 4 KiB page: dropping those costs one miss). Past the bound, a one-address
+  // flush drops all host contexts.
+  static constexpr size_t kMaxSuperpageEntries = 4096;
+  std::vector<TlbEntry*> superpages_;
+  bool superpages_lost_ = false;
 };
 
 } // namespace nimbus::machine

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <optional>
@@ -17,6 +18,7 @@
 #include "machine/hart.hpp"
 #include "machine/hart_execute.hpp"
 #include "machine/jit/runtime.hpp"
+#include "riscv/csr.hpp"
 #include "riscv/integer_semantics.hpp"
 
 namespace nimbus::machine::jit {
@@ -52,11 +54,14 @@ bool translated_inline(Op op) {
   case Op::Mul: case Op::Mulh: case Op::Mulhsu: case Op::Mulhu: case Op::Div: case Op::Divu: case Op::Rem:
   case Op::Remu: case Op::Mulw: case Op::Divw: case Op::Divuw: case Op::Remw: case Op::Remuw:
   case Op::Fence:
+  case Op::Flw: case Op::Fld: case Op::Fsw: case Op::Fsd:
     return true;
   default:
     return false;
   }
 }
+
+bool fp_memory(Op op) { return op == Op::Flw || op == Op::Fld || op == Op::Fsw || op == Op::Fsd; }
 
 bool reads_rs1(Op op) { return op != Op::Lui && op != Op::Auipc && op != Op::Jal && op != Op::Fence; }
 bool reads_rs2(Op op) {
@@ -75,6 +80,7 @@ bool reads_rs2(Op op) {
 bool writes_rd(Op op) {
   switch (op) {
   case Op::Fence:
+  case Op::Flw: case Op::Fld: case Op::Fsw: case Op::Fsd: // rd/rs2 are FP registers
   case Op::Beq: case Op::Bne: case Op::Blt: case Op::Bge: case Op::Bltu: case Op::Bgeu:
   case Op::Sb: case Op::Sh: case Op::Sw: case Op::Sd:
     return false;
@@ -110,12 +116,44 @@ uint64_t (*division_function(Op op))(uint64_t, uint64_t) {
 
 class BlockEmitter : public Xbyak::CodeGenerator {
 public:
-  BlockEmitter(const Layout& layout, Block& block, const void* exit, size_t max, uint8_t* at)
-      : Xbyak::CodeGenerator(max, at), l_(layout), block_(block), exit_(exit) {}
+  // `exec_delta`: executable address minus writable address of the code cache (rel32 jumps to
+  // the exit stub are computed against where the code runs, not where it is written).
+  BlockEmitter(const Layout& layout, Block& block, const void* exit, const LookupEntry* lookup, intptr_t exec_delta,
+               size_t max, uint8_t* at)
+      : Xbyak::CodeGenerator(max, at), l_(layout), block_(block), exit_(exit), lookup_(lookup),
+        exec_delta_(exec_delta) {}
+
+  // Offsets in the emitted code.
+  size_t dispatcher_entry = 0;       // where the dispatcher enters (the chain entry is offset 0)
+  unsigned exits = 0;                // patchable direct exits
+  size_t site[2] = {};               // their rel32 fields
+  uint64_t target_paddr[2] = {};
 
   void emit() {
     allocate();
-    // Entry: this block's pc is in pc_ (the dispatcher or the previous block put it there).
+    // Chain entry, where other blocks jump: the once-per-block check. The block that jumped here
+    // is complete (its instruction count is still in block_retired_); it is counted into the
+    // chain only when this block will run, so a failed check leaves exactly the state after it.
+    mov(rax, qword[rbx + l_.jit_retired]);
+    add(rax, qword[rbx + l_.block_retired]);
+    cmp(rax, qword[rbx + l_.jit_limit]);
+    jae(exit_label_, T_NEAR);
+    cmp(byte[rbx + l_.exit_requested], 0);
+    jne(exit_label_, T_NEAR);
+    mov(rcx, qword[rbx + l_.mip]);
+    or_(rcx, qword[rbx + l_.sstc_pending]);
+    mov(rdx, reinterpret_cast<uint64_t>(l_.pins));
+    or_(rcx, qword[rdx]);
+    test(qword[rbx + l_.mie], rcx);
+    jnz(exit_label_, T_NEAR);
+    mov(rdx, reinterpret_cast<uint64_t>(l_.dma_generation));
+    mov(rdx, qword[rdx]);
+    cmp(rdx, qword[rbx + l_.dma_seen]);
+    jne(exit_label_, T_NEAR);
+    mov(qword[rbx + l_.jit_retired], rax);
+
+    // Dispatcher entry: this block's pc is in pc_ (the dispatcher or the previous block put it there).
+    dispatcher_entry = getSize();
     mov(rax, qword[rbx + l_.pc]);
     mov(qword[rbx + l_.block_pc], rax);
     mov(rax, reinterpret_cast<uint64_t>(&block_));
@@ -128,62 +166,54 @@ public:
       const BlockOp& op = block_.ops[i];
       const bool last = i + 1 == block_.ops.size();
       if (op.handler == fall_through) {
-        mov(rax, qword[rbx + l_.block_pc]);
-        add(rax, static_cast<uint32_t>(op.offset));
-        exit_to_rax();
+        exit_static(op.offset);
         break;
       }
-      if (translated_inline(op.op))
+      if (fp_memory(op.op))
+        fp_memory_access(op, last);
+      else if (translated_inline(op.op))
         emit_inline(op);
       else
         emit_fallback(op, last);
     }
 
-    // The once-per-block check and the chain to a successor.
-    L(chain_);
-    mov(rax, qword[rbx + l_.jit_retired]);
-    add(rax, static_cast<uint32_t>(block_.count));
-    cmp(rax, qword[rbx + l_.jit_limit]);
-    jae(to_dispatcher_, T_NEAR);
-    cmp(byte[rbx + l_.exit_requested], 0);
-    jne(to_dispatcher_, T_NEAR);
-    mov(rcx, qword[rbx + l_.mip]);
-    or_(rcx, qword[rbx + l_.sstc_pending]);
-    mov(rdx, reinterpret_cast<uint64_t>(l_.pins));
-    or_(rcx, qword[rdx]);
-    test(qword[rbx + l_.mie], rcx);
-    jnz(to_dispatcher_, T_NEAR);
-    mov(rdx, reinterpret_cast<uint64_t>(l_.dma_generation));
-    mov(rdx, qword[rdx]);
-    cmp(rdx, qword[rbx + l_.dma_seen]);
-    jne(to_dispatcher_, T_NEAR);
-    mov(rcx, qword[rbx + l_.pc]);
-    mov(rsi, qword[rbx + l_.chain_epoch]);
-    mov(edx, dword[rbx + l_.fetch_context]);
-    for (int link = 0; link < 2; ++link) {
-      Xbyak::Label next;
-      mov(rdi, reinterpret_cast<uint64_t>(&block_) + static_cast<uint64_t>(l_.block_links + link * l_.link_size));
-      cmp(rcx, qword[rdi + l_.link_pc]);
-      jne(next, T_NEAR);
-      cmp(rsi, qword[rdi + l_.link_epoch]);
-      jne(next, T_NEAR);
-      cmp(dl, byte[rdi + l_.link_privilege]);
-      jne(next, T_NEAR);
-      mov(rdi, qword[rdi + l_.link_block]);
-      mov(rdi, qword[rdi + l_.block_jit_code]);
-      test(rdi, rdi);
-      jz(to_dispatcher_, T_NEAR);
-      mov(qword[rbx + l_.jit_retired], rax); // this block is done: count it, enter the next
-      jmp(rdi);
-      L(next);
-    }
-    L(to_dispatcher_);
+    // To the dispatcher with the state after the last complete block (a failed check, a lookup miss).
+    L(exit_label_);
     jmp_exit();
 
     // Registers stored back, then to the dispatcher: traps and stores into code end here.
     L(sync_exit_);
     store_written();
     jmp_exit();
+
+    // The indirect exit: pc_ holds the target (also in rax); registers are stored. Probe the
+    // lookup table; a hit jumps to the target's chain entry.
+    if (lookup_used_) {
+      L(lookup_label_);
+      mov(ecx, eax);
+      shr(ecx, 1);
+      and_(ecx, Translator::kLookupEntries - 1);
+      shl(ecx, 5);
+      mov(rdx, reinterpret_cast<uint64_t>(lookup_));
+      add(rdx, rcx);
+      cmp(rax, qword[rdx]);
+      jne(exit_label_, T_NEAR);
+      mov(rax, qword[rbx + l_.chain_epoch]);
+      mov(ecx, dword[rbx + l_.fetch_context]);
+      lea(rax, ptr[rcx + rax * 8]);
+      cmp(rax, qword[rdx + 8]);
+      jne(exit_label_, T_NEAR);
+      jmp(qword[rdx + 16]);
+    }
+
+    // An unlinked direct exit: ask the dispatcher to link it to the block that runs next.
+    for (unsigned i = 0; i < exits; ++i) {
+      L(link_stub_[i]);
+      mov(rax, reinterpret_cast<uint64_t>(&block_));
+      mov(qword[rbx + l_.link_from], rax);
+      mov(qword[rbx + l_.link_exit], i);
+      jmp_exit();
+    }
 
     for (auto& slow : slow_paths_) slow();
   }
@@ -252,15 +282,42 @@ private:
     if (saved.size() % 2) add(rsp, 8);
     for (auto it = saved.rbegin(); it != saved.rend(); ++it) pop(*it);
   }
+  // jmp rel32 to the exit stub (the code cache is one region: every target is in reach).
   void jmp_exit() {
-    mov(rax, reinterpret_cast<uint64_t>(exit_));
-    jmp(rax);
+    db(0xe9);
+    const intptr_t here = reinterpret_cast<intptr_t>(getCurr()) + exec_delta_ + 4;
+    dd(static_cast<uint32_t>(static_cast<int32_t>(reinterpret_cast<intptr_t>(exit_) - here)));
   }
-  // A normal end of the block with the next pc in rax.
-  void exit_to_rax() {
+  // A normal end of the block at block_pc + `delta`, known at translation time. Inside this
+  // block's page the successor is the same physical block whatever the mapping: a patchable
+  // jump (to the link stub until the dispatcher links it). Elsewhere: the lookup table.
+  void exit_static(int64_t delta) {
+    mov(rax, qword[rbx + l_.block_pc]);
+    if (fits32(delta)) {
+      if (delta != 0) add(rax, static_cast<uint32_t>(static_cast<int32_t>(delta)));
+    } else {
+      mov(rdx, static_cast<uint64_t>(delta));
+      add(rax, rdx);
+    }
     mov(qword[rbx + l_.pc], rax);
     store_written();
-    jmp(chain_, T_NEAR);
+    const int64_t in_page = static_cast<int64_t>(block_.paddr & 0xfff) + delta;
+    if (in_page >= 0 && in_page < 4096 && exits < 2) {
+      const unsigned i = exits++;
+      target_paddr[i] = (block_.paddr & ~uint64_t{0xfff}) + static_cast<uint64_t>(in_page);
+      jmp(link_stub_[i], T_NEAR); // e9 rel32: patched in place
+      site[i] = getSize() - 4;
+      return;
+    }
+    lookup_used_ = true;
+    jmp(lookup_label_, T_NEAR);
+  }
+  // A normal end of the block with the next pc in rax (JALR).
+  void exit_dynamic() {
+    mov(qword[rbx + l_.pc], rax);
+    store_written();
+    lookup_used_ = true;
+    jmp(lookup_label_, T_NEAR);
   }
   void pc_plus(const Xbyak::Reg64& dst, const BlockOp& op, int64_t delta) {
     mov(dst, qword[rbx + l_.block_pc]);
@@ -326,8 +383,7 @@ private:
     case Op::Jal:
       pc_plus(rax, op, op.length);
       put(op.rd, rax);
-      pc_plus(rax, op, op.imm);
-      exit_to_rax();
+      exit_static(static_cast<int64_t>(op.offset) + op.imm);
       return;
     case Op::Jalr:
       get(rsi, op.rs1);
@@ -336,7 +392,7 @@ private:
       pc_plus(rax, op, op.length);
       put(op.rd, rax);
       mov(rax, rsi);
-      exit_to_rax();
+      exit_dynamic();
       return;
     case Op::Beq: case Op::Bne: case Op::Blt: case Op::Bge: case Op::Bltu: case Op::Bgeu: {
       get(rax, op.rs1);
@@ -351,11 +407,9 @@ private:
       case Op::Bltu: jb(taken, T_NEAR); break;
       default: jae(taken, T_NEAR); break;
       }
-      pc_plus(rax, op, op.length);
-      exit_to_rax();
+      exit_static(static_cast<int64_t>(op.offset) + op.length);
       L(taken);
-      pc_plus(rax, op, op.imm);
-      exit_to_rax();
+      exit_static(static_cast<int64_t>(op.offset) + op.imm);
       return;
     }
     case Op::Lb: return load(op, 1, true);
@@ -475,7 +529,37 @@ private:
     }
   }
 
-  void load(const BlockOp& op, unsigned size, bool sign) {
+  // FLW/FLD/FSW/FSD: inline while mstatus.FS is Dirty and V=0 (then the handler's FS check
+  // passes and its marking changes nothing); otherwise the handler runs. The access itself is
+  // the integer one's: inline soft-TLB hit, load_slow/store_slow on a miss.
+  void fp_memory_access(const BlockOp& op, bool last) {
+    Xbyak::Label handler, done;
+    mov(eax, dword[rbx + l_.mstatus]);
+    and_(eax, static_cast<uint32_t>(riscv::csr::mstatus::kFs));
+    cmp(eax, static_cast<uint32_t>(riscv::csr::mstatus::kFs));
+    jne(handler, T_NEAR);
+    cmp(byte[rbx + l_.virt], 0);
+    jne(handler, T_NEAR);
+    const bool single = op.op == Op::Flw || op.op == Op::Fsw;
+    const auto f = qword[rbx + l_.f + static_cast<int32_t>(8 * (op.op == Op::Flw || op.op == Op::Fld ? op.rd : op.rs2))];
+    if (op.op == Op::Flw || op.op == Op::Fld) {
+      load(op, single ? 4 : 8, false, true);
+      if (single) { // NaN-boxed
+        mov(rdx, 0xffffffff00000000ull);
+        or_(rax, rdx);
+      }
+      mov(f, rax);
+    } else {
+      mov(rdi, f);
+      store(op, single ? 4 : 8, true);
+    }
+    jmp(done, T_NEAR);
+    L(handler);
+    emit_fallback(op, last);
+    L(done);
+  }
+
+  void load(const BlockOp& op, unsigned size, bool sign, bool fp = false) {
     Xbyak::Label& miss = labels_.emplace_back();
     Xbyak::Label& done = labels_.emplace_back();
     tlb_lookup(op, Access::Load, size, miss);
@@ -486,7 +570,7 @@ private:
     default: mov(rax, qword[rcx + rsi]); break;
     }
     L(done);
-    put(op.rd, rax);
+    if (!fp) put(op.rd, rax);
     const BlockOp* p = &op;
     slow_paths_.push_back([this, p, size, sign, &miss, &done]() {
       L(miss);
@@ -504,11 +588,12 @@ private:
     });
   }
 
-  void store(const BlockOp& op, unsigned size) {
+  // `fp`: the value is in rdi already (an FP register); it survives the TLB lookup.
+  void store(const BlockOp& op, unsigned size, bool fp = false) {
     Xbyak::Label& miss = labels_.emplace_back();
     Xbyak::Label& done = labels_.emplace_back();
     tlb_lookup(op, Access::Store, size, miss);
-    get(rdi, op.rs2);
+    if (!fp) get(rdi, op.rs2);
     switch (size) {
     case 1: mov(byte[rcx + rsi], dil); break;
     case 2: mov(word[rcx + rsi], di); break;
@@ -517,10 +602,13 @@ private:
     }
     L(done);
     const BlockOp* p = &op;
-    slow_paths_.push_back([this, p, size, &miss, &done]() {
+    slow_paths_.push_back([this, p, size, fp, &miss, &done]() {
       L(miss);
+      if (fp)
+        mov(rdx, rdi);
+      else
+        get(rdx, p->rs2);
       mov(rdi, rbx); // rsi: the address
-      get(rdx, p->rs2);
       mov(rcx, reinterpret_cast<uint64_t>(p));
       const void* f = size == 1   ? reinterpret_cast<const void*>(&Runtime::store<1>)
                       : size == 2 ? reinterpret_cast<const void*>(&Runtime::store<2>)
@@ -536,9 +624,12 @@ private:
   const Layout& l_;
   Block& block_;
   const void* exit_;
+  const LookupEntry* lookup_;
+  intptr_t exec_delta_;
+  bool lookup_used_ = false;
   std::array<std::optional<Xbyak::Reg64>, kGuestRegisters> host_{};
   std::array<bool, kGuestRegisters> written_{};
-  Xbyak::Label chain_, to_dispatcher_, sync_exit_;
+  Xbyak::Label exit_label_, sync_exit_, lookup_label_, link_stub_[2];
   std::deque<Xbyak::Label> labels_; // of out-of-line paths (stable addresses)
   std::vector<std::function<void()>> slow_paths_;
 };
@@ -595,22 +686,23 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
   l.jit_limit = offset_of(h, h.jit_limit_);
   l.jit_block = offset_of(h, h.jit_block_);
   l.dma_seen = offset_of(h, h.dma_generation_seen_);
+  l.link_from = offset_of(h, h.jit_link_from_);
+  l.f = offset_of(h, h.f_);
+  l.mstatus = offset_of(h, h.mstatus_);
+  l.virt = offset_of(h, h.virt_);
+  static_assert(sizeof(h.virt_) == 1);
+  l.link_exit = offset_of(h, h.jit_link_exit_);
   l.pins = hart.pins_.level_address();
   l.dma_generation = hart.bus_.dma_generation_address();
   static_assert(sizeof(h.block_retired_) == 8 && sizeof(h.fetch_context_) == 4 && sizeof(h.data_context_) == 4);
   static_assert(sizeof(h.exit_requested_) == 1);
-  const Block b;
-  l.block_links = offset_of(b, b.links[0]);
-  l.block_jit_code = offset_of(b, b.jit_code);
-  l.link_size = static_cast<int32_t>(sizeof(BlockLink));
-  l.link_pc = offset_of(b.links[0], b.links[0].pc);
-  l.link_epoch = offset_of(b.links[0], b.links[0].epoch);
-  l.link_block = offset_of(b.links[0], b.links[0].block);
-  l.link_privilege = offset_of(b.links[0], b.links[0].privilege);
+  static_assert(sizeof(h.jit_link_exit_) == 8 && sizeof(LookupEntry) == 32);
+  lookup_ = std::make_unique<LookupEntry[]>(kLookupEntries);
+  hart.blocks_.set_retire_listener(this);
   emit_stubs();
 }
 
-Translator::~Translator() = default;
+Translator::~Translator() { hart_.blocks_.set_retire_listener(nullptr); }
 
 void Translator::emit_stubs() {
   StubEmitter stubs(4096, code_.cursor());
@@ -622,20 +714,87 @@ void Translator::emit_stubs() {
 }
 
 void Translator::flush_everything() {
-  hart_.blocks_.clear();
+  hart_.blocks_.clear(); // blocks_cleared() frees the code
   hart_.break_chains();
+}
+
+void Translator::blocks_cleared() {
+  // No block is left to run or link to: the code goes, and the lookup table with it. The block
+  // running now (a FENCE.I, a PMP write) only returns to the dispatcher before anything new is
+  // written over it.
   code_.reset_to(stub_bytes_);
+  for (unsigned i = 0; i < kLookupEntries; ++i) lookup_[i] = LookupEntry{};
+}
+
+void Translator::patch(const JitExit& exit, const void* target) {
+  const intptr_t next = reinterpret_cast<intptr_t>(code_.executable(exit.site)) + 4;
+  const auto rel = static_cast<int32_t>(reinterpret_cast<intptr_t>(target) - next);
+  std::memcpy(exit.site, &rel, 4);
+}
+
+void Translator::link(Block& from, unsigned exit, Block& to) {
+  if (exit >= 2) return;
+  JitExit& e = from.jit_exits[exit];
+  if (e.site == nullptr || e.linked != nullptr || to.jit_chain == nullptr || e.target_paddr != to.paddr) return;
+  // A linked jump skips the fetch checks of its successor. Translation and page permissions are
+  // the same inside one page; PMP may not be (its regions are as small as 4 bytes), so link only
+  // where it allows or denies the whole page alike for every privilege. A PMP write drops every
+  // block (csr_file.cpp).
+  const uint64_t page = to.paddr & ~uint64_t{0xfff};
+  for (const Privilege p : {Privilege::User, Privilege::Supervisor, Privilege::Machine})
+    if (!hart_.pmp_.allows(page, 4096, Access::Fetch, p)) return;
+  patch(e, to.jit_chain);
+  e.linked = &to;
+  to.jit_incoming.emplace_back(&from, static_cast<uint8_t>(exit));
+  ++linked_;
+}
+
+void Translator::unlink(Block& from, unsigned exit) {
+  JitExit& e = from.jit_exits[exit];
+  if (e.linked == nullptr) return;
+  std::memcpy(e.site, &e.unlinked, 4);
+  e.linked = nullptr;
+}
+
+void Translator::block_retired(Block& block) {
+  for (const auto& [source, exit] : block.jit_incoming)
+    if (source->jit_exits[exit].linked == &block) unlink(*source, exit);
+  block.jit_incoming.clear();
+  for (unsigned i = 0; i < 2; ++i) {
+    Block* target = block.jit_exits[i].linked;
+    if (target == nullptr) continue;
+    auto& in = target->jit_incoming;
+    in.erase(std::remove(in.begin(), in.end(), std::pair<Block*, uint8_t>{&block, static_cast<uint8_t>(i)}), in.end());
+    unlink(block, i);
+  }
+}
+
+void Translator::remember(uint64_t pc, unsigned context, uint64_t epoch, const Block& block) {
+  LookupEntry& e = lookup_[(pc >> 1) & (kLookupEntries - 1)];
+  e.pc = pc;
+  e.key = epoch << 3 | context;
+  e.code = block.jit_chain;
 }
 
 bool Translator::translate(Block& block) {
   if (block.jit_code != nullptr) return true;
   if (block.ops.empty()) return false;
   const size_t window = std::min(kMaxBlockBytes, code_.remaining());
+  uint8_t* const start = code_.cursor();
+  const intptr_t delta = reinterpret_cast<intptr_t>(code_.executable(start)) - reinterpret_cast<intptr_t>(start);
   try {
-    BlockEmitter emitter(layout_, block, exit_, window, code_.cursor());
+    BlockEmitter emitter(layout_, block, exit_, lookup_.get(), delta, window, start);
     emitter.emit();
     emitter.ready();
-    block.jit_code = code_.executable(emitter.getCode());
+    block.jit_chain = code_.executable(start);
+    block.jit_code = code_.executable(start + emitter.dispatcher_entry);
+    for (unsigned i = 0; i < 2; ++i) block.jit_exits[i] = JitExit{};
+    for (unsigned i = 0; i < emitter.exits; ++i) {
+      JitExit& e = block.jit_exits[i];
+      e.site = start + emitter.site[i];
+      std::memcpy(&e.unlinked, e.site, 4);
+      e.target_paddr = emitter.target_paddr[i];
+    }
     code_.commit(emitter.getSize());
     ++translated_;
   } catch (const Xbyak::Error&) {

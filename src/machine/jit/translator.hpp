@@ -9,11 +9,13 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <memory>
+
+#include "machine/block_cache.hpp"
 #include "machine/jit/code_buffer.hpp"
 
 namespace nimbus::machine {
 class Hart;
-class Block;
 } // namespace nimbus::machine
 
 namespace nimbus::machine::jit {
@@ -22,19 +24,28 @@ namespace nimbus::machine::jit {
 struct Layout {
   int32_t x = 0, pc = 0, block_pc = 0, block_retired = 0, data_context = 0, fetch_context = 0;
   int32_t exit_requested = 0, mip = 0, sstc_pending = 0, mie = 0, chain_epoch = 0, tlb = 0;
-  int32_t jit_retired = 0, jit_limit = 0, jit_block = 0, dma_seen = 0;
+  int32_t jit_retired = 0, jit_limit = 0, jit_block = 0, dma_seen = 0, link_from = 0, link_exit = 0;
+  int32_t f = 0, mstatus = 0, virt = 0;
   const void* pins = nullptr;          // the interrupt pin levels (64-bit)
   const uint64_t* dma_generation = nullptr;
-  // Block and BlockLink.
-  int32_t block_links = 0, block_jit_code = 0, link_size = 0, link_pc = 0, link_epoch = 0, link_block = 0,
-          link_privilege = 0;
 };
 
-class Translator {
+// The lookup table of indirect jumps, returns and jumps to another page: (guest pc, fetch
+// context, chain epoch) -> the block's chain entry. Direct-mapped by pc; generated code probes it
+// inline and returns to the dispatcher on a miss, which fills it.
+struct LookupEntry {
+  uint64_t pc = ~uint64_t{0};
+  uint64_t key = 0; // chain epoch << 3 | fetch context
+  const void* code = nullptr;
+  uint64_t unused = 0; // 32-byte entries: the index is a shift
+};
+
+class Translator final : public BlockRetireListener {
 public:
   static constexpr size_t kCodeCacheBytes = size_t{4} << 20;
   // Generous for one block (64 instructions, their out-of-line paths and the chain code).
   static constexpr size_t kMaxBlockBytes = size_t{64} << 10;
+  static constexpr unsigned kLookupEntries = 4096;
 
   explicit Translator(Hart& hart);
   ~Translator();
@@ -46,19 +57,33 @@ public:
   bool translate(Block& block);
   // Runs native code from `code` until it returns to the dispatcher.
   void enter(const void* code) { enter_(&hart_, code); }
+  // Patches direct exit `exit` of `from` to jump straight to `to` when `to` is the block that
+  // exit names (same page, translated) and PMP treats the page alike in every privilege.
+  void link(Block& from, unsigned exit, Block& to);
+  // The dispatcher is about to enter `block` at `pc` in `context`: indirect jumps find it from now on.
+  void remember(uint64_t pc, unsigned context, uint64_t epoch, const Block& block);
   uint64_t translated_blocks() const { return translated_; }
+  uint64_t linked_exits() const { return linked_; }
+
+  // BlockRetireListener: unlink native jumps into dropped blocks; a cleared cache frees the code.
+  void block_retired(Block& block) override;
+  void blocks_cleared() override;
 
 private:
   void emit_stubs();
   void flush_everything();
+  void patch(const JitExit& exit, const void* target);
+  void unlink(Block& from, unsigned exit);
 
   Hart& hart_;
   Layout layout_;
   CodeBuffer code_;
+  std::unique_ptr<LookupEntry[]> lookup_;
   size_t stub_bytes_ = 0;
   void (*enter_)(Hart*, const void*) = nullptr;
   const void* exit_ = nullptr; // restores host registers and returns from enter_
   uint64_t translated_ = 0;
+  uint64_t linked_ = 0;
 };
 
 } // namespace nimbus::machine::jit

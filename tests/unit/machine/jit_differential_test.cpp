@@ -6,7 +6,7 @@
 // The streams mix every translated op (RV64I + M ALU, LUI/AUIPC, branches, JAL/JALR, loads and
 // stores of every width) with loads and stores across page boundaries and into unmapped memory,
 // misaligned AMOs, illegal instructions, ECALL/EBREAK, counter reads, FP ops (interpreter
-// fallbacks) and stores into the program itself. A trap lands in an M-mode handler that skips
+// fallbacks; FP loads/stores inline while mstatus.FS is Dirty: some streams start it Initial or Off) and stores into the program itself. A trap lands in an M-mode handler that skips
 // the faulting instruction, so a stream goes on after each trap. Runs in M-mode (bare) and in
 // S-mode under Sv39 with invalid and read-only pages (page faults).
 #include <gtest/gtest.h>
@@ -162,7 +162,11 @@ public:
     if (kind < 84) return jal(pick(2) ? 1 : dest(), 4 * static_cast<int32_t>(pick(6) + 1));
     if (kind < 87) return jalr(pick(2) ? 1 : dest(), 4, 4 * static_cast<int32_t>(pick(kProgramLength))); // x4 = kCode
     // Interpreter fallbacks and traps.
-    switch (pick(12)) {
+    switch (pick(16)) {
+    case 12: return fld(pick(32), 5 + pick(3), static_cast<int32_t>(pick(24)) - 12);
+    case 13: return flw(pick(32), 5 + pick(3), static_cast<int32_t>(pick(24)) - 12);
+    case 14: return fsd(pick(32), 5 + pick(3), static_cast<int32_t>(pick(24)) - 12);
+    case 15: return fsw(pick(32), 5 + pick(3), static_cast<int32_t>(pick(24)) - 12);
     case 0: return csrrs(dest(), pick(2) ? csr::kInstret : csr::kCycle, 0);
     case 1: return fmv_d_x(pick(32), source());
     case 2: return fadd_d(pick(32), pick(32), pick(32));
@@ -209,7 +213,10 @@ void set_up(Rig& rig, const std::vector<uint32_t>& program, uint64_t seed, bool 
   h.reset(kCode);
   h.set_csr(csr::kMtvec, kHandler);
   h.set_csr(csr::kMcounteren, ~0ull);
-  h.set_csr(csr::kMstatus, h.csr(csr::kMstatus) | csr::mstatus::kFs); // FP on: FP ops run (in the interpreter)
+  // FP on (Dirty) in most streams; Initial (the first FP write makes it Dirty) or Off (FP ops
+  // are illegal) in some: the JIT's inline FP loads/stores run only while it is Dirty.
+  const uint64_t fs = seed % 5 == 0 ? 0 : seed % 5 == 1 ? (1ull << 13) : csr::mstatus::kFs;
+  h.set_csr(csr::kMstatus, h.csr(csr::kMstatus) | fs);
   Generator values(seed ^ 0xabcdef);
   for (unsigned r = 1; r < 32; ++r) h.set_x(r, values.value());
   h.set_x(4, kCode);

@@ -1,0 +1,291 @@
+// The JIT's block linking against invalidation (docs/jit.md): code that is rewritten, fenced or
+// remapped while native blocks jump to each other directly (patched jumps inside a page) or
+// through the lookup table (indirect jumps, other pages). Each program runs on an interpreting
+// and a translating machine side by side; all state is compared after every run() step, and the
+// guest's own result says the new code ran.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hart_assembler.hpp"
+#include "machine/bus.hpp"
+#include "machine/clock.hpp"
+#include "machine/hart.hpp"
+#include "riscv/csr.hpp"
+
+namespace nimbus::test {
+namespace {
+
+namespace csr = riscv::csr;
+using namespace as;
+
+constexpr uint64_t kRamBase = 0x80000000;
+constexpr uint64_t kCode = kRamBase;               // hart 0's program
+constexpr uint64_t kHandler = kRamBase + 0x8000;   // M-mode trap handler: stop in a loop
+constexpr uint64_t kTables = kRamBase + 0x10000;   // Sv39 tables
+constexpr uint64_t kFlag = kRamBase + 0x20000;     // a word two harts share
+
+struct Rig {
+  explicit Rig(unsigned harts) {
+    for (unsigned i = 0; i < harts; ++i) hart.push_back(std::make_unique<machine::Hart>(i, bus, clock, reservations));
+  }
+  machine::Bus bus{kRamBase, 8ull << 20};
+  machine::Clock clock{true};
+  machine::ReservationSet reservations;
+  std::vector<std::unique_ptr<machine::Hart>> hart;
+
+  void put(uint64_t address, const std::vector<uint32_t>& words) {
+    for (size_t i = 0; i < words.size(); ++i) ASSERT_TRUE(bus.copy_to_ram(address + 4 * i, &words[i], 4));
+  }
+  void put64(uint64_t address, uint64_t value) { ASSERT_TRUE(bus.copy_to_ram(address, &value, 8)); }
+  void start(unsigned h, uint64_t pc) {
+    hart[h]->reset(pc);
+    hart[h]->set_csr(csr::kMtvec, kHandler);
+  }
+};
+
+std::string compare(const machine::Hart& a, const machine::Hart& b) {
+  std::string diff;
+  const auto check = [&diff](const std::string& what, uint64_t x, uint64_t y) {
+    if (x != y) diff += what + ": interpreter " + std::to_string(x) + " jit " + std::to_string(y) + "\n";
+  };
+  check("pc", a.pc(), b.pc());
+  for (unsigned r = 1; r < 32; ++r) check("x" + std::to_string(r), a.x(r), b.x(r));
+  check("instret", a.instret(), b.instret());
+  check("privilege", a.privilege(), b.privilege());
+  check("mcause", a.csr(csr::kMcause), b.csr(csr::kMcause));
+  return diff;
+}
+
+// The two machines, set up by `load`, hart 0 translating every block at its first run on the
+// JIT machine. `step(rig, i)` runs one step on a machine; `run` compares after each.
+struct Pair {
+  Pair(unsigned harts, const std::function<void(Rig&)>& load) : interp(harts), jit(harts) {
+    load(interp);
+    load(jit);
+    for (auto& h : jit.hart) h->set_jit(true, 1);
+  }
+  // Runs `steps` rounds of `budget` instructions on every hart in turn (hart 0 first).
+  void run(unsigned steps, uint64_t budget) {
+    for (unsigned s = 0; s < steps; ++s)
+      for (size_t h = 0; h < interp.hart.size(); ++h) {
+        const uint64_t a = interp.hart[h]->run(budget);
+        const uint64_t b = jit.hart[h]->run(budget);
+        ASSERT_EQ(a, b) << "retired, step " << s << " hart " << h;
+        const std::string diff = compare(*interp.hart[h], *jit.hart[h]);
+        ASSERT_EQ(diff, "") << "step " << s << " hart " << h;
+      }
+  }
+  Rig interp, jit;
+};
+
+const std::vector<uint32_t> kHandlerCode = {jal(0, 0)}; // a trap parks the hart: mcause tells
+
+// A store rewrites the first instruction of the block its own block jumps to directly (same
+// page: a patched jump). After each rewrite the block must leave (the store hit code) and the
+// successor must run as rewritten, never its old native code.
+TEST(JitLink, SelfModifyingStoreRewritesLinkedSuccessor) {
+  Pair pair(1, [](Rig& rig) {
+    rig.put(kHandler, kHandlerCode);
+    rig.put(kCode, {
+        addi(11, 0, 20),          // 0x00 iterations per round
+        addi(11, 11, -1),         // 0x04 loop: A
+        jal(0, 8),                // 0x08 -> B (same page)
+        ebreak(),                 // 0x0c
+        addi(10, 10, 1),          // 0x10 B: rewritten to add 100, then 10000
+        bne(11, 0, -16),          // 0x14 -> loop
+        addi(13, 13, 1),          // 0x18 round done
+        add(12, 12, 14),          // 0x1c the next encoding (+1 -> +100 -> +10000 via x14 steps)
+        addi(11, 0, 20),          // 0x20
+        sw(12, 4, 0x10),          // 0x24 rewrite B...
+        jal(0, -0x18),            // 0x28 ...and jump straight to it (0x10), same page
+    });
+    rig.start(0, kCode);
+    rig.hart[0]->set_x(4, kCode);
+    rig.hart[0]->set_x(12, addi(10, 10, 1));
+    // addi's immediate is bits 31:20: adding (99 << 20) turns +1 into +100, +100 into +199, ...
+    rig.hart[0]->set_x(14, uint64_t{99} << 20);
+  });
+  pair.run(60, 37);
+  const machine::Hart& h = *pair.jit.hart[0];
+  EXPECT_GT(h.x(13), 3u);                       // several rounds
+  EXPECT_GT(h.x(10), 20u + 100u * 20u);         // rewritten code ran
+  EXPECT_EQ(h.csr(csr::kMcause), 0u);           // no trap
+  EXPECT_GT(h.jit_linked_exits(), 0u);
+}
+
+// FENCE.I in a loop, and code written by another hart: hart 0 keeps its decoded (and linked)
+// code until its own FENCE.I, then runs the new code. Hart 1 writes hart 0's callee and raises a
+// flag; hart 0 fences when it sees the flag.
+TEST(JitLink, FenceIAfterAnotherHartRewroteLinkedCode) {
+  constexpr uint64_t kCallee = kCode + 0x1000; // another page: reached through the lookup table
+  constexpr uint64_t kWriter = kCode + 0x2000;
+  Pair pair(2, [](Rig& rig) {
+    rig.put(kHandler, kHandlerCode);
+    rig.put(kCode, {
+        jal(1, 0x1000),           // 0x00 loop: call the callee (other page)
+        addi(11, 11, 1),          // 0x04
+        ld(14, 5, 0),             // 0x08 the flag
+        beq(14, 0, -12),          // 0x0c no flag: loop
+        fence_i(),                // 0x10
+        sd(0, 5, 0),              // 0x14 flag down
+        addi(15, 15, 1),          // 0x18 fences seen
+        jal(0, -0x1c),            // 0x1c loop
+    });
+    rig.put(kCallee, {
+        addi(10, 10, 1),          // rewritten by hart 1 to add 100
+        jal(0, 8),                // same page: a patched jump
+        ebreak(),
+        jalr(0, 1, 0),            // return: the lookup table
+    });
+    rig.put(kWriter, {
+        sw(12, 6, 0),             // rewrite the callee's first instruction
+        addi(13, 0, 1),
+        sd(13, 5, 0),             // flag up
+        jal(0, 0),                // park
+    });
+    rig.start(0, kCode);
+    rig.hart[0]->set_x(5, kFlag);
+    rig.start(1, kWriter);
+    rig.hart[1]->set_x(5, kFlag);
+    rig.hart[1]->set_x(6, kCallee);
+    rig.hart[1]->set_x(12, addi(10, 10, 100));
+  });
+  // Hart 0 alone first (its code gets linked), then both in turn.
+  for (unsigned s = 0; s < 10; ++s) {
+    const uint64_t a = pair.interp.hart[0]->run(50), b = pair.jit.hart[0]->run(50);
+    ASSERT_EQ(a, b);
+    ASSERT_EQ(compare(*pair.interp.hart[0], *pair.jit.hart[0]), "") << "step " << s;
+  }
+  const uint64_t before = pair.jit.hart[0]->x(10);
+  EXPECT_GE(before, pair.jit.hart[0]->x(11)); // +1 per call so far (a step may end between the two)
+  EXPECT_LE(before, pair.jit.hart[0]->x(11) + 1);
+  pair.run(20, 50);
+  const machine::Hart& h = *pair.jit.hart[0];
+  EXPECT_EQ(h.x(15), 1u);                      // one fence
+  EXPECT_GT(h.x(10), before + 100u * 10u);     // the new code ran after it
+  EXPECT_EQ(h.csr(csr::kMcause), 0u);
+  EXPECT_GT(h.jit_linked_exits(), 0u);
+}
+
+// A FENCE.I in every iteration of a linked loop with a store into the loop's own page: the
+// JIT must retire and compute exactly what the interpreter does, however often code is dropped.
+TEST(JitLink, FenceILoop) {
+  Pair pair(1, [](Rig& rig) {
+    rig.put(kHandler, kHandlerCode);
+    rig.put(kCode, {
+        addi(10, 10, 3),          // 0x00 loop
+        jal(0, 8),                // 0x04 same page
+        ebreak(),
+        addi(11, 11, 1),          // 0x0c
+        andi(12, 11, 7),          // 0x10
+        bne(12, 0, 12),           // 0x14 every 8th iteration:
+        fence_i(),                // 0x18   fence
+        sw(0, 4, 0x100),          // 0x1c   and store into this page (not code: still a code page)
+        jal(0, -0x20),            // 0x20 loop
+    });
+    rig.start(0, kCode);
+    rig.hart[0]->set_x(4, kCode);
+  });
+  pair.run(50, 41);
+  EXPECT_GT(pair.jit.hart[0]->x(11), 200u);
+  EXPECT_EQ(pair.jit.hart[0]->csr(csr::kMcause), 0u);
+  EXPECT_GT(pair.jit.hart[0]->jit_linked_exits(), 0u);
+}
+
+// S-mode under Sv39: a loop calls a page through a direct jump and an indirect one (both reach
+// another page: the lookup table), and the callee has a linked chain inside its page. The loop
+// then remaps the callee's virtual page to other code and runs SFENCE.VMA: the new code must run.
+TEST(JitLink, PageRemapWithSfenceVmaUnderLinkedChain) {
+  constexpr uint64_t kV = 1, kR = 2, kW = 4, kX = 8, kA = 64, kD = 128;
+  constexpr uint64_t kCodeVa = 0x40000000, kCalleeVa = 0x40001000;
+  constexpr uint64_t kOld = kCode + 0x1000, kNew = kCode + 0x2000;
+  constexpr uint64_t root = kTables, level1 = kTables + 0x1000, level0 = kTables + 0x2000;
+  const auto leaf = [&](uint64_t pa, uint64_t bits) { return ((pa >> 12) << 10) | kV | kA | kD | bits; };
+  Pair pair(1, [&](Rig& rig) {
+    rig.put(kHandler, kHandlerCode);
+    rig.put64(root + 8 * 2, leaf(kRamBase, kR | kW)); // identity gigapage (page tables as data)
+    rig.put64(root + 8 * 1, ((level1 >> 12) << 10) | kV);
+    rig.put64(level1 + 0, ((level0 >> 12) << 10) | kV);
+    rig.put64(level0 + 0, leaf(kCode, kR | kX));
+    rig.put64(level0 + 8, leaf(kOld, kR | kX));
+    rig.put(kCode, {
+        jal(1, 0x1000),           // 0x00 loop: direct call into the other page
+        jalr(1, 15, 0),           // 0x04 indirect call
+        addi(11, 11, 1),          // 0x08
+        bne(11, 16, -12),         // 0x0c
+        sd(17, 18, 0),            // 0x10 remap the callee page
+        sfence_vma(),             // 0x14
+        addi(11, 0, 0),           // 0x18
+        addi(19, 19, 1),          // 0x1c remaps done
+        jal(0, -0x20),            // 0x20 loop
+    });
+    for (const auto& [page, add] : {std::pair{kOld, 1}, std::pair{kNew, 100}})
+      rig.put(page, {addi(10, 10, add), jal(0, 8), ebreak(), jalr(0, 1, 0)});
+    rig.start(0, kCodeVa);
+    machine::Hart& h = *rig.hart[0];
+    h.set_csr(csr::kSatp, (8ull << 60) | (root >> 12));
+    h.set_privilege(1);
+    h.set_x(15, kCalleeVa);
+    h.set_x(16, 25);                  // iterations before each remap
+    h.set_x(17, leaf(kNew, kR | kX)); // the new mapping
+    h.set_x(18, level0 + 8);
+  });
+  pair.run(40, 53);
+  const machine::Hart& h = *pair.jit.hart[0];
+  EXPECT_GT(h.x(19), 2u);
+  // 25 iterations of two calls at +1, then +100 for every call after the first remap (a step may
+  // end between the calls and the count: up to two more calls).
+  const uint64_t expected = 50u + 200u * (25u * (h.x(19) - 1) + h.x(11));
+  EXPECT_GE(h.x(10), expected);
+  EXPECT_LE(h.x(10), expected + 200u);
+  EXPECT_EQ(h.csr(csr::kMcause), 0u);
+  EXPECT_GT(h.jit_linked_exits(), 0u);
+}
+
+// SFENCE.VMA with an address inside a megapage must drop the soft-TLB entries of the whole
+// megapage (they are kept per 4 KiB page), not only the named page's: a load through another
+// 4 KiB page of the remapped megapage sees the new mapping. Both tiers share the TLB.
+TEST(JitLink, SfenceVmaWithAddressDropsTheWholeSuperpage) {
+  constexpr uint64_t kV = 1, kR = 2, kW = 4, kX = 8, kA = 64, kD = 128;
+  constexpr uint64_t root = kTables, level1 = kTables + 0x1000, level0 = kTables + 0x2000;
+  constexpr uint64_t kOld = kRamBase + 0x200000, kNew = kRamBase + 0x400000; // 2 MiB aligned
+  const auto leaf = [&](uint64_t pa, uint64_t bits) { return ((pa >> 12) << 10) | kV | kA | kD | bits; };
+  Pair pair(1, [&](Rig& rig) {
+    rig.put(kHandler, kHandlerCode);
+    rig.put64(root + 8 * 2, leaf(kRamBase, kR | kW)); // identity gigapage: page tables as data
+    rig.put64(root + 8 * 1, ((level1 >> 12) << 10) | kV);
+    rig.put64(level1 + 0, ((level0 >> 12) << 10) | kV);
+    rig.put64(level0 + 0, leaf(kCode, kR | kX));      // code at VA 0x40000000
+    rig.put64(level1 + 8, leaf(kOld, kR | kW));       // megapage VA 0x40200000
+    rig.put64(kOld + 0x3000, 1);
+    rig.put64(kNew + 0x3000, 2);
+    rig.put(kCode, {
+        ld(10, 20, 0),                     // through the old megapage: 1
+        sd(21, 22, 0),                     // remap the megapage
+        0x12000073u | (23u << 15),         // sfence.vma x23 (another 4 KiB page of it)
+        ld(11, 20, 0),                     // the new mapping: 2
+        jal(0, 0),
+    });
+    rig.start(0, 0x40000000);
+    machine::Hart& h = *rig.hart[0];
+    h.set_csr(csr::kSatp, (8ull << 60) | (root >> 12));
+    h.set_privilege(1);
+    h.set_x(20, 0x40203000);
+    h.set_x(21, leaf(kNew, kR | kW));
+    h.set_x(22, level1 + 8);
+    h.set_x(23, 0x40300000);
+  });
+  pair.run(3, 10);
+  EXPECT_EQ(pair.interp.hart[0]->x(10), 1u);
+  EXPECT_EQ(pair.interp.hart[0]->x(11), 2u);
+  EXPECT_EQ(pair.jit.hart[0]->x(11), 2u);
+  EXPECT_EQ(pair.jit.hart[0]->csr(csr::kMcause), 0u);
+}
+
+} // namespace
+} // namespace nimbus::test
