@@ -164,6 +164,7 @@ bool VirtioMmio::write(uint64_t offset, unsigned size, uint64_t value) {
         // little-endian devices behave the same.
         if ((driver_features_ & ~offered_features()) != 0) next &= ~kStatusFeaturesOk;
       }
+      if ((next & kStatusDriverOk) && !(status_ & kStatusDriverOk)) device_->driver_ok(driver_features_);
       status_ = next | (status_ & kStatusNeedsReset);
     }
     break;
@@ -219,7 +220,15 @@ void VirtioMmio::fail(std::string error) {
   interrupt_status_ |= kInterruptConfigChange;
 }
 
-void VirtioMmio::notify(unsigned queue) {
+void VirtioMmio::poll() {
+  std::lock_guard lock(mutex_);
+  for (unsigned queue = 0; queue < queues_.size(); ++queue)
+    if (device_->wants_service(queue)) serve(queue);
+}
+
+void VirtioMmio::notify(unsigned queue) { serve(queue); }
+
+void VirtioMmio::serve(unsigned queue) {
   // A driver that has not finished initialisation or a broken device serves nothing.
   if (!(status_ & kStatusDriverOk) || (status_ & kStatusNeedsReset)) return;
   Virtqueue& q = queues_[queue];
@@ -235,6 +244,10 @@ void VirtioMmio::notify(unsigned queue) {
       break;
     }
     const VirtioDevice::Result result = device_->process(queue, chain_);
+    if (result.deferred) { // nothing for this buffer yet: it stays the driver's next one
+      q.unpop();
+      break;
+    }
     touched_ram = touched_ram || result.written > 0;
     if (!result.ok) {
       fail("queue " + std::to_string(queue) + ": malformed request");
