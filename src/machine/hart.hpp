@@ -320,6 +320,7 @@ private:
   uint64_t next_timer_poll_ = 0;
   uint64_t chain_epoch_ = 1;
   uint64_t dma_generation_seen_ = 0;
+  void drop_code_written_by_dma();
   Pmp pmp_;
 
   unsigned id_;

@@ -233,7 +233,6 @@ void VirtioMmio::serve(unsigned queue) {
   if (!(status_ & kStatusDriverOk) || (status_ & kStatusNeedsReset)) return;
   Virtqueue& q = queues_[queue];
   bool used = false;
-  bool touched_ram = false;
   // At most one pass over the ring per notify: the driver notifies again for later requests.
   for (uint32_t served = 0; served < q.size; ++served) {
     std::string error;
@@ -248,7 +247,8 @@ void VirtioMmio::serve(unsigned queue) {
       q.unpop();
       break;
     }
-    touched_ram = touched_ram || result.written > 0;
+    // Harts drop decoded code only on the pages the device may have written.
+    for (const DescriptorChain::Segment& segment : chain_.writable()) bus_.note_dma_write(segment.paddr, segment.len);
     if (!result.ok) {
       fail("queue " + std::to_string(queue) + ": malformed request");
       break;
@@ -259,9 +259,9 @@ void VirtioMmio::serve(unsigned queue) {
     }
     used = true;
   }
-  // One notice for the whole batch: harts are stopped while we run, and each notice may make
-  // them drop decoded code, so fewer is cheaper.
-  if (used || touched_ram) bus_.note_dma_write();
+  // Harts are stopped while we run; the notices above name the buffers and the used ring, so
+  // they drop only code on those pages (none, for a guest that does not run code from them).
+  if (used) bus_.note_dma_write(q.device_addr, 6 + 8ull * q.size); // the used ring
   if (used) {
     interrupt_status_ |= kInterruptUsedBuffer;
     // Every batch of used buffers is a new request to the PLIC, even while the line is already
