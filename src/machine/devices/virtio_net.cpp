@@ -36,6 +36,7 @@ void VirtioNet::reset() {
   accepting_.store(false, std::memory_order_release);
   header_bytes_ = kHeaderBytes;
   std::lock_guard lock(mutex_);
+  counters_.rx_dropped += backlog_.size(); // frames the reset discards were dropped
   backlog_.clear();
   backlog_nonempty_.store(false, std::memory_order_release);
 }
@@ -147,6 +148,7 @@ void VirtioNet::restore_state(snapshot::Reader& in) {
   const bool accepting = in.boolean();
   in.expect_end();
   std::lock_guard lock(mutex_);
+  counters_.rx_dropped += backlog_.size();
   backlog_.clear();
   backlog_nonempty_.store(false, std::memory_order_release);
   header_bytes_ = header;
