@@ -23,6 +23,8 @@
 #include "cli/sandbox.hpp"
 #include "cli/terminal_console.hpp"
 #include "hypervisor/migration.hpp"
+#include "hypervisor/net_switch.hpp"
+#include "hypervisor/net_tunnel.hpp"
 #include "hypervisor/vm_config.hpp"
 #include "hypervisor/vm_snapshot.hpp"
 #include "hypervisor/vmm.hpp"
@@ -51,6 +53,10 @@ struct RunOptions {
   uint64_t max_instructions = 0;
   std::string jit; // "on" or "off"; default from NIMBUS_JIT, else off
   std::vector<std::string> loads;
+  // Networking (docs/networking.md): interfaces of the bare machine or the --virt VM, and a
+  // tunnel that extends this process's networks to other VMMs.
+  std::vector<std::string> nets;   // NETWORK[,mac=MAC]
+  std::string net_tunnel;          // udp:LOCAL_PORT,peer=HOST:PORT...
   // The VMM (--vm or --virt).
   std::vector<std::string> vm_files;
   std::string virt;          // single VM without TOML: its mode
@@ -121,6 +127,46 @@ machine::ExtraLoad parse_load(const std::string& spec) {
   return load;
 }
 
+// --net NETWORK[,mac=MAC], one interface; `index` picks the default MAC.
+hypervisor::NicConfig parse_net(const std::string& text, const std::string& vm_name, size_t index) {
+  hypervisor::NicConfig nic;
+  const size_t comma = text.find(',');
+  nic.network = text.substr(0, comma);
+  if (!hypervisor::valid_network_name(nic.network))
+    throw UsageError(fmt::format("--net '{}': network name '{}' is not 1 to 32 letters, digits, '-', '_' or '.'; "
+                                 "write it as NETWORK[,mac=52:54:00:12:34:56]",
+                                 text, nic.network));
+  nic.mac = hypervisor::default_mac(vm_name, index);
+  if (comma != std::string::npos) {
+    const std::string rest = text.substr(comma + 1);
+    if (rest.rfind("mac=", 0) != 0 || !machine::parse_mac(rest.substr(4), nic.mac))
+      throw UsageError(fmt::format("--net '{}': '{}' is not mac=XX:XX:XX:XX:XX:XX with a unicast address", text, rest));
+  }
+  return nic;
+}
+
+std::vector<hypervisor::NicConfig> parse_nets(const RunOptions& o, const std::string& vm_name) {
+  std::vector<hypervisor::NicConfig> nics;
+  if (o.nets.size() > hypervisor::kMaxVmNics)
+    throw UsageError(fmt::format("--net: at most {} interfaces, got {}", hypervisor::kMaxVmNics, o.nets.size()));
+  for (const std::string& text : o.nets) {
+    nics.push_back(parse_net(text, vm_name, nics.size()));
+    for (size_t i = 0; i + 1 < nics.size(); ++i)
+      if (nics[i].network == nics.back().network)
+        throw UsageError(fmt::format("--net: two interfaces on network '{}'", nics.back().network));
+  }
+  return nics;
+}
+
+std::optional<hypervisor::TunnelSpec> parse_net_tunnel(const RunOptions& o) {
+  if (o.net_tunnel.empty()) return std::nullopt;
+  try {
+    return hypervisor::parse_tunnel_spec(o.net_tunnel);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(fmt::format("--net-tunnel: {}", e.what()));
+  }
+}
+
 machine::MachineConfig validate(const RunOptions& o) {
   machine::MachineConfig c;
   require_readable_file(o.kernel, "kernel");
@@ -150,6 +196,8 @@ machine::MachineConfig validate(const RunOptions& o) {
     c.drive_read_only = o.drive_read_only || access(o.drive.c_str(), W_OK) != 0;
   }
   for (const auto& l : o.loads) c.loads.push_back(parse_load(l));
+  parse_nets(o, "machine"); // checked here; connected by run_machine
+  parse_net_tunnel(o);
   if (o.timeout_seconds < 0) throw UsageError("--timeout must not be negative");
   c.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.timeout_seconds * 1000));
   c.max_instructions = o.max_instructions;
@@ -234,8 +282,9 @@ VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::Sna
     setup.vms.push_back(vm);
     setup.on_terminal = !o.console_stdout;
   } else if (!o.vm_files.empty()) {
-    if (!o.virt.empty() || !o.kernel.empty() || !o.initrd.empty() || !o.drive.empty())
-      throw UsageError("--vm takes everything from its TOML files: do not combine it with --virt, --kernel, --initrd or --drive");
+    if (!o.virt.empty() || !o.kernel.empty() || !o.initrd.empty() || !o.drive.empty() || !o.nets.empty())
+      throw UsageError("--vm takes everything from its TOML files: do not combine it with --virt, --kernel, --initrd, "
+                       "--drive or --net (write [[net]] tables in the TOML file)");
     std::vector<std::filesystem::path> files(o.vm_files.begin(), o.vm_files.end());
     try {
       setup.vms = hypervisor::load_vm_configs(files, setup.options.host_harts);
@@ -256,6 +305,7 @@ VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::Sna
     vm.append = o.append;
     vm.disk = o.drive;
     vm.disk_read_only = o.drive_read_only;
+    vm.nics = parse_nets(o, vm.name);
     const auto ram = machine::parse_size(o.mem);
     if (!ram || *ram < kMinRam || *ram > kMaxRam || *ram % 4096)
       throw UsageError(fmt::format("--mem '{}' must be a size from 16M to 16G in whole 4 KiB pages", o.mem));
@@ -292,6 +342,7 @@ VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::Sna
   setup.options.log_dir = o.log_dir.empty() ? setup.options.state_dir : std::filesystem::path(o.log_dir);
   setup.options.echo_stdout = o.console_stdout;
   setup.options.marker_log = o.marker_log;
+  setup.options.tunnel = parse_net_tunnel(o);
   return setup;
 }
 
@@ -389,6 +440,8 @@ JailSpec jail_spec(const RunOptions& o, const VmmSetup& setup) {
   if (o.jail_network != "none" && o.jail_network != "host")
     throw UsageError(fmt::format("--jail-network '{}': use none (an empty network namespace) or host", o.jail_network));
   spec.host_network = o.jail_network == "host";
+  if (!o.net_tunnel.empty() && !spec.host_network)
+    throw UsageError("--net-tunnel reaches its peers over the host's network: with --jail, add --jail-network host");
   for (const auto& vm : setup.vms) {
     add_jail_path(spec, vm.kernel, JailAccess::read_only);
     add_jail_path(spec, vm.initrd, JailAccess::read_only);
@@ -534,11 +587,26 @@ int run_machine(const RunOptions& options) {
     fmt::print(stderr, "nimbus run: {}\n", e.what());
     return kExitUsage;
   }
+  // The bare machine's interfaces are ports of a switch of its own, which a tunnel extends to
+  // other VMMs (the same switch and tunnel as the VMM's).
+  hypervisor::VirtualSwitch network_switch;
+  std::unique_ptr<hypervisor::UdpTunnel> tunnel;
+  std::vector<hypervisor::NicConfig> nics;
+  try {
+    nics = parse_nets(options, "machine");
+    if (const auto spec = parse_net_tunnel(options)) tunnel = std::make_unique<hypervisor::UdpTunnel>(network_switch, *spec);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "nimbus run: {}\n", e.what());
+    return kExitUsage;
+  }
   TerminalConsole console(STDIN_FILENO, STDOUT_FILENO);
   bool sandboxed = options.no_sandbox;
   for (;;) {
     machine::RunResult result;
     try {
+      config.nics.clear();
+      for (const auto& nic : nics)
+        config.nics.push_back({nic.mac, network_switch.connect(nic.network, nic.mac, "the machine")});
       machine::Machine vm(config, console);
       if (!sandboxed) {
         enter_sandbox(); // devices open, RAM mapped; stays on across reboots
@@ -584,6 +652,9 @@ void register_run(CLI::App& app) {
       "    one VM under the VMM, its console on this terminal.\n"
       "Snapshots (every mode: emulate, trap, hw): nimbus snapshot NAME --to DIR (or --snapshot-on-signal DIR and\n"
       "  kill -USR1 <pid>) writes DIR/state and DIR/memory-*; nimbus run --restore DIR resumes the VM.\n"
+      "Networks (docs/networking.md): --net blue gives the machine or the --virt VM an interface on network\n"
+      "  'blue'; VMs of one VMM on one network reach each other ([[net]] network = \"blue\" in a TOML), and\n"
+      "  --net-tunnel udp:4789,peer=HOST:4789 extends the networks to the VMM at HOST.\n"
       "Live migration (every mode): nimbus run --incoming tcp:HOST:PORT [--console-stdout] waits for a VM;\n"
       "  nimbus migrate NAME --to tcp:HOST:PORT sends it there while it runs (a local disk with it:\n"
       "  --incoming-disk PATH here, nimbus migrate --with-disk there).\n"
@@ -618,6 +689,13 @@ void register_run(CLI::App& app) {
   run->add_option("--max-instructions", options->max_instructions,
                   "Stop after this many instructions (0: never; bare machine only)")
       ->check(kNotNegative);
+  run->add_option("--net", options->nets,
+                  "A virtio-net interface on virtual network NETWORK: NETWORK[,mac=52:54:00:12:34:56] (repeatable, "
+                  "eth0 first; bare machine and --virt; in a TOML: [[net]] network = \"NETWORK\"). Interfaces on "
+                  "one network of one process reach each other; see docs/networking.md");
+  run->add_option("--net-tunnel", options->net_tunnel,
+                  "Extend this process's networks to other VMMs over UDP: udp:LOCAL_PORT,peer=HOST:PORT[,peer=...] "
+                  "(frames travel VXLAN-encapsulated; only datagrams from the listed peers are accepted)");
   run->add_option("--vm", options->vm_files,
                   "Run the VM described by this TOML file under the VMM (repeatable; see docs/hypervisor.md)");
   run->add_option("--virt", options->virt,

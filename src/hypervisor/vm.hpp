@@ -24,6 +24,7 @@
 #include "hypervisor/guest_cpu.hpp"
 #include "hypervisor/guest_cpu_factory.hpp"
 #include "hypervisor/guest_memory.hpp"
+#include "hypervisor/net_switch.hpp"
 #include "hypervisor/sbi.hpp"
 #include "hypervisor/vcpu_run.hpp"
 #include "hypervisor/vm_config.hpp"
@@ -52,6 +53,9 @@ struct VmOptions {
   // disk opened but not locked; the migration fills its RAM, restores its state and takes the
   // disk lock at the hand-off, before the VM first runs.
   bool incoming = false;
+  // The switch the VM's network interfaces ([[net]]) join; nullptr: they are plugged into
+  // nothing (the guest sees an interface whose frames go nowhere). Must outlive the Vm.
+  VirtualSwitch* network = nullptr;
   // Messages about snapshots and restores (from the thread that runs the VM); default: none.
   std::function<void(const std::string&)> log;
 };
@@ -134,6 +138,8 @@ public:
   void catch_up_clock_at_start(int64_t paused_at_ns) { catch_up_from_ns_ = paused_at_ns; }
   // Ends a VM that must never run (an incoming migration that failed): State::failed.
   void abandon(std::string reason) { finish(State::failed, 1, std::move(reason)); }
+  // The VM's network interfaces, in configuration order.
+  const std::vector<machine::VirtioNet*>& nics() const { return board_->nics(); }
   // The VM's disk, or nullptr.
   machine::VirtioBlock* disk() { return board_->block(); }
   // Ends this copy of the VM: it runs on a migration's destination now.

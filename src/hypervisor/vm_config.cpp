@@ -8,6 +8,7 @@
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "hypervisor/net_switch.hpp"
 #include "machine/size_parser.hpp"
 
 namespace nimbus::hypervisor {
@@ -25,7 +26,7 @@ namespace {
 
 constexpr std::array kKnownKeys = {"name", "vcpus",  "memory", "mode", "kernel",     "initrd",
                                    "append", "disk", "weight", "cap",  "reservation", "bios",
-                                   "readonly"};
+                                   "readonly", "net"};
 
 // "file:line: key 'k': what" — the line is left out when toml++ does not know it.
 [[noreturn]] void fail(std::string_view source, const toml::source_region& where, std::string_view key,
@@ -135,7 +136,53 @@ uint64_t parse_memory(const Reader& reader, std::string_view source) {
   return bytes;
 }
 
+// [[net]] tables: network = "blue" (required), mac = "52:54:00:12:34:56" (optional).
+std::vector<NicConfig> parse_nics(const toml::table& table, const std::string& vm_name, std::string_view source) {
+  std::vector<NicConfig> nics;
+  const toml::node* node = table.get("net");
+  if (!node) return nics;
+  const toml::array* array = node->as_array();
+  if (!array || !array->is_array_of_tables())
+    fail(source, node->source(), "net", "must be [[net]] tables, each with network = \"NAME\" and optionally mac");
+  if (array->size() > kMaxVmNics)
+    fail(source, node->source(), "net", fmt::format("a VM has at most {} interfaces, got {}", kMaxVmNics, array->size()));
+  for (const toml::node& element : *array) {
+    const toml::table& t = *element.as_table();
+    for (auto&& [key, value] : t)
+      if (key.str() != "network" && key.str() != "mac")
+        fail(source, value.source(), fmt::format("net.{}", key.str()), "unknown key (known: network, mac)");
+    Reader r(t, source);
+    NicConfig nic;
+    nic.network = r.string("network", true);
+    if (!valid_network_name(nic.network))
+      r.fail_at("network", fmt::format("'{}' is not a network name (1 to 32 letters, digits, '-', '_' or '.')", nic.network));
+    if (t.get("mac")) {
+      const std::string mac = r.string("mac", false);
+      if (!machine::parse_mac(mac, nic.mac))
+        r.fail_at("mac", fmt::format("'{}' is not a unicast MAC address written as 52:54:00:12:34:56", mac));
+    } else {
+      nic.mac = default_mac(vm_name, nics.size());
+    }
+    for (const NicConfig& other : nics)
+      if (other.network == nic.network)
+        r.fail_at("network", fmt::format("the VM already has an interface on network '{}'", nic.network));
+    nics.push_back(nic);
+  }
+  return nics;
+}
+
 } // namespace
+
+machine::MacAddress default_mac(std::string_view vm_name, size_t index) {
+  uint32_t h = 2166136261u;
+  for (char c : vm_name) {
+    h ^= static_cast<uint8_t>(c);
+    h *= 16777619u;
+  }
+  h ^= static_cast<uint32_t>(index) * 0x9e3779b9u;
+  h *= 16777619u;
+  return {0x52, 0x54, 0x00, static_cast<uint8_t>(h >> 16), static_cast<uint8_t>(h >> 8), static_cast<uint8_t>(h)};
+}
 
 VmConfig parse_vm_config(std::string_view toml_text, std::string_view source) {
   toml::table table;
@@ -154,7 +201,7 @@ VmConfig parse_vm_config(std::string_view toml_text, std::string_view source) {
     if (!known)
       fail(source, key.source().begin.line ? key.source() : node.source(), key.str(),
            "unknown key (known: name, vcpus, memory, mode, kernel, initrd, append, disk, readonly, bios, weight, "
-           "cap, reservation)");
+           "cap, reservation, net)");
   }
 
   Reader reader(table, source);
@@ -192,6 +239,7 @@ VmConfig parse_vm_config(std::string_view toml_text, std::string_view source) {
                                          config.bios, to_string(config.mode)));
   }
 
+  config.nics = parse_nics(table, config.name, source);
   config.weight = static_cast<uint32_t>(reader.integer("weight", 1, kMaxWeight, config.weight));
   // A VM can use at most one hart per vCPU, so a cap or reservation above 100 % per vCPU means nothing.
   const int64_t most = int64_t{100} * config.vcpus;
@@ -232,6 +280,14 @@ void check_vm_set(const std::vector<VmConfig>& vms, uint32_t host_harts) {
                                     it->second->source));
     reserved += vm.reservation_percent;
   }
+  std::map<std::pair<std::string, machine::MacAddress>, const VmConfig*> macs;
+  for (const VmConfig& vm : vms)
+    for (const NicConfig& nic : vm.nics) {
+      auto [it, inserted] = macs.emplace(std::make_pair(nic.network, nic.mac), &vm);
+      if (!inserted)
+        throw ConfigError(fmt::format("{}: [[net]] MAC {} on network '{}' is already used by VM '{}' ({})", vm.source,
+                                      machine::format_mac(nic.mac), nic.network, it->second->name, it->second->source));
+    }
   const uint64_t available = uint64_t{100} * host_harts;
   if (reserved > available) {
     std::string list;

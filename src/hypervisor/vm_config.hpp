@@ -9,12 +9,20 @@
 #include <string_view>
 #include <vector>
 
+#include "machine/devices/virtio_net.hpp"
+
 namespace nimbus::hypervisor {
 
 // How the VM's guest kernel runs (DESIGN.md, "three ways to run a guest").
 enum class VirtMode { emulate, trap, hw };
 
 std::string_view to_string(VirtMode mode);
+
+// One network interface (`[[net]]` in the TOML file; docs/networking.md).
+struct NicConfig {
+  std::string network;                 // the virtual network it joins on this VMM's switch
+  machine::MacAddress mac{};           // default: 52:54:00 and three bytes from the VM's name
+};
 
 struct VmConfig {
   std::string source;                  // the file it came from, for later error messages
@@ -32,6 +40,7 @@ struct VmConfig {
   std::string append;                  // kernel command line, optional
   std::string disk;                    // optional
   bool disk_read_only = false;         // `readonly = true`: the guest cannot write the disk
+  std::vector<NicConfig> nics;         // virtio-net interfaces, eth0 first
   uint32_t weight = 100;               // relative share, 1 .. kMaxWeight
   uint32_t cap_percent = 0;            // percent of one host hart, 0 = no cap
   uint32_t reservation_percent = 0;    // guaranteed percent of one host hart
@@ -42,6 +51,11 @@ inline constexpr uint32_t kMaxWeight = 10000;
 inline constexpr uint64_t kMinVmMemory = 1ull << 20;   // below this no kernel boots
 inline constexpr uint64_t kMaxVmMemory = 1ull << 40;
 inline constexpr size_t kMaxVmNameLength = 63;         // the name becomes a socket file name
+inline constexpr size_t kMaxVmNics = 4;
+
+// The MAC a VM's interface gets when its [[net]] table names none: 52:54:00 (QEMU's locally
+// administered prefix) and three bytes of a hash of the VM's name and the interface's index.
+machine::MacAddress default_mac(std::string_view vm_name, size_t index);
 
 class ConfigError : public std::runtime_error {
 public:
@@ -54,7 +68,7 @@ VmConfig parse_vm_config(std::string_view toml_text, std::string_view source);
 // Reads and parses one file.
 VmConfig load_vm_config(const std::filesystem::path& file);
 
-// Cross-VM checks: no two VMs share a name; reservations add up to at most what `host_harts`
+// Cross-VM checks: no two VMs share a name, no two interfaces share a MAC on one network; reservations add up to at most what `host_harts`
 // harts can give (100 % each).
 void check_vm_set(const std::vector<VmConfig>& vms, uint32_t host_harts);
 

@@ -70,6 +70,8 @@ Vmm::Vmm(std::vector<VmConfig> configs, VmmOptions options) : options_(std::move
     for (const auto& c : configs) machine_memory += (c.memory_bytes + kVmmFrameSize - 1) / kVmmFrameSize * kVmmFrameSize;
   machine_memory = (machine_memory + kVmmFrameSize - 1) / kVmmFrameSize * kVmmFrameSize;
   pool_ = std::make_unique<FramePool>(machine_memory, kVmmFrameSize);
+  switch_ = std::make_unique<VirtualSwitch>();
+  if (options_.tunnel) tunnel_ = std::make_unique<UdpTunnel>(*switch_, *options_.tunnel);
 
   for (auto& config : configs) {
     auto slot = std::make_unique<Slot>();
@@ -113,6 +115,33 @@ std::string Vmm::stats_json() const {
       entry["exit_code"] = slot.vm->exit_code();
       entry["reason"] = slot.vm->reason();
     }
+  }
+  for (const std::string& name : switch_->networks()) {
+    const VirtualSwitch::NetworkStats n = switch_->stats(name);
+    json["networks"][name] = {{"id", network_id(name)},       {"forwarded", n.forwarded},
+                              {"flooded", n.flooded},         {"spoofed", n.spoofed},
+                              {"unknown", n.unknown},         {"malformed", n.malformed},
+                              {"to_uplink", n.to_uplink},     {"from_uplink", n.from_uplink},
+                              {"uplink_spoofed", n.uplink_spoofed}};
+  }
+  if (tunnel_) {
+    const UdpTunnel::Stats t = tunnel_->stats();
+    json["tunnel"] = {{"port", tunnel_->local_port()}, {"sent", t.sent},           {"received", t.received},
+                      {"malformed", t.malformed},      {"strangers", t.strangers}, {"undelivered", t.undelivered},
+                      {"send_errors", t.send_errors}};
+  }
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    const Slot& slot = *slots_[i];
+    if (!slot.vm || slot.vm->nics().empty()) continue;
+    nlohmann::json nics = nlohmann::json::array();
+    for (size_t n = 0; n < slot.vm->nics().size(); ++n) {
+      const machine::VirtioNet& nic = *slot.vm->nics()[n];
+      const auto c = nic.counters();
+      nics.push_back({{"network", slot.config.nics[n].network}, {"mac", machine::format_mac(nic.mac())},
+                      {"rx_frames", c.rx_frames}, {"rx_bytes", c.rx_bytes}, {"tx_frames", c.tx_frames},
+                      {"tx_bytes", c.tx_bytes}, {"rx_dropped", c.rx_dropped}, {"tx_dropped", c.tx_dropped}});
+    }
+    json["vms"][i]["nics"] = nics;
   }
   json["pid"] = getpid();
   json["machine_memory"] = pool_->bytes();
@@ -184,6 +213,7 @@ VmmResult Vmm::run() {
       vm_options.deterministic = options_.deterministic;
       if (options_.terminal != nullptr) vm_options.max_idle = kTerminalPoll;
       vm_options.log = options_.log;
+      vm_options.network = switch_.get();
       if (options_.restore && &slot == slots_.front().get()) {
         vm_options.restore = options_.restore;
         vm_options.restore_began = options_.restore_began;
@@ -215,7 +245,22 @@ VmmResult Vmm::run() {
     slot.sched_vm = static_cast<int64_t>(vm_index);
     Vm* vm = slot.vm.get();
     slot.sched_index = scheduler.add_vcpu(vm_index, [vm](Nanoseconds budget) { return vm->run(budget); });
+    // A frame for a sleeping VM wakes it, as console input does.
+    for (machine::VirtioNet* nic : vm->nics())
+      nic->set_on_frame([&host, &slot] {
+        const int64_t index = slot.sched_index.load();
+        if (index >= 0) host.wake(static_cast<SchedVcpuIndex>(index));
+      });
   }
+  // Frames may still arrive (from the tunnel) after the host is gone: nobody to wake then.
+  struct UnhookNics {
+    std::vector<std::unique_ptr<Slot>>& slots;
+    ~UnhookNics() {
+      for (auto& slot : slots)
+        if (slot->vm)
+          for (machine::VirtioNet* nic : slot->vm->nics()) nic->set_on_frame({});
+    }
+  } unhook_nics{slots_};
 
   // A control socket per VM (bound before the sandbox goes on): `nimbus snapshot NAME --to DIR`.
   std::atomic<bool> stopping{false};

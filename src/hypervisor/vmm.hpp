@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "hypervisor/net_switch.hpp"
+#include "hypervisor/net_tunnel.hpp"
 #include "hypervisor/vm.hpp"
 #include "hypervisor/vm_config.hpp"
 #include "machine/console_backend.hpp"
@@ -53,6 +55,9 @@ struct VmmOptions {
   // the VM (it never runs); incoming_refused hears why a VM could not even be built.
   std::function<void(Vm&)> incoming;
   std::function<void(const std::string&)> incoming_refused;
+  // Networking (docs/networking.md): every VM's [[net]] interfaces join this VMM's virtual
+  // switch; with a tunnel, the switch's networks extend over UDP to the VMMs of its peers.
+  std::optional<TunnelSpec> tunnel;
   // Called once every VM's devices and memory are set up, just before the vCPUs start (the
   // seccomp sandbox goes on here). An exception ends the run as a setup error would.
   std::function<void()> after_setup;
@@ -88,6 +93,8 @@ public:
   Vmm& operator=(const Vmm&) = delete;
 
   VmmResult run();
+  VirtualSwitch& network_switch() { return *switch_; }
+  UdpTunnel* tunnel() { return tunnel_.get(); }
 
   // The stats file's contents now (counters_to_json plus each VM's state).
   std::string stats_json() const;
@@ -109,6 +116,10 @@ private:
 
   VmmOptions options_;
   std::unique_ptr<FramePool> pool_;
+  // Before the slots: destroyed after the VMs, whose interfaces are its ports; the tunnel
+  // goes before the switch.
+  std::unique_ptr<VirtualSwitch> switch_;
+  std::unique_ptr<UdpTunnel> tunnel_;
   std::vector<std::unique_ptr<Slot>> slots_;
   const ThreadedHost* host_ = nullptr;   // while run() runs the VMs
 };

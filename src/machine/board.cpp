@@ -45,6 +45,16 @@ Board::Board(const BoardConfig& config, Bus& bus, Clock& clock, std::vector<Inte
     add_virtio(slot++, std::move(block));
   }
   if (config.entropy) add_virtio(slot++, std::make_unique<VirtioEntropy>(clock.deterministic()));
+  if (slot + config.nics.size() > VirtioMmio::kSlots)
+    throw std::invalid_argument(fmt::format("board: {} network interfaces do not fit the {} free virtio slots",
+                                            config.nics.size(), VirtioMmio::kSlots - slot));
+  for (const NicSpec& nic : config.nics) {
+    auto device = std::make_unique<VirtioNet>(nic.mac, nic.link);
+    nics_.push_back(device.get());
+    add_virtio(slot, std::move(device));
+    nic_transports_.push_back(virtio_[slot].get());
+    ++slot;
+  }
 
   dtb_ = build_device_tree(tree_spec());
 }
@@ -61,6 +71,10 @@ void Board::add_virtio(unsigned slot, std::unique_ptr<VirtioDevice> device) {
                                                config_.virtio_legacy ? VirtioMmio::Layout::legacy
                                                                      : VirtioMmio::Layout::modern);
   bus_.map(VirtioMmio::kFirstSlotBase + slot * VirtioMmio::kSlotSize, VirtioMmio::kSlotSize, virtio_[slot].get());
+}
+
+void Board::poll_network() {
+  for (VirtioMmio* transport : nic_transports_) transport->poll();
 }
 
 VirtioMmio* Board::virtio(unsigned slot) { return slot < virtio_.size() ? virtio_[slot].get() : nullptr; }

@@ -20,10 +20,17 @@
 #include "machine/devices/uart_16550.hpp"
 #include "machine/devices/virtio_block.hpp"
 #include "machine/devices/virtio_mmio.hpp"
+#include "machine/devices/virtio_net.hpp"
 #include "machine/interrupt_pins.hpp"
 #include "machine/snapshot_format.hpp"
 
 namespace nimbus::machine {
+
+// One network interface: a virtio-net device with this MAC, cabled to `link` (may be null).
+struct NicSpec {
+  MacAddress mac{};
+  std::shared_ptr<NetLink> link;
+};
 
 struct BoardConfig {
   uint64_t ram_size = 256ull << 20; // must equal the bus's RAM size
@@ -33,6 +40,7 @@ struct BoardConfig {
   bool drive_read_only = false;
   bool drive_lock_deferred = false;      // open the drive unlocked (a migration's destination)
   bool entropy = true;
+  std::vector<NicSpec> nics;             // virtio-net devices, in the slots after disk and entropy
   // virtio-mmio transports with the legacy layout (version 1), as QEMU 7.2 presents them by
   // default; false: the modern layout (version 2, QEMU's -global virtio-mmio.force-legacy=false).
   bool virtio_legacy = false;
@@ -87,6 +95,11 @@ public:
   VirtioMmio* virtio(unsigned slot);
   // The disk, or nullptr without one.
   VirtioBlock* block() { return block_; }
+  // The network interfaces, in configuration order.
+  const std::vector<VirtioNet*>& nics() const { return nics_; }
+  // Moves frames that arrived for the guest into its receive buffers; the run loop calls it
+  // between slices, on the machine's thread.
+  void poll_network();
 
   // Advances time-driven device state (timer interrupts, RTC alarm) to clock reading `now`.
   void tick(uint64_t now);
@@ -122,6 +135,8 @@ private:
   Clock& clock_;
   std::unique_ptr<Plic> plic_;
   VirtioBlock* block_ = nullptr;   // owned by its transport
+  std::vector<VirtioNet*> nics_;   // owned by their transports
+  std::vector<VirtioMmio*> nic_transports_;
   std::unique_ptr<Clint> clint_;
   std::unique_ptr<Uart16550> uart_;
   std::unique_ptr<GoldfishRtc> rtc_;

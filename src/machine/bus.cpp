@@ -84,7 +84,23 @@ bool Bus::copy_to_ram(uint64_t paddr, const void* data, size_t len) {
   if (!p) return false;
   std::memcpy(p, data, len);
   mark_dirty(paddr, len);
-  note_dma_write();
+  note_dma_write(paddr, len);
+  return true;
+}
+
+void Bus::note_dma_range(uint64_t first_page, uint64_t last_page) {
+  ++dma_generation_;
+  dma_log_[dma_generation_ % kDmaLogEntries] = DmaPages{first_page, last_page};
+}
+
+bool Bus::dma_pages_since(uint64_t seen, std::vector<DmaPages>& out) const {
+  out.clear();
+  if (dma_generation_ - seen >= kDmaLogEntries) return false; // older entries are overwritten
+  for (uint64_t g = seen + 1; g <= dma_generation_; ++g) {
+    const DmaPages& d = dma_log_[g % kDmaLogEntries];
+    if (d.first == 0 && d.last == ~uint64_t{0}) return false;
+    out.push_back(d);
+  }
   return true;
 }
 

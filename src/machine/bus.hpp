@@ -88,9 +88,22 @@ public:
   bool copy_from_ram(uint64_t paddr, void* data, size_t len);
 
   // Bumped whenever something other than a hart's own store path writes RAM (loaders, device
-  // DMA), so harts can drop decoded code that may be stale.
+  // DMA), so harts can drop decoded code that may be stale. note_dma_write() says "anything may
+  // have changed" (harts drop all their code); note_dma_write(paddr, len) names the bytes, so
+  // harts drop only code on those pages (a network device writes thousands of frames a second
+  // into buffers that never hold code).
   uint64_t dma_generation() const { return dma_generation_; }
-  void note_dma_write() { ++dma_generation_; }
+  void note_dma_write() { note_dma_range(0, ~uint64_t{0}); }
+  void note_dma_write(uint64_t paddr, uint64_t len) {
+    if (len != 0) note_dma_range(paddr >> 12, (paddr + len - 1) >> 12);
+  }
+  // The 4 KiB pages (first, last page number) written since generation `seen`, oldest first;
+  // false when they are no longer all known (too many since, or one was "anything"): then
+  // the caller drops everything.
+  struct DmaPages {
+    uint64_t first, last;
+  };
+  bool dma_pages_since(uint64_t seen, std::vector<DmaPages>& out) const;
   const uint64_t* dma_generation_address() const { return &dma_generation_; } // for generated code
 
   // Live migration (dirty_log.hpp): while a log is set, every write path that reaches RAM
@@ -113,7 +126,10 @@ private:
   uint8_t* ram_ = nullptr;
   RamBacking* backing_ = nullptr; // null: ram_ is our own mapping
   std::vector<Window> windows_; // sorted by base
+  void note_dma_range(uint64_t first_page, uint64_t last_page);
+  static constexpr size_t kDmaLogEntries = 256;
   uint64_t dma_generation_ = 0;
+  DmaPages dma_log_[kDmaLogEntries] = {}; // entry of generation g at g % kDmaLogEntries
   DirtyLog* dirty_log_ = nullptr;
 };
 

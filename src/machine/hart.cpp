@@ -85,6 +85,31 @@ bool Hart::fetch_instruction(uint64_t pc, uint32_t& bits) {
   return true;
 }
 
+// Something other than this hart wrote RAM: drop the decoded code on the pages written, or all
+// of it when the bus no longer knows which pages (or they are too many to look at one by one).
+void Hart::drop_code_written_by_dma() {
+  constexpr uint64_t kMostPages = 1024;
+  thread_local std::vector<Bus::DmaPages> written;
+  bool precise = bus_.dma_pages_since(dma_generation_seen_, written);
+  uint64_t pages = 0;
+  for (const Bus::DmaPages& d : written) pages += d.last - d.first + 1;
+  precise = precise && pages <= kMostPages;
+  if (!precise) {
+    blocks_.clear();
+    break_chains();
+  } else {
+    bool dropped = false;
+    for (const Bus::DmaPages& d : written)
+      for (uint64_t page = d.first; page <= d.last; ++page)
+        if (blocks_.page_has_code(page << 12)) {
+          blocks_.invalidate_page(page << 12);
+          dropped = true;
+        }
+    if (dropped) break_chains();
+  }
+  dma_generation_seen_ = bus_.dma_generation();
+}
+
 bool Hart::waiting() const { return waiting_ && ((pending_interrupts() | sstc_level()) & mie_) == 0; }
 
 uint64_t Hart::timer_deadline() const {
@@ -122,11 +147,7 @@ uint64_t Hart::run(uint64_t budget) {
     }
     if (((mip_ | sstc_pending_ | pins_.sample()) & mie_) != 0 && take_pending_interrupt() && exit_requested_)
       continue; // a VMM exit: leave with the hart at the interrupt point
-    if (bus_.dma_generation() != dma_generation_seen_) {
-      blocks_.clear();
-      break_chains();
-      dma_generation_seen_ = bus_.dma_generation();
-    }
+    if (bus_.dma_generation() != dma_generation_seen_) drop_code_written_by_dma();
     if (previous_epoch != chain_epoch_) previous = nullptr; // it may be garbage now
     blocks_.collect_garbage();
     Block* block = nullptr;

@@ -329,6 +329,7 @@ private:
   uint64_t chain_epoch_ = 1;
   uint64_t fence_i_switches_ = ~uint64_t{0}; // reservations_.switches() at the last FENCE.I that dropped code
   uint64_t dma_generation_seen_ = 0;
+  void drop_code_written_by_dma();
   Pmp pmp_;
 
   unsigned id_;

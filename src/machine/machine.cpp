@@ -17,6 +17,10 @@ constexpr uint64_t kSliceSingleHart = 32768;
 constexpr uint64_t kSliceSmp = 4096;
 // The longest the host sleeps while every hart waits, so quit and timeout are noticed.
 constexpr auto kMaxIdleSleep = std::chrono::milliseconds(50);
+// With network interfaces, frames arrive on other threads and cannot interrupt the console's
+// wait: an idle machine looks for them this often (the latency a frame for a sleeping guest
+// may see).
+constexpr auto kNetworkIdlePoll = std::chrono::microseconds(500);
 
 } // namespace
 
@@ -49,6 +53,7 @@ Machine::Machine(const MachineConfig& config, ConsoleBackend& console)
   board_config.drive_path = config.drive;
   board_config.drive_read_only = config.drive_read_only;
   board_config.virtio_legacy = config.virtio_legacy;
+  board_config.nics = config.nics;
   board_ = std::make_unique<Board>(board_config, *bus_, *clock_, std::move(pins));
   board_->uart().set_sink([this](uint8_t byte) { console_.write(byte); });
 
@@ -98,6 +103,7 @@ RunResult Machine::run() {
     clock_->retire(retired);
     const uint64_t now = clock_->now();
     board_->tick(now);
+    board_->poll_network();
 
     Uart16550& uart = board_->uart();
     while (uart.can_accept_input()) {
@@ -139,6 +145,7 @@ void Machine::idle(uint64_t now) {
     return;
   }
   std::chrono::nanoseconds sleep = kMaxIdleSleep;
+  if (!board_->nics().empty()) sleep = kNetworkIdlePoll;
   if (deadline != Clint::kNoDeadline) {
     const uint64_t ticks = deadline > now ? deadline - now : 0;
     sleep = std::min<std::chrono::nanoseconds>(

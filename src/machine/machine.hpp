@@ -33,6 +33,7 @@ struct MachineConfig {
   bool drive_read_only = false;
   bool virtio_legacy = false; // legacy virtio-mmio (version 1) transports, QEMU 7.2's default
   std::vector<ExtraLoad> loads;
+  std::vector<NicSpec> nics;            // virtio-net devices (docs/networking.md)
   std::chrono::milliseconds timeout{0}; // zero: none
   uint64_t max_instructions = 0;       // zero: none
   bool jit = false;                    // the JIT tier (docs/jit.md); off by default on this branch

@@ -13,6 +13,7 @@ public:
   struct Segment {
     uint8_t* host; // inside the bus's RAM mapping, valid for len bytes
     uint32_t len;
+    uint64_t paddr = 0; // the guest-physical address (for the bus's DMA notices)
   };
 
   uint16_t head() const { return head_; }

@@ -12,10 +12,13 @@ namespace nimbus::machine {
 class VirtioDevice {
 public:
   // Outcome of one request: bytes written into the chain's writable part, or a fault in the
-  // request's structure that only a device reset can clear.
+  // request's structure that only a device reset can clear. deferred: the device has nothing
+  // for this buffer yet (a receive queue with no frame waiting); the transport puts the chain
+  // back in the available ring, unused, and serves it later.
   struct Result {
     bool ok;
     uint32_t written;
+    bool deferred = false;
   };
 
   virtual ~VirtioDevice() = default;
@@ -34,6 +37,12 @@ public:
   virtual void restore_state(snapshot::Reader& in) { (void)in; }
   // The driver reset the device (status 0).
   virtual void reset() {}
+  // The driver set DRIVER_OK with these features accepted (their meaning is settled from now on).
+  virtual void driver_ok(uint64_t features) { (void)features; }
+  // Whether queue `queue` has work the device started itself (a frame arrived for a receive
+  // queue); the board's poll() then serves that queue as if the driver had notified it.
+  // Any thread may make this true; only the device's thread reads it.
+  virtual bool wants_service(unsigned queue) const { (void)queue; return false; }
 };
 
 } // namespace nimbus::machine

@@ -164,6 +164,7 @@ bool VirtioMmio::write(uint64_t offset, unsigned size, uint64_t value) {
         // little-endian devices behave the same.
         if ((driver_features_ & ~offered_features()) != 0) next &= ~kStatusFeaturesOk;
       }
+      if ((next & kStatusDriverOk) && !(status_ & kStatusDriverOk)) device_->driver_ok(driver_features_);
       status_ = next | (status_ & kStatusNeedsReset);
     }
     break;
@@ -219,12 +220,19 @@ void VirtioMmio::fail(std::string error) {
   interrupt_status_ |= kInterruptConfigChange;
 }
 
-void VirtioMmio::notify(unsigned queue) {
+void VirtioMmio::poll() {
+  std::lock_guard lock(mutex_);
+  for (unsigned queue = 0; queue < queues_.size(); ++queue)
+    if (device_->wants_service(queue)) serve(queue);
+}
+
+void VirtioMmio::notify(unsigned queue) { serve(queue); }
+
+void VirtioMmio::serve(unsigned queue) {
   // A driver that has not finished initialisation or a broken device serves nothing.
   if (!(status_ & kStatusDriverOk) || (status_ & kStatusNeedsReset)) return;
   Virtqueue& q = queues_[queue];
   bool used = false;
-  bool touched_ram = false;
   // At most one pass over the ring per notify: the driver notifies again for later requests.
   for (uint32_t served = 0; served < q.size; ++served) {
     std::string error;
@@ -235,7 +243,12 @@ void VirtioMmio::notify(unsigned queue) {
       break;
     }
     const VirtioDevice::Result result = device_->process(queue, chain_);
-    touched_ram = touched_ram || result.written > 0;
+    if (result.deferred) { // nothing for this buffer yet: it stays the driver's next one
+      q.unpop();
+      break;
+    }
+    // Harts drop decoded code only on the pages the device may have written.
+    for (const DescriptorChain::Segment& segment : chain_.writable()) bus_.note_dma_write(segment.paddr, segment.len);
     if (!result.ok) {
       fail("queue " + std::to_string(queue) + ": malformed request");
       break;
@@ -246,9 +259,9 @@ void VirtioMmio::notify(unsigned queue) {
     }
     used = true;
   }
-  // One notice for the whole batch: harts are stopped while we run, and each notice may make
-  // them drop decoded code, so fewer is cheaper.
-  if (used || touched_ram) bus_.note_dma_write();
+  // Harts are stopped while we run; the notices above name the buffers and the used ring, so
+  // they drop only code on those pages (none, for a guest that does not run code from them).
+  if (used) bus_.note_dma_write(q.device_addr, 6 + 8ull * q.size); // the used ring
   if (used) {
     interrupt_status_ |= kInterruptUsedBuffer;
     // Every batch of used buffers is a new request to the PLIC, even while the line is already

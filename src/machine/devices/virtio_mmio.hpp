@@ -81,6 +81,9 @@ public:
   bool write(uint64_t offset, unsigned size, uint64_t value) override;
 
   VirtioDevice& device() { return *device_; }
+  // Serves the queues the device asks for (VirtioDevice::wants_service): frames that arrived
+  // for a network device. Called by the run loop between slices, on the machine's thread.
+  void poll();
   // Machine reset: the same as the driver writing 0 to Status.
   void reset();
   uint32_t status() const;
@@ -93,6 +96,7 @@ public:
   void restore_state(snapshot::Reader& in);
 private:
   void notify(unsigned queue);
+  void serve(unsigned queue);
   void fail(std::string error);
   // Drives the line; with new_event a high line is asserted again (a fresh request).
   void update_irq(bool new_event = false);

@@ -118,7 +118,7 @@ bool Virtqueue::walk(Bus& bus, uint64_t table, uint32_t entries, uint16_t first,
     }
     if (d.flags & kDescWrite) {
       bus.mark_dirty(d.addr, d.len);   // the device may write any of it
-      chain.add_writable({host, d.len});
+      chain.add_writable({host, d.len, d.addr});
     } else {
       if (!chain.writable().empty()) {
         error = "driver-readable descriptor after a device-writable one";

@@ -36,6 +36,9 @@ public:
   bool validate(const Bus& bus, uint32_t max_size, std::string& error) const;
   // Takes the next available chain into `chain`.
   PopResult pop(Bus& bus, DescriptorChain& chain, std::string& error);
+  // Puts the chain pop() just took back at the head of the available ring (the device had no
+  // use for it yet); the next pop() walks it again.
+  void unpop() { --last_avail_; }
   // Returns a chain to the driver through the used ring. The caller reports the RAM write to
   // the bus (Bus::note_dma_write), once for a whole batch.
   bool push_used(Bus& bus, uint16_t head, uint32_t written, std::string& error);

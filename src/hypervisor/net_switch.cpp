@@ -1,0 +1,186 @@
+#include "hypervisor/net_switch.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+namespace nimbus::hypervisor {
+namespace {
+
+using machine::MacAddress;
+
+MacAddress destination_of(std::span<const uint8_t> frame) {
+  MacAddress mac;
+  std::memcpy(mac.data(), frame.data(), 6);
+  return mac;
+}
+
+MacAddress source_of(std::span<const uint8_t> frame) {
+  MacAddress mac;
+  std::memcpy(mac.data(), frame.data() + 6, 6);
+  return mac;
+}
+
+bool is_group(const MacAddress& mac) { return (mac[0] & 1) != 0; } // broadcast or multicast
+
+bool well_formed(std::span<const uint8_t> frame) {
+  return frame.size() >= machine::kMinFrameBytes && frame.size() <= machine::kMaxFrameBytes;
+}
+
+} // namespace
+
+uint32_t network_id(std::string_view network) {
+  uint32_t h = 2166136261u;
+  for (char c : network) {
+    h ^= static_cast<uint8_t>(c);
+    h *= 16777619u;
+  }
+  const uint32_t id = (h >> 24) ^ (h & 0xffffff);
+  return id == 0 ? 1 : id;
+}
+
+bool valid_network_name(std::string_view network) {
+  if (network.empty() || network.size() > 32) return false;
+  return std::all_of(network.begin(), network.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+           c == '.';
+  });
+}
+
+class VirtualSwitch::Port final : public machine::NetLink {
+public:
+  Port(VirtualSwitch& sw, std::string network, MacAddress mac, std::string owner)
+      : switch_(sw), network(std::move(network)), mac(mac), owner(std::move(owner)) {}
+  ~Port() override { switch_.disconnect(*this); }
+
+  void attach(machine::FrameSink* s) override {
+    std::lock_guard lock(switch_.mutex_);
+    sink = s;
+  }
+  void transmit(std::span<const uint8_t> frame) override { switch_.transmit(*this, frame); }
+
+  VirtualSwitch& switch_;
+  const std::string network;
+  const MacAddress mac;
+  const std::string owner;
+  machine::FrameSink* sink = nullptr; // guarded by the switch's mutex
+};
+
+VirtualSwitch::VirtualSwitch() = default;
+VirtualSwitch::~VirtualSwitch() = default;
+
+std::shared_ptr<machine::NetLink> VirtualSwitch::connect(const std::string& network, const MacAddress& mac,
+                                                         const std::string& owner) {
+  if (!valid_network_name(network))
+    throw std::invalid_argument(
+        fmt::format("network name '{}' is not 1 to 32 letters, digits, '-', '_' or '.'", network));
+  if (is_group(mac) || mac == MacAddress{})
+    throw std::invalid_argument(fmt::format("{}: MAC {} is not a unicast address", owner, machine::format_mac(mac)));
+  std::lock_guard lock(mutex_);
+  const uint32_t id = network_id(network);
+  for (const auto& [name, net] : networks_)
+    if (name != network && net.id == id)
+      throw std::invalid_argument(fmt::format("networks '{}' and '{}' have the same wire id {:#x}; rename one",
+                                              name, network, id));
+  Network& net = networks_[network];
+  net.name = network;
+  net.id = id;
+  for (const Port* p : net.ports)
+    if (p->mac == mac)
+      throw std::invalid_argument(fmt::format("{}: MAC {} is already used on network '{}' by {}", owner,
+                                              machine::format_mac(mac), network, p->owner));
+  auto port = std::make_shared<Port>(*this, network, mac, owner);
+  net.ports.push_back(port.get());
+  return port;
+}
+
+void VirtualSwitch::disconnect(Port& port) {
+  std::lock_guard lock(mutex_);
+  auto it = networks_.find(port.network);
+  if (it == networks_.end()) return;
+  auto& ports = it->second.ports;
+  ports.erase(std::remove(ports.begin(), ports.end(), &port), ports.end());
+}
+
+void VirtualSwitch::set_uplink(NetUplink* uplink) {
+  std::lock_guard lock(mutex_);
+  uplink_ = uplink;
+}
+
+bool VirtualSwitch::deliver(Network& net, const Port* except, std::span<const uint8_t> frame) {
+  const MacAddress dst = destination_of(frame);
+  if (is_group(dst)) {
+    for (Port* p : net.ports)
+      if (p != except && p->sink) p->sink->receive(frame);
+    ++net.stats.flooded;
+    return true;
+  }
+  for (Port* p : net.ports) {
+    if (p->mac != dst) continue;
+    if (p == except) return true; // to itself: nothing to do
+    if (p->sink) p->sink->receive(frame);
+    ++net.stats.forwarded;
+    return true;
+  }
+  return false;
+}
+
+void VirtualSwitch::transmit(Port& from, std::span<const uint8_t> frame) {
+  std::lock_guard lock(mutex_);
+  Network& net = networks_.at(from.network);
+  if (!well_formed(frame)) {
+    ++net.stats.malformed;
+    return;
+  }
+  if (source_of(frame) != from.mac) {
+    ++net.stats.spoofed;
+    return;
+  }
+  const bool group = is_group(destination_of(frame));
+  const bool delivered = deliver(net, &from, frame);
+  if ((group || !delivered) && uplink_) {
+    uplink_->send(net.id, frame);
+    ++net.stats.to_uplink;
+  } else if (!delivered) {
+    ++net.stats.unknown;
+  }
+}
+
+bool VirtualSwitch::from_uplink(uint32_t network, std::span<const uint8_t> frame) {
+  std::lock_guard lock(mutex_);
+  for (auto& [name, net] : networks_) {
+    if (net.id != network) continue;
+    if (!well_formed(frame)) {
+      ++net.stats.malformed;
+      return false;
+    }
+    const MacAddress src = source_of(frame);
+    for (const Port* p : net.ports)
+      if (p->mac == src) {
+        ++net.stats.uplink_spoofed;
+        return false;
+      }
+    ++net.stats.from_uplink;
+    if (deliver(net, nullptr, frame)) return true;
+    ++net.stats.unknown;
+    return false;
+  }
+  return false;
+}
+
+VirtualSwitch::NetworkStats VirtualSwitch::stats(const std::string& network) const {
+  std::lock_guard lock(mutex_);
+  auto it = networks_.find(network);
+  return it == networks_.end() ? NetworkStats{} : it->second.stats;
+}
+
+std::vector<std::string> VirtualSwitch::networks() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> names;
+  for (const auto& [name, net] : networks_) names.push_back(name);
+  return names;
+}
+
+} // namespace nimbus::hypervisor

@@ -1,0 +1,153 @@
+// The UDP tunnel: the packet parser refuses every malformed datagram, and two tunnels on the
+// loopback carry one network's frames between two switches while strangers are ignored.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <functional>
+
+#include <fmt/format.h>
+
+#include "hypervisor/net_tunnel.hpp"
+
+namespace nimbus::hypervisor {
+namespace {
+
+using machine::MacAddress;
+
+std::vector<uint8_t> frame(const MacAddress& dst, const MacAddress& src, size_t len, uint8_t fill) {
+  std::vector<uint8_t> f(len, fill);
+  std::memcpy(f.data(), dst.data(), 6);
+  std::memcpy(f.data() + 6, src.data(), 6);
+  return f;
+}
+
+TEST(TunnelPacket, RoundTrips) {
+  const auto f = frame({0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, {0x52, 0, 0, 0, 0, 1}, 100, 3);
+  std::vector<uint8_t> d;
+  encode_tunnel_packet(0xabcdef, f, d);
+  ASSERT_EQ(d.size(), kTunnelHeaderBytes + f.size());
+  TunnelParseError error{};
+  const auto p = parse_tunnel_packet(d, &error);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->network, 0xabcdefu);
+  EXPECT_TRUE(std::equal(p->frame.begin(), p->frame.end(), f.begin(), f.end()));
+}
+
+TEST(TunnelPacket, MalformedDatagramsAreRefused) {
+  const auto f = frame({0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, {0x52, 0, 0, 0, 0, 1}, 60, 3);
+  std::vector<uint8_t> good;
+  encode_tunnel_packet(7, f, good);
+  auto expect = [](const std::vector<uint8_t>& d, TunnelParseError want) {
+    TunnelParseError error{};
+    EXPECT_FALSE(parse_tunnel_packet(d, &error));
+    EXPECT_EQ(error, want) << to_string(error);
+  };
+  expect({}, TunnelParseError::too_short);
+  expect(std::vector<uint8_t>(good.begin(), good.begin() + 7), TunnelParseError::too_short);
+  for (size_t i : {1, 2, 3, 7}) {
+    auto d = good;
+    d[i] = 1;
+    expect(d, TunnelParseError::reserved_bits);
+  }
+  for (uint8_t flags : {0x00, 0x88, 0x0c, 0xff}) {
+    auto d = good;
+    d[0] = flags;
+    expect(d, TunnelParseError::bad_flags);
+  }
+  expect(std::vector<uint8_t>(good.begin(), good.begin() + kTunnelHeaderBytes + 13), TunnelParseError::frame_too_short);
+  auto big = good;
+  big.resize(kTunnelHeaderBytes + machine::kMaxFrameBytes + 1);
+  expect(big, TunnelParseError::frame_too_long);
+  // Every truncation of a good packet either parses or fails cleanly.
+  for (size_t n = 0; n <= good.size(); ++n) (void)parse_tunnel_packet(std::span<const uint8_t>(good.data(), n));
+}
+
+TEST(TunnelSpec, ParsesAndExplainsMistakes) {
+  const auto spec = parse_tunnel_spec("udp:4789,peer=127.0.0.1:4790,peer=host.example:1");
+  EXPECT_EQ(spec.local_port, 4789);
+  ASSERT_EQ(spec.peers.size(), 2u);
+  EXPECT_EQ(spec.peers[1], "host.example:1");
+  for (const char* bad : {"", "tcp:1,peer=a:1", "udp:", "udp:0,peer=a:1", "udp:70000,peer=a:1", "udp:1",
+                          "udp:1,peer=", "udp:1,peer=a:1,bogus=2", "udp:x,peer=a:1"})
+    EXPECT_THROW(parse_tunnel_spec(bad), std::invalid_argument) << bad;
+}
+
+uint16_t free_udp_port() {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+struct Nic : machine::FrameSink {
+  Nic(VirtualSwitch& sw, const std::string& network, MacAddress mac) : mac(mac), link(sw.connect(network, mac, "t")) {
+    link->attach(this);
+  }
+  ~Nic() override { link->attach(nullptr); }
+  void receive(std::span<const uint8_t> f) override {
+    std::lock_guard lock(mutex);
+    got.emplace_back(f.begin(), f.end());
+  }
+  size_t count() {
+    std::lock_guard lock(mutex);
+    return got.size();
+  }
+  MacAddress mac;
+  std::shared_ptr<machine::NetLink> link;
+  std::mutex mutex;
+  std::vector<std::vector<uint8_t>> got;
+};
+
+bool eventually(const std::function<bool()>& done) {
+  for (int i = 0; i < 200 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return done();
+}
+
+TEST(UdpTunnel, CarriesOneNetworkBetweenTwoSwitchesAndIgnoresStrangers) {
+  const uint16_t pa = free_udp_port(), pb = free_udp_port();
+  VirtualSwitch sa, sb;
+  Nic a_blue(sa, "blue", {0x52, 0, 0, 0, 0, 1}), a_red(sa, "red", {0x52, 0, 0, 0, 0, 2});
+  Nic b_blue(sb, "blue", {0x52, 0, 0, 0, 0, 3}), b_red(sb, "red", {0x52, 0, 0, 0, 0, 4});
+  UdpTunnel ta(sa, TunnelSpec{pa, {fmt::format("127.0.0.1:{}", pb)}});
+  UdpTunnel tb(sb, TunnelSpec{pb, {fmt::format("127.0.0.1:{}", pa)}});
+  a_blue.link->transmit(frame({0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, a_blue.mac, 60, 1));
+  ASSERT_TRUE(eventually([&] { return b_blue.count() == 1; }));
+  a_blue.link->transmit(frame(b_blue.mac, a_blue.mac, 1000, 2)); // unicast to the remote VM
+  ASSERT_TRUE(eventually([&] { return b_blue.count() == 2; }));
+  EXPECT_EQ(b_blue.got[1].size(), 1000u);
+  b_blue.link->transmit(frame(a_blue.mac, b_blue.mac, 60, 3)); // and back
+  ASSERT_TRUE(eventually([&] { return a_blue.count() == 1; }));
+  // Isolation across the tunnel: red saw nothing of blue's.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(b_red.count(), 0u);
+  EXPECT_EQ(a_red.count(), 0u);
+  // A datagram from an address that is not a peer is ignored, however well formed.
+  const int stranger = ::socket(AF_INET, SOCK_DGRAM, 0);
+  std::vector<uint8_t> d;
+  encode_tunnel_packet(network_id("blue"), frame({0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, {0x52, 0, 0, 0, 0, 9}, 60, 4), d);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  to.sin_port = htons(pb);
+  ASSERT_EQ(::sendto(stranger, d.data(), d.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to),
+            static_cast<ssize_t>(d.size()));
+  ::close(stranger);
+  ASSERT_TRUE(eventually([&] { return tb.stats().strangers == 1; }));
+  EXPECT_EQ(b_blue.count(), 2u);
+}
+
+} // namespace
+} // namespace nimbus::hypervisor
