@@ -14,8 +14,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 seconds="${1:-20}"
 shift || true
 build="$root/build/fuzz"
-all_targets=(decoder page_walk g_stage shadow_tables virtio_blk virtio_rng uart plic clint loader device_tree snapshot vm_config
-             placement cloud_api migration_stream)
+all_targets=(decoder page_walk g_stage shadow_tables virtio_blk virtio_rng virtio_net uart plic clint loader device_tree snapshot vm_config
+             placement cloud_api migration_stream tunnel_packet)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 jobs="${NIMBUS_FUZZ_JOBS:-$(nproc)}"
@@ -27,7 +27,7 @@ corpus_root="${NIMBUS_FUZZ_CORPUS:-$build/corpus}"
 max_len() {
   case "$1" in
     loader) echo 131072 ;;
-    snapshot|placement|device_tree|virtio_blk|virtio_rng) echo 16384 ;;
+    snapshot|placement|device_tree|virtio_blk|virtio_rng|virtio_net) echo 16384 ;;
     migration_stream) echo 32768 ;;   # room for a PAGES frame of a few 4 KiB pages
     *) echo 4096 ;;
   esac

@@ -10,8 +10,8 @@ build="$root/build/fuzz-coverage"
 corpus_root="${NIMBUS_FUZZ_CORPUS:-$root/build/fuzz/corpus}"
 jobs="${NIMBUS_JOBS:-$(nproc)}"
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(decoder page_walk g_stage shadow_tables virtio_blk virtio_rng uart plic clint loader device_tree
-                                    snapshot vm_config placement cloud_api migration_stream)
+[ ${#targets[@]} -gt 0 ] || targets=(decoder page_walk g_stage shadow_tables virtio_blk virtio_rng virtio_net uart plic clint loader device_tree
+                                    snapshot vm_config placement cloud_api migration_stream tunnel_packet)
 s="$root/src"
 # The files each target is about (the "code under test" column of docs/fuzzing.md).
 sources() {
@@ -22,6 +22,8 @@ sources() {
     shadow_tables) echo "$s/hypervisor/trap_mode/shadow_page_tables.cpp $s/hypervisor/trap_mode/shadow_table_pages.cpp" ;;
     virtio_blk) echo "$s/machine/devices/virtio_block.cpp $s/machine/devices/virtio_mmio.cpp $s/machine/devices/virtqueue.cpp $s/machine/devices/descriptor_chain.cpp" ;;
     virtio_rng) echo "$s/machine/devices/virtio_entropy.cpp $s/machine/devices/virtio_mmio.cpp $s/machine/devices/virtqueue.cpp $s/machine/devices/descriptor_chain.cpp" ;;
+    virtio_net) echo "$s/machine/devices/virtio_net.cpp $s/machine/devices/virtio_mmio.cpp $s/machine/devices/virtqueue.cpp $s/machine/devices/descriptor_chain.cpp" ;;
+    tunnel_packet) echo "$s/hypervisor/net_tunnel.cpp $s/hypervisor/net_switch.cpp" ;;
     uart) echo "$s/machine/devices/uart_16550.cpp" ;;
     plic) echo "$s/machine/devices/plic.cpp" ;;
     clint) echo "$s/machine/devices/clint.cpp" ;;
