@@ -42,7 +42,7 @@ mkdir -p "$build/crashes" "$build/logs"
 
 run_target() {
   local t="$1" corpus="$corpus_root/$1" log="$build/logs/$1.log"
-  mkdir -p "$corpus"
+  mkdir -p "$corpus" "$seeds/$t"   # a target that builds its inputs itself has no seeds
   rm -f "$build/logs/$t.status"
   # -timeout: one input taking 10 s is a hang; -rss_limit_mb: ASan's shadow plus a 1 GiB input
   # budget; leaks are checked (ASan's LeakSanitizer) at the end of every input that leaked.
