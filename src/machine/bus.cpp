@@ -82,6 +82,7 @@ bool Bus::write(uint64_t paddr, unsigned size, uint64_t value) {
 bool Bus::copy_to_ram(uint64_t paddr, const void* data, size_t len) {
   uint8_t* p = ram_pointer(paddr, len);
   if (!p) return false;
+  if (len == 0) return true; // nothing written (and `data` may be null: an empty frame's)
   std::memcpy(p, data, len);
   mark_dirty(paddr, len);
   note_dma_write(paddr, len);

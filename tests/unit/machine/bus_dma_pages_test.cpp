@@ -38,5 +38,16 @@ TEST(BusDmaPages, UnknownWritesAndOverflowMeanEverything) {
   EXPECT_EQ(bus.dma_generation(), seen);
 }
 
+// Found by fuzz_virtio_net: an empty frame's copy passed a null pointer to memcpy (undefined
+// even for zero bytes). Nothing is written and no page is named.
+TEST(BusDmaPages, AnEmptyCopyWritesNothing) {
+  Bus bus(0x80000000, 1 << 20);
+  const uint64_t seen = bus.dma_generation();
+  EXPECT_TRUE(bus.copy_to_ram(0x80003000, nullptr, 0));
+  std::vector<Bus::DmaPages> pages;
+  ASSERT_TRUE(bus.dma_pages_since(seen, pages));
+  EXPECT_TRUE(pages.empty());
+}
+
 } // namespace
 } // namespace nimbus::machine
