@@ -174,11 +174,12 @@ struct Sender {
     if (options.log) options.log(line);
   }
 
-  // Sends the pages of `bits` (4 KiB pages from the start of RAM); in round 0, pages of zeros
-  // are skipped (the destination's RAM starts zeroed), later a written page that reads zero is
-  // sent as a zero record. Returns the records sent.
-  uint64_t send_pages(const std::vector<uint64_t>& bits, bool first_round) {
-    GuestMemory& memory = vm.memory();
+  // Sends, as `type` frames, one record per set bit of `bits` below `limit`; `bytes(index)`
+  // gives the record's 4 KiB (nullptr: skip it, never written). A record of zeros is skipped in
+  // round 0 (the destination starts zeroed) and sent as a zero record later. Keeps to
+  // --max-bandwidth while the VM runs. Returns the records sent.
+  template <class Bytes>
+  uint64_t send_records(FrameType type, const std::vector<uint64_t>& bits, uint64_t limit, bool first_round, Bytes bytes) {
     PageBatchWriter batch(round);
     uint64_t sent = 0;
     const auto began = Clock::now();
@@ -187,7 +188,7 @@ struct Sender {
       if (batch.count() == 0) return;
       sent += batch.count();
       const std::vector<uint8_t> payload = batch.take();
-      channel.send(FrameType::pages, payload);
+      channel.send(type, payload);
       // --max-bandwidth: never ahead of the allowed rate (not while the VM is stopped).
       if (max_bandwidth > 0) {
         const auto due = began + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
@@ -198,22 +199,29 @@ struct Sender {
     for (uint64_t word = 0; word < bits.size(); ++word) {
       uint64_t w = bits[word];
       while (w != 0) {
-        const uint64_t page = word * 64 + static_cast<uint64_t>(std::countr_zero(w));
+        const uint64_t index = word * 64 + static_cast<uint64_t>(std::countr_zero(w));
         w &= w - 1;
-        if (page >= ram_pages) break;
-        if (!memory.page_backed(page)) {
-          // Never touched: zeros on both sides (a frame appears only on first touch, which the
-          // log sees as a write if it is one).
-          continue;
-        }
-        const uint8_t* bytes = memory.page_bytes(page);
-        const bool zero = page_is_zero(bytes);
+        if (index >= limit) break;
+        const uint8_t* data = bytes(index);
+        if (data == nullptr) continue;
+        const bool zero = page_is_zero(data);
         if (zero && first_round) continue;
-        batch.add(page, zero ? nullptr : bytes);
+        batch.add(index, zero ? nullptr : data);
         if (batch.full()) flush();
       }
     }
     flush();
+    return sent;
+  }
+
+  // The RAM pages of `bits` (4 KiB pages from the start of RAM).
+  uint64_t send_pages(const std::vector<uint64_t>& bits, bool first_round) {
+    GuestMemory& memory = vm.memory();
+    const uint64_t sent = send_records(FrameType::pages, bits, ram_pages, first_round, [&](uint64_t page) {
+      // Never touched: zeros on both sides (a frame appears only on first touch, which the log
+      // sees as a write if it is one).
+      return memory.page_backed(page) ? memory.page_bytes(page) : nullptr;
+    });
     report.pages_sent += sent;
     return sent;
   }
@@ -230,49 +238,23 @@ struct Sender {
   uint64_t disk_bytes = 0;
   uint64_t disk_block_count = 0;
 
-  // Sends the disk blocks of `bits`; in round 0 blocks of zeros are skipped (the destination's
-  // copy starts as a sparse file of zeros). Returns the records sent.
+  // The disk blocks of `bits` (the copy starts as a sparse file of zeros at the destination).
   uint64_t send_disk(const std::vector<uint64_t>& bits, bool first_round) {
-    PageBatchWriter batch(round);
-    uint64_t sent = 0;
-    const auto began = Clock::now();
-    const uint64_t bytes_before = channel.bytes_sent();
-    auto flush = [&] {
-      if (batch.count() == 0) return;
-      sent += batch.count();
-      const std::vector<uint8_t> payload = batch.take();
-      channel.send(FrameType::disk, payload);
-      if (max_bandwidth > 0) {
-        const auto due = began + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
-                                     static_cast<double>(channel.bytes_sent() - bytes_before) / max_bandwidth));
-        std::this_thread::sleep_until(due);
-      }
-    };
     std::array<uint8_t, kDiskBlock> block{};
-    for (uint64_t word = 0; word < bits.size(); ++word) {
-      uint64_t w = bits[word];
-      while (w != 0) {
-        const uint64_t index = word * 64 + static_cast<uint64_t>(std::countr_zero(w));
-        w &= w - 1;
-        if (index >= disk_block_count) break;
-        const uint64_t offset = index * kDiskBlock;
-        const uint64_t length = std::min<uint64_t>(kDiskBlock, disk_bytes - offset);
-        block.fill(0);
-        uint64_t done = 0;
-        while (done < length) {
-          const ssize_t n = ::pread(disk_fd, block.data() + done, length - done, static_cast<off_t>(offset + done));
-          if (n < 0 && errno == EINTR) continue;
-          if (n < 0) throw MigrationError(fmt::format("reading the disk image at byte {}: {}", offset + done, std::strerror(errno)));
-          if (n == 0) break;   // the image is shorter than its capacity: zeros
-          done += static_cast<uint64_t>(n);
-        }
-        const bool zero = page_is_zero(block.data());
-        if (zero && first_round) continue;
-        batch.add(index, zero ? nullptr : block.data());
-        if (batch.full()) flush();
+    const uint64_t sent = send_records(FrameType::disk, bits, disk_block_count, first_round, [&](uint64_t index) {
+      const uint64_t offset = index * kDiskBlock;
+      const uint64_t length = std::min<uint64_t>(kDiskBlock, disk_bytes - offset);
+      block.fill(0);
+      uint64_t done = 0;
+      while (done < length) {
+        const ssize_t n = ::pread(disk_fd, block.data() + done, length - done, static_cast<off_t>(offset + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw MigrationError(fmt::format("reading the disk image at byte {}: {}", offset + done, std::strerror(errno)));
+        if (n == 0) break;   // the image is shorter than its capacity: zeros
+        done += static_cast<uint64_t>(n);
       }
-    }
-    flush();
+      return static_cast<const uint8_t*>(block.data());
+    });
     report.disk_blocks_sent += sent;
     return sent;
   }
