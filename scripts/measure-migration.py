@@ -22,46 +22,19 @@ CPU-bound), dirty:MIB:RATE (the loop writing one byte per page of a MIB buffer a
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
 
 
-def wait_for(path, pattern, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with open(path, errors="replace") as f:
-                m = re.search(pattern, f.read())
-                if m:
-                    return m
-        except FileNotFoundError:
-            pass
-        time.sleep(0.05)
-    return None
-
-
-def guest_paths():
-    here = os.path.dirname(os.path.abspath(__file__))
-    out = subprocess.run(["bash", "-c", f"source {here}/../guests/paths.sh && echo $NIMBUS_GUEST_KERNEL && "
-                          "echo $NIMBUS_GUEST_INITRD"], capture_output=True, text=True, check=True).stdout.split()
-    return out[0], out[1]
+# The guest, its workloads and the clock-loop reading are shared with QEMU's side.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from measure_migration_qemu import guest_gaps, guest_paths, wait_for, workload_append  # noqa: E402
 
 
 def one(nimbus, kernel, initrd, size, workload, work, mode="emulate"):
-    gap_seconds = 15
-    if workload == "idle":
-        append = "console=ttyS0 nimbus.mode=shell"
-        ready = r"busybox shell"
-    elif workload == "cpu":
-        append = f"console=ttyS0 nimbus.mode=gap nimbus.gap={gap_seconds}"
-        ready = r"NIMBUS-GAP-START"
-    else:
-        _, mib, rate = workload.split(":")
-        append = f"console=ttyS0 nimbus.mode=gap nimbus.gap={gap_seconds},{mib},{rate}"
-        ready = r"NIMBUS-GAP-START"
+    append, ready = workload_append(workload)
     src_log, dst_log, dst_err = (os.path.join(work, n) for n in ("src.log", "dst.log", "dst.err"))
     for p in (src_log, dst_log, dst_err):
         if os.path.exists(p):
@@ -85,21 +58,7 @@ def one(nimbus, kernel, initrd, size, workload, work, mode="emulate"):
         row = dict(report)
         if workload == "idle":
             time.sleep(1)
-            row["guest_gap_ms"] = row["other_gap_ms"] = None
-        else:
-            done = wait_for(dst_log, r"NIMBUS-GAP-DONE: longest gap ([0-9.]+) ms", gap_seconds + 20)
-            if not done:
-                raise RuntimeError("the clock loop did not finish on the destination")
-            pattern = r"longest gap in this second ([0-9.]+) ms"
-            with open(src_log, errors="replace") as f:
-                before = [float(x) for x in re.findall(pattern, f.read())]
-            with open(dst_log, errors="replace") as f:
-                after = [float(x) for x in re.findall(pattern, f.read())]
-            # The second in which the VM moved is the first the destination reports (or, if the
-            # loop ended in it, the whole run's longest gap).
-            row["guest_gap_ms"] = after[0] if after else float(done.group(1))
-            others = before + after[1:]
-            row["other_gap_ms"] = max(others) if others else None
+        row["guest_gap_ms"], row["other_gap_ms"] = guest_gaps(workload, src_log, dst_log)
         return row
     finally:
         for p in (src, dst):
