@@ -19,7 +19,7 @@ source "$NIMBUS_SOURCE_DIR/guests/paths.sh"
 nimbus_guest_ready kernel initramfs || skip "guest kernel/initramfs not built (guests/build.sh)"
 source "$(dirname "$0")/cloud_up_lib.sh"
 
-start_cloud --hosts 3 --harts 1 --memory 1G --cpu-overcommit 4 --lease-ttl 3 --grace 2 --consolidate-interval 0 \
+start_cloud --hosts 3 --harts 1 --memory 1G --cpu-overcommit 4 --lease-ttl 5 --grace 2 --consolidate-interval 0 \
   --kernel "$NIMBUS_GUEST_KERNEL" --initrd "$NIMBUS_GUEST_INITRD"
 api POST /v1/images "$ADMIN_TOKEN" "{\"name\":\"gap\",\"kernel\":\"$NIMBUS_GUEST_KERNEL\",\"initrd\":\"$NIMBUS_GUEST_INITRD\",\
 \"append\":\"console=ttyS0 nimbus.mode=gap nimbus.gap=900\",\"mode\":\"emulate\"}" > /dev/null
@@ -120,7 +120,16 @@ ttarget=$(jq -r --arg a "$thost" --arg b "$victim" '.hosts[] | select(.name != $
 api POST /v1/vms/t1/migrate "$ADMIN_TOKEN" "{\"host\":\"$ttarget\"}" > /dev/null
 expect_status 200 "migrate t1"
 t_moved() { api GET /v1/vms/t1 "$T" | jq -e --arg h "$ttarget" '.host == $h and .state == "running"' > /dev/null; }
-wait_until 120 "t1 running on $ttarget" t_moved
+t1_story() { # what the controller and the agents said about t1, for a failure message
+  api GET "/v1/vms/t1" "$T" | jq -c '{host, state}'
+  api GET "/v1/events?limit=100" "$ADMIN_TOKEN" | jq -r '.[] | select(.vm == "t1") | "\(.kind): \(.message)"'
+  tail -5 "$CLOUD_DIR"/hosts/*/vms/"$tid"/vmm.log 2> /dev/null
+}
+deadline=$((SECONDS + 120))
+until t_moved; do
+  [ $SECONDS -lt $deadline ] || fail "t1 not running on $ttarget after 120 s: $(t1_story)"
+  sleep 0.2
+done
 tmoved=$(api GET "/v1/events?limit=100" "$ADMIN_TOKEN" | jq -r '[.[] | select(.vm == "t1" and .kind == "moved")][0].message')
 echo "$tmoved" | grep -Eq "moved live|moved by stop-and-restart \(not live: the VMM cannot live-migrate trap mode VMs\)" ||
   fail "t1's move event: $tmoved"

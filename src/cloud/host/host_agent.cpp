@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,11 +11,14 @@
 #include <cctype>
 #include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "cloud/host/vmm_process.hpp"
+#include "hypervisor/vm_control.hpp"
 
 namespace nimbus::cloud::host {
 
@@ -481,6 +486,22 @@ HostAgent::ToolResult HostAgent::run_tool(const std::vector<std::string>& args, 
   return r;
 }
 
+namespace {
+// Whether a VMM accepts connections on its control socket (it is up and serving).
+bool control_socket_answers(const std::filesystem::path& path) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  const std::string text = path.string();
+  if (text.size() >= sizeof address.sun_path) return true; // let nimbus migrate report it
+  std::memcpy(address.sun_path, text.c_str(), text.size() + 1);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return true;
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  ::close(fd);
+  return ok;
+}
+} // namespace
+
 void HostAgent::send_vm(const std::string& id, const std::string& address) {
   json report;
   ToolResult r;
@@ -493,6 +514,12 @@ void HostAgent::send_vm(const std::string& id, const std::string& address) {
     r.ok = true;
     report = {{"rounds", 0}, {"downtime_ms", 0.0}, {"total_ms", 0.0}, {"simulated", true}};
   } else {
+    // A VMM the agent (re)started just now may not listen on its control socket yet (seen: a
+    // move asked for right after a fenced VM came back failed with "connection refused").
+    const auto control = hypervisor::VmControl::path(dir, id);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (!control_socket_answers(control) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     r = run_tool({"migrate", id, "--to", address, "--state-dir", dir, "--json"}, (fs::path(dir) / "migrate.log").string());
     if (r.ok) {
       try {
