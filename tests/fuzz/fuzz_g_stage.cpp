@@ -83,7 +83,11 @@ void builder(fuzz::ByteReader& in, World& w, machine::Hart& hart) {
       const auto status = table.map(gpa, machine, size, permissions);
       if (status == GStageTable::MapStatus::ok) {
         bool again = false;
-        for (const Mapping& m : maps) again |= m.gpa == gpa && m.size == size;
+        for (Mapping& m : maps) // the same page again: map() gives it the new permissions (write-protect undone)
+          if (m.gpa == gpa && m.size == size) {
+            again = true;
+            m.permissions = permissions;
+          }
         if (!again) {
           maps.push_back({gpa, machine, size, permissions});
           mapped += size;

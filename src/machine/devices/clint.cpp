@@ -90,8 +90,18 @@ uint64_t Clint::next_deadline() const {
   uint64_t earliest = kNoDeadline;
   for (uint64_t cmp : mtimecmp_) {
     if (cmp == kNoDeadline) continue;
-    // Convert from the guest's view back to the clock's time base.
-    const uint64_t clock_time = cmp - mtime_offset_;
+    // Convert from the guest's view back to the clock's time base (the offset is signed: the
+    // guest may set mtime behind the clock). A compare the clock only reaches past 2^64 never
+    // fires, rather than wrapping to a time in the past (found by fuzz_clint).
+    uint64_t clock_time;
+    if (static_cast<int64_t>(mtime_offset_) >= 0) {   // the guest's mtime is ahead of the clock
+      if (cmp < mtime_offset_) return 0;               // due before the clock started: now
+      clock_time = cmp - mtime_offset_;
+    } else {                                          // behind: cmp is later on the clock
+      const uint64_t behind = 0 - mtime_offset_;
+      if (cmp >= kNoDeadline - behind) continue;       // past 2^64 on the clock: never
+      clock_time = cmp + behind;
+    }
     if (clock_time < earliest) earliest = clock_time;
   }
   return earliest;

@@ -69,6 +69,19 @@ TEST_F(ClintTest, NextDeadlineIsEarliestCompare) {
   EXPECT_EQ(clint.next_deadline(), 300u);
 }
 
+// Found by fuzz_clint: with mtime set behind the clock, a compare near 2^64 that the clock
+// reaches only past 2^64 wrapped to a deadline in the past (a run loop would spin); it never
+// fires, as it would not on the guest's own counter either in any practical time.
+TEST_F(ClintTest, ACompareBeyondTheClocksRangeIsNoDeadline) {
+  clock.retire(Clock::kInstructionsPerTick * 1000);
+  ASSERT_TRUE(clint.write(Clint::kMtimeOffset, 8, 0));                      // mtime behind the clock
+  ASSERT_TRUE(clint.write(Clint::kMtimecmpOffset, 8, Clint::kNoDeadline - 2));
+  ASSERT_TRUE(clint.write(Clint::kMtimecmpOffset + 8, 8, Clint::kNoDeadline));
+  EXPECT_EQ(clint.next_deadline(), Clint::kNoDeadline);
+  ASSERT_TRUE(clint.write(Clint::kMtimecmpOffset + 8, 8, 100));               // 100 guest ticks on
+  EXPECT_EQ(clint.next_deadline(), clock.now() + 100);
+}
+
 TEST_F(ClintTest, MtimeWriteShiftsGuestTimeAndDeadline) {
   clock.retire(Clock::kInstructionsPerTick * 10);
   ASSERT_TRUE(clint.write(Clint::kMtimeOffset, 8, 1000));
