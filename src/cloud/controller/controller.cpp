@@ -241,6 +241,13 @@ void Controller::apply(const etcd::KeyValue& kv, bool deleted) {
   }
 }
 
+void Controller::absorb_conflict(const etcd::TxnResult& failed) {
+  ++metrics_.conflicts;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& range : failed.ranges)
+    for (const auto& kv : range.kvs) apply(kv, false);
+}
+
 void Controller::apply_plan_locally(const TxnPlan& plan, int64_t revision) {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& op : plan.ops) {
@@ -882,10 +889,7 @@ bool Controller::start_live_move(const std::string& vm_id, const std::string& to
                                            make_assign(rec, image, options_.disks_dir), why, now_rfc3339(), after);
   const auto r = txn(plan, {etcd::Op::get(keys_.alloc(to)), etcd::Op::get(keys_.vm(rec.tenant, rec.name))});
   if (!r.succeeded) {
-    ++metrics_.conflicts;
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& range : r.ranges)
-      for (const auto& kv : range.kvs) apply(kv, false);
+    absorb_conflict(r);
     return false;
   }
   apply_plan_locally(plan, r.revision);
@@ -1020,10 +1024,7 @@ bool Controller::apply_live_step(const std::string& vm_id, const LiveDecision& d
   }
   const auto r = txn(plan, failure);
   if (!r.succeeded) {
-    ++metrics_.conflicts;
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& range : r.ranges)
-      for (const auto& kv : range.kvs) apply(kv, false);
+    absorb_conflict(r);
     return false;
   }
   apply_plan_locally(plan, r.revision);
@@ -1562,12 +1563,7 @@ std::vector<etcd::Op> Controller::commit_creates(std::vector<std::shared_ptr<Pen
       for (std::size_t i = 0; i < creates.size(); ++i) finish(*in_txn[i], "placed", nullptr, vm_json(creates[i].rec));
       continue;  // creates deferred within this batch, if any
     }
-    ++metrics_.conflicts;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      for (const auto& range : r.ranges)
-        for (const auto& kv : range.kvs) apply(kv, false);
-    }
+    absorb_conflict(r);
     place_lock.unlock();
     if (++attempt >= options_.max_retries) {
       for (auto* p : in_txn)

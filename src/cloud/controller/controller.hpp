@@ -126,6 +126,9 @@ class Controller {
   void load_all();
   void apply(const etcd::KeyValue& kv, bool deleted);
   void apply_plan_locally(const TxnPlan& plan, int64_t revision);
+  // A guarded transaction that failed: counted, and the keys its failure branch read are applied
+  // to the cache, so the retry decides on what etcd holds now.
+  void absorb_conflict(const etcd::TxnResult& failed);
   void watch_loop();
   void leader_loop();
   void reconcile_loop();
