@@ -10,15 +10,28 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/lib.sh"
 
+# Tests and other checkouts may call this script in parallel: one build of a component at a time
+# (every kernel config shares one object tree), and the others wait and then find the cache
+# complete. A build of one component never waits for another's (an initramfs for a kernel).
+lock_component() { # name
+  local fd
+  mkdir -p "$NIMBUS_GUEST_CACHE"
+  exec {fd}> "$NIMBUS_GUEST_CACHE/.build-$1.lock"
+  if ! flock -n "$fd"; then
+    guest_log "$1: another guests/build.sh is building it; waiting"
+    flock "$fd"
+  fi
+}
+
 # Builds one component unless its cache directory is complete. Work happens in <dir>.tmp and
 # is renamed at the end, so an interrupted build never looks complete.
 build_component() {
   local name="$1"; shift
   local dir
   dir="$(guest_dir "$name")"
-  if [ -f "$dir/.complete" ]; then
-    return 0
-  fi
+  [ -f "$dir/.complete" ] && return 0
+  lock_component "$name"
+  [ -f "$dir/.complete" ] && return 0
   guest_log "$name: building into $dir"
   rm -rf "$dir.tmp"
   mkdir -p "$dir.tmp"
@@ -39,6 +52,8 @@ build_initramfs() {
   local dir
   dir="$(guest_dir initramfs)"
   [ -f "$dir/.complete" ] && return 0
+  lock_component initramfs
+  [ -f "$dir/.complete" ] && return 0
   guest_log "initramfs: building into $dir"
   rm -rf "$dir.tmp"
   "$here/initramfs/build-initramfs.sh" "$dir.tmp" "$(guest_dir busybox)/busybox" "$(guest_dir bench)/nimbus-bench"
@@ -51,6 +66,8 @@ build_uboot() {
   local dir
   dir="$(guest_dir uboot)"
   [ -f "$dir/.complete" ] && return 0
+  lock_component uboot
+  [ -f "$dir/.complete" ] && return 0
   guest_log "uboot: building into $dir"
   rm -rf "$dir.tmp"
   "$here/uboot/build-uboot-disk.sh" "$dir.tmp" "$(guest_dir kernel)/Image" "$(guest_dir initramfs)/initramfs.cpio.gz"
@@ -61,23 +78,6 @@ build_uboot() {
 components=("$@")
 [ ${#components[@]} -gt 0 ] || components=(kernel busybox bench initramfs uboot)
 
-# Everything asked for is in the cache already: no need to wait for a build of something else
-# (another checkout's kernel, say) that holds the lock.
-all_complete=1
-for c in "${components[@]}"; do
-  [ -n "${NIMBUS_HASH[$c]:-}" ] && [ -f "$(guest_dir "$c")/.complete" ] || all_complete=0
-done
-
-# Tests may call this script in parallel: one build at a time, the others wait and then find
-# the cache complete.
-if [ "$all_complete" = 0 ]; then
-  mkdir -p "$NIMBUS_GUEST_CACHE"
-  exec 9> "$NIMBUS_GUEST_CACHE/.build.lock"
-  if ! flock -n 9; then
-    guest_log "another guests/build.sh is running; waiting for it"
-    flock 9
-  fi
-fi
 for c in "${components[@]}"; do
   case "$c" in
     kernel|busybox|bench|initramfs|uboot) "build_$c" ;;
