@@ -57,6 +57,7 @@ struct RunOptions {
   // tunnel that extends this process's networks to other VMMs.
   std::vector<std::string> nets;   // NETWORK[,mac=MAC]
   std::string net_tunnel;          // udp:LOCAL_PORT,peer=HOST:PORT...
+  std::vector<std::string> net_taps; // NETWORK=IFNAME
   // The VMM (--vm or --virt).
   std::vector<std::string> vm_files;
   std::string virt;          // single VM without TOML: its mode
@@ -167,6 +168,24 @@ std::optional<hypervisor::TunnelSpec> parse_net_tunnel(const RunOptions& o) {
   }
 }
 
+std::vector<hypervisor::TapSpec> parse_net_taps(const RunOptions& o) {
+  std::vector<hypervisor::TapSpec> taps;
+  for (const std::string& text : o.net_taps) {
+    try {
+      taps.push_back(hypervisor::parse_tap_spec(text));
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(fmt::format("--net-tap: {}", e.what()));
+    }
+    for (size_t i = 0; i + 1 < taps.size(); ++i) {
+      if (taps[i].network == taps.back().network)
+        throw UsageError(fmt::format("--net-tap: network '{}' has two TAP devices (one per network)", taps[i].network));
+      if (taps[i].interface == taps.back().interface)
+        throw UsageError(fmt::format("--net-tap: device '{}' is named twice", taps[i].interface));
+    }
+  }
+  return taps;
+}
+
 machine::MachineConfig validate(const RunOptions& o) {
   machine::MachineConfig c;
   require_readable_file(o.kernel, "kernel");
@@ -198,6 +217,7 @@ machine::MachineConfig validate(const RunOptions& o) {
   for (const auto& l : o.loads) c.loads.push_back(parse_load(l));
   parse_nets(o, "machine"); // checked here; connected by run_machine
   parse_net_tunnel(o);
+  parse_net_taps(o);
   if (o.timeout_seconds < 0) throw UsageError("--timeout must not be negative");
   c.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.timeout_seconds * 1000));
   c.max_instructions = o.max_instructions;
@@ -343,6 +363,7 @@ VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::Sna
   setup.options.echo_stdout = o.console_stdout;
   setup.options.marker_log = o.marker_log;
   setup.options.tunnel = parse_net_tunnel(o);
+  setup.options.taps = parse_net_taps(o);
   return setup;
 }
 
@@ -442,6 +463,8 @@ JailSpec jail_spec(const RunOptions& o, const VmmSetup& setup) {
   spec.host_network = o.jail_network == "host";
   if (!o.net_tunnel.empty() && !spec.host_network)
     throw UsageError("--net-tunnel reaches its peers over the host's network: with --jail, add --jail-network host");
+  if (!o.net_taps.empty() && !spec.host_network)
+    throw UsageError("--net-tap joins a network to the host's own stack: with --jail, add --jail-network host");
   for (const auto& vm : setup.vms) {
     add_jail_path(spec, vm.kernel, JailAccess::read_only);
     add_jail_path(spec, vm.initrd, JailAccess::read_only);
@@ -455,6 +478,7 @@ JailSpec jail_spec(const RunOptions& o, const VmmSetup& setup) {
   add_jail_path(spec, o.restore, JailAccess::read_only);
   add_jail_path(spec, "/dev/null", JailAccess::device);
   add_jail_path(spec, "/dev/urandom", JailAccess::device);
+  if (!o.net_taps.empty()) add_jail_path(spec, "/dev/net/tun", JailAccess::device);
   return spec;
 }
 
@@ -591,10 +615,13 @@ int run_machine(const RunOptions& options) {
   // other VMMs (the same switch and tunnel as the VMM's).
   hypervisor::VirtualSwitch network_switch;
   std::unique_ptr<hypervisor::UdpTunnel> tunnel;
+  std::vector<std::unique_ptr<hypervisor::TapLink>> taps;
   std::vector<hypervisor::NicConfig> nics;
   try {
     nics = parse_nets(options, "machine");
     if (const auto spec = parse_net_tunnel(options)) tunnel = std::make_unique<hypervisor::UdpTunnel>(network_switch, *spec);
+    for (const auto& spec : parse_net_taps(options))
+      taps.push_back(std::make_unique<hypervisor::TapLink>(network_switch, spec));
   } catch (const std::exception& e) {
     fmt::print(stderr, "nimbus run: {}\n", e.what());
     return kExitUsage;
@@ -654,7 +681,8 @@ void register_run(CLI::App& app) {
       "  kill -USR1 <pid>) writes DIR/state and DIR/memory-*; nimbus run --restore DIR resumes the VM.\n"
       "Networks (docs/networking.md): --net blue gives the machine or the --virt VM an interface on network\n"
       "  'blue'; VMs of one VMM on one network reach each other ([[net]] network = \"blue\" in a TOML), and\n"
-      "  --net-tunnel udp:4789,peer=HOST:4789 extends the networks to the VMM at HOST.\n"
+      "  --net-tunnel udp:4789,peer=HOST:4789 extends the networks to the VMM at HOST; --net-tap blue=nimbus0\n"
+      "  joins network blue to this host through the TAP device nimbus0.\n"
       "Live migration (every mode): nimbus run --incoming tcp:HOST:PORT [--console-stdout] waits for a VM;\n"
       "  nimbus migrate NAME --to tcp:HOST:PORT sends it there while it runs (a local disk with it:\n"
       "  --incoming-disk PATH here, nimbus migrate --with-disk there).\n"
@@ -696,6 +724,10 @@ void register_run(CLI::App& app) {
   run->add_option("--net-tunnel", options->net_tunnel,
                   "Extend this process's networks to other VMMs over UDP: udp:LOCAL_PORT,peer=HOST:PORT[,peer=...] "
                   "(frames travel VXLAN-encapsulated; only datagrams from the listed peers are accepted)");
+  run->add_option("--net-tap", options->net_taps,
+                  "Join a network to this host's own network stack through a TAP device: NETWORK=IFNAME "
+                  "(repeatable, one per network; an existing device is used, a missing one is created and needs "
+                  "CAP_NET_ADMIN; address it on the host with ip addr add ... dev IFNAME)");
   run->add_option("--vm", options->vm_files,
                   "Run the VM described by this TOML file under the VMM (repeatable; see docs/hypervisor.md)");
   run->add_option("--virt", options->virt,

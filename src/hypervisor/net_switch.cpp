@@ -73,12 +73,23 @@ VirtualSwitch::~VirtualSwitch() = default;
 
 std::shared_ptr<machine::NetLink> VirtualSwitch::connect(const std::string& network, const MacAddress& mac,
                                                          const std::string& owner) {
-  if (!valid_network_name(network))
-    throw std::invalid_argument(
-        fmt::format("network name '{}' is not 1 to 32 letters, digits, '-', '_' or '.'", network));
   if (is_group(mac) || mac == MacAddress{})
     throw std::invalid_argument(fmt::format("{}: MAC {} is not a unicast address", owner, machine::format_mac(mac)));
   std::lock_guard lock(mutex_);
+  Network& net = network_for(network);
+  for (const Port* p : net.ports)
+    if (p->mac == mac)
+      throw std::invalid_argument(fmt::format("{}: MAC {} is already used on network '{}' by {}", owner,
+                                              machine::format_mac(mac), network, p->owner));
+  auto port = std::make_shared<Port>(*this, network, mac, owner);
+  net.ports.push_back(port.get());
+  return port;
+}
+
+VirtualSwitch::Network& VirtualSwitch::network_for(const std::string& network) {
+  if (!valid_network_name(network))
+    throw std::invalid_argument(
+        fmt::format("network name '{}' is not 1 to 32 letters, digits, '-', '_' or '.'", network));
   const uint32_t id = network_id(network);
   for (const auto& [name, net] : networks_)
     if (name != network && net.id == id)
@@ -87,13 +98,15 @@ std::shared_ptr<machine::NetLink> VirtualSwitch::connect(const std::string& netw
   Network& net = networks_[network];
   net.name = network;
   net.id = id;
-  for (const Port* p : net.ports)
-    if (p->mac == mac)
-      throw std::invalid_argument(fmt::format("{}: MAC {} is already used on network '{}' by {}", owner,
-                                              machine::format_mac(mac), network, p->owner));
-  auto port = std::make_shared<Port>(*this, network, mac, owner);
-  net.ports.push_back(port.get());
-  return port;
+  return net;
+}
+
+void VirtualSwitch::attach_host_link(const std::string& network, HostLink* link) {
+  std::lock_guard lock(mutex_);
+  Network& net = network_for(network);
+  if (link != nullptr && net.host != nullptr)
+    throw std::invalid_argument(fmt::format("network '{}' has a host link (TAP device) already", network));
+  net.host = link;
 }
 
 void VirtualSwitch::disconnect(Port& port) {
@@ -127,6 +140,32 @@ bool VirtualSwitch::deliver(Network& net, const Port* except, std::span<const ui
   return false;
 }
 
+bool VirtualSwitch::forward(Network& net, const Port* from_port, Source source, std::span<const uint8_t> frame) {
+  const bool group = is_group(destination_of(frame));
+  bool delivered = deliver(net, from_port, frame);
+  // Group frames, and unicast no VM here owns, leave by the network's exits (never by the one
+  // they came in by): the host link (the host's MAC is the TAP device's, unknown to us) and
+  // the uplink to other hosts.
+  if (group || !delivered) {
+    if (net.host && source != Source::host) {
+      net.host->send_to_host(frame);
+      ++net.stats.to_host;
+      delivered = true;
+    }
+    if (uplink_ && source != Source::uplink) {
+      uplink_->send(net.id, frame);
+      ++net.stats.to_uplink;
+      delivered = true;
+    }
+  }
+  if (!delivered) ++net.stats.unknown;
+  return delivered;
+}
+
+bool VirtualSwitch::local_mac(const Network& net, const MacAddress& mac) {
+  return std::any_of(net.ports.begin(), net.ports.end(), [&](const Port* p) { return p->mac == mac; });
+}
+
 void VirtualSwitch::transmit(Port& from, std::span<const uint8_t> frame) {
   std::lock_guard lock(mutex_);
   Network& net = networks_.at(from.network);
@@ -138,14 +177,7 @@ void VirtualSwitch::transmit(Port& from, std::span<const uint8_t> frame) {
     ++net.stats.spoofed;
     return;
   }
-  const bool group = is_group(destination_of(frame));
-  const bool delivered = deliver(net, &from, frame);
-  if ((group || !delivered) && uplink_) {
-    uplink_->send(net.id, frame);
-    ++net.stats.to_uplink;
-  } else if (!delivered) {
-    ++net.stats.unknown;
-  }
+  forward(net, &from, Source::port, frame);
 }
 
 bool VirtualSwitch::from_uplink(uint32_t network, std::span<const uint8_t> frame) {
@@ -156,18 +188,31 @@ bool VirtualSwitch::from_uplink(uint32_t network, std::span<const uint8_t> frame
       ++net.stats.malformed;
       return false;
     }
-    const MacAddress src = source_of(frame);
-    for (const Port* p : net.ports)
-      if (p->mac == src) {
-        ++net.stats.uplink_spoofed;
-        return false;
-      }
+    if (local_mac(net, source_of(frame))) {
+      ++net.stats.uplink_spoofed;
+      return false;
+    }
     ++net.stats.from_uplink;
-    if (deliver(net, nullptr, frame)) return true;
-    ++net.stats.unknown;
-    return false;
+    return forward(net, nullptr, Source::uplink, frame);
   }
   return false;
+}
+
+bool VirtualSwitch::from_host(const std::string& network, std::span<const uint8_t> frame) {
+  std::lock_guard lock(mutex_);
+  auto it = networks_.find(network);
+  if (it == networks_.end()) return false;
+  Network& net = it->second;
+  if (!well_formed(frame)) {
+    ++net.stats.malformed;
+    return false;
+  }
+  if (local_mac(net, source_of(frame))) {
+    ++net.stats.host_spoofed;
+    return false;
+  }
+  ++net.stats.from_host;
+  return forward(net, nullptr, Source::host, frame);
 }
 
 VirtualSwitch::NetworkStats VirtualSwitch::stats(const std::string& network) const {

@@ -9,7 +9,10 @@
 //    destination MAC, broadcast and multicast to every other port of that network;
 //  - the uplink (a UDP tunnel to other VMMs, net_tunnel.hpp) carries frames tagged with their
 //    network; frames from it reach only that network's ports, may not claim a local port's MAC
-//    as their source, and are never sent back out of it (no loops between hosts).
+//    as their source, and are never sent back out of it (no loops between hosts);
+//  - a network may have one host link (a TAP device, net_tap.hpp) to the host's own network
+//    stack: it gets that network's broadcasts and the unicast no port owns; frames from it
+//    reach only that network, and may not claim a local port's MAC either.
 // Every guest's receive backlog is bounded (machine::VirtioNet), so a flooding guest costs the
 // others dropped frames, not memory.
 #include <cstdint>
@@ -35,6 +38,15 @@ public:
   virtual void send(uint32_t network, std::span<const uint8_t> frame) = 0;
 };
 
+// Where one network meets the host's own network stack: implemented by TapLink.
+class HostLink {
+public:
+  virtual ~HostLink() = default;
+  // A frame of the network this link is attached to. Called with the switch's lock held:
+  // never calls back into the switch, never blocks.
+  virtual void send_to_host(std::span<const uint8_t> frame) = 0;
+};
+
 // The 24-bit id that names a network on the wire (a VXLAN network identifier): FNV-1a of the
 // name, folded to 24 bits, never 0. The VMM refuses two local networks with one id.
 uint32_t network_id(std::string_view network);
@@ -52,6 +64,9 @@ public:
     uint64_t to_uplink = 0;
     uint64_t from_uplink = 0;
     uint64_t uplink_spoofed = 0;   // dropped: from the uplink with a local port's MAC as source
+    uint64_t to_host = 0;          // frames given to the host link
+    uint64_t from_host = 0;
+    uint64_t host_spoofed = 0;     // dropped: from the host link with a local port's MAC as source
   };
 
   VirtualSwitch();
@@ -68,8 +83,13 @@ public:
   // The uplink (nullptr: none); it must be cleared before it is destroyed.
   void set_uplink(NetUplink* uplink);
   // A frame from the uplink for the network with id `network`; unknown networks are dropped.
-  // Returns whether it was delivered to at least one port.
+  // Returns whether it was delivered to at least one port (or the host link).
   bool from_uplink(uint32_t network, std::span<const uint8_t> frame);
+  // The host link of `network` (created if no VM joined it yet). Throws std::invalid_argument
+  // for a bad name or a network that has one already. Detach (nullptr) before destroying it.
+  void attach_host_link(const std::string& network, HostLink* link);
+  // A frame from `network`'s host link. Returns whether a port (or the uplink) took it.
+  bool from_host(const std::string& network, std::span<const uint8_t> frame);
 
   NetworkStats stats(const std::string& network) const;
   std::vector<std::string> networks() const;
@@ -80,12 +100,19 @@ private:
     std::string name;
     uint32_t id = 0;
     std::vector<Port*> ports;
+    HostLink* host = nullptr;
     NetworkStats stats;
   };
+  // The network called `name`, created on first use; throws for a bad name or an id collision.
+  Network& network_for(const std::string& name);
   void transmit(Port& from, std::span<const uint8_t> frame);
   void disconnect(Port& port);
+  enum class Source { port, uplink, host };
   // Delivers to the ports of `net` except `except`: the one with `dst`, or all for a group address.
   bool deliver(Network& net, const Port* except, std::span<const uint8_t> frame);
+  // deliver(), then out of the network's exits (host link, uplink) but the one it came in by.
+  bool forward(Network& net, const Port* from_port, Source source, std::span<const uint8_t> frame);
+  static bool local_mac(const Network& net, const machine::MacAddress& mac);
 
   mutable std::mutex mutex_;
   std::map<std::string, Network> networks_;

@@ -72,6 +72,7 @@ Vmm::Vmm(std::vector<VmConfig> configs, VmmOptions options) : options_(std::move
   pool_ = std::make_unique<FramePool>(machine_memory, kVmmFrameSize);
   switch_ = std::make_unique<VirtualSwitch>();
   if (options_.tunnel) tunnel_ = std::make_unique<UdpTunnel>(*switch_, *options_.tunnel);
+  for (const TapSpec& tap : options_.taps) taps_.push_back(std::make_unique<TapLink>(*switch_, tap));
 
   for (auto& config : configs) {
     auto slot = std::make_unique<Slot>();
@@ -122,7 +123,14 @@ std::string Vmm::stats_json() const {
                               {"flooded", n.flooded},         {"spoofed", n.spoofed},
                               {"unknown", n.unknown},         {"malformed", n.malformed},
                               {"to_uplink", n.to_uplink},     {"from_uplink", n.from_uplink},
-                              {"uplink_spoofed", n.uplink_spoofed}};
+                              {"uplink_spoofed", n.uplink_spoofed}, {"to_host", n.to_host},
+                              {"from_host", n.from_host},     {"host_spoofed", n.host_spoofed}};
+  }
+  for (const auto& tap : taps_) {
+    const TapLink::Stats t = tap->stats();
+    json["taps"][tap->spec().interface] = {{"network", tap->spec().network}, {"to_host", t.to_host},
+                                           {"from_host", t.from_host},       {"oversized", t.oversized},
+                                           {"send_errors", t.send_errors}};
   }
   if (tunnel_) {
     const UdpTunnel::Stats t = tunnel_->stats();

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "hypervisor/net_switch.hpp"
+#include "hypervisor/net_tap.hpp"
 #include "hypervisor/net_tunnel.hpp"
 #include "hypervisor/vm.hpp"
 #include "hypervisor/vm_config.hpp"
@@ -58,6 +59,8 @@ struct VmmOptions {
   // Networking (docs/networking.md): every VM's [[net]] interfaces join this VMM's virtual
   // switch; with a tunnel, the switch's networks extend over UDP to the VMMs of its peers.
   std::optional<TunnelSpec> tunnel;
+  // TAP devices joining networks to the host's own stack (at most one per network).
+  std::vector<TapSpec> taps;
   // Called once every VM's devices and memory are set up, just before the vCPUs start (the
   // seccomp sandbox goes on here). An exception ends the run as a setup error would.
   std::function<void()> after_setup;
@@ -116,10 +119,11 @@ private:
 
   VmmOptions options_;
   std::unique_ptr<FramePool> pool_;
-  // Before the slots: destroyed after the VMs, whose interfaces are its ports; the tunnel
-  // goes before the switch.
+  // Before the slots: destroyed after the VMs, whose interfaces are its ports; the tunnel and
+  // the TAP links go before the switch.
   std::unique_ptr<VirtualSwitch> switch_;
   std::unique_ptr<UdpTunnel> tunnel_;
+  std::vector<std::unique_ptr<TapLink>> taps_;
   std::vector<std::unique_ptr<Slot>> slots_;
   const ThreadedHost* host_ = nullptr;   // while run() runs the VMs
 };

@@ -129,6 +129,72 @@ TEST_F(NetSwitchTest, FramesFromUplinkReachOnlyTheirNetworkAndCannotSpoofLocalMa
   EXPECT_EQ(b1.got.size(), 1u);
 }
 
+struct RecordingHost : HostLink {
+  void send_to_host(std::span<const uint8_t> frame) override { sent.emplace_back(frame.begin(), frame.end()); }
+  std::vector<std::vector<uint8_t>> sent;
+};
+
+std::vector<uint8_t> frame_from(const MacAddress& dst, const MacAddress& src, uint8_t tag) {
+  std::vector<uint8_t> f(60, tag);
+  std::memcpy(f.data(), dst.data(), 6);
+  std::memcpy(f.data() + 6, src.data(), 6);
+  return f;
+}
+
+TEST_F(NetSwitchTest, HostLinkGetsItsNetworksFloodsAndUnknownUnicastOnly) {
+  RecordingHost host;
+  sw.attach_host_link("a", &host);
+  const MacAddress host_mac{0x0a, 0, 0, 0, 0, 0x01};
+  a1.send(kBroadcast, 1);   // ARP who-has: host and a2
+  a1.send(host_mac, 2);     // to the host's MAC, unknown to the switch
+  a1.send(kA2, 3);          // VM to VM: not the host's business
+  b1.send(kBroadcast, 4);   // another network's broadcast
+  b1.send(host_mac, 5);     // another network, even knowing the host's MAC
+  ASSERT_EQ(host.sent.size(), 2u);
+  EXPECT_EQ(host.sent[0][20], 1);
+  EXPECT_EQ(host.sent[1][20], 2);
+  EXPECT_EQ(sw.stats("a").to_host, 2u);
+  EXPECT_EQ(sw.stats("b").to_host, 0u);
+  EXPECT_EQ(sw.stats("b").unknown, 1u);
+  EXPECT_THROW(sw.attach_host_link("a", &host), std::invalid_argument) << "one host link per network";
+  sw.attach_host_link("a", nullptr);
+  a1.send(kBroadcast, 6);
+  EXPECT_EQ(host.sent.size(), 2u) << "detached";
+}
+
+TEST_F(NetSwitchTest, FramesFromTheHostReachOnlyItsNetworkAndCannotSpoofLocalMacs) {
+  RecordingHost host;
+  RecordingUplink up;
+  sw.attach_host_link("a", &host);
+  sw.set_uplink(&up);
+  const MacAddress host_mac{0x0a, 0, 0, 0, 0, 0x01};
+  EXPECT_TRUE(sw.from_host("a", frame_from(kA1, host_mac, 1)));
+  EXPECT_TRUE(sw.from_host("a", frame_from(kBroadcast, host_mac, 2)));
+  EXPECT_FALSE(sw.from_host("a", frame_from(kA2, kA1, 3))) << "claims a1's MAC";
+  EXPECT_TRUE(sw.from_host("a", frame_from(kB1, host_mac, 4))) << "not here: on to the uplink";
+  EXPECT_FALSE(sw.from_host("no-such-network", frame_from(kA1, host_mac, 5)));
+  auto runt = frame_from(kA1, host_mac, 6);
+  EXPECT_FALSE(sw.from_host("a", std::span<const uint8_t>(runt.data(), 10)));
+  ASSERT_EQ(a1.got.size(), 2u);
+  EXPECT_EQ(a1.got[0][20], 1);
+  EXPECT_EQ(a2.got.size(), 1u) << "the broadcast only";
+  EXPECT_TRUE(b1.got.empty());
+  EXPECT_TRUE(host.sent.empty()) << "never echoed back to the host";
+  EXPECT_EQ(sw.stats("a").host_spoofed, 1u);
+  EXPECT_EQ(sw.stats("a").malformed, 1u);
+  // The broadcast and the unicast for a MAC not here (kB1 is on another network) go on to other
+  // hosts of network a, as a VM's would.
+  ASSERT_EQ(up.sent.size(), 2u);
+  EXPECT_EQ(up.sent[0].first, network_id("a"));
+  // And from the uplink, unknown unicast may be for the host.
+  std::vector<uint8_t> remote = frame_from(host_mac, MacAddress{0x52, 0x54, 0, 9, 9, 9}, 7);
+  EXPECT_TRUE(sw.from_uplink(network_id("a"), remote));
+  EXPECT_EQ(host.sent.size(), 1u);
+  EXPECT_EQ(up.sent.size(), 2u) << "never back out of the uplink";
+  sw.set_uplink(nullptr);
+  sw.attach_host_link("a", nullptr);
+}
+
 TEST(NetworkId, IsTwentyFourBitsAndNeverZero) {
   for (const char* name : {"a", "b", "blue", "red", "tenant-1.net"}) {
     const uint32_t id = network_id(name);

@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "hypervisor/net_tap.hpp"
 #include "hypervisor/net_tunnel.hpp"
 
 namespace nimbus::hypervisor {
@@ -78,6 +79,15 @@ TEST(TunnelSpec, ParsesAndExplainsMistakes) {
   for (const char* bad : {"", "tcp:1,peer=a:1", "udp:", "udp:0,peer=a:1", "udp:70000,peer=a:1", "udp:1",
                           "udp:1,peer=", "udp:1,peer=a:1,bogus=2", "udp:x,peer=a:1"})
     EXPECT_THROW(parse_tunnel_spec(bad), std::invalid_argument) << bad;
+}
+
+TEST(TapSpec, ParsesAndExplainsMistakes) {
+  const auto spec = parse_tap_spec("blue=nimbus0");
+  EXPECT_EQ(spec.network, "blue");
+  EXPECT_EQ(spec.interface, "nimbus0");
+  for (const char* bad : {"", "blue", "=nimbus0", "blue=", "blue=a-name-far-too-long0", "bl ue=t0", "blue=t/0",
+                          "blue=t0=x"})
+    EXPECT_THROW(parse_tap_spec(bad), std::invalid_argument) << bad;
 }
 
 uint16_t free_udp_port() {
