@@ -479,6 +479,7 @@ JailSpec jail_spec(const RunOptions& o, const VmmSetup& setup) {
   add_jail_path(spec, "/dev/null", JailAccess::device);
   add_jail_path(spec, "/dev/urandom", JailAccess::device);
   if (!o.net_taps.empty()) add_jail_path(spec, "/dev/net/tun", JailAccess::device);
+  if (const auto tunnel = parse_net_tunnel(o)) add_jail_path(spec, tunnel->key_file, JailAccess::read_only);
   return spec;
 }
 
@@ -722,8 +723,10 @@ void register_run(CLI::App& app) {
                   "eth0 first; bare machine and --virt; in a TOML: [[net]] network = \"NETWORK\"). Interfaces on "
                   "one network of one process reach each other; see docs/networking.md");
   run->add_option("--net-tunnel", options->net_tunnel,
-                  "Extend this process's networks to other VMMs over UDP: udp:LOCAL_PORT,peer=HOST:PORT[,peer=...] "
-                  "(frames travel VXLAN-encapsulated; only datagrams from the listed peers are accepted)");
+                  "Extend this process's networks to other VMMs over UDP: udp:LOCAL_PORT,peer=HOST:PORT[,peer=...]"
+                  "[,key=FILE] (frames travel VXLAN-encapsulated; only datagrams from the listed peers are accepted; "
+                  "with key=FILE, a secret shared by the VMMs, every datagram carries an HMAC-SHA-256 tag and a "
+                  "counter, and forged or replayed ones are dropped)");
   run->add_option("--net-tap", options->net_taps,
                   "Join a network to this host's own network stack through a TAP device: NETWORK=IFNAME "
                   "(repeatable, one per network; an existing device is used, a missing one is created and needs "

@@ -90,7 +90,7 @@ void encode_tunnel_packet(uint32_t network, std::span<const uint8_t> frame, std:
 }
 
 TunnelSpec parse_tunnel_spec(std::string_view text) {
-  const std::string_view usage = "write it as udp:LOCAL_PORT,peer=HOST:PORT[,peer=HOST:PORT...]";
+  const std::string_view usage = "write it as udp:LOCAL_PORT,peer=HOST:PORT[,peer=HOST:PORT...][,key=FILE]";
   if (text.substr(0, 4) != "udp:")
     throw std::invalid_argument(fmt::format("tunnel '{}' does not start with 'udp:'; {}", text, usage));
   TunnelSpec spec;
@@ -107,6 +107,8 @@ TunnelSpec parse_tunnel_spec(std::string_view text) {
       first = false;
     } else if (item.substr(0, 5) == "peer=" && item.size() > 5) {
       spec.peers.emplace_back(item.substr(5));
+    } else if (item.substr(0, 4) == "key=" && item.size() > 4 && spec.key_file.empty()) {
+      spec.key_file = std::string(item.substr(4));
     } else {
       throw std::invalid_argument(fmt::format("tunnel '{}': unknown part '{}'; {}", text, item, usage));
     }
@@ -118,6 +120,7 @@ TunnelSpec parse_tunnel_spec(std::string_view text) {
 
 UdpTunnel::UdpTunnel(VirtualSwitch& sw, const TunnelSpec& spec) : switch_(sw), local_port_(spec.local_port) {
   for (const std::string& peer : spec.peers) peers_.push_back(resolve_peer(peer));
+  if (!spec.key_file.empty()) auth_ = std::make_unique<TunnelAuthenticator>(load_tunnel_key(spec.key_file), peers_.size());
   fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0) throw std::runtime_error(fmt::format("tunnel: socket: {}", std::strerror(errno)));
   sockaddr_in local{};
@@ -161,6 +164,7 @@ std::optional<size_t> UdpTunnel::peer_index(const sockaddr_in& from) const {
 void UdpTunnel::send(uint32_t network, std::span<const uint8_t> frame) {
   std::lock_guard lock(mutex_);
   encode_tunnel_packet(network, frame, out_);
+  if (auth_) auth_->seal(out_);
   // Unicast to a MAC seen behind one peer goes only there; the rest to every peer.
   std::optional<size_t> only;
   if (!(frame[0] & 1)) {
@@ -178,6 +182,7 @@ void UdpTunnel::send(uint32_t network, std::span<const uint8_t> frame) {
 
 void UdpTunnel::receive_loop() {
   std::vector<uint8_t> buffer(65536);
+  std::vector<uint8_t> opened;   // an authenticated datagram's header + frame
   pollfd fds[2] = {{fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
   for (;;) {
     if (::poll(fds, 2, -1) < 0) {
@@ -196,7 +201,20 @@ void UdpTunnel::receive_loop() {
       ++stats_.strangers;
       continue;
     }
-    const auto packet = parse_tunnel_packet(std::span<const uint8_t>(buffer.data(), static_cast<size_t>(n)));
+    std::span<const uint8_t> datagram(buffer.data(), static_cast<size_t>(n));
+    if (auth_) {
+      std::lock_guard lock(mutex_);
+      const auto verdict = auth_->open(datagram, *peer, opened, datagram);
+      if (verdict == TunnelAuthenticator::Verdict::replayed) {
+        ++stats_.replayed;
+        continue;
+      }
+      if (verdict != TunnelAuthenticator::Verdict::ok) {
+        ++stats_.unauthenticated;
+        continue;
+      }
+    }
+    const auto packet = parse_tunnel_packet(datagram);
     if (!packet) {
       std::lock_guard lock(mutex_);
       ++stats_.malformed;

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <netinet/in.h>
 #include <optional>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "hypervisor/net_switch.hpp"
+#include "hypervisor/net_tunnel_auth.hpp"
 
 namespace nimbus::hypervisor {
 
@@ -39,10 +41,11 @@ std::optional<TunnelPacket> parse_tunnel_packet(std::span<const uint8_t> datagra
 // Header + frame into `out` (replacing its contents).
 void encode_tunnel_packet(uint32_t network, std::span<const uint8_t> frame, std::vector<uint8_t>& out);
 
-// `--net-tunnel udp:LOCAL_PORT,peer=HOST:PORT[,peer=HOST:PORT...]`.
+// `--net-tunnel udp:LOCAL_PORT,peer=HOST:PORT[,peer=HOST:PORT...][,key=FILE]`.
 struct TunnelSpec {
   uint16_t local_port = 0;
   std::vector<std::string> peers; // HOST:PORT as written
+  std::string key_file;           // authenticate every datagram (net_tunnel_auth.hpp)
 };
 // Throws std::invalid_argument with what is wrong and how it should look.
 TunnelSpec parse_tunnel_spec(std::string_view text);
@@ -55,10 +58,13 @@ public:
     uint64_t strangers = 0;     // from an address that is not a peer
     uint64_t undelivered = 0;   // unknown network or destination, or refused by the switch
     uint64_t send_errors = 0;
+    uint64_t unauthenticated = 0; // with a key: no tag, or a tag that does not match
+    uint64_t replayed = 0;        // with a key: a counter already seen from that peer
   };
 
-  // Binds the UDP port (0.0.0.0:local_port), resolves the peers (IPv4) and starts the receive
-  // thread; becomes the switch's uplink. Throws std::runtime_error naming the port or peer.
+  // Reads the key (if any), binds the UDP port (0.0.0.0:local_port), resolves the peers (IPv4)
+  // and starts the receive thread; becomes the switch's uplink. Throws std::runtime_error naming
+  // the port, peer or key file.
   UdpTunnel(VirtualSwitch& sw, const TunnelSpec& spec);
   ~UdpTunnel() override;   // leaves the switch, stops the thread
   UdpTunnel(const UdpTunnel&) = delete;
@@ -67,6 +73,7 @@ public:
   void send(uint32_t network, std::span<const uint8_t> frame) override;
   Stats stats() const;
   uint16_t local_port() const { return local_port_; }
+  bool authenticated() const { return auth_ != nullptr; }
 
 private:
   void receive_loop();
@@ -81,6 +88,7 @@ private:
   // Which peer a remote MAC was last seen behind, per network (unicast goes only there).
   std::map<std::pair<uint32_t, uint64_t>, size_t> learned_;
   std::vector<uint8_t> out_;
+  std::unique_ptr<TunnelAuthenticator> auth_;   // with a key; used under mutex_
   Stats stats_;
   std::thread thread_;
 };

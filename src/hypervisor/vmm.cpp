@@ -136,7 +136,8 @@ std::string Vmm::stats_json() const {
     const UdpTunnel::Stats t = tunnel_->stats();
     json["tunnel"] = {{"port", tunnel_->local_port()}, {"sent", t.sent},           {"received", t.received},
                       {"malformed", t.malformed},      {"strangers", t.strangers}, {"undelivered", t.undelivered},
-                      {"send_errors", t.send_errors}};
+                      {"send_errors", t.send_errors},  {"authenticated", tunnel_->authenticated()},
+                      {"unauthenticated", t.unauthenticated}, {"replayed", t.replayed}};
   }
   for (size_t i = 0; i < slots_.size(); ++i) {
     const Slot& slot = *slots_[i];

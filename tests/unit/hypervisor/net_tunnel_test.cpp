@@ -3,10 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <mutex>
@@ -157,6 +161,128 @@ TEST(UdpTunnel, CarriesOneNetworkBetweenTwoSwitchesAndIgnoresStrangers) {
   ::close(stranger);
   ASSERT_TRUE(eventually([&] { return tb.stats().strangers == 1; }));
   EXPECT_EQ(b_blue.count(), 2u);
+}
+
+std::vector<uint8_t> bytes(const std::string& text) { return std::vector<uint8_t>(text.begin(), text.end()); }
+
+TEST(TunnelAuthenticator, SealedPacketsOpenOnceAndOnlyWithTheKey) {
+  TunnelAuthenticator sender(bytes("0123456789abcdef-shared"), 1), receiver(bytes("0123456789abcdef-shared"), 1);
+  TunnelAuthenticator stranger(bytes("another key, long enough"), 1);
+  std::vector<uint8_t> plain;
+  encode_tunnel_packet(0x123456, std::vector<uint8_t>(60, 0x5a), plain);
+  std::vector<uint8_t> sealed = plain;
+  sender.seal(sealed);
+  EXPECT_EQ(sealed.size(), plain.size() + kTunnelTrailerBytes);
+  EXPECT_FALSE(parse_tunnel_packet(sealed)) << "a receiver without the key refuses it (flags 0x0C)";
+  std::vector<uint8_t> scratch;
+  std::span<const uint8_t> inner;
+  ASSERT_EQ(receiver.open(sealed, 0, scratch, inner), TunnelAuthenticator::Verdict::ok);
+  EXPECT_TRUE(std::equal(inner.begin(), inner.end(), plain.begin(), plain.end()));
+  const auto packet = parse_tunnel_packet(inner);
+  ASSERT_TRUE(packet);
+  EXPECT_EQ(packet->network, 0x123456u);
+  EXPECT_EQ(receiver.open(sealed, 0, scratch, inner), TunnelAuthenticator::Verdict::replayed);
+  EXPECT_EQ(stranger.open(sealed, 0, scratch, inner), TunnelAuthenticator::Verdict::bad_tag);
+  EXPECT_EQ(receiver.open(plain, 0, scratch, inner), TunnelAuthenticator::Verdict::not_authenticated);
+  for (size_t bit : {0ul, 8ul * 4, 8ul * 20, 8 * (sealed.size() - 20), 8 * (sealed.size() - 1)}) {
+    std::vector<uint8_t> altered = sealed;
+    altered[bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
+    EXPECT_NE(receiver.open(altered, 0, scratch, inner), TunnelAuthenticator::Verdict::ok) << "bit " << bit;
+  }
+  for (size_t n = 0; n < sealed.size(); ++n)
+    EXPECT_NE(receiver.open(std::span<const uint8_t>(sealed.data(), n), 0, scratch, inner),
+              TunnelAuthenticator::Verdict::ok);
+}
+
+TEST(TunnelAuthenticator, AcceptsReorderingWithinTheWindowAndNothingOlder) {
+  TunnelAuthenticator sender(bytes("0123456789abcdef"), 1), receiver(bytes("0123456789abcdef"), 2);
+  std::vector<std::vector<uint8_t>> sent(100);
+  for (auto& p : sent) {
+    encode_tunnel_packet(1, std::vector<uint8_t>(60, 1), p);
+    sender.seal(p);
+  }
+  std::vector<uint8_t> scratch;
+  std::span<const uint8_t> inner;
+  using V = TunnelAuthenticator::Verdict;
+  EXPECT_EQ(receiver.open(sent[99], 0, scratch, inner), V::ok);
+  EXPECT_EQ(receiver.open(sent[50], 0, scratch, inner), V::ok) << "49 behind: inside the window";
+  EXPECT_EQ(receiver.open(sent[50], 0, scratch, inner), V::replayed);
+  EXPECT_EQ(receiver.open(sent[30], 0, scratch, inner), V::replayed) << "69 behind: too old to tell";
+  EXPECT_EQ(receiver.open(sent[30], 1, scratch, inner), V::ok) << "each peer has its own window";
+}
+
+TEST(TunnelKey, FileMustBeLongEnoughAndPrivate) {
+  const auto dir = std::filesystem::temp_directory_path() / fmt::format("nimbus-key-{}", ::getpid());
+  std::filesystem::create_directories(dir);
+  const auto write = [&](const std::string& name, const std::string& text, std::filesystem::perms mode) {
+    const auto path = dir / name;
+    std::ofstream(path) << text;
+    std::filesystem::permissions(path, mode);
+    return path;
+  };
+  using P = std::filesystem::perms;
+  EXPECT_EQ(load_tunnel_key(write("good", "0123456789abcdef0123\n", P::owner_read | P::owner_write)).size(), 20u);
+  EXPECT_THROW(load_tunnel_key(write("short", "0123456789\n", P::owner_read)), std::runtime_error);
+  EXPECT_THROW(load_tunnel_key(write("open", "0123456789abcdef0123", P::owner_read | P::others_read)), std::runtime_error);
+  EXPECT_THROW(load_tunnel_key(dir / "missing"), std::runtime_error);
+  EXPECT_THROW(load_tunnel_key(dir), std::runtime_error);
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(parse_tunnel_spec("udp:1,peer=a:1,key=/k").key_file, "/k");
+  EXPECT_THROW(parse_tunnel_spec("udp:1,peer=a:1,key="), std::invalid_argument);
+  EXPECT_THROW(parse_tunnel_spec("udp:1,peer=a:1,key=/k,key=/j"), std::invalid_argument);
+}
+
+TEST(UdpTunnel, WithAKeyDropsForgedAndReplayedDatagramsFromAPeersAddress) {
+  const auto key_file = std::filesystem::temp_directory_path() / fmt::format("nimbus-tunnel-key-{}", ::getpid());
+  std::ofstream(key_file) << "a key the two VMMs share\n";
+  std::filesystem::permissions(key_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  // The peer is a socket the test holds, so it can send anything from the peer's own address.
+  const int peer = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in peer_addr{};
+  peer_addr.sin_family = AF_INET;
+  peer_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(peer, reinterpret_cast<sockaddr*>(&peer_addr), sizeof peer_addr), 0);
+  socklen_t len = sizeof peer_addr;
+  ::getsockname(peer, reinterpret_cast<sockaddr*>(&peer_addr), &len);
+  const uint16_t port = free_udp_port();
+  VirtualSwitch sw;
+  Nic blue(sw, "blue", {0x52, 0, 0, 0, 0, 3});
+  UdpTunnel tunnel(sw, TunnelSpec{port, {fmt::format("127.0.0.1:{}", ntohs(peer_addr.sin_port))}, key_file.string()});
+  EXPECT_TRUE(tunnel.authenticated());
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  to.sin_port = htons(port);
+  const auto send = [&](const std::vector<uint8_t>& d) {
+    ASSERT_EQ(::sendto(peer, d.data(), d.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to),
+              static_cast<ssize_t>(d.size()));
+  };
+  std::vector<uint8_t> plain;
+  encode_tunnel_packet(network_id("blue"), frame({0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, {0x52, 0, 0, 0, 0, 9}, 60, 4), plain);
+  send(plain);                                       // no tag
+  std::vector<uint8_t> forged = plain;
+  TunnelAuthenticator(bytes("not the shared key at all"), 1).seal(forged);
+  send(forged);                                      // a tag made with another key
+  ASSERT_TRUE(eventually([&] { return tunnel.stats().unauthenticated == 2; }));
+  std::vector<uint8_t> sealed = plain;
+  TunnelAuthenticator(bytes("a key the two VMMs share"), 1).seal(sealed);
+  send(sealed);
+  ASSERT_TRUE(eventually([&] { return blue.count() == 1; }));
+  send(sealed);                                      // captured and sent again
+  ASSERT_TRUE(eventually([&] { return tunnel.stats().replayed == 1; }));
+  EXPECT_EQ(blue.count(), 1u);
+  // What this tunnel sends carries a tag the peer's key opens.
+  blue.link->transmit(frame({0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, blue.mac, 60, 5));
+  std::vector<uint8_t> got(2048);
+  pollfd p{peer, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 2000), 1);
+  got.resize(static_cast<size_t>(::recv(peer, got.data(), got.size(), 0)));
+  std::vector<uint8_t> scratch;
+  std::span<const uint8_t> inner;
+  EXPECT_EQ(TunnelAuthenticator(bytes("a key the two VMMs share"), 1).open(got, 0, scratch, inner),
+            TunnelAuthenticator::Verdict::ok);
+  ::close(peer);
+  std::filesystem::remove(key_file);
 }
 
 } // namespace
