@@ -18,8 +18,9 @@ PACKAGES=(
   libcpp-httplib-dev libseccomp-dev zlib1g-dev
   # the JIT tier's x86-64 code emitter (header-only)
   libxbyak-dev
-  # cloud
+  # cloud; the etcd client speaks etcd's gRPC API (src/cloud/etcd/etcd_api.proto, compiled by protoc)
   etcd-server etcd-client coinor-cbc coinor-libcbc-dev
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   # guests: cross compiler, kernel source and its build dependencies
   gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu libc6-dev-riscv64-cross linux-source-6.1
   bc bison flex libssl-dev libelf-dev cpio xz-utils kmod rsync dpkg-dev

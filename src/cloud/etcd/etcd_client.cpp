@@ -1,545 +1,368 @@
-// The etcd v3 client over the JSON gateway (grpc-gateway in front of etcd's gRPC API).
+// The etcd v3 client over etcd's own gRPC API (etcd_api.proto): protobuf on HTTP/2, the protocol
+// etcd serves natively. (Until 2026-12 this client spoke the JSON gateway, grpc-gateway in front of
+// the same API: measured, about 70 % of etcd's CPU went to translating JSON and base64, and each
+// call held an HTTP/1.1 connection of its own; see docs/cloud.md, Scale.)
 //
-// Wire format: every request is a POST of a JSON message to /v3/<service>/<method>. Byte fields
-// (keys, values) are base64; int64 fields are decimal strings; fields at their zero value (false,
-// 0, empty, enum 0) are left out of replies, so every read below has a default. Unary calls
-// answer one JSON object; the streaming calls (watch, lease keepalive) answer chunked bodies of
-// newline-separated `{"result": ...}` (or `{"error": ...}`) objects.
+// One gRPC channel (one HTTP/2 connection) per endpoint per Client: concurrent calls share it as
+// streams. Each watch has a channel of its own, so a Watch never depends on its Client's lifetime.
 #include "cloud/etcd/etcd_client.hpp"
 
-#include <httplib.h>
+#include <grpcpp/grpcpp.h>
 
-#include <nlohmann/json.hpp>
+#include "etcd_api.grpc.pb.h"
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <fstream>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 namespace nimbus::cloud::etcd {
 
-using nlohmann::json;
-
-// ---------------------------------------------------------------------------------------------
-// base64 and the gateway's encodings
+namespace pb = etcdserverpb;
 
 namespace {
 
-constexpr char kBase64Alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+using Clock = std::chrono::steady_clock;
 
-std::string base64_encode(const std::string& in) {
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const uint32_t v = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8) | uint8_t(in[i + 2]);
-    out += kBase64Alphabet[(v >> 18) & 63];
-    out += kBase64Alphabet[(v >> 12) & 63];
-    out += kBase64Alphabet[(v >> 6) & 63];
-    out += kBase64Alphabet[v & 63];
+// "http://HOST:PORT" -> "HOST:PORT" (the gRPC target); false if the URL is not http(s).
+bool grpc_target(const std::string& url, std::string* target, bool* tls) {
+  std::string rest;
+  if (url.rfind("http://", 0) == 0) {
+    rest = url.substr(7);
+    *tls = false;
+  } else if (url.rfind("https://", 0) == 0) {
+    rest = url.substr(8);
+    *tls = true;
+  } else {
+    return false;
   }
-  if (i + 1 == in.size()) {
-    const uint32_t v = uint32_t(uint8_t(in[i])) << 16;
-    out += kBase64Alphabet[(v >> 18) & 63];
-    out += kBase64Alphabet[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    const uint32_t v = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8);
-    out += kBase64Alphabet[(v >> 18) & 63];
-    out += kBase64Alphabet[(v >> 12) & 63];
-    out += kBase64Alphabet[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
+  while (!rest.empty() && rest.back() == '/') rest.pop_back();
+  if (rest.empty() || rest.find('/') != std::string::npos) return false;
+  *target = rest;
+  return true;
 }
 
-int base64_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+' || c == '-') return 62;
-  if (c == '/' || c == '_') return 63;
-  return -1;
+std::string read_pem(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw EtcdError("etcd: cannot read the " + std::string(what) + " '" + path + "'", false);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
-std::string base64_decode(const std::string& in) {
-  std::string out;
-  out.reserve(in.size() / 4 * 3);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    if (c == '=') break;
-    const int v = base64_value(c);
-    if (v < 0) throw std::invalid_argument("invalid base64 character");
-    acc = (acc << 6) | uint32_t(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += char((acc >> bits) & 0xff);
+std::shared_ptr<grpc::Channel> make_channel(const std::string& url, const ClientOptions& options) {
+  std::string target;
+  bool tls = false;
+  if (!grpc_target(url, &target, &tls))
+    throw EtcdError("etcd: invalid endpoint '" + url + "' (want http://HOST:PORT or https://HOST:PORT)", false);
+  grpc::ChannelArguments args;
+  // A range of 20,000 VM records is several MB; gRPC's default cap on a reply is 4 MB.
+  args.SetMaxReceiveMessageSize(-1);
+  args.SetMaxSendMessageSize(-1);
+  // Reconnect soon after etcd comes back (gRPC's default backoff grows to two minutes).
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // This client's connection is its own, not one shared process-wide with every channel of the
+  // same target and arguments (a host agent's keepalive client must not wait behind the other).
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (tls) {
+    grpc::SslCredentialsOptions ssl;
+    if (!options.ca_file.empty()) ssl.pem_root_certs = read_pem(options.ca_file, "CA file");
+    if (!options.cert_file.empty()) {
+      ssl.pem_cert_chain = read_pem(options.cert_file, "client certificate");
+      ssl.pem_private_key = read_pem(options.key_file, "client key");
     }
+    credentials = grpc::SslCredentials(ssl);
+  } else {
+    credentials = grpc::InsecureChannelCredentials();
   }
-  return out;
+  return grpc::CreateCustomChannel(target, credentials, args);
 }
 
-// int64 fields come as strings ("123"), but accept numbers too.
-int64_t json_int(const json& j, const char* field) {
-  auto it = j.find(field);
-  if (it == j.end() || it->is_null()) return 0;
-  if (it->is_string()) return std::stoll(it->get<std::string>());
-  if (it->is_number()) return it->get<int64_t>();
-  throw std::invalid_argument(std::string("field '") + field + "' is not a number");
+std::string status_code_name(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK: return "OK";
+    case grpc::StatusCode::CANCELLED: return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED: return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL: return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
+    default: return "status " + std::to_string(static_cast<int>(code));
+  }
 }
 
-bool json_bool(const json& j, const char* field) {
-  auto it = j.find(field);
-  return it != j.end() && it->is_boolean() && it->get<bool>();
+// "this member cannot answer now; another might": the transport failed, the deadline passed, or
+// etcd said so (no leader, leader changed, too many requests while it catches up).
+bool status_unavailable(const grpc::Status& s) {
+  switch (s.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::ABORTED:
+      return true;
+    default:
+      return s.error_message().find("no leader") != std::string::npos ||
+             s.error_message().find("leader changed") != std::string::npos;
+  }
 }
 
-std::string json_bytes(const json& j, const char* field) {
-  auto it = j.find(field);
-  if (it == j.end() || !it->is_string()) return {};
-  return base64_decode(it->get<std::string>());
+// What went wrong, in words; `channel` tells a connection never made from an answer not given.
+std::string describe_failure(const grpc::Status& s, grpc::Channel& channel, std::chrono::milliseconds timeout) {
+  const auto state = channel.GetState(false);
+  if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    if (state != GRPC_CHANNEL_READY)
+      return "could not connect within " + std::to_string(timeout.count()) + " ms";
+    return "no answer within " + std::to_string(timeout.count()) + " ms";
+  }
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE && state != GRPC_CHANNEL_READY)
+    return "could not connect (" + s.error_message() + ")";
+  return status_code_name(s.error_code()) + ": " + s.error_message();
 }
 
-KeyValue kv_from_json(const json& j) {
+KeyValue kv_from_pb(const pb::KeyValue& p) {
   KeyValue kv;
-  kv.key = json_bytes(j, "key");
-  kv.value = json_bytes(j, "value");
-  kv.create_revision = json_int(j, "create_revision");
-  kv.mod_revision = json_int(j, "mod_revision");
-  kv.version = json_int(j, "version");
-  kv.lease = json_int(j, "lease");
+  kv.key = p.key();
+  kv.value = p.value();
+  kv.create_revision = p.create_revision();
+  kv.mod_revision = p.mod_revision();
+  kv.version = p.version();
+  kv.lease = p.lease();
   return kv;
 }
 
-RangeResult range_from_json(const json& j) {
+RangeResult range_from_pb(const pb::RangeResponse& p) {
   RangeResult r;
-  if (auto it = j.find("kvs"); it != j.end() && it->is_array())
-    for (const auto& kv : *it) r.kvs.push_back(kv_from_json(kv));
-  if (auto h = j.find("header"); h != j.end()) r.revision = json_int(*h, "revision");
-  r.more = json_bool(j, "more");
-  r.count = json_int(j, "count");
+  r.kvs.reserve(static_cast<size_t>(p.kvs_size()));
+  for (const auto& kv : p.kvs()) r.kvs.push_back(kv_from_pb(kv));
+  r.revision = p.header().revision();
+  r.more = p.more();
+  r.count = p.count();
   return r;
 }
 
-int64_t header_revision(const json& j) {
-  auto h = j.find("header");
-  return h == j.end() ? 0 : json_int(*h, "revision");
+void fill_range(pb::RangeRequest* r, const std::string& key, bool prefix, int64_t limit) {
+  r->set_key(key);
+  if (prefix) r->set_range_end(prefix_end(key));
+  if (limit > 0) r->set_limit(limit);
 }
 
-json range_request(const std::string& key, bool prefix, int64_t limit) {
-  json r = {{"key", base64_encode(key)}};
-  if (prefix) r["range_end"] = base64_encode(prefix_end(key));
-  if (limit > 0) r["limit"] = std::to_string(limit);
-  return r;
-}
-
-json put_request(const std::string& key, const std::string& value, int64_t lease) {
-  json r = {{"key", base64_encode(key)}, {"value", base64_encode(value)}};
-  if (lease != 0) r["lease"] = std::to_string(lease);
-  return r;
-}
-
-json delete_request(const std::string& key, bool prefix) {
-  json r = {{"key", base64_encode(key)}};
-  if (prefix) r["range_end"] = base64_encode(prefix_end(key));
-  return r;
-}
-
-json compare_to_json(const Compare& c) {
-  static const char* const targets[] = {"VERSION", "CREATE", "MOD", "VALUE", "LEASE"};
-  static const char* const results[] = {"EQUAL", "GREATER", "LESS", "NOT_EQUAL"};
-  json j = {{"key", base64_encode(c.key)},
-            {"target", targets[static_cast<int>(c.target)]},
-            {"result", results[static_cast<int>(c.result)]}};
+void fill_compare(pb::Compare* p, const Compare& c) {
+  static constexpr pb::Compare::CompareTarget targets[] = {pb::Compare::VERSION, pb::Compare::CREATE, pb::Compare::MOD,
+                                                           pb::Compare::VALUE, pb::Compare::LEASE};
+  static constexpr pb::Compare::CompareResult results[] = {pb::Compare::EQUAL, pb::Compare::GREATER, pb::Compare::LESS,
+                                                           pb::Compare::NOT_EQUAL};
+  p->set_key(c.key);
+  p->set_target(targets[static_cast<int>(c.target)]);
+  p->set_result(results[static_cast<int>(c.result)]);
   switch (c.target) {
-    case Compare::Target::Version: j["version"] = std::to_string(c.number); break;
-    case Compare::Target::CreateRevision: j["create_revision"] = std::to_string(c.number); break;
-    case Compare::Target::ModRevision: j["mod_revision"] = std::to_string(c.number); break;
-    case Compare::Target::Value: j["value"] = base64_encode(c.value); break;
-    case Compare::Target::Lease: j["lease"] = std::to_string(c.number); break;
+    case Compare::Target::Version: p->set_version(c.number); break;
+    case Compare::Target::CreateRevision: p->set_create_revision(c.number); break;
+    case Compare::Target::ModRevision: p->set_mod_revision(c.number); break;
+    case Compare::Target::Value: p->set_value(c.value); break;
+    case Compare::Target::Lease: p->set_lease(c.number); break;
   }
-  return j;
 }
 
-json op_to_json(const Op& op) {
+void fill_op(pb::RequestOp* p, const Op& op) {
   switch (op.kind) {
-    case Op::Kind::Put: return {{"request_put", put_request(op.key, op.value, op.lease)}};
-    case Op::Kind::Delete: return {{"request_delete_range", delete_request(op.key, false)}};
-    case Op::Kind::DeletePrefix: return {{"request_delete_range", delete_request(op.key, true)}};
-    case Op::Kind::Get: return {{"request_range", range_request(op.key, false, 0)}};
-    case Op::Kind::GetPrefix: return {{"request_range", range_request(op.key, true, 0)}};
-  }
-  return {};
-}
-
-std::string describe_transport_error(httplib::Error e) {
-  switch (e) {
-    case httplib::Error::Connection: return "could not connect";
-    case httplib::Error::ConnectionTimeout: return "connection timed out";
-    case httplib::Error::Read: return "no complete reply (read failed or timed out)";
-    case httplib::Error::Write: return "could not send the request";
-    case httplib::Error::SSLConnection: return "TLS handshake failed";
-    case httplib::Error::SSLLoadingCerts: return "could not load the TLS certificates";
-    case httplib::Error::SSLServerVerification: return "the server's TLS certificate was not accepted";
-    case httplib::Error::Canceled: return "request canceled";
-    default: return "transport error " + httplib::to_string(e);
+    case Op::Kind::Put: {
+      auto* put = p->mutable_request_put();
+      put->set_key(op.key);
+      put->set_value(op.value);
+      if (op.lease != 0) put->set_lease(op.lease);
+      break;
+    }
+    case Op::Kind::Delete: p->mutable_request_delete_range()->set_key(op.key); break;
+    case Op::Kind::DeletePrefix: {
+      auto* del = p->mutable_request_delete_range();
+      del->set_key(op.key);
+      del->set_range_end(prefix_end(op.key));
+      break;
+    }
+    case Op::Kind::Get: fill_range(p->mutable_request_range(), op.key, false, 0); break;
+    case Op::Kind::GetPrefix: fill_range(p->mutable_request_range(), op.key, true, 0); break;
   }
 }
-
-// The text of a gateway error body: {"error": "...", "code": N, "message": "..."}.
-std::string gateway_error_text(const std::string& body, int* grpc_code) {
-  *grpc_code = -1;
-  try {
-    const json j = json::parse(body);
-    const json& e = j.contains("error") && j["error"].is_object() ? j["error"] : j;
-    if (e.contains("code") && e["code"].is_number()) *grpc_code = e["code"].get<int>();
-    if (e.contains("grpc_code") && e["grpc_code"].is_number()) *grpc_code = e["grpc_code"].get<int>();
-    if (e.contains("message") && e["message"].is_string()) return e["message"].get<std::string>();
-    if (e.contains("error") && e["error"].is_string()) return e["error"].get<std::string>();
-  } catch (const std::exception&) {
-  }
-  std::string text = body.substr(0, 200);
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-  return text;
-}
-
-// gRPC codes that mean "this member cannot answer now; another might" (Unavailable,
-// DeadlineExceeded, Aborted, Unknown with "no leader"...).
-bool grpc_code_unavailable(int code) { return code == 14 || code == 4 || code == 10; }
 
 } // namespace
-
-// ---------------------------------------------------------------------------------------------
-// Compare / Op helpers
-
-Compare Compare::mod_revision_is(std::string key, int64_t revision) {
-  Compare c;
-  c.key = std::move(key);
-  c.target = Target::ModRevision;
-  c.result = Result::Equal;
-  c.number = revision;
-  return c;
-}
-
-Compare Compare::absent(std::string key) {
-  Compare c;
-  c.key = std::move(key);
-  c.target = Target::Version;
-  c.result = Result::Equal;
-  c.number = 0;
-  return c;
-}
-
-Compare Compare::value_is(std::string key, std::string value) {
-  Compare c;
-  c.key = std::move(key);
-  c.target = Target::Value;
-  c.result = Result::Equal;
-  c.value = std::move(value);
-  return c;
-}
-
-Op Op::put(std::string key, std::string value, int64_t lease) {
-  Op op;
-  op.kind = Kind::Put;
-  op.key = std::move(key);
-  op.value = std::move(value);
-  op.lease = lease;
-  return op;
-}
-
-Op Op::del(std::string key) {
-  Op op;
-  op.kind = Kind::Delete;
-  op.key = std::move(key);
-  return op;
-}
-
-Op Op::del_prefix(std::string prefix) {
-  Op op;
-  op.kind = Kind::DeletePrefix;
-  op.key = std::move(prefix);
-  return op;
-}
-
-Op Op::get(std::string key) {
-  Op op;
-  op.kind = Kind::Get;
-  op.key = std::move(key);
-  return op;
-}
-
-Op Op::get_prefix(std::string prefix) {
-  Op op;
-  op.kind = Kind::GetPrefix;
-  op.key = std::move(prefix);
-  return op;
-}
-
-std::string prefix_end(const std::string& prefix) {
-  std::string end = prefix;
-  while (!end.empty()) {
-    if (static_cast<uint8_t>(end.back()) < 0xff) {
-      end.back() = static_cast<char>(static_cast<uint8_t>(end.back()) + 1);
-      return end;
-    }
-    end.pop_back();
-  }
-  return std::string(1, '\0');  // etcd's "every key from here on"
-}
 
 // ---------------------------------------------------------------------------------------------
 // Client
 
 struct Client::Impl {
+  struct Endpoint {
+    std::string url;
+    std::shared_ptr<grpc::Channel> channel;
+    std::unique_ptr<pb::KV::Stub> kv;
+    std::unique_ptr<pb::Lease::Stub> lease;
+  };
   ClientOptions options;
-  std::mutex mutex;
-  // Idle connections per endpoint (keep-alive). A call takes one, or makes one, and gives it
-  // back when done, so concurrent calls never share a connection.
-  std::vector<std::vector<std::unique_ptr<httplib::Client>>> idle;
+  std::vector<Endpoint> endpoints;
   std::atomic<size_t> preferred{0};  // the endpoint that answered last
 
-  explicit Impl(ClientOptions o) : options(std::move(o)), idle(options.endpoints.size()) {}
-
-  std::unique_ptr<httplib::Client> make_connection(size_t endpoint, std::chrono::milliseconds read_timeout) const {
-    const std::string& url = options.endpoints[endpoint];
-    std::unique_ptr<httplib::Client> c;
-    if (!options.cert_file.empty())
-      c = std::make_unique<httplib::Client>(url, options.cert_file, options.key_file);
-    else
-      c = std::make_unique<httplib::Client>(url);
-    if (!c->is_valid()) throw EtcdError("etcd: invalid endpoint '" + url + "' (want http://HOST:PORT or https://HOST:PORT)", false);
-    if (!options.ca_file.empty()) c->set_ca_cert_path(options.ca_file.c_str());
-    if (url.rfind("https://", 0) == 0) c->enable_server_certificate_verification(true);
-    const auto ms = options.request_timeout.count();
-    c->set_connection_timeout(ms / 1000, (ms % 1000) * 1000);
-    c->set_write_timeout(ms / 1000, (ms % 1000) * 1000);
-    c->set_read_timeout(read_timeout.count() / 1000, (read_timeout.count() % 1000) * 1000);
-    c->set_keep_alive(true);
-    c->set_tcp_nodelay(true);
-    return c;
-  }
-
-  std::unique_ptr<httplib::Client> take(size_t endpoint, bool* reused) {
-    {
-      std::lock_guard lock(mutex);
-      auto& pool = idle[endpoint];
-      if (!pool.empty()) {
-        auto c = std::move(pool.back());
-        pool.pop_back();
-        *reused = true;
-        return c;
-      }
+  explicit Impl(ClientOptions o) : options(std::move(o)) {
+    for (const auto& url : options.endpoints) {
+      Endpoint e;
+      e.url = url;
+      e.channel = make_channel(url, options);
+      e.kv = pb::KV::NewStub(e.channel);
+      e.lease = pb::Lease::NewStub(e.channel);
+      endpoints.push_back(std::move(e));
     }
-    *reused = false;
-    return make_connection(endpoint, options.request_timeout);
   }
 
-  void give_back(size_t endpoint, std::unique_ptr<httplib::Client> c) {
-    std::lock_guard lock(mutex);
-    if (idle[endpoint].size() < 4) idle[endpoint].push_back(std::move(c));
-  }
-
-  struct Reply {
-    httplib::Error error = httplib::Error::Success;
-    int status = 0;
-    std::string body;
-  };
-
-  // One POST, keeping the status and body even when reading the end of the reply fails.
-  static Reply post(httplib::Client& c, const std::string& path, const std::string& payload) {
-    Reply r;
-    httplib::Request req;
-    req.method = "POST";
-    req.path = path;
-    req.headers.emplace("Content-Type", "application/json");
-    req.body = payload;
-    req.response_handler = [&](const httplib::Response& res) {
-      r.status = res.status;
-      return true;
-    };
-    req.content_receiver = [&](const char* data, size_t len, uint64_t, uint64_t) {
-      r.body.append(data, len);
-      return true;
-    };
-    auto result = c.send(req);
-    if (!result) r.error = result.error();
-    return r;
-  }
-
-  // POSTs `body` to `path` on each endpoint in turn, starting with the one that answered last,
-  // until one answers. Returns the parsed reply. For streaming methods (`stream`), returns the
-  // first `result` object of the newline-separated stream.
-  json call(const std::string& path, const json& body, bool stream = false) {
-    if (options.endpoints.empty()) throw EtcdError("etcd: no endpoints configured", false);
-    const std::string payload = body.dump();
-    const size_t n = options.endpoints.size();
+  // Runs `rpc(endpoint, context)` on each endpoint in turn, starting with the one that answered
+  // last, until one answers. A call waits for a connection up to the request timeout (so a call
+  // made while etcd restarts succeeds once it is back), and fails over on "unavailable" answers.
+  template <typename Rpc>
+  void call(const char* method, Rpc&& rpc) {
+    if (endpoints.empty()) throw EtcdError("etcd: no endpoints configured", false);
+    const size_t n = endpoints.size();
     const size_t first = preferred.load() % n;
     std::string failures;
     for (size_t attempt = 0; attempt < n; ++attempt) {
       const size_t e = (first + attempt) % n;
-      const std::string& url = options.endpoints[e];
-      bool reused = false;
-      auto connection = take(e, &reused);
-      const auto sent = std::chrono::steady_clock::now();
-      Reply r = post(*connection, path, payload);
-      if (r.error != httplib::Error::Success && r.status == 0 && reused) {
-        // A kept-alive connection the server closed meanwhile fails at once: retry on a fresh
-        // one (not after a timeout, which would double the wait for a frozen etcd).
-        if ((r.error == httplib::Error::Write || r.error == httplib::Error::Read) &&
-            std::chrono::steady_clock::now() - sent < options.request_timeout / 2) {
-          connection = make_connection(e, options.request_timeout);
-          r = post(*connection, path, payload);
-        }
+      Endpoint& endpoint = endpoints[e];
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + options.request_timeout);  // gRPC takes wall-clock deadlines
+      context.set_wait_for_ready(true);
+      const grpc::Status status = rpc(endpoint, context);
+      if (status.ok()) {
+        preferred.store(e);
+        return;
       }
-      if (r.error != httplib::Error::Success && !(r.status != 0 && r.status != 200 && !r.body.empty())) {
+      const std::string what = describe_failure(status, *endpoint.channel, options.request_timeout);
+      if (status_unavailable(status)) {
         if (!failures.empty()) failures += "; ";
-        failures += url + ": " + describe_transport_error(r.error);
+        failures += endpoint.url + ": " + what;
         continue;
       }
-      const int status = r.status;
-      const std::string& reply = r.body;
-      // The gateway ends error replies with an HTTP trailer, which cpp-httplib 0.11 reads as a
-      // broken body: the status and body are complete, but that connection is not reused.
-      if (r.error == httplib::Error::Success) give_back(e, std::move(connection));
-      if (status != 200) {
-        int code = -1;
-        const std::string text = gateway_error_text(reply, &code);
-        const bool unavailable = status == 503 || grpc_code_unavailable(code) ||
-                                 text.find("no leader") != std::string::npos;
-        if (unavailable) {
-          if (!failures.empty()) failures += "; ";
-          failures += url + ": HTTP " + std::to_string(status) + ": " + text;
-          continue;
-        }
-        preferred.store(e);
-        throw EtcdError("etcd " + path + " at " + url + ": HTTP " + std::to_string(status) + ": " + text, false);
-      }
       preferred.store(e);
-      try {
-        if (!stream) return json::parse(reply);
-        // A stream: take the first complete line.
-        size_t start = 0;
-        while (start < reply.size()) {
-          size_t end = reply.find('\n', start);
-          if (end == std::string::npos) end = reply.size();
-          const std::string line = reply.substr(start, end - start);
-          start = end + 1;
-          if (line.find_first_not_of(" \r\t") == std::string::npos) continue;
-          json j = json::parse(line);
-          if (j.contains("error")) {
-            int code = -1;
-            throw EtcdError("etcd " + path + " at " + url + ": " + gateway_error_text(line, &code), false);
-          }
-          if (j.contains("result")) return j["result"];
-          return j;
-        }
-        throw EtcdError("etcd " + path + " at " + url + ": empty reply", true);
-      } catch (const json::exception& ex) {
-        throw EtcdError("etcd " + path + " at " + url + ": malformed reply (" + ex.what() + "): " + reply.substr(0, 200), false);
-      } catch (const std::invalid_argument& ex) {
-        throw EtcdError("etcd " + path + " at " + url + ": malformed reply (" + ex.what() + "): " + reply.substr(0, 200), false);
-      } catch (const std::out_of_range& ex) {
-        throw EtcdError("etcd " + path + " at " + url + ": malformed reply (" + ex.what() + "): " + reply.substr(0, 200), false);
-      }
+      throw EtcdError(std::string("etcd ") + method + " at " + endpoint.url + ": " + what, false);
     }
-    throw EtcdError("etcd " + path + " failed on every endpoint: " + failures, true);
+    throw EtcdError(std::string("etcd ") + method + " failed on every endpoint: " + failures, true);
   }
 };
 
-Client::Client(ClientOptions options) : options_(std::move(options)), impl_(std::make_unique<Impl>(options_)) {
-  for (const auto& url : options_.endpoints)
-    if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
+Client::Client(ClientOptions options) : options_(std::move(options)) {
+  for (const auto& url : options_.endpoints) {
+    std::string target;
+    bool tls = false;
+    if (!grpc_target(url, &target, &tls))
       throw EtcdError("etcd: invalid endpoint '" + url + "' (want http://HOST:PORT or https://HOST:PORT)", false);
+  }
+  impl_ = std::make_unique<Impl>(options_);
 }
 
 Client::~Client() = default;
 
-namespace {
-// Parses inside a try so a malformed reply becomes an EtcdError, never a json exception.
-template <typename F>
-auto decode(const char* what, F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const EtcdError&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw EtcdError(std::string("etcd ") + what + ": malformed reply: " + e.what(), false);
-  }
-}
-} // namespace
-
 std::optional<KeyValue> Client::get(const std::string& key) {
-  const json reply = impl_->call("/v3/kv/range", range_request(key, false, 0));
-  return decode("/v3/kv/range", [&]() -> std::optional<KeyValue> {
-    RangeResult r = range_from_json(reply);
-    if (r.kvs.empty()) return std::nullopt;
-    return std::move(r.kvs.front());
-  });
+  pb::RangeRequest req;
+  fill_range(&req, key, false, 0);
+  pb::RangeResponse resp;
+  impl_->call("KV/Range", [&](Impl::Endpoint& e, grpc::ClientContext& c) { return e.kv->Range(&c, req, &resp); });
+  if (resp.kvs_size() == 0) return std::nullopt;
+  return kv_from_pb(resp.kvs(0));
 }
 
 RangeResult Client::get_prefix(const std::string& prefix, int64_t limit) {
-  const json reply = impl_->call("/v3/kv/range", range_request(prefix, true, limit));
-  return decode("/v3/kv/range", [&] { return range_from_json(reply); });
+  pb::RangeRequest req;
+  fill_range(&req, prefix, true, limit);
+  pb::RangeResponse resp;
+  impl_->call("KV/Range", [&](Impl::Endpoint& e, grpc::ClientContext& c) { return e.kv->Range(&c, req, &resp); });
+  return range_from_pb(resp);
 }
 
 int64_t Client::put(const std::string& key, const std::string& value, int64_t lease) {
-  const json reply = impl_->call("/v3/kv/put", put_request(key, value, lease));
-  return decode("/v3/kv/put", [&] { return header_revision(reply); });
+  pb::PutRequest req;
+  req.set_key(key);
+  req.set_value(value);
+  if (lease != 0) req.set_lease(lease);
+  pb::PutResponse resp;
+  impl_->call("KV/Put", [&](Impl::Endpoint& e, grpc::ClientContext& c) { return e.kv->Put(&c, req, &resp); });
+  return resp.header().revision();
 }
 
 int64_t Client::del(const std::string& key) {
-  const json reply = impl_->call("/v3/kv/deleterange", delete_request(key, false));
-  return decode("/v3/kv/deleterange", [&] { return json_int(reply, "deleted"); });
+  pb::DeleteRangeRequest req;
+  req.set_key(key);
+  pb::DeleteRangeResponse resp;
+  impl_->call("KV/DeleteRange", [&](Impl::Endpoint& e, grpc::ClientContext& c) { return e.kv->DeleteRange(&c, req, &resp); });
+  return resp.deleted();
 }
 
 int64_t Client::del_prefix(const std::string& prefix) {
-  const json reply = impl_->call("/v3/kv/deleterange", delete_request(prefix, true));
-  return decode("/v3/kv/deleterange", [&] { return json_int(reply, "deleted"); });
+  pb::DeleteRangeRequest req;
+  req.set_key(prefix);
+  req.set_range_end(prefix_end(prefix));
+  pb::DeleteRangeResponse resp;
+  impl_->call("KV/DeleteRange", [&](Impl::Endpoint& e, grpc::ClientContext& c) { return e.kv->DeleteRange(&c, req, &resp); });
+  return resp.deleted();
 }
 
 TxnResult Client::txn(const std::vector<Compare>& compares, const std::vector<Op>& success,
                       const std::vector<Op>& failure) {
-  json body = json::object();
-  body["compare"] = json::array();
-  for (const auto& c : compares) body["compare"].push_back(compare_to_json(c));
-  body["success"] = json::array();
-  for (const auto& op : success) body["success"].push_back(op_to_json(op));
-  body["failure"] = json::array();
-  for (const auto& op : failure) body["failure"].push_back(op_to_json(op));
-  const json reply = impl_->call("/v3/kv/txn", body);
-  return decode("/v3/kv/txn", [&] {
-    TxnResult r;
-    r.succeeded = json_bool(reply, "succeeded");
-    r.revision = header_revision(reply);
-    if (auto it = reply.find("responses"); it != reply.end() && it->is_array())
-      for (const auto& resp : *it)
-        if (auto rr = resp.find("response_range"); rr != resp.end()) r.ranges.push_back(range_from_json(*rr));
-    return r;
-  });
+  pb::TxnRequest req;
+  for (const auto& c : compares) fill_compare(req.add_compare(), c);
+  for (const auto& op : success) fill_op(req.add_success(), op);
+  for (const auto& op : failure) fill_op(req.add_failure(), op);
+  pb::TxnResponse resp;
+  impl_->call("KV/Txn", [&](Impl::Endpoint& e, grpc::ClientContext& c) { return e.kv->Txn(&c, req, &resp); });
+  TxnResult r;
+  r.succeeded = resp.succeeded();
+  r.revision = resp.header().revision();
+  for (const auto& op : resp.responses())
+    if (op.has_response_range()) r.ranges.push_back(range_from_pb(op.response_range()));
+  return r;
 }
 
 int64_t Client::lease_grant(int64_t ttl_seconds) {
-  const json reply = impl_->call("/v3/lease/grant", json{{"TTL", std::to_string(ttl_seconds)}});
-  return decode("/v3/lease/grant", [&] {
-    if (reply.contains("error") && reply["error"].is_string() && !reply["error"].get<std::string>().empty())
-      throw EtcdError("etcd /v3/lease/grant: " + reply["error"].get<std::string>(), false);
-    const int64_t id = json_int(reply, "ID");
-    if (id == 0) throw EtcdError("etcd /v3/lease/grant: the reply has no lease ID", false);
-    return id;
-  });
+  pb::LeaseGrantRequest req;
+  req.set_ttl(ttl_seconds);
+  pb::LeaseGrantResponse resp;
+  impl_->call("Lease/LeaseGrant", [&](Impl::Endpoint& e, grpc::ClientContext& c) { return e.lease->LeaseGrant(&c, req, &resp); });
+  if (!resp.error().empty()) throw EtcdError("etcd Lease/LeaseGrant: " + resp.error(), false);
+  if (resp.id() == 0) throw EtcdError("etcd Lease/LeaseGrant: the reply has no lease ID", false);
+  return resp.id();
 }
 
 int64_t Client::lease_keepalive(int64_t lease) {
-  const json reply = impl_->call("/v3/lease/keepalive", json{{"ID", std::to_string(lease)}}, /*stream=*/true);
-  return decode("/v3/lease/keepalive", [&] { return json_int(reply, "TTL"); });
+  // etcd renews leases on a bidirectional stream; one request and its answer per call.
+  pb::LeaseKeepAliveResponse resp;
+  impl_->call("Lease/LeaseKeepAlive", [&](Impl::Endpoint& e, grpc::ClientContext& c) {
+    auto stream = e.lease->LeaseKeepAlive(&c);
+    pb::LeaseKeepAliveRequest req;
+    req.set_id(lease);
+    if (!stream->Write(req) || !stream->Read(&resp)) return stream->Finish();
+    stream->WritesDone();
+    c.TryCancel();  // the answer is in; no need to wait for the server to close its side
+    stream->Finish();
+    return grpc::Status::OK;
+  });
+  return resp.ttl();
 }
 
 void Client::lease_revoke(int64_t lease) {
+  pb::LeaseRevokeRequest req;
+  req.set_id(lease);
+  pb::LeaseRevokeResponse resp;
   try {
-    impl_->call("/v3/lease/revoke", json{{"ID", std::to_string(lease)}});
+    impl_->call("Lease/LeaseRevoke", [&](Impl::Endpoint& e, grpc::ClientContext& c) { return e.lease->LeaseRevoke(&c, req, &resp); });
   } catch (const EtcdError& e) {
     // A lease that is already gone is what revoking wanted.
     if (!e.unavailable() && std::string(e.what()).find("lease not found") != std::string::npos) return;
@@ -552,6 +375,9 @@ void Client::lease_revoke(int64_t lease) {
 
 namespace {
 
+// One thread reads the stream and calls back; a second (the timer) cancels a stream that has
+// been silent too long (etcd frozen, connection silently dead), which the reader then reopens
+// from the revision after the last one it delivered.
 class WatchImpl final : public Watch {
  public:
   using EventsFn = std::function<void(const std::vector<WatchEvent>&, int64_t)>;
@@ -561,6 +387,7 @@ class WatchImpl final : public Watch {
       : options_(options), prefix_(std::move(prefix)), next_revision_(start_revision),
         on_events_(std::move(on_events)), on_error_(std::move(on_error)) {
     thread_ = std::thread([this] { run(); });
+    timer_ = std::thread([this] { time_out_silent_streams(); });
   }
 
   ~WatchImpl() override { stop(); }
@@ -568,16 +395,13 @@ class WatchImpl final : public Watch {
   void stop() override {
     std::unique_lock lock(mutex_);
     stopping_ = true;
+    if (context_) context_->TryCancel();
     cv_.notify_all();
     if (thread_.get_id() == std::this_thread::get_id()) return;  // from a callback: ends after it
-    // Shut the stream's socket down until the thread notices (it may be between requests, or
-    // just opening a new connection, when the first shutdown comes).
-    while (!finished_) {
-      if (connection_) connection_->stop();
-      cv_.wait_for(lock, std::chrono::milliseconds(20));
-    }
+    cv_.wait(lock, [this] { return finished_; });
     lock.unlock();
     if (thread_.joinable()) thread_.join();
+    if (timer_.joinable()) timer_.join();
   }
 
   bool running() const override {
@@ -591,9 +415,8 @@ class WatchImpl final : public Watch {
 
   void run() {
     const auto budget = options_.watch_retry_budget;
-    auto failing_since = std::chrono::steady_clock::time_point{};
+    auto failing_since = Clock::time_point{};
     size_t endpoint = 0;
-    std::string last_problem;
     for (;;) {
       {
         std::lock_guard lock(mutex_);
@@ -608,13 +431,12 @@ class WatchImpl final : public Watch {
         break;
       }
       // Transport trouble: try the next endpoint, from where we got to, after a short pause.
-      last_problem = problem;
-      const auto now = std::chrono::steady_clock::now();
-      if (progressed || failing_since == std::chrono::steady_clock::time_point{}) failing_since = now;
+      const auto now = Clock::now();
+      if (progressed || failing_since == Clock::time_point{}) failing_since = now;
       if (budget.count() > 0 && now - failing_since > budget) {
         report_error("etcd watch on '" + prefix_ + "' gave up after " +
-                     std::to_string(std::chrono::duration_cast<std::chrono::seconds>(budget).count()) +
-                     " s without etcd: " + last_problem);
+                     std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(budget).count()) +
+                     " ms without etcd: " + problem);
         break;
       }
       endpoint = (endpoint + 1) % options_.endpoints.size();
@@ -624,7 +446,7 @@ class WatchImpl final : public Watch {
     }
     std::lock_guard lock(mutex_);
     finished_ = true;
-    connection_.reset();
+    context_.reset();
     cv_.notify_all();
   }
 
@@ -632,139 +454,119 @@ class WatchImpl final : public Watch {
     if (on_error_) on_error_(message);
   }
 
+  // The timer: a stream gets request_timeout to be created, then watch_idle_reconnect between
+  // messages; past that it is cancelled (and reopened by run()).
+  void time_out_silent_streams() {
+    std::unique_lock lock(mutex_);
+    while (!finished_) {
+      if (context_ && Clock::now() >= deadline_) {
+        context_->TryCancel();
+        timed_out_ = true;
+        deadline_ = Clock::time_point::max();
+      }
+      const auto wake = std::min(deadline_, Clock::now() + std::chrono::milliseconds(500));
+      cv_.wait_until(lock, wake);
+    }
+  }
+
+  void push_deadline(std::chrono::milliseconds after) {
+    std::lock_guard lock(mutex_);
+    deadline_ = Clock::now() + after;
+  }
+
   End stream_once(size_t endpoint, std::string* problem, bool* progressed) {
     const std::string& url = options_.endpoints[endpoint];
-    std::unique_ptr<httplib::Client> c;
-    if (!options_.cert_file.empty())
-      c = std::make_unique<httplib::Client>(url, options_.cert_file, options_.key_file);
-    else
-      c = std::make_unique<httplib::Client>(url);
-    if (!options_.ca_file.empty()) c->set_ca_cert_path(options_.ca_file.c_str());
-    if (url.rfind("https://", 0) == 0) c->enable_server_certificate_verification(true);
-    const auto ms = options_.request_timeout.count();
-    c->set_connection_timeout(ms / 1000, (ms % 1000) * 1000);
-    c->set_write_timeout(ms / 1000, (ms % 1000) * 1000);
-    // An idle watch sends nothing; the read timeout only bounds how long a dead connection goes
-    // unnoticed (then the stream is reopened from where it was).
-    c->set_read_timeout(options_.watch_idle_reconnect.count() / 1000, (options_.watch_idle_reconnect.count() % 1000) * 1000);
-    httplib::Client* raw = c.get();
+    std::shared_ptr<grpc::Channel> channel;
+    try {
+      channel = make_channel(url, options_);
+    } catch (const EtcdError& e) {
+      *problem = e.what();
+      return End::Fatal;
+    }
+    auto stub = pb::Watch::NewStub(channel);
+    auto context = std::make_shared<grpc::ClientContext>();
     {
       std::lock_guard lock(mutex_);
       if (stopping_) return End::Stopped;
-      connection_ = std::move(c);
+      context_ = context;
+      timed_out_ = false;
+      deadline_ = Clock::now() + options_.request_timeout;
+      cv_.notify_all();
     }
-
-    json create = {{"key", base64_encode(prefix_)}, {"range_end", base64_encode(prefix_end(prefix_))}};
-    if (next_revision_ > 0) create["start_revision"] = std::to_string(next_revision_);
-    const std::string body = json{{"create_request", create}}.dump();
-
-    std::string buffer;
-    End end = End::Transport;
+    auto stream = stub->Watch(context.get());
+    pb::WatchRequest req;
+    auto* create = req.mutable_create_request();
+    create->set_key(prefix_);
+    create->set_range_end(prefix_end(prefix_));
+    if (next_revision_ > 0) create->set_start_revision(next_revision_);
     bool fatal = false;
-    httplib::Request req;
-    req.method = "POST";
-    req.path = "/v3/watch";
-    req.headers.emplace("Content-Type", "application/json");
-    req.body = body;
-    int status = 0;
-    req.response_handler = [&](const httplib::Response& res) {
-      status = res.status;
-      return true;
-    };
-    req.content_receiver = [&](const char* data, size_t len, uint64_t, uint64_t) {
-      buffer.append(data, len);
-      if (status != 200) return true;  // collect the error body
-      size_t pos;
-      while ((pos = buffer.find('\n')) != std::string::npos) {
-        const std::string line = buffer.substr(0, pos);
-        buffer.erase(0, pos + 1);
-        if (!handle_line(line, problem, &fatal, progressed)) return false;
-      }
-      std::lock_guard lock(mutex_);
-      return !stopping_;
-    };
-    auto result = raw->send(req);
-    {
-      std::lock_guard lock(mutex_);
-      if (stopping_) {
-        connection_.reset();
-        return End::Stopped;
-      }
-    }
-    if (fatal) end = End::Fatal;
-    else if (status != 0 && status != 200) {
-      int code = -1;
-      *problem = url + ": HTTP " + std::to_string(status) + ": " + gateway_error_text(buffer, &code);
-      if (!(status == 503 || grpc_code_unavailable(code))) end = End::Fatal;
-    } else if (!result) {
-      *problem = url + ": " + describe_transport_error(result.error());
-    } else {
-      *problem = url + ": the watch stream ended";
-    }
-    std::lock_guard lock(mutex_);
-    connection_.reset();
-    return end;
-  }
-
-  // One JSON message of the stream. Returns false to end the stream.
-  bool handle_line(const std::string& line, std::string* problem, bool* fatal, bool* progressed) {
-    if (line.find_first_not_of(" \r\t") == std::string::npos) return true;
-    json j;
-    try {
-      j = json::parse(line);
-    } catch (const json::exception& e) {
-      *problem = "etcd watch on '" + prefix_ + "': malformed message: " + line.substr(0, 200);
-      *fatal = true;
-      return false;
-    }
-    if (j.contains("error")) {
-      int code = -1;
-      *problem = "etcd watch on '" + prefix_ + "': " + gateway_error_text(line, &code);
-      *fatal = !grpc_code_unavailable(code);
-      return false;
-    }
-    const json& r = j.contains("result") ? j["result"] : j;
-    try {
-      const int64_t compact = json_int(r, "compact_revision");
-      if (compact > 0) {
-        *problem = "etcd watch on '" + prefix_ + "': revision " + std::to_string(next_revision_) +
-                   " was compacted (the oldest kept is " + std::to_string(compact) + "); re-read and watch again";
-        *fatal = true;
-        return false;
-      }
-      if (json_bool(r, "canceled")) {
-        std::string reason = r.contains("cancel_reason") && r["cancel_reason"].is_string()
-                                 ? r["cancel_reason"].get<std::string>() : "canceled by the server";
-        *problem = "etcd watch on '" + prefix_ + "': " + reason;
-        *fatal = true;
-        return false;
-      }
-      const int64_t revision = header_revision(r);
-      std::vector<WatchEvent> events;
-      if (auto it = r.find("events"); it != r.end() && it->is_array()) {
-        for (const auto& e : *it) {
-          WatchEvent ev;
-          ev.type = (e.contains("type") && e["type"].is_string() && e["type"].get<std::string>() == "DELETE") ||
-                            (e.contains("type") && e["type"].is_number() && e["type"].get<int>() == 1)
-                        ? EventType::Delete : EventType::Put;
-          if (e.contains("kv")) ev.kv = kv_from_json(e["kv"]);
-          events.push_back(std::move(ev));
+    bool created = false;
+    if (stream->Write(req)) {
+      pb::WatchResponse resp;
+      while (stream->Read(&resp)) {
+        push_deadline(options_.watch_idle_reconnect);
+        if (!handle(resp, &created, problem, &fatal, progressed)) {
+          context->TryCancel();
+          break;
         }
       }
-      if (!events.empty()) {
-        next_revision_ = std::max(next_revision_, events.back().kv.mod_revision + 1);
-        *progressed = true;
-        if (on_events_) on_events_(events, revision);
-      } else if (json_bool(r, "created") || revision > 0) {
-        // Created (or a progress notification): everything up to `revision` has been seen.
-        if (json_bool(r, "created") && next_revision_ == 0) next_revision_ = revision + 1;
-        else if (!json_bool(r, "created")) next_revision_ = std::max(next_revision_, revision + 1);
-        *progressed = true;
-      }
-    } catch (const std::exception& e) {
-      *problem = "etcd watch on '" + prefix_ + "': malformed message (" + e.what() + "): " + line.substr(0, 200);
+    }
+    const grpc::Status status = stream->Finish();
+    std::lock_guard lock(mutex_);
+    context_.reset();
+    deadline_ = Clock::time_point::max();
+    if (stopping_) return End::Stopped;
+    if (fatal) return End::Fatal;
+    if (timed_out_) {
+      *problem = url + ": " + (created ? "nothing received for " + std::to_string(options_.watch_idle_reconnect.count()) + " ms"
+                                       : "could not connect within " + std::to_string(options_.request_timeout.count()) + " ms");
+      return End::Transport;
+    }
+    if (status.ok()) {
+      *problem = url + ": the watch stream ended";
+      return End::Transport;
+    }
+    *problem = url + ": " + describe_failure(status, *channel, options_.request_timeout);
+    const bool transport = status_unavailable(status) || status.error_code() == grpc::StatusCode::CANCELLED ||
+                           status.error_code() == grpc::StatusCode::UNKNOWN;
+    return transport ? End::Transport : End::Fatal;
+  }
+
+  // One message of the stream. Returns false to end the stream.
+  bool handle(const pb::WatchResponse& r, bool* created, std::string* problem, bool* fatal, bool* progressed) {
+    if (r.compact_revision() > 0) {
+      *problem = "etcd watch on '" + prefix_ + "': revision " + std::to_string(next_revision_) +
+                 " was compacted (the oldest kept is " + std::to_string(r.compact_revision()) + "); re-read and watch again";
       *fatal = true;
       return false;
+    }
+    if (r.canceled()) {
+      *problem = "etcd watch on '" + prefix_ + "': " + (r.cancel_reason().empty() ? "canceled by the server" : r.cancel_reason());
+      *fatal = true;
+      return false;
+    }
+    const int64_t revision = r.header().revision();
+    if (r.events_size() > 0) {
+      std::vector<WatchEvent> events;
+      events.reserve(static_cast<size_t>(r.events_size()));
+      for (const auto& e : r.events()) {
+        WatchEvent ev;
+        ev.type = e.type() == pb::Event::DELETE ? EventType::Delete : EventType::Put;
+        ev.kv = kv_from_pb(e.kv());
+        events.push_back(std::move(ev));
+      }
+      next_revision_ = std::max(next_revision_, events.back().kv.mod_revision + 1);
+      *progressed = true;
+      if (on_events_) on_events_(events, revision);
+    } else if (r.created()) {
+      // Created: from now on (start 0) everything after `revision` comes on this stream.
+      *created = true;
+      if (next_revision_ == 0) next_revision_ = revision + 1;
+      *progressed = true;
+    } else if (revision > 0) {
+      // A progress notification: everything up to `revision` has been seen.
+      next_revision_ = std::max(next_revision_, revision + 1);
+      *progressed = true;
     }
     std::lock_guard lock(mutex_);
     return !stopping_;
@@ -779,8 +581,11 @@ class WatchImpl final : public Watch {
   std::condition_variable cv_;
   bool stopping_ = false;
   bool finished_ = false;
-  std::unique_ptr<httplib::Client> connection_;  // the stream's connection, for stop()
+  std::shared_ptr<grpc::ClientContext> context_;  // the open stream's, for stop() and the timer
+  Clock::time_point deadline_ = Clock::time_point::max();
+  bool timed_out_ = false;
   std::thread thread_;
+  std::thread timer_;
 };
 
 } // namespace

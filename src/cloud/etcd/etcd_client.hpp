@@ -1,10 +1,10 @@
 #pragma once
-// A small client for etcd v3 through its JSON gateway (HTTP/1.1 + JSON, cpp-httplib), the one
-// interface every cloud component uses to reach the store. Keys and values are raw bytes here;
-// the gateway's base64 and string-encoded 64-bit numbers stay inside etcd_client.cpp.
+// A small client for etcd v3 through etcd's gRPC API (protobuf over HTTP/2), the one interface
+// every cloud component uses to reach the store. Keys and values are raw bytes; gRPC and the
+// generated protobuf types stay inside etcd_client.cpp.
 //
-// Thread safety: every call may come from any thread (each call takes its own connection from a
-// small pool). A Watch runs its own thread and calls its callback from it.
+// Thread safety: every call may come from any thread (calls share one HTTP/2 connection per
+// endpoint as concurrent streams). A Watch runs its own thread and calls its callback from it.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -94,7 +94,7 @@ struct ClientOptions {
   // A watch whose stream keeps failing (every endpoint down) for this long calls on_error and
   // stops; 0: retry for ever. Each retry resumes from the revision after the last delivered one.
   std::chrono::milliseconds watch_retry_budget{30000};
-  // An idle watch stream receives nothing; after this long without a byte it is reopened (from
+  // An idle watch stream receives nothing; after this long without a message it is reopened (from
   // where it was), which bounds how long a silently dead connection (etcd frozen, network cut)
   // goes unnoticed.
   std::chrono::milliseconds watch_idle_reconnect{30000};
@@ -121,7 +121,7 @@ class Client {
   // less: the lease is gone and cannot be renewed); revoke deletes every key bound to it (a lease
   // that is already gone is not an error).
   //
-  // Errors: every call throws EtcdError naming the gateway path and each endpoint tried with
+  // Errors: every call throws EtcdError naming the gRPC method and each endpoint tried with
   // what failed there. Endpoints are tried in turn (starting with the one that answered last)
   // on transport failures and "unavailable" answers; a call takes at most about
   // request_timeout per endpoint.
