@@ -29,6 +29,9 @@
 #include "hypervisor/vm_snapshot.hpp"
 #include "hypervisor/vmm.hpp"
 #include "machine/board.hpp"
+#include "machine/gdb/stub.hpp"
+#include "machine/gdb/transport.hpp"
+#include "machine/hart.hpp"
 #include "machine/machine.hpp"
 #include "machine/size_parser.hpp"
 
@@ -52,6 +55,8 @@ struct RunOptions {
   double timeout_seconds = 0;
   uint64_t max_instructions = 0;
   std::string jit; // "on" or "off"; default from NIMBUS_JIT, else off
+  std::string gdb;  // the gdb stub's address (docs/gdb.md), e.g. tcp:127.0.0.1:1234
+  bool wait_for_gdb = false;
   std::vector<std::string> loads;
   // Networking (docs/networking.md): interfaces of the bare machine or the --virt VM, and a
   // tunnel that extends this process's networks to other VMMs.
@@ -248,6 +253,8 @@ VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::Sna
   if (!o.loads.empty()) throw UsageError("--load cannot be used with --vm or --virt");
   if (o.virtio_legacy) throw UsageError("--virtio-legacy cannot be used with --vm or --virt");
   if (o.max_instructions != 0) throw UsageError("--max-instructions cannot be used with --vm or --virt");
+  if (!o.gdb.empty() || o.wait_for_gdb)
+    throw UsageError("--gdb is for the bare machine only so far (run the kernel without --vm/--virt to debug it)");
   // NIMBUS_JIT alone does not refuse: it sets the bare machine's default, which VMs do not have yet.
   if (o.jit == "on") throw UsageError("--jit on is not available with --vm or --virt yet (bare machine only; use --jit off)");
   const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
@@ -599,8 +606,25 @@ int run_machine(const RunOptions& options) {
     fmt::print(stderr, "nimbus run: {}\n", e.what());
     return kExitUsage;
   }
+  if (options.wait_for_gdb && options.gdb.empty()) {
+    fmt::print(stderr, "nimbus run: --wait-for-gdb needs --gdb tcp:HOST:PORT\n");
+    return kExitUsage;
+  }
+  std::unique_ptr<machine::gdb::TcpTransport> gdb_transport;
+  if (!options.gdb.empty()) {
+    try {
+      gdb_transport = std::make_unique<machine::gdb::TcpTransport>(options.gdb);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "nimbus run: {}\n", e.what());
+      return kExitUsage;
+    }
+    // Scripts that asked for port 0 read the port from this line.
+    fmt::print(stderr, "nimbus run: gdb stub listening on port {}{}\n", gdb_transport->port(),
+               options.wait_for_gdb ? " (the machine waits for gdb to continue)" : "");
+  }
   TerminalConsole console(STDIN_FILENO, STDOUT_FILENO);
   bool sandboxed = options.no_sandbox;
+  bool first_boot = true;
   for (;;) {
     machine::RunResult result;
     try {
@@ -608,6 +632,14 @@ int run_machine(const RunOptions& options) {
       for (const auto& nic : nics)
         config.nics.push_back({nic.mac, network_switch.connect(nic.network, nic.mac, "the machine")});
       machine::Machine vm(config, console);
+      std::unique_ptr<machine::gdb::Stub> stub;
+      if (gdb_transport) {
+        std::vector<machine::Hart*> harts;
+        for (unsigned i = 0; i < vm.hart_count(); ++i) harts.push_back(&vm.hart(i));
+        stub = std::make_unique<machine::gdb::Stub>(*gdb_transport, std::move(harts));
+        vm.attach_debugger(*stub, options.wait_for_gdb && first_boot);
+      }
+      first_boot = false;
       if (!sandboxed) {
         enter_sandbox(); // devices open, RAM mapped; stays on across reboots
         sandboxed = true;
@@ -684,6 +716,11 @@ void register_run(CLI::App& app) {
                   "branch until the JIT passes the whole suite; NIMBUS_JIT=on|off sets the default; bare "
                   "machine only; see docs/jit.md)")
       ->check(CLI::IsMember({"on", "off"}));
+  run->add_option("--gdb", options->gdb,
+                  "Serve the GDB remote protocol on ADDRESS (tcp:HOST:PORT, e.g. tcp:127.0.0.1:1234; port 0: any "
+                  "free port, printed on stderr); connect with gdb-multiarch: target remote HOST:PORT (docs/gdb.md)");
+  run->add_flag("--wait-for-gdb", options->wait_for_gdb,
+                "With --gdb: start with every hart stopped until gdb connects and continues");
   run->add_option("--timeout", options->timeout_seconds, "Stop after this many seconds of host time (0: never)")
       ->check(kNotNegative);
   run->add_option("--max-instructions", options->max_instructions,

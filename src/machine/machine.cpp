@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "machine/gdb/stub.hpp"
 #include "machine/hart.hpp"
 
 namespace nimbus::machine {
@@ -86,16 +87,45 @@ RunResult Machine::run() {
       result.hart_states.push_back(fmt::format("hart {}: pc={:#x} {}-mode{}", hart->id(), hart->pc(),
                                                "US?M"[hart->privilege() & 3], hart->waiting() ? ", waiting (wfi)" : ""));
     result.elapsed = std::chrono::steady_clock::now() - started;
+    if (debugger_ != nullptr) {
+      if (cause == StopCause::PowerOff)
+        debugger_->exited(result.exit_code);
+      else
+        debugger_->terminated();
+    }
     return result;
   };
 
+  if (debugger_ != nullptr && debugger_waits_) {
+    debug_stopped_ = true;
+    debug_reason_ = static_cast<int>(gdb::StopReason::attached);
+  }
   for (;;) {
     uint64_t retired = 0;
-    bool all_waiting = true;
+    DebugTurn turn = DebugTurn::run;
+    if (debugger_ != nullptr) {
+      turn = debug_turn(retired);
+      if (debug_killed_) return finish(StopCause::UserQuit);
+      if (turn == DebugTurn::hold) { // stopped in the debugger: only quit and timeout go on
+        if (console_.quit_requested()) return finish(StopCause::UserQuit);
+        if (config_.timeout.count() && std::chrono::steady_clock::now() - started >= config_.timeout)
+          return finish(StopCause::Timeout);
+        continue;
+      }
+    }
+    bool all_waiting = turn == DebugTurn::run;
     for (auto& hart : harts_) {
+      if (turn != DebugTurn::run) break;
       if (!hart->waiting()) {
         reservations_->switch_to(hart->id());
         retired += hart->run(slice);
+        if (hart->stopped_at_breakpoint()) {
+          debug_stopped_ = true;
+          debug_reason_ = static_cast<int>(gdb::StopReason::breakpoint);
+          debug_hart_ = hart->id();
+          all_waiting = false;
+          break;
+        }
       }
       all_waiting = all_waiting && hart->waiting();
     }
@@ -127,6 +157,40 @@ RunResult Machine::run() {
 
     if (all_waiting) idle(now);
   }
+}
+
+Machine::DebugTurn Machine::debug_turn(uint64_t& retired) {
+  if (!debug_stopped_) {
+    const std::optional<gdb::StopReason> reason = debugger_->poll();
+    if (!reason) return DebugTurn::run;
+    debug_stopped_ = true;
+    debug_reason_ = static_cast<int>(*reason);
+  }
+  const gdb::Resume resume = debugger_->serve(static_cast<gdb::StopReason>(debug_reason_), debug_hart_);
+  const auto step = [&](Hart& hart) {
+    reservations_->switch_to(hart.id());
+    hart.set_single_step(true);
+    retired += hart.run(1);
+    hart.set_single_step(false);
+  };
+  switch (resume.kind) {
+  case gdb::Resume::Kind::waiting: return DebugTurn::hold;
+  case gdb::Resume::Kind::kill: debug_killed_ = true; return DebugTurn::hold;
+  case gdb::Resume::Kind::detached: debug_stopped_ = false; return DebugTurn::run;
+  case gdb::Resume::Kind::run:
+    debug_stopped_ = false;
+    // gdb steps over its breakpoints itself; a hart resumed on one (after "jump", or a stop
+    // by Ctrl-C there) runs that instruction rather than stop again at once.
+    for (unsigned i = 0; i < harts_.size(); ++i)
+      if (debugger_->on_breakpoint(i)) step(*harts_[i]);
+    return DebugTurn::run;
+  case gdb::Resume::Kind::step:
+    step(*harts_.at(resume.hart));
+    debug_reason_ = static_cast<int>(gdb::StopReason::step);
+    debug_hart_ = resume.hart;
+    return DebugTurn::stepped;
+  }
+  return DebugTurn::hold;
 }
 
 // Every hart waits for an interrupt: nothing happens until a timer fires or input arrives.
