@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The gdb stub (docs/gdb.md) driven by Debian's gdb-multiarch in batch mode:
+#  1. a bare-metal program with symbols, under the interpreter and under the JIT: break on a
+#     symbol, continue, read registers (x, pc, CSRs, FP, priv), single-step, read and write
+#     memory, list threads, continue to the program's exit (gdb sees it exit with code 0);
+#  2. the Linux kernel (JIT on): break at its entry (the Image's load address, S-mode, a0 = hart
+#     0), single-step, Ctrl-C the boot once paging is on, read the kernel's own header through
+#     its virtual mapping, break on the trap vector (stvec, a virtual address), kill.
+source "$(dirname "$0")/lib.sh"
+require_machine
+[ "$TEST_MACHINE" = qemu ] && skip "this tests Nimbus's own gdb stub"
+command -v gdb-multiarch >/dev/null || skip "gdb-multiarch not installed (scripts/install-deps.sh)"
+command -v riscv64-linux-gnu-gcc >/dev/null || skip "riscv64-linux-gnu-gcc not installed (scripts/install-deps.sh)"
+
+programs="$(dirname "$0")/programs"
+elf="$TEST_WORK/gdb_target.elf"
+riscv64-linux-gnu-gcc -march=rv64gc -mabi=lp64d -static -nostdlib -nostartfiles -g -T "$programs/gdb_target.ld" \
+  -Wl,--build-id=none -o "$elf" "$programs/gdb_target.S" || fail "cannot build the bare-metal program"
+
+# start_nimbus NAME ARGS...: runs nimbus with a stub on a free port, waiting for gdb; sets PORT and PID.
+start_nimbus() {
+  local name="$1"; shift
+  "$NIMBUS_BIN" run --gdb tcp:127.0.0.1:0 --wait-for-gdb "$@" < /dev/null \
+    > "$TEST_WORK/$name.out" 2> "$TEST_WORK/$name.err" &
+  PID=$!
+  PORT=""
+  for _ in $(seq 100); do
+    PORT="$(sed -n 's/.*gdb stub listening on port \([0-9]*\).*/\1/p' "$TEST_WORK/$name.err")"
+    [ -n "$PORT" ] && return 0
+    kill -0 "$PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat "$TEST_WORK/$name.err"
+  fail "$name: nimbus did not report its gdb port"
+}
+
+# expect NAME PATTERN WHAT: the gdb transcript must contain the (extended regex) pattern.
+expect() {
+  grep -qE "$2" "$TEST_WORK/$1.gdb" || { sed 's/^/    /' "$TEST_WORK/$1.gdb"; fail "$1: $3 (no /$2/ in gdb's output)"; }
+}
+
+finish_nimbus() {
+  local name="$1" want="$2" status
+  for _ in $(seq 300); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$PID" 2>/dev/null && { kill "$PID"; wait "$PID"; fail "$name: nimbus still running 30 s after gdb finished"; }
+  wait "$PID"; status=$?
+  [ "$status" -eq "$want" ] || { cat "$TEST_WORK/$name.err"; fail "$name: nimbus exited with $status, expected $want"; }
+  if grep -qiE "sanitizer|runtime error|segmentation" "$TEST_WORK/$name.err"; then
+    cat "$TEST_WORK/$name.err"; fail "$name: Nimbus reported an internal error"
+  fi
+}
+
+bare_metal() {
+  local jit="$1" name="bare-$1" started=$SECONDS
+  start_nimbus "$name" --bios none --kernel "$elf" --jit "$jit" --timeout 60
+  timeout 60 gdb-multiarch -q -nx -batch \
+    -ex "set pagination off" -ex "file $elf" -ex "target remote 127.0.0.1:$PORT" \
+    -ex 'printf "start pc=%#lx\n", $pc' \
+    -ex "break add_twice" -ex "continue" -ex "continue" \
+    -ex 'printf "second call a0=%#lx\n", $a0' -ex 'info symbol $ra' \
+    -ex "stepi" \
+    -ex 'printf "after stepi a0=%#lx moved=%d\n", $a0, (long)$pc - (long)&add_twice' \
+    -ex 'printf "misa=%#lx priv=%d mhartid=%d fcsr=%#x\n", $misa, $priv, $mhartid, $fcsr' \
+    -ex 'p $f0' \
+    -ex 'printf "result=%#lx\n", *(long *)&result' \
+    -ex 'set var *(long *)&result = 0x4242' \
+    -ex 'printf "written=%#lx\n", *(long *)&result' \
+    -ex 'info threads' \
+    -ex 'x/2i $pc' \
+    -ex "delete" -ex "continue" \
+    > "$TEST_WORK/$name.gdb" 2>&1
+  expect "$name" "start pc=0x1000" "the stopped machine is at the reset vector (the boot ROM)"
+  expect "$name" "Breakpoint 1, add_twice" "the breakpoint on add_twice was not hit"
+  expect "$name" "second call a0=0x7" "the second call should have a0 = 7"
+  expect "$name" "^loop \+ 6 in section .text" "ra should point into the loop"
+  expect "$name" "after stepi a0=0xa moved=2" "stepi should run exactly one (compressed) addi: a0 7 -> 10"
+  expect "$name" "misa=0x8000000000[0-9a-f]{6} priv=3 mhartid=0" "CSRs or priv read wrong"
+  expect "$name" "float = 0, double = 0" "f0 should read as zero through the FP union"
+  expect "$name" "result=0x1122334455667788" "memory read through the stub"
+  expect "$name" "written=0x4242" "memory write through the stub"
+  expect "$name" "Thread 1 \(hart 0, M-mode\)" "info threads should name hart 0"
+  expect "$name" "<add_twice\+2>:[[:space:]]+add[i]?[[:space:]]+a0,a0,4" "x/i should disassemble the next instruction"
+  expect "$name" "exited normally" "gdb should see the program power off with code 0"
+  finish_nimbus "$name" 0
+  say "ok: bare metal, --jit $jit: breakpoint, registers, CSRs, stepi, memory, threads, exit ($((SECONDS - started)) s)"
+}
+
+bare_metal off
+bare_metal on
