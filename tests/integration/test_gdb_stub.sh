@@ -87,3 +87,44 @@ bare_metal() {
 
 bare_metal off
 bare_metal on
+
+linux() {
+  local name="linux" started=$SECONDS
+  require_guests kernel initramfs
+  # The Image's header says where it runs: RAM base + text_offset (bytes 8-15, little-endian).
+  local text_offset entry
+  text_offset="$(od -An -t u8 -j 8 -N 8 "$NIMBUS_GUEST_KERNEL" | tr -d ' ')"
+  entry="$(printf '%#x' $((0x80000000 + text_offset)))"
+  start_nimbus "$name" --kernel "$NIMBUS_GUEST_KERNEL" --initrd "$NIMBUS_GUEST_INITRD" --append "console=ttyS0" \
+    --smp 2 --jit on --timeout 120
+  timeout 110 gdb-multiarch -q -nx -batch \
+    -ex "set pagination off" -ex "set architecture riscv:rv64" -ex "target remote 127.0.0.1:$PORT" \
+    -ex "break *$entry" -ex "continue" \
+    -ex 'printf "entry pc=%#lx priv=%d boot-hart=%d dtb=%#lx\n", $pc, $priv, $a0 == $mhartid, $a1' \
+    -ex "stepi" -ex 'printf "stepped pc=%#lx\n", $pc' \
+    -ex "delete" \
+    -ex "set \$marker_file = \"$TEST_WORK/$name.out\"" -ex 'set $marker = "Linux version"' \
+    -ex "source $programs/gdb_interrupt_when.py" -ex "continue" \
+    -ex 'printf "interrupted pc=%#lx paging=%d priv=%d\n", $pc, ($satp >> 60) != 0, $priv' \
+    -ex 'x/s 0xffffffff80000030' \
+    -ex 'break *$stvec' -ex "continue" \
+    -ex 'printf "trap vector hit=%d\n", $pc == $stvec' \
+    -ex 'info threads' \
+    -ex "kill" \
+    > "$TEST_WORK/$name.gdb" 2>&1
+  expect "$name" "entry pc=$entry priv=1 boot-hart=1 dtb=0x[0-9a-f]+" \
+    "the kernel entry breakpoint: S-mode, a0 = the hart id, a1 = the device tree"
+  expect "$name" "stepped pc=$(printf '%#x' $((entry + 2)))" "stepi over the entry's compressed first instruction"
+  expect "$name" "received signal SIGINT" "Ctrl-C (interrupt) should stop the booting kernel"
+  expect "$name" "interrupted pc=0xffffffff[0-9a-f]{8} paging=1 priv=1" "the interrupted kernel runs paged in S-mode"
+  expect "$name" "0xffffffff80000030:[[:space:]]+\"RISCV\"" \
+    "the Image header's magic, read through the kernel's page tables"
+  expect "$name" "trap vector hit=1" "a breakpoint on the (virtual) trap vector"
+  expect "$name" "Thread 2 \(hart 1, " "both harts should be listed as threads"
+  expect "$name" "Inferior 1 \(Remote target\) killed" "kill"
+  finish_nimbus "$name" 0
+  say "ok: Linux (--smp 2, --jit on): entry breakpoint, stepi, Ctrl-C, virtual memory, trap-vector breakpoint, threads, kill ($((SECONDS - started)) s)"
+}
+
+linux
+say "PASS"
