@@ -253,8 +253,12 @@ VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::Sna
   if (!o.loads.empty()) throw UsageError("--load cannot be used with --vm or --virt");
   if (o.virtio_legacy) throw UsageError("--virtio-legacy cannot be used with --vm or --virt");
   if (o.max_instructions != 0) throw UsageError("--max-instructions cannot be used with --vm or --virt");
-  if (!o.gdb.empty() || o.wait_for_gdb)
-    throw UsageError("--gdb is for the bare machine only so far (run the kernel without --vm/--virt to debug it)");
+  if (o.wait_for_gdb && o.gdb.empty()) throw UsageError("--wait-for-gdb needs --gdb tcp:HOST:PORT");
+  if (!o.gdb.empty() && (incoming || restore))
+    throw UsageError("--gdb cannot be used with --restore or --incoming (start the VM with --virt emulate --gdb ...)");
+  if (!o.gdb.empty() && !o.vm_files.empty())
+    throw UsageError("with --vm, give a VM its stub in its TOML file: gdb = \"tcp:127.0.0.1:1234\" (and gdb_wait = "
+                     "true); --gdb is for the bare machine and --virt");
   // NIMBUS_JIT alone does not refuse: it sets the bare machine's default, which VMs do not have yet.
   if (o.jit == "on") throw UsageError("--jit on is not available with --vm or --virt yet (bare machine only; use --jit off)");
   const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
@@ -320,6 +324,12 @@ VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::Sna
     if (o.smp < 1 || o.smp > hypervisor::kMaxVcpus)
       throw UsageError(fmt::format("--smp {} is out of range: 1 to {} vCPUs", o.smp, hypervisor::kMaxVcpus));
     vm.vcpus = o.smp;
+    vm.gdb = o.gdb;
+    vm.gdb_wait = o.wait_for_gdb;
+    if (!vm.gdb.empty() && vm.mode != hypervisor::VirtMode::emulate)
+      throw UsageError(fmt::format("--gdb needs --virt emulate (in {} mode the hart does not hold the guest's own "
+                                   "registers)",
+                                   hypervisor::to_string(vm.mode)));
     setup.vms.push_back(vm);
     setup.on_terminal = !o.console_stdout;
   }
@@ -449,6 +459,11 @@ JailSpec jail_spec(const RunOptions& o, const VmmSetup& setup) {
   spec.host_network = o.jail_network == "host";
   if (!o.net_tunnel.empty() && !spec.host_network)
     throw UsageError("--net-tunnel reaches its peers over the host's network: with --jail, add --jail-network host");
+  for (const auto& vm : setup.vms)
+    if (!vm.gdb.empty() && o.jail_network != "host")
+      throw UsageError(fmt::format("VM '{}': its gdb stub must be reachable from the host: with --jail, add "
+                                   "--jail-network host",
+                                   vm.name));
   for (const auto& vm : setup.vms) {
     add_jail_path(spec, vm.kernel, JailAccess::read_only);
     add_jail_path(spec, vm.initrd, JailAccess::read_only);

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "machine/gdb/stub.hpp"
+#include "machine/gdb/run_control.hpp"
 #include "machine/hart.hpp"
 
 namespace nimbus::machine {
@@ -72,6 +72,8 @@ Machine::Machine(const MachineConfig& config, ConsoleBackend& console)
 
 Machine::~Machine() = default;
 
+void Machine::attach_debugger(gdb::Stub& stub, bool wait) { debugger_ = std::make_unique<gdb::RunControl>(stub, wait); }
+
 Bus& Machine::bus() { return *bus_; }
 Hart& Machine::hart(unsigned index) { return *harts_.at(index); }
 unsigned Machine::hart_count() const { return static_cast<unsigned>(harts_.size()); }
@@ -89,40 +91,43 @@ RunResult Machine::run() {
     result.elapsed = std::chrono::steady_clock::now() - started;
     if (debugger_ != nullptr) {
       if (cause == StopCause::PowerOff)
-        debugger_->exited(result.exit_code);
+        debugger_->stub().exited(result.exit_code);
       else
-        debugger_->terminated();
+        debugger_->stub().terminated();
     }
     return result;
   };
 
-  if (debugger_ != nullptr && debugger_waits_) {
-    debug_stopped_ = true;
-    debug_reason_ = static_cast<int>(gdb::StopReason::attached);
-  }
+  using Turn = gdb::RunControl::Turn;
+  uint64_t retired = 0;
+  const auto step = [&](unsigned index) { // one instruction of one hart, for the debugger
+    Hart& hart = *harts_.at(index);
+    reservations_->switch_to(hart.id());
+    hart.set_single_step(true);
+    retired += hart.run(1);
+    hart.set_single_step(false);
+  };
   for (;;) {
-    uint64_t retired = 0;
-    DebugTurn turn = DebugTurn::run;
+    retired = 0;
+    Turn turn = Turn::run;
     if (debugger_ != nullptr) {
-      turn = debug_turn(retired);
-      if (debug_killed_) return finish(StopCause::UserQuit);
-      if (turn == DebugTurn::hold) { // stopped in the debugger: only quit and timeout go on
+      turn = debugger_->turn(step);
+      if (turn == Turn::kill) return finish(StopCause::UserQuit);
+      if (turn == Turn::hold) { // stopped in the debugger: only quit and timeout go on
         if (console_.quit_requested()) return finish(StopCause::UserQuit);
         if (config_.timeout.count() && std::chrono::steady_clock::now() - started >= config_.timeout)
           return finish(StopCause::Timeout);
         continue;
       }
     }
-    bool all_waiting = turn == DebugTurn::run;
+    bool all_waiting = turn == Turn::run;
     for (auto& hart : harts_) {
-      if (turn != DebugTurn::run) break;
+      if (turn != Turn::run) break;
       if (!hart->waiting()) {
         reservations_->switch_to(hart->id());
         retired += hart->run(slice);
         if (hart->stopped_at_breakpoint()) {
-          debug_stopped_ = true;
-          debug_reason_ = static_cast<int>(gdb::StopReason::breakpoint);
-          debug_hart_ = hart->id();
+          debugger_->breakpoint_hit(hart->id());
           all_waiting = false;
           break;
         }
@@ -157,40 +162,6 @@ RunResult Machine::run() {
 
     if (all_waiting) idle(now);
   }
-}
-
-Machine::DebugTurn Machine::debug_turn(uint64_t& retired) {
-  if (!debug_stopped_) {
-    const std::optional<gdb::StopReason> reason = debugger_->poll();
-    if (!reason) return DebugTurn::run;
-    debug_stopped_ = true;
-    debug_reason_ = static_cast<int>(*reason);
-  }
-  const gdb::Resume resume = debugger_->serve(static_cast<gdb::StopReason>(debug_reason_), debug_hart_);
-  const auto step = [&](Hart& hart) {
-    reservations_->switch_to(hart.id());
-    hart.set_single_step(true);
-    retired += hart.run(1);
-    hart.set_single_step(false);
-  };
-  switch (resume.kind) {
-  case gdb::Resume::Kind::waiting: return DebugTurn::hold;
-  case gdb::Resume::Kind::kill: debug_killed_ = true; return DebugTurn::hold;
-  case gdb::Resume::Kind::detached: debug_stopped_ = false; return DebugTurn::run;
-  case gdb::Resume::Kind::run:
-    debug_stopped_ = false;
-    // gdb steps over its breakpoints itself; a hart resumed on one (after "jump", or a stop
-    // by Ctrl-C there) runs that instruction rather than stop again at once.
-    for (unsigned i = 0; i < harts_.size(); ++i)
-      if (debugger_->on_breakpoint(i)) step(*harts_[i]);
-    return DebugTurn::run;
-  case gdb::Resume::Kind::step:
-    step(*harts_.at(resume.hart));
-    debug_reason_ = static_cast<int>(gdb::StopReason::step);
-    debug_hart_ = resume.hart;
-    return DebugTurn::stepped;
-  }
-  return DebugTurn::hold;
 }
 
 // Every hart waits for an interrupt: nothing happens until a timer fires or input arrives.

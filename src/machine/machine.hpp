@@ -21,6 +21,7 @@ namespace nimbus::machine {
 class Hart;
 class ReservationSet;
 namespace gdb {
+class RunControl;
 class Stub;
 }
 
@@ -68,10 +69,7 @@ public:
 
   // A gdb stub (machine/gdb, docs/gdb.md) for the harts of this machine, which must outlive
   // run(). With `wait`, run() starts with every hart stopped until the debugger resumes them.
-  void attach_debugger(gdb::Stub& stub, bool wait) {
-    debugger_ = &stub;
-    debugger_waits_ = wait;
-  }
+  void attach_debugger(gdb::Stub& stub, bool wait);
 
   Bus& bus();
   Hart& hart(unsigned index);
@@ -79,17 +77,7 @@ public:
 
 private:
   void idle(uint64_t now);
-  // Between slices with a debugger: whether the harts stay stopped (hold: the loop then only
-  // looks at quit and timeout), one hart was stepped, or all run.
-  enum class DebugTurn { hold, stepped, run };
-  DebugTurn debug_turn(uint64_t& retired);
-
-  gdb::Stub* debugger_ = nullptr;
-  bool debugger_waits_ = false;
-  bool debug_stopped_ = false;
-  bool debug_killed_ = false;
-  unsigned debug_hart_ = 0;
-  int debug_reason_ = 0; // gdb::StopReason
+  std::unique_ptr<gdb::RunControl> debugger_;
 
   MachineConfig config_;
   ConsoleBackend& console_;

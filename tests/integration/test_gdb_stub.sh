@@ -3,8 +3,8 @@
 #  1. a bare-metal program with symbols, under the interpreter and under the JIT: break on a
 #     symbol, continue, read registers (x, pc, CSRs, FP, priv), single-step, read and write
 #     memory, list threads, continue to the program's exit (gdb sees it exit with code 0);
-#  2. the Linux kernel (JIT on): break at its entry (the Image's load address, S-mode, a0 = hart
-#     0), single-step, Ctrl-C the boot once paging is on, read the kernel's own header through
+#  2. the Linux kernel on 2 harts, on the bare machine (JIT on) and as an emulate-mode VM under the
+#     VMM: stop at its entry (the Image's load address, S-mode, a0 = the hart id), single-step, Ctrl-C the boot once paging is on, read the kernel's own header through
 #     its virtual mapping, break on the trap vector (stvec, a virtual address), kill.
 source "$(dirname "$0")/lib.sh"
 require_machine
@@ -16,6 +16,9 @@ programs="$(dirname "$0")/programs"
 elf="$TEST_WORK/gdb_target.elf"
 riscv64-linux-gnu-gcc -march=rv64gc -mabi=lp64d -static -nostdlib -nostartfiles -g -T "$programs/gdb_target.ld" \
   -Wl,--build-id=none -o "$elf" "$programs/gdb_target.S" || fail "cannot build the bare-metal program"
+
+PID=""
+trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TEST_WORK"' EXIT
 
 # start_nimbus NAME ARGS...: runs nimbus with a stub on a free port, waiting for gdb; sets PORT and PID.
 start_nimbus() {
@@ -88,21 +91,24 @@ bare_metal() {
 bare_metal off
 bare_metal on
 
+# linux NAME ARGS...: the kernel under the stub; on the bare machine OpenSBI runs first (break at
+# the entry and continue there), under the VMM vCPU 0 waits at the entry already.
 linux() {
-  local name="linux" started=$SECONDS
-  require_guests kernel initramfs
+  local name="$1" started=$SECONDS; shift
   # The Image's header says where it runs: RAM base + text_offset (bytes 8-15, little-endian).
   local text_offset entry
   text_offset="$(od -An -t u8 -j 8 -N 8 "$NIMBUS_GUEST_KERNEL" | tr -d ' ')"
   entry="$(printf '%#x' $((0x80000000 + text_offset)))"
+  [ "$name" = vm ] && entry=0x80000000 # the VMM is the firmware: it puts the Image at the start of RAM
   start_nimbus "$name" --kernel "$NIMBUS_GUEST_KERNEL" --initrd "$NIMBUS_GUEST_INITRD" --append "console=ttyS0" \
-    --smp 2 --jit on --timeout 120
+    --smp 2 --timeout 120 "$@"
+  local to_entry=(-ex "break *$entry" -ex "continue" -ex "delete")
+  [ "$name" = vm ] && to_entry=()
   timeout 110 gdb-multiarch -q -nx -batch \
     -ex "set pagination off" -ex "set architecture riscv:rv64" -ex "target remote 127.0.0.1:$PORT" \
-    -ex "break *$entry" -ex "continue" \
-    -ex 'printf "entry pc=%#lx priv=%d boot-hart=%d dtb=%#lx\n", $pc, $priv, $a0 == $mhartid, $a1' \
+    "${to_entry[@]}" \
+    -ex 'printf "entry pc=%#lx priv=%d a0-is-hartid=%d dtb=%#lx\n", $pc, $priv, $a0 == $mhartid, $a1' \
     -ex "stepi" -ex 'printf "stepped pc=%#lx\n", $pc' \
-    -ex "delete" \
     -ex "set \$marker_file = \"$TEST_WORK/$name.out\"" -ex 'set $marker = "Linux version"' \
     -ex "source $programs/gdb_interrupt_when.py" -ex "continue" \
     -ex 'printf "interrupted pc=%#lx paging=%d priv=%d\n", $pc, ($satp >> 60) != 0, $priv' \
@@ -112,8 +118,8 @@ linux() {
     -ex 'info threads' \
     -ex "kill" \
     > "$TEST_WORK/$name.gdb" 2>&1
-  expect "$name" "entry pc=$entry priv=1 boot-hart=1 dtb=0x[0-9a-f]+" \
-    "the kernel entry breakpoint: S-mode, a0 = the hart id, a1 = the device tree"
+  expect "$name" "entry pc=$entry priv=1 a0-is-hartid=1 dtb=0x[0-9a-f]+" \
+    "at the kernel's entry: S-mode, a0 = the hart id, a1 = the device tree"
   expect "$name" "stepped pc=$(printf '%#x' $((entry + 2)))" "stepi over the entry's compressed first instruction"
   expect "$name" "received signal SIGINT" "Ctrl-C (interrupt) should stop the booting kernel"
   expect "$name" "interrupted pc=0xffffffff[0-9a-f]{8} paging=1 priv=1" "the interrupted kernel runs paged in S-mode"
@@ -123,8 +129,10 @@ linux() {
   expect "$name" "Thread 2 \(hart 1, " "both harts should be listed as threads"
   expect "$name" "Inferior 1 \(Remote target\) killed" "kill"
   finish_nimbus "$name" 0
-  say "ok: Linux (--smp 2, --jit on): entry breakpoint, stepi, Ctrl-C, virtual memory, trap-vector breakpoint, threads, kill ($((SECONDS - started)) s)"
+  say "ok: Linux ($name, 2 harts): entry, stepi, Ctrl-C, virtual memory, trap-vector breakpoint, threads, kill ($((SECONDS - started)) s)"
 }
 
-linux
+require_guests kernel initramfs # at the top level: it sources scripts that declare globals
+linux bare --jit on
+linux vm --virt emulate --console-stdout --state-dir "$TEST_WORK/state"
 say "PASS"

@@ -60,6 +60,7 @@ public:
   // Whether any breakpoint is set (the caller may step a hart over one before running).
   bool has_breakpoints() const { return !breakpoints_.empty(); }
   bool on_breakpoint(unsigned hart) const;
+  unsigned hart_count() const { return static_cast<unsigned>(harts_.size()); }
 
 private:
   std::optional<Resume> handle(const std::string& payload);
