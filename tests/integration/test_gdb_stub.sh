@@ -91,6 +91,58 @@ bare_metal() {
 bare_metal off
 bare_metal on
 
+# Bad options exit 2 with a message; a hostile client gets '-' for every malformed packet and
+# precise errors, and the stub keeps serving.
+bad_option() {
+  local want="$1"; shift
+  "$NIMBUS_BIN" run "$@" < /dev/null > /dev/null 2> "$TEST_WORK/bad.err"
+  local status=$?
+  [ "$status" -eq 2 ] && grep -q -- "$want" "$TEST_WORK/bad.err" ||
+    { cat "$TEST_WORK/bad.err"; fail "nimbus run $*: exit $status, expected 2 and '$want'"; }
+}
+bad_option "port '99999' must be a number" --bios none --kernel "$elf" --gdb tcp:127.0.0.1:99999
+bad_option "host 'example' must be an IPv4 address" --bios none --kernel "$elf" --gdb tcp:example:1234
+bad_option "must be tcp:HOST:PORT" --bios none --kernel "$elf" --gdb 1234
+bad_option "--wait-for-gdb needs --gdb" --bios none --kernel "$elf" --wait-for-gdb
+bad_option "--gdb needs --virt emulate" --virt trap --kernel "$elf" --gdb tcp:127.0.0.1:0
+say "ok: bad --gdb options exit 2 with a message"
+
+start_nimbus hostile --bios none --kernel "$elf" --timeout 60
+python3 - "$PORT" > "$TEST_WORK/hostile.log" 2>&1 <<'PY' || { cat "$TEST_WORK/hostile.log"; fail "hostile client: the stub misbehaved"; }
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+def frame(payload):
+    return b"$" + payload + b"#" + b"%02x" % (sum(payload) % 256)
+def expect(what, want):
+    got = b""
+    while len(got) < len(want):
+        chunk = s.recv(len(want) - len(got))
+        if not chunk:
+            sys.exit(f"{what}: connection closed after {got!r}")
+        got += chunk
+    if got != want:
+        sys.exit(f"{what}: got {got!r}, expected {want!r}")
+s.sendall(b"$g#00")                                   # bad checksum
+expect("bad checksum", b"-")
+s.sendall(b"$" + b"A" * (1 << 20) + b"#00")          # a megabyte: dropped whole
+expect("oversized packet", b"-")
+s.sendall(frame(b"m0,4"))                             # nothing at address 0
+expect("m at 0", b"+" + frame(b"E14"))
+s.sendall(frame(b"pzz"))                              # not a register number
+expect("p malformed", b"+" + frame(b"E22"))
+s.sendall(frame(b"X80001000,4:ab"))                   # fewer bytes than announced
+expect("X short", b"+" + frame(b"E22"))
+s.sendall(frame(b"qThreadExtraInfo,99"))
+expect("unknown thread", b"+" + frame(b"E02"))
+s.sendall(frame(b"?"))                                # still serving
+expect("stop reply", b"+" + frame(b"T05thread:1;"))
+s.sendall(frame(b"c"))
+expect("continue", b"+")
+print("hostile client: every malformed packet and command answered precisely")
+PY
+finish_nimbus hostile 0 # the client hung up: the program ran on to its exit
+say "ok: a hostile client (bad checksum, 1 MiB packet, bad addresses, registers, threads) gets precise answers"
+
 # linux NAME ARGS...: the kernel under the stub; on the bare machine OpenSBI runs first (break at
 # the entry and continue there), under the VMM vCPU 0 waits at the entry already.
 linux() {
