@@ -326,10 +326,9 @@ VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::Sna
     vm.vcpus = o.smp;
     vm.gdb = o.gdb;
     vm.gdb_wait = o.wait_for_gdb;
-    if (!vm.gdb.empty() && vm.mode != hypervisor::VirtMode::emulate)
-      throw UsageError(fmt::format("--gdb needs --virt emulate (in {} mode the hart does not hold the guest's own "
-                                   "registers)",
-                                   hypervisor::to_string(vm.mode)));
+    if (!vm.gdb.empty() && vm.mode == hypervisor::VirtMode::trap)
+      throw UsageError("--gdb needs --virt emulate or hw (in trap mode the hart runs the guest kernel in U-mode and "
+                       "does not hold its privileged state)");
     setup.vms.push_back(vm);
     setup.on_terminal = !o.console_stdout;
   }

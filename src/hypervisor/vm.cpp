@@ -109,8 +109,8 @@ void Vm::attach_gdb() {
   for (const auto& cpu : vcpus_) {
     machine::Hart* hart = cpu->debug_hart();
     if (hart == nullptr)
-      throw std::runtime_error(fmt::format("gdb = '{}': the gdb stub needs mode = emulate, not {}", config_.gdb,
-                                           to_string(config_.mode)));
+      throw std::runtime_error(fmt::format("gdb = '{}': the gdb stub needs mode = emulate or hw, not {}",
+                                           config_.gdb, to_string(config_.mode)));
     harts.push_back(hart);
   }
   gdb_transport_ = std::make_unique<machine::gdb::TcpTransport>(config_.gdb);
@@ -192,6 +192,7 @@ uint64_t Vm::round(uint64_t slice) {
   for (unsigned i = 0; i < vcpus_.size() && state() == State::running; ++i) {
     GuestCpu& cpu = *vcpus_[i];
     if (!cpu.running() || cpu.waiting()) continue;
+    if (gdb_control_ && !gdb_control_->may_run(i)) continue; // held by the debugger
     retired += run_vcpu(i, slice);
     if (gdb_control_ && cpu.debug_hart()->stopped_at_breakpoint()) {
       gdb_control_->breakpoint_hit(i); // every vCPU stops: the rest of the round does not run

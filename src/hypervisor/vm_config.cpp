@@ -242,10 +242,9 @@ VmConfig parse_vm_config(std::string_view toml_text, std::string_view source) {
   config.gdb = reader.string("gdb", false);
   if (reader.find("gdb") && config.gdb.empty())
     reader.fail_at("gdb", "must be an address like \"tcp:127.0.0.1:1234\", got an empty string");
-  if (!config.gdb.empty() && config.mode != VirtMode::emulate)
-    reader.fail_at("gdb", fmt::format("the gdb stub needs mode = \"emulate\" (the {} mode's harts do not hold the "
-                                      "guest's own registers)",
-                                      to_string(config.mode)));
+  if (!config.gdb.empty() && config.mode == VirtMode::trap)
+    reader.fail_at("gdb", "the gdb stub needs mode = \"emulate\" or \"hw\" (in trap mode the hart runs the guest "
+                          "kernel in U-mode and does not hold its privileged state)");
   config.gdb_wait = reader.boolean("gdb_wait", false);
   if (config.gdb_wait && config.gdb.empty()) reader.fail_at("gdb_wait", "needs gdb = \"tcp:HOST:PORT\" to wait for");
   config.nics = parse_nics(table, config.name, source);

@@ -123,6 +123,10 @@ RunResult Machine::run() {
     bool all_waiting = turn == Turn::run;
     for (auto& hart : harts_) {
       if (turn != Turn::run) break;
+      if (debugger_ != nullptr && !debugger_->may_run(hart->id())) { // held by the debugger
+        all_waiting = false;
+        continue;
+      }
       if (!hart->waiting()) {
         reservations_->switch_to(hart->id());
         retired += hart->run(slice);

@@ -3,9 +3,9 @@
 #  1. a bare-metal program with symbols, under the interpreter and under the JIT: break on a
 #     symbol, continue, read registers (x, pc, CSRs, FP, priv), single-step, read and write
 #     memory, list threads, continue to the program's exit (gdb sees it exit with code 0);
-#  2. the Linux kernel on 2 harts, on the bare machine (JIT on) and as an emulate-mode VM under the
-#     VMM: stop at its entry (the Image's load address, S-mode, a0 = the hart id), single-step, Ctrl-C the boot once paging is on, read the kernel's own header through
-#     its virtual mapping, break on the trap vector (stvec, a virtual address), kill.
+#  2. the Linux kernel on 2 harts, on the bare machine (JIT on) and as a VM under the VMM in emulate
+#     and hw mode: stop at its entry (the Image's load address, S-mode, a0 = the hart id), single-step, Ctrl-C the boot once paging is on, read the kernel's own header through
+#     its virtual mapping, break on the trap vector (stvec, a virtual address) and step from it, kill.
 source "$(dirname "$0")/lib.sh"
 require_machine
 [ "$TEST_MACHINE" = qemu ] && skip "this tests Nimbus's own gdb stub"
@@ -104,7 +104,7 @@ bad_option "port '99999' must be a number" --bios none --kernel "$elf" --gdb tcp
 bad_option "host 'example' must be an IPv4 address" --bios none --kernel "$elf" --gdb tcp:example:1234
 bad_option "must be tcp:HOST:PORT" --bios none --kernel "$elf" --gdb 1234
 bad_option "--wait-for-gdb needs --gdb" --bios none --kernel "$elf" --wait-for-gdb
-bad_option "--gdb needs --virt emulate" --virt trap --kernel "$elf" --gdb tcp:127.0.0.1:0
+bad_option "--gdb needs --virt emulate or hw" --virt trap --kernel "$elf" --gdb tcp:127.0.0.1:0
 say "ok: bad --gdb options exit 2 with a message"
 
 start_nimbus hostile --bios none --kernel "$elf" --timeout 60
@@ -151,40 +151,48 @@ linux() {
   local text_offset entry
   text_offset="$(od -An -t u8 -j 8 -N 8 "$NIMBUS_GUEST_KERNEL" | tr -d ' ')"
   entry="$(printf '%#x' $((0x80000000 + text_offset)))"
-  [ "$name" = vm ] && entry=0x80000000 # the VMM is the firmware: it puts the Image at the start of RAM
+  [ "$name" != bare ] && entry=0x80000000 # the VMM is the firmware: it puts the Image at the start of RAM
   start_nimbus "$name" --kernel "$NIMBUS_GUEST_KERNEL" --initrd "$NIMBUS_GUEST_INITRD" --append "console=ttyS0" \
     --smp 2 --timeout 120 "$@"
   local to_entry=(-ex "break *$entry" -ex "continue" -ex "delete")
-  [ "$name" = vm ] && to_entry=()
+  [ "$name" != bare ] && to_entry=()
+  # hw mode: the VMM fills the G-stage table as the guest first touches each page, so before the
+  # first instruction ran its page cannot be read (and gdb reads it to step): step later instead.
+  local entry_step=(-ex "stepi" -ex 'printf "stepped pc=%#lx\n", $pc')
+  [ "$name" = hw ] && entry_step=()
   timeout 110 gdb-multiarch -q -nx -batch \
-    -ex "set pagination off" -ex "set architecture riscv:rv64" -ex "target remote 127.0.0.1:$PORT" \
+    -ex "set pagination off" -ex "set architecture riscv:rv64" ${GDB_DEBUG:+-ex "set debug remote 1"} -ex "target remote 127.0.0.1:$PORT" \
     "${to_entry[@]}" \
     -ex 'printf "entry pc=%#lx priv=%d a0-is-hartid=%d dtb=%#lx\n", $pc, $priv, $a0 == $mhartid, $a1' \
-    -ex "stepi" -ex 'printf "stepped pc=%#lx\n", $pc' \
+    "${entry_step[@]}" \
     -ex "set \$marker_file = \"$TEST_WORK/$name.out\"" -ex 'set $marker = "Linux version"' \
     -ex "source $programs/gdb_interrupt_when.py" -ex "continue" \
     -ex 'printf "interrupted pc=%#lx paging=%d priv=%d\n", $pc, ($satp >> 60) != 0, $priv' \
     -ex 'x/s 0xffffffff80000030' \
     -ex 'break *$stvec' -ex "continue" \
     -ex 'printf "trap vector hit=%d\n", $pc == $stvec' \
+    -ex "stepi" -ex 'printf "stepped off the vector by %d\n", $pc - $stvec' \
     -ex 'info threads' \
     -ex "kill" \
     > "$TEST_WORK/$name.gdb" 2>&1
   expect "$name" "entry pc=$entry priv=1 a0-is-hartid=1 dtb=0x[0-9a-f]+" \
     "at the kernel's entry: S-mode, a0 = the hart id, a1 = the device tree"
-  expect "$name" "stepped pc=$(printf '%#x' $((entry + 2)))" "stepi over the entry's compressed first instruction"
+  [ "$name" = hw ] ||
+    expect "$name" "stepped pc=$(printf '%#x' $((entry + 2)))" "stepi over the entry's compressed first instruction"
   expect "$name" "received signal SIGINT" "Ctrl-C (interrupt) should stop the booting kernel"
   expect "$name" "interrupted pc=0xffffffff[0-9a-f]{8} paging=1 priv=1" "the interrupted kernel runs paged in S-mode"
   expect "$name" "0xffffffff80000030:[[:space:]]+\"RISCV\"" \
     "the Image header's magic, read through the kernel's page tables"
   expect "$name" "trap vector hit=1" "a breakpoint on the (virtual) trap vector"
+  expect "$name" "stepped off the vector by (2|4)$" "stepi from the breakpoint runs one instruction of the handler"
   expect "$name" "Thread 2 \(hart 1, " "both harts should be listed as threads"
   expect "$name" "Inferior 1 \(Remote target\) killed" "kill"
   finish_nimbus "$name" 0
-  say "ok: Linux ($name, 2 harts): entry, stepi, Ctrl-C, virtual memory, trap-vector breakpoint, threads, kill ($((SECONDS - started)) s)"
+  say "ok: Linux ($name, 2 harts): entry, stepi, Ctrl-C, virtual memory, trap-vector breakpoint and a step from it, threads, kill ($((SECONDS - started)) s)"
 }
 
 require_guests kernel initramfs # at the top level: it sources scripts that declare globals
 linux bare --jit on
 linux vm --virt emulate --console-stdout --state-dir "$TEST_WORK/state"
+linux hw --virt hw --console-stdout --state-dir "$TEST_WORK/state-hw"
 say "PASS"

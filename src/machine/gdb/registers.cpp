@@ -73,6 +73,13 @@ std::string build_description() {
   return xml;
 }
 
+// With V=1 (a guest in VS/VU-mode: the VMM's hw mode) the S CSRs the debugger asks for are the
+// guest's own, the VS CSRs, as a CSR instruction of the guest would see them.
+uint16_t guest_view(const Hart& hart, unsigned number) {
+  const uint16_t csr_number = kCsrs[number - kFirstCsr].number;
+  return hart.virtualization() ? csr::vs_substitute(csr_number) : csr_number;
+}
+
 } // namespace
 
 std::span<const CsrName> debug_csrs() { return kCsrs; }
@@ -91,7 +98,7 @@ std::optional<uint64_t> read_register(const Hart& hart, unsigned number) {
   if (number == kFflags) return hart.csr(csr::kFflags);
   if (number == kFrm) return hart.csr(csr::kFrm);
   if (number == kFcsr) return hart.csr(csr::kFcsr);
-  if (number >= kFirstCsr && number < kFirstCsr + kCsrCount) return hart.csr(kCsrs[number - kFirstCsr].number);
+  if (number >= kFirstCsr && number < kFirstCsr + kCsrCount) return hart.csr(guest_view(hart, number));
   if (number == priv_register()) return hart.privilege();
   return std::nullopt;
 }
@@ -106,7 +113,7 @@ bool write_register(Hart& hart, unsigned number, uint64_t value) {
   } else if (number == kFflags || number == kFrm || number == kFcsr) {
     hart.set_csr(number == kFflags ? csr::kFflags : number == kFrm ? csr::kFrm : csr::kFcsr, value);
   } else if (number >= kFirstCsr && number < kFirstCsr + kCsrCount) {
-    hart.set_csr(kCsrs[number - kFirstCsr].number, value);
+    hart.set_csr(guest_view(hart, number), value);
   } else if (number == priv_register()) {
     if (value != 0 && value != 1 && value != 3) return false;
     hart.set_privilege(static_cast<unsigned>(value));

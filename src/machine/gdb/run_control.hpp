@@ -5,6 +5,7 @@
 // runs (the loop keeps looking at quit and timeout only).
 #include <chrono>
 #include <functional>
+#include <optional>
 
 #include "machine/gdb/stub.hpp"
 
@@ -29,6 +30,8 @@ public:
   // A hart stopped at a breakpoint during its slice: the loop stops every hart.
   void breakpoint_hit(unsigned hart);
   bool stopped() const { return stopped_; }
+  // Whether `hart` may run now (after a resume of one hart only, the others stay stopped).
+  bool may_run(unsigned hart) const { return !only_ || *only_ == hart; }
   Stub& stub() { return stub_; }
 
 private:
@@ -36,6 +39,7 @@ private:
   bool stopped_ = false;
   StopReason reason_ = StopReason::attached;
   unsigned hart_ = 0;
+  std::optional<unsigned> only_;
 };
 
 } // namespace nimbus::machine::gdb

@@ -310,6 +310,7 @@ std::optional<Resume> Stub::handle(const std::string& payload) {
       }
       harts_[target]->set_pc(address);
     }
+    if (!step && c_hart_) return Resume{Resume::Kind::run, *c_hart_, true};
     return Resume{step ? Resume::Kind::step : Resume::Kind::run, target};
   }
   case 'D':

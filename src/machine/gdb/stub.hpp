@@ -31,13 +31,16 @@ enum class StopReason {
 struct Resume {
   enum class Kind {
     waiting,  // nothing decided yet (no debugger, or it is quiet): call serve() again
-    run,      // continue every hart (the loop first steps a hart that sits on a breakpoint)
+    run,      // continue every hart, or only `hart` (the loop first steps a hart that sits on a breakpoint)
     step,     // run exactly one instruction of `hart`, the others stay stopped, then stop again
     detached, // the debugger left (D or hang-up): breakpoints are gone, run freely
     kill,     // k: end the machine
   };
   Kind kind = Kind::waiting;
   unsigned hart = 0;
+  // run: only `hart` runs, the others stay stopped (c after Hc with a thread: gdb steps a thread
+  // over a breakpoint, or single-steps in software, that way).
+  bool only_hart = false;
 };
 
 class Stub {

@@ -34,7 +34,9 @@ TEST(VmConfigGdb, ParsesAddressAndWait) {
 TEST(VmConfigGdb, RefusesWhatCannotWork) {
   EXPECT_THAT(error_of(std::string(kBase) + "gdb = \"\"\n"), HasSubstr("key 'gdb': must be an address"));
   EXPECT_THAT(error_of(std::string(kBase) + "gdb = \"tcp:127.0.0.1:1\"\nmode = \"trap\"\n"),
-              HasSubstr("needs mode = \"emulate\""));
+              HasSubstr("needs mode = \"emulate\" or \"hw\""));
+  EXPECT_EQ(parse_vm_config(std::string(kBase) + "gdb = \"tcp:127.0.0.1:1\"\nmode = \"hw\"\n", "vm.toml").gdb,
+            "tcp:127.0.0.1:1");
   EXPECT_THAT(error_of(std::string(kBase) + "gdb_wait = true\n"), HasSubstr("key 'gdb_wait': needs gdb"));
   EXPECT_THAT(error_of(std::string(kBase) + "gdb = 1234\n"), HasSubstr("gdb"));
 }

@@ -134,6 +134,22 @@ TEST_F(GdbStubTest, RegisterNumberingMatchesTheHart) {
   EXPECT_EQ(ask("G1234"), "E22");
 }
 
+TEST_F(GdbStubTest, AGuestInVsModeShowsItsOwnSupervisorCsrs) {
+  unsigned satp = 0;
+  for (unsigned i = 0; i < machine::gdb::debug_csrs().size(); ++i)
+    if (machine::gdb::debug_csrs()[i].number == riscv::csr::kSatp) satp = machine::gdb::kFirstCsr + i;
+  ASSERT_NE(satp, 0u);
+  const uint64_t guest_satp = (uint64_t{8} << 60) | 0x1234;
+  hart.set_csr(riscv::csr::kVsatp, guest_satp);
+  EXPECT_EQ(ask(fmt::format("p{:x}", satp)), machine::gdb::to_hex_le(0, 8)); // V=0: the hart's own satp
+  hart.set_privilege(1);
+  hart.set_virtualization(true);
+  EXPECT_EQ(ask(fmt::format("p{:x}", satp)), machine::gdb::to_hex_le(guest_satp, 8));
+  EXPECT_EQ(ask(fmt::format("P{:x}={}", satp, machine::gdb::to_hex_le(0, 8))), "OK");
+  hart.set_virtualization(false);
+  EXPECT_EQ(hart.csr(riscv::csr::kVsatp), 0u);
+}
+
 TEST_F(GdbStubTest, MemoryReadsWritesAndErrors) {
   put64(kData, 0x0807060504030201);
   EXPECT_EQ(ask(fmt::format("m{:x},8", kData)), "0102030405060708");
@@ -180,6 +196,19 @@ TEST_F(GdbStubTest, ThreadsAndStopReplies) {
   EXPECT_EQ(ask("Hg1"), "OK");
   EXPECT_EQ(ask("Hg2"), "E02");
   EXPECT_EQ(ask("Hc-1"), "OK");
+  // c after Hc with a thread resumes that thread only (gdb's software single step and its step
+  // over a breakpoint rely on it); Hc-1 means every thread again.
+  EXPECT_EQ(ask("Hc1"), "OK");
+  ask("c");
+  EXPECT_EQ(last_resume.kind, Resume::Kind::run);
+  EXPECT_TRUE(last_resume.only_hart);
+  EXPECT_EQ(last_resume.hart, 0u);
+  ask("?");
+  EXPECT_EQ(ask("Hc-1"), "OK");
+  ask("c");
+  EXPECT_EQ(last_resume.kind, Resume::Kind::run);
+  EXPECT_FALSE(last_resume.only_hart);
+  ask("?");
   EXPECT_EQ(ask("T1"), "OK");
   EXPECT_EQ(ask("T2"), "E02");
   EXPECT_EQ(ask("?"), "T05thread:1;");
