@@ -27,7 +27,7 @@ start_nimbus() {
     > "$TEST_WORK/$name.out" 2> "$TEST_WORK/$name.err" &
   PID=$!
   PORT=""
-  for _ in $(seq 100); do
+  for _ in $(seq 300); do # 30 s: building a VM under CI load takes a while
     PORT="$(sed -n 's/.*gdb stub listening on port \([0-9]*\).*/\1/p' "$TEST_WORK/$name.err")"
     [ -n "$PORT" ] && return 0
     kill -0 "$PID" 2>/dev/null || break
