@@ -340,6 +340,47 @@ std::optional<Resume> Stub::handle(const std::string& payload) {
   case 'T': reply(thread(args, false) ? "OK" : kBadThread); return std::nullopt;
   default: break;
   }
+  if (p == "vCont?") {
+    reply("vCont;c;C;s;S");
+    return std::nullopt;
+  }
+  if (starts_with(p, "vCont;")) {
+    // All-stop: "vCont;s:2;c" steps thread 2 (the others stay stopped: the step ends at once),
+    // "vCont;c:2" runs thread 2 alone, "vCont;c" runs every hart. Signals are ignored.
+    std::optional<Resume> resume;
+    std::string_view rest = p.substr(6);
+    while (!rest.empty()) {
+      const size_t semi = rest.find(';');
+      const std::string_view action = rest.substr(0, semi);
+      rest = semi == std::string_view::npos ? std::string_view{} : rest.substr(semi + 1);
+      const size_t colon = action.find(':');
+      std::string_view verb = action.substr(0, colon);
+      if (verb.size() == 3 && (verb[0] == 'C' || verb[0] == 'S')) verb = verb.substr(0, 1); // Csig, Ssig
+      if (verb != "c" && verb != "C" && verb != "s" && verb != "S") {
+        reply(kBadArguments);
+        return std::nullopt;
+      }
+      std::optional<unsigned> target;
+      if (colon != std::string_view::npos) {
+        const std::string_view id = action.substr(colon + 1);
+        if (id != "-1" && !(target = thread(id, false))) {
+          reply(kBadThread);
+          return std::nullopt;
+        }
+      }
+      const bool step = verb == "s" || verb == "S";
+      if (resume) continue; // the first action that names a thread (or all) decides
+      if (step)
+        resume = Resume{Resume::Kind::step, target.value_or(stop_hart_)};
+      else
+        resume = target ? Resume{Resume::Kind::run, *target, true} : Resume{Resume::Kind::run, 0};
+    }
+    if (!resume) {
+      reply(kBadArguments);
+      return std::nullopt;
+    }
+    return resume;
+  }
   if (starts_with(p, "qSupported")) {
     reply(fmt::format("PacketSize={:x};qXfer:features:read+;QStartNoAckMode+", kPacketSize));
   } else if (p == "QStartNoAckMode") {

@@ -213,6 +213,21 @@ TEST_F(GdbStubTest, ThreadsAndStopReplies) {
   EXPECT_EQ(ask("T2"), "E02");
   EXPECT_EQ(ask("?"), "T05thread:1;");
   EXPECT_EQ(ask("vMustReplyEmpty"), "");
+  EXPECT_EQ(ask("vCont?"), "vCont;c;C;s;S");
+  ask("vCont;s:1;c");
+  EXPECT_EQ(last_resume.kind, Resume::Kind::step);
+  EXPECT_EQ(last_resume.hart, 0u);
+  ask("?");
+  ask("vCont;c");
+  EXPECT_EQ(last_resume.kind, Resume::Kind::run);
+  EXPECT_FALSE(last_resume.only_hart);
+  ask("?");
+  ask("vCont;c:1");
+  EXPECT_TRUE(last_resume.only_hart);
+  ask("?");
+  EXPECT_EQ(ask("vCont;s:2"), "E02");
+  EXPECT_EQ(ask("vCont;x"), "E22");
+  EXPECT_EQ(ask("vCont;"), "E22");
   EXPECT_EQ(ask("Z2,80000000,4"), ""); // watchpoints: unsupported
   EXPECT_EQ(ask("Z0,80000000,3"), "E22");
   EXPECT_EQ(ask("Z0,80000000"), "E22");
