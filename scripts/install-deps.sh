@@ -31,6 +31,8 @@ PACKAGES=(
   python3 python3-yaml expect e2fsprogs jq
   # the TAP test: a network namespace of its own (ip netns)
   iproute2
+  # the gdb stub's test (tests/integration/test_gdb_stub.sh): a gdb that knows riscv:rv64
+  gdb-multiarch
   # the host agent tests: its API over a UNIX socket, a test CA for TLS
   curl openssl
   # the controller dashboard's browser test (tests/integration/test_cloud_dashboard.sh)

@@ -29,6 +29,9 @@
 #include "hypervisor/vm_snapshot.hpp"
 #include "hypervisor/vmm.hpp"
 #include "machine/board.hpp"
+#include "machine/gdb/stub.hpp"
+#include "machine/gdb/transport.hpp"
+#include "machine/hart.hpp"
 #include "machine/machine.hpp"
 #include "machine/size_parser.hpp"
 
@@ -52,6 +55,8 @@ struct RunOptions {
   double timeout_seconds = 0;
   uint64_t max_instructions = 0;
   std::string jit; // "on" or "off"; default from NIMBUS_JIT, else off
+  std::string gdb;  // the gdb stub's address (docs/gdb.md), e.g. tcp:127.0.0.1:1234
+  bool wait_for_gdb = false;
   std::vector<std::string> loads;
   // Networking (docs/networking.md): interfaces of the bare machine or the --virt VM, and a
   // tunnel that extends this process's networks to other VMMs.
@@ -268,6 +273,12 @@ VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::Sna
   if (!o.loads.empty()) throw UsageError("--load cannot be used with --vm or --virt");
   if (o.virtio_legacy) throw UsageError("--virtio-legacy cannot be used with --vm or --virt");
   if (o.max_instructions != 0) throw UsageError("--max-instructions cannot be used with --vm or --virt");
+  if (o.wait_for_gdb && o.gdb.empty()) throw UsageError("--wait-for-gdb needs --gdb tcp:HOST:PORT");
+  if (!o.gdb.empty() && (incoming || restore))
+    throw UsageError("--gdb cannot be used with --restore or --incoming (start the VM with --virt emulate --gdb ...)");
+  if (!o.gdb.empty() && !o.vm_files.empty())
+    throw UsageError("with --vm, give a VM its stub in its TOML file: gdb = \"tcp:127.0.0.1:1234\" (and gdb_wait = "
+                     "true); --gdb is for the bare machine and --virt");
   // NIMBUS_JIT alone does not refuse: it sets the bare machine's default, which VMs do not have yet.
   if (o.jit == "on") throw UsageError("--jit on is not available with --vm or --virt yet (bare machine only; use --jit off)");
   const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
@@ -333,6 +344,11 @@ VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::Sna
     if (o.smp < 1 || o.smp > hypervisor::kMaxVcpus)
       throw UsageError(fmt::format("--smp {} is out of range: 1 to {} vCPUs", o.smp, hypervisor::kMaxVcpus));
     vm.vcpus = o.smp;
+    vm.gdb = o.gdb;
+    vm.gdb_wait = o.wait_for_gdb;
+    if (!vm.gdb.empty() && vm.mode == hypervisor::VirtMode::trap)
+      throw UsageError("--gdb needs --virt emulate or hw (in trap mode the hart runs the guest kernel in U-mode and "
+                       "does not hold its privileged state)");
     setup.vms.push_back(vm);
     setup.on_terminal = !o.console_stdout;
   }
@@ -465,6 +481,11 @@ JailSpec jail_spec(const RunOptions& o, const VmmSetup& setup) {
     throw UsageError("--net-tunnel reaches its peers over the host's network: with --jail, add --jail-network host");
   if (!o.net_taps.empty() && !spec.host_network)
     throw UsageError("--net-tap joins a network to the host's own stack: with --jail, add --jail-network host");
+  for (const auto& vm : setup.vms)
+    if (!vm.gdb.empty() && o.jail_network != "host")
+      throw UsageError(fmt::format("VM '{}': its gdb stub must be reachable from the host: with --jail, add "
+                                   "--jail-network host",
+                                   vm.name));
   for (const auto& vm : setup.vms) {
     add_jail_path(spec, vm.kernel, JailAccess::read_only);
     add_jail_path(spec, vm.initrd, JailAccess::read_only);
@@ -627,8 +648,25 @@ int run_machine(const RunOptions& options) {
     fmt::print(stderr, "nimbus run: {}\n", e.what());
     return kExitUsage;
   }
+  if (options.wait_for_gdb && options.gdb.empty()) {
+    fmt::print(stderr, "nimbus run: --wait-for-gdb needs --gdb tcp:HOST:PORT\n");
+    return kExitUsage;
+  }
+  std::unique_ptr<machine::gdb::TcpTransport> gdb_transport;
+  if (!options.gdb.empty()) {
+    try {
+      gdb_transport = std::make_unique<machine::gdb::TcpTransport>(options.gdb);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "nimbus run: {}\n", e.what());
+      return kExitUsage;
+    }
+    // Scripts that asked for port 0 read the port from this line.
+    fmt::print(stderr, "nimbus run: gdb stub listening on port {}{}\n", gdb_transport->port(),
+               options.wait_for_gdb ? " (the machine waits for gdb to continue)" : "");
+  }
   TerminalConsole console(STDIN_FILENO, STDOUT_FILENO);
   bool sandboxed = options.no_sandbox;
+  bool first_boot = true;
   for (;;) {
     machine::RunResult result;
     try {
@@ -636,6 +674,14 @@ int run_machine(const RunOptions& options) {
       for (const auto& nic : nics)
         config.nics.push_back({nic.mac, network_switch.connect(nic.network, nic.mac, "the machine")});
       machine::Machine vm(config, console);
+      std::unique_ptr<machine::gdb::Stub> stub;
+      if (gdb_transport) {
+        std::vector<machine::Hart*> harts;
+        for (unsigned i = 0; i < vm.hart_count(); ++i) harts.push_back(&vm.hart(i));
+        stub = std::make_unique<machine::gdb::Stub>(*gdb_transport, std::move(harts));
+        vm.attach_debugger(*stub, options.wait_for_gdb && first_boot);
+      }
+      first_boot = false;
       if (!sandboxed) {
         enter_sandbox(); // devices open, RAM mapped; stays on across reboots
         sandboxed = true;
@@ -713,6 +759,11 @@ void register_run(CLI::App& app) {
                   "branch until the JIT passes the whole suite; NIMBUS_JIT=on|off sets the default; bare "
                   "machine only; see docs/jit.md)")
       ->check(CLI::IsMember({"on", "off"}));
+  run->add_option("--gdb", options->gdb,
+                  "Serve the GDB remote protocol on ADDRESS (tcp:HOST:PORT, e.g. tcp:127.0.0.1:1234; port 0: any "
+                  "free port, printed on stderr); connect with gdb-multiarch: target remote HOST:PORT (docs/gdb.md)");
+  run->add_flag("--wait-for-gdb", options->wait_for_gdb,
+                "With --gdb: start with every hart stopped until gdb connects and continues");
   run->add_option("--timeout", options->timeout_seconds, "Stop after this many seconds of host time (0: never)")
       ->check(kNotNegative);
   run->add_option("--max-instructions", options->max_instructions,

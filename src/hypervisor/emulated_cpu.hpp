@@ -37,6 +37,7 @@ public:
   uint64_t instret() const override { return hart_.instret(); }
   std::string describe() const override;
   void attach_counters(VmCounters& counters) override { counters_ = &counters; }
+  machine::Hart* debug_hart() override { return &hart_; }
 
   void save_state(machine::snapshot::Writer& out) const override;
   void restore_state(machine::snapshot::Reader& in) override;

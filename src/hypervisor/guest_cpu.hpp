@@ -16,6 +16,10 @@
 
 #include "hypervisor/vm_counters.hpp"
 #include "machine/interrupt_pins.hpp"
+
+namespace nimbus::machine {
+class Hart;
+}
 #include "machine/snapshot_format.hpp"
 
 namespace nimbus::hypervisor {
@@ -110,6 +114,11 @@ public:
     (void)in;
     throw SnapshotUnsupported("restoring a snapshot is not supported in this mode");
   }
+
+  // The hart that holds this vCPU's architectural state as the guest sees it, for the gdb stub
+  // (machine/gdb); nullptr for a mode whose hart does not (trap: the hart runs the guest kernel
+  // in U-mode over shadow tables).
+  virtual machine::Hart* debug_hart() { return nullptr; }
 
   // Per-VM counters this vCPU adds to (exits by reason, emulated instructions, faults...).
   virtual void attach_counters(VmCounters& counters) = 0;

@@ -11,6 +11,10 @@
 #include <ctime>
 
 #include "hypervisor/guest_cpu_factory.hpp"
+#include "machine/gdb/run_control.hpp"
+#include "machine/gdb/stub.hpp"
+#include "machine/gdb/transport.hpp"
+#include "machine/hart.hpp"
 
 namespace nimbus::hypervisor {
 
@@ -93,12 +97,34 @@ Vm::Vm(const VmConfig& config, FramePool& pool, machine::ConsoleBackend& console
         vcpus_[0]->start(*info.kernel_entry, info.dtb_address);
       }
     }
+    if (!config.gdb.empty()) attach_gdb();
   } catch (const std::exception& error) {
     throw std::runtime_error(fmt::format("VM '{}': {}", config.name, error.what()));
   }
 }
 
+// The gdb stub over this VM's vCPUs (docs/gdb.md): listens now, serves from run().
+void Vm::attach_gdb() {
+  std::vector<machine::Hart*> harts;
+  for (const auto& cpu : vcpus_) {
+    machine::Hart* hart = cpu->debug_hart();
+    if (hart == nullptr)
+      throw std::runtime_error(fmt::format("gdb = '{}': the gdb stub needs mode = emulate or hw, not {}",
+                                           config_.gdb, to_string(config_.mode)));
+    harts.push_back(hart);
+  }
+  gdb_transport_ = std::make_unique<machine::gdb::TcpTransport>(config_.gdb);
+  gdb_stub_ = std::make_unique<machine::gdb::Stub>(*gdb_transport_, std::move(harts));
+  gdb_control_ = std::make_unique<machine::gdb::RunControl>(*gdb_stub_, config_.gdb_wait);
+  if (options_.log)
+    options_.log(fmt::format("VM '{}': gdb stub listening on port {}{}", config_.name, gdb_transport_->port(),
+                             config_.gdb_wait ? " (the VM waits for gdb to continue)" : ""));
+}
+
+uint16_t Vm::gdb_port() const { return gdb_transport_ ? gdb_transport_->port() : 0; }
+
 Vm::~Vm() {
+  if (gdb_stub_) gdb_stub_->terminated();
   // The vCPUs and the board refer to the bus and memory: tear down in reverse order of use.
   boundary_work_.clear();
   if (bus_) bus_->set_dirty_log(nullptr);
@@ -121,6 +147,12 @@ std::vector<std::string> Vm::vcpu_states() const {
 
 void Vm::finish(State state, int exit_code, std::string reason) {
   if (state_.load(std::memory_order_relaxed) != State::running) return;
+  if (gdb_stub_) { // a debugger waiting for a stop hears how the VM ended
+    if (state == State::powered_off)
+      gdb_stub_->exited(exit_code);
+    else
+      gdb_stub_->terminated();
+  }
   exit_code_ = exit_code;
   reason_ = std::move(reason);
   state_.store(state, std::memory_order_release);
@@ -142,19 +174,29 @@ void Vm::on_reset(const SystemResetRequest& request) {
   }
 }
 
+uint64_t Vm::run_vcpu(unsigned index, uint64_t budget) {
+  GuestCpu& cpu = *vcpus_[index];
+  const CpuExit exit = cpu.run(budget);
+  switch (exit.kind) {
+  case CpuExit::Kind::sbi_call: sbi_->handle(index); break;
+  case CpuExit::Kind::fatal: finish(State::failed, 1, exit.reason); break;
+  case CpuExit::Kind::budget:
+  case CpuExit::Kind::wait:
+  case CpuExit::Kind::stopped: break;
+  }
+  return exit.instructions;
+}
+
 uint64_t Vm::round(uint64_t slice) {
   uint64_t retired = 0;
   for (unsigned i = 0; i < vcpus_.size() && state() == State::running; ++i) {
     GuestCpu& cpu = *vcpus_[i];
     if (!cpu.running() || cpu.waiting()) continue;
-    const CpuExit exit = cpu.run(slice);
-    retired += exit.instructions;
-    switch (exit.kind) {
-    case CpuExit::Kind::sbi_call: sbi_->handle(i); break;
-    case CpuExit::Kind::fatal: finish(State::failed, 1, exit.reason); break;
-    case CpuExit::Kind::budget:
-    case CpuExit::Kind::wait:
-    case CpuExit::Kind::stopped: break;
+    if (gdb_control_ && !gdb_control_->may_run(i)) continue; // held by the debugger
+    retired += run_vcpu(i, slice);
+    if (gdb_control_ && cpu.debug_hart()->stopped_at_breakpoint()) {
+      gdb_control_->breakpoint_hit(i); // every vCPU stops: the rest of the round does not run
+      break;
     }
   }
   return retired;
@@ -202,7 +244,27 @@ RunResult Vm::run(Nanoseconds budget) {
                                    memory_->snapshot_mapped() ? "mapped from" : "copied from",
                                    std::chrono::duration<double>(first.time_since_epoch()).count()));
       }
-      const uint64_t retired = round(slice);
+      uint64_t retired = 0;
+      if (gdb_control_) {
+        using Turn = machine::gdb::RunControl::Turn;
+        const Turn turn = gdb_control_->turn(
+            [&](unsigned i) { // one instruction of one vCPU, its exit handled as in a round
+              machine::Hart& hart = *vcpus_[i]->debug_hart();
+              hart.set_single_step(true);
+              retired += run_vcpu(i, 1);
+              hart.set_single_step(false);
+            },
+            std::chrono::milliseconds(20));
+        if (turn == Turn::kill) {
+          finish(State::powered_off, 0, "killed from gdb");
+          return result(RunResult::Stop::halt);
+        }
+        // Held in the debugger: give the host hart back, look again soon (no device time passes).
+        if (turn == Turn::hold) return result(RunResult::Stop::wait, std::chrono::milliseconds(10));
+        if (turn == Turn::run) retired += round(slice);
+      } else {
+        retired = round(slice);
+      }
       instructions_ += retired;
       clock_->retire(retired);
       const uint64_t now = clock_->now();

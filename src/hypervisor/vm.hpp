@@ -37,6 +37,12 @@
 #include "machine/console_backend.hpp"
 #include "machine/hart_reservation_set.hpp"
 
+namespace nimbus::machine::gdb {
+class RunControl;
+class Stub;
+class TcpTransport;
+} // namespace nimbus::machine::gdb
+
 namespace nimbus::hypervisor {
 
 struct VmOptions {
@@ -153,12 +159,20 @@ public:
   machine::Board& board() { return *board_; }
   uint64_t instructions() const { return instructions_; }
   std::vector<std::string> vcpu_states() const;
+  // The gdb stub's port (config gdb; port 0 picks a free one), 0 without a stub.
+  uint16_t gdb_port() const;
 
 private:
   void finish(State state, int exit_code, std::string reason);
   void on_reset(const SystemResetRequest& request);
   // One round: every runnable vCPU runs one slice. Returns the instructions retired.
   uint64_t round(uint64_t slice);
+  // Runs one vCPU and handles its exit (SBI call, fatal). Returns the instructions retired.
+  uint64_t run_vcpu(unsigned index, uint64_t budget);
+  void attach_gdb();
+  std::unique_ptr<machine::gdb::TcpTransport> gdb_transport_;
+  std::unique_ptr<machine::gdb::Stub> gdb_stub_;
+  std::unique_ptr<machine::gdb::RunControl> gdb_control_;
 
   VmConfig config_;
   VmOptions options_;

@@ -26,7 +26,7 @@ namespace {
 
 constexpr std::array kKnownKeys = {"name", "vcpus",  "memory", "mode", "kernel",     "initrd",
                                    "append", "disk", "weight", "cap",  "reservation", "bios",
-                                   "readonly", "net"};
+                                   "readonly", "net", "gdb", "gdb_wait"};
 
 // "file:line: key 'k': what" — the line is left out when toml++ does not know it.
 [[noreturn]] void fail(std::string_view source, const toml::source_region& where, std::string_view key,
@@ -201,7 +201,7 @@ VmConfig parse_vm_config(std::string_view toml_text, std::string_view source) {
     if (!known)
       fail(source, key.source().begin.line ? key.source() : node.source(), key.str(),
            "unknown key (known: name, vcpus, memory, mode, kernel, initrd, append, disk, readonly, bios, weight, "
-           "cap, reservation, net)");
+           "cap, reservation, net, gdb, gdb_wait)");
   }
 
   Reader reader(table, source);
@@ -239,6 +239,14 @@ VmConfig parse_vm_config(std::string_view toml_text, std::string_view source) {
                                          config.bios, to_string(config.mode)));
   }
 
+  config.gdb = reader.string("gdb", false);
+  if (reader.find("gdb") && config.gdb.empty())
+    reader.fail_at("gdb", "must be an address like \"tcp:127.0.0.1:1234\", got an empty string");
+  if (!config.gdb.empty() && config.mode == VirtMode::trap)
+    reader.fail_at("gdb", "the gdb stub needs mode = \"emulate\" or \"hw\" (in trap mode the hart runs the guest "
+                          "kernel in U-mode and does not hold its privileged state)");
+  config.gdb_wait = reader.boolean("gdb_wait", false);
+  if (config.gdb_wait && config.gdb.empty()) reader.fail_at("gdb_wait", "needs gdb = \"tcp:HOST:PORT\" to wait for");
   config.nics = parse_nics(table, config.name, source);
   config.weight = static_cast<uint32_t>(reader.integer("weight", 1, kMaxWeight, config.weight));
   // A VM can use at most one hart per vCPU, so a cap or reservation above 100 % per vCPU means nothing.

@@ -44,6 +44,10 @@ struct VmConfig {
   uint32_t weight = 100;               // relative share, 1 .. kMaxWeight
   uint32_t cap_percent = 0;            // percent of one host hart, 0 = no cap
   uint32_t reservation_percent = 0;    // guaranteed percent of one host hart
+  // The gdb stub (docs/gdb.md): `gdb = "tcp:127.0.0.1:1234"` serves the GDB remote protocol for
+  // this VM's vCPUs (mode = emulate); `gdb_wait = true` holds them until gdb continues.
+  std::string gdb;
+  bool gdb_wait = false;
 };
 
 inline constexpr uint32_t kMaxVcpus = 64;

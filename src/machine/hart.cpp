@@ -134,6 +134,12 @@ uint64_t Hart::run(uint64_t budget) {
     if ((pending_interrupts() & mie_) == 0) return 0;
     waiting_ = false;
   }
+  breakpoint_hit_ = false;
+  if (single_step_) [[unlikely]] {
+    exit_requested_ = false;
+    if (bus_.dma_generation() != dma_generation_seen_) drop_code_written_by_dma();
+    return step_one();
+  }
   jit_link_from_ = nullptr;
   uint64_t retired = 0;
   uint64_t steps = 0; // retired instructions plus fetch faults, so a faulting loop still ends
@@ -173,10 +179,26 @@ uint64_t Hart::run(uint64_t budget) {
         link = BlockLink{pc_, chain_epoch_, block, privilege};
       }
     }
+    if (!breakpoints_.empty()) [[unlikely]] {
+      const BlockOp& last = block->ops.back();
+      uint64_t at = 0;
+      if (breakpoint_within(pc_, uint64_t{last.offset} + last.length, at)) {
+        if (at == pc_) { // stop before it
+          breakpoint_hit_ = true;
+          break;
+        }
+        // One inside the block: run up to it an instruction at a time.
+        const uint64_t done = step_one();
+        retired += done;
+        steps += done + (done == 0 ? 1 : 0);
+        previous = nullptr;
+        continue;
+      }
+    }
     block_pc_ = pc_;
     block_retired_ = block->count;
     const uint64_t epoch_before = chain_epoch_;
-    if (jit_ != nullptr && block != scratch_block_.get() &&
+    if (jit_ != nullptr && breakpoints_.empty() && block != scratch_block_.get() &&
         (block->jit_code != nullptr || ++block->heat >= jit_hot_threshold_) && jit_->translate(*block)) {
       // Native code runs this block and any blocks chained after it (docs/jit.md). The exit that
       // brought us here may ask for a direct link to it; the lookup table learns where it is.

@@ -155,6 +155,23 @@ public:
   uint64_t jit_linked_exits() const;
   size_t decoded_blocks() const { return blocks_.size(); }
 
+  // Debugging (the gdb stub, machine/gdb; docs/gdb.md). Between run() calls only.
+  // Single-step: run() then executes exactly one instruction in the interpreter (or takes the
+  // exception it raises), takes no interrupt, and returns.
+  void set_single_step(bool on) { single_step_ = on; }
+  // Breakpoints at virtual addresses (any privilege): run() stops before executing an
+  // instruction at one of them and stopped_at_breakpoint() turns true until the next run().
+  // While any is set, blocks run in the interpreter (native code would run past them).
+  void set_breakpoints(std::vector<uint64_t> addresses);
+  bool stopped_at_breakpoint() const { return breakpoint_hit_; }
+  // Memory as the debugger sees it: through the current translation (data view of the current
+  // privilege and V, as if SUM and MXR were set, permissions beyond that ignored), RAM and ROM
+  // only (no device access, which could have side effects), no TLB fill and no A/D update.
+  // Writes drop decoded code on the pages written. False if any byte cannot be reached; then
+  // `done` says how many could.
+  bool debug_read(uint64_t vaddr, uint8_t* out, size_t len, size_t& done);
+  bool debug_write(uint64_t vaddr, const uint8_t* data, size_t len, size_t& done);
+
   // Snapshots (hart_state.cpp): every architectural register (GPRs, FPRs, pc, privilege and V,
   // all M/S/H/VS CSRs, PMP, counters, Sstc comparators, WFI, the interrupt pin levels). Only
   // between run() calls, with no VMM exit pending (save throws std::logic_error otherwise).
@@ -275,6 +292,15 @@ private:
   void install_tlb(TlbEntry& entry, uint64_t vaddr, uint64_t paddr, Access access, Privilege privilege);
   Privilege data_privilege() const;
   bool data_virt() const; // V for loads and stores (mstatus.MPV under MPRV)
+
+  // ---- debugging (hart_debug.cpp)
+  uint64_t step_one();                              // one instruction, interpreted; returns retired
+  bool debug_translate(uint64_t vaddr, uint64_t& paddr);
+  bool breakpoint_within(uint64_t pc, uint64_t bytes, uint64_t& at) const;
+  std::vector<uint64_t> breakpoints_;
+  bool single_step_ = false;
+  bool breakpoint_hit_ = false;
+  bool debug_access_ = false; // a debugger translation: no A/D updates, SUM and MXR as if set
 
   // Hot state first.
   uint64_t x_[33] = {};

@@ -32,8 +32,8 @@ std::optional<Exception> Hart::translate_guest(uint64_t vaddr, Access access, Pr
     w.access = access;
     w.privilege = privilege;
     w.nested = true;
-    w.sum = vsstatus_ & mstatus::kSum;
-    w.mxr = (vsstatus_ & mstatus::kMxr) || (mstatus_ & mstatus::kMxr);
+    w.sum = debug_access_ || (vsstatus_ & mstatus::kSum);
+    w.mxr = debug_access_ || (vsstatus_ & mstatus::kMxr) || (mstatus_ & mstatus::kMxr);
     w.execute_as_read = execute_as_read;
     if (const auto fault = walk(w, vaddr, gpa)) return fault;
   }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "machine/gdb/run_control.hpp"
 #include "machine/hart.hpp"
 
 namespace nimbus::machine {
@@ -71,6 +72,8 @@ Machine::Machine(const MachineConfig& config, ConsoleBackend& console)
 
 Machine::~Machine() = default;
 
+void Machine::attach_debugger(gdb::Stub& stub, bool wait) { debugger_ = std::make_unique<gdb::RunControl>(stub, wait); }
+
 Bus& Machine::bus() { return *bus_; }
 Hart& Machine::hart(unsigned index) { return *harts_.at(index); }
 unsigned Machine::hart_count() const { return static_cast<unsigned>(harts_.size()); }
@@ -86,16 +89,52 @@ RunResult Machine::run() {
       result.hart_states.push_back(fmt::format("hart {}: pc={:#x} {}-mode{}", hart->id(), hart->pc(),
                                                "US?M"[hart->privilege() & 3], hart->waiting() ? ", waiting (wfi)" : ""));
     result.elapsed = std::chrono::steady_clock::now() - started;
+    if (debugger_ != nullptr) {
+      if (cause == StopCause::PowerOff)
+        debugger_->stub().exited(result.exit_code);
+      else
+        debugger_->stub().terminated();
+    }
     return result;
   };
 
+  using Turn = gdb::RunControl::Turn;
+  uint64_t retired = 0;
+  const auto step = [&](unsigned index) { // one instruction of one hart, for the debugger
+    Hart& hart = *harts_.at(index);
+    reservations_->switch_to(hart.id());
+    hart.set_single_step(true);
+    retired += hart.run(1);
+    hart.set_single_step(false);
+  };
   for (;;) {
-    uint64_t retired = 0;
-    bool all_waiting = true;
+    retired = 0;
+    Turn turn = Turn::run;
+    if (debugger_ != nullptr) {
+      turn = debugger_->turn(step);
+      if (turn == Turn::kill) return finish(StopCause::UserQuit);
+      if (turn == Turn::hold) { // stopped in the debugger: only quit and timeout go on
+        if (console_.quit_requested()) return finish(StopCause::UserQuit);
+        if (config_.timeout.count() && std::chrono::steady_clock::now() - started >= config_.timeout)
+          return finish(StopCause::Timeout);
+        continue;
+      }
+    }
+    bool all_waiting = turn == Turn::run;
     for (auto& hart : harts_) {
+      if (turn != Turn::run) break;
+      if (debugger_ != nullptr && !debugger_->may_run(hart->id())) { // held by the debugger
+        all_waiting = false;
+        continue;
+      }
       if (!hart->waiting()) {
         reservations_->switch_to(hart->id());
         retired += hart->run(slice);
+        if (hart->stopped_at_breakpoint()) {
+          debugger_->breakpoint_hit(hart->id());
+          all_waiting = false;
+          break;
+        }
       }
       all_waiting = all_waiting && hart->waiting();
     }

@@ -20,6 +20,10 @@ namespace nimbus::machine {
 
 class Hart;
 class ReservationSet;
+namespace gdb {
+class RunControl;
+class Stub;
+}
 
 struct MachineConfig {
   uint64_t ram_size = 256ull << 20;
@@ -63,12 +67,17 @@ public:
 
   RunResult run();
 
+  // A gdb stub (machine/gdb, docs/gdb.md) for the harts of this machine, which must outlive
+  // run(). With `wait`, run() starts with every hart stopped until the debugger resumes them.
+  void attach_debugger(gdb::Stub& stub, bool wait);
+
   Bus& bus();
   Hart& hart(unsigned index);
   unsigned hart_count() const;
 
 private:
   void idle(uint64_t now);
+  std::unique_ptr<gdb::RunControl> debugger_;
 
   MachineConfig config_;
   ConsoleBackend& console_;

@@ -53,8 +53,8 @@ std::optional<Exception> Hart::translate(uint64_t vaddr, Access access, Privileg
   w.levels = mode == satp::kModeSv39 ? 3 : mode == satp::kModeSv48 ? 4 : 5;
   w.access = access;
   w.privilege = privilege;
-  w.sum = mstatus_ & mstatus::kSum;
-  w.mxr = mstatus_ & mstatus::kMxr;
+  w.sum = debug_access_ || (mstatus_ & mstatus::kSum);
+  w.mxr = debug_access_ || (mstatus_ & mstatus::kMxr);
   w.execute_as_read = execute_as_read;
   return walk(w, vaddr, paddr);
 }
@@ -127,7 +127,7 @@ std::optional<Exception> Hart::walk(const Walk& w, uint64_t address, uint64_t& r
     }
     if (!permitted) return fault();
     const uint64_t wanted = kPteA | (access == Access::Store ? kPteD : 0);
-    if ((pte & wanted) != wanted) {
+    if ((pte & wanted) != wanted && !debug_access_) { // a debugger's look changes nothing
       // Hardware A/D update (Svadu behaviour, as QEMU): one hart runs at a time, so this is atomic.
       // A VS-level PTE is written through the G-stage as an implicit store.
       if (w.nested) {

@@ -137,6 +137,7 @@ CpuExit HwCpu::run(uint64_t budget) {
     result.instructions += retired;
     spent += std::max<uint64_t>({ran, retired, 1});
     const auto exit = hart_.take_exit();
+    if (hart_.stopped_at_breakpoint()) break; // a gdb breakpoint (docs/gdb.md): the VM stops every vCPU
     if (in_trap_loop()) {
       result.kind = CpuExit::Kind::fatal;
       result.reason = fmt::format("{}: {}", describe(),

@@ -68,6 +68,9 @@ public:
   void restore_state(machine::snapshot::Reader& in) override;
 
   machine::Hart& hart() { return hart_; }
+  // The hart runs the guest in VS/VU-mode, so its registers, VS CSRs (seen as the S CSRs with
+  // V=1) and two-stage translation are the guest's own view.
+  machine::Hart* debug_hart() override { return &hart_; }
 
 private:
   enum class Handled { resume, sbi_call, fatal };
