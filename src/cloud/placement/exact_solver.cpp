@@ -276,7 +276,9 @@ ExactResult solve_one_dimension(const Instance& instance, const Packing& incumbe
   //    what settles instances whose optimum is above the rounded-up LP bound (non-IRUP), and it
   //    finds packings too; a complete tree is a proof. (After the cheaper searches: on Scholl's
   //    set 3 its item-level pricing is slow at C = 100,000, and the excess search closes those.)
-  if (lower < upper && !deadline.expired_now() && sizes.size() <= kBranchAndPriceItems) {
+  //    (Not in the last quarter second: building its master cannot be interrupted and took
+  //    0.19 s on t501 with 1,700 starting columns, for no node, overrunning -t 2 by 6 %.)
+  if (lower < upper && deadline.seconds_left() > 0.25 && sizes.size() <= kBranchAndPriceItems) {
     BranchAndPriceInput bp;
     bp.demands = instance.demands;
     bp.capacity = instance.host_types[0].capacity;
