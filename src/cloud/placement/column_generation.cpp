@@ -87,6 +87,7 @@ public:
 
   struct Outcome {
     bool solved = false;     // the LP was solved (maybe not to convergence)
+    std::vector<double> duals;  // the last LP's duals
     bool converged = false;  // proven: no improving column
     bool pricing_incomplete = false;
     double lp = 0;
@@ -134,6 +135,7 @@ public:
       std::vector<double> y(m, 0.0);
       for (std::size_t j = 0; j < m; ++j)
         if (r[j] > 0) y[j] = std::clamp(std::isfinite(price[j]) ? price[j] : 0.0, 0.0, 1.0);
+      out.duals = y;
       // Prices at a point between the best dual vector so far (by its proven bound) and the
       // LP's (Wentges smoothing: far fewer iterations on degenerate masters); every vector
       // priced exactly gives a valid bound, whichever it is.
@@ -195,7 +197,7 @@ public:
       // The bound cannot rise above the rounded-up LP value: stop once it got there, or once
       // that is no more than a bound known already (the restricted master's value only falls).
       const auto rounded = static_cast<int64_t>(std::ceil(out.lp - 1e-7));
-      if (out.bound >= rounded || rounded <= stop_at) return out;
+      if (!in_.converge && (out.bound >= rounded || rounded <= stop_at)) return out;
     }
   }
 
@@ -271,12 +273,13 @@ ColumnGenerationResult solve_by_column_generation(const ColumnGenerationInput& i
     std::fprintf(stderr, "  cg root: lp=%.4f bound=%lld conv=%d iters=%llu cols=%zu left=%.3f\n", root.lp, (long long)root.bound,
                  root.converged, (unsigned long long)result.iterations, master.columns().size(), deadline.seconds_left());
   result.lp_value = root.lp;
+  result.duals = root.duals;
   result.lp_converged = root.converged;
   result.pricing_incomplete = root.pricing_incomplete;
   result.bound = root.bound;
   int64_t upper = input.upper_bound;
   const int64_t lower = std::max(input.known_lower_bound, result.bound);
-  if (root.solved && input.dive && lower < upper && input.after_root) upper = std::min(upper, input.after_root(lower));
+  if (root.solved && input.dive && lower < upper && input.after_root) upper = std::min(upper, input.after_root({lower, root.lp, &root.duals, root.converged}));
   if (!root.solved || !input.dive || lower >= upper) {
     result.columns = master.columns().size();
     result.pool = master.columns();

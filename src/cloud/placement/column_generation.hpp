@@ -31,14 +31,23 @@ struct ColumnGenerationInput {
   int64_t upper_bound = 0;             // bins of the incumbent; only packings below it count
   int64_t known_lower_bound = 0;       // e.g. L2; dives stop when they meet the bound
   bool dive = true;                    // false: the LP bound only
-  // Called once after the root LP with its proven bound (before any dive); returns the bins of
-  // the best packing known by then (e.g. found by another search), so that the dives aim below it.
-  std::function<int64_t(int64_t bound)> after_root;
+  bool converge = false;               // price the root LP to its optimum (no early stop at ceil(LP))
+  // Called once after the root LP (before any dive); returns the bins of the best packing known
+  // by then (e.g. found by another search), so that the dives aim below it (0: nothing left to
+  // search, no dives).
+  struct RootLp {
+    int64_t bound = 0;                   // proven
+    double lp = 0;                       // the master's value
+    const std::vector<double>* duals = nullptr;  // its last duals per type (optimal when `converged`)
+    bool converged = false;
+  };
+  std::function<int64_t(const RootLp& root)> after_root;
 };
 
 struct ColumnGenerationResult {
   bool lp_converged = false;  // no column prices out (checked exactly): lp_value is the LP optimum
   double lp_value = 0;        // the last master LP value (floating point, not a proof)
+  std::vector<double> duals;  // the root LP's last dual values per type (clamped to [0, 1]; not a proof)
   int64_t bound = 0;          // proven: the best dual-feasible (Farley) bound found, 0 if none
   bool pricing_incomplete = false;  // a pricing knapsack hit its node limit
   bool found = false;         // `packing` has fewer bins than upper_bound
