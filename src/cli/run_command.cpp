@@ -351,7 +351,8 @@ VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::Sna
 // --incoming tcp:HOST:PORT: listens, accepts the first connection and reads its HELLO (the VM's
 // configuration), all before the VMM and its sandbox exist (the sandbox forbids bind/listen).
 // tls:HOST:PORT: the same after a TLS handshake that authenticates the source (tls_stream.hpp).
-std::unique_ptr<hypervisor::migration::Incoming> accept_incoming(const RunOptions& o) {
+// `tls` keeps the TLS relay's context (it pauses around --jail's namespaces).
+std::unique_ptr<hypervisor::migration::Incoming> accept_incoming(const RunOptions& o, std::unique_ptr<TlsContext>& tls) {
   StreamAddress address;
   try {
     address = parse_stream_address(o.incoming);
@@ -360,7 +361,6 @@ std::unique_ptr<hypervisor::migration::Incoming> accept_incoming(const RunOption
   }
   if (const std::string wrong = check_tls_options(address, o.incoming_tls, "--incoming"); !wrong.empty())
     throw UsageError(wrong);
-  std::unique_ptr<TlsContext> tls;
   if (address.tls) {
     try {
       tls = std::make_unique<TlsContext>(o.incoming_tls, TlsRole::server);
@@ -484,6 +484,7 @@ int run_vmm(const RunOptions& options) {
   }
   VmmSetup setup;
   std::shared_ptr<const hypervisor::SnapshotImage> restore;
+  std::unique_ptr<TlsContext> incoming_tls;   // --incoming tls:...: its relay
   std::unique_ptr<hypervisor::migration::Incoming> incoming;
   if (!options.incoming_disk.empty() && options.incoming.empty()) {
     fmt::print(stderr, "nimbus run: --incoming-disk goes with --incoming (the disk of a VM that arrives)\n");
@@ -497,7 +498,7 @@ int run_vmm(const RunOptions& options) {
       return kExitUsage;
     }
     try {
-      incoming = accept_incoming(options);
+      incoming = accept_incoming(options, incoming_tls);
     } catch (const UsageError& e) {
       fmt::print(stderr, "nimbus run: {}\n", e.what());
       return kExitUsage;
@@ -545,7 +546,15 @@ int run_vmm(const RunOptions& options) {
   if (options.jail) {
     try {
       jail = std::make_shared<JailSpec>(jail_spec(options, setup));
-      enter_jail(*jail); // one thread still: the VMM and its threads start inside
+      // One thread still (the TLS relay's waits): the VMM and its threads start inside.
+      if (incoming_tls) incoming_tls->pause_relays();
+      try {
+        enter_jail(*jail);
+      } catch (...) {
+        if (incoming_tls) incoming_tls->resume_relays();   // the refusal below goes through it
+        throw;
+      }
+      if (incoming_tls) incoming_tls->resume_relays();
     } catch (const std::exception& e) { // a bad --jail-user, or a step the kernel refused
       if (incoming) incoming->refuse(e.what());
       fmt::print(stderr, "nimbus run: {}\n", e.what());

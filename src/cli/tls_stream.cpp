@@ -20,6 +20,8 @@
 #include <future>
 #include <mutex>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace nimbus::cli {
 
@@ -169,22 +171,49 @@ struct RelayCount {
   }
 };
 
-// Moves bytes between the TLS connection (`ssl` on `tcp`) and the socketpair end `plain` until
-// both directions ended or one side failed. Non-blocking on both; one thread, since an SSL
-// object must not be used by two at once.
-void relay(SSL* ssl, int tcp, int plain, RelayCount& count) {
-  struct Done {   // once, when the plain end's bytes are all sent or the relay ends
-    RelayCount& count;
-    bool done = false;
-    void operator()() {
-      if (!done) count.done();
-      done = true;
-    }
-    ~Done() { (*this)(); }
-  } sent_all{count};
+} // namespace
+
+// One relay: moves bytes between the TLS connection (`ssl` on `tcp`) and the socketpair end
+// `plain` until both directions ended or one side failed. Non-blocking on both; one thread at a
+// time, since an SSL object must not be used by two at once. Its state lives here, not on the
+// thread's stack, so the thread can stop and another go on (TlsContext::pause_relays).
+struct TlsRelay {
+  SSL* ssl = nullptr;
+  int tcp = -1, plain = -1;
+  int wake[2] = {-1, -1};   // a byte here: stop at the next poll (pause)
+  std::shared_ptr<RelayCount> count;
+  std::thread thread;   // runs it (until finished or paused); joined by pause and the destructor
   std::array<unsigned char, 64 * 1024> up{}, down{};   // plain -> TLS, TLS -> plain
   size_t up_at = 0, up_len = 0, down_at = 0, down_len = 0;
-  bool plain_eof = false, tls_eof = false, shutdown_sent = false, plain_shut = false;
+  bool plain_eof = false, tls_eof = false, shutdown_sent = false, plain_shut = false, counted = false;
+  bool finished = false;
+
+  ~TlsRelay() {
+    pause();
+    sent_all();
+    if (ssl) SSL_free(ssl);
+    for (int fd : {tcp, plain, wake[0], wake[1]})
+      if (fd >= 0) ::close(fd);
+  }
+  void sent_all() {   // once: the plain end's bytes are all sent, or the relay ended
+    if (!counted && count) count->done();
+    counted = true;
+  }
+  // Runs until the relay is finished (true) or a pause was asked for (false).
+  bool run();
+  void start();
+  void pause() {
+    if (!thread.joinable()) return;
+    const char byte = 1;
+    [[maybe_unused]] const ssize_t n = ::write(wake[1], &byte, 1);
+    thread.join();
+    char drain[16];
+    while (::read(wake[0], drain, sizeof drain) > 0) {
+    }
+  }
+};
+
+bool TlsRelay::run() {
   int tls_wants = 0;   // SSL_ERROR_WANT_READ/WRITE of the last call that could not go on
   for (;;) {
     bool progress = false;
@@ -208,7 +237,7 @@ void relay(SSL* ssl, int tcp, int plain, RelayCount& count) {
         progress = true;
       } else {
         const int error = SSL_get_error(ssl, rc);
-        if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) return;   // the peer is gone
+        if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) return true;   // the peer is gone
         tls_wants = error;
       }
     }
@@ -241,7 +270,7 @@ void relay(SSL* ssl, int tcp, int plain, RelayCount& count) {
         down_len -= static_cast<size_t>(n);
         progress = true;
       } else if (errno != EAGAIN && errno != EINTR) {
-        return;   // the stream code closed its end
+        return true;   // the stream code closed its end
       }
     }
     if (tls_eof && down_len == 0 && !plain_shut) {
@@ -249,17 +278,36 @@ void relay(SSL* ssl, int tcp, int plain, RelayCount& count) {
       plain_shut = true;
       progress = true;
     }
-    if (plain_shut && shutdown_sent) return;
+    if (plain_shut && shutdown_sent) return true;
     if (progress) continue;
-    std::array<pollfd, 2> fds{};
+    std::array<pollfd, 3> fds{};
     fds[0].fd = tcp;
     fds[0].events = static_cast<short>((tls_wants == SSL_ERROR_WANT_WRITE ? POLLOUT : 0) |
                                        (tls_wants == SSL_ERROR_WANT_READ || !tls_eof ? POLLIN : 0));
     fds[1].fd = plain;
     fds[1].events = static_cast<short>((up_len == 0 && !plain_eof ? POLLIN : 0) | (down_len > 0 ? POLLOUT : 0));
-    if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) return;
-    if ((fds[0].revents & (POLLERR | POLLNVAL)) != 0 && up_len == 0 && tls_eof) return;
+    fds[2].fd = wake[0];
+    fds[2].events = POLLIN;
+    if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) return true;
+    if (fds[2].revents != 0) {
+      char byte;
+      [[maybe_unused]] const ssize_t n = ::read(wake[0], &byte, 1);
+      return false;
+    }
+    if ((fds[0].revents & (POLLERR | POLLNVAL)) != 0 && up_len == 0 && tls_eof) return true;
   }
+}
+
+namespace {
+
+// The relay's thread: SIGPIPE blocked (OpenSSL writes the socket with write(2): a peer that
+// reset the connection must give EPIPE here, not SIGPIPE to the process; a blocked SIGPIPE stays
+// pending on this thread only).
+void block_sigpipe() {
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
 }
 
 } // namespace
@@ -267,8 +315,26 @@ void relay(SSL* ssl, int tcp, int plain, RelayCount& count) {
 struct TlsContext::Impl {
   SSL_CTX* ctx = nullptr;
   std::shared_ptr<RelayCount> relays = std::make_shared<RelayCount>();
-  ~Impl() { SSL_CTX_free(ctx); }
+  std::mutex mutex;
+  std::vector<std::unique_ptr<TlsRelay>> relays_started;
+  ~Impl() {
+    relays_started.clear();   // each stops (its thread joined) and closes its connection
+    SSL_CTX_free(ctx);
+  }
 };
+
+// Runs on a new thread until it is finished (then its connection is closed) or paused.
+void TlsRelay::start() {
+  if (finished || thread.joinable()) return;
+  thread = std::thread([this] {
+    block_sigpipe();
+    if (!run()) return;   // paused
+    finished = true;
+    sent_all();
+    SSL_free(std::exchange(ssl, nullptr));
+    for (int* fd : {&tcp, &plain}) ::close(std::exchange(*fd, -1));
+  });
+}
 
 TlsContext::TlsContext(const TlsFiles& files, TlsRole role) : impl_(std::make_unique<Impl>()), role_(role) {
   files_ = files.ca;
@@ -325,37 +391,40 @@ int TlsContext::connect_relay(int fd, const std::string& peer_host, std::chrono:
     fail(fmt::format("TLS: socketpair: {}", std::strerror(errno)));
   ::fcntl(pair[1], F_SETFL, ::fcntl(pair[1], F_GETFL) | O_NONBLOCK);
   const std::string peer = role_ == TlsRole::client ? "the destination " + peer_host : "the source";
-  auto result = std::make_shared<std::promise<std::string>>();
-  std::future<std::string> handshake_done = result->get_future();
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  const int relay_end = pair[1];
-  std::shared_ptr<RelayCount> relays = impl_->relays;
+  // The handshake on a thread of its own, SIGPIPE blocked there (see block_sigpipe).
+  std::string error = std::async(std::launch::async, [&] {
+                        block_sigpipe();
+                        return handshake(ssl, fd, role_, peer, files_, std::chrono::steady_clock::now() + timeout);
+                      }).get();
+  if (!error.empty()) fail(error);
+  auto relay = std::make_unique<TlsRelay>();
+  relay->ssl = ssl;
+  relay->tcp = fd;
+  relay->plain = pair[1];
+  if (::pipe2(relay->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+    relay->ssl = nullptr;
+    relay->tcp = relay->plain = -1;
+    fail(fmt::format("TLS: pipe: {}", std::strerror(errno)));
+  }
+  relay->count = impl_->relays;
   {
-    std::lock_guard lock(relays->mutex);
-    ++relays->sending;
+    std::lock_guard lock(impl_->relays->mutex);
+    ++impl_->relays->sending;
   }
-  std::thread([ssl, fd, relay_end, role = role_, peer, files = files_, deadline, result, relays] {
-    // OpenSSL writes the socket with write(2): a peer that reset the connection must give EPIPE
-    // here, not SIGPIPE to the process (a blocked SIGPIPE stays pending on this thread only).
-    sigset_t pipe;
-    sigemptyset(&pipe);
-    sigaddset(&pipe, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
-    const std::string error = handshake(ssl, fd, role, peer, files, deadline);
-    const bool ok = error.empty();
-    result->set_value(error);
-    if (ok) relay(ssl, fd, relay_end, *relays);
-    else relays->done();
-    SSL_free(ssl);
-    ::close(fd);
-    ::close(relay_end);
-  }).detach();
-  const std::string error = handshake_done.get();
-  if (!error.empty()) {
-    ::close(pair[0]);
-    throw TlsError(error);
-  }
+  relay->start();
+  std::lock_guard lock(impl_->mutex);
+  impl_->relays_started.push_back(std::move(relay));
   return pair[0];
+}
+
+void TlsContext::pause_relays() {
+  std::lock_guard lock(impl_->mutex);
+  for (const auto& relay : impl_->relays_started) relay->pause();
+}
+
+void TlsContext::resume_relays() {
+  std::lock_guard lock(impl_->mutex);
+  for (const auto& relay : impl_->relays_started) relay->start();
 }
 
 bool TlsContext::wait_relays(std::chrono::milliseconds timeout) {

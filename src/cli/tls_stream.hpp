@@ -62,6 +62,12 @@ public:
   // from its plain end and that end was closed (then TLS's close_notify went too). True if so.
   bool wait_relays(std::chrono::milliseconds timeout);
 
+  // Stops the relays' threads (joined; their state kept, the peer's bytes wait in the socket)
+  // and starts them again: `nimbus run --jail` needs one thread while it enters its namespaces.
+  // Destroying the context ends its relays and closes their connections.
+  void pause_relays();
+  void resume_relays();
+
 private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
