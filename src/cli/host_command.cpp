@@ -33,7 +33,7 @@ struct HostCommandOptions {
   std::string socket;
   std::string listen;
   std::string advertise;
-  std::string tls_cert, tls_key;
+  std::string tls_cert, tls_key, tls_ca;
   int64_t lease_ttl = 5;
   std::string token_file;
   std::string vmm_jail_user;
@@ -102,6 +102,15 @@ int run_host(const HostCommandOptions& o) {
   api.listen = o.listen;
   api.tls_cert = o.tls_cert;
   api.tls_key = o.tls_key;
+  if (!o.tls_ca.empty()) {
+    if (o.tls_cert.empty() || o.tls_key.empty()) {
+      fmt::print(stderr, "nimbus host: --tls-ca goes with --tls-cert and --tls-key (this host's certificate for live moves)\n");
+      return 2;
+    }
+    a.migration_tls_cert = fs::absolute(o.tls_cert).string();   // VMMs and nimbus migrate run in other directories
+    a.migration_tls_key = fs::absolute(o.tls_key).string();
+    a.migration_tls_ca = fs::absolute(o.tls_ca).string();
+  }
   if (!o.token_file.empty()) {
     std::ifstream in(o.token_file);
     if (!in) {
@@ -183,6 +192,10 @@ void register_host(CLI::App& app) {
   cmd->add_option("--advertise", o->advertise, "API address published in etcd (default: the --listen URL)");
   cmd->add_option("--tls-cert", o->tls_cert, "Certificate for HTTPS on --listen");
   cmd->add_option("--tls-key", o->tls_key, "Private key for HTTPS on --listen");
+  cmd->add_option("--tls-ca", o->tls_ca,
+                  "The cloud's CA (PEM): live moves in and out go over TLS, both hosts authenticated with "
+                  "--tls-cert/--tls-key against it (the certificate must allow client and server use and name this "
+                  "host's --listen address); without it they go in the clear");
   cmd->add_option("--lease-ttl", o->lease_ttl, "etcd lease TTL in seconds (fencing after TTL-1 s without renewal)")
       ->capture_default_str()->check(CLI::Range(2, 3600));
   cmd->add_option("--token-file", o->token_file, "File holding the bearer token the TCP API requires");

@@ -21,6 +21,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/jail.hpp"
+#include "cli/tls_stream.hpp"
 #include "hypervisor/migration.hpp"
 #include "hypervisor/vm_control.hpp"
 #include "hypervisor/vmm.hpp"
@@ -39,10 +40,11 @@ struct MigrateOptions {
   std::string held_dir;
   bool json = false;
   bool with_disk = false;
+  TlsFiles tls;   // --to tls:HOST:PORT
 };
 
 // A TCP connection to the destination within `timeout_ms`, or -1 with `error` set.
-int connect_tcp(const hypervisor::migration::TcpAddress& address, int timeout_ms, std::string& error) {
+int connect_tcp(const StreamAddress& address, int timeout_ms, std::string& error) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -82,12 +84,25 @@ int connect_tcp(const hypervisor::migration::TcpAddress& address, int timeout_ms
 }
 
 int run_migrate(const MigrateOptions& options) {
-  hypervisor::migration::TcpAddress address;
+  StreamAddress address;
   try {
-    address = hypervisor::migration::parse_tcp_address(options.to);
+    address = parse_stream_address(options.to);
   } catch (const std::invalid_argument& e) {
     fmt::print(stderr, "nimbus migrate: --to {}\n", e.what());
     return 2;
+  }
+  if (const std::string wrong = check_tls_options(address, options.tls, "--to"); !wrong.empty()) {
+    fmt::print(stderr, "nimbus migrate: {}\n", wrong);
+    return 2;
+  }
+  std::unique_ptr<TlsContext> tls;
+  if (address.tls) {
+    try {
+      tls = std::make_unique<TlsContext>(options.tls, TlsRole::client);
+    } catch (const TlsError& e) {
+      fmt::print(stderr, "nimbus migrate: {}\n", e.what());
+      return 2;
+    }
   }
   if (options.max_downtime_ms == 0) {
     fmt::print(stderr, "nimbus migrate: --max-downtime must be at least 1 ms\n");
@@ -127,13 +142,24 @@ int run_migrate(const MigrateOptions& options) {
     return 2;
   }
   std::string error;
-  const int destination = connect_tcp(address, 10'000, error);
+  int destination = connect_tcp(address, 10'000, error);
   if (destination < 0) {
     fmt::print(stderr, "nimbus migrate: cannot connect to {}: {} (is `nimbus run --incoming {}` waiting there?); VM '{}' "
                        "runs on here\n",
                options.to, error, options.to, options.name);
     ::close(control);
     return 1;
+  }
+  if (tls) {
+    // The VMM gets the plain end of a relay that this process runs until the migration ends
+    // (tls_stream.hpp): the stream is the same above TLS, and the sandboxed VMM does no TLS.
+    try {
+      destination = tls->connect_relay(destination, address.host, std::chrono::seconds(10));
+    } catch (const TlsError& e) {
+      fmt::print(stderr, "nimbus migrate: {}; VM '{}' runs on here\n", e.what(), options.name);
+      ::close(control);
+      return 1;
+    }
   }
   // The VMM's sandbox cannot set O_NONBLOCK on it for us; the stream code polls either way.
   std::string request =
@@ -174,6 +200,9 @@ int run_migrate(const MigrateOptions& options) {
     if (reply.find('\n') != std::string::npos) break;
   }
   ::close(control);
+  // The VMM closed its end of the relay: let the relay send what it still holds (an ABORT and
+  // its reason) and TLS's close_notify before this process, and the relay with it, ends.
+  if (tls) tls->wait_relays(std::chrono::seconds(2));
   if (const auto nl = reply.find('\n'); nl != std::string::npos) reply.resize(nl);
   if (reply.starts_with("ok ")) {
     fmt::print("{}\n", reply.substr(3));
@@ -189,6 +218,7 @@ void register_migrate(CLI::App& app) {
   auto* cmd = app.add_subcommand("migrate", "Live-migrate a running VM (any mode: emulate, trap, hw) to a VMM waiting with nimbus run --incoming");
   cmd->footer(
       "On the destination first: nimbus run --incoming tcp:HOST:PORT [--console-stdout] [--state-dir D]\n"
+      "(or tls:HOST:PORT with --tls-cert/--tls-key/--tls-ca on both sides: TLS with mutual authentication)\n"
       "Then here: nimbus migrate NAME --to tcp:HOST:PORT. Pre-copy: the VM runs on while its memory is copied in\n"
       "rounds; it stops only for the last dirty pages and its state (--max-downtime), and runs on the destination\n"
       "afterwards. If the guest writes memory faster than the link copies, its vCPUs are throttled (auto-converge);\n"
@@ -201,7 +231,14 @@ void register_migrate(CLI::App& app) {
       "message says which),\n"
       "2 for bad options.");
   cmd->add_option("NAME", options->name, "The VM's name (from its TOML file, or --name)")->required();
-  cmd->add_option("--to", options->to, "Destination: tcp:HOST:PORT where nimbus run --incoming waits")->required();
+  cmd->add_option("--to", options->to,
+                  "Destination: tcp:HOST:PORT where nimbus run --incoming waits, or tls:HOST:PORT for one that waits "
+                  "with TLS (then --tls-cert, --tls-key and --tls-ca: both sides authenticate; the destination's "
+                  "certificate must name HOST)")
+      ->required();
+  cmd->add_option("--tls-cert", options->tls.cert, "With --to tls:...: this side's certificate (PEM), signed by --tls-ca");
+  cmd->add_option("--tls-key", options->tls.key, "With --to tls:...: the certificate's private key (PEM)");
+  cmd->add_option("--tls-ca", options->tls.ca, "With --to tls:...: the CA (PEM) the destination's certificate must verify against");
   cmd->add_option("--max-downtime", options->max_downtime_ms,
                   "Downtime target in milliseconds: pre-copy ends when the rest can be copied within it")
       ->capture_default_str();

@@ -20,6 +20,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/jail.hpp"
+#include "cli/tls_stream.hpp"
 #include "cli/sandbox.hpp"
 #include "cli/terminal_console.hpp"
 #include "hypervisor/migration.hpp"
@@ -84,6 +85,7 @@ struct RunOptions {
   std::string incoming;
   std::string incoming_disk;          // --incoming-disk: where a disk copied with the VM goes
   double incoming_wait_seconds = 0;   // 0: wait for the source as long as it takes
+  TlsFiles incoming_tls;              // --tls-cert/--tls-key/--tls-ca: --incoming tls:HOST:PORT
 };
 
 const CLI::Validator kNotNegative(
@@ -385,12 +387,23 @@ VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::Sna
 
 // --incoming tcp:HOST:PORT: listens, accepts the first connection and reads its HELLO (the VM's
 // configuration), all before the VMM and its sandbox exist (the sandbox forbids bind/listen).
-std::unique_ptr<hypervisor::migration::Incoming> accept_incoming(const RunOptions& o) {
-  hypervisor::migration::TcpAddress address;
+// tls:HOST:PORT: the same after a TLS handshake that authenticates the source (tls_stream.hpp).
+// `tls` keeps the TLS relay's context (it pauses around --jail's namespaces).
+std::unique_ptr<hypervisor::migration::Incoming> accept_incoming(const RunOptions& o, std::unique_ptr<TlsContext>& tls) {
+  StreamAddress address;
   try {
-    address = hypervisor::migration::parse_tcp_address(o.incoming);
+    address = parse_stream_address(o.incoming);
   } catch (const std::invalid_argument& e) {
     throw UsageError(fmt::format("--incoming: {}", e.what()));
+  }
+  if (const std::string wrong = check_tls_options(address, o.incoming_tls, "--incoming"); !wrong.empty())
+    throw UsageError(wrong);
+  if (address.tls) {
+    try {
+      tls = std::make_unique<TlsContext>(o.incoming_tls, TlsRole::server);
+    } catch (const TlsError& e) {
+      throw UsageError(e.what());
+    }
   }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -422,7 +435,8 @@ std::unique_ptr<hypervisor::migration::Incoming> accept_incoming(const RunOption
   if (::getsockname(listener, reinterpret_cast<sockaddr*>(&bound), &bound_len) == 0)
     bound_port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                                                    : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-  fmt::print(stderr, "nimbus run: waiting for an incoming migration on tcp:{}:{}\n", address.host, bound_port);
+  fmt::print(stderr, "nimbus run: waiting for an incoming migration on {}:{}:{}\n", address.tls ? "tls" : "tcp",
+             address.host, bound_port);
   pollfd p{listener, POLLIN, 0};
   const int wait_ms = o.incoming_wait_seconds > 0 ? static_cast<int>(o.incoming_wait_seconds * 1000) : -1;
   int ready;
@@ -438,7 +452,10 @@ std::unique_ptr<hypervisor::migration::Incoming> accept_incoming(const RunOption
   if (connection < 0) throw std::runtime_error(fmt::format("accept failed: {}", std::strerror(accept_error)));
   const int one = 1;
   ::setsockopt(connection, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  auto incoming = std::make_unique<hypervisor::migration::Incoming>(connection);
+  // A source whose certificate does not verify is refused here, before a byte of the stream.
+  const int stream = tls ? tls->connect_relay(connection, "", std::chrono::seconds(30)) : connection;
+  if (tls) fmt::print(stderr, "nimbus run: the source's TLS certificate verified\n");
+  auto incoming = std::make_unique<hypervisor::migration::Incoming>(stream);
   const auto& hello = incoming->hello(std::chrono::seconds(30));
   fmt::print(stderr, "nimbus run: incoming VM '{}' ({} vCPUs, {} MiB, {} mode{})\n", hello.config.name,
              hello.config.vcpus, hello.config.memory_bytes >> 20, hypervisor::to_string(hello.config.mode),
@@ -513,6 +530,7 @@ int run_vmm(const RunOptions& options) {
   }
   VmmSetup setup;
   std::shared_ptr<const hypervisor::SnapshotImage> restore;
+  std::unique_ptr<TlsContext> incoming_tls;   // --incoming tls:...: its relay
   std::unique_ptr<hypervisor::migration::Incoming> incoming;
   if (!options.incoming_disk.empty() && options.incoming.empty()) {
     fmt::print(stderr, "nimbus run: --incoming-disk goes with --incoming (the disk of a VM that arrives)\n");
@@ -526,7 +544,7 @@ int run_vmm(const RunOptions& options) {
       return kExitUsage;
     }
     try {
-      incoming = accept_incoming(options);
+      incoming = accept_incoming(options, incoming_tls);
     } catch (const UsageError& e) {
       fmt::print(stderr, "nimbus run: {}\n", e.what());
       return kExitUsage;
@@ -574,7 +592,15 @@ int run_vmm(const RunOptions& options) {
   if (options.jail) {
     try {
       jail = std::make_shared<JailSpec>(jail_spec(options, setup));
-      enter_jail(*jail); // one thread still: the VMM and its threads start inside
+      // One thread still (the TLS relay's waits): the VMM and its threads start inside.
+      if (incoming_tls) incoming_tls->pause_relays();
+      try {
+        enter_jail(*jail);
+      } catch (...) {
+        if (incoming_tls) incoming_tls->resume_relays();   // the refusal below goes through it
+        throw;
+      }
+      if (incoming_tls) incoming_tls->resume_relays();
     } catch (const std::exception& e) { // a bad --jail-user, or a step the kernel refused
       if (incoming) incoming->refuse(e.what());
       fmt::print(stderr, "nimbus run: {}\n", e.what());
@@ -815,7 +841,14 @@ void register_run(CLI::App& app) {
   run->add_option("--incoming", options->incoming,
                   "VMM: wait on tcp:HOST:PORT for one VM that `nimbus migrate NAME --to tcp:HOST:PORT` sends live "
                   "(any mode; its disk must be at the same path here; docs/migration.md). Port 0 picks a free "
-                  "port, printed on stderr");
+                  "port, printed on stderr. tls:HOST:PORT: the same over TLS with mutual authentication "
+                  "(--tls-cert, --tls-key, --tls-ca)");
+  run->add_option("--tls-cert", options->incoming_tls.cert,
+                  "With --incoming tls:HOST:PORT: this VMM's certificate (PEM), signed by the --tls-ca");
+  run->add_option("--tls-key", options->incoming_tls.key, "With --incoming tls:HOST:PORT: the certificate's private key (PEM)");
+  run->add_option("--tls-ca", options->incoming_tls.ca,
+                  "With --incoming tls:HOST:PORT: the CA (PEM) the source's certificate must verify against (mutual "
+                  "authentication; a source without such a certificate is refused)");
   run->add_option("--incoming-disk", options->incoming_disk,
                   "With --incoming, for a source that copies the VM's disk (nimbus migrate --with-disk): write the "
                   "copy to this new file (it must not exist, or be empty) and run the VM on it");

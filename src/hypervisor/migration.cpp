@@ -465,7 +465,7 @@ SendReport send_vm(Vm& vm, int fd, const SendOptions& options) {
       for (size_t i = 0; i < bits.size() && i < carried.size(); ++i) bits[i] |= carried[i];
       out.report.final_pages = out.send_pages(bits, false);
       ++out.round;
-      out.channel.send(FrameType::state, encode_state(paused_realtime, sections));
+      out.channel.send(FrameType::state, encode_state(paused_realtime, sections, snapshot_format_version(stopped.config())));
       out.channel.send(FrameType::end, encode_end(EndMessage{out.report.pages_sent, out.round}));
       const auto ready = out.channel.receive(std::chrono::seconds(30));
       if (ready.type != FrameType::ready)

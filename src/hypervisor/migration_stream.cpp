@@ -245,10 +245,11 @@ PageBatch decode_pages(std::span<const uint8_t> payload, uint64_t ram_pages) {
   return batch;
 }
 
-std::vector<uint8_t> encode_state(int64_t paused_at_realtime_ns, const std::vector<machine::snapshot::Section>& sections) {
+std::vector<uint8_t> encode_state(int64_t paused_at_realtime_ns, const std::vector<machine::snapshot::Section>& sections,
+                                  uint32_t format_version) {
   Writer w;
   w.u64(static_cast<uint64_t>(paused_at_realtime_ns));
-  const std::vector<uint8_t> container = machine::snapshot::encode(sections);
+  const std::vector<uint8_t> container = machine::snapshot::encode(sections, format_version);
   w.bytes(container.data(), container.size());
   return w.take();
 }

@@ -124,7 +124,8 @@ struct StateMessage {
   int64_t paused_at_realtime_ns = 0;    // the source's CLOCK_REALTIME when the VM stopped
   std::vector<machine::snapshot::Section> sections;
 };
-std::vector<uint8_t> encode_state(int64_t paused_at_realtime_ns, const std::vector<machine::snapshot::Section>& sections);
+std::vector<uint8_t> encode_state(int64_t paused_at_realtime_ns, const std::vector<machine::snapshot::Section>& sections,
+                                  uint32_t format_version = machine::snapshot::kVersion);
 // The container must hold none of VMCF and MEMR (configuration and memory came before).
 StateMessage decode_state(std::span<const uint8_t> payload);
 

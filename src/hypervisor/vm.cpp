@@ -448,7 +448,7 @@ Vm::SnapshotStats Vm::save_snapshot(const std::filesystem::path& dir) {
     }
     sections.push_back(Section{snapshot_tags::kMemory, 0, w.take()});
   }
-  const std::vector<uint8_t> state = machine::snapshot::encode(sections);
+  const std::vector<uint8_t> state = machine::snapshot::encode(sections, snapshot_format_version(config_));
   const std::filesystem::path temp = dir / (std::string(kSnapshotStateFile) + ".tmp");
   try {
     write_file(temp, state);
@@ -536,12 +536,10 @@ const Section& get_section(const std::vector<Section>& sections, uint32_t tag, u
 } // namespace
 
 std::vector<Section> Vm::save_state_sections() const {
-  // The VMCF section (vm_snapshot.cpp) does not carry [[net]] yet: a restored or migrated copy
-  // would come up without its interfaces, so refuse before anything is written or sent.
-  if (!config_.nics.empty())
-    throw SnapshotUnsupported(fmt::format("VM '{}' has network interfaces; snapshots and migration of VMs with "
-                                          "[[net]] are not supported yet (docs/networking.md)",
-                                          config_.name));
+  // Network interfaces: VMCF names their networks and MACs (the new VM joins the same networks
+  // on its VMM's switch), each device's VIRT section its transport and virtio-net state. Frames
+  // in flight (the receive backlog, what the switch or tunnel holds) are not saved: a snapshot
+  // or a move loses them as a NIC loses frames on a link flap, and the guest's TCP resends.
   std::vector<Section> sections;
   {
     Writer w;

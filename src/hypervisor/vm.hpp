@@ -146,6 +146,11 @@ public:
   void abandon(std::string reason) { finish(State::failed, 1, std::move(reason)); }
   // The VM's network interfaces, in configuration order.
   const std::vector<machine::VirtioNet*>& nics() const { return board_->nics(); }
+  // After a restore or an incoming migration, before the VM runs: every interface announces its
+  // MAC (VirtioNet::announce), so the networks learn where the VM is now.
+  void announce_nics() {
+    for (machine::VirtioNet* nic : board_->nics()) nic->announce();
+  }
   // The VM's disk, or nullptr.
   machine::VirtioBlock* disk() { return board_->block(); }
   // Ends this copy of the VM: it runs on a migration's destination now.

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "hypervisor/net_switch.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -42,8 +44,19 @@ Section encode_config(const VmConfig& c) {
   w.u32(c.weight);
   w.u32(c.cap_percent);
   w.u32(c.reservation_percent);
+  // Format version 2: the network interfaces, only when there are any, so a VM without them
+  // has the version-1 section an older nimbus reads.
+  if (!c.nics.empty()) {
+    w.u32(static_cast<uint32_t>(c.nics.size()));
+    for (const NicConfig& nic : c.nics) {
+      w.string(nic.network);
+      w.bytes(nic.mac.data(), nic.mac.size());
+    }
+  }
   return Section{snapshot_tags::kConfig, 0, w.take()};
 }
+
+uint32_t snapshot_format_version(const VmConfig& config) { return config.nics.empty() ? 1 : 2; }
 
 VmConfig decode_config(const Section& section) {
   Reader r(section);
@@ -71,6 +84,22 @@ VmConfig decode_config(const Section& section) {
   c.reservation_percent = r.u32();
   if (c.weight < 1 || c.weight > kMaxWeight || c.cap_percent > 100 || c.reservation_percent > 100)
     r.fail("weight, cap or reservation out of range");
+  if (r.remaining() > 0) {   // version 2: network interfaces
+    const uint32_t count = r.u32();
+    if (count < 1 || count > kMaxVmNics) r.fail(fmt::format("{} network interfaces (1 to {})", count, kMaxVmNics));
+    for (uint32_t i = 0; i < count; ++i) {
+      NicConfig nic;
+      nic.network = r.string(64);
+      if (!valid_network_name(nic.network)) r.fail(fmt::format("interface {}: bad network name", i));
+      r.bytes(nic.mac.data(), nic.mac.size());
+      if ((nic.mac[0] & 1) != 0 || nic.mac == machine::MacAddress{})
+        r.fail(fmt::format("interface {}: MAC {} is not a unicast address", i, machine::format_mac(nic.mac)));
+      for (const NicConfig& other : c.nics)
+        if (other.network == nic.network || other.mac == nic.mac)
+          r.fail(fmt::format("interface {}: network or MAC used twice", i));
+      c.nics.push_back(nic);
+    }
+  }
   r.expect_end();
   return c;
 }

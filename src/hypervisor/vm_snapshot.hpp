@@ -49,5 +49,8 @@ std::shared_ptr<const SnapshotImage> load_snapshot(const std::filesystem::path& 
 // The VMCF section of a configuration, and back (throws FormatError).
 machine::snapshot::Section encode_config(const VmConfig& config);
 VmConfig decode_config(const machine::snapshot::Section& section);
+// The state format version a snapshot or migration of a VM with `config` needs: 2 with network
+// interfaces (VMCF names them), else 1 (what an older nimbus reads).
+uint32_t snapshot_format_version(const VmConfig& config);
 
 } // namespace nimbus::hypervisor

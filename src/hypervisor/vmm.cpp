@@ -311,6 +311,12 @@ VmmResult Vmm::run() {
       vm.abandon(fmt::format("incoming migration failed: {}", error.what()));   // it never runs: the source keeps it
     }
   }
+  // A VM resumed here (restored, or handed over: not before, or a failed move would pull its
+  // traffic away from the source) tells its networks where it is now, as QEMU announces after a
+  // migration: a tunnel peer that learned its MAC behind the old host learns it again.
+  if ((options_.restore || options_.incoming) && !slots_.empty() && slots_.front()->vm &&
+      slots_.front()->vm->state() == Vm::State::running)
+    slots_.front()->vm->announce_nics();
   if (any) host.start();
   auto last_stats = std::chrono::steady_clock::time_point{};
   for (;;) {

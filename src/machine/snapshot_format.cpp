@@ -40,13 +40,15 @@ std::string tag_name(uint32_t tag) {
   return name;
 }
 
-std::vector<uint8_t> encode(const std::vector<Section>& sections) {
+std::vector<uint8_t> encode(const std::vector<Section>& sections, uint32_t version) {
+  if (version < kOldestReadableVersion || version > kVersion)
+    throw std::invalid_argument(fmt::format("snapshot format version {} cannot be written", version));
   uint64_t total = kHeaderSize;
   for (const auto& s : sections) total += kSectionHeaderSize + s.payload.size();
   std::vector<uint8_t> out;
   out.reserve(total);
   for (const char c : kMagic) out.push_back(static_cast<uint8_t>(c));
-  put_le(out, kVersion, 4);
+  put_le(out, version, 4);
   put_le(out, sections.size(), 4);
   put_le(out, total, 8);
   put_le(out, crc32(out.data(), out.size()), 4);

@@ -25,7 +25,9 @@ public:
 inline constexpr char kMagic[8] = {'N', 'I', 'M', 'B', 'S', 'N', 'A', 'P'};
 // The version this build writes. Readers accept [kOldestReadableVersion, kVersion]; a newer file
 // is refused with a message saying so (an older nimbus cannot know what it added).
-inline constexpr uint32_t kVersion = 1;
+// Version 2 added the network interfaces of a VM (docs/migration.md): a file without them is
+// written as version 1, byte for byte as before, so an older nimbus still reads it.
+inline constexpr uint32_t kVersion = 2;
 inline constexpr uint32_t kOldestReadableVersion = 1;
 inline constexpr size_t kHeaderSize = 32;
 inline constexpr size_t kSectionHeaderSize = 24;
@@ -49,7 +51,8 @@ struct Section {
 };
 
 // The whole file, sections in the given order.
-std::vector<uint8_t> encode(const std::vector<Section>& sections);
+// `version`: kOldestReadableVersion..kVersion, what the sections need (see kVersion).
+std::vector<uint8_t> encode(const std::vector<Section>& sections, uint32_t version = kVersion);
 // Parses and checks a file; throws FormatError (magic, version, header checksum, lengths,
 // section checksums, duplicate sections).
 std::vector<Section> decode(std::span<const uint8_t> file);

@@ -51,6 +51,22 @@ double hash_load(const std::string& id) {
 
 } // namespace
 
+std::vector<std::string> migrate_transport_args(const HostAgentOptions& options, const std::string& to) {
+  if (to.starts_with("tls:")) {
+    if (!options.migration_tls())
+      throw std::runtime_error(fmt::format("the destination {} takes live moves over TLS only; start this host agent with "
+                                           "--tls-cert, --tls-key and --tls-ca (the cloud's CA)",
+                                           to));
+    return {"--tls-cert", options.migration_tls_cert, "--tls-key", options.migration_tls_key, "--tls-ca",
+            options.migration_tls_ca};
+  }
+  if (options.migration_tls())
+    throw std::runtime_error(fmt::format("this host agent sends VMs over TLS only (--tls-ca is set) and the destination "
+                                         "{} waits in the clear; give its host agent --tls-cert, --tls-key and --tls-ca",
+                                         to));
+  return {};
+}
+
 HostAgent::HostAgent(HostAgentOptions options) : options_(std::move(options)) {
   if (options_.hosts.empty()) throw std::invalid_argument("host agent: no host name");
   for (const auto& h : options_.hosts) {
@@ -520,7 +536,15 @@ void HostAgent::send_vm(const std::string& id, const std::string& address) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
     while (!control_socket_answers(control) && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    r = run_tool({"migrate", id, "--to", address, "--state-dir", dir, "--json"}, (fs::path(dir) / "migrate.log").string());
+    std::vector<std::string> args = {"migrate", id, "--to", address, "--state-dir", dir, "--json"};
+    try {
+      const auto transport = migrate_transport_args(options_, address);
+      args.insert(args.end(), transport.begin(), transport.end());
+      r = run_tool(args, (fs::path(dir) / "migrate.log").string());
+    } catch (const std::runtime_error& e) {
+      r.ok = false;
+      r.output = e.what();
+    }
     if (r.ok) {
       try {
         report = json::parse(r.output);
@@ -647,9 +671,17 @@ json HostAgent::migrate_vm(const std::string& id, const std::string& to, int64_t
     vm.sent_to = to;
     dir = dir_for(id);
   }
-  const ToolResult r = run_tool({"migrate", id, "--to", to, "--state-dir", dir, "--json", "--max-downtime",
-                                 std::to_string(max_downtime_ms)},
-                                (fs::path(dir) / "migrate.log").string());
+  std::vector<std::string> args = {"migrate", id, "--to", to, "--state-dir", dir, "--json", "--max-downtime",
+                                   std::to_string(max_downtime_ms)};
+  ToolResult r;
+  try {
+    const auto transport = migrate_transport_args(options_, to);
+    args.insert(args.end(), transport.begin(), transport.end());
+    r = run_tool(args, (fs::path(dir) / "migrate.log").string());
+  } catch (const std::runtime_error& e) {
+    r.ok = false;
+    r.output = e.what();
+  }
   {
     std::lock_guard lock(mutex_);
     auto it = vms_.find(id);
@@ -835,8 +867,12 @@ void HostAgent::spawn(const std::string& id, const VmSpec& spec) {
       // port 0 picks a free port, which it prints and find_incoming_addresses() reads.
       // --console-stdout: the console goes to <id>.log and the console socket as with --vm (a
       // single incoming VM would otherwise take the terminal); its echo lands in vmm.log.
-      cmd.args = {"run", "--incoming", "tcp:" + listen_host() + ":0", "--state-dir", dir.string(), "--host-harts",
-                  std::to_string(harts), "--console-stdout"};
+      // With the cloud's certificates the stream goes over TLS, both hosts authenticated.
+      cmd.args = {"run", "--incoming", (options_.migration_tls() ? "tls:" : "tcp:") + listen_host() + ":0", "--state-dir",
+                  dir.string(), "--host-harts", std::to_string(harts), "--console-stdout"};
+      if (options_.migration_tls())
+        cmd.args.insert(cmd.args.end(), {"--tls-cert", options_.migration_tls_cert, "--tls-key", options_.migration_tls_key,
+                                         "--tls-ca", options_.migration_tls_ca});
     } else {
       cmd.args = {"run", "--vm", toml.string(), "--state-dir", dir.string(), "--host-harts", std::to_string(harts)};
     }

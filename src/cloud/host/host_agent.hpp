@@ -56,6 +56,11 @@ struct HostAgentOptions {
   std::vector<std::string> etcd_endpoints;
   std::string etcd_prefix = "/nimbus/";
   std::string etcd_ca, etcd_cert, etcd_key;
+  // Live moves over TLS (docs/migration.md, "TLS"): all three set: this host's certificate and
+  // key (nimbus host --tls-cert/--tls-key) and the cloud's CA (--tls-ca). Then incoming VMMs
+  // wait on tls:HOST:0 and this host sends VMs only to tls: destinations.
+  std::string migration_tls_cert, migration_tls_key, migration_tls_ca;
+  bool migration_tls() const { return !migration_tls_cert.empty() && !migration_tls_key.empty() && !migration_tls_ca.empty(); }
   int64_t lease_ttl = 5;                                   // seconds
   std::chrono::milliseconds status_interval{2000};         // hoststatus period
 
@@ -67,6 +72,12 @@ struct HostAgentOptions {
   std::string vmm_jail_user;
   std::chrono::milliseconds stop_grace{5000};              // SIGTERM, then SIGKILL
 };
+
+// The arguments of `nimbus migrate` for a move to `to` (tcp: or tls:) from an agent with
+// `options`: the TLS files for tls:. Throws std::runtime_error when this agent cannot send there
+// (tls: without certificates; tcp: when this agent has TLS configured: it never sends a VM in
+// the clear).
+std::vector<std::string> migrate_transport_args(const HostAgentOptions& options, const std::string& to);
 
 class HostAgent {
  public:

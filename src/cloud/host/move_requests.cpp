@@ -50,8 +50,8 @@ MigrateRequest parse_migrate_request(const json& body) {
   only_fields(body, {"to", "max_downtime_ms"}, "to, max_downtime_ms");
   MigrateRequest r;
   auto to = body.find("to");
-  if (to == body.end() || to->is_null()) throw SpecError("field 'to': required, tcp:HOST:PORT where the destination VMM waits");
-  if (!to->is_string()) throw SpecError(fmt::format("field 'to': must be a string tcp:HOST:PORT, got {}", to->dump()));
+  if (to == body.end() || to->is_null()) throw SpecError("field 'to': required, tcp:HOST:PORT or tls:HOST:PORT where the destination VMM waits");
+  if (!to->is_string()) throw SpecError(fmt::format("field 'to': must be a string tcp:HOST:PORT or tls:HOST:PORT, got {}", to->dump()));
   r.to = to->get<std::string>();
   check_tcp_address("to", r.to);
   auto md = body.find("max_downtime_ms");

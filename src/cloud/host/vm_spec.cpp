@@ -115,12 +115,12 @@ std::string toml_string(const std::string& s) {
 } // namespace
 
 void check_tcp_address(const char* field, const std::string& address) {
-  if (address.rfind("tcp:", 0) != 0)
-    throw SpecError(fmt::format("field '{}': must be tcp:HOST:PORT, got \"{}\"", field, comment_text(address)));
+  if (address.rfind("tcp:", 0) != 0 && address.rfind("tls:", 0) != 0)
+    throw SpecError(fmt::format("field '{}': must be tcp:HOST:PORT or tls:HOST:PORT, got \"{}\"", field, comment_text(address)));
   const std::string rest = address.substr(4);
   const auto colon = rest.rfind(':');
   if (colon == std::string::npos || colon == 0)
-    throw SpecError(fmt::format("field '{}': must be tcp:HOST:PORT (no host or port in \"{}\")", field, comment_text(address)));
+    throw SpecError(fmt::format("field '{}': must be tcp:HOST:PORT or tls:HOST:PORT (no host or port in \"{}\")", field, comment_text(address)));
   const std::string host = rest.substr(0, colon), port = rest.substr(colon + 1);
   for (char c : host)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' || c == '[' || c == ']'))

@@ -1,5 +1,6 @@
 #include "machine/devices/virtio_net.hpp"
 
+#include <algorithm>
 #include <fmt/format.h>
 
 #include <cstring>
@@ -136,9 +137,13 @@ VirtioDevice::Result VirtioNet::deliver(const DescriptorChain& chain) {
 }
 
 void VirtioNet::save_state(snapshot::Writer& out) const {
-  // Frames in the backlog are not saved: a network may lose frames, and a snapshot does.
+  // Frames in the backlog are not saved: a network may lose frames, and a snapshot does. The
+  // transport (virtio_mmio) saves the features, queues and status; the configuration space is
+  // the MAC (saved, and checked against the device it is restored into) and the link status
+  // (always up).
   out.u32(header_bytes_);
   out.boolean(accepting_.load(std::memory_order_acquire));
+  out.bytes(mac_.data(), mac_.size());
 }
 
 void VirtioNet::restore_state(snapshot::Reader& in) {
@@ -146,6 +151,10 @@ void VirtioNet::restore_state(snapshot::Reader& in) {
   if (header != kHeaderBytes && header != kLegacyHeaderBytes)
     in.fail(fmt::format("virtio-net header of {} bytes (must be {} or {})", header, kHeaderBytes, kLegacyHeaderBytes));
   const bool accepting = in.boolean();
+  MacAddress mac{};
+  in.bytes(mac.data(), mac.size());
+  if (mac != mac_)
+    in.fail(fmt::format("virtio-net MAC {} differs from this interface's {}", format_mac(mac), format_mac(mac_)));
   in.expect_end();
   std::lock_guard lock(mutex_);
   counters_.rx_dropped += backlog_.size();
@@ -153,6 +162,22 @@ void VirtioNet::restore_state(snapshot::Reader& in) {
   backlog_nonempty_.store(false, std::memory_order_release);
   header_bytes_ = header;
   accepting_.store(accepting, std::memory_order_release);
+}
+
+std::vector<uint8_t> VirtioNet::announcement(const MacAddress& mac) {
+  std::vector<uint8_t> frame(60, 0);
+  std::fill_n(frame.begin(), 6, 0xff);                       // destination: broadcast
+  std::copy(mac.begin(), mac.end(), frame.begin() + 6);       // source: the interface
+  frame[12] = 0x80, frame[13] = 0x35;                         // RARP
+  const uint8_t rarp[8] = {0, 1, 0x08, 0x00, 6, 4, 0, 3};     // Ethernet, IPv4, hlen, plen, reverse request
+  std::copy(std::begin(rarp), std::end(rarp), frame.begin() + 14);
+  std::copy(mac.begin(), mac.end(), frame.begin() + 22);      // sender hardware address (IPv4 0)
+  std::copy(mac.begin(), mac.end(), frame.begin() + 32);      // target hardware address (IPv4 0)
+  return frame;
+}
+
+void VirtioNet::announce() {
+  if (link_) link_->transmit(announcement(mac_));
 }
 
 bool parse_mac(std::string_view text, MacAddress& mac) {

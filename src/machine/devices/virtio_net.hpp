@@ -75,6 +75,13 @@ public:
   void set_on_frame(std::function<void()> on_frame);
 
   const MacAddress& mac() const { return mac_; }
+  // Sends a RARP announcement from this interface's MAC onto its link (as QEMU's
+  // qemu_announce_self after a migration): switches and tunnels that learned the MAC behind
+  // another port or peer learn where it is now. The guest sees nothing of it.
+  void announce();
+  // The frame announce() sends: broadcast, RARP (EtherType 0x8035) "reverse request" for `mac`,
+  // padded to the 60-byte minimum.
+  static std::vector<uint8_t> announcement(const MacAddress& mac);
   Counters counters() const;
   size_t backlog() const;
 

@@ -5,12 +5,14 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "hypervisor/fake_guest_cpu.hpp"
 #include "hypervisor/vm.hpp"
+#include "hypervisor/vm_snapshot.hpp"
 #include "machine/boot_test_files.hpp"
 #include "machine/hart_assembler.hpp"
 
@@ -158,6 +160,98 @@ TEST(VmSnapshot, ARestoreOfADifferentShapeIsRefused) {
   bigger.memory_bytes = 32 << 20;
   EXPECT_THROW(Vm(bigger, pool2, out, restore_options), std::runtime_error);
   EXPECT_EQ(pool2.free_frames(), pool2.total_frames()) << "a refused restore gives its frames back";
+}
+
+// Network interfaces (docs/migration.md, "Network interfaces"): VMCF carries each interface's
+// network and MAC (format version 2, only then), the restored VM has the same interfaces, and
+// its virtio-net state must belong to an interface of that MAC.
+TEST(VmSnapshot, NetworkInterfacesComeBackAndOnlyTheyNeedVersion2) {
+  TempFile kernel(counting_guest());
+  VmOptions options;
+  options.deterministic = true;
+  VmConfig config = config_for(kernel);
+  config.nics = {NicConfig{"blue", {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}}, NicConfig{"red", {0x52, 0x54, 0x00, 0, 0, 1}}};
+  FramePool pool(64 << 20);
+  BufferConsole console;
+  Vm vm(config, pool, console, options);
+  vm.run(std::chrono::microseconds(200));
+  TempDir dir;
+  vm.save_snapshot(dir.path);
+  auto image = load_snapshot(dir.path);
+  ASSERT_EQ(image->config.nics.size(), 2u);
+  EXPECT_EQ(image->config.nics[0].network, "blue");
+  EXPECT_EQ(image->config.nics[0].mac, config.nics[0].mac);
+  EXPECT_EQ(image->config.nics[1].network, "red");
+  EXPECT_EQ(image->config.nics[1].mac, config.nics[1].mac);
+  const auto version_of = [](const std::filesystem::path& state) {
+    std::ifstream in(state, std::ios::binary);
+    char header[12] = {};
+    in.read(header, sizeof header);
+    return static_cast<uint8_t>(header[8]);
+  };
+  EXPECT_EQ(version_of(dir.path / "state"), 2);
+
+  VmOptions restore_options = options;
+  restore_options.restore = image;
+  FramePool pool2(64 << 20);
+  BufferConsole out;
+  {
+    Vm restored(image->config, pool2, out, restore_options);
+    ASSERT_EQ(restored.nics().size(), 2u);
+    EXPECT_EQ(restored.nics()[1]->mac(), config.nics[1].mac);
+  }
+  VmConfig other_mac = image->config;
+  other_mac.nics[1].mac[5] = 2;   // the device state names the snapshot's MAC
+  try {
+    Vm restored(other_mac, pool2, out, restore_options);
+    FAIL() << "a restore into an interface of another MAC";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("virtio-net MAC 52:54:00:00:00:01 differs"), std::string::npos) << e.what();
+  }
+
+  // Without interfaces: version 1, as an older nimbus wrote and reads.
+  Vm plain(config_for(kernel), pool, console, options);
+  plain.run(std::chrono::microseconds(200));
+  TempDir plain_dir;
+  plain.save_snapshot(plain_dir.path);
+  EXPECT_EQ(version_of(plain_dir.path / "state"), 1);
+  EXPECT_TRUE(load_snapshot(plain_dir.path)->config.nics.empty());
+}
+
+TEST(VmSnapshot, BadInterfacesInTheConfigurationAreRefused) {
+  VmConfig config;
+  config.name = "n";
+  config.memory_bytes = 16 << 20;
+  config.kernel = "/k";
+  config.nics = {NicConfig{"blue", {0x52, 0x54, 0, 0, 0, 1}}};
+  const machine::snapshot::Section good = encode_config(config);
+  EXPECT_EQ(decode_config(good).nics.size(), 1u);
+  const auto refused = [&](VmConfig c, const std::string& why) {
+    try {
+      decode_config(encode_config(c));
+      ADD_FAILURE() << "accepted: " << why;
+    } catch (const machine::snapshot::FormatError& e) {
+      EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+    }
+  };
+  VmConfig multicast = config;
+  multicast.nics[0].mac[0] = 0x01;
+  refused(multicast, "is not a unicast address");
+  VmConfig twice = config;
+  twice.nics.push_back(NicConfig{"blue", {0x52, 0x54, 0, 0, 0, 2}});
+  refused(twice, "network or MAC used twice");
+  VmConfig bad_name = config;
+  bad_name.nics[0].network = "a b";
+  refused(bad_name, "bad network name");
+  VmConfig many = config;
+  for (uint8_t i = 2; i <= 5; ++i) many.nics.push_back(NicConfig{"n" + std::to_string(i), {0x52, 0x54, 0, 0, 0, i}});
+  refused(many, "5 network interfaces (1 to 4)");
+  // Every cut of the interface tail is refused (never a crash, never a partial list).
+  for (size_t cut = 1; cut < 4 + 4 + 4 + 6; ++cut) {
+    machine::snapshot::Section s = good;
+    s.payload.resize(s.payload.size() - cut);
+    EXPECT_THROW(decode_config(s), machine::snapshot::FormatError) << cut;
+  }
 }
 
 } // namespace

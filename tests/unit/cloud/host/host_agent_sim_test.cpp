@@ -208,4 +208,28 @@ TEST(SparseCopy, KeepsHolesAndBytes) {
 }
 
 } // namespace
+// Live moves over TLS (docs/migration.md, "TLS"): an agent with the cloud's certificates passes
+// them to nimbus migrate for a tls: destination and never sends a VM in the clear; one without
+// them cannot reach a tls: destination and says what to configure.
+TEST(MigrateTransport, TlsOnlyWithCertificatesAndNeverDowngraded) {
+  HostAgentOptions plain;
+  EXPECT_TRUE(migrate_transport_args(plain, "tcp:10.0.0.2:4444").empty());
+  try {
+    migrate_transport_args(plain, "tls:10.0.0.2:4444");
+    FAIL() << "a tls: destination without certificates";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("--tls-cert, --tls-key and --tls-ca"), std::string::npos) << e.what();
+  }
+  HostAgentOptions tls;
+  tls.migration_tls_cert = "/pki/h.crt";
+  tls.migration_tls_key = "/pki/h.key";
+  tls.migration_tls_ca = "/pki/ca.crt";
+  EXPECT_EQ(migrate_transport_args(tls, "tls:10.0.0.2:4444"),
+            (std::vector<std::string>{"--tls-cert", "/pki/h.crt", "--tls-key", "/pki/h.key", "--tls-ca", "/pki/ca.crt"}));
+  EXPECT_THROW(migrate_transport_args(tls, "tcp:10.0.0.2:4444"), std::runtime_error);
+  tls.migration_tls_ca.clear();   // a certificate for HTTPS only: moves stay as they were
+  EXPECT_FALSE(tls.migration_tls());
+  EXPECT_TRUE(migrate_transport_args(tls, "tcp:10.0.0.2:4444").empty());
+}
+
 } // namespace nimbus::cloud::host

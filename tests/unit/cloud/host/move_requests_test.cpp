@@ -42,10 +42,11 @@ TEST(MigrateRequest, AddressAndDowntime) {
   EXPECT_EQ(r.to, "tcp:127.0.0.1:4444");
   EXPECT_EQ(r.max_downtime_ms, 300);
   EXPECT_EQ(parse_migrate_request(json{{"to", "tcp:h:1"}, {"max_downtime_ms", 50}}).max_downtime_ms, 50);
+  EXPECT_EQ(parse_migrate_request(json{{"to", "tls:h:1"}}).to, "tls:h:1");   // a destination agent with TLS
   auto err = [](json j) { return error_of([&] { parse_migrate_request(j); }); };
-  EXPECT_EQ(err(json::object()), "field 'to': required, tcp:HOST:PORT where the destination VMM waits");
-  EXPECT_EQ(err(json{{"to", 4444}}), "field 'to': must be a string tcp:HOST:PORT, got 4444");
-  EXPECT_EQ(err(json{{"to", "udp:h:1"}}), "field 'to': must be tcp:HOST:PORT, got \"udp:h:1\"");
+  EXPECT_EQ(err(json::object()), "field 'to': required, tcp:HOST:PORT or tls:HOST:PORT where the destination VMM waits");
+  EXPECT_EQ(err(json{{"to", 4444}}), "field 'to': must be a string tcp:HOST:PORT or tls:HOST:PORT, got 4444");
+  EXPECT_EQ(err(json{{"to", "udp:h:1"}}), "field 'to': must be tcp:HOST:PORT or tls:HOST:PORT, got \"udp:h:1\"");
   EXPECT_EQ(err(json{{"to", "tcp:h:x"}}), "field 'to': port must be 1..65535, got \"x\"");
   EXPECT_EQ(err(json{{"to", "tcp:h:1"}, {"max_downtime_ms", 0}}), "field 'max_downtime_ms': must be 1..60000, got 0");
   EXPECT_EQ(err(json{{"to", "tcp:h:1"}, {"max_downtime_ms", 1.5}}),

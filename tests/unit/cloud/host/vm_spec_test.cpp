@@ -150,8 +150,9 @@ TEST(VmSpec, LiveMoveFields) {
     return j;
   };
   EXPECT_EQ(error_of(with("incoming", "yes")), "field 'incoming': must be true or false, got a string (\"yes\")");
-  EXPECT_EQ(error_of(with("migrate_to", "10.0.0.2:4444")), "field 'migrate_to': must be tcp:HOST:PORT, got \"10.0.0.2:4444\"");
-  EXPECT_EQ(error_of(with("migrate_to", "tcp:4444")), "field 'migrate_to': must be tcp:HOST:PORT (no host or port in \"tcp:4444\")");
+  EXPECT_EQ(error_of(with("migrate_to", "10.0.0.2:4444")), "field 'migrate_to': must be tcp:HOST:PORT or tls:HOST:PORT, got \"10.0.0.2:4444\"");
+  EXPECT_EQ(error_of(with("migrate_to", "tcp:4444")), "field 'migrate_to': must be tcp:HOST:PORT or tls:HOST:PORT (no host or port in \"tcp:4444\")");
+  EXPECT_EQ(parse_vm_spec(with("migrate_to", "tls:10.0.0.2:4444")).migrate_to, "tls:10.0.0.2:4444");
   EXPECT_EQ(error_of(with("migrate_to", "tcp:h:0")), "field 'migrate_to': port must be 1..65535, got \"0\"");
   EXPECT_EQ(error_of(with("migrate_to", "tcp:h:99999")), "field 'migrate_to': port must be 1..65535, got \"99999\"");
   EXPECT_EQ(error_of(with("migrate_to", "tcp:a b:1")),

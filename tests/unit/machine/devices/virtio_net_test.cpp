@@ -292,8 +292,13 @@ TEST_F(VirtioNetTest, DeviceStateRoundTripsAndRejectsNonsense) {
   snapshot::Writer w;
   net->save_state(w);
   const std::vector<uint8_t> bytes = w.take();
-  VirtioNet other(MacAddress{0x52, 0x54, 0, 0, 0, 1}, nullptr);
   snapshot::Section section{snapshot::make_tag("VIRT"), 0, bytes};
+  // The state names its MAC: a device of another MAC (a configuration that does not match the
+  // snapshot's) refuses it.
+  VirtioNet stranger(MacAddress{0x52, 0x54, 0, 0, 0, 1}, nullptr);
+  snapshot::Reader stranger_in(section);
+  EXPECT_THROW(stranger.restore_state(stranger_in), snapshot::FormatError);
+  VirtioNet other(net->mac(), nullptr);
   snapshot::Reader in(section);
   other.restore_state(in);
   other.receive(frame_of(60, 1));
