@@ -42,6 +42,9 @@ Section encode_config(const VmConfig& c) {
   w.u32(c.weight);
   w.u32(c.cap_percent);
   w.u32(c.reservation_percent);
+  // Added later: a snapshot without these fields is of a VM with neither device.
+  w.boolean(c.balloon);
+  w.boolean(c.virtio_console);
   return Section{snapshot_tags::kConfig, 0, w.take()};
 }
 
@@ -71,6 +74,10 @@ VmConfig decode_config(const Section& section) {
   c.reservation_percent = r.u32();
   if (c.weight < 1 || c.weight > kMaxWeight || c.cap_percent > 100 || c.reservation_percent > 100)
     r.fail("weight, cap or reservation out of range");
+  if (r.remaining() > 0) {
+    c.balloon = r.boolean();
+    c.virtio_console = r.boolean();
+  }
   r.expect_end();
   return c;
 }
