@@ -7,6 +7,7 @@
 # Usage: scripts/measure-balloon-vms.sh [--vms N] [--host-harts N] [--nimbus PATH]
 # VMs are 256 MiB: Linux reports free pages only with 128 MiB free above its watermark.
 # Needs the guest images (bash guests/build.sh). Exit 0 when every step completed.
+# shellcheck disable=SC2016  # typed lines are for the guest's shell to expand
 set -euo pipefail
 
 vms=32 host_harts=2

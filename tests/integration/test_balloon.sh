@@ -10,6 +10,7 @@
 #  4. the guest writes to /dev/hvc1 (hvc0 is the SBI console): the host's console log has it;
 #  5. a snapshot of the ballooned VM is written (the balloon's state travels with it).
 # Modes: NIMBUS_BALLOON_MODE=emulate (default) | trap | hw.
+# shellcheck disable=SC2016  # typed lines are for the guest's shell to expand
 source "$(dirname "$0")/lib.sh"
 [ "$TEST_MACHINE" = qemu ] && skip "a VMM test: no QEMU equivalent"
 require_machine
