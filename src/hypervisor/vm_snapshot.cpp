@@ -42,9 +42,13 @@ Section encode_config(const VmConfig& c) {
   w.u32(c.weight);
   w.u32(c.cap_percent);
   w.u32(c.reservation_percent);
-  // Added later: a snapshot without these fields is of a VM with neither device.
-  w.boolean(c.balloon);
-  w.boolean(c.virtio_console);
+  // Added later, and written only when one is on: a VM with neither device has the same
+  // section as before (older VMMs restore its snapshots and take its migrations), and a section
+  // without them is of a VM with neither.
+  if (c.balloon || c.virtio_console) {
+    w.boolean(c.balloon);
+    w.boolean(c.virtio_console);
+  }
   return Section{snapshot_tags::kConfig, 0, w.take()};
 }
 

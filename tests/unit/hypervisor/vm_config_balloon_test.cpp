@@ -39,6 +39,9 @@ TEST(VmConfigBalloon, VmcfCarriesTheDevicesAndOldSectionsDecode) {
   const VmConfig from_old = decode_config(old);
   EXPECT_FALSE(from_old.balloon);
   EXPECT_FALSE(from_old.virtio_console);
+  // A VM with neither device writes exactly that older section (older VMMs can read it).
+  c.balloon = c.virtio_console = false;
+  EXPECT_EQ(encode_config(c).payload, old.payload);
 }
 
 } // namespace
