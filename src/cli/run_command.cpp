@@ -53,6 +53,8 @@ struct RunOptions {
   bool deterministic = false;
   bool drive_read_only = false;
   bool virtio_legacy = false;
+  bool balloon = false;
+  bool virtio_console = false;
   double timeout_seconds = 0;
   uint64_t max_instructions = 0;
   std::string jit; // "on" or "off"; default from NIMBUS_JIT, else off
@@ -230,6 +232,8 @@ machine::MachineConfig validate(const RunOptions& o) {
   c.max_instructions = o.max_instructions;
   c.deterministic = o.deterministic;
   c.virtio_legacy = o.virtio_legacy;
+  c.balloon = o.balloon;
+  c.virtio_console = o.virtio_console;
   c.jit = jit_on(o);
   // A test knob, not an option: NIMBUS_JIT_THRESHOLD=1 translates every block on its first run,
   // so test suites exercise the JIT on code that runs only a few times.
@@ -315,9 +319,11 @@ VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::Sna
     setup.vms.push_back(vm);
     setup.on_terminal = !o.console_stdout;
   } else if (!o.vm_files.empty()) {
-    if (!o.virt.empty() || !o.kernel.empty() || !o.initrd.empty() || !o.drive.empty() || !o.nets.empty())
+    if (!o.virt.empty() || !o.kernel.empty() || !o.initrd.empty() || !o.drive.empty() || !o.nets.empty() ||
+        o.balloon || o.virtio_console)
       throw UsageError("--vm takes everything from its TOML files: do not combine it with --virt, --kernel, --initrd, "
-                       "--drive or --net (write [[net]] tables in the TOML file)");
+                       "--drive, --net, --balloon or --virtio-console (write [[net]] tables, balloon = true, "
+                       "virtio_console = true in the TOML file)");
     std::vector<std::filesystem::path> files(o.vm_files.begin(), o.vm_files.end());
     try {
       setup.vms = hypervisor::load_vm_configs(files, setup.options.host_harts);
@@ -338,6 +344,8 @@ VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::Sna
     vm.append = o.append;
     vm.disk = o.drive;
     vm.disk_read_only = o.drive_read_only;
+    vm.balloon = o.balloon;
+    vm.virtio_console = o.virtio_console;
     vm.nics = parse_nets(o, vm.name);
     const auto ram = machine::parse_size(o.mem);
     if (!ram || *ram < kMinRam || *ram > kMaxRam || *ram % 4096)
@@ -777,6 +785,13 @@ void register_run(CLI::App& app) {
   run->add_flag("--virtio-legacy", options->virtio_legacy,
                 "Legacy virtio-mmio transports (version 1, QEMU 7.2's default) instead of version 2 "
                 "(bare machine only)");
+  run->add_flag("--balloon", options->balloon,
+                "A virtio-balloon with free page reporting: memory the guest frees goes back to the host; with "
+                "--virt, `nimbus balloon NAME --target SIZE` asks it to shrink (bare machine and --virt; in a TOML: "
+                "balloon = true)");
+  run->add_flag("--virtio-console", options->virtio_console,
+                "A virtio-console port (the guest's hvc1; hvc0 is the SBI console) writing to the same console as "
+                "the UART (bare machine and --virt; in a TOML: virtio_console = true)");
   run->add_option("--load", options->loads, "Load FILE@ADDRESS into guest memory before boot (repeatable; bare machine only)");
   run->add_flag("--deterministic", options->deterministic,
                 "Derive time from retired instructions so that runs repeat exactly (per VM under the VMM)");

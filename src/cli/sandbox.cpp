@@ -23,7 +23,8 @@ namespace {
 // logs, the console sockets (accept, send, recv, poll/epoll, eventfd wake-ups), stats.json
 // (open a temp file, write, rename), threads (worker harts, console I/O) and their futexes,
 // sleeps and clocks, frame-pool memory (memfd mmap/munmap/madvise, fallocate punching freed
-// frames), signals (SIGINT/SIGTERM, the terminal), and exit. The bare machine's reboot re-reads
+// frames and pages a balloon gave back, mincore counting what a VM's RAM holds), signals
+// (SIGINT/SIGTERM, the terminal), and exit. The bare machine's reboot re-reads
 // kernel and images (openat).
 // Threads only: clone needs CLONE_THREAD (no fork), clone3 (whose flags sit behind a pointer
 // the filter cannot read) fails with ENOSYS so glibc falls back to clone.
@@ -36,7 +37,7 @@ constexpr std::array kAllowed = {
     "openat", "close", "fstat", "newfstatat", "statx", "fsync", "fdatasync", "flock", "fcntl",
     "rename", "renameat", "renameat2", "unlink", "unlinkat", "ftruncate",
     "fallocate", "getdents64", "readlink", "readlinkat", "access", "faccessat", "faccessat2", "umask",
-    "mmap", "munmap", "mremap", "mprotect", "madvise", "brk",
+    "mmap", "munmap", "mremap", "mprotect", "madvise", "mincore", "brk",
     "futex", "futex_waitv", "set_robust_list", "get_robust_list", "rseq", "sched_yield",
     "sched_getaffinity", "sched_setaffinity", "getcpu",
     "exit", "exit_group", "gettid", "getpid", "getppid", "tgkill",

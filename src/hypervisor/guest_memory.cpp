@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -107,6 +108,54 @@ bool GuestMemory::commit(uint64_t offset, uint64_t len) {
   return secure(ram_base_ + offset, len) == GuestMemoryStatus::ok;
 }
 
+bool GuestMemory::discard(uint64_t offset, uint64_t len) {
+  if (len == 0 || offset > ram_size_ || len > ram_size_ - offset) return false;
+  const uint64_t frame_bytes = uint64_t{1} << frame_shift_;
+  uint64_t done = 0;
+  for (uint64_t at = offset; at < offset + len;) {
+    const uint64_t page = at >> frame_shift_;
+    const uint64_t within = at & (frame_bytes - 1);
+    const uint64_t piece = std::min(frame_bytes - within, offset + len - at);
+    const FrameNumber frame = page_frame_[page].load(std::memory_order_acquire);
+    if (frame != kNoFrame) {
+      if (snapshot_mapped_) {
+        // A private copy-on-write mapping of the snapshot file: releasing it would read the
+        // file's bytes again, not zeros. Zero the pages that are not zero already.
+        for (uint64_t p = 0; p < piece; p += kSnapshotPage) {
+          uint8_t* bytes = view_ + at + p;
+          const auto* words = reinterpret_cast<const uint64_t*>(bytes);
+          bool zero = true;
+          for (size_t i = 0; i < kSnapshotPage / 8 && zero; ++i) zero = words[i] == 0;
+          if (!zero) std::memset(bytes, 0, kSnapshotPage);
+        }
+      } else if (fallocate(pool_.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                           static_cast<off_t>(pool_.frame_offset(frame) + within), static_cast<off_t>(piece)) != 0) {
+        std::memset(view_ + at, 0, piece); // the kernel refused: zeros at least
+      } else {
+        done += piece;
+      }
+    }
+    at += piece;
+  }
+  discarded_.fetch_add(done, std::memory_order_relaxed);
+  return true;
+}
+
+uint64_t GuestMemory::host_resident_bytes() const {
+  const uint64_t os_page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  // In pieces of one frame (a few hundred bytes of answer each), however large the VM; frames
+  // never backed cost nothing to skip.
+  const uint64_t frame_bytes = uint64_t{1} << frame_shift_;
+  std::vector<unsigned char> resident((frame_bytes + os_page - 1) / os_page);
+  uint64_t pages = 0;
+  for (uint64_t frame = 0; frame < pages_; ++frame) {
+    if (page_frame_[frame].load(std::memory_order_acquire) == kNoFrame) continue;
+    if (::mincore(view_ + frame * frame_bytes, frame_bytes, resident.data()) != 0) continue;
+    for (unsigned char r : resident) pages += r & 1;
+  }
+  return pages * os_page;
+}
+
 GuestMemoryStatus GuestMemory::read(uint64_t gpa, void* data, size_t len) {
   const GuestMemoryStatus status = secure(gpa, len);
   if (status != GuestMemoryStatus::ok) return status;
@@ -169,10 +218,32 @@ std::vector<GuestMemory::PageRun> GuestMemory::save_pages(int fd, const std::str
   const uint64_t ram_pages = ram_size_ / kSnapshotPage;
   PageRun current;
   for (uint64_t frame_page = 0; frame_page < pages_; ++frame_page) {
-    if (page_frame_[frame_page].load(std::memory_order_acquire) == kNoFrame) continue;
+    const FrameNumber frame = page_frame_[frame_page].load(std::memory_order_acquire);
+    if (frame == kNoFrame) continue;
+    // Holes in machine memory (4 KiB pages of the frame never touched, or given back by a
+    // balloon) are zeros: skip them without reading, which would make the host back them again.
+    // SEEK_DATA/SEEK_HOLE, not mincore: a swapped-out page is data, though not resident.
+    const uint64_t frame_start = pool_.frame_offset(frame);
+    const uint64_t frame_end = frame_start + (uint64_t{1} << frame_shift_);
+    uint64_t data_start = frame_start, data_end = frame_start; // the data run known so far
     for (uint64_t sub = 0; sub < subpages; ++sub) {
       const uint64_t page = frame_page * subpages + sub;
       if (page >= ram_pages) break;
+      if (!snapshot_mapped_) {
+        const uint64_t at = frame_start + sub * kSnapshotPage;
+        if (at >= data_end) {
+          const off_t data = ::lseek(pool_.fd(), static_cast<off_t>(at), SEEK_DATA);
+          if (data < 0 && errno == ENXIO) break;   // no data from here to the end of the memfd
+          if (data < 0) { data_start = at, data_end = frame_end; }   // cannot tell: read it all
+          else if (static_cast<uint64_t>(data) >= frame_end) break;
+          else {
+            const off_t hole = ::lseek(pool_.fd(), data, SEEK_HOLE);
+            data_start = static_cast<uint64_t>(data);
+            data_end = hole < 0 ? frame_end : std::min<uint64_t>(static_cast<uint64_t>(hole), frame_end);
+          }
+        }
+        if (at < data_start) continue;   // a hole before the next data
+      }
       const auto* words = reinterpret_cast<const uint64_t*>(view_ + page * kSnapshotPage);
       bool zero = true;
       for (size_t i = 0; i < kSnapshotPage / 8 && zero; ++i) zero = words[i] == 0;

@@ -61,6 +61,18 @@ public:
   // machine::RamBacking: the view (offset 0 = ram_base) and on-demand commit.
   uint8_t* view() override { return view_; }
   bool commit(uint64_t offset, uint64_t len) override;
+  // Memory the guest gave back (a balloon): the host memory behind the backed frames' part of
+  // [offset, offset + len) is punched out of machine memory, so it reads as zeros through every
+  // mapping (the view, trap and hw modes' machine-physical tables) and costs the host nothing
+  // until touched again. The frames stay this VM's (their mappings stay valid: no hart or table
+  // needs to hear of it). Pages never touched are already zeros and are left alone; RAM restored
+  // copy-on-write from a snapshot file is zeroed instead.
+  bool discard(uint64_t offset, uint64_t len) override;
+  // Bytes discard() punched out (guest RAM given back) since the VM started.
+  uint64_t discarded_bytes() const { return discarded_.load(std::memory_order_relaxed); }
+  // Bytes of this VM's RAM the host really holds now (mincore over its view): what falls when
+  // the guest gives memory back.
+  uint64_t host_resident_bytes() const;
 
   // Copies that may span pages. Either the whole range is in RAM and backed, or nothing is
   // copied (frames for the range are secured before the first byte moves).
@@ -131,6 +143,7 @@ private:
   std::unique_ptr<std::atomic<FrameNumber>[]> page_frame_;   // per guest page; kNoFrame until touched
   std::mutex fill_mutex_;                                      // serializes first touches of this VM
   std::atomic<uint64_t> resident_{0};
+  std::atomic<uint64_t> discarded_{0};
   bool snapshot_mapped_ = false;
   machine::DirtyLog* dirty_log_ = nullptr;
 };

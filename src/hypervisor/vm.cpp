@@ -66,6 +66,8 @@ Vm::Vm(const VmConfig& config, FramePool& pool, machine::ConsoleBackend& console
       board.nics.push_back(machine::NicSpec{
           nic.mac, options.network ? options.network->connect(nic.network, nic.mac, fmt::format("VM '{}'", config.name))
                                    : nullptr});
+    board.balloon = config.balloon;
+    if (config.virtio_console) board.virtio_console = &console_;
     board_ = std::make_unique<machine::Board>(board, *bus_, *clock_, std::move(pins));
     board_->uart().set_sink([this](uint8_t byte) { console_.write(byte); });
 
@@ -269,7 +271,7 @@ RunResult Vm::run(Nanoseconds budget) {
       clock_->retire(retired);
       const uint64_t now = clock_->now();
       board_->tick(now);
-      board_->poll_network();
+      board_->poll_devices();
       machine::Uart16550& uart = board_->uart();
       while (uart.can_accept_input()) {
         const auto byte = console_.read();

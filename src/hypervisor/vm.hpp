@@ -153,6 +153,12 @@ public:
   }
   // The VM's disk, or nullptr.
   machine::VirtioBlock* disk() { return board_->block(); }
+  // The VM's balloon (balloon = true), or nullptr. Its set_target and request_stats may be
+  // called from any thread; the caller then wakes the VM so its driver hears of it.
+  machine::VirtioBalloon* balloon() const { return board_->balloon(); }
+  // The host memory the VM's RAM holds now, and what its balloon gave back so far.
+  uint64_t host_resident_bytes() const { return memory_->host_resident_bytes(); }
+  uint64_t discarded_bytes() const { return memory_->discarded_bytes(); }
   // Ends this copy of the VM: it runs on a migration's destination now.
   void migrated_away(std::string reason) { finish(State::migrated, 0, std::move(reason)); }
 

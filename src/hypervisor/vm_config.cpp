@@ -26,7 +26,7 @@ namespace {
 
 constexpr std::array kKnownKeys = {"name", "vcpus",  "memory", "mode", "kernel",     "initrd",
                                    "append", "disk", "weight", "cap",  "reservation", "bios",
-                                   "readonly", "net", "gdb", "gdb_wait"};
+                                   "readonly", "net", "gdb", "gdb_wait", "balloon", "virtio_console"};
 
 // "file:line: key 'k': what" — the line is left out when toml++ does not know it.
 [[noreturn]] void fail(std::string_view source, const toml::source_region& where, std::string_view key,
@@ -201,7 +201,7 @@ VmConfig parse_vm_config(std::string_view toml_text, std::string_view source) {
     if (!known)
       fail(source, key.source().begin.line ? key.source() : node.source(), key.str(),
            "unknown key (known: name, vcpus, memory, mode, kernel, initrd, append, disk, readonly, bios, weight, "
-           "cap, reservation, net, gdb, gdb_wait)");
+           "cap, reservation, net, gdb, gdb_wait, balloon, virtio_console)");
   }
 
   Reader reader(table, source);
@@ -229,6 +229,8 @@ VmConfig parse_vm_config(std::string_view toml_text, std::string_view source) {
   config.disk = reader.string("disk", false);
   config.disk_read_only = reader.boolean("readonly", false);
   if (config.disk_read_only && config.disk.empty()) reader.fail_at("readonly", "needs a disk to apply to");
+  config.balloon = reader.boolean("balloon", false);
+  config.virtio_console = reader.boolean("virtio_console", false);
   if (reader.find("bios")) {
     config.bios = reader.string("bios", false);
     if (config.bios.empty())

@@ -41,6 +41,8 @@ struct VmConfig {
   std::string disk;                    // optional
   bool disk_read_only = false;         // `readonly = true`: the guest cannot write the disk
   std::vector<NicConfig> nics;         // virtio-net interfaces, eth0 first
+  bool balloon = false;                // `balloon = true`: virtio-balloon with free page reporting
+  bool virtio_console = false;         // `virtio_console = true`: a virtio-console port (hvc)
   uint32_t weight = 100;               // relative share, 1 .. kMaxWeight
   uint32_t cap_percent = 0;            // percent of one host hart, 0 = no cap
   uint32_t reservation_percent = 0;    // guaranteed percent of one host hart

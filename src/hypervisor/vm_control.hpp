@@ -2,6 +2,7 @@
 // The VMM's control socket for one VM, <state-dir>/<name>.control (`nimbus snapshot NAME --to
 // DIR` talks to it). One request per connection, one line each way:
 //   "snapshot /absolute/dir\n"  ->  "ok <what was done>\n"  or  "error <why not>\n"
+//   "balloon [target=BYTES]\n"  ->  "ok {JSON}\n" (the balloon's state; `nimbus balloon`)
 // A thread accepts clients one at a time and hands each request line to the handler, which may
 // block (a snapshot waits for the VM's next round boundary). Requests are untrusted: a line is
 // at most kMaxRequest bytes and must arrive within a few seconds.

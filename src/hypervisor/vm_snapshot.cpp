@@ -44,19 +44,25 @@ Section encode_config(const VmConfig& c) {
   w.u32(c.weight);
   w.u32(c.cap_percent);
   w.u32(c.reservation_percent);
-  // Format version 2: the network interfaces, only when there are any, so a VM without them
-  // has the version-1 section an older nimbus reads.
-  if (!c.nics.empty()) {
+  // Format version 2: the network interfaces, then the optional devices, only when there are
+  // any, so a VM without them has the version-1 section an older nimbus reads.
+  if (!c.nics.empty() || c.balloon || c.virtio_console) {
     w.u32(static_cast<uint32_t>(c.nics.size()));
     for (const NicConfig& nic : c.nics) {
       w.string(nic.network);
       w.bytes(nic.mac.data(), nic.mac.size());
     }
   }
+  if (c.balloon || c.virtio_console) {
+    w.boolean(c.balloon);
+    w.boolean(c.virtio_console);
+  }
   return Section{snapshot_tags::kConfig, 0, w.take()};
 }
 
-uint32_t snapshot_format_version(const VmConfig& config) { return config.nics.empty() ? 1 : 2; }
+uint32_t snapshot_format_version(const VmConfig& config) {
+  return config.nics.empty() && !config.balloon && !config.virtio_console ? 1 : 2;
+}
 
 VmConfig decode_config(const Section& section) {
   Reader r(section);
@@ -84,9 +90,9 @@ VmConfig decode_config(const Section& section) {
   c.reservation_percent = r.u32();
   if (c.weight < 1 || c.weight > kMaxWeight || c.cap_percent > 100 || c.reservation_percent > 100)
     r.fail("weight, cap or reservation out of range");
-  if (r.remaining() > 0) {   // version 2: network interfaces
+  if (r.remaining() > 0) {   // version 2: network interfaces (perhaps none), then optional devices
     const uint32_t count = r.u32();
-    if (count < 1 || count > kMaxVmNics) r.fail(fmt::format("{} network interfaces (1 to {})", count, kMaxVmNics));
+    if (count > kMaxVmNics) r.fail(fmt::format("{} network interfaces (0 to {})", count, kMaxVmNics));
     for (uint32_t i = 0; i < count; ++i) {
       NicConfig nic;
       nic.network = r.string(64);
@@ -99,6 +105,10 @@ VmConfig decode_config(const Section& section) {
           r.fail(fmt::format("interface {}: network or MAC used twice", i));
       c.nics.push_back(nic);
     }
+  }
+  if (r.remaining() > 0) {
+    c.balloon = r.boolean();
+    c.virtio_console = r.boolean();
   }
   r.expect_end();
   return c;

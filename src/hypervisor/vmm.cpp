@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
+#include <optional>
+#include <sstream>
 #include <future>
 #include <cstdio>
 #include <fstream>
@@ -15,6 +18,7 @@
 #include "hypervisor/migration.hpp"
 #include "hypervisor/vm_console.hpp"
 #include "hypervisor/vm_control.hpp"
+#include "hypervisor/balloon_report.hpp"
 #include "hypervisor/vm_counters_report.hpp"
 
 namespace nimbus::hypervisor {
@@ -109,6 +113,9 @@ std::string Vmm::stats_json() const {
     const Vm::State state = slot.vm->state();
     entry["state"] = std::string(to_string(state));
     entry["resident_bytes"] = slot.vm->resident_bytes();
+    entry["host_resident_bytes"] = slot.vm->host_resident_bytes();
+    entry["returned_bytes"] = slot.vm->discarded_bytes();
+    if (const machine::VirtioBalloon* balloon = slot.vm->balloon()) entry["balloon"] = balloon_to_json(*balloon);
     if (host_ != nullptr && slot.sched_vm >= 0)
       entry["cpu_seconds"] =
           std::chrono::duration<double>(host_->vm_runtime(static_cast<SchedVmIndex>(slot.sched_vm))).count();
@@ -395,8 +402,11 @@ std::string Vmm::control(Slot& slot, ThreadedHost& host, const std::atomic<bool>
   const auto space = request.find(' ');
   const std::string verb = request.substr(0, space);
   if (verb == "migrate") return migrate(slot, host, request, fd);
+  if (verb == "balloon") return balloon(slot, host, request);
   if (verb != "snapshot")
-    return fmt::format("error unknown request '{}' (this VMM knows: snapshot DIR, migrate ADDRESS ...)", verb.substr(0, 40));
+    return fmt::format("error unknown request '{}' (this VMM knows: snapshot DIR, migrate ADDRESS ..., balloon "
+                       "[target=BYTES])",
+                       verb.substr(0, 40));
   if (space == std::string::npos || space + 1 == request.size()) return "error snapshot needs a directory";
   const std::filesystem::path dir = request.substr(space + 1);
   if (!dir.is_absolute()) return fmt::format("error '{}' is not an absolute path", dir.string());
@@ -418,6 +428,43 @@ std::string Vmm::control(Slot& slot, ThreadedHost& host, const std::atomic<bool>
   }
   const auto [ok, message] = future.get();
   return (ok ? "ok " : "error ") + message;
+}
+
+// "balloon" (the balloon's state) or "balloon target=BYTES" (the size the VM should give back:
+// its balloon grows to BYTES, 0 lets it have everything again). The reply is "ok " and the
+// balloon as one line of JSON (balloon_report.hpp), before the guest has acted on a new target.
+std::string Vmm::balloon(Slot& slot, ThreadedHost& host, const std::string& request) {
+  if (slot.vm->state() != Vm::State::running) return fmt::format("error VM '{}' is not running", slot.config.name);
+  machine::VirtioBalloon* device = slot.vm->balloon();
+  if (device == nullptr)
+    return fmt::format("error VM '{}' has no balloon (balloon = true in its TOML file, or nimbus run --balloon)",
+                       slot.config.name);
+  std::istringstream words(request);
+  std::string word;
+  words >> word;   // "balloon"
+  std::optional<uint64_t> target;
+  while (words >> word) {
+    if (!word.starts_with("target=")) return fmt::format("error bad balloon option '{}' (known: target=BYTES)", word.substr(0, 60));
+    const std::string value = word.substr(7);
+    uint64_t bytes = 0;
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), bytes);
+    if (ec != std::errc() || end != value.data() + value.size())
+      return fmt::format("error balloon target '{}' is not a number of bytes", value.substr(0, 40));
+    if (bytes > slot.config.memory_bytes)
+      return fmt::format("error balloon target {} bytes is more than VM '{}' has ({} bytes)", bytes, slot.config.name,
+                         slot.config.memory_bytes);
+    target = bytes;
+  }
+  if (target) device->set_target(static_cast<uint32_t>(*target / machine::VirtioBalloon::kPageSize));
+  device->request_stats();   // fresh figures for the next request and the stats file
+  const int64_t index = slot.sched_index.load();
+  if (index >= 0) host.wake(static_cast<SchedVcpuIndex>(index));
+  nlohmann::json reply = balloon_to_json(*device);
+  reply["vm"] = slot.config.name;
+  reply["memory_bytes"] = slot.config.memory_bytes;
+  reply["host_resident_bytes"] = slot.vm->host_resident_bytes();
+  reply["returned_bytes"] = slot.vm->discarded_bytes();
+  return "ok " + reply.dump();
 }
 
 // "migrate tcp:HOST:PORT [max-downtime-ms=N] [timeout-ms=N] [max-bandwidth-mib=N] [auto-converge=0|1]

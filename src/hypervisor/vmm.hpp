@@ -116,6 +116,7 @@ private:
   // A control-socket request for `slot` (vm_control.hpp); blocks until the snapshot is written.
   std::string control(Slot& slot, ThreadedHost& host, const std::atomic<bool>& stopping, const std::string& request, int& fd);
   std::string migrate(Slot& slot, ThreadedHost& host, const std::string& request, int& fd);
+  std::string balloon(Slot& slot, ThreadedHost& host, const std::string& request);
 
   VmmOptions options_;
   std::unique_ptr<FramePool> pool_;

@@ -45,15 +45,30 @@ Board::Board(const BoardConfig& config, Bus& bus, Clock& clock, std::vector<Inte
     add_virtio(slot++, std::move(block));
   }
   if (config.entropy) add_virtio(slot++, std::make_unique<VirtioEntropy>(clock.deterministic()));
-  if (slot + config.nics.size() > VirtioMmio::kSlots)
-    throw std::invalid_argument(fmt::format("board: {} network interfaces do not fit the {} free virtio slots",
-                                            config.nics.size(), VirtioMmio::kSlots - slot));
+  const size_t wanted = config.nics.size() + (config.balloon ? 1 : 0) + (config.virtio_console ? 1 : 0);
+  if (slot + wanted > VirtioMmio::kSlots)
+    throw std::invalid_argument(fmt::format("board: {} network interfaces{}{} do not fit the {} free virtio slots",
+                                            config.nics.size(), config.balloon ? ", a balloon" : "",
+                                            config.virtio_console ? ", a virtio console" : "",
+                                            VirtioMmio::kSlots - slot));
   for (const NicSpec& nic : config.nics) {
     auto device = std::make_unique<VirtioNet>(nic.mac, nic.link);
     nics_.push_back(device.get());
     add_virtio(slot, std::move(device));
-    nic_transports_.push_back(virtio_[slot].get());
+    polled_transports_.push_back(virtio_[slot].get());
     ++slot;
+  }
+  if (config.balloon) {
+    auto device = std::make_unique<VirtioBalloon>(bus);
+    balloon_ = device.get();
+    add_virtio(slot, std::move(device));
+    polled_transports_.push_back(virtio_[slot].get());
+    ++slot;
+  }
+  if (config.virtio_console) {
+    auto device = std::make_unique<VirtioConsole>(*config.virtio_console);
+    virtio_console_ = device.get();
+    add_virtio(slot++, std::move(device));
   }
 
   dtb_ = build_device_tree(tree_spec());
@@ -73,8 +88,8 @@ void Board::add_virtio(unsigned slot, std::unique_ptr<VirtioDevice> device) {
   bus_.map(VirtioMmio::kFirstSlotBase + slot * VirtioMmio::kSlotSize, VirtioMmio::kSlotSize, virtio_[slot].get());
 }
 
-void Board::poll_network() {
-  for (VirtioMmio* transport : nic_transports_) transport->poll();
+void Board::poll_devices() {
+  for (VirtioMmio* transport : polled_transports_) transport->poll();
 }
 
 VirtioMmio* Board::virtio(unsigned slot) { return slot < virtio_.size() ? virtio_[slot].get() : nullptr; }

@@ -11,6 +11,7 @@
 #include "machine/boot_rom.hpp"
 #include "machine/bus.hpp"
 #include "machine/clock.hpp"
+#include "machine/console_backend.hpp"
 #include "machine/device_tree.hpp"
 #include "machine/devices/clint.hpp"
 #include "machine/devices/goldfish_rtc.hpp"
@@ -18,7 +19,9 @@
 #include "machine/devices/shutdown_request.hpp"
 #include "machine/devices/test_finisher.hpp"
 #include "machine/devices/uart_16550.hpp"
+#include "machine/devices/virtio_balloon.hpp"
 #include "machine/devices/virtio_block.hpp"
+#include "machine/devices/virtio_console.hpp"
 #include "machine/devices/virtio_mmio.hpp"
 #include "machine/devices/virtio_net.hpp"
 #include "machine/interrupt_pins.hpp"
@@ -41,6 +44,10 @@ struct BoardConfig {
   bool drive_lock_deferred = false;      // open the drive unlocked (a migration's destination)
   bool entropy = true;
   std::vector<NicSpec> nics;             // virtio-net devices, in the slots after disk and entropy
+  bool balloon = false;                  // virtio-balloon with free page reporting, after the NICs
+  // A virtio-console port whose output goes here (hvc in the guest), in the slot after the
+  // balloon; null: none. Must outlive the board.
+  ConsoleBackend* virtio_console = nullptr;
   // virtio-mmio transports with the legacy layout (version 1), as QEMU 7.2 presents them by
   // default; false: the modern layout (version 2, QEMU's -global virtio-mmio.force-legacy=false).
   bool virtio_legacy = false;
@@ -97,9 +104,13 @@ public:
   VirtioBlock* block() { return block_; }
   // The network interfaces, in configuration order.
   const std::vector<VirtioNet*>& nics() const { return nics_; }
-  // Moves frames that arrived for the guest into its receive buffers; the run loop calls it
+  // The balloon and the virtio console, or nullptr without them.
+  VirtioBalloon* balloon() { return balloon_; }
+  VirtioConsole* virtio_console() { return virtio_console_; }
+  // Device-started work: moves frames that arrived for the guest into its receive buffers,
+  // tells the balloon's driver of a new target, hands it a stats request. The run loop calls it
   // between slices, on the machine's thread.
-  void poll_network();
+  void poll_devices();
 
   // Advances time-driven device state (timer interrupts, RTC alarm) to clock reading `now`.
   void tick(uint64_t now);
@@ -136,7 +147,9 @@ private:
   std::unique_ptr<Plic> plic_;
   VirtioBlock* block_ = nullptr;   // owned by its transport
   std::vector<VirtioNet*> nics_;   // owned by their transports
-  std::vector<VirtioMmio*> nic_transports_;
+  VirtioBalloon* balloon_ = nullptr;         // owned by its transport
+  VirtioConsole* virtio_console_ = nullptr;  // owned by its transport
+  std::vector<VirtioMmio*> polled_transports_; // transports whose devices start work themselves
   std::unique_ptr<Clint> clint_;
   std::unique_ptr<Uart16550> uart_;
   std::unique_ptr<GoldfishRtc> rtc_;

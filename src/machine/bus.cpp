@@ -89,6 +89,26 @@ bool Bus::copy_to_ram(uint64_t paddr, const void* data, size_t len) {
   return true;
 }
 
+bool Bus::discard_ram(uint64_t paddr, uint64_t len) {
+  if (len == 0 || paddr % 4096 != 0 || len % 4096 != 0 || !in_ram(paddr, len)) return false;
+  const uint64_t offset = paddr - ram_base_;
+  bool released = false;
+  if (backing_ != nullptr) {
+    released = backing_->discard(offset, len);
+  } else {
+    // Our own private anonymous mapping: the pages go back and fault in as zeros.
+    released = madvise(ram_ + offset, len, MADV_DONTNEED) == 0;
+  }
+  if (!released) {
+    // Cannot release (or a backing without the means): at least the guest reads zeros, as it
+    // would from a released page. Only pages the host already holds are written.
+    if (backing_ == nullptr || backing_->commit(offset, len)) std::memset(ram_ + offset, 0, len);
+  }
+  mark_dirty(paddr, len);
+  note_dma_write(paddr, len);
+  return true;
+}
+
 void Bus::note_dma_range(uint64_t first_page, uint64_t last_page) {
   ++dma_generation_;
   dma_log_[dma_generation_ % kDmaLogEntries] = DmaPages{first_page, last_page};

@@ -42,6 +42,10 @@ public:
   // Makes [offset, offset + len) of the view readable and writable; false if it cannot be
   // backed (the frame pool is exhausted), which the bus reports as an access fault.
   virtual bool commit(uint64_t offset, uint64_t len) = 0;
+  // Gives the host memory behind [offset, offset + len) (whole 4 KiB pages) back: afterwards
+  // the range reads as zeros, and a later touch commits fresh memory. Returns false if the
+  // backing cannot release memory (the bus then writes zeros itself).
+  virtual bool discard(uint64_t offset, uint64_t len) { (void)offset; (void)len; return false; }
 };
 
 class Bus {
@@ -64,6 +68,17 @@ public:
     const bool inside = paddr >= ram_base_ && len <= ram_size_ && paddr - ram_base_ <= ram_size_ - len;
     return inside && (backing_ == nullptr || backing_->commit(paddr - ram_base_, len));
   }
+  // Whether [paddr, paddr + len) lies entirely in RAM, without backing it (a balloon names pages
+  // it must never make the host commit).
+  bool in_ram(uint64_t paddr, uint64_t len) const {
+    return paddr >= ram_base_ && len <= ram_size_ && paddr - ram_base_ <= ram_size_ - len;
+  }
+  // Memory the guest gave back (virtio-balloon): [paddr, paddr + len), whole 4 KiB pages inside
+  // RAM, is released to the host and reads as zeros from now on. The dirty log hears of it (a
+  // migration sends the zeros) and harts drop decoded code on those pages. False (nothing done)
+  // for a range that is not page aligned or not inside RAM.
+  bool discard_ram(uint64_t paddr, uint64_t len);
+
   // Host pointer to [paddr, paddr + len) if it lies entirely in RAM, else nullptr.
   uint8_t* ram_pointer(uint64_t paddr, uint64_t len = 1) {
     return is_ram(paddr, len) ? ram_ + (paddr - ram_base_) : nullptr;

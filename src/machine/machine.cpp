@@ -55,6 +55,8 @@ Machine::Machine(const MachineConfig& config, ConsoleBackend& console)
   board_config.drive_read_only = config.drive_read_only;
   board_config.virtio_legacy = config.virtio_legacy;
   board_config.nics = config.nics;
+  board_config.balloon = config.balloon;
+  if (config.virtio_console) board_config.virtio_console = &console_;
   board_ = std::make_unique<Board>(board_config, *bus_, *clock_, std::move(pins));
   board_->uart().set_sink([this](uint8_t byte) { console_.write(byte); });
 
@@ -142,7 +144,7 @@ RunResult Machine::run() {
     clock_->retire(retired);
     const uint64_t now = clock_->now();
     board_->tick(now);
-    board_->poll_network();
+    board_->poll_devices();
 
     Uart16550& uart = board_->uart();
     while (uart.can_accept_input()) {

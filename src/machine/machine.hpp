@@ -38,6 +38,8 @@ struct MachineConfig {
   bool virtio_legacy = false; // legacy virtio-mmio (version 1) transports, QEMU 7.2's default
   std::vector<ExtraLoad> loads;
   std::vector<NicSpec> nics;            // virtio-net devices (docs/networking.md)
+  bool balloon = false;                 // virtio-balloon with free page reporting (docs/board.md)
+  bool virtio_console = false;          // a virtio-console port writing to the same console
   std::chrono::milliseconds timeout{0}; // zero: none
   uint64_t max_instructions = 0;       // zero: none
   bool jit = false;                    // the JIT tier (docs/jit.md); off by default on this branch

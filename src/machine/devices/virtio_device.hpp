@@ -43,6 +43,17 @@ public:
   // queue); the board's poll() then serves that queue as if the driver had notified it.
   // Any thread may make this true; only the device's thread reads it.
   virtual bool wants_service(unsigned queue) const { (void)queue; return false; }
+  // A driver write to the configuration space (byte offset, 1, 2 or 4 bytes, little-endian);
+  // default: every field is read-only and the write is ignored.
+  virtual void write_config(uint64_t offset, unsigned size, uint64_t value) { (void)offset, (void)size, (void)value; }
+  // Whether the device changed its configuration since the last call (the transport then raises
+  // a configuration-change interrupt and bumps ConfigGeneration). Any thread may make this true;
+  // only the device's thread takes it.
+  virtual bool take_config_change() { return false; }
+  // Whether the buffers of queue `queue` only name guest memory the device never reads or
+  // writes (a balloon's free page reports): the transport then checks they lie in RAM without
+  // making the host back them, and the chain's segments carry no host pointer.
+  virtual bool buffers_are_addresses(unsigned queue) const { (void)queue; return false; }
 };
 
 } // namespace nimbus::machine

@@ -92,7 +92,7 @@ bool VirtioMmio::read(uint64_t offset, unsigned size, uint64_t& value) {
   case kQueueDeviceHigh: value = q ? static_cast<uint32_t>(q->device_addr >> 32) : 0; break;
   case kShmLenLow:
   case kShmLenHigh: value = 0xffffffff; break; // no shared memory regions
-  case kConfigGeneration: value = 0; break;    // the configuration never changes under the driver
+  case kConfigGeneration: value = config_generation_; break;   // bumped by each device-side change
   default: value = 0; break;
   }
   return true;
@@ -100,7 +100,11 @@ bool VirtioMmio::read(uint64_t offset, unsigned size, uint64_t& value) {
 
 bool VirtioMmio::write(uint64_t offset, unsigned size, uint64_t value) {
   std::lock_guard lock(mutex_);
-  if (offset >= kConfig) return true; // no writable configuration fields are offered
+  if (offset >= kConfig) {
+    // Byte, half-word and word writes; the device decides which fields are writable.
+    if (size == 1 || size == 2 || size == 4) device_->write_config(offset - kConfig, size, value);
+    return true;
+  }
   if (size != 4 || offset % 4 != 0) return false;
   const auto v = static_cast<uint32_t>(value);
   Virtqueue* q = selected_queue();
@@ -222,6 +226,14 @@ void VirtioMmio::fail(std::string error) {
 
 void VirtioMmio::poll() {
   std::lock_guard lock(mutex_);
+  if (device_->take_config_change()) {
+    ++config_generation_;
+    // Only a driver that is up hears of it; one that starts later reads the new values anyway.
+    if (status_ & kStatusDriverOk) {
+      interrupt_status_ |= kInterruptConfigChange;
+      update_irq(true);
+    }
+  }
   for (unsigned queue = 0; queue < queues_.size(); ++queue)
     if (device_->wants_service(queue)) serve(queue);
 }
@@ -236,7 +248,7 @@ void VirtioMmio::serve(unsigned queue) {
   // At most one pass over the ring per notify: the driver notifies again for later requests.
   for (uint32_t served = 0; served < q.size; ++served) {
     std::string error;
-    const Virtqueue::PopResult r = q.pop(bus_, chain_, error);
+    const Virtqueue::PopResult r = q.pop(bus_, chain_, error, device_->buffers_are_addresses(queue));
     if (r == Virtqueue::PopResult::kEmpty) break;
     if (r == Virtqueue::PopResult::kError) {
       fail("queue " + std::to_string(queue) + ": " + error);
@@ -248,7 +260,8 @@ void VirtioMmio::serve(unsigned queue) {
       break;
     }
     // Harts drop decoded code only on the pages the device may have written.
-    for (const DescriptorChain::Segment& segment : chain_.writable()) bus_.note_dma_write(segment.paddr, segment.len);
+    for (const DescriptorChain::Segment& segment : chain_.writable())
+      if (segment.host != nullptr) bus_.note_dma_write(segment.paddr, segment.len);
     if (!result.ok) {
       fail("queue " + std::to_string(queue) + ": malformed request");
       break;

@@ -82,7 +82,9 @@ public:
 
   VirtioDevice& device() { return *device_; }
   // Serves the queues the device asks for (VirtioDevice::wants_service): frames that arrived
-  // for a network device. Called by the run loop between slices, on the machine's thread.
+  // for a network device; and raises a configuration-change interrupt for a device that changed
+  // its configuration (a balloon's new target). Called by the run loop between slices, on the
+  // machine's thread.
   void poll();
   // Machine reset: the same as the driver writing 0 to Status.
   void reset();
@@ -121,6 +123,7 @@ private:
   uint32_t queue_sel_ = 0;
   uint32_t status_ = 0;
   uint32_t interrupt_status_ = 0;
+  uint32_t config_generation_ = 0;
   bool irq_level_ = false;
   std::string last_error_;
   mutable std::recursive_mutex mutex_;

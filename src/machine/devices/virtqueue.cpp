@@ -55,7 +55,7 @@ bool Virtqueue::validate(const Bus& bus, uint32_t max_size, std::string& error) 
   return true;
 }
 
-Virtqueue::PopResult Virtqueue::pop(Bus& bus, DescriptorChain& chain, std::string& error) {
+Virtqueue::PopResult Virtqueue::pop(Bus& bus, DescriptorChain& chain, std::string& error, bool addresses_only) {
   if (!ready) return PopResult::kEmpty;
   std::atomic_thread_fence(std::memory_order_acquire); // read idx before the ring entries
   const uint16_t avail_idx = load16(bus, driver_addr + 2);
@@ -72,12 +72,12 @@ Virtqueue::PopResult Virtqueue::pop(Bus& bus, DescriptorChain& chain, std::strin
     return PopResult::kError;
   }
   chain.reset(head);
-  if (!walk(bus, desc_addr, size, head, true, chain, error)) return PopResult::kError;
+  if (!walk(bus, desc_addr, size, head, true, addresses_only, chain, error)) return PopResult::kError;
   return PopResult::kChain;
 }
 
 bool Virtqueue::walk(Bus& bus, uint64_t table, uint32_t entries, uint16_t first, bool indirect_allowed,
-                     DescriptorChain& chain, std::string& error) {
+                     bool addresses_only, DescriptorChain& chain, std::string& error) {
   uint32_t index = first;
   // A chain visits each descriptor at most once, so more steps than entries means a loop.
   for (uint32_t steps = 0;; ++steps) {
@@ -105,10 +105,10 @@ bool Virtqueue::walk(Bus& bus, uint64_t table, uint32_t entries, uint16_t first,
         return false;
       }
       // The indirect table replaces the rest of the chain.
-      return walk(bus, d.addr, d.len / static_cast<uint32_t>(kDescSize), 0, false, chain, error);
+      return walk(bus, d.addr, d.len / static_cast<uint32_t>(kDescSize), 0, false, addresses_only, chain, error);
     }
-    uint8_t* host = bus.ram_pointer(d.addr, d.len);
-    if (!host) {
+    uint8_t* host = addresses_only ? nullptr : bus.ram_pointer(d.addr, d.len);
+    if (addresses_only ? !bus.in_ram(d.addr, d.len) : !host) {
       error = fmt::format("buffer at {:#x} of {} bytes is not guest RAM", d.addr, d.len);
       return false;
     }
@@ -117,7 +117,7 @@ bool Virtqueue::walk(Bus& bus, uint64_t table, uint32_t entries, uint16_t first,
       return false;
     }
     if (d.flags & kDescWrite) {
-      bus.mark_dirty(d.addr, d.len);   // the device may write any of it
+      if (!addresses_only) bus.mark_dirty(d.addr, d.len);   // the device may write any of it
       chain.add_writable({host, d.len, d.addr});
     } else {
       if (!chain.writable().empty()) {

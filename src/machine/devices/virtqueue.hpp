@@ -34,8 +34,10 @@ public:
   void reset();
   // Checks size and ring placement before the queue goes live; the error names the problem.
   bool validate(const Bus& bus, uint32_t max_size, std::string& error) const;
-  // Takes the next available chain into `chain`.
-  PopResult pop(Bus& bus, DescriptorChain& chain, std::string& error);
+  // Takes the next available chain into `chain`. addresses_only: the buffers are checked to lie
+  // in RAM but not backed, and their segments have no host pointer (VirtioDevice::
+  // buffers_are_addresses).
+  PopResult pop(Bus& bus, DescriptorChain& chain, std::string& error, bool addresses_only = false);
   // Puts the chain pop() just took back at the head of the available ring (the device had no
   // use for it yet); the next pop() walks it again.
   void unpop() { --last_avail_; }
@@ -49,7 +51,7 @@ public:
   uint16_t last_avail_index() const { return last_avail_; }
 
 private:
-  bool walk(Bus& bus, uint64_t table, uint32_t entries, uint16_t first, bool indirect_allowed,
+  bool walk(Bus& bus, uint64_t table, uint32_t entries, uint16_t first, bool indirect_allowed, bool addresses_only,
             DescriptorChain& chain, std::string& error);
 
   uint16_t last_avail_ = 0;

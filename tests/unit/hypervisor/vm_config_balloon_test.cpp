@@ -1,0 +1,48 @@
+// balloon = true and virtio_console = true in a VM's TOML file, and in the VMCF section that
+// snapshots and migration carry (an older section without them decodes as "neither").
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "hypervisor/vm_config.hpp"
+#include "hypervisor/vm_snapshot.hpp"
+
+namespace nimbus::hypervisor {
+namespace {
+
+using ::testing::HasSubstr;
+
+const std::string kBase = "name = \"a\"\nmemory = \"256M\"\nkernel = \"Image\"\n";
+
+TEST(VmConfigBalloon, KeysAreOffByDefaultAndParsed) {
+  const VmConfig plain = parse_vm_config(kBase, "vm.toml");
+  EXPECT_FALSE(plain.balloon);
+  EXPECT_FALSE(plain.virtio_console);
+  const VmConfig both = parse_vm_config(kBase + "balloon = true\nvirtio_console = true\n", "vm.toml");
+  EXPECT_TRUE(both.balloon);
+  EXPECT_TRUE(both.virtio_console);
+  try {
+    parse_vm_config(kBase + "balloon = \"yes\"\n", "vm.toml");
+    FAIL() << "a string for balloon was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("balloon"));
+  }
+}
+
+TEST(VmConfigBalloon, VmcfCarriesTheDevicesAndOldSectionsDecode) {
+  VmConfig c = parse_vm_config(kBase + "balloon = true\nvirtio_console = true\n", "vm.toml");
+  const VmConfig back = decode_config(encode_config(c));
+  EXPECT_TRUE(back.balloon);
+  EXPECT_TRUE(back.virtio_console);
+  // A section written before the fields existed: the same bytes without the last two.
+  machine::snapshot::Section old = encode_config(c);
+  old.payload.resize(old.payload.size() - 2);
+  const VmConfig from_old = decode_config(old);
+  EXPECT_FALSE(from_old.balloon);
+  EXPECT_FALSE(from_old.virtio_console);
+  // A VM with neither device writes exactly that older section (older VMMs can read it).
+  c.balloon = c.virtio_console = false;
+  EXPECT_EQ(encode_config(c).payload, old.payload);
+}
+
+} // namespace
+} // namespace nimbus::hypervisor
