@@ -37,6 +37,7 @@ public:
   uint64_t instret() const override { return hart_.instret(); }
   std::string describe() const override;
   void attach_counters(VmCounters& counters) override { counters_ = &counters; }
+  void set_jit(bool on, uint32_t hot_threshold) override { hart_.set_jit(on, hot_threshold); }
 
   void save_state(machine::snapshot::Writer& out) const override;
   void restore_state(machine::snapshot::Reader& in) override;

@@ -48,6 +48,7 @@ Vm::Vm(const VmConfig& config, FramePool& pool, machine::ConsoleBackend& console
     for (unsigned i = 0; i < config.vcpus; ++i) {
       vcpus_.push_back(make_guest_cpu(config.mode, GuestCpuContext{i, *bus_, *clock_, *reservations_, *memory_, pool, mode_state_}));
       vcpus_.back()->attach_counters(counters_);
+      vcpus_.back()->set_jit(options.jit, options.jit_threshold);
       pins.push_back(&vcpus_.back()->pins());
       raw.push_back(vcpus_.back().get());
     }
