@@ -94,6 +94,8 @@ Vm::Vm(const VmConfig& config, FramePool& pool, machine::ConsoleBackend& console
         vcpus_[0]->start(*info.kernel_entry, info.dtb_address);
       }
     }
+    // Bytes the SBI writes into guest RAM reach the harts as DMA does (stale decoded code).
+    sbi_->set_guest_write_listener([this](uint64_t gpa, uint64_t len) { bus_->note_dma_write(gpa, len); });
   } catch (const std::exception& error) {
     throw std::runtime_error(fmt::format("VM '{}': {}", config.name, error.what()));
   }
