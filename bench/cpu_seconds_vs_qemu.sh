@@ -4,10 +4,15 @@
 # the difference is the benchmark's. Unlike `nimbus bench`'s guest seconds, CPU time does not
 # count the time a loaded host keeps the process waiting (docs/jit.md, "Measured").
 #
-#   bench/cpu_seconds_vs_qemu.sh NIMBUS [ROUNDS]      (guest images from guests/build.sh)
+#   bench/cpu_seconds_vs_qemu.sh NIMBUS [ROUNDS [MODES]]      (guest images from guests/build.sh)
+#
+# MODES (e.g. "bare emulate trap hw"; default "bare"): where Nimbus runs the guest, the bare
+# machine (on OpenSBI) or one VM under the VMM in that --virt mode (the VMM is its firmware); every
+# mode with the JIT on and off, QEMU once, all in one run so the ratios share the host's load.
 set -euo pipefail
-nimbus=${1:?usage: $0 NIMBUS [ROUNDS]}
+nimbus=${1:?usage: $0 NIMBUS [ROUNDS [MODES]]}
 rounds=${2:-5}
+modes=${3:-bare}
 source "$(dirname "$0")/../guests/paths.sh"
 bios=$NIMBUS_OPENSBI_DYNAMIC
 out=$(mktemp -d)
@@ -27,7 +32,14 @@ measure() { # name, command prefix...
 }
 measure "QEMU" qemu-system-riscv64 -M virt -nographic -m 256M -smp 1 -bios "$bios" \
   -kernel "$NIMBUS_GUEST_KERNEL" -initrd "$NIMBUS_GUEST_INITRD" -append
-for jit in on off; do
-  measure "Nimbus --jit $jit" "$nimbus" run --jit "$jit" --kernel "$NIMBUS_GUEST_KERNEL" --initrd "$NIMBUS_GUEST_INITRD" \
-    --bios "$bios" --mem 256M --append
+for mode in $modes; do
+  for jit in on off; do
+    if [ "$mode" = bare ]; then
+      measure "Nimbus --jit $jit" "$nimbus" run --jit "$jit" --kernel "$NIMBUS_GUEST_KERNEL" --initrd "$NIMBUS_GUEST_INITRD" \
+        --bios "$bios" --mem 256M --append
+    else
+      measure "$mode --jit $jit" "$nimbus" run --virt "$mode" --jit "$jit" --kernel "$NIMBUS_GUEST_KERNEL" \
+        --initrd "$NIMBUS_GUEST_INITRD" --mem 256M --state-dir "$out/state" --console-stdout --append
+    fi
+  done
 done

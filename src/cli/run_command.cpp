@@ -110,6 +110,17 @@ bool jit_on(const RunOptions& o) {
   throw UsageError(fmt::format("--jit '{}' (or NIMBUS_JIT) must be 'on' or 'off'", value));
 }
 
+// A test knob, not an option: NIMBUS_JIT_THRESHOLD=1 translates every block on its first run, so
+// test suites exercise the JIT on code that runs only a few times. Unset: the tier's default.
+std::optional<uint32_t> jit_threshold() {
+  const char* threshold = std::getenv("NIMBUS_JIT_THRESHOLD");
+  if (threshold == nullptr) return std::nullopt;
+  char* end = nullptr;
+  const unsigned long value = std::strtoul(threshold, &end, 10);
+  if (end == threshold || *end != '\0' || value == 0 || value > 1000000)
+    throw UsageError(fmt::format("NIMBUS_JIT_THRESHOLD '{}' must be a number from 1 to 1000000", threshold));
+  return static_cast<uint32_t>(value);
+}
 
 void require_readable_file(const std::string& path, const char* what) {
   std::error_code ec;
@@ -235,15 +246,7 @@ machine::MachineConfig validate(const RunOptions& o) {
   c.balloon = o.balloon;
   c.virtio_console = o.virtio_console;
   c.jit = jit_on(o);
-  // A test knob, not an option: NIMBUS_JIT_THRESHOLD=1 translates every block on its first run,
-  // so test suites exercise the JIT on code that runs only a few times.
-  if (const char* threshold = std::getenv("NIMBUS_JIT_THRESHOLD")) {
-    char* end = nullptr;
-    const unsigned long value = std::strtoul(threshold, &end, 10);
-    if (end == threshold || *end != '\0' || value == 0 || value > 1000000)
-      throw UsageError(fmt::format("NIMBUS_JIT_THRESHOLD '{}' must be a number from 1 to 1000000", threshold));
-    c.jit_threshold = static_cast<uint32_t>(value);
-  }
+  if (const auto threshold = jit_threshold()) c.jit_threshold = *threshold;
   return c;
 }
 
@@ -285,8 +288,8 @@ VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::Sna
   if (!o.gdb.empty() && !o.vm_files.empty())
     throw UsageError("with --vm, give a VM its stub in its TOML file: gdb = \"tcp:127.0.0.1:1234\" (and gdb_wait = "
                      "true); --gdb is for the bare machine and --virt");
-  // NIMBUS_JIT alone does not refuse: it sets the bare machine's default, which VMs do not have yet.
-  if (o.jit == "on") throw UsageError("--jit on is not available with --vm or --virt yet (bare machine only; use --jit off)");
+  setup.options.jit = jit_on(o); // every mode: the JIT runs the vCPUs' harts (docs/jit.md)
+  if (const auto threshold = jit_threshold()) setup.options.jit_threshold = *threshold;
   const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
   setup.options.host_harts = o.host_harts != 0 ? o.host_harts : hardware;
   if (setup.options.host_harts > 256) throw UsageError(fmt::format("--host-harts {} is out of range: 1 to 256", o.host_harts));
@@ -797,8 +800,8 @@ void register_run(CLI::App& app) {
                 "Derive time from retired instructions so that runs repeat exactly (per VM under the VMM)");
   run->add_option("--jit", options->jit,
                   "The JIT tier: on translates hot guest code to x86-64, off interprets (default off on this "
-                  "branch until the JIT passes the whole suite; NIMBUS_JIT=on|off sets the default; bare "
-                  "machine only; see docs/jit.md)")
+                  "branch until the JIT passes the whole suite; NIMBUS_JIT=on|off sets the default; the bare "
+                  "machine and every --virt mode; see docs/jit.md)")
       ->check(CLI::IsMember({"on", "off"}));
   run->add_option("--gdb", options->gdb,
                   "Serve the GDB remote protocol on ADDRESS (tcp:HOST:PORT, e.g. tcp:127.0.0.1:1234; port 0: any "

@@ -38,6 +38,7 @@ public:
   std::string describe() const override;
   void attach_counters(VmCounters& counters) override { counters_ = &counters; }
   machine::Hart* debug_hart() override { return &hart_; }
+  void set_jit(bool on, uint32_t hot_threshold) override { hart_.set_jit(on, hot_threshold); }
 
   void save_state(machine::snapshot::Writer& out) const override;
   void restore_state(machine::snapshot::Reader& in) override;

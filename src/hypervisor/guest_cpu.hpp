@@ -122,6 +122,13 @@ public:
 
   // Per-VM counters this vCPU adds to (exits by reason, emulated instructions, faults...).
   virtual void attach_counters(VmCounters& counters) = 0;
+
+  // The JIT tier (docs/jit.md) for the hart that runs the guest: on translates its hot blocks to
+  // host code, after `hot_threshold` interpreted runs. A vCPU without a hart ignores it.
+  virtual void set_jit(bool on, uint32_t hot_threshold) {
+    (void)on;
+    (void)hot_threshold;
+  }
 };
 
 } // namespace nimbus::hypervisor

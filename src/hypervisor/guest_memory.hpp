@@ -54,6 +54,16 @@ public:
   // Machine-physical address (offset in the pool's machine memory) of guest-physical `gpa`,
   // backing it first: what shadow page tables and G-stage tables point at.
   GuestMemoryStatus machine_address(uint64_t gpa, uint64_t& machine);
+  // The same for a page that already has a frame, without giving it one; false otherwise (also
+  // outside RAM, or while a snapshot is mapped). Safe from any thread.
+  bool machine_address_if_backed(uint64_t gpa, uint64_t& machine) const {
+    if (snapshot_mapped_ || gpa < ram_base_ || gpa - ram_base_ >= ram_size_) return false;
+    const uint64_t offset = gpa - ram_base_;
+    const FrameNumber frame = page_frame_[offset >> frame_shift_].load(std::memory_order_acquire);
+    if (frame == kNoFrame) return false;
+    machine = pool_.frame_offset(frame) + (offset & ((uint64_t{1} << frame_shift_) - 1));
+    return true;
+  }
 
   // Secures [gpa, gpa + len): every frame of the range is allocated and mapped into the view.
   GuestMemoryStatus secure(uint64_t gpa, size_t len);

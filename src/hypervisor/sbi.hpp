@@ -11,6 +11,7 @@
 #include <functional>
 #include <optional>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "hypervisor/guest_cpu.hpp"
@@ -66,6 +67,11 @@ public:
   Outcome handle(unsigned hart);
 
   uint64_t calls() const { return calls_; }
+  // Told of every guest RAM write the SBI makes itself (DBCN console_read), so the VM's harts
+  // drop decoded code those bytes may have held, as they do for device DMA.
+  void set_guest_write_listener(std::function<void(uint64_t gpa, uint64_t len)> listener) {
+    on_guest_write_ = std::move(listener);
+  }
 
 private:
   struct Result {
@@ -95,6 +101,7 @@ private:
   GuestMemory& memory_;
   machine::ConsoleBackend& console_;
   std::function<void(const SystemResetRequest&)> on_reset_;
+  std::function<void(uint64_t, uint64_t)> on_guest_write_;
   uint64_t calls_ = 0;
 };
 

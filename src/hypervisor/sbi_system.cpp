@@ -43,6 +43,7 @@ Sbi::Result Sbi::dbcn(const Call& call) {
       buffer[got++] = *byte;
     }
     if (got != 0 && memory_.write(address, buffer.data(), got) != GuestMemoryStatus::ok) return {sbi::kErrFailed, 0};
+    if (got != 0 && on_guest_write_) on_guest_write_(address, got);
     return {sbi::kSuccess, got};
   }
   case 2: // console_write_byte(byte)

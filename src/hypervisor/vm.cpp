@@ -52,6 +52,7 @@ Vm::Vm(const VmConfig& config, FramePool& pool, machine::ConsoleBackend& console
     for (unsigned i = 0; i < config.vcpus; ++i) {
       vcpus_.push_back(make_guest_cpu(config.mode, GuestCpuContext{i, *bus_, *clock_, *reservations_, *memory_, pool, mode_state_}));
       vcpus_.back()->attach_counters(counters_);
+      vcpus_.back()->set_jit(options.jit, options.jit_threshold);
       pins.push_back(&vcpus_.back()->pins());
       raw.push_back(vcpus_.back().get());
     }
@@ -100,6 +101,8 @@ Vm::Vm(const VmConfig& config, FramePool& pool, machine::ConsoleBackend& console
       }
     }
     if (!config.gdb.empty()) attach_gdb();
+    // Bytes the SBI writes into guest RAM reach the harts as DMA does (stale decoded code).
+    sbi_->set_guest_write_listener([this](uint64_t gpa, uint64_t len) { bus_->note_dma_write(gpa, len); });
   } catch (const std::exception& error) {
     throw std::runtime_error(fmt::format("VM '{}': {}", config.name, error.what()));
   }

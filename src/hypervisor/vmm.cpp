@@ -227,6 +227,8 @@ VmmResult Vmm::run() {
       }
       VmOptions vm_options;
       vm_options.deterministic = options_.deterministic;
+      vm_options.jit = options_.jit;
+      vm_options.jit_threshold = options_.jit_threshold;
       if (options_.terminal != nullptr) vm_options.max_idle = kTerminalPoll;
       vm_options.log = options_.log;
       vm_options.network = switch_.get();

@@ -205,10 +205,12 @@ private:
   void break_chains() { ++chain_epoch_; }
   void flush_tlb() {
     tlb_.flush();
+    flush_g_stage_cache();
     break_chains();
   }
   void flush_guest_tlb() {
     tlb_.flush_guest();
+    flush_g_stage_cache();
     break_chains();
   }
   void flush_host_tlb() {
@@ -280,6 +282,21 @@ private:
   std::optional<riscv::Exception> translate_guest(uint64_t vaddr, Access access, Privilege privilege,
                                                   bool execute_as_read, uint64_t& paddr);
   std::optional<riscv::Exception> g_stage(uint64_t gpa, Access access, bool execute_as_read, uint64_t& paddr);
+  // G-stage translations of guest-physical pages for reads (the VS-stage walk's page-table
+  // reads and the final address of a load): a two-stage soft-TLB miss costs a G-stage walk per
+  // VS level without it. Only successful walks of plain loads (no MXR, no HLVX) are kept, so a
+  // hit grants nothing a walk would refuse; dropped with the guest soft-TLB contexts (hgatp,
+  // vsatp, HFENCE, a VMM's flush) and with the whole TLB (PMP, restore).
+  struct GStageCacheEntry {
+    uint64_t gpa_page = ~uint64_t{0};
+    uint64_t host_page = 0;
+    bool superpage = false;
+  };
+  static constexpr unsigned kGStageCacheEntries = 64;
+  GStageCacheEntry g_stage_cache_[kGStageCacheEntries];
+  void flush_g_stage_cache() {
+    for (GStageCacheEntry& e : g_stage_cache_) e.gpa_page = ~uint64_t{0};
+  }
   // HLV/HLVX/HSV: one access as VS/VU (hstatus.SPVP) would make it, never through the soft TLB.
   bool hypervisor_load(uint64_t vaddr, unsigned size, bool execute, uint64_t& value, const BlockOp* op);
   bool hypervisor_store(uint64_t vaddr, unsigned size, uint64_t value, const BlockOp* op);

@@ -47,6 +47,13 @@ std::optional<Exception> Hart::g_stage(uint64_t gpa, Access access, bool execute
     paddr = gpa;
     return std::nullopt;
   }
+  const bool cacheable = access == Access::Load && !execute_as_read && !(mstatus_ & mstatus::kMxr);
+  GStageCacheEntry& cached = g_stage_cache_[(gpa >> 12) % kGStageCacheEntries];
+  if (cacheable && cached.gpa_page == gpa >> 12) {
+    paddr = cached.host_page | (gpa & 0xfff);
+    if (cached.superpage) walked_superpage_ = true;
+    return std::nullopt;
+  }
   Walk w;
   w.root = (hgatp_ & satp::kPpnMask & ~uint64_t{3}) << 12;
   w.levels = levels_of(mode);
@@ -56,7 +63,13 @@ std::optional<Exception> Hart::g_stage(uint64_t gpa, Access access, bool execute
   w.g_stage = true;
   w.mxr = mstatus_ & mstatus::kMxr;
   w.execute_as_read = execute_as_read;
-  return walk(w, gpa, paddr);
+  const bool superpage_before = walked_superpage_;
+  walked_superpage_ = false;
+  const auto fault = walk(w, gpa, paddr);
+  const bool superpage = walked_superpage_;
+  walked_superpage_ = superpage_before || superpage;
+  if (!fault && cacheable) cached = GStageCacheEntry{gpa >> 12, paddr & ~uint64_t{0xfff}, superpage};
+  return fault;
 }
 
 // HLV/HLVX: a load as VS-mode (hstatus.SPVP = 1) or VU-mode would make it, with V=1 translation.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "hypervisor/dma_forward.hpp"
 #include "hypervisor/fault_report.hpp"
 #include "hypervisor/trap_loop.hpp"
 #include "riscv/csr.hpp"
@@ -93,10 +94,7 @@ void HwCpu::update_interrupts() {
 
 void HwCpu::propagate_dma() {
   // Devices write guest RAM through the VM's bus; the hart decodes code from machine memory.
-  if (vm_.devices.dma_generation() != dma_seen_) {
-    dma_seen_ = vm_.devices.dma_generation();
-    vm_.machine_bus.note_dma_write();
-  }
+  dma_seen_ = forward_dma_writes(vm_.devices, dma_seen_, vm_.ram, vm_.machine_bus, vm_.machine_base);
 }
 
 bool HwCpu::in_trap_loop() const {

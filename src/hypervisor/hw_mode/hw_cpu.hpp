@@ -55,6 +55,7 @@ public:
   uint64_t instret() const override { return hart_.instret(); }
   std::string describe() const override;
   void attach_counters(VmCounters& counters) override { counters_ = &counters; }
+  void set_jit(bool on, uint32_t hot_threshold) override { hart_.set_jit(on, hot_threshold); }
   // Live migration: while the log is on, RAM is mapped in 4 KiB G-stage pages, writable only
   // after a store (or implicit VS-stage A/D write) fault that marks the page;
   // flush_write_translations write-protects the VM's G-stage table and flushes this hart.

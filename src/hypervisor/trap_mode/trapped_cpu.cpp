@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "hypervisor/dma_forward.hpp"
 #include "hypervisor/fault_report.hpp"
 #include "hypervisor/trap_loop.hpp"
 #include "riscv/csr.hpp"
@@ -91,11 +92,7 @@ bool TrappedCpu::enter_root() {
 void TrappedCpu::sync_device_dma() {
   // Devices write guest RAM through the VM's bus; the hart decodes code from machine memory
   // through its own bus, which must hear of it to drop stale decoded blocks.
-  const uint64_t generation = ctx_.device_bus.dma_generation();
-  if (generation != device_dma_seen_) {
-    device_dma_seen_ = generation;
-    machine_bus_.note_dma_write();
-  }
+  device_dma_seen_ = forward_dma_writes(ctx_.device_bus, device_dma_seen_, ctx_.memory, machine_bus_, 0);
 }
 
 uint64_t TrappedCpu::hart_fs() const { return hart_.csr(csr::kMstatus) & mstatus::kFs; }

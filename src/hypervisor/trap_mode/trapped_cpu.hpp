@@ -69,6 +69,7 @@ public:
   uint64_t instret() const override { return hart_.instret(); }
   std::string describe() const override;
   void attach_counters(VmCounters& counters) override { counters_ = &counters; }
+  void set_jit(bool on, uint32_t hot_threshold) override { hart_.set_jit(on, hot_threshold); }
   // Live migration: shadow leaves are writable only after a store fault, which marks the page
   // while the log is on; flush_write_translations clears W in every shadow leaf.
   bool tracks_dirty_pages() const override { return true; }

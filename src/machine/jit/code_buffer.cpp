@@ -1,7 +1,6 @@
 #include "machine/jit/code_buffer.hpp"
 
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -18,19 +17,22 @@ namespace {
 }
 } // namespace
 
+// Shared anonymous memory, then a second mapping of the same pages (mremap of size 0 on a shared
+// mapping), made executable. No memfd and no file descriptor: the VMM's sandbox forbids
+// memfd_create and keeps RLIMIT_NOFILE low, and harts are built after it is on (a bare machine's
+// reboot, docs/security.md).
 CodeBuffer::CodeBuffer(size_t bytes) : size_(bytes) {
-  const int fd = memfd_create("nimbus-jit-code", MFD_CLOEXEC);
-  if (fd < 0) fail("memfd_create");
-  if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
-    close(fd);
-    fail("ftruncate");
+  void* w = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (w == MAP_FAILED) fail("mmap");
+  void* x = mremap(w, 0, bytes, MREMAP_MAYMOVE);
+  if (x == MAP_FAILED) {
+    munmap(w, bytes);
+    fail("mremap");
   }
-  void* w = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  void* x = w == MAP_FAILED ? MAP_FAILED : mmap(nullptr, bytes, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
-  close(fd);
-  if (w == MAP_FAILED || x == MAP_FAILED) {
-    if (w != MAP_FAILED) munmap(w, bytes);
-    fail("mmap");
+  if (mprotect(x, bytes, PROT_READ | PROT_EXEC) != 0) {
+    munmap(x, bytes);
+    munmap(w, bytes);
+    fail("mprotect");
   }
   write_ = static_cast<uint8_t*>(w);
   exec_ = static_cast<const uint8_t*>(x);

@@ -529,17 +529,23 @@ private:
     }
   }
 
-  // FLW/FLD/FSW/FSD: inline while mstatus.FS is Dirty and V=0 (then the handler's FS check
-  // passes and its marking changes nothing); otherwise the handler runs. The access itself is
-  // the integer one's: inline soft-TLB hit, load_slow/store_slow on a miss.
+  // FLW/FLD/FSW/FSD: inline while mstatus.FS is Dirty and, with V=1 (a guest under hw mode),
+  // vsstatus.FS too (then the handler's FS checks pass and its marking changes nothing);
+  // otherwise the handler runs. The access itself is the integer one's: inline soft-TLB hit in
+  // the data context (VS/VU ones with V=1), load_slow/store_slow on a miss.
   void fp_memory_access(const BlockOp& op, bool last) {
-    Xbyak::Label handler, done;
+    Xbyak::Label handler, done, fs_on;
     mov(eax, dword[rbx + l_.mstatus]);
     and_(eax, static_cast<uint32_t>(riscv::csr::mstatus::kFs));
     cmp(eax, static_cast<uint32_t>(riscv::csr::mstatus::kFs));
     jne(handler, T_NEAR);
     cmp(byte[rbx + l_.virt], 0);
+    je(fs_on, T_NEAR);
+    mov(eax, dword[rbx + l_.vsstatus]);
+    and_(eax, static_cast<uint32_t>(riscv::csr::mstatus::kFs));
+    cmp(eax, static_cast<uint32_t>(riscv::csr::mstatus::kFs));
     jne(handler, T_NEAR);
+    L(fs_on);
     const bool single = op.op == Op::Flw || op.op == Op::Fsw;
     const auto f = qword[rbx + l_.f + static_cast<int32_t>(8 * (op.op == Op::Flw || op.op == Op::Fld ? op.rd : op.rs2))];
     if (op.op == Op::Flw || op.op == Op::Fld) {
@@ -689,6 +695,7 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
   l.link_from = offset_of(h, h.jit_link_from_);
   l.f = offset_of(h, h.f_);
   l.mstatus = offset_of(h, h.mstatus_);
+  l.vsstatus = offset_of(h, h.vsstatus_);
   l.virt = offset_of(h, h.virt_);
   static_assert(sizeof(h.virt_) == 1);
   l.link_exit = offset_of(h, h.jit_link_exit_);

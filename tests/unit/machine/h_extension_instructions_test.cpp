@@ -160,6 +160,30 @@ TEST_F(HInstructionTest, HfenceVvmaDropsStaleGuestTranslations) {
   EXPECT_EQ(hart.x(a0), 0x0102030405060708u);
 }
 
+// The hart's cache of G-stage read translations must not outlive a remap that HFENCE.GVMA
+// announces (nothing else flushes between the three runs, unlike run_guest/run_host). The page
+// is one whose cache slot no VS table of the walks shares (kVsRoot + 0 to 4: slots 0-4).
+TEST_F(HInstructionTest, HfenceGvmaDropsCachedGStageTranslations) {
+  const auto run_from_code = [this](std::initializer_list<uint32_t> code, bool virt) {
+    cursor = kCode;
+    emit(code);
+    hart.set_pc(kCode);
+    hart.set_privilege(1);
+    hart.set_virtualization(virt);
+    return run_parked();
+  };
+  vsmap(kGva + 0x5000, kGpa + 0x5000, V | R | W | A | D);
+  gmap(kGpa + 0x5000, kTarget + 0x1000, V | R | W | U | A | D);
+  hart.set_x(a1, kGva + 0x5000);
+  EXPECT_EQ(run_guest({ld(a0, a1, 0), ebreak()}), Parked::Machine);
+  EXPECT_EQ(hart.x(a0), 0x0102030405060708u);
+  gmap(kGpa + 0x5000, kTarget, V | R | W | U | A | D); // the VMM remaps the guest page
+  EXPECT_EQ(run_from_code({hfence_gvma(), ebreak()}, false), Parked::Machine);
+  hart.set_x(a1, kGva + 0x5000);
+  EXPECT_EQ(run_from_code({ld(a0, a1, 0), ebreak()}, true), Parked::Machine);
+  EXPECT_EQ(hart.x(a0), 0x8899aabbccddeeffull);
+}
+
 TEST_F(HInstructionTest, SretWfiSfenceInVirtualModes) {
   // VTSR, VTW, VTVM: virtual instruction in VS-mode.
   hart.set_csr(csr::kHstatus, hst::kVtsr | hst::kVtw | hst::kVtvm);

@@ -7,8 +7,16 @@
 // stores of every width) with loads and stores across page boundaries and into unmapped memory,
 // misaligned AMOs, illegal instructions, ECALL/EBREAK, counter reads, FP ops (interpreter
 // fallbacks; FP loads/stores inline while mstatus.FS is Dirty: some streams start it Initial or Off) and stores into the program itself. A trap lands in an M-mode handler that skips
-// the faulting instruction, so a stream goes on after each trap. Runs in M-mode (bare) and in
-// S-mode under Sv39 with invalid and read-only pages (page faults).
+// the faulting instruction, so a stream goes on after each trap. Runs in M-mode (bare), in
+// S-mode under Sv39 with invalid and read-only pages (page faults), and in the two hart set-ups
+// the VMM runs guests in (docs/jit.md, "Under the VMM"):
+//   - hw mode: VS-mode under two-stage translation (vsatp Sv39, hgatp Sv39x4 with a page the
+//     G-stage does not map), the guest's own exceptions delegated to a VS handler, everything
+//     else (guest-page faults, ECALL from VS, virtual instructions) a VMM exit;
+//   - trap mode: U-mode over Sv39 "shadow" tables with VMM exits for every trap, and a VMM that
+//     between runs switches the shadow root (switch_user_satp), flushes translations or store
+//     entries (dirty logging) and writes the program through the bus (as DMA or a restore would).
+// A VMM exit is compared field by field, then both harts skip the trapping instruction.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -35,7 +43,10 @@ constexpr uint64_t kRamSize = 1ull << 20;
 constexpr uint64_t kCode = kRamBase;            // the random program
 constexpr uint64_t kHandler = kRamBase + 0x7000; // M-mode trap handler: skip the instruction
 constexpr uint64_t kData = kRamBase + 0x10000;   // four data pages
-constexpr uint64_t kTables = kRamBase + 0x20000; // Sv39 tables
+constexpr uint64_t kTables = kRamBase + 0x20000; // Sv39 tables (a second set, root at +0x3000)
+constexpr uint64_t kGStage = kRamBase + 0x30000; // Sv39x4 tables (16 KiB root), hw mode
+constexpr uint64_t kGuestHandler = kRamBase + 0x7800; // hw mode: VS handler, skips the instruction
+constexpr uint64_t kCompared = 0x36000;          // RAM compared after each step: all of the above
 constexpr uint64_t kDataVa = 0x40000000;         // S-mode: data pages 0, 1 RW; 2 unmapped; 3 read-only
 constexpr unsigned kProgramLength = 160;         // instructions
 constexpr uint32_t kUnmapped = 0x1000;           // no device there: access faults
@@ -43,6 +54,13 @@ constexpr uint32_t kUnmapped = 0x1000;           // no device there: access faul
 // Registers with fixed roles: x3 is the trap handler's, x4 holds kCode (JALR base), x5-x7 point
 // at data near page boundaries. Random instructions never write them.
 bool reserved(uint32_t r) { return r >= 3 && r <= 7; }
+
+// Where a stream runs: the bare machine's M and S modes, or a hart as a VMM mode sets it up.
+enum class Mode { machine, supervisor, guest, trapped };
+
+const char* mode_name(Mode m) {
+  return m == Mode::machine ? " (M-mode)" : m == Mode::supervisor ? " (S-mode, Sv39)" : m == Mode::guest ? " (VS-mode, two-stage, hw mode exits)" : " (U-mode shadow tables, trap mode exits)";
+}
 
 struct Rig {
   machine::Bus bus{kRamBase, kRamSize};
@@ -188,25 +206,50 @@ public:
 void put32(machine::Bus& bus, uint64_t address, uint32_t value) { ASSERT_TRUE(bus.copy_to_ram(address, &value, 4)); }
 void put64(machine::Bus& bus, uint64_t address, uint64_t value) { ASSERT_TRUE(bus.copy_to_ram(address, &value, 8)); }
 
-// Sv39: VA 0x80000000 gigapage identity (code, handler), VA kDataVa -> four data pages.
-uint64_t build_page_tables(machine::Bus& bus) {
-  constexpr uint64_t kV = 1, kR = 2, kW = 4, kX = 8, kA = 64, kD = 128;
-  const uint64_t root = kTables, level1 = kTables + 0x1000, level0 = kTables + 0x2000;
-  put64(bus, root + 8 * 2, ((kRamBase >> 12) << 10) | kV | kR | kW | kX | kA | kD);
+constexpr uint64_t kV = 1, kR = 2, kW = 4, kX = 8, kU = 16, kA = 64, kD = 128;
+
+// Sv39: VA 0x80000000 gigapage identity (code, handler), VA kDataVa -> four data pages. `user`:
+// every leaf is a U page (trap mode's shadows: the hart runs the guest in U-mode). `page2`: data
+// page 2 is mapped too (hw mode: the G-stage leaves it out instead). `swapped` (the second set,
+// at kTables + 0x3000): data pages 0 and 1 trade places.
+uint64_t build_page_tables(machine::Bus& bus, bool user = false, bool page2 = false, bool swapped = false) {
+  const uint64_t u = user ? kU : 0;
+  const uint64_t set = swapped ? 0x3000 : 0;
+  const uint64_t root = kTables + set, level1 = kTables + set + 0x1000, level0 = kTables + set + 0x2000;
+  put64(bus, root + 8 * 2, ((kRamBase >> 12) << 10) | kV | kR | kW | kX | kA | kD | u);
   put64(bus, root + 8 * 1, ((level1 >> 12) << 10) | kV);
   put64(bus, level1 + 0, ((level0 >> 12) << 10) | kV);
-  put64(bus, level0 + 0, (((kData + 0x0000) >> 12) << 10) | kV | kR | kW | kA | kD);
-  put64(bus, level0 + 8, (((kData + 0x1000) >> 12) << 10) | kV | kR | kW | kA); // D clear: first store sets it
-  // page 2 unmapped (PTE 0)
-  put64(bus, level0 + 24, (((kData + 0x3000) >> 12) << 10) | kV | kR | kA); // read-only
+  put64(bus, level0 + (swapped ? 8 : 0), (((kData + 0x0000) >> 12) << 10) | kV | kR | kW | kA | kD | u);
+  put64(bus, level0 + (swapped ? 0 : 8), (((kData + 0x1000) >> 12) << 10) | kV | kR | kW | kA | u); // D clear: first store sets it
+  if (page2) put64(bus, level0 + 16, (((kData + 0x2000) >> 12) << 10) | kV | kR | kW | kA | kD | u);
+  // else page 2 unmapped (PTE 0)
+  put64(bus, level0 + 24, (((kData + 0x3000) >> 12) << 10) | kV | kR | kA | u); // read-only
   return (8ull << 60) | (root >> 12);
 }
 
-void set_up(Rig& rig, const std::vector<uint32_t>& program, uint64_t seed, bool supervisor) {
+// Sv39x4 for hw mode: guest-physical = host-physical for the first 2 MiB of RAM in 4 KiB pages,
+// except data page 2 (a guest-page fault behind a valid VS-stage mapping). VMID 1.
+uint64_t build_g_stage(machine::Bus& bus) {
+  const uint64_t root = kGStage, level1 = kGStage + 0x4000, level0 = kGStage + 0x5000;
+  put64(bus, root + 8 * (kRamBase >> 30), ((level1 >> 12) << 10) | kV);
+  put64(bus, level1 + 0, ((level0 >> 12) << 10) | kV);
+  for (uint64_t page = 0; page < 512; ++page) {
+    const uint64_t address = kRamBase + (page << 12);
+    if (address == kData + 0x2000) continue;
+    put64(bus, level0 + 8 * page, ((address >> 12) << 10) | kV | kR | kW | kX | kU | kA | kD);
+  }
+  return (8ull << 60) | (1ull << 44) | (root >> 12);
+}
+
+void set_up(Rig& rig, const std::vector<uint32_t>& program, uint64_t seed, Mode mode) {
+  const bool supervisor = mode != Mode::machine;
   for (size_t i = 0; i < program.size(); ++i) put32(rig.bus, kCode + 4 * i, program[i]);
   put32(rig.bus, kCode + 4 * program.size(), as::jal(0, 0)); // the end: a block looping on itself
   const uint32_t handler[] = {as::csrrs(3, csr::kMepc, 0), as::addi(3, 3, 4), as::csrrw(0, csr::kMepc, 3), as::mret()};
   for (unsigned i = 0; i < 4; ++i) put32(rig.bus, kHandler + 4 * i, handler[i]);
+  // The guest kernel's handler in hw mode (sepc is vsepc with V=1).
+  const uint32_t guest_handler[] = {as::csrrs(3, csr::kSepc, 0), as::addi(3, 3, 4), as::csrrw(0, csr::kSepc, 3), as::sret()};
+  for (unsigned i = 0; i < 4; ++i) put32(rig.bus, kGuestHandler + 4 * i, guest_handler[i]);
   std::mt19937_64 data(seed ^ 0x5555);
   for (uint64_t a = kData; a < kData + 0x4000; a += 8) put64(rig.bus, a, data());
   machine::Hart& h = rig.hart;
@@ -224,9 +267,81 @@ void set_up(Rig& rig, const std::vector<uint32_t>& program, uint64_t seed, bool 
   h.set_x(5, data_base + 0x1000);       // page 0 | page 1
   h.set_x(6, data_base + 0x2000);       // page 1 | page 2 (unmapped in S-mode)
   h.set_x(7, supervisor ? kDataVa + 0x3ff8 : kUnmapped); // read-only page end / no memory
-  if (supervisor) {
+  if (mode == Mode::supervisor) {
     h.set_csr(csr::kSatp, build_page_tables(rig.bus));
     h.set_privilege(1);
+  } else if (mode == Mode::guest) {
+    // As HwCpu configures its hart: the guest's exceptions delegated to VS, the rest exits.
+    constexpr uint64_t kGuestExceptions = 0xb1ff;
+    h.set_vmm_exits(true);
+    h.set_vmm_exits_hs(true);
+    h.set_csr(csr::kMedeleg, kGuestExceptions);
+    h.set_csr(csr::kHedeleg, kGuestExceptions);
+    h.set_csr(csr::kHcounteren, ~0ull);
+    // The guest's own FS, independent of mstatus.FS (FP ops need both on with V=1).
+    const uint64_t vs_fs = (seed / 5) % 4 == 0 ? 0 : (seed / 5) % 4 == 1 ? (1ull << 13) : csr::mstatus::kFs;
+    h.set_csr(csr::kVsstatus, h.csr(csr::kVsstatus) | vs_fs);
+    h.set_csr(csr::kVstvec, kGuestHandler);
+    h.set_csr(csr::kHgatp, build_g_stage(rig.bus));
+    h.set_csr(csr::kVsatp, build_page_tables(rig.bus, false, true));
+    h.set_privilege(1);
+    h.set_virtualization(true);
+  } else if (mode == Mode::trapped) {
+    // As TrappedCpu: U-mode, nothing delegated, every trap an exit.
+    build_page_tables(rig.bus, true, false, true); // the second root (switch_user_satp)
+    h.set_vmm_exits(true);
+    h.set_csr(csr::kScounteren, ~0ull);
+    h.switch_user_satp(build_page_tables(rig.bus, true));
+    h.set_privilege(0);
+  }
+}
+
+struct StreamStats {
+  uint64_t translated = 0; // blocks the JIT translated
+  uint64_t exits = 0;      // VMM exits (trap and hw set-ups)
+  uint64_t guest_page_faults = 0;
+};
+
+// The VMM's side of a run: the exits both harts took must be the same; each skips its trapping
+// instruction. Empty when they agree.
+std::string compare_exits(machine::Hart& a, machine::Hart& b, StreamStats& stats) {
+  const auto ea = a.take_exit(), eb = b.take_exit();
+  if (ea.has_value() != eb.has_value()) return std::string("VMM exit: interpreter ") + (ea ? "yes" : "no") + ", jit " + (eb ? "yes" : "no") + "\n";
+  if (!ea) return "";
+  ++stats.exits;
+  if (ea->cause >= 20 && ea->cause <= 23 && ea->cause != 22) ++stats.guest_page_faults;
+  std::string diff;
+  const auto check = [&diff](const char* what, uint64_t x, uint64_t y) {
+    if (x != y) diff += std::string("exit ") + what + ": interpreter " + std::to_string(x) + " jit " + std::to_string(y) + "\n";
+  };
+  check("cause", ea->cause, eb->cause);
+  check("tval", ea->tval, eb->tval);
+  check("pc", ea->pc, eb->pc);
+  check("interrupt", ea->interrupt, eb->interrupt);
+  check("htval", ea->htval, eb->htval);
+  check("htinst", ea->htinst, eb->htinst);
+  check("virt", ea->virt, eb->virt);
+  check("gva", ea->gva, eb->gva);
+  check("to_hs", ea->to_hs, eb->to_hs);
+  a.set_pc(ea->pc + 4);
+  b.set_pc(eb->pc + 4);
+  return diff;
+}
+
+// What a VMM does to a stopped hart between runs (trap and hw modes), the same on both rigs.
+void vmm_action(Rig& rig, Mode mode, uint32_t action, uint32_t detail) {
+  switch (action) {
+  case 0: rig.hart.flush_translations(); break; // SBI RFENCE, a shadow reset
+  case 1: rig.hart.flush_store_translations(); break; // a dirty-log round
+  case 2: { // the VMM (a restore, an incoming page) or a device rewrites an instruction
+    const uint32_t instruction = detail % 3 == 0 ? as::addi(8 + detail % 20, 0, static_cast<int32_t>(detail % 2000)) : as::addi(0, 0, 0);
+    put32(rig.bus, kCode + 4 * (detail % kProgramLength), instruction);
+    break;
+  }
+  case 3: // trap mode: the guest changed address space (or privilege): another shadow root
+    if (mode == Mode::trapped) rig.hart.switch_user_satp((8ull << 60) | ((kTables + (detail % 2 ? 0x3000 : 0)) >> 12));
+    break;
+  default: break;
   }
 }
 
@@ -240,12 +355,16 @@ std::string compare(const machine::Hart& a, const machine::Hart& b, machine::Bus
   for (unsigned r = 0; r < 32; ++r) check("f" + std::to_string(r), a.f(r), b.f(r));
   check("instret", a.instret(), b.instret());
   check("privilege", a.privilege(), b.privilege());
+  check("virtualization", a.virtualization(), b.virtualization());
   for (const uint16_t c : {csr::kMstatus, csr::kMepc, csr::kMcause, csr::kMtval, csr::kMcycle, csr::kMinstret,
-                           csr::kFcsr, csr::kMtvec, csr::kSatp})
+                           csr::kFcsr, csr::kMtvec, csr::kSatp, csr::kVsstatus, csr::kVsepc, csr::kVscause,
+                           csr::kVstval, csr::kHstatus, csr::kHtval, csr::kHtinst, csr::kMtval2, csr::kMtinst,
+                           csr::kVsatp, csr::kHgatp})
     check("csr " + std::to_string(c), a.csr(c), b.csr(c));
-  std::vector<uint8_t> ma(0x21000), mb(0x21000);
+  std::vector<uint8_t> ma(kCompared), mb(kCompared);
   if (!bus_a.copy_from_ram(kRamBase, ma.data(), ma.size()) || !bus_b.copy_from_ram(kRamBase, mb.data(), mb.size()))
     return "memory unreadable";
+  if (ma == mb) return diff;
   for (size_t i = 0; i < ma.size(); ++i)
     if (ma[i] != mb[i]) {
       diff += "memory at " + std::to_string(kRamBase + i) + " differs\n";
@@ -254,9 +373,11 @@ std::string compare(const machine::Hart& a, const machine::Hart& b, machine::Bus
   return diff;
 }
 
-// Runs `programs` random streams; returns the number of blocks the JIT translated.
-uint64_t run_streams(uint64_t first_seed, unsigned programs, bool supervisor) {
-  uint64_t translated = 0;
+// Runs `programs` random streams.
+StreamStats run_streams(uint64_t first_seed, unsigned programs, Mode mode) {
+  const bool vmm = mode == Mode::guest || mode == Mode::trapped;
+  StreamStats stats;
+  uint64_t& translated = stats.translated;
   if (const char* only = getenv("JIT_SEED")) { // reproduce one stream
     first_seed = std::strtoull(only, nullptr, 0);
     programs = 1;
@@ -268,35 +389,58 @@ uint64_t run_streams(uint64_t first_seed, unsigned programs, bool supervisor) {
     for (unsigned i = 0; i < kProgramLength; ++i) program[i] = gen.instruction(i);
     auto interp = std::make_unique<Rig>();
     auto jit = std::make_unique<Rig>();
-    set_up(*interp, program, seed, supervisor);
-    set_up(*jit, program, seed, supervisor);
+    set_up(*interp, program, seed, mode);
+    set_up(*jit, program, seed, mode);
     jit->hart.set_jit(true, 1 + gen.pick(3)); // translate at the 1st, 2nd or 3rd run of a block
     for (unsigned step = 0; step < 60; ++step) {
       const uint64_t budget = gen.pick(3) == 0 ? 1 : 1 + gen.pick(200);
       if (getenv("JIT_TRACE")) fprintf(stderr, "seed %lu step %u budget %lu pc %lx\n", (unsigned long)seed, step, (unsigned long)budget, (unsigned long)jit->hart.pc());
       const uint64_t ra = interp->hart.run(budget);
       const uint64_t rb = jit->hart.run(budget);
-      const std::string diff = compare(interp->hart, jit->hart, interp->bus, jit->bus);
+      std::string diff = compare(interp->hart, jit->hart, interp->bus, jit->bus);
+      if (vmm) {
+        diff += compare_exits(interp->hart, jit->hart, stats);
+        if (gen.pick(4) == 0) {
+          const uint32_t action = gen.pick(4), detail = gen.pick(1u << 20);
+          vmm_action(*interp, mode, action, detail);
+          vmm_action(*jit, mode, action, detail);
+        }
+      }
       if (ra != rb || !diff.empty()) {
-        ADD_FAILURE() << "seed " << seed << (supervisor ? " (S-mode, Sv39)" : " (M-mode)") << " step " << step
+        ADD_FAILURE() << "seed " << seed << mode_name(mode) << " step " << step
                       << " budget " << budget << ": retired " << ra << " vs " << rb << "\n"
                       << diff;
-        return translated;
+        return stats;
       }
     }
     translated += jit->hart.jit_translated_blocks();
   }
-  return translated;
+  return stats;
 }
 
 TEST(JitDifferential, RandomStreamsInMachineMode) {
-  const uint64_t translated = run_streams(1000, 150, false);
-  EXPECT_GT(translated, 150u); // the JIT really ran
+  const StreamStats stats = run_streams(1000, 150, Mode::machine);
+  EXPECT_GT(stats.translated, 150u); // the JIT really ran
 }
 
 TEST(JitDifferential, RandomStreamsInSupervisorModeWithPageFaults) {
-  const uint64_t translated = run_streams(5000, 150, true);
-  EXPECT_GT(translated, 150u);
+  const StreamStats stats = run_streams(5000, 150, Mode::supervisor);
+  EXPECT_GT(stats.translated, 150u);
+}
+
+// hw mode's hart: VS-mode, two-stage translation, guest traps delegated, VMM exits for the rest.
+TEST(JitDifferential, RandomStreamsInGuestModeWithTwoStageTranslation) {
+  const StreamStats stats = run_streams(9000, 150, Mode::guest);
+  EXPECT_GT(stats.translated, 150u);
+  EXPECT_GT(stats.guest_page_faults, 150u); // the G-stage's hole was hit, and left to the VMM
+}
+
+// trap mode's hart: U-mode over shadow tables, every trap a VMM exit, the VMM switching roots,
+// flushing and rewriting code between runs.
+TEST(JitDifferential, RandomStreamsInTrapModeWithShadowTables) {
+  const StreamStats stats = run_streams(13000, 150, Mode::trapped);
+  EXPECT_GT(stats.translated, 150u);
+  EXPECT_GT(stats.exits, 1000u);
 }
 
 // A loop that runs long enough to chain blocks many times over, with loads, stores and a
@@ -310,8 +454,8 @@ TEST(JitDifferential, ChainedLoopMatchesInterpreter) {
       csrrs(13, csr::kInstret, 0), jal(0, -28), ebreak()};
   auto interp = std::make_unique<Rig>();
   auto jit = std::make_unique<Rig>();
-  set_up(*interp, program, 7, false);
-  set_up(*jit, program, 7, false);
+  set_up(*interp, program, 7, Mode::machine);
+  set_up(*jit, program, 7, Mode::machine);
   jit->hart.set_jit(true, 1);
   for (unsigned step = 0; step < 20; ++step) {
     EXPECT_EQ(interp->hart.run(1000), jit->hart.run(1000));
