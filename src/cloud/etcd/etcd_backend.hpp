@@ -38,7 +38,7 @@ inline constexpr int kEtcdBackendAbi = 1;
 #define NIMBUS_ETCD_BACKEND_FACTORY "nimbus_etcd_grpc_backend_v1"
 using EtcdBackendFactory = ClientBackend* (*)(int abi, std::size_t options_size, const ClientOptions& options);
 
-// The path of the loaded module's file name: nimbus-etcd-grpc.so.
+// The module's file name, looked for beside the executable (etcd_module.cpp).
 inline constexpr const char* kEtcdModuleName = "nimbus-etcd-grpc.so";
 
 // Loads the module once per process (thread-safe) and returns its factory; throws EtcdError
