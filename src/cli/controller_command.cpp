@@ -118,7 +118,11 @@ int run_controller(const ControllerCliOptions& o) {
     controller.stop();
     return 0;
   } catch (const cloud::etcd::EtcdError& e) {
-    fmt::print(stderr, "nimbus controller: etcd unreachable at {}: {} (is etcd running? see --etcd)\n", o.etcd.front(), e.what());
+    // Not every etcd error means etcd is down: a bad endpoint URL, a missing gRPC module.
+    if (e.unavailable())
+      fmt::print(stderr, "nimbus controller: etcd unreachable at {}: {} (is etcd running? see --etcd)\n", o.etcd.front(), e.what());
+    else
+      fmt::print(stderr, "nimbus controller: {}\n", e.what());
     return 1;
   } catch (const std::exception& e) {
     fmt::print(stderr, "nimbus controller: {}\n", e.what());

@@ -1,7 +1,8 @@
 #pragma once
 // A small client for etcd v3 through etcd's gRPC API (protobuf over HTTP/2), the one interface
 // every cloud component uses to reach the store. Keys and values are raw bytes; gRPC and the
-// generated protobuf types stay inside etcd_client.cpp.
+// generated protobuf types stay inside the module nimbus-etcd-grpc.so (grpc/grpc_backend.cpp),
+// loaded on the first Client (etcd_backend.hpp).
 //
 // Thread safety: every call may come from any thread (calls share one HTTP/2 connection per
 // endpoint as concurrent streams). A Watch runs its own thread and calls its callback from it.
@@ -101,6 +102,7 @@ struct ClientOptions {
 };
 
 class Watch;
+class ClientBackend;
 
 class Client {
  public:
@@ -121,10 +123,11 @@ class Client {
   // less: the lease is gone and cannot be renewed); revoke deletes every key bound to it (a lease
   // that is already gone is not an error).
   //
-  // Errors: every call throws EtcdError naming the gRPC method and each endpoint tried with
-  // what failed there. Endpoints are tried in turn (starting with the one that answered last)
-  // on transport failures and "unavailable" answers; a call takes at most about
-  // request_timeout per endpoint.
+  // Errors: the constructor throws EtcdError for an invalid endpoint URL or when the gRPC module
+  // cannot be loaded (the message names every path tried). Every call throws EtcdError naming
+  // the gRPC method and each endpoint tried with what failed there. Endpoints are tried in turn
+  // (starting with the one that answered last) on transport failures and "unavailable" answers;
+  // a call takes at most about request_timeout per endpoint.
   int64_t lease_grant(int64_t ttl_seconds);
   int64_t lease_keepalive(int64_t lease);
   void lease_revoke(int64_t lease);
@@ -139,10 +142,8 @@ class Client {
   const ClientOptions& options() const { return options_; }
 
  private:
-  struct Impl;
   ClientOptions options_;
-  std::unique_ptr<Impl> impl_;
-  friend class Watch;
+  std::unique_ptr<ClientBackend> impl_;  // the gRPC transport, from nimbus-etcd-grpc.so
 };
 
 // A running watch; destroying it stops the stream and joins its thread.
