@@ -87,8 +87,10 @@ int64_t json_int(const json& j, const char* field) {
   auto it = j.find(field);
   if (it == j.end() || it->is_null()) return 0;
   if (it->is_string()) return std::stoll(it->get<std::string>());
-  if (it->is_number()) return it->get<int64_t>();
-  throw std::invalid_argument(std::string("field '") + field + "' is not a number");
+  // Not a float (1e300 to int64_t is undefined behaviour), nor an unsigned beyond int64.
+  if (it->is_number_integer() && !(it->is_number_unsigned() && it->get<uint64_t>() > uint64_t(INT64_MAX)))
+    return it->get<int64_t>();
+  throw std::invalid_argument(std::string("field '") + field + "' is not an int64");
 }
 
 bool json_bool(const json& j, const char* field) {
@@ -449,6 +451,18 @@ struct Client::Impl {
   }
 };
 
+RangeResult decode_range_reply(const json& reply) { return range_from_json(reply); }
+
+TxnResult decode_txn_reply(const json& reply) {
+  TxnResult r;
+  r.succeeded = json_bool(reply, "succeeded");
+  r.revision = header_revision(reply);
+  if (auto it = reply.find("responses"); it != reply.end() && it->is_array())
+    for (const auto& resp : *it)
+      if (auto rr = resp.find("response_range"); rr != resp.end()) r.ranges.push_back(range_from_json(*rr));
+  return r;
+}
+
 Client::Client(ClientOptions options) : options_(std::move(options)), impl_(std::make_unique<Impl>(options_)) {
   for (const auto& url : options_.endpoints)
     if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
@@ -482,7 +496,7 @@ std::optional<KeyValue> Client::get(const std::string& key) {
 
 RangeResult Client::get_prefix(const std::string& prefix, int64_t limit) {
   const json reply = impl_->call("/v3/kv/range", range_request(prefix, true, limit));
-  return decode("/v3/kv/range", [&] { return range_from_json(reply); });
+  return decode("/v3/kv/range", [&] { return decode_range_reply(reply); });
 }
 
 int64_t Client::put(const std::string& key, const std::string& value, int64_t lease) {
@@ -510,15 +524,7 @@ TxnResult Client::txn(const std::vector<Compare>& compares, const std::vector<Op
   body["failure"] = json::array();
   for (const auto& op : failure) body["failure"].push_back(op_to_json(op));
   const json reply = impl_->call("/v3/kv/txn", body);
-  return decode("/v3/kv/txn", [&] {
-    TxnResult r;
-    r.succeeded = json_bool(reply, "succeeded");
-    r.revision = header_revision(reply);
-    if (auto it = reply.find("responses"); it != reply.end() && it->is_array())
-      for (const auto& resp : *it)
-        if (auto rr = resp.find("response_range"); rr != resp.end()) r.ranges.push_back(range_from_json(*rr));
-    return r;
-  });
+  return decode("/v3/kv/txn", [&] { return decode_txn_reply(reply); });
 }
 
 int64_t Client::lease_grant(int64_t ttl_seconds) {

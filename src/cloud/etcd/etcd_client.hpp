@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace nimbus::cloud::etcd {
 
 // Any failure to get an answer from etcd (connection refused, timeout, HTTP error, malformed
@@ -152,6 +154,12 @@ class Watch {
   virtual void stop() = 0;
   virtual bool running() const = 0;
 };
+
+// The gateway's replies to a range and to a transaction, decoded (keys and values from base64,
+// int64 fields from decimal strings). A malformed reply throws std::exception (the client turns
+// it into EtcdError). Exposed for the etcd_values fuzz target.
+RangeResult decode_range_reply(const nlohmann::json& reply);
+TxnResult decode_txn_reply(const nlohmann::json& reply);
 
 // The half-open range etcd means by a prefix: [prefix, prefix_end(prefix)).
 std::string prefix_end(const std::string& prefix);

@@ -9,6 +9,8 @@
 #include <set>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "cloud/etcd/etcd_client.hpp"
 #include "cloud/etcd/etcd_process.hpp"
 #include <httplib.h>
@@ -80,6 +82,26 @@ TEST(EtcdPrefixEnd, IncrementsTheLastByteAndDropsTrailing0xff) {
   EXPECT_EQ(prefix_end("/a/"), "/a0");
   EXPECT_EQ(prefix_end("ab\xff"), "ac");
   EXPECT_EQ(prefix_end(std::string("\xff\xff")), std::string(1, '\0'));
+}
+
+// The gateway's replies as the client decodes them. An int64 field sent as a float (1e300) was
+// converted by nlohmann, undefined behaviour; now it is a malformed reply like any other.
+TEST(EtcdReplyDecoding, RangeAndTxnRepliesDecodeAndFloatsAreRefused) {
+  const auto range = decode_range_reply(nlohmann::json::parse(
+      R"({"header":{"revision":"42"},"kvs":[{"key":"L2E=","value":"eA==","mod_revision":"40","version":"3"}],"count":"1"})"));
+  ASSERT_EQ(range.kvs.size(), 1u);
+  EXPECT_EQ(range.kvs[0].key, "/a");
+  EXPECT_EQ(range.kvs[0].value, "x");
+  EXPECT_EQ(range.kvs[0].mod_revision, 40);
+  EXPECT_EQ(range.revision, 42);
+  const auto txn = decode_txn_reply(nlohmann::json::parse(
+      R"({"header":{"revision":"43"},"responses":[{"response_range":{"kvs":[{"key":"L2I=","mod_revision":41}]}}]})"));
+  EXPECT_FALSE(txn.succeeded);
+  ASSERT_EQ(txn.ranges.size(), 1u);
+  EXPECT_EQ(txn.ranges[0].kvs[0].mod_revision, 41);
+  EXPECT_THROW(decode_range_reply(nlohmann::json::parse(R"({"header":{"revision":1e300}})")), std::invalid_argument);
+  EXPECT_THROW(decode_range_reply(nlohmann::json::parse(R"({"kvs":[{"key":"L2E=","mod_revision":18446744073709551615}]})")),
+               std::invalid_argument);
 }
 
 TEST_F(EtcdClientTest, PutGetAndMissingKey) {
