@@ -11,7 +11,7 @@ corpus_root="${NIMBUS_FUZZ_CORPUS:-$root/build/fuzz/corpus}"
 jobs="${NIMBUS_JOBS:-$(nproc)}"
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(decoder page_walk g_stage shadow_tables virtio_blk virtio_rng virtio_net uart plic clint loader device_tree
-                                    snapshot vm_config placement cloud_api migration_stream tunnel_packet)
+                                    snapshot vm_config placement cloud_api api_requests etcd_values migration_stream tunnel_packet)
 s="$root/src"
 # The files each target is about (the "code under test" column of docs/fuzzing.md).
 sources() {
@@ -34,6 +34,8 @@ sources() {
     placement) echo "$s/cloud/placement/bpp_format.cpp $s/cloud/placement/vbp_format.cpp $s/cloud/placement/json_instance_format.cpp $s/cloud/placement/located_json.cpp $s/cloud/placement/text_lines.cpp $s/cloud/placement/instance_reader.cpp $s/cloud/placement/simulator/trace_csv.cpp" ;;
     cloud_api) echo "$s/cloud/controller/logic.cpp $s/cloud/controller/model.cpp $s/cloud/host/vm_spec.cpp" ;;
     migration_stream) echo "$s/hypervisor/migration_stream.cpp" ;;
+    api_requests) echo "$s/cloud/controller/api_routes.hpp $s/cloud/host/agent_routes.hpp" ;;
+    etcd_values) echo "$s/cloud/controller/model.cpp" ;;  # and the reply decoders of etcd_client.cpp
   esac
 }
 
