@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Source-based coverage (llvm-cov) that each fuzz target's corpus reaches in the code it tests:
 # builds build/fuzz-coverage (the fuzz flavor plus -fprofile-instr-generate -fcoverage-mapping),
-# replays build/fuzz/corpus/<target> (left by scripts/fuzz.sh) with -runs=0, and prints line and
+# replays build/fuzz/corpus/<target> and the seeds (left by scripts/fuzz.sh) with -runs=0, and prints line and
 # region coverage of the target's own source files. Needs llvm-14 (llvm-profdata-14, llvm-cov-14).
 # Usage: tests/fuzz/coverage.sh [TARGET...]
 set -euo pipefail
@@ -49,7 +49,10 @@ for t in "${targets[@]}"; do
   corpus="$corpus_root/$t"
   [ -d "$corpus" ] || { echo "coverage: no corpus $corpus (run scripts/fuzz.sh first)" >&2; exit 2; }
   rm -f "$build/profiles/$t".*
-  LLVM_PROFILE_FILE="$build/profiles/$t.%p.profraw" "$build/tests/fuzz/fuzz_$t" -runs=0 "$corpus" \
+  # The seeds too (build/fuzz/seeds, written by scripts/fuzz.sh): every run starts from them.
+  seeds="$root/build/fuzz/seeds/$t"
+  [ -d "$seeds" ] || seeds=""
+  LLVM_PROFILE_FILE="$build/profiles/$t.%p.profraw" "$build/tests/fuzz/fuzz_$t" -runs=0 "$corpus" $seeds \
     > "$build/profiles/$t.log" 2>&1
   llvm-profdata-14 merge -sparse "$build/profiles/$t".*.profraw -o "$build/profiles/$t.profdata"
   # The per-file rows of the whole report (file names as the compiler recorded them, relative

@@ -91,6 +91,7 @@ struct Model {
     case Outcome::EtcdUnavailable: throw etcd::EtcdError("etcd is away", true);
     case Outcome::SpecError:
       if (agent) throw host::SpecError("bad spec");
+      forced_status = 500;  // the controller has no SpecError: a plain exception
       throw std::runtime_error("model failure");
     default: throw std::runtime_error("model failure");
     }
@@ -380,6 +381,15 @@ void write_seeds() {
     write_seed("agent_unix_" + name, std::string(1, '\x01') + req);
     write_seed("agent_tcp_" + name, std::string(1, '\x02') + req);
   }
+  // Every other answer of the model (a 5xx ApiError, a refused or unavailable etcd, a SpecError,
+  // any exception) on a read and a write of each server: mutations rarely reach them from byte 0.
+  for (int outcome = 2; outcome < 7; ++outcome) {
+    const std::string n = std::to_string(outcome);
+    write_seed("controller_tenants_" + n, std::string(1, char(outcome << 2)) + controller[3].second);
+    write_seed("controller_vm_create_" + n, std::string(1, char(outcome << 2)) + controller[12].second);
+    write_seed("agent_unix_get_" + n, std::string(1, char(1 | outcome << 2)) + agent[4].second);
+    write_seed("agent_unix_put_" + n, std::string(1, char(1 | outcome << 2)) + agent[3].second);
+  }
 }
 
 } // namespace
@@ -437,7 +447,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const bool is_controller = server == 0 || server == 3;
   // An answer to HEAD has the headers of the GET answer and no body.
-  const bool head = request.rfind("HEAD ", 0) == 0;
+  const bool head = request.rfind("HEAD", 0) == 0;  // also a malformed "HEAD\r\n" (a 400)
   // The controller leaves httplib's own answers to malformed requests (400, 413, 414) without a
   // body; every answer of a route is JSON.
   const bool routed = model.calls || model.threw || model.authenticated;
