@@ -3,7 +3,9 @@
 # bounded time from the project's seed corpus; fails on any crash, sanitizer report, leak,
 # timeout or out-of-memory. Prints executions and coverage per target. docs/fuzzing.md.
 #
-# Usage: scripts/fuzz.sh [SECONDS-PER-TARGET] [TARGET...]     (default 20 s; every target)
+# Usage: scripts/fuzz.sh [SECONDS-PER-TARGET] [TARGET...]     (default 30 s; every target)
+#        scripts/fuzz.sh --coverage [TARGET...]   line coverage (llvm-cov) that the corpus left by
+#                                                 earlier runs reaches (tests/fuzz/coverage.sh)
 #   NIMBUS_FUZZ_JOBS   targets run at once (default: the number of CPUs, at most 2)
 #   NIMBUS_FUZZ_CORPUS corpus directory kept between runs (default build/fuzz/corpus); new
 #                      inputs the fuzzer finds are added to it, seeds are regenerated each run
@@ -11,11 +13,15 @@
 #   build/fuzz/tests/fuzz/fuzz_<target> build/fuzz/crashes/<file>
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-seconds="${1:-20}"
+if [ "${1:-}" = --coverage ]; then
+  shift
+  exec bash "$root/tests/fuzz/coverage.sh" "$@"
+fi
+seconds="${1:-30}"
 shift || true
 build="$root/build/fuzz"
 all_targets=(decoder page_walk g_stage shadow_tables virtio_blk virtio_rng virtio_net uart plic clint loader device_tree snapshot vm_config
-             placement cloud_api migration_stream tunnel_packet)
+             placement cloud_api api_requests etcd_values migration_stream tunnel_packet)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 jobs="${NIMBUS_FUZZ_JOBS:-$(nproc)}"

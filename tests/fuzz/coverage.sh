@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Source-based coverage (llvm-cov) that each fuzz target's corpus reaches in the code it tests:
 # builds build/fuzz-coverage (the fuzz flavor plus -fprofile-instr-generate -fcoverage-mapping),
-# replays build/fuzz/corpus/<target> (left by scripts/fuzz.sh) with -runs=0, and prints line and
+# replays build/fuzz/corpus/<target> and the seeds (left by scripts/fuzz.sh) with -runs=0, and prints line and
 # region coverage of the target's own source files. Needs llvm-14 (llvm-profdata-14, llvm-cov-14).
 # Usage: tests/fuzz/coverage.sh [TARGET...]
 set -euo pipefail
@@ -11,7 +11,7 @@ corpus_root="${NIMBUS_FUZZ_CORPUS:-$root/build/fuzz/corpus}"
 jobs="${NIMBUS_JOBS:-$(nproc)}"
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(decoder page_walk g_stage shadow_tables virtio_blk virtio_rng virtio_net uart plic clint loader device_tree
-                                    snapshot vm_config placement cloud_api migration_stream tunnel_packet)
+                                    snapshot vm_config placement cloud_api api_requests etcd_values migration_stream tunnel_packet)
 s="$root/src"
 # The files each target is about (the "code under test" column of docs/fuzzing.md).
 sources() {
@@ -34,6 +34,8 @@ sources() {
     placement) echo "$s/cloud/placement/bpp_format.cpp $s/cloud/placement/vbp_format.cpp $s/cloud/placement/json_instance_format.cpp $s/cloud/placement/located_json.cpp $s/cloud/placement/text_lines.cpp $s/cloud/placement/instance_reader.cpp $s/cloud/placement/simulator/trace_csv.cpp" ;;
     cloud_api) echo "$s/cloud/controller/logic.cpp $s/cloud/controller/model.cpp $s/cloud/host/vm_spec.cpp" ;;
     migration_stream) echo "$s/hypervisor/migration_stream.cpp" ;;
+    api_requests) echo "$s/cloud/controller/api_routes.hpp $s/cloud/host/agent_routes.hpp" ;;
+    etcd_values) echo "$s/cloud/controller/model.cpp" ;;  # and the reply decoders of etcd_client.cpp
   esac
 }
 
@@ -47,7 +49,10 @@ for t in "${targets[@]}"; do
   corpus="$corpus_root/$t"
   [ -d "$corpus" ] || { echo "coverage: no corpus $corpus (run scripts/fuzz.sh first)" >&2; exit 2; }
   rm -f "$build/profiles/$t".*
-  LLVM_PROFILE_FILE="$build/profiles/$t.%p.profraw" "$build/tests/fuzz/fuzz_$t" -runs=0 "$corpus" \
+  # The seeds too (build/fuzz/seeds, written by scripts/fuzz.sh): every run starts from them.
+  seeds="$root/build/fuzz/seeds/$t"
+  [ -d "$seeds" ] || seeds=""
+  LLVM_PROFILE_FILE="$build/profiles/$t.%p.profraw" "$build/tests/fuzz/fuzz_$t" -runs=0 "$corpus" $seeds \
     > "$build/profiles/$t.log" 2>&1
   llvm-profdata-14 merge -sparse "$build/profiles/$t".*.profraw -o "$build/profiles/$t.profdata"
   # The per-file rows of the whole report (file names as the compiler recorded them, relative

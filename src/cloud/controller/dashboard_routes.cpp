@@ -58,9 +58,10 @@ bool inside(const fs::path& root, const fs::path& inner) {
   return i != inner.end();
 }
 
+// Request bytes quoted in an error that are not UTF-8 go out as U+FFFD (dump() would throw).
 void send_json(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(2) + "\n", "application/json");
+  res.set_content(body.dump(2, ' ', false, json::error_handler_t::replace) + "\n", "application/json");
 }
 
 void not_found(httplib::Response& res, const std::string& what) {

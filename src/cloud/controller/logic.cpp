@@ -35,6 +35,11 @@ json parse_body(const std::string& body, const std::string& expected_shape) {
     throw ApiError(400, "malformed_json",
                    fmt::format("malformed JSON at byte {}: send a JSON object like {}", e.byte, expected_shape),
                    json{{"expected", expected_shape}});
+  } catch (const json::exception&) {
+    // A number beyond a double's range ("1e999") is out_of_range, not parse_error.
+    throw ApiError(400, "malformed_json",
+                   fmt::format("a number in the body is out of range: send a JSON object like {}", expected_shape),
+                   json{{"expected", expected_shape}});
   }
   if (!j.is_object())
     throw ApiError(400, "malformed_json", fmt::format("the body must be a JSON object like {}", expected_shape),

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <stdexcept>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -10,7 +12,43 @@ namespace nimbus::cloud::controller {
 
 using nlohmann::json;
 
-#define NIMBUS_GET(field) v.field = j.value(#field, v.field)
+namespace {
+
+// An integer field's JSON value: an integer of magnitude at most 2^53 (what every JSON tool keeps
+// exact; far beyond any count, size or revision Nimbus writes). nlohmann's own conversion of a
+// float such as 1e300 to int64_t is undefined behaviour (found by fuzz_cloud_api on a stored VM
+// record), and near 2^63 the controller's sums of resources and its revision + 1 would overflow
+// such a record is malformed.
+constexpr int64_t kMaxRecordInteger = int64_t{1} << 53;
+bool int64_value(const json& x, int64_t& out) {
+  if (x.is_number_unsigned()) {
+    if (x.get<uint64_t>() > static_cast<uint64_t>(kMaxRecordInteger)) return false;
+  } else if (!x.is_number_integer()) {
+    return false;
+  }
+  const int64_t v = x.get<int64_t>();
+  if (v > kMaxRecordInteger || v < -kMaxRecordInteger) return false;
+  out = v;
+  return true;
+}
+
+// A field of a stored record: absent keeps the default; present, it must have the field's type
+// (else the record is malformed: parse_record() gives the default record).
+template <typename T>
+void get_field(const json& j, const char* name, T& out) {
+  if (!j.is_object()) throw std::invalid_argument("a record is a JSON object");
+  const auto it = j.find(name);
+  if (it == j.end()) return;
+  if constexpr (std::is_same_v<T, int64_t>) {
+    if (!int64_value(*it, out)) throw std::invalid_argument(std::string("field '") + name + "' is not an int64");
+  } else {
+    out = it->template get<T>();
+  }
+}
+
+} // namespace
+
+#define NIMBUS_GET(field) get_field(j, #field, v.field)
 
 void Alloc::add(const std::string& id, const Resources& r) {
   if (std::find(vms.begin(), vms.end(), id) != vms.end()) return;
@@ -150,8 +188,8 @@ void from_json(const json& j, HostStatusRecord& v) {
       if (o.is_object()) {
         if (o.contains("state") && o["state"].is_string()) vm.state = o["state"].get<std::string>();
         if (o.contains("cpu_load") && o["cpu_load"].is_number()) vm.cpu_load = o["cpu_load"].get<double>();
-        if (o.contains("pid") && o["pid"].is_number()) vm.pid = o["pid"].get<int64_t>();
-        if (o.contains("generation") && o["generation"].is_number()) vm.generation = o["generation"].get<int64_t>();
+        if (o.contains("pid")) int64_value(o["pid"], vm.pid);
+        if (o.contains("generation")) int64_value(o["generation"], vm.generation);
       }
       v.cpu_load += vm.cpu_load;
       v.vms[id] = vm;

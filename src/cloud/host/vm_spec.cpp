@@ -197,8 +197,9 @@ VmSpec parse_vm_spec_text(const std::string& text, const std::string& path_id) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    // nlohmann's text: "[json.exception.parse_error.101] parse error at line 1, column 5: ..."
+  } catch (const json::exception& e) {
+    // nlohmann's text: "[json.exception.parse_error.101] parse error at line 1, column 5: ...", or
+    // out_of_range.406 for a number beyond a double's range ("1e999")
     std::string what = e.what();
     if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
     throw SpecError("malformed JSON: " + what);

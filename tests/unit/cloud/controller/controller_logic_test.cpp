@@ -48,6 +48,46 @@ TEST(ControllerLogic, CreateVmRequestValidation) {
   }
 }
 
+// Found by fuzz_cloud_api: a number beyond a double's range makes nlohmann throw out_of_range,
+// not parse_error; it escaped parse_body and became a 500 instead of a 400.
+TEST(ControllerLogic, ANumberBeyondADoubleIsA400) {
+  try {
+    parse_quota(R"({"vcpus": 1e999})");
+    FAIL();
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status(), 400);
+    EXPECT_EQ(e.code(), "malformed_json");
+  }
+  EXPECT_EQ(status_of([] { parse_create_vm(R"({"name":"a","flavor":"f","image":"x","n":-2e400})", "acme"); }), 400);
+}
+
+// Stored records (what the controller reads back from etcd): an integer field holding a float
+// such as 1e300 was converted to int64_t by nlohmann, undefined behaviour (found by
+// fuzz_cloud_api); integers beyond 2^53 would overflow the controller's sums. Both make the record
+// malformed (parse_record gives the default record and false).
+TEST(ControllerRecords, IntegerFieldsTakeOnlyIntegersUpTo2To53) {
+  VmRecord vm;
+  EXPECT_FALSE(parse_record(R"({"id":"a","vcpus":1e300})", vm));
+  EXPECT_EQ(vm.id, "");
+  EXPECT_FALSE(parse_record(R"({"id":"a","vcpus":2.0})", vm));
+  EXPECT_FALSE(parse_record(R"({"id":"a","generation":9007199254740993})", vm));
+  EXPECT_FALSE(parse_record(R"({"id":"a","events_seq":18446744073709551615})", vm));
+  EXPECT_FALSE(parse_record(R"({"id":"a","memory_mib":-9007199254740993})", vm));
+  EXPECT_TRUE(parse_record(R"({"id":"a","generation":9007199254740992,"vcpus":2})", vm));
+  EXPECT_EQ(vm.generation, int64_t{1} << 53);
+  EXPECT_EQ(vm.vcpus, 2);
+  HostInfo host;
+  EXPECT_FALSE(parse_record(R"({"name":"h1","capacity":{"vcpus":1e19}})", host));
+  Alloc alloc;
+  EXPECT_FALSE(parse_record(R"({"vcpus":"4"})", alloc));
+  EXPECT_FALSE(parse_record("[1]", alloc));
+  // A host's status is read leniently: a bad field is skipped, not the record.
+  HostStatusRecord status;
+  EXPECT_TRUE(parse_record(R"({"vms":{"v1":{"state":"running","pid":1e300,"generation":3}}})", status));
+  EXPECT_EQ(status.vms["v1"].pid, 0);
+  EXPECT_EQ(status.vms["v1"].generation, 3);
+}
+
 TEST(ControllerLogic, UnknownFlavorListsChoices) {
   std::map<std::string, Flavor> flavors;
   for (const auto& f : default_flavors()) flavors[f.name] = f;

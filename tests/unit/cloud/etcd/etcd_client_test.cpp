@@ -9,6 +9,8 @@
 #include <set>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "cloud/etcd/etcd_client.hpp"
 #include "cloud/etcd/etcd_process.hpp"
 #include <httplib.h>

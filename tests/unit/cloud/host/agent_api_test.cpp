@@ -120,6 +120,25 @@ TEST_F(AgentApiTest, TcpNeedsTheToken) {
   EXPECT_EQ(json::parse(r->body)["capacity"]["vcpus"], 4);
 }
 
+// Found by fuzz_api_requests: the 404 answer quoted a path that was not UTF-8, nlohmann's dump()
+// threw from the error handler and std::terminate ended the agent. A number beyond a double's
+// range was a 500 (nlohmann's out_of_range, not a parse_error) instead of a 400.
+TEST_F(AgentApiTest, HostileBytesGetAnAnswerNotACrash) {
+  auto r = client_->Get("/v1/%FF%FE");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  EXPECT_EQ(error_of(r), "no such endpoint: GET /v1/\xEF\xBF\xBD\xEF\xBF\xBD") << r->body;
+  r = client_->Get("/v1/vms/%FF/stats");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  EXPECT_EQ(error_of(r), "no VM '\xEF\xBF\xBD' on this host");
+  r = client_->Put("/v1/vms/b", R"({"kernel": "/k", "vcpus": 1e999})", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(error_of(r).rfind("malformed JSON: ", 0), 0u) << r->body;
+  EXPECT_EQ(client_->Get("/v1/host")->status, 200);  // still serving
+}
+
 TEST_F(AgentApiTest, UnixSocketServesWithoutTokenAndIsPrivate) {
   const std::string path = (dir_ / "agent.sock").string();
   struct stat st {};
