@@ -5,20 +5,16 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <string>
 
 #include "cli/commands.hpp"
+#include "cli/vm_control_client.hpp"
 #include "hypervisor/balloon_report.hpp"
-#include "hypervisor/vm_control.hpp"
 #include "hypervisor/vmm.hpp"
 #include "machine/size_parser.hpp"
 
@@ -45,47 +41,25 @@ int run_balloon(const BalloonOptions& options) {
   }
   const std::filesystem::path state_dir =
       options.state_dir.empty() ? hypervisor::default_state_dir() : std::filesystem::path(options.state_dir);
-  const auto path = hypervisor::VmControl::path(state_dir, options.name);
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  const std::string text = path.string();
-  if (text.size() >= sizeof(address.sun_path)) {
-    fmt::print(stderr, "nimbus balloon: {}: path too long\n", text);
-    return 2;
+  const VmControlConnection control = connect_vm_control(state_dir, options.name);
+  if (control.fd < 0) {
+    fmt::print(stderr, "nimbus balloon: {}\n", control.error);
+    return control.exit_code;
   }
-  std::memcpy(address.sun_path, text.c_str(), text.size() + 1);
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    fmt::print(stderr, "nimbus balloon: no running VM '{}' ({}: {})\n", options.name, text, std::strerror(errno));
-    if (fd >= 0) ::close(fd);
+  std::string error;
+  const auto reply = send_control_request(control.fd, request, std::chrono::seconds(30), error);
+  ::close(control.fd);
+  if (!reply) {
+    fmt::print(stderr, "nimbus balloon: {}\n", error);
     return 1;
   }
-  request += "\n";
-  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
-    fmt::print(stderr, "nimbus balloon: cannot send the request: {}\n", std::strerror(errno));
-    ::close(fd);
-    return 1;
-  }
-  std::string reply;
-  char buffer[4096];
-  for (;;) {
-    pollfd pfd{fd, POLLIN, 0};
-    if (::poll(&pfd, 1, 30'000) <= 0) break;
-    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-    if (n <= 0) break;
-    reply.append(buffer, static_cast<size_t>(n));
-    if (reply.find('\n') != std::string::npos) break;
-  }
-  ::close(fd);
-  if (const auto nl = reply.find('\n'); nl != std::string::npos) reply.resize(nl);
-  if (!reply.starts_with("ok ")) {
-    fmt::print(stderr, "nimbus balloon: {}\n",
-               reply.starts_with("error ") ? reply.substr(6) : reply.empty() ? "the VMM closed the connection" : reply);
+  if (!reply->starts_with("ok ")) {
+    fmt::print(stderr, "nimbus balloon: {}\n", control_reply_error(*reply));
     return 1;
   }
   nlohmann::json state;
   try {
-    state = nlohmann::json::parse(reply.substr(3));
+    state = nlohmann::json::parse(reply->substr(3));
   } catch (const std::exception& e) {
     fmt::print(stderr, "nimbus balloon: the VMM's reply is not JSON: {}\n", e.what());
     return 1;

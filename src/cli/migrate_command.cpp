@@ -20,6 +20,7 @@
 #include <string>
 
 #include "cli/commands.hpp"
+#include "cli/vm_control_client.hpp"
 #include "cli/jail.hpp"
 #include "cli/tls_stream.hpp"
 #include "hypervisor/migration.hpp"
@@ -121,21 +122,12 @@ int run_migrate(const MigrateOptions& options) {
     return 2;
   }
 
-  const auto path = hypervisor::VmControl::path(state_dir, options.name);
-  sockaddr_un unix_address{};
-  unix_address.sun_family = AF_UNIX;
-  const std::string text = path.string();
-  if (text.size() >= sizeof(unix_address.sun_path)) {
-    fmt::print(stderr, "nimbus migrate: {}: path too long\n", text);
-    return 2;
+  const VmControlConnection connection = connect_vm_control(state_dir, options.name);
+  if (connection.fd < 0) {
+    fmt::print(stderr, "nimbus migrate: {}\n", connection.error);
+    return connection.exit_code;
   }
-  std::memcpy(unix_address.sun_path, text.c_str(), text.size() + 1);
-  const int control = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (control < 0 || ::connect(control, reinterpret_cast<sockaddr*>(&unix_address), sizeof(unix_address)) != 0) {
-    fmt::print(stderr, "nimbus migrate: no running VM '{}' ({}: {})\n", options.name, text, std::strerror(errno));
-    if (control >= 0) ::close(control);
-    return 1;
-  }
+  const int control = connection.fd;
   if (const std::string wrong = prepare_directory_for_vmm(control, held, state_dir); !wrong.empty()) {
     fmt::print(stderr, "nimbus migrate: --held-dir {}: {}; VM '{}' runs on here\n", held.string(), wrong, options.name);
     ::close(control);

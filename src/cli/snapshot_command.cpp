@@ -3,20 +3,16 @@
 // Resume it later with `nimbus run --restore DIR` (docs/migration.md).
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <string>
 
 #include "cli/commands.hpp"
 #include "cli/jail.hpp"
-#include "hypervisor/vm_control.hpp"
+#include "cli/vm_control_client.hpp"
 #include "hypervisor/vmm.hpp"
 
 namespace nimbus::cli {
@@ -38,50 +34,30 @@ int run_snapshot(const SnapshotOptions& options) {
     fmt::print(stderr, "nimbus snapshot: cannot use directory '{}'{}\n", options.to, ec ? ": " + ec.message() : "");
     return 2;
   }
-  const auto path = hypervisor::VmControl::path(state_dir, options.name);
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  const std::string text = path.string();
-  if (text.size() >= sizeof(address.sun_path)) {
-    fmt::print(stderr, "nimbus snapshot: {}: path too long\n", text);
-    return 2;
+  const VmControlConnection control = connect_vm_control(state_dir, options.name);
+  if (control.fd < 0) {
+    fmt::print(stderr, "nimbus snapshot: {}\n", control.error);
+    return control.exit_code;
   }
-  std::memcpy(address.sun_path, text.c_str(), text.size() + 1);
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    fmt::print(stderr, "nimbus snapshot: no running VM '{}' ({}: {})\n", options.name, text, std::strerror(errno));
-    if (fd >= 0) ::close(fd);
-    return 1;
-  }
+  const int fd = control.fd;
   if (const std::string wrong = prepare_directory_for_vmm(fd, dir, state_dir); !wrong.empty()) {
     fmt::print(stderr, "nimbus snapshot: '{}': {}\n", options.to, wrong);
     ::close(fd);
     return 2;
   }
-  const std::string request = "snapshot " + dir.lexically_normal().string() + "\n";
-  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
-    fmt::print(stderr, "nimbus snapshot: cannot send the request: {}\n", std::strerror(errno));
-    ::close(fd);
+  std::string error;
+  const auto reply =
+      send_control_request(fd, "snapshot " + dir.lexically_normal().string(), std::chrono::seconds(180), error);
+  ::close(fd);
+  if (!reply) {
+    fmt::print(stderr, "nimbus snapshot: {}\n", error);
     return 1;
   }
-  std::string reply;
-  char buffer[1024];
-  for (;;) {
-    pollfd pfd{fd, POLLIN, 0};
-    if (::poll(&pfd, 1, 180'000) <= 0) break;
-    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-    if (n <= 0) break;
-    reply.append(buffer, static_cast<size_t>(n));
-    if (reply.find('\n') != std::string::npos) break;
-  }
-  ::close(fd);
-  if (const auto nl = reply.find('\n'); nl != std::string::npos) reply.resize(nl);
-  if (reply.starts_with("ok ")) {
-    fmt::print("{}\n", reply.substr(3));
+  if (reply->starts_with("ok ")) {
+    fmt::print("{}\n", reply->substr(3));
     return 0;
   }
-  fmt::print(stderr, "nimbus snapshot: {}\n",
-             reply.starts_with("error ") ? reply.substr(6) : reply.empty() ? "the VMM closed the connection" : reply);
+  fmt::print(stderr, "nimbus snapshot: {}\n", control_reply_error(*reply));
   return 1;
 }
 
