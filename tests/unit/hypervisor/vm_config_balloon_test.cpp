@@ -33,15 +33,24 @@ TEST(VmConfigBalloon, VmcfCarriesTheDevicesAndOldSectionsDecode) {
   const VmConfig back = decode_config(encode_config(c));
   EXPECT_TRUE(back.balloon);
   EXPECT_TRUE(back.virtio_console);
-  // A section written before the fields existed: the same bytes without the last two.
+  // The version-2 tail is the interfaces (here none: a u32 count of 0), then the two flags. A
+  // section written before the tail existed is the same bytes without those 4 + 2.
   machine::snapshot::Section old = encode_config(c);
-  old.payload.resize(old.payload.size() - 2);
+  old.payload.resize(old.payload.size() - 6);
   const VmConfig from_old = decode_config(old);
   EXPECT_FALSE(from_old.balloon);
   EXPECT_FALSE(from_old.virtio_console);
-  // A VM with neither device writes exactly that older section (older VMMs can read it).
+  // A tail with the interfaces only (a version-2 section of a VM with NICs) has no devices.
+  machine::snapshot::Section nics_only = encode_config(c);
+  nics_only.payload.resize(nics_only.payload.size() - 2);
+  EXPECT_FALSE(decode_config(nics_only).balloon);
+  // A VM with neither device nor interface writes exactly that older section (older VMMs read it),
+  // and is saved as format version 1.
   c.balloon = c.virtio_console = false;
   EXPECT_EQ(encode_config(c).payload, old.payload);
+  EXPECT_EQ(snapshot_format_version(c), 1u);
+  c.balloon = true;
+  EXPECT_EQ(snapshot_format_version(c), 2u);
 }
 
 } // namespace

@@ -245,7 +245,7 @@ TEST(VmSnapshot, BadInterfacesInTheConfigurationAreRefused) {
   refused(bad_name, "bad network name");
   VmConfig many = config;
   for (uint8_t i = 2; i <= 5; ++i) many.nics.push_back(NicConfig{"n" + std::to_string(i), {0x52, 0x54, 0, 0, 0, i}});
-  refused(many, "5 network interfaces (1 to 4)");
+  refused(many, "5 network interfaces (0 to 4)");
   // Every cut of the interface tail is refused (never a crash, never a partial list).
   for (size_t cut = 1; cut < 4 + 4 + 4 + 6; ++cut) {
     machine::snapshot::Section s = good;
