@@ -5,7 +5,9 @@
 // reserved bits zero, a frame of 14..1518 bytes), its frame lies inside the datagram, and
 // encoding what it parsed gives the datagram back byte for byte. A parsed frame handed to the
 // switch reaches only ports of the network it names: never another network, never with a local
-// port's MAC as its source.
+// port's MAC as its source. With a key (net_tunnel_auth.hpp): no datagram the fuzzer makes opens
+// (it cannot forge the tag), and a well-formed packet sealed with the key opens to itself once,
+// then is a replay.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -54,6 +56,11 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::span<const uint8_t> datagram(data, size);
+  static const std::vector<uint8_t> key(32, 0x6b);
+  std::vector<uint8_t> scratch;
+  std::span<const uint8_t> inner;
+  TunnelAuthenticator receiver(key, 1);
+  FUZZ_CHECK(receiver.open(datagram, 0, scratch, inner) != TunnelAuthenticator::Verdict::ok);
   TunnelParseError error = TunnelParseError::none;
   const auto packet = parse_tunnel_packet(datagram, &error);
   const bool well_formed = size >= kTunnelHeaderBytes && data[0] == kTunnelFlagNetworkId && data[1] == 0 &&
@@ -68,6 +75,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<uint8_t> again;
   encode_tunnel_packet(packet->network, packet->frame, again);
   FUZZ_CHECK(again.size() == size && std::memcmp(again.data(), data, size) == 0);
+  TunnelAuthenticator sender(key, 1);
+  sender.seal(again);
+  FUZZ_CHECK(again.size() == size + kTunnelTrailerBytes);
+  FUZZ_CHECK(receiver.open(again, 0, scratch, inner) == TunnelAuthenticator::Verdict::ok);
+  FUZZ_CHECK(inner.size() == size && std::memcmp(inner.data(), data, size) == 0);
+  FUZZ_CHECK(receiver.open(again, 0, scratch, inner) == TunnelAuthenticator::Verdict::replayed);
 
   VirtualSwitch sw;
   Port blue1(sw, "blue", {0x52, 0x54, 0, 0, 0, 1}), blue2(sw, "blue", {0x52, 0x54, 0, 0, 0, 2});
