@@ -569,9 +569,12 @@ void HostAgent::send_vm(const std::string& id, const std::string& address) {
                  {"error", r.ok ? "" : r.output}};
   for (const char* k : {"downtime_ms", "total_ms", "rounds"})
     if (report.contains(k)) result[k] = report[k];
-  if (vm.from_etcd) extra_puts_[options_.etcd_prefix + "migration/" + id] = result.dump();
+  // The tool's output is not ours to trust as UTF-8: replace bad bytes rather than throw.
+  if (vm.from_etcd)
+    extra_puts_[options_.etcd_prefix + "migration/" + id] = result.dump(-1, ' ', false, json::error_handler_t::replace);
   publish_cv_.notify_all();
-  log_line(r.ok ? fmt::format("VM {}: migrated live to {}: {}", id, address, report.dump())
+  log_line(r.ok ? fmt::format("VM {}: migrated live to {}: {}", id, address,
+                                        report.dump(-1, ' ', false, json::error_handler_t::replace))
                 : fmt::format("VM {}: live migration to {} failed, it runs on here: {}", id, address, r.output));
 }
 
