@@ -71,7 +71,7 @@ void append_number(char*& out, const char* end, long value) {
 }
 
 void on_sigsys(int, siginfo_t* info, void*) {
-  char message[256];
+  char message[256] = {};
   char* out = message;
   const char* end = message + sizeof message - 1;
   const int number = info->si_syscall;
