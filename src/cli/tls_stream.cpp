@@ -1,5 +1,7 @@
 #include "cli/tls_stream.hpp"
 
+#include "hypervisor/migration.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -14,7 +16,6 @@
 
 #include <array>
 #include <cerrno>
-#include <charconv>
 #include <condition_variable>
 #include <cstring>
 #include <future>
@@ -26,26 +27,11 @@
 namespace nimbus::cli {
 
 StreamAddress parse_stream_address(const std::string& text) {
-  const auto bad = [&] {
-    return std::invalid_argument(fmt::format("'{}' is not an address of the form tcp:HOST:PORT or tls:HOST:PORT", text));
-  };
-  StreamAddress address;
-  if (text.starts_with("tls:")) address.tls = true;
-  else if (!text.starts_with("tcp:")) throw bad();
-  const std::string rest = text.substr(4);
-  const auto colon = rest.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == rest.size()) throw bad();
-  address.host = rest.substr(0, colon);
-  if (address.host.size() > 2 && address.host.front() == '[' && address.host.back() == ']')
-    address.host = address.host.substr(1, address.host.size() - 2);
-  unsigned port = 0;
-  const char* first = rest.data() + colon + 1;
-  const char* last = rest.data() + rest.size();
-  auto [p, ec] = std::from_chars(first, last, port);
-  if (ec != std::errc() || p != last || port > 65535)
-    throw std::invalid_argument(fmt::format("'{}': port '{}' is not a number from 0 to 65535", text, rest.substr(colon + 1)));
-  address.port = static_cast<uint16_t>(port);
-  return address;
+  constexpr std::string_view form = "tcp:HOST:PORT or tls:HOST:PORT";
+  if (!text.starts_with("tls:") && !text.starts_with("tcp:"))
+    throw std::invalid_argument(fmt::format("'{}' is not an address of the form {}", text, form));
+  const hypervisor::migration::TcpAddress tcp = hypervisor::migration::parse_host_port(text, form);
+  return StreamAddress{text.starts_with("tls:"), tcp.host, tcp.port};
 }
 
 std::string check_tls_options(const StreamAddress& address, const TlsFiles& files, const std::string& option) {

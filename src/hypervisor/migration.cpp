@@ -714,10 +714,14 @@ Incoming::Report Incoming::receive(Vm& vm, std::chrono::milliseconds idle_timeou
 TcpAddress parse_tcp_address(const std::string& text) {
   if (!text.starts_with("tcp:"))
     throw std::invalid_argument(fmt::format("'{}' is not an address of the form tcp:HOST:PORT", text));
+  return parse_host_port(text, "tcp:HOST:PORT");
+}
+
+TcpAddress parse_host_port(const std::string& text, std::string_view form) {
   const std::string rest = text.substr(4);
   const auto colon = rest.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == rest.size())
-    throw std::invalid_argument(fmt::format("'{}' is not an address of the form tcp:HOST:PORT", text));
+    throw std::invalid_argument(fmt::format("'{}' is not an address of the form {}", text, form));
   TcpAddress address;
   address.host = rest.substr(0, colon);
   if (address.host.size() > 2 && address.host.front() == '[' && address.host.back() == ']')

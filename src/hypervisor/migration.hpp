@@ -28,6 +28,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "hypervisor/migration_stream.hpp"
@@ -150,5 +151,8 @@ struct TcpAddress {
   uint16_t port = 0;
 };
 TcpAddress parse_tcp_address(const std::string& text);
+// The HOST:PORT after the 4-character scheme of `text` ("tcp:", "tls:"), `form` naming the
+// accepted forms in the error. Shared by parse_tcp_address and the CLI's tls: addresses.
+TcpAddress parse_host_port(const std::string& text, std::string_view form);
 
 } // namespace nimbus::hypervisor::migration
