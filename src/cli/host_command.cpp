@@ -7,11 +7,15 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
+#include <iterator>
 #include <fstream>
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "cli/jail_cgroup.hpp"
 #include "cloud/host/agent_api.hpp"
 #include "cloud/host/host_agent.hpp"
 #include "machine/size_parser.hpp"
@@ -37,6 +41,7 @@ struct HostCommandOptions {
   int64_t lease_ttl = 5;
   std::string token_file;
   std::string vmm_jail_user;
+  std::string vmm_jail_uids;   // FIRST-LAST
   bool simulate = false;
   int simulate_hosts = 0;
   double stop_grace = 5;
@@ -81,6 +86,43 @@ int run_host(const HostCommandOptions& o) {
     return 2;
   }
   a.vmm_jail_user = o.vmm_jail_user;
+  if (!o.vmm_jail_uids.empty()) {
+    unsigned long first = 0, last = 0;
+    char tail = 0;
+    if (std::sscanf(o.vmm_jail_uids.c_str(), "%lu-%lu%c", &first, &last, &tail) != 2 || first == 0 || last < first ||
+        last > 0xfffffffeul) {
+      fmt::print(stderr, "nimbus host: --vmm-jail-uids: want FIRST-LAST with 0 < FIRST <= LAST, such as "
+                         "200000-200999 (uids no account uses), got '{}'\n", o.vmm_jail_uids);
+      return 2;
+    }
+    if (::geteuid() != 0) {
+      fmt::print(stderr, "nimbus host: --vmm-jail-uids needs root (the VMMs make namespaces and then drop to a uid of "
+                         "the range)\n");
+      return 2;
+    }
+    a.vmm_jail_uid_first = static_cast<uint32_t>(first);
+    a.vmm_jail_uid_count = static_cast<uint32_t>(last - first + 1);
+  }
+  if (a.jailed() && !a.simulate) {
+    // Limits only where this host has the controller: a VMM asked for one it lacks would not start.
+    std::ifstream mountinfo("/proc/self/mountinfo"), self("/proc/self/cgroup");
+    const auto hierarchies = parse_cgroup_hierarchies(mountinfo, self, [](const std::filesystem::path& mount) {
+      std::ifstream in(mount / "cgroup.controllers");
+      return std::string(std::istreambuf_iterator<char>(in), {});
+    });
+    const auto has = [&](const std::string& controller) {
+      for (const auto& h : hierarchies)
+        if (std::find(h.controllers.begin(), h.controllers.end(), controller) != h.controllers.end()) return true;
+      return false;
+    };
+    a.vmm_limit_memory = has("memory");
+    a.vmm_limit_cpu = has("cpu");
+    a.vmm_limit_pids = has("pids");
+    fmt::print(stderr, "nimbus host: VMMs run jailed{}{}{}{}\n",
+               a.vmm_jail_uid_count ? fmt::format(", each as its own uid from {}", o.vmm_jail_uids) : "",
+               a.vmm_limit_memory ? ", memory capped" : "", a.vmm_limit_cpu ? ", CPU capped" : "",
+               a.vmm_limit_pids ? ", threads capped" : "");
+  }
   if (!o.dir.empty()) {
     a.dir = o.dir;
   } else {
@@ -203,6 +245,12 @@ void register_host(CLI::App& app) {
                   "Run every VMM jailed (nimbus run --jail) as this unprivileged user, e.g. nobody; needs root "
                   "(docs/security.md)")
       ->type_name("USER");
+  cmd->add_option("--vmm-jail-uids", o->vmm_jail_uids,
+                  "Run every VMM jailed as a user of its own: uid and gid N from this range, FIRST-LAST (e.g. "
+                  "200000-200999: numbers no account uses), never two live VMMs with one; needs root. Jailed VMMs "
+                  "also get cgroup limits (memory, CPU, threads) from their VM's size where the host has the "
+                  "controllers (docs/security.md)")
+      ->type_name("FIRST-LAST");
   cmd->add_flag("--simulate", o->simulate, "Fake VMs: same protocol, no processes, synthetic CPU load");
   cmd->add_option("--simulate-hosts", o->simulate_hosts, "Play N simulated hosts NAME-0000... (one lease, one watch)")
       ->check(CLI::Range(1, 100000));

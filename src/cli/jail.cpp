@@ -1,5 +1,7 @@
 #include "cli/jail.hpp"
 
+#include "cli/jail_keeper.hpp"
+
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
@@ -123,10 +125,12 @@ std::vector<JailPath> plan_jail_binds(const std::vector<JailPath>& paths) {
   return plan;
 }
 
-void enter_jail(const JailSpec& spec) {
+pid_t enter_jail(const JailSpec& spec) {
   if (::geteuid() != 0)
     throw std::runtime_error("--jail needs root: it makes namespaces and then drops to --jail-user (without --jail the "
                              "VMM still runs under its seccomp filter)");
+  // First the PID namespace: the rest happens in the VMM, so its /proc is that namespace's.
+  const pid_t host_pid = split_off_jail_keeper(spec.limits);
   struct Source {
     JailPath path;
     int fd;
@@ -198,6 +202,7 @@ void enter_jail(const JailSpec& spec) {
   if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) fail("chdir " + cwd.string()); // relative paths keep working
   static constexpr char kHostname[] = "nimbus-jail";
   if (::sethostname(kHostname, sizeof kHostname - 1) != 0) fail("sethostname");
+  return host_pid;
 }
 
 void drop_jail_privileges(const JailSpec& spec) {
@@ -218,6 +223,7 @@ void drop_jail_privileges(const JailSpec& spec) {
       throw std::runtime_error("--jail: capabilities survived the switch to the jail user; refusing to run");
   if (::getuid() == 0 || ::geteuid() == 0 || ::getgid() == 0 || ::getegid() == 0)
     throw std::runtime_error("--jail: still root after the switch; refusing to run");
+  rearm_jail_keeper_death_signal();
 }
 
 } // namespace nimbus::cli

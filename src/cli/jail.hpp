@@ -3,8 +3,9 @@
 // Two steps, because a process can only change its mount namespace for every thread while it has
 // one thread, but must open its images as root:
 //
-//  1. enter_jail(), before the VMM exists (one thread): new mount, network, IPC and UTS
-//     namespaces; a new root that is an empty read-only tmpfs holding only bind mounts of the
+//  1. enter_jail(), before the VMM exists (one thread): a PID namespace, whose first process
+//     the VMM becomes while the caller's process stays outside as its keeper (jail_keeper.hpp),
+//     with cgroups for its limits; new mount, network, IPC and UTS namespaces; a new root that is an empty read-only tmpfs holding only bind mounts of the
 //     files and directories the VMM needs (kernel, initrd, firmware, disks, its state and log
 //     directories, /dev/null, /dev/urandom) at their own paths, and a private /proc that shows
 //     only processes of its own user; the host's root is detached. The VMM then sets up as root.
@@ -16,6 +17,8 @@
 #include <filesystem>
 #include <string>
 #include <vector>
+
+#include "cli/jail_cgroup.hpp"
 
 namespace nimbus::cli {
 
@@ -41,6 +44,7 @@ struct JailPath {
 struct JailSpec {
   JailUser user;
   bool host_network = false;  // keep the host's network namespace (network backends need it)
+  CgroupLimits limits;        // --jail-memory-max, --jail-cpu-max, --jail-pids-max
   std::vector<JailPath> paths;
 };
 
@@ -50,12 +54,15 @@ void add_jail_path(JailSpec& spec, const std::string& path, JailAccess access, b
 // The binds to make, parents before children, each path once (the widest access wins).
 std::vector<JailPath> plan_jail_binds(const std::vector<JailPath>& paths);
 
-// Step 1. Needs root (CAP_SYS_ADMIN) and one thread. Throws std::runtime_error naming the step
-// and the path that failed. Paths that do not exist are skipped (a restored VM's kernel is not
-// read again), except owned directories, which are created.
-void enter_jail(const JailSpec& spec);
+// Step 1. Needs root (CAP_SYS_ADMIN) and one thread. Returns in the VMM (pid 1 of its PID
+// namespace) with its pid as the host sees it; the keeper never returns. Throws
+// std::runtime_error naming the step and the path that failed. Paths that do not exist are
+// skipped (a restored VM's kernel is not read again), except owned directories, which are
+// created.
+pid_t enter_jail(const JailSpec& spec);
 
-// Step 2. Throws std::runtime_error when a step fails or a capability survived.
+// Step 2. Throws std::runtime_error when a step fails or a capability survived. Re-arms the
+// keeper's parent-death signal, which the change of user clears.
 void drop_jail_privileges(const JailSpec& spec);
 
 } // namespace nimbus::cli

@@ -80,6 +80,9 @@ struct RunOptions {
   bool jail = false;
   std::string jail_user = "nobody";
   std::string jail_network = "none";
+  std::string jail_memory_max;     // cgroup limits of a jailed VMM (jail_cgroup.hpp)
+  uint32_t jail_cpu_max = 0;       // percent of one host core; 0: no quota
+  uint64_t jail_pids_max = 0;      // 0: no cap
   // Snapshots (docs/migration.md).
   std::string restore;             // resume the VM snapshotted in this directory
   std::string snapshot_on_signal;  // SIGUSR1 writes a snapshot of the (single) VM here
@@ -505,6 +508,16 @@ JailSpec jail_spec(const RunOptions& o, const VmmSetup& setup) {
   if (o.jail_network != "none" && o.jail_network != "host")
     throw UsageError(fmt::format("--jail-network '{}': use none (an empty network namespace) or host", o.jail_network));
   spec.host_network = o.jail_network == "host";
+  if (!o.jail_memory_max.empty()) {
+    const auto bytes = machine::parse_size(o.jail_memory_max);
+    if (!bytes || *bytes < (16u << 20))
+      throw UsageError(fmt::format("--jail-memory-max '{}': give a size of at least 16M such as 512M or 2G (the "
+                                   "guests' RAM plus the VMM's own)",
+                                   o.jail_memory_max));
+    spec.limits.memory_max = *bytes;
+  }
+  if (o.jail_cpu_max > 0) spec.limits.cpu_max_percent = o.jail_cpu_max;
+  if (o.jail_pids_max > 0) spec.limits.pids_max = o.jail_pids_max;
   if (!o.net_tunnel.empty() && !spec.host_network)
     throw UsageError("--net-tunnel reaches its peers over the host's network: with --jail, add --jail-network host");
   if (!o.net_taps.empty() && !spec.host_network)
@@ -606,7 +619,7 @@ int run_vmm(const RunOptions& options) {
       // One thread still (the TLS relay's waits): the VMM and its threads start inside.
       if (incoming_tls) incoming_tls->pause_relays();
       try {
-        enter_jail(*jail);
+        setup.options.host_pid = enter_jail(*jail);
       } catch (...) {
         if (incoming_tls) incoming_tls->resume_relays();   // the refusal below goes through it
         throw;
@@ -887,6 +900,18 @@ void register_run(CLI::App& app) {
   run->add_option("--jail-network", options->jail_network,
                   "With --jail: none (default: an empty network namespace) or host (keep the host's network)")
       ->type_name("none|host");
+  run->add_option("--jail-memory-max", options->jail_memory_max,
+                  "With --jail: the VMM's memory ceiling in a cgroup of its own (guest RAM included), e.g. 1G; "
+                  "cgroup v2 or v1 as the host mounts them")
+      ->type_name("SIZE");
+  run->add_option("--jail-cpu-max", options->jail_cpu_max,
+                  "With --jail: the VMM's CPU quota in percent of one host core (200: two cores), in its cgroup")
+      ->type_name("PERCENT")
+      ->check(CLI::Range(1u, 100000u));
+  run->add_option("--jail-pids-max", options->jail_pids_max,
+                  "With --jail: the most threads the VMM may have, in its cgroup")
+      ->type_name("N")
+      ->check(CLI::Range(uint64_t{8}, uint64_t{1} << 22));
   run->callback([options] { set_exit_code(run_machine(*options)); });
 }
 

@@ -159,7 +159,7 @@ std::string Vmm::stats_json() const {
     }
     json["vms"][i]["nics"] = nics;
   }
-  json["pid"] = getpid();
+  json["pid"] = options_.host_pid > 0 ? options_.host_pid : getpid();
   json["machine_memory"] = pool_->bytes();
   json["machine_memory_free"] = pool_->free_frames() * pool_->frame_size();
   return json.dump(2) + "\n";

@@ -8,6 +8,8 @@
 //
 // Each VM is one scheduler entry (see vm.hpp: a VM's vCPUs share one host hart at a time), so
 // a cap or reservation above 100 % of one hart is clamped to 100 %.
+#include <sys/types.h>
+
 #include <chrono>
 #include <atomic>
 #include <cstdint>
@@ -66,6 +68,9 @@ struct VmmOptions {
   // Called once every VM's devices and memory are set up, just before the vCPUs start (the
   // seccomp sandbox goes on here). An exception ends the run as a setup error would.
   std::function<void()> after_setup;
+  // The VMM's pid as the host sees it, for stats.json, when it differs from getpid() (a jailed
+  // VMM is pid 1 of its own PID namespace); 0: getpid().
+  pid_t host_pid = 0;
 };
 
 struct VmOutcome {

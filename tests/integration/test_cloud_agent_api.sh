@@ -10,13 +10,14 @@ require_guests kernel initramfs
 source "$(dirname "$0")/cloud_lib.sh"
 
 # As root (and where namespaces are allowed) the agents jail their VMMs, so the whole API
-# (snapshot and live migration included) is checked against jailed VMMs (docs/security.md).
-jail=()
+# (snapshot and live migration included) is checked against jailed VMMs (docs/security.md):
+# h1's each as a uid of its own from a range, h2's as nobody.
+jail=() jail1=()
 if [ "$(id -u)" = 0 ] && unshare --mount --net true 2> /dev/null && id nobody > /dev/null 2>&1; then
-  jail=(--vmm-jail-user nobody)
+  jail=(--vmm-jail-user nobody) jail1=(--vmm-jail-uids 200000-200009)
 fi
 echo "s3cret-token" > "$TEST_WORK/token"
-start_agent h1 --harts 2 --memory 1G --listen 127.0.0.1:0 --token-file "$TEST_WORK/token" --stop-grace 3 "${jail[@]}"
+start_agent h1 --harts 2 --memory 1G --listen 127.0.0.1:0 --token-file "$TEST_WORK/token" --stop-grace 3 "${jail1[@]}"
 [ "$(stat -c %a "$AGENT_SOCK")" = 600 ] || fail "API socket mode is $(stat -c %a "$AGENT_SOCK"), expected 600"
 wait_until 5 "the TCP address line" grep -q '^API listening on http://127.0.0.1:' "$TEST_WORK/h1.out"
 url=$(sed -n 's/^API listening on //p' "$TEST_WORK/h1.out")
@@ -50,11 +51,14 @@ expect 409 "already exists with another spec"
 running() { apiget "$AGENT_SOCK" GET /v1/vms/web | grep -q '"state": "running"'; }
 wait_until 10 "web running" running
 some_vmm "$TEST_WORK/h1/vms/web/" || fail "no VMM process for web"
-if [ ${#jail[@]} -gt 0 ]; then
-  vmm=$(pgrep -f "$TEST_WORK/h1/vms/web/" | head -1)
-  wait_until 10 "the VMM's jail" grep -q "^Uid:.*$(id -u nobody)" "/proc/$vmm/status"
+if [ ${#jail1[@]} -gt 0 ]; then
+  jailed_vmm() { vmm=$(pgrep -u 200000 -f "$TEST_WORK/h1/vms/web/" | head -1); [ -n "$vmm" ]; }
+  wait_until 10 "web's VMM as uid 200000" jailed_vmm
   [ "$(readlink "/proc/$vmm/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] || fail "web's VMM is not in a mount namespace of its own"
-  say "ok: web's VMM runs jailed as nobody"
+  grep -q "^Gid:.*200000" "/proc/$vmm/status" || fail "web's VMM kept another group: $(grep ^Gid "/proc/$vmm/status")"
+  memcg=$(awk -F: '$2 == "memory" || $2 == "" {print $3}' "/proc/$vmm/cgroup" | grep /nimbus/vmm- | head -1)
+  [ -n "$memcg" ] || fail "web's VMM is in no cgroup of its own: $(cat "/proc/$vmm/cgroup")"
+  say "ok: web's VMM runs jailed as uid 200000 (from --vmm-jail-uids), in cgroup $memcg"
 fi
 api "$AGENT_SOCK" PUT /v1/vms/huge -d '{"kernel": "/k", "vcpus": 2, "memory_mib": 1024}'; body=$API_BODY
 expect 409 "does not fit on host h1"

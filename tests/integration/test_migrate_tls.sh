@@ -6,7 +6,8 @@
 #      VM runs on here, which it does;
 #   2. a plain tcp source to the same kind of destination is refused too, the VM runs on;
 #   3. with certificates of the cloud's CA the VM moves over TLS and the destination prints the
-#      checksum the benchmark computes natively.
+#      checksum the benchmark computes natively; as root, that destination runs jailed (--jail:
+#      its TLS relay crosses into the namespaces, and it runs as nobody).
 source "$(dirname "$0")/lib.sh"
 require_machine
 [ "$TEST_MACHINE" = nimbus ] || skip "live migration is a nimbus feature"
@@ -38,13 +39,14 @@ wait_for() {   # FILE PATTERN SECONDS
   return 1
 }
 port_of() { sed -n 's/.*waiting for an incoming migration on tls:127.0.0.1:\([0-9]*\).*/\1/p' "$1" | head -1; }
-start_destination() {   # NAME: a VMM waiting with TLS on a free port; sets dst_pid and dst_port
+start_destination() {   # NAME [OPTIONS...]: a VMM waiting with TLS on a free port; sets dst_pid and dst_port
+  local name="$1"; shift
   # shellcheck disable=SC2046
-  "$NIMBUS_BIN" run --incoming tls:127.0.0.1:0 $(tls_of dst) --console-stdout --state-dir "$TEST_WORK/$1" \
-    --timeout 120 > "$TEST_WORK/$1.log" 2> "$TEST_WORK/$1.err" &
+  "$NIMBUS_BIN" run --incoming tls:127.0.0.1:0 $(tls_of dst) --console-stdout --state-dir "$TEST_WORK/$name" \
+    --timeout 120 "$@" > "$TEST_WORK/$name.log" 2> "$TEST_WORK/$name.err" &
   dst_pid=$!
-  wait_for "$TEST_WORK/$1.err" 'waiting for an incoming' 10 || { cat "$TEST_WORK/$1.err"; fail "$1 does not listen"; }
-  dst_port="$(port_of "$TEST_WORK/$1.err")"
+  wait_for "$TEST_WORK/$name.err" 'waiting for an incoming' 10 || { cat "$TEST_WORK/$name.err"; fail "$name does not listen"; }
+  dst_port="$(port_of "$TEST_WORK/$name.err")"
 }
 
 say "source: boot, start the benchmark"
@@ -84,7 +86,12 @@ kill -0 "$src_pid" 2>/dev/null || fail "the source VMM stopped"
 say "ok: $(grep 'TLS' "$TEST_WORK/plain.err")"
 
 say "3: migrate over TLS with the CA's certificates"
-start_destination good
+jail=()
+if [ "$(id -u)" = 0 ] && unshare --mount --net --pid --fork true 2> /dev/null && id nobody > /dev/null 2>&1; then
+  jail=(--jail)
+  chmod 755 "$TEST_WORK"
+fi
+start_destination good "${jail[@]}"
 # shellcheck disable=SC2046
 "$NIMBUS_BIN" migrate vm --to "tls:127.0.0.1:$dst_port" $(tls_of src) --state-dir "$TEST_WORK/src" \
   > "$TEST_WORK/m3.out" 2>&1 || { cat "$TEST_WORK/m3.out" "$TEST_WORK/good.err"; fail "the TLS migration failed"; }
@@ -92,6 +99,11 @@ say "$(cat "$TEST_WORK/m3.out")"
 wait "$src_pid" || fail "the source VMM exited with $? after the migration"
 grep -q "left this VMM: migrated to tls:127.0.0.1:$dst_port" "$TEST_WORK/src.err" || fail "the source did not report the migration"
 grep -q "the source's TLS certificate verified" "$TEST_WORK/good.err" || fail "the destination did not say it verified the source"
+if [ ${#jail[@]} -gt 0 ]; then
+  vmm="$(pgrep -P "$dst_pid" | head -1)"
+  [ -n "$vmm" ] && grep -q "^Uid:.*$(id -u nobody)" "/proc/$vmm/status" || fail "the destination VMM does not run jailed as nobody"
+  say "ok: the TLS destination runs jailed as nobody (pid $vmm)"
+fi
 wait "$dst_pid"
 status=$?
 line="$(grep -a -m1 'NIMBUS-BENCH: ' "$TEST_WORK/good.log" || true)"

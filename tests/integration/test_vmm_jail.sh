@@ -2,7 +2,9 @@
 # `nimbus run --jail` (docs/security.md): one jailed VMM runs three Linux VMs, one per --virt
 # mode, and the test checks from outside that
 #  1. every thread runs as the jail user (nobody) with no capabilities, no new privileges and
-#     the seccomp filter, in mount and network namespaces of its own;
+#     the seccomp filter, in mount, network and PID namespaces of its own (pid 1 there) and in
+#     cgroups of its own with the limits given; the process started stays outside as its keeper
+#     (root, its own filter), and the cgroups go when the VMM goes;
 #  2. its root holds only what it needs: its disk and state directory are there, a file next to
 #     the disk and the host's /etc and /usr are not;
 #  3. a snapshot into its state directory works (the directory is given to the jail user), one
@@ -34,9 +36,16 @@ $disk
 TOML
   vms+=(--vm "$TEST_WORK/$mode.toml")
 done
-"$NIMBUS_BIN" run "${vms[@]}" --state-dir "$state" --jail --console-stdout --timeout 120 < /dev/null \
-  > "$TEST_WORK/out" 2> "$TEST_WORK/err" &
-pid=$!
+# Limits the VMM stays well inside: three 96 MiB guests, two host harts.
+"$NIMBUS_BIN" run "${vms[@]}" --state-dir "$state" --jail --console-stdout --timeout 120 \
+  --jail-memory-max 1G --jail-cpu-max 150 --jail-pids-max 200 < /dev/null > "$TEST_WORK/out" 2> "$TEST_WORK/err" &
+keeper=$!
+pid=""
+for _ in $(seq 100); do
+  pid="$(pgrep -P "$keeper" | head -1)" && [ -n "$pid" ] && break
+  sleep 0.05
+done
+[ -n "$pid" ] || { cat "$TEST_WORK/err"; fail "the keeper started no VMM"; }
 for _ in $(seq 600); do
   [ "$(grep -c 'NIMBUS-GUEST: Linux' "$TEST_WORK/out")" -ge 3 ] && break
   kill -0 "$pid" 2> /dev/null || { cat "$TEST_WORK/err"; fail "the jailed VMM exited early"; }
@@ -56,10 +65,49 @@ for field in CapEff CapPrm CapInh CapAmb; do
 done
 [ "$(awk '/^NoNewPrivs:/ {print $2}' "$status")" = 1 ] || fail "NoNewPrivs is not set"
 [ "$(awk '/^Seccomp:/ {print $2}' "$status")" = 2 ] || fail "the seccomp filter is not on"
-for ns in mnt net ipc uts; do
+for ns in mnt net ipc uts pid; do
   [ "$(readlink "/proc/$pid/ns/$ns")" != "$(readlink "/proc/self/ns/$ns")" ] || fail "the VMM shares the host's $ns namespace"
 done
-say "ok: $(ls /proc/"$pid"/task | wc -l) threads as nobody, no capabilities, seccomp on, own mnt/net/ipc/uts namespaces"
+[ "$(awk '/^NSpid:/ {print $NF}' "$status")" = 1 ] || fail "the VMM is not pid 1 of its namespace: $(grep NSpid "$status")"
+[ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$state/stats.json")" = "$pid" ] \
+  || fail "stats.json does not give the VMM's pid as the host sees it"
+say "ok: $(ls /proc/"$pid"/task | wc -l) threads as nobody, no capabilities, seccomp on, own mnt/net/ipc/uts/pid namespaces (pid 1 inside)"
+
+# Its cgroups: the VMM alone in a group per limit, with the values asked for (v2 or v1).
+# The directory of each of its groups: the hierarchy's mount point (mountinfo) + its path.
+mapfile -t groups < <(python3 - "$pid" <<'PY'
+import sys
+mounts = []
+for line in open("/proc/self/mountinfo"):
+    f = line.split()
+    d = f.index("-")
+    if f[d + 1] in ("cgroup", "cgroup2") and f[3] == "/":
+        mounts.append((f[d + 1], f[4], set(f[d + 3].split(","))))
+for line in open(f"/proc/{sys.argv[1]}/cgroup"):
+    _, controllers, path = line.rstrip("\n").split(":", 2)
+    if "/nimbus/vmm-" not in path:
+        continue
+    for kind, mount, options in mounts:
+        if (kind == "cgroup2") == (controllers == "") and (kind == "cgroup2" or set(controllers.split(",")) <= options):
+            print(mount + path)
+            break
+PY
+)
+[ ${#groups[@]} -ge 1 ] || fail "the VMM is in no cgroup of its own: $(cat "/proc/$pid/cgroup")"
+seen=""
+for dir in "${groups[@]}"; do
+  [ "$(cat "$dir/cgroup.procs")" = "$pid" ] || fail "$dir holds $(cat "$dir/cgroup.procs" | tr '\n' ' ')"
+  [ -f "$dir/memory.max" ] && { [ "$(cat "$dir/memory.max")" = 1073741824 ] || fail "memory.max $(cat "$dir/memory.max")"; seen+=" memory"; }
+  [ -f "$dir/memory.limit_in_bytes" ] && { [ "$(cat "$dir/memory.limit_in_bytes")" = 1073741824 ] || fail "memory limit $(cat "$dir/memory.limit_in_bytes")"; seen+=" memory"; }
+  [ -f "$dir/cpu.max" ] && { [ "$(cat "$dir/cpu.max")" = "150000 100000" ] || fail "cpu.max $(cat "$dir/cpu.max")"; seen+=" cpu"; }
+  [ -f "$dir/cpu.cfs_quota_us" ] && { [ "$(cat "$dir/cpu.cfs_quota_us")" = 150000 ] || fail "cfs quota $(cat "$dir/cpu.cfs_quota_us")"; seen+=" cpu"; }
+  [ -f "$dir/pids.max" ] && { [ "$(cat "$dir/pids.max")" = 200 ] || fail "pids.max $(cat "$dir/pids.max")"; seen+=" pids"; }
+done
+for c in memory cpu pids; do case "$seen" in *"$c"*) ;; *) fail "no $c limit in ${groups[*]}" ;; esac; done
+kstatus="/proc/$keeper/status"
+[ "$(awk '/^Uid:/ {print $2}' "$kstatus")" = 0 ] && [ "$(awk '/^Seccomp:/ {print $2}' "$kstatus")" = 2 ] \
+  || fail "the keeper is not root under its own filter"
+say "ok: cgroups${seen} hold the VMM alone with the limits given; the keeper $keeper is root under its own filter"
 
 root="/proc/$pid/root"
 [ -f "$root$TEST_WORK/disk.img" ] || fail "the disk is not in the jail"
@@ -81,14 +129,27 @@ set -e
 [ "$code" = 2 ] && grep -q 'jailed' "$TEST_WORK/snap2.out" || { cat "$TEST_WORK/snap2.out"; fail "a snapshot outside the jail gave exit $code"; }
 say "ok: snapshot in the state directory written by nobody; outside refused: $(cat "$TEST_WORK/snap2.out")"
 
-kill -TERM "$pid"
+kill -TERM "$keeper"   # as a shell or the host agent would: the keeper forwards it
 set +e
-wait "$pid"
+wait "$keeper"
 code=$?
 set -e
 [ "$code" = 130 ] || { tail "$TEST_WORK/err"; fail "SIGTERM gave exit $code, expected 130"; }
 grep -q 'sandbox' "$TEST_WORK/err" && { cat "$TEST_WORK/err"; fail "the seccomp filter stopped the jailed VMM"; }
-say "ok: SIGTERM stopped the jailed VMM with 130"
+for dir in "${groups[@]}"; do [ ! -d "$dir" ] || fail "$dir was left behind"; done
+say "ok: SIGTERM to the keeper stopped the jailed VMM with 130; its cgroups are gone"
+
+# kill -9 of the keeper takes the VMM with it (parent-death signal, re-armed after the drop).
+"$NIMBUS_BIN" run --vm "$TEST_WORK/trap.toml" --state-dir "$TEST_WORK/s4" --jail --timeout 60 < /dev/null \
+  > "$TEST_WORK/out4" 2> "$TEST_WORK/err4" &
+keeper=$!
+for _ in $(seq 200); do [ -f "$TEST_WORK/s4/stats.json" ] && break; sleep 0.05; done
+pid="$(pgrep -P "$keeper" | head -1)"
+[ -n "$pid" ] || { cat "$TEST_WORK/err4"; fail "no second jailed VMM"; }
+kill -KILL "$keeper"
+for _ in $(seq 100); do kill -0 "$pid" 2> /dev/null || break; sleep 0.05; done
+! kill -0 "$pid" 2> /dev/null || fail "the VMM $pid outlived its keeper"
+say "ok: kill -9 of the keeper ended its VMM"
 
 # expect_refused WHAT TEXT CMD...: exit 2 and TEXT in the message.
 expect_refused() {

@@ -29,6 +29,11 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// A jailed VMM's memory ceiling above its guest's RAM (the JIT's code cache, device buffers,
+// the page cache of its disk writes, which the kernel reclaims at the limit), and its threads.
+constexpr int64_t kVmmMemoryHeadroomMib = 256;
+constexpr int kVmmMaxThreads = 256;
+
 std::string now_iso() {
   const auto now = std::chrono::system_clock::now();
   const std::time_t t = std::chrono::system_clock::to_time_t(now);
@@ -636,7 +641,7 @@ json HostAgent::snapshot_vm(const std::string& id, const std::string& to) {
   fs::create_directories(fs::path(path).parent_path(), ec);
   // A jailed VMM sees only its state directory: it writes there, and the snapshot moves after.
   const std::string written =
-      options_.vmm_jail_user.empty() ? path : (fs::path(dir) / ("snapshot-" + fs::path(path).filename().string())).string();
+      !options_.jailed() ? path : (fs::path(dir) / ("snapshot-" + fs::path(path).filename().string())).string();
   const ToolResult r = run_tool({"snapshot", id, "--to", written, "--state-dir", dir}, (fs::path(dir) / "snapshot.log").string());
   if (r.ok && written != path) {
     fs::rename(written, path, ec);
@@ -840,6 +845,28 @@ void HostAgent::supervise() {
   }
 }
 
+uint32_t HostAgent::take_jail_uid(const std::string& id) {
+  std::lock_guard lock(jail_uid_mutex_);
+  if (const auto it = jail_uids_.find(id); it != jail_uids_.end()) return it->second;
+  std::set<uint32_t> used;
+  for (const auto& [vm, uid] : jail_uids_) used.insert(uid);
+  for (uint32_t i = 0; i < options_.vmm_jail_uid_count; ++i) {
+    const uint32_t uid = options_.vmm_jail_uid_first + i;
+    if (!used.count(uid)) {
+      jail_uids_[id] = uid;
+      return uid;
+    }
+  }
+  throw std::runtime_error(fmt::format("every uid of --vmm-jail-uids ({} of them) is held by a running VMM: widen the "
+                                       "range",
+                                       options_.vmm_jail_uid_count));
+}
+
+void HostAgent::release_jail_uid(const std::string& id) {
+  std::lock_guard lock(jail_uid_mutex_);
+  jail_uids_.erase(id);
+}
+
 void HostAgent::spawn(const std::string& id, const VmSpec& spec) {
   const fs::path dir = dir_for(id);
   std::string error;
@@ -879,7 +906,18 @@ void HostAgent::spawn(const std::string& id, const VmSpec& spec) {
     } else {
       cmd.args = {"run", "--vm", toml.string(), "--state-dir", dir.string(), "--host-harts", std::to_string(harts)};
     }
-    if (!options_.vmm_jail_user.empty()) cmd.args.insert(cmd.args.end(), {"--jail", "--jail-user", options_.vmm_jail_user});
+    if (options_.jailed()) {
+      std::string user = options_.vmm_jail_user;
+      if (options_.vmm_jail_uid_count > 0) {
+        const uint32_t uid = take_jail_uid(id);
+        user = fmt::format("{}:{}", uid, uid);
+      }
+      cmd.args.insert(cmd.args.end(), {"--jail", "--jail-user", user});
+      if (options_.vmm_limit_memory)
+        cmd.args.insert(cmd.args.end(), {"--jail-memory-max", fmt::format("{}M", spec.memory_mib + kVmmMemoryHeadroomMib)});
+      if (options_.vmm_limit_cpu) cmd.args.insert(cmd.args.end(), {"--jail-cpu-max", std::to_string(harts * 100 + 25)});
+      if (options_.vmm_limit_pids) cmd.args.insert(cmd.args.end(), {"--jail-pids-max", std::to_string(kVmmMaxThreads)});
+    }
     cmd.log_file = (dir / "vmm.log").string();
     std::error_code size_ec;
     const auto size = fs::file_size(cmd.log_file, size_ec);
@@ -892,11 +930,13 @@ void HostAgent::spawn(const std::string& id, const VmSpec& spec) {
   auto it = vms_.find(id);
   if (it == vms_.end()) {
     if (pid > 0) signal_group(pid, SIGKILL);
+    release_jail_uid(id);
     return;
   }
   Vm& vm = it->second;
   vm.spawning = false;
   if (!error.empty()) {
+    release_jail_uid(id);
     log_line(fmt::format("VM {}: could not start: {}", id, error));
     vm.exit_code = -1;
     set_state(vm, VmState::Failed, "could not start: " + error);
@@ -953,6 +993,7 @@ void HostAgent::reap_and_time_out() {
       }
       signal_group(vm.pid, SIGKILL);  // anything the VMM left in its group
       vm.pid = 0;
+      release_jail_uid(id);
       vm.cpu_load = 0;
       const std::string how = exit->signaled ? fmt::format("killed by signal {}", exit->code)
                                              : fmt::format("exit code {}", exit->code);

@@ -70,6 +70,14 @@ struct HostAgentOptions {
   // root; docs/security.md). Snapshots are then written inside the VM's state directory, the only
   // one its VMM sees, and moved to where they were asked for.
   std::string vmm_jail_user;
+  // When vmm_jail_uid_count > 0, every VMM is jailed as a user of its own: uid and gid N from
+  // [vmm_jail_uid_first, + count), never two live VMMs with one, so VMMs cannot reach each
+  // other's files or processes even as the same kind of user (docs/security.md).
+  uint32_t vmm_jail_uid_first = 0, vmm_jail_uid_count = 0;
+  bool jailed() const { return !vmm_jail_user.empty() || vmm_jail_uid_count > 0; }
+  // cgroup limits for jailed VMMs, for the controllers this host has (the CLI checks): memory
+  // (the VM's RAM + kVmmMemoryHeadroomMib), CPU (its harts + a quarter core), threads.
+  bool vmm_limit_memory = false, vmm_limit_cpu = false, vmm_limit_pids = false;
   std::chrono::milliseconds stop_grace{5000};              // SIGTERM, then SIGKILL
 };
 
@@ -246,6 +254,13 @@ class HostAgent {
   // steady-clock send time of the last keepalive that succeeded (ns since the clock's epoch);
   // the supervisor fences when it is older than TTL - 1 s.
   std::atomic<int64_t> last_ok_send_ns_{0};
+
+  // --vmm-jail-uids: the uid each live VMM holds, by VM id; a VM keeps its uid across restarts
+  // until its VMM is reaped.
+  uint32_t take_jail_uid(const std::string& id);
+  void release_jail_uid(const std::string& id);
+  std::mutex jail_uid_mutex_;
+  std::map<std::string, uint32_t> jail_uids_;
 
   // metrics
   mutable std::mutex metrics_mutex_;
