@@ -20,7 +20,7 @@ fi
 seconds="${1:-30}"
 shift || true
 build="$root/build/fuzz"
-all_targets=(decoder page_walk g_stage shadow_tables virtio_blk virtio_rng virtio_net uart plic clint loader device_tree snapshot vm_config
+all_targets=(decoder page_walk g_stage shadow_tables virtio_blk virtio_rng virtio_net virtio_balloon virtio_console uart plic clint loader device_tree snapshot vm_config
              placement cloud_api api_requests etcd_values migration_stream tunnel_packet)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")

@@ -156,10 +156,15 @@ VmmCgroup::VmmCgroup(const CgroupLimits& limits, pid_t pid) {
       for (const auto& entry : fs::directory_iterator(parent, ec))
         if (entry.is_directory() && entry.path().filename().string().rfind("vmm-", 0) == 0) ::rmdir(entry.path().c_str());
       if (h->v2) {
-        std::string enable;
-        for (const auto& c : controllers) enable += (enable.empty() ? "+" : " +") + c;
-        write_file(h->mount / "cgroup.subtree_control", enable);
-        write_file(parent / "cgroup.subtree_control", enable);
+        // Only what is not enabled yet: in a cgroup namespace the root has processes, and
+        // writing its subtree_control would fail even for controllers systemd already gave it.
+        for (const fs::path& at : {h->mount, parent}) {
+          const auto enabled = split(read_text(at / "cgroup.subtree_control"), ' ');
+          std::string enable;
+          for (const auto& c : controllers)
+            if (!has(enabled, c) && !has(enabled, c + "\n")) enable += (enable.empty() ? "+" : " +") + c;
+          if (!enable.empty()) write_file(at / "cgroup.subtree_control", enable);
+        }
       }
       const fs::path group = parent / fmt::format("vmm-{}", pid);
       if (::mkdir(group.c_str(), 0755) != 0 && errno != EEXIST)

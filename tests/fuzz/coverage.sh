@@ -10,7 +10,7 @@ build="$root/build/fuzz-coverage"
 corpus_root="${NIMBUS_FUZZ_CORPUS:-$root/build/fuzz/corpus}"
 jobs="${NIMBUS_JOBS:-$(nproc)}"
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(decoder page_walk g_stage shadow_tables virtio_blk virtio_rng virtio_net uart plic clint loader device_tree
+[ ${#targets[@]} -gt 0 ] || targets=(decoder page_walk g_stage shadow_tables virtio_blk virtio_rng virtio_net virtio_balloon virtio_console uart plic clint loader device_tree
                                     snapshot vm_config placement cloud_api api_requests etcd_values migration_stream tunnel_packet)
 s="$root/src"
 # The files each target is about (the "code under test" column of docs/fuzzing.md).
@@ -23,6 +23,8 @@ sources() {
     virtio_blk) echo "$s/machine/devices/virtio_block.cpp $s/machine/devices/virtio_mmio.cpp $s/machine/devices/virtqueue.cpp $s/machine/devices/descriptor_chain.cpp" ;;
     virtio_rng) echo "$s/machine/devices/virtio_entropy.cpp $s/machine/devices/virtio_mmio.cpp $s/machine/devices/virtqueue.cpp $s/machine/devices/descriptor_chain.cpp" ;;
     virtio_net) echo "$s/machine/devices/virtio_net.cpp $s/machine/devices/virtio_mmio.cpp $s/machine/devices/virtqueue.cpp $s/machine/devices/descriptor_chain.cpp" ;;
+    virtio_balloon) echo "$s/machine/devices/virtio_balloon.cpp $s/machine/devices/virtio_mmio.cpp $s/machine/devices/virtqueue.cpp $s/machine/devices/descriptor_chain.cpp" ;;
+    virtio_console) echo "$s/machine/devices/virtio_console.cpp $s/machine/devices/virtio_mmio.cpp $s/machine/devices/virtqueue.cpp $s/machine/devices/descriptor_chain.cpp" ;;
     tunnel_packet) echo "$s/hypervisor/net_tunnel.cpp $s/hypervisor/net_switch.cpp" ;;
     uart) echo "$s/machine/devices/uart_16550.cpp" ;;
     plic) echo "$s/machine/devices/plic.cpp" ;;
