@@ -166,6 +166,15 @@ void VmConsole::accept_client() {
     return;
   }
   std::lock_guard lock(mutex_);
+  if (clients_.size() >= kMaxClients) {
+    const std::string full = fmt::format("nimbus: this console has {} clients attached, its most; try again when one "
+                                         "has left\r\n",
+                                         kMaxClients);
+    [[maybe_unused]] const auto n = ::send(fd, full.data(), full.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::close(fd);
+    ++refused_clients_;
+    return;
+  }
   clients_.push_back(fd);
 }
 

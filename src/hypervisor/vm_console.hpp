@@ -32,6 +32,11 @@ struct VmConsoleOptions {
 
 class VmConsole final : public machine::ConsoleBackend {
 public:
+  // Clients attached at once. More are told so and disconnected: every client holds a
+  // descriptor, and a flood of them must not use up the VMM's (RLIMIT_NOFILE is capped by the
+  // sandbox), or its control socket and disks would stop working (docs/security.md).
+  static constexpr size_t kMaxClients = 8;
+
   // Throws std::runtime_error if the log cannot be created or the socket cannot be bound (the
   // path is too long for a UNIX socket, or another VMM's VM of that name is alive there).
   explicit VmConsole(VmConsoleOptions options);
@@ -47,6 +52,11 @@ public:
   // Feeds input as if a client typed it (tests, and the VMM itself).
   void push_input(const std::string& bytes);
   size_t clients() const;
+  // Clients turned away because kMaxClients were attached.
+  uint64_t refused_clients() const {
+    std::lock_guard lock(mutex_);
+    return refused_clients_;
+  }
   // Closes the socket and disconnects clients (the VM stopped); the log stays.
   void close_socket();
 
@@ -65,6 +75,7 @@ private:
   std::condition_variable input_ready_;
   std::deque<uint8_t> input_;
   std::vector<int> clients_;
+  uint64_t refused_clients_ = 0;
   std::thread io_thread_;
   std::atomic<bool> stopping_{false};
 };

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 namespace nimbus::hypervisor {
 namespace {
@@ -92,6 +93,50 @@ TEST(VmConsole, LogsOutputServesClientsAndTakesInput) {
   EXPECT_TRUE(eventually([&] { return console.clients() == 0; }));
   console.close_socket();
   EXPECT_FALSE(fs::exists(options.socket_path));
+}
+
+// A flood of clients must not use up the VMM's descriptors: past kMaxClients each is told why
+// and disconnected, the attached ones keep working, and a place that frees up is taken again.
+TEST(VmConsole, ClientsPastTheMostAreToldAndDisconnected) {
+  TempDir dir;
+  VmConsoleOptions options;
+  options.name = "web";
+  options.socket_path = dir.path() / "web.console";
+  VmConsole console(options);
+  std::vector<int> attached;
+  for (size_t i = 0; i < VmConsole::kMaxClients; ++i) {
+    attached.push_back(connect_to(options.socket_path));
+    ASSERT_GE(attached.back(), 0);
+  }
+  ASSERT_TRUE(eventually([&] { return console.clients() == VmConsole::kMaxClients; }));
+  for (int extra = 0; extra < 3; ++extra) {
+    const int client = connect_to(options.socket_path);
+    ASSERT_GE(client, 0);
+    std::string said;
+    char buffer[256];
+    pollfd pfd{client, POLLIN, 0};
+    for (ssize_t n = 1; n > 0 && ::poll(&pfd, 1, 10000) == 1;) { // until EOF: it was disconnected
+      n = ::recv(client, buffer, sizeof buffer, 0);
+      if (n > 0) said.append(buffer, static_cast<size_t>(n));
+    }
+    EXPECT_NE(said.find("8 clients attached, its most"), std::string::npos) << said;
+    ::close(client);
+  }
+  EXPECT_EQ(console.refused_clients(), 3u);
+  EXPECT_EQ(console.clients(), VmConsole::kMaxClients);
+  for (const char c : std::string("still here\n")) console.write(static_cast<uint8_t>(c));
+  console.flush();
+  char buffer[64] = {};
+  pollfd pfd{attached.front(), POLLIN, 0};
+  ASSERT_EQ(::poll(&pfd, 1, 10000), 1);
+  EXPECT_EQ(::recv(attached.front(), buffer, sizeof buffer, 0), 11);
+  ::close(attached.back());
+  attached.pop_back();
+  ASSERT_TRUE(eventually([&] { return console.clients() == VmConsole::kMaxClients - 1; }));
+  attached.push_back(connect_to(options.socket_path));
+  EXPECT_TRUE(eventually([&] { return console.clients() == VmConsole::kMaxClients; }));
+  EXPECT_EQ(console.refused_clients(), 3u);
+  for (const int fd : attached) ::close(fd);
 }
 
 TEST(VmConsole, StaleSocketIsReplacedLiveOneRefused) {
