@@ -2,7 +2,8 @@
 # Sets everything up on a fresh Debian 12 machine — Debian packages, the Nimbus build, the guest
 # images (Linux 6.1, busybox, initramfs; cached by content hash) — then boots VMs: three Linux VMs
 # side by side under the VMM, one per virtualization mode (emulate, trap, hw), each checking itself
-# and printing its verdict; then a cloud on this machine (etcd, a controller, three host agents,
+# and printing its verdict; then other operating systems side by side in one VMM (Linux, U-Boot
+# under OpenSBI, a bare-metal M-mode program); then a cloud on this machine (etcd, a controller, three host agents,
 # two tenants' VMs placed by the controller, a web dashboard); and finally one Linux VM (hw mode,
 # 2 vCPUs, a virtio disk) to a busybox shell on this terminal. The cloud stops when the shell ends. Leave the shell with `poweroff`, or quit at any time with Ctrl-A x.
 # Extra arguments go to that last `nimbus run` (e.g. --smp 4 --mem 512M, or --virt trap).
@@ -38,6 +39,23 @@ echo "== three Linux VMs side by side, one per virtualization mode (their consol
 "$root/build/release/src/cli/nimbus" run "${args[@]}" --console-stdout --state-dir "$vms/state" --timeout 300 |
   grep -a -E '\| (NIMBUS-|Linux version)' || true
 "$root/build/release/src/cli/nimbus" stats --state-dir "$vms/state"
+
+echo "== other operating systems side by side in one VMM: Linux (hw), Linux (trap), U-Boot's shell under OpenSBI, and"
+echo "   a bare-metal program of our own in M-mode (tests/integration/programs/mmode_hello.c); U-Boot waits at its"
+echo "   prompt until the 45 s timeout"
+programs="$root/tests/differential/programs"
+riscv64-linux-gnu-gcc -march=rv64gc -mabi=lp64d -mcmodel=medany -O2 -ffreestanding -nostdlib -nostartfiles -static \
+  -no-pie -fno-pic -Wl,--no-relax -Wl,--build-id=none -Wl,--no-warn-rwx-segments -I "$programs" -T "$programs/link.ld" \
+  -o "$vms/mmode_hello.elf" "$programs/crt.S" "$root/tests/integration/programs/mmode_hello.c"
+printf 'name = "linux-%s"\nmode = "%s"\nmemory = "96M"\nkernel = "%s"\ninitrd = "%s"\nappend = "%s"\n' \
+  hw hw "$NIMBUS_GUEST_KERNEL" "$NIMBUS_GUEST_INITRD" "console=ttyS0 nimbus.mode=test nimbus.disk=none" > "$vms/os-linux-hw.toml"
+printf 'name = "linux-%s"\nmode = "%s"\nmemory = "96M"\nkernel = "%s"\ninitrd = "%s"\nappend = "%s"\n' \
+  trap trap "$NIMBUS_GUEST_KERNEL" "$NIMBUS_GUEST_INITRD" "console=ttyS0 nimbus.mode=test nimbus.disk=none" > "$vms/os-linux-trap.toml"
+printf 'name = "uboot"\nmode = "emulate"\nmemory = "128M"\nbios = "opensbi"\nkernel = "%s"\n' "$NIMBUS_UBOOT_SMODE" > "$vms/os-uboot.toml"
+printf 'name = "mmode"\nmode = "emulate"\nmemory = "16M"\nbios = "none"\nkernel = "%s"\n' "$vms/mmode_hello.elf" > "$vms/os-mmode.toml"
+"$root/build/release/src/cli/nimbus" run --vm "$vms/os-linux-hw.toml" --vm "$vms/os-linux-trap.toml" --vm "$vms/os-uboot.toml" \
+  --vm "$vms/os-mmode.toml" --console-stdout --state-dir "$vms/os-state" --timeout 45 < /dev/null 2>&1 |
+  grep -a -E '\| (NIMBUS-|Linux version|U-Boot 20|OpenSBI v|=>)|powered off' || true
 
 echo "== a cloud on this machine: etcd, a controller and three host agents; two tenants' Linux VMs placed on them"
 nimbus="$root/build/release/src/cli/nimbus"
