@@ -329,8 +329,8 @@ void TrappedCpu::save_state(machine::snapshot::Writer& out) const {
   for (const uint64_t value : {vs_.sstatus, vs_.sie, vs_.stvec, vs_.sepc, vs_.scause, vs_.stval, vs_.sscratch, vs_.satp,
                                vs_.scounteren, vs_.senvcfg})
     out.u64(value);
-  hart_.save_state(out);
   out.u64(pv_page_);
+  hart_.save_state(out); // last: it checks the section ends with it
 }
 
 void TrappedCpu::restore_state(machine::snapshot::Reader& in) {
@@ -356,12 +356,12 @@ void TrappedCpu::restore_state(machine::snapshot::Reader& in) {
       (soft & ~irq::kSsip) != 0 || (vs.stvec & 2) != 0 || (vs.scounteren >> 32) != 0 ||
       (vs.senvcfg & ~csr::menvcfg::kFiom) != 0)
     in.fail("virtual supervisor state holds bits its CSRs cannot hold");
-  hart_.restore_state(in);
-  if (hart_.privilege() != 0 || hart_.virtualization())
-    in.fail("the trap-mode hart must be in U-mode (the guest's privilege is virtual)");
   const uint64_t pv_page = in.u64();
   if (pv_page != kNoPvPage && ((pv_page & (pv::kPageSize - 1)) != 0 || !ctx_.memory.contains(pv_page, pv::kPageSize)))
     in.fail(fmt::format("PV shared page {:#x} is not a page of the VM's RAM", pv_page));
+  hart_.restore_state(in);
+  if (hart_.privilege() != 0 || hart_.virtualization())
+    in.fail("the trap-mode hart must be in U-mode (the guest's privilege is virtual)");
   running_ = running;
   waiting_ = waiting;
   timer_deadline_.store(deadline, std::memory_order_release);

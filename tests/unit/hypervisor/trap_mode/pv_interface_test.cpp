@@ -1,7 +1,10 @@
 // The Nimbus PV interface of trap mode (pv_abi.hpp): the probe, the shared CSR page, the SRET,
 // SET_SATP and MMU_BATCH hypercalls, each with the hostile arguments that must be SBI errors.
+#include <cstring>
+
 #include "hypervisor/sbi.hpp"
 #include "hypervisor/trap_mode/pv_abi.hpp"
+#include "machine/snapshot_format.hpp"
 #include "trap_mode_test_support.hpp"
 
 namespace nimbus::hypervisor::test {
@@ -223,6 +226,25 @@ TEST_F(PvInterfaceTest, GuestUserModeCannotReachThePageOrTheHypercalls) {
   ASSERT_EQ(run().kind, CpuExit::Kind::sbi_call);
   EXPECT_EQ(reg(a0), kLoadAccessFault); // bare guest: not RAM, so an access fault, not the page
   EXPECT_EQ(reg(a2), kUserCode);
+}
+
+TEST_F(PvInterfaceTest, SnapshotsKeepTheRegisteredPageAndRejectAForgedOne) {
+  ASSERT_EQ(pv(pv::kSetSharedPage, kPage).error, sbi::kSuccess);
+  machine::snapshot::Writer w;
+  cpu->save_state(w);
+  std::vector<uint8_t> bytes = w.take();
+  TrappedCpu restored(context);
+  machine::snapshot::Reader r(bytes, "test");
+  restored.restore_state(r);
+  EXPECT_EQ(restored.pv_shared_page(), kPage);
+  // The page's address follows the CSR fields: forge it to lie past the VM's RAM.
+  const uint64_t offset = 4 + 2 + 3 * 8 + 1 + 10 * 8;
+  uint64_t forged = kRamBase + kRamSize;
+  ASSERT_EQ(std::memcmp(bytes.data() + offset, &kPage, 8), 0) << "the layout changed";
+  std::memcpy(bytes.data() + offset, &forged, 8);
+  TrappedCpu victim(context);
+  machine::snapshot::Reader bad(bytes, "test");
+  EXPECT_THROW(victim.restore_state(bad), std::exception);
 }
 
 } // namespace
