@@ -369,6 +369,7 @@ void TrappedCpu::restore_state(machine::snapshot::Reader& in) {
   for (unsigned bit = 0; bit < 64; ++bit) pins_.set(bit, (pins >> bit) & 1);
   vs_ = vs;
   pv_page_ = pv_page;
+  pv_page_stale_ = true;
   // Shadows are rebuilt, not copied: empty tables for the saved guest address space.
   shadows_.invalidate_all();
   shadows_.select(vs_.satp);

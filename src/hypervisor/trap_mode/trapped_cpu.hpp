@@ -157,6 +157,7 @@ private:
   uint64_t device_dma_seen_ = 0;
   uint64_t pv_page_ = kNoPvPage;   // guest-physical shared page
   pv::SharedCsrs pv_pushed_{};     // what the page's CSR block held after the last push
+  bool pv_page_stale_ = true;      // the page's CSR block is not known to hold pv_pushed_
   std::atomic<uint64_t> timer_deadline_{~uint64_t{0}};
   std::atomic<uint64_t> soft_pending_{0};  // SSIP (guest sip writes and IPIs)
   std::atomic<bool> flush_requested_{false};

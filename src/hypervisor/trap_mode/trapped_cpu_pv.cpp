@@ -79,7 +79,7 @@ int64_t TrappedCpu::pv_set_shared_page(uint64_t gpa) {
     const uint64_t version = pv::kAbiVersion;
     if (ctx_.memory.write(gpa + pv::kAbiVersionOffset, &version, 8) != GuestMemoryStatus::ok) return sbi::kErrFailed;
     pv_page_ = gpa;
-    pv_pushed_ = {};
+    pv_page_stale_ = true;
   }
   // A page registered before (or none) may still be mapped at kSharedVa.
   shadows_.invalidate_address(pv::kSharedVa);
@@ -156,11 +156,15 @@ void TrappedCpu::pv_push() {
   page.sscratch = vs_.sscratch;
   page.stvec = vs_.stvec;
   page.satp = vs_.satp;
-  if (std::memcmp(&page, &pv_pushed_, sizeof page) == 0) return;
-  if (ctx_.memory.write(pv_page_ + pv::kCsrBlock, &page, sizeof page) == GuestMemoryStatus::ok) pv_pushed_ = page;
+  if (!pv_page_stale_ && std::memcmp(&page, &pv_pushed_, sizeof page) == 0) return;
+  if (ctx_.memory.write(pv_page_ + pv::kCsrBlock, &page, sizeof page) == GuestMemoryStatus::ok) {
+    pv_pushed_ = page;
+    pv_page_stale_ = false;
+  }
 }
 
 void TrappedCpu::pv_pull() {
+  if (pv_page_stale_) return; // never pushed: nothing the guest wrote can be told apart
   pv::SharedCsrs page{};
   if (ctx_.memory.read(pv_page_ + pv::kCsrBlock, &page, sizeof page) != GuestMemoryStatus::ok) return;
   if (std::memcmp(&page, &pv_pushed_, sizeof page) == 0) return;
