@@ -2,7 +2,7 @@
 # Builds the Nimbus guest artefacts, each cached by a hash of its inputs under
 # ${NIMBUS_CACHE:-$HOME/.cache/nimbus}/guests/<component>-<hash>/. A second run is instant.
 #
-# Usage: guests/build.sh [COMPONENT...]    components: kernel busybox bench initramfs uboot
+# Usage: guests/build.sh [COMPONENT...]    components: kernel kernel-pv busybox bench initramfs uboot
 #        (default: all). Prints the artefact paths at the end; tests find the same paths with
 #        `source guests/paths.sh`.
 # Env:   NIMBUS_CACHE (cache root), NIMBUS_JOBS (parallel jobs, default 2)
@@ -13,8 +13,11 @@ source "$here/lib.sh"
 # Tests and other checkouts may call this script in parallel: one build of a component at a time
 # (every kernel config shares one object tree), and the others wait and then find the cache
 # complete. A build of one component never waits for another's (an initramfs for a kernel).
+declare -A NIMBUS_LOCKS_HELD=()
 lock_component() { # name
   local fd
+  [ -z "${NIMBUS_LOCKS_HELD[$1]:-}" ] || return 0
+  NIMBUS_LOCKS_HELD[$1]=1
   mkdir -p "$NIMBUS_GUEST_CACHE"
   exec {fd}> "$NIMBUS_GUEST_CACHE/.build-$1.lock"
   if ! flock -n "$fd"; then
@@ -42,6 +45,15 @@ build_component() {
 }
 
 build_kernel() { build_component kernel "$here/linux/build-kernel.sh"; }
+# The PV kernel copies the first kernel's object tree, so it holds that kernel's lock too.
+build_kernel-pv() {
+  build_kernel
+  local dir
+  dir="$(guest_dir kernel-pv)"
+  [ -f "$dir/.complete" ] && return 0
+  lock_component kernel
+  build_component kernel-pv "$here/linux/build-kernel-pv.sh" "$(guest_dir kernel)"
+}
 build_busybox() { build_component busybox "$here/busybox/build-busybox.sh"; }
 build_bench() { build_component bench "$here/bench/build-bench.sh"; }
 build_initramfs() {
@@ -76,12 +88,12 @@ build_uboot() {
 }
 
 components=("$@")
-[ ${#components[@]} -gt 0 ] || components=(kernel busybox bench initramfs uboot)
+[ ${#components[@]} -gt 0 ] || components=(kernel kernel-pv busybox bench initramfs uboot)
 
 for c in "${components[@]}"; do
   case "$c" in
-    kernel|busybox|bench|initramfs|uboot) "build_$c" ;;
-    *) echo "guests/build.sh: unknown component '$c' (kernel busybox bench initramfs uboot)" >&2; exit 2 ;;
+    kernel|kernel-pv|busybox|bench|initramfs|uboot) "build_$c" ;;
+    *) echo "guests/build.sh: unknown component '$c' (kernel kernel-pv busybox bench initramfs uboot)" >&2; exit 2 ;;
   esac
 done
 

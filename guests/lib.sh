@@ -52,6 +52,11 @@ guest_kernel_hash() {
     "linux-source-6.1=$(guest_pkg_version linux-source-6.1)" \
     "gcc-riscv64=$(guest_pkg_version gcc-12-riscv64-linux-gnu)"
 }
+# The PV kernel: the first kernel's inputs (its hash) and the patch.
+guest_kernel-pv_hash() {
+  guest_hash kernel-pv "kernel=${NIMBUS_HASH[kernel]}" "$NIMBUS_GUESTS_DIR/linux/nimbus-pv.patch" \
+    "$NIMBUS_GUESTS_DIR/linux/build-kernel-pv.sh"
+}
 guest_busybox_hash() {
   guest_hash busybox "$NIMBUS_GUESTS_DIR/busybox/busybox.config" "$NIMBUS_GUESTS_DIR/busybox/build-busybox.sh" \
     "busybox=$NIMBUS_BUSYBOX_VERSION" \
@@ -78,7 +83,7 @@ guest_uboot_hash() {
 
 # Computed once when this file is sourced, in dependency order.
 declare -A NIMBUS_HASH=()
-for component in kernel busybox bench initramfs uboot; do
+for component in kernel kernel-pv busybox bench initramfs uboot; do
   NIMBUS_HASH[$component]="$("guest_${component}_hash")"
 done
 unset component

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -33,6 +34,7 @@ struct BenchOptions {
   unsigned micro_scale = 10; // a few seconds per microbenchmark on Nimbus
   unsigned micro_repeat = 1;
   std::vector<std::string> virt; // virtualization modes to compare (micro workload)
+  std::string pv_kernel;         // the paravirtualized kernel of the "trap+pv" column
   unsigned timeout = 900;
   std::string jit = "off"; // the Nimbus tier: off, on, or both (CPU workload: a row for each)
 };
@@ -114,8 +116,10 @@ public:
     return argv;
   }
   // One VM under the VMM in `mode`, logging its markers with counters into state_dir(mode).
+  // "trap+pv" is trap mode with the paravirtualized kernel (--pv-kernel).
   std::vector<std::string> vmm(const std::string& mode, const std::string& append) const {
-    return {self_path(), "run",      "--virt", mode,   "--kernel",      o_.kernel,           "--initrd",
+    const bool pv = mode == "trap+pv";
+    return {self_path(), "run",      "--virt", pv ? "trap" : mode, "--kernel", pv ? o_.pv_kernel : o_.kernel, "--initrd",
             o_.initrd,   "--mem",    o_.mem,   "--append", append,      "--state-dir",       state_dir(mode).string(),
             "--marker-log"};
   }
@@ -281,6 +285,12 @@ int run_bench(const BenchOptions& o) {
       fmt::print(stderr, "nimbus bench: '{}' is not a file (build guests with guests/build.sh)\n", *f);
       return 2;
     }
+  if (std::find(o.virt.begin(), o.virt.end(), "trap+pv") != o.virt.end() &&
+      !std::filesystem::is_regular_file(o.pv_kernel)) {
+    fmt::print(stderr, "nimbus bench: --virt trap+pv needs --pv-kernel FILE (build it with guests/build.sh kernel-pv; "
+                       "source guests/paths.sh gives $NIMBUS_GUEST_KERNEL_PV)\n");
+    return 2;
+  }
   const auto ram = machine::parse_size(o.mem);
   if (!ram) {
     fmt::print(stderr, "nimbus bench: --mem '{}' is not a size\n", o.mem);
@@ -304,6 +314,8 @@ void register_bench(CLI::App& app) {
       "on both machines with the same firmware, kernel and initramfs, samples host memory beyond guest RAM,\n"
       "and prints ratios. --workload micro runs the virtualization-cost microbenchmarks instead (null system\n"
       "call, page fault, fork+exit+wait, exec, pipe round trip, CPU benchmark; nimbus.mode=micro), all both.\n"
+      "With --virt, trap+pv is trap mode running the paravirtualized kernel given by --pv-kernel\n"
+      "(guests/build.sh kernel-pv; $NIMBUS_GUEST_KERNEL_PV).\n"
       "Build the guest images first: guests/build.sh (paths: source guests/paths.sh).\n"
       "Example: nimbus bench --kernel $NIMBUS_GUEST_KERNEL --initrd $NIMBUS_GUEST_INITRD");
   cmd->add_option("--kernel", o->kernel, "Linux Image built by guests/build.sh")->required();
@@ -330,10 +342,12 @@ void register_bench(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--virt", o->virt,
                   "Run the microbenchmarks as one VM under the VMM in each of these virtualization modes "
-                  "(e.g. emulate,trap,hw; the first is the reference) instead of bare Nimbus vs QEMU, "
-                  "with the VMM's exits per operation")
+                  "(e.g. emulate,trap,trap+pv,hw; the first is the reference) instead of bare Nimbus vs QEMU, "
+                  "with the VMM's exits per operation; trap+pv needs --pv-kernel")
       ->delimiter(',')
-      ->check(CLI::IsMember({"emulate", "trap", "hw"}));
+      ->check(CLI::IsMember({"emulate", "trap", "trap+pv", "hw"}));
+  cmd->add_option("--pv-kernel", o->pv_kernel,
+                  "The paravirtualized Linux Image (guests/build.sh kernel-pv) for --virt trap+pv");
   cmd->add_option("--timeout", o->timeout, "Seconds allowed for each run")->capture_default_str();
   cmd->add_option("--json", o->json, "Also write the figures as JSON to this file");
   cmd->callback([o] { set_exit_code(run_bench(*o)); });

@@ -65,6 +65,7 @@ void TrappedCpu::start(uint64_t pc, uint64_t a1) {
   flush_requested_.store(false, std::memory_order_release);
   device_dma_seen_ = ctx_.device_bus.dma_generation();
   waiting_ = false;
+  pv_page_ = kNoPvPage;
   fatal_reason_.clear();
   first_fault_.reset();
   running_ = enter_root();
@@ -201,7 +202,9 @@ CpuExit TrappedCpu::run(uint64_t budget) {
     if (!fatal_reason_.empty()) break;
     uint64_t chunk = budget - steps;
     if (timer_deadline_.load(std::memory_order_relaxed) != ~uint64_t{0} && chunk > kTimerSlice) chunk = kTimerSlice;
+    if (pv_active()) pv_push();
     const uint64_t retired = hart_.run(chunk);
+    if (pv_active()) pv_pull();
     retired_total += retired;
     steps += retired;
     const auto exit = hart_.take_exit();
@@ -241,6 +244,7 @@ TrappedCpu::Step TrappedCpu::handle_exit(const machine::Hart::TrapExit& exit) {
   case Exception::EcallFromU:
     if (vs_.supervisor) { // pc stays on the ECALL: the core advances it
       count(ExitReason::sbi_call);
+      if (pv_ecall()) return Step::resume;
       return Step::sbi_call;
     }
     deliver_trap(exit.cause, 0, false, exit.pc);
@@ -260,6 +264,7 @@ TrappedCpu::Step TrappedCpu::handle_page_fault(uint64_t cause, uint64_t va) {
                              : cause == code(Exception::LoadPageFault)      ? GuestAccess::load
                                                                             : GuestAccess::store;
   const uint64_t pc = hart_.pc();
+  if (pv_active() && vs_.supervisor && (va & ~uint64_t{0xfff}) == pv::kSharedVa) return pv_map_shared_page(va, access);
   const GuestWalkRequest request{vs_.satp, !vs_.supervisor, vs_.sum(), vs_.mxr()};
   const GuestTranslation t = walk_guest(ctx_.memory, request, va, access);
   const uint64_t access_fault = access == GuestAccess::fetch  ? code(Exception::InstructionAccessFault)
@@ -324,7 +329,8 @@ void TrappedCpu::save_state(machine::snapshot::Writer& out) const {
   for (const uint64_t value : {vs_.sstatus, vs_.sie, vs_.stvec, vs_.sepc, vs_.scause, vs_.stval, vs_.sscratch, vs_.satp,
                                vs_.scounteren, vs_.senvcfg})
     out.u64(value);
-  hart_.save_state(out);
+  out.u64(pv_page_);
+  hart_.save_state(out); // last: it checks the section ends with it
 }
 
 void TrappedCpu::restore_state(machine::snapshot::Reader& in) {
@@ -350,6 +356,9 @@ void TrappedCpu::restore_state(machine::snapshot::Reader& in) {
       (soft & ~irq::kSsip) != 0 || (vs.stvec & 2) != 0 || (vs.scounteren >> 32) != 0 ||
       (vs.senvcfg & ~csr::menvcfg::kFiom) != 0)
     in.fail("virtual supervisor state holds bits its CSRs cannot hold");
+  const uint64_t pv_page = in.u64();
+  if (pv_page != kNoPvPage && ((pv_page & (pv::kPageSize - 1)) != 0 || !ctx_.memory.contains(pv_page, pv::kPageSize)))
+    in.fail(fmt::format("PV shared page {:#x} is not a page of the VM's RAM", pv_page));
   hart_.restore_state(in);
   if (hart_.privilege() != 0 || hart_.virtualization())
     in.fail("the trap-mode hart must be in U-mode (the guest's privilege is virtual)");
@@ -359,6 +368,8 @@ void TrappedCpu::restore_state(machine::snapshot::Reader& in) {
   soft_pending_.store(soft, std::memory_order_release);
   for (unsigned bit = 0; bit < 64; ++bit) pins_.set(bit, (pins >> bit) & 1);
   vs_ = vs;
+  pv_page_ = pv_page;
+  pv_page_stale_ = true;
   // Shadows are rebuilt, not copied: empty tables for the saved guest address space.
   shadows_.invalidate_all();
   shadows_.select(vs_.satp);

@@ -7,7 +7,9 @@
 //   - accesses to guest-physical addresses that are not RAM are emulated on the VM's device bus;
 //   - guest exceptions of either virtual privilege, and virtual interrupts (timer, IPI, PLIC),
 //     are delivered through the guest's stvec;
-//   - ECALL from the guest kernel is handed to the core as an SBI call.
+//   - ECALL from the guest kernel is handed to the core as an SBI call, except the Nimbus PV
+//     extension (pv_abi.hpp), which this class answers itself: a guest kernel that shares its
+//     supervisor CSRs in a page and returns from traps with a hypercall (trapped_cpu_pv.cpp).
 // The hart runs on a bus over all of machine memory; only the shadow tables (filled with this
 // VM's frames alone) give it reach.
 #include <atomic>
@@ -19,6 +21,7 @@
 #include "hypervisor/guest_cpu.hpp"
 #include "hypervisor/guest_cpu_factory.hpp"
 #include "hypervisor/trap_mode/guest_page_walk.hpp"
+#include "hypervisor/trap_mode/pv_abi.hpp"
 #include "hypervisor/machine_memory.hpp"
 #include "hypervisor/trap_mode/shadow_page_tables.hpp"
 #include "hypervisor/trap_mode/shadow_table_pages.hpp"
@@ -39,6 +42,7 @@ struct TrapModeStats {
   uint64_t mmio = 0;
   uint64_t emulated = 0;            // privileged instructions emulated
   uint64_t shadow_resets = 0;       // every shadow dropped at the table limit
+  uint64_t pv_calls = 0;            // Nimbus PV hypercalls (probe included) answered here
 };
 
 class TrappedCpu final : public GuestCpu {
@@ -86,6 +90,10 @@ public:
   const TrapModeStats& stats() const { return stats_; }
   const VirtualSupervisor& supervisor_state() const { return vs_; }
   const ShadowPageTables& shadows() const { return shadows_; }
+  // The guest-physical page this vCPU shares with its guest kernel (nullopt: none).
+  std::optional<uint64_t> pv_shared_page() const {
+    return pv_page_ == kNoPvPage ? std::nullopt : std::optional<uint64_t>(pv_page_);
+  }
   machine::Hart& hart() { return hart_; }
 
 private:
@@ -109,6 +117,19 @@ private:
   void write_satp(uint64_t value);
   void sfence(uint64_t rs1_value, bool has_address, uint64_t rs2_value, bool has_asid);
   void do_sret();
+
+  // Nimbus PV interface (trapped_cpu_pv.cpp).
+  static constexpr uint64_t kNoPvPage = ~uint64_t{0};
+  bool pv_active() const { return pv_page_ != kNoPvPage; }
+  // An ECALL of the guest kernel that is a PV hypercall or the probe for it: answered here.
+  bool pv_ecall();
+  int64_t pv_set_shared_page(uint64_t gpa);
+  int64_t pv_set_satp(uint64_t satp, uint64_t flags);
+  int64_t pv_mmu_batch(uint64_t list, uint64_t count, uint64_t& done);
+  // The page's CSRs: written before each hart run, read back (and applied) after it.
+  void pv_push();
+  void pv_pull();
+  Step pv_map_shared_page(uint64_t va, GuestAccess access);
 
   // MMIO (trapped_cpu_mmio.cpp).
   Step emulate_mmio(uint64_t va, uint64_t gpa, GuestAccess access);
@@ -134,6 +155,9 @@ private:
   uint64_t hart_satp_ = ~uint64_t{0};    // what the hart's satp holds now
   uint64_t resets_seen_ = 0;
   uint64_t device_dma_seen_ = 0;
+  uint64_t pv_page_ = kNoPvPage;   // guest-physical shared page
+  pv::SharedCsrs pv_pushed_{};     // what the page's CSR block held after the last push
+  bool pv_page_stale_ = true;      // the page's CSR block is not known to hold pv_pushed_
   std::atomic<uint64_t> timer_deadline_{~uint64_t{0}};
   std::atomic<uint64_t> soft_pending_{0};  // SSIP (guest sip writes and IPIs)
   std::atomic<bool> flush_requested_{false};

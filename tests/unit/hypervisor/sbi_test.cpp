@@ -63,6 +63,14 @@ TEST_F(SbiTest, BaseReportsVersionImplementationAndProbes) {
   EXPECT_EQ(call(sbi::kBase, 99).error(), sbi::kErrNotSupported);
 }
 
+TEST_F(SbiTest, NimbusPvIsNotOfferedByTheCore) {
+  // Trap mode's PV extension (trap_mode/pv_abi.hpp) is answered by the trap-mode vCPU; the core
+  // SBI, which emulate and hw mode use, neither offers nor serves it, so a PV kernel keeps its
+  // ordinary paths there.
+  EXPECT_EQ(call(sbi::kBase, 3, {0x0A4E4D42}).value(), 0u);
+  EXPECT_EQ(call(0x0A4E4D42, 0, {kRamBase}).error(), sbi::kErrNotSupported);
+}
+
 TEST_F(SbiTest, UnknownExtensionsAndFunctionsAreNotSupported) {
   EXPECT_EQ(call(0x12345678, 0).error(), sbi::kErrNotSupported);
   EXPECT_EQ(call(0x0A000000, 0).error(), sbi::kErrNotSupported); // a vendor extension
