@@ -225,6 +225,62 @@ TEST(OfflineSoundness, PipelineBoundsAndClaimsMatchTheOptimum) {
   }
 }
 
+// Column generation's master carries the dual-optimal inequalities y_a >= y_b (w_a > w_b) as
+// exchange columns. They must leave the LP value unchanged: a converged root must equal the LP
+// over every maximal pattern (solved here with Clp, no pricing), and a wrong direction or a
+// wrong pair would show as a smaller value. Its pool holds real patterns only (each fits).
+TEST(OfflineSoundness, ColumnGenerationLpEqualsTheLpOverAllPatterns) {
+  SplitMix64 rng(88);
+  int compared = 0;
+  for (int round = 0; round < 300; ++round) {
+    int64_t c = 0;
+    const std::vector<int64_t> w = random_sizes(rng, round % 3, 2 + static_cast<std::size_t>(rng.uniform(0, 12)), c);
+    std::vector<int64_t> count;
+    ColumnGenerationInput cg;
+    cg.types = types_of(w, count);
+    cg.capacity[0] = c;
+    cg.upper_bound = static_cast<int64_t>(w.size()) + 1;
+    cg.dive = false;
+    cg.converge = true;
+    SearchDeadline deadline(5.0);
+    const ColumnGenerationResult g = solve_by_column_generation(cg, deadline, nullptr);
+    for (const Pattern& p : g.pool) {
+      int64_t load = 0, items = 0;
+      for (std::size_t j = 0; j < p.size(); ++j) {
+        load += p[j] * cg.types[j].weight[0];
+        items += p[j];
+      }
+      ASSERT_GT(items, 0) << "round " << round;
+      ASSERT_LE(load, c) << "round " << round;
+    }
+    ASSERT_TRUE(g.lp_converged) << "round " << round;
+    const std::vector<Pattern> all = all_maximal_patterns(cg.types, cg.capacity, 1, 100'000);
+    ASSERT_FALSE(all.empty());
+    const std::size_t m = cg.types.size();
+    std::vector<int> starts{0}, index;
+    std::vector<double> value, lb(all.size(), 0.0), ub(all.size(), 1e30), obj(all.size(), 1.0);
+    for (const Pattern& p : all) {
+      for (std::size_t j = 0; j < m; ++j)
+        if (p[j] > 0) {
+          index.push_back(static_cast<int>(j));
+          value.push_back(static_cast<double>(p[j]));
+        }
+      starts.push_back(static_cast<int>(index.size()));
+    }
+    std::vector<double> row_lb(m), row_ub(m, 1e30);
+    for (std::size_t j = 0; j < m; ++j) row_lb[j] = static_cast<double>(count[j]);
+    OsiClpSolverInterface lp;
+    lp.messageHandler()->setLogLevel(0);
+    lp.loadProblem(static_cast<int>(all.size()), static_cast<int>(m), starts.data(), index.data(), value.data(), lb.data(),
+                   ub.data(), obj.data(), row_lb.data(), row_ub.data());
+    lp.initialSolve();
+    ASSERT_TRUE(lp.isProvenOptimal());
+    ASSERT_NEAR(g.lp_value, lp.getObjValue(), 1e-6) << "round " << round;
+    ++compared;
+  }
+  EXPECT_EQ(compared, 300);
+}
+
 // Vectors: the covering program over every maximal pattern is a proof when Cbc finishes, so it
 // must never miss a packing of the optimum nor find one below it; the vector pipeline's bounds
 // and claims likewise.
