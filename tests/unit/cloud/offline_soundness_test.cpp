@@ -14,6 +14,7 @@
 #include "cloud/placement/column_generation.hpp"
 #include "cloud/placement/exact_solver.hpp"
 #include "cloud/placement/heuristics.hpp"
+#include "cloud/placement/instance_generators.hpp"
 #include "cloud/placement/lower_bounds.hpp"
 #include "cloud/placement/offline_solver.hpp"
 #include "cloud/placement/pattern_knapsack.hpp"
@@ -411,6 +412,50 @@ TEST(OfflineSoundness, CertifyByIndependentColumnGenerationAtLargeCapacity) {
   ASSERT_EQ(p.bin_count(), 13u);
   const CertifyResult c = certify_optimum(in, p, 13, 1.5);
   EXPECT_NE(c.verdict, Certificate::Certified) << c.method;
+}
+
+// --certify's vector LP (its own column generation and vector knapsack): its bound never exceeds
+// the optimum, whatever the instance, and on these small instances its LP always finishes.
+TEST(OfflineSoundness, CertifyVectorLpBoundNeverExceedsTheOptimum) {
+  SplitMix64 rng(4242);
+  for (int round = 0; round < 300; ++round) {
+    const std::size_t dims = 2 + static_cast<std::size_t>(round % 3);
+    const Instance in = testing::random_instance(rng, dims, 1 + static_cast<std::size_t>(rng.uniform(0, 9)), 1);
+    const auto opt = static_cast<int64_t>(subset_dp_optimum(in, 13));
+    const IndependentLpBound lp =
+        independent_vector_lp_bound(in.demands, in.host_types[0].capacity, dims, opt + 5, {}, 5.0);
+    ASSERT_TRUE(lp.valid) << "round " << round << ": " << lp.why;
+    ASSERT_TRUE(lp.converged) << "round " << round << ": " << lp.why;
+    ASSERT_LE(lp.bound, opt) << "round " << round;
+  }
+}
+
+// Beyond the subset DP's 13 items: the solver's optimal claims on 25-VM Caprara-Toth instances
+// are certified (two of these four only by the LP: the continuous bound is one bin short), and
+// the same packing with one bin split in two, claimed optimal, never is.
+TEST(OfflineSoundness, CertifyVectorClaimsBeyondTheSubsetDp) {
+  int by_lp = 0;
+  for (uint64_t seed = 1; seed <= 4; ++seed) {
+    const Instance in = caprara_toth(25, 2, seed);
+    const ExactResult r = solve_exact(in, heuristic_packing(in, Heuristic::FirstFitDecreasing), cost_lower_bound(in), 10.0);
+    ASSERT_TRUE(r.optimal) << "seed " << seed;
+    const CertifyResult yes = certify_optimum(in, r.packing, packing_cost(in, r.packing), 10.0);
+    ASSERT_EQ(yes.verdict, Certificate::Certified) << "seed " << seed << ": " << yes.method;
+    if (yes.method.find("column-generation LP") != std::string::npos) ++by_lp;
+    Packing worse = r.packing;
+    std::vector<int> in_bin(worse.bin_count(), 0);
+    for (int32_t b : worse.bin_of_item) ++in_bin[static_cast<std::size_t>(b)];
+    for (std::size_t i = 0; i < worse.bin_of_item.size(); ++i)
+      if (in_bin[static_cast<std::size_t>(worse.bin_of_item[i])] >= 2) {
+        worse.bin_of_item[i] = static_cast<int32_t>(worse.bin_count());
+        worse.bin_host_type.push_back(0);
+        break;
+      }
+    ASSERT_EQ(worse.bin_count(), r.packing.bin_count() + 1);
+    const CertifyResult no = certify_optimum(in, worse, packing_cost(in, worse), 5.0);
+    ASSERT_EQ(no.verdict, Certificate::NotCertified) << "seed " << seed << ": " << no.method;
+  }
+  EXPECT_GE(by_lp, 1);
 }
 
 // A Cbc run cut short by the clock must never count as finished. Clp's time limit is an absolute
