@@ -209,6 +209,14 @@ public:
   }
 
   const std::vector<Pattern>& columns() const { return columns_; }  // per master column (exchange columns empty)
+  // Dives need a primal solution made of patterns only: they switch the exchange columns off
+  // (upper bound 0). With them on, the first dive on Falkenauer u120 seed 1 and 102 more missed the
+  // packing the first dive without them finds (the exchange columns shift coverage between
+  // sizes, so the patterns the LP uses no longer cover the demand by themselves).
+  void use_exchange_columns(bool on) {
+    for (std::size_t c = 0; c < exchange_.size(); ++c)
+      if (exchange_[c] != 0) solver_.setColUpper(static_cast<int>(c), on ? COIN_DBL_MAX : 0.0);
+  }
   bool is_pattern(std::size_t c) const { return c >= exchange_.size() || exchange_[c] == 0; }
   std::vector<Pattern> pool() const {
     std::vector<Pattern> out;
@@ -324,6 +332,7 @@ ColumnGenerationResult solve_by_column_generation(const ColumnGenerationInput& i
     result.columns = result.pool.size();
     return result;
   }
+  master.use_exchange_columns(false);
   SplitMix64 rng(12345);
   for (uint64_t dive = 0; dive < kMaxDives && lower < upper && !deadline.expired_now(); ++dive) {
     ++result.dives;
