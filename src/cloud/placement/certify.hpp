@@ -9,6 +9,9 @@
 //  - one dimension, any capacity: the Gilmore-Gomory LP bound by column generation with its own
 //    Clp master and its own exact knapsack (certify_lp.cpp), for capacities where the arc-flow
 //    graph is too large (Scholl's set 3, C = 100,000);
+//  - several dimensions, one host type: the continuous bound of each dimension, then the LP
+//    bound by column generation with its own master and exact vector knapsack
+//    (certify_vector_lp.cpp);
 // Every LP's duals are checked by this file's own exact knapsack (Farley's bound), never by the
 // solver's. The packing itself is always re-checked for feasibility.
 #include <cstdint>
@@ -61,6 +64,15 @@ struct IndependentLpBound {
 };
 IndependentLpBound independent_lp_bound(const std::vector<int64_t>& sizes, int64_t capacity, int64_t target,
                                         const std::vector<std::vector<int64_t>>& initial_bins, double seconds);
+
+// The same for several dimensions (certify_vector_lp.cpp): column generation over distinct
+// demand vectors with its own master and its own exact vector knapsack (a node limit per
+// pricing: hitting it ends the attempt, nothing is claimed from that round); `initial_bins`
+// are item indices per bin of the claimed packing.
+IndependentLpBound independent_vector_lp_bound(const std::vector<ResourceVector>& demands, const ResourceVector& capacity,
+                                               std::size_t dimensions, int64_t target,
+                                               const std::vector<std::vector<uint32_t>>& initial_bins, double seconds,
+                                               uint64_t knapsack_node_limit = 20'000'000);
 
 // The minimum cost by dynamic programming over subsets, or a negative value when the instance
 // is too large for it (more than `max_items` items). Exposed for tests.

@@ -83,6 +83,7 @@ public:
     solver_.messageHandler()->setLogLevel(0);
     solver_.loadProblem(static_cast<int>(columns_.size()), static_cast<int>(m), starts.data(), index.data(), value.data(),
                         lb.data(), ub.data(), obj.data(), row_lb.data(), row_ub.data());
+    if (in.dimensions == 1) add_dual_optimal_inequalities();
   }
 
   struct Outcome {
@@ -197,11 +198,32 @@ public:
       // The bound cannot rise above the rounded-up LP value: stop once it got there, or once
       // that is no more than a bound known already (the restricted master's value only falls).
       const auto rounded = static_cast<int64_t>(std::ceil(out.lp - 1e-7));
-      if (!in_.converge && (out.bound >= rounded || rounded <= stop_at)) return out;
+      if (std::getenv("NIMBUS_PLACE_TRACE_CG") != nullptr)
+        std::fprintf(stderr, "    round %llu lp=%.4f bound=%lld exact=%d added=%d left=%.3f\n", (unsigned long long)rounds_, out.lp, (long long)out.bound, exact_round, added, deadline_.seconds_left());
+      // (At the root: a bound that reaches the incumbent closes the instance.)
+      if (!limited && in_.upper_bound > 0 && out.bound >= in_.upper_bound) return out;
+      const auto level = static_cast<double>(std::max(stop_at, out.bound));
+      const bool near_bound = !limited && in_.converge_within > 0 && out.lp >= level - in_.converge_within;
+      if (!in_.converge && (out.bound >= rounded || rounded <= stop_at) && !near_bound) return out;
     }
   }
 
-  const std::vector<Pattern>& columns() const { return columns_; }
+  const std::vector<Pattern>& columns() const { return columns_; }  // per master column (exchange columns empty)
+  // Dives need a primal solution made of patterns only: they switch the exchange columns off
+  // (upper bound 0). With them on, the first dive on Falkenauer u120 seed 1 and 102 more missed the
+  // packing the first dive without them finds (the exchange columns shift coverage between
+  // sizes, so the patterns the LP uses no longer cover the demand by themselves).
+  void use_exchange_columns(bool on) {
+    for (std::size_t c = 0; c < exchange_.size(); ++c)
+      if (exchange_[c] != 0) solver_.setColUpper(static_cast<int>(c), on ? COIN_DBL_MAX : 0.0);
+  }
+  bool is_pattern(std::size_t c) const { return c >= exchange_.size() || exchange_[c] == 0; }
+  std::vector<Pattern> pool() const {
+    std::vector<Pattern> out;
+    for (std::size_t c = 0; c < columns_.size(); ++c)
+      if (is_pattern(c)) out.push_back(columns_[c]);
+    return out;
+  }
   const double* solution() const { return solver_.getColSolution(); }
 
 private:
@@ -209,6 +231,7 @@ private:
   SearchDeadline& deadline_;
   OsiClpSolverInterface solver_;
   std::vector<Pattern> columns_;
+  std::vector<char> exchange_;  // 1: an exchange column of the dual-optimal inequalities
   std::set<Pattern> known_;
   int64_t scale_ = 1;
   bool first_solve_ = true;
@@ -228,6 +251,30 @@ private:
       for (std::size_t d = 0; d < in_.dimensions; ++d) t[j].weight[d] = (t[j].weight[d] + coarse_unit_ - 1) / coarse_unit_;
     }
     return t;
+  }
+
+  // Dual-optimal inequalities (Ben Amor, Desrosiers & Valerio de Carvalho 2006): in one
+  // dimension a smaller item can always take a larger one's place in a pattern, so some optimal
+  // dual vector has y_a >= y_b whenever w_a >= w_b. Adding them to the dual (as exchange columns
+  // in the master: -1 on the larger type's row, +1 on the next smaller's, cost 0) leaves the LP
+  // value unchanged but keeps Clp off the many degenerate, non-monotone dual vertices, which
+  // cost Scholl 3 and the triplets most of their pricing rounds. The exchange columns are no
+  // patterns: they carry an empty Pattern, which dives and the pool skip. (Bounds never rest on
+  // them: every bound is Farley's, checked by the exact knapsack.)
+  void add_dual_optimal_inequalities() {
+    const std::size_t m = in_.types.size();
+    std::vector<std::size_t> order(m);
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return in_.types[a].weight[0] > in_.types[b].weight[0]; });
+    for (std::size_t k = 0; k + 1 < m; ++k) {
+      const int rows[2] = {static_cast<int>(order[k]), static_cast<int>(order[k + 1])};
+      const double values[2] = {-1.0, 1.0};
+      solver_.addCol(2, rows, values, 0.0, COIN_DBL_MAX, 0.0);
+      columns_.push_back(Pattern(m, 0));
+      exchange_.resize(columns_.size(), 0);
+      exchange_.back() = 1;
+    }
   }
 
   void add_column(const Pattern& p) {
@@ -281,10 +328,11 @@ ColumnGenerationResult solve_by_column_generation(const ColumnGenerationInput& i
   const int64_t lower = std::max(input.known_lower_bound, result.bound);
   if (root.solved && input.dive && lower < upper && input.after_root) upper = std::min(upper, input.after_root({lower, root.lp, &root.duals, root.converged}));
   if (!root.solved || !input.dive || lower >= upper) {
-    result.columns = master.columns().size();
-    result.pool = master.columns();
+    result.pool = master.pool();
+    result.columns = result.pool.size();
     return result;
   }
+  master.use_exchange_columns(false);
   SplitMix64 rng(12345);
   for (uint64_t dive = 0; dive < kMaxDives && lower < upper && !deadline.expired_now(); ++dive) {
     ++result.dives;
@@ -334,7 +382,7 @@ ColumnGenerationResult solve_by_column_generation(const ColumnGenerationInput& i
         for (std::size_t c = 0; c < cols.size(); ++c) {
           double score = x[c];
           if (dive > 0 && x[c] > 1e-6) score = x[c] * (0.5 + static_cast<double>(rng.uniform(0, 1000)) / 1000.0);
-          if (x[c] > 1e-6 && score > best) {
+          if (x[c] > 1e-6 && score > best && master.is_pattern(c)) {
             best = score;
             pick = c;
           }
@@ -349,8 +397,8 @@ ColumnGenerationResult solve_by_column_generation(const ColumnGenerationInput& i
       result.packing = std::move(fixed);
     }
   }
-  result.columns = master.columns().size();
-  result.pool = master.columns();
+  result.pool = master.pool();
+  result.columns = result.pool.size();
   return result;
 }
 

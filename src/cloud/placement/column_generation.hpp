@@ -32,6 +32,10 @@ struct ColumnGenerationInput {
   int64_t known_lower_bound = 0;       // e.g. L2; dives stop when they meet the bound
   bool dive = true;                    // false: the LP bound only
   bool converge = false;               // price the root LP to its optimum (no early stop at ceil(LP))
+  // Price the root on past its early stop while the master's value is within this many bins
+  // below known_lower_bound (its optimum may then be close enough to the bound for the
+  // reduced-cost pattern enumeration, which needs optimal duals); 0: stop at once.
+  double converge_within = 0;
   // Called once after the root LP (before any dive); returns the bins of the best packing known
   // by then (e.g. found by another search), so that the dives aim below it (0: nothing left to
   // search, no dives).

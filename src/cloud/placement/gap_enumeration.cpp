@@ -29,7 +29,7 @@ constexpr double kSizeShare = 0.001;
 struct CoverSearch {
   GapEnumerationResult::Answer answer = GapEnumerationResult::Answer::Unknown;
   std::vector<std::size_t> chosen;  // Yes: the patterns (indices), one per bin
-  uint64_t nodes = 0;
+  uint64_t nodes = 0, lps = 0;
 };
 
 // Depth-first exact cover with multiplicities: the residual demand must be met exactly by at
@@ -108,6 +108,7 @@ CoverSearch cover_search(const std::vector<Pattern>& patterns, const std::vector
         lp_row[j] = r[j];
       }
     lp.getModelPtr()->setMaximumWallSeconds(std::max(0.001, deadline.seconds_left()));
+    ++out.lps;
     if (lp_first) {
       lp.initialSolve();
       lp_first = false;
@@ -141,7 +142,10 @@ CoverSearch cover_search(const std::vector<Pattern>& patterns, const std::vector
     if (best <= 0) return t > 0;
     return t > static_cast<i128>(bins_left) * best;
   };
-  auto dfs = [&](auto&& self, int64_t used, int64_t budget_left) -> bool {
+  // `inherited`: lp_x is the parent's LP solution less one copy of the pattern just taken, which
+  // is optimal for this residual too (a cheaper one plus that pattern would beat the parent's),
+  // so the LP is not solved again here; skipping it only skips a chance to prune.
+  auto dfs = [&](auto&& self, int64_t used, int64_t budget_left, bool inherited) -> bool {
     if (left == 0) return true;
     if (used >= bins) return false;
     if (++out.nodes > node_limit || deadline.expired_now()) {
@@ -165,9 +169,36 @@ CoverSearch cover_search(const std::vector<Pattern>& patterns, const std::vector
       failed.insert(std::move(k));
       return false;
     }
-    if (lp_prunes(bins - used)) {
+    if (!inherited && lp_prunes(bins - used)) {
       failed.insert(std::move(k));
       return false;
+    }
+    // An integral LP solution within the bins left is a cover at once (checked in integers:
+    // every pattern still possible, every type met exactly); on triplets the first LP over the
+    // patterns without slack usually is one, which saves a node per bin.
+    {
+      std::vector<int64_t> met(m, 0);
+      std::vector<std::size_t> take;
+      bool integral = true;
+      int64_t copies_total = 0;
+      for (std::size_t c = 0; c < np && integral; ++c) {
+        if (lp_x[c] < 0.5) {
+          integral = lp_x[c] < 1e-6;
+          continue;
+        }
+        const double rounded = std::round(lp_x[c]);
+        integral = ok[c] != 0 && std::fabs(lp_x[c] - rounded) < 1e-6;
+        const auto copies = static_cast<int64_t>(rounded);
+        copies_total += copies;
+        for (int64_t n = 0; n < copies && integral; ++n) {
+          take.push_back(c);
+          for (const auto& [j, q] : sparse[c]) met[j] += q;
+        }
+      }
+      if (integral && copies_total <= bins - used && met == r) {
+        out.chosen.insert(out.chosen.end(), take.begin(), take.end());
+        return true;
+      }
     }
     std::vector<std::size_t> branch;
     for (std::size_t c = 0; c < np; ++c)
@@ -184,11 +215,17 @@ CoverSearch cover_search(const std::vector<Pattern>& patterns, const std::vector
     std::vector<std::size_t> ordered(branch.size());
     for (std::size_t b = 0; b < idx.size(); ++b) ordered[b] = branch[idx[b]];
     branch = std::move(ordered);
+    const std::vector<double> x_node = lp_x;
     for (std::size_t c : branch) {
       for (const auto& [j, n] : sparse[c]) r[j] -= n, left -= n;
       room -= waste[c];
       out.chosen.push_back(c);
-      const bool found = self(self, used + 1, budget_left - slack[c]);
+      const bool inherit = x_node[c] >= 1 - 1e-6;
+      if (inherit) {
+        lp_x = x_node;
+        lp_x[c] -= 1;
+      }
+      const bool found = self(self, used + 1, budget_left - slack[c], inherit);
       if (found) return true;
       out.chosen.pop_back();
       room += waste[c];
@@ -198,7 +235,7 @@ CoverSearch cover_search(const std::vector<Pattern>& patterns, const std::vector
     failed.insert(std::move(k));
     return false;
   };
-  if (dfs(dfs, 0, budget)) out.answer = GapEnumerationResult::Answer::Yes;
+  if (dfs(dfs, 0, budget, false)) out.answer = GapEnumerationResult::Answer::Yes;
   else if (!aborted) out.answer = GapEnumerationResult::Answer::No;
   else out.chosen.clear();
   return out;
@@ -347,6 +384,7 @@ GapEnumerationResult decide_by_gap_enumeration(const GapEnumerationInput& in, Se
     const CoverSearch cover = cover_search(patterns, slack, in.counts, in.sizes, in.capacity, in.bins,
                                            static_cast<int64_t>(gap), in.cover_node_limit, deadline);
     out.cover_nodes = cover.nodes;
+    out.cover_lps = cover.lps;
     if (cover.answer == GapEnumerationResult::Answer::Yes) {
       out.answer = cover.answer;
       for (std::size_t c : cover.chosen) out.packing.push_back(patterns[c]);

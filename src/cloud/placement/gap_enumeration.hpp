@@ -43,6 +43,7 @@ struct GapEnumerationResult {
   std::string why;               // Unknown: why; No: how it was proven
   uint64_t patterns = 0;         // patterns with slack <= G
   uint64_t cover_nodes = 0;      // nodes of the exact cover search
+  uint64_t cover_lps = 0;        // LPs it solved (nodes that inherit their parent's solution solve none)
   double gap_bins = 0;           // G / M: how far k is above the dual bound, in bins
 };
 

@@ -14,6 +14,7 @@
 #include "cloud/placement/column_generation.hpp"
 #include "cloud/placement/exact_solver.hpp"
 #include "cloud/placement/heuristics.hpp"
+#include "cloud/placement/instance_generators.hpp"
 #include "cloud/placement/lower_bounds.hpp"
 #include "cloud/placement/offline_solver.hpp"
 #include "cloud/placement/pattern_knapsack.hpp"
@@ -225,6 +226,62 @@ TEST(OfflineSoundness, PipelineBoundsAndClaimsMatchTheOptimum) {
   }
 }
 
+// Column generation's master carries the dual-optimal inequalities y_a >= y_b (w_a > w_b) as
+// exchange columns. They must leave the LP value unchanged: a converged root must equal the LP
+// over every maximal pattern (solved here with Clp, no pricing), and a wrong direction or a
+// wrong pair would show as a smaller value. Its pool holds real patterns only (each fits).
+TEST(OfflineSoundness, ColumnGenerationLpEqualsTheLpOverAllPatterns) {
+  SplitMix64 rng(88);
+  int compared = 0;
+  for (int round = 0; round < 300; ++round) {
+    int64_t c = 0;
+    const std::vector<int64_t> w = random_sizes(rng, round % 3, 2 + static_cast<std::size_t>(rng.uniform(0, 12)), c);
+    std::vector<int64_t> count;
+    ColumnGenerationInput cg;
+    cg.types = types_of(w, count);
+    cg.capacity[0] = c;
+    cg.upper_bound = static_cast<int64_t>(w.size()) + 1;
+    cg.dive = false;
+    cg.converge = true;
+    SearchDeadline deadline(5.0);
+    const ColumnGenerationResult g = solve_by_column_generation(cg, deadline, nullptr);
+    for (const Pattern& p : g.pool) {
+      int64_t load = 0, items = 0;
+      for (std::size_t j = 0; j < p.size(); ++j) {
+        load += p[j] * cg.types[j].weight[0];
+        items += p[j];
+      }
+      ASSERT_GT(items, 0) << "round " << round;
+      ASSERT_LE(load, c) << "round " << round;
+    }
+    ASSERT_TRUE(g.lp_converged) << "round " << round;
+    const std::vector<Pattern> all = all_maximal_patterns(cg.types, cg.capacity, 1, 100'000);
+    ASSERT_FALSE(all.empty());
+    const std::size_t m = cg.types.size();
+    std::vector<int> starts{0}, index;
+    std::vector<double> value, lb(all.size(), 0.0), ub(all.size(), 1e30), obj(all.size(), 1.0);
+    for (const Pattern& p : all) {
+      for (std::size_t j = 0; j < m; ++j)
+        if (p[j] > 0) {
+          index.push_back(static_cast<int>(j));
+          value.push_back(static_cast<double>(p[j]));
+        }
+      starts.push_back(static_cast<int>(index.size()));
+    }
+    std::vector<double> row_lb(m), row_ub(m, 1e30);
+    for (std::size_t j = 0; j < m; ++j) row_lb[j] = static_cast<double>(count[j]);
+    OsiClpSolverInterface lp;
+    lp.messageHandler()->setLogLevel(0);
+    lp.loadProblem(static_cast<int>(all.size()), static_cast<int>(m), starts.data(), index.data(), value.data(), lb.data(),
+                   ub.data(), obj.data(), row_lb.data(), row_ub.data());
+    lp.initialSolve();
+    ASSERT_TRUE(lp.isProvenOptimal());
+    ASSERT_NEAR(g.lp_value, lp.getObjValue(), 1e-6) << "round " << round;
+    ++compared;
+  }
+  EXPECT_EQ(compared, 300);
+}
+
 // Vectors: the covering program over every maximal pattern is a proof when Cbc finishes, so it
 // must never miss a packing of the optimum nor find one below it; the vector pipeline's bounds
 // and claims likewise.
@@ -355,6 +412,50 @@ TEST(OfflineSoundness, CertifyByIndependentColumnGenerationAtLargeCapacity) {
   ASSERT_EQ(p.bin_count(), 13u);
   const CertifyResult c = certify_optimum(in, p, 13, 1.5);
   EXPECT_NE(c.verdict, Certificate::Certified) << c.method;
+}
+
+// --certify's vector LP (its own column generation and vector knapsack): its bound never exceeds
+// the optimum, whatever the instance, and on these small instances its LP always finishes.
+TEST(OfflineSoundness, CertifyVectorLpBoundNeverExceedsTheOptimum) {
+  SplitMix64 rng(4242);
+  for (int round = 0; round < 300; ++round) {
+    const std::size_t dims = 2 + static_cast<std::size_t>(round % 3);
+    const Instance in = testing::random_instance(rng, dims, 1 + static_cast<std::size_t>(rng.uniform(0, 9)), 1);
+    const auto opt = static_cast<int64_t>(subset_dp_optimum(in, 13));
+    const IndependentLpBound lp =
+        independent_vector_lp_bound(in.demands, in.host_types[0].capacity, dims, opt + 5, {}, 5.0);
+    ASSERT_TRUE(lp.valid) << "round " << round << ": " << lp.why;
+    ASSERT_TRUE(lp.converged) << "round " << round << ": " << lp.why;
+    ASSERT_LE(lp.bound, opt) << "round " << round;
+  }
+}
+
+// Beyond the subset DP's 13 items: the solver's optimal claims on 25-VM Caprara-Toth instances
+// are certified (two of these four only by the LP: the continuous bound is one bin short), and
+// the same packing with one bin split in two, claimed optimal, never is.
+TEST(OfflineSoundness, CertifyVectorClaimsBeyondTheSubsetDp) {
+  int by_lp = 0;
+  for (uint64_t seed = 1; seed <= 4; ++seed) {
+    const Instance in = caprara_toth(25, 2, seed);
+    const ExactResult r = solve_exact(in, heuristic_packing(in, Heuristic::FirstFitDecreasing), cost_lower_bound(in), 10.0);
+    ASSERT_TRUE(r.optimal) << "seed " << seed;
+    const CertifyResult yes = certify_optimum(in, r.packing, packing_cost(in, r.packing), 10.0);
+    ASSERT_EQ(yes.verdict, Certificate::Certified) << "seed " << seed << ": " << yes.method;
+    if (yes.method.find("column-generation LP") != std::string::npos) ++by_lp;
+    Packing worse = r.packing;
+    std::vector<int> in_bin(worse.bin_count(), 0);
+    for (int32_t b : worse.bin_of_item) ++in_bin[static_cast<std::size_t>(b)];
+    for (std::size_t i = 0; i < worse.bin_of_item.size(); ++i)
+      if (in_bin[static_cast<std::size_t>(worse.bin_of_item[i])] >= 2) {
+        worse.bin_of_item[i] = static_cast<int32_t>(worse.bin_count());
+        worse.bin_host_type.push_back(0);
+        break;
+      }
+    ASSERT_EQ(worse.bin_count(), r.packing.bin_count() + 1);
+    const CertifyResult no = certify_optimum(in, worse, packing_cost(in, worse), 5.0);
+    ASSERT_EQ(no.verdict, Certificate::NotCertified) << "seed " << seed << ": " << no.method;
+  }
+  EXPECT_GE(by_lp, 1);
 }
 
 // A Cbc run cut short by the clock must never count as finished. Clp's time limit is an absolute
