@@ -76,7 +76,8 @@ pool_returned=$(field "$TEST_WORK/src" pool_returned_bytes)
 reported=$(field "$TEST_WORK/src" balloon.reported_bytes)
 say "ok: source RAM held $((base_resident >> 20)) -> $((full_resident >> 20)) -> $((src_resident >> 20)) MiB; $((pool_returned >> 20)) MiB back in the pool"
 
-"$NIMBUS_BIN" run --incoming tcp:127.0.0.1:0 --state-dir "$TEST_WORK/dst" --timeout "$GUEST_TIMEOUT" \
+# --console-stdout: its console is a socket and a log, as with --vm (not the terminal).
+"$NIMBUS_BIN" run --incoming tcp:127.0.0.1:0 --console-stdout --state-dir "$TEST_WORK/dst" --timeout "$GUEST_TIMEOUT" \
   < /dev/null > /dev/null 2> "$TEST_WORK/dst.err" &
 dst_pid=$!
 wait_log "$TEST_WORK/dst.err" 'waiting for an incoming' 10 || { cat "$TEST_WORK/dst.err"; fail "the destination does not listen"; }
