@@ -108,5 +108,7 @@ done
 final="$(pool)"
 echo "end: $final"
 type_all 'poweroff -f'
-wait $vmm
+status=0
+wait $vmm || status=$?
+[ "$status" -eq 0 ] || { tail -5 "$work/vmm.err"; echo "the VMM exited with $status" >&2; exit 1; }
 case "$final" in *" $vms of $vms VMs running"*) ;; *) echo "not every VM ran to the end" >&2; exit 1 ;; esac
