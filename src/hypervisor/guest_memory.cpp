@@ -43,13 +43,26 @@ GuestMemory::~GuestMemory() {
     FrameNumber frame = page_frame_[i].load(std::memory_order_relaxed);
     if (frame != kNoFrame) pool_.release(frame, id_);
   }
+  for (const FrameNumber frame : attached_)
+    if (frame != kNoFrame) pool_.release(frame, id_);
+  if (attached_fd_ >= 0) ::close(attached_fd_);
 }
 
 GuestMemoryStatus GuestMemory::fill(uint64_t page) {
   std::lock_guard lock(fill_mutex_);
   if (page_frame_[page].load(std::memory_order_relaxed) != kNoFrame) return GuestMemoryStatus::ok;
+  if (!attached_.empty() && attached_[page] != kNoFrame) {
+    fill_attached(page);
+    return GuestMemoryStatus::ok;
+  }
   auto fresh = pool_.allocate(id_);
-  if (!fresh) return GuestMemoryStatus::frames_exhausted;
+  if (!fresh) {
+    if (!exhausted_.load(std::memory_order_relaxed)) {
+      exhausted_gpa_ = ram_base_ + (page << frame_shift_);
+      exhausted_.store(true, std::memory_order_release);
+    }
+    return GuestMemoryStatus::frames_exhausted;
+  }
   const uint64_t frame_bytes = uint64_t{1} << frame_shift_;
   void* at = mmap(view_ + (page << frame_shift_), frame_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
                   pool_.fd(), static_cast<off_t>(pool_.frame_offset(*fresh)));
@@ -116,6 +129,13 @@ bool GuestMemory::discard(uint64_t offset, uint64_t len) {
     const uint64_t page = at >> frame_shift_;
     const uint64_t within = at & (frame_bytes - 1);
     const uint64_t piece = std::min(frame_bytes - within, offset + len - at);
+    if (attached_waiting_.load(std::memory_order_relaxed) != 0 &&
+        page_frame_[page].load(std::memory_order_acquire) == kNoFrame) {
+      // A frame still waiting for its saved pages: fill it first, or the guest would read the
+      // snapshot's bytes again where it gave memory back (it must read zeros).
+      std::lock_guard lock(fill_mutex_);
+      if (attached_[page] != kNoFrame) fill_attached(page);
+    }
     const FrameNumber frame = page_frame_[page].load(std::memory_order_acquire);
     if (frame != kNoFrame) {
       if (snapshot_mapped_) {
@@ -133,12 +153,81 @@ bool GuestMemory::discard(uint64_t offset, uint64_t len) {
         std::memset(view_ + at, 0, piece); // the kernel refused: zeros at least
       } else {
         done += piece;
+        if (release_given_back_ && dirty_log_ == nullptr && given_back_pending_.size() < pages_ &&
+            (given_back_pending_.empty() || given_back_pending_.back() != page) && frame_is_hole(frame))
+          given_back_pending_.push_back(page);
       }
     }
     at += piece;
   }
   discarded_.fetch_add(done, std::memory_order_relaxed);
   return true;
+}
+
+bool GuestMemory::frame_is_hole(FrameNumber frame) const {
+  // SEEK_DATA finds the first byte the memfd holds at or after the frame: none before the
+  // frame's end means every 4 KiB of it is a hole. An error other than "no data" cannot tell.
+  const uint64_t start = pool_.frame_offset(frame);
+  const off_t data = ::lseek(pool_.fd(), static_cast<off_t>(start), SEEK_DATA);
+  if (data < 0) return errno == ENXIO;
+  return static_cast<uint64_t>(data) >= start + (uint64_t{1} << frame_shift_);
+}
+
+uint64_t GuestMemory::release_given_back() {
+  std::vector<uint64_t> pending;
+  pending.swap(given_back_pending_);
+  // A migration reads backed pages from its sender thread while the log is on; a snapshot's
+  // file pages are not in machine memory. Those frames simply stay the VM's.
+  if (dirty_log_ != nullptr || snapshot_mapped_) return 0;
+  const uint64_t frame_bytes = uint64_t{1} << frame_shift_;
+  uint64_t released = 0;
+  std::lock_guard lock(fill_mutex_);
+  for (const uint64_t page : pending) {
+    const FrameNumber frame = page_frame_[page].load(std::memory_order_relaxed);
+    // Gone already (listed twice), or touched again since the report: it stays.
+    if (frame == kNoFrame || !frame_is_hole(frame)) continue;
+    // The view's range goes back to a reservation without access before the frame leaves, so
+    // no alias of it survives in this VM once another VM may be handed it.
+    void* at = mmap(view_ + (page << frame_shift_), frame_bytes, PROT_NONE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    if (at == MAP_FAILED) continue;   // keep it mapped and ours: nothing else to undo
+    page_frame_[page].store(kNoFrame, std::memory_order_release);
+    resident_.fetch_sub(1, std::memory_order_relaxed);
+    pool_.release(frame, id_);
+    ++released;
+  }
+  frames_given_back_.fetch_add(released, std::memory_order_relaxed);
+  return released;
+}
+
+void GuestMemory::release_all() {
+  std::lock_guard lock(fill_mutex_);
+  const uint64_t frame_bytes = uint64_t{1} << frame_shift_;
+  for (uint64_t page = 0; page < pages_; ++page) {
+    const FrameNumber frame = page_frame_[page].load(std::memory_order_relaxed);
+    if (frame == kNoFrame) continue;
+    if (mmap(view_ + (page << frame_shift_), frame_bytes, PROT_NONE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED)
+      continue;   // still mapped: it stays ours until the destructor
+    page_frame_[page].store(kNoFrame, std::memory_order_release);
+    resident_.fetch_sub(1, std::memory_order_relaxed);
+    pool_.release(frame, id_);
+  }
+  for (FrameNumber& frame : attached_) {
+    if (frame == kNoFrame) continue;
+    pool_.release(frame, id_);
+    frame = kNoFrame;
+    resident_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  attached_waiting_.store(0, std::memory_order_relaxed);
+  if (attached_fd_ >= 0) ::close(attached_fd_);
+  attached_fd_ = -1;
+}
+
+std::optional<std::string> GuestMemory::take_exhaustion() {
+  if (!exhausted_.exchange(false, std::memory_order_acq_rel)) return std::nullopt;
+  std::lock_guard lock(fill_mutex_);
+  return describe(GuestMemoryStatus::frames_exhausted, exhausted_gpa_);
 }
 
 uint64_t GuestMemory::host_resident_bytes() const {
@@ -189,6 +278,7 @@ std::vector<FrameNumber> GuestMemory::frames() const {
   std::vector<FrameNumber> held;
   for (uint64_t i = 0; i < pages_; ++i) {
     FrameNumber frame = page_frame_[i].load(std::memory_order_relaxed);
+    if (frame == kNoFrame && !attached_.empty()) frame = attached_[i];
     if (frame != kNoFrame) held.push_back(frame);
   }
   return held;
@@ -199,6 +289,7 @@ std::vector<FrameNumber> GuestMemory::frames() const {
 namespace nimbus::hypervisor {
 
 std::vector<GuestMemory::PageRun> GuestMemory::save_pages(int fd, const std::string& what) {
+  load_attached_snapshot();   // pages still only in the file are RAM too
   if (::ftruncate(fd, 0) != 0 || ::ftruncate(fd, static_cast<off_t>(ram_size_)) != 0)
     throw std::runtime_error(fmt::format("{}: cannot size to {} bytes: {}", what, ram_size_, std::strerror(errno)));
   std::vector<PageRun> runs;
@@ -355,6 +446,88 @@ void GuestMemory::map_snapshot(int fd, const std::vector<PageRun>& runs, const s
     snapshot_mapped_ = true;
     fp = end;
   }
+}
+
+void GuestMemory::attach_snapshot(int fd, const std::vector<PageRun>& runs, const std::string& what) {
+  check_snapshot_runs(fd, runs, ram_size_, what);
+  if (resident_pages() != 0) throw std::logic_error("attach_snapshot on a VM that touched its RAM");
+  const uint64_t subpages = (uint64_t{1} << frame_shift_) / kSnapshotPage;
+  std::lock_guard lock(fill_mutex_);
+  std::vector<FrameNumber> attached(pages_, kNoFrame);
+  uint64_t waiting = 0;
+  auto give_back = [&] {
+    for (const FrameNumber frame : attached)
+      if (frame != kNoFrame) pool_.release(frame, id_);
+  };
+  for (const PageRun& run : runs) {
+    for (uint64_t fp = run.first / subpages; fp <= (run.first + run.count - 1) / subpages; ++fp) {
+      if (attached[fp] != kNoFrame) continue;
+      const auto frame = pool_.allocate(id_);
+      if (!frame) {
+        give_back();
+        throw std::runtime_error(fmt::format("{}: {}", what, describe(GuestMemoryStatus::frames_exhausted,
+                                                                      ram_base_ + (fp << frame_shift_))));
+      }
+      attached[fp] = *frame;
+      ++waiting;
+    }
+  }
+  const int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (own < 0) {
+    give_back();
+    throw std::runtime_error(fmt::format("{}: {}", what, std::strerror(errno)));
+  }
+  attached_ = std::move(attached);
+  attached_runs_ = runs;
+  attached_fd_ = own;
+  attached_what_ = what;
+  attached_waiting_.store(waiting, std::memory_order_relaxed);
+  resident_.fetch_add(waiting, std::memory_order_relaxed);
+  if (waiting == 0) {
+    ::close(attached_fd_);
+    attached_fd_ = -1;
+  }
+}
+
+void GuestMemory::fill_attached(uint64_t page) {
+  const FrameNumber frame = attached_[page];
+  const uint64_t frame_bytes = uint64_t{1} << frame_shift_;
+  const uint64_t start = page << frame_shift_;
+  void* at = mmap(view_ + start, frame_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, pool_.fd(),
+                  static_cast<off_t>(pool_.frame_offset(frame)));
+  if (at == MAP_FAILED)
+    throw std::runtime_error(fmt::format("{}: cannot map guest frame at 0x{:x}: {}", attached_what_, ram_base_ + start,
+                                         std::strerror(errno)));
+  // The saved pages of this frame (runs are sorted and disjoint): read into the frame, which is
+  // zeros elsewhere. A read error is the VM's end, not a page of wrong bytes.
+  const uint64_t end = std::min(start + frame_bytes, ram_size_);
+  auto run = std::upper_bound(attached_runs_.begin(), attached_runs_.end(), start / kSnapshotPage,
+                              [](uint64_t p, const PageRun& r) { return p < r.first + r.count; });
+  for (; run != attached_runs_.end() && run->first * kSnapshotPage < end; ++run) {
+    const uint64_t from = std::max(run->first * kSnapshotPage, start);
+    const uint64_t to = std::min((run->first + run->count) * kSnapshotPage, end);
+    for (uint64_t done = from; done < to;) {
+      const ssize_t n = ::pread(attached_fd_, view_ + done, to - done, static_cast<off_t>(done));
+      if (n <= 0)
+        throw std::runtime_error(fmt::format("{}: read at offset {} failed: {}", attached_what_, done,
+                                             n < 0 ? std::strerror(errno) : "end of file"));
+      done += static_cast<uint64_t>(n);
+    }
+  }
+  attached_[page] = kNoFrame;
+  page_frame_[page].store(frame, std::memory_order_release);   // only now can other threads see it
+  if (attached_waiting_.fetch_sub(1, std::memory_order_relaxed) == 1) {
+    ::close(attached_fd_);
+    attached_fd_ = -1;
+    attached_runs_.clear();
+  }
+}
+
+void GuestMemory::load_attached_snapshot() {
+  if (attached_waiting_.load(std::memory_order_relaxed) == 0) return;
+  std::lock_guard lock(fill_mutex_);
+  for (uint64_t page = 0; page < attached_.size() && attached_waiting_.load(std::memory_order_relaxed) != 0; ++page)
+    if (attached_[page] != kNoFrame) fill_attached(page);
 }
 
 } // namespace nimbus::hypervisor

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,31 @@ public:
   bool discard(uint64_t offset, uint64_t len) override;
   // Bytes discard() punched out (guest RAM given back) since the VM started.
   uint64_t discarded_bytes() const { return discarded_.load(std::memory_order_relaxed); }
+
+  // Frames given back to the pool (docs/board.md, "Memory given back"). With this on, a frame
+  // whose whole 2 MiB a discard() left as holes is queued to leave the VM; release_given_back()
+  // then returns each queued frame that is still all holes to the pool (free for any VM) and
+  // unmaps it from the view, so the guest's next touch takes a fresh frame through the ordinary
+  // first-touch path. Only for modes where nothing but the view, the harts' soft TLBs and their
+  // decoded code can reach a frame (emulate): trap and hw point shadow and G-stage leaves at
+  // machine frames, so there a given-back frame stays the VM's (its host memory is still freed).
+  void set_release_given_back(bool on) { release_given_back_ = on; }
+  // Whether frames are queued for release_given_back().
+  bool given_back_pending() const { return !given_back_pending_.empty(); }
+  // Call on the VM's thread at a round boundary, after every vCPU dropped its cached host
+  // pointers into RAM (GuestCpu::flush_guest_code), and never while a dirty log is on (a
+  // migration's sender reads backed pages from another thread): then nothing still points into
+  // the frames it unmaps. Returns the frames given back.
+  uint64_t release_given_back();
+  // A VM that will never run again (stopped because the pool had no frame for it) gives every
+  // frame back at once, on its own thread, rather than hold them until the VMM exits. Its RAM
+  // reads as unbacked from then on.
+  void release_all();
+  // Frames this VM gave back to the pool since it started.
+  uint64_t frames_given_back() const { return frames_given_back_.load(std::memory_order_relaxed); }
+  // The first failed first touch (the pool had no frame) since the last call, or nullopt: the
+  // VM that asks for memory the machine does not have stops with this error (docs/board.md).
+  std::optional<std::string> take_exhaustion();
   // Bytes of this VM's RAM the host really holds now (mincore over its view): what falls when
   // the guest gives memory back.
   uint64_t host_resident_bytes() const;
@@ -111,6 +137,18 @@ public:
   // The same restore by copying `runs` from the file into frames of the pool (for modes whose
   // harts address frames by machine address: hw). Reads every saved page now.
   void load_snapshot(int fd, const std::vector<PageRun>& runs, const std::string& what);
+  // The same restore on demand, for hw and trap modes (whose harts address frames by machine
+  // address, so a file mapping in the view is not where they look): the frames that hold saved
+  // pages are charged to the VM now, as map_snapshot does, but each is filled from the file
+  // (only its saved pages; the rest stays zeros) by the first touch of any of its pages, through
+  // the same path as any first touch: a shadow or G-stage fill, a device's DMA, the VMM. Keeps a
+  // descriptor of its own to the file until every such frame is in. Throws as map_snapshot does.
+  void attach_snapshot(int fd, const std::vector<PageRun>& runs, const std::string& what);
+  // Fills every frame attach_snapshot left waiting (before a snapshot or a migration reads RAM
+  // page by page). Throws std::runtime_error if the file cannot be read.
+  void load_attached_snapshot();
+  // Frames attach_snapshot charged that no touch has filled yet.
+  uint64_t snapshot_frames_waiting() const { return attached_waiting_.load(std::memory_order_relaxed); }
   // Whether map_snapshot put file pages in the view (machine_address then refuses: trap and hw
   // modes address frames directly and cannot see them).
   bool snapshot_mapped() const { return snapshot_mapped_; }
@@ -140,6 +178,8 @@ public:
 private:
   static constexpr FrameNumber kNoFrame = ~FrameNumber{0};
   GuestMemoryStatus fill(uint64_t page);
+  // Whether the whole of `frame` is a hole in machine memory (nothing the guest can read but zeros).
+  bool frame_is_hole(FrameNumber frame) const;
 
   FramePool& pool_;
   std::string vm_name_;
@@ -154,7 +194,21 @@ private:
   std::mutex fill_mutex_;                                      // serializes first touches of this VM
   std::atomic<uint64_t> resident_{0};
   std::atomic<uint64_t> discarded_{0};
+  bool release_given_back_ = false;
+  std::vector<uint64_t> given_back_pending_;   // frame-sized guest pages, VM thread only
+  std::atomic<uint64_t> frames_given_back_{0};
+  std::atomic<bool> exhausted_{false};
+  uint64_t exhausted_gpa_ = 0;                 // under fill_mutex_
   bool snapshot_mapped_ = false;
+  // attach_snapshot: per guest frame page, the charged frame still waiting for its saved pages
+  // (kNoFrame otherwise); the file and its runs. Under fill_mutex_.
+  std::vector<FrameNumber> attached_;
+  std::vector<PageRun> attached_runs_;
+  int attached_fd_ = -1;
+  std::string attached_what_;
+  std::atomic<uint64_t> attached_waiting_{0};
+  // Moves the waiting frame of `page` into the view and reads its saved pages (fill_mutex_ held).
+  void fill_attached(uint64_t page);
   machine::DirtyLog* dirty_log_ = nullptr;
 };
 

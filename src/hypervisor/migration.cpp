@@ -665,7 +665,10 @@ Incoming::Report Incoming::receive(Vm& vm, std::chrono::milliseconds idle_timeou
         for (const auto& page : batch.pages) {
           const uint64_t gpa = memory.ram_base() + page.page * kPageSize;
           if (page.data.empty()) {
-            if (memory.page_backed(page.page)) memory.write(gpa, zeros.data(), kPageSize);
+            // A page that became zeros on the source (often memory its balloon gave back): give
+            // it back here too rather than write zeros the host would then hold.
+            if (memory.page_backed(page.page) && !memory.discard(page.page * kPageSize, kPageSize))
+              memory.write(gpa, zeros.data(), kPageSize);
           } else if (const auto status = memory.write(gpa, page.data.data(), kPageSize); status != GuestMemoryStatus::ok) {
             throw MigrationError(memory.describe(status, gpa, kPageSize));
           }

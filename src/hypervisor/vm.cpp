@@ -45,6 +45,9 @@ Vm::Vm(const VmConfig& config, FramePool& pool, machine::ConsoleBackend& console
   try {
     memory_ = std::make_unique<GuestMemory>(pool, config.name, machine::Board::kRamBase, config.memory_bytes);
     bus_ = std::make_unique<machine::Bus>(machine::Board::kRamBase, config.memory_bytes, *memory_);
+    // Frames a balloon gave back return to the pool only where harts reach RAM through the
+    // view alone (GuestMemory::set_release_given_back).
+    memory_->set_release_given_back(config.mode == VirtMode::emulate);
     clock_ = std::make_unique<machine::Clock>(options.deterministic);
     reservations_ = std::make_unique<machine::ReservationSet>();
     std::vector<machine::InterruptPins*> pins;
@@ -222,6 +225,12 @@ RunResult Vm::run(Nanoseconds budget) {
         run_boundary_work();
         if (state() != State::running) return result(RunResult::Stop::halt);
       }
+      if (memory_->given_back_pending()) {
+        // Between rounds: no vCPU holds a host pointer into RAM once its soft TLB and decoded
+        // code are dropped, so the frames the guest gave back can leave the VM.
+        for (const auto& cpu : vcpus_) cpu->flush_guest_code();
+        memory_->release_given_back();
+      }
       if (catch_up_from_ns_ != 0) {
         timespec ts{};
         ::clock_gettime(CLOCK_REALTIME, &ts);
@@ -246,7 +255,9 @@ RunResult Vm::run(Nanoseconds budget) {
                                    "file; CLOCK_MONOTONIC {:.6f} s)",
                                    config_.name, options_.restore->dir.string(), ms.count(), built.count(),
                                    memory_->resident_pages() * pool_.frame_size() >> 20,
-                                   memory_->snapshot_mapped() ? "mapped from" : "copied from",
+                                   memory_->snapshot_mapped() ? "mapped from"
+                                   : memory_->snapshot_frames_waiting() != 0 ? "faulting in from"
+                                                                             : "copied from",
                                    std::chrono::duration<double>(first.time_since_epoch()).count()));
       }
       uint64_t retired = 0;
@@ -269,6 +280,18 @@ RunResult Vm::run(Nanoseconds budget) {
         if (turn == Turn::run) retired += round(slice);
       } else {
         retired = round(slice);
+      }
+      if (auto refused = memory_->take_exhaustion()) {
+        // The policy for memory the machine does not have (docs/board.md, "Memory given back"):
+        // the VM that asked for it stops with this error at the end of the round in which its
+        // access was refused; other VMs run on untouched.
+        finish(State::failed, 1,
+               fmt::format("{} (it had given {} MiB back to the pool earlier); more --machine-mem, or fewer "
+                           "busy VMs, would let it run",
+                           *refused, memory_->frames_given_back() * pool_.frame_size() >> 20));
+        // It never runs again: its frames go back to the pool now, for the VMs that run on.
+        memory_->release_all();
+        return result(RunResult::Stop::halt);
       }
       instructions_ += retired;
       clock_->retire(retired);
@@ -496,12 +519,13 @@ void Vm::restore_from(const SnapshotImage& image) {
       const int fd = ::open(memory_path.c_str(), O_RDONLY | O_CLOEXEC);
       if (fd < 0) throw std::runtime_error(fmt::format("memory file {}: {}", memory_path.string(), std::strerror(errno)));
       try {
-        // emulate: mapped copy-on-write, pages fault in on demand. hw and trap: the harts address
-        // frames by machine address (G-stage or shadow tables), so the pages are copied into frames.
+        // emulate: mapped copy-on-write, pages fault in from the file on demand. hw and trap: the
+        // harts address frames by machine address (G-stage or shadow tables), so each frame is
+        // filled from the file by its first touch (the shadow or G-stage fill that needs it).
         if (config_.mode == VirtMode::emulate)
           memory_->map_snapshot(fd, runs, fmt::format("memory file {}", memory_path.string()));
         else
-          memory_->load_snapshot(fd, runs, fmt::format("memory file {}", memory_path.string()));
+          memory_->attach_snapshot(fd, runs, fmt::format("memory file {}", memory_path.string()));
       } catch (...) {
         ::close(fd);
         throw;
@@ -636,6 +660,8 @@ bool Vm::dirty_logging_supported() const {
 void Vm::start_dirty_log() {
   if (!dirty_logging_supported())
     throw std::runtime_error(fmt::format("dirty-page logging is not available in {} mode", to_string(config_.mode)));
+  // A restored VM's frames not touched yet are read in now: the sender reads RAM page by page.
+  memory_->load_attached_snapshot();
   if (!dirty_log_) dirty_log_ = std::make_unique<machine::DirtyLog>(config_.memory_bytes);
   bus_->set_dirty_log(dirty_log_.get());
   memory_->set_dirty_log(dirty_log_.get());

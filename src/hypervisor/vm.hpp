@@ -163,6 +163,9 @@ public:
   // The host memory the VM's RAM holds now, and what its balloon gave back so far.
   uint64_t host_resident_bytes() const { return memory_->host_resident_bytes(); }
   uint64_t discarded_bytes() const { return memory_->discarded_bytes(); }
+  // What of it went back to the machine's frame pool as whole frames (emulate mode), free for
+  // any VM; the guest takes fresh frames when it touches those pages again.
+  uint64_t pool_returned_bytes() const { return memory_->frames_given_back() * pool_.frame_size(); }
   // Ends this copy of the VM: it runs on a migration's destination now.
   void migrated_away(std::string reason) { finish(State::migrated, 0, std::move(reason)); }
 

@@ -115,6 +115,7 @@ std::string Vmm::stats_json() const {
     entry["resident_bytes"] = slot.vm->resident_bytes();
     entry["host_resident_bytes"] = slot.vm->host_resident_bytes();
     entry["returned_bytes"] = slot.vm->discarded_bytes();
+    entry["pool_returned_bytes"] = slot.vm->pool_returned_bytes();
     if (const machine::VirtioBalloon* balloon = slot.vm->balloon()) entry["balloon"] = balloon_to_json(*balloon);
     if (host_ != nullptr && slot.sched_vm >= 0)
       entry["cpu_seconds"] =
@@ -466,6 +467,7 @@ std::string Vmm::balloon(Slot& slot, ThreadedHost& host, const std::string& requ
   reply["memory_bytes"] = slot.config.memory_bytes;
   reply["host_resident_bytes"] = slot.vm->host_resident_bytes();
   reply["returned_bytes"] = slot.vm->discarded_bytes();
+  reply["pool_returned_bytes"] = slot.vm->pool_returned_bytes();
   return "ok " + reply.dump();
 }
 

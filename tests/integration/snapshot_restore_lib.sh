@@ -1,7 +1,8 @@
 # Sourced by test_snapshot_restore_{trap,hw}.sh (after lib.sh): snapshot_restore MODE ROUNDS runs
 # nimbus-bench for ROUNDS rounds in a 2-vCPU VM of that mode with a disk, snapshots it 2 s in,
-# kills the VMM with -9, restores it from the snapshot (the memory file copied into frames, the
-# mode's tables rebuilt) and checks the checksum the benchmark computes natively.
+# kills the VMM with -9, restores it from the snapshot (frames filled from the memory file on
+# their first touch, the mode's tables rebuilt) and checks the checksum the benchmark computes
+# natively.
 snapshot_restore() {
   local mode="$1" rounds="$2"
   require_machine
@@ -31,7 +32,8 @@ snapshot_restore() {
     > "$TEST_WORK/run2.log" 2> "$TEST_WORK/run2.err"
   status=$?
   grep -a 'resumed from snapshot' "$TEST_WORK/run2.err" | sed 's/^nimbus run: /    /'
-  grep -aq 'RAM copied from the memory file' "$TEST_WORK/run2.err" || fail "$mode mode should copy the memory file into frames"
+  grep -aq 'RAM faulting in from the memory file' "$TEST_WORK/run2.err" \
+    || fail "$mode mode should fill frames from the memory file on demand"
   line="$(grep -a -m1 'NIMBUS-BENCH: ' "$TEST_WORK/run2.log" || true)"
   [ -n "$line" ] || { tail -20 "$TEST_WORK/run2.log"; cat "$TEST_WORK/run2.err"; fail "no NIMBUS-BENCH line after restore (exit $status)"; }
   sum="$(echo "$line" | sed -n 's/.*checksum=\(0x[0-9a-f]*\).*/\1/p')"

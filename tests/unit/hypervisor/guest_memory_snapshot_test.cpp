@@ -100,6 +100,58 @@ TEST(GuestMemorySnapshot, LoadCopiesPagesIntoFramesWithMachineAddresses) {
   EXPECT_THROW(wrong.load_snapshot(file.fd, runs, file.path), std::runtime_error) << "file size differs";
 }
 
+TEST(GuestMemorySnapshot, AttachFillsEachFrameFromTheFileOnItsFirstTouch) {
+  // hw and trap modes' restore: frames are charged at once, filled by their first touch.
+  FramePool pool(16 * kLarge, kLarge);
+  GuestMemory source(pool, "src", kRamBase, 4 * kLarge);
+  const uint64_t a = 0x1122334455667788ull, b = 0x99aabbccddeeff00ull;
+  ASSERT_EQ(source.write(kRamBase + 0x3000, &a, 8), GuestMemoryStatus::ok);
+  ASSERT_EQ(source.write(kRamBase + 2 * kLarge + 0x5008, &b, 8), GuestMemoryStatus::ok);
+  ASSERT_EQ(source.write(kRamBase + 3 * kLarge + 0x10, &b, 8), GuestMemoryStatus::ok);
+  TempFile file;
+  const auto runs = source.save_pages(file.fd, file.path);
+  const uint64_t free_before = pool.free_frames();
+  GuestMemory restored(pool, "dst", kRamBase, 4 * kLarge);
+  restored.attach_snapshot(file.fd, runs, file.path);
+  EXPECT_EQ(pool.free_frames(), free_before - 3) << "every frame with saved pages is charged now";
+  EXPECT_EQ(restored.resident_pages(), 3u);
+  EXPECT_EQ(restored.snapshot_frames_waiting(), 3u);
+  EXPECT_FALSE(restored.snapshot_mapped());
+  uint64_t machine = 0;
+  EXPECT_FALSE(restored.machine_address_if_backed(kRamBase + 0x3000, machine)) << "not read in yet";
+  EXPECT_FALSE(restored.page_backed(3));
+
+  // A machine-address touch (a shadow or G-stage fill) reads that frame in, and only it.
+  ASSERT_EQ(restored.machine_address(kRamBase + 0x3000, machine), GuestMemoryStatus::ok);
+  uint64_t seen = 0;
+  std::memcpy(&seen, pool.base() + machine, 8);
+  EXPECT_EQ(seen, a);
+  std::memcpy(&seen, pool.base() + machine + 0x1000, 8);
+  EXPECT_EQ(seen, 0u) << "a page not in the file is zeros";
+  EXPECT_EQ(restored.snapshot_frames_waiting(), 2u);
+  EXPECT_EQ(pool.free_frames(), free_before - 3) << "filling takes no further frame";
+  // A frame given back before its first touch reads zeros, not the file's bytes.
+  ASSERT_TRUE(restored.discard(3 * kLarge, kLarge));
+  ASSERT_EQ(restored.read(kRamBase + 3 * kLarge + 0x10, &seen, 8), GuestMemoryStatus::ok);
+  EXPECT_EQ(seen, 0u);
+  // A snapshot of the restored VM reads in what is still waiting and saves it all.
+  TempFile again;
+  const auto saved = restored.save_pages(again.fd, again.path);
+  EXPECT_EQ(restored.snapshot_frames_waiting(), 0u);
+  ASSERT_EQ(restored.read(kRamBase + 2 * kLarge + 0x5008, &seen, 8), GuestMemoryStatus::ok);
+  EXPECT_EQ(seen, b);
+  EXPECT_EQ(saved.size(), 2u);
+  GuestMemory wrong(pool, "wrong", kRamBase, 2 * kLarge);
+  EXPECT_THROW(wrong.attach_snapshot(file.fd, runs, file.path), std::runtime_error) << "file size differs";
+
+  // A pool without room for the saved frames refuses the restore and keeps nothing.
+  FramePool small(2 * kLarge, kLarge);
+  GuestMemory cramped(small, "cramped", kRamBase, 4 * kLarge);
+  EXPECT_THROW(cramped.attach_snapshot(file.fd, runs, file.path), std::runtime_error);
+  EXPECT_EQ(small.free_frames(), 2u);
+  EXPECT_EQ(cramped.resident_pages(), 0u);
+}
+
 TEST(GuestMemorySnapshot, RefusesAWrongSizedFileAndBadRuns) {
   FramePool pool(8 * kLarge, kLarge);
   TempFile file;
