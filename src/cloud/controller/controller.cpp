@@ -1470,6 +1470,7 @@ void Controller::create_pipelined(const std::shared_ptr<PendingCreate>& pending)
     create_drain_ = false;  // nothing is in flight if it was set
     create_stalled_at_.reset();
     const uint64_t seq = ++create_batch_seq_;
+    const std::vector<uint64_t> after(create_seqs_in_flight_.begin(), create_seqs_in_flight_.end());
     std::vector<std::shared_ptr<PendingCreate>> batch;
     while (!batch_queue_.empty() && batch.size() < std::max<std::size_t>(1, options_.max_batch)) {
       batch.push_back(std::move(batch_queue_.front()));
@@ -1479,6 +1480,7 @@ void Controller::create_pipelined(const std::shared_ptr<PendingCreate>& pending)
     CreateBatch b;
     try {
       b = decide_creates(batch, seq);
+      b.after = after;
     } catch (...) {
       b = CreateBatch{};
       for (auto& p : batch)
@@ -1499,6 +1501,7 @@ void Controller::create_pipelined(const std::shared_ptr<PendingCreate>& pending)
       continue;
     }
     ++create_batches_in_flight_;
+    create_seqs_in_flight_.insert(b.seq);
     batch_cv_.notify_all();  // the next batch may be decided while this one commits
     lock.unlock();
     std::vector<etcd::Op> events;
@@ -1506,6 +1509,9 @@ void Controller::create_pipelined(const std::shared_ptr<PendingCreate>& pending)
     lock.lock();
     --create_batches_in_flight_;
     ++create_batches_finished_;
+    create_seqs_in_flight_.erase(b.seq);
+    create_outcomes_[b.seq] = committed;
+    while (!create_outcomes_.empty() && create_outcomes_.begin()->first + 256 < b.seq) create_outcomes_.erase(create_outcomes_.begin());
     if (!committed) {
       // Batches decided on this one's tentative state will be refused too: no new decision until
       // they have all ended and the placement cache is back on what etcd holds.
@@ -1670,21 +1676,32 @@ bool Controller::commit_create_batch(CreateBatch& b, std::vector<etcd::Op>& even
   ++metrics_.create_batches;
   if (b.chained) ++metrics_.create_batches_chained;
   etcd::TxnResult r;
-  try {
-    if (options_.before_create_commit) options_.before_create_commit(b.seq, b.chained);
-    const auto commit_start = Clock::now();
-    r = txn(b.plan, b.failure);
-    metrics_.placement_commit.observe(std::chrono::duration<double>(Clock::now() - commit_start).count(), b.creates.size());
-  } catch (...) {
-    // etcd unavailable, or the outcome unknown: each create of the batch gets the error (the
-    // batches decided on this one compare its values, so they commit only if it did).
-    std::lock_guard<std::mutex> lock(mu_);
-    release_in_flight(b);
-    for (auto& p : b.in_txn) {
-      p->error = std::current_exception();
-      p->done = true;
+  // Sends the transaction; false when etcd is unavailable or the outcome unknown: each create of
+  // the batch gets the error (the batches decided on this one compare its values, so they commit
+  // only if it did).
+  auto send = [&] {
+    try {
+      const auto commit_start = Clock::now();
+      r = txn(b.plan, b.failure);
+      metrics_.placement_commit.observe(std::chrono::duration<double>(Clock::now() - commit_start).count(), b.creates.size());
+      return true;
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mu_);
+      release_in_flight(b);
+      for (auto& p : b.in_txn) {
+        p->error = std::current_exception();
+        p->done = true;
+      }
+      return false;
     }
-    return false;
+  };
+  if (options_.before_create_commit) options_.before_create_commit(b.seq, b.chained);
+  if (!send()) return false;
+  // Refused: a chained batch whose predecessors were still in flight may have reached etcd before
+  // them; once they have all committed, what it was decided on holds, so it goes again as is.
+  if (!r.succeeded && b.chained && !b.after.empty() && predecessors_committed(b)) {
+    ++metrics_.create_batches_resent;
+    if (!send()) return false;
   }
   if (r.succeeded) {
     apply_plan_locally(b.plan, r.revision);
@@ -1703,8 +1720,8 @@ bool Controller::commit_create_batch(CreateBatch& b, std::vector<etcd::Op>& even
     for (std::size_t i = 0; i < b.creates.size(); ++i) finish_create(*b.in_txn[i], "placed", nullptr, vm_json(b.creates[i].rec));
     return true;
   }
-  // Refused: names now present answer 409 when decided again, the rest is decided again on the
-  // cache refreshed from the failure's reads.
+  // Names now present answer 409 when decided again, the rest is decided again on the cache
+  // refreshed from the failure's reads.
   ++metrics_.create_batches_refused;
   absorb_conflict(r);
   int attempts = 0;
@@ -1718,9 +1735,23 @@ bool Controller::commit_create_batch(CreateBatch& b, std::vector<etcd::Op>& even
     }
   }
   // A batch decided on its own (not on one in flight) met another replica's write: back off.
-  // A chained one was refused because the batch under it was, or reached etcd before it.
+  // A chained one was refused because the batch under it was.
   if (!b.chained) backoff(attempts);
   return false;
+}
+
+bool Controller::predecessors_committed(const CreateBatch& b) {
+  std::unique_lock<std::mutex> lock(batch_mu_);
+  batch_cv_.wait(lock, [&] {
+    for (const auto seq : b.after)
+      if (create_seqs_in_flight_.count(seq)) return false;
+    return true;
+  });
+  for (const auto seq : b.after) {
+    auto o = create_outcomes_.find(seq);
+    if (o == create_outcomes_.end() || !o->second) return false;
+  }
+  return true;
 }
 
 void Controller::put_events(const std::vector<etcd::Op>& events) {
@@ -2099,9 +2130,11 @@ std::string Controller::metrics_text() {
                      "# HELP nimbus_create_batches_chained_total Create transactions decided while another was in flight\n"
                      "# TYPE nimbus_create_batches_chained_total counter\nnimbus_create_batches_chained_total {}\n"
                      "# HELP nimbus_create_batches_refused_total Create transactions refused by their compares (decided again)\n"
-                     "# TYPE nimbus_create_batches_refused_total counter\nnimbus_create_batches_refused_total {}\n",
+                     "# TYPE nimbus_create_batches_refused_total counter\nnimbus_create_batches_refused_total {}\n"
+                     "# HELP nimbus_create_batches_resent_total Chained create transactions that reached etcd before the one under them, sent again\n"
+                     "# TYPE nimbus_create_batches_resent_total counter\nnimbus_create_batches_resent_total {}\n",
                      metrics_.create_batches.load(), metrics_.create_batches_chained.load(),
-                     metrics_.create_batches_refused.load());
+                     metrics_.create_batches_refused.load(), metrics_.create_batches_resent.load());
   return out;
 }
 

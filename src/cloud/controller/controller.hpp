@@ -218,7 +218,11 @@ class Controller {
     TxnPlan plan;
     std::vector<etcd::Op> failure;
     std::vector<std::string> hosts, tenants, names;  // what it registered in in_flight_*_
+    std::vector<uint64_t> after;  // the batches in flight when it was decided
   };
+  // A chained batch refused while those under it were still in flight may just have reached etcd
+  // first: true once every one of `b.after` has ended and committed (send it again, unchanged).
+  bool predecessors_committed(const CreateBatch& b);
   void create_pipelined(const std::shared_ptr<PendingCreate>& pending);
   // Decides `batch` (answering refusals at once); returns the batch to commit (creates empty:
   // nothing to commit). Placement lock taken inside.
@@ -294,6 +298,8 @@ class Controller {
   uint64_t create_batches_finished_ = 0;
   std::optional<uint64_t> create_stalled_at_;  // a decision deferred everything: wait for a batch to finish
   uint64_t create_batch_seq_ = 0;
+  std::set<uint64_t> create_seqs_in_flight_;
+  std::map<uint64_t, bool> create_outcomes_;  // recent batches: committed or not
   std::deque<std::shared_ptr<PendingDelete>> delete_queue_;  // under batch_mu_
   bool delete_running_ = false;
   std::mutex event_mu_;
