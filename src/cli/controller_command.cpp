@@ -37,6 +37,7 @@ struct ControllerCliOptions {
   std::size_t moves_per_host = 2;
   int64_t leader_ttl = 5;
   std::size_t max_batch = 24;
+  std::size_t max_batches_in_flight = 2;
   std::size_t etcd_max_txn_ops = 128;
 };
 
@@ -60,6 +61,7 @@ int run_controller(const ControllerCliOptions& o) {
   co.consolidate_interval = std::chrono::milliseconds(static_cast<int64_t>(o.consolidate_interval * 1000));
   co.leader_ttl_seconds = o.leader_ttl;
   co.max_batch = o.max_batch;
+  co.max_batches_in_flight = o.max_batches_in_flight;
   co.etcd_max_txn_ops = o.etcd_max_txn_ops;
   co.fleet.cpu_overcommit = o.cpu_overcommit;
   co.fleet.memory_overcommit = o.memory_overcommit;
@@ -156,6 +158,11 @@ void register_controller(CLI::App& app) {
   cmd->add_option("--max-batch", opts->max_batch, "most creates (or evacuation moves) committed in one etcd transaction")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1000u));
+  cmd->add_option("--max-batches-in-flight", opts->max_batches_in_flight,
+                  "create transactions committing at once (the next batch is decided on the tentative state of those "
+                  "in flight, guarded by value); 1: one at a time")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 16u));
   cmd->add_option("--etcd-max-txn-ops", opts->etcd_max_txn_ops, "etcd's --max-txn-ops (bounds a batch's transaction)")
       ->capture_default_str()
       ->check(CLI::Range(16u, 100000u));

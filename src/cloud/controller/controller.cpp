@@ -498,9 +498,15 @@ void Controller::fleet_snapshot(std::vector<FleetHost>& hosts, std::vector<Fleet
   // The allocs are the truth of what each host holds (they are what the transactions guard); a
   // VM record may reach this replica's cache later than the alloc naming it, so what the alloc
   // holds beyond the records known here is seated as one residual pseudo-VM.
-  for (const auto& [host, a] : alloc_) {
+  // A host a create batch in flight puts holds what that batch puts (the VMs it adds are not
+  // records yet: they count in its residual).
+  std::map<std::string, const Alloc*> allocs;
+  for (const auto& [host, a] : alloc_) allocs[host] = &a.value;
+  for (const auto& [host, f] : in_flight_allocs_) allocs[host] = &f.value;
+  for (const auto& [host, alloc] : allocs) {
+    const Alloc& a = *alloc;
     Resources known;
-    for (const auto& id : a.value.vms) {
+    for (const auto& id : a.vms) {
       auto v = vms_.find(id);
       if (v == vms_.end()) continue;
       const VmRecord& r = v->second.value;
@@ -512,7 +518,7 @@ void Controller::fleet_snapshot(std::vector<FleetHost>& hosts, std::vector<Fleet
       }
       vms.push_back(fleet_vm(r, host));
     }
-    Resources residual = a.value.resources() - known;
+    Resources residual = a.resources() - known;
     residual.vcpus = std::max<int64_t>(0, residual.vcpus);
     residual.memory_mib = std::max<int64_t>(0, residual.memory_mib);
     residual.disk_gib = std::max<int64_t>(0, residual.disk_gib);
@@ -525,6 +531,11 @@ FleetModel& Controller::placement_model() {
     const std::set<std::string> dirty = std::move(model_dirty_);
     model_dirty_.clear();
     for (const auto& host : dirty) {
+      // A host a create batch in flight puts keeps its tentative seats until the batch ends.
+      if (in_flight_allocs_.count(host)) {
+        model_dirty_.insert(host);
+        continue;
+      }
       resync_model_host(host);
       if (model_stale_) break;
     }
@@ -536,6 +547,7 @@ FleetModel& Controller::placement_model() {
     model_ = std::make_unique<FleetModel>(hosts, vms, options_.fleet);
     model_stale_ = false;
     model_dirty_.clear();
+    for (const auto& [host, f] : in_flight_allocs_) model_dirty_.insert(host);  // re-synced once they land
     ++metrics_.model_rebuilds;
   }
   return *model_;
@@ -1390,15 +1402,7 @@ void Controller::group_commit(std::deque<std::shared_ptr<P>>& queue, bool& runni
     batch_cv_.notify_all();
     if (!events.empty()) {
       lock.unlock();
-      try {
-        timed(metrics_, [&] { return client_->txn({}, events, {}); });
-      } catch (const etcd::EtcdError& err) {
-        {
-          std::lock_guard<std::mutex> event_lock(event_mu_);
-          event_lease_ = 0;
-        }
-        log(std::string("events not recorded: ") + err.what());
-      }
+      put_events(events);
       lock.lock();
     }
   }
@@ -1436,141 +1440,329 @@ json Controller::create_vm(const Caller& c, const std::string& body) {
   pending->image = std::move(image);
   pending->flavor = std::move(flavor);
   pending->started = started;
-  group_commit(batch_queue_, batch_running_, pending, &Controller::commit_creates);
+  create_pipelined(pending);
   if (pending->error) std::rethrow_exception(pending->error);
   return pending->result;
 }
 
-std::vector<etcd::Op> Controller::commit_creates(std::vector<std::shared_ptr<PendingCreate>>& batch) {
-  std::vector<etcd::Op> events;
-  auto finish = [&](PendingCreate& p, const std::string& result, std::exception_ptr error, json answer = {}) {
-    metrics_.placement_latency.observe(std::chrono::duration<double>(Clock::now() - p.started).count());
-    metrics_.count_decision(result);
-    p.error = std::move(error);
-    p.result = std::move(answer);
-    p.done = true;
-  };
+void Controller::finish_create(PendingCreate& p, const std::string& result, std::exception_ptr error, json answer) {
+  metrics_.placement_latency.observe(std::chrono::duration<double>(Clock::now() - p.started).count());
+  metrics_.count_decision(result);
+  p.error = std::move(error);
+  p.result = std::move(answer);
+  p.done = true;
+}
+
+void Controller::create_pipelined(const std::shared_ptr<PendingCreate>& pending) {
+  const std::size_t depth = std::max<std::size_t>(1, options_.max_batches_in_flight);
+  std::unique_lock<std::mutex> lock(batch_mu_);
+  batch_queue_.push_back(pending);
+  while (!pending->done) {
+    const bool stalled = create_stalled_at_ && *create_stalled_at_ == create_batches_finished_ && create_batches_in_flight_ > 0;
+    if (batch_running_ || batch_queue_.empty() || create_batches_in_flight_ >= depth ||
+        (create_drain_ && create_batches_in_flight_ > 0) || stalled) {
+      batch_cv_.wait(lock);
+      continue;
+    }
+    // Nobody is deciding and the pipeline has room: this thread decides what is queued (its own
+    // request included, unless a batch in flight holds it) and commits it.
+    batch_running_ = true;
+    create_drain_ = false;  // nothing is in flight if it was set
+    create_stalled_at_.reset();
+    const uint64_t seq = ++create_batch_seq_;
+    const std::vector<uint64_t> after(create_seqs_in_flight_.begin(), create_seqs_in_flight_.end());
+    std::vector<std::shared_ptr<PendingCreate>> batch;
+    while (!batch_queue_.empty() && batch.size() < std::max<std::size_t>(1, options_.max_batch)) {
+      batch.push_back(std::move(batch_queue_.front()));
+      batch_queue_.pop_front();
+    }
+    lock.unlock();
+    CreateBatch b;
+    try {
+      b = decide_creates(batch, seq);
+      b.after = after;
+    } catch (...) {
+      b = CreateBatch{};
+      for (auto& p : batch)
+        if (!p->done) {
+          p->error = std::current_exception();
+          p->done = true;
+        }
+    }
+    lock.lock();
+    batch_running_ = false;
+    // Requests deferred by the decision (a name twice, or in a batch in flight; no room left in
+    // the transaction) go back to the head of the queue.
+    for (auto it = b.deferred.rbegin(); it != b.deferred.rend(); ++it) batch_queue_.push_front(*it);
+    if (b.creates.empty()) {
+      // Everything deferred while batches are in flight: decide again once one of them ends.
+      if (!b.deferred.empty() && create_batches_in_flight_ > 0) create_stalled_at_ = create_batches_finished_;
+      batch_cv_.notify_all();
+      continue;
+    }
+    ++create_batches_in_flight_;
+    create_seqs_in_flight_.insert(b.seq);
+    batch_cv_.notify_all();  // the next batch may be decided while this one commits
+    lock.unlock();
+    std::vector<etcd::Op> events;
+    const bool committed = commit_create_batch(b, events);
+    lock.lock();
+    --create_batches_in_flight_;
+    ++create_batches_finished_;
+    create_seqs_in_flight_.erase(b.seq);
+    create_outcomes_[b.seq] = committed;
+    while (!create_outcomes_.empty() && create_outcomes_.begin()->first + 256 < b.seq) create_outcomes_.erase(create_outcomes_.begin());
+    if (!committed) {
+      // Batches decided on this one's tentative state will be refused too: no new decision until
+      // they have all ended and the placement cache is back on what etcd holds.
+      create_drain_ = true;
+      for (auto it = b.in_txn.rbegin(); it != b.in_txn.rend(); ++it)
+        if (!(*it)->done) batch_queue_.push_front(*it);
+    }
+    batch_cv_.notify_all();
+    if (!events.empty()) {
+      lock.unlock();
+      put_events(events);
+      lock.lock();
+    }
+  }
+}
+
+Controller::CreateBatch Controller::decide_creates(std::vector<std::shared_ptr<PendingCreate>>& batch, uint64_t seq) {
+  CreateBatch b;
+  b.seq = seq;
   const auto batch_start = Clock::now();
   for (auto& p : batch)
     if (!p->dequeued) {
       p->dequeued = true;
       metrics_.placement_queue.observe(std::chrono::duration<double>(batch_start - p->started).count());
     }
-  int attempt = 0;
-  while (true) {
-    std::unique_lock<std::mutex> place_lock(placement_mu_);
-    std::vector<BatchedCreate> creates;
-    std::vector<PendingCreate*> in_txn;
-    std::map<std::string, KeyAfter<Alloc>> allocs;
-    std::map<std::string, KeyAfter<Usage>> usages;
-    std::size_t ops = 0;
+  std::lock_guard<std::mutex> place_lock(placement_mu_);
+  std::map<std::string, KeyAfter<Alloc>> allocs;
+  std::map<std::string, KeyAfter<Usage>> usages;
+  std::size_t ops = 0;
+  std::lock_guard<std::mutex> lock(mu_);
+  std::set<std::string> names;
+  for (auto& pp : batch) {
+    PendingCreate& p = *pp;
+    if (p.done) continue;
+    VmRecord& rec = p.rec;
+    const std::string name_key = rec.tenant + "/" + rec.name;
+    if (vm_index_.count(name_key)) {
+      finish_create(p, "name_taken",
+                    std::make_exception_ptr(ApiError(409, "name_taken",
+                                                     fmt::format("tenant '{}' already has a VM named '{}'; pick another name or delete it first",
+                                                                 rec.tenant, rec.name))));
+      continue;
+    }
+    // A name twice in one batch or in a batch in flight, or no room left in the transaction:
+    // the next batch. (each create adds at most 4 ops: record, assignment, and maybe a new alloc
+    // and usage)
+    if (names.count(name_key) || in_flight_names_.count(name_key) || ops + 4 > options_.etcd_max_txn_ops - 8) {
+      b.deferred.push_back(pp);
+      continue;
+    }
+    auto t = tenants_.find(rec.tenant);
+    if (t == tenants_.end()) {
+      finish_create(p, "unknown_tenant",
+                    std::make_exception_ptr(ApiError(404, "unknown_tenant", fmt::format("no tenant '{}' (nimbus tenant list)", rec.tenant))));
+      continue;
+    }
+    // Each alloc and usage starts from what the batches in flight put, if any (compared by
+    // value), else from the cache (compared by revision).
+    auto [u, u_new] = usages.try_emplace(rec.tenant);
+    if (u_new) {
+      if (auto f = in_flight_usages_.find(rec.tenant); f != in_flight_usages_.end())
+        u->second = {f->second.value, 0, f->second.dumped};
+      else if (auto cached = usage_.find(rec.tenant); cached != usage_.end())
+        u->second = {cached->second.value, cached->second.revision, std::nullopt};
+    }
+    if (auto err = check_quota(rec.tenant, t->second.value.quota, u->second.value, rec.resources())) {
+      if (u_new) usages.erase(u);
+      finish_create(p, "quota_exceeded", std::make_exception_ptr(*err));
+      continue;
+    }
+    std::optional<std::string> host;
+    std::string reason;
     {
+      // The model keeps the tentative placement (later creates, and later batches while this
+      // one is in flight, see it); the host is re-synced from the etcd cache once no batch in
+      // flight puts it, whether they committed or not.
+      ScopedTimer decide(metrics_.placement_decision);
+      host = placement_model().place(FleetVm{rec.id, rec.tenant, "", rec.resources(), rec.affinity, rec.anti_affinity, 0.0},
+                                     &reason);
+    }
+    if (!host) {
+      if (u_new) usages.erase(u);
+      const Flavor& flavor = p.flavor;
+      finish_create(p, "no_capacity",
+                    std::make_exception_ptr(ApiError(
+                        503, "no_capacity",
+                        fmt::format("no host has room for flavor {} ({} vCPUs, {} MiB, {} GiB){}: {}; try a smaller flavor, "
+                                    "delete VMs or add hosts",
+                                    flavor.name, flavor.vcpus, flavor.memory_mib, flavor.disk_gib,
+                                    rec.anti_affinity.empty() && rec.affinity.empty() ? "" : " with its (anti-)affinity group", reason),
+                        json{{"reason", reason}})));
+      continue;
+    }
+    auto [a, a_new] = allocs.try_emplace(*host);
+    if (a_new) {
+      if (auto f = in_flight_allocs_.find(*host); f != in_flight_allocs_.end())
+        a->second = {f->second.value, 0, f->second.dumped};
+      else if (auto cached = alloc_.find(*host); cached != alloc_.end())
+        a->second = {cached->second.value, cached->second.revision, std::nullopt};
+    }
+    ops += 2 + (a_new ? 1 : 0) + (u_new ? 1 : 0);
+    rec.host = *host;
+    a->second.value.add(rec.id, rec.resources());
+    u->second.value = usage_after(u->second.value, rec.resources(), +1);
+    names.insert(name_key);
+    b.creates.push_back({rec, make_assign(rec, p.image, options_.disks_dir)});
+    b.in_txn.push_back(pp);
+  }
+  // Only now: a dirty host is re-synced at the next placement_model(), which would drop the
+  // tentative placements the later creates of this batch must see (and while this batch is in
+  // flight, placement_model() leaves its hosts alone).
+  for (const auto& [host, a] : allocs) model_dirty_.insert(host);
+  if (b.creates.empty()) return b;
+  b.plan = create_vms_txn(keys_, b.creates, allocs, usages);
+  for (const auto& c : b.creates) b.failure.push_back(etcd::Op::get(keys_.vm(c.rec.tenant, c.rec.name)));
+  for (const auto& [host, a] : allocs) b.failure.push_back(etcd::Op::get(keys_.alloc(host)));
+  for (const auto& [tenant, u] : usages) b.failure.push_back(etcd::Op::get(keys_.usage(tenant)));
+  // In flight from here: the next batch starts from exactly the values this one puts.
+  std::map<std::string, const std::string*> puts;
+  for (const auto& op : b.plan.ops)
+    if (op.kind == etcd::Op::Kind::Put) puts[op.key] = &op.value;
+  for (const auto& [host, a] : allocs) {
+    b.chained = b.chained || a.in_flight_value.has_value();
+    auto& f = in_flight_allocs_[host];
+    f.value = a.value;
+    f.dumped = *puts.at(keys_.alloc(host));
+    ++f.batches;
+    b.hosts.push_back(host);
+  }
+  for (const auto& [tenant, u] : usages) {
+    b.chained = b.chained || u.in_flight_value.has_value();
+    auto& f = in_flight_usages_[tenant];
+    f.value = u.value;
+    f.dumped = *puts.at(keys_.usage(tenant));
+    ++f.batches;
+    b.tenants.push_back(tenant);
+  }
+  for (const auto& c : b.creates) {
+    b.names.push_back(c.rec.tenant + "/" + c.rec.name);
+    ++in_flight_names_[b.names.back()];
+  }
+  return b;
+}
+
+void Controller::release_in_flight(const CreateBatch& b) {
+  for (const auto& host : b.hosts) {
+    auto f = in_flight_allocs_.find(host);
+    if (f != in_flight_allocs_.end() && --f->second.batches <= 0) in_flight_allocs_.erase(f);
+    model_dirty_.insert(host);  // re-synced from the cache once no batch in flight puts it
+  }
+  for (const auto& tenant : b.tenants) {
+    auto f = in_flight_usages_.find(tenant);
+    if (f != in_flight_usages_.end() && --f->second.batches <= 0) in_flight_usages_.erase(f);
+  }
+  for (const auto& name : b.names) {
+    auto f = in_flight_names_.find(name);
+    if (f != in_flight_names_.end() && --f->second <= 0) in_flight_names_.erase(f);
+  }
+}
+
+bool Controller::commit_create_batch(CreateBatch& b, std::vector<etcd::Op>& events) {
+  ++metrics_.create_batches;
+  if (b.chained) ++metrics_.create_batches_chained;
+  etcd::TxnResult r;
+  // Sends the transaction; false when etcd is unavailable or the outcome unknown: each create of
+  // the batch gets the error (the batches decided on this one compare its values, so they commit
+  // only if it did).
+  auto send = [&] {
+    try {
+      const auto commit_start = Clock::now();
+      r = txn(b.plan, b.failure);
+      metrics_.placement_commit.observe(std::chrono::duration<double>(Clock::now() - commit_start).count(), b.creates.size());
+      return true;
+    } catch (...) {
       std::lock_guard<std::mutex> lock(mu_);
-      std::set<std::string> names;
-      for (auto& pp : batch) {
-        PendingCreate& p = *pp;
-        if (p.done) continue;
-        VmRecord& rec = p.rec;
-        const std::string name_key = rec.tenant + "/" + rec.name;
-        if (vm_index_.count(name_key)) {
-          finish(p, "name_taken",
-                 std::make_exception_ptr(ApiError(409, "name_taken",
-                                                  fmt::format("tenant '{}' already has a VM named '{}'; pick another name or delete it first",
-                                                              rec.tenant, rec.name))));
-          continue;
-        }
-        // A name twice in one batch, or no room left in the transaction: the next batch.
-        // (each create adds at most 4 ops: record, assignment, and maybe a new alloc and usage)
-        if (names.count(name_key) || ops + 4 > options_.etcd_max_txn_ops - 8) continue;
-        auto t = tenants_.find(rec.tenant);
-        if (t == tenants_.end()) {
-          finish(p, "unknown_tenant",
-                 std::make_exception_ptr(ApiError(404, "unknown_tenant", fmt::format("no tenant '{}' (nimbus tenant list)", rec.tenant))));
-          continue;
-        }
-        auto [u, u_new] = usages.try_emplace(rec.tenant);
-        if (u_new) {
-          auto cached = usage_.find(rec.tenant);
-          if (cached != usage_.end()) u->second = {cached->second.value, cached->second.revision};
-        }
-        if (auto err = check_quota(rec.tenant, t->second.value.quota, u->second.value, rec.resources())) {
-          if (u_new) usages.erase(u);
-          finish(p, "quota_exceeded", std::make_exception_ptr(*err));
-          continue;
-        }
-        std::optional<std::string> host;
-        std::string reason;
-        {
-          // The model keeps the tentative placement (later creates of the batch see it); the
-          // host is re-synced from the etcd cache after the batch, whether it committed or not.
-          ScopedTimer decide(metrics_.placement_decision);
-          host = placement_model().place(FleetVm{rec.id, rec.tenant, "", rec.resources(), rec.affinity, rec.anti_affinity, 0.0},
-                                         &reason);
-        }
-        if (!host) {
-          if (u_new) usages.erase(u);
-          const Flavor& flavor = p.flavor;
-          finish(p, "no_capacity",
-                 std::make_exception_ptr(ApiError(
-                     503, "no_capacity",
-                     fmt::format("no host has room for flavor {} ({} vCPUs, {} MiB, {} GiB){}: {}; try a smaller flavor, "
-                                 "delete VMs or add hosts",
-                                 flavor.name, flavor.vcpus, flavor.memory_mib, flavor.disk_gib,
-                                 rec.anti_affinity.empty() && rec.affinity.empty() ? "" : " with its (anti-)affinity group", reason),
-                     json{{"reason", reason}})));
-          continue;
-        }
-        auto [a, a_new] = allocs.try_emplace(*host);
-        if (a_new) {
-          auto cached = alloc_.find(*host);
-          if (cached != alloc_.end()) a->second = {cached->second.value, cached->second.revision};
-        }
-        ops += 2 + (a_new ? 1 : 0) + (u_new ? 1 : 0);
-        rec.host = *host;
-        a->second.value.add(rec.id, rec.resources());
-        u->second.value = usage_after(u->second.value, rec.resources(), +1);
-        names.insert(name_key);
-        creates.push_back({rec, make_assign(rec, p.image, options_.disks_dir)});
-        in_txn.push_back(&p);
+      release_in_flight(b);
+      for (auto& p : b.in_txn) {
+        p->error = std::current_exception();
+        p->done = true;
       }
-      // Only now: a dirty host is re-synced at the next placement_model(), which would drop the
-      // tentative placements the later creates of this batch must see.
-      for (const auto& [host, a] : allocs) model_dirty_.insert(host);
+      return false;
     }
-    if (creates.empty()) return events;  // everything answered (or deferred to the next batch)
-    const TxnPlan plan = create_vms_txn(keys_, creates, allocs, usages);
-    std::vector<etcd::Op> failure;
-    for (const auto& c : creates) failure.push_back(etcd::Op::get(keys_.vm(c.rec.tenant, c.rec.name)));
-    for (const auto& [host, a] : allocs) failure.push_back(etcd::Op::get(keys_.alloc(host)));
-    for (const auto& [tenant, u] : usages) failure.push_back(etcd::Op::get(keys_.usage(tenant)));
-    const auto commit_start = Clock::now();
-    const auto r = txn(plan, failure);
-    metrics_.placement_commit.observe(std::chrono::duration<double>(Clock::now() - commit_start).count(), creates.size());
-    if (r.succeeded) {
-      apply_plan_locally(plan, r.revision);
-      place_lock.unlock();
-      try {
-        for (const auto& c : creates)
-          events.push_back(event_op(c.rec.tenant, c.rec.name, c.rec.host, "created",
-                                    fmt::format("created {} ({}) on {} with flavor {}, image {}", c.rec.name, c.rec.id, c.rec.host,
-                                                c.rec.flavor, c.rec.image)));
-      } catch (const etcd::EtcdError& err) {
-        std::lock_guard<std::mutex> lock(event_mu_);
-        event_lease_ = 0;
-        log(std::string("events not recorded (no event lease): ") + err.what());
-      }
-      std::lock_guard<std::mutex> lock(mu_);
-      for (std::size_t i = 0; i < creates.size(); ++i) finish(*in_txn[i], "placed", nullptr, vm_json(creates[i].rec));
-      continue;  // creates deferred within this batch, if any
+  };
+  if (options_.before_create_commit) options_.before_create_commit(b.seq, b.chained);
+  if (!send()) return false;
+  // Refused: a chained batch whose predecessors were still in flight may have reached etcd before
+  // them; once they have all committed, what it was decided on holds, so it goes again as is.
+  if (!r.succeeded && b.chained && !b.after.empty() && predecessors_committed(b)) {
+    ++metrics_.create_batches_resent;
+    if (!send()) return false;
+  }
+  if (r.succeeded) {
+    apply_plan_locally(b.plan, r.revision);
+    try {
+      for (const auto& c : b.creates)
+        events.push_back(event_op(c.rec.tenant, c.rec.name, c.rec.host, "created",
+                                  fmt::format("created {} ({}) on {} with flavor {}, image {}", c.rec.name, c.rec.id, c.rec.host,
+                                              c.rec.flavor, c.rec.image)));
+    } catch (const etcd::EtcdError& err) {
+      std::lock_guard<std::mutex> lock(event_mu_);
+      event_lease_ = 0;
+      log(std::string("events not recorded (no event lease): ") + err.what());
     }
-    absorb_conflict(r);
-    place_lock.unlock();
-    if (++attempt >= options_.max_retries) {
-      for (auto* p : in_txn)
-        finish(*p, "contention", std::make_exception_ptr(ApiError(503, "contention", "too many concurrent placements; retry")));
-      return events;
+    std::lock_guard<std::mutex> lock(mu_);
+    release_in_flight(b);
+    for (std::size_t i = 0; i < b.creates.size(); ++i) finish_create(*b.in_txn[i], "placed", nullptr, vm_json(b.creates[i].rec));
+    return true;
+  }
+  // Names now present answer 409 when decided again, the rest is decided again on the cache
+  // refreshed from the failure's reads.
+  ++metrics_.create_batches_refused;
+  absorb_conflict(r);
+  int attempts = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    release_in_flight(b);
+    for (auto& p : b.in_txn) {
+      attempts = std::max(attempts, ++p->attempts);
+      if (p->attempts >= options_.max_retries)
+        finish_create(*p, "contention", std::make_exception_ptr(ApiError(503, "contention", "too many concurrent placements; retry")));
     }
-    backoff(attempt);
+  }
+  // A batch decided on its own (not on one in flight) met another replica's write: back off.
+  // A chained one was refused because the batch under it was.
+  if (!b.chained) backoff(attempts);
+  return false;
+}
+
+bool Controller::predecessors_committed(const CreateBatch& b) {
+  std::unique_lock<std::mutex> lock(batch_mu_);
+  batch_cv_.wait(lock, [&] {
+    for (const auto seq : b.after)
+      if (create_seqs_in_flight_.count(seq)) return false;
+    return true;
+  });
+  for (const auto seq : b.after) {
+    auto o = create_outcomes_.find(seq);
+    if (o == create_outcomes_.end() || !o->second) return false;
+  }
+  return true;
+}
+
+void Controller::put_events(const std::vector<etcd::Op>& events) {
+  try {
+    timed(metrics_, [&] { return client_->txn({}, events, {}); });
+  } catch (const etcd::EtcdError& err) {
+    {
+      std::lock_guard<std::mutex> event_lock(event_mu_);
+      event_lease_ = 0;
+    }
+    log(std::string("events not recorded: ") + err.what());
   }
 }
 
@@ -1933,6 +2125,16 @@ std::string Controller::metrics_text() {
   out += fmt::format("# HELP nimbus_placement_cache_rebuilds_total Full rebuilds of the placement cache\n"
                      "# TYPE nimbus_placement_cache_rebuilds_total counter\nnimbus_placement_cache_rebuilds_total {}\n",
                      metrics_.model_rebuilds.load());
+  out += fmt::format("# HELP nimbus_create_batches_total Create transactions sent (group commit)\n"
+                     "# TYPE nimbus_create_batches_total counter\nnimbus_create_batches_total {}\n"
+                     "# HELP nimbus_create_batches_chained_total Create transactions decided while another was in flight\n"
+                     "# TYPE nimbus_create_batches_chained_total counter\nnimbus_create_batches_chained_total {}\n"
+                     "# HELP nimbus_create_batches_refused_total Create transactions refused by their compares (decided again)\n"
+                     "# TYPE nimbus_create_batches_refused_total counter\nnimbus_create_batches_refused_total {}\n"
+                     "# HELP nimbus_create_batches_resent_total Chained create transactions that reached etcd before the one under them, sent again\n"
+                     "# TYPE nimbus_create_batches_resent_total counter\nnimbus_create_batches_resent_total {}\n",
+                     metrics_.create_batches.load(), metrics_.create_batches_chained.load(),
+                     metrics_.create_batches_refused.load(), metrics_.create_batches_resent.load());
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -46,6 +47,12 @@ struct ControllerOptions {
   int max_retries = 30;
   std::size_t max_batch = 24;          // creates (or evacuation moves) per group-commit transaction
   std::size_t etcd_max_txn_ops = 128;  // etcd's --max-txn-ops: no batch's transaction exceeds it
+  // Create batches committing at once: the next batch is decided on the tentative state of those
+  // in flight (their allocs and usages guarded by value, see KeyAfter). 1: one at a time.
+  std::size_t max_batches_in_flight = 2;
+  // Tests only: called on the committing thread just before a create batch's transaction is sent
+  // (its sequence number from 1, and whether it was decided while another batch was in flight).
+  std::function<void(uint64_t seq, bool chained)> before_create_commit;
   FleetOptions fleet;
   ConsolidationPolicy consolidation;
 };
@@ -170,15 +177,17 @@ class Controller {
   // Moves a batch of (VM id, lost host) to hosts the placement cache picks, in one transaction
   // (move_vms_txn). False on a conflict (the cache is refreshed; call again).
   bool evacuate_batch(const std::vector<std::pair<std::string, std::string>>& items);
-  // Group commit of creates: requests queue up while a batch commits; the request thread that
-  // finds no batch running decides the queued creates one after another on the placement cache
-  // and commits them in one transaction (create_vms_txn), then hands each its answer.
+  // Group commit of creates: requests queue up; the request thread that finds no batch being
+  // decided (and room in the pipeline) decides the queued creates one after another on the
+  // placement cache and commits them in one transaction (create_vms_txn), then hands each its
+  // answer.
   struct PendingCreate {
     VmRecord rec;
     Image image;
     Flavor flavor;
     std::chrono::steady_clock::time_point started;
     bool dequeued = false;          // its wait in the queue is measured (placement_queue)
+    int attempts = 0;               // transactions of its batches refused so far
     std::atomic<bool> done{false};  // set last, after result or error
     nlohmann::json result;
     std::exception_ptr error;
@@ -197,9 +206,34 @@ class Controller {
   void group_commit(std::deque<std::shared_ptr<P>>& queue, bool& running, const std::shared_ptr<P>& pending,
                     std::vector<etcd::Op> (Controller::*commit)(std::vector<std::shared_ptr<P>>&));
   std::vector<etcd::Op> commit_deletes(std::vector<std::shared_ptr<PendingDelete>>& batch);
-  // Decides and commits a batch; returns the 'created' events to record (after the next batch
-  // may start: they are not part of the decision).
-  std::vector<etcd::Op> commit_creates(std::vector<std::shared_ptr<PendingCreate>>& batch);
+  // Creates are pipelined (create_pipelined): up to max_batches_in_flight batches commit at once.
+  // A batch is decided on the placement cache plus the tentative state of the batches in flight
+  // (in_flight_*_ below); its transaction compares what they put by value, so if one of them
+  // fails, every batch decided on top of it fails too and is decided again (never overcommits).
+  struct CreateBatch {
+    uint64_t seq = 0;
+    bool chained = false;  // decided on a batch still in flight
+    std::vector<std::shared_ptr<PendingCreate>> in_txn, deferred;
+    std::vector<BatchedCreate> creates;
+    TxnPlan plan;
+    std::vector<etcd::Op> failure;
+    std::vector<std::string> hosts, tenants, names;  // what it registered in in_flight_*_
+    std::vector<uint64_t> after;  // the batches in flight when it was decided
+  };
+  // A chained batch refused while those under it were still in flight may just have reached etcd
+  // first: true once every one of `b.after` has ended and committed (send it again, unchanged).
+  bool predecessors_committed(const CreateBatch& b);
+  void create_pipelined(const std::shared_ptr<PendingCreate>& pending);
+  // Decides `batch` (answering refusals at once); returns the batch to commit (creates empty:
+  // nothing to commit). Placement lock taken inside.
+  CreateBatch decide_creates(std::vector<std::shared_ptr<PendingCreate>>& batch, uint64_t seq);
+  // Sends the batch's transaction, applies or absorbs the outcome, releases its in-flight state;
+  // true when it committed. Appends the 'created' events to record to `events`.
+  bool commit_create_batch(CreateBatch& b, std::vector<etcd::Op>& events);
+  void release_in_flight(const CreateBatch& b);  // cache lock held
+  // Answers a create: its latency and result counted, then done.
+  void finish_create(PendingCreate& p, const std::string& result, std::exception_ptr error, nlohmann::json answer = {});
+  void put_events(const std::vector<etcd::Op>& events);  // one transaction; a failure is logged
   etcd::Op event_op(const std::string& tenant, const std::string& vm, const std::string& host, const std::string& kind,
                     const std::string& message);
   void event(const std::string& tenant, const std::string& vm, const std::string& host, const std::string& kind,
@@ -239,6 +273,18 @@ class Controller {
   std::unique_ptr<FleetModel> model_;      // see placement_model()
   bool model_stale_ = true;
   std::set<std::string> model_dirty_;      // hosts whose alloc or VM records changed
+  // What the create batches in flight put (the latest one's value) and how many put it. A host
+  // in flight is not re-synced in the placement model (its tentative seats stay), and a rebuild
+  // seats its in-flight alloc; decisions start from these values, compared by value.
+  template <typename T>
+  struct InFlight {
+    T value;
+    std::string dumped;  // exactly as the transaction puts it
+    int batches = 0;
+  };
+  std::map<std::string, InFlight<Alloc>> in_flight_allocs_;  // by host
+  std::map<std::string, InFlight<Usage>> in_flight_usages_;  // by tenant
+  std::map<std::string, int> in_flight_names_;               // tenant/name of creates in flight
   bool leader_key_present_ = true;
   int64_t watch_revision_ = 0;
 
@@ -246,7 +292,14 @@ class Controller {
   std::mutex batch_mu_;      // the queue of creates waiting for a group commit
   std::condition_variable batch_cv_;
   std::deque<std::shared_ptr<PendingCreate>> batch_queue_;
-  bool batch_running_ = false;
+  bool batch_running_ = false;               // a create batch is being decided
+  std::size_t create_batches_in_flight_ = 0;  // under batch_mu_, as the fields below
+  bool create_drain_ = false;                 // a batch failed: no new decision until none is in flight
+  uint64_t create_batches_finished_ = 0;
+  std::optional<uint64_t> create_stalled_at_;  // a decision deferred everything: wait for a batch to finish
+  uint64_t create_batch_seq_ = 0;
+  std::set<uint64_t> create_seqs_in_flight_;
+  std::map<uint64_t, bool> create_outcomes_;  // recent batches: committed or not
   std::deque<std::shared_ptr<PendingDelete>> delete_queue_;  // under batch_mu_
   bool delete_running_ = false;
   std::mutex event_mu_;

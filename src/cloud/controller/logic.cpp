@@ -277,14 +277,13 @@ TxnPlan create_vm_txn(const Keys& keys, const VmRecord& rec, const AssignSpec& a
 // overcommit a host or a quota: the later one fails and is recomputed).
 static void put_guarded(TxnPlan& t, const Keys& keys, const std::map<std::string, KeyAfter<Alloc>>& allocs_after,
                  const std::map<std::string, KeyAfter<Usage>>& usages_after) {
-  for (const auto& [host, a] : allocs_after) {
-    t.compares.push_back(etcd::Compare::mod_revision_is(keys.alloc(host), a.revision));
-    t.ops.push_back(etcd::Op::put(keys.alloc(host), dump_record(a.value)));
-  }
-  for (const auto& [tenant, u] : usages_after) {
-    t.compares.push_back(etcd::Compare::mod_revision_is(keys.usage(tenant), u.revision));
-    t.ops.push_back(etcd::Op::put(keys.usage(tenant), dump_record(u.value)));
-  }
+  auto guard = [&](const std::string& key, const auto& after) {
+    t.compares.push_back(after.in_flight_value ? etcd::Compare::value_is(key, *after.in_flight_value)
+                                               : etcd::Compare::mod_revision_is(key, after.revision));
+    t.ops.push_back(etcd::Op::put(key, dump_record(after.value)));
+  };
+  for (const auto& [host, a] : allocs_after) guard(keys.alloc(host), a);
+  for (const auto& [tenant, u] : usages_after) guard(keys.usage(tenant), u);
 }
 
 TxnPlan create_vms_txn(const Keys& keys, const std::vector<BatchedCreate>& creates,

@@ -97,6 +97,10 @@ template <typename T>
 struct KeyAfter {
   T value;               // the value after every create of the batch
   int64_t revision = 0;  // the mod revision it was read at (0: absent)
+  // Set when a batch still in flight puts this key: its revision after that batch is unknown, so
+  // the transaction compares the value that batch puts instead (the whole state of an alloc or a
+  // usage is its value, so equal values mean the same VMs and the same usage).
+  std::optional<std::string> in_flight_value;
 };
 TxnPlan create_vms_txn(const Keys& keys, const std::vector<BatchedCreate>& creates,
                        const std::map<std::string, KeyAfter<Alloc>>& allocs_after,

@@ -34,6 +34,10 @@ struct Metrics {
   Histogram delete_latency;     // delete request -> committed (or refused)
   Histogram etcd_latency;       // each etcd request the controller makes
   std::atomic<uint64_t> model_rebuilds{0};  // full rebuilds of the placement cache
+  std::atomic<uint64_t> create_batches{0};          // create transactions sent
+  std::atomic<uint64_t> create_batches_chained{0};  // ... of them decided while another was in flight
+  std::atomic<uint64_t> create_batches_refused{0};  // ... of them refused by their compares (re-decided)
+  std::atomic<uint64_t> create_batches_resent{0};   // chained ones that reached etcd first, sent again
   std::mutex mu;
   std::map<std::string, uint64_t> decisions;  // result -> count
   std::atomic<uint64_t> conflicts{0};

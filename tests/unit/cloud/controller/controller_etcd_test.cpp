@@ -152,6 +152,116 @@ TEST_F(ControllerEtcdTest, ConcurrentCreatesFromTwoReplicasNeverOvercommit) {
   b.stop();
 }
 
+// Two create batches in flight (--max-batches-in-flight 2, one create per batch): the second is
+// decided while the first commits, on the first's tentative state.
+std::string create_status(Controller& c, const std::string& name) {
+  try {
+    c.create_vm(kAdmin, json{{"name", name}, {"flavor", "n1.tiny"}, {"image", "linux"}, {"tenant", "t1"}}.dump());
+    return "created";
+  } catch (const ApiError& e) {
+    return e.code();
+  }
+}
+
+uint64_t metric(const std::string& text, const std::string& name) {
+  const auto at = text.find("\n" + name + " ");
+  return at == std::string::npos ? 0 : std::stoull(text.substr(at + name.size() + 2));
+}
+
+TEST_F(ControllerEtcdTest, ABatchDecidedWhileAnotherCommitsSeesItsPlacementsEvenAfterARebuild) {
+  const int64_t lease = add_host("h1", 1, 1024);  // room for one n1.tiny (1 vCPU)
+  Controller* cp = nullptr;
+  std::string second;
+  std::atomic<bool> second_done{false};
+  std::thread second_thread;
+  auto o = options("a");
+  o.max_batch = 1;
+  o.max_batches_in_flight = 2;
+  o.before_create_commit = [&](uint64_t seq, bool) {
+    if (seq == 2) {
+      // Only when wrongly placed on h1: its transaction goes out after the first committed (its
+      // compares then hold, so only the decision can keep h1 from being overcommitted).
+      wait_for([&] { return !alloc_of("h1").vms.empty(); }, 3000ms);
+      return;
+    }
+    if (seq != 1) return;
+    // While the first batch is in flight: the host registers again (the placement cache is
+    // rebuilt from the cache of etcd, where the first VM is not yet), then a second create.
+    client_->put(keys_.host("h1"), dump_record(HostInfo{"h1", "http://127.0.0.1:1", {1, 1024, 100}, "", ""}), lease);
+    client_->put(keys_.tenant("marker"), dump_record(Tenant{"marker", {}, "", ""}));
+    ASSERT_TRUE(wait_for([&] { return cp->list_tenants(kAdmin).size() == 2; }));  // the watch brought both
+    second_thread = std::thread([&] {
+      second = create_status(*cp, "second");
+      second_done = true;
+    });
+    // Decided on the first's tentative placement it is refused at once; decided as if h1 were
+    // empty it would wait for the first to commit, then commit on top of it.
+    wait_for([&] { return second_done.load(); }, 1000ms);
+  };
+  Controller c(o);
+  cp = &c;
+  c.start();
+  ASSERT_TRUE(wait_for([&] { return c.list_flavors(kAdmin).size() >= 5; }));
+  c.create_image(kAdmin, R"({"name":"linux","kernel":"/k"})");
+  c.create_tenant(kAdmin, R"({"name":"t1","quota":{"vcpus":100,"memory_mib":100000,"vms":10,"disk_gib":100}})");
+  EXPECT_EQ(create_status(c, "first"), "created");
+  ASSERT_TRUE(second_thread.joinable());
+  second_thread.join();
+  EXPECT_EQ(second, "no_capacity");  // placed on top of the first, it would overcommit h1
+  const Alloc al = alloc_of("h1");
+  EXPECT_EQ(al.vcpus, 1);
+  EXPECT_EQ(al.vms.size(), 1u);
+  EXPECT_GE(metric(c.metrics_text(), "nimbus_placement_cache_rebuilds_total"), 2u);
+  c.stop();
+}
+
+TEST_F(ControllerEtcdTest, ABatchDecidedOnOneInFlightIsRefusedWhenThatOneIs) {
+  add_host("h1", 2, 1024);  // room for two n1.tiny
+  std::atomic<bool> first_waiting{false}, second_decided{false}, second_chained{false};
+  auto o = options("a");
+  o.max_batch = 1;
+  o.max_batches_in_flight = 2;
+  o.before_create_commit = [&](uint64_t seq, bool chained) {
+    if (seq == 1) {
+      first_waiting = true;
+      ASSERT_TRUE(wait_for([&] { return second_decided.load(); }));
+      // Another replica fills half of h1 first: this batch's revision compare fails, and so must
+      // the second's (decided on this one's VM, it would put h1 = first + second over "other").
+      Alloc other;
+      other.add("other", {1, 64, 1});
+      client_->put(keys_.alloc("h1"), dump_record(other));
+    } else if (seq == 2) {
+      second_chained = chained;
+      second_decided = true;
+      std::this_thread::sleep_for(200ms);  // let the first reach etcd first
+    }
+  };
+  Controller c(o);
+  c.start();
+  ASSERT_TRUE(wait_for([&] { return c.list_flavors(kAdmin).size() >= 5; }));
+  c.create_image(kAdmin, R"({"name":"linux","kernel":"/k"})");
+  c.create_tenant(kAdmin, R"({"name":"t1","quota":{"vcpus":100,"memory_mib":100000,"vms":10,"disk_gib":100}})");
+  std::string first, second;
+  std::thread a([&] { first = create_status(c, "first"); });
+  ASSERT_TRUE(wait_for([&] { return first_waiting.load(); }));
+  std::thread b([&] { second = create_status(c, "second"); });
+  a.join();
+  b.join();
+  EXPECT_TRUE(second_chained);
+  // Decided again on what etcd holds: one fits beside "other", the other does not.
+  EXPECT_EQ((first == "created") + (second == "created"), 1) << first << " " << second;
+  EXPECT_EQ((first == "no_capacity") + (second == "no_capacity"), 1) << first << " " << second;
+  const Alloc al = alloc_of("h1");
+  EXPECT_EQ(al.vcpus, 2);
+  ASSERT_EQ(al.vms.size(), 2u);
+  EXPECT_EQ(al.vms.front(), "other");
+  Usage u;
+  parse_record(client_->get(keys_.usage("t1"))->value, u);
+  EXPECT_EQ(u.vms, 1);
+  EXPECT_GE(metric(c.metrics_text(), "nimbus_create_batches_refused_total"), 2u);
+  c.stop();
+}
+
 TEST_F(ControllerEtcdTest, LostHostVmsMoveAfterGraceAndTenantsAreIsolated) {
   const int64_t lease1 = add_host("h1", 8, 4096);
   Controller c(options("solo"));
