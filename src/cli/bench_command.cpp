@@ -34,7 +34,7 @@ struct BenchOptions {
   unsigned micro_repeat = 1;
   std::vector<std::string> virt; // virtualization modes to compare (micro workload)
   unsigned timeout = 900;
-  std::string jit = "off"; // the Nimbus tier: off, on, or both (CPU workload: a row for each)
+  std::string jit = "on"; // the Nimbus tier: on, off, or both (CPU workload: a row for each)
 };
 
 // One guest run on one emulator.
