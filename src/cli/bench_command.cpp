@@ -36,7 +36,7 @@ struct BenchOptions {
   std::vector<std::string> virt; // virtualization modes to compare (micro workload)
   std::string pv_kernel;         // the paravirtualized kernel of the "trap+pv" column
   unsigned timeout = 900;
-  std::string jit = "off"; // the Nimbus tier: off, on, or both (CPU workload: a row for each)
+  std::string jit = "on"; // the Nimbus tier: on, off, or both (CPU workload: a row for each)
 };
 
 // One guest run on one emulator.

@@ -57,7 +57,7 @@ struct RunOptions {
   bool virtio_console = false;
   double timeout_seconds = 0;
   uint64_t max_instructions = 0;
-  std::string jit; // "on" or "off"; default from NIMBUS_JIT, else off
+  std::string jit; // "on" or "off"; default from NIMBUS_JIT, else on
   std::string gdb;  // the gdb stub's address (docs/gdb.md), e.g. tcp:127.0.0.1:1234
   bool wait_for_gdb = false;
   std::vector<std::string> loads;
@@ -101,12 +101,13 @@ class UsageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// --jit, or NIMBUS_JIT from the environment (so whole test suites can run with the JIT on).
+// --jit, or NIMBUS_JIT from the environment (so whole test suites can run with the interpreter:
+// NIMBUS_JIT=off), else on.
 bool jit_on(const RunOptions& o) {
   std::string value = o.jit;
   if (value.empty()) {
     const char* env = std::getenv("NIMBUS_JIT");
-    value = env != nullptr ? env : "off";
+    value = env != nullptr && *env != '\0' ? env : "on";
   }
   if (value == "on") return true;
   if (value == "off") return false;
@@ -812,9 +813,9 @@ void register_run(CLI::App& app) {
   run->add_flag("--deterministic", options->deterministic,
                 "Derive time from retired instructions so that runs repeat exactly (per VM under the VMM)");
   run->add_option("--jit", options->jit,
-                  "The JIT tier: on translates hot guest code to x86-64, off interprets (default off on this "
-                  "branch until the JIT passes the whole suite; NIMBUS_JIT=on|off sets the default; the bare "
-                  "machine and every --virt mode; see docs/jit.md)")
+                  "The JIT tier: on (the default) translates hot guest code to x86-64, off runs the interpreter "
+                  "only (the reference tier); NIMBUS_JIT=on|off in the environment sets the default; the bare "
+                  "machine and every --virt mode; see docs/jit.md")
       ->check(CLI::IsMember({"on", "off"}));
   run->add_option("--gdb", options->gdb,
                   "Serve the GDB remote protocol on ADDRESS (tcp:HOST:PORT, e.g. tcp:127.0.0.1:1234; port 0: any "

@@ -134,7 +134,11 @@ void EmulatedCpu::set_timer(uint64_t deadline) {
 }
 
 void EmulatedCpu::raise_software_interrupt() {
-  hart_.set_csr(csr::kMip, hart_.csr(csr::kMip) | csr::irq::kSsip);
+  // A read of mip includes the PLIC's SEIP line: written back, it latched SEIP into mip's software
+  // bit while a device interrupt was pending, an endless storm of supervisor external interrupts
+  // once the line dropped (two-vCPU Linux VMs hung mid-boot). This VMM (the guest's M-mode) never
+  // sets the software SEIP, so the write clears it and leaves the line to the PLIC.
+  hart_.set_csr(csr::kMip, (hart_.csr(csr::kMip) & ~csr::irq::kSeip) | csr::irq::kSsip);
   hart_.wake();
 }
 

@@ -49,7 +49,7 @@ struct VmOptions {
   bool deterministic = false;   // time from retired instructions (runs repeat exactly)
   // The JIT tier (docs/jit.md) for every vCPU, in every mode; the threshold is how many times a
   // block is interpreted before it is translated.
-  bool jit = false;
+  bool jit = true; // false: the interpreter only
   uint32_t jit_threshold = 32;
   // The longest a waiting VM sleeps before it looks at its console again; for consoles that
   // cannot wake the scheduler themselves (a terminal). Unset: only timers and wake() wake it.

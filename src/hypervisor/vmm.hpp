@@ -34,7 +34,7 @@ struct VmmOptions {
   uint64_t machine_memory = 0;              // 0: the sum of the VMs' memory
   uint32_t host_harts = 1;                  // worker threads
   bool deterministic = false;
-  bool jit = false;                         // the JIT tier for every vCPU (docs/jit.md)
+  bool jit = true;                          // the JIT tier for every vCPU (docs/jit.md)
   uint32_t jit_threshold = 32;              // runs of a block before it is translated
   std::chrono::milliseconds timeout{0};     // 0: none
   std::filesystem::path state_dir;          // sockets and stats.json

@@ -42,7 +42,7 @@ struct MachineConfig {
   bool virtio_console = false;          // a virtio-console port writing to the same console
   std::chrono::milliseconds timeout{0}; // zero: none
   uint64_t max_instructions = 0;       // zero: none
-  bool jit = false;                    // the JIT tier (docs/jit.md); off by default on this branch
+  bool jit = true;                     // the JIT tier (docs/jit.md); false: the interpreter only
   uint32_t jit_threshold = 32;         // runs of a block before it is translated
 };
 

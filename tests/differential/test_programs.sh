@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Differential test: every bare-metal program in programs/ runs on QEMU (the reference) and on
-# Nimbus; their UART signatures and exit codes must match line for line.
+# Nimbus, once with the JIT (every block translated on its first run) and once with the
+# interpreter alone; their UART signatures and exit codes must match line for line.
 # Usage: test_programs.sh PATH/TO/nimbus
 # Env: NIMBUS_DIFF_ONLY='glob ...'    only these programs
 #      NIMBUS_DIFF_REFERENCE_ONLY=1   run only QEMU (validates the programs themselves)
@@ -61,8 +62,10 @@ run_nimbus() {
     drive=(--drive "$2.img")
     ! virtio_legacy "$3" || drive+=(--virtio-legacy)
   fi
-  timeout 60 "$nimbus" run --bios none --kernel "$1" "${drive[@]}" --deterministic --timeout 30 \
-    < /dev/null 2> "$2.stderr" | tr -d '\r' > "$2"
+  # $4: the tier. The JIT translates every block on its first run (NIMBUS_JIT_THRESHOLD=1): these
+  # programs are short, and at the default threshold most of them would stay interpreted.
+  NIMBUS_JIT_THRESHOLD=1 timeout 60 "$nimbus" run --bios none --kernel "$1" "${drive[@]}" --deterministic \
+    --timeout 30 --jit "$4" < /dev/null 2> "$2.stderr" | tr -d '\r' > "$2"
   echo "exit ${PIPESTATUS[0]}" >> "$2"
 }
 
@@ -97,18 +100,22 @@ for elf in "$work"/*.elf; do
   if [ "$reference_only" = 1 ]; then
     echo "ok   $name (reference only, $lines lines)"; passed=$((passed + 1)); continue
   fi
-  run_nimbus "$elf" "$work/$name.nimbus" "$src"
-  if diff -u --label "qemu/$name" --label "nimbus/$name" "$work/$name.qemu" "$work/$name.nimbus" > "$work/$name.diff"; then
-    echo "ok   $name ($lines signature lines identical)"
-    passed=$((passed + 1))
-  else
-    echo "FAIL $name: signatures differ (- QEMU reference, + Nimbus):"
-    sed 's/^/    /' "$work/$name.diff" | head -60
-    if [ -s "$work/$name.nimbus.stderr" ]; then
-      echo "  nimbus stderr:"; head -10 "$work/$name.nimbus.stderr" | sed 's/^/    /'
+  # Both tiers against the reference: the JIT (the default) and the interpreter (--jit off).
+  for tier in on off; do
+    out="$work/$name.nimbus-jit-$tier"
+    run_nimbus "$elf" "$out" "$src" "$tier"
+    if diff -u --label "qemu/$name" --label "nimbus/$name --jit $tier" "$work/$name.qemu" "$out" > "$out.diff"; then
+      echo "ok   $name --jit $tier ($lines signature lines identical)"
+      passed=$((passed + 1))
+    else
+      echo "FAIL $name --jit $tier: signatures differ (- QEMU reference, + Nimbus):"
+      sed 's/^/    /' "$out.diff" | head -60
+      if [ -s "$out.stderr" ]; then
+        echo "  nimbus stderr:"; head -10 "$out.stderr" | sed 's/^/    /'
+      fi
+      failed=$((failed + 1)); failures+=("$name(--jit $tier)")
     fi
-    failed=$((failed + 1)); failures+=("$name")
-  fi
+  done
 done
 echo "differential: $passed passed, $failed failed${failures[*]:+: ${failures[*]}}"
 [ "$failed" -eq 0 ]
