@@ -42,7 +42,7 @@ struct CloudUpOptions {
   int lease_ttl = 3;
   std::string kernel, initrd, append = "console=ttyS0";
   bool no_image = false;
-  bool no_tls = false;
+  bool tls = false;
   int timeout = 60;
 };
 
@@ -230,12 +230,12 @@ int cloud_up(const CloudUpOptions& o) {
   std::vector<std::string> names;
   for (int i = 0; i < o.hosts; ++i) names.push_back(fmt::format("host-{}", i));
   CloudPki pki;
-  if (!o.simulate && !o.no_tls) {
+  if (!o.simulate && o.tls) {
     try {
       pki = make_cloud_pki(dir, names);
       state["pki"] = json{{"ca", pki.ca_cert}};
     } catch (const std::exception& e) {
-      fmt::print(stderr, "nimbus cloud up: {} (or start with --no-tls)\n", e.what());
+      fmt::print(stderr, "nimbus cloud up: {} (or start without --tls)\n", e.what());
       return 1;
     }
   }
@@ -399,9 +399,9 @@ void register_cloud(CLI::App& app) {
     up->add_option("--kernel", o->kernel, "kernel of the default image (default: the guest build's)");
     up->add_option("--initrd", o->initrd, "initramfs of the default image (default: the guest build's)");
     up->add_flag("--no-image", o->no_image, "register no default image");
-    up->add_flag("--no-tls", o->no_tls,
-                 "no CA and certificates: live moves between agents in the clear (by default DIR/pki/ holds the cloud's CA "
-                 "and a certificate per agent, and moves run over TLS)");
+    up->add_flag("--tls", o->tls,
+                 "make the cloud's CA and a certificate per agent in DIR/pki/ and give them to the agents: live moves run "
+                 "over TLS (the agents' TCP APIs become HTTPS, which the controller's console proxy cannot verify yet)");
     up->add_option("--timeout", o->timeout, "seconds to wait for each part")->capture_default_str();
     up->callback([o] { set_exit_code(cloud_up(*o)); });
   }
