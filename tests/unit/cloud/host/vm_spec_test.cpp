@@ -62,9 +62,9 @@ TEST(VmSpec, NicsOnTenantNetworksBecomeNetTablesOfTheToml) {
   EXPECT_NE(toml.find("[[net]]\nnetwork = \"vni-4242\"\nmac = \"02:00:0a:0b:0c:0d\"\n"), std::string::npos) << toml;
   EXPECT_NE(toml.find("network = \"vni-7\""), std::string::npos);
   auto nic_error = [](json nic) {
-    json j = minimal();
-    j["nics"] = json::array({nic});
-    return error_of(j);
+    json one = minimal();
+    one["nics"] = json::array({nic});
+    return error_of(one);
   };
   EXPECT_NE(nic_error(json{{"vni", 0}, {"mac", "02:00:00:00:00:01"}}).find("'vni'"), std::string::npos);
   EXPECT_NE(nic_error(json{{"vni", 1 << 24}, {"mac", "02:00:00:00:00:01"}}).find("'vni'"), std::string::npos);
