@@ -1511,7 +1511,14 @@ json Controller::create_vm(const Caller& c, const std::string& body) {
   {
     // NICs: each named network of the tenant, a MAC from the id (unique as ids are).
     std::lock_guard<std::mutex> lock(mu_);
-    while (vms_.count(rec.id)) rec.id = random_hex(8);
+    // A VM with NICs gets an id whose first 4 bytes (its MACs') no other VM's id starts with.
+    auto taken = [&](const std::string& id) {
+      if (vms_.count(id)) return true;
+      if (req.networks.empty()) return false;
+      auto it = vms_.lower_bound(id.substr(0, 8));
+      return it != vms_.end() && it->first.compare(0, 8, id, 0, 8) == 0;
+    };
+    while (taken(rec.id)) rec.id = random_hex(8);
     for (std::size_t i = 0; i < req.networks.size(); ++i) {
       auto it = networks_.find(req.tenant + "/" + req.networks[i]);
       if (it == networks_.end())

@@ -181,7 +181,7 @@ CreateNetworkRequest parse_create_network(const std::string& body, const std::st
 }
 
 std::string nic_mac(const std::string& id, std::size_t index) {
-  if (id.size() != 8 || id.find_first_not_of("0123456789abcdef") != std::string::npos || index > 255) return {};
+  if (id.size() < 8 || id.find_first_not_of("0123456789abcdef") != std::string::npos || index > 255) return {};
   return fmt::format("02:{:02x}:{}:{}:{}:{}", index, id.substr(0, 2), id.substr(2, 2), id.substr(4, 2), id.substr(6, 2));
 }
 

@@ -56,8 +56,9 @@ struct CreateNetworkRequest {
   std::string name;
 };
 CreateNetworkRequest parse_create_network(const std::string& body, const std::string& token_tenant);
-// The MAC of NIC `index` of VM `id` (8 hex digits): 02 (locally administered, unicast), the
-// index, then the id's 4 bytes, so it is unique as long as VM ids are. Empty for other ids.
+// The MAC of NIC `index` of VM `id` (at least 8 hex digits): 02 (locally administered,
+// unicast), the index, then the id's first 4 bytes; the controller draws ids whose first 4
+// bytes no other VM has, so MACs are unique. Empty for other ids.
 std::string nic_mac(const std::string& id, std::size_t index);
 
 struct CreateTenantRequest {

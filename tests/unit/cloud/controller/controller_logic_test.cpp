@@ -40,6 +40,7 @@ TEST(ControllerLogic, NetworksOfACreateAndOfANetworkRequest) {
   EXPECT_EQ(nic_mac("0a1b2c3d", 0), "02:00:0a:1b:2c:3d");
   EXPECT_EQ(nic_mac("0a1b2c3d", 3), "02:03:0a:1b:2c:3d");
   EXPECT_NE(nic_mac("0a1b2c3d", 0), nic_mac("0a1b2c3e", 0));
+  EXPECT_EQ(nic_mac("0a1b2c3d4e5f6071", 1), "02:01:0a:1b:2c:3d");  // the controller's 16-digit ids
   EXPECT_EQ(nic_mac("not-hex!", 0), "");
 }
 
