@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "cli/cloud_client.hpp"
+#include "cli/cloud_pki.hpp"
 #include "cli/commands.hpp"
 #include "cloud/controller/logic.hpp"
 #include "cloud/etcd/etcd_client.hpp"
@@ -41,6 +42,7 @@ struct CloudUpOptions {
   int lease_ttl = 3;
   std::string kernel, initrd, append = "console=ttyS0";
   bool no_image = false;
+  bool tls = false;
   int timeout = 60;
 };
 
@@ -223,13 +225,30 @@ int cloud_up(const CloudUpOptions& o) {
   ::sysinfo(&si);
   const int64_t ram_mib = static_cast<int64_t>(si.totalram) * si.mem_unit / (1024 * 1024);
   const int64_t memory_mib = !o.memory.empty() ? parse_size_mib(o.memory) : std::max<int64_t>(256, ram_mib / 2 / o.hosts);
+  // The cloud's CA and a certificate per agent: live moves between agents go over TLS, both ends
+  // authenticated (docs/migration.md, "TLS").
+  std::vector<std::string> names;
+  for (int i = 0; i < o.hosts; ++i) names.push_back(fmt::format("host-{}", i));
+  CloudPki pki;
+  if (!o.simulate && o.tls) {
+    try {
+      pki = make_cloud_pki(dir, names);
+      state["pki"] = json{{"ca", pki.ca_cert}};
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "nimbus cloud up: {} (or start without --tls)\n", e.what());
+      return 1;
+    }
+  }
   for (int i = 0; i < o.hosts; ++i) {
-    const std::string name = fmt::format("host-{}", i);
+    const std::string name = names[static_cast<std::size_t>(i)];
     std::vector<std::string> argv{exe, "host", "--name", name, "--etcd", endpoint, "--harts", std::to_string(harts), "--memory",
                                   fmt::format("{}M", memory_mib), "--disk-gib", std::to_string(o.disk_gib), "--dir",
                                   dir + "/hosts/" + name, "--disks-dir", dir + "/disks", "--listen", "127.0.0.1:0", "--token-file",
                                   agent_file, "--lease-ttl", std::to_string(o.lease_ttl)};
     if (o.simulate) argv.push_back("--simulate");
+    if (!pki.hosts.empty())
+      argv.insert(argv.end(), {"--tls-cert", pki.hosts[static_cast<std::size_t>(i)].cert, "--tls-key",
+                               pki.hosts[static_cast<std::size_t>(i)].key, "--tls-ca", pki.ca_cert});
     const pid_t pid = spawn_daemon(argv, dir + "/logs/" + name + ".log");
     state["hosts"].push_back(json{{"name", name}, {"pid", pid}, {"log", dir + "/logs/" + name + ".log"}});
   }
@@ -380,6 +399,9 @@ void register_cloud(CLI::App& app) {
     up->add_option("--kernel", o->kernel, "kernel of the default image (default: the guest build's)");
     up->add_option("--initrd", o->initrd, "initramfs of the default image (default: the guest build's)");
     up->add_flag("--no-image", o->no_image, "register no default image");
+    up->add_flag("--tls", o->tls,
+                 "make the cloud's CA and a certificate per agent in DIR/pki/ and give them to the agents: live moves run "
+                 "over TLS (the agents' TCP APIs become HTTPS, which the controller's console proxy cannot verify yet)");
     up->add_option("--timeout", o->timeout, "seconds to wait for each part")->capture_default_str();
     up->callback([o] { set_exit_code(cloud_up(*o)); });
   }

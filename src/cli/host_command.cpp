@@ -45,6 +45,7 @@ struct HostCommandOptions {
   bool simulate = false;
   int simulate_hosts = 0;
   double stop_grace = 5;
+  uint16_t net_port = 0;
 };
 
 std::vector<std::string> split_commas(const std::string& s) {
@@ -137,6 +138,7 @@ int run_host(const HostCommandOptions& o) {
   a.etcd_cert = o.etcd_cert;
   a.etcd_key = o.etcd_key;
   a.lease_ttl = o.lease_ttl;
+  a.net_port = o.net_port;
   a.stop_grace = std::chrono::milliseconds(static_cast<int64_t>(o.stop_grace * 1000));
 
   cloud::host::AgentApiOptions api;
@@ -254,6 +256,9 @@ void register_host(CLI::App& app) {
   cmd->add_flag("--simulate", o->simulate, "Fake VMs: same protocol, no processes, synthetic CPU load");
   cmd->add_option("--simulate-hosts", o->simulate_hosts, "Play N simulated hosts NAME-0000... (one lease, one watch)")
       ->check(CLI::Range(1, 100000));
+  cmd->add_option("--net-port", o->net_port,
+                  "UDP port other hosts send this host's tenant networks to (0: any free port; published in etcd)")
+      ->capture_default_str();
   cmd->add_option("--stop-grace", o->stop_grace, "Seconds between SIGTERM and SIGKILL when stopping a VM")->capture_default_str();
   cmd->callback([o] { set_exit_code(run_host(*o)); });
 }

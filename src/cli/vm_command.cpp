@@ -21,6 +21,7 @@ using nlohmann::json;
 struct VmOptions {
   CloudTarget target;
   std::string name, flavor, image, tenant, anti_affinity, affinity, host;
+  std::vector<std::string> networks;
   bool wait = false;
   bool log = false;  // console: print what it printed so far and exit
 };
@@ -35,6 +36,10 @@ void print_vm(const json& vm) {
   for (const char* k : {"name", "id", "tenant", "state", "desired", "host", "flavor", "image", "mode", "vcpus", "memory_mib",
                         "disk_gib", "generation", "anti_affinity", "affinity", "created"})
     if (vm.contains(k)) fmt::print("{:<14}{}\n", k, json_text(vm[k]));
+  if (vm.contains("nics") && vm["nics"].is_array())
+    for (std::size_t i = 0; i < vm["nics"].size(); ++i)
+      fmt::print("{:<14}{} on network {} (VNI {})\n", fmt::format("eth{}", i), json_text(vm["nics"][i].value("mac", json())),
+                 json_text(vm["nics"][i].value("network", json())), json_text(vm["nics"][i].value("vni", json())));
   if (vm.contains("migration") && vm["migration"].is_object()) {
     const json& m = vm["migration"];
     fmt::print("{:<14}live to {} since {} ({}){}\n", "migration", json_text(m.value("to", json())), json_text(m.value("started", json())),
@@ -49,6 +54,7 @@ int vm_create(const VmOptions& o) {
   if (!o.tenant.empty()) body["tenant"] = o.tenant;
   if (!o.anti_affinity.empty()) body["anti_affinity"] = o.anti_affinity;
   if (!o.affinity.empty()) body["affinity"] = o.affinity;
+  if (!o.networks.empty()) body["networks"] = o.networks;
   auto r = c.request("POST", "/v1/vms", body.dump());
   if (r.status != 201) return c.fail(r);
   json vm = r.body;
@@ -175,6 +181,8 @@ void register_vm(CLI::App& app) {
     cmd.add_option("--image", o.image, "image (nimbus image list)")->required();
     cmd.add_option("--anti-affinity", o.anti_affinity, "anti-affinity group: no two members share a host");
     cmd.add_option("--affinity", o.affinity, "affinity group: members share a host");
+    cmd.add_option("--network", o.networks,
+                   "a NIC on this tenant network (nimbus network create); repeat for more NICs, eth0 first (at most 4)");
     cmd.add_flag("--wait", o.wait, "wait (up to 60 s) until it runs");
   });
   add("list", "List VMs", false, vm_list, none);

@@ -149,6 +149,10 @@ struct ModelController {
   json create_flavor(const ModelCaller& c, const std::string&) { return op(c); }
   json list_images(const ModelCaller& c) { return op(c); }
   json create_image(const ModelCaller& c, const std::string&) { return op(c); }
+  json create_network(const ModelCaller& c, const std::string&) { return op(c); }
+  json list_networks(const ModelCaller& c, const std::string&) { return op(c); }
+  json show_network(const ModelCaller& c, const std::string& name, const std::string&) { return model.segment(name), op(c); }
+  json delete_network(const ModelCaller& c, const std::string& name, const std::string&) { return model.segment(name), op(c); }
   json create_vm(const ModelCaller& c, const std::string&) { return op(c); }
   json list_vms(const ModelCaller& c, const std::string&) { return op(c); }
   json show_vm(const ModelCaller& c, const std::string& ref, const std::string&) { return model.segment(ref), op(c); }

@@ -232,6 +232,18 @@ struct ApiRoutes {
     s.Post("/v1/images", [this](const httplib::Request& q, httplib::Response& r) {
       guarded(q, r, [&](const auto& who) { return controller.create_image(who, q.body); }, 201);
     });
+    s.Post("/v1/networks", [this](const httplib::Request& q, httplib::Response& r) {
+      guarded(q, r, [&](const auto& who) { return controller.create_network(who, q.body); }, 201);
+    });
+    s.Get("/v1/networks", [this](const httplib::Request& q, httplib::Response& r) {
+      guarded(q, r, [&](const auto& who) { return controller.list_networks(who, param(q, "tenant")); });
+    });
+    s.Get(R"(/v1/networks/([^/]+))", [this](const httplib::Request& q, httplib::Response& r) {
+      guarded(q, r, [&](const auto& who) { return controller.show_network(who, q.matches[1], param(q, "tenant")); });
+    });
+    s.Delete(R"(/v1/networks/([^/]+))", [this](const httplib::Request& q, httplib::Response& r) {
+      guarded(q, r, [&](const auto& who) { return controller.delete_network(who, q.matches[1], param(q, "tenant")); });
+    });
     s.Post("/v1/vms", [this](const httplib::Request& q, httplib::Response& r) {
       guarded(q, r, [&](const auto& who) { return controller.create_vm(who, q.body); }, 201);
     });

@@ -99,6 +99,7 @@ void Controller::load_all() {
   images_.clear();
   vms_.clear();
   vm_index_.clear();
+  networks_.clear();
   vmstatus_.clear();
   leader_key_present_ = false;
   model_stale_ = true;
@@ -215,6 +216,13 @@ void Controller::apply(const etcd::KeyValue& kv, bool deleted) {
       model_dirty_.insert(rec.host);
       vms_[rec.id] = {rec, kv.mod_revision};
       vm_index_[name] = rec.id;
+    }
+  } else if (!(name = Keys::tail(key, keys_.networks())).empty()) {
+    // name is "<tenant>/<network>"
+    if (deleted) networks_.erase(name);
+    else {
+      NetworkRecord n;
+      if (parse_record(kv.value, n) && n.vni > 0) networks_[name] = n;
     }
   } else if (!(name = Keys::tail(key, keys_.vmstatuses())).empty()) {
     if (deleted) vmstatus_.erase(name);
@@ -1408,6 +1416,89 @@ void Controller::group_commit(std::deque<std::shared_ptr<P>>& queue, bool& runni
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Tenant networks
+
+namespace {
+json network_json(const NetworkRecord& n, const std::vector<std::string>& vms) {
+  return json{{"tenant", n.tenant}, {"name", n.name}, {"vni", n.vni}, {"created", n.created}, {"vms", vms}};
+}
+} // namespace
+
+json Controller::create_network(const Caller& c, const std::string& body) {
+  const auto req = parse_create_network(body, c.admin ? "" : c.tenant);
+  NetworkRecord n{req.tenant, req.name, 0, now_rfc3339()};
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!tenants_.count(req.tenant)) throw ApiError(404, "unknown_tenant", fmt::format("no tenant '{}' (nimbus tenant list)", req.tenant));
+      if (networks_.count(req.tenant + "/" + req.name))
+        throw ApiError(409, "name_taken", fmt::format("tenant '{}' already has a network named '{}'", req.tenant, req.name));
+      std::set<int64_t> used;
+      for (const auto& [k, v] : networks_) used.insert(v.vni);
+      do {
+        n.vni = static_cast<int64_t>(std::stoul(random_hex(3), nullptr, 16));
+      } while (n.vni == 0 || used.count(n.vni));
+    }
+    // The VNI is taken by creating its key: two networks racing for one VNI cannot both win.
+    TxnPlan plan;
+    plan.compares.push_back(etcd::Compare::absent(keys_.network(n.tenant, n.name)));
+    plan.compares.push_back(etcd::Compare::absent(keys_.netkey(n.vni)));
+    plan.ops.push_back(etcd::Op::put(keys_.network(n.tenant, n.name), dump_record(n)));
+    plan.ops.push_back(etcd::Op::put(keys_.netkey(n.vni), random_hex(32)));
+    const auto r = txn(plan, {etcd::Op::get(keys_.network(n.tenant, n.name))});
+    if (r.succeeded) {
+      apply_plan_locally(plan, r.revision);
+      event(n.tenant, "", "", "network_created", fmt::format("network {} created (VNI {})", n.name, n.vni));
+      return network_json(n, {});
+    }
+    if (!r.ranges.empty() && !r.ranges.front().kvs.empty())
+      throw ApiError(409, "name_taken", fmt::format("tenant '{}' already has a network named '{}'", req.tenant, req.name));
+  }
+  throw ApiError(503, "contention", "could not reserve a network id; retry");
+}
+
+json Controller::list_networks(const Caller& c, const std::string& tenant_filter) {
+  json out = json::array();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [key, n] : networks_) {
+    if (!c.admin && n.tenant != c.tenant) continue;
+    if (!tenant_filter.empty() && n.tenant != tenant_filter) continue;
+    std::vector<std::string> vms;
+    for (const auto& [id, v] : vms_)
+      if (v.value.tenant == n.tenant)
+        for (const auto& nic : v.value.nics)
+          if (nic.network == n.name) vms.push_back(v.value.name);
+    out.push_back(network_json(n, vms));
+  }
+  return out;
+}
+
+json Controller::show_network(const Caller& c, const std::string& name, const std::string& tenant_hint) {
+  const std::string tenant = c.admin ? tenant_hint : c.tenant;
+  if (tenant.empty())
+    throw ApiError(400, "missing_tenant", fmt::format("say whose network '{}' this is: add ?tenant=NAME", name));
+  json all = list_networks(c, tenant);
+  for (auto& n : all)
+    if (n["name"] == name) return n;
+  throw ApiError(404, "not_found", fmt::format("no network '{}' in tenant '{}' (nimbus network list)", name, tenant));
+}
+
+json Controller::delete_network(const Caller& c, const std::string& name, const std::string& tenant_hint) {
+  const json n = show_network(c, name, tenant_hint);
+  if (!n["vms"].empty())
+    throw ApiError(409, "in_use", fmt::format("network '{}' still has NICs of VMs {}: delete them first", name, n["vms"].dump()));
+  const std::string tenant = n["tenant"];
+  const int64_t vni = n["vni"];
+  TxnPlan plan;
+  plan.ops.push_back(etcd::Op::del(keys_.network(tenant, name)));
+  plan.ops.push_back(etcd::Op::del(keys_.netkey(vni)));
+  const auto r = txn(plan);
+  apply_plan_locally(plan, r.revision);
+  event(tenant, "", "", "network_deleted", fmt::format("network {} deleted (VNI {})", name, vni));
+  return json{{"deleted", name}, {"tenant", tenant}};
+}
+
 json Controller::create_vm(const Caller& c, const std::string& body) {
   const auto started = Clock::now();
   const CreateVmRequest req = parse_create_vm(body, c.admin ? "" : c.tenant);
@@ -1421,6 +1512,26 @@ json Controller::create_vm(const Caller& c, const std::string& body) {
   }
   VmRecord rec;
   rec.id = random_hex(8);
+  {
+    // NICs: each named network of the tenant, a MAC from the id (unique as ids are).
+    std::lock_guard<std::mutex> lock(mu_);
+    // A VM with NICs gets an id whose first 4 bytes (its MACs') no other VM's id starts with.
+    auto taken = [&](const std::string& id) {
+      if (vms_.count(id)) return true;
+      if (req.networks.empty()) return false;
+      auto it = vms_.lower_bound(id.substr(0, 8));
+      return it != vms_.end() && it->first.compare(0, 8, id, 0, 8) == 0;
+    };
+    while (taken(rec.id)) rec.id = random_hex(8);
+    for (std::size_t i = 0; i < req.networks.size(); ++i) {
+      auto it = networks_.find(req.tenant + "/" + req.networks[i]);
+      if (it == networks_.end())
+        throw ApiError(404, "unknown_network",
+                       fmt::format("tenant '{}' has no network '{}' (nimbus network create {})", req.tenant, req.networks[i], req.networks[i]),
+                       json{{"field", "networks"}});
+      rec.nics.push_back(VmNic{req.networks[i], it->second.vni, nic_mac(rec.id, i)});
+    }
+  }
   rec.tenant = req.tenant;
   rec.name = req.name;
   rec.flavor = flavor.name;

@@ -93,6 +93,11 @@ class Controller {
   nlohmann::json create_flavor(const Caller& c, const std::string& body);
   nlohmann::json list_images(const Caller& c);
   nlohmann::json create_image(const Caller& c, const std::string& body);
+  // Tenant networks (docs/cloud.md, "Tenant networks"); `tenant_hint` as for VMs.
+  nlohmann::json create_network(const Caller& c, const std::string& body);
+  nlohmann::json list_networks(const Caller& c, const std::string& tenant_filter);
+  nlohmann::json show_network(const Caller& c, const std::string& name, const std::string& tenant_hint);
+  nlohmann::json delete_network(const Caller& c, const std::string& name, const std::string& tenant_hint);
   nlohmann::json create_vm(const Caller& c, const std::string& body);
   nlohmann::json list_vms(const Caller& c, const std::string& tenant_filter);
   nlohmann::json show_vm(const Caller& c, const std::string& ref, const std::string& tenant_hint);
@@ -261,6 +266,7 @@ class Controller {
   std::map<std::string, Image> images_;
   std::map<std::string, Versioned<VmRecord>> vms_;      // by id
   std::map<std::string, std::string> vm_index_;         // tenant/name -> id
+  std::map<std::string, NetworkRecord> networks_;       // tenant/name -> network
   std::map<std::string, VmObserved> vmstatus_;
   std::map<std::string, IncomingRecord> incoming_;      // incoming/<id>: destination VMMs listening
   std::map<std::string, MigrationResult> migration_results_;  // migration/<id>: how sending ended

@@ -113,10 +113,11 @@ json name_list(const Map& m) {
 
 CreateVmRequest parse_create_vm(const std::string& body, const std::string& token_tenant) {
   const std::string shape =
-      R"({"name": "web1", "flavor": "n1.tiny", "image": "linux"}; optional: "anti_affinity" and "affinity" group names)" +
+      R"({"name": "web1", "flavor": "n1.tiny", "image": "linux"}; optional: "anti_affinity" and "affinity" group names, )"
+      R"("networks": ["blue", ...] (one NIC each, at most 4))" +
       std::string(token_tenant.empty() ? R"(; with the admin token also "tenant")" : "");
   const json j = parse_body(body, shape);
-  reject_unknown(j, {"name", "flavor", "image", "anti_affinity", "affinity", "tenant"}, shape);
+  reject_unknown(j, {"name", "flavor", "image", "anti_affinity", "affinity", "tenant", "networks"}, shape);
   CreateVmRequest r;
   r.name = string_field(j, "name", true, shape);
   check_name("vm", r.name);
@@ -128,6 +129,19 @@ CreateVmRequest parse_create_vm(const std::string& body, const std::string& toke
   r.affinity = string_field(j, "affinity", false, shape);
   if (!r.anti_affinity.empty()) check_name("anti_affinity group", r.anti_affinity);
   if (!r.affinity.empty()) check_name("affinity group", r.affinity);
+  if (auto it = j.find("networks"); it != j.end()) {
+    if (!it->is_array() || it->size() > 4)
+      throw ApiError(400, "bad_field", "networks must be an array of at most 4 network names: send " + shape,
+                     json{{"field", "networks"}});
+    for (const auto& n : *it) {
+      if (!n.is_string()) throw ApiError(400, "bad_field", "networks must hold names (strings): send " + shape, json{{"field", "networks"}});
+      check_name("network", n.get<std::string>());
+      if (std::find(r.networks.begin(), r.networks.end(), n.get<std::string>()) != r.networks.end())
+        throw ApiError(400, "bad_field", fmt::format("network '{}' is named twice (one NIC per network)", n.get<std::string>()),
+                       json{{"field", "networks"}});
+      r.networks.push_back(n.get<std::string>());
+    }
+  }
   const std::string tenant = string_field(j, "tenant", false, shape);
   if (token_tenant.empty()) {
     if (tenant.empty())
@@ -141,6 +155,34 @@ CreateVmRequest parse_create_vm(const std::string& body, const std::string& toke
     r.tenant = token_tenant;
   }
   return r;
+}
+
+CreateNetworkRequest parse_create_network(const std::string& body, const std::string& token_tenant) {
+  const std::string shape =
+      std::string(R"({"name": "blue"})") + (token_tenant.empty() ? R"(; with the admin token also "tenant")" : "");
+  const json j = parse_body(body, shape);
+  reject_unknown(j, {"name", "tenant"}, shape);
+  CreateNetworkRequest r;
+  r.name = string_field(j, "name", true, shape);
+  check_name("network", r.name);
+  const std::string tenant = string_field(j, "tenant", false, shape);
+  if (token_tenant.empty()) {
+    if (tenant.empty())
+      throw ApiError(400, "missing_field", "the admin token must say which tenant owns the network: add \"tenant\": NAME",
+                     json{{"field", "tenant"}});
+    check_name("tenant", tenant);
+    r.tenant = tenant;
+  } else {
+    if (!tenant.empty() && tenant != token_tenant)
+      throw ApiError(403, "forbidden", fmt::format("a token of tenant '{}' cannot create networks for tenant '{}'", token_tenant, tenant));
+    r.tenant = token_tenant;
+  }
+  return r;
+}
+
+std::string nic_mac(const std::string& id, std::size_t index) {
+  if (id.size() < 8 || id.find_first_not_of("0123456789abcdef") != std::string::npos || index > 255) return {};
+  return fmt::format("02:{:02x}:{}:{}:{}:{}", index, id.substr(0, 2), id.substr(2, 2), id.substr(4, 2), id.substr(6, 2));
 }
 
 Quota parse_quota_object(const json& q, const std::string& shape) {
@@ -404,6 +446,7 @@ AssignSpec make_assign(const VmRecord& rec, const Image& image, const std::strin
     a.disk = disks_dir + "/" + rec.id + ".img";
     a.disk_template = image.disk_template;
   }
+  a.nics = rec.nics;
   return a;
 }
 

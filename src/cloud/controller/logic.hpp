@@ -45,9 +45,21 @@ struct CreateVmRequest {
   std::string image;
   std::string anti_affinity;
   std::string affinity;
+  std::vector<std::string> networks;  // tenant networks, one NIC each (eth0 first)
 };
 // `token_tenant` empty means the admin token. Throws ApiError (400) naming what is wrong.
 CreateVmRequest parse_create_vm(const std::string& body, const std::string& token_tenant);
+
+// POST /v1/networks: {"name": "blue"} (the admin adds "tenant"). Throws ApiError (400/403).
+struct CreateNetworkRequest {
+  std::string tenant;
+  std::string name;
+};
+CreateNetworkRequest parse_create_network(const std::string& body, const std::string& token_tenant);
+// The MAC of NIC `index` of VM `id` (at least 8 hex digits): 02 (locally administered,
+// unicast), the index, then the id's first 4 bytes; the controller draws ids whose first 4
+// bytes no other VM has, so MACs are unique. Empty for other ids.
+std::string nic_mac(const std::string& id, std::size_t index);
 
 struct CreateTenantRequest {
   std::string name;

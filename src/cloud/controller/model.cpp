@@ -119,6 +119,24 @@ void from_json(const json& j, Tenant& v) {
   NIMBUS_GET(token_sha256);
   NIMBUS_GET(created);
 }
+// A record's "nics" (malformed entries are left out).
+static std::vector<VmNic> nics_from_json(const json& j) {
+  std::vector<VmNic> out;
+  auto it = j.find("nics");
+  if (it == j.end() || !it->is_array()) return out;
+  for (const auto& n : *it) {
+    if (!n.is_object()) continue;
+    VmNic nic;
+    const json& v = n;
+    VmNic& w = nic;
+    get_field(v, "network", w.network);
+    get_field(v, "vni", w.vni);
+    get_field(v, "mac", w.mac);
+    if (w.vni > 0 && !w.mac.empty()) out.push_back(nic);
+  }
+  return out;
+}
+
 void to_json(json& j, const VmRecord& v) {
   j = json{{"id", v.id},
            {"tenant", v.tenant},
@@ -136,6 +154,10 @@ void to_json(json& j, const VmRecord& v) {
            {"vcpus", v.vcpus},
            {"memory_mib", v.memory_mib},
            {"disk_gib", v.disk_gib}};
+  if (!v.nics.empty()) {
+    j["nics"] = json::array();
+    for (const auto& n : v.nics) j["nics"].push_back(json{{"network", n.network}, {"vni", n.vni}, {"mac", n.mac}});
+  }
   if (!(v.migration == MigrationInfo{}))
     j["migration"] = json{{"to", v.migration.to}, {"address", v.migration.address}, {"why", v.migration.why},
                           {"started", v.migration.started}};
@@ -158,6 +180,7 @@ void from_json(const json& j, VmRecord& v) {
   NIMBUS_GET(vcpus);
   NIMBUS_GET(memory_mib);
   NIMBUS_GET(disk_gib);
+  v.nics = nics_from_json(j);
   if (auto m = j.find("migration"); m != j.end() && m->is_object()) {
     v.migration.to = m->value("to", "");
     v.migration.address = m->value("address", "");
@@ -219,6 +242,10 @@ void to_json(json& j, const AssignSpec& v) {
            {"disk", v.disk},     {"disk_template", v.disk_template}};
   if (v.incoming) j["incoming"] = true;
   if (!v.migrate_to.empty()) j["migrate_to"] = v.migrate_to;
+  if (!v.nics.empty()) {
+    j["nics"] = json::array();
+    for (const auto& n : v.nics) j["nics"].push_back(json{{"vni", n.vni}, {"mac", n.mac}});
+  }
 }
 void from_json(const json& j, AssignSpec& v) {
   v = {};
@@ -238,6 +265,17 @@ void from_json(const json& j, AssignSpec& v) {
   NIMBUS_GET(disk_template);
   NIMBUS_GET(incoming);
   NIMBUS_GET(migrate_to);
+  v.nics = nics_from_json(j);
+}
+void to_json(json& j, const NetworkRecord& v) {
+  j = json{{"tenant", v.tenant}, {"name", v.name}, {"vni", v.vni}, {"created", v.created}};
+}
+void from_json(const json& j, NetworkRecord& v) {
+  v = {};
+  NIMBUS_GET(tenant);
+  NIMBUS_GET(name);
+  NIMBUS_GET(vni);
+  NIMBUS_GET(created);
 }
 void to_json(json& j, const IncomingRecord& v) {
   j = json{{"host", v.host}, {"generation", v.generation}, {"address", v.address}};

@@ -92,6 +92,24 @@ struct MigrationInfo {
   bool operator==(const MigrationInfo&) const = default;
 };
 
+// A VM's NIC on a tenant network (docs/cloud.md, "Tenant networks"): the network's name (in the
+// VM's tenant), its VNI and the MAC the controller gave the NIC.
+struct VmNic {
+  std::string network;
+  int64_t vni = 0;
+  std::string mac;
+  bool operator==(const VmNic&) const = default;
+};
+
+// A tenant network (`networks/<tenant>/<name>`). Its key lives apart, in `net/keys/<vni>`,
+// which only agents read: no API answer and no log line shows it.
+struct NetworkRecord {
+  std::string tenant;
+  std::string name;
+  int64_t vni = 0;
+  std::string created;
+};
+
 struct VmRecord {
   std::string id;
   std::string tenant;
@@ -110,6 +128,7 @@ struct VmRecord {
   int64_t memory_mib = 0;
   int64_t disk_gib = 0;
   MigrationInfo migration;  // set only while state is `migrating`
+  std::vector<VmNic> nics;  // tenant networks, eth0 first
   Resources resources() const { return {vcpus, memory_mib, disk_gib}; }
 };
 
@@ -171,6 +190,7 @@ struct AssignSpec {
   std::string disk_template;  // copied to `disk` by the agent when `disk` does not exist yet
   bool incoming = false;      // live move: wait for the VM (`nimbus run --incoming`), do not boot it
   std::string migrate_to;     // live move: send the running VM to this tcp:HOST:PORT
+  std::vector<VmNic> nics;    // written as {vni, mac} (the agent's spec has no network names)
 };
 
 // Written by the destination agent under its lease (incoming/<vm-id>): its VMM for this VM
@@ -227,6 +247,8 @@ void to_json(nlohmann::json& j, const Image& v);
 void from_json(const nlohmann::json& j, Image& v);
 void to_json(nlohmann::json& j, const Tenant& v);
 void from_json(const nlohmann::json& j, Tenant& v);
+void to_json(nlohmann::json& j, const NetworkRecord& v);
+void from_json(const nlohmann::json& j, NetworkRecord& v);
 void to_json(nlohmann::json& j, const VmRecord& v);
 void from_json(const nlohmann::json& j, VmRecord& v);
 void to_json(nlohmann::json& j, const HostInfo& v);
@@ -294,6 +316,9 @@ struct Keys {
   std::string migrations() const { return prefix + "migration/"; }
   std::string migration(const std::string& id) const { return migrations() + id; }
   std::string events() const { return prefix + "events/"; }
+  std::string networks() const { return prefix + "networks/"; }
+  std::string network(const std::string& t, const std::string& n) const { return networks() + t + "/" + n; }
+  std::string netkey(int64_t vni) const { return prefix + "net/keys/" + std::to_string(vni); }
   std::string leader() const { return prefix + "leader"; }
   std::string admin() const { return prefix + "admin"; }
   // The last path component of a key under `dir` ("" when the key is not under it).

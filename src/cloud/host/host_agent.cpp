@@ -1,5 +1,6 @@
 #include "cloud/host/host_agent.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -107,6 +108,8 @@ void HostAgent::start() {
       exe_ = fs::read_symlink("/proc/self/exe", ec).string();
       if (ec) exe_ = "/proc/self/exe";
     }
+    net_ = std::make_unique<HostNetwork>("0.0.0.0", options_.net_port);
+    net_->set_self(options_.hosts.front());
   }
   if (!options_.etcd_endpoints.empty()) {
     etcd::ClientOptions o;
@@ -140,6 +143,8 @@ void HostAgent::shutdown() {
     std::lock_guard lock(watch_mutex_);
     if (watch_) watch_->stop();
     watch_.reset();
+    if (net_watch_) net_watch_->stop();
+    net_watch_.reset();
   }
   // Stop every VM: SIGTERM now, SIGKILL at the deadline (the supervisor does both and reaps).
   size_t active = 0;
@@ -186,6 +191,8 @@ void HostAgent::shutdown() {
     std::lock_guard lock(watch_mutex_);  // a registration racing with shutdown may have made one
     if (watch_) watch_->stop();
     watch_.reset();
+    if (net_watch_) net_watch_->stop();
+    net_watch_.reset();
   }
   // Whatever is left (a VMM that ignored SIGKILL's reaping window) dies with its group.
   {
@@ -220,7 +227,43 @@ void HostAgent::set_state(Vm& vm, VmState s, const std::string& reason) {
   vm.state = s;
   if (!reason.empty() || s == VmState::Running || s == VmState::Starting) vm.reason = reason;
   if (vm.from_etcd) status_dirty_.insert(vm.spec.id);
+  network_state_changed(vm);
   publish_cv_.notify_all();
+}
+
+void HostAgent::network_state_changed(Vm& vm) {
+  if (!net_ || vm.spec.nics.empty()) return;
+  if (vm.state == VmState::Running && !vm.incoming) {
+    publish_nics(vm, true);
+  } else if (!is_active(vm.state) && vm.pid == 0) {
+    publish_nics(vm, false);
+    net_->detach(vm.spec.id);
+  }
+}
+
+void HostAgent::publish_nics(const Vm& vm, bool present) {
+  if (!etcd_) return;
+  const std::string address = fmt::format("{}:{}", listen_host(), net_->host_side_port());
+  for (const NetNic& nic : vm.spec.nics) {
+    const std::string key =
+        fmt::format("{}net/ports/{}/{}/{}", options_.etcd_prefix, nic.vni, machine::format_mac(nic.mac), vm.host);
+    if (present) {
+      extra_dels_.erase(key);
+      extra_puts_[key] = json{{"vm", vm.spec.id}, {"address", address}}.dump();
+    } else {
+      extra_puts_.erase(key);
+      extra_dels_.insert(key);
+    }
+  }
+}
+
+void HostAgent::on_net_events(const std::vector<etcd::WatchEvent>& events) {
+  const std::string base = options_.etcd_prefix;
+  for (const auto& e : events) {
+    const std::string rel = e.kv.key.substr(base.size());
+    const bool deleted = e.type == etcd::EventType::Delete;
+    if (!apply_net_key(*net_, rel, deleted ? nullptr : &e.kv.value)) log_line("ignoring malformed network key " + e.kv.key);
+  }
 }
 
 void HostAgent::request_start(Vm& vm) {
@@ -734,6 +777,17 @@ std::string HostAgent::metrics() const {
   for (const auto& [s, n] : by_state) out += fmt::format("nimbus_host_vms{{state=\"{}\"}} {}\n", s, n);
   out += "# HELP nimbus_host_vm_cpu_seconds Host CPU time each VM got (from its VMM).\n# TYPE nimbus_host_vm_cpu_seconds counter\n";
   for (const auto& [id, s] : cpu) out += fmt::format("nimbus_host_vm_cpu_seconds{{vm=\"{}\"}} {}\n", id, s);
+  if (net_) {
+    const auto n = net_->stats();
+    out += "# HELP nimbus_host_net_frames_total Tenant network frames through the host switch, by what happened.\n"
+           "# TYPE nimbus_host_net_frames_total counter\n";
+    for (const auto& [k, v] : std::initializer_list<std::pair<const char*, uint64_t>>{
+             {"from_vmms", n.from_vmms}, {"to_vmms", n.to_vmms}, {"to_hosts", n.to_hosts}, {"from_hosts", n.from_hosts},
+             {"spoofed", n.spoofed}, {"unauthenticated", n.unauthenticated}, {"replayed", n.replayed},
+             {"strangers", n.strangers}, {"host_spoofed", n.host_spoofed}, {"unknown", n.unknown},
+             {"malformed", n.malformed}, {"send_errors", n.send_errors}})
+      out += fmt::format("nimbus_host_net_frames_total{{kind=\"{}\"}} {}\n", k, v);
+  }
   std::lock_guard lock(metrics_mutex_);
   out += "# HELP nimbus_host_vm_exits_total VMM exits by kind.\n# TYPE nimbus_host_vm_exits_total counter\n";
   for (const char* k : {"powered_off", "failed", "stopped", "fenced", "migrated"}) {
@@ -917,6 +971,22 @@ void HostAgent::spawn(const std::string& id, const VmSpec& spec) {
         cmd.args.insert(cmd.args.end(), {"--jail-memory-max", fmt::format("{}M", spec.memory_mib + kVmmMemoryHeadroomMib)});
       if (options_.vmm_limit_cpu) cmd.args.insert(cmd.args.end(), {"--jail-cpu-max", std::to_string(harts * 100 + 25)});
       if (options_.vmm_limit_pids) cmd.args.insert(cmd.args.end(), {"--jail-pids-max", std::to_string(kVmmMaxThreads)});
+    }
+    if (!spec.nics.empty()) {
+      // Tenant networks: the VMM's tunnel has one peer, this agent's switch on loopback, and a
+      // key of its own (host_network.hpp). The key file is in the VM's state dir, mode 0600.
+      if (!net_) throw std::runtime_error("the VM has NICs and this agent has no network switch");
+      const auto attachment = net_->attach(id, spec.nics);
+      const fs::path key_file = dir / "net.key";
+      fs::remove(key_file, ec);
+      const int fd = ::open(key_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      if (fd < 0) throw std::runtime_error("cannot write " + key_file.string() + ": " + std::strerror(errno));
+      const bool written = ::write(fd, attachment.key.data(), attachment.key.size()) == static_cast<ssize_t>(attachment.key.size());
+      ::close(fd);
+      if (!written) throw std::runtime_error("cannot write " + key_file.string());
+      cmd.args.insert(cmd.args.end(), {"--net-tunnel", fmt::format("udp:{},peer=127.0.0.1:{},key={}", attachment.vmm_port,
+                                                                  net_->vmm_side_port(), key_file.string())});
+      if (options_.jailed()) cmd.args.insert(cmd.args.end(), {"--jail-network", "host"});
     }
     cmd.log_file = (dir / "vmm.log").string();
     std::error_code size_ec;
@@ -1307,6 +1377,8 @@ std::pair<size_t, int64_t> HostAgent::list_and_watch(int64_t new_lease) {
     std::lock_guard lock(watch_mutex_);
     if (watch_) watch_->stop();
     watch_.reset();
+    if (net_watch_) net_watch_->stop();
+    net_watch_.reset();
   }
   // The longest prefix all our hosts' assignment keys share: exactly assign/<host>/ for one host;
   // for simulated hosts named <name>-0000... it leaves out the other agents' keys, so etcd sends
@@ -1330,8 +1402,10 @@ std::pair<size_t, int64_t> HostAgent::list_and_watch(int64_t new_lease) {
       fenced_ = false;
       registered_ = true;
       // Everything we run is (re)published under the new lease.
-      for (const auto& [id, vm] : vms_)
+      for (const auto& [id, vm] : vms_) {
         if (vm.from_etcd) status_dirty_.insert(id);
+        if (net_ && !vm.spec.nics.empty() && vm.state == VmState::Running && !vm.incoming) publish_nics(vm, true);
+      }
     }
     reconcile_dirty_ = true;
     wake_.notify_all();
@@ -1347,6 +1421,24 @@ std::pair<size_t, int64_t> HostAgent::list_and_watch(int64_t new_lease) {
     std::lock_guard lock(watch_mutex_);
     watch_ = std::move(watch);
   }
+  if (net_) {
+    // Tenant networks: every network's key and where each NIC runs, then changes.
+    const auto net_range = timed([&] { return etcd_->get_prefix(p + "net/"); });
+    net_->clear_directory();
+    on_net_events([&] {
+      std::vector<etcd::WatchEvent> evs;
+      for (const auto& kv : net_range.kvs) evs.push_back(etcd::WatchEvent{etcd::EventType::Put, kv});
+      return evs;
+    }());
+    auto nw = etcd_->watch_prefix(
+        p + "net/", net_range.revision + 1, [this](const std::vector<etcd::WatchEvent>& evs, int64_t) { on_net_events(evs); },
+        [this](const std::string& error) {
+          log_line("network watch ended: " + error + "; listing again");
+          relist_ = true;
+        });
+    std::lock_guard lock(watch_mutex_);
+    net_watch_ = std::move(nw);
+  }
   return {range.kvs.size(), range.revision};
 }
 
@@ -1356,6 +1448,8 @@ bool HostAgent::register_hosts() {
     std::lock_guard lock(watch_mutex_);
     if (watch_) watch_->stop();
     watch_.reset();
+    if (net_watch_) net_watch_->stop();
+    net_watch_.reset();
   }
   const int64_t old_lease = lease_;
   int64_t lease = 0;

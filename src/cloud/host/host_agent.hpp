@@ -27,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cloud/etcd/etcd_client.hpp"
+#include "cloud/host/host_network.hpp"
 #include "cloud/host/reconcile.hpp"
 #include "cloud/host/vm_spec.hpp"
 
@@ -79,6 +80,9 @@ struct HostAgentOptions {
   // (the VM's RAM + kVmmMemoryHeadroomMib), CPU (its harts + a quarter core), threads.
   bool vmm_limit_memory = false, vmm_limit_cpu = false, vmm_limit_pids = false;
   std::chrono::milliseconds stop_grace{5000};              // SIGTERM, then SIGKILL
+  // Tenant networks (host_network.hpp): the UDP port other hosts send this host's networks to
+  // (0: any free port; it is published with each NIC in etcd, net/ports/...).
+  uint16_t net_port = 0;
 };
 
 // The arguments of `nimbus migrate` for a move to `to` (tcp: or tls:) from an agent with
@@ -119,6 +123,8 @@ class HostAgent {
   // returns the VMM's report, or ApiError 502 with the reason (the VM then runs on here).
   nlohmann::json migrate_vm(const std::string& id, const std::string& to, int64_t max_downtime_ms);
   std::string metrics() const;                                       // Prometheus text
+  // The tenant networks' switch (nullptr in simulate mode).
+  const HostNetwork* network() const { return net_.get(); }
 
   // Console: the log file and the VMM's console socket (ApiError 404 for unknown VMs; 409 in
   // simulate mode, which has no consoles).
@@ -177,6 +183,11 @@ class HostAgent {
   nlohmann::json vm_json(const Vm& vm) const;
   const Vm& find(const std::string& id) const;  // lock held; ApiError 404
   void set_state(Vm& vm, VmState s, const std::string& reason = {});  // lock held
+  // Tenant networks: publishes a running VM's NICs (net/ports/...) and withdraws them (and the
+  // VMM's attachment to the switch) when it stops. Lock held.
+  void network_state_changed(Vm& vm);
+  void publish_nics(const Vm& vm, bool present);  // lock held
+  void on_net_events(const std::vector<etcd::WatchEvent>& events);
   void request_start(Vm& vm);                                        // lock held
   void request_stop(Vm& vm);                                         // lock held
   // API VMs only (the controller places etcd VMs): ApiError 409 when the active VMs of `host`
@@ -247,6 +258,8 @@ class HostAgent {
   std::unique_ptr<etcd::Client> etcd_;
   std::unique_ptr<etcd::Client> keepalive_client_;
   std::unique_ptr<etcd::Watch> watch_;
+  std::unique_ptr<etcd::Watch> net_watch_;   // net/ (keys and ports of tenant networks)
+  std::unique_ptr<HostNetwork> net_;
   std::mutex watch_mutex_;
   std::atomic<int64_t> lease_{0};
   std::atomic<bool> registered_{false};

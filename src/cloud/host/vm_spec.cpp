@@ -137,12 +137,12 @@ VmSpec parse_vm_spec(const json& j, const std::string& path_id) {
   if (!j.is_object()) throw SpecError(fmt::format("the VM spec must be a JSON object, got {}", type_name(j)));
   static const std::set<std::string> known = {"id", "tenant", "name", "generation", "vcpus", "memory_mib", "disk_gib",
                                               "mode", "kernel", "initrd", "append", "bios", "disk", "disk_template",
-                                              "weight", "cap", "state", "incoming", "migrate_to"};
+                                              "weight", "cap", "state", "incoming", "migrate_to", "nics"};
   for (const auto& [key, value] : j.items())
     if (!known.count(key))
       throw SpecError(fmt::format("unknown field '{}' (known: id, tenant, name, generation, vcpus, memory_mib, disk_gib, "
                                   "mode, kernel, initrd, append, bios, disk, disk_template, weight, cap, state, incoming, "
-                                  "migrate_to)", key));
+                                  "migrate_to, nics)", key));
   VmSpec s;
   s.id = get_string(j, "id", path_id);
   if (s.id.empty()) throw SpecError("field 'id': required");
@@ -190,6 +190,25 @@ VmSpec parse_vm_spec(const json& j, const std::string& path_id) {
     throw SpecError("fields 'incoming' and 'migrate_to': a VM is either arriving here or leaving, not both");
   if (s.incoming && s.state != "running")
     throw SpecError("field 'incoming': a VM that waits for a live migration must have state \"running\"");
+  if (auto it = j.find("nics"); it != j.end() && !it->is_null()) {
+    if (!it->is_array()) throw SpecError(fmt::format("field 'nics': must be an array, got {}", type_name(*it)));
+    if (it->size() > 4) throw SpecError(fmt::format("field 'nics': at most 4 NICs, got {}", it->size()));
+    for (size_t i = 0; i < it->size(); ++i) {
+      const json& n = (*it)[i];
+      const std::string where = fmt::format("nics[{}]", i);
+      if (!n.is_object()) throw SpecError(fmt::format("field '{}': must be an object {{vni, mac}}, got {}", where, type_name(n)));
+      for (const auto& [key, value] : n.items())
+        if (key != "vni" && key != "mac") throw SpecError(fmt::format("field '{}': unknown field '{}' (known: vni, mac)", where, key));
+      NetNic nic;
+      nic.vni = static_cast<uint32_t>(get_int(n, "vni", 0, 1, (1 << 24) - 1));
+      const std::string mac = get_string(n, "mac", "");
+      if (!machine::parse_mac(mac, nic.mac) || (nic.mac[0] & 1) || nic.mac == machine::MacAddress{})
+        throw SpecError(fmt::format("field '{}.mac': \"{}\" is not a unicast MAC (xx:xx:xx:xx:xx:xx)", where, comment_text(mac)));
+      for (const NetNic& other : s.nics)
+        if (other.vni == nic.vni && other.mac == nic.mac) throw SpecError(fmt::format("field '{}': the same NIC twice", where));
+      s.nics.push_back(nic);
+    }
+  }
   return s;
 }
 
@@ -208,7 +227,9 @@ VmSpec parse_vm_spec_text(const std::string& text, const std::string& path_id) {
 }
 
 json vm_spec_to_json(const VmSpec& s) {
-  return json{{"id", s.id},         {"tenant", s.tenant},   {"name", s.name},     {"generation", s.generation},
+  json nics = json::array();
+  for (const NetNic& n : s.nics) nics.push_back(json{{"vni", n.vni}, {"mac", machine::format_mac(n.mac)}});
+  return json{{"nics", nics}, {"id", s.id},         {"tenant", s.tenant},   {"name", s.name},     {"generation", s.generation},
               {"vcpus", s.vcpus},   {"memory_mib", s.memory_mib}, {"disk_gib", s.disk_gib}, {"mode", s.mode},
               {"kernel", s.kernel}, {"initrd", s.initrd},   {"append", s.append}, {"bios", s.bios},
               {"disk", s.disk},     {"disk_template", s.disk_template}, {"weight", s.weight}, {"cap", s.cap},
@@ -229,6 +250,8 @@ std::string vm_toml(const VmSpec& s) {
   if (!s.disk.empty()) t += "disk = " + toml_string(s.disk) + "\n";
   t += fmt::format("weight = {}\n", s.weight);
   if (s.cap > 0) t += fmt::format("cap = {}\n", s.cap);
+  for (const NetNic& n : s.nics)
+    t += fmt::format("[[net]]\nnetwork = \"vni-{}\"\nmac = \"{}\"\n", n.vni, machine::format_mac(n.mac));
   return t;
 }
 

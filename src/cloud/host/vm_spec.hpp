@@ -5,8 +5,11 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
+
+#include "machine/devices/virtio_net.hpp"
 
 namespace nimbus::cloud::host {
 
@@ -14,6 +17,14 @@ namespace nimbus::cloud::host {
 class SpecError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// A NIC on a tenant network (docs/cloud.md, "Tenant networks"), as the controller assigns it:
+// the network's VNI (1..2^24-1) and the MAC. JSON: {"vni": N, "mac": "02:00:..."}.
+struct NetNic {
+  uint32_t vni = 0;
+  machine::MacAddress mac{};
+  bool operator==(const NetNic&) const = default;
 };
 
 struct VmSpec {
@@ -39,6 +50,7 @@ struct VmSpec {
   // assignment, asks the agent to send it there (`nimbus migrate --to tcp:HOST:PORT`).
   bool incoming = false;
   std::string migrate_to;
+  std::vector<NetNic> nics;    // at most 4; eth0 first
 
   bool operator==(const VmSpec&) const = default;
 };
@@ -59,7 +71,8 @@ void check_tcp_address(const char* field, const std::string& address);
 // True for a valid VM id / VMM name.
 bool valid_vm_id(const std::string& id);
 
-// The VM TOML for `nimbus run --vm` (name = the id). Strings are escaped for TOML.
+// The VM TOML for `nimbus run --vm` (name = the id). Strings are escaped for TOML. Each NIC is a
+// [[net]] table on network "vni-<N>" (host_network.hpp) with its MAC.
 std::string vm_toml(const VmSpec& spec);
 
 } // namespace nimbus::cloud::host

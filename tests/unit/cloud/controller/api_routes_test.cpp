@@ -61,6 +61,10 @@ struct StubController {
   json create_flavor(const StubCaller&, const std::string&) { refuse(); }
   json list_images(const StubCaller&) { refuse(); }
   json create_image(const StubCaller&, const std::string&) { refuse(); }
+  json create_network(const StubCaller&, const std::string&) { refuse(); }
+  json list_networks(const StubCaller&, const std::string&) { refuse(); }
+  json show_network(const StubCaller&, const std::string&, const std::string&) { refuse(); }
+  json delete_network(const StubCaller&, const std::string&, const std::string&) { refuse(); }
   json create_vm(const StubCaller&, const std::string&) { refuse(); }
   json list_vms(const StubCaller&, const std::string&) { refuse(); }
   json show_vm(const StubCaller&, const std::string&, const std::string&) { refuse(); }

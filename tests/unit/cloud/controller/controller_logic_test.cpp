@@ -20,6 +20,30 @@ int status_of(const std::function<void()>& f) {
   return 0;
 }
 
+TEST(ControllerLogic, NetworksOfACreateAndOfANetworkRequest) {
+  auto r = parse_create_vm(R"({"name":"web1","flavor":"n1.tiny","image":"linux","networks":["blue","green"]})", "acme");
+  EXPECT_EQ(r.networks, (std::vector<std::string>{"blue", "green"}));
+  EXPECT_EQ(status_of([] { parse_create_vm(R"({"name":"a","flavor":"f","image":"x","networks":"blue"})", "acme"); }), 400);
+  EXPECT_EQ(status_of([] { parse_create_vm(R"({"name":"a","flavor":"f","image":"x","networks":["blue","blue"]})", "acme"); }), 400);
+  EXPECT_EQ(status_of([] { parse_create_vm(R"({"name":"a","flavor":"f","image":"x","networks":["a","b","c","d","e"]})", "acme"); }), 400);
+  EXPECT_EQ(status_of([] { parse_create_vm(R"({"name":"a","flavor":"f","image":"x","networks":["../x"]})", "acme"); }), 400);
+  EXPECT_EQ(status_of([] { parse_create_vm(R"({"name":"a","flavor":"f","image":"x","networks":[3]})", "acme"); }), 400);
+  const auto n = parse_create_network(R"({"name":"blue"})", "acme");
+  EXPECT_EQ(n.tenant, "acme");
+  EXPECT_EQ(n.name, "blue");
+  EXPECT_EQ(parse_create_network(R"({"name":"blue","tenant":"bob"})", "").tenant, "bob");
+  EXPECT_EQ(status_of([] { parse_create_network(R"({"name":"blue"})", ""); }), 400);           // admin: whose?
+  EXPECT_EQ(status_of([] { parse_create_network(R"({"name":"blue","tenant":"bob"})", "acme"); }), 403);
+  EXPECT_EQ(status_of([] { parse_create_network(R"({"name":"Blue Net"})", "acme"); }), 400);
+  EXPECT_EQ(status_of([] { parse_create_network(R"({"name":"blue","key":"x"})", "acme"); }), 400);
+  // MACs: locally administered unicast, the NIC's index, the id's bytes.
+  EXPECT_EQ(nic_mac("0a1b2c3d", 0), "02:00:0a:1b:2c:3d");
+  EXPECT_EQ(nic_mac("0a1b2c3d", 3), "02:03:0a:1b:2c:3d");
+  EXPECT_NE(nic_mac("0a1b2c3d", 0), nic_mac("0a1b2c3e", 0));
+  EXPECT_EQ(nic_mac("0a1b2c3d4e5f6071", 1), "02:01:0a:1b:2c:3d");  // the controller's 16-digit ids
+  EXPECT_EQ(nic_mac("not-hex!", 0), "");
+}
+
 TEST(ControllerLogic, CreateVmRequestValidation) {
   auto r = parse_create_vm(R"({"name":"web1","flavor":"n1.tiny","image":"linux","anti_affinity":"web"})", "acme");
   EXPECT_EQ(r.tenant, "acme");

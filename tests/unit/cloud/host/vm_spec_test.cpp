@@ -51,6 +51,33 @@ TEST(VmSpec, TheControllersAssignmentParses) {
   EXPECT_EQ(parse_vm_spec(strings).generation, 3);
 }
 
+TEST(VmSpec, NicsOnTenantNetworksBecomeNetTablesOfTheToml) {
+  json j = minimal();
+  j["nics"] = json::array({json{{"vni", 4242}, {"mac", "02:00:0a:0b:0c:0d"}}, json{{"vni", 7}, {"mac", "02:01:0a:0b:0c:0d"}}});
+  const VmSpec s = parse_vm_spec(j);
+  ASSERT_EQ(s.nics.size(), 2u);
+  EXPECT_EQ(s.nics[0].vni, 4242u);
+  EXPECT_EQ(parse_vm_spec(vm_spec_to_json(s)), s);
+  const std::string toml = vm_toml(s);
+  EXPECT_NE(toml.find("[[net]]\nnetwork = \"vni-4242\"\nmac = \"02:00:0a:0b:0c:0d\"\n"), std::string::npos) << toml;
+  EXPECT_NE(toml.find("network = \"vni-7\""), std::string::npos);
+  auto nic_error = [](json nic) {
+    json one = minimal();
+    one["nics"] = json::array({nic});
+    return error_of(one);
+  };
+  EXPECT_NE(nic_error(json{{"vni", 0}, {"mac", "02:00:00:00:00:01"}}).find("'vni'"), std::string::npos);
+  EXPECT_NE(nic_error(json{{"vni", 1 << 24}, {"mac", "02:00:00:00:00:01"}}).find("'vni'"), std::string::npos);
+  EXPECT_NE(nic_error(json{{"vni", 5}, {"mac", "01:00:5e:00:00:01"}}).find("not a unicast MAC"), std::string::npos);
+  EXPECT_NE(nic_error(json{{"vni", 5}, {"mac", "nonsense"}}).find("nics[0].mac"), std::string::npos);
+  EXPECT_NE(nic_error(json{{"vni", 5}, {"mac", "02:00:00:00:00:01"}, {"key", "x"}}).find("unknown field 'key'"), std::string::npos);
+  EXPECT_NE(nic_error(json("x")).find("nics[0]"), std::string::npos);
+  json five = minimal();
+  five["nics"] = json::array();
+  for (int i = 0; i < 5; ++i) five["nics"].push_back(json{{"vni", i + 1}, {"mac", "02:00:00:00:00:01"}});
+  EXPECT_NE(error_of(five).find("at most 4"), std::string::npos);
+}
+
 TEST(VmSpec, ErrorsNameTheFieldAndWhatIsWrong) {
   auto with = [](const char* k, json v) {
     json j = minimal();
