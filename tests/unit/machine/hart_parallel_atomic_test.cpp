@@ -2,6 +2,8 @@
 // and LR/SC loops increment one counter, and a Peterson lock (whose mutual exclusion needs FENCE
 // rw,rw to order a store before a later load) guards a plain one. Lost increments mean an
 // atomic was not atomic or a fence did not order, in the interpreter and with the JIT.
+#include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "hart_test_support.hpp"
@@ -12,7 +14,8 @@ namespace {
 using namespace as;
 
 constexpr uint32_t kFenceRwRw = 0x0330000f;
-constexpr uint64_t kIterations = 40000;
+constexpr uint64_t kIterations = 200000;
+constexpr uint64_t kPetersonIterations = 20000; // each waits for the other: slow on a busy host
 
 class HartParallelAtomicTest : public HartTest, public ::testing::WithParamInterface<bool> {
 protected:
@@ -35,13 +38,23 @@ protected:
     cursor = at;
     emit(program);
   }
-  // Both harts from their entry points to EBREAK, each on its own thread.
-  void run_both(uint64_t entry0, uint64_t entry1) {
+  // Power-on reset of both harts at their entry points (before their registers are set).
+  void reset_both(uint64_t entry0, uint64_t entry1) {
     hart.reset(entry0);
     other.reset(entry1);
     for (machine::Hart* h : {&hart, &other}) h->set_csr(riscv::csr::kMtvec, kMachineTrap);
-    const auto run = [](machine::Hart* h) {
-      for (uint64_t spent = 0; spent < 100'000'000 && h->pc() != kMachineTrap; spent += 4096) h->run(4096);
+  }
+  // Both harts to EBREAK, each on its own thread (for at most a minute: on a busy host a hart
+  // may spin a long time for one whose thread is not running).
+  void run_both() {
+    // Both start together (a thread started first could otherwise finish alone on a busy host).
+    std::atomic<int> ready{0};
+    const auto run = [&ready](machine::Hart* h) {
+      ready.fetch_add(1);
+      while (ready.load() < 2) {
+      }
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      while (h->pc() != kMachineTrap && std::chrono::steady_clock::now() < until) h->run(4096);
     };
     std::thread first(run, &hart), second(run, &other);
     first.join();
@@ -51,10 +64,10 @@ protected:
     EXPECT_EQ(hart.csr(riscv::csr::kMcause), kBreakpoint);
     EXPECT_EQ(other.csr(riscv::csr::kMcause), kBreakpoint);
   }
-  void set_loop(machine::Hart& h) {
+  void set_loop(machine::Hart& h, uint64_t iterations = kIterations) {
     h.set_x(a1, kCounter);
     h.set_x(a2, 1);
-    h.set_x(a3, kIterations);
+    h.set_x(a3, iterations);
   }
 };
 
@@ -69,27 +82,30 @@ constexpr std::initializer_list<uint32_t> kLrScLoop = {amo(kLr, true, a0, a1, ze
 TEST_P(HartParallelAtomicTest, AmoAddsFromTwoThreadsAreNeverLost) {
   load_program(kCode, kAmoLoop);
   load_program(kOtherCode, kAmoLoop);
+  reset_both(kCode, kOtherCode);
   set_loop(hart);
   set_loop(other);
-  run_both(kCode, kOtherCode);
+  run_both();
   EXPECT_EQ(get64(kCounter), 2 * kIterations);
 }
 
 TEST_P(HartParallelAtomicTest, LrScIncrementsFromTwoThreadsAreNeverLost) {
   load_program(kCode, kLrScLoop);
   load_program(kOtherCode, kLrScLoop);
+  reset_both(kCode, kOtherCode);
   set_loop(hart);
   set_loop(other);
-  run_both(kCode, kOtherCode);
+  run_both();
   EXPECT_EQ(get64(kCounter), 2 * kIterations);
 }
 
 TEST_P(HartParallelAtomicTest, AnAmoBetweenLrAndScMakesTheScFail) {
   load_program(kCode, kLrScLoop);
   load_program(kOtherCode, kAmoLoop);
+  reset_both(kCode, kOtherCode);
   set_loop(hart);
   set_loop(other);
-  run_both(kCode, kOtherCode);
+  run_both();
   EXPECT_EQ(get64(kCounter), 2 * kIterations);
 }
 
@@ -104,21 +120,22 @@ TEST_P(HartParallelAtomicTest, FenceRwRwOrdersAStoreBeforeALaterLoad) {
       addi(a3, a3, -1), bne(a3, zero, -52), ebreak()};
   load_program(kCode, peterson);
   load_program(kOtherCode, peterson);
+  reset_both(kCode, kOtherCode);
   for (unsigned me = 0; me < 2; ++me) {
     machine::Hart& h = me == 0 ? hart : other;
-    set_loop(h);
+    set_loop(h, kPetersonIterations);
     h.set_x(t0, kFlags + 8 * me);
     h.set_x(t1, kFlags + 8 * (1 - me));
     h.set_x(t2, kTurn);
     h.set_x(s0, kCounter);
     h.set_x(a5, 1 - me);
   }
-  run_both(kCode, kOtherCode);
-  EXPECT_EQ(get64(kCounter), 2 * kIterations);
+  run_both();
+  EXPECT_EQ(get64(kCounter), 2 * kPetersonIterations);
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiers, HartParallelAtomicTest, ::testing::Values(false, true),
-                         [](const ::testing::TestParamInfo<bool>& info) { return info.param ? "Jit" : "Interpreter"; });
+                         [](const ::testing::TestParamInfo<bool>& tier) { return tier.param ? "Jit" : "Interpreter"; });
 
 } // namespace
 } // namespace nimbus::test
