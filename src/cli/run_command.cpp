@@ -58,6 +58,7 @@ struct RunOptions {
   double timeout_seconds = 0;
   uint64_t max_instructions = 0;
   std::string jit; // "on" or "off"; default from NIMBUS_JIT, else on
+  std::string hart_threads = "on"; // bare machine: each hart on its own host thread
   std::string gdb;  // the gdb stub's address (docs/gdb.md), e.g. tcp:127.0.0.1:1234
   bool wait_for_gdb = false;
   std::vector<std::string> loads;
@@ -251,6 +252,7 @@ machine::MachineConfig validate(const RunOptions& o) {
   c.virtio_console = o.virtio_console;
   c.jit = jit_on(o);
   if (const auto threshold = jit_threshold()) c.jit_threshold = *threshold;
+  c.hart_threads = o.hart_threads == "on";
   return c;
 }
 
@@ -817,6 +819,11 @@ void register_run(CLI::App& app) {
                   "only (the reference tier); NIMBUS_JIT=on|off in the environment sets the default; the bare "
                   "machine and every --virt mode; see docs/jit.md")
       ->check(CLI::IsMember({"on", "off"}));
+  run->add_option("--hart-threads", options->hart_threads,
+                  "Bare machine with --smp 2 or more: on runs each hart on its own host thread, in parallel; off "
+                  "interleaves them on one thread (always off with --deterministic or --gdb; docs/board.md)")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
   run->add_option("--gdb", options->gdb,
                   "Serve the GDB remote protocol on ADDRESS (tcp:HOST:PORT, e.g. tcp:127.0.0.1:1234; port 0: any "
                   "free port, printed on stderr); connect with gdb-multiarch: target remote HOST:PORT (docs/gdb.md)");

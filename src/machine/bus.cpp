@@ -110,14 +110,18 @@ bool Bus::discard_ram(uint64_t paddr, uint64_t len) {
 }
 
 void Bus::note_dma_range(uint64_t first_page, uint64_t last_page) {
-  ++dma_generation_;
-  dma_log_[dma_generation_ % kDmaLogEntries] = DmaPages{first_page, last_page};
+  std::lock_guard lock(dma_mutex_);
+  const uint64_t generation = dma_generation_.load(std::memory_order_relaxed) + 1;
+  dma_log_[generation % kDmaLogEntries] = DmaPages{first_page, last_page};
+  dma_generation_.store(generation, std::memory_order_release);
 }
 
 bool Bus::dma_pages_since(uint64_t seen, std::vector<DmaPages>& out) const {
   out.clear();
-  if (dma_generation_ - seen >= kDmaLogEntries) return false; // older entries are overwritten
-  for (uint64_t g = seen + 1; g <= dma_generation_; ++g) {
+  std::lock_guard lock(dma_mutex_);
+  const uint64_t generation = dma_generation_.load(std::memory_order_relaxed);
+  if (generation - seen >= kDmaLogEntries) return false; // older entries are overwritten
+  for (uint64_t g = seen + 1; g <= generation; ++g) {
     const DmaPages& d = dma_log_[g % kDmaLogEntries];
     if (d.first == 0 && d.last == ~uint64_t{0}) return false;
     out.push_back(d);

@@ -2,10 +2,12 @@
 // The physical address space: one contiguous RAM region plus MMIO device windows.
 // Harts translate a RAM address to a host pointer once (ram_pointer) and cache it in their soft
 // TLB; MMIO accesses always go through read/write, which dispatch to the owning device.
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "machine/dirty_log.hpp"
@@ -107,7 +109,7 @@ public:
   // have changed" (harts drop all their code); note_dma_write(paddr, len) names the bytes, so
   // harts drop only code on those pages (a network device writes thousands of frames a second
   // into buffers that never hold code).
-  uint64_t dma_generation() const { return dma_generation_; }
+  uint64_t dma_generation() const { return dma_generation_.load(std::memory_order_acquire); }
   void note_dma_write() { note_dma_range(0, ~uint64_t{0}); }
   void note_dma_write(uint64_t paddr, uint64_t len) {
     if (len != 0) note_dma_range(paddr >> 12, (paddr + len - 1) >> 12);
@@ -119,7 +121,8 @@ public:
     uint64_t first, last;
   };
   bool dma_pages_since(uint64_t seen, std::vector<DmaPages>& out) const;
-  const uint64_t* dma_generation_address() const { return &dma_generation_; } // for generated code
+  // For generated code (an aligned 64-bit load is atomic on x86-64).
+  const uint64_t* dma_generation_address() const { return reinterpret_cast<const uint64_t*>(&dma_generation_); }
 
   // Live migration (dirty_log.hpp): while a log is set, every write path that reaches RAM
   // through the bus or a host pointer from it calls mark_dirty. Set and cleared on the VM's
@@ -143,7 +146,11 @@ private:
   std::vector<Window> windows_; // sorted by base
   void note_dma_range(uint64_t first_page, uint64_t last_page);
   static constexpr size_t kDmaLogEntries = 256;
-  uint64_t dma_generation_ = 0;
+  // Devices on several threads (harts' MMIO, network threads) write RAM: the log is written and
+  // read under dma_mutex_, and the generation is published after its entry.
+  mutable std::mutex dma_mutex_;
+  std::atomic<uint64_t> dma_generation_{0};
+  static_assert(sizeof(std::atomic<uint64_t>) == sizeof(uint64_t) && std::atomic<uint64_t>::is_always_lock_free);
   DmaPages dma_log_[kDmaLogEntries] = {}; // entry of generation g at g % kDmaLogEntries
   DirtyLog* dirty_log_ = nullptr;
 };

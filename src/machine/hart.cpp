@@ -15,6 +15,7 @@ namespace mstatus = riscv::csr::mstatus;
 
 Hart::Hart(unsigned hart_id, Bus& bus, Clock& clock, ReservationSet& reservations)
     : id_(hart_id), bus_(bus), clock_(clock), reservations_(reservations) {
+  reservations_.reserve_harts(hart_id + 1);
   reset(0);
 }
 
@@ -90,6 +91,8 @@ bool Hart::fetch_instruction(uint64_t pc, uint32_t& bits) {
 void Hart::drop_code_written_by_dma() {
   constexpr uint64_t kMostPages = 1024;
   thread_local std::vector<Bus::DmaPages> written;
+  // Read first: pages written by DMA on other threads meanwhile are looked at again next time.
+  const uint64_t generation = bus_.dma_generation();
   bool precise = bus_.dma_pages_since(dma_generation_seen_, written);
   uint64_t pages = 0;
   for (const Bus::DmaPages& d : written) pages += d.last - d.first + 1;
@@ -107,7 +110,7 @@ void Hart::drop_code_written_by_dma() {
         }
     if (dropped) break_chains();
   }
-  dma_generation_seen_ = bus_.dma_generation();
+  dma_generation_seen_ = generation;
 }
 
 bool Hart::waiting() const { return waiting_ && ((pending_interrupts() | sstc_level()) & mie_) == 0; }

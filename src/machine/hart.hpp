@@ -306,6 +306,9 @@ private:
   bool store_slow(uint64_t vaddr, unsigned size, uint64_t value, const BlockOp* op);
   bool read_physical(uint64_t paddr, unsigned size, uint64_t& value);
   bool write_physical(uint64_t paddr, unsigned size, uint64_t value);
+  // What a store of `size` bytes to RAM at `paddr` implies besides the bytes (made by the caller,
+  // e.g. atomically): the dirty log, and dropping this hart's decoded code on the page.
+  void note_store_physical(uint64_t paddr, unsigned size);
   void install_tlb(TlbEntry& entry, uint64_t vaddr, uint64_t paddr, Access access, Privilege privilege);
   Privilege data_privilege() const;
   bool data_virt() const; // V for loads and stores (mstatus.MPV under MPRV)

@@ -4,6 +4,7 @@
 #include "machine/hart_execute.hpp"
 
 #include <array>
+#include <atomic>
 #include <cstring>
 #include <type_traits>
 
@@ -112,13 +113,20 @@ struct Hart::Exec {
   }
 
   // ---- atomics
+  // RAM is shared with harts on other host threads: LR loads atomically, SC is one host
+  // compare-and-swap against the value LR read, AMOs are host atomic read-modify-writes
+  // (sequentially consistent, which covers .aq and .rl). Device registers have no atomicity to
+  // give beyond their device's lock: there the plain bus accesses stay.
   template <typename T> static P load_reserved(Hart& h, P op) {
     const uint64_t va = h.x_[op->rs1];
     if (va & (sizeof(T) - 1)) return h.raise(op, Exception::LoadMisaligned, va);
     uint64_t pa, raw;
     if (const auto fault = h.translate_data(va, sizeof(T), Access::Load, pa)) return h.raise(op, *fault, va);
-    if (!h.read_physical(pa, sizeof(T), raw)) return h.raise(op, Exception::LoadAccessFault, va);
-    h.reservations_.reserve(h.id_, pa);
+    if (uint8_t* host = h.bus_.ram_pointer(pa, sizeof(T)))
+      raw = std::atomic_ref<T>(*reinterpret_cast<T*>(host)).load(std::memory_order_seq_cst);
+    else if (!h.read_physical(pa, sizeof(T), raw))
+      return h.raise(op, Exception::LoadAccessFault, va);
+    h.reservations_.reserve(h.id_, pa, raw);
     h.x_[op->rd] = sizeof(T) == 4 ? sem::sext32(raw) : raw;
     return op + 1;
   }
@@ -128,10 +136,21 @@ struct Hart::Exec {
     uint64_t pa;
     if (const auto fault = h.translate_data(va, sizeof(T), Access::Store, pa)) return h.raise(op, *fault, va);
     uint64_t result = 1;
-    if (h.reservations_.claim(h.id_, pa)) {
-      if (!h.write_physical(pa, sizeof(T), static_cast<T>(h.x_[op->rs2])))
-        return h.raise(op, Exception::StoreAccessFault, va);
-      result = 0;
+    uint64_t reserved_value = 0;
+    bool value_known = false;
+    if (h.reservations_.claim(h.id_, pa, reserved_value, value_known)) {
+      const auto value = static_cast<T>(h.x_[op->rs2]);
+      if (uint8_t* host = h.bus_.ram_pointer(pa, sizeof(T))) {
+        std::atomic_ref<T> cell(*reinterpret_cast<T*>(host));
+        T expected = value_known ? static_cast<T>(reserved_value) : cell.load(std::memory_order_seq_cst);
+        if (cell.compare_exchange_strong(expected, value, std::memory_order_seq_cst)) {
+          h.note_store_physical(pa, sizeof(T));
+          result = 0;
+        }
+      } else {
+        if (!h.write_physical(pa, sizeof(T), value)) return h.raise(op, Exception::StoreAccessFault, va);
+        result = 0;
+      }
     }
     h.x_[op->rd] = result;
     return after_store(h, op);
@@ -141,35 +160,52 @@ struct Hart::Exec {
     if (va & (sizeof(T) - 1)) return h.raise(op, Exception::StoreMisaligned, va);
     const auto widen = [](uint64_t v) { return sizeof(T) == 4 ? sem::sext32(v) : v; };
     const uint64_t operand = widen(h.x_[op->rs2]);
+    const auto update = [&](uint8_t* host) {
+      std::atomic_ref<T> cell(*reinterpret_cast<T*>(host));
+      T seen = cell.load(std::memory_order_relaxed);
+      while (!cell.compare_exchange_weak(seen, static_cast<T>(F(widen(seen), operand)), std::memory_order_seq_cst,
+                                         std::memory_order_relaxed)) {
+      }
+      return widen(seen);
+    };
     uint64_t old;
     const TlbEntry& e = h.tlb_.entry(h.data_context_, Access::Store, va);
     if (e.tag == (va >> 12)) {
-      auto* host = reinterpret_cast<uint8_t*>(e.addend + va);
-      T raw;
-      std::memcpy(&raw, host, sizeof(T));
-      old = widen(raw);
-      const auto updated = static_cast<T>(F(old, operand));
-      std::memcpy(host, &updated, sizeof(T));
+      old = update(reinterpret_cast<uint8_t*>(e.addend + va));
     } else {
       uint64_t pa, raw;
       if (const auto fault = h.translate_data(va, sizeof(T), Access::Store, pa)) return h.raise(op, *fault, va);
-      if (!h.read_physical(pa, sizeof(T), raw)) return h.raise(op, Exception::StoreAccessFault, va);
-      old = widen(raw);
-      if (!h.write_physical(pa, sizeof(T), static_cast<T>(F(old, operand))))
-        return h.raise(op, Exception::StoreAccessFault, va);
+      if (uint8_t* host = h.bus_.ram_pointer(pa, sizeof(T))) {
+        old = update(host);
+        h.note_store_physical(pa, sizeof(T));
+      } else {
+        if (!h.read_physical(pa, sizeof(T), raw)) return h.raise(op, Exception::StoreAccessFault, va);
+        old = widen(raw);
+        if (!h.write_physical(pa, sizeof(T), static_cast<T>(F(old, operand))))
+          return h.raise(op, Exception::StoreAccessFault, va);
+      }
     }
     h.x_[op->rd] = old;
     return after_store(h, op);
   }
 
   // ---- system
-  static P fence(Hart&, P op) { return op + 1; }
+  // The host (x86-64, TSO) keeps every order RVWMO asks for except a store before a later load:
+  // a FENCE whose predecessor set has W and successor set has R (fence rw,rw: Linux's smp_mb)
+  // needs a host full fence when other harts run on other threads.
+  static P fence(Hart& h, P op) {
+    if (fence_orders_store_load(op->bits) && h.reservations_.parallel())
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+    return op + 1;
+  }
   // This hart's own stores into decoded code drop it as they happen (write_physical), and DMA
   // drops it at the next block boundary: only another hart's stores can have left stale code.
   // So decoded (and translated) code is dropped only if another hart ran since the last drop;
   // a FENCE.I flood on one hart costs no retranslation.
+  // With harts on other threads any of them may have written code at any time: then FENCE.I
+  // always drops it (a flood of them slows only the hart that issues them).
   static P fence_i(Hart& h, P op) {
-    if (h.reservations_.switches() != h.fence_i_switches_) {
+    if (h.reservations_.parallel() || h.reservations_.switches() != h.fence_i_switches_) {
       h.blocks_.clear(); // the running block stays alive until the next block boundary
       h.break_chains();
       h.fence_i_switches_ = h.reservations_.switches();

@@ -3,6 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
 
 #include "machine/gdb/run_control.hpp"
 #include "machine/hart.hpp"
@@ -80,25 +85,28 @@ Bus& Machine::bus() { return *bus_; }
 Hart& Machine::hart(unsigned index) { return *harts_.at(index); }
 unsigned Machine::hart_count() const { return static_cast<unsigned>(harts_.size()); }
 
+RunResult Machine::finish(RunResult& result, StopCause cause, std::chrono::steady_clock::time_point started) {
+  console_.flush();
+  result.cause = cause;
+  for (const auto& hart : harts_)
+    result.hart_states.push_back(fmt::format("hart {}: pc={:#x} {}-mode{}", hart->id(), hart->pc(),
+                                             "US?M"[hart->privilege() & 3], hart->waiting() ? ", waiting (wfi)" : ""));
+  result.elapsed = std::chrono::steady_clock::now() - started;
+  if (debugger_ != nullptr) {
+    if (cause == StopCause::PowerOff)
+      debugger_->stub().exited(result.exit_code);
+    else
+      debugger_->stub().terminated();
+  }
+  return result;
+}
+
 RunResult Machine::run() {
   const auto started = std::chrono::steady_clock::now();
   const uint64_t slice = harts_.size() == 1 ? kSliceSingleHart : kSliceSmp;
   RunResult result;
-  auto finish = [&](StopCause cause) {
-    console_.flush();
-    result.cause = cause;
-    for (const auto& hart : harts_)
-      result.hart_states.push_back(fmt::format("hart {}: pc={:#x} {}-mode{}", hart->id(), hart->pc(),
-                                               "US?M"[hart->privilege() & 3], hart->waiting() ? ", waiting (wfi)" : ""));
-    result.elapsed = std::chrono::steady_clock::now() - started;
-    if (debugger_ != nullptr) {
-      if (cause == StopCause::PowerOff)
-        debugger_->stub().exited(result.exit_code);
-      else
-        debugger_->stub().terminated();
-    }
-    return result;
-  };
+  if (runs_parallel()) return run_parallel();
+  const auto finish = [&](StopCause cause) { return this->finish(result, cause, started); };
 
   using Turn = gdb::RunControl::Turn;
   uint64_t retired = 0;
@@ -193,6 +201,135 @@ void Machine::idle(uint64_t now) {
         sleep, std::chrono::nanoseconds(ticks * (1'000'000'000 / Clock::kTimebaseHz)));
   }
   console_.wait_for_input(sleep);
+}
+
+} // namespace nimbus::machine
+
+namespace nimbus::machine {
+
+namespace {
+
+// With harts on their own threads, the loop that ticks the timers and polls devices and the
+// console wakes at least this often (the lateness a CLINT timer interrupt may see; a pin driven
+// by a device or another hart wakes a sleeping hart at once).
+constexpr auto kParallelTick = std::chrono::microseconds(250);
+
+// Wakes the harts sleeping in WFI when an interrupt pin of theirs rises.
+class Doorbell final : public InterruptPins::Waker {
+public:
+  void ring() override {
+    { std::lock_guard lock(mutex); } // a hart between its last look and its wait sees the ring
+    rung.notify_all();
+  }
+  std::mutex mutex;
+  std::condition_variable rung;
+};
+
+} // namespace
+
+bool Machine::runs_parallel() const {
+  return config_.hart_threads && harts_.size() > 1 && !clock_->deterministic() && debugger_ == nullptr;
+}
+
+RunResult Machine::run_parallel() {
+  const auto started = std::chrono::steady_clock::now();
+  RunResult result;
+  Doorbell doorbell;
+  std::atomic<bool> stopping{false};
+  std::atomic<uint64_t> instructions{0};
+  std::mutex failure_mutex;
+  std::string failure;
+
+  const auto hart_loop = [&](Hart& hart) {
+    try {
+      while (!stopping.load(std::memory_order_acquire)) {
+        if (hart.waiting()) {
+          std::unique_lock lock(doorbell.mutex);
+          if (stopping.load(std::memory_order_acquire) || !hart.waiting()) continue;
+          std::chrono::nanoseconds sleep = kMaxIdleSleep;
+          const uint64_t deadline = hart.timer_deadline(); // Sstc: its own timer
+          if (deadline != ~uint64_t{0}) {
+            const uint64_t now = clock_->now();
+            const uint64_t ticks = deadline > now ? deadline - now : 0;
+            sleep = std::min<std::chrono::nanoseconds>(
+                sleep, std::chrono::nanoseconds(ticks * (1'000'000'000 / Clock::kTimebaseHz)));
+          }
+          doorbell.rung.wait_for(lock, sleep);
+          continue;
+        }
+        instructions.fetch_add(hart.run(kSliceSingleHart), std::memory_order_relaxed);
+      }
+    } catch (const std::exception& error) {
+      std::lock_guard lock(failure_mutex);
+      if (failure.empty()) failure = fmt::format("hart {}: {}", hart.id(), error.what());
+      stopping.store(true, std::memory_order_release);
+    }
+  };
+
+  reservations_->set_parallel(true);
+  for (auto& hart : harts_) hart->pins().set_waker(&doorbell);
+  std::vector<std::thread> threads;
+  struct Join { // every path out stops and joins the harts first
+    std::atomic<bool>& stopping;
+    Doorbell& doorbell;
+    std::vector<std::thread>& threads;
+    std::vector<std::unique_ptr<Hart>>& harts;
+    ReservationSet& reservations;
+    ~Join() {
+      stopping.store(true, std::memory_order_release);
+      doorbell.ring();
+      for (auto& thread : threads) thread.join();
+      for (auto& hart : harts) hart->pins().set_waker(nullptr);
+      reservations.set_parallel(false);
+    }
+  } join{stopping, doorbell, threads, harts_, *reservations_};
+  for (auto& hart : harts_) threads.emplace_back(hart_loop, std::ref(*hart));
+
+  const auto stop = [&](StopCause cause) {
+    stopping.store(true, std::memory_order_release);
+    doorbell.ring();
+    for (auto& thread : threads) thread.join();
+    threads.clear();
+    result.instructions = instructions.load();
+    {
+      std::lock_guard lock(failure_mutex);
+      if (!failure.empty()) throw std::runtime_error(failure);
+    }
+    return finish(result, cause, started);
+  };
+  for (;;) {
+    const uint64_t now = clock_->now();
+    board_->tick(now);
+    board_->poll_devices();
+    Uart16550& uart = board_->uart();
+    while (uart.can_accept_input()) {
+      const auto byte = console_.read();
+      if (!byte) break;
+      uart.push_input(*byte);
+    }
+    console_.flush();
+
+    const ShutdownRequest request = board_->shutdown_request();
+    if (request.kind == ShutdownRequest::Kind::kPowerOff) {
+      result.exit_code = static_cast<int>(request.exit_code);
+      return stop(StopCause::PowerOff);
+    }
+    if (request.kind == ShutdownRequest::Kind::kReboot) return stop(StopCause::Reboot);
+    if (console_.quit_requested()) return stop(StopCause::UserQuit);
+    if (config_.max_instructions && instructions.load(std::memory_order_relaxed) >= config_.max_instructions)
+      return stop(StopCause::InstructionLimit);
+    if (config_.timeout.count() && std::chrono::steady_clock::now() - started >= config_.timeout)
+      return stop(StopCause::Timeout);
+    if (stopping.load(std::memory_order_acquire)) return stop(StopCause::PowerOff); // a hart failed: stop() throws
+
+    std::chrono::nanoseconds sleep = kParallelTick;
+    const uint64_t deadline = board_->next_deadline();
+    const uint64_t at = clock_->now();
+    if (deadline != Clint::kNoDeadline && deadline > at) // one already due has raised its pin
+      sleep = std::min<std::chrono::nanoseconds>(
+          sleep, std::chrono::nanoseconds((deadline - at) * (1'000'000'000 / Clock::kTimebaseHz)));
+    console_.wait_for_input(sleep);
+  }
 }
 
 } // namespace nimbus::machine

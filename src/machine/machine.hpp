@@ -1,11 +1,14 @@
 #pragma once
 // A whole computer: RAM, harts, the virt board, and the loop that runs them.
 //
-// Harts are interleaved on the calling thread in slices (deterministic, and LR/SC stays simple);
-// between slices the loop retires time, ticks the timer devices, moves console input into the
-// UART and checks for power-off, quit, timeout and the instruction limit. When every hart waits
-// for an interrupt the loop sleeps until the next timer deadline or console input (or, with a
-// deterministic clock, jumps time straight to that deadline).
+// Several harts run in parallel, each on its own host thread (hart_threads, the default; not with
+// a deterministic clock or a debugger): the calling thread then only ticks the timer devices,
+// polls the devices, moves console input into the UART and checks for power-off, quit, timeout
+// and the instruction limit, and a hart waiting for an interrupt sleeps until a pin of its rises
+// or its own timer is due. Otherwise harts are interleaved on the calling thread in slices
+// (deterministic): between slices the loop retires time and does the same checks, and when every
+// hart waits it sleeps until the next timer deadline or console input (or, with a deterministic
+// clock, jumps time straight to that deadline).
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -15,6 +18,7 @@
 
 #include "machine/board.hpp"
 #include "machine/console_backend.hpp"
+#include "machine/locked_console.hpp"
 
 namespace nimbus::machine {
 
@@ -44,6 +48,7 @@ struct MachineConfig {
   uint64_t max_instructions = 0;       // zero: none
   bool jit = true;                     // the JIT tier (docs/jit.md); false: the interpreter only
   uint32_t jit_threshold = 32;         // runs of a block before it is translated
+  bool hart_threads = true;            // several harts: each on its own host thread
 };
 
 enum class StopCause { PowerOff, Reboot, UserQuit, Timeout, InstructionLimit };
@@ -79,10 +84,13 @@ public:
 
 private:
   void idle(uint64_t now);
+  bool runs_parallel() const;
+  RunResult run_parallel();
+  RunResult finish(RunResult& result, StopCause cause, std::chrono::steady_clock::time_point started);
   std::unique_ptr<gdb::RunControl> debugger_;
 
   MachineConfig config_;
-  ConsoleBackend& console_;
+  LockedConsole console_; // harts on other threads write to it
   std::unique_ptr<Clock> clock_;
   std::unique_ptr<Bus> bus_;
   std::unique_ptr<ReservationSet> reservations_;

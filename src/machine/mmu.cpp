@@ -189,17 +189,21 @@ bool Hart::read_physical(uint64_t paddr, unsigned size, uint64_t& value) {
   return true;
 }
 
+void Hart::note_store_physical(uint64_t paddr, unsigned size) {
+  bus_.mark_dirty(paddr, size);
+  for (uint64_t page = paddr & ~kPageMask; page <= ((paddr + size - 1) & ~kPageMask); page += 4096) {
+    if (blocks_.page_has_code(page)) {
+      blocks_.invalidate_page(page);
+      break_chains();
+      code_modified_ = true;
+    }
+  }
+}
+
 bool Hart::write_physical(uint64_t paddr, unsigned size, uint64_t value) {
   if (uint8_t* host = bus_.ram_pointer(paddr, size)) {
     store_le(host, size, value);
-    bus_.mark_dirty(paddr, size);
-    for (uint64_t page = paddr & ~kPageMask; page <= ((paddr + size - 1) & ~kPageMask); page += 4096) {
-      if (blocks_.page_has_code(page)) {
-        blocks_.invalidate_page(page);
-        break_chains();
-        code_modified_ = true;
-      }
-    }
+    note_store_physical(paddr, size);
     return true;
   }
   if ((paddr & (size - 1)) == 0) return bus_.write(paddr, size, value);

@@ -75,7 +75,7 @@ void Hart::take_trap(uint64_t cause, uint64_t tval, bool interrupt) {
     return;
   }
   if (!interrupt) record_fault(cause, tval, target == TrapTarget::Machine ? 3 : 1);
-  reservations_.clear();
+  reservations_.clear(id_);
   waiting_ = false;
   if (target == TrapTarget::Guest) {
     // VS-level interrupts arrive as the S-level codes (VSSI 2 -> SSI 1, VSTI 6 -> 5, VSEI 10 -> 9).
@@ -210,7 +210,7 @@ void Hart::do_mret() {
   if (target != Privilege::Machine) s &= ~mstatus::kMprv;
   mstatus_ = s;
   pc_ = mepc_;
-  reservations_.clear();
+  reservations_.clear(id_);
   set_mode(target, virt);
 }
 
@@ -224,7 +224,7 @@ void Hart::do_sret() {
     s &= ~mstatus::kSpp;
     vsstatus_ = s;
     pc_ = vsepc_;
-    reservations_.clear();
+    reservations_.clear(id_);
     set_mode(target, true);
     return;
   }
@@ -238,7 +238,7 @@ void Hart::do_sret() {
   mstatus_ = s;
   hstatus_ &= ~hstatus::kSpv;
   pc_ = sepc_;
-  reservations_.clear();
+  reservations_.clear(id_);
   set_mode(target, virt);
 }
 

@@ -153,7 +153,7 @@ void TrappedCpu::deliver_trap(uint64_t cause, uint64_t tval, bool interrupt, uin
   vs_.supervisor = true;
   const bool vectored = (vs_.stvec & 3) == 1 && interrupt;
   hart_.set_pc((vs_.stvec & ~uint64_t{3}) + (vectored ? 4 * cause : 0));
-  reservations_.clear();
+  reservations_.clear(hart_.id());
   if (interrupt)
     ++stats_.virtual_interrupts;
   else

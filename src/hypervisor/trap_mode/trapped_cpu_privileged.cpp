@@ -182,7 +182,7 @@ void TrappedCpu::do_sret() {
   vs_.sstatus = s;
   vs_.supervisor = to_supervisor;
   hart_.set_pc(vs_.sepc);
-  reservations_.clear();
+  reservations_.clear(hart_.id());
   if (!enter_root()) fatal_reason_ = "no machine memory for a shadow root";
 }
 

@@ -371,7 +371,9 @@ private:
   // ---- ops translated inline
   void emit_inline(const BlockOp& op) {
     switch (op.op) {
-    case Op::Fence: return; // one hart runs at a time in this process: ordering holds already
+    case Op::Fence: // x86-64 keeps every RVWMO order but store before load (harts on other threads)
+      if (fence_orders_store_load(op.bits)) mfence();
+      return;
     case Op::Lui:
       mov(rax, static_cast<uint64_t>(op.imm));
       put(op.rd, rax);
