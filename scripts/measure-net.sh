@@ -42,6 +42,12 @@ TOML
   done
   timeout 600 "$nimbus" run --vm "$work/alpha.toml" --vm "$work/beta.toml" --host-harts 2 --timeout 540 \
     --state-dir "$work/state" --log-dir "$work/logs" < /dev/null > "$work/nimbus.out" 2>&1
+  python3 - "$work/state/stats.json" > "$work/nics.txt" 2>&1 <<'PY'
+import json, sys
+for vm in json.load(open(sys.argv[1]))["vms"]:
+    n = vm["nics"][0]
+    print(vm["name"], " ".join(f"{k}={n.get(k)}" for k in ("tx_frames", "tx_offloaded", "rx_frames", "rx_finished", "rx_dropped", "tx_dropped")))
+PY
   figures "$work/logs/beta.log"
 }
 
@@ -63,6 +69,7 @@ run_qemu() {
 for r in $(seq 1 "$rounds"); do
   read -r nk nr < <(run_nimbus)
   echo "round $r nimbus ($mode): wget $mib MiB $nk KiB/s, ping avg $nr ms (load $(cut -d' ' -f1-3 /proc/loadavg))"
+  sed 's/^/  nic: /' "$work/nics.txt"
   read -r qk qr < <(run_qemu)
   echo "round $r qemu (tcg, socket): wget $mib MiB $qk KiB/s, ping avg $qr ms (load $(cut -d' ' -f1-3 /proc/loadavg))"
   awk -v nk="$nk" -v qk="$qk" -v nr="$nr" -v qr="$qr" -v r="$r" \
