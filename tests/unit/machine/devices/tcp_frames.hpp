@@ -48,6 +48,8 @@ inline std::vector<uint8_t> tcp_frame(size_t payload, bool v6 = false, uint8_t t
     f[kIp + 8] = 64, f[kIp + 9] = 6;
     const uint8_t a[8] = {10, 0, 0, 1, 10, 0, 0, 2};
     std::memcpy(&f[kIp + 12], a, 8);
+    const uint16_t c = static_cast<uint16_t>(~ones_sum(std::vector<uint8_t>(&f[kIp], &f[kIp + 20])));
+    f[kIp + 10] = static_cast<uint8_t>(c >> 8), f[kIp + 11] = static_cast<uint8_t>(c); // the stack's header checksum
   }
   f[l4] = 0x30, f[l4 + 1] = 0x39, f[l4 + 2] = 0, f[l4 + 3] = 80;
   f[l4 + 4] = 0xff, f[l4 + 5] = 0xff, f[l4 + 6] = 0xff, f[l4 + 7] = 0x00; // seq: wraps during segmentation

@@ -367,8 +367,9 @@ TEST_F(VirtioNetTest, OffloadedTransmitsKeepTheirHeaderAndHostileOnesAreDropped)
 TEST_F(VirtioNetTest, OffloadRequestsOfADriverWithoutTheFeaturesAreDropped) {
   using namespace tcp_frames;
   ASSERT_TRUE(init(kModern | VirtioNet::kFeatureCsum)); // checksums, no TSO
-  auto big = tcp_frame(3000);
-  send(header_of(gso_request(false, 1448)), big);
+  send(header_of(gso_request(false, 1448)), tcp_frame(3000));
+  EXPECT_EQ(net->counters().tx_dropped, 1u) << "longer than a frame without TSO";
+  send(header_of(gso_request(false, 500)), tcp_frame(1000)); // fits a frame, but TSO was not negotiated
   EXPECT_TRUE(link->sent.empty());
   EXPECT_EQ(net->counters().tx_bad_offload, 1u);
   auto small = tcp_frame(100);
