@@ -10,14 +10,21 @@ require_guests kernel initramfs
 token="hvc-$RANDOM$RANDOM"
 say "checking: '$token' typed on the console arrives on the guest's /dev/hvc1"
 started=$SECONDS
-# The token waits in the console until the driver is up; stdin (a FIFO) stays open until the
-# machine is done, so the console never sees end-of-input first.
+# stdin is a FIFO that stays open until the machine is done, so the console never sees
+# end-of-input first.
 mkfifo "$TEST_WORK/stdin"
 timeout $((GUEST_TIMEOUT + 30)) "$NIMBUS_BIN" run --kernel "$NIMBUS_GUEST_KERNEL" --initrd "$NIMBUS_GUEST_INITRD" \
   --virtio-console --console-input hvc --append "console=ttyS0 nimbus.mode=hvc-read" --timeout "$GUEST_TIMEOUT" \
   < "$TEST_WORK/stdin" > "$TEST_WORK/console.raw" 2> "$TEST_WORK/stderr" &
 runner=$!
 exec 3> "$TEST_WORK/stdin"
+# Typed once the guest reads the port: Linux's driver discards what arrives before its console
+# port is connected (drivers/char/virtio_console.c, in_intr), as a login prompt needs to be up.
+for _ in $(seq 1 $((GUEST_TIMEOUT * 5))); do
+  grep -aq '^NIMBUS-HVC: reading' "$TEST_WORK/console.raw" && break
+  kill -0 "$runner" 2>/dev/null || break
+  sleep 0.2
+done
 printf '%s\n' "$token" >&3
 wait "$runner"
 RUN_STATUS=$?
