@@ -55,6 +55,7 @@ struct RunOptions {
   bool virtio_legacy = false;
   bool balloon = false;
   bool virtio_console = false;
+  std::string console_input = "uart";
   double timeout_seconds = 0;
   uint64_t max_instructions = 0;
   std::string jit; // "on" or "off"; default from NIMBUS_JIT, else on
@@ -211,6 +212,15 @@ std::vector<hypervisor::TapSpec> parse_net_taps(const RunOptions& o) {
   return taps;
 }
 
+// --console-input: "hvc" sends console input to the virtio console instead of the UART.
+bool console_input_hvc(const RunOptions& o) {
+  if (o.console_input != "uart" && o.console_input != "hvc")
+    throw UsageError(fmt::format("--console-input '{}' must be uart or hvc", o.console_input));
+  if (o.console_input == "hvc" && !o.virtio_console)
+    throw UsageError("--console-input hvc needs the virtio console: add --virtio-console");
+  return o.console_input == "hvc";
+}
+
 machine::MachineConfig validate(const RunOptions& o) {
   machine::MachineConfig c;
   require_readable_file(o.kernel, "kernel");
@@ -250,6 +260,7 @@ machine::MachineConfig validate(const RunOptions& o) {
   c.virtio_legacy = o.virtio_legacy;
   c.balloon = o.balloon;
   c.virtio_console = o.virtio_console;
+  c.console_input_hvc = console_input_hvc(o);
   c.jit = jit_on(o);
   if (const auto threshold = jit_threshold()) c.jit_threshold = *threshold;
   c.hart_threads = o.hart_threads == "on";
@@ -329,10 +340,10 @@ VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::Sna
     setup.on_terminal = !o.console_stdout;
   } else if (!o.vm_files.empty()) {
     if (!o.virt.empty() || !o.kernel.empty() || !o.initrd.empty() || !o.drive.empty() || !o.nets.empty() ||
-        o.balloon || o.virtio_console)
+        o.balloon || o.virtio_console || o.console_input != "uart")
       throw UsageError("--vm takes everything from its TOML files: do not combine it with --virt, --kernel, --initrd, "
-                       "--drive, --net, --balloon or --virtio-console (write [[net]] tables, balloon = true, "
-                       "virtio_console = true in the TOML file)");
+                       "--drive, --net, --balloon, --virtio-console or --console-input (write [[net]] tables, "
+                       "balloon = true, virtio_console = true, console_input = \"hvc\" in the TOML file)");
     std::vector<std::filesystem::path> files(o.vm_files.begin(), o.vm_files.end());
     try {
       setup.vms = hypervisor::load_vm_configs(files, setup.options.host_harts);
@@ -355,6 +366,7 @@ VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::Sna
     vm.disk_read_only = o.drive_read_only;
     vm.balloon = o.balloon;
     vm.virtio_console = o.virtio_console;
+    vm.console_input_hvc = console_input_hvc(o);
     vm.nics = parse_nets(o, vm.name);
     const auto ram = machine::parse_size(o.mem);
     if (!ram || *ram < kMinRam || *ram > kMaxRam || *ram % 4096)
@@ -811,6 +823,9 @@ void register_run(CLI::App& app) {
   run->add_flag("--virtio-console", options->virtio_console,
                 "A virtio-console port (the guest's hvc1; hvc0 is the SBI console) writing to the same console as "
                 "the UART (bare machine and --virt; in a TOML: virtio_console = true)");
+  run->add_option("--console-input", options->console_input,
+                  "Where console input goes: uart (ttyS0, the default) or hvc (the virtio console's port, "
+                  "hvc1 in the guest; needs --virtio-console; in a TOML: console_input = \"hvc\")");
   run->add_option("--load", options->loads, "Load FILE@ADDRESS into guest memory before boot (repeatable; bare machine only)");
   run->add_flag("--deterministic", options->deterministic,
                 "Derive time from retired instructions so that runs repeat exactly (per VM under the VMM)");

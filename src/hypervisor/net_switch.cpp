@@ -25,8 +25,16 @@ MacAddress source_of(std::span<const uint8_t> frame) {
 
 bool is_group(const MacAddress& mac) { return (mac[0] & 1) != 0; } // broadcast or multicast
 
-bool well_formed(std::span<const uint8_t> frame) {
-  return frame.size() >= machine::kMinFrameBytes && frame.size() <= machine::kMaxFrameBytes;
+bool well_formed(std::span<const uint8_t> frame, const machine::NetOffload& offload = {}) {
+  const size_t max = offload.gso() ? machine::kMaxOffloadFrameBytes : machine::kMaxFrameBytes;
+  return frame.size() >= machine::kMinFrameBytes && frame.size() <= max;
+}
+
+// A frame for `sink`: with its offload header if work is pending (the sink finishes it if it
+// must), else as it is.
+void give(machine::FrameSink& sink, std::span<const uint8_t> frame, const machine::NetOffload& offload) {
+  if (offload.pending()) sink.receive_offloaded(frame, offload);
+  else sink.receive(frame);
 }
 
 } // namespace
@@ -59,7 +67,10 @@ public:
     std::lock_guard lock(switch_.mutex_);
     sink = s;
   }
-  void transmit(std::span<const uint8_t> frame) override { switch_.transmit(*this, frame); }
+  void transmit(std::span<const uint8_t> frame) override { switch_.transmit(*this, frame, {}); }
+  void transmit_offloaded(std::span<const uint8_t> frame, const machine::NetOffload& offload) override {
+    switch_.transmit(*this, frame, offload);
+  }
 
   VirtualSwitch& switch_;
   const std::string network;
@@ -122,39 +133,46 @@ void VirtualSwitch::set_uplink(NetUplink* uplink) {
   uplink_ = uplink;
 }
 
-bool VirtualSwitch::deliver(Network& net, const Port* except, std::span<const uint8_t> frame) {
+bool VirtualSwitch::deliver(Network& net, const Port* except, std::span<const uint8_t> frame,
+                            const machine::NetOffload& offload) {
   const MacAddress dst = destination_of(frame);
   if (is_group(dst)) {
     for (Port* p : net.ports)
-      if (p != except && p->sink) p->sink->receive(frame);
+      if (p != except && p->sink) give(*p->sink, frame, offload);
     ++net.stats.flooded;
     return true;
   }
   for (Port* p : net.ports) {
     if (p->mac != dst) continue;
     if (p == except) return true; // to itself: nothing to do
-    if (p->sink) p->sink->receive(frame);
+    if (p->sink) give(*p->sink, frame, offload);
     ++net.stats.forwarded;
     return true;
   }
   return false;
 }
 
-bool VirtualSwitch::forward(Network& net, const Port* from_port, Source source, std::span<const uint8_t> frame) {
+bool VirtualSwitch::forward(Network& net, const Port* from_port, Source source, std::span<const uint8_t> frame,
+                            const machine::NetOffload& offload) {
   const bool group = is_group(destination_of(frame));
-  bool delivered = deliver(net, from_port, frame);
+  bool delivered = deliver(net, from_port, frame, offload);
   // Group frames, and unicast no VM here owns, leave by the network's exits (never by the one
   // they came in by): the host link (the host's MAC is the TAP device's, unknown to us) and
   // the uplink to other hosts.
   if (group || !delivered) {
+    // The host link and the tunnel carry ordinary frames: offload work is finished here.
     if (net.host && source != Source::host) {
-      net.host->send_to_host(frame);
-      ++net.stats.to_host;
+      machine::finish_offload(frame, offload, [&](std::span<const uint8_t> f) {
+        net.host->send_to_host(f);
+        ++net.stats.to_host;
+      });
       delivered = true;
     }
     if (uplink_ && source != Source::uplink) {
-      uplink_->send(net.id, frame);
-      ++net.stats.to_uplink;
+      machine::finish_offload(frame, offload, [&](std::span<const uint8_t> f) {
+        uplink_->send(net.id, f);
+        ++net.stats.to_uplink;
+      });
       delivered = true;
     }
   }
@@ -166,10 +184,10 @@ bool VirtualSwitch::local_mac(const Network& net, const MacAddress& mac) {
   return std::any_of(net.ports.begin(), net.ports.end(), [&](const Port* p) { return p->mac == mac; });
 }
 
-void VirtualSwitch::transmit(Port& from, std::span<const uint8_t> frame) {
+void VirtualSwitch::transmit(Port& from, std::span<const uint8_t> frame, const machine::NetOffload& offload) {
   std::lock_guard lock(mutex_);
   Network& net = networks_.at(from.network);
-  if (!well_formed(frame)) {
+  if (!well_formed(frame, offload)) {
     ++net.stats.malformed;
     return;
   }
@@ -177,7 +195,7 @@ void VirtualSwitch::transmit(Port& from, std::span<const uint8_t> frame) {
     ++net.stats.spoofed;
     return;
   }
-  forward(net, &from, Source::port, frame);
+  forward(net, &from, Source::port, frame, offload);
 }
 
 bool VirtualSwitch::from_uplink(uint32_t network, std::span<const uint8_t> frame) {

@@ -105,13 +105,17 @@ private:
   };
   // The network called `name`, created on first use; throws for a bad name or an id collision.
   Network& network_for(const std::string& name);
-  void transmit(Port& from, std::span<const uint8_t> frame);
+  // `offload`: checksum or segmentation work the sender's device left (net_offload.hpp); VM
+  // ports get it as it is, the host link and the uplink get finished frames.
+  void transmit(Port& from, std::span<const uint8_t> frame, const machine::NetOffload& offload);
   void disconnect(Port& port);
   enum class Source { port, uplink, host };
   // Delivers to the ports of `net` except `except`: the one with `dst`, or all for a group address.
-  bool deliver(Network& net, const Port* except, std::span<const uint8_t> frame);
+  bool deliver(Network& net, const Port* except, std::span<const uint8_t> frame,
+               const machine::NetOffload& offload = {});
   // deliver(), then out of the network's exits (host link, uplink) but the one it came in by.
-  bool forward(Network& net, const Port* from_port, Source source, std::span<const uint8_t> frame);
+  bool forward(Network& net, const Port* from_port, Source source, std::span<const uint8_t> frame,
+               const machine::NetOffload& offload = {});
   static bool local_mac(const Network& net, const machine::MacAddress& mac);
 
   mutable std::mutex mutex_;

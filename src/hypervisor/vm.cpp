@@ -298,11 +298,19 @@ RunResult Vm::run(Nanoseconds budget) {
       const uint64_t now = clock_->now();
       board_->tick(now);
       board_->poll_devices();
-      machine::Uart16550& uart = board_->uart();
-      while (uart.can_accept_input()) {
-        const auto byte = console_.read();
-        if (!byte) break;
-        uart.push_input(*byte);
+      if (machine::VirtioConsole* hvc = board_->virtio_console(); hvc && config_.console_input_hvc) {
+        while (hvc->can_accept_input()) {
+          const auto byte = console_.read();
+          if (!byte) break;
+          hvc->push_input(*byte);
+        }
+      } else {
+        machine::Uart16550& uart = board_->uart();
+        while (uart.can_accept_input()) {
+          const auto byte = console_.read();
+          if (!byte) break;
+          uart.push_input(*byte);
+        }
       }
       console_.flush();
 

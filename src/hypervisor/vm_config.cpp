@@ -26,7 +26,8 @@ namespace {
 
 constexpr std::array kKnownKeys = {"name", "vcpus",  "memory", "mode", "kernel",     "initrd",
                                    "append", "disk", "weight", "cap",  "reservation", "bios",
-                                   "readonly", "net", "gdb", "gdb_wait", "balloon", "virtio_console"};
+                                   "readonly", "net", "gdb", "gdb_wait", "balloon", "virtio_console",
+                                   "console_input"};
 
 // "file:line: key 'k': what" — the line is left out when toml++ does not know it.
 [[noreturn]] void fail(std::string_view source, const toml::source_region& where, std::string_view key,
@@ -201,7 +202,7 @@ VmConfig parse_vm_config(std::string_view toml_text, std::string_view source) {
     if (!known)
       fail(source, key.source().begin.line ? key.source() : node.source(), key.str(),
            "unknown key (known: name, vcpus, memory, mode, kernel, initrd, append, disk, readonly, bios, weight, "
-           "cap, reservation, net, gdb, gdb_wait, balloon, virtio_console)");
+           "cap, reservation, net, gdb, gdb_wait, balloon, virtio_console, console_input)");
   }
 
   Reader reader(table, source);
@@ -231,6 +232,14 @@ VmConfig parse_vm_config(std::string_view toml_text, std::string_view source) {
   if (config.disk_read_only && config.disk.empty()) reader.fail_at("readonly", "needs a disk to apply to");
   config.balloon = reader.boolean("balloon", false);
   config.virtio_console = reader.boolean("virtio_console", false);
+  if (reader.find("console_input")) {
+    const std::string input = reader.string("console_input", false);
+    if (input != "uart" && input != "hvc")
+      reader.fail_at("console_input", fmt::format("must be \"uart\" or \"hvc\", got '{}'", input));
+    if (input == "hvc" && !config.virtio_console)
+      reader.fail_at("console_input", "\"hvc\" needs the virtio console: add virtio_console = true");
+    config.console_input_hvc = input == "hvc";
+  }
   if (reader.find("bios")) {
     config.bios = reader.string("bios", false);
     if (config.bios.empty())

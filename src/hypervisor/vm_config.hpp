@@ -43,6 +43,7 @@ struct VmConfig {
   std::vector<NicConfig> nics;         // virtio-net interfaces, eth0 first
   bool balloon = false;                // `balloon = true`: virtio-balloon with free page reporting
   bool virtio_console = false;         // `virtio_console = true`: a virtio-console port (hvc)
+  bool console_input_hvc = false;      // `console_input = "hvc"`: console input goes to it, not the UART
   uint32_t weight = 100;               // relative share, 1 .. kMaxWeight
   uint32_t cap_percent = 0;            // percent of one host hart, 0 = no cap
   uint32_t reservation_percent = 0;    // guaranteed percent of one host hart

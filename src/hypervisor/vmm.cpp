@@ -156,7 +156,9 @@ std::string Vmm::stats_json() const {
       const auto c = nic.counters();
       nics.push_back({{"network", slot.config.nics[n].network}, {"mac", machine::format_mac(nic.mac())},
                       {"rx_frames", c.rx_frames}, {"rx_bytes", c.rx_bytes}, {"tx_frames", c.tx_frames},
-                      {"tx_bytes", c.tx_bytes}, {"rx_dropped", c.rx_dropped}, {"tx_dropped", c.tx_dropped}});
+                      {"tx_bytes", c.tx_bytes}, {"rx_dropped", c.rx_dropped}, {"tx_dropped", c.tx_dropped},
+                      {"tx_bad_offload", c.tx_bad_offload}, {"tx_offloaded", c.tx_offloaded},
+                      {"rx_finished", c.rx_finished}});
     }
     json["vms"][i]["nics"] = nics;
   }

@@ -68,7 +68,9 @@ Board::Board(const BoardConfig& config, Bus& bus, Clock& clock, std::vector<Inte
   if (config.virtio_console) {
     auto device = std::make_unique<VirtioConsole>(*config.virtio_console);
     virtio_console_ = device.get();
-    add_virtio(slot++, std::move(device));
+    add_virtio(slot, std::move(device));
+    polled_transports_.push_back(virtio_[slot].get()); // console input fills its receive queue
+    ++slot;
   }
 
   dtb_ = build_device_tree(tree_spec());

@@ -154,11 +154,19 @@ RunResult Machine::run() {
     board_->tick(now);
     board_->poll_devices();
 
-    Uart16550& uart = board_->uart();
-    while (uart.can_accept_input()) {
-      const auto byte = console_.read();
-      if (!byte) break;
-      uart.push_input(*byte);
+    if (VirtioConsole* hvc = board_->virtio_console(); hvc && config_.console_input_hvc) {
+      while (hvc->can_accept_input()) {
+        const auto byte = console_.read();
+        if (!byte) break;
+        hvc->push_input(*byte);
+      }
+    } else {
+      Uart16550& uart = board_->uart();
+      while (uart.can_accept_input()) {
+        const auto byte = console_.read();
+        if (!byte) break;
+        uart.push_input(*byte);
+      }
     }
     console_.flush();
 

@@ -44,6 +44,7 @@ struct MachineConfig {
   std::vector<NicSpec> nics;            // virtio-net devices (docs/networking.md)
   bool balloon = false;                 // virtio-balloon with free page reporting (docs/board.md)
   bool virtio_console = false;          // a virtio-console port writing to the same console
+  bool console_input_hvc = false;       // console input goes to the virtio console, not the UART
   std::chrono::milliseconds timeout{0}; // zero: none
   uint64_t max_instructions = 0;       // zero: none
   bool jit = true;                     // the JIT tier (docs/jit.md); false: the interpreter only

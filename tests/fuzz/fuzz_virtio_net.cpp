@@ -4,8 +4,12 @@
 //
 // Beyond "no crash" (guest RAM is a heap buffer, so ASan sees one byte past it): every frame the
 // device puts on the wire is 14..1518 bytes (a copy of what the guest put after
-// its header); the device's counters add up: every frame offered is delivered, dropped (backlog
-// full, runt or giant, no room in the buffer, discarded by a reset) or still waiting.
+// its header), or a request for checksum or segmentation work whose header passes
+// check_offload() and finishes into such frames; the device's counters add up: every frame
+// offered is delivered, dropped (backlog full, runt or giant, no room in the buffer, a header
+// that lies, discarded by a reset), still waiting, or replaced by its finished segments.
+// The driver negotiates a subset of the offloads the input picks, and frames arrive with any
+// offload header, half of them in front of a plausible Ethernet + IPv4/IPv6 + TCP header.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -35,6 +39,13 @@ struct CountingLink : NetLink {
     FUZZ_CHECK(frame.size() >= kMinFrameBytes && frame.size() <= kMaxFrameBytes);
     ++sent;
   }
+  void transmit_offloaded(std::span<const uint8_t> frame, const NetOffload& offload) override {
+    FUZZ_CHECK(check_offload(frame, offload) == nullptr);
+    FUZZ_CHECK(finish_offload(frame, offload, [](std::span<const uint8_t> f) {
+      FUZZ_CHECK(f.size() >= kMinFrameBytes && f.size() <= kMaxFrameBytes);
+    }));
+    ++sent;
+  }
   FrameSink* sink = nullptr;
   uint64_t sent = 0;
 };
@@ -54,8 +65,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint16_t avail_idx[2] = {0, 0};
   uint64_t offered = 0;
   // The driver's initialisation with both queues, unless the input's first bit says not to.
-  if (!in.empty() && (in.u8() & 1) == 0) {
+  const uint8_t setup = in.empty() ? 1 : in.u8();
+  if ((setup & 1) == 0) {
+    // Bits 1..6 of the first byte pick the offloads the driver accepts.
+    static constexpr uint64_t kOffloads[] = {VirtioNet::kFeatureCsum,      VirtioNet::kFeatureGuestCsum,
+                                             VirtioNet::kFeatureGuestTso4, VirtioNet::kFeatureGuestTso6,
+                                             VirtioNet::kFeatureHostTso4,  VirtioNet::kFeatureHostTso6};
+    uint32_t low = 0;
+    for (unsigned i = 0; i < 6; ++i)
+      if (setup & (2u << i)) low |= static_cast<uint32_t>(kOffloads[i]);
     reg(VirtioMmio::kStatus, VirtioMmio::kStatusAcknowledge | VirtioMmio::kStatusDriver);
+    reg(VirtioMmio::kDriverFeaturesSel, 0);
+    reg(VirtioMmio::kDriverFeatures, low);
     reg(VirtioMmio::kDriverFeaturesSel, 1);
     reg(VirtioMmio::kDriverFeatures, 1); // VERSION_1
     reg(VirtioMmio::kStatus, VirtioMmio::kStatusAcknowledge | VirtioMmio::kStatusDriver | VirtioMmio::kStatusFeaturesOk);
@@ -98,6 +119,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       store16(avail(q) + 4 + 2ull * (avail_idx[q] % kQueueSize), in.u8());
       store16(avail(q) + 2, ++avail_idx[q]);
       reg(VirtioMmio::kQueueNotify, q);
+    } else if (opcode < 0xe0) { // a frame with an offload header arrives
+      const size_t len = in.u16() % (kMaxOffloadFrameBytes + 64);
+      std::vector<uint8_t> frame(len);
+      for (size_t i = 0; i < len; ++i) frame[i] = static_cast<uint8_t>(i * 31 + opcode);
+      if ((opcode & 1) && len >= 54) { // Ethernet, IPv4 or IPv6, TCP, lengths as the frame's
+        const bool v6 = opcode & 2;
+        const size_t l3 = 14, l4 = l3 + (v6 ? 40 : 20);
+        frame[12] = v6 ? 0x86 : 0x08, frame[13] = v6 ? 0xdd : 0x00;
+        frame[l3] = v6 ? 0x60 : 0x45;
+        const size_t ip_len = v6 ? len - l3 - 40 : len - l3;
+        frame[l3 + (v6 ? 4 : 2)] = static_cast<uint8_t>(ip_len >> 8);
+        frame[l3 + (v6 ? 5 : 3)] = static_cast<uint8_t>(ip_len);
+        if (!v6) frame[l3 + 6] = 0, frame[l3 + 9] = 6;
+        else frame[l3 + 6] = 6;
+        if (l4 + 20 <= len) frame[l4 + 12] = 0x50;
+      }
+      uint8_t header[10];
+      const auto bytes = in.bytes(10);
+      std::memset(header, 0, sizeof header);
+      std::memcpy(header, bytes.data(), bytes.size());
+      link->sink->receive_offloaded(frame, NetOffload::parse(header));
+      ++offered;
     } else if (opcode < 0xf0) { // a frame arrives (any length, including runts and giants)
       const size_t len = (opcode & 1) ? in.u16() % 2048 : in.u8();
       std::vector<uint8_t> frame(len);
@@ -112,8 +155,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const VirtioNet::Counters c = net.counters();
   FUZZ_CHECK(c.tx_frames == link->sent);
-  FUZZ_CHECK(c.rx_frames + c.rx_dropped + net.backlog() == offered);
-  FUZZ_CHECK(c.rx_bytes <= c.rx_frames * kMaxFrameBytes && c.rx_bytes >= c.rx_frames * kMinFrameBytes);
-  FUZZ_CHECK(c.tx_bytes <= c.tx_frames * kMaxFrameBytes && c.tx_bytes >= c.tx_frames * kMinFrameBytes);
+  FUZZ_CHECK(c.rx_frames + c.rx_dropped + net.backlog() + c.rx_finished_from == offered + c.rx_finished);
+  FUZZ_CHECK(c.rx_bytes <= c.rx_frames * kMaxOffloadFrameBytes && c.rx_bytes >= c.rx_frames * kMinFrameBytes);
+  FUZZ_CHECK(c.tx_bytes <= c.tx_frames * kMaxOffloadFrameBytes && c.tx_bytes >= c.tx_frames * kMinFrameBytes);
+  FUZZ_CHECK(c.tx_offloaded <= c.tx_frames && c.tx_bad_offload <= c.tx_dropped);
   return 0;
 }

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <span>
 
+#include "machine/devices/net_offload.hpp"
+
 namespace nimbus::machine {
 
 // Ethernet frames without preamble and FCS, as virtio-net carries them.
@@ -20,6 +22,12 @@ public:
   // A frame for the guest, from any thread. Copies it and returns at once (never blocks on
   // the guest); drops it when the receive backlog is full.
   virtual void receive(std::span<const uint8_t> frame) = 0;
+  // A frame with offload work pending (checksum, segmentation: net_offload.hpp), up to
+  // kMaxOffloadFrameBytes. A sink that cannot take the header as it is (the default) gets the
+  // frame finished in software, as ordinary frames through receive().
+  virtual void receive_offloaded(std::span<const uint8_t> frame, const NetOffload& offload) {
+    finish_offload(frame, offload, [this](std::span<const uint8_t> f) { receive(f); });
+  }
 };
 
 class NetLink {
@@ -30,6 +38,11 @@ public:
   virtual void attach(FrameSink* sink) = 0;
   // A frame the guest sent (kMinFrameBytes..kMaxFrameBytes), on the device's thread.
   virtual void transmit(std::span<const uint8_t> frame) = 0;
+  // A frame the guest sent with offload work pending, its header already checked
+  // (check_offload). The default finishes it in software and sends ordinary frames.
+  virtual void transmit_offloaded(std::span<const uint8_t> frame, const NetOffload& offload) {
+    finish_offload(frame, offload, [this](std::span<const uint8_t> f) { transmit(f); });
+  }
 };
 
 } // namespace nimbus::machine

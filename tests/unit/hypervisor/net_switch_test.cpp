@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "hypervisor/net_switch.hpp"
+#include "machine/devices/tcp_frames.hpp"
 
 namespace nimbus::hypervisor {
 namespace {
@@ -193,6 +194,57 @@ TEST_F(NetSwitchTest, FramesFromTheHostReachOnlyItsNetworkAndCannotSpoofLocalMac
   EXPECT_EQ(up.sent.size(), 2u) << "never back out of the uplink";
   sw.set_uplink(nullptr);
   sw.attach_host_link("a", nullptr);
+}
+
+// A frame with offload work reaches a VM port with its header (the port's device decides), and
+// leaves by the host link and the uplink finished: ordinary frames with complete checksums.
+TEST(NetSwitchOffloads, PortsGetTheHeaderExitsGetFinishedFrames) {
+  using namespace machine::tcp_frames;
+  struct OffloadNic : Nic {
+    using Nic::Nic;
+    void receive_offloaded(std::span<const uint8_t> f, const machine::NetOffload& o) override {
+      got.emplace_back(f.begin(), f.end());
+      headers.push_back(o);
+    }
+    std::vector<machine::NetOffload> headers;
+  };
+  VirtualSwitch sw;
+  Nic sender{sw, "o", kA1}, plain{sw, "o", kB1};
+  OffloadNic taker{sw, "o", kA2};
+  RecordingHost host;
+  RecordingUplink uplink;
+  sw.attach_host_link("o", &host);
+  sw.set_uplink(&uplink);
+  auto request = [&](const MacAddress& dst) {
+    auto f = tcp_frame(3000);
+    std::memcpy(f.data(), dst.data(), 6);
+    std::memcpy(f.data() + 6, kA1.data(), 6);
+    seed(f, false, 0);
+    sender.link->transmit_offloaded(f, gso_request(false, 1448));
+    return f;
+  };
+  const auto whole = request(kA2);
+  ASSERT_EQ(taker.got.size(), 1u);
+  EXPECT_EQ(taker.got[0], whole);
+  EXPECT_EQ(taker.headers[0].gso_size, 1448);
+  request(kB1); // a sink that knows nothing of offloads
+  ASSERT_EQ(plain.got.size(), 3u);
+  request(MacAddress{0x0a, 0, 0, 0, 0, 2}); // unknown: the host link and the uplink
+  ASSERT_EQ(host.sent.size(), 3u);
+  ASSERT_EQ(uplink.sent.size(), 3u);
+  for (const auto& f : plain.got) EXPECT_TRUE(checksums_ok(f, false));
+  for (const auto& f : host.sent) {
+    EXPECT_LE(f.size(), machine::kMaxFrameBytes);
+    EXPECT_TRUE(checksums_ok(f, false));
+  }
+  for (const auto& [net, f] : uplink.sent) EXPECT_TRUE(checksums_ok(f, false));
+  EXPECT_EQ(sw.stats("o").to_host, 3u);
+  EXPECT_EQ(sw.stats("o").to_uplink, 3u);
+  // A port may send 64 KiB only as a segmentation request.
+  sender.link->transmit(std::vector<uint8_t>(3000, 0));
+  EXPECT_EQ(sw.stats("o").malformed, 1u);
+  sw.set_uplink(nullptr);
+  sw.attach_host_link("o", nullptr);
 }
 
 TEST(NetworkId, IsTwentyFourBitsAndNeverZero) {

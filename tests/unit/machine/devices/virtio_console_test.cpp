@@ -1,6 +1,7 @@
-// virtio-console: what the guest transmits reaches the console backend; receive buffers are held
-// (no input goes this way); a receive buffer the device cannot write, or a huge transmit, does
-// not crash or flood the host.
+// virtio-console: what the guest transmits reaches the console backend; host input pushed to the
+// device fills the driver's receive buffers in order, and receive buffers are held while there is
+// none; a receive buffer the device cannot write, or a huge transmit, does not crash or flood the
+// host.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -88,7 +89,7 @@ TEST_F(VirtioConsoleTest, HugeTransmitIsCutAndCounted) {
   EXPECT_FALSE(driver.needs_reset());
 }
 
-TEST_F(VirtioConsoleTest, ReceiveBuffersAreHeldAndReadableOnesBreakTheDevice) {
+TEST_F(VirtioConsoleTest, ReceiveBuffersWithoutInputAreHeldAndReadableOnesBreakTheDevice) {
   ASSERT_TRUE(driver.init(M::kFeatureVersion1)); // queue 0: receive
   driver.set_desc(0, VirtioTestDriver::kBuffers, 64, Virtqueue::kDescWrite);
   driver.make_available(0);
@@ -103,6 +104,50 @@ TEST_F(VirtioConsoleTest, ReceiveBuffersAreHeldAndReadableOnesBreakTheDevice) {
   fresh.notify(0);
   EXPECT_TRUE(fresh.needs_reset());
   EXPECT_TRUE(console.out.empty());
+}
+
+TEST_F(VirtioConsoleTest, HostInputFillsReceiveBuffersInOrder) {
+  ASSERT_TRUE(driver.init(M::kFeatureVersion1)); // queue 0: receive
+  driver.set_desc(0, VirtioTestDriver::kBuffers, 4, Virtqueue::kDescWrite);
+  driver.make_available(0);
+  driver.notify(0);
+  EXPECT_EQ(driver.used_idx(), 0) << "no input yet: the buffer waits";
+  EXPECT_FALSE(device->wants_service(0));
+  for (char c : std::string("echo hi\n")) {
+    ASSERT_TRUE(device->can_accept_input());
+    device->push_input(static_cast<uint8_t>(c));
+  }
+  EXPECT_TRUE(device->wants_service(0));
+  transport->poll(); // the run loop's poll: the first 4 bytes fill the posted buffer
+  ASSERT_EQ(driver.used_idx(), 1);
+  EXPECT_EQ(driver.used(0).second, 4u);
+  driver.set_desc(1, VirtioTestDriver::kBuffers + 0x100, 64, Virtqueue::kDescWrite);
+  driver.make_available(1);
+  driver.notify(0); // the rest goes into the next buffer at once
+  ASSERT_EQ(driver.used_idx(), 2);
+  EXPECT_EQ(driver.used(1).second, 4u);
+  char got[9] = {};
+  ASSERT_TRUE(bus.copy_from_ram(VirtioTestDriver::kBuffers, got, 4));
+  ASSERT_TRUE(bus.copy_from_ram(VirtioTestDriver::kBuffers + 0x100, got + 4, 4));
+  EXPECT_STREQ(got, "echo hi\n");
+  EXPECT_EQ(device->bytes_read(), 8u);
+  EXPECT_FALSE(device->wants_service(0));
+}
+
+TEST_F(VirtioConsoleTest, InputWaitsForTheDriverIsBoundedAndAResetDropsIt) {
+  EXPECT_FALSE(device->can_accept_input()) << "no driver yet: input stays with the console";
+  device->push_input('x');
+  EXPECT_FALSE(device->wants_service(0));
+  ASSERT_TRUE(driver.init(M::kFeatureVersion1));
+  for (size_t i = 0; i < VirtioConsole::kInputBytes; ++i) {
+    ASSERT_TRUE(device->can_accept_input());
+    device->push_input('x');
+  }
+  EXPECT_FALSE(device->can_accept_input());
+  device->push_input('y'); // past the bound: not kept
+  ASSERT_TRUE(driver.init(M::kFeatureVersion1)); // a reset drops what waited
+  EXPECT_TRUE(device->can_accept_input());
+  EXPECT_FALSE(device->wants_service(0));
 }
 
 } // namespace

@@ -12,6 +12,7 @@
 #include "machine/devices/virtio_mmio.hpp"
 #include "machine/devices/virtio_net.hpp"
 #include "machine/snapshot_format.hpp"
+#include "tcp_frames.hpp"
 
 namespace nimbus::machine {
 namespace {
@@ -26,8 +27,13 @@ class RecordingLink : public NetLink {
 public:
   void attach(FrameSink* s) override { sink = s; }
   void transmit(std::span<const uint8_t> frame) override { sent.emplace_back(frame.begin(), frame.end()); }
+  void transmit_offloaded(std::span<const uint8_t> frame, const NetOffload& offload) override {
+    sent.emplace_back(frame.begin(), frame.end());
+    offloads.push_back(offload);
+  }
   FrameSink* sink = nullptr;
   std::vector<std::vector<uint8_t>> sent;
+  std::vector<NetOffload> offloads;
 };
 
 std::vector<uint8_t> frame_of(size_t len, uint8_t fill) {
@@ -133,7 +139,10 @@ TEST_F(VirtioNetTest, ConfigSpaceHoldsMacAndLinkUp) {
   EXPECT_TRUE(low & VirtioNet::kFeatureMac);
   EXPECT_TRUE(low & VirtioNet::kFeatureStatus);
   EXPECT_FALSE(low & VirtioNet::kFeatureMrgRxbuf);
-  EXPECT_FALSE(low & 1u) << "no checksum offload is offered";
+  EXPECT_TRUE(low & VirtioNet::kFeatureCsum);
+  EXPECT_TRUE(low & VirtioNet::kFeatureGuestCsum);
+  EXPECT_TRUE(low & VirtioNet::kFeatureHostTso4);
+  EXPECT_TRUE(low & VirtioNet::kFeatureGuestTso6);
   uint64_t b = 0;
   const uint8_t want[8] = {0x52, 0x54, 0x00, 0xab, 0xcd, 0xef, 1, 0};
   for (unsigned i = 0; i < 8; ++i) {
@@ -142,8 +151,8 @@ TEST_F(VirtioNetTest, ConfigSpaceHoldsMacAndLinkUp) {
   }
   ASSERT_TRUE(transport->read(M::kConfig + 6, 2, b));
   EXPECT_EQ(b, VirtioNet::kStatusLinkUp);
-  // A driver may not accept what is not offered (checksum offload).
-  EXPECT_FALSE(init(VirtioNet::kFeatureMac | M::kFeatureVersion1 | 1u));
+  // A driver may not accept what is not offered (mergeable receive buffers).
+  EXPECT_FALSE(init(VirtioNet::kFeatureMac | M::kFeatureVersion1 | VirtioNet::kFeatureMrgRxbuf));
 }
 
 TEST_F(VirtioNetTest, TransmitsFrameWithoutHeader) {
@@ -305,6 +314,144 @@ TEST_F(VirtioNetTest, DeviceStateRoundTripsAndRejectsNonsense) {
   EXPECT_EQ(other.backlog(), 1u) << "restored as accepting";
   std::vector<uint8_t> bad = bytes;
   bad[0] = 11;
+  snapshot::Section bad_section{snapshot::make_tag("VIRT"), 0, bad};
+  snapshot::Reader bad_in(bad_section);
+  EXPECT_THROW(other.restore_state(bad_in), snapshot::FormatError);
+}
+
+std::vector<uint8_t> header_of(const NetOffload& o) {
+  std::vector<uint8_t> h(12, 0);
+  o.write(h.data());
+  return h;
+}
+
+constexpr uint64_t kModern = VirtioNet::kFeatureMac | M::kFeatureVersion1;
+
+TEST_F(VirtioNetTest, OffloadedTransmitsKeepTheirHeaderAndHostileOnesAreDropped) {
+  using namespace tcp_frames;
+  ASSERT_TRUE(init(kModern | VirtioNet::kFeatureCsum | VirtioNet::kFeatureHostTso4));
+  auto big = tcp_frame(3000);
+  seed(big, false, 0);
+  send(header_of(gso_request(false, 1448)), big);
+  ASSERT_EQ(link->sent.size(), 1u);
+  EXPECT_EQ(link->sent[0], big);
+  EXPECT_EQ(link->offloads[0].gso_size, 1448);
+  EXPECT_EQ(net->counters().tx_offloaded, 1u);
+  // Each of these is dropped and counted; the device keeps working.
+  const auto hostile = [&](const char* what, auto change, std::vector<uint8_t> frame) {
+    NetOffload o = gso_request(false, 1448);
+    change(o);
+    const uint64_t before = net->counters().tx_bad_offload;
+    send(header_of(o), frame);
+    EXPECT_EQ(net->counters().tx_bad_offload, before + 1) << what;
+    EXPECT_EQ(link->sent.size(), 1u) << what;
+    EXPECT_FALSE(broken()) << what;
+  };
+  hostile("gso_size 0", [](NetOffload& o) { o.gso_size = 0; }, big);
+  hostile("gso_size huge", [](NetOffload& o) { o.gso_size = 0xffff; }, big);
+  hostile("hdr_len past the frame", [](NetOffload& o) { o.hdr_len = 0xffff; }, big);
+  hostile("csum_start past the frame", [](NetOffload& o) { o.csum_start = 0xfff0; }, big);
+  hostile("csum_offset past the frame", [](NetOffload& o) { o.csum_offset = 0xfff0; }, big);
+  hostile("TCPV6, not negotiated", [](NetOffload& o) { o.gso_type = NetOffload::kGsoTcpV6; }, tcp_frame(3000, true));
+  hostile("UDP fragmentation", [](NetOffload& o) { o.gso_type = NetOffload::kGsoUdp; }, big);
+  hostile("checksum only, past the frame", [](NetOffload& o) { o.gso_type = 0, o.csum_start = 200; }, tcp_frame(100));
+  // The ordinary limit still holds without segmentation, and DATA_VALID from a driver is ignored.
+  hostile("a long frame without gso", [](NetOffload& o) { o.gso_type = 0; }, big);
+  NetOffload valid_flag;
+  valid_flag.flags = NetOffload::kDataValid;
+  send(header_of(valid_flag), tcp_frame(100));
+  ASSERT_EQ(link->sent.size(), 2u);
+  EXPECT_EQ(net->counters().tx_offloaded, 1u);
+}
+
+TEST_F(VirtioNetTest, OffloadRequestsOfADriverWithoutTheFeaturesAreDropped) {
+  using namespace tcp_frames;
+  ASSERT_TRUE(init(kModern | VirtioNet::kFeatureCsum)); // checksums, no TSO
+  send(header_of(gso_request(false, 1448)), tcp_frame(3000));
+  EXPECT_EQ(net->counters().tx_dropped, 1u) << "longer than a frame without TSO";
+  send(header_of(gso_request(false, 500)), tcp_frame(1000)); // fits a frame, but TSO was not negotiated
+  EXPECT_TRUE(link->sent.empty());
+  EXPECT_EQ(net->counters().tx_bad_offload, 1u);
+  auto small = tcp_frame(100);
+  send(header_of(csum_request(false)), small);
+  EXPECT_EQ(link->sent.size(), 1u);
+}
+
+TEST_F(VirtioNetTest, AGuestWithoutOffloadsGetsFinishedFrames) {
+  using namespace tcp_frames;
+  ASSERT_TRUE(init(kModern));
+  auto big = tcp_frame(3000);
+  seed(big, false, 0);
+  link->sink->receive_offloaded(big, gso_request(false, 1448));
+  auto small = tcp_frame(101);
+  seed(small, false, small.size() - 34);
+  link->sink->receive_offloaded(small, csum_request(false));
+  EXPECT_EQ(net->backlog(), 4u);
+  EXPECT_EQ(net->counters().rx_finished, 4u);
+  for (unsigned i = 0; i < 4; ++i) post(0, kBuffers + i * 0x1000, 1526, 2);
+  set_reg(M::kQueueNotify, 0);
+  ASSERT_EQ(used_idx(0), 4);
+  for (unsigned i = 0; i < 4; ++i) {
+    const uint32_t len = used_len(0, static_cast<uint16_t>(i));
+    const auto got = ram(kBuffers + i * 0x1000, len);
+    EXPECT_EQ(got[0], 0) << "no flags for a driver without GUEST_CSUM";
+    EXPECT_EQ(got[1], 0) << "no gso";
+    EXPECT_TRUE(checksums_ok(std::vector<uint8_t>(got.begin() + 12, got.end()), false)) << "frame " << i;
+  }
+}
+
+TEST_F(VirtioNetTest, AGuestWithOffloadsGetsTheHeaderOrSegmentsWhenItsBufferIsSmall) {
+  using namespace tcp_frames;
+  ASSERT_TRUE(init(kModern | VirtioNet::kFeatureGuestCsum | VirtioNet::kFeatureGuestTso4));
+  auto big = tcp_frame(3000);
+  seed(big, false, 0);
+  const NetOffload request = gso_request(false, 1448);
+  // A big-packet buffer takes the whole request with its header.
+  post(0, kBuffers, 12 + 65550, 2);
+  set_reg(M::kQueueNotify, 0);
+  link->sink->receive_offloaded(big, request);
+  transport->poll();
+  ASSERT_EQ(used_idx(0), 1);
+  ASSERT_EQ(used_len(0, 0), 12u + big.size());
+  const auto got = ram(kBuffers, 12 + big.size());
+  EXPECT_EQ(NetOffload::parse(got.data()).gso_size, 1448);
+  EXPECT_EQ(NetOffload::parse(got.data()).gso_type, NetOffload::kGsoTcpV4);
+  EXPECT_TRUE(NetOffload::parse(got.data()).needs_csum());
+  EXPECT_EQ(std::vector<uint8_t>(got.begin() + 12, got.end()), big);
+  // Ordinary buffers: the request is segmented, each segment marked DATA_VALID.
+  for (unsigned i = 0; i < 3; ++i) post(0, kBuffers + 0x20000 + i * 0x1000, 1526, 2);
+  set_reg(M::kQueueNotify, 0);
+  link->sink->receive_offloaded(big, request);
+  transport->poll();
+  ASSERT_EQ(used_idx(0), 4);
+  for (unsigned i = 1; i < 4; ++i) {
+    const auto seg = ram(kBuffers + 0x20000 + (i - 1) * 0x1000, used_len(0, static_cast<uint16_t>(i)));
+    EXPECT_EQ(seg[0], NetOffload::kDataValid);
+    EXPECT_TRUE(checksums_ok(std::vector<uint8_t>(seg.begin() + 12, seg.end()), false)) << "segment " << i;
+  }
+  EXPECT_EQ(net->counters().rx_finished, 3u);
+  // A TCPV6 request is segmented at once: GUEST_TSO6 was not negotiated.
+  auto v6 = tcp_frame(2000, true);
+  seed(v6, true, 0);
+  link->sink->receive_offloaded(v6, gso_request(true, 1000));
+  EXPECT_EQ(net->backlog(), 2u);
+}
+
+TEST_F(VirtioNetTest, NegotiatedOffloadsSurviveASnapshot) {
+  using namespace tcp_frames;
+  ASSERT_TRUE(init(kModern | VirtioNet::kFeatureGuestCsum | VirtioNet::kFeatureGuestTso4));
+  snapshot::Writer w;
+  net->save_state(w);
+  const std::vector<uint8_t> bytes = w.take();
+  snapshot::Section section{snapshot::make_tag("VIRT"), 0, bytes};
+  VirtioNet other(net->mac(), nullptr);
+  snapshot::Reader in(section);
+  other.restore_state(in);
+  auto big = tcp_frame(3000);
+  other.receive_offloaded(big, gso_request(false, 1448));
+  EXPECT_EQ(other.backlog(), 1u) << "taken whole, as before the snapshot";
+  std::vector<uint8_t> bad = bytes;
+  bad[bad.size() - 1] = 0x80; // a feature never offered
   snapshot::Section bad_section{snapshot::make_tag("VIRT"), 0, bad};
   snapshot::Reader bad_in(bad_section);
   EXPECT_THROW(other.restore_state(bad_in), snapshot::FormatError);
