@@ -37,7 +37,7 @@ struct ControllerCliOptions {
   std::size_t moves_per_host = 2;
   int64_t leader_ttl = 5;
   std::size_t max_batch = 24;
-  std::size_t max_batches_in_flight = 2;
+  std::size_t max_batches_in_flight = 1;
   std::size_t etcd_max_txn_ops = 128;
 };
 

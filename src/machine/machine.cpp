@@ -1,5 +1,7 @@
 #include "machine/machine.hpp"
 
+#include <optional>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -101,6 +103,39 @@ RunResult Machine::finish(RunResult& result, StopCause cause, std::chrono::stead
   return result;
 }
 
+// Console input goes to the UART, or to the virtio console with console_input_hvc, as fast as
+// the device takes it.
+void Machine::feed_console_input() {
+  if (VirtioConsole* hvc = board_->virtio_console(); hvc && config_.console_input_hvc) {
+    while (hvc->can_accept_input()) {
+      const auto byte = console_.read();
+      if (!byte) break;
+      hvc->push_input(*byte);
+    }
+    return;
+  }
+  Uart16550& uart = board_->uart();
+  while (uart.can_accept_input()) {
+    const auto byte = console_.read();
+    if (!byte) break;
+    uart.push_input(*byte);
+  }
+}
+
+std::optional<StopCause> Machine::stop_cause(uint64_t instructions, std::chrono::steady_clock::time_point started,
+                                            RunResult& result) {
+  const ShutdownRequest request = board_->shutdown_request();
+  if (request.kind == ShutdownRequest::Kind::kPowerOff) {
+    result.exit_code = static_cast<int>(request.exit_code);
+    return StopCause::PowerOff;
+  }
+  if (request.kind == ShutdownRequest::Kind::kReboot) return StopCause::Reboot;
+  if (console_.quit_requested()) return StopCause::UserQuit;
+  if (config_.max_instructions && instructions >= config_.max_instructions) return StopCause::InstructionLimit;
+  if (config_.timeout.count() && std::chrono::steady_clock::now() - started >= config_.timeout) return StopCause::Timeout;
+  return std::nullopt;
+}
+
 RunResult Machine::run() {
   const auto started = std::chrono::steady_clock::now();
   const uint64_t slice = harts_.size() == 1 ? kSliceSingleHart : kSliceSmp;
@@ -154,33 +189,10 @@ RunResult Machine::run() {
     board_->tick(now);
     board_->poll_devices();
 
-    if (VirtioConsole* hvc = board_->virtio_console(); hvc && config_.console_input_hvc) {
-      while (hvc->can_accept_input()) {
-        const auto byte = console_.read();
-        if (!byte) break;
-        hvc->push_input(*byte);
-      }
-    } else {
-      Uart16550& uart = board_->uart();
-      while (uart.can_accept_input()) {
-        const auto byte = console_.read();
-        if (!byte) break;
-        uart.push_input(*byte);
-      }
-    }
+    feed_console_input();
     console_.flush();
 
-    const ShutdownRequest request = board_->shutdown_request();
-    if (request.kind == ShutdownRequest::Kind::kPowerOff) {
-      result.exit_code = static_cast<int>(request.exit_code);
-      return finish(StopCause::PowerOff);
-    }
-    if (request.kind == ShutdownRequest::Kind::kReboot) return finish(StopCause::Reboot);
-    if (console_.quit_requested()) return finish(StopCause::UserQuit);
-    if (config_.max_instructions && result.instructions >= config_.max_instructions)
-      return finish(StopCause::InstructionLimit);
-    if (config_.timeout.count() && std::chrono::steady_clock::now() - started >= config_.timeout)
-      return finish(StopCause::Timeout);
+    if (const auto cause = stop_cause(result.instructions, started, result)) return finish(*cause);
 
     if (all_waiting) idle(now);
   }
@@ -309,25 +321,10 @@ RunResult Machine::run_parallel() {
     const uint64_t now = clock_->now();
     board_->tick(now);
     board_->poll_devices();
-    Uart16550& uart = board_->uart();
-    while (uart.can_accept_input()) {
-      const auto byte = console_.read();
-      if (!byte) break;
-      uart.push_input(*byte);
-    }
+    feed_console_input();
     console_.flush();
 
-    const ShutdownRequest request = board_->shutdown_request();
-    if (request.kind == ShutdownRequest::Kind::kPowerOff) {
-      result.exit_code = static_cast<int>(request.exit_code);
-      return stop(StopCause::PowerOff);
-    }
-    if (request.kind == ShutdownRequest::Kind::kReboot) return stop(StopCause::Reboot);
-    if (console_.quit_requested()) return stop(StopCause::UserQuit);
-    if (config_.max_instructions && instructions.load(std::memory_order_relaxed) >= config_.max_instructions)
-      return stop(StopCause::InstructionLimit);
-    if (config_.timeout.count() && std::chrono::steady_clock::now() - started >= config_.timeout)
-      return stop(StopCause::Timeout);
+    if (const auto cause = stop_cause(instructions.load(std::memory_order_relaxed), started, result)) return stop(*cause);
     if (stopping.load(std::memory_order_acquire)) return stop(StopCause::PowerOff); // a hart failed: stop() throws
 
     std::chrono::nanoseconds sleep = kParallelTick;

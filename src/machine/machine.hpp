@@ -85,6 +85,11 @@ public:
 
 private:
   void idle(uint64_t now);
+  void feed_console_input();
+  // Why the run must end now, if it must: the board powered off or reset, the user quit, the
+  // instruction limit or the timeout was reached (a power-off's code goes into `result`).
+  std::optional<StopCause> stop_cause(uint64_t instructions, std::chrono::steady_clock::time_point started,
+                                      RunResult& result);
   bool runs_parallel() const;
   RunResult run_parallel();
   RunResult finish(RunResult& result, StopCause cause, std::chrono::steady_clock::time_point started);

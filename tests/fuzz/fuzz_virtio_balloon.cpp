@@ -53,14 +53,8 @@ Outcome run_once(const uint8_t* data, size_t size, bool check_restore) {
   FUZZ_CHECK(c.reported_bytes % VirtioBalloon::kPageSize == 0);
   FUZZ_CHECK(balloon->target() <= kRamPages);
   Outcome out{run.ram(), nimbus::fuzz::transport_state(run.transport())};
-  if (check_restore) {
-    MultiQueueRun fresh([](Bus& bus) { return std::make_unique<VirtioBalloon>(bus); }, [](uint8_t, ByteReader&) {});
-    fresh.bus().copy_to_ram(MultiQueueLayout::kRamBase, out.ram.data(), out.ram.size());
-    nimbus::machine::snapshot::Reader r(out.state, "virtio transport");
-    fresh.transport().restore_state(r);
-    r.expect_end();
-    FUZZ_CHECK(nimbus::fuzz::transport_state(fresh.transport()) == out.state);
-  }
+  if (check_restore)
+    nimbus::fuzz::check_state_restores([](Bus& bus) { return std::make_unique<VirtioBalloon>(bus); }, out.ram, out.state);
   return out;
 }
 

@@ -134,6 +134,18 @@ private:
   uint16_t avail_idx_[4] = {0, 0, 0, 0};
 };
 
+// The transport's saved `state` (over `ram`) restores into a fresh transport and device made by
+// `make` and saves back identically.
+inline void check_state_restores(const std::function<std::unique_ptr<machine::VirtioDevice>(machine::Bus&)>& make,
+                                 const std::vector<uint8_t>& ram, const std::vector<uint8_t>& state) {
+  MultiQueueRun fresh(make, [](uint8_t, ByteReader&) {});
+  fresh.bus().copy_to_ram(MultiQueueLayout::kRamBase, ram.data(), ram.size());
+  machine::snapshot::Reader r(state, "virtio transport");
+  fresh.transport().restore_state(r);
+  r.expect_end();
+  FUZZ_CHECK(transport_state(fresh.transport()) == state);
+}
+
 // Seeds in the same opcodes.
 struct MultiQueueSeed {
   ByteWriter w;

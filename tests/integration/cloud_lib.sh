@@ -53,9 +53,9 @@ wait_until() {
   fail "timed out after ${seconds}s waiting for: $what"
 }
 
-# vmm_pids DIR: pids of VMM processes whose command line names DIR, on one line (a jailed VMM
+# vmm_pids DIR: pids of VMM processes whose command line names DIR, one per line (a jailed VMM
 # counts twice: its keeper and itself).
-vmm_pids() { pgrep -d " " -f "nimbus run --vm $1" || true; }
+vmm_pids() { pgrep -f "nimbus run --vm $1" || true; }
 no_vmm() { [ -z "$(vmm_pids "$1")" ]; }
 some_vmm() { [ -n "$(vmm_pids "$1")" ]; }
 

@@ -85,7 +85,7 @@ api "$AGENT_SOCK" POST /v1/vms/web/actions -d '{"action":"reboot"}'; body=$API_B
 expect 202 ""
 rebooted() { local p; p=$(vmm_pids "$TEST_WORK/h1/vms/web/"); [ -n "$p" ] && [ "$p" != "$old" ] && running; }
 wait_until 15 "web rebooted with a new VMM" rebooted
-say "ok: start, then reboot (a fresh VMM: pid $old -> $(vmm_pids "$TEST_WORK/h1/vms/web/"))"
+say "ok: start, then reboot (a fresh VMM: pid $(echo $old) -> $(echo $(vmm_pids "$TEST_WORK/h1/vms/web/")))"
 
 api "$AGENT_SOCK" GET /v1/vms/web/stats; body=$API_BODY
 expect 200 '"cpu_seconds"'

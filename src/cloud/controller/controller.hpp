@@ -49,7 +49,7 @@ struct ControllerOptions {
   std::size_t etcd_max_txn_ops = 128;  // etcd's --max-txn-ops: no batch's transaction exceeds it
   // Create batches committing at once: the next batch is decided on the tentative state of those
   // in flight (their allocs and usages guarded by value, see KeyAfter). 1: one at a time.
-  std::size_t max_batches_in_flight = 2;
+  std::size_t max_batches_in_flight = 1;
   // Tests only: called on the committing thread just before a create batch's transaction is sent
   // (its sequence number from 1, and whether it was decided while another batch was in flight).
   std::function<void(uint64_t seq, bool chained)> before_create_commit;
