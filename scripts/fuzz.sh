@@ -81,7 +81,7 @@ for t in "${targets[@]}"; do
   status="$(cat "$build/logs/$t.status" 2>/dev/null || echo missing)"
   execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
   rate="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)"
-  last="$(grep -E '^#[0-9]+' "$log" | tail -1)"
+  last="$(grep -E '^#[0-9]+' "$log" | tail -1 || true)"   # a target that crashed at once has none
   cov="$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<< "$last")"
   ft="$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<< "$last")"
   corp="$(sed -n 's/.* corp: \([0-9]*\).*/\1/p' <<< "$last")"

@@ -138,7 +138,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       uint8_t header[10];
       const auto bytes = in.bytes(10);
       std::memset(header, 0, sizeof header);
-      std::memcpy(header, bytes.data(), bytes.size());
+      if (!bytes.empty()) std::memcpy(header, bytes.data(), bytes.size()); // an empty vector's data() may be null
       link->sink->receive_offloaded(frame, NetOffload::parse(header));
       ++offered;
     } else if (opcode < 0xf0) { // a frame arrives (any length, including runts and giants)
