@@ -83,11 +83,11 @@ constexpr uint64_t kFrame = 2 << 20;
 // likewise).
 class VmMigrationModes : public ::testing::TestWithParam<VirtMode> {};
 
-// The interpreter: the test needs a guest that dirties its 1 MiB slower than the 8 MiB/s link
-// copies, or pre-copy never converges here (no scheduler throttles a bare Vm::run), and the
-// guest's speed under the JIT depends on the host's load (it finished before the switch-over on
-// a quiet machine). The JIT's stores reach the dirty log as the interpreter's do: the migration
-// integration tests run with it and check the guest's results.
+// The interpreter, for the tests that move a running guest: they need one that dirties its 1 MiB
+// slower than the 8 MiB/s link copies, or pre-copy never converges here (no scheduler throttles
+// a bare Vm::run), and the guest's speed under the JIT depends on the host's load (it finished
+// before the switch-over on a quiet machine). The JIT's stores reach the dirty log too: the
+// dirty-log test below runs with it, and the migration integration tests check guests' results.
 VmOptions interpreter() {
   VmOptions options;
   options.jit = false;
@@ -208,7 +208,7 @@ TEST_P(VmMigrationDisk, TheDestinationsDiskHoldsEveryBlockWrittenBeforeTheStop) 
   config.disk = source_disk.string();
   FramePool pool_b(32 << 20, kFrame), pool_c(32 << 20, kFrame);
   BufferConsole first, rest;
-  Vm source(config, pool_b, first);
+  Vm source(config, pool_b, first, interpreter()); // slower than its link: see interpreter()
   machine::VirtioMmio* transport = nullptr;
   for (unsigned slot = 0; slot < 8 && transport == nullptr; ++slot)
     if (auto* t = source.board().virtio(slot); t != nullptr && t->device().device_id() == machine::VirtioBlock::kDeviceId)
@@ -266,7 +266,7 @@ TEST_P(VmMigrationDisk, TheDestinationsDiskHoldsEveryBlockWrittenBeforeTheStop) 
       VmConfig arrived = incoming.hello(std::chrono::seconds(5)).config;
       EXPECT_EQ(incoming.expect_disk(copy, std::chrono::seconds(5)), kDiskBytes);
       arrived.disk = copy.string();
-      VmOptions options;
+      VmOptions options = interpreter();
       options.incoming = true;
       destination = std::make_unique<Vm>(arrived, pool_c, rest, options);
       incoming.receive(*destination);
@@ -322,14 +322,14 @@ TEST(VmMigration, ADestinationThatGoesAwayLeavesTheVmRunningOnTheSource) {
   TempFile kernel(dirtying_guest());
   FramePool pool_a(32 << 20, kFrame);
   BufferConsole whole;
-  Vm reference(config_for(kernel), pool_a, whole);
+  Vm reference(config_for(kernel), pool_a, whole, interpreter());
   run_to_halt(reference);
 
   int fds[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
   FramePool pool_b(32 << 20, kFrame);
   BufferConsole output;
-  Vm source(config_for(kernel), pool_b, output);
+  Vm source(config_for(kernel), pool_b, output, interpreter());
   std::thread runner([&] { run_to_halt(source); });
   // The "destination" accepts, takes some pages, then dies.
   std::thread receiver([&] {
