@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <iterator>
 #include <fstream>
 #include <memory>
 
@@ -106,19 +105,9 @@ int run_host(const HostCommandOptions& o) {
   }
   if (a.jailed() && !a.simulate) {
     // Limits only where this host has the controller: a VMM asked for one it lacks would not start.
-    std::ifstream mountinfo("/proc/self/mountinfo"), self("/proc/self/cgroup");
-    const auto hierarchies = parse_cgroup_hierarchies(mountinfo, self, [](const std::filesystem::path& mount) {
-      std::ifstream in(mount / "cgroup.controllers");
-      return std::string(std::istreambuf_iterator<char>(in), {});
-    });
-    const auto has = [&](const std::string& controller) {
-      for (const auto& h : hierarchies)
-        if (std::find(h.controllers.begin(), h.controllers.end(), controller) != h.controllers.end()) return true;
-      return false;
-    };
-    a.vmm_limit_memory = has("memory");
-    a.vmm_limit_cpu = has("cpu");
-    a.vmm_limit_pids = has("pids");
+    a.vmm_limit_memory = cgroup_controller_mounted("memory");
+    a.vmm_limit_cpu = cgroup_controller_mounted("cpu");
+    a.vmm_limit_pids = cgroup_controller_mounted("pids");
     fmt::print(stderr, "nimbus host: VMMs run jailed{}{}{}{}\n",
                a.vmm_jail_uid_count ? fmt::format(", each as its own uid from {}", o.vmm_jail_uids) : "",
                a.vmm_limit_memory ? ", memory capped" : "", a.vmm_limit_cpu ? ", CPU capped" : "",

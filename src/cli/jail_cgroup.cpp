@@ -45,6 +45,14 @@ std::vector<std::string> split(const std::string& text, char by) {
   return parts;
 }
 
+// "cpu io memory\n" (cgroup.controllers, cgroup.subtree_control): the names.
+std::vector<std::string> words(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
 bool has(const std::vector<std::string>& list, const std::string& item) {
   for (const auto& x : list)
     if (x == item) return true;
@@ -108,9 +116,7 @@ std::vector<CgroupHierarchy> parse_cgroup_hierarchies(
     h.mount = unescape_mount_path(fields[4]);
     h.v2 = type == "cgroup2";
     if (h.v2) {
-      h.controllers = split(read_controllers(h.mount), ' ');
-      for (auto& c : h.controllers)
-        while (!c.empty() && (c.back() == '\n' || c.back() == '\r')) c.pop_back();
+      h.controllers = words(read_controllers(h.mount));
       h.own_path = own_v2.empty() ? "/" : own_v2;
     } else {
       for (const auto& option : split(fields[dash + 3], ','))
@@ -124,12 +130,22 @@ std::vector<CgroupHierarchy> parse_cgroup_hierarchies(
   return found;
 }
 
-VmmCgroup::VmmCgroup(const CgroupLimits& limits, pid_t pid) {
-  if (!limits.any()) return;
+std::vector<CgroupHierarchy> this_process_cgroup_hierarchies() {
   std::ifstream mountinfo("/proc/self/mountinfo");
   std::ifstream self("/proc/self/cgroup");
-  const auto hierarchies = parse_cgroup_hierarchies(
-      mountinfo, self, [](const fs::path& mount) { return read_text(mount / "cgroup.controllers"); });
+  return parse_cgroup_hierarchies(mountinfo, self,
+                                  [](const fs::path& mount) { return read_text(mount / "cgroup.controllers"); });
+}
+
+bool cgroup_controller_mounted(const std::string& controller) {
+  for (const auto& h : this_process_cgroup_hierarchies())
+    if (has(h.controllers, controller)) return true;
+  return false;
+}
+
+VmmCgroup::VmmCgroup(const CgroupLimits& limits, pid_t pid) {
+  if (!limits.any()) return;
+  const auto hierarchies = this_process_cgroup_hierarchies();
   std::vector<Wanted> wanted;
   if (limits.memory_max) wanted.push_back({"memory", "--jail-memory-max"});
   if (limits.cpu_max_percent) wanted.push_back({"cpu", "--jail-cpu-max"});
@@ -159,10 +175,10 @@ VmmCgroup::VmmCgroup(const CgroupLimits& limits, pid_t pid) {
         // Only what is not enabled yet: in a cgroup namespace the root has processes, and
         // writing its subtree_control would fail even for controllers systemd already gave it.
         for (const fs::path& at : {h->mount, parent}) {
-          const auto enabled = split(read_text(at / "cgroup.subtree_control"), ' ');
+          const auto enabled = words(read_text(at / "cgroup.subtree_control"));
           std::string enable;
           for (const auto& c : controllers)
-            if (!has(enabled, c) && !has(enabled, c + "\n")) enable += (enable.empty() ? "+" : " +") + c;
+            if (!has(enabled, c)) enable += (enable.empty() ? "+" : " +") + c;
           if (!enable.empty()) write_file(at / "cgroup.subtree_control", enable);
         }
       }

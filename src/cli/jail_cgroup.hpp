@@ -36,6 +36,11 @@ std::vector<CgroupHierarchy> parse_cgroup_hierarchies(
     std::istream& mountinfo, std::istream& self_cgroup,
     const std::function<std::string(const std::filesystem::path&)>& read_controllers);
 
+// The same for this process, from /proc.
+std::vector<CgroupHierarchy> this_process_cgroup_hierarchies();
+// Whether some mounted hierarchy holds `controller` ("memory", "cpu", "pids").
+bool cgroup_controller_mounted(const std::string& controller);
+
 // The groups made for one VMM, one per hierarchy that enforces a requested limit.
 class VmmCgroup {
 public:

@@ -913,9 +913,10 @@ void register_run(CLI::App& app) {
                 "Do not install the seccomp filter that limits the running VMM to the system calls it needs "
                 "(docs/security.md)");
   run->add_flag("--jail", options->jail,
-                "Run the VMM confined (needs root; docs/security.md): its own mount, network, IPC and UTS "
-                "namespaces, a root holding only its boot files, disks, state and log directories, then as "
-                "--jail-user with no capabilities, under the seccomp filter");
+                "Run the VMM confined (needs root; docs/security.md): pid 1 of its own PID namespace under a "
+                "keeper process, its own mount, network, IPC and UTS namespaces, a root holding only its boot files, "
+                "disks, state and log directories, then as --jail-user with no capabilities, under the seccomp "
+                "filter; --jail-*-max add cgroup limits");
   run->add_option("--jail-user", options->jail_user,
                   "With --jail: the unprivileged user the VMM becomes after setup: NAME, NAME:GROUP, UID or UID:GID "
                   "(default nobody); it is given the state and log directories")
