@@ -108,12 +108,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const uint32_t len = (opcode & 4) ? in.u32() : in.u16();
       const auto flags = static_cast<uint16_t>(in.u8() & 7);
       const uint16_t next = in.u8();
-      uint8_t d[16];
-      std::memcpy(d, &addr, 8);
-      std::memcpy(d + 8, &len, 4);
-      std::memcpy(d + 12, &flags, 2);
-      std::memcpy(d + 14, &next, 2);
-      bus.copy_to_ram(desc(q) + 16ull * index, d, 16);
+      nimbus::fuzz::write_descriptor(bus, desc(q) + 16ull * index, addr, len, flags, next);
     } else if (opcode < 0xd0) { // make a head available on queue (opcode & 1) and notify
       const unsigned q = opcode & 1;
       store16(avail(q) + 4 + 2ull * (avail_idx[q] % kQueueSize), in.u8());

@@ -104,12 +104,7 @@ private:
       const uint32_t len = (opcode & 8) ? in.u32() : in.u16();
       const auto flags = static_cast<uint16_t>(in.u8() & 7);
       const uint16_t next = in.u8();
-      uint8_t d[16];
-      std::memcpy(d, &addr, 8);
-      std::memcpy(d + 8, &len, 4);
-      std::memcpy(d + 12, &flags, 2);
-      std::memcpy(d + 14, &next, 2);
-      bus_.copy_to_ram(L::desc(q) + 16ull * index, d, 16);
+      write_descriptor(bus_, L::desc(q) + 16ull * index, addr, len, flags, next);
     } else if (opcode < multi_queue_op::kHost) {
       const unsigned q = opcode & 3;
       const uint16_t head = in.u8();

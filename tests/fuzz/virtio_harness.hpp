@@ -46,6 +46,17 @@ struct VirtioLayout {
   static constexpr uint64_t kBuffers = kRamBase + 0x4000;
 };
 
+// Writes one split-ring descriptor (virtio 1.x 2.7.5: addr, len, flags, next) at `at`.
+inline void write_descriptor(machine::Bus& bus, uint64_t at, uint64_t addr, uint32_t len, uint16_t flags,
+                             uint16_t next) {
+  uint8_t d[16];
+  std::memcpy(d, &addr, 8);
+  std::memcpy(d + 8, &len, 4);
+  std::memcpy(d + 12, &flags, 2);
+  std::memcpy(d + 14, &next, 2);
+  bus.copy_to_ram(at, d, 16);
+}
+
 // Opcodes of the input stream (the first byte of the input chooses the layout and options).
 namespace virtio_op {
 inline constexpr uint8_t kRegister = 0x00;  // 0x00-0x7f: a register access (mmio_ops.hpp)
@@ -138,12 +149,7 @@ private:
       const uint32_t len = in.u32();
       const auto flags = static_cast<uint16_t>(in.u8() & 7);
       const uint16_t next = in.u8();
-      uint8_t d[16];
-      std::memcpy(d, &addr, 8);
-      std::memcpy(d + 8, &len, 4);
-      std::memcpy(d + 12, &flags, 2);
-      std::memcpy(d + 14, &next, 2);
-      bus_.copy_to_ram(VirtioLayout::kDesc + 16ull * (index % 128), d, 16);
+      write_descriptor(bus_, VirtioLayout::kDesc + 16ull * (index % 128), addr, len, flags, next);
     } else if (opcode < virtio_op::kInit) {
       const uint16_t head = in.u8();
       const uint16_t size = queue_size_ ? queue_size_ : 1;
