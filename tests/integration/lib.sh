@@ -36,6 +36,15 @@ require_guests() {
   source "$NIMBUS_SOURCE_DIR/guests/paths.sh"
 }
 
+# build_bare_metal OUT SOURCE.c: a bare-metal RV64GC program of ours that starts in M-mode at
+# 0x80000000, linked with the differential programs' crt.S (which calls test_main) and link.ld.
+build_bare_metal() {
+  local programs="$NIMBUS_SOURCE_DIR/tests/differential/programs"
+  riscv64-linux-gnu-gcc -march=rv64gc -mabi=lp64d -mcmodel=medany -O2 -ffreestanding -nostdlib -nostartfiles \
+    -static -no-pie -fno-pic -Wall -Wextra -Werror -Wl,--no-relax -Wl,--build-id=none -Wl,--no-warn-rwx-segments \
+    -I "$programs" -T "$programs/link.ld" -o "$1" "$programs/crt.S" "$2"
+}
+
 # run_guest LOG TIMEOUT_SECONDS [nimbus run options...]
 # Runs the machine with the agreed `nimbus run` options (or their QEMU equivalents), console
 # output to LOG (CR stripped), stdin closed. Sets RUN_STATUS to the exit code.

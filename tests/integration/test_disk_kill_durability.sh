@@ -14,12 +14,8 @@ source "$(dirname "$0")/lib.sh"
 require_machine
 command -v riscv64-linux-gnu-gcc >/dev/null || skip "riscv64-linux-gnu-gcc not installed (scripts/install-deps.sh)"
 command -v python3 >/dev/null || skip "python3 not installed"
-programs="$NIMBUS_SOURCE_DIR/tests/differential/programs"
 writer="$TEST_WORK/disk_writer.elf"
-riscv64-linux-gnu-gcc -march=rv64gc -mabi=lp64d -mcmodel=medany -O2 -ffreestanding -nostdlib -nostartfiles \
-  -static -no-pie -fno-pic -Wall -Wextra -Werror -Wl,--no-relax -Wl,--build-id=none -I "$programs" \
-  -T "$programs/link.ld" -o "$writer" "$programs/crt.S" "$NIMBUS_SOURCE_DIR/tests/integration/programs/disk_writer.c" \
-  || fail "could not build the writer"
+build_bare_metal "$writer" "$NIMBUS_SOURCE_DIR/tests/integration/programs/disk_writer.c" || fail "could not build the writer"
 disk="$TEST_WORK/disk.img"
 truncate -s 256M "$disk" # 65535 records: no run reaches the end before its kill
 kills="${NIMBUS_KILLS:-60}"

@@ -12,12 +12,8 @@ require_machine
 require_guests kernel initramfs
 [ -f "$NIMBUS_UBOOT_SMODE" ] || skip "$NIMBUS_UBOOT_SMODE missing (package u-boot-qemu)"
 
-programs="$NIMBUS_SOURCE_DIR/tests/differential/programs"
 hello="$TEST_WORK/mmode_hello.elf"
-riscv64-linux-gnu-gcc -march=rv64gc -mabi=lp64d -mcmodel=medany -O2 -ffreestanding -nostdlib -nostartfiles \
-  -static -no-pie -fno-pic -Wall -Wextra -Werror -Wl,--no-relax -Wl,--build-id=none -Wl,--no-warn-rwx-segments \
-  -I "$programs" -T "$programs/link.ld" -o "$hello" "$programs/crt.S" "$NIMBUS_SOURCE_DIR/tests/integration/programs/mmode_hello.c" \
-  || fail "could not build the M-mode program"
+build_bare_metal "$hello" "$NIMBUS_SOURCE_DIR/tests/integration/programs/mmode_hello.c" || fail "could not build the M-mode program"
 
 vm() { # NAME MODE MEMORY then TOML lines
   local name="$1" mode="$2" memory="$3"; shift 3
