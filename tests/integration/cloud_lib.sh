@@ -69,6 +69,13 @@ api() {
   API_BODY="${out%$'\n'*}"
 }
 apiget() { api "$@"; printf '%s' "$API_BODY"; }
+# vm_state SOCKET ID: the VM's top-level state on that agent (not its spec's desired "state"),
+# empty when the agent does not answer 200.
+vm_state() {
+  api "$1" GET "/v1/vms/$2"
+  [ "$API_STATUS" = 200 ] || return 0
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["state"])' <<< "$API_BODY"
+}
 
 # linux_spec ID [GENERATION]: a VM spec for the test Linux guest, 64 MiB, 1 vCPU, emulate mode.
 linux_spec() {

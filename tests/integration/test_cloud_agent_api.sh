@@ -48,7 +48,7 @@ api "$AGENT_SOCK" PUT /v1/vms/web -d "$(linux_spec web)"; body=$API_BODY
 expect 200 ""
 api "$AGENT_SOCK" PUT /v1/vms/web -d "$(linux_spec web 2)"; body=$API_BODY
 expect 409 "already exists with another spec"
-running() { apiget "$AGENT_SOCK" GET /v1/vms/web | grep -q '"state": "running"'; }
+running() { [ "$(vm_state "$AGENT_SOCK" web)" = running ]; }
 wait_until 10 "web running" running
 some_vmm "$TEST_WORK/h1/vms/web/" || fail "no VMM process for web"
 if [ ${#jail1[@]} -gt 0 ]; then
@@ -72,7 +72,7 @@ api "$AGENT_SOCK" POST /v1/vms/web/actions -d '{"verb":"stop"}'; body=$API_BODY
 expect 400 "field 'action': required"
 api "$AGENT_SOCK" POST /v1/vms/web/actions -d '{"action":"stop"}'; body=$API_BODY
 expect 202 ""
-stopped() { apiget "$AGENT_SOCK" GET /v1/vms/web | grep -q '"state": "stopped"'; }
+stopped() { [ "$(vm_state "$AGENT_SOCK" web)" = stopped ]; }
 wait_until 10 "web stopped" stopped
 no_vmm "$TEST_WORK/h1/vms/web/" || fail "web's VMM still runs after stop"
 say "ok: stop: the VMM exited, state stopped"
@@ -131,9 +131,9 @@ to=$(sed -n 's/.*"incoming_address": "\(tcp:[^"]*\)".*/\1/p' <<< "$API_BODY")
 api "$h1_sock" POST /v1/vms/web/migrate -d "{\"to\":\"$to\"}"; body=$API_BODY
 expect 200 '"downtime_ms"'
 say "ok: snapshot to $TEST_WORK/snap; migrated web to h2 ($to): $(grep -o '"downtime_ms": [0-9.]*' <<< "$body")"
-arrived() { api "$AGENT_SOCK" GET /v1/vms/web; grep -q '"state": "running"' <<< "$API_BODY"; }
+arrived() { [ "$(vm_state "$AGENT_SOCK" web)" = running ]; }
 wait_until 10 "web running on h2" arrived
-migrated() { api "$h1_sock" GET /v1/vms/web; grep -q '"state": "migrated"' <<< "$API_BODY"; }
+migrated() { [ "$(vm_state "$h1_sock" web)" = migrated ]; }
 wait_until 10 "web migrated on h1" migrated
 grep -aq 'Linux version' "$TEST_WORK/h2/vms/web/web.log" && fail "web booted again on h2"
 api "$AGENT_SOCK" DELETE /v1/vms/web; body=$API_BODY
