@@ -739,8 +739,23 @@ def main():
         m0 = http_get_text(port, "/metrics")
         meter = CpuMeter(roles)
         t0 = time.perf_counter()
-        dels = run_parallel(clients, victims,
-                            lambda api, j: api.call("DELETE", f"/v1/vms/{j[1]}?tenant={j[0]}"))
+        def delete(api, j):
+            # As for creates: when the outcome is unknown to the client (a DELETE resent after
+            # its connection broke finds the VM gone, or the controller's etcd request timed
+            # out while etcd went on to commit), look, and count it deleted once it is gone.
+            tenant, name = j[0], j[1]
+            status, body = api.call("DELETE", f"/v1/vms/{name}?tenant={tenant}")
+            code = body.get("code") if isinstance(body, dict) else None
+            if (api.retried and status == 404) or code in ("etcd_unavailable", "etcd_outcome_unknown"):
+                s, b = api.call("GET", f"/v1/vms/{name}?tenant={tenant}")
+                if s == 404 or (s == 200 and isinstance(b, dict) and b.get("state") == "deleted"):
+                    retried_deleted.append((name, code or "404 after retry"))
+                    return 200, body
+            return status, body
+
+        retried_deleted = []
+
+        dels = run_parallel(clients, victims, delete)
         delete_s = time.perf_counter() - t0
         delete_cpu = meter.stop()
         m1 = http_get_text(port, "/metrics")
@@ -762,7 +777,13 @@ def main():
         expect_vms = len(ok) + len(open_ok) - dels_ok + recs_ok
         if len(vms) != expect_vms:
             problems.append(f"after churn: expected {expect_vms} VMs, the controller lists {len(vms)}")
-        log(f"churn: {dels_ok}/{churn} deleted, {recs_ok}/{churn} re-created in {churn_s:.1f} s")
+        failed = {}
+        for _, (status, body), _ in dels:
+            if status != 200:
+                key = f"{status} {body.get('code', '') if isinstance(body, dict) else ''}".strip()
+                failed[key] = failed.get(key, 0) + 1
+        log(f"churn: {dels_ok}/{churn} deleted, {recs_ok}/{churn} re-created in {churn_s:.1f} s"
+            + (f"; deletes not answered 200: {failed}" if failed else ""))
 
         # Lose a rack: kill -9 of the agent process playing its hosts.
         lost_name, lost_proc = racks[0]
@@ -869,6 +890,9 @@ def main():
             # creates answered 409 after a retry or 503 etcd_unavailable, then found created
             "creates_confirmed_after_unknown_outcome": {c: sum(1 for _, x in retried_created if x == c)
                                                         for c in {x for _, x in retried_created}},
+            # deletes answered 404 after a retry or 503 etcd_outcome_unknown, then found gone
+            "deletes_confirmed_after_unknown_outcome": {c: sum(1 for _, x in retried_deleted if x == c)
+                                                        for c in {x for _, x in retried_deleted}},
             "invariant_problems": problems,
         }
         if a.json:
