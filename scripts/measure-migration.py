@@ -11,10 +11,13 @@ initramfs unless given), starts `nimbus run --incoming tcp:127.0.0.1:0`, migrate
 with `nimbus migrate vm --to ... --json` 2 s into the workload, and prints one table row: total
 time, rounds, pages and bytes sent, the pages copied with the VM stopped, the throttle
 auto-converge applied, the downtime as the VMM sees it (source stopped until the destination
-said STARTED) and as the guest sees it: the longest gap in `nimbus-bench gap`'s clock loop
+said STARTED) and as the guest sees it: how far the destination moved the guest's clocks at
+its first instruction there (the real time from the stop on the source to that instruction), and
+the longest gap in `nimbus-bench gap`'s clock loop
 (nimbus.mode=gap) in the second in which the VM moved, next to the longest gap of the same loop
 in any other second of the run (the host's scheduling noise, and auto-converge's throttling
-during pre-copy).
+during pre-copy), and the host's 1-minute load average as the migration ended (the figures are
+wall-clock times: on a shared machine they carry its load).
 Workloads: idle (the busybox shell waits; no guest-side figure), cpu (the clock loop alone:
 CPU-bound), dirty:MIB:RATE (the loop writing one byte per page of a MIB buffer at RATE MiB/s,
 0 = as fast as it can).
@@ -56,9 +59,15 @@ def one(nimbus, kernel, initrd, size, workload, work, mode="emulate"):
             raise RuntimeError(f"migrate failed: {m.stderr.strip()}")
         report = json.loads(m.stdout)
         row = dict(report)
+        row["load"] = os.getloadavg()[0]
         if workload == "idle":
             time.sleep(1)
         row["guest_gap_ms"], row["other_gap_ms"] = guest_gaps(workload, src_log, dst_log)
+        # How far the destination moved the guest's clocks at its first instruction: the real time
+        # from the stop on the source to that instruction, the part of the guest's gap that is the
+        # switch-over itself (the rest of the gap is the host's scheduling around it).
+        jump = wait_for(dst_err, r"its clocks moved on ([0-9.]+) ms", 5)
+        row["clock_jump_ms"] = float(jump.group(1)) if jump else None
         return row
     finally:
         for p in (src, dst):
@@ -79,8 +88,9 @@ def main():
     args = parser.parse_args()
     kernel, initrd = (args.kernel, args.initrd) if args.kernel else guest_paths()
     print("| mode | VM | workload | total ms | rounds | pages sent | MiB sent | pages stopped | throttle | "
-          "downtime (VMM) ms | guest clock gap, switch-over second, ms | longest gap in other seconds, ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "downtime (VMM) ms | guest clock moved at the switch-over, ms | guest clock gap, switch-over second, ms | "
+          "longest gap in other seconds, ms | load average |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as work:
         for mode in args.virt.split(","):
           for size in args.sizes.split(","):
@@ -89,14 +99,15 @@ def main():
                     try:
                         r = one(args.nimbus, kernel, initrd, size, workload, work, mode)
                     except RuntimeError as error:
-                        print(f"| {mode} | {size} | {workload} | failed: {error} |||||||||")
+                        print(f"| {mode} | {size} | {workload} | failed: {error} ||||||||||| {os.getloadavg()[0]:.1f} |")
                         continue
                     gap = "-" if r["guest_gap_ms"] is None else f"{r['guest_gap_ms']:.1f}"
                     other = "-" if r["other_gap_ms"] is None else f"{r['other_gap_ms']:.1f}"
                     throttle = f"{r['throttle_percent']} %" if r["throttle_percent"] else "-"
+                    jump = "-" if r["clock_jump_ms"] is None else f"{r['clock_jump_ms']:.1f}"
                     print(f"| {mode} | {size} | {workload} | {r['total_ms']:.0f} | {r['rounds']} | {r['pages_sent']} | "
-                          f"{r['bytes_sent'] / 2**20:.1f} | {r['final_pages']} | {throttle} | {r['downtime_ms']:.1f} | "
-                          f"{gap} | {other} |", flush=True)
+                          f"{r['bytes_sent'] / 2**20:.1f} | {r['final_pages']} | {throttle} | {r['downtime_ms']:.1f} | {jump} | "
+                          f"{gap} | {other} | {r['load']:.1f} |", flush=True)
 
 
 if __name__ == "__main__":
