@@ -129,18 +129,21 @@ Channel::Received Channel::receive(std::chrono::milliseconds timeout) {
 
 namespace {
 
-// Runs `work` on the VM's thread at its next round boundary and waits for it. Everything the
-// work touches is owned by the closure, so a late run after the waiter gave up is still safe.
-// `timeout` bounds the wait for the boundary, `run_timeout` the work once it began.
+// Runs `work` on the VM's thread at its next round boundary and waits for it. A work that has
+// not begun when the wait for the boundary ends (`timeout`, or the VM stopped) never runs: the
+// caller reports what happened and a late run cannot contradict it (a round's work may stop the
+// VM and hand it over). Once begun, the work is waited for to its end (its own frames have
+// timeouts), so the caller always learns what it did.
 template <typename R>
 R on_vm_thread(Vm& vm, const SendOptions& options, std::function<R()> work,
-               std::chrono::milliseconds timeout = std::chrono::seconds(30),
-               std::chrono::milliseconds run_timeout = std::chrono::seconds(30)) {
+               std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  enum : int { queued, begun, abandoned };
   auto promise = std::make_shared<std::promise<R>>();
   auto future = promise->get_future();
-  auto started = std::make_shared<std::atomic<bool>>(false);
-  vm.run_at_boundary([promise, started, work = std::move(work)] {
-    started->store(true, std::memory_order_release);
+  auto stage = std::make_shared<std::atomic<int>>(queued);
+  vm.run_at_boundary([promise, stage, work = std::move(work)] {
+    int expected = queued;
+    if (!stage->compare_exchange_strong(expected, begun)) return;   // the waiter gave up on it
     try {
       if constexpr (std::is_void_v<R>) {
         work();
@@ -154,18 +157,15 @@ R on_vm_thread(Vm& vm, const SendOptions& options, std::function<R()> work,
   });
   if (options.wake) options.wake();
   const auto deadline = Clock::now() + timeout;
-  std::optional<Clock::time_point> run_deadline;
+  auto give_up = [&](const std::string& why) {
+    int expected = queued;
+    if (stage->compare_exchange_strong(expected, abandoned)) throw MigrationError(why);
+  };
   while (future.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
-    // The work itself may end the VM (the hand-off): give it time to report.
-    if (vm.state() != Vm::State::running && future.wait_for(std::chrono::seconds(2)) != std::future_status::ready)
-      throw MigrationError(fmt::format("VM '{}' stopped during the migration", vm.name()));
-    if (started->load(std::memory_order_acquire)) {
-      if (!run_deadline) run_deadline = Clock::now() + run_timeout;
-      if (Clock::now() > *run_deadline) throw MigrationError("the VM's part of the migration did not finish in time");
-      continue;
-    }
-    if (Clock::now() > deadline) throw MigrationError("the VM did not reach a round boundary in time");
-    if (options.wake) options.wake();
+    if (stage->load(std::memory_order_acquire) == begun) continue;   // running: wait for its end
+    if (vm.state() != Vm::State::running) give_up(fmt::format("VM '{}' stopped during the migration", vm.name()));
+    else if (Clock::now() > deadline) give_up("the VM did not reach a round boundary in time");
+    else if (options.wake) options.wake();
   }
   return future.get();
 }
@@ -555,8 +555,7 @@ SendReport send_vm(Vm& vm, int fd, const SendOptions& options) {
               r.outcome = stop_and_copy(r.dirty, r.dirty_disk);
             }
             return r;
-          },
-          std::chrono::seconds(30), std::chrono::minutes(5));
+          });
       if (taken.outcome) {
         outcome = std::move(*taken.outcome);
         break;
