@@ -17,7 +17,10 @@ std::optional<uint32_t> AutoConverge::after_round(uint64_t dirtied, uint64_t las
     busy_rounds_ = 0;
     return std::nullopt;
   }
-  const bool saturated = dirtied >= last_sent;
+  // Saturated: it re-dirtied (nearly) everything the round sent. A guest that rewrites a buffer
+  // as fast as it can shows a few pages fewer than were sent (16424 of 16437 for a Linux guest
+  // rewriting 64 MiB), so "at least as many" would miss it.
+  const bool saturated = dirtied * 8 >= last_sent * 7;
   ++busy_rounds_;
   if (percent_ == 0 && busy_rounds_ < 2) return std::nullopt;   // not throttled yet: wait for a second busy round
   const uint32_t next = cut(percent_ == 0 ? full_ : percent_, saturated);

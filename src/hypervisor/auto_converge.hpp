@@ -5,8 +5,8 @@
 //
 // A round is "busy" when the guest dirtied more than half of what the round before copied.
 // Two busy rounds in a row start the throttle (one is often a burst); from then on every busy
-// round cuts the VM's share again. A cut quarters the share when the guest re-dirtied at least
-// as much as the round copied (the count saturates there: the guest may have dirtied the same
+// round cuts the VM's share again. A cut quarters the share when the guest re-dirtied 7/8 or
+// more of what the round copied (the count saturates there: the guest may have dirtied the same
 // pages many times over, as a JIT guest does, so its real rate can be far above the link's),
 // and halves it otherwise. The share never goes below `floor` percent.
 #include <cstdint>

@@ -21,7 +21,7 @@ TEST(AutoConverge, AGuestThatRedirtiesEverythingIsCutToAQuarterEachRoundDownToTh
   AutoConverge policy(100, 1);
   EXPECT_EQ(policy.after_round(512, 512), std::nullopt);
   EXPECT_EQ(policy.after_round(512, 512), 25u);
-  EXPECT_EQ(policy.after_round(512, 512), 6u);   // every busy round once throttled
+  EXPECT_EQ(policy.after_round(500, 512), 6u);   // every busy round once throttled; 500 of 512 is all of it
   EXPECT_EQ(policy.after_round(400, 512), 3u);   // busy, not saturated: half
   EXPECT_EQ(policy.after_round(512, 400), 1u);
   EXPECT_EQ(policy.after_round(512, 512), std::nullopt);   // at the floor
