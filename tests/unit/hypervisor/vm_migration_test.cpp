@@ -421,6 +421,13 @@ std::string throttled_guest_output(uint32_t pages, uint32_t work, uint32_t passe
 constexpr uint32_t kThrottlePages = 512;   // 2 MiB rewritten every pass
 constexpr uint32_t kThrottleWork = 375;    // about 1500 instructions per page
 
+// These tests are about the JIT's speed: say so rather than rely on the default tier.
+VmOptions jit() {
+  VmOptions options;
+  options.jit = true;
+  return options;
+}
+
 VmConfig throttle_config(const TempFile& kernel) {
   VmConfig config;
   config.name = "conv";
@@ -437,7 +444,7 @@ double jit_dirty_rate() {
   TempFile kernel(throttled_guest(kThrottlePages, kThrottleWork, kPasses));
   FramePool pool(64 << 20, kFrame);
   BufferConsole output;
-  Vm vm(throttle_config(kernel), pool, output);
+  Vm vm(throttle_config(kernel), pool, output, jit());
   using Clock = std::chrono::steady_clock;
   double fastest = 0;   // instructions per second
   auto window = Clock::now();
@@ -472,7 +479,7 @@ struct ScheduledSource {
   std::vector<uint32_t> caps;   // every cap auto-converge set, in order
 
   explicit ScheduledSource(uint32_t passes)
-      : kernel(throttled_guest(kThrottlePages, kThrottleWork, passes)), vm(throttle_config(kernel), pool, console) {
+      : kernel(throttled_guest(kThrottlePages, kThrottleWork, passes)), vm(throttle_config(kernel), pool, console, jit()) {
     vm_index = scheduler.add_vm(SchedulerVmSpec{"conv"});
     vcpu = scheduler.add_vcpu(vm_index, [this](Nanoseconds budget) { return vm.run(budget); });
     host.start();
@@ -512,7 +519,7 @@ TEST(VmMigrationAutoConverge, AJitGuestThatOutrunsTheLinkConvergesThanksToTheThr
   std::thread receiver([&] {
     try {
       migration::Incoming incoming(fds[1]);
-      VmOptions options;
+      VmOptions options = jit();
       options.incoming = true;
       destination = std::make_unique<Vm>(incoming.hello(std::chrono::seconds(5)).config, pool_b, rest, options);
       incoming.receive(*destination);
