@@ -3,7 +3,7 @@
 
 Usage: scripts/measure-migration.py PATH/TO/nimbus [--sizes 64M,128M,256M] [--runs N]
            [--workloads idle,cpu,dirty:64:50,dirty:64:0] [--virt emulate,trap,hw]
-           [--kernel Image --initrd initramfs.cpio.gz]
+           [--kernel Image --initrd initramfs.cpio.gz] [--max-bandwidth MIB]
 
 For each mode, VM size and workload, boots a Linux guest in that --virt mode (default emulate;
 guests/build.sh's kernel and
@@ -20,7 +20,8 @@ during pre-copy), and the host's 1-minute load average as the migration ended (t
 wall-clock times: on a shared machine they carry its load).
 Workloads: idle (the busybox shell waits; no guest-side figure), cpu (the clock loop alone:
 CPU-bound), dirty:MIB:RATE (the loop writing one byte per page of a MIB buffer at RATE MiB/s,
-0 = as fast as it can).
+0 = as fast as it can). --max-bandwidth passes `nimbus migrate --max-bandwidth MIB`: a slower
+link than loopback, so that a guest that dirties memory fast needs auto-converge's throttle.
 """
 import argparse
 import json
@@ -36,7 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from measure_migration_qemu import guest_gaps, guest_paths, wait_for, workload_append  # noqa: E402
 
 
-def one(nimbus, kernel, initrd, size, workload, work, mode="emulate"):
+def one(nimbus, kernel, initrd, size, workload, work, mode="emulate", max_bandwidth=None):
     append, ready = workload_append(workload)
     src_log, dst_log, dst_err = (os.path.join(work, n) for n in ("src.log", "dst.log", "dst.err"))
     for p in (src_log, dst_log, dst_err):
@@ -54,7 +55,9 @@ def one(nimbus, kernel, initrd, size, workload, work, mode="emulate"):
             raise RuntimeError("the guest or the destination did not start")
         time.sleep(2)
         m = subprocess.run([nimbus, "migrate", "vm", "--to", f"tcp:127.0.0.1:{port.group(1)}", "--state-dir",
-                            os.path.join(work, "src"), "--json", "--timeout", "30"], capture_output=True, text=True)
+                            os.path.join(work, "src"), "--json", "--timeout", "30"]
+                           + (["--max-bandwidth", str(max_bandwidth)] if max_bandwidth else []),
+                           capture_output=True, text=True)
         if m.returncode != 0:
             raise RuntimeError(f"migrate failed: {m.stderr.strip()}")
         report = json.loads(m.stdout)
@@ -85,6 +88,7 @@ def main():
     parser.add_argument("--virt", default="emulate", help="modes to measure, comma-separated: emulate,trap,hw")
     parser.add_argument("--kernel")
     parser.add_argument("--initrd")
+    parser.add_argument("--max-bandwidth", type=int, help="MiB/s pre-copy may take of the link (nimbus migrate --max-bandwidth)")
     args = parser.parse_args()
     kernel, initrd = (args.kernel, args.initrd) if args.kernel else guest_paths()
     print("| mode | VM | workload | total ms | rounds | pages sent | MiB sent | pages stopped | throttle | "
@@ -97,7 +101,7 @@ def main():
             for workload in args.workloads.split(","):
                 for _ in range(args.runs):
                     try:
-                        r = one(args.nimbus, kernel, initrd, size, workload, work, mode)
+                        r = one(args.nimbus, kernel, initrd, size, workload, work, mode, args.max_bandwidth)
                     except RuntimeError as error:
                         print(f"| {mode} | {size} | {workload} | failed: {error} ||||||||||| {os.getloadavg()[0]:.1f} |")
                         continue
