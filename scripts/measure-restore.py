@@ -7,8 +7,11 @@ For each snapshot directory, starts `nimbus run --restore DIR --console-stdout -
 N times (default 10) and prints the medians and ranges of: the time from before the exec to the
 first guest instruction (the VMM prints that instant's CLOCK_MONOTONIC, which is also Python's
 time.monotonic()), the time from the start of the restore (run_vmm) to the first guest
-instruction, and to the VM state being restored, as the VMM reports them.
+instruction, and to the VM state being restored, as the VMM reports them; and the host's
+1-minute load average before and after the runs (wall-clock times on a shared machine carry its
+load).
 """
+import os
 import re
 import subprocess
 import sys
@@ -30,6 +33,7 @@ def main():
     with tempfile.TemporaryDirectory() as state:
         for d in dirs:
             rows = []
+            load_before = os.getloadavg()[0]
             for _ in range(runs):
                 before = time.monotonic()
                 p = subprocess.run([nimbus, "run", "--restore", d, "--console-stdout", "--state-dir", state,
@@ -43,7 +47,7 @@ def main():
                 values = sorted(r[k] for r in rows)
                 return f"median {values[len(values) // 2]:.2f} ms ({values[0]:.2f}-{values[-1]:.2f})"
 
-            print(f"{d} ({runs} runs):")
+            print(f"{d} ({runs} runs, load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after):")
             print(f"  exec -> first guest instruction:         {stat(0)}")
             print(f"  restore start -> first guest instruction: {stat(1)}")
             print(f"  restore start -> VM state restored:       {stat(2)}")

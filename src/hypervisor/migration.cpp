@@ -14,11 +14,13 @@
 #include <ctime>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "hypervisor/auto_converge.hpp"
 #include "machine/clock.hpp"
 
 namespace nimbus::hypervisor::migration {
@@ -127,14 +129,21 @@ Channel::Received Channel::receive(std::chrono::milliseconds timeout) {
 
 namespace {
 
-// Runs `work` on the VM's thread at its next round boundary and waits for it. Everything the
-// work touches is owned by the closure, so a late run after the waiter gave up is still safe.
+// Runs `work` on the VM's thread at its next round boundary and waits for it. A work that has
+// not begun when the wait for the boundary ends (`timeout`, or the VM stopped) never runs: the
+// caller reports what happened and a late run cannot contradict it (a round's work may stop the
+// VM and hand it over). Once begun, the work is waited for to its end (its own frames have
+// timeouts), so the caller always learns what it did.
 template <typename R>
 R on_vm_thread(Vm& vm, const SendOptions& options, std::function<R()> work,
                std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  enum : int { queued, begun, abandoned };
   auto promise = std::make_shared<std::promise<R>>();
   auto future = promise->get_future();
-  vm.run_at_boundary([promise, work = std::move(work)] {
+  auto stage = std::make_shared<std::atomic<int>>(queued);
+  vm.run_at_boundary([promise, stage, work = std::move(work)] {
+    int expected = queued;
+    if (!stage->compare_exchange_strong(expected, begun)) return;   // the waiter gave up on it
     try {
       if constexpr (std::is_void_v<R>) {
         work();
@@ -148,12 +157,15 @@ R on_vm_thread(Vm& vm, const SendOptions& options, std::function<R()> work,
   });
   if (options.wake) options.wake();
   const auto deadline = Clock::now() + timeout;
+  auto give_up = [&](const std::string& why) {
+    int expected = queued;
+    if (stage->compare_exchange_strong(expected, abandoned)) throw MigrationError(why);
+  };
   while (future.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
-    // The work itself may end the VM (the hand-off): give it time to report.
-    if (vm.state() != Vm::State::running && future.wait_for(std::chrono::seconds(2)) != std::future_status::ready)
-      throw MigrationError(fmt::format("VM '{}' stopped during the migration", vm.name()));
-    if (Clock::now() > deadline) throw MigrationError("the VM did not reach a round boundary in time");
-    if (options.wake) options.wake();
+    if (stage->load(std::memory_order_acquire) == begun) continue;   // running: wait for its end
+    if (vm.state() != Vm::State::running) give_up(fmt::format("VM '{}' stopped during the migration", vm.name()));
+    else if (Clock::now() > deadline) give_up("the VM did not reach a round boundary in time");
+    else if (options.wake) options.wake();
   }
   return future.get();
 }
@@ -331,11 +343,44 @@ SendReport send_vm(Vm& vm, int fd, const SendOptions& options) {
     s.disk_block_count = disk_blocks(s.disk_bytes);
   }
   bool logging = false;
+  // Auto-converge: the VM's share before it is throttled is its own cap, or a whole host hart per
+  // vCPU; it is never cut below its reservation (the scheduler refuses that) or 1 %.
+  const VmConfig& shape = vm.config();
+  AutoConverge converge(shape.cap_percent != 0 ? shape.cap_percent : 100 * shape.vcpus,
+                        std::max<uint32_t>(shape.reservation_percent, 1));
   uint32_t original_cap = 0;
   bool throttled = false;
+  bool throttle_stuck = false;   // the scheduler refused a cut: leave the share as it is
+  auto throttle = [&](uint32_t percent, uint64_t dirtied) {
+    try {
+      const uint32_t old = options.set_cap(percent);
+      if (!throttled) {
+        original_cap = old;
+        throttled = true;
+        // The scheduler held a lower cap than assumed (the configuration's is clamped to what
+        // the host gives a VM): cut from that one instead, never above it.
+        if (old != 0 && old < converge.full()) {
+          percent = converge.rebase(old);
+          options.set_cap(percent);
+        }
+      }
+    } catch (const std::exception& error) {
+      throttle_stuck = true;
+      s.log(fmt::format("migration of VM '{}': cannot throttle it further: {}", vm.name(), error.what()));
+      return;
+    }
+    s.report.throttle_percent = percent;
+    s.log(fmt::format("migration of VM '{}': {} pages dirtied in round {}, throttling it to {} % of a hart", vm.name(),
+                      dirtied, s.round, percent));
+  };
   // Any failure before the hand-off: the VM runs on here, unthrottled, without the log.
   auto undo = [&] {
-    if (throttled && options.set_cap) options.set_cap(original_cap);
+    if (throttled && options.set_cap) {
+      try {
+        options.set_cap(original_cap);
+      } catch (const std::exception&) {
+      }
+    }
     throttled = false;
     if (logging) {
       try {
@@ -376,66 +421,8 @@ SendReport send_vm(Vm& vm, int fd, const SendOptions& options) {
     measure();
     ++s.round;
 
-    std::vector<uint64_t> carried;        // dirty pages not sent yet
-    std::vector<uint64_t> carried_disk;   // written disk blocks not sent yet
-    uint32_t busy_rounds = 0;
-    uint64_t last_sent = 0;
-    const double max_downtime_s = std::chrono::duration<double>(options.max_downtime).count();
-    for (;;) {
-      using Logs = std::pair<std::vector<uint64_t>, std::vector<uint64_t>>;
-      Logs logs = on_vm_thread<Logs>(vm, options, [&vm, disk = options.with_disk] {
-        return Logs{vm.take_dirty_log(), disk ? vm.take_disk_log() : std::vector<uint64_t>{}};
-      });
-      std::vector<uint64_t> dirty = std::move(logs.first);
-      std::vector<uint64_t> dirty_disk = std::move(logs.second);
-      // Disk blocks count as pages: both are 4 KiB records.
-      const uint64_t pages = count_bits(dirty) + count_bits(dirty_disk);
-      // What the stop-and-copy would cost now: the pages at the measured bandwidth, plus a
-      // fixed allowance for the state, the hand-off round trips and the destination's restore.
-      const double expected = static_cast<double>(pages * (kPageSize + 9)) / bandwidth + 0.005;
-      // Within the target: stop, unless another round still pays off (the dirty set more than
-      // halved since the last round and is over 1 MiB), for a shorter downtime than the target.
-      const bool shrinking = last_sent != 0 && pages * 2 < last_sent && pages > 256 && s.round < 8;
-      if (expected <= max_downtime_s && !shrinking) {
-        carried = std::move(dirty);
-        carried_disk = std::move(dirty_disk);
-        s.report.expected_downtime_ms = expected * 1000;
-        break;
-      }
-      if (Clock::now() - began > options.timeout) {
-        throw MigrationError(fmt::format("did not converge within {} s ({} pages still dirty after {} rounds, about "
-                                         "{:.0f} ms to copy at {:.0f} MB/s, the target is {} ms)",
-                                         std::chrono::duration<double>(options.timeout).count(), pages, s.round,
-                                         expected * 1000, bandwidth / 1e6, options.max_downtime.count()));
-      }
-      // Auto-converge: the guest wrote more than half of what the last round copied, twice in
-      // a row: halve the VM's share of a host hart (100 -> 50 -> 25 -> 12 -> 6 %).
-      if (options.auto_converge && options.set_cap && last_sent != 0 && pages * 2 > last_sent) {
-        if (++busy_rounds >= 2) {
-          busy_rounds = 0;
-          const uint32_t current = throttled ? s.report.throttle_percent : 100;
-          const uint32_t next = std::max<uint32_t>(current / 2, 5);
-          if (!throttled || next < current) {
-            const uint32_t old = options.set_cap(next);
-            if (!throttled) original_cap = old;
-            throttled = true;
-            s.report.throttle_percent = next;
-            s.log(fmt::format("migration of VM '{}': {} pages dirtied in round {}, throttling it to {} % of a hart",
-                              vm.name(), pages, s.round, next));
-          }
-        }
-      } else {
-        busy_rounds = 0;
-      }
-      round_began = Clock::now();
-      bytes_before = s.channel.bytes_sent();
-      last_sent = s.send_pages(dirty, false);
-      if (options.with_disk) last_sent += s.send_disk(dirty_disk, false);
-      measure();
-      ++s.round;
-    }
-
-    // Stop-and-copy, on the VM's thread: the VM is stopped while this runs.
+    // Stop-and-copy, on the VM's thread: the VM is stopped while this runs. `carried` and
+    // `carried_disk`: what the last take found, not sent yet.
     struct Outcome {
       bool migrated = false;
       bool held = false;
@@ -444,7 +431,8 @@ SendReport send_vm(Vm& vm, int fd, const SendOptions& options) {
     const std::string destination = options.destination;
     const std::filesystem::path held_dir = options.held_dir;
     const bool with_disk = options.with_disk;
-    auto outcome = on_vm_thread<Outcome>(vm, options, [sender, carried, carried_disk, destination, held_dir, began, with_disk] {
+    auto stop_and_copy = [sender, destination, held_dir, began, with_disk](const std::vector<uint64_t>& carried,
+                                                                           const std::vector<uint64_t>& carried_disk) {
       Sender& out = *sender;
       Vm& stopped = out.vm;
       const auto paused = Clock::now();
@@ -530,7 +518,66 @@ SendReport send_vm(Vm& vm, int fd, const SendOptions& options) {
       stopped.migrated_away(fmt::format("migrated to {}", destination));
       result.migrated = true;
       return result;
-    }, std::chrono::minutes(5));
+    };
+
+    // Each round takes the logs on the VM's thread and, when what they hold fits the downtime
+    // target, stops the VM right there: the pages the estimate counted are the pages the final
+    // copy sends (a throttled guest that waited out its cap during the round would otherwise
+    // run its next slice between the take and the stop and dirty far more than was estimated).
+    struct Round {
+      std::vector<uint64_t> dirty, dirty_disk;
+      uint64_t pages = 0;
+      double expected = 0;   // seconds
+      std::optional<Outcome> outcome;   // set when the VM stopped and moved (or is held)
+    };
+    uint64_t last_sent = 0;
+    const double max_downtime_s = std::chrono::duration<double>(options.max_downtime).count();
+    Outcome outcome;
+    for (;;) {
+      const uint32_t round = s.round;
+      Round taken = on_vm_thread<Round>(
+          vm, options,
+          [sender, stop_and_copy, with_disk, bandwidth, last_sent, round, max_downtime_s] {
+            Vm& v = sender->vm;
+            Round r;
+            r.dirty = v.take_dirty_log();
+            if (with_disk) r.dirty_disk = v.take_disk_log();
+            // Disk blocks count as pages: both are 4 KiB records.
+            r.pages = count_bits(r.dirty) + count_bits(r.dirty_disk);
+            // What the stop-and-copy would cost now: the pages at the measured bandwidth, plus a
+            // fixed allowance for the state, the hand-off round trips and the destination's restore.
+            r.expected = static_cast<double>(r.pages * (kPageSize + 9)) / bandwidth + 0.005;
+            // Within the target: stop, unless another round still pays off (the dirty set more
+            // than halved since the last round and is over 1 MiB), for a shorter downtime.
+            const bool shrinking = last_sent != 0 && r.pages * 2 < last_sent && r.pages > 256 && round < 8;
+            if (r.expected <= max_downtime_s && !shrinking) {
+              sender->report.expected_downtime_ms = r.expected * 1000;
+              r.outcome = stop_and_copy(r.dirty, r.dirty_disk);
+            }
+            return r;
+          });
+      if (taken.outcome) {
+        outcome = std::move(*taken.outcome);
+        break;
+      }
+      const uint64_t pages = taken.pages;
+      if (Clock::now() - began > options.timeout) {
+        throw MigrationError(fmt::format("did not converge within {} s ({} pages still dirty after {} rounds, about "
+                                         "{:.0f} ms to copy at {:.0f} MB/s, the target is {} ms)",
+                                         std::chrono::duration<double>(options.timeout).count(), pages, s.round,
+                                         taken.expected * 1000, bandwidth / 1e6, options.max_downtime.count()));
+      }
+      // Auto-converge (auto_converge.hpp): the guest dirtied more than half of what the last
+      // round copied: after two such rounds, and every one after, cut its share of the host.
+      if (options.auto_converge && options.set_cap && !throttle_stuck)
+        if (const auto next = converge.after_round(pages, last_sent)) throttle(*next, pages);
+      round_began = Clock::now();
+      bytes_before = s.channel.bytes_sent();
+      last_sent = s.send_pages(taken.dirty, false);
+      if (options.with_disk) last_sent += s.send_disk(taken.dirty_disk, false);
+      measure();
+      ++s.round;
+    }
     if (outcome.held) throw MigrationError(outcome.message);
     if (!outcome.message.empty()) s.log(fmt::format("migration of VM '{}': {}", vm.name(), outcome.message));
     return s.report;

@@ -10,10 +10,14 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <mutex>
 #include <thread>
 
 #include "hypervisor/fake_guest_cpu.hpp"
 #include "hypervisor/migration.hpp"
+#include "hypervisor/scheduler.hpp"
+#include "hypervisor/threaded_host.hpp"
 #include "hypervisor/vm.hpp"
 #include "machine/boot_test_files.hpp"
 #include "machine/devices/virtio_test_driver.hpp"
@@ -351,6 +355,253 @@ TEST(VmMigration, ADestinationThatGoesAwayLeavesTheVmRunningOnTheSource) {
   EXPECT_NE(error.find("runs on here"), std::string::npos) << error;
   ASSERT_EQ(source.state(), Vm::State::powered_off) << source.reason();
   EXPECT_EQ(output.output, whole.output);
+}
+
+// ---- auto-converge with the JIT
+
+// A JIT guest that dirties memory faster than the link copies it: `passes` passes over `pages`
+// pages at 0x8040_0000, each page read, hashed and written back once per pass, with `work`
+// rounds of hashing after each (which set how fast it dirties), a '.' per pass, then the hash
+// as 16 letters and shutdown. The same arithmetic on the host gives the expected output.
+constexpr uint32_t kThrottleBuffer = 0x8040'0000;
+
+std::vector<uint8_t> throttled_guest(uint32_t pages, uint32_t work, uint32_t passes) {
+  constexpr uint32_t a4 = 14, s6 = 22;
+  std::vector<uint32_t> c;
+  c.push_back(addi(s2, zero, 0));
+  c.push_back(addi(t1, zero, 31));
+  li32(c, s3, kThrottleBuffer >> 20);   // li32 would sign-extend bit 31
+  c.push_back(slli(s3, s3, 20));
+  li32(c, s6, 4096);
+  c.push_back(addi(s4, zero, 0));
+  li32(c, s5, passes);
+  const size_t pass = c.size();
+  c.push_back(addi(s1, zero, 0));
+  li32(c, t0, pages * 4096);
+  const size_t page = c.size();
+  c.push_back(add(t2, s3, s1));
+  c.push_back(ld(t3, t2, 0));
+  c.push_back(mul(s2, s2, t1));
+  c.push_back(add(s2, s2, t3));
+  c.push_back(add(s2, s2, s1));
+  c.push_back(sd(s2, t2, 0));
+  li32(c, a4, work);
+  const size_t hash = c.size();
+  c.push_back(mul(s2, s2, t1));
+  c.push_back(add(s2, s2, a4));
+  c.push_back(addi(a4, a4, -1));
+  c.push_back(bne(a4, zero, -static_cast<int32_t>((c.size() - hash) * 4)));
+  c.push_back(add(s1, s1, s6));
+  c.push_back(blt(s1, t0, -static_cast<int32_t>((c.size() - page) * 4)));
+  c.push_back(addi(a0, zero, '.'));
+  sbi_putchar_a0(c);
+  c.push_back(addi(s4, s4, 1));
+  c.push_back(blt(s4, s5, -static_cast<int32_t>((c.size() - pass) * 4)));
+  sbi_print_letters_and_shutdown(c, s2);
+  std::vector<uint8_t> bytes(c.size() * 4);
+  std::memcpy(bytes.data(), c.data(), bytes.size());
+  return bytes;
+}
+
+std::string throttled_guest_output(uint32_t pages, uint32_t work, uint32_t passes) {
+  std::vector<uint64_t> memory(pages, 0);
+  uint64_t hash = 0;
+  for (uint32_t pass = 0; pass < passes; ++pass) {
+    for (uint32_t page = 0; page < pages; ++page) {
+      hash = hash * 31 + memory[page] + uint64_t{page} * 4096;
+      memory[page] = hash;
+      for (uint64_t k = work; k != 0; --k) hash = hash * 31 + k;
+    }
+  }
+  std::string out(passes, '.');
+  for (int k = 0; k < 16; ++k) out.push_back(static_cast<char>('a' + (hash >> (4 * k) & 15)));
+  return out;
+}
+
+constexpr uint32_t kThrottlePages = 512;   // 2 MiB rewritten every pass
+constexpr uint32_t kThrottleWork = 375;    // about 1500 instructions per page
+
+// These tests are about the JIT's speed: say so rather than rely on the default tier.
+VmOptions jit() {
+  VmOptions options;
+  options.jit = true;
+  return options;
+}
+
+VmConfig throttle_config(const TempFile& kernel) {
+  VmConfig config;
+  config.name = "conv";
+  config.memory_bytes = 32 << 20;
+  config.kernel = kernel.path();
+  return config;
+}
+
+// Bytes per second this guest dirties under the JIT on this host now: a short run of it alone,
+// at its fastest over 2 ms windows (the host's load comes and goes; the migration must not meet a
+// faster guest than the one measured).
+double jit_dirty_rate() {
+  constexpr uint32_t kPasses = 12;
+  TempFile kernel(throttled_guest(kThrottlePages, kThrottleWork, kPasses));
+  FramePool pool(64 << 20, kFrame);
+  BufferConsole output;
+  Vm vm(throttle_config(kernel), pool, output, jit());
+  using Clock = std::chrono::steady_clock;
+  double fastest = 0;   // instructions per second
+  auto window = Clock::now();
+  uint64_t at_window = 0;
+  for (int i = 0; i < 200000 && vm.state() == Vm::State::running; ++i) {
+    vm.run(std::chrono::microseconds(200));
+    const auto now = Clock::now();
+    const double seconds = std::chrono::duration<double>(now - window).count();
+    if (seconds < 0.002) continue;
+    fastest = std::max(fastest, double(vm.instructions() - at_window) / seconds);
+    window = now;
+    at_window = vm.instructions();
+  }
+  EXPECT_EQ(output.output, throttled_guest_output(kThrottlePages, kThrottleWork, kPasses));
+  const double per_pass = double(vm.instructions()) / kPasses;
+  return fastest / per_pass * kThrottlePages * 4096;
+}
+
+// The source VM on a scheduler's worker thread (as in the VMM), so that auto-converge's cap
+// throttles it: the cap is only as good as the JIT's return to the scheduler, which checks the
+// budget once per block it chains to.
+struct ScheduledSource {
+  TempFile kernel;
+  FramePool pool{64 << 20, kFrame};
+  BufferConsole console;
+  Vm vm;
+  Scheduler scheduler{SchedulerOptions{}};
+  ThreadedHost host{scheduler};
+  SchedVmIndex vm_index = 0;
+  SchedVcpuIndex vcpu = 0;
+  std::mutex caps_mutex;
+  std::vector<uint32_t> caps;   // every cap auto-converge set, in order
+
+  explicit ScheduledSource(uint32_t passes)
+      : kernel(throttled_guest(kThrottlePages, kThrottleWork, passes)), vm(throttle_config(kernel), pool, console, jit()) {
+    vm_index = scheduler.add_vm(SchedulerVmSpec{"conv"});
+    vcpu = scheduler.add_vcpu(vm_index, [this](Nanoseconds budget) { return vm.run(budget); });
+    host.start();
+  }
+  ~ScheduledSource() { host.stop(); }
+
+  migration::SendOptions options(double link_bytes_per_second) {
+    migration::SendOptions o;
+    o.destination = "socketpair";
+    o.max_bandwidth = link_bytes_per_second;
+    o.wake = [this] { host.wake(vcpu); };
+    o.set_cap = [this](uint32_t percent) {
+      std::lock_guard lock(caps_mutex);
+      caps.push_back(percent);
+      return host.set_cap(vm_index, percent);
+    };
+    return o;
+  }
+};
+
+// The link copies a 32nd of what the guest dirties at full speed on this host (measured just
+// before), so pre-copy alone never converges: every round finds all 512 pages dirty again where
+// the downtime target leaves room for 64 (and each round lasts as long as 32 of the guest's
+// passes, so a guest that the host's load keeps off the CPU for a while still dirties them all).
+// Auto-converge must cut the guest's share until what it dirties in a round fits; the guest's
+// output, split across the two VMs, must be exactly its whole run's.
+TEST(VmMigrationAutoConverge, AJitGuestThatOutrunsTheLinkConvergesThanksToTheThrottle) {
+  constexpr uint32_t kPasses = 200;
+  const double link = jit_dirty_rate() / 32;
+  ScheduledSource source(kPasses);
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  FramePool pool_b(64 << 20, kFrame);
+  BufferConsole rest;
+  std::unique_ptr<Vm> destination;
+  std::string receive_error;
+  std::thread receiver([&] {
+    try {
+      migration::Incoming incoming(fds[1]);
+      VmOptions options = jit();
+      options.incoming = true;
+      destination = std::make_unique<Vm>(incoming.hello(std::chrono::seconds(5)).config, pool_b, rest, options);
+      incoming.receive(*destination);
+    } catch (const std::exception& error) {
+      receive_error = error.what();
+    }
+  });
+  migration::SendOptions options = source.options(link);
+  // The target: an eighth of the guest's pages at the link's speed, plus the 5 ms the estimate
+  // allows for the hand-off.
+  const auto target = std::chrono::milliseconds(6) + std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                         std::chrono::duration<double>(kThrottlePages / 8 * 4105 / link));
+  options.max_downtime = target;
+  options.timeout = std::chrono::seconds(8);
+  migration::SendReport report;
+  std::string send_error;
+  try {
+    report = migration::send_vm(source.vm, fds[0], options);
+  } catch (const std::exception& error) {
+    send_error = error.what();
+  }
+  receiver.join();
+  EXPECT_TRUE(source.host.wait_all_halted(std::chrono::seconds(5)));
+  source.host.stop();
+  ASSERT_EQ(send_error, "") << "link " << link / (1 << 20) << " MiB/s";
+  ASSERT_EQ(receive_error, "");
+  ASSERT_EQ(source.vm.state(), Vm::State::migrated) << source.vm.reason();
+  std::cout << "[ figures  ] link " << link / (1 << 20) << " MiB/s: " << report.summary() << "; guest passes before the move "
+            << source.console.output.size() << " of " << kPasses << "\n";
+  // The throttle rose above 75 % (the share fell to a quarter of a hart or less) and the
+  // migration converged within its target.
+  EXPECT_GE(report.rounds, 4u);
+  EXPECT_GE(report.throttle_percent, 1u);
+  EXPECT_LE(report.throttle_percent, 25u);
+  EXPECT_LE(report.expected_downtime_ms, double(target.count()));
+  ASSERT_LT(source.console.output.size(), kPasses) << "the guest finished before the migration";
+  run_to_halt(*destination);
+  ASSERT_EQ(destination->state(), Vm::State::powered_off) << destination->reason();
+  EXPECT_EQ(source.console.output + rest.output, throttled_guest_output(kThrottlePages, kThrottleWork, kPasses));
+}
+
+// A target no migration can meet (the estimate alone allows 5 ms for the hand-off): pre-copy
+// throttles the guest, gives up after its timeout, and the VM runs on here with its cap back
+// (the last cap set is the one it had), to the same end as an unmigrated run.
+TEST(VmMigrationAutoConverge, AMigrationThatCannotConvergeGivesUpAndTheVmRunsOnUnthrottled) {
+  constexpr uint32_t kPasses = 200;
+  const double link = jit_dirty_rate() / 32;
+  ScheduledSource source(kPasses);
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  std::thread receiver([&] {
+    // A destination that takes everything it is sent until the source aborts.
+    migration::Channel channel(fds[1]);
+    try {
+      channel.receive(std::chrono::seconds(5));
+      channel.send(migration::FrameType::accept);
+      for (;;) channel.receive(std::chrono::seconds(5));
+    } catch (const std::exception&) {
+    }
+  });
+  migration::SendOptions options = source.options(link);
+  options.max_downtime = std::chrono::milliseconds(1);
+  options.timeout = std::chrono::seconds(1);
+  std::string error;
+  try {
+    migration::send_vm(source.vm, fds[0], options);
+  } catch (const migration::MigrationError& e) {
+    error = e.what();
+  }
+  receiver.join();
+  EXPECT_NE(error.find("did not converge"), std::string::npos) << error;
+  EXPECT_NE(error.find("runs on here"), std::string::npos) << error;
+  {
+    std::lock_guard lock(source.caps_mutex);
+    ASSERT_GE(source.caps.size(), 2u) << "never throttled";
+    EXPECT_LE(source.caps.front(), 25u);
+    EXPECT_EQ(source.caps.back(), 0u) << "the cap it had (none) comes back";
+  }
+  EXPECT_TRUE(source.host.wait_all_halted(std::chrono::seconds(20)));
+  source.host.stop();
+  ASSERT_EQ(source.vm.state(), Vm::State::powered_off) << source.vm.reason();
+  EXPECT_EQ(source.console.output, throttled_guest_output(kThrottlePages, kThrottleWork, kPasses));
 }
 
 } // namespace
