@@ -8,12 +8,14 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <charconv>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <stdexcept>
 #include <thread>
@@ -767,9 +769,42 @@ int run_machine(const RunOptions& options) {
   bool sandboxed = options.no_sandbox;
   bool first_boot = true;
   bool rebooting = false;
+  // --timeout and --max-instructions bound the whole run: a guest that reboots (each reboot is a
+  // fresh machine with limits of its own) gets what is left of them, not a new allowance.
+  const auto began = std::chrono::steady_clock::now();
+  uint64_t instructions_before = 0; // retired by the machines before this reboot
   for (;;) {
     machine::RunResult result;
+    if (options.timeout_seconds > 0) {
+      const auto used = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began);
+      const std::chrono::milliseconds whole(static_cast<int64_t>(options.timeout_seconds * 1000));
+      if (used >= whole) {
+        console.flush();
+        fmt::print(stderr, "nimbus run: stopped after the {} s timeout ({} instructions, while rebooting)\n",
+                   options.timeout_seconds, instructions_before);
+        return kExitTimeout;
+      }
+      config.timeout = whole - used;
+    }
+    if (options.max_instructions > 0) {
+      if (instructions_before >= options.max_instructions) {
+        console.flush();
+        fmt::print(stderr, "nimbus run: stopped at the instruction limit ({} instructions, while rebooting)\n",
+                   instructions_before);
+        return kExitInstructionLimit;
+      }
+      config.max_instructions = options.max_instructions - instructions_before;
+    }
     try {
+      if (jail && rebooting && config.drive && !config.drive_read_only) {
+        // The board would quietly attach a drive it cannot write read-only: the guest that had a
+        // writable disk before the reboot must not lose it without a word.
+        const int fd = ::open(config.drive->c_str(), O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+          throw std::runtime_error(fmt::format("{}: cannot open the drive for writing again after the reboot: {}",
+                                               *config.drive, std::strerror(errno)));
+        ::close(fd);
+      }
       config.nics.clear();
       for (const auto& nic : nics)
         config.nics.push_back({nic.mac, network_switch.connect(nic.network, nic.mac, "the machine")});
@@ -807,17 +842,19 @@ int run_machine(const RunOptions& options) {
     case machine::StopCause::PowerOff: return result.exit_code;
     case machine::StopCause::Reboot: // a fresh machine on the same drive, as a reset does
       rebooting = true;
+      instructions_before += result.instructions;
       continue;
     case machine::StopCause::UserQuit: return 0;
     case machine::StopCause::Timeout:
       console.flush();
       fmt::print(stderr, "nimbus run: stopped after the {} s timeout ({} instructions)\n", options.timeout_seconds,
-                 result.instructions);
+                 instructions_before + result.instructions);
       for (const auto& state : result.hart_states) fmt::print(stderr, "nimbus run:   {}\n", state);
       return kExitTimeout;
     case machine::StopCause::InstructionLimit:
       console.flush();
-      fmt::print(stderr, "nimbus run: stopped at the instruction limit ({} instructions)\n", result.instructions);
+      fmt::print(stderr, "nimbus run: stopped at the instruction limit ({} instructions)\n",
+                 instructions_before + result.instructions);
       for (const auto& state : result.hart_states) fmt::print(stderr, "nimbus run:   {}\n", state);
       return kExitInstructionLimit;
     }

@@ -6,8 +6,10 @@
 #     mount and network namespaces of its own and a cgroup of its own;
 #  2. in a root that holds its program and drive but not a file next to them, /etc or /usr;
 # then the key reaches the guest and its verdict comes back through the keeper: 'p' passes
-# (exit 0), another key fails (exit 3). Misuse gets a clear error: --gdb without the host's
-# network, a caller without root.
+# (exit 0), another key fails (exit 3). A guest that reboots gets a fresh machine, built as the
+# jail user from the files in the jail, until the timeout; a drive that user cannot write ends
+# the run at the reboot with a message (it is not quietly attached read-only). Misuse gets a clear error: --gdb
+# without the host's network, a caller without root.
 source "$(dirname "$0")/lib.sh"
 [ "$TEST_MACHINE" = qemu ] && skip "a jail test: no QEMU equivalent"
 require_machine
@@ -25,6 +27,7 @@ run=("$NIMBUS_BIN" run --bios none --kernel "$program" --drive "$TEST_WORK/drive
 # The guest's input: a FIFO the test holds open, so the guest waits until the test writes.
 mkfifo "$TEST_WORK/keys"
 exec 3<> "$TEST_WORK/keys"
+: > "$TEST_WORK/out"   # there before the machine starts: the wait below reads it at once
 "${run[@]}" --jail-pids-max 64 <&3 > "$TEST_WORK/out" 2> "$TEST_WORK/err" &
 keeper=$!
 for _ in $(seq 100); do
@@ -72,6 +75,24 @@ printf x | "${run[@]}" > "$TEST_WORK/out2" 2> "$TEST_WORK/err2"
 code=$?
 [ "$code" = 3 ] || { cat "$TEST_WORK/out2" "$TEST_WORK/err2"; fail "the jailed guest's failure gave exit $code, expected 3"; }
 say "ok: the guest's verdicts come back through the keeper: pass 0, fail 3"
+
+# lui t0,0x100; lui t1,0x7; addi t1,t1,0x777; sw t1,0(t0): 0x7777 to the syscon, a reboot, forever.
+python3 -c 'import struct, sys; open(sys.argv[1], "wb").write(struct.pack("<5I", 0x001002b7, 0x00007337, 0x77730313, 0x0062a023, 0x6f))' \
+  "$TEST_WORK/reboot.bin"
+reboot=(timeout --signal=KILL 20 "$NIMBUS_BIN" run --bios none --kernel "$TEST_WORK/reboot.bin" --drive "$TEST_WORK/drive.img"
+        --timeout 1 --jail)
+"${reboot[@]}" < /dev/null > "$TEST_WORK/out3" 2> "$TEST_WORK/err3"
+code=$?
+[ "$code" = 2 ] && grep -q 'cannot open the drive for writing again after the reboot' "$TEST_WORK/err3" \
+  && grep -q "as --jail-user 'nobody'" "$TEST_WORK/err3" \
+  || { cat "$TEST_WORK/err3"; fail "a jailed reboot with a drive nobody cannot write gave exit $code, expected 2 and why"; }
+say "ok: a jailed reboot with a drive the jail user cannot write stops: $(head -1 "$TEST_WORK/err3")"
+chown nobody "$TEST_WORK/drive.img"
+"${reboot[@]}" < /dev/null > "$TEST_WORK/out3" 2> "$TEST_WORK/err3"
+code=$?
+[ "$code" = 124 ] && grep -q 'while rebooting' "$TEST_WORK/err3" \
+  || { cat "$TEST_WORK/err3"; fail "a jailed guest rebooting forever gave exit $code, expected 124 at the timeout"; }
+say "ok: a jailed guest that reboots gets fresh machines as nobody until the timeout: $(head -1 "$TEST_WORK/err3")"
 
 # expect_refused WHAT TEXT CMD...: exit 2 and TEXT in the message.
 expect_refused() {
