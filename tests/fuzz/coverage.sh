@@ -65,8 +65,8 @@ for t in "${targets[@]}"; do
     -instr-profile="$build/profiles/$t.profdata" | awk -v files="$files" '
       BEGIN { n = split(files, f, " ") }
       { for (i = 1; i <= n; i++) if (index($1, f[i]) && substr($1, length($1) - length(f[i]) + 1) == f[i]) {
-          r += $2; rm += $3; f += $5; fm += $6; l += $8; lm += $9 } }
-      END { printf "%.2f%% %.2f%% %.2f%%\n", r ? 100 * (r - rm) / r : 0, f ? 100 * (f - fm) / f : 0,
+          r += $2; rm += $3; fn += $5; fnm += $6; l += $8; lm += $9 } }
+      END { printf "%.2f%% %.2f%% %.2f%%\n", r ? 100 * (r - rm) / r : 0, fn ? 100 * (fn - fnm) / fn : 0,
                    l ? 100 * (l - lm) / l : 0 }')"
   printf '%-16s %8s %10s %10s %10s  %s\n' "$t" "$(ls "$corpus" | wc -l)" "$lines" "$functions" "$regions" \
     "$(sources "$t" | tr ' ' '\n' | sed "s|$s/||" | paste -sd, -)"
