@@ -4,6 +4,7 @@
 # timeout or out-of-memory. Prints executions and coverage per target. docs/fuzzing.md.
 #
 # Usage: scripts/fuzz.sh [SECONDS-PER-TARGET] [TARGET...]     (default 30 s; every target)
+#        scripts/fuzz.sh --help
 #        scripts/fuzz.sh --coverage [TARGET...]   line coverage (llvm-cov) that the corpus left by
 #                                                 earlier runs reaches (tests/fuzz/coverage.sh)
 #   NIMBUS_FUZZ_JOBS   targets run at once (default: the number of CPUs, at most 2)
@@ -17,8 +18,15 @@ if [ "${1:-}" = --coverage ]; then
   shift
   exec bash "$root/tests/fuzz/coverage.sh" "$@"
 fi
+if [ "${1:-}" = --help ] || [ "${1:-}" = -h ]; then
+  sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+  exit 0
+fi
 seconds="${1:-30}"
 shift || true
+# libFuzzer reads a -max_total_time it cannot parse as 0, that is "no limit": refuse it here.
+[[ "$seconds" =~ ^[0-9]+$ ]] && [ "$seconds" -gt 0 ] \
+  || { echo "fuzz: SECONDS-PER-TARGET must be a whole number of seconds above 0, got '$seconds' (see --help)" >&2; exit 2; }
 build="$root/build/fuzz"
 all_targets=(decoder page_walk g_stage shadow_tables virtio_blk virtio_rng virtio_net virtio_balloon virtio_console uart plic clint loader device_tree snapshot vm_config
              placement cloud_api api_requests etcd_values migration_stream tunnel_packet)

@@ -61,7 +61,9 @@ bool has(const std::vector<std::string>& list, const std::string& item) {
 
 // Writes `value` to a cgroup file; the kernel's refusal (EINVAL, EBUSY, EPERM) is the message.
 void write_file(const fs::path& file, const std::string& value) {
-  const int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
+  // O_TRUNC as a shell's `echo VALUE > FILE` does: cgroupfs ignores it, a plain file (the unit
+  // tests' fake hierarchies) then holds exactly the value.
+  const int fd = ::open(file.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
   if (fd < 0) throw std::runtime_error(fmt::format("--jail: cannot open {}: {}", file.string(), std::strerror(errno)));
   const ssize_t n = ::write(fd, value.data(), value.size());
   const int error = errno;
@@ -143,9 +145,11 @@ bool cgroup_controller_mounted(const std::string& controller) {
   return false;
 }
 
-VmmCgroup::VmmCgroup(const CgroupLimits& limits, pid_t pid) {
+VmmCgroup::VmmCgroup(const CgroupLimits& limits, pid_t pid)
+    : VmmCgroup(limits, pid, limits.any() ? this_process_cgroup_hierarchies() : std::vector<CgroupHierarchy>{}) {}
+
+VmmCgroup::VmmCgroup(const CgroupLimits& limits, pid_t pid, const std::vector<CgroupHierarchy>& hierarchies) {
   if (!limits.any()) return;
-  const auto hierarchies = this_process_cgroup_hierarchies();
   std::vector<Wanted> wanted;
   if (limits.memory_max) wanted.push_back({"memory", "--jail-memory-max"});
   if (limits.cpu_max_percent) wanted.push_back({"cpu", "--jail-cpu-max"});

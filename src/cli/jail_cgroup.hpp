@@ -50,6 +50,9 @@ public:
   // forbids nesting under our own, as Firecracker's jailer does). Throws std::runtime_error
   // naming the limit and the file when a controller is missing or the kernel refuses.
   VmmCgroup(const CgroupLimits& limits, pid_t pid);
+  // The same in the given hierarchies instead of this process's (unit tests point it at a
+  // directory tree laid out as cgroupfs is).
+  VmmCgroup(const CgroupLimits& limits, pid_t pid, const std::vector<CgroupHierarchy>& hierarchies);
   ~VmmCgroup();
   VmmCgroup(const VmmCgroup&) = delete;
   VmmCgroup& operator=(const VmmCgroup&) = delete;

@@ -8,12 +8,14 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <charconv>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <stdexcept>
 #include <thread>
@@ -510,10 +512,9 @@ void request_stop(int) { g_stop_signal = 1; }
 volatile std::sig_atomic_t g_snapshot_signal = 0;
 void request_snapshot(int) { g_snapshot_signal = 1; }
 
-// What a jailed VMM sees (docs/security.md): each VM's boot files and disk, its firmware, the
-// state, log and snapshot directories (given to the jail user), a snapshot it restores from,
-// and the two devices it opens.
-JailSpec jail_spec(const RunOptions& o, const VmmSetup& setup) {
+// What every jail holds and checks, VMM or bare machine (docs/security.md): the user, the
+// network, the cgroup limits, the two devices it opens, and what its network backends need.
+JailSpec jail_spec_common(const RunOptions& o) {
   JailSpec spec;
   try {
     spec.user = parse_jail_user(o.jail_user);
@@ -537,8 +538,19 @@ JailSpec jail_spec(const RunOptions& o, const VmmSetup& setup) {
     throw UsageError("--net-tunnel reaches its peers over the host's network: with --jail, add --jail-network host");
   if (!o.net_taps.empty() && !spec.host_network)
     throw UsageError("--net-tap joins a network to the host's own stack: with --jail, add --jail-network host");
+  add_jail_path(spec, "/dev/null", JailAccess::device);
+  add_jail_path(spec, "/dev/urandom", JailAccess::device);
+  if (!o.net_taps.empty()) add_jail_path(spec, "/dev/net/tun", JailAccess::device);
+  if (const auto tunnel = parse_net_tunnel(o)) add_jail_path(spec, tunnel->key_file, JailAccess::read_only);
+  return spec;
+}
+
+// What a jailed VMM sees besides: each VM's boot files and disk, its firmware, the state, log
+// and snapshot directories (given to the jail user) and a snapshot it restores from.
+JailSpec jail_spec(const RunOptions& o, const VmmSetup& setup) {
+  JailSpec spec = jail_spec_common(o);
   for (const auto& vm : setup.vms)
-    if (!vm.gdb.empty() && o.jail_network != "host")
+    if (!vm.gdb.empty() && !spec.host_network)
       throw UsageError(fmt::format("VM '{}': its gdb stub must be reachable from the host: with --jail, add "
                                    "--jail-network host",
                                    vm.name));
@@ -553,10 +565,22 @@ JailSpec jail_spec(const RunOptions& o, const VmmSetup& setup) {
   add_jail_path(spec, setup.options.log_dir.string(), JailAccess::read_write, true);
   add_jail_path(spec, setup.options.snapshot_dir.string(), JailAccess::read_write, true);
   add_jail_path(spec, o.restore, JailAccess::read_only);
-  add_jail_path(spec, "/dev/null", JailAccess::device);
-  add_jail_path(spec, "/dev/urandom", JailAccess::device);
-  if (!o.net_taps.empty()) add_jail_path(spec, "/dev/net/tun", JailAccess::device);
-  if (const auto tunnel = parse_net_tunnel(o)) add_jail_path(spec, tunnel->key_file, JailAccess::read_only);
+  return spec;
+}
+
+// What a jailed bare machine sees besides: its kernel, initrd, firmware, --load files and drive
+// (writable unless read-only). It has no state directory.
+JailSpec jail_spec(const RunOptions& o, const machine::MachineConfig& config) {
+  JailSpec spec = jail_spec_common(o);
+  if (!o.gdb.empty() && !spec.host_network)
+    throw UsageError("the gdb stub must be reachable from the host: with --jail, add --jail-network host");
+  add_jail_path(spec, config.kernel, JailAccess::read_only);
+  add_jail_path(spec, config.initrd, JailAccess::read_only);
+  if (config.bios == "opensbi") add_jail_path(spec, machine::Board::kDefaultOpenSbi, JailAccess::read_only);
+  else if (config.bios != "none") add_jail_path(spec, config.bios, JailAccess::read_only);
+  for (const auto& load : config.loads) add_jail_path(spec, load.path, JailAccess::read_only);
+  if (config.drive)
+    add_jail_path(spec, *config.drive, config.drive_read_only ? JailAccess::read_only : JailAccess::read_write);
   return spec;
 }
 
@@ -682,21 +706,33 @@ int run_vmm(const RunOptions& options) {
 int run_machine(const RunOptions& options) {
   if (!options.vm_files.empty() || !options.virt.empty() || !options.restore.empty() || !options.incoming.empty())
     return run_vmm(options);
-  if (options.jail) {
-    fmt::print(stderr, "nimbus run: --jail confines the VMM (--vm, --virt, --restore or --incoming); the bare machine "
-                       "runs under the seccomp filter only\n");
-    return kExitUsage;
-  }
   if (options.kernel.empty()) {
     fmt::print(stderr, "nimbus run: --kernel is required (or --vm FILE to run VMs under the VMM)\n");
     return kExitUsage;
   }
+  if (options.jail && ::geteuid() != 0) {
+    fmt::print(stderr, "nimbus run: --jail needs root: it makes namespaces and then drops to --jail-user (without "
+                       "--jail the machine still runs under its seccomp filter)\n");
+    return kExitUsage;
+  }
   machine::MachineConfig config;
+  std::optional<JailSpec> jail;
   try {
     config = validate(options);
+    if (options.jail) jail = jail_spec(options, config);
   } catch (const UsageError& e) {
     fmt::print(stderr, "nimbus run: {}\n", e.what());
     return kExitUsage;
+  }
+  // As the VMM does: into the jail while this process has one thread and has opened nothing;
+  // the machine opens its files inside as root, then drops to the jail user before the filter.
+  if (jail) {
+    try {
+      enter_jail(*jail);
+    } catch (const std::exception& e) { // a step the kernel refused
+      fmt::print(stderr, "nimbus run: {}\n", e.what());
+      return kExitUsage;
+    }
   }
   // The bare machine's interfaces are ports of a switch of its own, which a tunnel extends to
   // other VMMs (the same switch and tunnel as the VMM's).
@@ -732,9 +768,43 @@ int run_machine(const RunOptions& options) {
   TerminalConsole console(STDIN_FILENO, STDOUT_FILENO);
   bool sandboxed = options.no_sandbox;
   bool first_boot = true;
+  bool rebooting = false;
+  // --timeout and --max-instructions bound the whole run: a guest that reboots (each reboot is a
+  // fresh machine with limits of its own) gets what is left of them, not a new allowance.
+  const auto began = std::chrono::steady_clock::now();
+  uint64_t instructions_before = 0; // retired by the machines before this reboot
   for (;;) {
     machine::RunResult result;
+    if (options.timeout_seconds > 0) {
+      const auto used = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began);
+      const std::chrono::milliseconds whole(static_cast<int64_t>(options.timeout_seconds * 1000));
+      if (used >= whole) {
+        console.flush();
+        fmt::print(stderr, "nimbus run: stopped after the {} s timeout ({} instructions, while rebooting)\n",
+                   options.timeout_seconds, instructions_before);
+        return kExitTimeout;
+      }
+      config.timeout = whole - used;
+    }
+    if (options.max_instructions > 0) {
+      if (instructions_before >= options.max_instructions) {
+        console.flush();
+        fmt::print(stderr, "nimbus run: stopped at the instruction limit ({} instructions, while rebooting)\n",
+                   instructions_before);
+        return kExitInstructionLimit;
+      }
+      config.max_instructions = options.max_instructions - instructions_before;
+    }
     try {
+      if (jail && rebooting && config.drive && !config.drive_read_only) {
+        // The board would quietly attach a drive it cannot write read-only: the guest that had a
+        // writable disk before the reboot must not lose it without a word.
+        const int fd = ::open(config.drive->c_str(), O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+          throw std::runtime_error(fmt::format("{}: cannot open the drive for writing again after the reboot: {}",
+                                               *config.drive, std::strerror(errno)));
+        ::close(fd);
+      }
       config.nics.clear();
       for (const auto& nic : nics)
         config.nics.push_back({nic.mac, network_switch.connect(nic.network, nic.mac, "the machine")});
@@ -746,30 +816,45 @@ int run_machine(const RunOptions& options) {
         stub = std::make_unique<machine::gdb::Stub>(*gdb_transport, std::move(harts));
         vm.attach_debugger(*stub, options.wait_for_gdb && first_boot);
       }
-      first_boot = false;
-      if (!sandboxed) {
+      if (jail && first_boot) {
+        // Devices open, RAM mapped: the jail user from here on, reboots included.
+        const auto drop = [&jail] { drop_jail_privileges(*jail); };
+        if (options.no_sandbox) drop();
+        else enter_sandbox(drop);
+        sandboxed = true;
+      } else if (!sandboxed) {
         enter_sandbox(); // devices open, RAM mapped; stays on across reboots
         sandboxed = true;
       }
+      first_boot = false;
+      rebooting = false;
       result = vm.run();
     } catch (const std::exception& e) {
       console.flush();
       fmt::print(stderr, "nimbus run: {}\n", e.what());
+      if (jail && rebooting)
+        fmt::print(stderr, "nimbus run: (a jailed machine that reboots opens its files again as --jail-user '{}': "
+                           "it must be able to read them and write the drive)\n",
+                   options.jail_user);
       return kExitUsage;
     }
     switch (result.cause) {
     case machine::StopCause::PowerOff: return result.exit_code;
-    case machine::StopCause::Reboot: continue; // a fresh machine on the same drive, as a reset does
+    case machine::StopCause::Reboot: // a fresh machine on the same drive, as a reset does
+      rebooting = true;
+      instructions_before += result.instructions;
+      continue;
     case machine::StopCause::UserQuit: return 0;
     case machine::StopCause::Timeout:
       console.flush();
       fmt::print(stderr, "nimbus run: stopped after the {} s timeout ({} instructions)\n", options.timeout_seconds,
-                 result.instructions);
+                 instructions_before + result.instructions);
       for (const auto& state : result.hart_states) fmt::print(stderr, "nimbus run:   {}\n", state);
       return kExitTimeout;
     case machine::StopCause::InstructionLimit:
       console.flush();
-      fmt::print(stderr, "nimbus run: stopped at the instruction limit ({} instructions)\n", result.instructions);
+      fmt::print(stderr, "nimbus run: stopped at the instruction limit ({} instructions)\n",
+                 instructions_before + result.instructions);
       for (const auto& state : result.hart_states) fmt::print(stderr, "nimbus run:   {}\n", state);
       return kExitInstructionLimit;
     }
@@ -913,10 +998,10 @@ void register_run(CLI::App& app) {
                 "Do not install the seccomp filter that limits the running VMM to the system calls it needs "
                 "(docs/security.md)");
   run->add_flag("--jail", options->jail,
-                "Run the VMM confined (needs root; docs/security.md): pid 1 of its own PID namespace under a "
-                "keeper process, its own mount, network, IPC and UTS namespaces, a root holding only its boot files, "
-                "disks, state and log directories, then as --jail-user with no capabilities, under the seccomp "
-                "filter; --jail-*-max add cgroup limits");
+                "Run the VMM or the bare machine confined (needs root; docs/security.md): pid 1 of its own PID "
+                "namespace under a keeper process, its own mount, network, IPC and UTS namespaces, a root holding "
+                "only its boot files, disks, state and log directories, then as --jail-user with no capabilities, "
+                "under the seccomp filter; --jail-*-max add cgroup limits");
   run->add_option("--jail-user", options->jail_user,
                   "With --jail: the unprivileged user the VMM becomes after setup: NAME, NAME:GROUP, UID or UID:GID "
                   "(default nobody); it is given the state and log directories")

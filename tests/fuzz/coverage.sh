@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Source-based coverage (llvm-cov) that each fuzz target's corpus reaches in the code it tests:
 # builds build/fuzz-coverage (the fuzz flavor plus -fprofile-instr-generate -fcoverage-mapping),
-# replays build/fuzz/corpus/<target> and the seeds (left by scripts/fuzz.sh) with -runs=0, and prints line and
-# region coverage of the target's own source files. Needs llvm-14 (llvm-profdata-14, llvm-cov-14).
+# replays build/fuzz/corpus/<target> and the seeds (left by scripts/fuzz.sh) with -runs=0, and prints line,
+# function and region coverage of the target's own source files. Needs llvm-14 (llvm-profdata-14, llvm-cov-14).
 # Usage: tests/fuzz/coverage.sh [TARGET...]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -25,7 +25,7 @@ sources() {
     virtio_net) echo "$s/machine/devices/virtio_net.cpp $s/machine/devices/virtio_mmio.cpp $s/machine/devices/virtqueue.cpp $s/machine/devices/descriptor_chain.cpp" ;;
     virtio_balloon) echo "$s/machine/devices/virtio_balloon.cpp $s/machine/devices/virtio_mmio.cpp $s/machine/devices/virtqueue.cpp $s/machine/devices/descriptor_chain.cpp" ;;
     virtio_console) echo "$s/machine/devices/virtio_console.cpp $s/machine/devices/virtio_mmio.cpp $s/machine/devices/virtqueue.cpp $s/machine/devices/descriptor_chain.cpp" ;;
-    tunnel_packet) echo "$s/hypervisor/net_tunnel.cpp $s/hypervisor/net_switch.cpp" ;;
+    tunnel_packet) echo "$s/hypervisor/net_tunnel.cpp $s/hypervisor/net_tunnel_auth.cpp $s/hypervisor/net_switch.cpp" ;;
     uart) echo "$s/machine/devices/uart_16550.cpp" ;;
     plic) echo "$s/machine/devices/plic.cpp" ;;
     clint) echo "$s/machine/devices/clint.cpp" ;;
@@ -46,7 +46,7 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_
   -DNIMBUS_BENCHMARKS=OFF >/dev/null
 ninja -C "$build" -j "$jobs" $(printf 'fuzz_%s ' "${targets[@]}")
 mkdir -p "$build/profiles"
-printf '%-12s %8s %10s %10s  %s\n' target inputs lines regions files
+printf '%-16s %8s %10s %10s %10s  %s\n' target inputs lines functions regions files
 for t in "${targets[@]}"; do
   corpus="$corpus_root/$t"
   [ -d "$corpus" ] || { echo "coverage: no corpus $corpus (run scripts/fuzz.sh first)" >&2; exit 2; }
@@ -58,14 +58,16 @@ for t in "${targets[@]}"; do
     > "$build/profiles/$t.log" 2>&1
   llvm-profdata-14 merge -sparse "$build/profiles/$t".*.profraw -o "$build/profiles/$t.profdata"
   # The per-file rows of the whole report (file names as the compiler recorded them, relative
-  # once ccache rewrote them), summed over the target's own files: regions, missed, lines, missed.
+  # once ccache rewrote them), summed over the target's own files: regions, missed,
+  # functions, missed, lines, missed.
   files="$(sources "$t" | tr ' ' '\n' | sed "s|$s/||" | paste -sd' ')"
-  read -r regions lines <<< "$(llvm-cov-14 report "$build/tests/fuzz/fuzz_$t" \
+  read -r regions functions lines <<< "$(llvm-cov-14 report "$build/tests/fuzz/fuzz_$t" \
     -instr-profile="$build/profiles/$t.profdata" | awk -v files="$files" '
       BEGIN { n = split(files, f, " ") }
       { for (i = 1; i <= n; i++) if (index($1, f[i]) && substr($1, length($1) - length(f[i]) + 1) == f[i]) {
-          r += $2; rm += $3; l += $8; lm += $9 } }
-      END { printf "%.2f%% %.2f%%\n", r ? 100 * (r - rm) / r : 0, l ? 100 * (l - lm) / l : 0 }')"
-  printf '%-12s %8s %10s %10s  %s\n' "$t" "$(ls "$corpus" | wc -l)" "$lines" "$regions" \
+          r += $2; rm += $3; fn += $5; fnm += $6; l += $8; lm += $9 } }
+      END { printf "%.2f%% %.2f%% %.2f%%\n", r ? 100 * (r - rm) / r : 0, fn ? 100 * (fn - fnm) / fn : 0,
+                   l ? 100 * (l - lm) / l : 0 }')"
+  printf '%-16s %8s %10s %10s %10s  %s\n' "$t" "$(ls "$corpus" | wc -l)" "$lines" "$functions" "$regions" \
     "$(sources "$t" | tr ' ' '\n' | sed "s|$s/||" | paste -sd, -)"
 done

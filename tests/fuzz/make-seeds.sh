@@ -23,7 +23,7 @@ prefixed() {
 }
 
 # 1. The targets' own writers.
-for t in page_walk g_stage shadow_tables virtio_blk virtio_rng virtio_balloon virtio_console uart plic clint snapshot migration_stream tunnel_packet \
+for t in page_walk g_stage shadow_tables virtio_blk virtio_rng virtio_net virtio_balloon virtio_console uart plic clint snapshot migration_stream tunnel_packet \
          api_requests etcd_values; do
   mkdir -p "$out/$t"
   NIMBUS_FUZZ_WRITE_SEEDS="$out/$t" "$build/tests/fuzz/fuzz_$t" >/dev/null
