@@ -36,6 +36,7 @@ struct CloudUpOptions {
   double grace = 2.0;
   double consolidate_interval = 10.0;
   double cpu_overcommit = 4.0;
+  std::size_t max_batches_in_flight = 1;
   int harts = 0;             // per host; 0: max(1, cores / hosts)
   std::string memory;        // per host, e.g. 1G; empty: half the machine's RAM / hosts
   int disk_gib = 50;
@@ -219,6 +220,7 @@ int cloud_up(const CloudUpOptions& o) {
                                "--grace", fmt::format("{}", o.grace), "--consolidate-interval", fmt::format("{}", o.consolidate_interval),
                                "--cpu-overcommit", fmt::format("{}", o.cpu_overcommit), "--id", "controller-0"};
   if (!pki.ca_cert.empty()) ctl.insert(ctl.end(), {"--agent-ca", pki.ca_cert});
+  if (o.max_batches_in_flight != 1) ctl.insert(ctl.end(), {"--max-batches-in-flight", std::to_string(o.max_batches_in_flight)});
   const pid_t ctl_pid = spawn_daemon(ctl, dir + "/logs/controller.log");
   state["controller"] = json{{"pid", ctl_pid}, {"url", ""}, {"log", dir + "/logs/controller.log"}};
   write_json(cloud_json, state);
@@ -399,6 +401,10 @@ void register_cloud(CLI::App& app) {
     up->add_option("--consolidate-interval", o->consolidate_interval, "seconds between consolidation rounds (0: off)")
         ->capture_default_str();
     up->add_option("--cpu-overcommit", o->cpu_overcommit, "vCPUs placed per host hart")->capture_default_str();
+    up->add_option("--max-batches-in-flight", o->max_batches_in_flight,
+                   "the controller's create batches committing at once (nimbus controller --max-batches-in-flight)")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 16u));
     up->add_option("--kernel", o->kernel, "kernel of the default image (default: the guest build's)");
     up->add_option("--initrd", o->initrd, "initramfs of the default image (default: the guest build's)");
     up->add_flag("--no-image", o->no_image, "register no default image");
