@@ -36,6 +36,7 @@ struct CloudUpOptions {
   double grace = 2.0;
   double consolidate_interval = 10.0;
   double cpu_overcommit = 4.0;
+  std::size_t max_batches_in_flight = 1;
   int harts = 0;             // per host; 0: max(1, cores / hosts)
   std::string memory;        // per host, e.g. 1G; empty: half the machine's RAM / hosts
   int disk_gib = 50;
@@ -195,6 +196,22 @@ int cloud_up(const CloudUpOptions& o) {
   etcd.detach();
   write_json(cloud_json, state);
 
+  // The cloud's CA and a certificate per agent: live moves between agents go over TLS, both ends
+  // authenticated (docs/migration.md, "TLS"), and the agents' APIs are HTTPS, which the
+  // controller verifies against the same CA (--agent-ca) when it proxies consoles.
+  std::vector<std::string> names;
+  for (int i = 0; i < o.hosts; ++i) names.push_back(fmt::format("host-{}", i));
+  CloudPki pki;
+  if (!o.simulate && o.tls) {
+    try {
+      pki = make_cloud_pki(dir, names);
+      state["pki"] = json{{"ca", pki.ca_cert}};
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "nimbus cloud up: {} (or start without --tls)\n", e.what());
+      return 1;
+    }
+  }
+
   // 2. The controller.
   const std::string url_file = dir + "/controller.url";
   fs::remove(url_file);
@@ -202,6 +219,8 @@ int cloud_up(const CloudUpOptions& o) {
                                "--admin-token-file", admin_file, "--agent-token-file", agent_file, "--disks-dir", dir + "/disks",
                                "--grace", fmt::format("{}", o.grace), "--consolidate-interval", fmt::format("{}", o.consolidate_interval),
                                "--cpu-overcommit", fmt::format("{}", o.cpu_overcommit), "--id", "controller-0"};
+  if (!pki.ca_cert.empty()) ctl.insert(ctl.end(), {"--agent-ca", pki.ca_cert});
+  if (o.max_batches_in_flight != 1) ctl.insert(ctl.end(), {"--max-batches-in-flight", std::to_string(o.max_batches_in_flight)});
   const pid_t ctl_pid = spawn_daemon(ctl, dir + "/logs/controller.log");
   state["controller"] = json{{"pid", ctl_pid}, {"url", ""}, {"log", dir + "/logs/controller.log"}};
   write_json(cloud_json, state);
@@ -225,20 +244,6 @@ int cloud_up(const CloudUpOptions& o) {
   ::sysinfo(&si);
   const int64_t ram_mib = static_cast<int64_t>(si.totalram) * si.mem_unit / (1024 * 1024);
   const int64_t memory_mib = !o.memory.empty() ? parse_size_mib(o.memory) : std::max<int64_t>(256, ram_mib / 2 / o.hosts);
-  // The cloud's CA and a certificate per agent: live moves between agents go over TLS, both ends
-  // authenticated (docs/migration.md, "TLS").
-  std::vector<std::string> names;
-  for (int i = 0; i < o.hosts; ++i) names.push_back(fmt::format("host-{}", i));
-  CloudPki pki;
-  if (!o.simulate && o.tls) {
-    try {
-      pki = make_cloud_pki(dir, names);
-      state["pki"] = json{{"ca", pki.ca_cert}};
-    } catch (const std::exception& e) {
-      fmt::print(stderr, "nimbus cloud up: {} (or start without --tls)\n", e.what());
-      return 1;
-    }
-  }
   for (int i = 0; i < o.hosts; ++i) {
     const std::string name = names[static_cast<std::size_t>(i)];
     std::vector<std::string> argv{exe, "host", "--name", name, "--etcd", endpoint, "--harts", std::to_string(harts), "--memory",
@@ -396,12 +401,17 @@ void register_cloud(CLI::App& app) {
     up->add_option("--consolidate-interval", o->consolidate_interval, "seconds between consolidation rounds (0: off)")
         ->capture_default_str();
     up->add_option("--cpu-overcommit", o->cpu_overcommit, "vCPUs placed per host hart")->capture_default_str();
+    up->add_option("--max-batches-in-flight", o->max_batches_in_flight,
+                   "the controller's create batches committing at once (nimbus controller --max-batches-in-flight)")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 16u));
     up->add_option("--kernel", o->kernel, "kernel of the default image (default: the guest build's)");
     up->add_option("--initrd", o->initrd, "initramfs of the default image (default: the guest build's)");
     up->add_flag("--no-image", o->no_image, "register no default image");
     up->add_flag("--tls", o->tls,
                  "make the cloud's CA and a certificate per agent in DIR/pki/ and give them to the agents: live moves run "
-                 "over TLS (the agents' TCP APIs become HTTPS, which the controller's console proxy cannot verify yet)");
+                 "over TLS with both hosts authenticated, the agents' TCP APIs become HTTPS, and the controller verifies "
+                 "them against the CA (--agent-ca DIR/pki/ca.crt)");
     up->add_option("--timeout", o->timeout, "seconds to wait for each part")->capture_default_str();
     up->callback([o] { set_exit_code(cloud_up(*o)); });
   }

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "cli/commands.hpp"
+#include "cloud/controller/agent_client.hpp"
 #include "cloud/controller/api_server.hpp"
 #include "cloud/controller/controller.hpp"
 
@@ -24,6 +25,7 @@ struct ControllerCliOptions {
   std::string listen = "127.0.0.1:8080";
   std::string tls_cert, tls_key;
   std::string admin_token_file, agent_token_file;
+  std::string agent_ca;
   std::string disks_dir;
   std::string url_file;
   std::string web_dir;
@@ -78,6 +80,15 @@ int run_controller(const ControllerCliOptions& o) {
   if (!o.agent_token_file.empty() && !read_token(o.agent_token_file, co.agent_token)) {
     fmt::print(stderr, "nimbus controller: cannot read the agent token from {}\n", o.agent_token_file);
     return 2;
+  }
+  if (!o.agent_ca.empty()) {
+    try {
+      ctl::check_agent_ca(o.agent_ca);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "nimbus controller: {}\n", e.what());
+      return 2;
+    }
+    co.agent_ca = o.agent_ca;
   }
   ctl::ApiServerOptions so;
   if (!ctl::parse_listen(o.listen, so.host, so.port)) {
@@ -142,6 +153,10 @@ void register_controller(CLI::App& app) {
   cmd->add_option("--tls-key", opts->tls_key, "TLS private key (PEM) for HTTPS");
   cmd->add_option("--admin-token-file", opts->admin_token_file, "file holding the admin bearer token");
   cmd->add_option("--agent-token-file", opts->agent_token_file, "file holding the token the host agents accept");
+  cmd->add_option("--agent-ca", opts->agent_ca,
+                  "CA certificate (PEM) that signed the host agents' HTTPS certificates (agents started with --tls-cert): "
+                  "the console proxy verifies them against it (default: the system's roots; nimbus cloud up --tls passes "
+                  "DIR/pki/ca.crt)");
   cmd->add_option("--disks-dir", opts->disks_dir, "shared directory holding the VMs' disks");
   cmd->add_option("--web-dir", opts->web_dir, "web directory of the dashboard at /ui/ (default: web/ by the executable, else the source tree's)");
   cmd->add_option("--url-file", opts->url_file, "write the API URL here once listening");

@@ -108,6 +108,7 @@ struct ModelCaller {
 struct ModelOptions {
   std::string id = "ctl-1";
   std::string agent_token = "agent-token";
+  std::string agent_ca;
 };
 struct ModelMetrics {
   uint64_t requests = 0;

@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "cloud/controller/agent_client.hpp"
 #include "cloud/controller/logic.hpp"
 #include "cloud/etcd/etcd_client.hpp"
 
@@ -91,9 +92,7 @@ struct ApiRoutes {
     }
     try {
       const auto target = controller.console_target(*caller, req.matches[1], param(req, "tenant"));
-      httplib::Client agent(target.api);
-      agent.set_connection_timeout(std::chrono::seconds(2));
-      agent.set_read_timeout(std::chrono::seconds(30));
+      const std::string agent_ca = controller.options().agent_ca;
       httplib::Headers headers;
       if (!controller.options().agent_token.empty())
         headers.emplace("Authorization", "Bearer " + controller.options().agent_token);
@@ -102,11 +101,11 @@ struct ApiRoutes {
         if (k != "tenant") params.emplace(k, v);
       const std::string path = httplib::append_query_params("/v1/vms/" + target.vm_id + "/console", params);
       if (post) {
-        auto r = agent.Post(path, headers, req.body, "application/octet-stream");
+        auto agent = make_agent_client(target.api, agent_ca, std::chrono::seconds(2), std::chrono::seconds(30));
+        auto r = agent->Post(path, headers, req.body, "application/octet-stream");
         if (!r) {
-          send(res, 502, json{{"error", fmt::format("the agent of host '{}' at {} did not answer ({}); retry", target.host, target.api,
-                                                    httplib::to_string(r.error()))},
-                              {"code", "agent_unreachable"}});
+          send(res, 502, json{{"error", agent_failure_text(target.host, target.api, r.error(), agent->get_openssl_verify_result(), agent_ca)},
+                              {"code", agent_failure_code(r.error())}});
           return;
         }
         res.status = r->status;
@@ -122,14 +121,15 @@ struct ApiRoutes {
         std::string content_type = "text/plain";
         bool done = false;
         std::atomic<bool> cancel{false};
-        std::string error;
+        httplib::Error error = httplib::Error::Success;
+        long verify_result = 0;
       };
       auto relay = std::make_shared<Relay>();
-      std::thread([relay, api = target.api, path, headers] {
-        httplib::Client agent_stream(api);
-        agent_stream.set_connection_timeout(std::chrono::seconds(2));
-        agent_stream.set_read_timeout(std::chrono::hours(24));
-        auto r = agent_stream.Get(
+      // Made here: a URL cpp-httplib refuses throws into this route's catch, not in the thread.
+      std::shared_ptr<httplib::Client> agent_stream =
+          make_agent_client(target.api, agent_ca, std::chrono::seconds(2), std::chrono::hours(24));
+      std::thread([relay, agent_stream, path, headers] {
+        auto r = agent_stream->Get(
             path, headers,
             [relay](const httplib::Response& head) {
               std::lock_guard<std::mutex> lock(relay->mu);
@@ -145,7 +145,10 @@ struct ApiRoutes {
               return !relay->cancel.load();
             });
         std::lock_guard<std::mutex> lock(relay->mu);
-        if (!r && relay->status == 0) relay->error = httplib::to_string(r.error());
+        if (!r && relay->status == 0) {
+          relay->error = r.error();
+          relay->verify_result = agent_stream->get_openssl_verify_result();
+        }
         relay->done = true;
         relay->cv.notify_all();
       }).detach();
@@ -154,9 +157,12 @@ struct ApiRoutes {
         relay->cv.wait_for(lock, std::chrono::seconds(5), [&] { return relay->status != 0 || relay->done; });
         if (relay->status == 0) {
           relay->cancel = true;
-          send(res, 502, json{{"error", fmt::format("the agent of host '{}' at {} did not answer ({}); retry", target.host, target.api,
-                                                    relay->error.empty() ? "timeout" : relay->error)},
-                              {"code", "agent_unreachable"}});
+          const bool timed_out = relay->error == httplib::Error::Success;
+          send(res, 502, json{{"error", timed_out ? fmt::format("the agent of host '{}' at {} did not answer (timeout); retry",
+                                                                target.host, target.api)
+                                                  : agent_failure_text(target.host, target.api, relay->error,
+                                                                       relay->verify_result, agent_ca)},
+                              {"code", timed_out ? std::string("agent_unreachable") : agent_failure_code(relay->error)}});
           return;
         }
         if (relay->status != 200) {

@@ -36,6 +36,7 @@ struct ControllerOptions {
   std::string api_url;       // how clients reach this replica (for the leader record)
   std::string admin_token;   // the admin bearer token (from --admin-token-file)
   std::string agent_token;   // sent to agents when proxying consoles
+  std::string agent_ca;      // CA (PEM) verifying agents' https:// APIs (empty: the system's roots)
   std::string disks_dir;     // the shared directory holding the VMs' disks
   std::chrono::milliseconds grace{2000};          // after a host's lease expired, before re-placing
   int64_t leader_ttl_seconds = 5;

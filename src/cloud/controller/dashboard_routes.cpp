@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "cloud/controller/agent_client.hpp"
 #include "cloud/controller/controller.hpp"
 
 #ifndef NIMBUS_WEB_DIR
@@ -130,14 +131,19 @@ void stream_console(Controller& controller, const httplib::Request& req, httplib
   res.set_header("Cache-Control", "no-store");
   res.set_header("X-Content-Type-Options", "nosniff");
   // Not text/*: cpp-httplib would gzip a text stream for browsers, holding every byte until the end.
-  res.set_chunked_content_provider("application/octet-stream", [target, path, headers](size_t, httplib::DataSink& sink) {
-    httplib::Client agent(target.api);
-    agent.set_connection_timeout(std::chrono::seconds(2));
-    agent.set_read_timeout(std::chrono::seconds(30));  // an idle console is re-requested by the page
+  const std::string agent_ca = controller.options().agent_ca;
+  std::shared_ptr<httplib::Client> agent;
+  try {
+    // An idle console is re-requested by the page: a 30 s read timeout.
+    agent = make_agent_client(target.api, agent_ca, std::chrono::seconds(2), std::chrono::seconds(30));
+  } catch (const std::exception& e) {
+    return send_json(res, 500, json{{"error", std::string("internal error: ") + e.what()}, {"code", "internal"}});
+  }
+  res.set_chunked_content_provider("application/octet-stream", [target, path, headers, agent, agent_ca](size_t, httplib::DataSink& sink) {
     int status = 0;
     std::string error_body;
     bool client_gone = false;
-    auto r = agent.Get(
+    auto r = agent->Get(
         path, headers, [&](const httplib::Response& head) {
           status = head.status;
           return true;
@@ -163,8 +169,8 @@ void stream_console(Controller& controller, const httplib::Request& req, httplib
       }
       note = fmt::format("\r\n[nimbus: the console of host '{}' answered HTTP {}: {}]\r\n", target.host, status, msg);
     } else if (!r && r.error() != httplib::Error::Canceled && r.error() != httplib::Error::Read) {
-      note = fmt::format("\r\n[nimbus: the agent of host '{}' at {} did not answer ({})]\r\n", target.host, target.api,
-                         httplib::to_string(r.error()));
+      note = fmt::format("\r\n[nimbus: {}]\r\n",
+                         agent_failure_text(target.host, target.api, r.error(), agent->get_openssl_verify_result(), agent_ca));
     }
     if (!note.empty()) sink.write(note.data(), note.size());
     sink.done();

@@ -95,6 +95,10 @@ online::VmRequest FleetModel::request(const FleetVm& vm, online::VmId id) {
 }
 
 std::optional<std::string> FleetModel::place(const FleetVm& vm, std::string* reason) {
+  // A VM placed again (a create decided again after its batch was refused) gives up its earlier
+  // tentative seat first: mapping its id to the new seat would orphan the old one, room that no
+  // re-sync could free (vms_on() would name the id, release() would free the new seat).
+  if (vm_ids_.count(vm.id)) release(vm.id);
   const online::VmId vid = vm_names_.size() + 1;
   online::PlacementDecision d;
   try {

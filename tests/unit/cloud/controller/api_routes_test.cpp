@@ -27,6 +27,7 @@ struct StubController {
   struct Options {
     std::string id = "ctl";
     std::string agent_token;
+    std::string agent_ca;
   } options_;
   struct {
     uint64_t requests = 0;

@@ -357,6 +357,18 @@ TEST(FleetModel, SeatAndReleaseKeepALongLivedModelInStep) {
   EXPECT_EQ(fleet.active_hosts(), 2u);
 }
 
+TEST(FleetModel, PlacingASeatedVmAgainMovesItsSeatInsteadOfLeakingIt) {
+  // One 4-vCPU host: a VM placed twice (a create decided again) holds one seat, and releasing it
+  // frees the host entirely.
+  FleetModel fleet(hosts(1), {}, FleetOptions{});
+  EXPECT_EQ(fleet.place({"a", "t", "", {3, 64, 1}, "", "", 0}), std::optional<std::string>("h0"));
+  EXPECT_EQ(fleet.place({"a", "t", "", {3, 64, 1}, "", "", 0}), std::optional<std::string>("h0"));
+  EXPECT_EQ(fleet.vms_on("h0"), std::vector<std::string>{"a"});
+  fleet.release("a");
+  EXPECT_TRUE(fleet.vms_on("h0").empty());
+  EXPECT_EQ(fleet.place({"b", "t", "", {4, 64, 1}, "", "", 0}), std::optional<std::string>("h0"));
+}
+
 TEST(FleetModel, AntiAffinitySpreadsAndCordonedHostsTakeNothing) {
   auto hs = hosts(3);
   hs[2].schedulable = false;
