@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Two Linux VMs (2 vCPUs each) run side by side under the VMM, which is their firmware (no
 # OpenSBI inside): both reach "NIMBUS-TEST: PASS harts=2", power off through SBI SRST, and the
-# run exits 0. Each VM's console is in its own log; stats.json has both VMs' counters.
+# run exits 0. Each VM's console is in its own log; stats.json has both VMs' counters, and each
+# VM's two vCPUs ran on their own host threads (vcpu_threads 2: docs/smp.md).
 source "$(dirname "$0")/lib.sh"
 [ "$TEST_MACHINE" = qemu ] && skip "a VMM test: no QEMU equivalent"
 require_machine
@@ -36,3 +37,9 @@ stats="$TEST_WORK/state/stats.json"
 "$NIMBUS_BIN" stats --state-dir "$TEST_WORK/state" > "$TEST_WORK/stats.txt" || fail "nimbus stats failed"
 grep -q '^  shutdown  *1  *1$' "$TEST_WORK/stats.txt" || { cat "$TEST_WORK/stats.txt"; fail "stats do not show one shutdown per VM"; }
 say "ok: exit 0; stats: $(grep '^  sbi_call' "$TEST_WORK/stats.txt" | tr -s ' ')"
+python3 -c '
+import json, sys
+for vm in json.load(open(sys.argv[1]))["vms"]:
+    assert vm.get("vcpu_threads") == 2, vm
+' "$stats" || fail "the VMs did not run their vCPUs on their own host threads (vcpu_threads in stats.json)"
+say "ok: each VM ran its 2 vCPUs on their own host threads"
