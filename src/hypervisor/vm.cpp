@@ -273,7 +273,8 @@ RunResult Vm::run(Nanoseconds budget) {
           all_waiting = false;
           break;
         }
-        deadline = std::min(deadline, cpu->timer_deadline());
+        // A timer already due cannot wake a vCPU that waits: its interrupt is masked.
+        if (const uint64_t timer = cpu->timer_deadline(); timer > now) deadline = std::min(deadline, timer);
       }
       if (!any_running) {
         finish(State::failed, 1, "every vCPU is stopped (HSM hart_stop on the last running hart)");

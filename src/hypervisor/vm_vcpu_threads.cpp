@@ -145,11 +145,13 @@ RunResult Vm::run_vcpu_thread(unsigned index, Nanoseconds budget) {
       if (waiting_until) {
         // Wake for its own timer or the board's next deadline (which the housekeeping of the
         // thread that wakes handles), whichever is first; a pin rising wakes it earlier.
+        // A deadline already past cannot wake it: its interrupt is masked, or the vCPU would not
+        // be waiting (Linux leaves stimecmp behind and clears sie.STIE in its timer interrupt).
         const uint64_t now = clock_->now();
-        uint64_t deadline = *waiting_until;
+        uint64_t deadline = *waiting_until > now ? *waiting_until : ~uint64_t{0};
         if (const uint64_t board = board_->next_deadline(); board > now) deadline = std::min(deadline, board);
         std::optional<Nanoseconds> wake;
-        if (deadline != ~uint64_t{0}) wake = Nanoseconds(deadline > now ? (deadline - now) * kNanosecondsPerTick : 0);
+        if (deadline != ~uint64_t{0}) wake = Nanoseconds((deadline - now) * kNanosecondsPerTick);
         if (options_.max_idle && (!wake || *wake > *options_.max_idle)) wake = options_.max_idle;
         return result(RunResult::Stop::wait, wake);
       }
