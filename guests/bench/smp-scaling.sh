@@ -7,6 +7,9 @@
 # Usage: smp-scaling.sh NIMBUS_BIN [ROUNDS [extra nimbus run options, e.g. --jit on]]
 # SMP_SCALING_PAIRS=N (default 1) repeats the 1-hart/2-hart pair N times, alternating, and prints
 # every pair's ratio and their median (one pair on a busy host can be far off either way).
+# SMP_SCALING_VIRT=emulate (or trap, hw) runs the guest as a VM under the VMM in that mode (the
+# VMM is its firmware; each vCPU on its own host thread where the mode allows: docs/smp.md)
+# instead of on the bare machine with OpenSBI.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../paths.sh"
 nimbus="${1:?usage: smp-scaling.sh NIMBUS_BIN [ROUNDS [nimbus run options...]]}"
@@ -34,7 +37,9 @@ run_once() {
     sleep 3600
   ) &
   local feeder=$!
-  "$nimbus" run --bios opensbi --kernel "$NIMBUS_GUEST_KERNEL" --initrd "$NIMBUS_GUEST_INITRD" \
+  local platform=(--bios opensbi)
+  [ -n "${SMP_SCALING_VIRT:-}" ] && platform=(--virt "$SMP_SCALING_VIRT")
+  "$nimbus" run "${platform[@]}" --kernel "$NIMBUS_GUEST_KERNEL" --initrd "$NIMBUS_GUEST_INITRD" \
     --append "console=ttyS0" --mem 256M --smp "$smp" --timeout 1800 "$@" < "$fifo" 2> "$log.stderr" |
     stdbuf -oL tr -d '\r' > "$log" || true
   kill "$feeder" 2>/dev/null || true
@@ -58,4 +63,4 @@ for pair in $(seq 1 "$pairs"); do
   echo "smp-scaling: pair $pair: 2 x nimbus-bench $rounds: 1 hart ${one}s, 2 harts ${two}s (slower process): 2-hart throughput = ${ratio}x 1-hart"
 done
 median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ r[NR] = $1 } END { print (NR % 2) ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2 }')
-echo "smp-scaling: median of $pairs pair(s): 2-hart throughput = ${median}x 1-hart (options: ${*:-none})"
+echo "smp-scaling: median of $pairs pair(s): 2-hart throughput = ${median}x 1-hart (${SMP_SCALING_VIRT:+--virt $SMP_SCALING_VIRT, }options: ${*:-none})"

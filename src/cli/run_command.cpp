@@ -407,6 +407,7 @@ VmmSetup validate_vmm(const RunOptions& o, std::shared_ptr<const hypervisor::Sna
   if (o.timeout_seconds < 0) throw UsageError("--timeout must not be negative");
   setup.options.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.timeout_seconds * 1000));
   setup.options.deterministic = o.deterministic;
+  setup.options.vcpu_threads = o.hart_threads == "on";
   setup.options.state_dir = o.state_dir.empty() ? hypervisor::default_state_dir() : std::filesystem::path(o.state_dir);
   setup.options.log_dir = o.log_dir.empty() ? setup.options.state_dir : std::filesystem::path(o.log_dir);
   setup.options.echo_stdout = o.console_stdout;
@@ -920,8 +921,9 @@ void register_run(CLI::App& app) {
                   "machine and every --virt mode; see docs/jit.md")
       ->check(CLI::IsMember({"on", "off"}));
   run->add_option("--hart-threads", options->hart_threads,
-                  "Bare machine with --smp 2 or more: on runs each hart on its own host thread, in parallel; off "
-                  "interleaves them on one thread (always off with --deterministic or --gdb; docs/board.md)")
+                  "--smp 2 or more: on runs each hart (bare machine) or vCPU (--virt emulate) on its own host "
+                  "thread, in parallel; off interleaves them on one thread (always off with --deterministic or "
+                  "--gdb, and for trap and hw VMs; docs/smp.md)")
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
   run->add_option("--gdb", options->gdb,

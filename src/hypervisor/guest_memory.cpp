@@ -153,9 +153,13 @@ bool GuestMemory::discard(uint64_t offset, uint64_t len) {
         std::memset(view_ + at, 0, piece); // the kernel refused: zeros at least
       } else {
         done += piece;
-        if (release_given_back_ && dirty_log_ == nullptr && given_back_pending_.size() < pages_ &&
-            (given_back_pending_.empty() || given_back_pending_.back() != page) && frame_is_hole(frame))
-          given_back_pending_.push_back(page);
+        if (release_given_back_ && dirty_log_ == nullptr && frame_is_hole(frame)) {
+          std::lock_guard lock(given_back_mutex_);
+          if (given_back_pending_.size() < pages_ && (given_back_pending_.empty() || given_back_pending_.back() != page)) {
+            given_back_pending_.push_back(page);
+            given_back_queued_.store(true, std::memory_order_release);
+          }
+        }
       }
     }
     at += piece;
@@ -175,7 +179,11 @@ bool GuestMemory::frame_is_hole(FrameNumber frame) const {
 
 uint64_t GuestMemory::release_given_back() {
   std::vector<uint64_t> pending;
-  pending.swap(given_back_pending_);
+  {
+    std::lock_guard lock(given_back_mutex_);
+    pending.swap(given_back_pending_);
+    given_back_queued_.store(false, std::memory_order_release);
+  }
   // A migration reads backed pages from its sender thread while the log is on; a snapshot's
   // file pages are not in machine memory. Those frames simply stay the VM's.
   if (dirty_log_ != nullptr || snapshot_mapped_) return 0;

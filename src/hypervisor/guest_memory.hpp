@@ -91,7 +91,7 @@ public:
   // machine frames, so there a given-back frame stays the VM's (its host memory is still freed).
   void set_release_given_back(bool on) { release_given_back_ = on; }
   // Whether frames are queued for release_given_back().
-  bool given_back_pending() const { return !given_back_pending_.empty(); }
+  bool given_back_pending() const { return given_back_queued_.load(std::memory_order_acquire); }
   // Call on the VM's thread at a round boundary, after every vCPU dropped its cached host
   // pointers into RAM (GuestCpu::flush_guest_code), and never while a dirty log is on (a
   // migration's sender reads backed pages from another thread): then nothing still points into
@@ -106,6 +106,8 @@ public:
   // The first failed first touch (the pool had no frame) since the last call, or nullopt: the
   // VM that asks for memory the machine does not have stops with this error (docs/board.md).
   std::optional<std::string> take_exhaustion();
+  // Whether take_exhaustion() has something to say (cheap: one atomic load).
+  bool exhaustion_pending() const { return exhausted_.load(std::memory_order_acquire); }
   // Bytes of this VM's RAM the host really holds now (mincore over its view): what falls when
   // the guest gives memory back.
   uint64_t host_resident_bytes() const;
@@ -195,7 +197,11 @@ private:
   std::atomic<uint64_t> resident_{0};
   std::atomic<uint64_t> discarded_{0};
   bool release_given_back_ = false;
-  std::vector<uint64_t> given_back_pending_;   // frame-sized guest pages, VM thread only
+  // Frame-sized guest pages: queued by discard() (a balloon's request, on whichever vCPU thread
+  // or the housekeeper polled it), taken at a round boundary.
+  std::mutex given_back_mutex_;
+  std::vector<uint64_t> given_back_pending_;   // under given_back_mutex_
+  std::atomic<bool> given_back_queued_{false};
   std::atomic<uint64_t> frames_given_back_{0};
   std::atomic<bool> exhausted_{false};
   uint64_t exhausted_gpa_ = 0;                 // under fill_mutex_

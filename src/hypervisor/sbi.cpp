@@ -11,7 +11,7 @@ Sbi::Outcome Sbi::handle(unsigned hart) {
   GuestCpu& cpu = *vcpus_.at(hart);
   Call call{hart, cpu.reg(17), cpu.reg(16), {}};
   for (unsigned i = 0; i < 6; ++i) call.a[i] = cpu.reg(10 + i);
-  ++calls_;
+  calls_.fetch_add(1, std::memory_order_relaxed);
 
   Outcome outcome = Outcome::resume;
   if (call.eid < sbi::kBase) {

@@ -7,6 +7,7 @@
 // VM's vCPUs before anything is done, memory ranges against the VM's RAM (a guest can only name
 // its own guest-physical memory), lengths are capped. Every problem is an SBI error code in a0,
 // never an exception out of the VMM. Unknown extensions and functions get SBI_ERR_NOT_SUPPORTED.
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -34,7 +35,7 @@ inline constexpr uint64_t kSpecVersion = 2ull << 24;
 inline constexpr uint64_t kImplementationId = 0x4E494D42;
 inline constexpr uint64_t kImplementationVersion = 0x000100;
 // HSM states.
-inline constexpr uint64_t kHartStarted = 0, kHartStopped = 1;
+inline constexpr uint64_t kHartStarted = 0, kHartStopped = 1, kHartStartPending = 2;
 // HSM suspend types.
 inline constexpr uint64_t kSuspendRetentive = 0x00000000, kSuspendNonRetentive = 0x80000000;
 // The most bytes one DBCN call moves (the spec allows partial transfers; the count goes in a1).
@@ -48,6 +49,25 @@ struct SystemResetRequest {
   uint32_t reason = 0;   // 0: no reason, 1: system failure
   // The VM's exit status, as a power-off code: 0 for a clean shutdown, 1 for "system failure".
   int exit_code() const { return reason == 0 ? 0 : 1; }
+};
+
+// How calls that act on other vCPUs reach them when a VM's vCPUs run on their own host threads
+// (vcpu_requests.hpp): as requests the target performs on its own thread. Without one, the Sbi
+// acts on the other vCPUs directly (the VM's vCPUs interleaved on one thread).
+class SbiRemoteHarts {
+public:
+  virtual void send_ipi(unsigned target) = 0;
+  // Returns once every target running guest code has done the fence (the others do it before
+  // they run again). code: FENCE.I as well.
+  virtual void fence(unsigned caller, std::span<const unsigned> targets, bool code) = 0;
+  // HSM hart_start of a stopped vCPU; false if it is started or starting already.
+  virtual bool start(unsigned target, uint64_t pc, uint64_t opaque) = 0;
+  // HSM hart_stop: `hart` (the caller) stopped itself.
+  virtual void stopped(unsigned hart) = 0;
+  virtual uint64_t status(unsigned target) const = 0;
+
+protected:
+  ~SbiRemoteHarts() = default;
 };
 
 class Sbi {
@@ -66,7 +86,10 @@ public:
   // Handles the ECALL that vCPU `hart` stopped at (registers a0-a7 as the spec says).
   Outcome handle(unsigned hart);
 
-  uint64_t calls() const { return calls_; }
+  uint64_t calls() const { return calls_.load(std::memory_order_relaxed); }
+  // From now on, calls that act on other vCPUs go through `remote` (nullptr: directly again).
+  // Set while no vCPU runs.
+  void set_remote_harts(SbiRemoteHarts* remote) { remote_ = remote; }
   // Told of every guest RAM write the SBI makes itself (DBCN console_read), so the VM's harts
   // drop decoded code those bytes may have held, as they do for device DMA.
   void set_guest_write_listener(std::function<void(uint64_t gpa, uint64_t len)> listener) {
@@ -102,7 +125,8 @@ private:
   machine::ConsoleBackend& console_;
   std::function<void(const SystemResetRequest&)> on_reset_;
   std::function<void(uint64_t, uint64_t)> on_guest_write_;
-  uint64_t calls_ = 0;
+  SbiRemoteHarts* remote_ = nullptr;
+  std::atomic<uint64_t> calls_{0};   // vCPUs on several threads make calls at once
 };
 
 } // namespace nimbus::hypervisor

@@ -24,7 +24,12 @@ Sbi::Result Sbi::ipi(const Call& call) {
   if (call.fid != 0) return {sbi::kErrNotSupported, 0};
   const auto harts = harts_in_mask(call.a[0], call.a[1]);
   if (!harts) return {sbi::kErrInvalidParam, 0};
-  for (const unsigned hart : *harts) vcpus_[hart]->raise_software_interrupt();
+  for (const unsigned hart : *harts) {
+    if (remote_ != nullptr && hart != call.hart)
+      remote_->send_ipi(hart);
+    else
+      vcpus_[hart]->raise_software_interrupt();
+  }
   return {};
 }
 
@@ -34,12 +39,17 @@ Sbi::Result Sbi::rfence(const Call& call) {
   if (call.fid > 2) return {sbi::kErrNotSupported, 0};
   const auto harts = harts_in_mask(call.a[0], call.a[1]);
   if (!harts) return {sbi::kErrInvalidParam, 0};
+  std::vector<unsigned> others;
   for (const unsigned hart : *harts) {
-    if (call.fid == 0)
+    if (remote_ != nullptr && hart != call.hart) {
+      others.push_back(hart);
+    } else if (call.fid == 0) {
       vcpus_[hart]->flush_guest_code();
-    else
+    } else {
       vcpus_[hart]->flush_guest_tlb();
+    }
   }
+  if (!others.empty()) remote_->fence(call.hart, others, call.fid == 0);
   return {};
 }
 
@@ -48,6 +58,13 @@ Sbi::Result Sbi::hsm(const Call& call, Outcome& outcome) {
   case 0: { // hart_start(hartid, start_addr, opaque)
     if (call.a[0] >= vcpus_.size()) return {sbi::kErrInvalidParam, 0};
     GuestCpu& target = *vcpus_[call.a[0]];
+    if (remote_ != nullptr) {
+      // Another vCPU's thread runs it: the start is a request it performs itself.
+      if (call.a[0] == call.hart) return {sbi::kErrAlreadyAvailable, 0};
+      if (!memory_.contains(call.a[1], 4)) return {sbi::kErrInvalidAddress, 0};
+      if (!remote_->start(static_cast<unsigned>(call.a[0]), call.a[1], call.a[2])) return {sbi::kErrAlreadyAvailable, 0};
+      return {};
+    }
     if (target.running()) return {sbi::kErrAlreadyAvailable, 0};
     if (!memory_.contains(call.a[1], 4)) return {sbi::kErrInvalidAddress, 0};
     target.start(call.a[1], call.a[2]);
@@ -55,10 +72,12 @@ Sbi::Result Sbi::hsm(const Call& call, Outcome& outcome) {
   }
   case 1: // hart_stop(): does not return on success
     vcpus_[call.hart]->stop();
+    if (remote_ != nullptr) remote_->stopped(call.hart);
     outcome = Outcome::hart_stopped;
     return {};
   case 2: // hart_get_status(hartid)
     if (call.a[0] >= vcpus_.size()) return {sbi::kErrInvalidParam, 0};
+    if (remote_ != nullptr) return {sbi::kSuccess, remote_->status(static_cast<unsigned>(call.a[0]))};
     return {sbi::kSuccess, vcpus_[call.a[0]]->running() ? sbi::kHartStarted : sbi::kHartStopped};
   case 3: { // hart_suspend(type, resume_addr, opaque)
     const uint64_t type = call.a[0];

@@ -11,6 +11,7 @@
 #include <ctime>
 
 #include "hypervisor/guest_cpu_factory.hpp"
+#include "hypervisor/vcpu_requests.hpp"
 #include "machine/gdb/run_control.hpp"
 #include "machine/gdb/stub.hpp"
 #include "machine/gdb/transport.hpp"
@@ -41,7 +42,8 @@ std::string_view to_string(Vm::State state) {
 }
 
 Vm::Vm(const VmConfig& config, FramePool& pool, machine::ConsoleBackend& console, const VmOptions& options)
-    : config_(config), options_(options), console_(console), pool_(pool) {
+    : locked_console_(config.vcpus > 1 ? std::make_unique<machine::LockedConsole>(console) : nullptr),
+      config_(config), options_(options), console_(locked_console_ ? *locked_console_ : console), pool_(pool) {
   try {
     memory_ = std::make_unique<GuestMemory>(pool, config.name, machine::Board::kRamBase, config.memory_bytes);
     bus_ = std::make_unique<machine::Bus>(machine::Board::kRamBase, config.memory_bytes, *memory_);
@@ -104,6 +106,7 @@ Vm::Vm(const VmConfig& config, FramePool& pool, machine::ConsoleBackend& console
       }
     }
     if (!config.gdb.empty()) attach_gdb();
+    parallel_capable_ = config.vcpus > 1 && config.mode == VirtMode::emulate && !options.deterministic && !gdb_stub_;
     // Bytes the SBI writes into guest RAM reach the harts as DMA does (stale decoded code).
     sbi_->set_guest_write_listener([this](uint64_t gpa, uint64_t len) { bus_->note_dma_write(gpa, len); });
   } catch (const std::exception& error) {
@@ -133,6 +136,8 @@ uint16_t Vm::gdb_port() const { return gdb_transport_ ? gdb_transport_->port() :
 
 Vm::~Vm() {
   if (gdb_stub_) gdb_stub_->terminated();
+  for (auto& cpu : vcpus_)
+    if (!doorbells_.empty()) cpu->pins().set_waker(nullptr);
   // The vCPUs and the board refer to the bus and memory: tear down in reverse order of use.
   boundary_work_.clear();
   if (bus_) bus_->set_dirty_log(nullptr);
@@ -154,6 +159,7 @@ std::vector<std::string> Vm::vcpu_states() const {
 }
 
 void Vm::finish(State state, int exit_code, std::string reason) {
+  std::lock_guard lock(finish_mutex_);   // vCPU threads (SBI shutdown, fatal exits) may race here
   if (state_.load(std::memory_order_relaxed) != State::running) return;
   if (gdb_stub_) { // a debugger waiting for a stop hears how the VM ended
     if (state == State::powered_off)
@@ -165,6 +171,9 @@ void Vm::finish(State state, int exit_code, std::string reason) {
   reason_ = std::move(reason);
   state_.store(state, std::memory_order_release);
   console_.flush();
+  // vCPUs on their own threads that wait (WFI, HSM-stopped) run once more to see the VM ended.
+  if (requests_)
+    for (unsigned i = 0; i < vcpus_.size(); ++i) wake_vcpu(i);
 }
 
 void Vm::on_reset(const SystemResetRequest& request) {
@@ -220,45 +229,9 @@ RunResult Vm::run(Nanoseconds budget) {
   const uint64_t slice = vcpus_.size() == 1 ? kSliceSingle : kSliceSmp;
   try {
     for (;;) {
-      if (snapshot_requested_.load(std::memory_order_acquire)) take_requested_snapshot();
-      if (boundary_work_pending_.load(std::memory_order_acquire)) {
-        run_boundary_work();
+      if (boundary_work_due()) {
+        at_round_boundary();
         if (state() != State::running) return result(RunResult::Stop::halt);
-      }
-      if (memory_->given_back_pending()) {
-        // Between rounds: no vCPU holds a host pointer into RAM once its soft TLB and decoded
-        // code are dropped, so the frames the guest gave back can leave the VM.
-        for (const auto& cpu : vcpus_) cpu->flush_guest_code();
-        memory_->release_given_back();
-      }
-      if (catch_up_from_ns_ != 0) {
-        timespec ts{};
-        ::clock_gettime(CLOCK_REALTIME, &ts);
-        const int64_t away = std::clamp<int64_t>(int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec - catch_up_from_ns_, 0,
-                                                 60'000'000'000);
-        catch_up_from_ns_ = 0;
-        clock_->restore(restored_ticks_ + static_cast<uint64_t>(away) / kNanosecondsPerTick, clock_->retired());
-        if (options_.log)
-          options_.log(fmt::format("VM '{}': first guest instruction after the migration; its clocks moved on {:.1f} ms, "
-                                   "the time it was stopped",
-                                   config_.name, static_cast<double>(away) / 1e6));
-      }
-      if (report_resume_) {
-        report_resume_ = false;
-        using Ms = std::chrono::duration<double, std::milli>;
-        const auto first = std::chrono::steady_clock::now();
-        const Ms ms = first - options_.restore_began;
-        const Ms built = restored_at_ - options_.restore_began;
-        if (options_.log)
-          options_.log(fmt::format("VM '{}' resumed from snapshot {}: first guest instruction {:.2f} ms after the "
-                                   "restore began (VM state restored after {:.2f} ms; {} MiB of RAM {} the memory "
-                                   "file; CLOCK_MONOTONIC {:.6f} s)",
-                                   config_.name, options_.restore->dir.string(), ms.count(), built.count(),
-                                   memory_->resident_pages() * pool_.frame_size() >> 20,
-                                   memory_->snapshot_mapped() ? "mapped from"
-                                   : memory_->snapshot_frames_waiting() != 0 ? "faulting in from"
-                                                                             : "copied from",
-                                   std::chrono::duration<double>(first.time_since_epoch()).count()));
       }
       uint64_t retired = 0;
       if (gdb_control_) {
@@ -281,49 +254,11 @@ RunResult Vm::run(Nanoseconds budget) {
       } else {
         retired = round(slice);
       }
-      if (auto refused = memory_->take_exhaustion()) {
-        // The policy for memory the machine does not have (docs/board.md, "Memory given back"):
-        // the VM that asked for it stops with this error at the end of the round in which its
-        // access was refused; other VMs run on untouched.
-        finish(State::failed, 1,
-               fmt::format("{} (it had given {} MiB back to the pool earlier); more --machine-mem, or fewer "
-                           "busy VMs, would let it run",
-                           *refused, memory_->frames_given_back() * pool_.frame_size() >> 20));
-        // It never runs again: its frames go back to the pool now, for the VMs that run on.
-        memory_->release_all();
-        return result(RunResult::Stop::halt);
-      }
+      if (stop_if_memory_exhausted()) return result(RunResult::Stop::halt);
       instructions_ += retired;
       clock_->retire(retired);
       const uint64_t now = clock_->now();
-      board_->tick(now);
-      board_->poll_devices();
-      if (machine::VirtioConsole* hvc = board_->virtio_console(); hvc && config_.console_input_hvc) {
-        while (hvc->can_accept_input()) {
-          const auto byte = console_.read();
-          if (!byte) break;
-          hvc->push_input(*byte);
-        }
-      } else {
-        machine::Uart16550& uart = board_->uart();
-        while (uart.can_accept_input()) {
-          const auto byte = console_.read();
-          if (!byte) break;
-          uart.push_input(*byte);
-        }
-      }
-      console_.flush();
-
-      // The board's own power-off device (syscon-poweroff in the device tree) works too.
-      const machine::ShutdownRequest request = board_->shutdown_request();
-      if (request.kind == machine::ShutdownRequest::Kind::kPowerOff) {
-        counters_.count_exit(ExitReason::shutdown);
-        finish(State::powered_off, static_cast<int>(request.exit_code), "power-off device");
-      } else if (request.kind == machine::ShutdownRequest::Kind::kReboot) {
-        counters_.count_exit(ExitReason::shutdown);
-        finish(State::powered_off, 0, "reboot device");
-      }
-      if (console_.quit_requested()) finish(State::powered_off, 0, "quit from the console");
+      service_devices(now);
       if (state() != State::running) return result(RunResult::Stop::halt);
 
       bool any_running = false, all_waiting = true;
@@ -338,7 +273,8 @@ RunResult Vm::run(Nanoseconds budget) {
           all_waiting = false;
           break;
         }
-        deadline = std::min(deadline, cpu->timer_deadline());
+        // A timer already due cannot wake a vCPU that waits: its interrupt is masked.
+        if (const uint64_t timer = cpu->timer_deadline(); timer > now) deadline = std::min(deadline, timer);
       }
       if (!any_running) {
         finish(State::failed, 1, "every vCPU is stopped (HSM hart_stop on the last running hart)");
@@ -365,6 +301,103 @@ RunResult Vm::run(Nanoseconds budget) {
     finish(State::failed, 1, fmt::format("VMM error: {}", error.what()));
     return result(RunResult::Stop::halt);
   }
+}
+
+
+bool Vm::boundary_work_due() const {
+  return snapshot_requested_.load(std::memory_order_acquire) || boundary_work_pending_.load(std::memory_order_acquire) ||
+         memory_->given_back_pending() || catch_up_from_ns_ != 0 || report_resume_;
+}
+
+// With every vCPU between two slices.
+void Vm::at_round_boundary() {
+  if (snapshot_requested_.load(std::memory_order_acquire)) take_requested_snapshot();
+  if (boundary_work_pending_.load(std::memory_order_acquire)) {
+    run_boundary_work();
+    if (state() != State::running) return;
+  }
+  if (memory_->given_back_pending()) {
+    // Between rounds: no vCPU holds a host pointer into RAM once its soft TLB and decoded
+    // code are dropped, so the frames the guest gave back can leave the VM.
+    for (const auto& cpu : vcpus_) cpu->flush_guest_code();
+    memory_->release_given_back();
+  }
+  if (catch_up_from_ns_ != 0) {
+    timespec ts{};
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    const int64_t away = std::clamp<int64_t>(int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec - catch_up_from_ns_, 0,
+                                             60'000'000'000);
+    catch_up_from_ns_ = 0;
+    clock_->restore(restored_ticks_ + static_cast<uint64_t>(away) / kNanosecondsPerTick, clock_->retired());
+    if (options_.log)
+      options_.log(fmt::format("VM '{}': first guest instruction after the migration; its clocks moved on {:.1f} ms, "
+                               "the time it was stopped",
+                               config_.name, static_cast<double>(away) / 1e6));
+  }
+  if (report_resume_) {
+    report_resume_ = false;
+    using Ms = std::chrono::duration<double, std::milli>;
+    const auto first = std::chrono::steady_clock::now();
+    const Ms ms = first - options_.restore_began;
+    const Ms built = restored_at_ - options_.restore_began;
+    if (options_.log)
+      options_.log(fmt::format("VM '{}' resumed from snapshot {}: first guest instruction {:.2f} ms after the "
+                               "restore began (VM state restored after {:.2f} ms; {} MiB of RAM {} the memory "
+                               "file; CLOCK_MONOTONIC {:.6f} s)",
+                               config_.name, options_.restore->dir.string(), ms.count(), built.count(),
+                               memory_->resident_pages() * pool_.frame_size() >> 20,
+                               memory_->snapshot_mapped() ? "mapped from"
+                               : memory_->snapshot_frames_waiting() != 0 ? "faulting in from"
+                                                                         : "copied from",
+                               std::chrono::duration<double>(first.time_since_epoch()).count()));
+  }
+}
+
+bool Vm::stop_if_memory_exhausted() {
+  if (auto refused = memory_->take_exhaustion()) {
+    // The policy for memory the machine does not have (docs/board.md, "Memory given back"):
+    // the VM that asked for it stops with this error at the end of the round in which its
+    // access was refused; other VMs run on untouched.
+    finish(State::failed, 1,
+           fmt::format("{} (it had given {} MiB back to the pool earlier); more --machine-mem, or fewer "
+                       "busy VMs, would let it run",
+                       *refused, memory_->frames_given_back() * pool_.frame_size() >> 20));
+    // It never runs again: its frames go back to the pool now, for the VMs that run on.
+    memory_->release_all();
+    return true;
+  }
+  return false;
+}
+
+void Vm::service_devices(uint64_t now) {
+  board_->tick(now);
+  board_->poll_devices();
+  if (machine::VirtioConsole* hvc = board_->virtio_console(); hvc && config_.console_input_hvc) {
+    while (hvc->can_accept_input()) {
+      const auto byte = console_.read();
+      if (!byte) break;
+      hvc->push_input(*byte);
+    }
+  } else {
+    machine::Uart16550& uart = board_->uart();
+    while (uart.can_accept_input()) {
+      const auto byte = console_.read();
+      if (!byte) break;
+      uart.push_input(*byte);
+    }
+  }
+  console_.flush();
+
+  // The board's own power-off device (syscon-poweroff in the device tree) works too.
+  const machine::ShutdownRequest request = board_->shutdown_request();
+  if (request.kind == machine::ShutdownRequest::Kind::kPowerOff) {
+    counters_.count_exit(ExitReason::shutdown);
+    finish(State::powered_off, static_cast<int>(request.exit_code), "power-off device");
+  } else if (request.kind == machine::ShutdownRequest::Kind::kReboot) {
+    counters_.count_exit(ExitReason::shutdown);
+    finish(State::powered_off, 0, "reboot device");
+  }
+  if (console_.quit_requested()) finish(State::powered_off, 0, "quit from the console");
 }
 
 } // namespace nimbus::hypervisor

@@ -5,10 +5,16 @@
 // OpenSBI inside; vCPU 0 enters the kernel in S-mode with a0 = 0, a1 = the DTB, the others stay
 // stopped until the guest starts them through HSM.
 //
-// run() is the VM's VcpuRun for the scheduler: the scheduler sees one entry per VM, and run()
-// interleaves the VM's vCPUs in short slices on the calling worker thread, as machine::Machine
-// does. Limit: a VM uses at most one host hart at a time, however many vCPUs it has, because its
-// devices (PLIC, UART, virtio) are not thread-safe; the VM's vCPUs share that hart fairly.
+// Two ways to run it under a scheduler (docs/smp.md):
+//  - run() is one VcpuRun for the whole VM: it interleaves the VM's vCPUs in short slices on the
+//    calling worker thread, as machine::Machine::run does. Repeatable (--deterministic), and the
+//    only way for a VM with a gdb stub or in trap and hw mode.
+//  - run_vcpu_thread(i) is vCPU i's own VcpuRun (vcpus_in_parallel()): each vCPU a scheduler
+//    entry of its own, so a VM of N vCPUs may use N host harts at once. The devices lock their
+//    own state; the VM's housekeeping (device time, console, boundary work) is done by whichever
+//    vCPU thread takes its turn; SBI calls that act on other vCPUs become requests
+//    (vcpu_requests.hpp).
+// A VM is driven one way or the other, never both.
 // A VM that fails (a fatal vCPU exit, an exception in the VMM) stops alone, with its reason.
 #include <atomic>
 #include <chrono>
@@ -36,6 +42,7 @@
 #include "machine/dirty_log.hpp"
 #include "machine/console_backend.hpp"
 #include "machine/hart_reservation_set.hpp"
+#include "machine/locked_console.hpp"
 
 namespace nimbus::machine::gdb {
 class RunControl;
@@ -44,6 +51,8 @@ class TcpTransport;
 } // namespace nimbus::machine::gdb
 
 namespace nimbus::hypervisor {
+
+class VcpuRequests;
 
 struct VmOptions {
   bool deterministic = false;   // time from retired instructions (runs repeat exactly)
@@ -85,6 +94,16 @@ public:
 
   // VcpuRun: runs the VM for about `budget` of host time.
   RunResult run(Nanoseconds budget);
+
+  // Whether the VM may run its vCPUs on their own host threads (run_vcpu_thread): more than one
+  // vCPU, emulate mode, host time (not --deterministic) and no gdb stub.
+  bool vcpus_in_parallel() const { return parallel_capable_; }
+  // Who makes vCPU i's scheduler entry runnable again (an IPI, HSM start or interrupt pin for a
+  // vCPU waiting in WFI). Any thread; empty: nobody (after the scheduler is gone).
+  void set_vcpu_waker(std::function<void(unsigned)> wake);
+  // VcpuRun of vCPU `index` on its own host thread: runs it for about `budget` of host time. The
+  // VM's vCPUs may call this concurrently, each for its own index.
+  RunResult run_vcpu_thread(unsigned index, Nanoseconds budget);
 
   const std::string& name() const { return config_.name; }
   const VmConfig& config() const { return config_; }
@@ -175,12 +194,44 @@ public:
   GuestMemory& memory() { return *memory_; }
   machine::Bus& bus() { return *bus_; }
   machine::Board& board() { return *board_; }
-  uint64_t instructions() const { return instructions_; }
+  uint64_t instructions() const { return instructions_ + parallel_retired_.load(std::memory_order_relaxed); }
   std::vector<std::string> vcpu_states() const;
   // The gdb stub's port (config gdb; port 0 picks a free one), 0 without a stub.
   uint16_t gdb_port() const;
 
 private:
+  // Rings a vCPU's waker when one of its interrupt pins rises (parallel vCPUs only).
+  struct VcpuDoorbell final : machine::InterruptPins::Waker {
+    Vm* vm = nullptr;
+    unsigned index = 0;
+    void ring() override { vm->wake_vcpu(index); }
+  };
+  void wake_vcpu(unsigned index);
+  void start_parallel();
+  // Housekeeping of a VM whose vCPUs run in parallel: done by whichever vCPU thread gets it.
+  void housekeep(bool service_now);
+  // Every vCPU thread out of the guest until resume_vcpus (called by the housekeeper).
+  void pause_vcpus();
+  void resume_vcpus();
+  // Pieces of a round shared by run() and the parallel housekeeping.
+  bool boundary_work_due() const;
+  void at_round_boundary();                 // snapshots, boundary work, frames given back, clock catch-up
+  bool stop_if_memory_exhausted();          // true: the VM stopped
+  void service_devices(uint64_t now);       // device time, polling, console, power-off
+
+  bool parallel_capable_ = false;
+  std::unique_ptr<machine::LockedConsole> locked_console_;   // several vCPU threads write to it
+  std::mutex waker_mutex_;
+  std::function<void(unsigned)> vcpu_waker_;
+  std::once_flag parallel_started_;
+  std::unique_ptr<VcpuRequests> requests_;
+  std::vector<VcpuDoorbell> doorbells_;
+  std::mutex housekeeping_mutex_;
+  std::atomic<bool> pause_{false};
+  std::atomic<uint64_t> parallel_retired_{0};
+  std::chrono::steady_clock::time_point last_service_{};
+  std::mutex finish_mutex_;
+
   void finish(State state, int exit_code, std::string reason);
   void on_reset(const SystemResetRequest& request);
   // One round: every runnable vCPU runs one slice. Returns the instructions retired.
@@ -194,7 +245,7 @@ private:
 
   VmConfig config_;
   VmOptions options_;
-  machine::ConsoleBackend& console_;
+  machine::ConsoleBackend& console_;   // the VM's console, through locked_console_ if it has one
   FramePool& pool_;
   VmCounters counters_;
   std::unique_ptr<GuestMemory> memory_;

@@ -38,7 +38,15 @@ struct Vmm::Slot {
   std::unique_ptr<VmConsole> console;
   std::unique_ptr<MarkerLog> markers;   // wraps whichever console the VM has
   std::unique_ptr<Vm> vm;
-  std::atomic<int64_t> sched_index{-1};
+  std::atomic<int64_t> sched_index{-1};   // its first scheduler entry
+  std::atomic<uint32_t> sched_entries{0};  // 1, or one per vCPU when they run in parallel
+  // Makes every scheduler entry of the VM runnable (input, a frame, a request for it).
+  void wake(ThreadedHost& host) const {
+    const int64_t first = sched_index.load();
+    if (first < 0) return;
+    const uint32_t entries = sched_entries.load();
+    for (uint32_t i = 0; i < entries; ++i) host.wake(static_cast<SchedVcpuIndex>(first + i));
+  }
   int64_t sched_vm = -1;   // its scheduler entry (for the host CPU time it was given)
   std::string build_error;   // the VM could not be built
   bool reported = false;
@@ -117,6 +125,8 @@ std::string Vmm::stats_json() const {
     entry["returned_bytes"] = slot.vm->discarded_bytes();
     entry["pool_returned_bytes"] = slot.vm->pool_returned_bytes();
     if (const machine::VirtioBalloon* balloon = slot.vm->balloon()) entry["balloon"] = balloon_to_json(*balloon);
+    // Host threads its vCPUs may run on at once: 1 when they are interleaved (docs/smp.md).
+    if (slot.sched_entries.load() != 0) entry["vcpu_threads"] = slot.sched_entries.load();
     if (host_ != nullptr && slot.sched_vm >= 0)
       entry["cpu_seconds"] =
           std::chrono::duration<double>(host_->vm_runtime(static_cast<SchedVmIndex>(slot.sched_vm))).count();
@@ -217,10 +227,7 @@ VmmResult Vmm::run() {
         console_options.log_file = options_.log_dir / (config.name + ".log");
         console_options.socket_path = console_path(options_.state_dir, config.name);
         console_options.echo_stdout = options_.echo_stdout;
-        console_options.on_input = [&host, &slot] {
-          const int64_t index = slot.sched_index.load();
-          if (index >= 0) host.wake(static_cast<SchedVcpuIndex>(index));
-        };
+        console_options.on_input = [&host, &slot] { slot.wake(host); };
         slot.console = std::make_unique<VmConsole>(std::move(console_options));
         console = slot.console.get();
       }
@@ -255,31 +262,45 @@ VmmResult Vmm::run() {
                                             : fmt::format("VM '{}' failed to start: {}", config.name, what));
       continue;
     }
+    Vm* vm = slot.vm.get();
+    // A VM whose vCPUs run on their own host threads has a scheduler entry per vCPU and may use
+    // up to 100 % of a host hart per vCPU; one interleaving its vCPUs (docs/smp.md) has one entry.
+    const bool parallel = options_.vcpu_threads && vm->vcpus_in_parallel();
+    const uint32_t entries = parallel ? vm->vcpu_count() : 1;
+    const uint32_t limit = 100 * entries;
     SchedulerVmSpec spec;
     spec.name = config.name;
     spec.weight = config.weight;
-    spec.cap_percent = std::min<uint32_t>(config.cap_percent, 100);
-    spec.reservation_percent = std::min<uint32_t>(config.reservation_percent, 100);
-    if (config.cap_percent > 100 || config.reservation_percent > 100)
-      options_.log(fmt::format("VM '{}': cap and reservation are limited to 100 % (one host hart per VM)", config.name));
+    spec.cap_percent = std::min<uint32_t>(config.cap_percent, limit);
+    spec.reservation_percent = std::min<uint32_t>(config.reservation_percent, limit);
+    if (config.cap_percent > limit || config.reservation_percent > limit)
+      options_.log(fmt::format("VM '{}': cap and reservation are limited to {} % ({} host hart{} for this VM)", config.name,
+                               limit, entries, entries == 1 ? "" : "s"));
     const SchedVmIndex vm_index = scheduler.add_vm(spec);
     slot.sched_vm = static_cast<int64_t>(vm_index);
-    Vm* vm = slot.vm.get();
-    slot.sched_index = scheduler.add_vcpu(vm_index, [vm](Nanoseconds budget) { return vm->run(budget); });
+    if (parallel) {
+      const SchedVcpuIndex first = static_cast<SchedVcpuIndex>(scheduler.vcpu_count());
+      for (unsigned i = 0; i < entries; ++i)
+        scheduler.add_vcpu(vm_index, [vm, i](Nanoseconds budget) { return vm->run_vcpu_thread(i, budget); });
+      vm->set_vcpu_waker([&host, first](unsigned i) { host.wake(first + i); });
+      slot.sched_entries = entries;
+      slot.sched_index = first;
+    } else {
+      slot.sched_entries = 1;
+      slot.sched_index = scheduler.add_vcpu(vm_index, [vm](Nanoseconds budget) { return vm->run(budget); });
+    }
     // A frame for a sleeping VM wakes it, as console input does.
-    for (machine::VirtioNet* nic : vm->nics())
-      nic->set_on_frame([&host, &slot] {
-        const int64_t index = slot.sched_index.load();
-        if (index >= 0) host.wake(static_cast<SchedVcpuIndex>(index));
-      });
+    for (machine::VirtioNet* nic : vm->nics()) nic->set_on_frame([&host, &slot] { slot.wake(host); });
   }
   // Frames may still arrive (from the tunnel) after the host is gone: nobody to wake then.
   struct UnhookNics {
     std::vector<std::unique_ptr<Slot>>& slots;
     ~UnhookNics() {
       for (auto& slot : slots)
-        if (slot->vm)
+        if (slot->vm) {
           for (machine::VirtioNet* nic : slot->vm->nics()) nic->set_on_frame({});
+          slot->vm->set_vcpu_waker({});
+        }
     }
   } unhook_nics{slots_};
 
@@ -359,8 +380,7 @@ VmmResult Vmm::run() {
       for (auto& slot : slots_) {
         if (!slot->vm || slot->vm->state() != Vm::State::running) continue;
         slot->vm->request_snapshot(options_.snapshot_dir);
-        const int64_t index = slot->sched_index.load();
-        if (index >= 0) host.wake(static_cast<SchedVcpuIndex>(index));
+        slot->wake(host);
       }
     }
     if (now - last_stats >= kStatsInterval) {
@@ -423,8 +443,7 @@ std::string Vmm::control(Slot& slot, ThreadedHost& host, const std::atomic<bool>
   auto outcome = std::make_shared<std::promise<std::pair<bool, std::string>>>();
   auto future = outcome->get_future();
   slot.vm->request_snapshot(dir, [outcome](bool ok, const std::string& message) { outcome->set_value({ok, message}); });
-  const int64_t index = slot.sched_index.load();
-  if (index >= 0) host.wake(static_cast<SchedVcpuIndex>(index));
+  slot.wake(host);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (future.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
     if (stopping) return "error the VMM is stopping";
@@ -462,8 +481,7 @@ std::string Vmm::balloon(Slot& slot, ThreadedHost& host, const std::string& requ
   }
   if (target) device->set_target(static_cast<uint32_t>(*target / machine::VirtioBalloon::kPageSize));
   device->request_stats();   // fresh figures for the next request and the stats file
-  const int64_t index = slot.sched_index.load();
-  if (index >= 0) host.wake(static_cast<SchedVcpuIndex>(index));
+  slot.wake(host);
   nlohmann::json reply = balloon_to_json(*device);
   reply["vm"] = slot.config.name;
   reply["memory_bytes"] = slot.config.memory_bytes;
@@ -505,10 +523,7 @@ std::string Vmm::migrate(Slot& slot, ThreadedHost& host, const std::string& requ
     else return fmt::format("error bad migrate option '{}'", words[i].substr(0, 60));
   }
   if (!slot.vm || slot.vm->state() != Vm::State::running) return fmt::format("error VM '{}' is not running", slot.config.name);
-  const int64_t index = slot.sched_index.load();
-  options.wake = [&host, index] {
-    if (index >= 0) host.wake(static_cast<SchedVcpuIndex>(index));
-  };
+  options.wake = [&host, &slot] { slot.wake(host); };
   if (slot.sched_vm >= 0) {
     const auto vm_index = static_cast<SchedVmIndex>(slot.sched_vm);
     options.set_cap = [&host, vm_index](uint32_t percent) { return host.set_cap(vm_index, percent); };

@@ -34,6 +34,9 @@ struct VmmOptions {
   uint64_t machine_memory = 0;              // 0: the sum of the VMs' memory
   uint32_t host_harts = 1;                  // worker threads
   bool deterministic = false;
+  // Each vCPU of a multi-vCPU VM on its own host thread where the VM allows it (Vm::vcpus_in_parallel:
+  // emulate mode, not deterministic, no gdb); false interleaves them on one (docs/smp.md).
+  bool vcpu_threads = true;
   bool jit = true;                          // the JIT tier for every vCPU (docs/jit.md)
   uint32_t jit_threshold = 32;              // runs of a block before it is translated
   std::chrono::milliseconds timeout{0};     // 0: none

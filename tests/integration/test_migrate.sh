@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Live migration (docs/migration.md), emulate mode: a Linux guest with a disk runs nimbus-bench
+# Live migration (docs/migration.md), emulate mode: a 2-vCPU Linux guest (its vCPUs on their own
+# host threads: docs/smp.md) with a disk runs nimbus-bench
 # (a long integer/memory/FP checksum). While it computes:
 #   1. a destination that dies mid-transfer, and 2. a stream corrupted on the way (one bit
 #      flipped inside the page data) each fail the migration: `nimbus migrate` exits 1 saying
@@ -41,11 +42,12 @@ start_destination() {
 wait_port_file() { for _ in $(seq 50); do [ -s "$1" ] && return 0; sleep 0.1; done; fail "no port in $1"; }
 
 say "source: boot with a disk, start the benchmark"
-"$NIMBUS_BIN" run --virt emulate --kernel "$NIMBUS_GUEST_KERNEL" --initrd "$NIMBUS_GUEST_INITRD" \
+"$NIMBUS_BIN" run --virt emulate --smp 2 --kernel "$NIMBUS_GUEST_KERNEL" --initrd "$NIMBUS_GUEST_INITRD" \
   --append "console=ttyS0 nimbus.mode=bench nimbus.bench=$rounds" --drive "$disk" \
   --mem 256M --console-stdout --state-dir "$TEST_WORK/src" --timeout 120 > "$TEST_WORK/src.log" 2> "$TEST_WORK/src.err" &
 src_pid=$!
 wait_for "$TEST_WORK/src.log" 'mode bench' 40 || { tail "$TEST_WORK/src.log"; fail "guest did not start the benchmark"; }
+grep -aq '2 harts.*mode bench' "$TEST_WORK/src.log" || { tail "$TEST_WORK/src.log"; fail "guest did not start on 2 vCPUs"; }
 
 say "1: a destination that dies mid-transfer"
 python3 "$helper" dying-destination "$TEST_WORK/dying.port" &

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Snapshot and restore (docs/migration.md), emulate mode: a Linux guest runs nimbus-bench (a
+# Snapshot and restore (docs/migration.md), emulate mode: a 2-vCPU Linux guest (its vCPUs on their
+# own host threads: docs/smp.md) runs nimbus-bench (a
 # long integer/memory/FP checksum); mid-run SIGUSR1 snapshots it, the VMM is killed with -9 and
 # `nimbus run --restore` resumes it; the restored guest is snapshotted once more, this time with
 # `nimbus snapshot NAME --to DIR` through the VMM's control socket, killed, and restored again. The guest must finish with the same checksum as the benchmark computes natively
@@ -51,11 +52,12 @@ snapshot_and_kill() {
 }
 
 say "run 1: boot, snapshot 2 s into the benchmark, kill -9"
-"$NIMBUS_BIN" run --virt emulate --kernel "$NIMBUS_GUEST_KERNEL" --initrd "$NIMBUS_GUEST_INITRD" --append "$append" \
+"$NIMBUS_BIN" run --virt emulate --smp 2 --kernel "$NIMBUS_GUEST_KERNEL" --initrd "$NIMBUS_GUEST_INITRD" --append "$append" \
   --mem 256M --console-stdout --state-dir "$state" --timeout 60 --snapshot-on-signal "$snap" \
   > "$TEST_WORK/run1.log" 2> "$TEST_WORK/run1.err" &
 pid=$!
 wait_for "$TEST_WORK/run1.log" 'mode bench' 30 || { tail "$TEST_WORK/run1.log"; fail "guest did not start the benchmark"; }
+grep -aq '2 harts.*mode bench' "$TEST_WORK/run1.log" || { tail "$TEST_WORK/run1.log"; fail "guest did not start on 2 vCPUs"; }
 sleep 2
 snapshot_and_kill "$pid" "$TEST_WORK/run1.err"
 grep -aq 'NIMBUS-BENCH' "$TEST_WORK/run1.log" && fail "the benchmark finished before the snapshot: make it longer"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Two Linux VMs (2 vCPUs each) run side by side under the VMM, which is their firmware (no
 # OpenSBI inside): both reach "NIMBUS-TEST: PASS harts=2", power off through SBI SRST, and the
-# run exits 0. Each VM's console is in its own log; stats.json has both VMs' counters.
+# run exits 0. Each VM's console is in its own log; stats.json has both VMs' counters, and each
+# VM's two vCPUs ran on their own host threads (vcpu_threads 2: docs/smp.md), alpha capped at
+# 150 % of a host hart without the VMM clamping it to one hart.
 source "$(dirname "$0")/lib.sh"
 [ "$TEST_MACHINE" = qemu ] && skip "a VMM test: no QEMU equivalent"
 require_machine
@@ -16,6 +18,8 @@ initrd = "$NIMBUS_GUEST_INITRD"
 append = "console=ttyS0 nimbus.mode=test nimbus.disk=none"
 TOML
 done
+# A cap above one host hart: a VM whose vCPUs run on their own threads may use 100 % per vCPU.
+echo 'cap = 150' >> "$TEST_WORK/alpha.toml"
 say "checking: nimbus run --vm alpha.toml --vm beta.toml -> both PASS harts=2, exit 0"
 timeout $((GUEST_TIMEOUT + 30)) "$NIMBUS_BIN" run --vm "$TEST_WORK/alpha.toml" --vm "$TEST_WORK/beta.toml" \
   --host-harts 2 --timeout "$GUEST_TIMEOUT" --state-dir "$TEST_WORK/state" --log-dir "$TEST_WORK/logs" \
@@ -36,3 +40,10 @@ stats="$TEST_WORK/state/stats.json"
 "$NIMBUS_BIN" stats --state-dir "$TEST_WORK/state" > "$TEST_WORK/stats.txt" || fail "nimbus stats failed"
 grep -q '^  shutdown  *1  *1$' "$TEST_WORK/stats.txt" || { cat "$TEST_WORK/stats.txt"; fail "stats do not show one shutdown per VM"; }
 say "ok: exit 0; stats: $(grep '^  sbi_call' "$TEST_WORK/stats.txt" | tr -s ' ')"
+python3 -c '
+import json, sys
+for vm in json.load(open(sys.argv[1]))["vms"]:
+    assert vm.get("vcpu_threads") == 2, vm
+' "$stats" || fail "the VMs did not run their vCPUs on their own host threads (vcpu_threads in stats.json)"
+grep -q "cap and reservation are limited" "$TEST_WORK/stderr" && fail "alpha's cap of 150 % was clamped: $(cat "$TEST_WORK/stderr")"
+say "ok: each VM ran its 2 vCPUs on their own host threads; alpha's cap of 150 % stood"

@@ -95,6 +95,35 @@ TEST(SchedulerSimulation, CappedVmNeverExceedsItsCapEvenOnAnIdleHost) {
   }
 }
 
+// A VM whose vCPUs run on their own host threads (docs/smp.md) may be capped above one hart:
+// 150 % of a hart is 30 ms of every 20 ms period, its two vCPUs together.
+TEST(SchedulerSimulation, ATwoVcpuVmCappedAboveOneHartGetsItsCapOnTwoHarts) {
+  Scheduler scheduler({.harts = 2});
+  auto capped = scheduler.add_vm(vm("capped", 100, 150));
+  scheduler.add_vcpu(capped, simulated_busy_vcpu());
+  scheduler.add_vcpu(capped, simulated_busy_vcpu());
+  SimulatedHost host(scheduler);
+  Nanoseconds previous{0};
+  for (int period = 1; period <= 20; ++period) {
+    host.run_until(milliseconds(20) * period);
+    Nanoseconds used = scheduler.vm_runtime(capped) - previous;
+    previous = scheduler.vm_runtime(capped);
+    EXPECT_LE(used, milliseconds(30)) << "period " << period;
+    EXPECT_GE(used, milliseconds(29)) << "period " << period << ": more than one hart's worth";
+  }
+}
+
+// ... and reserved above one hart: 150 % against a busy neighbour of weight 10000.
+TEST(SchedulerSimulation, ATwoVcpuVmReservedAboveOneHartGetsItsReservation) {
+  Scheduler scheduler({.harts = 2});
+  auto reserved = scheduler.add_vm(vm("reserved", 1, 0, 150));
+  auto other = scheduler.add_vm(vm("other", 10000));
+  for (auto index : {reserved, reserved, other, other}) scheduler.add_vcpu(index, simulated_busy_vcpu());
+  SimulatedHost host(scheduler);
+  host.run_until(std::chrono::seconds(2));
+  EXPECT_NEAR(share(scheduler, reserved, std::chrono::seconds(2)), 0.75, 0.01);
+}
+
 TEST(SchedulerSimulation, CapHoldsAgainstABusyNeighbourAndLeavesTheRestToIt) {
   Scheduler scheduler({.harts = 1});
   auto capped = scheduler.add_vm(vm("capped", 1000, 25));
