@@ -118,8 +118,11 @@ bool Bus::discard_ram(uint64_t paddr, uint64_t len) {
 }
 
 void Bus::note_dma_range(uint64_t first_page, uint64_t last_page) {
-  const uint64_t ram_first = ram_base_ >> 12, ram_end = (ram_base_ + ram_size_) >> 12; // RAM is page aligned
-  if (watch_code_.load(std::memory_order_relaxed) && first_page >= ram_first && last_page < ram_end) {
+  // The marks count pages from ram_base_; they match page numbers when RAM starts on a page
+  // (every board here). A partial last page, or pages outside RAM, are always logged.
+  const uint64_t ram_first = ram_base_ >> 12, ram_end = (ram_base_ + ram_size_) >> 12;
+  if (watch_code_.load(std::memory_order_relaxed) && ram_base_ % 4096 == 0 && first_page >= ram_first &&
+      last_page < ram_end) {
     // The bytes are written: now look at the marks (the fence pairs with note_code_page's).
     std::atomic_thread_fence(std::memory_order_seq_cst);
     uint64_t code_first = ~uint64_t{0}, code_last = 0;
