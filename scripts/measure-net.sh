@@ -46,7 +46,7 @@ wget_cpu() { # LOG PID... -> "CPU_S WAITED_S": host CPU seconds the processes us
       after=$(cpu_ticks "$@") waited_after=$(run_queue_ms "$@")
       break
     fi
-    sleep 0.2
+    sleep 0.05 # a fast client prints the wget line and powers off within a fraction of a second
   done
   if [ -n "$after" ]; then
     awk -v t=$((after - before)) -v w=$((waited_after - waited_before)) -v hz="$(getconf CLK_TCK)" \
