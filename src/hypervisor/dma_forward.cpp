@@ -8,11 +8,8 @@ uint64_t forward_dma_writes(const machine::Bus& devices, uint64_t seen, const Gu
                             uint64_t machine_base) {
   const uint64_t now = devices.dma_generation();
   if (now == seen) return now;
-  // Past this many pages one "anything" costs less than naming each. The hart's bus watches its
-  // code (Bus::watch_code_pages): a page it holds no code on costs a lookup and a bit test, not
-  // a log entry, so a full device log (256 entries; a Linux big-packet receive buffer makes 18
-  // of 17 pages) is still worth naming page by page.
-  constexpr uint64_t kMostPages = 8192;
+  // Past this many pages one "anything" costs less than naming each (harts look at each page).
+  constexpr uint64_t kMostPages = 256;
   thread_local std::vector<machine::Bus::DmaPages> written;
   bool precise = devices.dma_pages_since(seen, written);
   uint64_t pages = 0;
