@@ -30,26 +30,34 @@ cpu_ticks() { # PID... -> utime + stime of those processes, in clock ticks
   done
   echo "$total"
 }
-run_queue_ms() { # PID... -> milliseconds their threads have waited for a CPU while runnable
-  local pid
-  for pid in "$@"; do cat "/proc/$pid"/task/*/schedstat 2>/dev/null; done | awk '{ ns += $2 } END { printf "%d", ns / 1e6 }'
+run_queue() { # PID... -> "TID NS" per thread: how long it has waited for a CPU while runnable
+  local pid file tid waited
+  for pid in "$@"; do
+    for file in "/proc/$pid"/task/*/schedstat; do
+      tid="${file%/schedstat}" tid="${tid##*/}"
+      read -r _ waited _ < "$file" 2>/dev/null && echo "$tid $waited"
+    done
+  done
 }
 wget_cpu() { # LOG PID... -> "CPU_S WAITED_S": host CPU seconds the processes used between the
              # ping and the wget lines, and seconds their threads were runnable but not running
-  local log="$1" before="" after="" waited_before="" waited_after=""
+  local log="$1" before="" after="" waited=""
   shift
   while kill -0 "$1" 2>/dev/null; do
     if [ -z "$before" ] && grep -aq '^NIMBUS-NET: ping' "$log" 2>/dev/null; then
-      before=$(cpu_ticks "$@") waited_before=$(run_queue_ms "$@")
+      before=$(cpu_ticks "$@")
+      run_queue "$@" > "$work/waited"
     fi
     if [ -n "$before" ] && grep -aq '^NIMBUS-NET: wget' "$log" 2>/dev/null; then
-      after=$(cpu_ticks "$@") waited_after=$(run_queue_ms "$@")
+      after=$(cpu_ticks "$@")
+      # Threads present at both readings (one that ended would subtract its whole wait).
+      waited=$(run_queue "$@" | awk 'NR == FNR { b[$1] = $2; next } ($1 in b) { ms += ($2 - b[$1]) / 1e6 } END { printf "%d", ms }' "$work/waited" -)
       break
     fi
     sleep 0.05 # a fast client prints the wget line and powers off within a fraction of a second
   done
   if [ -n "$after" ]; then
-    awk -v t=$((after - before)) -v w=$((waited_after - waited_before)) -v hz="$(getconf CLK_TCK)" \
+    awk -v t=$((after - before)) -v w="$waited" -v hz="$(getconf CLK_TCK)" \
       'BEGIN { printf "%.2f %.2f", t / hz, w / 1000 }'
   else echo nan nan; fi
 }
