@@ -42,7 +42,9 @@ done
 "$nimbus" run "${args[@]}" --host-harts "$host_harts" --timeout 3600 --state-dir "$state" \
   < /dev/null > /dev/null 2> "$work/vmm.err" &
 vmm=$!
-trap 'kill $vmm 2>/dev/null; rm -rf "$work"' EXIT
+# `|| true`: at a normal end the VMM has exited, kill fails, and under set -e a failing command
+# in the EXIT trap made the script exit 1 (and skip the rm) after every step had passed.
+trap 'kill $vmm 2>/dev/null || true; rm -rf "$work"' EXIT
 start=$SECONDS
 wait_all() {   # wait_all PATTERN [FIRST LAST]: every VM's console log has a line starting with it
   for i in $(seq "${2:-1}" "${3:-$vms}"); do

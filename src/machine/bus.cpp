@@ -10,7 +10,14 @@
 
 namespace nimbus::machine {
 
-Bus::Bus(uint64_t ram_base, uint64_t ram_size) : ram_base_(ram_base), ram_size_(ram_size) {
+namespace {
+std::unique_ptr<std::atomic<uint64_t>[]> code_page_bits(uint64_t ram_size) {
+  return std::make_unique<std::atomic<uint64_t>[]>(((ram_size + 4095) / 4096 + 63) / 64); // value-initialised: zero
+}
+} // namespace
+
+Bus::Bus(uint64_t ram_base, uint64_t ram_size)
+    : ram_base_(ram_base), ram_size_(ram_size), code_pages_(code_page_bits(ram_size)) {
   // Anonymous mapping: pages are zero and only cost host memory once the guest touches them.
   void* p = mmap(nullptr, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) throw std::bad_alloc();
@@ -18,7 +25,8 @@ Bus::Bus(uint64_t ram_base, uint64_t ram_size) : ram_base_(ram_base), ram_size_(
 }
 
 Bus::Bus(uint64_t ram_base, uint64_t ram_size, RamBacking& backing)
-    : ram_base_(ram_base), ram_size_(ram_size), ram_(backing.view()), backing_(&backing) {}
+    : ram_base_(ram_base), ram_size_(ram_size), ram_(backing.view()), backing_(&backing),
+      code_pages_(code_page_bits(ram_size)) {}
 
 Bus::~Bus() {
   if (backing_ == nullptr) munmap(ram_, ram_size_);
@@ -110,6 +118,33 @@ bool Bus::discard_ram(uint64_t paddr, uint64_t len) {
 }
 
 void Bus::note_dma_range(uint64_t first_page, uint64_t last_page) {
+  // The marks count pages from ram_base_; they match page numbers when RAM starts on a page
+  // (every board here). A partial last page, or pages outside RAM, are always logged.
+  const uint64_t ram_first = ram_base_ >> 12, ram_end = (ram_base_ + ram_size_) >> 12;
+  if (watch_code_.load(std::memory_order_relaxed) && ram_base_ % 4096 == 0 && first_page >= ram_first &&
+      last_page < ram_end) {
+    // The bytes are written: now look at the marks (the fence pairs with note_code_page's).
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    uint64_t code_first = ~uint64_t{0}, code_last = 0;
+    for (uint64_t page = first_page - ram_first; page <= last_page - ram_first;) {
+      const uint64_t shift = page % 64;
+      const uint64_t count = std::min<uint64_t>(64 - shift, last_page - ram_first - page + 1);
+      const uint64_t mask = (count == 64 ? ~uint64_t{0} : ((uint64_t{1} << count) - 1)) << shift;
+      std::atomic<uint64_t>& word = code_pages_[page / 64];
+      if (word.load(std::memory_order_relaxed) & mask) {
+        const uint64_t hit = word.fetch_and(~mask, std::memory_order_seq_cst) & mask;
+        if (hit != 0) {
+          const uint64_t base = page - shift + ram_first;
+          code_first = std::min<uint64_t>(code_first, base + static_cast<uint64_t>(__builtin_ctzll(hit)));
+          code_last = std::max<uint64_t>(code_last, base + 63 - static_cast<uint64_t>(__builtin_clzll(hit)));
+        }
+      }
+      page += count;
+    }
+    if (code_first == ~uint64_t{0}) return; // no hart holds code there: nothing to drop
+    first_page = code_first;
+    last_page = code_last;
+  }
   std::lock_guard lock(dma_mutex_);
   const uint64_t generation = dma_generation_.load(std::memory_order_relaxed) + 1;
   dma_log_[generation % kDmaLogEntries] = DmaPages{first_page, last_page};

@@ -114,6 +114,27 @@ public:
   void note_dma_write(uint64_t paddr, uint64_t len) {
     if (len != 0) note_dma_range(paddr >> 12, (paddr + len - 1) >> 12);
   }
+  // Code watch: once a hart runs on this bus (watch_code_pages), a notice that names only RAM
+  // pages no hart decoded code from is not logged at all, so the generation stays put and harts
+  // (and their native code, which checks the generation at every block) carry on. A hart marks a
+  // page (note_code_page) before it reads instructions from it; a notice that names a marked page
+  // logs it and clears the mark, because every hart then drops its code there. Without a hart
+  // (a VM's device bus in trap and hw modes, which the VMM forwards) every notice is logged.
+  // Marking is a fenced read-modify-write and the notice fences between the data and the marks,
+  // so either the notice sees the mark or the hart reads the new bytes.
+  void watch_code_pages() { watch_code_.store(true, std::memory_order_seq_cst); }
+  void note_code_page(uint64_t paddr) {
+    if (paddr - ram_base_ >= ram_size_) return; // only RAM is written by DMA
+    const uint64_t page = (paddr - ram_base_) >> 12;
+    std::atomic<uint64_t>& word = code_pages_[page / 64];
+    const uint64_t bit = uint64_t{1} << (page % 64);
+    if ((word.load(std::memory_order_relaxed) & bit) == 0) word.fetch_or(bit, std::memory_order_seq_cst);
+  }
+  bool page_may_hold_code(uint64_t paddr) const {
+    if (paddr - ram_base_ >= ram_size_) return true;
+    const uint64_t page = (paddr - ram_base_) >> 12;
+    return (code_pages_[page / 64].load(std::memory_order_relaxed) >> (page % 64)) & 1;
+  }
   // The 4 KiB pages (first, last page number) written since generation `seen`, oldest first;
   // false when they are no longer all known (too many since, or one was "anything"): then
   // the caller drops everything.
@@ -152,6 +173,8 @@ private:
   std::atomic<uint64_t> dma_generation_{0};
   static_assert(sizeof(std::atomic<uint64_t>) == sizeof(uint64_t) && std::atomic<uint64_t>::is_always_lock_free);
   DmaPages dma_log_[kDmaLogEntries] = {}; // entry of generation g at g % kDmaLogEntries
+  std::atomic<bool> watch_code_{false};
+  std::unique_ptr<std::atomic<uint64_t>[]> code_pages_; // one bit per RAM page (watch_code_pages)
   DirtyLog* dirty_log_ = nullptr;
 };
 

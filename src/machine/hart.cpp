@@ -16,6 +16,7 @@ namespace mstatus = riscv::csr::mstatus;
 Hart::Hart(unsigned hart_id, Bus& bus, Clock& clock, ReservationSet& reservations)
     : id_(hart_id), bus_(bus), clock_(clock), reservations_(reservations) {
   reservations_.reserve_harts(hart_id + 1);
+  bus_.watch_code_pages(); // DMA notices for pages without decoded code need not reach us
   reset(0);
 }
 
@@ -325,6 +326,7 @@ Block* Hart::build_block(uint64_t paddr, const uint8_t* host) {
     blocks_.clear();
     break_chains();
   }
+  bus_.note_code_page(paddr); // before the bytes are read: DMA into this page must now tell us
   auto block = std::make_unique<Block>();
   block->paddr = paddr;
   const unsigned page_left = 4096 - static_cast<unsigned>(paddr & 0xfff);
