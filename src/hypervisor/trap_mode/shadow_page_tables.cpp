@@ -55,6 +55,7 @@ void ShadowPageTables::select(uint64_t guest_satp) {
 
 void ShadowPageTables::drop_space(size_t index) {
   for (const uint64_t page : spaces_[index].tables) pages_.release(page);
+  ++tables_released_;
   spaces_.erase(spaces_.begin() + static_cast<std::ptrdiff_t>(index));
 }
 
@@ -190,6 +191,7 @@ void ShadowPageTables::invalidate_asid(uint64_t asid) {
 void ShadowPageTables::invalidate_all() {
   spaces_.clear();
   pages_.release_all();
+  ++tables_released_;
   select(current_key_);
 }
 

@@ -57,6 +57,10 @@ public:
   void protect_writes();
 
   uint64_t resets() const { return resets_; }
+  // Counts the times table pages were given back (a space dropped, or every space): a root's
+  // machine address may then name another table, so the hart's translations cached per root
+  // (Hart::switch_user_root) must go.
+  uint64_t tables_released() const { return tables_released_; }
   size_t spaces() const { return spaces_.size(); }
   uint64_t table_pages() const { return pages_.in_use(); }
   // Leaf lookup for tests: the shadow PTE for `va` in `root` of the current space (0 if none).
@@ -93,6 +97,7 @@ private:
   uint64_t current_key_ = 0;
   uint64_t clock_ = 0;
   uint64_t resets_ = 0;
+  uint64_t tables_released_ = 0;
 };
 
 } // namespace nimbus::hypervisor

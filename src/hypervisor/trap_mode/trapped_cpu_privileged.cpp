@@ -168,7 +168,10 @@ void TrappedCpu::sfence(uint64_t address, bool has_address, uint64_t asid, bool 
     hart_satp_ = ~uint64_t{0};
   }
   if (!enter_root()) fatal_reason_ = "no machine memory for a shadow root";
-  hart_.flush_translations();
+  if (has_address)
+    hart_.flush_translation_page(address); // the shadow leaves of that page only, in every root
+  else
+    hart_.flush_translations();
   counters_->count_tlb_flush();
 }
 
