@@ -124,6 +124,14 @@ public:
     update_data_context();
     if (fresh) break_chains(); // links and JIT lookups keyed by this context named the old root's code
   }
+  // Drops the load and store translations that root `root` (a switch_user_root value) has
+  // cached, wherever it runs now: for a VMM that removed data-only mappings from that root's
+  // table (trap mode: guest user pages the guest kernel reached under SUM, never executable).
+  // Fetch entries, and so block links and JIT lookups, are kept.
+  void flush_user_root_data(uint64_t root) {
+    tlb_.flush_user_root(root, Access::Load);
+    tlb_.flush_user_root(root, Access::Store);
+  }
   // Drops the cached translations of one page, in every V=0 context (a VMM's shadow leaf for
   // `vaddr` changed in every root it keeps; superpage-derived entries go too).
   void flush_translation_page(uint64_t vaddr) { flush_host_tlb_page(vaddr); }

@@ -131,6 +131,12 @@ public:
     fresh = true;
     return context;
   }
+  // Drops the `access` entries of the context tagged with `root`, if any (a context not tagged
+  // with it holds none of its translations).
+  void flush_user_root(uint64_t root, Access access) {
+    for (unsigned i = 0; i < kUserRoots; ++i)
+      if (user_root_tag_[i] == root) flush_context(kUserRootContexts[i], access);
+  }
   // After the U contexts were flushed: none holds a root's translations but `current` (empty
   // now, filled through `root` from here on).
   void retag_user_roots(unsigned current, uint64_t root) {

@@ -90,6 +90,11 @@ uint64_t ShadowPageTables::hart_satp(Root root, Result& result) {
   return (shadow_mode(current_key_) << satp::kModeShift) | (current().roots[r] >> 12);
 }
 
+uint64_t ShadowPageTables::existing_hart_satp(Root root) const {
+  const uint64_t table = spaces_[current_index_].roots[static_cast<unsigned>(root)];
+  return table == kNoRoot ? 0 : (shadow_mode(current_key_) << satp::kModeShift) | (table >> 12);
+}
+
 ShadowPageTables::Result ShadowPageTables::map(Root root, uint64_t va, const Leaf& leaf) {
   const unsigned n = levels();
   if (!canonical(va, n)) return Result::failed;

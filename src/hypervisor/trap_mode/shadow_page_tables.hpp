@@ -43,6 +43,9 @@ public:
   // table if needed); `result` tells whether that needed a reset. 0 if it failed.
   uint64_t hart_satp(Root root, Result& result);
 
+  // The satp value of `root` of the current space as hart_satp gives it, or 0 if it has no table.
+  uint64_t existing_hart_satp(Root root) const;
+
   // Writes one 4 KiB leaf for `va` into `root` of the current space.
   Result map(Root root, uint64_t va, const Leaf& leaf);
 

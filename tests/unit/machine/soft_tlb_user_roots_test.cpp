@@ -1,7 +1,7 @@
 // The soft TLB's U contexts per root (tlb.hpp, Hart::switch_user_root): a trap-mode VMM switches
 // a U-mode hart between shadow roots without a flush, so each root's cached translations, block
-// links and JIT lookups must stay its own, and every flush (one page, all, a direct satp or MXR
-// change) must reach the contexts of the roots not running. Each run loads a word from one
+// links and JIT lookups must stay its own, and every flush (one page, one root's data, all, a
+// direct satp or MXR change) must reach the contexts of the roots not running. Each run loads a word from one
 // virtual page and calls code at another (an indirect jump: the JIT's lookup table) that each
 // root maps to pages of its own, in both tiers.
 #include "hart_test_support.hpp"
@@ -131,6 +131,19 @@ TEST_P(SoftTlbUserRootsTest, FullFlushReachesTheRootsNotRunning) {
   ASSERT_EQ(run_once(), kEcallFromU);
   EXPECT_EQ(hart.x(a0), 77u);
   EXPECT_EQ(hart.x(a3), 3u); // root 2's call page, now mapped in root 0
+}
+
+TEST_P(SoftTlbUserRootsTest, DataFlushOfOneRootReachesItWhileAnotherRuns) {
+  expect_root(0, value(0));
+  expect_root(1, value(1));
+  // The VMM drops data-only leaves of root 1 (trap mode: pages the guest kernel reached under
+  // SUM) while root 0 runs.
+  map(root_table(1), kDataVa, data_page(kRoots), V | R | U | A);
+  put64(data_page(kRoots), 77);
+  expect_root(0, value(0));
+  hart.flush_user_root_data(roots_[1]);
+  expect_root(0, value(0));
+  expect_root(1, 77);
 }
 
 TEST_P(SoftTlbUserRootsTest, SatpWrittenDirectlyIsNotTakenForTheRootSwitchedToBefore) {
