@@ -36,7 +36,7 @@ bool Hart::data_virt() const {
   return virt_;
 }
 
-void Hart::update_data_context() { data_context_ = SoftTlb::context_of(data_privilege(), data_virt()); }
+void Hart::update_data_context() { data_context_ = tlb_context(data_privilege(), data_virt()); }
 
 
 uint64_t Hart::read_mstatus() const {
@@ -61,7 +61,7 @@ void Hart::write_mstatus(uint64_t value) {
   }
   if (changed & mstatus::kMxr) {
     tlb_.flush_context(supervisor, Access::Load);
-    tlb_.flush_context(SoftTlb::context_of(Privilege::User), Access::Load);
+    for (const unsigned user : SoftTlb::kUserRootContexts) tlb_.flush_context(user, Access::Load);
     // mstatus.MXR applies to both stages of guest translation too.
     tlb_.flush_context(SoftTlb::context_of(Privilege::Supervisor, true), Access::Load);
     tlb_.flush_context(SoftTlb::context_of(Privilege::User, true), Access::Load);

@@ -28,7 +28,7 @@ void Hart::reset(uint64_t pc) {
   pc_ = pc;
   priv_ = Privilege::Machine;
   virt_ = false;
-  fetch_context_ = SoftTlb::context_of(priv_);
+  fetch_context_ = tlb_context(priv_, false);
   exit_requested_ = false;
   waiting_ = false;
   code_modified_ = false;

@@ -111,14 +111,30 @@ public:
   // marks it in the bus's dirty log (live migration, dirty_log.hpp).
   void flush_store_translations() { tlb_.flush_access(Access::Store); }
   // For a VMM that keeps the hart in U-mode and switches it between shadow roots (trap mode):
-  // sets satp and drops only U-mode translations, the only ones such a hart holds (a third of a
-  // full flush, which dominated every guest system call).
-  void switch_user_satp(uint64_t satp) {
-    satp_ = satp;
-    for (const Access access : {Access::Fetch, Access::Load, Access::Store})
-      tlb_.flush_context(SoftTlb::context_of(Privilege::User), access);
-    break_chains();
+  // sets satp to `root` and makes the U-mode soft-TLB context of that root current (tlb.hpp:
+  // a few roots keep their translations, so a guest system call, which switches to the guest
+  // kernel's root and back, refills nothing). The VMM's part: whenever it removes or narrows a
+  // mapping of any root, or frees a root's table, it calls flush_translations() (or
+  // flush_translation_page) before the hart runs again, since other roots' contexts are kept.
+  void switch_user_root(uint64_t root) {
+    satp_ = root;
+    bool fresh = false;
+    user_context_ = tlb_.user_root_context(root, fresh);
+    if (priv_ == Privilege::User && !virt_) fetch_context_ = user_context_;
+    update_data_context();
+    if (fresh) break_chains(); // links and JIT lookups keyed by this context named the old root's code
   }
+  // Drops the load and store translations that root `root` (a switch_user_root value) has
+  // cached, wherever it runs now: for a VMM that removed data-only mappings from that root's
+  // table (trap mode: guest user pages the guest kernel reached under SUM, never executable).
+  // Fetch entries, and so block links and JIT lookups, are kept.
+  void flush_user_root_data(uint64_t root) {
+    tlb_.flush_user_root(root, Access::Load);
+    tlb_.flush_user_root(root, Access::Store);
+  }
+  // Drops the cached translations of one page, in every V=0 context (a VMM's shadow leaf for
+  // `vaddr` changed in every root it keeps; superpage-derived entries go too).
+  void flush_translation_page(uint64_t vaddr) { flush_host_tlb_page(vaddr); }
   // Leaves WFI, as an interrupt made pending from outside would.
   void wake() { waiting_ = false; }
 
@@ -205,6 +221,7 @@ private:
   void break_chains() { ++chain_epoch_; }
   void flush_tlb() {
     tlb_.flush();
+    tlb_.retag_user_roots(user_context_, satp_);
     flush_g_stage_cache();
     break_chains();
   }
@@ -215,6 +232,7 @@ private:
   }
   void flush_host_tlb() {
     tlb_.flush_host();
+    tlb_.retag_user_roots(user_context_, satp_);
     break_chains();
   }
   // SFENCE.VMA with an address, V=0: that page's entries and every superpage-derived one.
@@ -260,6 +278,11 @@ private:
   uint64_t read_mstatus() const;
   void write_mstatus(uint64_t value);
   void update_data_context();
+  // The soft-TLB context of a privilege and V: SoftTlb::context_of, but U-mode with V=0 uses the
+  // context of the current root (user_context_).
+  unsigned tlb_context(Privilege p, bool virt) const {
+    return p == Privilege::User && !virt ? user_context_ : SoftTlb::context_of(p, virt);
+  }
 
   // ---- memory (mmu.cpp, two_stage_translation.cpp)
   // `virt`: translate as V=1 (VS-stage through vsatp, then G-stage through hgatp). `execute_as_read`
@@ -329,6 +352,7 @@ private:
   uint64_t block_retired_ = 0;  // instructions the running block retires (cut short by a trap)
   unsigned data_context_ = 2;   // TLB context for loads/stores (effective privilege and V)
   unsigned fetch_context_ = 2;  // TLB context for fetches (privilege and V); also the block-link key
+  unsigned user_context_ = 0;   // the TLB context of U-mode with V=0 (switch_user_root picks it per root)
   Privilege priv_ = Privilege::Machine;
   bool virt_ = false;           // H extension: V
   bool exit_requested_ = false;

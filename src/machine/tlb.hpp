@@ -21,14 +21,23 @@ public:
   static constexpr unsigned kEntries = 256;
   // Translation contexts: effective privilege U, S, M, and with V=1 VU, VS. Guest contexts are kept
   // apart from the host's so a world switch needs no flush; a change of vsatp or hgatp (ASID, VMID)
-  // flushes the guest contexts only.
-  static constexpr unsigned kContexts = 5;
+  // flushes the guest contexts only. Contexts 5-7 are three more U contexts: a VMM that keeps
+  // the hart in U-mode and switches it between shadow roots (trap mode: the guest kernel's root
+  // and its process's, on every guest system call) gives each root a U context of its own
+  // (user_root_context), so a switch selects a context instead of flushing one.
+  static constexpr unsigned kContexts = 8;
   static constexpr unsigned kFirstGuestContext = 3;
+  static constexpr unsigned kGuestContextsEnd = 5;
+  static constexpr unsigned kUserRoots = 4;
+  static constexpr std::array<unsigned, kUserRoots> kUserRootContexts{0, 5, 6, 7};
+  // The JIT's lookup table keys a block by chain epoch << 3 | fetch context (jit/translator.hpp).
+  static_assert(kContexts <= 8, "a context must fit in 3 bits");
 
   static constexpr unsigned context_of(Privilege p, bool virt = false) {
     if (p == Privilege::Machine) return 2u;
     return static_cast<unsigned>(p) + (virt ? kFirstGuestContext : 0u);
   }
+  static constexpr bool is_guest_context(unsigned c) { return c >= kFirstGuestContext && c < kGuestContextsEnd; }
 
   TlbEntry& entry(unsigned context, Access access, uint64_t vaddr) {
     return entries_[context][static_cast<unsigned>(access)][(vaddr >> 12) & (kEntries - 1)];
@@ -37,10 +46,13 @@ public:
   // For generated code: entry(c, a, v) lives at base() + ((c * 3 + a) * kEntries + ((v >> 12) & (kEntries - 1))).
   const TlbEntry* base() const { return &entries_[0][0][0]; }
 
+  // Every fill goes through here: flushes then visit only the (context, access) arrays in use.
+  void note_installed(const TlbEntry& e) {
+    used_ |= uint32_t{1} << static_cast<unsigned>((&e - base()) / kEntries);
+  }
+
   void flush() {
-    for (auto& context : entries_)
-      for (auto& kind : context)
-        for (auto& e : kind) e.tag = TlbEntry::kInvalidTag;
+    for_each_used([](unsigned, unsigned) { return true; });
     superpages_.clear();
     superpages_lost_ = false;
   }
@@ -60,49 +72,104 @@ public:
       flush_host();
       return;
     }
-    for (unsigned c = 0; c < kFirstGuestContext; ++c)
+    for (unsigned c = 0; c < kContexts; ++c) {
+      if (is_guest_context(c)) continue;
       for (auto& kind : entries_[c]) {
         TlbEntry& e = kind[(vaddr >> 12) & (kEntries - 1)];
         if (e.tag == vaddr >> 12) e.tag = TlbEntry::kInvalidTag;
       }
+    }
     for (TlbEntry* e : superpages_) e->tag = TlbEntry::kInvalidTag;
     superpages_.clear();
   }
   void flush_access(Access access) {
-    for (auto& context : entries_)
-      for (auto& e : context[static_cast<unsigned>(access)]) e.tag = TlbEntry::kInvalidTag;
+    for_each_used([access](unsigned, unsigned a) { return a == static_cast<unsigned>(access); });
   }
-  // The V=0 contexts (satp, SFENCE.VMA in HS) or the V=1 ones (vsatp, hgatp, HFENCE).
+  // The V=0 contexts (satp, SFENCE.VMA in HS; every U context of a root) or the V=1 ones (vsatp, hgatp, HFENCE).
   void flush_host() {
-    flush_contexts(0, kFirstGuestContext);
+    for_each_used([](unsigned c, unsigned) { return !is_guest_context(c); });
     superpages_.clear(); // the guest contexts' superpage entries go too: an extra miss at worst
     superpages_lost_ = false;
   }
-  void flush_guest() { flush_contexts(kFirstGuestContext, kContexts); }
+  void flush_guest() {
+    for_each_used([](unsigned c, unsigned) { return is_guest_context(c); });
+  }
   void flush_context(unsigned context, Access access) {
-    for (auto& e : entries_[context][static_cast<unsigned>(access)]) e.tag = TlbEntry::kInvalidTag;
+    for_each_used([=](unsigned c, unsigned a) { return c == context && a == static_cast<unsigned>(access); });
   }
   // Drops every entry of `access` kind that maps the physical page `paddr_page`.
   void flush_physical_page(Access access, uint64_t paddr_page) {
-    for (auto& context : entries_)
-      for (auto& e : context[static_cast<unsigned>(access)])
+    for (unsigned c = 0; c < kContexts; ++c) {
+      if (!(used_ & bit(c, static_cast<unsigned>(access)))) continue;
+      for (auto& e : entries_[c][static_cast<unsigned>(access)])
         if (e.tag != TlbEntry::kInvalidTag && e.paddr_page == paddr_page) e.tag = TlbEntry::kInvalidTag;
+    }
+  }
+
+  // ---- U contexts per root (trap mode). A context tagged with a root holds only translations
+  // made while the hart's satp was that root, since the last flush of the host contexts. The
+  // caller (Hart) keeps that true: it tags a context only through these two, and every change
+  // of satp other than a root switch comes with a host flush.
+
+  // The U context for `root`: the one tagged with it, or else the least recently used one,
+  // flushed and tagged (`fresh` is then true: what was derived from its old entries is stale).
+  unsigned user_root_context(uint64_t root, bool& fresh) {
+    ++user_root_clock_;
+    unsigned victim = 0;
+    for (unsigned i = 0; i < kUserRoots; ++i) {
+      if (user_root_tag_[i] == root) {
+        user_root_used_[i] = user_root_clock_;
+        fresh = false;
+        return kUserRootContexts[i];
+      }
+      if (user_root_used_[i] < user_root_used_[victim]) victim = i;
+    }
+    const unsigned context = kUserRootContexts[victim];
+    for (unsigned a = 0; a < 3; ++a) flush_context(context, static_cast<Access>(a));
+    user_root_tag_[victim] = root;
+    user_root_used_[victim] = user_root_clock_;
+    fresh = true;
+    return context;
+  }
+  // Drops the `access` entries of the context tagged with `root`, if any (a context not tagged
+  // with it holds none of its translations).
+  void flush_user_root(uint64_t root, Access access) {
+    for (unsigned i = 0; i < kUserRoots; ++i)
+      if (user_root_tag_[i] == root) flush_context(kUserRootContexts[i], access);
+  }
+  // After the U contexts were flushed: none holds a root's translations but `current` (empty
+  // now, filled through `root` from here on).
+  void retag_user_roots(unsigned current, uint64_t root) {
+    for (unsigned i = 0; i < kUserRoots; ++i)
+      user_root_tag_[i] = kUserRootContexts[i] == current ? root : kNoRoot;
   }
 
 private:
-  void flush_contexts(unsigned first, unsigned end) {
-    for (unsigned c = first; c < end; ++c)
-      for (auto& kind : entries_[c])
-        for (auto& e : kind) e.tag = TlbEntry::kInvalidTag;
+  static constexpr uint32_t bit(unsigned context, unsigned access) { return uint32_t{1} << (context * 3 + access); }
+  // Drops every entry of the (context, access) arrays in use that `pick` selects.
+  template <class Pick> void for_each_used(Pick pick) {
+    for (uint32_t left = used_; left != 0; left &= left - 1) {
+      const auto index = static_cast<unsigned>(__builtin_ctz(left));
+      const unsigned c = index / 3, a = index % 3;
+      if (!pick(c, a)) continue;
+      for (auto& e : entries_[c][a]) e.tag = TlbEntry::kInvalidTag;
+      used_ &= ~bit(c, a);
+    }
   }
 
   std::array<std::array<std::array<TlbEntry, kEntries>, 3>, kContexts> entries_{};
+  static_assert(kContexts * 3 <= 32, "used_ has a bit per (context, access) array");
+  uint32_t used_ = 0; // (context * 3 + access) arrays that may hold a valid entry
   // Entries installed from superpages since the last flush of the host contexts (may repeat, may
   // since hold a 4 KiB page: dropping those costs one miss). Past the bound, a one-address
   // flush drops all host contexts.
   static constexpr size_t kMaxSuperpageEntries = 4096;
   std::vector<TlbEntry*> superpages_;
   bool superpages_lost_ = false;
+  static constexpr uint64_t kNoRoot = ~uint64_t{0}; // not a satp value a root switch uses
+  std::array<uint64_t, kUserRoots> user_root_tag_{kNoRoot, kNoRoot, kNoRoot, kNoRoot};
+  std::array<uint64_t, kUserRoots> user_root_used_{};
+  uint64_t user_root_clock_ = 0;
 };
 
 } // namespace nimbus::machine

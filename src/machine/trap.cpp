@@ -14,7 +14,7 @@ void Hart::set_priv(Privilege p) { set_mode(p, virt_); }
 void Hart::set_mode(Privilege p, bool virt) {
   priv_ = p;
   virt_ = virt && p != Privilege::Machine;
-  fetch_context_ = SoftTlb::context_of(priv_, virt_);
+  fetch_context_ = tlb_context(priv_, virt_);
   update_data_context();
 }
 

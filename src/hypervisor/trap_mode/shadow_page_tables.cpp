@@ -55,6 +55,7 @@ void ShadowPageTables::select(uint64_t guest_satp) {
 
 void ShadowPageTables::drop_space(size_t index) {
   for (const uint64_t page : spaces_[index].tables) pages_.release(page);
+  ++tables_released_;
   spaces_.erase(spaces_.begin() + static_cast<std::ptrdiff_t>(index));
 }
 
@@ -87,6 +88,11 @@ uint64_t ShadowPageTables::hart_satp(Root root, Result& result) {
     current().roots[r] = page;
   }
   return (shadow_mode(current_key_) << satp::kModeShift) | (current().roots[r] >> 12);
+}
+
+uint64_t ShadowPageTables::existing_hart_satp(Root root) const {
+  const uint64_t table = spaces_[current_index_].roots[static_cast<unsigned>(root)];
+  return table == kNoRoot ? 0 : (shadow_mode(current_key_) << satp::kModeShift) | (table >> 12);
 }
 
 ShadowPageTables::Result ShadowPageTables::map(Root root, uint64_t va, const Leaf& leaf) {
@@ -190,6 +196,7 @@ void ShadowPageTables::invalidate_asid(uint64_t asid) {
 void ShadowPageTables::invalidate_all() {
   spaces_.clear();
   pages_.release_all();
+  ++tables_released_;
   select(current_key_);
 }
 

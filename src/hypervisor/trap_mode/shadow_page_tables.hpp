@@ -43,6 +43,9 @@ public:
   // table if needed); `result` tells whether that needed a reset. 0 if it failed.
   uint64_t hart_satp(Root root, Result& result);
 
+  // The satp value of `root` of the current space as hart_satp gives it, or 0 if it has no table.
+  uint64_t existing_hart_satp(Root root) const;
+
   // Writes one 4 KiB leaf for `va` into `root` of the current space.
   Result map(Root root, uint64_t va, const Leaf& leaf);
 
@@ -57,6 +60,10 @@ public:
   void protect_writes();
 
   uint64_t resets() const { return resets_; }
+  // Counts the times table pages were given back (a space dropped, or every space): a root's
+  // machine address may then name another table, so the hart's translations cached per root
+  // (Hart::switch_user_root) must go.
+  uint64_t tables_released() const { return tables_released_; }
   size_t spaces() const { return spaces_.size(); }
   uint64_t table_pages() const { return pages_.in_use(); }
   // Leaf lookup for tests: the shadow PTE for `va` in `root` of the current space (0 if none).
@@ -93,6 +100,7 @@ private:
   uint64_t current_key_ = 0;
   uint64_t clock_ = 0;
   uint64_t resets_ = 0;
+  uint64_t tables_released_ = 0;
 };
 
 } // namespace nimbus::hypervisor

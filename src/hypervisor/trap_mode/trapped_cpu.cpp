@@ -82,8 +82,15 @@ bool TrappedCpu::enter_root() {
     resets_seen_ = shadows_.resets();
     hart_satp_ = ~uint64_t{0}; // the same root address may now hold a fresh table
   }
+  if (shadows_.tables_released() != releases_seen_) {
+    // The hart keeps translations per root address, and a freed root's address may now hold
+    // another space's table.
+    releases_seen_ = shadows_.tables_released();
+    hart_.flush_translations();
+    hart_satp_ = ~uint64_t{0};
+  }
   if (satp != hart_satp_) {
-    hart_.switch_user_satp(satp); // drops the (U-mode) cached translations of the old root
+    hart_.switch_user_root(satp); // the root's own soft-TLB context: nothing is dropped
     hart_satp_ = satp;
   }
   hart_.set_csr(csr::kScounteren, vs_.supervisor ? 0xffffffff : vs_.scounteren);

@@ -154,6 +154,7 @@ private:
   bool waiting_ = false;
   uint64_t hart_satp_ = ~uint64_t{0};    // what the hart's satp holds now
   uint64_t resets_seen_ = 0;
+  uint64_t releases_seen_ = 0;           // shadows_.tables_released() when the hart last dropped its translations
   uint64_t device_dma_seen_ = 0;
   uint64_t pv_page_ = kNoPvPage;   // guest-physical shared page
   pv::SharedCsrs pv_pushed_{};     // what the page's CSR block held after the last push

@@ -141,8 +141,15 @@ void TrappedCpu::write_sstatus(uint64_t value) {
     enter_root();
     counters_->count_tlb_flush();
   } else if ((changed & mstatus::kSum) && !(vs_.sstatus & mstatus::kSum)) {
-    // The guest kernel loses access to user pages: drop those it was given under SUM.
-    if (shadows_.clear_sum_leaves()) hart_.flush_translations();
+    // The guest kernel loses access to user pages: drop those it was given under SUM. They
+    // were data-only leaves of the supervisor root: only that root's load and store entries
+    // can hold them (block links and the other roots' entries stay).
+    if (shadows_.clear_sum_leaves()) {
+      if (const uint64_t root = shadows_.existing_hart_satp(ShadowPageTables::Root::supervisor))
+        hart_.flush_user_root_data(root);
+      else
+        hart_.flush_translations();
+    }
   }
 }
 
@@ -168,7 +175,10 @@ void TrappedCpu::sfence(uint64_t address, bool has_address, uint64_t asid, bool 
     hart_satp_ = ~uint64_t{0};
   }
   if (!enter_root()) fatal_reason_ = "no machine memory for a shadow root";
-  hart_.flush_translations();
+  if (has_address)
+    hart_.flush_translation_page(address); // the shadow leaves of that page only, in every root
+  else
+    hart_.flush_translations();
   counters_->count_tlb_flush();
 }
 

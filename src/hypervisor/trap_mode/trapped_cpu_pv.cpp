@@ -108,6 +108,7 @@ int64_t TrappedCpu::pv_mmu_batch(uint64_t list, uint64_t count, uint64_t& done) 
   if (ctx_.memory.read(list, ops.data(), count * sizeof(pv::MmuOp)) != GuestMemoryStatus::ok) return sbi::kErrFailed;
   int64_t error = sbi::kSuccess;
   bool dropped_all = false;
+  bool flush_everything = false; // an ASID or all: else only the pages named changed
   for (; done < count; ++done) {
     const pv::MmuOp& op = ops[done];
     if (op.op == pv::kMmuFlushPage) {
@@ -118,9 +119,11 @@ int64_t TrappedCpu::pv_mmu_batch(uint64_t list, uint64_t count, uint64_t& done) 
         break;
       }
       shadows_.invalidate_asid(op.value);
+      flush_everything = true;
     } else if (op.op == pv::kMmuFlushAll) {
       shadows_.invalidate_all();
       dropped_all = true;
+      flush_everything = true;
     } else if (op.op == pv::kMmuWritePte) {
       if ((op.gpa & 7) != 0 || !ctx_.memory.contains(op.gpa, 8)) {
         error = sbi::kErrInvalidAddress;
@@ -139,7 +142,11 @@ int64_t TrappedCpu::pv_mmu_batch(uint64_t list, uint64_t count, uint64_t& done) 
   if (done > 0) {
     if (dropped_all) hart_satp_ = ~uint64_t{0};
     if (!enter_root()) fatal_reason_ = "no machine memory for a shadow root";
-    hart_.flush_translations();
+    if (flush_everything) {
+      hart_.flush_translations();
+    } else {
+      for (uint64_t i = 0; i < done; ++i) hart_.flush_translation_page(ops[i].va);
+    }
     counters_->count_tlb_flush();
   }
   return error;

@@ -14,7 +14,7 @@
 //     G-stage does not map), the guest's own exceptions delegated to a VS handler, everything
 //     else (guest-page faults, ECALL from VS, virtual instructions) a VMM exit;
 //   - trap mode: U-mode over Sv39 "shadow" tables with VMM exits for every trap, and a VMM that
-//     between runs switches the shadow root (switch_user_satp), flushes translations or store
+//     between runs switches the shadow root (switch_user_root), flushes translations or store
 //     entries (dirty logging) and writes the program through the bus (as DMA or a restore would).
 // A VMM exit is compared field by field, then both harts skip the trapping instruction.
 #include <gtest/gtest.h>
@@ -288,10 +288,10 @@ void set_up(Rig& rig, const std::vector<uint32_t>& program, uint64_t seed, Mode 
     h.set_virtualization(true);
   } else if (mode == Mode::trapped) {
     // As TrappedCpu: U-mode, nothing delegated, every trap an exit.
-    build_page_tables(rig.bus, true, false, true); // the second root (switch_user_satp)
+    build_page_tables(rig.bus, true, false, true); // the second root (switch_user_root)
     h.set_vmm_exits(true);
     h.set_csr(csr::kScounteren, ~0ull);
-    h.switch_user_satp(build_page_tables(rig.bus, true));
+    h.switch_user_root(build_page_tables(rig.bus, true));
     h.set_privilege(0);
   }
 }
@@ -339,7 +339,7 @@ void vmm_action(Rig& rig, Mode mode, uint32_t action, uint32_t detail) {
     break;
   }
   case 3: // trap mode: the guest changed address space (or privilege): another shadow root
-    if (mode == Mode::trapped) rig.hart.switch_user_satp((8ull << 60) | ((kTables + (detail % 2 ? 0x3000 : 0)) >> 12));
+    if (mode == Mode::trapped) rig.hart.switch_user_root((8ull << 60) | ((kTables + (detail % 2 ? 0x3000 : 0)) >> 12));
     break;
   default: break;
   }
