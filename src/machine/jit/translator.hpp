@@ -25,7 +25,7 @@ struct Layout {
   int32_t x = 0, pc = 0, block_pc = 0, block_retired = 0, data_context = 0, fetch_context = 0;
   int32_t exit_requested = 0, mip = 0, sstc_pending = 0, mie = 0, chain_epoch = 0, tlb = 0;
   int32_t jit_retired = 0, jit_limit = 0, jit_block = 0, dma_seen = 0, link_from = 0, link_exit = 0;
-  int32_t f = 0, mstatus = 0, vsstatus = 0, virt = 0;
+  int32_t f = 0, mstatus = 0, vsstatus = 0, virt = 0, fflags = 0, frm = 0;
   const void* pins = nullptr;          // the interrupt pin levels (64-bit)
   const uint64_t* dma_generation = nullptr;
 };
