@@ -169,23 +169,7 @@ public:
     // Chain entry, where other blocks jump: the once-per-block check. The block that jumped here
     // is complete (its instruction count is still in block_retired_); it is counted into the
     // chain only when this block will run, so a failed check leaves exactly the state after it.
-    mov(rax, qword[rbx + l_.jit_retired]);
-    add(rax, qword[rbx + l_.block_retired]);
-    cmp(rax, qword[rbx + l_.jit_limit]);
-    jae(exit_label_, T_NEAR);
-    cmp(byte[rbx + l_.exit_requested], 0);
-    jne(exit_label_, T_NEAR);
-    mov(rcx, qword[rbx + l_.mip]);
-    or_(rcx, qword[rbx + l_.sstc_pending]);
-    mov(rdx, reinterpret_cast<uint64_t>(l_.pins));
-    or_(rcx, qword[rdx]);
-    test(qword[rbx + l_.mie], rcx);
-    jnz(exit_label_, T_NEAR);
-    mov(rdx, reinterpret_cast<uint64_t>(l_.dma_generation));
-    mov(rdx, qword[rdx]);
-    cmp(rdx, qword[rbx + l_.dma_seen]);
-    jne(exit_label_, T_NEAR);
-    mov(qword[rbx + l_.jit_retired], rax);
+    chain_check(exit_label_);
 
     // Dispatcher entry: this block's pc is in pc_ (the dispatcher or the previous block put it there).
     dispatcher_entry = getSize();
@@ -195,6 +179,7 @@ public:
     mov(qword[rbx + l_.jit_block], rax);
     mov(qword[rbx + l_.block_retired], static_cast<uint32_t>(block_.count));
     reload_all();
+    L(body_); // where a jump back to this block's own start continues (exit_static)
 
     const OpHandler fall_through = fall_through_handler();
     for (size_t i = 0; i < block_.ops.size(); ++i) {
@@ -262,6 +247,30 @@ public:
   }
 
 private:
+  // The once-per-block check of a chain entry (docs/jit.md): jumps to `fail` unless the chain
+  // budget allows the block that just completed (its count is in block_retired_), no exit is
+  // requested, no enabled interrupt is pending and no DMA wrote memory; then counts that block
+  // into the chain.
+  void chain_check(Xbyak::Label& fail) {
+    mov(rax, qword[rbx + l_.jit_retired]);
+    add(rax, qword[rbx + l_.block_retired]);
+    cmp(rax, qword[rbx + l_.jit_limit]);
+    jae(fail, T_NEAR);
+    cmp(byte[rbx + l_.exit_requested], 0);
+    jne(fail, T_NEAR);
+    mov(rcx, qword[rbx + l_.mip]);
+    or_(rcx, qword[rbx + l_.sstc_pending]);
+    mov(rdx, reinterpret_cast<uint64_t>(l_.pins));
+    or_(rcx, qword[rdx]);
+    test(qword[rbx + l_.mie], rcx);
+    jnz(fail, T_NEAR);
+    mov(rdx, reinterpret_cast<uint64_t>(l_.dma_generation));
+    mov(rdx, qword[rdx]);
+    cmp(rdx, qword[rbx + l_.dma_seen]);
+    jne(fail, T_NEAR);
+    mov(qword[rbx + l_.jit_retired], rax);
+  }
+
   // ---- register allocation: the most used guest registers of the inline ops get host registers.
   void allocate() {
     std::array<unsigned, kGuestRegisters> uses{};
@@ -343,6 +352,17 @@ private:
   // block's page the successor is the same physical block whatever the mapping: a patchable
   // jump (to the link stub until the dispatcher links it). Elsewhere: the lookup table.
   void exit_static(int64_t delta) {
+    Xbyak::Label leave;
+    if (delta == 0) {
+      // A jump back to this block's own start (a loop): the block is alive (anything that drops
+      // it leaves the block first) and runs at the same privilege and mapping, so after the
+      // chain entry's check it goes on at its body, guest registers still in host registers.
+      // A failed check leaves as any other exit, to the chain entry, which fails it again.
+      chain_check(leave);
+      mov(qword[rbx + l_.block_retired], static_cast<uint32_t>(block_.count));
+      jmp(body_, T_NEAR);
+      L(leave);
+    }
     mov(rax, qword[rbx + l_.block_pc]);
     if (fits32(delta)) {
       if (delta != 0) add(rax, static_cast<uint32_t>(static_cast<int32_t>(delta)));
@@ -807,7 +827,7 @@ private:
   static constexpr uint64_t kMinNormal64 = uint64_t{1} << 52, kInfinity64 = uint64_t{0x7ff} << 52;
   std::array<std::optional<Xbyak::Reg64>, kGuestRegisters> host_{};
   std::array<bool, kGuestRegisters> written_{};
-  Xbyak::Label exit_label_, sync_exit_, lookup_label_, link_stub_[2];
+  Xbyak::Label exit_label_, sync_exit_, lookup_label_, link_stub_[2], body_;
   std::deque<Xbyak::Label> labels_; // of out-of-line paths (stable addresses)
   std::vector<std::function<void()>> slow_paths_;
 };
