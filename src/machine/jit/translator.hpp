@@ -42,7 +42,7 @@ struct LookupEntry {
 
 class Translator final : public BlockRetireListener {
 public:
-  static constexpr size_t kCodeCacheBytes = size_t{4} << 20;
+  static constexpr size_t kCodeCacheBytes = size_t{2} << 20;
   // Generous for one block (64 instructions, their out-of-line paths and the chain code).
   static constexpr size_t kMaxBlockBytes = size_t{64} << 10;
   static constexpr unsigned kLookupEntries = 4096;
