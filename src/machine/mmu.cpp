@@ -163,6 +163,7 @@ void Hart::install_tlb(TlbEntry& entry, uint64_t vaddr, uint64_t paddr, Access a
   entry.tag = vaddr >> 12;
   entry.addend = reinterpret_cast<uintptr_t>(host) - (vaddr & ~kPageMask);
   entry.paddr_page = page;
+  tlb_.note_installed(entry);
   if (walked_superpage_) tlb_.note_superpage(entry);
 }
 

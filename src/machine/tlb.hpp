@@ -41,11 +41,18 @@ public:
   const TlbEntry* base() const { return &entries_[0][0][0]; }
 
   void flush() {
-    for (auto& context : entries_)
-      for (auto& kind : context)
-        for (auto& e : kind) e.tag = TlbEntry::kInvalidTag;
+    for (unsigned table = 0; table < kTables; ++table) flush_table(table);
     superpages_.clear();
     superpages_lost_ = false;
+  }
+  // Every installed entry is noted (Hart::install_tlb): a flush then visits only the entries
+  // installed since the last flush of their table while they are few (what a process touches
+  // between two context switches), not all 2048.
+  void note_installed(const TlbEntry& e) {
+    const auto at = static_cast<size_t>(&e - base());
+    Recent& r = recent_[at / kEntries];
+    if (r.count < kRecent) r.index[r.count] = static_cast<uint16_t>(at % kEntries);
+    if (r.count <= kRecent) ++r.count; // kRecent + 1: too many, the next flush visits the table
   }
   // An entry just installed from a superpage (entries are per 4 KiB page, so a one-address
   // flush cannot find its siblings by tag: it drops all such entries instead).
@@ -72,8 +79,7 @@ public:
     superpages_.clear();
   }
   void flush_access(Access access) {
-    for (auto& context : entries_)
-      for (auto& e : context[static_cast<unsigned>(access)]) e.tag = TlbEntry::kInvalidTag;
+    for (unsigned c = 0; c < kContexts; ++c) flush_table(c * 3 + static_cast<unsigned>(access));
   }
   // The V=0 contexts (satp, SFENCE.VMA in HS) or the V=1 ones (vsatp, hgatp, HFENCE).
   void flush_host() {
@@ -82,21 +88,44 @@ public:
     superpages_lost_ = false;
   }
   void flush_guest() { flush_contexts(kFirstGuestContext, kContexts); }
-  void flush_context(unsigned context, Access access) {
-    for (auto& e : entries_[context][static_cast<unsigned>(access)]) e.tag = TlbEntry::kInvalidTag;
-  }
+  void flush_context(unsigned context, Access access) { flush_table(context * 3 + static_cast<unsigned>(access)); }
   // Drops every entry of `access` kind that maps the physical page `paddr_page`.
   void flush_physical_page(Access access, uint64_t paddr_page) {
-    for (auto& context : entries_)
-      for (auto& e : context[static_cast<unsigned>(access)])
+    for (unsigned c = 0; c < kContexts; ++c) {
+      const unsigned table = c * 3 + static_cast<unsigned>(access);
+      const auto drop = [&](TlbEntry& e) {
         if (e.tag != TlbEntry::kInvalidTag && e.paddr_page == paddr_page) e.tag = TlbEntry::kInvalidTag;
+      };
+      const Recent& r = recent_[table];
+      if (r.count <= kRecent) { // every live entry of the table is among the noted ones
+        for (unsigned i = 0; i < r.count; ++i) drop(table_of(table)[r.index[i]]);
+      } else {
+        for (unsigned i = 0; i < kEntries; ++i) drop(table_of(table)[i]);
+      }
+    }
   }
 
 private:
+  static constexpr unsigned kTables = kContexts * 3; // (context, access kind)
+  static constexpr unsigned kRecent = 64;
+  struct Recent {
+    uint16_t count = 0; // entries noted since the table's last flush; kRecent + 1: more
+    std::array<uint16_t, kRecent> index{};
+  };
+  TlbEntry* table_of(unsigned table) { return &entries_[table / 3][table % 3][0]; }
+  void flush_table(unsigned table) {
+    Recent& r = recent_[table];
+    TlbEntry* t = table_of(table);
+    if (r.count <= kRecent) {
+      for (unsigned i = 0; i < r.count; ++i) t[r.index[i]].tag = TlbEntry::kInvalidTag;
+    } else {
+      for (unsigned i = 0; i < kEntries; ++i) t[i].tag = TlbEntry::kInvalidTag;
+    }
+    r.count = 0;
+  }
   void flush_contexts(unsigned first, unsigned end) {
     for (unsigned c = first; c < end; ++c)
-      for (auto& kind : entries_[c])
-        for (auto& e : kind) e.tag = TlbEntry::kInvalidTag;
+      for (unsigned a = 0; a < 3; ++a) flush_table(c * 3 + a);
   }
 
   std::array<std::array<std::array<TlbEntry, kEntries>, 3>, kContexts> entries_{};
@@ -106,6 +135,7 @@ private:
   static constexpr size_t kMaxSuperpageEntries = 4096;
   std::vector<TlbEntry*> superpages_;
   bool superpages_lost_ = false;
+  std::array<Recent, kTables> recent_{};
 };
 
 } // namespace nimbus::machine
