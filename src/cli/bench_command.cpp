@@ -43,6 +43,7 @@ struct BenchOptions {
 struct Measurement {
   std::optional<double> marker_seconds; // host time from start to the init marker
   std::optional<double> guest_seconds;  // the CPU benchmark's own elapsed time
+  std::optional<double> section_seconds[3]; // its integer, memory and floating-point parts
   std::string checksum;
   double wall_seconds = 0;
   uint64_t peak_overhead = 0; // host bytes beyond guest RAM
@@ -55,7 +56,8 @@ Measurement measure(const std::vector<std::string>& argv, uint64_t ram, unsigned
                     const std::function<void(const std::string&, double)>& also = {}) {
   fmt::print(stderr, "nimbus bench: {} ...\n", what);
   Measurement m;
-  static const std::regex bench_line(R"(NIMBUS-BENCH: .*checksum=(0x[0-9a-f]+) elapsed=([0-9.]+)s)");
+  static const std::regex bench_line(
+      R"(NIMBUS-BENCH: .*checksum=(0x[0-9a-f]+) elapsed=([0-9.]+)s(?: int=([0-9.]+)s mem=([0-9.]+)s fp=([0-9.]+)s)?)");
   std::vector<std::string> tail;
   auto on_line = [&](const std::string& line, ChildProcess::Clock::duration t) {
     tail.push_back(line);
@@ -66,6 +68,8 @@ Measurement measure(const std::vector<std::string>& argv, uint64_t ram, unsigned
     if (std::regex_search(line, match, bench_line)) {
       m.checksum = match[1];
       m.guest_seconds = std::stod(match[2]);
+      for (unsigned k = 0; k < 3; ++k)
+        if (match[3 + k].matched) m.section_seconds[k] = std::stod(match[3 + k]);
     }
     if (also) also(line, std::chrono::duration<double>(t).count());
     return true;
@@ -194,6 +198,17 @@ int run_cpu_workload(const BenchOptions& o, const Machines& machines, uint64_t r
   fmt::print("{:<36} {:>10.2f} s {:>10.2f} s {:>9.2f}x   >= 0.25x guest speed {}\n",
              fmt::format("CPU benchmark ({} rounds)", o.rounds), *nimbus_cpu.guest_seconds, *qemu_cpu.guest_seconds,
              speed_ratio, speed_ratio >= 0.25 ? "met" : "MISSED");
+  // The benchmark's three workloads, each against QEMU's same part (the bar applies to each).
+  static constexpr const char* kSections[3] = {"integer", "memory", "floating point"};
+  for (unsigned k = 0; k < 3; ++k) {
+    if (!nimbus_cpu.section_seconds[k] || !qemu_cpu.section_seconds[k] || *nimbus_cpu.section_seconds[k] <= 0) continue;
+    const double ratio = *qemu_cpu.section_seconds[k] / *nimbus_cpu.section_seconds[k];
+    fmt::print("{:<36} {:>10.2f} s {:>10.2f} s {:>9.2f}x\n", fmt::format("  {} part", kSections[k]),
+               *nimbus_cpu.section_seconds[k], *qemu_cpu.section_seconds[k], ratio);
+    j["sections"][kSections[k]] = {{"nimbus", *nimbus_cpu.section_seconds[k]},
+                                   {"qemu", *qemu_cpu.section_seconds[k]},
+                                   {"speed_ratio", ratio}};
+  }
   if (interpreter_cpu) {
     const double interpreter_ratio = *qemu_cpu.guest_seconds / *interpreter_cpu->guest_seconds;
     fmt::print("{:<36} {:>10.2f} s {:>10.2f} s {:>9.2f}x   (the CPU row above is --jit on: {:.2f}x the interpreter)\n",

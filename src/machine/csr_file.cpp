@@ -53,13 +53,15 @@ void Hart::write_mstatus(uint64_t value) {
   next = (next & ~mstatus::kMpp) | (mpp << mstatus::kMppShift);
   mstatus_ = next;
   const uint64_t changed = old ^ next;
-  // SUM only changes what S-mode may touch; MXR only changes what loads may read.
+  // SUM only changes what S-mode may touch; MXR only changes what loads may read. Setting either
+  // only allows more, so every entry installed without it stays right: only clearing flushes
+  // (Linux sets and clears SUM around every user copy; a flush costs the whole context).
   const unsigned supervisor = SoftTlb::context_of(Privilege::Supervisor);
-  if (changed & mstatus::kSum) {
+  if (changed & old & mstatus::kSum) {
     tlb_.flush_context(supervisor, Access::Load);
     tlb_.flush_context(supervisor, Access::Store);
   }
-  if (changed & mstatus::kMxr) {
+  if (changed & old & mstatus::kMxr) {
     tlb_.flush_context(supervisor, Access::Load);
     for (const unsigned user : SoftTlb::kUserRootContexts) tlb_.flush_context(user, Access::Load);
     // mstatus.MXR applies to both stages of guest translation too.

@@ -329,6 +329,9 @@ Block* Hart::build_block(uint64_t paddr, const uint8_t* host) {
   bus_.note_code_page(paddr); // before the bytes are read: DMA into this page must now tell us
   auto block = std::make_unique<Block>();
   block->paddr = paddr;
+  // Room for the longest block, trimmed to size below: one allocation of the exact size stays
+  // (push_back's doubling left up to half of each block's ops unused, in every cached block).
+  block->ops.reserve(kMaxBlockInstructions + 1);
   const unsigned page_left = 4096 - static_cast<unsigned>(paddr & 0xfff);
   uint16_t offset = 0;
   uint16_t index = 0;
@@ -359,6 +362,7 @@ Block* Hart::build_block(uint64_t paddr, const uint8_t* host) {
     }
   }
   block->count = index;
+  block->ops.shrink_to_fit(); // before anything (native code) holds the ops' addresses
   Block* result = block.get();
   // Only called after a lookup miss, so the insert never replaces a block something links to.
   if (blocks_.insert(std::move(block))) tlb_.flush_physical_page(Access::Store, paddr & ~uint64_t{0xfff});

@@ -19,6 +19,7 @@
 #include "machine/hart_execute.hpp"
 #include "machine/jit/runtime.hpp"
 #include "riscv/csr.hpp"
+#include "riscv/fp/fp.hpp"
 #include "riscv/integer_semantics.hpp"
 
 namespace nimbus::machine::jit {
@@ -62,6 +63,40 @@ bool translated_inline(Op op) {
 }
 
 bool fp_memory(Op op) { return op == Op::Flw || op == Op::Fld || op == Op::Fsw || op == Op::Fsd; }
+
+// Double-precision ops with an inline SSE path (fp_inline_op), taken only where the host's result
+// is the RISC-V result; every other case calls the interpreter's handler.
+bool fp_inline(Op op) {
+  switch (op) {
+  case Op::FaddD: case Op::FsubD: case Op::FmulD: case Op::FdivD: case Op::FsqrtD:
+  case Op::FsgnjD: case Op::FsgnjnD: case Op::FsgnjxD: case Op::FmvXD: case Op::FmvDX:
+  case Op::FeqD: case Op::FltD: case Op::FleD:
+  case Op::FcvtDW: case Op::FcvtDWu: case Op::FcvtDL: case Op::FcvtDLu:
+    return true;
+  default:
+    return false;
+  }
+}
+// The integer registers an inline FP op reads (rs1) or writes (rd).
+bool fp_reads_x(Op op) {
+  return op == Op::FmvDX || op == Op::FcvtDW || op == Op::FcvtDWu || op == Op::FcvtDL || op == Op::FcvtDLu;
+}
+bool fp_writes_x(Op op) { return op == Op::FmvXD || op == Op::FeqD || op == Op::FltD || op == Op::FleD; }
+// Rounding ops whose result can be inexact: the inline path needs round-to-nearest-even and
+// fflags.NX already set (then the only flag the host result can owe is NX: see fp_inline_op).
+bool fp_rounds_inexact(Op op) {
+  switch (op) {
+  case Op::FaddD: case Op::FsubD: case Op::FmulD: case Op::FdivD: case Op::FsqrtD: case Op::FcvtDL: case Op::FcvtDLu:
+    return true;
+  default:
+    return false;
+  }
+}
+// After the op, on every path that continues the block, mstatus.FS (and vsstatus.FS with V=1) is
+// Dirty: the inline path required it, and the handler marks it (or trapped, leaving the block).
+bool fp_leaves_fs_dirty(Op op) {
+  return (fp_inline(op) && op != Op::FmvXD) || op == Op::Flw || op == Op::Fld;
+}
 
 bool reads_rs1(Op op) { return op != Op::Lui && op != Op::Auipc && op != Op::Jal && op != Op::Fence; }
 bool reads_rs2(Op op) {
@@ -134,23 +169,7 @@ public:
     // Chain entry, where other blocks jump: the once-per-block check. The block that jumped here
     // is complete (its instruction count is still in block_retired_); it is counted into the
     // chain only when this block will run, so a failed check leaves exactly the state after it.
-    mov(rax, qword[rbx + l_.jit_retired]);
-    add(rax, qword[rbx + l_.block_retired]);
-    cmp(rax, qword[rbx + l_.jit_limit]);
-    jae(exit_label_, T_NEAR);
-    cmp(byte[rbx + l_.exit_requested], 0);
-    jne(exit_label_, T_NEAR);
-    mov(rcx, qword[rbx + l_.mip]);
-    or_(rcx, qword[rbx + l_.sstc_pending]);
-    mov(rdx, reinterpret_cast<uint64_t>(l_.pins));
-    or_(rcx, qword[rdx]);
-    test(qword[rbx + l_.mie], rcx);
-    jnz(exit_label_, T_NEAR);
-    mov(rdx, reinterpret_cast<uint64_t>(l_.dma_generation));
-    mov(rdx, qword[rdx]);
-    cmp(rdx, qword[rbx + l_.dma_seen]);
-    jne(exit_label_, T_NEAR);
-    mov(qword[rbx + l_.jit_retired], rax);
+    chain_check(exit_label_);
 
     // Dispatcher entry: this block's pc is in pc_ (the dispatcher or the previous block put it there).
     dispatcher_entry = getSize();
@@ -160,6 +179,7 @@ public:
     mov(qword[rbx + l_.jit_block], rax);
     mov(qword[rbx + l_.block_retired], static_cast<uint32_t>(block_.count));
     reload_all();
+    L(body_); // where a jump back to this block's own start continues (exit_static)
 
     const OpHandler fall_through = fall_through_handler();
     for (size_t i = 0; i < block_.ops.size(); ++i) {
@@ -171,10 +191,18 @@ public:
       }
       if (fp_memory(op.op))
         fp_memory_access(op, last);
+      else if (fp_inline(op.op) && fp_inline_applies(op, last))
+        fp_inline_op(op);
       else if (translated_inline(op.op))
         emit_inline(op);
       else
         emit_fallback(op, last);
+      // FS stays Dirty to the end of the block once an op left it so: only CSR writes, traps and
+      // xRET change it, and they leave the block.
+      if (fp_leaves_fs_dirty(op.op))
+        fs_known_dirty_ = true;
+      else if (!translated_inline(op.op))
+        fs_known_dirty_ = false; // another handler ran: assume nothing
     }
 
     // To the dispatcher with the state after the last complete block (a failed check, a lookup miss).
@@ -219,10 +247,42 @@ public:
   }
 
 private:
+  // The once-per-block check of a chain entry (docs/jit.md): jumps to `fail` unless the chain
+  // budget allows the block that just completed (its count is in block_retired_), no exit is
+  // requested, no enabled interrupt is pending and no DMA wrote memory; then counts that block
+  // into the chain.
+  void chain_check(Xbyak::Label& fail) {
+    mov(rax, qword[rbx + l_.jit_retired]);
+    add(rax, qword[rbx + l_.block_retired]);
+    cmp(rax, qword[rbx + l_.jit_limit]);
+    jae(fail, T_NEAR);
+    cmp(byte[rbx + l_.exit_requested], 0);
+    jne(fail, T_NEAR);
+    mov(rcx, qword[rbx + l_.mip]);
+    or_(rcx, qword[rbx + l_.sstc_pending]);
+    mov(rdx, reinterpret_cast<uint64_t>(l_.pins));
+    or_(rcx, qword[rdx]);
+    test(qword[rbx + l_.mie], rcx);
+    jnz(fail, T_NEAR);
+    mov(rdx, reinterpret_cast<uint64_t>(l_.dma_generation));
+    mov(rdx, qword[rdx]);
+    cmp(rdx, qword[rbx + l_.dma_seen]);
+    jne(fail, T_NEAR);
+    mov(qword[rbx + l_.jit_retired], rax);
+  }
+
   // ---- register allocation: the most used guest registers of the inline ops get host registers.
   void allocate() {
     std::array<unsigned, kGuestRegisters> uses{};
     for (const BlockOp& op : block_.ops) {
+      if (fp_inline(op.op)) {
+        if (fp_reads_x(op.op) && op.rs1 != 0) ++uses[op.rs1];
+        if (fp_writes_x(op.op) && op.rd != 0 && op.rd < kGuestRegisters) {
+          ++uses[op.rd];
+          written_[op.rd] = true;
+        }
+        continue;
+      }
       if (!translated_inline(op.op)) continue;
       if (reads_rs1(op.op) && op.rs1 != 0) ++uses[op.rs1];
       if (reads_rs2(op.op) && op.rs2 != 0) ++uses[op.rs2];
@@ -292,6 +352,17 @@ private:
   // block's page the successor is the same physical block whatever the mapping: a patchable
   // jump (to the link stub until the dispatcher links it). Elsewhere: the lookup table.
   void exit_static(int64_t delta) {
+    Xbyak::Label leave;
+    if (delta == 0) {
+      // A jump back to this block's own start (a loop): the block is alive (anything that drops
+      // it leaves the block first) and runs at the same privilege and mapping, so after the
+      // chain entry's check it goes on at its body, guest registers still in host registers.
+      // A failed check leaves as any other exit, to the chain entry, which fails it again.
+      chain_check(leave);
+      mov(qword[rbx + l_.block_retired], static_cast<uint32_t>(block_.count));
+      jmp(body_, T_NEAR);
+      L(leave);
+    }
     mov(rax, qword[rbx + l_.block_pc]);
     if (fits32(delta)) {
       if (delta != 0) add(rax, static_cast<uint32_t>(static_cast<int32_t>(delta)));
@@ -536,18 +607,8 @@ private:
   // otherwise the handler runs. The access itself is the integer one's: inline soft-TLB hit in
   // the data context (VS/VU ones with V=1), load_slow/store_slow on a miss.
   void fp_memory_access(const BlockOp& op, bool last) {
-    Xbyak::Label handler, done, fs_on;
-    mov(eax, dword[rbx + l_.mstatus]);
-    and_(eax, static_cast<uint32_t>(riscv::csr::mstatus::kFs));
-    cmp(eax, static_cast<uint32_t>(riscv::csr::mstatus::kFs));
-    jne(handler, T_NEAR);
-    cmp(byte[rbx + l_.virt], 0);
-    je(fs_on, T_NEAR);
-    mov(eax, dword[rbx + l_.vsstatus]);
-    and_(eax, static_cast<uint32_t>(riscv::csr::mstatus::kFs));
-    cmp(eax, static_cast<uint32_t>(riscv::csr::mstatus::kFs));
-    jne(handler, T_NEAR);
-    L(fs_on);
+    Xbyak::Label handler, done;
+    fs_dirty_check(handler);
     const bool single = op.op == Op::Flw || op.op == Op::Fsw;
     const auto f = qword[rbx + l_.f + static_cast<int32_t>(8 * (op.op == Op::Flw || op.op == Op::Fld ? op.rd : op.rs2))];
     if (op.op == Op::Flw || op.op == Op::Fld) {
@@ -565,6 +626,133 @@ private:
     L(handler);
     emit_fallback(op, last);
     L(done);
+  }
+
+  // Jumps to `off` unless mstatus.FS and, with V=1, vsstatus.FS are Dirty (then the handlers'
+  // FS checks pass and their marking changes nothing). Nothing to check once an earlier op of
+  // the block made sure of it (fs_known_dirty_).
+  void fs_dirty_check(Xbyak::Label& off) {
+    if (fs_known_dirty_) return;
+    Xbyak::Label fs_on;
+    mov(eax, dword[rbx + l_.mstatus]);
+    and_(eax, static_cast<uint32_t>(riscv::csr::mstatus::kFs));
+    cmp(eax, static_cast<uint32_t>(riscv::csr::mstatus::kFs));
+    jne(off, T_NEAR);
+    cmp(byte[rbx + l_.virt], 0);
+    je(fs_on, T_NEAR);
+    mov(eax, dword[rbx + l_.vsstatus]);
+    and_(eax, static_cast<uint32_t>(riscv::csr::mstatus::kFs));
+    cmp(eax, static_cast<uint32_t>(riscv::csr::mstatus::kFs));
+    jne(off, T_NEAR);
+    L(fs_on);
+  }
+
+  // Whether fp_inline_op may emit a fast path: never for the block's last op (it has no
+  // successor op to continue at), and only for rounding modes the host can match: RNE (static or
+  // dynamic, checked at run time) for ops that round, any valid mode for exact conversions.
+  static bool fp_inline_applies(const BlockOp& op, bool last) {
+    if (last) return false;
+    if (fp_rounds_inexact(op.op)) return op.rm == 0 || op.rm == 7;
+    if (op.op == Op::FcvtDW || op.op == Op::FcvtDWu) return op.rm <= 4 || op.rm == 7;
+    return true;
+  }
+
+  // The inline SSE path of a double-precision op, with the interpreter's handler out of line for
+  // every case it does not cover. The host (MXCSR set by the enter stub: round to nearest even,
+  // no FTZ/DAZ, exceptions masked) computes the IEEE result; it is also the RISC-V result, with no
+  // flag owed, when:
+  //  - add/sub/mul/div/sqrt: fflags.NX is already set, the rounding mode is RNE and the result is
+  //    finite with a magnitude above the smallest normal. A NaN operand or an invalid operation
+  //    gives a NaN, division by zero and overflow an infinity, so none of them gets here: the
+  //    only flags left are Inexact (already set) and Underflow, which needs a result at or below
+  //    the smallest normal. Zero results (whose sign depends on the mode) go to the handler too.
+  //  - compares: the operands are ordered (a NaN may owe Invalid: handler);
+  //  - FCVT.D.W/WU: always exact; FCVT.D.L/LU: NX set and RNE (the only flag is Inexact);
+  //  - sign injection and moves: bit operations, no flags.
+  void fp_inline_op(const BlockOp& op) {
+    Xbyak::Label& slow = labels_.emplace_back();
+    Xbyak::Label& done = labels_.emplace_back();
+    const auto f = [&](unsigned r) { return qword[rbx + l_.f + static_cast<int32_t>(8 * r)]; };
+    fs_dirty_check(slow);
+    if (fp_rounds_inexact(op.op)) {
+      test(byte[rbx + l_.fflags], riscv::fp::Inexact);
+      jz(slow, T_NEAR);
+    }
+    if (op.rm == 7 && (fp_rounds_inexact(op.op) || op.op == Op::FcvtDW || op.op == Op::FcvtDWu)) {
+      cmp(byte[rbx + l_.frm], fp_rounds_inexact(op.op) ? 0 : 4); // RNE; any valid mode
+      if (fp_rounds_inexact(op.op))
+        jne(slow, T_NEAR);
+      else
+        ja(slow, T_NEAR);
+    }
+    switch (op.op) {
+    case Op::FaddD: case Op::FsubD: case Op::FmulD: case Op::FdivD: case Op::FsqrtD:
+      movsd(xmm0, f(op.rs1));
+      if (op.op == Op::FaddD) addsd(xmm0, f(op.rs2));
+      if (op.op == Op::FsubD) subsd(xmm0, f(op.rs2));
+      if (op.op == Op::FmulD) mulsd(xmm0, f(op.rs2));
+      if (op.op == Op::FdivD) divsd(xmm0, f(op.rs2));
+      if (op.op == Op::FsqrtD) sqrtsd(xmm0, xmm0);
+      // Finite and above the smallest normal: 2|r| - 2(min normal + 1) < 2 inf - 2(min normal + 1).
+      movq(rax, xmm0);
+      lea(rcx, ptr[rax + rax]);
+      mov(rdx, (kMinNormal64 + 1) << 1);
+      sub(rcx, rdx);
+      mov(rdx, (kInfinity64 << 1) - ((kMinNormal64 + 1) << 1));
+      cmp(rcx, rdx);
+      jae(slow, T_NEAR);
+      mov(f(op.rd), rax);
+      break;
+    case Op::FsgnjD: case Op::FsgnjnD: case Op::FsgnjxD:
+      mov(rax, f(op.rs1));
+      mov(rcx, f(op.rs2));
+      if (op.op == Op::FsgnjnD) not_(rcx);
+      if (op.op == Op::FsgnjxD) xor_(rcx, rax);
+      shr(rcx, 63);
+      shl(rcx, 63); // the sign to inject
+      shl(rax, 1);
+      shr(rax, 1); // rs1 without its sign
+      or_(rax, rcx);
+      mov(f(op.rd), rax);
+      break;
+    case Op::FmvXD:
+      mov(rax, f(op.rs1));
+      put(op.rd, rax);
+      break;
+    case Op::FmvDX:
+      get(rax, op.rs1);
+      mov(f(op.rd), rax);
+      break;
+    case Op::FeqD: case Op::FltD: case Op::FleD:
+      movsd(xmm0, f(op.rs1));
+      ucomisd(xmm0, f(op.rs2));
+      jp(slow, T_NEAR); // unordered
+      if (op.op == Op::FeqD) sete(al);
+      if (op.op == Op::FltD) setb(al);
+      if (op.op == Op::FleD) setbe(al);
+      movzx(eax, al);
+      put(op.rd, rax);
+      break;
+    default: // FCVT.D.W, .WU, .L, .LU
+      get(rax, op.rs1);
+      if (op.op == Op::FcvtDW) movsxd(rax, eax);
+      if (op.op == Op::FcvtDWu) mov(eax, eax);
+      if (op.op == Op::FcvtDLu) {
+        test(rax, rax);
+        js(slow, T_NEAR); // above INT64_MAX: cvtsi2sd would read it as negative
+      }
+      pxor(xmm0, xmm0);
+      cvtsi2sd(xmm0, rax);
+      movsd(f(op.rd), xmm0);
+      break;
+    }
+    L(done);
+    const BlockOp* p = &op;
+    slow_paths_.push_back([this, p, &slow, &done]() {
+      L(slow);
+      emit_fallback(*p, false);
+      jmp(done, T_NEAR);
+    });
   }
 
   void load(const BlockOp& op, unsigned size, bool sign, bool fp = false) {
@@ -635,21 +823,24 @@ private:
   const LookupEntry* lookup_;
   intptr_t exec_delta_;
   bool lookup_used_ = false;
+  bool fs_known_dirty_ = false; // an earlier op of the block made sure FS is Dirty from here on
+  static constexpr uint64_t kMinNormal64 = uint64_t{1} << 52, kInfinity64 = uint64_t{0x7ff} << 52;
   std::array<std::optional<Xbyak::Reg64>, kGuestRegisters> host_{};
   std::array<bool, kGuestRegisters> written_{};
-  Xbyak::Label exit_label_, sync_exit_, lookup_label_, link_stub_[2];
+  Xbyak::Label exit_label_, sync_exit_, lookup_label_, link_stub_[2], body_;
   std::deque<Xbyak::Label> labels_; // of out-of-line paths (stable addresses)
   std::vector<std::function<void()>> slow_paths_;
 };
 
-// enter(hart, code): saves the host's callee-saved registers, aligns the stack, jumps to code.
-// exit: undoes that and returns from enter.
+// enter(hart, code): saves the host's callee-saved registers and MXCSR, aligns the stack, sets
+// the SSE mode the inline FP paths rely on, jumps to code. exit: undoes that and returns.
 class StubEmitter : public Xbyak::CodeGenerator {
 public:
   StubEmitter(size_t max, uint8_t* at) : Xbyak::CodeGenerator(max, at) {}
   const uint8_t* enter = nullptr;
   const uint8_t* exit = nullptr;
   void emit() {
+    Xbyak::Label mode;
     enter = getCurr();
     push(rbx);
     push(rbp);
@@ -658,10 +849,13 @@ public:
     push(r14);
     push(r15);
     sub(rsp, 8);
+    stmxcsr(dword[rsp]);
+    ldmxcsr(dword[rip + mode]);
     mov(rbx, rdi);
     jmp(rsi);
     align(16);
     exit = getCurr();
+    ldmxcsr(dword[rsp]);
     add(rsp, 8);
     pop(r15);
     pop(r14);
@@ -670,6 +864,9 @@ public:
     pop(rbp);
     pop(rbx);
     ret();
+    align(4);
+    L(mode);
+    dd(0x1f80); // round to nearest even, every exception masked, no flush-to-zero or denormals-are-zero
   }
 };
 
@@ -699,6 +896,9 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
   l.mstatus = offset_of(h, h.mstatus_);
   l.vsstatus = offset_of(h, h.vsstatus_);
   l.virt = offset_of(h, h.virt_);
+  l.fflags = offset_of(h, h.fflags_);
+  l.frm = offset_of(h, h.frm_);
+  static_assert(sizeof(h.fflags_) == 1 && sizeof(h.frm_) == 1);
   static_assert(sizeof(h.virt_) == 1);
   l.link_exit = offset_of(h, h.jit_link_exit_);
   l.pins = hart.pins_.level_address();

@@ -25,7 +25,7 @@ struct Layout {
   int32_t x = 0, pc = 0, block_pc = 0, block_retired = 0, data_context = 0, fetch_context = 0;
   int32_t exit_requested = 0, mip = 0, sstc_pending = 0, mie = 0, chain_epoch = 0, tlb = 0;
   int32_t jit_retired = 0, jit_limit = 0, jit_block = 0, dma_seen = 0, link_from = 0, link_exit = 0;
-  int32_t f = 0, mstatus = 0, vsstatus = 0, virt = 0;
+  int32_t f = 0, mstatus = 0, vsstatus = 0, virt = 0, fflags = 0, frm = 0;
   const void* pins = nullptr;          // the interrupt pin levels (64-bit)
   const uint64_t* dma_generation = nullptr;
 };
@@ -42,7 +42,7 @@ struct LookupEntry {
 
 class Translator final : public BlockRetireListener {
 public:
-  static constexpr size_t kCodeCacheBytes = size_t{4} << 20;
+  static constexpr size_t kCodeCacheBytes = size_t{2} << 20;
   // Generous for one block (64 instructions, their out-of-line paths and the chain code).
   static constexpr size_t kMaxBlockBytes = size_t{64} << 10;
   static constexpr unsigned kLookupEntries = 4096;

@@ -5,8 +5,10 @@
 //
 // The streams mix every translated op (RV64I + M ALU, LUI/AUIPC, branches, JAL/JALR, loads and
 // stores of every width) with loads and stores across page boundaries and into unmapped memory,
-// misaligned AMOs, illegal instructions, ECALL/EBREAK, counter reads, FP ops (interpreter
-// fallbacks; FP loads/stores inline while mstatus.FS is Dirty: some streams start it Initial or Off) and stores into the program itself. A trap lands in an M-mode handler that skips
+// misaligned AMOs, illegal instructions, ECALL/EBREAK, counter reads, FP ops (double-precision
+// arithmetic, compares, conversions and moves on edge values, with the SSE fast path's conditions
+// (fflags.NX, frm) set or not; FP loads/stores inline while mstatus.FS is Dirty: some streams
+// start it Initial or Off) and stores into the program itself. A trap lands in an M-mode handler that skips
 // the faulting instruction, so a stream goes on after each trap. Runs in M-mode (bare), in
 // S-mode under Sv39 with invalid and read-only pages (page faults), and in the two hart set-ups
 // the VMM runs guests in (docs/jit.md, "Under the VMM"):
@@ -90,6 +92,42 @@ public:
     return rng_() * 0x9e3779b97f4a7c15ull;
   }
   int32_t imm12() { return static_cast<int32_t>(pick(4096)) - 2048; }
+  // A double for an FP register: mostly moderate numbers (the JIT's SSE path), else the edges
+  // it must leave to the interpreter (zeros, subnormals, the smallest normal, infinities, NaNs,
+  // results that overflow or underflow).
+  uint64_t fp_value() {
+    static constexpr uint64_t kEdges[] = {0, 0x8000000000000000ull, 0x3ff0000000000000ull, 0xbff8000000000000ull,
+                                          0x0010000000000000ull, 0x0018000000000000ull, 0x000fffffffffffffull, 1,
+                                          0x7ff0000000000000ull, 0xfff0000000000000ull, 0x7ff8000000000000ull,
+                                          0x7ff0000000000001ull, 0x7fefffffffffffffull, 0x7e37e43c8800759cull,
+                                          0x01a56e1fc2f8f359ull, 0x4340000000000000ull};
+    if (pick(4) == 0) return kEdges[pick(sizeof(kEdges) / sizeof(kEdges[0]))];
+    const uint64_t exponent = 1023 + pick(121) - 60;
+    return (uint64_t{pick(2)} << 63) | (exponent << 52) | (rng_() >> 12);
+  }
+  // A double-precision op the JIT has an inline SSE path for, with the rounding modes it takes
+  // (dynamic, RNE) and some it leaves to the handler.
+  uint32_t fp_arith() {
+    using namespace as;
+    const uint32_t rd = pick(32), a = pick(32), b = pick(32);
+    const uint32_t rm = pick(4) == 0 ? pick(8) : pick(2) ? 7 : 0;
+    switch (pick(14)) {
+    case 0: return fp_op(0x01, rm, rd, a, b); // FADD.D
+    case 1: return fp_op(0x05, rm, rd, a, b); // FSUB.D
+    case 2: return fp_op(0x09, rm, rd, a, b); // FMUL.D
+    case 3: return fp_op(0x0d, rm, rd, a, b); // FDIV.D
+    case 4: return fp_op(0x2d, rm, rd, a, 0); // FSQRT.D
+    case 5: return fp_op(0x11, pick(3), rd, a, b); // FSGNJ(N/X).D
+    case 6: return fp_op(0x71, 0, dest(), a, 0); // FMV.X.D
+    case 7: return fp_op(0x79, 0, rd, source(), 0); // FMV.D.X
+    case 8: return fp_op(0x51, pick(3), dest(), a, b); // FLE/FLT/FEQ.D
+    case 9: return fp_op(0x51, pick(3), dest(), a, a); // the same operand: equal unless NaN
+    case 10: return fp_op(0x69, rm, rd, source(), pick(4)); // FCVT.D.W/WU/L/LU
+    case 11: return fp_op(0x01, rm, rd, a, a); // doubling: overflows near the top
+    case 12: return fp_op(0x09, rm, rd, a, a); // squaring: over- and underflows
+    default: return fp_op(0x05, rm, rd, a, a); // x - x: an exact zero (or NaN)
+    }
+  }
 
   // One instruction at index `i` of the program.
   uint32_t instruction(unsigned i) {
@@ -179,6 +217,7 @@ public:
     }
     if (kind < 84) return jal(pick(2) ? 1 : dest(), 4 * static_cast<int32_t>(pick(6) + 1));
     if (kind < 87) return jalr(pick(2) ? 1 : dest(), 4, 4 * static_cast<int32_t>(pick(kProgramLength))); // x4 = kCode
+    if (kind < 93) return fp_arith();
     // Interpreter fallbacks and traps.
     switch (pick(16)) {
     case 12: return fld(pick(32), 5 + pick(3), static_cast<int32_t>(pick(24)) - 12);
@@ -258,10 +297,17 @@ void set_up(Rig& rig, const std::vector<uint32_t>& program, uint64_t seed, Mode 
   h.set_csr(csr::kMcounteren, ~0ull);
   // FP on (Dirty) in most streams; Initial (the first FP write makes it Dirty) or Off (FP ops
   // are illegal) in some: the JIT's inline FP loads/stores run only while it is Dirty.
-  const uint64_t fs = seed % 5 == 0 ? 0 : seed % 5 == 1 ? (1ull << 13) : csr::mstatus::kFs;
-  h.set_csr(csr::kMstatus, h.csr(csr::kMstatus) | fs);
+  // fflags with NX set in most streams (the JIT's inline FP arithmetic needs it), frm mostly RNE,
+  // else any value (RTZ..RMM, and the reserved 5-7 that make dynamic-rounding ops illegal).
+  // Written before mstatus.FS, which writing fcsr marks Dirty.
   Generator values(seed ^ 0xabcdef);
+  const uint64_t fflags = values.pick(32) | (values.pick(3) ? 1 : 0);
+  const uint64_t frm = values.pick(3) ? 0 : values.pick(8);
+  h.set_csr(csr::kFcsr, frm << 5 | fflags);
+  const uint64_t fs = seed % 5 == 0 ? 0 : seed % 5 == 1 ? (1ull << 13) : csr::mstatus::kFs;
+  h.set_csr(csr::kMstatus, (h.csr(csr::kMstatus) & ~csr::mstatus::kFs) | fs);
   for (unsigned r = 1; r < 32; ++r) h.set_x(r, values.value());
+  for (unsigned r = 0; r < 32; ++r) h.set_f(r, values.fp_value());
   h.set_x(4, kCode);
   const uint64_t data_base = supervisor ? kDataVa : kData;
   h.set_x(5, data_base + 0x1000);       // page 0 | page 1
