@@ -289,10 +289,7 @@ RunResult Vm::run(Nanoseconds budget) {
             return result(RunResult::Stop::wait, options_.max_idle);
           }
         } else if (deadline == kNoDeadline || deadline > now) {
-          std::optional<Nanoseconds> wake;
-          if (deadline != kNoDeadline) wake = Nanoseconds((deadline - now) * kNanosecondsPerTick);
-          if (options_.max_idle && (!wake || *wake > *options_.max_idle)) wake = options_.max_idle;
-          return result(RunResult::Stop::wait, wake);
+          return result(RunResult::Stop::wait, idle_wake(deadline, now));
         }
       }
       if (std::chrono::steady_clock::now() - began >= budget) return result(RunResult::Stop::budget_spent);
@@ -303,6 +300,13 @@ RunResult Vm::run(Nanoseconds budget) {
   }
 }
 
+
+std::optional<Nanoseconds> Vm::idle_wake(uint64_t deadline, uint64_t now) const {
+  std::optional<Nanoseconds> wake;
+  if (deadline != kNoDeadline) wake = Nanoseconds((deadline - now) * kNanosecondsPerTick);
+  if (options_.max_idle && (!wake || *wake > *options_.max_idle)) wake = options_.max_idle;
+  return wake;
+}
 
 bool Vm::boundary_work_due() const {
   return snapshot_requested_.load(std::memory_order_acquire) || boundary_work_pending_.load(std::memory_order_acquire) ||

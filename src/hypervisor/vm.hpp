@@ -215,6 +215,9 @@ private:
   void resume_vcpus();
   // Pieces of a round shared by run() and the parallel housekeeping.
   bool boundary_work_due() const;
+  // How long a waiting vCPU may sleep: until `deadline` (guest ticks; ~0 for none), at most
+  // options_.max_idle.
+  std::optional<Nanoseconds> idle_wake(uint64_t deadline, uint64_t now) const;
   void at_round_boundary();                 // snapshots, boundary work, frames given back, clock catch-up
   bool stop_if_memory_exhausted();          // true: the VM stopped
   void service_devices(uint64_t now);       // device time, polling, console, power-off

@@ -18,7 +18,6 @@ constexpr uint64_t kSlice = 4096;
 // The housekeeper ticks device time and polls devices and the console at least this often while
 // any vCPU runs (as Machine::run_parallel; a pin a device raises wakes a waiting vCPU at once).
 constexpr auto kServiceInterval = std::chrono::microseconds(250);
-constexpr uint64_t kNanosecondsPerTick = 1'000'000'000 / machine::Clock::kTimebaseHz;
 
 } // namespace
 
@@ -150,10 +149,7 @@ RunResult Vm::run_vcpu_thread(unsigned index, Nanoseconds budget) {
         const uint64_t now = clock_->now();
         uint64_t deadline = *waiting_until > now ? *waiting_until : ~uint64_t{0};
         if (const uint64_t board = board_->next_deadline(); board > now) deadline = std::min(deadline, board);
-        std::optional<Nanoseconds> wake;
-        if (deadline != ~uint64_t{0}) wake = Nanoseconds((deadline - now) * kNanosecondsPerTick);
-        if (options_.max_idle && (!wake || *wake > *options_.max_idle)) wake = options_.max_idle;
-        return result(RunResult::Stop::wait, wake);
+        return result(RunResult::Stop::wait, idle_wake(deadline, now));
       }
       if (std::chrono::steady_clock::now() - began >= budget) return result(RunResult::Stop::budget_spent);
     }
