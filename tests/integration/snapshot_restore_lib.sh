@@ -1,5 +1,5 @@
 # Sourced by test_snapshot_restore_{trap,hw}.sh (after lib.sh): snapshot_restore MODE ROUNDS runs
-# nimbus-bench for ROUNDS rounds in a 2-vCPU VM of that mode with a disk, snapshots it 2 s in,
+# nimbus-bench for ROUNDS rounds in a 2-vCPU VM of that mode with a disk, snapshots it 1 s in,
 # kills the VMM with -9, restores it from the snapshot (frames filled from the memory file on
 # their first touch, the mode's tables rebuilt) and checks the checksum the benchmark computes
 # natively.
@@ -20,7 +20,7 @@ snapshot_restore() {
   local pid=$!
   for _ in $(seq 1 300); do grep -aq 'mode bench' "$TEST_WORK/run1.log" && break; sleep 0.1; done
   grep -aq '2 harts.*mode bench' "$TEST_WORK/run1.log" || { tail "$TEST_WORK/run1.log"; fail "guest did not start the benchmark on 2 harts"; }
-  sleep 2
+  sleep 1
   "$NIMBUS_BIN" snapshot vm --to "$snap" --state-dir "$state" > "$TEST_WORK/snapshot.out" 2>&1 \
     || { cat "$TEST_WORK/snapshot.out" "$TEST_WORK/run1.err"; fail "nimbus snapshot failed"; }
   say "$(cat "$TEST_WORK/snapshot.out")"

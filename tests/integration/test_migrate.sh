@@ -16,7 +16,7 @@ require_machine
 require_guests kernel initramfs bench
 command -v python3 > /dev/null || skip "python3 is needed for the failure stand-ins"
 helper="$(dirname "$0")/migrate_helper.py"
-rounds=6
+rounds=16
 native_sum="$("$NIMBUS_GUEST_BENCH_NATIVE" "$rounds" | sed -n 's/.*checksum=\(0x[0-9a-f]*\).*/\1/p')"
 [ -n "$native_sum" ] || fail "native benchmark printed no checksum"
 disk="$TEST_WORK/disk.img"
@@ -74,7 +74,6 @@ kill -0 "$src_pid" 2>/dev/null || fail "the source VMM stopped"
 say "ok: source: $(cat "$TEST_WORK/m2.out"); destination exit $status: $(grep -a 'checksum mismatch' "$TEST_WORK/bad.err" | head -1)"
 
 say "3: migrate to a second VMM, then on to a third"
-sleep 1
 start_destination hop1
 hop1_pid=$dst_pid
 "$NIMBUS_BIN" migrate vm --to "tcp:127.0.0.1:$dst_port" --state-dir "$TEST_WORK/src" > "$TEST_WORK/m3.out" 2>&1 \
@@ -84,7 +83,7 @@ wait "$src_pid"
 status=$?
 [ "$status" -eq 0 ] || { cat "$TEST_WORK/src.err"; fail "the source VMM exited with $status after the migration"; }
 grep -q "left this VMM: migrated to" "$TEST_WORK/src.err" || fail "the source did not report the migration"
-sleep 1
+sleep 0.5
 grep -aq 'NIMBUS-BENCH' "$TEST_WORK/hop1.log" && fail "the benchmark finished before the second migration: make it longer"
 start_destination hop2
 "$NIMBUS_BIN" migrate vm --to "tcp:127.0.0.1:$dst_port" --state-dir "$TEST_WORK/hop1" --json > "$TEST_WORK/m4.out" 2>&1 \

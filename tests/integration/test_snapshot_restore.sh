@@ -51,14 +51,14 @@ snapshot_and_kill() {
   wait "$pid" 2>/dev/null
 }
 
-say "run 1: boot, snapshot 2 s into the benchmark, kill -9"
+say "run 1: boot, snapshot 1 s into the benchmark, kill -9"
 "$NIMBUS_BIN" run --virt emulate --smp 2 --kernel "$NIMBUS_GUEST_KERNEL" --initrd "$NIMBUS_GUEST_INITRD" --append "$append" \
   --mem 256M --console-stdout --state-dir "$state" --timeout 60 --snapshot-on-signal "$snap" \
   > "$TEST_WORK/run1.log" 2> "$TEST_WORK/run1.err" &
 pid=$!
 wait_for "$TEST_WORK/run1.log" 'mode bench' 30 || { tail "$TEST_WORK/run1.log"; fail "guest did not start the benchmark"; }
 grep -aq '2 harts.*mode bench' "$TEST_WORK/run1.log" || { tail "$TEST_WORK/run1.log"; fail "guest did not start on 2 vCPUs"; }
-sleep 2
+sleep 1
 snapshot_and_kill "$pid" "$TEST_WORK/run1.err"
 grep -aq 'NIMBUS-BENCH' "$TEST_WORK/run1.log" && fail "the benchmark finished before the snapshot: make it longer"
 [ -f "$snap/state" ] || fail "no $snap/state"
@@ -70,13 +70,13 @@ allocated=$(( $(stat -c %b "$snap/$memory_file") * $(stat -c %B "$snap/$memory_f
 [ "$allocated" -lt $((128 << 20)) ] || fail "memory file is not sparse: $allocated bytes allocated"
 say "ok: memory file $((allocated >> 20)) MiB on disk of $((apparent >> 20)) MiB"
 
-say "run 2: restore, 'nimbus snapshot vm --to' the same directory 2 s later, kill -9"
+say "run 2: restore, 'nimbus snapshot vm --to' the same directory 1 s later, kill -9"
 "$NIMBUS_BIN" run --restore "$snap" --console-stdout --state-dir "$state" --timeout 60 \
   > "$TEST_WORK/run2.log" 2> "$TEST_WORK/run2.err" &
 pid=$!
 wait_for "$TEST_WORK/run2.err" 'resumed from snapshot' 10 || { cat "$TEST_WORK/run2.err"; fail "run 2 did not resume"; }
 say "$(grep -a 'resumed from snapshot' "$TEST_WORK/run2.err" | sed 's/^nimbus run: //')"
-sleep 2
+sleep 1
 snapshot_and_kill "$pid" "$TEST_WORK/run2.err" control
 grep -aq 'NIMBUS-BENCH' "$TEST_WORK/run2.log" && fail "the benchmark finished before the second snapshot"
 [ "$(ls "$snap" | grep -c '^memory-')" -eq 1 ] || fail "the replaced snapshot's memory file was not removed: $(ls "$snap")"

@@ -68,7 +68,9 @@ std::vector<uint32_t> program() {
 class MachineParallelTest : public ::testing::TestWithParam<bool> {};
 
 TEST_P(MachineParallelTest, HartsOnThreadsCountAtomicallyAndWakeEachOtherWithIpis) {
-  const std::string path = ::testing::TempDir() + "nimbus_parallel_program.bin";
+  // One file per process: ctest runs the interpreter and JIT cases at once, and one case's
+  // remove() must not take the other's program away.
+  const std::string path = ::testing::TempDir() + "nimbus_parallel_program." + std::to_string(::getpid()) + ".bin";
   {
     const std::vector<uint32_t> code = program();
     std::ofstream out(path, std::ios::binary);
