@@ -36,6 +36,16 @@ require_guests() {
   source "$NIMBUS_SOURCE_DIR/guests/paths.sh"
 }
 
+# expect_threads_run_as PID UID: every thread of PID has UID as its real, effective, saved and
+# filesystem uid (a jail's drop must reach threads started before it too).
+expect_threads_run_as() {
+  local task uids
+  for task in /proc/"$1"/task/*; do
+    uids="$(awk '/^Uid:/ {print $2, $3, $4, $5}' "$task/status")"
+    [ "$uids" = "$2 $2 $2 $2" ] || fail "thread ${task##*/} runs as uids '$uids'"
+  done
+}
+
 # build_bare_metal OUT SOURCE.c: a bare-metal RV64GC program of ours that starts in M-mode at
 # 0x80000000, linked with the differential programs' crt.S (which calls test_main) and link.ld.
 build_bare_metal() {

@@ -40,10 +40,7 @@ pid="$(pgrep -P "$keeper" | head -1)"
 [ -n "$pid" ] || fail "the keeper $keeper has no machine process"
 
 nobody_uid="$(id -u nobody)"
-for task in /proc/"$pid"/task/*; do
-  uids="$(awk '/^Uid:/ {print $2, $3, $4, $5}' "$task/status")"
-  [ "$uids" = "$nobody_uid $nobody_uid $nobody_uid $nobody_uid" ] || fail "thread ${task##*/} runs as uids '$uids'"
-done
+expect_threads_run_as "$pid" "$nobody_uid"
 status="/proc/$pid/status"
 [ "$(awk '/^CapEff:/ {print $2}' "$status")" = 0000000000000000 ] || fail "capabilities left: $(grep CapEff "$status")"
 [ "$(awk '/^Seccomp:/ {print $2}' "$status")" = 2 ] || fail "the seccomp filter is not on: $(grep Seccomp "$status")"

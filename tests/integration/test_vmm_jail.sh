@@ -56,10 +56,7 @@ done
 say "ok: three guests (emulate, trap, hw) booted in one jailed VMM"
 
 nobody_uid="$(id -u nobody)"
-for task in /proc/"$pid"/task/*; do
-  uids="$(awk '/^Uid:/ {print $2, $3, $4, $5}' "$task/status")"
-  [ "$uids" = "$nobody_uid $nobody_uid $nobody_uid $nobody_uid" ] || fail "thread ${task##*/} runs as uids '$uids'"
-done
+expect_threads_run_as "$pid" "$nobody_uid"
 status="/proc/$pid/status"
 for field in CapEff CapPrm CapInh CapAmb; do
   [ "$(awk "/^$field:/ {print \$2}" "$status")" = 0000000000000000 ] || fail "$field is not empty: $(grep "^$field" "$status")"
