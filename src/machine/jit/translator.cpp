@@ -613,9 +613,14 @@ private:
       with_src(op.rs2, [&](const auto& s) { emit(d, s); });
     };
     // The 32-bit form, sign-extended into rd.
-    const auto binary32 = [&](auto&& emit) {
+    const auto binary32 = [&](bool commutative, auto&& emit) {
       const Xbyak::Reg32 d32 = d.cvt32();
       if (hd && op.rs2 == op.rd && op.rs1 != op.rd) {
+        if (commutative) {
+          with_src32(op.rs1, [&](const auto& s) { emit(d32, s); });
+          movsxd(d, d32);
+          return;
+        }
         load_into(rax, op.rs1);
         emit(eax, d32);
         movsxd(d, eax);
@@ -687,9 +692,9 @@ private:
     case Op::Sllw: shift([&] { shl(d.cvt32(), cl); movsxd(d, d.cvt32()); }); break; // and to 5 bits for 32-bit
     case Op::Srlw: shift([&] { shr(d.cvt32(), cl); movsxd(d, d.cvt32()); }); break;
     case Op::Sraw: shift([&] { sar(d.cvt32(), cl); movsxd(d, d.cvt32()); }); break;
-    case Op::Addw: binary32([&](const auto& a, const auto& b) { add(a, b); }); break;
-    case Op::Subw: binary32([&](const auto& a, const auto& b) { sub(a, b); }); break;
-    case Op::Mulw: binary32([&](const auto& a, const auto& b) { imul(a, b); }); break;
+    case Op::Addw: binary32(true, [&](const auto& a, const auto& b) { add(a, b); }); break;
+    case Op::Subw: binary32(false, [&](const auto& a, const auto& b) { sub(a, b); }); break;
+    case Op::Mulw: binary32(true, [&](const auto& a, const auto& b) { imul(a, b); }); break;
     case Op::Mulh: case Op::Mulhu: case Op::Mulhsu: { // the high half of rax * rcx lands in rdx
       load_into(rax, op.rs1);
       load_into(rcx, op.rs2);
@@ -951,13 +956,22 @@ private:
     Xbyak::Label& done = labels_.emplace_back();
     tlb_lookup(op, Access::Store, size, miss);
     const std::optional<Xbyak::Reg64> hs = fp ? std::nullopt : host(op.rs2);
-    if (!fp && !hs) load_into(rdi, op.rs2);
-    const Xbyak::Reg64 v = hs ? *hs : rdi;
-    switch (size) {
-    case 1: mov(byte[rcx + rsi], v.cvt8()); break;
-    case 2: mov(word[rcx + rsi], v.cvt16()); break;
-    case 4: mov(dword[rcx + rsi], v.cvt32()); break;
-    default: mov(qword[rcx + rsi], v); break;
+    if (!fp && op.rs2 == 0) { // x0: an immediate zero
+      switch (size) {
+      case 1: mov(byte[rcx + rsi], 0); break;
+      case 2: mov(word[rcx + rsi], 0); break;
+      case 4: mov(dword[rcx + rsi], 0); break;
+      default: mov(qword[rcx + rsi], 0); break;
+      }
+    } else {
+      if (!fp && !hs) load_into(rdi, op.rs2);
+      const Xbyak::Reg64 v = hs ? *hs : rdi;
+      switch (size) {
+      case 1: mov(byte[rcx + rsi], v.cvt8()); break;
+      case 2: mov(word[rcx + rsi], v.cvt16()); break;
+      case 4: mov(dword[rcx + rsi], v.cvt32()); break;
+      default: mov(qword[rcx + rsi], v); break;
+      }
     }
     L(done);
     const BlockOp* p = &op;
