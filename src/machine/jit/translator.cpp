@@ -727,7 +727,10 @@ private:
   void tlb_lookup(const BlockOp& op, Access access, unsigned size, Xbyak::Label& miss) {
     const auto imm = static_cast<int32_t>(op.imm);
     if (const auto h = host(op.rs1)) {
-      lea(rsi, ptr[*h + imm]);
+      if (imm == 0)
+        mov(rsi, *h); // a register move: no latency on the address's dependency chain
+      else
+        lea(rsi, ptr[*h + imm]);
     } else {
       load_into(rsi, op.rs1);
       if (imm != 0) add(rsi, static_cast<uint32_t>(imm));
