@@ -256,9 +256,10 @@ void Hart::run_translated(Block*& block, uint64_t steps, uint64_t budget, uint64
   jit_retired_ = 0;
   jit_committed_ = 0;
   jit_block_ = block;
-  // Chain while the dispatcher would still start another block without polling the timer.
+  // Chain until run()'s budget or the timer poll point, where native code polls the timer itself
+  // as the dispatcher would (Runtime::chain_limit) and goes on when nothing is pending.
   jit_limit_ = std::min(budget, next_timer_poll_) - steps;
-  jit_->enter(block->jit_code);
+  jit_->enter(block->jit_code, steps, budget, dma_generation_seen_);
   jit_link_epoch_ = chain_epoch_;
   block = jit_block_;
   const uint64_t uncommitted = jit_retired_ + block_retired_;

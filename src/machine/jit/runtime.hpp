@@ -1,10 +1,12 @@
 #pragma once
 // What generated code calls out of line: the interpreter's own slow paths and handlers, so the
 // JIT defines no semantics of its own beyond the ops it emits inline.
+#include <algorithm>
 #include <cstdint>
 
 #include "machine/block_cache.hpp"
 #include "machine/hart.hpp"
+#include "machine/jit/translator.hpp"
 
 namespace nimbus::machine::jit {
 
@@ -27,6 +29,25 @@ struct Runtime {
       h->jit_retired_ = 0;
     }
     return op->handler(*h, op);
+  }
+  // The chain budget ran out at a chain entry; the block that just completed is counted in
+  // block_retired_. Returns 0 to go back to the dispatcher with the state after that block: at
+  // run()'s budget, or at the timer poll point when the dispatcher has something to do there (an
+  // enabled interrupt pending, an exit request, DMA). Otherwise does what the dispatcher does at
+  // that point (polls the timer, moves the next poll point), extends the budget and returns 1:
+  // interrupts are taken at the same instruction as in the interpreter, without the round trip.
+  static uint64_t chain_limit(Hart* h) {
+    Translator::NativeRun& run = h->jit_->native_run;
+    const uint64_t done = run.steps + h->jit_committed_ + h->jit_retired_ + h->block_retired_;
+    if (done >= run.budget || done < h->next_timer_poll_) return 0;
+    h->poll_timer();
+    h->next_timer_poll_ = done + Hart::kTimerPollInterval;
+    if (h->exit_requested_ || ((h->mip_ | h->sstc_pending_ | h->pins_.sample()) & h->mie_) != 0 ||
+        h->bus_.dma_generation() != h->dma_generation_seen_)
+      return 0;
+    run.check_generation = h->dma_generation_seen_;
+    h->jit_limit_ = std::min(run.budget, h->next_timer_poll_) - (run.steps + h->jit_committed_);
+    return 1;
   }
   // A load that missed the inline soft-TLB path (miss, MMIO, page crossing).
   template <unsigned Size> static LoadResult load(Hart* h, uint64_t va, const BlockOp* op) {

@@ -251,24 +251,65 @@ private:
   // budget allows the block that just completed (its count is in block_retired_), no exit is
   // requested, no enabled interrupt is pending and no DMA wrote memory; then counts that block
   // into the chain.
-  void chain_check(Xbyak::Label& fail) {
+  //
+  // The fast path is the budget and one compare: the bus's DMA generation against
+  // NativeRun::check_generation, which is the generation the dispatcher saw, or ~0 after an out-of-line
+  // call that went on with the block (a device access may have raised an interrupt or written
+  // memory). Only then are the interrupt and exit checks repeated (`full`): nothing else changes
+  // them while native code runs on this thread, since CSR writes, traps and xRET leave for the
+  // dispatcher. Pins driven from other threads (and their DMA's interrupts) are seen at the
+  // latest at the next timer poll point, which native code reaches within kTimerPollInterval
+  // instructions (Runtime::chain_limit). `count`: the completed block's instruction count when
+  // known here (a loop's back edge).
+  void chain_check(Xbyak::Label& fail, std::optional<uint32_t> count = std::nullopt) {
+    Xbyak::Label& top = labels_.emplace_back();
+    Xbyak::Label& limit = labels_.emplace_back();
+    Xbyak::Label& full = labels_.emplace_back();
+    Xbyak::Label& pass = labels_.emplace_back();
+    L(top);
     mov(rax, qword[rbx + l_.jit_retired]);
-    add(rax, qword[rbx + l_.block_retired]);
+    if (count)
+      add(rax, *count);
+    else
+      add(rax, qword[rbx + l_.block_retired]);
     cmp(rax, qword[rbx + l_.jit_limit]);
-    jae(fail, T_NEAR);
-    cmp(byte[rbx + l_.exit_requested], 0);
-    jne(fail, T_NEAR);
-    mov(rcx, qword[rbx + l_.mip]);
-    or_(rcx, qword[rbx + l_.sstc_pending]);
-    mov(rdx, reinterpret_cast<uint64_t>(l_.pins));
-    or_(rcx, qword[rdx]);
-    test(qword[rbx + l_.mie], rcx);
-    jnz(fail, T_NEAR);
+    jae(limit, T_NEAR);
     mov(rdx, reinterpret_cast<uint64_t>(l_.dma_generation));
     mov(rdx, qword[rdx]);
-    cmp(rdx, qword[rbx + l_.dma_seen]);
-    jne(fail, T_NEAR);
+    mov(rcx, reinterpret_cast<uint64_t>(l_.check_generation));
+    cmp(rdx, qword[rcx]);
+    jne(full, T_NEAR);
+    L(pass);
     mov(qword[rbx + l_.jit_retired], rax);
+    Xbyak::Label* const f = &fail;
+    slow_paths_.push_back([this, f, &top, &limit, &full, &pass]() {
+      // The budget ran out: the timer poll point (go on when it finds nothing to do) or run()'s end.
+      L(limit);
+      mov(rdi, rbx);
+      call_out(reinterpret_cast<const void*>(&Runtime::chain_limit));
+      test(eax, eax);
+      jz(*f, T_NEAR);
+      jmp(top, T_NEAR);
+      L(full);
+      cmp(byte[rbx + l_.exit_requested], 0);
+      jne(*f, T_NEAR);
+      mov(rcx, qword[rbx + l_.mip]);
+      or_(rcx, qword[rbx + l_.sstc_pending]);
+      mov(rdi, reinterpret_cast<uint64_t>(l_.pins));
+      or_(rcx, qword[rdi]);
+      test(qword[rbx + l_.mie], rcx);
+      jnz(*f, T_NEAR);
+      cmp(rdx, qword[rbx + l_.dma_seen]);
+      jne(*f, T_NEAR);
+      mov(rcx, reinterpret_cast<uint64_t>(l_.check_generation));
+      mov(qword[rcx], rdx);
+      jmp(pass, T_NEAR);
+    });
+  }
+  // After an out-of-line call that goes on with the block: the next chain entry checks everything.
+  void force_full_check() {
+    mov(rcx, reinterpret_cast<uint64_t>(l_.check_generation));
+    mov(qword[rcx], -1);
   }
 
   // ---- register allocation: the most used guest registers of the inline ops get host registers.
@@ -352,14 +393,14 @@ private:
   // block's page the successor is the same physical block whatever the mapping: a patchable
   // jump (to the link stub until the dispatcher links it). Elsewhere: the lookup table.
   void exit_static(int64_t delta) {
-    Xbyak::Label leave;
     if (delta == 0) {
       // A jump back to this block's own start (a loop): the block is alive (anything that drops
       // it leaves the block first) and runs at the same privilege and mapping, so after the
-      // chain entry's check it goes on at its body, guest registers still in host registers.
+      // chain entry's check it goes on at its body, guest registers still in host registers
+      // (block_retired_ still holds the block's count: only paths that leave the block change it).
       // A failed check leaves as any other exit, to the chain entry, which fails it again.
-      chain_check(leave);
-      mov(qword[rbx + l_.block_retired], static_cast<uint32_t>(block_.count));
+      Xbyak::Label& leave = labels_.emplace_back();
+      chain_check(leave, block_.count);
       jmp(body_, T_NEAR);
       L(leave);
     }
@@ -401,14 +442,6 @@ private:
     }
   }
   static bool fits32(int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
-  // rcx = rs2, or the immediate.
-  void second_operand(const BlockOp& op, bool immediate) {
-    if (!immediate)
-      get(rcx, op.rs2);
-    else
-      mov(rcx, static_cast<uint64_t>(op.imm));
-  }
-
   // ---- ops the interpreter runs
   // An interpreter handler touches only x_[rs1], x_[rs2] and x_[rd] (whatever the fields mean for
   // the op), so only those are synced: stored before the call when the block has changed them,
@@ -435,8 +468,27 @@ private:
     jmp_exit();
     if (last) return;
     L(go_on);
+    force_full_check();
     if (op.rd != 0 && op.rd < kGuestRegisters)
       if (const auto h = host(op.rd)) mov(*h, slot(op.rd));
+  }
+
+  // Flags of rs1 - rs2 (for a branch), from host registers or x_[] directly.
+  void compare(unsigned a, unsigned b) {
+    const auto ha = host(a), hb = host(b);
+    if (b == 0) {
+      if (ha)
+        test(*ha, *ha); // the flags of cmp a, 0: CF and OF clear, SF and ZF from a
+      else
+        cmp(slot(a), 0);
+    } else if (ha) {
+      with_src(b, [&](const auto& s) { cmp(*ha, s); });
+    } else if (hb) {
+      cmp(slot(a), *hb);
+    } else {
+      load_into(rax, a);
+      cmp(rax, slot(b));
+    }
   }
 
   // ---- ops translated inline
@@ -445,9 +497,12 @@ private:
     case Op::Fence: // x86-64 keeps every RVWMO order but store before load (harts on other threads)
       if (fence_orders_store_load(op.bits)) mfence();
       return;
-    case Op::Lui:
-      mov(rax, static_cast<uint64_t>(op.imm));
-      put(op.rd, rax);
+    case Op::Lui: // a sign-extended 32-bit immediate: fits a mov to memory too
+      if (op.rd == 0 || op.rd >= kGuestRegisters) return;
+      if (const auto h = host(op.rd))
+        mov(*h, static_cast<uint64_t>(op.imm));
+      else
+        mov(slot(op.rd), static_cast<uint64_t>(op.imm));
       return;
     case Op::Auipc:
       pc_plus(rax, op, op.imm);
@@ -468,9 +523,7 @@ private:
       exit_dynamic();
       return;
     case Op::Beq: case Op::Bne: case Op::Blt: case Op::Bge: case Op::Bltu: case Op::Bgeu: {
-      get(rax, op.rs1);
-      get(rcx, op.rs2);
-      cmp(rax, rcx);
+      compare(op.rs1, op.rs2);
       Xbyak::Label taken;
       switch (op.op) {
       case Op::Beq: je(taken, T_NEAR); break;
@@ -508,89 +561,198 @@ private:
     alu(op);
   }
 
+  // A guest register as an x86 operand (64 or 32 bits): its host register, or its slot in x_[].
+  // x0's slot is never written (writes go to the discard register), so it reads 0 as in the
+  // interpreter.
+  template <typename F> void with_src(unsigned r, F&& f) {
+    if (const auto h = host(r))
+      f(*h);
+    else
+      f(slot(r));
+  }
+  template <typename F> void with_src32(unsigned r, F&& f) {
+    if (const auto h = host(r))
+      f(h->cvt32());
+    else
+      f(dword[rbx + l_.x + static_cast<int32_t>(8 * r)]);
+  }
+  // dst = guest register r (nothing when dst is r's host register).
+  void load_into(const Xbyak::Reg64& dst, unsigned r) {
+    if (r == 0) {
+      xor_(dst.cvt32(), dst.cvt32());
+      return;
+    }
+    const auto h = host(r);
+    if (h && h->getIdx() == dst.getIdx()) return;
+    with_src(r, [&](const auto& s) { mov(dst, s); });
+  }
+
+  // Integer ALU ops, computed in rd's host register when it has one (else in rax, then stored),
+  // reading operands straight from host registers or x_[]: `addi a0, a0, 1` is one `add`.
+  // Semantics as riscv/integer_semantics.hpp (the differential tests hold them together).
   void alu(const BlockOp& op) {
-    const bool imm = !reads_rs2(op.op);
-    get(rax, op.rs1);
+    if (op.rd == 0 || op.rd >= kGuestRegisters) return; // a write to x0: these ops have no other effect
+    const auto hd = host(op.rd);
+    const Xbyak::Reg64 d = hd ? *hd : rax;
     const auto imm32 = static_cast<uint32_t>(static_cast<int32_t>(op.imm)); // I-type: 12-bit, sign-extended
-    switch (op.op) {
-    case Op::Addi: add(rax, imm32); break;
-    case Op::Xori: xor_(rax, imm32); break;
-    case Op::Ori: or_(rax, imm32); break;
-    case Op::Andi: and_(rax, imm32); break;
-    case Op::Slli: shl(rax, static_cast<int>(op.imm & 63)); break;
-    case Op::Srli: shr(rax, static_cast<int>(op.imm & 63)); break;
-    case Op::Srai: sar(rax, static_cast<int>(op.imm & 63)); break;
-    case Op::Slti: case Op::Sltiu: case Op::Slt: case Op::Sltu:
-      second_operand(op, imm);
-      cmp(rax, rcx);
-      if (op.op == Op::Slti || op.op == Op::Slt)
+    // rd = rs1 <op> rs2 for a two-operand x86 instruction `emit(dst, src)`. When rd is rs2 (and
+    // not rs1), writing rs1 into d first would clobber rs2: a commutative op swaps its operands,
+    // another computes in rax.
+    const auto binary = [&](bool commutative, auto&& emit) {
+      if (hd && op.rs2 == op.rd && op.rs1 != op.rd) {
+        if (commutative) {
+          with_src(op.rs1, [&](const auto& s) { emit(d, s); });
+        } else {
+          load_into(rax, op.rs1);
+          emit(rax, d);
+          mov(d, rax);
+        }
+        return;
+      }
+      load_into(d, op.rs1);
+      with_src(op.rs2, [&](const auto& s) { emit(d, s); });
+    };
+    // The 32-bit form, sign-extended into rd.
+    const auto binary32 = [&](bool commutative, auto&& emit) {
+      const Xbyak::Reg32 d32 = d.cvt32();
+      if (hd && op.rs2 == op.rd && op.rs1 != op.rd) {
+        if (commutative) {
+          with_src32(op.rs1, [&](const auto& s) { emit(d32, s); });
+          movsxd(d, d32);
+          return;
+        }
+        load_into(rax, op.rs1);
+        emit(eax, d32);
+        movsxd(d, eax);
+        return;
+      }
+      load_into(d, op.rs1);
+      with_src32(op.rs2, [&](const auto& s) { emit(d32, s); });
+      movsxd(d, d32);
+    };
+    // Shifts by a register: the count goes to cl first (rcx is never a guest register's host).
+    const auto shift = [&](auto&& emit) {
+      with_src32(op.rs2, [&](const auto& s) { mov(ecx, s); });
+      load_into(d, op.rs1);
+      emit();
+    };
+    // slt/sltu(i): compare rs1 with rs2 or the immediate, set d to the flag.
+    const auto set_less = [&](bool is_signed, bool immediate) {
+      Xbyak::Reg64 a = rax;
+      if (const auto h = host(op.rs1); h && op.rs1 != 0)
+        a = *h;
+      else
+        load_into(rax, op.rs1);
+      if (immediate)
+        cmp(a, imm32);
+      else
+        with_src(op.rs2, [&](const auto& s) { cmp(a, s); });
+      if (is_signed)
         setl(al);
       else
         setb(al);
-      movzx(eax, al);
+      movzx(d.cvt32(), al);
+    };
+    switch (op.op) {
+    case Op::Addi: case Op::Xori: case Op::Ori: case Op::Andi:
+      if (op.rs1 == 0) { // li: 0 <op> imm
+        mov(d, op.op == Op::Andi ? uint64_t{0} : static_cast<uint64_t>(op.imm));
+        break;
+      }
+      load_into(d, op.rs1);
+      if (op.op == Op::Addi && op.imm != 0) add(d, imm32);
+      if (op.op == Op::Xori && op.imm != 0) xor_(d, imm32);
+      if (op.op == Op::Ori && op.imm != 0) or_(d, imm32);
+      if (op.op == Op::Andi) and_(d, imm32);
       break;
-    case Op::Addiw: add(eax, imm32); movsxd(rax, eax); break;
-    case Op::Slliw: shl(eax, static_cast<int>(op.imm & 31)); movsxd(rax, eax); break;
-    case Op::Srliw: shr(eax, static_cast<int>(op.imm & 31)); movsxd(rax, eax); break;
-    case Op::Sraiw: sar(eax, static_cast<int>(op.imm & 31)); movsxd(rax, eax); break;
-    case Op::Add: get(rcx, op.rs2); add(rax, rcx); break;
-    case Op::Sub: get(rcx, op.rs2); sub(rax, rcx); break;
-    case Op::Xor: get(rcx, op.rs2); xor_(rax, rcx); break;
-    case Op::Or: get(rcx, op.rs2); or_(rax, rcx); break;
-    case Op::And: get(rcx, op.rs2); and_(rax, rcx); break;
-    case Op::Sll: get(rcx, op.rs2); shl(rax, cl); break; // x86 masks a 64-bit shift count to 6 bits
-    case Op::Srl: get(rcx, op.rs2); shr(rax, cl); break;
-    case Op::Sra: get(rcx, op.rs2); sar(rax, cl); break;
-    case Op::Addw: get(rcx, op.rs2); add(eax, ecx); movsxd(rax, eax); break;
-    case Op::Subw: get(rcx, op.rs2); sub(eax, ecx); movsxd(rax, eax); break;
-    case Op::Sllw: get(rcx, op.rs2); shl(eax, cl); movsxd(rax, eax); break; // and to 5 bits for 32-bit
-    case Op::Srlw: get(rcx, op.rs2); shr(eax, cl); movsxd(rax, eax); break;
-    case Op::Sraw: get(rcx, op.rs2); sar(eax, cl); movsxd(rax, eax); break;
-    case Op::Mul: get(rcx, op.rs2); imul(rax, rcx); break;
-    case Op::Mulw: get(rcx, op.rs2); imul(eax, ecx); movsxd(rax, eax); break;
-    case Op::Mulh: get(rcx, op.rs2); imul(rcx); mov(rax, rdx); break;
-    case Op::Mulhu: get(rcx, op.rs2); mul(rcx); mov(rax, rdx); break;
-    case Op::Mulhsu: { // the unsigned high product, minus rs2 when rs1 is negative
-      Xbyak::Label positive;
-      get(rcx, op.rs2);
-      mov(rsi, rax);
-      mul(rcx);
-      test(rsi, rsi);
-      jns(positive);
-      sub(rdx, rcx);
-      L(positive);
-      mov(rax, rdx);
+    case Op::Slli: load_into(d, op.rs1); shl(d, static_cast<int>(op.imm & 63)); break;
+    case Op::Srli: load_into(d, op.rs1); shr(d, static_cast<int>(op.imm & 63)); break;
+    case Op::Srai: load_into(d, op.rs1); sar(d, static_cast<int>(op.imm & 63)); break;
+    case Op::Slti: set_less(true, true); break;
+    case Op::Sltiu: set_less(false, true); break;
+    case Op::Slt: set_less(true, false); break;
+    case Op::Sltu: set_less(false, false); break;
+    case Op::Addiw:
+      load_into(d, op.rs1);
+      if (op.imm != 0) add(d.cvt32(), imm32);
+      movsxd(d, d.cvt32());
+      break;
+    case Op::Slliw: load_into(d, op.rs1); shl(d.cvt32(), static_cast<int>(op.imm & 31)); movsxd(d, d.cvt32()); break;
+    case Op::Srliw: load_into(d, op.rs1); shr(d.cvt32(), static_cast<int>(op.imm & 31)); movsxd(d, d.cvt32()); break;
+    case Op::Sraiw: load_into(d, op.rs1); sar(d.cvt32(), static_cast<int>(op.imm & 31)); movsxd(d, d.cvt32()); break;
+    case Op::Add: binary(true, [&](const auto& a, const auto& b) { add(a, b); }); break;
+    case Op::Sub: binary(false, [&](const auto& a, const auto& b) { sub(a, b); }); break;
+    case Op::Xor: binary(true, [&](const auto& a, const auto& b) { xor_(a, b); }); break;
+    case Op::Or: binary(true, [&](const auto& a, const auto& b) { or_(a, b); }); break;
+    case Op::And: binary(true, [&](const auto& a, const auto& b) { and_(a, b); }); break;
+    case Op::Mul: binary(true, [&](const auto& a, const auto& b) { imul(a, b); }); break;
+    case Op::Sll: shift([&] { shl(d, cl); }); break; // x86 masks a 64-bit shift count to 6 bits
+    case Op::Srl: shift([&] { shr(d, cl); }); break;
+    case Op::Sra: shift([&] { sar(d, cl); }); break;
+    case Op::Sllw: shift([&] { shl(d.cvt32(), cl); movsxd(d, d.cvt32()); }); break; // and to 5 bits for 32-bit
+    case Op::Srlw: shift([&] { shr(d.cvt32(), cl); movsxd(d, d.cvt32()); }); break;
+    case Op::Sraw: shift([&] { sar(d.cvt32(), cl); movsxd(d, d.cvt32()); }); break;
+    case Op::Addw: binary32(true, [&](const auto& a, const auto& b) { add(a, b); }); break;
+    case Op::Subw: binary32(false, [&](const auto& a, const auto& b) { sub(a, b); }); break;
+    case Op::Mulw: binary32(true, [&](const auto& a, const auto& b) { imul(a, b); }); break;
+    case Op::Mulh: case Op::Mulhu: case Op::Mulhsu: { // the high half of rax * rcx lands in rdx
+      load_into(rax, op.rs1);
+      load_into(rcx, op.rs2);
+      if (op.op == Op::Mulh) {
+        imul(rcx);
+      } else if (op.op == Op::Mulhu) {
+        mul(rcx);
+      } else { // the unsigned high product, minus rs2 when rs1 is negative
+        Xbyak::Label positive;
+        mov(rsi, rax);
+        mul(rcx);
+        test(rsi, rsi);
+        jns(positive);
+        sub(rdx, rcx);
+        L(positive);
+      }
+      mov(d, rdx);
       break;
     }
     default: ud2(); break; // not reached: translated_inline() lists exactly the ops above
     }
-    put(op.rd, rax);
+    if (!hd) mov(slot(op.rd), rax);
   }
 
-  // rsi = virtual address; rcx = its soft-TLB entry for `access`; jumps to `miss` unless the
-  // entry maps the page and the access stays inside it. Leaves the host address in rsi.
+  // rsi = virtual address; jumps to `miss` unless the soft-TLB entry for `access` maps its page
+  // and the access stays inside it, else leaves the entry's addend in rcx (host address: rcx + rsi).
+  // The entry is indexed by the first byte's page and its tag compared with the last byte's page
+  // number: an access that crosses into the next page misses, since that page's number never sits
+  // in this page's slot. The context's table base is computed off the address's dependency chain.
   void tlb_lookup(const BlockOp& op, Access access, unsigned size, Xbyak::Label& miss) {
-    get(rsi, op.rs1);
-    if (op.imm != 0) add(rsi, static_cast<uint32_t>(static_cast<int32_t>(op.imm)));
-    mov(rax, rsi);
-    shr(rax, 12);
-    mov(ecx, eax);
-    and_(ecx, SoftTlb::kEntries - 1);
-    mov(edx, dword[rbx + l_.data_context]);
-    imul(edx, edx, 3 * SoftTlb::kEntries);
-    add(ecx, edx);
-    lea(rcx, ptr[rcx + rcx * 2]);
-    lea(rcx, ptr[rbx + rcx * 8 + (l_.tlb + static_cast<int32_t>(static_cast<unsigned>(access) *
-                                                                 SoftTlb::kEntries * sizeof(TlbEntry)))]);
-    cmp(rax, qword[rcx]);
-    jne(miss, T_NEAR);
-    if (size > 1) {
-      mov(eax, esi);
-      and_(eax, 0xfff);
-      cmp(eax, 4096 - size);
-      ja(miss, T_NEAR);
+    const auto imm = static_cast<int32_t>(op.imm);
+    if (const auto h = host(op.rs1)) {
+      if (imm == 0)
+        mov(rsi, *h); // a register move: no latency on the address's dependency chain
+      else
+        lea(rsi, ptr[*h + imm]);
+    } else {
+      load_into(rsi, op.rs1);
+      if (imm != 0) add(rsi, static_cast<uint32_t>(imm));
     }
-    mov(rcx, qword[rcx + 8]); // addend
+    static_assert(3 * SoftTlb::kEntries * sizeof(TlbEntry) * SoftTlb::kContexts < (size_t{1} << 31));
+    mov(edx, dword[rbx + l_.data_context]);
+    imul(edx, edx, static_cast<int>(3 * SoftTlb::kEntries * sizeof(TlbEntry)));
+    add(rdx, rbx);
+    mov(ecx, esi);
+    shr(ecx, 12);
+    and_(ecx, SoftTlb::kEntries - 1);
+    lea(rcx, ptr[rcx + rcx * 2]); // 24-byte entries: index * 3 * 8
+    if (size == 1)
+      mov(rax, rsi);
+    else
+      lea(rax, ptr[rsi + static_cast<int>(size - 1)]);
+    shr(rax, 12);
+    const auto table = static_cast<int32_t>(l_.tlb + static_cast<int32_t>(static_cast<unsigned>(access) * SoftTlb::kEntries *
+                                                                          sizeof(TlbEntry)));
+    cmp(rax, qword[rdx + rcx * 8 + table]);
+    jne(miss, T_NEAR);
+    mov(rcx, qword[rdx + rcx * 8 + (table + 8)]); // addend
   }
 
   void extend(unsigned size, bool sign) { // rax holds `size` loaded bytes, zero-extended
@@ -755,20 +917,24 @@ private:
     });
   }
 
+  // Integer loads land in rd's host register when it has one (else rax, then stored); FP loads
+  // (`fp`) leave the value in rax for the caller.
   void load(const BlockOp& op, unsigned size, bool sign, bool fp = false) {
     Xbyak::Label& miss = labels_.emplace_back();
     Xbyak::Label& done = labels_.emplace_back();
+    const std::optional<Xbyak::Reg64> hd = fp ? std::nullopt : host(op.rd);
+    const Xbyak::Reg64 d = hd ? *hd : rax;
     tlb_lookup(op, Access::Load, size, miss);
     switch (size) {
-    case 1: if (sign) movsx(rax, byte[rcx + rsi]); else movzx(eax, byte[rcx + rsi]); break;
-    case 2: if (sign) movsx(rax, word[rcx + rsi]); else movzx(eax, word[rcx + rsi]); break;
-    case 4: if (sign) movsxd(rax, dword[rcx + rsi]); else mov(eax, dword[rcx + rsi]); break;
-    default: mov(rax, qword[rcx + rsi]); break;
+    case 1: if (sign) movsx(d, byte[rcx + rsi]); else movzx(d.cvt32(), byte[rcx + rsi]); break;
+    case 2: if (sign) movsx(d, word[rcx + rsi]); else movzx(d.cvt32(), word[rcx + rsi]); break;
+    case 4: if (sign) movsxd(d, dword[rcx + rsi]); else mov(d.cvt32(), dword[rcx + rsi]); break;
+    default: mov(d, qword[rcx + rsi]); break;
     }
     L(done);
-    if (!fp) put(op.rd, rax);
+    if (!fp && !hd) put(op.rd, rax);
     const BlockOp* p = &op;
-    slow_paths_.push_back([this, p, size, sign, &miss, &done]() {
+    slow_paths_.push_back([this, p, size, sign, d, &miss, &done]() {
       L(miss);
       mov(rdi, rbx); // rsi: the address
       mov(rdx, reinterpret_cast<uint64_t>(p));
@@ -779,22 +945,36 @@ private:
       call_out(f);
       test(rdx, rdx);
       jz(sync_exit_, T_NEAR);
+      force_full_check(); // MMIO: a device may have raised an interrupt
       extend(size, sign);
+      if (d.getIdx() != rax.getIdx()) mov(d, rax);
       jmp(done, T_NEAR);
     });
   }
 
-  // `fp`: the value is in rdi already (an FP register); it survives the TLB lookup.
+  // `fp`: the value is in rdi already (an FP register); it survives the TLB lookup. Otherwise the
+  // value is stored straight from rs2's host register when it has one.
   void store(const BlockOp& op, unsigned size, bool fp = false) {
     Xbyak::Label& miss = labels_.emplace_back();
     Xbyak::Label& done = labels_.emplace_back();
     tlb_lookup(op, Access::Store, size, miss);
-    if (!fp) get(rdi, op.rs2);
-    switch (size) {
-    case 1: mov(byte[rcx + rsi], dil); break;
-    case 2: mov(word[rcx + rsi], di); break;
-    case 4: mov(dword[rcx + rsi], edi); break;
-    default: mov(qword[rcx + rsi], rdi); break;
+    const std::optional<Xbyak::Reg64> hs = fp ? std::nullopt : host(op.rs2);
+    if (!fp && op.rs2 == 0) { // x0: an immediate zero
+      switch (size) {
+      case 1: mov(byte[rcx + rsi], 0); break;
+      case 2: mov(word[rcx + rsi], 0); break;
+      case 4: mov(dword[rcx + rsi], 0); break;
+      default: mov(qword[rcx + rsi], 0); break;
+      }
+    } else {
+      if (!fp && !hs) load_into(rdi, op.rs2);
+      const Xbyak::Reg64 v = hs ? *hs : rdi;
+      switch (size) {
+      case 1: mov(byte[rcx + rsi], v.cvt8()); break;
+      case 2: mov(word[rcx + rsi], v.cvt16()); break;
+      case 4: mov(dword[rcx + rsi], v.cvt32()); break;
+      default: mov(qword[rcx + rsi], v); break;
+      }
     }
     L(done);
     const BlockOp* p = &op;
@@ -813,6 +993,7 @@ private:
       call_out(f);
       test(rax, rax);
       jnz(sync_exit_, T_NEAR);
+      force_full_check(); // MMIO: a device may have raised an interrupt or written memory
       jmp(done, T_NEAR);
     });
   }
@@ -903,6 +1084,7 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
   l.link_exit = offset_of(h, h.jit_link_exit_);
   l.pins = hart.pins_.level_address();
   l.dma_generation = hart.bus_.dma_generation_address();
+  l.check_generation = &native_run.check_generation;
   static_assert(sizeof(h.block_retired_) == 8 && sizeof(h.fetch_context_) == 4 && sizeof(h.data_context_) == 4);
   static_assert(sizeof(h.exit_requested_) == 1);
   static_assert(sizeof(h.jit_link_exit_) == 8 && sizeof(LookupEntry) == 32);

@@ -28,6 +28,7 @@ struct Layout {
   int32_t f = 0, mstatus = 0, vsstatus = 0, virt = 0, fflags = 0, frm = 0;
   const void* pins = nullptr;          // the interrupt pin levels (64-bit)
   const uint64_t* dma_generation = nullptr;
+  uint64_t* check_generation = nullptr; // Translator::NativeRun::check_generation
 };
 
 // The lookup table of indirect jumps, returns and jumps to another page: (guest pc, fetch
@@ -55,8 +56,21 @@ public:
   // Gives `block` native code if it has none. False when it cannot (the code cache was full: it
   // has been reset and every decoded block dropped; run this block in the interpreter).
   bool translate(Block& block);
+  // One entry of native code from the dispatcher, which has just checked everything the chain
+  // check looks at: its run() steps so far and budget (Runtime::chain_limit), and the check's state.
+  struct NativeRun {
+    // The bus's DMA generation the chain check expects: the one the dispatcher saw, or ~0 after an
+    // out-of-line call went on with the block (the next chain entry then checks interrupts too).
+    uint64_t check_generation = 0;
+    uint64_t steps = 0;
+    uint64_t budget = 0;
+  };
+  NativeRun native_run;
   // Runs native code from `code` until it returns to the dispatcher.
-  void enter(const void* code) { enter_(&hart_, code); }
+  void enter(const void* code, uint64_t steps, uint64_t budget, uint64_t dma_seen) {
+    native_run = NativeRun{dma_seen, steps, budget};
+    enter_(&hart_, code);
+  }
   // Patches direct exit `exit` of `from` to jump straight to `to` when `to` is the block that
   // exit names (same page, translated) and PMP treats the page alike in every privilege.
   void link(Block& from, unsigned exit, Block& to);

@@ -14,6 +14,7 @@
 #include "hart_assembler.hpp"
 #include "machine/bus.hpp"
 #include "machine/clock.hpp"
+#include "machine/devices/clint.hpp"
 #include "machine/hart.hpp"
 #include "riscv/csr.hpp"
 
@@ -285,6 +286,99 @@ TEST(JitLink, SfenceVmaWithAddressDropsTheWholeSuperpage) {
   EXPECT_EQ(pair.interp.hart[0]->x(11), 2u);
   EXPECT_EQ(pair.jit.hart[0]->x(11), 2u);
   EXPECT_EQ(pair.jit.hart[0]->csr(csr::kMcause), 0u);
+}
+
+// Interrupts against the JIT's chain check (docs/jit.md, "Block ends and chaining"): native code
+// rechecks pending interrupts only after an out-of-line call that went on with the block, and
+// polls the timer itself at the dispatcher's poll points. Hart 0 raises its own software
+// interrupt with a store to the CLINT's msip in the middle of a block; the interpreter takes it
+// at the next block boundary, and so must the JIT (a store slow path that did not force the
+// full check would run on to the end of the chain). Steps of 10000 instructions cross the
+// 4096-instruction timer poll points inside native code.
+constexpr uint64_t kIrqHandler = kRamBase + 0x9000;
+const std::vector<uint32_t> kCountingHandler = {
+    csrrs(21, csr::kMcause, 0),   // a software interrupt: cause 3 with the top bit set
+    addi(22, 22, 1),              // interrupts taken
+    csrrs(23, csr::kMepc, 0),
+    add(24, 24, 23),              // sum of the interrupted pcs
+    sw(0, 25, 0),                 // msip = 0
+    csrrc(0, csr::kMstatus, 27),  // with x27 = MPIE: mret leaves interrupts masked
+    mret(),
+};
+
+struct ClintRigs {
+  std::vector<std::unique_ptr<machine::Clint>> clints; // one per machine of the pair
+  void attach(Rig& rig) {
+    clints.push_back(std::make_unique<machine::Clint>(rig.clock, std::vector<machine::InterruptPins*>{&rig.hart[0]->pins()}));
+    rig.bus.map(machine::Clint::kBase, machine::Clint::kSize, clints.back().get());
+  }
+};
+
+// `masked`: mstatus.MIE starts clear and the handler returns with it clear.
+void start_with_interrupts(Rig& rig, bool masked) {
+  rig.put(kIrqHandler, kCountingHandler);
+  rig.start(0, kCode);
+  machine::Hart& h = *rig.hart[0];
+  h.set_csr(csr::kMtvec, kIrqHandler);
+  h.set_csr(csr::kMie, 1u << machine::Clint::kMsipBit);
+  if (!masked) h.set_csr(csr::kMstatus, h.csr(csr::kMstatus) | csr::mstatus::kMie);
+  h.set_x(25, machine::Clint::kBase); // msip of hart 0
+  h.set_x(26, 1);
+  h.set_x(27, masked ? csr::mstatus::kMpie : 0);
+}
+
+TEST(JitLink, InterruptRaisedByAStoreMidBlockIsTakenAtTheNextBlock) {
+  ClintRigs clints;
+  Pair pair(1, [&](Rig& rig) {
+    clints.attach(rig);
+    rig.put(kCode, {
+        addi(10, 10, 1),          // 0x00 loop
+        andi(11, 10, 63),         // 0x04
+        bne(11, 0, 24),           // 0x08 every 64th iteration:
+        srli(26, 10, 6),          // 0x0c
+        andi(26, 26, 1),          // 0x10
+        sw(26, 25, 0),            // 0x14   msip = 0 or 1 in turn (MMIO, in the middle of this block)
+        add(12, 12, 26),          // 0x18   the block goes on: interrupts raised
+        addi(13, 13, 1),          // 0x1c
+        addi(14, 14, 3),          // 0x20
+        jal(0, -0x24),            // 0x24 loop: linked (when msip = 0, no interrupt comes between)
+    });
+    start_with_interrupts(rig, false);
+  });
+  pair.run(8, 10000);
+  const machine::Hart& h = *pair.jit.hart[0];
+  EXPECT_GT(h.x(22), 50u);                  // interrupts taken...
+  EXPECT_EQ(h.x(24), h.x(22) * kCode);      // ...each at the block after the store's
+  EXPECT_LE(h.x(22), h.x(12));              // a step may end between the store and the trap
+  EXPECT_LE(h.x(12), h.x(22) + 1);
+  EXPECT_GT(h.jit_linked_exits(), 0u);
+}
+
+// An interrupt pending and enabled in mie while mstatus.MIE masks it: native code runs on (it
+// used to return to the dispatcher at every block), and the CSR write that unmasks it is followed
+// by the trap at once, in both tiers.
+TEST(JitLink, InterruptPendingWhileMaskedIsTakenWhenUnmasked) {
+  ClintRigs clints;
+  Pair pair(1, [&](Rig& rig) {
+    clints.attach(rig);
+    rig.put(kCode, {
+        sw(26, 25, 0),            // 0x00 msip = 1, masked
+        addi(11, 0, 500),         // 0x04
+        addi(10, 10, 1),          // 0x08 inner loop, interrupt pending throughout
+        addi(11, 11, -1),         // 0x0c
+        bne(11, 0, -8),           // 0x10
+        csrrsi(0, csr::kMstatus, 8), // 0x14 unmask: taken before the next instruction
+        addi(12, 12, 1),          // 0x18
+        jal(0, -0x1c),            // 0x1c
+    });
+    start_with_interrupts(rig, true);
+  });
+  pair.run(8, 10000);
+  const machine::Hart& h = *pair.jit.hart[0];
+  EXPECT_GT(h.x(22), 20u);
+  EXPECT_EQ(h.x(24), h.x(22) * (kCode + 0x18));
+  EXPECT_GE(h.x(12) + 1, h.x(22));
+  EXPECT_GT(h.jit_translated_blocks(), 2u);
 }
 
 } // namespace
