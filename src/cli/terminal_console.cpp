@@ -130,8 +130,9 @@ std::optional<uint8_t> TerminalConsole::read() {
   return static_cast<uint8_t>(in_buffer_[in_pos_++]);
 }
 
+// No flush here: callers flush first, and with harts on their own threads this runs outside the
+// LockedConsole's lock while harts write (a flush here raced their write() on out_buffer_).
 void TerminalConsole::wait_for_input(std::chrono::nanoseconds max) {
-  flush();
   if (in_pos_ < in_buffer_.size()) return;
   // Sleep at most a second at a time so timeouts and quit requests are noticed.
   const auto capped = std::min<std::chrono::nanoseconds>(max, std::chrono::seconds(1));

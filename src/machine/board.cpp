@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "machine/boot_loader.hpp"
+#include "machine/firmware_errata.hpp"
 #include "machine/devices/virtio_block.hpp"
 #include "machine/devices/virtio_entropy.hpp"
 
@@ -137,6 +138,7 @@ BootInfo Board::boot(const BootSpec& spec) {
     const std::string path = spec.bios == "opensbi" ? kDefaultOpenSbi : spec.bios;
     const LoadedImage fw = load_image(bus_, path, bus_.ram_base());
     info.firmware_entry = fw.entry;
+    info.firmware_fixes = fix_firmware_errata(bus_, fw.start, fw.end);
     start_addr = fw.entry;
     occupied_end = std::max(occupied_end, fw.end);
     next_addr = kernel_address_after_firmware(fw.end);

@@ -76,6 +76,7 @@ struct BootInfo {
   std::optional<DeviceTreeSpec::Range> initrd;
   uint64_t dtb_address = 0;
   uint64_t next_address = 0; // fw_dynamic_info.next_addr handed to the firmware
+  std::vector<std::string> firmware_fixes; // known firmware bugs fixed at load (firmware_errata.hpp)
 };
 
 class Board {

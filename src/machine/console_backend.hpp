@@ -15,7 +15,8 @@ public:
   virtual void flush() {}
   // Next input byte if one is available now; never blocks.
   virtual std::optional<uint8_t> read() = 0;
-  // Blocks until input may be available or `max` has passed; used when every hart is idle.
+  // Blocks until input may be available or `max` has passed; used when every hart is idle. Must
+  // not touch output (callers flush first): harts on other threads may be writing meanwhile.
   virtual void wait_for_input(std::chrono::nanoseconds max) = 0;
   // The user asked to leave (Ctrl-A x on a terminal).
   virtual bool quit_requested() const { return false; }

@@ -1,7 +1,7 @@
 #pragma once
 // A console backend shared by several threads: harts on their own host threads write UART and
 // virtio-console output while the machine's loop flushes it and reads input. Writes, flushes and
-// reads take one lock; waiting for input does not (it may block).
+// reads take one lock; waiting for input does not (it may block, and touches no output).
 #include <mutex>
 
 #include "machine/console_backend.hpp"

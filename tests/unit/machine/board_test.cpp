@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <libfdt.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -166,8 +167,19 @@ TEST_F(BoardTest, BootsOpenSbiWithKernelAndInitrdLikeQemu) {
   EXPECT_EQ(info.initrd->end, info.initrd->start + 10000);
   EXPECT_EQ(info.dtb_address, 0x8fe00000u);
 
+  // The file, but for Debian's OpenSBI 1.1 the 48 bytes of its hart_start fix (firmware_errata.hpp).
   const auto fw = file_bytes(Board::kDefaultOpenSbi);
-  EXPECT_EQ(ram(0x80000000, fw.size()), fw);
+  const auto loaded = ram(0x80000000, fw.size());
+  if (info.firmware_fixes.empty()) {
+    EXPECT_EQ(loaded, fw);
+  } else {
+    EXPECT_EQ(info.firmware_fixes, std::vector<std::string>{"opensbi-1.1-hsm-hart-start-order"});
+    size_t first = fw.size(), last = 0;
+    for (size_t i = 0; i < fw.size(); ++i)
+      if (loaded[i] != fw[i]) first = std::min(first, i), last = i;
+    ASSERT_LT(first, fw.size());
+    EXPECT_LT(last - first, 48u);
+  }
   EXPECT_EQ(ram(0x80200000, 4096 + 64), file_bytes(kernel.path()));
   EXPECT_EQ(ram(info.initrd->start, 10000), file_bytes(initrd.path()));
 
