@@ -576,12 +576,14 @@ private:
     shr(rax, 12);
     mov(ecx, eax);
     and_(ecx, SoftTlb::kEntries - 1);
+    not_(rax); // tags hold the complemented page number (TlbEntry::tag_of)
     mov(edx, dword[rbx + l_.data_context]);
     imul(edx, edx, 3 * SoftTlb::kEntries);
     add(ecx, edx);
     lea(rcx, ptr[rcx + rcx * 2]);
-    lea(rcx, ptr[rbx + rcx * 8 + (l_.tlb + static_cast<int32_t>(static_cast<unsigned>(access) *
-                                                                 SoftTlb::kEntries * sizeof(TlbEntry)))]);
+    mov(rdx, qword[rbx + l_.tlb]); // the tables live outside the hart (SoftTlb::base_slot)
+    lea(rcx, ptr[rdx + rcx * 8 + static_cast<int32_t>(static_cast<unsigned>(access) * SoftTlb::kEntries *
+                                                       sizeof(TlbEntry))]);
     cmp(rax, qword[rcx]);
     jne(miss, T_NEAR);
     if (size > 1) {
@@ -886,7 +888,7 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
   l.sstc_pending = offset_of(h, h.sstc_pending_);
   l.mie = offset_of(h, h.mie_);
   l.chain_epoch = offset_of(h, h.chain_epoch_);
-  l.tlb = offset_of(h, *h.tlb_.base());
+  l.tlb = offset_of(h, *h.tlb_.base_slot());
   l.jit_retired = offset_of(h, h.jit_retired_);
   l.jit_limit = offset_of(h, h.jit_limit_);
   l.jit_block = offset_of(h, h.jit_block_);
