@@ -272,7 +272,7 @@ Block* Hart::fetch_block() {
   const uint64_t pc = pc_;
   TlbEntry& entry = tlb_.entry(fetch_context_, Access::Fetch, pc);
   uint64_t paddr;
-  if (entry.tag == pc >> 12) {
+  if (entry.maps(pc)) {
     paddr = entry.paddr_page | (pc & 0xfff);
   } else {
     if (const auto fault = translate(pc, Access::Fetch, priv_, paddr, virt_)) {

@@ -48,7 +48,7 @@ struct Hart::Exec {
   // ---- memory access with the soft TLB fast path
   template <typename T> static bool read(Hart& h, P op, uint64_t va, T& value) {
     const TlbEntry& e = h.tlb_.entry(h.data_context_, Access::Load, va);
-    if (e.tag == (va >> 12) && (va & 0xfff) <= 4096 - sizeof(T)) [[likely]] {
+    if (e.maps(va) && (va & 0xfff) <= 4096 - sizeof(T)) [[likely]] {
       std::memcpy(&value, reinterpret_cast<const void*>(e.addend + va), sizeof(T));
       return true;
     }
@@ -59,7 +59,7 @@ struct Hart::Exec {
   }
   template <typename T> static bool write(Hart& h, P op, uint64_t va, T value) {
     const TlbEntry& e = h.tlb_.entry(h.data_context_, Access::Store, va);
-    if (e.tag == (va >> 12) && (va & 0xfff) <= 4096 - sizeof(T)) [[likely]] {
+    if (e.maps(va) && (va & 0xfff) <= 4096 - sizeof(T)) [[likely]] {
       std::memcpy(reinterpret_cast<void*>(e.addend + va), &value, sizeof(T));
       return true;
     }
@@ -170,7 +170,7 @@ struct Hart::Exec {
     };
     uint64_t old;
     const TlbEntry& e = h.tlb_.entry(h.data_context_, Access::Store, va);
-    if (e.tag == (va >> 12)) {
+    if (e.maps(va)) {
       old = update(reinterpret_cast<uint8_t*>(e.addend + va));
     } else {
       uint64_t pa, raw;

@@ -160,7 +160,7 @@ void Hart::install_tlb(TlbEntry& entry, uint64_t vaddr, uint64_t paddr, Access a
     if (blocks_.page_has_code(page)) return; // watched: stores go slow
     bus_.mark_dirty(page, 4096);            // stores through this entry mark nothing themselves
   }
-  entry.tag = vaddr >> 12;
+  entry.tag = TlbEntry::tag_of(vaddr);
   entry.addend = reinterpret_cast<uintptr_t>(host) - (vaddr & ~kPageMask);
   entry.paddr_page = page;
   tlb_.note_installed(entry);

@@ -6,12 +6,17 @@
 #include <vector>
 
 #include "machine/hart_privilege.hpp"
+#include "machine/zero_pages.hpp"
 
 namespace nimbus::machine {
 
 struct TlbEntry {
-  static constexpr uint64_t kInvalidTag = ~uint64_t{0}; // no virtual page number is this large
-  uint64_t tag = kInvalidTag; // virtual page number
+  // The tag is the complement of the virtual page number, so an all-zero entry (a page of the
+  // table never written: ZeroPages) is invalid: no virtual page number complements to 0.
+  static constexpr uint64_t kInvalidTag = 0;
+  static constexpr uint64_t tag_of(uint64_t vaddr) { return ~(vaddr >> 12); }
+  bool maps(uint64_t vaddr) const { return tag == tag_of(vaddr); }
+  uint64_t tag = kInvalidTag; // ~(virtual page number)
   uintptr_t addend = 0;       // host address - virtual address, for any address in the page
   uint64_t paddr_page = 0;    // physical address of the page
 };
@@ -20,7 +25,9 @@ class SoftTlb {
 public:
   // 2048 pages (8 MiB) per context and access kind: the guest benchmark's 4 MiB array took a
   // miss on most random accesses with 256 (QEMU sizes its TLB to the working set, up to far
-  // more). 8 contexts x 3 kinds x 2048 x 24 bytes = 1,152 KiB per hart.
+  // more). 8 contexts x 3 kinds x 2048 x 24 bytes = 1,152 KiB of address space per hart, in
+  // ZeroPages: host memory only for the 4 KiB pages of it that entries were installed in (the
+  // contexts a mode never uses, e.g. the guest ones outside hw mode, cost nothing).
   static constexpr unsigned kEntries = 2048;
   // Translation contexts: effective privilege U, S, M, and with V=1 VU, VS. Guest contexts are kept
   // apart from the host's so a world switch needs no flush; a change of vsatp or hgatp (ASID, VMID)
@@ -42,12 +49,18 @@ public:
   }
   static constexpr bool is_guest_context(unsigned c) { return c >= kFirstGuestContext && c < kGuestContextsEnd; }
 
+  SoftTlb() = default;
+  SoftTlb(const SoftTlb&) = delete;
+  SoftTlb& operator=(const SoftTlb&) = delete;
+
   TlbEntry& entry(unsigned context, Access access, uint64_t vaddr) {
-    return entries_[context][static_cast<unsigned>(access)][(vaddr >> 12) & (kEntries - 1)];
+    return table_of(context * 3 + static_cast<unsigned>(access))[(vaddr >> 12) & (kEntries - 1)];
   }
 
-  // For generated code: entry(c, a, v) lives at base() + ((c * 3 + a) * kEntries + ((v >> 12) & (kEntries - 1))).
-  const TlbEntry* base() const { return &entries_[0][0][0]; }
+  // For generated code: entry(c, a, v) lives at base() + ((c * 3 + a) * kEntries + ((v >> 12) & (kEntries - 1))),
+  // and base() is the pointer stored at base_slot() (generated code loads it from the hart).
+  const TlbEntry* base() const { return entries_; }
+  TlbEntry* const* base_slot() const { return &entries_; }
 
   void flush() {
     for_each_used([](unsigned, unsigned) { return true; });
@@ -82,9 +95,9 @@ public:
     }
     for (unsigned c = 0; c < kContexts; ++c) {
       if (is_guest_context(c)) continue;
-      for (auto& kind : entries_[c]) {
-        TlbEntry& e = kind[(vaddr >> 12) & (kEntries - 1)];
-        if (e.tag == vaddr >> 12) e.tag = TlbEntry::kInvalidTag;
+      for (unsigned a = 0; a < 3; ++a) {
+        TlbEntry& e = entry(c, static_cast<Access>(a), vaddr);
+        if (e.maps(vaddr)) e.tag = TlbEntry::kInvalidTag;
       }
     }
     for (TlbEntry* e : superpages_) e->tag = TlbEntry::kInvalidTag;
@@ -177,20 +190,22 @@ private:
     uint16_t count = 0; // entries noted since the table's last flush; kRecent + 1: more
     std::array<uint16_t, kRecent> index{};
   };
-  TlbEntry* table_of(unsigned table) { return &entries_[table / 3][table % 3][0]; }
+  TlbEntry* table_of(unsigned table) const { return entries_ + size_t{table} * kEntries; }
   void flush_table(unsigned table) {
     Recent& r = recent_[table];
     TlbEntry* t = table_of(table);
     if (r.count <= kRecent) {
       for (unsigned i = 0; i < r.count; ++i) t[r.index[i]].tag = TlbEntry::kInvalidTag;
-    } else {
-      for (unsigned i = 0; i < kEntries; ++i) t[i].tag = TlbEntry::kInvalidTag;
+    } else { // writes only live entries: a page of the table never stored into stays free
+      for (unsigned i = 0; i < kEntries; ++i)
+        if (t[i].tag != TlbEntry::kInvalidTag) t[i].tag = TlbEntry::kInvalidTag;
     }
     r.count = 0;
     used_ &= ~(uint32_t{1} << table);
   }
 
-  std::array<std::array<std::array<TlbEntry, kEntries>, 3>, kContexts> entries_{};
+  ZeroPages storage_{sizeof(TlbEntry) * kTables * kEntries};
+  TlbEntry* const entries_ = static_cast<TlbEntry*>(storage_.data()); // all zeros: every entry invalid
   static_assert(kContexts * 3 <= 32, "used_ has a bit per (context, access) array");
   uint32_t used_ = 0; // (context * 3 + access) arrays that may hold a valid entry
   // Entries installed from superpages since the last flush of the host contexts (may repeat, may

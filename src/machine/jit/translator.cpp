@@ -738,7 +738,7 @@ private:
     static_assert(3 * SoftTlb::kEntries * sizeof(TlbEntry) * SoftTlb::kContexts < (size_t{1} << 31));
     mov(edx, dword[rbx + l_.data_context]);
     imul(edx, edx, static_cast<int>(3 * SoftTlb::kEntries * sizeof(TlbEntry)));
-    add(rdx, rbx);
+    add(rdx, qword[rbx + l_.tlb]); // the tables live outside the hart (SoftTlb::base_slot)
     mov(ecx, esi);
     shr(ecx, 12);
     and_(ecx, SoftTlb::kEntries - 1);
@@ -748,8 +748,8 @@ private:
     else
       lea(rax, ptr[rsi + static_cast<int>(size - 1)]);
     shr(rax, 12);
-    const auto table = static_cast<int32_t>(l_.tlb + static_cast<int32_t>(static_cast<unsigned>(access) * SoftTlb::kEntries *
-                                                                          sizeof(TlbEntry)));
+    not_(rax); // tags hold the complemented page number (TlbEntry::tag_of)
+    const auto table = static_cast<int32_t>(static_cast<unsigned>(access) * SoftTlb::kEntries * sizeof(TlbEntry));
     cmp(rax, qword[rdx + rcx * 8 + table]);
     jne(miss, T_NEAR);
     mov(rcx, qword[rdx + rcx * 8 + (table + 8)]); // addend
@@ -1067,7 +1067,7 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
   l.sstc_pending = offset_of(h, h.sstc_pending_);
   l.mie = offset_of(h, h.mie_);
   l.chain_epoch = offset_of(h, h.chain_epoch_);
-  l.tlb = offset_of(h, *h.tlb_.base());
+  l.tlb = offset_of(h, *h.tlb_.base_slot());
   l.jit_retired = offset_of(h, h.jit_retired_);
   l.jit_limit = offset_of(h, h.jit_limit_);
   l.jit_block = offset_of(h, h.jit_block_);

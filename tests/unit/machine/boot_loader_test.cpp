@@ -1,8 +1,14 @@
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "machine/boot_loader.hpp"
 #include "machine/boot_rom.hpp"
@@ -41,6 +47,35 @@ TEST_F(BootLoaderTest, MissingFileIsNamed) {
   const std::string msg = boot_error([&] { load_image(bus, "/no/such/kernel", kRam); });
   EXPECT_NE(msg.find("/no/such/kernel"), std::string::npos) << msg;
   EXPECT_NE(msg.find("cannot open"), std::string::npos) << msg;
+}
+
+// read_boot_file sizes its buffer from the file (one allocation); a pipe has no size and is read
+// as a stream.
+TEST(ReadBootFile, ReadsARegularFileExactly) {
+  std::vector<uint8_t> bytes(3 * 4096 + 17);
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(i * 7 + 3);
+  const TempFile file(bytes);
+  EXPECT_EQ(read_boot_file(file.path()), bytes);
+  const TempFile empty(std::vector<uint8_t>{});
+  EXPECT_TRUE(read_boot_file(empty.path()).empty());
+}
+
+TEST(ReadBootFile, ReadsAPipe) {
+  char dir[] = "/tmp/nimbus-boot-fifo-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string fifo = std::string(dir) + "/image";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  std::vector<uint8_t> bytes(100000);
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(i % 251);
+  std::thread writer([&] {
+    std::ofstream out(fifo, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  });
+  const std::vector<uint8_t> read = read_boot_file(fifo);
+  writer.join();
+  std::remove(fifo.c_str());
+  rmdir(dir);
+  EXPECT_EQ(read, bytes);
 }
 
 TEST_F(BootLoaderTest, LoadsElfSegmentsAndZeroesBss) {

@@ -1,0 +1,108 @@
+// The soft TLB's tables cost host memory only where entries were installed (tlb.hpp, ZeroPages):
+// a fresh table misses everywhere without being written, installing into one context makes only
+// that context's pages resident, and a full flush writes no page it did not find an entry in.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "machine/tlb.hpp"
+
+namespace nimbus::test {
+namespace {
+
+using machine::Access;
+using machine::SoftTlb;
+using machine::TlbEntry;
+
+// Rss of the mapping holding `p`, from /proc/self/smaps (the zero page is not counted).
+uint64_t resident_bytes(const void* p) {
+  const auto at = reinterpret_cast<uintptr_t>(p);
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool inside = false;
+  while (std::getline(smaps, line)) {
+    const auto colon = line.find(':');
+    const auto dash = line.find('-');
+    if (dash != std::string::npos && dash < line.find(' ') && (colon == std::string::npos || dash < colon)) {
+      const uintptr_t start = std::stoull(line.substr(0, dash), nullptr, 16);
+      const uintptr_t end = std::stoull(line.substr(dash + 1, line.find(' ') - dash - 1), nullptr, 16);
+      inside = at >= start && at < end;
+    } else if (inside && line.rfind("Rss:", 0) == 0) {
+      std::istringstream in(line.substr(4));
+      uint64_t kib = 0;
+      in >> kib;
+      return kib << 10;
+    }
+  }
+  ADD_FAILURE() << "no mapping holds " << p;
+  return 0;
+}
+
+void install(SoftTlb& tlb, unsigned context, Access access, uint64_t vaddr) {
+  TlbEntry& e = tlb.entry(context, access, vaddr);
+  e.tag = TlbEntry::tag_of(vaddr);
+  e.addend = 0x1000;
+  e.paddr_page = 0x80000000 + (vaddr & ~uint64_t{0xfff});
+  tlb.note_installed(e);
+}
+
+constexpr uint64_t kTableBytes = uint64_t{SoftTlb::kEntries} * sizeof(TlbEntry);
+
+TEST(SoftTlbMemory, AFreshTableMissesEverywhereAndCostsNothing) {
+  SoftTlb tlb;
+  const uint64_t before = resident_bytes(tlb.base());
+  // The first and last virtual pages too: no page number's tag is the all-zero "never written".
+  for (const uint64_t va : {uint64_t{0}, uint64_t{0x123456789000}, ~uint64_t{0} & ~uint64_t{0xfff}})
+    for (unsigned c = 0; c < SoftTlb::kContexts; ++c)
+      for (unsigned a = 0; a < 3; ++a) EXPECT_FALSE(tlb.entry(c, static_cast<Access>(a), va).maps(va));
+  EXPECT_EQ(resident_bytes(tlb.base()), before); // looking up wrote nothing
+}
+
+TEST(SoftTlbMemory, InstallingTouchesOnlyThePagesWritten) {
+  SoftTlb tlb;
+  const uint64_t before = resident_bytes(tlb.base());
+  // Pages 0 and the last one are ordinary pages.
+  for (const uint64_t va : {uint64_t{0}, ~uint64_t{0} & ~uint64_t{0xfff}}) {
+    install(tlb, 0, Access::Load, va);
+    EXPECT_TRUE(tlb.entry(0, Access::Load, va).maps(va));
+    EXPECT_FALSE(tlb.entry(0, Access::Load, va).maps(va + 0x1000));
+  }
+  // 100 consecutive pages of one context and kind: 2,400 bytes of entries, in one page.
+  for (uint64_t i = 0; i < 100; ++i) install(tlb, 1, Access::Store, 0x40000000 + (i << 12));
+  const uint64_t grown = resident_bytes(tlb.base()) - before;
+  EXPECT_GE(grown, 3u * 4096); // the first and last page of one table, the first of another
+  EXPECT_LE(grown, 5u * 4096) << "more than the pages the entries live in";
+  EXPECT_LT(grown, kTableBytes);
+}
+
+TEST(SoftTlbMemory, AFullFlushWritesOnlyPagesHoldingEntries) {
+  SoftTlb tlb;
+  // More than the flush remembers one by one, all in the first page of one table, so the
+  // flush scans the whole table (48 KiB) and must not store into the 11 pages it only reads.
+  for (uint64_t i = 0; i < 150; ++i) install(tlb, 2, Access::Fetch, 0x80000000 + (i << 12));
+  const uint64_t before = resident_bytes(tlb.base());
+  tlb.flush();
+  EXPECT_EQ(resident_bytes(tlb.base()), before);
+  for (uint64_t i = 0; i < 150; ++i) {
+    const uint64_t va = 0x80000000 + (i << 12);
+    EXPECT_FALSE(tlb.entry(2, Access::Fetch, va).maps(va)) << i;
+  }
+  // Reinstalled after the flush: found again.
+  install(tlb, 2, Access::Fetch, 0x80000000);
+  EXPECT_TRUE(tlb.entry(2, Access::Fetch, 0x80000000).maps(0x80000000));
+}
+
+TEST(SoftTlbMemory, OnePageFlushDropsOnlyThatPage) {
+  SoftTlb tlb;
+  install(tlb, 0, Access::Load, 0x5000);
+  install(tlb, 0, Access::Load, 0x6000);
+  tlb.flush_host_page(0x5000);
+  EXPECT_FALSE(tlb.entry(0, Access::Load, 0x5000).maps(0x5000));
+  EXPECT_TRUE(tlb.entry(0, Access::Load, 0x6000).maps(0x6000));
+}
+
+} // namespace
+} // namespace nimbus::test
