@@ -1609,6 +1609,13 @@ void Controller::create_pipelined(const std::shared_ptr<PendingCreate>& pending)
       // Everything deferred while batches are in flight: decide again once one of them ends.
       if (!b.deferred.empty() && create_batches_in_flight_ > 0) create_stalled_at_ = create_batches_finished_;
       batch_cv_.notify_all();
+      if (!b.provisional.empty()) {
+        // Refusals decided on the batches in flight only: they stand if those commit.
+        lock.unlock();
+        const bool hold = predecessors_committed(b);
+        lock.lock();
+        settle_refusals(b, hold);
+      }
       continue;
     }
     ++create_batches_in_flight_;
@@ -1623,6 +1630,17 @@ void Controller::create_pipelined(const std::shared_ptr<PendingCreate>& pending)
     create_seqs_in_flight_.erase(b.seq);
     create_outcomes_[b.seq] = committed;
     while (!create_outcomes_.empty() && create_outcomes_.begin()->first + 256 < b.seq) create_outcomes_.erase(create_outcomes_.begin());
+    if (!b.provisional.empty()) {
+      // Its refusals stand if this batch and the ones it was decided on all committed (waited
+      // for here, out of the pipeline: this batch no longer counts as in flight).
+      bool hold = committed;
+      if (hold && !b.after.empty()) {
+        lock.unlock();
+        hold = predecessors_committed(b);
+        lock.lock();
+      }
+      settle_refusals(b, hold);
+    }
     if (!committed) {
       // Batches decided on this one's tentative state will be refused too: no new decision until
       // they have all ended and the placement cache is back on what etcd holds.
@@ -1654,6 +1672,12 @@ Controller::CreateBatch Controller::decide_creates(std::vector<std::shared_ptr<P
   std::size_t ops = 0;
   std::lock_guard<std::mutex> lock(mu_);
   std::set<std::string> names;
+  // A refusal decided on tentative state is answered once that state has committed (see
+  // CreateBatch::provisional); one decided on etcd's state alone at once.
+  auto refuse = [&](const std::shared_ptr<PendingCreate>& pp, const char* result, std::exception_ptr error, bool tentative) {
+    if (tentative) b.provisional.push_back({pp, result, std::move(error)});
+    else finish_create(*pp, result, std::move(error));
+  };
   for (auto& pp : batch) {
     PendingCreate& p = *pp;
     if (p.done) continue;
@@ -1690,7 +1714,12 @@ Controller::CreateBatch Controller::decide_creates(std::vector<std::shared_ptr<P
     }
     if (auto err = check_quota(rec.tenant, t->second.value.quota, u->second.value, rec.resources())) {
       if (u_new) usages.erase(u);
-      finish_create(p, "quota_exceeded", std::make_exception_ptr(*err));
+      // Final only if etcd's usage alone (the cache) already refuses it; a refusal that needs
+      // the usage of a batch in flight or of this batch's earlier creates waits for them.
+      Usage confirmed;
+      if (auto cached = usage_.find(rec.tenant); cached != usage_.end()) confirmed = cached->second.value;
+      refuse(pp, "quota_exceeded", std::make_exception_ptr(*err),
+             !check_quota(rec.tenant, t->second.value.quota, confirmed, rec.resources()).has_value());
       continue;
     }
     std::optional<std::string> host;
@@ -1706,14 +1735,17 @@ Controller::CreateBatch Controller::decide_creates(std::vector<std::shared_ptr<P
     if (!host) {
       if (u_new) usages.erase(u);
       const Flavor& flavor = p.flavor;
-      finish_create(p, "no_capacity",
+      // The model holds tentative seats while a batch is in flight or this one placed a create.
+      const bool tentative = !in_flight_allocs_.empty() || !allocs.empty();
+      refuse(pp, "no_capacity",
                     std::make_exception_ptr(ApiError(
                         503, "no_capacity",
                         fmt::format("no host has room for flavor {} ({} vCPUs, {} MiB, {} GiB){}: {}; try a smaller flavor, "
                                     "delete VMs or add hosts",
                                     flavor.name, flavor.vcpus, flavor.memory_mib, flavor.disk_gib,
                                     rec.anti_affinity.empty() && rec.affinity.empty() ? "" : " with its (anti-)affinity group", reason),
-                        json{{"reason", reason}})));
+                        json{{"reason", reason}})),
+             tentative);
       continue;
     }
     auto [a, a_new] = allocs.try_emplace(*host);
@@ -1781,6 +1813,19 @@ void Controller::release_in_flight(const CreateBatch& b) {
     auto f = in_flight_names_.find(name);
     if (f != in_flight_names_.end() && --f->second <= 0) in_flight_names_.erase(f);
   }
+}
+
+void Controller::settle_refusals(CreateBatch& b, bool hold) {
+  for (auto it = b.provisional.rbegin(); it != b.provisional.rend(); ++it) {
+    PendingCreate& p = *it->pending;
+    if (p.done) continue;
+    if (hold) finish_create(p, it->result, it->error);
+    else if (++p.attempts >= options_.max_retries)
+      finish_create(p, "contention", std::make_exception_ptr(ApiError(503, "contention", "too many concurrent placements; retry")));
+    else batch_queue_.push_front(it->pending);
+  }
+  b.provisional.clear();
+  batch_cv_.notify_all();
 }
 
 bool Controller::commit_create_batch(CreateBatch& b, std::vector<etcd::Op>& events) {

@@ -220,6 +220,15 @@ class Controller {
     uint64_t seq = 0;
     bool chained = false;  // decided on a batch still in flight
     std::vector<std::shared_ptr<PendingCreate>> in_txn, deferred;
+    // Refusals (quota, no capacity) decided on tentative state: the batches in flight, or the
+    // creates placed before them in this batch. Answered only once that state has committed (this
+    // batch and every one of `after`); otherwise decided again, like the creates of a refused batch.
+    struct Refusal {
+      std::shared_ptr<PendingCreate> pending;
+      std::string result;
+      std::exception_ptr error;
+    };
+    std::vector<Refusal> provisional;
     std::vector<BatchedCreate> creates;
     TxnPlan plan;
     std::vector<etcd::Op> failure;
@@ -237,6 +246,9 @@ class Controller {
   // true when it committed. Appends the 'created' events to record to `events`.
   bool commit_create_batch(CreateBatch& b, std::vector<etcd::Op>& events);
   void release_in_flight(const CreateBatch& b);  // cache lock held
+  // Answers the batch's provisional refusals when what they were decided on committed (`hold`),
+  // else queues them to be decided again. batch_mu_ held.
+  void settle_refusals(CreateBatch& b, bool hold);
   // Answers a create: its latency and result counted, then done.
   void finish_create(PendingCreate& p, const std::string& result, std::exception_ptr error, nlohmann::json answer = {});
   void put_events(const std::vector<etcd::Op>& events);  // one transaction; a failure is logged

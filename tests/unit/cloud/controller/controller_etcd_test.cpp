@@ -194,9 +194,12 @@ TEST_F(ControllerEtcdTest, ABatchDecidedWhileAnotherCommitsSeesItsPlacementsEven
       second = create_status(*cp, "second");
       second_done = true;
     });
-    // Decided on the first's tentative placement it is refused at once; decided as if h1 were
-    // empty it would wait for the first to commit, then commit on top of it.
-    wait_for([&] { return second_done.load(); }, 1000ms);
+    // Decided on the first's tentative placement it finds no room, and that refusal waits for
+    // the first to commit; decided as if h1 were empty it would wait for the first to commit,
+    // then commit on top of it.
+    ASSERT_TRUE(wait_for([&] { return metric(cp->metrics_text(), "nimbus_placement_decision_seconds_count") == 2; }));
+    std::this_thread::sleep_for(100ms);
+    EXPECT_FALSE(second_done.load()) << "a refusal decided on a batch in flight was answered before that batch committed";
   };
   Controller c(o);
   cp = &c;
@@ -259,6 +262,67 @@ TEST_F(ControllerEtcdTest, ABatchDecidedOnOneInFlightIsRefusedWhenThatOneIs) {
   parse_record(client_->get(keys_.usage("t1"))->value, u);
   EXPECT_EQ(u.vms, 1);
   EXPECT_GE(metric(c.metrics_text(), "nimbus_create_batches_refused_total"), 2u);
+  c.stop();
+}
+
+// The odd answers of two in flight: a create decided on a batch in flight that is then refused
+// (another replica wrote the tenant's usage) must not be answered from that batch's tentative
+// seats. Here they make the model look full (503 no_capacity) while etcd's usage says the quota
+// is what binds: the right answers are one create placed and one 403.
+TEST_F(ControllerEtcdTest, ARefusalDecidedOnABatchInFlightWaitsForItAndIsDecidedAgainIfItFails) {
+  add_host("h1", 1, 1024);  // one n1.tiny: "first" goes there
+  Controller* cp = nullptr;
+  std::string second;
+  std::atomic<bool> second_done{false};
+  std::thread second_thread;
+  auto o = options("a");
+  o.max_batch = 1;
+  o.max_batches_in_flight = 2;
+  o.before_create_commit = [&](uint64_t seq, bool) {
+    if (seq != 1) return;
+    // The first batch (t1's "first" on h1) is in flight. A host h2 of 2 vCPUs registers and
+    // another replica commits two of t1's VMs on it: usage/t1 changes, so the first batch's
+    // compare on it fails.
+    add_host("h2", 2, 1024);
+    Alloc other;
+    other.add("o1", {1, 64, 1});
+    other.add("o2", {1, 64, 1});
+    Usage used;
+    used.vcpus = 2;
+    used.memory_mib = 128;
+    used.vms = 2;
+    used.disk_gib = 2;
+    client_->put(keys_.alloc("h2"), dump_record(other));
+    client_->put(keys_.usage("t1"), dump_record(used));
+    ASSERT_TRUE(wait_for([&] { return cp->usage(kAdmin, "t1")["usage"].value("vcpus", 0) == 2; }));  // the watch brought it
+    second_thread = std::thread([&] {
+      second = create_status(*cp, "second");
+      second_done = true;
+    });
+    // Decided now: t1's usage in flight is 1 (quota 3: passes), h1 holds "first" tentatively and
+    // h2 is full: no room. That refusal rests on a batch about to be refused.
+    ASSERT_TRUE(wait_for([&] { return metric(cp->metrics_text(), "nimbus_placement_decision_seconds_count") == 2; }));
+    std::this_thread::sleep_for(100ms);
+    EXPECT_FALSE(second_done.load()) << "answered " << second << " on the tentative state of a batch in flight";
+  };
+  Controller c(o);
+  cp = &c;
+  c.start();
+  ASSERT_TRUE(wait_for([&] { return c.list_flavors(kAdmin).size() >= 5; }));
+  c.create_image(kAdmin, R"({"name":"linux","kernel":"/k"})");
+  c.create_tenant(kAdmin, R"({"name":"t1","quota":{"vcpus":3,"memory_mib":100000,"vms":10,"disk_gib":100}})");
+  const std::string first = create_status(c, "first");
+  ASSERT_TRUE(second_thread.joinable());
+  second_thread.join();
+  // Decided again on etcd's state (t1 at 2 of 3 vCPUs, h1 free): one placed on h1, one over quota.
+  EXPECT_EQ((first == "created") + (second == "created"), 1) << first << " " << second;
+  EXPECT_EQ((first == "quota_exceeded") + (second == "quota_exceeded"), 1) << first << " " << second;
+  const Alloc al = alloc_of("h1");
+  EXPECT_EQ(al.vcpus, 1);
+  Usage u;
+  parse_record(client_->get(keys_.usage("t1"))->value, u);
+  EXPECT_EQ(u.vcpus, 3);
+  EXPECT_GE(metric(c.metrics_text(), "nimbus_create_batches_refused_total"), 1u);
   c.stop();
 }
 
