@@ -38,7 +38,6 @@ static_assert(sizeof(TlbEntry) == 24, "the inline TLB path indexes 24-byte entri
 static_assert(static_cast<unsigned>(Access::Load) == 1 && static_cast<unsigned>(Access::Store) == 2);
 
 constexpr unsigned kGuestRegisters = 32;
-constexpr unsigned kDiscard = 32; // the decoder's rd for writes to x0
 
 bool translated_inline(Op op) {
   switch (op) {
