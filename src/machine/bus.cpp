@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <new>
 #include <stdexcept>
 #include <string>
 
@@ -17,20 +16,14 @@ std::unique_ptr<std::atomic<uint64_t>[]> code_page_bits(uint64_t ram_size) {
 } // namespace
 
 Bus::Bus(uint64_t ram_base, uint64_t ram_size)
-    : ram_base_(ram_base), ram_size_(ram_size), code_pages_(code_page_bits(ram_size)) {
-  // Anonymous mapping: pages are zero and only cost host memory once the guest touches them.
-  void* p = mmap(nullptr, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) throw std::bad_alloc();
-  ram_ = static_cast<uint8_t*>(p);
-}
+    : ram_base_(ram_base), ram_size_(ram_size),
+      // Zero pages that only cost host memory once the guest touches them.
+      own_ram_(std::make_unique<ZeroPages>(ram_size, ZeroPages::HugePages::host_default)),
+      ram_(static_cast<uint8_t*>(own_ram_->data())), code_pages_(code_page_bits(ram_size)) {}
 
 Bus::Bus(uint64_t ram_base, uint64_t ram_size, RamBacking& backing)
     : ram_base_(ram_base), ram_size_(ram_size), ram_(backing.view()), backing_(&backing),
       code_pages_(code_page_bits(ram_size)) {}
-
-Bus::~Bus() {
-  if (backing_ == nullptr) munmap(ram_, ram_size_);
-}
 
 void Bus::map(uint64_t base, uint64_t size, MmioDevice* device) {
   const auto overlaps = [&](uint64_t b, uint64_t s) { return base < b + s && b < base + size; };

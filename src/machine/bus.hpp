@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "machine/dirty_log.hpp"
+#include "machine/zero_pages.hpp"
 #include "machine/mmio_device.hpp"
 
 namespace nimbus::machine {
@@ -56,7 +57,6 @@ public:
   Bus(uint64_t ram_base, uint64_t ram_size);
   // RAM provided by `backing` (which must outlive the bus).
   Bus(uint64_t ram_base, uint64_t ram_size, RamBacking& backing);
-  ~Bus();
   Bus(const Bus&) = delete;
   Bus& operator=(const Bus&) = delete;
 
@@ -162,8 +162,9 @@ private:
   };
   uint64_t ram_base_;
   uint64_t ram_size_;
+  std::unique_ptr<ZeroPages> own_ram_; // RAM of its own (no backing)
   uint8_t* ram_ = nullptr;
-  RamBacking* backing_ = nullptr; // null: ram_ is our own mapping
+  RamBacking* backing_ = nullptr; // null: ram_ is own_ram_
   std::vector<Window> windows_; // sorted by base
   void note_dma_range(uint64_t first_page, uint64_t last_page);
   static constexpr size_t kDmaLogEntries = 256;

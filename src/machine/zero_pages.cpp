@@ -6,11 +6,11 @@
 
 namespace nimbus::machine {
 
-ZeroPages::ZeroPages(size_t bytes) : size_(bytes) {
+ZeroPages::ZeroPages(size_t bytes, HugePages huge) : size_(bytes) {
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) throw std::bad_alloc();
   // Advice only: where transparent huge pages are off there is nothing to refuse.
-  (void)madvise(p, bytes, MADV_NOHUGEPAGE);
+  if (huge == HugePages::refused) (void)madvise(p, bytes, MADV_NOHUGEPAGE);
   data_ = p;
 }
 
