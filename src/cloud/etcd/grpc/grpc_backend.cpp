@@ -10,6 +10,7 @@
 // etcd::Client (etcd_client.cpp) reaches it through ClientBackend and the factory at the end.
 #include "cloud/etcd/etcd_backend.hpp"
 
+#include <grpc/event_engine/event_engine.h>
 #include <grpcpp/grpcpp.h>
 
 #include "etcd_api.grpc.pb.h"
@@ -21,6 +22,12 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+
+// gRPC's default EventEngine: exported by libgrpc (1.51, Debian 12) but declared in a header it
+// does not install (src/core/lib/event_engine/default_event_engine.h).
+namespace grpc_event_engine::experimental {
+std::shared_ptr<EventEngine> GetDefaultEventEngine();
+} // namespace grpc_event_engine::experimental
 
 namespace nimbus::cloud::etcd {
 
@@ -622,5 +629,20 @@ extern "C" __attribute__((visibility("default"))) nimbus::cloud::etcd::ClientBac
                         " bytes; the binary has ABI " + std::to_string(abi) + ", " + std::to_string(options_size) +
                         " bytes): install the module built with this binary",
                     false);
+  // gRPC starts its threads (executors, timers, event engine) when the first channel opens and,
+  // unless someone holds a grpc_init() reference, stops them when the last one closes; a process
+  // making one short-lived Client after another spun them up and down each time, and their exits
+  // could still be running when the process ended (LeakSanitizer's stop-the-world at exit then
+  // crashed on a thread half gone). The module holds one reference for the life of the process:
+  // the threads start once and idle between clients, as gRPC intends for long-running programs.
+  // The default EventEngine (its poller, thread pool and timer threads) is held by gRPC only
+  // weakly, so it is kept too, and never destroyed: destroying it at exit would stop its threads
+  // exactly then.
+  static const auto* const kept_engine = [] {
+    grpc_init();
+    return new std::shared_ptr<grpc_event_engine::experimental::EventEngine>(
+        grpc_event_engine::experimental::GetDefaultEventEngine());
+  }();
+  (void)kept_engine;
   return new GrpcBackend(options);
 }
