@@ -1,12 +1,20 @@
-// nimbus: one executable, one subcommand per file (see *_command.cpp).
+// nimbus: one executable, one subcommand per file (see *_command.cpp). Built twice: as `nimbus`,
+// every command, and as `nimbus-vmm` (NIMBUS_VMM_EXECUTABLE), the `run` command alone, which
+// `nimbus run` becomes (vmm_exec.cpp).
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <string>
 
 #include "cli/commands.hpp"
+#ifndef NIMBUS_VMM_EXECUTABLE
+#include "cli/vmm_exec.hpp"
+#endif
 
 int main(int argc, char** argv) {
+#ifndef NIMBUS_VMM_EXECUTABLE
+  nimbus::cli::exec_vmm_for_run(argc, argv);  // returns only when this process should run it itself
+#endif
   CLI::App app{"Nimbus: a RISC-V machine, hypervisor and cloud in software", "nimbus"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "nimbus 0.1.0");

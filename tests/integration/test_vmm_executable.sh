@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# `nimbus run` becomes `nimbus-vmm run` (docs/architecture.md, "The VMM process"): the same
+# process (a parent's pid and waitpid hold), the same command line (pgrep -f "nimbus run" finds
+# it), without the control plane's libraries mapped. With NIMBUS_VMM_IN_PROCESS=1 it stays
+# `nimbus`. A bare-metal program waits for a key while the test looks at the running machine.
+source "$(dirname "$0")/lib.sh"
+[ "$TEST_MACHINE" = qemu ] && skip "about Nimbus's executables: no QEMU equivalent"
+require_machine
+command -v riscv64-linux-gnu-gcc > /dev/null || skip "riscv64-linux-gnu-gcc not installed (scripts/install-deps.sh)"
+vmm="$(dirname "$NIMBUS_BIN")/nimbus-vmm"
+[ -x "$vmm" ] || fail "no nimbus-vmm beside $NIMBUS_BIN (the nimbus target builds it)"
+
+program="$TEST_WORK/wait_for_key.elf"
+build_bare_metal "$program" "$NIMBUS_SOURCE_DIR/tests/integration/programs/wait_for_key.c" || fail "could not build the program"
+
+# check_run EXPECTED_EXE KEY EXPECTED_STATUS [env...]: runs the program, checks the running
+# process's executable, command line and maps, sends KEY and checks the exit status.
+check_run() {
+  local expected_exe="$1" key="$2" expected_status="$3"
+  shift 3
+  rm -f "$TEST_WORK/keys"
+  mkfifo "$TEST_WORK/keys"
+  exec 3<> "$TEST_WORK/keys"
+  : > "$TEST_WORK/out"
+  env "$@" "$NIMBUS_BIN" run --bios none --kernel "$program" --timeout 20 <&3 > "$TEST_WORK/out" 2>&1 &
+  local pid=$!
+  for _ in $(seq 200); do
+    grep -q 'NIMBUS-WAIT: waiting' "$TEST_WORK/out" && break
+    kill -0 "$pid" 2> /dev/null || { cat "$TEST_WORK/out"; fail "the machine exited early"; }
+    sleep 0.05
+  done
+  grep -q 'NIMBUS-WAIT: waiting' "$TEST_WORK/out" || { cat "$TEST_WORK/out"; fail "the guest never ran"; }
+  local exe
+  exe="$(readlink "/proc/$pid/exe")"
+  [ "$exe" = "$(readlink -f "$expected_exe")" ] || fail "pid $pid runs $exe, expected $expected_exe"
+  tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q "^$NIMBUS_BIN run --bios none --kernel $program " ||
+    fail "the command line changed: $(tr '\0' ' ' < "/proc/$pid/cmdline")"
+  pgrep -f "nimbus run --bios none --kernel $program" | grep -qx "$pid" || fail "pgrep -f 'nimbus run' does not find $pid"
+  if [ "$expected_exe" = "$vmm" ]; then
+    if grep -E 'libCbc|libClp|libcpp-httplib|liblapack|libgfortran' "/proc/$pid/maps" > "$TEST_WORK/libs"; then
+      fail "the VMM maps control-plane libraries: $(awk '{print $6}' "$TEST_WORK/libs" | sort -u | tr '\n' ' ')"
+    fi
+  fi
+  printf '%s' "$key" >&3
+  local status=0
+  wait "$pid" || status=$?
+  exec 3>&-
+  [ "$status" = "$expected_status" ] || { cat "$TEST_WORK/out"; fail "exit status $status, expected $expected_status"; }
+  grep -q "NIMBUS-WAIT: got $key" "$TEST_WORK/out" || { cat "$TEST_WORK/out"; fail "the key did not reach the guest"; }
+}
+
+check_run "$vmm" p 0
+say "nimbus run is nimbus-vmm: same pid, same command line, no control-plane libraries; the verdict passes through"
+check_run "$vmm" x 3
+say "a failing guest's exit status passes through too"
+check_run "$NIMBUS_BIN" p 0 NIMBUS_VMM_IN_PROCESS=1
+say "NIMBUS_VMM_IN_PROCESS=1 runs it in nimbus's own process"
+# Help and usage errors are the run command's, with the command as typed.
+help="$("$NIMBUS_BIN" run --help)" || fail "nimbus run --help failed"
+grep -q "^Usage: nimbus run" <<< "$help" || fail "nimbus run --help is not the run command's help"
+out="$("$NIMBUS_BIN" run --no-such-option 2>&1)"; status=$?
+[ "$status" = 2 ] || fail "a usage error exits $status, expected 2"
+echo "$out" | grep -q "see: nimbus run --help" || fail "usage error says: $out"
+say "PASS"
