@@ -4,9 +4,9 @@
 # mapping of its machine memory (the memfd the VM's guest RAM frames come from; each frame is
 # mapped twice: the whole pool, and the VM's view). The whole VMM process counts (binary, libraries,
 # heap, devices, soft TLB, decoded blocks, code cache), so with one VM it is an upper bound per VM.
-# Rss counts the JIT's code cache twice (it is mapped at a writable and an executable address) and
-# shared libraries in full; Pss divides each page by its mappings (the code cache counts once) and
-# shares libraries with other processes. The issue 11 bar: at most 16 MiB per VM, code cache included.
+# Rss here counts each page once: the JIT's code cache, mapped at a writable and an executable
+# address, counts once (as in `nimbus bench`); shared libraries count in full. Pss divides each
+# page by its mappings, so it also shares libraries with other processes (and moves with them). The issue 11 bar: at most 16 MiB per VM, code cache included.
 #
 #   bench/vm_memory_overhead.sh NIMBUS [MODES [ROUNDS]]   (guest images from guests/build.sh)
 set -euo pipefail
@@ -29,12 +29,22 @@ while True:
         break
     rss = pss = guest_rss = guest_pss = 0
     guest = False
+    shared_seen = {}  # (dev, inode, offset, range length) of a shared mapping -> its Rss counted
     for line in text.splitlines():
         key, _, rest = line.partition(':')
-        if ' ' in key or '-' in key:  # a mapping's header line: address range ... name
+        if ' ' in key or '-' in key:  # a mapping's header line: address range perms offset dev inode name
             guest = 'nimbus-machine-memory' in line
+            f = line.split()
+            lo, hi = (int(x, 16) for x in f[0].split('-'))
+            shared = f[1][3] == 's' and f[4] != '0'
+            shared_key = (f[3], f[4], f[2], hi - lo) if shared else None
         elif key == 'Rss':
-            v = int(rest.split()[0]) << 10; rss += v
+            v = int(rest.split()[0]) << 10
+            if shared_key is not None:  # the same pages mapped again (the code cache's two views): once
+                seen = shared_seen.get(shared_key, 0)
+                shared_seen[shared_key] = max(seen, v)
+                v = max(v - seen, 0)
+            rss += v
             if guest: guest_rss += v
         elif key == 'Pss':
             v = int(rest.split()[0]) << 10; pss += v

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <map>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -24,6 +26,10 @@ ProcessMemory sample_memory(pid_t pid, uint64_t guest_ram_bytes) {
   std::ifstream smaps("/proc/" + std::to_string(pid) + "/smaps");
   std::string line;
   uint64_t size = 0;
+  // A shared mapping of a file or memfd seen before at the same offset and size (a JIT's code
+  // cache mapped once writable and once executable) holds the same pages: they count once.
+  std::string shared_key;
+  std::map<std::string, uint64_t> shared_rss;
   auto field_kib = [&](size_t prefix) {
     std::istringstream in(line.substr(prefix));
     uint64_t kib = 0;
@@ -31,10 +37,24 @@ ProcessMemory sample_memory(pid_t pid, uint64_t guest_ram_bytes) {
     return kib * 1024;
   };
   while (std::getline(smaps, line)) {
-    if (line.rfind("Size:", 0) == 0) {
+    if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) && line.find('-') < line.find(' ')) {
+      // "start-end perms offset dev inode [name]"
+      std::istringstream in(line);
+      std::string range, perms, offset, dev, inode;
+      in >> range >> perms >> offset >> dev >> inode;
+      const auto dash = range.find('-');
+      const uint64_t length = std::stoull(range.substr(dash + 1), nullptr, 16) - std::stoull(range.substr(0, dash), nullptr, 16);
+      shared_key = perms.size() == 4 && perms[3] == 's' && inode != "0" ? dev + " " + inode + " " + offset + " " + std::to_string(length) : "";
+    } else if (line.rfind("Size:", 0) == 0) {
       size = field_kib(5);
     } else if (line.rfind("Rss:", 0) == 0) {
-      const uint64_t rss = field_kib(4);
+      uint64_t rss = field_kib(4);
+      if (!shared_key.empty()) {
+        uint64_t& seen = shared_rss[shared_key];
+        const uint64_t more = rss > seen ? rss - seen : 0;
+        seen = std::max(seen, rss);
+        rss = more;
+      }
       m.total_rss += rss;
       if (size >= guest_ram_bytes && size <= guest_ram_bytes + kSlack) m.guest_ram_rss = std::max(m.guest_ram_rss, rss);
     }

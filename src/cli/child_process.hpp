@@ -13,12 +13,13 @@
 namespace nimbus::cli {
 
 struct ProcessMemory {
-  uint64_t total_rss = 0;     // bytes resident in the whole process
+  uint64_t total_rss = 0;     // bytes resident in the whole process, each shared page once
   uint64_t guest_ram_rss = 0; // bytes resident in the mapping that holds guest RAM
   uint64_t overhead() const { return total_rss - guest_ram_rss; }
 };
 
-// Reads /proc/<pid>/smaps; zeroes if the process is gone. Guest RAM is the mapping whose size is
+// Reads /proc/<pid>/smaps; zeroes if the process is gone. Pages of a shared mapping that the
+// process maps more than once (same file or memfd, offset and length) count once. Guest RAM is the mapping whose size is
 // the RAM size (emulators may round it up by a little), the same rule for Nimbus and QEMU.
 ProcessMemory sample_memory(pid_t pid, uint64_t guest_ram_bytes);
 
