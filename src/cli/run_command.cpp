@@ -28,6 +28,7 @@
 #include "hypervisor/migration.hpp"
 #include "hypervisor/net_switch.hpp"
 #include "hypervisor/net_tunnel.hpp"
+#include "hypervisor/openssl_library.hpp"
 #include "hypervisor/vm_config.hpp"
 #include "hypervisor/vm_snapshot.hpp"
 #include "hypervisor/vmm.hpp"
@@ -704,7 +705,27 @@ int run_vmm(const RunOptions& options) {
   }
 }
 
+// --incoming tls:... and a tunnel key need OpenSSL, which the VMM loads only then
+// (hypervisor/openssl_library.hpp). Loaded here, first: a jail's root holds no /usr/lib.
+bool needs_openssl(const RunOptions& o) {
+  if (o.incoming.rfind("tls:", 0) == 0) return true;
+  try {
+    const auto tunnel = parse_net_tunnel(o);
+    return tunnel && !tunnel->key_file.empty();
+  } catch (const std::exception&) {
+    return false;  // a malformed --net-tunnel: reported where it is used
+  }
+}
+
 int run_machine(const RunOptions& options) {
+  if (needs_openssl(options)) {
+    try {
+      hypervisor::openssl();
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "nimbus run: {}\n", e.what());
+      return kExitUsage;
+    }
+  }
   if (!options.vm_files.empty() || !options.virt.empty() || !options.restore.empty() || !options.incoming.empty())
     return run_vmm(options);
   if (options.kernel.empty()) {

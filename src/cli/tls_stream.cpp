@@ -1,13 +1,11 @@
 #include "cli/tls_stream.hpp"
 
 #include "hypervisor/migration.hpp"
+#include "hypervisor/openssl_library.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -51,13 +49,17 @@ std::string check_tls_options(const StreamAddress& address, const TlsFiles& file
 
 namespace {
 
+// OpenSSL, loaded at run time (hypervisor/openssl_library.hpp): a VMM that never speaks TLS
+// never maps it.
+const hypervisor::OpenSsl& ossl() { return hypervisor::openssl(); }
+
 // Everything OpenSSL queued on this thread, "; "-separated, the queue emptied.
 std::string openssl_errors() {
   std::string out;
-  while (const unsigned long e = ERR_get_error()) {
+  while (const unsigned long e = ossl().ERR_get_error()) {
     char text[256];
-    ERR_error_string_n(e, text, sizeof text);
-    const char* reason = ERR_reason_error_string(e);
+    ossl().ERR_error_string_n(e, text, sizeof text);
+    const char* reason = ossl().ERR_reason_error_string(e);
     if (!out.empty()) out += "; ";
     out += reason ? reason : text;
   }
@@ -91,20 +93,20 @@ constexpr unsigned char kAccepted = 0x01;
 std::string handshake(SSL* ssl, int fd, TlsRole role, const std::string& peer, const std::string& files,
                       std::chrono::steady_clock::time_point deadline) {
   for (;;) {
-    const int rc = role == TlsRole::client ? SSL_connect(ssl) : SSL_accept(ssl);
+    const int rc = role == TlsRole::client ? ossl().SSL_connect(ssl) : ossl().SSL_accept(ssl);
     if (rc == 1) break;
-    const int error = SSL_get_error(ssl, rc);
+    const int error = ossl().SSL_get_error(ssl, rc);
     if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
       if (!wait_for(fd, error, deadline)) return fmt::format("TLS handshake with {} timed out", peer);
       continue;
     }
-    const long verify = SSL_get_verify_result(ssl);
+    const long verify = ossl().SSL_get_verify_result(ssl);
     std::string detail = openssl_errors();
     if (error == SSL_ERROR_SYSCALL && detail.empty())
       detail = errno != 0 ? std::strerror(errno) : "the peer closed the connection";
     if (verify != X509_V_OK)
       return fmt::format("TLS: {}'s certificate is not accepted: {} (it must be signed by the CA of {}{})", peer,
-                         X509_verify_cert_error_string(verify), files,
+                         ossl().X509_verify_cert_error_string(verify), files,
                          role == TlsRole::client ? " and name the host connected to" : "");
     if (detail.find("alert") != std::string::npos)
       return fmt::format("TLS handshake with {} failed: it refused this side's certificate ({}); both sides' certificates "
@@ -119,21 +121,21 @@ std::string handshake(SSL* ssl, int fd, TlsRole role, const std::string& peer, c
   }
   if (role == TlsRole::server) {
     for (;;) {
-      const int rc = SSL_write(ssl, &kAccepted, 1);
+      const int rc = ossl().SSL_write(ssl, &kAccepted, 1);
       if (rc == 1) return {};
-      const int error = SSL_get_error(ssl, rc);
+      const int error = ossl().SSL_get_error(ssl, rc);
       if ((error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) || !wait_for(fd, error, deadline))
         return fmt::format("TLS: {} went away after the handshake", peer);
     }
   }
   for (;;) {
     unsigned char byte = 0;
-    const int rc = SSL_read(ssl, &byte, 1);
+    const int rc = ossl().SSL_read(ssl, &byte, 1);
     if (rc == 1) {
       if (byte == kAccepted) return {};
       return fmt::format("TLS: {} is not a nimbus migration endpoint (unexpected first byte 0x{:02x})", peer, byte);
     }
-    const int error = SSL_get_error(ssl, rc);
+    const int error = ossl().SSL_get_error(ssl, rc);
     if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
       if (!wait_for(fd, error, deadline)) return fmt::format("TLS: {} did not accept this side within the timeout", peer);
       continue;
@@ -177,7 +179,7 @@ struct TlsRelay {
   ~TlsRelay() {
     pause();
     sent_all();
-    if (ssl) SSL_free(ssl);
+    if (ssl) ossl().SSL_free(ssl);
     for (int fd : {tcp, plain, wake[0], wake[1]})
       if (fd >= 0) ::close(fd);
   }
@@ -216,31 +218,31 @@ bool TlsRelay::run() {
       }
     }
     if (up_len > 0) {
-      const int rc = SSL_write(ssl, up.data() + up_at, static_cast<int>(up_len));
+      const int rc = ossl().SSL_write(ssl, up.data() + up_at, static_cast<int>(up_len));
       if (rc > 0) {
         up_at += static_cast<size_t>(rc);
         up_len -= static_cast<size_t>(rc);
         progress = true;
       } else {
-        const int error = SSL_get_error(ssl, rc);
+        const int error = ossl().SSL_get_error(ssl, rc);
         if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) return true;   // the peer is gone
         tls_wants = error;
       }
     }
     if (plain_eof && up_len == 0 && !shutdown_sent) {
-      SSL_shutdown(ssl);   // close_notify; the peer's own may still come
+      ossl().SSL_shutdown(ssl);   // close_notify; the peer's own may still come
       shutdown_sent = true;
       sent_all();
       progress = true;
     }
     if (down_len == 0 && !tls_eof) {
-      const int rc = SSL_read(ssl, down.data(), static_cast<int>(down.size()));
+      const int rc = ossl().SSL_read(ssl, down.data(), static_cast<int>(down.size()));
       if (rc > 0) {
         down_at = 0;
         down_len = static_cast<size_t>(rc);
         progress = true;
       } else {
-        const int error = SSL_get_error(ssl, rc);
+        const int error = ossl().SSL_get_error(ssl, rc);
         if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
           if (tls_wants == 0) tls_wants = error;
         } else {
@@ -305,7 +307,7 @@ struct TlsContext::Impl {
   std::vector<std::unique_ptr<TlsRelay>> relays_started;
   ~Impl() {
     relays_started.clear();   // each stops (its thread joined) and closes its connection
-    SSL_CTX_free(ctx);
+    ossl().SSL_CTX_free(ctx);
   }
 };
 
@@ -317,47 +319,52 @@ void TlsRelay::start() {
     if (!run()) return;   // paused
     finished = true;
     sent_all();
-    SSL_free(std::exchange(ssl, nullptr));
+    ossl().SSL_free(std::exchange(ssl, nullptr));
     for (int* fd : {&tcp, &plain}) ::close(std::exchange(*fd, -1));
   });
 }
 
 TlsContext::TlsContext(const TlsFiles& files, TlsRole role) : impl_(std::make_unique<Impl>()), role_(role) {
   files_ = files.ca;
-  ERR_clear_error();
-  impl_->ctx = SSL_CTX_new(role == TlsRole::client ? TLS_client_method() : TLS_server_method());
+  try {
+    ossl();
+  } catch (const std::runtime_error& e) {
+    throw TlsError(std::string("TLS: ") + e.what());
+  }
+  ossl().ERR_clear_error();
+  impl_->ctx = ossl().SSL_CTX_new(role == TlsRole::client ? ossl().TLS_client_method() : ossl().TLS_server_method());
   if (impl_->ctx == nullptr) throw TlsError("TLS: cannot create a context: " + openssl_errors());
   SSL_CTX* ctx = impl_->ctx;
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-  if (SSL_CTX_use_certificate_chain_file(ctx, files.cert.c_str()) != 1)
+  ossl().SSL_CTX_ctrl(ctx, SSL_CTRL_SET_MIN_PROTO_VERSION, TLS1_2_VERSION, nullptr);  // SSL_CTX_set_min_proto_version
+  ossl().SSL_CTX_ctrl(ctx, SSL_CTRL_MODE, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, nullptr);  // SSL_CTX_set_mode
+  if (ossl().SSL_CTX_use_certificate_chain_file(ctx, files.cert.c_str()) != 1)
     throw TlsError(fmt::format("--tls-cert {}: cannot load a PEM certificate ({})", files.cert, openssl_errors()));
-  if (SSL_CTX_use_PrivateKey_file(ctx, files.key.c_str(), SSL_FILETYPE_PEM) != 1) {
+  if (ossl().SSL_CTX_use_PrivateKey_file(ctx, files.key.c_str(), SSL_FILETYPE_PEM) != 1) {
     const std::string why = openssl_errors();
     if (why.find("mismatch") != std::string::npos)
       throw TlsError(fmt::format("--tls-key {} is not the key of --tls-cert {} ({})", files.key, files.cert, why));
     throw TlsError(fmt::format("--tls-key {}: cannot load a PEM private key ({})", files.key, why));
   }
-  if (SSL_CTX_check_private_key(ctx) != 1)
+  if (ossl().SSL_CTX_check_private_key(ctx) != 1)
     throw TlsError(fmt::format("--tls-key {} is not the key of --tls-cert {} ({})", files.key, files.cert, openssl_errors()));
-  if (SSL_CTX_load_verify_locations(ctx, files.ca.c_str(), nullptr) != 1)
+  if (ossl().SSL_CTX_load_verify_locations(ctx, files.ca.c_str(), nullptr) != 1)
     throw TlsError(fmt::format("--tls-ca {}: cannot load a PEM CA certificate ({})", files.ca, openssl_errors()));
   // Both ends must show a certificate of the CA: mutual authentication.
-  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (role == TlsRole::server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), nullptr);
+  ossl().SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (role == TlsRole::server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), nullptr);
   if (role == TlsRole::server) {
-    SSL_CTX_set_num_tickets(ctx, 0);   // one connection per migration: nothing to resume
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    ossl().SSL_CTX_set_num_tickets(ctx, 0);   // one connection per migration: nothing to resume
+    ossl().SSL_CTX_ctrl(ctx, SSL_CTRL_SET_SESS_CACHE_MODE, SSL_SESS_CACHE_OFF, nullptr);  // SSL_CTX_set_session_cache_mode
   }
 }
 
 TlsContext::~TlsContext() = default;
 
 int TlsContext::connect_relay(int fd, const std::string& peer_host, std::chrono::milliseconds timeout) {
-  ERR_clear_error();
-  SSL* ssl = SSL_new(impl_->ctx);   // holds a reference to the context: the relay may outlive this object
+  ossl().ERR_clear_error();
+  SSL* ssl = ossl().SSL_new(impl_->ctx);   // holds a reference to the context: the relay may outlive this object
   int pair[2] = {-1, -1};
   const auto fail = [&](const std::string& why) {
-    if (ssl) SSL_free(ssl);
+    if (ssl) ossl().SSL_free(ssl);
     ::close(fd);
     if (pair[0] >= 0) ::close(pair[0]), ::close(pair[1]);
     throw TlsError(why);
@@ -365,13 +372,14 @@ int TlsContext::connect_relay(int fd, const std::string& peer_host, std::chrono:
   if (ssl == nullptr) fail("TLS: cannot create a connection: " + openssl_errors());
   if (role_ == TlsRole::client) {
     if (is_ip_address(peer_host)) {
-      if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), peer_host.c_str()) != 1) fail("TLS: bad address " + peer_host);
+      if (ossl().X509_VERIFY_PARAM_set1_ip_asc(ossl().SSL_get0_param(ssl), peer_host.c_str()) != 1) fail("TLS: bad address " + peer_host);
     } else {
-      SSL_set_tlsext_host_name(ssl, peer_host.c_str());
-      if (SSL_set1_host(ssl, peer_host.c_str()) != 1) fail("TLS: bad host name " + peer_host);
+      ossl().SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,  // SSL_set_tlsext_host_name
+                      const_cast<char*>(peer_host.c_str()));
+      if (ossl().SSL_set1_host(ssl, peer_host.c_str()) != 1) fail("TLS: bad host name " + peer_host);
     }
   }
-  if (::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK) != 0 || SSL_set_fd(ssl, fd) != 1)
+  if (::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK) != 0 || ossl().SSL_set_fd(ssl, fd) != 1)
     fail(fmt::format("TLS: cannot use the connection: {}", std::strerror(errno)));
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
     fail(fmt::format("TLS: socketpair: {}", std::strerror(errno)));

@@ -1,8 +1,5 @@
 #include "hypervisor/net_tunnel_auth.hpp"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <sys/stat.h>
 
 #include <fmt/format.h>
@@ -15,6 +12,7 @@
 #include <stdexcept>
 
 #include "hypervisor/net_tunnel.hpp"
+#include "hypervisor/openssl_library.hpp"
 
 namespace nimbus::hypervisor {
 
@@ -53,11 +51,12 @@ TunnelAuthenticator::TunnelAuthenticator(std::vector<uint8_t> key, size_t peers)
       counter_(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                          std::chrono::system_clock::now().time_since_epoch())
                                          .count())),
-      windows_(peers) {}
+      windows_(peers),
+      openssl_(&openssl()) {}  // loaded now, at setup, not at the first packet
 
 void TunnelAuthenticator::tag(std::span<const uint8_t> data, uint8_t out[32]) const {
   unsigned length = 0;
-  if (::HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()), data.data(), data.size(), out, &length) ==
+  if (openssl_->HMAC(openssl_->EVP_sha256(), key_.data(), static_cast<int>(key_.size()), data.data(), data.size(), out, &length) ==
           nullptr ||
       length != 32)
     throw std::runtime_error("tunnel: HMAC-SHA-256 failed");
@@ -79,7 +78,7 @@ TunnelAuthenticator::Verdict TunnelAuthenticator::open(std::span<const uint8_t> 
   const size_t signed_bytes = d.size() - kTunnelTagBytes;
   uint8_t mac[32];
   tag(d.first(signed_bytes), mac);
-  if (CRYPTO_memcmp(mac, d.data() + signed_bytes, kTunnelTagBytes) != 0) return Verdict::bad_tag;
+  if (openssl_->CRYPTO_memcmp(mac, d.data() + signed_bytes, kTunnelTagBytes) != 0) return Verdict::bad_tag;
   uint64_t counter = 0;
   for (size_t i = 0; i < kTunnelCounterBytes; ++i) counter = counter << 8 | d[signed_bytes - kTunnelCounterBytes + i];
   // Only a packet whose tag is good moves the window: forgeries cannot push it.

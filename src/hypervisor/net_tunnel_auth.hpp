@@ -20,6 +20,8 @@
 
 namespace nimbus::hypervisor {
 
+struct OpenSsl;
+
 inline constexpr uint8_t kTunnelFlagAuthenticated = 0x04;
 inline constexpr size_t kTunnelCounterBytes = 8;
 inline constexpr size_t kTunnelTagBytes = 16;
@@ -36,7 +38,8 @@ public:
   enum class Verdict { ok, not_authenticated, bad_tag, replayed };
 
   // `peers`: how many peers have a replay window. The send counter starts at the wall clock in
-  // nanoseconds, so a VMM that restarts goes on above what its peers saw from it before.
+  // nanoseconds, so a VMM that restarts goes on above what its peers saw from it before. Loads
+  // OpenSSL (openssl_library.hpp); throws std::runtime_error if it cannot.
   TunnelAuthenticator(std::vector<uint8_t> key, size_t peers);
 
   // Appends the counter and tag to `packet` (a header + frame, encode_tunnel_packet's output)
@@ -57,6 +60,7 @@ private:
   std::vector<uint8_t> key_;
   uint64_t counter_;
   std::vector<Window> windows_;
+  const OpenSsl* openssl_;
 };
 
 std::string_view to_string(TunnelAuthenticator::Verdict verdict);

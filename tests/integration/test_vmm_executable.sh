@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `nimbus run` becomes `nimbus-vmm run` (docs/architecture.md, "The VMM process"): the same
 # process (a parent's pid and waitpid hold), the same command line (pgrep -f "nimbus run" finds
-# it), without the control plane's libraries mapped. With NIMBUS_VMM_IN_PROCESS=1 it stays
-# `nimbus`. A bare-metal program waits for a key while the test looks at the running machine.
+# it), without the control plane's libraries mapped, and OpenSSL mapped only when a tunnel key
+# (or TLS) asks for it. With NIMBUS_VMM_IN_PROCESS=1 it stays `nimbus`. A bare-metal program
+# waits for a key while the test looks at the running machine.
 source "$(dirname "$0")/lib.sh"
 [ "$TEST_MACHINE" = qemu ] && skip "about Nimbus's executables: no QEMU equivalent"
 require_machine
@@ -13,8 +14,11 @@ vmm="$(dirname "$NIMBUS_BIN")/nimbus-vmm"
 program="$TEST_WORK/wait_for_key.elf"
 build_bare_metal "$program" "$NIMBUS_SOURCE_DIR/tests/integration/programs/wait_for_key.c" || fail "could not build the program"
 
-# check_run EXPECTED_EXE KEY EXPECTED_STATUS [env...]: runs the program, checks the running
-# process's executable, command line and maps, sends KEY and checks the exit status.
+# check_run EXPECTED_EXE KEY EXPECTED_STATUS [env...]: runs the program (with the options in
+# the array extra, if any), checks the running process's executable, command line and maps
+# (OpenSSL mapped if and only if openssl=yes), sends KEY and checks the exit status.
+extra=()
+openssl=no
 check_run() {
   local expected_exe="$1" key="$2" expected_status="$3"
   shift 3
@@ -22,7 +26,7 @@ check_run() {
   mkfifo "$TEST_WORK/keys"
   exec 3<> "$TEST_WORK/keys"
   : > "$TEST_WORK/out"
-  env "$@" "$NIMBUS_BIN" run --bios none --kernel "$program" --timeout 20 <&3 > "$TEST_WORK/out" 2>&1 &
+  env "$@" "$NIMBUS_BIN" run --bios none --kernel "$program" --timeout 20 "${extra[@]}" <&3 > "$TEST_WORK/out" 2>&1 &
   local pid=$!
   for _ in $(seq 200); do
     grep -q 'NIMBUS-WAIT: waiting' "$TEST_WORK/out" && break
@@ -40,6 +44,9 @@ check_run() {
     if grep -E 'libCbc|libClp|libcpp-httplib|liblapack|libgfortran' "/proc/$pid/maps" > "$TEST_WORK/libs"; then
       fail "the VMM maps control-plane libraries: $(awk '{print $6}' "$TEST_WORK/libs" | sort -u | tr '\n' ' ')"
     fi
+    local mapped=no
+    grep -qE 'libssl|libcrypto' "/proc/$pid/maps" && mapped=yes
+    [ "$mapped" = "$openssl" ] || fail "OpenSSL mapped: $mapped, expected $openssl (options: ${extra[*]:-none})"
   fi
   printf '%s' "$key" >&3
   local status=0
@@ -55,6 +62,14 @@ check_run "$vmm" x 3
 say "a failing guest's exit status passes through too"
 check_run "$NIMBUS_BIN" p 0 NIMBUS_VMM_IN_PROCESS=1
 say "NIMBUS_VMM_IN_PROCESS=1 runs it in nimbus's own process"
+# A tunnel with a key: OpenSSL is loaded (at setup, before any sandbox or jail), and only then.
+head -c 32 /dev/urandom | base64 > "$TEST_WORK/tunnel.key"
+chmod 600 "$TEST_WORK/tunnel.key"
+port=$((20000 + RANDOM % 20000))
+extra=(--net n0 --net-tunnel "udp:$port,peer=127.0.0.1:$((port + 1)),key=$TEST_WORK/tunnel.key")
+openssl=yes
+check_run "$vmm" p 0
+say "with a tunnel key the VMM loads OpenSSL; without, it never maps it"
 # Help and usage errors are the run command's, with the command as typed.
 help="$("$NIMBUS_BIN" run --help)" || fail "nimbus run --help failed"
 grep -q "^Usage: nimbus run" <<< "$help" || fail "nimbus run --help is not the run command's help"
