@@ -132,19 +132,13 @@ bool reads_counters(Op op) {
   }
 }
 
-// Division and remainder call the shared semantic functions: their corner cases (x/0, overflow)
-// are defined once, and a host divide costs more than the call.
-uint64_t (*division_function(Op op))(uint64_t, uint64_t) {
+bool is_division(Op op) {
   switch (op) {
-  case Op::Div: return &sem::div;
-  case Op::Divu: return &sem::divu;
-  case Op::Rem: return &sem::rem;
-  case Op::Remu: return &sem::remu;
-  case Op::Divw: return &sem::divw;
-  case Op::Divuw: return &sem::divuw;
-  case Op::Remw: return &sem::remw;
-  case Op::Remuw: return &sem::remuw;
-  default: return nullptr;
+  case Op::Div: case Op::Divu: case Op::Rem: case Op::Remu: case Op::Divw: case Op::Divuw: case Op::Remw:
+  case Op::Remuw:
+    return true;
+  default:
+    return false;
   }
 }
 
@@ -550,14 +544,64 @@ private:
     case Op::Sd: return store(op, 8);
     default: break;
     }
-    if (const auto f = division_function(op.op)) {
-      get(rdi, op.rs1);
-      get(rsi, op.rs2);
-      call_out(reinterpret_cast<const void*>(f));
-      put(op.rd, rax);
-      return;
-    }
+    if (is_division(op.op)) return divide(op);
     alu(op);
+  }
+
+  // DIV, DIVU, REM, REMU and their W forms, on the host's divider. RISC-V defines every case
+  // (riscv/integer_semantics.hpp, sem::div and the others, which the interpreter runs): a zero
+  // divisor gives all ones (quotient) or the dividend (remainder); a divisor of -1 gives -x and 0,
+  // which also covers the one overflowing case (the most negative value divided by -1), where
+  // x86's IDIV would fault. Both are branched around before the divide. The W forms divide the
+  // low 32 bits and sign-extend the 32-bit result. (The JIT used to call the semantic functions:
+  // a call that saved and restored the guest registers living in r8-r11 around every divide.)
+  void divide(const BlockOp& op) {
+    const bool word = op.op == Op::Divw || op.op == Op::Divuw || op.op == Op::Remw || op.op == Op::Remuw;
+    const bool is_signed = op.op == Op::Div || op.op == Op::Rem || op.op == Op::Divw || op.op == Op::Remw;
+    const bool remainder = op.op == Op::Rem || op.op == Op::Remu || op.op == Op::Remw || op.op == Op::Remuw;
+    Xbyak::Label by_zero, by_minus_one, done;
+    get(rax, op.rs1);
+    get(rcx, op.rs2);
+    if (word)
+      test(ecx, ecx);
+    else
+      test(rcx, rcx);
+    jz(by_zero, T_NEAR);
+    if (is_signed) {
+      if (word)
+        cmp(ecx, -1);
+      else
+        cmp(rcx, -1);
+      je(by_minus_one, T_NEAR);
+      if (word) {
+        cdq();
+        idiv(ecx);
+      } else {
+        cqo();
+        idiv(rcx);
+      }
+    } else {
+      xor_(edx, edx);
+      if (word)
+        div(ecx);
+      else
+        div(rcx);
+    }
+    if (remainder) mov(rax, rdx);
+    jmp(done, T_NEAR);
+    L(by_minus_one); // signed only: x / -1 = -x (wrapping), x % -1 = 0
+    if (remainder)
+      xor_(eax, eax);
+    else if (word)
+      neg(eax);
+    else
+      neg(rax);
+    jmp(done, T_NEAR);
+    L(by_zero); // x / 0 = all ones, x % 0 = x
+    if (!remainder) mov(rax, -1);
+    L(done);
+    if (word) movsxd(rax, eax);
+    put(op.rd, rax);
   }
 
   // A guest register as an x86 operand (64 or 32 bits): its host register, or its slot in x_[].
