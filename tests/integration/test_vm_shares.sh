@@ -60,7 +60,10 @@ vm "$d" capped 100 30 0
 say "checking: a VM capped at 30% alone on a host hart never exceeds 30%"
 run_vms "$d" capped
 say "  $(shares "$d") of ${seconds}s"
-check "$d" "cpu['capped'] <= 0.30 * $seconds * 1.01 and cpu['capped'] >= 0.25 * $seconds" \
+# The cap is the guarantee (never above 30 %). The lower bound only catches a cap that starves
+# the VM: the host hart is a thread that other tests running beside this one (ctest -j) compete
+# with for the host's cores, which cost it a few points of a core in CI (23.9 % once at -j2).
+check "$d" "cpu['capped'] <= 0.30 * $seconds * 1.01 and cpu['capped'] >= 0.20 * $seconds" \
   "the capped VM got $(shares "$d") in ${seconds}s, not at most (and close to) 30%"
 say "ok: cap holds"
 
