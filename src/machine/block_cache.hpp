@@ -4,12 +4,17 @@
 // A block never crosses a 4 KiB page, so it is valid for any virtual mapping of that page; the
 // hart re-translates the pc (one soft-TLB hit) before looking a block up. The cache tracks which
 // physical pages hold decoded code so stores to them can drop the stale blocks.
+//
+// Blocks, their ops and the cache's page records live in one bump-allocated arena (a private
+// mapping that costs only the pages written): building a block allocates nothing from the heap,
+// and clearing the cache is O(1) besides emptying the hash buckets (a Linux boot fills and clears
+// it about 12 times; per-block malloc/free and freeing every block at a clear were ~10 % of it).
+// Blocks dropped one by one (a store into their page) keep their bytes until the next clear.
+#include <cassert>
+#include <cstddef>
 #include <cstdint>
-#include <memory>
-#include <unordered_map>
-#include <utility>
-#include <vector>
 
+#include "machine/zero_pages.hpp"
 #include "riscv/opcode.hpp"
 
 namespace nimbus::machine {
@@ -33,6 +38,30 @@ struct BlockOp {
   riscv::Op op;
 };
 
+// A block's ops: storage the block does not own (the cache's arena, or the hart's scratch
+// array), filled in order up to a fixed capacity.
+class BlockOps {
+public:
+  BlockOps() = default;
+  BlockOps(BlockOp* storage, uint32_t capacity) : data_(storage), capacity_(capacity) {}
+  BlockOp* data() const { return data_; }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  BlockOp& operator[](size_t i) const { return data_[i]; }
+  BlockOp& back() const { return data_[size_ - 1]; }
+  BlockOp* begin() const { return data_; }
+  BlockOp* end() const { return data_ + size_; }
+  void push_back(const BlockOp& op) {
+    assert(size_ < capacity_);
+    data_[size_++] = op;
+  }
+
+private:
+  BlockOp* data_ = nullptr;
+  uint32_t size_ = 0;
+  uint32_t capacity_ = 0;
+};
+
 class Block;
 // A remembered successor: when the block ends with pc == `pc` at `privilege`, and the hart's chain
 // epoch is still `epoch` (no translation or code change since), the next block is `block`.
@@ -52,15 +81,17 @@ struct JitExit {
   int32_t unlinked = 0;         // its value when unlinked (to the stub)
   uint64_t target_paddr = ~uint64_t{0};
   class Block* linked = nullptr;
+  JitExit* next_incoming = nullptr; // the next exit linked to the same block (`linked`)
 };
 
+// Trivially destructible: the arena is reset without visiting its blocks.
 class Block {
 public:
   uint64_t paddr = 0;
   uint32_t count = 0; // instructions (the trailing fall-through op is not one)
   uint32_t next_link = 0; // which link to replace next
   BlockLink links[2];     // taken / not taken successors
-  std::vector<BlockOp> ops;
+  BlockOps ops;
   // JIT tier (machine/jit): native code for this block once it is hot (null: interpret), and how
   // often the dispatcher has run it. The code dies with the block.
   const void* jit_code = nullptr;
@@ -68,8 +99,13 @@ public:
   // The entry other blocks' native code jumps to: the once-per-block check, then jit_code.
   const void* jit_chain = nullptr;
   JitExit jit_exits[2];
-  // Exits of other blocks patched to jump here: (block, exit index).
-  std::vector<std::pair<Block*, uint8_t>> jit_incoming;
+  // Exits of other blocks patched to jump here, chained through JitExit::next_incoming.
+  JitExit* jit_incoming = nullptr;
+
+private:
+  friend class BlockCache;
+  Block* hash_next = nullptr; // the next block in the same hash bucket
+  Block* page_next = nullptr; // the next block starting in the same page
 };
 
 // Told when blocks are dropped (the JIT unlinks native jumps into them).
@@ -83,42 +119,85 @@ protected:
 
 class BlockCache {
 public:
-  static constexpr unsigned kFastSlots = 32768;
+  static constexpr unsigned kBuckets = 32768;
+  static constexpr unsigned kPageBuckets = 4096;
   // Decoded ops kept before the whole cache is dropped and refilled from what runs next (QEMU
-  // flushes its translation buffer the same way). ~4 MiB: a Linux guest's hot code fits, and the
-  // host memory a hart costs beyond guest RAM stays bounded whatever the guest executes.
+  // flushes its translation buffer the same way): a Linux guest's hot code fits, and the host
+  // memory a hart costs beyond guest RAM stays bounded whatever the guest executes.
   static constexpr size_t kMaxCachedOps = size_t{1} << 16;
+  // The largest block (the hart's 64 instructions and a fall-through op).
+  static constexpr unsigned kMaxBlockOps = 65;
+  // The arena's bound, live and dropped blocks together. A boot's fills hold 64 Ki ops in about
+  // 4 MiB, so the op bound above is what normally ends a fill; this one bounds what dropped
+  // blocks (code pages rewritten) may add before the next clear.
+  static constexpr size_t kArenaBytes = size_t{6} << 20;
 
-  Block* find(uint64_t paddr) {
-    Block*& slot = fast_[(paddr >> 1) & (kFastSlots - 1)];
-    if (slot != nullptr && slot->paddr == paddr) return slot;
-    const auto it = blocks_.find(paddr);
-    if (it == blocks_.end()) return nullptr;
-    slot = it->second.get();
-    return slot;
+  BlockCache();
+
+  Block* find(uint64_t paddr) const {
+    Block* block = buckets_[bucket(paddr)];
+    while (block != nullptr && block->paddr != paddr) block = block->hash_next;
+    return block;
   }
-  // Takes ownership; returns true when the block's page held no code before (the caller must then
-  // stop fast stores into that page).
-  bool insert(std::unique_ptr<Block> block);
-  bool page_has_code(uint64_t paddr_page) const { return pages_.count(paddr_page) != 0; }
-  // Drops every block starting in the page. Blocks are kept alive until collect_garbage(),
-  // because the block being executed may be one of them.
+  // A new block at the arena's cursor with room for kMaxBlockOps ops, not yet in the cache: fill
+  // it, then insert() it (or leave it, and the next start_block() reuses its bytes). Only when
+  // !full() and no clear is waiting for collect_garbage().
+  Block* start_block(uint64_t paddr);
+  // Adds the block start_block() returned, keeping only the ops it used; returns true when its
+  // page held no code before (the caller must then stop fast stores into that page).
+  bool insert(Block* block);
+  bool page_has_code(uint64_t paddr_page) const { return find_page(paddr_page) != nullptr; }
+  // Drops every block starting in the page. Their bytes stay valid until the next clear, because
+  // the block being executed may be one of them.
   void invalidate_page(uint64_t paddr_page);
+  // Drops every block. The arena is reused only after collect_garbage(): the block being
+  // executed may be one of them.
   void clear();
   void collect_garbage() {
-    if (!retired_.empty()) retired_.clear();
+    if (reset_pending_) {
+      used_ = 0;
+      reset_pending_ = false;
+    }
   }
-  size_t size() const { return blocks_.size(); }
-  bool full() const { return cached_ops_ >= kMaxCachedOps; }
+  size_t size() const { return blocks_; }
+  bool full() const {
+    return cached_ops_ >= kMaxCachedOps || used_ + kMaxBlockBytes + sizeof(CodePage) > kArenaBytes;
+  }
+  size_t arena_used() const { return used_; }
   void set_retire_listener(BlockRetireListener* listener) { listener_ = listener; }
 
 private:
-  void forget_fast(const Block* block);
-  std::unordered_map<uint64_t, std::unique_ptr<Block>> blocks_;
-  std::unordered_map<uint64_t, std::vector<uint64_t>> pages_; // page -> block addresses
-  std::vector<std::unique_ptr<Block>> retired_;
+  // One physical page holding decoded code, and the blocks that start in it.
+  struct CodePage {
+    uint64_t page = 0;
+    Block* blocks = nullptr;
+    CodePage* next = nullptr; // the next page in the same bucket
+  };
+  static constexpr size_t kMaxBlockBytes = sizeof(Block) + kMaxBlockOps * sizeof(BlockOp);
+  static unsigned bucket(uint64_t paddr) {
+    return static_cast<unsigned>((paddr >> 1) ^ (paddr >> 16)) & (kBuckets - 1);
+  }
+  static unsigned page_bucket(uint64_t page) {
+    return static_cast<unsigned>((page >> 12) ^ (page >> 24)) & (kPageBuckets - 1);
+  }
+  CodePage* find_page(uint64_t page) const {
+    CodePage* p = page_buckets_[page_bucket(page)];
+    while (p != nullptr && p->page != page) p = p->next;
+    return p;
+  }
+  void* allocate(size_t bytes);
+  void unhash(Block* block);
+  void retire(Block* block);
+
+  ZeroPages arena_{kArenaBytes};
+  uint8_t* const base_;
+  size_t used_ = 0;
+  bool reset_pending_ = false;
+  Block* started_ = nullptr;
   size_t cached_ops_ = 0;
-  Block* fast_[kFastSlots] = {};
+  size_t blocks_ = 0;
+  Block* buckets_[kBuckets] = {};
+  CodePage* page_buckets_[kPageBuckets] = {};
   BlockRetireListener* listener_ = nullptr;
 };
 

@@ -177,7 +177,7 @@ uint64_t Hart::run(uint64_t budget) {
         previous = nullptr;
         continue;
       }
-      if (previous != nullptr && block != scratch_block_.get() && previous_epoch == chain_epoch_) {
+      if (previous != nullptr && block != &scratch_block_ && previous_epoch == chain_epoch_) {
         BlockLink& link = previous->links[previous->next_link];
         previous->next_link ^= 1;
         link = BlockLink{pc_, chain_epoch_, block, privilege};
@@ -202,7 +202,7 @@ uint64_t Hart::run(uint64_t budget) {
     block_pc_ = pc_;
     block_retired_ = block->count;
     const uint64_t epoch_before = chain_epoch_;
-    if (jit_ != nullptr && breakpoints_.empty() && block != scratch_block_.get() &&
+    if (jit_ != nullptr && breakpoints_.empty() && block != &scratch_block_ &&
         (block->jit_code != nullptr || ++block->heat >= jit_hot_threshold_) && jit_->translate(*block)) {
       // Native code runs this block and any blocks chained after it (docs/jit.md). The exit that
       // brought us here may ask for a direct link to it; the lookup table learns where it is.
@@ -222,7 +222,7 @@ uint64_t Hart::run(uint64_t budget) {
       steps += block_retired_ + (block_retired_ == 0 ? 1 : 0);
     }
     // A block that changed code or translation while running may itself be garbage now.
-    previous = (block == scratch_block_.get() || chain_epoch_ != epoch_before) ? nullptr : block;
+    previous = (block == &scratch_block_ || chain_epoch_ != epoch_before) ? nullptr : block;
     previous_epoch = chain_epoch_;
     if (steps >= next_timer_poll_) {
       poll_timer();
@@ -322,17 +322,16 @@ BlockOp Hart::make_op(const riscv::DecodedInstruction& d, uint16_t index, uint16
 }
 
 Block* Hart::build_block(uint64_t paddr, const uint8_t* host) {
+  static_assert(kMaxBlockInstructions + 1 <= BlockCache::kMaxBlockOps);
   if (blocks_.full()) {
-    // Start over rather than grow without bound; links into the dropped blocks die with the epoch.
+    // Start over rather than grow without bound; links into the dropped blocks die with the epoch,
+    // and no block runs between two blocks, so the arena can be reused at once.
     blocks_.clear();
     break_chains();
+    blocks_.collect_garbage();
   }
   bus_.note_code_page(paddr); // before the bytes are read: DMA into this page must now tell us
-  auto block = std::make_unique<Block>();
-  block->paddr = paddr;
-  // Room for the longest block, trimmed to size below: one allocation of the exact size stays
-  // (push_back's doubling left up to half of each block's ops unused, in every cached block).
-  block->ops.reserve(kMaxBlockInstructions + 1);
+  Block* const block = blocks_.start_block(paddr);
   const unsigned page_left = 4096 - static_cast<unsigned>(paddr & 0xfff);
   uint16_t offset = 0;
   uint16_t index = 0;
@@ -346,7 +345,7 @@ Block* Hart::build_block(uint64_t paddr, const uint8_t* host) {
     uint32_t bits = low;
     if (riscv::instruction_length(low) == 4) {
       if (page_left - offset < 4) {
-        if (index == 0) return build_page_crossing_block(paddr);
+        if (index == 0) return build_page_crossing_block(paddr); // the started block is left unused
         finish_block(*block, offset, index);
         break;
       }
@@ -363,11 +362,17 @@ Block* Hart::build_block(uint64_t paddr, const uint8_t* host) {
     }
   }
   block->count = index;
-  block->ops.shrink_to_fit(); // before anything (native code) holds the ops' addresses
-  Block* result = block.get();
   // Only called after a lookup miss, so the insert never replaces a block something links to.
-  if (blocks_.insert(std::move(block))) tlb_.flush_physical_page(Access::Store, paddr & ~uint64_t{0xfff});
-  return result;
+  if (blocks_.insert(block)) tlb_.flush_physical_page(Access::Store, paddr & ~uint64_t{0xfff});
+  return block;
+}
+
+// The hart's one uncached block, for a single instruction (reused: it is never linked to).
+Block* Hart::scratch_block(uint64_t paddr) {
+  scratch_block_ = Block{};
+  scratch_block_.paddr = paddr;
+  scratch_block_.ops = BlockOps(scratch_ops_, 2);
+  return &scratch_block_;
 }
 
 // A 32-bit instruction whose upper half lies on the next virtual page: fetch that half through
@@ -389,12 +394,11 @@ Block* Hart::build_page_crossing_block(uint64_t paddr_low) {
   std::memcpy(&low, low_host, 2);
   std::memcpy(&high, high_host, 2);
   const riscv::DecodedInstruction d = riscv::decode(uint32_t{low} | uint32_t{high} << 16);
-  scratch_block_ = std::make_unique<Block>();
-  scratch_block_->paddr = paddr_low;
-  scratch_block_->count = 1;
-  scratch_block_->ops.push_back(make_op(d, 0, 0));
-  if (!riscv::ends_block(d.op)) finish_block(*scratch_block_, 4, 1);
-  return scratch_block_.get();
+  Block* const block = scratch_block(paddr_low);
+  block->count = 1;
+  block->ops.push_back(make_op(d, 0, 0));
+  if (!riscv::ends_block(d.op)) finish_block(*block, 4, 1);
+  return block;
 }
 
 } // namespace nimbus::machine

@@ -212,6 +212,7 @@ private:
   // ---- execution (hart.cpp)
   Block* fetch_block();
   Block* build_block(uint64_t paddr, const uint8_t* host);
+  Block* scratch_block(uint64_t paddr);
   Block* build_page_crossing_block(uint64_t paddr_low);
   static BlockOp make_op(const riscv::DecodedInstruction& d, uint16_t index, uint16_t offset);
   void finish_block(Block& block, uint16_t offset, uint16_t index);
@@ -408,7 +409,8 @@ private:
   ReservationSet& reservations_;
   InterruptPins pins_;
   BlockCache blocks_;
-  std::unique_ptr<Block> scratch_block_; // an instruction straddling two pages (never cached)
+  Block scratch_block_; // an instruction straddling two pages, or single-stepped (never cached)
+  BlockOp scratch_ops_[2];
 
   // ---- JIT tier (machine/jit). Native code reads and writes these between blocks.
   void run_translated(Block*& block, uint64_t steps, uint64_t budget, uint64_t& retired_total, uint64_t& steps_total);

@@ -57,12 +57,10 @@ uint64_t Hart::step_one() {
       std::memcpy(&bits, whole, 4);
     }
     const riscv::DecodedInstruction d = riscv::decode(bits);
-    scratch_block_ = std::make_unique<Block>();
-    scratch_block_->paddr = paddr;
-    scratch_block_->count = 1;
-    scratch_block_->ops.push_back(make_op(d, 0, 0));
-    if (!riscv::ends_block(d.op)) finish_block(*scratch_block_, d.length, 1);
-    block = scratch_block_.get();
+    block = scratch_block(paddr);
+    block->count = 1;
+    block->ops.push_back(make_op(d, 0, 0));
+    if (!riscv::ends_block(d.op)) finish_block(*block, d.length, 1);
   }
   block_pc_ = pc_;
   block_retired_ = block->count;

@@ -1179,27 +1179,32 @@ void Translator::link(Block& from, unsigned exit, Block& to) {
     if (!hart_.pmp_.allows(page, 4096, Access::Fetch, p)) return;
   patch(e, to.jit_chain);
   e.linked = &to;
-  to.jit_incoming.emplace_back(&from, static_cast<uint8_t>(exit));
+  e.next_incoming = to.jit_incoming;
+  to.jit_incoming = &e;
   ++linked_;
 }
 
-void Translator::unlink(Block& from, unsigned exit) {
-  JitExit& e = from.jit_exits[exit];
+void Translator::unlink(JitExit& e) {
   if (e.linked == nullptr) return;
   std::memcpy(e.site, &e.unlinked, 4);
   e.linked = nullptr;
+  e.next_incoming = nullptr;
 }
 
 void Translator::block_retired(Block& block) {
-  for (const auto& [source, exit] : block.jit_incoming)
-    if (source->jit_exits[exit].linked == &block) unlink(*source, exit);
-  block.jit_incoming.clear();
-  for (unsigned i = 0; i < 2; ++i) {
-    Block* target = block.jit_exits[i].linked;
+  for (JitExit* e = block.jit_incoming; e != nullptr;) {
+    JitExit* const next = e->next_incoming;
+    if (e->linked == &block) unlink(*e);
+    e = next;
+  }
+  block.jit_incoming = nullptr;
+  for (JitExit& exit : block.jit_exits) {
+    Block* target = exit.linked;
     if (target == nullptr) continue;
-    auto& in = target->jit_incoming;
-    in.erase(std::remove(in.begin(), in.end(), std::pair<Block*, uint8_t>{&block, static_cast<uint8_t>(i)}), in.end());
-    unlink(block, i);
+    JitExit** in = &target->jit_incoming; // a short list: links stay inside one page
+    while (*in != nullptr && *in != &exit) in = &(*in)->next_incoming;
+    if (*in != nullptr) *in = exit.next_incoming;
+    unlink(exit);
   }
 }
 

@@ -87,7 +87,7 @@ private:
   void emit_stubs();
   void flush_everything();
   void patch(const JitExit& exit, const void* target);
-  void unlink(Block& from, unsigned exit);
+  void unlink(JitExit& exit);
 
   Hart& hart_;
   Layout layout_;

@@ -1,0 +1,171 @@
+// The decoded-block cache (block_cache.hpp): lookups through shared hash buckets, dropping one
+// page's blocks, the O(1) clear of its arena (reused only after collect_garbage, since the block
+// being executed may be a dropped one) and the two bounds that make the hart clear it.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <set>
+#include <vector>
+
+#include "machine/block_cache.hpp"
+
+namespace nimbus::test {
+namespace {
+
+using machine::Block;
+using machine::BlockCache;
+using machine::BlockOp;
+using machine::BlockRetireListener;
+
+class Listener : public BlockRetireListener {
+public:
+  void block_retired(Block& block) override { retired.push_back(block.paddr); }
+  void blocks_cleared() override { ++cleared; }
+  std::vector<uint64_t> retired;
+  int cleared = 0;
+};
+
+// Builds a block of `ops` ops whose immediates record where it starts, as the hart does.
+Block* add(BlockCache& cache, uint64_t paddr, unsigned ops, bool* new_page = nullptr) {
+  Block* block = cache.start_block(paddr);
+  for (unsigned i = 0; i < ops; ++i) {
+    BlockOp op{};
+    op.imm = static_cast<int64_t>(paddr + i);
+    op.index = static_cast<uint16_t>(i);
+    block->ops.push_back(op);
+  }
+  block->count = ops;
+  const bool fresh = cache.insert(block);
+  if (new_page != nullptr) *new_page = fresh;
+  return block;
+}
+
+bool intact(const Block* block, uint64_t paddr, unsigned ops) {
+  if (block->paddr != paddr || block->ops.size() != ops) return false;
+  for (unsigned i = 0; i < ops; ++i)
+    if (block->ops[i].imm != static_cast<int64_t>(paddr + i)) return false;
+  return true;
+}
+
+TEST(BlockCache, FindsBlocksAndTellsWhenAPageFirstHoldsCode) {
+  BlockCache cache;
+  bool new_page = false;
+  Block* a = add(cache, 0x80001000, 3, &new_page);
+  EXPECT_TRUE(new_page);
+  Block* b = add(cache, 0x80001010, 65, &new_page);
+  EXPECT_FALSE(new_page);
+  Block* c = add(cache, 0x80002ffe, 1, &new_page);
+  EXPECT_TRUE(new_page);
+  EXPECT_EQ(cache.find(0x80001000), a);
+  EXPECT_EQ(cache.find(0x80001010), b);
+  EXPECT_EQ(cache.find(0x80002ffe), c);
+  EXPECT_EQ(cache.find(0x80001002), nullptr);
+  EXPECT_EQ(cache.size(), 3u);
+  EXPECT_TRUE(cache.page_has_code(0x80001000));
+  EXPECT_TRUE(cache.page_has_code(0x80002000));
+  EXPECT_FALSE(cache.page_has_code(0x80003000));
+  EXPECT_TRUE(intact(a, 0x80001000, 3));
+  EXPECT_TRUE(intact(b, 0x80001010, 65));
+  EXPECT_TRUE(intact(c, 0x80002ffe, 1));
+}
+
+// Blocks whose addresses share a hash bucket (and pages that share a page bucket) are told apart.
+TEST(BlockCache, CollidingAddressesAndDroppingOnePage) {
+  BlockCache cache;
+  Listener listener;
+  cache.set_retire_listener(&listener);
+  // Blocks in one hash bucket (paddr >> 1 ^ paddr >> 16: the low bits cancel the high ones), then
+  // pages in one page bucket (page >> 12 ^ page >> 24 likewise).
+  std::vector<uint64_t> colliding;
+  for (uint64_t k = 0; k < 6; ++k) colliding.push_back(0x80000000 + (k << 16) + (k << 1));
+  for (uint64_t k = 1; k < 6; ++k) colliding.push_back(0x80000000 + k * 0x1001000 + 0x20);
+  std::set<uint64_t> pages;
+  for (const uint64_t p : colliding) {
+    add(cache, p, 2);
+    pages.insert(p & ~uint64_t{0xfff});
+  }
+  add(cache, colliding[2] + 0x40, 4); // a second block in the page of colliding[2]
+  for (const uint64_t p : colliding) ASSERT_NE(cache.find(p), nullptr) << std::hex << p;
+  cache.invalidate_page(colliding[2] & ~uint64_t{0xfff});
+  EXPECT_EQ(std::set<uint64_t>(listener.retired.begin(), listener.retired.end()),
+            (std::set<uint64_t>{colliding[2], colliding[2] + 0x40}));
+  EXPECT_EQ(cache.find(colliding[2]), nullptr);
+  EXPECT_EQ(cache.find(colliding[2] + 0x40), nullptr);
+  EXPECT_FALSE(cache.page_has_code(colliding[2] & ~uint64_t{0xfff}));
+  for (const uint64_t p : colliding)
+    if (p != colliding[2]) {
+      ASSERT_NE(cache.find(p), nullptr) << std::hex << p;
+      EXPECT_TRUE(intact(cache.find(p), p, 2));
+      EXPECT_TRUE(cache.page_has_code(p & ~uint64_t{0xfff}));
+    }
+  EXPECT_EQ(cache.size(), colliding.size() - 1);
+  cache.invalidate_page(0x90000000); // no code there: nothing happens
+  EXPECT_EQ(listener.retired.size(), 2u);
+  cache.set_retire_listener(nullptr);
+}
+
+// A dropped block stays readable until the next clear (the hart may be running it), and a
+// cleared cache reuses its arena only after collect_garbage.
+TEST(BlockCache, DroppedBlocksStayIntactUntilTheArenaIsReset) {
+  BlockCache cache;
+  Listener listener;
+  cache.set_retire_listener(&listener);
+  Block* running = add(cache, 0x80004000, 5);
+  add(cache, 0x80005000, 7);
+  cache.invalidate_page(0x80004000);
+  Block* other = add(cache, 0x80006000, 9);
+  EXPECT_TRUE(intact(running, 0x80004000, 5));
+  EXPECT_TRUE(intact(other, 0x80006000, 9));
+  const size_t used = cache.arena_used();
+  EXPECT_GT(used, 0u);
+
+  cache.clear();
+  EXPECT_EQ(listener.cleared, 1);
+  EXPECT_EQ(cache.size(), 0u);
+  EXPECT_EQ(cache.find(0x80005000), nullptr);
+  EXPECT_EQ(cache.find(0x80006000), nullptr);
+  EXPECT_FALSE(cache.page_has_code(0x80005000));
+  EXPECT_TRUE(intact(other, 0x80006000, 9)); // still there: not reset yet
+  EXPECT_EQ(cache.arena_used(), used);
+
+  cache.collect_garbage();
+  EXPECT_EQ(cache.arena_used(), 0u);
+  Block* again = add(cache, 0x80007000, 2);
+  EXPECT_EQ(again, running); // the arena starts over
+  EXPECT_EQ(cache.find(0x80007000), again);
+  EXPECT_EQ(cache.find(0x80004000), nullptr);
+  cache.set_retire_listener(nullptr);
+}
+
+// The op bound ends a fill of ordinary blocks; the arena's bound ends one of tiny blocks (and
+// with dropped blocks, whose bytes are not reused before a clear), so the arena never overflows.
+TEST(BlockCache, FullAtTheOpBoundOrTheArenaBound) {
+  BlockCache cache;
+  uint64_t paddr = 0x80000000;
+  size_t ops = 0;
+  while (!cache.full()) {
+    add(cache, paddr, 6);
+    ops += 6;
+    paddr += 24;
+  }
+  EXPECT_GE(ops, BlockCache::kMaxCachedOps);
+  EXPECT_LT(ops, BlockCache::kMaxCachedOps + 6);
+  EXPECT_LE(cache.arena_used(), BlockCache::kArenaBytes);
+
+  cache.clear();
+  cache.collect_garbage();
+  EXPECT_FALSE(cache.full());
+  size_t blocks = 0;
+  paddr = 0x80000000;
+  while (!cache.full()) { // while not full, even the largest block fits
+    add(cache, paddr, blocks % 64 == 63 ? BlockCache::kMaxBlockOps : 1);
+    if (++blocks % 16 == 0) cache.invalidate_page(paddr & ~uint64_t{0xfff}); // dropped bytes still count
+    paddr += 0x100;
+  }
+  EXPECT_LT(blocks, BlockCache::kMaxCachedOps);
+  EXPECT_LE(cache.arena_used(), BlockCache::kArenaBytes);
+  EXPECT_GT(cache.arena_used() + 2 * sizeof(Block) + BlockCache::kMaxBlockOps * sizeof(BlockOp), BlockCache::kArenaBytes);
+}
+
+} // namespace
+} // namespace nimbus::test
