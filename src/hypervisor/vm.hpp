@@ -38,6 +38,7 @@
 #include "hypervisor/vm_counters.hpp"
 #include "machine/board.hpp"
 #include "machine/bus.hpp"
+#include "machine/jit_threshold.hpp"
 #include "machine/clock.hpp"
 #include "machine/dirty_log.hpp"
 #include "machine/console_backend.hpp"
@@ -59,7 +60,7 @@ struct VmOptions {
   // The JIT tier (docs/jit.md) for every vCPU, in every mode; the threshold is how many times a
   // block is interpreted before it is translated.
   bool jit = true; // false: the interpreter only
-  uint32_t jit_threshold = 32;
+  uint32_t jit_threshold = machine::kJitHotThreshold;
   // The longest a waiting VM sleeps before it looks at its console again; for consoles that
   // cannot wake the scheduler themselves (a terminal). Unset: only timers and wake() wake it.
   std::optional<Nanoseconds> max_idle;

@@ -25,6 +25,7 @@
 #include "hypervisor/vm.hpp"
 #include "hypervisor/vm_config.hpp"
 #include "machine/console_backend.hpp"
+#include "machine/jit_threshold.hpp"
 
 namespace nimbus::hypervisor {
 
@@ -38,7 +39,7 @@ struct VmmOptions {
   // emulate mode, not deterministic, no gdb); false interleaves them on one (docs/smp.md).
   bool vcpu_threads = true;
   bool jit = true;                          // the JIT tier for every vCPU (docs/jit.md)
-  uint32_t jit_threshold = 32;              // runs of a block before it is translated
+  uint32_t jit_threshold = machine::kJitHotThreshold; // runs of a block before it is translated
   std::chrono::milliseconds timeout{0};     // 0: none
   std::filesystem::path state_dir;          // sockets and stats.json
   std::filesystem::path log_dir;            // <name>.log

@@ -17,6 +17,7 @@
 #include "machine/hart_privilege.hpp"
 #include "machine/hart_reservation_set.hpp"
 #include "machine/interrupt_pins.hpp"
+#include "machine/jit_threshold.hpp"
 #include "machine/pmp.hpp"
 #include "machine/snapshot_format.hpp"
 #include "machine/tlb.hpp"
@@ -163,7 +164,7 @@ public:
   void flush_caches();
   // The JIT tier (machine/jit, docs/jit.md): hot blocks run as translated x86-64 code. Off by
   // default. `hot_threshold`: how many times a block is interpreted before it is translated.
-  void set_jit(bool on, uint32_t hot_threshold = 32);
+  void set_jit(bool on, uint32_t hot_threshold = kJitHotThreshold);
   bool jit_enabled() const { return jit_ != nullptr; }
   // Blocks translated since the JIT was turned on (tests and statistics).
   uint64_t jit_translated_blocks() const;
@@ -415,7 +416,7 @@ private:
   // ---- JIT tier (machine/jit). Native code reads and writes these between blocks.
   void run_translated(Block*& block, uint64_t steps, uint64_t budget, uint64_t& retired_total, uint64_t& steps_total);
   std::unique_ptr<jit::Translator> jit_;
-  uint32_t jit_hot_threshold_ = 32;
+  uint32_t jit_hot_threshold_ = kJitHotThreshold;
   uint64_t jit_retired_ = 0;   // instructions of chained blocks completed, not yet retired
   uint64_t jit_committed_ = 0; // instructions already retired into instret by a fallback call
   uint64_t jit_limit_ = 0;     // stop chaining once jit_retired_ reaches this

@@ -18,6 +18,7 @@
 
 #include "machine/board.hpp"
 #include "machine/console_backend.hpp"
+#include "machine/jit_threshold.hpp"
 #include "machine/locked_console.hpp"
 
 namespace nimbus::machine {
@@ -48,7 +49,7 @@ struct MachineConfig {
   std::chrono::milliseconds timeout{0}; // zero: none
   uint64_t max_instructions = 0;       // zero: none
   bool jit = true;                     // the JIT tier (docs/jit.md); false: the interpreter only
-  uint32_t jit_threshold = 32;         // runs of a block before it is translated
+  uint32_t jit_threshold = kJitHotThreshold;         // runs of a block before it is translated
   bool hart_threads = true;            // several harts: each on its own host thread
 };
 
