@@ -5,17 +5,45 @@
 #include <new>
 #include <type_traits>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define NIMBUS_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NIMBUS_ASAN 1
+#endif
+#endif
+#if defined(NIMBUS_ASAN)
+#include <sanitizer/asan_interface.h>
+// Under ASan the arena's free part is poisoned: a block used after the reset that freed it (or
+// bytes past a block's ops) is reported as a heap use-after-free would be.
+#define NIMBUS_ARENA_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define NIMBUS_ARENA_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define NIMBUS_ARENA_POISON(p, n) ((void)(p), (void)(n))
+#define NIMBUS_ARENA_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 namespace nimbus::machine {
 
 static_assert(std::is_trivially_destructible_v<Block>, "the arena is reset without destroying its blocks");
 static_assert(alignof(Block) <= 16 && alignof(BlockOp) <= 16 && sizeof(Block) % alignof(BlockOp) == 0);
 
-BlockCache::BlockCache() : base_(static_cast<uint8_t*>(arena_.data())) {}
+BlockCache::BlockCache() : base_(static_cast<uint8_t*>(arena_.data())) { NIMBUS_ARENA_POISON(base_, kArenaBytes); }
+
+// The mapping goes with the cache; whatever is mapped there next must not inherit the poison.
+BlockCache::~BlockCache() { NIMBUS_ARENA_UNPOISON(base_, kArenaBytes); }
+
+void BlockCache::reset_arena() {
+  NIMBUS_ARENA_POISON(base_, std::min(used_ + kMaxBlockBytes, kArenaBytes));
+  used_ = 0;
+  reset_pending_ = false;
+}
 
 void* BlockCache::allocate(size_t bytes) {
-  bytes = (bytes + 15) & ~size_t{15};
+  bytes = arena_align(bytes);
   assert(!reset_pending_ && used_ + bytes <= kArenaBytes);
   void* p = base_ + used_;
+  NIMBUS_ARENA_UNPOISON(p, bytes);
   used_ += bytes;
   return p;
 }
@@ -23,6 +51,7 @@ void* BlockCache::allocate(size_t bytes) {
 Block* BlockCache::start_block(uint64_t paddr) {
   assert(!reset_pending_ && !full());
   // Not allocated yet: insert() keeps only the bytes the block used.
+  NIMBUS_ARENA_UNPOISON(base_ + used_, kMaxBlockBytes);
   auto* block = new (base_ + used_) Block{};
   block->paddr = paddr;
   block->ops = BlockOps(reinterpret_cast<BlockOp*>(block + 1), kMaxBlockOps);
@@ -45,6 +74,9 @@ bool BlockCache::insert(Block* block) {
     code_page->next = head;
     head = code_page;
   }
+  // The rest of the room start_block() gave it is free again.
+  uint8_t* const room_end = reinterpret_cast<uint8_t*>(block) + kMaxBlockBytes;
+  if (base_ + used_ < room_end) NIMBUS_ARENA_POISON(base_ + used_, room_end - (base_ + used_));
   block->page_next = code_page->blocks;
   code_page->blocks = block;
   Block*& head = buckets_[bucket(block->paddr)];

@@ -137,6 +137,26 @@ TEST(BlockCache, DroppedBlocksStayIntactUntilTheArenaIsReset) {
   cache.set_retire_listener(nullptr);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define BLOCK_CACHE_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BLOCK_CACHE_TEST_ASAN 1
+#endif
+#endif
+#if defined(BLOCK_CACHE_TEST_ASAN)
+// Under ASan a block read after the arena's reset is reported (the free part is poisoned).
+TEST(BlockCacheDeathTest, ReadingABlockAfterTheResetIsReportedUnderAsan) {
+  BlockCache cache;
+  Block* block = add(cache, 0x80004000, 5);
+  cache.clear();
+  EXPECT_TRUE(intact(block, 0x80004000, 5)); // not reset yet
+  volatile const int64_t* imm = &block->ops[0].imm;
+  cache.collect_garbage();
+  EXPECT_DEATH((void)*imm, "use-after-poison");
+}
+#endif
+
 // The op bound ends a fill of ordinary blocks; the arena's bound ends one of tiny blocks (and
 // with dropped blocks, whose bytes are not reused before a clear), so the arena never overflows.
 TEST(BlockCache, FullAtTheOpBoundOrTheArenaBound) {
