@@ -5,4 +5,4 @@
 # prints the checksum the benchmark computes natively (snapshot_restore_lib.sh).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/snapshot_restore_lib.sh"
-snapshot_restore trap 8
+snapshot_restore trap 16
