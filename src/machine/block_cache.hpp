@@ -59,7 +59,7 @@ public:
 private:
   BlockOp* data_ = nullptr;
   uint32_t size_ = 0;
-  uint32_t capacity_ = 0;
+  [[maybe_unused]] uint32_t capacity_ = 0; // read by push_back's assert only
 };
 
 class Block;
