@@ -9,10 +9,10 @@
 
 #include <algorithm>
 #include <cctype>
-#include <map>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 

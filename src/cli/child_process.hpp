@@ -19,8 +19,9 @@ struct ProcessMemory {
 };
 
 // Reads /proc/<pid>/smaps; zeroes if the process is gone. Pages of a shared mapping that the
-// process maps more than once (same file or memfd, offset and length) count once. Guest RAM is the mapping whose size is
-// the RAM size (emulators may round it up by a little), the same rule for Nimbus and QEMU.
+// process maps more than once (same file or memfd, offset and length) count once. Guest RAM is
+// the mapping whose size is the RAM size (emulators may round it up by a little), the same rule
+// for Nimbus and QEMU.
 ProcessMemory sample_memory(pid_t pid, uint64_t guest_ram_bytes);
 
 class ChildProcess {

@@ -1609,13 +1609,7 @@ void Controller::create_pipelined(const std::shared_ptr<PendingCreate>& pending)
       // Everything deferred while batches are in flight: decide again once one of them ends.
       if (!b.deferred.empty() && create_batches_in_flight_ > 0) create_stalled_at_ = create_batches_finished_;
       batch_cv_.notify_all();
-      if (!b.provisional.empty()) {
-        // Refusals decided on the batches in flight only: they stand if those commit.
-        lock.unlock();
-        const bool hold = predecessors_committed(b);
-        lock.lock();
-        settle_refusals(b, hold);
-      }
+      settle_refusals(b, true, lock);  // decided on the batches in flight only: they stand if those commit
       continue;
     }
     ++create_batches_in_flight_;
@@ -1630,17 +1624,8 @@ void Controller::create_pipelined(const std::shared_ptr<PendingCreate>& pending)
     create_seqs_in_flight_.erase(b.seq);
     create_outcomes_[b.seq] = committed;
     while (!create_outcomes_.empty() && create_outcomes_.begin()->first + 256 < b.seq) create_outcomes_.erase(create_outcomes_.begin());
-    if (!b.provisional.empty()) {
-      // Its refusals stand if this batch and the ones it was decided on all committed (waited
-      // for here, out of the pipeline: this batch no longer counts as in flight).
-      bool hold = committed;
-      if (hold && !b.after.empty()) {
-        lock.unlock();
-        hold = predecessors_committed(b);
-        lock.lock();
-      }
-      settle_refusals(b, hold);
-    }
+    // Waited for here, out of the pipeline: this batch no longer counts as in flight.
+    settle_refusals(b, committed, lock);
     if (!committed) {
       // Batches decided on this one's tentative state will be refused too: no new decision until
       // they have all ended and the placement cache is back on what etcd holds.
@@ -1815,7 +1800,14 @@ void Controller::release_in_flight(const CreateBatch& b) {
   }
 }
 
-void Controller::settle_refusals(CreateBatch& b, bool hold) {
+void Controller::settle_refusals(CreateBatch& b, bool committed, std::unique_lock<std::mutex>& lock) {
+  if (b.provisional.empty()) return;
+  bool hold = committed;
+  if (hold && !b.after.empty()) {
+    lock.unlock();  // predecessors_committed waits on batch_mu_ itself
+    hold = predecessors_committed(b);
+    lock.lock();
+  }
   for (auto it = b.provisional.rbegin(); it != b.provisional.rend(); ++it) {
     PendingCreate& p = *it->pending;
     if (p.done) continue;

@@ -246,9 +246,10 @@ class Controller {
   // true when it committed. Appends the 'created' events to record to `events`.
   bool commit_create_batch(CreateBatch& b, std::vector<etcd::Op>& events);
   void release_in_flight(const CreateBatch& b);  // cache lock held
-  // Answers the batch's provisional refusals when what they were decided on committed (`hold`),
-  // else queues them to be decided again. batch_mu_ held.
-  void settle_refusals(CreateBatch& b, bool hold);
+  // Answers the batch's provisional refusals when what they were decided on committed (the batch
+  // itself, `committed`, and every batch of b.after, waited for with `lock` released), else queues
+  // them to be decided again. `lock` holds batch_mu_.
+  void settle_refusals(CreateBatch& b, bool committed, std::unique_lock<std::mutex>& lock);
   // Answers a create: its latency and result counted, then done.
   void finish_create(PendingCreate& p, const std::string& result, std::exception_ptr error, nlohmann::json answer = {});
   void put_events(const std::vector<etcd::Op>& events);  // one transaction; a failure is logged
