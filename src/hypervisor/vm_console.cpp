@@ -21,8 +21,11 @@ namespace nimbus::hypervisor {
 
 namespace {
 
-// All VMs share the VMM's stdout: one line at a time.
+// All VMs share the VMM's stdout. A VM may leave a line open (a shell prompt waits after "=> "
+// for ever); another VM's output must not be glued onto it, or "name| " would no longer start
+// every line. So the stdout records whose line is open, and anyone else ends it first.
 std::mutex g_stdout_mutex;
+const VmConsole* g_stdout_open_line = nullptr; // guarded by g_stdout_mutex
 
 void write_all(int fd, const char* data, size_t len) {
   while (len > 0) {
@@ -76,6 +79,13 @@ VmConsole::VmConsole(VmConsoleOptions options) : options_(std::move(options)) {
 
 VmConsole::~VmConsole() {
   flush();
+  {
+    std::lock_guard lock(g_stdout_mutex);
+    if (g_stdout_open_line == this) { // end the line: another console may get this address
+      write_all(STDOUT_FILENO, "\n", 1);
+      g_stdout_open_line = nullptr;
+    }
+  }
   close_socket();
   if (log_fd_ >= 0) ::close(log_fd_);
 }
@@ -119,14 +129,17 @@ void VmConsole::flush() {
 }
 
 void VmConsole::echo(const std::string& bytes) {
+  std::lock_guard lock(g_stdout_mutex);
   std::string text;
+  bool at_line_start = g_stdout_open_line != this; // another VM's line (or none) is on the stdout
+  if (g_stdout_open_line != nullptr && g_stdout_open_line != this) text += '\n';
   for (const char c : bytes) {
     if (c == '\r') continue;
-    if (at_line_start_) text += options_.name + "| ";
+    if (at_line_start) text += options_.name + "| ";
     text += c;
-    at_line_start_ = c == '\n';
+    at_line_start = c == '\n';
   }
-  std::lock_guard lock(g_stdout_mutex);
+  if (!text.empty()) g_stdout_open_line = text.back() == '\n' ? nullptr : this;
   write_all(STDOUT_FILENO, text.data(), text.size());
 }
 

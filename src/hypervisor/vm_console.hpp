@@ -70,7 +70,6 @@ private:
   int listen_fd_ = -1;
   int wake_fd_ = -1;   // eventfd that stops the I/O thread
   std::string out_;     // written by the guest since the last flush (worker thread only)
-  bool at_line_start_ = true;
   mutable std::mutex mutex_;
   std::condition_variable input_ready_;
   std::deque<uint8_t> input_;

@@ -2,6 +2,7 @@
 // (waking the VM through on_input), stale sockets replaced, live ones refused.
 #include "hypervisor/vm_console.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -10,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -165,6 +167,50 @@ TEST(VmConsole, SocketPathTooLongIsAnError) {
   options.name = "x";
   options.socket_path = "/tmp/" + std::string(200, 'a') + ".console";
   EXPECT_THROW(VmConsole console(options), std::runtime_error);
+}
+
+// Several VMs echo to one stdout (nimbus run --console-stdout). A line one VM leaves open (a
+// shell prompt) is ended before another VM writes, so "name| " starts every line; the VM that
+// left it open is prefixed again when it goes on.
+TEST(VmConsole, EchoedLinesEachStartWithTheirVmsName) {
+  TempDir dir;
+  const fs::path captured = dir.path() / "stdout";
+  std::fflush(stdout);
+  const int saved = ::dup(STDOUT_FILENO);
+  const int file = ::open(captured.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_GE(saved, 0);
+  ASSERT_GE(file, 0);
+  ASSERT_EQ(::dup2(file, STDOUT_FILENO), STDOUT_FILENO);
+  ::close(file);
+  {
+    VmConsoleOptions a_options;
+    a_options.name = "uboot";
+    a_options.echo_stdout = true;
+    VmConsoleOptions b_options;
+    b_options.name = "mmode";
+    b_options.echo_stdout = true;
+    VmConsole a(a_options);
+    VmConsole b(b_options);
+    const auto say = [](VmConsole& console, const std::string& text) {
+      for (const char c : text) console.write(static_cast<uint8_t>(c));
+      console.flush();
+    };
+    say(a, "U-Boot\r\n=> ");
+    say(b, "hello from M-mode\n");
+    say(a, "help");
+    say(a, "\r\n=> ");
+    say(a, "");
+    say(b, "bye");
+  } // b's open line is ended when it goes away
+  std::fflush(stdout);
+  ASSERT_EQ(::dup2(saved, STDOUT_FILENO), STDOUT_FILENO);
+  ::close(saved);
+  EXPECT_EQ(read_file(captured), "uboot| U-Boot\n"
+                                 "uboot| => \n"
+                                 "mmode| hello from M-mode\n"
+                                 "uboot| help\n"
+                                 "uboot| => \n"
+                                 "mmode| bye\n");
 }
 
 } // namespace
