@@ -11,6 +11,8 @@
 #   3. A second drain (undrain the first host, drain the second) moves it back live, and is timed.
 #   4. `vm migrate` of a trap-mode VM: live if the VMM can live-migrate trap mode, else (today)
 #      the VMM refuses, the controller aborts and moves it by stop-and-restart, saying why.
+#   5. A drain of the host a VM has just moved live to, before that host has reported it running:
+#      the VM must move on live, not be restarted because it looked "scheduled".
 # Prints the downtime the VMM reported, the longest gap the guest saw, and the drain times.
 source "$(dirname "$0")/lib.sh"
 require_machine
@@ -134,6 +136,22 @@ tmoved=$(api GET "/v1/events?limit=100" "$ADMIN_TOKEN" | jq -r '[.[] | select(.v
 echo "$tmoved" | grep -Eq "moved live|moved by stop-and-restart \(not live: the VMM cannot live-migrate trap mode VMs\)" ||
   fail "t1's move event: $tmoved"
 say "ok: t1 $thost -> $ttarget: $tmoved"
+say "5: migrate g1 to $dst and drain $dst the moment the move commits: the drain waits for $dst to report it, then moves it live"
+api POST "/v1/hosts/$dst/undrain" "$ADMIN_TOKEN" "{}" > /dev/null
+banners_before=$(cat "$CLOUD_DIR"/hosts/*/vms/"$id"/"$id".log | grep -ac 'Linux version' || true)
+api POST "/v1/vms/$id/migrate" "$ADMIN_TOKEN" "{\"host\":\"$dst\"}" > /dev/null
+expect_status 200 "migrate g1 to $dst"
+on_dst() { api GET "/v1/vms/$id" "$T" | jq -e --arg h "$dst" '.host == $h' > /dev/null; }
+deadline=$((SECONDS + 60))
+until on_dst; do [ $SECONDS -lt $deadline ] || fail "g1's live move to $dst did not commit in 60 s"; sleep 0.01; done
+api POST "/v1/hosts/$dst/drain" "$ADMIN_TOKEN" "{}" > /dev/null
+expect_status 200 "drain $dst"
+wait_until 60 "g1 running on $src again" moved_to "$src"
+[ "$(api GET "/v1/vms/$id" "$T" | jq -r .generation)" = 1 ] ||
+  fail "g1 was restarted: $(api GET "/v1/events?limit=100" "$ADMIN_TOKEN" | jq -r '[.[] | select(.vm == "g1")][-1].message')"
+banners=$(cat "$CLOUD_DIR"/hosts/*/vms/"$id"/"$id".log | grep -ac 'Linux version' || true)
+[ "$banners" -eq "$banners_before" ] || fail "a kernel boot banner more in g1's consoles (rebooted)"
+say "ok: $(api GET "/v1/events?limit=100" "$ADMIN_TOKEN" | jq -r '[.[] | select(.vm == "g1" and .kind == "moved")][-1].message')"
 curl -s "$CLOUD_URL/metrics" | grep -E '^nimbus_(moves_total|live_move_failures_total)' | while read -r l; do say "  $l"; done
 say "events:"
 api GET "/v1/events?limit=100" "$ADMIN_TOKEN" | jq -r '.[] | select(.vm == "g1") | "  \(.kind): \(.message)"' | while read -r l; do say "$l"; done

@@ -867,6 +867,19 @@ bool Controller::live_suspect(const std::string& host) const {
   return s != live_suspect_until_.end() && Clock::now() < s->second;
 }
 
+// A VM that moved live a moment ago runs on its new host, but looks "scheduled" until that
+// host's agent reports it (its status, refreshed every few seconds). Within this window that is
+// not taken for "not running": moving it again waits instead of restarting a running guest.
+bool Controller::settling_after_live_move(const VmRecord& rec) {
+  auto m = moved_live_at_.find(rec.id);
+  if (m == moved_live_at_.end()) return false;
+  if (Clock::now() - m->second > std::chrono::seconds(30) || derived_state(rec) == vm_state::kRunning) {
+    moved_live_at_.erase(m);  // reported (or never will be: then it is what it looks like)
+    return false;
+  }
+  return rec.state == vm_state::kScheduled;
+}
+
 bool Controller::move_vm_auto(const std::string& vm_id, const std::string& to, const std::string& why) {
   std::string refusal;
   {
@@ -874,6 +887,7 @@ bool Controller::move_vm_auto(const std::string& vm_id, const std::string& to, c
     if (live_suspect(to)) return false;  // a live move to it just failed: not now
     auto v = vms_.find(vm_id);
     if (v == vms_.end() || v->second.value.state == vm_state::kMigrating) return false;
+    if (settling_after_live_move(v->second.value)) return false;  // the next round moves it live
     refusal = live_refusal(v->second.value);
   }
   if (refusal.empty()) return start_live_move(vm_id, to, why);
@@ -1060,6 +1074,8 @@ bool Controller::apply_live_step(const std::string& vm_id, const LiveDecision& d
       {
         std::lock_guard<std::mutex> lock(mu_);
         live_failures_.erase(vm_id);
+        std::erase_if(moved_live_at_, [](const auto& m) { return Clock::now() - m.second > std::chrono::seconds(30); });
+        moved_live_at_[vm_id] = Clock::now();
       }
       event(rec.tenant, rec.name, after.host, "moved",
             fmt::format("{} from {} to {} (generation {}): moved live (downtime {:.1f} ms, total {:.0f} ms, {} rounds)",
@@ -2065,6 +2081,9 @@ json Controller::vm_action(const Caller& c, const std::string& ref, const std::s
     }
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (auto cur = vms_.find(v.value.id); cur != vms_.end() && settling_after_live_move(cur->second.value))
+        throw ApiError(409, "settling", fmt::format("VM '{}' has just moved live to '{}', which has not reported it running "
+                                                    "yet; retry in a few seconds", v.value.name, cur->second.value.host));
       if (!to.empty() && live_suspect(to))
         throw ApiError(409, "recent_failure", fmt::format("a live move to '{}' failed in the last 10 s; retry later or "
                                                           "choose another host", to));

@@ -172,7 +172,8 @@ class Controller {
   bool move_vm_auto(const std::string& vm_id, const std::string& to, const std::string& why);
   // Why a VM cannot move live now ("" : it can). Cache lock held.
   std::string live_refusal(const VmRecord& rec) const;
-  bool live_suspect(const std::string& host) const;  // cache lock held
+  bool live_suspect(const std::string& host) const;
+  bool settling_after_live_move(const VmRecord& rec);  // caller holds mu_  // cache lock held
   bool start_live_move(const std::string& vm_id, const std::string& to, const std::string& why);
   // One step for every VM in state `migrating` (live_move.hpp); leader only.
   void advance_live_moves();
@@ -289,6 +290,10 @@ class Controller {
   // Destinations of a live move that just failed get no new moves for a while (a dead agent's
   // host stays registered until its lease expires).
   std::map<std::string, std::chrono::steady_clock::time_point> live_suspect_until_;
+  // VMs that just moved live: they run on the destination, but until its agent says so they
+  // look "scheduled", and a drain or consolidation must not take that for "not running" and
+  // restart them (see settling_after_live_move).
+  std::map<std::string, std::chrono::steady_clock::time_point> moved_live_at_;
   std::string admin_sha_from_store_;
   std::unique_ptr<FleetModel> model_;      // see placement_model()
   bool model_stale_ = true;
