@@ -49,6 +49,7 @@ GStageTable::MapStatus GStageTable::map(uint64_t gpa, uint64_t machine, uint64_t
       (gpa >> kGuestAddressBits) != 0 || (permissions & ~kLeafBits) != 0 || (permissions & kLeafBits) == 0 ||
       ((permissions & kWrite) && !(permissions & kRead)))
     return MapStatus::bad_address;
+  std::lock_guard lock(mutex_);
   const unsigned leaf_level = size == kMegapage ? 1 : 0;
   const uint64_t leaf = make_pte(machine, permissions | kValid | kUser | kAccessed | kDirty);
   uint64_t at = root_;
@@ -77,6 +78,7 @@ GStageTable::MapStatus GStageTable::map(uint64_t gpa, uint64_t machine, uint64_t
 }
 
 void GStageTable::clear() {
+  std::lock_guard lock(mutex_);
   pages_.release_all();
   mapped_bytes_ = 0;
   const auto root = allocate_root();
@@ -85,6 +87,7 @@ void GStageTable::clear() {
 }
 
 void GStageTable::protect_writes() {
+  std::lock_guard lock(mutex_);
   // The tree from the root: 2048 root entries, then 512 per table.
   for (uint64_t i2 = 0; i2 < 2048; ++i2) {
     const uint64_t p2 = table(root_)[i2];
@@ -107,6 +110,7 @@ void GStageTable::protect_writes() {
 
 std::optional<uint64_t> GStageTable::translate(uint64_t gpa) const {
   if ((gpa >> kGuestAddressBits) != 0) return std::nullopt;
+  std::lock_guard lock(mutex_);
   uint64_t at = root_;
   for (unsigned level = 2;; --level) {
     const uint64_t pte = table(at)[index_at(gpa, level)];

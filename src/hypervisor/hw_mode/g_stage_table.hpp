@@ -4,7 +4,12 @@
 // The VMM fills it on demand at G-stage faults, one 4 KiB page or one 2 MiB megapage at a time,
 // always pointing at frames the VM owns. Every leaf is U=1 (the spec treats all G-stage
 // accesses as user accesses) with A and D preset, so the hart never writes the table.
+// The VM's vCPUs may run on threads of their own (docs/smp.md): the VMM's changes are made under
+// one lock; the harts' walkers read the table without it, as harts read the guest's own page
+// tables while another hart writes them (each PTE is one aligned 8-byte store).
+#include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 
 #include "hypervisor/table_pages.hpp"
@@ -41,17 +46,21 @@ public:
 
   // Software walk (for tests, audits and "is this mapped"): the machine address gpa maps to.
   std::optional<uint64_t> translate(uint64_t gpa) const;
-  uint64_t mapped_bytes() const { return mapped_bytes_; }
+  uint64_t mapped_bytes() const {
+    std::lock_guard lock(mutex_);
+    return mapped_bytes_;
+  }
   uint64_t root() const { return root_; }
 
 private:
   uint64_t* table(uint64_t machine) const { return reinterpret_cast<uint64_t*>(memory_ + (machine - base_)); }
   std::optional<uint64_t> allocate_root();
 
+  mutable std::mutex mutex_;   // every change to the table and its counters
   TablePages& pages_;
   uint8_t* memory_;
   uint64_t base_;
-  uint64_t root_ = 0;
+  std::atomic<uint64_t> root_{0};   // read by hgatp() without the lock
   uint64_t mapped_bytes_ = 0;
 };
 
