@@ -230,6 +230,51 @@ TEST_F(HartIntegerTest, FetchFromNothingIsAnInstructionAccessFault) {
   EXPECT_EQ(mtval(), 0x1000u);
 }
 
+// Device regions hold no code (their PMA is not executable): a jump into one is an instruction
+// access fault at the target, and the device sees no read (a fetch must not pop a FIFO). QEMU
+// 7.2 executes the device's bytes instead (its UART reads as an illegal instruction); the spec
+// follows the platform's PMAs, which for the virt board's devices are not executable. Both tiers.
+class ReadCountingDevice : public machine::MmioDevice {
+public:
+  int reads = 0;
+  std::string_view name() const override { return "counting"; }
+  bool read(uint64_t, unsigned, uint64_t& value) override {
+    ++reads;
+    value = 0x13;   // would decode as an instruction (addi x0, x0, 0) if fetched
+    return true;
+  }
+  bool write(uint64_t, unsigned, uint64_t) override { return true; }
+};
+
+TEST_F(HartIntegerTest, FetchFromADeviceIsAnInstructionAccessFaultInBothTiers) {
+  for (const bool jit : {false, true}) {
+    SCOPED_TRACE(jit ? "JIT" : "interpreter");
+    ReadCountingDevice device;
+    machine::Bus device_bus{kRamBase, kRamSize};
+    device_bus.map(0x10000000, 0x1000, &device);
+    machine::ReservationSet device_reservations;
+    machine::Hart device_hart{0, device_bus, clock, device_reservations};
+    device_hart.set_jit(jit, 1);
+    const uint64_t trap = kRamBase + 0x7000;
+    const uint32_t park = as::jal(0, 0);
+    ASSERT_TRUE(device_bus.copy_to_ram(trap, &park, 4));
+    const uint32_t program[] = {as::jalr(ra, a1, 0)};
+    ASSERT_TRUE(device_bus.copy_to_ram(kCode, program, sizeof(program)));
+    for (int pass = 0; pass < 3; ++pass) {   // again, once the JIT has translated the jump
+      device_hart.reset(kCode);
+      device_hart.set_csr(riscv::csr::kMtvec, trap);
+      device_hart.set_x(a1, 0x10000000);
+      for (int i = 0; i < 100 && device_hart.pc() != trap; ++i) device_hart.run(16);
+      ASSERT_EQ(device_hart.pc(), trap);
+      EXPECT_EQ(device_hart.csr(riscv::csr::kMcause), 1u);
+      EXPECT_EQ(device_hart.csr(riscv::csr::kMepc), 0x10000000u);
+      EXPECT_EQ(device_hart.csr(riscv::csr::kMtval), 0x10000000u);
+      EXPECT_EQ(device_hart.x(ra), kCode + 4);
+    }
+    EXPECT_EQ(device.reads, 0);
+  }
+}
+
 TEST_F(HartIntegerTest, LoadAndStoreToNothingAreAccessFaults) {
   hart.set_x(a1, 0x1000);
   emit({ld(a0, a1, 0)});
