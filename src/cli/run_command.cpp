@@ -942,9 +942,9 @@ void register_run(CLI::App& app) {
                   "machine and every --virt mode; see docs/jit.md")
       ->check(CLI::IsMember({"on", "off"}));
   run->add_option("--hart-threads", options->hart_threads,
-                  "--smp 2 or more: on runs each hart (bare machine) or vCPU (--virt emulate or hw) on its own "
-                  "host thread, in parallel; off interleaves them on one thread (always off with --deterministic "
-                  "or --gdb, and for trap VMs; docs/smp.md)")
+                  "--smp 2 or more: on runs each hart (bare machine) or vCPU (every --virt mode) on its own host "
+                  "thread, in parallel; off interleaves them on one thread (always off with --deterministic or "
+                  "--gdb; docs/smp.md)")
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
   run->add_option("--gdb", options->gdb,

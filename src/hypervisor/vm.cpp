@@ -106,9 +106,9 @@ Vm::Vm(const VmConfig& config, FramePool& pool, machine::ConsoleBackend& console
       }
     }
     if (!config.gdb.empty()) attach_gdb();
-    // Trap mode's shadow tables are filled and flushed by one thread only (docs/smp.md).
-    parallel_capable_ = config.vcpus > 1 && (config.mode == VirtMode::emulate || config.mode == VirtMode::hw) &&
-                        !options.deterministic && !gdb_stub_;
+    // Every mode (docs/smp.md): a trap-mode vCPU's shadows are its own, hw mode's G-stage table
+    // takes a lock. Repeatable runs and the gdb stub need the vCPUs interleaved.
+    parallel_capable_ = config.vcpus > 1 && !options.deterministic && !gdb_stub_;
     // Bytes the SBI writes into guest RAM reach the harts as DMA does (stale decoded code).
     sbi_->set_guest_write_listener([this](uint64_t gpa, uint64_t len) { bus_->note_dma_write(gpa, len); });
   } catch (const std::exception& error) {

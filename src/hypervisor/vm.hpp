@@ -8,7 +8,7 @@
 // Two ways to run it under a scheduler (docs/smp.md):
 //  - run() is one VcpuRun for the whole VM: it interleaves the VM's vCPUs in short slices on the
 //    calling worker thread, as machine::Machine::run does. Repeatable (--deterministic), and the
-//    only way for a VM with a gdb stub or in trap mode.
+//    only way for a VM with a gdb stub.
 //  - run_vcpu_thread(i) is vCPU i's own VcpuRun (vcpus_in_parallel()): each vCPU a scheduler
 //    entry of its own, so a VM of N vCPUs may use N host harts at once. The devices lock their
 //    own state; the VM's housekeeping (device time, console, boundary work) is done by whichever

@@ -1,11 +1,13 @@
-// The vCPUs of one emulate-mode VM, each on its own host thread under a ThreadedHost of two
-// workers (Vm::run_vcpu_thread): AMO and LR/SC counters incremented by both vCPUs at once lose
-// no increment, and SBI IPI (waking a vCPU that waits in WFI on another thread) and RFENCE
-// (waiting for a running target) reach the other vCPU, interpreter and JIT.
+// The vCPUs of one VM, each on its own host thread under a ThreadedHost of two workers
+// (Vm::run_vcpu_thread), in every mode (emulate; trap, whose vCPUs have shadow tables of their
+// own; hw, whose vCPUs fill one G-stage table) and both tiers: AMO and LR/SC counters incremented
+// by both vCPUs at once lose no increment, and SBI IPI (waking a vCPU that waits in WFI on
+// another thread) and RFENCE (waiting for a running target) reach the other vCPU.
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "hypervisor/fake_guest_cpu.hpp"
@@ -91,19 +93,20 @@ struct ParallelHost {
   ThreadedHost host;
 };
 
-class VmVcpuThreadsTest : public ::testing::TestWithParam<bool> {
+class VmVcpuThreadsTest : public ::testing::TestWithParam<std::tuple<VirtMode, bool>> {
 protected:
   VmConfig config(const TempFile& kernel) {
     VmConfig c;
     c.name = "bare";
     c.memory_bytes = 16 << 20;
     c.vcpus = 2;
+    c.mode = std::get<0>(GetParam());
     c.kernel = kernel.path();
     return c;
   }
   VmOptions options() {
     VmOptions o;
-    o.jit = GetParam();
+    o.jit = std::get<1>(GetParam());
     o.jit_threshold = 2;
     return o;
   }
@@ -235,14 +238,20 @@ TEST_P(VmVcpuThreadsTest, RfenceReachesARunningVcpuAndAnIpiWakesOneInWfi) {
   TempFile kernel(image(c));
 
   Vm vm(config(kernel), pool, console, options());
+  ASSERT_TRUE(vm.vcpus_in_parallel());
   ParallelHost host(vm);
   ASSERT_TRUE(host.run()) << "the VM did not halt: " << vm.vcpu_states()[0] << "; " << vm.vcpu_states()[1];
   EXPECT_EQ(vm.state(), Vm::State::powered_off) << vm.reason();
   EXPECT_EQ(vm.exit_code(), 0) << "an SBI call failed";
 }
 
-INSTANTIATE_TEST_SUITE_P(Tiers, VmVcpuThreadsTest, ::testing::Values(false, true),
-                         [](const ::testing::TestParamInfo<bool>& tier) { return tier.param ? "Jit" : "Interpreter"; });
+INSTANTIATE_TEST_SUITE_P(ModesAndTiers, VmVcpuThreadsTest,
+                         ::testing::Combine(::testing::Values(VirtMode::emulate, VirtMode::trap, VirtMode::hw),
+                                            ::testing::Values(false, true)),
+                         [](const ::testing::TestParamInfo<std::tuple<VirtMode, bool>>& p) {
+                           return std::string(to_string(std::get<0>(p.param))) +
+                                  (std::get<1>(p.param) ? "Jit" : "Interpreter");
+                         });
 
 } // namespace
 } // namespace nimbus::hypervisor
