@@ -167,6 +167,7 @@ linux() {
     "${entry_step[@]}" \
     -ex "set \$marker_file = \"$TEST_WORK/$name.out\"" -ex 'set $marker = "Linux version"' \
     -ex "source $programs/gdb_interrupt_when.py" -ex "continue" \
+    -ex "source $programs/gdb_select_kernel_thread.py" \
     -ex 'printf "interrupted pc=%#lx paging=%d priv=%d\n", $pc, ($satp >> 60) != 0, $priv' \
     -ex 'x/s 0xffffffff80000030' \
     -ex 'break *$stvec' -ex "continue" \
