@@ -56,4 +56,14 @@ kill -STOP "$(jq -r .etcd.pid "$CLOUD_DIR/cloud.json")"
 api POST /v1/vms "$T" '{"name":"c","flavor":"n1.tiny","image":"sim"}' >/dev/null
 kill -CONT "$(jq -r .etcd.pid "$CLOUD_DIR/cloud.json")"
 check 503 '.code == "etcd_outcome_unknown" and (.error | test("may have been applied"))' "etcd frozen"
+# An idempotent admin change (drain: one unconditional put) is sent again instead: etcd frozen for
+# 2.5 s (longer than one request's 2 s timeout) costs the caller a wait, not a 503.
+host=$(api GET /v1/hosts "$ADMIN_TOKEN" | jq -r '.[0].name')
+kill -STOP "$(jq -r .etcd.pid "$CLOUD_DIR/cloud.json")"
+( sleep 2.5; kill -CONT "$(jq -r .etcd.pid "$CLOUD_DIR/cloud.json")" ) &
+api POST "/v1/hosts/$host/drain" "$ADMIN_TOKEN" '{}' >/dev/null
+wait
+check 200 '.draining == true' "drain while etcd froze for 2.5 s (sent again)"
+api POST "/v1/hosts/$host/undrain" "$ADMIN_TOKEN" '{}' >/dev/null
+check 200 '.draining == false' "undrain"
 say PASS

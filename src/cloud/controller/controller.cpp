@@ -2216,7 +2216,18 @@ json Controller::drain_host(const Caller& c, const std::string& host, bool drain
   HostAdmin admin{drain, drain};
   TxnPlan plan;
   plan.ops.push_back(etcd::Op::put(keys_.hostadmin(host), dump_record(admin)));
-  const auto r = txn(plan);
+  etcd::TxnResult r;
+  for (int attempt = 1;; ++attempt) {
+    try {
+      r = txn(plan);
+      break;
+    } catch (const etcd::EtcdError& e) {
+      // One unconditional put: sending it again is right whether or not the unanswered one
+      // committed, so an etcd that stalls for a moment costs the caller a wait, not a 503.
+      if (!e.unavailable() || attempt >= 3 || stopping_) throw;
+      log(fmt::format("{} {}: etcd did not answer ({}); sending it again", drain ? "drain" : "undrain", host, e.what()));
+    }
+  }
   apply_plan_locally(plan, r.revision);
   event("", "", host, drain ? "drain" : "undrain",
         drain ? fmt::format("host {} cordoned and draining: its VMs move live where they can, else by stop-and-restart", host)
