@@ -1056,8 +1056,19 @@ bool Controller::apply_live_step(const std::string& vm_id, const LiveDecision& d
       break;
     }
   }
+  if (d.step == LiveStep::Finish) {
+    // Noted before the commit: the watch may apply the moved record (and a drain act on it)
+    // before txn() returns here. Harmless if it fails: a migrating VM is not moved anyway.
+    std::lock_guard<std::mutex> lock(mu_);
+    std::erase_if(moved_live_at_, [](const auto& m) { return Clock::now() - m.second > std::chrono::seconds(30); });
+    moved_live_at_[vm_id] = Clock::now();
+  }
   const auto r = txn(plan, failure);
   if (!r.succeeded) {
+    if (d.step == LiveStep::Finish) {
+      std::lock_guard<std::mutex> lock(mu_);
+      moved_live_at_.erase(vm_id);
+    }
     absorb_conflict(r);
     return false;
   }
@@ -1074,8 +1085,6 @@ bool Controller::apply_live_step(const std::string& vm_id, const LiveDecision& d
       {
         std::lock_guard<std::mutex> lock(mu_);
         live_failures_.erase(vm_id);
-        std::erase_if(moved_live_at_, [](const auto& m) { return Clock::now() - m.second > std::chrono::seconds(30); });
-        moved_live_at_[vm_id] = Clock::now();
       }
       event(rec.tenant, rec.name, after.host, "moved",
             fmt::format("{} from {} to {} (generation {}): moved live (downtime {:.1f} ms, total {:.0f} ms, {} rounds)",
