@@ -433,6 +433,10 @@ private:
   // out-of-line call went on with the block: the next check then looks at everything).
   uint64_t jit_check_generation_ = 0;
   uint64_t jit_region_pc_ = 0; // virtual pc of the entry block of the native unit running
+  // Per load/store site of native code, the soft-TLB index it used last (docs/jit.md, "Loads and
+  // stores"): only a hint, checked against the address, so sites may share a slot.
+  static constexpr unsigned kJitHints = 4096;
+  uint16_t jit_hints_[kJitHints] = {};
   Block* jit_block_ = nullptr; // the block native code is in (or last ran)
   // An unlinked direct exit asked to be linked to whatever block runs next (docs/jit.md): the
   // block, which of its exits, and the chain epoch when native code returned (the request is

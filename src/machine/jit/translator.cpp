@@ -132,6 +132,15 @@ bool reads_counters(Op op) {
   }
 }
 
+bool is_load(Op op) {
+  switch (op) {
+  case Op::Lb: case Op::Lh: case Op::Lw: case Op::Ld: case Op::Lbu: case Op::Lhu: case Op::Lwu:
+    return true;
+  default:
+    return false;
+  }
+}
+
 bool is_division(Op op) {
   switch (op) {
   case Op::Div: case Op::Divu: case Op::Rem: case Op::Remu: case Op::Divw: case Op::Divuw: case Op::Remw:
@@ -151,9 +160,9 @@ public:
   // `exec_delta`: executable address minus writable address of the code cache (rel32 jumps to
   // the exit stub are computed against where the code runs, not where it is written).
   BlockEmitter(const Layout& layout, const std::vector<Block*>& region, const void* exit, const LookupEntry* lookup,
-               intptr_t exec_delta, size_t max, uint8_t* at)
+               intptr_t exec_delta, size_t max, uint8_t* at, unsigned& next_hint)
       : Xbyak::CodeGenerator(max, at), l_(layout), owner_(*region.front()), exit_(exit), lookup_(lookup),
-        exec_delta_(exec_delta) {
+        exec_delta_(exec_delta), next_hint_(next_hint) {
     for (Block* b : region) {
       Sub& s = subs_.emplace_back();
       s.block = b;
@@ -182,6 +191,7 @@ public:
     for (size_t k = 0; k < subs_.size(); ++k) {
       cur_ = k;
       fs_known_dirty_ = false; // the unit's internal edges may come from anywhere
+      computed_.fill(false);
       const Block& block = *subs_[k].block;
       L(subs_[k].body); // internal edges (a loop's back edge among them) jump here
       mov(qword[rbx + l_.block_retired], static_cast<uint32_t>(block.count));
@@ -202,6 +212,9 @@ public:
           emit_fallback(op, last);
         // FS stays Dirty to the end of the block once an op left it so: only CSR writes, traps and
         // xRET change it, and they leave the block.
+        // Which registers hold an address computed in this block (for the soft-TLB hint).
+        if (op.rd != 0 && op.rd < kGuestRegisters && !fp_memory(op.op))
+          computed_[op.rd] = translated_inline(op.op) && writes_rd(op.op) && !is_load(op.op);
         if (fp_leaves_fs_dirty(op.op))
           fs_known_dirty_ = true;
         else if (!translated_inline(op.op))
@@ -835,7 +848,7 @@ private:
   // The entry is indexed by the first byte's page and its tag compared with the last byte's page
   // number: an access that crosses into the next page misses, since that page's number never sits
   // in this page's slot. The context's table base is computed off the address's dependency chain.
-  void tlb_lookup(const BlockOp& op, Access access, unsigned size, Xbyak::Label& miss) {
+  void tlb_lookup(const BlockOp& op, Access access, unsigned size, Xbyak::Label& miss, bool use_hint) {
     const auto imm = static_cast<int32_t>(op.imm);
     if (const auto h = host(op.rs1)) {
       if (imm == 0)
@@ -850,10 +863,36 @@ private:
     mov(edx, dword[rbx + l_.data_context]);
     imul(edx, edx, static_cast<int>(3 * SoftTlb::kEntries * sizeof(TlbEntry)));
     add(rdx, qword[rbx + l_.tlb]); // the tables live outside the hart (SoftTlb::base_slot)
-    mov(ecx, esi);
-    shr(ecx, 12);
-    and_(ecx, SoftTlb::kEntries - 1);
+    if (!use_hint) {
+      mov(ecx, esi);
+      shr(ecx, 12);
+      and_(ecx, SoftTlb::kEntries - 1);
+      lea(rcx, ptr[rcx + rcx * 2]); // 24-byte entries: index * 3 * 8
+    } else {
+    // The entry is indexed by the site's hint, when it is the address's index: the entry's
+    // loads then wait for the hint and the context, not for the address (a table lookup keeps
+    // the index arithmetic and the addend load off its dependency chain; the address only
+    // feeds compares). A wrong hint is replaced and the address's index used. Only loads whose
+    // address the block computed (not loaded: a pointer chase rarely stays in one page, and
+    // not an induction variable) use one, where the chain is the address.
+    Xbyak::Label& rehint = labels_.emplace_back();
+    Xbyak::Label& hinted = labels_.emplace_back();
+    const auto hint = word[rbx + l_.hints + static_cast<int32_t>(2 * (next_hint_++ % l_.hint_slots))];
+    movzx(ecx, hint);
+    mov(eax, esi);
+    shr(eax, 12);
+    and_(eax, SoftTlb::kEntries - 1);
+    cmp(eax, ecx);
+    jne(rehint, T_NEAR);
+    L(hinted);
     lea(rcx, ptr[rcx + rcx * 2]); // 24-byte entries: index * 3 * 8
+    later([this, hint, &rehint, &hinted]() {
+      L(rehint);
+      mov(hint, ax);
+      mov(ecx, eax);
+      jmp(hinted, T_NEAR);
+    });
+    }
     if (size == 1)
       mov(rax, rsi);
     else
@@ -1035,7 +1074,7 @@ private:
     Xbyak::Label& done = labels_.emplace_back();
     const std::optional<Xbyak::Reg64> hd = fp ? std::nullopt : host(op.rd);
     const Xbyak::Reg64 d = hd ? *hd : rax;
-    tlb_lookup(op, Access::Load, size, miss);
+    tlb_lookup(op, Access::Load, size, miss, computed_[op.rs1]);
     switch (size) {
     case 1: if (sign) movsx(d, byte[rcx + rsi]); else movzx(d.cvt32(), byte[rcx + rsi]); break;
     case 2: if (sign) movsx(d, word[rcx + rsi]); else movzx(d.cvt32(), word[rcx + rsi]); break;
@@ -1069,7 +1108,7 @@ private:
   void store(const BlockOp& op, unsigned size, bool fp = false) {
     Xbyak::Label& miss = labels_.emplace_back();
     Xbyak::Label& done = labels_.emplace_back();
-    tlb_lookup(op, Access::Store, size, miss);
+    tlb_lookup(op, Access::Store, size, miss, false);
     const std::optional<Xbyak::Reg64> hs = fp ? std::nullopt : host(op.rs2);
     if (!fp && op.rs2 == 0) { // x0: an immediate zero
       switch (size) {
@@ -1116,9 +1155,11 @@ private:
   const void* exit_;
   const LookupEntry* lookup_;
   intptr_t exec_delta_;
+  unsigned& next_hint_;
   std::deque<Sub> subs_;
   size_t cur_ = 0; // the block being emitted
   bool fs_known_dirty_ = false; // an earlier op of the block made sure FS is Dirty from here on
+  std::array<bool, kGuestRegisters> computed_{}; // written by an earlier inline op of the block, not a load
   static constexpr uint64_t kMinNormal64 = uint64_t{1} << 52, kInfinity64 = uint64_t{0x7ff} << 52;
   std::array<std::optional<Xbyak::Reg64>, kGuestRegisters> host_{};
   std::array<bool, kGuestRegisters> written_{};
@@ -1192,6 +1233,8 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
   l.jit_left = offset_of(h, h.jit_left_);
   l.check_generation = offset_of(h, h.jit_check_generation_);
   l.region_pc = offset_of(h, h.jit_region_pc_);
+  l.hints = offset_of(h, h.jit_hints_);
+  l.hint_slots = Hart::kJitHints;
   l.jit_block = offset_of(h, h.jit_block_);
   l.dma_seen = offset_of(h, h.dma_generation_seen_);
   l.link_from = offset_of(h, h.jit_link_from_);
@@ -1343,7 +1386,7 @@ bool Translator::translate(Block& block) {
   uint8_t* const start = code_.cursor();
   const intptr_t delta = reinterpret_cast<intptr_t>(code_.executable(start)) - reinterpret_cast<intptr_t>(start);
   try {
-    BlockEmitter emitter(layout_, region, exit_, lookup_.get(), delta, window, start);
+    BlockEmitter emitter(layout_, region, exit_, lookup_.get(), delta, window, start, next_hint_);
     emitter.emit();
     emitter.ready();
     block.jit_code = code_.executable(start);

@@ -27,7 +27,8 @@ struct Layout {
   int32_t x = 0, pc = 0, block_pc = 0, block_retired = 0, data_context = 0, fetch_context = 0;
   int32_t exit_requested = 0, mip = 0, sstc_pending = 0, mie = 0, chain_epoch = 0, tlb = 0;
   int32_t jit_left = 0, jit_block = 0, dma_seen = 0, link_from = 0, link_exit = 0, check_generation = 0;
-  int32_t region_pc = 0;
+  int32_t region_pc = 0, hints = 0;
+  uint32_t hint_slots = 1; // Hart::kJitHints
   int32_t f = 0, mstatus = 0, vsstatus = 0, virt = 0, fflags = 0, frm = 0;
   const void* pins = nullptr;          // the interrupt pin levels (64-bit)
   const uint64_t* dma_generation = nullptr;
@@ -110,6 +111,7 @@ private:
   uint64_t translated_ = 0;
   uint64_t linked_ = 0;
   uint64_t region_blocks_ = 0;
+  unsigned next_hint_ = 0; // the next load/store site's slot in Hart::jit_hints_ (round robin)
   unsigned max_region_blocks_ = kMaxRegionBlocks;
 };
 
