@@ -1341,40 +1341,58 @@ bool Translator::fetch_uniform(uint64_t paddr) const {
   return true;
 }
 
+namespace {
+// The physical addresses inside its page that a block's direct exits go to (at most 2).
+unsigned direct_targets(const Block& b, uint64_t (&out)[2]) {
+  const OpHandler fall_through = fall_through_handler();
+  unsigned n = 0;
+  for (const BlockOp& op : b.ops) {
+    int64_t targets[2];
+    unsigned k = 0;
+    if (op.handler == fall_through) {
+      targets[k++] = op.offset;
+    } else if (op.op == Op::Jal) {
+      targets[k++] = static_cast<int64_t>(op.offset) + op.imm;
+    } else if (op.op == Op::Beq || op.op == Op::Bne || op.op == Op::Blt || op.op == Op::Bge || op.op == Op::Bltu ||
+               op.op == Op::Bgeu) {
+      targets[k++] = static_cast<int64_t>(op.offset) + op.length;
+      targets[k++] = static_cast<int64_t>(op.offset) + op.imm;
+    }
+    for (unsigned t = 0; t < k && n < 2; ++t) {
+      const int64_t in_page = static_cast<int64_t>(b.paddr & 0xfff) + targets[t];
+      if (in_page >= 0 && in_page < 4096) out[n++] = (b.paddr & ~uint64_t{0xfff}) + static_cast<uint64_t>(in_page);
+    }
+  }
+  return n;
+}
+} // namespace
+
 std::vector<Block*> Translator::region_of(Block& entry) const {
   std::vector<Block*> region{&entry};
   if (max_region_blocks_ <= 1 || !fetch_uniform(entry.paddr)) return region;
   size_t ops = entry.ops.size();
-  const OpHandler fall_through = fall_through_handler();
+  bool loop = false; // another block of the unit jumps back to the entry
   for (size_t i = 0; i < region.size(); ++i) {
-    const Block& b = *region[i];
-    for (const BlockOp& op : b.ops) {
-      int64_t targets[2];
-      unsigned n = 0;
-      if (op.handler == fall_through) {
-        targets[n++] = op.offset;
-      } else if (op.op == Op::Jal) {
-        targets[n++] = static_cast<int64_t>(op.offset) + op.imm;
-      } else if (op.op == Op::Beq || op.op == Op::Bne || op.op == Op::Blt || op.op == Op::Bge || op.op == Op::Bltu ||
-                 op.op == Op::Bgeu) {
-        targets[n++] = static_cast<int64_t>(op.offset) + op.length;
-        targets[n++] = static_cast<int64_t>(op.offset) + op.imm;
-      }
-      for (unsigned t = 0; t < n; ++t) {
-        const int64_t in_page = static_cast<int64_t>(b.paddr & 0xfff) + targets[t];
-        if (in_page < 0 || in_page >= 4096 || region.size() >= max_region_blocks_) continue;
-        const uint64_t paddr = (b.paddr & ~uint64_t{0xfff}) + static_cast<uint64_t>(in_page);
-        if (std::find_if(region.begin(), region.end(), [&](const Block* r) { return r->paddr == paddr; }) !=
-            region.end())
-          continue;
-        // Only blocks the hart has decoded already (they ran): decoding here could clear the cache.
-        Block* next = hart_.blocks_.find(paddr);
-        if (next == nullptr || next->ops.empty() || ops + next->ops.size() > kMaxRegionOps) continue;
-        ops += next->ops.size();
-        region.push_back(next);
-      }
+    uint64_t targets[2];
+    const unsigned n = direct_targets(*region[i], targets);
+    for (unsigned t = 0; t < n; ++t) {
+      const uint64_t paddr = targets[t];
+      if (i != 0 && paddr == entry.paddr) loop = true;
+      if (region.size() >= max_region_blocks_) continue;
+      if (std::find_if(region.begin(), region.end(), [&](const Block* r) { return r->paddr == paddr; }) !=
+          region.end())
+        continue;
+      // Only blocks the hart has decoded already (they ran): decoding here could clear the cache.
+      Block* next = hart_.blocks_.find(paddr);
+      if (next == nullptr || next->ops.empty() || ops + next->ops.size() > kMaxRegionOps) continue;
+      ops += next->ops.size();
+      region.push_back(next);
     }
   }
+  // Without a loop through the entry, a unit only translates its blocks again (each is
+  // translated alone when it gets hot) and chains them as links would: the boot, mostly
+  // straight-line code, spent a fifth more host time translating when every unit was kept.
+  if (!loop) region.resize(1);
   return region;
 }
 
