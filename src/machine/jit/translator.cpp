@@ -1392,7 +1392,14 @@ std::vector<Block*> Translator::region_of(Block& entry) const {
   // Without a loop through the entry, a unit only translates its blocks again (each is
   // translated alone when it gets hot) and chains them as links would: the boot, mostly
   // straight-line code, spent a fifth more host time translating when every unit was kept.
-  if (!loop) region.resize(1);
+  // Except one step through an unconditional jump or fall-through: the block it always goes on
+  // to (a switch's case going back to the dispatch) runs in the same unit, with the registers
+  // still in host registers.
+  if (!loop) {
+    uint64_t targets[2];
+    const bool one_way = direct_targets(entry, targets) == 1 && region.size() > 1 && region[1]->paddr == targets[0];
+    region.resize(one_way ? 2 : 1);
+  }
   return region;
 }
 
