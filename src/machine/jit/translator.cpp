@@ -1,6 +1,8 @@
-// Emission of x86-64 for one decoded block (docs/jit.md). Host register use:
+// Emission of x86-64 for one native unit: a decoded block, or a block and the blocks of its page
+// it loops through (docs/jit.md). Host register use:
 //   rbx            the Hart*
-//   rbp, r12-r15   guest registers (callee-saved: they survive helper calls)
+//   r15            the chain budget's countdown (Hart::jit_left_)
+//   rbp, r12-r14   guest registers (callee-saved: they survive helper calls)
 //   r8-r11         guest registers (caller-saved: pushed around out-of-line calls)
 //   rax rcx rdx rsi rdi   scratch
 #include "machine/jit/translator.hpp"
