@@ -244,7 +244,14 @@ void Hart::set_jit(bool on, uint32_t hot_threshold) {
   blocks_.clear();
   break_chains();
   jit_ = on ? std::make_unique<jit::Translator>(*this) : nullptr;
+  if (jit_) jit_->set_max_region_blocks(jit_region_limit_);
 }
+
+void Hart::set_jit_region_blocks(unsigned n) {
+  jit_region_limit_ = n;
+  if (jit_) jit_->set_max_region_blocks(n);
+}
+uint64_t Hart::jit_region_blocks() const { return jit_ ? jit_->region_blocks() : 0; }
 
 uint64_t Hart::jit_translated_blocks() const { return jit_ ? jit_->translated_blocks() : 0; }
 uint64_t Hart::jit_linked_exits() const { return jit_ ? jit_->linked_exits() : 0; }
@@ -253,16 +260,18 @@ uint64_t Hart::jit_linked_exits() const { return jit_ ? jit_->linked_exits() : 0
 // hart exactly as the interpreter would leave it after that block.
 void Hart::run_translated(Block*& block, uint64_t steps, uint64_t budget, uint64_t& retired_total,
                           uint64_t& steps_total) {
-  jit_retired_ = 0;
   jit_committed_ = 0;
   jit_block_ = block;
   // Chain until run()'s budget or the timer poll point, where native code polls the timer itself
-  // as the dispatcher would (Runtime::chain_limit) and goes on when nothing is pending.
+  // as the dispatcher would (Runtime::chain_limit) and goes on when nothing is pending. At least
+  // 1: the dispatcher enters only below both.
   jit_limit_ = std::min(budget, next_timer_poll_) - steps;
-  jit_->enter(block->jit_code, steps, budget, dma_generation_seen_);
+  jit_left_ = jit_limit_;
+  jit_check_generation_ = dma_generation_seen_;
+  jit_->enter(block->jit_code, steps, budget);
   jit_link_epoch_ = chain_epoch_;
   block = jit_block_;
-  const uint64_t uncommitted = jit_retired_ + block_retired_;
+  const uint64_t uncommitted = jit_retired() + block_retired_;
   retire(uncommitted);
   retired_total += jit_committed_ + uncommitted;
   steps_total += jit_committed_ + uncommitted + (block_retired_ == 0 ? 1 : 0);

@@ -170,6 +170,10 @@ public:
   uint64_t jit_translated_blocks() const;
   // Direct exits patched to jump straight to their successor (tests and statistics).
   uint64_t jit_linked_exits() const;
+  // At most `n` blocks of one page per native unit (docs/jit.md, "Regions"; 1: each block alone;
+  // tests), and the blocks translated into other blocks' units so far.
+  void set_jit_region_blocks(unsigned n);
+  uint64_t jit_region_blocks() const;
   size_t decoded_blocks() const { return blocks_.size(); }
 
   // Debugging (the gdb stub, machine/gdb; docs/gdb.md). Between run() calls only.
@@ -417,9 +421,22 @@ private:
   void run_translated(Block*& block, uint64_t steps, uint64_t budget, uint64_t& retired_total, uint64_t& steps_total);
   std::unique_ptr<jit::Translator> jit_;
   uint32_t jit_hot_threshold_ = kJitHotThreshold;
-  uint64_t jit_retired_ = 0;   // instructions of chained blocks completed, not yet retired
+  unsigned jit_region_limit_ = ~0u; // set_jit_region_blocks (the translator's bound when larger)
+  // The chain budget counts down in jit_left_ (host register r15 while native code runs, stored
+  // at every return and before calls that read it): jit_limit_ - jit_left_ instructions of
+  // chained blocks are completed and not yet retired; chaining stops before it reaches 0.
+  uint64_t jit_left_ = 0;
   uint64_t jit_committed_ = 0; // instructions already retired into instret by a fallback call
-  uint64_t jit_limit_ = 0;     // stop chaining once jit_retired_ reaches this
+  uint64_t jit_limit_ = 0;
+  uint64_t jit_retired() const { return jit_limit_ - jit_left_; }
+  // The bus's DMA generation the per-block check expects (the dispatcher's, or ~0 after an
+  // out-of-line call went on with the block: the next check then looks at everything).
+  uint64_t jit_check_generation_ = 0;
+  uint64_t jit_region_pc_ = 0; // virtual pc of the entry block of the native unit running
+  // Per load/store site of native code, the soft-TLB index it used last (docs/jit.md, "Loads and
+  // stores"): only a hint, checked against the address, so sites may share a slot.
+  static constexpr unsigned kJitHints = 4096;
+  uint16_t jit_hints_[kJitHints] = {};
   Block* jit_block_ = nullptr; // the block native code is in (or last ran)
   // An unlinked direct exit asked to be linked to whatever block runs next (docs/jit.md): the
   // block, which of its exits, and the chain epoch when native code returned (the request is

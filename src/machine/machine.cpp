@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -73,8 +74,12 @@ Machine::Machine(const MachineConfig& config, ConsoleBackend& console)
   if (!config.initrd.empty()) spec.initrd = config.initrd;
   spec.extra = config.loads;
   const BootInfo info = board_->boot(spec);
+  // A measurement knob, not an option: NIMBUS_JIT_REGION_BLOCKS=1 translates every block alone
+  // (docs/jit.md, "Regions"), to compare with units of several blocks in the same binary.
+  const char* region = std::getenv("NIMBUS_JIT_REGION_BLOCKS");
   for (auto& hart : harts_) {
     hart->reset(info.reset_pc);
+    if (region != nullptr) hart->set_jit_region_blocks(static_cast<unsigned>(std::strtoul(region, nullptr, 10)));
     hart->set_jit(config.jit, config.jit_threshold);
   }
 }

@@ -22,15 +22,16 @@ struct Runtime {
   // untranslated ops call their handler directly (nothing else reads the counters mid-run).
   // Returns the handler's result: the next op, or null when the block was left.
   static const BlockOp* call_handler(Hart* h, const BlockOp* op) {
-    if (h->jit_retired_ != 0) {
-      h->retire(h->jit_retired_);
-      h->jit_committed_ += h->jit_retired_;
-      h->jit_limit_ -= h->jit_retired_; // the chain budget counts committed instructions too
-      h->jit_retired_ = 0;
+    // Native code stored the countdown (r15) into jit_left_ before the call; it stays as it is.
+    if (const uint64_t retired = h->jit_retired(); retired != 0) {
+      h->retire(retired);
+      h->jit_committed_ += retired;
+      h->jit_limit_ = h->jit_left_; // the chain budget counts committed instructions too
     }
     return op->handler(*h, op);
   }
-  // The chain budget ran out at a chain entry; the block that just completed is counted in
+  // The chain budget ran out at the end of a block (native code put the countdown back as it was
+  // before that block and stored it in jit_left_); the block that just completed is counted in
   // block_retired_. Returns 0 to go back to the dispatcher with the state after that block: at
   // run()'s budget, or at the timer poll point when the dispatcher has something to do there (an
   // enabled interrupt pending, an exit request, DMA). Otherwise does what the dispatcher does at
@@ -38,15 +39,17 @@ struct Runtime {
   // interrupts are taken at the same instruction as in the interpreter, without the round trip.
   static uint64_t chain_limit(Hart* h) {
     Translator::NativeRun& run = h->jit_->native_run;
-    const uint64_t done = run.steps + h->jit_committed_ + h->jit_retired_ + h->block_retired_;
+    const uint64_t retired = h->jit_retired();
+    const uint64_t done = run.steps + h->jit_committed_ + retired + h->block_retired_;
     if (done >= run.budget || done < h->next_timer_poll_) return 0;
     h->poll_timer();
     h->next_timer_poll_ = done + Hart::kTimerPollInterval;
     if (h->exit_requested_ || ((h->mip_ | h->sstc_pending_ | h->pins_.sample()) & h->mie_) != 0 ||
         h->bus_.dma_generation() != h->dma_generation_seen_)
       return 0;
-    run.check_generation = h->dma_generation_seen_;
+    h->jit_check_generation_ = h->dma_generation_seen_;
     h->jit_limit_ = std::min(run.budget, h->next_timer_poll_) - (run.steps + h->jit_committed_);
+    h->jit_left_ = h->jit_limit_ - retired; // above the block's count: done < the new limit
     return 1;
   }
   // A load that missed the inline soft-TLB path (miss, MMIO, page crossing).

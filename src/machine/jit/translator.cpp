@@ -1,6 +1,8 @@
-// Emission of x86-64 for one decoded block (docs/jit.md). Host register use:
+// Emission of x86-64 for one native unit: a decoded block, or a block and the blocks of its page
+// it loops through (docs/jit.md). Host register use:
 //   rbx            the Hart*
-//   rbp, r12-r15   guest registers (callee-saved: they survive helper calls)
+//   r15            the chain budget's countdown (Hart::jit_left_)
+//   rbp, r12-r14   guest registers (callee-saved: they survive helper calls)
 //   r8-r11         guest registers (caller-saved: pushed around out-of-line calls)
 //   rax rcx rdx rsi rdi   scratch
 #include "machine/jit/translator.hpp"
@@ -132,6 +134,15 @@ bool reads_counters(Op op) {
   }
 }
 
+bool is_load(Op op) {
+  switch (op) {
+  case Op::Lb: case Op::Lh: case Op::Lw: case Op::Ld: case Op::Lbu: case Op::Lhu: case Op::Lwu:
+    return true;
+  default:
+    return false;
+  }
+}
+
 bool is_division(Op op) {
   switch (op) {
   case Op::Div: case Op::Divu: case Op::Rem: case Op::Remu: case Op::Divw: case Op::Divuw: case Op::Remw:
@@ -142,173 +153,226 @@ bool is_division(Op op) {
   }
 }
 
+// One native unit (docs/jit.md, "Regions"): an entry block and the decoded blocks of its page
+// that direct branches reach from it. Guest registers stay in host registers across the unit's
+// internal edges; every block's end (internal or not) runs the per-block check and counts that
+// block's instructions, so instret and interrupt points are the interpreter's.
 class BlockEmitter : public Xbyak::CodeGenerator {
 public:
   // `exec_delta`: executable address minus writable address of the code cache (rel32 jumps to
   // the exit stub are computed against where the code runs, not where it is written).
-  BlockEmitter(const Layout& layout, Block& block, const void* exit, const LookupEntry* lookup, intptr_t exec_delta,
-               size_t max, uint8_t* at)
-      : Xbyak::CodeGenerator(max, at), l_(layout), block_(block), exit_(exit), lookup_(lookup),
-        exec_delta_(exec_delta) {}
+  BlockEmitter(const Layout& layout, const std::vector<Block*>& region, const void* exit, const LookupEntry* lookup,
+               intptr_t exec_delta, size_t max, uint8_t* at, unsigned& next_hint)
+      : Xbyak::CodeGenerator(max, at), l_(layout), owner_(*region.front()), exit_(exit), lookup_(lookup),
+        exec_delta_(exec_delta), next_hint_(next_hint) {
+    for (Block* b : region) {
+      Sub& s = subs_.emplace_back();
+      s.block = b;
+      s.delta = static_cast<int64_t>(b->paddr) - static_cast<int64_t>(owner_.paddr);
+    }
+  }
 
   // Offsets in the emitted code.
-  size_t dispatcher_entry = 0;       // where the dispatcher enters (the chain entry is offset 0)
+  size_t chain_entry = 0;            // where other blocks jump, the pc in rax (the dispatcher entry is offset 0)
   unsigned exits = 0;                // patchable direct exits
   size_t site[2] = {};               // their rel32 fields
   uint64_t target_paddr[2] = {};
 
   void emit() {
     allocate();
-    // Chain entry, where other blocks jump: the once-per-block check. The block that jumped here
-    // is complete (its instruction count is still in block_retired_); it is counted into the
-    // chain only when this block will run, so a failed check leaves exactly the state after it.
-    chain_check(exit_label_);
-
-    // Dispatcher entry: this block's pc is in pc_ (the dispatcher or the previous block put it there).
-    dispatcher_entry = getSize();
+    // Dispatcher entry: this block's pc is in pc_ (the dispatcher put it there).
     mov(rax, qword[rbx + l_.pc]);
+    // Chain entry, where other blocks' native code jumps with the pc in rax (and in pc_). The
+    // block that jumped here did the per-block check at its end and is counted in the chain.
+    chain_entry = getSize();
+    mov(qword[rbx + l_.region_pc], rax);
     mov(qword[rbx + l_.block_pc], rax);
-    mov(rax, reinterpret_cast<uint64_t>(&block_));
-    mov(qword[rbx + l_.jit_block], rax);
-    mov(qword[rbx + l_.block_retired], static_cast<uint32_t>(block_.count));
     reload_all();
-    L(body_); // where a jump back to this block's own start continues (exit_static)
 
     const OpHandler fall_through = fall_through_handler();
-    for (size_t i = 0; i < block_.ops.size(); ++i) {
-      const BlockOp& op = block_.ops[i];
-      const bool last = i + 1 == block_.ops.size();
-      if (op.handler == fall_through) {
-        exit_static(op.offset);
-        break;
+    for (size_t k = 0; k < subs_.size(); ++k) {
+      cur_ = k;
+      fs_known_dirty_ = false; // the unit's internal edges may come from anywhere
+      computed_.fill(false);
+      const Block& block = *subs_[k].block;
+      L(subs_[k].body); // internal edges (a loop's back edge among them) jump here
+      mov(qword[rbx + l_.block_retired], static_cast<uint32_t>(block.count));
+      for (size_t i = 0; i < block.ops.size(); ++i) {
+        const BlockOp& op = block.ops[i];
+        const bool last = i + 1 == block.ops.size();
+        if (op.handler == fall_through) {
+          exit_static(op.offset);
+          break;
+        }
+        if (fp_memory(op.op))
+          fp_memory_access(op, last);
+        else if (fp_inline(op.op) && fp_inline_applies(op, last))
+          fp_inline_op(op);
+        else if (translated_inline(op.op))
+          emit_inline(op);
+        else
+          emit_fallback(op, last);
+        // FS stays Dirty to the end of the block once an op left it so: only CSR writes, traps and
+        // xRET change it, and they leave the block.
+        // Which registers hold an address computed in this block (for the soft-TLB hint).
+        if (op.rd != 0 && op.rd < kGuestRegisters && !fp_memory(op.op))
+          computed_[op.rd] = translated_inline(op.op) && writes_rd(op.op) && !is_load(op.op);
+        if (fp_leaves_fs_dirty(op.op))
+          fs_known_dirty_ = true;
+        else if (!translated_inline(op.op))
+          fs_known_dirty_ = false; // another handler ran: assume nothing
       }
-      if (fp_memory(op.op))
-        fp_memory_access(op, last);
-      else if (fp_inline(op.op) && fp_inline_applies(op, last))
-        fp_inline_op(op);
-      else if (translated_inline(op.op))
-        emit_inline(op);
-      else
-        emit_fallback(op, last);
-      // FS stays Dirty to the end of the block once an op left it so: only CSR writes, traps and
-      // xRET change it, and they leave the block.
-      if (fp_leaves_fs_dirty(op.op))
-        fs_known_dirty_ = true;
-      else if (!translated_inline(op.op))
-        fs_known_dirty_ = false; // another handler ran: assume nothing
     }
 
-    // To the dispatcher with the state after the last complete block (a failed check, a lookup miss).
-    L(exit_label_);
-    jmp_exit();
-
-    // Registers stored back, then to the dispatcher: traps and stores into code end here.
-    L(sync_exit_);
-    store_written();
-    jmp_exit();
-
-    // The indirect exit: pc_ holds the target (also in rax); registers are stored. Probe the
-    // lookup table; a hit jumps to the target's chain entry.
-    if (lookup_used_) {
-      L(lookup_label_);
-      mov(ecx, eax);
-      shr(ecx, 1);
-      and_(ecx, Translator::kLookupEntries - 1);
-      shl(ecx, 5);
-      mov(rdx, reinterpret_cast<uint64_t>(lookup_));
-      add(rdx, rcx);
-      cmp(rax, qword[rdx]);
-      jne(exit_label_, T_NEAR);
-      mov(rax, qword[rbx + l_.chain_epoch]);
-      mov(ecx, dword[rbx + l_.fetch_context]);
-      lea(rax, ptr[rcx + rax * 8]);
-      cmp(rax, qword[rdx + 8]);
-      jne(exit_label_, T_NEAR);
-      jmp(qword[rdx + 16]);
+    for (size_t k = 0; k < subs_.size(); ++k) {
+      cur_ = k;
+      Sub& s = subs_[k];
+      // To the dispatcher with the state after this block (pc_ and registers stored). A lookup
+      // miss comes after the block's check counted it: the dispatcher counts it (block_retired_).
+      L(s.miss);
+      add(r15, s.block->count);
+      L(s.exit_label);
+      jmp_exit();
+      // Registers stored back, then to the dispatcher: traps and stores into code end here.
+      L(s.sync_exit);
+      store_written();
+      jmp_exit();
+      // The indirect exit: pc_ holds the target (also in rax); registers are stored. Probe the
+      // lookup table; a hit jumps to the target's chain entry with the pc still in rax.
+      if (s.lookup_used) {
+        L(s.lookup);
+        mov(ecx, eax);
+        shr(ecx, 1);
+        and_(ecx, Translator::kLookupEntries - 1);
+        shl(ecx, 5);
+        mov(rdx, reinterpret_cast<uint64_t>(lookup_));
+        add(rdx, rcx);
+        cmp(rax, qword[rdx]);
+        jne(s.miss, T_NEAR);
+        mov(rcx, qword[rbx + l_.chain_epoch]);
+        mov(esi, dword[rbx + l_.fetch_context]);
+        lea(rcx, ptr[rsi + rcx * 8]);
+        cmp(rcx, qword[rdx + 8]);
+        jne(s.miss, T_NEAR);
+        jmp(qword[rdx + 16]);
+      }
     }
 
-    // An unlinked direct exit: ask the dispatcher to link it to the block that runs next.
+    // An unlinked direct exit: ask the dispatcher to link it to the block that runs next (which
+    // counts the block, as for a lookup miss).
     for (unsigned i = 0; i < exits; ++i) {
+      cur_ = exit_sub_[i];
       L(link_stub_[i]);
-      mov(rax, reinterpret_cast<uint64_t>(&block_));
+      add(r15, cur_sub().block->count);
+      mov(rax, reinterpret_cast<uint64_t>(&owner_));
       mov(qword[rbx + l_.link_from], rax);
       mov(qword[rbx + l_.link_exit], i);
       jmp_exit();
     }
 
-    for (auto& slow : slow_paths_) slow();
+    for (size_t i = 0; i < slow_paths_.size(); ++i) { // a deque: slow paths may add more
+      cur_ = slow_paths_[i].first;
+      slow_paths_[i].second();
+    }
   }
 
 private:
-  // The once-per-block check of a chain entry (docs/jit.md): jumps to `fail` unless the chain
-  // budget allows the block that just completed (its count is in block_retired_), no exit is
-  // requested, no enabled interrupt is pending and no DMA wrote memory; then counts that block
-  // into the chain.
-  //
-  // The fast path is the budget and one compare: the bus's DMA generation against
-  // NativeRun::check_generation, which is the generation the dispatcher saw, or ~0 after an out-of-line
-  // call that went on with the block (a device access may have raised an interrupt or written
-  // memory). Only then are the interrupt and exit checks repeated (`full`): nothing else changes
-  // them while native code runs on this thread, since CSR writes, traps and xRET leave for the
-  // dispatcher. Pins driven from other threads (and their DMA's interrupts) are seen at the
-  // latest at the next timer poll point, which native code reaches within kTimerPollInterval
-  // instructions (Runtime::chain_limit). `count`: the completed block's instruction count when
-  // known here (a loop's back edge).
-  void chain_check(Xbyak::Label& fail, std::optional<uint32_t> count = std::nullopt) {
+  struct Sub {
+    Block* block = nullptr;
+    int64_t delta = 0; // its paddr (and pc) minus the entry block's
+    Xbyak::Label body, miss, exit_label, sync_exit, lookup;
+    bool lookup_used = false;
+  };
+  Sub& cur_sub() { return subs_[cur_]; }
+  // Out-of-line code emitted after the unit, as part of the block being emitted now.
+  void later(std::function<void()> f) { slow_paths_.emplace_back(cur_, std::move(f)); }
+
+  // The per-block check at the normal end of the current block (docs/jit.md): counts the block
+  // into the chain and goes on unless the chain budget ran out (the countdown in r15 reaching 0:
+  // run()'s budget or the timer poll point, where Runtime::chain_limit may go on), or the bus's
+  // DMA generation is not the one expected (jit_check_generation_: the one the dispatcher saw, or
+  // ~0 after an out-of-line call went on with a block, since a device access may have raised an
+  // interrupt or written memory; then exit_requested_ and the enabled pending interrupts are
+  // checked too). Nothing else changes them while native code runs on this thread (CSR writes,
+  // traps and xRET leave for the dispatcher), so interrupts are taken at the same instruction as
+  // in the interpreter; pins driven from other threads are seen at the next timer poll point at
+  // the latest. `fail` is entered with the block not counted, to return to the dispatcher with
+  // exactly the state after it. Clobbers rax (and rsi on the slow path unless `keep_rsi`).
+  void end_check(Xbyak::Label& fail, bool keep_rsi = false) {
     Xbyak::Label& top = labels_.emplace_back();
     Xbyak::Label& limit = labels_.emplace_back();
     Xbyak::Label& full = labels_.emplace_back();
     Xbyak::Label& pass = labels_.emplace_back();
+    Xbyak::Label& undo = labels_.emplace_back();
+    const uint32_t count = cur_sub().block->count;
     L(top);
-    mov(rax, qword[rbx + l_.jit_retired]);
-    if (count)
-      add(rax, *count);
-    else
-      add(rax, qword[rbx + l_.block_retired]);
-    cmp(rax, qword[rbx + l_.jit_limit]);
-    jae(limit, T_NEAR);
-    mov(rdx, reinterpret_cast<uint64_t>(l_.dma_generation));
-    mov(rdx, qword[rdx]);
-    mov(rcx, reinterpret_cast<uint64_t>(l_.check_generation));
-    cmp(rdx, qword[rcx]);
+    sub(r15, count);
+    jbe(limit, T_NEAR);
+    mov(rax, ptr[reinterpret_cast<uint64_t>(l_.dma_generation)]); // moffs64: one instruction
+    cmp(rax, qword[rbx + l_.check_generation]);
     jne(full, T_NEAR);
     L(pass);
-    mov(qword[rbx + l_.jit_retired], rax);
     Xbyak::Label* const f = &fail;
-    slow_paths_.push_back([this, f, &top, &limit, &full, &pass]() {
+    later([this, f, count, keep_rsi, &top, &limit, &full, &pass, &undo]() {
       // The budget ran out: the timer poll point (go on when it finds nothing to do) or run()'s end.
       L(limit);
+      add(r15, count);
+      mov(qword[rbx + l_.jit_left], r15);
+      if (keep_rsi) {
+        push(rsi);
+        push(rsi);
+      }
       mov(rdi, rbx);
       call_out(reinterpret_cast<const void*>(&Runtime::chain_limit));
+      if (keep_rsi) {
+        pop(rsi);
+        pop(rsi);
+      }
+      mov(r15, qword[rbx + l_.jit_left]);
       test(eax, eax);
       jz(*f, T_NEAR);
       jmp(top, T_NEAR);
-      L(full);
+      L(full); // rax: the DMA generation
       cmp(byte[rbx + l_.exit_requested], 0);
-      jne(*f, T_NEAR);
+      jne(undo, T_NEAR);
       mov(rcx, qword[rbx + l_.mip]);
       or_(rcx, qword[rbx + l_.sstc_pending]);
       mov(rdi, reinterpret_cast<uint64_t>(l_.pins));
       or_(rcx, qword[rdi]);
       test(qword[rbx + l_.mie], rcx);
-      jnz(*f, T_NEAR);
-      cmp(rdx, qword[rbx + l_.dma_seen]);
-      jne(*f, T_NEAR);
-      mov(rcx, reinterpret_cast<uint64_t>(l_.check_generation));
-      mov(qword[rcx], rdx);
+      jnz(undo, T_NEAR);
+      cmp(rax, qword[rbx + l_.dma_seen]);
+      jne(undo, T_NEAR);
+      mov(qword[rbx + l_.check_generation], rax);
       jmp(pass, T_NEAR);
+      L(undo);
+      add(r15, count);
+      jmp(*f, T_NEAR);
     });
   }
-  // After an out-of-line call that goes on with the block: the next chain entry checks everything.
-  void force_full_check() {
-    mov(rcx, reinterpret_cast<uint64_t>(l_.check_generation));
-    mov(qword[rcx], -1);
+  // After an out-of-line call that goes on with the block: the next check looks at everything.
+  void force_full_check() { mov(qword[rbx + l_.check_generation], -1); }
+  // Interpreter code reads the running block's pc from block_pc_: the unit keeps it in memory
+  // only at its entry, so it is set before every out-of-line call from another block of the unit
+  // (or from the entry block after an internal edge). Clobbers rax.
+  void sync_block_pc() {
+    if (subs_.size() == 1) return; // set at the chain entry, and nothing changes it
+    mov(rax, qword[rbx + l_.region_pc]);
+    if (cur_sub().delta != 0) add(rax, static_cast<uint32_t>(static_cast<int32_t>(cur_sub().delta)));
+    mov(qword[rbx + l_.block_pc], rax);
+  }
+  // The index of the unit's block at `paddr`, if any.
+  std::optional<size_t> member(uint64_t paddr) const {
+    for (size_t k = 0; k < subs_.size(); ++k)
+      if (subs_[k].block->paddr == paddr) return k;
+    return std::nullopt;
   }
 
   // ---- register allocation: the most used guest registers of the inline ops get host registers.
   void allocate() {
     std::array<unsigned, kGuestRegisters> uses{};
-    for (const BlockOp& op : block_.ops) {
+    for (const Sub& s : subs_)
+    for (const BlockOp& op : s.block->ops) {
       if (fp_inline(op.op)) {
         if (fp_reads_x(op.op) && op.rs1 != 0) ++uses[op.rs1];
         if (fp_writes_x(op.op) && op.rd != 0 && op.rd < kGuestRegisters) {
@@ -328,7 +392,7 @@ private:
     std::array<unsigned, kGuestRegisters> order{};
     for (unsigned r = 0; r < kGuestRegisters; ++r) order[r] = r;
     std::stable_sort(order.begin(), order.end(), [&](unsigned a, unsigned b) { return uses[a] > uses[b]; });
-    const std::array<Xbyak::Reg64, 9> pool{rbp, r12, r13, r14, r15, r8, r9, r10, r11};
+    const std::array<Xbyak::Reg64, 8> pool{rbp, r12, r13, r14, r8, r9, r10, r11}; // r15: the countdown
     size_t next = 0;
     for (const unsigned r : order) {
       if (next == pool.size() || uses[r] < 2) break; // one use is cheaper from memory
@@ -376,63 +440,80 @@ private:
     if (saved.size() % 2) add(rsp, 8);
     for (auto it = saved.rbegin(); it != saved.rend(); ++it) pop(*it);
   }
-  // jmp rel32 to the exit stub (the code cache is one region: every target is in reach).
+  // jmp rel32 to the exit stub (the code cache is one region: every target is in reach), with
+  // the block the unit is in for the dispatcher. Clobbers rax.
   void jmp_exit() {
+    mov(rax, reinterpret_cast<uint64_t>(cur_sub().block));
+    mov(qword[rbx + l_.jit_block], rax);
     db(0xe9);
     const intptr_t here = reinterpret_cast<intptr_t>(getCurr()) + exec_delta_ + 4;
     dd(static_cast<uint32_t>(static_cast<int32_t>(reinterpret_cast<intptr_t>(exit_) - here)));
   }
-  // A normal end of the block at block_pc + `delta`, known at translation time. Inside this
-  // block's page the successor is the same physical block whatever the mapping: a patchable
-  // jump (to the link stub until the dispatcher links it). Elsewhere: the lookup table.
-  void exit_static(int64_t delta) {
-    if (delta == 0) {
-      // A jump back to this block's own start (a loop): the block is alive (anything that drops
-      // it leaves the block first) and runs at the same privilege and mapping, so after the
-      // chain entry's check it goes on at its body, guest registers still in host registers
-      // (block_retired_ still holds the block's count: only paths that leave the block change it).
-      // A failed check leaves as any other exit, to the chain entry, which fails it again.
-      Xbyak::Label& leave = labels_.emplace_back();
-      chain_check(leave, block_.count);
-      jmp(body_, T_NEAR);
-      L(leave);
-    }
-    mov(rax, qword[rbx + l_.block_pc]);
+  // rax = the entry block's pc + `delta` (the current block's delta included by the callers).
+  void region_pc_plus(const Xbyak::Reg64& dst, int64_t delta) {
+    mov(dst, qword[rbx + l_.region_pc]);
     if (fits32(delta)) {
-      if (delta != 0) add(rax, static_cast<uint32_t>(static_cast<int32_t>(delta)));
+      if (delta != 0) add(dst, static_cast<uint32_t>(static_cast<int32_t>(delta)));
     } else {
       mov(rdx, static_cast<uint64_t>(delta));
-      add(rax, rdx);
+      add(dst, rdx);
     }
+  }
+  // pc_ = the current block's pc + `delta`, registers stored, to the dispatcher.
+  void leave_to(int64_t delta) {
+    region_pc_plus(rax, cur_sub().delta + delta);
     mov(qword[rbx + l_.pc], rax);
     store_written();
-    const int64_t in_page = static_cast<int64_t>(block_.paddr & 0xfff) + delta;
-    if (in_page >= 0 && in_page < 4096 && exits < 2) {
+    jmp_exit();
+  }
+  // A normal end of the block at its pc + `delta`, known at translation time. A block of the
+  // same unit (the block itself in a loop) is a plain jump: the unit is alive (anything that drops
+  // it leaves it first), runs at the same privilege and mapping, and its blocks share one page, so
+  // no fetch check differs; guest registers stay in host registers. Another block of this page is
+  // the same *physical* block whatever the mapping: a patchable jump (to the link stub until the
+  // dispatcher links it). Elsewhere: the lookup table.
+  void exit_static(int64_t delta) {
+    const Sub& s = cur_sub();
+    const int64_t in_page = static_cast<int64_t>(s.block->paddr & 0xfff) + delta;
+    const bool page = in_page >= 0 && in_page < 4096;
+    const uint64_t target = (s.block->paddr & ~uint64_t{0xfff}) + static_cast<uint64_t>(in_page);
+    Xbyak::Label& fail = labels_.emplace_back();
+    later([this, delta, &fail]() {
+      L(fail);
+      leave_to(delta);
+    });
+    end_check(fail);
+    if (page) {
+      if (const auto k = member(target)) {
+        jmp(subs_[*k].body, T_NEAR);
+        return;
+      }
+    }
+    region_pc_plus(rax, s.delta + delta);
+    mov(qword[rbx + l_.pc], rax);
+    store_written();
+    if (page && exits < 2) {
       const unsigned i = exits++;
-      target_paddr[i] = (block_.paddr & ~uint64_t{0xfff}) + static_cast<uint64_t>(in_page);
+      target_paddr[i] = target;
+      exit_sub_[i] = cur_;
       jmp(link_stub_[i], T_NEAR); // e9 rel32: patched in place
       site[i] = getSize() - 4;
       return;
     }
-    lookup_used_ = true;
-    jmp(lookup_label_, T_NEAR);
+    cur_sub().lookup_used = true;
+    jmp(cur_sub().lookup, T_NEAR);
   }
-  // A normal end of the block with the next pc in rax (JALR).
+  // A normal end of the block with the next pc in rsi (JALR).
   void exit_dynamic() {
-    mov(qword[rbx + l_.pc], rax);
+    mov(qword[rbx + l_.pc], rsi);
     store_written();
-    lookup_used_ = true;
-    jmp(lookup_label_, T_NEAR);
+    end_check(cur_sub().exit_label, true);
+    mov(rax, rsi);
+    cur_sub().lookup_used = true;
+    jmp(cur_sub().lookup, T_NEAR);
   }
   void pc_plus(const Xbyak::Reg64& dst, const BlockOp& op, int64_t delta) {
-    mov(dst, qword[rbx + l_.block_pc]);
-    const int64_t d = static_cast<int64_t>(op.offset) + delta;
-    if (d >= INT32_MIN && d <= INT32_MAX) {
-      if (d != 0) add(dst, static_cast<uint32_t>(static_cast<int32_t>(d)));
-    } else {
-      mov(rdx, static_cast<uint64_t>(d));
-      add(dst, rdx);
-    }
+    region_pc_plus(dst, cur_sub().delta + static_cast<int64_t>(op.offset) + delta);
   }
   static bool fits32(int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
   // ---- ops the interpreter runs
@@ -448,6 +529,8 @@ private:
       if ((k >= 1 && touched[0] == r) || (k == 2 && touched[1] == r)) continue;
       mov(slot(r), *host(r));
     }
+    sync_block_pc();
+    mov(qword[rbx + l_.jit_left], r15); // the CSR thunk reads the chain's count
     mov(rdi, rbx);
     mov(rsi, reinterpret_cast<uint64_t>(&op));
     // Only CSR instructions read instret/cycle: they go through the thunk that retires the
@@ -767,7 +850,7 @@ private:
   // The entry is indexed by the first byte's page and its tag compared with the last byte's page
   // number: an access that crosses into the next page misses, since that page's number never sits
   // in this page's slot. The context's table base is computed off the address's dependency chain.
-  void tlb_lookup(const BlockOp& op, Access access, unsigned size, Xbyak::Label& miss) {
+  void tlb_lookup(const BlockOp& op, Access access, unsigned size, Xbyak::Label& miss, bool use_hint) {
     const auto imm = static_cast<int32_t>(op.imm);
     if (const auto h = host(op.rs1)) {
       if (imm == 0)
@@ -782,10 +865,36 @@ private:
     mov(edx, dword[rbx + l_.data_context]);
     imul(edx, edx, static_cast<int>(3 * SoftTlb::kEntries * sizeof(TlbEntry)));
     add(rdx, qword[rbx + l_.tlb]); // the tables live outside the hart (SoftTlb::base_slot)
-    mov(ecx, esi);
-    shr(ecx, 12);
-    and_(ecx, SoftTlb::kEntries - 1);
+    if (!use_hint) {
+      mov(ecx, esi);
+      shr(ecx, 12);
+      and_(ecx, SoftTlb::kEntries - 1);
+      lea(rcx, ptr[rcx + rcx * 2]); // 24-byte entries: index * 3 * 8
+    } else {
+    // The entry is indexed by the site's hint, when it is the address's index: the entry's
+    // loads then wait for the hint and the context, not for the address (a table lookup keeps
+    // the index arithmetic and the addend load off its dependency chain; the address only
+    // feeds compares). A wrong hint is replaced and the address's index used. Only loads whose
+    // address the block computed (not loaded: a pointer chase rarely stays in one page, and
+    // not an induction variable) use one, where the chain is the address.
+    Xbyak::Label& rehint = labels_.emplace_back();
+    Xbyak::Label& hinted = labels_.emplace_back();
+    const auto hint = word[rbx + l_.hints + static_cast<int32_t>(2 * (next_hint_++ % l_.hint_slots))];
+    movzx(ecx, hint);
+    mov(eax, esi);
+    shr(eax, 12);
+    and_(eax, SoftTlb::kEntries - 1);
+    cmp(eax, ecx);
+    jne(rehint, T_NEAR);
+    L(hinted);
     lea(rcx, ptr[rcx + rcx * 2]); // 24-byte entries: index * 3 * 8
+    later([this, hint, &rehint, &hinted]() {
+      L(rehint);
+      mov(hint, ax);
+      mov(ecx, eax);
+      jmp(hinted, T_NEAR);
+    });
+    }
     if (size == 1)
       mov(rax, rsi);
     else
@@ -953,7 +1062,7 @@ private:
     }
     L(done);
     const BlockOp* p = &op;
-    slow_paths_.push_back([this, p, &slow, &done]() {
+    later([this, p, &slow, &done]() {
       L(slow);
       emit_fallback(*p, false);
       jmp(done, T_NEAR);
@@ -967,7 +1076,7 @@ private:
     Xbyak::Label& done = labels_.emplace_back();
     const std::optional<Xbyak::Reg64> hd = fp ? std::nullopt : host(op.rd);
     const Xbyak::Reg64 d = hd ? *hd : rax;
-    tlb_lookup(op, Access::Load, size, miss);
+    tlb_lookup(op, Access::Load, size, miss, computed_[op.rs1]);
     switch (size) {
     case 1: if (sign) movsx(d, byte[rcx + rsi]); else movzx(d.cvt32(), byte[rcx + rsi]); break;
     case 2: if (sign) movsx(d, word[rcx + rsi]); else movzx(d.cvt32(), word[rcx + rsi]); break;
@@ -977,8 +1086,9 @@ private:
     L(done);
     if (!fp && !hd) put(op.rd, rax);
     const BlockOp* p = &op;
-    slow_paths_.push_back([this, p, size, sign, d, &miss, &done]() {
+    later([this, p, size, sign, d, &miss, &done]() {
       L(miss);
+      sync_block_pc();
       mov(rdi, rbx); // rsi: the address
       mov(rdx, reinterpret_cast<uint64_t>(p));
       const void* f = size == 1   ? reinterpret_cast<const void*>(&Runtime::load<1>)
@@ -987,7 +1097,7 @@ private:
                                   : reinterpret_cast<const void*>(&Runtime::load<8>);
       call_out(f);
       test(rdx, rdx);
-      jz(sync_exit_, T_NEAR);
+      jz(cur_sub().sync_exit, T_NEAR);
       force_full_check(); // MMIO: a device may have raised an interrupt
       extend(size, sign);
       if (d.getIdx() != rax.getIdx()) mov(d, rax);
@@ -1000,7 +1110,7 @@ private:
   void store(const BlockOp& op, unsigned size, bool fp = false) {
     Xbyak::Label& miss = labels_.emplace_back();
     Xbyak::Label& done = labels_.emplace_back();
-    tlb_lookup(op, Access::Store, size, miss);
+    tlb_lookup(op, Access::Store, size, miss, false);
     const std::optional<Xbyak::Reg64> hs = fp ? std::nullopt : host(op.rs2);
     if (!fp && op.rs2 == 0) { // x0: an immediate zero
       switch (size) {
@@ -1021,8 +1131,9 @@ private:
     }
     L(done);
     const BlockOp* p = &op;
-    slow_paths_.push_back([this, p, size, fp, &miss, &done]() {
+    later([this, p, size, fp, &miss, &done]() {
       L(miss);
+      sync_block_pc(); // rax only: rdi holds an FP store's value
       if (fp)
         mov(rdx, rdi);
       else
@@ -1035,32 +1146,37 @@ private:
                                   : reinterpret_cast<const void*>(&Runtime::store<8>);
       call_out(f);
       test(rax, rax);
-      jnz(sync_exit_, T_NEAR);
+      jnz(cur_sub().sync_exit, T_NEAR);
       force_full_check(); // MMIO: a device may have raised an interrupt or written memory
       jmp(done, T_NEAR);
     });
   }
 
   const Layout& l_;
-  Block& block_;
+  Block& owner_; // the entry block, whose Block holds the unit's native code and exits
   const void* exit_;
   const LookupEntry* lookup_;
   intptr_t exec_delta_;
-  bool lookup_used_ = false;
+  unsigned& next_hint_;
+  std::deque<Sub> subs_;
+  size_t cur_ = 0; // the block being emitted
   bool fs_known_dirty_ = false; // an earlier op of the block made sure FS is Dirty from here on
+  std::array<bool, kGuestRegisters> computed_{}; // written by an earlier inline op of the block, not a load
   static constexpr uint64_t kMinNormal64 = uint64_t{1} << 52, kInfinity64 = uint64_t{0x7ff} << 52;
   std::array<std::optional<Xbyak::Reg64>, kGuestRegisters> host_{};
   std::array<bool, kGuestRegisters> written_{};
-  Xbyak::Label exit_label_, sync_exit_, lookup_label_, link_stub_[2], body_;
+  Xbyak::Label link_stub_[2];
+  size_t exit_sub_[2] = {}; // the block each patchable exit leaves from
   std::deque<Xbyak::Label> labels_; // of out-of-line paths (stable addresses)
-  std::vector<std::function<void()>> slow_paths_;
+  std::deque<std::pair<size_t, std::function<void()>>> slow_paths_; // (block, emitter)
 };
 
 // enter(hart, code): saves the host's callee-saved registers and MXCSR, aligns the stack, sets
 // the SSE mode the inline FP paths rely on, jumps to code. exit: undoes that and returns.
+// r15 holds the chain budget's countdown (Hart::jit_left_) while native code runs.
 class StubEmitter : public Xbyak::CodeGenerator {
 public:
-  StubEmitter(size_t max, uint8_t* at) : Xbyak::CodeGenerator(max, at) {}
+  StubEmitter(size_t max, uint8_t* at, int32_t jit_left) : Xbyak::CodeGenerator(max, at), jit_left_(jit_left) {}
   const uint8_t* enter = nullptr;
   const uint8_t* exit = nullptr;
   void emit() {
@@ -1076,9 +1192,11 @@ public:
     stmxcsr(dword[rsp]);
     ldmxcsr(dword[rip + mode]);
     mov(rbx, rdi);
+    mov(r15, qword[rbx + jit_left_]);
     jmp(rsi);
     align(16);
     exit = getCurr();
+    mov(qword[rbx + jit_left_], r15);
     ldmxcsr(dword[rsp]);
     add(rsp, 8);
     pop(r15);
@@ -1092,6 +1210,9 @@ public:
     L(mode);
     dd(0x1f80); // round to nearest even, every exception masked, no flush-to-zero or denormals-are-zero
   }
+
+private:
+  int32_t jit_left_;
 };
 
 } // namespace
@@ -1111,8 +1232,11 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
   l.mie = offset_of(h, h.mie_);
   l.chain_epoch = offset_of(h, h.chain_epoch_);
   l.tlb = offset_of(h, *h.tlb_.base_slot());
-  l.jit_retired = offset_of(h, h.jit_retired_);
-  l.jit_limit = offset_of(h, h.jit_limit_);
+  l.jit_left = offset_of(h, h.jit_left_);
+  l.check_generation = offset_of(h, h.jit_check_generation_);
+  l.region_pc = offset_of(h, h.jit_region_pc_);
+  l.hints = offset_of(h, h.jit_hints_);
+  l.hint_slots = Hart::kJitHints;
   l.jit_block = offset_of(h, h.jit_block_);
   l.dma_seen = offset_of(h, h.dma_generation_seen_);
   l.link_from = offset_of(h, h.jit_link_from_);
@@ -1127,7 +1251,6 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
   l.link_exit = offset_of(h, h.jit_link_exit_);
   l.pins = hart.pins_.level_address();
   l.dma_generation = hart.bus_.dma_generation_address();
-  l.check_generation = &native_run.check_generation;
   static_assert(sizeof(h.block_retired_) == 8 && sizeof(h.fetch_context_) == 4 && sizeof(h.data_context_) == 4);
   static_assert(sizeof(h.exit_requested_) == 1);
   static_assert(sizeof(h.jit_link_exit_) == 8 && sizeof(LookupEntry) == 32);
@@ -1139,7 +1262,7 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
 Translator::~Translator() { hart_.blocks_.set_retire_listener(nullptr); }
 
 void Translator::emit_stubs() {
-  StubEmitter stubs(4096, code_.cursor());
+  StubEmitter stubs(4096, code_.cursor(), layout_.jit_left);
   stubs.emit();
   enter_ = reinterpret_cast<void (*)(Hart*, const void*)>(const_cast<void*>(code_.executable(stubs.enter)));
   exit_ = code_.executable(stubs.exit);
@@ -1170,13 +1293,7 @@ void Translator::link(Block& from, unsigned exit, Block& to) {
   if (exit >= 2) return;
   JitExit& e = from.jit_exits[exit];
   if (e.site == nullptr || e.linked != nullptr || to.jit_chain == nullptr || e.target_paddr != to.paddr) return;
-  // A linked jump skips the fetch checks of its successor. Translation and page permissions are
-  // the same inside one page; PMP may not be (its regions are as small as 4 bytes), so link only
-  // where it allows or denies the whole page alike for every privilege. A PMP write drops every
-  // block (csr_file.cpp).
-  const uint64_t page = to.paddr & ~uint64_t{0xfff};
-  for (const Privilege p : {Privilege::User, Privilege::Supervisor, Privilege::Machine})
-    if (!hart_.pmp_.allows(page, 4096, Access::Fetch, p)) return;
+  if (!fetch_uniform(to.paddr)) return;
   patch(e, to.jit_chain);
   e.linked = &to;
   e.next_incoming = to.jit_incoming;
@@ -1215,18 +1332,92 @@ void Translator::remember(uint64_t pc, unsigned context, uint64_t epoch, const B
   e.code = block.jit_chain;
 }
 
+// A link, and a unit's internal edge, skip the fetch checks of the block they jump to.
+// Translation and page permissions are the same inside one page; PMP may not be (its regions are
+// as small as 4 bytes), so both are made only where it allows or denies the whole page alike for
+// every privilege. A PMP write drops every block (csr_file.cpp).
+bool Translator::fetch_uniform(uint64_t paddr) const {
+  const uint64_t page = paddr & ~uint64_t{0xfff};
+  for (const Privilege p : {Privilege::User, Privilege::Supervisor, Privilege::Machine})
+    if (!hart_.pmp_.allows(page, 4096, Access::Fetch, p)) return false;
+  return true;
+}
+
+namespace {
+// The physical addresses inside its page that a block's direct exits go to (at most 2).
+unsigned direct_targets(const Block& b, uint64_t (&out)[2]) {
+  const OpHandler fall_through = fall_through_handler();
+  unsigned n = 0;
+  for (const BlockOp& op : b.ops) {
+    int64_t targets[2];
+    unsigned k = 0;
+    if (op.handler == fall_through) {
+      targets[k++] = op.offset;
+    } else if (op.op == Op::Jal) {
+      targets[k++] = static_cast<int64_t>(op.offset) + op.imm;
+    } else if (op.op == Op::Beq || op.op == Op::Bne || op.op == Op::Blt || op.op == Op::Bge || op.op == Op::Bltu ||
+               op.op == Op::Bgeu) {
+      targets[k++] = static_cast<int64_t>(op.offset) + op.length;
+      targets[k++] = static_cast<int64_t>(op.offset) + op.imm;
+    }
+    for (unsigned t = 0; t < k && n < 2; ++t) {
+      const int64_t in_page = static_cast<int64_t>(b.paddr & 0xfff) + targets[t];
+      if (in_page >= 0 && in_page < 4096) out[n++] = (b.paddr & ~uint64_t{0xfff}) + static_cast<uint64_t>(in_page);
+    }
+  }
+  return n;
+}
+} // namespace
+
+std::vector<Block*> Translator::region_of(Block& entry) const {
+  std::vector<Block*> region{&entry};
+  if (max_region_blocks_ <= 1 || !fetch_uniform(entry.paddr)) return region;
+  size_t ops = entry.ops.size();
+  bool loop = false; // another block of the unit jumps back to the entry
+  for (size_t i = 0; i < region.size(); ++i) {
+    uint64_t targets[2];
+    const unsigned n = direct_targets(*region[i], targets);
+    for (unsigned t = 0; t < n; ++t) {
+      const uint64_t paddr = targets[t];
+      if (i != 0 && paddr == entry.paddr) loop = true;
+      if (region.size() >= max_region_blocks_) continue;
+      if (std::find_if(region.begin(), region.end(), [&](const Block* r) { return r->paddr == paddr; }) !=
+          region.end())
+        continue;
+      // Only blocks the hart has decoded already (they ran): decoding here could clear the cache.
+      Block* next = hart_.blocks_.find(paddr);
+      if (next == nullptr || next->ops.empty() || ops + next->ops.size() > kMaxRegionOps) continue;
+      ops += next->ops.size();
+      region.push_back(next);
+    }
+  }
+  // Without a loop through the entry, a unit only translates its blocks again (each is
+  // translated alone when it gets hot) and chains them as links would: the boot, mostly
+  // straight-line code, spent a fifth more host time translating when every unit was kept.
+  // Except one step through an unconditional jump or fall-through: the block it always goes on
+  // to (a switch's case going back to the dispatch) runs in the same unit, with the registers
+  // still in host registers.
+  if (!loop) {
+    uint64_t targets[2];
+    const bool one_way = direct_targets(entry, targets) == 1 && region.size() > 1 && region[1]->paddr == targets[0];
+    region.resize(one_way ? 2 : 1);
+  }
+  return region;
+}
+
 bool Translator::translate(Block& block) {
   if (block.jit_code != nullptr) return true;
   if (block.ops.empty()) return false;
+  const std::vector<Block*> region = region_of(block);
   const size_t window = std::min(kMaxBlockBytes, code_.remaining());
   uint8_t* const start = code_.cursor();
   const intptr_t delta = reinterpret_cast<intptr_t>(code_.executable(start)) - reinterpret_cast<intptr_t>(start);
   try {
-    BlockEmitter emitter(layout_, block, exit_, lookup_.get(), delta, window, start);
+    BlockEmitter emitter(layout_, region, exit_, lookup_.get(), delta, window, start, next_hint_);
     emitter.emit();
     emitter.ready();
-    block.jit_chain = code_.executable(start);
-    block.jit_code = code_.executable(start + emitter.dispatcher_entry);
+    block.jit_code = code_.executable(start);
+    block.jit_chain = code_.executable(start + emitter.chain_entry);
     for (unsigned i = 0; i < 2; ++i) block.jit_exits[i] = JitExit{};
     for (unsigned i = 0; i < emitter.exits; ++i) {
       JitExit& e = block.jit_exits[i];
@@ -1236,6 +1427,7 @@ bool Translator::translate(Block& block) {
     }
     code_.commit(emitter.getSize());
     ++translated_;
+    region_blocks_ += region.size() - 1;
   } catch (const Xbyak::Error&) {
     // The cache is full (the only error a well-formed block can meet): start over.
     flush_everything();

@@ -9,7 +9,9 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <algorithm>
 #include <memory>
+#include <vector>
 
 #include "machine/block_cache.hpp"
 #include "machine/jit/code_buffer.hpp"
@@ -24,11 +26,12 @@ namespace nimbus::machine::jit {
 struct Layout {
   int32_t x = 0, pc = 0, block_pc = 0, block_retired = 0, data_context = 0, fetch_context = 0;
   int32_t exit_requested = 0, mip = 0, sstc_pending = 0, mie = 0, chain_epoch = 0, tlb = 0;
-  int32_t jit_retired = 0, jit_limit = 0, jit_block = 0, dma_seen = 0, link_from = 0, link_exit = 0;
+  int32_t jit_left = 0, jit_block = 0, dma_seen = 0, link_from = 0, link_exit = 0, check_generation = 0;
+  int32_t region_pc = 0, hints = 0;
+  uint32_t hint_slots = 1; // Hart::kJitHints
   int32_t f = 0, mstatus = 0, vsstatus = 0, virt = 0, fflags = 0, frm = 0;
   const void* pins = nullptr;          // the interrupt pin levels (64-bit)
   const uint64_t* dma_generation = nullptr;
-  uint64_t* check_generation = nullptr; // Translator::NativeRun::check_generation
 };
 
 // The lookup table of indirect jumps, returns and jumps to another page: (guest pc, fetch
@@ -44,8 +47,13 @@ struct LookupEntry {
 class Translator final : public BlockRetireListener {
 public:
   static constexpr size_t kCodeCacheBytes = size_t{2} << 20;
-  // Generous for one block (64 instructions, their out-of-line paths and the chain code).
-  static constexpr size_t kMaxBlockBytes = size_t{64} << 10;
+  // Generous for one unit (at most kMaxRegionOps instructions, their out-of-line paths and the
+  // chain code).
+  static constexpr size_t kMaxBlockBytes = size_t{256} << 10;
+  // A unit (docs/jit.md, "Regions"): its entry block and at most this many blocks in all, of at
+  // most kMaxRegionOps ops together.
+  static constexpr unsigned kMaxRegionBlocks = 8;
+  static constexpr size_t kMaxRegionOps = 192;
   static constexpr unsigned kLookupEntries = 4096;
 
   explicit Translator(Hart& hart);
@@ -59,16 +67,14 @@ public:
   // One entry of native code from the dispatcher, which has just checked everything the chain
   // check looks at: its run() steps so far and budget (Runtime::chain_limit), and the check's state.
   struct NativeRun {
-    // The bus's DMA generation the chain check expects: the one the dispatcher saw, or ~0 after an
-    // out-of-line call went on with the block (the next chain entry then checks interrupts too).
-    uint64_t check_generation = 0;
     uint64_t steps = 0;
     uint64_t budget = 0;
   };
   NativeRun native_run;
-  // Runs native code from `code` until it returns to the dispatcher.
-  void enter(const void* code, uint64_t steps, uint64_t budget, uint64_t dma_seen) {
-    native_run = NativeRun{dma_seen, steps, budget};
+  // Runs native code from `code` until it returns to the dispatcher (the hart's jit_left_,
+  // jit_limit_ and jit_check_generation_ are set).
+  void enter(const void* code, uint64_t steps, uint64_t budget) {
+    native_run = NativeRun{steps, budget};
     enter_(&hart_, code);
   }
   // Patches direct exit `exit` of `from` to jump straight to `to` when `to` is the block that
@@ -77,6 +83,10 @@ public:
   // The dispatcher is about to enter `block` at `pc` in `context`: indirect jumps find it from now on.
   void remember(uint64_t pc, unsigned context, uint64_t epoch, const Block& block);
   uint64_t translated_blocks() const { return translated_; }
+  // Blocks translated into other blocks' units besides their own translation.
+  uint64_t region_blocks() const { return region_blocks_; }
+  // At most this many blocks per unit (1: every block alone, as before units; for tests).
+  void set_max_region_blocks(unsigned n) { max_region_blocks_ = std::clamp(n, 1u, kMaxRegionBlocks); }
   uint64_t linked_exits() const { return linked_; }
 
   // BlockRetireListener: unlink native jumps into dropped blocks; a cleared cache frees the code.
@@ -84,6 +94,8 @@ public:
   void blocks_cleared() override;
 
 private:
+  bool fetch_uniform(uint64_t paddr) const;
+  std::vector<Block*> region_of(Block& entry) const;
   void emit_stubs();
   void flush_everything();
   void patch(const JitExit& exit, const void* target);
@@ -98,6 +110,9 @@ private:
   const void* exit_ = nullptr; // restores host registers and returns from enter_
   uint64_t translated_ = 0;
   uint64_t linked_ = 0;
+  uint64_t region_blocks_ = 0;
+  unsigned next_hint_ = 0; // the next load/store site's slot in Hart::jit_hints_ (round robin)
+  unsigned max_region_blocks_ = kMaxRegionBlocks;
 };
 
 } // namespace nimbus::machine::jit

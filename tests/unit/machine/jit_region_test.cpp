@@ -1,0 +1,250 @@
+// The JIT's units of several blocks (docs/jit.md, "Regions"): a hot block is translated with the
+// decoded blocks of its page that direct branches reach from it, guest registers kept in host
+// registers across the internal edges. Each program runs on an interpreting machine and on two
+// translating ones (units of up to 8 blocks, and every block alone), side by side, with budgets
+// from 1 instruction (one block per step) to 10000 (several timer poll points inside native
+// code); all state is compared after every step.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hart_assembler.hpp"
+#include "machine/bus.hpp"
+#include "machine/clock.hpp"
+#include "machine/devices/clint.hpp"
+#include "machine/hart.hpp"
+#include "riscv/csr.hpp"
+
+namespace nimbus::test {
+namespace {
+
+namespace csr = riscv::csr;
+using namespace as;
+
+constexpr uint64_t kRamBase = 0x80000000;
+constexpr uint64_t kCode = kRamBase;             // the program (one page)
+constexpr uint64_t kHandler = kRamBase + 0x8000; // M-mode trap handler
+constexpr uint64_t kData = kRamBase + 0x20000;
+constexpr uint64_t kUnmapped = 0x1000; // no device, no RAM: an access fault
+
+struct Rig {
+  Rig() : hart(0, bus, clock, reservations) {}
+  machine::Bus bus{kRamBase, 8ull << 20};
+  machine::Clock clock{true};
+  machine::ReservationSet reservations;
+  machine::Hart hart;
+  std::unique_ptr<machine::Clint> clint;
+
+  void put(uint64_t address, const std::vector<uint32_t>& words) {
+    for (size_t i = 0; i < words.size(); ++i) ASSERT_TRUE(bus.copy_to_ram(address + 4 * i, &words[i], 4));
+  }
+  void attach_clint() {
+    clint = std::make_unique<machine::Clint>(clock, std::vector<machine::InterruptPins*>{&hart.pins()});
+    bus.map(machine::Clint::kBase, machine::Clint::kSize, clint.get());
+  }
+};
+
+std::string compare(const machine::Hart& a, const machine::Hart& b) {
+  std::string diff;
+  const auto check = [&diff](const std::string& what, uint64_t x, uint64_t y) {
+    if (x != y) diff += what + ": interpreter " + std::to_string(x) + " jit " + std::to_string(y) + "\n";
+  };
+  check("pc", a.pc(), b.pc());
+  for (unsigned r = 1; r < 32; ++r) check("x" + std::to_string(r), a.x(r), b.x(r));
+  check("instret", a.instret(), b.instret());
+  check("privilege", a.privilege(), b.privilege());
+  check("mcause", a.csr(csr::kMcause), b.csr(csr::kMcause));
+  check("mepc", a.csr(csr::kMepc), b.csr(csr::kMepc));
+  check("mtval", a.csr(csr::kMtval), b.csr(csr::kMtval));
+  check("mstatus", a.csr(csr::kMstatus), b.csr(csr::kMstatus));
+  return diff;
+}
+
+// An interpreting machine, one translating with units (threshold 3: a loop's other blocks have
+// been decoded when its head is translated) and one translating every block alone.
+struct Trio {
+  explicit Trio(const std::function<void(Rig&)>& load) {
+    for (Rig* rig : {&interp, &units, &alone}) load(*rig);
+    units.hart.set_jit(true, 3);
+    alone.hart.set_jit_region_blocks(1);
+    alone.hart.set_jit(true, 3);
+  }
+  // Steps with budgets cycling through `budgets`; compares all three after each.
+  void run(unsigned steps, const std::vector<uint64_t>& budgets) {
+    for (unsigned s = 0; s < steps; ++s) {
+      const uint64_t budget = budgets[s % budgets.size()];
+      const uint64_t a = interp.hart.run(budget);
+      for (Rig* rig : {&units, &alone}) {
+        const char* name = rig == &units ? "units" : "alone";
+        ASSERT_EQ(a, rig->hart.run(budget)) << "retired, step " << s << " budget " << budget << " " << name;
+        const std::string diff = compare(interp.hart, rig->hart);
+        ASSERT_EQ(diff, "") << "step " << s << " budget " << budget << " " << name;
+      }
+    }
+  }
+  Rig interp, units, alone;
+};
+
+const std::vector<uint64_t> kBudgets = {1, 1, 2, 3, 5, 7, 11, 37, 100, 1000, 10000, 10000};
+
+// Skips the trapping instruction (all 4 bytes long here) and counts the traps in x29.
+const std::vector<uint32_t> kSkippingHandler = {
+    csrrs(28, csr::kMepc, 0),
+    addi(28, 28, 4),
+    csrrw(0, csr::kMepc, 28),
+    addi(29, 29, 1),
+    mret(),
+};
+
+// A loop whose body has an if/else: four blocks (head, then, else, join) in one unit.
+TEST(JitRegion, LoopWithIfElseMatchesInterpreterAtEveryBudget) {
+  Trio trio([](Rig& rig) {
+    rig.put(kHandler, kSkippingHandler);
+    rig.put(kCode, {
+        addi(10, 10, 1),          // 0x00 head
+        andi(11, 10, 3),          // 0x04
+        beq(11, 0, 12),           // 0x08 -> else (0x14)
+        add(12, 12, 10),          // 0x0c then
+        jal(0, 12),               // 0x10 -> join (0x1c)
+        xor_(13, 13, 10),         // 0x14 else
+        slli(14, 13, 1),          // 0x18 falls into the join: a block of its own
+        addi(15, 15, 1),          // 0x1c join
+        sd(12, 5, 0),             // 0x20
+        ld(16, 5, 0),             // 0x24
+        add(17, 17, 16),          // 0x28
+        bltu(10, 20, -0x2c),      // 0x2c -> head
+        addi(10, 0, 0),           // 0x30 start over
+        jal(0, -0x34),            // 0x34 -> head
+    });
+    rig.hart.reset(kCode);
+    rig.hart.set_csr(csr::kMtvec, kHandler);
+    rig.hart.set_x(5, kData);
+    rig.hart.set_x(20, 1000);
+  });
+  trio.run(80, kBudgets);
+  const machine::Hart& h = trio.units.hart;
+  EXPECT_GT(h.x(15), 1000u);
+  EXPECT_EQ(h.csr(csr::kMcause), 0u);
+  EXPECT_GT(h.jit_region_blocks(), 2u); // the head's unit holds the loop's other blocks
+  EXPECT_EQ(trio.alone.hart.jit_region_blocks(), 0u);
+}
+
+// A load that faults in the else block, every other time it runs: the trap leaves the unit from
+// a block other than its entry, with that block's pc, instret and registers exactly.
+TEST(JitRegion, TrapInTheMiddleOfAUnit) {
+  Trio trio([](Rig& rig) {
+    rig.put(kHandler, kSkippingHandler);
+    rig.put(kCode, {
+        addi(10, 10, 1),          // 0x00 head
+        andi(11, 10, 1),          // 0x04
+        bne(11, 0, 20),           // 0x08 -> 0x1c
+        xor_(6, 6, 8),            // 0x0c a valid address and an unmapped one in turn
+        addi(12, 12, 5),          // 0x10 (written before the fault: must be stored)
+        ld(16, 6, 0),             // 0x14 faults every other time
+        add(17, 17, 16),          // 0x18
+        addi(15, 15, 1),          // 0x1c join
+        bltu(10, 20, -0x20),      // 0x20 -> head
+        addi(10, 0, 0),           // 0x24
+        jal(0, -0x28),            // 0x28 -> head
+    });
+    rig.hart.reset(kCode);
+    rig.hart.set_csr(csr::kMtvec, kHandler);
+    rig.hart.set_x(6, kData);
+    rig.hart.set_x(8, kData ^ kUnmapped);
+    rig.hart.set_x(20, 500);
+    uint64_t value = 7;
+    ASSERT_TRUE(rig.bus.copy_to_ram(kData, &value, 8));
+  });
+  trio.run(80, kBudgets);
+  const machine::Hart& h = trio.units.hart;
+  EXPECT_GT(h.x(29), 100u); // faults taken
+  EXPECT_EQ(h.csr(csr::kMcause), 5u); // load access fault
+  EXPECT_GT(h.x(17), 100u * 7u);
+  EXPECT_GT(h.jit_region_blocks(), 0u);
+}
+
+// Hart 0 raises its own software interrupt with a store to the CLINT's msip in a block that is
+// not its unit's entry; the interpreter takes it at the next block boundary (the join, reached
+// by an internal edge of the unit), and so must the JIT: mepc is always the join's pc.
+constexpr uint64_t kIrqHandler = kRamBase + 0x9000;
+const std::vector<uint32_t> kCountingHandler = {
+    csrrs(21, csr::kMcause, 0),
+    addi(22, 22, 1),              // interrupts taken
+    csrrs(23, csr::kMepc, 0),
+    add(24, 24, 23),              // sum of the interrupted pcs
+    sw(0, 25, 0),                 // msip = 0
+    mret(),
+};
+
+TEST(JitRegion, InterruptRaisedInsideAUnitIsTakenAtTheNextInternalEdge) {
+  Trio trio([](Rig& rig) {
+    rig.attach_clint();
+    rig.put(kIrqHandler, kCountingHandler);
+    rig.put(kCode, {
+        addi(10, 10, 1),          // 0x00 head
+        andi(11, 10, 63),         // 0x04
+        bne(11, 0, 0x1c),         // 0x08 -> join (0x24)
+        srli(26, 10, 6),          // 0x0c every 64th iteration:
+        andi(26, 26, 1),          // 0x10
+        sw(26, 25, 0),            // 0x14   msip = 0 or 1 in turn (MMIO, mid-block)
+        add(12, 12, 26),          // 0x18   the block goes on
+        jal(0, 8),                // 0x1c -> join: the interrupt is taken there
+        ebreak(),                 // 0x20
+        addi(13, 13, 1),          // 0x24 join
+        jal(0, -0x28),            // 0x28 -> head
+    });
+    rig.hart.reset(kCode);
+    rig.hart.set_csr(csr::kMtvec, kIrqHandler);
+    rig.hart.set_csr(csr::kMie, 1u << machine::Clint::kMsipBit);
+    rig.hart.set_csr(csr::kMstatus, rig.hart.csr(csr::kMstatus) | csr::mstatus::kMie);
+    rig.hart.set_x(25, machine::Clint::kBase);
+  });
+  trio.run(40, kBudgets);
+  const machine::Hart& h = trio.units.hart;
+  EXPECT_GT(h.x(22), 10u);                         // interrupts taken...
+  EXPECT_EQ(h.x(24), h.x(22) * (kCode + 0x24));    // ...each at the join
+  EXPECT_EQ(h.x(21), (uint64_t{1} << 63) | 3u);
+  EXPECT_GT(h.jit_region_blocks(), 0u);
+}
+
+// Stores into the unit's own page: into data beside the code (the page holds code, so the
+// store drops every block of it, the unit included) and into an instruction of another block
+// of the unit, whose new encoding must run from then on.
+TEST(JitRegion, StoresIntoTheUnitsOwnPage) {
+  Trio trio([](Rig& rig) {
+    rig.put(kHandler, kSkippingHandler);
+    rig.put(kCode, {
+        addi(10, 10, 1),          // 0x00 head
+        andi(11, 10, 15),         // 0x04
+        beq(11, 0, 16),           // 0x08 -> 0x18 every 16th iteration
+        add(12, 12, 10),          // 0x0c
+        addi(15, 15, 1),          // 0x10 rewritten: adds 1, then 2, 3, ...
+        jal(0, 16),               // 0x14 -> 0x24
+        sw(10, 4, 0x100),         // 0x18 data in the code page
+        add(18, 18, 19),          // 0x1c the next encoding of 0x10 (+1 << 20 each time)
+        sw(18, 4, 0x10),          // 0x20 rewrite the other block (falls into 0x24)
+        bltu(10, 20, -0x24),      // 0x24 -> head
+        addi(10, 0, 0),           // 0x28
+        jal(0, -0x2c),            // 0x2c -> head
+    });
+    rig.hart.reset(kCode);
+    rig.hart.set_csr(csr::kMtvec, kHandler);
+    rig.hart.set_x(4, kCode);
+    rig.hart.set_x(18, addi(15, 15, 1));
+    rig.hart.set_x(19, uint64_t{1} << 20);
+    rig.hart.set_x(20, 1000);
+  });
+  trio.run(60, kBudgets);
+  const machine::Hart& h = trio.units.hart;
+  EXPECT_GT(h.x(10) + h.x(12), 0u);
+  EXPECT_GT(h.x(15), 3u * h.x(10)); // later encodings ran
+  EXPECT_EQ(h.csr(csr::kMcause), 0u);
+  EXPECT_GT(h.jit_region_blocks(), 0u);
+}
+
+} // namespace
+} // namespace nimbus::test
