@@ -21,7 +21,11 @@ source "$NIMBUS_SOURCE_DIR/guests/paths.sh"
 nimbus_guest_ready kernel initramfs || skip "guest kernel/initramfs not built (guests/build.sh)"
 source "$(dirname "$0")/cloud_up_lib.sh"
 
-start_cloud --hosts 3 --harts 1 --memory 1G --cpu-overcommit 4 --lease-ttl 5 --grace 2 --consolidate-interval 0 \
+# A lease of 10 s: the continuity checks span the whole test, and an etcd that does not answer
+# keepalives for TTL - 1 s makes an agent fence (kill its VMs, restart them from disk: a boot
+# the checks see). With 5 s, one fdatasync stall of etcd on this disk fenced host-0 in 1 of 25
+# runs (test_cloud_agent_fencing tests fencing itself).
+start_cloud --hosts 3 --harts 1 --memory 1G --cpu-overcommit 4 --lease-ttl 10 --grace 2 --consolidate-interval 0 \
   --kernel "$NIMBUS_GUEST_KERNEL" --initrd "$NIMBUS_GUEST_INITRD"
 api POST /v1/images "$ADMIN_TOKEN" "{\"name\":\"gap\",\"kernel\":\"$NIMBUS_GUEST_KERNEL\",\"initrd\":\"$NIMBUS_GUEST_INITRD\",\
 \"append\":\"console=ttyS0 nimbus.mode=gap nimbus.gap=900\",\"mode\":\"emulate\"}" > /dev/null
