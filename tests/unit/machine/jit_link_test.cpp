@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "hart_assembler.hpp"
+#include "jit_trio.hpp"
 #include "machine/bus.hpp"
 #include "machine/clock.hpp"
 #include "machine/devices/clint.hpp"
@@ -49,18 +50,8 @@ struct Rig {
   }
 };
 
-std::string compare(const machine::Hart& a, const machine::Hart& b) {
-  std::string diff;
-  const auto check = [&diff](const std::string& what, uint64_t x, uint64_t y) {
-    if (x != y) diff += what + ": interpreter " + std::to_string(x) + " jit " + std::to_string(y) + "\n";
-  };
-  check("pc", a.pc(), b.pc());
-  for (unsigned r = 1; r < 32; ++r) check("x" + std::to_string(r), a.x(r), b.x(r));
-  check("instret", a.instret(), b.instret());
-  check("privilege", a.privilege(), b.privilege());
-  check("mcause", a.csr(csr::kMcause), b.csr(csr::kMcause));
-  return diff;
-}
+// The JIT side-by-side tests' comparison (pc, registers, instret, privilege, trap CSRs).
+using jit_trio::compare;
 
 // The two machines, set up by `load`, hart 0 translating every block at its first run on the
 // JIT machine. `step(rig, i)` runs one step on a machine; `run` compares after each.

@@ -1,7 +1,7 @@
 #pragma once
 // The JIT's side-by-side tests (jit_region_test.cpp, jit_tlb_hint_test.cpp): one program on an
 // interpreting machine and on two translating ones (units of several blocks, and every block
-// alone), compared after every step.
+// alone), compared after every step. jit_link_test.cpp uses its compare().
 #include <gtest/gtest.h>
 
 #include <cstdint>
