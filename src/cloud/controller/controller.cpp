@@ -870,10 +870,12 @@ bool Controller::live_suspect(const std::string& host) const {
 // A VM that moved live a moment ago runs on its new host, but looks "scheduled" until that
 // host's agent reports it (its status, refreshed every few seconds). Within this window that is
 // not taken for "not running": moving it again waits instead of restarting a running guest.
+constexpr auto kSettleAfterLiveMove = std::chrono::seconds(30);
+
 bool Controller::settling_after_live_move(const VmRecord& rec) {
   auto m = moved_live_at_.find(rec.id);
   if (m == moved_live_at_.end()) return false;
-  if (Clock::now() - m->second > std::chrono::seconds(30) || derived_state(rec) == vm_state::kRunning) {
+  if (Clock::now() - m->second > kSettleAfterLiveMove || derived_state(rec) == vm_state::kRunning) {
     moved_live_at_.erase(m);  // reported (or never will be: then it is what it looks like)
     return false;
   }
@@ -1060,7 +1062,7 @@ bool Controller::apply_live_step(const std::string& vm_id, const LiveDecision& d
     // Noted before the commit: the watch may apply the moved record (and a drain act on it)
     // before txn() returns here. Harmless if it fails: a migrating VM is not moved anyway.
     std::lock_guard<std::mutex> lock(mu_);
-    std::erase_if(moved_live_at_, [](const auto& m) { return Clock::now() - m.second > std::chrono::seconds(30); });
+    std::erase_if(moved_live_at_, [](const auto& m) { return Clock::now() - m.second > kSettleAfterLiveMove; });
     moved_live_at_[vm_id] = Clock::now();
   }
   const auto r = txn(plan, failure);
