@@ -21,6 +21,7 @@ namespace ctl = cloud::controller;
 
 struct ControllerCliOptions {
   std::vector<std::string> etcd{"http://127.0.0.1:2379"};
+  std::string etcd_ca, etcd_cert, etcd_key;
   std::string prefix = "/nimbus/";
   std::string listen = "127.0.0.1:8080";
   std::string tls_cert, tls_key;
@@ -56,6 +57,13 @@ bool read_token(const std::string& path, std::string& out) {
 int run_controller(const ControllerCliOptions& o) {
   ctl::ControllerOptions co;
   co.etcd_endpoints = o.etcd;
+  co.etcd_ca = o.etcd_ca;
+  co.etcd_cert = o.etcd_cert;
+  co.etcd_key = o.etcd_key;
+  if (co.etcd_cert.empty() != co.etcd_key.empty()) {
+    fmt::print(stderr, "nimbus controller: give both --etcd-cert and --etcd-key, or neither\n");
+    return 2;
+  }
   co.etcd_prefix = o.prefix;
   co.id = o.id;
   co.disks_dir = o.disks_dir;
@@ -147,6 +155,9 @@ void register_controller(CLI::App& app) {
   auto opts = std::make_shared<ControllerCliOptions>();
   auto* cmd = app.add_subcommand("controller", "Run a cloud controller replica (REST API, placement, failover)");
   cmd->add_option("--etcd", opts->etcd, "etcd endpoint URL (repeatable)")->capture_default_str();
+  cmd->add_option("--etcd-ca", opts->etcd_ca, "CA bundle to verify etcd's TLS certificate (https:// endpoints)");
+  cmd->add_option("--etcd-cert", opts->etcd_cert, "client certificate (PEM) for etcd (an etcd with --client-cert-auth)");
+  cmd->add_option("--etcd-key", opts->etcd_key, "client key (PEM) for etcd");
   cmd->add_option("--etcd-prefix", opts->prefix, "key prefix in etcd")->capture_default_str();
   cmd->add_option("--listen", opts->listen, "HOST:PORT of the REST API (port 0: any free port)")->capture_default_str();
   cmd->add_option("--tls-cert", opts->tls_cert, "TLS certificate (PEM) for HTTPS");
@@ -155,7 +166,7 @@ void register_controller(CLI::App& app) {
   cmd->add_option("--agent-token-file", opts->agent_token_file, "file holding the token the host agents accept");
   cmd->add_option("--agent-ca", opts->agent_ca,
                   "CA certificate (PEM) that signed the host agents' HTTPS certificates (agents started with --tls-cert): "
-                  "the console proxy verifies them against it (default: the system's roots; nimbus cloud up --tls passes "
+                  "the console proxy verifies them against it (default: the system's roots; nimbus cloud up passes "
                   "DIR/pki/ca.crt)");
   cmd->add_option("--disks-dir", opts->disks_dir, "shared directory holding the VMs' disks");
   cmd->add_option("--web-dir", opts->web_dir, "web directory of the dashboard at /ui/ (default: web/ by the executable, else the source tree's)");

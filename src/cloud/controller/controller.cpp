@@ -50,6 +50,9 @@ Controller::Controller(ControllerOptions options) : options_(std::move(options))
   if (!options_.admin_token.empty()) admin_sha_ = sha256_hex(options_.admin_token);
   etcd::ClientOptions co;
   co.endpoints = options_.etcd_endpoints;
+  co.ca_file = options_.etcd_ca;
+  co.cert_file = options_.etcd_cert;
+  co.key_file = options_.etcd_key;
   client_ = std::make_unique<etcd::Client>(co);
 }
 

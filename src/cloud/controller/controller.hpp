@@ -31,6 +31,7 @@ namespace nimbus::cloud::controller {
 
 struct ControllerOptions {
   std::vector<std::string> etcd_endpoints{"http://127.0.0.1:2379"};
+  std::string etcd_ca, etcd_cert, etcd_key;  // TLS to https:// endpoints: CA bundle, client certificate and key
   std::string etcd_prefix = "/nimbus/";
   std::string id;            // this replica's name (default: hostname-pid)
   std::string api_url;       // how clients reach this replica (for the leader record)

@@ -53,7 +53,7 @@ EtcdProcess::~EtcdProcess() {
 }
 
 std::string EtcdProcess::endpoint() const {
-  return "http://" + options_.host + ":" + std::to_string(client_port_);
+  return (tls() ? "https://" : "http://") + options_.host + ":" + std::to_string(client_port_);
 }
 
 void EtcdProcess::start() {
@@ -81,8 +81,11 @@ void EtcdProcess::start() {
     own_log_ = (fs::path(data_dir_) / "etcd.log").string();
     log = own_log_;
   }
-  const std::string client_url = "http://" + options_.host + ":" + std::to_string(client_port_);
-  const std::string peer_url = "http://" + options_.host + ":" + std::to_string(peer_port_);
+  if (options_.tls_cert.empty() != options_.tls_key.empty())
+    throw std::runtime_error("etcd: TLS wants both a certificate and a key");
+  const std::string scheme = tls() ? "https://" : "http://";
+  const std::string client_url = scheme + options_.host + ":" + std::to_string(client_port_);
+  const std::string peer_url = scheme + options_.host + ":" + std::to_string(peer_port_);
   std::vector<std::string> args = {
       options_.binary,
       "--name", options_.name,
@@ -96,6 +99,13 @@ void EtcdProcess::start() {
       "--logger", "zap",
       "--log-level", "warn",
   };
+  if (tls()) {
+    args.insert(args.end(), {"--cert-file", options_.tls_cert, "--key-file", options_.tls_key, "--peer-cert-file",
+                             options_.tls_cert, "--peer-key-file", options_.tls_key});
+    if (!options_.tls_ca.empty())
+      args.insert(args.end(), {"--trusted-ca-file", options_.tls_ca, "--client-cert-auth", "--peer-trusted-ca-file",
+                               options_.tls_ca, "--peer-client-cert-auth"});
+  }
   for (const auto& a : options_.extra_args) args.push_back(a);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -150,7 +160,8 @@ std::string EtcdProcess::log_tail() const {
 
 void EtcdProcess::wait_healthy() {
   const auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
-  httplib::Client client(options_.host, client_port_);
+  httplib::Client client(endpoint(), options_.tls_client_cert, options_.tls_client_key);
+  if (!options_.tls_ca.empty()) client.set_ca_cert_path(options_.tls_ca.c_str());
   client.set_connection_timeout(0, 300000);
   client.set_read_timeout(1, 0);
   while (std::chrono::steady_clock::now() < deadline) {

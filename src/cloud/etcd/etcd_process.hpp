@@ -20,6 +20,11 @@ struct EtcdProcessOptions {
   int peer_port = 0;                    // 0: pick a free port
   std::string log_file;                 // empty: etcd's output is discarded
   std::vector<std::string> extra_args;  // appended to the command line
+  // TLS on both listeners (client and peer URLs become https://): etcd's certificate and key, and
+  // when `tls_ca` is given, clients (and peers) must present a certificate that CA signed
+  // (--client-cert-auth). start() checks health with `tls_client_cert`/`tls_client_key`.
+  std::string tls_cert, tls_key, tls_ca;
+  std::string tls_client_cert, tls_client_key;
   std::chrono::milliseconds start_timeout{15000};
   std::chrono::milliseconds stop_grace{3000};  // SIGTERM, then SIGKILL after this
   // Kill etcd when the thread that started it dies (PR_SET_PDEATHSIG), e.g. for tests. `nimbus
@@ -48,10 +53,11 @@ class EtcdProcess {
   void detach();
 
   bool running() const { return pid_ > 0; }
+  bool tls() const { return !options_.tls_cert.empty(); }
   pid_t pid() const { return pid_; }
   int client_port() const { return client_port_; }
   int peer_port() const { return peer_port_; }
-  std::string endpoint() const;  // http://HOST:CLIENT_PORT
+  std::string endpoint() const;  // http://HOST:CLIENT_PORT (https:// with TLS)
   const std::string& data_dir() const { return data_dir_; }
   const EtcdProcessOptions& options() const { return options_; }
 
