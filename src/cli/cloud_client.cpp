@@ -19,7 +19,8 @@ void add_cloud_target_options(CLI::App& cmd, CloudTarget& t, bool with_json) {
   cmd.add_option("--cloud", t.cloud_dir, "cloud dir of `nimbus cloud up` (its cloud.json and admin token)");
   cmd.add_option("--url", t.url, "controller URL (default: NIMBUS_URL, else the cloud dir's)");
   cmd.add_option("--token", t.token, "bearer token (default: NIMBUS_TOKEN, else the cloud dir's admin token)");
-  cmd.add_option("--ca", t.ca_file, "CA bundle to verify an HTTPS controller");
+  cmd.add_option("--ca", t.ca_file,
+                 "CA bundle to verify an HTTPS controller (default: NIMBUS_CA, else the cloud dir's pki/ca.crt for its controller)");
   if (with_json) cmd.add_flag("--json", t.json, "print JSON instead of a table");
 }
 
@@ -47,9 +48,11 @@ CloudClient::CloudClient(const CloudTarget& t, const std::string& command) : com
     if (const char* e = std::getenv("NIMBUS_URL"); e && *e) url_ = e;
   if (token_.empty() && t.cloud_dir.empty())
     if (const char* e = std::getenv("NIMBUS_TOKEN"); e && *e) token_ = e;
+  if (ca_file_.empty())
+    if (const char* e = std::getenv("NIMBUS_CA"); e && *e) ca_file_ = e;
+  const std::string dir = t.cloud_dir.empty() ? default_cloud_dir() : t.cloud_dir;
+  const std::string text = read_file(dir + "/cloud.json");
   if (url_.empty() || token_.empty()) {
-    const std::string dir = t.cloud_dir.empty() ? default_cloud_dir() : t.cloud_dir;
-    const std::string text = read_file(dir + "/cloud.json");
     if (text.empty()) {
       fmt::print(stderr,
                  "nimbus {}: no controller to talk to: {}/cloud.json does not exist; start one with `nimbus cloud up`, or "
@@ -71,6 +74,15 @@ CloudClient::CloudClient(const CloudTarget& t, const std::string& command) : com
     if (token_.empty()) {
       fmt::print(stderr, "nimbus {}: no token: give --token or NIMBUS_TOKEN (the cloud dir's admin.token is unreadable)\n", command_);
       ok_ = false;
+    }
+  }
+  // A controller of `cloud up` serves HTTPS with a certificate of the cloud's own CA: trust that CA
+  // when talking to that controller (whichever way its URL was given) and no other CA was named.
+  if (ca_file_.empty() && !text.empty()) {
+    try {
+      const json j = json::parse(text);
+      if (j.at("controller").value("url", "") == url_ && j.contains("pki")) ca_file_ = j["pki"].value("ca", "");
+    } catch (const std::exception&) {
     }
   }
 }
@@ -121,7 +133,7 @@ int CloudClient::stream(const std::string& path, const std::function<bool(const 
 
 int CloudClient::fail(const ApiResponse& r) const {
   if (r.status == 0 && r.error.find("SSL") != std::string::npos) {
-    fmt::print(stderr, "nimbus {}: TLS with {} failed ({}): give the CA that signed its certificate with --ca FILE\n", command_, url_,
+    fmt::print(stderr, "nimbus {}: TLS with {} failed ({}): give the CA that signed its certificate with --ca FILE (or NIMBUS_CA)\n", command_, url_,
                r.error);
     return 3;
   }

@@ -43,7 +43,7 @@ struct CloudUpOptions {
   int lease_ttl = 3;
   std::string kernel, initrd, append = "console=ttyS0";
   bool no_image = false;
-  bool tls = false;
+  bool tls = true;
   int timeout = 60;
 };
 
@@ -179,11 +179,42 @@ int cloud_up(const CloudUpOptions& o) {
   json state{{"dir", dir}, {"admin_token_file", admin_file}, {"agent_token_file", agent_file}, {"prefix", "/nimbus/"},
              {"hosts", json::array()}, {"simulate", o.simulate}};
 
+  // The cloud's CA and a certificate for each of its parts: every TCP endpoint speaks TLS and
+  // every connection is authenticated at both ends. etcd wants a client certificate of the CA
+  // (the controller's, each agent's, `admin` for this command); the controller and the agents
+  // serve HTTPS; live moves between agents run over TLS (docs/migration.md, "TLS").
+  std::vector<std::string> names;
+  for (int i = 0; i < o.hosts; ++i) names.push_back(fmt::format("host-{}", i));
+  CloudPki pki;
+  if (o.tls) {
+    std::vector<std::string> members{"etcd", "controller", "admin"};
+    members.insert(members.end(), names.begin(), names.end());
+    try {
+      pki = make_cloud_pki(dir, members);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "nimbus cloud up: {} (or start with --no-tls)\n", e.what());
+      return 1;
+    }
+    state["pki"] = json{{"ca", pki.ca_cert}, {"admin_cert", pki.of("admin").cert}, {"admin_key", pki.of("admin").key}};
+  }
+  // `--etcd-ca/--etcd-cert/--etcd-key` for a part of the cloud with its own certificate.
+  auto etcd_tls_args = [&](const std::string& member) -> std::vector<std::string> {
+    if (!o.tls) return {};
+    return {"--etcd-ca", pki.ca_cert, "--etcd-cert", pki.of(member).cert, "--etcd-key", pki.of(member).key};
+  };
+
   // 1. etcd, detached so it outlives this command.
   cloud::etcd::EtcdProcessOptions eo;
   eo.data_dir = dir + "/etcd";
   eo.log_file = dir + "/logs/etcd.log";
   eo.die_with_parent = false;
+  if (o.tls) {
+    eo.tls_cert = pki.of("etcd").cert;
+    eo.tls_key = pki.of("etcd").key;
+    eo.tls_ca = pki.ca_cert;
+    eo.tls_client_cert = pki.of("admin").cert;
+    eo.tls_client_key = pki.of("admin").key;
+  }
   cloud::etcd::EtcdProcess etcd(eo);
   try {
     etcd.start();
@@ -196,22 +227,6 @@ int cloud_up(const CloudUpOptions& o) {
   etcd.detach();
   write_json(cloud_json, state);
 
-  // The cloud's CA and a certificate per agent: live moves between agents go over TLS, both ends
-  // authenticated (docs/migration.md, "TLS"), and the agents' APIs are HTTPS, which the
-  // controller verifies against the same CA (--agent-ca) when it proxies consoles.
-  std::vector<std::string> names;
-  for (int i = 0; i < o.hosts; ++i) names.push_back(fmt::format("host-{}", i));
-  CloudPki pki;
-  if (!o.simulate && o.tls) {
-    try {
-      pki = make_cloud_pki(dir, names);
-      state["pki"] = json{{"ca", pki.ca_cert}};
-    } catch (const std::exception& e) {
-      fmt::print(stderr, "nimbus cloud up: {} (or start without --tls)\n", e.what());
-      return 1;
-    }
-  }
-
   // 2. The controller.
   const std::string url_file = dir + "/controller.url";
   fs::remove(url_file);
@@ -219,7 +234,11 @@ int cloud_up(const CloudUpOptions& o) {
                                "--admin-token-file", admin_file, "--agent-token-file", agent_file, "--disks-dir", dir + "/disks",
                                "--grace", fmt::format("{}", o.grace), "--consolidate-interval", fmt::format("{}", o.consolidate_interval),
                                "--cpu-overcommit", fmt::format("{}", o.cpu_overcommit), "--id", "controller-0"};
-  if (!pki.ca_cert.empty()) ctl.insert(ctl.end(), {"--agent-ca", pki.ca_cert});
+  if (o.tls) {
+    const auto etls = etcd_tls_args("controller");
+    ctl.insert(ctl.end(), etls.begin(), etls.end());
+    ctl.insert(ctl.end(), {"--tls-cert", pki.of("controller").cert, "--tls-key", pki.of("controller").key, "--agent-ca", pki.ca_cert});
+  }
   if (o.max_batches_in_flight != 1) ctl.insert(ctl.end(), {"--max-batches-in-flight", std::to_string(o.max_batches_in_flight)});
   const pid_t ctl_pid = spawn_daemon(ctl, dir + "/logs/controller.log");
   state["controller"] = json{{"pid", ctl_pid}, {"url", ""}, {"log", dir + "/logs/controller.log"}};
@@ -251,9 +270,11 @@ int cloud_up(const CloudUpOptions& o) {
                                   dir + "/hosts/" + name, "--disks-dir", dir + "/disks", "--listen", "127.0.0.1:0", "--token-file",
                                   agent_file, "--lease-ttl", std::to_string(o.lease_ttl)};
     if (o.simulate) argv.push_back("--simulate");
-    if (!pki.hosts.empty())
-      argv.insert(argv.end(), {"--tls-cert", pki.hosts[static_cast<std::size_t>(i)].cert, "--tls-key",
-                               pki.hosts[static_cast<std::size_t>(i)].key, "--tls-ca", pki.ca_cert});
+    if (o.tls) {
+      const auto etls = etcd_tls_args(name);
+      argv.insert(argv.end(), etls.begin(), etls.end());
+      argv.insert(argv.end(), {"--tls-cert", pki.of(name).cert, "--tls-key", pki.of(name).key, "--tls-ca", pki.ca_cert});
+    }
     const pid_t pid = spawn_daemon(argv, dir + "/logs/" + name + ".log");
     state["hosts"].push_back(json{{"name", name}, {"pid", pid}, {"log", dir + "/logs/" + name + ".log"}});
   }
@@ -262,6 +283,11 @@ int cloud_up(const CloudUpOptions& o) {
   // 4. Wait until every host registered.
   cloud::etcd::ClientOptions co;
   co.endpoints = {endpoint};
+  if (o.tls) {
+    co.ca_file = pki.ca_cert;
+    co.cert_file = pki.of("admin").cert;
+    co.key_file = pki.of("admin").key;
+  }
   cloud::etcd::Client client(co);
   std::size_t registered = 0;
   for (int i = 0; i < o.timeout * 10; ++i) {
@@ -287,6 +313,7 @@ int cloud_up(const CloudUpOptions& o) {
     CloudTarget target;
     target.url = url;
     target.token = admin_token;
+    target.ca_file = pki.ca_cert;
     CloudClient c(target, "cloud up");
     auto r = c.request("POST", "/v1/images",
                        json{{"name", "linux"}, {"kernel", kernel}, {"initrd", initrd}, {"append", o.append}, {"mode", "emulate"}}.dump());
@@ -298,8 +325,12 @@ int cloud_up(const CloudUpOptions& o) {
              o.simulate ? "simulated " : "", harts, memory_mib, image_note);
   fmt::print("  dir {} (cloud.json, logs/, disks/); admin token in {}\n", dir, admin_file);
   fmt::print("  dashboard {}/ui/#token={} (admin; the fragment never leaves the browser)\n", url, admin_token);
+  if (o.tls)
+    fmt::print("  TLS everywhere, certificates of the cloud's own CA {} (trust it in the browser, or `cloud up --no-tls`)\n",
+               pki.ca_cert);
   fmt::print("  try: nimbus tenant create demo{}\n", o.dir.empty() ? "" : " --cloud " + dir);
-  fmt::print("       NIMBUS_URL={} NIMBUS_TOKEN=<tenant token> nimbus vm create web1 --flavor n1.tiny --image linux\n", url);
+  fmt::print("       NIMBUS_URL={}{} NIMBUS_TOKEN=<tenant token> nimbus vm create web1 --flavor n1.tiny --image linux\n", url,
+             o.tls ? " NIMBUS_CA=" + pki.ca_cert : "");
   fmt::print("       nimbus host list{0}; nimbus cloud status{0}; nimbus cloud down{0}\n", o.dir.empty() ? "" : " --cloud " + dir);
   return 0;
 }
@@ -408,10 +439,11 @@ void register_cloud(CLI::App& app) {
     up->add_option("--kernel", o->kernel, "kernel of the default image (default: the guest build's)");
     up->add_option("--initrd", o->initrd, "initramfs of the default image (default: the guest build's)");
     up->add_flag("--no-image", o->no_image, "register no default image");
-    up->add_flag("--tls", o->tls,
-                 "make the cloud's CA and a certificate per agent in DIR/pki/ and give them to the agents: live moves run "
-                 "over TLS with both hosts authenticated, the agents' TCP APIs become HTTPS, and the controller verifies "
-                 "them against the CA (--agent-ca DIR/pki/ca.crt)");
+    up->add_flag("--tls,!--no-tls", o->tls,
+                 "(default) make the cloud's CA and a certificate for etcd, the controller, each agent and the admin "
+                 "client in DIR/pki/: etcd serves TLS and wants a client certificate of the CA, the controller's and "
+                 "agents' APIs are HTTPS (clients of this cloud dir trust its CA: pki.ca in cloud.json), and live moves "
+                 "run over TLS with both hosts authenticated. --no-tls: plain HTTP on loopback");
     up->add_option("--timeout", o->timeout, "seconds to wait for each part")->capture_default_str();
     up->callback([o] { set_exit_code(cloud_up(*o)); });
   }

@@ -90,7 +90,13 @@ void write_pem(const std::string& path, bool secret, const std::function<int(FIL
 
 } // namespace
 
-CloudPki make_cloud_pki(const std::string& dir, const std::vector<std::string>& hosts, int days) {
+const CloudPki::Member& CloudPki::of(const std::string& name) const {
+  for (const auto& m : members)
+    if (m.name == name) return m;
+  throw std::out_of_range("the cloud's PKI has no certificate for " + name);
+}
+
+CloudPki make_cloud_pki(const std::string& dir, const std::vector<std::string>& members, int days) {
   const std::string pki = dir + "/pki";
   std::filesystem::create_directories(pki);
   std::filesystem::permissions(pki, std::filesystem::perms::owner_all, std::filesystem::perm_options::replace);
@@ -100,13 +106,13 @@ CloudPki make_cloud_pki(const std::string& dir, const std::vector<std::string>& 
   out.ca_cert = pki + "/ca.crt";
   write_pem(pki + "/ca.key", true, [&](FILE* f) { return PEM_write_PrivateKey(f, ca_key.get(), nullptr, nullptr, 0, nullptr, nullptr); });
   write_pem(out.ca_cert, false, [&](FILE* f) { return PEM_write_X509(f, ca.get()); });
-  for (const auto& h : hosts) {
+  for (const auto& name : members) {
     Key key = new_key();
-    Cert cert = new_cert(key.get(), h, ca.get(), ca_key.get(), days, false);
-    CloudPki::Host host{h, pki + "/" + h + ".crt", pki + "/" + h + ".key"};
-    write_pem(host.key, true, [&](FILE* f) { return PEM_write_PrivateKey(f, key.get(), nullptr, nullptr, 0, nullptr, nullptr); });
-    write_pem(host.cert, false, [&](FILE* f) { return PEM_write_X509(f, cert.get()); });
-    out.hosts.push_back(host);
+    Cert cert = new_cert(key.get(), name, ca.get(), ca_key.get(), days, false);
+    CloudPki::Member m{name, pki + "/" + name + ".crt", pki + "/" + name + ".key"};
+    write_pem(m.key, true, [&](FILE* f) { return PEM_write_PrivateKey(f, key.get(), nullptr, nullptr, 0, nullptr, nullptr); });
+    write_pem(m.cert, false, [&](FILE* f) { return PEM_write_X509(f, cert.get()); });
+    out.members.push_back(m);
   }
   return out;
 }

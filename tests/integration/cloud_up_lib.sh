@@ -25,12 +25,24 @@ EXTRA_PIDS=()
 trap cloud_up_cleanup EXIT
 
 # start_cloud ARGS...: `nimbus cloud up --dir CLOUD_DIR ARGS`; sets CLOUD_URL, ADMIN_TOKEN, ETCD_URL.
+# The cloud speaks TLS everywhere unless ARGS say --no-tls: curl and etcdctl then trust its CA
+# (CURL_CA_BUNDLE, ETCDCTL_CACERT; NIMBUS_CA, as `cloud up` tells a tenant) and etcdctl shows the admin's client certificate; a process a
+# test starts against its etcd takes "${ETCD_TLS_ARGS[@]}" (the controller's certificate).
+ETCD_TLS_ARGS=()
 start_cloud() {
   timeout 120 "$NIMBUS_BIN" cloud up --dir "$CLOUD_DIR" "$@" > "$TEST_WORK/cloud-up.out" 2>&1 ||
     { cat "$TEST_WORK/cloud-up.out"; tail -20 "$CLOUD_DIR"/logs/*.log; fail "cloud up failed"; }
   CLOUD_URL=$(jq -r .controller.url "$CLOUD_DIR/cloud.json")
   ETCD_URL=$(jq -r .etcd.endpoint "$CLOUD_DIR/cloud.json")
   ADMIN_TOKEN=$(cat "$CLOUD_DIR/admin.token")
+  local ca
+  ca=$(jq -r '.pki.ca // empty' "$CLOUD_DIR/cloud.json")
+  if [ -n "$ca" ]; then
+    export CURL_CA_BUNDLE="$ca" ETCDCTL_CACERT="$ca" NIMBUS_CA="$ca"
+    ETCDCTL_CERT=$(jq -r .pki.admin_cert "$CLOUD_DIR/cloud.json") ETCDCTL_KEY=$(jq -r .pki.admin_key "$CLOUD_DIR/cloud.json")
+    export ETCDCTL_CERT ETCDCTL_KEY
+    ETCD_TLS_ARGS=(--etcd-ca "$ca" --etcd-cert "$CLOUD_DIR/pki/controller.crt" --etcd-key "$CLOUD_DIR/pki/controller.key")
+  fi
   say "$(head -1 "$TEST_WORK/cloud-up.out")"
 }
 

@@ -15,7 +15,7 @@ api POST /v1/images "$ADMIN_TOKEN" '{"name":"sim","kernel":"/bin/true"}' >/dev/n
 expect_status 201 "image create"
 # A second controller replica on the same etcd takes half of the requests: the two race
 # through etcd transactions.
-"$NIMBUS_BIN" controller --etcd "$ETCD_URL" --listen 127.0.0.1:0 --url-file "$TEST_WORK/ctl2.url" \
+"$NIMBUS_BIN" controller --etcd "$ETCD_URL" "${ETCD_TLS_ARGS[@]}" --listen 127.0.0.1:0 --url-file "$TEST_WORK/ctl2.url" \
   --admin-token-file "$CLOUD_DIR/admin.token" --cpu-overcommit 1 --consolidate-interval 0 --id controller-1 \
   --max-batches-in-flight "$in_flight" \
   > "$TEST_WORK/ctl2.log" 2>&1 &

@@ -7,7 +7,7 @@ require_machine
 source "$(dirname "$0")/cloud_up_lib.sh"
 
 start_cloud --hosts 2 --simulate --harts 4 --memory 1G --cpu-overcommit 1 --no-image --consolidate-interval 0
-"$NIMBUS_BIN" controller --etcd "$ETCD_URL" --listen 127.0.0.1:0 --url-file "$TEST_WORK/ctl2.url" \
+"$NIMBUS_BIN" controller --etcd "$ETCD_URL" "${ETCD_TLS_ARGS[@]}" --listen 127.0.0.1:0 --url-file "$TEST_WORK/ctl2.url" \
   --admin-token-file "$CLOUD_DIR/admin.token" --cpu-overcommit 1 --consolidate-interval 0 --id controller-1 \
   > "$TEST_WORK/ctl2.log" 2>&1 &
 EXTRA_PIDS+=($!)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# `nimbus cloud up --tls` end to end (docs/cloud.md, "TLS inside the cloud"): the cloud's CA and a
-# certificate per agent in DIR/pki, the agents' APIs HTTPS, the controller verifying them with
-# --agent-ca. One Linux VM (the clock-gap guest: a line a second): its console through the
+# `nimbus cloud up` (TLS is its default) end to end (docs/cloud.md, "TLS inside the cloud"): the
+# cloud's CA and a certificate for etcd, the controller, the admin and each agent in DIR/pki;
+# etcd serves only TLS and refuses a client without a certificate of the CA; the controller's
+# API is HTTPS only and `nimbus` finds the CA in cloud.json; the agents' APIs HTTPS, the
+# controller verifying them with --agent-ca. One Linux VM (the clock-gap guest: a line a second): its console through the
 # controller, a live move to the other host over TLS (the destination's VMM waits on tls:, the
 # guest's counter continues, one VMM, one assignment), its console again from the new host (API
 # and dashboard routes).
@@ -16,10 +18,32 @@ nimbus_guest_ready kernel initramfs || skip "guest kernel/initramfs not built (g
 source "$(dirname "$0")/cloud_up_lib.sh"
 started=$SECONDS
 
-start_cloud --tls --hosts 2 --harts 1 --memory 1G --cpu-overcommit 4 --consolidate-interval 0 --no-image
+start_cloud --hosts 2 --harts 1 --memory 1G --cpu-overcommit 4 --consolidate-interval 0 --no-image
 pki="$CLOUD_DIR/pki"
-[ -s "$pki/ca.crt" ] && [ -s "$pki/host-0.crt" ] && [ -s "$pki/host-1.key" ] || fail "cloud up --tls made no DIR/pki"
+[ -s "$pki/ca.crt" ] && [ -s "$pki/host-0.crt" ] && [ -s "$pki/host-1.key" ] || fail "cloud up made no DIR/pki"
 [ "$(stat -c %a "$pki/ca.key")" = 600 ] || fail "the CA key is not mode 0600"
+for k in etcd controller admin host-0; do [ "$(stat -c %a "$pki/$k.key")" = 600 ] || fail "$k.key is not mode 0600"; done
+
+# etcd: TLS only, and only for clients with a certificate of the cloud's CA.
+case "$ETCD_URL" in https://127.0.0.1:*) ;; *) fail "etcd's endpoint is not https: $ETCD_URL" ;; esac
+curl -s --max-time 3 "$ETCD_URL/health" -o /dev/null --cert "$pki/admin.crt" --key "$pki/admin.key" ||
+  fail "etcd refused the admin's client certificate"
+curl -s --max-time 3 "$ETCD_URL/health" -o /dev/null && fail "etcd answered a client without a certificate"
+curl -s --max-time 3 "http://${ETCD_URL#https://}/health" -o /dev/null && fail "etcd answered plain HTTP"
+( unset ETCDCTL_CERT ETCDCTL_KEY; ectl get /nimbus/ --prefix --keys-only > /dev/null 2>&1 ) &&
+  fail "etcdctl without a client certificate read the cloud's keys"
+[ "$(ectl get --prefix /nimbus/hosts/ --keys-only | grep -c .)" = 2 ] || fail "the agents did not register over TLS"
+# The controller: HTTPS only; the CLI trusts the cloud's CA through cloud.json, and says what to
+# do when it has no CA for the controller it is given.
+case "$CLOUD_URL" in https://127.0.0.1:*) ;; *) fail "the controller's URL is not https: $CLOUD_URL" ;; esac
+curl -s --max-time 3 "http://${CLOUD_URL#https://}/v1/health" > /dev/null && fail "the controller answered plain HTTP"
+"$NIMBUS_BIN" host list --cloud "$CLOUD_DIR" --json | jq -e 'length == 2' > /dev/null || fail "nimbus host list --cloud over HTTPS"
+out=$(cd "$TEST_WORK" && env -u NIMBUS_CA XDG_RUNTIME_DIR="$TEST_WORK/none" NIMBUS_URL="$CLOUD_URL" NIMBUS_TOKEN="$ADMIN_TOKEN" "$NIMBUS_BIN" host list 2>&1) &&
+  fail "the CLI trusted the controller with no CA: $out"
+grep -q -- "--ca FILE" <<< "$out" || fail "no CA: the CLI did not say to give --ca: $out"
+NIMBUS_CA="$pki/ca.crt" XDG_RUNTIME_DIR="$TEST_WORK/none" NIMBUS_URL="$CLOUD_URL" NIMBUS_TOKEN="$ADMIN_TOKEN" "$NIMBUS_BIN" host list > /dev/null ||
+  fail "NIMBUS_CA did not verify the controller"
+say "ok: etcd and the controller speak only TLS; etcd wants a client certificate of the cloud's CA"
 [ "$(api GET /v1/hosts "$ADMIN_TOKEN" | jq -r '[.[].api | startswith("https://127.0.0.1:")] | all')" = true ] ||
   fail "the agents' APIs are not HTTPS: $(api GET /v1/hosts "$ADMIN_TOKEN" | jq -c '[.[].api]')"
 api POST /v1/images "$ADMIN_TOKEN" "{\"name\":\"gap\",\"kernel\":\"$NIMBUS_GUEST_KERNEL\",\"initrd\":\"$NIMBUS_GUEST_INITRD\",\
@@ -64,7 +88,7 @@ grep -aq 'NIMBUS-GAP: t=' "$TEST_WORK/dash" || fail "the dashboard's console str
 # that did not sign them (an agent's own certificate). Both must refuse and say what to do.
 replica() { # name [args]: a controller replica on this etcd; sets REPLICA_URL
   local name="$1"; shift
-  "$NIMBUS_BIN" controller --etcd "$ETCD_URL" --listen 127.0.0.1:0 --url-file "$TEST_WORK/$name.url" --id "$name" \
+  "$NIMBUS_BIN" controller --etcd "$ETCD_URL" "${ETCD_TLS_ARGS[@]}" --listen 127.0.0.1:0 --url-file "$TEST_WORK/$name.url" --id "$name" \
     --admin-token-file "$CLOUD_DIR/admin.token" --agent-token-file "$CLOUD_DIR/agent.token" --consolidate-interval 0 "$@" \
     > "$TEST_WORK/$name.log" 2>&1 &
   EXTRA_PIDS+=("$!")
@@ -86,7 +110,7 @@ code=$(replica_console "$REPLICA_URL")
   fail "a controller with the wrong CA: HTTP $code $(cat "$TEST_WORK/body")"
 say "ok: with the wrong CA: HTTP 502 $(jq -r .error "$TEST_WORK/body")"
 for bad in "$TEST_WORK/missing.crt" "$CLOUD_DIR/admin.token"; do
-  out=$("$NIMBUS_BIN" controller --etcd "$ETCD_URL" --listen 127.0.0.1:0 --agent-ca "$bad" 2>&1) && fail "--agent-ca $bad accepted"
+  out=$("$NIMBUS_BIN" controller --etcd "$ETCD_URL" "${ETCD_TLS_ARGS[@]}" --listen 127.0.0.1:0 --agent-ca "$bad" 2>&1) && fail "--agent-ca $bad accepted"
   grep -q -- "--agent-ca $bad: .*DIR/pki/ca.crt" <<< "$out" || fail "--agent-ca $bad: $out"
 done
 say "ok: a missing or non-PEM --agent-ca is refused at startup: $out"

@@ -38,7 +38,7 @@ std::string agent_failure_text(const std::string& host, const std::string& api, 
     if (agent_ca.empty())
       return fmt::format(
           "the agent of host '{}' at {} serves HTTPS with a certificate the controller cannot verify ({}): start the "
-          "controller with --agent-ca FILE, the CA that signed the agents' certificates (nimbus cloud up --tls does: "
+          "controller with --agent-ca FILE, the CA that signed the agents' certificates (nimbus cloud up does: "
           "DIR/pki/ca.crt)",
           host, api, why);
     return fmt::format(
@@ -60,13 +60,13 @@ std::string agent_failure_text(const std::string& host, const std::string& api, 
 void check_agent_ca(const std::string& path) {
   FILE* f = std::fopen(path.c_str(), "r");
   if (!f) throw std::runtime_error(fmt::format("--agent-ca {}: cannot read it (give the CA certificate, PEM, that signed "
-                                               "the host agents' TLS certificates, e.g. DIR/pki/ca.crt of nimbus cloud up --tls)",
+                                               "the host agents' TLS certificates, e.g. DIR/pki/ca.crt of nimbus cloud up)",
                                                path));
   X509* cert = PEM_read_X509(f, nullptr, nullptr, nullptr);
   std::fclose(f);
   if (!cert)
     throw std::runtime_error(fmt::format("--agent-ca {}: no PEM certificate in it (give the CA certificate that signed the "
-                                         "host agents' TLS certificates, e.g. DIR/pki/ca.crt of nimbus cloud up --tls)",
+                                         "host agents' TLS certificates, e.g. DIR/pki/ca.crt of nimbus cloud up)",
                                          path));
   X509_free(cert);
 }

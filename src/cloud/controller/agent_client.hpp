@@ -1,7 +1,7 @@
 #pragma once
 // The controller's HTTP(S) client to a host agent's API (console proxy). An agent started with
 // --tls-cert/--tls-key advertises an https:// API; the controller verifies its certificate, and
-// that it names the host of the address, against --agent-ca (nimbus cloud up --tls passes
+// that it names the host of the address, against --agent-ca (nimbus cloud up passes
 // DIR/pki/ca.crt), else the system's roots. A verification failure becomes an error that says
 // which option to give (docs/cloud.md, "TLS inside the cloud").
 #include <httplib.h>
