@@ -1,16 +1,19 @@
 // `nimbus bench`: runs the same kernel, initramfs and workloads on Nimbus and on
 // qemu-system-riscv64 in one run and prints the ratios (DESIGN.md: speed is reported against
-// QEMU measured in the same run, since the machines are noisy). Workloads: boot and the CPU
-// benchmark ("cpu"), the virtualization-cost microbenchmarks ("micro", bench_micro.hpp).
+// QEMU measured in the same run, since the machines are noisy). Workloads: boot, the CPU
+// benchmark and the benchmark suite ("cpu"; the suite alone: "suite"), the virtualization-cost
+// microbenchmarks ("micro", bench_micro.hpp).
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
@@ -33,6 +36,8 @@ struct BenchOptions {
   std::string workload = "cpu";
   unsigned micro_scale = 10; // a few seconds per microbenchmark on Nimbus
   unsigned micro_repeat = 1;
+  unsigned suite_scale = 1;  // about 0.3 s of QEMU's guest time per workload
+  unsigned suite_repeat = 1;
   std::vector<std::string> virt; // virtualization modes to compare (micro workload)
   std::string pv_kernel;         // the paravirtualized kernel of the "trap+pv" column
   unsigned timeout = 900;
@@ -45,6 +50,8 @@ struct Measurement {
   std::optional<double> guest_seconds;  // the CPU benchmark's own elapsed time
   std::optional<double> section_seconds[3]; // its integer, memory and floating-point parts
   std::string checksum;
+  std::vector<std::pair<std::string, double>> suite_seconds; // the suite's workloads, in order
+  std::string suite_checksum;
   double wall_seconds = 0;
   uint64_t peak_overhead = 0; // host bytes beyond guest RAM
   int exit_code = -1;
@@ -58,6 +65,8 @@ Measurement measure(const std::vector<std::string>& argv, uint64_t ram, unsigned
   Measurement m;
   static const std::regex bench_line(
       R"(NIMBUS-BENCH: .*checksum=(0x[0-9a-f]+) elapsed=([0-9.]+)s(?: int=([0-9.]+)s mem=([0-9.]+)s fp=([0-9.]+)s)?)");
+  static const std::regex suite_line(R"(NIMBUS-SUITE: scale=[0-9]+ checksum=(0x[0-9a-f]+)((?: [a-z]+=[0-9.]+s)+))");
+  static const std::regex suite_part(R"( ([a-z]+)=([0-9.]+)s)");
   std::vector<std::string> tail;
   auto on_line = [&](const std::string& line, ChildProcess::Clock::duration t) {
     tail.push_back(line);
@@ -70,6 +79,12 @@ Measurement measure(const std::vector<std::string>& argv, uint64_t ram, unsigned
       m.guest_seconds = std::stod(match[2]);
       for (unsigned k = 0; k < 3; ++k)
         if (match[3 + k].matched) m.section_seconds[k] = std::stod(match[3 + k]);
+    }
+    if (std::regex_search(line, match, suite_line)) {
+      m.suite_checksum = match[1];
+      const std::string parts = match[2];
+      for (std::sregex_iterator it(parts.begin(), parts.end(), suite_part), end; it != end; ++it)
+        m.suite_seconds.emplace_back((*it)[1], std::stod((*it)[2]));
     }
     if (also) also(line, std::chrono::duration<double>(t).count());
     return true;
@@ -237,6 +252,63 @@ int run_cpu_workload(const BenchOptions& o, const Machines& machines, uint64_t r
   return 0;
 }
 
+// The benchmark suite (guests/bench/nimbus-suite.c: linked lists, calls, state machines, byte
+// loops, integer matrices, FP, memcpy, qsort, busybox's tools) on both machines, each workload
+// against QEMU's; with --suite-repeat N the machines take turns N times and each workload keeps
+// its fastest time on each machine.
+int run_suite_workload(const BenchOptions& o, const Machines& machines, uint64_t ram, nlohmann::json& j) {
+  const std::string append = fmt::format("console=ttyS0 nimbus.mode=suite nimbus.suite={}", o.suite_scale);
+  std::map<std::string, double> best[2];
+  std::vector<std::string> order;
+  std::string checksum;
+  for (unsigned repeat = 0; repeat < o.suite_repeat; ++repeat) {
+    for (int machine = 0; machine < 2; ++machine) {
+      const char* name = machine == 0 ? "Nimbus" : "QEMU";
+      const Measurement m = measure(machine == 0 ? machines.nimbus(append, "") : machines.qemu(append, ""), ram, o.timeout,
+                                    fmt::format("benchmark suite on {} (run {} of {})", name, repeat + 1, o.suite_repeat));
+      if (m.suite_seconds.empty()) {
+        fmt::print(stderr, "nimbus bench: the suite on {} never printed its result; last output:\n{}", name, m.last_lines);
+        return 1;
+      }
+      if (checksum.empty()) checksum = m.suite_checksum;
+      if (m.suite_checksum != checksum) {
+        fmt::print(stderr, "nimbus bench: suite checksums differ (Nimbus {}, QEMU {}): Nimbus computed a wrong result\n",
+                   machine == 0 ? m.suite_checksum : checksum, machine == 0 ? checksum : m.suite_checksum);
+        return 1;
+      }
+      for (const auto& [workload, seconds] : m.suite_seconds) {
+        if (std::find(order.begin(), order.end(), workload) == order.end()) order.push_back(workload);
+        auto [it, fresh] = best[machine].emplace(workload, seconds);
+        if (!fresh) it->second = std::min(it->second, seconds);
+      }
+    }
+  }
+  constexpr double kSpeedBar = 1.5;
+  fmt::print("{:<36} {:>12} {:>12} {:>10}   {}\n",
+             fmt::format("suite (nimbus.suite={}, fastest of {})", o.suite_scale, o.suite_repeat), "Nimbus", "QEMU",
+             "ratio", "bar");
+  double log_sum = 0;
+  unsigned counted = 0, met = 0;
+  for (const auto& w : order) {
+    if (!best[0].count(w) || !best[1].count(w) || best[0][w] <= 0) continue;
+    const double ratio = best[1][w] / best[0][w];
+    log_sum += std::log(ratio);
+    ++counted;
+    met += ratio >= kSpeedBar;
+    fmt::print("{:<36} {:>10.3f} s {:>10.3f} s {:>9.2f}x   >= {}x {}\n", "  " + w, best[0][w], best[1][w], ratio, kSpeedBar,
+               ratio >= kSpeedBar ? "met" : "MISSED");
+    j["suite"][w] = {{"nimbus", best[0][w]}, {"qemu", best[1][w]}, {"speed_ratio", ratio}};
+  }
+  if (counted == 0) return 1;
+  const double geomean = std::exp(log_sum / counted);
+  fmt::print("{:<36} {:>12} {:>12} {:>9.2f}x   {} of {} workloads at >= {}x\n", "  geometric mean", "", "", geomean, met,
+             counted, kSpeedBar);
+  fmt::print("(suite checksum {} identical on both)\n", checksum);
+  j["suite_geomean"] = geomean;
+  j["suite_scale"] = o.suite_scale;
+  return 0;
+}
+
 // One column of the microbenchmark table: a label and the command line that runs the guest in
 // nimbus.mode=micro (today Nimbus and QEMU; one per virtualization mode once VMs have modes).
 struct BenchConfig {
@@ -321,6 +393,10 @@ int run_bench(const BenchOptions& o) {
   nlohmann::json j;
   int rc = 0;
   if (o.workload == "cpu" || o.workload == "all") rc = run_cpu_workload(o, machines, *ram, j);
+  if (rc == 0 && o.workload != "micro") {
+    if (o.workload != "suite") fmt::print("\n");
+    rc = run_suite_workload(o, machines, *ram, j);
+  }
   if (rc == 0 && o.workload == "all") fmt::print("\n");
   if (rc == 0 && (o.workload == "micro" || o.workload == "all")) rc = run_micro_workload(o, machines, *ram, j);
   if (rc == 0 && !o.json.empty()) std::ofstream(o.json) << j.dump(2) << "\n";
@@ -331,9 +407,11 @@ void register_bench(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   auto* cmd = app.add_subcommand("bench", "Run whole-guest workloads on Nimbus and qemu-system-riscv64 and compare");
   cmd->footer(
-      "Runs, in one go: boot to the init marker (nimbus.mode=test) and the CPU benchmark (nimbus.mode=bench)\n"
-      "on both machines with the same firmware, kernel and initramfs, samples host memory beyond guest RAM,\n"
-      "and prints ratios. --workload micro runs the virtualization-cost microbenchmarks instead (null system\n"
+      "Runs, in one go: boot to the init marker (nimbus.mode=test), the CPU benchmark (nimbus.mode=bench)\n"
+      "and the benchmark suite (nimbus.mode=suite: linked lists, calls, state machines, byte loops, integer\n"
+      "matrices, FP, memcpy, qsort, busybox's tools) on both machines with the same firmware, kernel and\n"
+      "initramfs, samples host memory beyond guest RAM, and prints ratios (--workload suite: the suite\n"
+      "alone). --workload micro runs the virtualization-cost microbenchmarks instead (null system\n"
       "call, page fault, fork+exit+wait, exec, pipe round trip, CPU benchmark; nimbus.mode=micro), all both.\n"
       "With --virt, trap+pv is trap mode running the paravirtualized kernel given by --pv-kernel\n"
       "(guests/build.sh kernel-pv; $NIMBUS_GUEST_KERNEL_PV).\n"
@@ -351,8 +429,16 @@ void register_bench(CLI::App& app) {
                   "interpreter's CPU benchmark, all against the same QEMU run)")
       ->check(CLI::IsMember({"off", "on", "both"}))
       ->capture_default_str();
-  cmd->add_option("--workload", o->workload, "cpu: boot and CPU benchmark; micro: microbenchmarks; all: both")
-      ->check(CLI::IsMember({"cpu", "micro", "all"}))
+  cmd->add_option("--workload", o->workload,
+                  "cpu: boot, CPU benchmark and suite; suite: the suite alone; micro: microbenchmarks; all: everything")
+      ->check(CLI::IsMember({"cpu", "suite", "micro", "all"}))
+      ->capture_default_str();
+  cmd->add_option("--suite-scale", o->suite_scale, "Benchmark suite size (nimbus.suite=SCALE)")
+      ->check(CLI::Range(1u, 100000u))
+      ->capture_default_str();
+  cmd->add_option("--suite-repeat", o->suite_repeat,
+                  "Run the suite this many times per machine, in turns, and keep each workload's fastest")
+      ->check(CLI::Range(1u, 100u))
       ->capture_default_str();
   cmd->add_option("--micro-scale", o->micro_scale, "Microbenchmark size (nimbus.micro=SCALE)")
       ->check(CLI::Range(1u, 100000u))
