@@ -154,7 +154,9 @@ int run_controller(const ControllerCliOptions& o) {
 void register_controller(CLI::App& app) {
   auto opts = std::make_shared<ControllerCliOptions>();
   auto* cmd = app.add_subcommand("controller", "Run a cloud controller replica (REST API, placement, failover)");
-  cmd->add_option("--etcd", opts->etcd, "etcd endpoint URL (repeatable)")->capture_default_str();
+  cmd->add_option("--etcd", opts->etcd, "etcd endpoint URLs, comma-separated or repeated (every member of the cluster)")
+      ->delimiter(',')
+      ->capture_default_str();
   cmd->add_option("--etcd-ca", opts->etcd_ca, "CA bundle to verify etcd's TLS certificate (https:// endpoints)");
   cmd->add_option("--etcd-cert", opts->etcd_cert, "client certificate (PEM) for etcd (an etcd with --client-cert-auth)");
   cmd->add_option("--etcd-key", opts->etcd_key, "client key (PEM) for etcd");

@@ -189,6 +189,9 @@ int run_host(const HostCommandOptions& o) {
   if (!server->tcp_url().empty()) fmt::print("API listening on {}\n", server->tcp_url());
   fmt::print("state dir: {}\n", a.dir);
   if (a.etcd_endpoints.empty()) fmt::print("no --etcd: not registering (API only)\n");
+  else if (a.disk_gib <= 0)
+    fmt::print(stderr, "nimbus host {}: warning: --disk-gib 0: the controller places no VM with a disk here (give the GiB "
+                       "of VM disks this host may hold, e.g. --disk-gib 100)\n", o.name);
   std::fflush(stdout);
 
   int sig = 0;

@@ -338,6 +338,20 @@ TEST(FleetModel, RebuildsPlacementsAndPlacesWithinCapacity) {
   EXPECT_EQ(reason, "no-capacity");
 }
 
+TEST(FleetModel, AHostWithoutCapacityInADimensionTakesNothingAndThrowsNothing) {
+  // An agent started with --disk-gib 0 (or reporting nonsense) made every create an internal
+  // error: the engine refuses a zero capacity. Such a host now takes no new VM.
+  std::vector<FleetHost> hs{{"nodisk", {8, 4096, 0}, true, 0.0}, {"neg", {-4, 4096, 100}, true, 0.0}};
+  FleetModel alone(hs, {}, FleetOptions{});
+  std::string reason;
+  EXPECT_FALSE(alone.place({"a", "t", "", {1, 64, 1}, "", "", 0}, &reason).has_value());
+  EXPECT_EQ(reason, "no-capacity");
+  hs.push_back({"good", {8, 4096, 100}, true, 0.0});
+  FleetModel fleet(hs, {}, FleetOptions{});
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(fleet.place({"v" + std::to_string(i), "t", "", {1, 64, 1}, "", "", 0}), std::optional<std::string>("good"));
+}
+
 TEST(FleetModel, SeatAndReleaseKeepALongLivedModelInStep) {
   // The controller's placement cache mirrors commits made elsewhere by seating and releasing.
   auto hs = hosts(2);
