@@ -225,7 +225,7 @@ void register_host(CLI::App& app) {
   cmd->add_option("--disks-dir", o->disks_dir, "The shared disk directory: VM disks must lie under it");
   cmd->add_option("--socket", o->socket, "UNIX socket of the API (default: DIR/agent.sock)");
   cmd->add_option("--listen", o->listen, "TCP API address HOST:PORT (port 0: pick one; the bound address is printed)");
-  cmd->add_option("--advertise", o->advertise, "API address published in etcd (default: the --listen URL)");
+  cmd->add_option("--advertise", o->advertise, "API URL published in etcd, e.g. https://h7.example:9443 (default: the --listen URL)");
   cmd->add_option("--tls-cert", o->tls_cert, "Certificate for HTTPS on --listen");
   cmd->add_option("--tls-key", o->tls_key, "Private key for HTTPS on --listen");
   cmd->add_option("--tls-ca", o->tls_ca,
