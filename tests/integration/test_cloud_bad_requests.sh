@@ -3,6 +3,8 @@
 # unknown fields, unknown flavor and image (400 naming them and listing the choices), quota
 # exceeded (403 naming the quota and the usage), a reused name (409), no token (401), an unknown
 # route (404), and etcd unreachable (503: "etcd unreachable, retry" for reads, "outcome unknown" for writes); the CLI prints them too.
+# Host records that are nonsense (not JSON, capacity of the wrong type, zero or negative
+# capacity) take no VMs and break nothing: creates still land on the real host.
 source "$(dirname "$0")/lib.sh"
 require_machine
 source "$(dirname "$0")/cloud_up_lib.sh"
@@ -66,4 +68,19 @@ wait
 check 200 '.draining == true' "drain while etcd froze for 2.5 s (sent again)"
 api POST "/v1/hosts/$host/undrain" "$ADMIN_TOKEN" '{}' >/dev/null
 check 200 '.draining == false' "undrain"
+
+ectl put /nimbus/hosts/junk1 'not json at all' > /dev/null
+ectl put /nimbus/hosts/junk2 '{"name":"junk2","capacity":"lots"}' > /dev/null
+ectl put /nimbus/hosts/junk3 '{"name":"junk3","capacity":{"vcpus":64,"memory_mib":-5,"disk_gib":0}}' > /dev/null
+seen() { [ "$(api GET /v1/hosts "$ADMIN_TOKEN" | jq '[.[] | select(.name | startswith("junk"))] | length')" = 3 ]; }
+wait_until 5 "the controller sees the three junk host records" seen
+T2=$(tenant_create globex 4 2048 4)
+for n in j1 j2; do
+  api POST /v1/vms "$T2" "{\"name\":\"$n\",\"flavor\":\"n1.tiny\",\"image\":\"sim\"}" >/dev/null
+  [ "$(status)" = 201 ] || { cat "$TEST_WORK/body"; fail "create $n beside junk host records: HTTP $(status)"; }
+  [ "$(jq -r .host "$TEST_WORK/body")" = "$host" ] || fail "$n placed on $(jq -r .host "$TEST_WORK/body"), not the real host $host"
+done
+grep -q "host junk1 registered .*not a host record; it takes no VMs" "$CLOUD_DIR/logs/controller.log" ||
+  fail "the controller's log does not say junk1's record is not a host record"
+say "host records that are nonsense take no VMs; creates land on $host"
 say PASS

@@ -131,9 +131,15 @@ void Controller::apply(const etcd::KeyValue& kv, bool deleted) {
       }
     } else if (it == hosts_.end() || !stale(it->second.revision)) {
       HostInfo h;
-      parse_record(kv.value, h);
+      const bool parsed = parse_record(kv.value, h);
       if (h.name.empty()) h.name = name;
-      if (it == hosts_.end()) log(fmt::format("host {} registered ({} vCPUs, {} MiB)", name, h.capacity.vcpus, h.capacity.memory_mib));
+      const bool usable = parsed && h.capacity.vcpus > 0 && h.capacity.memory_mib > 0 && h.capacity.disk_gib > 0;
+      if (it == hosts_.end())
+        log(fmt::format("host {} registered ({} vCPUs, {} MiB, {} GiB disk){}", name, h.capacity.vcpus, h.capacity.memory_mib,
+                        h.capacity.disk_gib,
+                        !parsed   ? ": its record is not a host record; it takes no VMs"
+                        : !usable ? ": no capacity in some resource; it takes no VMs"
+                                  : ""));
       hosts_[name] = {h, kv.mod_revision};
       last_host_info_[name] = h;
       lost_.erase(name);
