@@ -317,24 +317,30 @@ private:
   // the latest. `fail` is entered with the block not counted, to return to the dispatcher with
   // exactly the state after it. Clobbers rax (and rsi on the slow path unless `keep_rsi`).
   void end_check(Xbyak::Label& fail, bool keep_rsi = false) {
+    count_check(fail, keep_rsi);
+    dma_check(fail);
+  }
+  // The countdown part of the check: all an internal edge needs. Other threads' DMA (the only
+  // thing that changes behind native code's back) is seen at the next exit from the unit or the
+  // next timer poll point (chain_limit looks), as other threads' pins are; everything this thread
+  // did is seen at once: an out-of-line call that goes on with the block sets the countdown's
+  // sign bit (force_full_check), so the next check of any kind takes the limit path, which
+  // clears it and looks at everything before going on.
+  void count_check(Xbyak::Label& fail, bool keep_rsi) {
     Xbyak::Label& top = labels_.emplace_back();
     Xbyak::Label& limit = labels_.emplace_back();
-    Xbyak::Label& full = labels_.emplace_back();
-    Xbyak::Label& pass = labels_.emplace_back();
-    Xbyak::Label& undo = labels_.emplace_back();
+    Xbyak::Label& forced = labels_.emplace_back();
     const uint32_t count = cur_sub().block->count;
     L(top);
     sub(r15, count);
-    jbe(limit, T_NEAR);
-    mov(rax, ptr[reinterpret_cast<uint64_t>(l_.dma_generation)]); // moffs64: one instruction
-    cmp(rax, qword[rbx + l_.check_generation]);
-    jne(full, T_NEAR);
-    L(pass);
+    jle(limit, T_NEAR); // signed: a forced countdown is negative
     Xbyak::Label* const f = &fail;
-    later([this, f, count, keep_rsi, &top, &limit, &full, &pass, &undo]() {
-      // The budget ran out: the timer poll point (go on when it finds nothing to do) or run()'s end.
+    later([this, f, count, keep_rsi, &top, &limit, &forced]() {
       L(limit);
       add(r15, count);
+      btr(r15, 63);
+      jc(forced, T_NEAR);
+      // The budget ran out: the timer poll point (go on when it finds nothing to do) or run()'s end.
       mov(qword[rbx + l_.jit_left], r15);
       if (keep_rsi) {
         push(rsi);
@@ -350,26 +356,57 @@ private:
       test(eax, eax);
       jz(*f, T_NEAR);
       jmp(top, T_NEAR);
+      // An out-of-line call went on with the block: look at everything, then count the block.
+      L(forced);
+      mov(rax, ptr[reinterpret_cast<uint64_t>(l_.dma_generation)]);
+      full_check(*f);
+      jmp(top, T_NEAR);
+    });
+  }
+  // The DMA part, after count_check passed (the block counted): the bus's DMA generation is the
+  // one expected (jit_check_generation_: the one the dispatcher saw, or ~0 after an out-of-line
+  // call went on with a block).
+  void dma_check(Xbyak::Label& fail) {
+    Xbyak::Label& full = labels_.emplace_back();
+    Xbyak::Label& pass = labels_.emplace_back();
+    Xbyak::Label& undo = labels_.emplace_back();
+    const uint32_t count = cur_sub().block->count;
+    mov(rax, ptr[reinterpret_cast<uint64_t>(l_.dma_generation)]); // moffs64: one instruction
+    cmp(rax, qword[rbx + l_.check_generation]);
+    jne(full, T_NEAR);
+    L(pass);
+    Xbyak::Label* const f = &fail;
+    later([this, f, count, &full, &pass, &undo]() {
       L(full); // rax: the DMA generation
-      cmp(byte[rbx + l_.exit_requested], 0);
-      jne(undo, T_NEAR);
-      mov(rcx, qword[rbx + l_.mip]);
-      or_(rcx, qword[rbx + l_.sstc_pending]);
-      mov(rdi, reinterpret_cast<uint64_t>(l_.pins));
-      or_(rcx, qword[rdi]);
-      test(qword[rbx + l_.mie], rcx);
-      jnz(undo, T_NEAR);
-      cmp(rax, qword[rbx + l_.dma_seen]);
-      jne(undo, T_NEAR);
-      mov(qword[rbx + l_.check_generation], rax);
+      full_check(undo);
       jmp(pass, T_NEAR);
       L(undo);
       add(r15, count);
       jmp(*f, T_NEAR);
     });
   }
-  // After an out-of-line call that goes on with the block: the next check looks at everything.
-  void force_full_check() { mov(qword[rbx + l_.check_generation], -1); }
+  // Jumps to `fail` when an exit was requested, an enabled interrupt is pending or DMA wrote
+  // memory (rax: the DMA generation); else notes the generation as checked. Clobbers rcx, rdi.
+  void full_check(Xbyak::Label& fail) {
+    cmp(byte[rbx + l_.exit_requested], 0);
+    jne(fail, T_NEAR);
+    mov(rcx, qword[rbx + l_.mip]);
+    or_(rcx, qword[rbx + l_.sstc_pending]);
+    mov(rdi, reinterpret_cast<uint64_t>(l_.pins));
+    or_(rcx, qword[rdi]);
+    test(qword[rbx + l_.mie], rcx);
+    jnz(fail, T_NEAR);
+    cmp(rax, qword[rbx + l_.dma_seen]);
+    jne(fail, T_NEAR);
+    mov(qword[rbx + l_.check_generation], rax);
+  }
+  // After an out-of-line call that goes on with the block: the next check (at this block's end)
+  // looks at everything. The countdown's sign bit sends the next check of any kind to it, the
+  // ~0 generation the next full check.
+  void force_full_check() {
+    mov(qword[rbx + l_.check_generation], -1);
+    bts(r15, 63);
+  }
   // Interpreter code reads the running block's pc from block_pc_: the unit keeps it in memory
   // only at its entry, so it is set before every out-of-line call from another block of the unit
   // (or from the entry block after an internal edge). Clobbers rax.
@@ -497,7 +534,10 @@ private:
       L(fail);
       leave_to(delta);
     });
-    end_check(fail);
+    if (internal_target(delta))
+      count_check(fail, false); // an internal edge: the unit goes on
+    else
+      end_check(fail);
     exit_checked(delta);
   }
   // The unit's block at the current block's pc + `delta`, if there is one (an internal edge).
@@ -562,6 +602,7 @@ private:
       mov(slot(r), *host(r));
     }
     sync_block_pc();
+    btr(r15, 63); // an earlier call's force_full_check: this call forces it again if it goes on
     mov(qword[rbx + l_.jit_left], r15); // the CSR thunk reads the chain's count
     mov(rdi, rbx);
     mov(rsi, reinterpret_cast<uint64_t>(&op));
@@ -733,13 +774,18 @@ private:
       L(to_taken);
       leave_to(taken);
     });
-    end_check(fail);
+    // An internal way needs only the countdown (count_check); a way out of the unit checks DMA too.
+    const auto k = internal_target(taken), j = internal_target(next);
+    count_check(fail, false);
+    if (!k && !j) dma_check(fail);
     compare(op.rs1, op.rs2);
-    if (const auto k = internal_target(taken)) {
+    if (k) {
       jump_if(op.op, false, internal_entry(*k));
+      if (!j) dma_check(fail);
       exit_checked(next);
-    } else if (const auto j = internal_target(next)) {
+    } else if (j) {
       jump_if(op.op, true, internal_entry(*j));
+      dma_check(fail);
       exit_checked(taken);
     } else {
       Xbyak::Label& to_taken = labels_.emplace_back();
@@ -1366,6 +1412,7 @@ public:
     jmp(rsi);
     align(16);
     exit = getCurr();
+    btr(r15, 63); // set by force_full_check when a trap or a store into code left mid-block
     mov(qword[rbx + jit_left_], r15);
     ldmxcsr(dword[rsp]);
     add(rsp, 8);
