@@ -954,6 +954,18 @@ private:
         setb(al);
       movzx(d.cvt32(), al);
     };
+    // A move (c.mv is `add rd, x0, rs2`) or a negation: one instruction, not a clear and an add.
+    if ((op.op == Op::Add || op.op == Op::Or || op.op == Op::Xor) && (op.rs1 == 0 || op.rs2 == 0)) {
+      load_into(d, op.rs1 == 0 ? op.rs2 : op.rs1);
+      if (!hd) mov(slot(op.rd), rax);
+      return;
+    }
+    if (op.op == Op::Sub && op.rs1 == 0) {
+      load_into(d, op.rs2);
+      neg(d);
+      if (!hd) mov(slot(op.rd), rax);
+      return;
+    }
     switch (op.op) {
     case Op::Addi: case Op::Xori: case Op::Ori: case Op::Andi:
       if (op.rs1 == 0) { // li: 0 <op> imm
@@ -1056,28 +1068,46 @@ private:
       shr(ecx, kEntryShift);
       and_(ecx, kEntryMask); // the entry's byte offset in its table
     } else {
-    // The entry is indexed by the site's hint, when it is the address's index: the entry's
-    // loads then wait for the hint and the context, not for the address (a table lookup keeps
-    // the index arithmetic and the addend load off its dependency chain; the address only
-    // feeds compares). A wrong hint is replaced and the address's index used. Only loads whose
-    // address the block computed (not loaded: a pointer chase rarely stays in one page, and
-    // not an induction variable) use one, where the chain is the address.
+    // The entry is indexed by the site's hint (the entry's byte offset it used last): its tag
+    // compared with the first byte's page says the entry maps that page (an entry only ever
+    // sits in its own page's slot), and an aligned access stays inside it; the entry's loads
+    // then wait for the hint and the context, not for the address (a table lookup keeps the
+    // index arithmetic and the addend load off its dependency chain; the address only feeds
+    // compares). Otherwise (a wrong hint, a misaligned access that may cross into the next
+    // page) the address's own index is taken, and becomes the hint. Only loads whose address
+    // the block computed (not loaded: a pointer chase rarely stays in one page, and not an
+    // induction variable) use one, where the chain is the address.
     Xbyak::Label& rehint = labels_.emplace_back();
-    Xbyak::Label& hinted = labels_.emplace_back();
+    Xbyak::Label& hit = labels_.emplace_back();
     const auto hint = word[rbx + l_.hints + static_cast<int32_t>(2 * (next_hint_++ % l_.hint_slots))];
+    const auto table = static_cast<int32_t>(static_cast<unsigned>(access) * SoftTlb::kEntries * sizeof(TlbEntry));
     movzx(ecx, hint);
-    mov(eax, esi);
-    shr(eax, kEntryShift);
-    and_(eax, kEntryMask);
-    cmp(eax, ecx);
+    mov(rax, rsi);
+    or_(rax, 0xfff);
+    cmp(rax, qword[rdx + rcx + table]);
     jne(rehint, T_NEAR);
-    L(hinted);
-    later([this, hint, &rehint, &hinted]() {
+    if (size > 1) {
+      test(esi, size - 1);
+      jnz(rehint, T_NEAR);
+    }
+    L(hit);
+    mov(rcx, qword[rdx + rcx + (table + 8)]); // addend
+    later([this, hint, size, table, &rehint, &hit, &miss]() {
       L(rehint);
-      mov(hint, ax);
-      mov(ecx, eax);
-      jmp(hinted, T_NEAR);
+      mov(ecx, esi);
+      shr(ecx, kEntryShift);
+      and_(ecx, kEntryMask);
+      mov(hint, cx);
+      if (size == 1)
+        mov(rax, rsi);
+      else
+        lea(rax, ptr[rsi + static_cast<int>(size - 1)]);
+      or_(rax, 0xfff);
+      cmp(rax, qword[rdx + rcx + table]);
+      jne(miss, T_NEAR);
+      jmp(hit, T_NEAR);
     });
+    return rcx;
     }
     // The tag of the last byte's page (TlbEntry::tag_of): an access crossing into the next page
     // misses, since that page's tag never sits in this page's slot.

@@ -56,6 +56,40 @@ TEST(JitTlbHint, LoadCrossingIntoTheHintedPageStillFaults) {
   EXPECT_GT(h.jit_translated_blocks(), 0u);
 }
 
+// One site loads 8 bytes at RAM's last 8 bytes and 4 bytes further in turn: the second access
+// starts in the page the site's hint names (its entry's tag matches the first byte's page) but
+// is misaligned and crosses RAM's end, and must fault as in the interpreter (the hint alone
+// would read host memory past guest RAM).
+TEST(JitTlbHint, MisalignedLoadLeavingTheHintedPageStillFaults) {
+  constexpr uint64_t kRamEnd = kRamBase + (8ull << 20);
+  Trio trio([](Rig& rig) {
+    rig.put(kHandler, kSkippingHandler);
+    rig.put(kCode + 0x100, {
+        xor_(6, 6, 7),            // 0x00 0 and 4 in turn
+        add(8, 5, 6),             // 0x04 the address, computed: a hinted site
+        ld(9, 8, 0),              // 0x08 RAM's last 8 bytes, or a crossing access that faults
+        add(10, 10, 9),           // 0x0c
+        addi(11, 11, 1),          // 0x10
+        bltu(11, 12, -0x14),      // 0x14 -> 0x00
+        addi(11, 0, 0),           // 0x18
+        jal(0, -0x1c),            // 0x1c -> 0x00
+    });
+    const uint64_t last = 0x1122334455667788;
+    ASSERT_TRUE(rig.bus.copy_to_ram(kRamEnd - 8, &last, 8));
+    rig.hart.reset(kCode + 0x100);
+    rig.hart.set_csr(csr::kMtvec, kHandler);
+    rig.hart.set_x(5, kRamEnd - 8);
+    rig.hart.set_x(7, 4);
+    rig.hart.set_x(12, 1000);
+  });
+  trio.run(40, kBudgets);
+  const machine::Hart& h = trio.units.hart;
+  EXPECT_GT(h.x(29), 100u);                 // crossing loads faulted
+  EXPECT_EQ(h.csr(csr::kMcause), 5u);       // load access fault
+  EXPECT_EQ(h.csr(csr::kMtval), kRamEnd); // the first byte outside RAM
+  EXPECT_GT(h.jit_translated_blocks(), 0u);
+}
+
 // A pointer chase (`ld x5, 8(x5)`, `lw x6, 0(x5)`: addend-hint sites) through a ring of nodes in
 // two pages mapped to unrelated physical pages and in the identity-mapped RAM, so consecutive
 // nodes' pages have different addends (the prediction is wrong at every step), with one node
