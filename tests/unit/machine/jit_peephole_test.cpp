@@ -97,6 +97,41 @@ TEST(JitPeephole, SignExtensionsKeptWhereTheUpperHalfIsSeen) {
   EXPECT_GT(h.jit_translated_blocks(), 0u);
 }
 
+// Bit loops: `addi t, x, -1; and x, x, t` (one `blsr` on a host with BMI1, t computed beside),
+// with the and's operands in either order, and t read afterwards.
+TEST(JitPeephole, LowestSetBitClearedCountsBits) {
+  Trio trio([](Rig& rig) {
+    rig.put(kCode, {
+        add(5, 6, 0),         // 0x00 x5 = the word
+        addi(7, 0, 0),        // 0x04 count
+        addi(8, 5, -1),       // 0x08 loop: t = x - 1
+        and_(5, 5, 8),        // 0x0c x &= t
+        addi(7, 7, 1),        // 0x10
+        bne(5, 0, -12),       // 0x14 -> 0x08
+        add(10, 10, 7),       // 0x18 the popcount
+        add(10, 10, 8),       // 0x1c t after the loop (x - 1 of the last x)
+        addi(9, 6, -1),       // 0x20 the other operand order, on x6's copy in x12
+        and_(12, 9, 12),      // 0x24 x12 &= x6 - 1 (not the idiom: t is x6 - 1)
+        addi(13, 12, -1),     // 0x28 t = x12 - 1
+        and_(12, 13, 12),     // 0x2c x12 = t & x12: the idiom, operands swapped
+        slli(6, 6, 1),        // 0x30 next word: shifted, plus a bit pattern
+        xor_(6, 6, 11),       // 0x34
+        addi(14, 14, 1),      // 0x38
+        bltu(14, 15, -0x3c),  // 0x3c -> 0x00
+        jal(0, 0),            // 0x40
+    });
+    rig.hart.reset(kCode);
+    rig.hart.set_x(6, 0x8000000000000001);
+    rig.hart.set_x(11, 0x9e3779b97f4a7c15);
+    rig.hart.set_x(12, ~uint64_t{0});
+    rig.hart.set_x(15, 500);
+  });
+  trio.run(200, kBudgets);
+  EXPECT_EQ(trio.units.hart.x(14), 500u);
+  EXPECT_GT(trio.units.hart.x(10), 5000u);
+  EXPECT_GT(trio.units.hart.jit_translated_blocks(), 0u);
+}
+
 // M-mode loads under MPRV with MPP=U go through U's soft-TLB context, where PMP denies a page
 // that M may read: the inline path must follow the data context that each mstatus write sets.
 TEST(JitPeephole, DataContextFollowsMprv) {
