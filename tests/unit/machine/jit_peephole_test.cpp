@@ -58,28 +58,29 @@ TEST(JitPeephole, SignExtensionsKeptWhereTheUpperHalfIsSeen) {
     rig.put(kCode, {
         addw(5, 6, 7),        // 0x00 x6 + 1: bit 31 set in turn
         srli(8, 5, 32),       // 0x04 reads the upper half: the extension stays
-        addw(9, 6, 7),        // 0x08 only addw reads it before the next write: left out
-        addw(9, 9, 7),        // 0x0c read in full below: stays
-        add(10, 10, 9),       // 0x10
-        subw(18, 6, 19),      // 0x14 x6 + 1 again
-        lw(20, 21, 0),        // 0x18 faults every other time: x18 must be extended at the trap
-        addw(18, 18, 7),      // 0x1c
-        slli(22, 5, 32),      // 0x20 zero extension of x5 (bit 31 set): one move
-        srli(22, 22, 32),     // 0x24
-        slli(23, 6, 32),      // 0x28 and of x6, into another register
-        srli(23, 23, 32),     // 0x2c
-        mulw(24, 6, 6),       // 0x30 only sraiw's low-half read before the next write
-        sraiw(24, 24, 0),     // 0x34 sext.w: stays (read in full by the add)
-        add(10, 10, 24),      // 0x38
-        slliw(25, 6, 1),      // 0x3c read by slli 32 (its upper half shifted out): left out
-        slli(25, 25, 32),     // 0x40
-        add(10, 10, 25),      // 0x44
-        xor_(21, 21, 26),     // 0x48 toggles the load's address between RAM and nothing
-        addi(6, 6, 0x123),    // 0x4c
-        addi(11, 11, 1),      // 0x50
-        bltu(11, 12, -0x54),  // 0x54 -> 0x00
-        addi(11, 0, 0),       // 0x58
-        jal(0, -0x5c),        // 0x5c -> 0x00
+        addiw(5, 5, 0),       // 0x08 x5 written again (after the full read)
+        addw(9, 6, 7),        // 0x0c only addw reads it before the next write: left out
+        addw(9, 9, 7),        // 0x10 read in full below: stays
+        add(10, 10, 9),       // 0x14
+        subw(18, 6, 19),      // 0x18 x6 + 1 again
+        lw(20, 21, 0),        // 0x1c faults every other time: x18 must be extended at the trap
+        addw(18, 18, 7),      // 0x20
+        slli(22, 5, 32),      // 0x24 zero extension of x5 (bit 31 set): one move
+        srli(22, 22, 32),     // 0x28
+        slli(23, 6, 32),      // 0x2c and of x6, into another register
+        srli(23, 23, 32),     // 0x30
+        mulw(24, 6, 6),       // 0x34 only sraiw's low-half read before the next write
+        sraiw(24, 24, 0),     // 0x38 sext.w: stays (read in full by the add)
+        add(10, 10, 24),      // 0x3c
+        slliw(25, 6, 1),      // 0x40 read by slli 32 (its upper half shifted out): left out
+        slli(25, 25, 32),     // 0x44
+        add(10, 10, 25),      // 0x48
+        xor_(21, 21, 26),     // 0x4c toggles the load's address between RAM and nothing
+        addi(6, 6, 0x123),    // 0x50
+        addi(11, 11, 1),      // 0x54
+        bltu(11, 12, -0x58),  // 0x58 -> 0x00
+        addi(11, 0, 0),       // 0x5c
+        jal(0, -0x60),        // 0x60 -> 0x00
     });
     rig.hart.reset(kCode);
     rig.hart.set_csr(csr::kMtvec, kHandler);
