@@ -36,7 +36,10 @@ bool Hart::data_virt() const {
   return virt_;
 }
 
-void Hart::update_data_context() { data_context_ = tlb_context(data_privilege(), data_virt()); }
+void Hart::update_data_context() {
+  data_context_ = tlb_context(data_privilege(), data_virt());
+  jit_data_tables_ = &tlb_.entry(data_context_, Access::Fetch, 0); // Fetch is table 0 of the context
+}
 
 
 uint64_t Hart::read_mstatus() const {

@@ -357,6 +357,9 @@ private:
   uint64_t block_pc_ = 0;       // virtual pc of the running block's first instruction
   uint64_t block_retired_ = 0;  // instructions the running block retires (cut short by a trap)
   unsigned data_context_ = 2;   // TLB context for loads/stores (effective privilege and V)
+  // The data context's three tables (fetch, load, store: SoftTlb::entry), kept with
+  // data_context_ by update_data_context: the JIT's inline loads and stores start from it.
+  const TlbEntry* jit_data_tables_ = nullptr;
   unsigned fetch_context_ = 2;  // TLB context for fetches (privilege and V); also the block-link key
   unsigned user_context_ = 0;   // the TLB context of U-mode with V=0 (switch_user_root picks it per root)
   Privilege priv_ = Privilege::Machine;
@@ -437,6 +440,10 @@ private:
   // stores"): only a hint, checked against the address, so sites may share a slot.
   static constexpr unsigned kJitHints = 4096;
   uint16_t jit_hints_[kJitHints] = {};
+  // Per load site through a loaded pointer, the soft-TLB addend it used last (docs/jit.md):
+  // a prediction, compared with the address's own entry before the access, so sites may share.
+  static constexpr unsigned kJitAddends = 1024;
+  uint64_t jit_addends_[kJitAddends] = {};
   Block* jit_block_ = nullptr; // the block native code is in (or last ran)
   // An unlinked direct exit asked to be linked to whatever block runs next (docs/jit.md): the
   // block, which of its exits, and the chain epoch when native code returned (the request is

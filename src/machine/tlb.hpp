@@ -11,21 +11,24 @@
 namespace nimbus::machine {
 
 struct TlbEntry {
-  // The tag is the complement of the virtual page number, so an all-zero entry (a page of the
-  // table never written: ZeroPages) is invalid: no virtual page number complements to 0.
+  // The tag is the virtual page's address with the 12 offset bits set, so an all-zero entry (a
+  // page of the table never written: ZeroPages) is invalid: no tag has them clear. (The JIT's
+  // inline path computes it in one `or` from the address.)
   static constexpr uint64_t kInvalidTag = 0;
-  static constexpr uint64_t tag_of(uint64_t vaddr) { return ~(vaddr >> 12); }
+  static constexpr uint64_t tag_of(uint64_t vaddr) { return vaddr | 0xfff; }
   bool maps(uint64_t vaddr) const { return tag == tag_of(vaddr); }
-  uint64_t tag = kInvalidTag; // ~(virtual page number)
+  uint64_t tag = kInvalidTag; // virtual page address | 0xfff
   uintptr_t addend = 0;       // host address - virtual address, for any address in the page
   uint64_t paddr_page = 0;    // physical address of the page
+  uint64_t unused = 0;        // 32-byte entries: the JIT's index is a shift and a mask, no multiply
 };
+static_assert(sizeof(TlbEntry) == 32);
 
 class SoftTlb {
 public:
   // 2048 pages (8 MiB) per context and access kind: the guest benchmark's 4 MiB array took a
   // miss on most random accesses with 256 (QEMU sizes its TLB to the working set, up to far
-  // more). 8 contexts x 3 kinds x 2048 x 24 bytes = 1,152 KiB of address space per hart, in
+  // more). 8 contexts x 3 kinds x 2048 x 32 bytes = 1,536 KiB of address space per hart, in
   // ZeroPages: host memory only for the 4 KiB pages of it that entries were installed in (the
   // contexts a mode never uses, e.g. the guest ones outside hw mode, cost nothing).
   static constexpr unsigned kEntries = 2048;

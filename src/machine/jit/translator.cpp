@@ -8,9 +8,12 @@
 #include "machine/jit/translator.hpp"
 
 #include <xbyak/xbyak.h>
+#include <xbyak/xbyak_util.h>
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <functional>
@@ -36,7 +39,11 @@ template <typename T, typename M> int32_t offset_of(const T& object, const M& me
   return static_cast<int32_t>(reinterpret_cast<const char*>(&member) - reinterpret_cast<const char*>(&object));
 }
 
-static_assert(sizeof(TlbEntry) == 24, "the inline TLB path indexes 24-byte entries");
+static_assert(sizeof(TlbEntry) == 32, "the inline TLB path indexes 32-byte entries");
+// An entry's byte offset in its table: ((vaddr >> 12) & (kEntries - 1)) * 32, as one shift and mask.
+constexpr unsigned kEntryShift = 12 - 5;
+constexpr uint32_t kEntryMask = (SoftTlb::kEntries - 1) << 5;
+static_assert(kEntryMask <= 0xffff, "a hint holds an entry's offset in 16 bits");
 static_assert(static_cast<unsigned>(Access::Load) == 1 && static_cast<unsigned>(Access::Store) == 2);
 
 constexpr unsigned kGuestRegisters = 32;
@@ -162,9 +169,9 @@ public:
   // `exec_delta`: executable address minus writable address of the code cache (rel32 jumps to
   // the exit stub are computed against where the code runs, not where it is written).
   BlockEmitter(const Layout& layout, const std::vector<Block*>& region, const void* exit, const LookupEntry* lookup,
-               intptr_t exec_delta, size_t max, uint8_t* at, unsigned& next_hint)
+               intptr_t exec_delta, size_t max, uint8_t* at, unsigned& next_hint, unsigned& next_addend)
       : Xbyak::CodeGenerator(max, at), l_(layout), owner_(*region.front()), exit_(exit), lookup_(lookup),
-        exec_delta_(exec_delta), next_hint_(next_hint) {
+        exec_delta_(exec_delta), next_hint_(next_hint), next_addend_(next_addend) {
     for (Block* b : region) {
       Sub& s = subs_.emplace_back();
       s.block = b;
@@ -195,14 +202,32 @@ public:
       fs_known_dirty_ = false; // the unit's internal edges may come from anywhere
       computed_.fill(false);
       const Block& block = *subs_[k].block;
-      L(subs_[k].body); // internal edges (a loop's back edge among them) jump here
+      // Internal edges (a loop's back edge among them) jump to `counted` when the block they
+      // leave has the same count (block_retired_ already holds it: only exits from the block
+      // change it), else to `body`.
+      L(subs_[k].body);
       mov(qword[rbx + l_.block_retired], static_cast<uint32_t>(block.count));
+      L(subs_[k].counted);
       for (size_t i = 0; i < block.ops.size(); ++i) {
         const BlockOp& op = block.ops[i];
         const bool last = i + 1 == block.ops.size();
         if (op.handler == fall_through) {
           exit_static(op.offset);
           break;
+        }
+        cur_ops_ = &block.ops;
+        cur_index_ = i;
+        if (zero_extension(block.ops, i)) { // slli rd, rs, 32; srli rd, rd, 32
+          emit_zero_extension(op);
+          computed_[op.rd] = true;
+          ++i; // the srli is done too (neither can trap: nothing sees the value between them)
+          continue;
+        }
+        if (lowest_bit_cleared(block.ops, i)) { // addi t, x, -1; and x, x, t
+          emit_lowest_bit_cleared(op);
+          computed_[op.rd] = computed_[op.rs1] = true;
+          ++i;
+          continue;
         }
         if (fp_memory(op.op))
           fp_memory_access(op, last);
@@ -280,7 +305,7 @@ private:
   struct Sub {
     Block* block = nullptr;
     int64_t delta = 0; // its paddr (and pc) minus the entry block's
-    Xbyak::Label body, miss, exit_label, sync_exit, lookup;
+    Xbyak::Label body, counted, miss, exit_label, sync_exit, lookup;
     bool lookup_used = false;
   };
   Sub& cur_sub() { return subs_[cur_]; }
@@ -299,24 +324,30 @@ private:
   // the latest. `fail` is entered with the block not counted, to return to the dispatcher with
   // exactly the state after it. Clobbers rax (and rsi on the slow path unless `keep_rsi`).
   void end_check(Xbyak::Label& fail, bool keep_rsi = false) {
+    count_check(fail, keep_rsi);
+    dma_check(fail);
+  }
+  // The countdown part of the check: all an internal edge needs. Other threads' DMA (the only
+  // thing that changes behind native code's back) is seen at the next exit from the unit or the
+  // next timer poll point (chain_limit looks), as other threads' pins are; everything this thread
+  // did is seen at once: an out-of-line call that goes on with the block sets the countdown's
+  // sign bit (force_full_check), so the next check of any kind takes the limit path, which
+  // clears it and looks at everything before going on.
+  void count_check(Xbyak::Label& fail, bool keep_rsi) {
     Xbyak::Label& top = labels_.emplace_back();
     Xbyak::Label& limit = labels_.emplace_back();
-    Xbyak::Label& full = labels_.emplace_back();
-    Xbyak::Label& pass = labels_.emplace_back();
-    Xbyak::Label& undo = labels_.emplace_back();
+    Xbyak::Label& forced = labels_.emplace_back();
     const uint32_t count = cur_sub().block->count;
     L(top);
     sub(r15, count);
-    jbe(limit, T_NEAR);
-    mov(rax, ptr[reinterpret_cast<uint64_t>(l_.dma_generation)]); // moffs64: one instruction
-    cmp(rax, qword[rbx + l_.check_generation]);
-    jne(full, T_NEAR);
-    L(pass);
+    jle(limit, T_NEAR); // signed: a forced countdown is negative
     Xbyak::Label* const f = &fail;
-    later([this, f, count, keep_rsi, &top, &limit, &full, &pass, &undo]() {
-      // The budget ran out: the timer poll point (go on when it finds nothing to do) or run()'s end.
+    later([this, f, count, keep_rsi, &top, &limit, &forced]() {
       L(limit);
       add(r15, count);
+      btr(r15, 63);
+      jc(forced, T_NEAR);
+      // The budget ran out: the timer poll point (go on when it finds nothing to do) or run()'s end.
       mov(qword[rbx + l_.jit_left], r15);
       if (keep_rsi) {
         push(rsi);
@@ -332,26 +363,57 @@ private:
       test(eax, eax);
       jz(*f, T_NEAR);
       jmp(top, T_NEAR);
+      // An out-of-line call went on with the block: look at everything, then count the block.
+      L(forced);
+      mov(rax, ptr[reinterpret_cast<uint64_t>(l_.dma_generation)]);
+      full_check(*f);
+      jmp(top, T_NEAR);
+    });
+  }
+  // The DMA part, after count_check passed (the block counted): the bus's DMA generation is the
+  // one expected (jit_check_generation_: the one the dispatcher saw, or ~0 after an out-of-line
+  // call went on with a block).
+  void dma_check(Xbyak::Label& fail) {
+    Xbyak::Label& full = labels_.emplace_back();
+    Xbyak::Label& pass = labels_.emplace_back();
+    Xbyak::Label& undo = labels_.emplace_back();
+    const uint32_t count = cur_sub().block->count;
+    mov(rax, ptr[reinterpret_cast<uint64_t>(l_.dma_generation)]); // moffs64: one instruction
+    cmp(rax, qword[rbx + l_.check_generation]);
+    jne(full, T_NEAR);
+    L(pass);
+    Xbyak::Label* const f = &fail;
+    later([this, f, count, &full, &pass, &undo]() {
       L(full); // rax: the DMA generation
-      cmp(byte[rbx + l_.exit_requested], 0);
-      jne(undo, T_NEAR);
-      mov(rcx, qword[rbx + l_.mip]);
-      or_(rcx, qword[rbx + l_.sstc_pending]);
-      mov(rdi, reinterpret_cast<uint64_t>(l_.pins));
-      or_(rcx, qword[rdi]);
-      test(qword[rbx + l_.mie], rcx);
-      jnz(undo, T_NEAR);
-      cmp(rax, qword[rbx + l_.dma_seen]);
-      jne(undo, T_NEAR);
-      mov(qword[rbx + l_.check_generation], rax);
+      full_check(undo);
       jmp(pass, T_NEAR);
       L(undo);
       add(r15, count);
       jmp(*f, T_NEAR);
     });
   }
-  // After an out-of-line call that goes on with the block: the next check looks at everything.
-  void force_full_check() { mov(qword[rbx + l_.check_generation], -1); }
+  // Jumps to `fail` when an exit was requested, an enabled interrupt is pending or DMA wrote
+  // memory (rax: the DMA generation); else notes the generation as checked. Clobbers rcx, rdi.
+  void full_check(Xbyak::Label& fail) {
+    cmp(byte[rbx + l_.exit_requested], 0);
+    jne(fail, T_NEAR);
+    mov(rcx, qword[rbx + l_.mip]);
+    or_(rcx, qword[rbx + l_.sstc_pending]);
+    mov(rdi, reinterpret_cast<uint64_t>(l_.pins));
+    or_(rcx, qword[rdi]);
+    test(qword[rbx + l_.mie], rcx);
+    jnz(fail, T_NEAR);
+    cmp(rax, qword[rbx + l_.dma_seen]);
+    jne(fail, T_NEAR);
+    mov(qword[rbx + l_.check_generation], rax);
+  }
+  // After an out-of-line call that goes on with the block: the next check (at this block's end)
+  // looks at everything. The countdown's sign bit sends the next check of any kind to it, the
+  // ~0 generation the next full check.
+  void force_full_check() {
+    mov(qword[rbx + l_.check_generation], -1);
+    bts(r15, 63);
+  }
   // Interpreter code reads the running block's pc from block_pc_: the unit keeps it in memory
   // only at its entry, so it is set before every out-of-line call from another block of the unit
   // (or from the entry block after an internal edge). Clobbers rax.
@@ -382,6 +444,7 @@ private:
         continue;
       }
       if (!translated_inline(op.op)) continue;
+      if (is_load(op.op) && op.rd != 0 && op.rd < kGuestRegisters) loaded_[op.rd] = true;
       if (reads_rs1(op.op) && op.rs1 != 0) ++uses[op.rs1];
       if (reads_rs2(op.op) && op.rs2 != 0) ++uses[op.rs2];
       if (writes_rd(op.op) && op.rd != 0 && op.rd < kGuestRegisters) {
@@ -473,21 +536,37 @@ private:
   // the same *physical* block whatever the mapping: a patchable jump (to the link stub until the
   // dispatcher links it). Elsewhere: the lookup table.
   void exit_static(int64_t delta) {
-    const Sub& s = cur_sub();
-    const int64_t in_page = static_cast<int64_t>(s.block->paddr & 0xfff) + delta;
-    const bool page = in_page >= 0 && in_page < 4096;
-    const uint64_t target = (s.block->paddr & ~uint64_t{0xfff}) + static_cast<uint64_t>(in_page);
     Xbyak::Label& fail = labels_.emplace_back();
     later([this, delta, &fail]() {
       L(fail);
       leave_to(delta);
     });
-    end_check(fail);
-    if (page) {
-      if (const auto k = member(target)) {
-        jmp(subs_[*k].body, T_NEAR);
-        return;
-      }
+    if (internal_target(delta))
+      count_check(fail, false); // an internal edge: the unit goes on
+    else
+      end_check(fail);
+    exit_checked(delta);
+  }
+  // The unit's block at the current block's pc + `delta`, if there is one (an internal edge).
+  std::optional<size_t> internal_target(int64_t delta) const {
+    const Sub& s = subs_[cur_];
+    const int64_t in_page = static_cast<int64_t>(s.block->paddr & 0xfff) + delta;
+    if (in_page < 0 || in_page >= 4096) return std::nullopt;
+    return member((s.block->paddr & ~uint64_t{0xfff}) + static_cast<uint64_t>(in_page));
+  }
+  // Where an internal edge from the current block to block k jumps (see emit()).
+  Xbyak::Label& internal_entry(size_t k) {
+    return subs_[k].block->count == cur_sub().block->count ? subs_[k].counted : subs_[k].body;
+  }
+  // exit_static after the per-block check passed.
+  void exit_checked(int64_t delta) {
+    const Sub& s = cur_sub();
+    const int64_t in_page = static_cast<int64_t>(s.block->paddr & 0xfff) + delta;
+    const bool page = in_page >= 0 && in_page < 4096;
+    const uint64_t target = (s.block->paddr & ~uint64_t{0xfff}) + static_cast<uint64_t>(in_page);
+    if (const auto k = internal_target(delta)) {
+      jmp(internal_entry(*k), T_NEAR);
+      return;
     }
     region_pc_plus(rax, s.delta + delta);
     mov(qword[rbx + l_.pc], rax);
@@ -530,6 +609,7 @@ private:
       mov(slot(r), *host(r));
     }
     sync_block_pc();
+    btr(r15, 63); // an earlier call's force_full_check: this call forces it again if it goes on
     mov(qword[rbx + l_.jit_left], r15); // the CSR thunk reads the chain's count
     mov(rdi, rbx);
     mov(rsi, reinterpret_cast<uint64_t>(&op));
@@ -547,6 +627,90 @@ private:
     force_full_check();
     if (op.rd != 0 && op.rd < kGuestRegisters)
       if (const auto h = host(op.rd)) mov(*h, slot(op.rd));
+  }
+
+  // ---- redundant extensions
+  // `slli rd, rs, 32; srli rd, rd, 32` (C's zero extension of a 32-bit value) at ops[i]: one
+  // 32-bit move.
+  static bool zero_extension(const BlockOps& ops, size_t i) {
+    if (i + 1 >= ops.size()) return false;
+    const BlockOp& a = ops[i];
+    const BlockOp& b = ops[i + 1];
+    return a.op == Op::Slli && (a.imm & 63) == 32 && b.op == Op::Srli && (b.imm & 63) == 32 && a.rd != 0 &&
+           a.rd < kGuestRegisters && b.rs1 == a.rd && b.rd == a.rd;
+  }
+  void emit_zero_extension(const BlockOp& op) {
+    const auto hd = host(op.rd);
+    const Xbyak::Reg64 d = hd ? *hd : rax;
+    if (op.rs1 == 0)
+      xor_(d.cvt32(), d.cvt32());
+    else
+      with_src32(op.rs1, [&](const auto& s) { mov(d.cvt32(), s); }); // a 32-bit write clears the upper half
+    if (!hd) mov(slot(op.rd), rax);
+  }
+  // `addi t, x, -1; and x, x, t` (clear x's lowest set bit: bit loops, `x &= x - 1`) at ops[i],
+  // on a host with BMI1: t = x - 1 beside, and x's own chain one `blsr` instead of two steps.
+  static bool lowest_bit_cleared(const BlockOps& ops, size_t i) {
+    static const bool bmi1 = Xbyak::util::Cpu().has(Xbyak::util::Cpu::tBMI1);
+    if (!bmi1 || i + 1 >= ops.size()) return false;
+    const BlockOp& a = ops[i];
+    const BlockOp& b = ops[i + 1];
+    const unsigned t = a.rd, x = a.rs1;
+    return a.op == Op::Addi && a.imm == -1 && t != 0 && t < kGuestRegisters && x != 0 && x < kGuestRegisters &&
+           t != x && b.op == Op::And && b.rd == x && ((b.rs1 == x && b.rs2 == t) || (b.rs1 == t && b.rs2 == x));
+  }
+  void emit_lowest_bit_cleared(const BlockOp& op) {
+    const unsigned t = op.rd, x = op.rs1;
+    const auto ht = host(t), hx = host(x);
+    if (hx) {
+      if (ht)
+        lea(*ht, ptr[*hx - 1]);
+      else {
+        lea(rax, ptr[*hx - 1]);
+        mov(slot(t), rax);
+      }
+      blsr(*hx, *hx);
+      return;
+    }
+    mov(rcx, slot(x));
+    lea(rax, ptr[rcx - 1]);
+    put(t, rax);
+    blsr(rcx, rcx);
+    mov(slot(x), rcx);
+  }
+  // Whether op `o` reads only the low 32 bits of its source `which` (1: rs1, 2: rs2).
+  static bool reads_low32(const BlockOp& o, unsigned which) {
+    switch (o.op) {
+    case Op::Addw: case Op::Subw: case Op::Mulw: case Op::Sllw: case Op::Srlw: case Op::Sraw:
+      return true;
+    case Op::Addiw: case Op::Slliw: case Op::Srliw: case Op::Sraiw:
+      return which == 1;
+    case Op::Slli:
+      return which == 1 && (o.imm & 63) >= 32; // the upper half is shifted out
+    case Op::Sll: case Op::Srl: case Op::Sra:
+      return which == 2; // the shift count
+    default:
+      return false;
+    }
+  }
+  static bool pure_alu(Op op) {
+    return translated_inline(op) && writes_rd(op) && !is_load(op) && op != Op::Jal && op != Op::Jalr;
+  }
+  // Whether the upper 32 bits of rd, just written by the current op, are never observed: before
+  // anything could leave the block, trap or call out (only inline ALU ops in between), rd is
+  // written again and read, if at all, only by ops that use its low half. Then a W op's
+  // sign extension can be left out.
+  bool upper_half_dead(unsigned rd) const {
+    const BlockOps& ops = *cur_ops_;
+    const OpHandler fall_through = fall_through_handler();
+    for (size_t j = cur_index_ + 1; j < ops.size(); ++j) {
+      const BlockOp& o = ops[j];
+      if (o.handler == fall_through || !pure_alu(o.op)) return false;
+      if (reads_rs1(o.op) && o.rs1 == rd && !reads_low32(o, 1)) return false;
+      if (reads_rs2(o.op) && o.rs2 == rd && !reads_low32(o, 2)) return false;
+      if (o.rd == rd) return true;
+    }
+    return false;
   }
 
   // Flags of rs1 - rs2 (for a branch), from host registers or x_[] directly.
@@ -598,22 +762,8 @@ private:
       mov(rax, rsi);
       exit_dynamic();
       return;
-    case Op::Beq: case Op::Bne: case Op::Blt: case Op::Bge: case Op::Bltu: case Op::Bgeu: {
-      compare(op.rs1, op.rs2);
-      Xbyak::Label taken;
-      switch (op.op) {
-      case Op::Beq: je(taken, T_NEAR); break;
-      case Op::Bne: jne(taken, T_NEAR); break;
-      case Op::Blt: jl(taken, T_NEAR); break;
-      case Op::Bge: jge(taken, T_NEAR); break;
-      case Op::Bltu: jb(taken, T_NEAR); break;
-      default: jae(taken, T_NEAR); break;
-      }
-      exit_static(static_cast<int64_t>(op.offset) + op.length);
-      L(taken);
-      exit_static(static_cast<int64_t>(op.offset) + op.imm);
-      return;
-    }
+    case Op::Beq: case Op::Bne: case Op::Blt: case Op::Bge: case Op::Bltu: case Op::Bgeu:
+      return branch(op);
     case Op::Lb: return load(op, 1, true);
     case Op::Lh: return load(op, 2, true);
     case Op::Lw: return load(op, 4, true);
@@ -629,6 +779,58 @@ private:
     }
     if (is_division(op.op)) return divide(op);
     alu(op);
+  }
+
+  // Jumps to `to` when the branch `op` is taken (or, `invert`, when it is not), on the flags of
+  // compare(rs1, rs2).
+  void jump_if(Op op, bool invert, Xbyak::Label& to) {
+    switch (op) {
+    case Op::Beq: invert ? jne(to, T_NEAR) : je(to, T_NEAR); break;
+    case Op::Bne: invert ? je(to, T_NEAR) : jne(to, T_NEAR); break;
+    case Op::Blt: invert ? jge(to, T_NEAR) : jl(to, T_NEAR); break;
+    case Op::Bge: invert ? jl(to, T_NEAR) : jge(to, T_NEAR); break;
+    case Op::Bltu: invert ? jae(to, T_NEAR) : jb(to, T_NEAR); break;
+    default: invert ? jb(to, T_NEAR) : jae(to, T_NEAR); break; // Bgeu
+    }
+  }
+  // A conditional branch ends its block, and both ways out count the same instructions: the
+  // per-block check runs once, before the compare (its `sub` sets the flags), and a way into a
+  // block of the unit (a loop's back edge) is the conditional jump itself. A failed check
+  // compares again out of line to leave with the pc the branch would have taken.
+  void branch(const BlockOp& op) {
+    const int64_t next = static_cast<int64_t>(op.offset) + op.length;
+    const int64_t taken = static_cast<int64_t>(op.offset) + op.imm;
+    Xbyak::Label& fail = labels_.emplace_back();
+    const BlockOp* p = &op;
+    later([this, p, next, taken, &fail]() {
+      Xbyak::Label& to_taken = labels_.emplace_back();
+      L(fail);
+      compare(p->rs1, p->rs2);
+      jump_if(p->op, false, to_taken);
+      leave_to(next);
+      L(to_taken);
+      leave_to(taken);
+    });
+    // An internal way needs only the countdown (count_check); a way out of the unit checks DMA too.
+    const auto k = internal_target(taken), j = internal_target(next);
+    count_check(fail, false);
+    if (!k && !j) dma_check(fail);
+    compare(op.rs1, op.rs2);
+    if (k) {
+      jump_if(op.op, false, internal_entry(*k));
+      if (!j) dma_check(fail);
+      exit_checked(next);
+    } else if (j) {
+      jump_if(op.op, true, internal_entry(*j));
+      dma_check(fail);
+      exit_checked(taken);
+    } else {
+      Xbyak::Label& to_taken = labels_.emplace_back();
+      jump_if(op.op, false, to_taken);
+      exit_checked(next);
+      L(to_taken);
+      exit_checked(taken);
+    }
   }
 
   // DIV, DIVU, REM, REMU and their W forms, on the host's divider. RISC-V defines every case
@@ -738,23 +940,33 @@ private:
       load_into(d, op.rs1);
       with_src(op.rs2, [&](const auto& s) { emit(d, s); });
     };
-    // The 32-bit form, sign-extended into rd.
+    // The 32-bit form, sign-extended into rd (unless nothing sees rd's upper half: `sext`).
+    const bool word = op.op == Op::Addw || op.op == Op::Subw || op.op == Op::Mulw || op.op == Op::Addiw ||
+                      op.op == Op::Slliw || op.op == Op::Srliw || op.op == Op::Sraiw || op.op == Op::Sllw ||
+                      op.op == Op::Srlw || op.op == Op::Sraw;
+    const bool sext_needed = !word || !upper_half_dead(op.rd);
+    const auto sext = [&](const Xbyak::Reg32& from) {
+      if (sext_needed)
+        movsxd(d, from);
+      else if (from.getIdx() != d.getIdx())
+        mov(d.cvt32(), from);
+    };
     const auto binary32 = [&](bool commutative, auto&& emit) {
       const Xbyak::Reg32 d32 = d.cvt32();
       if (hd && op.rs2 == op.rd && op.rs1 != op.rd) {
         if (commutative) {
           with_src32(op.rs1, [&](const auto& s) { emit(d32, s); });
-          movsxd(d, d32);
+          sext(d32);
           return;
         }
         load_into(rax, op.rs1);
         emit(eax, d32);
-        movsxd(d, eax);
+        sext(eax);
         return;
       }
       load_into(d, op.rs1);
       with_src32(op.rs2, [&](const auto& s) { emit(d32, s); });
-      movsxd(d, d32);
+      sext(d32);
     };
     // Shifts by a register: the count goes to cl first (rcx is never a guest register's host).
     const auto shift = [&](auto&& emit) {
@@ -779,10 +991,26 @@ private:
         setb(al);
       movzx(d.cvt32(), al);
     };
+    // A move (c.mv is `add rd, x0, rs2`) or a negation: one instruction, not a clear and an add.
+    if ((op.op == Op::Add || op.op == Op::Or || op.op == Op::Xor) && (op.rs1 == 0 || op.rs2 == 0)) {
+      load_into(d, op.rs1 == 0 ? op.rs2 : op.rs1);
+      if (!hd) mov(slot(op.rd), rax);
+      return;
+    }
+    if (op.op == Op::Sub && op.rs1 == 0) {
+      load_into(d, op.rs2);
+      neg(d);
+      if (!hd) mov(slot(op.rd), rax);
+      return;
+    }
     switch (op.op) {
     case Op::Addi: case Op::Xori: case Op::Ori: case Op::Andi:
       if (op.rs1 == 0) { // li: 0 <op> imm
         mov(d, op.op == Op::Andi ? uint64_t{0} : static_cast<uint64_t>(op.imm));
+        break;
+      }
+      if (op.op == Op::Addi && op.imm != 0 && op.rs1 != op.rd && host(op.rs1)) {
+        lea(d, ptr[*host(op.rs1) + static_cast<int32_t>(op.imm)]); // one instruction for a copy and an add
         break;
       }
       load_into(d, op.rs1);
@@ -801,11 +1029,15 @@ private:
     case Op::Addiw:
       load_into(d, op.rs1);
       if (op.imm != 0) add(d.cvt32(), imm32);
-      movsxd(d, d.cvt32());
+      sext(d.cvt32());
       break;
-    case Op::Slliw: load_into(d, op.rs1); shl(d.cvt32(), static_cast<int>(op.imm & 31)); movsxd(d, d.cvt32()); break;
-    case Op::Srliw: load_into(d, op.rs1); shr(d.cvt32(), static_cast<int>(op.imm & 31)); movsxd(d, d.cvt32()); break;
-    case Op::Sraiw: load_into(d, op.rs1); sar(d.cvt32(), static_cast<int>(op.imm & 31)); movsxd(d, d.cvt32()); break;
+    case Op::Slliw: load_into(d, op.rs1); shl(d.cvt32(), static_cast<int>(op.imm & 31)); sext(d.cvt32()); break;
+    case Op::Srliw: // a shift by 1 or more clears bit 31: shr's zero extension is the sign extension
+      load_into(d, op.rs1);
+      shr(d.cvt32(), static_cast<int>(op.imm & 31));
+      if ((op.imm & 31) == 0) sext(d.cvt32());
+      break;
+    case Op::Sraiw: load_into(d, op.rs1); sar(d.cvt32(), static_cast<int>(op.imm & 31)); sext(d.cvt32()); break;
     case Op::Add: binary(true, [&](const auto& a, const auto& b) { add(a, b); }); break;
     case Op::Sub: binary(false, [&](const auto& a, const auto& b) { sub(a, b); }); break;
     case Op::Xor: binary(true, [&](const auto& a, const auto& b) { xor_(a, b); }); break;
@@ -815,9 +1047,9 @@ private:
     case Op::Sll: shift([&] { shl(d, cl); }); break; // x86 masks a 64-bit shift count to 6 bits
     case Op::Srl: shift([&] { shr(d, cl); }); break;
     case Op::Sra: shift([&] { sar(d, cl); }); break;
-    case Op::Sllw: shift([&] { shl(d.cvt32(), cl); movsxd(d, d.cvt32()); }); break; // and to 5 bits for 32-bit
-    case Op::Srlw: shift([&] { shr(d.cvt32(), cl); movsxd(d, d.cvt32()); }); break;
-    case Op::Sraw: shift([&] { sar(d.cvt32(), cl); movsxd(d, d.cvt32()); }); break;
+    case Op::Sllw: shift([&] { shl(d.cvt32(), cl); sext(d.cvt32()); }); break; // and to 5 bits for 32-bit
+    case Op::Srlw: shift([&] { shr(d.cvt32(), cl); sext(d.cvt32()); }); break;
+    case Op::Sraw: shift([&] { sar(d.cvt32(), cl); sext(d.cvt32()); }); break;
     case Op::Addw: binary32(true, [&](const auto& a, const auto& b) { add(a, b); }); break;
     case Op::Subw: binary32(false, [&](const auto& a, const auto& b) { sub(a, b); }); break;
     case Op::Mulw: binary32(true, [&](const auto& a, const auto& b) { imul(a, b); }); break;
@@ -850,7 +1082,16 @@ private:
   // The entry is indexed by the first byte's page and its tag compared with the last byte's page
   // number: an access that crosses into the next page misses, since that page's number never sits
   // in this page's slot. The context's table base is computed off the address's dependency chain.
-  void tlb_lookup(const BlockOp& op, Access access, unsigned size, Xbyak::Label& miss, bool use_hint) {
+  // How a site finds its soft-TLB entry (docs/jit.md, "Loads and stores").
+  enum class Lookup {
+    direct,     // index by the address
+    index_hint, // by the index the site used last, when it is the address's (table lookups)
+    addend_hint // by the address, but access through the addend the site used last when it is
+                // the entry's (pointer chases)
+  };
+  // Returns the register holding the addend (rcx, or rdi for an addend hint).
+  Xbyak::Reg64 tlb_lookup(const BlockOp& op, Access access, unsigned size, Xbyak::Label& miss, Lookup how) {
+    const bool use_hint = how == Lookup::index_hint;
     const auto imm = static_cast<int32_t>(op.imm);
     if (const auto h = host(op.rs1)) {
       if (imm == 0)
@@ -862,49 +1103,86 @@ private:
       if (imm != 0) add(rsi, static_cast<uint32_t>(imm));
     }
     static_assert(3 * SoftTlb::kEntries * sizeof(TlbEntry) * SoftTlb::kContexts < (size_t{1} << 31));
-    mov(edx, dword[rbx + l_.data_context]);
-    imul(edx, edx, static_cast<int>(3 * SoftTlb::kEntries * sizeof(TlbEntry)));
-    add(rdx, qword[rbx + l_.tlb]); // the tables live outside the hart (SoftTlb::base_slot)
+    mov(rdx, qword[rbx + l_.data_tables]); // the context's tables (outside the hart: SoftTlb::base_slot)
     if (!use_hint) {
       mov(ecx, esi);
-      shr(ecx, 12);
-      and_(ecx, SoftTlb::kEntries - 1);
-      lea(rcx, ptr[rcx + rcx * 2]); // 24-byte entries: index * 3 * 8
+      shr(ecx, kEntryShift);
+      and_(ecx, kEntryMask); // the entry's byte offset in its table
     } else {
-    // The entry is indexed by the site's hint, when it is the address's index: the entry's
-    // loads then wait for the hint and the context, not for the address (a table lookup keeps
-    // the index arithmetic and the addend load off its dependency chain; the address only
-    // feeds compares). A wrong hint is replaced and the address's index used. Only loads whose
-    // address the block computed (not loaded: a pointer chase rarely stays in one page, and
-    // not an induction variable) use one, where the chain is the address.
+    // The entry is indexed by the site's hint (the entry's byte offset it used last): its tag
+    // compared with the first byte's page says the entry maps that page (an entry only ever
+    // sits in its own page's slot), and an aligned access stays inside it; the entry's loads
+    // then wait for the hint and the context, not for the address (a table lookup keeps the
+    // index arithmetic and the addend load off its dependency chain; the address only feeds
+    // compares). Otherwise (a wrong hint, a misaligned access that may cross into the next
+    // page) the address's own index is taken, and becomes the hint. Only loads whose address
+    // the block computed (not loaded: a pointer chase rarely stays in one page, and not an
+    // induction variable) use one, where the chain is the address.
     Xbyak::Label& rehint = labels_.emplace_back();
-    Xbyak::Label& hinted = labels_.emplace_back();
+    Xbyak::Label& hit = labels_.emplace_back();
     const auto hint = word[rbx + l_.hints + static_cast<int32_t>(2 * (next_hint_++ % l_.hint_slots))];
+    const auto table = static_cast<int32_t>(static_cast<unsigned>(access) * SoftTlb::kEntries * sizeof(TlbEntry));
     movzx(ecx, hint);
-    mov(eax, esi);
-    shr(eax, 12);
-    and_(eax, SoftTlb::kEntries - 1);
-    cmp(eax, ecx);
+    mov(rax, rsi);
+    or_(rax, 0xfff);
+    cmp(rax, qword[rdx + rcx + table]);
     jne(rehint, T_NEAR);
-    L(hinted);
-    lea(rcx, ptr[rcx + rcx * 2]); // 24-byte entries: index * 3 * 8
-    later([this, hint, &rehint, &hinted]() {
-      L(rehint);
-      mov(hint, ax);
-      mov(ecx, eax);
-      jmp(hinted, T_NEAR);
-    });
+    if (size > 1) {
+      test(esi, size - 1);
+      jnz(rehint, T_NEAR);
     }
+    L(hit);
+    mov(rcx, qword[rdx + rcx + (table + 8)]); // addend
+    later([this, hint, size, table, &rehint, &hit, &miss]() {
+      L(rehint);
+      mov(ecx, esi);
+      shr(ecx, kEntryShift);
+      and_(ecx, kEntryMask);
+      mov(hint, cx);
+      if (size == 1)
+        mov(rax, rsi);
+      else
+        lea(rax, ptr[rsi + static_cast<int>(size - 1)]);
+      or_(rax, 0xfff);
+      cmp(rax, qword[rdx + rcx + table]);
+      jne(miss, T_NEAR);
+      jmp(hit, T_NEAR);
+    });
+    return rcx;
+    }
+    // The tag of the last byte's page (TlbEntry::tag_of): an access crossing into the next page
+    // misses, since that page's tag never sits in this page's slot.
     if (size == 1)
       mov(rax, rsi);
     else
       lea(rax, ptr[rsi + static_cast<int>(size - 1)]);
-    shr(rax, 12);
-    not_(rax); // tags hold the complemented page number (TlbEntry::tag_of)
+    or_(rax, 0xfff);
     const auto table = static_cast<int32_t>(static_cast<unsigned>(access) * SoftTlb::kEntries * sizeof(TlbEntry));
-    cmp(rax, qword[rdx + rcx * 8 + table]);
+    cmp(rax, qword[rdx + rcx + table]);
     jne(miss, T_NEAR);
-    mov(rcx, qword[rdx + rcx * 8 + (table + 8)]); // addend
+    if (how != Lookup::addend_hint) {
+      mov(rcx, qword[rdx + rcx + (table + 8)]); // addend
+      return rcx;
+    }
+    // The site's last addend, checked against the entry's before the access: the access then
+    // depends on the address and that prediction only (loaded off the address's chain), not on
+    // the index arithmetic and the entry's addend behind the address, which the host runs ahead
+    // of the check it predicts. Pages mapped alike (RAM under a bare or linear mapping: a
+    // kernel's direct map) share one addend. A wrong one is replaced out of line.
+    Xbyak::Label& wrong = labels_.emplace_back();
+    Xbyak::Label& right = labels_.emplace_back();
+    const auto slot = qword[rbx + l_.addends + static_cast<int32_t>(8 * (next_addend_++ % l_.addend_slots))];
+    mov(rdi, slot);
+    cmp(rdi, qword[rdx + rcx + (table + 8)]);
+    jne(wrong, T_NEAR);
+    L(right);
+    later([this, slot, table, &wrong, &right]() {
+      L(wrong);
+      mov(rdi, qword[rdx + rcx + (table + 8)]);
+      mov(slot, rdi);
+      jmp(right, T_NEAR);
+    });
+    return rdi;
   }
 
   void extend(unsigned size, bool sign) { // rax holds `size` loaded bytes, zero-extended
@@ -1076,12 +1354,17 @@ private:
     Xbyak::Label& done = labels_.emplace_back();
     const std::optional<Xbyak::Reg64> hd = fp ? std::nullopt : host(op.rd);
     const Xbyak::Reg64 d = hd ? *hd : rax;
-    tlb_lookup(op, Access::Load, size, miss, computed_[op.rs1]);
+    // A table lookup (an address computed by this block) takes the index hint; a load through
+    // a pointer that a load of the unit produced (a chase: list->next) the addend hint.
+    const Lookup how = computed_[op.rs1]                   ? Lookup::index_hint
+                       : (op.rs1 != 0 && loaded_[op.rs1]) ? Lookup::addend_hint
+                                                          : Lookup::direct;
+    const Xbyak::Reg64 a = tlb_lookup(op, Access::Load, size, miss, how);
     switch (size) {
-    case 1: if (sign) movsx(d, byte[rcx + rsi]); else movzx(d.cvt32(), byte[rcx + rsi]); break;
-    case 2: if (sign) movsx(d, word[rcx + rsi]); else movzx(d.cvt32(), word[rcx + rsi]); break;
-    case 4: if (sign) movsxd(d, dword[rcx + rsi]); else mov(d.cvt32(), dword[rcx + rsi]); break;
-    default: mov(d, qword[rcx + rsi]); break;
+    case 1: if (sign) movsx(d, byte[a + rsi]); else movzx(d.cvt32(), byte[a + rsi]); break;
+    case 2: if (sign) movsx(d, word[a + rsi]); else movzx(d.cvt32(), word[a + rsi]); break;
+    case 4: if (sign) movsxd(d, dword[a + rsi]); else mov(d.cvt32(), dword[a + rsi]); break;
+    default: mov(d, qword[a + rsi]); break;
     }
     L(done);
     if (!fp && !hd) put(op.rd, rax);
@@ -1110,7 +1393,7 @@ private:
   void store(const BlockOp& op, unsigned size, bool fp = false) {
     Xbyak::Label& miss = labels_.emplace_back();
     Xbyak::Label& done = labels_.emplace_back();
-    tlb_lookup(op, Access::Store, size, miss, false);
+    tlb_lookup(op, Access::Store, size, miss, Lookup::direct);
     const std::optional<Xbyak::Reg64> hs = fp ? std::nullopt : host(op.rs2);
     if (!fp && op.rs2 == 0) { // x0: an immediate zero
       switch (size) {
@@ -1158,10 +1441,14 @@ private:
   const LookupEntry* lookup_;
   intptr_t exec_delta_;
   unsigned& next_hint_;
+  unsigned& next_addend_;
+  std::array<bool, kGuestRegisters> loaded_{}; // the destination of an integer load somewhere in the unit
   std::deque<Sub> subs_;
   size_t cur_ = 0; // the block being emitted
   bool fs_known_dirty_ = false; // an earlier op of the block made sure FS is Dirty from here on
   std::array<bool, kGuestRegisters> computed_{}; // written by an earlier inline op of the block, not a load
+  const BlockOps* cur_ops_ = nullptr; // the ops of the block being emitted
+  size_t cur_index_ = 0;                          // and the one being emitted now
   static constexpr uint64_t kMinNormal64 = uint64_t{1} << 52, kInfinity64 = uint64_t{0x7ff} << 52;
   std::array<std::optional<Xbyak::Reg64>, kGuestRegisters> host_{};
   std::array<bool, kGuestRegisters> written_{};
@@ -1196,6 +1483,7 @@ public:
     jmp(rsi);
     align(16);
     exit = getCurr();
+    btr(r15, 63); // set by force_full_check when a trap or a store into code left mid-block
     mov(qword[rbx + jit_left_], r15);
     ldmxcsr(dword[rsp]);
     add(rsp, 8);
@@ -1218,6 +1506,7 @@ private:
 } // namespace
 
 Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
+  if (const char* dir = std::getenv("NIMBUS_JIT_DUMP"); dir != nullptr && *dir != '\0') dump_dir_ = dir;
   Layout& l = layout_;
   const Hart& h = hart;
   l.x = offset_of(h, h.x_);
@@ -1225,6 +1514,7 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
   l.block_pc = offset_of(h, h.block_pc_);
   l.block_retired = offset_of(h, h.block_retired_);
   l.data_context = offset_of(h, h.data_context_);
+  l.data_tables = offset_of(h, h.jit_data_tables_);
   l.fetch_context = offset_of(h, h.fetch_context_);
   l.exit_requested = offset_of(h, h.exit_requested_);
   l.mip = offset_of(h, h.mip_);
@@ -1237,6 +1527,8 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
   l.region_pc = offset_of(h, h.jit_region_pc_);
   l.hints = offset_of(h, h.jit_hints_);
   l.hint_slots = Hart::kJitHints;
+  l.addends = offset_of(h, h.jit_addends_);
+  l.addend_slots = Hart::kJitAddends;
   l.jit_block = offset_of(h, h.jit_block_);
   l.dma_seen = offset_of(h, h.dma_generation_seen_);
   l.link_from = offset_of(h, h.jit_link_from_);
@@ -1413,7 +1705,7 @@ bool Translator::translate(Block& block) {
   uint8_t* const start = code_.cursor();
   const intptr_t delta = reinterpret_cast<intptr_t>(code_.executable(start)) - reinterpret_cast<intptr_t>(start);
   try {
-    BlockEmitter emitter(layout_, region, exit_, lookup_.get(), delta, window, start, next_hint_);
+    BlockEmitter emitter(layout_, region, exit_, lookup_.get(), delta, window, start, next_hint_, next_addend_);
     emitter.emit();
     emitter.ready();
     block.jit_code = code_.executable(start);
@@ -1425,6 +1717,7 @@ bool Translator::translate(Block& block) {
       std::memcpy(&e.unlinked, e.site, 4);
       e.target_paddr = emitter.target_paddr[i];
     }
+    if (!dump_dir_.empty()) dump(block, start, emitter.getSize());
     code_.commit(emitter.getSize());
     ++translated_;
     region_blocks_ += region.size() - 1;
@@ -1434,6 +1727,20 @@ bool Translator::translate(Block& block) {
     return false;
   }
   return true;
+}
+
+// A debugging aid (NIMBUS_JIT_DUMP=DIR, docs/jit.md): each unit's bytes go to
+// DIR/EXEC_ADDRESS-GUEST_PADDR.bin, for `objdump -D -b binary -mi386:x86-64 --adjust-vma=EXEC`
+// and for matching perf samples (their addresses are the executable view's).
+void Translator::dump(const Block& block, const uint8_t* start, size_t size) const {
+  char name[64];
+  std::snprintf(name, sizeof name, "/%llx-%llx.bin",
+                static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(code_.executable(start))),
+                static_cast<unsigned long long>(block.paddr));
+  if (std::FILE* f = std::fopen((dump_dir_ + name).c_str(), "wb")) {
+    std::fwrite(start, 1, size, f);
+    std::fclose(f);
+  }
 }
 
 } // namespace nimbus::machine::jit

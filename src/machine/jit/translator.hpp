@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "machine/block_cache.hpp"
@@ -27,8 +28,10 @@ struct Layout {
   int32_t x = 0, pc = 0, block_pc = 0, block_retired = 0, data_context = 0, fetch_context = 0;
   int32_t exit_requested = 0, mip = 0, sstc_pending = 0, mie = 0, chain_epoch = 0, tlb = 0;
   int32_t jit_left = 0, jit_block = 0, dma_seen = 0, link_from = 0, link_exit = 0, check_generation = 0;
-  int32_t region_pc = 0, hints = 0;
+  int32_t region_pc = 0, hints = 0, data_tables = 0;
   uint32_t hint_slots = 1; // Hart::kJitHints
+  int32_t addends = 0;
+  uint32_t addend_slots = 1; // Hart::kJitAddends
   int32_t f = 0, mstatus = 0, vsstatus = 0, virt = 0, fflags = 0, frm = 0;
   const void* pins = nullptr;          // the interrupt pin levels (64-bit)
   const uint64_t* dma_generation = nullptr;
@@ -98,6 +101,7 @@ private:
   std::vector<Block*> region_of(Block& entry) const;
   void emit_stubs();
   void flush_everything();
+  void dump(const Block& block, const uint8_t* start, size_t size) const;
   void patch(const JitExit& exit, const void* target);
   void unlink(JitExit& exit);
 
@@ -112,7 +116,9 @@ private:
   uint64_t linked_ = 0;
   uint64_t region_blocks_ = 0;
   unsigned next_hint_ = 0; // the next load/store site's slot in Hart::jit_hints_ (round robin)
+  unsigned next_addend_ = 0; // the next pointer-chase site's slot in Hart::jit_addends_
   unsigned max_region_blocks_ = kMaxRegionBlocks;
+  std::string dump_dir_; // NIMBUS_JIT_DUMP: where each unit's bytes go (empty: nowhere)
 };
 
 } // namespace nimbus::machine::jit

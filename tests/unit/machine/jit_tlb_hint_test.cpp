@@ -56,5 +56,101 @@ TEST(JitTlbHint, LoadCrossingIntoTheHintedPageStillFaults) {
   EXPECT_GT(h.jit_translated_blocks(), 0u);
 }
 
+// One site loads 8 bytes at RAM's last 8 bytes and 4 bytes further in turn: the second access
+// starts in the page the site's hint names (its entry's tag matches the first byte's page) but
+// is misaligned and crosses RAM's end, and must fault as in the interpreter (the hint alone
+// would read host memory past guest RAM).
+TEST(JitTlbHint, MisalignedLoadLeavingTheHintedPageStillFaults) {
+  constexpr uint64_t kRamEnd = kRamBase + (8ull << 20);
+  Trio trio([](Rig& rig) {
+    rig.put(kHandler, kSkippingHandler);
+    rig.put(kCode + 0x100, {
+        xor_(6, 6, 7),            // 0x00 0 and 4 in turn
+        add(8, 5, 6),             // 0x04 the address, computed: a hinted site
+        ld(9, 8, 0),              // 0x08 RAM's last 8 bytes, or a crossing access that faults
+        add(10, 10, 9),           // 0x0c
+        addi(11, 11, 1),          // 0x10
+        bltu(11, 12, -0x14),      // 0x14 -> 0x00
+        addi(11, 0, 0),           // 0x18
+        jal(0, -0x1c),            // 0x1c -> 0x00
+    });
+    const uint64_t last = 0x1122334455667788;
+    ASSERT_TRUE(rig.bus.copy_to_ram(kRamEnd - 8, &last, 8));
+    rig.hart.reset(kCode + 0x100);
+    rig.hart.set_csr(csr::kMtvec, kHandler);
+    rig.hart.set_x(5, kRamEnd - 8);
+    rig.hart.set_x(7, 4);
+    rig.hart.set_x(12, 1000);
+  });
+  trio.run(40, kBudgets);
+  const machine::Hart& h = trio.units.hart;
+  EXPECT_GT(h.x(29), 100u);                 // crossing loads faulted
+  EXPECT_EQ(h.csr(csr::kMcause), 5u);       // load access fault
+  EXPECT_EQ(h.csr(csr::kMtval), kRamEnd); // the first byte outside RAM
+  EXPECT_GT(h.jit_translated_blocks(), 0u);
+}
+
+// A pointer chase (`ld x5, 8(x5)`, `lw x6, 0(x5)`: addend-hint sites) through a ring of nodes in
+// two pages mapped to unrelated physical pages and in the identity-mapped RAM, so consecutive
+// nodes' pages have different addends (the prediction is wrong at every step), with one node
+// whose next pointer crosses from one page into the other (a miss: the slow path). S-mode,
+// Sv39. A prediction taken without comparing it with the entry's addend reads the wrong page.
+TEST(JitTlbHint, PointerChaseThroughPagesWithDifferentAddends) {
+  constexpr uint64_t kV = 1, kR = 2, kW = 4, kX = 8, kA = 64, kD = 128;
+  constexpr uint64_t root = kRamBase + 0x10000, level1 = root + 0x1000, level0 = root + 0x2000;
+  constexpr uint64_t kCodeVa = 0x40000000, kPageA = 0x40001000, kPageB = 0x40002000;
+  constexpr uint64_t kPaA = kRamBase + 0x20000, kPaB = kRamBase + 0x50000, kRing = kRamBase + 0x30040;
+  const auto leaf = [](uint64_t pa, uint64_t bits) { return ((pa >> 12) << 10) | kV | kA | kD | bits; };
+  const auto pa_of = [&](uint64_t va) {
+    if (va >= kPageA && va < kPageA + 0x1000) return kPaA + (va - kPageA);
+    if (va >= kPageB && va < kPageB + 0x1000) return kPaB + (va - kPageB);
+    return va; // the identity gigapage
+  };
+  // Nodes {u32 value, u32 pad, u64 next}; the fourth's `next` spans the end of page A.
+  const std::vector<uint64_t> nodes = {kPageA + 0x100, kPageB + 0x200, kRing, kPageA + 0xff4, kPageB + 0x80};
+  Trio trio([&](Rig& rig) {
+    const auto poke = [&](uint64_t va, uint64_t value, unsigned size) {
+      for (unsigned i = 0; i < size; ++i) {
+        const auto byte = static_cast<uint8_t>(value >> (8 * i));
+        ASSERT_TRUE(rig.bus.copy_to_ram(pa_of(va + i), &byte, 1));
+      }
+    };
+    poke(root + 8 * 2, leaf(kRamBase, kR | kW), 8); // identity gigapage at 0x80000000
+    poke(root + 8 * 1, ((level1 >> 12) << 10) | kV, 8);
+    poke(level1, ((level0 >> 12) << 10) | kV, 8);
+    poke(level0 + 0, leaf(kCode, kR | kX), 8);
+    poke(level0 + 8, leaf(kPaA, kR | kW), 8);
+    poke(level0 + 16, leaf(kPaB, kR | kW), 8);
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      poke(nodes[i], 100 + i, 4);
+      poke(nodes[i] + 8, nodes[(i + 1) % nodes.size()], 8);
+    }
+    rig.put(kHandler, kSkippingHandler);
+    rig.put(kCode, {
+        ld(5, 5, 8),          // 0x00 x5 = x5->next
+        lw(6, 5, 0),          // 0x04 x5->value
+        add(10, 10, 6),       // 0x08
+        addi(11, 11, 1),      // 0x0c
+        bltu(11, 12, -0x10),  // 0x10 -> 0x00
+        jal(0, 0),            // 0x14
+    });
+    rig.hart.reset(kCodeVa);
+    rig.hart.set_csr(csr::kMtvec, kHandler);
+    rig.hart.set_csr(csr::kSatp, (8ull << 60) | (root >> 12));
+    rig.hart.set_privilege(1);
+    rig.hart.set_x(5, nodes[0]);
+    rig.hart.set_x(12, 20000);
+  });
+  trio.run(60, kBudgets);
+  const machine::Hart& h = trio.units.hart;
+  EXPECT_EQ(h.x(29), 0u); // no trap
+  EXPECT_GT(h.x(11), 1000u);
+  // Values 101, 102, 103, 104, 100 in turn from the second node on.
+  uint64_t expected = 0;
+  for (uint64_t i = 0; i < h.x(11); ++i) expected += 100 + (i + 1) % nodes.size();
+  EXPECT_EQ(h.x(10), expected);
+  EXPECT_GT(h.jit_translated_blocks(), 0u);
+}
+
 } // namespace
 } // namespace nimbus::test
