@@ -478,12 +478,15 @@ struct ScheduledSource {
   std::mutex caps_mutex;
   std::vector<uint32_t> caps;   // every cap auto-converge set, in order
 
+  // The guest starts running at start(): a test calls it just before send_vm, so that a main
+  // thread the host's load keeps off the CPU while it sets up the link cannot let the guest
+  // finish before the migration begins (seen under load: send_vm then moved a halted VM).
   explicit ScheduledSource(uint32_t passes)
       : kernel(throttled_guest(kThrottlePages, kThrottleWork, passes)), vm(throttle_config(kernel), pool, console, jit()) {
     vm_index = scheduler.add_vm(SchedulerVmSpec{"conv"});
     vcpu = scheduler.add_vcpu(vm_index, [this](Nanoseconds budget) { return vm.run(budget); });
-    host.start();
   }
+  void start() { host.start(); }
   ~ScheduledSource() { host.stop(); }
 
   migration::SendOptions options(double link_bytes_per_second) {
@@ -507,7 +510,11 @@ struct ScheduledSource {
 // Auto-converge must cut the guest's share until what it dirties in a round fits; the guest's
 // output, split across the two VMs, must be exactly its whole run's.
 TEST(VmMigrationAutoConverge, AJitGuestThatOutrunsTheLinkConvergesThanksToTheThrottle) {
-  constexpr uint32_t kPasses = 400; // the guest must still run when the migration ends: 200 passes left too little margin once the JIT got faster (139 used before the move on a quiet host)
+  // The guest must still run when the migration ends. 200, then 400 passes left too little margin
+  // each time the JIT got faster: at about 1 G instructions/s 400 passes (0.77 M instructions
+  // each) end in 0.3 s, while a loaded host measures a link slow enough that pre-copy and the
+  // throttle need longer (seen: "VM stopped during the migration (SBI shutdown)").
+  constexpr uint32_t kPasses = 2000;
   const double link = jit_dirty_rate() / 32;
   ScheduledSource source(kPasses);
   int fds[2];
@@ -536,6 +543,7 @@ TEST(VmMigrationAutoConverge, AJitGuestThatOutrunsTheLinkConvergesThanksToTheThr
   options.timeout = std::chrono::seconds(8);
   migration::SendReport report;
   std::string send_error;
+  source.start();
   try {
     report = migration::send_vm(source.vm, fds[0], options);
   } catch (const std::exception& error) {
@@ -565,7 +573,11 @@ TEST(VmMigrationAutoConverge, AJitGuestThatOutrunsTheLinkConvergesThanksToTheThr
 // throttles the guest, gives up after its timeout, and the VM runs on here with its cap back
 // (the last cap set is the one it had), to the same end as an unmigrated run.
 TEST(VmMigrationAutoConverge, AMigrationThatCannotConvergeGivesUpAndTheVmRunsOnUnthrottled) {
-  constexpr uint32_t kPasses = 400; // the guest must still run when the migration ends: 200 passes left too little margin once the JIT got faster (139 used before the move on a quiet host)
+  // The guest must still run when the migration ends. 200, then 400 passes left too little margin
+  // each time the JIT got faster: at about 1 G instructions/s 400 passes (0.77 M instructions
+  // each) end in 0.3 s, while a loaded host measures a link slow enough that pre-copy and the
+  // throttle need longer (seen: "VM stopped during the migration (SBI shutdown)").
+  constexpr uint32_t kPasses = 2000;
   const double link = jit_dirty_rate() / 32;
   ScheduledSource source(kPasses);
   int fds[2];
@@ -584,6 +596,7 @@ TEST(VmMigrationAutoConverge, AMigrationThatCannotConvergeGivesUpAndTheVmRunsOnU
   options.max_downtime = std::chrono::milliseconds(1);
   options.timeout = std::chrono::seconds(1);
   std::string error;
+  source.start();
   try {
     migration::send_vm(source.vm, fds[0], options);
   } catch (const migration::MigrationError& e) {
