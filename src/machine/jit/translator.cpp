@@ -182,9 +182,10 @@ public:
   // `exec_delta`: executable address minus writable address of the code cache (rel32 jumps to
   // the exit stub are computed against where the code runs, not where it is written).
   BlockEmitter(const Layout& layout, const std::vector<Block*>& region, const void* exit, const LookupEntry* lookup,
-               intptr_t exec_delta, size_t max, uint8_t* at, unsigned& next_hint, unsigned& next_addend)
+               intptr_t exec_delta, size_t max, uint8_t* at, unsigned& next_hint, unsigned& next_addend,
+               const Hart& hart)
       : Xbyak::CodeGenerator(max, at), l_(layout), owner_(*region.front()), exit_(exit), lookup_(lookup),
-        exec_delta_(exec_delta), next_hint_(next_hint), next_addend_(next_addend) {
+        exec_delta_(exec_delta), next_hint_(next_hint), next_addend_(next_addend), hart_(hart) {
     for (Block* b : region) {
       Sub& s = subs_.emplace_back();
       s.block = b;
@@ -857,9 +858,34 @@ private:
     const bool word = op.op == Op::Divw || op.op == Op::Divuw || op.op == Op::Remw || op.op == Op::Remuw;
     const bool is_signed = op.op == Op::Div || op.op == Op::Rem || op.op == Op::Divw || op.op == Op::Remw;
     const bool remainder = op.op == Op::Rem || op.op == Op::Remu || op.op == Op::Remw || op.op == Op::Remuw;
-    Xbyak::Label by_zero, by_minus_one, done;
+    Xbyak::Label by_zero, by_minus_one, done, general;
     get(rax, op.rs1);
     get(rcx, op.rs2);
+    // DIVUW/REMUW by the divisor rs2 held when the block was translated (a loop-invariant modulus:
+    // Adler-32's 65521, a hash table's size), checked at run time: Lemire's 32-bit division by
+    // multiplication (M = floor((2^64 - 1) / d) + 1; n / d = (M * n) >> 64 with a 128-bit
+    // product, n % d = ((M * n mod 2^64) * d) >> 64), exact for every 32-bit n and every d >= 1
+    // ("Faster Remainder by Direct Computation", Lemire, Kaser, Kurz 2019). Two multiplies
+    // instead of a divide; any other divisor takes the divide below.
+    const auto speculated = static_cast<uint32_t>(op.rs2 == 0 ? 0 : hart_.x(op.rs2));
+    if ((op.op == Op::Divuw || op.op == Op::Remuw) && speculated >= 2) {
+      const uint64_t m = ~uint64_t{0} / speculated + 1;
+      cmp(ecx, speculated);
+      jne(general, T_NEAR);
+      mov(eax, eax); // n, zero-extended
+      mov(rdx, m);
+      if (op.op == Op::Divuw) {
+        mul(rdx); // rdx = (M * n) >> 64
+        mov(rax, rdx);
+      } else {
+        imul(rax, rdx); // M * n mod 2^64
+        mov(ecx, speculated);
+        mul(rcx); // rdx = (that * d) >> 64
+        mov(rax, rdx);
+      }
+      jmp(done, T_NEAR);
+      L(general);
+    }
     if (word)
       test(ecx, ecx);
     else
@@ -1498,6 +1524,7 @@ private:
   intptr_t exec_delta_;
   unsigned& next_hint_;
   unsigned& next_addend_;
+  const Hart& hart_; // its registers at translation time (a divisor to specialise for)
   std::array<bool, kGuestRegisters> loaded_{}; // the destination of an integer load somewhere in the unit
   std::deque<Sub> subs_;
   size_t cur_ = 0; // the block being emitted
@@ -1762,7 +1789,8 @@ bool Translator::translate(Block& block) {
   uint8_t* const start = code_.cursor();
   const intptr_t delta = reinterpret_cast<intptr_t>(code_.executable(start)) - reinterpret_cast<intptr_t>(start);
   try {
-    BlockEmitter emitter(layout_, region, exit_, lookup_.get(), delta, window, start, next_hint_, next_addend_);
+    BlockEmitter emitter(layout_, region, exit_, lookup_.get(), delta, window, start, next_hint_, next_addend_,
+                         hart_);
     emitter.emit();
     emitter.ready();
     block.jit_code = code_.executable(start);

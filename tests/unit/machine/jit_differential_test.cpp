@@ -579,6 +579,50 @@ TEST(JitDifferential, DivisionEdgeCasesMatchInterpreter) {
   EXPECT_GE(jit->hart.jit_translated_blocks(), 1u);
 }
 
+// DIVUW/REMUW are specialised for the divisor rs2 holds when the block is translated (checked at
+// run time, multiplication by a reciprocal): for divisors from 1 to 2^32 - 1 (and upper halves
+// the W ops ignore), the block is translated with that divisor in rs2, then run on edge and
+// random dividends, then on other divisors (the run-time check's way to the divide).
+TEST(JitDifferential, UnsignedWordDivisionByTheTranslationTimeDivisor) {
+  using namespace as;
+  const std::vector<uint32_t> program = {divuw(20, 10, 11), remuw(21, 10, 11), remuw(22, 12, 11),
+                                         divuw(23, 12, 11)};
+  constexpr uint64_t kDivisors[] = {1, 2, 3, 5, 7, 10, 641, 65521, 65536, 0x7fffffff, 0x80000000, 0x80000001,
+                                    0xfffffffe, 0xffffffff, 0x123456789abcdef1ull, 0xffffffff00000003ull, 6700417};
+  std::mt19937_64 rng(5);
+  for (const uint64_t d : kDivisors) {
+    auto interp = std::make_unique<Rig>();
+    auto jit = std::make_unique<Rig>();
+    set_up(*interp, program, 3, Mode::machine);
+    set_up(*jit, program, 3, Mode::machine);
+    jit->hart.set_jit(true, 1); // translated at its first run, with x11 = d
+    const uint32_t d32 = static_cast<uint32_t>(d);
+    std::vector<uint64_t> dividends = {0, 1, d32 - 1ull, d32, d32 + 1ull, 2ull * d32, 2ull * d32 - 1, 0xffffffffull,
+                                       0xfffffffeull, 0x80000000ull, 0x7fffffffull, ~0ull,
+                                       static_cast<uint64_t>(d32) * (0xffffffffull / (d32 ? d32 : 1))};
+    for (int i = 0; i < 300; ++i) dividends.push_back(rng() >> (rng() % 64));
+    std::vector<uint64_t> divisors(dividends.size(), d);
+    for (int i = 0; i < 40; ++i) { // another divisor now and then: the run-time check fails
+      dividends.push_back(rng());
+      divisors.push_back(i % 4 == 0 ? 0 : rng() >> (rng() % 64));
+    }
+    for (size_t i = 0; i < dividends.size(); ++i)
+      for (Rig* rig : {interp.get(), jit.get()}) {
+        rig->hart.set_pc(kCode);
+        rig->hart.set_x(10, dividends[i]);
+        rig->hart.set_x(12, ~dividends[i] * 0x9e3779b97f4a7c15ull);
+        rig->hart.set_x(11, divisors[i]);
+        rig->hart.run(program.size() + 1);
+        ASSERT_EQ(rig->hart.pc(), kCode + 4 * program.size());
+        if (rig == jit.get()) {
+          ASSERT_EQ(compare(interp->hart, jit->hart, interp->bus, jit->bus), "")
+              << std::hex << dividends[i] << " by " << divisors[i] << " (translated with " << d << ")";
+        }
+      }
+    EXPECT_GE(jit->hart.jit_translated_blocks(), 1u);
+  }
+}
+
 // Single-precision arithmetic and sign injection (an inline SSE path since 2026-12-05) against
 // the interpreter's soft FP: every rounding mode (static, and dynamic with every frm, the
 // reserved ones included), fflags with and without NX set, NaN-boxed and unboxed operands
