@@ -70,16 +70,28 @@ bool translated_inline(Op op) {
   }
 }
 
+bool single_precision(Op op) {
+  switch (op) {
+  case Op::FaddS: case Op::FsubS: case Op::FmulS: case Op::FdivS: case Op::FsqrtS:
+  case Op::FsgnjS: case Op::FsgnjnS: case Op::FsgnjxS:
+    return true;
+  default:
+    return false;
+  }
+}
+
 bool fp_memory(Op op) { return op == Op::Flw || op == Op::Fld || op == Op::Fsw || op == Op::Fsd; }
 
-// Double-precision ops with an inline SSE path (fp_inline_op), taken only where the host's result
-// is the RISC-V result; every other case calls the interpreter's handler.
+// FP ops with an inline SSE path (fp_inline_op), taken only where the host's result is the
+// RISC-V result; every other case calls the interpreter's handler.
 bool fp_inline(Op op) {
   switch (op) {
   case Op::FaddD: case Op::FsubD: case Op::FmulD: case Op::FdivD: case Op::FsqrtD:
   case Op::FsgnjD: case Op::FsgnjnD: case Op::FsgnjxD: case Op::FmvXD: case Op::FmvDX:
   case Op::FeqD: case Op::FltD: case Op::FleD:
   case Op::FcvtDW: case Op::FcvtDWu: case Op::FcvtDL: case Op::FcvtDLu:
+  case Op::FaddS: case Op::FsubS: case Op::FmulS: case Op::FdivS: case Op::FsqrtS:
+  case Op::FsgnjS: case Op::FsgnjnS: case Op::FsgnjxS:
     return true;
   default:
     return false;
@@ -95,6 +107,7 @@ bool fp_writes_x(Op op) { return op == Op::FmvXD || op == Op::FeqD || op == Op::
 bool fp_rounds_inexact(Op op) {
   switch (op) {
   case Op::FaddD: case Op::FsubD: case Op::FmulD: case Op::FdivD: case Op::FsqrtD: case Op::FcvtDL: case Op::FcvtDLu:
+  case Op::FaddS: case Op::FsubS: case Op::FmulS: case Op::FdivS: case Op::FsqrtS:
     return true;
   default:
     return false;
@@ -169,9 +182,10 @@ public:
   // `exec_delta`: executable address minus writable address of the code cache (rel32 jumps to
   // the exit stub are computed against where the code runs, not where it is written).
   BlockEmitter(const Layout& layout, const std::vector<Block*>& region, const void* exit, const LookupEntry* lookup,
-               intptr_t exec_delta, size_t max, uint8_t* at, unsigned& next_hint, unsigned& next_addend)
+               intptr_t exec_delta, size_t max, uint8_t* at, unsigned& next_hint, unsigned& next_addend,
+               const Hart& hart)
       : Xbyak::CodeGenerator(max, at), l_(layout), owner_(*region.front()), exit_(exit), lookup_(lookup),
-        exec_delta_(exec_delta), next_hint_(next_hint), next_addend_(next_addend) {
+        exec_delta_(exec_delta), next_hint_(next_hint), next_addend_(next_addend), hart_(hart) {
     for (Block* b : region) {
       Sub& s = subs_.emplace_back();
       s.block = b;
@@ -844,9 +858,34 @@ private:
     const bool word = op.op == Op::Divw || op.op == Op::Divuw || op.op == Op::Remw || op.op == Op::Remuw;
     const bool is_signed = op.op == Op::Div || op.op == Op::Rem || op.op == Op::Divw || op.op == Op::Remw;
     const bool remainder = op.op == Op::Rem || op.op == Op::Remu || op.op == Op::Remw || op.op == Op::Remuw;
-    Xbyak::Label by_zero, by_minus_one, done;
+    Xbyak::Label by_zero, by_minus_one, done, general;
     get(rax, op.rs1);
     get(rcx, op.rs2);
+    // DIVUW/REMUW by the divisor rs2 held when the block was translated (a loop-invariant modulus:
+    // Adler-32's 65521, a hash table's size), checked at run time: Lemire's 32-bit division by
+    // multiplication (M = floor((2^64 - 1) / d) + 1; n / d = (M * n) >> 64 with a 128-bit
+    // product, n % d = ((M * n mod 2^64) * d) >> 64), exact for every 32-bit n and every d >= 1
+    // ("Faster Remainder by Direct Computation", Lemire, Kaser, Kurz 2019). Two multiplies
+    // instead of a divide; any other divisor takes the divide below.
+    const auto speculated = static_cast<uint32_t>(op.rs2 == 0 ? 0 : hart_.x(op.rs2));
+    if ((op.op == Op::Divuw || op.op == Op::Remuw) && speculated >= 2) {
+      const uint64_t m = ~uint64_t{0} / speculated + 1;
+      cmp(ecx, speculated);
+      jne(general, T_NEAR);
+      mov(eax, eax); // n, zero-extended
+      mov(rdx, m);
+      if (op.op == Op::Divuw) {
+        mul(rdx); // rdx = (M * n) >> 64
+        mov(rax, rdx);
+      } else {
+        imul(rax, rdx); // M * n mod 2^64
+        mov(ecx, speculated);
+        mul(rcx); // rdx = (that * d) >> 64
+        mov(rax, rdx);
+      }
+      jmp(done, T_NEAR);
+      L(general);
+    }
     if (word)
       test(ecx, ecx);
     else
@@ -1249,7 +1288,7 @@ private:
     return true;
   }
 
-  // The inline SSE path of a double-precision op, with the interpreter's handler out of line for
+  // The inline SSE path of an FP op, with the interpreter's handler out of line for
   // every case it does not cover. The host (MXCSR set by the enter stub: round to nearest even,
   // no FTZ/DAZ, exceptions masked) computes the IEEE result; it is also the RISC-V result, with no
   // flag owed, when:
@@ -1261,6 +1300,10 @@ private:
   //  - compares: the operands are ordered (a NaN may owe Invalid: handler);
   //  - FCVT.D.W/WU: always exact; FCVT.D.L/LU: NX set and RNE (the only flag is Inexact);
   //  - sign injection and moves: bit operations, no flags.
+  // Single precision (add/sub/mul/div/sqrt, sign injection) is the same with the single's
+  // bounds, and only when every operand is NaN-boxed (otherwise it reads as the canonical NaN:
+  // the handler); the SSE single op rounds once, to single, as RISC-V does, and the result is
+  // NaN-boxed.
   void fp_inline_op(const BlockOp& op) {
     Xbyak::Label& slow = labels_.emplace_back();
     Xbyak::Label& done = labels_.emplace_back();
@@ -1277,7 +1320,46 @@ private:
       else
         ja(slow, T_NEAR);
     }
+    if (single_precision(op.op)) { // an operand not NaN-boxed reads as the canonical NaN: handler
+      cmp(dword[rbx + l_.f + static_cast<int32_t>(8 * op.rs1 + 4)], -1);
+      jne(slow, T_NEAR);
+      if (op.op != Op::FsqrtS && op.rs2 != op.rs1) {
+        cmp(dword[rbx + l_.f + static_cast<int32_t>(8 * op.rs2 + 4)], -1);
+        jne(slow, T_NEAR);
+      }
+    }
+    const auto f32 = [&](unsigned r) { return dword[rbx + l_.f + static_cast<int32_t>(8 * r)]; };
+    const auto store_boxed = [&]() { // eax: the single-precision result
+      mov(rdx, 0xffffffff00000000ull);
+      or_(rax, rdx);
+      mov(f(op.rd), rax); // one 8-byte store: an FSW or FLD of it reads it forwarded
+    };
     switch (op.op) {
+    case Op::FaddS: case Op::FsubS: case Op::FmulS: case Op::FdivS: case Op::FsqrtS:
+      movss(xmm0, f32(op.rs1));
+      if (op.op == Op::FaddS) addss(xmm0, f32(op.rs2));
+      if (op.op == Op::FsubS) subss(xmm0, f32(op.rs2));
+      if (op.op == Op::FmulS) mulss(xmm0, f32(op.rs2));
+      if (op.op == Op::FdivS) divss(xmm0, f32(op.rs2));
+      if (op.op == Op::FsqrtS) sqrtss(xmm0, xmm0);
+      // As for doubles: finite and above the smallest normal, in 32 bits (the lea drops the sign).
+      movd(eax, xmm0);
+      lea(ecx, ptr[rax + rax]);
+      sub(ecx, (kMinNormal32 + 1) << 1);
+      cmp(ecx, (kInfinity32 << 1) - ((kMinNormal32 + 1) << 1));
+      jae(slow, T_NEAR);
+      store_boxed();
+      break;
+    case Op::FsgnjS: case Op::FsgnjnS: case Op::FsgnjxS:
+      mov(eax, f32(op.rs1));
+      mov(ecx, f32(op.rs2));
+      if (op.op == Op::FsgnjnS) not_(ecx);
+      if (op.op == Op::FsgnjxS) xor_(ecx, eax);
+      and_(ecx, 0x80000000u); // the sign to inject
+      and_(eax, 0x7fffffffu); // rs1 without its sign (a 32-bit op: the upper half cleared)
+      or_(eax, ecx);
+      store_boxed();
+      break;
     case Op::FaddD: case Op::FsubD: case Op::FmulD: case Op::FdivD: case Op::FsqrtD:
       movsd(xmm0, f(op.rs1));
       if (op.op == Op::FaddD) addsd(xmm0, f(op.rs2));
@@ -1442,6 +1524,7 @@ private:
   intptr_t exec_delta_;
   unsigned& next_hint_;
   unsigned& next_addend_;
+  const Hart& hart_; // its registers at translation time (a divisor to specialise for)
   std::array<bool, kGuestRegisters> loaded_{}; // the destination of an integer load somewhere in the unit
   std::deque<Sub> subs_;
   size_t cur_ = 0; // the block being emitted
@@ -1450,6 +1533,7 @@ private:
   const BlockOps* cur_ops_ = nullptr; // the ops of the block being emitted
   size_t cur_index_ = 0;                          // and the one being emitted now
   static constexpr uint64_t kMinNormal64 = uint64_t{1} << 52, kInfinity64 = uint64_t{0x7ff} << 52;
+  static constexpr uint32_t kMinNormal32 = uint32_t{1} << 23, kInfinity32 = uint32_t{0xff} << 23;
   std::array<std::optional<Xbyak::Reg64>, kGuestRegisters> host_{};
   std::array<bool, kGuestRegisters> written_{};
   Xbyak::Label link_stub_[2];
@@ -1705,7 +1789,8 @@ bool Translator::translate(Block& block) {
   uint8_t* const start = code_.cursor();
   const intptr_t delta = reinterpret_cast<intptr_t>(code_.executable(start)) - reinterpret_cast<intptr_t>(start);
   try {
-    BlockEmitter emitter(layout_, region, exit_, lookup_.get(), delta, window, start, next_hint_, next_addend_);
+    BlockEmitter emitter(layout_, region, exit_, lookup_.get(), delta, window, start, next_hint_, next_addend_,
+                         hart_);
     emitter.emit();
     emitter.ready();
     block.jit_code = code_.executable(start);

@@ -109,6 +109,13 @@ public:
                                           0x7ff0000000000001ull, 0x7fefffffffffffffull, 0x7e37e43c8800759cull,
                                           0x01a56e1fc2f8f359ull, 0x4340000000000000ull};
     if (pick(4) == 0) return kEdges[pick(sizeof(kEdges) / sizeof(kEdges[0]))];
+    if (pick(3) == 0) { // a NaN-boxed single (single-precision ops read anything else as NaN)
+      static constexpr uint32_t kSingleEdges[] = {0, 0x80000000, 0x00800000, 0x007fffff, 0x7f800000,
+                                                  0x7fc00000, 0x7f800001, 0x7f7fffff, 0x3f800000};
+      const uint32_t bits = pick(4) == 0 ? kSingleEdges[pick(sizeof(kSingleEdges) / sizeof(kSingleEdges[0]))]
+                                         : (pick(2) << 31) | ((127 + pick(61) - 30) << 23) | static_cast<uint32_t>(rng_() >> 41);
+      return 0xffffffff00000000ull | bits;
+    }
     const uint64_t exponent = 1023 + pick(121) - 60;
     return (uint64_t{pick(2)} << 63) | (exponent << 52) | (rng_() >> 12);
   }
@@ -118,6 +125,18 @@ public:
     using namespace as;
     const uint32_t rd = pick(32), a = pick(32), b = pick(32);
     const uint32_t rm = pick(4) == 0 ? pick(8) : pick(2) ? 7 : 0;
+    if (pick(3) == 0) { // single precision
+      switch (pick(8)) {
+      case 0: return fp_op(0x00, rm, rd, a, b); // FADD.S
+      case 1: return fp_op(0x04, rm, rd, a, b); // FSUB.S
+      case 2: return fp_op(0x08, rm, rd, a, b); // FMUL.S
+      case 3: return fp_op(0x0c, rm, rd, a, b); // FDIV.S
+      case 4: return fp_op(0x2c, rm, rd, a, 0); // FSQRT.S
+      case 5: return fp_op(0x10, pick(3), rd, a, b); // FSGNJ(N/X).S
+      case 6: return fp_op(0x08, rm, rd, a, a); // squaring: over- and underflows
+      default: return fp_op(0x10, 0, rd, a, a); // FMV.S
+      }
+    }
     switch (pick(14)) {
     case 0: return fp_op(0x01, rm, rd, a, b); // FADD.D
     case 1: return fp_op(0x05, rm, rd, a, b); // FSUB.D
@@ -558,6 +577,117 @@ TEST(JitDifferential, DivisionEdgeCasesMatchInterpreter) {
   EXPECT_EQ(jit->hart.x(20), 1u); // the last pair divides a value by itself
   EXPECT_EQ(jit->hart.x(22), 0u);
   EXPECT_GE(jit->hart.jit_translated_blocks(), 1u);
+}
+
+// DIVUW/REMUW are specialised for the divisor rs2 holds when the block is translated (checked at
+// run time, multiplication by a reciprocal): for divisors from 1 to 2^32 - 1 (and upper halves
+// the W ops ignore), the block is translated with that divisor in rs2, then run on edge and
+// random dividends, then on other divisors (the run-time check's way to the divide).
+TEST(JitDifferential, UnsignedWordDivisionByTheTranslationTimeDivisor) {
+  using namespace as;
+  const std::vector<uint32_t> program = {divuw(20, 10, 11), remuw(21, 10, 11), remuw(22, 12, 11),
+                                         divuw(23, 12, 11)};
+  constexpr uint64_t kDivisors[] = {1, 2, 3, 5, 7, 10, 641, 65521, 65536, 0x7fffffff, 0x80000000, 0x80000001,
+                                    0xfffffffe, 0xffffffff, 0x123456789abcdef1ull, 0xffffffff00000003ull, 6700417};
+  std::mt19937_64 rng(5);
+  for (const uint64_t d : kDivisors) {
+    auto interp = std::make_unique<Rig>();
+    auto jit = std::make_unique<Rig>();
+    set_up(*interp, program, 3, Mode::machine);
+    set_up(*jit, program, 3, Mode::machine);
+    jit->hart.set_jit(true, 1); // translated at its first run, with x11 = d
+    const uint32_t d32 = static_cast<uint32_t>(d);
+    std::vector<uint64_t> dividends = {0, 1, d32 - 1ull, d32, d32 + 1ull, 2ull * d32, 2ull * d32 - 1, 0xffffffffull,
+                                       0xfffffffeull, 0x80000000ull, 0x7fffffffull, ~0ull,
+                                       static_cast<uint64_t>(d32) * (0xffffffffull / (d32 ? d32 : 1))};
+    for (int i = 0; i < 300; ++i) dividends.push_back(rng() >> (rng() % 64));
+    std::vector<uint64_t> divisors(dividends.size(), d);
+    for (int i = 0; i < 40; ++i) { // another divisor now and then: the run-time check fails
+      dividends.push_back(rng());
+      divisors.push_back(i % 4 == 0 ? 0 : rng() >> (rng() % 64));
+    }
+    for (size_t i = 0; i < dividends.size(); ++i)
+      for (Rig* rig : {interp.get(), jit.get()}) {
+        rig->hart.set_pc(kCode);
+        rig->hart.set_x(10, dividends[i]);
+        rig->hart.set_x(12, ~dividends[i] * 0x9e3779b97f4a7c15ull);
+        rig->hart.set_x(11, divisors[i]);
+        rig->hart.run(program.size() + 1);
+        ASSERT_EQ(rig->hart.pc(), kCode + 4 * program.size());
+        if (rig == jit.get()) {
+          ASSERT_EQ(compare(interp->hart, jit->hart, interp->bus, jit->bus), "")
+              << std::hex << dividends[i] << " by " << divisors[i] << " (translated with " << d << ")";
+        }
+      }
+    EXPECT_GE(jit->hart.jit_translated_blocks(), 1u);
+  }
+}
+
+// Single-precision arithmetic and sign injection (an inline SSE path since 2026-12-05) against
+// the interpreter's soft FP: every rounding mode (static, and dynamic with every frm, the
+// reserved ones included), fflags with and without NX set, NaN-boxed and unboxed operands
+// (canonical NaN), NaNs, infinities, zeros, subnormals and the smallest normal, and results
+// that overflow, underflow or cancel. Each op's accrued flags are swapped out into an integer
+// register right after it, so every op's own flags are compared.
+TEST(JitDifferential, SinglePrecisionMatchesInterpreter) {
+  using namespace as;
+  constexpr uint64_t kBox = 0xffffffff00000000ull;
+  constexpr uint32_t kSingles[] = {0x00000000, 0x80000000, 0x3f800000, 0xbfc00000, 0x00800000, 0x00800001,
+                                   0x007fffff, 0x00000001, 0x7f800000, 0xff800000, 0x7fc00000, 0x7f800001,
+                                   0x7f7fffff, 0x3f800001, 0x40400000, 0x1e3ce508, 0x5f000000, 0xa0000000,
+                                   0x3eaaaaab, 0xc2f6e979, 0x0c000000, 0x72000000};
+  std::vector<uint64_t> values;
+  for (const uint32_t v : kSingles) values.push_back(kBox | v);
+  values.push_back(0x000000003f800000ull); // 1.0f not NaN-boxed: the canonical NaN
+  values.push_back(0xfffffffe40400000ull);
+  values.push_back(0x4000000000000000ull); // a double
+  std::mt19937_64 rng(11);
+  for (int i = 0; i < 10; ++i) { // moderate numbers: the inline path's own cases
+    const uint32_t exponent = 127 + static_cast<uint32_t>(rng() % 61) - 30;
+    values.push_back(kBox | (static_cast<uint32_t>(rng() & 1) << 31) | (exponent << 23) | (rng() & 0x7fffff));
+  }
+  constexpr uint32_t kFlags = 1; // fflags, CSR 0x001
+  for (const uint32_t rm : {0u, 1u, 2u, 3u, 4u, 7u}) {
+    // op f(3+k), f1, f2 then x(20+k) = fflags, fflags = x12: each op starts from the same flags.
+    std::vector<uint32_t> program;
+    const uint32_t ops[] = {fp_op(0x00, rm, 3, 1, 2),  fp_op(0x04, rm, 4, 1, 2), fp_op(0x08, rm, 5, 1, 2),
+                            fp_op(0x0c, rm, 6, 1, 2),  fp_op(0x2c, rm, 7, 1, 0), fp_op(0x10, 0, 8, 1, 2),
+                            fp_op(0x10, 1, 9, 1, 2),   fp_op(0x10, 2, 10, 1, 2), fp_op(0x10, 0, 11, 2, 2),
+                            fp_op(0x00, rm, 12, 1, 1), fp_op(0x08, rm, 13, 2, 2), fp_op(0x04, rm, 14, 2, 2),
+                            fp_op(0x00, rm, 1, 1, 2)};
+    for (size_t k = 0; k < sizeof ops / sizeof ops[0]; ++k) {
+      program.push_back(ops[k]);
+      program.push_back(csrrw(static_cast<uint32_t>(16 + k), kFlags, 12));
+    }
+    auto interp = std::make_unique<Rig>();
+    auto jit = std::make_unique<Rig>();
+    set_up(*interp, program, 3, Mode::machine); // seed 3: mstatus.FS Dirty
+    set_up(*jit, program, 3, Mode::machine);
+    jit->hart.set_jit(true, 1);
+    for (const uint32_t frm : {0u, 1u, 2u, 3u, 4u, 5u})
+      for (const uint64_t flags : {1ull, 0ull, 0x1full, 0x10ull}) {
+        if (rm != 7 && frm != 0) continue; // frm matters for dynamic rounding only
+        for (const uint64_t a : values)
+          for (const uint64_t b : values)
+            for (Rig* rig : {interp.get(), jit.get()}) {
+              rig->hart.set_pc(kCode);
+              rig->hart.set_csr(csr::kFcsr, frm << 5 | flags);
+              rig->hart.set_x(12, flags);
+              rig->hart.set_f(1, a);
+              rig->hart.set_f(2, b);
+              rig->hart.run(program.size() + 1); // the program, then the closing self-loop once
+              // (a reserved frm makes the dynamic ops illegal: the handler's instructions count too)
+              if (rm != 7 || frm < 5) {
+                ASSERT_EQ(rig->hart.pc(), kCode + 4 * program.size());
+              }
+              if (rig == jit.get()) {
+                ASSERT_EQ(compare(interp->hart, jit->hart, interp->bus, jit->bus), "")
+                    << std::hex << "rm " << rm << " frm " << frm << " fflags " << flags << " a " << a << " b " << b;
+              }
+            }
+      }
+    EXPECT_GE(jit->hart.jit_translated_blocks(), 1u);
+  }
 }
 
 } // namespace
