@@ -173,8 +173,8 @@ class Controller {
   bool move_vm_auto(const std::string& vm_id, const std::string& to, const std::string& why);
   // Why a VM cannot move live now ("" : it can). Cache lock held.
   std::string live_refusal(const VmRecord& rec) const;
-  bool live_suspect(const std::string& host) const;
-  bool settling_after_live_move(const VmRecord& rec);  // caller holds mu_  // cache lock held
+  bool live_suspect(const std::string& host) const;          // cache lock held
+  bool settling_after_live_move(const VmRecord& rec);        // cache lock held
   bool start_live_move(const std::string& vm_id, const std::string& to, const std::string& why);
   // One step for every VM in state `migrating` (live_move.hpp); leader only.
   void advance_live_moves();
