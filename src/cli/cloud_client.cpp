@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 namespace nimbus::cli {
 
@@ -52,6 +53,15 @@ CloudClient::CloudClient(const CloudTarget& t, const std::string& command) : com
     if (const char* e = std::getenv("NIMBUS_CA"); e && *e) ca_file_ = e;
   const std::string dir = t.cloud_dir.empty() ? default_cloud_dir() : t.cloud_dir;
   const std::string text = read_file(dir + "/cloud.json");
+  json cloud;  // cloud.json, parsed once (stays null when missing or not JSON)
+  std::string parse_error;
+  if (!text.empty()) {
+    try {
+      cloud = json::parse(text);
+    } catch (const std::exception& e) {
+      parse_error = e.what();
+    }
+  }
   if (url_.empty() || token_.empty()) {
     if (text.empty()) {
       fmt::print(stderr,
@@ -62,9 +72,9 @@ CloudClient::CloudClient(const CloudTarget& t, const std::string& command) : com
       return;
     }
     try {
-      const json j = json::parse(text);
-      if (url_.empty()) url_ = j.at("controller").at("url").get<std::string>();
-      if (token_.empty()) token_ = read_file(j.value("admin_token_file", dir + "/admin.token"));
+      if (!parse_error.empty()) throw std::runtime_error(parse_error);
+      if (url_.empty()) url_ = cloud.at("controller").at("url").get<std::string>();
+      if (token_.empty()) token_ = read_file(cloud.value("admin_token_file", dir + "/admin.token"));
     } catch (const std::exception& e) {
       fmt::print(stderr, "nimbus {}: {}/cloud.json is not what `nimbus cloud up` writes ({}); give --url and --token\n", command_,
                  dir, e.what());
@@ -78,10 +88,9 @@ CloudClient::CloudClient(const CloudTarget& t, const std::string& command) : com
   }
   // A controller of `cloud up` serves HTTPS with a certificate of the cloud's own CA: trust that CA
   // when talking to that controller (whichever way its URL was given) and no other CA was named.
-  if (ca_file_.empty() && !text.empty()) {
+  if (ca_file_.empty() && cloud.is_object()) {
     try {
-      const json j = json::parse(text);
-      if (j.at("controller").value("url", "") == url_ && j.contains("pki")) ca_file_ = j["pki"].value("ca", "");
+      if (cloud.at("controller").value("url", "") == url_ && cloud.contains("pki")) ca_file_ = cloud["pki"].value("ca", "");
     } catch (const std::exception&) {
     }
   }

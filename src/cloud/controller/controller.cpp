@@ -133,13 +133,12 @@ void Controller::apply(const etcd::KeyValue& kv, bool deleted) {
       HostInfo h;
       const bool parsed = parse_record(kv.value, h);
       if (h.name.empty()) h.name = name;
-      const bool usable = parsed && h.capacity.vcpus > 0 && h.capacity.memory_mib > 0 && h.capacity.disk_gib > 0;
       if (it == hosts_.end())
         log(fmt::format("host {} registered ({} vCPUs, {} MiB, {} GiB disk){}", name, h.capacity.vcpus, h.capacity.memory_mib,
                         h.capacity.disk_gib,
-                        !parsed   ? ": its record is not a host record; it takes no VMs"
-                        : !usable ? ": no capacity in some resource; it takes no VMs"
-                                  : ""));
+                        !parsed                      ? ": its record is not a host record; it takes no VMs"
+                        : !takes_new_vms(h.capacity) ? ": no capacity in some resource; it takes no VMs"
+                                                     : ""));
       hosts_[name] = {h, kv.mod_revision};
       last_host_info_[name] = h;
       lost_.erase(name);

@@ -49,19 +49,13 @@ FleetModel::FleetModel(const std::vector<FleetHost>& hosts, const std::vector<Fl
   for (const auto& vm : vms) by_host[vm.host].push_back(&vm);
 
   // Seat each host's VMs while it is the only schedulable host (the engine has no "put it on
-  // host X" call), then cordon it; finally reopen the schedulable ones. A host that reports no
-  // capacity in some dimension (an agent started with --disk-gib 0, or nonsense) takes no new VM:
-  // the engine wants every capacity positive, so it gets 1 there and stays cordoned.
-  std::unordered_map<std::string, bool> usable;
+  // host X" call), then cordon it; finally reopen the schedulable ones. A host that takes no new
+  // VMs (takes_new_vms) still enters the engine, which wants every capacity positive: it gets 1
+  // where it has none and stays cordoned.
   for (const auto& h : hosts) {
     online::HostSpec spec;
     spec.capacity = vec(h.capacity);
-    bool positive = true;
-    for (std::size_t d = 0; d < 3; ++d) {
-      positive = positive && spec.capacity[d] > 0;
-      spec.capacity[d] = std::max<int64_t>(spec.capacity[d], 1);
-    }
-    usable[h.name] = positive;
+    for (std::size_t d = 0; d < 3; ++d) spec.capacity[d] = std::max<int64_t>(spec.capacity[d], 1);
     const online::HostId id = engine_.add_host(spec);
     host_names_.push_back(h.name);
     host_ids_[h.name] = id;
@@ -83,7 +77,7 @@ FleetModel::FleetModel(const std::vector<FleetHost>& hosts, const std::vector<Fl
     engine_.cordon(id);
   }
   for (const auto& h : hosts)
-    if (h.schedulable && usable[h.name]) engine_.uncordon(host_ids_[h.name]);
+    if (h.schedulable && takes_new_vms(h.capacity)) engine_.uncordon(host_ids_[h.name]);
 }
 
 online::GroupId FleetModel::group(const std::string& tenant, const std::string& name) {

@@ -15,6 +15,12 @@
 
 namespace nimbus::cloud::controller {
 
+// Whether a host with this capacity can take new VMs: only when it reports some of every
+// resource (an agent started with --disk-gib 0, or a record that is nonsense, takes none).
+inline bool takes_new_vms(const Resources& capacity) {
+  return capacity.vcpus > 0 && capacity.memory_mib > 0 && capacity.disk_gib > 0;
+}
+
 struct FleetHost {
   std::string name;
   Resources capacity;

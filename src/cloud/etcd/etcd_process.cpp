@@ -83,9 +83,8 @@ void EtcdProcess::start() {
   }
   if (options_.tls_cert.empty() != options_.tls_key.empty())
     throw std::runtime_error("etcd: TLS wants both a certificate and a key");
-  const std::string scheme = tls() ? "https://" : "http://";
-  const std::string client_url = scheme + options_.host + ":" + std::to_string(client_port_);
-  const std::string peer_url = scheme + options_.host + ":" + std::to_string(peer_port_);
+  const std::string client_url = endpoint();
+  const std::string peer_url = (tls() ? "https://" : "http://") + options_.host + ":" + std::to_string(peer_port_);
   std::vector<std::string> args = {
       options_.binary,
       "--name", options_.name,
