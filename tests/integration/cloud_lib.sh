@@ -41,6 +41,22 @@ start_etcd() {
 
 ectl() { ETCDCTL_API=3 etcdctl --endpoints "$ETCD_URL" --command-timeout=3s "$@"; }
 
+# test_pki DIR NAME...: a test CA (DIR/ca.crt, ca.key) and for each NAME a P-256 key and a
+# certificate for 127.0.0.1 and localhost it signed, for server and client use (DIR/NAME.crt, .key).
+test_pki() {
+  local dir="$1" name; shift
+  mkdir -p "$dir"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$dir/ca.key" -out "$dir/ca.crt" -days 2 \
+    -subj "/CN=nimbus-test-ca" 2>/dev/null || fail "openssl could not make a CA"
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' > "$dir/ext"
+  for name in "$@"; do
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$dir/$name.key" -out "$dir/$name.csr" \
+      -subj "/CN=$name" 2>/dev/null &&
+      openssl x509 -req -in "$dir/$name.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial -days 2 \
+        -extfile "$dir/ext" -out "$dir/$name.crt" 2>/dev/null || fail "openssl could not sign a certificate for $name"
+  done
+}
+
 # wait_until SECONDS DESCRIPTION COMMAND...: polls COMMAND every 0.2 s.
 wait_until() {
   local seconds="$1" what="$2"; shift 2

@@ -8,17 +8,8 @@ require_machine
 command -v openssl >/dev/null || skip "openssl not installed"
 source "$(dirname "$0")/cloud_lib.sh"
 
-pki="$TEST_WORK/pki"; mkdir -p "$pki"
-cert() { # cert NAME: a key and a certificate for 127.0.0.1 signed by the test CA
-  openssl req -new -newkey rsa:2048 -nodes -keyout "$pki/$1.key" -out "$pki/$1.csr" -subj "/CN=$1" 2>/dev/null
-  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' > "$pki/$1.ext"
-  openssl x509 -req -in "$pki/$1.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial -days 2 \
-    -extfile "$pki/$1.ext" -out "$pki/$1.crt" 2>/dev/null
-}
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$pki/ca.key" -out "$pki/ca.crt" -days 2 -subj "/CN=nimbus-test-ca" 2>/dev/null \
-  || fail "openssl could not make a CA"
-cert etcd; cert agent; cert client
-[ -s "$pki/client.crt" ] || fail "openssl could not sign certificates"
+pki="$TEST_WORK/pki"
+test_pki "$pki" etcd agent client
 
 cport=$(free_port); pport=$(free_port)
 ETCD_URL="https://127.0.0.1:$cport"

@@ -12,18 +12,8 @@ command -v openssl >/dev/null || skip "openssl not installed"
 command -v jq >/dev/null || skip "jq not installed"
 source "$(dirname "$0")/cloud_lib.sh"
 
-pki="$TEST_WORK/pki"; mkdir -p "$pki"
-cert() { # cert NAME: a key and a certificate for 127.0.0.1 signed by the test CA (server and client use)
-  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$pki/$1.key" -out "$pki/$1.csr" \
-    -subj "/CN=$1" 2>/dev/null
-  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' > "$pki/$1.ext"
-  openssl x509 -req -in "$pki/$1.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial -days 2 \
-    -extfile "$pki/$1.ext" -out "$pki/$1.crt" 2>/dev/null
-}
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$pki/ca.key" -out "$pki/ca.crt" -days 2 \
-  -subj "/CN=nimbus-test-ca" 2>/dev/null || fail "openssl could not make a CA"
-for n in m0 m1 m2 controller agent admin; do cert "$n"; done
-[ -s "$pki/admin.crt" ] || fail "openssl could not sign certificates"
+pki="$TEST_WORK/pki"
+test_pki "$pki" m0 m1 m2 controller agent admin
 
 # Three members; member i listens for clients on CPORT[i] and for peers on PPORT[i].
 CPORT=(); PPORT=(); MEMBER_PID=()

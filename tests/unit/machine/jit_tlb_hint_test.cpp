@@ -23,6 +23,28 @@ namespace {
 
 using namespace jit_trio;
 
+// One load site alternating between two addresses: x5 and x5 + x7 (x6 flips between 0 and x7),
+// 1000 times round a loop and then again from the start; a faulting access is skipped by the
+// handler (which counts it in x29).
+void put_alternating_load(Rig& rig, uint64_t base, uint64_t step) {
+  rig.put(kHandler, kSkippingHandler);
+  rig.put(kCode + 0x100, {
+      xor_(6, 6, 7),            // 0x00 0 and `step` in turn
+      add(8, 5, 6),             // 0x04 the address, computed: a hinted site
+      ld(9, 8, 0),              // 0x08 the load: base, or base + step
+      add(10, 10, 9),           // 0x0c
+      addi(11, 11, 1),          // 0x10
+      bltu(11, 12, -0x14),      // 0x14 -> 0x00
+      addi(11, 0, 0),           // 0x18
+      jal(0, -0x1c),            // 0x1c -> 0x00
+  });
+  rig.hart.reset(kCode + 0x100);
+  rig.hart.set_csr(csr::kMtvec, kHandler);
+  rig.hart.set_x(5, base);
+  rig.hart.set_x(7, step);
+  rig.hart.set_x(12, 1000);
+}
+
 
 
 // One site loads 8 bytes at RAM's first byte and at 4 bytes below it in turn: the second access
@@ -31,22 +53,7 @@ using namespace jit_trio;
 // the RAM page's entry and read host memory below guest RAM).
 TEST(JitTlbHint, LoadCrossingIntoTheHintedPageStillFaults) {
   Trio trio([](Rig& rig) {
-    rig.put(kHandler, kSkippingHandler);
-    rig.put(kCode + 0x100, {
-        xor_(6, 6, 7),            // 0x00 0 and -4 in turn
-        add(8, 5, 6),             // 0x04 the address, computed: a hinted site
-        ld(9, 8, 0),              // 0x08 RAM's first 8 bytes, or a crossing access that faults
-        add(10, 10, 9),           // 0x0c
-        addi(11, 11, 1),          // 0x10
-        bltu(11, 12, -0x14),      // 0x14 -> 0x00
-        addi(11, 0, 0),           // 0x18
-        jal(0, -0x1c),            // 0x1c -> 0x00
-    });
-    rig.hart.reset(kCode + 0x100);
-    rig.hart.set_csr(csr::kMtvec, kHandler);
-    rig.hart.set_x(5, kRamBase);
-    rig.hart.set_x(7, static_cast<uint64_t>(-4));
-    rig.hart.set_x(12, 1000);
+    put_alternating_load(rig, kRamBase, static_cast<uint64_t>(-4)); // RAM's first 8 bytes, or 4 below: faults
   });
   trio.run(40, kBudgets);
   const machine::Hart& h = trio.units.hart;
@@ -63,24 +70,9 @@ TEST(JitTlbHint, LoadCrossingIntoTheHintedPageStillFaults) {
 TEST(JitTlbHint, MisalignedLoadLeavingTheHintedPageStillFaults) {
   constexpr uint64_t kRamEnd = kRamBase + (8ull << 20);
   Trio trio([](Rig& rig) {
-    rig.put(kHandler, kSkippingHandler);
-    rig.put(kCode + 0x100, {
-        xor_(6, 6, 7),            // 0x00 0 and 4 in turn
-        add(8, 5, 6),             // 0x04 the address, computed: a hinted site
-        ld(9, 8, 0),              // 0x08 RAM's last 8 bytes, or a crossing access that faults
-        add(10, 10, 9),           // 0x0c
-        addi(11, 11, 1),          // 0x10
-        bltu(11, 12, -0x14),      // 0x14 -> 0x00
-        addi(11, 0, 0),           // 0x18
-        jal(0, -0x1c),            // 0x1c -> 0x00
-    });
     const uint64_t last = 0x1122334455667788;
     ASSERT_TRUE(rig.bus.copy_to_ram(kRamEnd - 8, &last, 8));
-    rig.hart.reset(kCode + 0x100);
-    rig.hart.set_csr(csr::kMtvec, kHandler);
-    rig.hart.set_x(5, kRamEnd - 8);
-    rig.hart.set_x(7, 4);
-    rig.hart.set_x(12, 1000);
+    put_alternating_load(rig, kRamEnd - 8, 4); // RAM's last 8 bytes, or 4 further: crosses RAM's end
   });
   trio.run(40, kBudgets);
   const machine::Hart& h = trio.units.hart;
