@@ -1,0 +1,144 @@
+// Guests that do what no compiler emits, against the JIT (issue 11's "bad input"): fetching from
+// MMIO and from holes in the physical map, entering a 32-bit instruction at its second half, and
+// running more code than the decoded-block cache and the native code cache hold. Each program runs
+// on the interpreter and on both translating machines of jit_trio.hpp, compared after every step:
+// the guest gets exactly what the interpreter (the reference) gives it.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "hart_assembler.hpp"
+#include "jit_trio.hpp"
+#include "machine/block_cache.hpp"
+#include "machine/devices/clint.hpp"
+#include "riscv/csr.hpp"
+
+namespace nimbus::test {
+namespace {
+
+using namespace jit_trio;
+
+// Fetching from a device (the CLINT) or from an address nothing is mapped at is an instruction
+// access fault with mtval the fetched address, however often the jump to it has run: the JIT
+// neither translates MMIO nor caches a jump target it could not fetch.
+TEST(JitHostileGuest, FetchFromMmioOrAHoleIsAnAccessFaultEveryTime) {
+  constexpr uint64_t kHole = 0x40000000; // below RAM, no device
+  Trio trio([](Rig& rig) {
+    rig.attach_clint();
+    rig.put(kHandler, {
+        csrrs(28, csr::kMcause, 0),
+        csrrs(27, csr::kMtval, 0),
+        addi(29, 29, 1),            // faults taken
+        csrrw(0, csr::kMepc, 1),    // back to the instruction after the jump
+        mret(),
+    });
+    rig.put(kCode, {
+        addi(7, 0, 50),             // 0x00
+        jalr(1, 5, 0),              // 0x04 into the CLINT's registers
+        addi(7, 7, -1),             // 0x08
+        bne(7, 0, -8),              // 0x0c -> 0x04
+        jalr(1, 6, 0),              // 0x10 into the hole
+        addi(30, 30, 1),            // 0x14
+        jal(0, 0),                  // 0x18 parked
+    });
+    rig.hart.reset(kCode);
+    rig.hart.set_csr(csr::kMtvec, kHandler);
+    rig.hart.set_x(5, machine::Clint::kBase);
+    rig.hart.set_x(6, kHole);
+  });
+  trio.run(40, kBudgets);
+  for (const Rig* rig : {&trio.interp, &trio.units, &trio.alone}) {
+    const machine::Hart& h = rig->hart;
+    EXPECT_EQ(h.x(29), 51u);
+    EXPECT_EQ(h.x(28), 1u); // instruction access fault
+    EXPECT_EQ(h.x(27), kHole);
+    EXPECT_EQ(h.x(30), 1u);
+    EXPECT_EQ(h.pc(), kCode + 0x18);
+  }
+  EXPECT_GT(trio.units.hart.jit_translated_blocks(), 0u);
+}
+
+// A LUI whose upper half is itself an instruction (c.addi x6, 1): the loop enters it at its first
+// byte on even turns and at its third byte on odd ones. The two entries are two blocks over the
+// same bytes, each translated as what it decodes to.
+TEST(JitHostileGuest, JumpingIntoTheSecondHalfOfAnInstruction) {
+  constexpr uint32_t kCAddiX6 = 0x0305;                       // c.addi x6, 1
+  constexpr uint32_t kLui = kCAddiX6 << 16 | 0x3u << 12 | 10u << 7 | 0x37; // lui x10, 0x3053
+  Trio trio([](Rig& rig) {
+    rig.put(kCode, {
+        addi(7, 0, 200),            // 0x00
+        andi(8, 7, 1),              // 0x04 loop
+        beq(8, 0, 8),               // 0x08 even -> 0x10: the LUI
+        jal(0, 6),                  // 0x0c odd -> 0x12: its upper half
+        kLui,                       // 0x10 (0x12: c.addi x6, 1)
+        addi(7, 7, -1),             // 0x14
+        bne(7, 0, -0x14),           // 0x18 -> 0x04
+        jal(0, 0),                  // 0x1c parked
+    });
+    rig.hart.reset(kCode);
+  });
+  trio.run(40, kBudgets);
+  for (const Rig* rig : {&trio.interp, &trio.units, &trio.alone}) {
+    const machine::Hart& h = rig->hart;
+    EXPECT_EQ(h.x(6), 100u);          // the odd turns ran the upper half
+    EXPECT_EQ(h.x(10), 0x3053000u);   // the even turns ran the LUI
+    EXPECT_EQ(h.pc(), kCode + 0x1c);
+  }
+  EXPECT_GT(trio.units.hart.jit_translated_blocks(), 2u);
+}
+
+// More code than both caches hold: 5,600 small loops one after another (loads and stores, so
+// each loop's native code is long), each run 4 times so the JIT translates it, the whole program
+// again and again. The decoded ops exceed BlockCache::kMaxCachedOps and the native code the code
+// cache's size, so both are emptied and refilled while the guest runs; it computes what the
+// interpreter computes, and the cache never holds more than its bound.
+TEST(JitHostileGuest, MoreCodeThanTheCachesHold) {
+  constexpr unsigned kLoops = 5600;
+  constexpr uint64_t kData = kRamBase + 0x400000;
+  std::vector<uint32_t> program;
+  for (unsigned g = 0; g < kLoops; ++g) {
+    const auto body = std::vector<uint32_t>{
+        addi(9, 0, 4),                                     // +0x00
+        ld(11, 20, 0),                                     // +0x04 loop
+        add(12, 12, 11),                                   // +0x08
+        sd(12, 20, 8),                                     // +0x0c
+        xor_(13, 13, 12),                                  // +0x10
+        lw(14, 20, 16),                                    // +0x14
+        addi(14, 14, static_cast<int32_t>(g & 0x7ff)),     // +0x18
+        sw(14, 20, 16),                                    // +0x1c
+        slli(15, 13, 1),                                   // +0x20
+        add(13, 15, 14),                                   // +0x24
+        addi(9, 9, -1),                                    // +0x28
+        bne(9, 0, -0x28),                                  // +0x2c -> +0x04
+    };
+    program.insert(program.end(), body.begin(), body.end());
+  }
+  program.push_back(addi(21, 21, 1));  // passes
+  program.push_back(jalr(0, 22, 0));   // -> the first loop
+  ASSERT_LT(program.size() * 4, kData - kCode);
+  Trio trio([&](Rig& rig) {
+    rig.put(kCode, program);
+    rig.hart.reset(kCode);
+    rig.hart.set_x(20, kData);
+    rig.hart.set_x(22, kCode);
+    const uint64_t seed = 0x0123456789abcdefull;
+    ASSERT_TRUE(rig.bus.copy_to_ram(kData, &seed, 8));
+  });
+  const unsigned ops_per_pass = kLoops * 12;
+  ASSERT_GT(ops_per_pass, machine::BlockCache::kMaxCachedOps);
+  for (unsigned round = 0; round < 6; ++round) {
+    trio.run(10, {10000});
+    for (const Rig* rig : {&trio.interp, &trio.units, &trio.alone})
+      // Its blocks are 11-12 ops long: without the bound it would hold all 11,200 of them.
+      ASSERT_LE(rig->hart.decoded_blocks(), machine::BlockCache::kMaxCachedOps / 8) << "round " << round;
+  }
+  const machine::Hart& h = trio.units.hart;
+  EXPECT_GE(h.x(21), 1u); // at least one whole pass, so every loop ran and was translated
+  // Translated again after the caches were emptied (the first pass alone translates each loop once).
+  EXPECT_GT(h.jit_translated_blocks(), uint64_t{kLoops});
+  EXPECT_GT(trio.alone.hart.jit_translated_blocks(), uint64_t{kLoops});
+}
+
+} // namespace
+} // namespace nimbus::test
