@@ -25,7 +25,8 @@
 
 namespace nimbus::machine {
 
-static_assert(std::is_trivially_destructible_v<Block>, "the arena is reset without destroying its blocks");
+static_assert(std::is_trivially_destructible_v<Block> && std::is_trivially_destructible_v<JitBlock>,
+              "the arena is reset without destroying its blocks");
 static_assert(alignof(Block) <= 16 && alignof(BlockOp) <= 16 && sizeof(Block) % alignof(BlockOp) == 0);
 
 BlockCache::BlockCache() : base_(static_cast<uint8_t*>(arena_.data())) { NIMBUS_ARENA_POISON(base_, kArenaBytes); }
@@ -85,6 +86,14 @@ bool BlockCache::insert(Block* block) {
   cached_ops_ += block->ops.size();
   ++blocks_;
   return new_page;
+}
+
+JitBlock* BlockCache::jit_block(Block& block) {
+  if (block.jit != nullptr) return block.jit;
+  started_ = nullptr; // a block started and left unused (a page-crossing fetch) is given up
+  if (reset_pending_ || used_ + arena_align(sizeof(JitBlock)) + kRoomForBlock > kArenaBytes) return nullptr;
+  block.jit = new (allocate(sizeof(JitBlock))) JitBlock{};
+  return block.jit;
 }
 
 void BlockCache::unhash(Block* block) {

@@ -84,6 +84,16 @@ struct JitExit {
   JitExit* next_incoming = nullptr; // the next exit linked to the same block (`linked`)
 };
 
+// A translated block's JIT state (machine/jit), kept out of Block: most decoded blocks never get
+// hot, and these 96 bytes on each of them cost more host memory than their ops.
+struct JitBlock {
+  // The entry other blocks' native code jumps to: the once-per-block check, then Block::jit_code.
+  const void* chain = nullptr;
+  JitExit exits[2];
+  // Exits of other blocks patched to jump here, chained through JitExit::next_incoming.
+  JitExit* incoming = nullptr;
+};
+
 // Trivially destructible: the arena is reset without visiting its blocks.
 class Block {
 public:
@@ -92,15 +102,12 @@ public:
   uint32_t next_link = 0; // which link to replace next
   BlockLink links[2];     // taken / not taken successors
   BlockOps ops;
-  // JIT tier (machine/jit): native code for this block once it is hot (null: interpret), and how
-  // often the dispatcher has run it. The code dies with the block.
+  // JIT tier (machine/jit): native code for this block once it is hot (null: interpret), how
+  // often the dispatcher has run it, and the rest of its JIT state (in the arena, from its first
+  // translation). The code dies with the block.
   const void* jit_code = nullptr;
   uint32_t heat = 0;
-  // The entry other blocks' native code jumps to: the once-per-block check, then jit_code.
-  const void* jit_chain = nullptr;
-  JitExit jit_exits[2];
-  // Exits of other blocks patched to jump here, chained through JitExit::next_incoming.
-  JitExit* jit_incoming = nullptr;
+  JitBlock* jit = nullptr;
 
 private:
   friend class BlockCache;
@@ -126,14 +133,16 @@ public:
   static constexpr unsigned kPageBuckets = 4096;
   // Decoded ops kept before the whole cache is dropped and refilled from what runs next (QEMU
   // flushes its translation buffer the same way): a Linux guest's hot code fits, and the host
-  // memory a hart costs beyond guest RAM stays bounded whatever the guest executes.
-  static constexpr size_t kMaxCachedOps = size_t{1} << 16;
+  // memory a hart costs beyond guest RAM stays bounded whatever the guest executes. 80 Ki since
+  // JIT state left Block (JitBlock), in the memory 64 Ki took before: busybox's tools ran at
+  // 1.36-1.40x QEMU's speed instead of 1.06x (docs/jit.md).
+  static constexpr size_t kMaxCachedOps = size_t{80} << 10;
   // The largest block (the hart's 64 instructions and a fall-through op).
   static constexpr unsigned kMaxBlockOps = 65;
-  // The arena's bound, live and dropped blocks together. A boot's fills hold 64 Ki ops in about
-  // 4.7 MiB, so the op bound above is what normally ends a fill; this one bounds what dropped
-  // blocks (code pages rewritten) may add before the next clear.
-  static constexpr size_t kArenaBytes = size_t{6} << 20;
+  // The arena's bound, live and dropped blocks together. A fill of 80 Ki ops (busybox's tools)
+  // takes about 5.2 MiB, so the op bound above is what normally ends a fill; this one bounds what
+  // dropped blocks (code pages rewritten) may add before the next clear.
+  static constexpr size_t kArenaBytes = size_t{7} << 20;
 
   BlockCache();
   ~BlockCache();
@@ -153,6 +162,9 @@ public:
   // page held no code before (the caller must then stop fast stores into that page).
   bool insert(Block* block);
   bool page_has_code(uint64_t paddr_page) const { return find_page(paddr_page) != nullptr; }
+  // The JIT state of `block` (in the cache), made on first use; null when the arena has no room
+  // left for it (the block stays interpreted until the cache is next cleared).
+  JitBlock* jit_block(Block& block);
   // Drops every block starting in the page. Their bytes stay valid until the next clear, because
   // the block being executed may be one of them.
   void invalidate_page(uint64_t paddr_page);

@@ -1667,13 +1667,14 @@ void Translator::patch(const JitExit& exit, const void* target) {
 
 void Translator::link(Block& from, unsigned exit, Block& to) {
   if (exit >= 2) return;
-  JitExit& e = from.jit_exits[exit];
-  if (e.site == nullptr || e.linked != nullptr || to.jit_chain == nullptr || e.target_paddr != to.paddr) return;
+  if (from.jit == nullptr || to.jit == nullptr || to.jit_code == nullptr) return;
+  JitExit& e = from.jit->exits[exit];
+  if (e.site == nullptr || e.linked != nullptr || e.target_paddr != to.paddr) return;
   if (!fetch_uniform(to.paddr)) return;
-  patch(e, to.jit_chain);
+  patch(e, to.jit->chain);
   e.linked = &to;
-  e.next_incoming = to.jit_incoming;
-  to.jit_incoming = &e;
+  e.next_incoming = to.jit->incoming;
+  to.jit->incoming = &e;
   ++linked_;
 }
 
@@ -1685,16 +1686,17 @@ void Translator::unlink(JitExit& e) {
 }
 
 void Translator::block_retired(Block& block) {
-  for (JitExit* e = block.jit_incoming; e != nullptr;) {
+  if (block.jit == nullptr) return; // never translated: nothing links to or from it
+  for (JitExit* e = block.jit->incoming; e != nullptr;) {
     JitExit* const next = e->next_incoming;
     if (e->linked == &block) unlink(*e);
     e = next;
   }
-  block.jit_incoming = nullptr;
-  for (JitExit& exit : block.jit_exits) {
+  block.jit->incoming = nullptr;
+  for (JitExit& exit : block.jit->exits) {
     Block* target = exit.linked;
     if (target == nullptr) continue;
-    JitExit** in = &target->jit_incoming; // a short list: links stay inside one page
+    JitExit** in = &target->jit->incoming; // a short list: links stay inside one page
     while (*in != nullptr && *in != &exit) in = &(*in)->next_incoming;
     if (*in != nullptr) *in = exit.next_incoming;
     unlink(exit);
@@ -1705,7 +1707,7 @@ void Translator::remember(uint64_t pc, unsigned context, uint64_t epoch, const B
   LookupEntry& e = lookup_[(pc >> 1) & (kLookupEntries - 1)];
   e.pc = pc;
   e.key = epoch << 3 | context;
-  e.code = block.jit_chain;
+  e.code = block.jit->chain; // called after translate() succeeded
 }
 
 // A link, and a unit's internal edge, skip the fetch checks of the block they jump to.
@@ -1784,6 +1786,8 @@ std::vector<Block*> Translator::region_of(Block& entry) const {
 bool Translator::translate(Block& block) {
   if (block.jit_code != nullptr) return true;
   if (block.ops.empty()) return false;
+  JitBlock* const jit = hart_.blocks_.jit_block(block);
+  if (jit == nullptr) return false; // the arena is full: interpreted until the next clear
   const std::vector<Block*> region = region_of(block);
   const size_t window = std::min(kMaxBlockBytes, code_.remaining());
   uint8_t* const start = code_.cursor();
@@ -1794,10 +1798,10 @@ bool Translator::translate(Block& block) {
     emitter.emit();
     emitter.ready();
     block.jit_code = code_.executable(start);
-    block.jit_chain = code_.executable(start + emitter.chain_entry);
-    for (unsigned i = 0; i < 2; ++i) block.jit_exits[i] = JitExit{};
+    jit->chain = code_.executable(start + emitter.chain_entry);
+    for (unsigned i = 0; i < 2; ++i) jit->exits[i] = JitExit{};
     for (unsigned i = 0; i < emitter.exits; ++i) {
-      JitExit& e = block.jit_exits[i];
+      JitExit& e = jit->exits[i];
       e.site = start + emitter.site[i];
       std::memcpy(&e.unlinked, e.site, 4);
       e.target_paddr = emitter.target_paddr[i];

@@ -88,13 +88,13 @@ TEST(JitHostileGuest, JumpingIntoTheSecondHalfOfAnInstruction) {
   EXPECT_GT(trio.units.hart.jit_translated_blocks(), 2u);
 }
 
-// More code than both caches hold: 5,600 small loops one after another (loads and stores, so
-// each loop's native code is long), each run 4 times so the JIT translates it, the whole program
-// again and again. The decoded ops exceed BlockCache::kMaxCachedOps and the native code the code
+// More code than both caches hold: small loops one after another, a thousand more than the
+// decoded-block cache holds (loads and stores, so each loop's native code is long), each run 4
+// times so the JIT translates it, the whole program again and again. The decoded ops exceed BlockCache::kMaxCachedOps and the native code the code
 // cache's size, so both are emptied and refilled while the guest runs; it computes what the
 // interpreter computes, and the cache never holds more than its bound.
 TEST(JitHostileGuest, MoreCodeThanTheCachesHold) {
-  constexpr unsigned kLoops = 5600;
+  constexpr unsigned kLoops = machine::BlockCache::kMaxCachedOps / 12 + 1000;
   constexpr uint64_t kData = kRamBase + 0x400000;
   std::vector<uint32_t> program;
   for (unsigned g = 0; g < kLoops; ++g) {
@@ -130,7 +130,7 @@ TEST(JitHostileGuest, MoreCodeThanTheCachesHold) {
   for (unsigned round = 0; round < 6; ++round) {
     trio.run(10, {10000});
     for (const Rig* rig : {&trio.interp, &trio.units, &trio.alone})
-      // Its blocks are 11-12 ops long: without the bound it would hold all 11,200 of them.
+      // Its blocks are 11-12 ops long: without the bound it would hold all 2 * kLoops of them.
       ASSERT_LE(rig->hart.decoded_blocks(), machine::BlockCache::kMaxCachedOps / 8) << "round " << round;
   }
   const machine::Hart& h = trio.units.hart;
