@@ -140,9 +140,10 @@ public:
   // The largest block (the hart's 64 instructions and a fall-through op).
   static constexpr unsigned kMaxBlockOps = 65;
   // The arena's bound, live and dropped blocks together. A fill of 80 Ki ops (busybox's tools)
-  // takes about 5.2 MiB, so the op bound above is what normally ends a fill; this one bounds what
-  // dropped blocks (code pages rewritten) may add before the next clear.
-  static constexpr size_t kArenaBytes = size_t{7} << 20;
+  // takes about 5.1 MiB, so the op bound above is what normally ends a fill; this one bounds what
+  // dropped blocks (code pages rewritten) may add before the next clear, so that such a guest
+  // too stays under 16 MiB beyond its RAM (a long tools run peaks at 15.0 MiB).
+  static constexpr size_t kArenaBytes = size_t{6} << 20;
 
   BlockCache();
   ~BlockCache();
