@@ -89,14 +89,15 @@ BENCHMARK(BM_HartCallReturn)->ArgName("jit")->Arg(0)->Arg(1);
 void BM_HartPointerChase(benchmark::State& state) {
   constexpr uint64_t kNodes = kRamBase + 0x200000;
   constexpr unsigned kCount = 512;
+  constexpr uint64_t kStride = 4096 + 64; // a page apart, and not at the same page offset
   LoopMachine m(state, {u_type(kAuipc, 10, static_cast<int32_t>(kNodes - kRamBase)), // 0x00 auipc a0: nodes
                         i_type(kLoad, 10, 3, 10, 0),              // 0x04 ld a0, 0(a0)
                         i_type(kLoad, 11, 3, 10, 8),              // 0x08 ld a1, 8(a0)
                         r_type(kOp, 12, 0, 12, 11, 0),            // 0x0c add a2, a2, a1
                         j_type(kJal, 0, -12)});                   // 0x10 j 0x04
   for (unsigned i = 0; i < kCount; ++i) {
-    const uint64_t node = kNodes + i * (4096 + 64);
-    const uint64_t next = kNodes + ((i * 5 + 1) % kCount) * (4096 + 64);
+    const uint64_t node = kNodes + i * kStride;
+    const uint64_t next = kNodes + ((i * 5 + 1) % kCount) * kStride;
     const uint64_t value = i;
     m.bus.copy_to_ram(node, &next, 8);
     m.bus.copy_to_ram(node + 8, &value, 8);
