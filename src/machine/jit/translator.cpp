@@ -446,6 +446,10 @@ private:
 
   // ---- register allocation: the most used guest registers of the inline ops get host registers.
   void allocate() {
+    // The addend hint pays where the pages a chase visits share one addend: a kernel's linear map,
+    // a bare machine. A process's pages (U and VU) are placed one by one as it touches them, so a
+    // chase over more than a page mispredicts the hint at nearly every step (docs/jit.md).
+    const bool chase_hint = hart_.privilege() != static_cast<unsigned>(Privilege::User);
     std::array<unsigned, kGuestRegisters> uses{};
     for (const Sub& s : subs_)
     for (const BlockOp& op : s.block->ops) {
@@ -458,7 +462,7 @@ private:
         continue;
       }
       if (!translated_inline(op.op)) continue;
-      if (is_load(op.op) && op.rd != 0 && op.rd < kGuestRegisters) loaded_[op.rd] = true;
+      if (chase_hint && is_load(op.op) && op.rd != 0 && op.rd < kGuestRegisters) loaded_[op.rd] = true;
       if (reads_rs1(op.op) && op.rs1 != 0) ++uses[op.rs1];
       if (reads_rs2(op.op) && op.rs2 != 0) ++uses[op.rs2];
       if (writes_rd(op.op) && op.rd != 0 && op.rd < kGuestRegisters) {
