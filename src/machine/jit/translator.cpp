@@ -163,6 +163,23 @@ bool is_load(Op op) {
   }
 }
 
+bool is_store(Op op) { return op == Op::Sb || op == Op::Sh || op == Op::Sw || op == Op::Sd; }
+
+// The bytes an integer load or store moves, and whether a load sign-extends them.
+unsigned access_size(Op op) {
+  switch (op) {
+  case Op::Lb: case Op::Lbu: case Op::Sb: return 1;
+  case Op::Lh: case Op::Lhu: case Op::Sh: return 2;
+  case Op::Lw: case Op::Lwu: case Op::Sw: return 4;
+  default: return 8;
+  }
+}
+bool sign_extends(Op op) { return op == Op::Lb || op == Op::Lh || op == Op::Lw; }
+
+// The widest span of addresses one access group checks at once (docs/jit.md, "Access groups"):
+// under a page, so that its first and last bytes are in one page or in two neighbours.
+constexpr int64_t kMaxGroupSpan = 1024;
+
 bool is_division(Op op) {
   switch (op) {
   case Op::Div: case Op::Divu: case Op::Rem: case Op::Remu: case Op::Divw: case Op::Divuw: case Op::Remw:
@@ -241,6 +258,15 @@ public:
           emit_lowest_bit_cleared(op);
           computed_[op.rd] = computed_[op.rs1] = true;
           ++i;
+          continue;
+        }
+        if (const size_t n = group_length(block.ops, i); n > 1) {
+          access_group(block.ops, i, n);
+          for (size_t m = i; m < i + n; ++m) {
+            const BlockOp& g = block.ops[m];
+            if (g.rd != 0 && g.rd < kGuestRegisters) computed_[g.rd] = false; // a load's or nothing
+          }
+          i += n - 1;
           continue;
         }
         if (fp_memory(op.op))
@@ -1433,6 +1459,90 @@ private:
     });
   }
 
+  // Access groups (docs/jit.md, "Access groups"): consecutive integer loads (or stores) through
+  // one base register (a node's fields, a frame's saved registers, an unrolled copy) share one
+  // soft-TLB lookup of the span they cover. Returns how many ops from `i` form one (1: none).
+  // A load that writes the base ends its group: the ones after it address from the new value.
+  static size_t group_length(const BlockOps& ops, size_t i) {
+    const BlockOp& first = ops[i];
+    const bool loads = is_load(first.op);
+    if ((!loads && !is_store(first.op)) || first.rs1 == 0 || (loads && first.rd == first.rs1)) return 1;
+    int64_t lo = first.imm, hi = first.imm + access_size(first.op);
+    size_t n = 1;
+    while (i + n < ops.size()) {
+      const BlockOp& op = ops[i + n];
+      if ((loads ? !is_load(op.op) : !is_store(op.op)) || op.rs1 != first.rs1) break;
+      const int64_t l = std::min<int64_t>(lo, op.imm), h = std::max<int64_t>(hi, op.imm + access_size(op.op));
+      if (h - l > kMaxGroupSpan) break;
+      lo = l;
+      hi = h;
+      ++n;
+      if (loads && op.rd == first.rs1) break;
+    }
+    return n;
+  }
+  // One lookup checks that the group's whole span lies in one page mapped for the access: then
+  // no member can fault or reach MMIO or a watched code page, and each is one host access at its
+  // offset from the span's start. Otherwise each member runs as alone, out of line (its own
+  // lookup, slow path and exit), in order.
+  void access_group(const BlockOps& ops, size_t i, size_t n) {
+    const BlockOp& first = ops[i];
+    const bool loads = is_load(first.op);
+    int64_t lo = first.imm, hi = first.imm + access_size(first.op);
+    for (size_t m = i + 1; m < i + n; ++m) {
+      lo = std::min<int64_t>(lo, ops[m].imm);
+      hi = std::max<int64_t>(hi, ops[m].imm + access_size(ops[m].op));
+    }
+    Xbyak::Label& apart = labels_.emplace_back();
+    Xbyak::Label& done = labels_.emplace_back();
+    BlockOp span = first;
+    span.imm = lo;
+    const Lookup how = loads && loaded_[first.rs1] ? Lookup::addend_hint : Lookup::direct;
+    const Xbyak::Reg64 a = tlb_lookup(span, loads ? Access::Load : Access::Store, static_cast<unsigned>(hi - lo), apart, how);
+    for (size_t m = i; m < i + n; ++m) { // rsi: the span's first byte; a: its page's addend
+      const BlockOp& op = ops[m];
+      const auto at = [&](const Xbyak::AddressFrame& width) { return width[a + rsi + static_cast<int32_t>(op.imm - lo)]; };
+      const unsigned size = access_size(op.op);
+      if (loads) {
+        const std::optional<Xbyak::Reg64> hd = host(op.rd);
+        const Xbyak::Reg64 d = hd ? *hd : rax;
+        const bool sign = sign_extends(op.op);
+        switch (size) {
+        case 1: if (sign) movsx(d, at(byte)); else movzx(d.cvt32(), at(byte)); break;
+        case 2: if (sign) movsx(d, at(word)); else movzx(d.cvt32(), at(word)); break;
+        case 4: if (sign) movsxd(d, at(dword)); else mov(d.cvt32(), at(dword)); break;
+        default: mov(d, at(qword)); break;
+        }
+        if (!hd) put(op.rd, rax);
+      } else if (op.rs2 == 0) {
+        switch (size) {
+        case 1: mov(at(byte), 0); break;
+        case 2: mov(at(word), 0); break;
+        case 4: mov(at(dword), 0); break;
+        default: mov(at(qword), 0); break;
+        }
+      } else {
+        const std::optional<Xbyak::Reg64> hs = host(op.rs2);
+        if (!hs) load_into(rdi, op.rs2); // a is rcx for stores: rdi is free
+        const Xbyak::Reg64 v = hs ? *hs : rdi;
+        switch (size) {
+        case 1: mov(at(byte), v.cvt8()); break;
+        case 2: mov(at(word), v.cvt16()); break;
+        case 4: mov(at(dword), v.cvt32()); break;
+        default: mov(at(qword), v); break;
+        }
+      }
+    }
+    L(done);
+    later([this, &ops, i, n, &apart, &done]() {
+      L(apart);
+      direct_only_ = true;
+      for (size_t m = i; m < i + n; ++m) emit_inline(ops[m]);
+      direct_only_ = false;
+      jmp(done, T_NEAR);
+    });
+  }
+
   // Integer loads land in rd's host register when it has one (else rax, then stored); FP loads
   // (`fp`) leave the value in rax for the caller.
   void load(const BlockOp& op, unsigned size, bool sign, bool fp = false) {
@@ -1442,7 +1552,8 @@ private:
     const Xbyak::Reg64 d = hd ? *hd : rax;
     // A table lookup (an address computed by this block) takes the index hint; a load through
     // a pointer that a load of the unit produced (a chase: list->next) the addend hint.
-    const Lookup how = computed_[op.rs1]                   ? Lookup::index_hint
+    const Lookup how = direct_only_                          ? Lookup::direct
+                       : computed_[op.rs1]                   ? Lookup::index_hint
                        : (op.rs1 != 0 && loaded_[op.rs1]) ? Lookup::addend_hint
                                                           : Lookup::direct;
     const Xbyak::Reg64 a = tlb_lookup(op, Access::Load, size, miss, how);
@@ -1530,6 +1641,7 @@ private:
   unsigned& next_addend_;
   const Hart& hart_; // its registers at translation time (a divisor to specialise for)
   std::array<bool, kGuestRegisters> loaded_{}; // the destination of an integer load somewhere in the unit
+  bool direct_only_ = false; // emitting an access group's members one by one: no lookup hints
   std::deque<Sub> subs_;
   size_t cur_ = 0; // the block being emitted
   bool fs_known_dirty_ = false; // an earlier op of the block made sure FS is Dirty from here on

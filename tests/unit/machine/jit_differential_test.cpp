@@ -155,9 +155,38 @@ public:
     }
   }
 
+  // A load or store of any width through `base`, at a small offset.
+  uint32_t memory(uint32_t base, bool loads) {
+    using namespace as;
+    const int32_t offset = static_cast<int32_t>(pick(24)) - 12;
+    if (loads) {
+      const uint32_t rd = dest();
+      switch (pick(7)) {
+      case 0: return lb(rd, base, offset);
+      case 1: return lh(rd, base, offset);
+      case 2: return lw(rd, base, offset);
+      case 3: return ld(rd, base, offset);
+      case 4: return lbu(rd, base, offset);
+      case 5: return lhu(rd, base, offset);
+      default: return lwu(rd, base, offset);
+      }
+    }
+    const uint32_t value = source();
+    switch (pick(4)) {
+    case 0: return sb(value, base, offset);
+    case 1: return sh(value, base, offset);
+    case 2: return sw(value, base, offset);
+    default: return sd(value, base, offset);
+    }
+  }
+
   // One instruction at index `i` of the program.
   uint32_t instruction(unsigned i) {
     using namespace as;
+    if (burst_left_ > 0) {
+      --burst_left_;
+      return memory(burst_base_, burst_loads_);
+    }
     const uint32_t kind = pick(100);
     if (kind < 22) { // register-register
       const uint32_t rd = dest(), a = source(), b = source();
@@ -208,26 +237,13 @@ public:
     if (kind < 44) return pick(2) ? lui(dest(), static_cast<int32_t>(rng_() & 0xfffff000u)) : auipc(dest(), static_cast<int32_t>(rng_() & 0xfffff000u));
     if (kind < 70) { // memory: base x5-x7 near page boundaries, small offsets, every width
       const uint32_t base = 5 + pick(3);
-      const int32_t offset = static_cast<int32_t>(pick(24)) - 12;
-      if (pick(2) == 0) {
-        const uint32_t rd = dest();
-        switch (pick(7)) {
-        case 0: return lb(rd, base, offset);
-        case 1: return lh(rd, base, offset);
-        case 2: return lw(rd, base, offset);
-        case 3: return ld(rd, base, offset);
-        case 4: return lbu(rd, base, offset);
-        case 5: return lhu(rd, base, offset);
-        default: return lwu(rd, base, offset);
-        }
+      const bool loads = pick(2) == 0;
+      if (pick(3) == 0) { // a run through one base: one access group in the JIT
+        burst_left_ = 1 + pick(5);
+        burst_base_ = base;
+        burst_loads_ = loads;
       }
-      const uint32_t value = source();
-      switch (pick(4)) {
-      case 0: return sb(value, base, offset);
-      case 1: return sh(value, base, offset);
-      case 2: return sw(value, base, offset);
-      default: return sd(value, base, offset);
-      }
+      return memory(base, loads);
     }
     if (kind < 80) { // branches: mostly forward, sometimes back (loops end by budget)
       const int32_t offset = pick(5) == 0 ? -4 * static_cast<int32_t>(pick(8) + 1) : 4 * static_cast<int32_t>(pick(8) + 1);
@@ -267,6 +283,9 @@ public:
 
   std::mt19937_64 rng_;
   bool narrow_;
+  unsigned burst_left_ = 0; // accesses still to come through burst_base_
+  uint32_t burst_base_ = 5;
+  bool burst_loads_ = false;
 };
 
 void put32(machine::Bus& bus, uint64_t address, uint32_t value) { ASSERT_TRUE(bus.copy_to_ram(address, &value, 4)); }
