@@ -170,6 +170,8 @@ public:
   uint64_t jit_translated_blocks() const;
   // Direct exits patched to jump straight to their successor (tests and statistics).
   uint64_t jit_linked_exits() const;
+  // Pointer-chase sites rewritten to look their addend up directly (their prediction kept failing).
+  uint64_t jit_rewritten_sites() const { return jit_rewritten_sites_; }
   // At most `n` blocks of one page per native unit (docs/jit.md, "Regions"; 1: each block alone;
   // tests), and the blocks translated into other blocks' units so far.
   void set_jit_region_blocks(unsigned n);
@@ -444,6 +446,10 @@ private:
   // a prediction, compared with the address's own entry before the access, so sites may share.
   static constexpr unsigned kJitAddends = 1024;
   uint64_t jit_addends_[kJitAddends] = {};
+  // Wrong predictions a site may still make before it is rewritten to look its addend up
+  // directly (set when a site gets the slot).
+  uint16_t jit_addend_budgets_[kJitAddends] = {};
+  uint64_t jit_rewritten_sites_ = 0;
   Block* jit_block_ = nullptr; // the block native code is in (or last ran)
   // An unlinked direct exit asked to be linked to whatever block runs next (docs/jit.md): the
   // block, which of its exits, and the chain epoch when native code returned (the request is

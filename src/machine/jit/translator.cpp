@@ -48,6 +48,11 @@ static_assert(static_cast<unsigned>(Access::Load) == 1 && static_cast<unsigned>(
 
 constexpr unsigned kGuestRegisters = 32;
 
+// Wrong addend predictions a pointer-chase site may make before it looks its addend up directly.
+constexpr uint16_t kAddendMisses = 256;
+
+constexpr unsigned log2_of(unsigned size) { return size == 1 ? 0 : size == 2 ? 1 : size == 4 ? 2 : 3; }
+
 bool translated_inline(Op op) {
   switch (op) {
   case Op::Lui: case Op::Auipc: case Op::Jal: case Op::Jalr:
@@ -198,11 +203,12 @@ class BlockEmitter : public Xbyak::CodeGenerator {
 public:
   // `exec_delta`: executable address minus writable address of the code cache (rel32 jumps to
   // the exit stub are computed against where the code runs, not where it is written).
-  BlockEmitter(const Layout& layout, const std::vector<Block*>& region, const void* exit, const LookupEntry* lookup,
-               intptr_t exec_delta, size_t max, uint8_t* at, unsigned& next_hint, unsigned& next_addend,
-               const Hart& hart)
-      : Xbyak::CodeGenerator(max, at), l_(layout), owner_(*region.front()), exit_(exit), lookup_(lookup),
-        exec_delta_(exec_delta), next_hint_(next_hint), next_addend_(next_addend), hart_(hart) {
+  BlockEmitter(const Layout& layout, const std::vector<Block*>& region, const void* exit, const MissThunks& thunks,
+               const LookupEntry* lookup, intptr_t exec_delta, size_t max, uint8_t* at, unsigned& next_hint,
+               unsigned& next_addend, uint16_t* addend_budgets, const Hart& hart)
+      : Xbyak::CodeGenerator(max, at), l_(layout), owner_(*region.front()), exit_(exit), thunks_(thunks),
+        lookup_(lookup), exec_delta_(exec_delta), next_hint_(next_hint), next_addend_(next_addend),
+        addend_budgets_(addend_budgets), hart_(hart) {
     for (Block* b : region) {
       Sub& s = subs_.emplace_back();
       s.block = b;
@@ -472,10 +478,6 @@ private:
 
   // ---- register allocation: the most used guest registers of the inline ops get host registers.
   void allocate() {
-    // The addend hint pays where the pages a chase visits share one addend: a kernel's linear map,
-    // a bare machine. A process's pages (U and VU) are placed one by one as it touches them, so a
-    // chase over more than a page mispredicts the hint at nearly every step (docs/jit.md).
-    const bool chase_hint = hart_.privilege() != static_cast<unsigned>(Privilege::User);
     std::array<unsigned, kGuestRegisters> uses{};
     for (const Sub& s : subs_)
     for (const BlockOp& op : s.block->ops) {
@@ -488,7 +490,7 @@ private:
         continue;
       }
       if (!translated_inline(op.op)) continue;
-      if (chase_hint && is_load(op.op) && op.rd != 0 && op.rd < kGuestRegisters) loaded_[op.rd] = true;
+      if (is_load(op.op) && op.rd != 0 && op.rd < kGuestRegisters) loaded_[op.rd] = true;
       if (reads_rs1(op.op) && op.rs1 != 0) ++uses[op.rs1];
       if (reads_rs2(op.op) && op.rs2 != 0) ++uses[op.rs2];
       if (writes_rd(op.op) && op.rd != 0 && op.rd < kGuestRegisters) {
@@ -555,6 +557,12 @@ private:
     db(0xe9);
     const intptr_t here = reinterpret_cast<intptr_t>(getCurr()) + exec_delta_ + 4;
     dd(static_cast<uint32_t>(static_cast<int32_t>(reinterpret_cast<intptr_t>(exit_) - here)));
+  }
+  // call rel32 to a shared thunk in the code cache (every address of it is in reach).
+  void call_thunk(const void* thunk) {
+    db(0xe8);
+    const intptr_t here = reinterpret_cast<intptr_t>(getCurr()) + exec_delta_ + 4;
+    dd(static_cast<uint32_t>(static_cast<int32_t>(reinterpret_cast<intptr_t>(thunk) - here)));
   }
   // rax = the entry block's pc + `delta` (the current block's delta included by the callers).
   void region_pc_plus(const Xbyak::Reg64& dst, int64_t delta) {
@@ -1238,20 +1246,48 @@ private:
     // the index arithmetic and the entry's addend behind the address, which the host runs ahead
     // of the check it predicts. Pages mapped alike (RAM under a bare or linear mapping: a
     // kernel's direct map) share one addend. A wrong one is replaced out of line.
+    // A site whose prediction keeps failing (a chase over pages placed one by one, as a
+    // process's are) pays a branch miss at each of them: after kAddendMisses wrong ones the
+    // prediction's load is rewritten in place into the entry's addend load, 8 bytes for 8, and
+    // the compare after it always holds.
     Xbyak::Label& wrong = labels_.emplace_back();
     Xbyak::Label& right = labels_.emplace_back();
-    const auto slot = qword[rbx + l_.addends + static_cast<int32_t>(8 * (next_addend_++ % l_.addend_slots))];
+    const unsigned k = next_addend_++ % l_.addend_slots;
+    addend_budgets_[k] = kAddendMisses;
+    const auto slot = qword[rbx + l_.addends + static_cast<int32_t>(8 * k)];
+    const auto budget = word[rbx + l_.addend_budgets + static_cast<int32_t>(2 * k)];
+    uint8_t* const site = const_cast<uint8_t*>(getCurr()); // the writable view
     mov(rdi, slot);
+    if (getCurr() - site != 7) throw Xbyak::Error(Xbyak::ERR_INTERNAL);
+    nop(); // 8 bytes, the size of the direct load
+    const uint64_t direct = direct_addend_load(table);
     cmp(rdi, qword[rdx + rcx + (table + 8)]);
     jne(wrong, T_NEAR);
     L(right);
-    later([this, slot, table, &wrong, &right]() {
+    later([this, slot, budget, site, direct, table, &wrong, &right]() {
       L(wrong);
       mov(rdi, qword[rdx + rcx + (table + 8)]);
       mov(slot, rdi);
+      sub(budget, 1);
+      jnz(right, T_NEAR);
+      mov(rax, reinterpret_cast<uint64_t>(site));
+      mov(rcx, direct);
+      mov(qword[rax], rcx);
+      add(qword[rbx + l_.rewritten_sites], 1);
       jmp(right, T_NEAR);
     });
     return rdi;
+  }
+
+  // The 8 bytes of `mov rdi, [rdx + rcx + table + 8]` (the entry's addend), as a little-endian word.
+  static uint64_t direct_addend_load(int32_t table) {
+    alignas(8) uint8_t bytes[16] = {};
+    Xbyak::CodeGenerator g(sizeof bytes, bytes);
+    g.mov(g.rdi, g.qword[g.rdx + g.rcx + (table + 8)]);
+    if (g.getSize() != 8) throw Xbyak::Error(Xbyak::ERR_INTERNAL);
+    uint64_t word;
+    std::memcpy(&word, bytes, 8);
+    return word;
   }
 
   void extend(unsigned size, bool sign) { // rax holds `size` loaded bytes, zero-extended
@@ -1569,17 +1605,10 @@ private:
     later([this, p, size, sign, d, &miss, &done]() {
       L(miss);
       sync_block_pc();
-      mov(rdi, rbx); // rsi: the address
-      mov(rdx, reinterpret_cast<uint64_t>(p));
-      const void* f = size == 1   ? reinterpret_cast<const void*>(&Runtime::load<1>)
-                      : size == 2 ? reinterpret_cast<const void*>(&Runtime::load<2>)
-                      : size == 4 ? reinterpret_cast<const void*>(&Runtime::load<4>)
-                                  : reinterpret_cast<const void*>(&Runtime::load<8>);
-      call_out(f);
+      mov(rdx, reinterpret_cast<uint64_t>(p)); // rsi: the address
+      call_thunk(thunks_.load[log2_of(size)][sign ? 1 : 0]);
       test(rdx, rdx);
       jz(cur_sub().sync_exit, T_NEAR);
-      force_full_check(); // MMIO: a device may have raised an interrupt
-      extend(size, sign);
       if (d.getIdx() != rax.getIdx()) mov(d, rax);
       jmp(done, T_NEAR);
     });
@@ -1618,16 +1647,10 @@ private:
         mov(rdx, rdi);
       else
         get(rdx, p->rs2);
-      mov(rdi, rbx); // rsi: the address
-      mov(rcx, reinterpret_cast<uint64_t>(p));
-      const void* f = size == 1   ? reinterpret_cast<const void*>(&Runtime::store<1>)
-                      : size == 2 ? reinterpret_cast<const void*>(&Runtime::store<2>)
-                      : size == 4 ? reinterpret_cast<const void*>(&Runtime::store<4>)
-                                  : reinterpret_cast<const void*>(&Runtime::store<8>);
-      call_out(f);
+      mov(rcx, reinterpret_cast<uint64_t>(p)); // rsi: the address
+      call_thunk(thunks_.store[log2_of(size)]);
       test(rax, rax);
       jnz(cur_sub().sync_exit, T_NEAR);
-      force_full_check(); // MMIO: a device may have raised an interrupt or written memory
       jmp(done, T_NEAR);
     });
   }
@@ -1635,10 +1658,12 @@ private:
   const Layout& l_;
   Block& owner_; // the entry block, whose Block holds the unit's native code and exits
   const void* exit_;
+  const MissThunks& thunks_;
   const LookupEntry* lookup_;
   intptr_t exec_delta_;
   unsigned& next_hint_;
   unsigned& next_addend_;
+  uint16_t* addend_budgets_; // Hart::jit_addend_budgets_
   const Hart& hart_; // its registers at translation time (a divisor to specialise for)
   std::array<bool, kGuestRegisters> loaded_{}; // the destination of an integer load somewhere in the unit
   bool direct_only_ = false; // emitting an access group's members one by one: no lookup hints
@@ -1663,10 +1688,74 @@ private:
 // r15 holds the chain budget's countdown (Hart::jit_left_) while native code runs.
 class StubEmitter : public Xbyak::CodeGenerator {
 public:
-  StubEmitter(size_t max, uint8_t* at, int32_t jit_left) : Xbyak::CodeGenerator(max, at), jit_left_(jit_left) {}
+  StubEmitter(size_t max, uint8_t* at, const Layout& layout)
+      : Xbyak::CodeGenerator(max, at), jit_left_(layout.jit_left), check_generation_(layout.check_generation) {}
   const uint8_t* enter = nullptr;
   const uint8_t* exit = nullptr;
+  const uint8_t* load[4][2] = {};
+  const uint8_t* store[4] = {};
   void emit() {
+    emit_entry_and_exit();
+    for (unsigned log = 0; log < 4; ++log) {
+      for (unsigned sign = 0; sign < (log == 3 ? 1u : 2u); ++sign) load[log][sign] = emit_load(log, sign != 0);
+      if (log == 3) load[3][1] = load[3][0]; // 8 bytes: nothing to extend
+      store[log] = emit_store(log);
+    }
+  }
+
+private:
+  // In: rsi the address, rdx the op. Unit code runs with rsp 16-byte aligned, so the thunk is
+  // entered with rsp 8 below that: four saves and 8 bytes make the call aligned again.
+  const uint8_t* emit_load(unsigned log, bool sign) {
+    align(16);
+    const uint8_t* at = getCurr();
+    Xbyak::Label trapped;
+    call_runtime(log == 0   ? reinterpret_cast<const void*>(&Runtime::load<1>)
+                 : log == 1 ? reinterpret_cast<const void*>(&Runtime::load<2>)
+                 : log == 2 ? reinterpret_cast<const void*>(&Runtime::load<4>)
+                            : reinterpret_cast<const void*>(&Runtime::load<8>));
+    test(rdx, rdx);
+    jz(trapped);
+    force_full_check(); // MMIO: a device may have raised an interrupt
+    if (sign) {
+      if (log == 0) movsx(rax, al);
+      if (log == 1) movsx(rax, ax);
+      if (log == 2) movsxd(rax, eax);
+    }
+    L(trapped);
+    ret();
+    return at;
+  }
+  // In: rsi the address, rdx the value, rcx the op.
+  const uint8_t* emit_store(unsigned log) {
+    align(16);
+    const uint8_t* at = getCurr();
+    Xbyak::Label ended;
+    call_runtime(log == 0   ? reinterpret_cast<const void*>(&Runtime::store<1>)
+                 : log == 1 ? reinterpret_cast<const void*>(&Runtime::store<2>)
+                 : log == 2 ? reinterpret_cast<const void*>(&Runtime::store<4>)
+                            : reinterpret_cast<const void*>(&Runtime::store<8>));
+    test(rax, rax);
+    jnz(ended);
+    force_full_check(); // MMIO: a device may have raised an interrupt or written memory
+    L(ended);
+    ret();
+    return at;
+  }
+  void call_runtime(const void* function) {
+    for (const auto& reg : {r8, r9, r10, r11}) push(reg);
+    sub(rsp, 8);
+    mov(rdi, rbx);
+    mov(rax, reinterpret_cast<uint64_t>(function));
+    call(rax);
+    add(rsp, 8);
+    for (const auto& reg : {r11, r10, r9, r8}) pop(reg);
+  }
+  void force_full_check() { // as BlockEmitter's
+    mov(qword[rbx + check_generation_], -1);
+    bts(r15, 63);
+  }
+  void emit_entry_and_exit() {
     Xbyak::Label mode;
     enter = getCurr();
     push(rbx);
@@ -1699,8 +1788,8 @@ public:
     dd(0x1f80); // round to nearest even, every exception masked, no flush-to-zero or denormals-are-zero
   }
 
-private:
   int32_t jit_left_;
+  int32_t check_generation_;
 };
 
 } // namespace
@@ -1728,6 +1817,8 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
   l.hints = offset_of(h, h.jit_hints_);
   l.hint_slots = Hart::kJitHints;
   l.addends = offset_of(h, h.jit_addends_);
+  l.addend_budgets = offset_of(h, h.jit_addend_budgets_);
+  l.rewritten_sites = offset_of(h, h.jit_rewritten_sites_);
   l.addend_slots = Hart::kJitAddends;
   l.jit_block = offset_of(h, h.jit_block_);
   l.dma_seen = offset_of(h, h.dma_generation_seen_);
@@ -1754,10 +1845,14 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
 Translator::~Translator() { hart_.blocks_.set_retire_listener(nullptr); }
 
 void Translator::emit_stubs() {
-  StubEmitter stubs(4096, code_.cursor(), layout_.jit_left);
+  StubEmitter stubs(4096, code_.cursor(), layout_);
   stubs.emit();
   enter_ = reinterpret_cast<void (*)(Hart*, const void*)>(const_cast<void*>(code_.executable(stubs.enter)));
   exit_ = code_.executable(stubs.exit);
+  for (unsigned log = 0; log < 4; ++log) {
+    for (unsigned sign = 0; sign < 2; ++sign) thunks_.load[log][sign] = code_.executable(stubs.load[log][sign]);
+    thunks_.store[log] = code_.executable(stubs.store[log]);
+  }
   code_.commit(stubs.getSize());
   stub_bytes_ = code_.used();
 }
@@ -1909,8 +2004,8 @@ bool Translator::translate(Block& block) {
   uint8_t* const start = code_.cursor();
   const intptr_t delta = reinterpret_cast<intptr_t>(code_.executable(start)) - reinterpret_cast<intptr_t>(start);
   try {
-    BlockEmitter emitter(layout_, region, exit_, lookup_.get(), delta, window, start, next_hint_, next_addend_,
-                         hart_);
+    BlockEmitter emitter(layout_, region, exit_, thunks_, lookup_.get(), delta, window, start, next_hint_,
+                         next_addend_, hart_.jit_addend_budgets_, hart_);
     emitter.emit();
     emitter.ready();
     block.jit_code = code_.executable(start);

@@ -30,7 +30,7 @@ struct Layout {
   int32_t jit_left = 0, jit_block = 0, dma_seen = 0, link_from = 0, link_exit = 0, check_generation = 0;
   int32_t region_pc = 0, hints = 0, data_tables = 0;
   uint32_t hint_slots = 1; // Hart::kJitHints
-  int32_t addends = 0;
+  int32_t addends = 0, addend_budgets = 0, rewritten_sites = 0;
   uint32_t addend_slots = 1; // Hart::kJitAddends
   int32_t f = 0, mstatus = 0, vsstatus = 0, virt = 0, fflags = 0, frm = 0;
   const void* pins = nullptr;          // the interrupt pin levels (64-bit)
@@ -45,6 +45,16 @@ struct LookupEntry {
   uint64_t key = 0; // chain epoch << 3 | fetch context
   const void* code = nullptr;
   uint64_t unused = 0; // 32-byte entries: the index is a shift
+};
+
+// The slow paths of loads and stores that miss the inline soft-TLB path, shared by every unit
+// (docs/jit.md, "Shared slow paths"): a unit's miss stub sets the address, the op (and a store's
+// value) and calls one; it preserves the guest registers in caller-saved host registers, calls
+// Runtime::load / store, and on a continuing access forces the next full check. A load's value
+// comes back in rax, extended; rdx is 0 when the load trapped, a store's rax 1 when its block ended.
+struct MissThunks {
+  const void* load[4][2] = {}; // [log2 of the size][sign-extending]
+  const void* store[4] = {};   // [log2 of the size]
 };
 
 class Translator final : public BlockRetireListener {
@@ -112,6 +122,7 @@ private:
   size_t stub_bytes_ = 0;
   void (*enter_)(Hart*, const void*) = nullptr;
   const void* exit_ = nullptr; // restores host registers and returns from enter_
+  MissThunks thunks_;
   uint64_t translated_ = 0;
   uint64_t linked_ = 0;
   uint64_t region_blocks_ = 0;

@@ -142,6 +142,42 @@ TEST(JitTlbHint, PointerChaseThroughPagesWithDifferentAddends) {
   for (uint64_t i = 0; i < h.x(11); ++i) expected += 100 + (i + 1) % nodes.size();
   EXPECT_EQ(h.x(10), expected);
   EXPECT_GT(h.jit_translated_blocks(), 0u);
+  // Wrong at nearly every step: the sites were rewritten to look the addend up directly.
+  EXPECT_GT(h.jit_rewritten_sites(), 0u);
+  EXPECT_GT(trio.alone.hart.jit_rewritten_sites(), 0u);
+}
+
+// The same chase through a ring of nodes in one page: the prediction holds (one addend), so no
+// site is rewritten.
+TEST(JitTlbHint, PointerChaseInOnePageKeepsItsPrediction) {
+  constexpr uint64_t kRing = kRamBase + 0x30000;
+  constexpr unsigned kNodes = 7;
+  Trio trio([&](Rig& rig) {
+    for (unsigned i = 0; i < kNodes; ++i) {
+      const uint64_t node = kRing + 0x200 * i, next = kRing + 0x200 * ((i + 3) % kNodes), value = 10 + i;
+      ASSERT_TRUE(rig.bus.copy_to_ram(node, &value, 4));
+      ASSERT_TRUE(rig.bus.copy_to_ram(node + 8, &next, 8));
+    }
+    rig.put(kHandler, kSkippingHandler);
+    rig.put(kCode, {
+        ld(5, 5, 8),          // 0x00 x5 = x5->next
+        lw(6, 5, 0),          // 0x04 x5->value
+        add(10, 10, 6),       // 0x08
+        addi(11, 11, 1),      // 0x0c
+        bltu(11, 12, -0x10),  // 0x10 -> 0x00
+        jal(0, 0),            // 0x14
+    });
+    rig.hart.reset(kCode);
+    rig.hart.set_csr(csr::kMtvec, kHandler);
+    rig.hart.set_x(5, kRing);
+    rig.hart.set_x(12, 20000);
+  });
+  trio.run(60, kBudgets);
+  const machine::Hart& h = trio.units.hart;
+  EXPECT_EQ(h.x(29), 0u);
+  EXPECT_GT(h.x(11), 1000u);
+  EXPECT_GT(h.jit_translated_blocks(), 0u);
+  EXPECT_EQ(h.jit_rewritten_sites(), 0u);
 }
 
 } // namespace
