@@ -1709,11 +1709,11 @@ private:
   const uint8_t* emit_load(unsigned log, bool sign) {
     align(16);
     const uint8_t* at = getCurr();
+    static const void* const functions[4] = {
+        reinterpret_cast<const void*>(&Runtime::load<1>), reinterpret_cast<const void*>(&Runtime::load<2>),
+        reinterpret_cast<const void*>(&Runtime::load<4>), reinterpret_cast<const void*>(&Runtime::load<8>)};
     Xbyak::Label trapped;
-    call_runtime(log == 0   ? reinterpret_cast<const void*>(&Runtime::load<1>)
-                 : log == 1 ? reinterpret_cast<const void*>(&Runtime::load<2>)
-                 : log == 2 ? reinterpret_cast<const void*>(&Runtime::load<4>)
-                            : reinterpret_cast<const void*>(&Runtime::load<8>));
+    call_runtime(functions[log]);
     test(rdx, rdx);
     jz(trapped);
     force_full_check(); // MMIO: a device may have raised an interrupt
@@ -1730,11 +1730,11 @@ private:
   const uint8_t* emit_store(unsigned log) {
     align(16);
     const uint8_t* at = getCurr();
+    static const void* const functions[4] = {
+        reinterpret_cast<const void*>(&Runtime::store<1>), reinterpret_cast<const void*>(&Runtime::store<2>),
+        reinterpret_cast<const void*>(&Runtime::store<4>), reinterpret_cast<const void*>(&Runtime::store<8>)};
     Xbyak::Label ended;
-    call_runtime(log == 0   ? reinterpret_cast<const void*>(&Runtime::store<1>)
-                 : log == 1 ? reinterpret_cast<const void*>(&Runtime::store<2>)
-                 : log == 2 ? reinterpret_cast<const void*>(&Runtime::store<4>)
-                            : reinterpret_cast<const void*>(&Runtime::store<8>));
+    call_runtime(functions[log]);
     test(rax, rax);
     jnz(ended);
     force_full_check(); // MMIO: a device may have raised an interrupt or written memory

@@ -82,6 +82,23 @@ TEST(JitTlbHint, MisalignedLoadLeavingTheHintedPageStillFaults) {
   EXPECT_GT(h.jit_translated_blocks(), 0u);
 }
 
+// A pointer chase at kCode (`ld x5, 8(x5)`, `lw x6, 0(x5)`: addend-hint sites) summing the
+// nodes' values into x10 and counting steps in x11 up to x12; the hart starts at `pc` (kCode's
+// virtual address) with the skipping handler.
+void put_chase(Rig& rig, uint64_t pc) {
+  rig.put(kHandler, kSkippingHandler);
+  rig.put(kCode, {
+      ld(5, 5, 8),          // 0x00 x5 = x5->next
+      lw(6, 5, 0),          // 0x04 x5->value
+      add(10, 10, 6),       // 0x08
+      addi(11, 11, 1),      // 0x0c
+      bltu(11, 12, -0x10),  // 0x10 -> 0x00
+      jal(0, 0),            // 0x14
+  });
+  rig.hart.reset(pc);
+  rig.hart.set_csr(csr::kMtvec, kHandler);
+}
+
 // A pointer chase (`ld x5, 8(x5)`, `lw x6, 0(x5)`: addend-hint sites) through a ring of nodes in
 // two pages mapped to unrelated physical pages and in the identity-mapped RAM, so consecutive
 // nodes' pages have different addends (the prediction is wrong at every step), with one node
@@ -117,17 +134,7 @@ TEST(JitTlbHint, PointerChaseThroughPagesWithDifferentAddends) {
       poke(nodes[i], 100 + i, 4);
       poke(nodes[i] + 8, nodes[(i + 1) % nodes.size()], 8);
     }
-    rig.put(kHandler, kSkippingHandler);
-    rig.put(kCode, {
-        ld(5, 5, 8),          // 0x00 x5 = x5->next
-        lw(6, 5, 0),          // 0x04 x5->value
-        add(10, 10, 6),       // 0x08
-        addi(11, 11, 1),      // 0x0c
-        bltu(11, 12, -0x10),  // 0x10 -> 0x00
-        jal(0, 0),            // 0x14
-    });
-    rig.hart.reset(kCodeVa);
-    rig.hart.set_csr(csr::kMtvec, kHandler);
+    put_chase(rig, kCodeVa);
     rig.hart.set_csr(csr::kSatp, (8ull << 60) | (root >> 12));
     rig.hart.set_privilege(1);
     rig.hart.set_x(5, nodes[0]);
@@ -158,17 +165,7 @@ TEST(JitTlbHint, PointerChaseInOnePageKeepsItsPrediction) {
       ASSERT_TRUE(rig.bus.copy_to_ram(node, &value, 4));
       ASSERT_TRUE(rig.bus.copy_to_ram(node + 8, &next, 8));
     }
-    rig.put(kHandler, kSkippingHandler);
-    rig.put(kCode, {
-        ld(5, 5, 8),          // 0x00 x5 = x5->next
-        lw(6, 5, 0),          // 0x04 x5->value
-        add(10, 10, 6),       // 0x08
-        addi(11, 11, 1),      // 0x0c
-        bltu(11, 12, -0x10),  // 0x10 -> 0x00
-        jal(0, 0),            // 0x14
-    });
-    rig.hart.reset(kCode);
-    rig.hart.set_csr(csr::kMtvec, kHandler);
+    put_chase(rig, kCode);
     rig.hart.set_x(5, kRing);
     rig.hart.set_x(12, 20000);
   });
