@@ -9,7 +9,7 @@ source "$(dirname "$0")/lib.sh"
 require_machine
 [ "$TEST_MACHINE" = nimbus ] || skip "live migration is a nimbus feature"
 require_guests kernel initramfs bench
-rounds=16 # long enough that the faster JIT is still mid-run when the migration starts (about 3 s in)
+rounds=48 # 16 took 2.1-2.5 s of guest time with the JIT of 2026-12-05 and ended before the migration (about 3-4 s in); 48 take 6-7.5 s
 native_sum="$("$NIMBUS_GUEST_BENCH_NATIVE" "$rounds" | sed -n 's/.*checksum=\(0x[0-9a-f]*\).*/\1/p')"
 [ -n "$native_sum" ] || fail "native benchmark printed no checksum"
 disk="$TEST_WORK/disk.img"
