@@ -51,6 +51,14 @@ constexpr unsigned kGuestRegisters = 32;
 // Wrong addend predictions a pointer-chase site may make before it looks its addend up directly.
 constexpr uint16_t kAddendMisses = 256;
 
+// After an out-of-line call that goes on with the block: the next check (at this block's end)
+// looks at everything. The countdown's sign bit sends the next check of any kind to it, the
+// ~0 generation the next full check. Unit code and the shared slow paths both emit it.
+void emit_force_full_check(Xbyak::CodeGenerator& g, int32_t check_generation) {
+  g.mov(g.qword[g.rbx + check_generation], -1);
+  g.bts(g.r15, 63);
+}
+
 constexpr unsigned log2_of(unsigned size) { return size == 1 ? 0 : size == 2 ? 1 : size == 4 ? 2 : 3; }
 
 bool translated_inline(Op op) {
@@ -266,13 +274,13 @@ public:
           ++i;
           continue;
         }
-        if (const size_t n = group_length(block.ops, i); n > 1) {
-          access_group(block.ops, i, n);
-          for (size_t m = i; m < i + n; ++m) {
-            const BlockOp& g = block.ops[m];
-            if (g.rd != 0 && g.rd < kGuestRegisters) computed_[g.rd] = false; // a load's or nothing
+        if (const Group group = group_at(block.ops, i); group.n > 1) {
+          access_group(block.ops, i, group);
+          for (size_t m = i; m < i + group.n; ++m) {
+            const BlockOp& member = block.ops[m];
+            if (member.rd != 0 && member.rd < kGuestRegisters) computed_[member.rd] = false; // a load's or nothing
           }
-          i += n - 1;
+          i += group.n - 1;
           continue;
         }
         if (fp_memory(op.op))
@@ -453,13 +461,7 @@ private:
     jne(fail, T_NEAR);
     mov(qword[rbx + l_.check_generation], rax);
   }
-  // After an out-of-line call that goes on with the block: the next check (at this block's end)
-  // looks at everything. The countdown's sign bit sends the next check of any kind to it, the
-  // ~0 generation the next full check.
-  void force_full_check() {
-    mov(qword[rbx + l_.check_generation], -1);
-    bts(r15, 63);
-  }
+  void force_full_check() { emit_force_full_check(*this, l_.check_generation); }
   // Interpreter code reads the running block's pc from block_pc_: the unit keeps it in memory
   // only at its entry, so it is set before every out-of-line call from another block of the unit
   // (or from the entry block after an internal edge). Clobbers rax.
@@ -1290,15 +1292,6 @@ private:
     return word;
   }
 
-  void extend(unsigned size, bool sign) { // rax holds `size` loaded bytes, zero-extended
-    if (size == 8) return;
-    if (sign) {
-      if (size == 1) movsx(rax, al);
-      if (size == 2) movsx(rax, ax);
-      if (size == 4) movsxd(rax, eax);
-    }
-  }
-
   // FLW/FLD/FSW/FSD: inline while mstatus.FS is Dirty and, with V=1 (a guest under hw mode),
   // vsstatus.FS too (then the handler's FS checks pass and its marking changes nothing);
   // otherwise the handler runs. The access itself is the integer one's: inline soft-TLB hit in
@@ -1497,86 +1490,99 @@ private:
 
   // Access groups (docs/jit.md, "Access groups"): consecutive integer loads (or stores) through
   // one base register (a node's fields, a frame's saved registers, an unrolled copy) share one
-  // soft-TLB lookup of the span they cover. Returns how many ops from `i` form one (1: none).
+  // soft-TLB lookup of the span they cover. A group: how many ops from its first form it (1:
+  // none) and the span of offsets from the base they touch, [lo, hi).
   // A load that writes the base ends its group: the ones after it address from the new value.
-  static size_t group_length(const BlockOps& ops, size_t i) {
+  struct Group {
+    size_t n = 1;
+    int64_t lo = 0, hi = 0;
+  };
+  static Group group_at(const BlockOps& ops, size_t i) {
     const BlockOp& first = ops[i];
     const bool loads = is_load(first.op);
-    if ((!loads && !is_store(first.op)) || first.rs1 == 0 || (loads && first.rd == first.rs1)) return 1;
-    int64_t lo = first.imm, hi = first.imm + access_size(first.op);
-    size_t n = 1;
-    while (i + n < ops.size()) {
-      const BlockOp& op = ops[i + n];
+    Group g{1, first.imm, first.imm + access_size(first.op)};
+    if ((!loads && !is_store(first.op)) || first.rs1 == 0 || (loads && first.rd == first.rs1)) return g;
+    while (i + g.n < ops.size()) {
+      const BlockOp& op = ops[i + g.n];
       if ((loads ? !is_load(op.op) : !is_store(op.op)) || op.rs1 != first.rs1) break;
-      const int64_t l = std::min<int64_t>(lo, op.imm), h = std::max<int64_t>(hi, op.imm + access_size(op.op));
+      const int64_t l = std::min<int64_t>(g.lo, op.imm), h = std::max<int64_t>(g.hi, op.imm + access_size(op.op));
       if (h - l > kMaxGroupSpan) break;
-      lo = l;
-      hi = h;
-      ++n;
+      g.lo = l;
+      g.hi = h;
+      ++g.n;
       if (loads && op.rd == first.rs1) break;
     }
-    return n;
+    return g;
   }
   // One lookup checks that the group's whole span lies in one page mapped for the access: then
   // no member can fault or reach MMIO or a watched code page, and each is one host access at its
   // offset from the span's start. Otherwise each member runs as alone, out of line (its own
   // lookup, slow path and exit), in order.
-  void access_group(const BlockOps& ops, size_t i, size_t n) {
+  void access_group(const BlockOps& ops, size_t i, const Group& g) {
     const BlockOp& first = ops[i];
     const bool loads = is_load(first.op);
-    int64_t lo = first.imm, hi = first.imm + access_size(first.op);
-    for (size_t m = i + 1; m < i + n; ++m) {
-      lo = std::min<int64_t>(lo, ops[m].imm);
-      hi = std::max<int64_t>(hi, ops[m].imm + access_size(ops[m].op));
-    }
     Xbyak::Label& apart = labels_.emplace_back();
     Xbyak::Label& done = labels_.emplace_back();
     BlockOp span = first;
-    span.imm = lo;
+    span.imm = g.lo;
     const Lookup how = loads && loaded_[first.rs1] ? Lookup::addend_hint : Lookup::direct;
-    const Xbyak::Reg64 a = tlb_lookup(span, loads ? Access::Load : Access::Store, static_cast<unsigned>(hi - lo), apart, how);
-    for (size_t m = i; m < i + n; ++m) { // rsi: the span's first byte; a: its page's addend
+    const Xbyak::Reg64 a = tlb_lookup(span, loads ? Access::Load : Access::Store, static_cast<unsigned>(g.hi - g.lo), apart, how);
+    for (size_t m = i; m < i + g.n; ++m) { // rsi: the span's first byte; a: its page's addend
       const BlockOp& op = ops[m];
-      const auto at = [&](const Xbyak::AddressFrame& width) { return width[a + rsi + static_cast<int32_t>(op.imm - lo)]; };
-      const unsigned size = access_size(op.op);
+      const auto disp = static_cast<int32_t>(op.imm - g.lo);
       if (loads) {
         const std::optional<Xbyak::Reg64> hd = host(op.rd);
-        const Xbyak::Reg64 d = hd ? *hd : rax;
-        const bool sign = sign_extends(op.op);
-        switch (size) {
-        case 1: if (sign) movsx(d, at(byte)); else movzx(d.cvt32(), at(byte)); break;
-        case 2: if (sign) movsx(d, at(word)); else movzx(d.cvt32(), at(word)); break;
-        case 4: if (sign) movsxd(d, at(dword)); else mov(d.cvt32(), at(dword)); break;
-        default: mov(d, at(qword)); break;
-        }
+        host_load(hd ? *hd : rax, access_size(op.op), sign_extends(op.op), a, disp);
         if (!hd) put(op.rd, rax);
-      } else if (op.rs2 == 0) {
-        switch (size) {
-        case 1: mov(at(byte), 0); break;
-        case 2: mov(at(word), 0); break;
-        case 4: mov(at(dword), 0); break;
-        default: mov(at(qword), 0); break;
-        }
       } else {
-        const std::optional<Xbyak::Reg64> hs = host(op.rs2);
-        if (!hs) load_into(rdi, op.rs2); // a is rcx for stores: rdi is free
-        const Xbyak::Reg64 v = hs ? *hs : rdi;
-        switch (size) {
-        case 1: mov(at(byte), v.cvt8()); break;
-        case 2: mov(at(word), v.cvt16()); break;
-        case 4: mov(at(dword), v.cvt32()); break;
-        default: mov(at(qword), v); break;
-        }
+        host_store(access_size(op.op), a, disp, store_value(op)); // a is rcx for stores
       }
     }
     L(done);
-    later([this, &ops, i, n, &apart, &done]() {
+    later([this, &ops, i, n = g.n, &apart, &done]() {
       L(apart);
       direct_only_ = true;
       for (size_t m = i; m < i + n; ++m) emit_inline(ops[m]);
       direct_only_ = false;
       jmp(done, T_NEAR);
     });
+  }
+
+  // The host access of a load or store that hit: [a + rsi + disp], `size` bytes. A load lands in
+  // d, zero- or sign-extended; a store writes `value`, or zero when there is none (x0).
+  void host_load(const Xbyak::Reg64& d, unsigned size, bool sign, const Xbyak::Reg64& a, int32_t disp) {
+    switch (size) {
+    case 1: if (sign) movsx(d, byte[a + rsi + disp]); else movzx(d.cvt32(), byte[a + rsi + disp]); break;
+    case 2: if (sign) movsx(d, word[a + rsi + disp]); else movzx(d.cvt32(), word[a + rsi + disp]); break;
+    case 4: if (sign) movsxd(d, dword[a + rsi + disp]); else mov(d.cvt32(), dword[a + rsi + disp]); break;
+    default: mov(d, qword[a + rsi + disp]); break;
+    }
+  }
+  // A store's value: rs2's host register, else rdi loaded from x_[] (free: a store's addend is
+  // in rcx), or none for x0 (an immediate zero).
+  std::optional<Xbyak::Reg64> store_value(const BlockOp& op) {
+    if (op.rs2 == 0) return std::nullopt;
+    if (const auto h = host(op.rs2)) return h;
+    load_into(rdi, op.rs2);
+    return rdi;
+  }
+  void host_store(unsigned size, const Xbyak::Reg64& a, int32_t disp, const std::optional<Xbyak::Reg64>& value) {
+    if (!value) {
+      switch (size) {
+      case 1: mov(byte[a + rsi + disp], 0); break;
+      case 2: mov(word[a + rsi + disp], 0); break;
+      case 4: mov(dword[a + rsi + disp], 0); break;
+      default: mov(qword[a + rsi + disp], 0); break;
+      }
+      return;
+    }
+    const Xbyak::Reg64& v = *value;
+    switch (size) {
+    case 1: mov(byte[a + rsi + disp], v.cvt8()); break;
+    case 2: mov(word[a + rsi + disp], v.cvt16()); break;
+    case 4: mov(dword[a + rsi + disp], v.cvt32()); break;
+    default: mov(qword[a + rsi + disp], v); break;
+    }
   }
 
   // Integer loads land in rd's host register when it has one (else rax, then stored); FP loads
@@ -1592,13 +1598,7 @@ private:
                        : computed_[op.rs1]                   ? Lookup::index_hint
                        : (op.rs1 != 0 && loaded_[op.rs1]) ? Lookup::addend_hint
                                                           : Lookup::direct;
-    const Xbyak::Reg64 a = tlb_lookup(op, Access::Load, size, miss, how);
-    switch (size) {
-    case 1: if (sign) movsx(d, byte[a + rsi]); else movzx(d.cvt32(), byte[a + rsi]); break;
-    case 2: if (sign) movsx(d, word[a + rsi]); else movzx(d.cvt32(), word[a + rsi]); break;
-    case 4: if (sign) movsxd(d, dword[a + rsi]); else mov(d.cvt32(), dword[a + rsi]); break;
-    default: mov(d, qword[a + rsi]); break;
-    }
+    host_load(d, size, sign, tlb_lookup(op, Access::Load, size, miss, how), 0);
     L(done);
     if (!fp && !hd) put(op.rd, rax);
     const BlockOp* p = &op;
@@ -1620,24 +1620,7 @@ private:
     Xbyak::Label& miss = labels_.emplace_back();
     Xbyak::Label& done = labels_.emplace_back();
     tlb_lookup(op, Access::Store, size, miss, Lookup::direct);
-    const std::optional<Xbyak::Reg64> hs = fp ? std::nullopt : host(op.rs2);
-    if (!fp && op.rs2 == 0) { // x0: an immediate zero
-      switch (size) {
-      case 1: mov(byte[rcx + rsi], 0); break;
-      case 2: mov(word[rcx + rsi], 0); break;
-      case 4: mov(dword[rcx + rsi], 0); break;
-      default: mov(qword[rcx + rsi], 0); break;
-      }
-    } else {
-      if (!fp && !hs) load_into(rdi, op.rs2);
-      const Xbyak::Reg64 v = hs ? *hs : rdi;
-      switch (size) {
-      case 1: mov(byte[rcx + rsi], v.cvt8()); break;
-      case 2: mov(word[rcx + rsi], v.cvt16()); break;
-      case 4: mov(dword[rcx + rsi], v.cvt32()); break;
-      default: mov(qword[rcx + rsi], v); break;
-      }
-    }
+    host_store(size, rcx, 0, fp ? std::optional<Xbyak::Reg64>(rdi) : store_value(op));
     L(done);
     const BlockOp* p = &op;
     later([this, p, size, fp, &miss, &done]() {
@@ -1751,10 +1734,7 @@ private:
     add(rsp, 8);
     for (const auto& reg : {r11, r10, r9, r8}) pop(reg);
   }
-  void force_full_check() { // as BlockEmitter's
-    mov(qword[rbx + check_generation_], -1);
-    bts(r15, 63);
-  }
+  void force_full_check() { emit_force_full_check(*this, check_generation_); }
   void emit_entry_and_exit() {
     Xbyak::Label mode;
     enter = getCurr();
