@@ -373,6 +373,7 @@ private:
   bool vmm_exits_hs_ = false;
   bool hypervisor_access_ = false; // an HLV/HLVX/HSV is running: its faulting address is a guest VA
   bool walked_superpage_ = false;  // the last translate() went through a superpage leaf
+  unsigned walked_superpage_shift_ = 12; // and its size's log2 (a host walk's; a guest's may be stale)
   std::optional<TrapExit> pending_exit_;
   std::optional<FaultRecord> first_fault_;
   void record_fault(uint64_t cause, uint64_t tval, unsigned handler_privilege);

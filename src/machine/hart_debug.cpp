@@ -76,6 +76,7 @@ uint64_t Hart::step_one() {
 // debugger stopped in U-mode still sees the kernel: U is looked at as S with SUM and MXR set.
 bool Hart::debug_translate(uint64_t vaddr, uint64_t& paddr) {
   const bool superpage = walked_superpage_;
+  const unsigned superpage_shift = walked_superpage_shift_;
   const uint64_t gpa = fault_gpa_, tinst = fault_tinst_;
   Privilege privilege = data_privilege();
   if (privilege == Privilege::User) privilege = Privilege::Supervisor;
@@ -83,6 +84,7 @@ bool Hart::debug_translate(uint64_t vaddr, uint64_t& paddr) {
   const auto fault = translate(vaddr, Access::Load, privilege, paddr, data_virt());
   debug_access_ = false;
   walked_superpage_ = superpage;
+  walked_superpage_shift_ = superpage_shift;
   fault_gpa_ = gpa;
   fault_tinst_ = tinst;
   return !fault;

@@ -145,7 +145,10 @@ std::optional<Exception> Hart::walk(const Walk& w, uint64_t address, uint64_t& r
     }
     const uint64_t offset_mask = (uint64_t{1} << shift) - 1;
     result = ((ppn << 12) & ~offset_mask) | (address & offset_mask);
-    if (shift > 12) walked_superpage_ = true; // install_tlb: an SFENCE.VMA of any address in it drops it
+    if (shift > 12) { // install_tlb: an SFENCE.VMA of any address in it drops it
+      walked_superpage_ = true;
+      walked_superpage_shift_ = shift;
+    }
     return std::nullopt;
   }
   return fault();
@@ -164,7 +167,7 @@ void Hart::install_tlb(TlbEntry& entry, uint64_t vaddr, uint64_t paddr, Access a
   entry.addend = reinterpret_cast<uintptr_t>(host) - (vaddr & ~kPageMask);
   entry.paddr_page = page;
   tlb_.note_installed(entry);
-  if (walked_superpage_) tlb_.note_superpage(entry);
+  if (walked_superpage_) tlb_.note_superpage(entry, vaddr, walked_superpage_shift_);
 }
 
 std::optional<Exception> Hart::translate_data(uint64_t vaddr, unsigned size, Access access, uint64_t& paddr) {

@@ -67,8 +67,7 @@ public:
 
   void flush() {
     for_each_used([](unsigned, unsigned) { return true; });
-    superpages_.clear();
-    superpages_lost_ = false;
+    forget_superpages();
   }
   // Every installed entry is noted (Hart::install_tlb): a flush then visits only the
   // (context, access) tables in use, and in each only the entries installed since its last flush
@@ -80,21 +79,36 @@ public:
     if (r.count < kRecent) r.index[r.count] = static_cast<uint16_t>(at % kEntries);
     if (r.count <= kRecent) ++r.count; // kRecent + 1: too many, the next flush visits the table
   }
-  // An entry just installed from a superpage (entries are per 4 KiB page, so a one-address
-  // flush cannot find its siblings by tag: it drops all such entries instead).
-  void note_superpage(TlbEntry& e) {
+  // An entry just installed from a superpage of 2^shift bytes holding `vaddr` (entries are per
+  // 4 KiB page, so a one-address flush cannot find its siblings by tag: it drops all such
+  // entries instead, but only when the address lies in one of the superpages they came from).
+  void note_superpage(TlbEntry& e, uint64_t vaddr, unsigned shift) {
     if (superpages_.size() < kMaxSuperpageEntries)
       superpages_.push_back(&e);
     else
       superpages_lost_ = true;
+    if (is_guest_context(static_cast<unsigned>(&e - base()) / (3 * kEntries)))
+      return; // guest translations answer to HFENCE and vsatp/hgatp, never to a host one-address flush
+    const SuperpageRange range{vaddr >> shift, shift};
+    for (unsigned i = 0; i < superpage_range_count_; ++i)
+      if (superpage_ranges_[i] == range) return;
+    if (superpage_range_count_ < kMaxSuperpageRanges)
+      superpage_ranges_[superpage_range_count_++] = range;
+    else
+      superpage_ranges_lost_ = true;
   }
-  // SFENCE.VMA rs1=vaddr in HS/M (V=0): drops the host contexts' entries for that page and every
-  // superpage-derived entry (a superset of the leaf entries that could translate vaddr, as the
-  // spec allows), keeping the rest of the working set.
+  // SFENCE.VMA rs1=vaddr in HS/M (V=0): drops the host contexts' entries for that page, and every
+  // superpage-derived entry when vaddr lies in a superpage one came from (a superset of the leaf
+  // entries that could translate vaddr, as the spec allows), keeping the rest of the working set:
+  // a kernel's linear map (superpages) survives its flushes of user pages.
   void flush_host_page(uint64_t vaddr) {
-    if (superpages_lost_) {
-      flush_host();
-      return;
+    if (in_superpage_range(vaddr)) {
+      if (superpages_lost_) {
+        flush_host();
+        return;
+      }
+      for (TlbEntry* e : superpages_) e->tag = TlbEntry::kInvalidTag;
+      forget_superpages();
     }
     for (unsigned c = 0; c < kContexts; ++c) {
       if (is_guest_context(c)) continue;
@@ -103,8 +117,6 @@ public:
         if (e.maps(vaddr)) e.tag = TlbEntry::kInvalidTag;
       }
     }
-    for (TlbEntry* e : superpages_) e->tag = TlbEntry::kInvalidTag;
-    superpages_.clear();
   }
   void flush_access(Access access) {
     for_each_used([access](unsigned, unsigned a) { return a == static_cast<unsigned>(access); });
@@ -112,8 +124,7 @@ public:
   // The V=0 contexts (satp, SFENCE.VMA in HS; every U context of a root) or the V=1 ones (vsatp, hgatp, HFENCE).
   void flush_host() {
     for_each_used([](unsigned c, unsigned) { return !is_guest_context(c); });
-    superpages_.clear(); // the guest contexts' superpage entries go too: an extra miss at worst
-    superpages_lost_ = false;
+    forget_superpages(); // the guest contexts' superpage entries go too: an extra miss at worst
   }
   void flush_guest() {
     for_each_used([](unsigned c, unsigned) { return is_guest_context(c); });
@@ -177,6 +188,24 @@ public:
   }
 
 private:
+  // A superpage host entries came from: the virtual address's bits above `shift`.
+  struct SuperpageRange {
+    uint64_t number = 0;
+    unsigned shift = 0;
+    bool operator==(const SuperpageRange&) const = default;
+  };
+  bool in_superpage_range(uint64_t vaddr) const {
+    if (superpage_ranges_lost_) return true;
+    for (unsigned i = 0; i < superpage_range_count_; ++i)
+      if (vaddr >> superpage_ranges_[i].shift == superpage_ranges_[i].number) return true;
+    return false;
+  }
+  void forget_superpages() {
+    superpages_.clear();
+    superpages_lost_ = false;
+    superpage_range_count_ = 0;
+    superpage_ranges_lost_ = false;
+  }
   static constexpr uint32_t bit(unsigned context, unsigned access) { return uint32_t{1} << (context * 3 + access); }
   // Drops every entry of the (context, access) arrays in use that `pick` selects.
   template <class Pick> void for_each_used(Pick pick) {
@@ -217,6 +246,12 @@ private:
   static constexpr size_t kMaxSuperpageEntries = 4096;
   std::vector<TlbEntry*> superpages_;
   bool superpages_lost_ = false;
+  // The superpages the host contexts' listed entries came from (a kernel's linear map takes a
+  // few); past the bound every one-address flush drops the listed entries.
+  static constexpr unsigned kMaxSuperpageRanges = 16;
+  std::array<SuperpageRange, kMaxSuperpageRanges> superpage_ranges_{};
+  unsigned superpage_range_count_ = 0;
+  bool superpage_ranges_lost_ = false;
   static constexpr uint64_t kNoRoot = ~uint64_t{0}; // not a satp value a root switch uses
   std::array<uint64_t, kUserRoots> user_root_tag_{kNoRoot, kNoRoot, kNoRoot, kNoRoot};
   std::array<uint64_t, kUserRoots> user_root_used_{};

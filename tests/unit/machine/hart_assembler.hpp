@@ -92,6 +92,7 @@ constexpr uint32_t mret() { return 0x30200073; }
 constexpr uint32_t sret() { return 0x10200073; }
 constexpr uint32_t wfi() { return 0x10500073; }
 constexpr uint32_t sfence_vma() { return 0x12000073; }
+constexpr uint32_t sfence_vma(uint32_t rs1, uint32_t rs2) { return 0x12000073 | rs1 << 15 | rs2 << 20; }
 constexpr uint32_t fence_i() { return 0x0000100f; }
 constexpr uint32_t csrrw(uint32_t rd, uint32_t csr, uint32_t rs1) { return i_type(kSystem, rd, 1, rs1, static_cast<int32_t>(csr)); }
 constexpr uint32_t csrrs(uint32_t rd, uint32_t csr, uint32_t rs1) { return i_type(kSystem, rd, 2, rs1, static_cast<int32_t>(csr)); }

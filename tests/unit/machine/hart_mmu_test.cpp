@@ -215,6 +215,25 @@ TEST_F(HartMmuTest, SatpChangeTakesEffectAfterwards) {
   EXPECT_EQ(hart.x(a0), 2u);
 }
 
+// SFENCE.VMA with the address of another 4 KiB page of a megapage orders that megapage's leaf:
+// the page used before (its own soft-TLB entry) must see the new leaf too.
+TEST_F(HartMmuTest, OneAddressFenceInAMegapageDropsItsOtherPages) {
+  use_mode(8, 3);
+  const uint64_t leaf = map(0x40200000, kRamBase + 0x400000, V | R | A, 1);
+  put64(kRamBase + 0x400000 + 0x1238, 5);
+  put64(kRamBase + 0x600000 + 0x1238, 6);
+  EXPECT_EQ(access(ld(a0, a1, 0), 0x40201238), 9u);
+  EXPECT_EQ(hart.x(a0), 5u);
+  put64(leaf, ((kRamBase + 0x600000) >> 12) << 10 | V | R | A);
+  cursor = kCode;
+  hart.set_x(a2, 0x40345000); // another page of the same megapage
+  emit({sfence_vma(a2, zero), ld(a0, a1, 0), ecall()});
+  hart.set_pc(kCode);
+  hart.set_privilege(1);
+  EXPECT_EQ(run_to_trap(), 9u);
+  EXPECT_EQ(hart.x(a0), 6u);
+}
+
 TEST_F(HartMmuTest, Sv48TranslatesAndChecksCanonicalForm) {
   use_mode(9, 4);
   map(0x0000400000000000u, kPage, V | R | A);

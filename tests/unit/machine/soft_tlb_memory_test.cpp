@@ -104,5 +104,51 @@ TEST(SoftTlbMemory, OnePageFlushDropsOnlyThatPage) {
   EXPECT_TRUE(tlb.entry(0, Access::Load, 0x6000).maps(0x6000));
 }
 
+// A superpage's pages keep their entries across a one-address flush elsewhere (a kernel's linear
+// map across its flushes of user pages) and lose them all to one inside it.
+TEST(SoftTlbSuperpages, OnePageFlushDropsSuperpageEntriesOnlyInsideTheirSuperpage) {
+  SoftTlb tlb;
+  const uint64_t mega = 0xffffffd800200000; // a 2 MiB superpage
+  for (uint64_t va : {mega, mega + 0x1000, mega + 0x1ff000}) {
+    install(tlb, 1, Access::Load, va);
+    tlb.note_superpage(tlb.entry(1, Access::Load, va), va, 21);
+  }
+  tlb.flush_host_page(0x3fffff000); // a user page
+  tlb.flush_host_page(mega + 0x200000); // the next superpage
+  tlb.flush_host_page(mega - 0x1000);   // the page before
+  for (uint64_t va : {mega, mega + 0x1000, mega + 0x1ff000}) EXPECT_TRUE(tlb.entry(1, Access::Load, va).maps(va)) << va;
+  tlb.flush_host_page(mega + 0x80000); // inside, a page with no entry of its own
+  for (uint64_t va : {mega, mega + 0x1000, mega + 0x1ff000}) EXPECT_FALSE(tlb.entry(1, Access::Load, va).maps(va)) << va;
+}
+
+// Past the ranges it keeps, any one-address flush drops every superpage-derived entry.
+TEST(SoftTlbSuperpages, TooManySuperpagesMakeEveryOnePageFlushDropThem) {
+  SoftTlb tlb;
+  for (uint64_t i = 0; i < 40; ++i) {
+    const uint64_t va = 0x40000000 + (i << 21);
+    install(tlb, 1, Access::Load, va);
+    tlb.note_superpage(tlb.entry(1, Access::Load, va), va, 21);
+  }
+  tlb.flush_host_page(0x1000);
+  for (uint64_t i = 0; i < 40; ++i) {
+    const uint64_t va = 0x40000000 + (i << 21);
+    EXPECT_FALSE(tlb.entry(1, Access::Load, va).maps(va)) << i;
+  }
+}
+
+// A guest context's superpage entries answer to HFENCE, not to the host's one-address flush,
+// and take no range the host's flushes would check.
+TEST(SoftTlbSuperpages, GuestSuperpagesDoNotWidenHostFlushes) {
+  SoftTlb tlb;
+  const unsigned vs = SoftTlb::context_of(machine::Privilege::Supervisor, true);
+  install(tlb, vs, Access::Load, 0x80000000);
+  tlb.note_superpage(tlb.entry(vs, Access::Load, 0x80000000), 0x80000000, 30);
+  const uint64_t host = 0xffffffd800200000;
+  install(tlb, 1, Access::Load, host);
+  tlb.note_superpage(tlb.entry(1, Access::Load, host), host, 21);
+  tlb.flush_host_page(0x80001000); // inside the guest's gigapage, outside the host's megapage
+  EXPECT_TRUE(tlb.entry(1, Access::Load, host).maps(host));
+}
+
 } // namespace
 } // namespace nimbus::test
