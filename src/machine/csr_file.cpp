@@ -222,8 +222,14 @@ bool Hart::csr_write(uint16_t number, uint64_t value) {
     if (mode != csr::satp::kModeBare && mode != csr::satp::kModeSv39 && mode != csr::satp::kModeSv48 &&
         mode != csr::satp::kModeSv57)
       return true; // unsupported mode: the write has no effect
+    const uint64_t old_mode = satp_ >> csr::satp::kModeShift;
     satp_ = value & ((uint64_t{0xf} << csr::satp::kModeShift) | csr::satp::kAsidMask | csr::satp::kPpnMask);
-    flush_host_tlb(); // guest translations do not use satp
+    // Guest translations do not use satp. Another address space in the same mode keeps the
+    // global mappings (the spec has software fence a change of those); a new mode keeps nothing.
+    if (mode == old_mode)
+      flush_host_address_space();
+    else
+      flush_host_tlb();
     return true;
   }
   case csr::kMstatus: write_mstatus(value); return true;

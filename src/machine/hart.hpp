@@ -243,6 +243,12 @@ private:
     tlb_.retag_user_roots(user_context_, satp_);
     break_chains();
   }
+  // A new address space (satp's ASID or root, SFENCE.VMA x0 with an ASID): global entries stay.
+  void flush_host_address_space() {
+    tlb_.flush_host_address_space();
+    tlb_.retag_user_roots(user_context_, satp_);
+    break_chains();
+  }
   // SFENCE.VMA with an address, V=0: that page's entries and every superpage-derived one.
   void flush_host_tlb_page(uint64_t vaddr) {
     tlb_.flush_host_page(vaddr);
@@ -374,6 +380,7 @@ private:
   bool hypervisor_access_ = false; // an HLV/HLVX/HSV is running: its faulting address is a guest VA
   bool walked_superpage_ = false;  // the last translate() went through a superpage leaf
   unsigned walked_superpage_shift_ = 12; // and its size's log2 (a host walk's; a guest's may be stale)
+  bool walked_global_ = false; // the last translate() gave a global mapping (install_tlb)
   std::optional<TrapExit> pending_exit_;
   std::optional<FaultRecord> first_fault_;
   void record_fault(uint64_t cause, uint64_t tval, unsigned handler_privilege);

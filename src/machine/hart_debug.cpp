@@ -77,6 +77,7 @@ uint64_t Hart::step_one() {
 bool Hart::debug_translate(uint64_t vaddr, uint64_t& paddr) {
   const bool superpage = walked_superpage_;
   const unsigned superpage_shift = walked_superpage_shift_;
+  const bool global = walked_global_;
   const uint64_t gpa = fault_gpa_, tinst = fault_tinst_;
   Privilege privilege = data_privilege();
   if (privilege == Privilege::User) privilege = Privilege::Supervisor;
@@ -85,6 +86,7 @@ bool Hart::debug_translate(uint64_t vaddr, uint64_t& paddr) {
   debug_access_ = false;
   walked_superpage_ = superpage;
   walked_superpage_shift_ = superpage_shift;
+  walked_global_ = global;
   fault_gpa_ = gpa;
   fault_tinst_ = tinst;
   return !fault;

@@ -256,8 +256,11 @@ struct Hart::Exec {
       return illegal(h, op);
     // HS-level translations only; guests' need HFENCE. With an address (Linux after changing
     // one PTE), that page's and the superpage-derived entries only; the ASID is ignored (a superset).
+    // With an ASID and no address, every non-global entry (of any ASID: a superset).
     if (op->rs1 != 0)
       h.flush_host_tlb_page(h.x_[op->rs1]);
+    else if (op->rs2 != 0)
+      h.flush_host_address_space();
     else
       h.flush_host_tlb();
     return leave(h, op, next_pc(h, op));

@@ -12,7 +12,7 @@ namespace mstatus = riscv::csr::mstatus;
 namespace satp = riscv::csr::satp;
 
 namespace {
-constexpr uint64_t kPteV = 1, kPteR = 2, kPteW = 4, kPteX = 8, kPteU = 16, kPteA = 64, kPteD = 128;
+constexpr uint64_t kPteV = 1, kPteR = 2, kPteW = 4, kPteX = 8, kPteU = 16, kPteG = 32, kPteA = 64, kPteD = 128;
 constexpr uint64_t kPagePpnMask = (uint64_t{1} << 44) - 1;
 constexpr uint64_t kPageMask = 0xfff;
 
@@ -38,6 +38,7 @@ constexpr uint64_t kTinstImplicitRead = 0x3000, kTinstImplicitWrite = 0x3020;
 std::optional<Exception> Hart::translate(uint64_t vaddr, Access access, Privilege privilege, uint64_t& paddr,
                                          bool virt, bool execute_as_read) {
   walked_superpage_ = false;
+  walked_global_ = privilege == Privilege::Machine; // M's bare view belongs to no address space
   if (privilege == Privilege::Machine) {
     paddr = vaddr;
     return std::nullopt;
@@ -80,6 +81,7 @@ std::optional<Exception> Hart::walk(const Walk& w, uint64_t address, uint64_t& r
     if (upper != 0 && upper != -1) return fault();
   }
   uint64_t table = w.root;
+  bool global = false; // G on any PTE of the walk: every mapping below it is global
   for (int level = static_cast<int>(w.levels) - 1; level >= 0; --level) {
     const unsigned shift = 12 + 9 * static_cast<unsigned>(level);
     const unsigned index_bits = 9 + (level == static_cast<int>(w.levels) - 1 ? w.root_extra : 0);
@@ -102,6 +104,7 @@ std::optional<Exception> Hart::walk(const Walk& w, uint64_t address, uint64_t& r
     if (!(pte & kPteV) || (!(pte & kPteR) && (pte & kPteW))) return fault();
     if (pte >> 54) return fault(); // reserved bits, and no Svpbmt/Svnapot
     const uint64_t ppn = (pte >> 10) & kPagePpnMask;
+    global = global || (pte & kPteG);
     if (!(pte & (kPteR | kPteX))) { // pointer to the next level
       if (pte & (kPteD | kPteA | kPteU)) return fault();
       table = ppn << 12;
@@ -145,6 +148,7 @@ std::optional<Exception> Hart::walk(const Walk& w, uint64_t address, uint64_t& r
     }
     const uint64_t offset_mask = (uint64_t{1} << shift) - 1;
     result = ((ppn << 12) & ~offset_mask) | (address & offset_mask);
+    if (!w.g_stage && !w.nested) walked_global_ = global; // a host walk (install_tlb)
     if (shift > 12) { // install_tlb: an SFENCE.VMA of any address in it drops it
       walked_superpage_ = true;
       walked_superpage_shift_ = shift;
@@ -166,6 +170,7 @@ void Hart::install_tlb(TlbEntry& entry, uint64_t vaddr, uint64_t paddr, Access a
   entry.tag = TlbEntry::tag_of(vaddr);
   entry.addend = reinterpret_cast<uintptr_t>(host) - (vaddr & ~kPageMask);
   entry.paddr_page = page;
+  entry.global = walked_global_;
   tlb_.note_installed(entry);
   if (walked_superpage_) tlb_.note_superpage(entry, vaddr, walked_superpage_shift_);
 }

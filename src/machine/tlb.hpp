@@ -20,7 +20,10 @@ struct TlbEntry {
   uint64_t tag = kInvalidTag; // virtual page address | 0xfff
   uintptr_t addend = 0;       // host address - virtual address, for any address in the page
   uint64_t paddr_page = 0;    // physical address of the page
-  uint64_t unused = 0;        // 32-byte entries: the JIT's index is a shift and a mask, no multiply
+  // Not tied to one address space: from a global mapping (a PTE with G on the walk) or M-mode's
+  // own bare view. A change of address space (satp, SFENCE.VMA with an ASID) keeps it. Also
+  // makes entries 32 bytes: the JIT's index is a shift and a mask, no multiply.
+  uint64_t global = 0;
 };
 static_assert(sizeof(TlbEntry) == 32);
 
@@ -126,6 +129,13 @@ public:
     for_each_used([](unsigned c, unsigned) { return !is_guest_context(c); });
     forget_superpages(); // the guest contexts' superpage entries go too: an extra miss at worst
   }
+  // A change of address space (a satp write that keeps the mode, SFENCE.VMA x0 with an ASID):
+  // the host contexts' entries go but the S and M contexts' global ones, which hold in every
+  // address space (a kernel's own mappings). U contexts never keep any (a trap-mode VMM tags them
+  // with roots of its own). Kept entries stay listed, so a later full flush still finds them.
+  void flush_host_address_space() {
+    for_each_used([](unsigned c, unsigned) { return !is_guest_context(c); }, /*keep_global=*/true);
+  }
   void flush_guest() {
     for_each_used([](unsigned c, unsigned) { return is_guest_context(c); });
   }
@@ -208,12 +218,16 @@ private:
   }
   static constexpr uint32_t bit(unsigned context, unsigned access) { return uint32_t{1} << (context * 3 + access); }
   // Drops every entry of the (context, access) arrays in use that `pick` selects.
-  template <class Pick> void for_each_used(Pick pick) {
+  template <class Pick> void for_each_used(Pick pick, bool keep_global = false) {
     for (uint32_t left = used_; left != 0; left &= left - 1) {
       const auto index = static_cast<unsigned>(__builtin_ctz(left));
       const unsigned c = index / 3, a = index % 3;
       if (!pick(c, a)) continue;
-      flush_table(index);
+      const bool keeps = keep_global && (c == context_of(Privilege::Supervisor) || c == context_of(Privilege::Machine));
+      if (keeps)
+        flush_table_keeping_global(index);
+      else
+        flush_table(index);
     }
   }
   static constexpr unsigned kTables = kContexts * 3; // (context, access kind)
@@ -234,6 +248,29 @@ private:
     }
     r.count = 0;
     used_ &= ~(uint32_t{1} << table);
+  }
+
+  // As flush_table, but global entries stay, and stay noted.
+  void flush_table_keeping_global(unsigned table) {
+    Recent& r = recent_[table];
+    TlbEntry* t = table_of(table);
+    Recent kept;
+    const auto visit = [&](unsigned i) {
+      if (t[i].tag == TlbEntry::kInvalidTag) return;
+      if (!t[i].global) {
+        t[i].tag = TlbEntry::kInvalidTag;
+        return;
+      }
+      if (kept.count < kRecent) kept.index[kept.count] = static_cast<uint16_t>(i);
+      if (kept.count <= kRecent) ++kept.count;
+    };
+    if (r.count <= kRecent) {
+      for (unsigned i = 0; i < r.count; ++i) visit(r.index[i]);
+    } else {
+      for (unsigned i = 0; i < kEntries; ++i) visit(i);
+    }
+    r = kept;
+    if (kept.count == 0) used_ &= ~(uint32_t{1} << table);
   }
 
   ZeroPages storage_{sizeof(TlbEntry) * kTables * kEntries};

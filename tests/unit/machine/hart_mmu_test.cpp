@@ -234,6 +234,75 @@ TEST_F(HartMmuTest, OneAddressFenceInAMegapageDropsItsOtherPages) {
   EXPECT_EQ(hart.x(a0), 6u);
 }
 
+// Two address spaces (ASIDs 1 and 2) share a global kernel page and map one user address to
+// different pages: after each satp switch the user address reads its own space's page, and the
+// kernel page reads the same; SFENCE.VMA with an ASID and no address drops the non-global ones.
+TEST_F(HartMmuTest, SatpSwitchKeepsGlobalMappingsOnly) {
+  constexpr uint64_t G = 32;
+  use_mode(8, 3);
+  const uint64_t root1 = kTables, root2 = kRamBase + 0x280000;
+  map(kCode, kCode, V | R | X | A | G);
+  map(0xc0000000, kPage, V | R | A | G);             // the kernel page, global
+  const uint64_t user1 = map(0x40000000, kPage + 0x1000, V | R | A); // root 1's user page
+  // Root 2: a copy of root 1's top level (the same next-level tables: the kernel half), then its
+  // own user mapping.
+  for (uint64_t i = 0; i < 512; ++i) put64(root2 + 8 * i, get64(root1 + 8 * i));
+  const uint64_t user2_table = next_table_;
+  next_table_ += 0x2000;
+  put64(root2 + ((0x40000000 >> 30) & 0x1ff) * 8, ((user2_table >> 12) << 10) | V);
+  put64(user2_table, (((user2_table + 0x1000) >> 12) << 10) | V);
+  put64(user2_table + 0x1000, (((kPage + 0x2000) >> 12) << 10) | V | R | A);
+  put64(kPage, 7);
+  put64(kPage + 0x1000, 1);
+  put64(kPage + 0x2000, 2);
+  const uint64_t satp1 = (uint64_t{8} << 60) | (uint64_t{1} << 44) | (root1 >> 12);
+  const uint64_t satp2 = (uint64_t{8} << 60) | (uint64_t{2} << 44) | (root2 >> 12);
+  hart.set_x(a1, 0x40000000);
+  hart.set_x(a2, 0xc0000000);
+  hart.set_x(a4, satp2);
+  hart.set_x(a5, satp1);
+  cursor = kCode;
+  // s0..: user, kernel in space 1; user, kernel in space 2; user in space 1 again.
+  emit({ld(s0, a1, 0), ld(s1, a2, 0), csrrw(zero, csr::kSatp, a4), ld(t0, a1, 0), ld(t1, a2, 0),
+        csrrw(zero, csr::kSatp, a5), ld(t2, a1, 0), ecall()});
+  hart.set_csr(csr::kSatp, satp1);
+  hart.set_pc(kCode);
+  hart.set_privilege(1);
+  ASSERT_EQ(run_to_trap(), 9u);
+  EXPECT_EQ(hart.x(s0), 1u);
+  EXPECT_EQ(hart.x(s1), 7u);
+  EXPECT_EQ(hart.x(t0), 2u);
+  EXPECT_EQ(hart.x(t1), 7u);
+  EXPECT_EQ(hart.x(t2), 1u);
+  // Root 1's user page moves; SFENCE.VMA x0, asid (no address) must drop the old translation.
+  put64(user1, (((kPage + 0x2000) >> 12) << 10) | V | R | A);
+  hart.set_x(a3, 1);
+  cursor = kCode;
+  emit({ld(s0, a1, 0), sfence_vma(zero, a3), ld(s1, a1, 0), ecall()});
+  hart.set_pc(kCode);
+  hart.set_privilege(1);
+  ASSERT_EQ(run_to_trap(), 9u);
+  EXPECT_EQ(hart.x(s1), 2u);
+}
+
+// A global mapping does not outlive a change of translation mode (Sv39 to Bare).
+TEST_F(HartMmuTest, ModeChangeDropsGlobalMappings) {
+  constexpr uint64_t G = 32;
+  use_mode(8, 3);
+  map(kCode, kCode, V | R | X | A | G);
+  map(kRamBase + 0x500000, kPage, V | R | A | G); // a global page whose address is also physical
+  put64(kPage, 7);
+  put64(kRamBase + 0x500000, 9);
+  hart.set_x(a1, kRamBase + 0x500000);
+  cursor = kCode;
+  emit({ld(s0, a1, 0), csrrw(zero, csr::kSatp, zero), ld(s1, a1, 0), ecall()});
+  hart.set_pc(kCode);
+  hart.set_privilege(1);
+  ASSERT_EQ(run_to_trap(), 9u);
+  EXPECT_EQ(hart.x(s0), 7u);
+  EXPECT_EQ(hart.x(s1), 9u);
+}
+
 TEST_F(HartMmuTest, Sv48TranslatesAndChecksCanonicalForm) {
   use_mode(9, 4);
   map(0x0000400000000000u, kPage, V | R | A);

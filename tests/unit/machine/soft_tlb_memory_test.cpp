@@ -150,5 +150,39 @@ TEST(SoftTlbSuperpages, GuestSuperpagesDoNotWidenHostFlushes) {
   EXPECT_TRUE(tlb.entry(1, Access::Load, host).maps(host));
 }
 
+// A change of address space keeps the S and M contexts' global entries (a kernel's mappings),
+// drops the rest, and the kept ones stay findable by the next full flush, whether the table was
+// flushed from its list of installed entries or scanned whole.
+TEST(SoftTlbGlobal, AddressSpaceChangeKeepsOnlySupervisorAndMachineGlobals) {
+  for (const unsigned entries : {8u, 300u}) { // below and above what a table notes one by one
+    SoftTlb tlb;
+    const auto put = [&](unsigned context, uint64_t va, bool global) {
+      install(tlb, context, Access::Load, va);
+      tlb.entry(context, Access::Load, va).global = global;
+    };
+    for (uint64_t i = 0; i < entries; ++i) {
+      put(1, 0xffffffd800000000 + (i << 12), true); // kernel (S, global)
+      put(1, 0x10000 + (i << 12), false);           // user memory the kernel touched (S, not global)
+    }
+    put(2, 0x80000000, true);  // M's bare view
+    put(0, 0x20000, true);     // a U page marked global: U contexts keep nothing
+    tlb.flush_host_address_space();
+    for (uint64_t i = 0; i < entries; ++i) {
+      const uint64_t kernel = 0xffffffd800000000 + (i << 12), user = 0x10000 + (i << 12);
+      EXPECT_TRUE(tlb.entry(1, Access::Load, kernel).maps(kernel)) << entries << " " << i;
+      EXPECT_FALSE(tlb.entry(1, Access::Load, user).maps(user)) << entries << " " << i;
+    }
+    EXPECT_TRUE(tlb.entry(2, Access::Load, 0x80000000).maps(0x80000000));
+    EXPECT_FALSE(tlb.entry(0, Access::Load, 0x20000).maps(0x20000));
+    tlb.flush_host_address_space(); // again: the kept entries were noted again
+    tlb.flush_host();
+    for (uint64_t i = 0; i < entries; ++i) {
+      const uint64_t kernel = 0xffffffd800000000 + (i << 12);
+      EXPECT_FALSE(tlb.entry(1, Access::Load, kernel).maps(kernel)) << entries << " " << i;
+    }
+    EXPECT_FALSE(tlb.entry(2, Access::Load, 0x80000000).maps(0x80000000));
+  }
+}
+
 } // namespace
 } // namespace nimbus::test
