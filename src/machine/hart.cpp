@@ -279,6 +279,8 @@ void Hart::run_translated(Block*& block, uint64_t steps, uint64_t budget, uint64
 
 Block* Hart::fetch_block() {
   const uint64_t pc = pc_;
+  note_fetched_page(pc);
+  note_fetched_page(pc + 2); // an instruction across the page's end
   TlbEntry& entry = tlb_.entry(fetch_context_, Access::Fetch, pc);
   uint64_t paddr;
   if (entry.maps(pc)) {

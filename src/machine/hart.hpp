@@ -226,7 +226,22 @@ private:
   void retire(uint64_t count);
 
   // Translation or decoded code changed: remembered block successors are no longer valid.
-  void break_chains() { ++chain_epoch_; }
+  void break_chains() {
+    ++chain_epoch_;
+    fetched_pages_.fill(0);
+  }
+  // The virtual pages blocks were fetched from in this chain epoch, by a hash of the page number
+  // (a false yes costs a needless break): the pcs that block links and the JIT's lookup table
+  // hold. Only a flush of one of them can make a remembered successor stale.
+  static constexpr unsigned kFetchedPageBits = 4096;
+  void note_fetched_page(uint64_t pc) {
+    const auto bit = static_cast<unsigned>(pc >> 12) % kFetchedPageBits;
+    fetched_pages_[bit / 64] |= uint64_t{1} << (bit % 64);
+  }
+  bool fetched_from(uint64_t vaddr) const {
+    const auto bit = static_cast<unsigned>(vaddr >> 12) % kFetchedPageBits;
+    return (fetched_pages_[bit / 64] >> (bit % 64)) & 1;
+  }
   void flush_tlb() {
     tlb_.flush();
     tlb_.retag_user_roots(user_context_, satp_);
@@ -249,10 +264,11 @@ private:
     tlb_.retag_user_roots(user_context_, satp_);
     break_chains();
   }
-  // SFENCE.VMA with an address, V=0: that page's entries and every superpage-derived one.
+  // SFENCE.VMA with an address, V=0: that page's entries and every superpage-derived one. Block
+  // links and the JIT's lookup table stay unless a block was fetched from the page in this
+  // epoch, or superpages went (Linux flushes one user data page after each page fault).
   void flush_host_tlb_page(uint64_t vaddr) {
-    tlb_.flush_host_page(vaddr);
-    break_chains();
+    if (tlb_.flush_host_page(vaddr) || fetched_from(vaddr)) break_chains();
   }
 
   // ---- traps (trap.cpp)
@@ -416,6 +432,7 @@ private:
   uint64_t csr_read_bias_ = 0, csr_write_bias_ = 0;
   uint64_t next_timer_poll_ = 0;
   uint64_t chain_epoch_ = 1;
+  std::array<uint64_t, kFetchedPageBits / 64> fetched_pages_{}; // note_fetched_page
   uint64_t fence_i_switches_ = ~uint64_t{0}; // reservations_.switches() at the last FENCE.I that dropped code
   uint64_t dma_generation_seen_ = 0;
   void drop_code_written_by_dma();

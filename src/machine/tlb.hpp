@@ -104,11 +104,13 @@ public:
   // superpage-derived entry when vaddr lies in a superpage one came from (a superset of the leaf
   // entries that could translate vaddr, as the spec allows), keeping the rest of the working set:
   // a kernel's linear map (superpages) survives its flushes of user pages.
-  void flush_host_page(uint64_t vaddr) {
-    if (in_superpage_range(vaddr)) {
+  // Returns true when more than vaddr's 4 KiB page went (superpage-derived entries, or all).
+  bool flush_host_page(uint64_t vaddr) {
+    const bool superpages = in_superpage_range(vaddr);
+    if (superpages) {
       if (superpages_lost_) {
         flush_host();
-        return;
+        return true;
       }
       for (TlbEntry* e : superpages_) e->tag = TlbEntry::kInvalidTag;
       forget_superpages();
@@ -120,6 +122,7 @@ public:
         if (e.maps(vaddr)) e.tag = TlbEntry::kInvalidTag;
       }
     }
+    return superpages;
   }
   void flush_access(Access access) {
     for_each_used([access](unsigned, unsigned a) { return a == static_cast<unsigned>(access); });
