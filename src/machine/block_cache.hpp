@@ -176,6 +176,11 @@ public:
     if (reset_pending_) reset_arena();
   }
   size_t size() const { return blocks_; }
+  // Visits every block in the cache (not the dropped ones).
+  template <class Visit> void for_each_block(Visit visit) {
+    for (Block* head : buckets_)
+      for (Block* block = head; block != nullptr; block = block->hash_next) visit(*block);
+  }
   bool full() const {
     return cached_ops_ >= kMaxCachedOps || used_ + kRoomForBlock > kArenaBytes;
   }

@@ -377,8 +377,8 @@ private:
   // in the interpreter; pins driven from other threads are seen at the next timer poll point at
   // the latest. `fail` is entered with the block not counted, to return to the dispatcher with
   // exactly the state after it. Clobbers rax (and rsi on the slow path unless `keep_rsi`).
-  void end_check(Xbyak::Label& fail, bool keep_rsi = false) {
-    count_check(fail, keep_rsi);
+  void end_check(Xbyak::Label& fail) {
+    count_check(fail);
     dma_check(fail);
   }
   // The countdown part of the check: all an internal edge needs. Other threads' DMA (the only
@@ -387,41 +387,21 @@ private:
   // did is seen at once: an out-of-line call that goes on with the block sets the countdown's
   // sign bit (force_full_check), so the next check of any kind takes the limit path, which
   // clears it and looks at everything before going on.
-  void count_check(Xbyak::Label& fail, bool keep_rsi) {
+  void count_check(Xbyak::Label& fail) {
     Xbyak::Label& top = labels_.emplace_back();
     Xbyak::Label& limit = labels_.emplace_back();
-    Xbyak::Label& forced = labels_.emplace_back();
     const uint32_t count = cur_sub().block->count;
     L(top);
     sub(r15, count);
     jle(limit, T_NEAR); // signed: a forced countdown is negative
     Xbyak::Label* const f = &fail;
-    later([this, f, count, keep_rsi, &top, &limit, &forced]() {
+    later([this, f, count, &top, &limit]() {
       L(limit);
       add(r15, count);
-      btr(r15, 63);
-      jc(forced, T_NEAR);
-      // The budget ran out: the timer poll point (go on when it finds nothing to do) or run()'s end.
-      mov(qword[rbx + l_.jit_left], r15);
-      if (keep_rsi) {
-        push(rsi);
-        push(rsi);
-      }
-      mov(rdi, rbx);
-      call_out(reinterpret_cast<const void*>(&Runtime::chain_limit));
-      if (keep_rsi) {
-        pop(rsi);
-        pop(rsi);
-      }
-      mov(r15, qword[rbx + l_.jit_left]);
+      call_thunk(thunks_.count_limit);
       test(eax, eax);
-      jz(*f, T_NEAR);
-      jmp(top, T_NEAR);
-      // An out-of-line call went on with the block: look at everything, then count the block.
-      L(forced);
-      mov(rax, ptr[reinterpret_cast<uint64_t>(l_.dma_generation)]);
-      full_check(*f);
-      jmp(top, T_NEAR);
+      jnz(top, T_NEAR);
+      jmp(*f, T_NEAR);
     });
   }
   // The DMA part, after count_check passed (the block counted): the bus's DMA generation is the
@@ -430,36 +410,20 @@ private:
   void dma_check(Xbyak::Label& fail) {
     Xbyak::Label& full = labels_.emplace_back();
     Xbyak::Label& pass = labels_.emplace_back();
-    Xbyak::Label& undo = labels_.emplace_back();
     const uint32_t count = cur_sub().block->count;
     mov(rax, ptr[reinterpret_cast<uint64_t>(l_.dma_generation)]); // moffs64: one instruction
     cmp(rax, qword[rbx + l_.check_generation]);
     jne(full, T_NEAR);
     L(pass);
     Xbyak::Label* const f = &fail;
-    later([this, f, count, &full, &pass, &undo]() {
+    later([this, f, count, &full, &pass]() {
       L(full); // rax: the DMA generation
-      full_check(undo);
-      jmp(pass, T_NEAR);
-      L(undo);
+      call_thunk(thunks_.full_check);
+      test(eax, eax);
+      jnz(pass, T_NEAR);
       add(r15, count);
       jmp(*f, T_NEAR);
     });
-  }
-  // Jumps to `fail` when an exit was requested, an enabled interrupt is pending or DMA wrote
-  // memory (rax: the DMA generation); else notes the generation as checked. Clobbers rcx, rdi.
-  void full_check(Xbyak::Label& fail) {
-    cmp(byte[rbx + l_.exit_requested], 0);
-    jne(fail, T_NEAR);
-    mov(rcx, qword[rbx + l_.mip]);
-    or_(rcx, qword[rbx + l_.sstc_pending]);
-    mov(rdi, reinterpret_cast<uint64_t>(l_.pins));
-    or_(rcx, qword[rdi]);
-    test(qword[rbx + l_.mie], rcx);
-    jnz(fail, T_NEAR);
-    cmp(rax, qword[rbx + l_.dma_seen]);
-    jne(fail, T_NEAR);
-    mov(qword[rbx + l_.check_generation], rax);
   }
   void force_full_check() { emit_force_full_check(*this, l_.check_generation); }
   // Interpreter code reads the running block's pc from block_pc_: the unit keeps it in memory
@@ -580,8 +544,7 @@ private:
   void leave_to(int64_t delta) {
     region_pc_plus(rax, cur_sub().delta + delta);
     mov(qword[rbx + l_.pc], rax);
-    store_written();
-    jmp_exit();
+    jmp(cur_sub().sync_exit, T_NEAR); // the block's one copy of the register stores and exit
   }
   // A normal end of the block at its pc + `delta`, known at translation time. A block of the
   // same unit (the block itself in a loop) is a plain jump: the unit is alive (anything that drops
@@ -596,7 +559,7 @@ private:
       leave_to(delta);
     });
     if (internal_target(delta))
-      count_check(fail, false); // an internal edge: the unit goes on
+      count_check(fail); // an internal edge: the unit goes on
     else
       end_check(fail);
     exit_checked(delta);
@@ -640,7 +603,7 @@ private:
   void exit_dynamic() {
     mov(qword[rbx + l_.pc], rsi);
     store_written();
-    end_check(cur_sub().exit_label, true);
+    end_check(cur_sub().exit_label); // the shared slow path keeps rsi
     mov(rax, rsi);
     cur_sub().lookup_used = true;
     jmp(cur_sub().lookup, T_NEAR);
@@ -867,7 +830,7 @@ private:
     });
     // An internal way needs only the countdown (count_check); a way out of the unit checks DMA too.
     const auto k = internal_target(taken), j = internal_target(next);
-    count_check(fail, false);
+    count_check(fail);
     if (!k && !j) dma_check(fail);
     compare(op.rs1, op.rs2);
     if (k) {
@@ -1672,13 +1635,16 @@ private:
 class StubEmitter : public Xbyak::CodeGenerator {
 public:
   StubEmitter(size_t max, uint8_t* at, const Layout& layout)
-      : Xbyak::CodeGenerator(max, at), jit_left_(layout.jit_left), check_generation_(layout.check_generation) {}
+      : Xbyak::CodeGenerator(max, at), l_(layout), jit_left_(layout.jit_left), check_generation_(layout.check_generation) {}
   const uint8_t* enter = nullptr;
   const uint8_t* exit = nullptr;
   const uint8_t* load[4][2] = {};
   const uint8_t* store[4] = {};
+  const uint8_t* count_limit = nullptr;
+  const uint8_t* full_check = nullptr;
   void emit() {
     emit_entry_and_exit();
+    emit_checks();
     for (unsigned log = 0; log < 4; ++log) {
       for (unsigned sign = 0; sign < (log == 3 ? 1u : 2u); ++sign) load[log][sign] = emit_load(log, sign != 0);
       if (log == 3) load[3][1] = load[3][0]; // 8 bytes: nothing to extend
@@ -1735,6 +1701,49 @@ private:
     for (const auto& reg : {r11, r10, r9, r8}) pop(reg);
   }
   void force_full_check() { emit_force_full_check(*this, check_generation_); }
+  // The per-block check's slow paths (MissThunks::count_limit, full_check), entered by a call
+  // from a unit: eax nonzero to go on (count the block again), zero to leave the unit.
+  void emit_checks() {
+    Xbyak::Label forced, failed;
+    // In: r15 the countdown before this block's count came off. Keeps rsi and the guest
+    // registers in r8-r11 (five saves: the call below is 16-byte aligned).
+    align(16);
+    count_limit = getCurr();
+    btr(r15, 63);
+    jc(forced, T_NEAR);
+    // The budget ran out: the timer poll point (go on when it finds nothing to do) or run()'s end.
+    mov(qword[rbx + jit_left_], r15);
+    for (const auto& reg : {r8, r9, r10, r11, rsi}) push(reg);
+    mov(rdi, rbx);
+    mov(rax, reinterpret_cast<uint64_t>(&Runtime::chain_limit));
+    call(rax);
+    for (const auto& reg : {rsi, r11, r10, r9, r8}) pop(reg);
+    mov(r15, qword[rbx + jit_left_]);
+    ret();
+    // An out-of-line call went on with the block: look at everything, then count the block.
+    L(forced);
+    mov(rax, ptr[reinterpret_cast<uint64_t>(l_.dma_generation)]);
+    // In: rax the DMA generation. Leaves when an exit was requested, an enabled interrupt is
+    // pending or DMA wrote memory; else notes the generation as checked. Clobbers rcx, rdi.
+    align(16);
+    full_check = getCurr();
+    cmp(byte[rbx + l_.exit_requested], 0);
+    jne(failed, T_NEAR);
+    mov(rcx, qword[rbx + l_.mip]);
+    or_(rcx, qword[rbx + l_.sstc_pending]);
+    mov(rdi, reinterpret_cast<uint64_t>(l_.pins));
+    or_(rcx, qword[rdi]);
+    test(qword[rbx + l_.mie], rcx);
+    jnz(failed, T_NEAR);
+    cmp(rax, qword[rbx + l_.dma_seen]);
+    jne(failed, T_NEAR);
+    mov(qword[rbx + check_generation_], rax);
+    mov(eax, 1);
+    ret();
+    L(failed);
+    xor_(eax, eax);
+    ret();
+  }
   void emit_entry_and_exit() {
     Xbyak::Label mode;
     enter = getCurr();
@@ -1768,6 +1777,7 @@ private:
     dd(0x1f80); // round to nearest even, every exception masked, no flush-to-zero or denormals-are-zero
   }
 
+  const Layout& l_;
   int32_t jit_left_;
   int32_t check_generation_;
 };
@@ -1833,12 +1843,24 @@ void Translator::emit_stubs() {
     for (unsigned sign = 0; sign < 2; ++sign) thunks_.load[log][sign] = code_.executable(stubs.load[log][sign]);
     thunks_.store[log] = code_.executable(stubs.store[log]);
   }
+  thunks_.count_limit = code_.executable(stubs.count_limit);
+  thunks_.full_check = code_.executable(stubs.full_check);
   code_.commit(stubs.getSize());
   stub_bytes_ = code_.used();
 }
 
-void Translator::flush_everything() {
-  hart_.blocks_.clear(); // blocks_cleared() frees the code
+// The code cache is full: every unit goes, the decoded blocks stay. A block that was hot stays
+// hot and is translated again when it next runs (not decoded and interpreted up to the
+// threshold again, as after a clear of the block cache). Only the dispatcher calls translate(),
+// so no native code is running.
+void Translator::drop_all_code() {
+  hart_.blocks_.for_each_block([](Block& block) {
+    block.jit_code = nullptr;
+    block.heat = 0;
+    if (block.jit != nullptr) *block.jit = JitBlock{};
+  });
+  code_.reset_to(stub_bytes_);
+  for (unsigned i = 0; i < kLookupEntries; ++i) lookup_[i] = LookupEntry{};
   hart_.break_chains();
 }
 
@@ -2003,7 +2025,7 @@ bool Translator::translate(Block& block) {
     region_blocks_ += region.size() - 1;
   } catch (const Xbyak::Error&) {
     // The cache is full (the only error a well-formed block can meet): start over.
-    flush_everything();
+    drop_all_code();
     return false;
   }
   return true;

@@ -55,6 +55,8 @@ struct LookupEntry {
 struct MissThunks {
   const void* load[4][2] = {}; // [log2 of the size][sign-extending]
   const void* store[4] = {};   // [log2 of the size]
+  const void* count_limit = nullptr; // the per-block check's slow paths (StubEmitter::emit_checks)
+  const void* full_check = nullptr;
 };
 
 class Translator final : public BlockRetireListener {
@@ -110,7 +112,7 @@ private:
   bool fetch_uniform(uint64_t paddr) const;
   std::vector<Block*> region_of(Block& entry) const;
   void emit_stubs();
-  void flush_everything();
+  void drop_all_code();
   void dump(const Block& block, const uint8_t* start, size_t size) const;
   void patch(const JitExit& exit, const void* target);
   void unlink(JitExit& exit);
