@@ -1,6 +1,6 @@
 // Emission of x86-64 for one native unit: a decoded block, or a block and the blocks of its page
 // it loops through (docs/jit.md). Host register use:
-//   rbx            the Hart*
+//   rbx            the Hart*, plus Layout::bias
 //   r15            the chain budget's countdown (Hart::jit_left_)
 //   rbp, r12-r14   guest registers (callee-saved: they survive helper calls)
 //   r8-r11         guest registers (caller-saved: pushed around out-of-line calls)
@@ -628,7 +628,7 @@ private:
     sync_block_pc();
     btr(r15, 63); // an earlier call's force_full_check: this call forces it again if it goes on
     mov(qword[rbx + l_.jit_left], r15); // the CSR thunk reads the chain's count
-    mov(rdi, rbx);
+    lea(rdi, ptr[rbx - l_.bias]); // the Hart*
     mov(rsi, reinterpret_cast<uint64_t>(&op));
     // Only CSR instructions read instret/cycle: they go through the thunk that retires the
     // chained blocks first; every other handler is called directly.
@@ -1694,7 +1694,7 @@ private:
   void call_runtime(const void* function) {
     for (const auto& reg : {r8, r9, r10, r11}) push(reg);
     sub(rsp, 8);
-    mov(rdi, rbx);
+    lea(rdi, ptr[rbx - l_.bias]); // the Hart*
     mov(rax, reinterpret_cast<uint64_t>(function));
     call(rax);
     add(rsp, 8);
@@ -1714,7 +1714,7 @@ private:
     // The budget ran out: the timer poll point (go on when it finds nothing to do) or run()'s end.
     mov(qword[rbx + jit_left_], r15);
     for (const auto& reg : {r8, r9, r10, r11, rsi}) push(reg);
-    mov(rdi, rbx);
+    lea(rdi, ptr[rbx - l_.bias]); // the Hart*
     mov(rax, reinterpret_cast<uint64_t>(&Runtime::chain_limit));
     call(rax);
     for (const auto& reg : {rsi, r11, r10, r9, r8}) pop(reg);
@@ -1756,7 +1756,7 @@ private:
     sub(rsp, 8);
     stmxcsr(dword[rsp]);
     ldmxcsr(dword[rip + mode]);
-    mov(rbx, rdi);
+    lea(rbx, ptr[rdi + l_.bias]); // rbx: the hart, biased (Layout)
     mov(r15, qword[rbx + jit_left_]);
     jmp(rsi);
     align(16);
@@ -1788,40 +1788,43 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
   if (const char* dir = std::getenv("NIMBUS_JIT_DUMP"); dir != nullptr && *dir != '\0') dump_dir_ = dir;
   Layout& l = layout_;
   const Hart& h = hart;
-  l.x = offset_of(h, h.x_);
-  l.pc = offset_of(h, h.pc_);
-  l.block_pc = offset_of(h, h.block_pc_);
-  l.block_retired = offset_of(h, h.block_retired_);
-  l.data_context = offset_of(h, h.data_context_);
-  l.data_tables = offset_of(h, h.jit_data_tables_);
-  l.fetch_context = offset_of(h, h.fetch_context_);
-  l.exit_requested = offset_of(h, h.exit_requested_);
-  l.mip = offset_of(h, h.mip_);
-  l.sstc_pending = offset_of(h, h.sstc_pending_);
-  l.mie = offset_of(h, h.mie_);
-  l.chain_epoch = offset_of(h, h.chain_epoch_);
-  l.tlb = offset_of(h, *h.tlb_.base_slot());
-  l.jit_left = offset_of(h, h.jit_left_);
-  l.check_generation = offset_of(h, h.jit_check_generation_);
-  l.region_pc = offset_of(h, h.jit_region_pc_);
-  l.hints = offset_of(h, h.jit_hints_);
+  // x1 at -128 from rbx: x1..x31 within a signed byte.
+  l.bias = offset_of(h, h.x_) + 8 + 128;
+  const auto at = [&](const auto& field) { return offset_of(h, field) - l.bias; };
+  l.x = at(h.x_);
+  l.pc = at(h.pc_);
+  l.block_pc = at(h.block_pc_);
+  l.block_retired = at(h.block_retired_);
+  l.data_context = at(h.data_context_);
+  l.data_tables = at(h.jit_data_tables_);
+  l.fetch_context = at(h.fetch_context_);
+  l.exit_requested = at(h.exit_requested_);
+  l.mip = at(h.mip_);
+  l.sstc_pending = at(h.sstc_pending_);
+  l.mie = at(h.mie_);
+  l.chain_epoch = at(h.chain_epoch_);
+  l.tlb = at(*h.tlb_.base_slot());
+  l.jit_left = at(h.jit_left_);
+  l.check_generation = at(h.jit_check_generation_);
+  l.region_pc = at(h.jit_region_pc_);
+  l.hints = at(h.jit_hints_);
   l.hint_slots = Hart::kJitHints;
-  l.addends = offset_of(h, h.jit_addends_);
-  l.addend_budgets = offset_of(h, h.jit_addend_budgets_);
-  l.rewritten_sites = offset_of(h, h.jit_rewritten_sites_);
+  l.addends = at(h.jit_addends_);
+  l.addend_budgets = at(h.jit_addend_budgets_);
+  l.rewritten_sites = at(h.jit_rewritten_sites_);
   l.addend_slots = Hart::kJitAddends;
-  l.jit_block = offset_of(h, h.jit_block_);
-  l.dma_seen = offset_of(h, h.dma_generation_seen_);
-  l.link_from = offset_of(h, h.jit_link_from_);
-  l.f = offset_of(h, h.f_);
-  l.mstatus = offset_of(h, h.mstatus_);
-  l.vsstatus = offset_of(h, h.vsstatus_);
-  l.virt = offset_of(h, h.virt_);
-  l.fflags = offset_of(h, h.fflags_);
-  l.frm = offset_of(h, h.frm_);
+  l.jit_block = at(h.jit_block_);
+  l.dma_seen = at(h.dma_generation_seen_);
+  l.link_from = at(h.jit_link_from_);
+  l.f = at(h.f_);
+  l.mstatus = at(h.mstatus_);
+  l.vsstatus = at(h.vsstatus_);
+  l.virt = at(h.virt_);
+  l.fflags = at(h.fflags_);
+  l.frm = at(h.frm_);
   static_assert(sizeof(h.fflags_) == 1 && sizeof(h.frm_) == 1);
   static_assert(sizeof(h.virt_) == 1);
-  l.link_exit = offset_of(h, h.jit_link_exit_);
+  l.link_exit = at(h.jit_link_exit_);
   l.pins = hart.pins_.level_address();
   l.dma_generation = hart.bus_.dma_generation_address();
   static_assert(sizeof(h.block_retired_) == 8 && sizeof(h.fetch_context_) == 4 && sizeof(h.data_context_) == 4);

@@ -23,8 +23,12 @@ class Hart;
 
 namespace nimbus::machine::jit {
 
-// Byte offsets of the hart and block fields generated code touches (computed from live objects).
+// Byte offsets of the hart and block fields generated code touches (computed from live objects),
+// from rbx, which points `bias` bytes into the hart: the guest registers then sit within a
+// signed byte of it, and their loads and stores take a 1-byte displacement (4-byte
+// instructions, not 7).
 struct Layout {
+  int32_t bias = 0;
   int32_t x = 0, pc = 0, block_pc = 0, block_retired = 0, data_context = 0, fetch_context = 0;
   int32_t exit_requested = 0, mip = 0, sstc_pending = 0, mie = 0, chain_epoch = 0, tlb = 0;
   int32_t jit_left = 0, jit_block = 0, dma_seen = 0, link_from = 0, link_exit = 0, check_generation = 0;
