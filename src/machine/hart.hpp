@@ -176,6 +176,7 @@ public:
   // tests), and the blocks translated into other blocks' units so far.
   void set_jit_region_blocks(unsigned n);
   uint64_t jit_region_blocks() const;
+  uint64_t jit_if_conversions() const;
   size_t decoded_blocks() const { return blocks_.size(); }
 
   // Debugging (the gdb stub, machine/gdb; docs/gdb.md). Between run() calls only.

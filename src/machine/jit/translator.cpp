@@ -227,6 +227,7 @@ public:
   // Offsets in the emitted code.
   size_t chain_entry = 0;            // where other blocks jump, the pc in rax (the dispatcher entry is offset 0)
   unsigned exits = 0;                // patchable direct exits
+  unsigned if_conversions = 0;       // branches run as one path (if_convert)
   size_t site[2] = {};               // their rel32 fields
   uint64_t target_paddr[2] = {};
 
@@ -474,7 +475,10 @@ private:
       host_[r] = pool[next++];
     }
   }
-  std::optional<Xbyak::Reg64> host(unsigned r) const { return r < kGuestRegisters ? host_[r] : std::nullopt; }
+  std::optional<Xbyak::Reg64> host(unsigned r) const {
+    if (r >= kGuestRegisters) return std::nullopt;
+    return renamed_[r] ? renamed_[r] : host_[r];
+  }
   Xbyak::Address slot(unsigned r) { return qword[rbx + l_.x + static_cast<int32_t>(8 * r)]; }
 
   void get(const Xbyak::Reg64& dst, unsigned r) {
@@ -830,6 +834,7 @@ private:
     });
     // An internal way needs only the countdown (count_check); a way out of the unit checks DMA too.
     const auto k = internal_target(taken), j = internal_target(next);
+    if (k && j && if_convert(op, *j, *k, fail)) return; // the fall-through way as the side: it ends where the taken way starts
     count_check(fail);
     if (!k && !j) dma_check(fail);
     compare(op.rs1, op.rs2);
@@ -847,6 +852,112 @@ private:
       exit_checked(next);
       L(to_taken);
       exit_checked(taken);
+    }
+  }
+
+  // ---- if-conversion
+  // A branch around a few ALU ops (`if (x) crc = f(crc)`: a CRC's bit loop, a min or max) whose
+  // outcome the data decides is a host branch miss half the time. The fall-through way (`side`)
+  // is then a block of the unit that starts with at most kMaxConverted pure ALU ops and goes on
+  // with exactly the instructions of the taken way's block (`join`: the decoder ran on into
+  // them). Both ways run as one path: the side's leading ops compute into scratch registers,
+  // cmov commits them when the branch would not be taken, and takes their count off the budget;
+  // then the join's code runs. Its check at its end is the side block's own end, so it counts
+  // and checks at the interpreter's points (a trap in the join's ops counts the side's ops plus
+  // its index, as the side block's op would). Near the budget's end (the countdown at most the
+  // side's count: it must stay positive between checks) the branch runs as a branch.
+  static constexpr size_t kMaxConverted = 4;
+  static size_t converted_ops(const Block& side, const Block& join) {
+    const size_t n = side.ops.size(), m = join.ops.size();
+    if (n <= m) return 0;
+    const size_t k = n - m;
+    if (k > kMaxConverted || side.count != k + join.count) return 0;
+    if (side.paddr + side.ops[k].offset != join.paddr) return 0;
+    for (size_t i = 0; i < m; ++i)
+      if (side.ops[k + i].bits != join.ops[i].bits || side.ops[k + i].op != join.ops[i].op) return 0;
+    unsigned written = 0;
+    std::array<bool, kGuestRegisters> seen{};
+    for (size_t i = 0; i < k; ++i) {
+      const BlockOp& o = side.ops[i];
+      switch (o.op) {
+      case Op::Addi: case Op::Xori: case Op::Ori: case Op::Andi: case Op::Slli: case Op::Srli: case Op::Srai:
+      case Op::Add: case Op::Sub: case Op::Xor: case Op::Or: case Op::And: case Op::Addiw: case Op::Slliw:
+      case Op::Srliw: case Op::Sraiw: case Op::Addw: case Op::Subw: case Op::Lui:
+        break;
+      default: return 0; // shifts by a register and products use rcx and rdx; the rest may not be inline
+      }
+      if (o.rd == 0 || o.rd >= kGuestRegisters) return 0;
+      if (!seen[o.rd]) {
+        seen[o.rd] = true;
+        if (++written > 3) return 0; // rsi, rdi, rdx
+      }
+    }
+    return k;
+  }
+  bool if_convert(const BlockOp& op, size_t side_index, size_t join_index, Xbyak::Label& fail) {
+    const Block& side = *subs_[side_index].block;
+    if (side_index == cur_ || join_index == side_index) return false;
+    const size_t k = converted_ops(side, *subs_[join_index].block);
+    if (k == 0) return false;
+    ++if_conversions;
+    count_check(fail);
+    Xbyak::Label& plain = labels_.emplace_back();
+    cmp(r15, static_cast<uint32_t>(k));
+    jle(plain, T_NEAR);
+    // Each register the side writes gets a scratch copy, and the side's ops run on the copies.
+    const Xbyak::Reg64 scratch[3] = {rsi, rdi, rdx};
+    std::vector<std::pair<unsigned, Xbyak::Reg64>> copies;
+    for (size_t i = 0; i < k; ++i) {
+      const unsigned r = side.ops[i].rd;
+      if (renamed_[r]) continue;
+      const Xbyak::Reg64 t = scratch[copies.size()];
+      load_into(t, r);
+      renamed_[r] = t;
+      copies.emplace_back(r, t);
+    }
+    const BlockOps* const ops_before = cur_ops_;
+    const size_t index_before = cur_index_;
+    cur_ops_ = &side.ops; // upper_half_dead looks ahead among the side's ops
+    for (size_t i = 0; i < k; ++i) {
+      cur_index_ = i;
+      alu(side.ops[i]);
+    }
+    cur_ops_ = ops_before;
+    cur_index_ = index_before;
+    for (const auto& [r, t] : copies) renamed_[r] = std::nullopt;
+    // Commit when the branch is not taken (it goes through the side).
+    compare(op.rs1, op.rs2);
+    lea(rcx, ptr[r15 - static_cast<int32_t>(k)]);
+    cmov_if(op.op, true, r15, rcx);
+    for (const auto& [r, t] : copies) {
+      if (const auto h = host(r)) {
+        cmov_if(op.op, true, *h, t);
+      } else {
+        mov(rax, slot(r));
+        cmov_if(op.op, true, rax, t);
+        mov(slot(r), rax);
+      }
+    }
+    jmp(internal_entry(join_index), T_NEAR);
+    const BlockOp* p = &op;
+    later([this, p, side_index, join_index, &plain]() {
+      L(plain);
+      compare(p->rs1, p->rs2);
+      jump_if(p->op, false, internal_entry(join_index));
+      jmp(internal_entry(side_index), T_NEAR);
+    });
+    return true;
+  }
+  // cmov dst, src when the branch `op` is taken (or, `invert`, when it is not), on the flags of
+  // compare(rs1, rs2).
+  void cmov_if(Op op, bool invert, const Xbyak::Reg64& dst, const Xbyak::Operand& src) {
+    switch (op) {
+    case Op::Beq: invert ? cmovne(dst, src) : cmove(dst, src); break;
+    case Op::Bne: invert ? cmove(dst, src) : cmovne(dst, src); break;
+    case Op::Blt: invert ? cmovge(dst, src) : cmovl(dst, src); break;
+    case Op::Bge: invert ? cmovl(dst, src) : cmovge(dst, src); break;
+    case Op::Bltu: invert ? cmovae(dst, src) : cmovb(dst, src); break;
+    default: invert ? cmovb(dst, src) : cmovae(dst, src); break; // Bgeu
     }
   }
 
@@ -1622,6 +1733,7 @@ private:
   static constexpr uint64_t kMinNormal64 = uint64_t{1} << 52, kInfinity64 = uint64_t{0x7ff} << 52;
   static constexpr uint32_t kMinNormal32 = uint32_t{1} << 23, kInfinity32 = uint32_t{0xff} << 23;
   std::array<std::optional<Xbyak::Reg64>, kGuestRegisters> host_{};
+  std::array<std::optional<Xbyak::Reg64>, kGuestRegisters> renamed_{}; // if_convert's scratch copies
   std::array<bool, kGuestRegisters> written_{};
   Xbyak::Label link_stub_[2];
   size_t exit_sub_[2] = {}; // the block each patchable exit leaves from
@@ -2026,6 +2138,7 @@ bool Translator::translate(Block& block) {
     code_.commit(emitter.getSize());
     ++translated_;
     region_blocks_ += region.size() - 1;
+    if_conversions_ += emitter.if_conversions;
   } catch (const Xbyak::Error&) {
     // The cache is full (the only error a well-formed block can meet): start over.
     drop_all_code();

@@ -61,6 +61,50 @@ TEST(JitRegion, LoopWithIfElseMatchesInterpreterAtEveryBudget) {
   EXPECT_EQ(trio.alone.hart.jit_region_blocks(), 0u);
 }
 
+// A CRC's bit loop (CRC-16/ARC, as GCC compiles it for RV64): the branch over the polynomial's
+// xor depends on the data, and its fall-through way (two shifts) falls into the loop's end, so
+// the unit runs both as one path (if_convert). The side's count and its check must still match
+// the interpreter's at every budget, whichever way each bit goes.
+TEST(JitRegion, BranchOverAFewOpsRunsAsOnePathAtEveryBudget) {
+  constexpr uint64_t kBytes = kData;
+  Trio trio([](Rig& rig) {
+    rig.put(kHandler, kSkippingHandler);
+    rig.put(kCode, {
+        lbu(13, 11, 0),           // 0x00 a3 = *a1
+        addi(15, 0, 8),           // 0x04 a5 = 8
+        xor_(14, 8, 13),          // 0x08 bit loop: a4 = (crc ^ data) & 1
+        andi(14, 14, 1),          // 0x0c
+        srli(8, 8, 1),            // 0x10 crc >>= 1
+        addiw(15, 15, -1),        // 0x14
+        xor_(12, 8, 24),          // 0x18 a2 = crc ^ 0xa001
+        srli(13, 13, 1),          // 0x1c data >>= 1
+        beq(14, 0, 12),           // 0x20 -> 0x2c
+        slli(8, 12, 48),          // 0x24 the side: crc = (uint16_t)a2
+        srli(8, 8, 48),           // 0x28
+        bne(15, 0, -36),          // 0x2c -> 0x08 (the join)
+        addi(11, 11, 1),          // 0x30 next byte
+        bne(11, 22, -52),         // 0x34 -> 0x00
+        addi(11, 21, 0),          // 0x38 start over
+        jal(0, -0x3c),            // 0x3c -> 0x00
+    });
+    for (uint64_t i = 0; i < 64; ++i) {
+      const uint8_t byte = static_cast<uint8_t>(0xff - i * 0x9d - (i >> 2)); // the first bit takes the side
+      ASSERT_TRUE(rig.bus.copy_to_ram(kBytes + i, &byte, 1));
+    }
+    rig.hart.reset(kCode);
+    rig.hart.set_csr(csr::kMtvec, kHandler);
+    rig.hart.set_x(11, kBytes);
+    rig.hart.set_x(21, kBytes);
+    rig.hart.set_x(22, kBytes + 64);
+    rig.hart.set_x(24, 0xffffffffffffa001);
+  });
+  trio.run(80, kBudgets);
+  const machine::Hart& h = trio.units.hart;
+  EXPECT_EQ(h.csr(csr::kMcause), 0u);
+  EXPECT_GT(h.jit_if_conversions(), 0u);
+  EXPECT_EQ(trio.alone.hart.jit_if_conversions(), 0u); // blocks alone: no side in the unit
+}
+
 // A load that faults in the else block, every other time it runs: the trap leaves the unit from
 // a block other than its entry, with that block's pc, instret and registers exactly.
 TEST(JitRegion, TrapInTheMiddleOfAUnit) {
