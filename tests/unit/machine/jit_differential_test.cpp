@@ -187,6 +187,18 @@ public:
       --burst_left_;
       return memory(burst_base_, burst_loads_);
     }
+    if (skipped_left_ > 0) { // the few ALU ops a forward branch skips: if-conversion in the JIT
+      --skipped_left_;
+      const uint32_t rd = dest(), a = source(), b = source();
+      switch (pick(6)) {
+      case 0: return addi(rd, a, imm12());
+      case 1: return xor_(rd, a, b);
+      case 2: return slli(rd, a, static_cast<int32_t>(pick(64)));
+      case 3: return srli(rd, a, static_cast<int32_t>(pick(64)));
+      case 4: return addw(rd, a, b);
+      default: return sraiw(rd, a, static_cast<int32_t>(pick(32)));
+      }
+    }
     const uint32_t kind = pick(100);
     if (kind < 22) { // register-register
       const uint32_t rd = dest(), a = source(), b = source();
@@ -246,7 +258,11 @@ public:
       return memory(base, loads);
     }
     if (kind < 80) { // branches: mostly forward, sometimes back (loops end by budget)
-      const int32_t offset = pick(5) == 0 ? -4 * static_cast<int32_t>(pick(8) + 1) : 4 * static_cast<int32_t>(pick(8) + 1);
+      int32_t offset = pick(5) == 0 ? -4 * static_cast<int32_t>(pick(8) + 1) : 4 * static_cast<int32_t>(pick(8) + 1);
+      if (pick(3) == 0) { // over 1-4 ALU ops only
+        skipped_left_ = 1 + pick(4);
+        offset = 4 * static_cast<int32_t>(skipped_left_ + 1);
+      }
       const uint32_t a = source(), b = source();
       switch (pick(6)) {
       case 0: return beq(a, b, offset);
@@ -284,6 +300,7 @@ public:
   std::mt19937_64 rng_;
   bool narrow_;
   unsigned burst_left_ = 0; // accesses still to come through burst_base_
+  unsigned skipped_left_ = 0; // ALU ops still to come that a forward branch skips
   uint32_t burst_base_ = 5;
   bool burst_loads_ = false;
 };

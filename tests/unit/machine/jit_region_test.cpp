@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -103,6 +104,73 @@ TEST(JitRegion, BranchOverAFewOpsRunsAsOnePathAtEveryBudget) {
   EXPECT_EQ(h.csr(csr::kMcause), 0u);
   EXPECT_GT(h.jit_if_conversions(), 0u);
   EXPECT_EQ(trio.alone.hart.jit_if_conversions(), 0u); // blocks alone: no side in the unit
+}
+
+// Random loops with forward branches over 1-4 random ALU ops (every kind if_convert takes, and
+// some it does not: a register shift ends the side), operands from a few registers so that the
+// side writes registers the branch and the join read: state against the interpreter at every
+// budget.
+TEST(JitRegion, RandomBranchesOverAFewOpsMatchTheInterpreter) {
+  using namespace as;
+  uint64_t conversions = 0;
+  for (uint32_t seed = 1; seed <= 24; ++seed) {
+    std::mt19937 rng(seed);
+    const auto pick = [&](uint32_t n) { return static_cast<uint32_t>(rng() % n); };
+    const auto reg = [&] { return 9 + pick(5); }; // x9-x13
+    const auto alu_op = [&](bool side) -> uint32_t {
+      const uint32_t rd = reg(), a = reg(), b = reg();
+      switch (pick(side ? 20 : 6)) {
+      case 0: return addi(rd, a, static_cast<int32_t>(pick(4096)) - 2048);
+      case 1: return xori(rd, a, static_cast<int32_t>(pick(4096)) - 2048);
+      case 2: return ori(rd, a, static_cast<int32_t>(pick(64)));
+      case 3: return andi(rd, a, static_cast<int32_t>(pick(4096)) - 2048);
+      case 4: return slli(rd, a, static_cast<int32_t>(pick(64)));
+      case 5: return srli(rd, a, static_cast<int32_t>(pick(64)));
+      case 6: return srai(rd, a, static_cast<int32_t>(pick(64)));
+      case 7: return add(rd, a, b);
+      case 8: return sub(rd, a, b);
+      case 9: return xor_(rd, a, b);
+      case 10: return or_(rd, a, b);
+      case 11: return and_(rd, a, b);
+      case 12: return addiw(rd, a, static_cast<int32_t>(pick(4096)) - 2048);
+      case 13: return slliw(rd, a, static_cast<int32_t>(pick(32)));
+      case 14: return srliw(rd, a, static_cast<int32_t>(pick(32)));
+      case 15: return sraiw(rd, a, static_cast<int32_t>(pick(32)));
+      case 16: return addw(rd, a, b);
+      case 17: return subw(rd, a, b);
+      case 18: return lui(rd, static_cast<int32_t>(rng() & 0xfffff000u));
+      default: return sll(rd, a, b); // not converted
+      }
+    };
+    std::vector<uint32_t> code;
+    for (unsigned t = 0; t < 1 + pick(2); ++t) { // one or two branches over a side
+      for (unsigned i = pick(3); i > 0; --i) code.push_back(alu_op(false));
+      const unsigned n = 1 + pick(4);
+      const int32_t over = 4 * static_cast<int32_t>(n + 1);
+      const uint32_t a = reg(), b = pick(3) == 0 ? 0 : reg();
+      const uint32_t branches[6] = {beq(a, b, over), bne(a, b, over), blt(a, b, over),
+                                    bge(a, b, over), bltu(a, b, over), bgeu(a, b, over)};
+      code.push_back(branches[pick(6)]);
+      for (unsigned i = 0; i < n; ++i) code.push_back(alu_op(true));
+    }
+    code.push_back(addi(10, 10, 0x123)); // mix the loop's own count in
+    code.push_back(addi(20, 20, -1));
+    code.push_back(bne(20, 0, -4 * static_cast<int32_t>(code.size())));
+    code.push_back(addi(20, 0, 50));
+    code.push_back(jal(0, -4 * static_cast<int32_t>(code.size())));
+    Trio trio([&](Rig& rig) {
+      rig.put(kHandler, kSkippingHandler);
+      rig.put(kCode, code);
+      rig.hart.reset(kCode);
+      rig.hart.set_csr(csr::kMtvec, kHandler);
+      for (unsigned r = 9; r <= 13; ++r) rig.hart.set_x(r, 0x9E3779B97F4A7C15ull * r + seed);
+      rig.hart.set_x(20, 50);
+    });
+    trio.run(60, kBudgets);
+    EXPECT_EQ(trio.units.hart.csr(csr::kMcause), 0u) << "seed " << seed;
+    conversions += trio.units.hart.jit_if_conversions();
+  }
+  EXPECT_GT(conversions, 10u);
 }
 
 // A load that faults in the else block, every other time it runs: the trap leaves the unit from
