@@ -191,63 +191,25 @@ TEST(JitLink, FenceILoop) {
 
 // S-mode under Sv39: a loop calls a page through a direct jump and an indirect one (both reach
 // another page: the lookup table), and the callee has a linked chain inside its page. The loop
-// then remaps the callee's virtual page to other code and runs SFENCE.VMA: the new code must run.
-TEST(JitLink, PageRemapWithSfenceVmaUnderLinkedChain) {
-  constexpr uint64_t kV = 1, kR = 2, kW = 4, kX = 8, kA = 64, kD = 128;
-  constexpr uint64_t kCodeVa = 0x40000000, kCalleeVa = 0x40001000;
-  constexpr uint64_t kOld = kCode + 0x1000, kNew = kCode + 0x2000;
-  constexpr uint64_t root = kTables, level1 = kTables + 0x1000, level0 = kTables + 0x2000;
-  const auto leaf = [&](uint64_t pa, uint64_t bits) { return ((pa >> 12) << 10) | kV | kA | kD | bits; };
-  Pair pair(1, [&](Rig& rig) {
-    rig.put(kHandler, kHandlerCode);
-    rig.put64(root + 8 * 2, leaf(kRamBase, kR | kW)); // identity gigapage (page tables as data)
-    rig.put64(root + 8 * 1, ((level1 >> 12) << 10) | kV);
-    rig.put64(level1 + 0, ((level0 >> 12) << 10) | kV);
-    rig.put64(level0 + 0, leaf(kCode, kR | kX));
-    rig.put64(level0 + 8, leaf(kOld, kR | kX));
-    rig.put(kCode, {
-        jal(1, 0x1000),           // 0x00 loop: direct call into the other page
-        jalr(1, 15, 0),           // 0x04 indirect call
-        addi(11, 11, 1),          // 0x08
-        bne(11, 16, -12),         // 0x0c
-        sd(17, 18, 0),            // 0x10 remap the callee page
-        sfence_vma(),             // 0x14
-        addi(11, 0, 0),           // 0x18
-        addi(19, 19, 1),          // 0x1c remaps done
-        jal(0, -0x20),            // 0x20 loop
-    });
-    for (const auto& [page, add] : {std::pair{kOld, 1}, std::pair{kNew, 100}})
-      rig.put(page, {addi(10, 10, add), jal(0, 8), ebreak(), jalr(0, 1, 0)});
-    rig.start(0, kCodeVa);
-    machine::Hart& h = *rig.hart[0];
-    h.set_csr(csr::kSatp, (8ull << 60) | (root >> 12));
-    h.set_privilege(1);
-    h.set_x(15, kCalleeVa);
-    h.set_x(16, 25);                  // iterations before each remap
-    h.set_x(17, leaf(kNew, kR | kX)); // the new mapping
-    h.set_x(18, level0 + 8);
-  });
-  pair.run(40, 53);
-  const machine::Hart& h = *pair.jit.hart[0];
-  EXPECT_GT(h.x(19), 2u);
-  // 25 iterations of two calls at +1, then +100 for every call after the first remap (a step may
-  // end between the calls and the count: up to two more calls).
-  const uint64_t expected = 50u + 200u * (25u * (h.x(19) - 1) + h.x(11));
-  EXPECT_GE(h.x(10), expected);
-  EXPECT_LE(h.x(10), expected + 200u);
-  EXPECT_EQ(h.csr(csr::kMcause), 0u);
-  EXPECT_GT(h.jit_linked_exits(), 0u);
-}
-
-// As above, but each remap is fenced by the callee's address only, after a fence of a data page
-// no block was fetched from (which leaves block links and the lookup table in place): the calls
-// into the callee page, direct and indirect, must reach its new code after the address fence.
-TEST(JitLink, PageRemapWithOneAddressSfenceUnderLinkedChain) {
+// then remaps the callee's virtual page to other code and runs the fence `fence` (code at 0x10,
+// which ends with the remap: `sd x17, 0(x18)`, then the fence of it): the new code must run.
+// x14 holds the virtual address of a data page the loop may load from and fence.
+void remap_under_linked_chain(const std::vector<uint32_t>& fence, uint64_t budget) {
   constexpr uint64_t kV = 1, kR = 2, kW = 4, kX = 8, kA = 64, kD = 128;
   constexpr uint64_t kCodeVa = 0x40000000, kCalleeVa = 0x40001000, kDataVa = 0x40002000;
   constexpr uint64_t kOld = kCode + 0x1000, kNew = kCode + 0x2000, kData = kCode + 0x3000;
   constexpr uint64_t root = kTables, level1 = kTables + 0x1000, level0 = kTables + 0x2000;
   const auto leaf = [&](uint64_t pa, uint64_t bits) { return ((pa >> 12) << 10) | kV | kA | kD | bits; };
+  std::vector<uint32_t> code = {
+      jal(1, 0x1000),           // 0x00 loop: direct call into the other page
+      jalr(1, 15, 0),           // 0x04 indirect call
+      addi(11, 11, 1),          // 0x08
+      bne(11, 16, -12),         // 0x0c
+  };
+  code.insert(code.end(), fence.begin(), fence.end());
+  code.push_back(addi(11, 0, 0));  // iterations start again
+  code.push_back(addi(19, 19, 1)); // remaps done
+  code.push_back(jal(0, -4 * static_cast<int32_t>(code.size())));
   Pair pair(1, [&](Rig& rig) {
     rig.put(kHandler, kHandlerCode);
     rig.put64(root + 8 * 2, leaf(kRamBase, kR | kW)); // identity gigapage (page tables as data)
@@ -256,19 +218,7 @@ TEST(JitLink, PageRemapWithOneAddressSfenceUnderLinkedChain) {
     rig.put64(level0 + 0, leaf(kCode, kR | kX));
     rig.put64(level0 + 8, leaf(kOld, kR | kX));
     rig.put64(level0 + 16, leaf(kData, kR | kW));
-    rig.put(kCode, {
-        jal(1, 0x1000),           // 0x00 loop: direct call into the other page
-        jalr(1, 15, 0),           // 0x04 indirect call
-        ld(12, 14, 0),            // 0x08 a data page, fenced below
-        addi(11, 11, 1),          // 0x0c
-        bne(11, 16, -16),         // 0x10
-        sfence_vma(14, 0),        // 0x14 the data page: links stay
-        sd(17, 18, 0),            // 0x18 remap the callee page
-        sfence_vma(15, 0),        // 0x1c the callee page only
-        addi(11, 0, 0),           // 0x20
-        addi(19, 19, 1),          // 0x24 remaps done
-        jal(0, -0x28),            // 0x28 loop
-    });
+    rig.put(kCode, code);
     for (const auto& [page, add] : {std::pair{kOld, 1}, std::pair{kNew, 100}})
       rig.put(page, {addi(10, 10, add), jal(0, 8), ebreak(), jalr(0, 1, 0)});
     rig.start(0, kCodeVa);
@@ -281,14 +231,25 @@ TEST(JitLink, PageRemapWithOneAddressSfenceUnderLinkedChain) {
     h.set_x(17, leaf(kNew, kR | kX)); // the new mapping
     h.set_x(18, level0 + 8);
   });
-  pair.run(40, 59);
+  pair.run(40, budget);
   const machine::Hart& h = *pair.jit.hart[0];
   EXPECT_GT(h.x(19), 2u);
+  // 25 iterations of two calls at +1, then +100 for every call after the first remap (a step may
+  // end between the calls and the count: up to two more calls).
   const uint64_t expected = 50u + 200u * (25u * (h.x(19) - 1) + h.x(11));
   EXPECT_GE(h.x(10), expected);
   EXPECT_LE(h.x(10), expected + 200u);
   EXPECT_EQ(h.csr(csr::kMcause), 0u);
   EXPECT_GT(h.jit_linked_exits(), 0u);
+}
+
+TEST(JitLink, PageRemapWithSfenceVmaUnderLinkedChain) { remap_under_linked_chain({sd(17, 18, 0), sfence_vma()}, 53); }
+
+// The remap fenced by the callee's address only, after a load from and a fence of a data page no
+// block was fetched from (which leaves block links and the lookup table in place): the calls
+// into the callee page, direct and indirect, must reach its new code after the address fence.
+TEST(JitLink, PageRemapWithOneAddressSfenceUnderLinkedChain) {
+  remap_under_linked_chain({ld(12, 14, 0), sfence_vma(14, 0), sd(17, 18, 0), sfence_vma(15, 0)}, 59);
 }
 
 // SFENCE.VMA with an address inside a megapage must drop the soft-TLB entries of the whole
