@@ -1747,7 +1747,7 @@ private:
 class StubEmitter : public Xbyak::CodeGenerator {
 public:
   StubEmitter(size_t max, uint8_t* at, const Layout& layout)
-      : Xbyak::CodeGenerator(max, at), l_(layout), jit_left_(layout.jit_left), check_generation_(layout.check_generation) {}
+      : Xbyak::CodeGenerator(max, at), l_(layout) {}
   const uint8_t* enter = nullptr;
   const uint8_t* exit = nullptr;
   const uint8_t* load[4][2] = {};
@@ -1766,7 +1766,7 @@ public:
 
 private:
   // In: rsi the address, rdx the op. Unit code runs with rsp 16-byte aligned, so the thunk is
-  // entered with rsp 8 below that: four saves and 8 bytes make the call aligned again.
+  // entered with rsp 8 below that: call_runtime's five saves make the call aligned again.
   const uint8_t* emit_load(unsigned log, bool sign) {
     align(16);
     const uint8_t* at = getCurr();
@@ -1803,34 +1803,30 @@ private:
     ret();
     return at;
   }
+  // Calls function(Hart*, rsi, rdx, rcx) keeping rsi and the guest registers in r8-r11 (five
+  // saves after the thunk's return address: the call is 16-byte aligned).
   void call_runtime(const void* function) {
-    for (const auto& reg : {r8, r9, r10, r11}) push(reg);
-    sub(rsp, 8);
+    for (const auto& reg : {r8, r9, r10, r11, rsi}) push(reg);
     lea(rdi, ptr[rbx - l_.bias]); // the Hart*
     mov(rax, reinterpret_cast<uint64_t>(function));
     call(rax);
-    add(rsp, 8);
-    for (const auto& reg : {r11, r10, r9, r8}) pop(reg);
+    for (const auto& reg : {rsi, r11, r10, r9, r8}) pop(reg);
   }
-  void force_full_check() { emit_force_full_check(*this, check_generation_); }
+  void force_full_check() { emit_force_full_check(*this, l_.check_generation); }
   // The per-block check's slow paths (MissThunks::count_limit, full_check), entered by a call
   // from a unit: eax nonzero to go on (count the block again), zero to leave the unit.
   void emit_checks() {
     Xbyak::Label forced, failed;
-    // In: r15 the countdown before this block's count came off. Keeps rsi and the guest
-    // registers in r8-r11 (five saves: the call below is 16-byte aligned).
+    // In: r15 the countdown before this block's count came off. Keeps rsi (a JALR's target) and
+    // the guest registers.
     align(16);
     count_limit = getCurr();
     btr(r15, 63);
     jc(forced, T_NEAR);
     // The budget ran out: the timer poll point (go on when it finds nothing to do) or run()'s end.
-    mov(qword[rbx + jit_left_], r15);
-    for (const auto& reg : {r8, r9, r10, r11, rsi}) push(reg);
-    lea(rdi, ptr[rbx - l_.bias]); // the Hart*
-    mov(rax, reinterpret_cast<uint64_t>(&Runtime::chain_limit));
-    call(rax);
-    for (const auto& reg : {rsi, r11, r10, r9, r8}) pop(reg);
-    mov(r15, qword[rbx + jit_left_]);
+    mov(qword[rbx + l_.jit_left], r15);
+    call_runtime(reinterpret_cast<const void*>(&Runtime::chain_limit));
+    mov(r15, qword[rbx + l_.jit_left]);
     ret();
     // An out-of-line call went on with the block: look at everything, then count the block.
     L(forced);
@@ -1849,7 +1845,7 @@ private:
     jnz(failed, T_NEAR);
     cmp(rax, qword[rbx + l_.dma_seen]);
     jne(failed, T_NEAR);
-    mov(qword[rbx + check_generation_], rax);
+    mov(qword[rbx + l_.check_generation], rax);
     mov(eax, 1);
     ret();
     L(failed);
@@ -1869,12 +1865,12 @@ private:
     stmxcsr(dword[rsp]);
     ldmxcsr(dword[rip + mode]);
     lea(rbx, ptr[rdi + l_.bias]); // rbx: the hart, biased (Layout)
-    mov(r15, qword[rbx + jit_left_]);
+    mov(r15, qword[rbx + l_.jit_left]);
     jmp(rsi);
     align(16);
     exit = getCurr();
     btr(r15, 63); // set by force_full_check when a trap or a store into code left mid-block
-    mov(qword[rbx + jit_left_], r15);
+    mov(qword[rbx + l_.jit_left], r15);
     ldmxcsr(dword[rsp]);
     add(rsp, 8);
     pop(r15);
@@ -1890,8 +1886,6 @@ private:
   }
 
   const Layout& l_;
-  int32_t jit_left_;
-  int32_t check_generation_;
 };
 
 } // namespace
@@ -1964,18 +1958,16 @@ void Translator::emit_stubs() {
   stub_bytes_ = code_.used();
 }
 
-// The code cache is full: every unit goes, the decoded blocks stay. A block that was hot stays
-// hot and is translated again when it next runs (not decoded and interpreted up to the
-// threshold again, as after a clear of the block cache). Only the dispatcher calls translate(),
-// so no native code is running.
+// The code cache is full: every unit goes, the decoded blocks stay, their heat starting again
+// (keeping it translated again every block ever hot, at once: slower, docs/jit.md). Only the
+// dispatcher calls translate(), so no native code is running.
 void Translator::drop_all_code() {
   hart_.blocks_.for_each_block([](Block& block) {
     block.jit_code = nullptr;
     block.heat = 0;
     if (block.jit != nullptr) *block.jit = JitBlock{};
   });
-  code_.reset_to(stub_bytes_);
-  for (unsigned i = 0; i < kLookupEntries; ++i) lookup_[i] = LookupEntry{};
+  reset_code();
   hart_.break_chains();
 }
 
@@ -1983,6 +1975,11 @@ void Translator::blocks_cleared() {
   // No block is left to run or link to: the code goes, and the lookup table with it. The block
   // running now (a FENCE.I, a PMP write) only returns to the dispatcher before anything new is
   // written over it.
+  reset_code();
+}
+
+// Empties the code cache (the shared stubs stay) and the lookup table into it.
+void Translator::reset_code() {
   code_.reset_to(stub_bytes_);
   for (unsigned i = 0; i < kLookupEntries; ++i) lookup_[i] = LookupEntry{};
 }

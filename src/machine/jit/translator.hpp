@@ -118,6 +118,7 @@ private:
   std::vector<Block*> region_of(Block& entry) const;
   void emit_stubs();
   void drop_all_code();
+  void reset_code();
   void dump(const Block& block, const uint8_t* start, size_t size) const;
   void patch(const JitExit& exit, const void* target);
   void unlink(JitExit& exit);
