@@ -226,11 +226,7 @@ private:
       const auto index = static_cast<unsigned>(__builtin_ctz(left));
       const unsigned c = index / 3, a = index % 3;
       if (!pick(c, a)) continue;
-      const bool keeps = keep_global && (c == context_of(Privilege::Supervisor) || c == context_of(Privilege::Machine));
-      if (keeps)
-        flush_table_keeping_global(index);
-      else
-        flush_table(index);
+      flush_table(index, keep_global && (c == context_of(Privilege::Supervisor) || c == context_of(Privilege::Machine)));
     }
   }
   static constexpr unsigned kTables = kContexts * 3; // (context, access kind)
@@ -240,27 +236,15 @@ private:
     std::array<uint16_t, kRecent> index{};
   };
   TlbEntry* table_of(unsigned table) const { return entries_ + size_t{table} * kEntries; }
-  void flush_table(unsigned table) {
-    Recent& r = recent_[table];
-    TlbEntry* t = table_of(table);
-    if (r.count <= kRecent) {
-      for (unsigned i = 0; i < r.count; ++i) t[r.index[i]].tag = TlbEntry::kInvalidTag;
-    } else { // writes only live entries: a page of the table never stored into stays free
-      for (unsigned i = 0; i < kEntries; ++i)
-        if (t[i].tag != TlbEntry::kInvalidTag) t[i].tag = TlbEntry::kInvalidTag;
-    }
-    r.count = 0;
-    used_ &= ~(uint32_t{1} << table);
-  }
-
-  // As flush_table, but global entries stay, and stay noted.
-  void flush_table_keeping_global(unsigned table) {
+  // Drops the table's entries, but its global ones when `keep_global` (they stay, and stay
+  // noted). Writes only live entries: a page of the table never stored into stays free.
+  void flush_table(unsigned table, bool keep_global = false) {
     Recent& r = recent_[table];
     TlbEntry* t = table_of(table);
     Recent kept;
     const auto visit = [&](unsigned i) {
       if (t[i].tag == TlbEntry::kInvalidTag) return;
-      if (!t[i].global) {
+      if (!keep_global || !t[i].global) {
         t[i].tag = TlbEntry::kInvalidTag;
         return;
       }
