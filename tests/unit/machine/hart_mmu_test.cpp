@@ -43,11 +43,7 @@ protected:
   uint64_t access(uint32_t insn, uint64_t va, unsigned privilege = 1) {
     map(kCode, kCode, V | R | X | A | (privilege == 0 ? U : 0));
     hart.set_x(a1, va);
-    cursor = kCode;
-    emit({insn, ecall()});
-    hart.set_pc(kCode);
-    hart.set_privilege(privilege);
-    return run_to_trap();
+    return run_code({insn, ecall()}, privilege);
   }
   uint64_t ecall_cause(unsigned privilege) const { return privilege == 0 ? 8 : 9; }
 };
@@ -207,11 +203,7 @@ TEST_F(HartMmuTest, SatpChangeTakesEffectAfterwards) {
   map(0x40000000, kPage + 0x1000, V | R | A);
   // Without SFENCE.VMA the old translation may be used; after it, the new one must be.
   map(kCode, kCode, V | R | X | A);
-  cursor = kCode;
-  emit({sfence_vma(), ld(a0, a1, 0), ecall()});
-  hart.set_pc(kCode);
-  hart.set_privilege(1);
-  EXPECT_EQ(run_to_trap(), 9u);
+  EXPECT_EQ(run_code({sfence_vma(), ld(a0, a1, 0), ecall()}, 1), 9u);
   EXPECT_EQ(hart.x(a0), 2u);
 }
 
@@ -225,12 +217,8 @@ TEST_F(HartMmuTest, OneAddressFenceInAMegapageDropsItsOtherPages) {
   EXPECT_EQ(access(ld(a0, a1, 0), 0x40201238), 9u);
   EXPECT_EQ(hart.x(a0), 5u);
   put64(leaf, ((kRamBase + 0x600000) >> 12) << 10 | V | R | A);
-  cursor = kCode;
   hart.set_x(a2, 0x40345000); // another page of the same megapage
-  emit({sfence_vma(a2, zero), ld(a0, a1, 0), ecall()});
-  hart.set_pc(kCode);
-  hart.set_privilege(1);
-  EXPECT_EQ(run_to_trap(), 9u);
+  EXPECT_EQ(run_code({sfence_vma(a2, zero), ld(a0, a1, 0), ecall()}, 1), 9u);
   EXPECT_EQ(hart.x(a0), 6u);
 }
 
@@ -261,14 +249,12 @@ TEST_F(HartMmuTest, SatpSwitchKeepsGlobalMappingsOnly) {
   hart.set_x(a2, 0xc0000000);
   hart.set_x(a4, satp2);
   hart.set_x(a5, satp1);
-  cursor = kCode;
-  // s0..: user, kernel in space 1; user, kernel in space 2; user in space 1 again.
-  emit({ld(s0, a1, 0), ld(s1, a2, 0), csrrw(zero, csr::kSatp, a4), ld(t0, a1, 0), ld(t1, a2, 0),
-        csrrw(zero, csr::kSatp, a5), ld(t2, a1, 0), ecall()});
   hart.set_csr(csr::kSatp, satp1);
-  hart.set_pc(kCode);
-  hart.set_privilege(1);
-  ASSERT_EQ(run_to_trap(), 9u);
+  // s0..: user, kernel in space 1; user, kernel in space 2; user in space 1 again.
+  ASSERT_EQ(run_code({ld(s0, a1, 0), ld(s1, a2, 0), csrrw(zero, csr::kSatp, a4), ld(t0, a1, 0), ld(t1, a2, 0),
+                      csrrw(zero, csr::kSatp, a5), ld(t2, a1, 0), ecall()},
+                     1),
+            9u);
   EXPECT_EQ(hart.x(s0), 1u);
   EXPECT_EQ(hart.x(s1), 7u);
   EXPECT_EQ(hart.x(t0), 2u);
@@ -277,11 +263,7 @@ TEST_F(HartMmuTest, SatpSwitchKeepsGlobalMappingsOnly) {
   // Root 1's user page moves; SFENCE.VMA x0, asid (no address) must drop the old translation.
   put64(user1, (((kPage + 0x2000) >> 12) << 10) | V | R | A);
   hart.set_x(a3, 1);
-  cursor = kCode;
-  emit({ld(s0, a1, 0), sfence_vma(zero, a3), ld(s1, a1, 0), ecall()});
-  hart.set_pc(kCode);
-  hart.set_privilege(1);
-  ASSERT_EQ(run_to_trap(), 9u);
+  ASSERT_EQ(run_code({ld(s0, a1, 0), sfence_vma(zero, a3), ld(s1, a1, 0), ecall()}, 1), 9u);
   EXPECT_EQ(hart.x(s1), 2u);
 }
 
@@ -294,11 +276,7 @@ TEST_F(HartMmuTest, ModeChangeDropsGlobalMappings) {
   put64(kPage, 7);
   put64(kRamBase + 0x500000, 9);
   hart.set_x(a1, kRamBase + 0x500000);
-  cursor = kCode;
-  emit({ld(s0, a1, 0), csrrw(zero, csr::kSatp, zero), ld(s1, a1, 0), ecall()});
-  hart.set_pc(kCode);
-  hart.set_privilege(1);
-  ASSERT_EQ(run_to_trap(), 9u);
+  ASSERT_EQ(run_code({ld(s0, a1, 0), csrrw(zero, csr::kSatp, zero), ld(s1, a1, 0), ecall()}, 1), 9u);
   EXPECT_EQ(hart.x(s0), 7u);
   EXPECT_EQ(hart.x(s1), 9u);
 }
@@ -364,13 +342,7 @@ class HartPmpTest : public HartTest {
 protected:
   static constexpr uint8_t kR = 1, kW = 2, kX = 4, kTor = 1 << 3, kNa4 = 2 << 3, kNapot = 3 << 3, kL = 0x80;
   uint64_t napot(uint64_t base, uint64_t size) { return (base >> 2) | ((size >> 3) - 1); }
-  uint64_t run_in(unsigned privilege, uint32_t insn) {
-    cursor = kCode;
-    emit({insn, ecall()});
-    hart.set_pc(kCode);
-    hart.set_privilege(privilege);
-    return run_to_trap();
-  }
+  uint64_t run_in(unsigned privilege, uint32_t insn) { return run_code({insn, ecall()}, privilege); }
 };
 
 TEST_F(HartPmpTest, SupervisorNeedsAMatchingEntryOnceAnyIsActive) {

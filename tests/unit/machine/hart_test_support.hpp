@@ -60,6 +60,15 @@ protected:
     cursor += 2;
   }
 
+  // Writes `code` at kCode and runs it from there at `privilege` until it traps (run_to_trap).
+  uint64_t run_code(std::initializer_list<uint32_t> code, unsigned privilege) {
+    cursor = kCode;
+    emit(code);
+    hart.set_pc(kCode);
+    hart.set_privilege(privilege);
+    return run_to_trap();
+  }
+
   // Runs until the hart parks in a trap vector (or the budget runs out). Returns mcause or scause
   // of the trap that parked it; EBREAK (cause 3) is the normal end of a test program.
   uint64_t run_to_trap(uint64_t budget = 100000) {
