@@ -62,7 +62,16 @@ failed_event() {
 }
 wait_until 60 "the failed live move's event" failed_event
 say "event: $(api GET "/v1/events?limit=100" "$ADMIN_TOKEN" | jq -r '[.[] | select(.kind == "migration_failed")][0].message')"
-[ "$(vmm_of "$src")" = "$src_vmm" ] || fail "the VM's VMM on $src changed or died (now: '$(vmm_of "$src")')"
+# The VMM that ran g1 on $src still runs it, or (the drain's retry can finish a live move of this
+# small guest in well under a second, before this check under load) it sent it on live and exited.
+now_vmm=$(vmm_of "$src")
+if [ "$now_vmm" != "$src_vmm" ]; then
+  [ -z "$now_vmm" ] &&
+    grep -q "left this VMM: migrated to" "$CLOUD_DIR/hosts/$src/vms/$id/vmm.log" &&
+    [ "$(api GET "/v1/vms/$id" "$T" | jq -r .generation)" = 1 ] ||
+    fail "the VM's VMM on $src changed or died (now: '$now_vmm'): record $(api GET "/v1/vms/$id" "$T" | jq -c '{host, state, generation}'); events: $(api GET "/v1/events?limit=100" "$ADMIN_TOKEN" | jq -r '[.[] | select(.vm == "g1")][-4:][] | "\(.kind): \(.message)"' | tr '\n' ';'); source VMM: $(tail -3 "$CLOUD_DIR/hosts/$src/vms/$id/vmm.log" 2>/dev/null | tr '\n' ';')"
+  say "the retry had already moved g1 on live: $(tail -1 "$CLOUD_DIR/hosts/$src/vms/$id/vmm.log")"
+fi
 
 dst=$(jq -r --arg a "$src" --arg b "$victim" '.hosts[] | select(.name != $a and .name != $b) | .name' "$CLOUD_DIR/cloud.json")
 say "2: the drain goes on to $dst"
