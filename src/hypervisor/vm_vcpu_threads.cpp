@@ -144,9 +144,16 @@ RunResult Vm::run_vcpu_thread(unsigned index, Nanoseconds budget) {
       if (waiting_until) {
         // Wake for its own timer or the board's next deadline (which the housekeeping of the
         // thread that wakes handles), whichever is first; a pin rising wakes it earlier.
-        // A deadline already past cannot wake it: its interrupt is masked, or the vCPU would not
-        // be waiting (Linux leaves stimecmp behind and clears sie.STIE in its timer interrupt).
         const uint64_t now = clock_->now();
+        // The clock moved on since the vCPU found nothing pending (the housekeeping above, a
+        // migration's catch-up by milliseconds): its timer may have fallen due in between. Looked
+        // at again after `now`, a vCPU still waiting with its deadline at or before `now` has that
+        // interrupt masked (Linux leaves stimecmp behind and clears sie.STIE in its timer
+        // interrupt), and its deadline cannot wake it; one no longer waiting runs at once.
+        requests_->enter(index);
+        const bool still_waiting = pause_.load(std::memory_order_seq_cst) || !cpu.running() || cpu.waiting();
+        requests_->leave(index);
+        if (!still_waiting) continue;
         uint64_t deadline = *waiting_until > now ? *waiting_until : ~uint64_t{0};
         if (const uint64_t board = board_->next_deadline(); board > now) deadline = std::min(deadline, board);
         return result(RunResult::Stop::wait, idle_wake(deadline, now));

@@ -82,9 +82,9 @@ struct ParallelHost {
     o.harts = 2;
     return o;
   }
-  bool run() {
+  bool run(std::chrono::seconds timeout = std::chrono::seconds(120)) {
     host.start();
-    const bool halted = host.wait_all_halted(std::chrono::seconds(120));
+    const bool halted = host.wait_all_halted(timeout);
     host.stop();
     return halted;
   }
@@ -243,6 +243,47 @@ TEST_P(VmVcpuThreadsTest, RfenceReachesARunningVcpuAndAnIpiWakesOneInWfi) {
   ASSERT_TRUE(host.run()) << "the VM did not halt: " << vm.vcpu_states()[0] << "; " << vm.vcpu_states()[1];
   EXPECT_EQ(vm.state(), Vm::State::powered_off) << vm.reason();
   EXPECT_EQ(vm.exit_code(), 0) << "an SBI call failed";
+}
+
+// Hart 0 (hart 1 never starts) sets its timer a few ticks ahead (1 to 64 in turn) and waits in
+// WFI for it, kTimerWaits times. The clock moves on between the vCPU's WFI and its thread's choice
+// of how long to sleep (the housekeeping between them advances it; a migration's catch-up moves it
+// by milliseconds at once): a deadline passed in between is a pending, enabled interrupt, not a
+// masked one, and must not leave the vCPU asleep with nothing to wake it (a two-vCPU Linux guest
+// hung so after a live migration, 1 run in about 100).
+TEST_P(VmVcpuThreadsTest, TimerDueWhileTheVcpuGoesToSleepStillWakesIt) {
+  constexpr uint32_t kTimerWaits = 3000;
+  std::vector<uint32_t> c;
+  li32(c, a0, riscv::csr::irq::kStip);
+  c.push_back(csrrs(zero, riscv::csr::kSie, a0));   // STIE; sstatus.SIE stays 0: WFI wakes, no trap
+  li32(c, s2, kTimerWaits);
+  c.push_back(addi(a5, zero, 0));                   // timer interrupts seen
+  const size_t next = c.size();
+  c.push_back(csrrs(a0, riscv::csr::kTime, zero));
+  c.push_back(andi(t1, s2, 63));
+  c.push_back(add(a0, a0, t1));
+  c.push_back(addi(a0, a0, 1));
+  sbi_call(c, kTime, 0);                            // set_timer(time + 1..64)
+  const size_t sleep = c.size();
+  c.push_back(csrrs(t0, riscv::csr::kSip, zero));
+  li32(c, t2, riscv::csr::irq::kStip);
+  c.push_back(and_(t0, t0, t2));
+  c.push_back(bne(t0, zero, 12));
+  c.push_back(wfi());
+  c.push_back(jal(zero, static_cast<int32_t>(sleep * 4) - static_cast<int32_t>(c.size() * 4)));
+  c.push_back(addi(a5, a5, 1));
+  c.push_back(addi(s2, s2, -1));
+  c.push_back(branch_to(c, bne, s2, zero, next));
+  shutdown_if_equal(c, kTimerWaits);
+  TempFile kernel(image(c));
+
+  Vm vm(config(kernel), pool, console, options());
+  ASSERT_TRUE(vm.vcpus_in_parallel());
+  ParallelHost host(vm);
+  ASSERT_TRUE(host.run(std::chrono::seconds(30)))
+      << "the VM did not halt (a timer interrupt was lost): " << vm.vcpu_states()[0] << "; a5 = " << vm.vcpu(0).reg(a5);
+  EXPECT_EQ(vm.state(), Vm::State::powered_off) << vm.reason();
+  EXPECT_EQ(vm.exit_code(), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(ModesAndTiers, VmVcpuThreadsTest,
