@@ -1172,6 +1172,7 @@ private:
       if (op.op == Op::Ori && op.imm != 0) or_(d, imm32);
       if (op.op == Op::Andi) and_(d, imm32);
       break;
+    case Op::Lui: mov(d, static_cast<uint64_t>(op.imm)); break; // if_convert's sides (emit_inline has its own)
     case Op::Slli: load_into(d, op.rs1); shl(d, static_cast<int>(op.imm & 63)); break;
     case Op::Srli: load_into(d, op.rs1); shr(d, static_cast<int>(op.imm & 63)); break;
     case Op::Srai: load_into(d, op.rs1); sar(d, static_cast<int>(op.imm & 63)); break;

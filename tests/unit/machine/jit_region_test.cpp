@@ -106,6 +106,36 @@ TEST(JitRegion, BranchOverAFewOpsRunsAsOnePathAtEveryBudget) {
   EXPECT_EQ(trio.alone.hart.jit_if_conversions(), 0u); // blocks alone: no side in the unit
 }
 
+// A branch over a LUI and an ADDI (a constant the side loads, as `x = c ? K : x` compiles): the
+// side runs as one path with the join. Until 2026-12-05 if_convert took LUI but alu() had no case
+// for it: the unit ran into a ud2 and the host process died of SIGILL (found by
+// JIT_STREAMS=40000, seed 23555 of RandomStreamsWithAliasedOperands).
+TEST(JitRegion, BranchOverALuiRunsAsOnePath) {
+  using namespace as;
+  Trio trio([](Rig& rig) {
+    rig.put(kHandler, kSkippingHandler);
+    rig.put(kCode, {
+        andi(14, 11, 1),          // 0x00 loop: a4 = i & 1
+        beq(14, 0, 12),           // 0x04 -> 0x10
+        lui(12, 0x12345000),      // 0x08 the side: a2 = 0x12345678
+        addi(12, 12, 0x678),      // 0x0c
+        add(10, 10, 12),          // 0x10 the join: sum += a2
+        addi(11, 11, -1),         // 0x14
+        bne(11, 0, -24),          // 0x18 -> 0x00
+        addi(11, 0, 99),          // 0x1c start over
+        jal(0, -0x20),            // 0x20 -> 0x00
+    });
+    rig.hart.reset(kCode);
+    rig.hart.set_csr(csr::kMtvec, kHandler);
+    rig.hart.set_x(11, 99);
+    rig.hart.set_x(12, 5);
+  });
+  trio.run(80, kBudgets);
+  const machine::Hart& h = trio.units.hart;
+  EXPECT_EQ(h.csr(csr::kMcause), 0u);
+  EXPECT_GT(h.jit_if_conversions(), 0u);
+}
+
 // Random loops with forward branches over 1-4 random ALU ops (every kind if_convert takes, and
 // some it does not: a register shift ends the side), operands from a few registers so that the
 // side writes registers the branch and the join read: state against the interpreter at every
