@@ -875,6 +875,15 @@ private:
     if (side.paddr + side.ops[k].offset != join.paddr) return 0;
     for (size_t i = 0; i < m; ++i)
       if (side.ops[k + i].bits != join.ops[i].bits || side.ops[k + i].op != join.ops[i].op) return 0;
+    // The join's first op must not trap: a block that traps at its first op takes one step of the
+    // budget for it (Hart::run), which the side block's op k (where the interpreter traps) does
+    // not, so the two would part at the budget's end. ALU ops and branches (misa.C is fixed on:
+    // no target is misaligned) never trap.
+    switch (join.ops[0].op) {
+    case Op::Beq: case Op::Bne: case Op::Blt: case Op::Bge: case Op::Bltu: case Op::Bgeu: break;
+    default:
+      if (!pure_alu(join.ops[0].op)) return 0;
+    }
     unsigned written = 0;
     std::array<bool, kGuestRegisters> seen{};
     for (size_t i = 0; i < k; ++i) {

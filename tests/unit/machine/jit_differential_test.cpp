@@ -489,6 +489,8 @@ StreamStats run_streams(uint64_t first_seed, unsigned programs, Mode mode, bool 
   uint64_t& translated = stats.translated;
   if (const char* many = getenv("JIT_STREAMS")) // a longer campaign than CI's (docs/jit.md, "Tests")
     programs = static_cast<unsigned>(std::strtoul(many, nullptr, 0));
+  if (const char* base = getenv("JIT_SEED_BASE")) // seeds a campaign has not run yet
+    first_seed += std::strtoull(base, nullptr, 0);
   if (const char* only = getenv("JIT_SEED")) { // reproduce one stream
     first_seed = std::strtoull(only, nullptr, 0);
     programs = 1;
