@@ -29,10 +29,16 @@ using namespace jit_trio;
 constexpr uint64_t kData = kRamBase + 0x20000;
 constexpr uint64_t kUnmapped = 0x1000; // no device, no RAM: an access fault
 
+// The hart starts at kCode in M-mode, with kSkippingHandler as its trap handler.
+void start_at_code(Rig& rig) {
+  rig.put(kHandler, kSkippingHandler);
+  rig.hart.reset(kCode);
+  rig.hart.set_csr(csr::kMtvec, kHandler);
+}
+
 // A loop whose body has an if/else: four blocks (head, then, else, join) in one unit.
 TEST(JitRegion, LoopWithIfElseMatchesInterpreterAtEveryBudget) {
   Trio trio([](Rig& rig) {
-    rig.put(kHandler, kSkippingHandler);
     rig.put(kCode, {
         addi(10, 10, 1),          // 0x00 head
         andi(11, 10, 3),          // 0x04
@@ -49,8 +55,7 @@ TEST(JitRegion, LoopWithIfElseMatchesInterpreterAtEveryBudget) {
         addi(10, 0, 0),           // 0x30 start over
         jal(0, -0x34),            // 0x34 -> head
     });
-    rig.hart.reset(kCode);
-    rig.hart.set_csr(csr::kMtvec, kHandler);
+    start_at_code(rig);
     rig.hart.set_x(5, kData);
     rig.hart.set_x(20, 1000);
   });
@@ -69,7 +74,6 @@ TEST(JitRegion, LoopWithIfElseMatchesInterpreterAtEveryBudget) {
 TEST(JitRegion, BranchOverAFewOpsRunsAsOnePathAtEveryBudget) {
   constexpr uint64_t kBytes = kData;
   Trio trio([](Rig& rig) {
-    rig.put(kHandler, kSkippingHandler);
     rig.put(kCode, {
         lbu(13, 11, 0),           // 0x00 a3 = *a1
         addi(15, 0, 8),           // 0x04 a5 = 8
@@ -92,8 +96,7 @@ TEST(JitRegion, BranchOverAFewOpsRunsAsOnePathAtEveryBudget) {
       const uint8_t byte = static_cast<uint8_t>(0xff - i * 0x9d - (i >> 2)); // the first bit takes the side
       ASSERT_TRUE(rig.bus.copy_to_ram(kBytes + i, &byte, 1));
     }
-    rig.hart.reset(kCode);
-    rig.hart.set_csr(csr::kMtvec, kHandler);
+    start_at_code(rig);
     rig.hart.set_x(11, kBytes);
     rig.hart.set_x(21, kBytes);
     rig.hart.set_x(22, kBytes + 64);
@@ -113,7 +116,6 @@ TEST(JitRegion, BranchOverAFewOpsRunsAsOnePathAtEveryBudget) {
 TEST(JitRegion, BranchOverALuiRunsAsOnePath) {
   using namespace as;
   Trio trio([](Rig& rig) {
-    rig.put(kHandler, kSkippingHandler);
     rig.put(kCode, {
         andi(14, 11, 1),          // 0x00 loop: a4 = i & 1
         beq(14, 0, 12),           // 0x04 -> 0x10
@@ -125,8 +127,7 @@ TEST(JitRegion, BranchOverALuiRunsAsOnePath) {
         addi(11, 0, 99),          // 0x1c start over
         jal(0, -0x20),            // 0x20 -> 0x00
     });
-    rig.hart.reset(kCode);
-    rig.hart.set_csr(csr::kMtvec, kHandler);
+    start_at_code(rig);
     rig.hart.set_x(11, 99);
     rig.hart.set_x(12, 5);
   });
@@ -145,7 +146,6 @@ TEST(JitRegion, BranchOverALuiRunsAsOnePath) {
 TEST(JitRegion, BranchOverAFewOpsIntoAFaultingStoreMatchesAtEveryBudget) {
   using namespace as;
   Trio trio([](Rig& rig) {
-    rig.put(kHandler, kSkippingHandler);
     rig.put(kCode, {
         andi(14, 11, 1),          // 0x00 loop: a4 = i & 1
         beq(14, 0, 12),           // 0x04 -> 0x10
@@ -157,8 +157,7 @@ TEST(JitRegion, BranchOverAFewOpsIntoAFaultingStoreMatchesAtEveryBudget) {
         addi(11, 0, 99),          // 0x1c start over
         jal(0, -0x20),            // 0x20 -> 0x00
     });
-    rig.hart.reset(kCode);
-    rig.hart.set_csr(csr::kMtvec, kHandler);
+    start_at_code(rig);
     rig.hart.set_x(6, kUnmapped);
     rig.hart.set_x(11, 99);
   });
@@ -219,10 +218,8 @@ TEST(JitRegion, RandomBranchesOverAFewOpsMatchTheInterpreter) {
     code.push_back(addi(20, 0, 50));
     code.push_back(jal(0, -4 * static_cast<int32_t>(code.size())));
     Trio trio([&](Rig& rig) {
-      rig.put(kHandler, kSkippingHandler);
       rig.put(kCode, code);
-      rig.hart.reset(kCode);
-      rig.hart.set_csr(csr::kMtvec, kHandler);
+      start_at_code(rig);
       for (unsigned r = 9; r <= 13; ++r) rig.hart.set_x(r, 0x9E3779B97F4A7C15ull * r + seed);
       rig.hart.set_x(20, 50);
     });
@@ -237,7 +234,6 @@ TEST(JitRegion, RandomBranchesOverAFewOpsMatchTheInterpreter) {
 // a block other than its entry, with that block's pc, instret and registers exactly.
 TEST(JitRegion, TrapInTheMiddleOfAUnit) {
   Trio trio([](Rig& rig) {
-    rig.put(kHandler, kSkippingHandler);
     rig.put(kCode, {
         addi(10, 10, 1),          // 0x00 head
         andi(11, 10, 1),          // 0x04
@@ -251,8 +247,7 @@ TEST(JitRegion, TrapInTheMiddleOfAUnit) {
         addi(10, 0, 0),           // 0x24
         jal(0, -0x28),            // 0x28 -> head
     });
-    rig.hart.reset(kCode);
-    rig.hart.set_csr(csr::kMtvec, kHandler);
+    start_at_code(rig);
     rig.hart.set_x(6, kData);
     rig.hart.set_x(8, kData ^ kUnmapped);
     rig.hart.set_x(20, 500);
@@ -316,7 +311,6 @@ TEST(JitRegion, InterruptRaisedInsideAUnitIsTakenAtTheNextInternalEdge) {
 // of the unit, whose new encoding must run from then on.
 TEST(JitRegion, StoresIntoTheUnitsOwnPage) {
   Trio trio([](Rig& rig) {
-    rig.put(kHandler, kSkippingHandler);
     rig.put(kCode, {
         addi(10, 10, 1),          // 0x00 head
         andi(11, 10, 15),         // 0x04
@@ -331,8 +325,7 @@ TEST(JitRegion, StoresIntoTheUnitsOwnPage) {
         addi(10, 0, 0),           // 0x28
         jal(0, -0x2c),            // 0x2c -> head
     });
-    rig.hart.reset(kCode);
-    rig.hart.set_csr(csr::kMtvec, kHandler);
+    start_at_code(rig);
     rig.hart.set_x(4, kCode);
     rig.hart.set_x(18, addi(15, 15, 1));
     rig.hart.set_x(19, uint64_t{1} << 20);
