@@ -4,7 +4,8 @@
 # drain of its host.
 #   1. The first live move fails on purpose: as soon as the destination's incoming VMM appears it
 #      is frozen (SIGSTOP) and its agent killed with kill -9 (the VMM dies with it). The VM must
-#      keep running on its source (same VMM process) and the controller must record the failure.
+#      keep running on its source (same VMM process, or that process gone only because the
+#      drain's retry already sent the VM on live) and the controller must record the failure.
 #   2. The drain goes on to the third host: the VM moves live, was NOT rebooted (the kernel's boot
 #      banner is on the source's console only, the guest's counter continues on the destination),
 #      etcd holds exactly one assignment for it and one VMM process runs it.
