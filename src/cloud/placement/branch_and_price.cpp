@@ -414,10 +414,19 @@ private:
       const double* price = solver_.getRowPrice();
       std::vector<double> y(n_);
       std::vector<int64_t> values(n_);
-      i128 total = 0;
+      // The rows are equalities, so a dual may lie outside [-1, 1]: the integer values are the
+      // duals divided by the largest magnitude (at least 1), not clipped. Clipping changed the
+      // ratio Farley's bound is made of, and with it which sets the pricer found best: a node
+      // whose LP had converged to an integral 3 bins kept a bound of 2 and left the tree
+      // incomplete (a 1-D instance of 9 items; NIMBUS_PROPERTY_SEED=100000, round 2084).
+      double largest = 1.0;
       for (std::size_t i = 0; i < n_; ++i) {
         y[i] = std::isfinite(price[i]) ? price[i] : 0.0;
-        values[i] = static_cast<int64_t>(std::floor(std::clamp(y[i], -1.0, 1.0) * static_cast<double>(scale_)));
+        largest = std::max(largest, std::fabs(y[i]));
+      }
+      i128 total = 0;
+      for (std::size_t i = 0; i < n_; ++i) {
+        values[i] = static_cast<int64_t>(std::floor(y[i] / largest * static_cast<double>(scale_)));
         total += values[i];
       }
       const ConflictKnapsackResult knap =

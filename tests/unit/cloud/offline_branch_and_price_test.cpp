@@ -12,6 +12,7 @@
 
 #include "cloud/placement/branch_and_price.hpp"
 #include "cloud/placement/instance_generators.hpp"
+#include "offline_test_support.hpp"
 
 namespace nimbus::cloud::placement {
 namespace {
@@ -72,8 +73,8 @@ int64_t vector_optimum(const std::vector<ResourceVector>& w, const ResourceVecto
 }
 
 TEST(OfflineBranchAndPrice, ConflictKnapsackIsExact) {
-  SplitMix64 rng(2026);
-  for (int round = 0; round < 1500; ++round) {
+  SplitMix64 rng(testing::property_seed(2026));
+  for (int round = 0; round < testing::property_rounds(1500); ++round) {
     const auto n = static_cast<std::size_t>(rng.uniform(0, 11));
     const auto dims = static_cast<std::size_t>(1 + round % 3);
     ResourceVector capacity;
@@ -142,9 +143,9 @@ TEST(OfflineBranchAndPrice, ConflictKnapsackIsExact) {
 // and prove the optimum; with the optimum as the incumbent it must prove that nothing is
 // better. Checked on 1,800 instances of three shapes, up to 12 items.
 TEST(OfflineBranchAndPrice, TreeMatchesBruteForce) {
-  SplitMix64 rng(88);
+  SplitMix64 rng(testing::property_seed(88));
   int non_irup = 0;
-  for (int round = 0; round < 1800; ++round) {
+  for (int round = 0; round < testing::property_rounds(1800); ++round) {
     int64_t capacity = 0;
     const std::vector<int64_t> w = random_sizes(rng, round % 3, static_cast<std::size_t>(rng.uniform(1, 12)), capacity);
     const int64_t opt = optimum_by_dp(w, capacity);
@@ -182,9 +183,9 @@ TEST(OfflineBranchAndPrice, TreeMatchesBruteForce) {
 // in one dimension did any instance have its optimum above the rounded-up LP bound: the trees
 // started one bin above the optimum are what exercise branching and pruning.)
 TEST(OfflineBranchAndPrice, VectorTreeMatchesBruteForce) {
-  SplitMix64 rng(404);
+  SplitMix64 rng(testing::property_seed(404));
   int below_root = 0;
-  for (int round = 0; round < 600; ++round) {
+  for (int round = 0; round < testing::property_rounds(600); ++round) {
     const auto dims = static_cast<std::size_t>(2 + round % 2);
     ResourceVector capacity;
     for (std::size_t d = 0; d < dims; ++d) capacity[d] = rng.uniform(10, 40);

@@ -21,8 +21,8 @@ ExactResult exact(const Instance& in, double seconds = 10) {
 // Property: the exact solver equals brute force on small random instances, in one dimension
 // (bin completion and arc flow), several dimensions and several host types (branch-and-bound).
 TEST(OfflineExact, EqualsBruteForceOnSmallInstances) {
-  SplitMix64 rng(2024);
-  for (int round = 0; round < 120; ++round) {
+  SplitMix64 rng(testing::property_seed(2024));
+  for (int round = 0; round < testing::property_rounds(120); ++round) {
     const std::size_t dims = 1 + static_cast<std::size_t>(round % 3);
     const std::size_t types = round % 4 == 3 ? 2 : 1;
     const Instance in = testing::random_instance(rng, dims, 1 + static_cast<std::size_t>(rng.uniform(0, 8)), types);

@@ -12,6 +12,7 @@
 #include "cloud/placement/column_generation.hpp"
 #include "cloud/placement/gap_enumeration.hpp"
 #include "cloud/placement/instance_generators.hpp"
+#include "offline_test_support.hpp"
 
 namespace nimbus::cloud::placement {
 namespace {
@@ -35,9 +36,9 @@ int64_t optimum_by_dp(const std::vector<int64_t>& w, int64_t c) {
 }
 
 TEST(OfflineGapEnumeration, DecidesExactlyAgainstBruteForce) {
-  SplitMix64 rng(178);
+  SplitMix64 rng(testing::property_seed(178));
   int decided_by_cover = 0, refuted = 0;
-  for (int round = 0; round < 600; ++round) {
+  for (int round = 0; round < testing::property_rounds(600); ++round) {
     int64_t capacity = 0;
     const auto n = static_cast<std::size_t>(rng.uniform(1, 12));
     std::vector<int64_t> w(n);

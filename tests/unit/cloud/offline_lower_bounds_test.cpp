@@ -40,8 +40,8 @@ TEST(OfflineLowerBounds, CostBoundWithSeveralHostTypes) {
 
 // Property: on random small instances every bound is at most the brute-force optimum.
 TEST(OfflineLowerBounds, NeverAboveTheOptimum) {
-  SplitMix64 rng(7);
-  for (int round = 0; round < 80; ++round) {
+  SplitMix64 rng(testing::property_seed(7));
+  for (int round = 0; round < testing::property_rounds(80); ++round) {
     const std::size_t dims = 1 + static_cast<std::size_t>(round % 2);
     const std::size_t types = round % 3 == 2 ? 2 : 1;
     const Instance in = testing::random_instance(rng, dims, 1 + static_cast<std::size_t>(rng.uniform(0, 7)), types);

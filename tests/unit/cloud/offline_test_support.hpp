@@ -1,7 +1,9 @@
 #pragma once
 // Helpers for the offline placement tests: small random instances and an independent
 // brute-force optimum (every set partition, each block on its cheapest fitting host type).
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <vector>
 
@@ -22,6 +24,17 @@ inline Instance make_instance(std::size_t dims, std::vector<ResourceVector> capa
 }
 
 inline ResourceVector vec(int64_t a, int64_t b = 0, int64_t c = 0, int64_t d = 0) { return ResourceVector{{a, b, c, d}}; }
+
+// Longer property campaigns than CI's (docs/placement.md, "Tests"): NIMBUS_PROPERTY_SEED shifts
+// every random test's seed, NIMBUS_PROPERTY_ROUNDS multiplies its rounds.
+inline uint64_t property_seed(uint64_t seed) {
+  const char* shift = std::getenv("NIMBUS_PROPERTY_SEED");
+  return shift != nullptr ? seed + std::strtoull(shift, nullptr, 0) : seed;
+}
+inline int property_rounds(int rounds) {
+  const char* times = std::getenv("NIMBUS_PROPERTY_ROUNDS");
+  return times != nullptr ? rounds * std::max(1, std::atoi(times)) : rounds;
+}
 
 // Random instance: `types` host types (costs 1 when one type), items fitting at least one type.
 inline Instance random_instance(SplitMix64& rng, std::size_t dims, std::size_t items, std::size_t types) {
