@@ -16,7 +16,7 @@ require_machine
 require_guests kernel initramfs bench
 command -v python3 > /dev/null || skip "python3 is needed for the failure stand-ins"
 helper="$(dirname "$0")/migrate_helper.py"
-rounds=16
+rounds=32   # long enough to outlast steps 1-3 (16 finished before the second hop once, under load)
 native_sum="$("$NIMBUS_GUEST_BENCH_NATIVE" "$rounds" | sed -n 's/.*checksum=\(0x[0-9a-f]*\).*/\1/p')"
 [ -n "$native_sum" ] || fail "native benchmark printed no checksum"
 disk="$TEST_WORK/disk.img"
