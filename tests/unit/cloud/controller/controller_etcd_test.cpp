@@ -141,8 +141,8 @@ TEST_F(ControllerEtcdTest, ConcurrentCreatesFromTwoReplicasNeverOvercommit) {
   EXPECT_EQ(u1.vms + u2.vms, 8);
   EXPECT_EQ(static_cast<int>(client_->get_prefix(keys_.assigns()).kvs.size()), 8);
   // A reused name is a 409 (checked before the quota), on either replica. Replica a sees the
-  // creates b committed through its watch, a moment later (under load, all 8 were b's once and
-  // a's list was still empty here).
+  // creates b committed through its watch, a moment later (its list was still empty here once,
+  // under load).
   ASSERT_TRUE(wait_for([&] { return a.list_vms(kAdmin, "").size() == 8; }));
   const json existing = a.list_vms(kAdmin, "").at(0);
   try {
