@@ -89,8 +89,19 @@ void Controller::stop() {
 // Cache
 
 void Controller::load_all() {
-  const auto range = timed(metrics_, [&] { return client_->get_prefix(keys_.prefix); });
-  std::lock_guard<std::mutex> lock(mu_);
+  // The prefix is read outside the cache's lock. A commit this replica applied meanwhile
+  // (apply_plan_locally), a watch event or a conflict's reads may be newer than that read, and
+  // rebuilding the cache from it would wipe them (a watch event is not delivered again): read
+  // again until the read is at least as new as the cache.
+  etcd::RangeResult range;
+  std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
+  for (int attempt = 0;; ++attempt) {
+    range = timed(metrics_, [&] { return client_->get_prefix(keys_.prefix); });
+    lock.lock();
+    if (range.revision >= cache_revision_) break;
+    lock.unlock();
+    if (attempt == 100) throw etcd::EtcdError("the cache kept moving past the reads of the whole prefix", false);
+  }
   hosts_.clear();
   hoststatus_.clear();
   hostadmin_.clear();
@@ -109,6 +120,7 @@ void Controller::load_all() {
   model_dirty_.clear();
   for (const auto& kv : range.kvs) apply(kv, false);
   watch_revision_ = range.revision;
+  cache_revision_ = range.revision;
 }
 
 void Controller::apply(const etcd::KeyValue& kv, bool deleted) {
@@ -262,6 +274,7 @@ void Controller::absorb_conflict(const etcd::TxnResult& failed) {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& range : failed.ranges)
     for (const auto& kv : range.kvs) apply(kv, false);
+  cache_revision_ = std::max(cache_revision_, failed.revision);
 }
 
 void Controller::apply_plan_locally(const TxnPlan& plan, int64_t revision) {
@@ -274,6 +287,7 @@ void Controller::apply_plan_locally(const TxnPlan& plan, int64_t revision) {
     if (op.kind == etcd::Op::Kind::Put) apply(kv, false);
     else if (op.kind == etcd::Op::Kind::Delete) apply(kv, true);
   }
+  cache_revision_ = std::max(cache_revision_, revision);
   changed_.notify_all();
 }
 
@@ -318,6 +332,7 @@ void Controller::watch_loop() {
               else vmstatus_[parsed[i]->vm] = std::move(parsed[i]->vm_status);
             }
             watch_revision_ = std::max(watch_revision_, revision);
+            cache_revision_ = std::max(cache_revision_, revision);
             changed_.notify_all();
           },
           [this, &broken](const std::string& error) {

@@ -313,6 +313,7 @@ class Controller {
   std::map<std::string, int> in_flight_names_;               // tenant/name of creates in flight
   bool leader_key_present_ = true;
   int64_t watch_revision_ = 0;
+  int64_t cache_revision_ = 0;  // the newest etcd revision any state in the cache comes from
 
   std::mutex placement_mu_;  // one decision at a time per replica (others race through etcd)
   std::mutex batch_mu_;      // the queue of creates waiting for a group commit
