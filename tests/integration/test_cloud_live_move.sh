@@ -39,6 +39,9 @@ log_of() { echo "$CLOUD_DIR/hosts/$1/vms/$id/$id.log"; }
 counting() { grep -aq 'NIMBUS-GAP: t=2 ' "$(log_of "$src")" 2>/dev/null; }
 wait_until 120 "the guest's counter on $src" counting
 vmm_of() { pgrep -f "run (--vm|--incoming) .*$CLOUD_DIR/hosts/$1/vms/$id" || true; }
+g1_story() { # g1's record and the controller's last four events about it, for a failure message
+  echo "record $(api GET "/v1/vms/$id" "$T" | jq -c '{host, state, generation}'); events: $(api GET "/v1/events?limit=100" "$ADMIN_TOKEN" | jq -r '[.[] | select(.vm == "g1")][-4:][] | "\(.kind): \(.message)"' | tr '\n' ';')"
+}
 src_vmm=$(vmm_of "$src")
 [ -n "$src_vmm" ] || fail "no VMM of $id on $src"
 say "g1 ($id) runs on $src (VMM $src_vmm) and counts"
@@ -70,7 +73,7 @@ if [ "$now_vmm" != "$src_vmm" ]; then
   [ -z "$now_vmm" ] &&
     grep -q "left this VMM: migrated to" "$CLOUD_DIR/hosts/$src/vms/$id/vmm.log" &&
     [ "$(api GET "/v1/vms/$id" "$T" | jq -r .generation)" = 1 ] ||
-    fail "the VM's VMM on $src changed or died (now: '$now_vmm'): record $(api GET "/v1/vms/$id" "$T" | jq -c '{host, state, generation}'); events: $(api GET "/v1/events?limit=100" "$ADMIN_TOKEN" | jq -r '[.[] | select(.vm == "g1")][-4:][] | "\(.kind): \(.message)"' | tr '\n' ';'); source VMM: $(tail -3 "$CLOUD_DIR/hosts/$src/vms/$id/vmm.log" 2>/dev/null | tr '\n' ';')"
+    fail "the VM's VMM on $src changed or died (now: '$now_vmm'): $(g1_story); source VMM: $(tail -3 "$CLOUD_DIR/hosts/$src/vms/$id/vmm.log" 2>/dev/null | tr '\n' ';')"
   say "the retry had already moved g1 on live: $(tail -1 "$CLOUD_DIR/hosts/$src/vms/$id/vmm.log")"
 fi
 
@@ -163,7 +166,7 @@ expect_status 200 "drain $dst"
 # On a timeout, say where g1 is and what the controller last did with it (this step has failed
 # under load, rarely: the record and the events tell which side of the race it stopped on).
 g1_back() { moved_to "$src" && return 0; [ $SECONDS -lt "$back_deadline" ] && return 1
-  fail "g1 not running on $src 60 s after the drain of $dst: record $(api GET "/v1/vms/$id" "$T" | jq -c '{host, state, generation}'); events: $(api GET "/v1/events?limit=100" "$ADMIN_TOKEN" | jq -r '[.[] | select(.vm == "g1")][-4:][] | "\(.kind): \(.message)"' | tr '\n' ';')"; }
+  fail "g1 not running on $src 60 s after the drain of $dst: $(g1_story)"; }
 back_deadline=$((SECONDS + 60))
 wait_until 70 "g1 running on $src again" g1_back
 [ "$(api GET "/v1/vms/$id" "$T" | jq -r .generation)" = 1 ] ||

@@ -250,7 +250,7 @@ TEST_P(VmVcpuThreadsTest, RfenceReachesARunningVcpuAndAnIpiWakesOneInWfi) {
 // of how long to sleep (the housekeeping between them advances it; a migration's catch-up moves it
 // by milliseconds at once): a deadline passed in between is a pending, enabled interrupt, not a
 // masked one, and must not leave the vCPU asleep with nothing to wake it (a two-vCPU Linux guest
-// hung so after a live migration, 1 run in about 100).
+// hung so after live migrations, rarely: 1 run of test_migrate in 192).
 TEST_P(VmVcpuThreadsTest, TimerDueWhileTheVcpuGoesToSleepStillWakesIt) {
   constexpr uint32_t kTimerWaits = 3000;
   std::vector<uint32_t> c;
