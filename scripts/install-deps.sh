@@ -27,8 +27,8 @@ PACKAGES=(
   device-tree-compiler
   # firmware and the reference machine
   opensbi u-boot-qemu qemu-system-misc
-  # tools used by tests and benchmarks
-  python3 python3-yaml expect e2fsprogs jq
+  # tools used by tests and benchmarks (tcl: bench/speedtest1/run.sh generates SQLite's sqlite3.c)
+  python3 python3-yaml expect e2fsprogs jq tcl
   # the TAP test: a network namespace of its own (ip netns)
   iproute2
   # the gdb stub's test (tests/integration/test_gdb_stub.sh): a gdb that knows riscv:rv64
