@@ -11,7 +11,9 @@
 # rounds (default 2) on each machine and QEMU's ÷ each Nimbus's.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=/dev/null
 source "$here/../../guests/lib.sh"
+# shellcheck source=/dev/null
 source "$here/../../guests/paths.sh"
 binaries=()
 rounds=2
@@ -21,7 +23,7 @@ while [ $# -gt 0 ]; do
   binaries+=("$(realpath "$1")"); shift
 done
 [ ${#binaries[@]} -gt 0 ] || { echo "usage: run.sh NIMBUS_BINARY... [-- ROUNDS [SIZE]]" >&2; exit 2; }
-[ -f "$NIMBUS_GUEST_KERNEL" ] && [ -f "$NIMBUS_GUEST_INITRD" ] || guest_die "no guest images: run guests/build.sh"
+if [ ! -f "$NIMBUS_GUEST_KERNEL" ] || [ ! -f "$NIMBUS_GUEST_INITRD" ]; then guest_die "no guest images: run guests/build.sh"; fi
 
 version=3.40.1-2+deb12u2
 cache="$NIMBUS_CACHE/speedtest1-$version"
