@@ -20,6 +20,24 @@ NIMBUS_DEBIAN_SUITE="bookworm"
 guest_log() { printf '[guests %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 guest_die() { printf '[guests] error: %s\n' "$*" >&2; exit 1; }
 
+# Fetches Debian's source package NAME=VERSION into DIR/tree, Debian's patches applied, through a
+# private sources list and state directory ($NIMBUS_CACHE/apt): the system's apt configuration is
+# neither read nor changed, and no root is needed. apt's output goes to LOG.
+guest_fetch_debian_source() { # NAME=VERSION DIR LOG
+  local package="$1" dir="$2" log="$3" apt_dir="$NIMBUS_CACHE/apt"
+  mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$dir"
+  printf 'deb-src %s %s main\n' "$NIMBUS_DEBIAN_MIRROR" "$NIMBUS_DEBIAN_SUITE" > "$apt_dir/sources.list"
+  local apt_opts=(-o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+                  -o Dir::State::Lists="$apt_dir/lists" -o Dir::Cache="$apt_dir/cache"
+                  -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
+  apt-get "${apt_opts[@]}" update -q >> "$log" 2>&1 || { cat "$log" >&2; guest_die "apt-get update (private list) failed"; }
+  (cd "$dir" && apt-get "${apt_opts[@]}" source --download-only "$package") >> "$log" 2>&1 \
+    || { cat "$log" >&2; guest_die "apt-get source $package failed"; }
+  # dpkg-source verifies the checksums from the .dsc and applies Debian's patches.
+  (cd "$dir" && dpkg-source --no-check -x ./*.dsc tree) >> "$log" 2>&1 \
+    || { cat "$log" >&2; guest_die "dpkg-source -x ${package%%=*} failed"; }
+}
+
 # Installed versions of the Debian packages the guests depend on, read once (dpkg-query is
 # slow, and every hash needs some). Missing packages read as "absent", so installing or
 # upgrading one changes the hashes that depend on it.

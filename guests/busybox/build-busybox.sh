@@ -9,24 +9,12 @@ mkdir -p "$out"
 command -v "${NIMBUS_CROSS}gcc" >/dev/null || guest_die "${NIMBUS_CROSS}gcc missing (scripts/install-deps.sh)"
 [ -f /usr/riscv64-linux-gnu/lib/libc.a ] || guest_die "static riscv64 libc missing: install libc6-dev-riscv64-cross"
 
-# apt-get source through a private sources list and state directory: the system's apt
-# configuration is neither read nor changed, and no root is needed.
+# Debian's source, kept across builds (guests/lib.sh fetches it).
 srcroot="$NIMBUS_CACHE/src/busybox-${NIMBUS_BUSYBOX_VERSION#*:}"
 if [ ! -f "$srcroot/tree/Makefile" ]; then
-  apt_dir="$NIMBUS_CACHE/apt"
-  mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial"
-  printf 'deb-src %s %s main\n' "$NIMBUS_DEBIAN_MIRROR" "$NIMBUS_DEBIAN_SUITE" > "$apt_dir/sources.list"
-  apt_opts=(-o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
-            -o Dir::State::Lists="$apt_dir/lists" -o Dir::Cache="$apt_dir/cache"
-            -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
   guest_log "busybox: fetching Debian source package busybox=$NIMBUS_BUSYBOX_VERSION"
-  apt-get "${apt_opts[@]}" update -q > "$out/apt.log" 2>&1 || { cat "$out/apt.log" >&2; guest_die "apt-get update (private list) failed"; }
-  rm -rf "$srcroot.tmp" && mkdir -p "$srcroot.tmp"
-  (cd "$srcroot.tmp" && apt-get "${apt_opts[@]}" source --download-only "busybox=$NIMBUS_BUSYBOX_VERSION") >> "$out/apt.log" 2>&1 \
-    || { cat "$out/apt.log" >&2; guest_die "apt-get source busybox failed"; }
-  # dpkg-source verifies the checksums from the .dsc and applies Debian's patches.
-  (cd "$srcroot.tmp" && dpkg-source --no-check -x ./*.dsc tree) >> "$out/apt.log" 2>&1 \
-    || { cat "$out/apt.log" >&2; guest_die "dpkg-source -x busybox failed"; }
+  rm -rf "$srcroot.tmp" && : > "$out/apt.log"
+  guest_fetch_debian_source "busybox=$NIMBUS_BUSYBOX_VERSION" "$srcroot.tmp" "$out/apt.log"
   mv "$srcroot.tmp" "$srcroot"
 fi
 
