@@ -110,9 +110,11 @@ done
 # QEMU 7.2 spends about 2 s in the first test whatever the size (seen at sizes 10 to 40; Nimbus
 # 0.04-0.11 s): a sum of the other tests' lows is printed too, so that one test does not make
 # the ratio.
-printf '%-58s %8s' "sum of tests 110-990 (the lows above)" "$(sum qemu)"
+qemu_sum="$(sum qemu)"
+printf '%-58s %8s' "sum of tests 110-990 (the lows above)" "$qemu_sum"
 for b in "${!binaries[@]}"; do
-  printf ' %9s %7s' "$(sum "$b")" "$(awk -v q="$(sum qemu)" -v n="$(sum "$b")" 'BEGIN { printf "%.2fx", q / n }')"
+  nimbus_sum="$(sum "$b")"
+  printf ' %9s %7s' "$nimbus_sum" "$(awk -v q="$qemu_sum" -v n="$nimbus_sum" 'BEGIN { printf "%.2fx", q / n }')"
 done
 echo
 echo "(guest seconds, lowest of $rounds rounds; ratio = QEMU's seconds / Nimbus's: above 1 is faster than QEMU)"
