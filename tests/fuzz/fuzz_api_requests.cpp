@@ -218,7 +218,8 @@ struct ModelAgent {
     return op(id);
   }
   json migrate_vm(const std::string& id, const std::string& to, int64_t max_downtime_ms) {
-    FUZZ_CHECK(to.rfind("tcp:", 0) == 0);
+    // A live move goes to a plain (tcp:) or a TLS (tls:) listener; the parser allows no other scheme.
+    FUZZ_CHECK(to.rfind("tcp:", 0) == 0 || to.rfind("tls:", 0) == 0);
     FUZZ_CHECK(max_downtime_ms >= 1 && max_downtime_ms <= 60000);
     return op(id);
   }
@@ -370,6 +371,7 @@ void write_seeds() {
       {"action", http("POST", "/v1/vms/vm-1/actions", kAgentToken, R"({"action":"reboot"})")},
       {"snapshot", http("POST", "/v1/vms/vm-1/snapshot", kAgentToken, R"({"to":"/var/lib/nimbus/snap"})")},
       {"migrate", http("POST", "/v1/vms/vm-1/migrate", kAgentToken, R"({"to":"tcp:10.0.0.2:7000","max_downtime_ms":300})")},
+      {"migrate_tls", http("POST", "/v1/vms/vm-1/migrate", kAgentToken, R"({"to":"tls:h2.example:7443"})")},
       {"load", http("POST", "/v1/vms/vm-1/load", kAgentToken, R"({"load":0.5})")},
       {"stats", http("GET", "/v1/vms/vm-1/stats", kAgentToken)},
       {"console", http("GET", "/v1/vms/vm-1/console?follow=1", kAgentToken)},
