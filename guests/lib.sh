@@ -38,6 +38,59 @@ guest_fetch_debian_source() { # NAME=VERSION DIR LOG
     || { cat "$log" >&2; guest_die "dpkg-source -x ${package%%=*} failed"; }
 }
 
+# Downloads Debian's binary packages PACKAGE... of SUITE for ARCH (riscv64: programs for the guest)
+# into DIR as .deb files, through a private sources list and state directory
+# ($NIMBUS_CACHE/apt-SUITE-ARCH), as guest_fetch_debian_source does; names the versions taken
+# in DIR/versions. Dependencies are not followed: the caller names every package it needs.
+guest_fetch_debian_binaries() { # SUITE ARCH DIR LOG PACKAGE...
+  local suite="$1" arch="$2" dir="$3" log="$4" apt_dir="$NIMBUS_CACHE/apt-$1-$2"
+  shift 4
+  mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$dir"
+  printf 'deb [arch=%s] %s %s main\n' "$arch" "$NIMBUS_DEBIAN_MIRROR" "$suite" > "$apt_dir/sources.list"
+  local apt_opts=(-o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+                  -o Dir::State::Lists="$apt_dir/lists" -o Dir::Cache="$apt_dir/cache"
+                  -o Dir::State::status=/dev/null -o APT::Architecture="$arch" -o APT::Architectures::="$arch"
+                  -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
+  apt-get "${apt_opts[@]}" update -q >> "$log" 2>&1 || { cat "$log" >&2; guest_die "apt-get update ($suite $arch, private list) failed"; }
+  (cd "$dir" && apt-get "${apt_opts[@]}" download "$@") >> "$log" 2>&1 \
+    || { tail -20 "$log" >&2; guest_die "apt-get download ($suite $arch) of $* failed"; }
+  (cd "$dir" && for deb in ./*.deb; do dpkg-deb -f "$deb" Package Version | paste -sd' '; done) > "$dir/versions"
+}
+
+# Debian's own riscv64 kernel of SUITE (the Image inside linux-image-riscv64's kernel package):
+# a kernel the project neither configured nor built, for tests and benchmarks on other kernels.
+# Prints the Image's path; cached under $NIMBUS_CACHE/debian-kernel-SUITE/VERSION. The newest
+# version is asked of Debian's archive each time; when the archive cannot be reached, the newest
+# cached one is used; with neither, returns 1 (apt's output in LOG).
+guest_debian_kernel() { # SUITE LOG
+  local suite="$1" log="$2" root="$NIMBUS_CACHE/debian-kernel-$1" apt_dir="$NIMBUS_CACHE/apt-$1-riscv64"
+  local tmp package version
+  tmp="$(mktemp -d)"
+  # In a subshell: a failed fetch ends it with guest_die, and here means "use the cache".
+  if (guest_fetch_debian_binaries "$suite" riscv64 "$tmp" "$log" linux-image-riscv64) 2> /dev/null; then
+    package="$(dpkg-deb -f "$tmp"/linux-image-riscv64_*.deb Depends | sed -E 's/ *\(.*//')"
+    version="$(dpkg-deb -f "$tmp"/linux-image-riscv64_*.deb Version)"
+    if [ ! -f "$root/$version/Image" ]; then
+      rm -f "$tmp"/*.deb
+      (cd "$tmp" && apt-get -o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null \
+          -o Dir::State::Lists="$apt_dir/lists" -o Dir::Cache="$apt_dir/cache" -o Dir::State::status=/dev/null \
+          -o APT::Architecture=riscv64 -o APT::Architectures::=riscv64 -o Debug::NoLocking=1 \
+          -o APT::Sandbox::User=root download "$package") >> "$log" 2>&1 || { rm -rf "$tmp"; return 1; }
+      dpkg-deb --fsys-tarfile "$tmp/${package}"_*.deb | tar -x -O --wildcards './boot/vmlinux-*' > "$tmp/Image" \
+        || { rm -rf "$tmp"; return 1; }
+      mkdir -p "$root" && rm -rf "$root/$version.tmp" && mkdir "$root/$version.tmp"
+      mv "$tmp/Image" "$root/$version.tmp/Image" && echo "$package" > "$root/$version.tmp/package"
+      rm -rf "${root:?}/$version" && mv "$root/$version.tmp" "$root/$version"
+    fi
+  else
+    local d
+    version="$(for d in "$root"/*/Image; do [ -f "$d" ] && basename "$(dirname "$d")"; done | sort -V | tail -1)"
+  fi
+  rm -rf "$tmp"
+  [ -n "$version" ] && [ -f "$root/$version/Image" ] || return 1
+  echo "$root/$version/Image"
+}
+
 # Installed versions of the Debian packages the guests depend on, read once (dpkg-query is
 # slow, and every hash needs some). Missing packages read as "absent", so installing or
 # upgrading one changes the hashes that depend on it.
