@@ -20,7 +20,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/../../guests/lib.sh"
 # shellcheck source=/dev/null
 source "$here/../../guests/paths.sh"
-binaries=()
+# shellcheck source=bench/guest_bench_lib.sh
+source "$here/../guest_bench_lib.sh"
+BENCH_BINARIES=()
 rounds=2
 debian_kernel=0
 while [ $# -gt 0 ]; do
@@ -29,10 +31,10 @@ while [ $# -gt 0 ]; do
     --debian-kernel) debian_kernel=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) echo "run.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
-    *) binaries+=("$(realpath "$1")"); shift ;;
+    *) BENCH_BINARIES+=("$(realpath "$1")"); shift ;;
   esac
 done
-[ ${#binaries[@]} -gt 0 ] || { echo "usage: run.sh [--debian-kernel] NIMBUS_BINARY... [-- ROUNDS]" >&2; exit 2; }
+[ ${#BENCH_BINARIES[@]} -gt 0 ] || { echo "usage: run.sh [--debian-kernel] NIMBUS_BINARY... [-- ROUNDS]" >&2; exit 2; }
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: ROUNDS must be a whole number above 0, got '$rounds'" >&2; exit 2; }
 if [ ! -f "$NIMBUS_GUEST_KERNEL" ] || [ ! -f "$NIMBUS_GUEST_INITRD" ]; then guest_die "no guest images: run guests/build.sh"; fi
 
@@ -53,9 +55,8 @@ if [ "$debian_kernel" = 1 ]; then
   kernel="$(guest_debian_kernel "$suite" "$cache/fetch.log")" || guest_die "no Debian $suite kernel: Debian's archive unreachable and none cached ($cache/fetch.log)"
 fi
 
-# The initramfs: the guest's, with the packages' files and the guest script appended as a second
-# cpio archive (Linux unpacks it over the first; the first is padded to 512 bytes so the second's
-# magic is found). Built again when any input changes.
+# The initramfs: the guest's, with the packages' files and the guest script appended. Built again
+# when any input changes.
 key="$( (cat "$debs/versions"; sha256sum < "$here/guest-run.sh"; echo "$NIMBUS_GUEST_INITRD") | sha256sum | cut -c1-16)"
 initrd="$cache/initrd-$key.img"
 if [ ! -f "$initrd" ] || [ "$NIMBUS_GUEST_INITRD" -nt "$initrd" ]; then
@@ -65,30 +66,12 @@ if [ ! -f "$initrd" ] || [ "$NIMBUS_GUEST_INITRD" -nt "$initrd" ]; then
   rm -rf "$cache/overlay/usr/share/doc" "$cache/overlay/usr/share/man" "$cache/overlay/usr/share/locale"
   ln -s usr/lib "$cache/overlay/lib"   # Debian's merged /usr: the loader is /lib/ld-linux-riscv64-lp64d.so.1
   install -m 755 "$here/guest-run.sh" "$cache/overlay/bin/nimbus-debian-programs"
-  cp "$NIMBUS_GUEST_INITRD" "$initrd.tmp"
-  pad=$(( (512 - $(stat -c %s "$initrd.tmp") % 512) % 512 ))
-  head -c "$pad" /dev/zero >> "$initrd.tmp"
-  (cd "$cache/overlay" && find . | LC_ALL=C sort | cpio -o -H newc 2>/dev/null) >> "$initrd.tmp"
+  bench_append_cpio "$NIMBUS_GUEST_INITRD" "$cache/overlay" "$initrd"
   rm -rf "$cache/overlay"
-  mv "$initrd.tmp" "$initrd"
 fi
 
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-# One boot: the shell runs the guest script, then `exit` (typed ahead) powers the machine off.
-boot() { # OUT MACHINE-ARGV...
-  local out="$1"; shift
-  rm -f "$work/in" && mkfifo "$work/in"
-  # The console's input stays open until the machine is done (the feeder ends as `sleep`).
-  (sleep 8; printf 'nimbus-debian-programs\nexit\n'; exec sleep 1800) > "$work/in" &
-  local feeder=$!
-  timeout 1800 "$@" < "$work/in" 2>&1 | tr -d '\r' > "$out" || true
-  kill "$feeder" 2>/dev/null || true
-  if ! grep -q '^NIMBUS-DEBIAN: done' "$out"; then
-    tail -20 "$out" >&2; echo "run.sh: the programs did not all finish on $*" >&2; exit 1
-  fi
-}
-append="console=ttyS0 quiet"
+BENCH_WORK="$(mktemp -d)"
+trap 'rm -rf "$BENCH_WORK"' EXIT
 declare -A best md5
 names=()
 take() { # KEY FILE: keeps each step's lowest time; every step's output must match QEMU's
@@ -105,25 +88,16 @@ take() { # KEY FILE: keeps each step's lowest time; every step's output must mat
 }
 echo "Debian $suite riscv64 packages: $(cut -d' ' -f2,4 "$debs/versions" | paste -sd, | sed 's/,/, /g')"
 echo "kernel: $kernel"
-for _ in $(seq "$rounds"); do
-  boot "$work/q" qemu-system-riscv64 -M virt -nographic -m 512M -smp 1 -bios "$NIMBUS_OPENSBI_DYNAMIC" \
-    -kernel "$kernel" -initrd "$initrd" -append "$append"
-  take qemu "$work/q"
-  for b in "${!binaries[@]}"; do
-    boot "$work/n$b" "${binaries[$b]}" run --bios "$NIMBUS_OPENSBI_DYNAMIC" --kernel "$kernel" \
-      --initrd "$initrd" --mem 512M --append "$append" --jit on
-    take "$b" "$work/n$b"
-  done
-done
+bench_rounds "$rounds" "$kernel" "$initrd" take nimbus-debian-programs 1800 '^NIMBUS-DEBIAN: done'
 seconds() { awk -v ms="$1" 'BEGIN { printf "%.2f", ms / 1000 }'; }
 printf '%-20s %8s' step qemu
-for b in "${!binaries[@]}"; do printf ' %9s %7s' "nimbus$b" ratio; done
+for b in "${!BENCH_BINARIES[@]}"; do printf ' %9s %7s' "nimbus$b" ratio; done
 echo
 declare -A total
 for name in "${names[@]}"; do
   printf '%-20s %8s' "$name" "$(seconds "${best["qemu|$name"]}")"
   total[qemu]=$(( ${total[qemu]:-0} + best["qemu|$name"] ))
-  for b in "${!binaries[@]}"; do
+  for b in "${!BENCH_BINARIES[@]}"; do
     total[$b]=$(( ${total[$b]:-0} + best["$b|$name"] ))
     printf ' %9s %7s' "$(seconds "${best["$b|$name"]}")" \
       "$(awk -v q="${best["qemu|$name"]}" -v n="${best["$b|$name"]}" 'BEGIN { if (n > 0) printf "%.2fx", q / n; else print "?" }')"
@@ -131,7 +105,7 @@ for name in "${names[@]}"; do
   echo
 done
 printf '%-20s %8s' "sum" "$(seconds "${total[qemu]}")"
-for b in "${!binaries[@]}"; do
+for b in "${!BENCH_BINARIES[@]}"; do
   printf ' %9s %7s' "$(seconds "${total[$b]}")" "$(awk -v q="${total[qemu]}" -v n="${total[$b]}" 'BEGIN { printf "%.2fx", q / n }')"
 done
 echo

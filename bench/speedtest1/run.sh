@@ -15,14 +15,16 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/../../guests/lib.sh"
 # shellcheck source=/dev/null
 source "$here/../../guests/paths.sh"
-binaries=()
+# shellcheck source=bench/guest_bench_lib.sh
+source "$here/../guest_bench_lib.sh"
+BENCH_BINARIES=()
 rounds=2
 size=30
 while [ $# -gt 0 ]; do
   if [ "$1" = -- ]; then rounds="${2:-2}"; size="${3:-30}"; break; fi
-  binaries+=("$(realpath "$1")"); shift
+  BENCH_BINARIES+=("$(realpath "$1")"); shift
 done
-[ ${#binaries[@]} -gt 0 ] || { echo "usage: run.sh NIMBUS_BINARY... [-- ROUNDS [SIZE]]" >&2; exit 2; }
+[ ${#BENCH_BINARIES[@]} -gt 0 ] || { echo "usage: run.sh NIMBUS_BINARY... [-- ROUNDS [SIZE]]" >&2; exit 2; }
 if [ ! -f "$NIMBUS_GUEST_KERNEL" ] || [ ! -f "$NIMBUS_GUEST_INITRD" ]; then guest_die "no guest images: run guests/build.sh"; fi
 
 version=3.40.1-2+deb12u2
@@ -44,31 +46,14 @@ if [ ! -f "$cache/initrd.img" ]; then
     -I "$cache.tmp/native" -o "$cache.tmp/overlay/bin/speedtest1" "$cache.tmp/src/tree/test/speedtest1.c" \
     "$cache.tmp/native/sqlite3.c" -lm >> "$cache.tmp/build.log" 2>&1 || { tail -20 "$cache.tmp/build.log" >&2; guest_die "cross-compiling speedtest1 failed"; }
   "${NIMBUS_CROSS}strip" "$cache.tmp/overlay/bin/speedtest1"
-  # The guest's initramfs with speedtest1 appended as a second (uncompressed) cpio archive,
-  # which Linux unpacks over the first; the first is padded to 512 bytes so the second's magic
-  # is found.
-  cp "$NIMBUS_GUEST_INITRD" "$cache.tmp/initrd.img"
-  pad=$(( (512 - $(stat -c %s "$cache.tmp/initrd.img") % 512) % 512 ))
-  head -c "$pad" /dev/zero >> "$cache.tmp/initrd.img"
-  (cd "$cache.tmp/overlay" && find . | cpio -o -H newc 2>/dev/null) >> "$cache.tmp/initrd.img"
+  # The guest's initramfs with speedtest1 appended.
+  bench_append_cpio "$NIMBUS_GUEST_INITRD" "$cache.tmp/overlay" "$cache.tmp/initrd.img"
   rm -rf "$cache.tmp/src"
   rm -rf "$cache" && mv "$cache.tmp" "$cache"
 fi
 
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-# One boot: the shell runs speedtest1, then `exit` (typed ahead) powers the machine off.
-boot() { # OUT MACHINE-ARGV...
-  local out="$1"; shift
-  rm -f "$work/in" && mkfifo "$work/in"
-  # The console's input stays open until the machine is done (the feeder ends as `sleep`).
-  (sleep 6; printf 'speedtest1 --memdb --size %s --testset main\nexit\n' "$size"; exec sleep 900) > "$work/in" &
-  local feeder=$!
-  timeout 900 "$@" < "$work/in" 2>&1 | tr -d '\r' > "$out" || true
-  kill "$feeder" 2>/dev/null || true
-  grep -q 'TOTAL\.' "$out" || { tail -20 "$out" >&2; echo "run.sh: no TOTAL line from $*" >&2; exit 1; }
-}
-append="console=ttyS0 quiet"
+BENCH_WORK="$(mktemp -d)"
+trap 'rm -rf "$BENCH_WORK"' EXIT
 declare -A best
 names=()
 take() { # KEY FILE: keeps each test's lowest time
@@ -87,22 +72,14 @@ sum() { # KEY: the sum of its tests' lows, the first test and TOTAL left out
   done
   echo "$total"
 }
-for _ in $(seq "$rounds"); do
-  boot "$work/q" qemu-system-riscv64 -M virt -nographic -m 512M -smp 1 -bios "$NIMBUS_OPENSBI_DYNAMIC" \
-    -kernel "$NIMBUS_GUEST_KERNEL" -initrd "$cache/initrd.img" -append "$append"
-  take qemu "$work/q"
-  for b in "${!binaries[@]}"; do
-    boot "$work/n$b" "${binaries[$b]}" run --bios "$NIMBUS_OPENSBI_DYNAMIC" --kernel "$NIMBUS_GUEST_KERNEL" \
-      --initrd "$cache/initrd.img" --mem 512M --append "$append" --jit on
-    take "$b" "$work/n$b"
-  done
-done
+bench_rounds "$rounds" "$NIMBUS_GUEST_KERNEL" "$cache/initrd.img" take \
+  "speedtest1 --memdb --size $size --testset main" 900 'TOTAL\.'
 printf '%-58s %8s' test qemu
-for b in "${!binaries[@]}"; do printf ' %9s %7s' "nimbus$b" ratio; done
+for b in "${!BENCH_BINARIES[@]}"; do printf ' %9s %7s' "nimbus$b" ratio; done
 echo
 for name in "${names[@]}"; do
   printf '%-58.58s %8s' "$name" "${best["qemu|$name"]}"
-  for b in "${!binaries[@]}"; do
+  for b in "${!BENCH_BINARIES[@]}"; do
     printf ' %9s %7s' "${best["$b|$name"]:-?}" "$(awk -v q="${best["qemu|$name"]}" -v n="${best["$b|$name"]:-0}" 'BEGIN { if (n > 0) printf "%.2fx", q / n; else print "?" }')"
   done
   echo
@@ -112,7 +89,7 @@ done
 # the ratio.
 qemu_sum="$(sum qemu)"
 printf '%-58s %8s' "sum of tests 110-990 (the lows above)" "$qemu_sum"
-for b in "${!binaries[@]}"; do
+for b in "${!BENCH_BINARIES[@]}"; do
   nimbus_sum="$(sum "$b")"
   printf ' %9s %7s' "$nimbus_sum" "$(awk -v q="$qemu_sum" -v n="$nimbus_sum" 'BEGIN { printf "%.2fx", q / n }')"
 done
