@@ -1,7 +1,10 @@
 # shellcheck shell=bash
 # Shared by the benchmarks that run a program in the Linux guest on QEMU and on Nimbus binaries
 # taking turns (bench/speedtest1/run.sh, bench/debian-programs/run.sh). Sourced, never executed.
-# The caller sets BENCH_WORK (a scratch directory) and BENCH_BINARIES (Nimbus binaries).
+# The caller sets BENCH_WORK (a scratch directory) and BENCH_BINARIES (Nimbus binaries). Brings
+# guests/lib.sh and the guest artefacts' paths (guests/paths.sh) with it.
+# shellcheck source=/dev/null
+source "$(dirname "${BASH_SOURCE[0]}")/../guests/paths.sh"
 
 # OUT: the guest initramfs BASE with the files of directory OVERLAY appended as a second
 # (uncompressed) cpio archive, which Linux unpacks over the first; the first is padded to 512

@@ -16,10 +16,6 @@
 # access to Debian's archive (packages cached under $NIMBUS_CACHE/debian-programs).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=/dev/null
-source "$here/../../guests/lib.sh"
-# shellcheck source=/dev/null
-source "$here/../../guests/paths.sh"
 # shellcheck source=bench/guest_bench_lib.sh
 source "$here/../guest_bench_lib.sh"
 BENCH_BINARIES=()

@@ -11,10 +11,6 @@
 # rounds (default 2) on each machine and QEMU's ÷ each Nimbus's.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=/dev/null
-source "$here/../../guests/lib.sh"
-# shellcheck source=/dev/null
-source "$here/../../guests/paths.sh"
 # shellcheck source=bench/guest_bench_lib.sh
 source "$here/../guest_bench_lib.sh"
 BENCH_BINARIES=()
