@@ -1,5 +1,9 @@
 #include "machine/board.hpp"
 
+#include <sys/random.h>
+
+#include <cerrno>
+#include <cstring>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -97,8 +101,35 @@ void Board::poll_devices() {
 
 VirtioMmio* Board::virtio(unsigned slot) { return slot < virtio_.size() ? virtio_[slot].get() : nullptr; }
 
+namespace {
+
+// The device tree's /chosen/rng-seed for one boot: 32 bytes from the host's getrandom(), or a
+// fixed sequence (splitmix64) when the machine runs deterministically, so that runs repeat.
+std::vector<uint8_t> boot_rng_seed(bool deterministic) {
+  std::vector<uint8_t> seed(32);
+  size_t got = 0;
+  while (!deterministic && got < seed.size()) {
+    const ssize_t r = getrandom(seed.data() + got, seed.size() - got, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) throw std::runtime_error(std::string("board: getrandom for the device tree's rng-seed: ") + std::strerror(errno));
+    got += static_cast<size_t>(r);
+  }
+  uint64_t state = 0x6e696d6275732d73; // "nimbus-s"
+  for (; got < seed.size(); got += 8) {
+    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    std::memcpy(seed.data() + got, &z, 8);
+  }
+  return seed;
+}
+
+} // namespace
+
 DeviceTreeSpec Board::tree_spec() const {
   DeviceTreeSpec spec;
+  spec.rng_seed = boot_rng_seed(clock_.deterministic());
   spec.ram_base = bus_.ram_base();
   spec.ram_size = bus_.ram_size();
   spec.harts = config_.harts;

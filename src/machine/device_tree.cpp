@@ -55,6 +55,9 @@ public:
                   static_cast<uint32_t>(size)});
   }
   void u64(const char* prop, uint64_t v) { check(fdt_property_u64(buffer_.data(), prop, v), prop); }
+  void bytes(const char* prop, const std::vector<uint8_t>& v) {
+    check(fdt_property(buffer_.data(), prop, v.data(), static_cast<int>(v.size())), prop);
+  }
 
   std::vector<uint8_t> finish() {
     check(fdt_finish(buffer_.data()), "finish");
@@ -89,6 +92,7 @@ std::vector<uint8_t> build_device_tree(const DeviceTreeSpec& spec) {
   w.str("model", "riscv-virtio,qemu");
 
   w.begin("chosen");
+  if (!spec.rng_seed.empty()) w.bytes("rng-seed", spec.rng_seed);
   if (!spec.bootargs.empty()) w.str("bootargs", spec.bootargs);
   w.str("stdout-path", fmt::format("/soc/serial@{:x}", Uart16550::kBase));
   if (spec.initrd) {

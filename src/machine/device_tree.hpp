@@ -22,6 +22,9 @@ struct DeviceTreeSpec {
     uint64_t end; // exclusive
   };
   std::optional<Range> initrd;
+  // /chosen/rng-seed, as QEMU 7.2's virt machine gives it (32 bytes): Linux seeds its random
+  // number generator from it at boot, so getrandom() need not wait for entropy. Empty: none.
+  std::vector<uint8_t> rng_seed;
   std::vector<unsigned> virtio_slots; // occupied virtio-mmio slots (0..7)
   bool rtc = true;
   bool test_finisher = true;

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -150,6 +151,16 @@ TEST_F(DeviceTreeTest, ChosenCarriesBootargsConsoleAndInitrd) {
   EXPECT_EQ(u64("/chosen", "linux,initrd-end"), 0x88123456u);
 }
 
+TEST_F(DeviceTreeTest, ChosenCarriesTheRngSeedAsGiven) {
+  for (uint8_t i = 0; i < 32; ++i) spec.rng_seed.push_back(static_cast<uint8_t>(0xa0 + i));
+  build();
+  int len = 0;
+  const auto* seed = static_cast<const uint8_t*>(fdt_getprop(fdt, node("/chosen"), "rng-seed", &len));
+  ASSERT_NE(seed, nullptr);
+  ASSERT_EQ(len, 32);
+  EXPECT_TRUE(std::equal(spec.rng_seed.begin(), spec.rng_seed.end(), seed));
+}
+
 TEST_F(DeviceTreeTest, NoInitrdNoBootargsMeansNoSuchProperties) {
   spec.initrd.reset();
   spec.bootargs.clear();
@@ -157,6 +168,7 @@ TEST_F(DeviceTreeTest, NoInitrdNoBootargsMeansNoSuchProperties) {
   build();
   EXPECT_EQ(fdt_getprop(fdt, node("/chosen"), "linux,initrd-start", nullptr), nullptr);
   EXPECT_EQ(fdt_getprop(fdt, node("/chosen"), "bootargs", nullptr), nullptr);
+  EXPECT_EQ(fdt_getprop(fdt, node("/chosen"), "rng-seed", nullptr), nullptr);
   EXPECT_LT(fdt_path_offset(fdt, "/soc/virtio_mmio@10001000"), 0);
 }
 

@@ -135,6 +135,36 @@ TEST_F(BoardTest, VirtioSlotsFollowConfiguration) {
   EXPECT_LT(fdt_path_offset(fdt, "/soc/virtio_mmio@10003000"), 0);
 }
 
+// QEMU's virt machine seeds Linux's random number generator through /chosen/rng-seed; without
+// it a kernel whose virtio-rng driver is a module (Debian's) blocks in getrandom() for seconds.
+std::vector<uint8_t> rng_seed_of(const Board& board) {
+  const void* fdt = board.dtb().data();
+  int len = 0;
+  const auto* seed = static_cast<const uint8_t*>(fdt_getprop(fdt, fdt_path_offset(fdt, "/chosen"), "rng-seed", &len));
+  return seed == nullptr ? std::vector<uint8_t>{} : std::vector<uint8_t>(seed, seed + len);
+}
+
+TEST_F(BoardTest, TheDeviceTreeCarriesA32ByteRngSeedFreshForEachBoard) {
+  Clock host_time{false};
+  Board first(config, bus, host_time, {&hart0, &hart1});
+  const std::vector<uint8_t> a = rng_seed_of(first);
+  Bus bus2{Board::kRamBase, kRamSize};
+  Board second(config, bus2, host_time, {&hart0, &hart1});
+  const std::vector<uint8_t> b = rng_seed_of(second);
+  ASSERT_EQ(a.size(), 32u);
+  ASSERT_EQ(b.size(), 32u);
+  EXPECT_NE(a, b);
+  EXPECT_NE(a, std::vector<uint8_t>(32, 0));
+}
+
+TEST_F(BoardTest, ADeterministicMachineGetsTheSameRngSeedEveryRun) {
+  Board first(config, bus, clock, {&hart0, &hart1});
+  Bus bus2{Board::kRamBase, kRamSize};
+  Board second(config, bus2, clock, {&hart0, &hart1});
+  EXPECT_EQ(rng_seed_of(first).size(), 32u);
+  EXPECT_EQ(rng_seed_of(first), rng_seed_of(second));
+}
+
 TEST_F(BoardTest, NoDriveNoEntropyMeansNoVirtio) {
   config.entropy = false;
   Board board(config, bus, clock, {&hart0, &hart1});
