@@ -48,10 +48,10 @@ check 400 '.code == "bad_field" and .field == "vcpus"' "negative quota"
 
 # The CLI says the same and exits non-zero.
 out=$(NIMBUS_URL=$CLOUD_URL NIMBUS_TOKEN=$T "$NIMBUS_BIN" vm create z --flavor n9.huge --image sim 2>&1) && fail "CLI accepted an unknown flavor"
-echo "$out" | grep -q "unknown flavor 'n9.huge'; choose one of: .*n1.tiny" || fail "CLI error unclear: $out"
+grep -q "unknown flavor 'n9.huge'; choose one of: .*n1.tiny" <<< "$out" || fail "CLI error unclear: $out"
 say "CLI: $out"
 out=$(NIMBUS_URL=http://127.0.0.1:1 NIMBUS_TOKEN=x "$NIMBUS_BIN" vm list 2>&1); rc=$?
-[ $rc -eq 3 ] && echo "$out" | grep -q "did not answer" || fail "CLI with no controller: rc $rc: $out"
+[ $rc -eq 3 ] && grep -q "did not answer" <<< "$out" || fail "CLI with no controller: rc $rc: $out"
 
 # etcd gone: a write gets 503 etcd_outcome_unknown (its transaction may commit after the timeout).
 kill -STOP "$(jq -r .etcd.pid "$CLOUD_DIR/cloud.json")"

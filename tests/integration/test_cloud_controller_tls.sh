@@ -19,9 +19,9 @@ wait_until 10 "controller URL" test -s "$TEST_WORK/url"
 URL=$(cat "$TEST_WORK/url")
 case "$URL" in https://*) ;; *) fail "controller URL is not https: $URL" ;; esac
 out=$("$NIMBUS_BIN" flavor list --url "$URL" --token admin-secret --ca "$TEST_WORK/cert.pem" 2>&1) || fail "flavor list over TLS: $out"
-echo "$out" | grep -q n1.tiny || fail "no flavors over TLS: $out"
+grep -q n1.tiny <<< "$out" || fail "no flavors over TLS: $out"
 out=$("$NIMBUS_BIN" flavor list --url "$URL" --token admin-secret 2>&1) && fail "an unverified certificate was accepted"
-echo "$out" | grep -q -- "--ca" || fail "the error does not say to pass --ca: $out"
+grep -q -- "--ca" <<< "$out" || fail "the error does not say to pass --ca: $out"
 curl -s --max-time 3 "http://${URL#https://}/v1/health" | grep -q ok && fail "plain HTTP answered on the TLS port"
 curl -s --cacert "$TEST_WORK/cert.pem" "$URL/v1/health" | jq -e .ok >/dev/null || fail "curl --cacert /v1/health"
 say "HTTPS controller at $URL: verified with --ca, refused without"

@@ -95,7 +95,7 @@ GLOBEX=$(capi "$ADMIN" POST /v1/tenants '{"name":"globex","quota":{"vcpus":16,"m
   python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 [ -n "$ACME" ] && [ -n "$GLOBEX" ] || fail "could not create the tenants"
 out=$(capi "$ACME" POST /v1/vms '{"name":"acme-console","flavor":"n1.small","image":"linux"}')
-echo "$out" | grep -q '"host": "edge-console"' || fail "the console VM was not placed on the stand-in host: $out"
+grep -q '"host": "edge-console"' <<< "$out" || fail "the console VM was not placed on the stand-in host: $out"
 CONSOLE_ID=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 ectl put "/nimbus/vmstatus/$CONSOLE_ID" "{\"host\":\"edge-console\",\"generation\":1,\"state\":\"running\",\"pid\":1,\"cpu_load\":0.4}" >/dev/null
 
@@ -114,7 +114,7 @@ host_listed() {  # host_listed NAME [STATE]
 start_host rack2-node-d 4 1G
 wait_for 20 host_listed rack2-node-d || { tail "$W/host-rack2-node-d.log"; fail "host rack2-node-d did not register"; }
 out=$(capi "$GLOBEX" POST /v1/vms '{"name":"legacy-1","flavor":"n1.large","image":"linux"}')
-echo "$out" | grep -q '"host": "rack2-node-d"' || fail "legacy-1 was not placed on rack2-node-d: $out"
+grep -q '"host": "rack2-node-d"' <<< "$out" || fail "legacy-1 was not placed on rack2-node-d: $out"
 start_host rack1-node-a 16 2G
 start_host rack1-node-b 16 2G
 start_host rack2-node-c 8 1G
@@ -128,13 +128,13 @@ for vm in "acme web-1 n1.large" "acme web-2 n1.large" "acme db-1 n1.xlarge" "acm
   set -- $vm
   tok=$ACME; [ "$1" = globex ] && tok=$GLOBEX
   out=$(capi "$tok" POST /v1/vms "{\"name\":\"$2\",\"flavor\":\"$3\",\"image\":\"linux\"}")
-  echo "$out" | grep -q '"id"' || fail "creating VM $2 failed: $out"
+  grep -q '"id"' <<< "$out" || fail "creating VM $2 failed: $out"
 done
 out=$(# rack2-node-d dies (no lease revoke): lost, its VM kept there for the long --grace.
 { kill -9 "${HOST_PID[rack2-node-d]}"; wait "${HOST_PID[rack2-node-d]}"; } 2>/dev/null
 wait_for 20 host_listed rack2-node-d lost || fail "rack2-node-d is not reported lost"
 capi "$ADMIN" POST /v1/hosts/rack2-node-c/drain '{}')
-echo "$out" | grep -q '"draining": true' || fail "draining rack2-node-c failed: $out"
+grep -q '"draining": true' <<< "$out" || fail "draining rack2-node-c failed: $out"
 # Give the agents a moment to run the VMs and publish their load.
 wait_for 20 sh -c "curl -sf -H 'Authorization: Bearer $ADMIN' $URL/v1/vms | grep -q '\"running\"'" || say "note: no VM reported running yet"
 sleep 2

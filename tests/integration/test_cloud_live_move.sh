@@ -102,7 +102,7 @@ vmms=$(pgrep -fc "run (--vm|--incoming) .*$CLOUD_DIR/hosts/.*/vms/$id" || true)
 [ "$vmms" -eq 1 ] || fail "$vmms VMM processes for $id"
 [ "$(api GET "/v1/vms/$id" "$T" | jq -r .generation)" = 1 ] || fail "the generation changed (a restart, not a live move)"
 moved=$(api GET "/v1/events?limit=100" "$ADMIN_TOKEN" | jq -r '[.[] | select(.vm == "g1" and .kind == "moved")][0].message')
-echo "$moved" | grep -q "moved live" || fail "the move's event does not say live: $moved"
+grep -q "moved live" <<< "$moved" || fail "the move's event does not say live: $moved"
 say "ok: counter t=$last_src on $src, t=$first_dst on $dst; one boot banner; one assignment; event: $moved"
 say "guest-seen gap: $(grep -a 'NIMBUS-GAP: t=' "$(log_of "$dst")" | head -2 | tr '\n' ' ')"
 

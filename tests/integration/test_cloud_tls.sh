@@ -70,7 +70,7 @@ expect_status 200 "migrate g1 to $dst"
 moved() { api GET "/v1/vms/$id" "$T" | jq -e --arg h "$dst" '.host == $h and .state == "running"' > /dev/null; }
 wait_until 60 "g1 running on $dst" moved
 event=$(api GET "/v1/events?limit=50" "$ADMIN_TOKEN" | jq -r '[.[] | select(.vm == "g1" and .kind == "moved")][0].message')
-echo "$event" | grep -q "moved live" || fail "the move was not live: $event"
+grep -q "moved live" <<< "$event" || fail "the move was not live: $event"
 vmm=$(pgrep -af "run (--vm|--incoming) .*$CLOUD_DIR/hosts/.*/vms/$id" || true)
 [ "$(grep -c . <<< "$vmm")" -eq 1 ] || fail "not exactly one VMM for g1: $vmm"
 grep -q -- "--incoming tls:127.0.0.1:" <<< "$vmm" && grep -q "/hosts/$dst/" <<< "$vmm" ||

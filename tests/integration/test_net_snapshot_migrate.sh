@@ -94,7 +94,7 @@ fetch 3
 echo "ping -c 3 -W 5 10.0.0.1 | grep -a 'packets transmitted' | sed 's/^/PING /'" >&3
 wait_for "$TEST_WORK/beta.raw" '^PING ' 30 || die "beta's ping printed nothing"
 ping_line=$(tr -d '\r' < "$TEST_WORK/beta.raw" | grep -a -m1 '^PING ')
-echo "$ping_line" | grep -q ' 3 packets received' || die "after the migration: $ping_line"
+grep -q ' 3 packets received' <<< "$ping_line" || die "after the migration: $ping_line"
 say "ok: step 3: $ping_line"
 
 say "4: beta tells alpha to stop; alpha powers off on the last VMM"

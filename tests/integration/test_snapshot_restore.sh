@@ -100,7 +100,7 @@ expect_refused() {
   out="$("$NIMBUS_BIN" run --restore "$dir" --console-stdout --state-dir "$state" --timeout 10 2>&1 > /dev/null)"
   local rc=$?
   [ "$rc" -eq 2 ] || fail "$what: exit $rc, expected 2 ($out)"
-  echo "$out" | grep -q "$pattern" || fail "$what: message '$out' lacks '$pattern'"
+  grep -q "$pattern" <<< "$out" || fail "$what: message '$out' lacks '$pattern'"
   say "ok: $what refused: $(echo "$out" | head -1)"
 }
 bad="$TEST_WORK/bad"
@@ -117,8 +117,8 @@ expect_refused "garbage" "not a nimbus snapshot" "$bad"
 cp "$snap/state" "$bad/state"; rm -f "$bad"/memory-*
 out="$("$NIMBUS_BIN" run --restore "$bad" --console-stdout --state-dir "$state" --timeout 10 2>&1 > /dev/null)"
 rc=$?
-[ "$rc" -ne 0 ] && echo "$out" | grep -q "memory file" || fail "missing memory file: exit $rc, '$out'"
+[ "$rc" -ne 0 ] && grep -q "memory file" <<< "$out" || fail "missing memory file: exit $rc, '$out'"
 say "ok: missing memory file refused: $(echo "$out" | grep -m1 'memory file')"
 out="$("$NIMBUS_BIN" snapshot nosuchvm --to "$bad" --state-dir "$state" 2>&1)"
-[ $? -eq 1 ] && echo "$out" | grep -q "no running VM 'nosuchvm'" || fail "nimbus snapshot of no VM: '$out'"
+[ $? -eq 1 ] && grep -q "no running VM 'nosuchvm'" <<< "$out" || fail "nimbus snapshot of no VM: '$out'"
 say "ok: $out"

@@ -75,5 +75,5 @@ help="$("$NIMBUS_BIN" run --help)" || fail "nimbus run --help failed"
 grep -q "^Usage: nimbus run" <<< "$help" || fail "nimbus run --help is not the run command's help"
 out="$("$NIMBUS_BIN" run --no-such-option 2>&1)"; status=$?
 [ "$status" = 2 ] || fail "a usage error exits $status, expected 2"
-echo "$out" | grep -q "see: nimbus run --help" || fail "usage error says: $out"
+grep -q "see: nimbus run --help" <<< "$out" || fail "usage error says: $out"
 say "PASS"
