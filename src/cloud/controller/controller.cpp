@@ -975,9 +975,8 @@ void Controller::advance_live_moves() {
       auto hs = hoststatus_.find(rec.host);
       if (hs != hoststatus_.end()) {
         auto o = hs->second.vms.find(id);
-        // "migrated": the VM left (the result says where); anything else but running ends the wait.
-        if (o != hs->second.vms.end() && o->second.generation == rec.generation)
-          view.source_running = o->second.state == "running" || o->second.state == "migrated";
+        // Periodic: it may be older than the move (decide_live_move judges the state).
+        if (o != hs->second.vms.end() && o->second.generation == rec.generation) view.source_state = o->second.state;
       }
       auto in = incoming_.find(id);
       if (in != incoming_.end()) view.incoming = &in->second;

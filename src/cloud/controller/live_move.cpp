@@ -15,6 +15,10 @@ const char* to_string(LiveStep s) {
   return "?";
 }
 
+bool source_stopped(const std::string& state) {
+  return state == "stopped" || state == "powered off" || state == "failed" || state == "fenced";
+}
+
 LiveDecision decide_live_move(const LiveMoveView& v) {
   const VmRecord& rec = v.rec;
   const MigrationInfo& m = rec.migration;
@@ -57,11 +61,14 @@ LiveDecision decide_live_move(const LiveMoveView& v) {
     }
     return d;
   }
-  // 4. The source is sending: its own timeouts end it; only a VM that stopped running there (or
-  //    an agent that never answers) ends the wait here.
-  if (!v.source_running) {
+  // 4. The source is sending: its own timeouts end it; only a VM that ended there (or an agent
+  //    that never answers) ends the wait here. An abort deletes the destination's assignment, so
+  //    its VMM is stopped: if it had received the VM, the VM is lost (and the source's agent,
+  //    whose copy has left, reports it migrated). So a report that may just be older than the
+  //    move (`incoming`, `starting`: the VM's state before it ran there) never aborts it.
+  if (source_stopped(v.source_state)) {
     d.step = LiveStep::Abort;
-    d.reason = fmt::format("the VM stopped running on source host {} before it was sent", rec.host);
+    d.reason = fmt::format("the VM stopped running on source host {} before it was sent ({})", rec.host, v.source_state);
   } else if (v.seconds_since_start > v.send_timeout_seconds) {
     d.step = LiveStep::Abort;
     d.reason = fmt::format("source host {} reported no result within {:.0f} s", rec.host, v.send_timeout_seconds);

@@ -27,7 +27,12 @@ struct LiveMoveView {
   VmRecord rec;                  // state migrating
   bool source_lost = false;      // hosts/<src> gone for longer than the grace period
   bool destination_up = true;    // hosts/<dst> present
-  bool source_running = true;    // the source reports the VM running (or has not said otherwise)
+  // The source's last reported state of the VM (this generation), empty if it reported none.
+  // Reports are periodic (hoststatus, every few seconds) and may predate the move: right after a
+  // live move in, the new host's report can still say `incoming` or `starting` while the VM runs
+  // there (the move out starts once it is seen running, from its fresher vmstatus). Only a state
+  // in which the VM has ended there without being sent (source_stopped) ends the wait.
+  std::string source_state;
   const IncomingRecord* incoming = nullptr;  // incoming/<id>, if any
   const MigrationResult* result = nullptr;   // migration/<id>, if any
   double seconds_since_start = 0;
@@ -45,6 +50,10 @@ struct LiveDecision {
   bool unsupported = false;  // Abort: the VMM cannot live-migrate this VM's mode (fall back to restart)
 };
 LiveDecision decide_live_move(const LiveMoveView& view);
+// Whether a source's reported state says the VM ended there: stopped, powered off, failed or
+// fenced. Not `starting`, `incoming` (reports older than the move), `running`, `stopping` or
+// `migrated` (sent: the source's result says where it runs).
+bool source_stopped(const std::string& state);
 
 // Start: `to_alloc_after` is the destination's alloc with the VM; `assign` the VM's spec.
 TxnPlan start_live_move_txn(const Keys& keys, const VmRecord& rec, int64_t rec_revision, const std::string& to,

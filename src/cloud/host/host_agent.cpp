@@ -1068,17 +1068,19 @@ void HostAgent::reap_and_time_out() {
       const std::string how = exit->signaled ? fmt::format("killed by signal {}", exit->code)
                                              : fmt::format("exit code {}", exit->code);
       std::string kind;
-      if (vm.killed_by_fence) {
-        set_state(vm, VmState::Fenced, "killed by self-fencing (no etcd lease renewal)");
-        kind = "fenced";
-      } else if ((vm.sending || vm.migrated) && !exit->signaled && exit->code == 0) {
+      const VmState ended =
+          exit_state(exit->signaled, exit->code, vm.killed_by_fence, vm.sending || vm.migrated, vm.stop_requested);
+      if (ended == VmState::Migrated) {
         // The VMM ends with 0 once its VM left (docs/migration.md): the VM runs at sent_to now.
         set_state(vm, VmState::Migrated, "migrated live to " + vm.sent_to);
         kind = "migrated";
-      } else if (vm.stop_requested) {
+      } else if (ended == VmState::Fenced) {
+        set_state(vm, VmState::Fenced, "killed by self-fencing (no etcd lease renewal)");
+        kind = "fenced";
+      } else if (ended == VmState::Stopped) {
         set_state(vm, VmState::Stopped);
         kind = "stopped";
-      } else if (!exit->signaled && exit->code == 0) {
+      } else if (ended == VmState::PoweredOff) {
         vm.exit_code = 0;
         set_state(vm, VmState::PoweredOff, "the guest powered off");
         kind = "powered_off";

@@ -21,6 +21,15 @@ bool is_active(VmState s) {
   return s == VmState::Starting || s == VmState::Running || s == VmState::Stopping || s == VmState::Incoming;
 }
 
+VmState exit_state(bool signaled, int code, bool killed_by_fence, bool sent, bool stop_requested) {
+  const bool exited_zero = !signaled && code == 0;
+  if (sent && exited_zero) return VmState::Migrated;
+  if (killed_by_fence) return VmState::Fenced;
+  if (stop_requested) return VmState::Stopped;
+  if (exited_zero) return VmState::PoweredOff;
+  return VmState::Failed;
+}
+
 std::vector<ReconcileAction> reconcile(const std::map<std::string, Assigned>& assigned,
                                        const std::map<std::string, Present>& present) {
   std::vector<ReconcileAction> removes, restarts, adopts, sends, starts;

@@ -23,6 +23,16 @@ enum class VmState {
 const char* to_string(VmState s);
 bool is_active(VmState s);  // Starting, Running, Stopping or Incoming: a VMM process may exist
 
+// How an ended VMM's VM reads: `signaled` and `code` as waitpid said; `killed_by_fence`: the
+// fence sent its group SIGKILL (it may have exited by itself just before, not yet reaped);
+// `sent`: a live move out was under way or done (`nimbus migrate` ran against it);
+// `stop_requested`: the agent asked it to stop.
+// - sent and exit code 0: Migrated (the VMM exits 0 once its VM left, docs/migration.md), even
+//   if the fence flagged it afterwards: it ended by itself, the VM runs at the destination, and
+//   a Fenced copy would be started from its disk again (a second copy, a silent reboot);
+// - else killed by the fence: Fenced; asked to stop: Stopped; exit code 0: PoweredOff; else Failed.
+VmState exit_state(bool signaled, int code, bool killed_by_fence, bool sent, bool stop_requested);
+
 struct Assigned {
   int64_t generation = 0;
   bool incoming = false;   // start a VMM that waits for the VM (live move in)

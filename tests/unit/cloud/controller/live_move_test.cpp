@@ -85,11 +85,38 @@ TEST(LiveMove, OnceSendingOnlyTheSourcesResultOrItsLossEndsIt) {
   EXPECT_TRUE(decide_live_move(v).unsupported);
   // The VM stopped running on the source, or the source never answers.
   v.result = nullptr;
-  v.source_running = false;
-  EXPECT_EQ(decide_live_move(v).step, LiveStep::Abort);
-  v.source_running = true;
+  for (const std::string state : {"stopped", "powered off", "failed", "fenced"}) {
+    v.source_state = state;
+    d = decide_live_move(v);
+    EXPECT_EQ(d.step, LiveStep::Abort) << state;
+    EXPECT_EQ(d.reason, "the VM stopped running on source host h1 before it was sent (" + state + ")");
+  }
+  v.source_state = "running";
   v.seconds_since_start = 601;
   EXPECT_EQ(decide_live_move(v).step, LiveStep::Abort);
+}
+
+// test_cloud_live_move step 5 (failed under load): g1 moved live h0 -> h1 and h1's drain moved it
+// on at once, started from h1's fresh vmstatus (running) while h1's periodic hoststatus still
+// said `incoming` (written before the switch-over). The controller took that report for "the VM
+// stopped running on the source" and aborted the delivered move: the abort stops the
+// destination's VMM, which may hold the VM already. A report that can be older than the move
+// (or says the VM is on its way out) waits for the source's result instead.
+TEST(LiveMove, AReportOlderThanTheMoveOrOfAVmOnItsWayOutDoesNotAbortIt) {
+  LiveMoveView v = view_of(migrating("tcp:10.0.0.2:4444"));
+  v.seconds_since_start = 1;
+  for (const std::string state : {"", "incoming", "starting", "running", "stopping", "migrated"}) {
+    v.source_state = state;
+    EXPECT_EQ(decide_live_move(v).step, LiveStep::Wait) << state;
+    EXPECT_FALSE(source_stopped(state)) << state;
+  }
+  // ...and the result decides.
+  v.source_state = "incoming";
+  MigrationResult ok{"h1", "tcp:10.0.0.2:4444", 4, true, "", 12.5, 400, 2};
+  v.result = &ok;
+  EXPECT_EQ(decide_live_move(v).step, LiveStep::Finish);
+  v.source_state = "migrated";
+  EXPECT_EQ(decide_live_move(v).step, LiveStep::Finish);
 }
 
 TEST(LiveMove, ALostSourceRestartsOnTheDestination) {

@@ -77,5 +77,24 @@ TEST(Reconcile, LiveMoveStatesAreActiveOrNot) {
   EXPECT_STREQ(to_string(VmState::Migrated), "migrated");
 }
 
+// A source VMM that sent its VM away exits 0 by itself; if the fence (no lease renewal) flagged
+// it before the agent reaped it, it is still migrated: a Fenced copy would be started from its
+// disk again once the agent registers (same generation: a reboot, and a second copy of a VM that
+// runs at the destination).
+TEST(VmmExit, AVmmThatSentItsVmAwayIsMigratedEvenIfTheFenceFlaggedIt) {
+  EXPECT_EQ(exit_state(false, 0, true, true, false), VmState::Migrated);
+  EXPECT_EQ(exit_state(false, 0, false, true, false), VmState::Migrated);
+  EXPECT_EQ(exit_state(false, 0, true, true, true), VmState::Migrated);
+  // Killed by the fence's SIGKILL, or ended otherwise while it was being sent: fenced.
+  EXPECT_EQ(exit_state(true, 9, true, true, false), VmState::Fenced);
+  EXPECT_EQ(exit_state(false, 1, true, true, false), VmState::Fenced);
+  EXPECT_EQ(exit_state(false, 0, true, false, false), VmState::Fenced);
+  // The rest as before.
+  EXPECT_EQ(exit_state(false, 130, false, false, true), VmState::Stopped);
+  EXPECT_EQ(exit_state(false, 0, false, false, false), VmState::PoweredOff);
+  EXPECT_EQ(exit_state(false, 1, false, true, false), VmState::Failed);
+  EXPECT_EQ(exit_state(true, 11, false, false, false), VmState::Failed);
+}
+
 } // namespace
 } // namespace nimbus::cloud::host
