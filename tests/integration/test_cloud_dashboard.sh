@@ -163,9 +163,9 @@ done
 say "serving: redirect, content types, 404s and path escapes OK"
 
 # The console path the page uses: output through the controller, input POSTed to the agent.
-capi "$ADMIN" GET "/v1/vms/$CONSOLE_ID/console?follow=0" | grep -q NIMBUS-CONSOLE-OK || fail "console output does not come through"
+grep -q NIMBUS-CONSOLE-OK <<< "$(capi "$ADMIN" GET "/v1/vms/$CONSOLE_ID/console?follow=0")" || fail "console output does not come through"
 capi "$ACME" POST "/v1/vms/$CONSOLE_ID/console" 'echo typed' >/dev/null
-capi "$ACME" GET "/v1/vms/$CONSOLE_ID/console?follow=0" | grep -q 'input: echo typed' || fail "console input does not reach the agent"
+grep -q 'input: echo typed' <<< "$(capi "$ACME" GET "/v1/vms/$CONSOLE_ID/console?follow=0")" || fail "console input does not reach the agent"
 # The dashboard's relay streams: output typed while the agent's stream is open arrives at once.
 # (Accept-Encoding as a browser sends it: a compressed stream would arrive only at its end.)
 curl -sS -N --max-time 4 -H "Authorization: Bearer $ACME" -H 'Accept-Encoding: gzip, deflate, br' \

@@ -121,7 +121,7 @@ first_back=$(grep -ao 'NIMBUS-GAP: t=[0-9]*' "$(log_of "$src")" | head -1 | sed 
 [ "$first_back" -gt "$last_dst" ] && [ "$first_back" -le $((last_dst + 3)) ] ||
   fail "the counter went from t=$last_dst on $dst to t=$first_back on $src (not continuous)"
 say "ok: counter t=$last_dst on $dst, t=$first_back on $src"
-two_live() { curl -s "$CLOUD_URL/metrics" | grep -q '^nimbus_moves_total{kind="live"} 2$'; }
+two_live() { grep -q '^nimbus_moves_total{kind="live"} 2$' <<< "$(curl -s "$CLOUD_URL/metrics")"; }
 wait_until 5 "nimbus_moves_total{kind=\"live\"} 2 (it is $(curl -s "$CLOUD_URL/metrics" | grep '^nimbus_moves_total'))" two_live
 
 say "4: nimbus vm migrate of a trap-mode VM: live if the VMM can, else stop-and-restart saying why"

@@ -43,7 +43,7 @@ out=$(cd "$TEST_WORK" && env -u NIMBUS_CA XDG_RUNTIME_DIR="$TEST_WORK/none" NIMB
 grep -q -- "--ca FILE" <<< "$out" || fail "no CA: the CLI did not say to give --ca: $out"
 NIMBUS_CA="$pki/ca.crt" XDG_RUNTIME_DIR="$TEST_WORK/none" NIMBUS_URL="$CLOUD_URL" NIMBUS_TOKEN="$ADMIN_TOKEN" "$NIMBUS_BIN" host list > /dev/null ||
   fail "NIMBUS_CA did not verify the controller"
-curl -sfL --max-time 5 "$CLOUD_URL/ui/" | grep -qi "<html" || fail "the dashboard page over HTTPS"
+grep -qi "<html" <<< "$(curl -sfL --max-time 5 "$CLOUD_URL/ui/")" || fail "the dashboard page over HTTPS"
 say "ok: etcd and the controller speak only TLS (the dashboard too); etcd wants a client certificate of the cloud's CA"
 [ "$(api GET /v1/hosts "$ADMIN_TOKEN" | jq -r '[.[].api | startswith("https://127.0.0.1:")] | all')" = true ] ||
   fail "the agents' APIs are not HTTPS: $(api GET /v1/hosts "$ADMIN_TOKEN" | jq -c '[.[].api]')"
