@@ -10,6 +10,7 @@
 
 #include "machine/boot_loader.hpp"
 #include "machine/firmware_errata.hpp"
+#include "machine/splitmix64.hpp"
 #include "machine/devices/virtio_block.hpp"
 #include "machine/devices/virtio_entropy.hpp"
 
@@ -103,24 +104,20 @@ VirtioMmio* Board::virtio(unsigned slot) { return slot < virtio_.size() ? virtio
 
 namespace {
 
-// The device tree's /chosen/rng-seed for one boot: 32 bytes from the host's getrandom(), or a
-// fixed sequence (splitmix64) when the machine runs deterministically, so that runs repeat.
+// The device tree's /chosen/rng-seed for one boot: 32 bytes from the host's getrandom(), or the
+// splitmix64 sequence when the machine runs deterministically, so that runs repeat.
 std::vector<uint8_t> boot_rng_seed(bool deterministic) {
   std::vector<uint8_t> seed(32);
-  size_t got = 0;
-  while (!deterministic && got < seed.size()) {
+  if (deterministic) {
+    uint64_t state = 0x6e696d6275732d73; // "nimbus-s"
+    splitmix64_fill(state, seed.data(), seed.size());
+    return seed;
+  }
+  for (size_t got = 0; got < seed.size();) {
     const ssize_t r = getrandom(seed.data() + got, seed.size() - got, 0);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) throw std::runtime_error(std::string("board: getrandom for the device tree's rng-seed: ") + std::strerror(errno));
     got += static_cast<size_t>(r);
-  }
-  uint64_t state = 0x6e696d6275732d73; // "nimbus-s"
-  for (; got < seed.size(); got += 8) {
-    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    std::memcpy(seed.data() + got, &z, 8);
   }
   return seed;
 }

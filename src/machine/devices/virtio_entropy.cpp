@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "machine/splitmix64.hpp"
+
 namespace nimbus::machine {
 
 VirtioEntropy::VirtioEntropy(bool deterministic) {
@@ -31,17 +33,7 @@ void VirtioEntropy::fill(uint8_t* out, size_t len) {
       len -= static_cast<size_t>(r);
     }
   }
-  // splitmix64: tiny, well distributed, and exactly repeatable from the seed.
-  while (len > 0) {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    const size_t n = std::min(len, sizeof z);
-    std::memcpy(out, &z, n);
-    out += n;
-    len -= n;
-  }
+  splitmix64_fill(state_, out, len);
 }
 
 VirtioDevice::Result VirtioEntropy::process(unsigned, const DescriptorChain& chain) {
