@@ -20,18 +20,27 @@ NIMBUS_DEBIAN_SUITE="bookworm"
 guest_log() { printf '[guests %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 guest_die() { printf '[guests] error: %s\n' "$*" >&2; exit 1; }
 
+# apt-get ARGS... with only APT_DIR's sources list, lists and cache: the system's apt
+# configuration is neither read nor changed, and no root is needed. With ARCH, for that
+# architecture's binary packages, as on a system with none installed.
+guest_apt() { # APT_DIR ARCH|"" ARGS...
+  local apt_dir="$1" arch="$2"
+  shift 2
+  local opts=(-o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+              -o Dir::State::Lists="$apt_dir/lists" -o Dir::Cache="$apt_dir/cache"
+              -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
+  [ -z "$arch" ] || opts+=(-o Dir::State::status=/dev/null -o APT::Architecture="$arch" -o APT::Architectures::="$arch")
+  apt-get "${opts[@]}" "$@"
+}
+
 # Fetches Debian's source package NAME=VERSION into DIR/tree, Debian's patches applied, through a
-# private sources list and state directory ($NIMBUS_CACHE/apt): the system's apt configuration is
-# neither read nor changed, and no root is needed. apt's output goes to LOG.
+# private sources list and state directory ($NIMBUS_CACHE/apt, guest_apt). apt's output goes to LOG.
 guest_fetch_debian_source() { # NAME=VERSION DIR LOG
   local package="$1" dir="$2" log="$3" apt_dir="$NIMBUS_CACHE/apt"
   mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$dir"
   printf 'deb-src %s %s main\n' "$NIMBUS_DEBIAN_MIRROR" "$NIMBUS_DEBIAN_SUITE" > "$apt_dir/sources.list"
-  local apt_opts=(-o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
-                  -o Dir::State::Lists="$apt_dir/lists" -o Dir::Cache="$apt_dir/cache"
-                  -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
-  apt-get "${apt_opts[@]}" update -q >> "$log" 2>&1 || { cat "$log" >&2; guest_die "apt-get update (private list) failed"; }
-  (cd "$dir" && apt-get "${apt_opts[@]}" source --download-only "$package") >> "$log" 2>&1 \
+  guest_apt "$apt_dir" "" update -q >> "$log" 2>&1 || { cat "$log" >&2; guest_die "apt-get update (private list) failed"; }
+  (cd "$dir" && guest_apt "$apt_dir" "" source --download-only "$package") >> "$log" 2>&1 \
     || { cat "$log" >&2; guest_die "apt-get source $package failed"; }
   # dpkg-source verifies the checksums from the .dsc and applies Debian's patches.
   (cd "$dir" && dpkg-source --no-check -x ./*.dsc tree) >> "$log" 2>&1 \
@@ -47,12 +56,8 @@ guest_fetch_debian_binaries() { # SUITE ARCH DIR LOG PACKAGE...
   shift 4
   mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$dir"
   printf 'deb [arch=%s] %s %s main\n' "$arch" "$NIMBUS_DEBIAN_MIRROR" "$suite" > "$apt_dir/sources.list"
-  local apt_opts=(-o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
-                  -o Dir::State::Lists="$apt_dir/lists" -o Dir::Cache="$apt_dir/cache"
-                  -o Dir::State::status=/dev/null -o APT::Architecture="$arch" -o APT::Architectures::="$arch"
-                  -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
-  apt-get "${apt_opts[@]}" update -q >> "$log" 2>&1 || { cat "$log" >&2; guest_die "apt-get update ($suite $arch, private list) failed"; }
-  (cd "$dir" && apt-get "${apt_opts[@]}" download "$@") >> "$log" 2>&1 \
+  guest_apt "$apt_dir" "$arch" update -q >> "$log" 2>&1 || { cat "$log" >&2; guest_die "apt-get update ($suite $arch, private list) failed"; }
+  (cd "$dir" && guest_apt "$apt_dir" "$arch" download "$@") >> "$log" 2>&1 \
     || { tail -20 "$log" >&2; guest_die "apt-get download ($suite $arch) of $* failed"; }
   (cd "$dir" && for deb in ./*.deb; do dpkg-deb -f "$deb" Package Version | paste -sd' '; done) > "$dir/versions"
 }
@@ -72,10 +77,8 @@ guest_debian_kernel() { # SUITE LOG
     version="$(dpkg-deb -f "$tmp"/linux-image-riscv64_*.deb Version)"
     if [ ! -f "$root/$version/Image" ]; then
       rm -f "$tmp"/*.deb
-      (cd "$tmp" && apt-get -o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null \
-          -o Dir::State::Lists="$apt_dir/lists" -o Dir::Cache="$apt_dir/cache" -o Dir::State::status=/dev/null \
-          -o APT::Architecture=riscv64 -o APT::Architectures::=riscv64 -o Debug::NoLocking=1 \
-          -o APT::Sandbox::User=root download "$package") >> "$log" 2>&1 || { rm -rf "$tmp"; return 1; }
+      # The lists guest_fetch_debian_binaries just updated serve this download too.
+      (cd "$tmp" && guest_apt "$apt_dir" riscv64 download "$package") >> "$log" 2>&1 || { rm -rf "$tmp"; return 1; }
       dpkg-deb --fsys-tarfile "$tmp/${package}"_*.deb | tar -x -O --wildcards './boot/vmlinux-*' > "$tmp/Image" \
         || { rm -rf "$tmp"; return 1; }
       mkdir -p "$root" && rm -rf "$root/$version.tmp" && mkdir "$root/$version.tmp"
