@@ -26,73 +26,114 @@
 namespace nimbus::machine {
 
 static_assert(std::is_trivially_destructible_v<Block> && std::is_trivially_destructible_v<JitBlock>,
-              "the arena is reset without destroying its blocks");
+              "the arenas are reset without destroying their blocks");
 static_assert(alignof(Block) <= 16 && alignof(BlockOp) <= 16 && sizeof(Block) % alignof(BlockOp) == 0);
 
-BlockCache::BlockCache() : base_(static_cast<uint8_t*>(arena_.data())) { NIMBUS_ARENA_POISON(base_, kArenaBytes); }
-
-// The mapping goes with the cache; whatever is mapped there next must not inherit the poison.
-BlockCache::~BlockCache() { NIMBUS_ARENA_UNPOISON(base_, kArenaBytes); }
-
-void BlockCache::reset_arena() {
-  NIMBUS_ARENA_POISON(base_, std::min(used_ + kMaxBlockBytes, kArenaBytes));
-  used_ = 0;
-  reset_pending_ = false;
+BlockCache::Arena::Arena(size_t size) : pages(size), base(static_cast<uint8_t*>(pages.data())), bytes(size) {
+  NIMBUS_ARENA_POISON(base, bytes);
 }
 
-void* BlockCache::allocate(size_t bytes) {
-  bytes = arena_align(bytes);
-  assert(!reset_pending_ && used_ + bytes <= kArenaBytes);
-  void* p = base_ + used_;
-  NIMBUS_ARENA_UNPOISON(p, bytes);
-  used_ += bytes;
+// The mapping goes with the cache; whatever is mapped there next must not inherit the poison.
+BlockCache::Arena::~Arena() { NIMBUS_ARENA_UNPOISON(base, bytes); }
+
+void* BlockCache::Arena::allocate(size_t size) {
+  size = arena_align(size);
+  assert(used + size <= bytes);
+  void* p = base + used;
+  NIMBUS_ARENA_UNPOISON(p, size);
+  used += size;
   return p;
+}
+
+void BlockCache::Arena::reset() {
+  NIMBUS_ARENA_POISON(base, std::min(used + kMaxBlockBytes, bytes));
+  used = 0;
+}
+
+BlockCache::BlockCache() = default;
+BlockCache::~BlockCache() = default;
+
+void BlockCache::reset_arenas() {
+  nursery_.reset();
+  tenured_.reset();
+  reset_pending_ = false;
 }
 
 Block* BlockCache::start_block(uint64_t paddr) {
   assert(!reset_pending_ && !full());
   // Not allocated yet: insert() keeps only the bytes the block used.
-  NIMBUS_ARENA_UNPOISON(base_ + used_, kMaxBlockBytes);
-  auto* block = new (base_ + used_) Block{};
+  uint8_t* const at = nursery_.base + nursery_.used;
+  NIMBUS_ARENA_UNPOISON(at, kMaxBlockBytes);
+  auto* block = new (at) Block{};
   block->paddr = paddr;
   block->ops = BlockOps(reinterpret_cast<BlockOp*>(block + 1), kMaxBlockOps);
   started_ = block;
   return block;
 }
 
-bool BlockCache::insert(Block* block) {
-  assert(block == started_ && reinterpret_cast<uint8_t*>(block) == base_ + used_);
-  started_ = nullptr;
-  allocate(sizeof(Block) + block->ops.size() * sizeof(BlockOp));
-  if (Block* old = find(block->paddr)) retire(old); // not expected: the hart inserts after a miss
+bool BlockCache::add_to_page(Block* block) {
   const uint64_t page = block->paddr & ~uint64_t{0xfff};
   CodePage* code_page = find_page(page);
   const bool new_page = code_page == nullptr;
   if (new_page) {
-    code_page = new (allocate(sizeof(CodePage))) CodePage{};
+    code_page = new (nursery_.allocate(sizeof(CodePage))) CodePage{};
     code_page->page = page;
     CodePage*& head = page_buckets_[page_bucket(page)];
     code_page->next = head;
     head = code_page;
   }
-  // The rest of the room start_block() gave it is free again.
-  uint8_t* const room_end = reinterpret_cast<uint8_t*>(block) + kMaxBlockBytes;
-  if (base_ + used_ < room_end) NIMBUS_ARENA_POISON(base_ + used_, room_end - (base_ + used_));
   block->page_next = code_page->blocks;
   code_page->blocks = block;
+  return new_page;
+}
+
+bool BlockCache::insert(Block* block) {
+  assert(block == started_ && reinterpret_cast<uint8_t*>(block) == nursery_.base + nursery_.used);
+  started_ = nullptr;
+  uint8_t* const room_end = reinterpret_cast<uint8_t*>(block) + kMaxBlockBytes;
+  nursery_.allocate(sizeof(Block) + block->ops.size() * sizeof(BlockOp));
+  if (Block* old = find(block->paddr)) retire(old); // not expected: the hart inserts after a miss
+  const bool new_page = add_to_page(block);
+  // The rest of the room start_block() gave it is free again.
+  uint8_t* const cursor = nursery_.base + nursery_.used;
+  if (cursor < room_end) NIMBUS_ARENA_POISON(cursor, room_end - cursor);
   Block*& head = buckets_[bucket(block->paddr)];
   block->hash_next = head;
   head = block;
-  cached_ops_ += block->ops.size();
   ++blocks_;
   return new_page;
 }
 
-JitBlock* BlockCache::jit_block(Block& block) {
-  if (block.jit != nullptr) return block.jit;
+Block* BlockCache::tenure(Block& block) {
+  if (tenured(block)) return &block;
   started_ = nullptr; // a block started and left unused (a page-crossing fetch) is given up
-  if (reset_pending_ || used_ + arena_align(sizeof(JitBlock)) + kRoomForBlock > kArenaBytes) return nullptr;
-  block.jit = new (allocate(sizeof(JitBlock))) JitBlock{};
+  const size_t size = sizeof(Block) + block.ops.size() * sizeof(BlockOp);
+  if (reset_pending_ || tenured_.used + arena_align(size) > kTenuredBytes) return nullptr;
+  auto* copy = new (tenured_.allocate(size)) Block{};
+  copy->paddr = block.paddr;
+  copy->count = block.count;
+  copy->heat = block.heat;
+  copy->ops = BlockOps(reinterpret_cast<BlockOp*>(copy + 1), static_cast<uint32_t>(block.ops.size()));
+  for (const BlockOp& op : block.ops) copy->ops.push_back(op);
+  // In the block's place: the same position in its bucket's chain and its page's list.
+  Block** link = &buckets_[bucket(block.paddr)];
+  while (*link != &block) link = &(*link)->hash_next;
+  copy->hash_next = block.hash_next;
+  *link = copy;
+  CodePage* const code_page = find_page(block.paddr & ~uint64_t{0xfff});
+  Block** in_page = &code_page->blocks;
+  while (*in_page != &block) in_page = &(*in_page)->page_next;
+  copy->page_next = block.page_next;
+  *in_page = copy;
+  block.moved = copy;
+  return copy;
+}
+
+JitBlock* BlockCache::jit_block(Block& block) {
+  assert(tenured(block));
+  if (block.jit != nullptr) return block.jit;
+  if (reset_pending_ || tenured_.used + arena_align(sizeof(JitBlock)) > kTenuredBytes) return nullptr;
+  block.jit = new (tenured_.allocate(sizeof(JitBlock))) JitBlock{};
   return block.jit;
 }
 
@@ -101,7 +142,6 @@ void BlockCache::unhash(Block* block) {
   while (*link != block) link = &(*link)->hash_next;
   *link = block->hash_next;
   if (listener_ != nullptr) listener_->block_retired(*block);
-  cached_ops_ -= block->ops.size();
   --blocks_;
 }
 
@@ -123,10 +163,32 @@ void BlockCache::invalidate_page(uint64_t paddr_page) {
   for (Block* block = code_page->blocks; block != nullptr; block = block->page_next) unhash(block);
 }
 
+void BlockCache::clear_nursery() {
+  assert(!reset_pending_);
+  started_ = nullptr;
+  // Nursery blocks were never translated (translation tenures a unit's blocks first): nothing
+  // native links to them, so the listener has nothing to undo.
+  for (Block*& head : buckets_) {
+    Block** link = &head;
+    while (*link != nullptr) {
+      if (tenured(**link)) {
+        link = &(*link)->hash_next;
+      } else {
+        *link = (*link)->hash_next;
+        --blocks_;
+      }
+    }
+  }
+  // The page records lived in the nursery too: made again for the tenured blocks' pages.
+  std::fill(std::begin(page_buckets_), std::end(page_buckets_), nullptr);
+  nursery_.reset();
+  for (Block* head : buckets_)
+    for (Block* block = head; block != nullptr; block = block->hash_next) add_to_page(block);
+}
+
 void BlockCache::clear() {
   std::fill(std::begin(buckets_), std::end(buckets_), nullptr);
   std::fill(std::begin(page_buckets_), std::end(page_buckets_), nullptr);
-  cached_ops_ = 0;
   blocks_ = 0;
   started_ = nullptr;
   reset_pending_ = true;

@@ -5,11 +5,19 @@
 // hart re-translates the pc (one soft-TLB hit) before looking a block up. The cache tracks which
 // physical pages hold decoded code so stores to them can drop the stale blocks.
 //
-// Blocks, their ops and the cache's page records live in one bump-allocated arena (a private
-// mapping that costs only the pages written): building a block allocates nothing from the heap,
-// and clearing the cache is O(1) besides emptying the hash buckets (a Linux boot fills and clears
-// it about 22 times; per-block malloc/free and freeing every block at a clear were ~15 % of it).
-// Blocks dropped one by one (a store into their page) keep their bytes until the next clear.
+// Blocks live in two bump-allocated arenas (private mappings that cost only the pages written),
+// so building a block allocates nothing from the heap and dropping many at once is O(1) besides
+// emptying hash buckets (per-block malloc/free was ~15 % of a Linux boot):
+//  - the nursery, where the hart decodes every block. When it is full only its blocks go: most
+//    decoded code runs a few times and never again;
+//  - the tenured arena, where a block moves when the JIT translates it (with the other blocks of
+//    its unit: native code points at their ops). Translated code survives the nursery's churn, so
+//    a guest whose code outgrows the nursery (Python's interpreter and compiler) keeps its hot
+//    code translated instead of translating it again after every clear (docs/jit.md).
+// Everything goes at once only when the tenured arena is full, the code changes under a rule
+// that drops all (FENCE.I, PMP), or the JIT starts or stops.
+// Blocks dropped one by one (a store into their page) keep their bytes until the next clear of
+// their arena.
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
@@ -108,6 +116,9 @@ public:
   const void* jit_code = nullptr;
   uint32_t heat = 0;
   JitBlock* jit = nullptr;
+  // Set on a nursery block when it moved to the tenured arena: links recorded to it before the
+  // move (valid until the next epoch, as the copy is) lead to the copy.
+  Block* moved = nullptr;
 
 private:
   friend class BlockCache;
@@ -131,19 +142,17 @@ class BlockCache {
 public:
   static constexpr unsigned kBuckets = 32768;
   static constexpr unsigned kPageBuckets = 4096;
-  // Decoded ops kept before the whole cache is dropped and refilled from what runs next (QEMU
-  // flushes its translation buffer the same way): a Linux guest's hot code fits, and the host
-  // memory a hart costs beyond guest RAM stays bounded whatever the guest executes. 80 Ki since
-  // JIT state left Block (JitBlock), in the memory 64 Ki took before: busybox's tools ran at
-  // 1.36-1.40x QEMU's speed instead of 1.06x (docs/jit.md).
-  static constexpr size_t kMaxCachedOps = size_t{80} << 10;
   // The largest block (the hart's 64 instructions and a fall-through op).
   static constexpr unsigned kMaxBlockOps = 65;
-  // The arena's bound, live and dropped blocks together. A fill of 80 Ki ops (busybox's tools)
-  // takes about 5.1 MiB, so the op bound above is what normally ends a fill; this one bounds what
-  // dropped blocks (code pages rewritten) may add before the next clear, so that such a guest
-  // too stays under 16 MiB beyond its RAM (a long tools run peaks at 15.0 MiB).
-  static constexpr size_t kArenaBytes = size_t{6} << 20;
+  // The nursery: every block the hart decodes, and the code pages' records. When it is full its
+  // blocks are dropped (the hart then decodes what runs next again). A Linux boot's or busybox's
+  // working set of untranslated blocks fits.
+  static constexpr size_t kNurseryBytes = size_t{3} << 20;
+  // The tenured arena: translated units' blocks and their JIT state. Sized with the code cache
+  // (a block's decoded bytes are about half its native code's), so that both fill together;
+  // when it is full everything is dropped, as when the code cache is full. Both arenas count in
+  // the 16 MiB a hart may cost beyond guest RAM.
+  static constexpr size_t kTenuredBytes = size_t{2} << 20;
 
   BlockCache();
   ~BlockCache();
@@ -155,25 +164,36 @@ public:
     while (block != nullptr && block->paddr != paddr) block = block->hash_next;
     return block;
   }
-  // A new block at the arena's cursor with room for kMaxBlockOps ops, not yet in the cache: fill
-  // it, then insert() it (or leave it, and the next start_block() reuses its bytes). Only when
-  // !full() and no clear is waiting for collect_garbage().
+  // A new block at the nursery's cursor with room for kMaxBlockOps ops, not yet in the cache:
+  // fill it, then insert() it (or leave it, and the next start_block() reuses its bytes). Only
+  // when !full() and no clear is waiting for collect_garbage().
   Block* start_block(uint64_t paddr);
   // Adds the block start_block() returned, keeping only the ops it used; returns true when its
   // page held no code before (the caller must then stop fast stores into that page).
   bool insert(Block* block);
   bool page_has_code(uint64_t paddr_page) const { return find_page(paddr_page) != nullptr; }
-  // The JIT state of `block` (in the cache), made on first use; null when the arena has no room
-  // left for it (the block stays interpreted until the cache is next cleared).
+  // The block (in the cache) in the tenured arena: itself if it is there already, else a copy
+  // that takes its place (the nursery block's `moved` points to it). Null when the tenured arena
+  // has no room: then the caller clears the cache.
+  Block* tenure(Block& block);
+  bool tenured(const Block& block) const {
+    const auto* p = reinterpret_cast<const uint8_t*>(&block);
+    return p >= tenured_.base && p < tenured_.base + kTenuredBytes;
+  }
+  // The JIT state of a tenured `block`, made on first use; null when the tenured arena has no
+  // room left for it.
   JitBlock* jit_block(Block& block);
-  // Drops every block starting in the page. Their bytes stay valid until the next clear, because
-  // the block being executed may be one of them.
+  // Drops every block starting in the page. Their bytes stay valid until their arena's next
+  // reset, because the block being executed may be one of them.
   void invalidate_page(uint64_t paddr_page);
-  // Drops every block. The arena is reused only after collect_garbage(): the block being
+  // Drops the nursery's blocks and starts it over at once: only between two blocks (none of its
+  // blocks is running), the caller breaking every link into it. Tenured blocks stay.
+  void clear_nursery();
+  // Drops every block. The arenas are reused only after collect_garbage(): the block being
   // executed may be one of them.
   void clear();
   void collect_garbage() {
-    if (reset_pending_) reset_arena();
+    if (reset_pending_) reset_arenas();
   }
   size_t size() const { return blocks_; }
   // Visits every block in the cache (not the dropped ones).
@@ -181,10 +201,10 @@ public:
     for (Block* head : buckets_)
       for (Block* block = head; block != nullptr; block = block->hash_next) visit(*block);
   }
-  bool full() const {
-    return cached_ops_ >= kMaxCachedOps || used_ + kRoomForBlock > kArenaBytes;
-  }
-  size_t arena_used() const { return used_; }
+  // The nursery has no room for another block: the hart clears it before decoding one.
+  bool full() const { return nursery_.used + kRoomForBlock > kNurseryBytes; }
+  size_t nursery_used() const { return nursery_.used; }
+  size_t tenured_used() const { return tenured_.used; }
   void set_retire_listener(BlockRetireListener* listener) { listener_ = listener; }
 
 private:
@@ -193,6 +213,16 @@ private:
     uint64_t page = 0;
     Block* blocks = nullptr;
     CodePage* next = nullptr; // the next page in the same bucket
+  };
+  struct Arena {
+    explicit Arena(size_t bytes);
+    ~Arena();
+    void* allocate(size_t bytes);
+    void reset();
+    ZeroPages pages;
+    uint8_t* const base;
+    const size_t bytes;
+    size_t used = 0;
   };
   static constexpr size_t kMaxBlockBytes = arena_align(sizeof(Block) + kMaxBlockOps * sizeof(BlockOp));
   // What insert() may take: the largest block and a new page's record.
@@ -208,17 +238,17 @@ private:
     while (p != nullptr && p->page != page) p = p->next;
     return p;
   }
-  void* allocate(size_t bytes);
-  void reset_arena();
+  // Puts the block at the head of its page's list (a new page record from the nursery if its
+  // page has none); returns true when the page is new.
+  bool add_to_page(Block* block);
+  void reset_arenas();
   void unhash(Block* block);
   void retire(Block* block);
 
-  ZeroPages arena_{kArenaBytes};
-  uint8_t* const base_;
-  size_t used_ = 0;
+  Arena nursery_{kNurseryBytes};
+  Arena tenured_{kTenuredBytes};
   bool reset_pending_ = false;
   Block* started_ = nullptr;
-  size_t cached_ops_ = 0;
   size_t blocks_ = 0;
   Block* buckets_[kBuckets] = {};
   CodePage* page_buckets_[kPageBuckets] = {};

@@ -163,9 +163,10 @@ uint64_t Hart::run(uint64_t budget) {
     Block* block = nullptr;
     const auto privilege = static_cast<uint8_t>(fetch_context_); // privilege and V
     if (previous != nullptr) {
+      if (previous->moved != nullptr) previous = previous->moved; // translated since it ran
       for (const BlockLink& link : previous->links) {
         if (link.pc == pc_ && link.privilege == privilege && link.epoch == chain_epoch_) {
-          block = link.block;
+          block = link.block->moved != nullptr ? link.block->moved : link.block; // tenured since
           break;
         }
       }
@@ -202,8 +203,11 @@ uint64_t Hart::run(uint64_t budget) {
     block_pc_ = pc_;
     block_retired_ = block->count;
     const uint64_t epoch_before = chain_epoch_;
+    Block* translated = nullptr;
     if (jit_ != nullptr && breakpoints_.empty() && block != &scratch_block_ &&
-        (block->jit_code != nullptr || ++block->heat >= jit_hot_threshold_) && jit_->translate(*block)) {
+        (block->jit_code != nullptr || ++block->heat >= jit_hot_threshold_) &&
+        (translated = jit_->translate(*block)) != nullptr) {
+      block = translated; // the tenured copy (docs/jit.md)
       // Native code runs this block and any blocks chained after it (docs/jit.md). The exit that
       // brought us here may ask for a direct link to it; the lookup table learns where it is.
       if (jit_link_from_ != nullptr && jit_link_epoch_ == chain_epoch_)
@@ -336,11 +340,12 @@ BlockOp Hart::make_op(const riscv::DecodedInstruction& d, uint16_t index, uint16
 Block* Hart::build_block(uint64_t paddr, const uint8_t* host) {
   static_assert(kMaxBlockInstructions + 1 <= BlockCache::kMaxBlockOps);
   if (blocks_.full()) {
-    // Start over rather than grow without bound; links into the dropped blocks die with the epoch,
-    // and no block runs between two blocks, so the arena can be reused at once.
-    blocks_.clear();
-    break_chains();
+    // Start the nursery over rather than grow without bound; links into its dropped blocks die
+    // with the epoch, and no block runs between two blocks, so it is reused at once. Translated
+    // blocks (tenured) stay.
     blocks_.collect_garbage();
+    if (blocks_.full()) blocks_.clear_nursery();
+    break_chains();
   }
   bus_.note_code_page(paddr); // before the bytes are read: DMA into this page must now tell us
   Block* const block = blocks_.start_block(paddr);

@@ -2118,12 +2118,20 @@ std::vector<Block*> Translator::region_of(Block& entry) const {
   return region;
 }
 
-bool Translator::translate(Block& block) {
-  if (block.jit_code != nullptr) return true;
-  if (block.ops.empty()) return false;
-  JitBlock* const jit = hart_.blocks_.jit_block(block);
-  if (jit == nullptr) return false; // the arena is full: interpreted until the next clear
-  const std::vector<Block*> region = region_of(block);
+Block* Translator::translate(Block& entry) {
+  if (entry.jit_code != nullptr) return &entry;
+  if (entry.ops.empty()) return nullptr;
+  std::vector<Block*> region = region_of(entry);
+  bool room = true;
+  for (Block*& member : region) room = room && (member = hart_.blocks_.tenure(*member)) != nullptr;
+  JitBlock* const jit = room ? hart_.blocks_.jit_block(*region.front()) : nullptr;
+  if (jit == nullptr) {
+    // The tenured arena is full: start over (as for a full code cache, QEMU's tb_flush).
+    hart_.blocks_.clear();
+    hart_.break_chains();
+    return nullptr;
+  }
+  Block& block = *region.front();
   const size_t window = std::min(kMaxBlockBytes, code_.remaining());
   uint8_t* const start = code_.cursor();
   const intptr_t delta = reinterpret_cast<intptr_t>(code_.executable(start)) - reinterpret_cast<intptr_t>(start);
@@ -2149,9 +2157,9 @@ bool Translator::translate(Block& block) {
   } catch (const Xbyak::Error&) {
     // The cache is full (the only error a well-formed block can meet): start over.
     drop_all_code();
-    return false;
+    return nullptr;
   }
-  return true;
+  return &block;
 }
 
 // A debugging aid (NIMBUS_JIT_DUMP=DIR, docs/jit.md): each unit's bytes go to

@@ -65,7 +65,7 @@ struct MissThunks {
 
 class Translator final : public BlockRetireListener {
 public:
-  static constexpr size_t kCodeCacheBytes = size_t{2} << 20;
+  static constexpr size_t kCodeCacheBytes = size_t{3} << 20;
   // Generous for one unit (at most kMaxRegionOps instructions, their out-of-line paths and the
   // chain code).
   static constexpr size_t kMaxBlockBytes = size_t{256} << 10;
@@ -80,9 +80,12 @@ public:
   Translator(const Translator&) = delete;
   Translator& operator=(const Translator&) = delete;
 
-  // Gives `block` native code if it has none. False when it cannot (the code cache was full: it
-  // has been reset and every decoded block dropped; run this block in the interpreter).
-  bool translate(Block& block);
+  // Gives `block` native code if it has none, moving it and the other blocks of its unit to the
+  // tenured arena first (block_cache.hpp). Returns the block that has the code (the tenured copy,
+  // which took `block`'s place in the cache), or null when it cannot: the code cache or the
+  // tenured arena was full and has been emptied (every unit's code dropped, or every block: run
+  // `block` in the interpreter; it stays readable until the cache's collect_garbage()).
+  Block* translate(Block& block);
   // One entry of native code from the dispatcher, which has just checked everything the chain
   // check looks at: its run() steps so far and budget (Runtime::chain_limit), and the check's state.
   struct NativeRun {

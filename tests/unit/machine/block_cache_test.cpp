@@ -1,6 +1,7 @@
 // The decoded-block cache (block_cache.hpp): lookups through shared hash buckets, dropping one
-// page's blocks, the O(1) clear of its arena (reused only after collect_garbage, since the block
-// being executed may be a dropped one) and the two bounds that make the hart clear it.
+// page's blocks, the O(1) clear of its arenas (reused only after collect_garbage, since the block
+// being executed may be a dropped one), the nursery's bound, and tenured blocks: moved in their
+// place, kept when the nursery starts over, and what a full tenured arena does.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -116,7 +117,7 @@ TEST(BlockCache, DroppedBlocksStayIntactUntilTheArenaIsReset) {
   Block* other = add(cache, 0x80006000, 9);
   EXPECT_TRUE(intact(running, 0x80004000, 5));
   EXPECT_TRUE(intact(other, 0x80006000, 9));
-  const size_t used = cache.arena_used();
+  const size_t used = cache.nursery_used();
   EXPECT_GT(used, 0u);
 
   cache.clear();
@@ -126,10 +127,10 @@ TEST(BlockCache, DroppedBlocksStayIntactUntilTheArenaIsReset) {
   EXPECT_EQ(cache.find(0x80006000), nullptr);
   EXPECT_FALSE(cache.page_has_code(0x80005000));
   EXPECT_TRUE(intact(other, 0x80006000, 9)); // still there: not reset yet
-  EXPECT_EQ(cache.arena_used(), used);
+  EXPECT_EQ(cache.nursery_used(), used);
 
   cache.collect_garbage();
-  EXPECT_EQ(cache.arena_used(), 0u);
+  EXPECT_EQ(cache.nursery_used(), 0u);
   Block* again = add(cache, 0x80007000, 2);
   EXPECT_EQ(again, running); // the arena starts over
   EXPECT_EQ(cache.find(0x80007000), again);
@@ -157,34 +158,137 @@ TEST(BlockCacheDeathTest, ReadingABlockAfterTheResetIsReportedUnderAsan) {
 }
 #endif
 
-// The op bound ends a fill of ordinary blocks; the arena's bound ends one of tiny blocks (and
-// with dropped blocks, whose bytes are not reused before a clear), so the arena never overflows.
-TEST(BlockCache, FullAtTheOpBoundOrTheArenaBound) {
+// The nursery's bound ends a fill (dropped blocks' bytes count until the nursery starts over),
+// and while it is not full even the largest block fits.
+TEST(BlockCache, FullAtTheNurseryBound) {
   BlockCache cache;
   uint64_t paddr = 0x80000000;
-  size_t ops = 0;
-  while (!cache.full()) {
-    add(cache, paddr, 6);
-    ops += 6;
-    paddr += 24;
-  }
-  EXPECT_GE(ops, BlockCache::kMaxCachedOps);
-  EXPECT_LT(ops, BlockCache::kMaxCachedOps + 6);
-  EXPECT_LE(cache.arena_used(), BlockCache::kArenaBytes);
-
-  cache.clear();
-  cache.collect_garbage();
-  EXPECT_FALSE(cache.full());
   size_t blocks = 0;
-  paddr = 0x80000000;
-  while (!cache.full()) { // while not full, even the largest block fits
-    add(cache, paddr, blocks % 64 == 63 ? BlockCache::kMaxBlockOps : 1);
-    if (++blocks % 16 == 0) cache.invalidate_page(paddr & ~uint64_t{0xfff}); // dropped bytes still count
+  while (!cache.full()) {
+    add(cache, paddr, blocks % 64 == 63 ? BlockCache::kMaxBlockOps : 6);
+    if (++blocks % 16 == 0) cache.invalidate_page(paddr & ~uint64_t{0xfff});
     paddr += 0x100;
   }
-  EXPECT_LT(blocks, BlockCache::kMaxCachedOps);
-  EXPECT_LE(cache.arena_used(), BlockCache::kArenaBytes);
-  EXPECT_GT(cache.arena_used() + 2 * sizeof(Block) + BlockCache::kMaxBlockOps * sizeof(BlockOp), BlockCache::kArenaBytes);
+  EXPECT_LE(cache.nursery_used(), BlockCache::kNurseryBytes);
+  EXPECT_GT(cache.nursery_used() + 2 * sizeof(Block) + BlockCache::kMaxBlockOps * sizeof(BlockOp),
+            BlockCache::kNurseryBytes);
+  EXPECT_GT(blocks, BlockCache::kNurseryBytes / (sizeof(Block) + 8 * sizeof(BlockOp)));
+  EXPECT_EQ(cache.tenured_used(), 0u);
+  cache.clear_nursery();
+  EXPECT_FALSE(cache.full());
+  EXPECT_EQ(cache.size(), 0u);
+  EXPECT_EQ(cache.nursery_used(), 0u);
+}
+
+// A tenured copy takes the block's place: the same lookups, its bucket's chain and its page's list
+// intact around it (the blocks share both), and the nursery block points to it.
+TEST(BlockCache, TenureMovesTheBlockInItsPlace) {
+  BlockCache cache;
+  Listener listener;
+  cache.set_retire_listener(&listener);
+  // Three blocks in one page: the middle one of its page's list moves.
+  const uint64_t page = 0x80010000;
+  const uint64_t a = page + 0x10, b = page + 0x20, c = page + 0x40;
+  Block* ba = add(cache, a, 3);
+  Block* bb = add(cache, b, 4);
+  Block* bc = add(cache, c, 5);
+  EXPECT_FALSE(cache.tenured(*bb));
+  Block* moved = cache.tenure(*bb);
+  ASSERT_NE(moved, nullptr);
+  EXPECT_NE(moved, bb);
+  EXPECT_TRUE(cache.tenured(*moved));
+  EXPECT_EQ(bb->moved, moved);
+  EXPECT_EQ(moved->moved, nullptr);
+  EXPECT_EQ(cache.find(b), moved);
+  EXPECT_EQ(cache.find(a), ba);
+  EXPECT_EQ(cache.find(c), bc);
+  EXPECT_TRUE(intact(moved, b, 4));
+  EXPECT_EQ(moved->ops.data(), reinterpret_cast<BlockOp*>(moved + 1));
+  EXPECT_EQ(cache.size(), 3u);
+  EXPECT_GT(cache.tenured_used(), 0u);
+  EXPECT_EQ(cache.tenure(*moved), moved); // already there
+  // Its JIT state comes from the tenured arena, once.
+  machine::JitBlock* jit = cache.jit_block(*moved);
+  ASSERT_NE(jit, nullptr);
+  EXPECT_EQ(cache.jit_block(*moved), jit);
+  EXPECT_TRUE(cache.tenured(*reinterpret_cast<Block*>(jit)));
+  // The page's list holds the copy: dropping the page drops all three, the copy not the original.
+  cache.invalidate_page(page);
+  EXPECT_EQ(std::set<uint64_t>(listener.retired.begin(), listener.retired.end()), (std::set<uint64_t>{a, b, c}));
+  EXPECT_EQ(cache.find(b), nullptr);
+  EXPECT_EQ(cache.size(), 0u);
+  EXPECT_TRUE(intact(bb, b, 4)); // the original stays readable until its arena starts over
+  cache.set_retire_listener(nullptr);
+}
+
+// When the nursery starts over, tenured blocks stay, with their pages watched; nursery blocks and
+// pages that held only them go.
+TEST(BlockCache, ClearingTheNurseryKeepsTenuredBlocks) {
+  BlockCache cache;
+  Listener listener;
+  cache.set_retire_listener(&listener);
+  std::vector<uint64_t> kept, dropped;
+  for (uint64_t k = 0; k < 200; ++k) {
+    const uint64_t paddr = 0x80100000 + k * 0x340; // several blocks per page, pages of both kinds
+    Block* block = add(cache, paddr, 1 + k % 9);
+    if (k % 3 == 0) {
+      ASSERT_NE(cache.tenure(*block), nullptr);
+      kept.push_back(paddr);
+    } else {
+      dropped.push_back(paddr);
+    }
+  }
+  cache.clear_nursery();
+  EXPECT_EQ(listener.cleared, 0);
+  EXPECT_TRUE(listener.retired.empty()); // nursery blocks never had JIT state
+  EXPECT_EQ(cache.size(), kept.size());
+  for (const uint64_t p : kept) {
+    ASSERT_NE(cache.find(p), nullptr) << std::hex << p;
+    EXPECT_TRUE(intact(cache.find(p), p, 1 + static_cast<unsigned>((p - 0x80100000) / 0x340) % 9));
+    EXPECT_TRUE(cache.page_has_code(p & ~uint64_t{0xfff}));
+  }
+  std::set<uint64_t> kept_pages;
+  for (const uint64_t p : kept) kept_pages.insert(p & ~uint64_t{0xfff});
+  for (const uint64_t p : dropped) {
+    EXPECT_EQ(cache.find(p), nullptr) << std::hex << p;
+    EXPECT_EQ(cache.page_has_code(p & ~uint64_t{0xfff}), kept_pages.count(p & ~uint64_t{0xfff}) != 0);
+  }
+  // The rebuilt page lists work: a new nursery block shares a tenured block's page, and dropping
+  // that page drops both.
+  const uint64_t shared_page = kept.front() & ~uint64_t{0xfff};
+  bool new_page = true;
+  add(cache, shared_page + 0xffe, 1, &new_page);
+  EXPECT_FALSE(new_page);
+  cache.invalidate_page(shared_page);
+  EXPECT_EQ(cache.find(shared_page + 0xffe), nullptr);
+  for (const uint64_t p : kept)
+    EXPECT_EQ(cache.find(p) == nullptr, (p & ~uint64_t{0xfff}) == shared_page) << std::hex << p;
+  cache.set_retire_listener(nullptr);
+}
+
+// A full tenured arena refuses the next block (the JIT then clears everything); both arenas start
+// over after the clear.
+TEST(BlockCache, FullTenuredArenaRefusesThenStartsOverAfterAClear) {
+  BlockCache cache;
+  uint64_t paddr = 0x80000000;
+  size_t tenured = 0;
+  for (;;) {
+    if (cache.full()) cache.clear_nursery();
+    Block* block = add(cache, paddr, 16);
+    paddr += 0x80;
+    if (cache.tenure(*block) == nullptr) break;
+    ++tenured;
+  }
+  EXPECT_LE(cache.tenured_used(), BlockCache::kTenuredBytes);
+  EXPECT_EQ(tenured, BlockCache::kTenuredBytes / machine::arena_align(sizeof(Block) + 16 * sizeof(BlockOp)));
+  EXPECT_EQ(cache.size(), tenured + 1);
+  cache.clear();
+  EXPECT_EQ(cache.find(0x80000000), nullptr);
+  cache.collect_garbage();
+  EXPECT_EQ(cache.tenured_used(), 0u);
+  EXPECT_EQ(cache.nursery_used(), 0u);
+  Block* again = add(cache, 0x80000000, 2);
+  ASSERT_NE(cache.tenure(*again), nullptr);
 }
 
 } // namespace

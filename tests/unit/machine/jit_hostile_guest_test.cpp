@@ -89,12 +89,20 @@ TEST(JitHostileGuest, JumpingIntoTheSecondHalfOfAnInstruction) {
 }
 
 // More code than both caches hold: small loops one after another, a thousand more than the
-// decoded-block cache holds (loads and stores, so each loop's native code is long), each run 4
-// times so the JIT translates it, the whole program again and again. The decoded ops exceed BlockCache::kMaxCachedOps and the native code the code
-// cache's size, so both are emptied and refilled while the guest runs; it computes what the
-// interpreter computes, and the cache never holds more than its bound.
+// decoded-block cache's nursery holds (loads and stores, so each loop's native code is long),
+// each run 4 times so the JIT translates it, the whole program again and again. The decoded ops
+// exceed the nursery, the translated ones the tenured arena and the native code the code cache,
+// so all are emptied and refilled while the guest runs; it computes what the interpreter
+// computes, and the cache never holds more than its bound.
 TEST(JitHostileGuest, MoreCodeThanTheCachesHold) {
-  constexpr unsigned kLoops = machine::BlockCache::kMaxCachedOps / 12 + 1000;
+  using machine::BlockCache;
+  constexpr unsigned kNurseryOps = BlockCache::kNurseryBytes / sizeof(machine::BlockOp); // more than fit
+  constexpr unsigned kLoops = kNurseryOps / 12 + 1000;
+  // Its blocks are 11-12 ops long: no more of them fit in both arenas (without the bounds the
+  // cache would hold all 2 * kLoops of them).
+  constexpr size_t kMaxBlocks =
+      (BlockCache::kNurseryBytes + BlockCache::kTenuredBytes) / (sizeof(machine::Block) + 11 * sizeof(machine::BlockOp));
+  static_assert(kMaxBlocks < 2 * kLoops);
   constexpr uint64_t kData = kRamBase + 0x400000;
   std::vector<uint32_t> program;
   for (unsigned g = 0; g < kLoops; ++g) {
@@ -126,12 +134,11 @@ TEST(JitHostileGuest, MoreCodeThanTheCachesHold) {
     ASSERT_TRUE(rig.bus.copy_to_ram(kData, &seed, 8));
   });
   const unsigned ops_per_pass = kLoops * 12;
-  ASSERT_GT(ops_per_pass, machine::BlockCache::kMaxCachedOps);
+  ASSERT_GT(ops_per_pass, kNurseryOps);
   for (unsigned round = 0; round < 6; ++round) {
     trio.run(10, {10000});
     for (const Rig* rig : {&trio.interp, &trio.units, &trio.alone})
-      // Its blocks are 11-12 ops long: without the bound it would hold all 2 * kLoops of them.
-      ASSERT_LE(rig->hart.decoded_blocks(), machine::BlockCache::kMaxCachedOps / 8) << "round " << round;
+      ASSERT_LE(rig->hart.decoded_blocks(), kMaxBlocks) << "round " << round;
   }
   const machine::Hart& h = trio.units.hart;
   EXPECT_GE(h.x(21), 1u); // at least one whole pass, so every loop ran and was translated
