@@ -145,14 +145,14 @@ public:
   // The largest block (the hart's 64 instructions and a fall-through op).
   static constexpr unsigned kMaxBlockOps = 65;
   // The nursery: every block the hart decodes, and the code pages' records. When it is full its
-  // blocks are dropped (the hart then decodes what runs next again). A Linux boot's or busybox's
-  // working set of untranslated blocks fits.
-  static constexpr size_t kNurseryBytes = size_t{3} << 20;
-  // The tenured arena: translated units' blocks and their JIT state. Sized with the code cache
-  // (a block's decoded bytes are about half its native code's), so that both fill together;
-  // when it is full everything is dropped, as when the code cache is full. Both arenas count in
-  // the 16 MiB a hart may cost beyond guest RAM.
-  static constexpr size_t kTenuredBytes = size_t{2} << 20;
+  // blocks are dropped (the hart then decodes what runs next again): most of them are warm code
+  // that does not get hot before then, and dropping them keeps what was translated.
+  static constexpr size_t kNurseryBytes = size_t{2} << 20;
+  // The tenured arena: translated units' blocks and their JIT state, sized with the code cache
+  // (3.5 MiB: a unit's native code takes about twice its blocks' decoded bytes) so that both fill
+  // at about the same time; when it is full everything is dropped, as when the code cache is full.
+  // With the code cache, 8 MiB at most beyond guest RAM per hart (docs/jit.md, "Host memory").
+  static constexpr size_t kTenuredBytes = size_t{5} << 19;
 
   BlockCache();
   ~BlockCache();

@@ -65,7 +65,7 @@ struct MissThunks {
 
 class Translator final : public BlockRetireListener {
 public:
-  static constexpr size_t kCodeCacheBytes = size_t{3} << 20;
+  static constexpr size_t kCodeCacheBytes = size_t{7} << 19; // 3.5 MiB (docs/jit.md)
   // Generous for one unit (at most kMaxRegionOps instructions, their out-of-line paths and the
   // chain code).
   static constexpr size_t kMaxBlockBytes = size_t{256} << 10;
