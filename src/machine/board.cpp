@@ -179,17 +179,17 @@ BootInfo Board::boot(const BootSpec& spec) {
     occupied_end = std::max(occupied_end, kernel.end);
     if (spec.bios == "none") start_addr = kernel.entry;
     if (spec.initrd) {
-      const std::vector<uint8_t> bytes = read_boot_file(*spec.initrd);
-      if (bytes.empty()) throw BootError(*spec.initrd + ": file is empty");
       const uint64_t at = initrd_address(kernel.start, bus_.ram_size());
-      if (at < kernel.end)
-        throw BootError(fmt::format("{}: initrd at {:#x} would overlap the kernel ending at {:#x}", *spec.initrd, at,
-                                    kernel.end));
-      if (!bus_.is_ram(at, bytes.size()))
-        throw BootError(fmt::format("{}: {} bytes at {:#x} do not fit in RAM", *spec.initrd, bytes.size(), at));
-      bus_.copy_to_ram(at, bytes.data(), bytes.size());
-      info.initrd = DeviceTreeSpec::Range{at, at + bytes.size()};
-      occupied_end = std::max(occupied_end, at + bytes.size());
+      const uint64_t size = copy_boot_file_to_ram(bus_, *spec.initrd, at, [&](uint64_t bytes) {
+        if (bytes == 0) throw BootError(*spec.initrd + ": file is empty");
+        if (at < kernel.end)
+          throw BootError(fmt::format("{}: initrd at {:#x} would overlap the kernel ending at {:#x}", *spec.initrd,
+                                      at, kernel.end));
+        if (!bus_.is_ram(at, bytes))
+          throw BootError(fmt::format("{}: {} bytes at {:#x} do not fit in RAM", *spec.initrd, bytes, at));
+      });
+      info.initrd = DeviceTreeSpec::Range{at, at + size};
+      occupied_end = std::max(occupied_end, at + size);
     }
   } else if (spec.initrd) {
     throw BootError(*spec.initrd + ": an initrd needs a kernel");
@@ -198,11 +198,11 @@ BootInfo Board::boot(const BootSpec& spec) {
   }
 
   for (const ExtraLoad& extra : spec.extra) {
-    const std::vector<uint8_t> bytes = read_boot_file(extra.path);
-    if (!bus_.is_ram(extra.address, std::max<size_t>(bytes.size(), 1)))
-      throw BootError(fmt::format("{}: {} bytes at {:#x} do not fit in RAM", extra.path, bytes.size(), extra.address));
-    bus_.copy_to_ram(extra.address, bytes.data(), bytes.size());
-    occupied_end = std::max<uint64_t>(occupied_end, extra.address + bytes.size());
+    const uint64_t size = copy_boot_file_to_ram(bus_, extra.path, extra.address, [&](uint64_t bytes) {
+      if (!bus_.is_ram(extra.address, std::max<uint64_t>(bytes, 1)))
+        throw BootError(fmt::format("{}: {} bytes at {:#x} do not fit in RAM", extra.path, bytes, extra.address));
+    });
+    occupied_end = std::max<uint64_t>(occupied_end, extra.address + size);
   }
 
   initrd_ = info.initrd;

@@ -43,6 +43,30 @@ std::vector<uint8_t> read_boot_file(const std::string& path) {
   return bytes;
 }
 
+uint64_t copy_boot_file_to_ram(Bus& bus, const std::string& path, uint64_t address,
+                               const std::function<void(uint64_t size)>& check) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, fmt::format("cannot open: {}", std::strerror(errno)));
+  const std::streamoff size = in.seekg(0, std::ios::end) ? std::streamoff(in.tellg()) : -1;
+  if (size < 0 || !in.seekg(0)) { // not seekable (a pipe): no size until it is read
+    in.close();
+    const std::vector<uint8_t> bytes = read_boot_file(path);
+    check(bytes.size());
+    if (!bytes.empty()) bus.copy_to_ram(address, bytes.data(), bytes.size());
+    return bytes.size();
+  }
+  const auto total = static_cast<uint64_t>(size);
+  check(total);
+  std::vector<char> piece(std::min<uint64_t>(total, kMiB));
+  for (uint64_t done = 0; done < total;) {
+    const auto n = static_cast<std::streamsize>(std::min<uint64_t>(piece.size(), total - done));
+    if (!in.read(piece.data(), n) || in.gcount() != n) fail(path, "read error (did the file shrink?)");
+    bus.copy_to_ram(address + done, piece.data(), static_cast<size_t>(n));
+    done += static_cast<uint64_t>(n);
+  }
+  return total;
+}
+
 bool looks_like_elf(const std::vector<uint8_t>& bytes) {
   return bytes.size() >= SELFMAG && std::memcmp(bytes.data(), ELFMAG, SELFMAG) == 0;
 }

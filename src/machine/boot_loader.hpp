@@ -4,6 +4,7 @@
 // and the problem; nothing is written outside RAM.
 #include <cstdint>
 #include <stdexcept>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,14 @@ struct LoadedImage {
 
 // The whole file; throws BootError if it cannot be read.
 std::vector<uint8_t> read_boot_file(const std::string& path);
+
+// Copies the file into guest RAM at `address` a piece at a time, so the host never holds a copy
+// of all of it (a 40 MiB initramfs would otherwise cost the VMM 40 MiB beyond guest RAM while it
+// boots). `check(size)` runs before any byte is written and throws to refuse the placement (a
+// pipe, which has no size, is read whole first). Returns the size. Throws BootError if the file
+// cannot be read.
+uint64_t copy_boot_file_to_ram(Bus& bus, const std::string& path, uint64_t address,
+                               const std::function<void(uint64_t size)>& check);
 
 bool looks_like_elf(const std::vector<uint8_t>& bytes);
 // True for a RISC-V Linux `Image` (magic "RISCV" at 0x30 or "RSC\x05" at 0x38).

@@ -78,6 +78,43 @@ TEST(ReadBootFile, ReadsAPipe) {
   EXPECT_EQ(read, bytes);
 }
 
+// An initrd or extra file goes into RAM a piece (1 MiB) at a time: every byte lands, pieces and
+// the last partial one alike; a refused placement writes nothing; a pipe works too.
+TEST_F(BootLoaderTest, CopiesAFileIntoRamPieceByPiece) {
+  std::vector<uint8_t> bytes((2u << 20) + 4096 + 5);
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(i * 13 + (i >> 20));
+  const TempFile file(bytes);
+  uint64_t told = 0;
+  EXPECT_EQ(copy_boot_file_to_ram(bus, file.path(), kRam + 0x1000, [&](uint64_t n) { told = n; }), bytes.size());
+  EXPECT_EQ(told, bytes.size());
+  std::vector<uint8_t> back(bytes.size());
+  ASSERT_TRUE(bus.copy_from_ram(kRam + 0x1000, back.data(), back.size()));
+  EXPECT_EQ(back, bytes);
+
+  std::memset(bus.ram(), 0, 16 << 20);
+  const std::string msg = boot_error([&] {
+    copy_boot_file_to_ram(bus, file.path(), kRam, [&](uint64_t) { throw BootError("refused"); });
+  });
+  EXPECT_EQ(msg, "refused");
+  EXPECT_EQ(at(kRam), 0) << "nothing written before the check passed";
+  EXPECT_NE(boot_error([&] { copy_boot_file_to_ram(bus, "/no/such/initrd", kRam, [](uint64_t) {}); }).find("cannot open"),
+            std::string::npos);
+
+  char dir[] = "/tmp/nimbus-boot-fifo-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string fifo = std::string(dir) + "/initrd";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  std::thread writer([&] {
+    std::ofstream out(fifo, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(bytes.data()), 70000);
+  });
+  EXPECT_EQ(copy_boot_file_to_ram(bus, fifo, kRam + 0x10, [](uint64_t) {}), 70000u);
+  writer.join();
+  std::remove(fifo.c_str());
+  rmdir(dir);
+  EXPECT_EQ(at(kRam + 0x10 + 69999), bytes[69999]);
+}
+
 TEST_F(BootLoaderTest, LoadsElfSegmentsAndZeroesBss) {
   std::memset(bus.ram(), 0xff, 0x3000);
   const auto elf = make_elf(EM_RISCV, kRam + 0x10,
