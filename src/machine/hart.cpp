@@ -144,7 +144,7 @@ uint64_t Hart::run(uint64_t budget) {
     if (bus_.dma_generation() != dma_generation_seen_) drop_code_written_by_dma();
     return step_one();
   }
-  jit_link_from_ = nullptr;
+  jit_link_request_ = 0;
   uint64_t retired = 0;
   uint64_t steps = 0; // retired instructions plus fetch faults, so a faulting loop still ends
   next_timer_poll_ = kTimerPollInterval;
@@ -210,13 +210,14 @@ uint64_t Hart::run(uint64_t budget) {
       block = translated; // the tenured copy (docs/jit.md)
       // Native code runs this block and any blocks chained after it (docs/jit.md). The exit that
       // brought us here may ask for a direct link to it; the lookup table learns where it is.
-      if (jit_link_from_ != nullptr && jit_link_epoch_ == chain_epoch_)
-        jit_->link(*jit_link_from_, static_cast<unsigned>(jit_link_exit_), *block);
-      jit_link_from_ = nullptr;
+      if (jit_link_request_ != 0 && jit_link_epoch_ == chain_epoch_)
+        jit_->link(*reinterpret_cast<Block*>(jit_link_request_ & ~uintptr_t{15}),
+                   static_cast<unsigned>(jit_link_request_ & 1), *block);
+      jit_link_request_ = 0;
       jit_->remember(pc_, fetch_context_, chain_epoch_, *block);
       run_translated(block, steps, budget, retired, steps);
     } else {
-      jit_link_from_ = nullptr;
+      jit_link_request_ = 0;
       const BlockOp* op = block->ops.data();
       do {
         op = op->handler(*this, op);

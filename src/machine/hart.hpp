@@ -478,10 +478,10 @@ private:
   uint64_t jit_rewritten_sites_ = 0;
   Block* jit_block_ = nullptr; // the block native code is in (or last ran)
   // An unlinked direct exit asked to be linked to whatever block runs next (docs/jit.md): the
-  // block, which of its exits, and the chain epoch when native code returned (the request is
-  // void once it changed: the block may have been dropped).
-  Block* jit_link_from_ = nullptr;
-  uint64_t jit_link_exit_ = 0;
+  // block's address | which of its exits (0 or 1: blocks are 16-byte aligned), one store of
+  // native code; 0 for none. And the chain epoch when native code returned (the request is void
+  // once it changed: the block may have been dropped).
+  uintptr_t jit_link_request_ = 0;
   uint64_t jit_link_epoch_ = 0;
 };
 

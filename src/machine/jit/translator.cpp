@@ -308,14 +308,15 @@ public:
       cur_ = k;
       Sub& s = subs_[k];
       // To the dispatcher with the state after this block (pc_ and registers stored). A lookup
-      // miss comes after the block's check counted it: the dispatcher counts it (block_retired_).
+      // miss comes after the block's check counted it: the dispatcher counts it (block_retired_);
+      // its registers are stored already (storing them again changes nothing).
       L(s.miss);
       add(r15, s.block->count);
-      L(s.exit_label);
-      jmp_exit();
       // Registers stored back, then to the dispatcher: traps and stores into code end here.
       L(s.sync_exit);
       store_written();
+      // The block's one jump to the dispatcher: every other exit of the block comes here.
+      L(s.exit_label);
       jmp_exit();
       // The indirect exit: pc_ holds the target (also in rax); registers are stored. Probe the
       // lookup table; a hit jumps to the target's chain entry with the pc still in rax.
@@ -344,10 +345,10 @@ public:
       cur_ = exit_sub_[i];
       L(link_stub_[i]);
       add(r15, cur_sub().block->count);
-      mov(rax, reinterpret_cast<uint64_t>(&owner_));
-      mov(qword[rbx + l_.link_from], rax);
-      mov(qword[rbx + l_.link_exit], i);
-      jmp_exit();
+      static_assert(alignof(Block) <= 16 && arena_align(1) == 16, "a block's address has its low bits clear");
+      mov(rax, reinterpret_cast<uint64_t>(&owner_) | i);
+      mov(qword[rbx + l_.link_request], rax);
+      jmp(cur_sub().exit_label, T_NEAR);
     }
 
     for (size_t i = 0; i < slow_paths_.size(); ++i) { // a deque: slow paths may add more
@@ -579,8 +580,9 @@ private:
   Xbyak::Label& internal_entry(size_t k) {
     return subs_[k].block->count == cur_sub().block->count ? subs_[k].counted : subs_[k].body;
   }
-  // exit_static after the per-block check passed.
-  void exit_checked(int64_t delta) {
+  // exit_static after the per-block check passed. `prepared`: the registers are stored already
+  // and rax holds the unit's entry pc (a branch leaving both ways shares that part).
+  void exit_checked(int64_t delta, bool prepared = false) {
     const Sub& s = cur_sub();
     const int64_t in_page = static_cast<int64_t>(s.block->paddr & 0xfff) + delta;
     const bool page = in_page >= 0 && in_page < 4096;
@@ -589,9 +591,16 @@ private:
       jmp(internal_entry(*k), T_NEAR);
       return;
     }
-    region_pc_plus(rax, s.delta + delta);
-    mov(qword[rbx + l_.pc], rax);
-    store_written();
+    if (prepared) {
+      const int64_t d = s.delta + delta;
+      if (!fits32(d)) throw Xbyak::Error(Xbyak::ERR_INTERNAL); // a branch reaches 4 KiB
+      if (d != 0) add(rax, static_cast<uint32_t>(static_cast<int32_t>(d)));
+      mov(qword[rbx + l_.pc], rax);
+    } else {
+      region_pc_plus(rax, s.delta + delta);
+      mov(qword[rbx + l_.pc], rax);
+      store_written();
+    }
     if (page && exits < 2) {
       const unsigned i = exits++;
       target_paddr[i] = target;
@@ -642,7 +651,7 @@ private:
     Xbyak::Label go_on;
     if (!last) jnz(go_on, T_NEAR);
     store_written(op.rd);
-    jmp_exit();
+    jmp(cur_sub().exit_label, T_NEAR);
     if (last) return;
     L(go_on);
     force_full_check();
@@ -824,13 +833,16 @@ private:
     Xbyak::Label& fail = labels_.emplace_back();
     const BlockOp* p = &op;
     later([this, p, next, taken, &fail]() {
-      Xbyak::Label& to_taken = labels_.emplace_back();
+      // pc_ = the block's pc + (taken or next), chosen by a cmov: both ways in one short path.
       L(fail);
-      compare(p->rs1, p->rs2);
-      jump_if(p->op, false, to_taken);
-      leave_to(next);
-      L(to_taken);
-      leave_to(taken);
+      compare(p->rs1, p->rs2); // may use rax
+      const int64_t base = cur_sub().delta;
+      mov(rdx, qword[rbx + l_.region_pc]);                       // mov and lea keep the flags
+      lea(rcx, ptr[rdx + static_cast<int32_t>(base + taken)]);  // within the page's neighbours
+      lea(rdx, ptr[rdx + static_cast<int32_t>(base + next)]);
+      cmov_if(p->op, false, rdx, rcx);
+      mov(qword[rbx + l_.pc], rdx);
+      jmp(cur_sub().sync_exit, T_NEAR);
     });
     // An internal way needs only the countdown (count_check); a way out of the unit checks DMA too.
     const auto k = internal_target(taken), j = internal_target(next);
@@ -847,11 +859,15 @@ private:
       dma_check(fail);
       exit_checked(taken);
     } else {
+      // Both ways leave the unit: one copy of the register stores and of the entry pc's load
+      // (stores and a mov keep the flags) for the two exits.
       Xbyak::Label& to_taken = labels_.emplace_back();
+      store_written();
+      mov(rax, qword[rbx + l_.region_pc]);
       jump_if(op.op, false, to_taken);
-      exit_checked(next);
+      exit_checked(next, true);
       L(to_taken);
-      exit_checked(taken);
+      exit_checked(taken, true);
     }
   }
 
@@ -1625,11 +1641,42 @@ private:
     L(done);
     later([this, &ops, i, n = g.n, &apart, &done]() {
       L(apart);
-      direct_only_ = true;
-      for (size_t m = i; m < i + n; ++m) emit_inline(ops[m]);
-      direct_only_ = false;
+      for (size_t m = i; m < i + n; ++m) runtime_access(ops[m]);
       jmp(done, T_NEAR);
     });
+  }
+
+  // An integer load or store on its own, in order, as an access group's members are when the
+  // group's span is not one mapped page (it crosses into the next page, or the soft TLB missed):
+  // a call to a shared thunk that looks the soft TLB up as the inline path does and calls the
+  // runtime on a miss. Out of line and not rare (a copy at a random alignment crosses pages
+  // often: memcpy in the suite), so short but without the runtime's cost on a hit.
+  void runtime_access(const BlockOp& op) {
+    const auto imm = static_cast<int32_t>(op.imm);
+    if (const auto h = host(op.rs1)) {
+      lea(rsi, ptr[*h + imm]);
+    } else {
+      load_into(rsi, op.rs1);
+      if (imm != 0) add(rsi, static_cast<uint32_t>(imm));
+    }
+    sync_block_pc(); // rax only
+    const unsigned size = access_size(op.op);
+    if (is_load(op.op)) {
+      mov(rdx, reinterpret_cast<uint64_t>(&op)); // rsi: the address
+      call_thunk(thunks_.probe_load[log2_of(size)][sign_extends(op.op) ? 1 : 0]);
+      test(rdx, rdx);
+      jz(cur_sub().sync_exit, T_NEAR);
+      if (const auto hd = host(op.rd))
+        mov(*hd, rax);
+      else
+        put(op.rd, rax);
+    } else {
+      get(rdx, op.rs2);
+      mov(rcx, reinterpret_cast<uint64_t>(&op)); // rsi: the address, rdx: the value
+      call_thunk(thunks_.probe_store[log2_of(size)]);
+      test(rax, rax);
+      jnz(cur_sub().sync_exit, T_NEAR);
+    }
   }
 
   // The host access of a load or store that hit: [a + rsi + disp], `size` bytes. A load lands in
@@ -1678,8 +1725,7 @@ private:
     const Xbyak::Reg64 d = hd ? *hd : rax;
     // A table lookup (an address computed by this block) takes the index hint; a load through
     // a pointer that a load of the unit produced (a chase: list->next) the addend hint.
-    const Lookup how = direct_only_                          ? Lookup::direct
-                       : computed_[op.rs1]                   ? Lookup::index_hint
+    const Lookup how = computed_[op.rs1]                  ? Lookup::index_hint
                        : (op.rs1 != 0 && loaded_[op.rs1]) ? Lookup::addend_hint
                                                           : Lookup::direct;
     host_load(d, size, sign, tlb_lookup(op, Access::Load, size, miss, how), 0);
@@ -1733,7 +1779,6 @@ private:
   uint16_t* addend_budgets_; // Hart::jit_addend_budgets_
   const Hart& hart_; // its registers at translation time (a divisor to specialise for)
   std::array<bool, kGuestRegisters> loaded_{}; // the destination of an integer load somewhere in the unit
-  bool direct_only_ = false; // emitting an access group's members one by one: no lookup hints
   std::deque<Sub> subs_;
   size_t cur_ = 0; // the block being emitted
   bool fs_known_dirty_ = false; // an earlier op of the block made sure FS is Dirty from here on
@@ -1762,6 +1807,8 @@ public:
   const uint8_t* exit = nullptr;
   const uint8_t* load[4][2] = {};
   const uint8_t* store[4] = {};
+  const uint8_t* probe_load[4][2] = {};
+  const uint8_t* probe_store[4] = {};
   const uint8_t* count_limit = nullptr;
   const uint8_t* full_check = nullptr;
   void emit() {
@@ -1771,6 +1818,8 @@ public:
       for (unsigned sign = 0; sign < (log == 3 ? 1u : 2u); ++sign) load[log][sign] = emit_load(log, sign != 0);
       if (log == 3) load[3][1] = load[3][0]; // 8 bytes: nothing to extend
       store[log] = emit_store(log);
+      for (unsigned sign = 0; sign < 2; ++sign) probe_load[log][sign] = emit_probe_load(log, sign != 0, load[log][sign]);
+      probe_store[log] = emit_probe_store(log, store[log]);
     }
   }
 
@@ -1794,6 +1843,59 @@ private:
       if (log == 2) movsxd(rax, eax);
     }
     L(trapped);
+    ret();
+    return at;
+  }
+  // The soft-TLB lookup of the inline path (BlockEmitter::tlb_lookup, direct) in a thunk, then
+  // the access on a hit; a miss goes on to the miss thunk `miss` with the same registers.
+  // Loads: in rsi the address, rdx the op; out as the miss thunk (rax the value, rdx 1).
+  const uint8_t* emit_probe_load(unsigned log, bool sign, const uint8_t* miss) {
+    align(16);
+    const uint8_t* at = getCurr();
+    const unsigned size = 1u << log;
+    const auto table = static_cast<int32_t>(static_cast<unsigned>(Access::Load) * SoftTlb::kEntries * sizeof(TlbEntry));
+    mov(rdi, qword[rbx + l_.data_tables]);
+    mov(ecx, esi);
+    shr(ecx, kEntryShift);
+    and_(ecx, kEntryMask);
+    lea(rax, ptr[rsi + static_cast<int>(size - 1)]); // the last byte's page: a crossing misses
+    or_(rax, 0xfff);
+    cmp(rax, qword[rdi + rcx + table]);
+    jne(static_cast<const void*>(miss));
+    mov(rcx, qword[rdi + rcx + (table + 8)]);
+    switch (size) {
+    case 1: if (sign) movsx(rax, byte[rcx + rsi]); else movzx(eax, byte[rcx + rsi]); break;
+    case 2: if (sign) movsx(rax, word[rcx + rsi]); else movzx(eax, word[rcx + rsi]); break;
+    case 4: if (sign) movsxd(rax, dword[rcx + rsi]); else mov(eax, dword[rcx + rsi]); break;
+    default: mov(rax, qword[rcx + rsi]); break;
+    }
+    mov(edx, 1);
+    ret();
+    return at;
+  }
+  // Stores: in rsi the address, rdx the value, rcx the op; out as the miss thunk (rax 0).
+  const uint8_t* emit_probe_store(unsigned log, const uint8_t* miss) {
+    align(16);
+    const uint8_t* at = getCurr();
+    const unsigned size = 1u << log;
+    const auto table = static_cast<int32_t>(static_cast<unsigned>(Access::Store) * SoftTlb::kEntries * sizeof(TlbEntry));
+    mov(rdi, qword[rbx + l_.data_tables]);
+    mov(eax, esi);
+    shr(eax, kEntryShift);
+    and_(eax, kEntryMask);
+    add(rdi, rax);
+    lea(rax, ptr[rsi + static_cast<int>(size - 1)]);
+    or_(rax, 0xfff);
+    cmp(rax, qword[rdi + table]);
+    jne(static_cast<const void*>(miss));
+    mov(rdi, qword[rdi + (table + 8)]);
+    switch (size) {
+    case 1: mov(byte[rdi + rsi], dl); break;
+    case 2: mov(word[rdi + rsi], dx); break;
+    case 4: mov(dword[rdi + rsi], edx); break;
+    default: mov(qword[rdi + rsi], rdx); break;
+    }
+    xor_(eax, eax);
     ret();
     return at;
   }
@@ -1931,7 +2033,7 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
   l.addend_slots = Hart::kJitAddends;
   l.jit_block = at(h.jit_block_);
   l.dma_seen = at(h.dma_generation_seen_);
-  l.link_from = at(h.jit_link_from_);
+  l.link_request = at(h.jit_link_request_);
   l.f = at(h.f_);
   l.mstatus = at(h.mstatus_);
   l.vsstatus = at(h.vsstatus_);
@@ -1940,12 +2042,11 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
   l.frm = at(h.frm_);
   static_assert(sizeof(h.fflags_) == 1 && sizeof(h.frm_) == 1);
   static_assert(sizeof(h.virt_) == 1);
-  l.link_exit = at(h.jit_link_exit_);
   l.pins = hart.pins_.level_address();
   l.dma_generation = hart.bus_.dma_generation_address();
   static_assert(sizeof(h.block_retired_) == 8 && sizeof(h.fetch_context_) == 4 && sizeof(h.data_context_) == 4);
   static_assert(sizeof(h.exit_requested_) == 1);
-  static_assert(sizeof(h.jit_link_exit_) == 8 && sizeof(LookupEntry) == 32);
+  static_assert(sizeof(h.jit_link_request_) == 8 && sizeof(LookupEntry) == 32);
   lookup_ = std::make_unique<LookupEntry[]>(kLookupEntries);
   hart.blocks_.set_retire_listener(this);
   emit_stubs();
@@ -1959,7 +2060,11 @@ void Translator::emit_stubs() {
   enter_ = reinterpret_cast<void (*)(Hart*, const void*)>(const_cast<void*>(code_.executable(stubs.enter)));
   exit_ = code_.executable(stubs.exit);
   for (unsigned log = 0; log < 4; ++log) {
-    for (unsigned sign = 0; sign < 2; ++sign) thunks_.load[log][sign] = code_.executable(stubs.load[log][sign]);
+    for (unsigned sign = 0; sign < 2; ++sign) {
+      thunks_.load[log][sign] = code_.executable(stubs.load[log][sign]);
+      thunks_.probe_load[log][sign] = code_.executable(stubs.probe_load[log][sign]);
+    }
+    thunks_.probe_store[log] = code_.executable(stubs.probe_store[log]);
     thunks_.store[log] = code_.executable(stubs.store[log]);
   }
   thunks_.count_limit = code_.executable(stubs.count_limit);

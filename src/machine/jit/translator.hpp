@@ -31,7 +31,7 @@ struct Layout {
   int32_t bias = 0;
   int32_t x = 0, pc = 0, block_pc = 0, block_retired = 0, data_context = 0, fetch_context = 0;
   int32_t exit_requested = 0, mip = 0, sstc_pending = 0, mie = 0, chain_epoch = 0, tlb = 0;
-  int32_t jit_left = 0, jit_block = 0, dma_seen = 0, link_from = 0, link_exit = 0, check_generation = 0;
+  int32_t jit_left = 0, jit_block = 0, dma_seen = 0, link_request = 0, check_generation = 0;
   int32_t region_pc = 0, hints = 0, data_tables = 0;
   uint32_t hint_slots = 1; // Hart::kJitHints
   int32_t addends = 0, addend_budgets = 0, rewritten_sites = 0;
@@ -59,6 +59,9 @@ struct LookupEntry {
 struct MissThunks {
   const void* load[4][2] = {}; // [log2 of the size][sign-extending]
   const void* store[4] = {};   // [log2 of the size]
+  // The same calls with the soft-TLB lookup first (for code that has no inline lookup).
+  const void* probe_load[4][2] = {};
+  const void* probe_store[4] = {};
   const void* count_limit = nullptr; // the per-block check's slow paths (StubEmitter::emit_checks)
   const void* full_check = nullptr;
 };
