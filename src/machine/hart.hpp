@@ -467,7 +467,7 @@ private:
   // Per load/store site of native code, the soft-TLB index it used last (docs/jit.md, "Loads and
   // stores"): only a hint, checked against the address, so sites may share a slot.
   static constexpr unsigned kJitHints = 4096;
-  uint16_t jit_hints_[kJitHints] = {};
+  uint32_t jit_hints_[kJitHints] = {};
   // Per load site through a loaded pointer, the soft-TLB addend it used last (docs/jit.md):
   // a prediction, compared with the address's own entry before the access, so sites may share.
   static constexpr unsigned kJitAddends = 1024;

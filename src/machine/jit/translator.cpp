@@ -43,7 +43,7 @@ static_assert(sizeof(TlbEntry) == 32, "the inline TLB path indexes 32-byte entri
 // An entry's byte offset in its table: ((vaddr >> 12) & (kEntries - 1)) * 32, as one shift and mask.
 constexpr unsigned kEntryShift = 12 - 5;
 constexpr uint32_t kEntryMask = (SoftTlb::kEntries - 1) << 5;
-static_assert(kEntryMask <= 0xffff, "a hint holds an entry's offset in 16 bits");
+static_assert(kEntryMask <= 0xffffffff, "a hint holds an entry's offset in 32 bits");
 static_assert(static_cast<unsigned>(Access::Load) == 1 && static_cast<unsigned>(Access::Store) == 2);
 
 constexpr unsigned kGuestRegisters = 32;
@@ -1299,9 +1299,9 @@ private:
     // induction variable) use one, where the chain is the address.
     Xbyak::Label& rehint = labels_.emplace_back();
     Xbyak::Label& hit = labels_.emplace_back();
-    const auto hint = word[rbx + l_.hints + static_cast<int32_t>(2 * (next_hint_++ % l_.hint_slots))];
+    const auto hint = dword[rbx + l_.hints + static_cast<int32_t>(4 * (next_hint_++ % l_.hint_slots))];
     const auto table = static_cast<int32_t>(static_cast<unsigned>(access) * SoftTlb::kEntries * sizeof(TlbEntry));
-    movzx(ecx, hint);
+    mov(ecx, hint);
     mov(rax, rsi);
     or_(rax, 0xfff);
     cmp(rax, qword[rdx + rcx + table]);
@@ -1317,7 +1317,7 @@ private:
       mov(ecx, esi);
       shr(ecx, kEntryShift);
       and_(ecx, kEntryMask);
-      mov(hint, cx);
+      mov(hint, ecx);
       if (size == 1)
         mov(rax, rsi);
       else
