@@ -147,5 +147,55 @@ TEST(JitHostileGuest, MoreCodeThanTheCachesHold) {
   EXPECT_GT(trio.alone.hart.jit_translated_blocks(), uint64_t{kLoops});
 }
 
+// A hot loop, then a stream of cold code larger than the decoded-block cache's nursery, round
+// after round: the nursery starts over several times a round, but the loop's translated unit
+// lives in the tenured arena and is not translated again (before 2026-12-06 every clear dropped
+// it with everything else). The cold blocks run once a round and are dropped before their next
+// run, so they never get hot.
+TEST(JitHostileGuest, ATranslatedLoopOutlivesTheNurserysClears) {
+  using machine::BlockCache;
+  // Cold blocks of two instructions: enough to fill the nursery twice a round.
+  constexpr unsigned kCold = 2 * BlockCache::kNurseryBytes / (sizeof(machine::Block) + 3 * sizeof(machine::BlockOp));
+  std::vector<uint32_t> program = {
+      addi(9, 0, 300),   // 0x00
+      add(12, 12, 9),    // 0x04 loop
+      xor_(13, 13, 12),  // 0x08
+      addi(9, 9, -1),    // 0x0c
+      bne(9, 0, -12),    // 0x10 -> 0x04
+      addi(21, 21, 1),   // 0x14 rounds
+      jal(0, 4),         // 0x18 -> 0x1c, the cold stream
+  };
+  for (unsigned i = 0; i < kCold; ++i) {
+    program.push_back(addi(14, 14, 1));
+    program.push_back(jal(0, 4)); // ends the block
+  }
+  program.push_back(jalr(0, 22, 0)); // the next round
+  ASSERT_LT(kCode + program.size() * 4, kRamBase + (8u << 20));
+  Trio trio([&](Rig& rig) {
+    rig.put(kCode, program);
+    rig.hart.reset(kCode);
+    rig.hart.set_x(22, kCode);
+  });
+  const auto run_rounds = [&](uint64_t rounds) {
+    while (trio.interp.hart.x(21) < rounds) {
+      trio.run(1, {10000});
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+  };
+  run_rounds(2);
+  ASSERT_FALSE(::testing::Test::HasFatalFailure());
+  const uint64_t units_after_two = trio.units.hart.jit_translated_blocks();
+  const uint64_t alone_after_two = trio.alone.hart.jit_translated_blocks();
+  EXPECT_GT(units_after_two, 0u);
+  run_rounds(6);
+  ASSERT_FALSE(::testing::Test::HasFatalFailure());
+  EXPECT_EQ(trio.units.hart.jit_translated_blocks(), units_after_two);
+  EXPECT_EQ(trio.alone.hart.jit_translated_blocks(), alone_after_two);
+  for (const Rig* rig : {&trio.interp, &trio.units, &trio.alone}) {
+    EXPECT_GE(rig->hart.x(14), 5u * kCold); // five whole cold streams ran
+    EXPECT_LT(rig->hart.decoded_blocks(), kCold) << "the nursery never filled";
+  }
+}
+
 } // namespace
 } // namespace nimbus::test
