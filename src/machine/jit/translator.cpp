@@ -1852,22 +1852,12 @@ private:
   const uint8_t* emit_probe_load(unsigned log, bool sign, const uint8_t* miss) {
     align(16);
     const uint8_t* at = getCurr();
-    const unsigned size = 1u << log;
-    const auto table = static_cast<int32_t>(static_cast<unsigned>(Access::Load) * SoftTlb::kEntries * sizeof(TlbEntry));
-    mov(rdi, qword[rbx + l_.data_tables]);
-    mov(ecx, esi);
-    shr(ecx, kEntryShift);
-    and_(ecx, kEntryMask);
-    lea(rax, ptr[rsi + static_cast<int>(size - 1)]); // the last byte's page: a crossing misses
-    or_(rax, 0xfff);
-    cmp(rax, qword[rdi + rcx + table]);
-    jne(static_cast<const void*>(miss));
-    mov(rcx, qword[rdi + rcx + (table + 8)]);
-    switch (size) {
-    case 1: if (sign) movsx(rax, byte[rcx + rsi]); else movzx(eax, byte[rcx + rsi]); break;
-    case 2: if (sign) movsx(rax, word[rcx + rsi]); else movzx(eax, word[rcx + rsi]); break;
-    case 4: if (sign) movsxd(rax, dword[rcx + rsi]); else mov(eax, dword[rcx + rsi]); break;
-    default: mov(rax, qword[rcx + rsi]); break;
+    probe(Access::Load, 1u << log, miss);
+    switch (1u << log) {
+    case 1: if (sign) movsx(rax, byte[rdi + rsi]); else movzx(eax, byte[rdi + rsi]); break;
+    case 2: if (sign) movsx(rax, word[rdi + rsi]); else movzx(eax, word[rdi + rsi]); break;
+    case 4: if (sign) movsxd(rax, dword[rdi + rsi]); else mov(eax, dword[rdi + rsi]); break;
+    default: mov(rax, qword[rdi + rsi]); break;
     }
     mov(edx, 1);
     ret();
@@ -1877,19 +1867,8 @@ private:
   const uint8_t* emit_probe_store(unsigned log, const uint8_t* miss) {
     align(16);
     const uint8_t* at = getCurr();
-    const unsigned size = 1u << log;
-    const auto table = static_cast<int32_t>(static_cast<unsigned>(Access::Store) * SoftTlb::kEntries * sizeof(TlbEntry));
-    mov(rdi, qword[rbx + l_.data_tables]);
-    mov(eax, esi);
-    shr(eax, kEntryShift);
-    and_(eax, kEntryMask);
-    add(rdi, rax);
-    lea(rax, ptr[rsi + static_cast<int>(size - 1)]);
-    or_(rax, 0xfff);
-    cmp(rax, qword[rdi + table]);
-    jne(static_cast<const void*>(miss));
-    mov(rdi, qword[rdi + (table + 8)]);
-    switch (size) {
+    probe(Access::Store, 1u << log, miss);
+    switch (1u << log) {
     case 1: mov(byte[rdi + rsi], dl); break;
     case 2: mov(word[rdi + rsi], dx); break;
     case 4: mov(dword[rdi + rsi], edx); break;
@@ -1898,6 +1877,21 @@ private:
     xor_(eax, eax);
     ret();
     return at;
+  }
+  // The lookup of `size` bytes at rsi: on a hit rdi holds the page's addend, else to `miss`.
+  // Uses rax and rdi only (rcx and rdx carry the miss thunk's arguments).
+  void probe(Access access, unsigned size, const uint8_t* miss) {
+    const auto table = static_cast<int32_t>(static_cast<unsigned>(access) * SoftTlb::kEntries * sizeof(TlbEntry));
+    mov(rdi, qword[rbx + l_.data_tables]);
+    mov(eax, esi);
+    shr(eax, kEntryShift);
+    and_(eax, kEntryMask);
+    add(rdi, rax);
+    lea(rax, ptr[rsi + static_cast<int>(size - 1)]); // the last byte's page: a crossing misses
+    or_(rax, 0xfff);
+    cmp(rax, qword[rdi + table]);
+    jne(static_cast<const void*>(miss));
+    mov(rdi, qword[rdi + (table + 8)]);
   }
   // In: rsi the address, rdx the value, rcx the op.
   const uint8_t* emit_store(unsigned log) {
