@@ -24,20 +24,37 @@ void place(Bus& bus, const std::string& path, uint64_t address, const uint8_t* d
   if (len) bus.copy_to_ram(address, data, len);
 }
 
+std::ifstream open_boot_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, fmt::format("cannot open: {}", std::strerror(errno)));
+  return in;
+}
+
+// The file's size with the stream back at its start, or -1 when it cannot seek (a pipe).
+std::streamoff seekable_size(std::ifstream& in) {
+  const std::streamoff size = in.seekg(0, std::ios::end) ? std::streamoff(in.tellg()) : -1;
+  if (size < 0 || !in.seekg(0)) {
+    in.clear();
+    return -1;
+  }
+  return size;
+}
+
+// What is left of a stream that has no size, read to its end.
+std::vector<uint8_t> read_stream(std::ifstream& in, const std::string& path) {
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) fail(path, "read error");
+  return bytes;
+}
+
 } // namespace
 
 std::vector<uint8_t> read_boot_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, fmt::format("cannot open: {}", std::strerror(errno)));
+  std::ifstream in = open_boot_file(path);
   // One allocation of the file's size: growing a vector byte by byte left the freed doublings
   // (up to twice a kernel image) in the VMM's heap for as long as it ran.
-  const std::streamoff size = in.seekg(0, std::ios::end) ? std::streamoff(in.tellg()) : -1;
-  if (size < 0 || !in.seekg(0)) { // not seekable (a pipe): read it as a stream
-    in.clear();
-    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (in.bad()) fail(path, "read error");
-    return bytes;
-  }
+  const std::streamoff size = seekable_size(in);
+  if (size < 0) return read_stream(in, path);
   std::vector<uint8_t> bytes(static_cast<size_t>(size));
   if (!in.read(reinterpret_cast<char*>(bytes.data()), size) || in.gcount() != size) fail(path, "read error");
   return bytes;
@@ -45,12 +62,10 @@ std::vector<uint8_t> read_boot_file(const std::string& path) {
 
 uint64_t copy_boot_file_to_ram(Bus& bus, const std::string& path, uint64_t address,
                                const std::function<void(uint64_t size)>& check) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, fmt::format("cannot open: {}", std::strerror(errno)));
-  const std::streamoff size = in.seekg(0, std::ios::end) ? std::streamoff(in.tellg()) : -1;
-  if (size < 0 || !in.seekg(0)) { // not seekable (a pipe): no size until it is read
-    in.close();
-    const std::vector<uint8_t> bytes = read_boot_file(path);
+  std::ifstream in = open_boot_file(path);
+  const std::streamoff size = seekable_size(in);
+  if (size < 0) { // a pipe: no size until it is read (from the same stream: a pipe is read once)
+    const std::vector<uint8_t> bytes = read_stream(in, path);
     check(bytes.size());
     if (!bytes.empty()) bus.copy_to_ram(address, bytes.data(), bytes.size());
     return bytes.size();
