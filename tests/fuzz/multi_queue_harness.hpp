@@ -57,9 +57,6 @@ public:
     for (unsigned n = 0; n < 2048 && !in.empty(); ++n) step(in);
   }
 
-  // Called before a reset of the transport (the device may want to note its state).
-  std::function<void()> before_reset;
-
 private:
   void reg(uint64_t offset, uint32_t v) { transport_.write(offset, 4, v); }
 
@@ -117,7 +114,6 @@ private:
     } else if (opcode < multi_queue_op::kReset) {
       transport_.poll();
     } else {
-      if (before_reset) before_reset();
       transport_.reset();
     }
   }
