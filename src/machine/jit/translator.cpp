@@ -1268,9 +1268,8 @@ private:
     addend_hint // by the address, but access through the addend the site used last when it is
                 // the entry's (pointer chases)
   };
-  // Returns the register holding the addend (rcx, or rdi for an addend hint).
-  Xbyak::Reg64 tlb_lookup(const BlockOp& op, Access access, unsigned size, Xbyak::Label& miss, Lookup how) {
-    const bool use_hint = how == Lookup::index_hint;
+  // rsi = x[rs1] + imm, the address of a load or store.
+  void address_into_rsi(const BlockOp& op) {
     const auto imm = static_cast<int32_t>(op.imm);
     if (const auto h = host(op.rs1)) {
       if (imm == 0)
@@ -1281,6 +1280,11 @@ private:
       load_into(rsi, op.rs1);
       if (imm != 0) add(rsi, static_cast<uint32_t>(imm));
     }
+  }
+  // Returns the register holding the addend (rcx, or rdi for an addend hint).
+  Xbyak::Reg64 tlb_lookup(const BlockOp& op, Access access, unsigned size, Xbyak::Label& miss, Lookup how) {
+    const bool use_hint = how == Lookup::index_hint;
+    address_into_rsi(op);
     static_assert(3 * SoftTlb::kEntries * sizeof(TlbEntry) * SoftTlb::kContexts < (size_t{1} << 31));
     mov(rdx, qword[rbx + l_.data_tables]); // the context's tables (outside the hart: SoftTlb::base_slot)
     if (!use_hint) {
@@ -1652,13 +1656,7 @@ private:
   // runtime on a miss. Out of line and not rare (a copy at a random alignment crosses pages
   // often: memcpy in the suite), so short but without the runtime's cost on a hit.
   void runtime_access(const BlockOp& op) {
-    const auto imm = static_cast<int32_t>(op.imm);
-    if (const auto h = host(op.rs1)) {
-      lea(rsi, ptr[*h + imm]);
-    } else {
-      load_into(rsi, op.rs1);
-      if (imm != 0) add(rsi, static_cast<uint32_t>(imm));
-    }
+    address_into_rsi(op);
     sync_block_pc(); // rax only
     const unsigned size = access_size(op.op);
     if (is_load(op.op)) {
