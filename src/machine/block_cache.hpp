@@ -33,18 +33,25 @@ struct BlockOp;
 // run, or nullptr when the block is left (branch taken or not, trap, state change).
 using OpHandler = const BlockOp* (*)(Hart&, const BlockOp*);
 
+// 24 bytes: the nursery's bound is in bytes, so the smaller an op the more of a large guest's
+// warm code stays decoded (Python's interpreter and compiler outgrow it; docs/jit.md). What the
+// raw bits say (rs3, the rounding mode) is read from them.
 struct BlockOp {
   OpHandler handler;
-  int64_t imm;
+  int32_t imm;        // every RISC-V immediate (LUI's included) is a sign-extended 32-bit value
   uint32_t bits;      // raw instruction, reported as mtval when it turns out illegal
   uint8_t rd;         // integer destinations: x0 is remapped to a discard register
-  uint8_t rs1, rs2, rs3;
-  uint8_t rm;         // funct3 / rounding mode
-  uint8_t length;     // 2 or 4
-  uint16_t index;     // instructions before this one in the block
+  uint8_t rs1, rs2;
+  uint8_t length;     // 2 or 4; 0 for a block's trailing fall-through op
   uint16_t offset;    // bytes from the block's first instruction
+  uint8_t index;      // instructions before this one in the block (at most 64)
   riscv::Op op;
+  // R4-type (fused multiply-add) third source.
+  unsigned rs3() const { return bits >> 27; }
+  // The rounding mode (funct3) of an F or D operation: those have no compressed form.
+  unsigned rm() const { return (bits >> 12) & 7; }
 };
+static_assert(sizeof(BlockOp) == 24);
 
 // A block's ops: storage the block does not own (the cache's arena, or the hart's scratch
 // array), filled in order up to a fixed capacity.
@@ -71,13 +78,15 @@ private:
 };
 
 class Block;
-// A remembered successor: when the block ends with pc == `pc` at `privilege`, and the hart's chain
-// epoch is still `epoch` (no translation or code change since), the next block is `block`.
+// A remembered successor: when the block ends with pc == `pc` at a privilege, and the hart's chain
+// epoch is still the one recorded (no translation or code change since), the next block is
+// `block`. Epoch and privilege share one word (`tag`): an epoch is bumped at most a few million
+// times a second, so its 56 bits do not wrap in the life of any machine.
 struct BlockLink {
+  static constexpr uint64_t tag_of(uint64_t epoch, uint8_t privilege) { return epoch << 8 | privilege; }
   uint64_t pc = ~uint64_t{0};
-  uint64_t epoch = 0;
+  uint64_t tag = 0; // tag_of(epoch, privilege); epochs start at 1, so 0 matches nothing
   class Block* block = nullptr;
-  uint8_t privilege = 0xff;
 };
 
 // JIT tier (machine/jit): one direct exit of a translated block whose successor lies in the same
@@ -106,15 +115,15 @@ struct JitBlock {
 class Block {
 public:
   uint64_t paddr = 0;
-  uint32_t count = 0; // instructions (the trailing fall-through op is not one)
-  uint32_t next_link = 0; // which link to replace next
+  uint16_t count = 0;    // instructions (the trailing fall-through op is not one); at most 64
+  uint16_t next_link = 0; // which link to replace next
+  // JIT tier (machine/jit): how often the dispatcher has run the block (see jit_code below).
+  uint32_t heat = 0;
   BlockLink links[2];     // taken / not taken successors
   BlockOps ops;
-  // JIT tier (machine/jit): native code for this block once it is hot (null: interpret), how
-  // often the dispatcher has run it, and the rest of its JIT state (in the arena, from its first
-  // translation). The code dies with the block.
+  // JIT tier (machine/jit): native code for this block once it is hot (null: interpret) and the
+  // rest of its JIT state (in the arena, from its first translation). The code dies with the block.
   const void* jit_code = nullptr;
-  uint32_t heat = 0;
   JitBlock* jit = nullptr;
   // Set on a nursery block when it moved to the tenured arena: links recorded to it before the
   // move (valid until the next epoch, as the copy is) lead to the copy.
@@ -151,8 +160,9 @@ public:
   // The tenured arena: translated units' blocks and their JIT state, sized with the code cache
   // (3.5 MiB: a unit's native code takes about twice its blocks' decoded bytes) so that both fill
   // at about the same time; when it is full everything is dropped, as when the code cache is full.
-  // With the code cache, 8 MiB at most beyond guest RAM per hart (docs/jit.md, "Host memory").
-  static constexpr size_t kTenuredBytes = size_t{5} << 19;
+  // 2.125 MiB: 2.5 MiB held the same blocks when an op was 32 bytes and a block's header 144.
+  // With the code cache, 7.625 MiB at most beyond guest RAM per hart (docs/jit.md, "Host memory").
+  static constexpr size_t kTenuredBytes = size_t{17} << 17;
 
   BlockCache();
   ~BlockCache();

@@ -165,7 +165,7 @@ uint64_t Hart::run(uint64_t budget) {
     if (previous != nullptr) {
       if (previous->moved != nullptr) previous = previous->moved; // translated since it ran
       for (const BlockLink& link : previous->links) {
-        if (link.pc == pc_ && link.privilege == privilege && link.epoch == chain_epoch_) {
+        if (link.pc == pc_ && link.tag == BlockLink::tag_of(chain_epoch_, privilege)) {
           block = link.block->moved != nullptr ? link.block->moved : link.block; // tenured since
           break;
         }
@@ -181,7 +181,7 @@ uint64_t Hart::run(uint64_t budget) {
       if (previous != nullptr && block != &scratch_block_ && previous_epoch == chain_epoch_) {
         BlockLink& link = previous->links[previous->next_link];
         previous->next_link ^= 1;
-        link = BlockLink{pc_, chain_epoch_, block, privilege};
+        link = BlockLink{pc_, BlockLink::tag_of(chain_epoch_, privilege), block};
       }
     }
     if (!breakpoints_.empty()) [[unlikely]] {
@@ -315,7 +315,7 @@ void Hart::finish_block(Block& block, uint16_t offset, uint16_t index) {
   BlockOp end{};
   end.handler = fall_through_handler();
   end.offset = offset;
-  end.index = index;
+  end.index = static_cast<uint8_t>(index);
   block.ops.push_back(end);
 }
 
@@ -324,15 +324,16 @@ void Hart::finish_block(Block& block, uint16_t offset, uint16_t index) {
 BlockOp Hart::make_op(const riscv::DecodedInstruction& d, uint16_t index, uint16_t offset) {
   BlockOp op{};
   op.handler = handler_for(d.op);
-  op.imm = d.imm;
+  assert(d.imm == static_cast<int32_t>(d.imm));
+  op.imm = static_cast<int32_t>(d.imm);
   op.bits = d.bits;
   op.rd = (d.rd == 0 && riscv::writes_integer_rd(d.op)) ? static_cast<uint8_t>(kDiscardRegister) : d.rd;
   op.rs1 = d.rs1;
   op.rs2 = d.rs2;
-  op.rs3 = d.rs3;
-  op.rm = d.rm;
+  assert(d.length == 2 || (op.rs3() == d.rs3 && op.rm() == d.rm)); // read back from the bits
   op.length = d.length;
-  op.index = index;
+  assert(index <= kMaxBlockInstructions);
+  op.index = static_cast<uint8_t>(index);
   op.offset = offset;
   op.op = d.op;
   return op;

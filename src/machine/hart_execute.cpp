@@ -334,7 +334,7 @@ struct Hart::Exec {
   static bool fp_off(const Hart& h) { return h.fs_off(); }
   static void fp_dirty(Hart& h) { h.mark_fs_dirty(); }
   static bool rounding(const Hart& h, P op, fp::Rounding& rm) {
-    const unsigned r = op->rm == 7 ? h.frm_ : op->rm;
+    const unsigned r = op->rm() == 7 ? h.frm_ : op->rm();
     if (r > 4) return false;
     rm = static_cast<fp::Rounding>(r);
     return true;
@@ -399,7 +399,7 @@ struct Hart::Exec {
     fp::Rounding rm{};
     if (!fp_begin(h, op, rm)) return illegal(h, op);
     uint8_t flags = 0;
-    h.f_[op->rd] = box(fp::f32_fma(unbox(h.f_[op->rs1]), unbox(h.f_[op->rs2]), unbox(h.f_[op->rs3]), NegateProduct,
+    h.f_[op->rd] = box(fp::f32_fma(unbox(h.f_[op->rs1]), unbox(h.f_[op->rs2]), unbox(h.f_[op->rs3()]), NegateProduct,
                                    NegateAddend, rm, flags));
     return fp_done(h, op, flags);
   }
@@ -407,7 +407,7 @@ struct Hart::Exec {
     fp::Rounding rm{};
     if (!fp_begin(h, op, rm)) return illegal(h, op);
     uint8_t flags = 0;
-    h.f_[op->rd] = fp::f64_fma(h.f_[op->rs1], h.f_[op->rs2], h.f_[op->rs3], NegateProduct, NegateAddend, rm, flags);
+    h.f_[op->rd] = fp::f64_fma(h.f_[op->rs1], h.f_[op->rs2], h.f_[op->rs3()], NegateProduct, NegateAddend, rm, flags);
     return fp_done(h, op, flags);
   }
   template <uint32_t (*F)(uint32_t, uint32_t, uint8_t&)> static P s_minmax(Hart& h, P op) {

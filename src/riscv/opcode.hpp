@@ -35,7 +35,7 @@ namespace nimbus::riscv {
   X(HlvB) X(HlvBu) X(HlvH) X(HlvHu) X(HlvW) X(HlvWu) X(HlvD) X(HlvxHu) X(HlvxWu)                             \
   X(HsvB) X(HsvH) X(HsvW) X(HsvD) X(HfenceVvma) X(HfenceGvma)
 
-enum class Op : uint16_t {
+enum class Op : uint8_t {
 #define NIMBUS_OP_ENUM(name) name,
   NIMBUS_RISCV_OPS(NIMBUS_OP_ENUM)
 #undef NIMBUS_OP_ENUM

@@ -1446,8 +1446,8 @@ private:
   // dynamic, checked at run time) for ops that round, any valid mode for exact conversions.
   static bool fp_inline_applies(const BlockOp& op, bool last) {
     if (last) return false;
-    if (fp_rounds_inexact(op.op)) return op.rm == 0 || op.rm == 7;
-    if (op.op == Op::FcvtDW || op.op == Op::FcvtDWu) return op.rm <= 4 || op.rm == 7;
+    if (fp_rounds_inexact(op.op)) return op.rm() == 0 || op.rm() == 7;
+    if (op.op == Op::FcvtDW || op.op == Op::FcvtDWu) return op.rm() <= 4 || op.rm() == 7;
     return true;
   }
 
@@ -1476,7 +1476,7 @@ private:
       test(byte[rbx + l_.fflags], riscv::fp::Inexact);
       jz(slow, T_NEAR);
     }
-    if (op.rm == 7 && (fp_rounds_inexact(op.op) || op.op == Op::FcvtDW || op.op == Op::FcvtDWu)) {
+    if (op.rm() == 7 && (fp_rounds_inexact(op.op) || op.op == Op::FcvtDW || op.op == Op::FcvtDWu)) {
       cmp(byte[rbx + l_.frm], fp_rounds_inexact(op.op) ? 0 : 4); // RNE; any valid mode
       if (fp_rounds_inexact(op.op))
         jne(slow, T_NEAR);
@@ -1628,7 +1628,7 @@ private:
     Xbyak::Label& apart = labels_.emplace_back();
     Xbyak::Label& done = labels_.emplace_back();
     BlockOp span = first;
-    span.imm = g.lo;
+    span.imm = static_cast<int32_t>(g.lo); // a member's immediate: a 32-bit value
     const Lookup how = loads && loaded_[first.rs1] ? Lookup::addend_hint : Lookup::direct;
     const Xbyak::Reg64 a = tlb_lookup(span, loads ? Access::Load : Access::Store, static_cast<unsigned>(g.hi - g.lo), apart, how);
     for (size_t m = i; m < i + g.n; ++m) { // rsi: the span's first byte; a: its page's addend

@@ -15,6 +15,7 @@ namespace {
 
 using machine::Block;
 using machine::BlockCache;
+using machine::BlockLink;
 using machine::BlockOp;
 using machine::BlockRetireListener;
 
@@ -26,13 +27,13 @@ public:
   int cleared = 0;
 };
 
-// Builds a block of `ops` ops whose immediates record where it starts, as the hart does.
+// Builds a block of `ops` ops whose raw bits record where it starts and which op each is.
 Block* add(BlockCache& cache, uint64_t paddr, unsigned ops, bool* new_page = nullptr) {
   Block* block = cache.start_block(paddr);
   for (unsigned i = 0; i < ops; ++i) {
     BlockOp op{};
-    op.imm = static_cast<int64_t>(paddr + i);
-    op.index = static_cast<uint16_t>(i);
+    op.bits = static_cast<uint32_t>(paddr + i);
+    op.index = static_cast<uint8_t>(i);
     block->ops.push_back(op);
   }
   block->count = ops;
@@ -44,7 +45,7 @@ Block* add(BlockCache& cache, uint64_t paddr, unsigned ops, bool* new_page = nul
 bool intact(const Block* block, uint64_t paddr, unsigned ops) {
   if (block->paddr != paddr || block->ops.size() != ops) return false;
   for (unsigned i = 0; i < ops; ++i)
-    if (block->ops[i].imm != static_cast<int64_t>(paddr + i)) return false;
+    if (block->ops[i].bits != static_cast<uint32_t>(paddr + i)) return false;
   return true;
 }
 
@@ -152,9 +153,9 @@ TEST(BlockCacheDeathTest, ReadingABlockAfterTheResetIsReportedUnderAsan) {
   Block* block = add(cache, 0x80004000, 5);
   cache.clear();
   EXPECT_TRUE(intact(block, 0x80004000, 5)); // not reset yet
-  volatile const int64_t* imm = &block->ops[0].imm;
+  volatile const uint32_t* bits = &block->ops[0].bits;
   cache.collect_garbage();
-  EXPECT_DEATH((void)*imm, "use-after-poison");
+  EXPECT_DEATH((void)*bits, "use-after-poison");
 }
 #endif
 
@@ -289,6 +290,20 @@ TEST(BlockCache, FullTenuredArenaRefusesThenStartsOverAfterAClear) {
   EXPECT_EQ(cache.nursery_used(), 0u);
   Block* again = add(cache, 0x80000000, 2);
   ASSERT_NE(cache.tenure(*again), nullptr);
+}
+
+// A link's tag keeps epoch and privilege apart (one compare checks both), and a link never
+// recorded matches no epoch the hart can be in (they start at 1).
+TEST(BlockLinkTag, EpochAndPrivilegeNeverAlias) {
+  const uint64_t epochs[] = {1, 2, 255, 256, 257, (uint64_t{1} << 56) - 1};
+  for (uint64_t e : epochs) {
+    for (unsigned p = 0; p < 256; ++p) {
+      const uint64_t tag = BlockLink::tag_of(e, static_cast<uint8_t>(p));
+      EXPECT_NE(tag, BlockLink{}.tag);
+      EXPECT_EQ(tag >> 8, e);
+      EXPECT_EQ(tag & 0xff, p);
+    }
+  }
 }
 
 } // namespace
