@@ -41,6 +41,7 @@ public:
 
 struct Outcome {
   std::vector<uint8_t> ram, state;
+  VirtioBalloon::Counters counters;
 };
 
 Outcome run_once(const uint8_t* data, size_t size, bool check_restore) {
@@ -62,7 +63,7 @@ Outcome run_once(const uint8_t* data, size_t size, bool check_restore) {
   FUZZ_CHECK(c.inflated_pages - c.deflated_pages == balloon->held_pages() + balloon->given_back_by_resets);
   FUZZ_CHECK(c.reported_bytes % VirtioBalloon::kPageSize == 0);
   FUZZ_CHECK(balloon->target() <= kRamPages);
-  Outcome out{run.ram(), nimbus::fuzz::transport_state(run.transport())};
+  Outcome out{run.ram(), nimbus::fuzz::transport_state(run.transport()), c};
   if (check_restore)
     nimbus::fuzz::check_state_restores([](Bus& bus) { return std::make_unique<VirtioBalloon>(bus); }, out.ram, out.state);
   return out;
@@ -98,6 +99,11 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   s.poll();
   s.desc(3, 0, L::kRamBase + 0xc000, 0x2000, Virtqueue::kDescWrite, 0);
   s.available(3, 0);
+  // The seed does what it says (an encoding slip once made it inflate nothing): two pages in,
+  // one out, a bad and a repeated page ignored, one whole-page report.
+  const VirtioBalloon::Counters c = run_once(s.w.out.data(), s.w.out.size(), false).counters;
+  FUZZ_CHECK(c.inflated_pages == 2 && c.deflated_pages == 1 && c.ignored_pages == 1 && c.ignored_duplicates == 1);
+  FUZZ_CHECK(c.reports == 1 && c.reported_bytes == 0x2000);
   nimbus::fuzz::write_seed("balloon_driver", s.w.out);
   std::exit(0);
 }

@@ -7,6 +7,7 @@
 // otherwise, it starts from the driver's initialisation with every feature the device offers,
 // so the fuzzer need not find the handshake. Guest RAM is a heap buffer of exactly its size, so
 // ASan sees one byte past it.
+#include <cassert>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -25,7 +26,7 @@ inline constexpr uint8_t kRegister = 0x00;   // 0x00-0x7f: a register access (mm
 inline constexpr uint8_t kRam = 0x80;        // 0x80-0x9f: offset u16, length u8, bytes
 inline constexpr uint8_t kDescriptor = 0xa0; // 0xa0-0xbf: queue (bits 0-1), index u8, addr, len, flags u8, next u8
 inline constexpr uint8_t kAvailable = 0xc0;  // 0xc0-0xcf: queue (bits 0-1), head u8, then notify
-inline constexpr uint8_t kHost = 0xd0;       // 0xd0-0xef: the device's host event (bits 0-4)
+inline constexpr uint8_t kHost = 0xd0;       // 0xd0-0xef: the device's host event 0-31 (opcode - kHost)
 inline constexpr uint8_t kPoll = 0xf0;       // 0xf0-0xfd: the run loop's poll
 inline constexpr uint8_t kReset = 0xfe;      // 0xfe-0xff: the machine resets the transport
 } // namespace multi_queue_op
@@ -110,7 +111,7 @@ private:
       bus_.copy_to_ram(L::avail(q) + 2, &avail_idx_[q], 2);
       reg(machine::VirtioMmio::kQueueNotify, q);
     } else if (opcode < multi_queue_op::kPoll) {
-      host_event_(opcode & 0x1f, in);
+      host_event_(static_cast<uint8_t>(opcode - multi_queue_op::kHost), in);
     } else if (opcode < multi_queue_op::kReset) {
       transport_.poll();
     } else {
@@ -159,7 +160,10 @@ struct MultiQueueSeed {
     w.u8(static_cast<uint8_t>(multi_queue_op::kAvailable | queue));
     w.u8(head);
   }
-  void host(uint8_t event) { w.u8(static_cast<uint8_t>(multi_queue_op::kHost | event)); }
+  void host(uint8_t event) { // 0-31
+    assert(event < 32);
+    w.u8(static_cast<uint8_t>(multi_queue_op::kHost + event));
+  }
   void poll() { w.u8(multi_queue_op::kPoll); }
 };
 
