@@ -37,6 +37,9 @@ public:
   // pages of it that entries were installed in (the contexts a mode never uses, e.g. the guest
   // ones outside hw mode, cost nothing; a process's data tables at most 256 KiB).
   static constexpr unsigned kEntries = 4096;
+  // Bits of the filter of physical pages with entries (flush_physical_page): pages 128 MiB apart
+  // share one.
+  static constexpr unsigned kPageFilterBits = 32768;
   // Translation contexts: effective privilege U, S, M, and with V=1 VU, VS. Guest contexts are kept
   // apart from the host's so a world switch needs no flush; a change of vsatp or hgatp (ASID, VMID)
   // flushes the guest contexts only. Contexts 5-7 are three more U contexts: a VMM that keeps
@@ -80,6 +83,8 @@ public:
   void note_installed(const TlbEntry& e) {
     const auto at = static_cast<size_t>(&e - base());
     used_ |= uint32_t{1} << static_cast<unsigned>(at / kEntries);
+    const auto filter_bit = page_filter_bit(e.paddr_page);
+    page_filter_[at / kEntries % 3][filter_bit / 64] |= uint64_t{1} << (filter_bit % 64);
     Recent& r = recent_[at / kEntries];
     if (r.count < kRecent) r.index[r.count] = static_cast<uint16_t>(at % kEntries);
     if (r.count <= kRecent) ++r.count; // kRecent + 1: too many, the next flush visits the table
@@ -149,6 +154,8 @@ public:
   }
   // Drops every entry of `access` kind that maps the physical page `paddr_page`.
   void flush_physical_page(Access access, uint64_t paddr_page) {
+    const auto filter_bit = page_filter_bit(paddr_page);
+    if (!(page_filter_[static_cast<unsigned>(access)][filter_bit / 64] >> (filter_bit % 64) & 1)) return; // never mapped since
     for (unsigned c = 0; c < kContexts; ++c) {
       if (!(used_ & bit(c, static_cast<unsigned>(access)))) continue;
       const unsigned table = c * 3 + static_cast<unsigned>(access);
@@ -260,7 +267,22 @@ private:
     }
     r = kept;
     if (kept.count == 0) used_ &= ~(uint32_t{1} << table);
+    const unsigned access = table % 3;
+    if ((used_ & kTablesOfAccess << access) == 0) page_filter_[access] = {}; // no entry of the kind is left
   }
+  // The physical pages of every entry installed of each access kind since no table of that kind
+  // was in use, as bits by page number modulo the filter's size (a superset of the pages live
+  // entries map). A page becoming code (Hart::build_block) drops the store entries that map it:
+  // with 4096-entry tables a scan reads up to 128 KiB per context, and a guest whose code
+  // outgrows the nursery (Python) makes a page code again after every clear; mostly no store
+  // entry maps it, and the filter says so without the scan.
+  static constexpr unsigned page_filter_bit(uint64_t paddr_page) { return (paddr_page >> 12) % kPageFilterBits; }
+  static constexpr uint32_t kTablesOfAccess = [] {
+    uint32_t m = 0;
+    for (unsigned c = 0; c < kContexts; ++c) m |= uint32_t{1} << (c * 3);
+    return m;
+  }();
+  std::array<std::array<uint64_t, kPageFilterBits / 64>, 3> page_filter_{};
 
   ZeroPages storage_{sizeof(TlbEntry) * kTables * kEntries};
   TlbEntry* const entries_ = static_cast<TlbEntry*>(storage_.data()); // all zeros: every entry invalid
