@@ -210,11 +210,11 @@ uint64_t Hart::run(uint64_t budget) {
       block = translated; // the tenured copy (docs/jit.md)
       // Native code runs this block and any blocks chained after it (docs/jit.md). The exit that
       // brought us here may ask for a direct link to it; the lookup table learns where it is.
-      if (jit_link_request_ != 0 && jit_link_epoch_ == chain_epoch_)
+      if (jit_link_request_ != 0 && jit_link_epoch_ == translation_epoch_) // both blocks tenured
         jit_->link(*reinterpret_cast<Block*>(jit_link_request_ & ~uintptr_t{15}),
                    static_cast<unsigned>(jit_link_request_ & 1), *block);
       jit_link_request_ = 0;
-      jit_->remember(pc_, fetch_context_, chain_epoch_, *block);
+      jit_->remember(pc_, fetch_context_, translation_epoch_, *block);
       run_translated(block, steps, budget, retired, steps);
     } else {
       jit_link_request_ = 0;
@@ -275,7 +275,7 @@ void Hart::run_translated(Block*& block, uint64_t steps, uint64_t budget, uint64
   jit_left_ = jit_limit_;
   jit_check_generation_ = dma_generation_seen_;
   jit_->enter(block->jit_code, steps, budget);
-  jit_link_epoch_ = chain_epoch_;
+  jit_link_epoch_ = translation_epoch_;
   block = jit_block_;
   const uint64_t uncommitted = jit_retired() + block_retired_;
   retire(uncommitted);
@@ -347,7 +347,7 @@ Block* Hart::build_block(uint64_t paddr, const uint8_t* host) {
     // blocks (tenured) stay.
     blocks_.collect_garbage();
     if (blocks_.full()) blocks_.clear_nursery();
-    break_chains();
+    break_nursery_links(); // a full clear waiting in collect_garbage() broke everything already
   }
   bus_.note_code_page(paddr); // before the bytes are read: DMA into this page must now tell us
   Block* const block = blocks_.start_block(paddr);

@@ -226,11 +226,17 @@ private:
   void finish_block(Block& block, uint16_t offset, uint16_t index);
   void retire(uint64_t count);
 
-  // Translation or decoded code changed: remembered block successors are no longer valid.
+  // Translation or decoded code changed: remembered block successors are no longer valid, nor
+  // are the JIT's lookups of native code by pc.
   void break_chains() {
     ++chain_epoch_;
+    ++translation_epoch_;
     fetched_pages_.fill(0);
   }
+  // Only the nursery's blocks went (BlockCache::clear_nursery): links (which may lead into it)
+  // die, but the JIT's lookups lead to translated code of tenured blocks under mappings that
+  // still hold, so they stay (and the pages they were fetched from stay noted).
+  void break_nursery_links() { ++chain_epoch_; }
   // The virtual pages blocks were fetched from in this chain epoch, by a hash of the page number
   // (a false yes costs a needless break): the pcs that block links and the JIT's lookup table
   // hold. Only a flush of one of them can make a remembered successor stale.
@@ -432,7 +438,8 @@ private:
   // and including it (write bias), so counters read and write exactly. Zero otherwise.
   uint64_t csr_read_bias_ = 0, csr_write_bias_ = 0;
   uint64_t next_timer_poll_ = 0;
-  uint64_t chain_epoch_ = 1;
+  uint64_t chain_epoch_ = 1;       // block links (BlockLink), the dispatcher's previous block
+  uint64_t translation_epoch_ = 1; // the JIT's lookup table and link requests: tenured blocks only
   std::array<uint64_t, kFetchedPageBits / 64> fetched_pages_{}; // note_fetched_page
   uint64_t fence_i_switches_ = ~uint64_t{0}; // reservations_.switches() at the last FENCE.I that dropped code
   uint64_t dma_generation_seen_ = 0;
@@ -479,7 +486,7 @@ private:
   Block* jit_block_ = nullptr; // the block native code is in (or last ran)
   // An unlinked direct exit asked to be linked to whatever block runs next (docs/jit.md): the
   // block's address | which of its exits (0 or 1: blocks are 16-byte aligned), one store of
-  // native code; 0 for none. And the chain epoch when native code returned (the request is void
+  // native code; 0 for none. And the translation epoch when native code returned (the request is void
   // once it changed: the block may have been dropped).
   uintptr_t jit_link_request_ = 0;
   uint64_t jit_link_epoch_ = 0;

@@ -51,7 +51,7 @@ public:
   static constexpr unsigned kGuestContextsEnd = 5;
   static constexpr unsigned kUserRoots = 4;
   static constexpr std::array<unsigned, kUserRoots> kUserRootContexts{0, 5, 6, 7};
-  // The JIT's lookup table keys a block by chain epoch << 3 | fetch context (jit/translator.hpp).
+  // The JIT's lookup table keys a block by translation epoch << 3 | fetch context (jit/translator.hpp).
   static_assert(kContexts <= 8, "a context must fit in 3 bits");
 
   static constexpr unsigned context_of(Privilege p, bool virt = false) {

@@ -330,7 +330,7 @@ public:
         add(rdx, rcx);
         cmp(rax, qword[rdx]);
         jne(s.miss, T_NEAR);
-        mov(rcx, qword[rbx + l_.chain_epoch]);
+        mov(rcx, qword[rbx + l_.translation_epoch]);
         mov(esi, dword[rbx + l_.fetch_context]);
         lea(rcx, ptr[rsi + rcx * 8]);
         cmp(rcx, qword[rdx + 8]);
@@ -2012,7 +2012,7 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
   l.mip = at(h.mip_);
   l.sstc_pending = at(h.sstc_pending_);
   l.mie = at(h.mie_);
-  l.chain_epoch = at(h.chain_epoch_);
+  l.translation_epoch = at(h.translation_epoch_);
   l.tlb = at(*h.tlb_.base_slot());
   l.jit_left = at(h.jit_left_);
   l.check_generation = at(h.jit_check_generation_);

@@ -30,7 +30,7 @@ namespace nimbus::machine::jit {
 struct Layout {
   int32_t bias = 0;
   int32_t x = 0, pc = 0, block_pc = 0, block_retired = 0, data_context = 0, fetch_context = 0;
-  int32_t exit_requested = 0, mip = 0, sstc_pending = 0, mie = 0, chain_epoch = 0, tlb = 0;
+  int32_t exit_requested = 0, mip = 0, sstc_pending = 0, mie = 0, translation_epoch = 0, tlb = 0;
   int32_t jit_left = 0, jit_block = 0, dma_seen = 0, link_request = 0, check_generation = 0;
   int32_t region_pc = 0, hints = 0, data_tables = 0;
   uint32_t hint_slots = 1; // Hart::kJitHints
@@ -42,11 +42,11 @@ struct Layout {
 };
 
 // The lookup table of indirect jumps, returns and jumps to another page: (guest pc, fetch
-// context, chain epoch) -> the block's chain entry. Direct-mapped by pc; generated code probes it
+// context, translation epoch) -> the block's chain entry. Direct-mapped by pc; generated code probes it
 // inline and returns to the dispatcher on a miss, which fills it.
 struct LookupEntry {
   uint64_t pc = ~uint64_t{0};
-  uint64_t key = 0; // chain epoch << 3 | fetch context
+  uint64_t key = 0; // translation epoch << 3 | fetch context
   const void* code = nullptr;
   uint64_t unused = 0; // 32-byte entries: the index is a shift
 };

@@ -197,5 +197,55 @@ TEST(JitHostileGuest, ATranslatedLoopOutlivesTheNurserysClears) {
   }
 }
 
+// The JIT's lookup table (indirect jumps, returns, calls to another page) keeps its entries when
+// only the nursery starts over, since they lead to tenured code under mappings that still hold.
+// A function called and returned from through it, with the nursery cleared between rounds, is
+// then rewritten by a store: the next call must run the new code, on every tier.
+TEST(JitHostileGuest, LookupsKeptAcrossNurseryClearsDieWithTheCodeTheyLeadTo) {
+  using machine::BlockCache;
+  constexpr unsigned kCold = 2 * BlockCache::kNurseryBytes / (sizeof(machine::Block) + 3 * sizeof(machine::BlockOp));
+  const uint32_t patched = addi(12, 12, 7);
+  std::vector<uint32_t> program = {
+      addi(9, 0, 300),     // 0x00
+      jalr(1, 23, 0),      // 0x04 loop: call f (another page: through the lookup table)
+      addi(9, 9, -1),      // 0x08
+      bne(9, 0, -8),       // 0x0c -> 0x04
+      addi(21, 21, 1),     // 0x10 rounds
+      bne(21, 25, 8),      // 0x14 -> 0x1c unless the third round ended
+      sw(24, 23, 0),       // 0x18 f's first instruction becomes addi x12, x12, 7
+      bne(21, 26, 8),      // 0x1c -> 0x24 unless the sixth round ended
+      jal(0, 0),           // 0x20 done: spin here
+      jal(0, 4),           // 0x24 -> 0x28, the cold stream
+  };
+  for (unsigned i = 0; i < kCold; ++i) {
+    program.push_back(addi(14, 14, 1));
+    program.push_back(jal(0, 4)); // ends the block
+  }
+  program.push_back(jalr(0, 22, 0)); // the next round
+  while (program.size() % 1024 != 0) program.push_back(0);
+  const uint64_t f = kCode + 4 * program.size();
+  program.push_back(addi(12, 12, 1)); // f
+  program.push_back(jalr(0, 1, 0));   // return: through the lookup table
+  ASSERT_LT(kCode + program.size() * 4, kRamBase + (8u << 20));
+  Trio trio([&](Rig& rig) {
+    rig.put(kCode, program);
+    rig.hart.reset(kCode);
+    rig.hart.set_x(22, kCode);
+    rig.hart.set_x(23, f);
+    rig.hart.set_x(24, patched);
+    rig.hart.set_x(25, 3);
+    rig.hart.set_x(26, 6);
+  });
+  while (trio.interp.hart.pc() != kCode + 0x20) {
+    trio.run(1, {10000});
+    ASSERT_FALSE(::testing::Test::HasFatalFailure());
+  }
+  for (const Rig* rig : {&trio.interp, &trio.units, &trio.alone}) {
+    EXPECT_EQ(rig->hart.x(12), 3u * 300 * 1 + 3u * 300 * 7); // three rounds of +1, three of +7
+    EXPECT_GE(rig->hart.x(14), 5u * kCold);                 // the nursery started over each round
+  }
+  EXPECT_GT(trio.units.hart.jit_translated_blocks(), 0u);
+}
+
 } // namespace
 } // namespace nimbus::test
