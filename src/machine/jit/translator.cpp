@@ -43,8 +43,31 @@ static_assert(sizeof(TlbEntry) == 32, "the inline TLB path indexes 32-byte entri
 // An entry's byte offset in its table: ((vaddr >> 12) & (kEntries - 1)) * 32, as one shift and mask.
 constexpr unsigned kEntryShift = 12 - 5;
 constexpr uint32_t kEntryMask = (SoftTlb::kEntries - 1) << 5;
-static_assert(kEntryMask <= 0xffffffff, "a hint holds an entry's offset in 32 bits");
 static_assert(static_cast<unsigned>(Access::Load) == 1 && static_cast<unsigned>(Access::Store) == 2);
+
+// The byte offset of an access kind's table among a context's tables.
+constexpr int32_t table_offset(Access access) {
+  return static_cast<int32_t>(static_cast<unsigned>(access) * SoftTlb::kEntries * sizeof(TlbEntry));
+}
+// The soft-TLB probe of an access at rsi, shared by the inline paths (BlockEmitter::tlb_lookup)
+// and the probe thunks (StubEmitter::probe). `offset` = the address's entry's byte offset in its
+// table.
+void emit_entry_offset(Xbyak::CodeGenerator& g, const Xbyak::Reg32& offset) {
+  g.mov(offset, g.esi);
+  g.shr(offset, kEntryShift);
+  g.and_(offset, kEntryMask);
+}
+// Compares the tag of the page of the access's last byte with the entry's tag at `tag`, leaving
+// the flags (equal: a hit); `scratch` is clobbered. An access crossing into the next page
+// misses, since that page's tag never sits in this page's slot (TlbEntry::tag_of).
+void emit_tag_compare(Xbyak::CodeGenerator& g, const Xbyak::Reg64& scratch, unsigned size, const Xbyak::Address& tag) {
+  if (size == 1)
+    g.mov(scratch, g.rsi);
+  else
+    g.lea(scratch, g.ptr[g.rsi + static_cast<int>(size - 1)]);
+  g.or_(scratch, 0xfff);
+  g.cmp(scratch, tag);
+}
 
 constexpr unsigned kGuestRegisters = 32;
 
@@ -1288,9 +1311,7 @@ private:
     static_assert(3 * SoftTlb::kEntries * sizeof(TlbEntry) * SoftTlb::kContexts < (size_t{1} << 31));
     mov(rdx, qword[rbx + l_.data_tables]); // the context's tables (outside the hart: SoftTlb::base_slot)
     if (!use_hint) {
-      mov(ecx, esi);
-      shr(ecx, kEntryShift);
-      and_(ecx, kEntryMask); // the entry's byte offset in its table
+      emit_entry_offset(*this, ecx);
     } else {
     // The entry is indexed by the site's hint (the entry's byte offset it used last): its tag
     // compared with the first byte's page says the entry maps that page (an entry only ever
@@ -1304,7 +1325,7 @@ private:
     Xbyak::Label& rehint = labels_.emplace_back();
     Xbyak::Label& hit = labels_.emplace_back();
     const auto hint = dword[rbx + l_.hints + static_cast<int32_t>(4 * (next_hint_++ % l_.hint_slots))];
-    const auto table = static_cast<int32_t>(static_cast<unsigned>(access) * SoftTlb::kEntries * sizeof(TlbEntry));
+    const auto table = table_offset(access);
     mov(ecx, hint);
     mov(rax, rsi);
     or_(rax, 0xfff);
@@ -1318,30 +1339,16 @@ private:
     mov(rcx, qword[rdx + rcx + (table + 8)]); // addend
     later([this, hint, size, table, &rehint, &hit, &miss]() {
       L(rehint);
-      mov(ecx, esi);
-      shr(ecx, kEntryShift);
-      and_(ecx, kEntryMask);
+      emit_entry_offset(*this, ecx);
       mov(hint, ecx);
-      if (size == 1)
-        mov(rax, rsi);
-      else
-        lea(rax, ptr[rsi + static_cast<int>(size - 1)]);
-      or_(rax, 0xfff);
-      cmp(rax, qword[rdx + rcx + table]);
+      emit_tag_compare(*this, rax, size, qword[rdx + rcx + table]);
       jne(miss, T_NEAR);
       jmp(hit, T_NEAR);
     });
     return rcx;
     }
-    // The tag of the last byte's page (TlbEntry::tag_of): an access crossing into the next page
-    // misses, since that page's tag never sits in this page's slot.
-    if (size == 1)
-      mov(rax, rsi);
-    else
-      lea(rax, ptr[rsi + static_cast<int>(size - 1)]);
-    or_(rax, 0xfff);
-    const auto table = static_cast<int32_t>(static_cast<unsigned>(access) * SoftTlb::kEntries * sizeof(TlbEntry));
-    cmp(rax, qword[rdx + rcx + table]);
+    const auto table = table_offset(access);
+    emit_tag_compare(*this, rax, size, qword[rdx + rcx + table]);
     jne(miss, T_NEAR);
     if (how != Lookup::addend_hint) {
       mov(rcx, qword[rdx + rcx + (table + 8)]); // addend
@@ -1879,15 +1886,11 @@ private:
   // The lookup of `size` bytes at rsi: on a hit rdi holds the page's addend, else to `miss`.
   // Uses rax and rdi only (rcx and rdx carry the miss thunk's arguments).
   void probe(Access access, unsigned size, const uint8_t* miss) {
-    const auto table = static_cast<int32_t>(static_cast<unsigned>(access) * SoftTlb::kEntries * sizeof(TlbEntry));
+    const auto table = table_offset(access);
     mov(rdi, qword[rbx + l_.data_tables]);
-    mov(eax, esi);
-    shr(eax, kEntryShift);
-    and_(eax, kEntryMask);
+    emit_entry_offset(*this, eax);
     add(rdi, rax);
-    lea(rax, ptr[rsi + static_cast<int>(size - 1)]); // the last byte's page: a crossing misses
-    or_(rax, 0xfff);
-    cmp(rax, qword[rdi + table]);
+    emit_tag_compare(*this, rax, size, qword[rdi + table]);
     jne(static_cast<const void*>(miss));
     mov(rdi, qword[rdi + (table + 8)]);
   }
@@ -2039,6 +2042,7 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
   static_assert(sizeof(h.block_retired_) == 8 && sizeof(h.fetch_context_) == 4 && sizeof(h.data_context_) == 4);
   static_assert(sizeof(h.exit_requested_) == 1);
   static_assert(sizeof(h.jit_link_request_) == 8 && sizeof(LookupEntry) == 32);
+  static_assert(sizeof(h.jit_hints_[0]) == 4, "a hint is a dword (BlockEmitter::tlb_lookup)");
   lookup_ = std::make_unique<LookupEntry[]>(kLookupEntries);
   hart.blocks_.set_retire_listener(this);
   emit_stubs();
