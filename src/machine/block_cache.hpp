@@ -135,6 +135,14 @@ private:
   Block* page_next = nullptr; // the next block starting in the same page
 };
 
+// Asks the host for a block's header and first ops at once (an arena puts the ops right after
+// the header). The dispatcher reads them one after another, and a warm block is seldom in the
+// host's caches: without this, a chain of dependent misses per block run (docs/jit.md).
+inline void prefetch_block(const Block* block) {
+  const auto* bytes = reinterpret_cast<const char*>(block);
+  for (int line = 0; line < 4; ++line) __builtin_prefetch(bytes + 64 * line);
+}
+
 // Told when blocks are dropped (the JIT unlinks native jumps into them).
 class BlockRetireListener {
 public:

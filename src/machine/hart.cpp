@@ -163,10 +163,16 @@ uint64_t Hart::run(uint64_t budget) {
     Block* block = nullptr;
     const auto privilege = static_cast<uint8_t>(fetch_context_); // privilege and V
     if (previous != nullptr) {
-      if (previous->moved != nullptr) previous = previous->moved; // translated since it ran
+      // `previous` is never a nursery block that moved: a block is the tenured copy once
+      // translated, and nothing translates between its run and here. (Were it one, its links
+      // would still be right: their tags carry the epoch.) Not reading `moved` keeps a dependent
+      // miss off the path.
       for (const BlockLink& link : previous->links) {
         if (link.pc == pc_ && link.tag == BlockLink::tag_of(chain_epoch_, privilege)) {
-          block = link.block->moved != nullptr ? link.block->moved : link.block; // tenured since
+          block = link.block;
+          prefetch_block(block);
+          if (block->moved != nullptr) [[unlikely]]
+            block = block->moved; // tenured since
           break;
         }
       }
@@ -302,7 +308,10 @@ Block* Hart::fetch_block() {
     }
     install_tlb(entry, pc, paddr, Access::Fetch, priv_);
   }
-  if (Block* cached = blocks_.find(paddr)) return cached;
+  if (Block* cached = blocks_.find(paddr)) {
+    prefetch_block(cached);
+    return cached;
+  }
   const uint8_t* host = bus_.code_pointer(paddr, 2);
   if (host == nullptr) {
     take_trap(static_cast<uint64_t>(Exception::InstructionAccessFault), pc, false);
