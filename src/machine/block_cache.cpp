@@ -97,9 +97,12 @@ bool BlockCache::insert(Block* block) {
   // The rest of the room start_block() gave it is free again.
   uint8_t* const cursor = nursery_.base + nursery_.used;
   if (cursor < room_end) NIMBUS_ARENA_POISON(cursor, room_end - cursor);
-  Block*& head = buckets_[bucket(block->paddr)];
-  block->hash_next = head;
-  head = block;
+  // After the bucket's tenured blocks (clear_nursery() then cuts each chain at its first nursery
+  // block without visiting the rest). The lookup that missed has just walked this chain.
+  Block** link = &buckets_[bucket(block->paddr)];
+  while (*link != nullptr && tenured(**link)) link = &(*link)->hash_next;
+  block->hash_next = *link;
+  *link = block;
   ++blocks_;
   return new_page;
 }
@@ -115,11 +118,14 @@ Block* BlockCache::tenure(Block& block) {
   copy->heat = block.heat;
   copy->ops = BlockOps(reinterpret_cast<BlockOp*>(copy + 1), static_cast<uint32_t>(block.ops.size()));
   for (const BlockOp& op : block.ops) copy->ops.push_back(op);
-  // In the block's place: the same position in its bucket's chain and its page's list.
-  Block** link = &buckets_[bucket(block.paddr)];
+  // At the head of its bucket's chain (tenured blocks come first: insert()), in the block's
+  // place in its page's list.
+  Block*& head = buckets_[bucket(block.paddr)];
+  Block** link = &head;
   while (*link != &block) link = &(*link)->hash_next;
-  copy->hash_next = block.hash_next;
-  *link = copy;
+  *link = block.hash_next;
+  copy->hash_next = head;
+  head = copy;
   CodePage* const code_page = find_page(block.paddr & ~uint64_t{0xfff});
   Block** in_page = &code_page->blocks;
   while (*in_page != &block) in_page = &(*in_page)->page_next;
@@ -167,23 +173,23 @@ void BlockCache::clear_nursery() {
   assert(!reset_pending_);
   started_ = nullptr;
   // Nursery blocks were never translated (translation tenures a unit's blocks first): nothing
-  // native links to them, so the listener has nothing to undo.
-  for (Block*& head : buckets_) {
-    Block** link = &head;
-    while (*link != nullptr) {
-      if (tenured(**link)) {
-        link = &(*link)->hash_next;
-      } else {
-        *link = (*link)->hash_next;
-        --blocks_;
-      }
-    }
-  }
-  // The page records lived in the nursery too: made again for the tenured blocks' pages.
+  // native links to them, so the listener has nothing to undo. Each chain is its tenured blocks
+  // and then its nursery blocks (insert(), tenure()): cut it after the first part. The page
+  // records lived in the nursery too: made again for the tenured blocks' pages.
   std::fill(std::begin(page_buckets_), std::end(page_buckets_), nullptr);
   nursery_.reset();
-  for (Block* head : buckets_)
-    for (Block* block = head; block != nullptr; block = block->hash_next) add_to_page(block);
+  blocks_ = 0;
+  for (Block*& head : buckets_) {
+    Block** link = &head;
+    for (; *link != nullptr && tenured(**link); link = &(*link)->hash_next) {
+      add_to_page(*link);
+      ++blocks_;
+    }
+#ifndef NDEBUG
+    for (const Block* rest = *link; rest != nullptr; rest = rest->hash_next) assert(!tenured(*rest));
+#endif
+    *link = nullptr;
+  }
 }
 
 void BlockCache::clear() {
