@@ -1,7 +1,8 @@
 // The decoded-block cache (block_cache.hpp): lookups through shared hash buckets, dropping one
 // page's blocks, the O(1) clear of its arenas (reused only after collect_garbage, since the block
 // being executed may be a dropped one), the nursery's bound, and tenured blocks: moved in their
-// place, kept when the nursery starts over, and what a full tenured arena does.
+// place, kept when the nursery starts over (also when they share a hash bucket with nursery
+// blocks), and what a full tenured arena does.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -265,6 +266,39 @@ TEST(BlockCache, ClearingTheNurseryKeepsTenuredBlocks) {
   for (const uint64_t p : kept)
     EXPECT_EQ(cache.find(p) == nullptr, (p & ~uint64_t{0xfff}) == shared_page) << std::hex << p;
   cache.set_retire_listener(nullptr);
+}
+
+// A nursery clear cuts each hash chain after its tenured blocks without visiting the rest, so
+// every chain must keep its tenured blocks first however inserts and moves interleave: blocks of
+// one bucket, tenured in the middle, at the head and at the tail, over two nursery lifetimes.
+TEST(BlockCache, ClearingTheNurseryKeepsTenuredBlocksOfASharedBucket) {
+  BlockCache cache;
+  std::vector<uint64_t> colliding; // paddr >> 1 ^ paddr >> 16 the same for all
+  for (uint64_t k = 0; k < 8; ++k) colliding.push_back(0x80000000 + (k << 16) + (k << 1));
+  std::set<uint64_t> kept;
+  for (int lifetime = 0; lifetime < 2; ++lifetime) {
+    std::vector<Block*> blocks;
+    for (const uint64_t p : colliding)
+      if (kept.count(p) == 0) blocks.push_back(add(cache, p, 2));
+    // The first inserted (last in the chain), one in the middle, the last inserted (the head).
+    for (const size_t i : {size_t{0}, blocks.size() / 2, blocks.size() - 1}) {
+      ASSERT_NE(cache.tenure(*blocks[i]), nullptr);
+      kept.insert(blocks[i]->paddr);
+    }
+    add(cache, 0x80000000 + (9 << 16) + (9 << 1), 3); // a nursery block after the moves
+    cache.clear_nursery();
+    EXPECT_EQ(cache.size(), kept.size());
+    for (const uint64_t p : colliding) {
+      const Block* found = cache.find(p);
+      EXPECT_EQ(found != nullptr, kept.count(p) != 0) << std::hex << p << " lifetime " << lifetime;
+      if (found != nullptr) {
+        EXPECT_TRUE(cache.tenured(*found));
+        EXPECT_TRUE(intact(found, p, 2));
+      }
+    }
+    EXPECT_EQ(cache.find(0x80000000 + (9 << 16) + (9 << 1)), nullptr);
+  }
+  EXPECT_EQ(kept.size(), 6u);
 }
 
 // A full tenured arena refuses the next block (the JIT then clears everything); both arenas start
