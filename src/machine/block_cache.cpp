@@ -176,6 +176,13 @@ void BlockCache::clear_nursery() {
   // native links to them, so the listener has nothing to undo. Each chain is its tenured blocks
   // and then its nursery blocks (insert(), tenure()): cut it after the first part. The page
   // records lived in the nursery too: made again for the tenured blocks' pages.
+#ifndef NDEBUG
+  for (const Block* head : buckets_) { // before the reset poisons the nursery's blocks (ASan)
+    const Block* block = head;
+    while (block != nullptr && tenured(*block)) block = block->hash_next;
+    for (; block != nullptr; block = block->hash_next) assert(!tenured(*block));
+  }
+#endif
   std::fill(std::begin(page_buckets_), std::end(page_buckets_), nullptr);
   nursery_.reset();
   blocks_ = 0;
@@ -185,9 +192,6 @@ void BlockCache::clear_nursery() {
       add_to_page(*link);
       ++blocks_;
     }
-#ifndef NDEBUG
-    for (const Block* rest = *link; rest != nullptr; rest = rest->hash_next) assert(!tenured(*rest));
-#endif
     *link = nullptr;
   }
 }
