@@ -248,6 +248,10 @@ uint64_t Hart::run(uint64_t budget) {
   return retired;
 }
 
+void Hart::lookup_epochs_wrapped() {
+  if (jit_ != nullptr) jit_->clear_lookups();
+}
+
 void Hart::set_jit(bool on, uint32_t hot_threshold) {
   jit_hot_threshold_ = hot_threshold == 0 ? 1 : hot_threshold;
   if (on == (jit_ != nullptr)) return;

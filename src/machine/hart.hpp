@@ -162,6 +162,9 @@ public:
   void set_virtualization(bool on);
   // Drops all decoded code and translations (e.g. after a loader rewrote memory).
   void flush_caches();
+  // The JIT's lookup table keys its entries by the translation epoch's low bits (jit/translator.hpp,
+  // LookupEntry): when they wrap, the table is emptied.
+  static constexpr unsigned kLookupEpochBits = 13;
   // The JIT tier (machine/jit, docs/jit.md): hot blocks run as translated x86-64 code. Off by
   // default. `hot_threshold`: how many times a block is interpreted before it is translated.
   void set_jit(bool on, uint32_t hot_threshold = kJitHotThreshold);
@@ -230,9 +233,11 @@ private:
   // are the JIT's lookups of native code by pc.
   void break_chains() {
     ++chain_epoch_;
-    ++translation_epoch_;
+    if ((++translation_epoch_ & ((uint64_t{1} << kLookupEpochBits) - 1)) == 0) [[unlikely]]
+      lookup_epochs_wrapped();
     fetched_pages_.fill(0);
   }
+  void lookup_epochs_wrapped(); // empties the JIT's lookup table (kLookupEpochBits)
   // Only the nursery's blocks went (BlockCache::clear_nursery): links (which may lead into it)
   // die, but the JIT's lookups lead to translated code of tenured blocks under mappings that
   // still hold, so they stay (and the pages they were fetched from stay noted).

@@ -348,17 +348,19 @@ public:
         mov(ecx, eax);
         shr(ecx, 1);
         and_(ecx, Translator::kLookupEntries - 1);
-        shl(ecx, 5);
+        shl(ecx, 4);
         mov(rdx, reinterpret_cast<uint64_t>(lookup_));
         add(rdx, rcx);
         cmp(rax, qword[rdx]);
         jne(s.miss, T_NEAR);
         mov(rcx, qword[rbx + l_.translation_epoch]);
         mov(esi, dword[rbx + l_.fetch_context]);
-        lea(rcx, ptr[rsi + rcx * 8]);
-        cmp(rcx, qword[rdx + 8]);
+        lea(ecx, ptr[rsi + rcx * 8]); // LookupEntry::key: its low 16 bits
+        mov(rdx, qword[rdx + 8]);
+        cmp(dx, cx);
         jne(s.miss, T_NEAR);
-        jmp(qword[rdx + 16]);
+        shr(rdx, 16);
+        jmp(rdx);
       }
     }
 
@@ -2041,7 +2043,8 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
   l.dma_generation = hart.bus_.dma_generation_address();
   static_assert(sizeof(h.block_retired_) == 8 && sizeof(h.fetch_context_) == 4 && sizeof(h.data_context_) == 4);
   static_assert(sizeof(h.exit_requested_) == 1);
-  static_assert(sizeof(h.jit_link_request_) == 8 && sizeof(LookupEntry) == 32);
+  static_assert(sizeof(h.jit_link_request_) == 8 && sizeof(LookupEntry) == 16);
+  static_assert(Hart::kLookupEpochBits + 3 == 16, "a lookup key is the epoch's low bits and the context's 3");
   static_assert(sizeof(h.jit_hints_[0]) == 4, "a hint is a dword (BlockEmitter::tlb_lookup)");
   lookup_ = std::make_unique<LookupEntry[]>(kLookupEntries);
   hart.blocks_.set_retire_listener(this);
@@ -2092,8 +2095,10 @@ void Translator::blocks_cleared() {
 // Empties the code cache (the shared stubs stay) and the lookup table into it.
 void Translator::reset_code() {
   code_.reset_to(stub_bytes_);
-  for (unsigned i = 0; i < kLookupEntries; ++i) lookup_[i] = LookupEntry{};
+  clear_lookups();
 }
+
+void Translator::clear_lookups() { std::fill_n(lookup_.get(), kLookupEntries, LookupEntry{}); }
 
 void Translator::patch(const JitExit& exit, const void* target) {
   const intptr_t next = reinterpret_cast<intptr_t>(code_.executable(exit.site)) + 4;
@@ -2141,9 +2146,10 @@ void Translator::block_retired(Block& block) {
 
 void Translator::remember(uint64_t pc, unsigned context, uint64_t epoch, const Block& block) {
   LookupEntry& e = lookup_[(pc >> 1) & (kLookupEntries - 1)];
+  const auto code = reinterpret_cast<uintptr_t>(block.jit->chain); // called after translate() succeeded
+  assert(code >> 47 == 0 && context < 8);
   e.pc = pc;
-  e.key = epoch << 3 | context;
-  e.code = block.jit->chain; // called after translate() succeeded
+  e.code_key = code << 16 | LookupEntry::key(epoch, context);
 }
 
 // A link, and a unit's internal edge, skip the fetch checks of the block they jump to.

@@ -43,12 +43,16 @@ struct Layout {
 
 // The lookup table of indirect jumps, returns and jumps to another page: (guest pc, fetch
 // context, translation epoch) -> the block's chain entry. Direct-mapped by pc; generated code probes it
-// inline and returns to the dispatcher on a miss, which fills it.
+// inline and returns to the dispatcher on a miss, which fills it. 16 bytes, so that twice the
+// entries fit in the same memory (Python's returns and calls through pointers missed a quarter
+// of the time at 4096 entries, docs/jit.md): the chain entry's address (a user-space address,
+// below 2^47) shares a word with a 16-bit key, the epoch's low bits and the context; the hart
+// empties the table whenever those epoch bits wrap (Hart::kLookupEpochBits), so a key never
+// matches an entry of an older epoch.
 struct LookupEntry {
-  uint64_t pc = ~uint64_t{0};
-  uint64_t key = 0; // translation epoch << 3 | fetch context
-  const void* code = nullptr;
-  uint64_t unused = 0; // 32-byte entries: the index is a shift
+  uint64_t pc = ~uint64_t{0}; // never a pc: pcs are even
+  uint64_t code_key = 0;      // chain entry << 16 | (translation epoch << 3 | fetch context) mod 2^16
+  static uint64_t key(uint64_t epoch, unsigned context) { return (epoch << 3 | context) & 0xffff; }
 };
 
 // The slow paths of loads and stores that miss the inline soft-TLB path, shared by every unit
@@ -76,7 +80,7 @@ public:
   // most kMaxRegionOps ops together.
   static constexpr unsigned kMaxRegionBlocks = 8;
   static constexpr size_t kMaxRegionOps = 192;
-  static constexpr unsigned kLookupEntries = 4096;
+  static constexpr unsigned kLookupEntries = 16384;
 
   explicit Translator(Hart& hart);
   ~Translator();
@@ -107,6 +111,8 @@ public:
   void link(Block& from, unsigned exit, Block& to);
   // The dispatcher is about to enter `block` at `pc` in `context`: indirect jumps find it from now on.
   void remember(uint64_t pc, unsigned context, uint64_t epoch, const Block& block);
+  // Forgets every lookup (the low bits of the translation epoch that the keys hold wrapped).
+  void clear_lookups();
   uint64_t translated_blocks() const { return translated_; }
   // Blocks translated into other blocks' units besides their own translation.
   uint64_t region_blocks() const { return region_blocks_; }

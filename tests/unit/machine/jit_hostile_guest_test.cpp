@@ -247,5 +247,46 @@ TEST(JitHostileGuest, LookupsKeptAcrossNurseryClearsDieWithTheCodeTheyLeadTo) {
   EXPECT_GT(trio.units.hart.jit_translated_blocks(), 0u);
 }
 
+// The lookup table keys an entry by the translation epoch's low 13 bits and the context
+// (LookupEntry), so an entry made 2^13 epochs ago has today's key: the hart empties the table when
+// those bits wrap. f is translated and found through the table, then rewritten (its old native
+// code stays in the code cache) and the epoch moves on about 2^13 times (the store one,
+// SFENCE.VMA x0, x0 one each); then the translated call site calls f again: the new f must run.
+// Fails with the table left as it is at the wrap (one of these counts of fences hits the old key).
+TEST(JitHostileGuest, ALookupMadeTwoToTheThirteenEpochsAgoIsNotTaken) {
+  static_assert(machine::Hart::kLookupEpochBits == 13);
+  for (uint32_t fences = 8185; fences <= 8196; ++fences) {
+    const std::vector<uint32_t> program = {
+        addi(9, 0, 20),   // 0x00 calls in the first round
+        jalr(1, 23, 0),   // 0x04 loop: call f (another page: through the lookup table)
+        addi(9, 9, -1),   // 0x08
+        bne(9, 0, -8),    // 0x0c -> 0x04
+        bne(21, 0, 0x20), // 0x10 -> 0x30 after the second round
+        addi(21, 0, 1),   // 0x14
+        sw(24, 23, 0),    // 0x18 f's first instruction becomes addi x12, x12, 7
+        sfence_vma(),     // 0x1c
+        addi(25, 25, -1), // 0x20
+        bne(25, 0, -8),   // 0x24 -> 0x1c
+        addi(9, 0, 1),    // 0x28 one more call
+        jal(0, -0x28),    // 0x2c -> 0x04
+        jal(0, 0),        // 0x30 done: spin here
+    };
+    const uint64_t f = kCode + 0x1000;
+    Trio trio([&](Rig& rig) {
+      rig.put(kCode, program);
+      rig.put(f, {addi(12, 12, 1), jalr(0, 1, 0)});
+      rig.hart.reset(kCode);
+      rig.hart.set_x(23, f);
+      rig.hart.set_x(24, addi(12, 12, 7));
+      rig.hart.set_x(25, fences);
+    });
+    while (trio.interp.hart.pc() != kCode + 0x30) {
+      trio.run(1, {10000});
+      ASSERT_FALSE(::testing::Test::HasFatalFailure()) << fences << " fences";
+    }
+    for (const Rig* rig : {&trio.interp, &trio.units, &trio.alone}) EXPECT_EQ(rig->hart.x(12), 20u + 7u);
+  }
+}
+
 } // namespace
 } // namespace nimbus::test
