@@ -222,6 +222,9 @@ private:
 
   // ---- execution (hart.cpp)
   Block* fetch_block();
+  // The physical address of instruction bytes at `va` through the fetch TLB (filled on a miss);
+  // false after taking the fetch's fault, with `va` as its tval.
+  bool fetch_address(uint64_t va, uint64_t& paddr);
   Block* build_block(uint64_t paddr, const uint8_t* host);
   Block* scratch_block(uint64_t paddr);
   Block* build_page_crossing_block(uint64_t paddr_low);

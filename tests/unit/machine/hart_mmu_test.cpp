@@ -336,6 +336,37 @@ TEST_F(HartMmuTest, InstructionStraddlingIntoAnUnmappedPageFaultsOnItsSecondHalf
   EXPECT_EQ(mtval(), 0x40001000u);
 }
 
+// The upper half of a page-straddling instruction is fetched through the fetch TLB like any
+// fetch from its page: run again it uses the same translation, and after its page is remapped
+// and fenced, the new one.
+TEST_F(HartMmuTest, InstructionStraddlingPagesFetchesItsUpperHalfThroughTheCurrentMapping) {
+  use_mode(8, 3);
+  map(kCode, kCode, V | R | X | A);
+  map(0x40000000, kPage, V | R | X | A);
+  map(0x40001000, kPage + 0x1000, V | R | X | A);
+  const uint32_t one = addi(a0, zero, 1), two = addi(a0, zero, 2);
+  ASSERT_EQ(one & 0xffff, two & 0xffff); // the immediate is all in the upper half
+  put16(kPage + 0xffe, static_cast<uint16_t>(one));
+  put16(kPage + 0x1000, static_cast<uint16_t>(one >> 16));
+  put32(kPage + 0x1002, ecall());
+  put16(kPage + 0x2000, static_cast<uint16_t>(two >> 16));
+  put32(kPage + 0x2002, ecall());
+  for (int run = 0; run < 3; ++run) {
+    hart.set_x(a0, 0);
+    hart.set_pc(0x40000ffe);
+    hart.set_privilege(1);
+    EXPECT_EQ(run_to_trap(), 9u);
+    EXPECT_EQ(hart.x(a0), 1u) << "run " << run;
+  }
+  map(0x40001000, kPage + 0x2000, V | R | X | A);
+  EXPECT_EQ(run_code({sfence_vma(), ecall()}, 1), 9u);
+  hart.set_pc(0x40000ffe);
+  hart.set_privilege(1);
+  EXPECT_EQ(run_to_trap(), 9u);
+  EXPECT_EQ(hart.x(a0), 2u);
+  EXPECT_EQ(mepc(), 0x40001002u);
+}
+
 // ---- PMP
 
 class HartPmpTest : public HartTest {
