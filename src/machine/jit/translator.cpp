@@ -18,6 +18,7 @@
 #include <deque>
 #include <functional>
 #include <optional>
+#include <stdexcept>
 #include <vector>
 
 #include "machine/hart.hpp"
@@ -2046,6 +2047,11 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
   static_assert(sizeof(h.jit_link_request_) == 8 && sizeof(LookupEntry) == 16);
   static_assert(Hart::kLookupEpochBits + 3 == 16, "a lookup key is the epoch's low bits and the context's 3");
   static_assert(sizeof(h.jit_hints_[0]) == 4, "a hint is a dword (BlockEmitter::tlb_lookup)");
+  // A lookup entry keeps a chain entry's address in 48 bits: Linux maps below 2^47 whenever no
+  // address is asked for, with 5-level paging too, so this never fires; if it did, say so.
+  if ((reinterpret_cast<uintptr_t>(code_.executable(code_.cursor())) + code_.size()) >> 47 != 0)
+    throw std::runtime_error("JIT: the code cache was mapped above 2^47, beyond what the lookup table "
+                             "can hold; run with --jit off");
   lookup_ = std::make_unique<LookupEntry[]>(kLookupEntries);
   hart.blocks_.set_retire_listener(this);
   emit_stubs();
