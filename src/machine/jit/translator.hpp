@@ -44,8 +44,8 @@ struct Layout {
 // The lookup table of indirect jumps, returns and jumps to another page: (guest pc, fetch
 // context, translation epoch) -> the block's chain entry. Direct-mapped by pc; generated code probes it
 // inline and returns to the dispatcher on a miss, which fills it. 16 bytes, so that twice the
-// entries fit in the same memory (Python's returns and calls through pointers missed a quarter
-// of the time at 4096 entries, docs/jit.md): the chain entry's address (a user-space address,
+// entries fit in the same memory (at 4096 entries, a fifth of Python's trips back to the
+// dispatcher were its returns and calls through pointers colliding, docs/jit.md): the chain entry's address (a user-space address,
 // below 2^47) shares a word with a 16-bit key, the epoch's low bits and the context; the hart
 // empties the table whenever those epoch bits wrap (Hart::kLookupEpochBits), so a key never
 // matches an entry of an older epoch.
