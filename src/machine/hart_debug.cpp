@@ -31,12 +31,9 @@ bool Hart::breakpoint_within(uint64_t pc, uint64_t bytes, uint64_t& at) const {
 uint64_t Hart::step_one() {
   const uint64_t pc = pc_;
   uint64_t paddr = 0;
-  if (const auto fault = translate(pc, Access::Fetch, priv_, paddr, virt_)) {
-    take_trap(static_cast<uint64_t>(*fault), pc, false);
-    return 0;
-  }
+  if (!fetch_address(pc, paddr)) return 0; // as any fetch: the TLB, or a walk and its checks
   const uint8_t* host = bus_.code_pointer(paddr, 2);
-  if (host == nullptr || !pmp_.allows(paddr, 2, Access::Fetch, priv_)) {
+  if (host == nullptr) { // not after fetch_address's checks; as fetch_block, never a crash
     take_trap(static_cast<uint64_t>(Exception::InstructionAccessFault), pc, false);
     return 0;
   }
