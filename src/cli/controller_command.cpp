@@ -117,6 +117,9 @@ int run_controller(const ControllerCliOptions& o) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // A client that resets its connection while a TLS answer is written makes OpenSSL's write(2)
+  // raise SIGPIPE, whose default action would end the controller: EPIPE is enough.
+  ::signal(SIGPIPE, SIG_IGN);
 
   try {
     ctl::Controller controller(co);

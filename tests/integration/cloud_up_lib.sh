@@ -48,19 +48,36 @@ start_cloud() {
 
 ectl() { ETCDCTL_API=3 etcdctl --endpoints "$ETCD_URL" --command-timeout=3s "$@"; }
 
-# api METHOD PATH TOKEN [BODY]: the body goes to stdout, the HTTP status to $TEST_WORK/status.
+# api METHOD PATH TOKEN [BODY]: the body goes to stdout, the HTTP status to $TEST_WORK/status
+# ("000" when no answer came: curl's error is then in $TEST_WORK/curl.err). A failed call prints
+# no body, not the previous call's.
 api() {
   local method="$1" path="$2" token="$3" body="${4:-}"
-  local args=(-s -X "$method" -H "Authorization: Bearer $token" -o "$TEST_WORK/body" -w '%{http_code}')
+  local args=(-sS -X "$method" -H "Authorization: Bearer $token" -o "$TEST_WORK/body" -w '%{http_code}')
   [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
-  curl "${args[@]}" "$CLOUD_URL$path" > "$TEST_WORK/status"
-  cat "$TEST_WORK/body"
+  rm -f "$TEST_WORK/body"
+  curl "${args[@]}" "$CLOUD_URL$path" > "$TEST_WORK/status" 2> "$TEST_WORK/curl.err"
+  [ -f "$TEST_WORK/body" ] && cat "$TEST_WORK/body"
 }
 status() { cat "$TEST_WORK/status"; }
 
+# no_answer_story: why the controller did not answer, for a failure message: curl's error, whether
+# the controller's process still runs, and the end of its log.
+no_answer_story() {
+  local pid
+  pid=$(jq -r '.controller.pid // empty' "$CLOUD_DIR/cloud.json" 2>/dev/null)
+  echo "curl: $(tr '\n' ' ' < "$TEST_WORK/curl.err" 2>/dev/null)"
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "controller (pid $pid) still runs"
+  else echo "controller (pid ${pid:-?}) is gone"; fi
+  echo "controller log ends:"
+  tail -15 "$CLOUD_DIR/logs/controller.log" 2>/dev/null
+}
+
 # expect_status CODE WHAT: the last api call answered CODE.
 expect_status() {
-  [ "$(status)" = "$1" ] || { cat "$TEST_WORK/body"; fail "$2: expected HTTP $1, got $(status)"; }
+  [ "$(status)" = "$1" ] && return 0
+  if [ "$(status)" = 000 ]; then no_answer_story; else cat "$TEST_WORK/body" 2>/dev/null; fi
+  fail "$2: expected HTTP $1, got $(status)"
 }
 
 # tenant_create NAME VCPUS MEMORY_MIB VMS: prints the token.

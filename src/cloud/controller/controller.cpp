@@ -358,8 +358,12 @@ void Controller::watch_loop() {
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
       try {
         load_all();
-      } catch (const etcd::EtcdError&) {
+      } catch (const std::exception&) {
       }
+    } catch (const std::exception& e) {
+      // Not etcd's: log it and reload rather than let it end the process (and the API with it).
+      log(std::string("watch: ") + e.what() + "; reloading");
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
   }
 }
@@ -438,6 +442,11 @@ void Controller::leader_loop() {
         leader_ = false;
         lease = 0;
       }
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    } catch (const std::exception& e) {
+      // Anything else (an answer we cannot use) must not end the process: it would take the API
+      // down with it. Try again; the lease decides whether we still lead.
+      log(std::string("leader loop: ") + e.what() + "; retrying");
       std::this_thread::sleep_for(std::chrono::milliseconds(300));
     }
   }
