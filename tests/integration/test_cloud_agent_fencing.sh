@@ -30,4 +30,13 @@ wait_until 20 "vm-f to run again after re-registration" some_vmm "$TEST_WORK/h1/
 lease2=$(ectl get /nimbus/hosts/h1 -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)["kvs"][0]["lease"])')
 [ "$lease2" != "$lease1" ] || fail "registered again with the same lease"
 say "ok: etcd back: registered with a new lease ($lease2), vm-f started again"
+# The restart is the agent's own (same generation): its status says so, for the controller's
+# 'restarted' event.
+restart_reported() {
+  ectl get /nimbus/vmstatus/vm-f --print-value-only |
+    jq -e '.starts == 2 and (.previous_end | startswith("fenced: killed by self-fencing"))' > /dev/null
+}
+wait_until 10 "vm-f's status to report its second start after the fence ($(ectl get /nimbus/vmstatus/vm-f --print-value-only))" \
+  restart_reported
+say "ok: status says: $(ectl get /nimbus/vmstatus/vm-f --print-value-only | jq -c '{starts, previous_end}')"
 say "PASS"

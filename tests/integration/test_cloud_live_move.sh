@@ -172,7 +172,7 @@ wait_until 70 "g1 running on $src again" g1_back
 [ "$(api GET "/v1/vms/$id" "$T" | jq -r .generation)" = 1 ] ||
   fail "g1 was restarted: $(api GET "/v1/events?limit=100" "$ADMIN_TOKEN" | jq -r '[.[] | select(.vm == "g1")][-1].message')"
 banners=$(cat "$CLOUD_DIR"/hosts/*/vms/"$id"/"$id".log | grep -ac 'Linux version' || true)
-[ "$banners" -eq "$banners_before" ] || fail "a kernel boot banner more in g1's consoles (rebooted): $(grep -lac 'Linux version' "$CLOUD_DIR"/hosts/*/vms/"$id"/"$id".log) $(api GET "/v1/events?limit=100" "$ADMIN_TOKEN" | jq -r '.[] | select(.vm == "g1") | "\(.kind): \(.message)"' | tail -3)"
+[ "$banners" -eq "$banners_before" ] || fail "a kernel boot banner more in g1's consoles (rebooted): $(grep -lac 'Linux version' "$CLOUD_DIR"/hosts/*/vms/"$id"/"$id".log) $(api GET "/v1/events?limit=100" "$ADMIN_TOKEN" | jq -r '.[] | select(.vm == "g1") | "\(.kind): \(.message)"' | tail -3); restarts (an agent fenced itself?): $(api GET "/v1/events?limit=100" "$ADMIN_TOKEN" | jq -r '[.[] | select(.kind == "restarted") | .message] | join("; ")')"
 say "ok: $(api GET "/v1/events?limit=100" "$ADMIN_TOKEN" | jq -r '[.[] | select(.vm == "g1" and .kind == "moved")][-1].message')"
 curl -s "$CLOUD_URL/metrics" | grep -E '^nimbus_(moves_total|live_move_failures_total)' | while read -r l; do say "  $l"; done
 say "events:"

@@ -329,7 +329,12 @@ void Controller::watch_loop() {
             for (std::size_t i = 0; i < events.size(); ++i) {
               if (!parsed[i]) apply(events[i].kv, events[i].type == etcd::EventType::Delete);
               else if (!parsed[i]->host.empty()) hoststatus_[parsed[i]->host] = std::move(parsed[i]->host_status);
-              else vmstatus_[parsed[i]->vm] = std::move(parsed[i]->vm_status);
+              else {
+                VmObserved& seen = vmstatus_[parsed[i]->vm];
+                if (restarted_in_place(seen, parsed[i]->vm_status))
+                  restarts_seen_.push_back({parsed[i]->vm, parsed[i]->vm_status});
+                seen = std::move(parsed[i]->vm_status);
+              }
             }
             watch_revision_ = std::max(watch_revision_, revision);
             cache_revision_ = std::max(cache_revision_, revision);
@@ -702,6 +707,7 @@ bool Controller::move_vm(const std::string& vm_id, const std::string& to, bool r
 }
 
 void Controller::reconcile_once() {
+  report_restarts();
   // 0. Live moves in flight: one step each (live_move.hpp).
   advance_live_moves();
   // 1. Lost hosts past their grace period: re-place their VMs elsewhere.
@@ -964,6 +970,31 @@ bool Controller::start_live_move(const std::string& vm_id, const std::string& to
   event(rec.tenant, rec.name, to, "migrating", fmt::format("{}: live move from {} to {} started", why, rec.host, to));
   log(fmt::format("live move of {}/{} ({}) {} -> {} started: {}", rec.tenant, rec.name, vm_id, rec.host, to, why));
   return true;
+}
+
+// Restarts the agents made on their own (restarted_in_place), as events of the VM's owner: the
+// guest booted again, which nothing else in the record shows (its generation did not change).
+void Controller::report_restarts() {
+  std::vector<std::pair<std::string, VmObserved>> seen;
+  std::vector<VmRecord> recs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    seen.swap(restarts_seen_);
+    for (const auto& [id, obs] : seen) {
+      auto v = vms_.find(id);
+      recs.push_back(v == vms_.end() ? VmRecord{} : v->second.value);
+    }
+  }
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    const auto& [id, obs] = seen[i];
+    if (recs[i].id.empty()) continue;  // deleted since
+    metrics_.vm_restarts.fetch_add(1, std::memory_order_relaxed);
+    event(recs[i].tenant, recs[i].name, obs.host, "restarted",
+          fmt::format("{} booted again on {} (start {} there, generation {}); the run before ended {}", recs[i].name,
+                      obs.host, obs.starts, obs.generation, obs.previous_end.empty() ? "(not said)" : obs.previous_end));
+    log(fmt::format("{}/{} ({}) restarted by {}'s agent: the run before ended {}", recs[i].tenant, recs[i].name, id,
+                    obs.host, obs.previous_end.empty() ? "(not said)" : obs.previous_end));
+  }
 }
 
 void Controller::advance_live_moves() {
@@ -1402,7 +1433,8 @@ json Controller::vm_json(const VmRecord& rec) const {
   auto o = vmstatus_.find(rec.id);
   if (o != vmstatus_.end()) {
     j["observed"] = json{{"host", o->second.host}, {"generation", o->second.generation}, {"state", o->second.state},
-                         {"cpu_load", o->second.cpu_load}, {"started", o->second.started}};
+                         {"cpu_load", o->second.cpu_load}, {"started", o->second.started}, {"starts", o->second.starts}};
+    if (!o->second.previous_end.empty()) j["observed"]["previous_end"] = o->second.previous_end;
   }
   return j;
 }
@@ -2331,6 +2363,10 @@ std::string Controller::metrics_text() {
   out += fmt::format("# HELP nimbus_live_move_failures_total Live moves aborted before the switch-over (the VM ran on "
                      "on its source)\n# TYPE nimbus_live_move_failures_total counter\nnimbus_live_move_failures_total {}\n",
                      metrics_.live_failures.load());
+  out += fmt::format("# HELP nimbus_vm_restarts_total VMs booted again by their host's agent without a new generation "
+                     "(self-fencing, a guest started again after it ended)\n# TYPE nimbus_vm_restarts_total counter\n"
+                     "nimbus_vm_restarts_total {}\n",
+                     metrics_.vm_restarts.load());
   out += fmt::format("# HELP nimbus_controller_leader 1 when this replica leads\n# TYPE nimbus_controller_leader gauge\n"
                      "nimbus_controller_leader {}\n",
                      leader_ ? 1 : 0);

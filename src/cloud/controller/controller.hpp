@@ -178,6 +178,7 @@ class Controller {
   bool start_live_move(const std::string& vm_id, const std::string& to, const std::string& why);
   // One step for every VM in state `migrating` (live_move.hpp); leader only.
   void advance_live_moves();
+  void report_restarts();
   bool apply_live_step(const std::string& vm_id, const LiveDecision& d);
   // Live moves in flight by host (as source or destination). Cache lock held.
   std::map<std::string, std::size_t> moves_in_flight() const;
@@ -284,6 +285,7 @@ class Controller {
   std::map<std::string, std::string> vm_index_;         // tenant/name -> id
   std::map<std::string, NetworkRecord> networks_;       // tenant/name -> network
   std::map<std::string, VmObserved> vmstatus_;
+  std::vector<std::pair<std::string, VmObserved>> restarts_seen_;  // by the watch, for report_restarts()
   std::map<std::string, IncomingRecord> incoming_;      // incoming/<id>: destination VMMs listening
   std::map<std::string, MigrationResult> migration_results_;  // migration/<id>: how sending ended
   std::set<std::string> live_unsupported_modes_;        // modes whose VMM refused live migration

@@ -467,4 +467,9 @@ std::string random_hex(std::size_t bytes) {
   return out;
 }
 
+bool restarted_in_place(const VmObserved& before, const VmObserved& after) {
+  return before.starts > 0 && after.starts > before.starts && before.host == after.host &&
+         before.generation == after.generation;
+}
+
 } // namespace nimbus::cloud::controller

@@ -32,6 +32,11 @@ class ApiError : public std::runtime_error {
   nlohmann::json details_;
 };
 
+// The VM was booted afresh where it ran, by its agent and not at the controller's request: same
+// host, same generation, a higher start count (self-fencing restarted it, say). The first report
+// of a VM, a move and a new generation (the controller's own start, stop, reboot) are not.
+bool restarted_in_place(const VmObserved& before, const VmObserved& after);
+
 // Names of tenants, VMs, flavors, images, groups: 1-63 of [a-z0-9._-], starting alphanumeric.
 bool valid_name(const std::string& name);
 

@@ -44,6 +44,7 @@ struct Metrics {
   std::atomic<uint64_t> moves{0};          // stop-and-restart moves
   std::atomic<uint64_t> live_moves{0};     // live moves switched over
   std::atomic<uint64_t> live_failures{0};  // live moves aborted (the VM stayed on its source)
+  std::atomic<uint64_t> vm_restarts{0};    // VMs booted again by their agent (restarted_in_place)
   std::atomic<uint64_t> requests{0};
   void count_decision(const std::string& result) {
     std::lock_guard<std::mutex> lock(mu);

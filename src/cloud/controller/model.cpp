@@ -310,6 +310,8 @@ void from_json(const json& j, VmObserved& v) {
   if (j.contains("cpu_load") && j["cpu_load"].is_number()) v.cpu_load = j["cpu_load"].get<double>();
   if (j.contains("console") && j["console"].is_string()) v.console = j["console"].get<std::string>();
   if (j.contains("started") && j["started"].is_string()) v.started = j["started"].get<std::string>();
+  if (j.contains("starts") && j["starts"].is_number_integer()) v.starts = j["starts"].get<int64_t>();
+  if (j.contains("previous_end") && j["previous_end"].is_string()) v.previous_end = j["previous_end"].get<std::string>();
 }
 void to_json(json& j, const Event& v) {
   j = json{{"time", v.time}, {"tenant", v.tenant}, {"vm", v.vm}, {"host", v.host}, {"kind", v.kind}, {"message", v.message}};

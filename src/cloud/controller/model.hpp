@@ -221,6 +221,8 @@ struct VmObserved {
   double cpu_load = 0;
   std::string console;
   std::string started;
+  int64_t starts = 0;        // fresh boots of its VMM by that host's agent (0: an agent too old to say)
+  std::string previous_end;  // how the run before the last start ended, as the agent saw it
 };
 
 struct Event {

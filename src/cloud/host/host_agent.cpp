@@ -279,6 +279,9 @@ void HostAgent::request_start(Vm& vm) {
   vm.cpu_seconds = 0;
   vm.sampled_at = {};
   vm.started = now_iso();
+  // Said with the count, so a restart the controller did not ask for (self-fencing, a guest
+  // that powered off and was started again) is visible to it and to the VM's owner.
+  if (vm.starts > 0) vm.previous_end = std::string(to_string(vm.state)) + (vm.reason.empty() ? "" : ": " + vm.reason);
   ++vm.starts;
   set_state(vm, VmState::Starting);
   wake_.notify_all();
@@ -315,7 +318,9 @@ json HostAgent::vm_json(const Vm& vm) const {
             {"cpu_load", std::round(vm.cpu_load * 1000) / 1000},
             {"cpu_seconds", vm.cpu_seconds},
             {"started", vm.started},
+            {"starts", vm.starts},
             {"spec", vm_spec_to_json(vm.spec)}};
+  if (!vm.previous_end.empty()) j["previous_end"] = vm.previous_end;
   if (vm.state == VmState::PoweredOff || vm.state == VmState::Failed) j["exit_code"] = vm.exit_code;
   if (!vm.reason.empty()) j["reason"] = vm.reason;
   if (!options_.simulate) j["console"] = "/v1/vms/" + vm.spec.id + "/console";
@@ -1632,7 +1637,9 @@ void HostAgent::publish() {
                 {"pid", vm.pid},
                 {"cpu_load", std::round(vm.cpu_load * 1000) / 1000},
                 {"started", vm.started},
+                {"starts", vm.starts},
                 {"updated", now_iso()}};
+      if (!vm.previous_end.empty()) s["previous_end"] = vm.previous_end;
       if (!options_.simulate) s["console"] = "/v1/vms/" + id + "/console";
       if (!vm.reason.empty()) s["reason"] = vm.reason;
       if (vm.state == VmState::PoweredOff || vm.state == VmState::Failed) s["exit_code"] = vm.exit_code;

@@ -160,7 +160,8 @@ class HostAgent {
     double cpu_load = 0;
     double load_override = -1;  // simulate: set through the API
     std::string started;        // wall time of the last start (ISO 8601)
-    int64_t starts = 0;
+    int64_t starts = 0;         // fresh boots of its VMM by this agent (live arrivals are not)
+    std::string previous_end;   // how the run before the last start ended ("fenced: ...")
     // Live moves (docs/cloud.md "Moves").
     bool incoming = false;          // this copy is a VMM waiting for the VM (not adopted yet)
     std::string incoming_address;   // where it listens, once its log said so

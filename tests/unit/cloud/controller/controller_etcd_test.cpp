@@ -422,6 +422,50 @@ TEST_F(ControllerEtcdTest, OneLeaderAndTakeover) {
 // A drain of running VMs moves them live through etcd, the agents' part played here by hand:
 // at most --moves-per-host in flight, the destination assigned `incoming`, its address passed
 // to the source as `migrate_to`, then a result: ok switches over, a failure aborts (the VM stays).
+// An agent that boots a VM again on its own (self-fencing killed it, say) says so with a higher
+// start count in the VM's status: the owner gets a 'restarted' event naming how the run before
+// ended, once; a restart the controller asked for (new generation) and a plain refresh get none.
+TEST_F(ControllerEtcdTest, AnAgentsOwnRestartOfAVmIsReportedAsAnEvent) {
+  add_host("h1", 4, 4096);
+  Controller c(options("restart"));
+  c.start();
+  ASSERT_TRUE(wait_for([&] { return c.is_leader() && c.list_hosts(kAdmin).size() == 1; }));
+  c.create_image(kAdmin, R"({"name":"linux","kernel":"/k"})");
+  c.create_tenant(kAdmin, R"({"name":"t","quota":{"vcpus":8,"memory_mib":4096,"vms":8,"disk_gib":100}})");
+  ASSERT_TRUE(wait_for([&] { return c.list_tenants(kAdmin).size() == 1 && c.list_images(kAdmin).size() == 1; }));
+  const json vm = c.create_vm(kAdmin, json{{"name", "a"}, {"flavor", "n1.tiny"}, {"image", "linux"}, {"tenant", "t"}}.dump());
+  const std::string id = vm["id"];
+  auto report = [&](int64_t generation, int64_t starts, const std::string& previous_end) {
+    json s{{"host", "h1"}, {"generation", generation}, {"state", "running"}, {"starts", starts}};
+    if (!previous_end.empty()) s["previous_end"] = previous_end;
+    client_->put(keys_.vmstatus(id), s.dump());
+  };
+  auto restarted_events = [&] {
+    std::vector<std::string> out;
+    for (const auto& e : c.list_events(kAdmin, 100))
+      if (e["kind"] == "restarted" && e["vm"] == "a") out.push_back(e["message"]);
+    return out;
+  };
+  report(1, 1, "");
+  ASSERT_TRUE(wait_for([&] { return c.show_vm(kAdmin, "a", "t")["state"] == "running"; }));
+  report(1, 1, "");  // a refresh
+  report(1, 2, "fenced: killed by self-fencing (no etcd lease renewal)");
+  ASSERT_TRUE(wait_for([&] { return restarted_events().size() == 1; }));
+  EXPECT_NE(restarted_events()[0].find("a booted again on h1 (start 2 there, generation 1); the run before ended fenced: "
+                                       "killed by self-fencing"),
+            std::string::npos)
+      << restarted_events()[0];
+  const json shown = c.show_vm(kAdmin, "a", "t");
+  EXPECT_EQ(shown["observed"]["starts"], 2);
+  EXPECT_EQ(shown["observed"]["previous_end"], "fenced: killed by self-fencing (no etcd lease renewal)");
+  report(2, 3, "stopped");  // what the agent says after the controller's own restart: a new generation
+  report(2, 3, "stopped");
+  std::this_thread::sleep_for(400ms);  // several reconcile rounds
+  EXPECT_EQ(restarted_events().size(), 1u);
+  EXPECT_NE(c.metrics_text().find("nimbus_vm_restarts_total 1\n"), std::string::npos);
+  c.stop();
+}
+
 TEST_F(ControllerEtcdTest, DrainMovesRunningVmsLiveThroughEtcd) {
   add_host("h1", 4, 4096);
   auto o = options("live");

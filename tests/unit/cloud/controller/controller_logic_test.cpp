@@ -437,5 +437,29 @@ TEST(FleetModel, HotHostIsRelieved) {
   EXPECT_EQ(r.moves[0].to, "h1");
 }
 
+TEST(RestartedInPlace, OnlyAHigherStartCountOnTheSameHostAndGenerationIsARestart) {
+  VmObserved before;
+  before.host = "h1";
+  before.generation = 3;
+  before.starts = 1;
+  VmObserved after = before;
+  EXPECT_FALSE(restarted_in_place(before, after));  // a status refresh
+  after.starts = 2;
+  EXPECT_TRUE(restarted_in_place(before, after));   // booted again by the agent
+  after.generation = 4;
+  EXPECT_FALSE(restarted_in_place(before, after));  // the controller's own start/reboot
+  after = before;
+  after.starts = 2;
+  after.host = "h2";
+  EXPECT_FALSE(restarted_in_place(before, after));  // a move (another agent's count)
+  after = before;
+  after.starts = 0;
+  EXPECT_FALSE(restarted_in_place(before, after));  // an agent restarted (its count began again)
+  VmObserved first;                                  // no report before this one
+  after = before;
+  after.starts = 2;
+  EXPECT_FALSE(restarted_in_place(first, after));
+}
+
 } // namespace
 } // namespace nimbus::cloud::controller
