@@ -382,7 +382,20 @@ Block* Hart::build_block(uint64_t paddr, const uint8_t* host) {
     uint32_t bits = low;
     if (riscv::instruction_length(low) == 4) {
       if (page_left - offset < 4) {
-        if (index == 0) return build_page_crossing_block(paddr); // the started block is left unused
+        if (index == 0) { // the instruction alone, its upper half checked at each run
+          riscv::DecodedInstruction d;
+          if (!decode_page_crossing(paddr, d)) return nullptr; // the started block is left unused
+          // Op::Illegal: never translated inline, so native code calls the check's handler too.
+          BlockOp check = make_op(d, 0, 0);
+          check.handler = upper_half_check_handler();
+          check.op = riscv::Op::Illegal;
+          check.rd = check.rs1 = check.rs2 = 0;
+          block->ops.push_back(check);
+          block->ops.push_back(make_op(d, 0, 0));
+          if (!riscv::ends_block(d.op)) finish_block(*block, 4, 1);
+          index = 1;
+          break;
+        }
         finish_block(*block, offset, index);
         break;
       }
@@ -412,20 +425,24 @@ Block* Hart::scratch_block(uint64_t paddr) {
   return &scratch_block_;
 }
 
-// A 32-bit instruction whose upper half lies on the next virtual page: fetch that half through
-// its own translation (the fetch TLB, as any fetch from that page: a page walk every time was
-// a twentieth of gzip's time where such an instruction sat in a hot loop) and run the
-// instruction alone, uncached.
-Block* Hart::build_page_crossing_block(uint64_t paddr_low) {
-  const uint64_t upper_va = pc_ + 2;
+// The 32-bit instruction at pc_ whose upper half lies on the next virtual page: that half is
+// fetched through its own translation (the fetch TLB, as any fetch from that page: a page walk
+// every time was a twentieth of gzip's time where such an instruction sat in a hot loop). False
+// after taking the fetch's fault.
+bool Hart::decode_page_crossing(uint64_t paddr_low, riscv::DecodedInstruction& d) {
   uint64_t paddr_high;
-  if (!fetch_address(upper_va, paddr_high)) return nullptr;
-  const uint8_t* low_host = bus_.code_pointer(paddr_low, 2);
-  const uint8_t* high_host = bus_.code_pointer(paddr_high, 2);
+  if (!fetch_address(pc_ + 2, paddr_high)) return false;
   uint16_t low, high;
-  std::memcpy(&low, low_host, 2);
-  std::memcpy(&high, high_host, 2);
-  const riscv::DecodedInstruction d = riscv::decode(uint32_t{low} | uint32_t{high} << 16);
+  std::memcpy(&low, bus_.code_pointer(paddr_low, 2), 2);
+  std::memcpy(&high, bus_.code_pointer(paddr_high, 2), 2);
+  d = riscv::decode(uint32_t{low} | uint32_t{high} << 16);
+  return true;
+}
+
+// Such an instruction alone, uncached (single-stepping).
+Block* Hart::build_page_crossing_block(uint64_t paddr_low) {
+  riscv::DecodedInstruction d;
+  if (!decode_page_crossing(paddr_low, d)) return nullptr;
   Block* const block = scratch_block(paddr_low);
   block->count = 1;
   block->ops.push_back(make_op(d, 0, 0));

@@ -228,6 +228,7 @@ private:
   Block* build_block(uint64_t paddr, const uint8_t* host);
   Block* scratch_block(uint64_t paddr);
   Block* build_page_crossing_block(uint64_t paddr_low);
+  bool decode_page_crossing(uint64_t paddr_low, riscv::DecodedInstruction& d);
   static BlockOp make_op(const riscv::DecodedInstruction& d, uint16_t index, uint16_t offset);
   void finish_block(Block& block, uint16_t offset, uint16_t index);
   void retire(uint64_t count);

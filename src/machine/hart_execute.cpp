@@ -329,6 +329,34 @@ struct Hart::Exec {
     return leave(h, op, next_pc(h, op));
   }
   static P fall_through(Hart& h, P op) { return leave(h, op, h.block_pc_ + op->offset); }
+  // A block holding one 32-bit instruction whose upper half lies on the next virtual page is
+  // cached by its lower half's physical address, and links and the JIT's lookups enter it with
+  // no fetch: so each run fetches the upper half here, through the current mapping (the fetch
+  // TLB; a fault is the instruction's), and compares it with the decoded bits. Changed bytes (the
+  // upper page is not tracked as code) drop the block's page and leave for the dispatcher, which
+  // decodes them anew.
+  static P upper_half_check(Hart& h, P op) {
+    const uint64_t pc = h.block_pc_ + op->offset;
+    const uint64_t pc_before = h.pc_;
+    h.pc_ = pc; // the fetch's fault, if any, is taken at the instruction
+    uint64_t upper_paddr;
+    if (!h.fetch_address(pc + 2, upper_paddr)) {
+      h.block_retired_ = op->index;
+      return nullptr;
+    }
+    uint16_t upper;
+    std::memcpy(&upper, h.bus_.code_pointer(upper_paddr, 2), 2);
+    if (upper == op->bits >> 16) [[likely]] {
+      h.pc_ = pc_before;
+      return op + 1;
+    }
+    h.block_retired_ = op->index;
+    uint64_t lower_paddr;
+    if (!h.fetch_address(pc, lower_paddr)) return nullptr;
+    h.blocks_.invalidate_page(lower_paddr & ~uint64_t{0xfff});
+    h.break_chains();
+    return nullptr;
+  }
 
   // ---- floating point
   static bool fp_off(const Hart& h) { return h.fs_off(); }
@@ -720,5 +748,6 @@ OpHandler handler_for(riscv::Op op) {
 }
 
 OpHandler fall_through_handler() { return &Hart::Exec::fall_through; }
+OpHandler upper_half_check_handler() { return &Hart::Exec::upper_half_check; }
 
 } // namespace nimbus::machine

@@ -10,6 +10,9 @@ namespace nimbus::machine {
 OpHandler handler_for(riscv::Op op);
 // Ends a block that stops without a control transfer (page end, size limit): pc = next instruction.
 OpHandler fall_through_handler();
+// The first op of a block whose one instruction straddles two pages (Hart::build_block): fetches
+// the upper half through the current mapping and checks it is still what was decoded.
+OpHandler upper_half_check_handler();
 
 // Whether a FENCE (its instruction bits) orders earlier stores (or device outputs) before later
 // loads (or device inputs): the one RVWMO order an x86-64 host does not keep by itself, so with

@@ -365,6 +365,15 @@ TEST_F(HartMmuTest, InstructionStraddlingPagesFetchesItsUpperHalfThroughTheCurre
   EXPECT_EQ(run_to_trap(), 9u);
   EXPECT_EQ(hart.x(a0), 2u);
   EXPECT_EQ(mepc(), 0x40001002u);
+  // Its block is cached by the lower half's page: with the upper page unmapped and fenced, the
+  // next run faults on the upper half, at the instruction.
+  map(0x40001000, 0, 0);
+  EXPECT_EQ(run_code({sfence_vma(), ecall()}, 1), 9u);
+  hart.set_pc(0x40000ffe);
+  hart.set_privilege(1);
+  EXPECT_EQ(run_to_trap(), kFetchPageFault);
+  EXPECT_EQ(mepc(), 0x40000ffeu);
+  EXPECT_EQ(mtval(), 0x40001000u);
 }
 
 // ---- PMP

@@ -88,6 +88,48 @@ TEST(JitHostileGuest, JumpingIntoTheSecondHalfOfAnInstruction) {
   EXPECT_GT(trio.units.hart.jit_translated_blocks(), 2u);
 }
 
+// A loop whose 32-bit `addi x10, x0, 1` straddles a page end: its block is cached by the lower
+// half's page (and translated), and each run fetches the upper half again and compares it. At
+// x7 == 50 the loop stores a new upper half (`addi x10, x0, 2`) and runs FENCE.I (which drops no
+// code on a hart alone once it ran: hart_execute.cpp): the upper page is not the block's page, so
+// only that check sees the change, and every later turn adds 2.
+TEST(JitHostileGuest, AnInstructionStraddlingPagesSeesItsUpperHalfRewritten) {
+  constexpr uint64_t kLoop = kRamBase + 0x10ff0; // the straddling instruction at 0x10ffe
+  const uint32_t one = addi(10, 0, 1), two = addi(10, 0, 2);
+  ASSERT_EQ(one & 0xffff, two & 0xffff);
+  Trio trio([&](Rig& rig) {
+    auto put_bytes = [&](uint64_t at, uint32_t value, unsigned length) {
+      ASSERT_TRUE(rig.bus.copy_to_ram(at, &value, length));
+    };
+    put_bytes(kLoop - 0x04, fence_i(), 4);          // so the loop's own FENCE.I drops nothing (one hart)
+    put_bytes(kLoop + 0x00, addi(7, 7, -1), 4);
+    put_bytes(kLoop + 0x04, addi(8, 8, 1), 4);
+    put_bytes(kLoop + 0x08, addi(14, 14, 1), 4);
+    put_bytes(kLoop + 0x0c, 0x0001, 2);             // c.nop
+    put_bytes(kLoop + 0x0e, one, 4);                // 0x10ffe: across the page end
+    put_bytes(kLoop + 0x12, add(9, 9, 10), 4);      // 0x11002
+    put_bytes(kLoop + 0x16, bne(7, 11, 12), 4);     // not 50: -> 0x11012
+    put_bytes(kLoop + 0x1a, sh(12, 13, 0), 4);      // the new upper half
+    put_bytes(kLoop + 0x1e, fence_i(), 4);
+    put_bytes(kLoop + 0x22, bne(7, 0, -0x22), 4);   // 0x11012 -> the loop's head
+    put_bytes(kLoop + 0x26, jal(0, 0), 4);          // parked
+    rig.hart.reset(kLoop - 0x04);
+    rig.hart.set_x(7, 100);
+    rig.hart.set_x(11, 50);
+    rig.hart.set_x(12, two >> 16);
+    rig.hart.set_x(13, kRamBase + 0x11000);
+  });
+  trio.run(40, kBudgets);
+  for (const Rig* rig : {&trio.interp, &trio.units, &trio.alone}) {
+    const machine::Hart& h = rig->hart;
+    EXPECT_EQ(h.x(8), 100u);
+    EXPECT_EQ(h.x(14), 100u);
+    EXPECT_EQ(h.x(9), 50u * 1 + 50u * 2);
+    EXPECT_EQ(h.pc(), kLoop + 0x26);
+  }
+  EXPECT_GT(trio.units.hart.jit_translated_blocks(), 2u);
+}
+
 // More code than both caches hold: small loops one after another, a thousand more than the
 // decoded-block cache's nursery holds (loads and stores, so each loop's native code is long),
 // each run 4 times so the JIT translates it, the whole program again and again. The decoded ops
