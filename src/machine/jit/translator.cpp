@@ -657,6 +657,10 @@ private:
   // rd reloaded after. When the handler leaves the block, every changed register is stored except
   // rd, whose slot already holds the truth (stored before, or written by the handler).
   void emit_fallback(const BlockOp& op, bool last) {
+    // The upper-half check of an instruction straddling two pages (Hart::build_block) changes
+    // nothing the per-block check looks at (interrupts, CSRs, the timer): it leaves any forced
+    // full check as it was, so the block's exit takes the plain countdown as after inline ops.
+    const bool keeps_checks = op.handler == upper_half_check_handler();
     const unsigned touched[3] = {op.rs1, op.rs2, op.rd};
     for (unsigned k = 0; k < 3; ++k) {
       const unsigned r = touched[k];
@@ -665,7 +669,7 @@ private:
       mov(slot(r), *host(r));
     }
     sync_block_pc();
-    btr(r15, 63); // an earlier call's force_full_check: this call forces it again if it goes on
+    if (!keeps_checks) btr(r15, 63); // an earlier call's force_full_check: this call forces it again if it goes on
     mov(qword[rbx + l_.jit_left], r15); // the CSR thunk reads the chain's count
     lea(rdi, ptr[rbx - l_.bias]); // the Hart*
     mov(rsi, reinterpret_cast<uint64_t>(&op));
@@ -680,7 +684,7 @@ private:
     jmp(cur_sub().exit_label, T_NEAR);
     if (last) return;
     L(go_on);
-    force_full_check();
+    if (!keeps_checks) force_full_check();
     if (op.rd != 0 && op.rd < kGuestRegisters)
       if (const auto h = host(op.rd)) mov(*h, slot(op.rd));
   }
