@@ -69,6 +69,12 @@ class ControllerEtcdTest : public ::testing::Test {
     }
     return f();
   }
+  // An image 'linux' and a tenant 't' (8 vCPUs, 4 GiB, 8 VMs), once the controller has them.
+  bool add_linux_and_tenant_t(Controller& c) {
+    c.create_image(Caller{true, ""}, R"({"name":"linux","kernel":"/k"})");
+    c.create_tenant(Caller{true, ""}, R"({"name":"t","quota":{"vcpus":8,"memory_mib":4096,"vms":8,"disk_gib":100}})");
+    return wait_for([&] { return c.list_tenants(Caller{true, ""}).size() == 1 && c.list_images(Caller{true, ""}).size() == 1; });
+  }
   Alloc alloc_of(const std::string& host) {
     Alloc a;
     if (auto kv = client_->get(keys_.alloc(host))) parse_record(kv->value, a);
@@ -430,9 +436,7 @@ TEST_F(ControllerEtcdTest, AnAgentsOwnRestartOfAVmIsReportedAsAnEvent) {
   Controller c(options("restart"));
   c.start();
   ASSERT_TRUE(wait_for([&] { return c.is_leader() && c.list_hosts(kAdmin).size() == 1; }));
-  c.create_image(kAdmin, R"({"name":"linux","kernel":"/k"})");
-  c.create_tenant(kAdmin, R"({"name":"t","quota":{"vcpus":8,"memory_mib":4096,"vms":8,"disk_gib":100}})");
-  ASSERT_TRUE(wait_for([&] { return c.list_tenants(kAdmin).size() == 1 && c.list_images(kAdmin).size() == 1; }));
+  ASSERT_TRUE(add_linux_and_tenant_t(c));
   const json vm = c.create_vm(kAdmin, json{{"name", "a"}, {"flavor", "n1.tiny"}, {"image", "linux"}, {"tenant", "t"}}.dump());
   const std::string id = vm["id"];
   auto report = [&](int64_t generation, int64_t starts, const std::string& previous_end) {
@@ -473,9 +477,7 @@ TEST_F(ControllerEtcdTest, DrainMovesRunningVmsLiveThroughEtcd) {
   Controller c(o);
   c.start();
   ASSERT_TRUE(wait_for([&] { return c.is_leader() && c.list_hosts(kAdmin).size() == 1; }));
-  c.create_image(kAdmin, R"({"name":"linux","kernel":"/k"})");
-  c.create_tenant(kAdmin, R"({"name":"t","quota":{"vcpus":8,"memory_mib":4096,"vms":8,"disk_gib":100}})");
-  ASSERT_TRUE(wait_for([&] { return c.list_tenants(kAdmin).size() == 1 && c.list_images(kAdmin).size() == 1; }));
+  ASSERT_TRUE(add_linux_and_tenant_t(c));
   std::vector<std::string> ids;
   for (const char* n : {"a", "b", "c"}) {
     const json vm = c.create_vm(kAdmin, json{{"name", n}, {"flavor", "n1.tiny"}, {"image", "linux"}, {"tenant", "t"}}.dump());
@@ -560,9 +562,7 @@ TEST_F(ControllerEtcdTest, SourceLostMidMoveRestartsOnTheDestination) {
   Controller c(options("lost"));
   c.start();
   ASSERT_TRUE(wait_for([&] { return c.is_leader() && c.list_hosts(kAdmin).size() == 1; }));
-  c.create_image(kAdmin, R"({"name":"linux","kernel":"/k"})");
-  c.create_tenant(kAdmin, R"({"name":"t","quota":{"vcpus":8,"memory_mib":4096,"vms":8,"disk_gib":100}})");
-  ASSERT_TRUE(wait_for([&] { return c.list_tenants(kAdmin).size() == 1 && c.list_images(kAdmin).size() == 1; }));
+  ASSERT_TRUE(add_linux_and_tenant_t(c));
   const std::string id = c.create_vm(kAdmin, R"({"name":"a","flavor":"n1.tiny","image":"linux","tenant":"t"})")["id"];
   client_->put(keys_.vmstatus(id), json{{"host", "h1"}, {"generation", 1}, {"state", "running"}}.dump());
   add_host("h2", 4, 4096);
