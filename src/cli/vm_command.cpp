@@ -40,6 +40,12 @@ void print_vm(const json& vm) {
     for (std::size_t i = 0; i < vm["nics"].size(); ++i)
       fmt::print("{:<14}{} on network {} (VNI {})\n", fmt::format("eth{}", i), json_text(vm["nics"][i].value("mac", json())),
                  json_text(vm["nics"][i].value("network", json())), json_text(vm["nics"][i].value("vni", json())));
+  // Booted more than once by its host's agent (a reboot, or a restart after self-fencing).
+  const json* o = vm.contains("observed") && vm["observed"].is_object() ? &vm["observed"] : nullptr;
+  if (o != nullptr && o->contains("starts") && (*o)["starts"].is_number_integer() && (*o)["starts"].get<int64_t>() > 1) {
+    fmt::print("{:<14}{} on {}, the run before ended {}\n", "starts", json_text((*o)["starts"]),
+               json_text(o->value("host", json())), json_text(o->value("previous_end", json("(not said)"))));
+  }
   if (vm.contains("migration") && vm["migration"].is_object()) {
     const json& m = vm["migration"];
     fmt::print("{:<14}live to {} since {} ({}){}\n", "migration", json_text(m.value("to", json())), json_text(m.value("started", json())),
