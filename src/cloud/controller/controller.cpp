@@ -331,7 +331,7 @@ void Controller::watch_loop() {
               else if (!parsed[i]->host.empty()) hoststatus_[parsed[i]->host] = std::move(parsed[i]->host_status);
               else {
                 VmObserved& seen = vmstatus_[parsed[i]->vm];
-                if (restarted_in_place(seen, parsed[i]->vm_status))
+                if (leader_ && restarted_in_place(seen, parsed[i]->vm_status))  // the leader reports it
                   restarts_seen_.push_back({parsed[i]->vm, parsed[i]->vm_status});
                 seen = std::move(parsed[i]->vm_status);
               }
@@ -989,11 +989,12 @@ void Controller::report_restarts() {
     const auto& [id, obs] = seen[i];
     if (recs[i].id.empty()) continue;  // deleted since
     metrics_.vm_restarts.fetch_add(1, std::memory_order_relaxed);
+    const std::string ended = obs.previous_end.empty() ? std::string("(not said)") : obs.previous_end;
     event(recs[i].tenant, recs[i].name, obs.host, "restarted",
           fmt::format("{} booted again on {} (start {} there, generation {}); the run before ended {}", recs[i].name,
-                      obs.host, obs.starts, obs.generation, obs.previous_end.empty() ? "(not said)" : obs.previous_end));
+                      obs.host, obs.starts, obs.generation, ended));
     log(fmt::format("{}/{} ({}) restarted by {}'s agent: the run before ended {}", recs[i].tenant, recs[i].name, id,
-                    obs.host, obs.previous_end.empty() ? "(not said)" : obs.previous_end));
+                    obs.host, ended));
   }
 }
 
