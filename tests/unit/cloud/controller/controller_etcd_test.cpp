@@ -425,9 +425,6 @@ TEST_F(ControllerEtcdTest, OneLeaderAndTakeover) {
   b.stop();
 }
 
-// A drain of running VMs moves them live through etcd, the agents' part played here by hand:
-// at most --moves-per-host in flight, the destination assigned `incoming`, its address passed
-// to the source as `migrate_to`, then a result: ok switches over, a failure aborts (the VM stays).
 // An agent that boots a VM again on its own (self-fencing killed it, say) says so with a higher
 // start count in the VM's status: the owner gets a 'restarted' event naming how the run before
 // ended, once; a restart the controller asked for (new generation) and a plain refresh get none.
@@ -470,6 +467,9 @@ TEST_F(ControllerEtcdTest, AnAgentsOwnRestartOfAVmIsReportedAsAnEvent) {
   c.stop();
 }
 
+// A drain of running VMs moves them live through etcd, the agents' part played here by hand:
+// at most --moves-per-host in flight, the destination assigned `incoming`, its address passed
+// to the source as `migrate_to`, then a result: ok switches over, a failure aborts (the VM stays).
 TEST_F(ControllerEtcdTest, DrainMovesRunningVmsLiveThroughEtcd) {
   add_host("h1", 4, 4096);
   auto o = options("live");
