@@ -337,6 +337,14 @@ void Hart::finish_block(Block& block, uint16_t offset, uint16_t index) {
   block.ops.push_back(end);
 }
 
+// A block's one instruction (after any ops already in it) and, unless it ends the block, the
+// fall-through after it.
+void Hart::add_lone_instruction(Block& block, const riscv::DecodedInstruction& d) {
+  block.ops.push_back(make_op(d, 0, 0));
+  if (!riscv::ends_block(d.op)) finish_block(block, d.length, 1);
+  block.count = 1;
+}
+
 // The executable form of one decoded instruction, `index` instructions and `offset` bytes into
 // its block.
 BlockOp Hart::make_op(const riscv::DecodedInstruction& d, uint16_t index, uint16_t offset) {
@@ -391,8 +399,7 @@ Block* Hart::build_block(uint64_t paddr, const uint8_t* host) {
           check.op = riscv::Op::Illegal;
           check.rd = check.rs1 = check.rs2 = 0;
           block->ops.push_back(check);
-          block->ops.push_back(make_op(d, 0, 0));
-          if (!riscv::ends_block(d.op)) finish_block(*block, 4, 1);
+          add_lone_instruction(*block, d);
           index = 1;
           break;
         }
@@ -444,9 +451,7 @@ Block* Hart::build_page_crossing_block(uint64_t paddr_low) {
   riscv::DecodedInstruction d;
   if (!decode_page_crossing(paddr_low, d)) return nullptr;
   Block* const block = scratch_block(paddr_low);
-  block->count = 1;
-  block->ops.push_back(make_op(d, 0, 0));
-  if (!riscv::ends_block(d.op)) finish_block(*block, 4, 1);
+  add_lone_instruction(*block, d);
   return block;
 }
 

@@ -231,6 +231,7 @@ private:
   bool decode_page_crossing(uint64_t paddr_low, riscv::DecodedInstruction& d);
   static BlockOp make_op(const riscv::DecodedInstruction& d, uint16_t index, uint16_t offset);
   void finish_block(Block& block, uint16_t offset, uint16_t index);
+  void add_lone_instruction(Block& block, const riscv::DecodedInstruction& d);
   void retire(uint64_t count);
 
   // Translation or decoded code changed: remembered block successors are no longer valid, nor

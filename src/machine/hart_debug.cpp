@@ -55,9 +55,7 @@ uint64_t Hart::step_one() {
     }
     const riscv::DecodedInstruction d = riscv::decode(bits);
     block = scratch_block(paddr);
-    block->count = 1;
-    block->ops.push_back(make_op(d, 0, 0));
-    if (!riscv::ends_block(d.op)) finish_block(*block, d.length, 1);
+    add_lone_instruction(*block, d);
   }
   block_pc_ = pc_;
   block_retired_ = block->count;
