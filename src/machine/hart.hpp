@@ -485,6 +485,9 @@ private:
   // stores"): only a hint, checked against the address, so sites may share a slot.
   static constexpr unsigned kJitHints = 4096;
   uint32_t jit_hints_[kJitHints] = {};
+  // Wrong hints (another page's entry) a site may still take before it is rewritten to index by
+  // the address (set when a site gets the slot): a random access over many pages mispredicts.
+  uint16_t jit_hint_budgets_[kJitHints] = {};
   // Per load site through a loaded pointer, the soft-TLB addend it used last (docs/jit.md):
   // a prediction, compared with the address's own entry before the access, so sites may share.
   static constexpr unsigned kJitAddends = 1024;

@@ -74,6 +74,9 @@ constexpr unsigned kGuestRegisters = 32;
 
 // Wrong addend predictions a pointer-chase site may make before it looks its addend up directly.
 constexpr uint16_t kAddendMisses = 256;
+// Wrong index hints (another page's entry) a table-lookup site may take before it indexes by the
+// address.
+constexpr uint16_t kHintMisses = 256;
 
 // After an out-of-line call that goes on with the block: the next check (at this block's end)
 // looks at everything. The countdown's sign bit sends the next check of any kind to it, the
@@ -237,10 +240,10 @@ public:
   // the exit stub are computed against where the code runs, not where it is written).
   BlockEmitter(const Layout& layout, const std::vector<Block*>& region, const void* exit, const MissThunks& thunks,
                const LookupEntry* lookup, intptr_t exec_delta, size_t max, uint8_t* at, unsigned& next_hint,
-               unsigned& next_addend, uint16_t* addend_budgets, const Hart& hart)
+               unsigned& next_addend, uint16_t* hint_budgets, uint16_t* addend_budgets, const Hart& hart)
       : Xbyak::CodeGenerator(max, at), l_(layout), owner_(*region.front()), exit_(exit), thunks_(thunks),
         lookup_(lookup), exec_delta_(exec_delta), next_hint_(next_hint), next_addend_(next_addend),
-        addend_budgets_(addend_budgets), hart_(hart) {
+        hint_budgets_(hint_budgets), addend_budgets_(addend_budgets), hart_(hart) {
     for (Block* b : region) {
       Sub& s = subs_.emplace_back();
       s.block = b;
@@ -1329,11 +1332,24 @@ private:
     // page) the address's own index is taken, and becomes the hint. Only loads whose address
     // the block computed (not loaded: a pointer chase rarely stays in one page, and not an
     // induction variable) use one, where the chain is the address.
+    // A site whose hint keeps naming another page's entry (an index into an array of many
+    // pages: bzip2's block sort, a matrix's rows) pays a branch miss at each: after kHintMisses
+    // of those the hint's load is rewritten in place into the direct index (11 bytes for the
+    // load and a 5-byte nop), after which the first byte's tag and the alignment test still
+    // guard the access. A wrong hint that was the address's own index (a soft-TLB miss, a
+    // misaligned access) does not count.
     Xbyak::Label& rehint = labels_.emplace_back();
+    Xbyak::Label& compare = labels_.emplace_back();
     Xbyak::Label& hit = labels_.emplace_back();
-    const auto hint = dword[rbx + l_.hints + static_cast<int32_t>(4 * (next_hint_++ % l_.hint_slots))];
+    const unsigned k = next_hint_++ % l_.hint_slots;
+    hint_budgets_[k] = kHintMisses;
+    const auto hint = dword[rbx + l_.hints + static_cast<int32_t>(4 * k)];
+    const auto budget = word[rbx + l_.hint_budgets + static_cast<int32_t>(2 * k)];
     const auto table = table_offset(access);
+    uint8_t* const site = const_cast<uint8_t*>(getCurr()); // the writable view
     mov(ecx, hint);
+    nop(kDirectIndexBytes - (getCurr() - site));
+    if (getCurr() - site != kDirectIndexBytes) throw Xbyak::Error(Xbyak::ERR_INTERNAL);
     mov(rax, rsi);
     or_(rax, 0xfff);
     cmp(rax, qword[rdx + rcx + table]);
@@ -1344,10 +1360,30 @@ private:
     }
     L(hit);
     mov(rcx, qword[rdx + rcx + (table + 8)]); // addend
-    later([this, hint, size, table, &rehint, &hit, &miss]() {
+    later([this, hint, budget, site, size, table, &rehint, &compare, &hit, &miss]() {
       L(rehint);
       emit_entry_offset(*this, ecx);
+      cmp(ecx, hint);
+      je(compare, T_NEAR);
       mov(hint, ecx);
+      sub(budget, 1);
+      jnz(compare, T_NEAR);
+      // The site's 16 bytes from its start: the direct index, then the 5 bytes after the site
+      // as they are (one 8-byte and one 4-byte store of the writable view).
+      uint8_t bytes[12];
+      direct_index(bytes);
+      std::memcpy(bytes + kDirectIndexBytes, site + kDirectIndexBytes, sizeof bytes - kDirectIndexBytes);
+      uint64_t low;
+      uint32_t high;
+      std::memcpy(&low, bytes, 8);
+      std::memcpy(&high, bytes + 8, 4);
+      mov(rax, reinterpret_cast<uint64_t>(site));
+      mov(rcx, low);
+      mov(qword[rax], rcx);
+      mov(dword[rax + 8], high);
+      add(qword[rbx + l_.rewritten_sites], 1);
+      emit_entry_offset(*this, ecx);
+      L(compare);
       emit_tag_compare(*this, rax, size, qword[rdx + rcx + table]);
       jne(miss, T_NEAR);
       jmp(hit, T_NEAR);
@@ -1397,6 +1433,17 @@ private:
       jmp(right, T_NEAR);
     });
     return rdi;
+  }
+
+  // `mov ecx, esi; shr ecx, kEntryShift; and ecx, kEntryMask` (the address's entry offset), the
+  // bytes an index-hint site's hint load and nop are rewritten into.
+  static constexpr ptrdiff_t kDirectIndexBytes = 11;
+  static void direct_index(uint8_t (&bytes)[12]) {
+    alignas(8) uint8_t code[16] = {};
+    Xbyak::CodeGenerator g(sizeof code, code);
+    emit_entry_offset(g, g.ecx);
+    if (g.getSize() != kDirectIndexBytes) throw Xbyak::Error(Xbyak::ERR_INTERNAL);
+    std::memcpy(bytes, code, kDirectIndexBytes);
   }
 
   // The 8 bytes of `mov rdi, [rdx + rcx + table + 8]` (the entry's addend), as a little-endian word.
@@ -1788,6 +1835,7 @@ private:
   intptr_t exec_delta_;
   unsigned& next_hint_;
   unsigned& next_addend_;
+  uint16_t* hint_budgets_;   // Hart::jit_hint_budgets_
   uint16_t* addend_budgets_; // Hart::jit_addend_budgets_
   const Hart& hart_; // its registers at translation time (a divisor to specialise for)
   std::array<bool, kGuestRegisters> loaded_{}; // the destination of an integer load somewhere in the unit
@@ -2028,6 +2076,7 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
   l.check_generation = at(h.jit_check_generation_);
   l.region_pc = at(h.jit_region_pc_);
   l.hints = at(h.jit_hints_);
+  l.hint_budgets = at(h.jit_hint_budgets_);
   l.hint_slots = Hart::kJitHints;
   l.addends = at(h.jit_addends_);
   l.addend_budgets = at(h.jit_addend_budgets_);
@@ -2254,7 +2303,7 @@ Block* Translator::translate(Block& entry) {
   const intptr_t delta = reinterpret_cast<intptr_t>(code_.executable(start)) - reinterpret_cast<intptr_t>(start);
   try {
     BlockEmitter emitter(layout_, region, exit_, thunks_, lookup_.get(), delta, window, start, next_hint_,
-                         next_addend_, hart_.jit_addend_budgets_, hart_);
+                         next_addend_, hart_.jit_hint_budgets_, hart_.jit_addend_budgets_, hart_);
     emitter.emit();
     emitter.ready();
     block.jit_code = code_.executable(start);

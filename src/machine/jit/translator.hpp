@@ -32,7 +32,7 @@ struct Layout {
   int32_t x = 0, pc = 0, block_pc = 0, block_retired = 0, data_context = 0, fetch_context = 0;
   int32_t exit_requested = 0, mip = 0, sstc_pending = 0, mie = 0, translation_epoch = 0, tlb = 0;
   int32_t jit_left = 0, jit_block = 0, dma_seen = 0, link_request = 0, check_generation = 0;
-  int32_t region_pc = 0, hints = 0, data_tables = 0;
+  int32_t region_pc = 0, hints = 0, hint_budgets = 0, data_tables = 0;
   uint32_t hint_slots = 1; // Hart::kJitHints
   int32_t addends = 0, addend_budgets = 0, rewritten_sites = 0;
   uint32_t addend_slots = 1; // Hart::kJitAddends

@@ -45,8 +45,6 @@ void put_alternating_load(Rig& rig, uint64_t base, uint64_t step) {
   rig.hart.set_x(12, 1000);
 }
 
-
-
 // One site loads 8 bytes at RAM's first byte and at 4 bytes below it in turn: the second access
 // crosses from an unmapped page into the page the site's hint names, and must fault as in the
 // interpreter (a hint checked against the last byte's page instead of the first's would take
@@ -80,6 +78,49 @@ TEST(JitTlbHint, MisalignedLoadLeavingTheHintedPageStillFaults) {
   EXPECT_EQ(h.csr(csr::kMcause), 5u);       // load access fault
   EXPECT_EQ(h.csr(csr::kMtval), kRamEnd); // the first byte outside RAM
   EXPECT_GT(h.jit_translated_blocks(), 0u);
+}
+
+// One site loads from two RAM pages in turn: its hint names the other page's entry at every
+// step, so after its budget of wrong hints it is rewritten to index by the address, and loads
+// the same values as the interpreter before and after.
+TEST(JitTlbHint, TableLookupOverTwoPagesIsRewrittenToIndexByTheAddress) {
+  Trio trio([](Rig& rig) {
+    const uint64_t a = 11, b = 7;
+    ASSERT_TRUE(rig.bus.copy_to_ram(kRamBase + 0x40000, &a, 8));
+    ASSERT_TRUE(rig.bus.copy_to_ram(kRamBase + 0x41000, &b, 8));
+    put_alternating_load(rig, kRamBase + 0x40000, 0x1000);
+  });
+  trio.run(40, kBudgets);
+  const machine::Hart& h = trio.units.hart;
+  EXPECT_EQ(h.x(29), 0u);
+  EXPECT_GT(h.jit_translated_blocks(), 0u);
+  EXPECT_GT(h.jit_rewritten_sites(), 0u);
+  EXPECT_GT(trio.alone.hart.jit_rewritten_sites(), 0u);
+}
+
+// Two addresses in one page: the hint is the address's own index at every step (its first
+// misses were soft-TLB misses, not wrong hints), so the site keeps it.
+TEST(JitTlbHint, TableLookupInOnePageKeepsItsHint) {
+  Trio trio([](Rig& rig) { put_alternating_load(rig, kRamBase + 0x40000, 0x800); });
+  trio.run(40, kBudgets);
+  const machine::Hart& h = trio.units.hart;
+  EXPECT_EQ(h.x(29), 0u);
+  EXPECT_GT(h.jit_translated_blocks(), 0u);
+  EXPECT_EQ(h.jit_rewritten_sites(), 0u);
+}
+
+// After the rewrite the site still sends an access crossing into a mapped page from an unmapped
+// one to the slow path: 8 bytes at RAM's second page, or 4 bytes below RAM (a fault), in turn.
+TEST(JitTlbHint, RewrittenSiteStillFaultsOnALoadCrossingIntoRam) {
+  Trio trio([](Rig& rig) {
+    put_alternating_load(rig, kRamBase + 0x1000, static_cast<uint64_t>(-0x1004)); // or 4 below RAM: faults
+  });
+  trio.run(40, kBudgets);
+  const machine::Hart& h = trio.units.hart;
+  EXPECT_GT(h.x(29), 100u);
+  EXPECT_EQ(h.csr(csr::kMcause), 5u);
+  EXPECT_EQ(h.csr(csr::kMtval), kRamBase - 4);
+  EXPECT_GT(h.jit_rewritten_sites(), 0u);
 }
 
 // A pointer chase at kCode (`ld x5, 8(x5)`, `lw x6, 0(x5)`: addend-hint sites) summing the
