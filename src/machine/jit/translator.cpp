@@ -650,6 +650,8 @@ private:
     cur_sub().lookup_used = true;
     jmp(cur_sub().lookup, T_NEAR);
   }
+  // x0, or the decoder's discard register: a write nothing reads.
+  static bool discarded(unsigned rd) { return rd == 0 || rd >= kGuestRegisters; }
   void pc_plus(const Xbyak::Reg64& dst, const BlockOp& op, int64_t delta) {
     region_pc_plus(dst, cur_sub().delta + static_cast<int64_t>(op.offset) + delta);
   }
@@ -811,19 +813,22 @@ private:
       pc_plus(rax, op, op.imm);
       put(op.rd, rax);
       return;
-    case Op::Jal:
-      pc_plus(rax, op, op.length);
-      put(op.rd, rax);
+    case Op::Jal: // `j` (rd x0) links nothing: no return address to compute
+      if (!discarded(op.rd)) {
+        pc_plus(rax, op, op.length);
+        put(op.rd, rax);
+      }
       exit_static(static_cast<int64_t>(op.offset) + op.imm);
       return;
-    case Op::Jalr:
+    case Op::Jalr: // `ret` and `jr` (rd x0) link nothing
       get(rsi, op.rs1);
       add(rsi, static_cast<uint32_t>(static_cast<int32_t>(op.imm)));
       and_(rsi, -2);
-      pc_plus(rax, op, op.length);
-      put(op.rd, rax);
-      mov(rax, rsi);
-      exit_dynamic();
+      if (!discarded(op.rd)) {
+        pc_plus(rax, op, op.length);
+        put(op.rd, rax);
+      }
+      exit_dynamic(); // the target in rsi
       return;
     case Op::Beq: case Op::Bne: case Op::Blt: case Op::Bge: case Op::Bltu: case Op::Bgeu:
       return branch(op);
