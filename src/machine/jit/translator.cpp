@@ -69,6 +69,18 @@ void emit_tag_compare(Xbyak::CodeGenerator& g, const Xbyak::Reg64& scratch, unsi
   g.or_(scratch, 0xfff);
   g.cmp(scratch, tag);
 }
+// An index-hint site's hint load and the nop after it (BlockEmitter::tlb_lookup) are this many
+// bytes, the size of emit_entry_offset's code, into which MissThunks::rewrite_hint turns them.
+constexpr ptrdiff_t kDirectIndexBytes = 11;
+std::array<uint8_t, kDirectIndexBytes> direct_index_bytes() {
+  alignas(8) uint8_t code[16] = {};
+  Xbyak::CodeGenerator g(sizeof code, code);
+  emit_entry_offset(g, g.ecx);
+  if (g.getSize() != kDirectIndexBytes) throw Xbyak::Error(Xbyak::ERR_INTERNAL);
+  std::array<uint8_t, kDirectIndexBytes> bytes;
+  std::memcpy(bytes.data(), code, bytes.size());
+  return bytes;
+}
 
 constexpr unsigned kGuestRegisters = 32;
 
@@ -1369,25 +1381,12 @@ private:
       L(rehint);
       emit_entry_offset(*this, ecx);
       cmp(ecx, hint);
-      je(compare, T_NEAR);
+      je(compare);
       mov(hint, ecx);
       sub(budget, 1);
-      jnz(compare, T_NEAR);
-      // The site's 16 bytes from its start: the direct index, then the 5 bytes after the site
-      // as they are (one 8-byte and one 4-byte store of the writable view).
-      uint8_t bytes[12];
-      direct_index(bytes);
-      std::memcpy(bytes + kDirectIndexBytes, site + kDirectIndexBytes, sizeof bytes - kDirectIndexBytes);
-      uint64_t low;
-      uint32_t high;
-      std::memcpy(&low, bytes, 8);
-      std::memcpy(&high, bytes + 8, 4);
+      jnz(compare);
       mov(rax, reinterpret_cast<uint64_t>(site));
-      mov(rcx, low);
-      mov(qword[rax], rcx);
-      mov(dword[rax + 8], high);
-      add(qword[rbx + l_.rewritten_sites], 1);
-      emit_entry_offset(*this, ecx);
+      call_thunk(thunks_.rewrite_hint); // keeps every register but rax
       L(compare);
       emit_tag_compare(*this, rax, size, qword[rdx + rcx + table]);
       jne(miss, T_NEAR);
@@ -1438,17 +1437,6 @@ private:
       jmp(right, T_NEAR);
     });
     return rdi;
-  }
-
-  // `mov ecx, esi; shr ecx, kEntryShift; and ecx, kEntryMask` (the address's entry offset), the
-  // bytes an index-hint site's hint load and nop are rewritten into.
-  static constexpr ptrdiff_t kDirectIndexBytes = 11;
-  static void direct_index(uint8_t (&bytes)[12]) {
-    alignas(8) uint8_t code[16] = {};
-    Xbyak::CodeGenerator g(sizeof code, code);
-    emit_entry_offset(g, g.ecx);
-    if (g.getSize() != kDirectIndexBytes) throw Xbyak::Error(Xbyak::ERR_INTERNAL);
-    std::memcpy(bytes, code, kDirectIndexBytes);
   }
 
   // The 8 bytes of `mov rdi, [rdx + rcx + table + 8]` (the entry's addend), as a little-endian word.
@@ -1876,9 +1864,11 @@ public:
   const uint8_t* probe_store[4] = {};
   const uint8_t* count_limit = nullptr;
   const uint8_t* full_check = nullptr;
+  const uint8_t* rewrite_hint = nullptr;
   void emit() {
     emit_entry_and_exit();
     emit_checks();
+    emit_rewrite_hint();
     for (unsigned log = 0; log < 4; ++log) {
       for (unsigned sign = 0; sign < (log == 3 ? 1u : 2u); ++sign) load[log][sign] = emit_load(log, sign != 0);
       if (log == 3) load[3][1] = load[3][0]; // 8 bytes: nothing to extend
@@ -2019,6 +2009,25 @@ private:
     xor_(eax, eax);
     ret();
   }
+  // MissThunks::rewrite_hint. In: rax the site's address in the code cache's writable view.
+  // Writes the direct index over its hint load and nop with immediates only (the thread runs this,
+  // not the site, so the pieces need not land at once), counts it; keeps every register but rax.
+  void emit_rewrite_hint() {
+    align(16);
+    rewrite_hint = getCurr();
+    const auto bytes = direct_index_bytes();
+    uint32_t first, second;
+    uint16_t third;
+    std::memcpy(&first, bytes.data(), 4);
+    std::memcpy(&second, bytes.data() + 4, 4);
+    std::memcpy(&third, bytes.data() + 8, 2);
+    mov(dword[rax], first);
+    mov(dword[rax + 4], second);
+    mov(word[rax + 8], third);
+    mov(byte[rax + 10], bytes[10]);
+    add(qword[rbx + l_.rewritten_sites], 1);
+    ret();
+  }
   void emit_entry_and_exit() {
     Xbyak::Label mode;
     enter = getCurr();
@@ -2132,6 +2141,7 @@ void Translator::emit_stubs() {
   }
   thunks_.count_limit = code_.executable(stubs.count_limit);
   thunks_.full_check = code_.executable(stubs.full_check);
+  thunks_.rewrite_hint = code_.executable(stubs.rewrite_hint);
   code_.commit(stubs.getSize());
   stub_bytes_ = code_.used();
 }

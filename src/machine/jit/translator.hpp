@@ -68,6 +68,7 @@ struct MissThunks {
   const void* probe_store[4] = {};
   const void* count_limit = nullptr; // the per-block check's slow paths (StubEmitter::emit_checks)
   const void* full_check = nullptr;
+  const void* rewrite_hint = nullptr; // an index-hint site out of wrong hints (BlockEmitter::tlb_lookup)
 };
 
 class Translator final : public BlockRetireListener {
