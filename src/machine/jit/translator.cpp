@@ -290,6 +290,8 @@ public:
       // Internal edges (a loop's back edge among them) jump to `counted` when the block they
       // leave has the same count (block_retired_ already holds it: only exits from the block
       // change it), else to `body`.
+      if (falls_into_next_ && *falls_into_next_ != getSize()) throw Xbyak::Error(Xbyak::ERR_INTERNAL);
+      falls_into_next_.reset();
       L(subs_[k].body);
       mov(qword[rbx + l_.block_retired], static_cast<uint32_t>(block.count));
       L(subs_[k].counted);
@@ -621,6 +623,17 @@ private:
   Xbyak::Label& internal_entry(size_t k) {
     return subs_[k].block->count == cur_sub().block->count ? subs_[k].counted : subs_[k].body;
   }
+  // The jump to block k of the unit that ends the current block's code. emit() lays the blocks
+  // out in order, so when k is the next one its body follows: the code falls into it (a jump to
+  // the next instruction costs a taken branch; the body's count store it then runs is the value
+  // `counted` would have found there). emit() checks that nothing came after.
+  void jump_internal_last(size_t k) {
+    if (k == cur_ + 1) {
+      falls_into_next_ = getSize();
+      return;
+    }
+    jmp(internal_entry(k), T_NEAR);
+  }
   // exit_static after the per-block check passed. `prepared`: the registers are stored already
   // and rax holds the unit's entry pc (a branch leaving both ways shares that part).
   void exit_checked(int64_t delta, bool prepared = false) {
@@ -629,7 +642,7 @@ private:
     const bool page = in_page >= 0 && in_page < 4096;
     const uint64_t target = (s.block->paddr & ~uint64_t{0xfff}) + static_cast<uint64_t>(in_page);
     if (const auto k = internal_target(delta)) {
-      jmp(internal_entry(*k), T_NEAR);
+      jump_internal_last(*k);
       return;
     }
     if (prepared) {
@@ -1013,7 +1026,7 @@ private:
         mov(slot(r), rax);
       }
     }
-    jmp(internal_entry(join_index), T_NEAR);
+    jump_internal_last(join_index);
     const BlockOp* p = &op;
     later([this, p, side_index, join_index, &plain]() {
       L(plain);
@@ -1835,6 +1848,9 @@ private:
   std::deque<Sub> subs_;
   size_t cur_ = 0; // the block being emitted
   bool fs_known_dirty_ = false; // an earlier op of the block made sure FS is Dirty from here on
+  // Where the current block's code ended with a jump left out (jump_internal_last): the next
+  // block's code must start there.
+  std::optional<size_t> falls_into_next_;
   std::array<bool, kGuestRegisters> computed_{}; // written by an earlier inline op of the block, not a load
   const BlockOps* cur_ops_ = nullptr; // the ops of the block being emitted
   size_t cur_index_ = 0;                          // and the one being emitted now
