@@ -502,6 +502,7 @@ private:
       }
       if (!translated_inline(op.op)) continue;
       if (is_load(op.op) && op.rd != 0 && op.rd < kGuestRegisters) loaded_[op.rd] = true;
+      if (steps_pointer(op)) stepped_[op.rd] = true;
       if (reads_rs1(op.op) && op.rs1 != 0) ++uses[op.rs1];
       if (reads_rs2(op.op) && op.rs2 != 0) ++uses[op.rs2];
       if (writes_rd(op.op) && op.rd != 0 && op.rd < kGuestRegisters) {
@@ -1696,7 +1697,7 @@ private:
     Xbyak::Label& done = labels_.emplace_back();
     BlockOp span = first;
     span.imm = static_cast<int32_t>(g.lo); // a member's immediate: a 32-bit value
-    const Lookup how = loads && loaded_[first.rs1] ? Lookup::addend_hint : Lookup::direct;
+    const Lookup how = loads && chased(first.rs1) ? Lookup::addend_hint : Lookup::direct;
     const Xbyak::Reg64 a = tlb_lookup(span, loads ? Access::Load : Access::Store, static_cast<unsigned>(g.hi - g.lo), apart, how);
     for (size_t m = i; m < i + g.n; ++m) { // rsi: the span's first byte; a: its page's addend
       const BlockOp& op = ops[m];
@@ -1791,7 +1792,7 @@ private:
     // A table lookup (an address computed by this block) takes the index hint; a load through
     // a pointer that a load of the unit produced (a chase: list->next) the addend hint.
     const Lookup how = computed_[op.rs1]                  ? Lookup::index_hint
-                       : (op.rs1 != 0 && loaded_[op.rs1]) ? Lookup::addend_hint
+                       : chased(op.rs1)                   ? Lookup::addend_hint
                                                           : Lookup::direct;
     host_load(d, size, sign, tlb_lookup(op, Access::Load, size, miss, how), 0);
     L(done);
@@ -1845,6 +1846,16 @@ private:
   uint16_t* addend_budgets_; // Hart::jit_addend_budgets_
   const Hart& hart_; // its registers at translation time (a divisor to specialise for)
   std::array<bool, kGuestRegisters> loaded_{}; // the destination of an integer load somewhere in the unit
+  // Also moved by an add of an offset somewhere in the unit (p += stride: an induction pointer,
+  // loaded once before its loop), a stride no prediction of the last addend shortens.
+  std::array<bool, kGuestRegisters> stepped_{};
+  static bool steps_pointer(const BlockOp& op) {
+    if (op.rd == 0 || op.rd >= kGuestRegisters) return false;
+    if (op.op == Op::Addi) return op.imm != 0 && op.rs1 != 0; // not a move (`mv`, `li`)
+    return (op.op == Op::Add && op.rs1 != 0 && op.rs2 != 0) || op.op == Op::Sub;
+  }
+  // A load through rs1 takes the addend hint: a pointer a load of the unit produced (p = p->next).
+  bool chased(unsigned r) const { return r != 0 && r < kGuestRegisters && loaded_[r] && !stepped_[r]; }
   std::deque<Sub> subs_;
   size_t cur_ = 0; // the block being emitted
   bool fs_known_dirty_ = false; // an earlier op of the block made sure FS is Dirty from here on
