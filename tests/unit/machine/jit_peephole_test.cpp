@@ -98,6 +98,45 @@ TEST(JitPeephole, SignExtensionsKeptWhereTheUpperHalfIsSeen) {
   EXPECT_GT(h.jit_translated_blocks(), 0u);
 }
 
+// An int accumulator (`sum += v`: x10 written only by `li` and addw, read only by addw, mulw and
+// sw) keeps no sign extension inside its unit, and is extended wherever the unit stores it: at
+// the unit's exits and at a load and a store that fault every other time (the skipping handler
+// goes on). The sums
+// cross bit 31 at every step. Compared with the interpreter after every step at every budget.
+TEST(JitPeephole, IntAccumulatorIsExtendedWhereverItLeavesItsUnit) {
+  Trio trio([](Rig& rig) {
+    rig.put(kHandler, kSkippingHandler);
+    rig.put(kCode, {
+        addi(10, 0, -5),      // 0x00 li: the unit's entry writes the accumulator first
+        lw(14, 21, 0),        // 0x04 faults every other time
+        addw(10, 10, 14),     // 0x08
+        addw(10, 10, 7),      // 0x0c 0x7fff0001: bit 31 flips
+        mulw(15, 10, 10),     // 0x10 read as a word
+        sw(10, 21, 4),        // 0x14 stored as a word (faults with the load), read back below
+        xor_(21, 21, 26),     // 0x18 toggles the address between RAM and nothing
+        addi(11, 11, 1),      // 0x1c
+        bltu(11, 12, -0x1c),  // 0x20 -> 0x04
+        lw(16, 27, 4),        // 0x24 the last word stored
+        addi(11, 0, 0),       // 0x28
+        jal(0, -0x2c),        // 0x2c -> 0x00
+    });
+    const uint32_t value = 0x40000003;
+    ASSERT_TRUE(rig.bus.copy_to_ram(kRamBase + 0x10000, &value, 4));
+    rig.hart.reset(kCode);
+    rig.hart.set_csr(csr::kMtvec, kHandler);
+    rig.hart.set_x(7, 0x7fff0001);
+    rig.hart.set_x(21, kRamBase + 0x10000);
+    rig.hart.set_x(26, (kRamBase + 0x10000) ^ 0x40000000); // x21 ^ x26 = 0x40000000: unmapped
+    rig.hart.set_x(27, kRamBase + 0x10000);
+    rig.hart.set_x(12, 40);
+  });
+  trio.run(300, kBudgets);
+  const machine::Hart& h = trio.units.hart;
+  EXPECT_GT(h.x(29), 10u); // loads faulted
+  EXPECT_NE(h.x(16), 0u);  // a word was stored
+  EXPECT_GT(h.jit_translated_blocks(), 0u);
+}
+
 // Bit loops: `addi t, x, -1; and x, x, t` (one `blsr` on a host with BMI1, t computed beside),
 // with the and's operands in either order, and t read afterwards.
 TEST(JitPeephole, LowestSetBitClearedCountsBits) {
