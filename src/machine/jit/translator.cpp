@@ -519,59 +519,6 @@ private:
       if (next == pool.size() || uses[r] < 2) break; // one use is cheaper from memory
       host_[r] = pool[next++];
     }
-    find_narrow();
-  }
-  // The 32-bit word ops, whose result is sign-extended into rd.
-  static bool word_op(Op op) {
-    return op == Op::Addw || op == Op::Subw || op == Op::Mulw || op == Op::Addiw || op == Op::Slliw ||
-           op == Op::Srliw || op == Op::Sraiw || op == Op::Sllw || op == Op::Srlw || op == Op::Sraw;
-  }
-  // Registers with a host register whose every value in the unit is a 32-bit one sign-extended
-  // (what word ops, `li`, `lui` and the narrow loads write) and whose every reader is an inline
-  // ALU op that reads only its low half or an sb/sh/sw storing it (`sum += a[i] * b[j]` on
-  // ints: addw sum, sum, t; then sw sum), and that the unit's entry block writes so before
-  // anything could leave the unit (its entry value, any 64-bit one, is then never stored
-  // back). Inside the unit nothing sees their upper
-  // halves, so their word ops leave out the sign extension (a loop-carried one costs a cycle per
-  // iteration on the chain), and every store of them to x_[] (store_written: exits, a trap's
-  // sync) extends them first. Any other op naming one (a branch compares 64 bits, an address, a
-  // handler reading x_[]) rules it out.
-  void find_narrow() {
-    std::array<bool, kGuestRegisters> narrow{}, early{};
-    narrow.fill(true);
-    narrow[0] = false;
-    const OpHandler fall_through = fall_through_handler();
-    const auto rule_out = [&](unsigned r) {
-      if (r < kGuestRegisters) narrow[r] = false;
-    };
-    const auto int32_alu = [](const BlockOp& op) {
-      return word_op(op.op) || (op.op == Op::Addi && op.rs1 == 0) || op.op == Op::Lui;
-    };
-    const auto int32_load = [](Op op) {
-      return op == Op::Lb || op == Op::Lh || op == Op::Lw || op == Op::Lbu || op == Op::Lhu;
-    };
-    bool straight = true; // still in the entry block's leading pure ALU ops
-    for (const Sub& s : subs_)
-    for (const BlockOp& op : s.block->ops) {
-      if (&s != &subs_.front() || op.handler == fall_through || !pure_alu(op.op)) straight = false;
-      if (op.handler == fall_through) continue;
-      if (!translated_inline(op.op) || fp_inline(op.op) || fp_memory(op.op)) {
-        rule_out(op.rs1);
-        rule_out(op.rs2);
-        rule_out(op.rd);
-        continue;
-      }
-      const bool alu = pure_alu(op.op);
-      if (writes_rd(op.op) && op.rd < kGuestRegisters) {
-        if (!((alu && int32_alu(op)) || int32_load(op.op))) rule_out(op.rd);
-        else if (straight) early[op.rd] = true;
-      }
-      // sb/sh/sw store the low bytes (their slow paths take the value through get()).
-      const bool narrow_store = op.op == Op::Sb || op.op == Op::Sh || op.op == Op::Sw;
-      if (reads_rs1(op.op) && !(alu && reads_low32(op, 1))) rule_out(op.rs1);
-      if (reads_rs2(op.op) && !((alu && reads_low32(op, 2)) || narrow_store)) rule_out(op.rs2);
-    }
-    for (unsigned r = 1; r < kGuestRegisters; ++r) narrow_[r] = narrow[r] && early[r] && host_[r] && written_[r];
   }
   std::optional<Xbyak::Reg64> host(unsigned r) const {
     if (r >= kGuestRegisters) return std::nullopt;
@@ -583,7 +530,7 @@ private:
     if (r == 0)
       xor_(dst.cvt32(), dst.cvt32());
     else if (const auto h = host(r))
-      narrow_[r] ? movsxd(dst, h->cvt32()) : mov(dst, *h); // the architectural value
+      mov(dst, *h);
     else
       mov(dst, slot(r));
   }
@@ -602,10 +549,7 @@ private:
   void store_written(unsigned except = 0) {
     for (unsigned r = 1; r < kGuestRegisters; ++r)
       if (written_[r] && r != except)
-        if (const auto h = host(r)) {
-          if (narrow_[r]) movsxd(*h, h->cvt32()); // its architectural value (find_narrow)
-          mov(slot(r), *h);
-        }
+        if (const auto h = host(r)) mov(slot(r), *h);
   }
   // Out-of-line call with arguments already in rdi, rsi, rdx, rcx; guest registers in
   // caller-saved host registers are preserved around it.
@@ -1242,7 +1186,7 @@ private:
     const bool word = op.op == Op::Addw || op.op == Op::Subw || op.op == Op::Mulw || op.op == Op::Addiw ||
                       op.op == Op::Slliw || op.op == Op::Srliw || op.op == Op::Sraiw || op.op == Op::Sllw ||
                       op.op == Op::Srlw || op.op == Op::Sraw;
-    const bool sext_needed = !word || !(narrow_[op.rd] || upper_half_dead(op.rd));
+    const bool sext_needed = !word || !upper_half_dead(op.rd);
     const auto sext = [&](const Xbyak::Reg32& from) {
       if (sext_needed)
         movsxd(d, from);
@@ -1926,7 +1870,6 @@ private:
   std::array<std::optional<Xbyak::Reg64>, kGuestRegisters> host_{};
   std::array<std::optional<Xbyak::Reg64>, kGuestRegisters> renamed_{}; // if_convert's scratch copies
   std::array<bool, kGuestRegisters> written_{};
-  std::array<bool, kGuestRegisters> narrow_{}; // find_narrow
   Xbyak::Label link_stub_[2];
   size_t exit_sub_[2] = {}; // the block each patchable exit leaves from
   std::deque<Xbyak::Label> labels_; // of out-of-line paths (stable addresses)

@@ -99,10 +99,11 @@ TEST(JitPeephole, SignExtensionsKeptWhereTheUpperHalfIsSeen) {
 }
 
 // An int accumulator (`sum += v`: x10 written only by `li` and addw, read only by addw, mulw and
-// sw) keeps no sign extension inside its unit, and is extended wherever the unit stores it: at
-// the unit's exits and at a load and a store that fault every other time (the skipping handler
-// goes on). The sums
-// cross bit 31 at every step. Compared with the interpreter after every step at every budget.
+// sw), the case a unit could keep without its sign extension ("Loop-carried W ops" in
+// docs/jit.md): its value must be the sign-extended sum wherever the unit stores it, at its
+// exits and at a load and a store that fault every other time (the skipping handler goes on).
+// The sums cross bit 31 at every step. Compared with the interpreter after every step at every
+// budget.
 TEST(JitPeephole, IntAccumulatorIsExtendedWhereverItLeavesItsUnit) {
   Trio trio([](Rig& rig) {
     rig.put(kHandler, kSkippingHandler);
