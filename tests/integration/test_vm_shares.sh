@@ -39,12 +39,20 @@ print(" ".join(f"{vm['name']}={vm['cpu_seconds']:.3f}" for vm in vms), f"total={
 PY
 }
 check() { # dir python-condition message
-  python3 - "$1/state/stats.json" "$2" <<'PY' || fail "$3"
+  python3 - "$1/state/stats.json" "$2" <<'PY' || { explain "$1"; fail "$3"; }
 import json, sys
 cpu = {vm["name"]: vm["cpu_seconds"] for vm in json.load(open(sys.argv[1]))["vms"]}
 total = sum(cpu.values())
 sys.exit(0 if eval(sys.argv[2]) else 1)
 PY
+}
+explain() { # dir: each VM's state (and why it ended, if it did) and the end of the VMM's stderr
+  python3 - "$1/state/stats.json" <<'PY'
+import json, sys
+for vm in json.load(open(sys.argv[1]))["vms"]:
+    print(f"[test_vm_shares]   {vm['name']}: {vm['state']}", vm.get("reason", ""), f"(exit {vm['exit_code']})" if "exit_code" in vm else "")
+PY
+  tail -n 20 "$1/stderr" | sed 's/^/[test_vm_shares]   stderr: /'
 }
 
 d="$TEST_WORK/weights"; mkdir -p "$d"
