@@ -535,7 +535,7 @@ private:
       mov(dst, slot(r));
   }
   void put(unsigned r, const Xbyak::Reg64& src) {
-    if (r == 0 || r >= kGuestRegisters) return; // x0: the write is dropped
+    if (discarded(r)) return; // x0: the write is dropped
     if (const auto h = host(r))
       mov(*h, src);
     else
@@ -829,7 +829,7 @@ private:
       if (fence_orders_store_load(op.bits)) mfence();
       return;
     case Op::Lui: // a sign-extended 32-bit immediate: fits a mov to memory too
-      if (op.rd == 0 || op.rd >= kGuestRegisters) return;
+      if (discarded(op.rd)) return;
       if (const auto h = host(op.rd))
         mov(*h, static_cast<uint64_t>(op.imm));
       else
@@ -1161,7 +1161,7 @@ private:
   // reading operands straight from host registers or x_[]: `addi a0, a0, 1` is one `add`.
   // Semantics as riscv/integer_semantics.hpp (the differential tests hold them together).
   void alu(const BlockOp& op) {
-    if (op.rd == 0 || op.rd >= kGuestRegisters) return; // a write to x0: these ops have no other effect
+    if (discarded(op.rd)) return; // a write to x0: these ops have no other effect
     const auto hd = host(op.rd);
     const Xbyak::Reg64 d = hd ? *hd : rax;
     const auto imm32 = static_cast<uint32_t>(static_cast<int32_t>(op.imm)); // I-type: 12-bit, sign-extended
@@ -1850,7 +1850,7 @@ private:
   // loaded once before its loop), a stride no prediction of the last addend shortens.
   std::array<bool, kGuestRegisters> stepped_{};
   static bool steps_pointer(const BlockOp& op) {
-    if (op.rd == 0 || op.rd >= kGuestRegisters) return false;
+    if (discarded(op.rd)) return false;
     if (op.op == Op::Addi) return op.imm != 0 && op.rs1 != 0; // not a move (`mv`, `li`)
     return (op.op == Op::Add && op.rs1 != 0 && op.rs2 != 0) || op.op == Op::Sub;
   }
