@@ -268,6 +268,7 @@ void Hart::set_jit_region_blocks(unsigned n) {
 }
 uint64_t Hart::jit_region_blocks() const { return jit_ ? jit_->region_blocks() : 0; }
 uint64_t Hart::jit_if_conversions() const { return jit_ ? jit_->if_conversions() : 0; }
+uint64_t Hart::jit_failed_units() const { return jit_ ? jit_->failed_units() : 0; }
 
 uint64_t Hart::jit_translated_blocks() const { return jit_ ? jit_->translated_blocks() : 0; }
 uint64_t Hart::jit_linked_exits() const { return jit_ ? jit_->linked_exits() : 0; }

@@ -180,6 +180,8 @@ public:
   void set_jit_region_blocks(unsigned n);
   uint64_t jit_region_blocks() const;
   uint64_t jit_if_conversions() const;
+  // Units the JIT could not emit for a fault of its own (tests expect 0; docs/jit.md).
+  uint64_t jit_failed_units() const;
   size_t decoded_blocks() const { return blocks_.size(); }
 
   // Debugging (the gdb stub, machine/gdb; docs/gdb.md). Between run() calls only.

@@ -2362,9 +2362,17 @@ Block* Translator::translate(Block& entry) {
     ++translated_;
     region_blocks_ += region.size() - 1;
     if_conversions_ += emitter.if_conversions;
-  } catch (const Xbyak::Error&) {
-    // The cache is full (the only error a well-formed block can meet): start over.
-    drop_all_code();
+  } catch (const Xbyak::Error& error) {
+    if (static_cast<int>(error) == Xbyak::ERR_CODE_IS_TOO_BIG) {
+      // The cache is full (the only error a well-formed unit can meet): start over.
+      drop_all_code();
+      return nullptr;
+    }
+    // The emitter's own layout checks failed (a translator bug, never the guest's doing): the
+    // unit's bytes are not committed, and its entry stays with the interpreter, which runs the
+    // same semantics, until it is hot again. Counted, so tests see it rather than slowness.
+    ++failed_;
+    block.heat = entry.heat = 0; // the tenured copy, which lookups find from now on, and the original
     return nullptr;
   }
   return &block;

@@ -118,6 +118,9 @@ public:
   // Blocks translated into other blocks' units besides their own translation.
   uint64_t region_blocks() const { return region_blocks_; }
   uint64_t if_conversions() const { return if_conversions_; } // branches translated as one path
+  // Units the emitter gave up on because one of its own layout checks failed (a translator bug:
+  // tests expect 0); their blocks went on in the interpreter.
+  uint64_t failed_units() const { return failed_; }
   // At most this many blocks per unit (1: every block alone, as before units; for tests).
   void set_max_region_blocks(unsigned n) { max_region_blocks_ = std::clamp(n, 1u, kMaxRegionBlocks); }
   uint64_t linked_exits() const { return linked_; }
@@ -148,6 +151,7 @@ private:
   uint64_t linked_ = 0;
   uint64_t region_blocks_ = 0;
   uint64_t if_conversions_ = 0;
+  uint64_t failed_ = 0;
   unsigned next_hint_ = 0; // the next load/store site's slot in Hart::jit_hints_ (round robin)
   unsigned next_addend_ = 0; // the next pointer-chase site's slot in Hart::jit_addends_
   unsigned max_region_blocks_ = kMaxRegionBlocks;

@@ -526,6 +526,8 @@ StreamStats run_streams(uint64_t first_seed, unsigned programs, Mode mode, bool 
         return stats;
       }
     }
+    EXPECT_EQ(jit->hart.jit_failed_units(), 0u) << "seed " << seed << mode_name(mode)
+                                                 << ": the emitter's layout checks failed";
     translated += jit->hart.jit_translated_blocks();
   }
   return stats;
