@@ -82,6 +82,19 @@ std::array<uint8_t, kDirectIndexBytes> direct_index_bytes() {
   return bytes;
 }
 
+// The 8 bytes of `mov rdi, [rdx + rcx + entry's addend]` in the load table, into which
+// MissThunks::rewrite_addend turns an addend-hint site's prediction load (only loads take one).
+constexpr ptrdiff_t kDirectAddendBytes = 8;
+std::array<uint8_t, kDirectAddendBytes> direct_addend_bytes() {
+  alignas(8) uint8_t code[16] = {};
+  Xbyak::CodeGenerator g(sizeof code, code);
+  g.mov(g.rdi, g.qword[g.rdx + g.rcx + (table_offset(Access::Load) + 8)]);
+  if (g.getSize() != kDirectAddendBytes) throw Xbyak::Error(Xbyak::ERR_INTERNAL);
+  std::array<uint8_t, kDirectAddendBytes> bytes;
+  std::memcpy(bytes.data(), code, bytes.size());
+  return bytes;
+}
+
 constexpr unsigned kGuestRegisters = 32;
 
 // Wrong addend predictions a pointer-chase site may make before it looks its addend up directly.
@@ -1430,38 +1443,25 @@ private:
     addend_budgets_[k] = kAddendMisses;
     const auto slot = qword[rbx + l_.addends + static_cast<int32_t>(8 * k)];
     const auto budget = word[rbx + l_.addend_budgets + static_cast<int32_t>(2 * k)];
+    if (access != Access::Load) throw Xbyak::Error(Xbyak::ERR_INTERNAL); // the thunk's bytes
     uint8_t* const site = const_cast<uint8_t*>(getCurr()); // the writable view
     mov(rdi, slot);
-    if (getCurr() - site != 7) throw Xbyak::Error(Xbyak::ERR_INTERNAL);
-    nop(); // 8 bytes, the size of the direct load
-    const uint64_t direct = direct_addend_load(table);
+    nop(kDirectAddendBytes - (getCurr() - site));
+    if (getCurr() - site != kDirectAddendBytes) throw Xbyak::Error(Xbyak::ERR_INTERNAL);
     cmp(rdi, qword[rdx + rcx + (table + 8)]);
     jne(wrong, T_NEAR);
     L(right);
-    later([this, slot, budget, site, direct, table, &wrong, &right]() {
+    later([this, slot, budget, site, table, &wrong, &right]() {
       L(wrong);
       mov(rdi, qword[rdx + rcx + (table + 8)]);
       mov(slot, rdi);
       sub(budget, 1);
       jnz(right, T_NEAR);
       mov(rax, reinterpret_cast<uint64_t>(site));
-      mov(rcx, direct);
-      mov(qword[rax], rcx);
-      add(qword[rbx + l_.rewritten_sites], 1);
+      call_thunk(thunks_.rewrite_addend); // keeps every register but rax
       jmp(right, T_NEAR);
     });
     return rdi;
-  }
-
-  // The 8 bytes of `mov rdi, [rdx + rcx + table + 8]` (the entry's addend), as a little-endian word.
-  static uint64_t direct_addend_load(int32_t table) {
-    alignas(8) uint8_t bytes[16] = {};
-    Xbyak::CodeGenerator g(sizeof bytes, bytes);
-    g.mov(g.rdi, g.qword[g.rdx + g.rcx + (table + 8)]);
-    if (g.getSize() != 8) throw Xbyak::Error(Xbyak::ERR_INTERNAL);
-    uint64_t word;
-    std::memcpy(&word, bytes, 8);
-    return word;
   }
 
   // FLW/FLD/FSW/FSD: inline while mstatus.FS is Dirty and, with V=1 (a guest under hw mode),
@@ -1892,10 +1892,12 @@ public:
   const uint8_t* count_limit = nullptr;
   const uint8_t* full_check = nullptr;
   const uint8_t* rewrite_hint = nullptr;
+  const uint8_t* rewrite_addend = nullptr;
   void emit() {
     emit_entry_and_exit();
     emit_checks();
-    emit_rewrite_hint();
+    rewrite_hint = emit_rewrite(direct_index_bytes());
+    rewrite_addend = emit_rewrite(direct_addend_bytes());
     for (unsigned log = 0; log < 4; ++log) {
       for (unsigned sign = 0; sign < (log == 3 ? 1u : 2u); ++sign) load[log][sign] = emit_load(log, sign != 0);
       if (log == 3) load[3][1] = load[3][0]; // 8 bytes: nothing to extend
@@ -2036,24 +2038,30 @@ private:
     xor_(eax, eax);
     ret();
   }
-  // MissThunks::rewrite_hint. In: rax the site's address in the code cache's writable view.
-  // Writes the direct index over its hint load and nop with immediates only (the thread runs this,
-  // not the site, so the pieces need not land at once), counts it; keeps every register but rax.
-  void emit_rewrite_hint() {
+  // MissThunks::rewrite_hint and rewrite_addend. In: rax the site's address in the code cache's
+  // writable view. Writes `bytes` (the direct lookup) over its hint load and padding with
+  // immediates only (the thread runs this, not the site, so the pieces need not land at once),
+  // counts it; keeps every register but rax.
+  template <size_t N>
+  const uint8_t* emit_rewrite(const std::array<uint8_t, N>& bytes) {
     align(16);
-    rewrite_hint = getCurr();
-    const auto bytes = direct_index_bytes();
-    uint32_t first, second;
-    uint16_t third;
-    std::memcpy(&first, bytes.data(), 4);
-    std::memcpy(&second, bytes.data() + 4, 4);
-    std::memcpy(&third, bytes.data() + 8, 2);
-    mov(dword[rax], first);
-    mov(dword[rax + 4], second);
-    mov(word[rax + 8], third);
-    mov(byte[rax + 10], bytes[10]);
+    const uint8_t* const start = getCurr();
+    size_t i = 0;
+    for (; i + 4 <= N; i += 4) {
+      uint32_t piece;
+      std::memcpy(&piece, bytes.data() + i, 4);
+      mov(dword[rax + static_cast<int>(i)], piece);
+    }
+    if (i + 2 <= N) {
+      uint16_t piece;
+      std::memcpy(&piece, bytes.data() + i, 2);
+      mov(word[rax + static_cast<int>(i)], piece);
+      i += 2;
+    }
+    if (i < N) mov(byte[rax + static_cast<int>(i)], bytes[i]);
     add(qword[rbx + l_.rewritten_sites], 1);
     ret();
+    return start;
   }
   void emit_entry_and_exit() {
     Xbyak::Label mode;
@@ -2169,6 +2177,7 @@ void Translator::emit_stubs() {
   thunks_.count_limit = code_.executable(stubs.count_limit);
   thunks_.full_check = code_.executable(stubs.full_check);
   thunks_.rewrite_hint = code_.executable(stubs.rewrite_hint);
+  thunks_.rewrite_addend = code_.executable(stubs.rewrite_addend);
   code_.commit(stubs.getSize());
   stub_bytes_ = code_.used();
 }

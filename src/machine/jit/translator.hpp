@@ -69,6 +69,7 @@ struct MissThunks {
   const void* count_limit = nullptr; // the per-block check's slow paths (StubEmitter::emit_checks)
   const void* full_check = nullptr;
   const void* rewrite_hint = nullptr; // an index-hint site out of wrong hints (BlockEmitter::tlb_lookup)
+  const void* rewrite_addend = nullptr; // an addend-hint site out of wrong predictions (the same)
 };
 
 class Translator final : public BlockRetireListener {
