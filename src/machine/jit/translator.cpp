@@ -861,7 +861,7 @@ private:
       return;
     case Op::Jalr: // `ret` and `jr` (rd x0) link nothing
       get(rsi, op.rs1);
-      add(rsi, static_cast<uint32_t>(static_cast<int32_t>(op.imm)));
+      if (op.imm != 0) add(rsi, static_cast<uint32_t>(static_cast<int32_t>(op.imm)));
       and_(rsi, -2);
       if (!discarded(op.rd)) {
         pc_plus(rax, op, op.length);
