@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Debian's own riscv64 programs (Debian 13 "trixie": xz, zstd, bzip2, gzip, perl, python3.13,
-# their libraries and glibc, as Debian built them) in a Linux guest on QEMU and on Nimbus, the
-# machines taking turns: real programs nobody here wrote or compiled (docs/jit.md, "Debian's
-# programs"). Usage:
+# Debian's own riscv64 programs (Debian 13 "trixie": xz, zstd, bzip2, gzip, perl, openssl, lua5.4,
+# gawk, coreutils, sqlite3, python3.13, their libraries and glibc, as Debian built them) in a Linux
+# guest on QEMU and on Nimbus, the machines taking turns: real programs nobody here wrote or
+# compiled (docs/jit.md, "Debian's programs"). Usage:
 #   bench/debian-programs/run.sh [--debian-kernel] NIMBUS_BINARY... [-- ROUNDS]
 # Each boot runs bench/debian-programs/guest-run.sh: compression and decompression of a 3 MiB
 # tar of Python's standard library with each compressor at its default level (round trips
-# checked), a Perl word count over it, and Python byte-compiling its own library. Every step's
+# checked), a Perl word count over it, OpenSSL's digests, ciphers and RSA signatures, Lua, gawk,
+# coreutils' sort and SQLite on it or beside it, and Python byte-compiling its own library. Every step's
 # output is fingerprinted (md5) and must be the same on every machine, QEMU 7.2 the reference;
 # a difference fails the run. Prints each step's lowest guest seconds over the rounds (default
 # 2) and QEMU's ÷ each Nimbus's.
@@ -37,7 +38,9 @@ if [ ! -f "$NIMBUS_GUEST_KERNEL" ] || [ ! -f "$NIMBUS_GUEST_INITRD" ]; then gues
 suite=trixie
 # Every package the programs load, named (guest_fetch_debian_binaries does not follow Depends).
 packages=(libc6 libgcc-s1 libstdc++6 xz-utils liblzma5 zstd libzstd1 liblz4-1 libxxhash0 zlib1g bzip2
-          libbz2-1.0 gzip perl-base libcrypt1 python3.13-minimal libpython3.13-minimal libexpat1 libssl3t64)
+          libbz2-1.0 gzip perl-base libcrypt1 python3.13-minimal libpython3.13-minimal libexpat1 libssl3t64
+          openssl lua5.4 liblua5.4-0 gawk libmpfr6 libgmp10 libreadline8t64 libsigsegv2 libtinfo6 coreutils
+          libacl1 libattr1 libcap2 libselinux1 libpcre2-8-0 sqlite3 libsqlite3-0 libncursesw6)
 cache="$NIMBUS_CACHE/debian-programs"
 debs="$cache/debs-$suite-$(echo "${packages[*]}" | sha256sum | cut -c1-8)"
 if [ ! -f "$debs/versions" ]; then
