@@ -297,7 +297,7 @@ void Hart::run_translated(Block*& block, uint64_t steps, uint64_t budget, uint64
 bool Hart::fetch_address(uint64_t va, uint64_t& paddr) {
   TlbEntry& entry = tlb_.entry(fetch_context_, Access::Fetch, va);
   if (entry.maps(va)) {
-    paddr = entry.paddr_page | (va & 0xfff);
+    paddr = tlb_.details(entry).paddr_page | (va & 0xfff);
     return true;
   }
   if (const auto fault = translate(va, Access::Fetch, priv_, paddr, virt_)) {

@@ -169,8 +169,7 @@ void Hart::install_tlb(TlbEntry& entry, uint64_t vaddr, uint64_t paddr, Access a
   }
   entry.tag = TlbEntry::tag_of(vaddr);
   entry.addend = reinterpret_cast<uintptr_t>(host) - (vaddr & ~kPageMask);
-  entry.paddr_page = page;
-  entry.global = walked_global_;
+  tlb_.details(entry) = TlbEntryDetails{page, walked_global_};
   tlb_.note_installed(entry);
   if (walked_superpage_) tlb_.note_superpage(entry, vaddr, walked_superpage_shift_);
 }

@@ -10,6 +10,9 @@
 
 namespace nimbus::machine {
 
+// What a hit reads: 16 bytes, so the entries of the pages a loop touches take half the host
+// cache lines they took with the details beside them (the inline path's entry load missed the
+// host's L1 in gzip's match loop, docs/jit.md), and the JIT's index is a shift and a mask.
 struct TlbEntry {
   // The tag is the virtual page's address with the 12 offset bits set, so an all-zero entry (a
   // page of the table never written: ZeroPages) is invalid: no tag has them clear. (The JIT's
@@ -19,13 +22,15 @@ struct TlbEntry {
   bool maps(uint64_t vaddr) const { return tag == tag_of(vaddr); }
   uint64_t tag = kInvalidTag; // virtual page address | 0xfff
   uintptr_t addend = 0;       // host address - virtual address, for any address in the page
-  uint64_t paddr_page = 0;    // physical address of the page
+};
+static_assert(sizeof(TlbEntry) == 16);
+// What the VMM reads of an entry (fetches, flushes), in a parallel array (SoftTlb::details).
+struct TlbEntryDetails {
+  uint64_t paddr_page = 0; // physical address of the page
   // Not tied to one address space: from a global mapping (a PTE with G on the walk) or M-mode's
-  // own bare view. A change of address space (satp, SFENCE.VMA with an ASID) keeps it. Also
-  // makes entries 32 bytes: the JIT's index is a shift and a mask, no multiply.
+  // own bare view. A change of address space (satp, SFENCE.VMA with an ASID) keeps it.
   uint64_t global = 0;
 };
-static_assert(sizeof(TlbEntry) == 32);
 
 class SoftTlb {
 public:
@@ -33,9 +38,9 @@ public:
   // miss on most random accesses with 256, and Debian's xz (an 8 MiB dictionary and its match
   // finder's tables) spent 15 % of its host time in walks with 2048 and ran 12 % faster with
   // 4096 (QEMU sizes its TLB to the working set, up to far more). 8 contexts x 3 kinds x 4096 x
-  // 32 bytes = 3 MiB of address space per hart, in ZeroPages: host memory only for the 4 KiB
-  // pages of it that entries were installed in (the contexts a mode never uses, e.g. the guest
-  // ones outside hw mode, cost nothing; a process's data tables at most 256 KiB).
+  // (16 + 16) bytes = 3 MiB of address space per hart, in ZeroPages: host memory only for the
+  // 4 KiB pages of it that entries were installed in (the contexts a mode never uses, e.g. the
+  // guest ones outside hw mode, cost nothing; a process's data tables at most 256 KiB).
   static constexpr unsigned kEntries = 4096;
   // Bits of the filter of physical pages with entries (flush_physical_page): pages 128 MiB apart
   // share one.
@@ -72,6 +77,9 @@ public:
   // and base() is the pointer stored at base_slot() (generated code loads it from the hart).
   const TlbEntry* base() const { return entries_; }
   TlbEntry* const* base_slot() const { return &entries_; }
+  // The physical page and global bit of `e` (an entry of this TLB), set when it is installed.
+  TlbEntryDetails& details(const TlbEntry& e) { return details_[&e - entries_]; }
+  const TlbEntryDetails& details(const TlbEntry& e) const { return details_[&e - entries_]; }
 
   void flush() {
     for_each_used([](unsigned, unsigned) { return true; });
@@ -83,7 +91,7 @@ public:
   void note_installed(const TlbEntry& e) {
     const auto at = static_cast<size_t>(&e - base());
     used_ |= uint32_t{1} << static_cast<unsigned>(at / kEntries);
-    const auto filter_bit = page_filter_bit(e.paddr_page);
+    const auto filter_bit = page_filter_bit(details(e).paddr_page);
     page_filter_[at / kEntries % 3][filter_bit / 64] |= uint64_t{1} << (filter_bit % 64);
     Recent& r = recent_[at / kEntries];
     if (r.count < kRecent) r.index[r.count] = static_cast<uint16_t>(at % kEntries);
@@ -160,7 +168,7 @@ public:
       if (!(used_ & bit(c, static_cast<unsigned>(access)))) continue;
       const unsigned table = c * 3 + static_cast<unsigned>(access);
       const auto drop = [&](TlbEntry& e) {
-        if (e.tag != TlbEntry::kInvalidTag && e.paddr_page == paddr_page) e.tag = TlbEntry::kInvalidTag;
+        if (e.tag != TlbEntry::kInvalidTag && details(e).paddr_page == paddr_page) e.tag = TlbEntry::kInvalidTag;
       };
       const Recent& r = recent_[table];
       if (r.count <= kRecent) { // every live entry of the table is among the noted ones
@@ -253,7 +261,7 @@ private:
     Recent kept;
     const auto visit = [&](unsigned i) {
       if (t[i].tag == TlbEntry::kInvalidTag) return;
-      if (!keep_global || !t[i].global) {
+      if (!keep_global || !details(t[i]).global) {
         t[i].tag = TlbEntry::kInvalidTag;
         return;
       }
@@ -286,6 +294,8 @@ private:
 
   ZeroPages storage_{sizeof(TlbEntry) * kTables * kEntries};
   TlbEntry* const entries_ = static_cast<TlbEntry*>(storage_.data()); // all zeros: every entry invalid
+  ZeroPages details_storage_{sizeof(TlbEntryDetails) * kTables * kEntries};
+  TlbEntryDetails* const details_ = static_cast<TlbEntryDetails*>(details_storage_.data()); // entries_'s indices
   static_assert(kContexts * 3 <= 32, "used_ has a bit per (context, access) array");
   uint32_t used_ = 0; // (context * 3 + access) arrays that may hold a valid entry
   // Entries installed from superpages since the last flush of the host contexts (may repeat, may

@@ -40,10 +40,10 @@ template <typename T, typename M> int32_t offset_of(const T& object, const M& me
   return static_cast<int32_t>(reinterpret_cast<const char*>(&member) - reinterpret_cast<const char*>(&object));
 }
 
-static_assert(sizeof(TlbEntry) == 32, "the inline TLB path indexes 32-byte entries");
-// An entry's byte offset in its table: ((vaddr >> 12) & (kEntries - 1)) * 32, as one shift and mask.
-constexpr unsigned kEntryShift = 12 - 5;
-constexpr uint32_t kEntryMask = (SoftTlb::kEntries - 1) << 5;
+static_assert(sizeof(TlbEntry) == 16, "the inline TLB path indexes 16-byte entries");
+// An entry's byte offset in its table: ((vaddr >> 12) & (kEntries - 1)) * 16, as one shift and mask.
+constexpr unsigned kEntryShift = 12 - 4;
+constexpr uint32_t kEntryMask = (SoftTlb::kEntries - 1) << 4;
 static_assert(static_cast<unsigned>(Access::Load) == 1 && static_cast<unsigned>(Access::Store) == 2);
 
 // The byte offset of an access kind's table among a context's tables.

@@ -23,8 +23,7 @@ void install(SoftTlb& tlb, unsigned context, Access access, uint64_t vaddr, uint
   TlbEntry& e = tlb.entry(context, access, vaddr);
   e.tag = TlbEntry::tag_of(vaddr);
   e.addend = 0x1000;
-  e.paddr_page = paddr_page;
-  e.global = global;
+  tlb.details(e) = machine::TlbEntryDetails{paddr_page, global};
   tlb.note_installed(e);
 }
 
