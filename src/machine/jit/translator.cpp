@@ -139,6 +139,7 @@ bool single_precision(Op op) {
   switch (op) {
   case Op::FaddS: case Op::FsubS: case Op::FmulS: case Op::FdivS: case Op::FsqrtS:
   case Op::FsgnjS: case Op::FsgnjnS: case Op::FsgnjxS:
+  case Op::FmaddS: case Op::FmsubS: case Op::FnmsubS: case Op::FnmaddS:
     return true;
   default:
     return false;
@@ -147,9 +148,26 @@ bool single_precision(Op op) {
 
 bool fp_memory(Op op) { return op == Op::Flw || op == Op::Fld || op == Op::Fsw || op == Op::Fsd; }
 
+// The fused multiply-adds (R4 format: rs3 is the addend).
+bool fused(Op op) {
+  switch (op) {
+  case Op::FmaddD: case Op::FmsubD: case Op::FnmsubD: case Op::FnmaddD:
+  case Op::FmaddS: case Op::FmsubS: case Op::FnmsubS: case Op::FnmaddS:
+    return true;
+  default:
+    return false;
+  }
+}
+// The host's FMA3 (vfmadd and kin) rounds once, as RISC-V's fused ops do.
+bool host_has_fma() {
+  static const bool fma = Xbyak::util::Cpu().has(Xbyak::util::Cpu::tFMA) && Xbyak::util::Cpu().has(Xbyak::util::Cpu::tAVX);
+  return fma;
+}
+
 // FP ops with an inline SSE path (fp_inline_op), taken only where the host's result is the
 // RISC-V result; every other case calls the interpreter's handler.
 bool fp_inline(Op op) {
+  if (fused(op)) return host_has_fma();
   switch (op) {
   case Op::FaddD: case Op::FsubD: case Op::FmulD: case Op::FdivD: case Op::FsqrtD:
   case Op::FsgnjD: case Op::FsgnjnD: case Op::FsgnjxD: case Op::FmvXD: case Op::FmvDX:
@@ -170,6 +188,7 @@ bool fp_writes_x(Op op) { return op == Op::FmvXD || op == Op::FeqD || op == Op::
 // Rounding ops whose result can be inexact: the inline path needs round-to-nearest-even and
 // fflags.NX already set (then the only flag the host result can owe is NX: see fp_inline_op).
 bool fp_rounds_inexact(Op op) {
+  if (fused(op)) return true;
   switch (op) {
   case Op::FaddD: case Op::FsubD: case Op::FmulD: case Op::FdivD: case Op::FsqrtD: case Op::FcvtDL: case Op::FcvtDLu:
   case Op::FaddS: case Op::FsubS: case Op::FmulS: case Op::FdivS: case Op::FsqrtS:
@@ -1528,10 +1547,14 @@ private:
   //    gives a NaN, division by zero and overflow an infinity, so none of them gets here: the
   //    only flags left are Inexact (already set) and Underflow, which needs a result at or below
   //    the smallest normal. Zero results (whose sign depends on the mode) go to the handler too.
+  //  - the fused multiply-adds (FMA3, on a host that has it): the same conditions. The host
+  //    rounds once, as RISC-V does; every invalid case (inf * 0, inf - inf, and RISC-V's
+  //    inf * 0 + qNaN) gives a NaN, and a result above the smallest normal after rounding is not
+  //    tiny before it either (RISC-V detects tininess after rounding), so no Underflow is owed;
   //  - compares: the operands are ordered (a NaN may owe Invalid: handler);
   //  - FCVT.D.W/WU: always exact; FCVT.D.L/LU: NX set and RNE (the only flag is Inexact);
   //  - sign injection and moves: bit operations, no flags.
-  // Single precision (add/sub/mul/div/sqrt, sign injection) is the same with the single's
+  // Single precision (add/sub/mul/div/sqrt, the fused ops, sign injection) is the same with the single's
   // bounds, and only when every operand is NaN-boxed (otherwise it reads as the canonical NaN:
   // the handler); the SSE single op rounds once, to single, as RISC-V does, and the result is
   // NaN-boxed.
@@ -1558,6 +1581,10 @@ private:
         cmp(dword[rbx + l_.f + static_cast<int32_t>(8 * op.rs2 + 4)], -1);
         jne(slow, T_NEAR);
       }
+      if (fused(op.op) && op.rs3() != op.rs1 && op.rs3() != op.rs2) {
+        cmp(dword[rbx + l_.f + static_cast<int32_t>(8 * op.rs3() + 4)], -1);
+        jne(slow, T_NEAR);
+      }
     }
     const auto f32 = [&](unsigned r) { return dword[rbx + l_.f + static_cast<int32_t>(8 * r)]; };
     const auto store_boxed = [&]() { // eax: the single-precision result
@@ -1567,12 +1594,20 @@ private:
     };
     switch (op.op) {
     case Op::FaddS: case Op::FsubS: case Op::FmulS: case Op::FdivS: case Op::FsqrtS:
+    case Op::FmaddS: case Op::FmsubS: case Op::FnmsubS: case Op::FnmaddS:
       movss(xmm0, f32(op.rs1));
       if (op.op == Op::FaddS) addss(xmm0, f32(op.rs2));
       if (op.op == Op::FsubS) subss(xmm0, f32(op.rs2));
       if (op.op == Op::FmulS) mulss(xmm0, f32(op.rs2));
       if (op.op == Op::FdivS) divss(xmm0, f32(op.rs2));
       if (op.op == Op::FsqrtS) sqrtss(xmm0, xmm0);
+      if (fused(op.op)) { // xmm0 = rs2 * rs1 +- rs3, rounded once (the product is exact: any order)
+        movss(xmm1, f32(op.rs2));
+        if (op.op == Op::FmaddS) vfmadd213ss(xmm0, xmm1, f32(op.rs3()));
+        if (op.op == Op::FmsubS) vfmsub213ss(xmm0, xmm1, f32(op.rs3()));
+        if (op.op == Op::FnmsubS) vfnmadd213ss(xmm0, xmm1, f32(op.rs3())); // -(rs1 * rs2) + rs3
+        if (op.op == Op::FnmaddS) vfnmsub213ss(xmm0, xmm1, f32(op.rs3())); // -(rs1 * rs2) - rs3
+      }
       // As for doubles: finite and above the smallest normal, in 32 bits (the lea drops the sign).
       movd(eax, xmm0);
       lea(ecx, ptr[rax + rax]);
@@ -1592,12 +1627,20 @@ private:
       store_boxed();
       break;
     case Op::FaddD: case Op::FsubD: case Op::FmulD: case Op::FdivD: case Op::FsqrtD:
+    case Op::FmaddD: case Op::FmsubD: case Op::FnmsubD: case Op::FnmaddD:
       movsd(xmm0, f(op.rs1));
       if (op.op == Op::FaddD) addsd(xmm0, f(op.rs2));
       if (op.op == Op::FsubD) subsd(xmm0, f(op.rs2));
       if (op.op == Op::FmulD) mulsd(xmm0, f(op.rs2));
       if (op.op == Op::FdivD) divsd(xmm0, f(op.rs2));
       if (op.op == Op::FsqrtD) sqrtsd(xmm0, xmm0);
+      if (fused(op.op)) { // as for singles
+        movsd(xmm1, f(op.rs2));
+        if (op.op == Op::FmaddD) vfmadd213sd(xmm0, xmm1, f(op.rs3()));
+        if (op.op == Op::FmsubD) vfmsub213sd(xmm0, xmm1, f(op.rs3()));
+        if (op.op == Op::FnmsubD) vfnmadd213sd(xmm0, xmm1, f(op.rs3()));
+        if (op.op == Op::FnmaddD) vfnmsub213sd(xmm0, xmm1, f(op.rs3()));
+      }
       // Finite and above the smallest normal: 2|r| - 2(min normal + 1) < 2 inf - 2(min normal + 1).
       movq(rax, xmm0);
       lea(rcx, ptr[rax + rax]);

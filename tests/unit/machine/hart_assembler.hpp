@@ -116,6 +116,11 @@ constexpr uint32_t fsd(uint32_t rs2, uint32_t rs1, int32_t imm) { return s_type(
 constexpr uint32_t fp_op(uint32_t funct7, uint32_t rm, uint32_t rd, uint32_t rs1, uint32_t rs2) {
   return r_type(kOpFp, rd, rm, rs1, rs2, funct7);
 }
+// FMADD/FMSUB/FNMSUB/FNMADD (opcode kMadd, kMsub, kNmsub or kNmadd; fmt 0 single, 1 double): rs1 * rs2 +- rs3.
+constexpr uint32_t fused_op(uint32_t opcode, uint32_t fmt, uint32_t rm, uint32_t rd, uint32_t rs1, uint32_t rs2,
+                            uint32_t rs3) {
+  return r_type(opcode, rd, rm, rs1, rs2, rs3 << 2 | fmt);
+}
 constexpr uint32_t fadd_s(uint32_t rd, uint32_t a, uint32_t b, uint32_t rm = 7) { return fp_op(0x00, rm, rd, a, b); }
 constexpr uint32_t fadd_d(uint32_t rd, uint32_t a, uint32_t b, uint32_t rm = 7) { return fp_op(0x01, rm, rd, a, b); }
 constexpr uint32_t fsgnjn_d(uint32_t rd, uint32_t a, uint32_t b) { return fp_op(0x11, 1, rd, a, b); }

@@ -125,8 +125,11 @@ public:
     using namespace as;
     const uint32_t rd = pick(32), a = pick(32), b = pick(32);
     const uint32_t rm = pick(4) == 0 ? pick(8) : pick(2) ? 7 : 0;
+    const uint32_t fused = std::array<uint32_t, 4>{kMadd, kMsub, kNmsub, kNmadd}[pick(4)];
     if (pick(3) == 0) { // single precision
-      switch (pick(8)) {
+      switch (pick(10)) {
+      case 8: return fused_op(fused, 0, rm, rd, a, b, pick(32)); // FMADD.S and kin
+      case 9: return fused_op(fused, 0, rm, rd, a, b, rd);       // an accumulator
       case 0: return fp_op(0x00, rm, rd, a, b); // FADD.S
       case 1: return fp_op(0x04, rm, rd, a, b); // FSUB.S
       case 2: return fp_op(0x08, rm, rd, a, b); // FMUL.S
@@ -137,7 +140,10 @@ public:
       default: return fp_op(0x10, 0, rd, a, a); // FMV.S
       }
     }
-    switch (pick(14)) {
+    switch (pick(17)) {
+    case 14: return fused_op(fused, 1, rm, rd, a, b, pick(32)); // FMADD.D and kin
+    case 15: return fused_op(fused, 1, rm, rd, a, b, rd);       // an accumulator
+    case 16: return fused_op(fused, 1, rm, rd, a, a, b);        // a square plus: cancellation near b = -a^2
     case 0: return fp_op(0x01, rm, rd, a, b); // FADD.D
     case 1: return fp_op(0x05, rm, rd, a, b); // FSUB.D
     case 2: return fp_op(0x09, rm, rd, a, b); // FMUL.D
@@ -671,6 +677,75 @@ TEST(JitDifferential, UnsignedWordDivisionByTheTranslationTimeDivisor) {
 // (canonical NaN), NaNs, infinities, zeros, subnormals and the smallest normal, and results
 // that overflow, underflow or cancel. Each op's accrued flags are swapped out into an integer
 // register right after it, so every op's own flags are compared.
+// FMADD/FMSUB/FNMSUB/FNMADD in both precisions on triples of edge and moderate values, every
+// static rounding mode the inline path takes or leaves, and fflags with and without NX: the JIT's
+// FMA3 path where the host result is the RISC-V result, the handler elsewhere (NaNs, inf * 0, zeros
+// and tiny results, overflow, operands not NaN-boxed, other rounding modes), the same state.
+TEST(JitDifferential, FusedMultiplyAddMatchesInterpreter) {
+  using namespace as;
+  constexpr uint64_t kBox = 0xffffffff00000000ull;
+  std::vector<uint64_t> doubles = {0, 0x8000000000000000ull, 0x3ff0000000000000ull, 0xbff8000000000000ull,
+                                   0x0010000000000000ull, 0x000fffffffffffffull, 0x7ff0000000000000ull,
+                                   0xfff0000000000000ull, 0x7ff8000000000000ull, 0x7ff0000000000001ull,
+                                   0x7fefffffffffffffull, 0x2000000000000000ull, 0xc000000000000000ull};
+  std::vector<uint64_t> singles = {kBox | 0x00000000, kBox | 0x80000000, kBox | 0x3f800000, kBox | 0xbfc00000,
+                                   kBox | 0x00800000, kBox | 0x007fffff, kBox | 0x7f800000, kBox | 0xff800000,
+                                   kBox | 0x7fc00000, kBox | 0x7f800001, kBox | 0x7f7fffff, kBox | 0x1e3ce508,
+                                   0x000000003f800000ull}; // 1.0f not NaN-boxed: the canonical NaN
+  std::mt19937_64 rng(17);
+  for (int i = 0; i < 7; ++i) { // moderate numbers: the inline path's own cases
+    doubles.push_back((rng() & 1) << 63 | (1023 + rng() % 41 - 20) << 52 | (rng() >> 12));
+    singles.push_back(kBox | (rng() & 1) << 31 | (127 + rng() % 21 - 10) << 23 | (rng() & 0x7fffff));
+  }
+  // b = -a * c rounded: a * c + b cancels to a tiny or zero result (the handler's case).
+  doubles.push_back(0xbff0000000000001ull);
+  singles.push_back(kBox | 0xbf800001);
+  constexpr uint32_t kFlags = 1; // fflags, CSR 0x001
+  for (const uint32_t fmt : {0u, 1u}) {
+    const std::vector<uint64_t>& values = fmt == 0 ? singles : doubles;
+    for (const uint32_t rm : {0u, 1u, 7u}) {
+      // f(4+k) = f1 * f2 +- f3 by each variant, then x(16+k) = fflags, fflags = x12.
+      std::vector<uint32_t> program;
+      const uint32_t opcodes[] = {kMadd, kMsub, kNmsub, kNmadd};
+      for (uint32_t k = 0; k < 4; ++k) {
+        program.push_back(fused_op(opcodes[k], fmt, rm, 4 + k, 1, 2, 3));
+        program.push_back(csrrw(16 + k, kFlags, 12));
+      }
+      program.push_back(fused_op(kMadd, fmt, rm, 3, 1, 2, 3)); // an accumulator: rd = rs3
+      program.push_back(csrrw(20, kFlags, 12));
+      auto interp = std::make_unique<Rig>();
+      auto jit = std::make_unique<Rig>();
+      set_up(*interp, program, 3, Mode::machine); // seed 3: mstatus.FS Dirty
+      set_up(*jit, program, 3, Mode::machine);
+      jit->hart.set_jit(true, 1);
+      for (const uint32_t frm : {0u, 2u})
+        for (const uint64_t flags : {1ull, 0ull}) {
+          if (rm != 7 && frm != 0) continue; // frm matters for dynamic rounding only
+          for (const uint64_t a : values)
+            for (const uint64_t b : values)
+              for (size_t c = 0; c < values.size(); c += 2)
+                for (Rig* rig : {interp.get(), jit.get()}) {
+                  rig->hart.set_pc(kCode);
+                  rig->hart.set_csr(csr::kFcsr, frm << 5 | flags);
+                  rig->hart.set_x(12, flags);
+                  rig->hart.set_f(1, a);
+                  rig->hart.set_f(2, values[c]);
+                  rig->hart.set_f(3, b);
+                  rig->hart.run(program.size() + 1); // the program, then the closing self-loop once
+                  ASSERT_EQ(rig->hart.pc(), kCode + 4 * program.size());
+                  if (rig == jit.get()) {
+                    ASSERT_EQ(compare(interp->hart, jit->hart, interp->bus, jit->bus), "")
+                        << std::hex << "fmt " << fmt << " rm " << rm << " frm " << frm << " fflags " << flags
+                        << " a " << a << " b " << values[c] << " c " << b;
+                  }
+                }
+        }
+      EXPECT_GE(jit->hart.jit_translated_blocks(), 1u);
+      EXPECT_EQ(jit->hart.jit_failed_units(), 0u);
+    }
+  }
+}
+
 TEST(JitDifferential, SinglePrecisionMatchesInterpreter) {
   using namespace as;
   constexpr uint64_t kBox = 0xffffffff00000000ull;
