@@ -2,7 +2,8 @@
  * -ffp-contract=fast, so a * b + c becomes one fused multiply-add (fmadd.d, fmadd.s, fnmsub...),
  * unlike the guest benchmark suite, which is built with -ffp-contract=off for bit-identical
  * checksums on x86-64 (docs/jit.md, "Measured"). A matrix product, an n-body step (sqrt, divide),
- * a single-precision saxpy, a 2D stencil and Horner's polynomials. Built once per kernel
+ * a single-precision saxpy, a 2D stencil, Horner's polynomials, casts between double, float and
+ * integers, and single-precision clamping (compares). Built once per kernel
  * (-DONLY=index, -DREPS=repetitions) by run.sh, which compares the CPU seconds of whole runs; each
  * run also prints the kernel's mtime ticks and its result's bits (the same on every machine).
  * Links with the differential test programs' crt.S and link.ld (M-mode, bare, FS on). */
@@ -118,9 +119,41 @@ __attribute__((noipa)) static double k_horner(void) {
   return s;
 }
 
+/* Conversions as C casts make them: double to int (truncating), to float and back. */
+__attribute__((noipa)) static double k_convert(void) {
+  int64_t n = 0;
+  float f = 0;
+  double d = 0;
+  for (int i = 0; i < 400000; ++i) {
+    const double x = i * 0.37 + 0.5;
+    n += (int)x + (int64_t)(x * 3.0);
+    f += (float)x * 0.5f;
+    d += (double)((float)x);
+  }
+  return (double)n + f + d;
+}
+
+/* Single-precision compares: clamping, as image and signal code does. */
+static float px[4096] __attribute__((aligned(4096)));
+__attribute__((noipa)) static double k_clamp(void) {
+  for (int i = 0; i < 4096; ++i) px[i] = (float)((i * 37) % 512) - 128.0f;
+  float s = 0;
+  for (int r = 0; r < 200; ++r) {
+    const float lo = -100.0f + r * 0.01f, hi = 200.0f - r * 0.02f;
+    for (int i = 0; i < 4096; ++i) {
+      float v = px[i] * 1.01f;
+      if (v < lo) v = lo;
+      if (v > hi) v = hi;
+      s += (v > 0.0f ? v : 0.0f) - (v < 10.0f ? v : 10.0f);
+    }
+  }
+  return s;
+}
+
 typedef double (*kernel)(void);
 static const struct { const char *name; kernel k; } kernels[] = {
     {"matmul", k_matmul}, {"nbody", k_nbody}, {"saxpy", k_saxpy}, {"stencil", k_stencil}, {"horner", k_horner},
+    {"convert", k_convert}, {"clamp", k_clamp},
 };
 
 #ifndef ONLY

@@ -18,9 +18,9 @@ done
 [ ${#binaries[@]} -gt 0 ] || { echo "usage: run.sh NIMBUS_BINARY... [-- ROUNDS]" >&2; exit 2; }
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-names=(matmul nbody saxpy stencil horner)
+names=(matmul nbody saxpy stencil horner convert clamp)
 # Repetitions for runs of about 1-2 s on QEMU, so the machines' start-up is a few per cent.
-reps=(8 8 30 24 40)
+reps=(8 8 30 24 40 40 12)
 for k in "${!names[@]}"; do
   "${NIMBUS_CROSS:-riscv64-linux-gnu-}gcc" -DONLY="$k" -DREPS="${reps[$k]}" -O2 -fno-math-errno -march=rv64gc -mabi=lp64d \
     -mcmodel=medany -nostdlib -nostartfiles -static -no-pie -fno-pic -ffreestanding \

@@ -140,6 +140,7 @@ bool single_precision(Op op) {
   case Op::FaddS: case Op::FsubS: case Op::FmulS: case Op::FdivS: case Op::FsqrtS:
   case Op::FsgnjS: case Op::FsgnjnS: case Op::FsgnjxS:
   case Op::FmaddS: case Op::FmsubS: case Op::FnmsubS: case Op::FnmaddS:
+  case Op::FeqS: case Op::FltS: case Op::FleS:
     return true;
   default:
     return false;
@@ -175,6 +176,8 @@ bool fp_inline(Op op) {
   case Op::FcvtDW: case Op::FcvtDWu: case Op::FcvtDL: case Op::FcvtDLu:
   case Op::FaddS: case Op::FsubS: case Op::FmulS: case Op::FdivS: case Op::FsqrtS:
   case Op::FsgnjS: case Op::FsgnjnS: case Op::FsgnjxS:
+  case Op::FcvtWD: case Op::FcvtLD: case Op::FcvtSD: case Op::FcvtDS:
+  case Op::FeqS: case Op::FltS: case Op::FleS:
     return true;
   default:
     return false;
@@ -184,13 +187,19 @@ bool fp_inline(Op op) {
 bool fp_reads_x(Op op) {
   return op == Op::FmvDX || op == Op::FcvtDW || op == Op::FcvtDWu || op == Op::FcvtDL || op == Op::FcvtDLu;
 }
-bool fp_writes_x(Op op) { return op == Op::FmvXD || op == Op::FeqD || op == Op::FltD || op == Op::FleD; }
+bool fp_writes_x(Op op) {
+  return op == Op::FmvXD || op == Op::FeqD || op == Op::FltD || op == Op::FleD || op == Op::FcvtWD || op == Op::FcvtLD ||
+         op == Op::FeqS || op == Op::FltS || op == Op::FleS;
+}
+// FCVT.W.D and FCVT.L.D: a C cast rounds toward zero (a static RTZ), lrint() by the mode.
+bool fp_to_int(Op op) { return op == Op::FcvtWD || op == Op::FcvtLD; }
 // Rounding ops whose result can be inexact: the inline path needs round-to-nearest-even and
 // fflags.NX already set (then the only flag the host result can owe is NX: see fp_inline_op).
 bool fp_rounds_inexact(Op op) {
   if (fused(op)) return true;
   switch (op) {
   case Op::FaddD: case Op::FsubD: case Op::FmulD: case Op::FdivD: case Op::FsqrtD: case Op::FcvtDL: case Op::FcvtDLu:
+  case Op::FcvtWD: case Op::FcvtLD: case Op::FcvtSD:
   case Op::FaddS: case Op::FsubS: case Op::FmulS: case Op::FdivS: case Op::FsqrtS:
     return true;
   default:
@@ -1533,8 +1542,9 @@ private:
   // dynamic, checked at run time) for ops that round, any valid mode for exact conversions.
   static bool fp_inline_applies(const BlockOp& op, bool last) {
     if (last) return false;
+    if (fp_to_int(op.op)) return op.rm() <= 1 || op.rm() == 7; // RNE, RTZ; dynamic: RNE
     if (fp_rounds_inexact(op.op)) return op.rm() == 0 || op.rm() == 7;
-    if (op.op == Op::FcvtDW || op.op == Op::FcvtDWu) return op.rm() <= 4 || op.rm() == 7;
+    if (op.op == Op::FcvtDW || op.op == Op::FcvtDWu || op.op == Op::FcvtDS) return op.rm() <= 4 || op.rm() == 7;
     return true;
   }
 
@@ -1567,7 +1577,7 @@ private:
       test(byte[rbx + l_.fflags], riscv::fp::Inexact);
       jz(slow, T_NEAR);
     }
-    if (op.rm() == 7 && (fp_rounds_inexact(op.op) || op.op == Op::FcvtDW || op.op == Op::FcvtDWu)) {
+    if (op.rm() == 7 && (fp_rounds_inexact(op.op) || op.op == Op::FcvtDW || op.op == Op::FcvtDWu || op.op == Op::FcvtDS)) {
       cmp(byte[rbx + l_.frm], fp_rounds_inexact(op.op) ? 0 : 4); // RNE; any valid mode
       if (fp_rounds_inexact(op.op))
         jne(slow, T_NEAR);
@@ -1672,14 +1682,64 @@ private:
       mov(f(op.rd), rax);
       break;
     case Op::FeqD: case Op::FltD: case Op::FleD:
-      movsd(xmm0, f(op.rs1));
-      ucomisd(xmm0, f(op.rs2));
+    case Op::FeqS: case Op::FltS: case Op::FleS: // singles: both operands NaN-boxed (checked above)
+      if (single_precision(op.op)) {
+        movss(xmm0, f32(op.rs1));
+        ucomiss(xmm0, f32(op.rs2));
+      } else {
+        movsd(xmm0, f(op.rs1));
+        ucomisd(xmm0, f(op.rs2));
+      }
       jp(slow, T_NEAR); // unordered
-      if (op.op == Op::FeqD) sete(al);
-      if (op.op == Op::FltD) setb(al);
-      if (op.op == Op::FleD) setbe(al);
+      if (op.op == Op::FeqD || op.op == Op::FeqS) sete(al);
+      if (op.op == Op::FltD || op.op == Op::FltS) setb(al);
+      if (op.op == Op::FleD || op.op == Op::FleS) setbe(al);
       movzx(eax, al);
       put(op.rd, rax);
+      break;
+    case Op::FcvtWD: case Op::FcvtLD: {
+      // cvt(t)sd2si gives the "integer indefinite" (the sign bit alone) for a NaN or an operand
+      // out of range, which owe Invalid: the handler (with an operand that converts to exactly
+      // that value, which it gets right too). In range, the result is RISC-V's, and Inexact, the
+      // only flag it can owe, is set already.
+      const bool word = op.op == Op::FcvtWD;
+      const Xbyak::Reg64 r = rax;
+      if (op.rm() == 1) {
+        if (word) cvttsd2si(r.cvt32(), f(op.rs1)); else cvttsd2si(r, f(op.rs1));
+      } else { // RNE (static, or dynamic with frm checked above): MXCSR's mode
+        if (word) cvtsd2si(r.cvt32(), f(op.rs1)); else cvtsd2si(r, f(op.rs1));
+      }
+      if (word) {
+        cmp(eax, 0x80000000u);
+        je(slow, T_NEAR);
+        movsxd(rax, eax);
+      } else {
+        mov(rcx, 0x8000000000000000ull);
+        cmp(rax, rcx);
+        je(slow, T_NEAR);
+      }
+      put(op.rd, rax);
+      break;
+    }
+    case Op::FcvtSD: // rounds: as FADD.S (NX set, RNE, a finite single above the smallest normal)
+      cvtsd2ss(xmm0, f(op.rs1));
+      movd(eax, xmm0);
+      lea(ecx, ptr[rax + rax]);
+      sub(ecx, (kMinNormal32 + 1) << 1);
+      cmp(ecx, (kInfinity32 << 1) - ((kMinNormal32 + 1) << 1));
+      jae(slow, T_NEAR);
+      store_boxed();
+      break;
+    case Op::FcvtDS: // exact, no flag, unless a NaN (canonical result, Invalid if signaling) or
+                     // an operand not NaN-boxed (the canonical NaN): the handler
+      cmp(dword[rbx + l_.f + static_cast<int32_t>(8 * op.rs1 + 4)], -1);
+      jne(slow, T_NEAR);
+      mov(eax, f32(op.rs1));
+      and_(eax, 0x7fffffffu);
+      cmp(eax, kInfinity32);
+      ja(slow, T_NEAR);
+      cvtss2sd(xmm0, f32(op.rs1));
+      movsd(f(op.rd), xmm0);
       break;
     default: // FCVT.D.W, .WU, .L, .LU
       get(rax, op.rs1);

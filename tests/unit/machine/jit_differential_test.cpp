@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <string>
@@ -135,12 +136,12 @@ public:
       case 2: return fp_op(0x08, rm, rd, a, b); // FMUL.S
       case 3: return fp_op(0x0c, rm, rd, a, b); // FDIV.S
       case 4: return fp_op(0x2c, rm, rd, a, 0); // FSQRT.S
-      case 5: return fp_op(0x10, pick(3), rd, a, b); // FSGNJ(N/X).S
+      case 5: return pick(2) ? fp_op(0x10, pick(3), rd, a, b) : fp_op(0x50, pick(3), dest(), a, b); // FSGNJ(N/X).S, FLE/FLT/FEQ.S
       case 6: return fp_op(0x08, rm, rd, a, a); // squaring: over- and underflows
       default: return fp_op(0x10, 0, rd, a, a); // FMV.S
       }
     }
-    switch (pick(17)) {
+    switch (pick(18)) {
     case 14: return fused_op(fused, 1, rm, rd, a, b, pick(32)); // FMADD.D and kin
     case 15: return fused_op(fused, 1, rm, rd, a, b, rd);       // an accumulator
     case 16: return fused_op(fused, 1, rm, rd, a, a, b);        // a square plus: cancellation near b = -a^2
@@ -154,7 +155,9 @@ public:
     case 7: return fp_op(0x79, 0, rd, source(), 0); // FMV.D.X
     case 8: return fp_op(0x51, pick(3), dest(), a, b); // FLE/FLT/FEQ.D
     case 9: return fp_op(0x51, pick(3), dest(), a, a); // the same operand: equal unless NaN
-    case 10: return fp_op(0x69, rm, rd, source(), pick(4)); // FCVT.D.W/WU/L/LU
+    case 10: return pick(2) ? fp_op(0x69, rm, rd, source(), pick(4)) // FCVT.D.W/WU/L/LU
+                            : fp_op(0x61, pick(2) ? 1 : rm, dest(), a, pick(2) * 2); // FCVT.W/L.D (casts: RTZ)
+    case 13: return pick(2) ? fp_op(0x20, rm, rd, a, 1) : fp_op(0x21, rm, rd, a, 0); // FCVT.S.D, FCVT.D.S
     case 11: return fp_op(0x01, rm, rd, a, a); // doubling: overflows near the top
     case 12: return fp_op(0x09, rm, rd, a, a); // squaring: over- and underflows
     default: return fp_op(0x05, rm, rd, a, a); // x - x: an exact zero (or NaN)
@@ -746,6 +749,65 @@ TEST(JitDifferential, FusedMultiplyAddMatchesInterpreter) {
   }
 }
 
+// FCVT.W.D, FCVT.L.D (C's truncating casts, and by the mode), FCVT.S.D and FCVT.D.S on edge and
+// moderate values: ties, the integer ranges' ends and beyond, NaNs, infinities, subnormals,
+// singles' overflow and underflow, operands not NaN-boxed; static RNE and RTZ and dynamic
+// rounding; fflags with and without NX. The JIT's inline path or the handler, the same state.
+TEST(JitDifferential, ConversionsMatchInterpreter) {
+  using namespace as;
+  constexpr uint64_t kBox = 0xffffffff00000000ull;
+  const auto bits = [](double d) { uint64_t u; std::memcpy(&u, &d, 8); return u; };
+  std::vector<uint64_t> values;
+  for (const double d : {0.0, -0.0, 0.5, -0.5, 1.5, 2.5, -2.5, 3.7, -3.7, 2147483647.0, 2147483647.5, 2147483648.0,
+                         -2147483648.0, -2147483648.5, -2147483649.0, 9.2233720368547748e18, 9.2233720368547758e18,
+                         -9.2233720368547758e18, -9.2233720368547779e18, 1e300, -1e300, 3.4028235677973366e38,
+                         3.5e38, 1.1754943508222875e-38, 1.17549e-38, 1e-40, 1e-46, 123456.789, -0.000123})
+    values.push_back(bits(d));
+  for (const uint64_t special : {0x7ff0000000000000ull, 0xfff0000000000000ull, 0x7ff8000000000000ull,
+                                 0x7ff0000000000001ull, 0x0000000000000001ull, 0x0010000000000000ull})
+    values.push_back(special);
+  for (const uint32_t single : {0x3fc00000u, 0xc0200000u, 0x7f800000u, 0x7fc00000u, 0x7f800001u, 0x00000001u,
+                                0x80800000u, 0x4b000001u})
+    values.push_back(kBox | single);
+  values.push_back(0x000000003f800000ull); // 1.0f not NaN-boxed
+  std::mt19937_64 rng(23);
+  for (int i = 0; i < 8; ++i) values.push_back((rng() & 1) << 63 | (1023 + rng() % 70 - 10) << 52 | (rng() >> 12));
+  constexpr uint32_t kFlags = 1; // fflags, CSR 0x001
+  for (const uint32_t rm : {0u, 1u, 7u}) {
+    std::vector<uint32_t> program = {
+        fp_op(0x61, rm, 20, 1, 0), csrrw(16, kFlags, 12), // FCVT.W.D x20, f1
+        fp_op(0x61, rm, 21, 1, 2), csrrw(17, kFlags, 12), // FCVT.L.D x21, f1
+        fp_op(0x20, rm, 4, 1, 1),  csrrw(18, kFlags, 12), // FCVT.S.D f4, f1
+        fp_op(0x21, rm, 5, 1, 0),  csrrw(19, kFlags, 12), // FCVT.D.S f5, f1
+        fp_op(0x21, rm, 6, 4, 0),  csrrw(22, kFlags, 12), // FCVT.D.S f6, f4 (the single just made)
+    };
+    auto interp = std::make_unique<Rig>();
+    auto jit = std::make_unique<Rig>();
+    set_up(*interp, program, 3, Mode::machine); // seed 3: mstatus.FS Dirty
+    set_up(*jit, program, 3, Mode::machine);
+    jit->hart.set_jit(true, 1);
+    for (const uint32_t frm : {0u, 1u, 3u})
+      for (const uint64_t flags : {1ull, 0ull, 0x10ull}) {
+        if (rm != 7 && frm != 0) continue; // frm matters for dynamic rounding only
+        for (const uint64_t a : values)
+          for (Rig* rig : {interp.get(), jit.get()}) {
+            rig->hart.set_pc(kCode);
+            rig->hart.set_csr(csr::kFcsr, frm << 5 | flags);
+            rig->hart.set_x(12, flags);
+            rig->hart.set_f(1, a);
+            rig->hart.run(program.size() + 1); // the program, then the closing self-loop once
+            ASSERT_EQ(rig->hart.pc(), kCode + 4 * program.size());
+            if (rig == jit.get()) {
+              ASSERT_EQ(compare(interp->hart, jit->hart, interp->bus, jit->bus), "")
+                  << std::hex << "rm " << rm << " frm " << frm << " fflags " << flags << " a " << a;
+            }
+          }
+      }
+    EXPECT_GE(jit->hart.jit_translated_blocks(), 1u);
+    EXPECT_EQ(jit->hart.jit_failed_units(), 0u);
+  }
+}
+
 TEST(JitDifferential, SinglePrecisionMatchesInterpreter) {
   using namespace as;
   constexpr uint64_t kBox = 0xffffffff00000000ull;
@@ -765,16 +827,17 @@ TEST(JitDifferential, SinglePrecisionMatchesInterpreter) {
   }
   constexpr uint32_t kFlags = 1; // fflags, CSR 0x001
   for (const uint32_t rm : {0u, 1u, 2u, 3u, 4u, 7u}) {
-    // op f(3+k), f1, f2 then x(20+k) = fflags, fflags = x12: each op starts from the same flags.
+    // each op, then x(16+k) (x3 for the last) = fflags, fflags = x12: each starts from the same flags.
     std::vector<uint32_t> program;
     const uint32_t ops[] = {fp_op(0x00, rm, 3, 1, 2),  fp_op(0x04, rm, 4, 1, 2), fp_op(0x08, rm, 5, 1, 2),
                             fp_op(0x0c, rm, 6, 1, 2),  fp_op(0x2c, rm, 7, 1, 0), fp_op(0x10, 0, 8, 1, 2),
                             fp_op(0x10, 1, 9, 1, 2),   fp_op(0x10, 2, 10, 1, 2), fp_op(0x10, 0, 11, 2, 2),
                             fp_op(0x00, rm, 12, 1, 1), fp_op(0x08, rm, 13, 2, 2), fp_op(0x04, rm, 14, 2, 2),
-                            fp_op(0x00, rm, 1, 1, 2)};
+                            fp_op(0x50, 0, 5, 1, 2),   fp_op(0x50, 1, 6, 1, 2),  fp_op(0x50, 2, 7, 1, 2), // FLE/FLT/FEQ.S
+                            fp_op(0x50, 2, 8, 2, 2),   fp_op(0x00, rm, 1, 1, 2)};
     for (size_t k = 0; k < sizeof ops / sizeof ops[0]; ++k) {
       program.push_back(ops[k]);
-      program.push_back(csrrw(static_cast<uint32_t>(16 + k), kFlags, 12));
+      program.push_back(csrrw(static_cast<uint32_t>(k < 16 ? 16 + k : k - 13), kFlags, 12)); // x16-x31, x3
     }
     auto interp = std::make_unique<Rig>();
     auto jit = std::make_unique<Rig>();
