@@ -178,6 +178,7 @@ bool fp_inline(Op op) {
   case Op::FsgnjS: case Op::FsgnjnS: case Op::FsgnjxS:
   case Op::FcvtWD: case Op::FcvtLD: case Op::FcvtSD: case Op::FcvtDS:
   case Op::FeqS: case Op::FltS: case Op::FleS:
+  case Op::FcvtWS: case Op::FcvtLS: case Op::FcvtSW: case Op::FcvtSL: case Op::FmvXW: case Op::FmvWX:
     return true;
   default:
     return false;
@@ -185,21 +186,22 @@ bool fp_inline(Op op) {
 }
 // The integer registers an inline FP op reads (rs1) or writes (rd).
 bool fp_reads_x(Op op) {
-  return op == Op::FmvDX || op == Op::FcvtDW || op == Op::FcvtDWu || op == Op::FcvtDL || op == Op::FcvtDLu;
+  return op == Op::FmvDX || op == Op::FcvtDW || op == Op::FcvtDWu || op == Op::FcvtDL || op == Op::FcvtDLu ||
+         op == Op::FmvWX || op == Op::FcvtSW || op == Op::FcvtSL;
 }
 bool fp_writes_x(Op op) {
   return op == Op::FmvXD || op == Op::FeqD || op == Op::FltD || op == Op::FleD || op == Op::FcvtWD || op == Op::FcvtLD ||
-         op == Op::FeqS || op == Op::FltS || op == Op::FleS;
+         op == Op::FeqS || op == Op::FltS || op == Op::FleS || op == Op::FcvtWS || op == Op::FcvtLS || op == Op::FmvXW;
 }
-// FCVT.W.D and FCVT.L.D: a C cast rounds toward zero (a static RTZ), lrint() by the mode.
-bool fp_to_int(Op op) { return op == Op::FcvtWD || op == Op::FcvtLD; }
+// FCVT.W/L.D and .S: a C cast rounds toward zero (a static RTZ), lrint() by the mode.
+bool fp_to_int(Op op) { return op == Op::FcvtWD || op == Op::FcvtLD || op == Op::FcvtWS || op == Op::FcvtLS; }
 // Rounding ops whose result can be inexact: the inline path needs round-to-nearest-even and
 // fflags.NX already set (then the only flag the host result can owe is NX: see fp_inline_op).
 bool fp_rounds_inexact(Op op) {
   if (fused(op)) return true;
   switch (op) {
   case Op::FaddD: case Op::FsubD: case Op::FmulD: case Op::FdivD: case Op::FsqrtD: case Op::FcvtDL: case Op::FcvtDLu:
-  case Op::FcvtWD: case Op::FcvtLD: case Op::FcvtSD:
+  case Op::FcvtWD: case Op::FcvtLD: case Op::FcvtSD: case Op::FcvtWS: case Op::FcvtLS: case Op::FcvtSW: case Op::FcvtSL:
   case Op::FaddS: case Op::FsubS: case Op::FmulS: case Op::FdivS: case Op::FsqrtS:
     return true;
   default:
@@ -209,7 +211,7 @@ bool fp_rounds_inexact(Op op) {
 // After the op, on every path that continues the block, mstatus.FS (and vsstatus.FS with V=1) is
 // Dirty: the inline path required it, and the handler marks it (or trapped, leaving the block).
 bool fp_leaves_fs_dirty(Op op) {
-  return (fp_inline(op) && op != Op::FmvXD) || op == Op::Flw || op == Op::Fld;
+  return (fp_inline(op) && op != Op::FmvXD && op != Op::FmvXW) || op == Op::Flw || op == Op::Fld;
 }
 
 bool reads_rs1(Op op) { return op != Op::Lui && op != Op::Auipc && op != Op::Jal && op != Op::Fence; }
@@ -1697,14 +1699,23 @@ private:
       movzx(eax, al);
       put(op.rd, rax);
       break;
-    case Op::FcvtWD: case Op::FcvtLD: {
+    case Op::FcvtWD: case Op::FcvtLD: case Op::FcvtWS: case Op::FcvtLS: {
       // cvt(t)sd2si gives the "integer indefinite" (the sign bit alone) for a NaN or an operand
       // out of range, which owe Invalid: the handler (with an operand that converts to exactly
       // that value, which it gets right too). In range, the result is RISC-V's, and Inexact, the
-      // only flag it can owe, is set already.
-      const bool word = op.op == Op::FcvtWD;
+      // only flag it can owe, is set already. A single operand not NaN-boxed: the handler.
+      const bool word = op.op == Op::FcvtWD || op.op == Op::FcvtWS;
+      const bool single = op.op == Op::FcvtWS || op.op == Op::FcvtLS;
       const Xbyak::Reg64 r = rax;
-      if (op.rm() == 1) {
+      if (single) {
+        cmp(dword[rbx + l_.f + static_cast<int32_t>(8 * op.rs1 + 4)], -1);
+        jne(slow, T_NEAR);
+        if (op.rm() == 1) {
+          if (word) cvttss2si(r.cvt32(), f32(op.rs1)); else cvttss2si(r, f32(op.rs1));
+        } else {
+          if (word) cvtss2si(r.cvt32(), f32(op.rs1)); else cvtss2si(r, f32(op.rs1));
+        }
+      } else if (op.rm() == 1) {
         if (word) cvttsd2si(r.cvt32(), f(op.rs1)); else cvttsd2si(r, f(op.rs1));
       } else { // RNE (static, or dynamic with frm checked above): MXCSR's mode
         if (word) cvtsd2si(r.cvt32(), f(op.rs1)); else cvtsd2si(r, f(op.rs1));
@@ -1721,6 +1732,22 @@ private:
       put(op.rd, rax);
       break;
     }
+    case Op::FcvtSW: case Op::FcvtSL: // rounds above 2^24 (NX set, RNE); never overflows or underflows
+      get(rax, op.rs1);
+      pxor(xmm0, xmm0);
+      if (op.op == Op::FcvtSW) cvtsi2ss(xmm0, eax); else cvtsi2ss(xmm0, rax);
+      movd(eax, xmm0); // a 32-bit write: the upper half cleared for the box
+      store_boxed();
+      break;
+    case Op::FmvXW: // the low 32 bits, sign-extended; no flags, FS untouched
+      movsxd(rax, f32(op.rs1));
+      put(op.rd, rax);
+      break;
+    case Op::FmvWX: // NaN-boxed
+      get(rax, op.rs1);
+      mov(eax, eax);
+      store_boxed();
+      break;
     case Op::FcvtSD: // rounds: as FADD.S (NX set, RNE, a finite single above the smallest normal)
       cvtsd2ss(xmm0, f(op.rs1));
       movd(eax, xmm0);

@@ -128,7 +128,7 @@ public:
     const uint32_t rm = pick(4) == 0 ? pick(8) : pick(2) ? 7 : 0;
     const uint32_t fused = std::array<uint32_t, 4>{kMadd, kMsub, kNmsub, kNmadd}[pick(4)];
     if (pick(3) == 0) { // single precision
-      switch (pick(10)) {
+      switch (pick(12)) {
       case 8: return fused_op(fused, 0, rm, rd, a, b, pick(32)); // FMADD.S and kin
       case 9: return fused_op(fused, 0, rm, rd, a, b, rd);       // an accumulator
       case 0: return fp_op(0x00, rm, rd, a, b); // FADD.S
@@ -137,6 +137,9 @@ public:
       case 3: return fp_op(0x0c, rm, rd, a, b); // FDIV.S
       case 4: return fp_op(0x2c, rm, rd, a, 0); // FSQRT.S
       case 5: return pick(2) ? fp_op(0x10, pick(3), rd, a, b) : fp_op(0x50, pick(3), dest(), a, b); // FSGNJ(N/X).S, FLE/FLT/FEQ.S
+      case 10: return pick(2) ? fp_op(0x60, pick(2) ? 1 : rm, dest(), a, pick(2) * 2)  // FCVT.W/L.S
+                              : fp_op(0x68, rm, rd, source(), pick(2) * 2);          // FCVT.S.W/L
+      case 11: return pick(2) ? fp_op(0x70, 0, dest(), a, 0) : fp_op(0x78, 0, rd, source(), 0); // FMV.X.W, FMV.W.X
       case 6: return fp_op(0x08, rm, rd, a, a); // squaring: over- and underflows
       default: return fp_op(0x10, 0, rd, a, a); // FMV.S
       }
@@ -749,7 +752,8 @@ TEST(JitDifferential, FusedMultiplyAddMatchesInterpreter) {
   }
 }
 
-// FCVT.W.D, FCVT.L.D (C's truncating casts, and by the mode), FCVT.S.D and FCVT.D.S on edge and
+// FCVT.W.D, FCVT.L.D, FCVT.W.S, FCVT.L.S (C's truncating casts, and by the mode), FCVT.S.D,
+// FCVT.D.S, FCVT.S.W, FCVT.S.L, FMV.X.W and FMV.W.X on edge and
 // moderate values: ties, the integer ranges' ends and beyond, NaNs, infinities, subnormals,
 // singles' overflow and underflow, operands not NaN-boxed; static RNE and RTZ and dynamic
 // rounding; fflags with and without NX. The JIT's inline path or the handler, the same state.
@@ -780,6 +784,12 @@ TEST(JitDifferential, ConversionsMatchInterpreter) {
         fp_op(0x20, rm, 4, 1, 1),  csrrw(18, kFlags, 12), // FCVT.S.D f4, f1
         fp_op(0x21, rm, 5, 1, 0),  csrrw(19, kFlags, 12), // FCVT.D.S f5, f1
         fp_op(0x21, rm, 6, 4, 0),  csrrw(22, kFlags, 12), // FCVT.D.S f6, f4 (the single just made)
+        fp_op(0x60, rm, 23, 1, 0), csrrw(24, kFlags, 12), // FCVT.W.S x23, f1
+        fp_op(0x60, rm, 25, 4, 2), csrrw(26, kFlags, 12), // FCVT.L.S x25, f4
+        fp_op(0x68, rm, 7, 21, 0), csrrw(27, kFlags, 12), // FCVT.S.W f7, x21
+        fp_op(0x68, rm, 8, 21, 2), csrrw(28, kFlags, 12), // FCVT.S.L f8, x21
+        fp_op(0x70, 0, 29, 1, 0),                         // FMV.X.W x29, f1
+        fp_op(0x78, 0, 9, 21, 0),  csrrw(30, kFlags, 12), // FMV.W.X f9, x21
     };
     auto interp = std::make_unique<Rig>();
     auto jit = std::make_unique<Rig>();
