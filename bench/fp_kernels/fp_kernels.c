@@ -9,18 +9,7 @@
  * Links with the differential test programs' crt.S and link.ld (M-mode, bare, FS on). */
 #include <stdint.h>
 
-#define MTIME (*(volatile uint64_t *)0x0200bff8)
-
-void diff_putc(int c);
-void diff_puts(const char *s);
-void diff_puthex(uint64_t v);
-
-static void put_dec(uint64_t v) {
-  char b[24];
-  int n = 0;
-  do { b[n++] = (char)('0' + v % 10); v /= 10; } while (v);
-  while (n) diff_putc(b[--n]);
-}
+#include "../bare_kernels.h"
 
 #define M 64
 static double a[M][M] __attribute__((aligned(4096))), b[M][M], c[M][M];
@@ -156,24 +145,12 @@ static const struct { const char *name; kernel k; } kernels[] = {
     {"convert", k_convert}, {"clamp", k_clamp},
 };
 
-#ifndef ONLY
-#define ONLY 0
-#endif
-#ifndef REPS
-#define REPS 1
-#endif
-
 void test_main(void) {
   for (int rep = 0; rep < REPS; ++rep) {
     const uint64_t t0 = MTIME;
     const double v = kernels[ONLY].k();
     const uint64_t t1 = MTIME;
     union { double d; uint64_t u; } bits = {v};
-    diff_puts(kernels[ONLY].name);
-    diff_putc(' ');
-    put_dec((t1 - t0) / 10); /* microseconds of host time */
-    diff_putc(' ');
-    diff_puthex(bits.u);
-    diff_putc('\n');
+    report(kernels[ONLY].name, t0, t1, bits.u);
   }
 }

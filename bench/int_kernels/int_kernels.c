@@ -8,18 +8,7 @@
  * is page-aligned: a store into a page holding decoded code drops that code. */
 #include <stdint.h>
 
-#define MTIME (*(volatile uint64_t *)0x0200bff8)
-
-void diff_putc(int c);
-void diff_puts(const char *s);
-void diff_puthex(uint64_t v);
-
-static void put_dec(uint64_t v) {
-  char b[24];
-  int n = 0;
-  do { b[n++] = (char)('0' + v % 10); v /= 10; } while (v);
-  while (n) diff_putc(b[--n]);
-}
+#include "../bare_kernels.h"
 
 static uint64_t rng __attribute__((aligned(4096))) = 88172645463325252ull;
 static uint64_t next(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return rng; }
@@ -199,23 +188,11 @@ static const struct { const char *name; kernel k; } kernels[] = {
     {"muldiv", k_muldiv}, {"hash", k_hash}, {"bits", k_bits}, {"string", k_string},
 };
 
-#ifndef ONLY
-#define ONLY 0
-#endif
-#ifndef REPS
-#define REPS 1
-#endif
-
 void test_main(void) {
   for (int rep = 0; rep < REPS; ++rep) {
     const uint64_t t0 = MTIME;
     const uint64_t v = kernels[ONLY].k();
     const uint64_t t1 = MTIME;
-    diff_puts(kernels[ONLY].name);
-    diff_putc(' ');
-    put_dec((t1 - t0) / 10); /* microseconds of host time */
-    diff_putc(' ');
-    diff_puthex(v);
-    diff_putc('\n');
+    report(kernels[ONLY].name, t0, t1, v);
   }
 }

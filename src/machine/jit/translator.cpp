@@ -1604,6 +1604,16 @@ private:
       or_(rax, rdx);
       mov(f(op.rd), rax); // one 8-byte store: an FSW or FLD of it reads it forwarded
     };
+    // The single in xmm0, NaN-boxed, if it is finite and above the smallest normal (as for
+    // doubles, in 32 bits: the lea drops the sign); else the handler.
+    const auto store_normal_single = [&]() {
+      movd(eax, xmm0);
+      lea(ecx, ptr[rax + rax]);
+      sub(ecx, (kMinNormal32 + 1) << 1);
+      cmp(ecx, (kInfinity32 << 1) - ((kMinNormal32 + 1) << 1));
+      jae(slow, T_NEAR);
+      store_boxed();
+    };
     switch (op.op) {
     case Op::FaddS: case Op::FsubS: case Op::FmulS: case Op::FdivS: case Op::FsqrtS:
     case Op::FmaddS: case Op::FmsubS: case Op::FnmsubS: case Op::FnmaddS:
@@ -1620,13 +1630,7 @@ private:
         if (op.op == Op::FnmsubS) vfnmadd213ss(xmm0, xmm1, f32(op.rs3())); // -(rs1 * rs2) + rs3
         if (op.op == Op::FnmaddS) vfnmsub213ss(xmm0, xmm1, f32(op.rs3())); // -(rs1 * rs2) - rs3
       }
-      // As for doubles: finite and above the smallest normal, in 32 bits (the lea drops the sign).
-      movd(eax, xmm0);
-      lea(ecx, ptr[rax + rax]);
-      sub(ecx, (kMinNormal32 + 1) << 1);
-      cmp(ecx, (kInfinity32 << 1) - ((kMinNormal32 + 1) << 1));
-      jae(slow, T_NEAR);
-      store_boxed();
+      store_normal_single();
       break;
     case Op::FsgnjS: case Op::FsgnjnS: case Op::FsgnjxS:
       mov(eax, f32(op.rs1));
@@ -1750,12 +1754,7 @@ private:
       break;
     case Op::FcvtSD: // rounds: as FADD.S (NX set, RNE, a finite single above the smallest normal)
       cvtsd2ss(xmm0, f(op.rs1));
-      movd(eax, xmm0);
-      lea(ecx, ptr[rax + rax]);
-      sub(ecx, (kMinNormal32 + 1) << 1);
-      cmp(ecx, (kInfinity32 << 1) - ((kMinNormal32 + 1) << 1));
-      jae(slow, T_NEAR);
-      store_boxed();
+      store_normal_single();
       break;
     case Op::FcvtDS: // exact, no flag, unless a NaN (canonical result, Invalid if signaling) or
                      // an operand not NaN-boxed (the canonical NaN): the handler
