@@ -289,6 +289,16 @@ bool is_division(Op op) {
 // that direct branches reach from it. Guest registers stay in host registers across the unit's
 // internal edges; every block's end (internal or not) runs the per-block check and counts that
 // block's instructions, so instret and interrupt points are the interpreter's.
+unsigned direct_targets(const Block& b, uint64_t (&out)[2]); // below
+
+// Which integer registers hold a pointer a load produced (p = p->next) at the end of `block`,
+// given those at its start: a load's destination does, any other write (an add of an offset:
+// an induction pointer, or address arithmetic in a register a chase reuses) does not.
+void chase_transfer(const Block& block, std::array<bool, 32>& held) {
+  for (const BlockOp& op : block.ops)
+    if (!fp_memory(op.op) && op.rd != 0 && op.rd < held.size()) held[op.rd] = is_load(op.op);
+}
+
 class BlockEmitter : public Xbyak::CodeGenerator {
 public:
   // `exec_delta`: executable address minus writable address of the code cache (rel32 jumps to
@@ -315,6 +325,7 @@ public:
 
   void emit() {
     allocate();
+    find_chases();
     // Dispatcher entry: this block's pc is in pc_ (the dispatcher put it there).
     mov(rax, qword[rbx + l_.pc]);
     // Chain entry, where other blocks' native code jumps with the pc in rax (and in pc_). The
@@ -329,6 +340,7 @@ public:
       cur_ = k;
       fs_known_dirty_ = false; // the unit's internal edges may come from anywhere
       computed_.fill(false);
+      chased_ = chased_in_[k];
       const Block& block = *subs_[k].block;
       // Internal edges (a loop's back edge among them) jump to `counted` when the block they
       // leave has the same count (block_retired_ already holds it: only exits from the block
@@ -350,12 +362,14 @@ public:
         if (zero_extension(block.ops, i)) { // slli rd, rs, 32; srli rd, rd, 32
           emit_zero_extension(op);
           computed_[op.rd] = true;
+          chased_[op.rd] = false;
           ++i; // the srli is done too (neither can trap: nothing sees the value between them)
           continue;
         }
         if (lowest_bit_cleared(block.ops, i)) { // addi t, x, -1; and x, x, t
           emit_lowest_bit_cleared(op);
           computed_[op.rd] = computed_[op.rs1] = true;
+          chased_[op.rd] = chased_[op.rs1] = false;
           ++i;
           continue;
         }
@@ -363,7 +377,10 @@ public:
           access_group(block.ops, i, group);
           for (size_t m = i; m < i + group.n; ++m) {
             const BlockOp& member = block.ops[m];
-            if (member.rd != 0 && member.rd < kGuestRegisters) computed_[member.rd] = false; // a load's or nothing
+            if (member.rd != 0 && member.rd < kGuestRegisters) {
+              computed_[member.rd] = false; // a load's or nothing
+              chased_[member.rd] = is_load(member.op);
+            }
           }
           i += group.n - 1;
           continue;
@@ -379,8 +396,10 @@ public:
         // FS stays Dirty to the end of the block once an op left it so: only CSR writes, traps and
         // xRET change it, and they leave the block.
         // Which registers hold an address computed in this block (for the soft-TLB hint).
-        if (op.rd != 0 && op.rd < kGuestRegisters && !fp_memory(op.op))
+        if (op.rd != 0 && op.rd < kGuestRegisters && !fp_memory(op.op)) {
           computed_[op.rd] = translated_inline(op.op) && writes_rd(op.op) && !is_load(op.op);
+          chased_[op.rd] = is_load(op.op);
+        }
         if (fp_leaves_fs_dirty(op.op))
           fs_known_dirty_ = true;
         else if (!translated_inline(op.op))
@@ -544,8 +563,6 @@ private:
         continue;
       }
       if (!translated_inline(op.op)) continue;
-      if (is_load(op.op) && op.rd != 0 && op.rd < kGuestRegisters) loaded_[op.rd] = true;
-      if (steps_pointer(op)) stepped_[op.rd] = true;
       if (reads_rs1(op.op) && op.rs1 != 0) ++uses[op.rs1];
       if (reads_rs2(op.op) && op.rs2 != 0) ++uses[op.rs2];
       if (writes_rd(op.op) && op.rd != 0 && op.rd < kGuestRegisters) {
@@ -1974,17 +1991,47 @@ private:
   uint16_t* hint_budgets_;   // Hart::jit_hint_budgets_
   uint16_t* addend_budgets_; // Hart::jit_addend_budgets_
   const Hart& hart_; // its registers at translation time (a divisor to specialise for)
-  std::array<bool, kGuestRegisters> loaded_{}; // the destination of an integer load somewhere in the unit
-  // Also moved by an add of an offset somewhere in the unit (p += stride: an induction pointer,
-  // loaded once before its loop), a stride no prediction of the last addend shortens.
-  std::array<bool, kGuestRegisters> stepped_{};
-  static bool steps_pointer(const BlockOp& op) {
-    if (discarded(op.rd)) return false;
-    if (op.op == Op::Addi) return op.imm != 0 && op.rs1 != 0; // not a move (`mv`, `li`)
-    return (op.op == Op::Add && op.rs1 != 0 && op.rs2 != 0) || op.op == Op::Sub;
+  // A load through rs1 takes the addend hint when rs1 holds a pointer a load produced (p =
+  // p->next), in this block or, on every edge into it from the unit's other blocks, in them
+  // (chased_in_). Not a pointer an add moved since (p += stride: an induction pointer loaded
+  // once before its loop, a stride no prediction of the last addend shortens), nor one the
+  // unit's entry brings from outside (nothing known: a hint is only a prediction).
+  std::vector<std::array<bool, kGuestRegisters>> chased_in_; // per block of the unit, at its start
+  std::array<bool, kGuestRegisters> chased_{};              // at the op being emitted
+  bool chased(unsigned r) const { return r != 0 && r < kGuestRegisters && chased_[r]; }
+  // chased_in_: the greatest fixed point of "held at the end of every internal predecessor"
+  // (a block with none holds nothing), over the unit's few blocks.
+  void find_chases() {
+    const size_t n = subs_.size();
+    std::vector<std::vector<size_t>> preds(n);
+    for (size_t k = 0; k < n; ++k) {
+      uint64_t targets[2];
+      const unsigned count = direct_targets(*subs_[k].block, targets);
+      for (unsigned t = 0; t < count; ++t)
+        if (const auto to = member(targets[t])) preds[*to].push_back(k);
+    }
+    std::array<bool, kGuestRegisters> all{};
+    all.fill(true);
+    chased_in_.assign(n, all);
+    for (size_t k = 0; k < n; ++k)
+      if (preds[k].empty()) chased_in_[k] = {};
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (size_t k = 0; k < n; ++k) {
+        if (preds[k].empty()) continue;
+        std::array<bool, kGuestRegisters> in = all;
+        for (const size_t p : preds[k]) {
+          std::array<bool, kGuestRegisters> out = chased_in_[p];
+          chase_transfer(*subs_[p].block, out);
+          for (unsigned r = 0; r < kGuestRegisters; ++r) in[r] = in[r] && out[r];
+        }
+        if (in != chased_in_[k]) {
+          chased_in_[k] = in;
+          changed = true;
+        }
+      }
+    }
   }
-  // A load through rs1 takes the addend hint: a pointer a load of the unit produced (p = p->next).
-  bool chased(unsigned r) const { return r != 0 && r < kGuestRegisters && loaded_[r] && !stepped_[r]; }
   std::deque<Sub> subs_;
   size_t cur_ = 0; // the block being emitted
   bool fs_known_dirty_ = false; // an earlier op of the block made sure FS is Dirty from here on

@@ -126,16 +126,32 @@ TEST(JitTlbHint, RewrittenSiteStillFaultsOnALoadCrossingIntoRam) {
 // A pointer chase at kCode (`ld x5, 8(x5)`, `lw x6, 0(x5)`: addend-hint sites) summing the
 // nodes' values into x10 and counting steps in x11 up to x12; the hart starts at `pc` (kCode's
 // virtual address) with the skipping handler.
-void put_chase(Rig& rig, uint64_t pc) {
+// `stepped`: another block of the loop also adds to x5 (and takes it back), as compilers reuse
+// a chase's register for address arithmetic (a hash chain's walk: bucket + 8 * h, then loads).
+void put_chase(Rig& rig, uint64_t pc, bool stepped = false) {
   rig.put(kHandler, kSkippingHandler);
-  rig.put(kCode, {
-      ld(5, 5, 8),          // 0x00 x5 = x5->next
-      lw(6, 5, 0),          // 0x04 x5->value
-      add(10, 10, 6),       // 0x08
-      addi(11, 11, 1),      // 0x0c
-      bltu(11, 12, -0x10),  // 0x10 -> 0x00
-      jal(0, 0),            // 0x14
-  });
+  if (stepped)
+    rig.put(kCode, {
+        ld(5, 5, 8),          // 0x00 x5 = x5->next
+        lw(6, 5, 0),          // 0x04 x5->value: x5 was loaded last
+        add(10, 10, 6),       // 0x08
+        addi(11, 11, 1),      // 0x0c
+        bgeu(11, 12, 0x14),   // 0x10 -> 0x24 when done
+        addi(5, 5, 16),       // 0x14 another block: x5 moved by an add...
+        addi(5, 5, -16),      // 0x18 ...and back
+        jal(0, -0x1c),        // 0x1c -> 0x00
+        jal(0, 0),            // 0x20
+        jal(0, 0),            // 0x24
+    });
+  else
+    rig.put(kCode, {
+        ld(5, 5, 8),          // 0x00 x5 = x5->next
+        lw(6, 5, 0),          // 0x04 x5->value
+        add(10, 10, 6),       // 0x08
+        addi(11, 11, 1),      // 0x0c
+        bltu(11, 12, -0x10),  // 0x10 -> 0x00
+        jal(0, 0),            // 0x14
+    });
   rig.hart.reset(pc);
   rig.hart.set_csr(csr::kMtvec, kHandler);
 }
@@ -145,7 +161,7 @@ void put_chase(Rig& rig, uint64_t pc) {
 // nodes' pages have different addends (the prediction is wrong at every step), with one node
 // whose next pointer crosses from one page into the other (a miss: the slow path). S-mode,
 // Sv39. A prediction taken without comparing it with the entry's addend reads the wrong page.
-TEST(JitTlbHint, PointerChaseThroughPagesWithDifferentAddends) {
+void chase_through_two_pages(bool stepped) {
   constexpr uint64_t kV = 1, kR = 2, kW = 4, kX = 8, kA = 64, kD = 128;
   constexpr uint64_t root = kRamBase + 0x10000, level1 = root + 0x1000, level0 = root + 0x2000;
   constexpr uint64_t kCodeVa = 0x40000000, kPageA = 0x40001000, kPageB = 0x40002000;
@@ -175,7 +191,7 @@ TEST(JitTlbHint, PointerChaseThroughPagesWithDifferentAddends) {
       poke(nodes[i], 100 + i, 4);
       poke(nodes[i] + 8, nodes[(i + 1) % nodes.size()], 8);
     }
-    put_chase(rig, kCodeVa);
+    put_chase(rig, kCodeVa, stepped);
     rig.hart.set_csr(csr::kSatp, (8ull << 60) | (root >> 12));
     rig.hart.set_privilege(1);
     rig.hart.set_x(5, nodes[0]);
@@ -194,6 +210,15 @@ TEST(JitTlbHint, PointerChaseThroughPagesWithDifferentAddends) {
   EXPECT_GT(h.jit_rewritten_sites(), 0u);
   EXPECT_GT(trio.alone.hart.jit_rewritten_sites(), 0u);
 }
+
+TEST(JitTlbHint, PointerChaseThroughPagesWithDifferentAddends) { chase_through_two_pages(false); }
+
+// The same chase where another block of the loop also adds to x5: the value's load (x5 loaded
+// just before, in its block) still takes the hint, so it mispredicts across the pages and is
+// rewritten; the pointer's own load (x5 from the adding block) keeps the direct lookup. Until
+// 2026-12-06 any add into a register anywhere in the unit kept all its loads off the hint, and
+// no site of this loop was rewritten.
+TEST(JitTlbHint, ChaseThroughARegisterAlsoUsedForAddressArithmeticTakesTheHint) { chase_through_two_pages(true); }
 
 // The same chase through a ring of nodes in one page: the prediction holds (one addend), so no
 // site is rewritten.
