@@ -140,7 +140,7 @@ bool single_precision(Op op) {
   case Op::FaddS: case Op::FsubS: case Op::FmulS: case Op::FdivS: case Op::FsqrtS:
   case Op::FsgnjS: case Op::FsgnjnS: case Op::FsgnjxS:
   case Op::FmaddS: case Op::FmsubS: case Op::FnmsubS: case Op::FnmaddS:
-  case Op::FeqS: case Op::FltS: case Op::FleS:
+  case Op::FeqS: case Op::FltS: case Op::FleS: case Op::FminS: case Op::FmaxS:
     return true;
   default:
     return false;
@@ -179,6 +179,7 @@ bool fp_inline(Op op) {
   case Op::FcvtWD: case Op::FcvtLD: case Op::FcvtSD: case Op::FcvtDS:
   case Op::FeqS: case Op::FltS: case Op::FleS:
   case Op::FcvtWS: case Op::FcvtLS: case Op::FcvtSW: case Op::FcvtSL: case Op::FmvXW: case Op::FmvWX:
+  case Op::FminD: case Op::FmaxD: case Op::FminS: case Op::FmaxS:
     return true;
   default:
     return false;
@@ -1719,6 +1720,29 @@ private:
       if (op.op == Op::FleD || op.op == Op::FleS) setbe(al);
       movzx(eax, al);
       put(op.rd, rax);
+      break;
+    case Op::FminD: case Op::FmaxD: case Op::FminS: case Op::FmaxS: // no flags for ordered operands
+      if (single_precision(op.op)) {
+        movss(xmm0, f32(op.rs1));
+        ucomiss(xmm0, f32(op.rs2));
+      } else {
+        movsd(xmm0, f(op.rs1));
+        ucomisd(xmm0, f(op.rs2));
+      }
+      // A NaN (a quiet one loses to a number, a signaling one owes Invalid) and equal operands
+      // (-0 is below +0 for RISC-V, not for minsd): the handler.
+      jp(slow, T_NEAR);
+      je(slow, T_NEAR);
+      if (op.op == Op::FminS) minss(xmm0, f32(op.rs2));
+      if (op.op == Op::FmaxS) maxss(xmm0, f32(op.rs2));
+      if (op.op == Op::FminD) minsd(xmm0, f(op.rs2));
+      if (op.op == Op::FmaxD) maxsd(xmm0, f(op.rs2));
+      if (single_precision(op.op)) {
+        movd(eax, xmm0);
+        store_boxed();
+      } else {
+        movsd(f(op.rd), xmm0);
+      }
       break;
     case Op::FcvtWD: case Op::FcvtLD: case Op::FcvtWS: case Op::FcvtLS: {
       // cvt(t)sd2si gives the "integer indefinite" (the sign bit alone) for a NaN or an operand

@@ -141,7 +141,7 @@ public:
                               : fp_op(0x68, rm, rd, source(), pick(2) * 2);          // FCVT.S.W/L
       case 11: return pick(2) ? fp_op(0x70, 0, dest(), a, 0) : fp_op(0x78, 0, rd, source(), 0); // FMV.X.W, FMV.W.X
       case 6: return fp_op(0x08, rm, rd, a, a); // squaring: over- and underflows
-      default: return fp_op(0x10, 0, rd, a, a); // FMV.S
+      default: return pick(2) ? fp_op(0x10, 0, rd, a, a) : fp_op(0x14, pick(2), rd, a, b); // FMV.S, FMIN/FMAX.S
       }
     }
     switch (pick(18)) {
@@ -153,7 +153,7 @@ public:
     case 2: return fp_op(0x09, rm, rd, a, b); // FMUL.D
     case 3: return fp_op(0x0d, rm, rd, a, b); // FDIV.D
     case 4: return fp_op(0x2d, rm, rd, a, 0); // FSQRT.D
-    case 5: return fp_op(0x11, pick(3), rd, a, b); // FSGNJ(N/X).D
+    case 5: return pick(2) ? fp_op(0x11, pick(3), rd, a, b) : fp_op(0x15, pick(2), rd, a, b); // FSGNJ(N/X).D, FMIN/FMAX.D
     case 6: return fp_op(0x71, 0, dest(), a, 0); // FMV.X.D
     case 7: return fp_op(0x79, 0, rd, source(), 0); // FMV.D.X
     case 8: return fp_op(0x51, pick(3), dest(), a, b); // FLE/FLT/FEQ.D
@@ -719,6 +719,10 @@ TEST(JitDifferential, FusedMultiplyAddMatchesInterpreter) {
       }
       program.push_back(fused_op(kMadd, fmt, rm, 3, 1, 2, 3)); // an accumulator: rd = rs3
       program.push_back(csrrw(20, kFlags, 12));
+      program.push_back(fp_op(0x14 | fmt, 0, 10, 1, 3)); // FMIN of the first operand and the addend
+      program.push_back(csrrw(21, kFlags, 12));
+      program.push_back(fp_op(0x14 | fmt, 1, 11, 1, 3)); // FMAX
+      program.push_back(csrrw(22, kFlags, 12));
       auto interp = std::make_unique<Rig>();
       auto jit = std::make_unique<Rig>();
       set_up(*interp, program, 3, Mode::machine); // seed 3: mstatus.FS Dirty
@@ -837,17 +841,18 @@ TEST(JitDifferential, SinglePrecisionMatchesInterpreter) {
   }
   constexpr uint32_t kFlags = 1; // fflags, CSR 0x001
   for (const uint32_t rm : {0u, 1u, 2u, 3u, 4u, 7u}) {
-    // each op, then x(16+k) (x3 for the last) = fflags, fflags = x12: each starts from the same flags.
+    // each op, then x(16+k) (x3-x5 for the last) = fflags, fflags = x12: each starts from the same flags.
     std::vector<uint32_t> program;
     const uint32_t ops[] = {fp_op(0x00, rm, 3, 1, 2),  fp_op(0x04, rm, 4, 1, 2), fp_op(0x08, rm, 5, 1, 2),
                             fp_op(0x0c, rm, 6, 1, 2),  fp_op(0x2c, rm, 7, 1, 0), fp_op(0x10, 0, 8, 1, 2),
                             fp_op(0x10, 1, 9, 1, 2),   fp_op(0x10, 2, 10, 1, 2), fp_op(0x10, 0, 11, 2, 2),
                             fp_op(0x00, rm, 12, 1, 1), fp_op(0x08, rm, 13, 2, 2), fp_op(0x04, rm, 14, 2, 2),
-                            fp_op(0x50, 0, 5, 1, 2),   fp_op(0x50, 1, 6, 1, 2),  fp_op(0x50, 2, 7, 1, 2), // FLE/FLT/FEQ.S
-                            fp_op(0x50, 2, 8, 2, 2),   fp_op(0x00, rm, 1, 1, 2)};
+                            fp_op(0x50, 0, 6, 1, 2),   fp_op(0x50, 1, 7, 1, 2),  fp_op(0x50, 2, 8, 1, 2), // FLE/FLT/FEQ.S
+                            fp_op(0x50, 2, 9, 2, 2),   fp_op(0x14, 0, 15, 1, 2), fp_op(0x14, 1, 16, 1, 2), // FMIN/FMAX.S
+                            fp_op(0x00, rm, 1, 1, 2)};
     for (size_t k = 0; k < sizeof ops / sizeof ops[0]; ++k) {
       program.push_back(ops[k]);
-      program.push_back(csrrw(static_cast<uint32_t>(k < 16 ? 16 + k : k - 13), kFlags, 12)); // x16-x31, x3
+      program.push_back(csrrw(static_cast<uint32_t>(k < 16 ? 16 + k : k - 13), kFlags, 12)); // x16-x31, x3-x5
     }
     auto interp = std::make_unique<Rig>();
     auto jit = std::make_unique<Rig>();
