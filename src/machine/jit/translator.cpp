@@ -1622,6 +1622,17 @@ private:
       or_(rax, rdx);
       mov(f(op.rd), rax); // one 8-byte store: an FSW or FLD of it reads it forwarded
     };
+    // ucomiss/ucomisd of rs1 with rs2 in the op's precision (xmm0 = rs1): the flags of an
+    // ordered compare, PF for unordered.
+    const auto compare_operands = [&]() {
+      if (single_precision(op.op)) {
+        movss(xmm0, f32(op.rs1));
+        ucomiss(xmm0, f32(op.rs2));
+      } else {
+        movsd(xmm0, f(op.rs1));
+        ucomisd(xmm0, f(op.rs2));
+      }
+    };
     // The single in xmm0, NaN-boxed, if it is finite and above the smallest normal (as for
     // doubles, in 32 bits: the lea drops the sign); else the handler.
     const auto store_normal_single = [&]() {
@@ -1707,13 +1718,7 @@ private:
       break;
     case Op::FeqD: case Op::FltD: case Op::FleD:
     case Op::FeqS: case Op::FltS: case Op::FleS: // singles: both operands NaN-boxed (checked above)
-      if (single_precision(op.op)) {
-        movss(xmm0, f32(op.rs1));
-        ucomiss(xmm0, f32(op.rs2));
-      } else {
-        movsd(xmm0, f(op.rs1));
-        ucomisd(xmm0, f(op.rs2));
-      }
+      compare_operands();
       jp(slow, T_NEAR); // unordered
       if (op.op == Op::FeqD || op.op == Op::FeqS) sete(al);
       if (op.op == Op::FltD || op.op == Op::FltS) setb(al);
@@ -1722,13 +1727,7 @@ private:
       put(op.rd, rax);
       break;
     case Op::FminD: case Op::FmaxD: case Op::FminS: case Op::FmaxS: // no flags for ordered operands
-      if (single_precision(op.op)) {
-        movss(xmm0, f32(op.rs1));
-        ucomiss(xmm0, f32(op.rs2));
-      } else {
-        movsd(xmm0, f(op.rs1));
-        ucomisd(xmm0, f(op.rs2));
-      }
+      compare_operands();
       // A NaN (a quiet one loses to a number, a signaling one owes Invalid) and equal operands
       // (-0 is below +0 for RISC-V, not for minsd): the handler.
       jp(slow, T_NEAR);
