@@ -11,8 +11,8 @@
 namespace nimbus::machine {
 
 // What a hit reads: 16 bytes, so the entries of the pages a loop touches take half the host
-// cache lines they took with the details beside them (the inline path's entry load missed the
-// host's L1 in gzip's match loop, docs/jit.md), and the JIT's index is a shift and a mask.
+// cache lines they took with the details beside them (xz, whose match finder touches about ten
+// thousand pages, ran a few per cent faster; docs/jit.md), and the JIT's index is a shift and a mask.
 struct TlbEntry {
   // The tag is the virtual page's address with the 12 offset bits set, so an all-zero entry (a
   // page of the table never written: ZeroPages) is invalid: no tag has them clear. (The JIT's

@@ -72,27 +72,27 @@ void emit_tag_compare(Xbyak::CodeGenerator& g, const Xbyak::Reg64& scratch, unsi
 // An index-hint site's hint load and the nop after it (BlockEmitter::tlb_lookup) are this many
 // bytes, the size of emit_entry_offset's code, into which MissThunks::rewrite_hint turns them.
 constexpr ptrdiff_t kDirectIndexBytes = 11;
-std::array<uint8_t, kDirectIndexBytes> direct_index_bytes() {
+// The N bytes `emit` assembles (a rewrite's replacement code), which must be exactly N.
+template <size_t N, class Emit> std::array<uint8_t, N> code_bytes(Emit emit) {
   alignas(8) uint8_t code[16] = {};
+  static_assert(N <= sizeof code);
   Xbyak::CodeGenerator g(sizeof code, code);
-  emit_entry_offset(g, g.ecx);
-  if (g.getSize() != kDirectIndexBytes) throw Xbyak::Error(Xbyak::ERR_INTERNAL);
-  std::array<uint8_t, kDirectIndexBytes> bytes;
-  std::memcpy(bytes.data(), code, bytes.size());
+  emit(g);
+  if (g.getSize() != N) throw Xbyak::Error(Xbyak::ERR_INTERNAL);
+  std::array<uint8_t, N> bytes;
+  std::memcpy(bytes.data(), code, N);
   return bytes;
+}
+std::array<uint8_t, kDirectIndexBytes> direct_index_bytes() {
+  return code_bytes<kDirectIndexBytes>([](Xbyak::CodeGenerator& g) { emit_entry_offset(g, g.ecx); });
 }
 
 // The 8 bytes of `mov rdi, [rdx + rcx + entry's addend]` in the load table, into which
 // MissThunks::rewrite_addend turns an addend-hint site's prediction load (only loads take one).
 constexpr ptrdiff_t kDirectAddendBytes = 8;
 std::array<uint8_t, kDirectAddendBytes> direct_addend_bytes() {
-  alignas(8) uint8_t code[16] = {};
-  Xbyak::CodeGenerator g(sizeof code, code);
-  g.mov(g.rdi, g.qword[g.rdx + g.rcx + (table_offset(Access::Load) + 8)]);
-  if (g.getSize() != kDirectAddendBytes) throw Xbyak::Error(Xbyak::ERR_INTERNAL);
-  std::array<uint8_t, kDirectAddendBytes> bytes;
-  std::memcpy(bytes.data(), code, bytes.size());
-  return bytes;
+  return code_bytes<kDirectAddendBytes>(
+      [](Xbyak::CodeGenerator& g) { g.mov(g.rdi, g.qword[g.rdx + g.rcx + (table_offset(Access::Load) + 8)]); });
 }
 
 constexpr unsigned kGuestRegisters = 32;
@@ -161,7 +161,7 @@ bool fused(Op op) {
 }
 // The host's FMA3 (vfmadd and kin) rounds once, as RISC-V's fused ops do.
 bool host_has_fma() {
-  static const bool fma = Xbyak::util::Cpu().has(Xbyak::util::Cpu::tFMA) && Xbyak::util::Cpu().has(Xbyak::util::Cpu::tAVX);
+  static const bool fma = Xbyak::util::Cpu().has(Xbyak::util::Cpu::tFMA | Xbyak::util::Cpu::tAVX);
   return fma;
 }
 
@@ -286,20 +286,23 @@ bool is_division(Op op) {
   }
 }
 
+unsigned direct_targets(const Block& b, uint64_t (&out)[2]); // below
+
+// Which integer registers hold a pointer a load produced (p = p->next), after `op` given those
+// before it: a load's destination does, any other write (an add of an offset: an induction
+// pointer, or address arithmetic in a register a chase reuses) does not.
+void note_chase(const BlockOp& op, std::array<bool, 32>& held) {
+  if (!fp_memory(op.op) && op.rd != 0 && op.rd < held.size()) held[op.rd] = is_load(op.op);
+}
+// The same over a whole block.
+void chase_transfer(const Block& block, std::array<bool, 32>& held) {
+  for (const BlockOp& op : block.ops) note_chase(op, held);
+}
+
 // One native unit (docs/jit.md, "Regions"): an entry block and the decoded blocks of its page
 // that direct branches reach from it. Guest registers stay in host registers across the unit's
 // internal edges; every block's end (internal or not) runs the per-block check and counts that
 // block's instructions, so instret and interrupt points are the interpreter's.
-unsigned direct_targets(const Block& b, uint64_t (&out)[2]); // below
-
-// Which integer registers hold a pointer a load produced (p = p->next) at the end of `block`,
-// given those at its start: a load's destination does, any other write (an add of an offset:
-// an induction pointer, or address arithmetic in a register a chase reuses) does not.
-void chase_transfer(const Block& block, std::array<bool, 32>& held) {
-  for (const BlockOp& op : block.ops)
-    if (!fp_memory(op.op) && op.rd != 0 && op.rd < held.size()) held[op.rd] = is_load(op.op);
-}
-
 class BlockEmitter : public Xbyak::CodeGenerator {
 public:
   // `exec_delta`: executable address minus writable address of the code cache (rel32 jumps to
@@ -363,14 +366,16 @@ public:
         if (zero_extension(block.ops, i)) { // slli rd, rs, 32; srli rd, rd, 32
           emit_zero_extension(op);
           computed_[op.rd] = true;
-          chased_[op.rd] = false;
+          note_chase(op, chased_);
+          note_chase(block.ops[i + 1], chased_);
           ++i; // the srli is done too (neither can trap: nothing sees the value between them)
           continue;
         }
         if (lowest_bit_cleared(block.ops, i)) { // addi t, x, -1; and x, x, t
           emit_lowest_bit_cleared(op);
           computed_[op.rd] = computed_[op.rs1] = true;
-          chased_[op.rd] = chased_[op.rs1] = false;
+          note_chase(op, chased_);
+          note_chase(block.ops[i + 1], chased_);
           ++i;
           continue;
         }
@@ -378,10 +383,8 @@ public:
           access_group(block.ops, i, group);
           for (size_t m = i; m < i + group.n; ++m) {
             const BlockOp& member = block.ops[m];
-            if (member.rd != 0 && member.rd < kGuestRegisters) {
-              computed_[member.rd] = false; // a load's or nothing
-              chased_[member.rd] = is_load(member.op);
-            }
+            if (member.rd != 0 && member.rd < kGuestRegisters) computed_[member.rd] = false; // a load's or nothing
+            note_chase(member, chased_);
           }
           i += group.n - 1;
           continue;
@@ -397,10 +400,9 @@ public:
         // FS stays Dirty to the end of the block once an op left it so: only CSR writes, traps and
         // xRET change it, and they leave the block.
         // Which registers hold an address computed in this block (for the soft-TLB hint).
-        if (op.rd != 0 && op.rd < kGuestRegisters && !fp_memory(op.op)) {
+        if (op.rd != 0 && op.rd < kGuestRegisters && !fp_memory(op.op))
           computed_[op.rd] = translated_inline(op.op) && writes_rd(op.op) && !is_load(op.op);
-          chased_[op.rd] = is_load(op.op);
-        }
+        note_chase(op, chased_);
         if (fp_leaves_fs_dirty(op.op))
           fs_known_dirty_ = true;
         else if (!translated_inline(op.op))
