@@ -108,18 +108,21 @@ __attribute__((noipa)) static double k_horner(void) {
   return s;
 }
 
-/* Conversions as C casts make them: double to int (truncating), to float and back. */
+/* Conversions as C casts make them: double to signed and unsigned integers (truncating),
+ * unsigned integers to float, double to float and back. */
 __attribute__((noipa)) static double k_convert(void) {
   int64_t n = 0;
+  uint64_t u = 0;
   float f = 0;
   double d = 0;
   for (int i = 0; i < 400000; ++i) {
     const double x = i * 0.37 + 0.5;
     n += (int)x + (int64_t)(x * 3.0);
-    f += (float)x * 0.5f;
+    u += (uint32_t)(x * 2.0) + (uint64_t)(x * 5.0); /* FCVT.WU.D, FCVT.LU.D */
+    f += (float)x * 0.5f + (float)(uint32_t)i * 0.25f; /* FCVT.S.WU */
     d += (double)((float)x);
   }
-  return (double)n + f + d;
+  return (double)n + (double)u + f + d;
 }
 
 /* Single-precision compares: clamping, as image and signal code does. */

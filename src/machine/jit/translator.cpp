@@ -180,6 +180,8 @@ bool fp_inline(Op op) {
   case Op::FeqS: case Op::FltS: case Op::FleS:
   case Op::FcvtWS: case Op::FcvtLS: case Op::FcvtSW: case Op::FcvtSL: case Op::FmvXW: case Op::FmvWX:
   case Op::FminD: case Op::FmaxD: case Op::FminS: case Op::FmaxS:
+  case Op::FcvtWuD: case Op::FcvtLuD: case Op::FcvtWuS: case Op::FcvtLuS: case Op::FcvtSWu: case Op::FcvtSLu:
+  case Op::FclassD: case Op::FclassS:
     return true;
   default:
     return false;
@@ -188,14 +190,24 @@ bool fp_inline(Op op) {
 // The integer registers an inline FP op reads (rs1) or writes (rd).
 bool fp_reads_x(Op op) {
   return op == Op::FmvDX || op == Op::FcvtDW || op == Op::FcvtDWu || op == Op::FcvtDL || op == Op::FcvtDLu ||
-         op == Op::FmvWX || op == Op::FcvtSW || op == Op::FcvtSL;
+         op == Op::FmvWX || op == Op::FcvtSW || op == Op::FcvtSL || op == Op::FcvtSWu || op == Op::FcvtSLu;
 }
 bool fp_writes_x(Op op) {
   return op == Op::FmvXD || op == Op::FeqD || op == Op::FltD || op == Op::FleD || op == Op::FcvtWD || op == Op::FcvtLD ||
-         op == Op::FeqS || op == Op::FltS || op == Op::FleS || op == Op::FcvtWS || op == Op::FcvtLS || op == Op::FmvXW;
+         op == Op::FeqS || op == Op::FltS || op == Op::FleS || op == Op::FcvtWS || op == Op::FcvtLS || op == Op::FmvXW ||
+         op == Op::FcvtWuD || op == Op::FcvtLuD || op == Op::FcvtWuS || op == Op::FcvtLuS || op == Op::FclassD ||
+         op == Op::FclassS;
 }
-// FCVT.W/L.D and .S: a C cast rounds toward zero (a static RTZ), lrint() by the mode.
-bool fp_to_int(Op op) { return op == Op::FcvtWD || op == Op::FcvtLD || op == Op::FcvtWS || op == Op::FcvtLS; }
+// FCVT.W/L/WU/LU.D and .S: a C cast rounds toward zero (a static RTZ), lrint() by the mode.
+bool fp_to_int(Op op) {
+  switch (op) {
+  case Op::FcvtWD: case Op::FcvtLD: case Op::FcvtWS: case Op::FcvtLS:
+  case Op::FcvtWuD: case Op::FcvtLuD: case Op::FcvtWuS: case Op::FcvtLuS:
+    return true;
+  default:
+    return false;
+  }
+}
 // Rounding ops whose result can be inexact: the inline path needs round-to-nearest-even and
 // fflags.NX already set (then the only flag the host result can owe is NX: see fp_inline_op).
 bool fp_rounds_inexact(Op op) {
@@ -203,6 +215,7 @@ bool fp_rounds_inexact(Op op) {
   switch (op) {
   case Op::FaddD: case Op::FsubD: case Op::FmulD: case Op::FdivD: case Op::FsqrtD: case Op::FcvtDL: case Op::FcvtDLu:
   case Op::FcvtWD: case Op::FcvtLD: case Op::FcvtSD: case Op::FcvtWS: case Op::FcvtLS: case Op::FcvtSW: case Op::FcvtSL:
+  case Op::FcvtWuD: case Op::FcvtLuD: case Op::FcvtWuS: case Op::FcvtLuS: case Op::FcvtSWu: case Op::FcvtSLu:
   case Op::FaddS: case Op::FsubS: case Op::FmulS: case Op::FdivS: case Op::FsqrtS:
     return true;
   default:
@@ -212,7 +225,8 @@ bool fp_rounds_inexact(Op op) {
 // After the op, on every path that continues the block, mstatus.FS (and vsstatus.FS with V=1) is
 // Dirty: the inline path required it, and the handler marks it (or trapped, leaving the block).
 bool fp_leaves_fs_dirty(Op op) {
-  return (fp_inline(op) && op != Op::FmvXD && op != Op::FmvXW) || op == Op::Flw || op == Op::Fld;
+  return (fp_inline(op) && op != Op::FmvXD && op != Op::FmvXW && op != Op::FclassD && op != Op::FclassS) ||
+         op == Op::Flw || op == Op::Fld;
 }
 
 bool reads_rs1(Op op) { return op != Op::Lui && op != Op::Auipc && op != Op::Jal && op != Op::Fence; }
@@ -1745,13 +1759,19 @@ private:
         movsd(f(op.rd), xmm0);
       }
       break;
-    case Op::FcvtWD: case Op::FcvtLD: case Op::FcvtWS: case Op::FcvtLS: {
+    case Op::FcvtWD: case Op::FcvtLD: case Op::FcvtWS: case Op::FcvtLS:
+    case Op::FcvtWuD: case Op::FcvtLuD: case Op::FcvtWuS: case Op::FcvtLuS: {
       // cvt(t)sd2si gives the "integer indefinite" (the sign bit alone) for a NaN or an operand
       // out of range, which owe Invalid: the handler (with an operand that converts to exactly
       // that value, which it gets right too). In range, the result is RISC-V's, and Inexact, the
       // only flag it can owe, is set already. A single operand not NaN-boxed: the handler.
-      const bool word = op.op == Op::FcvtWD || op.op == Op::FcvtWS;
-      const bool single = op.op == Op::FcvtWS || op.op == Op::FcvtLS;
+      // Unsigned: a 64-bit conversion whose result is in [0, 2^32) (WU, sign-extended as RISC-V
+      // writes it) or [0, 2^63) (LU) is RISC-V's, a negative operand that rounds to 0 included
+      // (RISC-V owes only Inexact for it); a negative result, the indefinite and LU's operands
+      // at or above 2^63 go to the handler.
+      const bool is_unsigned = op.op == Op::FcvtWuD || op.op == Op::FcvtLuD || op.op == Op::FcvtWuS || op.op == Op::FcvtLuS;
+      const bool word = (op.op == Op::FcvtWD || op.op == Op::FcvtWS) && !is_unsigned;
+      const bool single = op.op == Op::FcvtWS || op.op == Op::FcvtLS || op.op == Op::FcvtWuS || op.op == Op::FcvtLuS;
       const Xbyak::Reg64 r = rax;
       if (single) {
         cmp(dword[rbx + l_.f + static_cast<int32_t>(8 * op.rs1 + 4)], -1);
@@ -1766,7 +1786,15 @@ private:
       } else { // RNE (static, or dynamic with frm checked above): MXCSR's mode
         if (word) cvtsd2si(r.cvt32(), f(op.rs1)); else cvtsd2si(r, f(op.rs1));
       }
-      if (word) {
+      if (op.op == Op::FcvtWuD || op.op == Op::FcvtWuS) {
+        mov(ecx, 0xffffffffu);
+        cmp(rax, rcx);
+        ja(slow, T_NEAR); // negative (the indefinite among them) or above 2^32 - 1
+        movsxd(rax, eax);
+      } else if (is_unsigned) {
+        test(rax, rax);
+        js(slow, T_NEAR);
+      } else if (word) {
         cmp(eax, 0x80000000u);
         je(slow, T_NEAR);
         movsxd(rax, eax);
@@ -1778,13 +1806,71 @@ private:
       put(op.rd, rax);
       break;
     }
-    case Op::FcvtSW: case Op::FcvtSL: // rounds above 2^24 (NX set, RNE); never overflows or underflows
+    case Op::FcvtSW: case Op::FcvtSL: case Op::FcvtSWu: case Op::FcvtSLu:
+      // rounds above 2^24 (NX set, RNE); never overflows or underflows. Unsigned: the 32-bit
+      // operand zero-extended (a signed 64-bit conversion of it is exact), a 64-bit one at or
+      // above 2^63 (which cvtsi2ss reads as negative) to the handler.
       get(rax, op.rs1);
+      if (op.op == Op::FcvtSWu) mov(eax, eax);
+      if (op.op == Op::FcvtSLu) {
+        test(rax, rax);
+        js(slow, T_NEAR);
+      }
       pxor(xmm0, xmm0);
       if (op.op == Op::FcvtSW) cvtsi2ss(xmm0, eax); else cvtsi2ss(xmm0, rax);
       movd(eax, xmm0); // a 32-bit write: the upper half cleared for the box
       store_boxed();
       break;
+    case Op::FclassD: case Op::FclassS: {
+      // One bit set, by class: negative inf, normal, subnormal, zero (bits 0-3), positive zero,
+      // subnormal, normal, inf (4-7), signaling NaN (8), quiet NaN (9). No flags. The magnitude is
+      // compared doubled (the sign shifted out). A single not NaN-boxed (the canonical NaN to
+      // RISC-V): the handler.
+      const bool single = op.op == Op::FclassS;
+      Xbyak::Label with_sign, nan, to_bit;
+      if (single) {
+        cmp(dword[rbx + l_.f + static_cast<int32_t>(8 * op.rs1 + 4)], -1);
+        jne(slow, T_NEAR);
+        mov(eax, f32(op.rs1));
+        lea(ecx, ptr[rax + rax]);
+      } else {
+        mov(rax, f(op.rs1));
+        lea(rcx, ptr[rax + rax]);
+      }
+      const auto below = [&](uint64_t doubled_bound, uint32_t cls) { // edx = cls if magnitude * 2 < bound
+        if (single) {
+          cmp(ecx, static_cast<uint32_t>(doubled_bound));
+        } else {
+          mov(rdx, doubled_bound);
+          cmp(rcx, rdx);
+        }
+        mov(edx, cls); // flags kept
+      };
+      mov(edx, 4);
+      if (single) test(ecx, ecx); else test(rcx, rcx);
+      jz(with_sign);
+      below(single ? uint64_t{kMinNormal32} << 1 : kMinNormal64 << 1, 5);
+      jb(with_sign);
+      below(single ? uint64_t{kInfinity32} << 1 : kInfinity64 << 1, 6);
+      jb(with_sign);
+      mov(edx, 7);
+      je(with_sign);
+      mov(edx, 8); // a NaN: quiet when the fraction's top bit (one place up, doubled) is set
+      bt(rcx, single ? 23 : 52);
+      adc(edx, 0);
+      jmp(to_bit);
+      L(with_sign); // a negative number's class mirrors its magnitude's: 7 - class
+      if (single) test(eax, eax); else test(rax, rax);
+      jns(to_bit);
+      neg(edx);
+      add(edx, 7);
+      L(to_bit);
+      mov(ecx, edx);
+      mov(eax, 1);
+      shl(eax, cl);
+      put(op.rd, rax);
+      break;
+    }
     case Op::FmvXW: // the low 32 bits, sign-extended; no flags, FS untouched
       movsxd(rax, f32(op.rs1));
       put(op.rd, rax);

@@ -137,9 +137,9 @@ public:
       case 3: return fp_op(0x0c, rm, rd, a, b); // FDIV.S
       case 4: return fp_op(0x2c, rm, rd, a, 0); // FSQRT.S
       case 5: return pick(2) ? fp_op(0x10, pick(3), rd, a, b) : fp_op(0x50, pick(3), dest(), a, b); // FSGNJ(N/X).S, FLE/FLT/FEQ.S
-      case 10: return pick(2) ? fp_op(0x60, pick(2) ? 1 : rm, dest(), a, pick(2) * 2)  // FCVT.W/L.S
-                              : fp_op(0x68, rm, rd, source(), pick(2) * 2);          // FCVT.S.W/L
-      case 11: return pick(2) ? fp_op(0x70, 0, dest(), a, 0) : fp_op(0x78, 0, rd, source(), 0); // FMV.X.W, FMV.W.X
+      case 10: return pick(2) ? fp_op(0x60, pick(2) ? 1 : rm, dest(), a, pick(4))  // FCVT.W/WU/L/LU.S
+                              : fp_op(0x68, rm, rd, source(), pick(4));          // FCVT.S.W/WU/L/LU
+      case 11: return pick(2) ? fp_op(0x70, pick(2), dest(), a, 0) : fp_op(0x78, 0, rd, source(), 0); // FMV.X.W, FCLASS.S, FMV.W.X
       case 6: return fp_op(0x08, rm, rd, a, a); // squaring: over- and underflows
       default: return pick(2) ? fp_op(0x10, 0, rd, a, a) : fp_op(0x14, pick(2), rd, a, b); // FMV.S, FMIN/FMAX.S
       }
@@ -154,12 +154,12 @@ public:
     case 3: return fp_op(0x0d, rm, rd, a, b); // FDIV.D
     case 4: return fp_op(0x2d, rm, rd, a, 0); // FSQRT.D
     case 5: return pick(2) ? fp_op(0x11, pick(3), rd, a, b) : fp_op(0x15, pick(2), rd, a, b); // FSGNJ(N/X).D, FMIN/FMAX.D
-    case 6: return fp_op(0x71, 0, dest(), a, 0); // FMV.X.D
+    case 6: return fp_op(0x71, pick(2), dest(), a, 0); // FMV.X.D, FCLASS.D
     case 7: return fp_op(0x79, 0, rd, source(), 0); // FMV.D.X
     case 8: return fp_op(0x51, pick(3), dest(), a, b); // FLE/FLT/FEQ.D
     case 9: return fp_op(0x51, pick(3), dest(), a, a); // the same operand: equal unless NaN
     case 10: return pick(2) ? fp_op(0x69, rm, rd, source(), pick(4)) // FCVT.D.W/WU/L/LU
-                            : fp_op(0x61, pick(2) ? 1 : rm, dest(), a, pick(2) * 2); // FCVT.W/L.D (casts: RTZ)
+                            : fp_op(0x61, pick(2) ? 1 : rm, dest(), a, pick(4)); // FCVT.W/WU/L/LU.D (casts: RTZ)
     case 13: return pick(2) ? fp_op(0x20, rm, rd, a, 1) : fp_op(0x21, rm, rd, a, 0); // FCVT.S.D, FCVT.D.S
     case 11: return fp_op(0x01, rm, rd, a, a); // doubling: overflows near the top
     case 12: return fp_op(0x09, rm, rd, a, a); // squaring: over- and underflows
@@ -756,11 +756,12 @@ TEST(JitDifferential, FusedMultiplyAddMatchesInterpreter) {
   }
 }
 
-// FCVT.W.D, FCVT.L.D, FCVT.W.S, FCVT.L.S (C's truncating casts, and by the mode), FCVT.S.D,
-// FCVT.D.S, FCVT.S.W, FCVT.S.L, FMV.X.W and FMV.W.X on edge and
-// moderate values: ties, the integer ranges' ends and beyond, NaNs, infinities, subnormals,
-// singles' overflow and underflow, operands not NaN-boxed; static RNE and RTZ and dynamic
-// rounding; fflags with and without NX. The JIT's inline path or the handler, the same state.
+// FCVT.W.D, FCVT.L.D, FCVT.W.S, FCVT.L.S (C's truncating casts, and by the mode), their
+// unsigned forms, FCVT.S.D, FCVT.D.S, FCVT.S.W/WU/L/LU, FMV.X.W, FMV.W.X and FCLASS.S/D on edge
+// and moderate values: ties, the integer ranges' ends and beyond (negative values that round to
+// 0 for the unsigned ones), NaNs, infinities, subnormals and zeros of both signs, singles'
+// overflow and underflow, operands not NaN-boxed; static RNE and RTZ and dynamic rounding;
+// fflags with and without NX. The JIT's inline path or the handler, the same state.
 TEST(JitDifferential, ConversionsMatchInterpreter) {
   using namespace as;
   constexpr uint64_t kBox = 0xffffffff00000000ull;
@@ -769,19 +770,25 @@ TEST(JitDifferential, ConversionsMatchInterpreter) {
   for (const double d : {0.0, -0.0, 0.5, -0.5, 1.5, 2.5, -2.5, 3.7, -3.7, 2147483647.0, 2147483647.5, 2147483648.0,
                          -2147483648.0, -2147483648.5, -2147483649.0, 9.2233720368547748e18, 9.2233720368547758e18,
                          -9.2233720368547758e18, -9.2233720368547779e18, 1e300, -1e300, 3.4028235677973366e38,
-                         3.5e38, 1.1754943508222875e-38, 1.17549e-38, 1e-40, 1e-46, 123456.789, -0.000123})
+                         3.5e38, 1.1754943508222875e-38, 1.17549e-38, 1e-40, 1e-46, 123456.789, -0.000123,
+                         -0.4, -0.6, -1.0, 4294967295.0, 4294967295.5, 4294967296.0, 9.3e18,
+                         1.8446744073709550e19, 1.8446744073709552e19})
     values.push_back(bits(d));
   for (const uint64_t special : {0x7ff0000000000000ull, 0xfff0000000000000ull, 0x7ff8000000000000ull,
-                                 0x7ff0000000000001ull, 0x0000000000000001ull, 0x0010000000000000ull})
+                                 0x7ff0000000000001ull, 0x0000000000000001ull, 0x0010000000000000ull,
+                                 0x8000000000000001ull, 0xfff8000000000000ull, 0xfff0000000000001ull,
+                                 0x800fffffffffffffull})
     values.push_back(special);
   for (const uint32_t single : {0x3fc00000u, 0xc0200000u, 0x7f800000u, 0x7fc00000u, 0x7f800001u, 0x00000001u,
-                                0x80800000u, 0x4b000001u})
+                                0x80800000u, 0x4b000001u, 0x80000001u, 0xff800001u, 0xffc00000u, 0x80000000u,
+                                0x00400000u, 0x4f800000u, 0x5f800000u})
     values.push_back(kBox | single);
   values.push_back(0x000000003f800000ull); // 1.0f not NaN-boxed
   std::mt19937_64 rng(23);
   for (int i = 0; i < 8; ++i) values.push_back((rng() & 1) << 63 | (1023 + rng() % 70 - 10) << 52 | (rng() >> 12));
   constexpr uint32_t kFlags = 1; // fflags, CSR 0x001
-  for (const uint32_t rm : {0u, 1u, 7u}) {
+  for (const uint32_t rm : {0u, 1u, 7u})
+    for (const bool unsigned_and_class : {false, true}) {
     std::vector<uint32_t> program = {
         fp_op(0x61, rm, 20, 1, 0), csrrw(16, kFlags, 12), // FCVT.W.D x20, f1
         fp_op(0x61, rm, 21, 1, 2), csrrw(17, kFlags, 12), // FCVT.L.D x21, f1
@@ -795,6 +802,21 @@ TEST(JitDifferential, ConversionsMatchInterpreter) {
         fp_op(0x70, 0, 29, 1, 0),                         // FMV.X.W x29, f1
         fp_op(0x78, 0, 9, 21, 0),  csrrw(30, kFlags, 12), // FMV.W.X f9, x21
     };
+    if (unsigned_and_class)
+      program = {
+          fp_op(0x61, rm, 20, 1, 1), csrrw(16, kFlags, 12), // FCVT.WU.D x20, f1
+          fp_op(0x61, rm, 21, 1, 3), csrrw(17, kFlags, 12), // FCVT.LU.D x21, f1
+          fp_op(0x20, rm, 4, 1, 1),  csrrw(18, kFlags, 12), // FCVT.S.D f4, f1
+          fp_op(0x60, rm, 23, 1, 1), csrrw(24, kFlags, 12), // FCVT.WU.S x23, f1
+          fp_op(0x60, rm, 25, 4, 3), csrrw(26, kFlags, 12), // FCVT.LU.S x25, f4
+          fp_op(0x68, rm, 7, 21, 1), csrrw(27, kFlags, 12), // FCVT.S.WU f7, x21
+          fp_op(0x68, rm, 8, 21, 3), csrrw(28, kFlags, 12), // FCVT.S.LU f8, x21
+          fp_op(0x69, rm, 9, 21, 3), csrrw(22, kFlags, 12), // FCVT.D.LU f9, x21
+          fp_op(0x71, 1, 29, 1, 0),                         // FCLASS.D x29, f1
+          fp_op(0x70, 1, 30, 4, 0),                         // FCLASS.S x30, f4
+          fp_op(0x70, 1, 31, 1, 0),                         // FCLASS.S x31, f1
+          fp_op(0x71, 1, 19, 9, 0),                         // FCLASS.D x19, f9
+      };
     auto interp = std::make_unique<Rig>();
     auto jit = std::make_unique<Rig>();
     set_up(*interp, program, 3, Mode::machine); // seed 3: mstatus.FS Dirty
