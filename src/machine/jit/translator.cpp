@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -1162,6 +1163,24 @@ private:
         mov(ecx, speculated);
         mul(rcx); // rdx = (that * d) >> 64
         mov(rax, rdx);
+      }
+      jmp(done, T_NEAR);
+      L(general);
+    }
+    // DIVU/REMU by a power of two rs2 held at translation (`hash % buckets` with a table of 2^k
+    // buckets), checked at run time as above: a shift or a mask. Other 64-bit divisors keep the
+    // divide: Granlund and Montgomery's multiply, add and shifts measured slower than this host's
+    // divider (docs/jit.md, "Unsigned conversions, FCLASS, and 64-bit divisors").
+    const uint64_t speculated64 = op.rs2 == 0 ? 0 : hart_.x(op.rs2);
+    if ((op.op == Op::Divu || op.op == Op::Remu) && speculated64 >= 2 && std::has_single_bit(speculated64)) {
+      mov(rdx, speculated64);
+      cmp(rcx, rdx);
+      jne(general, T_NEAR);
+      if (op.op == Op::Divu) {
+        shr(rax, std::countr_zero(speculated64));
+      } else {
+        mov(rdx, speculated64 - 1);
+        and_(rax, rdx);
       }
       jmp(done, T_NEAR);
       L(general);

@@ -633,27 +633,25 @@ TEST(JitDifferential, DivisionEdgeCasesMatchInterpreter) {
   EXPECT_GE(jit->hart.jit_translated_blocks(), 1u);
 }
 
-// DIVUW/REMUW are specialised for the divisor rs2 holds when the block is translated (checked at
-// run time, multiplication by a reciprocal): for divisors from 1 to 2^32 - 1 (and upper halves
-// the W ops ignore), the block is translated with that divisor in rs2, then run on edge and
-// random dividends, then on other divisors (the run-time check's way to the divide).
-TEST(JitDifferential, UnsignedWordDivisionByTheTranslationTimeDivisor) {
-  using namespace as;
-  const std::vector<uint32_t> program = {divuw(20, 10, 11), remuw(21, 10, 11), remuw(22, 12, 11),
-                                         divuw(23, 12, 11)};
-  constexpr uint64_t kDivisors[] = {1, 2, 3, 5, 7, 10, 641, 65521, 65536, 0x7fffffff, 0x80000000, 0x80000001,
-                                    0xfffffffe, 0xffffffff, 0x123456789abcdef1ull, 0xffffffff00000003ull, 6700417};
+// Runs `program` (dividends in x10 and x12, the divisor in x11) translated with each of
+// `divisors` in x11 at its first run, on edge and random dividends, then on other divisors (the
+// run-time check's way to the divide, zero among them), and compares with the interpreter.
+// `width` is the bits of the divisor the ops read (32 for the W forms).
+void expect_division_by_the_translation_time_divisor(const std::vector<uint32_t>& program,
+                                                     const std::vector<uint64_t>& divisors_to_translate, int width) {
   std::mt19937_64 rng(5);
-  for (const uint64_t d : kDivisors) {
+  for (const uint64_t d : divisors_to_translate) {
     auto interp = std::make_unique<Rig>();
     auto jit = std::make_unique<Rig>();
     set_up(*interp, program, 3, Mode::machine);
     set_up(*jit, program, 3, Mode::machine);
     jit->hart.set_jit(true, 1); // translated at its first run, with x11 = d
-    const uint32_t d32 = static_cast<uint32_t>(d);
-    std::vector<uint64_t> dividends = {0, 1, d32 - 1ull, d32, d32 + 1ull, 2ull * d32, 2ull * d32 - 1, 0xffffffffull,
-                                       0xfffffffeull, 0x80000000ull, 0x7fffffffull, ~0ull,
-                                       static_cast<uint64_t>(d32) * (0xffffffffull / (d32 ? d32 : 1))};
+    const uint64_t dw = width == 32 ? static_cast<uint32_t>(d) : d;
+    const uint64_t top = width == 32 ? 0xffffffffull : ~0ull;
+    std::vector<uint64_t> dividends = {0, 1, dw - 1, dw, dw + 1, 2 * dw, 2 * dw - 1, top, top - 1,
+                                       0x80000000ull, 0x7fffffffull, ~0ull, 0x8000000000000000ull,
+                                       0x7fffffffffffffffull, dw * (top / (dw ? dw : 1)),
+                                       dw * (top / (dw ? dw : 1)) - 1};
     for (int i = 0; i < 300; ++i) dividends.push_back(rng() >> (rng() % 64));
     std::vector<uint64_t> divisors(dividends.size(), d);
     for (int i = 0; i < 40; ++i) { // another divisor now and then: the run-time check fails
@@ -675,6 +673,29 @@ TEST(JitDifferential, UnsignedWordDivisionByTheTranslationTimeDivisor) {
       }
     EXPECT_GE(jit->hart.jit_translated_blocks(), 1u);
   }
+}
+
+// DIVUW/REMUW are specialised for the divisor rs2 holds when the block is translated (checked at
+// run time, multiplication by a reciprocal): for divisors from 1 to 2^32 - 1 (and upper halves
+// the W ops ignore).
+TEST(JitDifferential, UnsignedWordDivisionByTheTranslationTimeDivisor) {
+  using namespace as;
+  expect_division_by_the_translation_time_divisor(
+      {divuw(20, 10, 11), remuw(21, 10, 11), remuw(22, 12, 11), divuw(23, 12, 11)},
+      {1, 2, 3, 5, 7, 10, 641, 65521, 65536, 0x7fffffff, 0x80000000, 0x80000001, 0xfffffffe, 0xffffffff,
+       0x123456789abcdef1ull, 0xffffffff00000003ull, 6700417},
+      32);
+}
+
+// DIVU/REMU the same, with 64-bit divisors: powers of two (a shift and a mask behind the
+// run-time check, up to 2^63) and other divisors (the divide), small, above 2^32 and above 2^63.
+TEST(JitDifferential, UnsignedDivisionByTheTranslationTimeDivisor) {
+  using namespace as;
+  expect_division_by_the_translation_time_divisor(
+      {divu(20, 10, 11), remu(21, 10, 11), remu(22, 12, 11), divu(23, 12, 11)},
+      {1, 2, 3, 5, 7, 10, 641, 65521, 65536, 4294967291ull, 0x100000000ull, 0x100000001ull, 0x123456789abcdef1ull,
+       0x7fffffffffffffffull, 0x8000000000000000ull, 0x8000000000000001ull, 0xfffffffffffffffbull, ~0ull, 6700417},
+      64);
 }
 
 // Single-precision arithmetic and sign injection (an inline SSE path since 2026-12-05) against
