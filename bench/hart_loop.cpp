@@ -1,7 +1,7 @@
 // Hart throughput on the hot paths of both tiers: each loop runs with the interpreter (jit:0:
 // fetch TLB, block cache and chaining, direct-threaded handlers, block-boundary checks) and with
 // the JIT (jit:1: native code, the inline soft-TLB path, linked exits, the lookup table of
-// indirect jumps and returns). Reports MIPS (millions of retired guest instructions per second
+// indirect jumps and returns, AMOs on locked host instructions). Reports MIPS (millions of retired guest instructions per second
 // of CPU time). `build/release/bench/nimbus_microbench --benchmark_filter=Hart`.
 #include <benchmark/benchmark.h>
 
@@ -82,6 +82,20 @@ void BM_HartCallReturn(benchmark::State& state) {
   run_loop(state, m);
 }
 BENCHMARK(BM_HartCallReturn)->ArgName("jit")->Arg(0)->Arg(1);
+
+// An atomic counter (a reference count, a statistics counter, a ticket): amoadd.d through the
+// soft TLB's store entry, then the old value used.
+void BM_HartAtomicCounter(benchmark::State& state) {
+  LoopMachine m(state, {u_type(kAuipc, 10, 0x100000),             // auipc a0, 0x100 (data page)
+                        i_type(kOpImm, 5, 0, 0, -1),              // li t0, -1
+                        i_type(kOpImm, 7, 0, 0, 1),               // li t2, 1
+                        r_type(kAmo, 6, 3, 10, 7, 0),             // amoadd.d t1, t2, (a0)
+                        r_type(kOp, 11, 0, 11, 6, 0),             // add a1, a1, t1
+                        i_type(kOpImm, 5, 0, 5, -1),              // addi t0, t0, -1
+                        b_type(kBranch, 1, 5, 0, -12)});          // bnez t0, -12
+  run_loop(state, m);
+}
+BENCHMARK(BM_HartAtomicCounter)->ArgName("jit")->Arg(0)->Arg(1);
 
 // Pointer chasing: a ring of 512 nodes (i -> 5i + 1 mod 512 visits them all), one per 4 KiB
 // page plus 64 bytes, so each load is a soft-TLB hit on another page than the last (a linked

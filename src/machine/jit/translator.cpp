@@ -291,6 +291,28 @@ bool sign_extends(Op op) { return op == Op::Lb || op == Op::Lh || op == Op::Lw; 
 // under a page, so that its first and last bytes are in one page or in two neighbours.
 constexpr int64_t kMaxGroupSpan = 1024;
 
+// The AMOs (LR/SC stay with the handler: their reservation is the hart's). Inline: amo_op.
+bool is_amo(Op op) {
+  switch (op) {
+  case Op::AmoswapW: case Op::AmoaddW: case Op::AmoxorW: case Op::AmoandW: case Op::AmoorW:
+  case Op::AmominW: case Op::AmomaxW: case Op::AmominuW: case Op::AmomaxuW:
+  case Op::AmoswapD: case Op::AmoaddD: case Op::AmoxorD: case Op::AmoandD: case Op::AmoorD:
+  case Op::AmominD: case Op::AmomaxD: case Op::AmominuD: case Op::AmomaxuD:
+    return true;
+  default:
+    return false;
+  }
+}
+bool amo_word(Op op) {
+  switch (op) {
+  case Op::AmoswapW: case Op::AmoaddW: case Op::AmoxorW: case Op::AmoandW: case Op::AmoorW:
+  case Op::AmominW: case Op::AmomaxW: case Op::AmominuW: case Op::AmomaxuW:
+    return true;
+  default:
+    return false;
+  }
+}
+
 bool is_division(Op op) {
   switch (op) {
   case Op::Div: case Op::Divu: case Op::Rem: case Op::Remu: case Op::Divw: case Op::Divuw: case Op::Remw:
@@ -408,6 +430,8 @@ public:
           fp_memory_access(op, last);
         else if (fp_inline(op.op) && fp_inline_applies(op, last))
           fp_inline_op(op);
+        else if (is_amo(op.op) && !last)
+          amo_op(op);
         else if (translated_inline(op.op))
           emit_inline(op);
         else
@@ -575,6 +599,15 @@ private:
       if (fp_inline(op.op)) {
         if (fp_reads_x(op.op) && op.rs1 != 0) ++uses[op.rs1];
         if (fp_writes_x(op.op) && op.rd != 0 && op.rd < kGuestRegisters) {
+          ++uses[op.rd];
+          written_[op.rd] = true;
+        }
+        continue;
+      }
+      if (is_amo(op.op)) { // amo_op: the address, the operand, the old value
+        if (op.rs1 != 0) ++uses[op.rs1];
+        if (op.rs2 != 0) ++uses[op.rs2];
+        if (op.rd != 0 && op.rd < kGuestRegisters) {
           ++uses[op.rd];
           written_[op.rd] = true;
         }
@@ -1927,6 +1960,69 @@ private:
       movsd(f(op.rd), xmm0);
       break;
     }
+    L(done);
+    const BlockOp* p = &op;
+    later([this, p, &slow, &done]() {
+      L(slow);
+      emit_fallback(*p, false);
+      jmp(done, T_NEAR);
+    });
+  }
+
+  // An AMO inline (never a block's last op: its slow path continues at the next op). The store
+  // entry of the soft TLB gives the host address of a naturally aligned address: an AMO needs
+  // write permission, and a store entry is only ever filled for a RAM page that holds no decoded
+  // code and is not under a dirty log (as the handler's own fast path). The read-modify-write is
+  // one locked host instruction (xchg, lock xadd) or a lock cmpxchg loop: sequentially
+  // consistent for harts on other host threads, as the handler's compare-exchange (covering .aq
+  // and .rl). rd gets the old value, a word's sign-extended. A miss or a misaligned address
+  // (which owes its fault) calls the handler, which also covers MMIO.
+  void amo_op(const BlockOp& op) {
+    Xbyak::Label& slow = labels_.emplace_back();
+    Xbyak::Label& done = labels_.emplace_back();
+    const bool word = amo_word(op.op);
+    const unsigned size = word ? 4 : 8;
+    if (op.imm != 0) throw Xbyak::Error(Xbyak::ERR_INTERNAL); // AMOs address x[rs1] alone
+    tlb_lookup(op, Access::Store, size, slow, Lookup::direct); // rsi: the address
+    test(esi, size - 1);
+    jnz(slow, T_NEAR);
+    lea(rsi, ptr[rcx + rsi]); // the host address
+    get(rax, op.rs2);
+    const Xbyak::Address cell = word ? dword[rsi] : qword[rsi];
+    switch (op.op) {
+    case Op::AmoswapW: case Op::AmoswapD:
+      if (word) xchg(cell, eax); else xchg(cell, rax);
+      break;
+    case Op::AmoaddW: case Op::AmoaddD:
+      lock();
+      if (word) xadd(cell, eax); else xadd(cell, rax);
+      break;
+    default: { // rcx: the operand; rax: the value seen; rdx: the value to store
+      Xbyak::Label retry;
+      mov(rcx, rax);
+      if (word) mov(eax, cell); else mov(rax, cell);
+      L(retry);
+      mov(rdx, rcx);
+      switch (op.op) {
+      case Op::AmoxorW: case Op::AmoxorD: xor_(rdx, rax); break;
+      case Op::AmoandW: case Op::AmoandD: and_(rdx, rax); break;
+      case Op::AmoorW: case Op::AmoorD: or_(rdx, rax); break;
+      default: // min/max: keep the seen value where it wins
+        if (word) cmp(eax, ecx); else cmp(rax, rcx);
+        if (op.op == Op::AmominW || op.op == Op::AmominD) cmovl(rdx, rax);
+        if (op.op == Op::AmomaxW || op.op == Op::AmomaxD) cmovg(rdx, rax);
+        if (op.op == Op::AmominuW || op.op == Op::AmominuD) cmovb(rdx, rax);
+        if (op.op == Op::AmomaxuW || op.op == Op::AmomaxuD) cmova(rdx, rax);
+        break;
+      }
+      lock();
+      if (word) cmpxchg(cell, edx); else cmpxchg(cell, rdx); // rax: what the cell held when it failed
+      jne(retry);
+      break;
+    }
+    }
+    if (word) movsxd(rax, eax);
+    put(op.rd, rax);
     L(done);
     const BlockOp* p = &op;
     later([this, p, &slow, &done]() {

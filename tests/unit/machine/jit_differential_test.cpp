@@ -298,7 +298,10 @@ public:
     case 1: return fmv_d_x(pick(32), source());
     case 2: return fadd_d(pick(32), pick(32), pick(32));
     case 3: return fmv_x_w(dest(), pick(32));
-    case 4: return amo(pick(2) ? kAmoAdd : kAmoSwap, pick(2), dest(), 5 + pick(3), source()); // may be misaligned
+    case 4: { // through the data pointers: a page's first word, a read-only page's end, nothing
+      constexpr uint32_t kFunctions[] = {kAmoAdd, kAmoSwap, kAmoXor, kAmoOr, kAmoAnd, kAmoMin, kAmoMax, kAmoMinu, kAmoMaxu};
+      return amo(kFunctions[pick(9)], pick(2), dest(), 5 + pick(3), source());
+    }
     case 5: return 0; // illegal
     case 6: return ecall();
     case 7: return ebreak();
@@ -631,6 +634,54 @@ TEST(JitDifferential, DivisionEdgeCasesMatchInterpreter) {
   EXPECT_EQ(jit->hart.x(20), 1u); // the last pair divides a value by itself
   EXPECT_EQ(jit->hart.x(22), 0u);
   EXPECT_GE(jit->hart.jit_translated_blocks(), 1u);
+}
+
+// The nine AMOs, word and doubleword, inline (the soft TLB's store entry and a locked host
+// instruction) against the interpreter's compare-exchange: edge values in memory and in the
+// operand (signed and unsigned orders, words whose sign the result extends), rd equal to rs2
+// (the operand read before the old value lands) and to rs1, and addresses the inline path
+// leaves to the handler: misaligned (a fault), in the program's own page (decoded code: no
+// store entry; the AMO rewrites an instruction past the program) and with no memory behind
+// (an access fault).
+TEST(JitDifferential, AmosMatchInterpreter) {
+  using namespace as;
+  constexpr uint32_t kFunctions[] = {kAmoAdd, kAmoSwap, kAmoXor, kAmoOr, kAmoAnd, kAmoMin, kAmoMax, kAmoMinu, kAmoMaxu};
+  constexpr uint64_t kValues[] = {0, 1, ~0ull, 0x7fffffffull, 0x80000000ull, 0xffffffff80000000ull, 0xffffffffull,
+                                  0x8000000000000000ull, 0x7fffffffffffffffull, 0x123456789abcdef0ull,
+                                  0x00000001fffffffeull};
+  const uint64_t kAddresses[] = {kData + 0x100, kData + 0x1ff8, kData + 0x104, kData + 0x101, kData + 0x1ffe,
+                                 kCode + 0x400, kUnmapped};
+  for (const bool d : {false, true}) {
+    std::vector<uint32_t> program;
+    for (uint32_t i = 0; i < 9; ++i) { // each old value kept in its own register
+      program.push_back(amo(kFunctions[i], d, 13 + 2 * i, 10, 11)); // rd apart
+      program.push_back(amo(kFunctions[i], d, 14 + 2 * i, 10, 14 + 2 * i)); // rd = rs2
+    }
+    program.push_back(amo(kAmoAdd, d, 10, 10, 11)); // rd = rs1
+    auto interp = std::make_unique<Rig>();
+    auto jit = std::make_unique<Rig>();
+    set_up(*interp, program, 3, Mode::machine);
+    set_up(*jit, program, 3, Mode::machine);
+    jit->hart.set_jit(true, 1);
+    for (const uint64_t address : kAddresses)
+      for (const uint64_t memory : kValues)
+        for (const uint64_t operand : kValues)
+          for (Rig* rig : {interp.get(), jit.get()}) {
+            if (address != kUnmapped) put64(rig->bus, address & ~7ull, memory);
+            rig->hart.set_pc(kCode);
+            rig->hart.set_x(10, address);
+            rig->hart.set_x(11, operand);
+            for (uint32_t i = 0; i < 9; ++i) rig->hart.set_x(14 + 2 * i, operand ^ (0x00000000ffff0000ull << i));
+            rig->hart.run(6 * program.size()); // with the handler's 4 for each trapping AMO, then the self-loop
+            ASSERT_EQ(rig->hart.pc(), kCode + 4 * program.size());
+            if (rig == jit.get()) {
+              ASSERT_EQ(compare(interp->hart, jit->hart, interp->bus, jit->bus), "")
+                  << std::hex << (d ? "D" : "W") << " at " << address << " memory " << memory << " operand " << operand;
+            }
+          }
+    EXPECT_GE(jit->hart.jit_translated_blocks(), 1u);
+    EXPECT_EQ(jit->hart.jit_failed_units(), 0u);
+  }
 }
 
 // Runs `program` (dividends in x10 and x12, the divisor in x11) translated with each of
