@@ -592,34 +592,59 @@ private:
   }
 
   // ---- register allocation: the most used guest registers of the inline ops get host registers.
+  // An op of a block on a cycle of the unit's internal edges (a loop the unit holds) counts
+  // kLoopWeight times: the loop's registers win over those of the blocks around it, which run
+  // once per pass through the unit.
+  static constexpr unsigned kLoopWeight = 8;
+  std::vector<bool> on_cycle() const {
+    const size_t n = subs_.size();
+    std::vector<std::vector<bool>> reach(n, std::vector<bool>(n));
+    for (size_t k = 0; k < n; ++k) {
+      uint64_t targets[2];
+      const unsigned count = direct_targets(*subs_[k].block, targets);
+      for (unsigned t = 0; t < count; ++t)
+        if (const auto to = member(targets[t])) reach[k][*to] = true;
+    }
+    for (size_t m = 0; m < n; ++m) // the transitive closure (a unit has at most a few blocks)
+      for (size_t i = 0; i < n; ++i)
+        if (reach[i][m])
+          for (size_t j = 0; j < n; ++j)
+            if (reach[m][j]) reach[i][j] = true;
+    std::vector<bool> cyclic(n);
+    for (size_t k = 0; k < n; ++k) cyclic[k] = reach[k][k];
+    return cyclic;
+  }
   void allocate() {
     std::array<unsigned, kGuestRegisters> uses{};
-    for (const Sub& s : subs_)
-    for (const BlockOp& op : s.block->ops) {
+    const std::vector<bool> cyclic = on_cycle();
+    for (size_t k = 0; k < subs_.size(); ++k) {
+    const unsigned w = cyclic[k] ? kLoopWeight : 1;
+    for (const BlockOp& op : subs_[k].block->ops) {
       if (fp_inline(op.op)) {
-        if (fp_reads_x(op.op) && op.rs1 != 0) ++uses[op.rs1];
+        if (fp_reads_x(op.op) && op.rs1 != 0) uses[op.rs1] += w;
         if (fp_writes_x(op.op) && op.rd != 0 && op.rd < kGuestRegisters) {
-          ++uses[op.rd];
+          uses[op.rd] += w;
           written_[op.rd] = true;
         }
         continue;
       }
       if (is_amo(op.op)) { // amo_op: the address, the operand, the old value
-        if (op.rs1 != 0) ++uses[op.rs1];
-        if (op.rs2 != 0) ++uses[op.rs2];
+        if (op.rs1 != 0) uses[op.rs1] += w;
+        if (op.rs2 != 0) uses[op.rs2] += w;
         if (op.rd != 0 && op.rd < kGuestRegisters) {
-          ++uses[op.rd];
+          uses[op.rd] += w;
           written_[op.rd] = true;
         }
         continue;
       }
       if (!translated_inline(op.op)) continue;
-      if (reads_rs1(op.op) && op.rs1 != 0) ++uses[op.rs1];
-      if (reads_rs2(op.op) && op.rs2 != 0) ++uses[op.rs2];
+      if (reads_rs1(op.op) && op.rs1 != 0) uses[op.rs1] += w;
+      if (reads_rs2(op.op) && op.rs2 != 0) uses[op.rs2] += w;
       if (writes_rd(op.op) && op.rd != 0 && op.rd < kGuestRegisters) {
-        ++uses[op.rd];
+        uses[op.rd] += w;
         written_[op.rd] = true;
       }
+    }
     }
     std::array<unsigned, kGuestRegisters> order{};
     for (unsigned r = 0; r < kGuestRegisters; ++r) order[r] = r;

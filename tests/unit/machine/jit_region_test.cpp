@@ -230,6 +230,41 @@ TEST(JitRegion, RandomBranchesOverAFewOpsMatchTheInterpreter) {
   EXPECT_GT(conversions, 10u);
 }
 
+// A unit whose straight-line blocks use more registers more often (x20-x27) than its inner loop
+// (x10-x13, the bound x13 read once): the loop's ops weigh more in the allocation
+// (BlockEmitter::allocate), so its registers take host registers from the outer blocks', which
+// then run from x_[] in memory. Every register still reaches memory exactly at each exit, at
+// every budget (the loop's registers written inside it, the outer ones around it).
+TEST(JitRegion, LoopRegistersWinTheAllocationAndStillMatchAtEveryBudget) {
+  Trio trio([](Rig& rig) {
+    rig.put(kCode, {
+        add(20, 20, 21),      // 0x00 outer: many static uses
+        add(22, 22, 23),      // 0x04
+        add(24, 24, 25),      // 0x08
+        add(26, 26, 27),      // 0x0c
+        xor_(20, 20, 22),     // 0x10
+        xor_(24, 24, 26),     // 0x14
+        or_(21, 20, 24),      // 0x18
+        addi(10, 0, 0),       // 0x1c i = 0
+        add(11, 11, 10),      // 0x20 loop
+        xor_(12, 12, 11),     // 0x24
+        addi(10, 10, 1),      // 0x28
+        bltu(10, 13, -0xc),   // 0x2c -> 0x20 while i < x13
+        sd(12, 5, 0),         // 0x30
+        jal(0, -0x34),        // 0x34 -> 0x00
+    });
+    start_at_code(rig);
+    rig.hart.set_x(5, kData);
+    rig.hart.set_x(13, 37);
+    for (unsigned r = 20; r < 28; ++r) rig.hart.set_x(r, 0x9e3779b97f4a7c15ull * r);
+  });
+  trio.run(80, kBudgets);
+  const machine::Hart& h = trio.units.hart;
+  EXPECT_GT(h.x(11), 1000u);
+  EXPECT_EQ(h.csr(csr::kMcause), 0u);
+  EXPECT_GT(h.jit_region_blocks(), 1u);
+}
+
 // A load that faults in the else block, every other time it runs: the trap leaves the unit from
 // a block other than its entry, with that block's pc, instret and registers exactly.
 TEST(JitRegion, TrapInTheMiddleOfAUnit) {
