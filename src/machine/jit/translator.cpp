@@ -292,17 +292,6 @@ bool sign_extends(Op op) { return op == Op::Lb || op == Op::Lh || op == Op::Lw; 
 constexpr int64_t kMaxGroupSpan = 1024;
 
 // The AMOs (LR/SC stay with the handler: their reservation is the hart's). Inline: amo_op.
-bool is_amo(Op op) {
-  switch (op) {
-  case Op::AmoswapW: case Op::AmoaddW: case Op::AmoxorW: case Op::AmoandW: case Op::AmoorW:
-  case Op::AmominW: case Op::AmomaxW: case Op::AmominuW: case Op::AmomaxuW:
-  case Op::AmoswapD: case Op::AmoaddD: case Op::AmoxorD: case Op::AmoandD: case Op::AmoorD:
-  case Op::AmominD: case Op::AmomaxD: case Op::AmominuD: case Op::AmomaxuD:
-    return true;
-  default:
-    return false;
-  }
-}
 bool amo_word(Op op) {
   switch (op) {
   case Op::AmoswapW: case Op::AmoaddW: case Op::AmoxorW: case Op::AmoandW: case Op::AmoorW:
@@ -310,6 +299,15 @@ bool amo_word(Op op) {
     return true;
   default:
     return false;
+  }
+}
+bool is_amo(Op op) {
+  switch (op) {
+  case Op::AmoswapD: case Op::AmoaddD: case Op::AmoxorD: case Op::AmoandD: case Op::AmoorD:
+  case Op::AmominD: case Op::AmomaxD: case Op::AmominuD: case Op::AmomaxuD:
+    return true;
+  default:
+    return amo_word(op);
   }
 }
 
