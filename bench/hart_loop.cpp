@@ -1,8 +1,9 @@
 // Hart throughput on the hot paths of both tiers: each loop runs with the interpreter (jit:0:
 // fetch TLB, block cache and chaining, direct-threaded handlers, block-boundary checks) and with
 // the JIT (jit:1: native code, the inline soft-TLB path, linked exits, the lookup table of
-// indirect jumps and returns, AMOs on locked host instructions). Reports MIPS (millions of retired guest instructions per second
-// of CPU time). `build/release/bench/nimbus_microbench --benchmark_filter=Hart`.
+// indirect jumps and returns, AMOs on locked host instructions). Reports MIPS (millions of
+// retired guest instructions per second of CPU time).
+// `build/release/bench/nimbus_microbench --benchmark_filter=Hart`.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>

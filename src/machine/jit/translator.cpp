@@ -363,6 +363,7 @@ public:
   uint64_t target_paddr[2] = {};
 
   void emit() {
+    find_successors();
     allocate();
     find_chases();
     // Dispatcher entry: this block's pc is in pc_ (the dispatcher put it there).
@@ -597,12 +598,8 @@ private:
   std::vector<bool> on_cycle() const {
     const size_t n = subs_.size();
     std::vector<std::vector<bool>> reach(n, std::vector<bool>(n));
-    for (size_t k = 0; k < n; ++k) {
-      uint64_t targets[2];
-      const unsigned count = direct_targets(*subs_[k].block, targets);
-      for (unsigned t = 0; t < count; ++t)
-        if (const auto to = member(targets[t])) reach[k][*to] = true;
-    }
+    for (size_t k = 0; k < n; ++k)
+      for (const size_t to : successors_[k]) reach[k][to] = true;
     for (size_t m = 0; m < n; ++m) // the transitive closure (a unit has at most a few blocks)
       for (size_t i = 0; i < n; ++i)
         if (reach[i][m])
@@ -1226,7 +1223,7 @@ private:
     // DIVU/REMU by a power of two rs2 held at translation (`hash % buckets` with a table of 2^k
     // buckets), checked at run time as above: a shift or a mask. Other 64-bit divisors keep the
     // divide: Granlund and Montgomery's multiply, add and shifts measured slower than this host's
-    // divider (docs/jit.md, "Unsigned conversions, FCLASS, and 64-bit divisors").
+    // divider (docs/jit.md, "Unsigned conversions, FCLASS, 64-bit divisors, AMOs, loop registers").
     const uint64_t speculated64 = op.rs2 == 0 ? 0 : hart_.x(op.rs2);
     if ((op.op == Op::Divu || op.op == Op::Remu) && speculated64 >= 2 && std::has_single_bit(speculated64)) {
       mov(rdx, speculated64);
@@ -1845,7 +1842,7 @@ private:
       // (RISC-V owes only Inexact for it); a negative result, the indefinite and LU's operands
       // at or above 2^63 go to the handler.
       const bool is_unsigned = op.op == Op::FcvtWuD || op.op == Op::FcvtLuD || op.op == Op::FcvtWuS || op.op == Op::FcvtLuS;
-      const bool word = (op.op == Op::FcvtWD || op.op == Op::FcvtWS) && !is_unsigned;
+      const bool word = op.op == Op::FcvtWD || op.op == Op::FcvtWS; // signed words
       const bool single = op.op == Op::FcvtWS || op.op == Op::FcvtLS || op.op == Op::FcvtWuS || op.op == Op::FcvtLuS;
       const Xbyak::Reg64 r = rax;
       if (single) {
@@ -1902,7 +1899,7 @@ private:
       // compared doubled (the sign shifted out). A single not NaN-boxed (the canonical NaN to
       // RISC-V): the handler.
       const bool single = op.op == Op::FclassS;
-      Xbyak::Label with_sign, nan, to_bit;
+      Xbyak::Label with_sign, to_bit;
       if (single) {
         cmp(dword[rbx + l_.f + static_cast<int32_t>(8 * op.rs1 + 4)], -1);
         jne(slow, T_NEAR);
@@ -2253,12 +2250,8 @@ private:
   void find_chases() {
     const size_t n = subs_.size();
     std::vector<std::vector<size_t>> preds(n);
-    for (size_t k = 0; k < n; ++k) {
-      uint64_t targets[2];
-      const unsigned count = direct_targets(*subs_[k].block, targets);
-      for (unsigned t = 0; t < count; ++t)
-        if (const auto to = member(targets[t])) preds[*to].push_back(k);
-    }
+    for (size_t k = 0; k < n; ++k)
+      for (const size_t to : successors_[k]) preds[to].push_back(k);
     std::array<bool, kGuestRegisters> all{};
     all.fill(true);
     chased_in_.assign(n, all);
@@ -2279,6 +2272,18 @@ private:
           changed = true;
         }
       }
+    }
+  }
+  // The unit's internal edges: for each block, the blocks of the unit its direct branches and
+  // fall-through reach (the register allocation's loops and the chase hints' fixed point).
+  std::vector<std::vector<size_t>> successors_;
+  void find_successors() {
+    successors_.assign(subs_.size(), {});
+    for (size_t k = 0; k < subs_.size(); ++k) {
+      uint64_t targets[2];
+      const unsigned count = direct_targets(*subs_[k].block, targets);
+      for (unsigned t = 0; t < count; ++t)
+        if (const auto to = member(targets[t])) successors_[k].push_back(*to);
     }
   }
   std::deque<Sub> subs_;

@@ -58,6 +58,10 @@ constexpr uint32_t kUnmapped = 0x1000;           // no device there: access faul
 // at data near page boundaries. Random instructions never write them.
 bool reserved(uint32_t r) { return r >= 3 && r <= 7; }
 
+// The nine AMO operations (funct5), for the random streams and AmosMatchInterpreter.
+constexpr uint32_t kAmoFunctions[] = {as::kAmoAdd, as::kAmoSwap, as::kAmoXor, as::kAmoOr, as::kAmoAnd,
+                                      as::kAmoMin, as::kAmoMax, as::kAmoMinu, as::kAmoMaxu};
+
 // Where a stream runs: the bare machine's M and S modes, or a hart as a VMM mode sets it up.
 enum class Mode { machine, supervisor, guest, trapped };
 
@@ -298,10 +302,8 @@ public:
     case 1: return fmv_d_x(pick(32), source());
     case 2: return fadd_d(pick(32), pick(32), pick(32));
     case 3: return fmv_x_w(dest(), pick(32));
-    case 4: { // through the data pointers: a page's first word, a read-only page's end, nothing
-      constexpr uint32_t kFunctions[] = {kAmoAdd, kAmoSwap, kAmoXor, kAmoOr, kAmoAnd, kAmoMin, kAmoMax, kAmoMinu, kAmoMaxu};
-      return amo(kFunctions[pick(9)], pick(2), dest(), 5 + pick(3), source());
-    }
+    case 4: // through the data pointers: a page's first word, a read-only page's end, nothing
+      return amo(kAmoFunctions[pick(9)], pick(2), dest(), 5 + pick(3), source());
     case 5: return 0; // illegal
     case 6: return ecall();
     case 7: return ebreak();
@@ -645,7 +647,6 @@ TEST(JitDifferential, DivisionEdgeCasesMatchInterpreter) {
 // (an access fault).
 TEST(JitDifferential, AmosMatchInterpreter) {
   using namespace as;
-  constexpr uint32_t kFunctions[] = {kAmoAdd, kAmoSwap, kAmoXor, kAmoOr, kAmoAnd, kAmoMin, kAmoMax, kAmoMinu, kAmoMaxu};
   constexpr uint64_t kValues[] = {0, 1, ~0ull, 0x7fffffffull, 0x80000000ull, 0xffffffff80000000ull, 0xffffffffull,
                                   0x8000000000000000ull, 0x7fffffffffffffffull, 0x123456789abcdef0ull,
                                   0x00000001fffffffeull};
@@ -654,8 +655,8 @@ TEST(JitDifferential, AmosMatchInterpreter) {
   for (const bool d : {false, true}) {
     std::vector<uint32_t> program;
     for (uint32_t i = 0; i < 9; ++i) { // each old value kept in its own register
-      program.push_back(amo(kFunctions[i], d, 13 + 2 * i, 10, 11)); // rd apart
-      program.push_back(amo(kFunctions[i], d, 14 + 2 * i, 10, 14 + 2 * i)); // rd = rs2
+      program.push_back(amo(kAmoFunctions[i], d, 13 + 2 * i, 10, 11)); // rd apart
+      program.push_back(amo(kAmoFunctions[i], d, 14 + 2 * i, 10, 14 + 2 * i)); // rd = rs2
     }
     program.push_back(amo(kAmoAdd, d, 10, 10, 11)); // rd = rs1
     auto interp = std::make_unique<Rig>();
