@@ -381,6 +381,10 @@ private:
   // What a store of `size` bytes to RAM at `paddr` implies besides the bytes (made by the caller,
   // e.g. atomically): the dirty log, and dropping this hart's decoded code on the page.
   void note_store_physical(uint64_t paddr, unsigned size);
+  // A walk's A/D update: `seen` becomes `updated` only if the PTE still holds `seen` (Changed:
+  // another hart wrote it first, and the walk starts over).
+  enum class PteUpdate { Done, Changed, Failed };
+  PteUpdate update_pte(uint64_t pte_addr, uint64_t seen, uint64_t updated);
   void install_tlb(TlbEntry& entry, uint64_t vaddr, uint64_t paddr, Access access, Privilege privilege);
   Privilege data_privilege() const;
   bool data_virt() const; // V for loads and stores (mstatus.MPV under MPRV)

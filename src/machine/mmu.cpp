@@ -1,5 +1,6 @@
 // Virtual memory: Sv39/Sv48/Sv57 page walks (single-stage, VS-stage and G-stage) with hardware A/D
 // updates, PMP checks, the soft-TLB refill and the slow paths of loads and stores (MMIO, page-crossing, watched code pages).
+#include <atomic>
 #include <cstring>
 
 #include "machine/hart.hpp"
@@ -80,6 +81,7 @@ std::optional<Exception> Hart::walk(const Walk& w, uint64_t address, uint64_t& r
     const int64_t upper = static_cast<int64_t>(address) >> (va_bits - 1);
     if (upper != 0 && upper != -1) return fault();
   }
+restart: // step 2 again: another hart changed a PTE this walk was about to update
   uint64_t table = w.root;
   bool global = false; // G on any PTE of the walk: every mapping below it is global
   for (int level = static_cast<int>(w.levels) - 1; level >= 0; --level) {
@@ -131,7 +133,8 @@ std::optional<Exception> Hart::walk(const Walk& w, uint64_t address, uint64_t& r
     if (!permitted) return fault();
     const uint64_t wanted = kPteA | (access == Access::Store ? kPteD : 0);
     if ((pte & wanted) != wanted && !debug_access_) { // a debugger's look changes nothing
-      // Hardware A/D update (Svadu behaviour, as QEMU): one hart runs at a time, so this is atomic.
+      // Hardware A/D update (Svadu behaviour, as QEMU), atomic as the spec requires: harts run on
+      // host threads, and a plain write-back could erase a D bit another hart set meanwhile.
       // A VS-level PTE is written through the G-stage as an implicit store.
       if (w.nested) {
         if (const auto g = g_stage(pte_gpa, Access::Store, false, pte_addr)) {
@@ -142,9 +145,12 @@ std::optional<Exception> Hart::walk(const Walk& w, uint64_t address, uint64_t& r
           return access_fault(access);
         }
       }
-      if (!pmp_.allows(pte_addr, 8, Access::Store, Privilege::Supervisor) ||
-          !write_physical(pte_addr, 8, pte | wanted))
-        return access_fault(access);
+      if (!pmp_.allows(pte_addr, 8, Access::Store, Privilege::Supervisor)) return access_fault(access);
+      switch (update_pte(pte_addr, pte, pte | wanted)) {
+      case PteUpdate::Done: break;
+      case PteUpdate::Changed: goto restart;
+      case PteUpdate::Failed: return access_fault(access);
+      }
     }
     const uint64_t offset_mask = (uint64_t{1} << shift) - 1;
     result = ((ppn << 12) & ~offset_mask) | (address & offset_mask);
@@ -156,6 +162,20 @@ std::optional<Exception> Hart::walk(const Walk& w, uint64_t address, uint64_t& r
     return std::nullopt;
   }
   return fault();
+}
+
+Hart::PteUpdate Hart::update_pte(uint64_t pte_addr, uint64_t seen, uint64_t updated) {
+  if (uint8_t* host = bus_.ram_pointer(pte_addr, 8)) { // PTEs are 8-byte aligned
+    uint64_t expected = seen;
+    if (!std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(host))
+             .compare_exchange_strong(expected, updated, std::memory_order_seq_cst))
+      return PteUpdate::Changed;
+    note_store_physical(pte_addr, 8);
+    return PteUpdate::Done;
+  }
+  // A page table in device memory: no compare-and-swap on a bus write, and no other hart's
+  // update to lose that a device would not lose as well.
+  return write_physical(pte_addr, 8, updated) ? PteUpdate::Done : PteUpdate::Failed;
 }
 
 void Hart::install_tlb(TlbEntry& entry, uint64_t vaddr, uint64_t paddr, Access access, Privilege privilege) {

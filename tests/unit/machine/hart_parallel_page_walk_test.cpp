@@ -1,0 +1,100 @@
+// Harts on two host threads walking one page table at once. The spec makes the A/D update of a
+// walk an atomic compare-and-set on the PTE (privileged spec 4.3.2): a hart that sets A for a load
+// must not write back a PTE it read before another hart set D for a store, or the D bit is lost
+// and the OS will drop the page's data instead of writing it back. The writer clears the PTE's A
+// and D, stores through it and checks D; the reader loads through it at the same time.
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "hart_test_support.hpp"
+
+namespace nimbus::test {
+namespace {
+
+using namespace as;
+namespace csr = riscv::csr;
+
+constexpr uint64_t V = 1, R = 2, W = 4, X = 8, A = 64, D = 128;
+constexpr uint64_t kWriterIterations = 60000;
+
+class HartParallelPageWalkTest : public ::testing::WithParamInterface<bool>, public HartTest {
+protected:
+  static constexpr uint64_t kOtherCode = kRamBase + 0x20000;
+  static constexpr uint64_t kTables = kRamBase + 0x200000; // Sv39 root, then level 1 and level 0
+  static constexpr uint64_t kLeafSlot = kTables + 0x2000 + 8;
+  static constexpr uint64_t kPage = kRamBase + 0x300000;
+  static constexpr uint64_t kVirtual = 0x40001000;
+  static constexpr uint64_t kCleanPte = ((kPage >> 12) << 10) | V | R | W; // no A, no D
+  static constexpr uint64_t kDone = kData + 0x100;
+
+  machine::Hart other{1, bus, clock, reservations};
+
+  void SetUp() override {
+    HartTest::SetUp();
+    reservations.set_parallel(true);
+    // RAM identity-mapped by a gigapage (A and D set), kVirtual through two tables to kPage.
+    put64(kTables + 2 * 8, ((kRamBase >> 12) << 10) | V | R | W | X | A | D);
+    put64(kTables + 1 * 8, (((kTables + 0x1000) >> 12) << 10) | V);
+    put64(kTables + 0x1000, (((kTables + 0x2000) >> 12) << 10) | V);
+    put64(kLeafSlot, kCleanPte);
+  }
+  void TearDown() override { reservations.set_parallel(false); }
+
+  void start(machine::Hart& h, uint64_t entry, std::initializer_list<uint32_t> program) {
+    cursor = entry;
+    emit(program);
+    h.reset(entry);
+    h.set_csr(csr::kMtvec, kMachineTrap);
+    h.set_csr(csr::kSatp, (uint64_t{8} << 60) | (kTables >> 12));
+    h.set_privilege(1);
+    h.set_jit(GetParam(), 2);
+  }
+  // Both harts to EBREAK, each on its own thread, started together, for at most a minute.
+  void run_both() {
+    std::atomic<int> ready{0};
+    const auto run = [&ready](machine::Hart* h) {
+      ready.fetch_add(1);
+      while (ready.load() < 2) {
+      }
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      while (h->pc() != kMachineTrap && std::chrono::steady_clock::now() < until) h->run(4096);
+    };
+    std::thread first(run, &hart), second(run, &other);
+    first.join();
+    second.join();
+    ASSERT_EQ(hart.pc(), kMachineTrap);
+    ASSERT_EQ(other.pc(), kMachineTrap);
+    EXPECT_EQ(hart.csr(csr::kMcause), kBreakpoint);
+    EXPECT_EQ(other.csr(csr::kMcause), kBreakpoint);
+  }
+};
+
+TEST_P(HartParallelPageWalkTest, ALoadsAccessedBitNeverErasesAStoresDirtyBit) {
+  // Writer: sd clean PTE; sfence.vma; sd through it; s1 += (PTE has no D); a3 times; then done.
+  start(hart, kCode,
+        {sd(t1, t0, 0), sfence_vma(), sd(a2, a1, 0), ld(a0, t0, 0), andi(a0, a0, static_cast<int32_t>(D)),
+         bne(a0, zero, 8), addi(s1, s1, 1), addi(a3, a3, -1), bne(a3, zero, -32), sd(a2, s0, 0), ebreak()});
+  hart.set_x(t0, kLeafSlot);
+  hart.set_x(t1, kCleanPte);
+  hart.set_x(a1, kVirtual);
+  hart.set_x(a2, 1);
+  hart.set_x(a3, kWriterIterations);
+  hart.set_x(s0, kDone);
+  // Reader: sfence.vma; ld through the PTE; s1 += 1; until the writer is done.
+  start(other, kOtherCode,
+        {sfence_vma(), ld(a0, a1, 0), addi(s1, s1, 1), ld(a4, s0, 0), beq(a4, zero, -16), ebreak()});
+  other.set_x(a1, kVirtual);
+  other.set_x(s0, kDone);
+
+  run_both();
+  EXPECT_EQ(hart.x(s1), 0u) << "stores whose D bit a concurrent walk erased, of " << kWriterIterations;
+  EXPECT_EQ(get64(kLeafSlot), kCleanPte | A | D);
+  EXPECT_GT(other.x(s1), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Tiers, HartParallelPageWalkTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& tier) { return tier.param ? "Jit" : "Interpreter"; });
+
+} // namespace
+} // namespace nimbus::test
