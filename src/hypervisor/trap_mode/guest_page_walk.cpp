@@ -23,6 +23,7 @@ GuestTranslation walk_guest(GuestMemory& memory, const GuestWalkRequest& request
   const int64_t upper = static_cast<int64_t>(va) >> (va_bits - 1);
   if (upper != 0 && upper != -1) return result; // not canonical: page fault
 
+restart: // another vCPU changed the PTE this walk was about to update: walk again
   uint64_t table = (request.satp & satp::kPpnMask) << 12;
   bool global = false;
   for (int level = levels - 1; level >= 0; --level) {
@@ -60,7 +61,11 @@ GuestTranslation walk_guest(GuestMemory& memory, const GuestWalkRequest& request
     if (!permitted) return result;
     const uint64_t wanted = pte::kA | (access == GuestAccess::store ? pte::kD : 0);
     if ((entry & wanted) != wanted) {
-      entry = slot.fetch_or(wanted, std::memory_order_acq_rel) | wanted;
+      // Atomically with the checks above, as the spec asks: only the PTE this walk read gets the
+      // bits. An OR into whatever is there now could set A and D in a PTE another vCPU has just
+      // cleared or made a swap entry (Linux keeps the swap type in bits 7-11 of an invalid PTE).
+      if (!slot.compare_exchange_strong(entry, entry | wanted, std::memory_order_acq_rel)) goto restart;
+      entry |= wanted;
       memory.mark_dirty(pte_gpa, 8);   // written through a host pointer: live migration must hear of it
     }
     const uint64_t offset_mask = (uint64_t{1} << shift) - 1;
