@@ -1,8 +1,8 @@
 // Harts on two host threads walking one page table at once. The spec makes the A/D update of a
 // walk an atomic compare-and-set on the PTE (privileged spec 4.3.2): a hart that sets A for a load
 // must not write back a PTE it read before another hart set D for a store, or the D bit is lost
-// and the OS will drop the page's data instead of writing it back. The writer clears the PTE's A
-// and D, stores through it and checks D; the reader loads through it at the same time.
+// and the OS will drop the page's data instead of writing it back; nor may it write A/D into a PTE
+// another hart has cleared meanwhile.
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -17,6 +17,7 @@ namespace csr = riscv::csr;
 
 constexpr uint64_t V = 1, R = 2, W = 4, X = 8, A = 64, D = 128;
 constexpr uint64_t kWriterIterations = 60000;
+constexpr uint64_t kUnmapIterations = 400000; // short ones: the JIT runs 60 000 in about 3 ms
 
 class HartParallelPageWalkTest : public ::testing::WithParamInterface<bool>, public HartTest {
 protected:
@@ -90,6 +91,41 @@ TEST_P(HartParallelPageWalkTest, ALoadsAccessedBitNeverErasesAStoresDirtyBit) {
   run_both();
   EXPECT_EQ(hart.x(s1), 0u) << "stores whose D bit a concurrent walk erased, of " << kWriterIterations;
   EXPECT_EQ(get64(kLeafSlot), kCleanPte | A | D);
+  EXPECT_GT(other.x(s1), 0u);
+}
+
+// The compare-and-set half of the rule: the update must also fail when the PTE changed to
+// something invalid. An atomic OR into whatever the PTE holds by then would put A (and D) into a
+// PTE the other hart has just cleared, or into a swap entry (Linux keeps the swap type in bits
+// 7-11 of an invalid PTE). The writer maps, unmaps (zero) and maps again by AMOSWAP, counting
+// the unmapped PTEs that came back non-zero; the reader's loads skip their page faults.
+TEST_P(HartParallelPageWalkTest, NoWalkWritesIntoAPteAnotherHartCleared) {
+  constexpr uint64_t kSkip = kOtherCode + 0x100; // the reader's S-mode trap handler
+  start(hart, kCode,
+        {sd(t1, t0, 0), addi(t2, zero, 16), addi(t2, t2, -1), bne(t2, zero, -4),
+         sd(zero, t0, 0), addi(t2, zero, 16), addi(t2, t2, -1), bne(t2, zero, -4),
+         amo(kAmoSwap, true, a0, t0, t1), beq(a0, zero, 8), addi(s1, s1, 1),
+         addi(a3, a3, -1), bne(a3, zero, -48), sd(a2, s0, 0), ebreak()});
+  hart.set_x(t0, kLeafSlot);
+  hart.set_x(t1, kCleanPte);
+  hart.set_x(a2, 1);
+  hart.set_x(a3, kUnmapIterations);
+  hart.set_x(s0, kDone);
+  // Reader: sfence.vma; sd through the PTE (its walk sets A and D); s1 += 1; until the writer is
+  // done. A page fault goes to kSkip: sepc += 4; sret.
+  start(other, kOtherCode,
+        {sfence_vma(), sd(a2, a1, 0), addi(s1, s1, 1), ld(a4, s0, 0), beq(a4, zero, -16), ebreak()});
+  cursor = kSkip;
+  emit({csrrs(t0, csr::kSepc, zero), addi(t0, t0, 4), csrrw(zero, csr::kSepc, t0), sret()});
+  other.set_csr(csr::kMedeleg, uint64_t{1} << 15); // store page faults to S-mode
+  other.set_csr(csr::kStvec, kSkip);
+  other.set_x(a1, kVirtual);
+  other.set_x(a2, 7);
+  other.set_x(s0, kDone);
+
+  run_both();
+  EXPECT_EQ(hart.x(s1), 0u) << "unmapped PTEs a concurrent walk wrote A/D into, of " << kUnmapIterations;
+  EXPECT_EQ(get64(kLeafSlot) & ~(A | D), kCleanPte);
   EXPECT_GT(other.x(s1), 0u);
 }
 
