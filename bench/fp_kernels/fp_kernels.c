@@ -3,7 +3,8 @@
  * unlike the guest benchmark suite, which is built with -ffp-contract=off for bit-identical
  * checksums on x86-64 (docs/jit.md, "Measured"). A matrix product, an n-body step (sqrt, divide),
  * a single-precision saxpy, a 2D stencil, Horner's polynomials, casts between double, float and
- * integers, and single-precision clamping (compares). Built once per kernel
+ * integers, single-precision clamping (compares), and libm's rounding functions (static rounding
+ * modes, fflags saved and restored). Built once per kernel
  * (-DONLY=index, -DREPS=repetitions) by run.sh, which compares the CPU seconds of whole runs; each
  * run also prints the kernel's mtime ticks and its result's bits (the same on every machine).
  * Links with the differential test programs' crt.S and link.ld (M-mode, bare, FS on). */
@@ -142,10 +143,42 @@ __attribute__((noipa)) static double k_clamp(void) {
   return s;
 }
 
+/* floor, ceil, trunc and round as glibc's RISC-V libm writes them: the flags read, a conversion
+ * to an integer and back under a static rounding mode (RDN, RUP, RTZ, RMM), the sign copied, the
+ * flags written back (so no Inexact leaks): CSR accesses and static rounding modes, which the
+ * other kernels never use. Magnitudes of 2^53 and up are integers already and stay as they are. */
+#define ROUNDED(name, mode)                                                         \
+  static inline double name(double x) {                                            \
+    unsigned flags;                                                                 \
+    __asm__ volatile("frflags %0" : "=r"(flags));                                   \
+    if (x != x) return x + x;                                                       \
+    if (__builtin_fabs(x) < 9007199254740992.0) {                                   \
+      long i;                                                                       \
+      double y;                                                                     \
+      __asm__ volatile("fcvt.l.d %0, %1, " mode : "=r"(i) : "f"(x));               \
+      __asm__ volatile("fcvt.d.l %0, %1, " mode : "=f"(y) : "r"(i));               \
+      x = __builtin_copysign(y, x);                                                 \
+      __asm__ volatile("fsflags %0" : : "r"(flags));                                \
+    }                                                                               \
+    return x;                                                                       \
+  }
+ROUNDED(floor_rdn, "rdn")
+ROUNDED(ceil_rup, "rup")
+ROUNDED(trunc_rtz, "rtz")
+ROUNDED(round_rmm, "rmm")
+__attribute__((noipa)) static double k_round(void) {
+  double s = 0;
+  for (int i = 0; i < 300000; ++i) {
+    const double x = (i - 150000) * 0.37 + 0.25;
+    s += floor_rdn(x) + ceil_rup(x * 0.5) - trunc_rtz(x * 1.5) + round_rmm(x * 0.75);
+  }
+  return s;
+}
+
 typedef double (*kernel)(void);
 static const struct { const char *name; kernel k; } kernels[] = {
     {"matmul", k_matmul}, {"nbody", k_nbody}, {"saxpy", k_saxpy}, {"stencil", k_stencil}, {"horner", k_horner},
-    {"convert", k_convert}, {"clamp", k_clamp},
+    {"convert", k_convert}, {"clamp", k_clamp}, {"round", k_round},
 };
 
 void test_main(void) {

@@ -5,8 +5,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source_file="$here/fp_kernels.c"
-names=(matmul nbody saxpy stencil horner convert clamp)
-reps=(8 8 30 24 40 40 12)
+names=(matmul nbody saxpy stencil horner convert clamp round)
+reps=(8 8 30 24 40 40 12 10)
 cflags="-O2 -fno-math-errno"
 # shellcheck source=bench/bare_kernels.sh
 source "$here/../bare_kernels.sh"
