@@ -2,11 +2,9 @@
 // and LR/SC loops increment one counter, and a Peterson lock (whose mutual exclusion needs FENCE
 // rw,rw to order a store before a later load) guards a plain one. Lost increments mean an
 // atomic was not atomic or a fence did not order, in the interpreter and with the JIT.
-#include <atomic>
-#include <chrono>
-#include <thread>
 
 #include "hart_test_support.hpp"
+#include "two_hart_threads.hpp"
 
 namespace nimbus::test {
 namespace {
@@ -46,26 +44,7 @@ protected:
     other.reset(entry1);
     for (machine::Hart* h : {&hart, &other}) h->set_csr(riscv::csr::kMtvec, kMachineTrap);
   }
-  // Both harts to EBREAK, each on its own thread (for at most a minute: on a busy host a hart
-  // may spin a long time for one whose thread is not running).
-  void run_both() {
-    // Both start together (a thread started first could otherwise finish alone on a busy host).
-    std::atomic<int> ready{0};
-    const auto run = [&ready](machine::Hart* h) {
-      ready.fetch_add(1);
-      while (ready.load() < 2) {
-      }
-      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-      while (h->pc() != kMachineTrap && std::chrono::steady_clock::now() < until) h->run(4096);
-    };
-    std::thread first(run, &hart), second(run, &other);
-    first.join();
-    second.join();
-    ASSERT_EQ(hart.pc(), kMachineTrap);
-    ASSERT_EQ(other.pc(), kMachineTrap);
-    EXPECT_EQ(hart.csr(riscv::csr::kMcause), kBreakpoint);
-    EXPECT_EQ(other.csr(riscv::csr::kMcause), kBreakpoint);
-  }
+  void run_both() { ASSERT_NO_FATAL_FAILURE(run_on_two_threads(hart, other, kMachineTrap)); }
   void set_loop(machine::Hart& h, uint64_t iterations = kIterations) {
     h.set_x(a1, kCounter);
     h.set_x(a2, 1);

@@ -3,11 +3,9 @@
 // must not write back a PTE it read before another hart set D for a store, or the D bit is lost
 // and the OS will drop the page's data instead of writing it back; nor may it write A/D into a PTE
 // another hart has cleared meanwhile.
-#include <atomic>
-#include <chrono>
-#include <thread>
 
 #include "hart_test_support.hpp"
+#include "two_hart_threads.hpp"
 
 namespace nimbus::test {
 namespace {
@@ -51,24 +49,7 @@ protected:
     h.set_privilege(1);
     h.set_jit(GetParam(), 2);
   }
-  // Both harts to EBREAK, each on its own thread, started together, for at most a minute.
-  void run_both() {
-    std::atomic<int> ready{0};
-    const auto run = [&ready](machine::Hart* h) {
-      ready.fetch_add(1);
-      while (ready.load() < 2) {
-      }
-      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-      while (h->pc() != kMachineTrap && std::chrono::steady_clock::now() < until) h->run(4096);
-    };
-    std::thread first(run, &hart), second(run, &other);
-    first.join();
-    second.join();
-    ASSERT_EQ(hart.pc(), kMachineTrap);
-    ASSERT_EQ(other.pc(), kMachineTrap);
-    EXPECT_EQ(hart.csr(csr::kMcause), kBreakpoint);
-    EXPECT_EQ(other.csr(csr::kMcause), kBreakpoint);
-  }
+  void run_both() { ASSERT_NO_FATAL_FAILURE(run_on_two_threads(hart, other, kMachineTrap)); }
 };
 
 TEST_P(HartParallelPageWalkTest, ALoadsAccessedBitNeverErasesAStoresDirtyBit) {
