@@ -30,8 +30,8 @@ constexpr uint64_t kPage = kRamBase + 0x5000;
 constexpr uint64_t kVirtual = 0x40001000; // Sv39: root[1] -> level1[0] -> level0[1]
 constexpr uint64_t kLeafGpa = kLevel0 + 8;
 constexpr uint64_t kCleanPte = ((kPage >> 12) << 10) | pte::kV | pte::kR | pte::kW;
-constexpr int kWalks = 300000; // the walker's, while the other vCPU keeps changing the PTE
-constexpr int kRounds = 100000; // the other vCPU's unmaps, at least
+constexpr int kWalks = 900000; // the walker's, while the other vCPU keeps changing the PTE
+constexpr int kRounds = 300000; // the other vCPU's unmaps, at least
 
 // About as long as a walk.
 void pause() {
