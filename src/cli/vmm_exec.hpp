@@ -1,6 +1,12 @@
 #pragma once
 
+#include <string>
+
 namespace nimbus::cli {
+
+// The nimbus-vmm that `nimbus run` execs (beside this executable), or empty when `nimbus run`
+// runs the VMM in this process: none there, or NIMBUS_VMM_IN_PROCESS=1 in the environment.
+std::string vmm_executable();
 
 // `nimbus run ...` becomes `nimbus-vmm run ...` (the same arguments, the same argv[0], the same
 // process) when nimbus-vmm is beside this executable: a VM's process then maps only the VMM's
