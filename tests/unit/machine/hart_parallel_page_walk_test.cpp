@@ -49,25 +49,33 @@ protected:
     h.set_privilege(1);
     h.set_jit(GetParam(), 2);
   }
+  // The writer (this hart): t0 the leaf PTE's address, t1 the clean PTE, a1 kVirtual, a3 its
+  // iterations; at the end it stores a2 (non-zero) to kDone. The reader (the other): a1 kVirtual,
+  // and it loops until kDone is set.
+  void start_writer(std::initializer_list<uint32_t> program, uint64_t iterations) {
+    start(hart, kCode, program);
+    hart.set_x(t0, kLeafSlot);
+    hart.set_x(t1, kCleanPte);
+    hart.set_x(a1, kVirtual);
+    hart.set_x(a2, 1);
+    hart.set_x(a3, iterations);
+    hart.set_x(s0, kDone);
+  }
+  void start_reader(std::initializer_list<uint32_t> program) {
+    start(other, kOtherCode, program);
+    other.set_x(a1, kVirtual);
+    other.set_x(s0, kDone);
+  }
   void run_both() { ASSERT_NO_FATAL_FAILURE(run_on_two_threads(hart, other, kMachineTrap)); }
 };
 
 TEST_P(HartParallelPageWalkTest, ALoadsAccessedBitNeverErasesAStoresDirtyBit) {
   // Writer: sd clean PTE; sfence.vma; sd through it; s1 += (PTE has no D); a3 times; then done.
-  start(hart, kCode,
-        {sd(t1, t0, 0), sfence_vma(), sd(a2, a1, 0), ld(a0, t0, 0), andi(a0, a0, static_cast<int32_t>(D)),
-         bne(a0, zero, 8), addi(s1, s1, 1), addi(a3, a3, -1), bne(a3, zero, -32), sd(a2, s0, 0), ebreak()});
-  hart.set_x(t0, kLeafSlot);
-  hart.set_x(t1, kCleanPte);
-  hart.set_x(a1, kVirtual);
-  hart.set_x(a2, 1);
-  hart.set_x(a3, kWriterIterations);
-  hart.set_x(s0, kDone);
+  start_writer({sd(t1, t0, 0), sfence_vma(), sd(a2, a1, 0), ld(a0, t0, 0), andi(a0, a0, static_cast<int32_t>(D)),
+                bne(a0, zero, 8), addi(s1, s1, 1), addi(a3, a3, -1), bne(a3, zero, -32), sd(a2, s0, 0), ebreak()},
+               kWriterIterations);
   // Reader: sfence.vma; ld through the PTE; s1 += 1; until the writer is done.
-  start(other, kOtherCode,
-        {sfence_vma(), ld(a0, a1, 0), addi(s1, s1, 1), ld(a4, s0, 0), beq(a4, zero, -16), ebreak()});
-  other.set_x(a1, kVirtual);
-  other.set_x(s0, kDone);
+  start_reader({sfence_vma(), ld(a0, a1, 0), addi(s1, s1, 1), ld(a4, s0, 0), beq(a4, zero, -16), ebreak()});
 
   run_both();
   EXPECT_EQ(hart.x(s1), 0u) << "stores whose D bit a concurrent walk erased, of " << kWriterIterations;
@@ -82,27 +90,19 @@ TEST_P(HartParallelPageWalkTest, ALoadsAccessedBitNeverErasesAStoresDirtyBit) {
 // the unmapped PTEs that came back non-zero; the reader's loads skip their page faults.
 TEST_P(HartParallelPageWalkTest, NoWalkWritesIntoAPteAnotherHartCleared) {
   constexpr uint64_t kSkip = kOtherCode + 0x100; // the reader's S-mode trap handler
-  start(hart, kCode,
-        {sd(t1, t0, 0), addi(t2, zero, 16), addi(t2, t2, -1), bne(t2, zero, -4),
-         sd(zero, t0, 0), addi(t2, zero, 16), addi(t2, t2, -1), bne(t2, zero, -4),
-         amo(kAmoSwap, true, a0, t0, t1), beq(a0, zero, 8), addi(s1, s1, 1),
-         addi(a3, a3, -1), bne(a3, zero, -48), sd(a2, s0, 0), ebreak()});
-  hart.set_x(t0, kLeafSlot);
-  hart.set_x(t1, kCleanPte);
-  hart.set_x(a2, 1);
-  hart.set_x(a3, kUnmapIterations);
-  hart.set_x(s0, kDone);
+  start_writer({sd(t1, t0, 0), addi(t2, zero, 16), addi(t2, t2, -1), bne(t2, zero, -4),
+                sd(zero, t0, 0), addi(t2, zero, 16), addi(t2, t2, -1), bne(t2, zero, -4),
+                amo(kAmoSwap, true, a0, t0, t1), beq(a0, zero, 8), addi(s1, s1, 1),
+                addi(a3, a3, -1), bne(a3, zero, -48), sd(a2, s0, 0), ebreak()},
+               kUnmapIterations);
   // Reader: sfence.vma; sd through the PTE (its walk sets A and D); s1 += 1; until the writer is
   // done. A page fault goes to kSkip: sepc += 4; sret.
-  start(other, kOtherCode,
-        {sfence_vma(), sd(a2, a1, 0), addi(s1, s1, 1), ld(a4, s0, 0), beq(a4, zero, -16), ebreak()});
+  start_reader({sfence_vma(), sd(a2, a1, 0), addi(s1, s1, 1), ld(a4, s0, 0), beq(a4, zero, -16), ebreak()});
   cursor = kSkip;
   emit({csrrs(t0, csr::kSepc, zero), addi(t0, t0, 4), csrrw(zero, csr::kSepc, t0), sret()});
   other.set_csr(csr::kMedeleg, uint64_t{1} << 15); // store page faults to S-mode
   other.set_csr(csr::kStvec, kSkip);
-  other.set_x(a1, kVirtual);
   other.set_x(a2, 7);
-  other.set_x(s0, kDone);
 
   run_both();
   EXPECT_EQ(hart.x(s1), 0u) << "unmapped PTEs a concurrent walk wrote A/D into, of " << kUnmapIterations;
