@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -306,6 +307,22 @@ Answer parse_answer(const std::string& out) {
   const std::string ct = "\r\nContent-Type: ";
   if (auto p = head.find(ct); p != std::string::npos) a.content_type = head.substr(p + ct.size(), head.find("\r\n", p + 2) - p - ct.size());
   if (head.find("\r\nTransfer-Encoding: chunked") != std::string::npos) a.body.clear();
+  // A request that accepts gzip or br gets its answer compressed (cpp-httplib is built with zlib
+  // and brotli): undo that as a client does, and a compressed body must decompress.
+  const std::string ce = "\r\nContent-Encoding: ";
+  if (auto p = head.find(ce); p != std::string::npos && !a.body.empty()) {
+    const std::string encoding = head.substr(p + ce.size(), head.find("\r\n", p + 2) - p - ce.size());
+    std::unique_ptr<httplib::detail::decompressor> d;
+    if (encoding == "gzip") d = std::make_unique<httplib::detail::gzip_decompressor>();
+    else if (encoding == "br") d = std::make_unique<httplib::detail::brotli_decompressor>();
+    FUZZ_CHECK(d && d->is_valid());
+    std::string plain;
+    FUZZ_CHECK(d->decompress(a.body.data(), a.body.size(), [&plain](const char* data, size_t n) {
+      plain.append(data, n);
+      return true;
+    }));
+    a.body = std::move(plain);
+  }
   return a;
 }
 
@@ -359,6 +376,10 @@ void write_seeds() {
       {"no_route", http("GET", "/v2/nothing", kAdminToken)},
       {"chunked", "POST /v1/vms HTTP/1.1\r\nAuthorization: Bearer tenant-token\r\nTransfer-Encoding: chunked\r\n\r\n"
                   "a\r\n{\"name\":\"a\r\n0\r\n\r\n"},
+      // Answers compressed for a client that accepts it (CI's fuzz run found the harness reading
+      // a gzip'd 404 as JSON).
+      {"no_route_gzip", "GET /v2/nothing HTTP/1.1\r\nAccept-Encoding: gzip, deflate\r\n\r\n"},
+      {"tenants_br", "GET /v1/tenants HTTP/1.1\r\nAuthorization: Bearer admin-token\r\nAccept-Encoding: br\r\n\r\n"},
   };
   const std::string spec = R"({"tenant":"acme","name":"web1","vcpus":2,"memory_mib":128,"mode":"emulate","kernel":"/img/Image","append":"console=ttyS0"})";
   const std::vector<std::pair<std::string, std::string>> agent = {
