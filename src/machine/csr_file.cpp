@@ -37,7 +37,9 @@ bool Hart::data_virt() const {
 }
 
 void Hart::update_data_context() {
-  data_context_ = tlb_context(data_privilege(), data_virt());
+  const unsigned context = tlb_context(data_privilege(), data_virt());
+  if (context != data_context_) tlb_.site_pages().clear(); // a slot is a translation of the old context
+  data_context_ = context;
   jit_data_tables_ = &tlb_.entry(data_context_, Access::Fetch, 0); // Fetch is table 0 of the context
 }
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "machine/hart_privilege.hpp"
+#include "machine/tlb_site_pages.hpp"
 #include "machine/zero_pages.hpp"
 
 namespace nimbus::machine {
@@ -80,6 +81,10 @@ public:
   // The physical page and global bit of `e` (an entry of this TLB), set when it is installed.
   TlbEntryDetails& details(const TlbEntry& e) { return details_[&e - entries_]; }
   const TlbEntryDetails& details(const TlbEntry& e) const { return details_[&e - entries_]; }
+  // The JIT's strided load sites' copies of entries (tlb_site_pages.hpp): emptied here whenever
+  // an entry is dropped, and by the hart when its data context changes.
+  TlbSitePages& site_pages() { return site_pages_; }
+  const TlbSitePages& site_pages() const { return site_pages_; }
 
   void flush() {
     for_each_used([](unsigned, unsigned) { return true; });
@@ -121,6 +126,7 @@ public:
   // a kernel's linear map (superpages) survives its flushes of user pages.
   // Returns true when more than vaddr's 4 KiB page went (superpage-derived entries, or all).
   bool flush_host_page(uint64_t vaddr) {
+    site_pages_.clear();
     const bool superpages = in_superpage_range(vaddr);
     if (superpages) {
       if (superpages_lost_) {
@@ -164,6 +170,7 @@ public:
   void flush_physical_page(Access access, uint64_t paddr_page) {
     const auto filter_bit = page_filter_bit(paddr_page);
     if (!(page_filter_[static_cast<unsigned>(access)][filter_bit / 64] >> (filter_bit % 64) & 1)) return; // never mapped since
+    site_pages_.clear();
     for (unsigned c = 0; c < kContexts; ++c) {
       if (!(used_ & bit(c, static_cast<unsigned>(access)))) continue;
       const unsigned table = c * 3 + static_cast<unsigned>(access);
@@ -256,6 +263,7 @@ private:
   // Drops the table's entries, but its global ones when `keep_global` (they stay, and stay
   // noted). Writes only live entries: a page of the table never stored into stays free.
   void flush_table(unsigned table, bool keep_global = false) {
+    site_pages_.clear();
     Recent& r = recent_[table];
     TlbEntry* t = table_of(table);
     Recent kept;
@@ -298,6 +306,7 @@ private:
   TlbEntryDetails* const details_ = static_cast<TlbEntryDetails*>(details_storage_.data()); // entries_'s indices
   static_assert(kContexts * 3 <= 32, "used_ has a bit per (context, access) array");
   uint32_t used_ = 0; // (context * 3 + access) arrays that may hold a valid entry
+  TlbSitePages site_pages_;
   // Entries installed from superpages since the last flush of the host contexts (may repeat, may
   // since hold a 4 KiB page: dropping those costs one miss). Past the bound, a one-address
   // flush drops all host contexts.

@@ -344,9 +344,10 @@ public:
   // the exit stub are computed against where the code runs, not where it is written).
   BlockEmitter(const Layout& layout, const std::vector<Block*>& region, const void* exit, const MissThunks& thunks,
                const LookupEntry* lookup, intptr_t exec_delta, size_t max, uint8_t* at, unsigned& next_hint,
-               unsigned& next_addend, uint16_t* hint_budgets, uint16_t* addend_budgets, const Hart& hart)
+               unsigned& next_addend, unsigned& next_site, uint16_t* hint_budgets, uint16_t* addend_budgets,
+               const Hart& hart)
       : Xbyak::CodeGenerator(max, at), l_(layout), owner_(*region.front()), exit_(exit), thunks_(thunks),
-        lookup_(lookup), exec_delta_(exec_delta), next_hint_(next_hint), next_addend_(next_addend),
+        lookup_(lookup), exec_delta_(exec_delta), next_hint_(next_hint), next_addend_(next_addend), next_site_(next_site),
         hint_budgets_(hint_budgets), addend_budgets_(addend_budgets), hart_(hart) {
     for (Block* b : region) {
       Sub& s = subs_.emplace_back();
@@ -366,6 +367,7 @@ public:
     find_successors();
     allocate();
     find_chases();
+    find_strided();
     // Dispatcher entry: this block's pc is in pc_ (the dispatcher put it there).
     mov(rax, qword[rbx + l_.pc]);
     // Chain entry, where other blocks' native code jumps with the pc in rax (and in pc_). The
@@ -1482,16 +1484,17 @@ private:
                 // the entry's (pointer chases)
   };
   // rsi = x[rs1] + imm, the address of a load or store.
-  void address_into_rsi(const BlockOp& op) {
+  void address_into_rsi(const BlockOp& op) { address_into(rsi, op); }
+  void address_into(const Xbyak::Reg64& dst, const BlockOp& op) {
     const auto imm = static_cast<int32_t>(op.imm);
     if (const auto h = host(op.rs1)) {
       if (imm == 0)
-        mov(rsi, *h); // a register move: no latency on the address's dependency chain
+        mov(dst, *h); // a register move: no latency on the address's dependency chain
       else
-        lea(rsi, ptr[*h + imm]);
+        lea(dst, ptr[*h + imm]);
     } else {
-      load_into(rsi, op.rs1);
-      if (imm != 0) add(rsi, static_cast<uint32_t>(imm));
+      load_into(dst, op.rs1);
+      if (imm != 0) add(dst, static_cast<uint32_t>(imm));
     }
   }
   // Returns the register holding the addend (rcx, or rdi for an addend hint).
@@ -2140,12 +2143,48 @@ private:
   // The host access of a load or store that hit: [a + rsi + disp], `size` bytes. A load lands in
   // d, zero- or sign-extended; a store writes `value`, or zero when there is none (x0).
   void host_load(const Xbyak::Reg64& d, unsigned size, bool sign, const Xbyak::Reg64& a, int32_t disp) {
+    host_load(d, size, sign, a, disp, rsi);
+  }
+  void host_load(const Xbyak::Reg64& d, unsigned size, bool sign, const Xbyak::Reg64& a, int32_t disp,
+                 const Xbyak::Reg64& index) {
     switch (size) {
-    case 1: if (sign) movsx(d, byte[a + rsi + disp]); else movzx(d.cvt32(), byte[a + rsi + disp]); break;
-    case 2: if (sign) movsx(d, word[a + rsi + disp]); else movzx(d.cvt32(), word[a + rsi + disp]); break;
-    case 4: if (sign) movsxd(d, dword[a + rsi + disp]); else mov(d.cvt32(), dword[a + rsi + disp]); break;
-    default: mov(d, qword[a + rsi + disp]); break;
+    case 1: if (sign) movsx(d, byte[a + index + disp]); else movzx(d.cvt32(), byte[a + index + disp]); break;
+    case 2: if (sign) movsx(d, word[a + index + disp]); else movzx(d.cvt32(), word[a + index + disp]); break;
+    case 4: if (sign) movsxd(d, dword[a + index + disp]); else mov(d.cvt32(), dword[a + index + disp]); break;
+    default: mov(d, qword[a + index + disp]); break;
     }
+  }
+  // A strided load site (find_strided): the address's offset from the slot's page, below the
+  // slot's limit (0 when empty), takes the slot's host page; otherwise, out of line, the direct
+  // soft-TLB lookup, which on a hit refills the slot with the access's page (the entry maps the
+  // whole page) and on a miss goes to `miss` with rsi the address, as the other lookups do.
+  // Five host instructions on the hit path where the direct lookup takes ten.
+  void site_page_load(const BlockOp& op, unsigned size, bool sign, const Xbyak::Reg64& d, Xbyak::Label& miss,
+                      Xbyak::Label& done) {
+    const unsigned k = next_site_++ % l_.site_slots;
+    const int32_t slot = l_.site_pages + static_cast<int32_t>(sizeof(TlbSitePage) * k);
+    Xbyak::Label& lookup = labels_.emplace_back();
+    address_into(rax, op);
+    sub(rax, qword[rbx + slot + offsetof(TlbSitePage, base)]);
+    cmp(rax, qword[rbx + slot + offsetof(TlbSitePage, limit)]);
+    jae(lookup, T_NEAR);
+    mov(rcx, qword[rbx + slot + offsetof(TlbSitePage, host)]);
+    host_load(d, size, sign, rcx, 0, rax);
+    const BlockOp* p = &op;
+    later([this, p, size, sign, d, k, slot, &lookup, &miss, &done]() {
+      L(lookup);
+      const Xbyak::Reg64 a = tlb_lookup(*p, Access::Load, size, miss, Lookup::direct); // rsi: the address
+      mov(rax, rsi);
+      and_(rax, -4096);
+      mov(qword[rbx + slot + offsetof(TlbSitePage, base)], rax);
+      add(rax, a);
+      mov(qword[rbx + slot + offsetof(TlbSitePage, host)], rax);
+      mov(qword[rbx + slot + offsetof(TlbSitePage, limit)], static_cast<uint32_t>(TlbSitePages::kFilledLimit));
+      bts(qword[rbx + l_.site_filled + static_cast<int32_t>(8 * (k / 64))], static_cast<uint8_t>(k % 64));
+      mov(qword[rbx + l_.site_any_filled], 1);
+      host_load(d, size, sign, a, 0);
+      jmp(done, T_NEAR);
+    });
   }
   // A store's value: rs2's host register, else rdi loaded from x_[] (free: a store's addend is
   // in rcx), or none for x0 (an immediate zero).
@@ -2186,7 +2225,10 @@ private:
     const Lookup how = computed_[op.rs1]                  ? Lookup::index_hint
                        : chased(op.rs1)                   ? Lookup::addend_hint
                                                           : Lookup::direct;
-    host_load(d, size, sign, tlb_lookup(op, Access::Load, size, miss, how), 0);
+    if (site_page_applies(op))
+      site_page_load(op, size, sign, d, miss, done);
+    else
+      host_load(d, size, sign, tlb_lookup(op, Access::Load, size, miss, how), 0);
     L(done);
     if (!fp && !hd) put(op.rd, rax);
     const BlockOp* p = &op;
@@ -2234,6 +2276,7 @@ private:
   intptr_t exec_delta_;
   unsigned& next_hint_;
   unsigned& next_addend_;
+  unsigned& next_site_;
   uint16_t* hint_budgets_;   // Hart::jit_hint_budgets_
   uint16_t* addend_budgets_; // Hart::jit_addend_budgets_
   const Hart& hart_; // its registers at translation time (a divisor to specialise for)
@@ -2273,6 +2316,58 @@ private:
         }
       }
     }
+  }
+  // A load in a loop of the unit whose base register the loop changes only by `addi r, r, imm`
+  // (an induction pointer, `p += 2`) or not at all keeps the page it touched last in a slot of
+  // its own (tlb_site_pages.hpp): it stays in that page for many iterations. The loop is the
+  // innermost one around the load's block: the shortest back edge (to a block at or below the
+  // load's address, from one at or above it) and the blocks between its ends (a compiler lays a
+  // loop out in one piece), so an outer loop resetting the pointer for each row does not count.
+  // Only where the site page pays: correctness rests on the slot's check alone.
+  std::vector<std::array<bool, kGuestRegisters>> strided_; // per block of the unit
+  void find_strided() {
+    const size_t n = subs_.size();
+    strided_.assign(n, {});
+    for (size_t k = 0; k < n; ++k) {
+      const uint64_t at = subs_[k].block->paddr;
+      uint64_t lo = 0, hi = 0;
+      bool found = false;
+      for (size_t j = 0; j < n; ++j)
+        for (const size_t t : successors_[j]) {
+          const uint64_t from = subs_[j].block->paddr, to = subs_[t].block->paddr;
+          if (to > from || to > at || at > from) continue; // not a back edge around block k
+          if (!found || from - to < hi - lo) lo = to, hi = from, found = true;
+        }
+      if (!found) continue;
+      const auto in_loop = [&](const Sub& sub) { return sub.block->paddr >= lo && sub.block->paddr <= hi; };
+      // A loop that stores too keeps the direct lookup: memcpy's copy loop in the suite, loads
+      // and stores taking turns, ran 10 % slower with slots (docs/jit.md, "Site pages").
+      bool stores = false;
+      for (const Sub& sub : subs_)
+        if (in_loop(sub))
+          for (const BlockOp& op : sub.block->ops)
+            stores = stores || is_store(op.op) || op.op == Op::Fsw || op.op == Op::Fsd || is_amo(op.op);
+      if (stores) continue;
+      std::array<bool, kGuestRegisters>& strided = strided_[k];
+      strided.fill(true);
+      strided[0] = false;
+      for (const Sub& sub : subs_) {
+        if (!in_loop(sub)) continue;
+        for (const BlockOp& op : sub.block->ops) {
+          if (op.rd == 0 || op.rd >= kGuestRegisters || is_store(op.op) || fp_memory(op.op) || op.op == Op::Fence)
+            continue;
+          if (op.op == Op::Beq || op.op == Op::Bne || op.op == Op::Blt || op.op == Op::Bge || op.op == Op::Bltu ||
+              op.op == Op::Bgeu)
+            continue;
+          if (fp_inline(op.op) && !fp_writes_x(op.op)) continue; // an FP destination
+          if (op.op == Op::Addi && op.rs1 == op.rd) continue;
+          strided[op.rd] = false;
+        }
+      }
+    }
+  }
+  bool site_page_applies(const BlockOp& op) const {
+    return op.rs1 != 0 && op.rs1 < kGuestRegisters && strided_[cur_][op.rs1];
   }
   // The unit's internal edges: for each block, the blocks of the unit its direct branches and
   // fall-through reach (the register allocation's loops and the chase hints' fixed point).
@@ -2561,6 +2656,11 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
   l.addend_budgets = at(h.jit_addend_budgets_);
   l.rewritten_sites = at(h.jit_rewritten_sites_);
   l.addend_slots = Hart::kJitAddends;
+  l.site_pages = at(h.tlb_.site_pages().slots_);
+  l.site_filled = at(h.tlb_.site_pages().filled_);
+  l.site_any_filled = at(h.tlb_.site_pages().any_filled_);
+  l.site_slots = TlbSitePages::kSlots;
+  static_assert(sizeof(TlbSitePage) == 32 && TlbSitePages::kFilledLimit < (uint64_t{1} << 31));
   l.jit_block = at(h.jit_block_);
   l.dma_seen = at(h.dma_generation_seen_);
   l.link_request = at(h.jit_link_request_);
@@ -2784,7 +2884,7 @@ Block* Translator::translate(Block& entry) {
   const intptr_t delta = reinterpret_cast<intptr_t>(code_.executable(start)) - reinterpret_cast<intptr_t>(start);
   try {
     BlockEmitter emitter(layout_, region, exit_, thunks_, lookup_.get(), delta, window, start, next_hint_,
-                         next_addend_, hart_.jit_hint_budgets_, hart_.jit_addend_budgets_, hart_);
+                         next_addend_, next_site_, hart_.jit_hint_budgets_, hart_.jit_addend_budgets_, hart_);
     emitter.emit();
     emitter.ready();
     block.jit_code = code_.executable(start);

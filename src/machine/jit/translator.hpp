@@ -36,6 +36,8 @@ struct Layout {
   uint32_t hint_slots = 1; // Hart::kJitHints
   int32_t addends = 0, addend_budgets = 0, rewritten_sites = 0;
   uint32_t addend_slots = 1; // Hart::kJitAddends
+  int32_t site_pages = 0, site_filled = 0, site_any_filled = 0; // SoftTlb::site_pages()
+  uint32_t site_slots = 1; // TlbSitePages::kSlots
   int32_t f = 0, mstatus = 0, vsstatus = 0, virt = 0, fflags = 0, frm = 0;
   const void* pins = nullptr;          // the interrupt pin levels (64-bit)
   const uint64_t* dma_generation = nullptr;
@@ -155,6 +157,7 @@ private:
   uint64_t failed_ = 0;
   unsigned next_hint_ = 0; // the next load/store site's slot in Hart::jit_hints_ (round robin)
   unsigned next_addend_ = 0; // the next pointer-chase site's slot in Hart::jit_addends_
+  unsigned next_site_ = 0; // the next strided load site's slot in SoftTlb::site_pages()
   unsigned max_region_blocks_ = kMaxRegionBlocks;
   std::string dump_dir_; // NIMBUS_JIT_DUMP: where each unit's bytes go (empty: nowhere)
 };

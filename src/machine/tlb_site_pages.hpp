@@ -1,0 +1,47 @@
+#pragma once
+// The page each of the JIT's strided load sites touched last (docs/jit.md, "Site pages"): a load
+// in a loop whose base register only steps by a constant (`p += 2` over a matrix row) stays in
+// one page for many iterations, so the site keeps that page's guest address and host address
+// here and checks `address - base < limit` instead of indexing the soft TLB (five host
+// instructions instead of ten). A copy of a soft-TLB entry of the data context, so it is exactly
+// as stale as the TLB allows: SoftTlb empties every slot whenever it drops any entry, and the
+// hart whenever its data context changes. Sites share slots round robin; a slot holds whatever
+// page its last filler saw, which is right for every site of the same access kind.
+#include <array>
+#include <cstdint>
+
+namespace nimbus::machine {
+
+struct TlbSitePage {
+  uint64_t base = 0;  // the page's virtual address
+  uint64_t host = 0;  // the host address of its first byte
+  uint64_t limit = 0; // 0: empty (no address hits); else kFilledLimit
+  uint64_t unused = 0;
+};
+static_assert(sizeof(TlbSitePage) == 32, "generated code indexes 32-byte slots");
+
+class TlbSitePages {
+public:
+  static constexpr unsigned kSlots = 256;
+  // An access of up to 8 bytes at `base + d` with d below this lies inside the page.
+  static constexpr uint64_t kFilledLimit = 4096 - 7;
+
+  // Called by the owner whenever a translation the slots may copy could have gone.
+  void clear() {
+    if (!any_filled_) return;
+    for (unsigned w = 0; w < kSlots / 64; ++w)
+      for (uint64_t left = filled_[w]; left != 0; left &= left - 1)
+        slots_[w * 64 + static_cast<unsigned>(__builtin_ctzll(left))].limit = 0;
+    filled_ = {};
+    any_filled_ = 0;
+  }
+  bool empty(unsigned slot) const { return slots_[slot].limit == 0; }
+
+  // Generated code fills a slot out of line: base, host and limit, then its bit in filled_ and
+  // any_filled_ (so clear() visits only filled slots).
+  TlbSitePage slots_[kSlots];
+  std::array<uint64_t, kSlots / 64> filled_{};
+  uint64_t any_filled_ = 0;
+};
+
+} // namespace nimbus::machine
