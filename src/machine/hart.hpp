@@ -171,6 +171,8 @@ public:
   bool jit_enabled() const { return jit_ != nullptr; }
   // Blocks translated since the JIT was turned on (tests and statistics).
   uint64_t jit_translated_blocks() const;
+  // Load sites translated with a site page (docs/jit.md, "Site pages").
+  uint64_t jit_site_page_sites() const;
   // Direct exits patched to jump straight to their successor (tests and statistics).
   uint64_t jit_linked_exits() const;
   // Pointer-chase sites rewritten to look their addend up directly (their prediction kept failing).

@@ -118,6 +118,8 @@ public:
   // Forgets every lookup (the low bits of the translation epoch that the keys hold wrapped).
   void clear_lookups();
   uint64_t translated_blocks() const { return translated_; }
+  // Load sites translated with a site page (BlockEmitter::site_page_load; tests and statistics).
+  uint64_t site_page_sites() const { return site_page_sites_; }
   // Blocks translated into other blocks' units besides their own translation.
   uint64_t region_blocks() const { return region_blocks_; }
   uint64_t if_conversions() const { return if_conversions_; } // branches translated as one path
@@ -158,6 +160,7 @@ private:
   unsigned next_hint_ = 0; // the next load/store site's slot in Hart::jit_hints_ (round robin)
   unsigned next_addend_ = 0; // the next pointer-chase site's slot in Hart::jit_addends_
   unsigned next_site_ = 0; // the next strided load site's slot in SoftTlb::site_pages()
+  uint64_t site_page_sites_ = 0;
   unsigned max_region_blocks_ = kMaxRegionBlocks;
   std::string dump_dir_; // NIMBUS_JIT_DUMP: where each unit's bytes go (empty: nowhere)
 };

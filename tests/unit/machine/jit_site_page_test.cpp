@@ -56,7 +56,8 @@ TEST(JitSitePage, StridedLoadOverPagesAndPastRamsEndMatchesTheInterpreter) {
   const machine::Hart& h = trio.units.hart;
   EXPECT_GT(h.x(29), 3u);            // loads crossing RAM's end faulted
   EXPECT_EQ(h.csr(csr::kMcause), 5u); // load access fault
-  EXPECT_GT(h.jit_translated_blocks(), 0u);
+  EXPECT_GT(h.jit_site_page_sites(), 0u);
+  EXPECT_GT(trio.alone.hart.jit_site_page_sites(), 0u);
 }
 
 // S-mode under Sv39: the site reads one virtual page 50 times, then the program points the
@@ -104,7 +105,7 @@ void remapped_page_is_read_after_the_fence(bool one_page) {
   EXPECT_EQ(h.x(29), 0u); // no trap
   EXPECT_GT(h.x(10) / 1000, 10u * 50); // many rounds through the second page
   EXPECT_GT(h.x(10) % 1000, 10u * 50); // and through the first
-  EXPECT_GT(h.jit_translated_blocks(), 0u);
+  EXPECT_GT(h.jit_site_page_sites(), 0u);
 }
 
 TEST(JitSitePage, RemappedPageIsReadAfterSfenceVmaOfThePage) { remapped_page_is_read_after_the_fence(true); }
@@ -148,7 +149,47 @@ TEST(JitSitePage, AChangeOfDataContextEmptiesTheSlots) {
   EXPECT_EQ(h.x(29), 0u);
   EXPECT_GT(h.x(10) / 1000, 10u * 50);
   EXPECT_GT(h.x(10) % 1000, 10u * 50);
-  EXPECT_GT(h.jit_translated_blocks(), 0u);
+  EXPECT_GT(h.jit_site_page_sites(), 0u);
+}
+
+// Which loads get a site page: a load in a loop stepping its base by `step` bytes, with a store
+// into the array in the loop when `stores`. Returns the units machine's count of site-page sites
+// after the run (the loop sums 64 words and starts again).
+uint64_t site_page_sites_for(int32_t step, bool stores) {
+  Trio trio([&](Rig& rig) {
+    rig.put(kHandler, kSkippingHandler);
+    rig.put(kCode, {
+        ld(6, 5, 0),                           // 0x00 the load
+        add(10, 10, 6),                        // 0x04
+        stores ? sd(10, 5, 0) : addi(0, 0, 0), // 0x08 a store into the array, or a nop
+        addi(5, 5, step),                      // 0x0c
+        addi(11, 11, 1),                       // 0x10
+        bltu(11, 12, -0x14),                   // 0x14 -> 0x00
+        addi(11, 0, 0),                        // 0x18
+        addi(5, 7, 0),                         // 0x1c from the start again
+        jal(0, -0x20),                         // 0x20 -> 0x00
+    });
+    rig.hart.reset(kCode);
+    rig.hart.set_csr(csr::kMtvec, kHandler);
+    rig.hart.set_x(5, kRamBase + 0x100000);
+    rig.hart.set_x(7, kRamBase + 0x100000);
+    rig.hart.set_x(12, 64);
+  });
+  trio.run(30, kBudgets);
+  EXPECT_EQ(trio.units.hart.x(29), 0u);
+  EXPECT_GT(trio.units.hart.jit_translated_blocks(), 0u);
+  return trio.units.hart.jit_site_page_sites();
+}
+
+// A step of up to 256 bytes stays in a page for 16 accesses or more: the load gets a site page.
+// A larger step leaves the page within a few passes (a column walk through 1 KiB rows ran at half
+// the direct lookup's speed with one), and a loop that stores keeps the direct lookup (the
+// suite's memcpy ran slower with site pages): neither gets one.
+TEST(JitSitePage, OnlyStoreFreeLoopsWithSmallStepsGetOne) {
+  EXPECT_GT(site_page_sites_for(8, false), 0u);
+  EXPECT_GT(site_page_sites_for(-256, false), 0u);
+  EXPECT_EQ(site_page_sites_for(1024, false), 0u);
+  EXPECT_EQ(site_page_sites_for(8, true), 0u);
 }
 
 } // namespace
