@@ -16,7 +16,7 @@ struct TlbSitePage {
   uint64_t base = 0;  // the page's virtual address
   uint64_t host = 0;  // the host address of its first byte
   uint64_t limit = 0; // 0: empty (no address hits); else kFilledLimit
-  uint64_t unused = 0;
+  uint64_t padding = 0; // to 32 bytes: a slot is indexed by a shift
 };
 static_assert(sizeof(TlbSitePage) == 32, "generated code indexes 32-byte slots");
 
@@ -28,20 +28,17 @@ public:
 
   // Called by the owner whenever a translation the slots may copy could have gone.
   void clear() {
-    if (!any_filled_) return;
-    for (unsigned w = 0; w < kSlots / 64; ++w)
+    for (unsigned w = 0; w < kSlots / 64; ++w) {
       for (uint64_t left = filled_[w]; left != 0; left &= left - 1)
         slots_[w * 64 + static_cast<unsigned>(__builtin_ctzll(left))].limit = 0;
-    filled_ = {};
-    any_filled_ = 0;
+      filled_[w] = 0;
+    }
   }
-  bool empty(unsigned slot) const { return slots_[slot].limit == 0; }
 
-  // Generated code fills a slot out of line: base, host and limit, then its bit in filled_ and
-  // any_filled_ (so clear() visits only filled slots).
+  // Generated code fills a slot out of line: base, host and limit, then its bit in filled_ (so
+  // clear() visits only filled slots).
   TlbSitePage slots_[kSlots];
   std::array<uint64_t, kSlots / 64> filled_{};
-  uint64_t any_filled_ = 0;
 };
 
 } // namespace nimbus::machine

@@ -2183,7 +2183,6 @@ private:
       mov(qword[rbx + slot + offsetof(TlbSitePage, host)], rax);
       mov(qword[rbx + slot + offsetof(TlbSitePage, limit)], static_cast<uint32_t>(TlbSitePages::kFilledLimit));
       bts(qword[rbx + l_.site_filled + static_cast<int32_t>(8 * (k / 64))], static_cast<uint8_t>(k % 64));
-      mov(qword[rbx + l_.site_any_filled], 1);
       host_load(d, size, sign, a, 0);
       jmp(done, T_NEAR);
     });
@@ -2357,12 +2356,9 @@ private:
       for (const Sub& sub : subs_) {
         if (!in_loop(sub)) continue;
         for (const BlockOp& op : sub.block->ops) {
-          if (op.rd == 0 || op.rd >= kGuestRegisters || is_store(op.op) || fp_memory(op.op) || op.op == Op::Fence)
-            continue;
-          if (op.op == Op::Beq || op.op == Op::Bne || op.op == Op::Blt || op.op == Op::Bge || op.op == Op::Bltu ||
-              op.op == Op::Bgeu)
-            continue;
-          if (fp_inline(op.op) && !fp_writes_x(op.op)) continue; // an FP destination
+          if (op.rd == 0 || op.rd >= kGuestRegisters) continue;
+          if (translated_inline(op.op) && !writes_rd(op.op)) continue; // a branch, store, fence, FP access
+          if (fp_inline(op.op) && !fp_writes_x(op.op)) continue;       // an FP destination
           if (op.op == Op::Addi && op.rs1 == op.rd) {
             step[op.rd] += static_cast<uint64_t>(op.imm < 0 ? -static_cast<int64_t>(op.imm) : op.imm);
             continue;
@@ -2670,7 +2666,6 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
   l.addend_slots = Hart::kJitAddends;
   l.site_pages = at(h.tlb_.site_pages().slots_);
   l.site_filled = at(h.tlb_.site_pages().filled_);
-  l.site_any_filled = at(h.tlb_.site_pages().any_filled_);
   l.site_slots = TlbSitePages::kSlots;
   static_assert(sizeof(TlbSitePage) == 32 && TlbSitePages::kFilledLimit < (uint64_t{1} << 31));
   l.jit_block = at(h.jit_block_);

@@ -36,7 +36,7 @@ struct Layout {
   uint32_t hint_slots = 1; // Hart::kJitHints
   int32_t addends = 0, addend_budgets = 0, rewritten_sites = 0;
   uint32_t addend_slots = 1; // Hart::kJitAddends
-  int32_t site_pages = 0, site_filled = 0, site_any_filled = 0; // SoftTlb::site_pages()
+  int32_t site_pages = 0, site_filled = 0; // SoftTlb::site_pages()
   uint32_t site_slots = 1; // TlbSitePages::kSlots
   int32_t f = 0, mstatus = 0, vsstatus = 0, virt = 0, fflags = 0, frm = 0;
   const void* pins = nullptr;          // the interrupt pin levels (64-bit)
