@@ -304,14 +304,17 @@ Answer parse_answer(const std::string& out) {
   FUZZ_CHECK(end != std::string::npos);
   const std::string head = out.substr(0, end);
   a.body = out.substr(end + 4);
-  const std::string ct = "\r\nContent-Type: ";
-  if (auto p = head.find(ct); p != std::string::npos) a.content_type = head.substr(p + ct.size(), head.find("\r\n", p + 2) - p - ct.size());
+  // A header's value (empty when the answer has none).
+  const auto header = [&head](const std::string& name) {
+    const std::string key = "\r\n" + name + ": ";
+    const size_t p = head.find(key);
+    return p == std::string::npos ? std::string() : head.substr(p + key.size(), head.find("\r\n", p + 2) - p - key.size());
+  };
+  a.content_type = header("Content-Type");
   if (head.find("\r\nTransfer-Encoding: chunked") != std::string::npos) a.body.clear();
   // A request that accepts gzip or br gets its answer compressed (cpp-httplib is built with zlib
   // and brotli): undo that as a client does, and a compressed body must decompress.
-  const std::string ce = "\r\nContent-Encoding: ";
-  if (auto p = head.find(ce); p != std::string::npos && !a.body.empty()) {
-    const std::string encoding = head.substr(p + ce.size(), head.find("\r\n", p + 2) - p - ce.size());
+  if (const std::string encoding = header("Content-Encoding"); !encoding.empty() && !a.body.empty()) {
     std::unique_ptr<httplib::detail::decompressor> d;
     if (encoding == "gzip") d = std::make_unique<httplib::detail::gzip_decompressor>();
     else if (encoding == "br") d = std::make_unique<httplib::detail::brotli_decompressor>();
