@@ -383,6 +383,7 @@ public:
       cur_ = k;
       fs_known_dirty_ = false; // the unit's internal edges may come from anywhere
       computed_.fill(false);
+      sext_known_ = 1; // only x0: the block may be entered from anywhere
       chased_ = chased_in_[k];
       const Block& block = *subs_[k].block;
       // Internal edges (a loop's back edge among them) jump to `counted` when the block they
@@ -404,6 +405,7 @@ public:
         cur_index_ = i;
         if (zero_extension(block.ops, i)) { // slli rd, rs, 32; srli rd, rd, 32
           emit_zero_extension(op);
+          forget_sext(op.rd);
           computed_[op.rd] = true;
           note_chase(op, chased_);
           note_chase(block.ops[i + 1], chased_);
@@ -412,6 +414,8 @@ public:
         }
         if (lowest_bit_cleared(block.ops, i)) { // addi t, x, -1; and x, x, t
           emit_lowest_bit_cleared(op);
+          forget_sext(op.rd);
+          forget_sext(block.ops[i + 1].rd);
           computed_[op.rd] = computed_[op.rs1] = true;
           note_chase(op, chased_);
           note_chase(block.ops[i + 1], chased_);
@@ -422,12 +426,14 @@ public:
           access_group(block.ops, i, group);
           for (size_t m = i; m < i + group.n; ++m) {
             const BlockOp& member = block.ops[m];
+            note_sext(member, is_load(member.op) && narrow_load(member.op));
             if (member.rd != 0 && member.rd < kGuestRegisters) computed_[member.rd] = false; // a load's or nothing
             note_chase(member, chased_);
           }
           i += group.n - 1;
           continue;
         }
+        const bool result_extended = sign_extended_result(op); // before the op changes what is known
         if (fp_memory(op.op))
           fp_memory_access(op, last);
         else if (fp_inline(op.op) && fp_inline_applies(op, last))
@@ -438,6 +444,7 @@ public:
           emit_inline(op);
         else
           emit_fallback(op, last);
+        note_sext(op, result_extended);
         // FS stays Dirty to the end of the block once an op left it so: only CSR writes, traps and
         // xRET change it, and they leave the block.
         // Which registers hold an address computed in this block (for the soft-TLB hint).
@@ -938,6 +945,59 @@ private:
     return false;
   }
 
+  // Which guest registers hold, in their host register or x_[] slot, a value equal to its low 32
+  // bits sign-extended (bit r for x_r; x0 always), at the current op of the block being emitted.
+  // Then `sext.w` (addiw rd, rs, 0) of one is a move, or nothing: compilers emit it where they
+  // cannot tell, as after `crc = table[i] ^ (crc >> 8)` (lw and srliw results, xor'ed). Known
+  // only from the block's own earlier ops: its entry may come from anywhere.
+  bool sext_known(unsigned r) const { return r < kGuestRegisters && ((sext_known_ >> r) & 1) != 0; }
+  void forget_sext(unsigned r) {
+    if (r != 0 && r < kGuestRegisters) sext_known_ &= ~(uint32_t{1} << r);
+  }
+  // After `op` ran: whether its rd now holds an extended value (`extended`, from
+  // sign_extended_result before the op). An op that writes no integer register may still name
+  // one as rd (an FP register's number): forgetting it then only costs a move.
+  void note_sext(const BlockOp& op, bool extended) {
+    if (op.rd == 0 || op.rd >= kGuestRegisters) return;
+    if (extended && riscv::writes_integer_rd(op.op))
+      sext_known_ |= uint32_t{1} << op.rd;
+    else
+      forget_sext(op.rd);
+  }
+  static bool narrow_load(Op op) {
+    return op == Op::Lb || op == Op::Lh || op == Op::Lw || op == Op::Lbu || op == Op::Lhu;
+  }
+  // Whether the current op leaves its rd holding a sign-extended 32-bit value, as it is emitted:
+  // a W op whose extension upper_half_dead leaves out does not (its host register then holds
+  // the zero extension, which only low-half reads see before rd is written again).
+  bool sign_extended_result(const BlockOp& op) const {
+    switch (op.op) {
+    case Op::Lb: case Op::Lh: case Op::Lw: case Op::Lbu: case Op::Lhu: // below 2^16 when unsigned
+    case Op::Lui: case Op::Slt: case Op::Sltu: case Op::Slti: case Op::Sltiu:
+      return true;
+    case Op::Addi: // li (a 12-bit immediate), or a move
+      return op.rs1 == 0 || (op.imm == 0 && sext_known(op.rs1));
+    case Op::Andi: // below 2^11 with a non-negative immediate; else both sides are extended
+      return static_cast<int32_t>(op.imm) >= 0 || sext_known(op.rs1);
+    case Op::Ori: case Op::Xori: // the immediate is extended: bitwise ops keep it so
+      return sext_known(op.rs1);
+    case Op::And: case Op::Or: case Op::Xor:
+      return sext_known(op.rs1) && sext_known(op.rs2);
+    case Op::Add: // a move (c.mv) only
+      return (op.rs1 == 0 && sext_known(op.rs2)) || (op.rs2 == 0 && sext_known(op.rs1));
+    case Op::Srli: return (op.imm & 63) >= 33; // below 2^31
+    case Op::Srai: return (op.imm & 63) >= 32; // the sign copied into bits 31-63
+    case Op::Srliw: return (op.imm & 31) != 0 || !upper_half_dead(op.rd);
+    case Op::Addiw:
+      return (op.imm == 0 && sext_known(op.rs1)) || !upper_half_dead(op.rd);
+    case Op::Slliw: case Op::Sraiw: case Op::Addw: case Op::Subw: case Op::Mulw: case Op::Sllw:
+    case Op::Srlw: case Op::Sraw:
+      return !upper_half_dead(op.rd);
+    default:
+      return false;
+    }
+  }
+
   // Flags of rs1 - rs2 (for a branch), from host registers or x_[] directly.
   void compare(unsigned a, unsigned b) {
     const auto ha = host(a), hb = host(b);
@@ -1140,6 +1200,8 @@ private:
     }
     const BlockOps* const ops_before = cur_ops_;
     const size_t index_before = cur_index_;
+    const uint32_t sext_before = sext_known_;
+    sext_known_ = 1; // the side's ops run on copies: no sext.w left out there
     cur_ops_ = &side.ops; // upper_half_dead looks ahead among the side's ops
     for (size_t i = 0; i < k; ++i) {
       cur_index_ = i;
@@ -1147,6 +1209,7 @@ private:
     }
     cur_ops_ = ops_before;
     cur_index_ = index_before;
+    sext_known_ = sext_before;
     for (const auto& [r, t] : copies) renamed_[r] = std::nullopt;
     // Commit when the branch is not taken (it goes through the side).
     compare(op.rs1, op.rs2);
@@ -1422,6 +1485,11 @@ private:
     case Op::Slt: set_less(true, false); break;
     case Op::Sltu: set_less(false, false); break;
     case Op::Addiw:
+      if (op.imm == 0 && sext_known(op.rs1)) { // sext.w of an extended value: a move, or nothing
+        if (op.rs1 == op.rd) return;
+        load_into(d, op.rs1);
+        break;
+      }
       load_into(d, op.rs1);
       if (op.imm != 0) add(d.cvt32(), imm32);
       sext(d.cvt32());
@@ -2396,6 +2464,7 @@ private:
   // block's code must start there.
   std::optional<size_t> falls_into_next_;
   std::array<bool, kGuestRegisters> computed_{}; // written by an earlier inline op of the block, not a load
+  uint32_t sext_known_ = 1; // registers holding sign-extended 32-bit values (sext_known)
   const BlockOps* cur_ops_ = nullptr; // the ops of the block being emitted
   size_t cur_index_ = 0;                          // and the one being emitted now
   static constexpr uint64_t kMinNormal64 = uint64_t{1} << 52, kInfinity64 = uint64_t{0x7ff} << 52;

@@ -256,7 +256,7 @@ public:
       case 6: return slli(rd, a, static_cast<int32_t>(pick(64)));
       case 7: return srli(rd, a, static_cast<int32_t>(pick(64)));
       case 8: return srai(rd, a, static_cast<int32_t>(pick(64)));
-      case 9: return addiw(rd, a, imm12());
+      case 9: return addiw(rd, a, pick(3) == 0 ? 0 : imm12()); // sext.w a third of the time
       case 10: return slliw(rd, a, static_cast<int32_t>(pick(32)));
       case 11: return srliw(rd, a, static_cast<int32_t>(pick(32)));
       default: return sraiw(rd, a, static_cast<int32_t>(pick(32)));

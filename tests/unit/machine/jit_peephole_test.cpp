@@ -138,6 +138,75 @@ TEST(JitPeephole, IntAccumulatorIsExtendedWhereverItLeavesItsUnit) {
   EXPECT_GT(h.jit_translated_blocks(), 0u);
 }
 
+// `sext.w` (addiw rd, rs, 0) is a move where the block's earlier ops left rs sign-extended (a
+// narrow load, srliw, srli by 33, srai by 32, xor of two such values) and an extension where
+// they did not (srli by 32, srai by 31, and with an unknown value, andi with a negative
+// immediate, an addw, addiw or srliw by 0 whose own extension was left out, a value from
+// another block: 0x18 is entered with x5 loaded by the block before it and with x5 = x6 from
+// the branch at 0x08). Each of these, taken as extended, fails the comparison.
+TEST(JitPeephole, SextWIsAMoveOnlyOfExtendedValues) {
+  Trio trio([](Rig& rig) {
+    rig.put(kCode, {
+        add(5, 6, 0),         // 0x00 x5 = x6: not extended
+        andi(15, 11, 1),      // 0x04
+        bne(15, 0, 0x10),     // 0x08 -> 0x18 every other time
+        sw(6, 21, 0),         // 0x0c
+        lw(5, 21, 0),         // 0x10 x5 extended
+        jal(0, 4),            // 0x14 -> 0x18: its own block
+        addiw(5, 5, 0),       // 0x18 entered both ways: extends
+        add(10, 10, 5),       // 0x1c
+        lw(16, 21, 0),        // 0x20 extended
+        srliw(7, 16, 8),      // 0x24 extended
+        xor_(16, 16, 7),      // 0x28 extended ^ extended
+        addiw(16, 16, 0),     // 0x2c a move: left out
+        add(10, 10, 16),      // 0x30
+        srli(8, 6, 32),       // 0x34 below 2^32 only
+        addiw(8, 8, 0),       // 0x38
+        add(10, 10, 8),       // 0x3c
+        srli(9, 6, 33),       // 0x40 below 2^31
+        addiw(9, 9, 0),       // 0x44 left out
+        add(10, 10, 9),       // 0x48
+        srai(13, 6, 31),      // 0x4c 33 significant bits
+        addiw(13, 13, 0),     // 0x50
+        add(10, 10, 13),      // 0x54
+        srai(14, 6, 32),      // 0x58 32
+        addiw(14, 14, 0),     // 0x5c left out
+        add(10, 10, 14),      // 0x60
+        and_(17, 16, 6),      // 0x64 extended & not
+        addiw(17, 17, 0),     // 0x68
+        add(10, 10, 17),      // 0x6c
+        andi(18, 6, -16),     // 0x70 a negative immediate on a value not extended
+        addiw(18, 18, 0),     // 0x74
+        add(10, 10, 18),      // 0x78
+        addw(19, 6, 26),      // 0x7c only the addiw reads it before it is written: no extension
+        addiw(19, 19, 0),     // 0x80 so this one extends
+        add(10, 10, 19),      // 0x84
+        addw(20, 6, 26),      // 0x88 read in full below: extended
+        addiw(22, 20, 0),     // 0x8c a move into another register
+        add(10, 10, 20),      // 0x90
+        add(10, 10, 22),      // 0x94
+        addiw(23, 6, 5),      // 0x98 as 0x7c, an addiw
+        addiw(23, 23, 0),     // 0x9c
+        add(10, 10, 23),      // 0xa0
+        srliw(24, 6, 0),      // 0xa4 as 0x7c, an srliw by 0 (which extends)
+        addiw(24, 24, 0),     // 0xa8
+        add(10, 10, 24),      // 0xac
+        add(6, 6, 26),        // 0xb0 the next value
+        addi(11, 11, 1),      // 0xb4
+        bltu(11, 12, -0xb8),  // 0xb8 -> 0x00
+        jal(0, 0),            // 0xbc
+    });
+    rig.hart.reset(kCode);
+    rig.hart.set_x(6, 0x80000000ffff8000);
+    rig.hart.set_x(26, 0x9e3779b97f4a7c15);
+    rig.hart.set_x(21, kRamBase + 0x10000);
+    rig.hart.set_x(12, 400);
+  });
+  trio.run(300, kBudgets);
+  EXPECT_EQ(trio.units.hart.x(11), 400u);
+  EXPECT_GT(trio.units.hart.jit_translated_blocks(), 0u);
+}
+
 // Bit loops: `addi t, x, -1; and x, x, t` (one `blsr` on a host with BMI1, t computed beside),
 // with the and's operands in either order, and t read afterwards.
 TEST(JitPeephole, LowestSetBitClearedCountsBits) {
