@@ -384,6 +384,7 @@ public:
       fs_known_dirty_ = false; // the unit's internal edges may come from anywhere
       computed_.fill(false);
       sext_known_ = 1; // only x0: the block may be entered from anywhere
+      scaled_ = {};
       chased_ = chased_in_[k];
       const Block& block = *subs_[k].block;
       // Internal edges (a loop's back edge among them) jump to `counted` when the block they
@@ -403,6 +404,7 @@ public:
         }
         cur_ops_ = &block.ops;
         cur_index_ = i;
+        if (scaled_.load != nullptr && scaled_.load < &op) scaled_ = {}; // its load went another way
         if (zero_extension(block.ops, i)) { // slli rd, rs, 32; srli rd, rd, 32
           emit_zero_extension(op);
           forget_sext(op.rd);
@@ -433,6 +435,7 @@ public:
           i += group.n - 1;
           continue;
         }
+        if (op.op == Op::Slli) plan_scaled_load(block.ops, i);
         const bool result_extended = sign_extended_result(op); // before the op changes what is known
         if (fp_memory(op.op))
           fp_memory_access(op, last);
@@ -996,6 +999,36 @@ private:
     default:
       return false;
     }
+  }
+
+  // An element of a table: `slli t, x, k; add t, t, b; lw d, imm(t)` (k of 1-3, b not t), as
+  // compilers index `table[i]`. The shift and the add still compute t, but when the load takes
+  // the index hint (whose entry does not wait for the address) it reads [addend + b + x << k +
+  // imm], one host address computation from x (copied to rdi before the shift, which may
+  // overwrite it): the shift and the add leave the access's dependency chain (a CRC's
+  // `crc = table[(crc ^ byte) & 0xff] ^ (crc >> 8)` waits two cycles less per byte). The
+  // address in rsi (from t) still feeds the tag and alignment checks and the slow path, so
+  // what is accessed, checked and trapped on is the same address.
+  struct ScaledLoad {
+    const BlockOp* load = nullptr; // the load the plan is for (its op in the block)
+    unsigned base = 0;             // b
+    uint8_t scale = 1;             // 1 << k
+  };
+  void plan_scaled_load(const BlockOps& ops, size_t i) {
+    scaled_ = {};
+    if (i + 2 >= ops.size()) return;
+    const BlockOp& shift = ops[i];
+    const BlockOp& sum = ops[i + 1];
+    const BlockOp& load = ops[i + 2];
+    const unsigned t = shift.rd, x = shift.rs1, k = shift.imm & 63;
+    if (k < 1 || k > 3 || t == 0 || t >= kGuestRegisters || x == 0 || x >= kGuestRegisters) return;
+    const OpHandler fall_through = fall_through_handler();
+    if (sum.handler == fall_through || load.handler == fall_through) return;
+    if (sum.op != Op::Add || sum.rd != t || !is_load(load.op) || load.rs1 != t) return;
+    const unsigned b = sum.rs1 == t ? sum.rs2 : sum.rs2 == t ? sum.rs1 : t;
+    if (b == t || b == 0 || b >= kGuestRegisters) return;
+    scaled_ = {&load, b, static_cast<uint8_t>(1u << k)};
+    load_into(rdi, x); // a move: off every chain
   }
 
   // Flags of rs1 - rs2 (for a branch), from host registers or x_[] directly.
@@ -2215,12 +2248,13 @@ private:
     host_load(d, size, sign, a, disp, rsi);
   }
   void host_load(const Xbyak::Reg64& d, unsigned size, bool sign, const Xbyak::Reg64& a, int32_t disp,
-                 const Xbyak::Reg64& index) {
+                 const Xbyak::Reg64& index, int scale = 1) {
+    const Xbyak::RegExp at = a + index * scale + disp;
     switch (size) {
-    case 1: if (sign) movsx(d, byte[a + index + disp]); else movzx(d.cvt32(), byte[a + index + disp]); break;
-    case 2: if (sign) movsx(d, word[a + index + disp]); else movzx(d.cvt32(), word[a + index + disp]); break;
-    case 4: if (sign) movsxd(d, dword[a + index + disp]); else mov(d.cvt32(), dword[a + index + disp]); break;
-    default: mov(d, qword[a + index + disp]); break;
+    case 1: if (sign) movsx(d, byte[at]); else movzx(d.cvt32(), byte[at]); break;
+    case 2: if (sign) movsx(d, word[at]); else movzx(d.cvt32(), word[at]); break;
+    case 4: if (sign) movsxd(d, dword[at]); else mov(d.cvt32(), dword[at]); break;
+    default: mov(d, qword[at]); break;
     }
   }
   // A strided load site (find_strided): the address's offset from the slot's page, below the
@@ -2294,10 +2328,16 @@ private:
     const Lookup how = computed_[op.rs1]                  ? Lookup::index_hint
                        : chased(op.rs1)                   ? Lookup::addend_hint
                                                           : Lookup::direct;
-    if (site_page_applies(op))
+    if (site_page_applies(op)) {
       site_page_load(op, size, sign, d, miss, done);
-    else
+    } else if (how == Lookup::index_hint && &op == scaled_.load) { // plan_scaled_load: x is in rdi
+      const Xbyak::Reg64 a = tlb_lookup(op, Access::Load, size, miss, how);
+      with_src(scaled_.base, [&](const auto& s) { add(a, s); });
+      host_load(d, size, sign, a, static_cast<int32_t>(op.imm), rdi, scaled_.scale);
+    } else {
       host_load(d, size, sign, tlb_lookup(op, Access::Load, size, miss, how), 0);
+    }
+    if (&op == scaled_.load) scaled_ = {};
     L(done);
     if (!fp && !hd) put(op.rd, rax);
     const BlockOp* p = &op;
@@ -2465,6 +2505,7 @@ private:
   std::optional<size_t> falls_into_next_;
   std::array<bool, kGuestRegisters> computed_{}; // written by an earlier inline op of the block, not a load
   uint32_t sext_known_ = 1; // registers holding sign-extended 32-bit values (sext_known)
+  ScaledLoad scaled_;       // the table element load planned at its shift (plan_scaled_load)
   const BlockOps* cur_ops_ = nullptr; // the ops of the block being emitted
   size_t cur_index_ = 0;                          // and the one being emitted now
   static constexpr uint64_t kMinNormal64 = uint64_t{1} << 52, kInfinity64 = uint64_t{0x7ff} << 52;

@@ -45,6 +45,60 @@ void put_alternating_load(Rig& rig, uint64_t base, uint64_t step) {
   rig.hart.set_x(12, 1000);
 }
 
+// Table elements, `slli t, x, k; add t, t, b; l* d, imm(t)` (docs/jit.md, "Loads and
+// stores"): the access reads [addend + b + x << k + imm] with x copied before the shift. Words,
+// doublewords at -8, halfwords at +6 and bytes at +1 of tables crossing two page boundaries,
+// with t apart from x, t as x (the shift overwrites x), the add's operands either way round,
+// and a byte table whose base turns into an unmapped address every other pass (the load
+// faults, the handler skips it: t must hold the address). Each part of the element's host
+// address left out (the scale, the base, the offset, the copy of x) fails the comparison.
+TEST(JitTlbHint, TableElementLoadsReadTheElementTheirAddressNames) {
+  constexpr uint64_t kTable = kRamBase + 0x20ff0;
+  Trio trio([&](Rig& rig) {
+    rig.put(kHandler, kSkippingHandler);
+    std::vector<uint32_t> words(0x6000 / 4);
+    for (size_t j = 0; j < words.size(); ++j) words[j] = static_cast<uint32_t>(j * 0x9e3779b9u + (j >> 3));
+    rig.put(kRamBase + 0x20000, words);
+    rig.put(kCode, {
+        addi(6, 6, 0x35b),     // 0x00 the index: 0-2047, in no order
+        andi(6, 6, 0x7ff),     // 0x04
+        slli(7, 6, 2),         // 0x08 t apart from x
+        add(7, 7, 20),         // 0x0c
+        lw(7, 7, 0),           // 0x10
+        add(10, 10, 7),        // 0x14
+        slli(8, 6, 3),         // 0x18
+        add(8, 20, 8),         // 0x1c the add's operands the other way round
+        ld(8, 8, -8),          // 0x20
+        add(10, 10, 8),        // 0x24
+        add(9, 6, 0),          // 0x28 mv
+        slli(9, 9, 1),         // 0x2c t as x
+        add(9, 9, 20),         // 0x30
+        lhu(9, 9, 6),          // 0x34
+        add(10, 10, 9),        // 0x38
+        slli(13, 6, 3),        // 0x3c
+        add(13, 13, 22),       // 0x40 the table, or an unmapped address every other pass
+        lb(13, 13, 1),         // 0x44
+        add(10, 10, 13),       // 0x48
+        xor_(22, 22, 26),      // 0x4c
+        add(10, 10, 6),        // 0x50 x after the loads
+        addi(14, 14, 1),       // 0x54
+        bltu(14, 15, -0x58),   // 0x58 -> 0x00
+        jal(0, 0),             // 0x5c
+    });
+    rig.hart.reset(kCode);
+    rig.hart.set_csr(csr::kMtvec, kHandler);
+    rig.hart.set_x(20, kTable);
+    rig.hart.set_x(22, kTable);
+    rig.hart.set_x(26, kTable ^ 0x40000000); // x22 ^ x26: unmapped
+    rig.hart.set_x(15, 3000);
+  });
+  trio.run(300, kBudgets);
+  const machine::Hart& h = trio.units.hart;
+  EXPECT_EQ(h.x(14), 3000u);
+  EXPECT_GT(h.x(29), 100u); // the byte loads faulted
+  EXPECT_GT(h.jit_translated_blocks(), 0u);
+}
+
 // One site loads 8 bytes at RAM's first byte and at 4 bytes below it in turn: the second access
 // crosses from an unmapped page into the page the site's hint names, and must fault as in the
 // interpreter (a hint checked against the last byte's page instead of the first's would take
