@@ -1002,7 +1002,7 @@ private:
   }
 
   // An element of a table: `slli t, x, k; add t, t, b; lw d, imm(t)` (k of 1-3, b not t), as
-  // compilers index `table[i]`. The shift and the add still compute t, but when the load takes
+  // compilers index `table[i]` (or `add u, b, t; lw d, imm(u)`). The shift and the add still compute t, but when the load takes
   // the index hint (whose entry does not wait for the address) it reads [addend + b + x << k +
   // imm], one host address computation from x (copied to rdi before the shift, which may
   // overwrite it): the shift and the add leave the access's dependency chain (a CRC's
@@ -1024,9 +1024,12 @@ private:
     if (k < 1 || k > 3 || t == 0 || t >= kGuestRegisters || x == 0 || x >= kGuestRegisters) return;
     const OpHandler fall_through = fall_through_handler();
     if (sum.handler == fall_through || load.handler == fall_through) return;
-    if (sum.op != Op::Add || sum.rd != t || !is_load(load.op) || load.rs1 != t) return;
+    // The sum may go to another register (u = b + t, quicksort's `a + (i << 2)`), which the
+    // load then addresses from; b must survive the add (not u).
+    const unsigned u = sum.rd;
+    if (sum.op != Op::Add || u == 0 || u >= kGuestRegisters || !is_load(load.op) || load.rs1 != u) return;
     const unsigned b = sum.rs1 == t ? sum.rs2 : sum.rs2 == t ? sum.rs1 : t;
-    if (b == t || b == 0 || b >= kGuestRegisters) return;
+    if (b == t || b == u || b == 0 || b >= kGuestRegisters) return;
     scaled_ = {&load, b, static_cast<uint8_t>(1u << k)};
     load_into(rdi, x); // a move: off every chain
   }

@@ -48,10 +48,11 @@ void put_alternating_load(Rig& rig, uint64_t base, uint64_t step) {
 // Table elements, `slli t, x, k; add t, t, b; l* d, imm(t)` (docs/jit.md, "Loads and
 // stores"): the access reads [addend + b + x << k + imm] with x copied before the shift. Words,
 // doublewords at -8, halfwords at +6 and bytes at +1 of tables crossing two page boundaries,
-// with t apart from x, t as x (the shift overwrites x), the add's operands either way round,
-// and a byte table whose base turns into an unmapped address every other pass (the load
-// faults, the handler skips it: t must hold the address). Each part of the element's host
-// address left out (the scale, the base, the offset, the copy of x) fails the comparison.
+// with t apart from x, t as x (the shift overwrites x), the add's operands either way round
+// and its sum into a third register (not the base's: then no plan), and a byte table whose
+// base turns into an unmapped address every other pass (the load faults, the handler skips it:
+// t must hold the address). Each part of the element's host address left out (the scale, the
+// base, the offset, the copy of x) fails the comparison, as does a plan whose sum overwrote b.
 TEST(JitTlbHint, TableElementLoadsReadTheElementTheirAddressNames) {
   constexpr uint64_t kTable = kRamBase + 0x20ff0;
   Trio trio([&](Rig& rig) {
@@ -81,9 +82,20 @@ TEST(JitTlbHint, TableElementLoadsReadTheElementTheirAddressNames) {
         add(10, 10, 13),       // 0x48
         xor_(22, 22, 26),      // 0x4c
         add(10, 10, 6),        // 0x50 x after the loads
-        addi(14, 14, 1),       // 0x54
-        bltu(14, 15, -0x58),   // 0x58 -> 0x00
-        jal(0, 0),             // 0x5c
+        slli(16, 6, 2),        // 0x54 the sum into another register
+        add(17, 20, 16),       // 0x58
+        lw(18, 17, 4),         // 0x5c
+        add(10, 10, 18),       // 0x60
+        add(10, 10, 16),       // 0x64 the shifted index and the element's address after the load
+        add(10, 10, 17),       // 0x68
+        add(19, 20, 0),        // 0x6c mv: the base into the register the sum goes to
+        slli(16, 6, 2),        // 0x70
+        add(19, 16, 19),       // 0x74 the sum overwrites the base: not a table element's plan
+        lw(18, 19, 0),         // 0x78
+        add(10, 10, 18),       // 0x7c
+        addi(14, 14, 1),       // 0x80
+        bltu(14, 15, -0x84),   // 0x84 -> 0x00
+        jal(0, 0),             // 0x88
     });
     rig.hart.reset(kCode);
     rig.hart.set_csr(csr::kMtvec, kHandler);
