@@ -1002,13 +1002,13 @@ private:
   }
 
   // An element of a table: `slli t, x, k; add t, t, b; lw d, imm(t)` (k of 1-3, b not t), as
-  // compilers index `table[i]` (or `add u, b, t; lw d, imm(u)`). The shift and the add still compute t, but when the load takes
-  // the index hint (whose entry does not wait for the address) it reads [addend + b + x << k +
-  // imm], one host address computation from x (copied to rdi before the shift, which may
-  // overwrite it): the shift and the add leave the access's dependency chain (a CRC's
-  // `crc = table[(crc ^ byte) & 0xff] ^ (crc >> 8)` waits two cycles less per byte). The
-  // address in rsi (from t) still feeds the tag and alignment checks and the slow path, so
-  // what is accessed, checked and trapped on is the same address.
+  // compilers index `table[i]` (or `add u, b, t; lw d, imm(u)`). The shift and the add still
+  // compute t, but when the load takes the index hint (whose entry does not wait for the
+  // address) it reads [addend + b + x << k + imm], one host address computation from x (copied
+  // to rdi before the shift, which may overwrite it): the shift and the add leave the access's
+  // dependency chain (a CRC's `crc = table[(crc ^ byte) & 0xff] ^ (crc >> 8)` waits two cycles
+  // less per byte). The address in rsi (from t) still feeds the tag and alignment checks and
+  // the slow path, so what is accessed, checked and trapped on is the same address.
   struct ScaledLoad {
     const BlockOp* load = nullptr; // the load the plan is for (its op in the block)
     unsigned base = 0;             // b
