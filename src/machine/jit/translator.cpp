@@ -404,7 +404,6 @@ public:
         }
         cur_ops_ = &block.ops;
         cur_index_ = i;
-        if (scaled_.load != nullptr && scaled_.load < &op) scaled_ = {}; // its load went another way
         if (zero_extension(block.ops, i)) { // slli rd, rs, 32; srli rd, rd, 32
           emit_zero_extension(op);
           forget_sext(op.rd);
@@ -428,7 +427,7 @@ public:
           access_group(block.ops, i, group);
           for (size_t m = i; m < i + group.n; ++m) {
             const BlockOp& member = block.ops[m];
-            note_sext(member, is_load(member.op) && narrow_load(member.op));
+            note_sext(member, sign_extended_result(member));
             if (member.rd != 0 && member.rd < kGuestRegisters) computed_[member.rd] = false; // a load's or nothing
             note_chase(member, chased_);
           }
@@ -966,9 +965,6 @@ private:
       sext_known_ |= uint32_t{1} << op.rd;
     else
       forget_sext(op.rd);
-  }
-  static bool narrow_load(Op op) {
-    return op == Op::Lb || op == Op::Lh || op == Op::Lw || op == Op::Lbu || op == Op::Lhu;
   }
   // Whether the current op leaves its rd holding a sign-extended 32-bit value, as it is emitted:
   // a W op whose extension upper_half_dead leaves out does not (its host register then holds
