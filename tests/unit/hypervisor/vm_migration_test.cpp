@@ -8,10 +8,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
 
 #include "hypervisor/fake_guest_cpu.hpp"
@@ -470,10 +473,24 @@ double jit_dirty_rate() {
 // The source VM on a scheduler's worker thread (as in the VMM), so that auto-converge's cap
 // throttles it: the cap is only as good as the JIT's return to the scheduler, which checks the
 // budget once per block it chains to.
+// The guest's console as BufferConsole, with a count another thread may read while it runs.
+class CountingConsole final : public machine::ConsoleBackend {
+public:
+  void write(uint8_t byte) override {
+    output.push_back(static_cast<char>(byte));
+    printed.fetch_add(1, std::memory_order_release);
+  }
+  std::optional<uint8_t> read() override { return std::nullopt; }
+  void wait_for_input(std::chrono::nanoseconds) override {}
+
+  std::string output; // read only once the guest's thread is stopped
+  std::atomic<size_t> printed{0};
+};
+
 struct ScheduledSource {
   TempFile kernel;
   FramePool pool{64 << 20, kFrame};
-  BufferConsole console;
+  CountingConsole console;
   Vm vm;
   Scheduler scheduler{SchedulerOptions{}};
   ThreadedHost host{scheduler};
@@ -484,13 +501,23 @@ struct ScheduledSource {
 
   // The guest starts running at start(): a test calls it just before send_vm, so that a main
   // thread the host's load keeps off the CPU while it sets up the link cannot let the guest
-  // finish before the migration begins (seen under load: send_vm then moved a halted VM).
+  // finish before the migration begins (seen under load: send_vm then moved a halted VM). And
+  // start() returns once the guest has printed its first pass (every page written once): a
+  // migration that begins before the guest has run finds only the pages it touched so far and
+  // converges at once, which is not the case these tests are about (seen under load in the
+  // sanitizer build: no pass yet, 2 rounds, 24 ms, never throttled).
   explicit ScheduledSource(uint32_t passes)
       : kernel(throttled_guest(kThrottlePages, kThrottleWork, passes)), vm(throttle_config(kernel), pool, console, jit()) {
     vm_index = scheduler.add_vm(SchedulerVmSpec{"conv"});
     vcpu = scheduler.add_vcpu(vm_index, [this](Nanoseconds budget) { return vm.run(budget); });
   }
-  void start() { host.start(); }
+  void start() {
+    host.start();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (console.printed.load(std::memory_order_acquire) == 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ASSERT_GT(console.printed.load(std::memory_order_acquire), 0u) << "the guest printed no pass in 20 s";
+  }
   ~ScheduledSource() { host.stop(); }
 
   migration::SendOptions options(double link_bytes_per_second) {
