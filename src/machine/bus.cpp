@@ -1,7 +1,5 @@
 #include "machine/bus.hpp"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
@@ -18,7 +16,7 @@ std::unique_ptr<std::atomic<uint64_t>[]> code_page_bits(uint64_t ram_size) {
 Bus::Bus(uint64_t ram_base, uint64_t ram_size)
     : ram_base_(ram_base), ram_size_(ram_size),
       // Zero pages that only cost host memory once the guest touches them.
-      own_ram_(std::make_unique<ZeroPages>(ram_size, ZeroPages::HugePages::host_default)),
+      own_ram_(std::make_unique<SharedRam>(ram_size)),
       ram_(static_cast<uint8_t*>(own_ram_->data())), code_pages_(code_page_bits(ram_size)) {}
 
 Bus::Bus(uint64_t ram_base, uint64_t ram_size, RamBacking& backing)
@@ -97,8 +95,8 @@ bool Bus::discard_ram(uint64_t paddr, uint64_t len) {
   if (backing_ != nullptr) {
     released = backing_->discard(offset, len);
   } else {
-    // Our own private anonymous mapping: the pages go back and fault in as zeros.
-    released = madvise(ram_ + offset, len, MADV_DONTNEED) == 0;
+    // Our own memory: the pages go back and read as zeros, through every view.
+    released = own_ram_->discard(offset, len);
   }
   if (!released) {
     // Cannot release (or a backing without the means): at least the guest reads zeros, as it

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "machine/dirty_log.hpp"
-#include "machine/zero_pages.hpp"
 #include "machine/mmio_device.hpp"
+#include "machine/shared_ram.hpp"
 
 namespace nimbus::machine {
 
@@ -53,7 +53,8 @@ public:
 
 class Bus {
 public:
-  // RAM of its own: an anonymous mapping, committed by the host kernel on first touch.
+  // RAM of its own: shared anonymous memory (shared_ram.hpp), committed by the host kernel on
+  // first touch.
   Bus(uint64_t ram_base, uint64_t ram_size);
   // RAM provided by `backing` (which must outlive the bus).
   Bus(uint64_t ram_base, uint64_t ram_size, RamBacking& backing);
@@ -63,6 +64,9 @@ public:
   uint64_t ram_base() const { return ram_base_; }
   uint64_t ram_size() const { return ram_size_; }
   uint8_t* ram() { return ram_; }
+  // Whether ram() is the bus's own, whose pages a hart may map again (host_window.hpp); a
+  // backing's RAM (a VM's, a view of the VMM's frames) is not.
+  bool ram_aliasable() const { return own_ram_ != nullptr; }
 
   // True if [paddr, paddr + len) lies entirely in RAM (and, with a backing, is backed: after a
   // true answer ram_pointer for the same range cannot fail).
@@ -162,7 +166,7 @@ private:
   };
   uint64_t ram_base_;
   uint64_t ram_size_;
-  std::unique_ptr<ZeroPages> own_ram_; // RAM of its own (no backing)
+  std::unique_ptr<SharedRam> own_ram_; // RAM of its own (no backing)
   uint8_t* ram_ = nullptr;
   RamBacking* backing_ = nullptr; // null: ram_ is own_ram_
   std::vector<Window> windows_; // sorted by base
