@@ -15,6 +15,7 @@
 #include <map>
 #include <sstream>
 #include <stdexcept>
+#include <vector>
 
 extern char** environ;
 
@@ -22,14 +23,14 @@ namespace nimbus::cli {
 
 ProcessMemory sample_memory(pid_t pid, uint64_t guest_ram_bytes) {
   constexpr uint64_t kSlack = 4ull << 20;
-  ProcessMemory m;
+  struct Mapping {
+    std::string file;       // "dev inode" of a shared file mapping, else empty
+    std::string shared_key; // file, offset and length
+    uint64_t size = 0, rss = 0;
+  };
+  std::vector<Mapping> maps;
   std::ifstream smaps("/proc/" + std::to_string(pid) + "/smaps");
   std::string line;
-  uint64_t size = 0;
-  // A shared mapping of a file or memfd seen before at the same offset and size (a JIT's code
-  // cache mapped once writable and once executable) holds the same pages: they count once.
-  std::string shared_key;
-  std::map<std::string, uint64_t> shared_rss;
   auto field_kib = [&](size_t prefix) {
     std::istringstream in(line.substr(prefix));
     uint64_t kib = 0;
@@ -44,20 +45,37 @@ ProcessMemory sample_memory(pid_t pid, uint64_t guest_ram_bytes) {
       in >> range >> perms >> offset >> dev >> inode;
       const auto dash = range.find('-');
       const uint64_t length = std::stoull(range.substr(dash + 1), nullptr, 16) - std::stoull(range.substr(0, dash), nullptr, 16);
-      shared_key = perms.size() == 4 && perms[3] == 's' && inode != "0" ? dev + " " + inode + " " + offset + " " + std::to_string(length) : "";
-    } else if (line.rfind("Size:", 0) == 0) {
-      size = field_kib(5);
-    } else if (line.rfind("Rss:", 0) == 0) {
-      uint64_t rss = field_kib(4);
-      if (!shared_key.empty()) {
-        uint64_t& seen = shared_rss[shared_key];
-        const uint64_t more = rss > seen ? rss - seen : 0;
-        seen = std::max(seen, rss);
-        rss = more;
+      Mapping m;
+      if (perms.size() == 4 && perms[3] == 's' && inode != "0") {
+        m.file = dev + " " + inode;
+        m.shared_key = m.file + " " + offset + " " + std::to_string(length);
       }
-      m.total_rss += rss;
-      if (size >= guest_ram_bytes && size <= guest_ram_bytes + kSlack) m.guest_ram_rss = std::max(m.guest_ram_rss, rss);
+      maps.push_back(m);
+    } else if (!maps.empty() && line.rfind("Size:", 0) == 0) {
+      maps.back().size = field_kib(5);
+    } else if (!maps.empty() && line.rfind("Rss:", 0) == 0) {
+      maps.back().rss = field_kib(4);
     }
+  }
+  ProcessMemory m;
+  const Mapping* ram = nullptr;
+  for (const Mapping& map : maps)
+    if (map.size >= guest_ram_bytes && map.size <= guest_ram_bytes + kSlack && (ram == nullptr || map.rss > ram->rss)) ram = &map;
+  if (ram != nullptr) m.guest_ram_rss = ram->rss;
+  // A shared mapping of a file or memfd seen before at the same offset and size (a JIT's code
+  // cache mapped once writable and once executable) holds the same pages: they count once. Other
+  // mappings of guest RAM's own file (a hart's host-mapped window) hold guest RAM: none counts.
+  std::map<std::string, uint64_t> shared_rss;
+  for (const Mapping& map : maps) {
+    uint64_t rss = map.rss;
+    if (&map != ram && ram != nullptr && !ram->file.empty() && map.file == ram->file) continue;
+    if (!map.shared_key.empty()) {
+      uint64_t& seen = shared_rss[map.shared_key];
+      const uint64_t more = rss > seen ? rss - seen : 0;
+      seen = std::max(seen, rss);
+      rss = more;
+    }
+    m.total_rss += rss;
   }
   return m;
 }

@@ -41,6 +41,7 @@ void Hart::update_data_context() {
   if (context != data_context_) tlb_.site_pages().clear(); // a slot is a translation of the old context
   data_context_ = context;
   jit_data_tables_ = &tlb_.entry(data_context_, Access::Fetch, 0); // Fetch is table 0 of the context
+  jit_window_base_ = window_ ? window_->base(data_context_) : nullptr;
 }
 
 

@@ -1,7 +1,9 @@
 #include "machine/hart.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 #include "machine/hart_execute.hpp"
 #include "machine/jit/translator.hpp"
@@ -252,12 +254,34 @@ void Hart::lookup_epochs_wrapped() {
   if (jit_ != nullptr) jit_->clear_lookups();
 }
 
+namespace {
+// NIMBUS_JIT_WINDOW=off leaves the host-mapped window out (for measuring what it brings).
+bool window_disabled() {
+  const char* v = std::getenv("NIMBUS_JIT_WINDOW");
+  return v != nullptr && std::string_view(v) == "off";
+}
+} // namespace
+
 void Hart::set_jit(bool on, uint32_t hot_threshold) {
   jit_hot_threshold_ = hot_threshold == 0 ? 1 : hot_threshold;
   if (on == (jit_ != nullptr)) return;
   // Native code belongs to blocks: start both tiers from empty caches.
   blocks_.clear();
   break_chains();
+  // The window goes and comes with the JIT: no window tag may outlive the window it names.
+  tlb_.flush_access(Access::Load);
+  tlb_.flush_access(Access::Store);
+  window_.reset();
+  if (on && bus_.ram_aliasable() && !window_disabled()) {
+    try {
+      window_ = std::make_unique<HostWindow>(bus_.ram(), SoftTlb::kContexts);
+    } catch (const std::bad_alloc&) {
+      window_.reset(); // no address space for it: loads take the soft TLB's addend
+    }
+  }
+  jit_window_base_ = window_ ? window_->base(data_context_) : nullptr;
+  jit_window_budget_ = kWindowMapsPerEpoch;
+  window_epoch_end_ = instret_ + kWindowEpoch;
   jit_ = on ? std::make_unique<jit::Translator>(*this) : nullptr;
   if (jit_) jit_->set_max_region_blocks(jit_region_limit_);
 }

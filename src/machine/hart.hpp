@@ -17,6 +17,7 @@
 #include "machine/hart_privilege.hpp"
 #include "machine/hart_reservation_set.hpp"
 #include "machine/interrupt_pins.hpp"
+#include "machine/host_window.hpp"
 #include "machine/jit_threshold.hpp"
 #include "machine/pmp.hpp"
 #include "machine/snapshot_format.hpp"
@@ -177,6 +178,13 @@ public:
   uint64_t jit_linked_exits() const;
   // Pointer-chase sites rewritten to look their addend up directly (their prediction kept failing).
   uint64_t jit_rewritten_sites() const { return jit_rewritten_sites_; }
+  // Guest pages the host-mapped window maps now (docs/jit.md, "The host-mapped window"; 0 without one).
+  unsigned jit_window_pages() const { return window_ ? window_->mapped_pages() : 0; }
+  // Accesses through the soft TLB's addend to a page before the window maps it (a page a
+  // short-lived process touches a few times is not worth a host mapping call); below 0xfff, so
+  // a count never equals a tag. Takes effect with the next set_jit(true) (tests use 1).
+  static constexpr uint32_t kJitWindowHeat = 32;
+  void set_jit_window_heat(uint32_t accesses) { jit_window_heat_ = accesses < 0xfff ? accesses : 0xffe; }
   // At most `n` blocks of one page per native unit (docs/jit.md, "Regions"; 1: each block alone;
   // tests), and the blocks translated into other blocks' units so far.
   void set_jit_region_blocks(unsigned n);
@@ -409,6 +417,8 @@ private:
   // The data context's three tables (fetch, load, store: SoftTlb::entry), kept with
   // data_context_ by update_data_context: the JIT's inline loads and stores start from it.
   const TlbEntry* jit_data_tables_ = nullptr;
+  // The data context's part of the host-mapped window (host_window.hpp), or null without one.
+  const uint8_t* jit_window_base_ = nullptr;
   unsigned fetch_context_ = 2;  // TLB context for fetches (privilege and V); also the block-link key
   unsigned user_context_ = 0;   // the TLB context of U-mode with V=0 (switch_user_root picks it per root)
   Privilege priv_ = Privilege::Machine;
@@ -476,6 +486,21 @@ private:
   // ---- JIT tier (machine/jit). Native code reads and writes these between blocks.
   void run_translated(Block*& block, uint64_t steps, uint64_t budget, uint64_t& retired_total, uint64_t& steps_total);
   std::unique_ptr<jit::Translator> jit_;
+  // The host-mapped window of U-mode units' loads and stores (host_window.hpp), with the JIT
+  // when the bus's RAM is its own (a bare machine's; a VM's RAM is a view of the VMM's frames).
+  // Host mapping calls cost microseconds: at most kWindowMapsPerEpoch per kWindowEpoch
+  // instructions (past that, accesses take the soft TLB's addend until the next epoch).
+  std::unique_ptr<HostWindow> window_;
+  static constexpr uint32_t kWindowMapsPerEpoch = 128;
+  static constexpr uint64_t kWindowEpoch = uint64_t{1} << 24;
+  uint32_t jit_window_budget_ = 0; // mapping calls left in this epoch (generated code reads it)
+  uint32_t jit_window_heat_ = kJitWindowHeat; // set_jit_window_heat
+  uint64_t window_epoch_end_ = 0;  // instret at which the budget is refilled
+  // Maps the page of the data context's `access` entry for vaddr into the window and sets the
+  // entry's window tag (false, nothing changed but a count reset, when the entry does not map
+  // vaddr or the budget or the host refuses). drop_window_tags: the slot's page changes.
+  bool jit_map_window(uint64_t vaddr, Access access);
+  void drop_window_tags(unsigned context, uint32_t slot);
   uint32_t jit_hot_threshold_ = kJitHotThreshold;
   unsigned jit_region_limit_ = ~0u; // set_jit_region_blocks (the translator's bound when larger)
   // The chain budget counts down in jit_left_ (host register r15 while native code runs, stored

@@ -46,10 +46,18 @@ struct Hart::Exec {
   }
 
   // ---- memory access with the soft TLB fast path
+  // An entry's host address for va: through the host-mapped window when generated code maps
+  // its page there (one mapping for the tiers' accesses: the host forwards a store to a load
+  // only through the same virtual address).
+  static void* host_address(Hart& h, const TlbEntry& e, uint64_t va) {
+    if (h.jit_window_base_ != nullptr && h.tlb_.window_tag(e) == e.tag)
+      return const_cast<uint8_t*>(h.jit_window_base_) + static_cast<uint32_t>(va);
+    return reinterpret_cast<void*>(e.addend + va);
+  }
   template <typename T> static bool read(Hart& h, P op, uint64_t va, T& value) {
     const TlbEntry& e = h.tlb_.entry(h.data_context_, Access::Load, va);
     if (e.maps(va) && (va & 0xfff) <= 4096 - sizeof(T)) [[likely]] {
-      std::memcpy(&value, reinterpret_cast<const void*>(e.addend + va), sizeof(T));
+      std::memcpy(&value, host_address(h, e, va), sizeof(T));
       return true;
     }
     uint64_t raw;
@@ -60,7 +68,7 @@ struct Hart::Exec {
   template <typename T> static bool write(Hart& h, P op, uint64_t va, T value) {
     const TlbEntry& e = h.tlb_.entry(h.data_context_, Access::Store, va);
     if (e.maps(va) && (va & 0xfff) <= 4096 - sizeof(T)) [[likely]] {
-      std::memcpy(reinterpret_cast<void*>(e.addend + va), &value, sizeof(T));
+      std::memcpy(host_address(h, e, va), &value, sizeof(T));
       return true;
     }
     return h.store_slow(va, sizeof(T), static_cast<uint64_t>(value), op);

@@ -187,11 +187,43 @@ void Hart::install_tlb(TlbEntry& entry, uint64_t vaddr, uint64_t paddr, Access a
     if (blocks_.page_has_code(page)) return; // watched: stores go slow
     bus_.mark_dirty(page, 4096);            // stores through this entry mark nothing themselves
   }
+  if (uint64_t& w = tlb_.window_tag(entry); w != TlbEntry::kInvalidTag) w = TlbEntry::kInvalidTag; // a new page
   entry.tag = TlbEntry::tag_of(vaddr);
   entry.addend = reinterpret_cast<uintptr_t>(host) - (vaddr & ~kPageMask);
   tlb_.details(entry) = TlbEntryDetails{page, walked_global_};
   tlb_.note_installed(entry);
   if (walked_superpage_) tlb_.note_superpage(entry, vaddr, walked_superpage_shift_);
+}
+
+bool Hart::jit_map_window(uint64_t vaddr, Access access) {
+  TlbEntry& e = tlb_.entry(data_context_, access, vaddr);
+  if (!window_ || !e.maps(vaddr)) return false;
+  const uint64_t offset = tlb_.details(e).paddr_page - bus_.ram_base(); // entries map RAM only
+  if (!window_->maps(data_context_, vaddr, offset)) {
+    if (jit_window_budget_ == 0) return false;
+    --jit_window_budget_;
+    // The slot changes: no window tag may name it until it maps the new page (the load and
+    // store entries at its index are the only ones that can).
+    drop_window_tags(data_context_, HostWindow::slot_of(vaddr));
+    std::optional<HostWindow::Slot> evicted;
+    const bool mapped = window_->map(data_context_, vaddr, offset, evicted);
+    if (evicted) drop_window_tags(evicted->context, evicted->slot);
+    if (!mapped) {
+      jit_window_budget_ = 0;
+      tlb_.window_tag(e) = TlbEntry::kInvalidTag; // count again
+      return false;
+    }
+  }
+  tlb_.window_tag(e) = e.tag;
+  return true;
+}
+
+void Hart::drop_window_tags(unsigned context, uint32_t slot) {
+  tlb_.site_pages().clear(); // a site page may hold the slot's address in the window
+  for (const Access a : {Access::Load, Access::Store}) {
+    uint64_t& w = tlb_.window_tag(tlb_.entry(context, a, uint64_t{slot} << 12));
+    if (w != TlbEntry::kInvalidTag && HostWindow::slot_of(w) == slot) w = TlbEntry::kInvalidTag;
+  }
 }
 
 std::optional<Exception> Hart::translate_data(uint64_t vaddr, unsigned size, Access access, uint64_t& paddr) {

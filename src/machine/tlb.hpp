@@ -39,9 +39,10 @@ public:
   // miss on most random accesses with 256, and Debian's xz (an 8 MiB dictionary and its match
   // finder's tables) spent 15 % of its host time in walks with 2048 and ran 12 % faster with
   // 4096 (QEMU sizes its TLB to the working set, up to far more). 8 contexts x 3 kinds x 4096 x
-  // (16 + 16) bytes = 3 MiB of address space per hart, in ZeroPages: host memory only for the
-  // 4 KiB pages of it that entries were installed in (the contexts a mode never uses, e.g. the
-  // guest ones outside hw mode, cost nothing; a process's data tables at most 256 KiB).
+  // (16 + 16 + 16: entry, details, window tag) bytes = 4.5 MiB of address space per hart, in
+  // ZeroPages: host memory only for the 4 KiB pages of it that entries were installed in (the
+  // contexts a mode never uses, e.g. the guest ones outside hw mode, cost nothing; a process's
+  // data tables at most 256 KiB).
   static constexpr unsigned kEntries = 4096;
   // Bits of the filter of physical pages with entries (flush_physical_page): pages 128 MiB apart
   // share one.
@@ -85,6 +86,22 @@ public:
   // an entry is dropped, and by the hart when its data context changes.
   TlbSitePages& site_pages() { return site_pages_; }
   const TlbSitePages& site_pages() const { return site_pages_; }
+
+  // ---- The host-mapped window (host_window.hpp, docs/jit.md "The host-mapped window"). Each
+  // entry has a window tag, kWindowTagOffset bytes past it (generated code indexes it as it
+  // indexes the entry): the entry's tag while the hart's window maps the entry's page at the
+  // slot of its address (a U-mode unit's accesses then go through the window), else a count
+  // below 0xfff (never a tag) of accesses that found the page unmapped. Dropping or replacing an
+  // entry drops its window tag (invalidate, Hart::install_tlb), and a slot that changes drops
+  // the tags naming it (Hart::drop_window_tags), so a window tag that is a tag names a valid
+  // entry whose page the slot maps.
+  static constexpr int32_t kWindowTagOffset = static_cast<int32_t>(sizeof(TlbEntry) * kContexts * 3 * kEntries);
+  uint64_t& window_tag(const TlbEntry& e) { return entries_[&e - entries_ + kTables * kEntries].tag; }
+  void invalidate(TlbEntry& e) {
+    e.tag = TlbEntry::kInvalidTag;
+    uint64_t& w = window_tag(e);
+    if (w != TlbEntry::kInvalidTag) w = TlbEntry::kInvalidTag; // a page of tags never written stays free
+  }
 
   void flush() {
     for_each_used([](unsigned, unsigned) { return true; });
@@ -133,14 +150,14 @@ public:
         flush_host();
         return true;
       }
-      for (TlbEntry* e : superpages_) e->tag = TlbEntry::kInvalidTag;
+      for (TlbEntry* e : superpages_) invalidate(*e);
       forget_superpages();
     }
     for (unsigned c = 0; c < kContexts; ++c) {
       if (is_guest_context(c)) continue;
       for (unsigned a = 0; a < 3; ++a) {
         TlbEntry& e = entry(c, static_cast<Access>(a), vaddr);
-        if (e.maps(vaddr)) e.tag = TlbEntry::kInvalidTag;
+        if (e.maps(vaddr)) invalidate(e);
       }
     }
     return superpages;
@@ -175,7 +192,7 @@ public:
       if (!(used_ & bit(c, static_cast<unsigned>(access)))) continue;
       const unsigned table = c * 3 + static_cast<unsigned>(access);
       const auto drop = [&](TlbEntry& e) {
-        if (e.tag != TlbEntry::kInvalidTag && details(e).paddr_page == paddr_page) e.tag = TlbEntry::kInvalidTag;
+        if (e.tag != TlbEntry::kInvalidTag && details(e).paddr_page == paddr_page) invalidate(e);
       };
       const Recent& r = recent_[table];
       if (r.count <= kRecent) { // every live entry of the table is among the noted ones
@@ -270,7 +287,7 @@ private:
     const auto visit = [&](unsigned i) {
       if (t[i].tag == TlbEntry::kInvalidTag) return;
       if (!keep_global || !details(t[i]).global) {
-        t[i].tag = TlbEntry::kInvalidTag;
+        invalidate(t[i]);
         return;
       }
       if (kept.count < kRecent) kept.index[kept.count] = static_cast<uint16_t>(i);
@@ -300,7 +317,8 @@ private:
   }();
   std::array<std::array<uint64_t, kPageFilterBits / 64>, 3> page_filter_{};
 
-  ZeroPages storage_{sizeof(TlbEntry) * kTables * kEntries};
+  // The entries, then as many again whose tag fields are the window tags (window_tag).
+  ZeroPages storage_{2 * sizeof(TlbEntry) * kTables * kEntries};
   TlbEntry* const entries_ = static_cast<TlbEntry*>(storage_.data()); // all zeros: every entry invalid
   ZeroPages details_storage_{sizeof(TlbEntryDetails) * kTables * kEntries};
   TlbEntryDetails* const details_ = static_cast<TlbEntryDetails*>(details_storage_.data()); // entries_'s indices

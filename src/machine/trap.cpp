@@ -144,7 +144,13 @@ uint64_t Hart::sstc_level() const {
   return level;
 }
 
-void Hart::poll_timer() { sstc_pending_ = sstc_level(); }
+void Hart::poll_timer() {
+  sstc_pending_ = sstc_level();
+  if (instret_ >= window_epoch_end_) {
+    jit_window_budget_ = kWindowMapsPerEpoch;
+    window_epoch_end_ = instret_ + kWindowEpoch;
+  }
+}
 
 bool Hart::take_pending_interrupt() {
   const uint64_t pending = pending_interrupts() & mie_;

@@ -52,6 +52,8 @@ struct Runtime {
     h->jit_left_ = h->jit_limit_ - retired; // above the block's count: done < the new limit
     return 1;
   }
+  // The page of an access the soft TLB maps (`access`: Load or Store) into the host-mapped window.
+  static void map_window(Hart* h, uint64_t va, uint64_t access) { h->jit_map_window(va, static_cast<Access>(access)); }
   // A load that missed the inline soft-TLB path (miss, MMIO, page crossing).
   template <unsigned Size> static LoadResult load(Hart* h, uint64_t va, const BlockOp* op) {
     uint64_t value = 0;

@@ -345,10 +345,11 @@ public:
   BlockEmitter(const Layout& layout, const std::vector<Block*>& region, const void* exit, const MissThunks& thunks,
                const LookupEntry* lookup, intptr_t exec_delta, size_t max, uint8_t* at, unsigned& next_hint,
                unsigned& next_addend, unsigned& next_site, uint16_t* hint_budgets, uint16_t* addend_budgets,
-               const Hart& hart)
+               const Hart& hart, bool user_mode)
       : Xbyak::CodeGenerator(max, at), l_(layout), owner_(*region.front()), exit_(exit), thunks_(thunks),
         lookup_(lookup), exec_delta_(exec_delta), next_hint_(next_hint), next_addend_(next_addend), next_site_(next_site),
-        hint_budgets_(hint_budgets), addend_budgets_(addend_budgets), hart_(hart) {
+        hint_budgets_(hint_budgets), addend_budgets_(addend_budgets), hart_(hart),
+        window_(layout.window && user_mode) {
     for (Block* b : region) {
       Sub& s = subs_.emplace_back();
       s.block = b;
@@ -2194,16 +2195,25 @@ private:
     BlockOp span = first;
     span.imm = static_cast<int32_t>(g.lo); // a member's immediate: a 32-bit value
     const Lookup how = loads && chased(first.rs1) ? Lookup::addend_hint : Lookup::direct;
-    const Xbyak::Reg64 a = tlb_lookup(span, loads ? Access::Load : Access::Store, static_cast<unsigned>(g.hi - g.lo), apart, how);
-    for (size_t m = i; m < i + g.n; ++m) { // rsi: the span's first byte; a: its page's addend
+    const Access access = loads ? Access::Load : Access::Store;
+    const auto span_bytes = static_cast<unsigned>(g.hi - g.lo);
+    // rsi: the span's first byte; [a + index]: its host address (the window's, or the addend's)
+    Xbyak::Reg64 a = rdx, index = rcx;
+    if (window_) {
+      window_lookup(span, access, span_bytes, apart);
+    } else {
+      a = tlb_lookup(span, access, span_bytes, apart, how);
+      index = rsi;
+    }
+    for (size_t m = i; m < i + g.n; ++m) {
       const BlockOp& op = ops[m];
       const auto disp = static_cast<int32_t>(op.imm - g.lo);
       if (loads) {
         const std::optional<Xbyak::Reg64> hd = host(op.rd);
-        host_load(hd ? *hd : rax, access_size(op.op), sign_extends(op.op), a, disp);
+        host_load(hd ? *hd : rax, access_size(op.op), sign_extends(op.op), a, disp, index);
         if (!hd) put(op.rd, rax);
       } else {
-        host_store(access_size(op.op), a, disp, store_value(op)); // a is rcx for stores
+        host_store(access_size(op.op), a, disp, store_value(op), index); // a is rcx or rdx for stores
       }
     }
     L(done);
@@ -2276,6 +2286,22 @@ private:
     const BlockOp* p = &op;
     later([this, p, size, sign, d, k, slot, &lookup, &miss, &done]() {
       L(lookup);
+      if (window_) { // the slot takes the page's place in the window (one mapping for a unit's accesses)
+        window_lookup(*p, Access::Load, size, miss); // host address: rdx + rcx
+        mov(rax, rsi);
+        and_(rax, -4096);
+        mov(qword[rbx + slot + offsetof(TlbSitePage, base)], rax);
+        and_(rcx, -4096);
+        add(rdx, rcx);
+        mov(qword[rbx + slot + offsetof(TlbSitePage, host)], rdx);
+        mov(qword[rbx + slot + offsetof(TlbSitePage, limit)], static_cast<uint32_t>(TlbSitePages::kFilledLimit));
+        bts(qword[rbx + l_.site_filled + static_cast<int32_t>(8 * (k / 64))], static_cast<uint8_t>(k % 64));
+        mov(ecx, esi);
+        and_(ecx, 0xfff);
+        host_load(d, size, sign, rdx, 0, rcx);
+        jmp(done, T_NEAR);
+        return;
+      }
       const Xbyak::Reg64 a = tlb_lookup(*p, Access::Load, size, miss, Lookup::direct); // rsi: the address
       mov(rax, rsi);
       and_(rax, -4096);
@@ -2296,22 +2322,24 @@ private:
     load_into(rdi, op.rs2);
     return rdi;
   }
-  void host_store(unsigned size, const Xbyak::Reg64& a, int32_t disp, const std::optional<Xbyak::Reg64>& value) {
+  void host_store(unsigned size, const Xbyak::Reg64& a, int32_t disp, const std::optional<Xbyak::Reg64>& value,
+                  const Xbyak::Reg64& index = Xbyak::Reg64(Xbyak::Operand::RSI)) {
+    const Xbyak::RegExp at = a + index + disp;
     if (!value) {
       switch (size) {
-      case 1: mov(byte[a + rsi + disp], 0); break;
-      case 2: mov(word[a + rsi + disp], 0); break;
-      case 4: mov(dword[a + rsi + disp], 0); break;
-      default: mov(qword[a + rsi + disp], 0); break;
+      case 1: mov(byte[at], 0); break;
+      case 2: mov(word[at], 0); break;
+      case 4: mov(dword[at], 0); break;
+      default: mov(qword[at], 0); break;
       }
       return;
     }
     const Xbyak::Reg64& v = *value;
     switch (size) {
-    case 1: mov(byte[a + rsi + disp], v.cvt8()); break;
-    case 2: mov(word[a + rsi + disp], v.cvt16()); break;
-    case 4: mov(dword[a + rsi + disp], v.cvt32()); break;
-    default: mov(qword[a + rsi + disp], v); break;
+    case 1: mov(byte[at], v.cvt8()); break;
+    case 2: mov(word[at], v.cvt16()); break;
+    case 4: mov(dword[at], v.cvt32()); break;
+    default: mov(qword[at], v); break;
     }
   }
 
@@ -2329,6 +2357,8 @@ private:
                                                           : Lookup::direct;
     if (site_page_applies(op)) {
       site_page_load(op, size, sign, d, miss, done);
+    } else if (window_) {
+      window_load(op, size, sign, d, miss);
     } else if (how == Lookup::index_hint && &op == scaled_.load) { // plan_scaled_load: x is in rdi
       const Xbyak::Reg64 a = tlb_lookup(op, Access::Load, size, miss, how);
       with_src(scaled_.base, [&](const auto& s) { add(a, s); });
@@ -2352,13 +2382,75 @@ private:
     });
   }
 
+  // The host-mapped window (host_window.hpp), for every load and store of a U-mode unit: one
+  // mapping for all of them, since a load through the window of bytes a store wrote through
+  // RAM's own mapping (another virtual address of the page) cannot be forwarded from the host's
+  // store buffer. rsi = the address. When the entry's window tag for `access` names the page of
+  // the access's `size` bytes, rdx = the context's window and rcx = the address's low 32 bits:
+  // the access, emitted by the caller right after, is [rdx + rcx] and waits for the address
+  // only (the index arithmetic and the tag's load run beside it). Otherwise, out of line, the
+  // shared window thunk (StubEmitter::emit_window_miss) looks at the entry itself and comes back
+  // with the same registers for the window or rdx = the entry's addend, rcx = rsi; or the access
+  // goes to `miss` (a soft-TLB miss, a page crossing), rsi the address.
+  // `index`, when given, computes rcx on the window's path instead of the copy of esi (the low
+  // 32 bits of the same address, by another route: a table element's).
+  void window_lookup(const BlockOp& op, Access access, unsigned size, Xbyak::Label& miss,
+                     const std::function<void()>& index = nullptr) {
+    Xbyak::Label& unmapped = labels_.emplace_back();
+    Xbyak::Label& at = labels_.emplace_back();
+    address_into_rsi(op);
+    mov(rdx, qword[rbx + l_.data_tables]);
+    emit_entry_offset(*this, ecx);
+    emit_tag_compare(*this, rax, size, qword[rdx + rcx + (table_offset(access) + SoftTlb::kWindowTagOffset)]);
+    jne(unmapped, T_NEAR);
+    mov(rdx, qword[rbx + l_.window_base]);
+    if (index)
+      index();
+    else
+      mov(ecx, esi); // the address's low 32 bits: its offset in the window
+    L(at);
+    later([this, access, &unmapped, &at, &miss]() {
+      L(unmapped); // rax: the tag of the last byte's page
+      call_thunk(thunks_.window_miss[access == Access::Store ? 1 : 0]);
+      test(eax, eax);
+      jnz(miss, T_NEAR);
+      jmp(at, T_NEAR);
+    });
+  }
+  void window_load(const BlockOp& op, unsigned size, bool sign, const Xbyak::Reg64& d, Xbyak::Label& miss) {
+    if (&op != scaled_.load) {
+      window_lookup(op, Access::Load, size, miss);
+    } else { // plan_scaled_load: x is in rdi; the offset is (b + x << k + imm) mod 2^32, from x
+      const auto scale = scaled_.scale;
+      const auto imm = static_cast<int32_t>(op.imm);
+      const unsigned b = scaled_.base;
+      window_lookup(op, Access::Load, size, miss, [this, scale, imm, b]() {
+        if (const auto h = host(b)) {
+          lea(ecx, ptr[h->cvt32() + edi * scale + imm]);
+        } else {
+          mov(ecx, dword[rbx + l_.x + static_cast<int32_t>(8 * b)]);
+          lea(ecx, ptr[ecx + edi * scale + imm]);
+        }
+      });
+    }
+    host_load(d, size, sign, rdx, 0, rcx);
+  }
+  void window_store(const BlockOp& op, unsigned size, bool fp, Xbyak::Label& miss) {
+    window_lookup(op, Access::Store, size, miss);
+    host_store(size, rdx, 0, fp ? std::optional<Xbyak::Reg64>(rdi) : store_value(op), rcx);
+  }
+
   // `fp`: the value is in rdi already (an FP register); it survives the TLB lookup. Otherwise the
   // value is stored straight from rs2's host register when it has one.
   void store(const BlockOp& op, unsigned size, bool fp = false) {
     Xbyak::Label& miss = labels_.emplace_back();
     Xbyak::Label& done = labels_.emplace_back();
-    tlb_lookup(op, Access::Store, size, miss, Lookup::direct);
-    host_store(size, rcx, 0, fp ? std::optional<Xbyak::Reg64>(rdi) : store_value(op));
+    if (window_) {
+      window_store(op, size, fp, miss);
+    } else {
+      tlb_lookup(op, Access::Store, size, miss, Lookup::direct);
+      host_store(size, rcx, 0, fp ? std::optional<Xbyak::Reg64>(rdi) : store_value(op));
+    }
     L(done);
     const BlockOp* p = &op;
     later([this, p, size, fp, &miss, &done]() {
@@ -2388,6 +2480,12 @@ private:
   uint16_t* hint_budgets_;   // Hart::jit_hint_budgets_
   uint16_t* addend_budgets_; // Hart::jit_addend_budgets_
   const Hart& hart_; // its registers at translation time (a divisor to specialise for)
+  // Loads and stores go through the host-mapped window (window_lookup): the hart has one and the
+  // unit runs in U-mode (a unit runs at the privilege it was translated at: blocks are keyed by
+  // it), where a process's pages were placed one by one and no addend prediction holds across
+  // them. A kernel's keep the soft TLB's paths: its linear map shares one addend, and it touches
+  // more pages than a window holds.
+  const bool window_;
   // A load through rs1 takes the addend hint when rs1 holds a pointer a load produced (p =
   // p->next), in this block or, on every edge into it from the unit's other blocks, in them
   // (chased_in_). Not a pointer an add moved since (p += stride: an induction pointer loaded
@@ -2535,9 +2633,12 @@ public:
   const uint8_t* full_check = nullptr;
   const uint8_t* rewrite_hint = nullptr;
   const uint8_t* rewrite_addend = nullptr;
+  const uint8_t* window_miss[2] = {}; // [store]
   void emit() {
     emit_entry_and_exit();
     emit_checks();
+    window_miss[0] = emit_window_miss(Access::Load);
+    window_miss[1] = emit_window_miss(Access::Store);
     rewrite_hint = emit_rewrite(direct_index_bytes());
     rewrite_addend = emit_rewrite(direct_addend_bytes());
     for (unsigned log = 0; log < 4; ++log) {
@@ -2606,14 +2707,81 @@ private:
   }
   // The lookup of `size` bytes at rsi: on a hit rdi holds the page's addend, else to `miss`.
   // Uses rax and rdi only (rcx and rdx carry the miss thunk's arguments).
+  // When the host-mapped window maps the page (the entry's window tag is its tag: U-mode units
+  // with a window), rdi is the window's equivalent of an addend, window + (uint32_t)rsi - rsi:
+  // the access goes through the mapping the unit's other accesses use.
   void probe(Access access, unsigned size, const uint8_t* miss) {
     const auto table = table_offset(access);
+    Xbyak::Label window, done;
     mov(rdi, qword[rbx + l_.data_tables]);
     emit_entry_offset(*this, eax);
     add(rdi, rax);
     emit_tag_compare(*this, rax, size, qword[rdi + table]);
     jne(static_cast<const void*>(miss));
+    if (l_.window) {
+      cmp(rax, qword[rdi + (table + SoftTlb::kWindowTagOffset)]);
+      je(window);
+    }
     mov(rdi, qword[rdi + (table + 8)]);
+    if (!l_.window) return;
+    jmp(done);
+    L(window);
+    mov(eax, esi);
+    add(rax, qword[rbx + l_.window_base]);
+    sub(rax, rsi);
+    mov(rdi, rax);
+    L(done);
+  }
+  // A window site whose entry's window tag did not name the access's page (BlockEmitter::
+  // window_lookup). In: rsi the address, rax the tag of its last byte's page, rdx the context's
+  // tables, rcx the entry's offset. If the entry does not match: eax 1 (the site's miss path).
+  // Otherwise eax 0 and the access is [rdx + rcx]: through the window when its page is mapped
+  // there (rdx the window, rcx the address's low 32 bits), else through the entry's addend (rdx
+  // the addend, rcx the address). An entry whose window tag is not its tag holds a count of
+  // such accesses: at Hart::jit_window_heat_ the page is mapped (budget permitting; a page a
+  // short-lived process touches a few times is not worth a host mapping call). Keeps rsi, rdi
+  // and the guest registers.
+  const uint8_t* emit_window_miss(Access access) {
+    align(16);
+    const uint8_t* at = getCurr();
+    const auto table = table_offset(access);
+    const auto window_tag = qword[rdx + rcx + (table + SoftTlb::kWindowTagOffset)];
+    Xbyak::Label mismatch, addend, hot;
+    cmp(rax, qword[rdx + rcx + table]);
+    jne(mismatch, T_NEAR);
+    mov(rax, window_tag); // a count: never a tag (below 0xfff)
+    cmp(rax, l_.window_heat);
+    jae(hot, T_NEAR);
+    add(rax, 1);
+    mov(window_tag, rax);
+    L(addend);
+    mov(rdx, qword[rdx + rcx + (table + 8)]);
+    mov(rcx, rsi);
+    xor_(eax, eax);
+    ret();
+    L(hot);
+    cmp(dword[rbx + l_.window_budget], 0);
+    je(addend, T_NEAR);
+    push(rdi); // a store's value may be there; two pushes keep the call aligned
+    push(rax);
+    mov(rax, qword[rdx + rcx + table]); // the tag (rax was the count)
+    mov(qword[rsp], rax);
+    mov(edx, static_cast<uint32_t>(access));
+    call_runtime(reinterpret_cast<const void*>(&Runtime::map_window));
+    pop(rax);
+    pop(rdi);
+    mov(rdx, qword[rbx + l_.data_tables]);
+    emit_entry_offset(*this, ecx);
+    cmp(rax, window_tag);
+    jne(addend, T_NEAR); // not mapped (the budget or the host refused)
+    mov(rdx, qword[rbx + l_.window_base]);
+    mov(ecx, esi);
+    xor_(eax, eax);
+    ret();
+    L(mismatch);
+    mov(eax, 1);
+    ret();
+    return at;
   }
   // In: rsi the address, rdx the value, rcx the op.
   const uint8_t* emit_store(unsigned log) {
@@ -2756,6 +2924,11 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
   l.block_retired = at(h.block_retired_);
   l.data_context = at(h.data_context_);
   l.data_tables = at(h.jit_data_tables_);
+  l.window_base = at(h.jit_window_base_);
+  l.window_budget = at(h.jit_window_budget_);
+  l.window = hart.window_ != nullptr;
+  l.window_heat = hart.jit_window_heat_;
+  static_assert(sizeof(h.jit_window_budget_) == 4);
   l.fetch_context = at(h.fetch_context_);
   l.exit_requested = at(h.exit_requested_);
   l.mip = at(h.mip_);
@@ -2824,6 +2997,7 @@ void Translator::emit_stubs() {
   thunks_.full_check = code_.executable(stubs.full_check);
   thunks_.rewrite_hint = code_.executable(stubs.rewrite_hint);
   thunks_.rewrite_addend = code_.executable(stubs.rewrite_addend);
+  for (unsigned a = 0; a < 2; ++a) thunks_.window_miss[a] = code_.executable(stubs.window_miss[a]);
   code_.commit(stubs.getSize());
   stub_bytes_ = code_.used();
 }
@@ -3000,7 +3174,8 @@ Block* Translator::translate(Block& entry) {
   const intptr_t delta = reinterpret_cast<intptr_t>(code_.executable(start)) - reinterpret_cast<intptr_t>(start);
   try {
     BlockEmitter emitter(layout_, region, exit_, thunks_, lookup_.get(), delta, window, start, next_hint_,
-                         next_addend_, next_site_, hart_.jit_hint_budgets_, hart_.jit_addend_budgets_, hart_);
+                         next_addend_, next_site_, hart_.jit_hint_budgets_, hart_.jit_addend_budgets_, hart_,
+                         hart_.priv_ == Privilege::User);
     emitter.emit();
     emitter.ready();
     block.jit_code = code_.executable(start);

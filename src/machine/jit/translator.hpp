@@ -39,6 +39,9 @@ struct Layout {
   int32_t site_pages = 0, site_filled = 0; // SoftTlb::site_pages()
   uint32_t site_slots = 1; // TlbSitePages::kSlots
   int32_t f = 0, mstatus = 0, vsstatus = 0, virt = 0, fflags = 0, frm = 0;
+  int32_t window_base = 0, window_budget = 0; // Hart::jit_window_base_, jit_window_budget_
+  bool window = false;                        // the hart has a host-mapped window
+  uint32_t window_heat = 0;                   // Hart::jit_window_heat_
   const void* pins = nullptr;          // the interrupt pin levels (64-bit)
   const uint64_t* dma_generation = nullptr;
 };
@@ -72,6 +75,7 @@ struct MissThunks {
   const void* full_check = nullptr;
   const void* rewrite_hint = nullptr; // an index-hint site out of wrong hints (BlockEmitter::tlb_lookup)
   const void* rewrite_addend = nullptr; // an addend-hint site out of wrong predictions (the same)
+  const void* window_miss[2] = {}; // [store]: a window site's entry, out of line (BlockEmitter::window_lookup)
 };
 
 class Translator final : public BlockRetireListener {

@@ -51,6 +51,35 @@ TEST(SampleMemory, PagesMappedTwiceCountOnceAndGuestRamIsTheMappingOfItsSize) {
   close(fd);
 }
 
+// A hart's host-mapped window maps single pages of guest RAM's file again, at other addresses:
+// those are guest RAM, not memory beyond it. Pages of another file mapped alike do count.
+TEST(SampleMemory, MoreMappingsOfGuestRamsFileAreGuestRam) {
+  const int ram_fd = memfd_create("sample-memory-ram", 0), other_fd = memfd_create("sample-memory-other", 0);
+  ASSERT_GE(ram_fd, 0);
+  ASSERT_GE(other_fd, 0);
+  ASSERT_EQ(ftruncate(ram_fd, kBytes), 0);
+  ASSERT_EQ(ftruncate(other_fd, kBytes), 0);
+  auto ram = map_memfd(ram_fd, 1);
+  const ProcessMemory before = sample_memory(getpid(), kBytes);
+  std::vector<void*> pages;
+  for (int fd : {ram_fd, other_fd})
+    for (off_t page = 0; page < 64; page += 2) { // apart: each its own mapping
+      void* p = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, page * 4096);
+      ASSERT_NE(p, MAP_FAILED);
+      static_cast<volatile char*>(p)[0] = 1;
+      pages.push_back(p);
+    }
+  const ProcessMemory after = sample_memory(getpid(), kBytes);
+  EXPECT_EQ(after.guest_ram_rss, kBytes);
+  const int64_t grew = static_cast<int64_t>(after.overhead()) - static_cast<int64_t>(before.overhead());
+  EXPECT_GE(grew, 32 * 4096); // the other file's 32 pages
+  EXPECT_LT(grew, 32 * 4096 + 96 * 1024); // not guest RAM's 32 as well (a little for the test's own)
+  for (void* p : pages) munmap(p, 4096);
+  for (void* p : ram) munmap(p, kBytes);
+  close(ram_fd);
+  close(other_fd);
+}
+
 TEST(SampleMemory, PrivateMappingsEachCount) {
   const ProcessMemory before = sample_memory(getpid(), 1);
   std::vector<void*> maps;

@@ -521,6 +521,9 @@ StreamStats run_streams(uint64_t first_seed, unsigned programs, Mode mode, bool 
     auto jit = std::make_unique<Rig>();
     set_up(*interp, program, seed, mode);
     set_up(*jit, program, seed, mode);
+    // U-mode units (trap mode) go through the host-mapped window: every other stream maps a page
+    // at its first access through the addend, so that short streams run window accesses too.
+    jit->hart.set_jit_window_heat(seed % 2 == 0 ? 1 : machine::Hart::kJitWindowHeat);
     jit->hart.set_jit(true, 1 + gen.pick(3)); // translate at the 1st, 2nd or 3rd run of a block
     for (unsigned step = 0; step < 60; ++step) {
       const uint64_t budget = gen.pick(3) == 0 ? 1 : 1 + gen.pick(200);

@@ -60,12 +60,14 @@ inline std::string compare(const machine::Hart& a, const machine::Hart& b) {
 }
 
 // An interpreting machine, one translating with units (threshold 3: a loop's other blocks have
-// been decoded when its head is translated) and one translating every block alone.
+// been decoded when its head is translated) and one translating every block alone (and, in
+// U-mode, putting a page into the host-mapped window at its first access).
 struct Trio {
   explicit Trio(const std::function<void(Rig&)>& load) {
     for (Rig* rig : {&interp, &units, &alone}) load(*rig);
     units.hart.set_jit(true, 3);
     alone.hart.set_jit_region_blocks(1);
+    alone.hart.set_jit_window_heat(1); // U-mode: a page into the window at its first access
     alone.hart.set_jit(true, 3);
   }
   // Steps with budgets cycling through `budgets`; compares all three after each.
