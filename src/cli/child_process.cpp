@@ -22,6 +22,11 @@ extern char** environ;
 namespace nimbus::cli {
 
 ProcessMemory sample_memory(pid_t pid, uint64_t guest_ram_bytes) {
+  std::ifstream smaps("/proc/" + std::to_string(pid) + "/smaps");
+  return parse_smaps(smaps, guest_ram_bytes);
+}
+
+ProcessMemory parse_smaps(std::istream& smaps, uint64_t guest_ram_bytes) {
   constexpr uint64_t kSlack = 4ull << 20;
   struct Mapping {
     std::string file;       // "dev inode" of a shared file mapping, else empty
@@ -29,7 +34,6 @@ ProcessMemory sample_memory(pid_t pid, uint64_t guest_ram_bytes) {
     uint64_t size = 0, rss = 0;
   };
   std::vector<Mapping> maps;
-  std::ifstream smaps("/proc/" + std::to_string(pid) + "/smaps");
   std::string line;
   auto field_kib = [&](size_t prefix) {
     std::istringstream in(line.substr(prefix));

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <iosfwd>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,8 @@ struct ProcessMemory {
 // the mapping whose size is the RAM size (emulators may round it up by a little), the same rule
 // for Nimbus and QEMU.
 ProcessMemory sample_memory(pid_t pid, uint64_t guest_ram_bytes);
+// The same from the text of an smaps file.
+ProcessMemory parse_smaps(std::istream& smaps, uint64_t guest_ram_bytes);
 
 class ChildProcess {
 public:
