@@ -488,12 +488,13 @@ private:
   std::unique_ptr<jit::Translator> jit_;
   // The host-mapped window of U-mode units' loads and stores (host_window.hpp), with the JIT
   // when the bus's RAM is its own (a bare machine's; a VM's RAM is a view of the VMM's frames).
-  // Host mapping calls cost microseconds: at most kWindowMapsPerEpoch per kWindowEpoch
-  // instructions (past that, accesses take the soft TLB's addend until the next epoch).
+  // Host mapping calls cost microseconds: a page into an empty slot while the window has room
+  // is one call, but changing or unmapping a mapped slot is budgeted, kWindowMapsPerEpoch per
+  // kWindowEpoch instructions (past that, accesses take the soft TLB's addend until the next).
   std::unique_ptr<HostWindow> window_;
   static constexpr uint32_t kWindowMapsPerEpoch = 128;
   static constexpr uint64_t kWindowEpoch = uint64_t{1} << 24;
-  uint32_t jit_window_budget_ = 0; // mapping calls left in this epoch (generated code reads it)
+  uint32_t jit_window_budget_ = 0; // changes of mapped slots left in this epoch
   uint32_t jit_window_heat_ = kJitWindowHeat; // set_jit_window_heat
   uint64_t window_epoch_end_ = 0;  // instret at which the budget is refilled
   // Maps the page of the data context's `access` entry for vaddr into the window and sets the

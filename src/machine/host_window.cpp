@@ -42,6 +42,11 @@ void HostWindow::evict_oldest(std::optional<Slot>& evicted) {
   evicted = s;
 }
 
+bool HostWindow::map_is_fresh(unsigned context, uint64_t vaddr) const {
+  return state(context, slot_of(vaddr)) == 0 && count_ < kMaxPages &&
+         process_pages.load(std::memory_order_relaxed) < kProcessMaxPages;
+}
+
 bool HostWindow::map(unsigned context, uint64_t vaddr, uint64_t ram_offset, std::optional<Slot>& evicted) {
   const uint32_t slot = slot_of(vaddr);
   uint32_t& st = state(context, slot);

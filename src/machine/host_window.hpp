@@ -48,6 +48,9 @@ public:
   // it. False when the host refused a mapping (the slot then maps nothing).
   bool map(unsigned context, uint64_t vaddr, uint64_t ram_offset, std::optional<Slot>& evicted);
   unsigned mapped_pages() const { return count_; }
+  // Whether a map at vaddr's slot in `context` would change or unmap nothing already mapped
+  // (an empty slot, room in the window and the process).
+  bool map_is_fresh(unsigned context, uint64_t vaddr) const;
   uint64_t host_calls() const { return host_calls_; } // mmap calls made (each a host mapping change)
 
 private:

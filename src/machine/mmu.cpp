@@ -200,8 +200,16 @@ bool Hart::jit_map_window(uint64_t vaddr, Access access) {
   if (!window_ || !e.maps(vaddr)) return false;
   const uint64_t offset = tlb_.details(e).paddr_page - bus_.ram_base(); // entries map RAM only
   if (!window_->maps(data_context_, vaddr, offset)) {
-    if (jit_window_budget_ == 0) return false;
-    --jit_window_budget_;
+    // Filling an empty slot costs one host call per page while the window has room; changing
+    // or unmapping a mapped one (a process that reuses another's addresses, a window full)
+    // takes the budget, which a guest keeping more pages hot than the window holds runs out of.
+    if (!window_->map_is_fresh(data_context_, vaddr)) {
+      if (jit_window_budget_ == 0) {
+        tlb_.window_tag(e) = TlbEntry::kInvalidTag; // count again: one call per so many accesses
+        return false;
+      }
+      --jit_window_budget_;
+    }
     // The slot changes: no window tag may name it until it maps the new page (the load and
     // store entries at its index are the only ones that can).
     drop_window_tags(data_context_, HostWindow::slot_of(vaddr));
@@ -210,7 +218,7 @@ bool Hart::jit_map_window(uint64_t vaddr, Access access) {
     if (evicted) drop_window_tags(evicted->context, evicted->slot);
     if (!mapped) {
       jit_window_budget_ = 0;
-      tlb_.window_tag(e) = TlbEntry::kInvalidTag; // count again
+      tlb_.window_tag(e) = TlbEntry::kInvalidTag;
       return false;
     }
   }

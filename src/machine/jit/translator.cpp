@@ -2738,9 +2738,9 @@ private:
   // Otherwise eax 0 and the access is [rdx + rcx]: through the window when its page is mapped
   // there (rdx the window, rcx the address's low 32 bits), else through the entry's addend (rdx
   // the addend, rcx the address). An entry whose window tag is not its tag holds a count of
-  // such accesses: at Hart::jit_window_heat_ the page is mapped (budget permitting; a page a
-  // short-lived process touches a few times is not worth a host mapping call). Keeps rsi, rdi
-  // and the guest registers.
+  // such accesses: at Hart::jit_window_heat_ the page is mapped (Hart::jit_map_window, which
+  // may refuse and zero the count; a page a short-lived process touches a few times is not
+  // worth a host mapping call). Keeps rsi, rdi and the guest registers.
   const uint8_t* emit_window_miss(Access access) {
     align(16);
     const uint8_t* at = getCurr();
@@ -2760,8 +2760,6 @@ private:
     xor_(eax, eax);
     ret();
     L(hot);
-    cmp(dword[rbx + l_.window_budget], 0);
-    je(addend, T_NEAR);
     push(rdi); // a store's value may be there; two pushes keep the call aligned
     push(rax);
     mov(rax, qword[rdx + rcx + table]); // the tag (rax was the count)
@@ -2925,10 +2923,8 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
   l.data_context = at(h.data_context_);
   l.data_tables = at(h.jit_data_tables_);
   l.window_base = at(h.jit_window_base_);
-  l.window_budget = at(h.jit_window_budget_);
   l.window = hart.window_ != nullptr;
   l.window_heat = hart.jit_window_heat_;
-  static_assert(sizeof(h.jit_window_budget_) == 4);
   l.fetch_context = at(h.fetch_context_);
   l.exit_requested = at(h.exit_requested_);
   l.mip = at(h.mip_);

@@ -39,7 +39,7 @@ struct Layout {
   int32_t site_pages = 0, site_filled = 0; // SoftTlb::site_pages()
   uint32_t site_slots = 1; // TlbSitePages::kSlots
   int32_t f = 0, mstatus = 0, vsstatus = 0, virt = 0, fflags = 0, frm = 0;
-  int32_t window_base = 0, window_budget = 0; // Hart::jit_window_base_, jit_window_budget_
+  int32_t window_base = 0;                    // Hart::jit_window_base_
   bool window = false;                        // the hart has a host-mapped window
   uint32_t window_heat = 0;                   // Hart::jit_window_heat_
   const void* pins = nullptr;          // the interrupt pin levels (64-bit)
