@@ -279,7 +279,7 @@ void Hart::set_jit(bool on, uint32_t hot_threshold) {
       window_.reset(); // no address space for it: loads take the soft TLB's addend
     }
   }
-  jit_window_base_ = window_ ? window_->base(data_context_) : nullptr;
+  update_data_context(); // jit_window_base_ with the new window
   jit_window_budget_ = kWindowMapsPerEpoch;
   window_epoch_end_ = instret_ + kWindowEpoch;
   jit_ = on ? std::make_unique<jit::Translator>(*this) : nullptr;

@@ -25,7 +25,6 @@ HostWindow::~HostWindow() {
 }
 
 bool HostWindow::unmap(unsigned context, uint32_t slot) {
-  ++host_calls_;
   uint8_t* at = base_ + context * kContextBytes + (uint64_t{slot} << 12);
   state(context, slot) = 0;
   // Back to reserved address space: no other mapping may take the place.
@@ -56,7 +55,6 @@ bool HostWindow::map(unsigned context, uint64_t vaddr, uint64_t ram_offset, std:
       evict_oldest(evicted);
     if (process_pages.load(std::memory_order_relaxed) >= kProcessMaxPages) return false;
   }
-  ++host_calls_;
   uint8_t* at = base_ + context * kContextBytes + (uint64_t{slot} << 12);
   // A second mapping of the same shared page (mremap of size 0), in the slot's place.
   if (mremap(ram_ + ram_offset, 0, 4096, MREMAP_MAYMOVE | MREMAP_FIXED, at) == MAP_FAILED) {

@@ -51,7 +51,6 @@ public:
   // Whether a map at vaddr's slot in `context` would change or unmap nothing already mapped
   // (an empty slot, room in the window and the process).
   bool map_is_fresh(unsigned context, uint64_t vaddr) const;
-  uint64_t host_calls() const { return host_calls_; } // mmap calls made (each a host mapping change)
 
 private:
   uint32_t& state(unsigned context, uint32_t slot) const {
@@ -71,7 +70,6 @@ private:
   std::vector<uint32_t> ring_;
   unsigned head_ = 0;
   unsigned count_ = 0;
-  uint64_t host_calls_ = 0;
 };
 
 } // namespace nimbus::machine

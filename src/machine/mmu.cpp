@@ -187,7 +187,7 @@ void Hart::install_tlb(TlbEntry& entry, uint64_t vaddr, uint64_t paddr, Access a
     if (blocks_.page_has_code(page)) return; // watched: stores go slow
     bus_.mark_dirty(page, 4096);            // stores through this entry mark nothing themselves
   }
-  if (uint64_t& w = tlb_.window_tag(entry); w != TlbEntry::kInvalidTag) w = TlbEntry::kInvalidTag; // a new page
+  tlb_.drop_window_tag(entry); // a new page
   entry.tag = TlbEntry::tag_of(vaddr);
   entry.addend = reinterpret_cast<uintptr_t>(host) - (vaddr & ~kPageMask);
   tlb_.details(entry) = TlbEntryDetails{page, walked_global_};

@@ -97,10 +97,13 @@ public:
   // entry whose page the slot maps.
   static constexpr int32_t kWindowTagOffset = static_cast<int32_t>(sizeof(TlbEntry) * kContexts * 3 * kEntries);
   uint64_t& window_tag(const TlbEntry& e) { return entries_[&e - entries_ + kTables * kEntries].tag; }
-  void invalidate(TlbEntry& e) {
-    e.tag = TlbEntry::kInvalidTag;
+  void drop_window_tag(const TlbEntry& e) {
     uint64_t& w = window_tag(e);
     if (w != TlbEntry::kInvalidTag) w = TlbEntry::kInvalidTag; // a page of tags never written stays free
+  }
+  void invalidate(TlbEntry& e) {
+    e.tag = TlbEntry::kInvalidTag;
+    drop_window_tag(e);
   }
 
   void flush() {

@@ -2197,14 +2197,7 @@ private:
     const Lookup how = loads && chased(first.rs1) ? Lookup::addend_hint : Lookup::direct;
     const Access access = loads ? Access::Load : Access::Store;
     const auto span_bytes = static_cast<unsigned>(g.hi - g.lo);
-    // rsi: the span's first byte; [a + index]: its host address (the window's, or the addend's)
-    Xbyak::Reg64 a = rdx, index = rcx;
-    if (window_) {
-      window_lookup(span, access, span_bytes, apart);
-    } else {
-      a = tlb_lookup(span, access, span_bytes, apart, how);
-      index = rsi;
-    }
+    const auto [a, index] = host_lookup(span, access, span_bytes, apart, how); // rsi: the span's first byte
     for (size_t m = i; m < i + g.n; ++m) {
       const BlockOp& op = ops[m];
       const auto disp = static_cast<int32_t>(op.imm - g.lo);
@@ -2286,31 +2279,19 @@ private:
     const BlockOp* p = &op;
     later([this, p, size, sign, d, k, slot, &lookup, &miss, &done]() {
       L(lookup);
-      if (window_) { // the slot takes the page's place in the window (one mapping for a unit's accesses)
-        window_lookup(*p, Access::Load, size, miss); // host address: rdx + rcx
-        mov(rax, rsi);
-        and_(rax, -4096);
-        mov(qword[rbx + slot + offsetof(TlbSitePage, base)], rax);
-        and_(rcx, -4096);
-        add(rdx, rcx);
-        mov(qword[rbx + slot + offsetof(TlbSitePage, host)], rdx);
-        mov(qword[rbx + slot + offsetof(TlbSitePage, limit)], static_cast<uint32_t>(TlbSitePages::kFilledLimit));
-        bts(qword[rbx + l_.site_filled + static_cast<int32_t>(8 * (k / 64))], static_cast<uint8_t>(k % 64));
-        mov(ecx, esi);
-        and_(ecx, 0xfff);
-        host_load(d, size, sign, rdx, 0, rcx);
-        jmp(done, T_NEAR);
-        return;
-      }
-      const Xbyak::Reg64 a = tlb_lookup(*p, Access::Load, size, miss, Lookup::direct); // rsi: the address
+      const auto [a, index] = host_lookup(*p, Access::Load, size, miss, Lookup::direct); // the page: a + (index & -4096)
       mov(rax, rsi);
       and_(rax, -4096);
       mov(qword[rbx + slot + offsetof(TlbSitePage, base)], rax);
+      if (index.getIdx() != rsi.getIdx()) {
+        mov(rax, index);
+        and_(rax, -4096);
+      }
       add(rax, a);
       mov(qword[rbx + slot + offsetof(TlbSitePage, host)], rax);
       mov(qword[rbx + slot + offsetof(TlbSitePage, limit)], static_cast<uint32_t>(TlbSitePages::kFilledLimit));
       bts(qword[rbx + l_.site_filled + static_cast<int32_t>(8 * (k / 64))], static_cast<uint8_t>(k % 64));
-      host_load(d, size, sign, a, 0);
+      host_load(d, size, sign, a, 0, index);
       jmp(done, T_NEAR);
     });
   }
@@ -2382,6 +2363,16 @@ private:
     });
   }
 
+  // The lookup of an access whose host address is [base + index]: the window's (window_lookup:
+  // rdx, rcx) in a U-mode unit with a window, else the entry's addend and rsi (tlb_lookup, `how`).
+  struct HostAddress {
+    Xbyak::Reg64 base, index;
+  };
+  HostAddress host_lookup(const BlockOp& op, Access access, unsigned size, Xbyak::Label& miss, Lookup how) {
+    if (!window_) return {tlb_lookup(op, access, size, miss, how), rsi};
+    window_lookup(op, access, size, miss);
+    return {rdx, rcx};
+  }
   // The host-mapped window (host_window.hpp), for every load and store of a U-mode unit: one
   // mapping for all of them, since a load through the window of bytes a store wrote through
   // RAM's own mapping (another virtual address of the page) cannot be forwarded from the host's
