@@ -174,6 +174,11 @@ public:
   uint64_t jit_translated_blocks() const;
   // Load sites translated with a site page (docs/jit.md, "Site pages").
   uint64_t jit_site_page_sites() const;
+  // Load sites translated through the flat-RAM slot (docs/jit.md, "Flat RAM").
+  uint64_t jit_flat_load_sites() const;
+  // Whether units translated from now on may load through the flat-RAM slot (default on; tests
+  // of the soft TLB's own load paths in M-mode turn it off).
+  void set_jit_flat_ram(bool on) { jit_flat_ram_ = on; }
   // Direct exits patched to jump straight to their successor (tests and statistics).
   uint64_t jit_linked_exits() const;
   // Pointer-chase sites rewritten to look their addend up directly (their prediction kept failing).
@@ -502,6 +507,12 @@ private:
   // vaddr or the budget or the host refuses). drop_window_tags: the slot's page changes.
   bool jit_map_window(uint64_t vaddr, Access access);
   void drop_window_tags(unsigned context, uint32_t slot);
+  // Flat RAM (TlbFlatRam, docs/jit.md): whether the data context reads all of RAM untranslated
+  // (M-mode or satp Bare, V=0, PMP allowing every byte, RAM the bus's own), and the slot's fill,
+  // which records a refusal too (until the next flush asks again).
+  bool flat_ram_allowed() const;
+  void fill_flat_ram();
+  bool jit_flat_ram_ = true; // set_jit_flat_ram
   uint32_t jit_hot_threshold_ = kJitHotThreshold;
   unsigned jit_region_limit_ = ~0u; // set_jit_region_blocks (the translator's bound when larger)
   // The chain budget counts down in jit_left_ (host register r15 while native code runs, stored

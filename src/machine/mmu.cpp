@@ -226,6 +226,27 @@ bool Hart::jit_map_window(uint64_t vaddr, Access access) {
   return true;
 }
 
+bool Hart::flat_ram_allowed() const {
+  const Privilege p = data_privilege();
+  if (!bus_.ram_aliasable() || data_virt() || bus_.ram_size() < 8) return false;
+  if (p != Privilege::Machine && (satp_ >> satp::kModeShift) != satp::kModeBare) return false;
+  // The first PMP entry to match any byte of RAM holds all of it (else false), so it is the one
+  // every access inside RAM matches whole, and it lets `p` read.
+  return pmp_.allows(bus_.ram_base(), bus_.ram_size(), Access::Load, p);
+}
+
+void Hart::fill_flat_ram() {
+  TlbFlatRam& f = tlb_.site_pages().flat_;
+  if (!flat_ram_allowed()) {
+    f.state = TlbFlatRam::kRefused;
+    return;
+  }
+  f.base = bus_.ram_base();
+  f.host = reinterpret_cast<uintptr_t>(bus_.ram());
+  f.limit = bus_.ram_size() - 7;
+  f.state = TlbFlatRam::kFilled;
+}
+
 void Hart::drop_window_tags(unsigned context, uint32_t slot) {
   tlb_.site_pages().clear(); // a site page may hold the slot's address in the window
   for (const Access a : {Access::Load, Access::Store}) {

@@ -266,6 +266,7 @@ private:
   static constexpr uint32_t bit(unsigned context, unsigned access) { return uint32_t{1} << (context * 3 + access); }
   // Drops every entry of the (context, access) arrays in use that `pick` selects.
   template <class Pick> void for_each_used(Pick pick, bool keep_global = false) {
+    site_pages_.clear(); // also when no table is in use: the flat slot names no entry (a satp write)
     for (uint32_t left = used_; left != 0; left &= left - 1) {
       const auto index = static_cast<unsigned>(__builtin_ctz(left));
       const unsigned c = index / 3, a = index % 3;

@@ -345,11 +345,11 @@ public:
   BlockEmitter(const Layout& layout, const std::vector<Block*>& region, const void* exit, const MissThunks& thunks,
                const LookupEntry* lookup, intptr_t exec_delta, size_t max, uint8_t* at, unsigned& next_hint,
                unsigned& next_addend, unsigned& next_site, uint16_t* hint_budgets, uint16_t* addend_budgets,
-               const Hart& hart, bool user_mode)
+               const Hart& hart, bool user_mode, bool flat)
       : Xbyak::CodeGenerator(max, at), l_(layout), owner_(*region.front()), exit_(exit), thunks_(thunks),
         lookup_(lookup), exec_delta_(exec_delta), next_hint_(next_hint), next_addend_(next_addend), next_site_(next_site),
         hint_budgets_(hint_budgets), addend_budgets_(addend_budgets), hart_(hart),
-        window_(layout.window && user_mode) {
+        window_(layout.window && user_mode), flat_(flat && !window_) {
     for (Block* b : region) {
       Sub& s = subs_.emplace_back();
       s.block = b;
@@ -362,6 +362,7 @@ public:
   unsigned exits = 0;                // patchable direct exits
   unsigned if_conversions = 0;       // branches run as one path (if_convert)
   uint64_t site_page_sites = 0;      // load sites given a site page (site_page_load)
+  uint64_t flat_load_sites = 0;      // load sites through the flat-RAM slot (flat_load)
   size_t site[2] = {};               // their rel32 fields
   uint64_t target_paddr[2] = {};
 
@@ -2259,6 +2260,38 @@ private:
     default: mov(d, qword[at]); break;
     }
   }
+  // A load through the flat-RAM slot (TlbFlatRam): the address's offset from RAM's base, below
+  // the slot's limit (0 when empty), is its offset in RAM's host memory; four host instructions
+  // and the access, where the soft TLB's direct lookup takes ten. Otherwise, out of line: an
+  // empty slot nobody asked for since the last flush is filled (or refused) and the load starts
+  // over; else the direct lookup, whose miss goes to `miss` (rsi the address) as the others do.
+  void flat_load(const BlockOp& op, unsigned size, bool sign, const Xbyak::Reg64& d, Xbyak::Label& miss,
+                 Xbyak::Label& done) {
+    ++flat_load_sites;
+    Xbyak::Label& again = labels_.emplace_back();
+    Xbyak::Label& outside = labels_.emplace_back();
+    Xbyak::Label& lookup = labels_.emplace_back();
+    const int32_t f = l_.flat;
+    L(again);
+    address_into(rax, op);
+    sub(rax, qword[rbx + f + static_cast<int32_t>(offsetof(TlbFlatRam, base))]);
+    cmp(rax, qword[rbx + f + static_cast<int32_t>(offsetof(TlbFlatRam, limit))]);
+    jae(outside, T_NEAR);
+    mov(rcx, qword[rbx + f + static_cast<int32_t>(offsetof(TlbFlatRam, host))]);
+    host_load(d, size, sign, rcx, 0, rax);
+    const BlockOp* p = &op;
+    later([this, p, size, sign, d, f, &again, &outside, &lookup, &miss, &done]() {
+      L(outside);
+      cmp(qword[rbx + f + static_cast<int32_t>(offsetof(TlbFlatRam, state))], static_cast<int32_t>(TlbFlatRam::kUnknown));
+      jne(lookup, T_NEAR);
+      call_thunk(thunks_.fill_flat);
+      jmp(again, T_NEAR);
+      L(lookup);
+      const auto [a, index] = host_lookup(*p, Access::Load, size, miss, Lookup::direct);
+      host_load(d, size, sign, a, 0, index);
+      jmp(done, T_NEAR);
+    });
+  }
   // A strided load site (find_strided): the address's offset from the slot's page, below the
   // slot's limit (0 when empty), takes the slot's host page; otherwise, out of line, the direct
   // soft-TLB lookup, which on a hit refills the slot with the access's page (the entry maps the
@@ -2336,8 +2369,10 @@ private:
     const Lookup how = computed_[op.rs1]                  ? Lookup::index_hint
                        : chased(op.rs1)                   ? Lookup::addend_hint
                                                           : Lookup::direct;
-    if (site_page_applies(op)) {
+    if (site_page_applies(op)) { // as short as a flat load, and tested alone
       site_page_load(op, size, sign, d, miss, done);
+    } else if (flat_) {
+      flat_load(op, size, sign, d, miss, done);
     } else if (window_) {
       window_load(op, size, sign, d, miss);
     } else if (how == Lookup::index_hint && &op == scaled_.load) { // plan_scaled_load: x is in rdi
@@ -2477,6 +2512,11 @@ private:
   // them. A kernel's keep the soft TLB's paths: its linear map shares one addend, and it touches
   // more pages than a window holds.
   const bool window_;
+  // Loads go through the flat-RAM slot (flat_load): the hart's data context read RAM untranslated
+  // when the unit was translated (M-mode bare-metal code, the firmware's own: one addend for all
+  // of RAM). The slot's range check keeps every load right if that changes; a unit whose data
+  // context does not read RAM flat pays that check and the direct lookup after it.
+  const bool flat_;
   // A load through rs1 takes the addend hint when rs1 holds a pointer a load produced (p =
   // p->next), in this block or, on every edge into it from the unit's other blocks, in them
   // (chased_in_). Not a pointer an add moved since (p += stride: an induction pointer loaded
@@ -2625,9 +2665,11 @@ public:
   const uint8_t* rewrite_hint = nullptr;
   const uint8_t* rewrite_addend = nullptr;
   const uint8_t* window_miss[2] = {}; // [store]
+  const uint8_t* fill_flat = nullptr;
   void emit() {
     emit_entry_and_exit();
     emit_checks();
+    fill_flat = emit_fill_flat();
     window_miss[0] = emit_window_miss(Access::Load);
     window_miss[1] = emit_window_miss(Access::Store);
     rewrite_hint = emit_rewrite(direct_index_bytes());
@@ -2722,6 +2764,19 @@ private:
     sub(rax, rsi);
     mov(rdi, rax);
     L(done);
+  }
+  // A flat load whose slot is empty and unasked (BlockEmitter::flat_load): Hart::fill_flat_ram
+  // fills it or records that it cannot be. Keeps rsi, rdi and the guest registers.
+  const uint8_t* emit_fill_flat() {
+    align(16);
+    const uint8_t* at = getCurr();
+    push(rdi);
+    push(rax); // two pushes keep the call aligned
+    call_runtime(reinterpret_cast<const void*>(&Runtime::fill_flat_ram));
+    pop(rax);
+    pop(rdi);
+    ret();
+    return at;
   }
   // A window site whose entry's window tag did not name the access's page (BlockEmitter::
   // window_lookup). In: rsi the address, rax the tag of its last byte's page, rdx the context's
@@ -2916,6 +2971,7 @@ Translator::Translator(Hart& hart) : hart_(hart), code_(kCodeCacheBytes) {
   l.window_base = at(h.jit_window_base_);
   l.window = hart.window_ != nullptr;
   l.window_heat = hart.jit_window_heat_;
+  l.flat = at(h.tlb_.site_pages().flat_);
   l.fetch_context = at(h.fetch_context_);
   l.exit_requested = at(h.exit_requested_);
   l.mip = at(h.mip_);
@@ -2985,6 +3041,7 @@ void Translator::emit_stubs() {
   thunks_.rewrite_hint = code_.executable(stubs.rewrite_hint);
   thunks_.rewrite_addend = code_.executable(stubs.rewrite_addend);
   for (unsigned a = 0; a < 2; ++a) thunks_.window_miss[a] = code_.executable(stubs.window_miss[a]);
+  thunks_.fill_flat = code_.executable(stubs.fill_flat);
   code_.commit(stubs.getSize());
   stub_bytes_ = code_.used();
 }
@@ -3162,7 +3219,7 @@ Block* Translator::translate(Block& entry) {
   try {
     BlockEmitter emitter(layout_, region, exit_, thunks_, lookup_.get(), delta, window, start, next_hint_,
                          next_addend_, next_site_, hart_.jit_hint_budgets_, hart_.jit_addend_budgets_, hart_,
-                         hart_.priv_ == Privilege::User);
+                         hart_.priv_ == Privilege::User, hart_.jit_flat_ram_ && hart_.flat_ram_allowed());
     emitter.emit();
     emitter.ready();
     block.jit_code = code_.executable(start);
@@ -3180,6 +3237,7 @@ Block* Translator::translate(Block& entry) {
     region_blocks_ += region.size() - 1;
     if_conversions_ += emitter.if_conversions;
     site_page_sites_ += emitter.site_page_sites;
+    flat_load_sites_ += emitter.flat_load_sites;
   } catch (const Xbyak::Error& error) {
     if (static_cast<int>(error) == Xbyak::ERR_CODE_IS_TOO_BIG) {
       // The cache is full (the only error a well-formed unit can meet): start over.

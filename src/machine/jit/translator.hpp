@@ -42,6 +42,7 @@ struct Layout {
   int32_t window_base = 0;                    // Hart::jit_window_base_
   bool window = false;                        // the hart has a host-mapped window
   uint32_t window_heat = 0;                   // Hart::jit_window_heat_
+  int32_t flat = 0;                           // SoftTlb::site_pages().flat_ (TlbFlatRam)
   const void* pins = nullptr;          // the interrupt pin levels (64-bit)
   const uint64_t* dma_generation = nullptr;
 };
@@ -76,6 +77,7 @@ struct MissThunks {
   const void* rewrite_hint = nullptr; // an index-hint site out of wrong hints (BlockEmitter::tlb_lookup)
   const void* rewrite_addend = nullptr; // an addend-hint site out of wrong predictions (the same)
   const void* window_miss[2] = {}; // [store]: a window site's entry, out of line (BlockEmitter::window_lookup)
+  const void* fill_flat = nullptr; // a flat load's slot asks for a fill (BlockEmitter::flat_load)
 };
 
 class Translator final : public BlockRetireListener {
@@ -124,6 +126,7 @@ public:
   uint64_t translated_blocks() const { return translated_; }
   // Load sites translated with a site page (BlockEmitter::site_page_load; tests and statistics).
   uint64_t site_page_sites() const { return site_page_sites_; }
+  uint64_t flat_load_sites() const { return flat_load_sites_; } // loads through the flat-RAM slot
   // Blocks translated into other blocks' units besides their own translation.
   uint64_t region_blocks() const { return region_blocks_; }
   uint64_t if_conversions() const { return if_conversions_; } // branches translated as one path
@@ -165,6 +168,7 @@ private:
   unsigned next_addend_ = 0; // the next pointer-chase site's slot in Hart::jit_addends_
   unsigned next_site_ = 0; // the next strided load site's slot in SoftTlb::site_pages()
   uint64_t site_page_sites_ = 0;
+  uint64_t flat_load_sites_ = 0;
   unsigned max_region_blocks_ = kMaxRegionBlocks;
   std::string dump_dir_; // NIMBUS_JIT_DUMP: where each unit's bytes go (empty: nowhere)
 };

@@ -27,6 +27,7 @@ using namespace jit_trio;
 // 1000 times round a loop and then again from the start; a faulting access is skipped by the
 // handler (which counts it in x29).
 void put_alternating_load(Rig& rig, uint64_t base, uint64_t step) {
+  rig.hart.set_jit_flat_ram(false); // M-mode: the soft TLB's own paths, not the flat-RAM slot
   rig.put(kHandler, kSkippingHandler);
   rig.put(kCode + 0x100, {
       xor_(6, 6, 7),            // 0x00 0 and `step` in turn
@@ -56,6 +57,7 @@ void put_alternating_load(Rig& rig, uint64_t base, uint64_t step) {
 TEST(JitTlbHint, TableElementLoadsReadTheElementTheirAddressNames) {
   constexpr uint64_t kTable = kRamBase + 0x20ff0;
   Trio trio([&](Rig& rig) {
+    rig.hart.set_jit_flat_ram(false); // M-mode: the soft TLB's hints, not the flat-RAM slot
     rig.put(kHandler, kSkippingHandler);
     std::vector<uint32_t> words(0x6000 / 4);
     for (size_t j = 0; j < words.size(); ++j) words[j] = static_cast<uint32_t>(j * 0x9e3779b9u + (j >> 3));
@@ -292,6 +294,7 @@ TEST(JitTlbHint, PointerChaseInOnePageKeepsItsPrediction) {
   constexpr uint64_t kRing = kRamBase + 0x30000;
   constexpr unsigned kNodes = 7;
   Trio trio([&](Rig& rig) {
+    rig.hart.set_jit_flat_ram(false); // M-mode: the soft TLB's hints, not the flat-RAM slot
     for (unsigned i = 0; i < kNodes; ++i) {
       const uint64_t node = kRing + 0x200 * i, next = kRing + 0x200 * ((i + 3) % kNodes), value = 10 + i;
       ASSERT_TRUE(rig.bus.copy_to_ram(node, &value, 4));

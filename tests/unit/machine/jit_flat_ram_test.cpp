@@ -1,0 +1,186 @@
+// Flat RAM (docs/jit.md, "Flat RAM"; machine/tlb_site_pages.hpp, TlbFlatRam): where the data
+// context does not translate and PMP lets it read every byte of RAM, a translated load's host
+// address is RAM's plus its offset from RAM's base. Each program runs on an interpreting machine
+// and two translating ones (jit_trio.hpp), compared after every step: a slot that outlived what
+// made it right (a PMP entry written since, MPRV, a satp write) reads what the interpreter does
+// not, and a load running past RAM's end must still fault.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "hart_assembler.hpp"
+#include "jit_trio.hpp"
+#include "machine/hart.hpp"
+#include "riscv/csr.hpp"
+
+namespace nimbus::test {
+namespace {
+
+using namespace jit_trio;
+
+constexpr uint64_t kV = 1, kR = 2, kW = 4, kX = 8, kA = 64, kD = 128;
+constexpr uint64_t leaf(uint64_t pa, uint64_t bits) { return ((pa >> 12) << 10) | kV | kA | kD | bits; }
+constexpr uint64_t pointer(uint64_t table) { return ((table >> 12) << 10) | kV; }
+constexpr uint64_t kRamEnd = kRamBase + (8ull << 20);
+
+void poke(Rig& rig, uint64_t pa, uint64_t value) { ASSERT_TRUE(rig.bus.copy_to_ram(pa, &value, 8)); }
+
+// A chase (x5 = *x5) through M-mode's own view: a node, then one 3 bytes before a page's end
+// (the load straddles two RAM pages), then RAM's last 8 bytes, which point at RAM's last 4: that
+// load would run past RAM and faults (the handler skips it, so it faults again until the round
+// ends and the chase starts over).
+TEST(JitFlatRam, ChaseThroughRamAndPastItsEndMatchesTheInterpreter) {
+  constexpr uint64_t kFirst = kRamBase + 0x20000, kStraddling = kRamBase + 0x20ffd, kLast = kRamEnd - 8;
+  Trio trio([&](Rig& rig) {
+    poke(rig, kFirst, kStraddling);
+    poke(rig, kStraddling, kLast);
+    poke(rig, kLast, kRamEnd - 4);
+    rig.put(kHandler, kSkippingHandler);
+    rig.put(kCode, {
+        ld(5, 5, 0),         // 0x00 the site: x5 comes from a load, so no site page
+        add(10, 10, 5),      // 0x04
+        addi(11, 11, 1),     // 0x08
+        bltu(11, 12, -0x0c), // 0x0c -> 0x00
+        addi(11, 0, 0),      // 0x10
+        addi(5, 7, 0),       // 0x14 from the first node again
+        jal(0, -0x18),       // 0x18 -> 0x00
+    });
+    rig.hart.reset(kCode);
+    rig.hart.set_csr(csr::kMtvec, kHandler);
+    rig.hart.set_x(5, kFirst);
+    rig.hart.set_x(7, kFirst);
+    rig.hart.set_x(12, 6);
+  });
+  trio.run(60, kBudgets);
+  const machine::Hart& h = trio.units.hart;
+  EXPECT_GT(h.x(29), 10u);             // the loads past RAM's end faulted
+  EXPECT_EQ(h.csr(csr::kMcause), 5u);  // load access fault
+  EXPECT_GE(h.csr(csr::kMtval), kRamEnd - 4); // the load's address or its first byte past RAM
+  EXPECT_GT(h.jit_flat_load_sites(), 0u);
+  EXPECT_GT(trio.alone.hart.jit_flat_load_sites(), 0u);
+}
+
+// M-mode chases between two pages; after each round it writes a locked PMP entry that takes
+// read access to the second page away (from M-mode too, as locked entries do). The loads of
+// that page must fault from then on, and those of the first go on.
+TEST(JitFlatRam, ALockedPmpEntryWrittenLaterFaultsTheLoadsOfItsRegion) {
+  constexpr uint64_t kOne = kRamBase + 0x20000, kTwo = kRamBase + 0x30008;
+  Trio trio([&](Rig& rig) {
+    poke(rig, kOne, kTwo);
+    poke(rig, kTwo, kOne);
+    rig.put(kHandler, kSkippingHandler);
+    rig.put(kCode, {
+        ld(5, 5, 0),                    // 0x00 the site
+        add(10, 10, 5),                 // 0x04
+        addi(11, 11, 1),                // 0x08
+        bltu(11, 12, -0x0c),            // 0x0c -> 0x00
+        addi(11, 0, 0),                 // 0x10
+        csrrw(0, csr::kPmpaddr0, 13),   // 0x14 the second page, NAPOT
+        csrrw(0, csr::kPmpcfg0, 14),    // 0x18 locked, no access
+        addi(5, 7, 0),                  // 0x1c from the first page again
+        jal(0, -0x20),                  // 0x20 -> 0x00
+    });
+    rig.hart.reset(kCode);
+    rig.hart.set_csr(csr::kMtvec, kHandler);
+    rig.hart.set_x(5, kOne);
+    rig.hart.set_x(7, kOne);
+    rig.hart.set_x(12, 200);
+    rig.hart.set_x(13, ((kTwo & ~uint64_t{0xfff}) >> 2) | 0x1ff);
+    rig.hart.set_x(14, 0x98); // L, A = NAPOT, no R/W/X
+  });
+  trio.run(60, kBudgets);
+  const machine::Hart& h = trio.units.hart;
+  EXPECT_GT(h.x(29), 100u); // the second page's loads faulted once the entry was there
+  EXPECT_EQ(h.csr(csr::kMcause), 5u);
+  EXPECT_EQ(h.csr(csr::kMtval), kTwo);
+  EXPECT_GT(h.jit_flat_load_sites(), 0u);
+}
+
+// M-mode code whose loads alternate between M's own view and, with mstatus.MPRV set and MPP =
+// S, Sv39 translation, which maps the address read to another physical page: a flat slot kept
+// across the change of data context reads the untranslated page.
+TEST(JitFlatRam, MprvTranslatesTheSameSiteAgain) {
+  constexpr uint64_t root = kRamBase + 0x10000, level1 = root + 0x1000, level0 = root + 0x2000;
+  constexpr uint64_t kAddress = kRamBase + 0x20010, kOther = kRamBase + 0x30000;
+  Trio trio([&](Rig& rig) {
+    poke(rig, root + 8 * 2, pointer(level1)); // 0x80000000..: through level 1 and 0
+    poke(rig, level1, pointer(level0));
+    poke(rig, level0 + 8 * 0x20, leaf(kOther, kR | kW)); // kAddress's page -> kOther
+    poke(rig, kAddress, 1);
+    poke(rig, kOther + 0x10, uint64_t{1} << 32);
+    rig.put(kHandler, kSkippingHandler);
+    rig.put(kCode, {
+        ld(6, 5, 0),                 // 0x00 the site
+        xor_(5, 5, 17),              // 0x04 x17 = 0: x5 stays, but not by a step (no site page)
+        add(10, 10, 6),              // 0x08
+        addi(11, 11, 1),             // 0x0c
+        bltu(11, 12, -0x10),         // 0x10 -> 0x00
+        addi(11, 0, 0),              // 0x14
+        csrrs(16, csr::kMstatus, 0), // 0x18
+        xor_(16, 16, 13),            // 0x1c MPRV flipped
+        csrrw(0, csr::kMstatus, 16), // 0x20
+        jal(0, -0x24),               // 0x24 -> 0x00
+    });
+    rig.hart.reset(kCode);
+    rig.hart.set_csr(csr::kMtvec, kHandler);
+    rig.hart.set_csr(csr::kSatp, (8ull << 60) | (root >> 12));
+    rig.hart.set_csr(csr::kMstatus, uint64_t{1} << csr::mstatus::kMppShift); // MPP = S
+    rig.hart.set_x(5, kAddress);
+    rig.hart.set_x(12, 50);
+    rig.hart.set_x(13, csr::mstatus::kMprv);
+  });
+  trio.run(60, kBudgets);
+  const machine::Hart& h = trio.units.hart;
+  EXPECT_EQ(h.x(29), 0u);
+  EXPECT_GT(h.x(10) >> 32, 10u * 50);         // many rounds through the translated page
+  EXPECT_GT(h.x(10) & 0xffffffff, 10u * 50);  // and through the untranslated one
+  EXPECT_GT(h.jit_flat_load_sites(), 0u);
+}
+
+// S-mode with satp Bare and a PMP entry granting all of memory reads RAM flat; each round it
+// switches satp between Bare and Sv39 (which maps the page read elsewhere) and fences. A slot
+// kept across the satp write reads the untranslated page under Sv39.
+TEST(JitFlatRam, ASatpWriteInSupervisorModeTranslatesTheSameSite) {
+  constexpr uint64_t root = kRamBase + 0x10000, level1 = root + 0x1000, level0 = root + 0x2000;
+  constexpr uint64_t kAddress = kRamBase + 0x20010, kOther = kRamBase + 0x30000;
+  Trio trio([&](Rig& rig) {
+    poke(rig, root + 8 * 2, pointer(level1));
+    poke(rig, level1, pointer(level0));
+    poke(rig, level0 + 8 * 0, leaf(kCode, kR | kX)); // the code, where it is
+    poke(rig, level0 + 8 * 0x20, leaf(kOther, kR | kW));
+    poke(rig, kAddress, 1);
+    poke(rig, kOther + 0x10, uint64_t{1} << 32);
+    rig.put(kHandler, kSkippingHandler);
+    rig.put(kCode, {
+        ld(6, 5, 0),              // 0x00 the site
+        xor_(5, 5, 17),           // 0x04 (no site page)
+        add(10, 10, 6),           // 0x08
+        addi(11, 11, 1),          // 0x0c
+        bltu(11, 12, -0x10),      // 0x10 -> 0x00
+        addi(11, 0, 0),           // 0x14
+        csrrs(16, csr::kSatp, 0), // 0x18
+        xor_(16, 16, 13),         // 0x1c Bare <-> Sv39
+        csrrw(0, csr::kSatp, 16), // 0x20
+        sfence_vma(),             // 0x24
+        jal(0, -0x28),            // 0x28 -> 0x00
+    });
+    rig.hart.reset(kCode);
+    rig.hart.set_csr(csr::kMtvec, kHandler);
+    rig.hart.set_csr(csr::kPmpaddr0, ~uint64_t{0} >> 10); // NAPOT: everything
+    rig.hart.set_csr(csr::kPmpcfg0, 0x1f);                // A = NAPOT, R/W/X
+    rig.hart.set_privilege(1);
+    rig.hart.set_x(5, kAddress);
+    rig.hart.set_x(12, 50);
+    rig.hart.set_x(13, (8ull << 60) | (root >> 12));
+  });
+  trio.run(60, kBudgets);
+  const machine::Hart& h = trio.units.hart;
+  EXPECT_EQ(h.x(29), 0u);
+  EXPECT_GT(h.x(10) >> 32, 10u * 50);
+  EXPECT_GT(h.x(10) & 0xffffffff, 10u * 50);
+  EXPECT_GT(h.jit_flat_load_sites(), 0u);
+}
+
+} // namespace
+} // namespace nimbus::test
