@@ -242,7 +242,7 @@ void Hart::fill_flat_ram() {
     return;
   }
   f.base = bus_.ram_base();
-  f.host = reinterpret_cast<uintptr_t>(bus_.ram());
+  f.bias = reinterpret_cast<uintptr_t>(bus_.ram()) - bus_.ram_base();
   f.limit = bus_.ram_size() - 7;
   f.state = TlbFlatRam::kFilled;
 }

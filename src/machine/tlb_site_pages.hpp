@@ -22,13 +22,13 @@ static_assert(sizeof(TlbSitePage) == 32, "generated code indexes 32-byte slots")
 
 // All of RAM as one slot (docs/jit.md, "Flat RAM"): where the data context does not translate
 // (M-mode, or satp Bare) and PMP lets it read every byte of RAM, a load's host address is
-// RAM's host address plus (address - RAM's base), for any address below the limit. Filled on
+// bias + address, for any address whose offset from RAM's base is below the limit. Filled on
 // demand (Hart::fill_flat_ram) and emptied with the site pages, so it is exactly as stale as
 // they are: every flush, every change of data context.
 struct TlbFlatRam {
   static constexpr uint64_t kUnknown = 0, kFilled = 1, kRefused = 2; // state
   uint64_t base = 0;  // RAM's guest-physical base
-  uint64_t host = 0;  // its host address
+  uint64_t bias = 0;  // RAM's host address minus its base
   uint64_t limit = 0; // 0: empty; else RAM's size - 7 (an access of up to 8 bytes stays inside)
   uint64_t state = kUnknown; // kUnknown: the next flat load asks for a fill
 };
