@@ -297,6 +297,7 @@ uint64_t Hart::jit_failed_units() const { return jit_ ? jit_->failed_units() : 0
 uint64_t Hart::jit_translated_blocks() const { return jit_ ? jit_->translated_blocks() : 0; }
 uint64_t Hart::jit_site_page_sites() const { return jit_ ? jit_->site_page_sites() : 0; }
 uint64_t Hart::jit_flat_load_sites() const { return jit_ ? jit_->flat_load_sites() : 0; }
+uint64_t Hart::jit_flat_store_sites() const { return jit_ ? jit_->flat_store_sites() : 0; }
 uint64_t Hart::jit_linked_exits() const { return jit_ ? jit_->linked_exits() : 0; }
 
 // Enters native code at `block`. On return `block` is the block native code ended in, with the
@@ -447,7 +448,13 @@ Block* Hart::build_block(uint64_t paddr, const uint8_t* host) {
   }
   block->count = index;
   // Only called after a lookup miss, so the insert never replaces a block something links to.
-  if (blocks_.insert(block)) tlb_.flush_physical_page(Access::Store, paddr & ~uint64_t{0xfff});
+  if (blocks_.insert(block)) {
+    const uint64_t page = paddr & ~uint64_t{0xfff};
+    tlb_.flush_physical_page(Access::Store, page);
+    // A flat store range holding the page must not let a store skip dropping its code.
+    TlbFlatRam& flat = tlb_.site_pages().flat_;
+    if (flat.store_limit != 0 && page - flat.store_base < flat.store_limit + 7) flat.forget_stores();
+  }
   return block;
 }
 

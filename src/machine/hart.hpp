@@ -176,6 +176,7 @@ public:
   uint64_t jit_site_page_sites() const;
   // Load sites translated through the flat-RAM slot (docs/jit.md, "Flat RAM").
   uint64_t jit_flat_load_sites() const;
+  uint64_t jit_flat_store_sites() const; // and store sites through its store range
   // Whether units translated from now on may load through the flat-RAM slot (default on; tests
   // of the soft TLB's own load paths in M-mode turn it off).
   void set_jit_flat_ram(bool on) { jit_flat_ram_ = on; }
@@ -510,8 +511,10 @@ private:
   // Flat RAM (TlbFlatRam, docs/jit.md): whether the data context reads all of RAM untranslated
   // (M-mode or satp Bare, V=0, PMP allowing every byte, RAM the bus's own), and the slot's fill,
   // which records a refusal too (until the next flush asks again).
-  bool flat_ram_allowed() const;
+  bool flat_ram_allowed(Access access = Access::Load) const;
   void fill_flat_ram();
+  void fill_flat_store(uint64_t vaddr);
+  static constexpr uint64_t kFlatStoreReach = 1024; // pages looked at each way from the store
   bool jit_flat_ram_ = true; // set_jit_flat_ram
   uint32_t jit_hot_threshold_ = kJitHotThreshold;
   unsigned jit_region_limit_ = ~0u; // set_jit_region_blocks (the translator's bound when larger)

@@ -226,13 +226,14 @@ bool Hart::jit_map_window(uint64_t vaddr, Access access) {
   return true;
 }
 
-bool Hart::flat_ram_allowed() const {
+bool Hart::flat_ram_allowed(Access access) const {
   const Privilege p = data_privilege();
   if (!bus_.ram_aliasable() || data_virt() || bus_.ram_size() < 8) return false;
+  if (access == Access::Store && bus_.dirty_log() != nullptr) return false; // each store marks it
   if (p != Privilege::Machine && (satp_ >> satp::kModeShift) != satp::kModeBare) return false;
   // The first PMP entry to match any byte of RAM holds all of it (else false), so it is the one
-  // every access inside RAM matches whole, and it lets `p` read.
-  return pmp_.allows(bus_.ram_base(), bus_.ram_size(), Access::Load, p);
+  // every access inside RAM matches whole, and it lets `p` read (or write).
+  return pmp_.allows(bus_.ram_base(), bus_.ram_size(), access, p);
 }
 
 void Hart::fill_flat_ram() {
@@ -245,6 +246,27 @@ void Hart::fill_flat_ram() {
   f.bias = reinterpret_cast<uintptr_t>(bus_.ram()) - bus_.ram_base();
   f.limit = bus_.ram_size() - 7;
   f.state = TlbFlatRam::kFilled;
+}
+
+void Hart::fill_flat_store(uint64_t vaddr) {
+  TlbFlatRam& f = tlb_.site_pages().flat_;
+  const uint64_t ram_end = bus_.ram_base() + bus_.ram_size();
+  if (vaddr < bus_.ram_base() || vaddr >= ram_end) return; // MMIO: the next store in RAM asks again
+  const uint64_t page = vaddr & ~kPageMask;
+  if (!flat_ram_allowed(Access::Store) || blocks_.page_has_code(page)) {
+    f.store_state = TlbFlatRam::kRefused;
+    return;
+  }
+  // The pages around it that hold no decoded code, a few MiB each way (a bare-metal program's
+  // data, away from its code).
+  uint64_t lo = page, hi = page + 4096;
+  for (uint64_t n = 0; n < kFlatStoreReach && lo > bus_.ram_base() && !blocks_.page_has_code(lo - 4096); ++n) lo -= 4096;
+  for (uint64_t n = 0; n < kFlatStoreReach && hi < ram_end && !blocks_.page_has_code(hi); ++n) hi += 4096;
+  f.base = bus_.ram_base();
+  f.bias = reinterpret_cast<uintptr_t>(bus_.ram()) - bus_.ram_base();
+  f.store_base = lo;
+  f.store_limit = hi - lo - 7;
+  f.store_state = TlbFlatRam::kFilled;
 }
 
 void Hart::drop_window_tags(unsigned context, uint32_t slot) {

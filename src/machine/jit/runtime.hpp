@@ -56,6 +56,8 @@ struct Runtime {
   static void map_window(Hart* h, uint64_t va, uint64_t access) { h->jit_map_window(va, static_cast<Access>(access)); }
   // The flat-RAM slot of the data context, on a flat load's first use since a flush.
   static void fill_flat_ram(Hart* h) { h->fill_flat_ram(); }
+  // The flat store range around a flat store's address (`va`), on its first use since a flush.
+  static void fill_flat_store(Hart* h, uint64_t va) { h->fill_flat_store(va); }
   // A load that missed the inline soft-TLB path (miss, MMIO, page crossing).
   template <unsigned Size> static LoadResult load(Hart* h, uint64_t va, const BlockOp* op) {
     uint64_t value = 0;

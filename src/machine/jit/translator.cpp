@@ -363,6 +363,7 @@ public:
   unsigned if_conversions = 0;       // branches run as one path (if_convert)
   uint64_t site_page_sites = 0;      // load sites given a site page (site_page_load)
   uint64_t flat_load_sites = 0;      // load sites through the flat-RAM slot (flat_load)
+  uint64_t flat_store_sites = 0;     // store sites through its store range (flat_store)
   size_t site[2] = {};               // their rel32 fields
   uint64_t target_paddr[2] = {};
 
@@ -2311,6 +2312,40 @@ private:
       jmp(done, T_NEAR);
     });
   }
+  // A store through the flat-RAM slot's store range (pages without decoded code): as flat_load,
+  // but an empty range is filled around the store's own address, which may be outside RAM (then
+  // nothing is filled, and the store takes the direct lookup and its slow path).
+  void flat_store(const BlockOp& op, unsigned size, bool fp, Xbyak::Label& miss, Xbyak::Label& done) {
+    ++flat_store_sites;
+    Xbyak::Label& again = labels_.emplace_back();
+    Xbyak::Label& outside = labels_.emplace_back();
+    Xbyak::Label& lookup = labels_.emplace_back();
+    const int32_t f = l_.flat;
+    const auto field = [this, f](size_t offset) { return qword[rbx + f + static_cast<int32_t>(offset)]; };
+    const std::optional<Xbyak::Reg64> value = fp ? std::optional<Xbyak::Reg64>(rdi) : store_value(op);
+    L(again);
+    address_into(rax, op);
+    mov(rdx, rax);
+    sub(rdx, field(offsetof(TlbFlatRam, store_base)));
+    cmp(rdx, field(offsetof(TlbFlatRam, store_limit)));
+    jae(outside, T_NEAR);
+    mov(rcx, field(offsetof(TlbFlatRam, bias)));
+    host_store(size, rcx, 0, value, rax);
+    const BlockOp* p = &op;
+    later([this, p, size, value, field, &again, &outside, &lookup, &miss, &done]() {
+      L(outside);
+      cmp(field(offsetof(TlbFlatRam, store_state)), static_cast<int32_t>(TlbFlatRam::kUnknown));
+      jne(lookup, T_NEAR);
+      mov(rsi, rax); // the address
+      call_thunk(thunks_.fill_flat_store);
+      cmp(field(offsetof(TlbFlatRam, store_state)), static_cast<int32_t>(TlbFlatRam::kUnknown));
+      jne(again, T_NEAR); // filled or refused; still unknown outside RAM
+      L(lookup);
+      tlb_lookup(*p, Access::Store, size, miss, Lookup::direct);
+      host_store(size, rcx, 0, value);
+      jmp(done, T_NEAR);
+    });
+  }
   // A strided load site (find_strided): the address's offset from the slot's page, below the
   // slot's limit (0 when empty), takes the slot's host page; otherwise, out of line, the direct
   // soft-TLB lookup, which on a hit refills the slot with the access's page (the entry maps the
@@ -2490,7 +2525,9 @@ private:
   void store(const BlockOp& op, unsigned size, bool fp = false) {
     Xbyak::Label& miss = labels_.emplace_back();
     Xbyak::Label& done = labels_.emplace_back();
-    if (window_) {
+    if (flat_) {
+      flat_store(op, size, fp, miss, done);
+    } else if (window_) {
       window_store(op, size, fp, miss);
     } else {
       tlb_lookup(op, Access::Store, size, miss, Lookup::direct);
@@ -2685,10 +2722,12 @@ public:
   const uint8_t* rewrite_addend = nullptr;
   const uint8_t* window_miss[2] = {}; // [store]
   const uint8_t* fill_flat = nullptr;
+  const uint8_t* fill_flat_store = nullptr;
   void emit() {
     emit_entry_and_exit();
     emit_checks();
-    fill_flat = emit_fill_flat();
+    fill_flat = emit_fill_flat(reinterpret_cast<const void*>(&Runtime::fill_flat_ram));
+    fill_flat_store = emit_fill_flat(reinterpret_cast<const void*>(&Runtime::fill_flat_store));
     window_miss[0] = emit_window_miss(Access::Load);
     window_miss[1] = emit_window_miss(Access::Store);
     rewrite_hint = emit_rewrite(direct_index_bytes());
@@ -2784,14 +2823,15 @@ private:
     mov(rdi, rax);
     L(done);
   }
-  // A flat load whose slot is empty and unasked (BlockEmitter::flat_load): Hart::fill_flat_ram
-  // fills it or records that it cannot be. Keeps rsi, rdi and the guest registers.
-  const uint8_t* emit_fill_flat() {
+  // A flat load or store whose slot is empty and unasked (BlockEmitter::flat_load, flat_store):
+  // Hart::fill_flat_ram or fill_flat_store (rsi the store's address) fills it or records that it
+  // cannot be. Keeps rsi, rdi and the guest registers.
+  const uint8_t* emit_fill_flat(const void* fill) {
     align(16);
     const uint8_t* at = getCurr();
     push(rdi);
     push(rax); // two pushes keep the call aligned
-    call_runtime(reinterpret_cast<const void*>(&Runtime::fill_flat_ram));
+    call_runtime(fill);
     pop(rax);
     pop(rdi);
     ret();
@@ -3061,6 +3101,7 @@ void Translator::emit_stubs() {
   thunks_.rewrite_addend = code_.executable(stubs.rewrite_addend);
   for (unsigned a = 0; a < 2; ++a) thunks_.window_miss[a] = code_.executable(stubs.window_miss[a]);
   thunks_.fill_flat = code_.executable(stubs.fill_flat);
+  thunks_.fill_flat_store = code_.executable(stubs.fill_flat_store);
   code_.commit(stubs.getSize());
   stub_bytes_ = code_.used();
 }
@@ -3257,6 +3298,7 @@ Block* Translator::translate(Block& entry) {
     if_conversions_ += emitter.if_conversions;
     site_page_sites_ += emitter.site_page_sites;
     flat_load_sites_ += emitter.flat_load_sites;
+    flat_store_sites_ += emitter.flat_store_sites;
   } catch (const Xbyak::Error& error) {
     if (static_cast<int>(error) == Xbyak::ERR_CODE_IS_TOO_BIG) {
       // The cache is full (the only error a well-formed unit can meet): start over.

@@ -78,6 +78,7 @@ struct MissThunks {
   const void* rewrite_addend = nullptr; // an addend-hint site out of wrong predictions (the same)
   const void* window_miss[2] = {}; // [store]: a window site's entry, out of line (BlockEmitter::window_lookup)
   const void* fill_flat = nullptr; // a flat load's slot asks for a fill (BlockEmitter::flat_load)
+  const void* fill_flat_store = nullptr; // a flat store's range, the same (BlockEmitter::flat_store)
 };
 
 class Translator final : public BlockRetireListener {
@@ -127,6 +128,7 @@ public:
   // Load sites translated with a site page (BlockEmitter::site_page_load; tests and statistics).
   uint64_t site_page_sites() const { return site_page_sites_; }
   uint64_t flat_load_sites() const { return flat_load_sites_; } // loads through the flat-RAM slot
+  uint64_t flat_store_sites() const { return flat_store_sites_; } // stores through its store range
   // Blocks translated into other blocks' units besides their own translation.
   uint64_t region_blocks() const { return region_blocks_; }
   uint64_t if_conversions() const { return if_conversions_; } // branches translated as one path
@@ -169,6 +171,7 @@ private:
   unsigned next_site_ = 0; // the next strided load site's slot in SoftTlb::site_pages()
   uint64_t site_page_sites_ = 0;
   uint64_t flat_load_sites_ = 0;
+  uint64_t flat_store_sites_ = 0;
   unsigned max_region_blocks_ = kMaxRegionBlocks;
   std::string dump_dir_; // NIMBUS_JIT_DUMP: where each unit's bytes go (empty: nowhere)
 };

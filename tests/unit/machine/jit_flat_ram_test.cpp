@@ -182,5 +182,73 @@ TEST(JitFlatRam, ASatpWriteInSupervisorModeTranslatesTheSameSite) {
   EXPECT_GT(h.jit_flat_load_sites(), 0u);
 }
 
+// M-mode code stores an instruction word and calls a function, in one loop: for 50 rounds into
+// a data page (the flat store range is filled around it and reaches the pages below, down to the
+// code's) while calling a function beside the code; then into the first word of a function two
+// pages below the data, which it calls from then on, rewriting it (`addi x11, x0, 1` <-> `2`)
+// before every call. The translated loop's stores are its only ones into that page, so only the
+// range's own rule (a page that becomes code leaves the range) makes the next store drop the
+// decoded function; otherwise the old instruction would go on running.
+TEST(JitFlatRam, AStoreIntoAPageThatBecameCodeStillDropsTheCode) {
+  constexpr uint64_t kHelper = kCode + 0x100, kFunction = kCode + 0x2000, kData = kCode + 0x3000;
+  Trio trio([&](Rig& rig) {
+    rig.put(kHandler, kSkippingHandler);
+    rig.put(kHelper, {addi(11, 0, 5), jalr(0, 1, 0)});
+    rig.put(kFunction + 4, {jalr(0, 1, 0)}); // its first word comes from the stores
+    rig.put(kCode, {
+        sw(6, 5, 0),         // 0x00 the store site: the data page, later the function
+        jalr(1, 16, 0),      // 0x04 the call: the helper, later the function
+        add(10, 10, 11),     // 0x08
+        xor_(6, 6, 7),       // 0x0c the other encoding next time
+        addi(13, 13, 1),     // 0x10
+        bne(13, 14, -0x14),  // 0x14 -> 0x00 (every round but the 50th)
+        addi(5, 15, 0),      // 0x18 from now on: the function
+        addi(16, 15, 0),     // 0x1c
+        jal(0, -0x20),       // 0x20 -> 0x00
+    });
+    rig.hart.reset(kCode);
+    rig.hart.set_csr(csr::kMtvec, kHandler);
+    rig.hart.set_x(5, kData);
+    rig.hart.set_x(6, addi(11, 0, 2));
+    rig.hart.set_x(7, addi(11, 0, 1) ^ addi(11, 0, 2));
+    rig.hart.set_x(14, 50);
+    rig.hart.set_x(15, kFunction);
+    rig.hart.set_x(16, kHelper);
+  });
+  trio.run(60, kBudgets);
+  const machine::Hart& h = trio.units.hart;
+  EXPECT_EQ(h.x(29), 0u);
+  EXPECT_GT(h.x(13), 1000u);
+  EXPECT_GT(h.jit_flat_store_sites(), 0u);
+  EXPECT_GT(trio.alone.hart.jit_flat_store_sites(), 0u);
+}
+
+// Stores stepping through RAM's last bytes: 8 bytes at RAM's last 8 go through, 8 bytes 4
+// further would run past RAM and fault (skipped by the handler), and a load reads back what
+// was stored.
+TEST(JitFlatRam, StoresUpToRamsEndGoThroughAndPastItFault) {
+  Trio trio([&](Rig& rig) {
+    rig.put(kHandler, kSkippingHandler);
+    rig.put(kCode, {
+        sd(10, 5, 0),        // 0x00 the site
+        ld(12, 7, 0),        // 0x04 RAM's last 8 bytes
+        add(10, 10, 12),     // 0x08
+        addi(10, 10, 1),     // 0x0c
+        xor_(5, 5, 6),       // 0x10 kRamEnd - 8 <-> kRamEnd - 4
+        jal(0, -0x14),       // 0x14 -> 0x00
+    });
+    rig.hart.reset(kCode);
+    rig.hart.set_csr(csr::kMtvec, kHandler);
+    rig.hart.set_x(5, kRamEnd - 8);
+    rig.hart.set_x(6, (kRamEnd - 8) ^ (kRamEnd - 4));
+    rig.hart.set_x(7, kRamEnd - 8);
+  });
+  trio.run(60, kBudgets);
+  const machine::Hart& h = trio.units.hart;
+  EXPECT_GT(h.x(29), 100u);
+  EXPECT_EQ(h.csr(csr::kMcause), 7u); // store access fault
+  EXPECT_GT(h.jit_flat_store_sites(), 0u);
+}
+
 } // namespace
 } // namespace nimbus::test
