@@ -508,11 +508,13 @@ private:
   // vaddr or the budget or the host refuses). drop_window_tags: the slot's page changes.
   bool jit_map_window(uint64_t vaddr, Access access);
   void drop_window_tags(unsigned context, uint32_t slot);
-  // Flat RAM (TlbFlatRam, docs/jit.md): whether the data context reads all of RAM untranslated
-  // (M-mode or satp Bare, V=0, PMP allowing every byte, RAM the bus's own), and the slot's fill,
-  // which records a refusal too (until the next flush asks again).
-  bool flat_ram_allowed(Access access = Access::Load) const;
-  void fill_flat_ram();
+  // Flat RAM (TlbFlatRam, docs/jit.md): whether the data context reads RAM untranslated (M-mode
+  // or satp Bare, V=0, RAM the bus's own); the range around vaddr where PMP treats every access
+  // alike and lets this kind (false: none); and the slot's fills, which record a refusal too
+  // (until the next flush asks again) but leave an address outside RAM unanswered.
+  bool flat_ram_possible() const;
+  bool flat_range(uint64_t vaddr, Access access, uint64_t& lo, uint64_t& hi) const;
+  void fill_flat_ram(uint64_t vaddr);
   void fill_flat_store(uint64_t vaddr);
   static constexpr uint64_t kFlatStoreReach = 1024; // pages looked at each way from the store
   bool jit_flat_ram_ = true; // set_jit_flat_ram

@@ -1,5 +1,6 @@
 // Virtual memory: Sv39/Sv48/Sv57 page walks (single-stage, VS-stage and G-stage) with hardware A/D
 // updates, PMP checks, the soft-TLB refill and the slow paths of loads and stores (MMIO, page-crossing, watched code pages).
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 
@@ -226,43 +227,54 @@ bool Hart::jit_map_window(uint64_t vaddr, Access access) {
   return true;
 }
 
-bool Hart::flat_ram_allowed(Access access) const {
-  const Privilege p = data_privilege();
+bool Hart::flat_ram_possible() const {
   if (!bus_.ram_aliasable() || data_virt() || bus_.ram_size() < 8) return false;
-  if (access == Access::Store && bus_.dirty_log() != nullptr) return false; // each store marks it
-  if (p != Privilege::Machine && (satp_ >> satp::kModeShift) != satp::kModeBare) return false;
-  // The first PMP entry to match any byte of RAM holds all of it (else false), so it is the one
-  // every access inside RAM matches whole, and it lets `p` read (or write).
-  return pmp_.allows(bus_.ram_base(), bus_.ram_size(), access, p);
+  return data_privilege() == Privilege::Machine || (satp_ >> satp::kModeShift) == satp::kModeBare;
 }
 
-void Hart::fill_flat_ram() {
+bool Hart::flat_range(uint64_t vaddr, Access access, uint64_t& lo, uint64_t& hi) const {
+  if (!flat_ram_possible()) return false;
+  // PMP answers alike for every access inside [lo, hi) (Pmp::uniform_range), and lets this one.
+  if (!pmp_.uniform_range(vaddr, access, data_privilege(), lo, hi)) return false;
+  lo = std::max(lo, bus_.ram_base());
+  hi = std::min(hi, bus_.ram_base() + bus_.ram_size());
+  return hi > lo && hi - lo >= 8;
+}
+
+void Hart::fill_flat_ram(uint64_t vaddr) {
   TlbFlatRam& f = tlb_.site_pages().flat_;
-  if (!flat_ram_allowed()) {
+  if (!bus_.in_ram(vaddr, 1)) return; // MMIO: the next load in RAM asks again
+  uint64_t lo = 0, hi = 0;
+  if (!flat_range(vaddr, Access::Load, lo, hi)) {
     f.state = TlbFlatRam::kRefused;
     return;
   }
-  f.base = bus_.ram_base();
+  f.base = lo;
   f.bias = reinterpret_cast<uintptr_t>(bus_.ram()) - bus_.ram_base();
-  f.limit = bus_.ram_size() - 7;
+  f.limit = hi - lo - 7;
   f.state = TlbFlatRam::kFilled;
 }
 
 void Hart::fill_flat_store(uint64_t vaddr) {
   TlbFlatRam& f = tlb_.site_pages().flat_;
-  const uint64_t ram_end = bus_.ram_base() + bus_.ram_size();
-  if (vaddr < bus_.ram_base() || vaddr >= ram_end) return; // MMIO: the next store in RAM asks again
+  if (!bus_.in_ram(vaddr, 1)) return; // MMIO: the next store in RAM asks again
   const uint64_t page = vaddr & ~kPageMask;
-  if (!flat_ram_allowed(Access::Store) || blocks_.page_has_code(page)) {
+  uint64_t lo = 0, hi = 0;
+  if (bus_.dirty_log() != nullptr || blocks_.page_has_code(page) || !flat_range(vaddr, Access::Store, lo, hi)) {
     f.store_state = TlbFlatRam::kRefused;
     return;
   }
-  // The pages around it that hold no decoded code, a few MiB each way (a bare-metal program's
-  // data, away from its code).
-  uint64_t lo = page, hi = page + 4096;
-  for (uint64_t n = 0; n < kFlatStoreReach && lo > bus_.ram_base() && !blocks_.page_has_code(lo - 4096); ++n) lo -= 4096;
-  for (uint64_t n = 0; n < kFlatStoreReach && hi < ram_end && !blocks_.page_has_code(hi); ++n) hi += 4096;
-  f.base = bus_.ram_base();
+  // Within that, the pages around it that hold no decoded code, a few MiB each way (a
+  // bare-metal program's data, away from its code).
+  uint64_t from = page, to = page + 4096;
+  for (uint64_t n = 0; n < kFlatStoreReach && from > lo && !blocks_.page_has_code(from - 4096); ++n) from -= 4096;
+  for (uint64_t n = 0; n < kFlatStoreReach && to < hi && !blocks_.page_has_code(to); ++n) to += 4096;
+  lo = std::max(lo, from);
+  hi = std::min(hi, to);
+  if (hi - lo < 8) {
+    f.store_state = TlbFlatRam::kRefused;
+    return;
+  }
   f.bias = reinterpret_cast<uintptr_t>(bus_.ram()) - bus_.ram_base();
   f.store_base = lo;
   f.store_limit = hi - lo - 7;

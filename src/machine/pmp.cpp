@@ -1,5 +1,7 @@
 #include "machine/pmp.hpp"
 
+#include <algorithm>
+
 namespace nimbus::machine {
 namespace {
 constexpr uint8_t kRead = 1, kWrite = 2, kExec = 4, kLock = 0x80;
@@ -84,6 +86,29 @@ bool Pmp::allows(uint64_t paddr, uint64_t size, Access access, Privilege privile
     if (privilege == Privilege::Machine && !(cfg_[i] & kLock)) return true;
     const uint8_t needed = access == Access::Fetch ? kExec : access == Access::Load ? kRead : kWrite;
     return (cfg_[i] & needed) != 0;
+  }
+  return privilege == Privilege::Machine;
+}
+
+bool Pmp::uniform_range(uint64_t paddr, Access access, Privilege privilege, uint64_t& lo, uint64_t& hi) const {
+  lo = 0;
+  hi = ~uint64_t{0};
+  if (!any_active_) return true;
+  for (unsigned i = 0; i < kEntries; ++i) {
+    if (mode_of(cfg_[i]) == kOff) continue;
+    if (paddr >= low_[i] && paddr < high_[i]) { // the first entry an access at paddr matches
+      lo = std::max(lo, low_[i]);
+      hi = std::min(hi, high_[i]);
+      if (privilege == Privilege::Machine && !(cfg_[i] & kLock)) return true;
+      const uint8_t needed = access == Access::Fetch ? kExec : access == Access::Load ? kRead : kWrite;
+      return (cfg_[i] & needed) != 0;
+    }
+    // Not matching paddr: an access that starts at or above high_, or ends at or below low_,
+    // matches none of its bytes either (allows' test), so the range stops there.
+    if (paddr >= high_[i])
+      lo = std::max(lo, high_[i]);
+    else
+      hi = std::min(hi, low_[i]);
   }
   return privilege == Privilege::Machine;
 }

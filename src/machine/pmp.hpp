@@ -21,6 +21,10 @@ public:
   // Whether an access of `size` bytes at `paddr` is permitted. Like QEMU, a hart with no active
   // entry at all allows everything (so bare-metal S-mode tests need no PMP setup).
   bool allows(uint64_t paddr, uint64_t size, Access access, Privilege privilege) const;
+  // The bytes around `paddr` where allows() gives every access the answer a 1-byte access at
+  // `paddr` gets: [lo, hi) inside the first entry matching paddr (or, matching none, inside no
+  // entry) and clear of every lower-numbered entry. Returns that answer.
+  bool uniform_range(uint64_t paddr, Access access, Privilege privilege, uint64_t& lo, uint64_t& hi) const;
 
   void reset();
 

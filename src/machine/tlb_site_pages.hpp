@@ -20,18 +20,19 @@ struct TlbSitePage {
 };
 static_assert(sizeof(TlbSitePage) == 32, "generated code indexes 32-byte slots");
 
-// All of RAM as one slot (docs/jit.md, "Flat RAM"): where the data context does not translate
-// (M-mode, or satp Bare) and PMP lets it read every byte of RAM, a load's host address is
-// bias + address, for any address whose offset from RAM's base is below the limit. Stores the
-// same within a range of pages that hold no decoded code (a store there must drop it), around
-// the store that asked. Filled on demand (Hart::fill_flat_ram, fill_flat_store) and emptied with
+// RAM as one slot (docs/jit.md, "Flat RAM"): where the data context does not translate (M-mode,
+// or satp Bare), every RAM page has the same addend, so a load's host address is bias +
+// address for any address whose offset from the range's base is below the limit: the range
+// around the load that asked in which PMP treats every access alike and lets it read (all of
+// RAM without PMP). Stores the same within a range that also holds no decoded code (a store
+// there must drop it). Filled on demand (Hart::fill_flat_ram, fill_flat_store) and emptied with
 // the site pages, so it is exactly as stale as they are: every flush, every change of data
 // context; the store range also when one of its pages becomes code (Hart::build_block).
 struct TlbFlatRam {
   static constexpr uint64_t kUnknown = 0, kFilled = 1, kRefused = 2; // states
-  uint64_t base = 0;  // RAM's guest-physical base
+  uint64_t base = 0;  // the load range's first byte
   uint64_t bias = 0;  // RAM's host address minus its base
-  uint64_t limit = 0; // 0: empty; else RAM's size - 7 (an access of up to 8 bytes stays inside)
+  uint64_t limit = 0; // 0: empty; else its size - 7 (an access of up to 8 bytes stays inside)
   uint64_t state = kUnknown; // kUnknown: the next flat load asks for a fill
   uint64_t store_base = 0;  // the store range's first byte
   uint64_t store_limit = 0; // 0: empty; else its size - 7

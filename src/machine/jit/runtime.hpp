@@ -54,8 +54,9 @@ struct Runtime {
   }
   // The page of an access the soft TLB maps (`access`: Load or Store) into the host-mapped window.
   static void map_window(Hart* h, uint64_t va, uint64_t access) { h->jit_map_window(va, static_cast<Access>(access)); }
-  // The flat-RAM slot of the data context, on a flat load's first use since a flush.
-  static void fill_flat_ram(Hart* h) { h->fill_flat_ram(); }
+  // The flat-RAM slot of the data context around a flat load's address (`va`), on a flat load's
+  // first use since a flush.
+  static void fill_flat_ram(Hart* h, uint64_t va) { h->fill_flat_ram(va); }
   // The flat store range around a flat store's address (`va`), on its first use since a flush.
   static void fill_flat_store(Hart* h, uint64_t va) { h->fill_flat_store(va); }
   // A load that missed the inline soft-TLB path (miss, MMIO, page crossing).

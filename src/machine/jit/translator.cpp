@@ -2272,8 +2272,9 @@ private:
   // below the slot's limit (0 when empty), the host address is the slot's bias plus the address;
   // the check runs beside the access, which waits for the address only (a table element's
   // address straight from its index, as plan_scaled_load has it). Otherwise, out of line: an
-  // empty slot nobody asked for since the last flush is filled (or refused) and the load starts
-  // over; else the direct lookup, whose miss goes to `miss` (rsi the address) as the others do.
+  // empty slot nobody asked for since the last flush is filled around the address (or refused)
+  // and the load starts over; else (also an address outside RAM, which fills nothing) the direct
+  // lookup, whose miss goes to `miss` (rsi the address) as the others do.
   void flat_load(const BlockOp& op, unsigned size, bool sign, const Xbyak::Reg64& d, Xbyak::Label& miss,
                  Xbyak::Label& done) {
     ++flat_load_sites;
@@ -2304,8 +2305,10 @@ private:
       L(outside);
       cmp(qword[rbx + f + static_cast<int32_t>(offsetof(TlbFlatRam, state))], static_cast<int32_t>(TlbFlatRam::kUnknown));
       jne(lookup, T_NEAR);
+      mov(rsi, rax); // the address
       call_thunk(thunks_.fill_flat);
-      jmp(again, T_NEAR);
+      cmp(qword[rbx + f + static_cast<int32_t>(offsetof(TlbFlatRam, state))], static_cast<int32_t>(TlbFlatRam::kUnknown));
+      jne(again, T_NEAR); // filled or refused; still unknown outside RAM
       L(lookup);
       const auto [a, index] = host_lookup(*p, Access::Load, size, miss, Lookup::direct);
       host_load(d, size, sign, a, 0, index);
@@ -2568,10 +2571,10 @@ private:
   // them. A kernel's keep the soft TLB's paths: its linear map shares one addend, and it touches
   // more pages than a window holds.
   const bool window_;
-  // Loads go through the flat-RAM slot (flat_load): the hart's data context read RAM untranslated
-  // when the unit was translated (M-mode bare-metal code, the firmware's own: one addend for all
-  // of RAM). The slot's range check keeps every load right if that changes; a unit whose data
-  // context does not read RAM flat pays that check and the direct lookup after it.
+  // Loads and stores go through the flat-RAM slot (flat_load, flat_store): the hart's data
+  // context read RAM untranslated when the unit was translated (bare-metal code, a firmware's
+  // own). The slot's range check keeps every access right if that changes; a unit whose data
+  // context then does not read RAM flat pays that check and the direct lookup after it.
   const bool flat_;
   // A load through rs1 takes the addend hint when rs1 holds a pointer a load produced (p =
   // p->next), in this block or, on every edge into it from the unit's other blocks, in them
@@ -3279,7 +3282,7 @@ Block* Translator::translate(Block& entry) {
   try {
     BlockEmitter emitter(layout_, region, exit_, thunks_, lookup_.get(), delta, window, start, next_hint_,
                          next_addend_, next_site_, hart_.jit_hint_budgets_, hart_.jit_addend_budgets_, hart_,
-                         hart_.priv_ == Privilege::User, hart_.jit_flat_ram_ && hart_.flat_ram_allowed());
+                         hart_.priv_ == Privilege::User, hart_.jit_flat_ram_ && hart_.flat_ram_possible());
     emitter.emit();
     emitter.ready();
     block.jit_code = code_.executable(start);

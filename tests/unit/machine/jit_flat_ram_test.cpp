@@ -250,5 +250,54 @@ TEST(JitFlatRam, StoresUpToRamsEndGoThroughAndPastItFault) {
   EXPECT_GT(h.jit_flat_store_sites(), 0u);
 }
 
+// A firmware's PMP (as OpenSBI sets it): entry 0 covers its own 512 KiB at RAM's base with no
+// permissions (unlocked: M-mode ignores it), entry 1 all of memory. S-mode code with satp Bare
+// chases through pages above the firmware (a range of flat RAM that stops at entry 0's end) and
+// once a round loads from inside the firmware: an access fault in S-mode, where the
+// interpreter takes it. `machine`: the same code in M-mode, which reads the firmware too.
+void chase_beside_a_firmware(bool machine) {
+  constexpr uint64_t kFirmwareEnd = kRamBase + 0x80000, kFirst = kRamBase + 0x100000;
+  constexpr uint64_t kSecond = kRamBase + 0x101ff8, kInFirmware = kRamBase + 0x40000;
+  Trio trio([&](Rig& rig) {
+    poke(rig, kFirst, kSecond);
+    poke(rig, kSecond, kFirst);
+    poke(rig, kInFirmware, 1000);
+    rig.put(kHandler, kSkippingHandler);
+    rig.put(kCode + 0x10000, {
+        ld(5, 5, 0),         // 0x00 the chase
+        add(10, 10, 5),      // 0x04
+        addi(11, 11, 1),     // 0x08
+        bltu(11, 12, -0x0c), // 0x0c -> 0x00
+        addi(11, 0, 0),      // 0x10
+        ld(6, 7, 0),         // 0x14 the firmware's word
+        add(13, 13, 6),      // 0x18
+        jal(0, -0x1c),       // 0x1c -> 0x00
+    });
+    rig.hart.reset(kCode + 0x10000);
+    rig.hart.set_csr(csr::kMtvec, kHandler);
+    rig.hart.set_csr(csr::kPmpaddr0, (kRamBase >> 2) | (((kFirmwareEnd - kRamBase) >> 3) - 1)); // NAPOT
+    rig.hart.set_csr(csr::kPmpaddr0 + 1, ~uint64_t{0} >> 10);                                    // NAPOT: all
+    rig.hart.set_csr(csr::kPmpcfg0, 0x18 | (0x1full << 8)); // entry 0 nothing, entry 1 R/W/X
+    if (!machine) rig.hart.set_privilege(1);
+    rig.hart.set_x(5, kFirst);
+    rig.hart.set_x(7, kInFirmware);
+    rig.hart.set_x(12, 100);
+  });
+  trio.run(60, kBudgets);
+  const machine::Hart& h = trio.units.hart;
+  if (machine) {
+    EXPECT_EQ(h.x(29), 0u);
+    EXPECT_GT(h.x(13), 1000u * 10);
+  } else {
+    EXPECT_GT(h.x(29), 10u);
+    EXPECT_EQ(h.csr(csr::kMcause), 5u);
+    EXPECT_EQ(h.csr(csr::kMtval), kInFirmware);
+  }
+  EXPECT_GT(h.jit_flat_load_sites(), 0u);
+}
+
+TEST(JitFlatRam, SupervisorCodeBesideAFirmwaresPmpEntryFaultsOnlyInsideIt) { chase_beside_a_firmware(false); }
+TEST(JitFlatRam, MachineCodeBesideAFirmwaresPmpEntryReadsItToo) { chase_beside_a_firmware(true); }
+
 } // namespace
 } // namespace nimbus::test
