@@ -258,12 +258,13 @@ TEST(JitFlatRam, StoresUpToRamsEndGoThroughAndPastItFault) {
 void chase_beside_a_firmware(bool machine) {
   constexpr uint64_t kFirmwareEnd = kRamBase + 0x80000, kFirst = kRamBase + 0x100000;
   constexpr uint64_t kSecond = kRamBase + 0x101ff8, kInFirmware = kRamBase + 0x40000;
+  constexpr uint64_t kProgram = kRamBase + 0xa0000; // above the firmware (the handler is in it: M-mode)
   Trio trio([&](Rig& rig) {
     poke(rig, kFirst, kSecond);
     poke(rig, kSecond, kFirst);
     poke(rig, kInFirmware, 1000);
     rig.put(kHandler, kSkippingHandler);
-    rig.put(kCode + 0x10000, {
+    rig.put(kProgram, {
         ld(5, 5, 0),         // 0x00 the chase
         add(10, 10, 5),      // 0x04
         addi(11, 11, 1),     // 0x08
@@ -273,7 +274,7 @@ void chase_beside_a_firmware(bool machine) {
         add(13, 13, 6),      // 0x18
         jal(0, -0x1c),       // 0x1c -> 0x00
     });
-    rig.hart.reset(kCode + 0x10000);
+    rig.hart.reset(kProgram);
     rig.hart.set_csr(csr::kMtvec, kHandler);
     rig.hart.set_csr(csr::kPmpaddr0, (kRamBase >> 2) | (((kFirmwareEnd - kRamBase) >> 3) - 1)); // NAPOT
     rig.hart.set_csr(csr::kPmpaddr0 + 1, ~uint64_t{0} >> 10);                                    // NAPOT: all
