@@ -6,7 +6,7 @@
 
 namespace nimbus::cloud::placement {
 
-Instance read_bpp_instance(std::string_view text, const std::string& file_name) {
+Instance read_bpp_instance(std::string_view text, const std::string& file_name, std::size_t max_items) {
   TextLineReader reader(file_name, text);
   Instance instance;
   instance.dimensions = 1;
@@ -15,8 +15,8 @@ Instance read_bpp_instance(std::string_view text, const std::string& file_name) 
   const TextLine count_line = reader.next("the item count on the first line");
   reader.expect_tokens(count_line, 1, "the item count");
   const int64_t count = reader.integer(count_line, 0, "item count", 0);
-  if (static_cast<uint64_t>(count) > kMaxItems)
-    reader.fail(count_line.number, fmt::format("item count {} exceeds the limit of {}", count, kMaxItems));
+  if (static_cast<uint64_t>(count) > max_items)
+    reader.fail(count_line.number, fmt::format("item count {} exceeds the limit of {}", count, max_items));
 
   const TextLine capacity_line = reader.next("the bin capacity on the second line");
   reader.expect_tokens(capacity_line, 1, "the bin capacity");

@@ -22,13 +22,16 @@ namespace nimbus::cloud::placement {
 
 enum class InstanceFormat { Auto, Bpp, Vbp, Json };
 
-Instance read_bpp_instance(std::string_view text, const std::string& file_name);
-Instance read_vbp_instance(std::string_view text, const std::string& file_name);
-Instance read_json_instance(std::string_view text, const std::string& file_name);
+// `max_items`: the most items (after expanding counts) accepted, kMaxItems unless a caller
+// wants less (a fuzzer, whose inputs must each take well under its time limit).
+Instance read_bpp_instance(std::string_view text, const std::string& file_name, std::size_t max_items = kMaxItems);
+Instance read_vbp_instance(std::string_view text, const std::string& file_name, std::size_t max_items = kMaxItems);
+Instance read_json_instance(std::string_view text, const std::string& file_name, std::size_t max_items = kMaxItems);
 
 // Picks the format from the extension (.bpp/.txt, .vbp, .json) or else from the content.
 InstanceFormat detect_instance_format(std::string_view text, const std::string& file_name);
-Instance read_instance_text(std::string_view text, const std::string& file_name, InstanceFormat format);
+Instance read_instance_text(std::string_view text, const std::string& file_name, InstanceFormat format,
+                            std::size_t max_items = kMaxItems);
 // Reads a file; an unreadable file is an InputError at line 0.
 Instance read_instance_file(const std::string& path, InstanceFormat format);
 

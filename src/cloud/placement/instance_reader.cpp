@@ -50,12 +50,13 @@ InstanceFormat detect_instance_format(std::string_view text, const std::string& 
   return InstanceFormat::Bpp;
 }
 
-Instance read_instance_text(std::string_view text, const std::string& file_name, InstanceFormat format) {
+Instance read_instance_text(std::string_view text, const std::string& file_name, InstanceFormat format,
+                            std::size_t max_items) {
   if (format == InstanceFormat::Auto) format = detect_instance_format(text, file_name);
   switch (format) {
-  case InstanceFormat::Bpp: return read_bpp_instance(text, file_name);
-  case InstanceFormat::Vbp: return read_vbp_instance(text, file_name);
-  case InstanceFormat::Json: return read_json_instance(text, file_name);
+  case InstanceFormat::Bpp: return read_bpp_instance(text, file_name, max_items);
+  case InstanceFormat::Vbp: return read_vbp_instance(text, file_name, max_items);
+  case InstanceFormat::Json: return read_json_instance(text, file_name, max_items);
   case InstanceFormat::Auto: break;
   }
   throw InputError(file_name, 0, "unknown instance format");

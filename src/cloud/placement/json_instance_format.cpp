@@ -15,7 +15,7 @@ using Kind = LocatedJson::Kind;
 
 class JsonInstanceReader {
 public:
-  explicit JsonInstanceReader(const std::string& file) : file_(file) {}
+  JsonInstanceReader(const std::string& file, std::size_t max_items) : file_(file), max_items_(max_items) {}
 
   Instance read(const LocatedJson& root) {
     require(root, Kind::Object, "the instance");
@@ -55,6 +55,7 @@ public:
 private:
   const std::string& file_;
   Instance instance_;
+  std::size_t max_items_;
 
   [[noreturn]] void fail(std::size_t line, const std::string& message) const { throw InputError(file_, line, message); }
 
@@ -147,8 +148,8 @@ private:
       fail(demand_json->line, fmt::format("VM \"{}\" is larger than every host type", name));
     int64_t count = 1;
     if (const LocatedJson* c = v.find("count")) count = quantity(*c, fmt::format("count of VM \"{}\"", name), 0);
-    if (instance_.demands.size() + static_cast<uint64_t>(count) > kMaxItems)
-      fail(v.line, fmt::format("total VM count exceeds the limit of {}", kMaxItems));
+    if (instance_.demands.size() + static_cast<uint64_t>(count) > max_items_)
+      fail(v.line, fmt::format("total VM count exceeds the limit of {}", max_items_));
     for (int64_t k = 0; k < count; ++k) {
       instance_.demands.push_back(demand);
       instance_.item_names.push_back(count == 1 ? name : fmt::format("{}#{}", name, k));
@@ -158,9 +159,9 @@ private:
 
 } // namespace
 
-Instance read_json_instance(std::string_view text, const std::string& file_name) {
+Instance read_json_instance(std::string_view text, const std::string& file_name, std::size_t max_items) {
   const LocatedJson root = parse_located_json(text, file_name);
-  return JsonInstanceReader(file_name).read(root);
+  return JsonInstanceReader(file_name, max_items).read(root);
 }
 
 } // namespace nimbus::cloud::placement

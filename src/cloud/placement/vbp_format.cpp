@@ -6,7 +6,7 @@
 
 namespace nimbus::cloud::placement {
 
-Instance read_vbp_instance(std::string_view text, const std::string& file_name) {
+Instance read_vbp_instance(std::string_view text, const std::string& file_name, std::size_t max_items) {
   TextLineReader reader(file_name, text);
   Instance instance;
 
@@ -29,8 +29,8 @@ Instance read_vbp_instance(std::string_view text, const std::string& file_name) 
   const TextLine types_line = reader.next("the number of item types on the third line");
   reader.expect_tokens(types_line, 1, "the number of item types");
   const int64_t types = reader.integer(types_line, 0, "number of item types", 0);
-  if (static_cast<uint64_t>(types) > kMaxItems)
-    reader.fail(types_line.number, fmt::format("{} item types exceed the limit of {}", types, kMaxItems));
+  if (static_cast<uint64_t>(types) > max_items)
+    reader.fail(types_line.number, fmt::format("{} item types exceed the limit of {}", types, max_items));
 
   for (int64_t t = 0; t < types; ++t) {
     const TextLine line = reader.next(fmt::format("{} item type lines, found {}", types, t));
@@ -48,8 +48,8 @@ Instance read_vbp_instance(std::string_view text, const std::string& file_name) 
     if (!demand.fits_in(host.capacity))
       reader.fail(line.number, "item is larger than the host capacity in at least one dimension");
     const int64_t count = reader.integer(line, dimensions, "count", 0);
-    if (instance.demands.size() + static_cast<uint64_t>(count) > kMaxItems)
-      reader.fail(line.number, fmt::format("total item count exceeds the limit of {}", kMaxItems));
+    if (instance.demands.size() + static_cast<uint64_t>(count) > max_items)
+      reader.fail(line.number, fmt::format("total item count exceeds the limit of {}", max_items));
     instance.demands.insert(instance.demands.end(), static_cast<std::size_t>(count), demand);
   }
   if (!reader.at_end()) {
