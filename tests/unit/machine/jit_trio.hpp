@@ -97,4 +97,48 @@ inline const std::vector<uint32_t> kSkippingHandler = {
     mret(),
 };
 
+// M-mode code whose loads alternate between M's own view and, with mstatus.MPRV set and MPP =
+// S, Sv39 translation, which maps the page read to another physical page: one load site, two
+// data contexts (jit_site_page_test.cpp, jit_flat_ram_test.cpp). The site reads 1 through M's
+// view and 1 << 32 through the translation, into x10's two halves; after x12 = 50 loads the
+// program flips MPRV. `still_base`: the site's base register never changes (a site page's
+// case); otherwise an xor with zero rewrites it each time round (not a step: no site page).
+inline void put_mprv_flipping_loads(Rig& rig, bool still_base) {
+  constexpr uint64_t kV = 1, kR = 2, kW = 4, kA = 64, kD = 128;
+  constexpr uint64_t root = kRamBase + 0x10000, level1 = root + 0x1000, level0 = root + 0x2000;
+  constexpr uint64_t kAddress = kRamBase + 0x20010, kOther = kRamBase + 0x30000;
+  const auto poke = [&](uint64_t pa, uint64_t value) { ASSERT_TRUE(rig.bus.copy_to_ram(pa, &value, 8)); };
+  poke(root + 8 * 2, ((level1 >> 12) << 10) | kV); // 0x80000000..: through level 1 and 0
+  poke(level1, ((level0 >> 12) << 10) | kV);
+  poke(level0 + 8 * 0x20, ((kOther >> 12) << 10) | kV | kA | kD | kR | kW); // kAddress's page -> kOther
+  poke(kAddress, 1);
+  poke(kOther + 0x10, uint64_t{1} << 32);
+  rig.put(kHandler, kSkippingHandler);
+  rig.put(kCode, {
+      ld(6, 5, 0),                                  // 0x00 the site
+      still_base ? addi(0, 0, 0) : xor_(5, 5, 17),  // 0x04 x17 = 0
+      add(10, 10, 6),                               // 0x08
+      addi(11, 11, 1),                              // 0x0c
+      bltu(11, 12, -0x10),                          // 0x10 -> 0x00
+      addi(11, 0, 0),                               // 0x14
+      csrrs(16, csr::kMstatus, 0),                  // 0x18
+      xor_(16, 16, 13),                             // 0x1c MPRV flipped
+      csrrw(0, csr::kMstatus, 16),                  // 0x20
+      jal(0, -0x24),                                // 0x24 -> 0x00
+  });
+  rig.hart.reset(kCode);
+  rig.hart.set_csr(csr::kMtvec, kHandler);
+  rig.hart.set_csr(csr::kSatp, (8ull << 60) | (root >> 12));
+  rig.hart.set_csr(csr::kMstatus, uint64_t{1} << csr::mstatus::kMppShift); // MPP = S
+  rig.hart.set_x(5, kAddress);
+  rig.hart.set_x(12, 50);
+  rig.hart.set_x(13, csr::mstatus::kMprv);
+}
+// After put_mprv_flipping_loads ran: no trap, and many loads through each view.
+inline void expect_both_views_read(const machine::Hart& h) {
+  EXPECT_EQ(h.x(29), 0u);
+  EXPECT_GT(h.x(10) >> 32, 10u * 50);        // through the translation
+  EXPECT_GT(h.x(10) & 0xffffffff, 10u * 50); // through M's own view
+}
+
 } // namespace nimbus::test::jit_trio
