@@ -280,6 +280,7 @@ void Hart::set_jit(bool on, uint32_t hot_threshold) {
     }
   }
   update_data_context(); // jit_window_base_ with the new window
+  tlb_.site_pages().flat_.bias = reinterpret_cast<uintptr_t>(bus_.ram()) - bus_.ram_base();
   jit_window_budget_ = kWindowMapsPerEpoch;
   window_epoch_end_ = instret_ + kWindowEpoch;
   jit_ = on ? std::make_unique<jit::Translator>(*this) : nullptr;
@@ -452,8 +453,7 @@ Block* Hart::build_block(uint64_t paddr, const uint8_t* host) {
     const uint64_t page = paddr & ~uint64_t{0xfff};
     tlb_.flush_physical_page(Access::Store, page);
     // A flat store range holding the page must not let a store skip dropping its code.
-    TlbFlatRam& flat = tlb_.site_pages().flat_;
-    if (flat.store_limit != 0 && page - flat.store_base < flat.store_limit + 7) flat.forget_stores();
+    if (TlbFlatRange& stores = tlb_.site_pages().flat_.store; stores.holds(page)) stores.forget();
   }
   return block;
 }

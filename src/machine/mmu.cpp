@@ -242,26 +242,22 @@ bool Hart::flat_range(uint64_t vaddr, Access access, uint64_t& lo, uint64_t& hi)
 }
 
 void Hart::fill_flat_ram(uint64_t vaddr) {
-  TlbFlatRam& f = tlb_.site_pages().flat_;
+  TlbFlatRange& loads = tlb_.site_pages().flat_.load;
   if (!bus_.in_ram(vaddr, 1)) return; // MMIO: the next load in RAM asks again
   uint64_t lo = 0, hi = 0;
-  if (!flat_range(vaddr, Access::Load, lo, hi)) {
-    f.state = TlbFlatRam::kRefused;
-    return;
-  }
-  f.base = lo;
-  f.bias = reinterpret_cast<uintptr_t>(bus_.ram()) - bus_.ram_base();
-  f.limit = hi - lo - 7;
-  f.state = TlbFlatRam::kFilled;
+  if (flat_range(vaddr, Access::Load, lo, hi))
+    loads.fill(lo, hi);
+  else
+    loads.state = TlbFlatRange::kRefused;
 }
 
 void Hart::fill_flat_store(uint64_t vaddr) {
-  TlbFlatRam& f = tlb_.site_pages().flat_;
+  TlbFlatRange& stores = tlb_.site_pages().flat_.store;
   if (!bus_.in_ram(vaddr, 1)) return; // MMIO: the next store in RAM asks again
   const uint64_t page = vaddr & ~kPageMask;
   uint64_t lo = 0, hi = 0;
   if (bus_.dirty_log() != nullptr || blocks_.page_has_code(page) || !flat_range(vaddr, Access::Store, lo, hi)) {
-    f.store_state = TlbFlatRam::kRefused;
+    stores.state = TlbFlatRange::kRefused;
     return;
   }
   // Within that, the pages around it that hold no decoded code, a few MiB each way (a
@@ -271,14 +267,10 @@ void Hart::fill_flat_store(uint64_t vaddr) {
   for (uint64_t n = 0; n < kFlatStoreReach && to < hi && !blocks_.page_has_code(to); ++n) to += 4096;
   lo = std::max(lo, from);
   hi = std::min(hi, to);
-  if (hi - lo < 8) {
-    f.store_state = TlbFlatRam::kRefused;
-    return;
-  }
-  f.bias = reinterpret_cast<uintptr_t>(bus_.ram()) - bus_.ram_base();
-  f.store_base = lo;
-  f.store_limit = hi - lo - 7;
-  f.store_state = TlbFlatRam::kFilled;
+  if (hi - lo >= 8)
+    stores.fill(lo, hi);
+  else
+    stores.state = TlbFlatRange::kRefused;
 }
 
 void Hart::drop_window_tags(unsigned context, uint32_t slot) {

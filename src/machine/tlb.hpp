@@ -266,7 +266,9 @@ private:
   static constexpr uint32_t bit(unsigned context, unsigned access) { return uint32_t{1} << (context * 3 + access); }
   // Drops every entry of the (context, access) arrays in use that `pick` selects.
   template <class Pick> void for_each_used(Pick pick, bool keep_global = false) {
-    site_pages_.clear(); // also when no table is in use: the flat slot names no entry (a satp write)
+    // The site pages and the flat slot copy entries; emptied here for every table, and also when
+    // none is in use (the flat slot copies none: a satp write from Bare).
+    site_pages_.clear();
     for (uint32_t left = used_; left != 0; left &= left - 1) {
       const auto index = static_cast<unsigned>(__builtin_ctz(left));
       const unsigned c = index / 3, a = index % 3;
@@ -284,7 +286,6 @@ private:
   // Drops the table's entries, but its global ones when `keep_global` (they stay, and stay
   // noted). Writes only live entries: a page of the table never stored into stays free.
   void flush_table(unsigned table, bool keep_global = false) {
-    site_pages_.clear();
     Recent& r = recent_[table];
     TlbEntry* t = table_of(table);
     Recent kept;

@@ -28,20 +28,25 @@ static_assert(sizeof(TlbSitePage) == 32, "generated code indexes 32-byte slots")
 // there must drop it). Filled on demand (Hart::fill_flat_ram, fill_flat_store) and emptied with
 // the site pages, so it is exactly as stale as they are: every flush, every change of data
 // context; the store range also when one of its pages becomes code (Hart::build_block).
-struct TlbFlatRam {
+struct TlbFlatRange {
   static constexpr uint64_t kUnknown = 0, kFilled = 1, kRefused = 2; // states
-  uint64_t base = 0;  // the load range's first byte
-  uint64_t bias = 0;  // RAM's host address minus its base
-  uint64_t limit = 0; // 0: empty; else its size - 7 (an access of up to 8 bytes stays inside)
-  uint64_t state = kUnknown; // kUnknown: the next flat load asks for a fill
-  uint64_t store_base = 0;  // the store range's first byte
-  uint64_t store_limit = 0; // 0: empty; else its size - 7
-  uint64_t store_state = kUnknown;
-  uint64_t padding = 0;
-  void forget_stores() {
-    store_limit = 0;
-    store_state = kUnknown;
+  uint64_t base = 0;         // the range's first byte
+  uint64_t limit = 0;        // 0: empty; else its size - 7 (an access of up to 8 bytes stays inside)
+  uint64_t state = kUnknown; // kUnknown: the next flat access asks for a fill
+  void fill(uint64_t lo, uint64_t hi) { // hi - lo >= 8
+    base = lo;
+    limit = hi - lo - 7;
+    state = kFilled;
   }
+  void forget() {
+    limit = 0;
+    state = kUnknown;
+  }
+  bool holds(uint64_t address) const { return limit != 0 && address - base < limit + 7; }
+};
+struct TlbFlatRam {
+  uint64_t bias = 0; // RAM's host address minus its base (set with the JIT: Hart::set_jit)
+  TlbFlatRange load, store;
 };
 
 class TlbSitePages {
@@ -52,9 +57,8 @@ public:
 
   // Called by the owner whenever a translation the slots may copy could have gone.
   void clear() {
-    flat_.limit = 0;
-    flat_.state = TlbFlatRam::kUnknown;
-    flat_.forget_stores();
+    flat_.load.forget();
+    flat_.store.forget();
     for (unsigned w = 0; w < kSlots / 64; ++w) {
       for (uint64_t left = filled_[w]; left != 0; left &= left - 1)
         slots_[w * 64 + static_cast<unsigned>(__builtin_ctzll(left))].limit = 0;

@@ -2268,20 +2268,18 @@ private:
     default: mov(d, qword[at]); break;
     }
   }
-  // A load through the flat-RAM slot (TlbFlatRam): when the address's offset from RAM's base is
-  // below the slot's limit (0 when empty), the host address is the slot's bias plus the address;
-  // the check runs beside the access, which waits for the address only (a table element's
-  // address straight from its index, as plan_scaled_load has it). Otherwise, out of line: an
-  // empty slot nobody asked for since the last flush is filled around the address (or refused)
-  // and the load starts over; else (also an address outside RAM, which fills nothing) the direct
-  // lookup, whose miss goes to `miss` (rsi the address) as the others do.
+  // A load through the flat-RAM slot's load range (TlbFlatRam): when the address's offset from
+  // the range's base is below its limit (0 when empty), the host address is the slot's bias plus
+  // the address; the check runs beside the access, which waits for the address only (a table
+  // element's address straight from its index, as plan_scaled_load has it). Otherwise, out of
+  // line: an empty range nobody asked for since the last flush is filled around the address (or
+  // refused) and the load starts over; else (also an address outside RAM, which fills nothing)
+  // the direct lookup, whose miss goes to `miss` (rsi the address) as the others do.
   void flat_load(const BlockOp& op, unsigned size, bool sign, const Xbyak::Reg64& d, Xbyak::Label& miss,
                  Xbyak::Label& done) {
     ++flat_load_sites;
     Xbyak::Label& again = labels_.emplace_back();
     Xbyak::Label& outside = labels_.emplace_back();
-    Xbyak::Label& lookup = labels_.emplace_back();
-    const int32_t f = l_.flat;
     L(again);
     if (&op == scaled_.load) { // x is in rdi: the address is b + x << k + imm
       const auto imm = static_cast<int32_t>(op.imm);
@@ -2294,60 +2292,61 @@ private:
     } else {
       address_into(rax, op);
     }
-    mov(rdx, rax);
-    sub(rdx, qword[rbx + f + static_cast<int32_t>(offsetof(TlbFlatRam, base))]);
-    cmp(rdx, qword[rbx + f + static_cast<int32_t>(offsetof(TlbFlatRam, limit))]);
-    jae(outside, T_NEAR);
-    mov(rcx, qword[rbx + f + static_cast<int32_t>(offsetof(TlbFlatRam, bias))]);
+    const int32_t range = l_.flat + static_cast<int32_t>(offsetof(TlbFlatRam, load));
+    flat_check(range, outside); // host address: rcx + rax
     host_load(d, size, sign, rcx, 0, rax);
     const BlockOp* p = &op;
-    later([this, p, size, sign, d, f, &again, &outside, &lookup, &miss, &done]() {
+    later([this, p, size, sign, d, range, &again, &outside, &miss, &done]() {
       L(outside);
-      cmp(qword[rbx + f + static_cast<int32_t>(offsetof(TlbFlatRam, state))], static_cast<int32_t>(TlbFlatRam::kUnknown));
-      jne(lookup, T_NEAR);
-      mov(rsi, rax); // the address
-      call_thunk(thunks_.fill_flat);
-      cmp(qword[rbx + f + static_cast<int32_t>(offsetof(TlbFlatRam, state))], static_cast<int32_t>(TlbFlatRam::kUnknown));
-      jne(again, T_NEAR); // filled or refused; still unknown outside RAM
-      L(lookup);
+      flat_fill(range, thunks_.fill_flat, again);
       const auto [a, index] = host_lookup(*p, Access::Load, size, miss, Lookup::direct);
       host_load(d, size, sign, a, 0, index);
       jmp(done, T_NEAR);
     });
   }
-  // A store through the flat-RAM slot's store range (pages without decoded code): as flat_load,
-  // but an empty range is filled around the store's own address, which may be outside RAM (then
-  // nothing is filled, and the store takes the direct lookup and its slow path).
+  // A store through the flat-RAM slot's store range (pages without decoded code): as flat_load.
   void flat_store(const BlockOp& op, unsigned size, bool fp, Xbyak::Label& miss, Xbyak::Label& done) {
     ++flat_store_sites;
     Xbyak::Label& again = labels_.emplace_back();
     Xbyak::Label& outside = labels_.emplace_back();
-    Xbyak::Label& lookup = labels_.emplace_back();
-    const int32_t f = l_.flat;
-    const auto field = [this, f](size_t offset) { return qword[rbx + f + static_cast<int32_t>(offset)]; };
     const std::optional<Xbyak::Reg64> value = fp ? std::optional<Xbyak::Reg64>(rdi) : store_value(op);
     L(again);
     address_into(rax, op);
-    mov(rdx, rax);
-    sub(rdx, field(offsetof(TlbFlatRam, store_base)));
-    cmp(rdx, field(offsetof(TlbFlatRam, store_limit)));
-    jae(outside, T_NEAR);
-    mov(rcx, field(offsetof(TlbFlatRam, bias)));
+    const int32_t range = l_.flat + static_cast<int32_t>(offsetof(TlbFlatRam, store));
+    flat_check(range, outside); // host address: rcx + rax
     host_store(size, rcx, 0, value, rax);
     const BlockOp* p = &op;
-    later([this, p, size, value, field, &again, &outside, &lookup, &miss, &done]() {
+    later([this, p, size, value, range, &again, &outside, &miss, &done]() {
       L(outside);
-      cmp(field(offsetof(TlbFlatRam, store_state)), static_cast<int32_t>(TlbFlatRam::kUnknown));
-      jne(lookup, T_NEAR);
-      mov(rsi, rax); // the address
-      call_thunk(thunks_.fill_flat_store);
-      cmp(field(offsetof(TlbFlatRam, store_state)), static_cast<int32_t>(TlbFlatRam::kUnknown));
-      jne(again, T_NEAR); // filled or refused; still unknown outside RAM
-      L(lookup);
+      flat_fill(range, thunks_.fill_flat_store, again);
       tlb_lookup(*p, Access::Store, size, miss, Lookup::direct);
       host_store(size, rcx, 0, value);
       jmp(done, T_NEAR);
     });
+  }
+  // A flat access's check of rax, the address, against the range (TlbFlatRange at `range` from
+  // rbx): beside the access, rcx = the slot's bias when it holds, else off to `outside`.
+  void flat_check(int32_t range, Xbyak::Label& outside) {
+    mov(rdx, rax);
+    sub(rdx, qword[rbx + range + static_cast<int32_t>(offsetof(TlbFlatRange, base))]);
+    cmp(rdx, qword[rbx + range + static_cast<int32_t>(offsetof(TlbFlatRange, limit))]);
+    jae(outside, T_NEAR);
+    mov(rcx, qword[rbx + l_.flat + static_cast<int32_t>(offsetof(TlbFlatRam, bias))]);
+  }
+  // Out of line, rax the address outside the range: a range nobody asked for since the last
+  // flush is filled around it by `fill` (Hart::fill_flat_ram, fill_flat_store) and the access
+  // starts `again`, unless it is still unasked (the address is outside RAM); the code emitted
+  // next, the direct lookup, takes every other case.
+  void flat_fill(int32_t range, const void* fill, Xbyak::Label& again) {
+    const auto state = qword[rbx + range + static_cast<int32_t>(offsetof(TlbFlatRange, state))];
+    Xbyak::Label& lookup = labels_.emplace_back();
+    cmp(state, static_cast<int32_t>(TlbFlatRange::kUnknown));
+    jne(lookup, T_NEAR);
+    mov(rsi, rax); // the address
+    call_thunk(fill);
+    cmp(state, static_cast<int32_t>(TlbFlatRange::kUnknown));
+    jne(again, T_NEAR); // filled or refused
+    L(lookup);
   }
   // A strided load site (find_strided): the address's offset from the slot's page, below the
   // slot's limit (0 when empty), takes the slot's host page; otherwise, out of line, the direct
@@ -2826,8 +2825,8 @@ private:
     mov(rdi, rax);
     L(done);
   }
-  // A flat load or store whose slot is empty and unasked (BlockEmitter::flat_load, flat_store):
-  // Hart::fill_flat_ram or fill_flat_store (rsi the store's address) fills it or records that it
+  // A flat load or store whose range is empty and unasked (BlockEmitter::flat_fill):
+  // Hart::fill_flat_ram or fill_flat_store (rsi the access's address) fills it or records that it
   // cannot be. Keeps rsi, rdi and the guest registers.
   const uint8_t* emit_fill_flat(const void* fill) {
     align(16);
