@@ -19,12 +19,7 @@ namespace {
 
 using namespace jit_trio;
 
-constexpr uint64_t kV = 1, kR = 2, kW = 4, kX = 8, kA = 64, kD = 128;
-constexpr uint64_t leaf(uint64_t pa, uint64_t bits) { return ((pa >> 12) << 10) | kV | kA | kD | bits; }
-constexpr uint64_t pointer(uint64_t table) { return ((table >> 12) << 10) | kV; }
 constexpr uint64_t kRamEnd = kRamBase + (8ull << 20);
-
-void poke(Rig& rig, uint64_t pa, uint64_t value) { ASSERT_TRUE(rig.bus.copy_to_ram(pa, &value, 8)); }
 
 // A chase (x5 = *x5) through M-mode's own view: a node, then one 3 bytes before a page's end
 // (the load straddles two RAM pages), then RAM's last 8 bytes, which point at RAM's last 4: that

@@ -19,12 +19,6 @@ namespace {
 
 using namespace jit_trio;
 
-constexpr uint64_t kV = 1, kR = 2, kW = 4, kX = 8, kA = 64, kD = 128;
-constexpr uint64_t leaf(uint64_t pa, uint64_t bits) { return ((pa >> 12) << 10) | kV | kA | kD | bits; }
-constexpr uint64_t pointer(uint64_t table) { return ((table >> 12) << 10) | kV; }
-
-void poke(Rig& rig, uint64_t pa, uint64_t value) { ASSERT_TRUE(rig.bus.copy_to_ram(pa, &value, 8)); }
-
 // An 8-byte load stepping 12 bytes at a time over RAM's last three pages: most steps stay in
 // the slot's page; walks from kStart + 4 and kStart + 8 take turns (the outer block starts the
 // next from x7, a write the inner loop does not see). The first straddles two RAM pages once

@@ -97,6 +97,12 @@ inline const std::vector<uint32_t> kSkippingHandler = {
     mret(),
 };
 
+// Sv39 page-table entries for the programs' tables, and an 8-byte store into RAM to write them.
+constexpr uint64_t kV = 1, kR = 2, kW = 4, kX = 8, kA = 64, kD = 128;
+constexpr uint64_t leaf(uint64_t pa, uint64_t bits) { return ((pa >> 12) << 10) | kV | kA | kD | bits; }
+constexpr uint64_t pointer(uint64_t table) { return ((table >> 12) << 10) | kV; }
+inline void poke(Rig& rig, uint64_t pa, uint64_t value) { ASSERT_TRUE(rig.bus.copy_to_ram(pa, &value, 8)); }
+
 // M-mode code whose loads alternate between M's own view and, with mstatus.MPRV set and MPP =
 // S, Sv39 translation, which maps the page read to another physical page: one load site, two
 // data contexts (jit_site_page_test.cpp, jit_flat_ram_test.cpp). The site reads 1 through M's
@@ -104,15 +110,13 @@ inline const std::vector<uint32_t> kSkippingHandler = {
 // program flips MPRV. `still_base`: the site's base register never changes (a site page's
 // case); otherwise an xor with zero rewrites it each time round (not a step: no site page).
 inline void put_mprv_flipping_loads(Rig& rig, bool still_base) {
-  constexpr uint64_t kV = 1, kR = 2, kW = 4, kA = 64, kD = 128;
   constexpr uint64_t root = kRamBase + 0x10000, level1 = root + 0x1000, level0 = root + 0x2000;
   constexpr uint64_t kAddress = kRamBase + 0x20010, kOther = kRamBase + 0x30000;
-  const auto poke = [&](uint64_t pa, uint64_t value) { ASSERT_TRUE(rig.bus.copy_to_ram(pa, &value, 8)); };
-  poke(root + 8 * 2, ((level1 >> 12) << 10) | kV); // 0x80000000..: through level 1 and 0
-  poke(level1, ((level0 >> 12) << 10) | kV);
-  poke(level0 + 8 * 0x20, ((kOther >> 12) << 10) | kV | kA | kD | kR | kW); // kAddress's page -> kOther
-  poke(kAddress, 1);
-  poke(kOther + 0x10, uint64_t{1} << 32);
+  poke(rig, root + 8 * 2, pointer(level1)); // 0x80000000..: through level 1 and 0
+  poke(rig, level1, pointer(level0));
+  poke(rig, level0 + 8 * 0x20, leaf(kOther, kR | kW)); // kAddress's page -> kOther
+  poke(rig, kAddress, 1);
+  poke(rig, kOther + 0x10, uint64_t{1} << 32);
   rig.put(kHandler, kSkippingHandler);
   rig.put(kCode, {
       ld(6, 5, 0),                                  // 0x00 the site
