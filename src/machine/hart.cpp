@@ -298,6 +298,7 @@ uint64_t Hart::jit_failed_units() const { return jit_ ? jit_->failed_units() : 0
 uint64_t Hart::jit_translated_blocks() const { return jit_ ? jit_->translated_blocks() : 0; }
 uint64_t Hart::jit_site_page_sites() const { return jit_ ? jit_->site_page_sites() : 0; }
 uint64_t Hart::jit_flat_load_sites() const { return jit_ ? jit_->flat_load_sites() : 0; }
+uint64_t Hart::jit_internal_return_sites() const { return jit_ ? jit_->internal_return_sites() : 0; }
 uint64_t Hart::jit_flat_store_sites() const { return jit_ ? jit_->flat_store_sites() : 0; }
 uint64_t Hart::jit_linked_exits() const { return jit_ ? jit_->linked_exits() : 0; }
 

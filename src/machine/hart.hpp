@@ -177,6 +177,9 @@ public:
   // Load sites translated through the flat-RAM slot (docs/jit.md, "Flat RAM").
   uint64_t jit_flat_load_sites() const;
   uint64_t jit_flat_store_sites() const; // and store sites through its store range
+  // Returns translated to stay in their unit when they go back to a call of it (docs/jit.md,
+  // "Calls and returns inside a unit").
+  uint64_t jit_internal_return_sites() const;
   // Whether units translated from now on may load through the flat-RAM slot (default on; tests
   // of the soft TLB's own load paths in M-mode turn it off).
   void set_jit_flat_ram(bool on) { jit_flat_ram_ = on; }

@@ -322,6 +322,11 @@ bool is_division(Op op) {
 }
 
 unsigned direct_targets(const Block& b, uint64_t (&out)[2]); // below
+struct CallInPage {
+  uint64_t callee, back; // physical addresses
+};
+std::optional<CallInPage> call_in_page(const Block& b); // below
+bool ends_in_return(const Block& b);                    // below
 
 // Which integer registers hold a pointer a load produced (p = p->next), after `op` given those
 // before it: a load's destination does, any other write (an add of an offset: an induction
@@ -364,6 +369,7 @@ public:
   uint64_t site_page_sites = 0;      // load sites given a site page (site_page_load)
   uint64_t flat_load_sites = 0;      // load sites through the flat-RAM slot (flat_load)
   uint64_t flat_store_sites = 0;     // store sites through its store range (flat_store)
+  uint64_t internal_return_sites = 0; // returns that may stay in the unit (return_inside)
   size_t site[2] = {};               // their rel32 fields
   uint64_t target_paddr[2] = {};
 
@@ -621,7 +627,7 @@ private:
     const size_t n = subs_.size();
     std::vector<std::vector<bool>> reach(n, std::vector<bool>(n));
     for (size_t k = 0; k < n; ++k)
-      for (const size_t to : successors_[k]) reach[k][to] = true;
+      for (const size_t to : edges_from(k)) reach[k][to] = true;
     for (size_t m = 0; m < n; ++m) // the transitive closure (a unit has at most a few blocks)
       for (size_t i = 0; i < n; ++i)
         if (reach[i][m])
@@ -819,6 +825,32 @@ private:
     }
     cur_sub().lookup_used = true;
     jmp(cur_sub().lookup, T_NEAR);
+  }
+  // A return to one of the unit's return points (returns_to_: the callee and the call are in
+  // the unit) is an internal edge: the address in rsi compared with each point's pc (the
+  // entry's pc plus the point's offset; equal virtual pages are the same physical page while
+  // the unit runs), then the countdown and a jump, registers still in host registers. Any other
+  // address goes on to exit_dynamic, rsi kept.
+  void return_inside() {
+    const std::vector<size_t>& points = returns_to_[cur_];
+    if (points.empty()) return;
+    ++internal_return_sites;
+    mov(rax, qword[rbx + l_.region_pc]);
+    for (const size_t k : points) {
+      Xbyak::Label& fail = labels_.emplace_back();
+      Xbyak::Label& other = labels_.emplace_back();
+      const int64_t delta = subs_[k].delta - cur_sub().delta; // from the current block's pc
+      later([this, delta, &fail]() {
+        L(fail);
+        leave_to(delta);
+      });
+      lea(rdx, ptr[rax + static_cast<int32_t>(subs_[k].delta)]); // within the page
+      cmp(rsi, rdx);
+      jne(other, T_NEAR);
+      count_check(fail);
+      jmp(internal_entry(k), T_NEAR);
+      L(other);
+    }
   }
   // A normal end of the block with the next pc in rsi (JALR).
   void exit_dynamic() {
@@ -1090,7 +1122,8 @@ private:
         pc_plus(rax, op, op.length);
         put(op.rd, rax);
       }
-      exit_dynamic(); // the target in rsi
+      return_inside(); // the target in rsi
+      exit_dynamic();
       return;
     case Op::Beq: case Op::Bne: case Op::Blt: case Op::Bge: case Op::Bltu: case Op::Bgeu:
       return branch(op);
@@ -2589,7 +2622,7 @@ private:
     const size_t n = subs_.size();
     std::vector<std::vector<size_t>> preds(n);
     for (size_t k = 0; k < n; ++k)
-      for (const size_t to : successors_[k]) preds[to].push_back(k);
+      for (const size_t to : edges_from(k)) preds[to].push_back(k);
     std::array<bool, kGuestRegisters> all{};
     all.fill(true);
     chased_in_.assign(n, all);
@@ -2674,14 +2707,33 @@ private:
   // The unit's internal edges: for each block, the blocks of the unit its direct branches and
   // fall-through reach (the register allocation's loops and the chase hints' fixed point).
   std::vector<std::vector<size_t>> successors_;
+  // And for each block ending in a return, the unit's return points (blocks after a call whose
+  // callee is in the unit): its `ret` goes to one of them when the return address is one
+  // (return_inside), else out through the lookup table.
+  std::vector<std::vector<size_t>> returns_to_;
   void find_successors() {
     successors_.assign(subs_.size(), {});
+    returns_to_.assign(subs_.size(), {});
+    std::vector<size_t> points;
     for (size_t k = 0; k < subs_.size(); ++k) {
       uint64_t targets[2];
       const unsigned count = direct_targets(*subs_[k].block, targets);
       for (unsigned t = 0; t < count; ++t)
         if (const auto to = member(targets[t])) successors_[k].push_back(*to);
+      if (const auto call = call_in_page(*subs_[k].block); call && member(call->callee))
+        if (const auto back = member(call->back); back && std::find(points.begin(), points.end(), *back) == points.end())
+          points.push_back(*back);
     }
+    for (size_t k = 0; k < subs_.size(); ++k)
+      if (ends_in_return(*subs_[k].block)) returns_to_[k] = points;
+  }
+  // Direct and return edges: the unit's whole flow, for the register allocation's loops and the
+  // chase hints' fixed point (the site pages' innermost loops and the loop heads' alignment
+  // look at direct edges only: a return is not a loop's back edge).
+  std::vector<size_t> edges_from(size_t k) const {
+    std::vector<size_t> to = successors_[k];
+    to.insert(to.end(), returns_to_[k].begin(), returns_to_[k].end());
+    return to;
   }
   std::deque<Sub> subs_;
   size_t cur_ = 0; // the block being emitted
@@ -3223,6 +3275,28 @@ unsigned direct_targets(const Block& b, uint64_t (&out)[2]) {
   }
   return n;
 }
+
+// A call to a function in the same page (`jal ra, f`, ra being x1 or x5, as the calling
+// convention's link registers): the callee's and the return point's physical addresses.
+std::optional<CallInPage> call_in_page(const Block& b) {
+  if (b.ops.empty()) return std::nullopt;
+  const BlockOp& op = b.ops.back();
+  if (op.op != Op::Jal || (op.rd != 1 && op.rd != 5)) return std::nullopt;
+  const uint64_t page = b.paddr & ~uint64_t{0xfff};
+  const int64_t in_page = static_cast<int64_t>(b.paddr & 0xfff);
+  const int64_t callee = in_page + static_cast<int64_t>(op.offset) + op.imm;
+  const int64_t back = in_page + static_cast<int64_t>(op.offset) + op.length;
+  if (callee < 0 || callee >= 4096 || back >= 4096) return std::nullopt;
+  return CallInPage{page + static_cast<uint64_t>(callee), page + static_cast<uint64_t>(back)};
+}
+
+// A return (`ret`, `jr ra`: JALR through x1 or x5 that links nothing) ending the block.
+bool ends_in_return(const Block& b) {
+  if (b.ops.empty()) return false;
+  const BlockOp& op = b.ops.back();
+  const bool links = op.rd != 0 && op.rd < kGuestRegisters; // else x0 or the decoder's discard register
+  return op.op == Op::Jalr && !links && (op.rs1 == 1 || op.rs1 == 5);
+}
 } // namespace
 
 std::vector<Block*> Translator::region_of(Block& entry) const {
@@ -3230,16 +3304,26 @@ std::vector<Block*> Translator::region_of(Block& entry) const {
   if (max_region_blocks_ <= 1 || !fetch_uniform(entry.paddr)) return region;
   size_t ops = entry.ops.size();
   bool loop = false; // another block of the unit jumps back to the entry
+  const auto in_region = [&](uint64_t paddr) {
+    return std::any_of(region.begin(), region.end(), [&](const Block* r) { return r->paddr == paddr; });
+  };
   for (size_t i = 0; i < region.size(); ++i) {
-    uint64_t targets[2];
-    const unsigned n = direct_targets(*region[i], targets);
-    for (unsigned t = 0; t < n; ++t) {
+    uint64_t direct[2] = {};
+    const unsigned n = direct_targets(*region[i], direct);
+    uint64_t targets[3] = {direct[0], direct[1], 0};
+    // A call to a function of the page: where it returns, once the callee is in the unit (its
+    // return then stays inside, BlockEmitter::return_inside), joins as a direct target would.
+    // Breadth first, the callee is in the unit before its return point is looked at.
+    const std::optional<CallInPage> call = call_in_page(*region[i]);
+    for (unsigned t = 0; t < n + (call ? 1 : 0); ++t) {
+      if (t == n) {
+        if (!in_region(call->callee)) break;
+        targets[n] = call->back;
+      }
       const uint64_t paddr = targets[t];
       if (i != 0 && paddr == entry.paddr) loop = true;
       if (region.size() >= max_region_blocks_) continue;
-      if (std::find_if(region.begin(), region.end(), [&](const Block* r) { return r->paddr == paddr; }) !=
-          region.end())
-        continue;
+      if (in_region(paddr)) continue;
       // Only blocks the hart has decoded already (they ran): decoding here could clear the cache.
       Block* next = hart_.blocks_.find(paddr);
       if (next == nullptr || next->ops.empty() || ops + next->ops.size() > kMaxRegionOps) continue;
@@ -3301,6 +3385,7 @@ Block* Translator::translate(Block& entry) {
     site_page_sites_ += emitter.site_page_sites;
     flat_load_sites_ += emitter.flat_load_sites;
     flat_store_sites_ += emitter.flat_store_sites;
+    internal_return_sites_ += emitter.internal_return_sites;
   } catch (const Xbyak::Error& error) {
     if (static_cast<int>(error) == Xbyak::ERR_CODE_IS_TOO_BIG) {
       // The cache is full (the only error a well-formed unit can meet): start over.

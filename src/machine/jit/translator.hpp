@@ -129,6 +129,8 @@ public:
   uint64_t site_page_sites() const { return site_page_sites_; }
   uint64_t flat_load_sites() const { return flat_load_sites_; } // loads through the flat-RAM slot
   uint64_t flat_store_sites() const { return flat_store_sites_; } // stores through its store range
+  // Returns translated to stay in their unit when they go back to one of its calls.
+  uint64_t internal_return_sites() const { return internal_return_sites_; }
   // Blocks translated into other blocks' units besides their own translation.
   uint64_t region_blocks() const { return region_blocks_; }
   uint64_t if_conversions() const { return if_conversions_; } // branches translated as one path
@@ -172,6 +174,7 @@ private:
   uint64_t site_page_sites_ = 0;
   uint64_t flat_load_sites_ = 0;
   uint64_t flat_store_sites_ = 0;
+  uint64_t internal_return_sites_ = 0;
   unsigned max_region_blocks_ = kMaxRegionBlocks;
   std::string dump_dir_; // NIMBUS_JIT_DUMP: where each unit's bytes go (empty: nowhere)
 };

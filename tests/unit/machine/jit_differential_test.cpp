@@ -88,7 +88,7 @@ public:
     if (pick(20) == 0) return 0;
     if (narrow_) return 8 + pick(4);
     for (;;) {
-      const uint32_t r = 1 + pick(31);
+      const uint32_t r = 2 + pick(30); // ra only from calls: a return's address is in the program
       if (!reserved(r)) return r;
     }
   }
@@ -290,7 +290,8 @@ public:
       }
     }
     if (kind < 84) return jal(pick(2) ? 1 : dest(), 4 * static_cast<int32_t>(pick(6) + 1));
-    if (kind < 87) return jalr(pick(2) ? 1 : dest(), 4, 4 * static_cast<int32_t>(pick(kProgramLength))); // x4 = kCode
+    if (kind < 86) return jalr(pick(2) ? 1 : dest(), 4, 4 * static_cast<int32_t>(pick(kProgramLength))); // x4 = kCode
+    if (kind < 87) return jalr(0, 1, 0); // a return: to the last call's next instruction
     if (kind < 93) return fp_arith();
     // Interpreter fallbacks and traps.
     switch (pick(16)) {
@@ -389,6 +390,7 @@ void set_up(Rig& rig, const std::vector<uint32_t>& program, uint64_t seed, Mode 
   for (unsigned r = 1; r < 32; ++r) h.set_x(r, values.value());
   for (unsigned r = 0; r < 32; ++r) h.set_f(r, values.fp_value());
   h.set_x(4, kCode);
+  h.set_x(1, kCode + 4 * values.pick(kProgramLength)); // ra: always an address in the program
   const uint64_t data_base = supervisor ? kDataVa : kData;
   h.set_x(5, data_base + 0x1000);       // page 0 | page 1
   h.set_x(6, data_base + 0x2000);       // page 1 | page 2 (unmapped in S-mode)

@@ -374,5 +374,192 @@ TEST(JitRegion, StoresIntoTheUnitsOwnPage) {
   EXPECT_GT(h.jit_region_blocks(), 0u);
 }
 
+// A loop calling functions of its own page (through ra twice, through t0 once): the return
+// points join the unit and each `ret` whose address is one of them stays inside. Every eighth
+// time the callee returns somewhere else (ra rewritten), which must leave the unit.
+TEST(JitRegion, ReturnsToACallOfTheUnitStayInsideIt) {
+  const auto nop = [] { return addi(0, 0, 0); };
+  Trio trio([&](Rig& rig) {
+    rig.put(kCode, {
+        addi(10, 10, 1),          // 0x00 head
+        jal(1, 0x3c),             // 0x04 call f (0x40)
+        add(12, 12, 11),          // 0x08 return point
+        jal(1, 0x34),             // 0x0c call f again
+        xor_(13, 13, 11),         // 0x10 return point
+        jal(5, 0x4c),             // 0x14 call g (0x60) through t0
+        bltu(10, 20, -0x18),      // 0x18 return point -> head
+        addi(10, 0, 0),           // 0x1c
+        jal(0, -0x20),            // 0x20 -> head
+        addi(16, 16, 1),          // 0x24 where f returns every eighth time
+        jal(0, -0x28),            // 0x28 -> head
+        nop(), nop(), nop(), nop(), nop(),
+        slli(11, 10, 2),          // 0x40 f
+        addi(11, 11, 3),          // 0x44
+        andi(14, 10, 7),          // 0x48
+        bne(14, 0, 12),           // 0x4c -> 0x58
+        auipc(1, 0),              // 0x50 ra = 0x24
+        addi(1, 1, -0x2c),        // 0x54
+        jalr(0, 1, 0),            // 0x58 ret
+        nop(),
+        addi(17, 17, 3),          // 0x60 g
+        jalr(0, 5, 0),            // 0x64 ret through t0
+    });
+    start_at_code(rig);
+    rig.hart.set_x(20, 1000);
+  });
+  trio.run(80, kBudgets);
+  const machine::Hart& h = trio.units.hart;
+  EXPECT_GT(h.x(16), 10u); // returns elsewhere taken
+  EXPECT_GT(h.x(17), 300u);
+  EXPECT_EQ(h.csr(csr::kMcause), 0u);
+  EXPECT_GT(h.jit_internal_return_sites(), 0u);
+  EXPECT_EQ(trio.alone.hart.jit_internal_return_sites(), 0u); // blocks alone: no return points
+}
+
+// A recursive function (Fibonacci, its frames on a stack in RAM) whose calls and returns are all
+// in one page: a return goes to either of its two calls, or out of the unit to the caller.
+TEST(JitRegion, RecursiveCallsAndReturnsInsideAUnit) {
+  Trio trio([](Rig& rig) {
+    rig.put(kCode, {
+        addi(10, 0, 10),          // 0x00 head: fib(10)
+        jal(1, 0x1c),             // 0x04 -> fib (0x20)
+        add(12, 12, 10),          // 0x08
+        addi(13, 13, 1),          // 0x0c
+        jal(0, -0x10),            // 0x10 -> head
+        addi(0, 0, 0),            // 0x14
+        addi(0, 0, 0),            // 0x18
+        addi(0, 0, 0),            // 0x1c
+        addi(14, 0, 2),           // 0x20 fib
+        bltu(10, 14, 0x3c),       // 0x24 -> 0x60 (n < 2: n)
+        addi(2, 2, -24),          // 0x28
+        sd(1, 2, 0),              // 0x2c
+        sd(10, 2, 8),             // 0x30
+        addi(10, 10, -1),         // 0x34
+        jal(1, -0x18),            // 0x38 fib(n - 1)
+        sd(10, 2, 16),            // 0x3c
+        ld(10, 2, 8),             // 0x40
+        addi(10, 10, -2),         // 0x44
+        jal(1, -0x28),            // 0x48 fib(n - 2)
+        ld(15, 2, 16),            // 0x4c
+        add(10, 10, 15),          // 0x50
+        ld(1, 2, 0),              // 0x54
+        addi(2, 2, 24),           // 0x58
+        jalr(0, 1, 0),            // 0x5c ret
+        jalr(0, 1, 0),            // 0x60 ret
+    });
+    start_at_code(rig);
+    rig.hart.set_x(2, kData + 0x1000);
+  });
+  trio.run(80, kBudgets);
+  const machine::Hart& h = trio.units.hart;
+  EXPECT_GT(h.x(13), 20u);
+  EXPECT_GE(h.x(12), 55u * h.x(13));
+  EXPECT_EQ(h.csr(csr::kMcause), 0u);
+  EXPECT_GT(h.jit_internal_return_sites(), 0u);
+}
+
+// Random programs of calls and returns in one page: a loop calling two functions, one of which
+// calls a third through t0; random ALU work and forward branches in every body; returns early
+// from the middle of a function, and now and then to the instruction after the return point (ra
+// moved on), which must leave the unit. Each compared with the interpreter at every budget.
+class CallProgram {
+public:
+  explicit CallProgram(uint32_t seed) : rng_(seed) {}
+  std::vector<uint32_t> build() {
+    constexpr int32_t kF1 = 0x100, kF2 = 0x200, kF3 = 0x300;
+    // main: 0x000
+    emit(addi(18, 18, 1));
+    body();
+    call(1, kF1);
+    body();
+    call(1, kF2);
+    body();
+    if (pick(2)) call(1, kF1);
+    emit(bltu(18, 19, -static_cast<int32_t>(4 * code_.size())));
+    emit(addi(18, 0, 0));
+    emit(jal(0, -static_cast<int32_t>(4 * code_.size())));
+    // f1: may move ra on by one instruction, may return early
+    at(kF1);
+    body();
+    if (pick(2)) {
+      emit(andi(21, 18, 7));
+      emit(bne(21, 0, 8));
+      emit(addi(1, 1, 4));
+    }
+    if (pick(2)) emit(beq(10, 11, 4 * static_cast<int32_t>(4 + 1))), body(4, false);
+    else body();
+    emit(jalr(0, 1, 0));
+    // f2: calls f3 through t0
+    at(kF2);
+    body();
+    call(5, kF3);
+    body();
+    emit(jalr(0, 1, 0));
+    // f3: returns through t0
+    at(kF3);
+    body();
+    emit(jalr(0, 5, 0));
+    return code_;
+  }
+
+private:
+  uint32_t pick(uint32_t n) { return static_cast<uint32_t>(rng_() % n); }
+  uint32_t reg() { return 10 + pick(8); }
+  void emit(uint32_t word) { code_.push_back(word); }
+  void at(int32_t offset) { code_.resize(static_cast<size_t>(offset) / 4, addi(0, 0, 0)); }
+  void call(uint32_t link, int32_t to) { emit(jal(link, to - static_cast<int32_t>(4 * code_.size()))); }
+  uint32_t alu() {
+    const uint32_t rd = reg(), a = pick(6) == 0 ? 0 : reg(), b = reg();
+    switch (pick(8)) {
+    case 0: return add(rd, a, b);
+    case 1: return sub(rd, a, b);
+    case 2: return xor_(rd, a, b);
+    case 3: return addiw(rd, a, static_cast<int32_t>(pick(4096)) - 2048);
+    case 4: return slli(rd, a, static_cast<int32_t>(pick(64)));
+    case 5: return srli(rd, a, static_cast<int32_t>(pick(64)));
+    case 6: return mul(rd, a, b);
+    default: return andi(rd, a, static_cast<int32_t>(pick(4096)) - 2048);
+    }
+  }
+  // `n` ops (random when 0), with forward branches over a few of them when `branches`.
+  void body(unsigned n = 0, bool branches = true) {
+    if (n == 0) n = 2 + pick(6);
+    for (unsigned i = 0; i < n; ++i) {
+      const unsigned left = n - i - 1;
+      if (branches && left >= 2 && pick(4) == 0) {
+        const unsigned skip = 1 + pick(std::min(left, 3u));
+        emit(pick(2) ? bltu(reg(), reg(), static_cast<int32_t>(4 * (skip + 1)))
+                     : bne(reg(), reg(), static_cast<int32_t>(4 * (skip + 1))));
+        continue;
+      }
+      emit(alu());
+    }
+  }
+  std::mt19937 rng_;
+  std::vector<uint32_t> code_;
+};
+
+TEST(JitRegion, RandomCallsAndReturnsMatchInterpreterAtEveryBudget) {
+  uint64_t internal_returns = 0;
+  for (uint32_t seed = 1; seed <= 40; ++seed) {
+    const std::vector<uint32_t> program = CallProgram(seed).build();
+    Trio trio([&](Rig& rig) {
+      rig.put(kCode, program);
+      start_at_code(rig);
+      for (unsigned r = 10; r < 18; ++r) rig.hart.set_x(r, 0x9e3779b97f4a7c15ull * (r + seed));
+      rig.hart.set_x(19, 300);
+    });
+    trio.run(60, kBudgets);
+    if (HasFatalFailure()) {
+      ADD_FAILURE() << "seed " << seed;
+      return;
+    }
+    EXPECT_EQ(trio.units.hart.csr(csr::kMcause), 0u) << "seed " << seed;
+    EXPECT_EQ(trio.units.hart.jit_failed_units(), 0u) << "seed " << seed;
+    internal_returns += trio.units.hart.jit_internal_return_sites();
+  }
+  EXPECT_GT(internal_returns, 10u); // 30 in these 40 programs when written: units stop at 8 blocks
+}
+
 } // namespace
 } // namespace nimbus::test
