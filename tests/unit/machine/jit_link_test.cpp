@@ -52,6 +52,7 @@ struct Rig {
 
 // The JIT side-by-side tests' comparison (pc, registers, instret, privilege, trap CSRs).
 using jit_trio::compare;
+using jit_trio::kR, jit_trio::kW, jit_trio::kX, jit_trio::leaf, jit_trio::pointer; // Sv39 entries
 
 // The two machines, set up by `load`, hart 0 translating every block at its first run on the
 // JIT machine. `step(rig, i)` runs one step on a machine; `run` compares after each.
@@ -195,11 +196,9 @@ TEST(JitLink, FenceILoop) {
 // which ends with the remap: `sd x17, 0(x18)`, then the fence of it): the new code must run.
 // x14 holds the virtual address of a data page the loop may load from and fence.
 void remap_under_linked_chain(const std::vector<uint32_t>& fence, uint64_t budget) {
-  constexpr uint64_t kV = 1, kR = 2, kW = 4, kX = 8, kA = 64, kD = 128;
   constexpr uint64_t kCodeVa = 0x40000000, kCalleeVa = 0x40001000, kDataVa = 0x40002000;
   constexpr uint64_t kOld = kCode + 0x1000, kNew = kCode + 0x2000, kData = kCode + 0x3000;
   constexpr uint64_t root = kTables, level1 = kTables + 0x1000, level0 = kTables + 0x2000;
-  const auto leaf = [&](uint64_t pa, uint64_t bits) { return ((pa >> 12) << 10) | kV | kA | kD | bits; };
   std::vector<uint32_t> code = {
       jal(1, 0x1000),           // 0x00 loop: direct call into the other page
       jalr(1, 15, 0),           // 0x04 indirect call
@@ -213,8 +212,8 @@ void remap_under_linked_chain(const std::vector<uint32_t>& fence, uint64_t budge
   Pair pair(1, [&](Rig& rig) {
     rig.put(kHandler, kHandlerCode);
     rig.put64(root + 8 * 2, leaf(kRamBase, kR | kW)); // identity gigapage (page tables as data)
-    rig.put64(root + 8 * 1, ((level1 >> 12) << 10) | kV);
-    rig.put64(level1 + 0, ((level0 >> 12) << 10) | kV);
+    rig.put64(root + 8 * 1, pointer(level1));
+    rig.put64(level1 + 0, pointer(level0));
     rig.put64(level0 + 0, leaf(kCode, kR | kX));
     rig.put64(level0 + 8, leaf(kOld, kR | kX));
     rig.put64(level0 + 16, leaf(kData, kR | kW));
@@ -256,15 +255,13 @@ TEST(JitLink, PageRemapWithOneAddressSfenceUnderLinkedChain) {
 // megapage (they are kept per 4 KiB page), not only the named page's: a load through another
 // 4 KiB page of the remapped megapage sees the new mapping. Both tiers share the TLB.
 TEST(JitLink, SfenceVmaWithAddressDropsTheWholeSuperpage) {
-  constexpr uint64_t kV = 1, kR = 2, kW = 4, kX = 8, kA = 64, kD = 128;
   constexpr uint64_t root = kTables, level1 = kTables + 0x1000, level0 = kTables + 0x2000;
   constexpr uint64_t kOld = kRamBase + 0x200000, kNew = kRamBase + 0x400000; // 2 MiB aligned
-  const auto leaf = [&](uint64_t pa, uint64_t bits) { return ((pa >> 12) << 10) | kV | kA | kD | bits; };
   Pair pair(1, [&](Rig& rig) {
     rig.put(kHandler, kHandlerCode);
     rig.put64(root + 8 * 2, leaf(kRamBase, kR | kW)); // identity gigapage: page tables as data
-    rig.put64(root + 8 * 1, ((level1 >> 12) << 10) | kV);
-    rig.put64(level1 + 0, ((level0 >> 12) << 10) | kV);
+    rig.put64(root + 8 * 1, pointer(level1));
+    rig.put64(level1 + 0, pointer(level0));
     rig.put64(level0 + 0, leaf(kCode, kR | kX));      // code at VA 0x40000000
     rig.put64(level1 + 8, leaf(kOld, kR | kW));       // megapage VA 0x40200000
     rig.put64(kOld + 0x3000, 1);

@@ -230,11 +230,9 @@ void put_chase(Rig& rig, uint64_t pc, bool stepped = false) {
 // whose next pointer crosses from one page into the other (a miss: the slow path). S-mode,
 // Sv39. A prediction taken without comparing it with the entry's addend reads the wrong page.
 void chase_through_two_pages(bool stepped) {
-  constexpr uint64_t kV = 1, kR = 2, kW = 4, kX = 8, kA = 64, kD = 128;
   constexpr uint64_t root = kRamBase + 0x10000, level1 = root + 0x1000, level0 = root + 0x2000;
   constexpr uint64_t kCodeVa = 0x40000000, kPageA = 0x40001000, kPageB = 0x40002000;
   constexpr uint64_t kPaA = kRamBase + 0x20000, kPaB = kRamBase + 0x50000, kRing = kRamBase + 0x30040;
-  const auto leaf = [](uint64_t pa, uint64_t bits) { return ((pa >> 12) << 10) | kV | kA | kD | bits; };
   const auto pa_of = [&](uint64_t va) {
     if (va >= kPageA && va < kPageA + 0x1000) return kPaA + (va - kPageA);
     if (va >= kPageB && va < kPageB + 0x1000) return kPaB + (va - kPageB);
@@ -250,8 +248,8 @@ void chase_through_two_pages(bool stepped) {
       }
     };
     poke(root + 8 * 2, leaf(kRamBase, kR | kW), 8); // identity gigapage at 0x80000000
-    poke(root + 8 * 1, ((level1 >> 12) << 10) | kV, 8);
-    poke(level1, ((level0 >> 12) << 10) | kV, 8);
+    poke(root + 8 * 1, pointer(level1), 8);
+    poke(level1, pointer(level0), 8);
     poke(level0 + 0, leaf(kCode, kR | kX), 8);
     poke(level0 + 8, leaf(kPaA, kR | kW), 8);
     poke(level0 + 16, leaf(kPaB, kR | kW), 8);

@@ -98,7 +98,7 @@ inline const std::vector<uint32_t> kSkippingHandler = {
 };
 
 // Sv39 page-table entries for the programs' tables, and an 8-byte store into RAM to write them.
-constexpr uint64_t kV = 1, kR = 2, kW = 4, kX = 8, kA = 64, kD = 128;
+constexpr uint64_t kV = 1, kR = 2, kW = 4, kX = 8, kU = 16, kA = 64, kD = 128;
 constexpr uint64_t leaf(uint64_t pa, uint64_t bits) { return ((pa >> 12) << 10) | kV | kA | kD | bits; }
 constexpr uint64_t pointer(uint64_t table) { return ((table >> 12) << 10) | kV; }
 inline void poke(Rig& rig, uint64_t pa, uint64_t value) { ASSERT_TRUE(rig.bus.copy_to_ram(pa, &value, 8)); }

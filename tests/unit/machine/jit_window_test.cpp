@@ -77,14 +77,12 @@ TEST(HostWindow, UnmapsItsOldestPageWhenFull) {
 // and write the old page through the window: the sum (and the stored words, read back at the
 // end) would differ from the interpreter's.
 TEST(JitWindow, AFencedRemapSendsLoadsAndStoresToTheNewPage) {
-  constexpr uint64_t kV = 1, kR = 2, kW = 4, kX = 8, kU = 16, kA = 64, kD = 128;
   constexpr uint64_t root = kRamBase + 0x10000, level1 = root + 0x1000, level0 = root + 0x2000;
   constexpr uint64_t kCodeVa = 0x40000000, kDataVa = 0x40003000, kPa1 = kRamBase + 0x20000, kPa2 = kRamBase + 0x50000;
-  const auto leaf = [](uint64_t pa, uint64_t bits) { return ((pa >> 12) << 10) | kV | kA | kD | bits; };
   Trio trio([&](Rig& rig) {
     const auto poke = [&](uint64_t pa, uint64_t value) { ASSERT_TRUE(rig.bus.copy_to_ram(pa, &value, 8)); };
-    poke(root + 8 * 1, ((level1 >> 12) << 10) | kV);
-    poke(level1, ((level0 >> 12) << 10) | kV);
+    poke(root + 8 * 1, pointer(level1));
+    poke(level1, pointer(level0));
     poke(level0 + 0, leaf(kCode, kR | kX | kU));
     poke(level0 + 24, leaf(kPa1, kR | kW | kU));
     poke(kPa1 + 0x100, 1);
