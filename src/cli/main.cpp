@@ -7,9 +7,7 @@
 #include <string>
 
 #include "cli/commands.hpp"
-#ifndef NIMBUS_VMM_EXECUTABLE
 #include "cli/vmm_exec.hpp"
-#endif
 
 int main(int argc, char** argv) {
 #ifndef NIMBUS_VMM_EXECUTABLE
@@ -17,7 +15,7 @@ int main(int argc, char** argv) {
 #endif
   CLI::App app{"Nimbus: a RISC-V machine, hypervisor and cloud in software", "nimbus"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "nimbus 0.1.0");
+  app.set_version_flag("--version", "nimbus 0.1.0 (VMM build " + std::string(kVmmBuildStamp, 12) + ")");
   // One line per usage error, naming the problem and where to look, as the other errors do.
   app.failure_message([](const CLI::App* failed, const CLI::Error& e) {
     const auto subcommands = failed->get_subcommands();

@@ -1,14 +1,60 @@
 #include "cli/vmm_exec.hpp"
 
+#include <elf.h>
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
 #include <system_error>
+#include <vector>
 
 namespace nimbus::cli {
+
+namespace {
+// Closes the descriptor on every way out.
+struct FileDescriptor {
+  explicit FileDescriptor(int fd) : fd(fd) {}
+  ~FileDescriptor() {
+    if (fd >= 0) ::close(fd);
+  }
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  bool read_at(void* to, size_t size, uint64_t offset) const {
+    return ::pread(fd, to, size, static_cast<off_t>(offset)) == static_cast<ssize_t>(size);
+  }
+  int fd;
+};
+} // namespace
+
+std::string read_vmm_stamp(const std::string& path) {
+  const FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  Elf64_Ehdr header;
+  if (file.fd < 0 || !file.read_at(&header, sizeof header, 0)) return {};
+  if (std::memcmp(header.e_ident, ELFMAG, SELFMAG) != 0 || header.e_ident[EI_CLASS] != ELFCLASS64 ||
+      header.e_shentsize != sizeof(Elf64_Shdr) || header.e_shnum == 0 || header.e_shnum > 4096 ||
+      header.e_shstrndx >= header.e_shnum)
+    return {};
+  std::vector<Elf64_Shdr> sections(header.e_shnum);
+  if (!file.read_at(sections.data(), sections.size() * sizeof(Elf64_Shdr), header.e_shoff)) return {};
+  const Elf64_Shdr& names_section = sections[header.e_shstrndx];
+  if (names_section.sh_size == 0 || names_section.sh_size > (1u << 20)) return {};
+  std::string names(names_section.sh_size, '\0');
+  if (!file.read_at(names.data(), names.size(), names_section.sh_offset)) return {};
+  names.back() = '\0';
+  for (const Elf64_Shdr& section : sections) {
+    if (section.sh_name >= names.size() || std::strcmp(names.c_str() + section.sh_name, kVmmStampSection) != 0)
+      continue;
+    if (section.sh_size == 0 || section.sh_size > 256 || section.sh_type == SHT_NOBITS) return {};
+    std::string stamp(section.sh_size, '\0');
+    if (!file.read_at(stamp.data(), stamp.size(), section.sh_offset)) return {};
+    return stamp.substr(0, stamp.find('\0'));
+  }
+  return {};
+}
 
 std::string vmm_executable() {
   if (const char* env = std::getenv("NIMBUS_VMM_IN_PROCESS"); env != nullptr && std::strcmp(env, "1") == 0) return {};
@@ -24,6 +70,14 @@ void exec_vmm_for_run(int argc, char** argv) {
   if (argc < 2 || std::strcmp(argv[1], "run") != 0) return;
   const std::string vmm = vmm_executable();
   if (vmm.empty()) return;
+  // A nimbus-vmm of another build would run other code than the user built: run it here instead.
+  if (const std::string stamp = read_vmm_stamp(vmm); stamp != kVmmBuildStamp) {
+    std::fprintf(stderr,
+                 "nimbus: %s is from another build (VMM build %.12s, not %.12s): running the VM in this "
+                 "process; rebuild both (ninja nimbus) or copy them together\n",
+                 vmm.c_str(), stamp.empty() ? "unknown" : stamp.c_str(), kVmmBuildStamp);
+    return;
+  }
   ::execv(vmm.c_str(), argv);  // argv[0] stays: `ps` and pgrep -f see the command that was typed
   // Not reached unless exec failed (e.g. a broken file): the command still runs, in this process.
 }

@@ -70,6 +70,30 @@ extra=(--net n0 --net-tunnel "udp:$port,peer=127.0.0.1:$((port + 1)),key=$TEST_W
 openssl=yes
 check_run "$vmm" p 0
 say "with a tunnel key the VMM loads OpenSSL; without, it never maps it"
+# A nimbus-vmm from another build beside nimbus (binaries copied to compare two builds): nimbus
+# reads its stamp, says so and runs the command itself. The other builds are copies of this
+# nimbus-vmm with the stamp (--version shows its start) rewritten, and with no stamp section (a
+# build from before stamps); a copy beside it unchanged must run quietly.
+stamp="$("$NIMBUS_BIN" --version | sed -n 's/.*(VMM build \([0-9a-f]*\)).*/\1/p')"
+[ ${#stamp} = 12 ] || fail "nimbus --version shows no VMM build stamp: $("$NIMBUS_BIN" --version)"
+copies="$TEST_WORK/copies"
+mkdir -p "$copies"
+cp "$NIMBUS_BIN" "$vmm" "$copies/"
+copied_vmm="$(readlink -f "$copies")/nimbus-vmm"
+out="$("$copies/nimbus" run --help 2>&1)" || fail "a copied nimbus run --help failed: $out"
+grep -q "another build" <<< "$out" && fail "nimbus and nimbus-vmm of one build disagree: $out"
+# other_build PERL_SUBSTITUTION EXPECTED_STAMP: rewrites the copied nimbus-vmm and checks the verdict.
+other_build() {
+  cp "$vmm" "$copies/nimbus-vmm"
+  LC_ALL=C perl -pi -e "$1" "$copies/nimbus-vmm"
+  out="$("$copies/nimbus" run --help 2>&1)" || fail "nimbus run --help beside another build's VMM failed: $out"
+  grep -qF "nimbus: $copied_vmm is from another build (VMM build $2, not $stamp)" <<< "$out" ||
+    fail "no word of the other build's nimbus-vmm ($1): $out"
+  grep -q "^Usage: nimbus run" <<< "$out" || fail "the command did not run in nimbus itself: $out"
+}
+other_build "s/$stamp([0-9a-f]{52})/0123456789ab\\1/g" 0123456789ab
+other_build 's/\.nimbus_vmm_stamp/.nimbus_vmm_stamq/g' unknown
+say "a nimbus-vmm of another build beside nimbus is named and not run"
 # Help and usage errors are the run command's, with the command as typed.
 help="$("$NIMBUS_BIN" run --help)" || fail "nimbus run --help failed"
 grep -q "^Usage: nimbus run" <<< "$help" || fail "nimbus run --help is not the run command's help"
