@@ -311,6 +311,18 @@ bool is_amo(Op op) {
   }
 }
 
+// A JALR whose base the AUIPC just before it wrote (`auipc ra, hi; jalr ra, lo(ra)`: a `call`
+// or `tail` the linker did not relax to a JAL) jumps to a target known at translation: its
+// offset from the block's start. The AUIPC's pc plus its immediate is even (pc is 2-aligned,
+// the immediate a multiple of 4096), so clearing the sum's bit 0 clears the JALR offset's.
+std::optional<int64_t> static_jalr_target(const BlockOps& ops, size_t i) {
+  const BlockOp& op = ops[i];
+  if (op.op != Op::Jalr || i == 0) return std::nullopt;
+  const BlockOp& base = ops[i - 1];
+  if (base.op != Op::Auipc || base.rd != op.rs1 || op.rs1 == 0 || op.rs1 >= kGuestRegisters) return std::nullopt;
+  return static_cast<int64_t>(base.offset) + base.imm + (op.imm & ~int64_t{1});
+}
+
 bool is_division(Op op) {
   switch (op) {
   case Op::Div: case Op::Divu: case Op::Rem: case Op::Remu: case Op::Divw: case Op::Divuw: case Op::Remw:
@@ -1115,6 +1127,14 @@ private:
       exit_static(static_cast<int64_t>(op.offset) + op.imm);
       return;
     case Op::Jalr: // `ret` and `jr` (rd x0) link nothing
+      if (const auto target = static_jalr_target(*cur_ops_, cur_index_)) { // after its AUIPC: as a JAL
+        if (!discarded(op.rd)) {
+          pc_plus(rax, op, op.length);
+          put(op.rd, rax);
+        }
+        exit_static(*target);
+        return;
+      }
       get(rsi, op.rs1);
       if (op.imm != 0) add(rsi, static_cast<uint32_t>(static_cast<int32_t>(op.imm)));
       and_(rsi, -2);
@@ -3256,13 +3276,16 @@ namespace {
 unsigned direct_targets(const Block& b, uint64_t (&out)[2]) {
   const OpHandler fall_through = fall_through_handler();
   unsigned n = 0;
-  for (const BlockOp& op : b.ops) {
+  for (size_t i = 0; i < b.ops.size(); ++i) {
+    const BlockOp& op = b.ops[i];
     int64_t targets[2];
     unsigned k = 0;
     if (op.handler == fall_through) {
       targets[k++] = op.offset;
     } else if (op.op == Op::Jal) {
       targets[k++] = static_cast<int64_t>(op.offset) + op.imm;
+    } else if (const auto target = static_jalr_target(b.ops, i)) {
+      targets[k++] = *target;
     } else if (op.op == Op::Beq || op.op == Op::Bne || op.op == Op::Blt || op.op == Op::Bge || op.op == Op::Bltu ||
                op.op == Op::Bgeu) {
       targets[k++] = static_cast<int64_t>(op.offset) + op.length;
@@ -3281,10 +3304,14 @@ unsigned direct_targets(const Block& b, uint64_t (&out)[2]) {
 std::optional<CallInPage> call_in_page(const Block& b) {
   if (b.ops.empty()) return std::nullopt;
   const BlockOp& op = b.ops.back();
-  if (op.op != Op::Jal || (op.rd != 1 && op.rd != 5)) return std::nullopt;
+  if (op.rd != 1 && op.rd != 5) return std::nullopt;
+  const std::optional<int64_t> target =
+      op.op == Op::Jal ? std::optional<int64_t>(static_cast<int64_t>(op.offset) + op.imm)
+                       : static_jalr_target(b.ops, b.ops.size() - 1); // `call` as auipc + jalr
+  if (!target) return std::nullopt;
   const uint64_t page = b.paddr & ~uint64_t{0xfff};
   const int64_t in_page = static_cast<int64_t>(b.paddr & 0xfff);
-  const int64_t callee = in_page + static_cast<int64_t>(op.offset) + op.imm;
+  const int64_t callee = in_page + *target;
   const int64_t back = in_page + static_cast<int64_t>(op.offset) + op.length;
   if (callee < 0 || callee >= 4096 || back >= 4096) return std::nullopt;
   return CallInPage{page + static_cast<uint64_t>(callee), page + static_cast<uint64_t>(back)};

@@ -203,6 +203,12 @@ public:
       --burst_left_;
       return memory(burst_base_, burst_loads_);
     }
+    if (static_jump_from_ != ~0u) { // after `auipc r, 0`: `jalr rd, off(r)`, a target known at translation
+      const uint32_t base = static_jump_base_;
+      const int32_t offset = 4 * static_cast<int32_t>(pick(kProgramLength)) - 4 * static_cast<int32_t>(static_jump_from_);
+      static_jump_from_ = ~0u;
+      return jalr(pick(2) ? 1 : 0, base, offset + static_cast<int32_t>(pick(2))); // bit 0 ignored
+    }
     if (skipped_left_ > 0) { // the few ALU ops a forward branch skips: if-conversion in the JIT
       --skipped_left_;
       const uint32_t rd = dest(), a = source(), b = source();
@@ -291,7 +297,12 @@ public:
     }
     if (kind < 84) return jal(pick(2) ? 1 : dest(), 4 * static_cast<int32_t>(pick(6) + 1));
     if (kind < 86) return jalr(pick(2) ? 1 : dest(), 4, 4 * static_cast<int32_t>(pick(kProgramLength))); // x4 = kCode
-    if (kind < 87) return jalr(0, 1, 0); // a return: to the last call's next instruction
+    if (kind < 87) { // a return to the last call's next instruction, or a `call` as auipc + jalr
+      if (pick(2) == 0 || i + 1 >= kProgramLength) return jalr(0, 1, 0);
+      static_jump_from_ = i;
+      static_jump_base_ = pick(2) ? 1 : dest();
+      return auipc(static_jump_base_, 0);
+    }
     if (kind < 93) return fp_arith();
     // Interpreter fallbacks and traps.
     switch (pick(16)) {
@@ -319,6 +330,8 @@ public:
   bool narrow_;
   unsigned burst_left_ = 0; // accesses still to come through burst_base_
   unsigned skipped_left_ = 0; // ALU ops still to come that a forward branch skips
+  unsigned static_jump_from_ = ~0u; // the index of an AUIPC the next instruction jumps from
+  uint32_t static_jump_base_ = 1;
   uint32_t burst_base_ = 5;
   bool burst_loads_ = false;
 };

@@ -416,6 +416,39 @@ TEST(JitRegion, ReturnsToACallOfTheUnitStayInsideIt) {
   EXPECT_EQ(trio.alone.hart.jit_internal_return_sites(), 0u); // blocks alone: no return points
 }
 
+// The unrelaxed `call` (auipc ra + jalr ra) and `tail` (auipc t1 + jalr x0) of code linked
+// without relaxation: the JALR's target is known at translation, so the JIT takes it as a JAL
+// (an internal edge, a link), and the call's return point joins the unit. An odd JALR offset's
+// bit 0 is dropped, as the spec says.
+TEST(JitRegion, AuipcAndJalrAreADirectCall) {
+  Trio trio([](Rig& rig) {
+    rig.put(kCode, {
+        addi(10, 10, 1),          // 0x00 head
+        auipc(1, 0),              // 0x04 call f (0x40)
+        jalr(1, 1, 0x3c),         // 0x08
+        add(12, 12, 11),          // 0x0c return point
+        auipc(6, 0),              // 0x10 tail to 0x30
+        jalr(0, 6, 0x21),         // 0x14 (0x31: bit 0 dropped)
+        ebreak(),                 // 0x18
+        addi(0, 0, 0), addi(0, 0, 0), addi(0, 0, 0), addi(0, 0, 0), addi(0, 0, 0),
+        bltu(10, 20, -0x30),      // 0x30 -> head
+        addi(10, 0, 0),           // 0x34
+        jal(0, -0x38),            // 0x38 -> head
+        addi(0, 0, 0),            // 0x3c
+        slli(11, 10, 3),          // 0x40 f
+        xori(11, 11, 0x55),       // 0x44
+        jalr(0, 1, 0),            // 0x48 ret
+    });
+    start_at_code(rig);
+    rig.hart.set_x(20, 1000);
+  });
+  trio.run(80, kBudgets);
+  const machine::Hart& h = trio.units.hart;
+  EXPECT_GT(h.x(12), 1000u);
+  EXPECT_EQ(h.csr(csr::kMcause), 0u); // never at the ebreak
+  EXPECT_GT(h.jit_internal_return_sites(), 0u);
+}
+
 // A recursive function (Fibonacci, its frames on a stack in RAM) whose calls and returns are all
 // in one page: a return goes to either of its two calls, or out of the unit to the caller.
 TEST(JitRegion, RecursiveCallsAndReturnsInsideAUnit) {
@@ -507,7 +540,13 @@ private:
   uint32_t reg() { return 10 + pick(8); }
   void emit(uint32_t word) { code_.push_back(word); }
   void at(int32_t offset) { code_.resize(static_cast<size_t>(offset) / 4, addi(0, 0, 0)); }
-  void call(uint32_t link, int32_t to) { emit(jal(link, to - static_cast<int32_t>(4 * code_.size()))); }
+  // A JAL, or now and then the unrelaxed `call` (auipc + jalr; bit 0 of the offset ignored).
+  void call(uint32_t link, int32_t to) {
+    const int32_t from = static_cast<int32_t>(4 * code_.size());
+    if (pick(3) != 0) return emit(jal(link, to - from));
+    emit(auipc(link, 0));
+    emit(jalr(link, link, to - from + static_cast<int32_t>(pick(2))));
+  }
   uint32_t alu() {
     const uint32_t rd = reg(), a = pick(6) == 0 ? 0 : reg(), b = reg();
     switch (pick(8)) {
