@@ -311,16 +311,26 @@ bool is_amo(Op op) {
   }
 }
 
-// A JALR whose base the AUIPC just before it wrote (`auipc ra, hi; jalr ra, lo(ra)`: a `call`
-// or `tail` the linker did not relax to a JAL) jumps to a target known at translation: its
-// offset from the block's start. The AUIPC's pc plus its immediate is even (pc is 2-aligned,
-// the immediate a multiple of 4096), so clearing the sum's bit 0 clears the JALR offset's.
-std::optional<int64_t> static_jalr_target(const BlockOps& ops, size_t i) {
+// The target of the jump ops[i], as an offset from the block's start, when it is known at
+// translation: a JAL's, or a JALR's whose base the AUIPC just before it wrote (`auipc ra, hi;
+// jalr ra, lo(ra)`: a `call` or `tail` the linker did not relax to a JAL). The AUIPC's pc plus
+// its immediate is even (pc is 2-aligned, the immediate a multiple of 4096), so clearing the
+// sum's bit 0 clears the JALR offset's.
+std::optional<int64_t> static_jump_target(const BlockOps& ops, size_t i) {
   const BlockOp& op = ops[i];
+  if (op.op == Op::Jal) return static_cast<int64_t>(op.offset) + op.imm;
   if (op.op != Op::Jalr || i == 0) return std::nullopt;
   const BlockOp& base = ops[i - 1];
   if (base.op != Op::Auipc || base.rd != op.rs1 || op.rs1 == 0 || op.rs1 >= kGuestRegisters) return std::nullopt;
   return static_cast<int64_t>(base.offset) + base.imm + (op.imm & ~int64_t{1});
+}
+
+// The physical address `delta` bytes from a block at `paddr`, when it is in the block's page
+// (a link's, a unit's or a call's reach).
+std::optional<uint64_t> in_page(uint64_t paddr, int64_t delta) {
+  const int64_t offset = static_cast<int64_t>(paddr & 0xfff) + delta;
+  if (offset < 0 || offset >= 4096) return std::nullopt;
+  return (paddr & ~uint64_t{0xfff}) + static_cast<uint64_t>(offset);
 }
 
 bool is_division(Op op) {
@@ -786,10 +796,8 @@ private:
   }
   // The unit's block at the current block's pc + `delta`, if there is one (an internal edge).
   std::optional<size_t> internal_target(int64_t delta) const {
-    const Sub& s = subs_[cur_];
-    const int64_t in_page = static_cast<int64_t>(s.block->paddr & 0xfff) + delta;
-    if (in_page < 0 || in_page >= 4096) return std::nullopt;
-    return member((s.block->paddr & ~uint64_t{0xfff}) + static_cast<uint64_t>(in_page));
+    const std::optional<uint64_t> target = in_page(subs_[cur_].block->paddr, delta);
+    return target ? member(*target) : std::nullopt;
   }
   // Where an internal edge from the current block to block k jumps (see emit()).
   Xbyak::Label& internal_entry(size_t k) {
@@ -810,9 +818,6 @@ private:
   // and rax holds the unit's entry pc (a branch leaving both ways shares that part).
   void exit_checked(int64_t delta, bool prepared = false) {
     const Sub& s = cur_sub();
-    const int64_t in_page = static_cast<int64_t>(s.block->paddr & 0xfff) + delta;
-    const bool page = in_page >= 0 && in_page < 4096;
-    const uint64_t target = (s.block->paddr & ~uint64_t{0xfff}) + static_cast<uint64_t>(in_page);
     if (const auto k = internal_target(delta)) {
       jump_internal_last(*k);
       return;
@@ -827,9 +832,9 @@ private:
       mov(qword[rbx + l_.pc], rax);
       store_written();
     }
-    if (page && exits < 2) {
+    if (const std::optional<uint64_t> target = in_page(s.block->paddr, delta); target && exits < 2) {
       const unsigned i = exits++;
-      target_paddr[i] = target;
+      target_paddr[i] = *target;
       exit_sub_[i] = cur_;
       jmp(link_stub_[i], T_NEAR); // e9 rel32: patched in place
       site[i] = getSize() - 4;
@@ -838,13 +843,13 @@ private:
     cur_sub().lookup_used = true;
     jmp(cur_sub().lookup, T_NEAR);
   }
-  // A return to one of the unit's return points (returns_to_: the callee and the call are in
+  // A return to one of the unit's return points (return_points_: the callee and the call are in
   // the unit) is an internal edge: the address in rsi compared with each point's pc (the
   // entry's pc plus the point's offset; equal virtual pages are the same physical page while
   // the unit runs), then the countdown and a jump, registers still in host registers. Any other
   // address goes on to exit_dynamic, rsi kept.
   void return_inside() {
-    const std::vector<size_t>& points = returns_to_[cur_];
+    const std::vector<size_t>& points = returns_from(cur_);
     if (points.empty()) return;
     ++internal_return_sites;
     mov(rax, qword[rbx + l_.region_pc]);
@@ -1119,15 +1124,9 @@ private:
       pc_plus(rax, op, op.imm);
       put(op.rd, rax);
       return;
-    case Op::Jal: // `j` (rd x0) links nothing: no return address to compute
-      if (!discarded(op.rd)) {
-        pc_plus(rax, op, op.length);
-        put(op.rd, rax);
-      }
-      exit_static(static_cast<int64_t>(op.offset) + op.imm);
-      return;
-    case Op::Jalr: // `ret` and `jr` (rd x0) link nothing
-      if (const auto target = static_jalr_target(*cur_ops_, cur_index_)) { // after its AUIPC: as a JAL
+    case Op::Jal: // `j`, `ret` and `jr` (rd x0) link nothing: no return address to compute
+    case Op::Jalr:
+      if (const auto target = static_jump_target(*cur_ops_, cur_index_)) { // a JAL, or a JALR after its AUIPC
         if (!discarded(op.rd)) {
           pc_plus(rax, op, op.length);
           put(op.rd, rax);
@@ -2727,32 +2726,35 @@ private:
   // The unit's internal edges: for each block, the blocks of the unit its direct branches and
   // fall-through reach (the register allocation's loops and the chase hints' fixed point).
   std::vector<std::vector<size_t>> successors_;
-  // And for each block ending in a return, the unit's return points (blocks after a call whose
-  // callee is in the unit): its `ret` goes to one of them when the return address is one
-  // (return_inside), else out through the lookup table.
-  std::vector<std::vector<size_t>> returns_to_;
+  // The unit's return points: blocks after a call whose callee is in the unit. A block ending
+  // in a return goes to one of them when the return address is one (return_inside), else out
+  // through the lookup table.
+  std::vector<size_t> return_points_;
   void find_successors() {
     successors_.assign(subs_.size(), {});
-    returns_to_.assign(subs_.size(), {});
-    std::vector<size_t> points;
+    return_points_.clear();
     for (size_t k = 0; k < subs_.size(); ++k) {
       uint64_t targets[2];
       const unsigned count = direct_targets(*subs_[k].block, targets);
       for (unsigned t = 0; t < count; ++t)
         if (const auto to = member(targets[t])) successors_[k].push_back(*to);
       if (const auto call = call_in_page(*subs_[k].block); call && member(call->callee))
-        if (const auto back = member(call->back); back && std::find(points.begin(), points.end(), *back) == points.end())
-          points.push_back(*back);
+        if (const auto back = member(call->back);
+            back && std::find(return_points_.begin(), return_points_.end(), *back) == return_points_.end())
+          return_points_.push_back(*back);
     }
-    for (size_t k = 0; k < subs_.size(); ++k)
-      if (ends_in_return(*subs_[k].block)) returns_to_[k] = points;
+  }
+  // Where block k's return may go inside the unit: every return point, or none.
+  const std::vector<size_t>& returns_from(size_t k) const {
+    static const std::vector<size_t> none;
+    return ends_in_return(*subs_[k].block) ? return_points_ : none;
   }
   // Direct and return edges: the unit's whole flow, for the register allocation's loops and the
   // chase hints' fixed point (the site pages' innermost loops and the loop heads' alignment
   // look at direct edges only: a return is not a loop's back edge).
   std::vector<size_t> edges_from(size_t k) const {
     std::vector<size_t> to = successors_[k];
-    to.insert(to.end(), returns_to_[k].begin(), returns_to_[k].end());
+    to.insert(to.end(), returns_from(k).begin(), returns_from(k).end());
     return to;
   }
   std::deque<Sub> subs_;
@@ -3282,39 +3284,32 @@ unsigned direct_targets(const Block& b, uint64_t (&out)[2]) {
     unsigned k = 0;
     if (op.handler == fall_through) {
       targets[k++] = op.offset;
-    } else if (op.op == Op::Jal) {
-      targets[k++] = static_cast<int64_t>(op.offset) + op.imm;
-    } else if (const auto target = static_jalr_target(b.ops, i)) {
+    } else if (const auto target = static_jump_target(b.ops, i)) {
       targets[k++] = *target;
     } else if (op.op == Op::Beq || op.op == Op::Bne || op.op == Op::Blt || op.op == Op::Bge || op.op == Op::Bltu ||
                op.op == Op::Bgeu) {
       targets[k++] = static_cast<int64_t>(op.offset) + op.length;
       targets[k++] = static_cast<int64_t>(op.offset) + op.imm;
     }
-    for (unsigned t = 0; t < k && n < 2; ++t) {
-      const int64_t in_page = static_cast<int64_t>(b.paddr & 0xfff) + targets[t];
-      if (in_page >= 0 && in_page < 4096) out[n++] = (b.paddr & ~uint64_t{0xfff}) + static_cast<uint64_t>(in_page);
-    }
+    for (unsigned t = 0; t < k && n < 2; ++t)
+      if (const auto target = in_page(b.paddr, targets[t])) out[n++] = *target;
   }
   return n;
 }
 
-// A call to a function in the same page (`jal ra, f`, ra being x1 or x5, as the calling
-// convention's link registers): the callee's and the return point's physical addresses.
+// A call to a function in the same page (`jal ra, f` or `auipc ra, hi; jalr ra, lo(ra)`, ra
+// being x1 or x5, as the calling convention's link registers): the callee's and the return
+// point's physical addresses.
 std::optional<CallInPage> call_in_page(const Block& b) {
   if (b.ops.empty()) return std::nullopt;
   const BlockOp& op = b.ops.back();
   if (op.rd != 1 && op.rd != 5) return std::nullopt;
-  const std::optional<int64_t> target =
-      op.op == Op::Jal ? std::optional<int64_t>(static_cast<int64_t>(op.offset) + op.imm)
-                       : static_jalr_target(b.ops, b.ops.size() - 1); // `call` as auipc + jalr
+  const std::optional<int64_t> target = static_jump_target(b.ops, b.ops.size() - 1);
   if (!target) return std::nullopt;
-  const uint64_t page = b.paddr & ~uint64_t{0xfff};
-  const int64_t in_page = static_cast<int64_t>(b.paddr & 0xfff);
-  const int64_t callee = in_page + *target;
-  const int64_t back = in_page + static_cast<int64_t>(op.offset) + op.length;
-  if (callee < 0 || callee >= 4096 || back >= 4096) return std::nullopt;
-  return CallInPage{page + static_cast<uint64_t>(callee), page + static_cast<uint64_t>(back)};
+  const auto callee = in_page(b.paddr, *target);
+  const auto back = in_page(b.paddr, static_cast<int64_t>(op.offset) + op.length);
+  if (!callee || !back) return std::nullopt;
+  return CallInPage{*callee, *back};
 }
 
 // A return (`ret`, `jr ra`: JALR through x1 or x5 that links nothing) ending the block.
@@ -3335,28 +3330,23 @@ std::vector<Block*> Translator::region_of(Block& entry) const {
     return std::any_of(region.begin(), region.end(), [&](const Block* r) { return r->paddr == paddr; });
   };
   for (size_t i = 0; i < region.size(); ++i) {
-    uint64_t direct[2] = {};
-    const unsigned n = direct_targets(*region[i], direct);
-    uint64_t targets[3] = {direct[0], direct[1], 0};
-    // A call to a function of the page: where it returns, once the callee is in the unit (its
-    // return then stays inside, BlockEmitter::return_inside), joins as a direct target would.
-    // Breadth first, the callee is in the unit before its return point is looked at.
-    const std::optional<CallInPage> call = call_in_page(*region[i]);
-    for (unsigned t = 0; t < n + (call ? 1 : 0); ++t) {
-      if (t == n) {
-        if (!in_region(call->callee)) break;
-        targets[n] = call->back;
-      }
-      const uint64_t paddr = targets[t];
+    const auto reach = [&](uint64_t paddr) {
       if (i != 0 && paddr == entry.paddr) loop = true;
-      if (region.size() >= max_region_blocks_) continue;
-      if (in_region(paddr)) continue;
+      if (region.size() >= max_region_blocks_ || in_region(paddr)) return;
       // Only blocks the hart has decoded already (they ran): decoding here could clear the cache.
       Block* next = hart_.blocks_.find(paddr);
-      if (next == nullptr || next->ops.empty() || ops + next->ops.size() > kMaxRegionOps) continue;
+      if (next == nullptr || next->ops.empty() || ops + next->ops.size() > kMaxRegionOps) return;
       ops += next->ops.size();
       region.push_back(next);
-    }
+    };
+    uint64_t targets[2];
+    const unsigned n = direct_targets(*region[i], targets);
+    for (unsigned t = 0; t < n; ++t) reach(targets[t]);
+    // A call to a function of the page: where it returns, once the callee is in the unit (its
+    // return then stays inside, BlockEmitter::return_inside), joins as a direct target would.
+    // The call's own target, the callee, was reached just before.
+    if (const std::optional<CallInPage> call = call_in_page(*region[i]); call && in_region(call->callee))
+      reach(call->back);
   }
   // Without a loop through the entry, a unit only translates its blocks again (each is
   // translated alone when it gets hot) and chains them as links would: the boot, mostly
