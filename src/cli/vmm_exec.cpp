@@ -1,56 +1,44 @@
 #include "cli/vmm_exec.hpp"
 
 #include <elf.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <system_error>
 #include <vector>
 
 namespace nimbus::cli {
 
-namespace {
-// Closes the descriptor on every way out.
-struct FileDescriptor {
-  explicit FileDescriptor(int fd) : fd(fd) {}
-  ~FileDescriptor() {
-    if (fd >= 0) ::close(fd);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  bool read_at(void* to, size_t size, uint64_t offset) const {
-    return ::pread(fd, to, size, static_cast<off_t>(offset)) == static_cast<ssize_t>(size);
-  }
-  int fd;
-};
-} // namespace
-
 std::string read_vmm_stamp(const std::string& path) {
-  const FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  std::ifstream file(path, std::ios::binary);
+  const auto read_at = [&file](void* to, size_t size, uint64_t offset) {
+    file.seekg(static_cast<std::streamoff>(offset));
+    return static_cast<bool>(file.read(static_cast<char*>(to), static_cast<std::streamsize>(size)));
+  };
   Elf64_Ehdr header;
-  if (file.fd < 0 || !file.read_at(&header, sizeof header, 0)) return {};
+  if (!file || !read_at(&header, sizeof header, 0)) return {};
   if (std::memcmp(header.e_ident, ELFMAG, SELFMAG) != 0 || header.e_ident[EI_CLASS] != ELFCLASS64 ||
       header.e_shentsize != sizeof(Elf64_Shdr) || header.e_shnum == 0 || header.e_shnum > 4096 ||
       header.e_shstrndx >= header.e_shnum)
     return {};
   std::vector<Elf64_Shdr> sections(header.e_shnum);
-  if (!file.read_at(sections.data(), sections.size() * sizeof(Elf64_Shdr), header.e_shoff)) return {};
+  if (!read_at(sections.data(), sections.size() * sizeof(Elf64_Shdr), header.e_shoff)) return {};
   const Elf64_Shdr& names_section = sections[header.e_shstrndx];
   if (names_section.sh_size == 0 || names_section.sh_size > (1u << 20)) return {};
   std::string names(names_section.sh_size, '\0');
-  if (!file.read_at(names.data(), names.size(), names_section.sh_offset)) return {};
+  if (!read_at(names.data(), names.size(), names_section.sh_offset)) return {};
   names.back() = '\0';
   for (const Elf64_Shdr& section : sections) {
     if (section.sh_name >= names.size() || std::strcmp(names.c_str() + section.sh_name, kVmmStampSection) != 0)
       continue;
     if (section.sh_size == 0 || section.sh_size > 256 || section.sh_type == SHT_NOBITS) return {};
     std::string stamp(section.sh_size, '\0');
-    if (!file.read_at(stamp.data(), stamp.size(), section.sh_offset)) return {};
+    if (!read_at(stamp.data(), stamp.size(), section.sh_offset)) return {};
     return stamp.substr(0, stamp.find('\0'));
   }
   return {};
