@@ -299,6 +299,7 @@ uint64_t Hart::jit_translated_blocks() const { return jit_ ? jit_->translated_bl
 uint64_t Hart::jit_site_page_sites() const { return jit_ ? jit_->site_page_sites() : 0; }
 uint64_t Hart::jit_flat_load_sites() const { return jit_ ? jit_->flat_load_sites() : 0; }
 uint64_t Hart::jit_internal_return_sites() const { return jit_ ? jit_->internal_return_sites() : 0; }
+uint64_t Hart::jit_narrow_loops() const { return jit_ ? jit_->narrow_loops() : 0; }
 uint64_t Hart::jit_flat_store_sites() const { return jit_ ? jit_->flat_store_sites() : 0; }
 uint64_t Hart::jit_linked_exits() const { return jit_ ? jit_->linked_exits() : 0; }
 

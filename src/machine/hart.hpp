@@ -180,6 +180,9 @@ public:
   // Returns translated to stay in their unit when they go back to a call of it (docs/jit.md,
   // "Calls and returns inside a unit").
   uint64_t jit_internal_return_sites() const;
+  // Self-loops translated twice so that their word results stay narrow around the loop (docs/jit.md,
+  // "Word results extended where they are read").
+  uint64_t jit_narrow_loops() const;
   // Whether units translated from now on may load through the flat-RAM slot (default on; tests
   // of the soft TLB's own load paths in M-mode turn it off).
   void set_jit_flat_ram(bool on) { jit_flat_ram_ = on; }

@@ -392,6 +392,7 @@ public:
   uint64_t flat_load_sites = 0;      // load sites through the flat-RAM slot (flat_load)
   uint64_t flat_store_sites = 0;     // store sites through its store range (flat_store)
   uint64_t internal_return_sites = 0; // returns that may stay in the unit (return_inside)
+  uint64_t narrow_loops = 0;          // blocks emitted a second time (choose_narrow)
   size_t site[2] = {};               // their rel32 fields
   uint64_t target_paddr[2] = {};
 
@@ -414,11 +415,19 @@ public:
     std::vector<bool> loop_head(subs_.size(), false);
     for (size_t j = 0; j < subs_.size(); ++j)
       for (const size_t to : successors_[j]) loop_head[to] = loop_head[to] || to <= j;
-    for (size_t k = 0; k < subs_.size(); ++k) {
+    choose_narrow();
+    // Each block's code, and after it, for a block whose loop carries narrow registers, its
+    // second copy: the one its back edge enters (choose_narrow).
+    for (size_t k = 0; k < subs_.size(); ++k)
+    for (const bool second : {false, true}) {
+      if (second && subs_[k].loop_narrow == 0) continue;
       cur_ = k;
       fs_known_dirty_ = false; // the unit's internal edges may come from anywhere
       computed_.fill(false);
       sext_known_ = 1; // only x0: the block may be entered from anywhere
+      narrow_ = second ? subs_[k].loop_narrow : 0;
+      lazy_ = subs_[k].loop_narrow;
+      next_entry_ = subs_[k].loop_narrow != 0 && !second ? std::pair{k, true} : std::pair{k + 1, false};
       scaled_ = {};
       chased_ = chased_in_[k];
       const Block& block = *subs_[k].block;
@@ -427,12 +436,12 @@ public:
       // change it), else to `body`.
       if (falls_into_next_ && *falls_into_next_ != getSize()) throw Xbyak::Error(Xbyak::ERR_INTERNAL);
       falls_into_next_.reset();
-      L(subs_[k].body);
+      L(second ? subs_[k].narrow_body : subs_[k].body);
       mov(qword[rbx + l_.block_retired], static_cast<uint32_t>(block.count));
       // A loop's body from a 32-byte boundary: a short loop then spans as few of the host's
       // fetch windows as it can (where a loop starts moved one kernel's time by 14 %).
       if (loop_head[k]) align(32);
-      L(subs_[k].counted);
+      L(second ? subs_[k].narrow_counted : subs_[k].counted);
       for (size_t i = 0; i < block.ops.size(); ++i) {
         const BlockOp& op = block.ops[i];
         const bool last = i + 1 == block.ops.size();
@@ -442,9 +451,10 @@ public:
         }
         cur_ops_ = &block.ops;
         cur_index_ = i;
-        if (zero_extension(block.ops, i)) { // slli rd, rs, 32; srli rd, rd, 32
+        if (zero_extension(block.ops, i)) { // slli rd, rs, 32; srli rd, rd, 32: reads rs's low half
           emit_zero_extension(op);
           forget_sext(op.rd);
+          forget_narrow(op.rd);
           computed_[op.rd] = true;
           note_chase(op, chased_);
           note_chase(block.ops[i + 1], chased_);
@@ -452,9 +462,12 @@ public:
           continue;
         }
         if (lowest_bit_cleared(block.ops, i)) { // addi t, x, -1; and x, x, t
+          settle_reads(op);
           emit_lowest_bit_cleared(op);
           forget_sext(op.rd);
           forget_sext(block.ops[i + 1].rd);
+          forget_narrow(op.rd);
+          forget_narrow(block.ops[i + 1].rd);
           computed_[op.rd] = computed_[op.rs1] = true;
           note_chase(op, chased_);
           note_chase(block.ops[i + 1], chased_);
@@ -462,9 +475,11 @@ public:
           continue;
         }
         if (const Group group = group_at(block.ops, i); group.n > 1) {
+          for (size_t m = i; m < i + group.n; ++m) settle_reads(block.ops[m]);
           access_group(block.ops, i, group);
           for (size_t m = i; m < i + group.n; ++m) {
             const BlockOp& member = block.ops[m];
+            if (is_load(member.op)) forget_narrow(member.rd);
             note_sext(member, sign_extended_result(member));
             if (member.rd != 0 && member.rd < kGuestRegisters) computed_[member.rd] = false; // a load's or nothing
             note_chase(member, chased_);
@@ -472,8 +487,11 @@ public:
           i += group.n - 1;
           continue;
         }
+        settle_reads(op);
         if (op.op == Op::Slli) plan_scaled_load(block.ops, i);
         const bool result_extended = sign_extended_result(op); // before the op changes what is known
+        const bool result_narrow = propagates_narrow(op);
+        produced_narrow_ = false;
         if (fp_memory(op.op))
           fp_memory_access(op, last);
         else if (fp_inline(op.op) && fp_inline_applies(op, last))
@@ -485,6 +503,10 @@ public:
         else
           emit_fallback(op, last);
         note_sext(op, result_extended);
+        if (riscv::writes_integer_rd(op.op)) {
+          forget_narrow(op.rd);
+          if (result_narrow || produced_narrow_) note_narrow(op.rd);
+        }
         // FS stays Dirty to the end of the block once an op left it so: only CSR writes, traps and
         // xRET change it, and they leave the block.
         // Which registers hold an address computed in this block (for the soft-TLB hint).
@@ -498,6 +520,7 @@ public:
       }
     }
 
+    narrow_ = lazy_ = 0; // what follows is entered with every register settled
     for (size_t k = 0; k < subs_.size(); ++k) {
       cur_ = k;
       Sub& s = subs_[k];
@@ -548,8 +571,9 @@ public:
     }
 
     for (size_t i = 0; i < slow_paths_.size(); ++i) { // a deque: slow paths may add more
-      cur_ = slow_paths_[i].first;
-      slow_paths_[i].second();
+      cur_ = slow_paths_[i].sub;
+      narrow_ = slow_paths_[i].narrow;
+      slow_paths_[i].emit();
     }
   }
 
@@ -559,10 +583,16 @@ private:
     int64_t delta = 0; // its paddr (and pc) minus the entry block's
     Xbyak::Label body, counted, miss, exit_label, sync_exit, lookup;
     bool lookup_used = false;
+    // A block that loops to itself with word results carried around the loop (choose_narrow):
+    // those registers, and the entry of its second copy, where they arrive narrow.
+    uint32_t loop_narrow = 0;
+    Xbyak::Label narrow_body, narrow_counted;
   };
   Sub& cur_sub() { return subs_[cur_]; }
   // Out-of-line code emitted after the unit, as part of the block being emitted now.
-  void later(std::function<void()> f) { slow_paths_.emplace_back(cur_, std::move(f)); }
+  // It sees narrow_ as it was here (a superset of what it is where the path is entered: settling
+  // more registers than needed is harmless).
+  void later(std::function<void()> f) { slow_paths_.push_back({cur_, narrow_, std::move(f)}); }
 
   // The per-block check at the normal end of the current block (docs/jit.md): counts the block
   // into the chain and goes on unless the chain budget ran out (the countdown in r15 reaching 0:
@@ -728,6 +758,7 @@ private:
   }
   // Every allocated register the block writes anywhere: the others still equal x_[] in memory.
   void store_written(unsigned except = 0) {
+    settle_for_exit();
     for (unsigned r = 1; r < kGuestRegisters; ++r)
       if (written_[r] && r != except)
         if (const auto h = host(r)) mov(slot(r), *h);
@@ -774,6 +805,7 @@ private:
   void leave_to(int64_t delta) {
     region_pc_plus(rax, cur_sub().delta + delta);
     mov(qword[rbx + l_.pc], rax);
+    settle_for_exit();
     jmp(cur_sub().sync_exit, T_NEAR); // the block's one copy of the register stores and exit
   }
   // A normal end of the block at its pc + `delta`, known at translation time. A block of the
@@ -800,19 +832,25 @@ private:
     return target ? member(*target) : std::nullopt;
   }
   // Where an internal edge from the current block to block k jumps (see emit()).
-  Xbyak::Label& internal_entry(size_t k) {
-    return subs_[k].block->count == cur_sub().block->count ? subs_[k].counted : subs_[k].body;
+  // `second`: its second copy's (enters_narrow).
+  Xbyak::Label& internal_entry(size_t k, bool second = false) {
+    Sub& s = subs_[k];
+    const bool counted = s.block->count == cur_sub().block->count;
+    if (second) return counted ? s.narrow_counted : s.narrow_body;
+    return counted ? s.counted : s.body;
   }
   // The jump to block k of the unit that ends the current block's code. emit() lays the blocks
   // out in order, so when k is the next one its body follows: the code falls into it (a jump to
   // the next instruction costs a taken branch; the body's count store it then runs is the value
   // `counted` would have found there). emit() checks that nothing came after.
   void jump_internal_last(size_t k) {
-    if (k == cur_ + 1) {
+    const bool second = enters_narrow(k);
+    settle(narrow_ & ~keeps_narrow(k));
+    if (next_entry_ == std::pair{k, second}) {
       falls_into_next_ = getSize();
       return;
     }
-    jmp(internal_entry(k), T_NEAR);
+    jmp(internal_entry(k, second), T_NEAR);
   }
   // exit_static after the per-block check passed. `prepared`: the registers are stored already
   // and rax holds the unit's entry pc (a branch leaving both ways shares that part).
@@ -852,6 +890,7 @@ private:
     const std::vector<size_t>& points = returns_from(cur_);
     if (points.empty()) return;
     ++internal_return_sites;
+    settle(narrow_); // the points' first copies
     mov(rax, qword[rbx + l_.region_pc]);
     for (const size_t k : points) {
       Xbyak::Label& fail = labels_.emplace_back();
@@ -986,6 +1025,11 @@ private:
       return false;
     }
   }
+  // The W ops alu emits as a 32-bit op and a sign extension.
+  static bool is_word_op(Op op) {
+    return op == Op::Addw || op == Op::Subw || op == Op::Mulw || op == Op::Addiw || op == Op::Slliw || op == Op::Srliw ||
+           op == Op::Sraiw || op == Op::Sllw || op == Op::Srlw || op == Op::Sraw;
+  }
   static bool pure_alu(Op op) {
     return translated_inline(op) && writes_rd(op) && !is_load(op) && op != Op::Jal && op != Op::Jalr;
   }
@@ -1005,6 +1049,142 @@ private:
     }
     return false;
   }
+
+  // Whether a W op's result is sign-extended as it is computed: not when nothing sees its upper
+  // half (upper_half_dead) or when it may stay narrow (lazy_word).
+  bool extends_word(const BlockOp& op) const { return !upper_half_dead(op.rd) && !lazy_word(op); }
+
+  // ---- narrow registers: word results extended where they are read, not where they are made
+  // A register in narrow_ holds, in its host register, a value whose low 32 bits are the guest
+  // register's and whose upper half may be anything: the guest value is the low half
+  // sign-extended. A W op (addw, mulw, ...) whose register is in lazy_ leaves its result so,
+  // without the `movsxd` on its dependency chain; ops that read only the low half (other W ops,
+  // sw/sh/sb's data, shift counts) and bitwise ops of such values (whose results are again a
+  // low half sign-extended) take it as it is, and anything else settles it first: one `movsxd`
+  // in place, where the extension would have been. Every way out of the unit or to the VMM
+  // settles what is narrow on its own path (settle_for_exit), so x_[] only ever holds guest
+  // values. It pays in loops: a block that loops to itself and carries a word result around
+  // (a 32-bit sum, an FNV hash's `h = (h ^ c) * p`) is emitted twice, the second copy entered by
+  // its back edge with those registers narrow (choose_narrow): a chain of `addw` is one cycle per
+  // step instead of two.
+  uint32_t narrow_ = 0;
+  uint32_t lazy_ = 0;
+  bool produced_narrow_ = false; // set by alu when it left a W op's result narrow
+  static constexpr uint32_t bit_of(unsigned r) { return r != 0 && r < kGuestRegisters ? uint32_t{1} << r : 0; }
+  bool narrow(unsigned r) const { return (narrow_ & bit_of(r)) != 0; }
+  void forget_narrow(unsigned r) { narrow_ &= ~bit_of(r); }
+  void note_narrow(unsigned r) {
+    if (host(r)) narrow_ |= bit_of(r); // only registers in host registers are ever narrow
+  }
+  bool lazy_word(const BlockOp& op) const {
+    return (lazy_ & bit_of(op.rd)) != 0 && host(op.rd) && !renamed_[op.rd];
+  }
+  // Sign-extends the narrow registers of `set` in place (on the path every later op takes).
+  void settle(uint32_t set) {
+    set &= narrow_;
+    for (unsigned r = 1; r < kGuestRegisters; ++r)
+      if ((set & bit_of(r)) != 0) {
+        movsxd(*host(r), host(r)->cvt32());
+        narrow_ &= ~bit_of(r);
+        sext_known_ |= bit_of(r);
+      }
+  }
+  // The same for every narrow register, on a path that leaves the unit: what the emitter
+  // knows stays as it was (the path that goes on did not run these).
+  void settle_for_exit() {
+    for (unsigned r = 1; r < kGuestRegisters; ++r)
+      if (narrow(r)) movsxd(*host(r), host(r)->cvt32());
+  }
+  // The block's register stores and exit (Sub::sync_exit), entered with every register settled:
+  // straight there when none is narrow, else through a short out-of-line path that settles them.
+  Xbyak::Label& sync_exit_label() {
+    if (narrow_ == 0) return cur_sub().sync_exit;
+    Xbyak::Label& settled = labels_.emplace_back();
+    later([this, &settled]() {
+      L(settled);
+      settle_for_exit();
+      jmp(cur_sub().sync_exit, T_NEAR);
+    });
+    return settled;
+  }
+  // Whether `op` computes a narrow result from a narrow operand without settling it: a move, or
+  // a bitwise op of values that are each a low half sign-extended (known extended or narrow):
+  // and, or and xor of two such values are such a value. Its destination must be in a host
+  // register (a value stored to x_[] must be the guest's).
+  bool propagates_narrow(const BlockOp& op) const {
+    if (narrow_ == 0 || discarded(op.rd) || !host(op.rd) || renamed_[op.rd]) return false;
+    const auto fits = [&](unsigned r) { return narrow(r) || sext_known(r); };
+    switch (op.op) {
+    case Op::And: case Op::Or: case Op::Xor:
+      return (narrow(op.rs1) || narrow(op.rs2)) && fits(op.rs1) && fits(op.rs2);
+    case Op::Add:
+      return (op.rs1 == 0 && narrow(op.rs2)) || (op.rs2 == 0 && narrow(op.rs1));
+    case Op::Andi: // a negative immediate keeps the upper half (a non-negative one clears it)
+      return narrow(op.rs1) && static_cast<int32_t>(op.imm) < 0;
+    case Op::Ori: case Op::Xori: // the immediate is sign-extended from 12 bits
+      return narrow(op.rs1);
+    case Op::Addi:
+      return op.imm == 0 && narrow(op.rs1);
+    default:
+      return false;
+    }
+  }
+  // Whether `op` reads its source `which` (1: rs1, 2: rs2) only as its low 32 bits, as emitted.
+  static bool reads_only_low_half(const BlockOp& op, unsigned which) {
+    if (reads_low32(op, which)) return true;
+    if (op.op == Op::Andi && static_cast<int32_t>(op.imm) >= 0) return true; // at most 11 bits: an exact result
+    return which == 2 && (op.op == Op::Sb || op.op == Op::Sh || op.op == Op::Sw); // the data
+  }
+  // Before `op`: settles the narrow registers it reads whole. Ops this file emits with known
+  // operands (inline integer ops, loads and stores, branches, jumps) settle only those; any
+  // other (the interpreter's handlers, FP, AMOs) settles them all.
+  void settle_reads(const BlockOp& op) {
+    if (narrow_ == 0) return;
+    if (!translated_inline(op.op) || fp_memory(op.op)) {
+      settle(narrow_);
+      return;
+    }
+    if (propagates_narrow(op)) return;
+    uint32_t whole = 0;
+    if (reads_rs1(op.op) && !reads_only_low_half(op, 1)) whole |= bit_of(op.rs1);
+    if (reads_rs2(op.op) && !reads_only_low_half(op, 2)) whole |= bit_of(op.rs2);
+    if (is_load(op.op) && &op == scaled_.load) whole |= bit_of(scaled_.base); // its base is read there
+    settle(whole);
+  }
+  // Which of its loops' carried registers (Sub::loop_narrow) each block gets: a block that
+  // jumps to itself, for the registers in host registers that a W op of it writes last and that
+  // it reads before it writes them (the value goes around the loop; written last by another op,
+  // it could not arrive narrow). Small blocks only: the copy doubles their code.
+  static constexpr size_t kMaxNarrowLoopOps = 48;
+  void choose_narrow() {
+    for (size_t k = 0; k < subs_.size(); ++k) {
+      const std::vector<size_t>& to = successors_[k];
+      const Block& block = *subs_[k].block;
+      if (std::find(to.begin(), to.end(), k) == to.end() || block.ops.size() > kMaxNarrowLoopOps) continue;
+      uint32_t words = 0, read_first = 0, written = 0;
+      bool handler = false; // an op the interpreter runs: it settles everything, every pass
+      for (const BlockOp& op : block.ops) {
+        handler = handler || !(translated_inline(op.op) || fp_inline(op.op) || is_amo(op.op));
+        if (reads_rs1(op.op)) read_first |= bit_of(op.rs1) & ~written;
+        if (reads_rs2(op.op)) read_first |= bit_of(op.rs2) & ~written;
+        if (writes_rd(op.op) || fp_writes_x(op.op) || is_amo(op.op)) {
+          written |= bit_of(op.rd);
+          words &= ~bit_of(op.rd);
+          if (is_word_op(op.op) && host(op.rd)) words |= bit_of(op.rd);
+        }
+      }
+      subs_[k].loop_narrow = handler ? 0 : words & read_first;
+      if (subs_[k].loop_narrow != 0) ++narrow_loops;
+    }
+  }
+  // The entry of block k an internal edge takes from here: its second copy when it has one and
+  // each register that copy expects narrow is narrow or extended here.
+  bool enters_narrow(size_t k) const {
+    const uint32_t m = subs_[k].loop_narrow;
+    return m != 0 && (m & ~(narrow_ | sext_known_)) == 0;
+  }
+  // The narrow registers an edge to block k may keep (enters_narrow), and the settling of the rest.
+  uint32_t keeps_narrow(size_t k) const { return enters_narrow(k) ? subs_[k].loop_narrow : 0; }
 
   // Which guest registers hold, in their host register or x_[] slot, a value equal to its low 32
   // bits sign-extended (bit r for x_r; x0 always), at the current op of the block being emitted.
@@ -1045,12 +1225,12 @@ private:
       return (op.rs1 == 0 && sext_known(op.rs2)) || (op.rs2 == 0 && sext_known(op.rs1));
     case Op::Srli: return (op.imm & 63) >= 33; // below 2^31
     case Op::Srai: return (op.imm & 63) >= 32; // the sign copied into bits 31-63
-    case Op::Srliw: return (op.imm & 31) != 0 || !upper_half_dead(op.rd);
+    case Op::Srliw: return (op.imm & 31) != 0 || extends_word(op);
     case Op::Addiw:
-      return (op.imm == 0 && sext_known(op.rs1)) || !upper_half_dead(op.rd);
+      return (op.imm == 0 && sext_known(op.rs1)) || extends_word(op);
     case Op::Slliw: case Op::Sraiw: case Op::Addw: case Op::Subw: case Op::Mulw: case Op::Sllw:
     case Op::Srlw: case Op::Sraw:
-      return !upper_half_dead(op.rd);
+      return extends_word(op);
     default:
       return false;
     }
@@ -1194,20 +1374,25 @@ private:
       lea(rdx, ptr[rdx + static_cast<int32_t>(base + next)]);
       cmov_if(p->op, false, rdx, rcx);
       mov(qword[rbx + l_.pc], rdx);
+      settle_for_exit();
       jmp(cur_sub().sync_exit, T_NEAR);
     });
     // An internal way needs only the countdown (count_check); a way out of the unit checks DMA too.
     const auto k = internal_target(taken), j = internal_target(next);
     if (k && j && if_convert(op, *j, *k, fail)) return; // the fall-through way as the side: it ends where the taken way starts
+    // Narrow registers stay so into a block of the unit that takes them (a loop's back edge into
+    // its second copy): the conditional jump's target decides here; the way that goes on settles
+    // what it must on its own path (jump_internal_last, store_written).
+    settle(narrow_ & ~(k ? keeps_narrow(*k) : j ? keeps_narrow(*j) : ~uint32_t{0}));
     count_check(fail);
     if (!k && !j) dma_check(fail);
     compare(op.rs1, op.rs2);
     if (k) {
-      jump_if(op.op, false, internal_entry(*k));
+      jump_if(op.op, false, internal_entry(*k, enters_narrow(*k)));
       if (!j) dma_check(fail);
       exit_checked(next);
     } else if (j) {
-      jump_if(op.op, true, internal_entry(*j));
+      jump_if(op.op, true, internal_entry(*j, enters_narrow(*j)));
       dma_check(fail);
       exit_checked(taken);
     } else {
@@ -1277,6 +1462,7 @@ private:
     const size_t k = converted_ops(side, *subs_[join_index].block);
     if (k == 0) return false;
     ++if_conversions;
+    settle(narrow_); // the side's ops run on copies, through alu
     count_check(fail);
     Xbyak::Label& plain = labels_.emplace_back();
     cmp(r15, static_cast<uint32_t>(k));
@@ -1492,15 +1678,15 @@ private:
       with_src(op.rs2, [&](const auto& s) { emit(d, s); });
     };
     // The 32-bit form, sign-extended into rd (unless nothing sees rd's upper half: `sext`).
-    const bool word = op.op == Op::Addw || op.op == Op::Subw || op.op == Op::Mulw || op.op == Op::Addiw ||
-                      op.op == Op::Slliw || op.op == Op::Srliw || op.op == Op::Sraiw || op.op == Op::Sllw ||
-                      op.op == Op::Srlw || op.op == Op::Sraw;
-    const bool sext_needed = !word || !upper_half_dead(op.rd);
+    const bool word = is_word_op(op.op);
+    const bool sext_needed = !word || extends_word(op);
     const auto sext = [&](const Xbyak::Reg32& from) {
-      if (sext_needed)
+      if (sext_needed) {
         movsxd(d, from);
-      else if (from.getIdx() != d.getIdx())
-        mov(d.cvt32(), from);
+        return;
+      }
+      if (from.getIdx() != d.getIdx()) mov(d.cvt32(), from);
+      produced_narrow_ = true;
     };
     const auto binary32 = [&](bool commutative, auto&& emit) {
       const Xbyak::Reg32 d32 = d.cvt32();
@@ -2291,7 +2477,7 @@ private:
       mov(rdx, reinterpret_cast<uint64_t>(&op)); // rsi: the address
       call_thunk(thunks_.probe_load[log2_of(size)][sign_extends(op.op) ? 1 : 0]);
       test(rdx, rdx);
-      jz(cur_sub().sync_exit, T_NEAR);
+      jz(sync_exit_label(), T_NEAR);
       if (const auto hd = host(op.rd))
         mov(*hd, rax);
       else
@@ -2301,7 +2487,7 @@ private:
       mov(rcx, reinterpret_cast<uint64_t>(&op)); // rsi: the address, rdx: the value
       call_thunk(thunks_.probe_store[log2_of(size)]);
       test(rax, rax);
-      jnz(cur_sub().sync_exit, T_NEAR);
+      jnz(sync_exit_label(), T_NEAR);
     }
   }
 
@@ -2500,7 +2686,7 @@ private:
       mov(rdx, reinterpret_cast<uint64_t>(p)); // rsi: the address
       call_thunk(thunks_.load[log2_of(size)][sign ? 1 : 0]);
       test(rdx, rdx);
-      jz(cur_sub().sync_exit, T_NEAR);
+      jz(sync_exit_label(), T_NEAR);
       if (d.getIdx() != rax.getIdx()) mov(d, rax);
       jmp(done, T_NEAR);
     });
@@ -2599,7 +2785,7 @@ private:
       mov(rcx, reinterpret_cast<uint64_t>(p)); // rsi: the address
       call_thunk(thunks_.store[log2_of(size)]);
       test(rax, rax);
-      jnz(cur_sub().sync_exit, T_NEAR);
+      jnz(sync_exit_label(), T_NEAR);
       jmp(done, T_NEAR);
     });
   }
@@ -2763,6 +2949,7 @@ private:
   // Where the current block's code ended with a jump left out (jump_internal_last): the next
   // block's code must start there.
   std::optional<size_t> falls_into_next_;
+  std::pair<size_t, bool> next_entry_{}; // the block and copy whose code comes next (jump_internal_last)
   std::array<bool, kGuestRegisters> computed_{}; // written by an earlier inline op of the block, not a load
   uint32_t sext_known_ = 1; // registers holding sign-extended 32-bit values (sext_known)
   ScaledLoad scaled_;       // the table element load planned at its shift (plan_scaled_load)
@@ -2776,7 +2963,12 @@ private:
   Xbyak::Label link_stub_[2];
   size_t exit_sub_[2] = {}; // the block each patchable exit leaves from
   std::deque<Xbyak::Label> labels_; // of out-of-line paths (stable addresses)
-  std::deque<std::pair<size_t, std::function<void()>>> slow_paths_; // (block, emitter)
+  struct SlowPath {
+    size_t sub;      // the block it belongs to
+    uint32_t narrow; // narrow_ where it was made: what its exits settle (settle_for_exit)
+    std::function<void()> emit;
+  };
+  std::deque<SlowPath> slow_paths_;
 };
 
 // enter(hart, code): saves the host's callee-saved registers and MXCSR, aligns the stack, sets
@@ -3403,6 +3595,7 @@ Block* Translator::translate(Block& entry) {
     flat_load_sites_ += emitter.flat_load_sites;
     flat_store_sites_ += emitter.flat_store_sites;
     internal_return_sites_ += emitter.internal_return_sites;
+    narrow_loops_ += emitter.narrow_loops;
   } catch (const Xbyak::Error& error) {
     if (static_cast<int>(error) == Xbyak::ERR_CODE_IS_TOO_BIG) {
       // The cache is full (the only error a well-formed unit can meet): start over.

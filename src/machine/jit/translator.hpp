@@ -131,6 +131,8 @@ public:
   uint64_t flat_store_sites() const { return flat_store_sites_; } // stores through its store range
   // Returns translated to stay in their unit when they go back to one of its calls.
   uint64_t internal_return_sites() const { return internal_return_sites_; }
+  // Blocks emitted a second time for a loop that carries narrow word results (BlockEmitter::choose_narrow).
+  uint64_t narrow_loops() const { return narrow_loops_; }
   // Blocks translated into other blocks' units besides their own translation.
   uint64_t region_blocks() const { return region_blocks_; }
   uint64_t if_conversions() const { return if_conversions_; } // branches translated as one path
@@ -175,6 +177,7 @@ private:
   uint64_t flat_load_sites_ = 0;
   uint64_t flat_store_sites_ = 0;
   uint64_t internal_return_sites_ = 0;
+  uint64_t narrow_loops_ = 0;
   unsigned max_region_blocks_ = kMaxRegionBlocks;
   std::string dump_dir_; // NIMBUS_JIT_DUMP: where each unit's bytes go (empty: nowhere)
 };
