@@ -594,6 +594,32 @@ private:
   // more registers than needed is harmless).
   void later(std::function<void()> f) { slow_paths_.push_back({cur_, narrow_, std::move(f)}); }
 
+  // Intel's cores from Skylake on, with the microcode that fixes their JCC erratum, do not keep
+  // in the decoded-µop cache a 32-byte chunk of code in which a jump, or a compare fused with
+  // the jump after it, crosses or ends on the chunk's end: a loop holding one runs through the
+  // legacy decoders every iteration. (One of the guest benchmark's matrix loops, one instruction
+  // shorter, ran 35 % slower for that.) So the compare or flag-setting op `emit` (no labels in
+  // it) is emitted, and when it and the 6-byte conditional jump the caller emits right after
+  // would reach the chunk's end, emitted again after nops to the next chunk. Assemblers do the
+  // same (`-mbranches-within-32B-boundaries`). The writable and executable views of the code
+  // cache are congruent modulo the page size, so the writable address decides.
+  static constexpr size_t kJumpChunk = 32, kNearJccBytes = 6, kNearJmpBytes = 5;
+  // Nops to the next chunk when a jump of `length` bytes emitted here would reach this one's end.
+  void jump_clear_of_chunk_end(size_t length) {
+    const size_t offset = reinterpret_cast<uintptr_t>(getCurr()) % kJumpChunk;
+    if (offset + length >= kJumpChunk) nop(kJumpChunk - offset);
+  }
+  template <class Emit> void compare_for_jump(Emit&& emit) {
+    const size_t start = getSize();
+    const size_t offset = reinterpret_cast<uintptr_t>(getCurr()) % kJumpChunk;
+    emit();
+    const size_t length = getSize() - start + kNearJccBytes;
+    if (offset + length < kJumpChunk || length >= kJumpChunk) return;
+    setSize(start);
+    nop(kJumpChunk - offset);
+    emit();
+  }
+
   // The per-block check at the normal end of the current block (docs/jit.md): counts the block
   // into the chain and goes on unless the chain budget ran out (the countdown in r15 reaching 0:
   // run()'s budget or the timer poll point, where Runtime::chain_limit may go on), or the bus's
@@ -620,7 +646,7 @@ private:
     Xbyak::Label& limit = labels_.emplace_back();
     const uint32_t count = cur_sub().block->count;
     L(top);
-    sub(r15, count);
+    compare_for_jump([&] { sub(r15, count); });
     jle(limit, T_NEAR); // signed: a forced countdown is negative
     Xbyak::Label* const f = &fail;
     later([this, f, count, &top, &limit]() {
@@ -850,6 +876,7 @@ private:
       falls_into_next_ = getSize();
       return;
     }
+    jump_clear_of_chunk_end(kNearJmpBytes); // a loop's back edge, often
     jmp(internal_entry(k, second), T_NEAR);
   }
   // exit_static after the per-block check passed. `prepared`: the registers are stored already
@@ -1386,7 +1413,10 @@ private:
     settle(narrow_ & ~(k ? keeps_narrow(*k) : j ? keeps_narrow(*j) : ~uint32_t{0}));
     count_check(fail);
     if (!k && !j) dma_check(fail);
-    compare(op.rs1, op.rs2);
+    if (k || j)
+      compare_for_jump([&] { compare(op.rs1, op.rs2); }); // then the jump into the unit (a loop's back edge)
+    else
+      compare(op.rs1, op.rs2);
     if (k) {
       jump_if(op.op, false, internal_entry(*k, enters_narrow(*k)));
       if (!j) dma_check(fail);
@@ -1465,7 +1495,7 @@ private:
     settle(narrow_); // the side's ops run on copies, through alu
     count_check(fail);
     Xbyak::Label& plain = labels_.emplace_back();
-    cmp(r15, static_cast<uint32_t>(k));
+    compare_for_jump([&] { cmp(r15, static_cast<uint32_t>(k)); });
     jle(plain, T_NEAR);
     // Each register the side writes gets a scratch copy, and the side's ops run on the copies.
     const Xbyak::Reg64 scratch[3] = {rsi, rdi, rdx};
@@ -1884,10 +1914,10 @@ private:
     if (getCurr() - site != kDirectIndexBytes) throw Xbyak::Error(Xbyak::ERR_INTERNAL);
     mov(rax, rsi);
     or_(rax, 0xfff);
-    cmp(rax, qword[rdx + rcx + table]);
+    compare_for_jump([&] { cmp(rax, qword[rdx + rcx + table]); });
     jne(rehint, T_NEAR);
     if (size > 1) {
-      test(esi, size - 1);
+      compare_for_jump([&] { test(esi, size - 1); });
       jnz(rehint, T_NEAR);
     }
     L(hit);
@@ -1910,7 +1940,7 @@ private:
     return rcx;
     }
     const auto table = table_offset(access);
-    emit_tag_compare(*this, rax, size, qword[rdx + rcx + table]);
+    compare_for_jump([&] { emit_tag_compare(*this, rax, size, qword[rdx + rcx + table]); });
     jne(miss, T_NEAR);
     if (how != Lookup::addend_hint) {
       mov(rcx, qword[rdx + rcx + (table + 8)]); // addend
@@ -2567,7 +2597,7 @@ private:
   void flat_check(int32_t range, Xbyak::Label& outside) {
     mov(rdx, rax);
     sub(rdx, qword[rbx + range + static_cast<int32_t>(offsetof(TlbFlatRange, base))]);
-    cmp(rdx, qword[rbx + range + static_cast<int32_t>(offsetof(TlbFlatRange, limit))]);
+    compare_for_jump([&] { cmp(rdx, qword[rbx + range + static_cast<int32_t>(offsetof(TlbFlatRange, limit))]); });
     jae(outside, T_NEAR);
     mov(rcx, qword[rbx + l_.flat + static_cast<int32_t>(offsetof(TlbFlatRam, bias))]);
   }
@@ -2599,7 +2629,7 @@ private:
     Xbyak::Label& lookup = labels_.emplace_back();
     address_into(rax, op);
     sub(rax, qword[rbx + slot + offsetof(TlbSitePage, base)]);
-    cmp(rax, qword[rbx + slot + offsetof(TlbSitePage, limit)]);
+    compare_for_jump([&] { cmp(rax, qword[rbx + slot + offsetof(TlbSitePage, limit)]); });
     jae(lookup, T_NEAR);
     mov(rcx, qword[rbx + slot + offsetof(TlbSitePage, host)]);
     host_load(d, size, sign, rcx, 0, rax);
@@ -2721,7 +2751,8 @@ private:
     address_into_rsi(op);
     mov(rdx, qword[rbx + l_.data_tables]);
     emit_entry_offset(*this, ecx);
-    emit_tag_compare(*this, rax, size, qword[rdx + rcx + (table_offset(access) + SoftTlb::kWindowTagOffset)]);
+    compare_for_jump(
+        [&] { emit_tag_compare(*this, rax, size, qword[rdx + rcx + (table_offset(access) + SoftTlb::kWindowTagOffset)]); });
     jne(unmapped, T_NEAR);
     mov(rdx, qword[rbx + l_.window_base]);
     if (index)
