@@ -545,15 +545,16 @@ public:
         shl(ecx, 4);
         mov(rdx, reinterpret_cast<uint64_t>(lookup_));
         add(rdx, rcx);
-        cmp(rax, qword[rdx]);
+        compare_for_jump([&] { cmp(rax, qword[rdx]); });
         jne(s.miss, T_NEAR);
         mov(rcx, qword[rbx + l_.translation_epoch]);
         mov(esi, dword[rbx + l_.fetch_context]);
         lea(ecx, ptr[rsi + rcx * 8]); // LookupEntry::key: its low 16 bits
         mov(rdx, qword[rdx + 8]);
-        cmp(dx, cx);
+        compare_for_jump([&] { cmp(dx, cx); });
         jne(s.miss, T_NEAR);
         shr(rdx, 16);
+        jump_clear_of_chunk_end(kIndirectJmpBytes);
         jmp(rdx);
       }
     }
@@ -602,8 +603,11 @@ private:
   // it) is emitted, and when it and the 6-byte conditional jump the caller emits right after
   // would reach the chunk's end, emitted again after nops to the next chunk. Assemblers do the
   // same (`-mbranches-within-32B-boundaries`). The writable and executable views of the code
-  // cache are congruent modulo the page size, so the writable address decides.
-  static constexpr size_t kJumpChunk = 32, kNearJccBytes = 6, kNearJmpBytes = 5;
+  // cache are congruent modulo the page size, so the writable address decides. Only the jumps
+  // that end blocks and the indirect lookup's are kept clear: the loads' and stores' own
+  // compare-and-jumps too made the suite's memcpy 7 % and tools 4 % slower (nops run on every
+  // access) and bought nothing measurable.
+  static constexpr size_t kJumpChunk = 32, kNearJccBytes = 6, kNearJmpBytes = 5, kIndirectJmpBytes = 2;
   // Nops to the next chunk when a jump of `length` bytes emitted here would reach this one's end.
   void jump_clear_of_chunk_end(size_t length) {
     const size_t offset = reinterpret_cast<uintptr_t>(getCurr()) % kJumpChunk;
@@ -901,6 +905,7 @@ private:
       const unsigned i = exits++;
       target_paddr[i] = *target;
       exit_sub_[i] = cur_;
+      jump_clear_of_chunk_end(kNearJmpBytes);
       jmp(link_stub_[i], T_NEAR); // e9 rel32: patched in place
       site[i] = getSize() - 4;
       return;
@@ -928,7 +933,7 @@ private:
         leave_to(delta);
       });
       lea(rdx, ptr[rax + static_cast<int32_t>(subs_[k].delta)]); // within the page
-      cmp(rsi, rdx);
+      compare_for_jump([&] { cmp(rsi, rdx); });
       jne(other, T_NEAR);
       count_check(fail);
       jmp(internal_entry(k), T_NEAR);
@@ -1914,10 +1919,10 @@ private:
     if (getCurr() - site != kDirectIndexBytes) throw Xbyak::Error(Xbyak::ERR_INTERNAL);
     mov(rax, rsi);
     or_(rax, 0xfff);
-    compare_for_jump([&] { cmp(rax, qword[rdx + rcx + table]); });
+    cmp(rax, qword[rdx + rcx + table]);
     jne(rehint, T_NEAR);
     if (size > 1) {
-      compare_for_jump([&] { test(esi, size - 1); });
+      test(esi, size - 1);
       jnz(rehint, T_NEAR);
     }
     L(hit);
@@ -1940,7 +1945,7 @@ private:
     return rcx;
     }
     const auto table = table_offset(access);
-    compare_for_jump([&] { emit_tag_compare(*this, rax, size, qword[rdx + rcx + table]); });
+    emit_tag_compare(*this, rax, size, qword[rdx + rcx + table]);
     jne(miss, T_NEAR);
     if (how != Lookup::addend_hint) {
       mov(rcx, qword[rdx + rcx + (table + 8)]); // addend
@@ -2597,7 +2602,7 @@ private:
   void flat_check(int32_t range, Xbyak::Label& outside) {
     mov(rdx, rax);
     sub(rdx, qword[rbx + range + static_cast<int32_t>(offsetof(TlbFlatRange, base))]);
-    compare_for_jump([&] { cmp(rdx, qword[rbx + range + static_cast<int32_t>(offsetof(TlbFlatRange, limit))]); });
+    cmp(rdx, qword[rbx + range + static_cast<int32_t>(offsetof(TlbFlatRange, limit))]);
     jae(outside, T_NEAR);
     mov(rcx, qword[rbx + l_.flat + static_cast<int32_t>(offsetof(TlbFlatRam, bias))]);
   }
@@ -2629,7 +2634,7 @@ private:
     Xbyak::Label& lookup = labels_.emplace_back();
     address_into(rax, op);
     sub(rax, qword[rbx + slot + offsetof(TlbSitePage, base)]);
-    compare_for_jump([&] { cmp(rax, qword[rbx + slot + offsetof(TlbSitePage, limit)]); });
+    cmp(rax, qword[rbx + slot + offsetof(TlbSitePage, limit)]);
     jae(lookup, T_NEAR);
     mov(rcx, qword[rbx + slot + offsetof(TlbSitePage, host)]);
     host_load(d, size, sign, rcx, 0, rax);
@@ -2751,8 +2756,7 @@ private:
     address_into_rsi(op);
     mov(rdx, qword[rbx + l_.data_tables]);
     emit_entry_offset(*this, ecx);
-    compare_for_jump(
-        [&] { emit_tag_compare(*this, rax, size, qword[rdx + rcx + (table_offset(access) + SoftTlb::kWindowTagOffset)]); });
+    emit_tag_compare(*this, rax, size, qword[rdx + rcx + (table_offset(access) + SoftTlb::kWindowTagOffset)]);
     jne(unmapped, T_NEAR);
     mov(rdx, qword[rbx + l_.window_base]);
     if (index)
