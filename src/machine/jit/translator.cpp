@@ -545,16 +545,15 @@ public:
         shl(ecx, 4);
         mov(rdx, reinterpret_cast<uint64_t>(lookup_));
         add(rdx, rcx);
-        compare_for_jump([&] { cmp(rax, qword[rdx]); });
+        cmp(rax, qword[rdx]);
         jne(s.miss, T_NEAR);
         mov(rcx, qword[rbx + l_.translation_epoch]);
         mov(esi, dword[rbx + l_.fetch_context]);
         lea(ecx, ptr[rsi + rcx * 8]); // LookupEntry::key: its low 16 bits
         mov(rdx, qword[rdx + 8]);
-        compare_for_jump([&] { cmp(dx, cx); });
+        cmp(dx, cx);
         jne(s.miss, T_NEAR);
         shr(rdx, 16);
-        jump_clear_of_chunk_end(kIndirectJmpBytes);
         jmp(rdx);
       }
     }
@@ -604,10 +603,10 @@ private:
   // would reach the chunk's end, emitted again after nops to the next chunk. Assemblers do the
   // same (`-mbranches-within-32B-boundaries`). The writable and executable views of the code
   // cache are congruent modulo the page size, so the writable address decides. Only the jumps
-  // that end blocks and the indirect lookup's are kept clear: the loads' and stores' own
-  // compare-and-jumps too made the suite's memcpy 7 % and tools 4 % slower (nops run on every
-  // access) and bought nothing measurable.
-  static constexpr size_t kJumpChunk = 32, kNearJccBytes = 6, kNearJmpBytes = 5, kIndirectJmpBytes = 2;
+  // that end blocks inside a unit are kept clear: the loads' and stores' own compare-and-jumps
+  // too made the suite's memcpy 7 % and tools 4 % slower (nops run on every access), and the
+  // lookup table's, patchable exits' and return points' moved nothing measurable.
+  static constexpr size_t kJumpChunk = 32, kNearJccBytes = 6, kNearJmpBytes = 5;
   // Nops to the next chunk when a jump of `length` bytes emitted here would reach this one's end.
   void jump_clear_of_chunk_end(size_t length) {
     const size_t offset = reinterpret_cast<uintptr_t>(getCurr()) % kJumpChunk;
@@ -905,7 +904,6 @@ private:
       const unsigned i = exits++;
       target_paddr[i] = *target;
       exit_sub_[i] = cur_;
-      jump_clear_of_chunk_end(kNearJmpBytes);
       jmp(link_stub_[i], T_NEAR); // e9 rel32: patched in place
       site[i] = getSize() - 4;
       return;
@@ -933,7 +931,7 @@ private:
         leave_to(delta);
       });
       lea(rdx, ptr[rax + static_cast<int32_t>(subs_[k].delta)]); // within the page
-      compare_for_jump([&] { cmp(rsi, rdx); });
+      cmp(rsi, rdx);
       jne(other, T_NEAR);
       count_check(fail);
       jmp(internal_entry(k), T_NEAR);
