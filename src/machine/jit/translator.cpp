@@ -503,7 +503,7 @@ public:
         else
           emit_fallback(op, last);
         note_sext(op, result_extended);
-        if (riscv::writes_integer_rd(op.op)) {
+        if (writes_x_rd(op)) { // not riscv::writes_integer_rd: a store's or branch's rd field is immediate bits
           forget_narrow(op.rd);
           if (result_narrow || produced_narrow_) note_narrow(op.rd);
         }
@@ -1105,6 +1105,13 @@ private:
   void forget_narrow(unsigned r) { narrow_ &= ~bit_of(r); }
   void note_narrow(unsigned r) {
     if (host(r)) narrow_ |= bit_of(r); // only registers in host registers are ever narrow
+  }
+  // Whether `op` writes x[rd]. (An interpreter handler may too, but everything is settled
+  // before one runs, so what it writes is never narrow.)
+  static bool writes_x_rd(const BlockOp& op) {
+    if (translated_inline(op.op)) return writes_rd(op.op);
+    if (fp_inline(op.op)) return fp_writes_x(op.op);
+    return is_amo(op.op) || riscv::writes_integer_rd(op.op);
   }
   bool lazy_word(const BlockOp& op) const {
     return (lazy_ & bit_of(op.rd)) != 0 && host(op.rd) && !renamed_[op.rd];
