@@ -1113,6 +1113,12 @@ private:
     if (fp_inline(op.op)) return fp_writes_x(op.op);
     return is_amo(op.op) || riscv::writes_integer_rd(op.op);
   }
+  // Whether x[r] is a low half sign-extended in its host register or slot (narrow, or known
+  // extended; x0 is both).
+  bool fits_low(unsigned r) const { return narrow(r) || sext_known(r); }
+  static bool is_conditional_branch(Op op) {
+    return op == Op::Beq || op == Op::Bne || op == Op::Blt || op == Op::Bge || op == Op::Bltu || op == Op::Bgeu;
+  }
   bool lazy_word(const BlockOp& op) const {
     return (lazy_ & bit_of(op.rd)) != 0 && host(op.rd) && !renamed_[op.rd];
   }
@@ -1182,6 +1188,7 @@ private:
       return;
     }
     if (propagates_narrow(op)) return;
+    if (is_conditional_branch(op.op) && fits_low(op.rs1) && fits_low(op.rs2)) return; // compare(…, low)
     uint32_t whole = 0;
     if (reads_rs1(op.op) && !reads_only_low_half(op, 1)) whole |= bit_of(op.rs1);
     if (reads_rs2(op.op) && !reads_only_low_half(op, 2)) whole |= bit_of(op.rs2);
@@ -1307,8 +1314,21 @@ private:
   }
 
   // Flags of rs1 - rs2 (for a branch), from host registers or x_[] directly.
-  void compare(unsigned a, unsigned b) {
+  // `low`: compare the low halves only, both operands being a low half sign-extended (narrow or
+  // known extended): sign extension keeps the signed and the unsigned order and equality.
+  void compare(unsigned a, unsigned b, bool low = false) {
     const auto ha = host(a), hb = host(b);
+    if (low) {
+      if (b == 0 && ha)
+        test(ha->cvt32(), ha->cvt32());
+      else if (ha)
+        with_src32(b, [&](const auto& s) { cmp(ha->cvt32(), s); });
+      else if (hb)
+        cmp(dword[rbx + l_.x + static_cast<int32_t>(8 * a)], hb->cvt32());
+      else
+        throw Xbyak::Error(Xbyak::ERR_INTERNAL); // a narrow register lives in a host register
+      return;
+    }
     if (b == 0) {
       if (ha)
         test(*ha, *ha); // the flags of cmp a, 0: CF and OF clear, SF and ZF from a
@@ -1401,10 +1421,12 @@ private:
     const int64_t taken = static_cast<int64_t>(op.offset) + op.imm;
     Xbyak::Label& fail = labels_.emplace_back();
     const BlockOp* p = &op;
-    later([this, p, next, taken, &fail]() {
+    // A narrow operand left unsettled (settle_reads: the other is narrow or extended too).
+    const bool low = narrow(op.rs1) || narrow(op.rs2);
+    later([this, p, next, taken, low, &fail]() {
       // pc_ = the block's pc + (taken or next), chosen by a cmov: both ways in one short path.
       L(fail);
-      compare(p->rs1, p->rs2); // may use rax
+      compare(p->rs1, p->rs2, low); // may use rax
       const int64_t base = cur_sub().delta;
       mov(rdx, qword[rbx + l_.region_pc]);                       // mov and lea keep the flags
       lea(rcx, ptr[rdx + static_cast<int32_t>(base + taken)]);  // within the page's neighbours
@@ -1424,9 +1446,9 @@ private:
     count_check(fail);
     if (!k && !j) dma_check(fail);
     if (k || j)
-      compare_for_jump([&] { compare(op.rs1, op.rs2); }); // then the jump into the unit (a loop's back edge)
+      compare_for_jump([&] { compare(op.rs1, op.rs2, low); }); // then the jump into the unit (a loop's back edge)
     else
-      compare(op.rs1, op.rs2);
+      compare(op.rs1, op.rs2, low);
     if (k) {
       jump_if(op.op, false, internal_entry(*k, enters_narrow(*k)));
       if (!j) dma_check(fail);

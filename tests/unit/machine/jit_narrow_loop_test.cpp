@@ -198,6 +198,42 @@ TEST(JitNarrowLoop, AStoreWhoseOffsetNamesANarrowRegisterKeepsItNarrow) {
   EXPECT_GT(trio.units.hart.jit_narrow_loops(), 0u);
 }
 
+// A branch comparing a narrow register with x0 or with a value known extended compares the low
+// halves (sign extension keeps signed and unsigned order and equality): counters that cross bit
+// 31 and count down to zero, each loop's exit where the interpreter takes it.
+TEST(JitNarrowLoop, BranchesCompareNarrowRegistersByTheirLowHalves) {
+  Trio trio([](Rig& rig) {
+    rig.put(kCode, {
+        lui(11, INT32_MIN),     // 0x00 0xffffffff80000000
+        addiw(11, 11, -16),    // 0x04 0x7ffffff0
+        addiw(11, 11, 1),      // 0x08 loop 1: carried narrow, crosses bit 31
+        lui(12, INT32_MIN),     // 0x0c extended
+        addiw(12, 12, 8),      // 0x10 0xffffffff80000008
+        add(10, 10, 13),       // 0x14
+        bne(11, 12, -0x10),    // 0x18 -> 0x08 until x11 is 0x80000008 sign-extended
+        addi(13, 0, 40),       // 0x1c
+        addiw(13, 13, -1),     // 0x20 loop 2: counts down
+        add(10, 10, 11),       // 0x24
+        blt(0, 13, -8),        // 0x28 -> 0x20 while x13 > 0
+        addi(14, 0, 30),       // 0x2c
+        addiw(14, 14, -3),     // 0x30 loop 3: below zero at the end
+        sltu(15, 14, 12),      // 0x34 a whole read of x14: settled
+        add(10, 10, 15),       // 0x38
+        bge(14, 0, -0xc),      // 0x3c -> 0x30 while x14 >= 0
+        addi(16, 0, 9),        // 0x40
+        addiw(16, 16, -1),     // 0x44 loop 4: unsigned compare with an extended bound
+        lui(17, -4096),        // 0x48 0xfffffffffffff000
+        bltu(16, 17, -8),      // 0x4c -> 0x44 while x16 below 0xfffffffffffff000
+        add(10, 10, 16),       // 0x50
+        jal(0, -0x54),         // 0x54 -> 0x00
+    });
+    rig.hart.reset(kCode);
+  });
+  trio.run(400, kBudgets);
+  EXPECT_NE(trio.units.hart.x(10), 0u);
+  EXPECT_GT(trio.units.hart.jit_narrow_loops(), 2u);
+}
+
 // Random self-loops of W ops, bitwise ops, moves, shifts, full-width reads, narrow and wide
 // loads and stores and a load that faults every other pass, over eight registers: whatever the
 // mix, the JIT's state is the interpreter's after every step at every budget.
@@ -210,10 +246,17 @@ public:
     const size_t head = c.size();
     const unsigned n = 4 + pick(10);
     for (unsigned i = 0; i < n; ++i) c.push_back(op());
-    c.push_back(addi(11, 11, 1));
-    c.push_back(bltu(11, 16, -4 * static_cast<int32_t>(c.size() - head)));
+    const unsigned counting = pick(3); // up to x16 (25), or down to 0 on a narrow counter (x11 from 25)
+    if (counting == 0) {
+      c.push_back(addi(11, 11, 1));
+      c.push_back(bltu(11, 16, -4 * static_cast<int32_t>(c.size() - head)));
+    } else {
+      c.push_back(addiw(11, 11, -1));
+      const int32_t back = -4 * static_cast<int32_t>(c.size() - head);
+      c.push_back(counting == 1 ? bne(11, 0, back) : blt(0, 11, back));
+    }
     for (const unsigned r : kRegs) c.push_back(add(10, 10, r)); // each read whole
-    c.push_back(addi(11, 0, 0));
+    c.push_back(addi(11, 0, counting == 0 ? 0 : 25));
     c.push_back(jal(0, -4 * static_cast<int32_t>(c.size())));
     return c;
   }
@@ -283,6 +326,7 @@ TEST(JitNarrowLoop, RandomSelfLoopsMatchTheInterpreterAtEveryBudget) {
                                 0xdead'beef, 0xffff'ffff'ffff'fffbull, 0x40, 0x0000'0001'7fff'ffffull};
       for (unsigned i = 0; i < 8; ++i) rig.hart.set_x(std::vector<unsigned>{5, 6, 7, 8, 9, 12, 14, 15}[i], seeds[i]);
       rig.hart.set_x(16, 25);
+      rig.hart.set_x(11, 25); // a countdown's start (an upward count starts at 0 after its first pass)
       rig.hart.set_x(21, kScratch + 0x100);
       rig.hart.set_x(26, (kScratch + 0x100) ^ 0x40000000);
       rig.hart.set_x(27, kData);
