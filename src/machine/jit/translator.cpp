@@ -275,6 +275,9 @@ bool is_load(Op op) {
 }
 
 bool is_store(Op op) { return op == Op::Sb || op == Op::Sh || op == Op::Sw || op == Op::Sd; }
+bool is_conditional_branch(Op op) {
+  return op == Op::Beq || op == Op::Bne || op == Op::Blt || op == Op::Bge || op == Op::Bltu || op == Op::Bgeu;
+}
 
 // The bytes an integer load or store moves, and whether a load sign-extends them.
 unsigned access_size(Op op) {
@@ -1116,9 +1119,6 @@ private:
   // Whether x[r] is a low half sign-extended in its host register or slot (narrow, or known
   // extended; x0 is both).
   bool fits_low(unsigned r) const { return narrow(r) || sext_known(r); }
-  static bool is_conditional_branch(Op op) {
-    return op == Op::Beq || op == Op::Bne || op == Op::Blt || op == Op::Bge || op == Op::Bltu || op == Op::Bgeu;
-  }
   bool lazy_word(const BlockOp& op) const {
     return (lazy_ & bit_of(op.rd)) != 0 && host(op.rd) && !renamed_[op.rd];
   }
@@ -1156,10 +1156,9 @@ private:
   // register (a value stored to x_[] must be the guest's).
   bool propagates_narrow(const BlockOp& op) const {
     if (narrow_ == 0 || discarded(op.rd) || !host(op.rd) || renamed_[op.rd]) return false;
-    const auto fits = [&](unsigned r) { return narrow(r) || sext_known(r); };
     switch (op.op) {
     case Op::And: case Op::Or: case Op::Xor:
-      return (narrow(op.rs1) || narrow(op.rs2)) && fits(op.rs1) && fits(op.rs2);
+      return (narrow(op.rs1) || narrow(op.rs2)) && fits_low(op.rs1) && fits_low(op.rs2);
     case Op::Add:
       return (op.rs1 == 0 && narrow(op.rs2)) || (op.rs2 == 0 && narrow(op.rs1));
     case Op::Andi: // a negative immediate keeps the upper half (a non-negative one clears it)
@@ -1211,7 +1210,7 @@ private:
         handler = handler || !(translated_inline(op.op) || fp_inline(op.op) || is_amo(op.op));
         if (reads_rs1(op.op)) read_first |= bit_of(op.rs1) & ~written;
         if (reads_rs2(op.op)) read_first |= bit_of(op.rs2) & ~written;
-        if (writes_rd(op.op) || fp_writes_x(op.op) || is_amo(op.op)) {
+        if (writes_x_rd(op)) {
           written |= bit_of(op.rd);
           words &= ~bit_of(op.rd);
           if (is_word_op(op.op) && host(op.rd)) words |= bit_of(op.rd);
@@ -3540,8 +3539,7 @@ unsigned direct_targets(const Block& b, uint64_t (&out)[2]) {
       targets[k++] = op.offset;
     } else if (const auto target = static_jump_target(b.ops, i)) {
       targets[k++] = *target;
-    } else if (op.op == Op::Beq || op.op == Op::Bne || op.op == Op::Blt || op.op == Op::Bge || op.op == Op::Bltu ||
-               op.op == Op::Bgeu) {
+    } else if (is_conditional_branch(op.op)) {
       targets[k++] = static_cast<int64_t>(op.offset) + op.length;
       targets[k++] = static_cast<int64_t>(op.offset) + op.imm;
     }
