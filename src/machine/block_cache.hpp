@@ -80,10 +80,13 @@ private:
 class Block;
 // A remembered successor: when the block ends with pc == `pc` at a privilege, and the hart's chain
 // epoch is still the one recorded (no translation or code change since), the next block is
-// `block`. Epoch and privilege share one word (`tag`): an epoch is bumped at most a few million
-// times a second, so its 56 bits do not wrap in the life of any machine.
+// `block`. A successor fetched through a global mapping records the global epoch instead, which a
+// change of address space leaves alone (Hart::break_local_chains). Epoch, kind and privilege (a
+// fetch context, below 8) share one word (`tag`): an epoch is bumped at most a few million times a
+// second, so its 56 bits do not wrap in the life of any machine.
 struct BlockLink {
   static constexpr uint64_t tag_of(uint64_t epoch, uint8_t privilege) { return epoch << 8 | privilege; }
+  static constexpr uint64_t global_tag_of(uint64_t epoch, uint8_t privilege) { return epoch << 8 | 0x80 | privilege; }
   uint64_t pc = ~uint64_t{0};
   uint64_t tag = 0; // tag_of(epoch, privilege); epochs start at 1, so 0 matches nothing
   class Block* block = nullptr;

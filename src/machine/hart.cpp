@@ -160,7 +160,7 @@ uint64_t Hart::run(uint64_t budget) {
     if (((mip_ | sstc_pending_ | pins_.sample()) & mie_) != 0 && take_pending_interrupt() && exit_requested_)
       continue; // a VMM exit: leave with the hart at the interrupt point
     if (bus_.dma_generation() != dma_generation_seen_) drop_code_written_by_dma();
-    if (previous_epoch != chain_epoch_) previous = nullptr; // it may be garbage now
+    if (previous_epoch != global_chain_epoch_) previous = nullptr; // it may be garbage now
     blocks_.collect_garbage();
     Block* block = nullptr;
     const auto privilege = static_cast<uint8_t>(fetch_context_); // privilege and V
@@ -169,8 +169,10 @@ uint64_t Hart::run(uint64_t budget) {
       // translated, and nothing translates between its run and here. (Were it one, its links
       // would still be right: their tags carry the epoch.) Not reading `moved` keeps a dependent
       // miss off the path.
+      const uint64_t local = BlockLink::tag_of(chain_epoch_, privilege);
+      const uint64_t global = BlockLink::global_tag_of(global_chain_epoch_, privilege);
       for (const BlockLink& link : previous->links) {
-        if (link.pc == pc_ && link.tag == BlockLink::tag_of(chain_epoch_, privilege)) {
+        if (link.pc == pc_ && (link.tag == local || link.tag == global)) {
           block = link.block;
           prefetch_block(block);
           if (block->moved != nullptr) [[unlikely]]
@@ -186,10 +188,12 @@ uint64_t Hart::run(uint64_t budget) {
         previous = nullptr;
         continue;
       }
-      if (previous != nullptr && block != &scratch_block_ && previous_epoch == chain_epoch_) {
+      if (previous != nullptr && block != &scratch_block_ && previous_epoch == global_chain_epoch_) {
         BlockLink& link = previous->links[previous->next_link];
         previous->next_link ^= 1;
-        link = BlockLink{pc_, BlockLink::tag_of(chain_epoch_, privilege), block};
+        const uint64_t tag = fetched_global_ ? BlockLink::global_tag_of(global_chain_epoch_, privilege)
+                                             : BlockLink::tag_of(chain_epoch_, privilege);
+        link = BlockLink{pc_, tag, block};
       }
     }
     if (!breakpoints_.empty()) [[unlikely]] {
@@ -210,7 +214,7 @@ uint64_t Hart::run(uint64_t budget) {
     }
     block_pc_ = pc_;
     block_retired_ = block->count;
-    const uint64_t epoch_before = chain_epoch_;
+    const uint64_t epoch_before = global_chain_epoch_;
     Block* translated = nullptr;
     if (jit_ != nullptr && breakpoints_.empty() && block != &scratch_block_ &&
         (block->jit_code != nullptr || ++block->heat >= jit_hot_threshold_) &&
@@ -235,8 +239,8 @@ uint64_t Hart::run(uint64_t budget) {
       steps += block_retired_ + (block_retired_ == 0 ? 1 : 0);
     }
     // A block that changed code or translation while running may itself be garbage now.
-    previous = (block == &scratch_block_ || chain_epoch_ != epoch_before) ? nullptr : block;
-    previous_epoch = chain_epoch_;
+    previous = (block == &scratch_block_ || global_chain_epoch_ != epoch_before) ? nullptr : block;
+    previous_epoch = global_chain_epoch_;
     if (steps >= next_timer_poll_) {
       poll_timer();
       next_timer_poll_ = steps + kTimerPollInterval;
@@ -344,10 +348,13 @@ bool Hart::fetch_address(uint64_t va, uint64_t& paddr) {
 
 Block* Hart::fetch_block() {
   const uint64_t pc = pc_;
-  note_fetched_page(pc);
-  note_fetched_page(pc + 2); // an instruction across the page's end
   uint64_t paddr;
   if (!fetch_address(pc, paddr)) return nullptr;
+  // Only once the fetch is through: a fetch that faults leaves nothing behind to go stale, and
+  // the page the kernel then maps for it is flushed by address (Linux's update_mmu_cache).
+  fetched_global_ = tlb_.details(tlb_.entry(fetch_context_, Access::Fetch, pc)).global != 0;
+  note_fetched_page(pc, fetched_global_);
+  note_fetched_page(pc + 2, fetched_global_); // an instruction across the page's end
   if (Block* cached = blocks_.find(paddr)) {
     prefetch_block(cached);
     return cached;

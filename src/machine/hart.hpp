@@ -261,6 +261,16 @@ private:
   // Translation or decoded code changed: remembered block successors are no longer valid, nor
   // are the JIT's lookups of native code by pc.
   void break_chains() {
+    ++global_chain_epoch_;
+    global_fetched_pages_.fill(0);
+    break_local_chains();
+  }
+  // Another address space (a satp write, SFENCE.VMA with an ASID): only what depends on
+  // non-global mappings goes. Links into code fetched through a global mapping (a kernel's,
+  // the same in every address space until an SFENCE.VMA that names its page or every ASID) stay:
+  // a system under many short processes switches address spaces thousands of times a second,
+  // and each switch broke every link into the kernel (docs/jit.md).
+  void break_local_chains() {
     ++chain_epoch_;
     if ((++translation_epoch_ & ((uint64_t{1} << kLookupEpochBits) - 1)) == 0) [[unlikely]]
       lookup_epochs_wrapped();
@@ -270,19 +280,31 @@ private:
   // Only the nursery's blocks went (BlockCache::clear_nursery): links (which may lead into it)
   // die, but the JIT's lookups lead to translated code of tenured blocks under mappings that
   // still hold, so they stay (and the pages they were fetched from stay noted).
-  void break_nursery_links() { ++chain_epoch_; }
+  void break_nursery_links() {
+    ++chain_epoch_;
+    ++global_chain_epoch_;
+  }
   // The virtual pages blocks were fetched from in this chain epoch, by a hash of the page number
   // (a false yes costs a needless break): the pcs that block links and the JIT's lookup table
-  // hold. Only a flush of one of them can make a remembered successor stale.
-  static constexpr unsigned kFetchedPageBits = 4096;
-  void note_fetched_page(uint64_t pc) {
-    const auto bit = static_cast<unsigned>(pc >> 12) % kFetchedPageBits;
-    fetched_pages_[bit / 64] |= uint64_t{1} << (bit % 64);
+  // hold. Only a flush of one of them can make a remembered successor stale. Pages fetched
+  // through global mappings have a filter of their own, kept until the global epoch ends. The
+  // upper half of the address space and the lower have bits of their own: a kernel that maps
+  // itself without G fetches from hundreds of pages between two breaks, and sharing its bits
+  // would make a flush of a process's data page a false yes.
+  static constexpr unsigned kFetchedPageBits = 4096; // per half
+  using FetchedPages = std::array<uint64_t, 2 * kFetchedPageBits / 64>;
+  static unsigned fetched_page_bit(uint64_t vaddr) {
+    return static_cast<unsigned>(vaddr >> 63) * kFetchedPageBits + static_cast<unsigned>(vaddr >> 12) % kFetchedPageBits;
   }
-  bool fetched_from(uint64_t vaddr) const {
-    const auto bit = static_cast<unsigned>(vaddr >> 12) % kFetchedPageBits;
-    return (fetched_pages_[bit / 64] >> (bit % 64)) & 1;
+  static void note_page(FetchedPages& pages, uint64_t vaddr) {
+    const unsigned bit = fetched_page_bit(vaddr);
+    pages[bit / 64] |= uint64_t{1} << (bit % 64);
   }
+  static bool has_page(const FetchedPages& pages, uint64_t vaddr) {
+    const unsigned bit = fetched_page_bit(vaddr);
+    return (pages[bit / 64] >> (bit % 64)) & 1;
+  }
+  void note_fetched_page(uint64_t pc, bool global) { note_page(global ? global_fetched_pages_ : fetched_pages_, pc); }
   void flush_tlb() {
     tlb_.flush();
     tlb_.retag_user_roots(user_context_, satp_);
@@ -299,17 +321,21 @@ private:
     tlb_.retag_user_roots(user_context_, satp_);
     break_chains();
   }
-  // A new address space (satp's ASID or root, SFENCE.VMA x0 with an ASID): global entries stay.
+  // A new address space (satp's ASID or root, SFENCE.VMA x0 with an ASID): global entries stay,
+  // and the links into code fetched through them.
   void flush_host_address_space() {
     tlb_.flush_host_address_space();
     tlb_.retag_user_roots(user_context_, satp_);
-    break_chains();
+    break_local_chains();
   }
   // SFENCE.VMA with an address, V=0: that page's entries and every superpage-derived one. Block
   // links and the JIT's lookup table stay unless a block was fetched from the page in this
   // epoch, or superpages went (Linux flushes one user data page after each page fault).
   void flush_host_tlb_page(uint64_t vaddr) {
-    if (tlb_.flush_host_page(vaddr) || fetched_from(vaddr)) break_chains();
+    if (tlb_.flush_host_page(vaddr) || has_page(global_fetched_pages_, vaddr))
+      break_chains();
+    else if (has_page(fetched_pages_, vaddr))
+      break_local_chains();
   }
 
   // ---- traps (trap.cpp)
@@ -478,9 +504,14 @@ private:
   // and including it (write bias), so counters read and write exactly. Zero otherwise.
   uint64_t csr_read_bias_ = 0, csr_write_bias_ = 0;
   uint64_t next_timer_poll_ = 0;
-  uint64_t chain_epoch_ = 1;       // block links (BlockLink), the dispatcher's previous block
+  // Block links (BlockLink) into code fetched through a non-global mapping; every link and the
+  // dispatcher's previous block (which only a global break can drop).
+  uint64_t chain_epoch_ = 1;
+  uint64_t global_chain_epoch_ = 1;
+  bool fetched_global_ = false; // fetch_block's last block came through a global mapping
   uint64_t translation_epoch_ = 1; // the JIT's lookup table and link requests: tenured blocks only
-  std::array<uint64_t, kFetchedPageBits / 64> fetched_pages_{}; // note_fetched_page
+  FetchedPages fetched_pages_{};        // note_fetched_page, this chain epoch
+  FetchedPages global_fetched_pages_{}; // the same through global mappings, this global epoch
   uint64_t fence_i_switches_ = ~uint64_t{0}; // reservations_.switches() at the last FENCE.I that dropped code
   uint64_t dma_generation_seen_ = 0;
   void drop_code_written_by_dma();

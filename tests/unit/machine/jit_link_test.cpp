@@ -289,6 +289,106 @@ TEST(JitLink, SfenceVmaWithAddressDropsTheWholeSuperpage) {
   EXPECT_EQ(pair.jit.hart[0]->csr(csr::kMcause), 0u);
 }
 
+// Two address spaces (Sv39, ASIDs 1 and 2) for the satp-switch tests: the identity gigapage at
+// 0x80000000 (the program, the tables as data) is global in both; VA 0x40000000 is each space's
+// own code (not global: A in space 1, B in space 2); VA 0x40001000 is a global page of code
+// (C), the same in both, as a kernel's. Each code page returns its mark in x10.
+struct TwoSpaces {
+  static constexpr uint64_t kG = 32;
+  static constexpr uint64_t kRoot1 = kTables, kRoot2 = kTables + 0x4000;
+  static constexpr uint64_t kPageA = kRamBase + 0x30000, kPageB = kPageA + 0x1000, kPageC = kPageA + 0x2000,
+                            kPageD = kPageA + 0x3000;
+  static constexpr uint64_t kOwn = 0x40000000, kShared = 0x40001000;
+  static constexpr uint64_t satp(uint64_t asid, uint64_t root) { return (8ull << 60) | asid << 44 | root >> 12; }
+  static uint64_t level0(uint64_t root) { return root + 0x2000; }
+  static void load(Rig& rig) {
+    rig.put(kHandler, kHandlerCode);
+    for (const auto& [root, own] : {std::pair{kRoot1, kPageA}, std::pair{kRoot2, kPageB}}) {
+      rig.put64(root + 8 * 2, leaf(kRamBase, kR | kW | kX | kG));
+      rig.put64(root + 8 * 1, pointer(root + 0x1000));
+      rig.put64(root + 0x1000, pointer(level0(root)));
+      rig.put64(level0(root) + 0, leaf(own, kR | kX));
+      rig.put64(level0(root) + 8, leaf(kPageC, kR | kX | kG));
+    }
+    for (const auto& [page, mark] : {std::pair{kPageA, 1}, std::pair{kPageB, 2}, std::pair{kPageC, 7},
+                                     std::pair{kPageD, 8}})
+      rig.put(page, {addi(10, 0, mark), jalr(0, 1, 0)});
+  }
+  static void start(Rig& rig) {
+    rig.start(0, kCode);
+    machine::Hart& h = *rig.hart[0];
+    h.set_csr(csr::kSatp, satp(1, kRoot1));
+    h.set_privilege(1);
+    h.set_x(20, satp(1, kRoot1));
+    h.set_x(22, satp(1, kRoot1) ^ satp(2, kRoot2)); // x20 ^= x22 flips between the spaces
+  }
+};
+
+// One call site reaches VA 0x40000000 in both address spaces, in turn: after every satp switch
+// the call must run the space's own code (1, then 2), never the other's through a link or a
+// lookup remembered before the switch (only links into global code outlive it).
+TEST(JitLink, ProcessCodeBehindOneCallSiteFollowsEachSatpSwitch) {
+  Pair pair(1, [](Rig& rig) {
+    TwoSpaces::load(rig);
+    rig.put(kCode, {
+        jalr(1, 15, 0),           // 0x00 loop: call VA 0x40000000
+        add(12, 12, 10),          // 0x04 the sum of the marks
+        xor_(20, 20, 22),         // 0x08 the other space
+        csrrw(0, csr::kSatp, 20), // 0x0c
+        addi(11, 11, 1),          // 0x10 calls done
+        jal(0, -0x14),            // 0x14
+    });
+    TwoSpaces::start(rig);
+    rig.hart[0]->set_x(15, TwoSpaces::kOwn);
+  });
+  pair.run(40, 23);
+  for (const Rig* rig : {&pair.interp, &pair.jit}) {
+    const machine::Hart& h = *rig->hart[0];
+    const uint64_t calls = h.x(11);
+    const uint64_t sum = calls / 2 * 3 + calls % 2; // 1 in space 1 (even calls), 2 in space 2
+    EXPECT_GT(calls, 20u);
+    EXPECT_TRUE(h.x(12) == sum || h.x(12) == sum + (calls % 2 == 0 ? 1 : 2)) << h.x(12) << " after " << calls;
+    EXPECT_EQ(h.csr(csr::kMcause), 0u);
+  }
+}
+
+// A call into global code (a kernel's page, the same in both spaces) keeps its link and lookup
+// across satp switches; an SFENCE.VMA naming that page after its mapping changed must still end
+// them: the calls after it run the new code (8, not 7).
+TEST(JitLink, GlobalCodeLinkOutlivesSatpSwitchesUntilAFenceNamesItsPage) {
+  Pair pair(1, [](Rig& rig) {
+    TwoSpaces::load(rig);
+    rig.put(kCode, {
+        jalr(1, 15, 0),           // 0x00 loop: call VA 0x40001000 (global)
+        add(12, 12, 10),          // 0x04 the sum of the marks
+        xor_(20, 20, 22),         // 0x08 the other space
+        csrrw(0, csr::kSatp, 20), // 0x0c
+        addi(11, 11, 1),          // 0x10 calls done
+        bne(11, 16, 16),          // 0x14 until the 30th call:
+        sd(17, 18, 0),            // 0x18 remap the global page (both spaces share the leaf's
+        sd(17, 19, 0),            // 0x1c value: one store per space's table)
+        sfence_vma(15, 0),        // 0x20 fence by its address, every ASID
+        jal(0, -0x24),            // 0x24
+    });
+    TwoSpaces::start(rig);
+    machine::Hart& h = *rig.hart[0];
+    h.set_x(15, TwoSpaces::kShared);
+    h.set_x(16, 30);
+    h.set_x(17, leaf(TwoSpaces::kPageD, kR | kX | TwoSpaces::kG));
+    h.set_x(18, TwoSpaces::level0(TwoSpaces::kRoot1) + 8);
+    h.set_x(19, TwoSpaces::level0(TwoSpaces::kRoot2) + 8);
+  });
+  pair.run(60, 19);
+  for (const Rig* rig : {&pair.interp, &pair.jit}) {
+    const machine::Hart& h = *rig->hart[0];
+    const uint64_t calls = h.x(11);
+    ASSERT_GT(calls, 40u);
+    const uint64_t sum = 7 * 30 + 8 * (calls - 30);
+    EXPECT_TRUE(h.x(12) == sum || h.x(12) == sum + 8) << h.x(12) << " after " << calls;
+    EXPECT_EQ(h.csr(csr::kMcause), 0u);
+  }
+}
+
 // Interrupts against the JIT's chain check (docs/jit.md, "Block ends and chaining"): native code
 // rechecks pending interrupts only after an out-of-line call that went on with the block, and
 // polls the timer itself at the dispatcher's poll points. Hart 0 raises its own software
