@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string_view>
 
 #include "machine/hart_execute.hpp"
@@ -368,17 +369,16 @@ Block* Hart::fetch_block() {
 }
 
 void Hart::finish_block(Block& block, uint16_t offset, uint16_t index) {
-  BlockOp end{};
+  BlockOp& end = *new (block.ops.append()) BlockOp{};
   end.handler = fall_through_handler();
   end.offset = offset;
   end.index = static_cast<uint8_t>(index);
-  block.ops.push_back(end);
 }
 
 // A block's one instruction (after any ops already in it) and, unless it ends the block, the
 // fall-through after it.
 void Hart::add_lone_instruction(Block& block, const riscv::DecodedInstruction& d) {
-  block.ops.push_back(make_op(d, 0, 0));
+  new (block.ops.append()) BlockOp(make_op(d, 0, 0));
   if (!riscv::ends_block(d.op)) finish_block(block, d.length, 1);
   block.count = 1;
 }
@@ -447,7 +447,7 @@ Block* Hart::build_block(uint64_t paddr, const uint8_t* host) {
       std::memcpy(&bits, host + offset, 4);
     }
     const riscv::DecodedInstruction d = riscv::decode(bits);
-    block->ops.push_back(make_op(d, index, offset));
+    new (block->ops.append()) BlockOp(make_op(d, index, offset));
     offset = static_cast<uint16_t>(offset + d.length);
     ++index;
     if (riscv::ends_block(d.op)) break;
