@@ -76,12 +76,10 @@ void Pmp::recompute() {
   }
 }
 
-bool Pmp::allows(uint64_t paddr, uint64_t size, Access access, Privilege privilege) const {
-  if (!any_active_) return true;
+// The memo missed: the entries decide, and the memo learns the range around paddr.
+bool Pmp::allows_outside_memo(uint64_t paddr, uint64_t size, Access access, Privilege privilege) const {
   const uint64_t end = paddr + size; // exclusive
-  // Inside a range where every access gets one answer (uniform_range), that answer.
   Uniform& memo = memo_[static_cast<unsigned>(access) * 4 + static_cast<unsigned>(privilege)];
-  if (paddr >= memo.lo && end <= memo.hi && end > paddr) return memo.allowed;
   memo.allowed = uniform_range(paddr, access, privilege, memo.lo, memo.hi);
   for (unsigned i = 0; i < kEntries; ++i) {
     if (mode_of(cfg_[i]) == kOff) continue;

@@ -20,7 +20,14 @@ public:
 
   // Whether an access of `size` bytes at `paddr` is permitted. Like QEMU, a hart with no active
   // entry at all allows everything (so bare-metal S-mode tests need no PMP setup).
-  bool allows(uint64_t paddr, uint64_t size, Access access, Privilege privilege) const;
+  bool allows(uint64_t paddr, uint64_t size, Access access, Privilege privilege) const {
+    if (!any_active_) return true;
+    // Inside a range where every access gets one answer (uniform_range), that answer.
+    const Uniform& memo = memo_[static_cast<unsigned>(access) * 4 + static_cast<unsigned>(privilege)];
+    const uint64_t end = paddr + size; // exclusive
+    if (paddr >= memo.lo && end <= memo.hi && end > paddr) return memo.allowed;
+    return allows_outside_memo(paddr, size, access, privilege);
+  }
   // The bytes around `paddr` where allows() gives every access the answer a 1-byte access at
   // `paddr` gets: [lo, hi) inside the first entry matching paddr (or, matching none, inside no
   // entry) and clear of every lower-numbered entry. Returns that answer.
@@ -29,6 +36,7 @@ public:
   void reset();
 
 private:
+  bool allows_outside_memo(uint64_t paddr, uint64_t size, Access access, Privilege privilege) const;
   void recompute();
   std::array<uint8_t, kEntries> cfg_{};
   std::array<uint64_t, kEntries> addr_{};
