@@ -60,13 +60,12 @@ void Hart::write_mstatus(uint64_t value) {
   mstatus_ = next;
   const uint64_t changed = old ^ next;
   // SUM only changes what S-mode may touch; MXR only changes what loads may read. Setting either
-  // only allows more, so every entry installed without it stays right: only clearing flushes
-  // (Linux sets and clears SUM around every user copy; a flush costs the whole context).
+  // only allows more, so every entry installed without it stays right: only clearing drops
+  // entries, and clearing SUM only the S-mode entries of user pages (Linux sets and clears SUM
+  // around every copy to or from a process; dropping the whole context each time made the kernel
+  // walk again for its own pages, about thirty walks a clear).
   const unsigned supervisor = SoftTlb::context_of(Privilege::Supervisor);
-  if (changed & old & mstatus::kSum) {
-    tlb_.flush_context(supervisor, Access::Load);
-    tlb_.flush_context(supervisor, Access::Store);
-  }
+  if (changed & old & mstatus::kSum) tlb_.flush_supervisor_user_pages();
   if (changed & old & mstatus::kMxr) {
     tlb_.flush_context(supervisor, Access::Load);
     for (const unsigned user : SoftTlb::kUserRootContexts) tlb_.flush_context(user, Access::Load);

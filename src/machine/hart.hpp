@@ -470,6 +470,7 @@ private:
   bool walked_superpage_ = false;  // the last translate() went through a superpage leaf
   unsigned walked_superpage_shift_ = 12; // and its size's log2 (a host walk's; a guest's may be stale)
   bool walked_global_ = false; // the last translate() gave a global mapping (install_tlb)
+  bool walked_user_ = false;   // the last translate()'s leaf was a U page (install_tlb)
   std::optional<TrapExit> pending_exit_;
   std::optional<FaultRecord> first_fault_;
   void record_fault(uint64_t cause, uint64_t tval, unsigned handler_privilege);

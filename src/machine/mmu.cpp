@@ -41,6 +41,7 @@ std::optional<Exception> Hart::translate(uint64_t vaddr, Access access, Privileg
                                          bool virt, bool execute_as_read) {
   walked_superpage_ = false;
   walked_global_ = privilege == Privilege::Machine; // M's bare view belongs to no address space
+  walked_user_ = false;
   if (privilege == Privilege::Machine) {
     paddr = vaddr;
     return std::nullopt;
@@ -155,7 +156,10 @@ restart: // step 2 again: another hart changed a PTE this walk was about to upda
     }
     const uint64_t offset_mask = (uint64_t{1} << shift) - 1;
     result = ((ppn << 12) & ~offset_mask) | (address & offset_mask);
-    if (!w.g_stage && !w.nested) walked_global_ = global; // a host walk (install_tlb)
+    if (!w.g_stage && !w.nested) { // a host walk (install_tlb)
+      walked_global_ = global;
+      walked_user_ = (pte & kPteU) != 0;
+    }
     if (shift > 12) { // install_tlb: an SFENCE.VMA of any address in it drops it
       walked_superpage_ = true;
       walked_superpage_shift_ = shift;
@@ -193,6 +197,7 @@ void Hart::install_tlb(TlbEntry& entry, uint64_t vaddr, uint64_t paddr, Access a
   entry.addend = reinterpret_cast<uintptr_t>(host) - (vaddr & ~kPageMask);
   tlb_.details(entry) = TlbEntryDetails{page, walked_global_};
   tlb_.note_installed(entry);
+  if (walked_user_ && privilege == Privilege::Supervisor) tlb_.note_user_page(entry);
   if (walked_superpage_) tlb_.note_superpage(entry, vaddr, walked_superpage_shift_);
 }
 

@@ -165,6 +165,33 @@ public:
     }
     return superpages;
   }
+  // The S-mode entries of user pages (a leaf with U set, reached under mstatus.SUM, or as an
+  // effective S of MPRV) are noted by table index as they are installed (Hart::install_tlb), so
+  // that clearing SUM drops those alone. A note may outlive its entry (a flush, a later install
+  // at the index): dropping whatever sits there then costs only a refill.
+  void note_user_page(const TlbEntry& e) {
+    const auto at = static_cast<size_t>(&e - base());
+    if (at / (3 * kEntries) != context_of(Privilege::Supervisor)) return; // V=1 contexts have vsstatus.SUM
+    Recent& r = user_pages_[at / kEntries % 3];
+    if (r.count < kRecent) r.index[r.count] = static_cast<uint16_t>(at % kEntries);
+    if (r.count <= kRecent) ++r.count;
+  }
+  // Drops the S context's entries of user pages: those noted, or every load and store entry
+  // when more were installed than the notes hold.
+  void flush_supervisor_user_pages() {
+    const unsigned context = context_of(Privilege::Supervisor);
+    site_pages_.clear();
+    for (const Access access : {Access::Load, Access::Store}) {
+      Recent& r = user_pages_[static_cast<unsigned>(access)];
+      if (r.count > kRecent) {
+        flush_context(context, access);
+      } else {
+        TlbEntry* const table = table_of(context * 3 + static_cast<unsigned>(access));
+        for (unsigned i = 0; i < r.count; ++i) invalidate(table[r.index[i]]);
+      }
+      r.count = 0;
+    }
+  }
   void flush_access(Access access) {
     for_each_used([access](unsigned, unsigned a) { return a == static_cast<unsigned>(access); });
   }
@@ -321,6 +348,7 @@ private:
     return m;
   }();
   std::array<std::array<uint64_t, kPageFilterBits / 64>, 3> page_filter_{};
+  std::array<Recent, 3> user_pages_{}; // note_user_page, by access kind (fetches never note)
 
   // The entries, then as many again whose tag fields are the window tags (window_tag).
   ZeroPages storage_{2 * sizeof(TlbEntry) * kTables * kEntries};

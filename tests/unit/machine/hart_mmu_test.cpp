@@ -150,6 +150,71 @@ TEST_F(HartMmuTest, UserPagesAndSum) {
   EXPECT_EQ(access(ld(a0, a1, 0), 0x40000000, 0), 8u); // user may
 }
 
+// Clearing SUM must drop the S-mode translations of user pages cached while it was set (the
+// soft TLB drops just those: Linux clears SUM after every user copy) and keep the kernel's own.
+// Loads and stores, interpreted and translated (every block at its first run), and more user
+// pages than the TLB notes one by one (70), where it drops the whole S context instead.
+class HartSumClearTest : public HartMmuTest, public ::testing::WithParamInterface<bool> {
+protected:
+  static constexpr uint64_t kUser = 0x40000000, kKernel = 0x60100000; // soft-TLB slots 0-69 and 256
+  void SetUp() override {
+    HartMmuTest::SetUp();
+    if (GetParam()) hart.set_jit(true, 1);
+    use_mode(8, 3);
+    map(kCode, kCode, V | R | X | A);
+    for (uint64_t i = 0; i < 70; ++i) map(kUser + 0x1000 * i, kPage + 0x1000 * (i % 4), V | R | W | A | D | U);
+    map(kKernel, kPage + 0x8000, V | R | W | A | D);
+    put64(kPage, 5);
+    put64(kPage + 0x8000, 6);
+    hart.set_csr(csr::kMstatus, mst::kSum);
+    hart.set_x(a1, kUser);
+    hart.set_x(a3, kKernel);
+    hart.set_x(a4, mst::kSum);
+    hart.set_x(s1, 0x1000);
+  }
+};
+
+TEST_P(HartSumClearTest, LoadFromAUserPageFaultsOnceSumIsCleared) {
+  EXPECT_EQ(run_code({ld(a0, a1, 0), ld(a2, a3, 0), csrrc(zero, csr::kSstatus, a4), ld(a5, a3, 0), ld(a0, a1, 0),
+                      ecall()},
+                     1),
+            kLoadPageFault);
+  EXPECT_EQ(hart.x(a0), 5u);
+  EXPECT_EQ(hart.x(a5), 6u); // the kernel's page still reads
+  EXPECT_EQ(mepc(), kCode + 16);
+  EXPECT_EQ(mtval(), kUser);
+}
+
+TEST_P(HartSumClearTest, StoreToAUserPageFaultsOnceSumIsCleared) {
+  EXPECT_EQ(run_code({sd(s1, a1, 8), sd(s1, a3, 8), csrrc(zero, csr::kSstatus, a4), sd(a4, a3, 8), sd(a4, a1, 8),
+                      ecall()},
+                     1),
+            kStorePageFault);
+  EXPECT_EQ(get64(kPage + 8), 0x1000u);
+  EXPECT_EQ(get64(kPage + 0x8008), mst::kSum);
+  EXPECT_EQ(mepc(), kCode + 16);
+}
+
+// 70 user pages loaded under SUM, then SUM cleared: the first and the last must both fault.
+TEST_P(HartSumClearTest, EveryOfManyUserPagesFaultsOnceSumIsCleared) {
+  for (const uint64_t last : {uint64_t{0}, uint64_t{69}}) {
+    hart.set_csr(csr::kMstatus, mst::kSum);
+    hart.set_x(t0, 70);
+    hart.set_x(t1, kUser);
+    hart.set_x(t2, kUser + 0x1000 * last);
+    EXPECT_EQ(run_code({ld(a0, t1, 0), add(t1, t1, s1), addi(t0, t0, -1), bne(t0, zero, -12),
+                        csrrc(zero, csr::kSstatus, a4), ld(a5, a3, 0), ld(a0, t2, 0), ecall()},
+                       1),
+              kLoadPageFault)
+        << "page " << last;
+    EXPECT_EQ(mtval(), kUser + 0x1000 * last);
+    EXPECT_EQ(hart.x(a5), 6u);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Tiers, HartSumClearTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& p) { return p.param ? "Jit" : "Interpreter"; });
+
 TEST_F(HartMmuTest, SupervisorNeverExecutesUserPages) {
   use_mode(8, 3);
   hart.set_csr(csr::kMstatus, mst::kSum);
