@@ -228,7 +228,14 @@ public:
       if (r.count <= kRecent) { // every live entry of the table is among the noted ones
         for (unsigned i = 0; i < r.count; ++i) drop(table_of(table)[r.index[i]]);
       } else {
-        for (unsigned i = 0; i < kEntries; ++i) drop(table_of(table)[i]);
+        // The whole table: the physical pages first, one array read straight through (a kernel's
+        // store table is full after a while, and most pages that become code are in it), the
+        // tags only where a page matches (a dropped entry's page stays behind, so that is a
+        // superset).
+        const TlbEntryDetails* const d = &details(*table_of(table));
+        for (unsigned i = 0; i < kEntries; ++i)
+          if (d[i].paddr_page == paddr_page) [[unlikely]]
+            drop(table_of(table)[i]);
       }
     }
   }
