@@ -195,9 +195,8 @@ void Hart::install_tlb(TlbEntry& entry, uint64_t vaddr, uint64_t paddr, Access a
   tlb_.drop_window_tag(entry); // a new page
   entry.tag = TlbEntry::tag_of(vaddr);
   entry.addend = reinterpret_cast<uintptr_t>(host) - (vaddr & ~kPageMask);
-  tlb_.details(entry) = TlbEntryDetails{page, walked_global_};
+  tlb_.details(entry) = TlbEntryDetails{page, walked_global_, walked_user_};
   tlb_.note_installed(entry);
-  if (walked_user_ && privilege == Privilege::Supervisor) tlb_.note_user_page(entry);
   if (walked_superpage_) tlb_.note_superpage(entry, vaddr, walked_superpage_shift_);
 }
 

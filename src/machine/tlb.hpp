@@ -30,7 +30,8 @@ struct TlbEntryDetails {
   uint64_t paddr_page = 0; // physical address of the page
   // Not tied to one address space: from a global mapping (a PTE with G on the walk) or M-mode's
   // own bare view. A change of address space (satp, SFENCE.VMA with an ASID) keeps it.
-  uint64_t global = 0;
+  uint32_t global = 0;
+  uint32_t user = 0; // a user page's (U set in the leaf): S-mode holds it only while SUM is set
 };
 
 class SoftTlb {
@@ -66,6 +67,10 @@ public:
     return static_cast<unsigned>(p) + (virt ? kFirstGuestContext : 0u);
   }
   static constexpr bool is_guest_context(unsigned c) { return c >= kFirstGuestContext && c < kGuestContextsEnd; }
+  // Contexts whose global entries a change of address space keeps: S-mode's and M-mode's own.
+  static constexpr bool keeps_global(unsigned c) {
+    return c == context_of(Privilege::Supervisor) || c == context_of(Privilege::Machine);
+  }
 
   SoftTlb() = default;
   SoftTlb(const SoftTlb&) = delete;
@@ -110,10 +115,12 @@ public:
     for_each_used([](unsigned, unsigned) { return true; });
     forget_superpages();
   }
-  // Every installed entry is noted (Hart::install_tlb): a flush then visits only the
-  // (context, access) tables in use, and in each only the entries installed since its last flush
-  // while they are few (what a process touches between two context switches), not all 2048.
+  // Every installed entry is noted (Hart::install_tlb), its details set first: a flush then visits
+  // only the (context, access) tables in use, and in each only the entries installed since its
+  // last flush while they are few (what a process touches between two context switches), not all
+  // 4096; and an S or M entry that is not global or maps a user page is noted as droppable.
   void note_installed(const TlbEntry& e) {
+    if (!details(e).global || details(e).user) note_droppable(e);
     const auto at = static_cast<size_t>(&e - base());
     used_ |= uint32_t{1} << static_cast<unsigned>(at / kEntries);
     const auto filter_bit = page_filter_bit(details(e).paddr_page);
@@ -165,31 +172,32 @@ public:
     }
     return superpages;
   }
-  // The S-mode entries of user pages (a leaf with U set, reached under mstatus.SUM, or as an
-  // effective S of MPRV) are noted by table index as they are installed (Hart::install_tlb), so
-  // that clearing SUM drops those alone. A note may outlive its entry (a flush, a later install
-  // at the index): dropping whatever sits there then costs only a refill.
-  void note_user_page(const TlbEntry& e) {
+  // The S and M contexts' entries that a change of address space or a SUM clear must drop: those
+  // of non-global mappings and of user pages (a leaf with U set, reached under mstatus.SUM or as
+  // MPRV's effective S), noted by table index as they are installed (Hart::install_tlb). A
+  // kernel's own entries are global and its user pages few between two such events, so those
+  // flushes drop the noted entries instead of reading a table that fills up over time (the
+  // kernel's). A note may outlive its entry (a flush, a later install at the index): dropping
+  // whatever sits there then costs only a refill.
+  void note_droppable(const TlbEntry& e) {
     const auto at = static_cast<size_t>(&e - base());
-    if (at / (3 * kEntries) != context_of(Privilege::Supervisor)) return; // V=1 contexts have vsstatus.SUM
-    Recent& r = user_pages_[at / kEntries % 3];
+    const auto table = static_cast<unsigned>(at / kEntries);
+    if (!keeps_global(table / 3)) return;
+    Recent& r = droppable_[table];
     if (r.count < kRecent) r.index[r.count] = static_cast<uint16_t>(at % kEntries);
     if (r.count <= kRecent) ++r.count;
   }
-  // Drops the S context's entries of user pages: those noted, or every load and store entry
-  // when more were installed than the notes hold.
+  // Clearing SUM: the S context's load and store entries of user pages go (with the rest of the
+  // noted ones: a superset), or all of them when more were noted than the notes hold.
   void flush_supervisor_user_pages() {
     const unsigned context = context_of(Privilege::Supervisor);
     site_pages_.clear();
     for (const Access access : {Access::Load, Access::Store}) {
-      Recent& r = user_pages_[static_cast<unsigned>(access)];
-      if (r.count > kRecent) {
+      const unsigned table = context * 3 + static_cast<unsigned>(access);
+      if (droppable_[table].count > kRecent)
         flush_context(context, access);
-      } else {
-        TlbEntry* const table = table_of(context * 3 + static_cast<unsigned>(access));
-        for (unsigned i = 0; i < r.count; ++i) invalidate(table[r.index[i]]);
-      }
-      r.count = 0;
+      else
+        drop_noted(table);
     }
   }
   void flush_access(Access access) {
@@ -307,7 +315,7 @@ private:
       const auto index = static_cast<unsigned>(__builtin_ctz(left));
       const unsigned c = index / 3, a = index % 3;
       if (!pick(c, a)) continue;
-      flush_table(index, keep_global && (c == context_of(Privilege::Supervisor) || c == context_of(Privilege::Machine)));
+      flush_table(index, keep_global && keeps_global(c));
     }
   }
   static constexpr unsigned kTables = kContexts * 3; // (context, access kind)
@@ -320,6 +328,11 @@ private:
   // Drops the table's entries, but its global ones when `keep_global` (they stay, and stay
   // noted). Writes only live entries: a page of the table never stored into stays free.
   void flush_table(unsigned table, bool keep_global = false) {
+    if (keep_global && droppable_[table].count <= kRecent) {
+      drop_noted(table); // every entry that is not global, and more
+      return;
+    }
+    droppable_[table].count = 0; // all go, or the visit below finds them
     Recent& r = recent_[table];
     TlbEntry* t = table_of(table);
     Recent kept;
@@ -331,6 +344,7 @@ private:
       }
       if (kept.count < kRecent) kept.index[kept.count] = static_cast<uint16_t>(i);
       if (kept.count <= kRecent) ++kept.count;
+      if (details(t[i]).user) note_droppable(t[i]); // a global user page: a SUM clear drops it
     };
     if (r.count <= kRecent) {
       for (unsigned i = 0; i < r.count; ++i) visit(r.index[i]);
@@ -355,7 +369,13 @@ private:
     return m;
   }();
   std::array<std::array<uint64_t, kPageFilterBits / 64>, 3> page_filter_{};
-  std::array<Recent, 3> user_pages_{}; // note_user_page, by access kind (fetches never note)
+  std::array<Recent, kTables> droppable_{}; // note_droppable (S and M tables only)
+  void drop_noted(unsigned table) {
+    Recent& r = droppable_[table];
+    TlbEntry* const t = table_of(table);
+    for (unsigned i = 0; i < r.count; ++i) invalidate(t[r.index[i]]);
+    r.count = 0;
+  }
 
   // The entries, then as many again whose tag fields are the window tags (window_tag).
   ZeroPages storage_{2 * sizeof(TlbEntry) * kTables * kEntries};

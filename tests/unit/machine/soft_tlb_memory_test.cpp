@@ -51,12 +51,12 @@ uint64_t tlb_resident(SoftTlb& tlb) {
   return entries_mapping == details_mapping ? entries : entries + details;
 }
 
-void install(SoftTlb& tlb, unsigned context, Access access, uint64_t vaddr) {
+void install(SoftTlb& tlb, unsigned context, Access access, uint64_t vaddr, bool global = false) {
   TlbEntry& e = tlb.entry(context, access, vaddr);
   e.tag = TlbEntry::tag_of(vaddr);
   e.addend = 0x1000;
-  tlb.details(e).paddr_page = 0x80000000 + (vaddr & ~uint64_t{0xfff});
-  tlb.note_installed(e);
+  tlb.details(e) = machine::TlbEntryDetails{0x80000000 + (vaddr & ~uint64_t{0xfff}), global, false};
+  tlb.note_installed(e); // after the details, as Hart::install_tlb
 }
 
 constexpr uint64_t kTableBytes = uint64_t{SoftTlb::kEntries} * sizeof(TlbEntry);
@@ -167,10 +167,7 @@ TEST(SoftTlbSuperpages, GuestSuperpagesDoNotWidenHostFlushes) {
 TEST(SoftTlbGlobal, AddressSpaceChangeKeepsOnlySupervisorAndMachineGlobals) {
   for (const unsigned entries : {8u, 300u}) { // below and above what a table notes one by one
     SoftTlb tlb;
-    const auto put = [&](unsigned context, uint64_t va, bool global) {
-      install(tlb, context, Access::Load, va);
-      tlb.details(tlb.entry(context, Access::Load, va)).global = global;
-    };
+    const auto put = [&](unsigned context, uint64_t va, bool global) { install(tlb, context, Access::Load, va, global); };
     for (uint64_t i = 0; i < entries; ++i) {
       put(1, 0xffffffd800000000 + (i << 12), true); // kernel (S, global)
       put(1, 0x10000 + (i << 12), false);           // user memory the kernel touched (S, not global)
@@ -192,6 +189,34 @@ TEST(SoftTlbGlobal, AddressSpaceChangeKeepsOnlySupervisorAndMachineGlobals) {
       EXPECT_FALSE(tlb.entry(1, Access::Load, kernel).maps(kernel)) << entries << " " << i;
     }
     EXPECT_FALSE(tlb.entry(2, Access::Load, 0x80000000).maps(0x80000000));
+  }
+}
+
+// Clearing SUM drops the S context's entries of user pages, global or not, and keeps the
+// kernel's global ones, whether the entries were dropped from their notes or (past what the
+// notes hold) by a scan that an address-space change made first.
+TEST(SoftTlbGlobal, SumClearDropsUserPagesEvenGlobalOnesAfterAnAddressSpaceChange) {
+  for (const unsigned others : {8u, 300u}) {
+    SoftTlb tlb;
+    const unsigned s = SoftTlb::context_of(machine::Privilege::Supervisor);
+    const auto put = [&](Access access, uint64_t va, bool global, bool user) {
+      TlbEntry& e = tlb.entry(s, access, va);
+      e.tag = TlbEntry::tag_of(va);
+      e.addend = 0x1000;
+      tlb.details(e) = machine::TlbEntryDetails{0x80000000 + (va & ~uint64_t{0xfff}), global, user};
+      tlb.note_installed(e);
+    };
+    for (uint64_t i = 0; i < others; ++i) put(Access::Store, 0x10000 + (i << 12), false, true); // user pages
+    put(Access::Load, 0xffffffd800000000, true, false); // the kernel's
+    put(Access::Store, 0x7f000000, true, true);         // a user page an OS marked global
+    put(Access::Load, 0x7f001000, true, true);
+    tlb.flush_host_address_space(); // may keep the global ones, user pages among them (a scan does)
+    EXPECT_TRUE(tlb.entry(s, Access::Load, 0xffffffd800000000).maps(0xffffffd800000000)) << others;
+    EXPECT_FALSE(tlb.entry(s, Access::Store, 0x10000).maps(0x10000)) << others;
+    tlb.flush_supervisor_user_pages();
+    EXPECT_FALSE(tlb.entry(s, Access::Store, 0x7f000000).maps(0x7f000000)) << others;
+    EXPECT_FALSE(tlb.entry(s, Access::Load, 0x7f001000).maps(0x7f001000)) << others;
+    EXPECT_TRUE(tlb.entry(s, Access::Load, 0xffffffd800000000).maps(0xffffffd800000000)) << others;
   }
 }
 
