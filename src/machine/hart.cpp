@@ -353,7 +353,10 @@ Block* Hart::fetch_block() {
   if (!fetch_address(pc, paddr)) return nullptr;
   // Only once the fetch is through: a fetch that faults leaves nothing behind to go stale, and
   // the page the kernel then maps for it is flushed by address (Linux's update_mmu_cache).
-  fetched_global_ = tlb_.details(tlb_.entry(fetch_context_, Access::Fetch, pc)).global != 0;
+  // Global only through an entry that maps pc: a fetch the soft TLB did not keep (PMP not alike
+  // over the whole page) leaves another page's entry at the index.
+  const TlbEntry& fetched = tlb_.entry(fetch_context_, Access::Fetch, pc);
+  fetched_global_ = fetched.maps(pc) && tlb_.details(fetched).global != 0;
   note_fetched_page(pc, fetched_global_);
   note_fetched_page(pc + 2, fetched_global_); // an instruction across the page's end
   if (Block* cached = blocks_.find(paddr)) {

@@ -389,6 +389,50 @@ TEST(JitLink, GlobalCodeLinkOutlivesSatpSwitchesUntilAFenceNamesItsPage) {
   }
 }
 
+// A fetch the soft TLB does not keep (PMP not alike over its page: an NA4 entry inside each of
+// the two spaces' own code pages) leaves another page's entry at the index, here a global one
+// (VA 0x41000000, the same index as 0x40000000). The link to the fetched block must not take
+// that entry's global bit: after each satp switch the call must still run the space's own code.
+TEST(JitLink, AFetchTheSoftTlbDidNotKeepIsNeverLinkedAsGlobal) {
+  constexpr uint64_t kAlias = 0x41000000; // soft-TLB index 0, as 0x40000000
+  Pair pair(1, [&](Rig& rig) {
+    TwoSpaces::load(rig);
+    for (const uint64_t root : {TwoSpaces::kRoot1, TwoSpaces::kRoot2}) {
+      // VA 0x41000000: the next level-0 table of the gigabyte at 0x40000000, global code C.
+      rig.put64(root + 0x1000 + 8 * 8, pointer(root + 0x3000));
+      rig.put64(root + 0x3000, leaf(TwoSpaces::kPageC, kR | kX | TwoSpaces::kG));
+    }
+    rig.put(kCode, {
+        jalr(1, 16, 0),           // 0x00 loop: call the global page (installs index 0, global)
+        jalr(1, 15, 0),           // 0x04 call VA 0x40000000 (translated, not kept)
+        add(12, 12, 10),          // 0x08 the sum of the marks
+        xor_(20, 20, 22),         // 0x0c the other space
+        csrrw(0, csr::kSatp, 20), // 0x10
+        addi(11, 11, 1),          // 0x14 calls done
+        jal(0, -0x18),            // 0x18
+    });
+    TwoSpaces::start(rig);
+    machine::Hart& h = *rig.hart[0];
+    h.set_x(15, TwoSpaces::kOwn);
+    h.set_x(16, kAlias);
+    // NA4 entries (RWX) inside pages A and B, then everything (RWX): fetches allowed, pages not
+    // alike for the soft TLB.
+    h.set_csr(csr::kPmpaddr0, (TwoSpaces::kPageA + 0x800) >> 2);
+    h.set_csr(csr::kPmpaddr0 + 1, (TwoSpaces::kPageB + 0x800) >> 2);
+    h.set_csr(csr::kPmpaddr0 + 2, (uint64_t{1} << 54) - 1);
+    h.set_csr(csr::kPmpcfg0, 0x17 | 0x17 << 8 | 0x1f << 16);
+  });
+  pair.run(40, 23);
+  for (const Rig* rig : {&pair.interp, &pair.jit}) {
+    const machine::Hart& h = *rig->hart[0];
+    const uint64_t calls = h.x(11);
+    const uint64_t sum = calls / 2 * 3 + calls % 2; // 1 in space 1 (even calls), 2 in space 2
+    EXPECT_GT(calls, 15u);
+    EXPECT_TRUE(h.x(12) == sum || h.x(12) == sum + (calls % 2 == 0 ? 1 : 2)) << h.x(12) << " after " << calls;
+    EXPECT_EQ(h.csr(csr::kMcause), 0u);
+  }
+}
+
 // Interrupts against the JIT's chain check (docs/jit.md, "Block ends and chaining"): native code
 // rechecks pending interrupts only after an out-of-line call that went on with the block, and
 // polls the timer itself at the dispatcher's poll points. Hart 0 raises its own software
