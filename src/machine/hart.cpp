@@ -130,6 +130,7 @@ uint64_t Hart::timer_deadline() const {
 }
 
 void Hart::retire(uint64_t count) {
+  executed_ += count;
   if (!(mcountinhibit_ & riscv::csr::counteren::kIr)) instret_ += count;
   if (!(mcountinhibit_ & riscv::csr::counteren::kCy)) cycle_ += count;
 }
@@ -287,7 +288,7 @@ void Hart::set_jit(bool on, uint32_t hot_threshold) {
   update_data_context(); // jit_window_base_ with the new window
   tlb_.site_pages().flat_.bias = reinterpret_cast<uintptr_t>(bus_.ram()) - bus_.ram_base();
   jit_window_budget_ = kWindowMapsPerEpoch;
-  window_epoch_end_ = instret_ + kWindowEpoch;
+  window_epoch_end_ = executed_ + kWindowEpoch;
   jit_ = on ? std::make_unique<jit::Translator>(*this) : nullptr;
   if (jit_) jit_->set_max_region_blocks(jit_region_limit_);
 }

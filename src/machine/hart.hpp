@@ -197,6 +197,9 @@ public:
   // a count never equals a tag. Takes effect with the next set_jit(true) (tests use 1).
   static constexpr uint32_t kJitWindowHeat = 32;
   void set_jit_window_heat(uint32_t accesses) { jit_window_heat_ = accesses < 0xfff ? accesses : 0xffe; }
+  // Changes of mapped window slots left in this epoch (tests: spend it, see it come back).
+  uint32_t jit_window_budget() const { return jit_window_budget_; }
+  void set_jit_window_budget(uint32_t maps) { jit_window_budget_ = maps; }
   // At most `n` blocks of one page per native unit (docs/jit.md, "Regions"; 1: each block alone;
   // tests), and the blocks translated into other blocks' units so far.
   void set_jit_region_blocks(unsigned n);
@@ -540,7 +543,11 @@ private:
   static constexpr uint64_t kWindowEpoch = uint64_t{1} << 24;
   uint32_t jit_window_budget_ = 0; // changes of mapped slots left in this epoch
   uint32_t jit_window_heat_ = kJitWindowHeat; // set_jit_window_heat
-  uint64_t window_epoch_end_ = 0;  // instret at which the budget is refilled
+  // Instructions retired whatever mcountinhibit says: the window's epochs are the host's policy,
+  // and a guest that stops minstret (Linux's SBI PMU driver has OpenSBI do it) must not stop
+  // them (the budget then never came back, and the window stopped taking pages).
+  uint64_t executed_ = 0;
+  uint64_t window_epoch_end_ = 0;  // executed_ at which the budget is refilled
   // Maps the page of the data context's `access` entry for vaddr into the window and sets the
   // entry's window tag (false, nothing changed but a count reset, when the entry does not map
   // vaddr or the budget or the host refuses). drop_window_tags: the slot's page changes.

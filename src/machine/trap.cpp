@@ -146,9 +146,9 @@ uint64_t Hart::sstc_level() const {
 
 void Hart::poll_timer() {
   sstc_pending_ = sstc_level();
-  if (instret_ >= window_epoch_end_) {
+  if (executed_ >= window_epoch_end_) {
     jit_window_budget_ = kWindowMapsPerEpoch;
-    window_epoch_end_ = instret_ + kWindowEpoch;
+    window_epoch_end_ = executed_ + kWindowEpoch;
   }
 }
 

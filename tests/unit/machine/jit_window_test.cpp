@@ -76,6 +76,27 @@ TEST(HostWindow, UnmapsItsOldestPageWhenFull) {
 // words differ: 1 and 1000) and runs SFENCE.VMA. A window tag that outlived the fence would read
 // and write the old page through the window: the sum (and the stored words, read back at the
 // end) would differ from the interpreter's.
+// The window's budget comes back every so many instructions retired, whether or not the guest
+// counts them: Linux's SBI PMU driver has OpenSBI set mcountinhibit.IR, and when the epochs
+// followed minstret the budget never came back and the window stopped taking pages (Debian's
+// kernel ran its programs at half speed).
+TEST(JitWindow, TheBudgetComesBackWhileTheGuestInhibitsInstret) {
+  machine::Bus bus{kRamBase, 8ull << 20};
+  machine::Clock clock{true};
+  machine::ReservationSet reservations;
+  machine::Hart hart{0, bus, clock, reservations};
+  hart.reset(kRamBase);
+  const std::vector<uint32_t> loop = {as::addi(10, 10, 1), as::jal(0, -4)};
+  ASSERT_TRUE(bus.copy_to_ram(kRamBase, loop.data(), 4 * loop.size()));
+  hart.set_jit(true, 1);
+  hart.set_csr(riscv::csr::kMcountinhibit, riscv::csr::counteren::kIr | riscv::csr::counteren::kCy);
+  hart.set_jit_window_budget(0);
+  uint64_t retired = 0;
+  while (retired < (uint64_t{1} << 25)) retired += hart.run(1 << 20);
+  EXPECT_EQ(hart.instret(), 0u); // the guest's counter stood still
+  EXPECT_GT(hart.jit_window_budget(), 0u);
+}
+
 TEST(JitWindow, AFencedRemapSendsLoadsAndStoresToTheNewPage) {
   constexpr uint64_t root = kRamBase + 0x10000, level1 = root + 0x1000, level0 = root + 0x2000;
   constexpr uint64_t kCodeVa = 0x40000000, kDataVa = 0x40003000, kPa1 = kRamBase + 0x20000, kPa2 = kRamBase + 0x50000;
