@@ -76,11 +76,13 @@ void Pmp::recompute() {
   }
 }
 
-// The memo missed: the entries decide, and the memo learns the range around paddr.
+// The memo missed: it learns the range around paddr, whose answer is this access's unless the
+// access runs past it (then the entries decide, byte range against byte range).
 bool Pmp::allows_outside_memo(uint64_t paddr, uint64_t size, Access access, Privilege privilege) const {
   const uint64_t end = paddr + size; // exclusive
   Uniform& memo = memo_[static_cast<unsigned>(access) * 4 + static_cast<unsigned>(privilege)];
   memo.allowed = uniform_range(paddr, access, privilege, memo.lo, memo.hi);
+  if (end <= memo.hi && end > paddr) return memo.allowed; // memo.lo <= paddr: uniform_range's promise
   for (unsigned i = 0; i < kEntries; ++i) {
     if (mode_of(cfg_[i]) == kOff) continue;
     if (end <= low_[i] || paddr >= high_[i]) continue; // no byte matches
